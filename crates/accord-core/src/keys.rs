@@ -1,0 +1,303 @@
+//! ed25519 keys and signatures.
+//!
+//! Public keys have the text form `ed25519:<64 lowercase hex>`; secret keys are stored as
+//! PKCS#8 PEM (readable by `openssl pkey`), redact their `Debug` output and are zeroized on drop.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+use crate::id::{bytes32, parse_hex32};
+
+/// An ed25519 public key (32 bytes), already checked to be a valid, non-weak curve point.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// Checks that the bytes are a valid, non-weak ed25519 point.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
+        let vk = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPoint)?;
+        if vk.is_weak() {
+            return Err(KeyError::WeakKey);
+        }
+        Ok(PublicKey(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub(crate) fn verifying_key(&self) -> Option<VerifyingKey> {
+        VerifyingKey::from_bytes(&self.0).ok()
+    }
+
+    /// Verifies with `verify_strict` (rejects non-canonical and small-order components).
+    pub fn verify_strict(&self, message: &[u8], sig: &Signature) -> bool {
+        let Some(vk) = self.verifying_key() else {
+            return false;
+        };
+        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        vk.verify_strict(message, &sig).is_ok()
+    }
+
+    /// The libp2p peer id of a node using this key as its identity (ed25519 keys are inlined:
+    /// identity multihash of the protobuf-encoded public key), in base58btc.
+    pub fn peer_id(&self) -> String {
+        bs58::encode(self.peer_id_bytes()).into_string()
+    }
+
+    /// The binary libp2p peer id: `00 24 08 01 12 20 || key`.
+    pub fn peer_id_bytes(&self) -> Vec<u8> {
+        let mut v = vec![0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+        v.extend_from_slice(&self.0);
+        v
+    }
+
+    /// The short form for tables: first 8 hex characters.
+    pub fn short(&self) -> String {
+        format!("ed25519:{}", hex::encode(&self.0[..4]))
+    }
+}
+
+fn parse_public_text(s: &str) -> Option<[u8; 32]> {
+    parse_hex32(s.trim().strip_prefix("ed25519:")?)
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ed25519:{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        let bytes = parse_public_text(s).ok_or_else(|| KeyError::BadPublicKey(s.to_string()))?;
+        PublicKey::from_bytes(bytes)
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        bytes32::serialize(&self.0, || self.to_string(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = bytes32::deserialize(d, parse_public_text, "ed25519 public key")?;
+        PublicKey::from_bytes(b).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ed25519 signature (64 bytes). Not checked for canonicity until verification.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(self.0))
+    }
+}
+
+/// An ed25519 secret key. `Debug` is redacted; the bytes are zeroized on drop.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// Derives the key from a 32-byte seed (RFC 8032 secret key). The caller supplies the
+    /// randomness: the CLI reads the operating system's generator, tests use fixed seeds.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        let seed = Zeroizing::new(seed);
+        SecretKey(SigningKey::from_bytes(&seed))
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message).to_bytes())
+    }
+
+    /// The 32-byte seed, zeroized when dropped (for handing to libp2p's identity).
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// PKCS#8 v2 PEM text (`-----BEGIN PRIVATE KEY-----`), as `openssl genpkey -algorithm ed25519`.
+    pub fn to_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        self.0
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Pem(e.to_string()))
+    }
+
+    /// Reads a PKCS#8 PEM ed25519 private key (v1 as written by openssl, or v2).
+    pub fn from_pem(text: &str) -> Result<Self, KeyError> {
+        SigningKey::from_pkcs8_pem(text.trim())
+            .map(SecretKey)
+            .map_err(|e| KeyError::Pem(e.to_string()))
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(<redacted>, public {})", self.public_key())
+    }
+}
+
+/// Checks several (key, message, signature) triples at once with ed25519 batch verification,
+/// falling back to [`PublicKey::verify_strict`] one by one when the batch fails so that the
+/// caller learns which entries are bad. Returns one flag per entry.
+///
+/// Keys reaching this function are already non-weak ([`PublicKey`] guarantees it), and an
+/// entry whose R is one of the known small-order encodings is always re-checked with
+/// `verify_strict`. The one remaining difference from checking each entry strictly concerns
+/// signatures deliberately built with a mixed-order R, which a batch may accept; Accord uses
+/// batches only for the signatures of a charter (see docs/PROTOCOL.md, "Signatures").
+pub fn verify_many(items: &[(PublicKey, &[u8], Signature)]) -> Vec<bool> {
+    if items.len() >= 2 && batch_ok(items) {
+        return items
+            .iter()
+            .map(|(k, m, s)| !needs_strict_check(s) || k.verify_strict(m, s))
+            .collect();
+    }
+    items
+        .iter()
+        .map(|(k, m, s)| k.verify_strict(m, s))
+        .collect()
+}
+
+fn batch_ok(items: &[(PublicKey, &[u8], Signature)]) -> bool {
+    let mut keys = Vec::with_capacity(items.len());
+    let mut msgs = Vec::with_capacity(items.len());
+    let mut sigs = Vec::with_capacity(items.len());
+    for (k, m, s) in items {
+        let Some(vk) = k.verifying_key() else {
+            return false;
+        };
+        keys.push(vk);
+        msgs.push(*m);
+        sigs.push(ed25519_dalek::Signature::from_bytes(&s.0));
+    }
+    ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+}
+
+/// The batch equation does not check what `verify_strict` additionally checks about R
+/// (that it is not of small order). Such R values are the eight small-order points, whose
+/// encodings are known; signatures whose R is one of them always go through the strict path.
+fn needs_strict_check(sig: &Signature) -> bool {
+    let r = &sig.0[..32];
+    SMALL_ORDER_R.iter().any(|p| {
+        // Compare ignoring the sign bit, which covers both encodings of each point.
+        r[..31] == p[..31] && (r[31] & 0x7f) == (p[31] & 0x7f)
+    })
+}
+
+const SMALL_ORDER_R: [[u8; 32]; 7] = [
+    // y = p, a non-canonical encoding of y = 0
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // identity (0, 1)
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    // (0, -1), order 2
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    // order 4: y = 0
+    [0; 32],
+    // order 8 points
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // y = p + 1, a non-canonical encoding of (0, 1)
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_roundtrip_and_debug_redacted() {
+        let sk = SecretKey::from_seed([7; 32]);
+        let pk = sk.public_key();
+        assert_eq!(pk.to_string().parse::<PublicKey>().ok(), Some(pk));
+        let dbg = format!("{sk:?}");
+        assert!(dbg.contains("redacted"));
+        assert!(!dbg.contains(&hex::encode([7u8; 32])));
+    }
+
+    #[test]
+    fn pem_roundtrip() {
+        let sk = SecretKey::from_seed([9; 32]);
+        let pem = sk.to_pem().map(|p| p.to_string()).unwrap_or_default();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let back = SecretKey::from_pem(&pem).map(|k| k.public_key()).ok();
+        assert_eq!(back, Some(sk.public_key()));
+        assert!(
+            SecretKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn weak_and_bad_keys_rejected() {
+        assert!(PublicKey::from_bytes([0; 32]).is_err());
+        assert!(PublicKey::from_bytes(SMALL_ORDER_R[0]).is_err());
+        assert!("ed25519:00".parse::<PublicKey>().is_err());
+        assert!("x25519:".parse::<PublicKey>().is_err());
+    }
+
+    #[test]
+    fn batch_matches_single() {
+        let keys: Vec<SecretKey> = (0..8u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
+        let mut items: Vec<(PublicKey, &[u8], Signature)> = keys
+            .iter()
+            .zip(&msgs)
+            .map(|(k, m)| (k.public_key(), m.as_slice(), k.sign(m)))
+            .collect();
+        assert!(verify_many(&items).iter().all(|ok| *ok));
+        items[3].2.0[5] ^= 1;
+        let flags = verify_many(&items);
+        assert_eq!(flags.iter().filter(|ok| !**ok).count(), 1);
+        assert!(!flags[3]);
+    }
+
+    #[test]
+    fn peer_id_of_ed25519_key_starts_with_12d3koo() {
+        let pk = SecretKey::from_seed([1; 32]).public_key();
+        assert!(pk.peer_id().starts_with("12D3KooW"));
+    }
+}

@@ -1,0 +1,509 @@
+//! Object bodies: the six types that travel in a signed envelope.
+//!
+//! Every body is a CBOR map whose first entries are `type`, `federation` (absent only in a
+//! genesis charter) and `created`, followed by the type's own fields in the order declared
+//! here. Fields this version does not know are ignored when decoding and kept in the stored
+//! bytes, so they are relayed unchanged (the stored bytes are the signed bytes).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ciborium::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DecodeError;
+use crate::id::ObjectId;
+use crate::keys::PublicKey;
+use crate::taxonomy::Taxonomy;
+use crate::time::Timestamp;
+
+/// Text per BCP 47 language tag.
+pub type LangMap = BTreeMap<String, String>;
+
+/// The type tag of an object body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
+    Charter,
+    Delegation,
+    Node,
+    Revocation,
+    Record,
+    Retraction,
+}
+
+impl ObjectType {
+    pub const ALL: [ObjectType; 6] = [
+        ObjectType::Charter,
+        ObjectType::Delegation,
+        ObjectType::Node,
+        ObjectType::Revocation,
+        ObjectType::Record,
+        ObjectType::Retraction,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectType::Charter => "charter",
+            ObjectType::Delegation => "delegation",
+            ObjectType::Node => "node",
+            ObjectType::Revocation => "revocation",
+            ObjectType::Record => "record",
+            ObjectType::Retraction => "retraction",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Stable one-byte code used by storage indexes.
+    pub fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    pub fn from_code(c: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(c).checked_sub(1)?).copied()
+    }
+
+    /// Trust objects change the trust view when accepted.
+    pub fn is_trust(self) -> bool {
+        !matches!(self, ObjectType::Record | ObjectType::Retraction)
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An ISO 3166-1 alpha-2 member code: exactly two ASCII capital letters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MemberCode(String);
+
+impl MemberCode {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for MemberCode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.len() == 2 && s.bytes().all(|c| c.is_ascii_uppercase()) {
+            Ok(MemberCode(s))
+        } else {
+            Err(format!(
+                "member code {s:?} must be two capital letters (ISO 3166-1 alpha-2)"
+            ))
+        }
+    }
+}
+
+impl std::str::FromStr for MemberCode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        MemberCode::try_from(s.to_string())
+    }
+}
+
+impl From<MemberCode> for String {
+    fn from(m: MemberCode) -> String {
+        m.0
+    }
+}
+
+impl fmt::Display for MemberCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Protocol limits, carried by the charter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest envelope, in bytes.
+    pub max_object_bytes: u64,
+    /// Deepest CBOR nesting inside an envelope.
+    pub max_depth: u64,
+    /// Most entries in any CBOR array or map.
+    pub max_list_len: u64,
+    /// How far in the future `created` may lie, in milliseconds.
+    pub max_future_skew_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_object_bytes: 1 << 20,
+            max_depth: 16,
+            max_list_len: 1024,
+            max_future_skew_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn scan(&self) -> crate::cbor::ScanLimits {
+        crate::cbor::ScanLimits {
+            max_depth: usize::try_from(self.max_depth)
+                .unwrap_or(usize::MAX)
+                .min(64),
+            max_entries: self.max_list_len,
+        }
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        usize::try_from(self.max_object_bytes).unwrap_or(usize::MAX)
+    }
+}
+
+/// A federation member in a charter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEntry {
+    pub code: MemberCode,
+    /// The member's name by language tag.
+    pub name: LangMap,
+    pub root_key: PublicKey,
+}
+
+/// The federation's constitution. Version 1 is the genesis: its id is the federation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charter {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<ObjectId>,
+    pub created: Timestamp,
+    pub name: String,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<ObjectId>,
+    pub members: Vec<MemberEntry>,
+    pub threshold: u64,
+    pub taxonomy: Taxonomy,
+    pub limits: Limits,
+}
+
+impl Charter {
+    pub fn member(&self, code: &MemberCode) -> Option<&MemberEntry> {
+        self.members.iter().find(|m| &m.code == code)
+    }
+
+    pub fn member_by_root(&self, key: &PublicKey) -> Option<&MemberEntry> {
+        self.members.iter().find(|m| &m.root_key == key)
+    }
+}
+
+/// A member root key lets a publisher key publish for the member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    pub federation: ObjectId,
+    pub created: Timestamp,
+    pub member: MemberCode,
+    pub publisher: PublicKey,
+    /// Human name of the publisher, e.g. "Ministry of Digital Development".
+    pub name: String,
+    /// Kinds the publisher may use; absent means all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<String>>,
+    /// Directions the publisher may use; absent means all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directions: Option<Vec<String>>,
+    pub not_before: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Timestamp>,
+}
+
+/// A member root key certifies a libp2p node (its ed25519 identity key) as the member's node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCert {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    pub federation: ObjectId,
+    pub created: Timestamp,
+    pub member: MemberCode,
+    pub node_key: PublicKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// What a revocation revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    /// A delegation, by object id.
+    Delegation,
+    /// A node certificate, by object id.
+    Node,
+    /// A publisher or node key: every delegation and node certificate of it for the member.
+    Key,
+}
+
+/// The decoded target of a revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RevocationTarget {
+    Delegation(ObjectId),
+    Node(ObjectId),
+    Key(PublicKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    pub federation: ObjectId,
+    pub created: Timestamp,
+    pub member: MemberCode,
+    pub target_type: TargetType,
+    /// An object id, or the 32 bytes of a public key when `target_type` is `key`.
+    pub target: ObjectId,
+    /// From when the target no longer counts (objects created at or after it are refused).
+    pub effective: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Revocation {
+    /// `None` when a key target is not a valid public key.
+    pub fn target(&self) -> Option<RevocationTarget> {
+        Some(match self.target_type {
+            TargetType::Delegation => RevocationTarget::Delegation(self.target),
+            TargetType::Node => RevocationTarget::Node(self.target),
+            TargetType::Key => RevocationTarget::Key(PublicKey::from_bytes(self.target.0).ok()?),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// An attachment, referenced by hash (the content travels separately).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: ObjectId,
+}
+
+/// An experience-sharing record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    pub federation: ObjectId,
+    pub created: Timestamp,
+    pub member: MemberCode,
+    pub kind: String,
+    pub directions: Vec<String>,
+    /// The original language (BCP 47); `title` and `body` must have it.
+    pub lang: String,
+    pub title: LangMap,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub summary: LangMap,
+    pub body: LangMap,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ObjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<ObjectId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// `YYYY-MM-DD`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_from: Option<String>,
+    /// `YYYY-MM-DD`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_until: Option<String>,
+}
+
+impl Record {
+    /// Languages present in title, summary or body, sorted.
+    pub fn languages(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .title
+            .keys()
+            .chain(self.summary.keys())
+            .chain(self.body.keys())
+            .cloned()
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The title in `lang`, else in the original language.
+    pub fn title_in(&self, lang: &str) -> &str {
+        self.title
+            .get(lang)
+            .or_else(|| self.title.get(&self.lang))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// Withdraws a record, with a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retraction {
+    #[serde(rename = "type")]
+    pub object_type: ObjectType,
+    pub federation: ObjectId,
+    pub created: Timestamp,
+    pub member: MemberCode,
+    pub record: ObjectId,
+    pub reason: String,
+}
+
+/// A decoded body of any type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    Charter(Charter),
+    Delegation(Delegation),
+    Node(NodeCert),
+    Revocation(Revocation),
+    Record(Record),
+    Retraction(Retraction),
+}
+
+impl Object {
+    pub fn object_type(&self) -> ObjectType {
+        match self {
+            Object::Charter(_) => ObjectType::Charter,
+            Object::Delegation(_) => ObjectType::Delegation,
+            Object::Node(_) => ObjectType::Node,
+            Object::Revocation(_) => ObjectType::Revocation,
+            Object::Record(_) => ObjectType::Record,
+            Object::Retraction(_) => ObjectType::Retraction,
+        }
+    }
+
+    pub fn created(&self) -> Timestamp {
+        match self {
+            Object::Charter(o) => o.created,
+            Object::Delegation(o) => o.created,
+            Object::Node(o) => o.created,
+            Object::Revocation(o) => o.created,
+            Object::Record(o) => o.created,
+            Object::Retraction(o) => o.created,
+        }
+    }
+
+    /// The federation the object belongs to; `None` for a genesis charter.
+    pub fn federation(&self) -> Option<ObjectId> {
+        match self {
+            Object::Charter(o) => o.federation,
+            Object::Delegation(o) => Some(o.federation),
+            Object::Node(o) => Some(o.federation),
+            Object::Revocation(o) => Some(o.federation),
+            Object::Record(o) => Some(o.federation),
+            Object::Retraction(o) => Some(o.federation),
+        }
+    }
+
+    /// The member the object speaks for (none for charters).
+    pub fn member(&self) -> Option<&MemberCode> {
+        match self {
+            Object::Charter(_) => None,
+            Object::Delegation(o) => Some(&o.member),
+            Object::Node(o) => Some(&o.member),
+            Object::Revocation(o) => Some(&o.member),
+            Object::Record(o) => Some(&o.member),
+            Object::Retraction(o) => Some(&o.member),
+        }
+    }
+
+    /// Decodes body bytes (already checked by the CBOR scanner) into a typed object.
+    pub fn decode_body(body: &[u8], max_depth: usize) -> Result<Object, DecodeError> {
+        let value: Value = ciborium::de::from_reader_with_recursion_limit(body, max_depth + 2)
+            .map_err(|e| DecodeError::Body(e.to_string()))?;
+        let Value::Map(entries) = &value else {
+            return Err(DecodeError::Body("not a CBOR map".into()));
+        };
+        let ty = entries
+            .iter()
+            .find(|(k, _)| k.as_text() == Some("type"))
+            .map(|(_, v)| v)
+            .ok_or_else(|| DecodeError::Body("missing field \"type\"".into()))?;
+        let ty = ty
+            .as_text()
+            .ok_or_else(|| DecodeError::Body("field \"type\" is not text".into()))?;
+        let t = ObjectType::parse(ty).ok_or_else(|| DecodeError::UnknownType(ty.to_string()))?;
+        let body_err = |e: ciborium::value::Error| DecodeError::Body(format!("{t}: {e}"));
+        Ok(match t {
+            ObjectType::Charter => Object::Charter(value.deserialized().map_err(body_err)?),
+            ObjectType::Delegation => Object::Delegation(value.deserialized().map_err(body_err)?),
+            ObjectType::Node => Object::Node(value.deserialized().map_err(body_err)?),
+            ObjectType::Revocation => Object::Revocation(value.deserialized().map_err(body_err)?),
+            ObjectType::Record => Object::Record(value.deserialized().map_err(body_err)?),
+            ObjectType::Retraction => Object::Retraction(value.deserialized().map_err(body_err)?),
+        })
+    }
+
+    /// Encodes the body to CBOR (fields in declaration order).
+    pub fn encode_body(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let r = match self {
+            Object::Charter(o) => ciborium::into_writer(o, &mut out),
+            Object::Delegation(o) => ciborium::into_writer(o, &mut out),
+            Object::Node(o) => ciborium::into_writer(o, &mut out),
+            Object::Revocation(o) => ciborium::into_writer(o, &mut out),
+            Object::Record(o) => ciborium::into_writer(o, &mut out),
+            Object::Retraction(o) => ciborium::into_writer(o, &mut out),
+        };
+        // Serialising plain structs of strings, integers and byte strings into a Vec cannot fail.
+        debug_assert!(r.is_ok());
+        out
+    }
+}
+
+/// Converts any CBOR value to JSON for display: byte strings become lowercase hex, and keys
+/// that are not text are shown in their debug form.
+pub fn cbor_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Integer(i) => {
+            let n: i128 = (*i).into();
+            if let Ok(u) = u64::try_from(n) {
+                J::from(u)
+            } else if let Ok(s) = i64::try_from(n) {
+                J::from(s)
+            } else {
+                J::String(n.to_string())
+            }
+        }
+        Value::Bytes(b) => J::String(hex::encode(b)),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        Value::Text(s) => J::String(s.clone()),
+        Value::Bool(b) => J::Bool(*b),
+        Value::Null => J::Null,
+        Value::Tag(t, inner) => serde_json::json!({ "tag": t, "value": cbor_to_json(inner) }),
+        Value::Array(a) => J::Array(a.iter().map(cbor_to_json).collect()),
+        Value::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_text()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| format!("{k:?}")),
+                        cbor_to_json(v),
+                    )
+                })
+                .collect(),
+        ),
+        _ => J::Null,
+    }
+}

@@ -1,0 +1,290 @@
+//! The trust view: what a node believes about the federation right now.
+//!
+//! It is derived, never edited by hand: it starts from the genesis charter (the trust anchor,
+//! configured by the operator) and changes only by [`TrustView::apply`] of objects that
+//! [`crate::validate`] accepted against it: charter amendments, delegations, node
+//! certificates and revocations.
+
+use std::collections::BTreeMap;
+
+use crate::id::ObjectId;
+use crate::keys::PublicKey;
+use crate::object::{Charter, Delegation, MemberCode, NodeCert, Object, RevocationTarget};
+use crate::time::Timestamp;
+use crate::validate::{Rejection, Verified};
+
+/// An accepted delegation together with the root key that signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegationEntry {
+    pub id: ObjectId,
+    pub delegation: Delegation,
+    pub signer: PublicKey,
+}
+
+/// An accepted node certificate together with the root key that signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEntry {
+    pub id: ObjectId,
+    pub cert: NodeCert,
+    pub signer: PublicKey,
+}
+
+/// The federation as this node currently sees it.
+#[derive(Debug, Clone)]
+pub struct TrustView {
+    federation: ObjectId,
+    charter: Charter,
+    /// Charter ids by version (index 0 is version 1, the genesis).
+    charters: Vec<ObjectId>,
+    delegations: BTreeMap<PublicKey, Vec<DelegationEntry>>,
+    nodes: BTreeMap<PublicKey, Vec<NodeEntry>>,
+    /// Revoked delegations and node certificates: id → (member that revoked, effective).
+    revoked_objects: BTreeMap<ObjectId, Vec<(MemberCode, Timestamp)>>,
+    /// Revoked keys per member: the earliest effective time.
+    revoked_keys: BTreeMap<(MemberCode, PublicKey), Timestamp>,
+}
+
+/// The outcome of looking for a publisher's right to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublisherCheck {
+    /// A delegation covers it.
+    Ok(DelegationEntry),
+    /// No delegation of this key for this member is known (yet).
+    Unknown,
+    /// Delegations exist but none covers it; the reason of the closest one.
+    Refused(Rejection),
+}
+
+impl TrustView {
+    pub(crate) fn new(federation: ObjectId, charter: Charter) -> Self {
+        TrustView {
+            federation,
+            charter,
+            charters: vec![federation],
+            delegations: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            revoked_objects: BTreeMap::new(),
+            revoked_keys: BTreeMap::new(),
+        }
+    }
+
+    /// The federation id (the genesis charter's id).
+    pub fn federation(&self) -> ObjectId {
+        self.federation
+    }
+
+    /// The current charter.
+    pub fn charter(&self) -> &Charter {
+        &self.charter
+    }
+
+    /// The current charter's id.
+    pub fn charter_id(&self) -> ObjectId {
+        self.charters.last().copied().unwrap_or(self.federation)
+    }
+
+    /// Ids of every charter version so far, genesis first.
+    pub fn charter_history(&self) -> &[ObjectId] {
+        &self.charters
+    }
+
+    pub fn limits(&self) -> &crate::object::Limits {
+        &self.charter.limits
+    }
+
+    /// The member's current root key.
+    pub fn root_key(&self, member: &MemberCode) -> Option<PublicKey> {
+        self.charter.member(member).map(|m| m.root_key)
+    }
+
+    /// Every known delegation, by publisher key.
+    pub fn delegations(&self) -> impl Iterator<Item = &DelegationEntry> {
+        self.delegations.values().flatten()
+    }
+
+    pub fn delegations_of(&self, key: &PublicKey) -> &[DelegationEntry] {
+        self.delegations.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn node_certs(&self) -> impl Iterator<Item = &NodeEntry> {
+        self.nodes.values().flatten()
+    }
+
+    /// From when `id` (a delegation or node certificate of `member`) is revoked, if it is.
+    pub fn object_revoked_since(&self, id: &ObjectId, member: &MemberCode) -> Option<Timestamp> {
+        self.revoked_objects
+            .get(id)?
+            .iter()
+            .filter(|(m, _)| m == member)
+            .map(|(_, t)| *t)
+            .min()
+    }
+
+    /// From when `key` is revoked for `member`, if it is.
+    pub fn key_revoked_since(&self, member: &MemberCode, key: &PublicKey) -> Option<Timestamp> {
+        self.revoked_keys.get(&(member.clone(), *key)).copied()
+    }
+
+    fn revoked_at(
+        &self,
+        id: &ObjectId,
+        member: &MemberCode,
+        key: &PublicKey,
+        at: Timestamp,
+    ) -> Option<Timestamp> {
+        [
+            self.object_revoked_since(id, member),
+            self.key_revoked_since(member, key),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|since| *since <= at)
+        .min()
+    }
+
+    /// Whether `key` may publish for `member` at time `at`, optionally for a kind and
+    /// directions (`None` skips the scope check, as for retractions).
+    pub fn check_publisher(
+        &self,
+        member: &MemberCode,
+        key: &PublicKey,
+        at: Timestamp,
+        scope: Option<(&str, &[String])>,
+    ) -> PublisherCheck {
+        let candidates: Vec<&DelegationEntry> = self
+            .delegations_of(key)
+            .iter()
+            .filter(|d| &d.delegation.member == member)
+            .collect();
+        if candidates.is_empty() {
+            return PublisherCheck::Unknown;
+        }
+        let mut best: Option<(u8, Rejection)> = None;
+        let mut consider = |rank: u8, r: Rejection| {
+            if best.as_ref().is_none_or(|(b, _)| rank > *b) {
+                best = Some((rank, r));
+            }
+        };
+        for d in candidates {
+            let del = &d.delegation;
+            if self.root_key(member) != Some(d.signer) {
+                consider(
+                    0,
+                    Rejection::DelegationRootReplaced {
+                        delegation: d.id,
+                        member: member.clone(),
+                    },
+                );
+                continue;
+            }
+            if let Some(since) = self.revoked_at(&d.id, member, key, at) {
+                consider(1, Rejection::SignerRevoked { key: *key, since });
+                continue;
+            }
+            if at < del.not_before || del.not_after.is_some_and(|na| at > na) {
+                consider(
+                    2,
+                    Rejection::OutsideDelegationWindow {
+                        delegation: d.id,
+                        at,
+                        not_before: del.not_before,
+                        not_after: del.not_after,
+                    },
+                );
+                continue;
+            }
+            if let Some((kind, directions)) = scope {
+                if let Some(kinds) = &del.kinds
+                    && !kinds.iter().any(|k| k == kind)
+                {
+                    consider(
+                        3,
+                        Rejection::KindOutOfScope {
+                            delegation: d.id,
+                            kind: kind.to_string(),
+                        },
+                    );
+                    continue;
+                }
+                if let Some(allowed) = &del.directions
+                    && let Some(bad) = directions.iter().find(|x| !allowed.contains(x))
+                {
+                    consider(
+                        3,
+                        Rejection::DirectionOutOfScope {
+                            delegation: d.id,
+                            direction: bad.clone(),
+                        },
+                    );
+                    continue;
+                }
+            }
+            return PublisherCheck::Ok(d.clone());
+        }
+        match best {
+            Some((_, r)) => PublisherCheck::Refused(r),
+            None => PublisherCheck::Unknown,
+        }
+    }
+
+    /// The member whose valid, unrevoked node certificate names `node_key`, if any.
+    pub fn node_member(&self, node_key: &PublicKey, now: Timestamp) -> Option<&NodeEntry> {
+        self.nodes.get(node_key)?.iter().find(|n| {
+            self.root_key(&n.cert.member) == Some(n.signer)
+                && self
+                    .revoked_at(&n.id, &n.cert.member, node_key, now)
+                    .is_none()
+        })
+    }
+
+    /// Folds an accepted trust object into the view. Records and retractions do not change
+    /// trust and are ignored. The object must have been validated against this view.
+    pub fn apply(&mut self, v: &Verified<Object>) {
+        let signer = v.signer();
+        match v.object() {
+            Object::Charter(c) => {
+                if c.version as usize == self.charters.len() + 1 {
+                    self.charters.push(v.id());
+                    self.charter = c.clone();
+                }
+            }
+            Object::Delegation(d) => {
+                let list = self.delegations.entry(d.publisher).or_default();
+                if !list.iter().any(|e| e.id == v.id()) {
+                    list.push(DelegationEntry {
+                        id: v.id(),
+                        delegation: d.clone(),
+                        signer,
+                    });
+                }
+            }
+            Object::Node(n) => {
+                let list = self.nodes.entry(n.node_key).or_default();
+                if !list.iter().any(|e| e.id == v.id()) {
+                    list.push(NodeEntry {
+                        id: v.id(),
+                        cert: n.clone(),
+                        signer,
+                    });
+                }
+            }
+            Object::Revocation(r) => match r.target() {
+                Some(RevocationTarget::Delegation(id) | RevocationTarget::Node(id)) => {
+                    let list = self.revoked_objects.entry(id).or_default();
+                    if !list.contains(&(r.member.clone(), r.effective)) {
+                        list.push((r.member.clone(), r.effective));
+                    }
+                }
+                Some(RevocationTarget::Key(k)) => {
+                    let e = self
+                        .revoked_keys
+                        .entry((r.member.clone(), k))
+                        .or_insert(r.effective);
+                    *e = (*e).min(r.effective);
+                }
+                None => {}
+            },
+            Object::Record(_) | Object::Retraction(_) => {}
+        }
+    }
+}

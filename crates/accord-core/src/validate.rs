@@ -1,0 +1,673 @@
+//! Validation: the one pure function that decides what a node accepts.
+//!
+//! `(bytes, &TrustView, now) → Accepted(Verified<Object>) | Pending(Missing) | Rejected(Rejection)`.
+//! The steps are always: size and CBOR limits → envelope → body decode → federation and
+//! time → signatures → the type's trust rules. [`Verified`] can only be built here.
+
+use std::collections::BTreeSet;
+
+use thiserror::Error;
+
+use crate::envelope::SignedObject;
+use crate::error::DecodeError;
+use crate::id::ObjectId;
+use crate::keys::PublicKey;
+use crate::object::{Charter, Limits, MemberCode, Object, ObjectType, Record, RevocationTarget};
+use crate::taxonomy::is_code;
+use crate::time::{Timestamp, parse_date};
+use crate::trust::{PublisherCheck, TrustView};
+
+/// An object that passed validation. Only this module can build one, so holding a
+/// `Verified<Object>` proves that its signatures and trust rules were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified<T> {
+    inner: T,
+    signed: SignedObject,
+}
+
+impl<T> Verified<T> {
+    pub fn object(&self) -> &T {
+        &self.inner
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.signed.id()
+    }
+
+    /// The exact envelope bytes that were verified.
+    pub fn bytes(&self) -> &[u8] {
+        self.signed.as_bytes()
+    }
+
+    pub fn signed(&self) -> &SignedObject {
+        &self.signed
+    }
+
+    /// The first (for every type but charters, the only) signer.
+    pub fn signer(&self) -> PublicKey {
+        self.signed.signatures()[0].0
+    }
+
+    pub fn signers(&self) -> impl Iterator<Item = PublicKey> + '_ {
+        self.signed.signatures().iter().map(|(k, _)| *k)
+    }
+}
+
+/// What a pending object waits for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Error)]
+#[non_exhaustive]
+pub enum Missing {
+    #[error("no delegation yet for publisher {publisher} of member {member}")]
+    Delegation {
+        member: MemberCode,
+        publisher: PublicKey,
+    },
+    #[error("record {0} is not known yet")]
+    Record(ObjectId),
+}
+
+/// Why an object was refused. Every variant reads as one human sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    #[error("malformed: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("belongs to federation {found}, not {expected}")]
+    WrongFederation { expected: ObjectId, found: String },
+    #[error("created {created} is more than {skew_ms} ms ahead of now ({now})")]
+    CreatedInFuture {
+        created: Timestamp,
+        now: Timestamp,
+        skew_ms: u64,
+    },
+    #[error("invalid signature by {0}")]
+    BadSignature(PublicKey),
+    #[error("a {object_type} must carry exactly one signature, found {found}")]
+    SignatureCount {
+        object_type: ObjectType,
+        found: usize,
+    },
+    #[error("unknown member {0}")]
+    UnknownMember(MemberCode),
+    #[error(
+        "{object_type} for member {member} is signed by {signer}, not by the member's root key"
+    )]
+    NotSignedByRoot {
+        object_type: ObjectType,
+        member: MemberCode,
+        signer: PublicKey,
+    },
+    #[error("field {field}: {problem}")]
+    InvalidField {
+        field: &'static str,
+        problem: String,
+    },
+    #[error("kind {0:?} is not in the federation's taxonomy")]
+    UnknownKind(String),
+    #[error("direction {0:?} is not in the federation's taxonomy")]
+    UnknownDirection(String),
+    #[error("signer {key} is revoked since {since}")]
+    SignerRevoked { key: PublicKey, since: Timestamp },
+    #[error(
+        "delegation {delegation} was signed by a root key that member {member} no longer holds"
+    )]
+    DelegationRootReplaced {
+        delegation: ObjectId,
+        member: MemberCode,
+    },
+    #[error("created {at} is outside delegation {delegation}'s window ({not_before} to {})", not_after.map(|t| t.to_string()).unwrap_or_else(|| "open".into()))]
+    OutsideDelegationWindow {
+        delegation: ObjectId,
+        at: Timestamp,
+        not_before: Timestamp,
+        not_after: Option<Timestamp>,
+    },
+    #[error("kind {kind:?} is outside delegation {delegation}'s scope")]
+    KindOutOfScope { delegation: ObjectId, kind: String },
+    #[error("direction {direction:?} is outside delegation {delegation}'s scope")]
+    DirectionOutOfScope {
+        delegation: ObjectId,
+        direction: String,
+    },
+    #[error("supersedes record {0} of another member")]
+    SupersedesOtherMember(ObjectId),
+    #[error(
+        "retraction of record {record} is signed by {signer}, neither its author nor member {member}'s root key"
+    )]
+    RetractionNotByAuthor {
+        record: ObjectId,
+        signer: PublicKey,
+        member: MemberCode,
+    },
+    #[error(
+        "revocation signed by {signer} is by neither member {member}'s root key nor the revoked key"
+    )]
+    RevocationNotAuthorised {
+        signer: PublicKey,
+        member: MemberCode,
+    },
+    #[error("this is the genesis charter of another federation ({0})")]
+    ForeignGenesis(ObjectId),
+    #[error("genesis charter lacks the signature of founding member {0}")]
+    GenesisUnsigned(MemberCode),
+    #[error("charter is signed by {0}, which is not a member root key")]
+    ForeignCharterSigner(PublicKey),
+    #[error("charter: {0}")]
+    InvalidCharter(String),
+    #[error("charter version {found} would roll back the current version {current}")]
+    CharterRollback { found: u64, current: u64 },
+    #[error("charter version {found} skips ahead: the next version is {expected}")]
+    CharterVersionSkip { found: u64, expected: u64 },
+    #[error("charter amendment names previous {found}, but the current charter is {expected}")]
+    CharterPreviousMismatch { expected: ObjectId, found: String },
+    #[error("charter amendment has {have} signatures of version {version}'s members, needs {need}")]
+    ThresholdNotMet {
+        have: usize,
+        need: u64,
+        version: u64,
+    },
+    #[error("charter amendment introduces root key {key} for {member} without its signature")]
+    NewKeyUnsigned { member: MemberCode, key: PublicKey },
+}
+
+/// The outcome of validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted(Verified<Object>),
+    Pending(Missing),
+    Rejected(Rejection),
+}
+
+/// What the validator needs to know about records already accepted (retractions and
+/// supersession refer to them). The store implements it; [`NoRecords`] knows none.
+pub trait KnownRecords {
+    /// The member and author (signer) of an accepted record.
+    fn record_meta(&self, id: &ObjectId) -> Option<(MemberCode, PublicKey)>;
+}
+
+/// Knows no records: retractions by authors stay pending.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRecords;
+
+impl KnownRecords for NoRecords {
+    fn record_meta(&self, _: &ObjectId) -> Option<(MemberCode, PublicKey)> {
+        None
+    }
+}
+
+/// Validates `bytes` against the trust view at time `now`, knowing no records.
+pub fn validate(bytes: &[u8], trust: &TrustView, now: Timestamp) -> Verdict {
+    validate_with(bytes, trust, &NoRecords, now)
+}
+
+/// Validates `bytes` against the trust view at time `now`, with access to known records.
+pub fn validate_with(
+    bytes: &[u8],
+    trust: &TrustView,
+    known: &dyn KnownRecords,
+    now: Timestamp,
+) -> Verdict {
+    match check(bytes, trust, known, now) {
+        Ok(Ok(v)) => Verdict::Accepted(v),
+        Ok(Err(m)) => Verdict::Pending(m),
+        Err(r) => Verdict::Rejected(r),
+    }
+}
+
+/// Decodes an envelope and its body under the given limits, without checking signatures.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(SignedObject, Object), DecodeError> {
+    let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())?;
+    let obj = Object::decode_body(signed.body(), limits.scan().max_depth)?;
+    Ok((signed, obj))
+}
+
+type Checked = Result<Result<Verified<Object>, Missing>, Rejection>;
+
+fn check(bytes: &[u8], trust: &TrustView, known: &dyn KnownRecords, now: Timestamp) -> Checked {
+    let limits = *trust.limits();
+    let (signed, obj) = decode(bytes, &limits)?;
+    let fed = trust.federation();
+    match obj.federation() {
+        Some(f) if f == fed => {}
+        Some(f) => {
+            return Err(Rejection::WrongFederation {
+                expected: fed,
+                found: f.to_string(),
+            });
+        }
+        None => {
+            // Only a genesis charter has no federation field: it must be ours.
+            return if signed.id() == fed {
+                Ok(Ok(Verified { inner: obj, signed }))
+            } else {
+                Err(Rejection::ForeignGenesis(signed.id()))
+            };
+        }
+    }
+    let created = obj.created();
+    if created > now.saturating_add_ms(limits.max_future_skew_ms) {
+        return Err(Rejection::CreatedInFuture {
+            created,
+            now,
+            skew_ms: limits.max_future_skew_ms,
+        });
+    }
+    let t = obj.object_type();
+    if t != ObjectType::Charter && signed.signatures().len() != 1 {
+        return Err(Rejection::SignatureCount {
+            object_type: t,
+            found: signed.signatures().len(),
+        });
+    }
+    let bad = if t == ObjectType::Charter {
+        signed.bad_signers_batch()
+    } else {
+        signed.bad_signers()
+    };
+    if let Some(k) = bad.first() {
+        return Err(Rejection::BadSignature(*k));
+    }
+    let signer = signed.signatures()[0].0;
+    let charter = trust.charter();
+    if let Some(member) = obj.member()
+        && charter.member(member).is_none()
+    {
+        return Err(Rejection::UnknownMember(member.clone()));
+    }
+    let root_signed = |member: &MemberCode| trust.root_key(member) == Some(signer);
+    match &obj {
+        Object::Charter(c) => {
+            check_amendment(c, &signed, trust)?;
+        }
+        Object::Delegation(d) => {
+            if !root_signed(&d.member) {
+                return Err(Rejection::NotSignedByRoot {
+                    object_type: t,
+                    member: d.member.clone(),
+                    signer,
+                });
+            }
+            non_empty("name", &d.name)?;
+            if let Some(kinds) = &d.kinds {
+                for k in kinds {
+                    if !charter.taxonomy.has_kind(k) {
+                        return Err(Rejection::UnknownKind(k.clone()));
+                    }
+                }
+            }
+            if let Some(dirs) = &d.directions {
+                for x in dirs {
+                    if !charter.taxonomy.has_direction(x) {
+                        return Err(Rejection::UnknownDirection(x.clone()));
+                    }
+                }
+            }
+            if d.not_after.is_some_and(|na| na < d.not_before) {
+                return Err(invalid("not_after", "is before not_before"));
+            }
+        }
+        Object::Node(n) => {
+            if !root_signed(&n.member) {
+                return Err(Rejection::NotSignedByRoot {
+                    object_type: t,
+                    member: n.member.clone(),
+                    signer,
+                });
+            }
+        }
+        Object::Revocation(r) => {
+            let target = r
+                .target()
+                .ok_or_else(|| invalid("target", "is not a valid ed25519 public key"))?;
+            let self_revocation = target == RevocationTarget::Key(signer);
+            if !root_signed(&r.member) && !self_revocation {
+                return Err(Rejection::RevocationNotAuthorised {
+                    signer,
+                    member: r.member.clone(),
+                });
+            }
+        }
+        Object::Record(rec) => {
+            check_record_fields(rec, charter)?;
+            if let Some(prev) = &rec.supersedes
+                && let Some((member, _)) = known.record_meta(prev)
+                && member != rec.member
+            {
+                return Err(Rejection::SupersedesOtherMember(*prev));
+            }
+            match trust.check_publisher(
+                &rec.member,
+                &signer,
+                rec.created,
+                Some((&rec.kind, &rec.directions)),
+            ) {
+                PublisherCheck::Ok(_) => {}
+                PublisherCheck::Unknown => {
+                    return Ok(Err(Missing::Delegation {
+                        member: rec.member.clone(),
+                        publisher: signer,
+                    }));
+                }
+                PublisherCheck::Refused(r) => return Err(r),
+            }
+        }
+        Object::Retraction(r) => {
+            non_empty("reason", &r.reason)?;
+            if !root_signed(&r.member) {
+                match known.record_meta(&r.record) {
+                    None => return Ok(Err(Missing::Record(r.record))),
+                    Some((member, author)) if author == signer && member == r.member => {}
+                    Some(_) => {
+                        return Err(Rejection::RetractionNotByAuthor {
+                            record: r.record,
+                            signer,
+                            member: r.member.clone(),
+                        });
+                    }
+                }
+                match trust.check_publisher(&r.member, &signer, r.created, None) {
+                    PublisherCheck::Ok(_) => {}
+                    PublisherCheck::Unknown => {
+                        return Ok(Err(Missing::Delegation {
+                            member: r.member.clone(),
+                            publisher: signer,
+                        }));
+                    }
+                    PublisherCheck::Refused(x) => return Err(x),
+                }
+            }
+        }
+    }
+    Ok(Ok(Verified { inner: obj, signed }))
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> Rejection {
+    Rejection::InvalidField {
+        field,
+        problem: problem.into(),
+    }
+}
+
+fn non_empty(field: &'static str, s: &str) -> Result<(), Rejection> {
+    if s.trim().is_empty() {
+        Err(invalid(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A BCP 47 language tag in the common form: a 2-3 letter primary subtag followed by
+/// alphanumeric subtags of 1-8 characters (`ru`, `en`, `kk`, `hy`, `be`, `uz-Cyrl`, `sr-Latn-RS`).
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let Some(primary) = parts.next() else {
+        return false;
+    };
+    (2..=3).contains(&primary.len())
+        && primary.bytes().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
+fn check_lang_map(field: &'static str, m: &crate::object::LangMap) -> Result<(), Rejection> {
+    for (tag, text) in m {
+        if !is_language_tag(tag) {
+            return Err(invalid(
+                field,
+                format!("{tag:?} is not a BCP 47 language tag"),
+            ));
+        }
+        if text.trim().is_empty() {
+            return Err(invalid(field, format!("the {tag} text is empty")));
+        }
+    }
+    Ok(())
+}
+
+/// The field rules of a record against a charter's taxonomy (no signature or trust checks).
+pub fn check_record_fields(rec: &Record, charter: &Charter) -> Result<(), Rejection> {
+    if !charter.taxonomy.has_kind(&rec.kind) {
+        return Err(Rejection::UnknownKind(rec.kind.clone()));
+    }
+    if rec.directions.is_empty() {
+        return Err(invalid("directions", "at least one direction is required"));
+    }
+    let mut seen = BTreeSet::new();
+    for d in &rec.directions {
+        if !charter.taxonomy.has_direction(d) {
+            return Err(Rejection::UnknownDirection(d.clone()));
+        }
+        if !seen.insert(d) {
+            return Err(invalid("directions", format!("{d:?} is listed twice")));
+        }
+    }
+    if !is_language_tag(&rec.lang) {
+        return Err(invalid(
+            "lang",
+            format!("{:?} is not a BCP 47 language tag", rec.lang),
+        ));
+    }
+    check_lang_map("title", &rec.title)?;
+    check_lang_map("summary", &rec.summary)?;
+    check_lang_map("body", &rec.body)?;
+    if !rec.title.contains_key(&rec.lang) {
+        return Err(invalid(
+            "title",
+            format!("no title in the original language {:?}", rec.lang),
+        ));
+    }
+    if !rec.body.contains_key(&rec.lang) {
+        return Err(invalid(
+            "body",
+            format!("no body in the original language {:?}", rec.lang),
+        ));
+    }
+    for t in &rec.tags {
+        if t.trim().is_empty() || t.chars().count() > 64 {
+            return Err(invalid(
+                "tags",
+                format!("tag {t:?} must be 1-64 characters"),
+            ));
+        }
+    }
+    for l in &rec.links {
+        if !(l.url.starts_with("https://") || l.url.starts_with("http://")) || l.url.len() > 2048 {
+            return Err(invalid(
+                "links",
+                format!("{:?} is not an http(s) URL", l.url),
+            ));
+        }
+    }
+    for a in &rec.attachments {
+        non_empty("attachments.name", &a.name)?;
+        if !a.media_type.contains('/') {
+            return Err(invalid(
+                "attachments.media_type",
+                format!("{:?} is not a media type", a.media_type),
+            ));
+        }
+    }
+    for (field, d) in [
+        ("effective_from", &rec.effective_from),
+        ("effective_until", &rec.effective_until),
+    ] {
+        if let Some(d) = d
+            && parse_date(d).is_none()
+        {
+            return Err(invalid(field, format!("{d:?} is not a YYYY-MM-DD date")));
+        }
+    }
+    if let (Some(a), Some(b)) = (&rec.effective_from, &rec.effective_until)
+        && b < a
+    {
+        return Err(invalid("effective_until", "is before effective_from"));
+    }
+    Ok(())
+}
+
+/// Structural checks every charter version must pass.
+fn check_charter_shape(c: &Charter) -> Result<(), Rejection> {
+    non_empty("name", &c.name)
+        .map_err(|_| Rejection::InvalidCharter("name must not be empty".into()))?;
+    if c.members.is_empty() {
+        return Err(Rejection::InvalidCharter("no members".into()));
+    }
+    let mut codes = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for m in &c.members {
+        if !codes.insert(&m.code) {
+            return Err(Rejection::InvalidCharter(format!(
+                "member {} is listed twice",
+                m.code
+            )));
+        }
+        if !keys.insert(m.root_key) {
+            return Err(Rejection::InvalidCharter(format!(
+                "root key {} is listed for two members (each key counts once)",
+                m.root_key
+            )));
+        }
+        if m.name.is_empty() {
+            return Err(Rejection::InvalidCharter(format!(
+                "member {} has no name",
+                m.code
+            )));
+        }
+    }
+    if c.threshold == 0 || c.threshold > c.members.len() as u64 {
+        return Err(Rejection::InvalidCharter(format!(
+            "threshold {} must be between 1 and the number of members ({})",
+            c.threshold,
+            c.members.len()
+        )));
+    }
+    c.taxonomy.check().map_err(Rejection::InvalidCharter)?;
+    for e in c.taxonomy.directions.iter().chain(&c.taxonomy.kinds) {
+        if !is_code(&e.code) {
+            return Err(Rejection::InvalidCharter(format!(
+                "bad taxonomy code {:?}",
+                e.code
+            )));
+        }
+    }
+    let l = &c.limits;
+    if l.max_object_bytes < 1024 || l.max_depth < 4 || l.max_depth > 64 || l.max_list_len < 16 {
+        return Err(Rejection::InvalidCharter(
+            "limits too small or too deep (need max_object_bytes ≥ 1024, 4 ≤ max_depth ≤ 64, max_list_len ≥ 16)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_amendment(c: &Charter, signed: &SignedObject, trust: &TrustView) -> Result<(), Rejection> {
+    let cur = trust.charter();
+    let history = trust.charter_history();
+    let current_version = history.len() as u64;
+    if c.version <= current_version {
+        let known = usize::try_from(c.version)
+            .ok()
+            .and_then(|v| v.checked_sub(1))
+            .and_then(|i| history.get(i));
+        return if known == Some(&signed.id()) {
+            Ok(())
+        } else {
+            Err(Rejection::CharterRollback {
+                found: c.version,
+                current: current_version,
+            })
+        };
+    }
+    if c.version != current_version + 1 {
+        return Err(Rejection::CharterVersionSkip {
+            found: c.version,
+            expected: current_version + 1,
+        });
+    }
+    if c.previous != Some(trust.charter_id()) {
+        return Err(Rejection::CharterPreviousMismatch {
+            expected: trust.charter_id(),
+            found: c
+                .previous
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "nothing".into()),
+        });
+    }
+    check_charter_shape(c)?;
+    c.taxonomy
+        .check_extends(&cur.taxonomy)
+        .map_err(Rejection::InvalidCharter)?;
+    if c.created < cur.created {
+        return Err(Rejection::InvalidCharter(
+            "amendment is older than the charter it amends".into(),
+        ));
+    }
+    let signers: BTreeSet<PublicKey> = signed.signatures().iter().map(|(k, _)| *k).collect();
+    for k in &signers {
+        if cur.member_by_root(k).is_none() && c.member_by_root(k).is_none() {
+            return Err(Rejection::ForeignCharterSigner(*k));
+        }
+    }
+    let have = cur
+        .members
+        .iter()
+        .filter(|m| signers.contains(&m.root_key))
+        .count();
+    if (have as u64) < cur.threshold {
+        return Err(Rejection::ThresholdNotMet {
+            have,
+            need: cur.threshold,
+            version: current_version,
+        });
+    }
+    for m in &c.members {
+        let is_new = cur.member_by_root(&m.root_key).is_none();
+        if is_new && !signers.contains(&m.root_key) {
+            return Err(Rejection::NewKeyUnsigned {
+                member: m.code.clone(),
+                key: m.root_key,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl TrustView {
+    /// Builds the trust view from the genesis charter, the federation's trust anchor. The
+    /// genesis must be a version-1 charter without `federation`/`previous`, validly signed by
+    /// every founding member and by nobody else.
+    pub fn from_genesis(bytes: &[u8]) -> Result<(TrustView, Verified<Object>), Rejection> {
+        let (signed, obj) = decode(bytes, &Limits::default())?;
+        let Object::Charter(c) = &obj else {
+            return Err(Rejection::InvalidCharter(format!(
+                "expected a charter, found a {}",
+                obj.object_type()
+            )));
+        };
+        if c.version != 1 || c.federation.is_some() || c.previous.is_some() {
+            return Err(Rejection::InvalidCharter(
+                "a genesis charter has version 1 and no federation or previous field".into(),
+            ));
+        }
+        check_charter_shape(c)?;
+        if let Some(k) = signed.bad_signers_batch().first() {
+            return Err(Rejection::BadSignature(*k));
+        }
+        for (k, _) in signed.signatures() {
+            if c.member_by_root(k).is_none() {
+                return Err(Rejection::ForeignCharterSigner(*k));
+            }
+        }
+        for m in &c.members {
+            if !signed.signatures().iter().any(|(k, _)| *k == m.root_key) {
+                return Err(Rejection::GenesisUnsigned(m.code.clone()));
+            }
+        }
+        let view = TrustView::new(signed.id(), c.clone());
+        Ok((view, Verified { inner: obj, signed }))
+    }
+
+    /// Checks a charter's structure (members, threshold, taxonomy, limits) without any
+    /// signature: what `accord charter new` and `show` use before anyone has signed.
+    pub fn check_charter(c: &Charter) -> Result<(), Rejection> {
+        check_charter_shape(c)
+    }
+}
