@@ -94,6 +94,38 @@ impl SignedObject {
     /// Decodes and structurally checks an envelope; `max_bytes`, `max_depth` and
     /// `max_entries` come from the federation's limits.
     pub fn decode(bytes: &[u8], max_bytes: usize, scan: ScanLimits) -> Result<Self, DecodeError> {
+        Self::decode_inner(bytes, max_bytes, scan, false)
+    }
+
+    /// An envelope with no signatures yet: what `accord charter new` writes before the
+    /// founding members sign. Validation never accepts one.
+    pub fn unsigned(body: Vec<u8>) -> Self {
+        let bytes = encode(&body, &[]);
+        let id = ObjectId::of_body(&body);
+        SignedObject {
+            bytes,
+            body,
+            signatures: vec![],
+            id,
+        }
+    }
+
+    /// Like [`Self::decode`], but also accepts an envelope without signatures (for charter
+    /// drafts that are still being signed).
+    pub fn decode_draft(
+        bytes: &[u8],
+        max_bytes: usize,
+        scan: ScanLimits,
+    ) -> Result<Self, DecodeError> {
+        Self::decode_inner(bytes, max_bytes, scan, true)
+    }
+
+    fn decode_inner(
+        bytes: &[u8],
+        max_bytes: usize,
+        scan: ScanLimits,
+        allow_unsigned: bool,
+    ) -> Result<Self, DecodeError> {
         if bytes.len() > max_bytes {
             return Err(DecodeError::TooLarge {
                 size: bytes.len(),
@@ -125,7 +157,7 @@ impl SignedObject {
         let Value::Array(sigs) = sigs else {
             return Err(DecodeError::Envelope("signatures are not an array".into()));
         };
-        if sigs.is_empty() {
+        if sigs.is_empty() && !allow_unsigned {
             return Err(DecodeError::Envelope("no signatures".into()));
         }
         let mut signatures = Vec::with_capacity(sigs.len());

@@ -144,8 +144,11 @@ impl SecretKey {
     }
 
     /// Reads a PKCS#8 PEM ed25519 private key (v1 as written by openssl, or v2).
+    /// Text before the `-----BEGIN` line (such as a "development key" notice) is ignored,
+    /// as RFC 7468 allows.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        SigningKey::from_pkcs8_pem(text.trim())
+        let start = text.find("-----BEGIN").ok_or_else(|| KeyError::Pem("no -----BEGIN line".into()))?;
+        SigningKey::from_pkcs8_pem(text[start..].trim())
             .map(SecretKey)
             .map_err(|e| KeyError::Pem(e.to_string()))
     }

@@ -8,6 +8,7 @@
 //! ([`Timestamp`]), randomness comes from the caller (see [`SecretKey::from_seed`]).
 
 pub mod cbor;
+pub mod devnet;
 pub mod envelope;
 pub mod error;
 pub mod id;
@@ -31,5 +32,6 @@ pub use taxonomy::Taxonomy;
 pub use time::Timestamp;
 pub use trust::TrustView;
 pub use validate::{
-    KnownRecords, Missing, NoRecords, Rejection, Verdict, Verified, validate, validate_with,
+    KnownRecords, Missing, NoRecords, Rejection, Verdict, Verified, validate, validate_envelope,
+    validate_with,
 };

@@ -507,3 +507,28 @@ pub fn cbor_to_json(v: &Value) -> serde_json::Value {
         _ => J::Null,
     }
 }
+
+impl Object {
+    /// Encodes the body and signs it with one key.
+    pub fn sign(&self, key: &crate::keys::SecretKey) -> crate::envelope::SignedObject {
+        crate::envelope::SignedObject::sign(self.encode_body(), key)
+    }
+}
+
+macro_rules! object_from {
+    ($($v:ident($t:ty)),*) => {$(
+        impl From<$t> for Object {
+            fn from(o: $t) -> Object {
+                Object::$v(o)
+            }
+        }
+    )*};
+}
+object_from!(
+    Charter(Charter),
+    Delegation(Delegation),
+    Node(NodeCert),
+    Revocation(Revocation),
+    Record(Record),
+    Retraction(Retraction)
+);

@@ -207,7 +207,22 @@ pub fn validate_with(
     known: &dyn KnownRecords,
     now: Timestamp,
 ) -> Verdict {
-    match check(bytes, trust, known, now) {
+    let limits = trust.limits();
+    match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
+        Ok(signed) => validate_envelope(signed, trust, known, now),
+        Err(e) => Verdict::Rejected(Rejection::Decode(e)),
+    }
+}
+
+/// Validates an envelope already decoded with [`SignedObject::decode`] (so that a caller
+/// can look its id up for duplicates before any signature work).
+pub fn validate_envelope(
+    signed: SignedObject,
+    trust: &TrustView,
+    known: &dyn KnownRecords,
+    now: Timestamp,
+) -> Verdict {
+    match check(signed, trust, known, now) {
         Ok(Ok(v)) => Verdict::Accepted(v),
         Ok(Err(m)) => Verdict::Pending(m),
         Err(r) => Verdict::Rejected(r),
@@ -223,9 +238,14 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(SignedObject, Object), D
 
 type Checked = Result<Result<Verified<Object>, Missing>, Rejection>;
 
-fn check(bytes: &[u8], trust: &TrustView, known: &dyn KnownRecords, now: Timestamp) -> Checked {
+fn check(
+    signed: SignedObject,
+    trust: &TrustView,
+    known: &dyn KnownRecords,
+    now: Timestamp,
+) -> Checked {
     let limits = *trust.limits();
-    let (signed, obj) = decode(bytes, &limits)?;
+    let obj = Object::decode_body(signed.body(), limits.scan().max_depth)?;
     let fed = trust.federation();
     match obj.federation() {
         Some(f) if f == fed => {}

@@ -1,1 +1,25 @@
-//! placeholder
+//! `accord-store` owns Accord's local storage: a small synchronous facade over sled 0.34.
+//!
+//! It keeps the signed objects (the exact verified bytes), their secondary indexes, the
+//! bounded quarantine of pending objects, and a meta tree (schema version, federation id).
+//! At open it rebuilds the [`TrustView`] from the genesis charter and the stored trust
+//! objects. Every write is one sled transaction over all trees and is flushed before the
+//! call returns; [`Store::ingest_batch`] validates many objects and writes them with one
+//! transaction and one flush (group commit).
+//!
+//! The API is blocking. The node drives it from a dedicated thread, never from an async
+//! worker.
+
+mod error;
+mod keys;
+mod query;
+mod store;
+
+pub use error::StoreError;
+pub use query::{Cursor, Filter, Order, Page, QueryPage, RecordStatus};
+pub use store::{
+    DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, ImportReport, IngestOutcome, SCHEMA_VERSION, Store,
+    StoreOptions, StoredObject,
+};
+
+pub use accord_core::TrustView;
