@@ -1,1 +1,329 @@
-fn main() {}
+//! `accord`: the command-line interface of an Accord node. It parses arguments, reads
+//! files and prints; everything else lives in the library crates.
+
+mod charter_cmd;
+mod devnet_cmd;
+mod keys_cmd;
+mod objects_cmd;
+mod util;
+mod verify_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use accord_core::{ObjectId, Timestamp};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "accord",
+    version,
+    about = "Accord: a federated node for signed experience-sharing records"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and show ed25519 keys (PKCS#8 PEM).
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Found a federation: draft, sign and show its charter.
+    #[command(subcommand)]
+    Charter(CharterCmd),
+    /// Delegate publishing rights for a member to a publisher key (signed by the member root key).
+    Delegate(DelegateArgs),
+    /// Certify objects with a member root key.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Revoke a delegation, a node certificate or a key from a given time.
+    Revoke(RevokeArgs),
+    /// Withdraw a record (signed by its author or the member root key).
+    Retract(RetractArgs),
+    /// Sign a record written in Markdown (YAML front matter) or JSON.
+    Sign(SignArgs),
+    /// Verify signed objects offline against a charter.
+    Verify(VerifyArgs),
+    /// Print any signed object as JSON.
+    Inspect {
+        /// The object file.
+        file: PathBuf,
+    },
+    /// Write a ready development federation (charter, keys, certificates, node configs).
+    Devnet(DevnetArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCmd {
+    /// Generate a key, write it (mode 0600) and print its public key.
+    New {
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public key and peer id of a key file.
+    Show { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum CharterCmd {
+    /// Draft a genesis charter (unsigned) and print the federation id.
+    New {
+        #[arg(long)]
+        name: String,
+        /// A founding member: CODE=NAME=PUBKEY (repeat for each member).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// How many members must sign an amendment.
+        #[arg(long)]
+        threshold: u64,
+        /// A taxonomy TOML file (default: the CIS agreement's, configs/taxonomy.toml).
+        #[arg(long)]
+        taxonomy: Option<PathBuf>,
+        /// Creation time (default: now).
+        #[arg(long, value_parser = util::parse_time)]
+        created: Option<Timestamp>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add your member root key's signature to a charter file, in place.
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Show a charter's members, threshold, federation id and signatures.
+    Show { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+struct DelegateArgs {
+    #[arg(long)]
+    charter: PathBuf,
+    #[arg(long)]
+    member: String,
+    #[arg(long)]
+    root_key: PathBuf,
+    /// The publisher's public key (ed25519:<hex>) or its key file.
+    #[arg(long)]
+    publisher: String,
+    /// The publisher's name, e.g. "Ministry of Digital Development".
+    #[arg(long)]
+    name: String,
+    /// Record kinds it may publish (comma-separated; default all).
+    #[arg(long, num_args = 1..)]
+    kinds: Vec<String>,
+    /// Directions it may publish in (comma-separated; default all).
+    #[arg(long, num_args = 1..)]
+    directions: Vec<String>,
+    /// Start of validity (default: now).
+    #[arg(long, value_parser = util::parse_time)]
+    from: Option<Timestamp>,
+    /// End of validity (default: none).
+    #[arg(long, value_parser = util::parse_time)]
+    until: Option<Timestamp>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCmd {
+    /// Certify a libp2p node (its ed25519 node key) as a node of the member.
+    Node {
+        #[arg(long)]
+        charter: PathBuf,
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        root_key: PathBuf,
+        /// The node's key file, or its public key (ed25519:<hex>).
+        #[arg(long)]
+        node_key: String,
+        /// A label for operators, e.g. "primary node, Astana".
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["delegation", "node_cert", "revoke_key"])))]
+struct RevokeArgs {
+    #[arg(long)]
+    charter: PathBuf,
+    #[arg(long)]
+    member: String,
+    /// The signing key: the member root key, or (for --revoke-key) the revoked key itself.
+    #[arg(long)]
+    key: PathBuf,
+    /// Revoke a delegation by id.
+    #[arg(long)]
+    delegation: Option<ObjectId>,
+    /// Revoke a node certificate by id.
+    #[arg(long)]
+    node_cert: Option<ObjectId>,
+    /// Revoke a publisher or node key (public key or key file).
+    #[arg(long)]
+    revoke_key: Option<String>,
+    /// From when (default: now). Objects created from then on are refused.
+    #[arg(long, value_parser = util::parse_time)]
+    effective: Option<Timestamp>,
+    #[arg(long)]
+    reason: Option<String>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RetractArgs {
+    #[arg(long)]
+    charter: PathBuf,
+    #[arg(long)]
+    member: String,
+    #[arg(long)]
+    key: PathBuf,
+    /// The record's id.
+    #[arg(long)]
+    record: ObjectId,
+    #[arg(long)]
+    reason: String,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct SignArgs {
+    /// Markdown with YAML front matter, or JSON.
+    input: PathBuf,
+    /// The publisher's key.
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    charter: PathBuf,
+    /// Creation time (default: now).
+    #[arg(long, value_parser = util::parse_time)]
+    created: Option<Timestamp>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Object files (single objects or CBOR sequences).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long)]
+    charter: PathBuf,
+    /// Trust objects to take into account (delegations, certificates, revocations, amendments).
+    #[arg(long = "with")]
+    with: Vec<PathBuf>,
+    /// Judge as of this time instead of now.
+    #[arg(long, value_parser = util::parse_time)]
+    at: Option<Timestamp>,
+}
+
+#[derive(Debug, Args)]
+struct DevnetArgs {
+    /// Member codes, comma-separated, e.g. KZ,BY,AM.
+    #[arg(long, default_value = "KZ,BY,AM")]
+    members: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Member i listens for peers on base+2i and serves its API on base+2i+1.
+    #[arg(long, default_value_t = 7400)]
+    base_port: u16,
+    /// Write into a non-empty directory.
+    #[arg(long)]
+    force: bool,
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Key(KeyCmd::New { out, force }) => keys_cmd::new(&out, force),
+        Command::Key(KeyCmd::Show { file }) => keys_cmd::show(&file),
+        Command::Charter(CharterCmd::New {
+            name,
+            members,
+            threshold,
+            taxonomy,
+            created,
+            out,
+        }) => charter_cmd::new(
+            &name,
+            &members,
+            threshold,
+            taxonomy.as_deref(),
+            created,
+            &out,
+        ),
+        Command::Charter(CharterCmd::Sign { file, key }) => charter_cmd::sign(&file, &key),
+        Command::Charter(CharterCmd::Show { file }) => charter_cmd::show(&file),
+        Command::Delegate(a) => objects_cmd::delegate(
+            &a.charter,
+            &a.member,
+            &a.root_key,
+            &a.publisher,
+            &a.name,
+            &a.kinds,
+            &a.directions,
+            a.from,
+            a.until,
+            &a.out,
+        ),
+        Command::Cert(CertCmd::Node {
+            charter,
+            member,
+            root_key,
+            node_key,
+            label,
+            out,
+        }) => objects_cmd::cert_node(&charter, &member, &root_key, &node_key, label, &out),
+        Command::Revoke(a) => {
+            let target = match (a.delegation, a.node_cert, a.revoke_key) {
+                (Some(id), _, _) => objects_cmd::RevokeTarget::Delegation(id),
+                (_, Some(id), _) => objects_cmd::RevokeTarget::NodeCert(id),
+                (_, _, Some(k)) => objects_cmd::RevokeTarget::Key(k),
+                _ => anyhow::bail!("give one of --delegation, --node-cert or --revoke-key"),
+            };
+            objects_cmd::revoke(
+                &a.charter,
+                &a.member,
+                &a.key,
+                target,
+                a.effective,
+                a.reason,
+                &a.out,
+            )
+        }
+        Command::Retract(a) => {
+            objects_cmd::retract(&a.charter, &a.member, &a.key, a.record, &a.reason, &a.out)
+        }
+        Command::Sign(a) => objects_cmd::sign(&a.input, &a.key, &a.charter, a.created, &a.out),
+        Command::Verify(a) => verify_cmd::verify(&a.files, &a.charter, &a.with, a.at),
+        Command::Inspect { file } => verify_cmd::inspect(&file),
+        Command::Devnet(a) => devnet_cmd::devnet(&a.members, &a.out, a.base_port, a.force),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -136,10 +136,15 @@ impl SecretKey {
         Zeroizing::new(self.0.to_bytes())
     }
 
-    /// PKCS#8 v2 PEM text (`-----BEGIN PRIVATE KEY-----`), as `openssl genpkey -algorithm ed25519`.
+    /// PKCS#8 v1 PEM text (`-----BEGIN PRIVATE KEY-----`), as `openssl genpkey -algorithm ed25519`
+    /// writes it.
     pub fn to_pem(&self) -> Result<Zeroizing<String>, KeyError> {
-        self.0
-            .to_pkcs8_pem(LineEnding::LF)
+        // Version 1 (secret only): OpenSSL 3.0 cannot read the v2 form with the public key.
+        let kp = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: *self.seed(),
+            public_key: None,
+        };
+        kp.to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::Pem(e.to_string()))
     }
 
@@ -147,7 +152,9 @@ impl SecretKey {
     /// Text before the `-----BEGIN` line (such as a "development key" notice) is ignored,
     /// as RFC 7468 allows.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let start = text.find("-----BEGIN").ok_or_else(|| KeyError::Pem("no -----BEGIN line".into()))?;
+        let start = text
+            .find("-----BEGIN")
+            .ok_or_else(|| KeyError::Pem("no -----BEGIN line".into()))?;
         SigningKey::from_pkcs8_pem(text[start..].trim())
             .map(SecretKey)
             .map_err(|e| KeyError::Pem(e.to_string()))

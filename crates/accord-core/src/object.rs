@@ -532,3 +532,10 @@ object_from!(
     Record(Record),
     Retraction(Retraction)
 );
+
+/// Decodes body bytes generically (any CBOR, unknown fields included) and shows them as JSON.
+pub fn body_json(body: &[u8]) -> Result<serde_json::Value, DecodeError> {
+    let v: Value = ciborium::de::from_reader_with_recursion_limit(body, 66)
+        .map_err(|e| DecodeError::Body(e.to_string()))?;
+    Ok(cbor_to_json(&v))
+}

@@ -1,0 +1,213 @@
+//! Commands that make and sign objects offline: `delegate`, `cert node`, `revoke`,
+//! `retract` and `sign` (records from Markdown or JSON).
+
+use std::path::Path;
+
+use accord_core::object::TargetType;
+use accord_core::record_input::{RecordInput, split_front_matter};
+use accord_core::validate::check_record_fields;
+use accord_core::{
+    Delegation, MemberCode, NodeCert, Object, ObjectId, ObjectType, Retraction, Revocation,
+    SecretKey, Timestamp, TrustView, Verdict, validate,
+};
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::util;
+
+/// Signs `obj` and checks it against the trust view before writing it, so that a mistake
+/// (wrong root key, unknown member, bad scope) is caught here and not by every node.
+fn sign_checked(obj: Object, key: &SecretKey, trust: &TrustView, out: &Path) -> Result<ObjectId> {
+    let signed = obj.sign(key);
+    match validate(signed.as_bytes(), trust, util::now().saturating_add_ms(0)) {
+        Verdict::Accepted(_) | Verdict::Pending(_) => {}
+        Verdict::Rejected(r) => bail!("the {} would be refused: {r}", obj.object_type()),
+    }
+    util::write_file(out, signed.as_bytes(), 0o644)?;
+    println!("{}", signed.id());
+    eprintln!("wrote {} {}", obj.object_type(), out.display());
+    Ok(signed.id())
+}
+
+fn member(code: &str) -> Result<MemberCode> {
+    MemberCode::try_from(code.to_string()).map_err(|e| anyhow!("--member: {e}"))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn delegate(
+    charter: &Path,
+    code: &str,
+    root_key: &Path,
+    publisher: &str,
+    name: &str,
+    kinds: &[String],
+    directions: &[String],
+    from: Option<Timestamp>,
+    until: Option<Timestamp>,
+    out: &Path,
+) -> Result<()> {
+    let (trust, _) = util::load_charter(charter)?;
+    let key = util::load_secret_key(root_key)?;
+    let publisher = util::public_key_arg(publisher).context("--publisher")?;
+    let now = util::now();
+    let kinds = util::list(kinds);
+    let directions = util::list(directions);
+    let d = Delegation {
+        object_type: ObjectType::Delegation,
+        federation: trust.federation(),
+        created: now,
+        member: member(code)?,
+        publisher,
+        name: name.to_string(),
+        kinds: (!kinds.is_empty()).then_some(kinds),
+        directions: (!directions.is_empty()).then_some(directions),
+        not_before: from.unwrap_or(now),
+        not_after: until,
+    };
+    sign_checked(Object::Delegation(d), &key, &trust, out)?;
+    Ok(())
+}
+
+pub fn cert_node(
+    charter: &Path,
+    code: &str,
+    root_key: &Path,
+    node_key: &str,
+    label: Option<String>,
+    out: &Path,
+) -> Result<()> {
+    let (trust, _) = util::load_charter(charter)?;
+    let key = util::load_secret_key(root_key)?;
+    let node_key = util::public_key_arg(node_key).context("--node-key")?;
+    let n = NodeCert {
+        object_type: ObjectType::Node,
+        federation: trust.federation(),
+        created: util::now(),
+        member: member(code)?,
+        node_key,
+        label,
+    };
+    sign_checked(Object::Node(n), &key, &trust, out)?;
+    eprintln!("certified peer id {}", node_key.peer_id());
+    Ok(())
+}
+
+/// What `accord revoke` revokes.
+#[derive(Debug)]
+pub enum RevokeTarget {
+    Delegation(ObjectId),
+    NodeCert(ObjectId),
+    Key(String),
+}
+
+pub fn revoke(
+    charter: &Path,
+    code: &str,
+    key: &Path,
+    target: RevokeTarget,
+    effective: Option<Timestamp>,
+    reason: Option<String>,
+    out: &Path,
+) -> Result<()> {
+    let (trust, _) = util::load_charter(charter)?;
+    let key = util::load_secret_key(key)?;
+    let now = util::now();
+    let (target_type, target) = match target {
+        RevokeTarget::Delegation(id) => (TargetType::Delegation, id),
+        RevokeTarget::NodeCert(id) => (TargetType::Node, id),
+        RevokeTarget::Key(k) => (
+            TargetType::Key,
+            ObjectId(*util::public_key_arg(&k)?.as_bytes()),
+        ),
+    };
+    let r = Revocation {
+        object_type: ObjectType::Revocation,
+        federation: trust.federation(),
+        created: now,
+        member: member(code)?,
+        target_type,
+        target,
+        effective: effective.unwrap_or(now),
+        reason,
+    };
+    sign_checked(Object::Revocation(r), &key, &trust, out)?;
+    Ok(())
+}
+
+pub fn retract(
+    charter: &Path,
+    code: &str,
+    key: &Path,
+    record: ObjectId,
+    reason: &str,
+    out: &Path,
+) -> Result<()> {
+    let (trust, _) = util::load_charter(charter)?;
+    let key = util::load_secret_key(key)?;
+    let r = Retraction {
+        object_type: ObjectType::Retraction,
+        federation: trust.federation(),
+        created: util::now(),
+        member: member(code)?,
+        record,
+        reason: reason.to_string(),
+    };
+    sign_checked(Object::Retraction(r), &key, &trust, out)?;
+    Ok(())
+}
+
+/// Reads a record input: Markdown with YAML front matter, or JSON.
+pub fn read_record_input(path: &Path) -> Result<(RecordInput, Option<String>)> {
+    let text = util::read_text(path)?;
+    let name = path.display();
+    if text.trim_start().starts_with('{') {
+        let input: RecordInput = serde_json::from_str(&text).map_err(|e| anyhow!("{name}: {e}"))?;
+        return Ok((input, None));
+    }
+    let Some((yaml, body)) = split_front_matter(&text) else {
+        bail!(
+            "{name}: expected Markdown starting with a '---' front matter block (or a JSON document)"
+        );
+    };
+    let input: RecordInput =
+        serde_norway::from_str(yaml).map_err(|e| anyhow!("{name}: front matter: {e}"))?;
+    Ok((input, Some(body.to_string())))
+}
+
+/// Builds and checks a record from an input file; used by `sign` and by `publish`.
+pub fn build_record(input: &Path, trust: &TrustView, created: Timestamp) -> Result<Object> {
+    let (ri, body) = read_record_input(input)?;
+    let rec = ri
+        .into_record(trust.federation(), created, body.as_deref())
+        .map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    check_record_fields(&rec, trust.charter()).map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    if trust.charter().member(&rec.member).is_none() {
+        bail!(
+            "{}: member: {} is not a member of this federation",
+            input.display(),
+            rec.member
+        );
+    }
+    Ok(Object::Record(rec))
+}
+
+pub fn sign(
+    input: &Path,
+    key: &Path,
+    charter: &Path,
+    created: Option<Timestamp>,
+    out: &Path,
+) -> Result<()> {
+    let (trust, _) = util::load_charter(charter)?;
+    let key = util::load_secret_key(key)?;
+    let obj = build_record(input, &trust, created.unwrap_or_else(util::now))?;
+    let signed = obj.sign(&key);
+    util::write_file(out, signed.as_bytes(), 0o644)?;
+    println!("{}", signed.id());
+    eprintln!(
+        "signed {} → {} ({} bytes)",
+        input.display(),
+        out.display(),
+        signed.as_bytes().len()
+    );
+    Ok(())
+}

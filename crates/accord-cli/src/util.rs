@@ -1,0 +1,127 @@
+//! Small helpers shared by the commands: files, keys, charters, time.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use accord_core::cbor;
+use accord_core::{Limits, PublicKey, SecretKey, SignedObject, Timestamp, TrustView};
+use anyhow::{Context, Result, anyhow, bail};
+
+/// The current time as a [`Timestamp`].
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// Parses a `--created`/`--until`-style time argument.
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    s.parse::<Timestamp>()
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+pub fn read_text(path: &Path) -> Result<String> {
+    fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
+}
+
+/// Writes a file atomically (temp file + rename) with the given mode.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes a secret key as PKCS#8 PEM, mode 0600; refuses to overwrite unless `force`.
+pub fn write_secret_key(
+    path: &Path,
+    key: &SecretKey,
+    notice: Option<&str>,
+    force: bool,
+) -> Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists; refusing to overwrite a key (use --force to replace it)",
+            path.display()
+        );
+    }
+    let pem = key.to_pem()?;
+    let mut text = String::new();
+    if let Some(n) = notice {
+        text.push_str(n);
+        text.push('\n');
+    }
+    text.push_str(&pem);
+    write_file(path, text.as_bytes(), 0o600)
+}
+
+pub fn load_secret_key(path: &Path) -> Result<SecretKey> {
+    let text = read_text(path)?;
+    SecretKey::from_pem(&text)
+        .with_context(|| format!("{} is not an ed25519 private key", path.display()))
+}
+
+/// A public key given as `ed25519:<hex>` text, or as a path to a private or public key file.
+pub fn public_key_arg(s: &str) -> Result<PublicKey> {
+    if s.starts_with("ed25519:") {
+        return s.parse::<PublicKey>().map_err(|e| anyhow!("{e}"));
+    }
+    let p = Path::new(s);
+    if p.exists() {
+        let text = read_text(p)?;
+        if let Ok(k) = text.trim().parse::<PublicKey>() {
+            return Ok(k);
+        }
+        return Ok(SecretKey::from_pem(&text)
+            .with_context(|| format!("{s} holds no key"))?
+            .public_key());
+    }
+    bail!("{s:?} is neither a public key (ed25519:<64 hex>) nor a key file")
+}
+
+/// Loads the genesis charter (the federation's trust anchor) and builds the trust view.
+pub fn load_charter(path: &Path) -> Result<(TrustView, SignedObject)> {
+    let bytes = read(path)?;
+    let (trust, v) = TrustView::from_genesis(&bytes)
+        .map_err(|e| anyhow!("{} is not a valid genesis charter: {e}", path.display()))?;
+    Ok((trust, v.signed().clone()))
+}
+
+/// Splits a file into its objects: a single envelope or a CBOR sequence of them.
+pub fn split_objects(bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let limits = Limits::default();
+    cbor::split_sequence(bytes, limits.scan()).map_err(|e| anyhow!("not a CBOR object file: {e}"))
+}
+
+/// Comma-separated values, trimmed, empties dropped.
+pub fn list(s: &[String]) -> Vec<String> {
+    s.iter()
+        .flat_map(|x| x.split(','))
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
