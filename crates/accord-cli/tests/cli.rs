@@ -1,0 +1,661 @@
+//! End-to-end tests of the offline CLI flows: the built `accord` binary is run on files in
+//! a temporary directory, exactly as a newcomer would paste the commands.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use sha2::{Digest, Sha256};
+
+fn accord(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("accord").unwrap();
+    c.current_dir(dir);
+    c
+}
+
+const RECORD_MD: &str = "---
+member: KZ
+kind: regulatory-note
+directions: [regulation, e-government]
+lang: ru
+title: \"Электронное правительство: проактивные услуги\"
+summary: \"Краткое описание\"
+tags: [egov]
+translations:
+  en:
+    title: \"E-government: proactive services\"
+    body: \"English body.\"
+  kk:
+    title: \"Электрондық үкімет\"
+---
+# Электронное правительство
+
+Текст записи.
+";
+
+fn devnet(dir: &Path) {
+    accord(dir)
+        .args(["devnet", "--members", "KZ,BY,AM", "--out", "dev"])
+        .assert()
+        .success();
+}
+
+/// Reads the body bytes out of an envelope `[1, bstr body, sigs]` with the minimal CBOR
+/// needed: independent of the crate's decoder, like an outside implementer would.
+fn body_bytes(envelope: &[u8]) -> Vec<u8> {
+    assert_eq!(envelope[0], 0x83, "a 3-element array");
+    assert_eq!(envelope[1], 0x01, "version 1");
+    let (len, start) = match envelope[2] {
+        b @ 0x40..=0x57 => ((b - 0x40) as usize, 3),
+        0x58 => (envelope[3] as usize, 4),
+        0x59 => (u16::from_be_bytes([envelope[3], envelope[4]]) as usize, 5),
+        0x5a => (
+            u32::from_be_bytes(envelope[3..7].try_into().unwrap()) as usize,
+            7,
+        ),
+        b => panic!("unexpected head {b:#x}"),
+    };
+    envelope[start..start + len].to_vec()
+}
+
+#[test]
+fn devnet_writes_everything_with_private_keys_0600() {
+    let t = tempfile::tempdir().unwrap();
+    accord(t.path())
+        .args([
+            "devnet",
+            "--members",
+            "KZ,BY,AM",
+            "--out",
+            "dev",
+            "--base-port",
+            "9100",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("api http://127.0.0.1:9101"));
+    use std::os::unix::fs::PermissionsExt;
+    for code in ["KZ", "BY", "AM"] {
+        for f in [
+            "root.key",
+            "publisher.key",
+            "node.key",
+            "delegation.cbor",
+            "node-cert.cbor",
+            "node.toml",
+        ] {
+            assert!(
+                t.path().join("dev").join(code).join(f).exists(),
+                "{code}/{f}"
+            );
+        }
+        let key = t.path().join("dev").join(code).join("root.key");
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            fs::read_to_string(&key)
+                .unwrap()
+                .contains("DEVELOPMENT KEY")
+        );
+    }
+    let by = fs::read_to_string(t.path().join("dev/BY/node.toml")).unwrap();
+    assert!(
+        by.contains("/ip4/127.0.0.1/tcp/9102\"]"),
+        "BY listens on base+2: {by}"
+    );
+    assert!(by.contains("127.0.0.1:9103"), "BY API on base+3");
+    assert!(
+        by.contains("/ip4/127.0.0.1/tcp/9100/p2p/12D3KooW"),
+        "KZ is a bootstrap peer of BY"
+    );
+    assert!(
+        by.contains("/ip4/127.0.0.1/tcp/9104/p2p/12D3KooW"),
+        "AM is a bootstrap peer of BY"
+    );
+    // Refuses to overwrite.
+    accord(t.path())
+        .args(["devnet", "--out", "dev"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not empty"));
+    accord(t.path())
+        .args(["charter", "show", "dev/charter.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "complete and valid genesis charter",
+        ));
+}
+
+#[test]
+fn newcomer_flow_sign_verify_flip_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    fs::write(d.join("note.md"), RECORD_MD).unwrap();
+    let out = accord(d)
+        .args([
+            "sign",
+            "note.md",
+            "--key",
+            "dev/KZ/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "note.cbor",
+        ])
+        .assert()
+        .success();
+    let id = String::from_utf8(out.get_output().stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
+    // The printed id is the SHA-256 of the body bytes.
+    let env = fs::read(d.join("note.cbor")).unwrap();
+    assert_eq!(id, hex::encode(Sha256::digest(body_bytes(&env))));
+
+    accord(d)
+        .args([
+            "verify",
+            "note.cbor",
+            "--charter",
+            "dev/charter.cbor",
+            "--with",
+            "dev/KZ/delegation.cbor",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "valid  {id}  record  member=KZ"
+        )))
+        .stdout(predicate::str::contains("status=valid"));
+
+    // Without the delegation the record cannot be verified, and says why.
+    accord(d)
+        .args(["verify", "note.cbor", "--charter", "dev/charter.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no delegation yet for publisher"));
+
+    // Flip one byte inside the body: the signature no longer matches.
+    let mut bad = env.clone();
+    let i = env.len() / 2;
+    bad[i] ^= 0x01;
+    fs::write(d.join("bad.cbor"), &bad).unwrap();
+    accord(d)
+        .args([
+            "verify",
+            "bad.cbor",
+            "--charter",
+            "dev/charter.cbor",
+            "--with",
+            "dev/KZ/delegation.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid"));
+
+    // Another member's publisher key cannot sign for KZ.
+    accord(d)
+        .args([
+            "sign",
+            "note.md",
+            "--key",
+            "dev/BY/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "x.cbor",
+        ])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "verify",
+            "x.cbor",
+            "--charter",
+            "dev/charter.cbor",
+            "--with",
+            "dev/KZ/delegation.cbor",
+            "--with",
+            "dev/BY/delegation.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no delegation yet for publisher"));
+
+    // inspect shows the body as JSON.
+    accord(d)
+        .args(["inspect", "note.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"kind\": \"regulatory-note\""))
+        .stdout(predicate::str::contains(&id));
+}
+
+#[test]
+fn json_record_input_signs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    fs::write(
+        d.join("r.json"),
+        r#"{"member":"AM","kind":"dataset","directions":["digital-divide"],"lang":"hy","title":"Տվյալներ","body":"Բովանդակություն"}"#,
+    )
+    .unwrap();
+    accord(d)
+        .args([
+            "sign",
+            "r.json",
+            "--key",
+            "dev/AM/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "r.cbor",
+        ])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "verify",
+            "r.cbor",
+            "dev/AM/delegation.cbor",
+            "--charter",
+            "dev/charter.cbor",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("member=AM"));
+}
+
+#[test]
+fn bad_record_inputs_name_the_field() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    let cases = [
+        (
+            RECORD_MD.replace("kind: regulatory-note", "kind: memo"),
+            "kind \"memo\" is not in the federation's taxonomy",
+        ),
+        (
+            RECORD_MD.replace(
+                "directions: [regulation, e-government]",
+                "directions: [space]",
+            ),
+            "direction \"space\"",
+        ),
+        (RECORD_MD.replace("member: KZ", "member: kz"), "member"),
+        (
+            RECORD_MD.replace("member: KZ", "member: UZ"),
+            "UZ is not a member",
+        ),
+        (RECORD_MD.replace("lang: ru", "lang: russian!"), "lang"),
+        (
+            RECORD_MD.replace("tags: [egov]", "tags: [egov]\ncolour: red"),
+            "unknown field `colour`",
+        ),
+        (
+            RECORD_MD.replace("kind: regulatory-note\n", ""),
+            "missing field `kind`",
+        ),
+        (
+            RECORD_MD.replace("---\n# Электронное", "# Электронное"),
+            "front matter",
+        ),
+    ];
+    for (i, (text, expect)) in cases.iter().enumerate() {
+        let name = format!("bad{i}.md");
+        fs::write(d.join(&name), text).unwrap();
+        accord(d)
+            .args([
+                "sign",
+                &name,
+                "--key",
+                "dev/KZ/publisher.key",
+                "--charter",
+                "dev/charter.cbor",
+                "--out",
+                "o.cbor",
+            ])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(*expect))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+}
+
+#[test]
+fn founding_a_federation_by_hand() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut keys = Vec::new();
+    for c in ["kz", "by", "am"] {
+        let out = accord(d)
+            .args(["key", "new", "--out", &format!("{c}.key")])
+            .assert()
+            .success();
+        keys.push(
+            String::from_utf8(out.get_output().stdout.clone())
+                .unwrap()
+                .trim()
+                .to_string(),
+        );
+    }
+    // A key is never overwritten silently.
+    accord(d)
+        .args(["key", "new", "--out", "kz.key"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already exists"));
+    accord(d)
+        .args(["key", "show", "kz.key"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&keys[0]))
+        .stdout(predicate::str::contains("12D3KooW"));
+    accord(d)
+        .args([
+            "charter",
+            "new",
+            "--name",
+            "Test federation",
+            "--threshold",
+            "2",
+            "--out",
+            "charter.cbor",
+        ])
+        .args(["--member", &format!("KZ=Kazakhstan={}", keys[0])])
+        .args(["--member", &format!("BY=Belarus={}", keys[1])])
+        .args(["--member", &format!("AM=Armenia={}", keys[2])])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("federation id: "));
+    accord(d)
+        .args(["charter", "show", "charter.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("missing"));
+    // Not yet complete: nothing can be certified against it.
+    accord(d)
+        .args([
+            "cert",
+            "node",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            "KZ",
+            "--root-key",
+            "kz.key",
+            "--node-key",
+            "by.key",
+            "--out",
+            "n.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("lacks the signature"));
+    for c in ["kz", "by"] {
+        accord(d)
+            .args([
+                "charter",
+                "sign",
+                "charter.cbor",
+                "--key",
+                &format!("{c}.key"),
+            ])
+            .assert()
+            .success();
+    }
+    accord(d)
+        .args(["charter", "sign", "charter.cbor", "--key", "kz.key"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already signed"));
+    accord(d)
+        .args(["key", "new", "--out", "stranger.key"])
+        .assert()
+        .success();
+    accord(d)
+        .args(["charter", "sign", "charter.cbor", "--key", "stranger.key"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not the root key of any member"));
+    accord(d)
+        .args(["charter", "sign", "charter.cbor", "--key", "am.key"])
+        .assert()
+        .success();
+    accord(d)
+        .args(["charter", "show", "charter.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "complete and valid genesis charter",
+        ));
+
+    // Delegation, scope enforced at verify time.
+    accord(d)
+        .args(["key", "new", "--out", "ministry.key"])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "delegate",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            "KZ",
+            "--root-key",
+            "kz.key",
+            "--publisher",
+            "ministry.key",
+        ])
+        .args([
+            "--name",
+            "Ministry of Digital Development",
+            "--kinds",
+            "regulatory-note",
+            "--out",
+            "del.cbor",
+        ])
+        .assert()
+        .success();
+    // The wrong root key is caught before anything is written.
+    accord(d)
+        .args([
+            "delegate",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            "KZ",
+            "--root-key",
+            "by.key",
+            "--publisher",
+            "ministry.key",
+        ])
+        .args(["--name", "X", "--out", "del2.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not by the member's root key"));
+    assert!(!d.join("del2.cbor").exists());
+    fs::write(d.join("note.md"), RECORD_MD).unwrap();
+    accord(d)
+        .args([
+            "sign",
+            "note.md",
+            "--key",
+            "ministry.key",
+            "--charter",
+            "charter.cbor",
+            "--out",
+            "note.cbor",
+        ])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "verify",
+            "note.cbor",
+            "--charter",
+            "charter.cbor",
+            "--with",
+            "del.cbor",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "publisher=\"Ministry of Digital Development\"",
+        ));
+    fs::write(
+        d.join("case.md"),
+        RECORD_MD.replace("kind: regulatory-note", "kind: platform-case-study"),
+    )
+    .unwrap();
+    accord(d)
+        .args([
+            "sign",
+            "case.md",
+            "--key",
+            "ministry.key",
+            "--charter",
+            "charter.cbor",
+            "--out",
+            "case.cbor",
+        ])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "verify",
+            "case.cbor",
+            "--charter",
+            "charter.cbor",
+            "--with",
+            "del.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("outside delegation"));
+
+    // Revoke the delegation from a past date: the record signed after it is refused.
+    let del_id = String::from_utf8(
+        accord(d)
+            .args(["inspect", "del.cbor"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let del_id = del_id.split("\"id\": \"").nth(1).unwrap()[..64].to_string();
+    accord(d)
+        .args([
+            "revoke",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            "KZ",
+            "--key",
+            "kz.key",
+            "--delegation",
+            &del_id,
+        ])
+        .args([
+            "--effective",
+            "2020-01-01",
+            "--reason",
+            "key lost",
+            "--out",
+            "rev.cbor",
+        ])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "verify",
+            "note.cbor",
+            "--charter",
+            "charter.cbor",
+            "--with",
+            "del.cbor",
+            "--with",
+            "rev.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("revoked since 2020-01-01"));
+
+    // Node certificate: prints the peer id.
+    accord(d)
+        .args(["key", "new", "--out", "node.key"])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "cert",
+            "node",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            "KZ",
+            "--root-key",
+            "kz.key",
+            "--node-key",
+            "node.key",
+            "--out",
+            "node-cert.cbor",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("certified peer id 12D3KooW"));
+}
+
+#[test]
+fn wrong_flags_and_files_fail_with_one_line() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    accord(d)
+        .args(["verify", "x.cbor", "--charter", "none.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot read none.cbor"));
+    fs::write(d.join("junk.cbor"), b"\xff\x00garbage").unwrap();
+    devnet(d);
+    accord(d)
+        .args(["verify", "junk.cbor", "--charter", "dev/charter.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a CBOR object file"));
+    accord(d)
+        .args([
+            "verify",
+            "dev/KZ/delegation.cbor",
+            "--charter",
+            "dev/KZ/delegation.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a valid genesis charter"));
+    accord(d)
+        .args(["key", "show", "dev/charter.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("error:"));
+    accord(d)
+        .args(["devnet", "--members", "K", "--out", "x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("two capital letters"));
+    accord(d)
+        .args(["sign"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("required"));
+}
