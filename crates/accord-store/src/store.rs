@@ -23,6 +23,15 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
 /// Default capacity of the pending quarantine, in objects.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// The order of object types in an export.
+const EXPORT_ORDER: [ObjectType; 6] = [
+    ObjectType::Charter,
+    ObjectType::Delegation,
+    ObjectType::Node,
+    ObjectType::Record,
+    ObjectType::Retraction,
+    ObjectType::Revocation,
+];
 /// Objects per transaction when importing a file.
 const IMPORT_BATCH: usize = 512;
 
@@ -507,6 +516,8 @@ impl Store {
             };
             match verdict {
                 Verdict::Accepted(v) => {
+                    // If it was quarantined earlier in this batch, that entry is void.
+                    batch.pending_put.remove(&id);
                     batch.accept(v.clone(), &mut trust);
                     outcomes.push(IngestOutcome::Accepted(v));
                 }
@@ -564,6 +575,11 @@ impl Store {
             }
             for (id, bytes) in waiting {
                 if batch.accepted_ids.contains(&id) {
+                    // Accepted directly in this batch (it came again with its prerequisite):
+                    // its old quarantine entry goes.
+                    if batch.pending_put.remove(&id).is_none() {
+                        batch.pending_del.insert(id, key.clone());
+                    }
                     continue;
                 }
                 let limits = *trust.limits();
@@ -649,12 +665,14 @@ impl Store {
         Ok(())
     }
 
-    /// Writes every object as a CBOR sequence of envelopes (RFC 8742), trust objects first
-    /// (charters by version), then records and retractions in creation order. Returns the
-    /// number of objects written.
+    /// Writes every object as a CBOR sequence of envelopes (RFC 8742): charters by version,
+    /// delegations, node certificates, records, retractions, and revocations last, each in
+    /// creation order. Revocations come last so that an import re-validates every record
+    /// against the trust it was accepted under, and a record whose signer was revoked later
+    /// comes back with the same derived status. Returns the number of objects written.
     pub fn export(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
         let mut n = 0;
-        for t in ObjectType::ALL {
+        for t in EXPORT_ORDER {
             let mut items: Vec<(u64, ObjectId)> = Vec::new();
             for item in self.trees[BY_TYPE].scan_prefix([t.code()]) {
                 let (k, _) = item?;

@@ -1,0 +1,1820 @@
+#![allow(clippy::unwrap_used)]
+//! Integration tests of the storage facade: open/reopen, idempotent and group-committed
+//! ingest, the pending quarantine, derived record status, queries with stable pagination,
+//! export/import, and index atomicity.
+//!
+//! Everything is deterministic: one fixed-seed development federation, temp dirs, explicit
+//! `now` timestamps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use accord_core::devnet::DevFederation;
+use accord_core::object::TargetType;
+use accord_core::{
+    MemberCode, Missing, Object, ObjectId, ObjectType, PublicKey, Rejection, Retraction,
+    Revocation, SignedObject, Timestamp,
+};
+use accord_store::{
+    Cursor, Filter, IngestOutcome, Order, Page, RecordStatus, SCHEMA_VERSION, Store, StoreError,
+    StoreOptions,
+};
+
+const BASE: u64 = 1_700_000_000_000;
+const MINUTE: u64 = 60_000;
+/// "Now" for every ingest: thirty days after the federation was founded.
+const NOW: Timestamp = Timestamp(BASE + 30 * 24 * 60 * MINUTE);
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+fn fed() -> DevFederation {
+    DevFederation::new(&["KZ", "BY", "AM"], [7u8; 32], Timestamp(BASE)).unwrap()
+}
+
+fn other_fed() -> DevFederation {
+    DevFederation::new(&["KZ", "BY", "AM"], [8u8; 32], Timestamp(BASE)).unwrap()
+}
+
+fn open(dir: &Path, fed: &DevFederation) -> Store {
+    Store::open(dir, fed.genesis.as_bytes(), StoreOptions::default()).unwrap()
+}
+
+fn kinds(fed: &DevFederation) -> Vec<String> {
+    fed.charter
+        .taxonomy
+        .kinds
+        .iter()
+        .map(|k| k.code.clone())
+        .collect()
+}
+
+fn directions(fed: &DevFederation) -> Vec<String> {
+    fed.charter
+        .taxonomy
+        .directions
+        .iter()
+        .map(|d| d.code.clone())
+        .collect()
+}
+
+/// Ingests `objs` in one batch; returns the outcomes and the ids of released objects.
+fn batch(store: &mut Store, objs: &[&SignedObject]) -> (Vec<IngestOutcome>, Vec<ObjectId>) {
+    let items: Vec<&[u8]> = objs.iter().map(|o| o.as_bytes()).collect();
+    let (out, released) = store.ingest_batch(&items, NOW).unwrap();
+    assert_eq!(out.len(), objs.len(), "one outcome per item");
+    (out, released.iter().map(|v| v.id()).collect())
+}
+
+fn ingest(store: &mut Store, obj: &SignedObject) -> IngestOutcome {
+    store.ingest(obj.as_bytes(), NOW).unwrap()
+}
+
+#[track_caller]
+fn assert_accepted(o: &IngestOutcome, expected: &SignedObject) {
+    match o {
+        IngestOutcome::Accepted(v) => {
+            assert_eq!(v.id(), expected.id());
+            assert_eq!(v.bytes(), expected.as_bytes());
+        }
+        other => panic!("expected Accepted({}), got {other:?}", expected.id()),
+    }
+}
+
+#[track_caller]
+fn assert_all_accepted(out: &[IngestOutcome], objs: &[&SignedObject]) {
+    for (o, s) in out.iter().zip(objs) {
+        assert_accepted(o, s);
+    }
+}
+
+/// A record of member `i` with the given kind, directions and optional supersession.
+fn record_with(
+    fed: &DevFederation,
+    i: usize,
+    title: &str,
+    created: u64,
+    kind: &str,
+    dirs: &[&str],
+    supersedes: Option<ObjectId>,
+) -> SignedObject {
+    let mut body = fed.record_body(i, title, Timestamp(created));
+    body.kind = kind.to_string();
+    body.directions = dirs.iter().map(|d| d.to_string()).collect();
+    body.supersedes = supersedes;
+    Object::Record(body).sign(&fed.members[i].publisher)
+}
+
+/// A retraction of `record` for member `i`, by the member root or by the publisher (author).
+fn retraction(
+    fed: &DevFederation,
+    i: usize,
+    record: ObjectId,
+    created: u64,
+    by_root: bool,
+) -> SignedObject {
+    let r = Retraction {
+        object_type: ObjectType::Retraction,
+        federation: fed.federation(),
+        created: Timestamp(created),
+        member: fed.members[i].code.clone(),
+        record,
+        reason: "withdrawn for the test".into(),
+    };
+    let key = if by_root {
+        &fed.members[i].root
+    } else {
+        &fed.members[i].publisher
+    };
+    Object::Retraction(r).sign(key)
+}
+
+/// A revocation by member `i`'s root of a delegation or node certificate.
+fn revocation(
+    fed: &DevFederation,
+    i: usize,
+    target_type: TargetType,
+    target: ObjectId,
+    effective: u64,
+    created: u64,
+) -> SignedObject {
+    Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: fed.federation(),
+        created: Timestamp(created),
+        member: fed.members[i].code.clone(),
+        target_type,
+        target,
+        effective: Timestamp(effective),
+        reason: Some("key compromised".into()),
+    })
+    .sign(&fed.members[i].root)
+}
+
+/// Every `(created, id)` a filter returns, following `next` cursors to the end.
+fn scan(store: &Store, filter: &Filter, order: Order, limit: usize) -> Vec<(Timestamp, ObjectId)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    for _ in 0..10_000 {
+        let page = store
+            .query(
+                filter,
+                Page {
+                    limit,
+                    after,
+                    order,
+                },
+            )
+            .unwrap();
+        assert!(page.items.len() <= limit, "page larger than its limit");
+        for (s, _) in &page.items {
+            out.push((s.object.created(), s.signed.id()));
+        }
+        match page.next {
+            Some(c) => {
+                let last = out.last().copied();
+                assert_eq!(
+                    Some((c.created, c.id)),
+                    last,
+                    "the cursor names the last item returned"
+                );
+                after = Some(c);
+            }
+            None => return out,
+        }
+    }
+    panic!("pagination did not terminate");
+}
+
+fn scan_ids(store: &Store, filter: &Filter) -> BTreeSet<ObjectId> {
+    scan(store, filter, Order::OldestFirst, 1000)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect()
+}
+
+#[track_caller]
+fn assert_strictly_monotonic(items: &[(Timestamp, ObjectId)], order: Order) {
+    for w in items.windows(2) {
+        match order {
+            Order::OldestFirst => assert!(w[0] < w[1], "not ascending: {:?} then {:?}", w[0], w[1]),
+            Order::NewestFirst => {
+                assert!(w[0] > w[1], "not descending: {:?} then {:?}", w[0], w[1])
+            }
+        }
+    }
+}
+
+/// Every stored object id, through the creation-time index.
+fn all_ids(store: &Store) -> BTreeSet<ObjectId> {
+    scan_ids(store, &Filter::default())
+}
+
+/// What the test knows about an object, independently of the store.
+#[derive(Debug, Clone)]
+struct Model {
+    id: ObjectId,
+    ty: ObjectType,
+    member: Option<MemberCode>,
+    author: PublicKey,
+    created: Timestamp,
+    kind: Option<String>,
+    directions: Vec<String>,
+    status: Option<RecordStatus>,
+}
+
+fn model(s: &SignedObject) -> Model {
+    let obj = Object::decode_body(s.body(), 16).unwrap();
+    let (kind, directions, status) = match &obj {
+        Object::Record(r) => (
+            Some(r.kind.clone()),
+            r.directions.clone(),
+            Some(RecordStatus::Active),
+        ),
+        _ => (None, vec![], None),
+    };
+    Model {
+        id: s.id(),
+        ty: obj.object_type(),
+        member: obj.member().cloned(),
+        author: s.signatures()[0].0,
+        created: obj.created(),
+        kind,
+        directions,
+        status,
+    }
+}
+
+/// The filter semantics as documented on `Filter`, applied naively.
+fn naive_matches(f: &Filter, m: &Model) -> bool {
+    (f.types.is_empty() || f.types.contains(&m.ty))
+        && (f.members.is_empty() || m.member.as_ref().is_some_and(|x| f.members.contains(x)))
+        && (f.authors.is_empty() || f.authors.contains(&m.author))
+        && (f.kinds.is_empty() || m.kind.as_ref().is_some_and(|k| f.kinds.contains(k)))
+        && (f.directions.is_empty()
+            || (m.ty == ObjectType::Record
+                && m.directions.iter().any(|d| f.directions.contains(d))))
+        && (f.statuses.is_empty() || m.status.is_some_and(|s| f.statuses.contains(&s)))
+        && f.since.is_none_or(|t| m.created >= t)
+        && f.until.is_none_or(|t| m.created < t)
+}
+
+fn naive(models: &[Model], f: &Filter) -> Vec<(Timestamp, ObjectId)> {
+    let mut v: Vec<_> = models
+        .iter()
+        .filter(|m| naive_matches(f, m))
+        .map(|m| (m.created, m.id))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Tiny deterministic generator (an LCG), so the data set is the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+/// The 200-record data set used by the query tests.
+#[derive(Debug)]
+struct QuerySet {
+    store: Store,
+    models: Vec<Model>,
+    records: Vec<ObjectId>,
+}
+
+/// Builds a store with the 3 delegations, 200 records of varied member, kind, directions and
+/// (partly colliding) creation times, some superseded records and some root retractions.
+fn build_query_set(dir: &Path, fed: &DevFederation) -> QuerySet {
+    let kinds = kinds(fed);
+    let dirs = directions(fed);
+    assert_eq!(kinds.len(), 8);
+    assert_eq!(dirs.len(), 11);
+    let mut rng = Lcg(42);
+    let mut objs: Vec<SignedObject> = (0..3).map(|i| fed.delegation(i)).collect();
+    let mut records = Vec::new();
+    let mut retracted = BTreeSet::new();
+    let mut superseded = BTreeSet::new();
+    let mut retractions = Vec::new();
+    for n in 0..200usize {
+        let i = n % 3;
+        let r = rng.next_u64();
+        let kind = &kinds[(r % 8) as usize];
+        let ndirs = 1 + (r >> 3) as usize % 3;
+        let d0 = (r >> 5) as usize % 11;
+        let step = 1 + (r >> 9) as usize % 5;
+        let ds: Vec<&str> = (0..ndirs)
+            .map(|k| dirs[(d0 + k * step) % 11].as_str())
+            .collect();
+        // 60 distinct minutes for 200 records: many share a creation time.
+        let created = BASE + 1 + (r >> 12) % 60 * MINUTE;
+        let supersedes = (n >= 30 && n % 10 == 0).then(|| records[n - 3]);
+        let rec = record_with(
+            fed,
+            i,
+            &format!("record {n}"),
+            created,
+            kind,
+            &ds,
+            supersedes,
+        );
+        if let Some(old) = supersedes {
+            superseded.insert(old);
+        }
+        if n % 13 == 4 {
+            retracted.insert(rec.id());
+            retractions.push(retraction(fed, i, rec.id(), created + 1, true));
+        }
+        records.push(rec.id());
+        objs.push(rec);
+    }
+    objs.extend(retractions);
+    let mut store = open(dir, fed);
+    let refs: Vec<&SignedObject> = objs.iter().collect();
+    let (out, released) = batch(&mut store, &refs);
+    assert_all_accepted(&out, &refs);
+    assert!(released.is_empty());
+    let mut models: Vec<Model> = std::iter::once(&fed.genesis)
+        .chain(&objs)
+        .map(model)
+        .collect();
+    for m in &mut models {
+        if m.ty == ObjectType::Record {
+            m.status = Some(if retracted.contains(&m.id) {
+                RecordStatus::Retracted
+            } else if superseded.contains(&m.id) {
+                RecordStatus::Superseded
+            } else {
+                RecordStatus::Active
+            });
+        }
+    }
+    QuerySet {
+        store,
+        models,
+        records,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. open, create, reopen
+
+#[test]
+fn open_creates_store_with_genesis_charter() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &fed);
+    let counts = store.counts_by_type().unwrap();
+    assert_eq!(counts.len(), 6, "every type is listed");
+    assert_eq!(counts[&ObjectType::Charter], 1);
+    for t in ObjectType::ALL
+        .into_iter()
+        .filter(|t| *t != ObjectType::Charter)
+    {
+        assert_eq!(counts[&t], 0, "{t}");
+    }
+    let gid = fed.genesis.id();
+    assert!(store.contains(&gid).unwrap());
+    assert_eq!(
+        store.get_bytes(&gid).unwrap().unwrap().as_ref(),
+        fed.genesis.as_bytes()
+    );
+    let stored = store.get(&gid).unwrap().unwrap();
+    assert!(matches!(stored.object, Object::Charter(ref c) if c.version == 1));
+    assert_eq!(store.trust().federation(), gid);
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(all_ids(&store), BTreeSet::from([gid]));
+    // The genesis is not a record: it has no status.
+    assert_eq!(store.record_status(&gid).unwrap(), None);
+    // Reopening a fresh store does not store the genesis twice.
+    drop(store);
+    let store = open(dir.path(), &fed);
+    assert_eq!(store.counts_by_type().unwrap()[&ObjectType::Charter], 1);
+}
+
+#[test]
+fn reopen_keeps_everything_and_rebuilds_trust() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let (del, cert) = (fed.delegation(0), fed.node_cert(0));
+    let records: Vec<SignedObject> = (0..20)
+        .map(|n| fed.record(0, &format!("record {n}"), Timestamp(BASE + 1 + n * MINUTE)))
+        .collect();
+    let (counts, ids) = {
+        let mut store = open(dir.path(), &fed);
+        let (out, _) = batch(&mut store, &[&del, &cert]);
+        assert_all_accepted(&out, &[&del, &cert]);
+        let refs: Vec<&SignedObject> = records.iter().collect();
+        let (out, _) = batch(&mut store, &refs);
+        assert_all_accepted(&out, &refs);
+        (store.counts_by_type().unwrap(), all_ids(&store))
+    };
+    assert_eq!(counts[&ObjectType::Record], 20);
+    assert_eq!(ids.len(), 23);
+
+    let mut store = open(dir.path(), &fed);
+    assert_eq!(store.counts_by_type().unwrap(), counts);
+    assert_eq!(all_ids(&store), ids);
+    for o in records.iter().chain([&del, &cert, &fed.genesis]) {
+        assert_eq!(
+            store.get_bytes(&o.id()).unwrap().unwrap().as_ref(),
+            o.as_bytes()
+        );
+    }
+    for r in &records {
+        assert_eq!(
+            store.record_status(&r.id()).unwrap(),
+            Some(RecordStatus::Active)
+        );
+    }
+    let kz = Filter {
+        members: vec![fed.members[0].code.clone()],
+        ..Filter::default()
+    };
+    assert_eq!(
+        store.count(&kz).unwrap(),
+        22,
+        "delegation, node cert, 20 records"
+    );
+
+    // The trust view was rebuilt from the stored trust objects.
+    assert_eq!(store.trust().delegations().count(), 1);
+    assert_eq!(store.trust().node_certs().count(), 1);
+    assert!(
+        store
+            .trust()
+            .node_member(&fed.members[0].node.public_key(), NOW)
+            .is_some()
+    );
+    // A new record by the delegated publisher is accepted at once (not pending) ...
+    let fresh = fed.record(0, "after reopen", Timestamp(BASE + 100 * MINUTE));
+    assert_accepted(&ingest(&mut store, &fresh), &fresh);
+    // ... while a publisher without a delegation still waits.
+    let other = fed.record(1, "no delegation", Timestamp(BASE + 100 * MINUTE));
+    assert!(matches!(
+        ingest(&mut store, &other),
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. refusals at open
+
+#[test]
+fn open_refuses_another_federations_directory() {
+    let fed = fed();
+    let other = other_fed();
+    assert_ne!(fed.federation(), other.federation());
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), &fed));
+    match Store::open(
+        dir.path(),
+        other.genesis.as_bytes(),
+        StoreOptions::default(),
+    ) {
+        Err(StoreError::OtherFederation { found, expected }) => {
+            assert_eq!(found, fed.federation());
+            assert_eq!(expected, other.federation());
+        }
+        other => panic!("expected OtherFederation, got {other:?}"),
+    }
+    // The refusal changed nothing: the right charter still opens it.
+    let store = open(dir.path(), &fed);
+    assert_eq!(all_ids(&store), BTreeSet::from([fed.federation()]));
+}
+
+#[test]
+fn open_refuses_newer_schema() {
+    let fed = fed();
+    let set_schema_99 = |dir: &Path| {
+        let db = sled::open(dir).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("schema", &99u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    };
+    let expect_newer =
+        |dir: &Path| match Store::open(dir, fed.genesis.as_bytes(), StoreOptions::default()) {
+            Err(StoreError::NewerSchema { found, supported }) => {
+                assert_eq!(found, 99);
+                assert_eq!(supported, SCHEMA_VERSION);
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        };
+    // A directory that only has the newer meta tree.
+    let dir = tempfile::tempdir().unwrap();
+    set_schema_99(dir.path());
+    expect_newer(dir.path());
+    // An existing store whose schema a newer build bumped.
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), &fed));
+    set_schema_99(dir.path());
+    expect_newer(dir.path());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. idempotent put
+
+#[test]
+fn ingesting_the_same_bytes_twice_is_a_duplicate() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    let rec = fed.record(0, "once", Timestamp(BASE + MINUTE));
+    assert_accepted(&ingest(&mut store, &del), &del);
+    assert_accepted(&ingest(&mut store, &rec), &rec);
+    let counts = store.counts_by_type().unwrap();
+    let ids = all_ids(&store);
+    for o in [&del, &rec, &fed.genesis] {
+        match ingest(&mut store, o) {
+            IngestOutcome::Duplicate(id) => assert_eq!(id, o.id()),
+            other => panic!("expected Duplicate, got {other:?}"),
+        }
+    }
+    // The same object twice inside one batch: the second one is a duplicate too.
+    let rec2 = fed.record(0, "twice in a batch", Timestamp(BASE + 2 * MINUTE));
+    let (out, _) = batch(&mut store, &[&rec2, &rec2]);
+    assert_accepted(&out[0], &rec2);
+    assert!(matches!(out[1], IngestOutcome::Duplicate(id) if id == rec2.id()));
+    let mut expected = counts.clone();
+    *expected.get_mut(&ObjectType::Record).unwrap() += 1;
+    assert_eq!(store.counts_by_type().unwrap(), expected);
+    let mut expected_ids = ids;
+    expected_ids.insert(rec2.id());
+    assert_eq!(
+        all_ids(&store),
+        expected_ids,
+        "no index entry was written twice"
+    );
+    let by_kind = Filter {
+        kinds: vec!["regulatory-note".into()],
+        ..Filter::default()
+    };
+    assert_eq!(store.count(&by_kind).unwrap(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. batches (group commit)
+
+#[test]
+fn batch_applies_trust_objects_to_later_items_of_the_same_batch() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(1);
+    let rec = fed.record(1, "in the same batch", Timestamp(BASE + MINUTE));
+    let (out, released) = batch(&mut store, &[&del, &rec]);
+    assert_all_accepted(&out, &[&del, &rec]);
+    assert!(released.is_empty(), "nothing was pending");
+    assert_eq!(store.pending_len(), 0);
+    assert!(store.contains(&del.id()).unwrap());
+    assert!(store.contains(&rec.id()).unwrap());
+    assert_eq!(store.trust().delegations().count(), 1);
+
+    // The order matters: a record before its delegation in a batch waits, and the
+    // delegation later in the same batch releases it.
+    let rec2 = fed.record(2, "before its delegation", Timestamp(BASE + MINUTE));
+    let del2 = fed.delegation(2);
+    let (out, released) = batch(&mut store, &[&rec2, &del2]);
+    assert!(
+        matches!(out[0], IngestOutcome::Pending(id, Missing::Delegation { .. }) if id == rec2.id())
+    );
+    assert_accepted(&out[1], &del2);
+    assert_eq!(released, vec![rec2.id()]);
+    assert!(store.contains(&rec2.id()).unwrap());
+    assert_eq!(store.pending_len(), 0);
+}
+
+#[test]
+fn batch_with_a_malformed_item_keeps_the_valid_ones() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    let r1 = fed.record(0, "first", Timestamp(BASE + MINUTE));
+    let r2 = fed.record(0, "second", Timestamp(BASE + 2 * MINUTE));
+    // A record with a broken signature (the envelope framing stays intact).
+    let mut forged = fed
+        .record(0, "forged", Timestamp(BASE + 3 * MINUTE))
+        .into_bytes();
+    *forged.last_mut().unwrap() ^= 0x01;
+    // A record of another federation.
+    let foreign = other_fed().record(0, "foreign", Timestamp(BASE + MINUTE));
+    let garbage: &[u8] = b"\xa1this is not an envelope";
+    let items: Vec<&[u8]> = vec![
+        del.as_bytes(),
+        garbage,
+        r1.as_bytes(),
+        &forged,
+        foreign.as_bytes(),
+        r2.as_bytes(),
+    ];
+    let (out, released) = store.ingest_batch(&items, NOW).unwrap();
+    assert!(released.is_empty());
+    assert_eq!(out.len(), 6);
+    assert_accepted(&out[0], &del);
+    assert!(
+        matches!(out[1], IngestOutcome::Rejected(None, Rejection::Decode(_))),
+        "{:?}",
+        out[1]
+    );
+    assert_accepted(&out[2], &r1);
+    assert!(
+        matches!(out[3], IngestOutcome::Rejected(Some(_), Rejection::BadSignature(k)) if k == fed.members[0].publisher.public_key()),
+        "{:?}",
+        out[3]
+    );
+    assert!(
+        matches!(
+            out[4],
+            IngestOutcome::Rejected(Some(_), Rejection::WrongFederation { .. })
+        ),
+        "{:?}",
+        out[4]
+    );
+    assert_accepted(&out[5], &r2);
+    assert_eq!(out[1].status(), "rejected");
+    assert!(out[1].reason().is_some());
+    let counts = store.counts_by_type().unwrap();
+    assert_eq!(counts[&ObjectType::Delegation], 1);
+    assert_eq!(counts[&ObjectType::Record], 2);
+    assert_eq!(
+        all_ids(&store),
+        BTreeSet::from([fed.federation(), del.id(), r1.id(), r2.id()])
+    );
+    assert_eq!(
+        store.pending_len(),
+        0,
+        "rejected objects are not quarantined"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. pending quarantine
+
+#[test]
+fn record_before_its_delegation_waits_and_is_released() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let rec = fed.record(0, "early", Timestamp(BASE + MINUTE));
+    match ingest(&mut store, &rec) {
+        IngestOutcome::Pending(id, Missing::Delegation { member, publisher }) => {
+            assert_eq!(id, rec.id());
+            assert_eq!(member, fed.members[0].code);
+            assert_eq!(publisher, fed.members[0].publisher.public_key());
+        }
+        other => panic!("expected Pending(Delegation), got {other:?}"),
+    }
+    assert_eq!(store.pending_len(), 1);
+    assert!(!store.contains(&rec.id()).unwrap(), "never accepted early");
+    assert_eq!(store.record_status(&rec.id()).unwrap(), None);
+    assert_eq!(store.counts_by_type().unwrap()[&ObjectType::Record], 0);
+    // Submitting it again keeps one quarantine entry.
+    assert!(matches!(
+        ingest(&mut store, &rec),
+        IngestOutcome::Pending(..)
+    ));
+    assert_eq!(store.pending_len(), 1);
+    // Another member's delegation does not release it.
+    let (_, released) = batch(&mut store, &[&fed.delegation(1)]);
+    assert!(released.is_empty());
+    assert_eq!(store.pending_len(), 1);
+
+    let del = fed.delegation(0);
+    let (out, released) = batch(&mut store, &[&del]);
+    assert_accepted(&out[0], &del);
+    assert_eq!(released, vec![rec.id()]);
+    assert!(store.contains(&rec.id()).unwrap());
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(
+        store.get_bytes(&rec.id()).unwrap().unwrap().as_ref(),
+        rec.as_bytes()
+    );
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::Active)
+    );
+    let kz_records = Filter {
+        members: vec![fed.members[0].code.clone()],
+        types: vec![ObjectType::Record],
+        ..Filter::default()
+    };
+    assert_eq!(scan_ids(&store, &kz_records), BTreeSet::from([rec.id()]));
+    // After release it is an ordinary stored object: a resubmission is a duplicate.
+    assert!(matches!(
+        ingest(&mut store, &rec),
+        IngestOutcome::Duplicate(_)
+    ));
+    drop(store);
+    assert_eq!(open(dir.path(), &fed).pending_len(), 0);
+}
+
+#[test]
+fn quarantine_survives_reopen() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = fed.record(2, "waits across a restart", Timestamp(BASE + MINUTE));
+    {
+        let mut store = open(dir.path(), &fed);
+        assert!(matches!(
+            ingest(&mut store, &rec),
+            IngestOutcome::Pending(_, Missing::Delegation { .. })
+        ));
+        assert_eq!(store.pending_len(), 1);
+    }
+    let mut store = open(dir.path(), &fed);
+    assert_eq!(store.pending_len(), 1);
+    assert!(!store.contains(&rec.id()).unwrap());
+    let del = fed.delegation(2);
+    let (out, released) = batch(&mut store, &[&del]);
+    assert_accepted(&out[0], &del);
+    assert_eq!(released, vec![rec.id()]);
+    assert!(store.contains(&rec.id()).unwrap());
+    assert_eq!(store.pending_len(), 0);
+    drop(store);
+    let store = open(dir.path(), &fed);
+    assert_eq!(store.pending_len(), 0);
+    assert!(store.contains(&rec.id()).unwrap());
+}
+
+#[test]
+fn quarantine_is_bounded() {
+    let fed = fed();
+    let opts = StoreOptions {
+        max_pending: 3,
+        ..StoreOptions::default()
+    };
+    let recs: Vec<SignedObject> = (0..5)
+        .map(|n| fed.record(0, &format!("pending {n}"), Timestamp(BASE + 1 + n * MINUTE)))
+        .collect();
+
+    // One at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts.clone()).unwrap();
+    for r in &recs[..3] {
+        assert!(matches!(ingest(&mut store, r), IngestOutcome::Pending(..)));
+    }
+    assert_eq!(store.pending_len(), 3);
+    match ingest(&mut store, &recs[3]) {
+        IngestOutcome::QuarantineFull(id, Missing::Delegation { .. }) => {
+            assert_eq!(id, recs[3].id())
+        }
+        other => panic!("expected QuarantineFull, got {other:?}"),
+    }
+    assert_eq!(store.pending_len(), 3);
+    // An object already in the quarantine is not refused when it comes again.
+    assert!(matches!(
+        ingest(&mut store, &recs[0]),
+        IngestOutcome::Pending(..)
+    ));
+    // The delegation releases the three kept ones, not the refused one.
+    let (_, released) = batch(&mut store, &[&fed.delegation(0)]);
+    let released: BTreeSet<ObjectId> = released.into_iter().collect();
+    assert_eq!(
+        released,
+        recs[..3].iter().map(|r| r.id()).collect::<BTreeSet<_>>()
+    );
+    assert!(!store.contains(&recs[3].id()).unwrap());
+    assert_eq!(store.pending_len(), 0);
+    // Room again: the refused one can now be submitted and is accepted.
+    assert_accepted(&ingest(&mut store, &recs[3]), &recs[3]);
+    drop(store);
+
+    // All in one batch: the bound counts objects quarantined earlier in the same batch.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts).unwrap();
+    let refs: Vec<&SignedObject> = recs.iter().collect();
+    let (out, _) = batch(&mut store, &refs);
+    let statuses: Vec<&str> = out.iter().map(IngestOutcome::status).collect();
+    assert_eq!(
+        statuses,
+        [
+            "pending",
+            "pending",
+            "pending",
+            "quarantine-full",
+            "quarantine-full"
+        ]
+    );
+    assert_eq!(store.pending_len(), 3);
+    drop(store);
+    let store = Store::open(
+        dir.path(),
+        fed.genesis.as_bytes(),
+        StoreOptions {
+            max_pending: 3,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(store.pending_len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. retraction before its record
+
+#[test]
+fn author_retraction_before_its_record_waits_for_the_record() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
+    let rec = fed.record(0, "to be withdrawn", Timestamp(BASE + MINUTE));
+    let ret = retraction(&fed, 0, rec.id(), BASE + 2 * MINUTE, false);
+    match ingest(&mut store, &ret) {
+        IngestOutcome::Pending(id, Missing::Record(r)) => {
+            assert_eq!(id, ret.id());
+            assert_eq!(r, rec.id());
+        }
+        other => panic!("expected Pending(Record), got {other:?}"),
+    }
+    assert_eq!(store.pending_len(), 1);
+    assert!(!store.contains(&ret.id()).unwrap());
+
+    let (out, released) = batch(&mut store, &[&rec]);
+    assert_accepted(&out[0], &rec);
+    assert_eq!(released, vec![ret.id()]);
+    assert!(store.contains(&ret.id()).unwrap());
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+    assert_eq!(store.history(&rec.id()).unwrap(), (vec![ret.id()], vec![]));
+    assert_eq!(store.counts_by_type().unwrap()[&ObjectType::Retraction], 1);
+}
+
+#[test]
+fn chained_release_record_then_its_retraction() {
+    // The retraction waits for the record, which waits for its delegation: one delegation
+    // releases both, in order.
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let rec = fed.record(1, "chained", Timestamp(BASE + MINUTE));
+    let ret = retraction(&fed, 1, rec.id(), BASE + 2 * MINUTE, false);
+    assert!(matches!(
+        ingest(&mut store, &ret),
+        IngestOutcome::Pending(_, Missing::Record(_))
+    ));
+    assert!(matches!(
+        ingest(&mut store, &rec),
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+    assert_eq!(store.pending_len(), 2);
+    let (_, released) = batch(&mut store, &[&fed.delegation(1)]);
+    assert_eq!(released, vec![rec.id(), ret.id()]);
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+    drop(store);
+    assert_eq!(open(dir.path(), &fed).pending_len(), 0);
+}
+
+/// An object that is in the quarantine and is submitted again in the same batch as its
+/// prerequisite is accepted directly; its quarantine entry must go away too.
+#[test]
+fn quarantine_entry_is_removed_when_the_object_arrives_again_with_its_prerequisite() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let rec = fed.record(0, "gossiped early", Timestamp(BASE + MINUTE));
+    assert!(matches!(
+        ingest(&mut store, &rec),
+        IngestOutcome::Pending(..)
+    ));
+    assert_eq!(store.pending_len(), 1);
+    // Reconciliation later fetches the delegation and the record together.
+    let del = fed.delegation(0);
+    let (out, _) = batch(&mut store, &[&del, &rec]);
+    assert_all_accepted(&out, &[&del, &rec]);
+    assert!(store.contains(&rec.id()).unwrap());
+    assert_eq!(
+        store.pending_len(),
+        0,
+        "the record is stored, yet its quarantine entry remains"
+    );
+    drop(store);
+    assert_eq!(open(dir.path(), &fed).pending_len(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. derived status
+
+#[test]
+fn derived_record_status() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    assert_accepted(&ingest(&mut store, &del), &del);
+
+    // Active by default.
+    let r1 = fed.record(0, "original", Timestamp(BASE + MINUTE));
+    assert_accepted(&ingest(&mut store, &r1), &r1);
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Active)
+    );
+    assert_eq!(store.history(&r1.id()).unwrap(), (vec![], vec![]));
+
+    // Superseded by a newer record of the same member.
+    let r2 = record_with(
+        &fed,
+        0,
+        "revised",
+        BASE + 2 * MINUTE,
+        "regulatory-note",
+        &["regulation"],
+        Some(r1.id()),
+    );
+    assert_accepted(&ingest(&mut store, &r2), &r2);
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Superseded)
+    );
+    assert_eq!(
+        store.record_status(&r2.id()).unwrap(),
+        Some(RecordStatus::Active)
+    );
+    assert_eq!(store.history(&r1.id()).unwrap(), (vec![], vec![r2.id()]));
+
+    // Retracted by the member root (no delegation needed for that).
+    let r3 = fed.record(0, "withdrawn", Timestamp(BASE + 3 * MINUTE));
+    assert_accepted(&ingest(&mut store, &r3), &r3);
+    let ret = retraction(&fed, 0, r3.id(), BASE + 4 * MINUTE, true);
+    assert_accepted(&ingest(&mut store, &ret), &ret);
+    assert_eq!(
+        store.record_status(&r3.id()).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+    assert_eq!(store.history(&r3.id()).unwrap(), (vec![ret.id()], vec![]));
+    // Retraction wins over supersession.
+    let ret1 = retraction(&fed, 0, r1.id(), BASE + 4 * MINUTE, true);
+    assert_accepted(&ingest(&mut store, &ret1), &ret1);
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+    assert_eq!(
+        store.history(&r1.id()).unwrap(),
+        (vec![ret1.id()], vec![r2.id()])
+    );
+
+    // Signer revoked: the record arrives first, then a revocation of its delegation that
+    // is effective before the record was created.
+    let r_before = fed.record(0, "before the revocation", Timestamp(BASE + 5 * MINUTE));
+    let r_after = fed.record(0, "after the revocation", Timestamp(BASE + 10 * MINUTE));
+    let (out, _) = batch(&mut store, &[&r_before, &r_after]);
+    assert_all_accepted(&out, &[&r_before, &r_after]);
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        del.id(),
+        BASE + 8 * MINUTE,
+        BASE + 20 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev), &rev);
+    assert_eq!(
+        store.record_status(&r_after.id()).unwrap(),
+        Some(RecordStatus::SignerRevoked)
+    );
+    assert_eq!(
+        store.record_status(&r_before.id()).unwrap(),
+        Some(RecordStatus::Active),
+        "records created before the effective time keep their status"
+    );
+    assert_eq!(
+        store.record_status(&r2.id()).unwrap(),
+        Some(RecordStatus::Active)
+    );
+    // New records by the revoked delegation are refused.
+    let late = fed.record(0, "too late", Timestamp(BASE + 30 * MINUTE));
+    assert!(matches!(
+        ingest(&mut store, &late),
+        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+    ));
+
+    // Status is derived on reopen too (trust rebuilt with the revocation).
+    drop(store);
+    let store = open(dir.path(), &fed);
+    let expect = [
+        (r1.id(), RecordStatus::Retracted),
+        (r2.id(), RecordStatus::Active),
+        (r3.id(), RecordStatus::Retracted),
+        (r_before.id(), RecordStatus::Active),
+        (r_after.id(), RecordStatus::SignerRevoked),
+    ];
+    for (id, s) in expect {
+        assert_eq!(store.record_status(&id).unwrap(), Some(s), "{id}");
+    }
+    // And the status filter agrees.
+    for s in RecordStatus::ALL {
+        let f = Filter {
+            statuses: vec![s],
+            ..Filter::default()
+        };
+        let want: BTreeSet<ObjectId> = expect
+            .iter()
+            .filter(|(_, x)| *x == s)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(scan_ids(&store, &f), want, "status {s}");
+    }
+    // Not records: no status.
+    assert_eq!(store.record_status(&ret.id()).unwrap(), None);
+    assert_eq!(store.record_status(&del.id()).unwrap(), None);
+    assert_eq!(store.record_status(&late.id()).unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. queries and pagination
+
+#[test]
+fn query_filters_match_a_naive_count() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let QuerySet { store, models, .. } = build_query_set(dir.path(), &fed);
+    let total = models.len();
+    let code = |i: usize| fed.members[i].code.clone();
+    let t = |minute: u64| Some(Timestamp(BASE + 1 + minute * MINUTE));
+    let filters: Vec<(&str, Filter)> = vec![
+        (
+            "one member",
+            Filter {
+                members: vec![code(0)],
+                ..Filter::default()
+            },
+        ),
+        (
+            "one member, records",
+            Filter {
+                members: vec![code(1)],
+                types: vec![ObjectType::Record],
+                ..Filter::default()
+            },
+        ),
+        (
+            "kind",
+            Filter {
+                kinds: vec!["skills-programme".into()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "two kinds",
+            Filter {
+                kinds: vec!["dataset".into(), "standard".into()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "direction",
+            Filter {
+                directions: vec!["education".into()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "two directions",
+            Filter {
+                directions: vec!["e-government".into(), "digital-skills".into()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "two members",
+            Filter {
+                members: vec![code(0), code(2)],
+                ..Filter::default()
+            },
+        ),
+        (
+            "member and kind",
+            Filter {
+                members: vec![code(1)],
+                kinds: vec!["regulatory-note".into()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "two kinds and a direction",
+            Filter {
+                kinds: vec!["event-report".into(), "other".into()],
+                directions: vec!["regulation".into()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "since",
+            Filter {
+                since: t(20),
+                ..Filter::default()
+            },
+        ),
+        (
+            "until",
+            Filter {
+                until: t(20),
+                ..Filter::default()
+            },
+        ),
+        (
+            "since and until",
+            Filter {
+                since: t(10),
+                until: t(40),
+                ..Filter::default()
+            },
+        ),
+        (
+            "member, since and until",
+            Filter {
+                members: vec![code(2)],
+                since: t(5),
+                until: t(25),
+                ..Filter::default()
+            },
+        ),
+        (
+            "direction, since",
+            Filter {
+                directions: vec!["infrastructure".into()],
+                since: t(30),
+                ..Filter::default()
+            },
+        ),
+        (
+            "retracted",
+            Filter {
+                statuses: vec![RecordStatus::Retracted],
+                ..Filter::default()
+            },
+        ),
+        (
+            "superseded",
+            Filter {
+                statuses: vec![RecordStatus::Superseded],
+                ..Filter::default()
+            },
+        ),
+        (
+            "active or superseded, one member",
+            Filter {
+                statuses: vec![RecordStatus::Active, RecordStatus::Superseded],
+                members: vec![code(0)],
+                ..Filter::default()
+            },
+        ),
+        (
+            "author",
+            Filter {
+                authors: vec![fed.members[2].publisher.public_key()],
+                ..Filter::default()
+            },
+        ),
+        (
+            "root authors (retractions, delegations)",
+            Filter {
+                authors: vec![
+                    fed.members[0].root.public_key(),
+                    fed.members[1].root.public_key(),
+                ],
+                ..Filter::default()
+            },
+        ),
+        (
+            "retractions",
+            Filter {
+                types: vec![ObjectType::Retraction],
+                ..Filter::default()
+            },
+        ),
+        (
+            "records and delegations",
+            Filter {
+                types: vec![ObjectType::Record, ObjectType::Delegation],
+                ..Filter::default()
+            },
+        ),
+    ];
+    // The whole set first.
+    let everything = naive(&models, &Filter::default());
+    assert_eq!(everything.len(), total);
+    assert_eq!(
+        scan(&store, &Filter::default(), Order::OldestFirst, 1000),
+        everything
+    );
+    assert_eq!(store.count(&Filter::default()).unwrap(), total as u64);
+    let records = Filter {
+        types: vec![ObjectType::Record],
+        ..Filter::default()
+    };
+    assert_eq!(store.count(&records).unwrap(), 200);
+
+    for (name, f) in &filters {
+        let want = naive(&models, f);
+        assert!(
+            !want.is_empty() && want.len() < total,
+            "{name}: the data set should make this filter selective ({} of {total})",
+            want.len()
+        );
+        let got = scan(&store, f, Order::OldestFirst, 1000);
+        assert_eq!(got, want, "{name}: oldest first");
+        let mut got_new = scan(&store, f, Order::NewestFirst, 1000);
+        got_new.reverse();
+        assert_eq!(got_new, want, "{name}: newest first");
+        assert_eq!(store.count(f).unwrap(), want.len() as u64, "{name}: count");
+        // Statuses reported with the items agree with the model.
+        let page = store
+            .query(
+                f,
+                Page {
+                    limit: 1000,
+                    after: None,
+                    order: Order::OldestFirst,
+                },
+            )
+            .unwrap();
+        let by_id: BTreeMap<ObjectId, &Model> = models.iter().map(|m| (m.id, m)).collect();
+        for (s, status) in &page.items {
+            assert_eq!(*status, by_id[&s.signed.id()].status, "{name}");
+        }
+    }
+    // An empty range.
+    let empty = Filter {
+        since: t(40),
+        until: t(10),
+        ..Filter::default()
+    };
+    assert_eq!(store.count(&empty).unwrap(), 0);
+}
+
+#[test]
+fn pagination_returns_each_match_once_in_order() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let QuerySet { store, models, .. } = build_query_set(dir.path(), &fed);
+    let filters = [
+        Filter::default(),
+        Filter {
+            types: vec![ObjectType::Record],
+            ..Filter::default()
+        },
+        Filter {
+            members: vec![fed.members[1].code.clone()],
+            ..Filter::default()
+        },
+        Filter {
+            directions: vec!["digital-economy".into()],
+            since: Some(Timestamp(BASE + 1 + 15 * MINUTE)),
+            until: Some(Timestamp(BASE + 1 + 45 * MINUTE)),
+            ..Filter::default()
+        },
+        Filter {
+            statuses: vec![RecordStatus::Active],
+            members: vec![fed.members[0].code.clone(), fed.members[2].code.clone()],
+            ..Filter::default()
+        },
+    ];
+    for f in &filters {
+        let want = naive(&models, f);
+        for order in [Order::OldestFirst, Order::NewestFirst] {
+            let got = scan(&store, f, order, 7);
+            assert_strictly_monotonic(&got, order);
+            let ids: BTreeSet<ObjectId> = got.iter().map(|(_, id)| *id).collect();
+            assert_eq!(ids.len(), got.len(), "{f:?} {order:?}: duplicates");
+            let mut sorted = got.clone();
+            sorted.sort();
+            assert_eq!(sorted, want, "{f:?} {order:?}");
+        }
+    }
+    // The first page has exactly `limit` items and a cursor on its last item.
+    let page = store
+        .query(
+            &Filter::default(),
+            Page {
+                limit: 7,
+                after: None,
+                order: Order::NewestFirst,
+            },
+        )
+        .unwrap();
+    assert_eq!(page.items.len(), 7);
+    let all = naive(&models, &Filter::default());
+    assert_eq!(
+        page.next.map(|c| (c.created, c.id)),
+        Some(all[all.len() - 7])
+    );
+}
+
+#[test]
+fn pagination_is_stable_under_concurrent_inserts() {
+    let fed = fed();
+    for order in [Order::OldestFirst, Order::NewestFirst] {
+        let dir = tempfile::tempdir().unwrap();
+        let QuerySet {
+            mut store, records, ..
+        } = build_query_set(dir.path(), &fed);
+        let f = Filter {
+            types: vec![ObjectType::Record],
+            ..Filter::default()
+        };
+        let mut seen: Vec<(Timestamp, ObjectId)> = Vec::new();
+        let mut after = None;
+        let mut inserted: Vec<(Timestamp, ObjectId)> = Vec::new();
+        let mut cursor_at_insert = None;
+        for page_no in 0.. {
+            let page = store
+                .query(
+                    &f,
+                    Page {
+                        limit: 7,
+                        after,
+                        order,
+                    },
+                )
+                .unwrap();
+            seen.extend(
+                page.items
+                    .iter()
+                    .map(|(s, _)| (s.object.created(), s.signed.id())),
+            );
+            let Some(next) = page.next else { break };
+            // Between the third and the fourth page, other records arrive: before, at and
+            // after the cursor position.
+            if page_no == 2 {
+                cursor_at_insert = Some((next.created, next.id));
+                let mut new = vec![
+                    fed.record(1, "at the cursor time", next.created),
+                    fed.record(2, "a millisecond later", Timestamp(next.created.0 + 1)),
+                    fed.record(0, "a millisecond earlier", Timestamp(next.created.0 - 1)),
+                ];
+                for k in 0..12u64 {
+                    new.push(fed.record(
+                        (k % 3) as usize,
+                        &format!("inserted {k}"),
+                        Timestamp(BASE + 1 + (k * 5) * MINUTE),
+                    ));
+                }
+                let refs: Vec<&SignedObject> = new.iter().collect();
+                let (out, _) = batch(&mut store, &refs);
+                assert_all_accepted(&out, &refs);
+                inserted = new.iter().map(|s| (model(s).created, s.id())).collect();
+            }
+            after = Some(next);
+        }
+        assert_strictly_monotonic(&seen, order);
+        let ids: BTreeSet<ObjectId> = seen.iter().map(|(_, id)| *id).collect();
+        assert_eq!(
+            ids.len(),
+            seen.len(),
+            "{order:?}: an item was returned twice"
+        );
+        for r in &records {
+            assert!(
+                ids.contains(r),
+                "{order:?}: original record {r} was skipped"
+            );
+        }
+        // New records still ahead of the scan are returned; those behind it are not.
+        let cursor = cursor_at_insert.unwrap();
+        assert_eq!(inserted.len(), 15);
+        for item in &inserted {
+            let ahead = match order {
+                Order::OldestFirst => *item > cursor,
+                Order::NewestFirst => *item < cursor,
+            };
+            assert_eq!(ids.contains(&item.1), ahead, "{order:?}: inserted {item:?}");
+        }
+        assert!(
+            inserted.iter().any(|i| ids.contains(&i.1))
+                && inserted.iter().any(|i| !ids.contains(&i.1)),
+            "the inserts fall on both sides of the cursor"
+        );
+    }
+}
+
+#[test]
+fn cursor_text_round_trip() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let QuerySet { store, .. } = build_query_set(dir.path(), &fed);
+    let page = store
+        .query(
+            &Filter::default(),
+            Page {
+                limit: 7,
+                after: None,
+                order: Order::OldestFirst,
+            },
+        )
+        .unwrap();
+    let c = page.next.unwrap();
+    let text = c.to_string();
+    assert_eq!(text.len(), 80);
+    assert!(
+        text.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    let parsed: Cursor = text.parse().unwrap();
+    assert_eq!(parsed, c);
+    // A parsed cursor continues the scan exactly like the original.
+    let a = store
+        .query(
+            &Filter::default(),
+            Page {
+                limit: 7,
+                after: Some(c),
+                order: Order::OldestFirst,
+            },
+        )
+        .unwrap();
+    let b = store
+        .query(
+            &Filter::default(),
+            Page {
+                limit: 7,
+                after: Some(parsed),
+                order: Order::OldestFirst,
+            },
+        )
+        .unwrap();
+    let ids = |p: &accord_store::QueryPage| -> Vec<ObjectId> {
+        p.items.iter().map(|(s, _)| s.signed.id()).collect()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(a.items.len(), 7);
+    // Extreme values round-trip too.
+    for c in [
+        Cursor {
+            created: Timestamp(0),
+            id: ObjectId([0; 32]),
+        },
+        Cursor {
+            created: Timestamp::MAX,
+            id: ObjectId([0xff; 32]),
+        },
+    ] {
+        assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
+    }
+    for bad in [
+        "".to_string(),
+        "not a cursor".to_string(),
+        "00".repeat(39),
+        "00".repeat(41),
+        "0".repeat(79),
+        "g".repeat(80),
+        format!("{text} "),
+        text[..78].to_string(),
+    ] {
+        assert!(bad.parse::<Cursor>().is_err(), "{bad:?} parsed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. export and import
+
+/// A store with trust objects of every kind, records, supersession and retractions.
+fn build_export_store(dir: &Path, fed: &DevFederation) -> (Store, Vec<SignedObject>) {
+    let mut store = open(dir, fed);
+    let mut objs: Vec<SignedObject> = fed.trust_objects();
+    let mut recs = Vec::new();
+    for n in 0..30u64 {
+        let i = (n % 3) as usize;
+        recs.push(fed.record(i, &format!("export {n}"), Timestamp(BASE + 1 + n * MINUTE)));
+    }
+    let sup = record_with(
+        &fed,
+        0,
+        "revision",
+        BASE + 40 * MINUTE,
+        "standard",
+        &["ict-science", "education"],
+        Some(recs[0].id()),
+    );
+    let ret_author = retraction(fed, 1, recs[1].id(), BASE + 41 * MINUTE, false);
+    let ret_root = retraction(fed, 2, recs[2].id(), BASE + 42 * MINUTE, true);
+    // A node certificate revocation (does not affect any record).
+    let node_rev = revocation(
+        fed,
+        2,
+        TargetType::Node,
+        fed.node_cert(2).id(),
+        BASE + 43 * MINUTE,
+        BASE + 43 * MINUTE,
+    );
+    objs.extend(recs);
+    objs.extend([sup, ret_author, ret_root, node_rev]);
+    let refs: Vec<&SignedObject> = objs.iter().collect();
+    let (out, _) = batch(&mut store, &refs);
+    assert_all_accepted(&out, &refs);
+    (store, objs)
+}
+
+#[test]
+fn export_import_round_trip() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, objs) = build_export_store(dir.path(), &fed);
+    let mut file = Vec::new();
+    let n = store.export(&mut file).unwrap();
+    let counts = store.counts_by_type().unwrap();
+    assert_eq!(n, counts.values().sum::<u64>());
+    assert_eq!(n as usize, objs.len() + 1, "every object and the genesis");
+    // The file is a CBOR sequence of the exact stored envelopes, trust objects first.
+    let limits = *store.trust().limits();
+    let items = accord_core::cbor::split_sequence(&file, limits.scan()).unwrap();
+    assert_eq!(items.len() as u64, n);
+    assert_eq!(items[0], fed.genesis.as_bytes(), "the genesis comes first");
+    let types: Vec<ObjectType> = items
+        .iter()
+        .map(|b| model(&SignedObject::decode(b, limits.max_bytes(), limits.scan()).unwrap()).ty)
+        .collect();
+    // Export order: charters, delegations, node certificates, records, retractions, and
+    // revocations last (so that records are re-validated under the trust they were accepted in).
+    let rank = |t: &ObjectType| match t {
+        ObjectType::Charter => 0,
+        ObjectType::Delegation => 1,
+        ObjectType::Node => 2,
+        ObjectType::Record => 3,
+        ObjectType::Retraction => 4,
+        ObjectType::Revocation => 5,
+    };
+    let mut sorted = types.clone();
+    sorted.sort_by_key(rank);
+    assert_eq!(types, sorted, "grouped by type in export order");
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut fresh = open(dir2.path(), &fed);
+    let report = fresh.import(&mut file.as_slice(), NOW).unwrap();
+    assert_eq!(report.accepted as u64, n - 1);
+    assert_eq!(report.duplicate, 1, "the genesis");
+    assert_eq!(report.rejected, 0);
+    assert_eq!(report.pending, 0);
+    assert_eq!(report.released, 0);
+    assert_eq!(fresh.counts_by_type().unwrap(), counts);
+    let ids = all_ids(&store);
+    assert_eq!(all_ids(&fresh), ids);
+    for id in &ids {
+        assert_eq!(
+            fresh.get_bytes(id).unwrap().unwrap(),
+            store.get_bytes(id).unwrap().unwrap(),
+            "{id}"
+        );
+        assert_eq!(
+            fresh.record_status(id).unwrap(),
+            store.record_status(id).unwrap(),
+            "{id}"
+        );
+    }
+    assert_eq!(fresh.trust().delegations().count(), 3);
+    // Importing the same file again changes nothing.
+    let again = fresh.import(&mut file.as_slice(), NOW).unwrap();
+    assert_eq!(again.duplicate as u64, n);
+    assert_eq!(again.accepted, 0);
+    assert_eq!(fresh.counts_by_type().unwrap(), counts);
+}
+
+#[test]
+fn import_skips_a_corrupted_object_and_keeps_the_rest() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, objs) = build_export_store(dir.path(), &fed);
+    let mut file = Vec::new();
+    let n = store.export(&mut file).unwrap();
+    let limits = *store.trust().limits();
+    // A record in the middle that nothing refers to: "export 15".
+    let victim = objs
+        .iter()
+        .find(|o| {
+            matches!(Object::decode_body(o.body(), 16).unwrap(),
+                Object::Record(r) if r.title["en"] == "export 15")
+        })
+        .unwrap();
+    let items = accord_core::cbor::split_sequence(&file, limits.scan()).unwrap();
+    let pos = items.iter().position(|b| *b == victim.as_bytes()).unwrap();
+    assert!(
+        pos > 0 && pos + 1 < items.len(),
+        "in the middle of the file"
+    );
+    let mut corrupted = Vec::new();
+    for (k, b) in items.iter().enumerate() {
+        let start = corrupted.len();
+        corrupted.extend_from_slice(b);
+        if k == pos {
+            // The last byte belongs to the signature: the CBOR framing stays intact.
+            *corrupted.last_mut().unwrap() ^= 0x40;
+            assert_ne!(&corrupted[start..], *b);
+        }
+    }
+    assert_eq!(corrupted.len(), file.len());
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut fresh = open(dir2.path(), &fed);
+    let report = fresh.import(&mut corrupted.as_slice(), NOW).unwrap();
+    assert_eq!(report.rejected, 1);
+    assert_eq!(report.duplicate, 1);
+    assert_eq!(report.pending, 0);
+    assert_eq!(report.accepted as u64, n - 2);
+    assert!(!fresh.contains(&victim.id()).unwrap());
+    let mut want = all_ids(&store);
+    want.remove(&victim.id());
+    assert_eq!(all_ids(&fresh), want);
+    let mut counts = store.counts_by_type().unwrap();
+    *counts.get_mut(&ObjectType::Record).unwrap() -= 1;
+    assert_eq!(fresh.counts_by_type().unwrap(), counts);
+
+    // A file whose framing is broken is refused as a whole, with an import error.
+    let mut truncated = file.clone();
+    truncated.truncate(file.len() - 10);
+    let dir3 = tempfile::tempdir().unwrap();
+    let mut fresh = open(dir3.path(), &fed);
+    assert!(matches!(
+        fresh.import(&mut truncated.as_slice(), NOW),
+        Err(StoreError::Import(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. atomicity of the indexes
+
+#[test]
+fn accepted_objects_are_visible_through_every_index() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let kinds = kinds(&fed);
+    let dirs = directions(&fed);
+    let mut objs: Vec<SignedObject> = fed.trust_objects();
+    for n in 0..40usize {
+        let i = n % 3;
+        let ds = [dirs[n % 11].as_str(), dirs[(n + 4) % 11].as_str()];
+        objs.push(record_with(
+            &fed,
+            i,
+            &format!("atomic {n}"),
+            BASE + 1 + (n as u64 % 7) * MINUTE,
+            &kinds[n % 8],
+            &ds[..1 + n % 2],
+            None,
+        ));
+    }
+    let first_record = objs[6].id();
+    objs.push(retraction(&fed, 0, first_record, BASE + 10 * MINUTE, false));
+    let refs: Vec<&SignedObject> = objs.iter().collect();
+    let (out, _) = batch(&mut store, &refs);
+    assert_all_accepted(&out, &refs);
+
+    let by_type: BTreeMap<ObjectType, BTreeSet<ObjectId>> = ObjectType::ALL
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                scan_ids(
+                    &store,
+                    &Filter {
+                        types: vec![t],
+                        ..Filter::default()
+                    },
+                ),
+            )
+        })
+        .collect();
+    let everything = all_ids(&store);
+    let mut cache: BTreeMap<String, BTreeSet<ObjectId>> = BTreeMap::new();
+    let mut lookup = |key: String, f: Filter| -> BTreeSet<ObjectId> {
+        cache
+            .entry(key)
+            .or_insert_with(|| scan_ids(&store, &f))
+            .clone()
+    };
+    for o in &objs {
+        let m = model(o);
+        let id = o.id();
+        assert_eq!(
+            store.get_bytes(&id).unwrap().unwrap().as_ref(),
+            o.as_bytes()
+        );
+        assert!(everything.contains(&id), "time index: {id}");
+        assert!(by_type[&m.ty].contains(&id), "type index: {id}");
+        let author = lookup(
+            format!("author {}", m.author),
+            Filter {
+                authors: vec![m.author],
+                ..Filter::default()
+            },
+        );
+        assert!(author.contains(&id), "author index: {id}");
+        let member = m.member.clone().unwrap();
+        let by_member = lookup(
+            format!("member {member}"),
+            Filter {
+                members: vec![member.clone()],
+                ..Filter::default()
+            },
+        );
+        assert!(by_member.contains(&id), "member index: {id}");
+        if let Some(kind) = &m.kind {
+            let by_kind = lookup(
+                format!("kind {kind}"),
+                Filter {
+                    kinds: vec![kind.clone()],
+                    ..Filter::default()
+                },
+            );
+            assert!(by_kind.contains(&id), "kind index: {id}");
+            for d in &m.directions {
+                let by_dir = lookup(
+                    format!("direction {d}"),
+                    Filter {
+                        directions: vec![d.clone()],
+                        ..Filter::default()
+                    },
+                );
+                assert!(by_dir.contains(&id), "direction index {d}: {id}");
+            }
+            // Each record's author query finds it (the single-author index drives the scan).
+            assert!(
+                scan_ids(
+                    &store,
+                    &Filter {
+                        authors: vec![m.author],
+                        types: vec![ObjectType::Record],
+                        ..Filter::default()
+                    }
+                )
+                .contains(&id)
+            );
+        }
+    }
+    assert_eq!(by_type[&ObjectType::Record].len(), 40);
+    assert_eq!(by_type[&ObjectType::Delegation].len(), 3);
+    assert_eq!(by_type[&ObjectType::Node].len(), 3);
+    assert_eq!(by_type[&ObjectType::Retraction].len(), 1);
+    assert_eq!(everything.len(), objs.len() + 1);
+    assert_eq!(
+        store.record_status(&first_record).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+    assert_eq!(store.history(&first_record).unwrap().0.len(), 1);
+}
+
+/// Backup and restore must not lose records: a record accepted before its signer's
+/// delegation was revoked (with an effective time before the record's creation) stays stored
+/// with the derived status `signer-revoked`. Exporting and importing into a fresh store must
+/// keep it.
+#[test]
+fn export_import_keeps_records_of_a_later_revoked_signer() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    let rec = fed.record(
+        0,
+        "signed before the revocation arrived",
+        Timestamp(BASE + 10 * MINUTE),
+    );
+    let (out, _) = batch(&mut store, &[&del, &rec]);
+    assert_all_accepted(&out, &[&del, &rec]);
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        del.id(),
+        BASE + 5 * MINUTE,
+        BASE + 20 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev), &rev);
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::SignerRevoked)
+    );
+    let mut file = Vec::new();
+    let n = store.export(&mut file).unwrap();
+    assert_eq!(n, 4);
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut fresh = open(dir2.path(), &fed);
+    let report = fresh.import(&mut file.as_slice(), NOW).unwrap();
+    assert_eq!(
+        (report.accepted, report.rejected),
+        (3, 0),
+        "the restored store lost the signer-revoked record: {report:?}"
+    );
+    assert_eq!(
+        fresh.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::SignerRevoked)
+    );
+}
