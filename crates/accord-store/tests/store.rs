@@ -1496,7 +1496,7 @@ fn build_export_store(dir: &Path, fed: &DevFederation) -> (Store, Vec<SignedObje
         recs.push(fed.record(i, &format!("export {n}"), Timestamp(BASE + 1 + n * MINUTE)));
     }
     let sup = record_with(
-        &fed,
+        fed,
         0,
         "revision",
         BASE + 40 * MINUTE,
