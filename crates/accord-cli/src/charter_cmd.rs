@@ -81,7 +81,7 @@ fn load_draft(file: &Path) -> Result<(SignedObject, Charter)> {
     let limits = Limits::default();
     let signed = SignedObject::decode_draft(&bytes, limits.max_bytes(), limits.scan())
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    match Object::decode_body(signed.body(), limits.scan().max_depth)
+    match Object::decode_body(signed.body(), &limits)
         .map_err(|e| anyhow!("{}: {e}", file.display()))?
     {
         Object::Charter(c) => Ok((signed, c)),

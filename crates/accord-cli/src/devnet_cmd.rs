@@ -78,7 +78,7 @@ pub fn devnet(members: &[String], out: &Path, base_port: u16, force: bool) -> Re
                 ));
             }
         }
-        let toml = node_toml(m.code.as_str(), peer, api, &bootstrap);
+        let toml = node_toml(m.code.as_str(), peer, api, &bootstrap, &codes);
         util::write_file(&dir.join("node.toml"), toml.as_bytes(), 0o644)?;
         let _ = writeln!(
             summary,
@@ -101,7 +101,17 @@ pub fn devnet(members: &[String], out: &Path, base_port: u16, force: bool) -> Re
 }
 
 /// The node configuration `accord run` reads. Paths are relative to the file.
-fn node_toml(code: &str, peer: u16, api: u16, bootstrap: &[String]) -> String {
+fn node_toml(code: &str, peer: u16, api: u16, bootstrap: &[String], members: &[String]) -> String {
+    let preload = members
+        .iter()
+        .flat_map(|m| {
+            [
+                format!("  \"../{m}/delegation.cbor\","),
+                format!("  \"../{m}/node-cert.cbor\","),
+            ]
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let boot = bootstrap
         .iter()
         .map(|b| format!("  \"{b}\","))
@@ -120,8 +130,10 @@ node_key = "node.key"
 node_cert = "node-cert.cbor"
 # Where the node keeps its store and search index.
 data_dir = "data"
-# Trust objects to ingest at start (delegations of this member's ministries).
-preload = ["delegation.cbor", "node-cert.cbor"]
+# Trust objects to ingest at start: every member's delegation and node certificate.
+preload = [
+{preload}
+]
 
 [network]
 listen = ["/ip4/127.0.0.1/tcp/{peer}"]

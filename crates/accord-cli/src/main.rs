@@ -4,6 +4,7 @@
 mod charter_cmd;
 mod devnet_cmd;
 mod keys_cmd;
+mod node_cmd;
 mod objects_cmd;
 mod util;
 mod verify_cmd;
@@ -21,8 +22,24 @@ use clap::{Args, Parser, Subcommand};
     about = "Accord: a federated node for signed experience-sharing records"
 )]
 struct Cli {
+    /// Log format on standard error (filters with RUST_LOG, e.g. RUST_LOG=accord=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ACCORD_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct NodeArg {
+    /// The node's API address.
+    #[arg(long, env = "ACCORD_NODE", default_value = node_cmd::DEFAULT_NODE)]
+    node: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +70,41 @@ enum Command {
     },
     /// Write a ready development federation (charter, keys, certificates, node configs).
     Devnet(DevnetArgs),
+    /// Run a node until SIGINT or SIGTERM.
+    Run {
+        /// The node configuration (what `accord devnet` writes as node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Submit signed object files to a node.
+    Submit {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Sign a record (Markdown or JSON) and submit it to a node in one step.
+    Publish {
+        input: PathBuf,
+        /// The publisher's key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The genesis charter (default: fetched from the node).
+        #[arg(long)]
+        charter: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Show a node's status.
+    Status {
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// List a node's connected peers.
+    Peers {
+        #[command(flatten)]
+        node: NodeArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,18 +359,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify_cmd::verify(&a.files, &a.charter, &a.with, a.at),
         Command::Inspect { file } => verify_cmd::inspect(&file),
         Command::Devnet(a) => devnet_cmd::devnet(&a.members, &a.out, a.base_port, a.force),
+        Command::Run { config } => runtime()?.block_on(node_cmd::run(&config)),
+        Command::Submit { files, node } => {
+            runtime()?.block_on(node_cmd::submit(&files, &node.node))
+        }
+        Command::Publish {
+            input,
+            key,
+            charter,
+            node,
+        } => runtime()?.block_on(node_cmd::publish(
+            &input,
+            &key,
+            charter.as_deref(),
+            &node.node,
+        )),
+        Command::Status { node } => runtime()?.block_on(node_cmd::status(&node.node)),
+        Command::Peers { node } => runtime()?.block_on(node_cmd::peers(&node.node)),
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let default = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().init(),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,49 +5,79 @@
 use accord_core::devnet::DevFederation;
 use accord_core::envelope::signing_input;
 use accord_core::keys::verify_many;
-use accord_core::{Limits, Object, PublicKey, SecretKey, Signature, SignedObject, Timestamp, validate};
+use accord_core::{
+    Limits, Object, PublicKey, SecretKey, Signature, SignedObject, Timestamp, validate,
+};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn signatures(c: &mut Criterion) {
     let n = 64;
-    let keys: Vec<SecretKey> = (0..n).map(|i| SecretKey::from_seed([i as u8; 32])).collect();
-    let msgs: Vec<Vec<u8>> = (0..n).map(|i| signing_input(format!("message {i}").as_bytes())).collect();
-    let items: Vec<(PublicKey, &[u8], Signature)> =
-        keys.iter().zip(&msgs).map(|(k, m)| (k.public_key(), m.as_slice(), k.sign(m))).collect();
+    let keys: Vec<SecretKey> = (0..n)
+        .map(|i| SecretKey::from_seed([i as u8; 32]))
+        .collect();
+    let msgs: Vec<Vec<u8>> = (0..n)
+        .map(|i| signing_input(format!("message {i}").as_bytes()))
+        .collect();
+    let items: Vec<(PublicKey, &[u8], Signature)> = keys
+        .iter()
+        .zip(&msgs)
+        .map(|(k, m)| (k.public_key(), m.as_slice(), k.sign(m)))
+        .collect();
     let mut g = c.benchmark_group("verify");
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function(BenchmarkId::new("single_strict", n), |b| {
         b.iter(|| items.iter().all(|(k, m, s)| k.verify_strict(m, s)))
     });
-    g.bench_function(BenchmarkId::new("batch", n), |b| b.iter(|| verify_many(&items)));
+    g.bench_function(BenchmarkId::new("batch", n), |b| {
+        b.iter(|| verify_many(&items))
+    });
     g.finish();
 }
 
 fn envelope(c: &mut Criterion) {
-    let fed = DevFederation::new(&["KZ", "BY", "AM"], [7; 32], Timestamp(1_700_000_000_000)).unwrap();
-    let mut body = fed.record_body(0, "A regulatory note on proactive e-government services", Timestamp(1_700_000_001_000));
-    body.body.insert("en".into(), "Lorem ipsum dolor sit amet. ".repeat(80));
-    body.body.insert("ru".into(), "Электронное правительство и цифровые навыки. ".repeat(60));
-    body.title.insert("ru".into(), "Записка о проактивных услугах".into());
+    let fed =
+        DevFederation::new(&["KZ", "BY", "AM"], [7; 32], Timestamp(1_700_000_000_000)).unwrap();
+    let mut body = fed.record_body(
+        0,
+        "A regulatory note on proactive e-government services",
+        Timestamp(1_700_000_001_000),
+    );
+    body.body
+        .insert("en".into(), "Lorem ipsum dolor sit amet. ".repeat(80));
+    body.body.insert(
+        "ru".into(),
+        "Электронное правительство и цифровые навыки. ".repeat(60),
+    );
+    body.title
+        .insert("ru".into(), "Записка о проактивных услугах".into());
     let obj = Object::Record(body);
     let signed = obj.sign(&fed.members[0].publisher);
     let bytes = signed.as_bytes().to_vec();
     let limits = Limits::default();
     let mut g = c.benchmark_group("envelope");
     g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("encode_and_sign", |b| b.iter(|| obj.sign(&fed.members[0].publisher)));
+    g.bench_function("encode_and_sign", |b| {
+        b.iter(|| obj.sign(&fed.members[0].publisher))
+    });
     g.bench_function("decode", |b| {
         b.iter(|| {
             let s = SignedObject::decode(&bytes, limits.max_bytes(), limits.scan()).unwrap();
-            Object::decode_body(s.body(), 16).unwrap()
+            Object::decode_body(s.body(), &accord_core::Limits::default()).unwrap()
         })
     });
     let (mut trust, _) = accord_core::TrustView::from_genesis(fed.genesis.as_bytes()).unwrap();
-    if let accord_core::Verdict::Accepted(v) = validate(fed.delegation(0).as_bytes(), &trust, Timestamp::MAX) {
+    if let accord_core::Verdict::Accepted(v) =
+        validate(fed.delegation(0).as_bytes(), &trust, Timestamp::MAX)
+    {
         trust.apply(&v);
     }
     g.bench_function("validate_record", |b| {
-        b.iter(|| assert!(matches!(validate(&bytes, &trust, Timestamp::MAX), accord_core::Verdict::Accepted(_))))
+        b.iter(|| {
+            assert!(matches!(
+                validate(&bytes, &trust, Timestamp::MAX),
+                accord_core::Verdict::Accepted(_)
+            ))
+        })
     });
     g.finish();
 }

@@ -424,10 +424,19 @@ impl Object {
         }
     }
 
-    /// Decodes body bytes (already checked by the CBOR scanner) into a typed object.
-    pub fn decode_body(body: &[u8], max_depth: usize) -> Result<Object, DecodeError> {
-        let value: Value = ciborium::de::from_reader_with_recursion_limit(body, max_depth + 2)
-            .map_err(|e| DecodeError::Body(e.to_string()))?;
+    /// Decodes body bytes into a typed object. The body must be exactly one CBOR item within
+    /// the federation's depth and list limits (checked by the scanner before decoding).
+    pub fn decode_body(body: &[u8], limits: &Limits) -> Result<Object, DecodeError> {
+        crate::cbor::check_single(body, limits.scan()).map_err(|e| match e {
+            DecodeError::Cbor(m) => DecodeError::Body(m),
+            DecodeError::TrailingBytes(n) => {
+                DecodeError::Body(format!("{n} bytes after the body's CBOR map"))
+            }
+            other => other,
+        })?;
+        let value: Value =
+            ciborium::de::from_reader_with_recursion_limit(body, limits.scan().max_depth + 2)
+                .map_err(|e| DecodeError::Body(e.to_string()))?;
         let Value::Map(entries) = &value else {
             return Err(DecodeError::Body("not a CBOR map".into()));
         };

@@ -170,7 +170,9 @@ pub enum Rejection {
     NewKeyUnsigned { member: MemberCode, key: PublicKey },
 }
 
-/// The outcome of validation.
+/// The outcome of validation. It lives only until the caller matches on it, so the size
+/// difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Accepted(Verified<Object>),
@@ -232,7 +234,7 @@ pub fn validate_envelope(
 /// Decodes an envelope and its body under the given limits, without checking signatures.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(SignedObject, Object), DecodeError> {
     let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())?;
-    let obj = Object::decode_body(signed.body(), limits.scan().max_depth)?;
+    let obj = Object::decode_body(signed.body(), &limits)?;
     Ok((signed, obj))
 }
 
@@ -245,7 +247,7 @@ fn check(
     now: Timestamp,
 ) -> Checked {
     let limits = *trust.limits();
-    let obj = Object::decode_body(signed.body(), limits.scan().max_depth)?;
+    let obj = Object::decode_body(signed.body(), &limits)?;
     let fed = trust.federation();
     match obj.federation() {
         Some(f) if f == fed => {}
@@ -256,12 +258,16 @@ fn check(
             });
         }
         None => {
-            // Only a genesis charter has no federation field: it must be ours.
-            return if signed.id() == fed {
-                Ok(Ok(Verified { inner: obj, signed }))
-            } else {
-                Err(Rejection::ForeignGenesis(signed.id()))
+            // Only a genesis charter has no federation field: it must be ours, and it is
+            // checked by the same rules as when the trust view was built from it.
+            if signed.id() != fed {
+                return Err(Rejection::ForeignGenesis(signed.id()));
+            }
+            let Object::Charter(c) = &obj else {
+                return Err(invalid("federation", "missing"));
             };
+            check_genesis(&signed, c)?;
+            return Ok(Ok(Verified { inner: obj, signed }));
         }
     }
     let created = obj.created();
@@ -273,7 +279,8 @@ fn check(
         });
     }
     let t = obj.object_type();
-    if t != ObjectType::Charter && signed.signatures().len() != 1 {
+    let count = signed.signatures().len();
+    if count == 0 || (t != ObjectType::Charter && count != 1) {
         return Err(Rejection::SignatureCount {
             object_type: t,
             found: signed.signatures().len(),
@@ -650,6 +657,31 @@ fn check_amendment(c: &Charter, signed: &SignedObject, trust: &TrustView) -> Res
     Ok(())
 }
 
+/// The genesis rules: version 1 without `federation`/`previous`, structurally valid, signed
+/// validly by every founding member and by nobody else.
+fn check_genesis(signed: &SignedObject, c: &Charter) -> Result<(), Rejection> {
+    if c.version != 1 || c.federation.is_some() || c.previous.is_some() {
+        return Err(Rejection::InvalidCharter(
+            "a genesis charter has version 1 and no federation or previous field".into(),
+        ));
+    }
+    check_charter_shape(c)?;
+    if let Some(k) = signed.bad_signers_batch().first() {
+        return Err(Rejection::BadSignature(*k));
+    }
+    for (k, _) in signed.signatures() {
+        if c.member_by_root(k).is_none() {
+            return Err(Rejection::ForeignCharterSigner(*k));
+        }
+    }
+    for m in &c.members {
+        if !signed.signatures().iter().any(|(k, _)| *k == m.root_key) {
+            return Err(Rejection::GenesisUnsigned(m.code.clone()));
+        }
+    }
+    Ok(())
+}
+
 impl TrustView {
     /// Builds the trust view from the genesis charter, the federation's trust anchor. The
     /// genesis must be a version-1 charter without `federation`/`previous`, validly signed by
@@ -658,32 +690,14 @@ impl TrustView {
         // A draft without signatures decodes too, so that the answer names who must sign.
         let limits = Limits::default();
         let signed = SignedObject::decode_draft(bytes, limits.max_bytes(), limits.scan())?;
-        let obj = Object::decode_body(signed.body(), limits.scan().max_depth)?;
+        let obj = Object::decode_body(signed.body(), &limits)?;
         let Object::Charter(c) = &obj else {
             return Err(Rejection::InvalidCharter(format!(
                 "expected a charter, found a {}",
                 obj.object_type()
             )));
         };
-        if c.version != 1 || c.federation.is_some() || c.previous.is_some() {
-            return Err(Rejection::InvalidCharter(
-                "a genesis charter has version 1 and no federation or previous field".into(),
-            ));
-        }
-        check_charter_shape(c)?;
-        if let Some(k) = signed.bad_signers_batch().first() {
-            return Err(Rejection::BadSignature(*k));
-        }
-        for (k, _) in signed.signatures() {
-            if c.member_by_root(k).is_none() {
-                return Err(Rejection::ForeignCharterSigner(*k));
-            }
-        }
-        for m in &c.members {
-            if !signed.signatures().iter().any(|(k, _)| *k == m.root_key) {
-                return Err(Rejection::GenesisUnsigned(m.code.clone()));
-            }
-        }
+        check_genesis(&signed, c)?;
         let view = TrustView::new(signed.id(), c.clone());
         Ok((view, Verified { inner: obj, signed }))
     }

@@ -10,12 +10,23 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 const N: usize = 200;
 
 fn setup() -> (tempfile::TempDir, Store, Vec<Vec<u8>>) {
-    let fed = DevFederation::new(&["KZ", "BY", "AM"], [7; 32], Timestamp(1_700_000_000_000)).unwrap();
+    let fed =
+        DevFederation::new(&["KZ", "BY", "AM"], [7; 32], Timestamp(1_700_000_000_000)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
-    store.ingest(fed.delegation(0).as_bytes(), Timestamp::MAX).unwrap();
+    let mut store =
+        Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+    store
+        .ingest(fed.delegation(0).as_bytes(), Timestamp::MAX)
+        .unwrap();
     let recs = (0..N)
-        .map(|i| fed.record(0, &format!("record {i}"), Timestamp(1_700_000_001_000 + i as u64)).into_bytes())
+        .map(|i| {
+            fed.record(
+                0,
+                &format!("record {i}"),
+                Timestamp(1_700_000_001_000 + i as u64),
+            )
+            .into_bytes()
+        })
         .collect();
     (dir, store, recs)
 }
@@ -55,8 +66,12 @@ fn gets(c: &mut Criterion) {
     let ids: Vec<ObjectId> = out.iter().filter_map(|o| o.id()).collect();
     let mut g = c.benchmark_group("store_get");
     g.throughput(Throughput::Elements(ids.len() as u64));
-    g.bench_function("get_bytes", |b| b.iter(|| ids.iter().all(|id| store.get_bytes(id).unwrap().is_some())));
-    g.bench_function("get_decoded", |b| b.iter(|| ids.iter().all(|id| store.get(id).unwrap().is_some())));
+    g.bench_function("get_bytes", |b| {
+        b.iter(|| ids.iter().all(|id| store.get_bytes(id).unwrap().is_some()))
+    });
+    g.bench_function("get_decoded", |b| {
+        b.iter(|| ids.iter().all(|id| store.get(id).unwrap().is_some()))
+    });
     g.finish();
 }
 

@@ -52,6 +52,7 @@ impl Default for StoreOptions {
 }
 
 /// What happened to one submitted object.
+#[allow(clippy::large_enum_variant)] // short-lived, matched right away
 #[derive(Debug, Clone)]
 pub enum IngestOutcome {
     /// Validated and durably stored.

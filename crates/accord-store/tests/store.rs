@@ -224,7 +224,7 @@ struct Model {
 }
 
 fn model(s: &SignedObject) -> Model {
-    let obj = Object::decode_body(s.body(), 16).unwrap();
+    let obj = Object::decode_body(s.body(), &accord_core::Limits::default()).unwrap();
     let (kind, directions, status) = match &obj {
         Object::Record(r) => (
             Some(r.kind.clone()),
@@ -1599,7 +1599,7 @@ fn import_skips_a_corrupted_object_and_keeps_the_rest() {
     let victim = objs
         .iter()
         .find(|o| {
-            matches!(Object::decode_body(o.body(), 16).unwrap(),
+            matches!(Object::decode_body(o.body(), &accord_core::Limits::default()).unwrap(),
                 Object::Record(r) if r.title["en"] == "export 15")
         })
         .unwrap();

@@ -1,0 +1,220 @@
+//! `accord-api` owns the node's HTTP interface (axum) over a [`NodeHandle`]: JSON under `/v1`
+//! (raw CBOR on request), `/healthz`. It holds no state of its own.
+//!
+//! Read endpoints are open on the configured address (loopback by default); submission takes
+//! signed objects, whose signatures are the authorisation.
+
+use std::future::Future;
+
+use accord_core::object::body_json;
+use accord_core::{ObjectId, cbor};
+use accord_node::{NodeError, NodeHandle};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// Largest submission body (one object or an array of them).
+pub const MAX_SUBMIT_BYTES: usize = 16 * 1024 * 1024;
+/// Most objects in one submission.
+pub const MAX_SUBMIT_OBJECTS: usize = 1024;
+
+/// An error answer: a status and a JSON `{"error": …}` body.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            _ => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// The router, for tests and for [`serve`].
+pub fn router(node: NodeHandle) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/objects", post(submit))
+        .route("/v1/objects/{id}", get(get_object))
+        .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
+        .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
+        .with_state(node)
+}
+
+/// Serves the API on `listener` until `shutdown` completes (then finishes open requests).
+pub async fn serve(
+    node: NodeHandle,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn submit(
+    State(node): State<NodeHandle>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE)
+        && !ct.to_str().unwrap_or("").starts_with("application/cbor")
+    {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send signed objects as application/cbor".into(),
+        ));
+    }
+    let limits = accord_core::Limits {
+        max_list_len: MAX_SUBMIT_OBJECTS as u64,
+        ..Default::default()
+    };
+    let scan = cbor::ScanLimits {
+        max_depth: 64,
+        max_entries: limits.max_list_len.max(1024),
+    };
+    let items: Vec<Vec<u8>> = match cbor::split_array(&body, scan) {
+        Err(e) => return Err(bad(format!("body is not one CBOR item: {e}"))),
+        // An envelope is itself an array whose first element is the version (an integer); a
+        // batch is an array whose elements are envelopes (arrays).
+        Ok(Some(parts))
+            if parts
+                .first()
+                .is_some_and(|p| p.first().is_some_and(|b| b >> 5 == 4)) =>
+        {
+            if parts.len() > MAX_SUBMIT_OBJECTS {
+                return Err(ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("more than {MAX_SUBMIT_OBJECTS} objects"),
+                ));
+            }
+            parts.into_iter().map(<[u8]>::to_vec).collect()
+        }
+        Ok(_) => vec![body.to_vec()],
+    };
+    if items.is_empty() {
+        return Err(bad("empty array: no objects"));
+    }
+    let max = limits.max_bytes();
+    if let Some(big) = items.iter().find(|i| i.len() > max) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an object of {} bytes exceeds {max}", big.len()),
+        ));
+    }
+    let single = items.len() == 1;
+    let outcomes = node.submit(items).await?;
+    if single
+        && let Some(o) = outcomes.first()
+        && o.status == "rejected"
+        && o.id.is_none()
+    {
+        return Err(bad(format!(
+            "malformed object: {}",
+            o.reason.clone().unwrap_or_default()
+        )));
+    }
+    let results: Vec<Value> = outcomes
+        .iter()
+        .map(|o| json!({ "id": o.id.map(|i| i.to_string()), "status": o.status, "reason": o.reason }))
+        .collect();
+    Ok(axum::Json(json!({ "results": results })).into_response())
+}
+
+async fn get_object(
+    State(node): State<NodeHandle>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id: ObjectId = id
+        .parse()
+        .map_err(|_| bad(format!("{id:?} is not an object id (64 hex characters)")))?;
+    let Some(v) = node.get(id).await? else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("object {id} is not stored on this node"),
+        ));
+    };
+    let wants_cbor = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/cbor"));
+    if wants_cbor {
+        return Ok(([(header::CONTENT_TYPE, "application/cbor")], v.bytes).into_response());
+    }
+    let signed = accord_core::SignedObject::decode(
+        &v.bytes,
+        usize::MAX,
+        accord_core::Limits::default().scan(),
+    )
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let body = body_json(signed.body())
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(axum::Json(json!({
+        "id": id.to_string(),
+        "type": v.object.object_type().as_str(),
+        "signers": v.signers.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+        "status": v.status.map(|s| s.as_str()),
+        "size": v.bytes.len(),
+        "body": body,
+    }))
+    .into_response())
+}
+
+async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    let s = node.status().await?;
+    let counts: serde_json::Map<String, Value> = s
+        .counts
+        .iter()
+        .map(|(t, n)| (t.as_str().to_string(), json!(n)))
+        .collect();
+    Ok(axum::Json(json!({
+        "peer_id": s.peer_id,
+        "member": s.member,
+        "federation": s.federation.to_string(),
+        "federation_name": s.federation_name,
+        "charter_version": s.charter_version,
+        "counts": counts,
+        "pending": s.pending,
+        "peers_connected": s.peers_connected,
+        "peers_admitted": s.peers_admitted,
+        "uptime_secs": s.uptime_secs,
+        "version": s.version,
+        "listen": s.listen,
+    })))
+}
+
+async fn peers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    let peers = node.peers().await?;
+    let list: Vec<Value> = peers
+        .iter()
+        .map(|p| {
+            json!({
+                "peer_id": p.peer_id,
+                "member": p.member,
+                "admitted": p.admitted,
+                "addresses": p.addresses,
+                "connected_since": p.connected_since.to_string(),
+                "gossip_score": p.gossip_score,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "peers": list })))
+}

@@ -1,0 +1,276 @@
+//! Commands that run or talk to a node: `run`, `submit`, `publish`, `status`, `peers`.
+
+use std::path::{Path, PathBuf};
+
+use accord_core::{Limits, TrustView};
+use accord_node::{Node, NodeConfig};
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+
+use crate::{objects_cmd, util};
+
+/// Default API address of a local node.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:7401";
+
+fn env_pairs() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("ACCORD_"))
+        .collect()
+}
+
+/// `accord run --config FILE`: runs the node until SIGINT or SIGTERM.
+pub async fn run(config: &Path) -> Result<()> {
+    let cfg = NodeConfig::load(config, &env_pairs())?;
+    let api_addr = cfg.api.listen;
+    // Bind the API first: a taken port is reported before anything else starts.
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .with_context(|| format!("config field api.listen: cannot listen on {api_addr}"))?;
+    let node = Node::spawn(cfg).await?;
+    eprintln!(
+        "accord node {} (member {}) running; API on http://{}; Ctrl-C to stop",
+        node.peer_id(),
+        node.member(),
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(accord_api::serve(node.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+    wait_for_signal().await;
+    eprintln!("stopping…");
+    let _ = stop_tx.send(());
+    let _ = api.await;
+    node.shutdown().await;
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("HTTP client")
+}
+
+async fn get_json(node: &str, path: &str) -> Result<Value> {
+    let url = format!("{}{path}", node.trim_end_matches('/'));
+    let resp = client()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url}: not a JSON answer"))?;
+    if !status.is_success() {
+        bail!(
+            "{url}: {status}: {}",
+            v["error"].as_str().unwrap_or("error")
+        );
+    }
+    Ok(v)
+}
+
+async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
+    // One object is sent as is; several as a CBOR array of envelopes.
+    let body = if objects.len() == 1 {
+        objects[0].clone()
+    } else {
+        let mut b = cbor_array_head(objects.len());
+        for o in objects {
+            b.extend_from_slice(o);
+        }
+        b
+    };
+    let url = format!("{}/v1/objects", node.trim_end_matches('/'));
+    let resp = client()?
+        .post(&url)
+        .header("content-type", "application/cbor")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url}: not a JSON answer"))?;
+    if !status.is_success() {
+        bail!(
+            "the node refused the submission ({status}): {}",
+            v["error"].as_str().unwrap_or("error")
+        );
+    }
+    Ok(v["results"].as_array().cloned().unwrap_or_default())
+}
+
+fn cbor_array_head(n: usize) -> Vec<u8> {
+    match n {
+        0..=23 => vec![0x80 | n as u8],
+        24..=0xff => vec![0x98, n as u8],
+        0x100..=0xffff => {
+            let mut v = vec![0x99];
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+            v
+        }
+        _ => {
+            let mut v = vec![0x9a];
+            v.extend_from_slice(&(n as u32).to_be_bytes());
+            v
+        }
+    }
+}
+
+/// Prints one line per verdict; returns how many were not accepted or duplicates.
+fn print_results(results: &[Value]) -> usize {
+    let mut bad = 0;
+    for r in results {
+        let status = r["status"].as_str().unwrap_or("?");
+        let id = r["id"].as_str().unwrap_or("-");
+        match r["reason"].as_str() {
+            Some(reason) => println!("{status:<10} {id}  {reason}"),
+            None => println!("{status:<10} {id}"),
+        }
+        if !matches!(status, "accepted" | "duplicate") {
+            bad += 1;
+        }
+    }
+    bad
+}
+
+pub async fn submit(files: &[PathBuf], node: &str) -> Result<()> {
+    let mut objects = Vec::new();
+    for f in files {
+        let data = util::read(f)?;
+        let parts = util::split_objects(&data).map_err(|e| anyhow!("{}: {e}", f.display()))?;
+        objects.extend(parts.into_iter().map(<[u8]>::to_vec));
+    }
+    let mut bad = 0;
+    for chunk in objects.chunks(accord_api::MAX_SUBMIT_OBJECTS) {
+        bad += print_results(&post_objects(node, chunk).await?);
+    }
+    if bad > 0 {
+        bail!("{bad} object(s) were not accepted");
+    }
+    Ok(())
+}
+
+/// The node's genesis charter, fetched from it (for `publish` without `--charter`).
+async fn fetch_charter(node: &str) -> Result<Vec<u8>> {
+    let status = get_json(node, "/v1/status").await?;
+    let fed = status["federation"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the node did not say its federation"))?;
+    let url = format!("{}/v1/objects/{fed}", node.trim_end_matches('/'));
+    let resp = client()?
+        .get(&url)
+        .header("accept", "application/cbor")
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("{url}: {}", resp.status());
+    }
+    Ok(resp.bytes().await?.to_vec())
+}
+
+pub async fn publish(input: &Path, key: &Path, charter: Option<&Path>, node: &str) -> Result<()> {
+    let genesis = match charter {
+        Some(c) => util::read(c)?,
+        None => fetch_charter(node).await?,
+    };
+    let (trust, _) = TrustView::from_genesis(&genesis).map_err(|e| anyhow!("charter: {e}"))?;
+    let key = util::load_secret_key(key)?;
+    let obj = objects_cmd::build_record(input, &trust, util::now())?;
+    let signed = obj.sign(&key);
+    let _ = Limits::default();
+    let results = post_objects(node, &[signed.as_bytes().to_vec()]).await?;
+    if print_results(&results) > 0 {
+        bail!("the node did not accept the record");
+    }
+    Ok(())
+}
+
+pub async fn status(node: &str) -> Result<()> {
+    let s = get_json(node, "/v1/status").await?;
+    println!("node        {}", s["peer_id"].as_str().unwrap_or("?"));
+    println!("member      {}", s["member"].as_str().unwrap_or("?"));
+    println!(
+        "federation  {} ({}, charter version {})",
+        s["federation_name"].as_str().unwrap_or("?"),
+        s["federation"].as_str().unwrap_or("?"),
+        s["charter_version"]
+    );
+    println!(
+        "version     accord {}",
+        s["version"].as_str().unwrap_or("?")
+    );
+    println!("uptime      {} s", s["uptime_secs"]);
+    println!(
+        "peers       {} connected, {} admitted",
+        s["peers_connected"], s["peers_admitted"]
+    );
+    if let Some(c) = s["counts"].as_object() {
+        let parts: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("objects     {}", parts.join(", "));
+    }
+    println!("pending     {}", s["pending"]);
+    if let Some(l) = s["listen"].as_array() {
+        let parts: Vec<&str> = l.iter().filter_map(Value::as_str).collect();
+        println!("listening   {}", parts.join(" "));
+    }
+    Ok(())
+}
+
+pub async fn peers(node: &str) -> Result<()> {
+    let v = get_json(node, "/v1/peers").await?;
+    let list = v["peers"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no peers connected");
+    }
+    for p in list {
+        println!(
+            "{}  member={}  admitted={}  since={}  {}",
+            p["peer_id"].as_str().unwrap_or("?"),
+            p["member"].as_str().unwrap_or("-"),
+            p["admitted"],
+            p["connected_since"].as_str().unwrap_or("?"),
+            p["addresses"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}

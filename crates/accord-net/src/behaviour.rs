@@ -1,0 +1,164 @@
+//! The composed libp2p behaviour and the federation-specific protocol names.
+
+use std::time::Duration;
+
+use accord_core::ObjectId;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    StreamProtocol, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
+};
+use sha2::{Digest, Sha256};
+
+use crate::codec::BytesCodec;
+use crate::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, NetConfig, NetError};
+
+/// The gossipsub topic of a federation: `accord/<federation id>/objects/1`.
+pub fn gossip_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("accord/{federation}/objects/1"))
+}
+
+/// `/accord/<first 16 hex of the federation id>/cert/1`: node certificate presentation.
+pub fn cert_protocol(federation: &ObjectId) -> StreamProtocol {
+    protocol(federation, "cert/1")
+}
+
+/// `/accord/<first 16 hex of the federation id>/sync/1`: reconciliation.
+pub fn sync_protocol(federation: &ObjectId) -> StreamProtocol {
+    protocol(federation, "sync/1")
+}
+
+/// `/accord/<first 16 hex of the federation id>/kad/1`: the federation's own Kademlia DHT, so
+/// that it never mixes with other DHTs.
+pub fn kad_protocol(federation: &ObjectId) -> StreamProtocol {
+    protocol(federation, "kad/1")
+}
+
+fn protocol(federation: &ObjectId, suffix: &str) -> StreamProtocol {
+    let short = &federation.to_string()[..16];
+    // Only ASCII letters, digits and '/' go in: always a valid protocol name.
+    StreamProtocol::try_from_owned(format!("/accord/{short}/{suffix}"))
+        .unwrap_or(StreamProtocol::new("/accord/invalid/1"))
+}
+
+/// The gossipsub message id: the object id (SHA-256 of the envelope's body bytes). Data that is
+/// not an envelope gets SHA-256 of the whole data (it will be rejected anyway).
+pub(crate) fn message_id(data: &[u8]) -> gossipsub::MessageId {
+    let limits = accord_core::Limits {
+        max_object_bytes: u64::MAX,
+        ..Default::default()
+    };
+    match accord_core::SignedObject::decode_draft(data, usize::MAX, limits.scan()) {
+        Ok(s) => gossipsub::MessageId::new(s.id().as_bytes()),
+        Err(_) => gossipsub::MessageId::new(&Sha256::digest(data)),
+    }
+}
+
+/// Application score given to peers that are not (yet) admitted: far below every threshold.
+pub(crate) const UNADMITTED_SCORE: f64 = -10_000.0;
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub limits: connection_limits::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub gossipsub: gossipsub::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub cert: request_response::Behaviour<BytesCodec>,
+    pub sync: request_response::Behaviour<BytesCodec>,
+}
+
+impl Behaviour {
+    pub fn new(cfg: &NetConfig) -> Result<Self, NetError> {
+        let key = &cfg.keypair;
+        let local = key.public().to_peer_id();
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validate_messages()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
+            .max_transmit_size(cfg.max_object_bytes + 16 * 1024)
+            .heartbeat_interval(Duration::from_millis(700))
+            .build()
+            .map_err(|e| NetError::Transport(format!("gossipsub config: {e}")))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )
+        .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;
+        let topic = gossip_topic(&cfg.federation);
+        let mut params = gossipsub::PeerScoreParams::default();
+        let mut topic_params = gossipsub::TopicScoreParams {
+            // Invalid objects weigh heavily: three of them take a peer below the graylist.
+            invalid_message_deliveries_weight: -40.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..Default::default()
+        };
+        topic_params.topic_weight = 1.0;
+        params.topics.insert(topic.hash(), topic_params);
+        params.app_specific_weight = 1.0;
+        let thresholds = gossipsub::PeerScoreThresholds {
+            gossip_threshold: -10.0,
+            publish_threshold: -50.0,
+            graylist_threshold: -80.0,
+            ..Default::default()
+        };
+        gossipsub
+            .with_peer_score(params, thresholds)
+            .map_err(|e| NetError::Transport(format!("peer score: {e}")))?;
+        gossipsub
+            .subscribe(&topic)
+            .map_err(|e| NetError::Transport(format!("subscribe: {e}")))?;
+
+        let mut kad_config = kad::Config::new(kad_protocol(&cfg.federation));
+        kad_config.set_query_timeout(Duration::from_secs(30));
+        let mut kad =
+            kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let mdns = if cfg.mdns {
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), local)
+                    .map_err(|e| NetError::Transport(format!("mdns: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let rr = |protocol: StreamProtocol, max_request: usize, max_response: usize| {
+            request_response::Behaviour::with_codec(
+                BytesCodec {
+                    max_request,
+                    max_response,
+                },
+                [(protocol, request_response::ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            )
+        };
+        Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(256))
+                    .with_max_established_per_peer(Some(2))
+                    .with_max_pending_incoming(Some(64)),
+            ),
+            identify: identify::Behaviour::new(
+                identify::Config::new("/accord/1.0.0".into(), key.public())
+                    .with_agent_version(format!("accord/{}", env!("CARGO_PKG_VERSION"))),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            gossipsub,
+            kad,
+            mdns: Toggle::from(mdns),
+            cert: rr(
+                cert_protocol(&cfg.federation),
+                cfg.max_object_bytes + 1024,
+                1024,
+            ),
+            sync: rr(
+                sync_protocol(&cfg.federation),
+                MAX_SYNC_REQUEST,
+                MAX_SYNC_RESPONSE,
+            ),
+        })
+    }
+}

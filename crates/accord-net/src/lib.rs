@@ -1,0 +1,323 @@
+//! `accord-net` owns Accord's libp2p networking and nothing else: it never touches storage.
+//!
+//! One task ([`Network::run`]) owns the [`libp2p::Swarm`]: TCP + Noise + Yamux, identify, ping,
+//! gossipsub (one topic per federation, message id = object id, every message validated by the
+//! node before it is forwarded), Kademlia for finding other federation nodes, optional mDNS, a
+//! certificate-presentation protocol for admission, and a request-response slot for
+//! reconciliation. The rest of the node talks to it through a cloneable [`NetworkHandle`]
+//! (bounded command channel, oneshot replies) and receives [`NetworkEvent`]s on a bounded
+//! channel.
+//!
+//! Admission: in [`Admission::Members`] mode every new peer starts with a gossipsub application
+//! score far below the publish and graylist thresholds, so it is sent nothing and heard
+//! nothing, and is served no request, until the node has checked the node certificate it
+//! presents and calls [`NetworkHandle::admit`]; a peer that presents none or a bad one within
+//! [`ADMISSION_TIMEOUT`] is disconnected.
+
+mod behaviour;
+mod codec;
+mod swarm;
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+pub use behaviour::{cert_protocol, gossip_topic, kad_protocol, sync_protocol};
+pub use libp2p::identity::Keypair;
+pub use libp2p::multiaddr;
+pub use libp2p::{Multiaddr as Addr, PeerId as Peer};
+pub use swarm::Network;
+
+/// Capacity of the command channel into the swarm task.
+pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
+/// Capacity of the event channel out of the swarm task.
+pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+/// How long a peer has to present a valid node certificate in members mode.
+pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most objects kept for republishing when nobody was subscribed at publish time.
+pub const OUTBOX_CAPACITY: usize = 1024;
+/// Largest reconciliation request and response frames.
+pub const MAX_SYNC_REQUEST: usize = 256 * 1024;
+pub const MAX_SYNC_RESPONSE: usize = 8 * 1024 * 1024;
+
+/// Who may stay connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Only peers with a valid node certificate of a current member.
+    Members,
+    /// Anyone (development).
+    Open,
+}
+
+/// Network configuration, built by the node from its config file.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub keypair: Keypair,
+    pub federation: accord_core::ObjectId,
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap peers: multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<Multiaddr>,
+    pub admission: Admission,
+    pub mdns: bool,
+    /// This node's certificate (signed object bytes), presented to every peer.
+    pub node_cert: Option<Vec<u8>>,
+    /// Largest object (gossip message payload).
+    pub max_object_bytes: usize,
+}
+
+/// The verdict of the node on a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// Valid and new: forward it.
+    Accept,
+    /// Invalid: do not forward; penalise the sender.
+    Reject,
+    /// Duplicate or pending: do not forward, no penalty.
+    Ignore,
+}
+
+/// What the network reports to the node.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NetworkEvent {
+    Listening {
+        addr: Multiaddr,
+    },
+    PeerConnected {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    PeerDisconnected {
+        peer: PeerId,
+    },
+    /// A peer presented its node certificate (possibly empty): the node validates it and
+    /// answers with [`NetworkHandle::admit`] or [`NetworkHandle::refuse`].
+    CertificatePresented {
+        peer: PeerId,
+        cert: Vec<u8>,
+    },
+    /// A gossip message to validate; answer with [`NetworkHandle::report`].
+    Gossip {
+        message_id: Vec<u8>,
+        source: PeerId,
+        data: Vec<u8>,
+    },
+    /// An admitted peer asks for reconciliation; answer with [`NetworkHandle::respond`].
+    SyncRequest {
+        peer: PeerId,
+        request_id: u64,
+        data: Vec<u8>,
+    },
+    /// A peer was disconnected because it was not admitted.
+    NonMemberDisconnected {
+        peer: PeerId,
+        reason: String,
+    },
+}
+
+/// A connected peer, as the network sees it.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub peer: PeerId,
+    pub addresses: Vec<Multiaddr>,
+    /// Unix milliseconds of the first current connection.
+    pub connected_since_ms: u64,
+    /// The member it was admitted for (open mode: `None` until a certificate is shown).
+    pub member: Option<String>,
+    pub admitted: bool,
+    pub gossip_score: Option<f64>,
+}
+
+/// Network errors.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NetError {
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("invalid listen address {0}: {1}")]
+    Listen(Multiaddr, String),
+    #[error("bootstrap address {0} has no /p2p/<peer id> suffix")]
+    BootstrapWithoutPeerId(Multiaddr),
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("gossip publish: {0}")]
+    Publish(String),
+    #[error("request to {peer} failed: {reason}")]
+    Request { peer: PeerId, reason: String },
+}
+
+pub(crate) enum Command {
+    Publish {
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Report {
+        message_id: Vec<u8>,
+        source: PeerId,
+        validation: Validation,
+    },
+    Admit {
+        peer: PeerId,
+        member: Option<String>,
+    },
+    Refuse {
+        peer: PeerId,
+        reason: String,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Dial {
+        addr: Multiaddr,
+    },
+    SyncRequest {
+        peer: PeerId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    Respond {
+        request_id: u64,
+        data: Vec<u8>,
+    },
+    Shutdown,
+}
+
+/// A cloneable handle to the swarm task.
+#[derive(Debug, Clone)]
+pub struct NetworkHandle {
+    tx: mpsc::Sender<Command>,
+    local_peer_id: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Publish { .. } => "Publish",
+            Command::Report { .. } => "Report",
+            Command::Admit { .. } => "Admit",
+            Command::Refuse { .. } => "Refuse",
+            Command::Peers { .. } => "Peers",
+            Command::ListenAddrs { .. } => "ListenAddrs",
+            Command::Dial { .. } => "Dial",
+            Command::SyncRequest { .. } => "SyncRequest",
+            Command::Respond { .. } => "Respond",
+            Command::Shutdown => "Shutdown",
+        })
+    }
+}
+
+impl NetworkHandle {
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    async fn send(&self, c: Command) -> Result<(), NetError> {
+        self.tx.send(c).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Publishes an accepted object on the federation topic. With nobody subscribed yet the
+    /// object is kept in a bounded outbox and published when a peer subscribes.
+    pub async fn publish(&self, data: Vec<u8>) -> Result<(), NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Publish { data, reply }).await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Reports the node's verdict on a gossip message (exactly once per message).
+    pub async fn report(
+        &self,
+        message_id: Vec<u8>,
+        source: PeerId,
+        validation: Validation,
+    ) -> Result<(), NetError> {
+        self.send(Command::Report {
+            message_id,
+            source,
+            validation,
+        })
+        .await
+    }
+
+    /// Admits a peer whose certificate the node accepted.
+    pub async fn admit(&self, peer: PeerId, member: Option<String>) -> Result<(), NetError> {
+        self.send(Command::Admit { peer, member }).await
+    }
+
+    /// Refuses a peer (members mode: disconnects it).
+    pub async fn refuse(&self, peer: PeerId, reason: String) -> Result<(), NetError> {
+        self.send(Command::Refuse { peer, reason }).await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Peers { reply }).await?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// The addresses the swarm listens on (after the listeners came up).
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ListenAddrs { reply }).await?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.send(Command::Dial { addr }).await
+    }
+
+    /// Sends a reconciliation request to an admitted peer and waits for its response.
+    pub async fn sync_request(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SyncRequest { peer, data, reply })
+            .await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Answers an inbound reconciliation request.
+    pub async fn respond(&self, request_id: u64, data: Vec<u8>) -> Result<(), NetError> {
+        self.send(Command::Respond { request_id, data }).await
+    }
+
+    /// Asks the swarm task to stop.
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Command::Shutdown).await;
+    }
+}
+
+/// The libp2p peer id of an Accord public key (ed25519 keys are inlined in peer ids).
+pub fn peer_id_of(key: &accord_core::PublicKey) -> Option<PeerId> {
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(key.as_bytes()).ok()?;
+    Some(PeerId::from_public_key(&libp2p::identity::PublicKey::from(
+        pk,
+    )))
+}
+
+/// The libp2p keypair for an Accord secret key (the node key).
+pub fn keypair_of(key: &accord_core::SecretKey) -> Result<Keypair, NetError> {
+    let mut seed = key.seed();
+    let sk = libp2p::identity::ed25519::SecretKey::try_from_bytes(&mut seed[..])
+        .map_err(|e| NetError::Transport(format!("node key: {e}")))?;
+    Ok(Keypair::from(libp2p::identity::ed25519::Keypair::from(sk)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ids_agree_with_core() {
+        let sk = accord_core::SecretKey::from_seed([5; 32]);
+        let kp = keypair_of(&sk).ok();
+        let from_kp = kp.map(|k| k.public().to_peer_id());
+        assert_eq!(from_kp, peer_id_of(&sk.public_key()));
+        assert_eq!(
+            from_kp.map(|p| p.to_string()),
+            Some(sk.public_key().peer_id())
+        );
+    }
+}

@@ -1,0 +1,580 @@
+//! The swarm actor: the one task that owns the `Swarm`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns, noise, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::behaviour::{Behaviour, BehaviourEvent, UNADMITTED_SCORE, gossip_topic};
+use crate::{
+    ADMISSION_TIMEOUT, Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY,
+    NetConfig, NetError, NetworkEvent, NetworkHandle, OUTBOX_CAPACITY, PeerInfo, Validation,
+};
+
+/// First and largest redial delay for bootstrap peers.
+const REDIAL_MIN: Duration = Duration::from_secs(1);
+const REDIAL_MAX: Duration = Duration::from_secs(60);
+/// How often timers (admission deadlines, redials, outbox) are checked.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the Kademlia routing table is refreshed.
+const KAD_REFRESH: Duration = Duration::from_secs(60);
+/// Below this many connected peers, peers found through Kademlia or mDNS are dialled.
+const TARGET_PEERS: usize = 32;
+
+struct PeerState {
+    addresses: Vec<Multiaddr>,
+    since_ms: u64,
+    admitted: bool,
+    member: Option<String>,
+    deadline: Option<Instant>,
+}
+
+struct Bootstrap {
+    peer: PeerId,
+    addr: Multiaddr,
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+/// The network: build it with [`Network::new`], then drive [`Network::run`] on a task.
+pub struct Network {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetworkEvent>,
+    topic: gossipsub::IdentTopic,
+    admission: Admission,
+    node_cert: Vec<u8>,
+    peers: HashMap<PeerId, PeerState>,
+    bootstrap: Vec<Bootstrap>,
+    outbound_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    inbound_sync: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    next_inbound: u64,
+    outbox: VecDeque<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("peer_id", self.swarm.local_peer_id())
+            .field("peers", &self.peers.len())
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+impl Network {
+    /// Builds the swarm, starts listening and returns the actor, its handle and its events.
+    pub fn new(
+        cfg: NetConfig,
+    ) -> Result<(Network, NetworkHandle, mpsc::Receiver<NetworkEvent>), NetError> {
+        let behaviour = Behaviour::new(&cfg)?;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| NetError::Transport(e.to_string()))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| NetError::Transport(e.to_string()))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        for addr in &cfg.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+        }
+        let mut bootstrap = Vec::new();
+        let now = Instant::now();
+        for addr in &cfg.bootstrap {
+            let peer =
+                peer_of(addr).ok_or_else(|| NetError::BootstrapWithoutPeerId(addr.clone()))?;
+            swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            bootstrap.push(Bootstrap {
+                peer,
+                addr: addr.clone(),
+                next_attempt: now,
+                backoff: REDIAL_MIN,
+            });
+        }
+        let (cmd_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let (events, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let handle = NetworkHandle {
+            tx: cmd_tx,
+            local_peer_id: *swarm.local_peer_id(),
+        };
+        let net = Network {
+            swarm,
+            commands,
+            events,
+            topic: gossip_topic(&cfg.federation),
+            admission: cfg.admission,
+            node_cert: cfg.node_cert.unwrap_or_default(),
+            peers: HashMap::new(),
+            bootstrap,
+            outbound_sync: HashMap::new(),
+            inbound_sync: HashMap::new(),
+            next_inbound: 0,
+            outbox: VecDeque::new(),
+        };
+        Ok((net, handle, ev_rx))
+    }
+
+    /// Runs until [`NetworkHandle::shutdown`] or until every handle is dropped.
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        let mut kad_refresh = tokio::time::interval(KAD_REFRESH);
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(c) => self.command(c),
+                },
+                ev = self.swarm.select_next_some() => self.swarm_event(ev),
+                _ = tick.tick() => self.on_tick(),
+                _ = kad_refresh.tick() => {
+                    if !self.peers.is_empty() {
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
+            }
+        }
+        info!("network stopped");
+    }
+
+    /// Sends an event without ever blocking the swarm; `false` when the node is not keeping up.
+    fn emit(&self, ev: NetworkEvent) -> bool {
+        match self.events.try_send(ev) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(ev)) => {
+                warn!(event = ?ev, "node is not keeping up with network events; event dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Publish { data, reply } => {
+                let r = self.publish(data);
+                let _ = reply.send(r);
+            }
+            Command::Report {
+                message_id,
+                source,
+                validation,
+            } => self.report(message_id, source, validation),
+            Command::Admit { peer, member } => self.admit(peer, member),
+            Command::Refuse { peer, reason } => self.refuse(peer, reason),
+            Command::Peers { reply } => {
+                let gs = &self.swarm.behaviour().gossipsub;
+                let list = self
+                    .peers
+                    .iter()
+                    .map(|(p, s)| PeerInfo {
+                        peer: *p,
+                        addresses: s.addresses.clone(),
+                        connected_since_ms: s.since_ms,
+                        member: s.member.clone(),
+                        admitted: s.admitted,
+                        gossip_score: gs.peer_score(p),
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Dial { addr } => {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    warn!(%addr, error = %e, "dial failed");
+                }
+            }
+            Command::SyncRequest { peer, data, reply } => {
+                if !self.peers.get(&peer).is_some_and(|s| s.admitted) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: "peer is not admitted".into(),
+                    }));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, data);
+                self.outbound_sync.insert(id, reply);
+            }
+            Command::Respond { request_id, data } => {
+                if let Some(ch) = self.inbound_sync.remove(&request_id) {
+                    let _ = self.swarm.behaviour_mut().sync.send_response(ch, data);
+                }
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn publish(&mut self, data: Vec<u8>) -> Result<(), NetError> {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data.clone())
+        {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            Err(
+                gossipsub::PublishError::NoPeersSubscribedToTopic
+                | gossipsub::PublishError::AllQueuesFull(_),
+            ) => {
+                if self.outbox.len() >= OUTBOX_CAPACITY {
+                    self.outbox.pop_front();
+                }
+                self.outbox.push_back(data);
+                debug!("no peer subscribed yet: object kept in the outbox");
+                Ok(())
+            }
+            Err(e) => Err(NetError::Publish(e.to_string())),
+        }
+    }
+
+    fn flush_outbox(&mut self) {
+        let pending: Vec<Vec<u8>> = self.outbox.drain(..).collect();
+        for data in pending {
+            if let Err(e) = self.publish(data) {
+                warn!(error = %e, "republishing from the outbox failed");
+            }
+        }
+    }
+
+    fn report(&mut self, message_id: Vec<u8>, source: PeerId, validation: Validation) {
+        let acceptance = match validation {
+            Validation::Accept => gossipsub::MessageAcceptance::Accept,
+            Validation::Reject => gossipsub::MessageAcceptance::Reject,
+            Validation::Ignore => gossipsub::MessageAcceptance::Ignore,
+        };
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        gs.report_message_validation_result(
+            &gossipsub::MessageId::new(&message_id),
+            &source,
+            acceptance,
+        );
+        if validation == Validation::Reject {
+            let score = gs.peer_score(&source);
+            info!(peer = %source, ?score, "peer sent an invalid object");
+            if score.is_some_and(|s| s < -80.0) {
+                warn!(peer = %source, ?score, "peer keeps sending invalid objects: disconnecting");
+                let _ = self.swarm.disconnect_peer_id(source);
+            }
+        }
+    }
+
+    fn admit(&mut self, peer: PeerId, member: Option<String>) {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let newly = !state.admitted;
+        state.admitted = true;
+        state.deadline = None;
+        if member.is_some() {
+            state.member = member.clone();
+        }
+        let addrs = state.addresses.clone();
+        let b = self.swarm.behaviour_mut();
+        b.gossipsub.set_application_score(&peer, 0.0);
+        for a in addrs {
+            b.kad.add_address(&peer, a);
+        }
+        if newly {
+            info!(%peer, member = ?member, "peer admitted");
+        }
+    }
+
+    fn refuse(&mut self, peer: PeerId, reason: String) {
+        match self.admission {
+            Admission::Members => {
+                warn!(%peer, %reason, "peer refused: disconnecting");
+                if let Some(s) = self.peers.get_mut(&peer) {
+                    s.admitted = false;
+                }
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, UNADMITTED_SCORE);
+                let _ = self.swarm.disconnect_peer_id(peer);
+                self.emit(NetworkEvent::NonMemberDisconnected { peer, reason });
+            }
+            Admission::Open => {
+                debug!(%peer, %reason, "certificate not accepted (open admission: staying connected)")
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.deadline.is_some_and(|d| d <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            if let Some(s) = self.peers.get_mut(&peer) {
+                s.deadline = None;
+            }
+            self.refuse(
+                peer,
+                format!(
+                    "no valid node certificate within {}s",
+                    ADMISSION_TIMEOUT.as_secs()
+                ),
+            );
+        }
+        for i in 0..self.bootstrap.len() {
+            let b = &self.bootstrap[i];
+            if b.next_attempt > now || self.peers.contains_key(&b.peer) {
+                continue;
+            }
+            let (peer, addr) = (b.peer, b.addr.clone());
+            debug!(%peer, %addr, "dialling bootstrap peer");
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                debug!(%addr, error = %e, "bootstrap dial failed");
+            }
+            let b = &mut self.bootstrap[i];
+            b.next_attempt = now + b.backoff;
+            b.backoff = (b.backoff * 2).min(REDIAL_MAX);
+        }
+    }
+
+    fn swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                self.emit(NetworkEvent::Listening { addr: address });
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                if num_established.get() > 1 {
+                    if let Some(s) = self.peers.get_mut(&peer_id)
+                        && !s.addresses.contains(&addr)
+                    {
+                        s.addresses.push(addr);
+                    }
+                    return;
+                }
+                let members = self.admission == Admission::Members;
+                if members {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_application_score(&peer_id, UNADMITTED_SCORE);
+                }
+                self.peers.insert(
+                    peer_id,
+                    PeerState {
+                        addresses: vec![addr.clone()],
+                        since_ms: now_ms(),
+                        admitted: !members,
+                        member: None,
+                        deadline: members.then(|| Instant::now() + ADMISSION_TIMEOUT),
+                    },
+                );
+                for b in &mut self.bootstrap {
+                    if b.peer == peer_id {
+                        b.backoff = REDIAL_MIN;
+                    }
+                }
+                let cert = self.node_cert.clone();
+                self.swarm.behaviour_mut().cert.send_request(&peer_id, cert);
+                info!(peer = %peer_id, %addr, "peer connected");
+                self.emit(NetworkEvent::PeerConnected {
+                    peer: peer_id,
+                    addr,
+                });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.peers.remove(&peer_id);
+                    let now = Instant::now();
+                    for b in &mut self.bootstrap {
+                        if b.peer == peer_id {
+                            b.next_attempt = now + b.backoff;
+                        }
+                    }
+                    info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                    self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, %error, "outgoing connection failed");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!(%error, "incoming connection failed")
+            }
+            SwarmEvent::Behaviour(b) => self.behaviour_event(b),
+            _ => {}
+        }
+    }
+
+    fn behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let id = message_id.0.clone();
+                let delivered = self.emit(NetworkEvent::Gossip {
+                    message_id: id,
+                    source: propagation_source,
+                    data: message.data,
+                });
+                if !delivered {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Ignore,
+                        );
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
+                debug!(peer = %peer_id, "peer subscribed to the federation topic");
+                if !self.outbox.is_empty() {
+                    self.flush_outbox();
+                }
+            }
+            BehaviourEvent::Gossipsub(_) => {}
+            BehaviourEvent::Cert(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .cert
+                            .send_response(channel, Vec::new());
+                        self.emit(NetworkEvent::CertificatePresented {
+                            peer,
+                            cert: request,
+                        });
+                    }
+                    request_response::Message::Response { .. } => {}
+                }
+            }
+            BehaviourEvent::Cert(request_response::Event::OutboundFailure {
+                peer, error, ..
+            }) => {
+                debug!(%peer, %error, "certificate presentation failed");
+            }
+            BehaviourEvent::Cert(_) => {}
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        if !self.peers.get(&peer).is_some_and(|s| s.admitted) {
+                            debug!(%peer, "sync request from a peer that is not admitted: refused");
+                            return; // dropping the channel refuses the request
+                        }
+                        let id = self.next_inbound;
+                        self.next_inbound += 1;
+                        self.inbound_sync.insert(id, channel);
+                        if !self.emit(NetworkEvent::SyncRequest {
+                            peer,
+                            request_id: id,
+                            data: request,
+                        }) {
+                            self.inbound_sync.remove(&id);
+                        }
+                    }
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.outbound_sync.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(reply) = self.outbound_sync.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            BehaviourEvent::Sync(_) => {}
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if self.peers.get(&peer_id).is_some_and(|s| s.admitted) {
+                    for a in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, a);
+                    }
+                }
+            }
+            BehaviourEvent::Identify(_) => {}
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            }) => {
+                if !self.peers.contains_key(&peer)
+                    && self.peers.len() < TARGET_PEERS
+                    && peer != *self.swarm.local_peer_id()
+                {
+                    let addr = addresses.first().clone();
+                    debug!(%peer, %addr, "dialling a federation node found through Kademlia");
+                    let _ = self.swarm.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));
+                }
+            }
+            BehaviourEvent::Kad(_) => {}
+            BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
+                for (peer, addr) in list {
+                    if !self.peers.contains_key(&peer) && self.peers.len() < TARGET_PEERS {
+                        let _ = self.swarm.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(_) => {}
+            BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_) => {}
+        }
+    }
+}
+
+/// Keeps the constant referenced for documentation of the channel sizes.
+#[allow(dead_code)]
+const _CHANNELS: (usize, usize) = (COMMAND_CHANNEL_CAPACITY, EVENT_CHANNEL_CAPACITY);

@@ -1,0 +1,387 @@
+//! `NodeConfig`: the TOML file `accord run --config` reads (`accord devnet` and `accord init`
+//! write one), with `ACCORD_*` environment overrides. Unknown fields are errors; every error
+//! names the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Errors reading or checking a configuration.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config field {field}: {message}")]
+    Field { field: String, message: String },
+}
+
+fn field(field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Who may stay connected to this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AdmissionMode {
+    /// Only nodes certified by a current member (production).
+    #[default]
+    Members,
+    /// Anyone (development).
+    Open,
+}
+
+/// `[network]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/7400`.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// Bootstrap peers: multiaddrs ending in `/p2p/<peer id>`.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    #[serde(default)]
+    pub admission: AdmissionMode,
+    /// Discover peers on the local network with mDNS.
+    #[serde(default)]
+    pub mdns: bool,
+}
+
+fn default_listen() -> Vec<String> {
+    vec!["/ip4/0.0.0.0/tcp/7400".to_string()]
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: default_listen(),
+            bootstrap: vec![],
+            admission: AdmissionMode::Members,
+            mdns: false,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP API and web UI (loopback by default).
+    #[serde(default = "default_api")]
+    pub listen: SocketAddr,
+}
+
+fn default_api() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7401))
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_api(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// sled page cache, in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+    /// Capacity of the pending quarantine, in objects.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+}
+
+fn default_cache_mb() -> u64 {
+    256
+}
+fn default_max_pending() -> usize {
+    10_000
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_mb: default_cache_mb(),
+            max_pending: default_max_pending(),
+        }
+    }
+}
+
+/// The whole node configuration. Relative paths are resolved against the config file's
+/// directory by [`NodeConfig::load`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The genesis charter file: the trust anchor.
+    pub charter: PathBuf,
+    /// This node's member code.
+    pub member: String,
+    /// The node's libp2p identity key (PKCS#8 PEM).
+    pub node_key: PathBuf,
+    /// The node certificate signed by the member root key (presented to peers).
+    #[serde(default)]
+    pub node_cert: Option<PathBuf>,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// Object files (single objects or CBOR sequences) to ingest at start: delegations,
+    /// certificates.
+    #[serde(default)]
+    pub preload: Vec<PathBuf>,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// The environment variables that override config fields.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("ACCORD_DATA_DIR", "data_dir"),
+    ("ACCORD_MEMBER", "member"),
+    ("ACCORD_CHARTER", "charter"),
+    ("ACCORD_NODE_KEY", "node_key"),
+    ("ACCORD_NODE_CERT", "node_cert"),
+    ("ACCORD_API_LISTEN", "api.listen"),
+    ("ACCORD_NETWORK_LISTEN", "network.listen"),
+    ("ACCORD_NETWORK_BOOTSTRAP", "network.bootstrap"),
+    ("ACCORD_NETWORK_ADMISSION", "network.admission"),
+    ("ACCORD_NETWORK_MDNS", "network.mdns"),
+];
+
+impl NodeConfig {
+    /// Reads the file, applies `ACCORD_*` overrides from `env`, resolves relative paths and
+    /// checks the values.
+    pub fn load(path: &Path, env: &[(String, String)]) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut value: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        apply_env(&mut value, env)?;
+        let mut cfg: NodeConfig =
+            value
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve(base);
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Makes relative paths relative to `base`.
+    pub fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.charter);
+        fix(&mut self.node_key);
+        fix(&mut self.data_dir);
+        if let Some(c) = &mut self.node_cert {
+            fix(c);
+        }
+        for p in &mut self.preload {
+            fix(p);
+        }
+    }
+
+    /// Checks values that serde cannot: member code, multiaddrs, sizes.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(self.member.len() == 2 && self.member.bytes().all(|c| c.is_ascii_uppercase())) {
+            return Err(field(
+                "member",
+                format!(
+                    "{:?} must be two capital letters (ISO 3166-1 alpha-2)",
+                    self.member
+                ),
+            ));
+        }
+        for a in &self.network.listen {
+            a.parse::<accord_net::Addr>()
+                .map_err(|e| field("network.listen", format!("{a:?}: {e}")))?;
+        }
+        for a in &self.network.bootstrap {
+            let m: accord_net::Addr = a
+                .parse()
+                .map_err(|e| field("network.bootstrap", format!("{a:?}: {e}")))?;
+            if !m
+                .iter()
+                .any(|p| matches!(p, accord_net::multiaddr::Protocol::P2p(_)))
+            {
+                return Err(field(
+                    "network.bootstrap",
+                    format!("{a:?} must end in /p2p/<peer id>"),
+                ));
+            }
+        }
+        if self.store.cache_mb == 0 {
+            return Err(field("store.cache_mb", "must be at least 1"));
+        }
+        if self.store.max_pending == 0 {
+            return Err(field("store.max_pending", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (var, value) in env {
+        let Some((_, path)) = ENV_OVERRIDES.iter().find(|(v, _)| v == var) else {
+            if var.starts_with("ACCORD_")
+                && !matches!(
+                    var.as_str(),
+                    "ACCORD_LOG" | "ACCORD_LOG_FORMAT" | "ACCORD_NODE"
+                )
+            {
+                return Err(field(
+                    var,
+                    format!("unknown environment override (known: {})", known_env()),
+                ));
+            }
+            continue;
+        };
+        let v = match *path {
+            "network.listen" | "network.bootstrap" => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.into()))
+                    .collect(),
+            ),
+            "network.mdns" => toml::Value::Boolean(match value.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(field(var, format!("{value:?} is not true or false"))),
+            }),
+            _ => toml::Value::String(value.clone()),
+        };
+        let mut t = &mut *table;
+        let parts: Vec<&str> = path.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            let entry = t
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            t = entry
+                .as_table_mut()
+                .ok_or_else(|| field(p, "must be a table"))?;
+        }
+        t.insert(parts[parts.len() - 1].to_string(), v);
+    }
+    Ok(())
+}
+
+fn known_env() -> String {
+    ENV_OVERRIDES
+        .iter()
+        .map(|(v, _)| *v)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("node.toml");
+        std::fs::write(&p, text).ok();
+        p
+    }
+
+    const BASE: &str =
+        "charter = \"c.cbor\"\nmember = \"KZ\"\nnode_key = \"n.key\"\ndata_dir = \"data\"\n";
+
+    #[test]
+    fn loads_and_resolves_relative_paths() {
+        let d = tempfile::tempdir().ok();
+        let Some(d) = d else { return };
+        let cfg = NodeConfig::load(&write(d.path(), BASE), &[]);
+        let cfg = cfg.map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            assert_eq!(cfg.charter, d.path().join("c.cbor"));
+            assert_eq!(cfg.api.listen, default_api());
+            assert_eq!(cfg.network.admission, AdmissionMode::Members);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let Ok(d) = tempfile::tempdir() else { return };
+        let err = |text: &str, env: &[(String, String)]| {
+            NodeConfig::load(&write(d.path(), text), env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&format!("{BASE}colour = 1\n"), &[]).contains("unknown field `colour`"));
+        assert!(err(&BASE.replace("KZ", "kz"), &[]).contains("member"));
+        assert!(err(&format!("{BASE}[api]\nlisten = \"nowhere\"\n"), &[]).contains("listen"));
+        assert!(
+            err(&format!("{BASE}[network]\nadmission = \"everyone\"\n"), &[]).contains("admission")
+        );
+        assert!(
+            err(
+                &format!("{BASE}[network]\nbootstrap = [\"/ip4/127.0.0.1/tcp/1\"]\n"),
+                &[]
+            )
+            .contains("network.bootstrap")
+        );
+        assert!(
+            err(&format!("{BASE}[network]\nlisten = [\"tcp:80\"]\n"), &[])
+                .contains("network.listen")
+        );
+        assert!(
+            err(BASE, &[("ACCORD_NETWORK_MDNS".into(), "maybe".into())])
+                .contains("ACCORD_NETWORK_MDNS")
+        );
+        assert!(
+            err(BASE, &[("ACCORD_COLOUR".into(), "red".into())])
+                .contains("unknown environment override")
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let Ok(d) = tempfile::tempdir() else { return };
+        let env = vec![
+            (
+                "ACCORD_API_LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
+            (
+                "ACCORD_NETWORK_LISTEN".to_string(),
+                "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2".to_string(),
+            ),
+            ("ACCORD_NETWORK_ADMISSION".to_string(), "open".to_string()),
+        ];
+        let cfg = NodeConfig::load(&write(d.path(), BASE), &env).ok();
+        assert_eq!(cfg.as_ref().map(|c| c.api.listen.port()), Some(9999));
+        assert_eq!(cfg.as_ref().map(|c| c.network.listen.len()), Some(2));
+        assert_eq!(cfg.map(|c| c.network.admission), Some(AdmissionMode::Open));
+    }
+}

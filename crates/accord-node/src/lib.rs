@@ -1,0 +1,65 @@
+//! `accord-node` owns the orchestration of a running node: its configuration
+//! ([`NodeConfig`]), the single ingest pipeline that every source goes through (local
+//! submission, gossip, peers' certificates, preloaded files), and the lifecycle
+//! ([`Node::spawn`] → [`NodeHandle`], graceful [`NodeHandle::shutdown`]).
+//!
+//! Pipeline: duplicate check by id → limits → signatures → trust → durable store write (group
+//! commit on the store thread) → subscribers → gossip (for new local objects). Gossip messages
+//! are reported to the network as accepted, ignored or rejected only after this pipeline has
+//! judged them, so nothing invalid is forwarded.
+
+pub mod config;
+mod node;
+mod worker;
+
+pub use config::{AdmissionMode, ConfigError, NodeConfig};
+pub use node::{
+    Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
+};
+pub use worker::{IngestResult, MAX_GROUP_OBJECTS, STORE_QUEUE_CAPACITY};
+
+use thiserror::Error;
+
+/// Where an object came from (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Local,
+    Gossip,
+    Peer,
+    Preload,
+    Sync,
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Gossip => "gossip",
+            Source::Peer => "peer",
+            Source::Preload => "preload",
+            Source::Sync => "sync",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// Errors of the node.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("charter {path}: {message}")]
+    Charter { path: String, message: String },
+    #[error("node key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error("file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("store: {0}")]
+    Store(String),
+    #[error("network: {0}")]
+    Net(#[from] accord_net::NetError),
+    #[error("the node is shutting down")]
+    Stopped,
+}

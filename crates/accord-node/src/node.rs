@@ -1,0 +1,594 @@
+//! Spawning a node, its event loop and its handle.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use accord_core::{Object, ObjectId, ObjectType, SecretKey, Timestamp, Verified};
+use accord_net::{
+    Addr, Admission, NetConfig, Network, NetworkEvent, NetworkHandle, Peer, Validation,
+};
+use accord_store::{IngestOutcome, RecordStatus, Store, StoreOptions};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::config::{AdmissionMode, NodeConfig};
+use crate::worker::{self, IngestResult, Job, STORE_QUEUE_CAPACITY};
+use crate::{NodeError, Source};
+
+/// Capacity of the channel of newly accepted objects (live subscribers).
+pub const SUBSCRIBER_CAPACITY: usize = 1024;
+/// Most gossip messages being validated at once.
+const GOSSIP_CONCURRENCY: usize = 256;
+
+/// The verdict on one submitted object, for the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    pub id: Option<ObjectId>,
+    /// `accepted`, `duplicate`, `pending`, `rejected` or `quarantine-full`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+}
+
+/// A stored object for display.
+#[derive(Debug, Clone)]
+pub struct StoredView {
+    pub id: ObjectId,
+    pub bytes: Vec<u8>,
+    pub object: Object,
+    pub signers: Vec<accord_core::PublicKey>,
+    pub status: Option<RecordStatus>,
+}
+
+/// What `GET /v1/status` shows.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub peer_id: String,
+    pub member: String,
+    pub federation: ObjectId,
+    pub federation_name: String,
+    pub charter_version: u64,
+    pub counts: BTreeMap<ObjectType, u64>,
+    pub pending: usize,
+    pub peers_connected: usize,
+    pub peers_admitted: usize,
+    pub uptime_secs: u64,
+    pub version: &'static str,
+    pub listen: Vec<String>,
+}
+
+/// A connected peer for display.
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    pub peer_id: String,
+    pub member: Option<String>,
+    pub admitted: bool,
+    pub addresses: Vec<String>,
+    pub connected_since: Timestamp,
+    pub gossip_score: Option<f64>,
+}
+
+struct Inner {
+    store: mpsc::Sender<Job>,
+    net: NetworkHandle,
+    accepted: broadcast::Sender<Arc<Verified<Object>>>,
+    started: Instant,
+    member: String,
+    federation: ObjectId,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    store_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A cloneable handle to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("member", &self.inner.member)
+            .field("peer", &self.inner.net.local_peer_id())
+            .finish()
+    }
+}
+
+/// The node type: see [`Node::spawn`].
+#[derive(Debug)]
+pub struct Node;
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, NodeError> {
+    std::fs::read(path).map_err(|e| NodeError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl Node {
+    /// Starts a node: opens the store on its own thread, ingests the preloaded files, starts
+    /// the network task and the event loop. Must be called inside a tokio runtime.
+    pub async fn spawn(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
+        let genesis = read_file(&cfg.charter)?;
+        let key_text = std::fs::read_to_string(&cfg.node_key).map_err(|e| NodeError::Key {
+            path: cfg.node_key.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let key = SecretKey::from_pem(&key_text).map_err(|e| NodeError::Key {
+            path: cfg.node_key.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let node_cert = cfg.node_cert.as_deref().map(read_file).transpose()?;
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| NodeError::File {
+            path: cfg.data_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+
+        // Open the store off the async workers.
+        let dir = cfg.data_dir.clone();
+        let opts = StoreOptions {
+            cache_bytes: cfg.store.cache_mb << 20,
+            max_pending: cfg.store.max_pending,
+        };
+        let g = genesis.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir, &g, opts))
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        let trust = store.trust().clone();
+        let federation = trust.federation();
+        if trust
+            .charter()
+            .member(&cfg.member.parse().map_err(|e: String| NodeError::Charter {
+                path: cfg.charter.display().to_string(),
+                message: e,
+            })?)
+            .is_none()
+        {
+            return Err(NodeError::Charter {
+                path: cfg.charter.display().to_string(),
+                message: format!(
+                    "{} is not a member of federation {}",
+                    cfg.member, federation
+                ),
+            });
+        }
+        let (store_tx, store_rx) = mpsc::channel(STORE_QUEUE_CAPACITY);
+        let store_thread = std::thread::Builder::new()
+            .name("accord-store".into())
+            .spawn(move || worker::run(store, store_rx))
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+
+        let net_cfg = NetConfig {
+            keypair: accord_net::keypair_of(&key)?,
+            federation,
+            listen: cfg
+                .network
+                .listen
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            bootstrap: cfg
+                .network
+                .bootstrap
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            admission: match cfg.network.admission {
+                AdmissionMode::Members => Admission::Members,
+                AdmissionMode::Open => Admission::Open,
+            },
+            mdns: cfg.network.mdns,
+            node_cert,
+            max_object_bytes: trust.limits().max_bytes(),
+        };
+        let (network, net, events) = Network::new(net_cfg)?;
+        let (accepted, _) = broadcast::channel(SUBSCRIBER_CAPACITY);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let handle = NodeHandle {
+            inner: Arc::new(Inner {
+                store: store_tx,
+                net: net.clone(),
+                accepted,
+                started: Instant::now(),
+                member: cfg.member.clone(),
+                federation,
+                shutdown,
+                tasks: Mutex::new(Vec::new()),
+                store_thread: Mutex::new(Some(store_thread)),
+            }),
+        };
+        let net_task = tokio::spawn(network.run());
+        // Preloaded trust objects (delegations, certificates) before peers are handled.
+        if let Err(e) = preload(&handle, &net, &cfg.preload, &trust).await {
+            handle.shutdown().await;
+            return Err(e);
+        }
+        let loop_task = tokio::spawn(event_loop(
+            handle.clone(),
+            events,
+            shutdown_rx,
+            cfg.network.admission,
+        ));
+        if let Ok(mut t) = handle.inner.tasks.lock() {
+            t.push(net_task);
+            t.push(loop_task);
+        }
+        info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, "node started");
+        Ok(handle)
+    }
+}
+
+/// Ingests the configured files before the node handles peers; new objects are gossiped.
+async fn preload(
+    handle: &NodeHandle,
+    net: &NetworkHandle,
+    files: &[std::path::PathBuf],
+    trust: &accord_core::TrustView,
+) -> Result<(), NodeError> {
+    for path in files {
+        let data = read_file(path)?;
+        let items =
+            accord_core::cbor::split_sequence(&data, trust.limits().scan()).map_err(|e| {
+                NodeError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+        let r = handle
+            .ingest(
+                items.into_iter().map(<[u8]>::to_vec).collect(),
+                Source::Preload,
+            )
+            .await?;
+        for o in &r.outcomes {
+            match o {
+                IngestOutcome::Rejected(_, reason) => {
+                    warn!(file = %path.display(), %reason, "preloaded object refused")
+                }
+                // New trust objects are offered to the federation once peers subscribe.
+                IngestOutcome::Accepted(v) => {
+                    if let Err(e) = net.publish(v.bytes().to_vec()).await {
+                        warn!(object = %v.id(), error = %e, "preloaded object not gossiped");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+impl NodeHandle {
+    pub fn peer_id(&self) -> String {
+        self.inner.net.local_peer_id().to_string()
+    }
+
+    pub fn member(&self) -> &str {
+        &self.inner.member
+    }
+
+    pub fn federation(&self) -> ObjectId {
+        self.inner.federation
+    }
+
+    pub fn network(&self) -> &NetworkHandle {
+        &self.inner.net
+    }
+
+    /// Runs the ingest pipeline's store stage for `items` (one group commit with whatever
+    /// else is queued) and notifies subscribers of everything accepted.
+    pub async fn ingest(
+        &self,
+        items: Vec<Vec<u8>>,
+        source: Source,
+    ) -> Result<IngestResult, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .store
+            .send(Job::Ingest {
+                items,
+                source,
+                reply,
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        let r = rx.await.map_err(|_| NodeError::Stopped)??;
+        for o in &r.outcomes {
+            if let IngestOutcome::Accepted(v) = o {
+                let _ = self.inner.accepted.send(Arc::new(v.clone()));
+            }
+        }
+        for v in &r.released {
+            let _ = self.inner.accepted.send(Arc::new(v.clone()));
+        }
+        Ok(r)
+    }
+
+    /// Submits objects from this node's operator or API: ingest, then gossip what is new.
+    pub async fn submit(&self, items: Vec<Vec<u8>>) -> Result<Vec<SubmitOutcome>, NodeError> {
+        let r = self.ingest(items, Source::Local).await?;
+        let mut out = Vec::with_capacity(r.outcomes.len());
+        for o in &r.outcomes {
+            if let IngestOutcome::Accepted(v) = o
+                && let Err(e) = self.inner.net.publish(v.bytes().to_vec()).await
+            {
+                warn!(object = %v.id(), error = %e, "stored but not gossiped");
+            }
+            out.push(SubmitOutcome {
+                id: o.id(),
+                status: o.status(),
+                reason: o.reason(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` on the store thread and returns its result.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Read(Box::new(move |s: &Store| {
+            let _ = tx.send(f(s));
+        }));
+        self.inner
+            .store
+            .send(job)
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// A stored object with its derived status.
+    pub async fn get(&self, id: ObjectId) -> Result<Option<StoredView>, NodeError> {
+        self.read(move |s| -> Result<Option<StoredView>, NodeError> {
+            let Some(o) = s.get(&id).map_err(|e| NodeError::Store(e.to_string()))? else {
+                return Ok(None);
+            };
+            let status = s
+                .record_status(&id)
+                .map_err(|e| NodeError::Store(e.to_string()))?;
+            Ok(Some(StoredView {
+                id,
+                bytes: o.signed.as_bytes().to_vec(),
+                signers: o.signed.signatures().iter().map(|(k, _)| *k).collect(),
+                object: o.object,
+                status,
+            }))
+        })
+        .await?
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        let (counts, pending, name, version) = self
+            .read(|s| {
+                let counts = s.counts_by_type().unwrap_or_default();
+                let t = s.trust();
+                (
+                    counts,
+                    s.pending_len(),
+                    t.charter().name.clone(),
+                    t.charter_history().len() as u64,
+                )
+            })
+            .await?;
+        let peers = self.inner.net.peers().await?;
+        let listen = self
+            .inner
+            .net
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        Ok(NodeStatus {
+            peer_id: self.peer_id(),
+            member: self.inner.member.clone(),
+            federation: self.inner.federation,
+            federation_name: name,
+            charter_version: version,
+            counts,
+            pending,
+            peers_connected: peers.len(),
+            peers_admitted: peers.iter().filter(|p| p.admitted).count(),
+            uptime_secs: self.inner.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION"),
+            listen,
+        })
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>, NodeError> {
+        let mut v: Vec<PeerView> = self
+            .inner
+            .net
+            .peers()
+            .await?
+            .into_iter()
+            .map(|p| PeerView {
+                peer_id: p.peer.to_string(),
+                member: p.member,
+                admitted: p.admitted,
+                addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
+                connected_since: Timestamp(p.connected_since_ms),
+                gossip_score: p.gossip_score,
+            })
+            .collect();
+        v.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        Ok(v)
+    }
+
+    /// The libp2p addresses the node listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Addr>, NodeError> {
+        Ok(self.inner.net.listen_addrs().await?)
+    }
+
+    /// New accepted objects, as they are stored.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Verified<Object>>> {
+        self.inner.accepted.subscribe()
+    }
+
+    /// Stops the network and the event loop, lets the store thread finish every queued job,
+    /// and waits for all of it. Everything acknowledged before is durable.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        self.inner.net.shutdown().await;
+        let tasks: Vec<_> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = self.inner.store.send(Job::Shutdown).await;
+        let thread = self
+            .inner
+            .store_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        info!(member = %self.inner.member, "node stopped");
+    }
+}
+
+async fn event_loop(
+    node: NodeHandle,
+    mut events: mpsc::Receiver<NetworkEvent>,
+    mut shutdown: watch::Receiver<bool>,
+    admission: AdmissionMode,
+) {
+    let limit = Arc::new(Semaphore::new(GOSSIP_CONCURRENCY));
+    let mut work = JoinSet::new();
+    loop {
+        let ev = tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(_) = work.join_next(), if !work.is_empty() => continue,
+            ev = events.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+        };
+        match ev {
+            NetworkEvent::Gossip {
+                message_id,
+                source,
+                data,
+            } => {
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break;
+                };
+                let node = node.clone();
+                work.spawn(async move {
+                    let verdict = match node.ingest(vec![data], Source::Gossip).await {
+                        Ok(r) => match r.outcomes.first() {
+                            Some(IngestOutcome::Accepted(_)) => Validation::Accept,
+                            Some(IngestOutcome::Rejected(..)) => {
+                                warn!(peer = %source, "invalid object received by gossip");
+                                Validation::Reject
+                            }
+                            _ => Validation::Ignore,
+                        },
+                        Err(_) => Validation::Ignore,
+                    };
+                    let _ = node.inner.net.report(message_id, source, verdict).await;
+                    drop(permit);
+                });
+            }
+            NetworkEvent::CertificatePresented { peer, cert } => {
+                let node = node.clone();
+                work.spawn(async move { check_certificate(node, peer, cert, admission).await });
+            }
+            NetworkEvent::SyncRequest {
+                request_id, peer, ..
+            } => {
+                // Reconciliation is not served yet: answer empty so the peer is not left waiting.
+                debug!(%peer, "sync request (not implemented yet)");
+                let _ = node.inner.net.respond(request_id, Vec::new()).await;
+            }
+            NetworkEvent::NonMemberDisconnected { peer, reason } => {
+                warn!(%peer, %reason, "non-member disconnected");
+            }
+            NetworkEvent::PeerConnected { .. }
+            | NetworkEvent::PeerDisconnected { .. }
+            | NetworkEvent::Listening { .. } => {}
+            _ => {}
+        }
+    }
+    work.shutdown().await;
+}
+
+/// Ingests a presented node certificate and admits the peer if it holds a valid, unrevoked
+/// certificate of a current member for exactly this peer id.
+async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admission: AdmissionMode) {
+    let net = node.inner.net.clone();
+    let verdict: Result<String, String> = async {
+        if cert.is_empty() {
+            return Err("presented no node certificate".to_string());
+        }
+        let r = node
+            .ingest(vec![cert.clone()], Source::Peer)
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.outcomes.first() {
+            Some(IngestOutcome::Rejected(_, reason)) => {
+                return Err(format!("invalid node certificate: {reason}"));
+            }
+            Some(IngestOutcome::Accepted(_) | IngestOutcome::Duplicate(_)) => {}
+            other => {
+                return Err(format!(
+                    "node certificate not accepted: {:?}",
+                    other.map(|o| o.status())
+                ));
+            }
+        }
+        let peer_s = peer.to_string();
+        node.read(move |s| {
+            let limits = *s.trust().limits();
+            let (_, obj) =
+                accord_core::validate::decode(&cert, &limits).map_err(|e| e.to_string())?;
+            let Object::Node(n) = obj else {
+                return Err("not a node certificate".to_string());
+            };
+            if n.node_key.peer_id() != peer_s {
+                return Err(format!(
+                    "certificate is for peer {}, not {peer_s}",
+                    n.node_key.peer_id()
+                ));
+            }
+            let now = Timestamp(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+            );
+            match s.trust().node_member(&n.node_key, now) {
+                Some(e) => Ok(e.cert.member.to_string()),
+                None => Err("certificate revoked or its member's root key replaced".to_string()),
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+    .await;
+    match verdict {
+        Ok(member) => {
+            let _ = net.admit(peer, Some(member)).await;
+        }
+        Err(reason) => match admission {
+            AdmissionMode::Members => {
+                let _ = net.refuse(peer, reason).await;
+            }
+            AdmissionMode::Open => {
+                debug!(%peer, %reason, "peer without a valid certificate (open admission)")
+            }
+        },
+    }
+}

@@ -1,0 +1,154 @@
+//! The store worker: a dedicated OS thread that owns the [`Store`]. Async code never calls
+//! sled; it sends jobs over a bounded channel and awaits a oneshot reply. Ingest jobs that are
+//! queued together are validated and written as one group commit (one transaction, one flush).
+
+use accord_core::{Object, Timestamp, Verified};
+use accord_store::{IngestOutcome, Store};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::{NodeError, Source};
+
+/// Capacity of the job queue into the store thread.
+pub const STORE_QUEUE_CAPACITY: usize = 1024;
+/// Most objects in one group commit.
+pub const MAX_GROUP_OBJECTS: usize = 512;
+
+/// The result of ingesting a list of objects.
+#[derive(Debug, Clone)]
+pub struct IngestResult {
+    /// One outcome per submitted object, in order.
+    pub outcomes: Vec<IngestOutcome>,
+    /// Quarantined objects accepted because a prerequisite arrived in this commit.
+    pub released: Vec<Verified<Object>>,
+}
+
+type ReadFn = Box<dyn FnOnce(&Store) + Send>;
+
+pub(crate) enum Job {
+    Ingest {
+        items: Vec<Vec<u8>>,
+        source: Source,
+        reply: oneshot::Sender<Result<IngestResult, NodeError>>,
+    },
+    Read(ReadFn),
+    Shutdown,
+}
+
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+/// Runs the worker until a `Shutdown` job (or every sender is gone). Every job queued before
+/// the shutdown is finished first.
+pub(crate) fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut carry: Option<Job> = None;
+    loop {
+        let job = match carry.take() {
+            Some(j) => j,
+            None => match rx.blocking_recv() {
+                Some(j) => j,
+                None => break,
+            },
+        };
+        match job {
+            Job::Shutdown => break,
+            Job::Read(f) => f(&store),
+            Job::Ingest {
+                items,
+                source,
+                reply,
+            } => {
+                let mut group = vec![(items, source, reply)];
+                let mut count = group[0].0.len();
+                // Group commit: take the ingest jobs already waiting.
+                while count < MAX_GROUP_OBJECTS {
+                    match rx.try_recv() {
+                        Ok(Job::Ingest {
+                            items,
+                            source,
+                            reply,
+                        }) => {
+                            count += items.len();
+                            group.push((items, source, reply));
+                        }
+                        Ok(other) => {
+                            carry = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                ingest_group(&mut store, group);
+            }
+        }
+    }
+    // Remaining jobs after a shutdown request are answered as stopped by dropping them.
+    info!("store worker stopped");
+}
+
+type Group = Vec<(
+    Vec<Vec<u8>>,
+    Source,
+    oneshot::Sender<Result<IngestResult, NodeError>>,
+)>;
+
+fn ingest_group(store: &mut Store, group: Group) {
+    let all: Vec<&[u8]> = group
+        .iter()
+        .flat_map(|(items, _, _)| items.iter().map(Vec::as_slice))
+        .collect();
+    match store.ingest_batch(&all, now()) {
+        Ok((outcomes, released)) => {
+            let mut outcomes = outcomes.into_iter();
+            let mut released = Some(released);
+            for (items, source, reply) in group {
+                let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();
+                for o in &mine {
+                    log_outcome(o, source);
+                }
+                // Released objects are reported to the first job of the group.
+                let rel = released.take().unwrap_or_default();
+                for v in &rel {
+                    info!(object = %v.id(), "pending object accepted: its prerequisite arrived");
+                }
+                let _ = reply.send(Ok(IngestResult {
+                    outcomes: mine,
+                    released: rel,
+                }));
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "store write failed; nothing in this group was acknowledged");
+            let msg = e.to_string();
+            for (_, _, reply) in group {
+                let _ = reply.send(Err(NodeError::Store(msg.clone())));
+            }
+        }
+    }
+}
+
+fn log_outcome(o: &IngestOutcome, source: Source) {
+    match o {
+        IngestOutcome::Accepted(v) => {
+            info!(object = %v.id(), kind = %v.object().object_type(), source = source.as_str(), "accepted")
+        }
+        IngestOutcome::Rejected(id, r) => warn!(
+            object = %id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            source = source.as_str(),
+            reason = %r,
+            "rejected"
+        ),
+        IngestOutcome::Pending(id, m) => {
+            info!(object = %id, source = source.as_str(), waiting_for = %m, "pending")
+        }
+        IngestOutcome::QuarantineFull(id, m) => {
+            warn!(object = %id, source = source.as_str(), waiting_for = %m, "quarantine full: not kept")
+        }
+        IngestOutcome::Duplicate(_) => {}
+    }
+}
