@@ -95,3 +95,154 @@ pub fn vectors() -> Result<Vectors, String> {
         record,
     })
 }
+
+pub mod harness {
+    //! In-process nodes of a development federation on loopback: seeded keys, ephemeral
+    //! ports (`:0`), temporary directories, waits on conditions with deadlines.
+
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use accord_core::devnet::DevFederation;
+    use accord_core::{ObjectId, SecretKey, Timestamp};
+    use accord_node::config::{ApiConfig, NetworkConfig, StoreConfig};
+    use accord_node::{AdmissionMode, Node, NodeConfig, NodeHandle};
+
+    /// A development federation written to a temporary directory.
+    pub struct TestFed {
+        pub dir: tempfile::TempDir,
+        pub fed: DevFederation,
+    }
+
+    impl std::fmt::Debug for TestFed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "TestFed({})", self.fed.federation())
+        }
+    }
+
+    /// The creation time of the test federations.
+    pub const CREATED: Timestamp = Timestamp(1_700_000_000_000);
+
+    impl TestFed {
+        pub fn new(codes: &[&str], seed: u8) -> std::io::Result<TestFed> {
+            let fed =
+                DevFederation::new(codes, [seed; 32], CREATED).map_err(std::io::Error::other)?;
+            let dir = tempfile::tempdir()?;
+            std::fs::write(dir.path().join("charter.cbor"), fed.genesis.as_bytes())?;
+            for (i, m) in fed.members.iter().enumerate() {
+                let d = dir.path().join(m.code.as_str());
+                std::fs::create_dir_all(&d)?;
+                let pem = |k: &SecretKey| {
+                    k.to_pem()
+                        .map(|p| p.to_string())
+                        .map_err(std::io::Error::other)
+                };
+                std::fs::write(d.join("node.key"), pem(&m.node)?)?;
+                std::fs::write(d.join("node-cert.cbor"), fed.node_cert(i).as_bytes())?;
+                std::fs::write(d.join("delegation.cbor"), fed.delegation(i).as_bytes())?;
+            }
+            Ok(TestFed { dir, fed })
+        }
+
+        pub fn charter_path(&self) -> PathBuf {
+            self.dir.path().join("charter.cbor")
+        }
+
+        /// The config of member `i`'s node: loopback, ephemeral ports, every member's
+        /// delegation and certificate preloaded.
+        pub fn config(
+            &self,
+            i: usize,
+            bootstrap: Vec<String>,
+            admission: AdmissionMode,
+        ) -> NodeConfig {
+            let code = self.fed.members[i].code.as_str().to_string();
+            let d = self.dir.path().join(&code);
+            let preload = self
+                .fed
+                .members
+                .iter()
+                .flat_map(|m| {
+                    let md = self.dir.path().join(m.code.as_str());
+                    [md.join("delegation.cbor"), md.join("node-cert.cbor")]
+                })
+                .collect();
+            NodeConfig {
+                charter: self.charter_path(),
+                member: code,
+                node_key: d.join("node.key"),
+                node_cert: Some(d.join("node-cert.cbor")),
+                data_dir: d.join("data"),
+                preload,
+                network: NetworkConfig {
+                    listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                    bootstrap,
+                    admission,
+                    mdns: false,
+                },
+                api: ApiConfig {
+                    listen: "127.0.0.1:0"
+                        .parse()
+                        .unwrap_or_else(|_| ApiConfig::default().listen),
+                },
+                store: StoreConfig::default(),
+            }
+        }
+
+        /// Spawns member `i`'s node.
+        pub async fn spawn(
+            &self,
+            i: usize,
+            bootstrap: Vec<String>,
+        ) -> Result<NodeHandle, accord_node::NodeError> {
+            Node::spawn(self.config(i, bootstrap, AdmissionMode::Members)).await
+        }
+    }
+
+    /// The address other nodes use to reach `node`: its first listen address plus `/p2p/<id>`.
+    pub async fn dial_addr(node: &NodeHandle) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(addrs) = node.listen_addrs().await
+                && let Some(a) = addrs.first()
+            {
+                return Some(format!("{a}/p2p/{}", node.peer_id()));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls `cond` every 25 ms until it holds or `timeout` passes; `true` if it held.
+    pub async fn wait_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if cond().await {
+                return true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `true` once `node` has at least `n` admitted peers.
+    pub async fn admitted(node: &NodeHandle, n: usize) -> bool {
+        node.peers()
+            .await
+            .map(|p| p.iter().filter(|p| p.admitted).count() >= n)
+            .unwrap_or(false)
+    }
+
+    /// Whether `node` stores `id`.
+    pub async fn has(node: &NodeHandle, id: ObjectId) -> bool {
+        node.get(id).await.ok().flatten().is_some()
+    }
+}

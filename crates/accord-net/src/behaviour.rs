@@ -54,8 +54,13 @@ pub(crate) fn message_id(data: &[u8]) -> gossipsub::MessageId {
     }
 }
 
-/// Application score given to peers that are not (yet) admitted: far below every threshold.
-pub(crate) const UNADMITTED_SCORE: f64 = -10_000.0;
+/// Application score given to peers that are not (yet) admitted. It lies below the publish
+/// threshold (-50: nothing is published to them), below the gossip threshold (-10: no IHAVE or
+/// IWANT) and below zero (never in the mesh, so nothing is forwarded to them), but above the
+/// graylist threshold (-80), so that their subscriptions are still recorded and the mesh can
+/// form at the next heartbeat once they are admitted. Their messages are ignored by the swarm
+/// task until then.
+pub(crate) const UNADMITTED_SCORE: f64 = -60.0;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -87,16 +92,34 @@ impl Behaviour {
         )
         .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;
         let topic = gossip_topic(&cfg.federation);
-        let mut params = gossipsub::PeerScoreParams::default();
-        let mut topic_params = gossipsub::TopicScoreParams {
-            // Invalid objects weigh heavily: three of them take a peer below the graylist.
-            invalid_message_deliveries_weight: -40.0,
-            invalid_message_deliveries_decay: 0.9,
+        // Scores tuned for a small federation with sparse traffic: no mesh-delivery quotas
+        // (P3, P3b), no IP colocation penalty (nodes are certified), small positive rewards
+        // (P1, P2) that cannot outweigh invalid messages (P4) or the admission score (P5).
+        let params = gossipsub::PeerScoreParams {
+            topics: [(
+                topic.hash(),
+                gossipsub::TopicScoreParams {
+                    topic_weight: 1.0,
+                    time_in_mesh_weight: 0.01,
+                    time_in_mesh_quantum: Duration::from_secs(1),
+                    time_in_mesh_cap: 100.0,
+                    first_message_deliveries_weight: 0.1,
+                    first_message_deliveries_decay: 0.5,
+                    first_message_deliveries_cap: 50.0,
+                    mesh_message_deliveries_weight: 0.0,
+                    mesh_failure_penalty_weight: 0.0,
+                    // Two invalid objects take a peer to the graylist.
+                    invalid_message_deliveries_weight: -20.0,
+                    invalid_message_deliveries_decay: 0.9,
+                    ..Default::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+            app_specific_weight: 1.0,
+            ip_colocation_factor_weight: 0.0,
             ..Default::default()
         };
-        topic_params.topic_weight = 1.0;
-        params.topics.insert(topic.hash(), topic_params);
-        params.app_specific_weight = 1.0;
         let thresholds = gossipsub::PeerScoreThresholds {
             gossip_threshold: -10.0,
             publish_threshold: -50.0,

@@ -298,11 +298,17 @@ impl Network {
         let addrs = state.addresses.clone();
         let b = self.swarm.behaviour_mut();
         b.gossipsub.set_application_score(&peer, 0.0);
+        // Admitted federation nodes are direct (explicit) gossip peers: every new object is
+        // forwarded to all of them at once, without waiting for the mesh to form.
+        b.gossipsub.add_explicit_peer(&peer);
         for a in addrs {
             b.kad.add_address(&peer, a);
         }
         if newly {
             info!(%peer, member = ?member, "peer admitted");
+            if !self.outbox.is_empty() {
+                self.flush_outbox();
+            }
         }
     }
 
@@ -317,6 +323,10 @@ impl Network {
                     .behaviour_mut()
                     .gossipsub
                     .set_application_score(&peer, UNADMITTED_SCORE);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .remove_explicit_peer(&peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
                 self.emit(NetworkEvent::NonMemberDisconnected { peer, reason });
             }
@@ -421,6 +431,11 @@ impl Network {
             } => {
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
+                    // Otherwise gossipsub would keep redialling it.
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .remove_explicit_peer(&peer_id);
                     let now = Instant::now();
                     for b in &mut self.bootstrap {
                         if b.peer == peer_id {
@@ -449,6 +464,22 @@ impl Network {
                 message_id,
                 message,
             }) => {
+                if !self
+                    .peers
+                    .get(&propagation_source)
+                    .is_some_and(|s| s.admitted)
+                {
+                    debug!(peer = %propagation_source, "gossip from a peer that is not admitted: ignored");
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Ignore,
+                        );
+                    return;
+                }
                 let id = message_id.0.clone();
                 let delivered = self.emit(NetworkEvent::Gossip {
                     message_id: id,

@@ -1,0 +1,389 @@
+//! Multi-node tests on loopback with real libp2p: gossip across a line of nodes, refusal of
+//! invalid objects at submit and in gossip, admission of members only, restarts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use accord_core::object::TargetType;
+use accord_core::{
+    NodeCert, Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp,
+};
+use accord_net::{Admission, NetConfig, Network, NetworkEvent, NetworkHandle};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, wait_until};
+use tokio::sync::mpsc;
+
+/// Logs to the test output when RUST_LOG is set (per-node fields carry the member and peer).
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    )
+}
+
+/// Waits until `rx` yields the object `id`.
+async fn receives(
+    rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<accord_core::Verified<Object>>>,
+    id: ObjectId,
+    timeout: Duration,
+) -> bool {
+    tokio::time::timeout(timeout, async {
+        loop {
+            match rx.recv().await {
+                Ok(v) if v.id() == id => return true,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_reaches_five_nodes_in_a_line() {
+    logs();
+    let codes = ["KZ", "BY", "AM", "KG", "UZ"];
+    let tf = TestFed::new(&codes, 11).unwrap();
+    let mut nodes = Vec::new();
+    for i in 0..codes.len() {
+        // Each node knows only its left neighbour.
+        let bootstrap = match nodes.last() {
+            Some(prev) => vec![dial_addr(prev).await.expect("listen address")],
+            None => vec![],
+        };
+        nodes.push(tf.spawn(i, bootstrap).await.unwrap());
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let want = if i == 0 || i == codes.len() - 1 { 1 } else { 2 };
+        assert!(
+            wait_until(Duration::from_secs(20), || admitted(n, want)).await,
+            "node {i} admitted its neighbours"
+        );
+    }
+    let mut subs: Vec<_> = nodes.iter().map(|n| n.subscribe()).collect();
+    let rec = tf.fed.record(0, "Line test", now());
+    let started = Instant::now();
+    let out = nodes[0]
+        .submit(vec![rec.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted");
+    for (i, sub) in subs.iter_mut().enumerate().skip(1) {
+        assert!(
+            receives(sub, rec.id(), Duration::from_secs(5)).await,
+            "node {i} received the record within 5 s"
+        );
+        assert!(has(&nodes[i], rec.id()).await);
+    }
+    eprintln!(
+        "record stored by all five nodes after {:?}",
+        started.elapsed()
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+/// A raw libp2p peer built from accord-net alone: it publishes whatever bytes it is given,
+/// without any validation, and reports every gossip message it hears.
+async fn raw_peer(
+    key: &SecretKey,
+    tf: &TestFed,
+    cert: Option<Vec<u8>>,
+    bootstrap: Vec<String>,
+) -> (NetworkHandle, mpsc::Receiver<NetworkEvent>) {
+    let (net, handle, events) = Network::new(NetConfig {
+        keypair: accord_net::keypair_of(key).unwrap(),
+        federation: tf.fed.federation(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: bootstrap.iter().map(|b| b.parse().unwrap()).collect(),
+        admission: Admission::Open,
+        mdns: false,
+        node_cert: cert,
+        max_object_bytes: 1 << 20,
+    })
+    .unwrap();
+    tokio::spawn(net.run());
+    (handle, events)
+}
+
+fn extra_node_cert(tf: &TestFed, member: usize, key: &SecretKey) -> SignedObject {
+    let m = &tf.fed.members[member];
+    Object::Node(NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: tf.fed.created,
+        member: m.code.clone(),
+        node_key: key.public_key(),
+        label: Some("test peer".into()),
+    })
+    .sign(&m.root)
+}
+
+/// Four kinds of invalid object, each with the reason a node must give.
+fn invalid_objects(tf: &TestFed) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let t = now();
+    let mut bad_sig = tf.fed.record(0, "tampered", t).into_bytes();
+    let n = bad_sig.len();
+    bad_sig[n - 3] ^= 0x40; // inside the signature
+    let stranger = SecretKey::from_seed([99; 32]);
+    let undelegated = Object::Record(tf.fed.record_body(0, "no delegation", t))
+        .sign(&stranger)
+        .into_bytes();
+    let revoked = tf.fed.record(1, "after revocation", t).into_bytes();
+    vec![
+        ("bad signature", bad_sig, "invalid signature"),
+        ("undelegated key", undelegated, "no delegation"),
+        ("revoked key", revoked, "revoked since"),
+        ("malformed", vec![0x83, 0x01, 0xff, 0x00], "malformed"),
+    ]
+}
+
+/// A revocation of member 1's publisher key, effective from `since`.
+fn revoke_publisher(tf: &TestFed, since: Timestamp) -> SignedObject {
+    let m = &tf.fed.members[1];
+    Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: since,
+        member: m.code.clone(),
+        target_type: TargetType::Key,
+        target: ObjectId(*m.publisher.public_key().as_bytes()),
+        effective: since,
+        reason: Some("test".into()),
+    })
+    .sign(&m.root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_objects_are_refused_at_submit_and_in_gossip() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 12).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let rev = revoke_publisher(&tf, Timestamp(now().0 - 60_000));
+    assert_eq!(
+        a.submit(vec![rev.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+
+    // At submit: each refused with its reason, nothing stored.
+    let invalid = invalid_objects(&tf);
+    for (what, bytes, reason) in &invalid {
+        let out = a.submit(vec![bytes.clone()]).await.unwrap();
+        assert!(
+            matches!(out[0].status, "rejected" | "pending"),
+            "{what}: {:?}",
+            out[0]
+        );
+        let r = out[0].reason.clone().unwrap_or_default();
+        assert!(
+            r.contains(reason),
+            "{what}: reason {r:?} should mention {reason:?}"
+        );
+        if let Some(id) = out[0].id {
+            assert!(!has(&a, id).await, "{what} stored");
+        }
+    }
+
+    // In gossip: a certified raw peer S injects them; a certified raw peer L listens on the
+    // other side of A. A stores none, forwards none, and S's score drops.
+    let s_key = SecretKey::from_seed([61; 32]);
+    let l_key = SecretKey::from_seed([62; 32]);
+    for k in [&s_key, &l_key] {
+        let cert = extra_node_cert(&tf, 2, k);
+        assert_eq!(
+            a.submit(vec![cert.as_bytes().to_vec()]).await.unwrap()[0].status,
+            "accepted"
+        );
+    }
+    let (s, _s_events) = raw_peer(
+        &s_key,
+        &tf,
+        Some(extra_node_cert(&tf, 2, &s_key).into_bytes()),
+        vec![a_addr.clone()],
+    )
+    .await;
+    let (_l, mut l_events) = raw_peer(
+        &l_key,
+        &tf,
+        Some(extra_node_cert(&tf, 2, &l_key).into_bytes()),
+        vec![a_addr],
+    )
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(20), || admitted(&a, 2)).await,
+        "A admitted both raw peers"
+    );
+    // Give gossipsub one heartbeat to graft the newly admitted peers into the mesh.
+    let mut a_sub = a.subscribe();
+    let ok_first = tf.fed.record(0, "mesh warm-up", now());
+    s.publish(ok_first.as_bytes().to_vec()).await.unwrap();
+    assert!(
+        receives(&mut a_sub, ok_first.id(), Duration::from_secs(10)).await,
+        "A hears S"
+    );
+
+    let s_peer = accord_net::peer_id_of(&s_key.public_key())
+        .unwrap()
+        .to_string();
+    let s_score = |a: accord_node::NodeHandle, s_peer: String| async move {
+        a.peers()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.peer_id == s_peer)
+            .and_then(|p| p.gossip_score)
+    };
+    let injected_ids: Vec<Option<ObjectId>> = invalid
+        .iter()
+        .map(|(_, b, _)| {
+            SignedObject::decode_draft(b, usize::MAX, accord_core::Limits::default().scan())
+                .ok()
+                .map(|o| o.id())
+        })
+        .collect();
+    // One invalid object: S's score on A turns negative (S stays connected).
+    s.publish(invalid[0].1.clone()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let (a, p) = (a.clone(), s_peer.clone());
+            async move { s_score(a, p).await.is_some_and(|x| x < 0.0) }
+        })
+        .await,
+        "S's gossip score dropped below zero after one invalid object"
+    );
+    // The others: S keeps going and is disconnected.
+    for (_, bytes, _) in &invalid[1..] {
+        s.publish(bytes.clone()).await.unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let (a, p) = (a.clone(), s_peer.clone());
+            async move { !a.peers().await.unwrap().iter().any(|x| x.peer_id == p) }
+        })
+        .await,
+        "A disconnected S after repeated invalid objects"
+    );
+    // A valid record from A now: once L hears it, L would have heard anything A forwarded
+    // before on the same connection.
+    let valid = tf.fed.record(0, "valid after invalid", now());
+    a.submit(vec![valid.as_bytes().to_vec()]).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut heard = Vec::new();
+        while let Some(ev) = l_events.recv().await {
+            if let NetworkEvent::Gossip { data, .. } = ev {
+                let done = data == valid.as_bytes();
+                heard.push(data);
+                if done {
+                    break;
+                }
+            }
+        }
+        heard
+    })
+    .await
+    .expect("L heard the valid record from A");
+    for (what, bytes, _) in &invalid {
+        assert!(!heard.contains(bytes), "{what} was forwarded by A");
+    }
+    for id in injected_ids.into_iter().flatten() {
+        assert!(!has(&a, id).await, "an injected invalid object was stored");
+    }
+    s.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_member_cannot_stay_connected_and_receives_nothing() {
+    let tf = TestFed::new(&["KZ", "BY"], 13).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let before = tf.fed.record(0, "before the stranger", now());
+    a.submit(vec![before.as_bytes().to_vec()]).await.unwrap();
+
+    // No certificate at all.
+    let stranger = SecretKey::from_seed([77; 32]);
+    let (x, mut events) = raw_peer(&stranger, &tf, None, vec![a_addr.clone()]).await;
+    let mut published = false;
+    let mut gossip = 0;
+    let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetworkEvent::PeerConnected { .. } if !published => {
+                    published = true;
+                    let during = tf.fed.record(0, "while the stranger is connected", now());
+                    a.submit(vec![during.as_bytes().to_vec()]).await.unwrap();
+                }
+                NetworkEvent::Gossip { .. } => gossip += 1,
+                NetworkEvent::PeerDisconnected { .. } => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(disconnected, "the stranger was disconnected");
+    assert_eq!(gossip, 0, "the stranger received gossip");
+    x.shutdown().await;
+
+    // A certificate for another key is not enough either.
+    let other = SecretKey::from_seed([78; 32]);
+    let wrong_cert = extra_node_cert(&tf, 1, &SecretKey::from_seed([79; 32])).into_bytes();
+    let (y, mut events) = raw_peer(&other, &tf, Some(wrong_cert), vec![a_addr]).await;
+    let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = events.recv().await {
+            if let NetworkEvent::PeerDisconnected { .. } = ev {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        disconnected,
+        "a peer presenting someone else's certificate was disconnected"
+    );
+    assert!(a.peers().await.unwrap().is_empty());
+    y.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_every_object() {
+    let tf = TestFed::new(&["KZ"], 14).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let t = now();
+    let recs: Vec<SignedObject> = (0..50)
+        .map(|i| {
+            tf.fed
+                .record(0, &format!("record {i}"), Timestamp(t.0 - 1000 + i))
+        })
+        .collect();
+    let out = a
+        .submit(recs.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"));
+    let counts_before = a.status().await.unwrap().counts;
+    a.shutdown().await;
+    let b = tf.spawn(0, vec![]).await.unwrap();
+    assert_eq!(b.status().await.unwrap().counts, counts_before);
+    assert_eq!(counts_before[&ObjectType::Record], 50);
+    for r in &recs {
+        assert!(has(&b, r.id()).await);
+    }
+    b.shutdown().await;
+}
