@@ -4,6 +4,8 @@
 //! Read endpoints are open on the configured address (loopback by default); submission takes
 //! signed objects, whose signatures are the authorisation.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 use std::future::Future;
 
 use accord_core::object::body_json;

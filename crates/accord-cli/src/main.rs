@@ -1,6 +1,8 @@
 //! `accord`: the command-line interface of an Accord node. It parses arguments, reads
 //! files and prints; everything else lives in the library crates.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod charter_cmd;
 mod devnet_cmd;
 mod keys_cmd;

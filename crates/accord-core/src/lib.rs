@@ -7,6 +7,8 @@
 //! The crate is pure: no tokio, no sockets, no files, no clocks. Time is always an argument
 //! ([`Timestamp`]), randomness comes from the caller (see [`SecretKey::from_seed`]).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cbor;
 pub mod devnet;
 pub mod envelope;

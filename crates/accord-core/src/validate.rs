@@ -234,7 +234,7 @@ pub fn validate_envelope(
 /// Decodes an envelope and its body under the given limits, without checking signatures.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(SignedObject, Object), DecodeError> {
     let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())?;
-    let obj = Object::decode_body(signed.body(), &limits)?;
+    let obj = Object::decode_body(signed.body(), limits)?;
     Ok((signed, obj))
 }
 

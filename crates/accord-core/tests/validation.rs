@@ -2241,7 +2241,7 @@ proptest! {
         let limits = fx.trust.limits();
         let decoded = SignedObject::decode(signed.as_bytes(), limits.max_bytes(), limits.scan());
         prop_assert_eq!(decoded.as_ref().ok(), Some(&signed));
-        let body = Object::decode_body(signed.body(), &limits);
+        let body = Object::decode_body(signed.body(), limits);
         prop_assert_eq!(body.ok(), Some(obj.clone()));
 
         match validate(signed.as_bytes(), &fx.trust, NOW) {

@@ -14,6 +14,8 @@
 //! presents and calls [`NetworkHandle::admit`]; a peer that presents none or a bad one within
 //! [`ADMISSION_TIMEOUT`] is disconnected.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod behaviour;
 mod codec;
 mod swarm;

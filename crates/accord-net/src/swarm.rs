@@ -425,26 +425,24 @@ impl Network {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 cause,
                 ..
             } => {
-                if num_established == 0 {
-                    self.peers.remove(&peer_id);
-                    // Otherwise gossipsub would keep redialling it.
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .remove_explicit_peer(&peer_id);
-                    let now = Instant::now();
-                    for b in &mut self.bootstrap {
-                        if b.peer == peer_id {
-                            b.next_attempt = now + b.backoff;
-                        }
+                self.peers.remove(&peer_id);
+                // Otherwise gossipsub would keep redialling it.
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .remove_explicit_peer(&peer_id);
+                let now = Instant::now();
+                for b in &mut self.bootstrap {
+                    if b.peer == peer_id {
+                        b.next_attempt = now + b.backoff;
                     }
-                    info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
-                    self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
                 }
+                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, %error, "outgoing connection failed");

@@ -8,6 +8,8 @@
 //! are reported to the network as accepted, ignored or rejected only after this pipeline has
 //! judged them, so nothing invalid is forwarded.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 mod node;
 mod worker;

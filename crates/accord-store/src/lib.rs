@@ -10,6 +10,8 @@
 //! The API is blocking. The node drives it from a dedicated thread, never from an async
 //! worker.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod error;
 mod keys;
 mod query;
