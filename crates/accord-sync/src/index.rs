@@ -1,0 +1,153 @@
+//! The sorted item set and its prefix sums.
+
+use std::sync::Arc;
+
+use accord_core::{ObjectId, Timestamp};
+use negentropy::{Bound, Error, Id, Item, NegentropyStorageBase};
+
+/// An immutable sorted set of `(created, id)` items.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    items: Vec<Item>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from items in any order (duplicates collapse).
+    pub fn from_items(mut items: Vec<Item>) -> Snapshot {
+        items.sort_unstable();
+        items.dedup();
+        Snapshot { items }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether the snapshot holds `(created, id)`.
+    pub fn contains(&self, created: Timestamp, id: &ObjectId) -> bool {
+        self.items.binary_search(&item(created, id)).is_ok()
+    }
+
+    fn merged(&self, mut extra: Vec<Item>) -> Snapshot {
+        extra.sort_unstable();
+        let mut out = Vec::with_capacity(self.items.len() + extra.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.items.len() || j < extra.len() {
+            let take_old = j >= extra.len() || (i < self.items.len() && self.items[i] <= extra[j]);
+            let next = if take_old {
+                i += 1;
+                self.items[i - 1]
+            } else {
+                j += 1;
+                extra[j - 1]
+            };
+            if out.last() != Some(&next) {
+                out.push(next);
+            }
+        }
+        Snapshot { items: out }
+    }
+}
+
+pub(crate) fn item(created: Timestamp, id: &ObjectId) -> Item {
+    Item::with_timestamp_and_id(created.0, Id::from_byte_array(*id.as_bytes()))
+}
+
+/// Storage for the negentropy state machine: a shared snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared(pub Arc<Snapshot>);
+
+impl NegentropyStorageBase for Shared {
+    fn size(&self) -> Result<usize, Error> {
+        Ok(self.0.items.len())
+    }
+
+    fn get_item(&self, i: usize) -> Result<Option<Item>, Error> {
+        Ok(self.0.items.get(i).copied())
+    }
+
+    fn iterate(
+        &self,
+        begin: usize,
+        end: usize,
+        cb: &mut dyn FnMut(Item, usize) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        if begin > end || end > self.0.items.len() {
+            return Err(Error::BadRange);
+        }
+        for i in begin..end {
+            if !cb(self.0.items[i], i)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn find_lower_bound(&self, first: usize, last: usize, value: &Bound) -> usize {
+        let last = last.min(self.0.items.len());
+        let first = first.min(last);
+        first + self.0.items[first..last].partition_point(|it| *it < value.item)
+    }
+}
+
+/// The node's current item set: a snapshot plus the items added since, merged on demand.
+#[derive(Debug, Default)]
+pub struct SyncIndex {
+    snapshot: Arc<Snapshot>,
+    added: Vec<Item>,
+}
+
+impl SyncIndex {
+    pub fn new(items: impl IntoIterator<Item = (Timestamp, ObjectId)>) -> SyncIndex {
+        let items = items.into_iter().map(|(t, id)| item(t, &id)).collect();
+        SyncIndex { snapshot: Arc::new(Snapshot::from_items(items)), added: Vec::new() }
+    }
+
+    /// Records a newly stored object.
+    pub fn insert(&mut self, created: Timestamp, id: ObjectId) {
+        self.added.push(item(created, &id));
+    }
+
+    /// The current snapshot (merging what was added since the last call: O(n)).
+    pub fn snapshot(&mut self) -> Arc<Snapshot> {
+        if !self.added.is_empty() {
+            let extra = std::mem::take(&mut self.added);
+            self.snapshot = Arc::new(self.snapshot.merged(extra));
+        }
+        self.snapshot.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.snapshot.len() + self.added.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> ObjectId {
+        ObjectId::of_body(&n.to_le_bytes())
+    }
+
+    #[test]
+    fn merge_keeps_order_and_collapses_duplicates() {
+        let mut idx = SyncIndex::new((0..50u64).map(|n| (Timestamp(n * 2), id(n))));
+        idx.insert(Timestamp(3), id(1000));
+        idx.insert(Timestamp(0), id(0)); // duplicate
+        idx.insert(Timestamp(1000), id(1001));
+        let s = idx.snapshot();
+        assert_eq!(s.len(), 52);
+        assert!(s.items.windows(2).all(|w| w[0] < w[1]));
+        assert!(s.contains(Timestamp(3), &id(1000)));
+        assert_eq!(Snapshot::from_items(s.items.clone()).items, s.items);
+    }
+}
