@@ -105,7 +105,7 @@ pub mod harness {
 
     use accord_core::devnet::DevFederation;
     use accord_core::{ObjectId, SecretKey, Timestamp};
-    use accord_node::config::{ApiConfig, NetworkConfig, StoreConfig};
+    use accord_node::config::{ApiConfig, NetworkConfig, StoreConfig, SyncConfig};
     use accord_node::{AdmissionMode, Node, NodeConfig, NodeHandle};
 
     /// A development federation written to a temporary directory.
@@ -186,6 +186,10 @@ pub mod harness {
                         .unwrap_or_else(|_| ApiConfig::default().listen),
                 },
                 store: StoreConfig::default(),
+                sync: SyncConfig {
+                    interval_secs: 2,
+                    ..SyncConfig::default()
+                },
             }
         }
 

@@ -56,6 +56,7 @@ pub fn router(node: NodeHandle) -> Router {
         .route("/v1/objects/{id}", get(get_object))
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
+        .route("/v1/sync", get(sync))
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
         .with_state(node)
 }
@@ -200,7 +201,34 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
         "uptime_secs": s.uptime_secs,
         "version": s.version,
         "listen": s.listen,
+        "sync": sync_json(&node),
     })))
+}
+
+fn sync_json(node: &NodeHandle) -> Value {
+    let list: Vec<Value> = node
+        .sync_stats()
+        .into_iter()
+        .map(|(peer, s)| {
+            json!({
+                "peer_id": peer,
+                "member": s.member,
+                "last": s.last.map(|t| t.to_string()),
+                "rounds": s.rounds,
+                "bytes_out": s.bytes_out,
+                "bytes_in": s.bytes_in,
+                "missing": s.missing,
+                "fetched": s.fetched,
+                "sessions": s.sessions,
+                "error": s.error,
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+async fn sync(State(node): State<NodeHandle>) -> axum::Json<Value> {
+    axum::Json(json!({ "peers": sync_json(&node) }))
 }
 
 async fn peers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {

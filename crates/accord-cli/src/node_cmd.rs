@@ -242,6 +242,28 @@ pub async fn status(node: &str) -> Result<()> {
         println!("objects     {}", parts.join(", "));
     }
     println!("pending     {}", s["pending"]);
+    if let Some(peers) = s["sync"].as_array()
+        && !peers.is_empty()
+    {
+        println!("reconciliation (last session per peer):");
+        for p in peers {
+            println!(
+                "  {} {}  at {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}",
+                p["member"].as_str().unwrap_or("--"),
+                p["peer_id"].as_str().unwrap_or("?"),
+                p["last"].as_str().unwrap_or("-"),
+                p["rounds"],
+                p["bytes_out"],
+                p["bytes_in"],
+                p["missing"],
+                p["fetched"],
+                p["error"]
+                    .as_str()
+                    .map(|e| format!("  error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if let Some(l) = s["listen"].as_array() {
         let parts: Vec<&str> = l.iter().filter_map(Value::as_str).collect();
         println!("listening   {}", parts.join(" "));

@@ -38,8 +38,6 @@ pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 /// How long a peer has to present a valid node certificate in members mode.
 pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most objects kept for republishing when nobody was subscribed at publish time.
-pub const OUTBOX_CAPACITY: usize = 1024;
 /// Largest reconciliation request and response frames.
 pub const MAX_SYNC_REQUEST: usize = 256 * 1024;
 pub const MAX_SYNC_RESPONSE: usize = 8 * 1024 * 1024;
@@ -117,6 +115,11 @@ pub enum NetworkEvent {
         peer: PeerId,
         reason: String,
     },
+    /// A peer was admitted (members mode: its certificate was accepted; open mode: on
+    /// connection). Reconciliation may start.
+    PeerAdmitted {
+        peer: PeerId,
+    },
 }
 
 /// A connected peer, as the network sees it.
@@ -186,6 +189,10 @@ pub(crate) enum Command {
         request_id: u64,
         data: Vec<u8>,
     },
+    Disconnect {
+        peer: PeerId,
+        reason: String,
+    },
     Shutdown,
 }
 
@@ -208,6 +215,7 @@ impl std::fmt::Debug for Command {
             Command::Dial { .. } => "Dial",
             Command::SyncRequest { .. } => "SyncRequest",
             Command::Respond { .. } => "Respond",
+            Command::Disconnect { .. } => "Disconnect",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -222,8 +230,8 @@ impl NetworkHandle {
         self.tx.send(c).await.map_err(|_| NetError::Stopped)
     }
 
-    /// Publishes an accepted object on the federation topic. With nobody subscribed yet the
-    /// object is kept in a bounded outbox and published when a peer subscribes.
+    /// Publishes an accepted object on the federation topic. With nobody to send it to, it is
+    /// not an error: peers get the object by reconciliation when they connect.
     pub async fn publish(&self, data: Vec<u8>) -> Result<(), NetError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish { data, reply }).await?;
@@ -283,6 +291,11 @@ impl NetworkHandle {
     /// Answers an inbound reconciliation request.
     pub async fn respond(&self, request_id: u64, data: Vec<u8>) -> Result<(), NetError> {
         self.send(Command::Respond { request_id, data }).await
+    }
+
+    /// Disconnects a peer that misbehaved (for instance in reconciliation).
+    pub async fn disconnect(&self, peer: PeerId, reason: String) -> Result<(), NetError> {
+        self.send(Command::Disconnect { peer, reason }).await
     }
 
     /// Asks the swarm task to stop.

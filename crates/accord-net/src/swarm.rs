@@ -1,6 +1,6 @@
 //! The swarm actor: the one task that owns the `Swarm`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -14,13 +14,13 @@ use tracing::{debug, info, warn};
 use crate::behaviour::{Behaviour, BehaviourEvent, UNADMITTED_SCORE, gossip_topic};
 use crate::{
     ADMISSION_TIMEOUT, Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY,
-    NetConfig, NetError, NetworkEvent, NetworkHandle, OUTBOX_CAPACITY, PeerInfo, Validation,
+    NetConfig, NetError, NetworkEvent, NetworkHandle, PeerInfo, Validation,
 };
 
 /// First and largest redial delay for bootstrap peers.
 const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(60);
-/// How often timers (admission deadlines, redials, outbox) are checked.
+/// How often timers (admission deadlines, redials) are checked.
 const TICK: Duration = Duration::from_millis(250);
 /// How often the Kademlia routing table is refreshed.
 const KAD_REFRESH: Duration = Duration::from_secs(60);
@@ -55,7 +55,6 @@ pub struct Network {
     outbound_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     inbound_sync: HashMap<u64, ResponseChannel<Vec<u8>>>,
     next_inbound: u64,
-    outbox: VecDeque<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Network {
@@ -135,7 +134,6 @@ impl Network {
             outbound_sync: HashMap::new(),
             inbound_sync: HashMap::new(),
             next_inbound: 0,
-            outbox: VecDeque::new(),
         };
         Ok((net, handle, ev_rx))
     }
@@ -227,6 +225,14 @@ impl Network {
                     let _ = self.swarm.behaviour_mut().sync.send_response(ch, data);
                 }
             }
+            Command::Disconnect { peer, reason } => {
+                warn!(%peer, %reason, "disconnecting peer");
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .remove_explicit_peer(&peer);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
             Command::Shutdown => {}
         }
     }
@@ -236,30 +242,18 @@ impl Network {
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(self.topic.clone(), data.clone())
+            .publish(self.topic.clone(), data)
         {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
             Err(
                 gossipsub::PublishError::NoPeersSubscribedToTopic
                 | gossipsub::PublishError::AllQueuesFull(_),
             ) => {
-                if self.outbox.len() >= OUTBOX_CAPACITY {
-                    self.outbox.pop_front();
-                }
-                self.outbox.push_back(data);
-                debug!("no peer subscribed yet: object kept in the outbox");
+                // Nobody to send it to now: peers get it by reconciliation when they connect.
+                debug!("no peer to gossip to: the object will be reconciled");
                 Ok(())
             }
             Err(e) => Err(NetError::Publish(e.to_string())),
-        }
-    }
-
-    fn flush_outbox(&mut self) {
-        let pending: Vec<Vec<u8>> = self.outbox.drain(..).collect();
-        for data in pending {
-            if let Err(e) = self.publish(data) {
-                warn!(error = %e, "republishing from the outbox failed");
-            }
         }
     }
 
@@ -306,9 +300,7 @@ impl Network {
         }
         if newly {
             info!(%peer, member = ?member, "peer admitted");
-            if !self.outbox.is_empty() {
-                self.flush_outbox();
-            }
+            self.emit(NetworkEvent::PeerAdmitted { peer });
         }
     }
 
@@ -422,6 +414,13 @@ impl Network {
                     peer: peer_id,
                     addr,
                 });
+                if !members {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .add_explicit_peer(&peer_id);
+                    self.emit(NetworkEvent::PeerAdmitted { peer: peer_id });
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -497,9 +496,6 @@ impl Network {
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
                 debug!(peer = %peer_id, "peer subscribed to the federation topic");
-                if !self.outbox.is_empty() {
-                    self.flush_outbox();
-                }
             }
             BehaviourEvent::Gossipsub(_) => {}
             BehaviourEvent::Cert(request_response::Event::Message { peer, message, .. }) => {

@@ -122,6 +122,42 @@ impl Default for StoreConfig {
     }
 }
 
+/// `[sync]`: reconciliation with peers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Seconds between reconciliations with a random admitted peer (each new peer is
+    /// reconciled with at once).
+    #[serde(default = "default_sync_interval")]
+    pub interval_secs: u64,
+    /// Objects fetched per request (at most 1024).
+    #[serde(default = "default_fetch_batch")]
+    pub fetch_batch: usize,
+    /// Requests one peer may make per minute before it is refused.
+    #[serde(default = "default_serve_requests")]
+    pub serve_requests_per_minute: u32,
+}
+
+fn default_sync_interval() -> u64 {
+    30
+}
+fn default_fetch_batch() -> usize {
+    256
+}
+fn default_serve_requests() -> u32 {
+    600
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            interval_secs: default_sync_interval(),
+            fetch_batch: default_fetch_batch(),
+            serve_requests_per_minute: default_serve_requests(),
+        }
+    }
+}
+
 /// The whole node configuration. Relative paths are resolved against the config file's
 /// directory by [`NodeConfig::load`].
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +184,8 @@ pub struct NodeConfig {
     pub api: ApiConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
 }
 
 /// The environment variables that override config fields.
@@ -242,6 +280,21 @@ impl NodeConfig {
         }
         if self.store.max_pending == 0 {
             return Err(field("store.max_pending", "must be at least 1"));
+        }
+        if self.sync.interval_secs == 0 {
+            return Err(field("sync.interval_secs", "must be at least 1"));
+        }
+        if !(1..=accord_sync::MAX_FETCH_IDS).contains(&self.sync.fetch_batch) {
+            return Err(field(
+                "sync.fetch_batch",
+                format!("must be between 1 and {}", accord_sync::MAX_FETCH_IDS),
+            ));
+        }
+        if self.sync.serve_requests_per_minute == 0 {
+            return Err(field(
+                "sync.serve_requests_per_minute",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -12,12 +12,14 @@
 
 pub mod config;
 mod node;
+mod sync;
 mod worker;
 
-pub use config::{AdmissionMode, ConfigError, NodeConfig};
+pub use config::{AdmissionMode, ConfigError, NodeConfig, SyncConfig};
 pub use node::{
     Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
 };
+pub use sync::PeerSync;
 pub use worker::{IngestResult, MAX_GROUP_OBJECTS, STORE_QUEUE_CAPACITY};
 
 use thiserror::Error;

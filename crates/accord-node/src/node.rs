@@ -13,7 +13,8 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::config::{AdmissionMode, NodeConfig};
+use crate::config::{AdmissionMode, NodeConfig, SyncConfig};
+use crate::sync::SyncState;
 use crate::worker::{self, IngestResult, Job, STORE_QUEUE_CAPACITY};
 use crate::{NodeError, Source};
 
@@ -79,6 +80,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     store_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    sync: SyncState,
+    sync_config: SyncConfig,
 }
 
 /// A cloneable handle to a running node.
@@ -198,6 +201,8 @@ impl Node {
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
                 store_thread: Mutex::new(Some(store_thread)),
+                sync: SyncState::default(),
+                sync_config: cfg.sync.clone(),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -262,6 +267,18 @@ async fn preload(
 }
 
 impl NodeHandle {
+    pub(crate) fn store_tx(&self) -> &mpsc::Sender<Job> {
+        &self.inner.store
+    }
+
+    pub(crate) fn sync_state(&self) -> &SyncState {
+        &self.inner.sync
+    }
+
+    pub(crate) fn sync_config(&self) -> &SyncConfig {
+        &self.inner.sync_config
+    }
+
     pub fn peer_id(&self) -> String {
         self.inner.net.local_peer_id().to_string()
     }
@@ -467,10 +484,26 @@ async fn event_loop(
 ) {
     let limit = Arc::new(Semaphore::new(GOSSIP_CONCURRENCY));
     let mut work = JoinSet::new();
+    let period = std::time::Duration::from_secs(node.inner.sync_config.interval_secs);
+    let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut turn: usize = 0;
     loop {
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
-            Some(_) = work.join_next(), if !work.is_empty() => continue,
+            _ = periodic.tick() => {
+                // Reconcile with one admitted peer per period, in turn.
+                let node = node.clone();
+                turn = turn.wrapping_add(1);
+                let t = turn;
+                work.spawn(async move {
+                    let peers = node.inner.net.peers().await.unwrap_or_default();
+                    let admitted: Vec<_> = peers.iter().filter(|p| p.admitted).map(|p| p.peer).collect();
+                    if !admitted.is_empty() {
+                        let _ = node.sync_with(admitted[t % admitted.len()]).await;
+                    }
+                });
+                continue;
+            }Some(_) = work.join_next(), if !work.is_empty() => continue,
             ev = events.recv() => match ev {
                 Some(ev) => ev,
                 None => break,
@@ -507,18 +540,24 @@ async fn event_loop(
                 work.spawn(async move { check_certificate(node, peer, cert, admission).await });
             }
             NetworkEvent::SyncRequest {
-                request_id, peer, ..
+                request_id,
+                peer,
+                data,
             } => {
-                // Reconciliation is not served yet: answer empty so the peer is not left waiting.
-                debug!(%peer, "sync request (not implemented yet)");
-                let _ = node.inner.net.respond(request_id, Vec::new()).await;
+                let node = node.clone();
+                work.spawn(async move { node.serve_sync(peer, request_id, data).await });
             }
+            NetworkEvent::PeerAdmitted { peer } => {
+                let node = node.clone();
+                work.spawn(async move {
+                    let _ = node.sync_with(peer).await;
+                });
+            }
+            NetworkEvent::PeerDisconnected { peer } => node.inner.sync.forget(&peer),
             NetworkEvent::NonMemberDisconnected { peer, reason } => {
                 warn!(%peer, %reason, "non-member disconnected");
             }
-            NetworkEvent::PeerConnected { .. }
-            | NetworkEvent::PeerDisconnected { .. }
-            | NetworkEvent::Listening { .. } => {}
+            NetworkEvent::PeerConnected { .. } | NetworkEvent::Listening { .. } => {}
             _ => {}
         }
     }

@@ -2,8 +2,11 @@
 //! sled; it sends jobs over a bounded channel and awaits a oneshot reply. Ingest jobs that are
 //! queued together are validated and written as one group commit (one transaction, one flush).
 
+use std::sync::Arc;
+
 use accord_core::{Object, Timestamp, Verified};
 use accord_store::{IngestOutcome, Store};
+use accord_sync::{Snapshot, SyncIndex};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
@@ -32,6 +35,8 @@ pub(crate) enum Job {
         reply: oneshot::Sender<Result<IngestResult, NodeError>>,
     },
     Read(ReadFn),
+    /// The current reconciliation snapshot.
+    Snapshot(oneshot::Sender<Arc<Snapshot>>),
     Shutdown,
 }
 
@@ -46,6 +51,13 @@ fn now() -> Timestamp {
 /// Runs the worker until a `Shutdown` job (or every sender is gone). Every job queued before
 /// the shutdown is finished first.
 pub(crate) fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut index = match store.time_ids() {
+        Ok(items) => SyncIndex::new(items),
+        Err(e) => {
+            error!(error = %e, "cannot read the store's time index: reconciliation starts empty");
+            SyncIndex::default()
+        }
+    };
     let mut carry: Option<Job> = None;
     loop {
         let job = match carry.take() {
@@ -58,6 +70,9 @@ pub(crate) fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
         match job {
             Job::Shutdown => break,
             Job::Read(f) => f(&store),
+            Job::Snapshot(reply) => {
+                let _ = reply.send(index.snapshot());
+            }
             Job::Ingest {
                 items,
                 source,
@@ -83,7 +98,7 @@ pub(crate) fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                ingest_group(&mut store, group);
+                ingest_group(&mut store, &mut index, group);
             }
         }
     }
@@ -97,13 +112,21 @@ type Group = Vec<(
     oneshot::Sender<Result<IngestResult, NodeError>>,
 )>;
 
-fn ingest_group(store: &mut Store, group: Group) {
+fn ingest_group(store: &mut Store, index: &mut SyncIndex, group: Group) {
     let all: Vec<&[u8]> = group
         .iter()
         .flat_map(|(items, _, _)| items.iter().map(Vec::as_slice))
         .collect();
     match store.ingest_batch(&all, now()) {
         Ok((outcomes, released)) => {
+            for o in &outcomes {
+                if let IngestOutcome::Accepted(v) = o {
+                    index.insert(v.object().created(), v.id());
+                }
+            }
+            for v in &released {
+                index.insert(v.object().created(), v.id());
+            }
             let mut outcomes = outcomes.into_iter();
             let mut released = Some(released);
             for (items, source, reply) in group {

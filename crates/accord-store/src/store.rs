@@ -735,6 +735,19 @@ impl Store {
         Ok(report)
     }
 
+    /// Every stored object's `(created, id)`, in that order (for the reconciliation index).
+    pub fn time_ids(&self) -> Result<Vec<(Timestamp, ObjectId)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees[BY_TIME].iter() {
+            let (k, _) = item?;
+            out.push(
+                crate::keys::split_suffix(&k)
+                    .ok_or_else(|| StoreError::Corrupt("by_time key".into()))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Flushes and reports the size of the database on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)

@@ -104,7 +104,10 @@ pub struct SyncIndex {
 impl SyncIndex {
     pub fn new(items: impl IntoIterator<Item = (Timestamp, ObjectId)>) -> SyncIndex {
         let items = items.into_iter().map(|(t, id)| item(t, &id)).collect();
-        SyncIndex { snapshot: Arc::new(Snapshot::from_items(items)), added: Vec::new() }
+        SyncIndex {
+            snapshot: Arc::new(Snapshot::from_items(items)),
+            added: Vec::new(),
+        }
     }
 
     /// Records a newly stored object.

@@ -58,9 +58,15 @@ impl Request {
                         ids.len()
                     )));
                 }
-                Ok(Request::Fetch(ids.chunks_exact(32).filter_map(ObjectId::from_slice).collect()))
+                Ok(Request::Fetch(
+                    ids.chunks_exact(32)
+                        .filter_map(ObjectId::from_slice)
+                        .collect(),
+                ))
             }
-            Some((t, _)) => Err(SyncError::Malformed(format!("unknown request tag {t:#04x}"))),
+            Some((t, _)) => Err(SyncError::Malformed(format!(
+                "unknown request tag {t:#04x}"
+            ))),
             None => Err(SyncError::Malformed("empty request".into())),
         }
     }
@@ -91,8 +97,12 @@ impl Response {
         match bytes.split_first() {
             Some((&TAG_RECONCILE, m)) => Ok(Response::Reconcile(m.to_vec())),
             Some((&TAG_FETCH, objs)) => Ok(Response::Objects(decode_objects(objs, scan)?)),
-            Some((&TAG_REFUSED, r)) => Ok(Response::Refused(String::from_utf8_lossy(r).into_owned())),
-            Some((t, _)) => Err(SyncError::Malformed(format!("unknown response tag {t:#04x}"))),
+            Some((&TAG_REFUSED, r)) => {
+                Ok(Response::Refused(String::from_utf8_lossy(r).into_owned()))
+            }
+            Some((t, _)) => Err(SyncError::Malformed(format!(
+                "unknown response tag {t:#04x}"
+            ))),
             None => Err(SyncError::Malformed("empty response".into())),
         }
     }
@@ -105,11 +115,21 @@ mod tests {
     #[test]
     fn roundtrips_and_errors() {
         let ids = vec![ObjectId::of_body(b"a"), ObjectId::of_body(b"b")];
-        for r in [Request::Reconcile(vec![0x61, 1, 2]), Request::Fetch(ids.clone())] {
+        for r in [
+            Request::Reconcile(vec![0x61, 1, 2]),
+            Request::Fetch(ids.clone()),
+        ] {
             assert_eq!(Request::decode(&r.encode()).ok(), Some(r));
         }
-        let scan = ScanLimits { max_depth: 16, max_entries: 1024 };
-        for r in [Response::Reconcile(vec![0x61]), Response::Objects(vec![vec![0x01], vec![0x80]]), Response::Refused("slow down".into())] {
+        let scan = ScanLimits {
+            max_depth: 16,
+            max_entries: 1024,
+        };
+        for r in [
+            Response::Reconcile(vec![0x61]),
+            Response::Objects(vec![vec![0x01], vec![0x80]]),
+            Response::Refused("slow down".into()),
+        ] {
             assert_eq!(Response::decode(&r.encode(), scan).ok(), Some(r));
         }
         assert!(Request::decode(&[]).is_err());

@@ -46,7 +46,10 @@ pub enum Outcome {
     /// Send this negentropy message (wrap it in [`crate::Request::Reconcile`]).
     Send(Vec<u8>),
     /// Finished: the ids only we have and the ids only the peer has.
-    Done { have: Vec<ObjectId>, need: Vec<ObjectId> },
+    Done {
+        have: Vec<ObjectId>,
+        need: Vec<ObjectId>,
+    },
 }
 
 /// One reconciliation session, from our side.
@@ -59,7 +62,9 @@ pub struct Initiator {
 
 impl std::fmt::Debug for Initiator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Initiator").field("stats", &self.stats).finish()
+        f.debug_struct("Initiator")
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
@@ -72,17 +77,36 @@ impl Initiator {
     pub fn start(snapshot: Arc<Snapshot>) -> Result<(Initiator, Vec<u8>), SyncError> {
         let mut neg = Negentropy::owned(Shared(snapshot), FRAME_LIMIT).map_err(protocol)?;
         let first = neg.initiate().map_err(protocol)?;
-        let stats = SessionStats { rounds: 1, bytes_out: first.len() as u64, bytes_in: 0 };
-        Ok((Initiator { neg, have: Vec::new(), need: Vec::new(), stats }, first))
+        let stats = SessionStats {
+            rounds: 1,
+            bytes_out: first.len() as u64,
+            bytes_in: 0,
+        };
+        Ok((
+            Initiator {
+                neg,
+                have: Vec::new(),
+                need: Vec::new(),
+                stats,
+            },
+            first,
+        ))
     }
 
     /// Consumes the peer's answer.
     pub fn on_message(&mut self, msg: &[u8]) -> Result<Outcome, SyncError> {
         self.stats.bytes_in += msg.len() as u64;
         if msg.len() as u64 > FRAME_LIMIT * 2 {
-            return Err(SyncError::Protocol(format!("answer of {} bytes exceeds the frame limit", msg.len())));
+            return Err(SyncError::Protocol(format!(
+                "answer of {} bytes exceeds the frame limit",
+                msg.len()
+            )));
         }
-        match self.neg.reconcile_with_ids(msg, &mut self.have, &mut self.need).map_err(protocol)? {
+        match self
+            .neg
+            .reconcile_with_ids(msg, &mut self.have, &mut self.need)
+            .map_err(protocol)?
+        {
             Some(next) => {
                 if self.stats.rounds >= MAX_ROUNDS {
                     return Err(SyncError::TooManyRounds);
@@ -106,7 +130,10 @@ impl Initiator {
 /// The responder's answer to one negentropy message, over its current snapshot.
 pub fn respond(snapshot: Arc<Snapshot>, msg: &[u8]) -> Result<Vec<u8>, SyncError> {
     if msg.len() as u64 > FRAME_LIMIT * 2 {
-        return Err(SyncError::Protocol(format!("query of {} bytes exceeds the frame limit", msg.len())));
+        return Err(SyncError::Protocol(format!(
+            "query of {} bytes exceeds the frame limit",
+            msg.len()
+        )));
     }
     let mut neg = Negentropy::owned(Shared(snapshot), FRAME_LIMIT).map_err(protocol)?;
     neg.reconcile(msg).map_err(protocol)

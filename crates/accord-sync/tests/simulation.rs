@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use accord_core::{ObjectId, Timestamp};
-use accord_sync::{Initiator, MAX_ROUNDS, Outcome, SessionStats, Snapshot, SyncError, SyncIndex, respond};
+use accord_sync::{
+    Initiator, MAX_ROUNDS, Outcome, SessionStats, Snapshot, SyncError, SyncIndex, respond,
+};
 
 /// splitmix64: a tiny deterministic generator.
 struct Rng(u64);
@@ -66,8 +68,14 @@ fn check(seed: u64, shared: usize, only_a: usize, only_b: usize) -> SessionStats
     let want_need: BTreeSet<ObjectId> = b.difference(&a).map(|x| x.1).collect();
     let have: BTreeSet<ObjectId> = have.into_iter().collect();
     let need: BTreeSet<ObjectId> = need.into_iter().collect();
-    assert_eq!(have, want_have, "have, seed {seed}, {shared}+{only_a}/{only_b}");
-    assert_eq!(need, want_need, "need, seed {seed}, {shared}+{only_a}/{only_b}");
+    assert_eq!(
+        have, want_have,
+        "have, seed {seed}, {shared}+{only_a}/{only_b}"
+    );
+    assert_eq!(
+        need, want_need,
+        "need, seed {seed}, {shared}+{only_a}/{only_b}"
+    );
     stats
 }
 
@@ -82,7 +90,18 @@ fn empty_and_tiny_sets() {
 
 #[test]
 fn differences_among_one_thousand() {
-    for (i, (a, b)) in [(0, 0), (1, 0), (0, 1), (5, 5), (500, 500), (1000, 0), (0, 1000)].into_iter().enumerate() {
+    for (i, (a, b)) in [
+        (0, 0),
+        (1, 0),
+        (0, 1),
+        (5, 5),
+        (500, 500),
+        (1000, 0),
+        (0, 1000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         check(10 + i as u64, 1000, a, b);
     }
 }
@@ -159,7 +178,10 @@ fn endless_answers_hit_the_round_limit() {
             other => break other,
         }
     };
-    assert!(matches!(result, Err(_) | Ok(Outcome::Done { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(_) | Ok(Outcome::Done { .. })),
+        "{result:?}"
+    );
 }
 
 proptest::proptest! {

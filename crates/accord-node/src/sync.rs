@@ -1,0 +1,343 @@
+//! Reconciliation in the node: sessions we start (on admission and periodically), requests we
+//! serve (to admitted peers, within a per-peer budget), and per-peer statistics.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use accord_core::{Limits, ObjectId, SignedObject, Timestamp};
+use accord_net::Peer;
+use accord_store::IngestOutcome;
+use accord_sync::{Initiator, Outcome, Request, Response, SyncError, respond};
+use tracing::{debug, info, warn};
+
+use crate::node::NodeHandle;
+use crate::worker::Job;
+use crate::{NodeError, Source};
+
+/// Retries of a session that failed for a reason that is not the peer's fault.
+const SESSION_RETRIES: u32 = 3;
+const RETRY_DELAY: Duration = Duration::from_millis(300);
+/// Most bytes of objects in one fetch response (the frame limit is 8 MiB).
+const MAX_FETCH_RESPONSE_BYTES: usize = accord_net::MAX_SYNC_RESPONSE - 64 * 1024;
+
+/// What happened in the last reconciliation with a peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerSync {
+    pub member: Option<String>,
+    /// When the last session ended.
+    pub last: Option<Timestamp>,
+    pub rounds: u32,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    /// Objects the peer had and we did not.
+    pub missing: u64,
+    /// Objects fetched and accepted (or pending) in the last session.
+    pub fetched: u64,
+    pub sessions: u64,
+    /// The error that ended the last session, if any.
+    pub error: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct SyncState {
+    stats: Mutex<HashMap<String, PeerSync>>,
+    running: Mutex<HashSet<Peer>>,
+    budget: Mutex<HashMap<Peer, (Instant, u32)>>,
+}
+
+impl SyncState {
+    pub(crate) fn snapshot(&self) -> Vec<(String, PeerSync)> {
+        let mut v: Vec<_> = self
+            .stats
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Counts a request against the peer's budget; `false` once it is spent for this minute.
+    fn spend(&self, peer: Peer, per_minute: u32) -> bool {
+        let Ok(mut b) = self.budget.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let e = b.entry(peer).or_insert((now, 0));
+        if now.duration_since(e.0) >= Duration::from_secs(60) {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= per_minute
+    }
+
+    pub(crate) fn forget(&self, peer: &Peer) {
+        if let Ok(mut b) = self.budget.lock() {
+            b.remove(peer);
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    )
+}
+
+impl NodeHandle {
+    async fn sync_snapshot(&self) -> Result<Arc<accord_sync::Snapshot>, NodeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.store_tx()
+            .send(Job::Snapshot(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Per-peer reconciliation statistics, by peer id.
+    pub fn sync_stats(&self) -> Vec<(String, PeerSync)> {
+        self.sync_state().snapshot()
+    }
+
+    /// Answers one sync request from an admitted peer.
+    pub(crate) async fn serve_sync(&self, peer: Peer, request_id: u64, data: Vec<u8>) {
+        let answer = if !self
+            .sync_state()
+            .spend(peer, self.sync_config().serve_requests_per_minute)
+        {
+            debug!(%peer, "sync request over the per-peer budget: refused");
+            Response::Refused("rate limited: too many sync requests this minute".into())
+        } else {
+            match Request::decode(&data) {
+                Err(e) => Response::Refused(e.to_string()),
+                Ok(Request::Reconcile(msg)) => match self.sync_snapshot().await {
+                    Ok(snap) => {
+                        match tokio::task::spawn_blocking(move || respond(snap, &msg)).await {
+                            Ok(Ok(r)) => Response::Reconcile(r),
+                            Ok(Err(e)) => Response::Refused(e.to_string()),
+                            Err(e) => Response::Refused(e.to_string()),
+                        }
+                    }
+                    Err(e) => Response::Refused(e.to_string()),
+                },
+                Ok(Request::Fetch(ids)) => {
+                    let objects = self
+                        .read(move |s| {
+                            let mut out = Vec::new();
+                            let mut size = 0;
+                            for id in ids {
+                                if let Ok(Some(b)) = s.get_bytes(&id) {
+                                    if size + b.len() > MAX_FETCH_RESPONSE_BYTES {
+                                        break;
+                                    }
+                                    size += b.len();
+                                    out.push(b.to_vec());
+                                }
+                            }
+                            out
+                        })
+                        .await;
+                    match objects {
+                        Ok(o) => Response::Objects(o),
+                        Err(e) => Response::Refused(e.to_string()),
+                    }
+                }
+            }
+        };
+        let _ = self.network().respond(request_id, answer.encode()).await;
+    }
+
+    /// Reconciles with `peer` and fetches what we miss. At most one session per peer at once.
+    pub async fn sync_with(&self, peer: Peer) -> Result<PeerSync, NodeError> {
+        {
+            let Ok(mut running) = self.sync_state().running.lock() else {
+                return Err(NodeError::Stopped);
+            };
+            if !running.insert(peer) {
+                return Ok(PeerSync::default());
+            }
+        }
+        // Both sides start a session when they admit each other; the first requests can reach
+        // the peer before it has admitted us. Such failures are retried a few times.
+        let mut result = self.session(peer).await;
+        for attempt in 1..=SESSION_RETRIES {
+            match &result {
+                Err((_, SyncErrorKind::Other(_))) => {
+                    tokio::time::sleep(RETRY_DELAY * attempt).await;
+                    result = self.session(peer).await;
+                }
+                _ => break,
+            }
+        }
+        if let Ok(mut running) = self.sync_state().running.lock() {
+            running.remove(&peer);
+        }
+        let member = self.peers().await.ok().and_then(|ps| {
+            ps.into_iter()
+                .find(|p| p.peer_id == peer.to_string())
+                .and_then(|p| p.member)
+        });
+        let mut stats = match &result {
+            Ok(s) => s.clone(),
+            Err((s, e)) => PeerSync {
+                error: Some(e.to_string()),
+                ..s.clone()
+            },
+        };
+        stats.member = member;
+        stats.last = Some(now());
+        if let Ok(mut m) = self.sync_state().stats.lock() {
+            let e = m.entry(peer.to_string()).or_default();
+            stats.sessions = e.sessions + 1;
+            *e = stats.clone();
+        }
+        match result {
+            Ok(_) => {
+                if stats.missing > 0 {
+                    info!(%peer, rounds = stats.rounds, missing = stats.missing, fetched = stats.fetched, "reconciled");
+                } else {
+                    debug!(%peer, rounds = stats.rounds, "reconciled: nothing missing");
+                }
+            }
+            Err((_, SyncErrorKind::Peer(e))) => {
+                warn!(%peer, error = %e, "peer misbehaved in reconciliation: cutting it off");
+                let _ = self
+                    .network()
+                    .disconnect(peer, format!("reconciliation: {e}"))
+                    .await;
+            }
+            Err((_, SyncErrorKind::Other(e))) => {
+                debug!(%peer, error = %e, "reconciliation did not complete")
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn session(&self, peer: Peer) -> Result<PeerSync, (PeerSync, SyncErrorKind)> {
+        let mut st = PeerSync::default();
+        let other = |st: &PeerSync, e: String| (st.clone(), SyncErrorKind::Other(e));
+        let snap = self
+            .sync_snapshot()
+            .await
+            .map_err(|e| other(&st, e.to_string()))?;
+        let (mut session, mut msg) =
+            Initiator::start(snap).map_err(|e| other(&st, e.to_string()))?;
+        let scan = Limits::default().scan();
+        let (_have, need) = loop {
+            let raw = self
+                .network()
+                .sync_request(peer, Request::Reconcile(msg).encode())
+                .await
+                .map_err(|e| other(&st, e.to_string()))?;
+            let s = session.stats();
+            st.rounds = s.rounds;
+            st.bytes_out = s.bytes_out;
+            st.bytes_in = s.bytes_in + raw.len() as u64;
+            let answer = match Response::decode(&raw, scan) {
+                Ok(Response::Reconcile(m)) => m,
+                Ok(Response::Refused(r)) => return Err(other(&st, format!("refused: {r}"))),
+                Ok(Response::Objects(_)) => {
+                    return Err((
+                        st.clone(),
+                        SyncErrorKind::Peer(SyncError::Malformed(
+                            "objects in answer to a reconcile".into(),
+                        )),
+                    ));
+                }
+                Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
+            };
+            match session.on_message(&answer) {
+                Ok(Outcome::Send(next)) => msg = next,
+                Ok(Outcome::Done { have, need }) => break (have, need),
+                Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
+            }
+        };
+        let s = session.stats();
+        st.rounds = s.rounds;
+        st.missing = need.len() as u64;
+        let batch = self.sync_config().fetch_batch;
+        for chunk in need.chunks(batch) {
+            let wanted: BTreeSet<ObjectId> = chunk.iter().copied().collect();
+            let mut asked: Vec<ObjectId> = chunk.to_vec();
+            // A response stops when it is full; ask again for the rest.
+            while !asked.is_empty() {
+                let raw = self
+                    .network()
+                    .sync_request(peer, Request::Fetch(asked.clone()).encode())
+                    .await
+                    .map_err(|e| other(&st, e.to_string()))?;
+                st.bytes_out += 1 + 32 * asked.len() as u64;
+                st.bytes_in += raw.len() as u64;
+                let objects = match Response::decode(&raw, scan) {
+                    Ok(Response::Objects(o)) => o,
+                    Ok(Response::Refused(r)) => return Err(other(&st, format!("refused: {r}"))),
+                    Ok(Response::Reconcile(_)) => {
+                        return Err((
+                            st.clone(),
+                            SyncErrorKind::Peer(SyncError::Malformed(
+                                "reconcile in answer to a fetch".into(),
+                            )),
+                        ));
+                    }
+                    Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
+                };
+                // Only what was asked for is taken (and it still goes through validation).
+                let mut got = Vec::new();
+                for o in objects {
+                    let id = SignedObject::decode_draft(&o, usize::MAX, scan)
+                        .ok()
+                        .map(|s| s.id());
+                    match id {
+                        Some(id) if wanted.contains(&id) && asked.contains(&id) => {
+                            asked.retain(|a| *a != id);
+                            got.push(o);
+                        }
+                        _ => {
+                            return Err((
+                                st.clone(),
+                                SyncErrorKind::Peer(SyncError::Malformed(
+                                    "sent an object that was not asked for".into(),
+                                )),
+                            ));
+                        }
+                    }
+                }
+                if got.is_empty() {
+                    // The peer no longer has them (or will not say): stop asking.
+                    break;
+                }
+                let r = self
+                    .ingest(got, Source::Sync)
+                    .await
+                    .map_err(|e| other(&st, e.to_string()))?;
+                st.fetched += r
+                    .outcomes
+                    .iter()
+                    .filter(|o| {
+                        matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..))
+                    })
+                    .count() as u64;
+            }
+        }
+        Ok(st)
+    }
+}
+
+/// Whether a failed session is the peer's fault (then it is cut off) or not.
+#[derive(Debug)]
+enum SyncErrorKind {
+    Peer(SyncError),
+    Other(String),
+}
+
+impl std::fmt::Display for SyncErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncErrorKind::Peer(e) => write!(f, "{e}"),
+            SyncErrorKind::Other(e) => f.write_str(e),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Reconciliation on loopback with real libp2p: nodes converge whatever gossip missed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use accord_core::{ObjectType, SecretKey, SignedObject, Timestamp};
+use accord_net::{Admission, NetConfig, Network, NetworkEvent};
+use accord_node::{Node, NodeHandle};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, wait_until};
+
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    )
+}
+
+async fn records(node: &NodeHandle) -> u64 {
+    node.status()
+        .await
+        .map(|s| s.counts.get(&ObjectType::Record).copied().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+fn batch(tf: &TestFed, member: usize, n: usize, tag: &str) -> Vec<SignedObject> {
+    let t = now().0 - 60_000;
+    (0..n)
+        .map(|i| {
+            tf.fed
+                .record(member, &format!("{tag} {i}"), Timestamp(t + i as u64))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_catches_up_on_a_thousand_records() {
+    let tf = TestFed::new(&["KZ", "BY"], 21).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let b = tf.spawn(1, vec![a_addr.clone()]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    b.shutdown().await;
+
+    let recs = batch(&tf, 0, 1000, "while B was down");
+    for chunk in recs.chunks(250) {
+        let out = a
+            .submit(chunk.iter().map(|r| r.as_bytes().to_vec()).collect())
+            .await
+            .unwrap();
+        assert!(out.iter().all(|o| o.status == "accepted"));
+    }
+    let restarted = Instant::now();
+    let b = tf.spawn(1, vec![a_addr]).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            records(&b).await == 1000
+        })
+        .await,
+        "B holds all 1000 records within 30 s of restarting (has {})",
+        records(&b).await
+    );
+    eprintln!("caught up on 1000 records in {:?}", restarted.elapsed());
+    for r in recs.iter().step_by(97) {
+        assert!(has(&b, r.id()).await);
+    }
+    let stats = b.sync_stats();
+    assert!(
+        stats
+            .iter()
+            .any(|(_, s)| s.missing >= 1000 && s.error.is_none()),
+        "{stats:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_halves_of_a_six_node_devnet_converge_after_a_partition() {
+    let codes = ["KZ", "BY", "AM", "KG", "UZ", "TJ"];
+    let tf = TestFed::new(&codes, 22).unwrap();
+    // Two halves, each a chain of three, not connected to each other.
+    let mut nodes: Vec<NodeHandle> = Vec::new();
+    for i in 0..6 {
+        let bootstrap = if i % 3 == 0 {
+            vec![]
+        } else {
+            vec![dial_addr(&nodes[i - 1]).await.unwrap()]
+        };
+        nodes.push(tf.spawn(i, bootstrap).await.unwrap());
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let want = if i % 3 == 1 { 2 } else { 1 };
+        assert!(
+            wait_until(Duration::from_secs(20), || admitted(n, want)).await,
+            "node {i}"
+        );
+    }
+    let left = batch(&tf, 0, 40, "left");
+    let right = batch(&tf, 3, 40, "right");
+    nodes[0]
+        .submit(left.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    nodes[3]
+        .submit(right.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    // Each half converges on its own records by gossip.
+    for (i, n) in nodes.iter().enumerate() {
+        let n = n.clone();
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                let n = n.clone();
+                async move { records(&n).await == 40 }
+            })
+            .await,
+            "half of node {i}"
+        );
+    }
+    // Join the halves with one connection: reconciliation brings everyone to the union.
+    let joined = Instant::now();
+    nodes[2]
+        .network()
+        .dial(dial_addr(&nodes[3]).await.unwrap().parse().unwrap())
+        .await
+        .unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        let n = n.clone();
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                let n = n.clone();
+                async move { records(&n).await == 80 }
+            })
+            .await,
+            "node {i} reached the union (has {})",
+            records(&nodes[i]).await
+        );
+    }
+    eprintln!(
+        "six nodes converged {:?} after the halves were joined",
+        joined.elapsed()
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_node_receives_the_whole_history_with_its_trust_objects() {
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 23).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let recs: Vec<SignedObject> = (0..3).flat_map(|m| batch(&tf, m, 30, "history")).collect();
+    let out = a
+        .submit(recs.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+    // The newcomer knows only the charter and its own certificate: no delegation at all.
+    let mut cfg = tf.config(
+        2,
+        vec![dial_addr(&a).await.unwrap()],
+        accord_node::AdmissionMode::Members,
+    );
+    cfg.preload.clear();
+    let c = Node::spawn(cfg).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            records(&c).await == 90
+        })
+        .await,
+        "the newcomer has every record (has {})",
+        records(&c).await
+    );
+    let s = c.status().await.unwrap();
+    assert_eq!(
+        s.counts[&ObjectType::Delegation],
+        3,
+        "it fetched the delegations the records depend on"
+    );
+    assert_eq!(s.pending, 0, "nothing is left waiting");
+    a.shutdown().await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
+    let tf = TestFed::new(&["KZ", "BY"], 24).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    // A certified peer that answers every sync request with garbage.
+    let key = SecretKey::from_seed([90; 32]);
+    let m = &tf.fed.members[1];
+    let cert = accord_core::Object::Node(accord_core::NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: tf.fed.created,
+        member: m.code.clone(),
+        node_key: key.public_key(),
+        label: None,
+    })
+    .sign(&m.root);
+    let (net, handle, mut events) = Network::new(NetConfig {
+        keypair: accord_net::keypair_of(&key).unwrap(),
+        federation: tf.fed.federation(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![a_addr.parse().unwrap()],
+        admission: Admission::Open,
+        mdns: false,
+        node_cert: Some(cert.into_bytes()),
+        max_object_bytes: 1 << 20,
+    })
+    .unwrap();
+    tokio::spawn(net.run());
+    let cut_off = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut answered = 0;
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetworkEvent::SyncRequest { request_id, .. } => {
+                    answered += 1;
+                    // Looks like a reconcile answer, is nonsense.
+                    let _ = handle
+                        .respond(request_id, vec![0x01, 0x61, 0xff, 0xfe, 0x13, 0x37])
+                        .await;
+                }
+                NetworkEvent::PeerDisconnected { .. } => return answered,
+                _ => {}
+            }
+        }
+        answered
+    })
+    .await
+    .expect("the garbage peer was cut off");
+    assert!(cut_off >= 1, "A asked the peer to reconcile");
+    // A is healthy: it still stores and serves.
+    let rec = tf.fed.record(0, "after the garbage peer", now());
+    assert_eq!(
+        a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    assert!(has(&a, rec.id()).await);
+    let stats = a.sync_stats();
+    assert!(stats.iter().any(|(_, s)| s.error.is_some()), "{stats:?}");
+    handle.shutdown().await;
+    a.shutdown().await;
+}
