@@ -8,6 +8,9 @@
 
 use std::future::Future;
 
+pub mod openapi;
+mod records;
+
 use accord_core::object::body_json;
 use accord_core::{ObjectId, cbor};
 use accord_node::{NodeError, NodeHandle};
@@ -27,7 +30,7 @@ pub const MAX_SUBMIT_OBJECTS: usize = 1024;
 
 /// An error answer: a status and a JSON `{"error": …}` body.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -44,7 +47,7 @@ impl From<NodeError> for ApiError {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
@@ -57,6 +60,15 @@ pub fn router(node: NodeHandle) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
         .route("/v1/sync", get(sync))
+        .route("/v1/records", get(records::list))
+        .route("/v1/records/{id}", get(records::detail))
+        .route("/v1/stream", get(records::stream))
+        .route("/v1/federation", get(records::federation))
+        .route("/v1/publishers", get(records::publishers))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
         .with_state(node)
 }

@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+mod index;
 mod node;
 mod sync;
 mod worker;
@@ -66,4 +67,6 @@ pub enum NodeError {
     Net(#[from] accord_net::NetError),
     #[error("the node is shutting down")]
     Stopped,
+    #[error("{0}")]
+    BadQuery(String),
 }

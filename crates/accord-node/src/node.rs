@@ -82,6 +82,7 @@ struct Inner {
     store_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     sync: SyncState,
     sync_config: SyncConfig,
+    searcher: accord_search::Searcher,
 }
 
 /// A cloneable handle to a running node.
@@ -136,10 +137,17 @@ impl Node {
             max_pending: cfg.store.max_pending,
         };
         let g = genesis.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&dir, &g, opts))
-            .await
-            .map_err(|e| NodeError::Store(e.to_string()))?
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+        let (store, search) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+            let store = Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
+            let mut search = accord_search::SearchIndex::open(&dir.join("search"))
+                .map_err(|e| NodeError::Store(e.to_string()))?;
+            crate::index::rebuild_if_needed(&store, &mut search, false)
+                .map_err(|e| NodeError::Store(e.to_string()))?;
+            Ok((store, search))
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))??;
+        let searcher = search.searcher();
         let trust = store.trust().clone();
         let federation = trust.federation();
         if trust
@@ -161,7 +169,7 @@ impl Node {
         let (store_tx, store_rx) = mpsc::channel(STORE_QUEUE_CAPACITY);
         let store_thread = std::thread::Builder::new()
             .name("accord-store".into())
-            .spawn(move || worker::run(store, store_rx))
+            .spawn(move || worker::run(store, search, store_rx))
             .map_err(|e| NodeError::Store(e.to_string()))?;
 
         let net_cfg = NetConfig {
@@ -203,6 +211,7 @@ impl Node {
                 store_thread: Mutex::new(Some(store_thread)),
                 sync: SyncState::default(),
                 sync_config: cfg.sync.clone(),
+                searcher,
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -277,6 +286,21 @@ impl NodeHandle {
 
     pub(crate) fn sync_config(&self) -> &SyncConfig {
         &self.inner.sync_config
+    }
+
+    /// Runs a search on the node's index (off the async workers).
+    pub async fn search(
+        &self,
+        q: accord_search::SearchQuery,
+    ) -> Result<accord_search::SearchResult, NodeError> {
+        let searcher = self.inner.searcher.clone();
+        tokio::task::spawn_blocking(move || searcher.search(&q))
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?
+            .map_err(|e| match e {
+                accord_search::SearchError::BadQuery(m) => NodeError::BadQuery(m),
+                other => NodeError::Store(other.to_string()),
+            })
     }
 
     pub fn peer_id(&self) -> String {

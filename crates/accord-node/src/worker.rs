@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use accord_core::{Object, Timestamp, Verified};
+use accord_search::SearchIndex;
 use accord_store::{IngestOutcome, Store};
 use accord_sync::{Snapshot, SyncIndex};
 use tokio::sync::{mpsc, oneshot};
@@ -50,7 +51,7 @@ fn now() -> Timestamp {
 
 /// Runs the worker until a `Shutdown` job (or every sender is gone). Every job queued before
 /// the shutdown is finished first.
-pub(crate) fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
+pub(crate) fn run(mut store: Store, mut search: SearchIndex, mut rx: mpsc::Receiver<Job>) {
     let mut index = match store.time_ids() {
         Ok(items) => SyncIndex::new(items),
         Err(e) => {
@@ -98,7 +99,7 @@ pub(crate) fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                ingest_group(&mut store, &mut index, group);
+                ingest_group(&mut store, &mut index, &mut search, group);
             }
         }
     }
@@ -112,7 +113,7 @@ type Group = Vec<(
     oneshot::Sender<Result<IngestResult, NodeError>>,
 )>;
 
-fn ingest_group(store: &mut Store, index: &mut SyncIndex, group: Group) {
+fn ingest_group(store: &mut Store, index: &mut SyncIndex, search: &mut SearchIndex, group: Group) {
     let all: Vec<&[u8]> = group
         .iter()
         .flat_map(|(items, _, _)| items.iter().map(Vec::as_slice))
@@ -127,6 +128,7 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, group: Group) {
             for v in &released {
                 index.insert(v.object().created(), v.id());
             }
+            crate::index::update(store, search, &outcomes, &released);
             let mut outcomes = outcomes.into_iter();
             let mut released = Some(released);
             for (items, source, reply) in group {

@@ -22,20 +22,34 @@ impl Rng {
 }
 
 fn main() {
-    println!("| items | differences | rounds | bytes sent | bytes received | total bytes | naive bytes (all ids) | ratio | time |");
+    println!(
+        "| items | differences | rounds | bytes sent | bytes received | total bytes | naive bytes (all ids) | ratio | time |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in [100_000usize, 1_000_000] {
         let mut rng = Rng(n as u64);
         let base: Vec<(Timestamp, ObjectId)> = (0..n)
-            .map(|_| (Timestamp(1_700_000_000_000 + rng.next() % 31_536_000_000), ObjectId::of_body(&rng.next().to_le_bytes())))
+            .map(|_| {
+                (
+                    Timestamp(1_700_000_000_000 + rng.next() % 31_536_000_000),
+                    ObjectId::of_body(&rng.next().to_le_bytes()),
+                )
+            })
             .collect();
         for d in [1usize, 100, 10_000] {
             // Half the differences on each side.
             let mut a: BTreeSet<_> = base.iter().copied().collect();
             let mut b = a.clone();
             for i in 0..d {
-                let item = (Timestamp(1_700_000_000_000 + rng.next() % 31_536_000_000), ObjectId::of_body(&rng.next().to_le_bytes()));
-                if i % 2 == 0 { a.insert(item); } else { b.insert(item); }
+                let item = (
+                    Timestamp(1_700_000_000_000 + rng.next() % 31_536_000_000),
+                    ObjectId::of_body(&rng.next().to_le_bytes()),
+                );
+                if i % 2 == 0 {
+                    a.insert(item);
+                } else {
+                    b.insert(item);
+                }
             }
             let sa = SyncIndex::new(a.iter().copied()).snapshot();
             let sb = SyncIndex::new(b.iter().copied()).snapshot();

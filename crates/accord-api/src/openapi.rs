@@ -1,0 +1,179 @@
+//! The OpenAPI 3 description of the HTTP API, served at `/v1/openapi.json`. A test requests
+//! every path listed here from a running node, so the document cannot drift from the router.
+
+use serde_json::{Value, json};
+
+/// `(method, path, summary, query parameters)` of every endpoint.
+pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "get",
+        "/healthz",
+        "Liveness: `ok` while the process runs.",
+        &[],
+    ),
+    (
+        "post",
+        "/v1/objects",
+        "Submit one signed object, or a CBOR array of them (application/cbor). Per-object verdicts.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/objects/{id}",
+        "A stored object as JSON, or its exact signed bytes with Accept: application/cbor.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/status",
+        "Node identity, federation, object counts, peers, reconciliation, uptime, version.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/peers",
+        "Connected peers with member, addresses, admission and gossip score.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/sync",
+        "The last reconciliation session with each peer.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/records",
+        "Search and filter records. Repeated parameters mean OR within a field, AND across fields. Default status: active.",
+        &[
+            "q",
+            "member",
+            "kind",
+            "direction",
+            "lang",
+            "publisher",
+            "status",
+            "since",
+            "until",
+            "sort",
+            "limit",
+            "cursor",
+        ],
+    ),
+    (
+        "get",
+        "/v1/records/{id}",
+        "A record in every language with its status, history and provenance chain.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/stream",
+        "Server-sent events (`record`) for new records matching the filters.",
+        &["q", "member", "kind", "direction", "lang", "publisher"],
+    ),
+    (
+        "get",
+        "/v1/federation",
+        "The charter: name, members, threshold, taxonomy (ru/en names), limits.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/publishers",
+        "Delegated publishers per member with their status.",
+        &[],
+    ),
+    ("get", "/v1/openapi.json", "This document.", &[]),
+];
+
+fn param_doc(name: &str) -> Value {
+    let (desc, schema) = match name {
+        "q" => (
+            "Full-text query (Russian and English morphology; other languages by exact words). At most 512 characters.",
+            json!({"type": "string", "maxLength": 512}),
+        ),
+        "member" => (
+            "Member code (ISO 3166-1 alpha-2).",
+            json!({"type": "string", "pattern": "^[A-Z]{2}$"}),
+        ),
+        "kind" => ("Record kind code.", json!({"type": "string"})),
+        "direction" => ("Direction code.", json!({"type": "string"})),
+        "lang" => (
+            "BCP 47 language tag present in the record.",
+            json!({"type": "string"}),
+        ),
+        "publisher" => ("Publisher name as delegated.", json!({"type": "string"})),
+        "status" => (
+            "Derived status.",
+            json!({"type": "string", "enum": ["active", "superseded", "retracted", "signer-revoked"]}),
+        ),
+        "since" => (
+            "Created at or after (YYYY-MM-DD, RFC 3339 or unix ms).",
+            json!({"type": "string"}),
+        ),
+        "until" => (
+            "Created before (YYYY-MM-DD, RFC 3339 or unix ms).",
+            json!({"type": "string"}),
+        ),
+        "sort" => (
+            "Order (default: relevance with q, newest without).",
+            json!({"type": "string", "enum": ["relevance", "newest", "oldest"]}),
+        ),
+        "limit" => (
+            "Items per page.",
+            json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+        ),
+        "cursor" => (
+            "The next_cursor of the previous page.",
+            json!({"type": "string"}),
+        ),
+        _ => ("", json!({"type": "string"})),
+    };
+    let repeat = matches!(
+        name,
+        "member" | "kind" | "direction" | "lang" | "publisher" | "status"
+    );
+    json!({
+        "name": name, "in": "query", "required": false, "description": desc,
+        "schema": if repeat { json!({"type": "array", "items": schema}) } else { schema },
+        "style": "form", "explode": true,
+    })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary, params) in ROUTES {
+        let mut parameters: Vec<Value> = params.iter().map(|p| param_doc(p)).collect();
+        if path.contains("{id}") {
+            parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "Object id: 64 lowercase hex characters.", "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}));
+        }
+        let mut responses = serde_json::Map::new();
+        responses.insert("200".into(), json!({"description": "OK"}));
+        if !params.is_empty() || path.contains("{id}") || *method == "post" {
+            responses.insert("400".into(), json!({"description": "A bad parameter or body; the error names it.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
+        }
+        if path.contains("{id}") {
+            responses.insert("404".into(), json!({"description": "Not stored on this node.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
+        }
+        if *method == "post" {
+            responses.insert(
+                "413".into(),
+                json!({"description": "Over the size or count limit."}),
+            );
+        }
+        let mut op = json!({"summary": summary, "parameters": parameters, "responses": responses});
+        if *method == "post" {
+            op["requestBody"] = json!({"required": true, "content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}}});
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Accord node API", "version": env!("CARGO_PKG_VERSION"), "description": "HTTP API of an Accord node. See docs/PROTOCOL.md."},
+        "paths": paths,
+        "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}},
+    })
+}

@@ -1,0 +1,431 @@
+//! Analyst endpoints: search, record detail with provenance, live stream, federation and
+//! publishers.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use accord_core::trust::PublisherCheck;
+use accord_core::{Object, ObjectId, Timestamp};
+use accord_node::NodeHandle;
+use accord_search::{MAX_LIMIT, MAX_QUERY_CHARS, RecordDoc, SearchQuery, Sort};
+use accord_store::StoredObject;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde_json::{Value, json};
+
+use crate::{ApiError, bad};
+
+/// The query parameters `/v1/records` and `/v1/stream` understand.
+pub const RECORD_PARAMS: [&str; 12] = [
+    "q",
+    "member",
+    "kind",
+    "direction",
+    "lang",
+    "publisher",
+    "status",
+    "since",
+    "until",
+    "sort",
+    "limit",
+    "cursor",
+];
+
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+/// Parses and checks the parameters; every error names the parameter.
+pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<SearchQuery, ApiError> {
+    let mut q = SearchQuery {
+        limit: 20,
+        ..Default::default()
+    };
+    for (k, v) in params {
+        if !allowed.contains(&k.as_str()) {
+            return Err(bad(format!(
+                "unknown parameter {k:?} (known: {})",
+                allowed.join(", ")
+            )));
+        }
+        let v = v.trim();
+        let p = |m: String| bad(format!("parameter {k}: {m}"));
+        match k.as_str() {
+            "q" => {
+                if v.chars().count() > MAX_QUERY_CHARS {
+                    return Err(p(format!("longer than {MAX_QUERY_CHARS} characters")));
+                }
+                q.text = Some(v.to_string());
+            }
+            "member" => {
+                if !(v.len() == 2 && v.bytes().all(|c| c.is_ascii_uppercase())) {
+                    return Err(p(format!(
+                        "{v:?} is not a member code (two capital letters)"
+                    )));
+                }
+                q.members.push(v.to_string());
+            }
+            "kind" | "direction" => {
+                if !is_code(v) {
+                    return Err(p(format!("{v:?} is not a taxonomy code")));
+                }
+                if k == "kind" {
+                    q.kinds.push(v.to_string())
+                } else {
+                    q.directions.push(v.to_string())
+                }
+            }
+            "lang" => {
+                if !accord_core::validate::is_language_tag(v) {
+                    return Err(p(format!("{v:?} is not a language tag")));
+                }
+                q.langs.push(v.to_string());
+            }
+            "publisher" => {
+                if v.is_empty() || v.len() > 200 {
+                    return Err(p("must be 1 to 200 characters".into()));
+                }
+                q.publishers.push(v.to_string());
+            }
+            "status" => {
+                v.parse::<accord_store::RecordStatus>().map_err(p)?;
+                q.statuses.push(v.to_string());
+            }
+            "since" => q.since = Some(v.parse::<Timestamp>().map_err(p)?),
+            "until" => q.until = Some(v.parse::<Timestamp>().map_err(p)?),
+            "sort" => {
+                q.sort = Some(match v {
+                    "relevance" => Sort::Relevance,
+                    "newest" => Sort::Newest,
+                    "oldest" => Sort::Oldest,
+                    _ => return Err(p(format!("{v:?}: expected relevance, newest or oldest"))),
+                })
+            }
+            "limit" => {
+                let n: usize = v.parse().map_err(|_| p(format!("{v:?} is not a number")))?;
+                if !(1..=MAX_LIMIT).contains(&n) {
+                    return Err(p(format!("must be between 1 and {MAX_LIMIT}")));
+                }
+                q.limit = n;
+            }
+            "cursor" => {
+                q.offset = v
+                    .strip_prefix('o')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n <= 100_000)
+                    .ok_or_else(|| p(format!("{v:?} is not a cursor this node issued")))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+pub(crate) fn item_json(d: &RecordDoc, snippet: Option<&str>) -> Value {
+    json!({
+        "id": d.id.to_string(),
+        "member": d.member,
+        "kind": d.kind,
+        "directions": d.directions,
+        "lang": d.lang,
+        "languages": d.languages,
+        "title": d.title.get(&d.lang).cloned().or_else(|| d.title.values().next().cloned()),
+        "titles": d.title,
+        "snippet": snippet,
+        "created": d.created.to_string(),
+        "status": d.status,
+        "publisher": d.publisher,
+    })
+}
+
+pub async fn list(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let q = parse_query(&params, &RECORD_PARAMS)?;
+    let r = node.search(q).await.map_err(|e| match e {
+        accord_node::NodeError::BadQuery(m) => bad(m),
+        other => ApiError::from(other),
+    })?;
+    let items: Vec<Value> = r
+        .hits
+        .iter()
+        .map(|h| item_json(&h.doc, Some(&h.snippet)))
+        .collect();
+    Ok(axum::Json(json!({
+        "items": items,
+        "next_cursor": r.next_offset.map(|o| format!("o{o}")),
+        "total": r.total,
+        "facets": r.facets,
+    })))
+}
+
+pub async fn detail(
+    State(node): State<NodeHandle>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id: ObjectId = id
+        .parse()
+        .map_err(|_| bad(format!("{id:?} is not an object id (64 hex characters)")))?;
+    let v = node.read(move |s| record_detail(s, &id)).await??;
+    v.map(axum::Json).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("record {id} is not stored on this node"),
+        )
+    })
+}
+
+fn record_detail(s: &accord_store::Store, id: &ObjectId) -> Result<Option<Value>, ApiError> {
+    let err =
+        |e: accord_store::StoreError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let Some(StoredObject {
+        signed,
+        object: Object::Record(r),
+    }) = s.get(id).map_err(err)?
+    else {
+        return Ok(None);
+    };
+    let status = s.record_status(id).map_err(err)?.map(|x| x.as_str());
+    let (retractions, superseding) = s.history(id).map_err(err)?;
+    let retracted_by: Vec<Value> = retractions
+        .iter()
+        .filter_map(|rid| match s.get(rid).ok()?? {
+            StoredObject {
+                object: Object::Retraction(x),
+                signed,
+            } => Some(json!({
+                "id": rid.to_string(), "reason": x.reason, "created": x.created.to_string(),
+                "signer": signed.signatures().first().map(|k| k.0.to_string()),
+            })),
+            _ => None,
+        })
+        .collect();
+    let author = signed.signatures()[0].0;
+    let trust = s.trust();
+    let delegation = match trust.check_publisher(
+        &r.member,
+        &author,
+        r.created,
+        Some((&r.kind, &r.directions)),
+    ) {
+        PublisherCheck::Ok(d) => Some((d, None)),
+        PublisherCheck::Refused(reason) => trust
+            .delegations_of(&author)
+            .iter()
+            .find(|d| d.delegation.member == r.member)
+            .cloned()
+            .map(|d| (d, Some(reason.to_string()))),
+        PublisherCheck::Unknown => None,
+    };
+    let member = trust.charter().member(&r.member);
+    let sig_ok = signed.bad_signers().is_empty();
+    Ok(Some(json!({
+        "id": id.to_string(),
+        "member": r.member.to_string(),
+        "kind": r.kind,
+        "directions": r.directions,
+        "lang": r.lang,
+        "title": r.title,
+        "summary": r.summary,
+        "body": r.body,
+        "tags": r.tags,
+        "links": r.links.iter().map(|l| json!({"url": l.url, "title": l.title})).collect::<Vec<_>>(),
+        "attachments": r.attachments.iter().map(|a| json!({"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256.to_string()})).collect::<Vec<_>>(),
+        "references": r.references.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+        "supersedes": r.supersedes.map(|x| x.to_string()),
+        "effective_from": r.effective_from,
+        "effective_until": r.effective_until,
+        "created": r.created.to_string(),
+        "status": status,
+        "history": {
+            "superseded_by": superseding.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            "retracted_by": retracted_by,
+        },
+        "provenance": {
+            "signature_valid": sig_ok,
+            "signer": author.to_string(),
+            "delegation": delegation.map(|(d, problem)| json!({
+                "id": d.id.to_string(),
+                "publisher": d.delegation.name,
+                "member": d.delegation.member.to_string(),
+                "kinds": d.delegation.kinds,
+                "directions": d.delegation.directions,
+                "not_before": d.delegation.not_before.to_string(),
+                "not_after": d.delegation.not_after.map(|t| t.to_string()),
+                "signed_by": d.signer.to_string(),
+                "problem": problem,
+            })),
+            "member_root_key": member.map(|m| m.root_key.to_string()),
+            "member_name": member.map(|m| m.name.clone()),
+            "charter": {
+                "id": trust.charter_id().to_string(),
+                "version": trust.charter_history().len(),
+                "federation": trust.federation().to_string(),
+                "name": trust.charter().name,
+            },
+            "verify_command": format!("accord verify {id}.cbor --charter charter.cbor --with delegation.cbor"),
+        },
+        "size": signed.as_bytes().len(),
+    })))
+}
+
+/// Whether a new record matches the stream's filters (text: every word appears somewhere,
+/// case-insensitively; no stemming).
+fn stream_matches(q: &SearchQuery, d: &RecordDoc) -> bool {
+    let any = |list: &Vec<String>, v: &str| list.is_empty() || list.iter().any(|x| x == v);
+    if !any(&q.members, &d.member) || !any(&q.kinds, &d.kind) || !any(&q.publishers, &d.publisher) {
+        return false;
+    }
+    if !q.directions.is_empty() && !d.directions.iter().any(|x| q.directions.contains(x)) {
+        return false;
+    }
+    if !q.langs.is_empty() && !d.languages.iter().any(|x| q.langs.contains(x)) {
+        return false;
+    }
+    if let Some(t) = q.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let hay = d
+            .title
+            .values()
+            .chain(d.text.values())
+            .map(|s| s.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return t.to_lowercase().split_whitespace().all(|w| hay.contains(w));
+    }
+    true
+}
+
+pub async fn stream(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let q = parse_query(
+        &params,
+        &["q", "member", "kind", "direction", "lang", "publisher"],
+    )?;
+    let rx = node.subscribe();
+    let publisher_of = node.clone();
+    let s = futures::stream::unfold((rx, q, publisher_of), |(mut rx, q, node)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(v) => {
+                    let Object::Record(r) = v.object() else {
+                        continue;
+                    };
+                    let id = v.id();
+                    let signer = v.signer();
+                    let publisher = node
+                        .read(move |s| {
+                            s.trust()
+                                .delegations()
+                                .find(|d| d.delegation.publisher == signer)
+                                .map(|d| d.delegation.name.clone())
+                                .unwrap_or_default()
+                        })
+                        .await
+                        .unwrap_or_default();
+                    let d = RecordDoc::of(id, r, "active", &publisher);
+                    if stream_matches(&q, &d) {
+                        let ev = Event::default()
+                            .event("record")
+                            .id(id.to_string())
+                            .data(item_json(&d, None).to_string());
+                        return Some((Ok(ev), (rx, q, node)));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let ev = Event::default()
+                        .event("lagged")
+                        .data(format!("{{\"missed\":{n}}}"));
+                    return Some((Ok(ev), (rx, q, node)));
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}
+
+pub async fn federation(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    let v = node
+        .read(|s| {
+            let t = s.trust();
+            let c = t.charter();
+            let entries = |list: &Vec<accord_core::taxonomy::TaxonEntry>| {
+                list.iter().map(|e| json!({"code": e.code, "names": e.names})).collect::<Vec<_>>()
+            };
+            json!({
+                "federation": t.federation().to_string(),
+                "charter_id": t.charter_id().to_string(),
+                "name": c.name,
+                "version": c.version,
+                "created": c.created.to_string(),
+                "threshold": c.threshold,
+                "members": c.members.iter().map(|m| json!({"code": m.code.to_string(), "name": m.name, "root_key": m.root_key.to_string()})).collect::<Vec<_>>(),
+                "taxonomy": {"directions": entries(&c.taxonomy.directions), "kinds": entries(&c.taxonomy.kinds)},
+                "limits": {
+                    "max_object_bytes": c.limits.max_object_bytes,
+                    "max_depth": c.limits.max_depth,
+                    "max_list_len": c.limits.max_list_len,
+                    "max_future_skew_ms": c.limits.max_future_skew_ms,
+                },
+            })
+        })
+        .await?;
+    Ok(axum::Json(v))
+}
+
+pub async fn publishers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    );
+    let v = node
+        .read(move |s| {
+            let t = s.trust();
+            let mut by_member: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            for d in t.delegations() {
+                let del = &d.delegation;
+                let status = if t.root_key(&del.member) != Some(d.signer) {
+                    "root-replaced"
+                } else if t
+                    .object_revoked_since(&d.id, &del.member)
+                    .is_some_and(|x| x <= now)
+                    || t.key_revoked_since(&del.member, &del.publisher)
+                        .is_some_and(|x| x <= now)
+                {
+                    "revoked"
+                } else if del.not_after.is_some_and(|na| na < now) {
+                    "expired"
+                } else if del.not_before > now {
+                    "not-yet-valid"
+                } else {
+                    "active"
+                };
+                by_member
+                    .entry(del.member.to_string())
+                    .or_default()
+                    .push(json!({
+                        "delegation": d.id.to_string(),
+                        "name": del.name,
+                        "publisher_key": del.publisher.to_string(),
+                        "kinds": del.kinds,
+                        "directions": del.directions,
+                        "not_before": del.not_before.to_string(),
+                        "not_after": del.not_after.map(|x| x.to_string()),
+                        "status": status,
+                    }));
+            }
+            json!({ "members": by_member })
+        })
+        .await?;
+    Ok(axum::Json(v))
+}

@@ -1,0 +1,361 @@
+//! Morphology, filters, facets and pagination of the search index.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use accord_core::{ObjectId, Timestamp};
+use accord_search::{RecordDoc, SearchIndex, SearchQuery, Sort};
+
+fn doc(
+    n: u64,
+    member: &str,
+    kind: &str,
+    dirs: &[&str],
+    lang: &str,
+    title: &str,
+    text: &str,
+    status: &str,
+) -> RecordDoc {
+    let m = |s: &str| BTreeMap::from([(lang.to_string(), s.to_string())]);
+    RecordDoc {
+        id: ObjectId::of_body(&n.to_le_bytes()),
+        created: Timestamp(1_700_000_000_000 + n * 3_600_000),
+        member: member.into(),
+        kind: kind.into(),
+        directions: dirs.iter().map(|d| d.to_string()).collect(),
+        lang: lang.into(),
+        languages: vec![lang.into()],
+        title: m(title),
+        text: m(text),
+        status: status.into(),
+        publisher: format!("{member} ministry"),
+    }
+}
+
+fn ids(idx: &SearchIndex, text: &str) -> BTreeSet<ObjectId> {
+    let q = SearchQuery {
+        text: Some(text.into()),
+        limit: 100,
+        ..Default::default()
+    };
+    idx.searcher()
+        .search(&q)
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|h| h.doc.id)
+        .collect()
+}
+
+fn morphology_index() -> (SearchIndex, [ObjectId; 5]) {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let docs = vec![
+        doc(
+            1,
+            "KZ",
+            "regulatory-note",
+            &["e-government"],
+            "ru",
+            "Электронное правительство",
+            "Опыт внедрения системы электронное правительство в регионах.",
+            "active",
+        ),
+        doc(
+            2,
+            "BY",
+            "skills-programme",
+            &["digital-skills"],
+            "en",
+            "Digital skills programmes",
+            "National skills programmes for civil servants.",
+            "active",
+        ),
+        doc(
+            3,
+            "KZ",
+            "other",
+            &["digital-divide"],
+            "kk",
+            "Цифрлық теңсіздік",
+            "Ауылдық жерлерде интернетке қолжетімділік.",
+            "active",
+        ),
+        doc(
+            4,
+            "AM",
+            "dataset",
+            &["infrastructure"],
+            "hy",
+            "Լայնաշերտ կապի տվյալներ",
+            "Բաց տվյալներ համայնքների ծածկույթի մասին։",
+            "active",
+        ),
+        doc(
+            5,
+            "BY",
+            "standard",
+            &["ict-science"],
+            "be",
+            "Стандарт абмену дадзенымі",
+            "Міжведамасны абмен дадзенымі.",
+            "active",
+        ),
+    ];
+    let out = [docs[0].id, docs[1].id, docs[2].id, docs[3].id, docs[4].id];
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    (idx, out)
+}
+
+#[test]
+fn russian_morphology() {
+    let (idx, id) = morphology_index();
+    assert!(ids(&idx, "электронного правительства").contains(&id[0]));
+    assert!(ids(&idx, "правительство").contains(&id[0]));
+    assert!(ids(&idx, "правительству").contains(&id[0]));
+    assert!(!ids(&idx, "правительство").contains(&id[1]));
+}
+
+#[test]
+fn english_morphology() {
+    let (idx, id) = morphology_index();
+    assert!(ids(&idx, "skill programme").contains(&id[1]));
+    assert!(ids(&idx, "servant").contains(&id[1]));
+    assert!(!ids(&idx, "skill programme").contains(&id[0]));
+}
+
+#[test]
+fn other_languages_by_exact_words() {
+    let (idx, id) = morphology_index();
+    assert!(ids(&idx, "теңсіздік").contains(&id[2]), "Kazakh");
+    assert!(ids(&idx, "տվյալներ").contains(&id[3]), "Armenian");
+    assert!(ids(&idx, "дадзенымі").contains(&id[4]), "Belarusian");
+    assert!(ids(&idx, "несуществующееслово").is_empty());
+}
+
+#[test]
+fn hostile_query_text_is_just_words() {
+    let (idx, _) = morphology_index();
+    for q in [
+        "",
+        "\"unbalanced",
+        "title_ru:(",
+        "a AND OR NOT",
+        "*:*",
+        "[1 TO",
+        "\\",
+        "((((((",
+        "😀",
+    ] {
+        let r = idx.searcher().search(&SearchQuery {
+            text: Some(q.into()),
+            limit: 10,
+            ..Default::default()
+        });
+        assert!(r.is_ok(), "{q:?}: {r:?}");
+    }
+    let long = "а".repeat(600);
+    assert!(
+        idx.searcher()
+            .search(&SearchQuery {
+                text: Some(long),
+                limit: 10,
+                ..Default::default()
+            })
+            .is_err()
+    );
+}
+
+#[test]
+fn filters_facets_and_pagination() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let members = ["KZ", "BY", "AM", "KG", "UZ"];
+    let kinds = [
+        "regulatory-note",
+        "skills-programme",
+        "platform-case-study",
+        "dataset",
+    ];
+    let dirs = ["regulation", "e-government", "digital-skills"];
+    let statuses = ["active", "active", "active", "superseded", "retracted"];
+    let docs: Vec<RecordDoc> = (0..300u64)
+        .map(|n| {
+            let (m, k, d, s) = (
+                members[n as usize % 5],
+                kinds[n as usize % 4],
+                dirs[n as usize % 3],
+                statuses[n as usize % 5],
+            );
+            let mut r = doc(
+                n,
+                m,
+                k,
+                &[d],
+                if n % 2 == 0 { "en" } else { "ru" },
+                &format!("record {n}"),
+                "shared text about platforms",
+                s,
+            );
+            if n % 7 == 0 {
+                r.directions.push("regulation".into());
+                r.directions.dedup();
+            }
+            r
+        })
+        .collect();
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let s = idx.searcher();
+    let naive = |f: &dyn Fn(&RecordDoc) -> bool| docs.iter().filter(|d| f(d)).count();
+    let run = |q: SearchQuery| s.search(&SearchQuery { limit: 100, ..q }).unwrap();
+
+    // Default: active only.
+    let all = run(SearchQuery::default());
+    assert_eq!(all.total, naive(&|d| d.status == "active"));
+    // OR within a field, AND across fields.
+    let r = run(SearchQuery {
+        members: vec!["KZ".into(), "BY".into()],
+        kinds: vec!["dataset".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        r.total,
+        naive(&|d| d.status == "active"
+            && (d.member == "KZ" || d.member == "BY")
+            && d.kind == "dataset")
+    );
+    let r = run(SearchQuery {
+        directions: vec!["regulation".into()],
+        statuses: vec!["superseded".into(), "retracted".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        r.total,
+        naive(&|d| d.status != "active" && d.directions.contains(&"regulation".to_string()))
+    );
+    let r = run(SearchQuery {
+        langs: vec!["ru".into()],
+        since: Some(Timestamp(1_700_000_000_000 + 100 * 3_600_000)),
+        until: Some(Timestamp(1_700_000_000_000 + 200 * 3_600_000)),
+        ..Default::default()
+    });
+    assert_eq!(
+        r.total,
+        naive(&|d| d.status == "active"
+            && d.lang == "ru"
+            && (100..200).contains(&((d.created.0 - 1_700_000_000_000) / 3_600_000)))
+    );
+    // Facet counts over the result set.
+    let r = run(SearchQuery {
+        kinds: vec!["dataset".into()],
+        ..Default::default()
+    });
+    for m in members {
+        let want = naive(&|d| d.status == "active" && d.kind == "dataset" && d.member == m) as u64;
+        assert_eq!(
+            r.facets["member"].get(m).copied().unwrap_or(0),
+            want,
+            "member facet {m}"
+        );
+    }
+    assert_eq!(
+        r.facets["kind"].get("dataset").copied(),
+        Some(r.total as u64)
+    );
+    // Pagination: every record exactly once, in both date orders and by relevance.
+    for sort in [Sort::Newest, Sort::Oldest, Sort::Relevance] {
+        let mut seen = BTreeSet::new();
+        let mut offset = 0;
+        let text = (sort == Sort::Relevance).then(|| "platforms".to_string());
+        loop {
+            let page = s
+                .search(&SearchQuery {
+                    text: text.clone(),
+                    statuses: vec!["active".into(), "superseded".into(), "retracted".into()],
+                    sort: Some(sort),
+                    limit: 7,
+                    offset,
+                    ..Default::default()
+                })
+                .unwrap();
+            for h in &page.hits {
+                assert!(seen.insert(h.doc.id), "{sort:?}: {} twice", h.doc.id);
+            }
+            match page.next_offset {
+                Some(o) => offset = o,
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 300, "{sort:?}");
+    }
+    // Newest first really is newest first.
+    let r = run(SearchQuery {
+        sort: Some(Sort::Newest),
+        ..Default::default()
+    });
+    assert!(
+        r.hits
+            .windows(2)
+            .all(|w| w[0].doc.created >= w[1].doc.created)
+    );
+}
+
+#[test]
+fn upsert_replaces_and_snippets_are_escaped() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let mut d = doc(
+        1,
+        "KZ",
+        "other",
+        &["regulation"],
+        "en",
+        "Title",
+        "Platforms <script>alert(1)</script> and more",
+        "active",
+    );
+    idx.upsert(std::slice::from_ref(&d)).unwrap();
+    idx.commit().unwrap();
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            text: Some("platforms".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, 1);
+    assert!(
+        r.hits[0].snippet.contains("<b>Platforms</b>"),
+        "{}",
+        r.hits[0].snippet
+    );
+    assert!(
+        !r.hits[0].snippet.contains("<script>"),
+        "{}",
+        r.hits[0].snippet
+    );
+    d.status = "retracted".into();
+    idx.upsert(&[d]).unwrap();
+    idx.commit().unwrap();
+    assert_eq!(idx.num_docs(), 1);
+    assert_eq!(
+        idx.searcher()
+            .search(&SearchQuery {
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap()
+            .total,
+        0
+    );
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            statuses: vec!["retracted".into()],
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, 1);
+}
