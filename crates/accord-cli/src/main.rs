@@ -8,6 +8,7 @@ mod devnet_cmd;
 mod keys_cmd;
 mod node_cmd;
 mod objects_cmd;
+mod query_cmd;
 mod util;
 mod verify_cmd;
 
@@ -106,6 +107,53 @@ enum Command {
     Peers {
         #[command(flatten)]
         node: NodeArg,
+    },
+    /// Search the node's records (full text and filters).
+    Query {
+        /// Words to search for (Russian and English morphology understood).
+        text: Option<String>,
+        #[command(flatten)]
+        filters: query_cmd::Filters,
+        /// Output: table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// At most this many records (1 to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Show one record with its provenance.
+    Show {
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Print new records as they arrive.
+    Follow {
+        text: Option<String>,
+        #[command(flatten)]
+        filters: query_cmd::Filters,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Export matching records to a file: jsonl (full records), csv (one line each) or cbor
+    /// (the exact signed objects, a CBOR sequence that `accord verify` and `accord submit` read).
+    Export {
+        text: Option<String>,
+        #[command(flatten)]
+        filters: query_cmd::Filters,
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Rebuild a stopped node's search index from its store.
+    Reindex {
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -378,6 +426,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         )),
         Command::Status { node } => runtime()?.block_on(node_cmd::status(&node.node)),
         Command::Peers { node } => runtime()?.block_on(node_cmd::peers(&node.node)),
+        Command::Query {
+            text,
+            filters,
+            format,
+            limit,
+            node,
+        } => runtime()?.block_on(query_cmd::query(
+            &node.node,
+            text.as_deref(),
+            &filters,
+            &format,
+            limit,
+        )),
+        Command::Show { id, node } => runtime()?.block_on(query_cmd::show(&node.node, &id)),
+        Command::Follow {
+            text,
+            filters,
+            node,
+        } => runtime()?.block_on(query_cmd::follow(&node.node, text.as_deref(), &filters)),
+        Command::Export {
+            text,
+            filters,
+            format,
+            out,
+            node,
+        } => runtime()?.block_on(query_cmd::export(
+            &node.node,
+            text.as_deref(),
+            &filters,
+            &format,
+            &out,
+        )),
+        Command::Reindex { config } => node_cmd::reindex(&config),
     }
 }
 

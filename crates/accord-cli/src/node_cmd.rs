@@ -18,6 +18,14 @@ fn env_pairs() -> Vec<(String, String)> {
         .collect()
 }
 
+/// `accord reindex --config FILE`: rebuilds the search index of a stopped node.
+pub fn reindex(config: &Path) -> Result<()> {
+    let cfg = NodeConfig::load(config, &env_pairs())?;
+    let n = accord_node::reindex(&cfg)?;
+    println!("search index rebuilt: {n} record(s)");
+    Ok(())
+}
+
 /// `accord run --config FILE`: runs the node until SIGINT or SIGTERM.
 pub async fn run(config: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config, &env_pairs())?;

@@ -70,3 +70,22 @@ pub enum NodeError {
     #[error("{0}")]
     BadQuery(String),
 }
+
+/// Rebuilds the search index of a stopped node from its store; returns the number of records.
+pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
+    let genesis = std::fs::read(&cfg.charter).map_err(|e| NodeError::File {
+        path: cfg.charter.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let opts = accord_store::StoreOptions {
+        cache_bytes: cfg.store.cache_mb << 20,
+        max_pending: cfg.store.max_pending,
+    };
+    let store = accord_store::Store::open(&cfg.data_dir, &genesis, opts)
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+    let mut search = accord_search::SearchIndex::open(&cfg.data_dir.join("search"))
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+    index::rebuild_if_needed(&store, &mut search, true)
+        .map_err(|e| NodeError::Store(e.to_string()))?;
+    Ok(search.num_docs())
+}

@@ -1,0 +1,365 @@
+//! Analyst commands: `query`, `show`, `follow`, `export`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde_json::Value;
+
+/// Filters shared by `query`, `follow` and `export`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Filters {
+    /// Member code (repeatable: OR).
+    #[arg(long)]
+    pub member: Vec<String>,
+    /// Record kind (repeatable).
+    #[arg(long)]
+    pub kind: Vec<String>,
+    /// Direction (repeatable).
+    #[arg(long)]
+    pub direction: Vec<String>,
+    /// Language tag (repeatable).
+    #[arg(long)]
+    pub lang: Vec<String>,
+    /// Publisher name (repeatable).
+    #[arg(long)]
+    pub publisher: Vec<String>,
+    /// Status (repeatable; default active).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Created at or after (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Created before.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl Filters {
+    fn params(&self, text: Option<&str>, with_status_dates: bool) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if let Some(t) = text.filter(|t| !t.is_empty()) {
+            p.push(("q".into(), t.to_string()));
+        }
+        for (k, list) in [
+            ("member", &self.member),
+            ("kind", &self.kind),
+            ("direction", &self.direction),
+            ("lang", &self.lang),
+            ("publisher", &self.publisher),
+        ] {
+            p.extend(list.iter().map(|v| (k.to_string(), v.clone())));
+        }
+        if with_status_dates {
+            p.extend(
+                self.status
+                    .iter()
+                    .map(|v| ("status".to_string(), v.clone())),
+            );
+            if let Some(s) = &self.since {
+                p.push(("since".into(), s.clone()));
+            }
+            if let Some(u) = &self.until {
+                p.push(("until".into(), u.clone()));
+            }
+        }
+        p
+    }
+}
+
+fn client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().build()?)
+}
+
+async fn get(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
+    let url = format!("{}{path}", node.trim_end_matches('/'));
+    let resp = client()?
+        .get(&url)
+        .query(params)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url}: not a JSON answer"))?;
+    if !status.is_success() {
+        bail!("{}", v["error"].as_str().unwrap_or("error"));
+    }
+    Ok(v)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+const CSV_HEADER: &str = "id,created,member,kind,directions,languages,status,publisher,title";
+
+fn csv_row(i: &Value) -> String {
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+            .unwrap_or_default()
+    };
+    [
+        i["id"].as_str().unwrap_or("").to_string(),
+        i["created"].as_str().unwrap_or("").to_string(),
+        i["member"].as_str().unwrap_or("").to_string(),
+        i["kind"].as_str().unwrap_or("").to_string(),
+        list(&i["directions"]),
+        list(&i["languages"]),
+        i["status"].as_str().unwrap_or("").to_string(),
+        i["publisher"].as_str().unwrap_or("").to_string(),
+        i["title"].as_str().unwrap_or("").to_string(),
+    ]
+    .iter()
+    .map(|s| csv_field(s))
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in s.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            _ if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+pub async fn query(
+    node: &str,
+    text: Option<&str>,
+    f: &Filters,
+    format: &str,
+    limit: usize,
+) -> Result<()> {
+    let mut params = f.params(text, true);
+    params.push(("limit".into(), limit.to_string()));
+    let v = get(node, "/v1/records", &params).await?;
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    match format {
+        "json" => println!("{}", serde_json::to_string_pretty(&v)?),
+        "csv" => {
+            println!("{CSV_HEADER}");
+            for i in &items {
+                println!("{}", csv_row(i));
+            }
+        }
+        "table" => {
+            println!("{} record(s)", v["total"]);
+            for i in &items {
+                println!(
+                    "{}  {}  {:<2}  {:<20}  {:<10}  {}",
+                    &i["id"].as_str().unwrap_or("")[..12.min(i["id"].as_str().unwrap_or("").len())],
+                    &i["created"].as_str().unwrap_or("")
+                        [..10.min(i["created"].as_str().unwrap_or("").len())],
+                    i["member"].as_str().unwrap_or(""),
+                    i["kind"].as_str().unwrap_or(""),
+                    i["status"].as_str().unwrap_or(""),
+                    i["title"].as_str().unwrap_or("")
+                );
+                if let Some(s) = i["snippet"].as_str().filter(|s| !s.is_empty()) {
+                    println!("      {}", strip_tags(s).replace('\n', " "));
+                }
+            }
+        }
+        other => bail!("--format {other:?}: expected table, json or csv"),
+    }
+    Ok(())
+}
+
+pub async fn show(node: &str, id: &str) -> Result<()> {
+    let v = get(node, &format!("/v1/records/{id}"), &[]).await?;
+    let lang = v["lang"].as_str().unwrap_or("");
+    println!("{}", v["title"][lang].as_str().unwrap_or(""));
+    println!("id        {}", v["id"].as_str().unwrap_or(""));
+    println!(
+        "member    {}   kind {}   directions {}",
+        v["member"].as_str().unwrap_or(""),
+        v["kind"].as_str().unwrap_or(""),
+        v["directions"]
+    );
+    println!(
+        "created   {}   status {}",
+        v["created"].as_str().unwrap_or(""),
+        v["status"].as_str().unwrap_or("")
+    );
+    if let Some(m) = v["title"].as_object() {
+        println!(
+            "languages {}",
+            m.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let p = &v["provenance"];
+    println!("provenance");
+    println!("  signature valid   {}", p["signature_valid"]);
+    println!("  signed by         {}", p["signer"].as_str().unwrap_or(""));
+    if p["delegation"].is_object() {
+        let d = &p["delegation"];
+        println!(
+            "  publisher         {} (delegation {})",
+            d["publisher"].as_str().unwrap_or(""),
+            d["id"].as_str().unwrap_or("")
+        );
+        println!(
+            "  delegated by      {} from {} until {}",
+            d["signed_by"].as_str().unwrap_or(""),
+            d["not_before"].as_str().unwrap_or(""),
+            d["not_after"].as_str().unwrap_or("(open)")
+        );
+        if let Some(problem) = d["problem"].as_str() {
+            println!("  problem           {problem}");
+        }
+    }
+    println!(
+        "  member root key   {}",
+        p["member_root_key"].as_str().unwrap_or("")
+    );
+    println!(
+        "  charter           {} version {} (federation {})",
+        p["charter"]["name"].as_str().unwrap_or(""),
+        p["charter"]["version"],
+        p["charter"]["federation"].as_str().unwrap_or("")
+    );
+    for r in v["history"]["retracted_by"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "retracted by {}: {}",
+            r["id"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or("")
+        );
+    }
+    for s in v["history"]["superseded_by"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!("superseded by {}", s.as_str().unwrap_or(""));
+    }
+    println!();
+    println!("{}", v["body"][lang].as_str().unwrap_or(""));
+    Ok(())
+}
+
+pub async fn follow(node: &str, text: Option<&str>, f: &Filters) -> Result<()> {
+    use futures::StreamExt;
+    let url = format!("{}/v1/stream", node.trim_end_matches('/'));
+    let resp = client()?
+        .get(&url)
+        .query(&f.params(text, false))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    if !resp.status().is_success() {
+        let v: Value = resp.json().await.unwrap_or_default();
+        bail!("{}", v["error"].as_str().unwrap_or("error"));
+    }
+    eprintln!("following new records (Ctrl-C to stop)…");
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = stream.next().await {
+        buf.push_str(&String::from_utf8_lossy(
+            &chunk.context("stream interrupted")?,
+        ));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    if let Ok(i) = serde_json::from_str::<Value>(data.trim()) {
+                        println!(
+                            "{}  {}  {}  {}  {}",
+                            i["created"].as_str().unwrap_or(""),
+                            i["member"].as_str().unwrap_or(""),
+                            i["kind"].as_str().unwrap_or(""),
+                            i["id"].as_str().unwrap_or(""),
+                            i["title"].as_str().unwrap_or("")
+                        );
+                        std::io::stdout().flush().ok();
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn export(
+    node: &str,
+    text: Option<&str>,
+    f: &Filters,
+    format: &str,
+    out: &Path,
+) -> Result<()> {
+    if !matches!(format, "jsonl" | "csv" | "cbor") {
+        bail!("--format {format:?}: expected jsonl, csv or cbor");
+    }
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?,
+    );
+    if format == "csv" {
+        writeln!(file, "{CSV_HEADER}")?;
+    }
+    let mut cursor: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        let mut params = f.params(text, true);
+        params.push(("limit".into(), "100".into()));
+        params.push(("sort".into(), "oldest".into()));
+        if let Some(c) = &cursor {
+            params.push(("cursor".into(), c.clone()));
+        }
+        let v = get(node, "/v1/records", &params).await?;
+        for i in v["items"].as_array().into_iter().flatten() {
+            let id = i["id"].as_str().ok_or_else(|| anyhow!("item without id"))?;
+            match format {
+                "jsonl" => {
+                    let full = get(node, &format!("/v1/records/{id}"), &[]).await?;
+                    writeln!(file, "{}", serde_json::to_string(&full)?)?;
+                }
+                "csv" => writeln!(file, "{}", csv_row(i))?,
+                _ => {
+                    let url = format!("{}/v1/objects/{id}", node.trim_end_matches('/'));
+                    let bytes = client()?
+                        .get(&url)
+                        .header("accept", "application/cbor")
+                        .send()
+                        .await?
+                        .bytes()
+                        .await?;
+                    file.write_all(&bytes)?;
+                }
+            }
+            n += 1;
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    file.flush()?;
+    eprintln!("exported {n} record(s) to {}", out.display());
+    Ok(())
+}
