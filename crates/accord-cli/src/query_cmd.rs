@@ -287,18 +287,18 @@ pub async fn follow(node: &str, text: Option<&str>, f: &Filters) -> Result<()> {
         while let Some(end) = buf.find("\n\n") {
             let event: String = buf.drain(..end + 2).collect();
             for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data:") {
-                    if let Ok(i) = serde_json::from_str::<Value>(data.trim()) {
-                        println!(
-                            "{}  {}  {}  {}  {}",
-                            i["created"].as_str().unwrap_or(""),
-                            i["member"].as_str().unwrap_or(""),
-                            i["kind"].as_str().unwrap_or(""),
-                            i["id"].as_str().unwrap_or(""),
-                            i["title"].as_str().unwrap_or("")
-                        );
-                        std::io::stdout().flush().ok();
-                    }
+                if let Some(data) = line.strip_prefix("data:")
+                    && let Ok(i) = serde_json::from_str::<Value>(data.trim())
+                {
+                    println!(
+                        "{}  {}  {}  {}  {}",
+                        i["created"].as_str().unwrap_or(""),
+                        i["member"].as_str().unwrap_or(""),
+                        i["kind"].as_str().unwrap_or(""),
+                        i["id"].as_str().unwrap_or(""),
+                        i["title"].as_str().unwrap_or("")
+                    );
+                    std::io::stdout().flush().ok();
                 }
             }
         }

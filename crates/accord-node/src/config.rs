@@ -215,13 +215,24 @@ impl NodeConfig {
             message: e.to_string(),
         })?;
         apply_env(&mut value, env)?;
-        let mut cfg: NodeConfig =
-            value
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    path: path.into(),
-                    message: e.to_string(),
-                })?;
+        let overridden: Vec<&str> = env
+            .iter()
+            .filter(|(k, _)| ENV_OVERRIDES.iter().any(|(v, _)| v == k))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut cfg: NodeConfig = value.try_into().map_err(|e: toml::de::Error| {
+            let mut message = e.to_string().trim_end().to_string();
+            if !overridden.is_empty() {
+                message.push_str(&format!(
+                    " (with the environment overrides {} applied)",
+                    overridden.join(", ")
+                ));
+            }
+            ConfigError::Parse {
+                path: path.into(),
+                message,
+            }
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve(base);
         cfg.check()?;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use accord_core::{ObjectId, Timestamp};
 use accord_search::{RecordDoc, SearchIndex, SearchQuery, Sort};
 
+#[allow(clippy::too_many_arguments)]
 fn doc(
     n: u64,
     member: &str,

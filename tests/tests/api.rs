@@ -1,0 +1,421 @@
+//! The analyst API over HTTP on loopback: search with filters and facets, pagination, derived
+//! status, provenance, the live stream, the OpenAPI document, and hostile parameters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use accord_core::{Object, ObjectId, ObjectType, Retraction, SignedObject, Timestamp};
+use accord_node::NodeHandle;
+use accord_tests::harness::{TestFed, admitted, dial_addr, wait_until};
+use futures::StreamExt;
+use serde_json::Value;
+
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    )
+}
+
+/// Serves the node's API on an ephemeral port; returns its base URL.
+async fn serve(node: &NodeHandle) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(accord_api::serve(
+        node.clone(),
+        listener,
+        futures::future::pending(),
+    ));
+    format!("http://{addr}")
+}
+
+async fn get(base: &str, path_and_query: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("{base}{path_and_query}"))
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+const MEMBERS: [&str; 5] = ["KZ", "BY", "AM", "KG", "UZ"];
+const KINDS: [&str; 4] = [
+    "regulatory-note",
+    "skills-programme",
+    "platform-case-study",
+    "dataset",
+];
+const DIRS: [&str; 4] = ["regulation", "e-government", "digital-skills", "education"];
+
+/// A seeded corpus: 250 records across five members, kinds and directions.
+fn corpus(tf: &TestFed) -> Vec<(SignedObject, usize, &'static str, &'static str)> {
+    let t = now().0 - 10_000_000;
+    (0..250usize)
+        .map(|n| {
+            let m = n % 5;
+            let (k, d) = (KINDS[n % 4], DIRS[(n / 2) % 4]);
+            let mut body = tf.fed.record_body(
+                m,
+                &format!("Record {n} about digital platforms"),
+                Timestamp(t + n as u64 * 1000),
+            );
+            body.kind = k.into();
+            body.directions = vec![d.into()];
+            (
+                Object::Record(body).sign(&tf.fed.members[m].publisher),
+                m,
+                k,
+                d,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_facets_and_pagination_over_http() {
+    let tf = TestFed::new(&MEMBERS, 41).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let recs = corpus(&tf);
+    let out = node
+        .submit(recs.iter().map(|r| r.0.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"));
+
+    let naive = |f: &dyn Fn(usize, &str, &str) -> bool| {
+        recs.iter().filter(|(_, m, k, d)| f(*m, k, d)).count() as u64
+    };
+    let (s, v) = get(&base, "/v1/records?limit=5").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["total"], 250);
+    let (_, v) = get(
+        &base,
+        "/v1/records?member=KZ&member=BY&kind=dataset&limit=100",
+    )
+    .await;
+    assert_eq!(
+        v["total"].as_u64(),
+        Some(naive(&|m, k, _| m < 2 && k == "dataset"))
+    );
+    let (_, v) = get(
+        &base,
+        "/v1/records?direction=education&kind=regulatory-note&kind=dataset",
+    )
+    .await;
+    assert_eq!(
+        v["total"].as_u64(),
+        Some(naive(
+            &|_, k, d| d == "education" && (k == "regulatory-note" || k == "dataset")
+        ))
+    );
+    // Facets count the whole result set.
+    let (_, v) = get(&base, "/v1/records?kind=skills-programme").await;
+    for (i, m) in MEMBERS.iter().enumerate() {
+        assert_eq!(
+            v["facets"]["member"][m].as_u64().unwrap_or(0),
+            naive(&|mm, k, _| mm == i && k == "skills-programme"),
+            "{m}"
+        );
+    }
+    for d in DIRS {
+        assert_eq!(
+            v["facets"]["direction"][d].as_u64().unwrap_or(0),
+            naive(&|_, k, dd| dd == d && k == "skills-programme"),
+            "{d}"
+        );
+    }
+    assert_eq!(
+        v["facets"]["publisher"]["KZ development publisher"]
+            .as_u64()
+            .unwrap_or(0),
+        naive(&|m, k, _| m == 0 && k == "skills-programme")
+    );
+    // Pagination: every record exactly once.
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/v1/records?limit=13&sort=oldest&cursor={c}"),
+            None => "/v1/records?limit=13&sort=oldest".to_string(),
+        };
+        let (s, v) = get(&base, &q).await;
+        assert_eq!(s, 200);
+        for i in v["items"].as_array().unwrap() {
+            assert!(
+                seen.insert(i["id"].as_str().unwrap().to_string()),
+                "a record came twice"
+            );
+            assert!(i["title"].as_str().unwrap().starts_with("Record "));
+            assert!(
+                i["publisher"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("development publisher")
+            );
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 250);
+    // Text search with a highlighted snippet.
+    let (_, v) = get(&base, "/v1/records?q=platform&member=AM&limit=3").await;
+    assert!(v["total"].as_u64().unwrap() > 0);
+    assert!(
+        v["items"][0]["snippet"].as_str().unwrap().contains("<b>"),
+        "{}",
+        v["items"][0]
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn superseded_and_retracted_records_are_hidden_by_default() {
+    let tf = TestFed::new(&["KZ", "BY"], 42).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let t = now().0 - 100_000;
+    let old = tf.fed.record(0, "Edition one", Timestamp(t));
+    let mut newer_body = tf.fed.record_body(0, "Edition two", Timestamp(t + 1000));
+    newer_body.supersedes = Some(old.id());
+    let newer = Object::Record(newer_body).sign(&tf.fed.members[0].publisher);
+    let gone = tf.fed.record(0, "Withdrawn note", Timestamp(t + 2000));
+    let retraction = Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: Timestamp(t + 3000),
+        member: tf.fed.members[0].code.clone(),
+        record: gone.id(),
+        reason: "published by mistake".into(),
+    })
+    .sign(&tf.fed.members[0].publisher);
+    for o in [&old, &newer, &gone, &retraction] {
+        let out = node.submit(vec![o.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    let titles = |v: &Value| -> BTreeSet<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, v) = get(&base, "/v1/records").await;
+    assert_eq!(titles(&v), BTreeSet::from(["Edition two".to_string()]));
+    let (_, v) = get(&base, "/v1/records?status=superseded").await;
+    assert_eq!(titles(&v), BTreeSet::from(["Edition one".to_string()]));
+    let (_, v) = get(&base, "/v1/records?status=retracted").await;
+    assert_eq!(titles(&v), BTreeSet::from(["Withdrawn note".to_string()]));
+    // The detail shows status, history and the provenance chain.
+    let (s, v) = get(&base, &format!("/v1/records/{}", gone.id())).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["status"], "retracted");
+    assert_eq!(
+        v["history"]["retracted_by"][0]["reason"],
+        "published by mistake"
+    );
+    assert_eq!(v["provenance"]["signature_valid"], true);
+    assert_eq!(
+        v["provenance"]["delegation"]["publisher"],
+        "KZ development publisher"
+    );
+    assert_eq!(
+        v["provenance"]["member_root_key"],
+        tf.fed.members[0].root.public_key().to_string()
+    );
+    assert_eq!(
+        v["provenance"]["charter"]["federation"],
+        tf.fed.federation().to_string()
+    );
+    let (_, v) = get(&base, &format!("/v1/records/{}", old.id())).await;
+    assert_eq!(v["history"]["superseded_by"][0], newer.id().to_string());
+    let (s, _) = get(
+        &base,
+        &format!("/v1/records/{}", ObjectId::of_body(b"none")),
+    )
+    .await;
+    assert_eq!(s, 404);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_from_another_node_is_searchable_and_streamed_within_a_second() {
+    let tf = TestFed::new(&["KZ", "BY"], 43).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let b = tf
+        .spawn(1, vec![dial_addr(&a).await.unwrap()])
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&b, 1)).await);
+    let base_b = serve(&b).await;
+    let resp = reqwest::get(format!("{base_b}/v1/stream?member=KZ"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut stream = resp.bytes_stream();
+    let mut body = tf.fed.record_body(0, "unused", now());
+    body.lang = "ru".into();
+    body.title = BTreeMap::from([(
+        "ru".to_string(),
+        "Электронное правительство: новый опыт".to_string(),
+    )]);
+    body.body = BTreeMap::from([("ru".to_string(), "Опыт регионов.".to_string())]);
+    let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
+    a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    let arrived = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = String::new();
+        while let Some(chunk) = stream.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if buf.contains(&rec.id().to_string()) {
+                return std::time::Instant::now();
+            }
+        }
+        panic!("stream ended");
+    })
+    .await
+    .expect("the record came through the stream");
+    // Searchable within a second of arriving.
+    let found = wait_until(Duration::from_secs(1), || {
+        let base = base_b.clone();
+        async move {
+            let (_, v) = get(&base, "/v1/records?q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82%D0%B5%D0%BB%D1%8C%D1%81%D1%82%D0%B2%D0%B0").await;
+            v["total"].as_u64() == Some(1)
+        }
+    })
+    .await;
+    assert!(
+        found,
+        "searchable on B within a second of arriving ({:?} ago)",
+        arrived.elapsed()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
+    let tf = TestFed::new(&["KZ"], 44).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let rec = tf.fed.record(0, "One", now());
+    node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    let (s, doc) = get(&base, "/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.len(),
+        accord_api::openapi::ROUTES
+            .iter()
+            .map(|r| r.1)
+            .collect::<BTreeSet<_>>()
+            .len()
+    );
+    let client = reqwest::Client::new();
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let url = format!("{base}{}", path.replace("{id}", &rec.id().to_string()));
+            let r = match method.as_str() {
+                "get" if path == "/v1/stream" => {
+                    let r = client.get(&url).send().await.unwrap();
+                    assert_eq!(r.status().as_u16(), 200, "{path}");
+                    continue;
+                }
+                "get" => client.get(&url).send().await.unwrap(),
+                "post" => client
+                    .post(&url)
+                    .header("content-type", "application/cbor")
+                    .body(rec.as_bytes().to_vec())
+                    .send()
+                    .await
+                    .unwrap(),
+                m => panic!("undocumented method {m}"),
+            };
+            assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+        }
+    }
+    // Bad parameters: 400, and the error names the parameter.
+    for (q, name) in [
+        ("limit=0", "limit"),
+        ("limit=1000", "limit"),
+        ("member=kz", "member"),
+        ("status=lost", "status"),
+        ("since=yesterday", "since"),
+        ("sort=random", "sort"),
+        ("cursor=zzz", "cursor"),
+        ("colour=red", "colour"),
+        ("kind=Not%20A%20Code", "kind"),
+    ] {
+        let (s, v) = get(&base, &format!("/v1/records?{q}")).await;
+        assert_eq!(s, 400, "{q}");
+        assert!(v["error"].as_str().unwrap().contains(name), "{q}: {v}");
+    }
+    let (s, _) = get(&base, &format!("/v1/records?q={}", "a".repeat(600))).await;
+    assert_eq!(s, 400);
+    node.shutdown().await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+    /// Random query strings and parameter combinations never produce a 5xx.
+    #[test]
+    fn random_queries_never_fail_the_server(
+        params in proptest::collection::vec(
+            (proptest::sample::select(vec!["q", "member", "kind", "direction", "lang", "publisher", "status", "since", "until", "sort", "limit", "cursor", "x"]),
+             ".{0,40}"),
+            0..6)
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let statuses: Vec<u16> = rt.block_on(async {
+            let base = base_url().await;
+            let client = reqwest::Client::new();
+            let r = client.get(format!("{base}/v1/records")).query(&params).send().await.unwrap();
+            vec![r.status().as_u16()]
+        });
+        proptest::prop_assert!(statuses.iter().all(|s| *s < 500), "{params:?} -> {statuses:?}");
+    }
+}
+
+static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// One node for the property test, on its own runtime thread, shared by all cases.
+async fn base_url() -> String {
+    BASE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let tf = TestFed::new(&["KZ", "BY"], 45).unwrap();
+                let node = tf.spawn(0, vec![]).await.unwrap();
+                let recs: Vec<Vec<u8>> = (0..20)
+                    .map(|i| {
+                        tf.fed
+                            .record(
+                                i % 2,
+                                &format!("Запись {i} about platforms"),
+                                Timestamp(now().0 - 1000 + i as u64),
+                            )
+                            .into_bytes()
+                    })
+                    .collect();
+                node.submit(recs).await.unwrap();
+                let base = serve(&node).await;
+                tx.send(base).unwrap();
+                let _keep = (tf, node);
+                futures::future::pending::<()>().await;
+            });
+        });
+        rx.recv().unwrap()
+    })
+    .clone()
+}
