@@ -55,6 +55,8 @@ pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
 pub fn router(node: NodeHandle) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/export", get(export))
         .route("/v1/objects", post(submit))
         .route("/v1/objects/{id}", get(get_object))
         .route("/v1/status", get(status))
@@ -191,6 +193,30 @@ async fn get_object(
         "body": body,
     }))
     .into_response())
+}
+
+/// Ready: the store answers, and at least one peer is admitted when peers are expected.
+async fn readyz(State(node): State<NodeHandle>) -> Response {
+    match node.status().await {
+        Ok(s) if s.peers_admitted > 0 || !node.expects_peers() => {
+            (StatusCode::OK, "ready").into_response()
+        }
+        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "no peer admitted yet").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// Every stored object as a CBOR sequence, in export order (a consistent snapshot: the store
+/// thread writes it between two group commits).
+async fn export(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
+    let bytes = node
+        .read(|s| {
+            let mut out = Vec::new();
+            s.export(&mut out).map(|_| out).map_err(|e| e.to_string())
+        })
+        .await?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response())
 }
 
 async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {

@@ -3,8 +3,11 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod backup_cmd;
 mod charter_cmd;
+mod demo_cmd;
 mod devnet_cmd;
+mod init_cmd;
 mod keys_cmd;
 mod node_cmd;
 mod objects_cmd;
@@ -149,6 +152,55 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         node: NodeArg,
+    },
+    /// Run a three-member development federation on this machine, with sample records.
+    Demo {
+        /// Keep the federation's data here (default: a temporary directory).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The first node's HTTP port; the others use the next ones.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Prepare a real node: node key, charter and a commented node.toml; prints the peer id and
+    /// the command that certifies the node.
+    Init {
+        #[arg(long)]
+        charter: PathBuf,
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Peer listen address.
+        #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7400")]
+        listen: String,
+        /// HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:7401")]
+        api: String,
+        /// Peers to dial at start (multiaddrs ending in /p2p/<peer id>).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+    },
+    /// Download a consistent backup (every signed object) from a running node.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Restore a backup into an empty data directory; every object is validated again.
+    Restore {
+        file: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Check a stopped node's store: re-verify every object and every index entry.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        /// Rebuild the indexes and the search index.
+        #[arg(long)]
+        repair: bool,
     },
     /// Rebuild a stopped node's search index from its store.
     Reindex {
@@ -459,6 +511,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &out,
         )),
         Command::Reindex { config } => node_cmd::reindex(&config),
+        Command::Backup { out, node } => runtime()?.block_on(backup_cmd::backup(&node.node, &out)),
+        Command::Restore { file, data_dir } => backup_cmd::restore(&file, &data_dir),
+        Command::Check { config, repair } => backup_cmd::check(&config, repair),
+        Command::Init {
+            charter,
+            member,
+            data_dir,
+            listen,
+            api,
+            bootstrap,
+        } => init_cmd::init(&charter, &member, &data_dir, &listen, &api, &bootstrap),
+        Command::Demo { data, port } => runtime()?.block_on(demo_cmd::demo(data, port)),
     }
 }
 

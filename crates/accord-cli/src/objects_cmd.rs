@@ -155,10 +155,8 @@ pub fn retract(
     Ok(())
 }
 
-/// Reads a record input: Markdown with YAML front matter, or JSON.
-pub fn read_record_input(path: &Path) -> Result<(RecordInput, Option<String>)> {
-    let text = util::read_text(path)?;
-    let name = path.display();
+/// Parses a record input text; `name` is used in error messages.
+pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option<String>)> {
     if text.trim_start().starts_with('{') {
         let input: RecordInput = serde_json::from_str(&text).map_err(|e| anyhow!("{name}: {e}"))?;
         return Ok((input, None));
@@ -175,7 +173,18 @@ pub fn read_record_input(path: &Path) -> Result<(RecordInput, Option<String>)> {
 
 /// Builds and checks a record from an input file; used by `sign` and by `publish`.
 pub fn build_record(input: &Path, trust: &TrustView, created: Timestamp) -> Result<Object> {
-    let (ri, body) = read_record_input(input)?;
+    let text = util::read_text(input)?;
+    build_record_from_text(input, &text, trust, created)
+}
+
+/// Builds and checks a record from input text (Markdown with front matter, or JSON).
+pub fn build_record_from_text(
+    input: &Path,
+    text: &str,
+    trust: &TrustView,
+    created: Timestamp,
+) -> Result<Object> {
+    let (ri, body) = parse_record_input(&input.display().to_string(), text)?;
     let rec = ri
         .into_record(trust.federation(), created, body.as_deref())
         .map_err(|e| anyhow!("{}: {e}", input.display()))?;

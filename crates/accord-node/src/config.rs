@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use accord_net::Addr as Multiaddr;
+
 /// Errors reading or checking a configuration.
 #[derive(Debug, Error)]
 #[non_exhaustive]

@@ -83,6 +83,7 @@ struct Inner {
     sync: SyncState,
     sync_config: SyncConfig,
     searcher: accord_search::Searcher,
+    expects_peers: bool,
 }
 
 /// A cloneable handle to a running node.
@@ -212,6 +213,7 @@ impl Node {
                 sync: SyncState::default(),
                 sync_config: cfg.sync.clone(),
                 searcher,
+                expects_peers: !cfg.network.bootstrap.is_empty(),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -301,6 +303,11 @@ impl NodeHandle {
                 accord_search::SearchError::BadQuery(m) => NodeError::BadQuery(m),
                 other => NodeError::Store(other.to_string()),
             })
+    }
+
+    /// Whether the configuration names peers to connect to (readiness then needs one).
+    pub fn expects_peers(&self) -> bool {
+        self.inner.expects_peers
     }
 
     pub fn peer_id(&self) -> String {

@@ -10,11 +10,66 @@ use std::time::{Duration, Instant};
 use accord_core::{ObjectId, Timestamp};
 use accord_search::{RecordDoc, SearchIndex, SearchQuery};
 
-const RU: &[&str] = &["электронное", "правительство", "цифровые", "навыки", "платформа", "услуги", "регулирование", "данные", "безопасность", "образование", "инфраструктура", "государственных", "системы", "граждан", "обмен", "опыт"];
-const EN: &[&str] = &["electronic", "government", "digital", "skills", "platform", "services", "regulation", "data", "security", "education", "infrastructure", "programmes", "public", "citizens", "exchange", "experience"];
+const RU: &[&str] = &[
+    "электронное",
+    "правительство",
+    "цифровые",
+    "навыки",
+    "платформа",
+    "услуги",
+    "регулирование",
+    "данные",
+    "безопасность",
+    "образование",
+    "инфраструктура",
+    "государственных",
+    "системы",
+    "граждан",
+    "обмен",
+    "опыт",
+];
+const EN: &[&str] = &[
+    "electronic",
+    "government",
+    "digital",
+    "skills",
+    "platform",
+    "services",
+    "regulation",
+    "data",
+    "security",
+    "education",
+    "infrastructure",
+    "programmes",
+    "public",
+    "citizens",
+    "exchange",
+    "experience",
+];
 const MEMBERS: &[&str] = &["KZ", "BY", "AM", "KG", "UZ", "TJ", "RU", "AZ"];
-const KINDS: &[&str] = &["regulatory-note", "skills-programme", "platform-case-study", "research-programme", "event-report", "dataset", "standard", "other"];
-const DIRS: &[&str] = &["regulation", "digital-space-security", "digital-economy", "infrastructure", "education", "ict-science", "research-support", "e-government", "ict-access", "digital-divide", "digital-skills"];
+const KINDS: &[&str] = &[
+    "regulatory-note",
+    "skills-programme",
+    "platform-case-study",
+    "research-programme",
+    "event-report",
+    "dataset",
+    "standard",
+    "other",
+];
+const DIRS: &[&str] = &[
+    "regulation",
+    "digital-space-security",
+    "digital-economy",
+    "infrastructure",
+    "education",
+    "ict-science",
+    "research-support",
+    "e-government",
+    "ict-access",
+    "digital-divide",
+    "digital-skills",
+];
 
 struct Rng(u64);
 impl Rng {
@@ -34,7 +89,13 @@ impl Rng {
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {
-    std::fs::read_dir(p).map(|d| d.filter_map(Result::ok).map(|e| e.metadata().map(|m| m.len()).unwrap_or(0)).sum()).unwrap_or(0)
+    std::fs::read_dir(p)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
@@ -43,7 +104,10 @@ fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
     let mut idx = SearchIndex::open(dir.path()).unwrap();
     let mut rng = Rng(7);
@@ -65,7 +129,11 @@ fn main() {
             languages: vec![lang.into()],
             title,
             text,
-            status: if i % 10 == 0 { "superseded".into() } else { "active".into() },
+            status: if i % 10 == 0 {
+                "superseded".into()
+            } else {
+                "active".into()
+            },
             publisher: format!("{member} ministry"),
         });
         if batch.len() == 5000 {
@@ -77,8 +145,15 @@ fn main() {
     idx.commit().unwrap();
     let build = started.elapsed();
     println!("records: {n}");
-    println!("index build: {:.1} s ({:.0} records/s)", build.as_secs_f64(), n as f64 / build.as_secs_f64());
-    println!("index size on disk: {:.1} MiB", dir_size(dir.path()) as f64 / 1048576.0);
+    println!(
+        "index build: {:.1} s ({:.0} records/s)",
+        build.as_secs_f64(),
+        n as f64 / build.as_secs_f64()
+    );
+    println!(
+        "index size on disk: {:.1} MiB",
+        dir_size(dir.path()) as f64 / 1048576.0
+    );
     let s = idx.searcher();
     let runs = 200;
     let filter_queries: Vec<SearchQuery> = (0..runs)
@@ -92,10 +167,25 @@ fn main() {
     let text_queries: Vec<SearchQuery> = (0..runs)
         .map(|i| {
             let vocab = if i % 2 == 0 { RU } else { EN };
-            SearchQuery { text: Some(rng.words(vocab, 2)), directions: if i % 3 == 0 { vec![rng.pick(DIRS).into()] } else { vec![] }, limit: 20, ..Default::default() }
+            SearchQuery {
+                text: Some(rng.words(vocab, 2)),
+                directions: if i % 3 == 0 {
+                    vec![rng.pick(DIRS).into()]
+                } else {
+                    vec![]
+                },
+                limit: 20,
+                ..Default::default()
+            }
         })
         .collect();
-    for (name, qs) in [("filter-only (member + kind, facets, newest first)", filter_queries), ("full-text (2 words, facets, snippets)", text_queries)] {
+    for (name, qs) in [
+        (
+            "filter-only (member + kind, facets, newest first)",
+            filter_queries,
+        ),
+        ("full-text (2 words, facets, snippets)", text_queries),
+    ] {
         let mut times = Vec::with_capacity(qs.len());
         for q in &qs {
             let t = Instant::now();
@@ -103,6 +193,10 @@ fn main() {
             times.push(t.elapsed());
             std::hint::black_box(r);
         }
-        println!("{name}: p50 {:.2} ms, p99 {:.2} ms", pct(times.clone(), 0.5).as_secs_f64() * 1000.0, pct(times, 0.99).as_secs_f64() * 1000.0);
+        println!(
+            "{name}: p50 {:.2} ms, p99 {:.2} ms",
+            pct(times.clone(), 0.5).as_secs_f64() * 1000.0,
+            pct(times, 0.99).as_secs_f64() * 1000.0
+        );
     }
 }

@@ -20,8 +20,8 @@ mod store;
 pub use error::StoreError;
 pub use query::{Cursor, Filter, Order, Page, QueryPage, RecordStatus};
 pub use store::{
-    DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, ImportReport, IngestOutcome, SCHEMA_VERSION, Store,
-    StoreOptions, StoredObject,
+    CheckReport, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, ImportReport, IngestOutcome,
+    SCHEMA_VERSION, Store, StoreOptions, StoredObject,
 };
 
 pub use accord_core::TrustView;

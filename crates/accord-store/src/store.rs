@@ -753,3 +753,140 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 }
+
+/// What [`Store::check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    pub objects: u64,
+    /// Objects whose bytes do not decode, whose id does not match, or whose signatures fail.
+    pub bad_objects: Vec<(ObjectId, String)>,
+    /// Index entries an object should have but that are missing.
+    pub missing_entries: u64,
+    /// Index entries that name no object, or disagree with it.
+    pub stray_entries: u64,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.bad_objects.is_empty() && self.missing_entries == 0 && self.stray_entries == 0
+    }
+}
+
+impl Store {
+    /// Re-verifies every stored object (decoding, id, signatures) and checks every index entry
+    /// against the objects, both ways.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
+        let mut expected: BTreeSet<(usize, Vec<u8>)> = BTreeSet::new();
+        let limits = *self.trust.limits();
+        for item in self.trees[OBJECTS].iter() {
+            let (k, bytes) = item?;
+            report.objects += 1;
+            let Some(id) = ObjectId::from_slice(&k) else {
+                report
+                    .bad_objects
+                    .push((ObjectId([0; 32]), "object key is not 32 bytes".into()));
+                continue;
+            };
+            let (signed, obj) = match accord_core::validate::decode(&bytes, &limits) {
+                Ok(x) => x,
+                Err(e) => {
+                    report
+                        .bad_objects
+                        .push((id, format!("does not decode: {e}")));
+                    continue;
+                }
+            };
+            if signed.id() != id {
+                report.bad_objects.push((
+                    id,
+                    format!("stored under {id} but its body hashes to {}", signed.id()),
+                ));
+                continue;
+            }
+            if let Some(k) = signed.bad_signers().first() {
+                report
+                    .bad_objects
+                    .push((id, format!("invalid signature by {k}")));
+                continue;
+            }
+            for (tree, key, value) in index_entries(&id, &obj, &signed.signatures()[0].0) {
+                match self.trees[tree].get(&key)? {
+                    Some(v) if v.as_ref() == value.as_slice() => {}
+                    _ => report.missing_entries += 1,
+                }
+                expected.insert((tree, key));
+            }
+        }
+        for tree in [
+            BY_TIME,
+            BY_TYPE,
+            BY_MEMBER,
+            BY_KIND,
+            BY_DIRECTION,
+            BY_AUTHOR,
+            SUPERSEDES,
+            RETRACTS,
+            RECORD_META,
+        ] {
+            for item in self.trees[tree].iter() {
+                let (k, _) = item?;
+                if !expected.contains(&(tree, k.to_vec())) {
+                    report.stray_entries += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rebuilds every index from the objects (in one transaction per tree pass), then flushes.
+    /// Objects that do not verify are left out of the indexes and reported.
+    pub fn repair_indexes(&mut self) -> Result<CheckReport, StoreError> {
+        let report = self.check()?;
+        let bad: BTreeSet<ObjectId> = report.bad_objects.iter().map(|(id, _)| *id).collect();
+        for tree in [
+            BY_TIME,
+            BY_TYPE,
+            BY_MEMBER,
+            BY_KIND,
+            BY_DIRECTION,
+            BY_AUTHOR,
+            SUPERSEDES,
+            RETRACTS,
+            RECORD_META,
+        ] {
+            self.trees[tree].clear()?;
+        }
+        let limits = *self.trust.limits();
+        for item in self.trees[OBJECTS].iter() {
+            let (k, bytes) = item?;
+            let Some(id) = ObjectId::from_slice(&k) else {
+                continue;
+            };
+            if bad.contains(&id) {
+                continue;
+            }
+            let Ok((signed, obj)) = accord_core::validate::decode(&bytes, &limits) else {
+                continue;
+            };
+            for (tree, key, value) in index_entries(&id, &obj, &signed.signatures()[0].0) {
+                self.trees[tree].insert(key, value)?;
+            }
+        }
+        self.db.flush()?;
+        Ok(report)
+    }
+
+    /// Test and tooling helper: removes one index entry of `id` (to exercise `check`).
+    #[doc(hidden)]
+    pub fn damage_index_for_tests(&mut self, id: &ObjectId) -> Result<bool, StoreError> {
+        let Some(stored) = self.get(id)? else {
+            return Ok(false);
+        };
+        let (tree, key, _) =
+            index_entries(id, &stored.object, &stored.signed.signatures()[0].0).remove(0);
+        self.trees[tree].remove(key)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+}

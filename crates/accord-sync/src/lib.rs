@@ -18,4 +18,7 @@ mod session;
 
 pub use index::{Snapshot, SyncIndex};
 pub use message::{MAX_FETCH_IDS, Request, Response, decode_objects, encode_objects};
-pub use session::{FRAME_LIMIT, Initiator, MAX_ROUNDS, Outcome, SessionStats, SyncError, respond};
+pub use session::{
+    FRAME_LIMIT, Initiator, MAX_ROUNDS, MAX_SESSION_BYTES, Outcome, SessionStats, SyncError,
+    respond,
+};

@@ -8,11 +8,13 @@ use thiserror::Error;
 
 use crate::index::{Shared, Snapshot};
 
-/// Largest negentropy message either side produces: well under the 256 KiB request frame.
-pub const FRAME_LIMIT: u64 = 64 * 1024;
-/// Most rounds in one session; a peer that needs more is misbehaving (a difference of any size
-/// converges in about log16(n) rounds, plus rounds cut by the frame limit).
-pub const MAX_ROUNDS: u32 = 64;
+/// Largest negentropy message either side produces: half the 256 KiB request frame.
+pub const FRAME_LIMIT: u64 = 128 * 1024;
+/// Most rounds in one session. A frame carries about 4,000 ids, so even 100,000 differences
+/// need well under this; a peer that needs more is made to stop.
+pub const MAX_ROUNDS: u32 = 512;
+/// Most bytes one session may receive (all rounds together).
+pub const MAX_SESSION_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reconciliation errors.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -96,6 +98,11 @@ impl Initiator {
     /// Consumes the peer's answer.
     pub fn on_message(&mut self, msg: &[u8]) -> Result<Outcome, SyncError> {
         self.stats.bytes_in += msg.len() as u64;
+        if self.stats.bytes_in > MAX_SESSION_BYTES {
+            return Err(SyncError::Protocol(format!(
+                "the session received more than {MAX_SESSION_BYTES} bytes"
+            )));
+        }
         if msg.len() as u64 > FRAME_LIMIT * 2 {
             return Err(SyncError::Protocol(format!(
                 "answer of {} bytes exceeds the frame limit",

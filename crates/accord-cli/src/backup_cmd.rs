@@ -1,0 +1,113 @@
+//! `accord backup`, `accord restore`, `accord check`.
+
+use std::path::Path;
+
+use accord_core::Limits;
+use accord_core::cbor;
+use accord_node::NodeConfig;
+use accord_store::{Store, StoreOptions};
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::util;
+
+/// Downloads a consistent export of a running node (GET /v1/export).
+pub async fn backup(node: &str, out: &Path) -> Result<()> {
+    let url = format!("{}/v1/export", node.trim_end_matches('/'));
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    if !resp.status().is_success() {
+        bail!("{url}: {}", resp.status());
+    }
+    let bytes = resp.bytes().await.context("download interrupted")?;
+    let n = cbor::split_sequence(&bytes, Limits::default().scan())
+        .map_err(|e| anyhow!("the export is damaged: {e}"))?
+        .len();
+    util::write_file(out, &bytes, 0o600)?;
+    println!(
+        "backup of {n} objects written to {} ({} bytes)",
+        out.display(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+/// Restores a backup into an empty data directory, validating every object.
+pub fn restore(file: &Path, data_dir: &Path) -> Result<()> {
+    if data_dir.exists()
+        && std::fs::read_dir(data_dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    {
+        bail!(
+            "{} is not empty: restore only into an empty data directory",
+            data_dir.display()
+        );
+    }
+    let data = util::read(file)?;
+    let items = cbor::split_sequence(&data, Limits::default().scan())
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let genesis = items
+        .first()
+        .ok_or_else(|| anyhow!("{} holds no objects", file.display()))?;
+    let mut store = Store::open(data_dir, genesis, StoreOptions::default()).map_err(|e| {
+        anyhow!(
+            "{}: the first object must be the federation's genesis charter: {e}",
+            file.display()
+        )
+    })?;
+    let report = store.import(&mut data.as_slice(), util::now())?;
+    println!(
+        "restored into {}: {} accepted, {} already present, {} pending, {} rejected",
+        data_dir.display(),
+        report.accepted,
+        report.duplicate,
+        report.pending,
+        report.rejected
+    );
+    println!("federation {}", store.trust().federation());
+    if report.rejected > 0 {
+        bail!(
+            "{} object(s) of the backup were refused (see the log with RUST_LOG=info)",
+            report.rejected
+        );
+    }
+    Ok(())
+}
+
+/// Re-verifies a stopped node's store and indexes; `--repair` rebuilds the indexes and the
+/// search index.
+pub fn check(config: &Path, repair: bool) -> Result<()> {
+    let cfg = NodeConfig::load(config, &[])?;
+    let genesis = util::read(&cfg.charter)?;
+    let mut store = Store::open(&cfg.data_dir, &genesis, StoreOptions::default())
+        .map_err(|e| anyhow!("{}: {e}", cfg.data_dir.display()))?;
+    let report = if repair {
+        store.repair_indexes()?
+    } else {
+        store.check()?
+    };
+    println!("objects checked     {}", report.objects);
+    println!("bad objects         {}", report.bad_objects.len());
+    for (id, why) in &report.bad_objects {
+        println!("  {id}: {why}");
+    }
+    println!("missing index keys  {}", report.missing_entries);
+    println!("stray index keys    {}", report.stray_entries);
+    drop(store);
+    if repair {
+        let n = accord_node::reindex(&cfg)?;
+        println!("indexes rebuilt; search index rebuilt with {n} records");
+        return Ok(());
+    }
+    if !report.is_clean() {
+        bail!(
+            "the store has problems: run `accord check --config {} --repair` with the node stopped",
+            config.display()
+        );
+    }
+    println!("store is consistent");
+    Ok(())
+}
