@@ -419,3 +419,61 @@ async fn base_url() -> String {
     })
     .clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_with_publications_and_refusals() {
+    let tf = TestFed::new(&["KZ"], 46).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let scrape = |base: String| async move {
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // Every sample line is `name{labels} value` with a numeric value.
+        let mut samples = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (name, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
+            let v: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+            samples.insert(name.to_string(), v);
+        }
+        assert!(
+            text.trim_end().ends_with("# EOF"),
+            "OpenMetrics text ends with # EOF"
+        );
+        samples
+    };
+    let before = scrape(base.clone()).await;
+    assert_eq!(
+        before.get("accord_build_info{version=\"0.1.0\"}"),
+        Some(&1.0)
+    );
+    let rec = tf.fed.record(0, "Metrics", now());
+    node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    let mut bad = tf.fed.record(0, "Bad", now()).into_bytes();
+    let n = bad.len();
+    bad[n - 2] ^= 1;
+    node.submit(vec![bad]).await.unwrap();
+    let after = scrape(base).await;
+    let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+    let accepted = "accord_ingest_total{source=\"local\",result=\"accepted\",reason=\"\"}";
+    let rejected =
+        "accord_ingest_total{source=\"local\",result=\"rejected\",reason=\"BadSignature\"}";
+    assert_eq!(get(&after, accepted), get(&before, accepted) + 1.0);
+    assert_eq!(get(&after, rejected), get(&before, rejected) + 1.0);
+    assert_eq!(get(&after, "accord_objects{type=\"record\"}"), 1.0);
+    assert!(
+        after.keys().any(|k| k.starts_with("libp2p_")),
+        "libp2p's own metrics are there"
+    );
+    node.shutdown().await;
+}

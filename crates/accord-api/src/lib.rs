@@ -56,6 +56,7 @@ pub fn router(node: NodeHandle) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/export", get(export))
         .route("/v1/objects", post(submit))
         .route("/v1/objects/{id}", get(get_object))
@@ -193,6 +194,18 @@ async fn get_object(
         "body": body,
     }))
     .into_response())
+}
+
+async fn metrics(State(node): State<NodeHandle>) -> Response {
+    let text = node.metrics_text().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// Ready: the store answers, and at least one peer is admitted when peers are expected.

@@ -158,10 +158,10 @@ pub fn retract(
 /// Parses a record input text; `name` is used in error messages.
 pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option<String>)> {
     if text.trim_start().starts_with('{') {
-        let input: RecordInput = serde_json::from_str(&text).map_err(|e| anyhow!("{name}: {e}"))?;
+        let input: RecordInput = serde_json::from_str(text).map_err(|e| anyhow!("{name}: {e}"))?;
         return Ok((input, None));
     }
-    let Some((yaml, body)) = split_front_matter(&text) else {
+    let Some((yaml, body)) = split_front_matter(text) else {
         bail!(
             "{name}: expected Markdown starting with a '---' front matter block (or a JSON document)"
         );

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use behaviour::{cert_protocol, gossip_topic, kad_protocol, sync_protocol};
 pub use libp2p::identity::Keypair;
+pub use libp2p::metrics::Registry;
 pub use libp2p::multiaddr;
 pub use libp2p::{Multiaddr as Addr, PeerId as Peer};
 pub use swarm::Network;

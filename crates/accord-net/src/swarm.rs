@@ -45,6 +45,7 @@ struct Bootstrap {
 /// The network: build it with [`Network::new`], then drive [`Network::run`] on a task.
 pub struct Network {
     swarm: Swarm<Behaviour>,
+    metrics: Option<libp2p::metrics::Metrics>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
     topic: gossipsub::IdentTopic,
@@ -85,6 +86,15 @@ impl Network {
     pub fn new(
         cfg: NetConfig,
     ) -> Result<(Network, NetworkHandle, mpsc::Receiver<NetworkEvent>), NetError> {
+        Self::with_metrics(cfg, None)
+    }
+
+    /// Like [`Network::new`], registering libp2p's own metrics (swarm, gossipsub, identify,
+    /// Kademlia, ping) in `registry`.
+    pub fn with_metrics(
+        cfg: NetConfig,
+        registry: Option<&mut libp2p::metrics::Registry>,
+    ) -> Result<(Network, NetworkHandle, mpsc::Receiver<NetworkEvent>), NetError> {
         let behaviour = Behaviour::new(&cfg)?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
             .with_tokio()
@@ -124,6 +134,7 @@ impl Network {
         };
         let net = Network {
             swarm,
+            metrics: registry.map(libp2p::metrics::Metrics::new),
             commands,
             events,
             topic: gossip_topic(&cfg.federation),
@@ -365,6 +376,19 @@ impl Network {
     }
 
     fn swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        if let Some(m) = &self.metrics {
+            use libp2p::metrics::Recorder;
+            m.record(&ev);
+            if let SwarmEvent::Behaviour(b) = &ev {
+                match b {
+                    BehaviourEvent::Gossipsub(e) => m.record(e),
+                    BehaviourEvent::Identify(e) => m.record(e),
+                    BehaviourEvent::Kad(e) => m.record(e),
+                    BehaviourEvent::Ping(e) => m.record(e),
+                    _ => {}
+                }
+            }
+        }
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");

@@ -12,6 +12,7 @@
 
 pub mod config;
 mod index;
+pub mod metrics;
 mod node;
 mod sync;
 mod worker;

@@ -84,6 +84,7 @@ struct Inner {
     sync_config: SyncConfig,
     searcher: accord_search::Searcher,
     expects_peers: bool,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A cloneable handle to a running node.
@@ -196,7 +197,9 @@ impl Node {
             node_cert,
             max_object_bytes: trust.limits().max_bytes(),
         };
-        let (network, net, events) = Network::new(net_cfg)?;
+        let mut registry = accord_net::Registry::default();
+        let (network, net, events) = Network::with_metrics(net_cfg, Some(&mut registry))?;
+        let metrics = Arc::new(crate::metrics::Metrics::new(registry));
         let (accepted, _) = broadcast::channel(SUBSCRIBER_CAPACITY);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let handle = NodeHandle {
@@ -214,6 +217,7 @@ impl Node {
                 sync_config: cfg.sync.clone(),
                 searcher,
                 expects_peers: !cfg.network.bootstrap.is_empty(),
+                metrics,
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -310,6 +314,43 @@ impl NodeHandle {
         self.inner.expects_peers
     }
 
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The Prometheus text exposition of the node's metrics (gauges refreshed now).
+    pub async fn metrics_text(&self) -> String {
+        let m = self.inner.metrics.clone();
+        if let Ok(peers) = self.inner.net.peers().await {
+            m.peers.clear();
+            for p in peers {
+                let member = p.member.unwrap_or_else(|| "unknown".into());
+                m.peers
+                    .get_or_create(&vec![("member".to_string(), member)])
+                    .inc();
+            }
+        }
+        let (counts, pending, size) = self
+            .read(|s| {
+                (
+                    s.counts_by_type().unwrap_or_default(),
+                    s.pending_len(),
+                    s.size_on_disk().unwrap_or(0),
+                )
+            })
+            .await
+            .unwrap_or_default();
+        for (t, n) in counts {
+            m.objects
+                .get_or_create(&vec![("type".to_string(), t.as_str().to_string())])
+                .set(n as i64);
+        }
+        m.pending.set(pending as i64);
+        m.store_bytes.set(size as i64);
+        m.search_docs.set(self.inner.searcher.num_docs() as i64);
+        m.encode()
+    }
+
     pub fn peer_id(&self) -> String {
         self.inner.net.local_peer_id().to_string()
     }
@@ -333,6 +374,7 @@ impl NodeHandle {
         items: Vec<Vec<u8>>,
         source: Source,
     ) -> Result<IngestResult, NodeError> {
+        let started = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
         self.inner
             .store
@@ -344,6 +386,21 @@ impl NodeHandle {
             .await
             .map_err(|_| NodeError::Stopped)?;
         let r = rx.await.map_err(|_| NodeError::Stopped)??;
+        let took = started.elapsed();
+        for o in &r.outcomes {
+            let reason = match o {
+                IngestOutcome::Rejected(_, rej) => {
+                    crate::metrics::reason_label(&format!("{rej:?}"))
+                }
+                IngestOutcome::Pending(_, m) | IngestOutcome::QuarantineFull(_, m) => {
+                    crate::metrics::reason_label(&format!("{m:?}"))
+                }
+                _ => String::new(),
+            };
+            self.inner
+                .metrics
+                .ingested(source.as_str(), o.status(), &reason, took);
+        }
         for o in &r.outcomes {
             if let IngestOutcome::Accepted(v) = o {
                 let _ = self.inner.accepted.send(Arc::new(v.clone()));
@@ -360,10 +417,11 @@ impl NodeHandle {
         let r = self.ingest(items, Source::Local).await?;
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
-            if let IngestOutcome::Accepted(v) = o
-                && let Err(e) = self.inner.net.publish(v.bytes().to_vec()).await
-            {
-                warn!(object = %v.id(), error = %e, "stored but not gossiped");
+            if let IngestOutcome::Accepted(v) = o {
+                match self.inner.net.publish(v.bytes().to_vec()).await {
+                    Ok(()) => self.inner.metrics.gossip("out", "published"),
+                    Err(e) => warn!(object = %v.id(), error = %e, "stored but not gossiped"),
+                }
             }
             out.push(SubmitOutcome {
                 id: o.id(),
@@ -562,6 +620,14 @@ async fn event_loop(
                         },
                         Err(_) => Validation::Ignore,
                     };
+                    node.inner.metrics.gossip(
+                        "in",
+                        match verdict {
+                            Validation::Accept => "accept",
+                            Validation::Reject => "reject",
+                            Validation::Ignore => "ignore",
+                        },
+                    );
                     let _ = node.inner.net.report(message_id, source, verdict).await;
                     drop(permit);
                 });
@@ -586,6 +652,7 @@ async fn event_loop(
             }
             NetworkEvent::PeerDisconnected { peer } => node.inner.sync.forget(&peer),
             NetworkEvent::NonMemberDisconnected { peer, reason } => {
+                node.inner.metrics.non_members.inc();
                 warn!(%peer, %reason, "non-member disconnected");
             }
             NetworkEvent::PeerConnected { .. } | NetworkEvent::Listening { .. } => {}

@@ -189,6 +189,21 @@ impl NodeHandle {
         };
         stats.member = member;
         stats.last = Some(now());
+        let m = self.metrics();
+        m.sync_sessions
+            .get_or_create(&vec![(
+                "result".to_string(),
+                if result.is_ok() { "ok" } else { "error" }.to_string(),
+            )])
+            .inc();
+        m.sync_rounds.inc_by(u64::from(stats.rounds));
+        m.sync_bytes
+            .get_or_create(&vec![("direction".to_string(), "out".to_string())])
+            .inc_by(stats.bytes_out);
+        m.sync_bytes
+            .get_or_create(&vec![("direction".to_string(), "in".to_string())])
+            .inc_by(stats.bytes_in);
+        m.sync_fetched.inc_by(stats.fetched);
         if let Ok(mut m) = self.sync_state().stats.lock() {
             let e = m.entry(peer.to_string()).or_default();
             stats.sessions = e.sessions + 1;

@@ -364,6 +364,11 @@ impl std::fmt::Debug for Searcher {
 }
 
 impl Searcher {
+    /// Number of indexed records.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
     /// Runs a search. Query text is parsed leniently: any text is a valid query.
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResult, SearchError> {
         let f = self.f;

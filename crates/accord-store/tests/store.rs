@@ -1818,3 +1818,40 @@ fn export_import_keeps_records_of_a_later_revoked_signer() {
         Some(RecordStatus::SignerRevoked)
     );
 }
+
+#[test]
+fn check_finds_a_damaged_index_entry_and_repair_fixes_it() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    let recs: Vec<SignedObject> = (0..10)
+        .map(|i| fed.record(0, &format!("check {i}"), Timestamp(BASE + i)))
+        .collect();
+    let mut all: Vec<&[u8]> = vec![del.as_bytes()];
+    all.extend(recs.iter().map(|r| r.as_bytes()));
+    store.ingest_batch(&all, NOW).unwrap();
+    let clean = store.check().unwrap();
+    assert!(clean.is_clean(), "{clean:?}");
+    assert_eq!(clean.objects, 12, "genesis, delegation and ten records");
+    assert!(store.damage_index_for_tests(&recs[3].id()).unwrap());
+    let damaged = store.check().unwrap();
+    assert_eq!(damaged.missing_entries, 1, "{damaged:?}");
+    assert!(!damaged.is_clean());
+    store.repair_indexes().unwrap();
+    let repaired = store.check().unwrap();
+    assert!(repaired.is_clean(), "{repaired:?}");
+    let by_time = store
+        .query(
+            &Filter {
+                types: vec![ObjectType::Record],
+                ..Default::default()
+            },
+            Page {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(by_time.items.len(), 10);
+}

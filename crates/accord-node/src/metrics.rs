@@ -1,0 +1,169 @@
+//! Prometheus metrics of a node (prometheus-client, the version libp2p-metrics uses), with
+//! libp2p's own metrics under the `libp2p_` prefix.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+/// The node's metrics. Counters move as things happen; gauges are set when scraped.
+pub struct Metrics {
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) ingest: Family<Labels, Counter>,
+    pub(crate) ingest_seconds: Histogram,
+    pub(crate) gossip: Family<Labels, Counter>,
+    pub(crate) sync_sessions: Family<Labels, Counter>,
+    pub(crate) sync_rounds: Counter,
+    pub(crate) sync_bytes: Family<Labels, Counter>,
+    pub(crate) sync_fetched: Counter,
+    pub(crate) non_members: Counter,
+    pub(crate) peers: Family<Labels, Gauge>,
+    pub(crate) objects: Family<Labels, Gauge>,
+    pub(crate) pending: Gauge,
+    pub(crate) store_bytes: Gauge,
+    pub(crate) search_docs: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them; returns the libp2p sub-registry's owner too.
+    pub fn new(mut registry: Registry) -> Metrics {
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            ingest: Family::default(),
+            ingest_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            gossip: Family::default(),
+            sync_sessions: Family::default(),
+            sync_rounds: Counter::default(),
+            sync_bytes: Family::default(),
+            sync_fetched: Counter::default(),
+            non_members: Counter::default(),
+            peers: Family::default(),
+            objects: Family::default(),
+            pending: Gauge::default(),
+            store_bytes: Gauge::default(),
+            search_docs: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("accord");
+        r.register(
+            "ingest",
+            "Objects through the ingest pipeline by source, result and reason",
+            m.ingest.clone(),
+        );
+        r.register(
+            "ingest_duration_seconds",
+            "Time of one ingest call (validation and durable group commit)",
+            m.ingest_seconds.clone(),
+        );
+        r.register(
+            "gossip_messages",
+            "Gossip messages by direction (in, out) and verdict",
+            m.gossip.clone(),
+        );
+        r.register(
+            "sync_sessions",
+            "Reconciliation sessions by result",
+            m.sync_sessions.clone(),
+        );
+        r.register(
+            "sync_rounds",
+            "Reconciliation rounds",
+            m.sync_rounds.clone(),
+        );
+        r.register(
+            "sync_bytes",
+            "Reconciliation bytes by direction",
+            m.sync_bytes.clone(),
+        );
+        r.register(
+            "sync_objects_fetched",
+            "Objects fetched by reconciliation",
+            m.sync_fetched.clone(),
+        );
+        r.register(
+            "non_members_disconnected",
+            "Peers disconnected for lack of a valid node certificate",
+            m.non_members.clone(),
+        );
+        r.register(
+            "peers_connected",
+            "Connected peers by member (unknown before admission)",
+            m.peers.clone(),
+        );
+        r.register("objects", "Stored objects by type", m.objects.clone());
+        r.register(
+            "pending_objects",
+            "Objects waiting in the quarantine",
+            m.pending.clone(),
+        );
+        r.register(
+            "store_bytes",
+            "Size of the store on disk",
+            m.store_bytes.clone(),
+        );
+        r.register(
+            "search_documents",
+            "Records in the search index",
+            m.search_docs.clone(),
+        );
+        let info: Family<Labels, Gauge> = Family::default();
+        info.get_or_create(&labels(&[("version", env!("CARGO_PKG_VERSION"))]))
+            .set(1);
+        r.register("build_info", "Build information", info);
+        *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
+        m
+    }
+
+    pub(crate) fn ingested(&self, source: &str, result: &str, reason: &str, took: Duration) {
+        self.ingest
+            .get_or_create(&labels(&[
+                ("source", source),
+                ("result", result),
+                ("reason", reason),
+            ]))
+            .inc();
+        self.ingest_seconds.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn gossip(&self, direction: &str, verdict: &str) {
+        self.gossip
+            .get_or_create(&labels(&[("direction", direction), ("verdict", verdict)]))
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = encode(&mut out, &registry);
+        out
+    }
+}
+
+/// A short, stable label for a rejection: its variant name.
+pub(crate) fn reason_label(debug: &str) -> String {
+    debug
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
