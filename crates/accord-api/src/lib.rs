@@ -10,6 +10,7 @@ use std::future::Future;
 
 pub mod openapi;
 mod records;
+mod ui;
 
 use accord_core::object::body_json;
 use accord_core::{ObjectId, cbor};
@@ -72,6 +73,7 @@ pub fn router(node: NodeHandle) -> Router {
             "/v1/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
+        .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
         .with_state(node)
 }

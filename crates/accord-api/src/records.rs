@@ -181,7 +181,10 @@ pub async fn detail(
     })
 }
 
-fn record_detail(s: &accord_store::Store, id: &ObjectId) -> Result<Option<Value>, ApiError> {
+pub(crate) fn record_detail(
+    s: &accord_store::Store,
+    id: &ObjectId,
+) -> Result<Option<Value>, ApiError> {
     let err =
         |e: accord_store::StoreError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let Some(StoredObject {
@@ -353,6 +356,10 @@ pub async fn stream(
 }
 
 pub async fn federation(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(federation_value(&node).await?))
+}
+
+pub(crate) async fn federation_value(node: &NodeHandle) -> Result<Value, ApiError> {
     let v = node
         .read(|s| {
             let t = s.trust();
@@ -378,10 +385,14 @@ pub async fn federation(State(node): State<NodeHandle>) -> Result<axum::Json<Val
             })
         })
         .await?;
-    Ok(axum::Json(v))
+    Ok(v)
 }
 
 pub async fn publishers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(publishers_value(&node).await?))
+}
+
+pub(crate) async fn publishers_value(node: &NodeHandle) -> Result<Value, ApiError> {
     let now = Timestamp(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -427,5 +438,5 @@ pub async fn publishers(State(node): State<NodeHandle>) -> Result<axum::Json<Val
             json!({ "members": by_member })
         })
         .await?;
-    Ok(axum::Json(v))
+    Ok(v)
 }

@@ -141,7 +141,7 @@ pub struct SearchResult {
 }
 
 /// The facet names.
-pub const FACETS: [&str; 7] = [
+pub const FACETS: [&str; 8] = [
     "member",
     "kind",
     "direction",
@@ -149,6 +149,7 @@ pub const FACETS: [&str; 7] = [
     "status",
     "publisher",
     "year",
+    "month",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -303,6 +304,7 @@ impl SearchIndex {
             doc.add_facet(f.facet, facet("status", &d.status));
             doc.add_facet(f.facet, facet("publisher", &d.publisher));
             doc.add_facet(f.facet, facet("year", &d.created.date()[..4]));
+            doc.add_facet(f.facet, facet("month", &d.created.date()[..7]));
             doc.add_text(f.doc, serde_json::to_string(d).unwrap_or_default());
             for (lang, t) in &d.title {
                 doc.add_text(self.title_field(lang), t);
