@@ -380,6 +380,10 @@ fn chart(series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup {
                     format!("{:.1},{:.1}", left + step * i as f64, h - bottom - n / max as f64 * (h - bottom - 20.0))
                 }).collect();
                 polyline points=(pts.join(" ")) fill="none" stroke=(color) stroke-width="2" {}
+                @for pt in &pts {
+                    @let (x, y) = pt.split_once(',').unwrap_or(("0", "0"));
+                    circle cx=(x) cy=(y) r="4" fill=(color) {}
+                }
                 text x=(w - 60.0) y=(20.0 + 14.0 * si as f64) font-size="12" fill=(color) { (member) }
             }
         }

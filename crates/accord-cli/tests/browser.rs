@@ -1,0 +1,152 @@
+//! A real browser (headless Chromium) against the demo federation's web UI: search in Russian,
+//! apply a facet, open a record, check what is shown, and save screenshots of the search,
+//! record and overview pages (into `ACCORD_SCREENSHOTS` if set, else a temporary directory).
+//! `.ci/run` installs Debian's `chromium` when it is missing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_ports(n: u16) -> u16 {
+    for start in (21000..31000).step_by(37) {
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", start + i)).is_ok()) {
+            return start;
+        }
+    }
+    panic!("no free ports");
+}
+
+fn chromium() -> PathBuf {
+    for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(c).exists() {
+            return c.into();
+        }
+    }
+    panic!("headless Chromium is needed for this test: apt-get install chromium (.ci/run does it)");
+}
+
+fn browser(profile: &Path, args: &[&str]) -> String {
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--timeout=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn get(url: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "5", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports(3);
+    let demo = Kill(
+        Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["demo", "--port", &port.to_string(), "--data"])
+            .arg(tmp.path().join("demo"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if get(&format!("{base}/v1/records?limit=1")).is_some_and(|b| b.contains("\"total\":10")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not publish its samples in time"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let profile = tmp.path().join("profile");
+    let shots = std::env::var_os("ACCORD_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("shots"));
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // Search in Russian (the word in another case than in the record).
+    let q = "%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82%D0%B5%D0%BB%D1%8C%D1%81%D1%82%D0%B2%D0%B0";
+    let dom = browser(&profile, &["--dump-dom", &format!("{base}/?q={q}&lang=ru")]);
+    assert!(dom.contains("Найдено записей"), "Russian interface:\n{dom}");
+    assert!(dom.contains("/records/"), "results are listed");
+    assert!(dom.contains("<b>"), "matched words are highlighted");
+    // Apply a facet: only Kazakhstan's records remain.
+    let dom = browser(
+        &profile,
+        &["--dump-dom", &format!("{base}/?q={q}&member=KZ&lang=ru")],
+    );
+    let results = dom.matches("class=\"result\"").count();
+    assert!(results >= 1, "{dom}");
+    assert_eq!(
+        dom.matches("🇰🇿 KZ</span>").count(),
+        results,
+        "every result is from KZ"
+    );
+    let checked = dom.contains("value=\"KZ\" checked")
+        || dom.contains("checked=\"\" value=\"KZ\"")
+        || dom.contains("value=\"KZ\" checked=\"\"");
+    assert!(checked, "the KZ box is ticked");
+    // Open the first result.
+    let start = dom.find("href=\"/records/").unwrap() + "href=\"".len();
+    let href: String = dom[start..].chars().take_while(|c| *c != '"').collect();
+    let record_url = format!("{base}{href}?lang=ru");
+    let dom = browser(&profile, &["--dump-dom", &record_url]);
+    assert!(dom.contains("Происхождение"), "provenance panel");
+    assert!(dom.contains("Подпись действительна"));
+    assert!(dom.contains("KZ development publisher"));
+    assert!(dom.contains("accord verify"));
+    // Screenshots.
+    for (name, url) in [
+        ("search", format!("{base}/?q={q}&lang=ru")),
+        ("record", record_url),
+        ("overview", format!("{base}/overview?lang=ru")),
+    ] {
+        let file = shots.join(format!("{name}.png"));
+        browser(
+            &profile,
+            &[
+                &format!("--screenshot={}", file.display()),
+                "--window-size=1280,1000",
+                &url,
+            ],
+        );
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 10_000, "{name} screenshot written ({size} bytes)");
+    }
+    drop(demo);
+}
