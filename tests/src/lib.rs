@@ -245,6 +245,29 @@ pub mod harness {
             .unwrap_or(false)
     }
 
+    /// Serves the node's HTTP API and UI on an ephemeral port; returns the base URL.
+    pub async fn serve(node: &NodeHandle) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(accord_api::serve(
+            node.clone(),
+            listener,
+            std::future::pending(),
+        ));
+        format!("http://{addr}")
+    }
+
+    /// The current time.
+    pub fn now() -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        Timestamp(ms as u64)
+    }
+
     /// Whether `node` stores `id`.
     pub async fn has(node: &NodeHandle, id: ObjectId) -> bool {
         node.get(id).await.ok().flatten().is_some()

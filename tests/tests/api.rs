@@ -7,31 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use accord_core::{Object, ObjectId, ObjectType, Retraction, SignedObject, Timestamp};
-use accord_node::NodeHandle;
-use accord_tests::harness::{TestFed, admitted, dial_addr, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, now, serve, wait_until};
 use futures::StreamExt;
 use serde_json::Value;
-
-fn now() -> Timestamp {
-    Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
-}
-
-/// Serves the node's API on an ephemeral port; returns its base URL.
-async fn serve(node: &NodeHandle) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(accord_api::serve(
-        node.clone(),
-        listener,
-        futures::future::pending(),
-    ));
-    format!("http://{addr}")
-}
 
 async fn get(base: &str, path_and_query: &str) -> (u16, Value) {
     let r = reqwest::get(format!("{base}{path_and_query}"))

@@ -10,7 +10,7 @@ use accord_core::{
     NodeCert, Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp,
 };
 use accord_net::{Admission, NetConfig, Network, NetworkEvent, NetworkHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
 use tokio::sync::mpsc;
 
 /// Logs to the test output when RUST_LOG is set (per-node fields carry the member and peer).
@@ -19,15 +19,6 @@ fn logs() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-}
-
-fn now() -> Timestamp {
-    Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
 }
 
 /// Waits until `rx` yields the object `id`.

@@ -7,16 +7,7 @@ use std::time::{Duration, Instant};
 use accord_core::{ObjectType, SecretKey, SignedObject, Timestamp};
 use accord_net::{Admission, NetConfig, Network, NetworkEvent};
 use accord_node::{Node, NodeHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, wait_until};
-
-fn now() -> Timestamp {
-    Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
-}
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
 
 async fn records(node: &NodeHandle) -> u64 {
     node.status()

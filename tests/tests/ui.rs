@@ -5,30 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use accord_core::Object;
 use accord_core::object::Link;
-use accord_core::{Object, Timestamp};
-use accord_node::NodeHandle;
-use accord_tests::harness::TestFed;
-
-fn now() -> Timestamp {
-    Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
-}
-
-async fn serve(node: &NodeHandle) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(accord_api::serve(
-        node.clone(),
-        listener,
-        futures::future::pending(),
-    ));
-    format!("http://{addr}")
-}
+use accord_tests::harness::{TestFed, now, serve};
 
 async fn page(url: &str, accept_language: &str) -> (u16, String, Option<String>) {
     let r = reqwest::Client::new()

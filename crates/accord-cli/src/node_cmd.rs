@@ -79,17 +79,19 @@ pub async fn wait_for_signal() {
     }
 }
 
-fn client() -> Result<reqwest::Client> {
+pub(crate) fn client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .context("HTTP client")
 }
 
-async fn get_json(node: &str, path: &str) -> Result<Value> {
+/// GET a JSON answer from the node's API; an error answer becomes an error naming its reason.
+pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
     let url = format!("{}{path}", node.trim_end_matches('/'));
     let resp = client()?
         .get(&url)
+        .query(params)
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {node}"))?;
@@ -193,7 +195,7 @@ pub async fn submit(files: &[PathBuf], node: &str) -> Result<()> {
 
 /// The node's genesis charter, fetched from it (for `publish` without `--charter`).
 async fn fetch_charter(node: &str) -> Result<Vec<u8>> {
-    let status = get_json(node, "/v1/status").await?;
+    let status = get_json(node, "/v1/status", &[]).await?;
     let fed = status["federation"]
         .as_str()
         .ok_or_else(|| anyhow!("the node did not say its federation"))?;
@@ -227,7 +229,7 @@ pub async fn publish(input: &Path, key: &Path, charter: Option<&Path>, node: &st
 }
 
 pub async fn status(node: &str) -> Result<()> {
-    let s = get_json(node, "/v1/status").await?;
+    let s = get_json(node, "/v1/status", &[]).await?;
     println!("node        {}", s["peer_id"].as_str().unwrap_or("?"));
     println!("member      {}", s["member"].as_str().unwrap_or("?"));
     println!(
@@ -280,7 +282,7 @@ pub async fn status(node: &str) -> Result<()> {
 }
 
 pub async fn peers(node: &str) -> Result<()> {
-    let v = get_json(node, "/v1/peers").await?;
+    let v = get_json(node, "/v1/peers", &[]).await?;
     let list = v["peers"].as_array().cloned().unwrap_or_default();
     if list.is_empty() {
         println!("no peers connected");

@@ -7,6 +7,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::Value;
 
+use crate::node_cmd::{client, get_json as get};
+
 /// Filters shared by `query`, `follow` and `export`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Filters {
@@ -66,29 +68,6 @@ impl Filters {
         }
         p
     }
-}
-
-fn client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().build()?)
-}
-
-async fn get(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
-    let url = format!("{}{path}", node.trim_end_matches('/'));
-    let resp = client()?
-        .get(&url)
-        .query(params)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the node at {node}"))?;
-    let status = resp.status();
-    let v: Value = resp
-        .json()
-        .await
-        .with_context(|| format!("{url}: not a JSON answer"))?;
-    if !status.is_success() {
-        bail!("{}", v["error"].as_str().unwrap_or("error"));
-    }
-    Ok(v)
 }
 
 fn csv_field(s: &str) -> String {

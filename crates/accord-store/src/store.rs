@@ -754,6 +754,19 @@ impl Store {
     }
 }
 
+/// The trees that hold index entries derived from the objects.
+const INDEX_TREES: [usize; 9] = [
+    BY_TIME,
+    BY_TYPE,
+    BY_MEMBER,
+    BY_KIND,
+    BY_DIRECTION,
+    BY_AUTHOR,
+    SUPERSEDES,
+    RETRACTS,
+    RECORD_META,
+];
+
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
@@ -818,17 +831,7 @@ impl Store {
                 expected.insert((tree, key));
             }
         }
-        for tree in [
-            BY_TIME,
-            BY_TYPE,
-            BY_MEMBER,
-            BY_KIND,
-            BY_DIRECTION,
-            BY_AUTHOR,
-            SUPERSEDES,
-            RETRACTS,
-            RECORD_META,
-        ] {
+        for tree in INDEX_TREES {
             for item in self.trees[tree].iter() {
                 let (k, _) = item?;
                 if !expected.contains(&(tree, k.to_vec())) {
@@ -844,17 +847,7 @@ impl Store {
     pub fn repair_indexes(&mut self) -> Result<CheckReport, StoreError> {
         let report = self.check()?;
         let bad: BTreeSet<ObjectId> = report.bad_objects.iter().map(|(id, _)| *id).collect();
-        for tree in [
-            BY_TIME,
-            BY_TYPE,
-            BY_MEMBER,
-            BY_KIND,
-            BY_DIRECTION,
-            BY_AUTHOR,
-            SUPERSEDES,
-            RETRACTS,
-            RECORD_META,
-        ] {
+        for tree in INDEX_TREES {
             self.trees[tree].clear()?;
         }
         let limits = *self.trust.limits();

@@ -272,51 +272,53 @@ pub(crate) fn markdown(src: &str) -> Markup {
         u.starts_with("http://") || u.starts_with("https://") || u.starts_with("mailto:")
     };
     let mut in_image = false;
-    let events = Parser::new_ext(src, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-        .filter_map(|ev| match ev {
-            Event::Html(h) | Event::InlineHtml(h) => Some(Event::Text(h)),
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                let dest_url = if safe(&dest_url) {
-                    dest_url
-                } else {
-                    "#".into()
-                };
-                Some(Event::Start(Tag::Link {
+    let events =
+        Parser::new_ext(src, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|ev| {
+            match ev {
+                Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+                Event::Start(Tag::Link {
                     link_type,
                     dest_url,
                     title,
                     id,
-                }))
-            }
-            Event::Start(Tag::Image {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                in_image = true;
-                let dest_url = if safe(&dest_url) {
-                    dest_url
-                } else {
-                    "#".into()
-                };
-                Some(Event::Start(Tag::Link {
+                }) => {
+                    let dest_url = if safe(&dest_url) {
+                        dest_url
+                    } else {
+                        "#".into()
+                    };
+                    Event::Start(Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    })
+                }
+                Event::Start(Tag::Image {
                     link_type,
                     dest_url,
                     title,
                     id,
-                }))
+                }) => {
+                    in_image = true;
+                    let dest_url = if safe(&dest_url) {
+                        dest_url
+                    } else {
+                        "#".into()
+                    };
+                    Event::Start(Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    })
+                }
+                Event::End(TagEnd::Image) if in_image => {
+                    in_image = false;
+                    Event::End(TagEnd::Link)
+                }
+                other => other,
             }
-            Event::End(TagEnd::Image) if in_image => {
-                in_image = false;
-                Some(Event::End(TagEnd::Link))
-            }
-            other => Some(other),
         });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, events);
