@@ -23,6 +23,10 @@ pub enum StoreError {
     Genesis(Rejection),
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    #[error(
+        "the data directory {0} is in use by another process (is a node already running on it?)"
+    )]
+    Locked(String),
     #[error("import: {0}")]
     Import(String),
 }

@@ -35,6 +35,33 @@ const EXPORT_ORDER: [ObjectType; 6] = [
 /// Objects per transaction when importing a file.
 const IMPORT_BATCH: usize = 512;
 
+/// Opens the sled database. sled releases its file lock from a background thread shortly
+/// after the last handle is dropped, so a store closed and reopened at once (a restart in
+/// the same process) may find it still held: retry for a bounded time before failing.
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
+    const LOCK_ATTEMPTS: u32 = 200; // 5 s
+    let mut attempt = 0;
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempt < LOCK_ATTEMPTS =>
+            {
+                attempt += 1;
+                std::thread::sleep(LOCK_RETRY);
+            }
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                return Err(StoreError::Locked(dir.display().to_string()));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -297,10 +324,7 @@ impl Store {
     /// `genesis`. Refuses a newer schema or another federation's data.
     pub fn open(dir: &Path, genesis: &[u8], opts: StoreOptions) -> Result<Store, StoreError> {
         let (trust, genesis_v) = TrustView::from_genesis(genesis).map_err(StoreError::Genesis)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(opts.cache_bytes)
-            .open()?;
+        let db = open_db(dir, opts.cache_bytes)?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             Some(v) => {
