@@ -1,0 +1,251 @@
+//! `accord demo` end to end, and backup → restore → check on a real node process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_ports(n: u16, from: u16) -> u16 {
+    for start in (from..from + 8000).step_by(41) {
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", start + i)).is_ok()) {
+            return start;
+        }
+    }
+    panic!("no free ports");
+}
+
+fn get(url: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-s", "-f", "--max-time", "5", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn accord() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+}
+
+#[test]
+fn demo_serves_three_nodes_with_the_samples_and_stops_on_sigint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports(3, 33000);
+    let child = accord()
+        .args(["demo", "--port", &port.to_string(), "--data"])
+        .arg(tmp.path().join("demo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut demo = Kill(child);
+    for i in 0..3 {
+        let url = format!("http://127.0.0.1:{}/v1/status", port + i);
+        wait_for(&url, Duration::from_secs(60), || get(&url).is_some());
+    }
+    let started = Instant::now();
+    for i in 0..3 {
+        let url = format!("http://127.0.0.1:{}/v1/records?limit=100", port + i);
+        wait_for(
+            "the ten samples on every node",
+            Duration::from_secs(30).saturating_sub(started.elapsed()),
+            || get(&url).is_some_and(|b| b.contains("\"total\":10")),
+        );
+        let q = format!(
+            "http://127.0.0.1:{}/v1/records?q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82%D0%B5%D0%BB%D1%8C%D1%81%D1%82%D0%B2%D0%B0",
+            port + i
+        );
+        assert!(
+            !get(&q).unwrap().contains("\"total\":0"),
+            "a Russian query finds records on node {i}"
+        );
+    }
+    // A second demo on the same ports fails fast and names the port.
+    let out = accord()
+        .args(["demo", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("port {port}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SIGINT stops everything cleanly.
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = demo.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(demo.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("stopped"), "{err}");
+}
+
+#[test]
+fn backup_restore_and_check_keep_the_same_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = free_ports(2, 41000);
+    assert!(
+        accord()
+            .current_dir(d)
+            .args([
+                "devnet",
+                "--members",
+                "KZ",
+                "--out",
+                "dev",
+                "--base-port",
+                &base.to_string()
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let api = format!("http://127.0.0.1:{}", base + 1);
+    let _node = Kill(
+        accord()
+            .current_dir(d)
+            .args(["run", "--config", "dev/KZ/node.toml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the node's API", Duration::from_secs(30), || {
+        get(&format!("{api}/v1/status")).is_some()
+    });
+    let md = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/records/01-proactive-public-services.md"
+    ))
+    .unwrap();
+    for i in 0..5 {
+        let f = d.join(format!("r{i}.md"));
+        std::fs::write(&f, md.replacen("title: \"", &format!("title: \"{i} "), 1)).unwrap();
+        let out = accord()
+            .current_dir(d)
+            .args(["publish"])
+            .arg(&f)
+            .args(["--key", "dev/KZ/publisher.key", "--node", &api])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = accord()
+        .current_dir(d)
+        .args(["backup", "--node", &api, "--out", "b.cbor"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = accord()
+        .current_dir(d)
+        .args(["restore", "b.cbor", "--data-dir", "restored"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = accord()
+        .current_dir(d)
+        .args(["restore", "b.cbor", "--data-dir", "restored"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    // The restored store holds exactly what the backup holds: verify both offline.
+    let verify = |file: &str| {
+        let out = accord()
+            .current_dir(d)
+            .args(["verify", file, "--charter", "dev/charter.cbor"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = verify("b.cbor");
+    assert_eq!(
+        before.len(),
+        1 + 2 + 5,
+        "charter, delegation, node certificate and five records"
+    );
+    // Check and repair the restored directory through a config that points at it.
+    let cfg = std::fs::read_to_string(d.join("dev/KZ/node.toml"))
+        .unwrap()
+        .replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = \"{}\"", d.join("restored").display()),
+        );
+    std::fs::write(d.join("dev/KZ/restored.toml"), cfg).unwrap();
+    let out = accord()
+        .current_dir(d)
+        .args(["check", "--config", "dev/KZ/restored.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("objects checked     8"));
+    let out = accord()
+        .current_dir(d)
+        .args(["check", "--config", "dev/KZ/restored.toml", "--repair"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("search index rebuilt with 5 records"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
