@@ -249,3 +249,184 @@ fn backup_restore_and_check_keep_the_same_objects() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+fn run_ok(d: &std::path::Path, args: &[&str]) -> String {
+    let out = accord().current_dir(d).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "accord {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn documented_admission_flow_joins_a_new_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let kz_root = run_ok(d, &["key", "new", "--out", "kz-root.key"])
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let by_root = run_ok(d, &["key", "new", "--out", "by-root.key"])
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let ministry = run_ok(d, &["key", "new", "--out", "ministry.key"])
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    run_ok(
+        d,
+        &[
+            "charter",
+            "new",
+            "--name",
+            "Test federation",
+            "--threshold",
+            "1",
+            "--out",
+            "charter.cbor",
+            "--member",
+            &format!("KZ=Kazakhstan={kz_root}"),
+            "--member",
+            &format!("BY=Belarus={by_root}"),
+        ],
+    );
+    run_ok(
+        d,
+        &["charter", "sign", "charter.cbor", "--key", "kz-root.key"],
+    );
+    run_ok(
+        d,
+        &["charter", "sign", "charter.cbor", "--key", "by-root.key"],
+    );
+    let p = free_ports(4, 45000);
+    let (kz_peer, kz_api, by_peer, by_api) = (p, p + 1, p + 2, p + 3);
+    // Each member prepares its node and has it certified with the printed command.
+    let mut peer_ids = Vec::new();
+    for (code, root, dir, peer, api, boot) in [
+        ("KZ", "kz-root.key", "kz", kz_peer, kz_api, None),
+        ("BY", "by-root.key", "by", by_peer, by_api, Some(kz_peer)),
+    ] {
+        let mut args = vec![
+            "init".to_string(),
+            "--charter".into(),
+            "charter.cbor".into(),
+            "--member".into(),
+            code.into(),
+            "--data-dir".into(),
+            dir.into(),
+            "--listen".into(),
+            format!("/ip4/127.0.0.1/tcp/{peer}"),
+            "--api".into(),
+            format!("127.0.0.1:{api}"),
+        ];
+        if let Some(bp) = boot {
+            args.push("--bootstrap".into());
+            args.push(format!("/ip4/127.0.0.1/tcp/{bp}/p2p/{}", peer_ids[0]));
+        }
+        let out = run_ok(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let peer_id = out
+            .lines()
+            .find_map(|l| l.strip_prefix("peer id"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let cmd = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("accord cert node"))
+            .unwrap();
+        let node_key = cmd
+            .split_whitespace()
+            .skip_while(|w| *w != "--node-key")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        run_ok(
+            d,
+            &[
+                "cert",
+                "node",
+                "--charter",
+                "charter.cbor",
+                "--member",
+                code,
+                "--root-key",
+                root,
+                "--node-key",
+                &node_key,
+                "--out",
+                &format!("{dir}/node-cert.cbor"),
+            ],
+        );
+        peer_ids.push(peer_id);
+    }
+    run_ok(
+        d,
+        &[
+            "delegate",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            "KZ",
+            "--root-key",
+            "kz-root.key",
+            "--publisher",
+            &ministry,
+            "--name",
+            "Ministry of Digital Development",
+            "--out",
+            "delegation.cbor",
+        ],
+    );
+    let _kz = Kill(
+        accord()
+            .current_dir(d)
+            .args(["run", "--config", "kz/node.toml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let kz = format!("http://127.0.0.1:{kz_api}");
+    wait_for("KZ's API", Duration::from_secs(30), || {
+        get(&format!("{kz}/v1/status")).is_some()
+    });
+    run_ok(d, &["submit", "delegation.cbor", "--node", &kz]);
+    std::fs::write(d.join("note.md"), "---\nmember: KZ\nkind: regulatory-note\ndirections: [regulation]\nlang: en\ntitle: \"Joining test\"\n---\nA record published after the federation was founded.\n").unwrap();
+    run_ok(
+        d,
+        &["publish", "note.md", "--key", "ministry.key", "--node", &kz],
+    );
+    // Belarus joins: its node is admitted and receives the delegation and the record.
+    let _by = Kill(
+        accord()
+            .current_dir(d)
+            .args(["run", "--config", "by/node.toml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let by = format!("http://127.0.0.1:{by_api}");
+    wait_for(
+        "BY admitted and holding the record",
+        Duration::from_secs(30),
+        || {
+            get(&format!("{by}/v1/status"))
+                .is_some_and(|s| s.contains("\"record\":1") && s.contains("\"peers_admitted\":1"))
+        },
+    );
+    wait_for("BY ready", Duration::from_secs(10), || {
+        get(&format!("{by}/readyz")).is_some()
+    });
+}
