@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 
 use crate::{ApiError, bad};
 
-/// The query parameters `/v1/records` and `/v1/stream` understand.
+/// The query parameters `/v1/stream` understands.
+pub const STREAM_PARAMS: [&str; 6] = ["q", "member", "kind", "direction", "lang", "publisher"];
+
+/// The query parameters `/v1/records` understands.
 pub const RECORD_PARAMS: [&str; 12] = [
     "q",
     "member",
@@ -308,10 +311,7 @@ pub async fn stream(
     State(node): State<NodeHandle>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let q = parse_query(
-        &params,
-        &["q", "member", "kind", "direction", "lang", "publisher"],
-    )?;
+    let q = parse_query(&params, &STREAM_PARAMS)?;
     let rx = node.subscribe();
     let publisher_of = node.clone();
     let s = futures::stream::unfold((rx, q, publisher_of), |(mut rx, q, node)| async move {

@@ -86,7 +86,23 @@ pub(crate) fn client() -> Result<reqwest::Client> {
         .context("HTTP client")
 }
 
-/// GET a JSON answer from the node's API; an error answer becomes an error naming its reason.
+/// Reads a JSON answer; an error status becomes an error that names the node's reason.
+async fn json_answer(resp: reqwest::Response, what: &str) -> Result<Value> {
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{what}: not a JSON answer"))?;
+    if !status.is_success() {
+        bail!(
+            "{what}: {status}: {}",
+            v["error"].as_str().unwrap_or("error")
+        );
+    }
+    Ok(v)
+}
+
+/// GET a JSON answer from the node's API.
 pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
     let url = format!("{}{path}", node.trim_end_matches('/'));
     let resp = client()?
@@ -95,18 +111,7 @@ pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {node}"))?;
-    let status = resp.status();
-    let v: Value = resp
-        .json()
-        .await
-        .with_context(|| format!("{url}: not a JSON answer"))?;
-    if !status.is_success() {
-        bail!(
-            "{url}: {status}: {}",
-            v["error"].as_str().unwrap_or("error")
-        );
-    }
-    Ok(v)
+    json_answer(resp, &url).await
 }
 
 async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
@@ -128,17 +133,7 @@ async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {node}"))?;
-    let status = resp.status();
-    let v: Value = resp
-        .json()
-        .await
-        .with_context(|| format!("{url}: not a JSON answer"))?;
-    if !status.is_success() {
-        bail!(
-            "the node refused the submission ({status}): {}",
-            v["error"].as_str().unwrap_or("error")
-        );
-    }
+    let v = json_answer(resp, "the node refused the submission").await?;
     Ok(v["results"].as_array().cloned().unwrap_or_default())
 }
 
