@@ -268,12 +268,17 @@ async fn invalid_objects_are_refused_at_submit_and_in_gossip() {
     );
     // A valid record from A now: once L hears it, L would have heard anything A forwarded
     // before on the same connection.
+    // Only what reaches L from A counts: S and L may also find each other (both are open raw
+    // peers), and what S sends L directly says nothing about A.
+    let a_peer = a.status().await.unwrap().peer_id;
     let valid = tf.fed.record(0, "valid after invalid", now());
     a.submit(vec![valid.as_bytes().to_vec()]).await.unwrap();
     let heard = tokio::time::timeout(Duration::from_secs(15), async {
         let mut heard = Vec::new();
         while let Some(ev) = l_events.recv().await {
-            if let NetworkEvent::Gossip { data, .. } = ev {
+            if let NetworkEvent::Gossip { data, source, .. } = ev
+                && source.to_string() == a_peer
+            {
                 let done = data == valid.as_bytes();
                 heard.push(data);
                 if done {

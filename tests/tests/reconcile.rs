@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use accord_core::{ObjectType, SecretKey, SignedObject, Timestamp};
 use accord_net::{Admission, NetConfig, Network, NetworkEvent};
-use accord_node::{Node, NodeHandle};
+use accord_node::{AdmissionMode, Node, NodeHandle};
 use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
 
 async fn records(node: &NodeHandle) -> u64 {
@@ -44,7 +44,11 @@ async fn a_restarted_node_catches_up_on_a_thousand_records() {
         assert!(out.iter().all(|o| o.status == "accepted"));
     }
     let restarted = Instant::now();
-    let b = tf.spawn(1, vec![a_addr]).await.unwrap();
+    // Only the session started on admission runs (no periodic ones), so the figures read
+    // below are that session's and no later one can replace them.
+    let mut cfg = tf.config(1, vec![a_addr], AdmissionMode::Members);
+    cfg.sync.interval_secs = 3600;
+    let b = Node::spawn(cfg).await.unwrap();
     assert!(
         wait_until(Duration::from_secs(30), || async {
             records(&b).await == 1000
@@ -57,12 +61,25 @@ async fn a_restarted_node_catches_up_on_a_thousand_records() {
     for r in recs.iter().step_by(97) {
         assert!(has(&b, r.id()).await);
     }
+    // The contract operators rely on: the session that brought the records is visible by the
+    // time the records are, with what it found missing (its end may still be ahead).
     let stats = b.sync_stats();
     assert!(
         stats
             .iter()
             .any(|(_, s)| s.missing >= 1000 && s.error.is_none()),
-        "{stats:?}"
+        "the catch-up session is published when its records are visible: {stats:?}"
+    );
+    // Then it ends, cleanly, having fetched what it found missing.
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            b.sync_stats().iter().any(|(_, s)| {
+                !s.running && s.sessions >= 1 && s.fetched_total >= 1000 && s.error.is_none()
+            })
+        })
+        .await,
+        "the catch-up session ends: {:?}",
+        b.sync_stats()
     );
     a.shutdown().await;
     b.shutdown().await;

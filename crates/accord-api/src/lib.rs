@@ -267,12 +267,14 @@ fn sync_json(node: &NodeHandle) -> Value {
                 "peer_id": peer,
                 "member": s.member,
                 "last": s.last.map(|t| t.to_string()),
+                "running": s.running,
                 "rounds": s.rounds,
                 "bytes_out": s.bytes_out,
                 "bytes_in": s.bytes_in,
                 "missing": s.missing,
                 "fetched": s.fetched,
                 "sessions": s.sessions,
+                "fetched_total": s.fetched_total,
                 "error": s.error,
             })
         })

@@ -250,13 +250,18 @@ pub async fn status(node: &str) -> Result<()> {
     if let Some(peers) = s["sync"].as_array()
         && !peers.is_empty()
     {
-        println!("reconciliation (last session per peer):");
+        println!("reconciliation (last or running session per peer):");
         for p in peers {
+            let at = if p["running"].as_bool() == Some(true) {
+                "running now"
+            } else {
+                p["last"].as_str().unwrap_or("-")
+            };
             println!(
-                "  {} {}  at {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}",
+                "  {} {}  {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}",
                 p["member"].as_str().unwrap_or("--"),
                 p["peer_id"].as_str().unwrap_or("?"),
-                p["last"].as_str().unwrap_or("-"),
+                at,
                 p["rounds"],
                 p["bytes_out"],
                 p["bytes_in"],

@@ -21,12 +21,20 @@ const RETRY_DELAY: Duration = Duration::from_millis(300);
 /// Most bytes of objects in one fetch response (the frame limit is 8 MiB).
 const MAX_FETCH_RESPONSE_BYTES: usize = accord_net::MAX_SYNC_RESPONSE - 64 * 1024;
 
-/// What happened in the last reconciliation with a peer.
+/// The last (or the running) reconciliation session with a peer.
+///
+/// Published as the session runs, so that whoever reads it after a catch-up sees the session
+/// that did it: `missing` (with `rounds` and the bytes so far) is recorded when the
+/// reconciliation rounds end, before the first fetched object is stored; `fetched` grows after
+/// each fetched batch is stored; `running` turns false, `last`, `sessions` and `error` are set
+/// when the session ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerSync {
     pub member: Option<String>,
     /// When the last session ended.
     pub last: Option<Timestamp>,
+    /// A session with this peer is in progress; the counters below are its figures so far.
+    pub running: bool,
     pub rounds: u32,
     pub bytes_out: u64,
     pub bytes_in: u64,
@@ -34,7 +42,10 @@ pub struct PeerSync {
     pub missing: u64,
     /// Objects fetched and accepted (or pending) in the last session.
     pub fetched: u64,
+    /// Sessions that ended (with or without an error).
     pub sessions: u64,
+    /// Objects fetched and accepted (or pending) over all ended sessions with this peer.
+    pub fetched_total: u64,
     /// The error that ended the last session, if any.
     pub error: Option<String>,
 }
@@ -69,6 +80,34 @@ impl SyncState {
         }
         e.1 += 1;
         e.1 <= per_minute
+    }
+
+    /// Publishes the figures of a running session, keeping what only its end sets.
+    fn progress(&self, peer: Peer, st: &PeerSync) {
+        if let Ok(mut m) = self.stats.lock() {
+            let e = m.entry(peer.to_string()).or_default();
+            *e = PeerSync {
+                member: e.member.clone(),
+                last: e.last,
+                running: true,
+                sessions: e.sessions,
+                fetched_total: e.fetched_total,
+                error: None,
+                ..st.clone()
+            };
+        }
+    }
+
+    /// Records the end of a session.
+    fn finish(&self, peer: Peer, mut st: PeerSync) -> PeerSync {
+        st.running = false;
+        if let Ok(mut m) = self.stats.lock() {
+            let e = m.entry(peer.to_string()).or_default();
+            st.sessions = e.sessions + 1;
+            st.fetched_total = e.fetched_total + st.fetched;
+            *e = st.clone();
+        }
+        st
     }
 
     pub(crate) fn forget(&self, peer: &Peer) {
@@ -204,11 +243,7 @@ impl NodeHandle {
             .get_or_create(&vec![("direction".to_string(), "in".to_string())])
             .inc_by(stats.bytes_in);
         m.sync_fetched.inc_by(stats.fetched);
-        if let Ok(mut m) = self.sync_state().stats.lock() {
-            let e = m.entry(peer.to_string()).or_default();
-            stats.sessions = e.sessions + 1;
-            *e = stats.clone();
-        }
+        let stats = self.sync_state().finish(peer, stats);
         match result {
             Ok(_) => {
                 if stats.missing > 0 {
@@ -233,6 +268,7 @@ impl NodeHandle {
 
     async fn session(&self, peer: Peer) -> Result<PeerSync, (PeerSync, SyncErrorKind)> {
         let mut st = PeerSync::default();
+        self.sync_state().progress(peer, &st);
         let other = |st: &PeerSync, e: String| (st.clone(), SyncErrorKind::Other(e));
         let snap = self
             .sync_snapshot()
@@ -273,6 +309,7 @@ impl NodeHandle {
         let s = session.stats();
         st.rounds = s.rounds;
         st.missing = need.len() as u64;
+        self.sync_state().progress(peer, &st);
         let batch = self.sync_config().fetch_batch;
         for chunk in need.chunks(batch) {
             let wanted: BTreeSet<ObjectId> = chunk.iter().copied().collect();
@@ -335,6 +372,7 @@ impl NodeHandle {
                         matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..))
                     })
                     .count() as u64;
+                self.sync_state().progress(peer, &st);
             }
         }
         Ok(st)

@@ -151,6 +151,7 @@ impl Lang {
             "not_admitted" => ("не допущен", "not admitted"),
             "since" => ("с", "since"),
             "last_sync" => ("Последняя сверка", "Last reconciliation"),
+            "sync_running" => ("идёт сверка", "reconciling now"),
             "not_found" => (
                 "Запись не найдена на этом узле.",
                 "This record is not stored on this node.",
