@@ -267,7 +267,6 @@ fn sync_json(node: &NodeHandle) -> Value {
                 "peer_id": peer,
                 "member": s.member,
                 "last": s.last.map(|t| t.to_string()),
-                "running": s.running,
                 "rounds": s.rounds,
                 "bytes_out": s.bytes_out,
                 "bytes_in": s.bytes_in,
@@ -276,6 +275,13 @@ fn sync_json(node: &NodeHandle) -> Value {
                 "sessions": s.sessions,
                 "fetched_total": s.fetched_total,
                 "error": s.error,
+                "running": s.running.map(|r| json!({
+                    "rounds": r.rounds,
+                    "bytes_out": r.bytes_out,
+                    "bytes_in": r.bytes_in,
+                    "missing": r.missing,
+                    "fetched": r.fetched,
+                })),
             })
         })
         .collect();

@@ -250,18 +250,22 @@ pub async fn status(node: &str) -> Result<()> {
     if let Some(peers) = s["sync"].as_array()
         && !peers.is_empty()
     {
-        println!("reconciliation (last or running session per peer):");
+        println!("reconciliation (last session per peer, and the one running):");
         for p in peers {
-            let at = if p["running"].as_bool() == Some(true) {
-                "running now"
+            let r = &p["running"];
+            let running = if r.is_object() {
+                format!(
+                    "  running now: rounds {}  missing {}  fetched {}",
+                    r["rounds"], r["missing"], r["fetched"]
+                )
             } else {
-                p["last"].as_str().unwrap_or("-")
+                String::new()
             };
             println!(
-                "  {} {}  {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}",
+                "  {} {}  at {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}{}",
                 p["member"].as_str().unwrap_or("--"),
                 p["peer_id"].as_str().unwrap_or("?"),
-                at,
+                p["last"].as_str().unwrap_or("-"),
                 p["rounds"],
                 p["bytes_out"],
                 p["bytes_in"],
@@ -270,7 +274,8 @@ pub async fn status(node: &str) -> Result<()> {
                 p["error"]
                     .as_str()
                     .map(|e| format!("  error: {e}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                running
             );
         }
     }

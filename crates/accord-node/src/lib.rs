@@ -21,7 +21,7 @@ pub use config::{AdmissionMode, ConfigError, NodeConfig, SyncConfig};
 pub use node::{
     Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
 };
-pub use sync::PeerSync;
+pub use sync::{PeerSync, SyncProgress};
 pub use worker::{IngestResult, MAX_GROUP_OBJECTS, STORE_QUEUE_CAPACITY};
 
 use thiserror::Error;

@@ -21,20 +21,18 @@ const RETRY_DELAY: Duration = Duration::from_millis(300);
 /// Most bytes of objects in one fetch response (the frame limit is 8 MiB).
 const MAX_FETCH_RESPONSE_BYTES: usize = accord_net::MAX_SYNC_RESPONSE - 64 * 1024;
 
-/// The last (or the running) reconciliation session with a peer.
+/// Reconciliation with a peer: the last session that ended, and the one running now.
 ///
-/// Published as the session runs, so that whoever reads it after a catch-up sees the session
-/// that did it: `missing` (with `rounds` and the bytes so far) is recorded when the
-/// reconciliation rounds end, before the first fetched object is stored; `fetched` grows after
-/// each fetched batch is stored; `running` turns false, `last`, `sessions` and `error` are set
-/// when the session ends.
+/// A running session publishes its figures as it goes (`running`), so that whoever reads them
+/// right after a catch-up sees the session that did it: `missing` (with `rounds` and the bytes
+/// so far) is there when the reconciliation rounds end, before the first fetched object is
+/// stored, and `fetched` grows after each fetched batch is stored. When the session ends its
+/// figures move to the fields of the last session and `running` is cleared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerSync {
     pub member: Option<String>,
     /// When the last session ended.
     pub last: Option<Timestamp>,
-    /// A session with this peer is in progress; the counters below are its figures so far.
-    pub running: bool,
     pub rounds: u32,
     pub bytes_out: u64,
     pub bytes_in: u64,
@@ -48,6 +46,18 @@ pub struct PeerSync {
     pub fetched_total: u64,
     /// The error that ended the last session, if any.
     pub error: Option<String>,
+    /// The session in progress, if one is: its figures so far.
+    pub running: Option<SyncProgress>,
+}
+
+/// The figures of a session in progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub rounds: u32,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub missing: u64,
+    pub fetched: u64,
 }
 
 #[derive(Default)]
@@ -82,25 +92,22 @@ impl SyncState {
         e.1 <= per_minute
     }
 
-    /// Publishes the figures of a running session, keeping what only its end sets.
+    /// Publishes the figures of a running session.
     fn progress(&self, peer: Peer, st: &PeerSync) {
         if let Ok(mut m) = self.stats.lock() {
-            let e = m.entry(peer.to_string()).or_default();
-            *e = PeerSync {
-                member: e.member.clone(),
-                last: e.last,
-                running: true,
-                sessions: e.sessions,
-                fetched_total: e.fetched_total,
-                error: None,
-                ..st.clone()
-            };
+            m.entry(peer.to_string()).or_default().running = Some(SyncProgress {
+                rounds: st.rounds,
+                bytes_out: st.bytes_out,
+                bytes_in: st.bytes_in,
+                missing: st.missing,
+                fetched: st.fetched,
+            });
         }
     }
 
-    /// Records the end of a session.
+    /// Records the end of a session: its figures become the last session's.
     fn finish(&self, peer: Peer, mut st: PeerSync) -> PeerSync {
-        st.running = false;
+        st.running = None;
         if let Ok(mut m) = self.stats.lock() {
             let e = m.entry(peer.to_string()).or_default();
             st.sessions = e.sessions + 1;

@@ -494,7 +494,20 @@ fn open_refuses_another_federations_directory() {
 fn open_refuses_newer_schema() {
     let fed = fed();
     let set_schema_99 = |dir: &Path| {
-        let db = sled::open(dir).unwrap();
+        // sled releases the lock of a dropped store from a background thread: wait for it,
+        // as the store itself does when it is reopened.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::open(dir) {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.unwrap(),
+            }
+        };
         let meta = db.open_tree("meta").unwrap();
         meta.insert("schema", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();

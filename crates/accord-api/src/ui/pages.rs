@@ -555,7 +555,7 @@ pub async fn network(
                     td { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
                     td { (lang.date(p.connected_since)) }
                     td { @if let Some(s) = s {
-                        @if s.running { (lang.t("sync_running")) " · " }
+                        @if let Some(r) = &s.running { (lang.t("sync_running")) " · missing " (r.missing) " · fetched " (r.fetched) " · " }
                         (s.last.map(|t| t.to_string()).unwrap_or_default()) " · rounds " (s.rounds) " · fetched " (s.fetched)
                         @if let Some(e) = &s.error { " · " (e) }
                     } }
