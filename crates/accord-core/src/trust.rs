@@ -110,6 +110,17 @@ impl TrustView {
         self.nodes.values().flatten()
     }
 
+    /// The kind (`"delegation"` or `"node certificate"`) and member of an accepted trust
+    /// object, if `id` is one.
+    pub fn trust_object(&self, id: &ObjectId) -> Option<(&'static str, &MemberCode)> {
+        if let Some(d) = self.delegations().find(|d| d.id == *id) {
+            return Some(("delegation", &d.delegation.member));
+        }
+        self.node_certs()
+            .find(|n| n.id == *id)
+            .map(|n| ("node certificate", &n.cert.member))
+    }
+
     /// From when `id` (a delegation or node certificate of `member`) is revoked, if it is.
     pub fn object_revoked_since(&self, id: &ObjectId, member: &MemberCode) -> Option<Timestamp> {
         self.revoked_objects

@@ -64,6 +64,8 @@ pub enum Missing {
     },
     #[error("record {0} is not known yet")]
     Record(ObjectId),
+    #[error("delegation or node certificate {0} is not known yet")]
+    TrustObject(ObjectId),
 }
 
 /// Why an object was refused. Every variant reads as one human sentence.
@@ -131,6 +133,25 @@ pub enum Rejection {
     },
     #[error("supersedes record {0} of another member")]
     SupersedesOtherMember(ObjectId),
+    #[error("retraction names member {member}, but record {record} belongs to member {owner}")]
+    RetractionOtherMember {
+        record: ObjectId,
+        member: MemberCode,
+        owner: MemberCode,
+    },
+    #[error("revocation by member {member} names {target}, which is a {kind} of member {owner}")]
+    RevocationOtherMember {
+        target: ObjectId,
+        kind: &'static str,
+        member: MemberCode,
+        owner: MemberCode,
+    },
+    #[error("revocation names {target} as a {expected}, but it is a {found}")]
+    RevocationTargetKind {
+        target: ObjectId,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error(
         "retraction of record {record} is signed by {signer}, neither its author nor member {member}'s root key"
     )]
@@ -353,14 +374,47 @@ fn check(
                     member: r.member.clone(),
                 });
             }
+            // A delegation or node certificate may be revoked only by its own member, and
+            // only once it is known: until then the revocation waits for it.
+            let named = match target {
+                RevocationTarget::Delegation(id) => Some((id, "delegation")),
+                RevocationTarget::Node(id) => Some((id, "node certificate")),
+                RevocationTarget::Key(_) => None,
+            };
+            if let Some((id, expected)) = named {
+                match trust.trust_object(&id) {
+                    None => return Ok(Err(Missing::TrustObject(id))),
+                    Some((found, _)) if found != expected => {
+                        return Err(Rejection::RevocationTargetKind {
+                            target: id,
+                            expected,
+                            found,
+                        });
+                    }
+                    Some((kind, owner)) if *owner != r.member => {
+                        return Err(Rejection::RevocationOtherMember {
+                            target: id,
+                            kind,
+                            member: r.member.clone(),
+                            owner: owner.clone(),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         Object::Record(rec) => {
             check_record_fields(rec, charter)?;
-            if let Some(prev) = &rec.supersedes
-                && let Some((member, _)) = known.record_meta(prev)
-                && member != rec.member
-            {
-                return Err(Rejection::SupersedesOtherMember(*prev));
+            // A record may supersede only a record of its own member, judged once that
+            // record is known: until then it waits for it.
+            if let Some(prev) = &rec.supersedes {
+                match known.record_meta(prev) {
+                    None => return Ok(Err(Missing::Record(*prev))),
+                    Some((member, _)) if member != rec.member => {
+                        return Err(Rejection::SupersedesOtherMember(*prev));
+                    }
+                    Some(_) => {}
+                }
             }
             match trust.check_publisher(
                 &rec.member,
@@ -380,17 +434,26 @@ fn check(
         }
         Object::Retraction(r) => {
             non_empty("reason", &r.reason)?;
+            // Judged against the record it retracts, whoever signed it: until the record is
+            // known the retraction waits for it, and it must name the record's own member.
+            let author = match known.record_meta(&r.record) {
+                None => return Ok(Err(Missing::Record(r.record))),
+                Some((owner, _)) if owner != r.member => {
+                    return Err(Rejection::RetractionOtherMember {
+                        record: r.record,
+                        member: r.member.clone(),
+                        owner,
+                    });
+                }
+                Some((_, author)) => author,
+            };
             if !root_signed(&r.member) {
-                match known.record_meta(&r.record) {
-                    None => return Ok(Err(Missing::Record(r.record))),
-                    Some((member, author)) if author == signer && member == r.member => {}
-                    Some(_) => {
-                        return Err(Rejection::RetractionNotByAuthor {
-                            record: r.record,
-                            signer,
-                            member: r.member.clone(),
-                        });
-                    }
+                if author != signer {
+                    return Err(Rejection::RetractionNotByAuthor {
+                        record: r.record,
+                        signer,
+                        member: r.member.clone(),
+                    });
                 }
                 match trust.check_publisher(&r.member, &signer, r.created, None) {
                     PublisherCheck::Ok(_) => {}

@@ -1271,11 +1271,11 @@ fn delegation_revocation_refuses_records_from_its_effective_time() {
 }
 
 #[test]
-fn delegation_revocation_by_another_member_does_not_revoke() {
+fn delegation_revocation_by_another_member_is_refused() {
     let dev = dev();
-    let mut trust = full_trust(&dev);
-    // BY's root "revokes" KZ's delegation on behalf of BY: accepted (BY speaks for itself),
-    // but it must not affect KZ's publisher.
+    let trust = full_trust(&dev);
+    // A hostile member: BY's root "revokes" KZ's delegation on behalf of BY. Refused, so it is
+    // never stored, never relayed, and KZ's publisher keeps publishing.
     let rev = Object::Revocation(revocation_body(
         &dev,
         BY,
@@ -1284,12 +1284,63 @@ fn delegation_revocation_by_another_member_does_not_revoke() {
         at(HOUR),
     ))
     .sign(&dev.members[BY].root);
-    accept_apply(&mut trust, &rev, NOW);
+    assert_rejected!(
+        validate(rev.as_bytes(), &trust, NOW),
+        Rejection::RevocationOtherMember { target, member, owner, .. }
+            if target == dev.delegation(KZ).id() && member == code("BY") && owner == code("KZ")
+    );
     accepted(validate(
         record(&dev, KZ, at(5 * HOUR), |_| {}).as_bytes(),
         &trust,
         NOW,
     ));
+    // The same for KZ's node certificate, and a delegation named as a node certificate is
+    // the wrong kind of target.
+    let rev = Object::Revocation(revocation_body(
+        &dev,
+        BY,
+        TargetType::Node,
+        dev.node_cert(KZ).id(),
+        at(HOUR),
+    ))
+    .sign(&dev.members[BY].root);
+    assert_rejected!(
+        validate(rev.as_bytes(), &trust, NOW),
+        Rejection::RevocationOtherMember {
+            kind: "node certificate",
+            ..
+        }
+    );
+    let rev = Object::Revocation(revocation_body(
+        &dev,
+        BY,
+        TargetType::Node,
+        dev.delegation(BY).id(),
+        at(HOUR),
+    ))
+    .sign(&dev.members[BY].root);
+    assert_rejected!(
+        validate(rev.as_bytes(), &trust, NOW),
+        Rejection::RevocationTargetKind {
+            expected: "node certificate",
+            found: "delegation",
+            ..
+        }
+    );
+    // A revocation of a delegation nobody knows yet waits for it.
+    let unknown = ObjectId::of_body(b"a delegation not seen yet");
+    let rev = Object::Revocation(revocation_body(
+        &dev,
+        BY,
+        TargetType::Delegation,
+        unknown,
+        at(HOUR),
+    ))
+    .sign(&dev.members[BY].root);
+    assert_eq!(
+        validate(rev.as_bytes(), &trust, NOW),
+        Verdict::Pending(Missing::TrustObject(unknown))
+    );
     // Signed by KZ's root on behalf of BY is not authorised.
     let rev = Object::Revocation(revocation_body(
         &dev,
@@ -1399,17 +1450,52 @@ fn key_revocation_with_invalid_key_target_is_invalid_field() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn retraction_by_member_root_is_accepted_without_known_records() {
+fn retraction_by_member_root_waits_for_the_record_and_must_be_its_member() {
     let dev = dev();
     let trust = full_trust(&dev);
-    let target = ObjectId::of_body(b"some record we have never seen");
-    let r = Object::Retraction(retraction_body(&dev, KZ, target)).sign(&dev.members[KZ].root);
-    accepted(validate(r.as_bytes(), &trust, NOW));
-    // Another member's root cannot stand in for KZ's root, and without the record it waits.
-    let r = Object::Retraction(retraction_body(&dev, KZ, target)).sign(&dev.members[BY].root);
+    let rec = dev.record(KZ, "KZ's record", at(HOUR));
+    // Unknown record: even the member's root waits (a retraction in advance proves nothing
+    // about whose record it will be).
+    let r = Object::Retraction(retraction_body(&dev, KZ, rec.id())).sign(&dev.members[KZ].root);
     assert_eq!(
         validate(r.as_bytes(), &trust, NOW),
-        Verdict::Pending(Missing::Record(target))
+        Verdict::Pending(Missing::Record(rec.id()))
+    );
+    let known = Known(BTreeMap::from([(
+        rec.id(),
+        (code("KZ"), dev.members[KZ].publisher.public_key()),
+    )]));
+    accepted(validate_with(r.as_bytes(), &trust, &known, NOW));
+    // A hostile member: BY's root retracts KZ's record on behalf of BY.
+    let hostile =
+        Object::Retraction(retraction_body(&dev, BY, rec.id())).sign(&dev.members[BY].root);
+    assert_eq!(
+        validate(hostile.as_bytes(), &trust, NOW),
+        Verdict::Pending(Missing::Record(rec.id())),
+        "it waits for the record like any other"
+    );
+    assert_rejected!(
+        validate_with(hostile.as_bytes(), &trust, &known, NOW),
+        Rejection::RetractionOtherMember { record, member, owner }
+            if record == rec.id() && member == code("BY") && owner == code("KZ")
+    );
+    // BY's root on behalf of KZ is neither the author nor KZ's root.
+    let r = Object::Retraction(retraction_body(&dev, KZ, rec.id())).sign(&dev.members[BY].root);
+    assert_rejected!(
+        validate_with(r.as_bytes(), &trust, &known, NOW),
+        Rejection::RetractionNotByAuthor { .. }
+    );
+}
+
+#[test]
+fn superseding_an_unknown_record_waits_for_it() {
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let old = dev.record(KZ, "First edition", at(HOUR));
+    let newer = record(&dev, KZ, at(2 * HOUR), |r| r.supersedes = Some(old.id()));
+    assert_eq!(
+        validate(newer.as_bytes(), &trust, NOW),
+        Verdict::Pending(Missing::Record(old.id()))
     );
 }
 
@@ -1472,12 +1558,13 @@ fn retraction_by_another_publisher_of_the_same_member_is_not_by_author() {
         Rejection::RetractionNotByAuthor { record, signer, member }
             if record == rec.id() && signer == colleague.public_key() && member == code("KZ")
     );
-    // The author claiming the record for the wrong member is refused the same way.
+    // The author claiming the record for the wrong member is refused: the retraction must
+    // name the record's own member, whoever signs it.
     let r =
         Object::Retraction(retraction_body(&dev, BY, rec.id())).sign(&dev.members[KZ].publisher);
     assert_rejected!(
         validate_with(r.as_bytes(), &trust, &known, NOW),
-        Rejection::RetractionNotByAuthor { .. }
+        Rejection::RetractionOtherMember { .. }
     );
 }
 

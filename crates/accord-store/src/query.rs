@@ -145,11 +145,42 @@ impl Store {
     }
 
     /// Retractions and superseding records of a record: `(retraction ids, superseding ids)`.
+    /// Only those of the record's own member count: validation admits no others, and any a
+    /// store written before that rule still holds are left out here, where the derived status
+    /// and the history shown to analysts both come from.
     pub fn history(&self, id: &ObjectId) -> Result<(Vec<ObjectId>, Vec<ObjectId>), StoreError> {
+        let Some(owner) = self.record_member(id) else {
+            return Ok((vec![], vec![]));
+        };
+        let same_member = |ids: Vec<ObjectId>| -> Result<Vec<ObjectId>, StoreError> {
+            let mut out = Vec::with_capacity(ids.len());
+            for other in ids {
+                let member = match self.get(&other)? {
+                    Some(StoredObject {
+                        object: Object::Retraction(r),
+                        ..
+                    }) => Some(r.member),
+                    Some(StoredObject {
+                        object: Object::Record(r),
+                        ..
+                    }) => Some(r.member),
+                    _ => None,
+                };
+                if member.as_ref() == Some(&owner) {
+                    out.push(other);
+                }
+            }
+            Ok(out)
+        };
         Ok((
-            self.pairs(crate::store::RETRACTS_TREE, id)?,
-            self.pairs(crate::store::SUPERSEDES_TREE, id)?,
+            same_member(self.pairs(crate::store::RETRACTS_TREE, id)?)?,
+            same_member(self.pairs(crate::store::SUPERSEDES_TREE, id)?)?,
         ))
+    }
+
+    fn record_member(&self, id: &ObjectId) -> Option<MemberCode> {
+        use accord_core::KnownRecords;
+        self.record_meta(id).map(|(member, _)| member)
     }
 
     fn pairs(&self, tree: usize, id: &ObjectId) -> Result<Vec<ObjectId>, StoreError> {
@@ -184,15 +215,8 @@ impl Store {
         {
             return Ok(RecordStatus::SignerRevoked);
         }
-        for s in superseding {
-            if let Some(StoredObject {
-                object: Object::Record(newer),
-                ..
-            }) = self.get(&s)?
-                && newer.member == rec.member
-            {
-                return Ok(RecordStatus::Superseded);
-            }
+        if !superseding.is_empty() {
+            return Ok(RecordStatus::Superseded);
         }
         Ok(RecordStatus::Active)
     }

@@ -234,7 +234,11 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, author: &PublicKey) -> 
     v
 }
 
-/// The key a pending object waits under: `D || publisher` or `R || record id`.
+/// The first byte of the wait key of an object waiting for a delegation or node certificate.
+const TRUST_OBJECT_WAIT: u8 = b'T';
+
+/// The key a pending object waits under: `D || publisher || member`, `R || record id` or
+/// `T || delegation or node certificate id`.
 fn wait_key(m: &Missing) -> Vec<u8> {
     match m {
         Missing::Delegation { publisher, member } => {
@@ -248,6 +252,11 @@ fn wait_key(m: &Missing) -> Vec<u8> {
             k.extend_from_slice(id.as_bytes());
             k
         }
+        Missing::TrustObject(id) => {
+            let mut k = vec![TRUST_OBJECT_WAIT];
+            k.extend_from_slice(id.as_bytes());
+            k
+        }
         // `Missing` is non-exhaustive for other crates only; this arm keeps future kinds apart.
         #[allow(unreachable_patterns)]
         _ => vec![b'?'],
@@ -255,14 +264,18 @@ fn wait_key(m: &Missing) -> Vec<u8> {
 }
 
 /// The wait keys an accepted object may unlock.
-fn unlocks(v: &Verified<Object>) -> Option<Vec<u8>> {
+fn unlocks(v: &Verified<Object>) -> Vec<Vec<u8>> {
     match v.object() {
-        Object::Delegation(d) => Some(wait_key(&Missing::Delegation {
-            member: d.member.clone(),
-            publisher: d.publisher,
-        })),
-        Object::Record(_) => Some(wait_key(&Missing::Record(v.id()))),
-        _ => None,
+        Object::Delegation(d) => vec![
+            wait_key(&Missing::Delegation {
+                member: d.member.clone(),
+                publisher: d.publisher,
+            }),
+            wait_key(&Missing::TrustObject(v.id())),
+        ],
+        Object::Node(_) => vec![wait_key(&Missing::TrustObject(v.id()))],
+        Object::Record(_) => vec![wait_key(&Missing::Record(v.id()))],
+        _ => vec![],
     }
 }
 
@@ -311,9 +324,7 @@ impl Batch {
         if let Object::Record(r) = v.object() {
             self.records.insert(v.id(), (r.member.clone(), v.signer()));
         }
-        if let Some(k) = unlocks(&v) {
-            self.unlocked.push(k);
-        }
+        self.unlocked.extend(unlocks(&v));
         self.accepted_ids.insert(v.id());
         self.accepted.push(v);
     }
@@ -517,6 +528,7 @@ impl Store {
     ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(items.len());
+        let mut released = Vec::new();
         let mut trust = self.trust.clone();
         for bytes in items {
             let limits = *trust.limits();
@@ -543,8 +555,19 @@ impl Store {
                 Verdict::Accepted(v) => {
                     // If it was quarantined earlier in this batch, that entry is void.
                     batch.pending_put.remove(&id);
+                    let trust_object = v.object().object_type().is_trust();
                     batch.accept(v.clone(), &mut trust);
                     outcomes.push(IngestOutcome::Accepted(v));
+                    // A revocation that waited for this trust object takes effect before the
+                    // rest of the batch is judged.
+                    if trust_object {
+                        released.extend(self.release_pending(
+                            &mut batch,
+                            &mut trust,
+                            now,
+                            |k| k.first() == Some(&TRUST_OBJECT_WAIT),
+                        )?);
+                    }
                 }
                 Verdict::Pending(m) => {
                     let already = batch.pending_put.contains_key(&id)
@@ -564,22 +587,25 @@ impl Store {
                 Verdict::Rejected(r) => outcomes.push(IngestOutcome::Rejected(Some(id), r)),
             }
         }
-        let released = self.release_pending(&mut batch, &mut trust, now)?;
+        released.extend(self.release_pending(&mut batch, &mut trust, now, |_| true)?);
         self.write(&batch.accepted, &batch)?;
         self.pending_count = self.pending_count + batch.pending_put.len() - batch.pending_del.len();
         self.trust = trust;
         Ok((outcomes, released))
     }
 
-    /// Re-validates quarantined objects waiting for what this batch accepted.
+    /// Re-validates quarantined objects waiting for what this batch accepted, under the wait
+    /// keys that `pick` selects.
     fn release_pending(
         &self,
         batch: &mut Batch,
         trust: &mut TrustView,
         now: Timestamp,
+        pick: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Verified<Object>>, StoreError> {
         let mut released = Vec::new();
-        while let Some(key) = batch.unlocked.pop() {
+        while let Some(pos) = batch.unlocked.iter().rposition(|k| pick(k)) {
+            let key = batch.unlocked.remove(pos);
             // Waiting entries: in the store, and those added earlier in this batch.
             let mut waiting: Vec<(ObjectId, Vec<u8>)> = Vec::new();
             for item in self.trees[PENDING_WAIT].scan_prefix(&key) {

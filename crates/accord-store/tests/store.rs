@@ -894,6 +894,108 @@ fn chained_release_record_then_its_retraction() {
     assert_eq!(open(dir.path(), &fed).pending_len(), 0);
 }
 
+/// A hostile member (a valid root key) retracts another member's record, before and after it
+/// arrives: never stored, never counted, and the record stays active. The owner's own root
+/// retraction sent in advance waits and takes effect when the record arrives.
+#[test]
+fn a_member_cannot_retract_another_members_record_even_in_advance() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
+    let rec = fed.record(0, "KZ's record", Timestamp(BASE + MINUTE));
+    // member 1's root, naming itself as the member, for member 0's record not yet known.
+    let hostile = retraction(&fed, 1, rec.id(), BASE + 2 * MINUTE, true);
+    assert!(matches!(
+        ingest(&mut store, &hostile),
+        IngestOutcome::Pending(_, Missing::Record(r)) if r == rec.id()
+    ));
+    let (out, released) = batch(&mut store, &[&rec]);
+    assert_accepted(&out[0], &rec);
+    assert!(released.is_empty(), "the hostile retraction was released");
+    assert!(!store.contains(&hostile.id()).unwrap());
+    assert_eq!(
+        store.pending_len(),
+        0,
+        "judged and dropped from the quarantine"
+    );
+    // Now that the record is known it is refused at once.
+    match ingest(&mut store, &hostile) {
+        IngestOutcome::Rejected(_, Rejection::RetractionOtherMember { record, .. }) => {
+            assert_eq!(record, rec.id())
+        }
+        other => panic!("expected RetractionOtherMember, got {other:?}"),
+    }
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::Active)
+    );
+    assert_eq!(store.history(&rec.id()).unwrap(), (vec![], vec![]));
+
+    // The owner's root retracts a record of its own in advance: it waits, then counts.
+    let later = fed.record(0, "KZ's second record", Timestamp(BASE + 3 * MINUTE));
+    let own = retraction(&fed, 0, later.id(), BASE + 4 * MINUTE, true);
+    assert!(matches!(
+        ingest(&mut store, &own),
+        IngestOutcome::Pending(..)
+    ));
+    let (_, released) = batch(&mut store, &[&later]);
+    assert_eq!(released, vec![own.id()]);
+    assert_eq!(
+        store.record_status(&later.id()).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+}
+
+/// A revocation that arrived before the delegation it revokes waits for it, and takes effect
+/// before the rest of the batch that brings the delegation is judged.
+#[test]
+fn a_revocation_waiting_for_its_delegation_applies_within_the_same_batch() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        del.id(),
+        BASE + 2 * MINUTE,
+        BASE + 3 * MINUTE,
+    );
+    assert!(matches!(
+        ingest(&mut store, &rev),
+        IngestOutcome::Pending(_, Missing::TrustObject(d)) if d == del.id()
+    ));
+    let before = fed.record(0, "before the revocation", Timestamp(BASE + MINUTE));
+    let after = fed.record(0, "after the revocation", Timestamp(BASE + 5 * MINUTE));
+    let (out, released) = batch(&mut store, &[&del, &after, &before]);
+    assert_accepted(&out[0], &del);
+    assert_eq!(released, vec![rev.id()]);
+    assert!(
+        matches!(
+            &out[1],
+            IngestOutcome::Rejected(_, Rejection::SignerRevoked { .. })
+        ),
+        "{:?}",
+        out[1]
+    );
+    assert_accepted(&out[2], &before);
+    // Member 1's root cannot revoke member 0's delegation.
+    let hostile = revocation(
+        &fed,
+        1,
+        TargetType::Delegation,
+        del.id(),
+        BASE,
+        BASE + 3 * MINUTE,
+    );
+    assert!(matches!(
+        ingest(&mut store, &hostile),
+        IngestOutcome::Rejected(_, Rejection::RevocationOtherMember { .. })
+    ));
+}
+
 /// An object that is in the quarantine and is submitted again in the same batch as its
 /// prerequisite is accepted directly; its quarantine entry must go away too.
 #[test]
