@@ -391,3 +391,79 @@ async fn a_restarted_node_keeps_every_object() {
     }
     b.shutdown().await;
 }
+
+/// The value of a counter (or the sum of its labelled series) in a node's metrics text.
+async fn metric(node: &accord_node::NodeHandle, name: &str) -> f64 {
+    node.metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_node_is_cut_off_at_once_and_refused_afterwards() {
+    logs();
+    let tf = TestFed::new(&["KZ", "AM"], 15).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let b = tf.spawn(1, vec![a_addr.clone()]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    let b_peer = b.status().await.unwrap().peer_id;
+    let refusals = "accord_non_members_disconnected_total";
+    let refused_before = metric(&a, refusals).await;
+
+    // AM's root revokes its node's certificate (the node was compromised, say).
+    let m = &tf.fed.members[1];
+    let rev = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: now(),
+        member: m.code.clone(),
+        target_type: TargetType::Node,
+        target: tf.fed.node_cert(1).id(),
+        effective: Timestamp(now().0 - 1_000),
+        reason: Some("node compromised".into()),
+    })
+    .sign(&m.root);
+    let revoked = Instant::now();
+    assert_eq!(
+        a.submit(vec![rev.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    let lists_b = |a: accord_node::NodeHandle, b_peer: String| async move {
+        a.peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.peer_id == b_peer && p.admitted)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let (a, p) = (a.clone(), b_peer.clone());
+            async move { !lists_b(a, p).await }
+        })
+        .await,
+        "A still admits the revoked node"
+    );
+    eprintln!(
+        "revoked node cut off {:?} after the revocation was accepted",
+        revoked.elapsed()
+    );
+    assert!(metric(&a, refusals).await > refused_before);
+
+    // The revoked node comes back: it is refused again.
+    let refused_once = metric(&a, refusals).await;
+    b.network().dial(a_addr.parse().unwrap()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            metric(&a, refusals).await > refused_once
+        })
+        .await,
+        "the revoked node was not refused when it came back"
+    );
+    assert!(!lists_b(a.clone(), b_peer.clone()).await);
+    a.shutdown().await;
+    b.shutdown().await;
+}

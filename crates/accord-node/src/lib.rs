@@ -26,6 +26,16 @@ pub use worker::{IngestResult, MAX_GROUP_OBJECTS, STORE_QUEUE_CAPACITY};
 
 use thiserror::Error;
 
+/// The wall clock as a protocol timestamp (the core takes time as an argument).
+pub(crate) fn now() -> accord_core::Timestamp {
+    accord_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    )
+}
+
 /// Where an object came from (for logs and metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

@@ -85,6 +85,9 @@ struct Inner {
     searcher: accord_search::Searcher,
     expects_peers: bool,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Signalled when an accepted revocation or charter amendment may have taken away an
+    /// admitted peer's certificate: the event loop re-checks every admitted peer.
+    trust_changed: tokio::sync::Notify,
 }
 
 /// A cloneable handle to a running node.
@@ -218,6 +221,7 @@ impl Node {
                 searcher,
                 expects_peers: !cfg.network.bootstrap.is_empty(),
                 metrics,
+                trust_changed: tokio::sync::Notify::new(),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -409,6 +413,18 @@ impl NodeHandle {
         for v in &r.released {
             let _ = self.inner.accepted.send(Arc::new(v.clone()));
         }
+        let accepted = r.outcomes.iter().filter_map(|o| match o {
+            IngestOutcome::Accepted(v) => Some(v),
+            _ => None,
+        });
+        if accepted.chain(&r.released).any(|v| {
+            matches!(
+                v.object().object_type(),
+                ObjectType::Revocation | ObjectType::Charter
+            )
+        }) {
+            self.inner.trust_changed.notify_one();
+        }
         Ok(r)
     }
 
@@ -592,7 +608,12 @@ async fn event_loop(
                     }
                 });
                 continue;
-            }Some(_) = work.join_next(), if !work.is_empty() => continue,
+            }
+            _ = node.inner.trust_changed.notified(), if admission == AdmissionMode::Members => {
+                work.spawn(recheck_admitted(node.clone()));
+                continue;
+            }
+            Some(_) = work.join_next(), if !work.is_empty() => continue,
             ev = events.recv() => match ev {
                 Some(ev) => ev,
                 None => break,
@@ -662,6 +683,50 @@ async fn event_loop(
     work.shutdown().await;
 }
 
+/// After a revocation or charter amendment: every admitted peer must still hold a valid,
+/// unrevoked node certificate of a current member, or it is disconnected and refused (a peer
+/// refused once is refused again when it reconnects, since its certificate is checked anew).
+async fn recheck_admitted(node: NodeHandle) {
+    let Ok(peers) = node.inner.net.peers().await else {
+        return;
+    };
+    let admitted: Vec<Peer> = peers
+        .iter()
+        .filter(|p| p.admitted)
+        .map(|p| p.peer)
+        .collect();
+    if admitted.is_empty() {
+        return;
+    }
+    let lost = node
+        .read(move |s| {
+            let trust = s.trust();
+            let now = crate::now();
+            let valid: std::collections::HashSet<String> = trust
+                .node_certs()
+                .filter(|n| trust.node_member(&n.cert.node_key, now).is_some())
+                .map(|n| n.cert.node_key.peer_id())
+                .collect();
+            admitted
+                .into_iter()
+                .filter(|p| !valid.contains(&p.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+    for peer in lost {
+        let _ = node
+            .inner
+            .net
+            .refuse(
+                peer,
+                "its node certificate no longer holds (revoked, or its member's root key replaced)"
+                    .to_string(),
+            )
+            .await;
+    }
+}
+
 /// Ingests a presented node certificate and admits the peer if it holds a valid, unrevoked
 /// certificate of a current member for exactly this peer id.
 async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admission: AdmissionMode) {
@@ -700,13 +765,7 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
                     n.node_key.peer_id()
                 ));
             }
-            let now = Timestamp(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0),
-            );
-            match s.trust().node_member(&n.node_key, now) {
+            match s.trust().node_member(&n.node_key, crate::now()) {
                 Some(e) => Ok(e.cert.member.to_string()),
                 None => Err("certificate revoked or its member's root key replaced".to_string()),
             }

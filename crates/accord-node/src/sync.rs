@@ -12,6 +12,7 @@ use accord_sync::{Initiator, Outcome, Request, Response, SyncError, respond};
 use tracing::{debug, info, warn};
 
 use crate::node::NodeHandle;
+use crate::now;
 use crate::worker::Job;
 use crate::{NodeError, Source};
 
@@ -122,15 +123,6 @@ impl SyncState {
             b.remove(peer);
         }
     }
-}
-
-fn now() -> Timestamp {
-    Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-    )
 }
 
 impl NodeHandle {

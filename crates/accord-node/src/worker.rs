@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use accord_core::{Object, Timestamp, Verified};
+use accord_core::{Object, Verified};
 use accord_search::SearchIndex;
 use accord_store::{IngestOutcome, Store};
 use accord_sync::{Snapshot, SyncIndex};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use crate::{NodeError, Source};
+use crate::{NodeError, Source, now};
 
 /// Capacity of the job queue into the store thread.
 pub const STORE_QUEUE_CAPACITY: usize = 1024;
@@ -39,14 +39,6 @@ pub(crate) enum Job {
     /// The current reconciliation snapshot.
     Snapshot(oneshot::Sender<Arc<Snapshot>>),
     Shutdown,
-}
-
-fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Timestamp(ms)
 }
 
 /// Runs the worker until a `Shutdown` job (or every sender is gone). Every job queued before
