@@ -82,7 +82,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<()> {
 pub fn check(config: &Path, repair: bool) -> Result<()> {
     let cfg = NodeConfig::load(config, &[])?;
     let genesis = util::read(&cfg.charter)?;
-    let mut store = Store::open(&cfg.data_dir, &genesis, StoreOptions::default())
+    let mut store = Store::open(&cfg.data_dir, &genesis, cfg.store.options())
         .map_err(|e| anyhow!("{}: {e}", cfg.data_dir.display()))?;
     let report = if repair {
         store.repair_indexes()?

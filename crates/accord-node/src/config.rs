@@ -106,13 +106,31 @@ pub struct StoreConfig {
     /// Capacity of the pending quarantine, in objects.
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
+    /// Objects one source (a peer, the local API, an import) may hold in the quarantine.
+    #[serde(default = "default_max_pending_per_source")]
+    pub max_pending_per_source: usize,
+    /// Objects claiming one member that the quarantine may hold.
+    #[serde(default = "default_max_pending_per_member")]
+    pub max_pending_per_member: usize,
+    /// How long an object may wait in the quarantine, in seconds.
+    #[serde(default = "default_pending_ttl_secs")]
+    pub pending_ttl_secs: u64,
 }
 
 fn default_cache_mb() -> u64 {
     256
 }
 fn default_max_pending() -> usize {
-    10_000
+    accord_store::DEFAULT_MAX_PENDING
+}
+fn default_max_pending_per_source() -> usize {
+    accord_store::DEFAULT_MAX_PENDING_PER_SOURCE
+}
+fn default_max_pending_per_member() -> usize {
+    accord_store::DEFAULT_MAX_PENDING_PER_MEMBER
+}
+fn default_pending_ttl_secs() -> u64 {
+    accord_store::DEFAULT_PENDING_TTL_MS / 1000
 }
 
 impl Default for StoreConfig {
@@ -120,6 +138,22 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_mb: default_cache_mb(),
             max_pending: default_max_pending(),
+            max_pending_per_source: default_max_pending_per_source(),
+            max_pending_per_member: default_max_pending_per_member(),
+            pending_ttl_secs: default_pending_ttl_secs(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The store's options from this section.
+    pub fn options(&self) -> accord_store::StoreOptions {
+        accord_store::StoreOptions {
+            cache_bytes: self.cache_mb << 20,
+            max_pending: self.max_pending,
+            max_pending_per_source: self.max_pending_per_source,
+            max_pending_per_member: self.max_pending_per_member,
+            pending_ttl_ms: self.pending_ttl_secs.saturating_mul(1000),
         }
     }
 }
@@ -293,6 +327,15 @@ impl NodeConfig {
         }
         if self.store.max_pending == 0 {
             return Err(field("store.max_pending", "must be at least 1"));
+        }
+        if self.store.max_pending_per_source == 0 {
+            return Err(field("store.max_pending_per_source", "must be at least 1"));
+        }
+        if self.store.max_pending_per_member == 0 {
+            return Err(field("store.max_pending_per_member", "must be at least 1"));
+        }
+        if self.store.pending_ttl_secs == 0 {
+            return Err(field("store.pending_ttl_secs", "must be at least 1"));
         }
         if self.sync.interval_secs == 0 {
             return Err(field("sync.interval_secs", "must be at least 1"));

@@ -36,26 +36,39 @@ pub(crate) fn now() -> accord_core::Timestamp {
     )
 }
 
-/// Where an object came from (for logs and metrics).
+/// Where an object came from (for logs, metrics and the quarantine's per-source bound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Local,
-    Gossip,
-    Peer,
+    /// Gossip, from the peer that forwarded it.
+    Gossip(accord_net::Peer),
+    /// A certificate a peer presented.
+    Peer(accord_net::Peer),
     Preload,
-    Sync,
+    /// Reconciliation with a peer.
+    Sync(accord_net::Peer),
     Import,
 }
 
 impl Source {
+    /// The kind of source (a metrics label).
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Local => "local",
-            Source::Gossip => "gossip",
-            Source::Peer => "peer",
+            Source::Gossip(_) => "gossip",
+            Source::Peer(_) => "peer",
             Source::Preload => "preload",
-            Source::Sync => "sync",
+            Source::Sync(_) => "sync",
             Source::Import => "import",
+        }
+    }
+
+    /// Who the quarantine holds accountable: a peer (whatever the protocol it used), or the
+    /// kind of local source.
+    pub fn quarantine_source(self) -> String {
+        match self {
+            Source::Gossip(p) | Source::Peer(p) | Source::Sync(p) => format!("peer {p}"),
+            other => other.as_str().to_string(),
         }
     }
 }
@@ -88,11 +101,7 @@ pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
         path: cfg.charter.display().to_string(),
         message: e.to_string(),
     })?;
-    let opts = accord_store::StoreOptions {
-        cache_bytes: cfg.store.cache_mb << 20,
-        max_pending: cfg.store.max_pending,
-    };
-    let store = accord_store::Store::open(&cfg.data_dir, &genesis, opts)
+    let store = accord_store::Store::open(&cfg.data_dir, &genesis, cfg.store.options())
         .map_err(|e| NodeError::Store(e.to_string()))?;
     let mut search = accord_search::SearchIndex::open(&cfg.data_dir.join("search"))
         .map_err(|e| NodeError::Store(e.to_string()))?;

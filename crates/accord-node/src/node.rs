@@ -8,7 +8,7 @@ use accord_core::{Object, ObjectId, ObjectType, SecretKey, Timestamp, Verified};
 use accord_net::{
     Addr, Admission, NetConfig, Network, NetworkEvent, NetworkHandle, Peer, Validation,
 };
-use accord_store::{IngestOutcome, RecordStatus, Store, StoreOptions};
+use accord_store::{IngestOutcome, RecordStatus, Store};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -137,10 +137,7 @@ impl Node {
 
         // Open the store off the async workers.
         let dir = cfg.data_dir.clone();
-        let opts = StoreOptions {
-            cache_bytes: cfg.store.cache_mb << 20,
-            max_pending: cfg.store.max_pending,
-        };
+        let opts = cfg.store.options();
         let g = genesis.clone();
         let (store, search) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
             let store = Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
@@ -630,7 +627,7 @@ async fn event_loop(
                 };
                 let node = node.clone();
                 work.spawn(async move {
-                    let verdict = match node.ingest(vec![data], Source::Gossip).await {
+                    let verdict = match node.ingest(vec![data], Source::Gossip(source)).await {
                         Ok(r) => match r.outcomes.first() {
                             Some(IngestOutcome::Accepted(_)) => Validation::Accept,
                             Some(IngestOutcome::Rejected(..)) => {
@@ -736,7 +733,7 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
             return Err("presented no node certificate".to_string());
         }
         let r = node
-            .ingest(vec![cert.clone()], Source::Peer)
+            .ingest(vec![cert.clone()], Source::Peer(peer))
             .await
             .map_err(|e| e.to_string())?;
         match r.outcomes.first() {

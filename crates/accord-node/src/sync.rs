@@ -361,7 +361,7 @@ impl NodeHandle {
                     break;
                 }
                 let r = self
-                    .ingest(got, Source::Sync)
+                    .ingest(got, Source::Sync(peer))
                     .await
                     .map_err(|e| other(&st, e.to_string()))?;
                 st.fetched += r

@@ -9,7 +9,7 @@ use accord_search::SearchIndex;
 use accord_store::{IngestOutcome, Store};
 use accord_sync::{Snapshot, SyncIndex};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::{NodeError, Source, now};
 
@@ -106,11 +106,18 @@ type Group = Vec<(
 )>;
 
 fn ingest_group(store: &mut Store, index: &mut SyncIndex, search: &mut SearchIndex, group: Group) {
-    let all: Vec<&[u8]> = group
+    let sources: Vec<String> = group
         .iter()
-        .flat_map(|(items, _, _)| items.iter().map(Vec::as_slice))
+        .map(|(_, source, _)| source.quarantine_source())
         .collect();
-    match store.ingest_batch(&all, now()) {
+    let all: Vec<(&[u8], &str)> = group
+        .iter()
+        .zip(&sources)
+        .flat_map(|((items, _, _), source)| {
+            items.iter().map(move |i| (i.as_slice(), source.as_str()))
+        })
+        .collect();
+    match store.ingest_from(&all, now()) {
         Ok((outcomes, released)) => {
             for o in &outcomes {
                 if let IngestOutcome::Accepted(v) = o {
@@ -160,11 +167,12 @@ fn log_outcome(o: &IngestOutcome, source: Source) {
             reason = %r,
             "rejected"
         ),
+        // Counted in the metrics; one line each would let a flood fill the log.
         IngestOutcome::Pending(id, m) => {
-            info!(object = %id, source = source.as_str(), waiting_for = %m, "pending")
+            debug!(object = %id, source = %source.quarantine_source(), waiting_for = %m, "pending")
         }
         IngestOutcome::QuarantineFull(id, m) => {
-            warn!(object = %id, source = source.as_str(), waiting_for = %m, "quarantine full: not kept")
+            debug!(object = %id, source = %source.quarantine_source(), waiting_for = %m, "no room in the quarantine for this source: not kept")
         }
         IngestOutcome::Duplicate(_) => {}
     }

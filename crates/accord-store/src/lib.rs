@@ -14,14 +14,17 @@
 
 mod error;
 mod keys;
+mod quarantine;
 mod query;
 mod store;
 
 pub use error::StoreError;
+pub use quarantine::QuarantineLimits;
 pub use query::{Cursor, Filter, Order, Page, QueryPage, RecordStatus};
 pub use store::{
-    CheckReport, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, ImportReport, IngestOutcome,
-    SCHEMA_VERSION, Store, StoreOptions, StoredObject,
+    CheckReport, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_MEMBER,
+    DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_PENDING_TTL_MS, ImportReport, IngestOutcome,
+    LOCAL_SOURCE, SCHEMA_VERSION, Store, StoreOptions, StoredObject,
 };
 
 pub use accord_core::TrustView;

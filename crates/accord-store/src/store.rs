@@ -16,6 +16,7 @@ use sled::{Transactional, Tree};
 
 use crate::error::StoreError;
 use crate::keys::{pair, prefixed, text_prefix, time_id};
+use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -23,6 +24,18 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
 /// Default capacity of the pending quarantine, in objects.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// Default share of the quarantine one source (a peer, the local API, an import) may hold.
+pub const DEFAULT_MAX_PENDING_PER_SOURCE: usize = 2_500;
+/// Default share of the quarantine the objects claiming one member may hold.
+pub const DEFAULT_MAX_PENDING_PER_MEMBER: usize = 5_000;
+/// Default time an object may wait in the quarantine: 24 hours.
+pub const DEFAULT_PENDING_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// How often ingest sweeps expired quarantine entries.
+const EXPIRY_INTERVAL_MS: u64 = 60_000;
+/// The source of objects ingested without one (see [`Store::ingest_from`]).
+pub const LOCAL_SOURCE: &str = "local";
+/// The source of objects read by [`Store::import`].
+const IMPORT_SOURCE: &str = "import";
 /// The order of object types in an export.
 const EXPORT_ORDER: [ObjectType; 6] = [
     ObjectType::Charter,
@@ -66,7 +79,14 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub cache_bytes: u64,
+    /// Objects in the quarantine in all.
     pub max_pending: usize,
+    /// Objects in the quarantine from one source.
+    pub max_pending_per_source: usize,
+    /// Objects in the quarantine claiming one member.
+    pub max_pending_per_member: usize,
+    /// How long an object may wait in the quarantine, in milliseconds.
+    pub pending_ttl_ms: u64,
 }
 
 impl Default for StoreOptions {
@@ -74,6 +94,20 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_per_source: DEFAULT_MAX_PENDING_PER_SOURCE,
+            max_pending_per_member: DEFAULT_MAX_PENDING_PER_MEMBER,
+            pending_ttl_ms: DEFAULT_PENDING_TTL_MS,
+        }
+    }
+}
+
+impl StoreOptions {
+    fn quarantine(&self) -> QuarantineLimits {
+        QuarantineLimits {
+            max: self.max_pending,
+            per_source: self.max_pending_per_source,
+            per_member: self.max_pending_per_member,
+            ttl_ms: self.pending_ttl_ms,
         }
     }
 }
@@ -90,7 +124,8 @@ pub enum IngestOutcome {
     Pending(ObjectId, Missing),
     /// Refused. The id is known when the envelope could be decoded.
     Rejected(Option<ObjectId>, Rejection),
-    /// Waiting for a prerequisite, but the quarantine is full: not kept.
+    /// Waiting for a prerequisite, but its source already holds its share of the quarantine
+    /// (or the quarantine is full of entries of sources that hold less): not kept.
     QuarantineFull(ObjectId, Missing),
 }
 
@@ -159,7 +194,8 @@ const RETRACTS: usize = 8;
 const RECORD_META: usize = 9;
 const PENDING: usize = 10;
 const PENDING_WAIT: usize = 11;
-const TREE_NAMES: [&str; 12] = [
+const PENDING_SOURCE: usize = 12;
+const TREE_NAMES: [&str; 13] = [
     "objects",
     "by_time",
     "by_type",
@@ -172,6 +208,7 @@ const TREE_NAMES: [&str; 12] = [
     "record_meta",
     "pending",
     "pending_wait",
+    "pending_source",
 ];
 pub(crate) const RETRACTS_TREE: usize = RETRACTS;
 pub(crate) const SUPERSEDES_TREE: usize = SUPERSEDES;
@@ -188,8 +225,9 @@ pub struct Store {
     db: sled::Db,
     pub(crate) trees: Vec<Tree>,
     trust: TrustView,
-    max_pending: usize,
-    pending_count: usize,
+    quarantine: Quarantine,
+    /// When ingest last swept expired quarantine entries.
+    last_expiry: u64,
 }
 
 /// One key/value to write into one tree.
@@ -232,6 +270,12 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, author: &PublicKey) -> 
         _ => {}
     }
     v
+}
+
+/// The member an object claims (for the quarantine's per-member bound), if it decodes.
+fn claimed_member(bytes: &[u8], limits: &accord_core::Limits) -> Option<String> {
+    let (_, obj) = accord_core::validate::decode(bytes, limits).ok()?;
+    obj.member().map(|m| m.as_str().to_string())
 }
 
 /// The first byte of the wait key of an object waiting for a delegation or node certificate.
@@ -313,6 +357,8 @@ struct Batch {
     pending_put: BTreeMap<ObjectId, (Vec<u8>, Vec<u8>)>,
     /// Quarantine entries to delete: id → old wait key.
     pending_del: BTreeMap<ObjectId, Vec<u8>>,
+    /// Entries added to the quarantine index during this batch.
+    pending_new: Vec<ObjectId>,
     unlocked: Vec<Vec<u8>>,
 }
 
@@ -373,19 +419,71 @@ impl Store {
             .iter()
             .map(|n| db.open_tree(n))
             .collect::<Result<Vec<_>, _>>()?;
-        let pending_count = trees[PENDING].len();
         let mut store = Store {
             db,
             trees,
             trust,
-            max_pending: opts.max_pending,
-            pending_count,
+            quarantine: Quarantine::new(opts.quarantine()),
+            last_expiry: 0,
         };
+        store.load_quarantine()?;
         if !store.contains(&genesis_v.id())? {
             store.write(&[genesis_v], &Batch::default())?;
         }
         store.rebuild_trust()?;
         Ok(store)
+    }
+
+    /// Rebuilds the quarantine index from the `pending` trees.
+    fn load_quarantine(&mut self) -> Result<(), StoreError> {
+        let mut q = Quarantine::new(self.quarantine.limits);
+        let mut waits: BTreeMap<ObjectId, Vec<u8>> = BTreeMap::new();
+        for item in self.trees[PENDING_WAIT].iter() {
+            let (k, _) = item?;
+            let split = k.len().saturating_sub(32);
+            if let Some(id) = ObjectId::from_slice(&k[split..]) {
+                waits.insert(id, k[..split].to_vec());
+            }
+        }
+        let limits = *self.trust.limits();
+        for item in self.trees[PENDING].iter() {
+            let (k, v) = item?;
+            let id = ObjectId::from_slice(&k)
+                .ok_or_else(|| StoreError::Corrupt("pending key".into()))?;
+            let received = v
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt("pending entry".into()))?;
+            let source = match self.trees[PENDING_SOURCE].get(&k)? {
+                Some(s) => String::from_utf8_lossy(&s).into_owned(),
+                None => UNKNOWN_SOURCE.to_string(),
+            };
+            q.insert(
+                id,
+                crate::quarantine::Entry {
+                    received,
+                    source,
+                    member: claimed_member(v.get(8..).unwrap_or_default(), &limits),
+                    wait: waits.remove(&id).unwrap_or_default(),
+                },
+            );
+        }
+        self.quarantine = q;
+        Ok(())
+    }
+
+    /// Objects in the quarantine per source, largest first.
+    pub fn pending_sources(&self) -> Vec<(String, usize)> {
+        self.quarantine.sources()
+    }
+
+    /// Removes the quarantine entries older than the time-to-live; returns how many.
+    pub fn expire_pending(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        let before = self.quarantine.len();
+        self.last_expiry = 0;
+        self.ingest_from(&[], now)?;
+        Ok(before.saturating_sub(self.quarantine.len()))
     }
 
     /// Re-derives the trust view from the stored trust objects: charters by version, then
@@ -484,7 +582,7 @@ impl Store {
 
     /// Number of objects in the quarantine.
     pub fn pending_len(&self) -> usize {
-        self.pending_count
+        self.quarantine.len()
     }
 
     /// Number of stored objects of each type.
@@ -513,24 +611,50 @@ impl Store {
         items: &[&[u8]],
         now: Timestamp,
     ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
+        let items: Vec<(&[u8], &str)> = items.iter().map(|b| (*b, LOCAL_SOURCE)).collect();
+        self.ingest_from(&items, now)
+    }
+
+    /// [`Store::ingest_batch`] with the source of each object (a peer, the local API, an
+    /// import): the quarantine bounds what one source may hold.
+    pub fn ingest_from(
+        &mut self,
+        items: &[(&[u8], &str)],
+        now: Timestamp,
+    ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
         let snapshot = self.trust.clone();
         let result = self.ingest_inner(items, now);
         if result.is_err() {
             self.trust = snapshot;
+            self.load_quarantine()?;
         }
         result
     }
 
     fn ingest_inner(
         &mut self,
-        items: &[&[u8]],
+        items: &[(&[u8], &str)],
         now: Timestamp,
     ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(items.len());
         let mut released = Vec::new();
         let mut trust = self.trust.clone();
-        for bytes in items {
+        if now.0 >= self.last_expiry.saturating_add(EXPIRY_INTERVAL_MS) {
+            self.last_expiry = now.0;
+            let expired = self.quarantine.expired(now.0);
+            if !expired.is_empty() {
+                tracing::info!(
+                    count = expired.len(),
+                    "quarantine entries expired (waited longer than the time-to-live)"
+                );
+            }
+            for (id, wait) in expired {
+                self.quarantine.remove(&id);
+                batch.pending_del.insert(id, wait);
+            }
+        }
+        for &(bytes, source) in items {
             let limits = *trust.limits();
             let signed = match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
                 Ok(s) => s,
@@ -570,17 +694,36 @@ impl Store {
                     }
                 }
                 Verdict::Pending(m) => {
-                    let already = batch.pending_put.contains_key(&id)
-                        || self.trees[PENDING].contains_key(id.as_bytes())?;
-                    if !already && self.pending_count + batch.pending_put.len() >= self.max_pending
-                    {
-                        outcomes.push(IngestOutcome::QuarantineFull(id, m));
-                        continue;
-                    }
-                    if !already {
+                    if !self.quarantine.contains(&id) {
+                        let member = claimed_member(bytes, &limits);
+                        match self.quarantine.make_room(source, member.as_deref()) {
+                            Room::Refused => {
+                                outcomes.push(IngestOutcome::QuarantineFull(id, m));
+                                continue;
+                            }
+                            Room::Made(evicted) => {
+                                for (old, wait) in evicted {
+                                    tracing::debug!(object = %old, "quarantine entry evicted to make room for a lighter source");
+                                    if batch.pending_put.remove(&old).is_none() {
+                                        batch.pending_del.insert(old, wait);
+                                    }
+                                }
+                            }
+                        }
                         let mut value = now.0.to_be_bytes().to_vec();
                         value.extend_from_slice(bytes);
-                        batch.pending_put.insert(id, (value, wait_key(&m)));
+                        let wait = wait_key(&m);
+                        batch.pending_put.insert(id, (value, wait.clone()));
+                        batch.pending_new.push(id);
+                        self.quarantine.insert(
+                            id,
+                            crate::quarantine::Entry {
+                                received: now.0,
+                                source: source.to_string(),
+                                member,
+                                wait,
+                            },
+                        );
                     }
                     outcomes.push(IngestOutcome::Pending(id, m));
                 }
@@ -589,7 +732,27 @@ impl Store {
         }
         released.extend(self.release_pending(&mut batch, &mut trust, now, |_| true)?);
         self.write(&batch.accepted, &batch)?;
-        self.pending_count = self.pending_count + batch.pending_put.len() - batch.pending_del.len();
+        // The index follows what was written: entries released, rejected or accepted in this
+        // batch go, and entries now waiting for something else change their wait key.
+        for id in batch.pending_del.keys() {
+            if !batch.pending_put.contains_key(id) {
+                self.quarantine.remove(id);
+            }
+        }
+        for id in &batch.pending_new {
+            if !batch.pending_put.contains_key(id) {
+                self.quarantine.remove(id);
+            }
+        }
+        for (id, (_, wait)) in &batch.pending_put {
+            if let Some(e) = self.quarantine.get(id)
+                && e.wait != *wait
+            {
+                let mut e = e.clone();
+                e.wait = wait.clone();
+                self.quarantine.insert(*id, e);
+            }
+        }
         self.trust = trust;
         Ok((outcomes, released))
     }
@@ -689,12 +852,22 @@ impl Store {
         let mut removals: Vec<(usize, Vec<u8>)> = Vec::new();
         for (id, wk) in &batch.pending_del {
             removals.push((PENDING, id.as_bytes().to_vec()));
+            removals.push((PENDING_SOURCE, id.as_bytes().to_vec()));
             let mut k = wk.clone();
             k.extend_from_slice(id.as_bytes());
             removals.push((PENDING_WAIT, k));
         }
         for (id, (value, wk)) in &batch.pending_put {
             entries.push((PENDING, id.as_bytes().to_vec(), value.clone()));
+            let source = self
+                .quarantine
+                .get(id)
+                .map_or(UNKNOWN_SOURCE, |e| e.source.as_str());
+            entries.push((
+                PENDING_SOURCE,
+                id.as_bytes().to_vec(),
+                source.as_bytes().to_vec(),
+            ));
             let mut k = wk.clone();
             k.extend_from_slice(id.as_bytes());
             entries.push((PENDING_WAIT, k, vec![]));
@@ -768,7 +941,8 @@ impl Store {
             .map_err(|e| StoreError::Import(e.to_string()))?;
         let mut report = ImportReport::default();
         for chunk in items.chunks(IMPORT_BATCH) {
-            let (outcomes, released) = self.ingest_batch(chunk, now)?;
+            let chunk: Vec<(&[u8], &str)> = chunk.iter().map(|b| (*b, IMPORT_SOURCE)).collect();
+            let (outcomes, released) = self.ingest_from(&chunk, now)?;
             for o in outcomes {
                 match o {
                     IngestOutcome::Accepted(_) => report.accepted += 1,

@@ -831,6 +831,114 @@ fn quarantine_is_bounded() {
     assert_eq!(store.pending_len(), 3);
 }
 
+/// Records of member `i` signed by fresh keys nobody delegated (they can only wait).
+fn flood(fed: &DevFederation, i: usize, from: u32, n: u32) -> Vec<SignedObject> {
+    (from..from + n)
+        .map(|k| {
+            let mut seed = [0xee; 32];
+            seed[..4].copy_from_slice(&k.to_be_bytes());
+            let key = accord_core::SecretKey::from_seed(seed);
+            Object::Record(fed.record_body(i, &format!("flood {k}"), Timestamp(BASE + MINUTE)))
+                .sign(&key)
+        })
+        .collect()
+}
+
+fn ingest_as(store: &mut Store, objs: &[SignedObject], source: &str) -> Vec<IngestOutcome> {
+    let items: Vec<(&[u8], &str)> = objs.iter().map(|o| (o.as_bytes(), source)).collect();
+    store.ingest_from(&items, NOW).unwrap().0
+}
+
+/// An outsider floods the quarantine with records of fresh keys from one source; a legitimate
+/// record that arrives afterwards, before its delegation, from another source still gets in,
+/// stays however long the flood goes on, and is stored once its delegation arrives.
+#[test]
+fn a_flood_from_one_source_cannot_keep_out_a_legitimate_early_arrival() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        max_pending: 100,
+        max_pending_per_source: 60,
+        max_pending_per_member: 80,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts.clone()).unwrap();
+    // One source: only its share is kept, the rest is refused at once.
+    let out = ingest_as(&mut store, &flood(&fed, 0, 0, 200), "peer evil");
+    let pending = out.iter().filter(|o| o.status() == "pending").count();
+    let full = out
+        .iter()
+        .filter(|o| o.status() == "quarantine-full")
+        .count();
+    assert_eq!((pending, full), (60, 140));
+    // A second hostile source, claiming the same member: bounded by the member's share.
+    let out = ingest_as(&mut store, &flood(&fed, 0, 1000, 200), "peer evil-2");
+    assert!(out.iter().any(|o| o.status() == "pending"));
+    assert_eq!(store.pending_len(), 80, "member 0's share");
+    // The legitimate record of member 0, from an honest peer, before its delegation.
+    let rec = fed.record(0, "early but honest", Timestamp(BASE + 2 * MINUTE));
+    let out = ingest_as(&mut store, std::slice::from_ref(&rec), "peer honest");
+    assert_eq!(out[0].status(), "pending", "{:?}", out[0]);
+    // The flood goes on from both hostile sources, for this member and another one.
+    for (k, source) in [
+        (2000, "peer evil"),
+        (3000, "peer evil-2"),
+        (4000, "peer evil"),
+    ] {
+        ingest_as(&mut store, &flood(&fed, 0, k, 300), source);
+        ingest_as(&mut store, &flood(&fed, 1, k + 500, 300), source);
+    }
+    assert!(store.pending_len() <= 100);
+    // Across a restart, too.
+    drop(store);
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts).unwrap();
+    let sources = store.pending_sources();
+    assert!(
+        sources.iter().any(|(s, n)| s == "peer honest" && *n == 1),
+        "{sources:?}"
+    );
+    let (_, released) = batch(&mut store, &[&fed.delegation(0)]);
+    assert!(released.contains(&rec.id()));
+    assert!(store.contains(&rec.id()).unwrap());
+}
+
+/// Entries expire after the time-to-live, counted from when they arrived, across restarts.
+#[test]
+fn quarantine_entries_expire_across_a_restart() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        pending_ttl_ms: 60 * MINUTE,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts.clone()).unwrap();
+    let old = fed.record(2, "waits too long", Timestamp(BASE + MINUTE));
+    let items: Vec<(&[u8], &str)> = vec![(old.as_bytes(), "peer a")];
+    store.ingest_from(&items, NOW).unwrap();
+    let young = fed.record(2, "waits briefly", Timestamp(BASE + 2 * MINUTE));
+    let later = Timestamp(NOW.0 + 30 * MINUTE);
+    let items: Vec<(&[u8], &str)> = vec![(young.as_bytes(), "peer a")];
+    store.ingest_from(&items, later).unwrap();
+    assert_eq!(store.pending_len(), 2);
+    drop(store);
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts.clone()).unwrap();
+    assert_eq!(store.pending_len(), 2);
+    // 61 minutes after the first arrived: it goes, the younger one stays.
+    assert_eq!(
+        store
+            .expire_pending(Timestamp(NOW.0 + 61 * MINUTE))
+            .unwrap(),
+        1
+    );
+    drop(store);
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts).unwrap();
+    assert_eq!(store.pending_len(), 1);
+    // Its delegation releases only the one still waiting.
+    let (_, released) = batch(&mut store, &[&fed.delegation(2)]);
+    assert_eq!(released, vec![young.id()]);
+    assert!(!store.contains(&old.id()).unwrap());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. retraction before its record
 
