@@ -184,6 +184,7 @@ pub mod harness {
                     listen: "127.0.0.1:0"
                         .parse()
                         .unwrap_or_else(|_| ApiConfig::default().listen),
+                    ..ApiConfig::default()
                 },
                 store: StoreConfig::default(),
                 sync: SyncConfig {
@@ -254,6 +255,7 @@ pub mod harness {
         tokio::spawn(accord_api::serve(
             node.clone(),
             listener,
+            accord_api::HttpOptions::default(),
             std::future::pending(),
         ));
         format!("http://{addr}")

@@ -8,16 +8,20 @@
 
 use std::future::Future;
 
+mod guard;
 pub mod openapi;
 mod records;
+mod server;
 mod ui;
+
+pub use server::{HttpOptions, serve_router};
 
 use accord_core::object::body_json;
 use accord_core::{ObjectId, cbor};
 use accord_node::{NodeError, NodeHandle};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -52,8 +56,18 @@ pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-/// The router, for tests and for [`serve`].
+/// The router with default [`HttpOptions`], for tests.
 pub fn router(node: NodeHandle) -> Router {
+    router_with(node, &HttpOptions::default())
+}
+
+/// The time a client has to send a request body (see [`HttpOptions::body_timeout`]).
+#[derive(Debug, Clone, Copy)]
+struct BodyTimeout(std::time::Duration);
+
+/// The router, for [`serve`].
+pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
+    let origins = guard::Origins(std::sync::Arc::new(opts.cors_origins.clone()));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -75,31 +89,94 @@ pub fn router(node: NodeHandle) -> Router {
         )
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
+        .layer(Extension(BodyTimeout(opts.body_timeout)))
+        .layer(axum::middleware::from_fn_with_state(origins, guard::guard))
         .with_state(node)
 }
 
-/// Serves the API on `listener` until `shutdown` completes (then finishes open requests).
+/// Serves the API on `listener` until `shutdown` completes (then finishes open requests),
+/// with the connection cap, timeouts and origins of `opts`.
 pub async fn serve(
     node: NodeHandle,
     listener: TcpListener,
+    opts: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router_with(node, &opts);
+    serve_router(app, listener, opts, shutdown).await
+}
+
+/// Whether a Content-Type header names exactly `application/cbor` (any case, parameters
+/// allowed).
+fn is_cbor(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/cbor"))
 }
 
 async fn submit(
     State(node): State<NodeHandle>,
+    Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE)
-        && !ct.to_str().unwrap_or("").starts_with("application/cbor")
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|c| c.to_str().unwrap_or(""));
+    match content_type {
+        Some(ct) if is_cbor(ct) => {}
+        Some(ct) => {
+            return Err(ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type {ct:?}: send signed objects as application/cbor"),
+            ));
+        }
+        None => {
+            return Err(ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "no Content-Type: send signed objects as application/cbor".into(),
+            ));
+        }
+    }
+    let body: Bytes = match tokio::time::timeout(
+        body_timeout,
+        axum::body::to_bytes(body, MAX_SUBMIT_BYTES),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ApiError(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s (api.body_timeout_secs)",
+                    body_timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            return Err(if too_large {
+                ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body too large: at most {MAX_SUBMIT_BYTES} bytes"),
+                )
+            } else {
+                bad(format!("reading the request body failed: {e}"))
+            });
+        }
+        Ok(Ok(b)) => b,
+    };
+    // A batch (an array whose first element is an array) of more objects than allowed.
+    if let Some((count, head)) = cbor::array_head(&body)
+        && count > MAX_SUBMIT_OBJECTS as u64
+        && body.get(head).is_some_and(|b| b >> 5 == 4)
     {
         return Err(ApiError(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send signed objects as application/cbor".into(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{count} objects in one submission: at most {MAX_SUBMIT_OBJECTS}"),
         ));
     }
     let limits = accord_core::Limits {
@@ -122,7 +199,10 @@ async fn submit(
             if parts.len() > MAX_SUBMIT_OBJECTS {
                 return Err(ApiError(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("more than {MAX_SUBMIT_OBJECTS} objects"),
+                    format!(
+                        "{} objects in one submission: at most {MAX_SUBMIT_OBJECTS}",
+                        parts.len()
+                    ),
                 ));
             }
             parts.into_iter().map(<[u8]>::to_vec).collect()
@@ -136,7 +216,10 @@ async fn submit(
     if let Some(big) = items.iter().find(|i| i.len() > max) {
         return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("an object of {} bytes exceeds {max}", big.len()),
+            format!(
+                "an object of {} bytes exceeds the federation's limit of {max} bytes",
+                big.len()
+            ),
         ));
     }
     let single = items.len() == 1;
@@ -221,17 +304,52 @@ async fn readyz(State(node): State<NodeHandle>) -> Response {
     }
 }
 
-/// Every stored object as a CBOR sequence, in export order (a consistent snapshot: the store
-/// thread writes it between two group commits).
+/// Chunks of an export in flight between the reading thread and the client.
+const EXPORT_CHANNEL_CAPACITY: usize = 8;
+/// Bytes of objects per chunk of an export.
+const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Every stored object as a CBOR sequence, in export order, streamed: the list of ids is taken
+/// on the store thread between two group commits (so the export is the store as it was then),
+/// and the objects are read and sent by a blocking thread at the pace the client reads.
 async fn export(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
-    let bytes = node
-        .read(|s| {
-            let mut out = Vec::new();
-            s.export(&mut out).map(|_| out).map_err(|e| e.to_string())
-        })
+    let (ids, reader) = node
+        .read(|s| s.export_ids().map(|ids| (ids, s.object_reader())))
         .await?
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    Ok(([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response())
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_CHANNEL_CAPACITY);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(EXPORT_CHUNK_BYTES);
+        for id in ids {
+            match reader.get(&id) {
+                Ok(b) => chunk.extend_from_slice(&b),
+                Err(e) => {
+                    tracing::error!(error = %e, "export stopped");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+            if chunk.len() >= EXPORT_CHUNK_BYTES
+                && tx
+                    .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
+                    .is_err()
+            {
+                return; // the client went away
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/cbor")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {

@@ -164,6 +164,7 @@ async fn dial_addr(node: &NodeHandle) -> Result<String> {
 }
 
 pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
+    crate::node_cmd::raise_open_file_limit();
     // Claim the API ports first: a taken port is a clear error before anything starts.
     let mut listeners = Vec::new();
     for i in 0..MEMBERS.len() as u16 {
@@ -213,6 +214,7 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
         servers.push(tokio::spawn(accord_api::serve(
             node.clone(),
             listener,
+            accord_api::HttpOptions::default(),
             async move {
                 let _ = rx.changed().await;
             },

@@ -29,7 +29,9 @@ pub fn reindex(config: &Path) -> Result<()> {
 /// `accord run --config FILE`: runs the node until SIGINT or SIGTERM.
 pub async fn run(config: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config, &env_pairs())?;
+    raise_open_file_limit();
     let api_addr = cfg.api.listen;
+    let http = accord_api::HttpOptions::from(&cfg.api);
     // Bind the API first: a taken port is reported before anything else starts.
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
@@ -45,7 +47,7 @@ pub async fn run(config: &Path) -> Result<()> {
             .unwrap_or_default()
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(accord_api::serve(node.clone(), listener, async {
+    let api = tokio::spawn(accord_api::serve(node.clone(), listener, http, async {
         let _ = stop_rx.await;
     }));
     wait_for_signal().await;
@@ -55,6 +57,15 @@ pub async fn run(config: &Path) -> Result<()> {
     node.shutdown().await;
     eprintln!("stopped");
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one: every peer and HTTP client is a file
+/// descriptor, and distributions often start services with a soft limit of 1,024.
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }
 
 pub async fn wait_for_signal() {

@@ -47,6 +47,23 @@ pub fn split_sequence(mut bytes: &[u8], limits: ScanLimits) -> Result<Vec<&[u8]>
     Ok(out)
 }
 
+/// If `bytes` starts with a definite-length CBOR array, its element count and the length of its
+/// head (so `bytes[head..]` starts with the first element). Reads nothing past the head.
+pub fn array_head(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut s = Scanner {
+        b: bytes,
+        pos: 0,
+        limits: ScanLimits {
+            max_depth: 1,
+            max_entries: u64::MAX,
+        },
+    };
+    match s.head() {
+        Ok((4, Some(count))) => Some((count, s.pos)),
+        _ => None,
+    }
+}
+
 /// If `bytes` is a single definite-length CBOR array, returns the exact bytes of each element.
 /// Returns `Ok(None)` when the item is not an array.
 pub fn split_array(bytes: &[u8], limits: ScanLimits) -> Result<Option<Vec<&[u8]>>, DecodeError> {

@@ -82,16 +82,42 @@ pub struct ApiConfig {
     /// Address of the HTTP API and web UI (loopback by default).
     #[serde(default = "default_api")]
     pub listen: SocketAddr,
+    /// Connections served at once; more are answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and that an idle connection is kept.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[serde(default = "default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// Web origins (`https://portal.example.gov`) whose pages may call the API from a browser.
+    /// Empty (the default): no cross-origin access at all.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7401))
+}
+fn default_max_connections() -> usize {
+    512
+}
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+fn default_body_timeout_secs() -> u64 {
+    30
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: default_api(),
+            max_connections: default_max_connections(),
+            header_timeout_secs: default_header_timeout_secs(),
+            body_timeout_secs: default_body_timeout_secs(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -324,6 +350,26 @@ impl NodeConfig {
         }
         if self.store.cache_mb == 0 {
             return Err(field("store.cache_mb", "must be at least 1"));
+        }
+        if self.api.max_connections == 0 {
+            return Err(field("api.max_connections", "must be at least 1"));
+        }
+        if self.api.header_timeout_secs == 0 {
+            return Err(field("api.header_timeout_secs", "must be at least 1"));
+        }
+        if self.api.body_timeout_secs == 0 {
+            return Err(field("api.body_timeout_secs", "must be at least 1"));
+        }
+        for o in &self.api.cors_origins {
+            let scheme_ok = o.starts_with("https://") || o.starts_with("http://");
+            if !scheme_ok || o.ends_with('/') || o.contains(char::is_whitespace) || o == "*" {
+                return Err(field(
+                    "api.cors_origins",
+                    format!(
+                        "{o:?} is not an origin like \"https://portal.example.gov\" (scheme and host, optional port, no path, no wildcard)"
+                    ),
+                ));
+            }
         }
         if self.store.max_pending == 0 {
             return Err(field("store.max_pending", "must be at least 1"));

@@ -219,6 +219,19 @@ pub(crate) const BY_AUTHOR_TREE: usize = BY_AUTHOR;
 pub(crate) const BY_TYPE_TREE: usize = BY_TYPE;
 pub(crate) const BY_TIME_TREE: usize = BY_TIME;
 
+/// Reads stored objects' bytes; see [`Store::object_reader`].
+#[derive(Debug, Clone)]
+pub struct ObjectReader(Tree);
+
+impl ObjectReader {
+    /// The exact signed bytes of a stored object.
+    pub fn get(&self, id: &ObjectId) -> Result<sled::IVec, StoreError> {
+        self.0
+            .get(id.as_bytes())?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing object {id}")))
+    }
+}
+
 /// Accord's storage facade. See the crate documentation.
 #[derive(Debug)]
 pub struct Store {
@@ -895,7 +908,20 @@ impl Store {
     /// against the trust it was accepted under, and a record whose signer was revoked later
     /// comes back with the same derived status. Returns the number of objects written.
     pub fn export(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let reader = self.object_reader();
         let mut n = 0;
+        for id in self.export_ids()? {
+            out.write_all(&reader.get(&id)?)?;
+            n += 1;
+        }
+        out.flush()?;
+        Ok(n)
+    }
+
+    /// The ids of every object in export order (see [`Store::export`]): taken at once, so
+    /// that an export streamed afterwards through an [`ObjectReader`] is the store as it was.
+    pub fn export_ids(&self) -> Result<Vec<ObjectId>, StoreError> {
+        let mut ids = Vec::new();
         for t in EXPORT_ORDER {
             let mut items: Vec<(u64, ObjectId)> = Vec::new();
             for item in self.trees[BY_TYPE].scan_prefix([t.code()]) {
@@ -916,16 +942,15 @@ impl Store {
                 }
                 items.sort();
             }
-            for (_, id) in items {
-                let bytes = self
-                    .get_bytes(&id)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("missing object {id}")))?;
-                out.write_all(&bytes)?;
-                n += 1;
-            }
+            ids.extend(items.into_iter().map(|(_, id)| id));
         }
-        out.flush()?;
-        Ok(n)
+        Ok(ids)
+    }
+
+    /// A handle that reads stored objects from any thread (objects are never changed once
+    /// written), for streaming an export without holding the store.
+    pub fn object_reader(&self) -> ObjectReader {
+        ObjectReader(self.trees[OBJECTS].clone())
     }
 
     /// Reads a CBOR sequence of envelopes and ingests them in batches, through validation.

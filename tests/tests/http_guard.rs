@@ -1,0 +1,354 @@
+//! The HTTP API against hostile clients: web pages of other origins, wrong content types,
+//! oversized batches, bodies that never arrive, and connections held open to exhaust it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use accord_api::HttpOptions;
+use accord_node::NodeHandle;
+use accord_tests::harness::{TestFed, now};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Serves `node` with `opts` on an ephemeral port; returns `host:port`.
+async fn serve_with(node: &NodeHandle, opts: HttpOptions) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(accord_api::serve(
+        node.clone(),
+        listener,
+        opts,
+        std::future::pending(),
+    ));
+    addr
+}
+
+async fn post(
+    addr: &str,
+    content_type: Option<&str>,
+    origin: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/objects"))
+        .body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Reads from `s` until the server closes the connection (or `limit` passes); the bytes read.
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    Some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_type_origins_options_and_error_bodies() {
+    let tf = TestFed::new(&["KZ"], 51).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            cors_origins: vec!["https://portal.example.gov".into()],
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let rec = |n: u64| {
+        tf.fed
+            .record(0, &format!("http {n}"), accord_core::Timestamp(now().0 - n))
+    };
+
+    // No Content-Type (what a web page's "simple" request may send) and near misses: 415.
+    for ct in [
+        None,
+        Some("application/cborx"),
+        Some("text/plain"),
+        Some("application/json"),
+    ] {
+        let (status, body) = post(&addr, ct, None, rec(1).into_bytes()).await;
+        assert_eq!(status, 415, "{ct:?}");
+        assert!(
+            body["error"].as_str().unwrap().contains("application/cbor"),
+            "{body}"
+        );
+    }
+    // The exact type in any case, with parameters: accepted.
+    for (n, ct) in [
+        "application/cbor",
+        "APPLICATION/CBOR",
+        "Application/Cbor; charset=binary",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, body) = post(&addr, Some(ct), None, rec(10 + n as u64).into_bytes()).await;
+        assert_eq!(status, 200, "{ct}: {body}");
+        assert_eq!(body["results"][0]["status"], "accepted");
+    }
+
+    // A page of another origin may not write, whatever it sends; no CORS grant is given.
+    let (status, body) = post(
+        &addr,
+        Some("application/cbor"),
+        Some("https://evil.example"),
+        rec(20).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("https://evil.example")
+    );
+    let client = reqwest::Client::new();
+    let pre = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://{addr}/v1/objects"),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    assert!(pre.headers().get("allow").is_some());
+    assert!(pre.headers().get("access-control-allow-origin").is_none());
+    // The configured origin gets its grant, on the preflight and on the answer.
+    let pre = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://{addr}/v1/records"),
+        )
+        .header("origin", "https://portal.example.gov")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    assert_eq!(
+        pre.headers()["access-control-allow-origin"],
+        "https://portal.example.gov"
+    );
+    let r = client
+        .get(format!("http://{addr}/v1/status"))
+        .header("origin", "https://portal.example.gov")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://portal.example.gov"
+    );
+    let (status, _) = post(
+        &addr,
+        Some("application/cbor"),
+        Some("https://portal.example.gov"),
+        rec(21).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Too many envelopes: 413 naming the limit, nothing stored.
+    let one = rec(30).into_bytes();
+    let mut batch = vec![0x99, 0x04, 0x01]; // array of 1025
+    for _ in 0..1025 {
+        batch.extend_from_slice(&one);
+    }
+    let (status, body) = post(&addr, Some("application/cbor"), None, batch).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("1024"), "{body}");
+    // A body over the size limit: 413 naming it, as JSON.
+    let (status, body) = post(
+        &addr,
+        Some("application/cbor"),
+        None,
+        vec![0u8; accord_api::MAX_SUBMIT_BYTES + 1],
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains(&accord_api::MAX_SUBMIT_BYTES.to_string()),
+        "{body}"
+    );
+    // Every error is JSON: an unknown endpoint, a wrong method.
+    let r = client
+        .get(format!("http://{addr}/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("/v1/nothing-here"),
+        "{body}"
+    );
+    let r = client
+        .delete(format!("http://{addr}/v1/objects"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("DELETE"), "{body}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_slow_and_promising_clients_cannot_exhaust_the_api() {
+    let tf = TestFed::new(&["KZ"], 52).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+
+    // A Content-Length that promises more than is sent: 408 once the body timeout passes.
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /v1/objects HTTP/1.1\r\nhost: x\r\ncontent-type: application/cbor\r\ncontent-length: 1000\r\n\r\nabc")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut s, Duration::from_secs(10))
+        .await
+        .expect("answered");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("api.body_timeout_secs"), "{text}");
+    drop(s);
+
+    // Eight clients hold the connections: four idle, four in the middle of their headers.
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 1 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: sl")
+                .await
+                .unwrap();
+        }
+        held.push(s);
+    }
+    // Wait until the server has taken all eight (a ninth is then refused with a clear 503).
+    let mut refused = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_until_closed(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if text.starts_with("HTTP/1.1 503") {
+            refused = Some(text);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a connection over the cap is refused");
+    assert!(refused.contains("api.max_connections"), "{refused}");
+    // The server closes the idle and slow ones after the header timeout ...
+    for s in &mut held {
+        assert!(
+            read_until_closed(s, Duration::from_secs(10))
+                .await
+                .is_some(),
+            "a held connection was not closed"
+        );
+    }
+    // ... and answers again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut healthy = false;
+    while Instant::now() < deadline && !healthy {
+        healthy = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if !healthy {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        healthy,
+        "the API answers again once the held connections are gone"
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_is_streamed_and_equals_the_store_export() {
+    let tf = TestFed::new(&["KZ", "BY"], 53).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(&node, HttpOptions::default()).await;
+    let t = now().0 - 1_000_000;
+    let recs: Vec<Vec<u8>> = (0..900)
+        .map(|n| {
+            tf.fed
+                .record(
+                    n % 2,
+                    &format!("export {n} {}", "x".repeat(300)),
+                    accord_core::Timestamp(t + n as u64),
+                )
+                .into_bytes()
+        })
+        .collect();
+    for chunk in recs.chunks(300) {
+        let out = node.submit(chunk.to_vec()).await.unwrap();
+        assert!(out.iter().all(|o| o.status == "accepted"));
+    }
+    let expected = node
+        .read(|s| {
+            let mut v = Vec::new();
+            s.export(&mut v).unwrap();
+            v
+        })
+        .await
+        .unwrap();
+    assert!(
+        expected.len() > 3 * 256 * 1024,
+        "several chunks: {}",
+        expected.len()
+    );
+    let got = reqwest::get(format!("http://{addr}/v1/export"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "the streamed export differs from the store's"
+    );
+    node.shutdown().await;
+}
