@@ -1,5 +1,7 @@
-//! Keeping the search index derived from the store: rebuilt when missing or stale, updated
-//! after every group commit (new records, and records whose status changed).
+//! Keeping the search index derived from the store: updated after every group commit (new
+//! records, and records whose status changed), each index commit marked with the store's
+//! sequence number; after a crash it catches up on what followed its mark, and it is rebuilt
+//! from scratch only when it is missing, unreadable or inconsistent.
 
 use std::collections::BTreeSet;
 
@@ -71,20 +73,69 @@ fn all_records(store: &Store, member: Option<&accord_core::MemberCode>) -> Vec<O
     out
 }
 
-/// Rebuilds the index from the store when its document count differs from the store's record
-/// count (missing, stale or reset index), or when `force` is set.
+/// What bringing the index in step with the store took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Catchup {
+    /// It was in step.
+    InStep,
+    /// It caught up on this many objects stored after its mark.
+    Caught(usize),
+    /// It was rebuilt from scratch.
+    Rebuilt,
+}
+
+/// Brings the index in step with the store: nothing when its mark is the store's sequence
+/// number; only the objects after its mark when it is behind (a crash between a group commit
+/// and the index commit); a full rebuild when it has no mark and a different count (missing,
+/// reset, or written by an older version), is ahead of the store (a restored backup), is still
+/// inconsistent after catching up, or `force` is set.
 pub(crate) fn rebuild_if_needed(
     store: &Store,
     index: &mut SearchIndex,
     force: bool,
-) -> Result<bool, accord_search::SearchError> {
+) -> Result<Catchup, accord_search::SearchError> {
     let records = store
         .counts_by_type()
         .ok()
         .and_then(|c| c.get(&ObjectType::Record).copied())
         .unwrap_or(0);
-    if !force && index.num_docs() == records {
-        return Ok(false);
+    let seq = store.seq();
+    if !force {
+        match index.mark() {
+            Some(m) if m == seq && index.num_docs() == records => return Ok(Catchup::InStep),
+            None if index.num_docs() == records => {
+                // An index from before marks: in step by count; mark it.
+                index.commit_at(seq)?;
+                return Ok(Catchup::InStep);
+            }
+            Some(m) if m < seq => {
+                let ids = store.ids_since(m).unwrap_or_default();
+                let objects: Vec<(ObjectId, Object)> = ids
+                    .iter()
+                    .filter_map(|id| store.get(id).ok().flatten().map(|s| (*id, s.object)))
+                    .collect();
+                let touched = touched_by(store, objects.iter().map(|(id, o)| (*id, o)));
+                let docs: Vec<RecordDoc> = touched
+                    .iter()
+                    .filter_map(|id| record_doc(store, id))
+                    .collect();
+                index.upsert(&docs)?;
+                index.commit_at(seq)?;
+                if index.num_docs() == records {
+                    info!(
+                        objects = ids.len(),
+                        records = docs.len(),
+                        "search index caught up with the store"
+                    );
+                    return Ok(Catchup::Caught(ids.len()));
+                }
+                warn!(
+                    indexed = index.num_docs(),
+                    records, "search index still differs from the store after catching up"
+                );
+            }
+            _ => {}
+        }
     }
     info!(
         indexed = index.num_docs(),
@@ -99,28 +150,23 @@ pub(crate) fn rebuild_if_needed(
             .collect();
         index.upsert(&docs)?;
     }
-    index.commit()?;
+    index.commit_at(seq)?;
     info!(records = ids.len(), "search index rebuilt");
-    Ok(true)
+    Ok(Catchup::Rebuilt)
 }
 
-/// Updates the index after a group commit: new records, and the records whose derived status
-/// an accepted retraction, superseding record or revocation may have changed.
-pub(crate) fn update(
+/// The records whose search document the given newly stored objects change: new records, the
+/// records they supersede or retract, and every record of a member whose delegation or key a
+/// revocation touches.
+fn touched_by<'a>(
     store: &Store,
-    index: &mut SearchIndex,
-    outcomes: &[IngestOutcome],
-    released: &[accord_core::Verified<Object>],
-) {
-    let accepted = outcomes.iter().filter_map(|o| match o {
-        IngestOutcome::Accepted(v) => Some(v),
-        _ => None,
-    });
+    objects: impl Iterator<Item = (ObjectId, &'a Object)>,
+) -> BTreeSet<ObjectId> {
     let mut touched: BTreeSet<ObjectId> = BTreeSet::new();
-    for v in accepted.chain(released.iter()) {
-        match v.object() {
+    for (id, obj) in objects {
+        match obj {
             Object::Record(r) => {
-                touched.insert(v.id());
+                touched.insert(id);
                 if let Some(prev) = r.supersedes {
                     touched.insert(prev);
                 }
@@ -139,6 +185,27 @@ pub(crate) fn update(
             _ => {}
         }
     }
+    touched
+}
+
+/// Updates the index after a group commit: new records, and the records whose derived status
+/// an accepted retraction, superseding record or revocation may have changed.
+pub(crate) fn update(
+    store: &Store,
+    index: &mut SearchIndex,
+    outcomes: &[IngestOutcome],
+    released: &[accord_core::Verified<Object>],
+) {
+    let accepted = outcomes.iter().filter_map(|o| match o {
+        IngestOutcome::Accepted(v) => Some(v),
+        _ => None,
+    });
+    let touched = touched_by(
+        store,
+        accepted
+            .chain(released.iter())
+            .map(|v| (v.id(), v.object())),
+    );
     if touched.is_empty() {
         return;
     }
@@ -146,7 +213,130 @@ pub(crate) fn update(
         .iter()
         .filter_map(|id| record_doc(store, id))
         .collect();
-    if let Err(e) = index.upsert(&docs).and_then(|_| index.commit()) {
-        warn!(error = %e, "search index update failed; it will be rebuilt at the next start");
+    if let Err(e) = index
+        .upsert(&docs)
+        .and_then(|_| index.commit_at(store.seq()))
+    {
+        warn!(error = %e, "search index update failed; it catches up at the next start");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use accord_core::devnet::DevFederation;
+    use accord_core::{Retraction, Timestamp};
+    use accord_search::SearchQuery;
+    use accord_store::StoreOptions;
+
+    const T0: Timestamp = Timestamp(1_750_000_000_000);
+
+    fn statuses(index: &SearchIndex) -> std::collections::BTreeMap<String, u64> {
+        let q = SearchQuery {
+            statuses: vec!["active".into(), "retracted".into()],
+            limit: 1,
+            ..Default::default()
+        };
+        let r = index.searcher().search(&q).unwrap();
+        r.facets.get("status").cloned().unwrap_or_default()
+    }
+
+    fn ingest(
+        store: &mut Store,
+        objs: &[Vec<u8>],
+    ) -> (Vec<IngestOutcome>, Vec<accord_core::Verified<Object>>) {
+        let items: Vec<&[u8]> = objs.iter().map(Vec::as_slice).collect();
+        store
+            .ingest_batch(&items, Timestamp(T0.0 + 3_600_000))
+            .unwrap()
+    }
+
+    /// A crash between a group commit and the index commit: at the next start the index takes
+    /// only what it missed (new records and a status change), not a rebuild.
+    #[test]
+    fn after_a_crash_the_index_catches_up_on_what_it_missed() {
+        let fed = DevFederation::new(&["KZ", "BY"], [3; 32], T0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let search_dir = dir.path().join("search");
+        let first: Vec<Vec<u8>> = std::iter::once(fed.delegation(0).into_bytes())
+            .chain((0..20).map(|n| {
+                fed.record(0, &format!("first {n}"), Timestamp(T0.0 + n))
+                    .into_bytes()
+            }))
+            .collect();
+        let retracted = accord_core::SignedObject::decode_draft(
+            &first[1],
+            usize::MAX,
+            accord_core::Limits::default().scan(),
+        )
+        .unwrap()
+        .id();
+        {
+            let mut store =
+                Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+            let mut index = SearchIndex::open(&search_dir).unwrap();
+            assert_eq!(
+                rebuild_if_needed(&store, &mut index, false).unwrap(),
+                Catchup::InStep
+            );
+            let (out, rel) = ingest(&mut store, &first);
+            update(&store, &mut index, &out, &rel);
+            assert_eq!(index.mark(), Some(store.seq()));
+            // The next group is stored, and the process dies before the index commits it.
+            let retraction = Object::Retraction(Retraction {
+                object_type: ObjectType::Retraction,
+                federation: fed.federation(),
+                created: Timestamp(T0.0 + 100),
+                member: fed.members[0].code.clone(),
+                record: retracted,
+                reason: "withdrawn".into(),
+            })
+            .sign(&fed.members[0].root);
+            let second: Vec<Vec<u8>> = (0..5)
+                .map(|n| {
+                    fed.record(0, &format!("second {n}"), Timestamp(T0.0 + 50 + n))
+                        .into_bytes()
+                })
+                .chain(std::iter::once(retraction.into_bytes()))
+                .collect();
+            let (out, _) = ingest(&mut store, &second);
+            assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
+        }
+        let store =
+            Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+        let mut index = SearchIndex::open(&search_dir).unwrap();
+        assert_eq!(index.num_docs(), 20);
+        assert_eq!(
+            rebuild_if_needed(&store, &mut index, false).unwrap(),
+            Catchup::Caught(6),
+            "only the six objects after the mark"
+        );
+        assert_eq!(index.num_docs(), 25);
+        assert_eq!(index.mark(), Some(store.seq()));
+        let s = statuses(&index);
+        assert_eq!(
+            (s.get("active"), s.get("retracted")),
+            (Some(&24), Some(&1)),
+            "{s:?}"
+        );
+        // In step now: nothing to do; a forced rebuild still rebuilds.
+        assert_eq!(
+            rebuild_if_needed(&store, &mut index, false).unwrap(),
+            Catchup::InStep
+        );
+        assert_eq!(
+            rebuild_if_needed(&store, &mut index, true).unwrap(),
+            Catchup::Rebuilt
+        );
+        // An index that lost its files is rebuilt.
+        drop(index);
+        std::fs::remove_dir_all(&search_dir).unwrap();
+        let mut index = SearchIndex::open(&search_dir).unwrap();
+        assert_eq!(
+            rebuild_if_needed(&store, &mut index, false).unwrap(),
+            Catchup::Rebuilt
+        );
+        assert_eq!(index.num_docs(), 25);
     }
 }

@@ -330,6 +330,21 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// [`Self::commit`], recording `mark` (the store's sequence number this index now reflects)
+    /// in the commit itself, so that after a crash the index knows what it missed.
+    pub fn commit_at(&mut self, mark: u64) -> Result<(), SearchError> {
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&mark.to_string());
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The mark of the last [`Self::commit_at`], if the index has one.
+    pub fn mark(&self) -> Option<u64> {
+        self.index.load_metas().ok()?.payload?.parse().ok()
+    }
+
     fn title_field(&self, lang: &str) -> Field {
         match primary(lang) {
             "ru" => self.f.title_ru,

@@ -195,7 +195,8 @@ const RECORD_META: usize = 9;
 const PENDING: usize = 10;
 const PENDING_WAIT: usize = 11;
 const PENDING_SOURCE: usize = 12;
-const TREE_NAMES: [&str; 13] = [
+const BY_SEQ: usize = 13;
+const TREE_NAMES: [&str; 14] = [
     "objects",
     "by_time",
     "by_type",
@@ -209,6 +210,7 @@ const TREE_NAMES: [&str; 13] = [
     "pending",
     "pending_wait",
     "pending_source",
+    "by_seq",
 ];
 pub(crate) const RETRACTS_TREE: usize = RETRACTS;
 pub(crate) const SUPERSEDES_TREE: usize = SUPERSEDES;
@@ -241,6 +243,8 @@ pub struct Store {
     quarantine: Quarantine,
     /// When ingest last swept expired quarantine entries.
     last_expiry: u64,
+    /// The sequence number of the last object written (0: none yet).
+    seq: u64,
 }
 
 /// One key/value to write into one tree.
@@ -283,6 +287,12 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, author: &PublicKey) -> 
         _ => {}
     }
     v
+}
+
+fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
+    key.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("by_seq key".into()))
 }
 
 /// The member an object claims (for the quarantine's per-member bound), if it decodes.
@@ -438,13 +448,59 @@ impl Store {
             trust,
             quarantine: Quarantine::new(opts.quarantine()),
             last_expiry: 0,
+            seq: 0,
         };
         store.load_quarantine()?;
+        store.load_seq()?;
         if !store.contains(&genesis_v.id())? {
             store.write(&[genesis_v], &Batch::default())?;
+            store.seq += 1;
         }
         store.rebuild_trust()?;
         Ok(store)
+    }
+
+    /// Finds the last sequence number; a store written before objects were numbered gets its
+    /// objects numbered once, in id order.
+    fn load_seq(&mut self) -> Result<(), StoreError> {
+        if let Some((k, _)) = self.trees[BY_SEQ].last()? {
+            self.seq = seq_of(&k)?;
+            return Ok(());
+        }
+        let mut seq = 0u64;
+        let mut batch = sled::Batch::default();
+        for item in self.trees[OBJECTS].iter() {
+            let (k, _) = item?;
+            seq += 1;
+            batch.insert(&seq.to_be_bytes(), k);
+        }
+        if seq > 0 {
+            self.trees[BY_SEQ].apply_batch(batch)?;
+            self.db.flush()?;
+            tracing::info!(
+                objects = seq,
+                "numbered the stored objects in arrival sequence"
+            );
+        }
+        self.seq = seq;
+        Ok(())
+    }
+
+    /// The sequence number of the last object written: every object gets the next number when
+    /// it is stored, so whatever follows a derived index's mark is what that index missed.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The ids of the objects written after sequence number `seq`, in the order they were.
+    pub fn ids_since(&self, seq: u64) -> Result<Vec<ObjectId>, StoreError> {
+        let from = seq.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.trees[BY_SEQ].range(from..) {
+            let (_, v) = item?;
+            out.push(ObjectId::from_slice(&v).ok_or_else(|| StoreError::Corrupt("by_seq".into()))?);
+        }
+        Ok(out)
     }
 
     /// Rebuilds the quarantine index from the `pending` trees.
@@ -745,6 +801,7 @@ impl Store {
         }
         released.extend(self.release_pending(&mut batch, &mut trust, now, |_| true)?);
         self.write(&batch.accepted, &batch)?;
+        self.seq += batch.accepted.len() as u64;
         // The index follows what was written: entries released, rejected or accepted in this
         // batch go, and entries now waiting for something else change their wait key.
         for id in batch.pending_del.keys() {
@@ -856,9 +913,17 @@ impl Store {
     }
 
     /// Writes accepted objects and quarantine changes in one transaction, then flushes.
+    /// Objects get the sequence numbers after [`Store::seq`], in order; the caller advances
+    /// it once the write succeeded.
     fn write(&self, accepted: &[Verified<Object>], batch: &Batch) -> Result<(), StoreError> {
         let mut entries: Vec<Entry> = Vec::new();
-        for v in accepted {
+        for (n, v) in accepted.iter().enumerate() {
+            let seq = self.seq + 1 + n as u64;
+            entries.push((
+                BY_SEQ,
+                seq.to_be_bytes().to_vec(),
+                v.id().as_bytes().to_vec(),
+            ));
             entries.push((OBJECTS, v.id().as_bytes().to_vec(), v.bytes().to_vec()));
             entries.extend(index_entries(&v.id(), v.object(), &v.signer()));
         }
