@@ -26,6 +26,25 @@ const TICK: Duration = Duration::from_millis(250);
 const KAD_REFRESH: Duration = Duration::from_secs(60);
 /// Below this many connected peers, peers found through Kademlia or mDNS are dialled.
 const TARGET_PEERS: usize = 32;
+/// Peers connected but not yet admitted (their certificate not yet judged) held at once; a
+/// newcomer over the cap displaces the one waiting longest, so a crowd of strangers cannot
+/// take the connection slots that members need.
+pub const MAX_AWAITING_ADMISSION: usize = 32;
+/// A refused peer is cut at once when it comes back within this time, doubling per refusal.
+const REFUSED_MIN: Duration = Duration::from_secs(5);
+const REFUSED_MAX: Duration = Duration::from_secs(600);
+/// Refused peers remembered at once (the oldest are forgotten first).
+const REFUSED_CAPACITY: usize = 4096;
+/// At most one warning per refused peer in this time.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// A peer that was refused: when it may try again, and when it was last warned about.
+struct Refused {
+    until: Instant,
+    backoff: Duration,
+    warned: Instant,
+    quiet: u64,
+}
 
 struct PeerState {
     addresses: Vec<Multiaddr>,
@@ -52,6 +71,7 @@ pub struct Network {
     admission: Admission,
     node_cert: Vec<u8>,
     peers: HashMap<PeerId, PeerState>,
+    refused: HashMap<PeerId, Refused>,
     bootstrap: Vec<Bootstrap>,
     outbound_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     inbound_sync: HashMap<u64, ResponseChannel<Vec<u8>>>,
@@ -141,6 +161,7 @@ impl Network {
             admission: cfg.admission,
             node_cert: cfg.node_cert.unwrap_or_default(),
             peers: HashMap::new(),
+            refused: HashMap::new(),
             bootstrap,
             outbound_sync: HashMap::new(),
             inbound_sync: HashMap::new(),
@@ -297,6 +318,7 @@ impl Network {
         let newly = !state.admitted;
         state.admitted = true;
         state.deadline = None;
+        self.refused.remove(&peer);
         if member.is_some() {
             state.member = member.clone();
         }
@@ -315,10 +337,46 @@ impl Network {
         }
     }
 
+    /// Records a refusal: the peer is cut at once if it returns within its backoff, and is
+    /// warned about at most once a minute. `true` when a warning is due.
+    fn note_refusal(&mut self, peer: PeerId) -> (bool, u64, Duration) {
+        let now = Instant::now();
+        if self.refused.len() >= REFUSED_CAPACITY && !self.refused.contains_key(&peer) {
+            if let Some(oldest) = self
+                .refused
+                .iter()
+                .min_by_key(|(_, r)| r.until)
+                .map(|(p, _)| *p)
+            {
+                self.refused.remove(&oldest);
+            }
+        }
+        let r = self.refused.entry(peer).or_insert(Refused {
+            until: now,
+            backoff: REFUSED_MIN / 2,
+            warned: now - WARN_EVERY,
+            quiet: 0,
+        });
+        r.backoff = (r.backoff * 2).clamp(REFUSED_MIN, REFUSED_MAX);
+        r.until = now + r.backoff;
+        if now.duration_since(r.warned) >= WARN_EVERY {
+            r.warned = now;
+            (true, std::mem::take(&mut r.quiet), r.backoff)
+        } else {
+            r.quiet += 1;
+            (false, 0, r.backoff)
+        }
+    }
+
     fn refuse(&mut self, peer: PeerId, reason: String) {
         match self.admission {
             Admission::Members => {
-                warn!(%peer, %reason, "peer refused: disconnecting");
+                let (warn_now, quiet, backoff) = self.note_refusal(peer);
+                if warn_now {
+                    warn!(%peer, %reason, refused_quietly_since_last_warning = quiet, retry_after_secs = backoff.as_secs(), "peer refused: disconnecting");
+                } else {
+                    debug!(%peer, %reason, "peer refused again: disconnecting");
+                }
                 if let Some(s) = self.peers.get_mut(&peer) {
                     s.admitted = false;
                 }
@@ -359,9 +417,12 @@ impl Network {
                 ),
             );
         }
+        self.refused
+            .retain(|_, r| now.saturating_duration_since(r.until) < REFUSED_MAX);
         for i in 0..self.bootstrap.len() {
             let b = &self.bootstrap[i];
-            if b.next_attempt > now || self.peers.contains_key(&b.peer) {
+            let refused = self.refused.get(&b.peer).is_some_and(|r| r.until > now);
+            if b.next_attempt > now || self.peers.contains_key(&b.peer) || refused {
                 continue;
             }
             let (peer, addr) = (b.peer, b.addr.clone());
@@ -411,6 +472,34 @@ impl Network {
                 }
                 let members = self.admission == Admission::Members;
                 if members {
+                    let now = Instant::now();
+                    if let Some(r) = self.refused.get(&peer_id)
+                        && r.until > now
+                    {
+                        // Refused a moment ago: cut without judging its certificate again.
+                        let wait = r.until - now;
+                        let _ = self.swarm.disconnect_peer_id(peer_id);
+                        self.emit(NetworkEvent::NonMemberDisconnected {
+                            peer: peer_id,
+                            reason: format!(
+                                "refused earlier; may try again in {} s",
+                                wait.as_secs().max(1)
+                            ),
+                        });
+                        return;
+                    }
+                    // A crowd of strangers waiting for admission: the longest waiting goes.
+                    let awaiting: Vec<(Instant, PeerId)> = self
+                        .peers
+                        .iter()
+                        .filter_map(|(p, s)| s.deadline.map(|d| (d, *p)))
+                        .collect();
+                    if awaiting.len() >= MAX_AWAITING_ADMISSION
+                        && let Some((_, oldest)) = awaiting.iter().min()
+                    {
+                        debug!(peer = %oldest, "too many peers awaiting admission: dropping the one waiting longest");
+                        let _ = self.swarm.disconnect_peer_id(*oldest);
+                    }
                     self.swarm
                         .behaviour_mut()
                         .gossipsub

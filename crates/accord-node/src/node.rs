@@ -670,8 +670,9 @@ async fn event_loop(
             }
             NetworkEvent::PeerDisconnected { peer } => node.inner.sync.forget(&peer),
             NetworkEvent::NonMemberDisconnected { peer, reason } => {
+                // Counted; the network layer logs refusals, at most once a minute per peer.
                 node.inner.metrics.non_members.inc();
-                warn!(%peer, %reason, "non-member disconnected");
+                debug!(%peer, %reason, "non-member disconnected");
             }
             NetworkEvent::PeerConnected { .. } | NetworkEvent::Listening { .. } => {}
             _ => {}
