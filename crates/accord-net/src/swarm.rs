@@ -341,15 +341,15 @@ impl Network {
     /// warned about at most once a minute. `true` when a warning is due.
     fn note_refusal(&mut self, peer: PeerId) -> (bool, u64, Duration) {
         let now = Instant::now();
-        if self.refused.len() >= REFUSED_CAPACITY && !self.refused.contains_key(&peer) {
-            if let Some(oldest) = self
+        if self.refused.len() >= REFUSED_CAPACITY
+            && !self.refused.contains_key(&peer)
+            && let Some(oldest) = self
                 .refused
                 .iter()
                 .min_by_key(|(_, r)| r.until)
                 .map(|(p, _)| *p)
-            {
-                self.refused.remove(&oldest);
-            }
+        {
+            self.refused.remove(&oldest);
         }
         let r = self.refused.entry(peer).or_insert(Refused {
             until: now,
