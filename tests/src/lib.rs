@@ -96,6 +96,8 @@ pub fn vectors() -> Result<Vectors, String> {
     })
 }
 
+pub mod fuzz;
+
 pub mod harness {
     //! In-process nodes of a development federation on loopback: seeded keys, ephemeral
     //! ports (`:0`), temporary directories, waits on conditions with deadlines.
