@@ -467,3 +467,146 @@ async fn a_revoked_node_is_cut_off_at_once_and_refused_afterwards() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_member_cannot_act_for_another_member_over_gossip() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 17).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let b = tf.spawn(1, vec![a_addr.clone()]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    // KZ's record, everywhere.
+    let rec = tf.fed.record(0, "KZ's own record", now());
+    assert_eq!(
+        a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    assert!(wait_until(Duration::from_secs(10), || has(&b, rec.id())).await);
+
+    // BY's root certifies a node of its own (legitimately), which then turns against KZ.
+    let h_key = SecretKey::from_seed([63; 32]);
+    let h_cert = extra_node_cert(&tf, 1, &h_key);
+    assert_eq!(
+        a.submit(vec![h_cert.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    let (h, _h_events) =
+        raw_peer(&h_key, &tf, Some(h_cert.into_bytes()), vec![a_addr.clone()]).await;
+    assert!(
+        wait_until(Duration::from_secs(20), || admitted(&a, 2)).await,
+        "A admitted H"
+    );
+    let by = &tf.fed.members[1];
+    let t = now();
+    let retract_as_by = Object::Retraction(accord_core::Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: t,
+        member: by.code.clone(),
+        record: rec.id(),
+        reason: "hostile".into(),
+    })
+    .sign(&by.root);
+    let retract_as_kz = Object::Retraction(accord_core::Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: t,
+        member: tf.fed.members[0].code.clone(),
+        record: rec.id(),
+        reason: "hostile".into(),
+    })
+    .sign(&by.root);
+    let revoke_kz = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: t,
+        member: by.code.clone(),
+        target_type: TargetType::Delegation,
+        target: tf.fed.delegation(0).id(),
+        effective: Timestamp(t.0 - 3_600_000),
+        reason: Some("hostile".into()),
+    })
+    .sign(&by.root);
+    let mut supersede = tf.fed.record_body(1, "BY replaces KZ's record", t);
+    supersede.supersedes = Some(rec.id());
+    let supersede = Object::Record(supersede).sign(&by.publisher);
+    let hostile = [retract_as_by, retract_as_kz, revoke_kz, supersede];
+    for o in &hostile {
+        h.publish(o.as_bytes().to_vec()).await.unwrap();
+    }
+    // H ends below the graylist and is cut off.
+    let h_peer = accord_net::peer_id_of(&h_key.public_key())
+        .unwrap()
+        .to_string();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let (a, p) = (a.clone(), h_peer.clone());
+            async move { !a.peers().await.unwrap().iter().any(|x| x.peer_id == p) }
+        })
+        .await,
+        "A still keeps the hostile member's node"
+    );
+    // Nothing of it is stored, and KZ's record and publisher are untouched.
+    for o in &hostile {
+        assert!(!has(&a, o.id()).await, "a hostile object was stored");
+        assert!(!has(&b, o.id()).await, "a hostile object reached B");
+    }
+    let status = a
+        .read(move |s| s.record_status(&rec.id()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.map(|s| s.as_str()), Some("active"));
+    let later = tf.fed.record(0, "KZ publishes on", now());
+    assert_eq!(
+        a.submit(vec![later.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    // Honest records still flow both ways.
+    assert!(wait_until(Duration::from_secs(10), || has(&b, later.id())).await);
+    let from_b = tf.fed.record(1, "BY's honest record", now());
+    assert_eq!(
+        b.submit(vec![from_b.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    assert!(wait_until(Duration::from_secs(10), || has(&a, from_b.id())).await);
+    h.shutdown().await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_gets_no_reconciliation() {
+    let tf = TestFed::new(&["KZ"], 18).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let rec = tf.fed.record(0, "not for outsiders", now());
+    a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    let stranger = SecretKey::from_seed([79; 32]);
+    let (x, mut events) = raw_peer(&stranger, &tf, None, vec![a_addr]).await;
+    // As soon as it is connected (before A has judged it), it asks for the record.
+    let answer = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(ev) = events.recv().await {
+            if let NetworkEvent::PeerConnected { peer, .. } = ev {
+                let req = accord_sync::Request::Fetch(vec![rec.id()]).encode();
+                return Some(x.sync_request(peer, req).await);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stranger connected")
+    .expect("an answer or an error");
+    // Refused (the request fails), or at most an empty answer: never the record.
+    if let Ok(raw) = answer
+        && let Ok(accord_sync::Response::Objects(o)) =
+            accord_sync::Response::decode(&raw, accord_core::Limits::default().scan())
+    {
+        assert!(
+            o.is_empty(),
+            "an outsider received objects by reconciliation"
+        );
+    }
+    x.shutdown().await;
+    a.shutdown().await;
+}
