@@ -181,6 +181,7 @@ pub mod harness {
                     bootstrap,
                     admission,
                     mdns: false,
+                    ..NetworkConfig::default()
                 },
                 api: ApiConfig {
                     listen: "127.0.0.1:0"

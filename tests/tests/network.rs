@@ -102,6 +102,7 @@ async fn raw_peer(
         mdns: false,
         node_cert: cert,
         max_object_bytes: 1 << 20,
+        admission_timeout: accord_net::ADMISSION_TIMEOUT,
     })
     .unwrap();
     tokio::spawn(net.run());

@@ -223,6 +223,7 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
         mdns: false,
         node_cert: Some(cert.into_bytes()),
         max_object_bytes: 1 << 20,
+        admission_timeout: accord_net::ADMISSION_TIMEOUT,
     })
     .unwrap();
     tokio::spawn(net.run());

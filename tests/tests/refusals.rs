@@ -56,6 +56,7 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
         mdns: false,
         node_cert: None,
         max_object_bytes: 1 << 20,
+        admission_timeout: accord_net::ADMISSION_TIMEOUT,
     })
     .unwrap();
     tokio::spawn(net.run());

@@ -143,6 +143,7 @@ fn member_config(
             bootstrap,
             admission: AdmissionMode::Members,
             mdns: false,
+            ..NetworkConfig::default()
         },
         api: ApiConfig::default(),
         store: StoreConfig::default(),

@@ -31,7 +31,7 @@ pub use libp2p::identity::Keypair;
 pub use libp2p::metrics::Registry;
 pub use libp2p::multiaddr;
 pub use libp2p::{Multiaddr as Addr, PeerId as Peer};
-pub use swarm::Network;
+pub use swarm::{MAX_AWAITING_ADMISSION, Network};
 
 /// Capacity of the command channel into the swarm task.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
@@ -66,6 +66,9 @@ pub struct NetConfig {
     pub node_cert: Option<Vec<u8>>,
     /// Largest object (gossip message payload).
     pub max_object_bytes: usize,
+    /// How long a peer has to present a valid certificate (members mode); see
+    /// [`ADMISSION_TIMEOUT`] for the default.
+    pub admission_timeout: Duration,
 }
 
 /// The verdict of the node on a gossip message.

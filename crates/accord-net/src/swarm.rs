@@ -13,8 +13,8 @@ use tracing::{debug, info, warn};
 
 use crate::behaviour::{Behaviour, BehaviourEvent, UNADMITTED_SCORE, gossip_topic};
 use crate::{
-    ADMISSION_TIMEOUT, Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY,
-    NetConfig, NetError, NetworkEvent, NetworkHandle, PeerInfo, Validation,
+    Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY, NetConfig, NetError,
+    NetworkEvent, NetworkHandle, PeerInfo, Validation,
 };
 
 /// First and largest redial delay for bootstrap peers.
@@ -69,6 +69,7 @@ pub struct Network {
     events: mpsc::Sender<NetworkEvent>,
     topic: gossipsub::IdentTopic,
     admission: Admission,
+    admission_timeout: Duration,
     node_cert: Vec<u8>,
     peers: HashMap<PeerId, PeerState>,
     refused: HashMap<PeerId, Refused>,
@@ -159,6 +160,7 @@ impl Network {
             events,
             topic: gossip_topic(&cfg.federation),
             admission: cfg.admission,
+            admission_timeout: cfg.admission_timeout,
             node_cert: cfg.node_cert.unwrap_or_default(),
             peers: HashMap::new(),
             refused: HashMap::new(),
@@ -413,7 +415,7 @@ impl Network {
                 peer,
                 format!(
                     "no valid node certificate within {}s",
-                    ADMISSION_TIMEOUT.as_secs()
+                    self.admission_timeout.as_secs()
                 ),
             );
         }
@@ -498,7 +500,16 @@ impl Network {
                         && let Some((_, oldest)) = awaiting.iter().min()
                     {
                         debug!(peer = %oldest, "too many peers awaiting admission: dropping the one waiting longest");
+                        if let Some(s) = self.peers.get_mut(oldest) {
+                            s.deadline = None; // no longer waiting: it is on its way out
+                        }
                         let _ = self.swarm.disconnect_peer_id(*oldest);
+                        self.emit(NetworkEvent::NonMemberDisconnected {
+                            peer: *oldest,
+                            reason: format!(
+                                "{MAX_AWAITING_ADMISSION} peers were already awaiting admission; it waited longest"
+                            ),
+                        });
                     }
                     self.swarm
                         .behaviour_mut()
@@ -512,7 +523,7 @@ impl Network {
                         since_ms: now_ms(),
                         admitted: !members,
                         member: None,
-                        deadline: members.then(|| Instant::now() + ADMISSION_TIMEOUT),
+                        deadline: members.then(|| Instant::now() + self.admission_timeout),
                     },
                 );
                 for b in &mut self.bootstrap {

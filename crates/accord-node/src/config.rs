@@ -58,10 +58,16 @@ pub struct NetworkConfig {
     /// Discover peers on the local network with mDNS.
     #[serde(default)]
     pub mdns: bool,
+    /// Seconds a connected peer has to present a valid node certificate (members mode).
+    #[serde(default = "default_admission_timeout_secs")]
+    pub admission_timeout_secs: u64,
 }
 
 fn default_listen() -> Vec<String> {
     vec!["/ip4/0.0.0.0/tcp/7400".to_string()]
+}
+fn default_admission_timeout_secs() -> u64 {
+    accord_net::ADMISSION_TIMEOUT.as_secs()
 }
 
 impl Default for NetworkConfig {
@@ -71,6 +77,7 @@ impl Default for NetworkConfig {
             bootstrap: vec![],
             admission: AdmissionMode::Members,
             mdns: false,
+            admission_timeout_secs: default_admission_timeout_secs(),
         }
     }
 }
@@ -350,6 +357,12 @@ impl NodeConfig {
         }
         if self.store.cache_mb == 0 {
             return Err(field("store.cache_mb", "must be at least 1"));
+        }
+        if self.network.admission_timeout_secs == 0 {
+            return Err(field(
+                "network.admission_timeout_secs",
+                "must be at least 1",
+            ));
         }
         if self.api.max_connections == 0 {
             return Err(field("api.max_connections", "must be at least 1"));

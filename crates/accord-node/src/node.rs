@@ -189,6 +189,7 @@ impl Node {
                 .iter()
                 .filter_map(|a| a.parse().ok())
                 .collect(),
+            admission_timeout: std::time::Duration::from_secs(cfg.network.admission_timeout_secs),
             admission: match cfg.network.admission {
                 AdmissionMode::Members => Admission::Members,
                 AdmissionMode::Open => Admission::Open,
