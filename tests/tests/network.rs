@@ -452,7 +452,14 @@ async fn a_revoked_node_is_cut_off_at_once_and_refused_afterwards() {
         "revoked node cut off {:?} after the revocation was accepted",
         revoked.elapsed()
     );
-    assert!(metric(&a, refusals).await > refused_before);
+    // The refusal is counted by the node's event loop, just after the network task acted.
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            metric(&a, refusals).await > refused_before
+        })
+        .await,
+        "the refusal of the revoked node was not counted"
+    );
 
     // The revoked node comes back: it is refused again.
     let refused_once = metric(&a, refusals).await;
