@@ -126,6 +126,22 @@ pub enum NetworkEvent {
     },
 }
 
+impl NetworkEvent {
+    /// The kind of event, for logs (never its payload).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NetworkEvent::Listening { .. } => "listening",
+            NetworkEvent::PeerConnected { .. } => "peer-connected",
+            NetworkEvent::PeerDisconnected { .. } => "peer-disconnected",
+            NetworkEvent::CertificatePresented { .. } => "certificate",
+            NetworkEvent::Gossip { .. } => "gossip",
+            NetworkEvent::SyncRequest { .. } => "sync-request",
+            NetworkEvent::NonMemberDisconnected { .. } => "non-member-disconnected",
+            NetworkEvent::PeerAdmitted { .. } => "peer-admitted",
+        }
+    }
+}
+
 /// A connected peer, as the network sees it.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {

@@ -199,7 +199,11 @@ impl Network {
         match self.events.try_send(ev) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(ev)) => {
-                warn!(event = ?ev, "node is not keeping up with network events; event dropped");
+                // The kind only: a gossip event's payload would fill the log.
+                warn!(
+                    event = ev.kind(),
+                    "node is not keeping up with network events; event dropped"
+                );
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
