@@ -1,0 +1,705 @@
+//! `accord-bench`: the project's benchmark program. It generates independently signed
+//! records (~2 KB, Russian and English), starts real nodes (the node's own code, libp2p on
+//! loopback, the HTTP API) in one process and measures:
+//!
+//! - `ingest`: bulk ingest into one node over HTTP, until every record is stored and
+//!   searchable, against one core's `verify_strict` rate measured in the same run; then the
+//!   cost of the status, health and metrics endpoints at that size;
+//! - `cluster`: the same records posted to one of several nodes, until all of them hold all;
+//!   gossip events not handed over, reconciliation duplicates and signature checks per record;
+//! - `latency`: single-record POSTs at a fixed rate; POST acknowledgement and propagation to
+//!   the farthest node, p50/p99/max.
+//!
+//! Each run prints a Markdown table and one JSON line (appended to `--out` when given). The
+//! figures are measurements of this machine, never assertions; docs/BENCHMARKS.md records them.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use accord_core::envelope::signing_input;
+use accord_core::{Object, ObjectId, SignedObject, Timestamp};
+use accord_node::{AdmissionMode, Node, NodeHandle, SyncConfig};
+use accord_tests::harness::{TestFed, dial_addr, serve};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "accord-bench",
+    about = "Benchmarks of real Accord nodes on loopback"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// Append the JSON result line to this file.
+    #[arg(long, global = true)]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Bulk ingest into one node over HTTP until stored and searchable.
+    Ingest {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        /// Records per HTTP request.
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Records posted to one of `nodes` nodes until every node holds all of them.
+    Cluster {
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Single-record POSTs at a fixed rate; acknowledgement and propagation latency.
+    Latency {
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Records per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+    },
+}
+
+const CODES: [&str; 10] = ["KZ", "BY", "AM", "KG", "RU", "TJ", "UZ", "AZ", "MD", "TM"];
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let work = tempfile_dir()?;
+    let log_path = work.join("bench.log");
+    let log = std::fs::File::create(&log_path).context("creating the log file")?;
+    // The nodes log at the default level of `accord run`, into a file whose lines we count.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(Mutex::new(log))
+        .with_ansi(false)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let mut result = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Ingest {
+                records,
+                batch,
+                concurrency,
+            } => ingest(records, batch, concurrency).await,
+            Cmd::Cluster {
+                nodes,
+                records,
+                batch,
+                concurrency,
+            } => cluster(nodes, records, batch, concurrency).await,
+            Cmd::Latency {
+                nodes,
+                rate,
+                seconds,
+            } => latency(nodes, rate, seconds).await,
+        }
+    })?;
+    let (lines, longest) = log_lines(&log_path);
+    let secs = started.elapsed().as_secs_f64();
+    let nodes = result["nodes"].as_u64().unwrap_or(1).max(1) as f64;
+    result["log"] = json!({
+        "lines": lines,
+        "lines_per_node_per_s": round(lines as f64 / nodes / secs, 3),
+        "longest_line": longest,
+    });
+    result["load_average"] = json!(load_average());
+    result["date"] = json!(date());
+    print_table(&result);
+    let line = serde_json::to_string(&result)?;
+    println!("{line}");
+    if let Some(out) = cli.out {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&out)
+            .with_context(|| format!("opening {}", out.display()))?;
+        writeln!(f, "{line}")?;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("accord-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+fn log_lines(path: &std::path::Path) -> (u64, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines = text.lines().count() as u64;
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    (lines, longest)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Timestamp(secs).to_string()
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+const RU: &str = "Министерство цифрового развития публикует методические рекомендации по \
+    внедрению электронных государственных услуг, обмену данными между ведомствами и защите \
+    персональных данных граждан. Документ описывает требования к совместимости платформ, \
+    порядок подготовки специалистов и программы повышения квалификации.";
+const EN: &str = "The ministry of digital development publishes guidance on rolling out \
+    electronic government services, inter-agency data exchange and the protection of \
+    citizens' personal data. The note sets out platform interoperability requirements, \
+    the training of specialists and continuing education programmes.";
+
+/// `n` independently signed records of member 0, about 2 KB each, Russian with an English
+/// translation, signed on both cores.
+fn records(tf: &TestFed, n: usize) -> Vec<Vec<u8>> {
+    let base = now_ms() - 3_600_000;
+    let threads = 2;
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let start = t * per;
+                    let end = (start + per).min(n);
+                    (start..end)
+                        .map(|i| record(tf, i, Timestamp(base + i as u64)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn record(tf: &TestFed, i: usize, created: Timestamp) -> Vec<u8> {
+    let mut body = tf.fed.record_body(0, &format!("Record {i}"), created);
+    body.lang = "ru".into();
+    body.title = [
+        (
+            "ru".to_string(),
+            format!("Рекомендации № {i} по цифровым услугам"),
+        ),
+        (
+            "en".to_string(),
+            format!("Guidance no. {i} on digital services"),
+        ),
+    ]
+    .into();
+    body.body = [
+        ("ru".to_string(), format!("{RU} {RU} Номер {i}.")),
+        ("en".to_string(), format!("{EN} {EN} Number {i}.")),
+    ]
+    .into();
+    Object::Record(body)
+        .sign(&tf.fed.members[0].publisher)
+        .into_bytes()
+}
+
+/// One core's `verify_strict` rate on the given envelopes (records per second).
+fn verify_rate(items: &[Vec<u8>]) -> f64 {
+    let decoded: Vec<SignedObject> = items
+        .iter()
+        .filter_map(|b| {
+            SignedObject::decode_draft(b, usize::MAX, accord_core::Limits::default().scan()).ok()
+        })
+        .collect();
+    let inputs: Vec<Vec<u8>> = decoded.iter().map(|s| signing_input(s.body())).collect();
+    let t = Instant::now();
+    let mut ok = 0usize;
+    for (s, input) in decoded.iter().zip(&inputs) {
+        let (k, sig) = s.signatures()[0];
+        if k.verify_strict(input, &sig) {
+            ok += 1;
+        }
+    }
+    let rate = ok as f64 / t.elapsed().as_secs_f64();
+    std::hint::black_box(ok);
+    rate
+}
+
+/// Spawns member `i`'s node with the production sync interval.
+async fn spawn(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> Result<NodeHandle> {
+    let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
+    cfg.sync = SyncConfig::default();
+    Ok(Node::spawn(cfg).await?)
+}
+
+/// A CBOR array of envelopes: one submission of a batch.
+fn batch_body(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.iter().map(Vec::len).sum::<usize>() + 9);
+    let n = items.len() as u64;
+    match n {
+        0..=23 => out.push(0x80 | n as u8),
+        24..=0xff => out.extend_from_slice(&[0x98, n as u8]),
+        0x100..=0xffff => {
+            out.push(0x99);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x9a);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+    }
+    for i in items {
+        out.extend_from_slice(i);
+    }
+    out
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<()> {
+    let r = client
+        .post(format!("{url}/v1/objects"))
+        .header("content-type", "application/cbor")
+        .body(body)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("POST /v1/objects: {} {}", r.status(), r.text().await?);
+    }
+    Ok(())
+}
+
+/// Posts every record in batches with `concurrency` requests in flight.
+async fn post_all(url: &str, recs: &[Vec<u8>], batch: usize, concurrency: usize) -> Result<()> {
+    use futures::StreamExt;
+    let client = reqwest::Client::new();
+    let bodies: Vec<Vec<u8>> = recs.chunks(batch.max(1)).map(batch_body).collect();
+    let mut s = futures::stream::iter(bodies)
+        .map(|b| {
+            let client = client.clone();
+            async move { post(&client, url, b).await }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(r) = s.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+/// Counts records a node accepts, from its broadcast of accepted objects (no store reads).
+fn count_accepted(node: &NodeHandle) -> Arc<std::sync::atomic::AtomicU64> {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c = counter.clone();
+    let mut rx = node.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(v) => {
+                    if matches!(v.object(), Object::Record(_)) {
+                        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                // Lagging subscribers missed the notification, not the record: every
+                // broadcast object was accepted (only records are posted in these runs).
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    counter
+}
+
+async fn searchable(node: &NodeHandle) -> usize {
+    node.search(accord_search_query())
+        .await
+        .map(|r| r.total)
+        .unwrap_or(0)
+}
+
+fn accord_search_query() -> accord_search::SearchQuery {
+    accord_search::SearchQuery {
+        limit: 1,
+        ..Default::default()
+    }
+}
+
+/// Waits (polling at `every`) until `cond` holds; fails after `timeout`.
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, every: Duration, mut cond: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(every).await;
+    }
+    Ok(())
+}
+
+/// Percentile of sorted durations, in ms.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    round(sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0, 2)
+}
+
+/// Timing of `calls` GETs of `path` (p50 and max, ms).
+async fn endpoint_cost(url: &str, path: &str, calls: usize) -> Value {
+    let client = reqwest::Client::new();
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        let ok = client
+            .get(format!("{url}{path}"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        if ok {
+            times.push(t.elapsed());
+        }
+    }
+    times.sort();
+    json!({"p50_ms": pct(&times, 0.5), "max_ms": pct(&times, 1.0), "ok": times.len()})
+}
+
+/// The value of a metric (summed over its label sets) in a Prometheus text exposition.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.rsplit_once(' ')?;
+        let base = key.split('{').next().unwrap_or(key);
+        if base == name {
+            let v: f64 = value.parse().ok()?;
+            found = Some(found.unwrap_or(0.0) + v);
+        }
+    }
+    found
+}
+
+async fn single_node_ingest(
+    tf: &TestFed,
+    recs: &[Vec<u8>],
+    batch: usize,
+    concurrency: usize,
+) -> Result<(NodeHandle, String, Duration, Duration)> {
+    let node = spawn(tf, 0, vec![]).await?;
+    let url = serve(&node).await;
+    let n = recs.len();
+    let t = Instant::now();
+    post_all(&url, recs, batch, concurrency).await?;
+    let stored = t.elapsed();
+    wait_for(
+        "every record to be searchable",
+        Duration::from_secs(600),
+        Duration::from_millis(10),
+        || async { searchable(&node).await >= n },
+    )
+    .await?;
+    Ok((node, url, stored, t.elapsed()))
+}
+
+async fn ingest(n: usize, batch: usize, concurrency: usize) -> Result<Value> {
+    let tf = TestFed::new(&CODES[..2], 41)?;
+    let recs = records(&tf, n);
+    let bytes: usize = recs.iter().map(Vec::len).sum();
+    let verify = verify_rate(&recs[..n.min(20_000)]);
+    let (node, url, stored, searchable_after) =
+        single_node_ingest(&tf, &recs, batch, concurrency).await?;
+    let rate = n as f64 / searchable_after.as_secs_f64();
+    let status = endpoint_cost(&url, "/v1/status", 50).await;
+    let readyz = endpoint_cost(&url, "/readyz", 50).await;
+    let metrics = endpoint_cost(&url, "/metrics", 50).await;
+    let text = node.metrics_text().await;
+    node.shutdown().await;
+    Ok(json!({
+        "bench": "ingest",
+        "nodes": 1,
+        "records": n,
+        "signed_bytes": bytes,
+        "batch": batch,
+        "concurrency": concurrency,
+        "stored_s": round(stored.as_secs_f64(), 3),
+        "searchable_s": round(searchable_after.as_secs_f64(), 3),
+        "records_per_s": round(rate, 0),
+        "verify_strict_per_s_one_core": round(verify, 0),
+        "share_of_verify_rate": round(rate / verify, 3),
+        "verifications_per_record": metric(&text, "accord_signature_verifications_total").map(|v| round(v / n as f64, 3)),
+        "status": status,
+        "readyz": readyz,
+        "metrics": metrics,
+    }))
+}
+
+async fn start_cluster(tf: &TestFed, nodes: usize) -> Result<Vec<NodeHandle>> {
+    let first = spawn(tf, 0, vec![]).await?;
+    let addr = dial_addr(&first).await.context("no listen address")?;
+    let mut all = vec![first];
+    for i in 1..nodes {
+        all.push(spawn(tf, i, vec![addr.clone()]).await?);
+    }
+    // Every node admitted by at least one peer, and node 0 by everyone.
+    for n in &all {
+        let want = if std::ptr::eq(n, &all[0]) {
+            nodes - 1
+        } else {
+            1
+        };
+        wait_for(
+            "admission",
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async {
+                n.peers()
+                    .await
+                    .map(|p| p.iter().filter(|p| p.admitted).count() >= want)
+                    .unwrap_or(false)
+            },
+        )
+        .await?;
+    }
+    Ok(all)
+}
+
+/// Posts one record to node 0 and waits until every node holds it (the gossip mesh works).
+async fn warm_up(tf: &TestFed, all: &[NodeHandle], url: &str) -> Result<()> {
+    let rec = record(tf, usize::MAX, Timestamp(now_ms() - 3_600_000));
+    let id =
+        SignedObject::decode_draft(&rec, usize::MAX, accord_core::Limits::default().scan())?.id();
+    post(&reqwest::Client::new(), url, batch_body(&[rec])).await?;
+    for n in all {
+        wait_for(
+            "the warm-up record on every node",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async { n.get(id).await.ok().flatten().is_some() },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn cluster(nodes: usize, n: usize, batch: usize, concurrency: usize) -> Result<Value> {
+    if !(2..=CODES.len()).contains(&nodes) {
+        bail!("--nodes must be between 2 and {}", CODES.len());
+    }
+    let tf = TestFed::new(&CODES[..nodes], 43)?;
+    let recs = records(&tf, n);
+    // The single-node time with the same records, for the ratio.
+    let single = {
+        let solo = TestFed::new(&CODES[..nodes], 44)?;
+        let recs = records(&solo, n);
+        let (node, _, _, took) = single_node_ingest(&solo, &recs, batch, concurrency).await?;
+        node.shutdown().await;
+        took
+    };
+    let all = start_cluster(&tf, nodes).await?;
+    let url = serve(&all[0]).await;
+    warm_up(&tf, &all, &url).await?;
+    let counters: Vec<_> = all.iter().map(count_accepted).collect();
+    let t = Instant::now();
+    post_all(&url, &recs, batch, concurrency).await?;
+    let mut done_at = vec![Duration::ZERO; nodes];
+    for (i, c) in counters.iter().enumerate() {
+        wait_for(
+            "every node to hold every record",
+            Duration::from_secs(1800),
+            Duration::from_millis(10),
+            || async { c.load(std::sync::atomic::Ordering::Relaxed) >= n as u64 },
+        )
+        .await?;
+        done_at[i] = t.elapsed();
+    }
+    let all_time = done_at.iter().max().copied().unwrap_or_default();
+    let mut per_node = Vec::new();
+    for (i, node) in all.iter().enumerate() {
+        let text = node.metrics_text().await;
+        let stats = node.sync_stats();
+        let fetched: u64 = stats.iter().map(|(_, s)| s.fetched_total).sum();
+        per_node.push(json!({
+            "member": CODES[i],
+            "done_s": round(done_at[i].as_secs_f64(), 3),
+            "gossip_not_handed_over": metric(&text, "accord_gossip_events_not_handed_over_total"),
+            "gossip_accepted": metric(&text, "accord_gossip_messages_total"),
+            "sync_fetched": fetched,
+            "sync_duplicates": metric(&text, "accord_sync_duplicates_total"),
+        }));
+    }
+    let verifications = metric(
+        &all[0].metrics_text().await,
+        "accord_signature_verifications_total",
+    );
+    for node in &all {
+        node.shutdown().await;
+    }
+    Ok(json!({
+        "bench": "cluster",
+        "nodes": nodes,
+        "records": n,
+        "single_node_s": round(single.as_secs_f64(), 3),
+        "all_nodes_s": round(all_time.as_secs_f64(), 3),
+        "ratio_to_single": round(all_time.as_secs_f64() / single.as_secs_f64(), 3),
+        "records_per_s": round(n as f64 / all_time.as_secs_f64(), 0),
+        // The counter is process-wide: every node of the run plus the single-node run.
+        "verifications_per_record_per_node": verifications.map(|v| round(v / (n as f64 * (nodes as f64 + 1.0)), 3)),
+        "per_node": per_node,
+    }))
+}
+
+async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
+    if !(2..=CODES.len()).contains(&nodes) {
+        bail!("--nodes must be between 2 and {}", CODES.len());
+    }
+    let tf = TestFed::new(&CODES[..nodes], 45)?;
+    let total = (rate * seconds) as usize;
+    let recs = records(&tf, total);
+    let all = start_cluster(&tf, nodes).await?;
+    let url = serve(&all[0]).await;
+    warm_up(&tf, &all, &url).await?;
+    // Arrival time of each record at each node, from the node's broadcast.
+    let arrivals: Arc<Mutex<HashMap<ObjectId, Vec<Instant>>>> = Arc::default();
+    for node in &all {
+        let mut rx = node.subscribe();
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok(v) = rx.recv().await {
+                let now = Instant::now();
+                if let Ok(mut a) = arrivals.lock() {
+                    a.entry(v.id()).or_default().push(now);
+                }
+            }
+        });
+    }
+    let ids: Vec<ObjectId> = recs
+        .iter()
+        .filter_map(|r| {
+            SignedObject::decode_draft(r, usize::MAX, accord_core::Limits::default().scan()).ok()
+        })
+        .map(|s| s.id())
+        .collect();
+    let client = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut posts = tokio::task::JoinSet::new();
+    let mut sent_at = Vec::with_capacity(total);
+    for r in recs {
+        tick.tick().await;
+        let client = client.clone();
+        let url = url.clone();
+        let t = Instant::now();
+        sent_at.push(t);
+        posts.spawn(async move {
+            post(&client, &url, batch_body(&[r])).await?;
+            Ok::<Duration, anyhow::Error>(t.elapsed())
+        });
+    }
+    let mut acks = Vec::with_capacity(total);
+    while let Some(r) = posts.join_next().await {
+        acks.push(r??);
+    }
+    let full = |a: &HashMap<ObjectId, Vec<Instant>>| {
+        ids.iter()
+            .all(|id| a.get(id).is_some_and(|v| v.len() >= nodes))
+    };
+    wait_for(
+        "every record on every node",
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        || {
+            let done = arrivals.lock().map(|a| full(&a)).unwrap_or(false);
+            async move { done }
+        },
+    )
+    .await?;
+    let mut farthest: Vec<Duration> = {
+        let a = arrivals
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned lock"))?;
+        ids.iter()
+            .zip(&sent_at)
+            .filter_map(|(id, sent)| {
+                a.get(id)
+                    .and_then(|v| v.iter().max())
+                    .map(|last| last.duration_since(*sent))
+            })
+            .collect()
+    };
+    farthest.sort();
+    acks.sort();
+    for node in &all {
+        node.shutdown().await;
+    }
+    Ok(json!({
+        "bench": "latency",
+        "nodes": nodes,
+        "rate_per_s": rate,
+        "records": total,
+        "post_ack_ms": {"p50": pct(&acks, 0.5), "p99": pct(&acks, 0.99), "max": pct(&acks, 1.0)},
+        "farthest_node_ms": {"p50": pct(&farthest, 0.5), "p99": pct(&farthest, 0.99), "max": pct(&farthest, 1.0)},
+    }))
+}
+
+fn print_table(v: &Value) {
+    println!("| measure | value |\n|---|---|");
+    fn walk(prefix: &str, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&p, x);
+                }
+            }
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), x);
+                }
+            }
+            other => println!("| {prefix} | {other} |"),
+        }
+    }
+    walk("", v);
+}
