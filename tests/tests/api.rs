@@ -58,11 +58,15 @@ async fn search_filters_facets_and_pagination_over_http() {
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
     let recs = corpus(&tf);
-    let out = node
-        .submit(recs.iter().map(|r| r.0.as_bytes().to_vec()).collect())
+    let (out, searchable) = node
+        .submit_searchable(
+            recs.iter().map(|r| r.0.as_bytes().to_vec()).collect(),
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
     assert!(out.iter().all(|o| o.status == "accepted"));
+    assert!(searchable, "stored records become searchable");
 
     let naive = |f: &dyn Fn(usize, &str, &str) -> bool| {
         recs.iter().filter(|(_, m, k, d)| f(*m, k, d)).count() as u64
@@ -173,8 +177,12 @@ async fn superseded_and_retracted_records_are_hidden_by_default() {
     })
     .sign(&tf.fed.members[0].publisher);
     for o in [&old, &newer, &gone, &retraction] {
-        let out = node.submit(vec![o.as_bytes().to_vec()]).await.unwrap();
+        let (out, searchable) = node
+            .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!(out[0].status, "accepted", "{out:?}");
+        assert!(searchable);
     }
     let titles = |v: &Value| -> BTreeSet<String> {
         v["items"]
@@ -386,7 +394,11 @@ async fn base_url() -> String {
                             .into_bytes()
                     })
                     .collect();
-                node.submit(recs).await.unwrap();
+                let (_, searchable) = node
+                    .submit_searchable(recs, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                assert!(searchable);
                 let base = serve(&node).await;
                 tx.send(base).unwrap();
                 let _keep = (tf, node);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use accord_core::Object;
 use accord_core::object::Link;
@@ -48,10 +49,12 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
     }];
     body.tags = vec!["egov".into()];
     let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
-    assert_eq!(
-        node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap()[0].status,
-        "accepted"
-    );
+    let (out, searchable) = node
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted");
+    assert!(searchable);
 
     // Search page, in Russian from Accept-Language.
     let (s, html, _) = page(&format!("{base}/?q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82%D0%B5%D0%BB%D1%8C%D1%81%D1%82%D0%B2%D0%B0"), "ru-RU,ru;q=0.9").await;

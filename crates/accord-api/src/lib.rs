@@ -21,7 +21,7 @@ use accord_core::{ObjectId, cbor};
 use accord_node::{NodeError, NodeHandle};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Extension, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -115,12 +115,35 @@ fn is_cbor(content_type: &str) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/cbor"))
 }
 
+/// How long `POST /v1/objects?wait=searchable` waits for the search index at most.
+pub const SEARCHABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn submit(
     State(node): State<NodeHandle>,
     Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // `wait=durable` (the default: answered once stored and flushed) or `wait=searchable`
+    // (answered once the stored records are also searchable: read-your-writes).
+    let mut searchable = false;
+    for (k, v) in &params {
+        match (k.as_str(), v.as_str()) {
+            ("wait", "durable") => searchable = false,
+            ("wait", "searchable") => searchable = true,
+            ("wait", other) => {
+                return Err(bad(format!(
+                    "wait={other:?}: expected \"durable\" (the default) or \"searchable\""
+                )));
+            }
+            (other, _) => {
+                return Err(bad(format!(
+                    "unknown parameter {other:?} (POST /v1/objects takes only wait)"
+                )));
+            }
+        }
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|c| c.to_str().unwrap_or(""));
@@ -223,7 +246,12 @@ async fn submit(
         ));
     }
     let single = items.len() == 1;
-    let outcomes = node.submit(items).await?;
+    let (outcomes, visible) = if searchable {
+        let (o, v) = node.submit_searchable(items, SEARCHABLE_WAIT).await?;
+        (o, Some(v))
+    } else {
+        (node.submit(items).await?, None)
+    };
     if single
         && let Some(o) = outcomes.first()
         && o.status == "rejected"
@@ -238,7 +266,11 @@ async fn submit(
         .iter()
         .map(|o| json!({ "id": o.id.map(|i| i.to_string()), "status": o.status, "reason": o.reason }))
         .collect();
-    Ok(axum::Json(json!({ "results": results })).into_response())
+    let mut answer = json!({ "results": results });
+    if let Some(v) = visible {
+        answer["searchable"] = json!(v);
+    }
+    Ok(axum::Json(answer).into_response())
 }
 
 async fn get_object(

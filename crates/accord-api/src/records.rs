@@ -323,15 +323,12 @@ pub async fn stream(
                     };
                     let id = v.id();
                     let signer = v.signer();
+                    // From the trust view the store thread published: no store round trip.
                     let publisher = node
-                        .read(move |s| {
-                            s.trust()
-                                .delegations()
-                                .find(|d| d.delegation.publisher == signer)
-                                .map(|d| d.delegation.name.clone())
-                                .unwrap_or_default()
-                        })
-                        .await
+                        .trust()
+                        .delegations()
+                        .find(|d| d.delegation.publisher == signer)
+                        .map(|d| d.delegation.name.clone())
                         .unwrap_or_default();
                     let d = RecordDoc::of(id, r, "active", &publisher);
                     if stream_matches(&q, &d) {

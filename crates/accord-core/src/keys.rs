@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
@@ -14,6 +15,15 @@ use zeroize::Zeroizing;
 
 use crate::error::KeyError;
 use crate::id::{bytes32, parse_hex32};
+
+/// Signature verifications performed by this process (each `verify_strict`, and each entry
+/// of a batch). A node's metrics report it so that an operator sees the cost per object.
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The number of ed25519 signature verifications this process has performed.
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
+}
 
 /// An ed25519 public key (32 bytes), already checked to be a valid, non-weak curve point.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,6 +49,7 @@ impl PublicKey {
 
     /// Verifies with `verify_strict` (rejects non-canonical and small-order components).
     pub fn verify_strict(&self, message: &[u8], sig: &Signature) -> bool {
+        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
         let Some(vk) = self.verifying_key() else {
             return false;
         };
@@ -193,6 +204,7 @@ fn batch_ok(items: &[(PublicKey, &[u8], Signature)]) -> bool {
     let mut keys = Vec::with_capacity(items.len());
     let mut msgs = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
+    VERIFICATIONS.fetch_add(items.len() as u64, Ordering::Relaxed);
     for (k, m, s) in items {
         let Some(vk) = k.verifying_key() else {
             return false;

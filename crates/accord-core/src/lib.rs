@@ -34,6 +34,6 @@ pub use taxonomy::Taxonomy;
 pub use time::Timestamp;
 pub use trust::TrustView;
 pub use validate::{
-    KnownRecords, Missing, NoRecords, Rejection, Verdict, Verified, validate, validate_envelope,
-    validate_with,
+    KnownRecords, Missing, NoRecords, Prechecked, Rejection, Verdict, Verified, precheck, validate,
+    validate_envelope, validate_with,
 };

@@ -269,6 +269,111 @@ fn check(
 ) -> Checked {
     let limits = *trust.limits();
     let obj = Object::decode_body(signed.body(), &limits)?;
+    Ok(match rules(&signed, &obj, trust, known, now, false)? {
+        None => Ok(Verified { inner: obj, signed }),
+        Some(m) => Err(m),
+    })
+}
+
+/// An envelope whose body decoded and whose signatures all verified (`verify_strict`; a
+/// charter's in one batch), under the limits it was decoded with, but not yet judged against
+/// the trust view. Only [`precheck`] builds one, so that the signature work, which needs no
+/// state, can run on any thread before the one writer judges the object with
+/// [`Prechecked::judge`] without checking its signatures again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prechecked {
+    signed: SignedObject,
+    object: Object,
+    limits: Limits,
+}
+
+impl Prechecked {
+    pub fn id(&self) -> ObjectId {
+        self.signed.id()
+    }
+
+    /// The exact envelope bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.signed.as_bytes()
+    }
+
+    pub fn object(&self) -> &Object {
+        &self.object
+    }
+
+    /// Judges the object against the trust view at time `now`, as [`validate_envelope`]
+    /// does, without checking its signatures again. If the federation's limits changed since
+    /// the precheck (a charter amendment in between), it is validated again from its bytes.
+    /// An object that is not accepted is handed back with what it waits for or why it is
+    /// refused.
+    #[allow(clippy::result_large_err)] // handed straight back to the caller's match
+    pub fn judge(
+        self,
+        trust: &TrustView,
+        known: &dyn KnownRecords,
+        now: Timestamp,
+    ) -> Result<Verified<Object>, (Prechecked, Result<Missing, Rejection>)> {
+        if self.limits != *trust.limits() {
+            return match validate_envelope(self.signed.clone(), trust, known, now) {
+                Verdict::Accepted(v) => Ok(v),
+                Verdict::Pending(m) => Err((self, Ok(m))),
+                Verdict::Rejected(r) => Err((self, Err(r))),
+            };
+        }
+        match rules(&self.signed, &self.object, trust, known, now, true) {
+            Ok(None) => Ok(Verified {
+                inner: self.object,
+                signed: self.signed,
+            }),
+            Ok(Some(m)) => Err((self, Ok(m))),
+            Err(r) => Err((self, Err(r))),
+        }
+    }
+}
+
+/// The stateless part of validation: the body decodes under `limits`, the type has the
+/// number of signatures it must have, and every signature verifies. Costs one `verify_strict`
+/// per signature; everything else is left to [`Prechecked::judge`].
+pub fn precheck(signed: SignedObject, limits: &Limits) -> Result<Prechecked, Rejection> {
+    let object = Object::decode_body(signed.body(), limits)?;
+    check_signatures(&signed, object.object_type())?;
+    Ok(Prechecked {
+        signed,
+        object,
+        limits: *limits,
+    })
+}
+
+fn check_signatures(signed: &SignedObject, t: ObjectType) -> Result<(), Rejection> {
+    let count = signed.signatures().len();
+    if count == 0 || (t != ObjectType::Charter && count != 1) {
+        return Err(Rejection::SignatureCount {
+            object_type: t,
+            found: count,
+        });
+    }
+    let bad = if t == ObjectType::Charter {
+        signed.bad_signers_batch()
+    } else {
+        signed.bad_signers()
+    };
+    match bad.first() {
+        Some(k) => Err(Rejection::BadSignature(*k)),
+        None => Ok(()),
+    }
+}
+
+/// Every rule but the body's decoding: `Ok(None)` accepts, `Ok(Some(_))` waits. The
+/// signatures are checked here unless `signatures_checked` says [`precheck`] did it.
+fn rules(
+    signed: &SignedObject,
+    obj: &Object,
+    trust: &TrustView,
+    known: &dyn KnownRecords,
+    now: Timestamp,
+    signatures_checked: bool,
+) -> Result<Option<Missing>, Rejection> {
+    let limits = *trust.limits();
     let fed = trust.federation();
     match obj.federation() {
         Some(f) if f == fed => {}
@@ -284,11 +389,11 @@ fn check(
             if signed.id() != fed {
                 return Err(Rejection::ForeignGenesis(signed.id()));
             }
-            let Object::Charter(c) = &obj else {
+            let Object::Charter(c) = obj else {
                 return Err(invalid("federation", "missing"));
             };
-            check_genesis(&signed, c)?;
-            return Ok(Ok(Verified { inner: obj, signed }));
+            check_genesis(signed, c)?;
+            return Ok(None);
         }
     }
     let created = obj.created();
@@ -300,20 +405,8 @@ fn check(
         });
     }
     let t = obj.object_type();
-    let count = signed.signatures().len();
-    if count == 0 || (t != ObjectType::Charter && count != 1) {
-        return Err(Rejection::SignatureCount {
-            object_type: t,
-            found: signed.signatures().len(),
-        });
-    }
-    let bad = if t == ObjectType::Charter {
-        signed.bad_signers_batch()
-    } else {
-        signed.bad_signers()
-    };
-    if let Some(k) = bad.first() {
-        return Err(Rejection::BadSignature(*k));
+    if !signatures_checked {
+        check_signatures(signed, t)?;
     }
     let signer = signed.signatures()[0].0;
     let charter = trust.charter();
@@ -323,9 +416,9 @@ fn check(
         return Err(Rejection::UnknownMember(member.clone()));
     }
     let root_signed = |member: &MemberCode| trust.root_key(member) == Some(signer);
-    match &obj {
+    match obj {
         Object::Charter(c) => {
-            check_amendment(c, &signed, trust)?;
+            check_amendment(c, signed, trust)?;
         }
         Object::Delegation(d) => {
             if !root_signed(&d.member) {
@@ -383,7 +476,7 @@ fn check(
             };
             if let Some((id, expected)) = named {
                 match trust.trust_object(&id) {
-                    None => return Ok(Err(Missing::TrustObject(id))),
+                    None => return Ok(Some(Missing::TrustObject(id))),
                     Some((found, _)) if found != expected => {
                         return Err(Rejection::RevocationTargetKind {
                             target: id,
@@ -409,7 +502,7 @@ fn check(
             // record is known: until then it waits for it.
             if let Some(prev) = &rec.supersedes {
                 match known.record_meta(prev) {
-                    None => return Ok(Err(Missing::Record(*prev))),
+                    None => return Ok(Some(Missing::Record(*prev))),
                     Some((member, _)) if member != rec.member => {
                         return Err(Rejection::SupersedesOtherMember(*prev));
                     }
@@ -424,7 +517,7 @@ fn check(
             ) {
                 PublisherCheck::Ok(_) => {}
                 PublisherCheck::Unknown => {
-                    return Ok(Err(Missing::Delegation {
+                    return Ok(Some(Missing::Delegation {
                         member: rec.member.clone(),
                         publisher: signer,
                     }));
@@ -437,7 +530,7 @@ fn check(
             // Judged against the record it retracts, whoever signed it: until the record is
             // known the retraction waits for it, and it must name the record's own member.
             let author = match known.record_meta(&r.record) {
-                None => return Ok(Err(Missing::Record(r.record))),
+                None => return Ok(Some(Missing::Record(r.record))),
                 Some((owner, _)) if owner != r.member => {
                     return Err(Rejection::RetractionOtherMember {
                         record: r.record,
@@ -458,7 +551,7 @@ fn check(
                 match trust.check_publisher(&r.member, &signer, r.created, None) {
                     PublisherCheck::Ok(_) => {}
                     PublisherCheck::Unknown => {
-                        return Ok(Err(Missing::Delegation {
+                        return Ok(Some(Missing::Delegation {
                             member: r.member.clone(),
                             publisher: signer,
                         }));
@@ -468,7 +561,7 @@ fn check(
             }
         }
     }
-    Ok(Ok(Verified { inner: obj, signed }))
+    Ok(None)
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>) -> Rejection {

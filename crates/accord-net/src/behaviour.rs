@@ -15,7 +15,7 @@ use crate::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, NetConfig, NetError};
 
 /// The gossipsub topic of a federation: `accord/<federation id>/objects/1`.
 pub fn gossip_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
-    gossipsub::IdentTopic::new(format!("accord/{federation}/objects/1"))
+    gossipsub::IdentTopic::new(format!("accord/{federation}/objects/2"))
 }
 
 /// `/accord/<first 16 hex of the federation id>/cert/1`: node certificate presentation.
@@ -80,14 +80,17 @@ impl Behaviour {
         let local = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validate_messages()
-            .validation_mode(gossipsub::ValidationMode::Strict)
+            // Objects authenticate themselves (each envelope is signed by its author and checked
+            // once by the node): gossip messages carry no second signature, author or sequence
+            // number, and a message that carries them is refused (PROTOCOL.md 9.1).
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
             .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
             .max_transmit_size(cfg.max_object_bytes + 16 * 1024)
             .heartbeat_interval(Duration::from_millis(700))
             .build()
             .map_err(|e| NetError::Transport(format!("gossipsub config: {e}")))?;
         let mut gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossipsub::MessageAuthenticity::Anonymous,
             gossip_config,
         )
         .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;

@@ -221,6 +221,58 @@ pub(crate) enum Command {
 pub struct NetworkHandle {
     tx: mpsc::Sender<Command>,
     local_peer_id: PeerId,
+    missed: std::sync::Arc<MissedGossip>,
+}
+
+/// Gossip messages the swarm task could not hand to the node because the node's event queue
+/// was full. The swarm task never blocks, so such a message is not validated, not forwarded
+/// (reported as *ignore*) and not lost either: it is counted here with the peer that sent it,
+/// and the node reconciles with that peer at once ([`MissedGossip::notified`]).
+#[derive(Debug, Default)]
+pub struct MissedGossip {
+    count: std::sync::atomic::AtomicU64,
+    peers: std::sync::Mutex<std::collections::HashSet<PeerId>>,
+    notify: tokio::sync::Notify,
+    /// When the last warning was logged (at most one a minute).
+    warned: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl MissedGossip {
+    /// Messages not handed over since the node started.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The peers whose messages were not handed over since the last call.
+    pub fn take_peers(&self) -> Vec<PeerId> {
+        self.peers
+            .lock()
+            .map(|mut p| p.drain().collect())
+            .unwrap_or_default()
+    }
+
+    /// Completes when a message was missed since the last [`Self::take_peers`].
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+
+    /// Records one message of `peer` that was not handed over; `true` when a warning is due.
+    pub(crate) fn record(&self, peer: PeerId) -> bool {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut p) = self.peers.lock() {
+            p.insert(peer);
+        }
+        self.notify.notify_one();
+        let Ok(mut w) = self.warned.lock() else {
+            return false;
+        };
+        let due = w.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            *w = Some(std::time::Instant::now());
+        }
+        due
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -244,6 +296,11 @@ impl std::fmt::Debug for Command {
 impl NetworkHandle {
     pub fn local_peer_id(&self) -> PeerId {
         self.local_peer_id
+    }
+
+    /// Gossip messages not handed over to the node (see [`MissedGossip`]).
+    pub fn missed_gossip(&self) -> &std::sync::Arc<MissedGossip> {
+        &self.missed
     }
 
     async fn send(&self, c: Command) -> Result<(), NetError> {

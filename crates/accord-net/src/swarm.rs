@@ -67,6 +67,8 @@ pub struct Network {
     metrics: Option<libp2p::metrics::Metrics>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
+    /// Gossip not handed over to the node, shared with the handles.
+    missed: std::sync::Arc<crate::MissedGossip>,
     topic: gossipsub::IdentTopic,
     admission: Admission,
     admission_timeout: Duration,
@@ -149,15 +151,18 @@ impl Network {
         }
         let (cmd_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (events, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let missed = std::sync::Arc::new(crate::MissedGossip::default());
         let handle = NetworkHandle {
             tx: cmd_tx,
             local_peer_id: *swarm.local_peer_id(),
+            missed: missed.clone(),
         };
         let net = Network {
             swarm,
             metrics: registry.map(libp2p::metrics::Metrics::new),
             commands,
             events,
+            missed,
             topic: gossip_topic(&cfg.federation),
             admission: cfg.admission,
             admission_timeout: cfg.admission_timeout,
@@ -195,11 +200,22 @@ impl Network {
     }
 
     /// Sends an event without ever blocking the swarm; `false` when the node is not keeping up.
+    /// A gossip message that cannot be handed over is accounted for in [`crate::MissedGossip`]
+    /// (the node then reconciles with its sender at once); any other event is logged.
     fn emit(&self, ev: NetworkEvent) -> bool {
         match self.events.try_send(ev) {
             Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(NetworkEvent::Gossip { source, .. })) => {
+                if self.missed.record(source) {
+                    warn!(
+                        missed = self.missed.count(),
+                        "node is not keeping up with gossip: messages are left to reconciliation with their senders (at most one such line a minute)"
+                    );
+                }
+                false
+            }
             Err(mpsc::error::TrySendError::Full(ev)) => {
-                // The kind only: a gossip event's payload would fill the log.
+                // The kind only: an event's payload would fill the log.
                 warn!(
                     event = ev.kind(),
                     "node is not keeping up with network events; event dropped"

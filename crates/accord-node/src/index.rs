@@ -1,6 +1,6 @@
-//! Keeping the search index derived from the store: updated after every group commit (new
-//! records, and records whose status changed), each index commit marked with the store's
-//! sequence number; after a crash it catches up on what followed its mark, and it is rebuilt
+//! Keeping the search index derived from the store: the documents each group commit changes
+//! (new records, and records whose status changed) go to the indexer thread, each index commit
+//! marked with the store's sequence number; after a crash it catches up on what followed its mark, and it is rebuilt
 //! from scratch only when it is missing, unreadable or inconsistent.
 
 use std::collections::BTreeSet;
@@ -188,14 +188,14 @@ fn touched_by<'a>(
     touched
 }
 
-/// Updates the index after a group commit: new records, and the records whose derived status
-/// an accepted retraction, superseding record or revocation may have changed.
-pub(crate) fn update(
+/// The documents a group commit changed: new records, and the records whose derived status
+/// an accepted retraction, superseding record or revocation may have changed. Built on the
+/// store thread (they read the store); the indexer thread applies them.
+pub(crate) fn docs_for(
     store: &Store,
-    index: &mut SearchIndex,
     outcomes: &[IngestOutcome],
     released: &[accord_core::Verified<Object>],
-) {
+) -> Vec<RecordDoc> {
     let accepted = outcomes.iter().filter_map(|o| match o {
         IngestOutcome::Accepted(v) => Some(v),
         _ => None,
@@ -206,18 +206,27 @@ pub(crate) fn update(
             .chain(released.iter())
             .map(|v| (v.id(), v.object())),
     );
-    if touched.is_empty() {
-        return;
-    }
-    let docs: Vec<RecordDoc> = touched
+    touched
         .iter()
         .filter_map(|id| record_doc(store, id))
-        .collect();
+        .collect()
+}
+
+/// Applies the documents of a group commit and commits the index at the store's sequence
+/// number (what the indexer thread does, at once).
+#[cfg(test)]
+fn update(
+    store: &Store,
+    index: &mut SearchIndex,
+    outcomes: &[IngestOutcome],
+    released: &[accord_core::Verified<Object>],
+) {
+    let docs = docs_for(store, outcomes, released);
     if let Err(e) = index
         .upsert(&docs)
         .and_then(|_| index.commit_at(store.seq()))
     {
-        warn!(error = %e, "search index update failed; it catches up at the next start");
+        warn!(error = %e, "search index update failed");
     }
 }
 

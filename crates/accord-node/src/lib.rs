@@ -22,7 +22,10 @@ pub use node::{
     Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
 };
 pub use sync::{PeerSync, SyncProgress};
-pub use worker::{IngestResult, MAX_GROUP_OBJECTS, STORE_QUEUE_CAPACITY};
+pub use worker::{
+    INDEX_COMMIT_INTERVAL, INDEX_QUEUE_CAPACITY, IngestResult, MAX_GROUP_OBJECTS,
+    STORE_QUEUE_CAPACITY,
+};
 
 use thiserror::Error;
 

@@ -29,6 +29,11 @@ pub struct Metrics {
     pub(crate) pending: Gauge,
     pub(crate) store_bytes: Gauge,
     pub(crate) search_docs: Gauge,
+    pub(crate) commit_seconds: Histogram,
+    pub(crate) searchable_lag_seconds: Histogram,
+    pub(crate) verifications: Counter,
+    pub(crate) gossip_missed: Counter,
+    pub(crate) sync_duplicates: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,6 +67,11 @@ impl Metrics {
             pending: Gauge::default(),
             store_bytes: Gauge::default(),
             search_docs: Gauge::default(),
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            searchable_lag_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 10)),
+            verifications: Counter::default(),
+            gossip_missed: Counter::default(),
+            sync_duplicates: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("accord");
         r.register(
@@ -125,6 +135,31 @@ impl Metrics {
             "Records in the search index",
             m.search_docs.clone(),
         );
+        r.register(
+            "store_commit_duration_seconds",
+            "Time of one group commit on the store thread (judging, writing, flushing)",
+            m.commit_seconds.clone(),
+        );
+        r.register(
+            "search_visibility_lag_seconds",
+            "Time from a group commit to the index commit that makes its records searchable",
+            m.searchable_lag_seconds.clone(),
+        );
+        r.register(
+            "signature_verifications",
+            "ed25519 signature verifications performed by this process",
+            m.verifications.clone(),
+        );
+        r.register(
+            "gossip_events_not_handed_over",
+            "Gossip messages the network could not hand to the node (its queue was full); each sender is reconciled with at once",
+            m.gossip_missed.clone(),
+        );
+        r.register(
+            "sync_duplicates",
+            "Objects fetched by reconciliation that were already stored",
+            m.sync_duplicates.clone(),
+        );
         let info: Family<Labels, Gauge> = Family::default();
         info.get_or_create(&labels(&[("version", env!("CARGO_PKG_VERSION"))]))
             .set(1);
@@ -148,6 +183,14 @@ impl Metrics {
         self.gossip
             .get_or_create(&labels(&[("direction", direction), ("verdict", verdict)]))
             .inc();
+    }
+
+    /// Brings a counter kept elsewhere (a process-wide atomic) up to `total`.
+    pub(crate) fn catch_up(counter: &Counter, total: u64) {
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
     }
 
     /// The text exposition format.

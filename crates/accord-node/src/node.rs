@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{AdmissionMode, NodeConfig, SyncConfig};
 use crate::sync::SyncState;
-use crate::worker::{self, IngestResult, Job, STORE_QUEUE_CAPACITY};
+use crate::worker::{self, IngestResult, Job, STORE_QUEUE_CAPACITY, Shared};
 use crate::{NodeError, Source};
 
 /// Capacity of the channel of newly accepted objects (live subscribers).
@@ -85,6 +85,13 @@ struct Inner {
     searcher: accord_search::Searcher,
     expects_peers: bool,
     metrics: Arc<crate::metrics::Metrics>,
+    /// What the store thread publishes (trust, counts) for readers that must not wait on it.
+    shared: Arc<Shared>,
+    /// Reads stored objects from any thread (the precheck's duplicate check). Taken at
+    /// shutdown: it holds the database open.
+    objects: Mutex<Option<accord_store::ObjectReader>>,
+    /// One precheck task per core at a time.
+    verify_slots: Arc<Semaphore>,
     /// Signalled when an accepted revocation or charter amendment may have taken away an
     /// admitted peer's certificate: the event loop re-checks every admitted peer.
     trust_changed: tokio::sync::Notify,
@@ -168,11 +175,8 @@ impl Node {
                 ),
             });
         }
-        let (store_tx, store_rx) = mpsc::channel(STORE_QUEUE_CAPACITY);
-        let store_thread = std::thread::Builder::new()
-            .name("accord-store".into())
-            .spawn(move || worker::run(store, search, store_rx))
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+        let shared = Arc::new(Shared::new(&store));
+        let objects = store.object_reader();
 
         let net_cfg = NetConfig {
             keypair: accord_net::keypair_of(&key)?,
@@ -201,6 +205,16 @@ impl Node {
         let mut registry = accord_net::Registry::default();
         let (network, net, events) = Network::with_metrics(net_cfg, Some(&mut registry))?;
         let metrics = Arc::new(crate::metrics::Metrics::new(registry));
+        let (store_tx, store_rx) = mpsc::channel(STORE_QUEUE_CAPACITY);
+        let store_thread = {
+            let shared = shared.clone();
+            let metrics = metrics.clone();
+            std::thread::Builder::new()
+                .name("accord-store".into())
+                .spawn(move || worker::run(store, search, store_rx, shared, metrics))
+                .map_err(|e| NodeError::Store(e.to_string()))?
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (accepted, _) = broadcast::channel(SUBSCRIBER_CAPACITY);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let handle = NodeHandle {
@@ -219,6 +233,9 @@ impl Node {
                 searcher,
                 expects_peers: !cfg.network.bootstrap.is_empty(),
                 metrics,
+                shared,
+                objects: Mutex::new(Some(objects)),
+                verify_slots: Arc::new(Semaphore::new(cores)),
                 trust_changed: tokio::sync::Notify::new(),
             }),
         };
@@ -332,24 +349,16 @@ impl NodeHandle {
                     .inc();
             }
         }
-        let (counts, pending, size) = self
-            .read(|s| {
-                (
-                    s.counts_by_type().unwrap_or_default(),
-                    s.pending_len(),
-                    s.size_on_disk().unwrap_or(0),
-                )
-            })
-            .await
-            .unwrap_or_default();
-        for (t, n) in counts {
+        let shared = &self.inner.shared;
+        for (t, n) in shared.counts() {
             m.objects
                 .get_or_create(&vec![("type".to_string(), t.as_str().to_string())])
                 .set(n as i64);
         }
-        m.pending.set(pending as i64);
-        m.store_bytes.set(size as i64);
-        m.search_docs.set(self.inner.searcher.num_docs() as i64);
+        m.pending.set(shared.pending() as i64);
+        m.store_bytes.set(shared.store_bytes() as i64);
+        crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
+        crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
         m.encode()
     }
 
@@ -377,6 +386,16 @@ impl NodeHandle {
         source: Source,
     ) -> Result<IngestResult, NodeError> {
         let started = std::time::Instant::now();
+        let limits = *self.inner.shared.trust().limits();
+        let objects = self
+            .inner
+            .objects
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .ok_or(NodeError::Stopped)?;
+        let items = worker::prepare(items, limits, &objects, &self.inner.verify_slots).await?;
+        drop(objects);
         let (reply, rx) = oneshot::channel();
         self.inner
             .store
@@ -428,6 +447,22 @@ impl NodeHandle {
 
     /// Submits objects from this node's operator or API: ingest, then gossip what is new.
     pub async fn submit(&self, items: Vec<Vec<u8>>) -> Result<Vec<SubmitOutcome>, NodeError> {
+        Ok(self.submit_at(items).await?.0)
+    }
+
+    /// [`Self::submit`], then waits (at most `timeout`) until what it stored is searchable:
+    /// read-your-writes for a publisher that lists its records right after. The second value
+    /// says whether it became searchable in time.
+    pub async fn submit_searchable(
+        &self,
+        items: Vec<Vec<u8>>,
+        timeout: std::time::Duration,
+    ) -> Result<(Vec<SubmitOutcome>, bool), NodeError> {
+        let (out, seq) = self.submit_at(items).await?;
+        Ok((out, self.wait_searchable(seq, timeout).await))
+    }
+
+    async fn submit_at(&self, items: Vec<Vec<u8>>) -> Result<(Vec<SubmitOutcome>, u64), NodeError> {
         let r = self.ingest(items, Source::Local).await?;
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
@@ -443,7 +478,7 @@ impl NodeHandle {
                 reason: o.reason(),
             });
         }
-        Ok(out)
+        Ok((out, r.seq))
     }
 
     /// Runs `f` on the store thread and returns its result.
@@ -484,18 +519,14 @@ impl NodeHandle {
     }
 
     pub async fn status(&self) -> Result<NodeStatus, NodeError> {
-        let (counts, pending, name, version) = self
-            .read(|s| {
-                let counts = s.counts_by_type().unwrap_or_default();
-                let t = s.trust();
-                (
-                    counts,
-                    s.pending_len(),
-                    t.charter().name.clone(),
-                    t.charter_history().len() as u64,
-                )
-            })
-            .await?;
+        let shared = &self.inner.shared;
+        let trust = shared.trust();
+        let (counts, pending, name, version) = (
+            shared.counts(),
+            shared.pending(),
+            trust.charter().name.clone(),
+            trust.charter_history().len() as u64,
+        );
         let peers = self.inner.net.peers().await?;
         let listen = self
             .inner
@@ -546,6 +577,28 @@ impl NodeHandle {
         Ok(self.inner.net.listen_addrs().await?)
     }
 
+    /// The trust view as of the last group commit (no store round trip).
+    pub fn trust(&self) -> Arc<accord_core::TrustView> {
+        self.inner.shared.trust()
+    }
+
+    /// The store's sequence number: the number of objects written so far.
+    pub fn seq(&self) -> u64 {
+        self.inner.shared.seq()
+    }
+
+    /// Waits until every record stored up to sequence number `seq` (see
+    /// [`IngestResult::seq`]) is searchable, at most `timeout`; `true` if it is. Objects are
+    /// acknowledged once durable; the search index follows within
+    /// [`crate::INDEX_COMMIT_INTERVAL`] plus one index commit.
+    pub async fn wait_searchable(&self, seq: u64, timeout: std::time::Duration) -> bool {
+        let mut rx = self.inner.shared.searchable();
+        matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|s| *s >= seq)).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// New accepted objects, as they are stored.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Verified<Object>>> {
         self.inner.accepted.subscribe()
@@ -564,6 +617,9 @@ impl NodeHandle {
             .unwrap_or_default();
         for t in tasks {
             let _ = t.await;
+        }
+        if let Ok(mut o) = self.inner.objects.lock() {
+            o.take();
         }
         let _ = self.inner.store.send(Job::Shutdown).await;
         let thread = self
@@ -590,6 +646,7 @@ async fn event_loop(
     let period = std::time::Duration::from_secs(node.inner.sync_config.interval_secs);
     let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut turn: usize = 0;
+    let missed = node.inner.net.missed_gossip().clone();
     loop {
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
@@ -605,6 +662,18 @@ async fn event_loop(
                         let _ = node.sync_with(admitted[t % admitted.len()]).await;
                     }
                 });
+                continue;
+            }
+            _ = missed.notified() => {
+                // Gossip the network could not hand over: reconcile with its senders now
+                // rather than at the next periodic session.
+                // A session already running with a peer is not started twice.
+                for peer in missed.take_peers() {
+                    let node = node.clone();
+                    work.spawn(async move {
+                        let _ = node.sync_with(peer).await;
+                    });
+                }
                 continue;
             }
             _ = node.inner.trust_changed.notified(), if admission == AdmissionMode::Members => {

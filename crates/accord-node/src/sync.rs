@@ -364,6 +364,12 @@ impl NodeHandle {
                     .ingest(got, Source::Sync(peer))
                     .await
                     .map_err(|e| other(&st, e.to_string()))?;
+                let duplicates = r
+                    .outcomes
+                    .iter()
+                    .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
+                    .count() as u64;
+                self.metrics().sync_duplicates.inc_by(duplicates);
                 st.fetched += r
                     .outcomes
                     .iter()

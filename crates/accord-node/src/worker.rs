@@ -1,22 +1,51 @@
-//! The store worker: a dedicated OS thread that owns the [`Store`]. Async code never calls
-//! sled; it sends jobs over a bounded channel and awaits a oneshot reply. Ingest jobs that are
-//! queued together are validated and written as one group commit (one transaction, one flush).
+//! The write path behind the node's handle, in three stages on their own threads:
+//!
+//! 1. **Precheck** ([`prepare`]), on a pool as wide as the machine: envelope decode, duplicate
+//!    check by id against the store (sled reads are safe from any thread), body decode and the
+//!    signatures, which need no state. Each signature is checked here once.
+//! 2. **The store thread** ([`run`]) owns the [`Store`]: async code never calls sled; it sends
+//!    jobs over a bounded channel and awaits a oneshot reply. Ingest jobs queued together are
+//!    judged against the trust view and written as one group commit (one transaction, one
+//!    flush): that flush is the acknowledgement.
+//! 3. **The indexer thread** ([`index_loop`]) owns the search index: the store thread hands it
+//!    the documents each commit changed; it commits them at most every
+//!    [`INDEX_COMMIT_INTERVAL`], so a record is searchable within that bound (plus the commit)
+//!    of being stored, and a burst of commits costs one index commit.
+//!
+//! The store thread also publishes what status, health and metrics need ([`Shared`]), so
+//! that reading them costs no store round trip.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use accord_core::{Object, Verified};
-use accord_search::SearchIndex;
-use accord_store::{IngestOutcome, Store};
+use accord_core::{Limits, Object, ObjectType, Rejection, SignedObject, TrustView, Verified};
+use accord_search::{RecordDoc, SearchIndex};
+use accord_store::{Incoming, IngestOutcome, ObjectReader, Store};
 use accord_sync::{Snapshot, SyncIndex};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
+use crate::metrics::Metrics;
 use crate::{NodeError, Source, now};
 
 /// Capacity of the job queue into the store thread.
 pub const STORE_QUEUE_CAPACITY: usize = 1024;
 /// Most objects in one group commit.
 pub const MAX_GROUP_OBJECTS: usize = 512;
+/// Capacity of the queue of index updates into the indexer thread (one per group commit);
+/// when it is full the store thread waits, so the index never falls unboundedly behind.
+pub const INDEX_QUEUE_CAPACITY: usize = 64;
+/// The indexer commits at most this often; a record is searchable at most this long (plus
+/// one index commit) after it is stored, under any load.
+pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the store thread refreshes the store's size on disk for status and metrics.
+const DISK_SIZE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the store thread logs a summary of what it ingested (when it ingested anything).
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+/// Objects per precheck task: batches are split so that every core verifies.
+const PRECHECK_CHUNK: usize = 64;
 
 /// The result of ingesting a list of objects.
 #[derive(Debug, Clone)]
@@ -25,13 +54,143 @@ pub struct IngestResult {
     pub outcomes: Vec<IngestOutcome>,
     /// Quarantined objects accepted because a prerequisite arrived in this commit.
     pub released: Vec<Verified<Object>>,
+    /// The store's sequence number after the commit that judged these objects (see
+    /// [`crate::NodeHandle::wait_searchable`]).
+    pub seq: u64,
+}
+
+/// What the store thread publishes for readers that must not queue behind ingest.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    trust: RwLock<Arc<TrustView>>,
+    counts: Mutex<BTreeMap<ObjectType, u64>>,
+    pending: AtomicU64,
+    seq: AtomicU64,
+    store_bytes: AtomicU64,
+    /// The store sequence number whose records are all searchable.
+    searchable: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn new(store: &Store) -> Shared {
+        Shared {
+            trust: RwLock::new(Arc::new(store.trust().clone())),
+            counts: Mutex::new(store.counts_by_type().unwrap_or_default()),
+            pending: AtomicU64::new(store.pending_len() as u64),
+            seq: AtomicU64::new(store.seq()),
+            store_bytes: AtomicU64::new(store.size_on_disk().unwrap_or(0)),
+            searchable: watch::Sender::new(store.seq()),
+        }
+    }
+
+    /// The trust view as of the last group commit.
+    pub(crate) fn trust(&self) -> Arc<TrustView> {
+        self.trust
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub(crate) fn counts(&self) -> BTreeMap<ObjectType, u64> {
+        self.counts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed) as usize
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn store_bytes(&self) -> u64 {
+        self.store_bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn searchable(&self) -> watch::Receiver<u64> {
+        self.searchable.subscribe()
+    }
+
+    fn publish(&self, store: &Store, trust_changed: bool) {
+        if trust_changed && let Ok(mut t) = self.trust.write() {
+            *t = Arc::new(store.trust().clone());
+        }
+        if let Ok(mut c) = self.counts.lock() {
+            *c = store.counts_by_type().unwrap_or_default();
+        }
+        self.pending
+            .store(store.pending_len() as u64, Ordering::Relaxed);
+        self.seq.store(store.seq(), Ordering::Relaxed);
+    }
+}
+
+/// One object after the precheck stage.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    /// Signatures checked; the store thread judges it against the trust view.
+    Ready(accord_core::Prechecked),
+    /// Decided without the store thread (a duplicate, or refused on its own).
+    Done(IngestOutcome),
+}
+
+/// Precheck of one object: decode, duplicate check by id, body and signatures.
+fn prepare_one(bytes: &[u8], limits: &Limits, objects: &ObjectReader) -> Prepared {
+    let signed = match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
+        Ok(s) => s,
+        Err(e) => return Prepared::Done(IngestOutcome::Rejected(None, Rejection::Decode(e))),
+    };
+    let id = signed.id();
+    if objects.contains(&id).unwrap_or(false) {
+        return Prepared::Done(IngestOutcome::Duplicate(id));
+    }
+    match accord_core::precheck(signed, limits) {
+        Ok(p) => Prepared::Ready(p),
+        Err(r) => Prepared::Done(IngestOutcome::Rejected(Some(id), r)),
+    }
+}
+
+/// The precheck stage: runs [`prepare_one`] over `items` on the blocking pool, in chunks of
+/// [`PRECHECK_CHUNK`], at most `slots` chunks at once (one per core). Order is kept.
+pub(crate) async fn prepare(
+    items: Vec<Vec<u8>>,
+    limits: Limits,
+    objects: &ObjectReader,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Result<Vec<Prepared>, NodeError> {
+    let mut tasks = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let chunk: Vec<Vec<u8>> = items.by_ref().take(PRECHECK_CHUNK).collect();
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        let objects = objects.clone();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let out: Vec<Prepared> = chunk
+                .iter()
+                .map(|b| prepare_one(b, &limits, &objects))
+                .collect();
+            drop(permit);
+            out
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(t.await.map_err(|e| NodeError::Store(e.to_string()))?);
+    }
+    Ok(out)
 }
 
 type ReadFn = Box<dyn FnOnce(&Store) + Send>;
 
 pub(crate) enum Job {
     Ingest {
-        items: Vec<Vec<u8>>,
+        items: Vec<Prepared>,
         source: Source,
         reply: oneshot::Sender<Result<IngestResult, NodeError>>,
     },
@@ -41,9 +200,66 @@ pub(crate) enum Job {
     Shutdown,
 }
 
-/// Runs the worker until a `Shutdown` job (or every sender is gone). Every job queued before
-/// the shutdown is finished first.
-pub(crate) fn run(mut store: Store, mut search: SearchIndex, mut rx: mpsc::Receiver<Job>) {
+/// Documents a group commit changed, for the indexer.
+struct IndexUpdate {
+    docs: Vec<RecordDoc>,
+    /// The store's sequence number after the commit.
+    seq: u64,
+    stored_at: Instant,
+}
+
+/// Counts for the periodic summary line.
+#[derive(Default)]
+struct Summary {
+    by_source: BTreeMap<&'static str, [u64; 5]>,
+    since: Option<Instant>,
+}
+
+impl Summary {
+    fn add(&mut self, source: Source, o: &IngestOutcome) {
+        let i = match o {
+            IngestOutcome::Accepted(_) => 0,
+            IngestOutcome::Duplicate(_) => 1,
+            IngestOutcome::Pending(..) => 2,
+            IngestOutcome::QuarantineFull(..) => 3,
+            IngestOutcome::Rejected(..) => 4,
+        };
+        self.by_source.entry(source.as_str()).or_default()[i] += 1;
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn flush_if_due(&mut self, force: bool) {
+        let Some(since) = self.since else {
+            return;
+        };
+        if !force && since.elapsed() < SUMMARY_INTERVAL {
+            return;
+        }
+        let parts: Vec<String> = self
+            .by_source
+            .iter()
+            .map(|(s, [a, d, p, q, r])| {
+                format!("{s}: {a} accepted, {d} duplicate, {p} pending, {q} no room, {r} rejected")
+            })
+            .collect();
+        info!(
+            seconds = since.elapsed().as_secs(),
+            "ingested {}",
+            parts.join("; ")
+        );
+        *self = Summary::default();
+    }
+}
+
+/// Runs the store thread until a `Shutdown` job (or every sender is gone). Every job queued
+/// before the shutdown is finished first; the indexer then commits what it holds and stops.
+pub(crate) fn run(
+    mut store: Store,
+    search: SearchIndex,
+    mut rx: mpsc::Receiver<Job>,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+) {
     let mut index = match store.time_ids() {
         Ok(items) => SyncIndex::new(items),
         Err(e) => {
@@ -51,6 +267,23 @@ pub(crate) fn run(mut store: Store, mut search: SearchIndex, mut rx: mpsc::Recei
             SyncIndex::default()
         }
     };
+    let (index_tx, index_rx) = std::sync::mpsc::sync_channel(INDEX_QUEUE_CAPACITY);
+    let indexer = {
+        let shared = shared.clone();
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("accord-index".into())
+            .spawn(move || index_loop(search, index_rx, shared, metrics))
+    };
+    let indexer = match indexer {
+        Ok(t) => Some(t),
+        Err(e) => {
+            error!(error = %e, "cannot start the indexer thread: search is not updated");
+            None
+        }
+    };
+    let mut summary = Summary::default();
+    let mut disk_checked = Instant::now();
     let mut carry: Option<Job> = None;
     loop {
         let job = match carry.take() {
@@ -91,48 +324,118 @@ pub(crate) fn run(mut store: Store, mut search: SearchIndex, mut rx: mpsc::Recei
                         Err(_) => break,
                     }
                 }
-                ingest_group(&mut store, &mut index, &mut search, group);
+                let ctx = GroupContext {
+                    shared: &shared,
+                    metrics: &metrics,
+                    index_tx: &index_tx,
+                    summary: &mut summary,
+                };
+                ingest_group(&mut store, &mut index, ctx, group);
+                if disk_checked.elapsed() >= DISK_SIZE_INTERVAL {
+                    disk_checked = Instant::now();
+                    shared
+                        .store_bytes
+                        .store(store.size_on_disk().unwrap_or(0), Ordering::Relaxed);
+                }
+                summary.flush_if_due(false);
             }
         }
+    }
+    summary.flush_if_due(true);
+    drop(index_tx);
+    if let Some(t) = indexer {
+        let _ = t.join();
     }
     // Remaining jobs after a shutdown request are answered as stopped by dropping them.
     info!("store worker stopped");
 }
 
 type Group = Vec<(
-    Vec<Vec<u8>>,
+    Vec<Prepared>,
     Source,
     oneshot::Sender<Result<IngestResult, NodeError>>,
 )>;
 
-fn ingest_group(store: &mut Store, index: &mut SyncIndex, search: &mut SearchIndex, group: Group) {
+struct GroupContext<'a> {
+    shared: &'a Shared,
+    metrics: &'a Metrics,
+    index_tx: &'a std::sync::mpsc::SyncSender<IndexUpdate>,
+    summary: &'a mut Summary,
+}
+
+fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>, group: Group) {
     let sources: Vec<String> = group
         .iter()
         .map(|(_, source, _)| source.quarantine_source())
         .collect();
-    let all: Vec<(&[u8], &str)> = group
-        .iter()
+    // Objects decided in the precheck stay in their jobs; the rest go to the store.
+    let mut ready: Vec<(Incoming<'_>, &str)> = Vec::new();
+    let mut group: Vec<(Vec<Option<IngestOutcome>>, Source, _)> = group
+        .into_iter()
         .zip(&sources)
-        .flat_map(|((items, _, _), source)| {
-            items.iter().map(move |i| (i.as_slice(), source.as_str()))
+        .map(|((items, source, reply), qs)| {
+            let slots = items
+                .into_iter()
+                .map(|p| match p {
+                    Prepared::Ready(p) => {
+                        ready.push((Incoming::Prechecked(p), qs.as_str()));
+                        None
+                    }
+                    Prepared::Done(o) => Some(o),
+                })
+                .collect();
+            (slots, source, reply)
         })
         .collect();
-    match store.ingest_from(&all, now()) {
+    let started = Instant::now();
+    let seq_before = store.seq();
+    let result = if ready.is_empty() {
+        Ok((Vec::new(), Vec::new()))
+    } else {
+        store.ingest_incoming(ready, now())
+    };
+    match result {
         Ok((outcomes, released)) => {
-            for o in &outcomes {
-                if let IngestOutcome::Accepted(v) = o {
-                    index.insert(v.object().created(), v.id());
+            let written = store.seq() != seq_before;
+            if written {
+                ctx.metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            let mut trust_changed = false;
+            for v in outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    IngestOutcome::Accepted(v) => Some(v),
+                    _ => None,
+                })
+                .chain(&released)
+            {
+                index.insert(v.object().created(), v.id());
+                trust_changed |= v.object().object_type().is_trust();
+            }
+            ctx.shared.publish(store, trust_changed);
+            if written {
+                let docs = crate::index::docs_for(store, &outcomes, &released);
+                let update = IndexUpdate {
+                    docs,
+                    seq: store.seq(),
+                    stored_at: Instant::now(),
+                };
+                if ctx.index_tx.send(update).is_err() {
+                    warn!("the indexer has stopped; search catches up at the next start");
                 }
             }
-            for v in &released {
-                index.insert(v.object().created(), v.id());
-            }
-            crate::index::update(store, search, &outcomes, &released);
+            let seq = store.seq();
             let mut outcomes = outcomes.into_iter();
             let mut released = Some(released);
-            for (items, source, reply) in group {
-                let mine: Vec<IngestOutcome> = outcomes.by_ref().take(items.len()).collect();
+            for (slots, source, reply) in group.drain(..) {
+                let mine: Vec<IngestOutcome> = slots
+                    .into_iter()
+                    .filter_map(|slot| slot.or_else(|| outcomes.next()))
+                    .collect();
                 for o in &mine {
+                    ctx.summary.add(source, o);
                     log_outcome(o, source);
                 }
                 // Released objects are reported to the first job of the group.
@@ -143,6 +446,7 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, search: &mut SearchInd
                 let _ = reply.send(Ok(IngestResult {
                     outcomes: mine,
                     released: rel,
+                    seq,
                 }));
             }
         }
@@ -158,16 +462,25 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, search: &mut SearchInd
 
 fn log_outcome(o: &IngestOutcome, source: Source) {
     match o {
+        // One line per object would be thousands a second at line rate: the periodic summary
+        // and the metrics count them.
         IngestOutcome::Accepted(v) => {
-            info!(object = %v.id(), kind = %v.object().object_type(), source = source.as_str(), "accepted")
+            debug!(object = %v.id(), kind = %v.object().object_type(), source = source.as_str(), "accepted")
         }
-        IngestOutcome::Rejected(id, r) => warn!(
+        // What the operator submitted is worth a line; what peers send is counted, so that a
+        // hostile peer cannot fill the log.
+        IngestOutcome::Rejected(id, r) if source == Source::Local => warn!(
             object = %id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
             source = source.as_str(),
             reason = %r,
             "rejected"
         ),
-        // Counted in the metrics; one line each would let a flood fill the log.
+        IngestOutcome::Rejected(id, r) => debug!(
+            object = %id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            source = %source.quarantine_source(),
+            reason = %r,
+            "rejected"
+        ),
         IngestOutcome::Pending(id, m) => {
             debug!(object = %id, source = %source.quarantine_source(), waiting_for = %m, "pending")
         }
@@ -176,4 +489,80 @@ fn log_outcome(o: &IngestOutcome, source: Source) {
         }
         IngestOutcome::Duplicate(_) => {}
     }
+}
+
+/// The indexer thread: applies the documents of each group commit and commits the index at
+/// most every [`INDEX_COMMIT_INTERVAL`] (at once when it was idle longer), marking each
+/// commit with the store's sequence number. Stops when the store thread drops its sender,
+/// after committing what it holds.
+fn index_loop(
+    mut search: SearchIndex,
+    rx: std::sync::mpsc::Receiver<IndexUpdate>,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut committed = search.mark().unwrap_or(0);
+    let mut target = committed;
+    // The oldest stored_at among documents applied but not committed.
+    let mut oldest: Option<Instant> = None;
+    let mut last_commit: Option<Instant> = None;
+    metrics.search_docs.set(search.num_docs() as i64);
+    let commit = |search: &mut SearchIndex,
+                      target: u64,
+                      oldest: &mut Option<Instant>,
+                      last_commit: &mut Option<Instant>|
+     -> u64 {
+        if let Err(e) = search.commit_at(target) {
+            warn!(error = %e, "search index commit failed; it catches up at the next start");
+        }
+        if let Some(t) = oldest.take() {
+            metrics
+                .searchable_lag_seconds
+                .observe(t.elapsed().as_secs_f64());
+        }
+        *last_commit = Some(Instant::now());
+        metrics.search_docs.set(search.num_docs() as i64);
+        shared.searchable.send_replace(target);
+        target
+    };
+    loop {
+        let update = if target > committed {
+            let due = last_commit.map_or(Instant::now(), |t| t + INDEX_COMMIT_INTERVAL);
+            let wait = due.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                committed = commit(&mut search, target, &mut oldest, &mut last_commit);
+                continue;
+            }
+            match rx.recv_timeout(wait) {
+                Ok(u) => u,
+                Err(RecvTimeoutError::Timeout) => {
+                    committed = commit(&mut search, target, &mut oldest, &mut last_commit);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    commit(&mut search, target, &mut oldest, &mut last_commit);
+                    break;
+                }
+            }
+        } else {
+            match rx.recv() {
+                Ok(u) => u,
+                Err(_) => break,
+            }
+        };
+        if !update.docs.is_empty() {
+            if let Err(e) = search.upsert(&update.docs) {
+                warn!(error = %e, "search index update failed; it catches up at the next start");
+            }
+            oldest.get_or_insert(update.stored_at);
+        }
+        target = update.seq;
+        if oldest.is_none() {
+            // Nothing searchable changed (no record touched): visible at once; the mark on
+            // disk follows with the next commit.
+            shared.searchable.send_replace(target);
+        }
+    }
+    info!("indexer stopped");
 }

@@ -227,6 +227,11 @@ pub struct ObjectReader(Tree);
 
 impl ObjectReader {
     /// The exact signed bytes of a stored object.
+    /// Whether the object is stored (any thread may ask while the writer writes).
+    pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
+        Ok(self.0.contains_key(id.as_bytes())?)
+    }
+
     pub fn get(&self, id: &ObjectId) -> Result<sled::IVec, StoreError> {
         self.0
             .get(id.as_bytes())?
@@ -245,6 +250,18 @@ pub struct Store {
     last_expiry: u64,
     /// The sequence number of the last object written (0: none yet).
     seq: u64,
+    /// Stored objects per type (see [`Store::counts_by_type`]).
+    counts: BTreeMap<ObjectType, u64>,
+}
+
+/// One object handed to [`Store::ingest_incoming`].
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// Raw envelope bytes: decoded, checked for duplicates, then fully validated.
+    Bytes(&'a [u8]),
+    /// An object whose signatures were checked by [`accord_core::precheck`]: checked for
+    /// duplicates, then judged against the trust view only.
+    Prechecked(accord_core::Prechecked),
 }
 
 /// One key/value to write into one tree.
@@ -449,6 +466,7 @@ impl Store {
             quarantine: Quarantine::new(opts.quarantine()),
             last_expiry: 0,
             seq: 0,
+            counts: BTreeMap::new(),
         };
         store.load_quarantine()?;
         store.load_seq()?;
@@ -457,6 +475,7 @@ impl Store {
             store.seq += 1;
         }
         store.rebuild_trust()?;
+        store.load_counts()?;
         Ok(store)
     }
 
@@ -654,14 +673,25 @@ impl Store {
         self.quarantine.len()
     }
 
-    /// Number of stored objects of each type.
+    /// Number of stored objects of each type: counted once when the store opens, then kept
+    /// up to date by every write, so that asking costs nothing at any size.
     pub fn counts_by_type(&self) -> Result<BTreeMap<ObjectType, u64>, StoreError> {
+        Ok(self.counts.clone())
+    }
+
+    /// Counts the objects of each type from the type index.
+    fn load_counts(&mut self) -> Result<(), StoreError> {
         let mut out = BTreeMap::new();
         for t in ObjectType::ALL {
-            let n = self.trees[BY_TYPE].scan_prefix([t.code()]).keys().count() as u64;
+            let mut n = 0u64;
+            for k in self.trees[BY_TYPE].scan_prefix([t.code()]).keys() {
+                k?;
+                n += 1;
+            }
             out.insert(t, n);
         }
-        Ok(out)
+        self.counts = out;
+        Ok(())
     }
 
     /// Validates and stores one object (see [`Store::ingest_batch`]).
@@ -691,6 +721,21 @@ impl Store {
         items: &[(&[u8], &str)],
         now: Timestamp,
     ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
+        let items = items
+            .iter()
+            .map(|(b, source)| (Incoming::Bytes(b), *source))
+            .collect();
+        self.ingest_incoming(items, now)
+    }
+
+    /// [`Store::ingest_from`] for objects that may already have passed
+    /// [`accord_core::precheck`] on another thread: those are judged without checking their
+    /// signatures again (see [`Incoming`]).
+    pub fn ingest_incoming(
+        &mut self,
+        items: Vec<(Incoming<'_>, &str)>,
+        now: Timestamp,
+    ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
         let snapshot = self.trust.clone();
         let result = self.ingest_inner(items, now);
         if result.is_err() {
@@ -702,7 +747,7 @@ impl Store {
 
     fn ingest_inner(
         &mut self,
-        items: &[(&[u8], &str)],
+        items: Vec<(Incoming<'_>, &str)>,
         now: Timestamp,
     ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
         let mut batch = Batch::default();
@@ -723,27 +768,56 @@ impl Store {
                 batch.pending_del.insert(id, wait);
             }
         }
-        for &(bytes, source) in items {
+        for (input, source) in items {
             let limits = *trust.limits();
-            let signed = match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
-                Ok(s) => s,
-                Err(e) => {
-                    outcomes.push(IngestOutcome::Rejected(None, Rejection::Decode(e)));
-                    continue;
-                }
+            let raw = match &input {
+                Incoming::Bytes(b) => Some(*b),
+                Incoming::Prechecked(_) => None,
             };
-            let id = signed.id();
+            let input = match input {
+                Incoming::Bytes(bytes) => {
+                    match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
+                        Ok(s) => Ok(s),
+                        Err(e) => {
+                            outcomes.push(IngestOutcome::Rejected(None, Rejection::Decode(e)));
+                            continue;
+                        }
+                    }
+                }
+                Incoming::Prechecked(p) => Err(p),
+            };
+            let id = match &input {
+                Ok(signed) => signed.id(),
+                Err(p) => p.id(),
+            };
             if batch.accepted_ids.contains(&id) || self.contains(&id)? {
                 outcomes.push(IngestOutcome::Duplicate(id));
                 continue;
             }
+            // A prechecked object comes back when it is not accepted: its bytes may be kept.
+            let mut back = None;
             let verdict = {
                 let known = Known {
                     store: self,
                     batch: &batch.records,
                 };
-                validate_envelope(signed, &trust, &known, now)
+                match input {
+                    Ok(signed) => validate_envelope(signed, &trust, &known, now),
+                    Err(p) => match p.judge(&trust, &known, now) {
+                        Ok(v) => Verdict::Accepted(v),
+                        Err((p, judged)) => {
+                            back = Some(p);
+                            match judged {
+                                Ok(m) => Verdict::Pending(m),
+                                Err(r) => Verdict::Rejected(r),
+                            }
+                        }
+                    },
+                }
             };
+            let bytes: &[u8] = raw
+                .or(back.as_ref().map(|p| p.bytes()))
+                .unwrap_or_default();
             match verdict {
                 Verdict::Accepted(v) => {
                     // If it was quarantined earlier in this batch, that entry is void.
@@ -802,6 +876,9 @@ impl Store {
         released.extend(self.release_pending(&mut batch, &mut trust, now, |_| true)?);
         self.write(&batch.accepted, &batch)?;
         self.seq += batch.accepted.len() as u64;
+        for v in &batch.accepted {
+            *self.counts.entry(v.object().object_type()).or_default() += 1;
+        }
         // The index follows what was written: entries released, rejected or accepted in this
         // batch go, and entries now waiting for something else change their wait key.
         for id in batch.pending_del.keys() {
@@ -1181,6 +1258,7 @@ impl Store {
             }
         }
         self.db.flush()?;
+        self.load_counts()?;
         Ok(report)
     }
 
