@@ -89,11 +89,9 @@ impl Behaviour {
             .heartbeat_interval(Duration::from_millis(700))
             .build()
             .map_err(|e| NetError::Transport(format!("gossipsub config: {e}")))?;
-        let mut gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Anonymous,
-            gossip_config,
-        )
-        .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+                .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;
         let topic = gossip_topic(&cfg.federation);
         // Scores tuned for a small federation with sparse traffic: no mesh-delivery quotas
         // (P3, P3b), no IP colocation penalty (nodes are certified), small positive rewards

@@ -206,10 +206,39 @@ pub(crate) fn docs_for(
             .chain(released.iter())
             .map(|v| (v.id(), v.object())),
     );
+    // Records stored by this commit are at hand, decoded: their documents are built from
+    // them; only older records whose status changed are read back from the store.
+    let at_hand: std::collections::BTreeMap<ObjectId, &accord_core::Verified<Object>> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            IngestOutcome::Accepted(v) => Some(v),
+            _ => None,
+        })
+        .chain(released.iter())
+        .map(|v| (v.id(), v))
+        .collect();
     touched
         .iter()
-        .filter_map(|id| record_doc(store, id))
+        .filter_map(|id| match at_hand.get(id) {
+            Some(v) => doc_of(store, v),
+            None => record_doc(store, id),
+        })
         .collect()
+}
+
+/// The search document of a record just stored, with its current status.
+fn doc_of(store: &Store, v: &accord_core::Verified<Object>) -> Option<RecordDoc> {
+    let Object::Record(r) = v.object() else {
+        return None;
+    };
+    let author = v.signer();
+    let status = store.status_of_record(&v.id(), r, &author).ok()?;
+    Some(RecordDoc::of(
+        v.id(),
+        r,
+        status.as_str(),
+        &publisher_name(store, &r.member, &author),
+    ))
 }
 
 /// Applies the documents of a group commit and commits the index at the store's sequence

@@ -509,9 +509,9 @@ fn index_loop(
     let mut last_commit: Option<Instant> = None;
     metrics.search_docs.set(search.num_docs() as i64);
     let commit = |search: &mut SearchIndex,
-                      target: u64,
-                      oldest: &mut Option<Instant>,
-                      last_commit: &mut Option<Instant>|
+                  target: u64,
+                  oldest: &mut Option<Instant>,
+                  last_commit: &mut Option<Instant>|
      -> u64 {
         if let Err(e) = search.commit_at(target) {
             warn!(error = %e, "search index commit failed; it catches up at the next start");

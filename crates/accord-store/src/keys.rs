@@ -20,15 +20,6 @@ pub fn prefixed(prefix: &[u8], created: Timestamp, id: &ObjectId) -> Vec<u8> {
     k
 }
 
-/// A text prefix (kind or direction code) terminated by a zero byte, which cannot occur in
-/// codes, so that one code is never a prefix of another.
-pub fn text_prefix(s: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(s.len() + 1);
-    k.extend_from_slice(s.as_bytes());
-    k.push(0);
-    k
-}
-
 /// Splits the `(created, id)` suffix off an index key.
 pub fn split_suffix(key: &[u8]) -> Option<(Timestamp, ObjectId)> {
     let start = key.len().checked_sub(TIME_ID_LEN)?;

@@ -7,7 +7,7 @@ use accord_core::trust::PublisherCheck;
 use accord_core::{MemberCode, Object, ObjectId, ObjectType, PublicKey, Rejection, Timestamp};
 
 use crate::error::StoreError;
-use crate::keys::{split_suffix, text_prefix, time_id};
+use crate::keys::{split_suffix, time_id};
 use crate::store::{Store, StoredObject};
 
 /// The derived status of a record. Never stored: computed from retractions, supersessions
@@ -198,11 +198,22 @@ impl Store {
         let Object::Record(rec) = &stored.object else {
             return Ok(RecordStatus::Active);
         };
+        self.status_of_record(id, rec, &stored.signed.signatures()[0].0)
+    }
+
+    /// The derived status of a stored record already at hand (decoded, with its author), so
+    /// that it is not read and decoded again.
+    pub fn status_of_record(
+        &self,
+        id: &ObjectId,
+        rec: &accord_core::Record,
+        author: &accord_core::PublicKey,
+    ) -> Result<RecordStatus, StoreError> {
         let (retractions, superseding) = self.history(id)?;
         if !retractions.is_empty() {
             return Ok(RecordStatus::Retracted);
         }
-        let author = stored.signed.signatures()[0].0;
+        let author = *author;
         let check = self.trust().check_publisher(
             &rec.member,
             &author,
@@ -221,19 +232,13 @@ impl Store {
         Ok(RecordStatus::Active)
     }
 
-    /// Scans objects matching `filter`, one page at a time. The scan is driven by the most
-    /// selective single-valued index in the filter; the other conditions are checked on each
-    /// object. `(created, id)` order makes the cursor stable under concurrent inserts.
+    /// Scans objects matching `filter`, one page at a time. The scan runs over the type index
+    /// when the filter names one type, else over the time index; the other conditions are
+    /// checked on each object (analysts' filtered searches run on the search index; the store
+    /// keeps only the indexes its own work needs). `(created, id)` order makes the cursor
+    /// stable under concurrent inserts.
     pub fn query(&self, filter: &Filter, page: Page) -> Result<QueryPage, StoreError> {
-        let (tree, prefix): (usize, Vec<u8>) = if let [m] = filter.members.as_slice() {
-            (crate::store::BY_MEMBER_TREE, m.as_str().as_bytes().to_vec())
-        } else if let [k] = filter.kinds.as_slice() {
-            (crate::store::BY_KIND_TREE, text_prefix(k))
-        } else if let [d] = filter.directions.as_slice() {
-            (crate::store::BY_DIRECTION_TREE, text_prefix(d))
-        } else if let [a] = filter.authors.as_slice() {
-            (crate::store::BY_AUTHOR_TREE, a.as_bytes().to_vec())
-        } else if let [t] = filter.types.as_slice() {
+        let (tree, prefix): (usize, Vec<u8>) = if let [t] = filter.types.as_slice() {
             (crate::store::BY_TYPE_TREE, vec![t.code()])
         } else {
             (crate::store::BY_TIME_TREE, vec![])

@@ -15,11 +15,11 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
 use crate::error::StoreError;
-use crate::keys::{pair, prefixed, text_prefix, time_id};
+use crate::keys::{pair, prefixed, time_id};
 use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Default sled page cache: 256 MiB (sled's own default is 1 GiB).
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
 /// Default capacity of the pending quarantine, in objects.
@@ -185,25 +185,17 @@ pub struct StoredObject {
 const OBJECTS: usize = 0;
 const BY_TIME: usize = 1;
 const BY_TYPE: usize = 2;
-const BY_MEMBER: usize = 3;
-const BY_KIND: usize = 4;
-const BY_DIRECTION: usize = 5;
-const BY_AUTHOR: usize = 6;
-const SUPERSEDES: usize = 7;
-const RETRACTS: usize = 8;
-const RECORD_META: usize = 9;
-const PENDING: usize = 10;
-const PENDING_WAIT: usize = 11;
-const PENDING_SOURCE: usize = 12;
-const BY_SEQ: usize = 13;
-const TREE_NAMES: [&str; 14] = [
+const SUPERSEDES: usize = 3;
+const RETRACTS: usize = 4;
+const RECORD_META: usize = 5;
+const PENDING: usize = 6;
+const PENDING_WAIT: usize = 7;
+const PENDING_SOURCE: usize = 8;
+const BY_SEQ: usize = 9;
+const TREE_NAMES: [&str; 10] = [
     "objects",
     "by_time",
     "by_type",
-    "by_member",
-    "by_kind",
-    "by_direction",
-    "by_author",
     "supersedes",
     "retracts",
     "record_meta",
@@ -214,10 +206,10 @@ const TREE_NAMES: [&str; 14] = [
 ];
 pub(crate) const RETRACTS_TREE: usize = RETRACTS;
 pub(crate) const SUPERSEDES_TREE: usize = SUPERSEDES;
-pub(crate) const BY_MEMBER_TREE: usize = BY_MEMBER;
-pub(crate) const BY_KIND_TREE: usize = BY_KIND;
-pub(crate) const BY_DIRECTION_TREE: usize = BY_DIRECTION;
-pub(crate) const BY_AUTHOR_TREE: usize = BY_AUTHOR;
+/// Trees of schema 1 that schema 2 no longer keeps: store-side filters by member, kind,
+/// direction and author (analysts' filters run on the search index; the store's own filtered
+/// queries scan by type and time). Dropped when a schema-1 store is opened.
+const DROPPED_IN_SCHEMA_2: [&str; 4] = ["by_member", "by_kind", "by_direction", "by_author"];
 pub(crate) const BY_TYPE_TREE: usize = BY_TYPE;
 pub(crate) const BY_TIME_TREE: usize = BY_TIME;
 
@@ -274,25 +266,9 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, author: &PublicKey) -> 
     let mut v: Vec<Entry> = vec![
         (BY_TIME, time_id(created, id).to_vec(), vec![t.code()]),
         (BY_TYPE, prefixed(&[t.code()], created, id), vec![]),
-        (BY_AUTHOR, prefixed(author.as_bytes(), created, id), vec![]),
     ];
-    if let Some(m) = obj.member() {
-        v.push((
-            BY_MEMBER,
-            prefixed(m.as_str().as_bytes(), created, id),
-            vec![],
-        ));
-    }
     match obj {
         Object::Record(r) => {
-            v.push((
-                BY_KIND,
-                prefixed(&text_prefix(&r.kind), created, id),
-                vec![],
-            ));
-            for d in &r.directions {
-                v.push((BY_DIRECTION, prefixed(&text_prefix(d), created, id), vec![]));
-            }
             if let Some(prev) = &r.supersedes {
                 v.push((SUPERSEDES, pair(prev, id).to_vec(), vec![]));
             }
@@ -434,6 +410,19 @@ impl Store {
                         found,
                         supported: SCHEMA_VERSION,
                     });
+                }
+                if found < 2 {
+                    // Schema 1 → 2: drop the store-side filter indexes; nothing else changed.
+                    for name in DROPPED_IN_SCHEMA_2 {
+                        db.drop_tree(name)?;
+                    }
+                    meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                    db.flush()?;
+                    tracing::info!(
+                        from = found,
+                        to = SCHEMA_VERSION,
+                        "store upgraded: dropped the member, kind, direction and author indexes"
+                    );
                 }
             }
             None => {
@@ -815,9 +804,7 @@ impl Store {
                     },
                 }
             };
-            let bytes: &[u8] = raw
-                .or(back.as_ref().map(|p| p.bytes()))
-                .unwrap_or_default();
+            let bytes: &[u8] = raw.or(back.as_ref().map(|p| p.bytes())).unwrap_or_default();
             match verdict {
                 Verdict::Accepted(v) => {
                     // If it was quarantined earlier in this batch, that entry is void.
@@ -1146,17 +1133,7 @@ impl Store {
 }
 
 /// The trees that hold index entries derived from the objects.
-const INDEX_TREES: [usize; 9] = [
-    BY_TIME,
-    BY_TYPE,
-    BY_MEMBER,
-    BY_KIND,
-    BY_DIRECTION,
-    BY_AUTHOR,
-    SUPERSEDES,
-    RETRACTS,
-    RECORD_META,
-];
+const INDEX_TREES: [usize; 5] = [BY_TIME, BY_TYPE, SUPERSEDES, RETRACTS, RECORD_META];
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

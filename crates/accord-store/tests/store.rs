@@ -490,24 +490,28 @@ fn open_refuses_another_federations_directory() {
     assert_eq!(all_ids(&store), BTreeSet::from([fed.federation()]));
 }
 
+/// The store's sled database opened directly. sled releases the lock of a dropped store from
+/// a background thread: wait for it, as the store itself does when it is reopened.
+fn raw_db(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other.unwrap(),
+        }
+    }
+}
+
 #[test]
 fn open_refuses_newer_schema() {
     let fed = fed();
     let set_schema_99 = |dir: &Path| {
-        // sled releases the lock of a dropped store from a background thread: wait for it,
-        // as the store itself does when it is reopened.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let db = loop {
-            match sled::open(dir) {
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                other => break other.unwrap(),
-            }
-        };
+        let db = raw_db(dir);
         let meta = db.open_tree("meta").unwrap();
         meta.insert("schema", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
@@ -529,6 +533,68 @@ fn open_refuses_newer_schema() {
     drop(open(dir.path(), &fed));
     set_schema_99(dir.path());
     expect_newer(dir.path());
+}
+
+/// A store written by schema 1 (with the member, kind, direction and author indexes) opens
+/// under schema 2: those trees are dropped, the schema is bumped, and every object, count and
+/// query answer is the same as before.
+#[test]
+fn a_schema_1_store_is_upgraded_in_place() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let del = fed.delegation(0);
+    let recs: Vec<SignedObject> = (0..5)
+        .map(|i| fed.record(0, &format!("r{i}"), Timestamp(BASE + i * MINUTE)))
+        .collect();
+    let (ids, counts) = {
+        let mut store = open(dir.path(), &fed);
+        assert_accepted(&ingest(&mut store, &del), &del);
+        for r in &recs {
+            assert_accepted(&ingest(&mut store, r), r);
+        }
+        (all_ids(&store), store.counts_by_type().unwrap())
+    };
+    // Make it look like schema 1: the old trees with entries, the old version number.
+    let db = raw_db(dir.path());
+    for name in ["by_member", "by_kind", "by_direction", "by_author"] {
+        db.open_tree(name)
+            .unwrap()
+            .insert(b"old-entry", b"")
+            .unwrap();
+    }
+    db.open_tree("meta")
+        .unwrap()
+        .insert("schema", &1u32.to_be_bytes())
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let store = open(dir.path(), &fed);
+    assert_eq!(all_ids(&store), ids);
+    assert_eq!(store.counts_by_type().unwrap(), counts);
+    assert!(
+        store.check().unwrap().is_clean(),
+        "indexes consistent after the upgrade"
+    );
+    drop(store);
+    let db = raw_db(dir.path());
+    let names: Vec<String> = db
+        .tree_names()
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    for gone in ["by_member", "by_kind", "by_direction", "by_author"] {
+        assert!(
+            !names.contains(&gone.to_string()),
+            "{gone} dropped: {names:?}"
+        );
+    }
+    let schema = db
+        .open_tree("meta")
+        .unwrap()
+        .get("schema")
+        .unwrap()
+        .unwrap();
+    assert_eq!(schema.as_ref(), &SCHEMA_VERSION.to_be_bytes());
 }
 
 // ---------------------------------------------------------------------------------------------
