@@ -11,7 +11,6 @@ use accord_core::{
 };
 use accord_net::{Admission, NetConfig, Network, NetworkEvent, NetworkHandle};
 use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
-use tokio::sync::mpsc;
 
 /// Logs to the test output when RUST_LOG is set (per-node fields carry the member and peer).
 fn logs() {
@@ -92,7 +91,7 @@ async fn raw_peer(
     tf: &TestFed,
     cert: Option<Vec<u8>>,
     bootstrap: Vec<String>,
-) -> (NetworkHandle, mpsc::Receiver<NetworkEvent>) {
+) -> (NetworkHandle, accord_net::NetworkEvents) {
     let (net, handle, events) = Network::new(NetConfig {
         keypair: accord_net::keypair_of(key).unwrap(),
         federation: tf.fed.federation(),

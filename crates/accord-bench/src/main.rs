@@ -37,6 +37,9 @@ struct Cli {
     /// Append the JSON result line to this file.
     #[arg(long, global = true)]
     out: Option<std::path::PathBuf>,
+    /// Copy the nodes' log (default level) to this file.
+    #[arg(long, global = true)]
+    keep_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,7 +87,9 @@ fn main() -> Result<()> {
     let log = std::fs::File::create(&log_path).context("creating the log file")?;
     // The nodes log at the default level of `accord run`, into a file whose lines we count.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            accord_node::DEFAULT_LOG_FILTER,
+        ))
         .with_writer(Mutex::new(log))
         .with_ansi(false)
         .init();
@@ -126,13 +131,17 @@ fn main() -> Result<()> {
     print_table(&result);
     let line = serde_json::to_string(&result)?;
     println!("{line}");
-    if let Some(out) = cli.out {
+    if let Some(out) = &cli.out {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&out)
+            .open(out)
             .with_context(|| format!("opening {}", out.display()))?;
         writeln!(f, "{line}")?;
+    }
+    if let Some(keep) = cli.keep_log {
+        std::fs::copy(&log_path, &keep)
+            .with_context(|| format!("copying the log to {}", keep.display()))?;
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())

@@ -535,7 +535,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default = if matches!(cli.command, Command::Run { .. }) {
-        "info"
+        accord_node::DEFAULT_LOG_FILTER
     } else {
         "warn"
     };

@@ -42,6 +42,36 @@ impl std::fmt::Debug for SignedObject {
     }
 }
 
+/// The body bytes of an envelope, found without decoding anything else (no key or signature
+/// is parsed): for computing an object id where only the id is needed (gossip message ids).
+/// `None` unless `bytes` starts as a version-1 envelope does: a 3-element array, the version
+/// and a definite-length byte string. The rest is not checked: validation does that.
+pub fn body_of(bytes: &[u8]) -> Option<&[u8]> {
+    let rest = bytes.strip_prefix(&[0x83, ENVELOPE_VERSION as u8])?;
+    let (&head, rest) = rest.split_first()?;
+    if head >> 5 != 2 {
+        return None;
+    }
+    let (len, rest) = match head & 0x1f {
+        n @ 0..=23 => (u64::from(n), rest),
+        24 => (u64::from(*rest.first()?), rest.get(1..)?),
+        25 => (
+            u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            rest.get(2..)?,
+        ),
+        26 => (
+            u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)),
+            rest.get(4..)?,
+        ),
+        27 => (
+            u64::from_be_bytes(rest.get(..8)?.try_into().ok()?),
+            rest.get(8..)?,
+        ),
+        _ => return None,
+    };
+    rest.get(..usize::try_from(len).ok()?)
+}
+
 /// The bytes a signer signs: the domain prefix followed by the body bytes.
 pub fn signing_input(body: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(SIGNING_DOMAIN.len() + body.len());
@@ -271,6 +301,20 @@ mod tests {
         max_depth: 16,
         max_entries: 1000,
     };
+
+    #[test]
+    fn body_of_finds_the_body_without_decoding() {
+        let key = SecretKey::from_seed([9; 32]);
+        for len in [0usize, 5, 23, 24, 255, 256, 70_000] {
+            let body = vec![0xa0u8; len];
+            let s = SignedObject::sign(body.clone(), &key);
+            assert_eq!(body_of(s.as_bytes()), Some(body.as_slice()), "{len}");
+        }
+        assert_eq!(body_of(&[]), None);
+        assert_eq!(body_of(&[0x83, 0x02, 0x41, 0]), None, "another version");
+        assert_eq!(body_of(&[0x83, 0x01, 0x45, 0]), None, "truncated body");
+        assert_eq!(body_of(&[0x83, 0x01, 0x5f]), None, "indefinite length");
+    }
 
     #[test]
     fn sign_decode_roundtrip() {

@@ -44,13 +44,11 @@ fn protocol(federation: &ObjectId, suffix: &str) -> StreamProtocol {
 /// The gossipsub message id: the object id (SHA-256 of the envelope's body bytes). Data that is
 /// not an envelope gets SHA-256 of the whole data (it will be rejected anyway).
 pub(crate) fn message_id(data: &[u8]) -> gossipsub::MessageId {
-    let limits = accord_core::Limits {
-        max_object_bytes: u64::MAX,
-        ..Default::default()
-    };
-    match accord_core::SignedObject::decode_draft(data, usize::MAX, limits.scan()) {
-        Ok(s) => gossipsub::MessageId::new(s.id().as_bytes()),
-        Err(_) => gossipsub::MessageId::new(&Sha256::digest(data)),
+    // Only the body is located (no key is parsed): every copy of every message gets an id, so
+    // this runs once per copy received.
+    match accord_core::envelope::body_of(data) {
+        Some(body) => gossipsub::MessageId::new(accord_core::ObjectId::of_body(body).as_bytes()),
+        None => gossipsub::MessageId::new(&Sha256::digest(data)),
     }
 }
 
@@ -87,6 +85,9 @@ impl Behaviour {
             .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
             .max_transmit_size(cfg.max_object_bytes + 16 * 1024)
             .heartbeat_interval(Duration::from_millis(700))
+            // Messages stay in the cache for 10 heartbeats (7 s), so that one whose
+            // validation waited in a busy node's queue can still be forwarded when accepted.
+            .history_length(10)
             .build()
             .map_err(|e| NetError::Transport(format!("gossipsub config: {e}")))?;
         let mut gossipsub =

@@ -35,8 +35,12 @@ pub use swarm::{MAX_AWAITING_ADMISSION, Network};
 
 /// Capacity of the command channel into the swarm task.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
-/// Capacity of the event channel out of the swarm task.
+/// Capacity of the control event channel out of the swarm task (everything but gossip).
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
+/// Capacity of the gossip event channel out of the swarm task, in messages...
+pub const GOSSIP_CHANNEL_CAPACITY: usize = 8192;
+/// ...and in bytes of message data: a flood of large objects cannot hold more than this.
+pub const GOSSIP_QUEUE_BYTES: usize = 64 << 20;
 /// How long a peer has to present a valid node certificate in members mode.
 pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest reconciliation request and response frames.
@@ -214,6 +218,37 @@ pub(crate) enum Command {
         reason: String,
     },
     Shutdown,
+}
+
+/// The events of the swarm task, on two queues so that a gossip flood can never crowd out the
+/// control events (certificates, admissions, reconciliation requests), which come first.
+#[derive(Debug)]
+pub struct NetworkEvents {
+    control: mpsc::Receiver<NetworkEvent>,
+    gossip: mpsc::Receiver<NetworkEvent>,
+    gossip_bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl NetworkEvents {
+    /// The next event, control events first; `None` once the swarm task is gone.
+    pub async fn recv(&mut self) -> Option<NetworkEvent> {
+        let ev = tokio::select! {
+            biased;
+            Some(e) = self.control.recv() => e,
+            Some(e) = self.gossip.recv() => e,
+            else => return None,
+        };
+        if let NetworkEvent::Gossip { data, .. } = &ev {
+            self.gossip_bytes
+                .fetch_sub(data.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(ev)
+    }
+
+    /// Gossip messages waiting to be taken.
+    pub fn gossip_backlog(&self) -> usize {
+        self.gossip.len()
+    }
 }
 
 /// A cloneable handle to the swarm task.

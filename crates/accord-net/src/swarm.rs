@@ -13,8 +13,9 @@ use tracing::{debug, info, warn};
 
 use crate::behaviour::{Behaviour, BehaviourEvent, UNADMITTED_SCORE, gossip_topic};
 use crate::{
-    Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY, NetConfig, NetError,
-    NetworkEvent, NetworkHandle, PeerInfo, Validation,
+    Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY, GOSSIP_CHANNEL_CAPACITY,
+    GOSSIP_QUEUE_BYTES, NetConfig, NetError, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo,
+    Validation,
 };
 
 /// First and largest redial delay for bootstrap peers.
@@ -67,6 +68,10 @@ pub struct Network {
     metrics: Option<libp2p::metrics::Metrics>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
+    /// Gossip messages, on their own queue (see [`NetworkEvents`]).
+    gossip: mpsc::Sender<NetworkEvent>,
+    /// Bytes of message data in the gossip queue.
+    gossip_bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Gossip not handed over to the node, shared with the handles.
     missed: std::sync::Arc<crate::MissedGossip>,
     topic: gossipsub::IdentTopic,
@@ -106,9 +111,7 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 
 impl Network {
     /// Builds the swarm, starts listening and returns the actor, its handle and its events.
-    pub fn new(
-        cfg: NetConfig,
-    ) -> Result<(Network, NetworkHandle, mpsc::Receiver<NetworkEvent>), NetError> {
+    pub fn new(cfg: NetConfig) -> Result<(Network, NetworkHandle, NetworkEvents), NetError> {
         Self::with_metrics(cfg, None)
     }
 
@@ -117,7 +120,7 @@ impl Network {
     pub fn with_metrics(
         cfg: NetConfig,
         registry: Option<&mut libp2p::metrics::Registry>,
-    ) -> Result<(Network, NetworkHandle, mpsc::Receiver<NetworkEvent>), NetError> {
+    ) -> Result<(Network, NetworkHandle, NetworkEvents), NetError> {
         let behaviour = Behaviour::new(&cfg)?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
             .with_tokio()
@@ -150,7 +153,14 @@ impl Network {
             });
         }
         let (cmd_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let (events, ev_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let (events, control_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let (gossip, gossip_rx) = mpsc::channel(GOSSIP_CHANNEL_CAPACITY);
+        let gossip_bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ev_rx = NetworkEvents {
+            control: control_rx,
+            gossip: gossip_rx,
+            gossip_bytes: gossip_bytes.clone(),
+        };
         let missed = std::sync::Arc::new(crate::MissedGossip::default());
         let handle = NetworkHandle {
             tx: cmd_tx,
@@ -162,6 +172,8 @@ impl Network {
             metrics: registry.map(libp2p::metrics::Metrics::new),
             commands,
             events,
+            gossip,
+            gossip_bytes,
             missed,
             topic: gossip_topic(&cfg.federation),
             admission: cfg.admission,
@@ -200,20 +212,28 @@ impl Network {
     }
 
     /// Sends an event without ever blocking the swarm; `false` when the node is not keeping up.
-    /// A gossip message that cannot be handed over is accounted for in [`crate::MissedGossip`]
-    /// (the node then reconciles with its sender at once); any other event is logged.
+    /// Gossip goes on its own queue, bounded in messages and bytes; a message that does not fit
+    /// is accounted for in [`crate::MissedGossip`] (the node then reconciles with its sender).
+    /// A control event that does not fit is logged.
     fn emit(&self, ev: NetworkEvent) -> bool {
-        match self.events.try_send(ev) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(NetworkEvent::Gossip { source, .. })) => {
+        use std::sync::atomic::Ordering;
+        if let NetworkEvent::Gossip { source, data, .. } = &ev {
+            let (source, len) = (*source, data.len());
+            let queued = self.gossip_bytes.fetch_add(len, Ordering::Relaxed);
+            let sent = queued + len <= GOSSIP_QUEUE_BYTES && self.gossip.try_send(ev).is_ok();
+            if !sent {
+                self.gossip_bytes.fetch_sub(len, Ordering::Relaxed);
                 if self.missed.record(source) {
                     warn!(
                         missed = self.missed.count(),
                         "node is not keeping up with gossip: messages are left to reconciliation with their senders (at most one such line a minute)"
                     );
                 }
-                false
             }
+            return sent;
+        }
+        match self.events.try_send(ev) {
+            Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(ev)) => {
                 // The kind only: an event's payload would fill the log.
                 warn!(
@@ -746,4 +766,8 @@ impl Network {
 
 /// Keeps the constant referenced for documentation of the channel sizes.
 #[allow(dead_code)]
-const _CHANNELS: (usize, usize) = (COMMAND_CHANNEL_CAPACITY, EVENT_CHANNEL_CAPACITY);
+const _CHANNELS: (usize, usize, usize) = (
+    COMMAND_CHANNEL_CAPACITY,
+    EVENT_CHANNEL_CAPACITY,
+    GOSSIP_CHANNEL_CAPACITY,
+);

@@ -29,6 +29,11 @@ pub use worker::{
 
 use thiserror::Error;
 
+/// The default log filter of a running node (`RUST_LOG` replaces it): `info` for Accord,
+/// with libp2p's gossipsub at `error`, since under load it warns once per message whose
+/// validation outlasted its message cache (the node counts what matters in its metrics).
+pub const DEFAULT_LOG_FILTER: &str = "info,libp2p_gossipsub=error";
+
 /// The wall clock as a protocol timestamp (the core takes time as an argument).
 pub(crate) fn now() -> accord_core::Timestamp {
     accord_core::Timestamp(

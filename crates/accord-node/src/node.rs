@@ -22,6 +22,11 @@ use crate::{NodeError, Source};
 pub const SUBSCRIBER_CAPACITY: usize = 1024;
 /// Most gossip messages being validated at once.
 const GOSSIP_CONCURRENCY: usize = 256;
+/// A session owed to the senders of missed gossip starts once at most this many gossip
+/// messages wait in the queue...
+const OWED_SYNC_BACKLOG: usize = 64;
+/// ...checked this often.
+const OWED_SYNC_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The verdict on one submitted object, for the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -637,7 +642,7 @@ impl NodeHandle {
 
 async fn event_loop(
     node: NodeHandle,
-    mut events: mpsc::Receiver<NetworkEvent>,
+    mut events: accord_net::NetworkEvents,
     mut shutdown: watch::Receiver<bool>,
     admission: AdmissionMode,
 ) {
@@ -647,6 +652,9 @@ async fn event_loop(
     let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut turn: usize = 0;
     let missed = node.inner.net.missed_gossip().clone();
+    let mut owed: std::collections::HashSet<Peer> = std::collections::HashSet::new();
+    let mut owed_check = tokio::time::interval(OWED_SYNC_CHECK);
+    owed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
@@ -665,13 +673,24 @@ async fn event_loop(
                 continue;
             }
             _ = missed.notified() => {
-                // Gossip the network could not hand over: reconcile with its senders now
-                // rather than at the next periodic session.
-                // A session already running with a peer is not started twice.
-                for peer in missed.take_peers() {
+                // Gossip the network could not hand over: its senders are owed a session,
+                // started as soon as the gossip backlog has drained (below).
+                owed.extend(missed.take_peers());
+                continue;
+            }
+            _ = owed_check.tick(), if !owed.is_empty() => {
+                // Every peer that forwarded the missed messages holds them: one session, with
+                // one of them, fetches them once. It starts when the backlog is low, so that
+                // it does not fetch what is still queued (a duplicate) nor compete with it.
+                if events.gossip_backlog() <= OWED_SYNC_BACKLOG {
+                    let peers: Vec<Peer> = owed.drain().collect();
                     let node = node.clone();
                     work.spawn(async move {
-                        let _ = node.sync_with(peer).await;
+                        for peer in peers {
+                            if node.sync_with(peer).await.is_ok_and(|s| s.error.is_none()) {
+                                break;
+                            }
+                        }
                     });
                 }
                 continue;

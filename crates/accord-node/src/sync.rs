@@ -65,6 +65,10 @@ pub struct SyncProgress {
 pub(crate) struct SyncState {
     stats: Mutex<HashMap<String, PeerSync>>,
     running: Mutex<HashSet<Peer>>,
+    /// Peers whose running session is to be followed by another.
+    again: Mutex<HashSet<Peer>>,
+    /// Ids some session is fetching now: another session does not fetch them too.
+    fetching: Mutex<HashSet<ObjectId>>,
     budget: Mutex<HashMap<Peer, (Instant, u32)>>,
 }
 
@@ -118,9 +122,41 @@ impl SyncState {
         st
     }
 
+    /// Claims the ids no other session is fetching; they are released when the claim drops.
+    fn claim(&self, ids: &[ObjectId]) -> Claim<'_> {
+        let mut mine = Vec::new();
+        if let Ok(mut f) = self.fetching.lock() {
+            for id in ids {
+                if f.insert(*id) {
+                    mine.push(*id);
+                }
+            }
+        }
+        Claim {
+            state: self,
+            ids: mine,
+        }
+    }
+
     pub(crate) fn forget(&self, peer: &Peer) {
         if let Ok(mut b) = self.budget.lock() {
             b.remove(peer);
+        }
+    }
+}
+
+/// Ids one session is fetching (see [`SyncState::claim`]).
+struct Claim<'a> {
+    state: &'a SyncState,
+    ids: Vec<ObjectId>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.state.fetching.lock() {
+            for id in &self.ids {
+                f.remove(id);
+            }
         }
     }
 }
@@ -188,16 +224,40 @@ impl NodeHandle {
         let _ = self.network().respond(request_id, answer.encode()).await;
     }
 
-    /// Reconciles with `peer` and fetches what we miss. At most one session per peer at once.
+    /// Reconciles with `peer` and fetches what we miss. At most one session per peer at once:
+    /// asked while one runs, it returns at once and that session is followed by one more (so
+    /// that whatever prompted the request is not left to the next periodic session).
     pub async fn sync_with(&self, peer: Peer) -> Result<PeerSync, NodeError> {
         {
             let Ok(mut running) = self.sync_state().running.lock() else {
                 return Err(NodeError::Stopped);
             };
             if !running.insert(peer) {
+                if let Ok(mut again) = self.sync_state().again.lock() {
+                    again.insert(peer);
+                }
                 return Ok(PeerSync::default());
             }
         }
+        loop {
+            let stats = self.one_session(peer).await;
+            let rerun = self
+                .sync_state()
+                .again
+                .lock()
+                .map(|mut a| a.remove(&peer))
+                .unwrap_or(false);
+            if !rerun {
+                if let Ok(mut running) = self.sync_state().running.lock() {
+                    running.remove(&peer);
+                }
+                return stats;
+            }
+        }
+    }
+
+    /// One session with `peer` (with retries of a first request the peer was not ready for).
+    async fn one_session(&self, peer: Peer) -> Result<PeerSync, NodeError> {
         // Both sides start a session when they admit each other; the first requests can reach
         // the peer before it has admitted us. Such failures are retried a few times.
         let mut result = self.session(peer).await;
@@ -209,9 +269,6 @@ impl NodeHandle {
                 }
                 _ => break,
             }
-        }
-        if let Ok(mut running) = self.sync_state().running.lock() {
-            running.remove(&peer);
         }
         let member = self.peers().await.ok().and_then(|ps| {
             ps.into_iter()
@@ -311,8 +368,23 @@ impl NodeHandle {
         self.sync_state().progress(peer, &st);
         let batch = self.sync_config().fetch_batch;
         for chunk in need.chunks(batch) {
-            let wanted: BTreeSet<ObjectId> = chunk.iter().copied().collect();
-            let mut asked: Vec<ObjectId> = chunk.to_vec();
+            // Not what another session is fetching right now, nor what arrived meanwhile (by
+            // gossip or from another session): each missing object is fetched once.
+            let claim = self.sync_state().claim(chunk);
+            let ids = claim.ids.clone();
+            let missing = self
+                .read(move |s| {
+                    ids.into_iter()
+                        .filter(|id| !s.contains(id).unwrap_or(false))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(|e| other(&st, e.to_string()))?;
+            if missing.is_empty() {
+                continue;
+            }
+            let wanted: BTreeSet<ObjectId> = missing.iter().copied().collect();
+            let mut asked: Vec<ObjectId> = missing;
             // A response stops when it is full; ask again for the rest.
             while !asked.is_empty() {
                 let raw = self

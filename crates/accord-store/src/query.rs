@@ -149,6 +149,12 @@ impl Store {
     /// store written before that rule still holds are left out here, where the derived status
     /// and the history shown to analysts both come from.
     pub fn history(&self, id: &ObjectId) -> Result<(Vec<ObjectId>, Vec<ObjectId>), StoreError> {
+        let retracts = self.pairs(crate::store::RETRACTS_TREE, id)?;
+        let supersedes = self.pairs(crate::store::SUPERSEDES_TREE, id)?;
+        // Most records have neither: then the owner need not be looked up.
+        if retracts.is_empty() && supersedes.is_empty() {
+            return Ok((vec![], vec![]));
+        }
         let Some(owner) = self.record_member(id) else {
             return Ok((vec![], vec![]));
         };
@@ -172,10 +178,7 @@ impl Store {
             }
             Ok(out)
         };
-        Ok((
-            same_member(self.pairs(crate::store::RETRACTS_TREE, id)?)?,
-            same_member(self.pairs(crate::store::SUPERSEDES_TREE, id)?)?,
-        ))
+        Ok((same_member(retracts)?, same_member(supersedes)?))
     }
 
     fn record_member(&self, id: &ObjectId) -> Option<MemberCode> {

@@ -248,6 +248,7 @@ pub struct Store {
 
 /// One object handed to [`Store::ingest_incoming`].
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once into the store's loop, never stored
 pub enum Incoming<'a> {
     /// Raw envelope bytes: decoded, checked for duplicates, then fully validated.
     Bytes(&'a [u8]),
