@@ -467,3 +467,57 @@ async fn metrics_parse_and_move_with_publications_and_refusals() {
     );
     node.shutdown().await;
 }
+
+/// `POST /v1/objects?wait=searchable` answers once the stored records are searchable (read
+/// your writes); the default answer comes once they are durable. A bad `wait` value or an
+/// unknown parameter is a 400 that names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_can_wait_until_its_records_are_searchable() {
+    let tf = TestFed::new(&["KZ"], 47).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let client = reqwest::Client::new();
+    let post = |query: &'static str, body: Vec<u8>| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/v1/objects{query}"))
+                .header("content-type", "application/cbor")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    for i in 0..5 {
+        let rec = tf.fed.record(0, &format!("Visible at once {i}"), now());
+        let (s, v) = post("?wait=searchable", rec.as_bytes().to_vec()).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["results"][0]["status"], "accepted");
+        assert_eq!(v["searchable"], true);
+        // Listed by the very next request.
+        let (_, list) = get(&base, &format!("/v1/records/{}", rec.id())).await;
+        assert_eq!(list["id"], rec.id().to_string(), "{list}");
+        let (_, found) = get(&base, "/v1/records?limit=100").await;
+        assert_eq!(found["total"], i + 1);
+    }
+    let rec = tf.fed.record(0, "Durable", now());
+    let (s, v) = post("", rec.as_bytes().to_vec()).await;
+    assert_eq!(s, 200);
+    assert!(
+        v.get("searchable").is_none(),
+        "only reported when waited for: {v}"
+    );
+    let (s, v) = post("?wait=forever", rec.as_bytes().to_vec()).await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"].as_str().unwrap().contains("wait=\"forever\""),
+        "{v}"
+    );
+    let (s, v) = post("?sync=1", rec.as_bytes().to_vec()).await;
+    assert_eq!(s, 400);
+    assert!(v["error"].as_str().unwrap().contains("\"sync\""), "{v}");
+    node.shutdown().await;
+}

@@ -20,9 +20,24 @@ use crate::id::{bytes32, parse_hex32};
 /// of a batch). A node's metrics report it so that an operator sees the cost per object.
 static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    static THREAD_VERIFICATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The number of ed25519 signature verifications this process has performed.
 pub fn verifications() -> u64 {
     VERIFICATIONS.load(Ordering::Relaxed)
+}
+
+/// The number of ed25519 signature verifications performed on the calling thread (exact even
+/// while other threads verify: for tests that count what one call costs).
+pub fn verifications_on_this_thread() -> u64 {
+    THREAD_VERIFICATIONS.with(|c| c.get())
+}
+
+fn count_verifications(n: u64) {
+    VERIFICATIONS.fetch_add(n, Ordering::Relaxed);
+    THREAD_VERIFICATIONS.with(|c| c.set(c.get() + n));
 }
 
 /// An ed25519 public key (32 bytes), already checked to be a valid, non-weak curve point.
@@ -49,7 +64,7 @@ impl PublicKey {
 
     /// Verifies with `verify_strict` (rejects non-canonical and small-order components).
     pub fn verify_strict(&self, message: &[u8], sig: &Signature) -> bool {
-        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+        count_verifications(1);
         let Some(vk) = self.verifying_key() else {
             return false;
         };
@@ -204,7 +219,7 @@ fn batch_ok(items: &[(PublicKey, &[u8], Signature)]) -> bool {
     let mut keys = Vec::with_capacity(items.len());
     let mut msgs = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
-    VERIFICATIONS.fetch_add(items.len() as u64, Ordering::Relaxed);
+    count_verifications(items.len() as u64);
     for (k, m, s) in items {
         let Some(vk) = k.verifying_key() else {
             return false;

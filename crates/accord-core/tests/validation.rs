@@ -2418,3 +2418,111 @@ proptest! {
         exercise(resigned.as_bytes());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Precheck then judge: the signature work on any thread, the rules on the writer
+// ---------------------------------------------------------------------------------------------
+
+/// Validates by precheck + judge, reporting the verdict as `validate` does.
+fn precheck_then_judge(bytes: &[u8], trust: &TrustView, now: Timestamp) -> Verdict {
+    let limits = *trust.limits();
+    let signed = match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
+        Ok(s) => s,
+        Err(e) => return Verdict::Rejected(Rejection::Decode(e)),
+    };
+    match accord_core::precheck(signed, &limits) {
+        Err(r) => Verdict::Rejected(r),
+        Ok(p) => match p.judge(trust, &accord_core::NoRecords, now) {
+            Ok(v) => Verdict::Accepted(v),
+            Err((_, Ok(m))) => Verdict::Pending(m),
+            Err((_, Err(r))) => Verdict::Rejected(r),
+        },
+    }
+}
+
+/// Over objects that are accepted, pending and refused for many reasons, the split pipeline
+/// reaches the same verdict as `validate`, and checks each signature exactly once.
+#[test]
+fn precheck_and_judge_agree_with_validate_and_verify_once() {
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let other = DevFederation::new(&["KZ", "BY", "AM"], [8u8; 32], T0).unwrap();
+    let stranger = key(91);
+    let mut bad_sig = record(&dev, KZ, at(HOUR), |_| {}).into_bytes();
+    let n = bad_sig.len();
+    bad_sig[n - 3] ^= 0x40;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "valid record",
+            record(&dev, KZ, at(HOUR), |_| {}).into_bytes(),
+        ),
+        ("bad signature", bad_sig),
+        (
+            "another federation",
+            Object::Record(other.record_body(KZ, "x", at(HOUR)))
+                .sign(&other.members[KZ].publisher)
+                .into_bytes(),
+        ),
+        (
+            "undelegated publisher",
+            Object::Record(record_body(&dev, KZ, at(HOUR), |_| {}))
+                .sign(&stranger)
+                .into_bytes(),
+        ),
+        (
+            "created in the future",
+            record(&dev, KZ, Timestamp(NOW.0 + SKEW + MIN), |_| {}).into_bytes(),
+        ),
+        (
+            "retraction of an unknown record",
+            Object::Retraction(retraction_body(&dev, KZ, ObjectId::of_body(b"none")))
+                .sign(&dev.members[KZ].root)
+                .into_bytes(),
+        ),
+        ("delegation", dev.delegation(BY).into_bytes()),
+        ("genesis", dev.genesis.as_bytes().to_vec()),
+        ("not CBOR", vec![0xff, 0x00, 0x13]),
+    ];
+    for (what, bytes) in &cases {
+        let expected = validate(bytes, &trust, NOW);
+        let before = accord_core::keys::verifications_on_this_thread();
+        let got = precheck_then_judge(bytes, &trust, NOW);
+        let spent = accord_core::keys::verifications_on_this_thread() - before;
+        assert_eq!(got, expected, "{what}");
+        let signatures = SignedObject::decode(bytes, usize::MAX, trust.limits().scan())
+            .map(|s| s.signatures().len() as u64)
+            .unwrap_or(0);
+        // The genesis charter's own rule checks its signatures again (it is judged rarely,
+        // and only against itself); every other object costs one check per signature.
+        if *what != "genesis" {
+            assert_eq!(spent, signatures, "{what}: one verification per signature");
+        }
+    }
+}
+
+/// A prechecked object judged after the federation's limits changed (an amendment between the
+/// precheck and the write) is validated again from its bytes, under the new limits.
+#[test]
+fn a_precheck_under_old_limits_is_redone_under_new_ones() {
+    let dev = dev();
+    let mut trust = full_trust(&dev);
+    let rec = record(&dev, KZ, at(HOUR), |r| {
+        r.body = langs(&[("en", &"x".repeat(4000))]);
+    });
+    let old_limits = *trust.limits();
+    let pre = accord_core::precheck(
+        SignedObject::decode(rec.as_bytes(), old_limits.max_bytes(), old_limits.scan()).unwrap(),
+        &old_limits,
+    )
+    .unwrap();
+    // An amendment halves the object size limit below this record's size.
+    let mut c = amendment(&trust);
+    c.limits.max_object_bytes = 2048;
+    let roots: Vec<&SecretKey> = dev.members.iter().map(|m| &m.root).collect();
+    let amended = signed_charter(&c, &roots);
+    accept_apply(&mut trust, &amended, NOW);
+    match pre.judge(&trust, &accord_core::NoRecords, NOW) {
+        Err((_, Err(Rejection::Decode(DecodeError::TooLarge { .. })))) => {}
+        other => panic!("expected TooLarge under the new limits, got {other:?}"),
+    }
+}

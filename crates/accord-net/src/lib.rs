@@ -436,6 +436,36 @@ pub fn keypair_of(key: &accord_core::SecretKey) -> Result<Keypair, NetError> {
 mod tests {
     use super::*;
 
+    /// Every message not handed over is counted with its sender; the senders are handed to the
+    /// node once (then forgotten), the node is woken, and the warning is due once a minute.
+    #[test]
+    fn missed_gossip_is_counted_and_its_senders_kept() {
+        let m = MissedGossip::default();
+        let a = PeerId::random();
+        let b = PeerId::random();
+        assert!(m.record(a), "the first miss warns");
+        assert!(!m.record(a), "not again within a minute");
+        assert!(!m.record(b));
+        assert_eq!(m.count(), 3);
+        let mut peers = m.take_peers();
+        peers.sort();
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(peers, expected);
+        assert!(m.take_peers().is_empty(), "handed over once");
+        // The node was woken (a stored permit completes the wait at once).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        let woken = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), m.notified())
+                .await
+                .is_ok()
+        });
+        assert!(woken);
+    }
+
     #[test]
     fn peer_ids_agree_with_core() {
         let sk = accord_core::SecretKey::from_seed([5; 32]);

@@ -471,3 +471,27 @@ impl std::fmt::Display for SyncErrorKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two sessions asking for overlapping ids: the second gets only what the first is not
+    /// fetching; once the first is done, the ids can be claimed again.
+    #[test]
+    fn concurrent_sessions_never_claim_the_same_id() {
+        let state = SyncState::default();
+        let id = |n: u8| ObjectId::of_body(&[n]);
+        let first = state.claim(&[id(1), id(2), id(3)]);
+        assert_eq!(first.ids, vec![id(1), id(2), id(3)]);
+        let second = state.claim(&[id(2), id(3), id(4)]);
+        assert_eq!(second.ids, vec![id(4)]);
+        drop(first);
+        let third = state.claim(&[id(1), id(2), id(4)]);
+        assert_eq!(
+            third.ids,
+            vec![id(1), id(2)],
+            "released by the first, still held by the second"
+        );
+    }
+}
