@@ -14,8 +14,8 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     (
         "post",
         "/v1/objects",
-        "Submit one signed object, or a CBOR array of them (application/cbor). Per-object verdicts.",
-        &[],
+        "Submit one signed object, or a CBOR array of them (application/cbor). Per-object verdicts. `wait=searchable` answers once the records are also searchable.",
+        &["wait"],
     ),
     (
         "get",
@@ -76,6 +76,10 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
 
 fn param_doc(name: &str) -> Value {
     let (desc, schema) = match name {
+        "wait" => (
+            "`durable` (default): answer once stored and flushed. `searchable`: answer once the stored records are also searchable (at most 5 s), with `searchable: true|false` in the answer.",
+            json!({"type": "string", "enum": ["durable", "searchable"]}),
+        ),
         "q" => (
             "Full-text query (Russian and English morphology; other languages by exact words). At most 512 characters.",
             json!({"type": "string", "maxLength": 512}),

@@ -249,6 +249,42 @@ impl NetworkEvents {
     pub fn gossip_backlog(&self) -> usize {
         self.gossip.len()
     }
+
+    /// The two queues apart, for a consumer that takes gossip only when it has room for it
+    /// while always taking control events.
+    pub fn split(self) -> (mpsc::Receiver<NetworkEvent>, GossipEvents) {
+        (
+            self.control,
+            GossipEvents {
+                rx: self.gossip,
+                bytes: self.gossip_bytes,
+            },
+        )
+    }
+}
+
+/// The gossip queue of [`NetworkEvents`], taken apart by [`NetworkEvents::split`].
+#[derive(Debug)]
+pub struct GossipEvents {
+    rx: mpsc::Receiver<NetworkEvent>,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl GossipEvents {
+    /// The next gossip message; `None` once the swarm task is gone.
+    pub async fn recv(&mut self) -> Option<NetworkEvent> {
+        let ev = self.rx.recv().await?;
+        if let NetworkEvent::Gossip { data, .. } = &ev {
+            self.bytes
+                .fetch_sub(data.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(ev)
+    }
+
+    /// Gossip messages waiting to be taken.
+    pub fn backlog(&self) -> usize {
+        self.rx.len()
+    }
 }
 
 /// A cloneable handle to the swarm task.

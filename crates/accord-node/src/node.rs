@@ -642,11 +642,15 @@ impl NodeHandle {
 
 async fn event_loop(
     node: NodeHandle,
-    mut events: accord_net::NetworkEvents,
+    events: accord_net::NetworkEvents,
     mut shutdown: watch::Receiver<bool>,
     admission: AdmissionMode,
 ) {
     let limit = Arc::new(Semaphore::new(GOSSIP_CONCURRENCY));
+    // Control events are always taken; gossip only while fewer than GOSSIP_CONCURRENCY
+    // messages are being judged (the rest waits in the network's bounded gossip queue), so a
+    // flood never delays certificates, admissions or reconciliation requests.
+    let (mut control, mut gossip) = events.split();
     let mut work = JoinSet::new();
     let period = std::time::Duration::from_secs(node.inner.sync_config.interval_secs);
     let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -682,7 +686,7 @@ async fn event_loop(
                 // Every peer that forwarded the missed messages holds them: one session, with
                 // one of them, fetches them once. It starts when the backlog is low, so that
                 // it does not fetch what is still queued (a duplicate) nor compete with it.
-                if events.gossip_backlog() <= OWED_SYNC_BACKLOG {
+                if gossip.backlog() <= OWED_SYNC_BACKLOG {
                     let peers: Vec<Peer> = owed.drain().collect();
                     let node = node.clone();
                     work.spawn(async move {
@@ -700,7 +704,11 @@ async fn event_loop(
                 continue;
             }
             Some(_) = work.join_next(), if !work.is_empty() => continue,
-            ev = events.recv() => match ev {
+            ev = control.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            ev = gossip.recv(), if limit.available_permits() > 0 => match ev {
                 Some(ev) => ev,
                 None => break,
             },
