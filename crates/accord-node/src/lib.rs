@@ -3,8 +3,10 @@
 //! submission, gossip, peers' certificates, preloaded files), and the lifecycle
 //! ([`Node::spawn`] → [`NodeHandle`], graceful [`NodeHandle::shutdown`]).
 //!
-//! Pipeline: duplicate check by id → limits → signatures → trust → durable store write (group
-//! commit on the store thread) → subscribers → gossip (for new local objects). Gossip messages
+//! Pipeline: duplicate check by id → limits → signatures (the precheck, on a pool as wide as
+//! the machine; each signature checked once) → trust → durable store write (group commit on
+//! the store thread; the flush is the acknowledgement) → subscribers → gossip (for new local
+//! objects); the search index follows on its own thread within 200 ms plus one index commit. Gossip messages
 //! are reported to the network as accepted, ignored or rejected only after this pipeline has
 //! judged them, so nothing invalid is forwarded.
 

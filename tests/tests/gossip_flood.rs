@@ -1,0 +1,133 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A peer floods a node with gossip faster than the node takes it in. The node's swarm never
+//! blocks: what does not fit in the bounded gossip queue is counted with its sender, and the
+//! control events (here a reconciliation request from the same peer) still arrive, on their
+//! own queue. Before the queues were split, the request was dropped with the gossip.
+
+use std::time::Duration;
+
+use accord_core::SecretKey;
+use accord_net::{Admission, GOSSIP_CHANNEL_CAPACITY, NetConfig, Network, NetworkEvent};
+use accord_tests::harness::TestFed;
+
+fn config(key: &SecretKey, tf: &TestFed, bootstrap: Vec<String>) -> NetConfig {
+    NetConfig {
+        keypair: accord_net::keypair_of(key).unwrap(),
+        federation: tf.fed.federation(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: bootstrap.iter().map(|b| b.parse().unwrap()).collect(),
+        admission: Admission::Open,
+        mdns: false,
+        node_cert: None,
+        max_object_bytes: 1 << 20,
+        admission_timeout: accord_net::ADMISSION_TIMEOUT,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossip_flood_is_counted_and_cannot_crowd_out_control_events() {
+    let tf = TestFed::new(&["KZ"], 71).unwrap();
+    let l_key = SecretKey::from_seed([72; 32]);
+    let s_key = SecretKey::from_seed([73; 32]);
+    let (l_net, l, l_events) = Network::new(config(&l_key, &tf, vec![])).unwrap();
+    tokio::spawn(l_net.run());
+    // L takes its control events and never its gossip: the slowest possible node.
+    let (mut l_control, gossip) = l_events.split();
+    let l_addr = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(a) = l.listen_addrs().await.unwrap().first() {
+                break format!("{a}/p2p/{}", l.local_peer_id());
+            }
+            assert!(tokio::time::Instant::now() < deadline, "L listens");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (s_net, s, mut s_events) = Network::new(config(&s_key, &tf, vec![l_addr])).unwrap();
+    tokio::spawn(s_net.run());
+    let s_peer = s.local_peer_id();
+    let l_peer = l.local_peer_id();
+    // Both sides admit each other (open admission: on connection).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut seen = (false, false);
+        while seen != (true, true) {
+            tokio::select! {
+                Some(ev) = l_control.recv() => {
+                    if matches!(ev, NetworkEvent::PeerAdmitted { peer } if peer == s_peer) {
+                        seen.0 = true;
+                    }
+                }
+                Some(ev) = s_events.recv() => {
+                    if matches!(ev, NetworkEvent::PeerAdmitted { peer } if peer == l_peer) {
+                        seen.1 = true;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("both admitted");
+    // S's first message goes out once S knows L's subscription.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while s.publish(b"flood 0".to_vec()).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("gossip reaches L");
+    // More than L's gossip queue holds, until L has counted messages it could not take.
+    let mut n = 1usize;
+    let flooded = tokio::time::timeout(Duration::from_secs(120), async {
+        while l.missed_gossip().count() == 0 {
+            for _ in 0..500 {
+                let _ = s.publish(format!("flood {n}").into_bytes()).await;
+                n += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(flooded.is_ok(), "{n} messages published, none missed by L");
+    assert!(n > GOSSIP_CHANNEL_CAPACITY);
+    assert_eq!(
+        gossip.backlog(),
+        GOSSIP_CHANNEL_CAPACITY,
+        "the gossip queue is full and bounded"
+    );
+    assert_eq!(
+        l.missed_gossip().take_peers(),
+        vec![s_peer],
+        "the sender is known"
+    );
+    // With the gossip queue full, S's reconciliation request still reaches L.
+    let request = tokio::spawn({
+        let s = s.clone();
+        async move { s.sync_request(l_peer, b"are you there".to_vec()).await }
+    });
+    let got = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(ev) = l_control.recv().await {
+            if let NetworkEvent::SyncRequest {
+                peer,
+                request_id,
+                data,
+            } = ev
+            {
+                assert_eq!(peer, s_peer);
+                l.respond(request_id, data).await.unwrap();
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "the control event arrived during the flood");
+    let answer = tokio::time::timeout(Duration::from_secs(30), request)
+        .await
+        .expect("answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, b"are you there");
+    drop(gossip);
+    s.shutdown().await;
+    l.shutdown().await;
+}
