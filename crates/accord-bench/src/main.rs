@@ -66,6 +66,15 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// One node: memory and disk after ingesting `records` (generated batch by batch, so the
+    /// process holds little besides the node), then query latency at that size.
+    Footprint {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        /// sled's page cache (`store.cache_mb`); the node's default when not given.
+        #[arg(long)]
+        cache_mb: Option<u64>,
+    },
     /// Single-record POSTs at a fixed rate; acknowledgement and propagation latency.
     Latency {
         #[arg(long, default_value_t = 5)]
@@ -116,6 +125,7 @@ fn main() -> Result<()> {
                 rate,
                 seconds,
             } => latency(nodes, rate, seconds).await,
+            Cmd::Footprint { records, cache_mb } => footprint(records, cache_mb).await,
         }
     })?;
     let (lines, longest) = log_lines(&log_path);
@@ -198,15 +208,20 @@ const EN: &str = "The ministry of digital development publishes guidance on roll
 /// `n` independently signed records of member 0, about 2 KB each, Russian with an English
 /// translation, signed on both cores.
 fn records(tf: &TestFed, n: usize) -> Vec<Vec<u8>> {
+    records_range(tf, 0, n)
+}
+
+/// Records `from..to` of the sequence [`records`] makes.
+fn records_range(tf: &TestFed, from: usize, to: usize) -> Vec<Vec<u8>> {
     let base = now_ms() - 3_600_000;
     let threads = 2;
-    let per = n.div_ceil(threads);
+    let per = (to - from).div_ceil(threads);
     std::thread::scope(|s| {
         let parts: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
-                    let start = t * per;
-                    let end = (start + per).min(n);
+                    let start = from + t * per;
+                    let end = (start + per).min(to);
                     (start..end)
                         .map(|i| record(tf, i, Timestamp(base + i as u64)))
                         .collect::<Vec<_>>()
@@ -453,6 +468,122 @@ async fn single_node_ingest(
     )
     .await?;
     Ok((node, url, stored, t.elapsed()))
+}
+
+/// `VmRSS` and `VmHWM` of this process, in MiB.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| round(kb / 1024.0, 1))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// p50/p99 of `runs` searches of each query (ms).
+async fn query_times(
+    node: &NodeHandle,
+    queries: &[accord_search::SearchQuery],
+    runs: usize,
+) -> Value {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        for q in queries {
+            let t = Instant::now();
+            let _ = node.search(q.clone()).await;
+            times.push(t.elapsed());
+        }
+    }
+    times.sort();
+    json!({"p50_ms": pct(&times, 0.5), "p99_ms": pct(&times, 0.99), "queries": times.len()})
+}
+
+async fn footprint(n: usize, cache_mb: Option<u64>) -> Result<Value> {
+    let tf = TestFed::new(&CODES[..2], 47)?;
+    let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
+    cfg.sync = SyncConfig::default();
+    if let Some(mb) = cache_mb {
+        cfg.store.cache_mb = mb;
+    }
+    let cache = cfg.store.cache_mb;
+    let node = Node::spawn(cfg).await?;
+    let url = serve(&node).await;
+    let (rss_empty, _) = rss_mib();
+    let mut signed = 0usize;
+    let step = 512 * 8;
+    let t = Instant::now();
+    for from in (0..n).step_by(step) {
+        let recs = records_range(&tf, from, (from + step).min(n));
+        signed += recs.iter().map(Vec::len).sum::<usize>();
+        post_all(&url, &recs, 512, 4).await?;
+    }
+    wait_for(
+        "every record to be searchable",
+        Duration::from_secs(900),
+        Duration::from_millis(20),
+        || async { searchable(&node).await >= n },
+    )
+    .await?;
+    let took = t.elapsed();
+    let (rss_loaded, peak) = rss_mib();
+    let data = tf.dir.path().join(CODES[0]).join("data");
+    let search_bytes = dir_bytes(&data.join("search"));
+    let store_bytes = dir_bytes(&data) - search_bytes;
+    let text = |t: &str| accord_search::SearchQuery {
+        text: Some(t.to_string()),
+        limit: 20,
+        ..Default::default()
+    };
+    let filter = |member: &str, lang: &str| accord_search::SearchQuery {
+        members: vec![member.to_string()],
+        langs: vec![lang.to_string()],
+        limit: 20,
+        ..Default::default()
+    };
+    let full_text = [
+        text("цифровых услуг"),
+        text("guidance digital services"),
+        text("персональных данных граждан"),
+        text("interoperability"),
+    ];
+    let filters = [filter("KZ", "ru"), filter("KZ", "en"), filter("BY", "ru")];
+    let idle_text = query_times(&node, &full_text, 50).await;
+    let idle_filter = query_times(&node, &filters, 50).await;
+    let (rss_after_queries, peak_after) = rss_mib();
+    node.shutdown().await;
+    Ok(json!({
+        "bench": "footprint",
+        "nodes": 1,
+        "cache_mb": cache,
+        "records": n,
+        "ingest_s": round(took.as_secs_f64(), 2),
+        "signed_bytes": signed,
+        "rss_mib": {"empty": rss_empty, "loaded": rss_loaded, "after_queries": rss_after_queries, "peak": peak.max(peak_after)},
+        "store_bytes": store_bytes,
+        "store_ratio": round(store_bytes as f64 / signed as f64, 2),
+        "search_bytes": search_bytes,
+        "search_ratio": round(search_bytes as f64 / signed as f64, 2),
+        "query_idle": {"full_text": idle_text, "filter": idle_filter},
+    }))
 }
 
 async fn ingest(n: usize, batch: usize, concurrency: usize) -> Result<Value> {
