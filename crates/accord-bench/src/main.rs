@@ -570,6 +570,19 @@ async fn footprint(n: usize, cache_mb: Option<u64>) -> Result<Value> {
     let idle_filter = query_times(&node, &filters, 50).await;
     let (rss_after_queries, peak_after) = rss_mib();
     node.shutdown().await;
+    // `accord check` on the stopped node's store: every object decoded, hashed, its signature
+    // verified and its index entries looked up.
+    let check = {
+        let data = data.clone();
+        let genesis = tf.fed.genesis.as_bytes().to_vec();
+        tokio::task::spawn_blocking(move || -> Result<(f64, bool)> {
+            let store = accord_store::Store::open(&data, &genesis, Default::default())?;
+            let t = Instant::now();
+            let report = store.check()?;
+            Ok((t.elapsed().as_secs_f64(), report.is_clean()))
+        })
+        .await??
+    };
     Ok(json!({
         "bench": "footprint",
         "nodes": 1,
@@ -583,6 +596,8 @@ async fn footprint(n: usize, cache_mb: Option<u64>) -> Result<Value> {
         "search_bytes": search_bytes,
         "search_ratio": round(search_bytes as f64 / signed as f64, 2),
         "query_idle": {"full_text": idle_text, "filter": idle_filter},
+        "check_s": round(check.0, 2),
+        "check_clean": check.1,
     }))
 }
 

@@ -1158,25 +1158,30 @@ impl Store {
     /// Re-verifies every stored object (decoding, id, signatures) and checks every index entry
     /// against the objects, both ways.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
-        let mut report = CheckReport::default();
-        let mut expected: BTreeSet<(usize, Vec<u8>)> = BTreeSet::new();
+        /// Objects per unit of work handed to a checking thread.
+        const CHUNK: usize = 256;
+        type Part = (CheckReport, Vec<(usize, Vec<u8>)>);
         let limits = *self.trust.limits();
-        for item in self.trees[OBJECTS].iter() {
-            let (k, bytes) = item?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(sled::IVec, sled::IVec)>>(threads * 2);
+        let rx = std::sync::Mutex::new(rx);
+        // Decoding, hashing and signature checks run on every core; this thread reads.
+        let check_one = |k: &[u8], bytes: &[u8], part: &mut Part| -> Result<(), StoreError> {
+            let (report, expected) = part;
             report.objects += 1;
-            let Some(id) = ObjectId::from_slice(&k) else {
+            let Some(id) = ObjectId::from_slice(k) else {
                 report
                     .bad_objects
                     .push((ObjectId([0; 32]), "object key is not 32 bytes".into()));
-                continue;
+                return Ok(());
             };
-            let (signed, obj) = match accord_core::validate::decode(&bytes, &limits) {
+            let (signed, obj) = match accord_core::validate::decode(bytes, &limits) {
                 Ok(x) => x,
                 Err(e) => {
                     report
                         .bad_objects
                         .push((id, format!("does not decode: {e}")));
-                    continue;
+                    return Ok(());
                 }
             };
             if signed.id() != id {
@@ -1184,22 +1189,94 @@ impl Store {
                     id,
                     format!("stored under {id} but its body hashes to {}", signed.id()),
                 ));
-                continue;
+                return Ok(());
             }
             if let Some(k) = signed.bad_signers().first() {
                 report
                     .bad_objects
                     .push((id, format!("invalid signature by {k}")));
-                continue;
+                return Ok(());
             }
             for (tree, key, value) in index_entries(&id, &obj, &signed.signatures()[0].0) {
                 match self.trees[tree].get(&key)? {
                     Some(v) if v.as_ref() == value.as_slice() => {}
                     _ => report.missing_entries += 1,
                 }
-                expected.insert((tree, key));
+                expected.push((tree, key));
             }
+            Ok(())
+        };
+        let parts: Vec<Result<Part, StoreError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> Result<Part, StoreError> {
+                        let mut part: Part = (CheckReport::default(), Vec::new());
+                        let mut failed = None;
+                        loop {
+                            let chunk = match rx.lock() {
+                                Ok(r) => r.recv(),
+                                Err(_) => break,
+                            };
+                            let Ok(chunk) = chunk else { break };
+                            // After a read error, keep taking chunks (so that the reader
+                            // never waits on a full queue) but check nothing more.
+                            for (k, bytes) in &chunk {
+                                if failed.is_none()
+                                    && let Err(e) = check_one(k, bytes, &mut part)
+                                {
+                                    failed = Some(e);
+                                }
+                            }
+                        }
+                        match failed {
+                            Some(e) => Err(e),
+                            None => Ok(part),
+                        }
+                    })
+                })
+                .collect();
+            let mut read: Result<(), StoreError> = Ok(());
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for item in self.trees[OBJECTS].iter() {
+                match item {
+                    Ok(kv) => chunk.push(kv),
+                    Err(e) => {
+                        read = Err(e.into());
+                        break;
+                    }
+                }
+                if chunk.len() == CHUNK
+                    && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
+                {
+                    break;
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            drop(tx);
+            let mut out: Vec<Result<Part, StoreError>> = workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(StoreError::Corrupt("a checking thread panicked".into())))
+                })
+                .collect();
+            if let Err(e) = read {
+                out.push(Err(e));
+            }
+            out
+        });
+        let mut report = CheckReport::default();
+        let mut expected: BTreeSet<(usize, Vec<u8>)> = BTreeSet::new();
+        for part in parts {
+            let (r, keys) = part?;
+            report.objects += r.objects;
+            report.bad_objects.extend(r.bad_objects);
+            report.missing_entries += r.missing_entries;
+            expected.extend(keys);
         }
+        report.bad_objects.sort_by(|a, b| a.0.cmp(&b.0));
         for tree in INDEX_TREES {
             for item in self.trees[tree].iter() {
                 let (k, _) = item?;
