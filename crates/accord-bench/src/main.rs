@@ -75,6 +75,12 @@ enum Cmd {
         #[arg(long)]
         cache_mb: Option<u64>,
     },
+    /// Three nodes; one is stopped while another receives `records`; time for the restarted
+    /// node to hold them all, the bytes it received and the duplicates it fetched.
+    Catchup {
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+    },
     /// Single-record POSTs at a fixed rate; acknowledgement and propagation latency.
     Latency {
         #[arg(long, default_value_t = 5)]
@@ -126,6 +132,7 @@ fn main() -> Result<()> {
                 seconds,
             } => latency(nodes, rate, seconds).await,
             Cmd::Footprint { records, cache_mb } => footprint(records, cache_mb).await,
+            Cmd::Catchup { records } => catchup(records).await,
         }
     })?;
     let (lines, longest) = log_lines(&log_path);
@@ -598,6 +605,84 @@ async fn footprint(n: usize, cache_mb: Option<u64>) -> Result<Value> {
         "query_idle": {"full_text": idle_text, "filter": idle_filter},
         "check_s": round(check.0, 2),
         "check_clean": check.1,
+    }))
+}
+
+async fn record_count(node: &NodeHandle) -> u64 {
+    node.status()
+        .await
+        .map(|s| {
+            s.counts
+                .get(&accord_core::ObjectType::Record)
+                .copied()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+async fn catchup(n: usize) -> Result<Value> {
+    let tf = TestFed::new(&CODES[..3], 48)?;
+    let recs = records(&tf, n);
+    let missing_bytes: usize = recs.iter().map(Vec::len).sum();
+    let all = start_cluster(&tf, 3).await?;
+    let url = serve(&all[0]).await;
+    warm_up(&tf, &all, &url).await?;
+    let mut all = all.into_iter();
+    let (a, b, c) = match (all.next(), all.next(), all.next()) {
+        (Some(a), Some(b), Some(c)) => (a, b, c),
+        _ => bail!("three nodes expected"),
+    };
+    b.shutdown().await;
+    drop(b);
+    post_all(&url, &recs, 512, 4).await?;
+    // The records and the warm-up record.
+    let with_warm_up = n as u64 + 1;
+    for node in [&a, &c] {
+        wait_for(
+            "the two running nodes to hold every record",
+            Duration::from_secs(600),
+            Duration::from_millis(50),
+            || async { record_count(node).await >= with_warm_up },
+        )
+        .await?;
+    }
+    let addr = dial_addr(&a).await.context("no listen address")?;
+    let t = Instant::now();
+    let b = spawn(&tf, 1, vec![addr]).await?;
+    wait_for(
+        "the restarted node to catch up",
+        Duration::from_secs(600),
+        Duration::from_millis(10),
+        || async { record_count(&b).await >= with_warm_up },
+    )
+    .await?;
+    let took = t.elapsed();
+    // Sessions may still be ending: their figures are read once none runs.
+    wait_for(
+        "the sessions to end",
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || async { b.sync_stats().iter().all(|(_, s)| s.running.is_none()) },
+    )
+    .await?;
+    let stats = b.sync_stats();
+    let bytes_in: u64 = stats.iter().map(|(_, s)| s.bytes_in).sum();
+    let fetched: Vec<u64> = stats.iter().map(|(_, s)| s.fetched_total).collect();
+    let text = b.metrics_text().await;
+    for node in [&a, &b, &c] {
+        node.shutdown().await;
+    }
+    Ok(json!({
+        "bench": "catchup",
+        "nodes": 3,
+        "records": n,
+        "caught_up_s": round(took.as_secs_f64(), 3),
+        "records_per_s": round(n as f64 / took.as_secs_f64(), 0),
+        "missing_bytes": missing_bytes,
+        "bytes_received": bytes_in,
+        "received_ratio": round(bytes_in as f64 / missing_bytes as f64, 3),
+        "fetched_per_peer": fetched,
+        "duplicates": metric(&text, "accord_sync_duplicates_total"),
     }))
 }
 

@@ -211,7 +211,7 @@ fn default_sync_interval() -> u64 {
     30
 }
 fn default_fetch_batch() -> usize {
-    256
+    1024
 }
 fn default_serve_requests() -> u32 {
     600

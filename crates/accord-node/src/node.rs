@@ -85,7 +85,7 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     store_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    sync: SyncState,
+    sync: Arc<SyncState>,
     sync_config: SyncConfig,
     searcher: accord_search::Searcher,
     expects_peers: bool,
@@ -233,7 +233,7 @@ impl Node {
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
                 store_thread: Mutex::new(Some(store_thread)),
-                sync: SyncState::default(),
+                sync: Arc::new(SyncState::default()),
                 sync_config: cfg.sync.clone(),
                 searcher,
                 expects_peers: !cfg.network.bootstrap.is_empty(),
@@ -310,7 +310,7 @@ impl NodeHandle {
         &self.inner.store
     }
 
-    pub(crate) fn sync_state(&self) -> &SyncState {
+    pub(crate) fn sync_state(&self) -> &Arc<SyncState> {
         &self.inner.sync
     }
 

@@ -11,6 +11,7 @@ use accord_store::IngestOutcome;
 use accord_sync::{Initiator, Outcome, Request, Response, SyncError, respond};
 use tracing::{debug, info, warn};
 
+use crate::IngestResult;
 use crate::node::NodeHandle;
 use crate::now;
 use crate::worker::Job;
@@ -123,7 +124,7 @@ impl SyncState {
     }
 
     /// Claims the ids no other session is fetching; they are released when the claim drops.
-    fn claim(&self, ids: &[ObjectId]) -> Claim<'_> {
+    fn claim(self: &Arc<Self>, ids: &[ObjectId]) -> Claim {
         let mut mine = Vec::new();
         if let Ok(mut f) = self.fetching.lock() {
             for id in ids {
@@ -133,7 +134,7 @@ impl SyncState {
             }
         }
         Claim {
-            state: self,
+            state: self.clone(),
             ids: mine,
         }
     }
@@ -146,12 +147,12 @@ impl SyncState {
 }
 
 /// Ids one session is fetching (see [`SyncState::claim`]).
-struct Claim<'a> {
-    state: &'a SyncState,
+struct Claim {
+    state: Arc<SyncState>,
     ids: Vec<ObjectId>,
 }
 
-impl Drop for Claim<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
         if let Ok(mut f) = self.state.fetching.lock() {
             for id in &self.ids {
@@ -367,10 +368,13 @@ impl NodeHandle {
         st.missing = need.len() as u64;
         self.sync_state().progress(peer, &st);
         let batch = self.sync_config().fetch_batch;
+        // Fetching and storing overlap: the objects of one response are ingested by a task
+        // while the next response is on its way (at most one such task at a time).
+        let mut storing: Option<tokio::task::JoinHandle<Result<IngestResult, NodeError>>> = None;
         for chunk in need.chunks(batch) {
             // Not what another session is fetching right now, nor what arrived meanwhile (by
             // gossip or from another session): each missing object is fetched once.
-            let claim = self.sync_state().claim(chunk);
+            let claim = Arc::new(self.sync_state().claim(chunk));
             let ids = claim.ids.clone();
             let missing = self
                 .read(move |s| {
@@ -432,27 +436,52 @@ impl NodeHandle {
                     // The peer no longer has them (or will not say): stop asking.
                     break;
                 }
-                let r = self
-                    .ingest(got, Source::Sync(peer))
-                    .await
-                    .map_err(|e| other(&st, e.to_string()))?;
-                let duplicates = r
-                    .outcomes
-                    .iter()
-                    .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
-                    .count() as u64;
-                self.metrics().sync_duplicates.inc_by(duplicates);
-                st.fetched += r
-                    .outcomes
-                    .iter()
-                    .filter(|o| {
-                        matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..))
-                    })
-                    .count() as u64;
-                self.sync_state().progress(peer, &st);
+                if let Some(previous) = storing.take() {
+                    self.stored(peer, previous, &mut st)
+                        .await
+                        .map_err(|e| other(&st, e))?;
+                }
+                let node = self.clone();
+                let held = claim.clone();
+                storing = Some(tokio::spawn(async move {
+                    let r = node.ingest(got, Source::Sync(peer)).await;
+                    drop(held);
+                    r
+                }));
             }
         }
+        if let Some(last) = storing.take() {
+            self.stored(peer, last, &mut st)
+                .await
+                .map_err(|e| other(&st, e))?;
+        }
         Ok(st)
+    }
+
+    /// Waits for the ingest of fetched objects and counts it in the session's figures.
+    async fn stored(
+        &self,
+        peer: Peer,
+        task: tokio::task::JoinHandle<Result<IngestResult, NodeError>>,
+        st: &mut PeerSync,
+    ) -> Result<(), String> {
+        let r = task
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let duplicates = r
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
+            .count() as u64;
+        self.metrics().sync_duplicates.inc_by(duplicates);
+        st.fetched += r
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..)))
+            .count() as u64;
+        self.sync_state().progress(peer, st);
+        Ok(())
     }
 }
 
@@ -480,7 +509,7 @@ mod tests {
     /// fetching; once the first is done, the ids can be claimed again.
     #[test]
     fn concurrent_sessions_never_claim_the_same_id() {
-        let state = SyncState::default();
+        let state = Arc::new(SyncState::default());
         let id = |n: u8| ObjectId::of_body(&[n]);
         let first = state.claim(&[id(1), id(2), id(3)]);
         assert_eq!(first.ids, vec![id(1), id(2), id(3)]);

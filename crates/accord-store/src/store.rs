@@ -1246,7 +1246,9 @@ impl Store {
                     }
                 }
                 if chunk.len() == CHUNK
-                    && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
+                    && tx
+                        .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                        .is_err()
                 {
                     break;
                 }
@@ -1258,8 +1260,9 @@ impl Store {
             let mut out: Vec<Result<Part, StoreError>> = workers
                 .into_iter()
                 .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|_| Err(StoreError::Corrupt("a checking thread panicked".into())))
+                    w.join().unwrap_or_else(|_| {
+                        Err(StoreError::Corrupt("a checking thread panicked".into()))
+                    })
                 })
                 .collect();
             if let Err(e) = read {
@@ -1276,7 +1279,7 @@ impl Store {
             report.missing_entries += r.missing_entries;
             expected.extend(keys);
         }
-        report.bad_objects.sort_by(|a, b| a.0.cmp(&b.0));
+        report.bad_objects.sort_by_key(|b| b.0);
         for tree in INDEX_TREES {
             for item in self.trees[tree].iter() {
                 let (k, _) = item?;
