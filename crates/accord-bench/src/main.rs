@@ -74,6 +74,9 @@ enum Cmd {
         /// sled's page cache (`store.cache_mb`); the node's default when not given.
         #[arg(long)]
         cache_mb: Option<u64>,
+        /// Move the node's data directory here at the end (to inspect it).
+        #[arg(long)]
+        keep_data: Option<std::path::PathBuf>,
     },
     /// Three nodes; one is stopped while another receives `records`; time for the restarted
     /// node to hold them all, the bytes it received and the duplicates it fetched.
@@ -131,7 +134,11 @@ fn main() -> Result<()> {
                 rate,
                 seconds,
             } => latency(nodes, rate, seconds).await,
-            Cmd::Footprint { records, cache_mb } => footprint(records, cache_mb).await,
+            Cmd::Footprint {
+                records,
+                cache_mb,
+                keep_data,
+            } => footprint(records, cache_mb, keep_data).await,
             Cmd::Catchup { records } => catchup(records).await,
         }
     })?;
@@ -524,7 +531,11 @@ async fn query_times(
     json!({"p50_ms": pct(&times, 0.5), "p99_ms": pct(&times, 0.99), "queries": times.len()})
 }
 
-async fn footprint(n: usize, cache_mb: Option<u64>) -> Result<Value> {
+async fn footprint(
+    n: usize,
+    cache_mb: Option<u64>,
+    keep_data: Option<std::path::PathBuf>,
+) -> Result<Value> {
     let tf = TestFed::new(&CODES[..2], 47)?;
     let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
     cfg.sync = SyncConfig::default();
@@ -590,6 +601,10 @@ async fn footprint(n: usize, cache_mb: Option<u64>) -> Result<Value> {
         })
         .await??
     };
+    if let Some(keep) = keep_data {
+        std::fs::rename(&data, &keep)
+            .with_context(|| format!("moving the data directory to {}", keep.display()))?;
+    }
     Ok(json!({
         "bench": "footprint",
         "nodes": 1,
