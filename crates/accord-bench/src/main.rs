@@ -586,6 +586,37 @@ async fn footprint(
     let filters = [filter("KZ", "ru"), filter("KZ", "en"), filter("BY", "ru")];
     let idle_text = query_times(&node, &full_text, 50).await;
     let idle_filter = query_times(&node, &filters, 50).await;
+    // The same queries while the node takes 1,000 single-record POSTs a second.
+    let load: Vec<Vec<u8>> = records_range(&tf, n, n + 10_000);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let url = url.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            let mut posted = 0usize;
+            for r in load {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                tick.tick().await;
+                let client = client.clone();
+                let url = url.clone();
+                tokio::spawn(async move { post(&client, &url, batch_body(&[r])).await });
+                posted += 1;
+            }
+            posted
+        })
+    };
+    // Let the load settle before measuring.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started_loaded = Instant::now();
+    let loaded_text = query_times(&node, &full_text, 25).await;
+    let loaded_filter = query_times(&node, &filters, 25).await;
+    let loaded_secs = started_loaded.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let posted = loader.await?;
     let (rss_after_queries, peak_after) = rss_mib();
     node.shutdown().await;
     // `accord check` on the stopped node's store: every object decoded, hashed, its signature
@@ -618,6 +649,7 @@ async fn footprint(
         "search_bytes": search_bytes,
         "search_ratio": round(search_bytes as f64 / signed as f64, 2),
         "query_idle": {"full_text": idle_text, "filter": idle_filter},
+        "query_loaded": {"full_text": loaded_text, "filter": loaded_filter, "posts_per_s_target": 1000, "posted": posted, "measured_s": round(loaded_secs, 2)},
         "check_s": round(check.0, 2),
         "check_clean": check.1,
     }))
