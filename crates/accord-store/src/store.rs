@@ -187,18 +187,16 @@ const BY_TIME: usize = 1;
 const BY_TYPE: usize = 2;
 const SUPERSEDES: usize = 3;
 const RETRACTS: usize = 4;
-const RECORD_META: usize = 5;
-const PENDING: usize = 6;
-const PENDING_WAIT: usize = 7;
-const PENDING_SOURCE: usize = 8;
-const BY_SEQ: usize = 9;
-const TREE_NAMES: [&str; 10] = [
+const PENDING: usize = 5;
+const PENDING_WAIT: usize = 6;
+const PENDING_SOURCE: usize = 7;
+const BY_SEQ: usize = 8;
+const TREE_NAMES: [&str; 9] = [
     "objects",
     "by_time",
     "by_type",
     "supersedes",
     "retracts",
-    "record_meta",
     "pending",
     "pending_wait",
     "pending_source",
@@ -208,8 +206,16 @@ pub(crate) const RETRACTS_TREE: usize = RETRACTS;
 pub(crate) const SUPERSEDES_TREE: usize = SUPERSEDES;
 /// Trees of schema 1 that schema 2 no longer keeps: store-side filters by member, kind,
 /// direction and author (analysts' filters run on the search index; the store's own filtered
-/// queries scan by type and time). Dropped when a schema-1 store is opened.
-const DROPPED_IN_SCHEMA_2: [&str; 4] = ["by_member", "by_kind", "by_direction", "by_author"];
+/// queries scan by type and time), and each record's member and author (read from the record
+/// itself when a retraction or a successor needs them). Dropped when a schema-1 store is
+/// opened.
+const DROPPED_IN_SCHEMA_2: [&str; 5] = [
+    "by_member",
+    "by_kind",
+    "by_direction",
+    "by_author",
+    "record_meta",
+];
 pub(crate) const BY_TYPE_TREE: usize = BY_TYPE;
 pub(crate) const BY_TIME_TREE: usize = BY_TIME;
 
@@ -261,7 +267,7 @@ pub enum Incoming<'a> {
 type Entry = (usize, Vec<u8>, Vec<u8>);
 
 /// Every index entry of an object (the same function serves writing and checking).
-pub(crate) fn index_entries(id: &ObjectId, obj: &Object, author: &PublicKey) -> Vec<Entry> {
+pub(crate) fn index_entries(id: &ObjectId, obj: &Object) -> Vec<Entry> {
     let created = obj.created();
     let t = obj.object_type();
     let mut v: Vec<Entry> = vec![
@@ -273,9 +279,6 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, author: &PublicKey) -> 
             if let Some(prev) = &r.supersedes {
                 v.push((SUPERSEDES, pair(prev, id).to_vec(), vec![]));
             }
-            let mut meta = r.member.as_str().as_bytes().to_vec();
-            meta.extend_from_slice(author.as_bytes());
-            v.push((RECORD_META, id.as_bytes().to_vec(), meta));
         }
         Object::Retraction(r) => v.push((RETRACTS, pair(&r.record, id).to_vec(), vec![])),
         _ => {}
@@ -357,10 +360,12 @@ impl KnownRecords for Known<'_> {
 
 impl KnownRecords for Store {
     fn record_meta(&self, id: &ObjectId) -> Option<(MemberCode, PublicKey)> {
-        let v = self.trees[RECORD_META].get(id.as_bytes()).ok()??;
-        let member = MemberCode::try_from(String::from_utf8(v.get(..2)?.to_vec()).ok()?).ok()?;
-        let key = PublicKey::from_bytes(v.get(2..34)?.try_into().ok()?).ok()?;
-        Some((member, key))
+        // Asked only when a retraction or a successor names the record: read it.
+        let stored = self.get(id).ok()??;
+        let Object::Record(r) = stored.object else {
+            return None;
+        };
+        Some((r.member, stored.signed.signatures().first()?.0))
     }
 }
 
@@ -422,7 +427,7 @@ impl Store {
                     tracing::info!(
                         from = found,
                         to = SCHEMA_VERSION,
-                        "store upgraded: dropped the member, kind, direction and author indexes"
+                        "store upgraded: dropped the member, kind, direction, author and record-meta indexes"
                     );
                 }
             }
@@ -990,7 +995,7 @@ impl Store {
                 v.id().as_bytes().to_vec(),
             ));
             entries.push((OBJECTS, v.id().as_bytes().to_vec(), v.bytes().to_vec()));
-            entries.extend(index_entries(&v.id(), v.object(), &v.signer()));
+            entries.extend(index_entries(&v.id(), v.object()));
         }
         let mut removals: Vec<(usize, Vec<u8>)> = Vec::new();
         for (id, wk) in &batch.pending_del {
@@ -1134,7 +1139,7 @@ impl Store {
 }
 
 /// The trees that hold index entries derived from the objects.
-const INDEX_TREES: [usize; 5] = [BY_TIME, BY_TYPE, SUPERSEDES, RETRACTS, RECORD_META];
+const INDEX_TREES: [usize; 4] = [BY_TIME, BY_TYPE, SUPERSEDES, RETRACTS];
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1197,7 +1202,7 @@ impl Store {
                     .push((id, format!("invalid signature by {k}")));
                 return Ok(());
             }
-            for (tree, key, value) in index_entries(&id, &obj, &signed.signatures()[0].0) {
+            for (tree, key, value) in index_entries(&id, &obj) {
                 match self.trees[tree].get(&key)? {
                     Some(v) if v.as_ref() == value.as_slice() => {}
                     _ => report.missing_entries += 1,
@@ -1308,10 +1313,10 @@ impl Store {
             if bad.contains(&id) {
                 continue;
             }
-            let Ok((signed, obj)) = accord_core::validate::decode(&bytes, &limits) else {
+            let Ok((_, obj)) = accord_core::validate::decode(&bytes, &limits) else {
                 continue;
             };
-            for (tree, key, value) in index_entries(&id, &obj, &signed.signatures()[0].0) {
+            for (tree, key, value) in index_entries(&id, &obj) {
                 self.trees[tree].insert(key, value)?;
             }
         }
@@ -1326,8 +1331,7 @@ impl Store {
         let Some(stored) = self.get(id)? else {
             return Ok(false);
         };
-        let (tree, key, _) =
-            index_entries(id, &stored.object, &stored.signed.signatures()[0].0).remove(0);
+        let (tree, key, _) = index_entries(id, &stored.object).remove(0);
         self.trees[tree].remove(key)?;
         self.db.flush()?;
         Ok(true)

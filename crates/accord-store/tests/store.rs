@@ -556,7 +556,13 @@ fn a_schema_1_store_is_upgraded_in_place() {
     };
     // Make it look like schema 1: the old trees with entries, the old version number.
     let db = raw_db(dir.path());
-    for name in ["by_member", "by_kind", "by_direction", "by_author"] {
+    for name in [
+        "by_member",
+        "by_kind",
+        "by_direction",
+        "by_author",
+        "record_meta",
+    ] {
         db.open_tree(name)
             .unwrap()
             .insert(b"old-entry", b"")
@@ -582,7 +588,13 @@ fn a_schema_1_store_is_upgraded_in_place() {
         .iter()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect();
-    for gone in ["by_member", "by_kind", "by_direction", "by_author"] {
+    for gone in [
+        "by_member",
+        "by_kind",
+        "by_direction",
+        "by_author",
+        "record_meta",
+    ] {
         assert!(
             !names.contains(&gone.to_string()),
             "{gone} dropped: {names:?}"
