@@ -4,8 +4,8 @@
 //! bounded quarantine of pending objects, and a meta tree (schema version, federation id).
 //! At open it rebuilds the [`TrustView`] from the genesis charter and the stored trust
 //! objects. Every write is one sled transaction over all trees and is flushed before the
-//! call returns; [`Store::ingest_batch`] validates many objects and writes them with one
-//! transaction and one flush (group commit).
+//! call returns; [`Store::ingest_incoming`] (and [`Store::ingest_batch`] for raw bytes)
+//! judges many objects and writes them with one transaction and one flush (group commit).
 //!
 //! The API is blocking. The node drives it from a dedicated thread, never from an async
 //! worker.
