@@ -73,7 +73,10 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
     // The figures of a session are final once it has ended.
     assert!(
         wait_until(Duration::from_secs(60), || async {
-            receiver.sync_stats().iter().all(|(_, s)| s.running.is_none())
+            receiver
+                .sync_stats()
+                .iter()
+                .all(|(_, s)| s.running.is_none())
         })
         .await
     );
