@@ -273,6 +273,51 @@ pub mod harness {
         Timestamp(ms as u64)
     }
 
+    /// The number of records `node` stores (from the counts its store publishes).
+    pub async fn record_count(node: &NodeHandle) -> u64 {
+        node.status()
+            .await
+            .map(|s| {
+                s.counts
+                    .get(&accord_core::ObjectType::Record)
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    /// A bare libp2p peer of the federation (accord-net's swarm, open admission, no node
+    /// behind it), listening on an ephemeral loopback port and presenting `cert` if given: a
+    /// test drives it by hand to play a hostile or unusual peer.
+    pub async fn raw_peer(
+        key: &SecretKey,
+        tf: &TestFed,
+        cert: Option<Vec<u8>>,
+        bootstrap: Vec<String>,
+    ) -> (accord_net::NetworkHandle, accord_net::NetworkEvents) {
+        let (net, handle, events) = accord_net::Network::new(accord_net::NetConfig {
+            keypair: accord_net::keypair_of(key).expect("an ed25519 key is a libp2p key"),
+            federation: tf.fed.federation(),
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/0"
+                    .parse()
+                    .expect("a loopback multiaddr"),
+            ],
+            bootstrap: bootstrap
+                .iter()
+                .map(|b| b.parse().expect("a bootstrap multiaddr"))
+                .collect(),
+            admission: accord_net::Admission::Open,
+            mdns: false,
+            node_cert: cert,
+            max_object_bytes: 1 << 20,
+            admission_timeout: accord_net::ADMISSION_TIMEOUT,
+        })
+        .expect("the raw peer's network starts");
+        tokio::spawn(net.run());
+        (handle, events)
+    }
+
     /// Whether `node` stores `id`.
     pub async fn has(node: &NodeHandle, id: ObjectId) -> bool {
         node.get(id).await.ok().flatten().is_some()

@@ -7,30 +7,15 @@
 use std::time::Duration;
 
 use accord_core::SecretKey;
-use accord_net::{Admission, GOSSIP_CHANNEL_CAPACITY, NetConfig, Network, NetworkEvent};
-use accord_tests::harness::TestFed;
-
-fn config(key: &SecretKey, tf: &TestFed, bootstrap: Vec<String>) -> NetConfig {
-    NetConfig {
-        keypair: accord_net::keypair_of(key).unwrap(),
-        federation: tf.fed.federation(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: bootstrap.iter().map(|b| b.parse().unwrap()).collect(),
-        admission: Admission::Open,
-        mdns: false,
-        node_cert: None,
-        max_object_bytes: 1 << 20,
-        admission_timeout: accord_net::ADMISSION_TIMEOUT,
-    }
-}
+use accord_net::{GOSSIP_CHANNEL_CAPACITY, NetworkEvent};
+use accord_tests::harness::{TestFed, raw_peer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gossip_flood_is_counted_and_cannot_crowd_out_control_events() {
     let tf = TestFed::new(&["KZ"], 71).unwrap();
     let l_key = SecretKey::from_seed([72; 32]);
     let s_key = SecretKey::from_seed([73; 32]);
-    let (l_net, l, l_events) = Network::new(config(&l_key, &tf, vec![])).unwrap();
-    tokio::spawn(l_net.run());
+    let (l, l_events) = raw_peer(&l_key, &tf, None, vec![]).await;
     // L takes its control events and never its gossip: the slowest possible node.
     let (mut l_control, gossip) = l_events.split();
     let l_addr = {
@@ -43,8 +28,7 @@ async fn a_gossip_flood_is_counted_and_cannot_crowd_out_control_events() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    let (s_net, s, mut s_events) = Network::new(config(&s_key, &tf, vec![l_addr])).unwrap();
-    tokio::spawn(s_net.run());
+    let (s, mut s_events) = raw_peer(&s_key, &tf, None, vec![l_addr]).await;
     let s_peer = s.local_peer_id();
     let l_peer = l.local_peer_id();
     // Both sides admit each other (open admission: on connection).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use accord_core::Timestamp;
 use accord_node::{AdmissionMode, Node};
-use accord_tests::harness::{TestFed, admitted, dial_addr, now, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, now, record_count, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_misses_gossip_reconciles_at_once() {
@@ -48,27 +48,13 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
         .collect();
     let out = publisher.submit(recs).await.unwrap();
     assert!(out.iter().all(|o| o.status == "accepted"));
-    let count = |node: &accord_node::NodeHandle| {
-        let node = node.clone();
-        async move {
-            node.status()
-                .await
-                .map(|s| {
-                    s.counts
-                        .get(&accord_core::ObjectType::Record)
-                        .copied()
-                        .unwrap_or(0)
-                })
-                .unwrap_or(0)
-        }
-    };
     assert!(
         wait_until(Duration::from_secs(180), || async {
-            count(&receiver).await >= n
+            record_count(&receiver).await >= n
         })
         .await,
         "the receiver holds every record ({} of {n})",
-        count(&receiver).await
+        record_count(&receiver).await
     );
     // The figures of a session are final once it has ended.
     assert!(

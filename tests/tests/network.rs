@@ -9,8 +9,8 @@ use accord_core::object::TargetType;
 use accord_core::{
     NodeCert, Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp,
 };
-use accord_net::{Admission, NetConfig, Network, NetworkEvent, NetworkHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
+use accord_net::NetworkEvent;
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer, wait_until};
 
 /// Logs to the test output when RUST_LOG is set (per-node fields carry the member and peer).
 fn logs() {
@@ -82,30 +82,6 @@ async fn record_reaches_five_nodes_in_a_line() {
     for n in &nodes {
         n.shutdown().await;
     }
-}
-
-/// A raw libp2p peer built from accord-net alone: it publishes whatever bytes it is given,
-/// without any validation, and reports every gossip message it hears.
-async fn raw_peer(
-    key: &SecretKey,
-    tf: &TestFed,
-    cert: Option<Vec<u8>>,
-    bootstrap: Vec<String>,
-) -> (NetworkHandle, accord_net::NetworkEvents) {
-    let (net, handle, events) = Network::new(NetConfig {
-        keypair: accord_net::keypair_of(key).unwrap(),
-        federation: tf.fed.federation(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: bootstrap.iter().map(|b| b.parse().unwrap()).collect(),
-        admission: Admission::Open,
-        mdns: false,
-        node_cert: cert,
-        max_object_bytes: 1 << 20,
-        admission_timeout: accord_net::ADMISSION_TIMEOUT,
-    })
-    .unwrap();
-    tokio::spawn(net.run());
-    (handle, events)
 }
 
 fn extra_node_cert(tf: &TestFed, member: usize, key: &SecretKey) -> SignedObject {

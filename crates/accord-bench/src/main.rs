@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use accord_core::envelope::signing_input;
 use accord_core::{Object, ObjectId, SignedObject, Timestamp};
 use accord_node::{AdmissionMode, Node, NodeHandle, SyncConfig};
-use accord_tests::harness::{TestFed, dial_addr, serve};
+use accord_tests::harness::{TestFed, dial_addr, record_count, serve};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -653,18 +653,6 @@ async fn footprint(
         "check_s": round(check.0, 2),
         "check_clean": check.1,
     }))
-}
-
-async fn record_count(node: &NodeHandle) -> u64 {
-    node.status()
-        .await
-        .map(|s| {
-            s.counts
-                .get(&accord_core::ObjectType::Record)
-                .copied()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
 }
 
 async fn catchup(n: usize) -> Result<Value> {
