@@ -226,50 +226,39 @@ pub(crate) enum Command {
 /// control events (certificates, admissions, reconciliation requests), which come first.
 #[derive(Debug)]
 pub struct NetworkEvents {
-    control: mpsc::Receiver<NetworkEvent>,
-    gossip: mpsc::Receiver<NetworkEvent>,
-    gossip_bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) control: mpsc::Receiver<NetworkEvent>,
+    pub(crate) gossip: GossipEvents,
 }
 
 impl NetworkEvents {
     /// The next event, control events first; `None` once the swarm task is gone.
     pub async fn recv(&mut self) -> Option<NetworkEvent> {
-        let ev = tokio::select! {
+        tokio::select! {
             biased;
-            Some(e) = self.control.recv() => e,
-            Some(e) = self.gossip.recv() => e,
-            else => return None,
-        };
-        if let NetworkEvent::Gossip { data, .. } = &ev {
-            self.gossip_bytes
-                .fetch_sub(data.len(), std::sync::atomic::Ordering::Relaxed);
+            Some(e) = self.control.recv() => Some(e),
+            Some(e) = self.gossip.recv() => Some(e),
+            else => None,
         }
-        Some(ev)
     }
 
     /// Gossip messages waiting to be taken.
     pub fn gossip_backlog(&self) -> usize {
-        self.gossip.len()
+        self.gossip.backlog()
     }
 
     /// The two queues apart, for a consumer that takes gossip only when it has room for it
     /// while always taking control events.
     pub fn split(self) -> (mpsc::Receiver<NetworkEvent>, GossipEvents) {
-        (
-            self.control,
-            GossipEvents {
-                rx: self.gossip,
-                bytes: self.gossip_bytes,
-            },
-        )
+        (self.control, self.gossip)
     }
 }
 
 /// The gossip queue of [`NetworkEvents`], taken apart by [`NetworkEvents::split`].
 #[derive(Debug)]
 pub struct GossipEvents {
-    rx: mpsc::Receiver<NetworkEvent>,
-    bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) rx: mpsc::Receiver<NetworkEvent>,
+    /// Bytes of message data in the queue, shared with the swarm task that fills it.
+    pub(crate) bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl GossipEvents {

@@ -158,8 +158,10 @@ impl Network {
         let gossip_bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let ev_rx = NetworkEvents {
             control: control_rx,
-            gossip: gossip_rx,
-            gossip_bytes: gossip_bytes.clone(),
+            gossip: crate::GossipEvents {
+                rx: gossip_rx,
+                bytes: gossip_bytes.clone(),
+            },
         };
         let missed = std::sync::Arc::new(crate::MissedGossip::default());
         let handle = NetworkHandle {
