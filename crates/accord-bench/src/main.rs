@@ -98,6 +98,10 @@ enum Cmd {
 
 const CODES: [&str; 10] = ["KZ", "BY", "AM", "KG", "RU", "TJ", "UZ", "AZ", "MD", "TM"];
 
+/// The allocator the `accord` binary uses, so that footprints are the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let work = tempfile_dir()?;
@@ -219,6 +223,330 @@ const EN: &str = "The ministry of digital development publishes guidance on roll
     citizens' personal data. The note sets out platform interoperability requirements, \
     the training of specialists and continuing education programmes.";
 
+/// Words the generated prose is drawn from: the two texts above plus more of the field's words.
+const RU_WORDS: &[&str] = &[
+    "министерство",
+    "цифрового",
+    "развития",
+    "публикует",
+    "методические",
+    "рекомендации",
+    "внедрению",
+    "электронных",
+    "государственных",
+    "услуг",
+    "обмену",
+    "данными",
+    "между",
+    "ведомствами",
+    "защите",
+    "персональных",
+    "данных",
+    "граждан",
+    "документ",
+    "описывает",
+    "требования",
+    "совместимости",
+    "платформ",
+    "порядок",
+    "подготовки",
+    "специалистов",
+    "программы",
+    "повышения",
+    "квалификации",
+    "республика",
+    "агентство",
+    "информационной",
+    "безопасности",
+    "инфраструктуры",
+    "региональных",
+    "органов",
+    "власти",
+    "предприятий",
+    "сельских",
+    "районов",
+    "школ",
+    "университетов",
+    "обучения",
+    "навыков",
+    "опыт",
+    "проект",
+    "реестр",
+    "система",
+    "межведомственного",
+    "взаимодействия",
+    "портал",
+    "заявлений",
+    "оплаты",
+    "налогов",
+    "здравоохранения",
+    "образования",
+    "транспорта",
+    "таможни",
+    "лицензий",
+    "идентификации",
+    "подписи",
+    "сертификатов",
+    "облачных",
+    "вычислений",
+    "центров",
+    "обработки",
+    "широкополосного",
+    "доступа",
+    "связи",
+    "спутниковой",
+    "тарифов",
+    "стандартов",
+    "аудита",
+    "отчёт",
+    "показатели",
+    "мониторинг",
+    "оценка",
+    "эффективности",
+    "бюджета",
+    "закупок",
+    "контрактов",
+    "поставщиков",
+    "разработки",
+    "программного",
+    "обеспечения",
+    "открытого",
+    "кода",
+    "архитектуры",
+    "интеграции",
+    "шлюза",
+    "сервисов",
+    "уведомлений",
+    "обращений",
+    "жалоб",
+    "сроки",
+    "этапы",
+    "пилотный",
+    "запуск",
+    "году",
+    "месяцев",
+    "тысяч",
+    "пользователей",
+    "процентов",
+    "охват",
+    "населения",
+    "грамотности",
+    "кибербезопасности",
+    "инцидентов",
+    "реагирования",
+    "угроз",
+    "учений",
+    "партнёров",
+    "соглашения",
+    "государств",
+    "участников",
+    "содружества",
+    "направлений",
+    "таксономии",
+];
+const EN_WORDS: &[&str] = &[
+    "the",
+    "ministry",
+    "of",
+    "digital",
+    "development",
+    "publishes",
+    "guidance",
+    "on",
+    "rolling",
+    "out",
+    "electronic",
+    "government",
+    "services",
+    "inter-agency",
+    "data",
+    "exchange",
+    "and",
+    "protection",
+    "citizens",
+    "personal",
+    "note",
+    "sets",
+    "platform",
+    "interoperability",
+    "requirements",
+    "training",
+    "specialists",
+    "continuing",
+    "education",
+    "programmes",
+    "republic",
+    "agency",
+    "information",
+    "security",
+    "infrastructure",
+    "regional",
+    "authorities",
+    "enterprises",
+    "rural",
+    "districts",
+    "schools",
+    "universities",
+    "skills",
+    "experience",
+    "project",
+    "registry",
+    "system",
+    "portal",
+    "applications",
+    "payment",
+    "taxes",
+    "healthcare",
+    "transport",
+    "customs",
+    "licences",
+    "identity",
+    "signature",
+    "certificates",
+    "cloud",
+    "computing",
+    "centres",
+    "processing",
+    "broadband",
+    "access",
+    "connectivity",
+    "satellite",
+    "tariffs",
+    "standards",
+    "audit",
+    "report",
+    "indicators",
+    "monitoring",
+    "assessment",
+    "effectiveness",
+    "budget",
+    "procurement",
+    "contracts",
+    "suppliers",
+    "software",
+    "open",
+    "source",
+    "architecture",
+    "integration",
+    "gateway",
+    "notifications",
+    "requests",
+    "complaints",
+    "deadlines",
+    "stages",
+    "pilot",
+    "launch",
+    "year",
+    "months",
+    "thousand",
+    "users",
+    "percent",
+    "coverage",
+    "population",
+    "literacy",
+    "cybersecurity",
+    "incidents",
+    "response",
+    "threats",
+    "exercises",
+    "partners",
+    "agreement",
+    "states",
+    "members",
+    "commonwealth",
+    "directions",
+    "taxonomy",
+    "for",
+    "with",
+    "in",
+    "by",
+    "to",
+    "a",
+    "is",
+    "are",
+    "was",
+    "new",
+    "national",
+    "public",
+    "local",
+];
+
+/// About `words` words of prose for record `seed`: sentences of 6 to 15 words, drawn uniformly
+/// from `vocabulary` and from words made of its words' parts, with numbers. Real prose names
+/// more distinct words than a short list holds; `compressibility` compares the two.
+fn prose(vocabulary: &[&str], seed: u64, words: usize) -> String {
+    // SplitMix64: deterministic per record, no dependency.
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut out = String::new();
+    let mut written = 0;
+    while written < words {
+        let len = 6 + (next() % 10) as usize;
+        for w in 0..len {
+            let r = next();
+            let word = match r % 8 {
+                0 => (r % 1_000_000).to_string(),
+                1..=5 => {
+                    let a = vocabulary[(r as usize / 8) % vocabulary.len()];
+                    let b = vocabulary[(r as usize / 1024) % vocabulary.len()];
+                    let head: String = a.chars().take(4).collect();
+                    let tail: String = b.chars().skip(b.chars().count() / 2).collect();
+                    head + &tail
+                }
+                _ => vocabulary[(r as usize / 8) % vocabulary.len()].to_string(),
+            };
+            if w == 0 {
+                let mut chars = word.chars();
+                if let Some(first) = chars.next() {
+                    out.extend(first.to_uppercase());
+                    out.push_str(chars.as_str());
+                }
+            } else {
+                out.push(' ');
+                out.push_str(&word);
+            }
+        }
+        out.push_str(". ");
+        written += len;
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// How well zstd (sled's level) compresses the hand-written prose above and prose generated at
+/// the same length: the generated bodies should not compress much better than real text, or
+/// the footprint would flatter the store.
+fn compressibility() -> Value {
+    let ratio = |text: &str| {
+        let packed = zstd::encode_all(text.as_bytes(), 3)
+            .map(|p| p.len())
+            .unwrap_or(0);
+        round(text.len() as f64 / packed.max(1) as f64, 2)
+    };
+    let real = format!("{RU} {EN}");
+    let ru_words = RU.split_whitespace().count();
+    let en_words = EN.split_whitespace().count();
+    let generated: Vec<f64> = (0..20u64)
+        .map(|i| {
+            ratio(&format!(
+                "{} {}",
+                prose(RU_WORDS, i, ru_words),
+                prose(EN_WORDS, i, en_words)
+            ))
+        })
+        .collect();
+    json!({
+        "real_prose": ratio(&real),
+        "generated_mean": round(generated.iter().sum::<f64>() / generated.len() as f64, 2),
+    })
+}
+
 /// `n` independently signed records of member 0, about 2 KB each, Russian with an English
 /// translation, signed on both cores.
 fn records(tf: &TestFed, n: usize) -> Vec<Vec<u8>> {
@@ -264,8 +592,8 @@ fn record(tf: &TestFed, i: usize, created: Timestamp) -> Vec<u8> {
     ]
     .into();
     body.body = [
-        ("ru".to_string(), format!("{RU} {RU} Номер {i}.")),
-        ("en".to_string(), format!("{EN} {EN} Number {i}.")),
+        ("ru".to_string(), prose(RU_WORDS, i as u64, 75)),
+        ("en".to_string(), prose(EN_WORDS, i as u64, 80)),
     ]
     .into();
     Object::Record(body)
@@ -486,16 +814,24 @@ async fn single_node_ingest(
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
 fn rss_mib() -> (f64, f64) {
+    (status_mib("VmRSS:"), status_mib("VmHWM:"))
+}
+
+/// One memory field of /proc/self/status, in MiB (0 where it can't be read).
+fn status_mib(name: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| round(kb / 1024.0, 1))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| round(kb / 1024.0, 1))
+}
+
+/// Resident memory split into anonymous (heap, caches) and file-backed (the search index's
+/// memory-mapped segments, which the kernel can drop and re-read), in MiB.
+fn rss_split() -> Value {
+    json!({"anon": status_mib("RssAnon:"), "file": status_mib("RssFile:")})
 }
 
 /// Bytes of the files under `dir`.
@@ -640,10 +976,11 @@ async fn footprint(
         "bench": "footprint",
         "nodes": 1,
         "cache_mb": cache,
+        "zstd_ratio": compressibility(),
         "records": n,
         "ingest_s": round(took.as_secs_f64(), 2),
         "signed_bytes": signed,
-        "rss_mib": {"empty": rss_empty, "loaded": rss_loaded, "after_queries": rss_after_queries, "peak": peak.max(peak_after)},
+        "rss_mib": {"empty": rss_empty, "loaded": rss_loaded, "after_queries": rss_after_queries, "peak": peak.max(peak_after), "after_queries_split": rss_split()},
         "store_bytes": store_bytes,
         "store_ratio": round(store_bytes as f64 / signed as f64, 2),
         "search_bytes": search_bytes,

@@ -532,6 +532,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// mimalloc rather than glibc malloc: at 100,000 records glibc's per-thread arenas held ~200 MiB
+/// the node no longer used (docs/BENCHMARKS.md, "Footprint").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default = if matches!(cli.command, Command::Run { .. }) {

@@ -151,7 +151,7 @@ pub struct StoreConfig {
 }
 
 fn default_cache_mb() -> u64 {
-    256
+    64
 }
 fn default_max_pending() -> usize {
     accord_store::DEFAULT_MAX_PENDING

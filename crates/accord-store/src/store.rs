@@ -20,8 +20,10 @@ use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 2;
-/// Default sled page cache: 256 MiB (sled's own default is 1 GiB).
-pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
+/// Default sled page cache: 64 MiB (sled's own default is 1 GiB). Reads of objects are point
+/// lookups and the search index answers queries, so a larger cache buys little
+/// (docs/BENCHMARKS.md, "Footprint").
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 /// Default capacity of the pending quarantine, in objects.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 /// Default share of the quarantine one source (a peer, the local API, an import) may hold.
@@ -48,17 +50,37 @@ const EXPORT_ORDER: [ObjectType; 6] = [
 /// Objects per transaction when importing a file.
 const IMPORT_BATCH: usize = 512;
 
+/// zstd level for sled's compression of what it writes: low levels cost little CPU at ingest and
+/// already take most of the gain on text-heavy objects (docs/BENCHMARKS.md, "Footprint").
+const COMPRESSION_LEVEL: i32 = 3;
+
+/// Whether the database in `dir` is (to be) compressed. sled cannot change this across restarts,
+/// so a store created before compression was introduced stays uncompressed (an export and import
+/// into a fresh data directory compresses it); a new store is compressed.
+fn uses_compression(dir: &Path) -> bool {
+    match std::fs::read_to_string(dir.join("conf")) {
+        Ok(conf) => conf
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .any(|(k, v)| k.trim() == "use_compression" && v.trim() == "true"),
+        Err(_) => true,
+    }
+}
+
 /// Opens the sled database. sled releases its file lock from a background thread shortly
 /// after the last handle is dropped, so a store closed and reopened at once (a restart in
 /// the same process) may find it still held: retry for a bounded time before failing.
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
     const LOCK_ATTEMPTS: u32 = 200; // 5 s
+    let compressed = uses_compression(dir);
     let mut attempt = 0;
     loop {
         match sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
+            .use_compression(compressed)
+            .compression_factor(COMPRESSION_LEVEL)
             .open()
         {
             Err(sled::Error::Io(e))
