@@ -312,6 +312,8 @@ pub mod harness {
             node_cert: cert,
             max_object_bytes: 1 << 20,
             admission_timeout: accord_net::ADMISSION_TIMEOUT,
+            gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
+            sim: None,
         })
         .expect("the raw peer's network starts");
         tokio::spawn(net.run());

@@ -224,6 +224,8 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
         node_cert: Some(cert.into_bytes()),
         max_object_bytes: 1 << 20,
         admission_timeout: accord_net::ADMISSION_TIMEOUT,
+        gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
+        sim: None,
     })
     .unwrap();
     tokio::spawn(net.run());

@@ -57,6 +57,8 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
         node_cert: None,
         max_object_bytes: 1 << 20,
         admission_timeout: accord_net::ADMISSION_TIMEOUT,
+        gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
+        sim: None,
     })
     .unwrap();
     tokio::spawn(net.run());

@@ -8,10 +8,14 @@
 //! - `cluster`: the same records posted to one of several nodes, until all of them hold all;
 //!   gossip events not handed over, reconciliation duplicates and signature checks per record;
 //! - `latency`: single-record POSTs at a fixed rate; POST acknowledgement and propagation to
-//!   the farthest node, p50/p99/max.
+//!   the farthest node, p50/p99/max;
+//! - `footprint` and `catchup`: memory, disk, queries and checking at size; catching up;
+//! - `scale`: many nodes over simulated links (see `scale.rs`).
 //!
 //! Each run prints a Markdown table and one JSON line (appended to `--out` when given). The
 //! figures are measurements of this machine, never assertions; docs/BENCHMARKS.md records them.
+
+mod scale;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -84,6 +88,38 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         records: usize,
     },
+    /// Many nodes over simulated links (delay, loss, partitions): propagation, duplicates,
+    /// bytes per record, convergence after a partition heals and after restarts.
+    Scale {
+        #[arg(long, default_value_t = 50)]
+        nodes: usize,
+        #[arg(long, default_value_t = 200)]
+        records: usize,
+        /// Records per second, each published into a different node.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Least one-way delay of a link, ms.
+        #[arg(long, default_value_t = 10)]
+        min_delay_ms: u64,
+        /// Greatest one-way delay of a link, ms.
+        #[arg(long, default_value_t = 120)]
+        max_delay_ms: u64,
+        /// Probability that a packet is lost (shows as a retransmission delay).
+        #[arg(long, default_value_t = 0.01)]
+        loss: f64,
+        /// Bootstrap peers per node (more are found by Kademlia).
+        #[arg(long, default_value_t = 4)]
+        degree: usize,
+        /// Gossipsub mesh degree (`network.gossip_mesh_n`; 0: every admitted peer is sent
+        /// every object).
+        #[arg(long, default_value_t = accord_net::DEFAULT_GOSSIP_MESH_N)]
+        mesh_n: usize,
+        /// Records published into each half while the federation is partitioned.
+        #[arg(long, default_value_t = 25)]
+        partition_records: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Single-record POSTs at a fixed rate; acknowledgement and propagation latency.
     Latency {
         #[arg(long, default_value_t = 5)]
@@ -109,9 +145,12 @@ fn main() -> Result<()> {
     let log = std::fs::File::create(&log_path).context("creating the log file")?;
     // The nodes log at the default level of `accord run`, into a file whose lines we count.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            accord_node::DEFAULT_LOG_FILTER,
-        ))
+        .with_env_filter(
+            // ACCORD_BENCH_LOG (a tracing filter) overrides, to look into a run.
+            tracing_subscriber::EnvFilter::try_from_env("ACCORD_BENCH_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(accord_node::DEFAULT_LOG_FILTER)
+            }),
+        )
         .with_writer(Mutex::new(log))
         .with_ansi(false)
         .init();
@@ -144,6 +183,32 @@ fn main() -> Result<()> {
                 keep_data,
             } => footprint(records, cache_mb, keep_data).await,
             Cmd::Catchup { records } => catchup(records).await,
+            Cmd::Scale {
+                nodes,
+                records,
+                rate,
+                min_delay_ms,
+                max_delay_ms,
+                loss,
+                degree,
+                mesh_n,
+                partition_records,
+                seed,
+            } => {
+                scale::scale(scale::Scale {
+                    nodes,
+                    records,
+                    rate,
+                    min_delay_ms,
+                    max_delay_ms,
+                    loss,
+                    degree,
+                    mesh_n,
+                    partition_records,
+                    seed,
+                })
+                .await
+            }
         }
     })?;
     let (lines, longest) = log_lines(&log_path);
@@ -954,6 +1019,7 @@ async fn footprint(
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let posted = loader.await?;
     let (rss_after_queries, peak_after) = rss_mib();
+    let split_after_queries = rss_split();
     node.shutdown().await;
     // `accord check` on the stopped node's store: every object decoded, hashed, its signature
     // verified and its index entries looked up.
@@ -980,7 +1046,7 @@ async fn footprint(
         "records": n,
         "ingest_s": round(took.as_secs_f64(), 2),
         "signed_bytes": signed,
-        "rss_mib": {"empty": rss_empty, "loaded": rss_loaded, "after_queries": rss_after_queries, "peak": peak.max(peak_after), "after_queries_split": rss_split()},
+        "rss_mib": {"empty": rss_empty, "loaded": rss_loaded, "after_queries": rss_after_queries, "peak": peak.max(peak_after), "after_queries_split": split_after_queries},
         "store_bytes": store_bytes,
         "store_ratio": round(store_bytes as f64 / signed as f64, 2),
         "search_bytes": search_bytes,

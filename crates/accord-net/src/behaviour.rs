@@ -73,10 +73,29 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub fn new(cfg: &NetConfig) -> Result<Self, NetError> {
+    /// The behaviour for `cfg`; with a registry, gossipsub records its own metrics there
+    /// (mesh sizes, messages received with and without duplicates, scores).
+    pub fn new(
+        cfg: &NetConfig,
+        registry: Option<&mut libp2p::metrics::Registry>,
+    ) -> Result<Self, NetError> {
         let key = &cfg.keypair;
         let local = key.public().to_peer_id();
-        let gossip_config = gossipsub::ConfigBuilder::default()
+        let mut gossip_config = gossipsub::ConfigBuilder::default();
+        if cfg.gossip_mesh_n > 0 {
+            // The mesh: D peers, grafting up below about two thirds of D, pruning above 2D;
+            // the first heartbeat soon after start, so that a node forwards at once.
+            let d = cfg.gossip_mesh_n;
+            let d_low = (2 * d).div_ceil(3).max(1);
+            gossip_config
+                .mesh_n(d)
+                .mesh_n_low(d_low)
+                .mesh_n_high(2 * d)
+                .mesh_outbound_min((d / 2).min(2).min(d_low))
+                .gossip_lazy(d)
+                .heartbeat_initial_delay(Duration::from_millis(100));
+        }
+        let gossip_config = gossip_config
             .validate_messages()
             // Objects authenticate themselves (each envelope is signed by its author and checked
             // once by the node): gossip messages carry no second signature, author or sequence
@@ -93,6 +112,12 @@ impl Behaviour {
         let mut gossipsub =
             gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
                 .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;
+        if let Some(registry) = registry {
+            gossipsub = gossipsub.with_metrics(
+                registry.sub_registry_with_prefix("libp2p_gossipsub_router"),
+                gossipsub::MetricsConfig::default(),
+            );
+        }
         let topic = gossip_topic(&cfg.federation);
         // Scores tuned for a small federation with sparse traffic: no mesh-delivery quotas
         // (P3, P3b), no IP colocation penalty (nodes are certified), small positive rewards

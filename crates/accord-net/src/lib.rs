@@ -20,6 +20,7 @@
 
 mod behaviour;
 mod codec;
+pub mod sim;
 mod swarm;
 
 use std::time::Duration;
@@ -34,6 +35,9 @@ pub use libp2p::metrics::Registry;
 pub use libp2p::multiaddr;
 pub use libp2p::{Multiaddr as Addr, PeerId as Peer};
 pub use swarm::{MAX_AWAITING_ADMISSION, Network};
+
+/// Default gossipsub mesh degree ([`NetConfig::gossip_mesh_n`]).
+pub const DEFAULT_GOSSIP_MESH_N: usize = 6;
 
 /// Capacity of the command channel into the swarm task.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
@@ -75,6 +79,12 @@ pub struct NetConfig {
     /// How long a peer has to present a valid certificate (members mode); see
     /// [`ADMISSION_TIMEOUT`] for the default.
     pub admission_timeout: Duration,
+    /// Gossipsub's mesh degree D: each object is forwarded to D peers (the publisher sends it
+    /// to every admitted peer). 0 makes every admitted peer a direct peer that is sent every
+    /// object, as before 0.2 (docs/BENCHMARKS.md, "Federation scale").
+    pub gossip_mesh_n: usize,
+    /// A simulated link instead of plain TCP (benchmarks only; see [`sim`]).
+    pub sim: Option<sim::SimLink>,
 }
 
 /// The verdict of the node on a gossip message.

@@ -77,6 +77,8 @@ pub struct Network {
     topic: gossipsub::IdentTopic,
     admission: Admission,
     admission_timeout: Duration,
+    /// Every admitted peer is an explicit gossip peer (no mesh: `gossip_mesh_n` = 0).
+    direct_peers: bool,
     node_cert: Vec<u8>,
     peers: HashMap<PeerId, PeerState>,
     refused: HashMap<PeerId, Refused>,
@@ -119,21 +121,45 @@ impl Network {
     /// Kademlia, ping) in `registry`.
     pub fn with_metrics(
         cfg: NetConfig,
-        registry: Option<&mut libp2p::metrics::Registry>,
+        mut registry: Option<&mut libp2p::metrics::Registry>,
     ) -> Result<(Network, NetworkHandle, NetworkEvents), NetError> {
-        let behaviour = Behaviour::new(&cfg)?;
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| NetError::Transport(e.to_string()))?
-            .with_behaviour(|_| behaviour)
-            .map_err(|e| NetError::Transport(e.to_string()))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-            .build();
+        let behaviour = Behaviour::new(&cfg, registry.as_deref_mut())?;
+        let swarm_config =
+            |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
+        let mut swarm = match cfg.sim.clone() {
+            None => libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
+                .with_tokio()
+                .with_tcp(
+                    tcp::Config::default().nodelay(true),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .map_err(|e| NetError::Transport(e.to_string()))?
+                .with_behaviour(|_| behaviour)
+                .map_err(|e| NetError::Transport(e.to_string()))?
+                .with_swarm_config(swarm_config)
+                .build(),
+            // The same stack over TCP seen through a simulated link (crate::sim).
+            Some(link) => libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
+                .with_tokio()
+                .with_other_transport(|key| {
+                    use libp2p::Transport as _;
+                    let noise = noise::Config::new(key)
+                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                            .and_then(move |stream, _| link.clone().attach(stream))
+                            .upgrade(libp2p::core::upgrade::Version::V1)
+                            .authenticate(noise)
+                            .multiplex(yamux::Config::default()),
+                    )
+                })
+                .map_err(|e| NetError::Transport(e.to_string()))?
+                .with_behaviour(|_| behaviour)
+                .map_err(|e| NetError::Transport(e.to_string()))?
+                .with_swarm_config(swarm_config)
+                .build(),
+        };
         for addr in &cfg.listen {
             swarm
                 .listen_on(addr.clone())
@@ -180,6 +206,7 @@ impl Network {
             topic: gossip_topic(&cfg.federation),
             admission: cfg.admission,
             admission_timeout: cfg.admission_timeout,
+            direct_peers: cfg.gossip_mesh_n == 0,
             node_cert: cfg.node_cert.unwrap_or_default(),
             peers: HashMap::new(),
             refused: HashMap::new(),
@@ -369,9 +396,11 @@ impl Network {
         let addrs = state.addresses.clone();
         let b = self.swarm.behaviour_mut();
         b.gossipsub.set_application_score(&peer, 0.0);
-        // Admitted federation nodes are direct (explicit) gossip peers: every new object is
-        // forwarded to all of them at once, without waiting for the mesh to form.
-        b.gossipsub.add_explicit_peer(&peer);
+        // With no mesh (gossip_mesh_n = 0), admitted nodes are direct (explicit) gossip peers:
+        // every new object is forwarded to all of them.
+        if self.direct_peers {
+            b.gossipsub.add_explicit_peer(&peer);
+        }
         for a in addrs {
             b.kad.add_address(&peer, a);
         }
@@ -581,10 +610,12 @@ impl Network {
                     addr,
                 });
                 if !members {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .add_explicit_peer(&peer_id);
+                    if self.direct_peers {
+                        self.swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .add_explicit_peer(&peer_id);
+                    }
                     self.emit(NetworkEvent::PeerAdmitted { peer: peer_id });
                 }
             }

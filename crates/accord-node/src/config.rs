@@ -61,10 +61,24 @@ pub struct NetworkConfig {
     /// Seconds a connected peer has to present a valid node certificate (members mode).
     #[serde(default = "default_admission_timeout_secs")]
     pub admission_timeout_secs: u64,
+    /// Gossipsub mesh degree: each node forwards a new object to this many peers (and gossips
+    /// its id to others). 0 sends every object to every admitted peer.
+    #[serde(default = "default_gossip_mesh_n")]
+    pub gossip_mesh_n: usize,
+    /// A simulated link for the federation-scale benchmark (`accord_net::sim`). Set only in
+    /// code: no configuration file can name it.
+    #[serde(skip)]
+    pub sim: Option<accord_net::sim::SimLink>,
 }
 
 fn default_listen() -> Vec<String> {
     vec!["/ip4/0.0.0.0/tcp/7400".to_string()]
+}
+/// Largest gossipsub mesh degree accepted (the mesh's upper bound is twice this).
+pub const MAX_GOSSIP_MESH_N: usize = 32;
+
+fn default_gossip_mesh_n() -> usize {
+    accord_net::DEFAULT_GOSSIP_MESH_N
 }
 fn default_admission_timeout_secs() -> u64 {
     accord_net::ADMISSION_TIMEOUT.as_secs()
@@ -78,6 +92,8 @@ impl Default for NetworkConfig {
             admission: AdmissionMode::Members,
             mdns: false,
             admission_timeout_secs: default_admission_timeout_secs(),
+            gossip_mesh_n: default_gossip_mesh_n(),
+            sim: None,
         }
     }
 }
@@ -384,6 +400,14 @@ impl NodeConfig {
                 ));
             }
         }
+        if self.network.gossip_mesh_n > MAX_GOSSIP_MESH_N {
+            return Err(field(
+                "network.gossip_mesh_n",
+                format!(
+                    "must be at most {MAX_GOSSIP_MESH_N} (0 sends every object to every admitted peer)"
+                ),
+            ));
+        }
         if self.store.max_pending == 0 {
             return Err(field("store.max_pending", "must be at least 1"));
         }
@@ -522,6 +546,10 @@ mod tests {
         assert!(
             err(&format!("{BASE}[network]\nlisten = [\"tcp:80\"]\n"), &[])
                 .contains("network.listen")
+        );
+        assert!(
+            err(&format!("{BASE}[network]\ngossip_mesh_n = 40\n"), &[])
+                .contains("network.gossip_mesh_n")
         );
         assert!(
             err(BASE, &[("ACCORD_NETWORK_MDNS".into(), "maybe".into())])

@@ -206,6 +206,8 @@ impl Node {
             mdns: cfg.network.mdns,
             node_cert,
             max_object_bytes: trust.limits().max_bytes(),
+            gossip_mesh_n: cfg.network.gossip_mesh_n,
+            sim: cfg.network.sim.clone(),
         };
         let mut registry = accord_net::Registry::default();
         let (network, net, events) = Network::with_metrics(net_cfg, Some(&mut registry))?;

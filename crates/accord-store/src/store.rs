@@ -58,8 +58,9 @@ const COMPRESSION_LEVEL: i32 = 3;
 /// so a store created before compression was introduced stays uncompressed (an export and import
 /// into a fresh data directory compresses it); a new store is compressed.
 fn uses_compression(dir: &Path) -> bool {
-    match std::fs::read_to_string(dir.join("conf")) {
-        Ok(conf) => conf
+    // sled's conf file is text followed by a binary checksum.
+    match std::fs::read(dir.join("conf")) {
+        Ok(conf) => String::from_utf8_lossy(&conf)
             .lines()
             .filter_map(|line| line.split_once(':'))
             .any(|(k, v)| k.trim() == "use_compression" && v.trim() == "true"),
@@ -67,10 +68,12 @@ fn uses_compression(dir: &Path) -> bool {
     }
 }
 
-/// Opens the sled database. sled releases its file lock from a background thread shortly
-/// after the last handle is dropped, so a store closed and reopened at once (a restart in
-/// the same process) may find it still held: retry for a bounded time before failing.
-fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+/// Opens the sled database in `dir` as it is (compressed or not), without the store's checks:
+/// for offline tools and tests that look at the raw trees. sled releases its file lock from a
+/// background thread shortly after the last handle is dropped, so a store closed and reopened
+/// at once (a restart in the same process) may find it still held: retry for a bounded time
+/// before failing.
+pub fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
     const LOCK_ATTEMPTS: u32 = 200; // 5 s
     let compressed = uses_compression(dir);

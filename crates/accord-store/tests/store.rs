@@ -493,18 +493,7 @@ fn open_refuses_another_federations_directory() {
 /// The store's sled database opened directly. sled releases the lock of a dropped store from
 /// a background thread: wait for it, as the store itself does when it is reopened.
 fn raw_db(dir: &Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(dir) {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            other => break other.unwrap(),
-        }
-    }
+    accord_store::open_db(dir, 1 << 20).unwrap()
 }
 
 #[test]
@@ -2185,4 +2174,37 @@ fn counts_kept_by_writes_agree_with_a_recount() {
     assert_eq!(store.counts_by_type().unwrap(), kept);
     drop(store);
     assert_eq!(open(dir.path(), &fed).counts_by_type().unwrap(), kept);
+}
+
+#[test]
+fn new_stores_are_compressed_and_older_uncompressed_stores_still_open() {
+    let fed = fed();
+    let conf =
+        |dir: &Path| String::from_utf8_lossy(&std::fs::read(dir.join("conf")).unwrap()).to_string();
+    // A new store is compressed.
+    let fresh = tempfile::tempdir().unwrap();
+    drop(open(fresh.path(), &fed));
+    assert!(
+        conf(fresh.path()).contains("use_compression: true"),
+        "{}",
+        conf(fresh.path())
+    );
+    // A store created uncompressed (by an earlier release) opens, takes objects and reopens,
+    // still uncompressed: sled cannot change this across restarts.
+    let old = tempfile::tempdir().unwrap();
+    drop(sled::Config::new().path(old.path()).open().unwrap());
+    let del = fed.delegation(0);
+    let rec = fed.record(0, "r", Timestamp(BASE + MINUTE));
+    {
+        let mut store = open(old.path(), &fed);
+        assert_accepted(&ingest(&mut store, &del), &del);
+        assert_accepted(&ingest(&mut store, &rec), &rec);
+    }
+    let store = open(old.path(), &fed);
+    assert!(all_ids(&store).contains(&rec.id()));
+    assert!(
+        conf(old.path()).contains("use_compression: false"),
+        "{}",
+        conf(old.path())
+    );
 }
