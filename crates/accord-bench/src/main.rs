@@ -93,10 +93,10 @@ enum Cmd {
     Scale {
         #[arg(long, default_value_t = 50)]
         nodes: usize,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 100)]
         records: usize,
         /// Records per second, each published into a different node.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 2.0)]
         rate: f64,
         /// Least one-way delay of a link, ms.
         #[arg(long, default_value_t = 10)]

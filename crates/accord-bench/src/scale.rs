@@ -36,6 +36,7 @@ pub struct Scale {
 const RECV_ALL: &str = "libp2p_gossipsub_router_topic_msg_recv_counts_unfiltered_total";
 const RECV_FIRST: &str = "libp2p_gossipsub_router_topic_msg_recv_counts_total";
 const MESH_PEERS: &str = "libp2p_gossipsub_router_mesh_peer_counts";
+const RECV_BYTES_ALL: &str = "libp2p_gossipsub_router_topic_msg_recv_bytes_unfiltered_total";
 
 /// Two-letter member codes for `n` members: AA, AB, …
 fn codes(n: usize) -> Vec<String> {
@@ -121,12 +122,17 @@ impl Fed {
         }
     }
 
-    async fn counter_sum(&self, name: &str) -> f64 {
-        let mut sum = 0.0;
+    /// A counter of every running node.
+    async fn counters(&self, name: &str) -> Vec<f64> {
+        let mut all = Vec::new();
         for (_, node) in self.running() {
-            sum += metric(&node.metrics_text().await, name).unwrap_or(0.0);
+            all.push(metric(&node.metrics_text().await, name).unwrap_or(0.0));
         }
-        sum
+        all
+    }
+
+    async fn counter_sum(&self, name: &str) -> f64 {
+        self.counters(name).await.iter().sum()
     }
 
     fn bytes_in(&self) -> Vec<u64> {
@@ -187,18 +193,6 @@ pub async fn scale(s: Scale) -> Result<Value> {
         peers.push(node.peers().await.map(|p| p.len()).unwrap_or(0) as f64);
     }
 
-    // Background traffic with nothing to publish (pings, gossipsub heartbeats, reconciliation).
-    let idle_window = Duration::from_secs(10);
-    let before = fed.bytes_in();
-    tokio::time::sleep(idle_window).await;
-    let idle: Vec<f64> = fed
-        .bytes_in()
-        .iter()
-        .zip(&before)
-        .map(|(a, b)| (a - b) as f64 / idle_window.as_secs_f64())
-        .collect();
-    let idle_mean = idle.iter().sum::<f64>() / idle.len() as f64;
-
     // Propagation: records published at a steady rate, each into a different node.
     let base = now_ms() - 3_600_000;
     let recs: Vec<Vec<u8>> = (0..s.records)
@@ -225,6 +219,7 @@ pub async fn scale(s: Scale) -> Result<Value> {
             }
         });
     }
+    let gossip_bytes_before = fed.counters(RECV_BYTES_ALL).await;
     let dup_all_before = fed.counter_sum(RECV_ALL).await;
     let dup_first_before = fed.counter_sum(RECV_FIRST).await;
     let bytes_before = fed.bytes_in();
@@ -246,6 +241,13 @@ pub async fn scale(s: Scale) -> Result<Value> {
         .await?;
     let spread = start.elapsed();
     let bytes_after = fed.bytes_in();
+    let gossip_bytes: Vec<f64> = fed
+        .counters(RECV_BYTES_ALL)
+        .await
+        .iter()
+        .zip(&gossip_bytes_before)
+        .map(|(a, b)| (a - b) / s.records as f64)
+        .collect();
     let dup_all = fed.counter_sum(RECV_ALL).await - dup_all_before;
     let dup_first = fed.counter_sum(RECV_FIRST).await - dup_first_before;
     let (mut each, mut all_nodes) = (Vec::new(), Vec::new());
@@ -267,17 +269,27 @@ pub async fn scale(s: Scale) -> Result<Value> {
     }
     each.sort();
     all_nodes.sort();
+    // All traffic while the records spread (reconciliation, pings and heartbeats included).
     let per_record: Vec<f64> = bytes_after
         .iter()
         .zip(&bytes_before)
-        .zip(&idle)
-        .map(|((a, b), idle)| {
-            let window = spread.as_secs_f64();
-            ((a - b) as f64 - idle * window).max(0.0) / s.records as f64
-        })
+        .map(|(a, b)| (a - b) as f64 / s.records as f64)
         .collect();
-    let per_record_mean = per_record.iter().sum::<f64>() / per_record.len() as f64;
-    let per_record_max = per_record.iter().cloned().fold(0.0, f64::max);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+
+    // Background traffic once the records have spread and nothing is published (pings,
+    // gossipsub heartbeats, Kademlia, periodic reconciliation).
+    let idle_window = Duration::from_secs(10);
+    let before = fed.bytes_in();
+    tokio::time::sleep(idle_window).await;
+    let idle: Vec<f64> = fed
+        .bytes_in()
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| (a - b) as f64 / idle_window.as_secs_f64())
+        .collect();
+    let idle_mean = idle.iter().sum::<f64>() / idle.len() as f64;
 
     // Partition into halves; each half publishes; then heal.
     let half: Vec<u8> = (0..s.nodes).map(|i| u8::from(i >= s.nodes / 2)).collect();
@@ -374,12 +386,17 @@ pub async fn scale(s: Scale) -> Result<Value> {
             "all_nodes_max": pct(&all_nodes, 1.0),
         },
         "publish_window_s": round(publish_window.as_secs_f64(), 2),
+        "all_held_after_s": round(spread.as_secs_f64(), 2),
         "gossip_messages_received_per_first_delivery": round(dup_all / first, 2),
         "duplicates_per_message_per_node": round((dup_all - dup_first) / first, 2),
-        "bytes_in_per_node_per_record": {
-            "mean": round(per_record_mean, 0),
-            "max": round(per_record_max, 0),
-            "mean_over_record_size": round(per_record_mean / record_bytes, 2),
+        "gossip_bytes_in_per_node_per_record": {
+            "mean": round(mean(&gossip_bytes), 0),
+            "max": round(max(&gossip_bytes), 0),
+            "mean_over_record_size": round(mean(&gossip_bytes) / record_bytes, 2),
+        },
+        "all_bytes_in_per_node_per_record": {
+            "mean": round(mean(&per_record), 0),
+            "max": round(max(&per_record), 0),
         },
         "idle_bytes_in_per_node_per_s": round(idle_mean, 0),
         "partition": {

@@ -2,13 +2,15 @@
 //!
 //! One task ([`Network::run`]) owns the [`libp2p::Swarm`]: TCP + Noise + Yamux, identify, ping,
 //! gossipsub (one topic per federation, unsigned messages since objects are signed, message id
-//! = object id, every message validated by the node before it is forwarded), Kademlia for
+//! = object id, every message validated by the node before it is forwarded to the mesh of
+//! [`NetConfig::gossip_mesh_n`] peers), Kademlia for
 //! finding other federation nodes, optional mDNS, a certificate-presentation protocol for
 //! admission, and a request-response slot for reconciliation. The rest of the node talks to it
 //! through a cloneable [`NetworkHandle`] (bounded command channel, oneshot replies) and
 //! receives [`NetworkEvent`]s on two bounded queues ([`NetworkEvents`]): control events, and
 //! gossip (bounded in messages and bytes). The swarm never blocks on them: gossip that does
-//! not fit is counted with its sender in [`MissedGossip`].
+//! not fit is counted with its sender in [`MissedGossip`]. For benchmarks, [`sim`] puts
+//! simulated links (delay, loss, partitions) under the same stack.
 //!
 //! Admission: in [`Admission::Members`] mode every new peer starts with a gossipsub application
 //! score far below the publish and graylist thresholds, so it is sent nothing and heard
