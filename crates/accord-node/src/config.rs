@@ -152,6 +152,10 @@ pub struct StoreConfig {
     /// sled page cache, in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
+    /// Compress the store when it is created (an existing store keeps what it was created
+    /// with).
+    #[serde(default = "default_compression")]
+    pub compression: bool,
     /// Capacity of the pending quarantine, in objects.
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
@@ -168,6 +172,9 @@ pub struct StoreConfig {
 
 fn default_cache_mb() -> u64 {
     64
+}
+fn default_compression() -> bool {
+    true
 }
 fn default_max_pending() -> usize {
     accord_store::DEFAULT_MAX_PENDING
@@ -186,6 +193,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_mb: default_cache_mb(),
+            compression: default_compression(),
             max_pending: default_max_pending(),
             max_pending_per_source: default_max_pending_per_source(),
             max_pending_per_member: default_max_pending_per_member(),
@@ -199,6 +207,7 @@ impl StoreConfig {
     pub fn options(&self) -> accord_store::StoreOptions {
         accord_store::StoreOptions {
             cache_bytes: self.cache_mb << 20,
+            compress: self.compression,
             max_pending: self.max_pending,
             max_pending_per_source: self.max_pending_per_source,
             max_pending_per_member: self.max_pending_per_member,

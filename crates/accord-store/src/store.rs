@@ -50,21 +50,21 @@ const EXPORT_ORDER: [ObjectType; 6] = [
 /// Objects per transaction when importing a file.
 const IMPORT_BATCH: usize = 512;
 
-/// zstd level for sled's compression of what it writes: low levels cost little CPU at ingest and
-/// already take most of the gain on text-heavy objects (docs/BENCHMARKS.md, "Footprint").
+/// zstd level for sled's compression of what it writes (the level barely changes the CPU cost,
+/// which is mostly sled making a compression context per write; docs/BENCHMARKS.md, "Footprint").
 const COMPRESSION_LEVEL: i32 = 3;
 
-/// Whether the database in `dir` is (to be) compressed. sled cannot change this across restarts,
-/// so a store created before compression was introduced stays uncompressed (an export and import
-/// into a fresh data directory compresses it); a new store is compressed.
-fn uses_compression(dir: &Path) -> bool {
+/// Whether the database in `dir` is compressed: what its sled configuration says, or `new`
+/// for a database not created yet. sled cannot change this across restarts, so a store keeps
+/// what it was created with (an export and import into a fresh data directory changes it).
+fn uses_compression(dir: &Path, new: bool) -> bool {
     // sled's conf file is text followed by a binary checksum.
     match std::fs::read(dir.join("conf")) {
         Ok(conf) => String::from_utf8_lossy(&conf)
             .lines()
             .filter_map(|line| line.split_once(':'))
             .any(|(k, v)| k.trim() == "use_compression" && v.trim() == "true"),
-        Err(_) => true,
+        Err(_) => new,
     }
 }
 
@@ -73,10 +73,10 @@ fn uses_compression(dir: &Path) -> bool {
 /// background thread shortly after the last handle is dropped, so a store closed and reopened
 /// at once (a restart in the same process) may find it still held: retry for a bounded time
 /// before failing.
-pub fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+pub fn open_db(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<sled::Db, StoreError> {
     const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
     const LOCK_ATTEMPTS: u32 = 200; // 5 s
-    let compressed = uses_compression(dir);
+    let compressed = uses_compression(dir, compress_new);
     let mut attempt = 0;
     loop {
         match sled::Config::new()
@@ -104,6 +104,9 @@ pub fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub cache_bytes: u64,
+    /// Compress a store created now (sled's zstd): about 2.5 times less disk, about a third
+    /// less bulk-ingest speed. An existing store keeps what it was created with.
+    pub compress: bool,
     /// Objects in the quarantine in all.
     pub max_pending: usize,
     /// Objects in the quarantine from one source.
@@ -118,6 +121,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_bytes: DEFAULT_CACHE_BYTES,
+            compress: true,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_source: DEFAULT_MAX_PENDING_PER_SOURCE,
             max_pending_per_member: DEFAULT_MAX_PENDING_PER_MEMBER,
@@ -428,7 +432,7 @@ impl Store {
     /// `genesis`. Refuses a newer schema or another federation's data.
     pub fn open(dir: &Path, genesis: &[u8], opts: StoreOptions) -> Result<Store, StoreError> {
         let (trust, genesis_v) = TrustView::from_genesis(genesis).map_err(StoreError::Genesis)?;
-        let db = open_db(dir, opts.cache_bytes)?;
+        let db = open_db(dir, opts.cache_bytes, opts.compress)?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             Some(v) => {

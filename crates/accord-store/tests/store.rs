@@ -493,7 +493,7 @@ fn open_refuses_another_federations_directory() {
 /// The store's sled database opened directly. sled releases the lock of a dropped store from
 /// a background thread: wait for it, as the store itself does when it is reopened.
 fn raw_db(dir: &Path) -> sled::Db {
-    accord_store::open_db(dir, 1 << 20).unwrap()
+    accord_store::open_db(dir, 1 << 20, true).unwrap()
 }
 
 #[test]
@@ -2188,6 +2188,18 @@ fn new_stores_are_compressed_and_older_uncompressed_stores_still_open() {
         conf(fresh.path()).contains("use_compression: true"),
         "{}",
         conf(fresh.path())
+    );
+    // Unless the operator says otherwise (store.compression = false).
+    let plain = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        compress: false,
+        ..StoreOptions::default()
+    };
+    drop(Store::open(plain.path(), fed.genesis.as_bytes(), opts).unwrap());
+    assert!(
+        conf(plain.path()).contains("use_compression: false"),
+        "{}",
+        conf(plain.path())
     );
     // A store created uncompressed (by an earlier release) opens, takes objects and reopens,
     // still uncompressed: sled cannot change this across restarts.
