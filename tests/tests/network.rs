@@ -593,3 +593,48 @@ async fn an_outsider_gets_no_reconciliation() {
     x.shutdown().await;
     a.shutdown().await;
 }
+
+/// The node's gossipsub mesh size on the objects topic, from its metrics.
+async fn mesh_peers(node: &accord_node::NodeHandle) -> f64 {
+    node.metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("libp2p_gossipsub_router_mesh_peer_counts{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Admitted peers join gossipsub's mesh, so that a node forwards each object to its mesh and
+/// not to every peer (the first release made every admitted peer an explicit peer, and the
+/// mesh never formed: at fifty nodes each node then received each object ~40 times).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admitted_peers_form_a_gossip_mesh() {
+    logs();
+    let codes = ["KZ", "BY", "AM", "KG"];
+    let tf = TestFed::new(&codes, 12).unwrap();
+    let first = tf.spawn(0, vec![]).await.unwrap();
+    let addr = dial_addr(&first).await.expect("listen address");
+    let mut nodes = vec![first];
+    for i in 1..codes.len() {
+        nodes.push(tf.spawn(i, vec![addr.clone()]).await.unwrap());
+    }
+    // Four nodes: each ends up with the three others as peers (Kademlia finds them), fewer
+    // than the mesh's lower bound (4), so all three are in its mesh.
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_until(Duration::from_secs(20), || admitted(n, 3)).await,
+            "node {i} admitted the three others"
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || async {
+                mesh_peers(n).await >= 3.0
+            })
+            .await,
+            "node {i} has its three peers in its gossip mesh (it has {})",
+            mesh_peers(n).await
+        );
+    }
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}

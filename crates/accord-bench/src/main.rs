@@ -44,6 +44,9 @@ struct Cli {
     /// Copy the nodes' log (default level) to this file.
     #[arg(long, global = true)]
     keep_log: Option<std::path::PathBuf>,
+    /// The nodes create uncompressed stores (`store.compression = false`).
+    #[arg(long, global = true)]
+    uncompressed: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,6 +84,12 @@ enum Cmd {
         /// Move the node's data directory here at the end (to inspect it).
         #[arg(long)]
         keep_data: Option<std::path::PathBuf>,
+    },
+    /// Query latency on the data directory a `footprint --keep-data DIR` run left, idle and
+    /// while taking 1,000 POSTs a second (no ingest first: for stores of a million records).
+    Query {
+        #[arg(long)]
+        data: std::path::PathBuf,
     },
     /// Three nodes; one is stopped while another receives `records`; time for the restarted
     /// node to hold them all, the bytes it received and the duplicates it fetched.
@@ -140,6 +149,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    UNCOMPRESSED.store(cli.uncompressed, std::sync::atomic::Ordering::Relaxed);
     let work = tempfile_dir()?;
     let log_path = work.join("bench.log");
     let log = std::fs::File::create(&log_path).context("creating the log file")?;
@@ -183,6 +193,7 @@ fn main() -> Result<()> {
                 keep_data,
             } => footprint(records, cache_mb, keep_data).await,
             Cmd::Catchup { records } => catchup(records).await,
+            Cmd::Query { data } => query(data).await,
             Cmd::Scale {
                 nodes,
                 records,
@@ -688,11 +699,21 @@ fn verify_rate(items: &[Vec<u8>]) -> f64 {
     rate
 }
 
-/// Spawns member `i`'s node with the production sync interval.
-async fn spawn(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> Result<NodeHandle> {
+/// Whether the nodes of this run create uncompressed stores (`--uncompressed`).
+static UNCOMPRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Member `i`'s node config for a run: loopback, the production sync interval, the run's
+/// store compression.
+fn bench_config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> accord_node::NodeConfig {
     let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
     cfg.sync = SyncConfig::default();
-    Ok(Node::spawn(cfg).await?)
+    cfg.store.compression = !UNCOMPRESSED.load(std::sync::atomic::Ordering::Relaxed);
+    cfg
+}
+
+/// Spawns member `i`'s node with the run's config.
+async fn spawn(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> Result<NodeHandle> {
+    Ok(Node::spawn(bench_config(tf, i, bootstrap)).await?)
 }
 
 /// A CBOR array of envelopes: one submission of a batch.
@@ -938,8 +959,7 @@ async fn footprint(
     keep_data: Option<std::path::PathBuf>,
 ) -> Result<Value> {
     let tf = TestFed::new(&CODES[..2], 47)?;
-    let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
-    cfg.sync = SyncConfig::default();
+    let mut cfg = bench_config(&tf, 0, vec![]);
     if let Some(mb) = cache_mb {
         cfg.store.cache_mb = mb;
     }
@@ -967,57 +987,7 @@ async fn footprint(
     let data = tf.dir.path().join(CODES[0]).join("data");
     let search_bytes = dir_bytes(&data.join("search"));
     let store_bytes = dir_bytes(&data) - search_bytes;
-    let text = |t: &str| accord_search::SearchQuery {
-        text: Some(t.to_string()),
-        limit: 20,
-        ..Default::default()
-    };
-    let filter = |member: &str, lang: &str| accord_search::SearchQuery {
-        members: vec![member.to_string()],
-        langs: vec![lang.to_string()],
-        limit: 20,
-        ..Default::default()
-    };
-    let full_text = [
-        text("цифровых услуг"),
-        text("guidance digital services"),
-        text("персональных данных граждан"),
-        text("interoperability"),
-    ];
-    let filters = [filter("KZ", "ru"), filter("KZ", "en"), filter("BY", "ru")];
-    let idle_text = query_times(&node, &full_text, 50).await;
-    let idle_filter = query_times(&node, &filters, 50).await;
-    // The same queries while the node takes 1,000 single-record POSTs a second.
-    let load: Vec<Vec<u8>> = records_range(&tf, n, n + 10_000);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let loader = {
-        let url = url.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            let mut posted = 0usize;
-            for r in load {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                tick.tick().await;
-                let client = client.clone();
-                let url = url.clone();
-                tokio::spawn(async move { post(&client, &url, batch_body(&[r])).await });
-                posted += 1;
-            }
-            posted
-        })
-    };
-    // Let the load settle before measuring.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let started_loaded = Instant::now();
-    let loaded_text = query_times(&node, &full_text, 25).await;
-    let loaded_filter = query_times(&node, &filters, 25).await;
-    let loaded_secs = started_loaded.elapsed().as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let posted = loader.await?;
+    let queries = query_phase(&tf, &node, &url, n).await?;
     let (rss_after_queries, peak_after) = rss_mib();
     let split_after_queries = rss_split();
     node.shutdown().await;
@@ -1051,11 +1021,90 @@ async fn footprint(
         "store_ratio": round(store_bytes as f64 / signed as f64, 2),
         "search_bytes": search_bytes,
         "search_ratio": round(search_bytes as f64 / signed as f64, 2),
-        "query_idle": {"full_text": idle_text, "filter": idle_filter},
-        "query_loaded": {"full_text": loaded_text, "filter": loaded_filter, "posts_per_s_target": 1000, "posted": posted, "measured_s": round(loaded_secs, 2)},
+        "query_idle": queries["query_idle"],
+        "query_loaded": queries["query_loaded"],
         "check_s": round(check.0, 2),
         "check_clean": check.1,
     }))
+}
+
+/// Query latency on a node holding `n` records (member 0's records `0..n`): full-text and
+/// filter queries idle, then while the node takes 1,000 single-record POSTs a second.
+async fn query_phase(tf: &TestFed, node: &NodeHandle, url: &str, n: usize) -> Result<Value> {
+    let text = |t: &str| accord_search::SearchQuery {
+        text: Some(t.to_string()),
+        limit: 20,
+        ..Default::default()
+    };
+    let filter = |member: &str, lang: &str| accord_search::SearchQuery {
+        members: vec![member.to_string()],
+        langs: vec![lang.to_string()],
+        limit: 20,
+        ..Default::default()
+    };
+    let full_text = [
+        text("цифровых услуг"),
+        text("guidance digital services"),
+        text("персональных данных граждан"),
+        text("interoperability"),
+    ];
+    let filters = [filter("KZ", "ru"), filter("KZ", "en"), filter("BY", "ru")];
+    let idle_text = query_times(node, &full_text, 50).await;
+    let idle_filter = query_times(node, &filters, 50).await;
+    // The same queries while the node takes 1,000 single-record POSTs a second.
+    let load: Vec<Vec<u8>> = records_range(tf, n, n + 10_000);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let url = url.to_string();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            let mut posted = 0usize;
+            for r in load {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                tick.tick().await;
+                let client = client.clone();
+                let url = url.to_string();
+                tokio::spawn(async move { post(&client, &url, batch_body(&[r])).await });
+                posted += 1;
+            }
+            posted
+        })
+    };
+    // Let the load settle before measuring.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started_loaded = Instant::now();
+    let loaded_text = query_times(node, &full_text, 25).await;
+    let loaded_filter = query_times(node, &filters, 25).await;
+    let loaded_secs = started_loaded.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let posted = loader.await?;
+    Ok(json!({
+        "query_idle": {"full_text": idle_text, "filter": idle_filter},
+        "query_loaded": {"full_text": loaded_text, "filter": loaded_filter, "posts_per_s_target": 1000, "posted": posted, "measured_s": round(loaded_secs, 2)},
+    }))
+}
+
+/// Queries on a data directory that `footprint --keep-data` left (no ingest first).
+async fn query(data: std::path::PathBuf) -> Result<Value> {
+    // The same seeded federation as `footprint`, so the kept store is this federation's.
+    let tf = TestFed::new(&CODES[..2], 47)?;
+    let mut cfg = bench_config(&tf, 0, vec![]);
+    cfg.data_dir = data;
+    let node = Node::spawn(cfg).await?;
+    let url = serve(&node).await;
+    let n = record_count(&node).await as usize;
+    let (rss_open, _) = rss_mib();
+    let mut result = query_phase(&tf, &node, &url, n).await?;
+    node.shutdown().await;
+    result["bench"] = json!("query");
+    result["nodes"] = json!(1);
+    result["records"] = json!(n);
+    result["rss_mib_after_open"] = json!(rss_open);
+    Ok(result)
 }
 
 async fn catchup(n: usize) -> Result<Value> {
@@ -1104,9 +1153,14 @@ async fn catchup(n: usize) -> Result<Value> {
     )
     .await?;
     let stats = b.sync_stats();
-    let bytes_in: u64 = stats.iter().map(|(_, s)| s.bytes_in).sum();
-    let fetched: Vec<u64> = stats.iter().map(|(_, s)| s.fetched_total).collect();
+    // Every session's bytes (a peer's stats show its last session only).
     let text = b.metrics_text().await;
+    let bytes_in = text
+        .lines()
+        .filter(|l| l.starts_with("accord_sync_bytes_total{") && l.contains("direction=\"in\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64;
+    let fetched: Vec<u64> = stats.iter().map(|(_, s)| s.fetched_total).collect();
     for node in [&a, &b, &c] {
         node.shutdown().await;
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use accord_core::{ObjectId, SignedObject, Timestamp};
 use accord_net::sim::SimNet;
-use accord_node::{AdmissionMode, Node, NodeHandle, SyncConfig};
+use accord_node::{Node, NodeHandle};
 use accord_tests::harness::{TestFed, dial_addr, record_count};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -81,8 +81,7 @@ impl Fed {
                 bootstrap.push(addr);
             }
         }
-        let mut cfg = self.tf.config(i, bootstrap, AdmissionMode::Members);
-        cfg.sync = SyncConfig::default();
+        let mut cfg = crate::bench_config(&self.tf, i, bootstrap);
         cfg.store.cache_mb = 8;
         cfg.network.sim = Some(self.net.link(i as u16));
         cfg.network.gossip_mesh_n = self.mesh_n;
