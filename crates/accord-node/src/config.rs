@@ -171,7 +171,7 @@ pub struct StoreConfig {
 }
 
 fn default_cache_mb() -> u64 {
-    64
+    accord_store::DEFAULT_CACHE_BYTES >> 20
 }
 fn default_compression() -> bool {
     true
