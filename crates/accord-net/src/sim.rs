@@ -170,6 +170,7 @@ impl SimLink {
             last_ready: Instant::now(),
             eof: false,
             timer: None,
+            scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
         })
     }
 }
@@ -186,6 +187,8 @@ pub struct SimStream<S> {
     eof: bool,
     timer: Option<Pin<Box<Sleep>>>,
     rng: u64,
+    /// Where reads from the socket land before they are queued.
+    scratch: Box<[u8]>,
 }
 
 impl<S> std::fmt::Debug for SimStream<S> {
@@ -237,11 +240,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for SimStream<S> {
         loop {
             // Take in whatever the socket has (this also registers for more).
             while !this.eof {
-                let mut chunk = vec![0u8; READ_CHUNK];
-                match Pin::new(&mut this.inner).poll_read(cx, &mut chunk) {
+                match Pin::new(&mut this.inner).poll_read(cx, &mut this.scratch) {
                     Poll::Ready(Ok(0)) => this.eof = true,
                     Poll::Ready(Ok(n)) => {
-                        chunk.truncate(n);
+                        let chunk = this.scratch[..n].to_vec();
                         SimNet::count(&this.link.net.bytes_in, this.link.me, n);
                         let at = this.ready_at(n);
                         this.arrived.push_back((at, chunk));
