@@ -20,11 +20,12 @@ use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 2;
-/// Default sled page cache: 32 MiB (sled's own default is 1 GiB). Reads of objects are point
-/// lookups and the search index answers queries, so a larger cache buys little: at 100,000
-/// records 64 MiB made bulk ingest ~12 % faster for ~85 MiB more resident memory
-/// (docs/BENCHMARKS.md, "Footprint").
-pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+/// Default sled page cache: 16 MiB (sled's own default is 1 GiB). sled counts a compressed
+/// store's pages at their compressed size, so the pages it keeps take about three times this
+/// in memory. Reads of objects are point lookups and the search index answers queries, so a
+/// larger cache buys little: at 100,000 records 64 MiB made bulk ingest ~18 % faster for
+/// ~140 MiB more resident memory (docs/BENCHMARKS.md, "Footprint").
+pub const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
 /// Default capacity of the pending quarantine, in objects.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 /// Default share of the quarantine one source (a peer, the local API, an import) may hold.
