@@ -106,7 +106,7 @@ pub fn open_db(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<sled:
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub cache_bytes: u64,
-    /// Compress a store created now (sled's zstd): about 2.5 times less disk, about a third
+    /// Compress a store created now (sled's zstd): about 2.7 times less disk, about a third
     /// less bulk-ingest speed. An existing store keeps what it was created with.
     pub compress: bool,
     /// Objects in the quarantine in all.
