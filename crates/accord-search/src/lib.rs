@@ -34,6 +34,10 @@ pub const MAX_QUERY_CHARS: usize = 512;
 pub const MAX_LIMIT: usize = 100;
 /// Memory budget of the index writer.
 const WRITER_HEAP: usize = 50 * 1024 * 1024;
+/// Segments larger than this are not merged again, so that a merge (eight segments of one size
+/// into one) never holds more than ~8 × this many documents: a merge into a segment of 820,000
+/// documents took 1.8 GB for seconds (docs/BENCHMARKS.md, "At 1,000,000 records").
+const MAX_DOCS_BEFORE_MERGE: usize = 25_000;
 
 /// Search errors.
 #[derive(Debug, Error)]
@@ -263,6 +267,9 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let writer = index.writer(WRITER_HEAP)?;
+        let mut merges = tantivy::indexer::LogMergePolicy::default();
+        merges.set_max_docs_before_merge(MAX_DOCS_BEFORE_MERGE);
+        writer.set_merge_policy(Box::new(merges));
         Ok(SearchIndex {
             index,
             reader,
