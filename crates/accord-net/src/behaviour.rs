@@ -93,7 +93,11 @@ impl Behaviour {
                 .mesh_n_high(2 * d)
                 .mesh_outbound_min((d / 2).min(2).min(d_low))
                 .gossip_lazy(d)
-                .heartbeat_initial_delay(Duration::from_millis(100));
+                .heartbeat_initial_delay(Duration::from_millis(100))
+                // A GRAFT that reaches a peer before it has admitted us is pruned (we still
+                // score below zero there); gossipsub's default one-minute backoff would then
+                // keep that pair out of each other's mesh for a minute after they connect.
+                .prune_backoff(Duration::from_secs(5));
         }
         let gossip_config = gossip_config
             .validate_messages()
