@@ -699,6 +699,29 @@ fn verify_rate(items: &[Vec<u8>]) -> f64 {
     rate
 }
 
+/// When each node accepted each object: (node index, instant).
+type Arrivals = HashMap<ObjectId, Vec<(usize, Instant)>>;
+
+/// Records, from each node's broadcast, when it accepted each object.
+fn record_arrivals<'a>(
+    nodes: impl Iterator<Item = (usize, &'a NodeHandle)>,
+) -> Arc<Mutex<Arrivals>> {
+    let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
+    for (i, node) in nodes {
+        let mut rx = node.subscribe();
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok(v) = rx.recv().await {
+                let now = Instant::now();
+                if let Ok(mut a) = arrivals.lock() {
+                    a.entry(v.id()).or_default().push((i, now));
+                }
+            }
+        });
+    }
+    arrivals
+}
+
 /// Whether the nodes of this run create uncompressed stores (`--uncompressed`).
 static UNCOMPRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -1337,20 +1360,7 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
     let all = start_cluster(&tf, nodes).await?;
     let url = serve(&all[0]).await;
     warm_up(&tf, &all, &url).await?;
-    // Arrival time of each record at each node, from the node's broadcast.
-    let arrivals: Arc<Mutex<HashMap<ObjectId, Vec<Instant>>>> = Arc::default();
-    for node in &all {
-        let mut rx = node.subscribe();
-        let arrivals = arrivals.clone();
-        tokio::spawn(async move {
-            while let Ok(v) = rx.recv().await {
-                let now = Instant::now();
-                if let Ok(mut a) = arrivals.lock() {
-                    a.entry(v.id()).or_default().push(now);
-                }
-            }
-        });
-    }
+    let arrivals = record_arrivals(all.iter().enumerate());
     let ids: Vec<ObjectId> = recs
         .iter()
         .filter_map(|r| {
@@ -1378,7 +1388,7 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
     while let Some(r) = posts.join_next().await {
         acks.push(r??);
     }
-    let full = |a: &HashMap<ObjectId, Vec<Instant>>| {
+    let full = |a: &Arrivals| {
         ids.iter()
             .all(|id| a.get(id).is_some_and(|v| v.len() >= nodes))
     };
@@ -1400,7 +1410,7 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
             .zip(&sent_at)
             .filter_map(|(id, sent)| {
                 a.get(id)
-                    .and_then(|v| v.iter().max())
+                    .and_then(|v| v.iter().map(|(_, at)| at).max())
                     .map(|last| last.duration_since(*sent))
             })
             .collect()

@@ -4,8 +4,7 @@
 //! deliveries, bytes per node per record, convergence after a partition into halves heals and
 //! after a tenth of the nodes restart empty.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord_core::{ObjectId, SignedObject, Timestamp};
@@ -48,9 +47,6 @@ fn codes(n: usize) -> Vec<String> {
         })
         .collect()
 }
-
-/// When each node accepted each record: (node index, instant).
-type Arrivals = HashMap<ObjectId, Vec<(usize, Instant)>>;
 
 struct Fed {
     tf: TestFed,
@@ -205,19 +201,7 @@ pub async fn scale(s: Scale) -> Result<Value> {
                 .map(|o| o.id())
         })
         .collect::<Result<_, _>>()?;
-    let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
-    for (i, node) in fed.running() {
-        let mut rx = node.subscribe();
-        let arrivals = arrivals.clone();
-        tokio::spawn(async move {
-            while let Ok(v) = rx.recv().await {
-                let now = Instant::now();
-                if let Ok(mut a) = arrivals.lock() {
-                    a.entry(v.id()).or_default().push((i, now));
-                }
-            }
-        });
-    }
+    let arrivals = crate::record_arrivals(fed.running());
     let gossip_bytes_before = fed.counters(RECV_BYTES_ALL).await;
     let dup_all_before = fed.counter_sum(RECV_ALL).await;
     let dup_first_before = fed.counter_sum(RECV_FIRST).await;
