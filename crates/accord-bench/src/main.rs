@@ -99,36 +99,7 @@ enum Cmd {
     },
     /// Many nodes over simulated links (delay, loss, partitions): propagation, duplicates,
     /// bytes per record, convergence after a partition heals and after restarts.
-    Scale {
-        #[arg(long, default_value_t = 50)]
-        nodes: usize,
-        #[arg(long, default_value_t = 100)]
-        records: usize,
-        /// Records per second, each published into a different node.
-        #[arg(long, default_value_t = 2.0)]
-        rate: f64,
-        /// Least one-way delay of a link, ms.
-        #[arg(long, default_value_t = 10)]
-        min_delay_ms: u64,
-        /// Greatest one-way delay of a link, ms.
-        #[arg(long, default_value_t = 120)]
-        max_delay_ms: u64,
-        /// Probability that a packet is lost (shows as a retransmission delay).
-        #[arg(long, default_value_t = 0.01)]
-        loss: f64,
-        /// Bootstrap peers per node (more are found by Kademlia).
-        #[arg(long, default_value_t = 4)]
-        degree: usize,
-        /// Gossipsub mesh degree (`network.gossip_mesh_n`; 0: every admitted peer is sent
-        /// every object).
-        #[arg(long, default_value_t = accord_net::DEFAULT_GOSSIP_MESH_N)]
-        mesh_n: usize,
-        /// Records published into each half while the federation is partitioned.
-        #[arg(long, default_value_t = 25)]
-        partition_records: usize,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-    },
+    Scale(scale::Scale),
     /// Single-record POSTs at a fixed rate; acknowledgement and propagation latency.
     Latency {
         #[arg(long, default_value_t = 5)]
@@ -194,32 +165,7 @@ fn main() -> Result<()> {
             } => footprint(records, cache_mb, keep_data).await,
             Cmd::Catchup { records } => catchup(records).await,
             Cmd::Query { data } => query(data).await,
-            Cmd::Scale {
-                nodes,
-                records,
-                rate,
-                min_delay_ms,
-                max_delay_ms,
-                loss,
-                degree,
-                mesh_n,
-                partition_records,
-                seed,
-            } => {
-                scale::scale(scale::Scale {
-                    nodes,
-                    records,
-                    rate,
-                    min_delay_ms,
-                    max_delay_ms,
-                    loss,
-                    degree,
-                    mesh_n,
-                    partition_records,
-                    seed,
-                })
-                .await
-            }
+            Cmd::Scale(settings) => scale::scale(settings).await,
         }
     })?;
     let (lines, longest) = log_lines(&log_path);

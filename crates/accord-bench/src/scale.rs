@@ -17,17 +17,35 @@ use serde_json::{Value, json};
 use crate::{metric, now_ms, pct, record, round, wait_for};
 
 /// The run's settings (`accord-bench scale --help`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Scale {
+    #[arg(long, default_value_t = 50)]
     pub nodes: usize,
+    #[arg(long, default_value_t = 100)]
     pub records: usize,
+    /// Records per second, each published into a different node.
+    #[arg(long, default_value_t = 2.0)]
     pub rate: f64,
+    /// Least one-way delay of a link, ms.
+    #[arg(long, default_value_t = 10)]
     pub min_delay_ms: u64,
+    /// Greatest one-way delay of a link, ms.
+    #[arg(long, default_value_t = 120)]
     pub max_delay_ms: u64,
+    /// Probability that a packet is lost (shows as a retransmission delay).
+    #[arg(long, default_value_t = 0.01)]
     pub loss: f64,
+    /// Bootstrap peers per node (more are found by Kademlia).
+    #[arg(long, default_value_t = 4)]
     pub degree: usize,
+    /// Gossipsub mesh degree (`network.gossip_mesh_n`; 0: every admitted peer is sent
+    /// every object).
+    #[arg(long, default_value_t = accord_net::DEFAULT_GOSSIP_MESH_N)]
     pub mesh_n: usize,
+    /// Records published into each half while the federation is partitioned.
+    #[arg(long, default_value_t = 25)]
     pub partition_records: usize,
+    #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
 
