@@ -96,6 +96,7 @@ pub fn check(config: &Path, repair: bool) -> Result<()> {
     }
     println!("missing index keys  {}", report.missing_entries);
     println!("stray index keys    {}", report.stray_entries);
+    println!("unaccounted log     {} bytes", report.unaccounted_log_bytes);
     drop(store);
     if repair {
         let n = accord_node::reindex(&cfg)?;

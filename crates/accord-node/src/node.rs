@@ -385,6 +385,17 @@ impl NodeHandle {
         &self.inner.net
     }
 
+    /// A reader of stored objects for any thread (never the store thread's queue); fails once
+    /// the node is shutting down.
+    pub(crate) fn object_reader(&self) -> Result<accord_store::ObjectReader, NodeError> {
+        self.inner
+            .objects
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .ok_or(NodeError::Stopped)
+    }
+
     /// Runs the ingest pipeline's store stage for `items` (one group commit with whatever
     /// else is queued) and notifies subscribers of everything accepted.
     pub async fn ingest(
@@ -394,13 +405,7 @@ impl NodeHandle {
     ) -> Result<IngestResult, NodeError> {
         let started = std::time::Instant::now();
         let limits = *self.inner.shared.trust().limits();
-        let objects = self
-            .inner
-            .objects
-            .lock()
-            .ok()
-            .and_then(|o| o.clone())
-            .ok_or(NodeError::Stopped)?;
+        let objects = self.object_reader()?;
         let items = worker::prepare(items, limits, &objects, &self.inner.verify_slots).await?;
         drop(objects);
         let (reply, rx) = oneshot::channel();

@@ -199,25 +199,29 @@ impl NodeHandle {
                     Err(e) => Response::Refused(e.to_string()),
                 },
                 Ok(Request::Fetch(ids)) => {
-                    let objects = self
-                        .read(move |s| {
+                    // Read off the store thread: objects never change once written.
+                    let objects = match self.object_reader() {
+                        Ok(reader) => tokio::task::spawn_blocking(move || {
                             let mut out = Vec::new();
                             let mut size = 0;
                             for id in ids {
-                                if let Ok(Some(b)) = s.get_bytes(&id) {
+                                if let Ok(Some(b)) = reader.try_get(&id) {
                                     if size + b.len() > MAX_FETCH_RESPONSE_BYTES {
                                         break;
                                     }
                                     size += b.len();
-                                    out.push(b.to_vec());
+                                    out.push(b);
                                 }
                             }
                             out
                         })
-                        .await;
+                        .await
+                        .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
                     match objects {
                         Ok(o) => Response::Objects(o),
-                        Err(e) => Response::Refused(e.to_string()),
+                        Err(e) => Response::Refused(e),
                     }
                 }
             }

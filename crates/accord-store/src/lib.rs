@@ -1,10 +1,11 @@
 //! `accord-store` owns Accord's local storage: a small synchronous facade over sled 0.34.
 //!
-//! It keeps the signed objects (the exact verified bytes), their secondary indexes, the
-//! bounded quarantine of pending objects, and a meta tree (schema version, federation id).
-//! At open it rebuilds the [`TrustView`] from the genesis charter and the stored trust
-//! objects. Every write is one sled transaction over all trees and is flushed before the
-//! call returns; [`Store::ingest_incoming`] (and [`Store::ingest_batch`] for raw bytes)
+//! It keeps the signed objects (the exact verified bytes, appended once to the object log,
+//! `objects.log`, beside sled), where each object is, their secondary indexes, the bounded
+//! quarantine of pending objects, and a meta tree (schema version, federation id, the log's
+//! committed end). At open it rebuilds the [`TrustView`] from the genesis charter and the
+//! stored trust objects. Every write appends and syncs the objects' bytes, then is one sled
+//! transaction over all trees, flushed before the call returns; [`Store::ingest_incoming`] (and [`Store::ingest_batch`] for raw bytes)
 //! judges many objects and writes them with one transaction and one flush (group commit).
 //!
 //! The API is blocking. The node drives it from a dedicated thread, never from an async
@@ -14,6 +15,7 @@
 
 mod error;
 mod keys;
+mod log;
 mod quarantine;
 mod query;
 mod store;

@@ -16,10 +16,11 @@ use sled::{Transactional, Tree};
 
 use crate::error::StoreError;
 use crate::keys::{pair, prefixed, time_id};
+use crate::log::{Locator, LogReader, ObjectLog};
 use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Default sled page cache: 16 MiB (sled's own default is 1 GiB). sled counts a compressed
 /// store's pages at their compressed size, so the pages it keeps take about three times this
 /// in memory. Reads of objects are point lookups and the search index answers queries, so a
@@ -222,7 +223,8 @@ const PENDING: usize = 5;
 const PENDING_WAIT: usize = 6;
 const PENDING_SOURCE: usize = 7;
 const BY_SEQ: usize = 8;
-const TREE_NAMES: [&str; 9] = [
+const META: usize = 9;
+const TREE_NAMES: [&str; 10] = [
     "objects",
     "by_time",
     "by_type",
@@ -232,7 +234,12 @@ const TREE_NAMES: [&str; 9] = [
     "pending_wait",
     "pending_source",
     "by_seq",
+    "meta",
 ];
+/// The key in `meta` of the object log's committed end (see [`crate::log`]).
+const LOG_END: &[u8] = b"log_end";
+/// Objects moved into the object log per transaction when a schema-2 store is upgraded.
+const MIGRATE_BATCH: usize = 512;
 pub(crate) const RETRACTS_TREE: usize = RETRACTS;
 pub(crate) const SUPERSEDES_TREE: usize = SUPERSEDES;
 /// Trees of schema 1 that schema 2 no longer keeps: store-side filters by member, kind,
@@ -252,19 +259,37 @@ pub(crate) const BY_TIME_TREE: usize = BY_TIME;
 
 /// Reads stored objects' bytes; see [`Store::object_reader`].
 #[derive(Debug, Clone)]
-pub struct ObjectReader(Tree);
+pub struct ObjectReader {
+    objects: Tree,
+    log: LogReader,
+}
 
 impl ObjectReader {
-    /// The exact signed bytes of a stored object.
     /// Whether the object is stored (any thread may ask while the writer writes).
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
-        Ok(self.0.contains_key(id.as_bytes())?)
+        Ok(self.objects.contains_key(id.as_bytes())?)
     }
 
-    pub fn get(&self, id: &ObjectId) -> Result<sled::IVec, StoreError> {
-        self.0
-            .get(id.as_bytes())?
+    /// The exact signed bytes of a stored object, or `None` if it is not stored.
+    pub fn try_get(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(v) = self.objects.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        self.bytes_of(id, &v).map(Some)
+    }
+
+    /// The exact signed bytes of a stored object; an error if it is not stored.
+    pub fn get(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
+        self.try_get(id)?
             .ok_or_else(|| StoreError::Corrupt(format!("missing object {id}")))
+    }
+
+    /// The bytes an `objects` entry stands for.
+    fn bytes_of(&self, id: &ObjectId, entry: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let loc = Locator::decode(entry).ok_or_else(|| {
+            StoreError::Corrupt(format!("object {id}: its index entry is not a locator"))
+        })?;
+        self.log.read(loc)
     }
 }
 
@@ -273,6 +298,9 @@ impl ObjectReader {
 pub struct Store {
     db: sled::Db,
     pub(crate) trees: Vec<Tree>,
+    /// The objects' bytes (sled's `objects` tree holds where they are).
+    log: ObjectLog,
+    reader: ObjectReader,
     trust: TrustView,
     quarantine: Quarantine,
     /// When ingest last swept expired quarantine entries.
@@ -436,7 +464,7 @@ impl Store {
         let (trust, genesis_v) = TrustView::from_genesis(genesis).map_err(StoreError::Genesis)?;
         let db = open_db(dir, opts.cache_bytes, opts.compress)?;
         let meta = db.open_tree("meta")?;
-        match meta.get("schema")? {
+        let found = match meta.get("schema")? {
             Some(v) => {
                 let found =
                     u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
@@ -449,23 +477,22 @@ impl Store {
                     });
                 }
                 if found < 2 {
-                    // Schema 1 → 2: drop the store-side filter indexes; nothing else changed.
+                    // Schema 1 → 2: drop the store-side filter indexes.
                     for name in DROPPED_IN_SCHEMA_2 {
                         db.drop_tree(name)?;
                     }
-                    meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
                     db.flush()?;
                     tracing::info!(
-                        from = found,
-                        to = SCHEMA_VERSION,
-                        "store upgraded: dropped the member, kind, direction, author and record-meta indexes"
+                        "store upgrade: dropped the member, kind, direction, author and record-meta indexes"
                     );
                 }
+                found
             }
             None => {
                 meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                SCHEMA_VERSION
             }
-        }
+        };
         match meta.get("federation")? {
             Some(v) => {
                 let found = ObjectId::from_slice(&v)
@@ -485,15 +512,39 @@ impl Store {
             .iter()
             .map(|n| db.open_tree(n))
             .collect::<Result<Vec<_>, _>>()?;
+        let committed_end =
+            match meta.get(LOG_END)? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("the object log's end is not 8 bytes".into())
+                })?),
+                None => 0,
+            };
+        let log = ObjectLog::open(dir, committed_end)?;
+        let reader = ObjectReader {
+            objects: trees[OBJECTS].clone(),
+            log: log.reader(),
+        };
         let mut store = Store {
             db,
             trees,
+            log,
+            reader,
             trust,
             quarantine: Quarantine::new(opts.quarantine()),
             last_expiry: 0,
             seq: 0,
             counts: BTreeMap::new(),
         };
+        if found < 3 {
+            store.move_objects_into_log()?;
+            meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+            store.db.flush()?;
+            tracing::info!(
+                from = found,
+                to = SCHEMA_VERSION,
+                "store upgraded: object bytes moved from sled into the object log"
+            );
+        }
         store.load_quarantine()?;
         store.load_seq()?;
         if !store.contains(&genesis_v.id())? {
@@ -503,6 +554,55 @@ impl Store {
         store.rebuild_trust()?;
         store.load_counts()?;
         Ok(store)
+    }
+
+    /// Schema 2 → 3: moves the objects' bytes from sled's `objects` tree into the object log,
+    /// a batch per transaction. An upgrade interrupted by a crash resumes where it stopped:
+    /// entries already moved hold a locator and are skipped.
+    fn move_objects_into_log(&mut self) -> Result<(), StoreError> {
+        let mut after: Option<sled::IVec> = None;
+        let mut moved = 0u64;
+        loop {
+            let range = match &after {
+                Some(k) => self.trees[OBJECTS].range::<&[u8], _>((
+                    std::ops::Bound::Excluded(k.as_ref()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => self.trees[OBJECTS].iter(),
+            };
+            let mut chunk: Vec<(sled::IVec, sled::IVec)> = Vec::with_capacity(MIGRATE_BATCH);
+            for item in range {
+                chunk.push(item?);
+                if chunk.len() == MIGRATE_BATCH {
+                    break;
+                }
+            }
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            let inline: Vec<&(sled::IVec, sled::IVec)> = chunk
+                .iter()
+                .filter(|(_, v)| Locator::decode(v).is_none())
+                .collect();
+            let (locs, end) = self.log.write(inline.iter().map(|(_, v)| v.as_ref()))?;
+            let objects = &self.trees[OBJECTS];
+            let meta = &self.trees[META];
+            (objects, meta).transaction(|(objects, meta)| {
+                for ((k, _), loc) in inline.iter().zip(&locs) {
+                    objects.insert(k.as_ref(), loc.encode().as_slice())?;
+                }
+                meta.insert(LOG_END, end.to_be_bytes().as_slice())?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })?;
+            self.db.flush()?;
+            self.log.advance(end);
+            moved += inline.len() as u64;
+        }
+        if moved > 0 {
+            tracing::info!(objects = moved, "moved object bytes into the object log");
+        }
+        Ok(())
     }
 
     /// Finds the last sequence number; a store written before objects were numbered gets its
@@ -636,7 +736,7 @@ impl Store {
 
     fn apply_charters(
         &mut self,
-        mut charters: Vec<sled::IVec>,
+        mut charters: Vec<Vec<u8>>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         // Apply in version order: repeat passes until no charter is accepted any more.
@@ -675,8 +775,8 @@ impl Store {
     }
 
     /// The exact signed bytes of an object.
-    pub fn get_bytes(&self, id: &ObjectId) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.trees[OBJECTS].get(id.as_bytes())?)
+    pub fn get_bytes(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reader.try_get(id)
     }
 
     /// An object, decoded.
@@ -1016,16 +1116,21 @@ impl Store {
     /// Writes accepted objects and quarantine changes in one transaction, then flushes.
     /// Objects get the sequence numbers after [`Store::seq`], in order; the caller advances
     /// it once the write succeeded.
-    fn write(&self, accepted: &[Verified<Object>], batch: &Batch) -> Result<(), StoreError> {
+    fn write(&mut self, accepted: &[Verified<Object>], batch: &Batch) -> Result<(), StoreError> {
         let mut entries: Vec<Entry> = Vec::new();
-        for (n, v) in accepted.iter().enumerate() {
+        // The bytes first, synced; sled then records where they are and the log's new end.
+        let (locs, log_end) = self.log.write(accepted.iter().map(|v| v.bytes()))?;
+        if !accepted.is_empty() {
+            entries.push((META, LOG_END.to_vec(), log_end.to_be_bytes().to_vec()));
+        }
+        for ((n, v), loc) in accepted.iter().enumerate().zip(&locs) {
             let seq = self.seq + 1 + n as u64;
             entries.push((
                 BY_SEQ,
                 seq.to_be_bytes().to_vec(),
                 v.id().as_bytes().to_vec(),
             ));
-            entries.push((OBJECTS, v.id().as_bytes().to_vec(), v.bytes().to_vec()));
+            entries.push((OBJECTS, v.id().as_bytes().to_vec(), loc.encode().to_vec()));
             entries.extend(index_entries(&v.id(), v.object()));
         }
         let mut removals: Vec<(usize, Vec<u8>)> = Vec::new();
@@ -1065,6 +1170,7 @@ impl Store {
             Ok::<(), ConflictableTransactionError<StoreError>>(())
         })?;
         self.db.flush()?;
+        self.log.advance(log_end);
         Ok(())
     }
 
@@ -1116,7 +1222,7 @@ impl Store {
     /// A handle that reads stored objects from any thread (objects are never changed once
     /// written), for streaming an export without holding the store.
     pub fn object_reader(&self) -> ObjectReader {
-        ObjectReader(self.trees[OBJECTS].clone())
+        self.reader.clone()
     }
 
     /// Reads a CBOR sequence of envelopes and ingests them in batches, through validation.
@@ -1163,9 +1269,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Flushes and reports the size of the database on disk, in bytes.
+    /// The size of the store on disk, in bytes: sled's files and the object log.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.log.end())
     }
 }
 
@@ -1182,11 +1288,17 @@ pub struct CheckReport {
     pub missing_entries: u64,
     /// Index entries that name no object, or disagree with it.
     pub stray_entries: u64,
+    /// Bytes of the object log that no object accounts for (the objects' entries should
+    /// cover the log exactly, with neither gaps nor overlaps).
+    pub unaccounted_log_bytes: u64,
 }
 
 impl CheckReport {
     pub fn is_clean(&self) -> bool {
-        self.bad_objects.is_empty() && self.missing_entries == 0 && self.stray_entries == 0
+        self.bad_objects.is_empty()
+            && self.missing_entries == 0
+            && self.stray_entries == 0
+            && self.unaccounted_log_bytes == 0
     }
 }
 
@@ -1201,8 +1313,10 @@ impl Store {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(sled::IVec, sled::IVec)>>(threads * 2);
         let rx = std::sync::Mutex::new(rx);
-        // Decoding, hashing and signature checks run on every core; this thread reads.
-        let check_one = |k: &[u8], bytes: &[u8], part: &mut Part| -> Result<(), StoreError> {
+        let mut logged = 0u64;
+        // Reading, decoding, hashing and signature checks run on every core; this thread
+        // walks the index.
+        let check_one = |k: &[u8], entry: &[u8], part: &mut Part| -> Result<(), StoreError> {
             let (report, expected) = part;
             report.objects += 1;
             let Some(id) = ObjectId::from_slice(k) else {
@@ -1211,7 +1325,14 @@ impl Store {
                     .push((ObjectId([0; 32]), "object key is not 32 bytes".into()));
                 return Ok(());
             };
-            let (signed, obj) = match accord_core::validate::decode(bytes, &limits) {
+            let bytes = match self.reader.bytes_of(&id, entry) {
+                Ok(b) => b,
+                Err(e) => {
+                    report.bad_objects.push((id, e.to_string()));
+                    return Ok(());
+                }
+            };
+            let (signed, obj) = match accord_core::validate::decode(&bytes, &limits) {
                 Ok(x) => x,
                 Err(e) => {
                     report
@@ -1275,7 +1396,10 @@ impl Store {
             let mut chunk = Vec::with_capacity(CHUNK);
             for item in self.trees[OBJECTS].iter() {
                 match item {
-                    Ok(kv) => chunk.push(kv),
+                    Ok(kv) => {
+                        logged += Locator::decode(&kv.1).map_or(0, |l| l.span());
+                        chunk.push(kv)
+                    }
                     Err(e) => {
                         read = Err(e.into());
                         break;
@@ -1316,6 +1440,7 @@ impl Store {
             expected.extend(keys);
         }
         report.bad_objects.sort_by_key(|b| b.0);
+        report.unaccounted_log_bytes = self.log.end().abs_diff(logged);
         for tree in INDEX_TREES {
             for item in self.trees[tree].iter() {
                 let (k, _) = item?;
@@ -1337,13 +1462,16 @@ impl Store {
         }
         let limits = *self.trust.limits();
         for item in self.trees[OBJECTS].iter() {
-            let (k, bytes) = item?;
+            let (k, entry) = item?;
             let Some(id) = ObjectId::from_slice(&k) else {
                 continue;
             };
             if bad.contains(&id) {
                 continue;
             }
+            let Ok(bytes) = self.reader.bytes_of(&id, &entry) else {
+                continue;
+            };
             let Ok((_, obj)) = accord_core::validate::decode(&bytes, &limits) else {
                 continue;
             };

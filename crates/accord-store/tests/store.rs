@@ -383,7 +383,7 @@ fn open_creates_store_with_genesis_charter() {
     let gid = fed.genesis.id();
     assert!(store.contains(&gid).unwrap());
     assert_eq!(
-        store.get_bytes(&gid).unwrap().unwrap().as_ref(),
+        store.get_bytes(&gid).unwrap().unwrap().as_slice(),
         fed.genesis.as_bytes()
     );
     let stored = store.get(&gid).unwrap().unwrap();
@@ -424,7 +424,7 @@ fn reopen_keeps_everything_and_rebuilds_trust() {
     assert_eq!(all_ids(&store), ids);
     for o in records.iter().chain([&del, &cert, &fed.genesis]) {
         assert_eq!(
-            store.get_bytes(&o.id()).unwrap().unwrap().as_ref(),
+            store.get_bytes(&o.id()).unwrap().unwrap().as_slice(),
             o.as_bytes()
         );
     }
@@ -496,6 +496,15 @@ fn raw_db(dir: &Path) -> sled::Db {
     accord_store::open_db(dir, 1 << 20, true).unwrap()
 }
 
+#[track_caller]
+fn assert_schema_is_current(db: &sled::Db) {
+    let schema = db.open_tree("meta").unwrap().get("schema").unwrap();
+    assert_eq!(
+        schema.as_deref(),
+        Some(SCHEMA_VERSION.to_be_bytes().as_slice())
+    );
+}
+
 #[test]
 fn open_refuses_newer_schema() {
     let fed = fed();
@@ -525,7 +534,7 @@ fn open_refuses_newer_schema() {
 }
 
 /// A store written by schema 1 (with the member, kind, direction and author indexes) opens
-/// under schema 2: those trees are dropped, the schema is bumped, and every object, count and
+/// under the current schema: those trees are dropped, the schema is bumped, and every object, count and
 /// query answer is the same as before.
 #[test]
 fn a_schema_1_store_is_upgraded_in_place() {
@@ -589,13 +598,7 @@ fn a_schema_1_store_is_upgraded_in_place() {
             "{gone} dropped: {names:?}"
         );
     }
-    let schema = db
-        .open_tree("meta")
-        .unwrap()
-        .get("schema")
-        .unwrap()
-        .unwrap();
-    assert_eq!(schema.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+    assert_schema_is_current(&db);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -775,7 +778,7 @@ fn record_before_its_delegation_waits_and_is_released() {
     assert!(store.contains(&rec.id()).unwrap());
     assert_eq!(store.pending_len(), 0);
     assert_eq!(
-        store.get_bytes(&rec.id()).unwrap().unwrap().as_ref(),
+        store.get_bytes(&rec.id()).unwrap().unwrap().as_slice(),
         rec.as_bytes()
     );
     assert_eq!(
@@ -1994,7 +1997,7 @@ fn accepted_objects_are_visible_through_every_index() {
         let m = model(o);
         let id = o.id();
         assert_eq!(
-            store.get_bytes(&id).unwrap().unwrap().as_ref(),
+            store.get_bytes(&id).unwrap().unwrap().as_slice(),
             o.as_bytes()
         );
         assert!(everything.contains(&id), "time index: {id}");
@@ -2219,4 +2222,169 @@ fn new_stores_are_compressed_and_older_uncompressed_stores_still_open() {
         "{}",
         conf(old.path())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the object log (schema 3)
+
+/// A store with a delegation and five records; returns every stored object's bytes by id.
+fn store_with_records(dir: &Path, fed: &DevFederation) -> BTreeMap<ObjectId, Vec<u8>> {
+    let mut store = open(dir, fed);
+    let del = fed.delegation(0);
+    assert_accepted(&ingest(&mut store, &del), &del);
+    for i in 0..5 {
+        let r = fed.record(0, &format!("log {i}"), Timestamp(BASE + (i + 1) * MINUTE));
+        assert_accepted(&ingest(&mut store, &r), &r);
+    }
+    all_ids(&store)
+        .into_iter()
+        .map(|id| (id, store.get_bytes(&id).unwrap().unwrap()))
+        .collect()
+}
+
+fn log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("objects.log")
+}
+
+#[test]
+fn objects_are_stored_once_in_the_object_log_and_sled_holds_where() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    // The log holds each object's exact bytes once, each after a 4-byte length.
+    let log = std::fs::read(log_path(dir.path())).unwrap();
+    let expected: usize = objects.values().map(|b| 4 + b.len()).sum();
+    assert_eq!(log.len(), expected);
+    for bytes in objects.values() {
+        assert_eq!(
+            log.windows(bytes.len()).filter(|w| w == bytes).count(),
+            1,
+            "each object once"
+        );
+    }
+    // sled's objects tree holds 12-byte locators, not the bytes.
+    let db = raw_db(dir.path());
+    let tree = db.open_tree("objects").unwrap();
+    assert_eq!(tree.len(), objects.len());
+    for item in tree.iter() {
+        assert_eq!(item.unwrap().1.len(), 12);
+    }
+}
+
+#[test]
+fn a_schema_2_store_moves_its_objects_into_the_log_on_upgrade() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    let counts = open(dir.path(), &fed).counts_by_type().unwrap();
+    // Make it a schema-2 store: the bytes in sled's objects tree, no log. A log file left by
+    // an upgrade that crashed before its first commit holds bytes nothing references.
+    {
+        let db = raw_db(dir.path());
+        let tree = db.open_tree("objects").unwrap();
+        for (id, bytes) in &objects {
+            tree.insert(id.as_bytes(), bytes.as_slice()).unwrap();
+        }
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("schema", &2u32.to_be_bytes()).unwrap();
+        meta.remove("log_end").unwrap();
+        db.flush().unwrap();
+    }
+    std::fs::write(log_path(dir.path()), b"an interrupted first batch").unwrap();
+    let store = open(dir.path(), &fed);
+    assert_eq!(all_ids(&store), objects.keys().copied().collect());
+    for (id, bytes) in &objects {
+        assert_eq!(&store.get_bytes(id).unwrap().unwrap(), bytes, "{id}");
+    }
+    assert_eq!(store.counts_by_type().unwrap(), counts);
+    let report = store.check().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    let expected: u64 = objects.values().map(|b| 4 + b.len() as u64).sum();
+    assert_eq!(
+        std::fs::metadata(log_path(dir.path())).unwrap().len(),
+        expected
+    );
+    drop(store);
+    let db = raw_db(dir.path());
+    assert_schema_is_current(&db);
+    for item in db.open_tree("objects").unwrap().iter() {
+        assert_eq!(item.unwrap().1.len(), 12, "every object moved");
+    }
+}
+
+#[test]
+fn bytes_of_an_interrupted_write_are_cut_off_and_acknowledged_objects_kept() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    let committed = std::fs::metadata(log_path(dir.path())).unwrap().len();
+    // A crash after the log was written but before sled recorded it.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_path(dir.path()))
+            .unwrap();
+        f.write_all(&[0x00, 0x00, 0x08, 0x00, 0x83, 0x58]).unwrap();
+    }
+    let mut store = open(dir.path(), &fed);
+    assert_eq!(
+        std::fs::metadata(log_path(dir.path())).unwrap().len(),
+        committed
+    );
+    for (id, bytes) in &objects {
+        assert_eq!(&store.get_bytes(id).unwrap().unwrap(), bytes);
+    }
+    let later = fed.record(0, "after the crash", Timestamp(BASE + 10 * MINUTE));
+    assert_accepted(&ingest(&mut store, &later), &later);
+    assert!(store.check().unwrap().is_clean());
+    drop(store);
+    let store = open(dir.path(), &fed);
+    assert_eq!(
+        store.get_bytes(&later.id()).unwrap().unwrap(),
+        later.as_bytes()
+    );
+    assert!(store.check().unwrap().is_clean());
+}
+
+#[test]
+fn a_truncated_object_log_is_refused_and_a_damaged_one_is_reported_by_check() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    let path = log_path(dir.path());
+    let full = std::fs::read(&path).unwrap();
+    // Truncated: acknowledged bytes are gone, and opening says so instead of serving less.
+    std::fs::write(&path, &full[..full.len() - 10]).unwrap();
+    match Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()) {
+        Err(StoreError::Corrupt(why)) => {
+            assert!(
+                why.contains("objects.log") && why.contains("truncated"),
+                "{why}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Damaged in place: one byte of one record flipped.
+    let victim = objects
+        .iter()
+        .find(|(_, b)| String::from_utf8_lossy(b).contains("log 3"))
+        .map(|(id, b)| (*id, b.clone()))
+        .unwrap();
+    let at = full
+        .windows(victim.1.len())
+        .position(|w| w == victim.1.as_slice())
+        .unwrap();
+    let mut damaged = full.clone();
+    damaged[at + victim.1.len() - 80] ^= 0x01;
+    std::fs::write(&path, &damaged).unwrap();
+    let store = open(dir.path(), &fed);
+    let report = store.check().unwrap();
+    assert_eq!(report.objects, objects.len() as u64);
+    assert_eq!(
+        report.bad_objects.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![victim.0],
+        "{report:?}"
+    );
+    assert_eq!(report.unaccounted_log_bytes, 0);
 }
