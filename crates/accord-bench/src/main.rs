@@ -44,9 +44,10 @@ struct Cli {
     /// Copy the nodes' log (default level) to this file.
     #[arg(long, global = true)]
     keep_log: Option<std::path::PathBuf>,
-    /// The nodes create uncompressed stores (`store.compression = false`).
+    /// The nodes create compressed stores (`store.compression = true`; sled's zstd on its
+    /// indexes).
     #[arg(long, global = true)]
-    uncompressed: bool,
+    compressed: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,7 +121,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    UNCOMPRESSED.store(cli.uncompressed, std::sync::atomic::Ordering::Relaxed);
+    COMPRESSED.store(cli.compressed, std::sync::atomic::Ordering::Relaxed);
     let work = tempfile_dir()?;
     let log_path = work.join("bench.log");
     let log = std::fs::File::create(&log_path).context("creating the log file")?;
@@ -668,15 +669,15 @@ fn record_arrivals<'a>(
     arrivals
 }
 
-/// Whether the nodes of this run create uncompressed stores (`--uncompressed`).
-static UNCOMPRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether the nodes of this run create compressed stores (`--compressed`).
+static COMPRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Member `i`'s node config for a run: loopback, the production sync interval, the run's
 /// store compression.
 fn bench_config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> accord_node::NodeConfig {
     let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
     cfg.sync = SyncConfig::default();
-    cfg.store.compression = !UNCOMPRESSED.load(std::sync::atomic::Ordering::Relaxed);
+    cfg.store.compression = COMPRESSED.load(std::sync::atomic::Ordering::Relaxed);
     cfg
 }
 

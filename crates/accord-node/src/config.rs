@@ -152,8 +152,8 @@ pub struct StoreConfig {
     /// sled page cache, in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
-    /// Compress the store when it is created (an existing store keeps what it was created
-    /// with).
+    /// Compress the store's sled indexes when it is created (an existing store keeps what it
+    /// was created with); off by default since the objects moved to the object log.
     #[serde(default = "default_compression")]
     pub compression: bool,
     /// Capacity of the pending quarantine, in objects.
@@ -174,7 +174,7 @@ fn default_cache_mb() -> u64 {
     accord_store::DEFAULT_CACHE_BYTES >> 20
 }
 fn default_compression() -> bool {
-    true
+    accord_store::StoreOptions::default().compress
 }
 fn default_max_pending() -> usize {
     accord_store::DEFAULT_MAX_PENDING
@@ -451,16 +451,19 @@ impl NodeConfig {
 fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
     for (var, value) in env {
         let Some((_, path)) = ENV_OVERRIDES.iter().find(|(v, _)| v == var) else {
+            // Another program's variable (ACCORD_BIN, say) must not stop the node; a
+            // misspelt override is named, with the ones that exist.
             if var.starts_with("ACCORD_")
                 && !matches!(
                     var.as_str(),
                     "ACCORD_LOG" | "ACCORD_LOG_FORMAT" | "ACCORD_NODE"
                 )
             {
-                return Err(field(
-                    var,
-                    format!("unknown environment override (known: {})", known_env()),
-                ));
+                tracing::warn!(
+                    variable = %var,
+                    known = %known_env(),
+                    "ignoring an ACCORD_ environment variable that is not a config override"
+                );
             }
             continue;
         };
@@ -564,10 +567,6 @@ mod tests {
             err(BASE, &[("ACCORD_NETWORK_MDNS".into(), "maybe".into())])
                 .contains("ACCORD_NETWORK_MDNS")
         );
-        assert!(
-            err(BASE, &[("ACCORD_COLOUR".into(), "red".into())])
-                .contains("unknown environment override")
-        );
     }
 
     #[test]
@@ -583,6 +582,8 @@ mod tests {
                 "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2".to_string(),
             ),
             ("ACCORD_NETWORK_ADMISSION".to_string(), "open".to_string()),
+            // Another program's variable is ignored (with a warning), never an error.
+            ("ACCORD_BIN".to_string(), "/opt/accord/bin".to_string()),
         ];
         let cfg = NodeConfig::load(&write(d.path(), BASE), &env).ok();
         assert_eq!(cfg.as_ref().map(|c| c.api.listen.port()), Some(9999));

@@ -34,9 +34,13 @@ use crate::{NodeError, Source, now};
 pub const STORE_QUEUE_CAPACITY: usize = 1024;
 /// Most objects in one group commit.
 pub const MAX_GROUP_OBJECTS: usize = 512;
-/// Capacity of the queue of index updates into the indexer thread (one per group commit);
-/// when it is full the store thread waits, so the index never falls unboundedly behind.
-pub const INDEX_QUEUE_CAPACITY: usize = 64;
+/// Capacity of the queue of index updates into the indexer thread (one per group commit, at
+/// most [`MAX_GROUP_OBJECTS`] documents each); when it is full the store thread waits. Kept
+/// small so that the index is never more than about two group commits behind the store: a
+/// record is searchable within [`INDEX_COMMIT_INTERVAL`] plus the indexing of what was queued
+/// before it. With 64, a store faster than the indexer queued ~30,000 documents in a bulk
+/// ingest and "accepted → searchable" grew to 4 s (docs/BENCHMARKS.md, "The object log").
+pub const INDEX_QUEUE_CAPACITY: usize = 2;
 /// The indexer commits at most this often; a record is searchable at most this long (plus
 /// one index commit) after it is stored, under any load.
 pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
