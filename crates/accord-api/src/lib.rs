@@ -16,8 +16,8 @@ mod ui;
 
 pub use server::{HttpOptions, serve_router};
 
+use accord_core::cbor;
 use accord_core::object::body_json;
-use accord_core::{ObjectId, cbor};
 use accord_node::{NodeError, NodeHandle};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -278,9 +278,7 @@ async fn get_object(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id: ObjectId = id
-        .parse()
-        .map_err(|_| bad(format!("{id:?} is not an object id (64 hex characters)")))?;
+    let id = records::resolve_id(&node, &id).await?;
     let Some(v) = node.get(id).await? else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,

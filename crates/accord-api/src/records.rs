@@ -172,9 +172,7 @@ pub async fn detail(
     State(node): State<NodeHandle>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let id: ObjectId = id
-        .parse()
-        .map_err(|_| bad(format!("{id:?} is not an object id (64 hex characters)")))?;
+    let id = resolve_id(&node, &id).await?;
     let v = node.read(move |s| record_detail(s, &id)).await??;
     v.map(axum::Json).ok_or_else(|| {
         ApiError(
@@ -182,6 +180,44 @@ pub async fn detail(
             format!("record {id} is not stored on this node"),
         )
     })
+}
+
+/// Shortest id prefix accepted where an id is expected.
+pub const MIN_ID_PREFIX: usize = 8;
+
+/// An object id from a path: the full 64 hex digits, or a prefix of at least
+/// [`MIN_ID_PREFIX`] that names exactly one stored object (git-style short ids).
+pub(crate) async fn resolve_id(node: &NodeHandle, text: &str) -> Result<ObjectId, ApiError> {
+    if let Ok(id) = text.parse::<ObjectId>() {
+        return Ok(id);
+    }
+    if text.len() < MIN_ID_PREFIX || text.len() > 64 || !text.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(bad(format!(
+            "{text:?} is not an object id: 64 hex digits, or a prefix of at least {MIN_ID_PREFIX}"
+        )));
+    }
+    let prefix = text.to_string();
+    let found = node
+        .read(move |s| s.ids_with_prefix(&prefix, 5))
+        .await?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no object stored on this node has an id starting with {text}"),
+        )),
+        many => Err(bad(format!(
+            "the id prefix {text} is ambiguous: it starts {}{}; give more digits",
+            many.iter()
+                .take(4)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if many.len() > 4 { ", …" } else { "" }
+        ))),
+    }
 }
 
 pub(crate) fn record_detail(

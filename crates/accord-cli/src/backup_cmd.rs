@@ -80,7 +80,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<()> {
 /// Re-verifies a stopped node's store and indexes; `--repair` rebuilds the indexes and the
 /// search index.
 pub fn check(config: &Path, repair: bool) -> Result<()> {
-    let cfg = NodeConfig::load(config, &[])?;
+    let cfg = NodeConfig::load(config, &crate::node_cmd::env_pairs())?;
     let genesis = util::read(&cfg.charter)?;
     let mut store = Store::open(&cfg.data_dir, &genesis, cfg.store.options())
         .map_err(|e| anyhow!("{}: {e}", cfg.data_dir.display()))?;

@@ -123,10 +123,14 @@ enum Command {
         /// At most this many records (1 to 100).
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Order: relevance (the default with words), newest (the default without) or oldest.
+        #[arg(long, value_parser = ["relevance", "newest", "oldest"])]
+        sort: Option<String>,
         #[command(flatten)]
         node: NodeArg,
     },
-    /// Show one record with its provenance.
+    /// Show one record with its provenance and every language version (the id may be
+    /// shortened to its first 8 or more hex digits, as `accord query` prints it).
     Show {
         id: String,
         #[command(flatten)]
@@ -483,6 +487,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             filters,
             format,
             limit,
+            sort,
             node,
         } => runtime()?.block_on(query_cmd::query(
             &node.node,
@@ -490,6 +495,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &filters,
             &format,
             limit,
+            sort.as_deref(),
         )),
         Command::Show { id, node } => runtime()?.block_on(query_cmd::show(&node.node, &id)),
         Command::Follow {
@@ -537,7 +543,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Output to a pipe whose reader has gone (`accord charter show … | head`) ends the command
+/// quietly, as Unix tools do, instead of with a panic message and a backtrace: `println!`
+/// panics on a closed pipe, and the hook turns exactly that panic into exit status 141 (what a
+/// shell reports for a writer killed by SIGPIPE). Every other panic is reported as before.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let default = if matches!(cli.command, Command::Run { .. }) {
         accord_node::DEFAULT_LOG_FILTER

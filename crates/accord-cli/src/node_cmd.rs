@@ -12,7 +12,7 @@ use crate::{objects_cmd, util};
 /// Default API address of a local node.
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:7401";
 
-fn env_pairs() -> Vec<(String, String)> {
+pub(crate) fn env_pairs() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| k.starts_with("ACCORD_"))
         .collect()

@@ -131,9 +131,13 @@ pub async fn query(
     f: &Filters,
     format: &str,
     limit: usize,
+    sort: Option<&str>,
 ) -> Result<()> {
     let mut params = f.params(text, true);
     params.push(("limit".into(), limit.to_string()));
+    if let Some(s) = sort {
+        params.push(("sort".into(), s.to_string()));
+    }
     let v = get(node, "/v1/records", &params).await?;
     let items = v["items"].as_array().cloned().unwrap_or_default();
     match format {
@@ -238,8 +242,31 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
     {
         println!("superseded by {}", s.as_str().unwrap_or(""));
     }
-    println!();
-    println!("{}", v["body"][lang].as_str().unwrap_or(""));
+    // Every language version, the original first.
+    let mut langs: Vec<&str> = vec![lang];
+    if let Some(m) = v["title"].as_object() {
+        langs.extend(m.keys().map(String::as_str).filter(|l| *l != lang));
+    }
+    for (n, l) in langs.iter().enumerate() {
+        println!();
+        let tag = if n == 0 { "original" } else { "translation" };
+        println!("── {l} ({tag}) ──");
+        if n > 0
+            && let Some(t) = v["title"][*l].as_str()
+        {
+            println!("{t}");
+        }
+        if let Some(s) = v["summary"][*l].as_str().filter(|s| !s.is_empty()) {
+            println!("{s}");
+            println!();
+        }
+        println!(
+            "{}",
+            v["body"][*l]
+                .as_str()
+                .unwrap_or("(no body in this language)")
+        );
+    }
     Ok(())
 }
 

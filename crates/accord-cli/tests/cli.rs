@@ -659,3 +659,26 @@ fn wrong_flags_and_files_fail_with_one_line() {
         .failure()
         .stderr(predicate::str::contains("required"));
 }
+
+/// `accord … | head`: output to a pipe whose reader is gone ends quietly (status 141, as a
+/// writer killed by SIGPIPE), without a panic message or a backtrace.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("accord"))
+        .current_dir(tmp.path())
+        .args(["key", "new", "--out", "k.key"])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}

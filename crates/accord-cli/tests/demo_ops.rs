@@ -166,6 +166,60 @@ fn backup_restore_and_check_keep_the_same_objects() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The analyst's commands: `query --sort oldest` lists the records oldest first with
+    // short ids, and `show` takes such a short id and prints every language version.
+    let query = ["query", "--node", &api, "--sort", "oldest", "--limit", "5"];
+    wait_for(
+        "the five records to be searchable",
+        Duration::from_secs(30),
+        || run_ok(d, &query).starts_with("5 record(s)"),
+    );
+    let listed = run_ok(d, &query);
+    let titles: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with(' '))
+        .collect();
+    assert_eq!(titles.len(), 5, "{listed}");
+    assert!(
+        titles[0].ends_with("0 Порядок перевода государственных услуг в проактивный формат"),
+        "{listed}"
+    );
+    assert!(titles[4].contains(" 4 Порядок"), "{listed}");
+    let short = titles[0].split_whitespace().next().unwrap();
+    assert_eq!(short.len(), 12, "{listed}");
+    let shown = run_ok(d, &["show", short, "--node", &api]);
+    assert!(shown.contains(&format!("id        {short}")), "{shown}");
+    assert!(shown.contains("── ru (original) ──"), "{shown}");
+    assert!(shown.contains("── en (translation) ──"), "{shown}");
+    assert!(
+        shown.contains("Moving public services to a proactive format"),
+        "{shown}"
+    );
+    // Too short, or matching nothing: an error that says so.
+    let out = accord()
+        .current_dir(d)
+        .args(["show", &short[..6], "--node", &api])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 8"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = accord()
+        .current_dir(d)
+        .args(["show", "0123456789abcdef", "--node", &api])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no object stored on this node has an id starting with 0123456789abcdef"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = accord()
         .current_dir(d)
         .args(["backup", "--node", &api, "--out", "b.cbor"])
@@ -237,6 +291,28 @@ fn backup_restore_and_check_keep_the_same_objects() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("objects checked     8"));
+    // The same through the node's own config and the data-directory override (the running
+    // node holds `data`, so checking it instead would fail); another program's ACCORD_
+    // variable is ignored.
+    let out = accord()
+        .current_dir(d)
+        .env("ACCORD_DATA_DIR", d.join("restored"))
+        .env("ACCORD_BIN", "/opt/accord/bin")
+        .args(["check", "--config", "dev/KZ/node.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("objects checked     8"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ACCORD_BIN"),
+        "the ignored variable is named: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = accord()
         .current_dir(d)
         .args(["check", "--config", "dev/KZ/restored.toml", "--repair"])
