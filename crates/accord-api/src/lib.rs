@@ -342,9 +342,31 @@ const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
 /// Every stored object as a CBOR sequence, in export order, streamed: the list of ids is taken
 /// on the store thread between two group commits (so the export is the store as it was then),
 /// and the objects are read and sent by a blocking thread at the pace the client reads.
-async fn export(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
+/// `?types=charter,delegation,…` (repeatable or comma-separated) keeps only those types.
+async fn export(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let mut types: Vec<accord_core::ObjectType> = Vec::new();
+    for (k, v) in &params {
+        if k != "types" {
+            return Err(bad(format!(
+                "{k}: unknown parameter (export takes only types)"
+            )));
+        }
+        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            types.push(accord_core::ObjectType::parse(name).ok_or_else(|| {
+                bad(format!(
+                    "types: {name:?} is not an object type (charter, delegation, node, record, retraction, revocation)"
+                ))
+            })?);
+        }
+    }
+    if types.is_empty() {
+        types = accord_core::ObjectType::ALL.to_vec();
+    }
     let (ids, reader) = node
-        .read(|s| s.export_ids().map(|ids| (ids, s.object_reader())))
+        .read(move |s| s.export_ids_of(&types).map(|ids| (ids, s.object_reader())))
         .await?
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let (tx, rx) =

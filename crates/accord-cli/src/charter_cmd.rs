@@ -159,12 +159,27 @@ pub fn show(file: &Path) -> Result<()> {
     );
     println!("members and signatures:");
     let complete = print_signatures(&signed, &c);
+    // The status is also the exit status, so that scripts can wait for a complete charter.
     if c.version == 1 {
         match TrustView::from_genesis(signed.as_bytes()) {
             Ok(_) => println!("status:      complete and valid genesis charter"),
-            Err(e) if complete => println!("status:      not valid: {e}"),
-            Err(_) => println!("status:      incomplete: every founding member must sign"),
+            Err(e) if complete => {
+                println!("status:      not valid: {e}");
+                bail!("{}: the charter is not valid: {e}", file.display());
+            }
+            Err(_) => {
+                println!("status:      incomplete: every founding member must sign");
+                bail!(
+                    "{}: the charter is incomplete: every founding member must sign it",
+                    file.display()
+                );
+            }
         }
+    } else if !signed.bad_signers().is_empty() {
+        bail!(
+            "{}: the amendment carries an invalid signature",
+            file.display()
+        );
     }
     Ok(())
 }

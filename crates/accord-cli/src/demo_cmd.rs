@@ -180,6 +180,7 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
         listeners.push(l);
     }
     let _tmp;
+    let _tmp_kept = data.clone();
     let dir = match data {
         Some(d) => {
             std::fs::create_dir_all(&d)
@@ -270,6 +271,16 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
             port + i as u16,
             n.peer_id()
         );
+        let d = dir.join(MEMBERS[i]);
+        println!(
+            "      keys: {} (publisher), {} (node); delegation {}",
+            d.join("publisher.key").display(),
+            d.join("node.key").display(),
+            d.join("delegation.cbor").display()
+        );
+    }
+    if _tmp_kept.is_none() {
+        println!("(a temporary directory, removed when the demo stops; --data DIR keeps it)");
     }
     println!("published {published} sample records; try:");
     println!(
@@ -277,6 +288,11 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
     );
     println!("  accord query \"электронное правительство\" --node http://127.0.0.1:{port}");
     println!("  accord status --node http://127.0.0.1:{}", port + 1);
+    println!(
+        "  accord publish note.md --key {} --node http://127.0.0.1:{port}   (as {}'s ministry)",
+        dir.join(MEMBERS[0]).join("publisher.key").display(),
+        MEMBERS[0]
+    );
     println!("Ctrl-C stops the demo.");
     crate::node_cmd::wait_for_signal().await;
     eprintln!("stopping…");

@@ -154,6 +154,10 @@ enum Command {
         format: String,
         #[arg(long)]
         out: PathBuf,
+        /// CSV for spreadsheet programs: start the file with a UTF-8 byte-order mark (without
+        /// it, Excel shows Cyrillic as mojibake).
+        #[arg(long)]
+        bom: bool,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -254,7 +258,8 @@ enum CharterCmd {
         #[arg(long)]
         key: PathBuf,
     },
-    /// Show a charter's members, threshold, federation id and signatures.
+    /// Show a charter's members, threshold, federation id and signatures; exits non-zero for a
+    /// genesis charter not every founder has signed yet, or a signature that is invalid.
     Show { file: PathBuf },
 }
 
@@ -508,14 +513,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             filters,
             format,
             out,
+            bom,
             node,
-        } => runtime()?.block_on(query_cmd::export(
-            &node.node,
-            text.as_deref(),
-            &filters,
-            &format,
-            &out,
-        )),
+        } => {
+            if bom && format != "csv" {
+                anyhow::bail!("--bom applies to --format csv only");
+            }
+            runtime()?.block_on(query_cmd::export(
+                &node.node,
+                text.as_deref(),
+                &filters,
+                &format,
+                &out,
+                bom,
+            ))
+        }
         Command::Reindex { config } => node_cmd::reindex(&config),
         Command::Backup { out, node } => runtime()?.block_on(backup_cmd::backup(&node.node, &out)),
         Command::Restore { file, data_dir } => backup_cmd::restore(&file, &data_dir),

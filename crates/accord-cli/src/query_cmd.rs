@@ -78,9 +78,10 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-const CSV_HEADER: &str = "id,created,member,kind,directions,languages,status,publisher,title";
-
-fn csv_row(i: &Value) -> String {
+/// Writes records as CSV: the fixed columns, the record's page on the node, then its title in
+/// every language any of the records has (`title_<lang>`). `bom` starts the file with a UTF-8
+/// byte-order mark, which spreadsheet programs need to read Cyrillic and other non-Latin text.
+fn write_csv(out: &mut dyn Write, items: &[Value], node: &str, bom: bool) -> Result<()> {
     let list = |v: &Value| {
         v.as_array()
             .map(|a| {
@@ -91,21 +92,61 @@ fn csv_row(i: &Value) -> String {
             })
             .unwrap_or_default()
     };
-    [
-        i["id"].as_str().unwrap_or("").to_string(),
-        i["created"].as_str().unwrap_or("").to_string(),
-        i["member"].as_str().unwrap_or("").to_string(),
-        i["kind"].as_str().unwrap_or("").to_string(),
-        list(&i["directions"]),
-        list(&i["languages"]),
-        i["status"].as_str().unwrap_or("").to_string(),
-        i["publisher"].as_str().unwrap_or("").to_string(),
-        i["title"].as_str().unwrap_or("").to_string(),
+    let langs: std::collections::BTreeSet<String> = items
+        .iter()
+        .filter_map(|i| i["titles"].as_object())
+        .flat_map(|m| m.keys().cloned())
+        .collect();
+    if bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
+    let mut header: Vec<String> = [
+        "id",
+        "created",
+        "member",
+        "kind",
+        "directions",
+        "languages",
+        "status",
+        "publisher",
+        "title",
+        "url",
     ]
     .iter()
-    .map(|s| csv_field(s))
-    .collect::<Vec<_>>()
-    .join(",")
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(langs.iter().map(|l| format!("title_{l}")));
+    writeln!(out, "{}", header.join(","))?;
+    let base = node.trim_end_matches('/');
+    for i in items {
+        let text = |k: &str| i[k].as_str().unwrap_or("").to_string();
+        let mut row = vec![
+            text("id"),
+            text("created"),
+            text("member"),
+            text("kind"),
+            list(&i["directions"]),
+            list(&i["languages"]),
+            text("status"),
+            text("publisher"),
+            text("title"),
+            format!("{base}/records/{}", text("id")),
+        ];
+        row.extend(
+            langs
+                .iter()
+                .map(|l| i["titles"][l].as_str().unwrap_or("").to_string()),
+        );
+        writeln!(
+            out,
+            "{}",
+            row.iter()
+                .map(|s| csv_field(s))
+                .collect::<Vec<_>>()
+                .join(",")
+        )?;
+    }
+    Ok(())
 }
 
 fn strip_tags(s: &str) -> String {
@@ -142,12 +183,7 @@ pub async fn query(
     let items = v["items"].as_array().cloned().unwrap_or_default();
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(&v)?),
-        "csv" => {
-            println!("{CSV_HEADER}");
-            for i in &items {
-                println!("{}", csv_row(i));
-            }
-        }
+        "csv" => write_csv(&mut std::io::stdout().lock(), &items, node, false)?,
         "table" => {
             println!("{} record(s)", v["total"]);
             for i in &items {
@@ -312,12 +348,33 @@ pub async fn follow(node: &str, text: Option<&str>, f: &Filters) -> Result<()> {
     Ok(())
 }
 
+/// The raw CBOR a node answers at `path`; an error names the path and the node's reason.
+async fn get_bytes(node: &str, path: &str) -> Result<Vec<u8>> {
+    let url = format!("{}{path}", node.trim_end_matches('/'));
+    let resp = client()?
+        .get(&url)
+        .header("accept", "application/cbor")
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {node}"))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or_default();
+        bail!(
+            "{path}: {status}: {}",
+            v["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(resp.bytes().await?.to_vec())
+}
+
 pub async fn export(
     node: &str,
     text: Option<&str>,
     f: &Filters,
     format: &str,
     out: &Path,
+    bom: bool,
 ) -> Result<()> {
     if !matches!(format, "jsonl" | "csv" | "cbor") {
         bail!("--format {format:?}: expected jsonl, csv or cbor");
@@ -325,9 +382,14 @@ pub async fn export(
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?,
     );
-    if format == "csv" {
-        writeln!(file, "{CSV_HEADER}")?;
+    let mut csv_items: Vec<Value> = Vec::new();
+    // A CBOR export is self-contained: the charters, delegations and node certificates come
+    // first and the revocations last (the node's own export order), so that `accord verify
+    // FILE --charter CHARTER` checks every record with nothing else.
+    if format == "cbor" {
+        file.write_all(&get_bytes(node, "/v1/export?types=charter,delegation,node").await?)?;
     }
+    let mut retractions: Vec<String> = Vec::new();
     let mut cursor: Option<String> = None;
     let mut n = 0u64;
     loop {
@@ -345,17 +407,19 @@ pub async fn export(
                     let full = get(node, &format!("/v1/records/{id}"), &[]).await?;
                     writeln!(file, "{}", serde_json::to_string(&full)?)?;
                 }
-                "csv" => writeln!(file, "{}", csv_row(i))?,
+                "csv" => csv_items.push(i.clone()),
                 _ => {
-                    let url = format!("{}/v1/objects/{id}", node.trim_end_matches('/'));
-                    let bytes = client()?
-                        .get(&url)
-                        .header("accept", "application/cbor")
-                        .send()
-                        .await?
-                        .bytes()
-                        .await?;
-                    file.write_all(&bytes)?;
+                    file.write_all(&get_bytes(node, &format!("/v1/objects/{id}")).await?)?;
+                    if i["status"].as_str() == Some("retracted") {
+                        let full = get(node, &format!("/v1/records/{id}"), &[]).await?;
+                        retractions.extend(
+                            full["history"]["retracted_by"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|r| r["id"].as_str().map(str::to_string)),
+                        );
+                    }
                 }
             }
             n += 1;
@@ -364,6 +428,15 @@ pub async fn export(
             Some(c) => cursor = Some(c.to_string()),
             None => break,
         }
+    }
+    if format == "csv" {
+        write_csv(&mut file, &csv_items, node, bom)?;
+    }
+    if format == "cbor" {
+        for rid in &retractions {
+            file.write_all(&get_bytes(node, &format!("/v1/objects/{rid}")).await?)?;
+        }
+        file.write_all(&get_bytes(node, "/v1/export?types=revocation").await?)?;
     }
     file.flush()?;
     eprintln!("exported {n} record(s) to {}", out.display());

@@ -377,11 +377,13 @@ fn founding_a_federation_by_hand() {
         .assert()
         .success()
         .stdout(predicate::str::contains("federation id: "));
+    // Shown in full, and the exit status says it is not ready.
     accord(d)
         .args(["charter", "show", "charter.cbor"])
         .assert()
-        .success()
-        .stdout(predicate::str::contains("missing"));
+        .failure()
+        .stdout(predicate::str::contains("missing"))
+        .stderr(predicate::str::contains("incomplete"));
     // Not yet complete: nothing can be certified against it.
     accord(d)
         .args([

@@ -110,6 +110,17 @@ fn demo_serves_three_nodes_with_the_samples_and_stops_on_sigint() {
     let mut err = String::new();
     std::io::Read::read_to_string(demo.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("stopped"), "{err}");
+    // It said where each member's keys are, and the files are there.
+    let mut out = String::new();
+    std::io::Read::read_to_string(demo.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    for m in ["KZ", "BY", "AM"] {
+        let key = tmp.path().join("demo").join(m).join("publisher.key");
+        assert!(
+            out.contains(&format!("keys: {} (publisher)", key.display())),
+            "{out}"
+        );
+        assert!(key.exists(), "{}", key.display());
+    }
 }
 
 #[test]
@@ -272,6 +283,44 @@ fn backup_restore_and_check_keep_the_same_objects() {
         1 + 2 + 5,
         "charter, delegation, node certificate and five records"
     );
+    // A CBOR export of the records is self-contained: it verifies against the charter alone,
+    // with the same objects as the backup.
+    run_ok(
+        d,
+        &[
+            "export", "--format", "cbor", "--out", "e.cbor", "--node", &api,
+        ],
+    );
+    assert_eq!(verify("e.cbor"), before);
+    // CSV for a spreadsheet: a byte-order mark, the record's page on the node, a title column
+    // per language.
+    run_ok(
+        d,
+        &[
+            "export", "--format", "csv", "--bom", "--out", "e.csv", "--node", &api,
+        ],
+    );
+    let csv = std::fs::read_to_string(d.join("e.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "\u{feff}id,created,member,kind,directions,languages,status,publisher,title,url,title_en,title_kk,title_ru"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    assert!(rows[0].contains(&format!("{api}/records/")), "{csv}");
+    assert!(
+        rows[0].contains("Moving public services to a proactive format"),
+        "{csv}"
+    );
+    let out = accord()
+        .current_dir(d)
+        .args([
+            "export", "--format", "jsonl", "--bom", "--out", "x", "--node", &api,
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bom applies to --format csv only"));
     // Check and repair the restored directory through a config that points at it.
     let cfg = std::fs::read_to_string(d.join("dev/KZ/node.toml"))
         .unwrap()

@@ -1226,8 +1226,13 @@ impl Store {
     /// The ids of every object in export order (see [`Store::export`]): taken at once, so
     /// that an export streamed afterwards through an [`ObjectReader`] is the store as it was.
     pub fn export_ids(&self) -> Result<Vec<ObjectId>, StoreError> {
+        self.export_ids_of(&EXPORT_ORDER)
+    }
+
+    /// [`Store::export_ids`] restricted to the objects of `types` (still in export order).
+    pub fn export_ids_of(&self, types: &[ObjectType]) -> Result<Vec<ObjectId>, StoreError> {
         let mut ids = Vec::new();
-        for t in EXPORT_ORDER {
+        for t in EXPORT_ORDER.into_iter().filter(|t| types.contains(t)) {
             let mut items: Vec<(u64, ObjectId)> = Vec::new();
             for item in self.trees[BY_TYPE].scan_prefix([t.code()]) {
                 let (k, _) = item?;
