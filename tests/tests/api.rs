@@ -344,6 +344,16 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
     }
     let (s, _) = get(&base, &format!("/v1/records?q={}", "a".repeat(600))).await;
     assert_eq!(s, 400);
+    for (q, name) in [("types=records", "records"), ("format=csv", "format")] {
+        let (s, v) = get(&base, &format!("/v1/export?{q}")).await;
+        assert_eq!(s, 400, "{q}");
+        assert!(v["error"].as_str().unwrap().contains(name), "{q}: {v}");
+    }
+    // A short id works where the document says it does.
+    let short = &rec.id().to_string()[..10];
+    let (s, v) = get(&base, &format!("/v1/records/{short}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["id"], rec.id().to_string());
     node.shutdown().await;
 }
 

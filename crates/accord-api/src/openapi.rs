@@ -12,6 +12,24 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
         &[],
     ),
     (
+        "get",
+        "/readyz",
+        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted; 503 with the reason otherwise.",
+        &[],
+    ),
+    (
+        "get",
+        "/metrics",
+        "Prometheus text exposition: objects, ingest, verifications, gossip, reconciliation, search lag, libp2p and gossipsub metrics.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/export",
+        "Every stored object (or those of `types`) as a CBOR sequence (RFC 8742, application/cbor) in export order: charters by version, delegations, node certificates, records, retractions, revocations. Streamed.",
+        &["types"],
+    ),
+    (
         "post",
         "/v1/objects",
         "Submit one signed object, or a CBOR array of them (application/cbor). Per-object verdicts. `wait=searchable` answers once the records are also searchable.",
@@ -115,6 +133,10 @@ fn param_doc(name: &str) -> Value {
             "Items per page.",
             json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
         ),
+        "types" => (
+            "Object types to export, comma-separated or repeated (default: all).",
+            json!({"type": "string", "pattern": "^(charter|delegation|node|record|retraction|revocation)(,(charter|delegation|node|record|retraction|revocation))*$"}),
+        ),
         "cursor" => (
             "The next_cursor of the previous page.",
             json!({"type": "string"}),
@@ -138,7 +160,7 @@ pub fn document() -> Value {
     for (method, path, summary, params) in ROUTES {
         let mut parameters: Vec<Value> = params.iter().map(|p| param_doc(p)).collect();
         if path.contains("{id}") {
-            parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "Object id: 64 lowercase hex characters.", "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}));
+            parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "Object id: 64 hex characters, or a prefix of at least 8 that names one stored object.", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}}));
         }
         let mut responses = serde_json::Map::new();
         responses.insert("200".into(), json!({"description": "OK"}));
