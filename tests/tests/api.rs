@@ -467,7 +467,7 @@ async fn metrics_parse_and_move_with_publications_and_refusals() {
     let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
     let accepted = "accord_ingest_total{source=\"local\",result=\"accepted\",reason=\"\"}";
     let rejected =
-        "accord_ingest_total{source=\"local\",result=\"rejected\",reason=\"BadSignature\"}";
+        "accord_ingest_total{source=\"local\",result=\"rejected\",reason=\"signature-invalid\"}";
     assert_eq!(get(&after, accepted), get(&before, accepted) + 1.0);
     assert_eq!(get(&after, rejected), get(&before, rejected) + 1.0);
     assert_eq!(get(&after, "accord_objects{type=\"record\"}"), 1.0);
@@ -529,5 +529,63 @@ async fn a_publisher_can_wait_until_its_records_are_searchable() {
     let (s, v) = post("?sync=1", rec.as_bytes().to_vec()).await;
     assert_eq!(s, 400);
     assert!(v["error"].as_str().unwrap().contains("\"sync\""), "{v}");
+    node.shutdown().await;
+}
+
+/// Every refused or held object comes back with its stable reason code next to the sentence,
+/// and /metrics counts refusals by that code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_carry_stable_reason_codes_in_results_and_metrics() {
+    let tf = TestFed::new(&["KZ"], 45).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let client = reqwest::Client::new();
+    let post = |bytes: Vec<u8>| {
+        let client = client.clone();
+        let url = format!("{base}/v1/objects");
+        async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/cbor")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let v: Value = r.json().await.unwrap();
+            v["results"][0].clone()
+        }
+    };
+    let good = tf.fed.record(0, "fine", now());
+    let r = post(good.as_bytes().to_vec()).await;
+    assert_eq!(r["status"], "accepted", "{r}");
+    assert_eq!(r["code"], Value::Null, "{r}");
+    let mut forged = tf.fed.record(0, "forged", now()).as_bytes().to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    let r = post(forged).await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["code"], "signature-invalid", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("signature"), "{r}");
+    let future = tf
+        .fed
+        .record(0, "later", now().saturating_add_ms(86_400_000));
+    let r = post(future.as_bytes().to_vec()).await;
+    assert_eq!(r["code"], "created-in-future", "{r}");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for code in ["signature-invalid", "created-in-future"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("accord_ingest_total{")
+                    && l.contains(&format!("reason=\"{code}\""))
+                    && l.ends_with(" 1")),
+            "{code} not counted: {metrics}"
+        );
+    }
     node.shutdown().await;
 }

@@ -264,7 +264,7 @@ async fn submit(
     }
     let results: Vec<Value> = outcomes
         .iter()
-        .map(|o| json!({ "id": o.id.map(|i| i.to_string()), "status": o.status, "reason": o.reason }))
+        .map(|o| json!({ "id": o.id.map(|i| i.to_string()), "status": o.status, "code": o.code, "reason": o.reason }))
         .collect();
     let mut answer = json!({ "results": results });
     if let Some(v) = visible {

@@ -10,6 +10,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cbor;
+pub mod codes;
 pub mod devnet;
 pub mod envelope;
 pub mod error;

@@ -1872,6 +1872,62 @@ fn one_of_each_rejection() -> Vec<Rejection> {
     ]
 }
 
+/// Every reason an object is refused or held has a code listed in `accord_core::codes::CODES`
+/// (and so in PROTOCOL.md), and every listed code is some reason's.
+#[test]
+fn every_reason_has_a_listed_code_and_every_listed_code_is_used() {
+    let id = ObjectId::of_body(b"x");
+    let pk = key(1).public_key();
+    let m = code("KZ");
+    let mut rejections = one_of_each_rejection();
+    // The cross-object rules (provoked through the store's tests, not by `validate` alone).
+    rejections.extend([
+        Rejection::RetractionOtherMember {
+            record: id,
+            member: m.clone(),
+            owner: code("BY"),
+        },
+        Rejection::RevocationOtherMember {
+            target: id,
+            kind: "delegation",
+            member: m.clone(),
+            owner: code("BY"),
+        },
+        Rejection::RevocationTargetKind {
+            target: id,
+            expected: "delegation",
+            found: "node",
+        },
+    ]);
+    let decode = [
+        DecodeError::TooLarge { size: 2, limit: 1 },
+        DecodeError::Cbor("x".into()),
+        DecodeError::TooDeep(1),
+        DecodeError::ListTooLong { len: 2, limit: 1 },
+        DecodeError::TrailingBytes(1),
+        DecodeError::Envelope("x".into()),
+        DecodeError::Version(2),
+        DecodeError::Body("x".into()),
+        DecodeError::UnknownType("x".into()),
+    ];
+    let missing = [
+        Missing::Delegation {
+            member: m,
+            publisher: pk,
+        },
+        Missing::Record(id),
+        Missing::TrustObject(id),
+    ];
+    let used: BTreeSet<&str> = rejections
+        .iter()
+        .map(Rejection::code)
+        .chain(decode.into_iter().map(|d| Rejection::Decode(d).code()))
+        .chain(missing.iter().map(Missing::code))
+        .collect();
+    let listed: BTreeSet<&str> = accord_core::codes::CODES.iter().map(|c| c.0).collect();
+    assert_eq!(used, listed);
+}
+
 #[test]
 fn every_rejection_variant_has_a_distinct_non_empty_text() {
     let all = one_of_each_rejection();

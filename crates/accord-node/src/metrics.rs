@@ -201,12 +201,3 @@ impl Metrics {
         out
     }
 }
-
-/// A short, stable label for a rejection: its variant name.
-pub(crate) fn reason_label(debug: &str) -> String {
-    debug
-        .split(['(', ' ', '{'])
-        .next()
-        .unwrap_or("")
-        .to_string()
-}

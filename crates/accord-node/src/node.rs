@@ -34,6 +34,8 @@ pub struct SubmitOutcome {
     pub id: Option<ObjectId>,
     /// `accepted`, `duplicate`, `pending`, `rejected` or `quarantine-full`.
     pub status: &'static str,
+    /// The stable code of a refusal or hold (docs/PROTOCOL.md §5, "Reason codes").
+    pub code: Option<&'static str>,
     pub reason: Option<String>,
 }
 
@@ -421,18 +423,12 @@ impl NodeHandle {
         let r = rx.await.map_err(|_| NodeError::Stopped)??;
         let took = started.elapsed();
         for o in &r.outcomes {
-            let reason = match o {
-                IngestOutcome::Rejected(_, rej) => {
-                    crate::metrics::reason_label(&format!("{rej:?}"))
-                }
-                IngestOutcome::Pending(_, m) | IngestOutcome::QuarantineFull(_, m) => {
-                    crate::metrics::reason_label(&format!("{m:?}"))
-                }
-                _ => String::new(),
-            };
-            self.inner
-                .metrics
-                .ingested(source.as_str(), o.status(), &reason, took);
+            self.inner.metrics.ingested(
+                source.as_str(),
+                o.status(),
+                o.code().unwrap_or_default(),
+                took,
+            );
         }
         for o in &r.outcomes {
             if let IngestOutcome::Accepted(v) = o {
@@ -487,6 +483,7 @@ impl NodeHandle {
             out.push(SubmitOutcome {
                 id: o.id(),
                 status: o.status(),
+                code: o.code(),
                 reason: o.reason(),
             });
         }

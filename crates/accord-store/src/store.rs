@@ -186,6 +186,15 @@ impl IngestOutcome {
     }
 
     /// The reason, for pending and rejected objects.
+    /// The stable code of a refusal or hold (docs/PROTOCOL.md §5, "Reason codes").
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            IngestOutcome::Pending(_, m) | IngestOutcome::QuarantineFull(_, m) => Some(m.code()),
+            IngestOutcome::Rejected(_, r) => Some(r.code()),
+            _ => None,
+        }
+    }
+
     pub fn reason(&self) -> Option<String> {
         match self {
             IngestOutcome::Pending(_, m) | IngestOutcome::QuarantineFull(_, m) => {
