@@ -171,9 +171,10 @@ fn print_results(results: &[Value]) -> usize {
     for r in results {
         let status = r["status"].as_str().unwrap_or("?");
         let id = r["id"].as_str().unwrap_or("-");
-        match r["reason"].as_str() {
-            Some(reason) => println!("{status:<10} {id}  {reason}"),
-            None => println!("{status:<10} {id}"),
+        match (r["code"].as_str(), r["reason"].as_str()) {
+            (Some(code), Some(reason)) => println!("{status:<10} {id}  [{code}] {reason}"),
+            (None, Some(reason)) => println!("{status:<10} {id}  {reason}"),
+            _ => println!("{status:<10} {id}"),
         }
         if !matches!(status, "accepted" | "duplicate") {
             bad += 1;

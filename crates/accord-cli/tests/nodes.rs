@@ -741,13 +741,18 @@ fn submit_reports_each_verdict() {
     assert!(!out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.starts_with("rejected"), "{}", describe(&out));
-    assert!(text.contains("invalid signature"), "{}", describe(&out));
+    assert!(
+        text.contains("[signature-invalid] invalid signature"),
+        "{}",
+        describe(&out)
+    );
 
     let out = submit(&pending[0].0);
     assert!(!out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.starts_with("pending"), "{}", describe(&out));
     assert!(text.contains(&pending[0].1), "{}", describe(&out));
+    assert!(text.contains("[awaiting-"), "{}", describe(&out));
 
     let s = node.wait_up(&http);
     assert_eq!(record_count(&s), 1, "{s}");
