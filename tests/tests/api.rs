@@ -571,6 +571,46 @@ async fn refusals_carry_stable_reason_codes_in_results_and_metrics() {
         .record(0, "later", now().saturating_add_ms(86_400_000));
     let r = post(future.as_bytes().to_vec()).await;
     assert_eq!(r["code"], "created-in-future", "{r}");
+    // Whatever is wrong with one object is its verdict, not an HTTP error.
+    let mut trailing = tf.fed.record(0, "tail", now()).as_bytes().to_vec();
+    trailing.push(0x00);
+    let r = post(trailing).await;
+    assert_eq!(
+        (r["status"].as_str(), r["code"].as_str()),
+        (Some("rejected"), Some("trailing-bytes")),
+        "{r}"
+    );
+    let r = post(b"not cbor at all".to_vec()).await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["id"], Value::Null, "{r}");
+    // In a batch, each element has its verdict.
+    let second = tf.fed.record(0, "second", now());
+    let mut batch = vec![0x82];
+    batch.extend_from_slice(second.as_bytes());
+    batch.push(0x01);
+    let v: Value = client
+        .post(format!("{base}/v1/objects"))
+        .header("content-type", "application/cbor")
+        .body(batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["results"][0]["status"], "accepted", "{v}");
+    assert_eq!(v["results"][1]["code"], "malformed-envelope", "{v}");
+    // An empty batch is the one body that is refused as a whole.
+    let r = client
+        .post(format!("{base}/v1/objects"))
+        .header("content-type", "application/cbor")
+        .body(vec![0x80])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("empty array"), "{v}");
     let metrics = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()

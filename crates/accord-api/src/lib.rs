@@ -210,10 +210,15 @@ async fn submit(
         max_depth: 64,
         max_entries: limits.max_list_len.max(1024),
     };
+    // A batch is a well-formed CBOR array whose first element is an array (an envelope; an
+    // envelope's own first element is its version, an integer); `[]` is an empty batch (400).
+    // Any other body is one object, and whatever is wrong with it (not CBOR, trailing bytes,
+    // not canonical) comes back as that object's verdict with its reason code (PROTOCOL.md
+    // 9.5).
     let items: Vec<Vec<u8>> = match cbor::split_array(&body, scan) {
-        Err(e) => return Err(bad(format!("body is not one CBOR item: {e}"))),
-        // An envelope is itself an array whose first element is the version (an integer); a
-        // batch is an array whose elements are envelopes (arrays).
+        Ok(Some(parts)) if parts.is_empty() => {
+            return Err(bad("an empty array: a batch needs at least one object"));
+        }
         Ok(Some(parts))
             if parts
                 .first()
@@ -230,11 +235,8 @@ async fn submit(
             }
             parts.into_iter().map(<[u8]>::to_vec).collect()
         }
-        Ok(_) => vec![body.to_vec()],
+        Ok(_) | Err(_) => vec![body.to_vec()],
     };
-    if items.is_empty() {
-        return Err(bad("empty array: no objects"));
-    }
     let max = limits.max_bytes();
     if let Some(big) = items.iter().find(|i| i.len() > max) {
         return Err(ApiError(
@@ -245,23 +247,12 @@ async fn submit(
             ),
         ));
     }
-    let single = items.len() == 1;
     let (outcomes, visible) = if searchable {
         let (o, v) = node.submit_searchable(items, SEARCHABLE_WAIT).await?;
         (o, Some(v))
     } else {
         (node.submit(items).await?, None)
     };
-    if single
-        && let Some(o) = outcomes.first()
-        && o.status == "rejected"
-        && o.id.is_none()
-    {
-        return Err(bad(format!(
-            "malformed object: {}",
-            o.reason.clone().unwrap_or_default()
-        )));
-    }
     let results: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({ "id": o.id.map(|i| i.to_string()), "status": o.status, "code": o.code, "reason": o.reason }))
