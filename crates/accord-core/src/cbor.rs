@@ -237,6 +237,14 @@ mod tests {
             item_len(&[0x81, 0x81, 0x81, 0x81, 0x81, 0x01], L),
             Err(DecodeError::TooDeep(4))
         ));
+        // The boundary PROTOCOL.md §3 states: the outermost item is at depth 0, an item at
+        // depth max_depth is accepted (a scalar, or an empty array), one deeper is not.
+        assert_eq!(item_len(&[0x81, 0x81, 0x81, 0x81, 0x01], L).ok(), Some(5));
+        assert_eq!(item_len(&[0x81, 0x81, 0x81, 0x81, 0x80], L).ok(), Some(5));
+        assert!(matches!(
+            item_len(&[0x81, 0x81, 0x81, 0x81, 0x81, 0x80], L),
+            Err(DecodeError::TooDeep(4))
+        ));
         assert!(item_len(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], L).is_err());
         assert!(item_len(&[0x1c], L).is_err());
         assert!(item_len(&[0xff], L).is_err());
