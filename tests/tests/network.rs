@@ -640,3 +640,54 @@ async fn admitted_peers_form_a_gossip_mesh() {
         n.shutdown().await;
     }
 }
+
+/// A node certificate presented to one node is gossiped by it at once (PROTOCOL.md 9.2), so
+/// the rest of the federation learns it without waiting for reconciliation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presented_certificate_is_gossiped_to_the_federation() {
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 61).unwrap();
+    // KZ and BY do not know AM's node certificate beforehand, and reconcile only hourly.
+    let without_am_cert = |i: usize, bootstrap: Vec<String>| {
+        let mut cfg = tf.config(i, bootstrap, accord_node::AdmissionMode::Members);
+        cfg.preload.retain(|p| !p.ends_with("AM/node-cert.cbor"));
+        cfg.sync.interval_secs = 3600;
+        cfg
+    };
+    let a = accord_node::Node::spawn(without_am_cert(0, vec![]))
+        .await
+        .unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let b = accord_node::Node::spawn(without_am_cert(1, vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || admitted(&a, 1)).await);
+    assert!(wait_until(Duration::from_secs(10), || admitted(&b, 1)).await);
+    let published = "accord_gossip_messages_total{direction=\"out\",verdict=\"published\"}";
+    let before = metric(&a, published).await;
+    // AM's node presents its certificate to KZ's only.
+    let c = tf.spawn(2, vec![a_addr]).await.unwrap();
+    let cert = tf.fed.node_cert(2).id();
+    assert!(wait_until(Duration::from_secs(10), || has(&a, cert)).await);
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            metric(&a, published).await >= before + 1.0
+        })
+        .await,
+        "KZ's node gossiped AM's new certificate"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || has(&b, cert)).await,
+        "BY's node learnt it"
+    );
+    // A certificate it already held is not gossiped again when its holder reconnects.
+    let after = metric(&a, published).await;
+    c.shutdown().await;
+    let _c = tf
+        .spawn(2, vec![dial_addr(&a).await.unwrap()])
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || admitted(&a, 2)).await);
+    assert_eq!(metric(&a, published).await, after);
+    a.shutdown().await;
+    b.shutdown().await;
+}

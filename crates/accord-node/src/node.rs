@@ -830,6 +830,9 @@ async fn recheck_admitted(node: NodeHandle) {
 /// certificate of a current member for exactly this peer id.
 async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admission: AdmissionMode) {
     let net = node.inner.net.clone();
+    // A certificate this node had not seen is offered to the federation once its holder is
+    // admitted, so that other members learn it now rather than at their next reconciliation.
+    let mut fresh = false;
     let verdict: Result<String, String> = async {
         if cert.is_empty() {
             return Err("presented no node certificate".to_string());
@@ -842,7 +845,8 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
             Some(IngestOutcome::Rejected(_, reason)) => {
                 return Err(format!("invalid node certificate: {reason}"));
             }
-            Some(IngestOutcome::Accepted(_) | IngestOutcome::Duplicate(_)) => {}
+            Some(IngestOutcome::Accepted(_)) => fresh = true,
+            Some(IngestOutcome::Duplicate(_)) => {}
             other => {
                 return Err(format!(
                     "node certificate not accepted: {:?}",
@@ -851,6 +855,7 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
             }
         }
         let peer_s = peer.to_string();
+        let cert = cert.clone();
         node.read(move |s| {
             let limits = *s.trust().limits();
             let (_, obj) =
@@ -876,6 +881,12 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
     match verdict {
         Ok(member) => {
             let _ = net.admit(peer, Some(member)).await;
+            if fresh {
+                match net.publish(cert).await {
+                    Ok(()) => node.inner.metrics.gossip("out", "published"),
+                    Err(e) => debug!(%peer, error = %e, "node certificate not gossiped"),
+                }
+            }
         }
         Err(reason) => match admission {
             AdmissionMode::Members => {
