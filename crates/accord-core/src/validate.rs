@@ -376,6 +376,13 @@ fn rules(
 ) -> Result<Option<Missing>, Rejection> {
     let limits = *trust.limits();
     let fed = trust.federation();
+    let t = obj.object_type();
+    // Signatures come right after decoding (PROTOCOL.md §5, step 3), as in the node's
+    // pipeline, where [`precheck`] checks them on a worker pool before the trust rules: the
+    // same object gets the same reason code on either path.
+    if !signatures_checked {
+        check_signatures(signed, t)?;
+    }
     match obj.federation() {
         Some(f) if f == fed => {}
         Some(f) => {
@@ -404,10 +411,6 @@ fn rules(
             now,
             skew_ms: limits.max_future_skew_ms,
         });
-    }
-    let t = obj.object_type();
-    if !signatures_checked {
-        check_signatures(signed, t)?;
     }
     let signer = signed.signatures()[0].0;
     let charter = trust.charter();

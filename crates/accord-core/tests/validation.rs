@@ -2507,7 +2507,28 @@ fn precheck_and_judge_agree_with_validate_and_verify_once() {
     let mut bad_sig = record(&dev, KZ, at(HOUR), |_| {}).into_bytes();
     let n = bad_sig.len();
     bad_sig[n - 3] ^= 0x40;
+    // Objects that break two rules: the first step that fails names the reason, on both
+    // paths (signatures are step 3, before federation and time).
+    let forge = |mut b: Vec<u8>| {
+        let n = b.len();
+        b[n - 3] ^= 0x40;
+        b
+    };
+    let foreign_forged = forge(
+        Object::Record(other.record_body(KZ, "x", at(HOUR)))
+            .sign(&other.members[KZ].publisher)
+            .into_bytes(),
+    );
+    let future_forged = forge(record(&dev, KZ, Timestamp(NOW.0 + SKEW + MIN), |_| {}).into_bytes());
+    for two in [&foreign_forged, &future_forged] {
+        match validate(two, &trust, NOW) {
+            Verdict::Rejected(r) => assert_eq!(r.code(), "signature-invalid"),
+            other => panic!("{other:?}"),
+        }
+    }
     let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("another federation, forged", foreign_forged.clone()),
+        ("created in the future, forged", future_forged.clone()),
         (
             "valid record",
             record(&dev, KZ, at(HOUR), |_| {}).into_bytes(),
