@@ -2603,3 +2603,68 @@ fn a_precheck_under_old_limits_is_redone_under_new_ones() {
         other => panic!("expected TooLarge under the new limits, got {other:?}"),
     }
 }
+
+/// PROTOCOL.md §4: a receiver verifies the body bytes as received and checks neither the order
+/// of a body's entries nor the width of its integer heads; unknown fields may hold any
+/// well-formed CBOR (tags, floats, indefinite lengths), kept as they are.
+#[test]
+fn body_order_integer_width_and_unknown_field_contents_are_not_judged() {
+    use ciborium::value::{Integer, Value};
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let body = record_body(&dev, KZ, at(HOUR), |_| {});
+    let plain = Object::Record(body).encode_body();
+    let Value::Map(mut entries) = ciborium::from_reader::<Value, _>(plain.as_slice()).unwrap()
+    else {
+        panic!("a body is a map")
+    };
+    // `created` first, `type` last.
+    let at_created = entries
+        .iter()
+        .position(|(k, _)| k.as_text() == Some("created"))
+        .unwrap();
+    let created = entries.remove(at_created);
+    let ty = entries.remove(0);
+    entries.insert(0, created);
+    entries.push(ty);
+    // An unknown field holding a tag, a float and an indefinite-length array.
+    entries.push((
+        Value::Text("x-future".into()),
+        Value::Array(vec![
+            Value::Tag(1, Box::new(Value::Integer(Integer::from(5)))),
+            Value::Float(1.5),
+        ]),
+    ));
+    let mut reordered = Vec::new();
+    ciborium::into_writer(&Value::Map(entries), &mut reordered).unwrap();
+    // Make the unknown array indefinite-length, by hand: 0x82 → 0x9f … 0xff.
+    let pos = reordered
+        .windows(2)
+        .position(|w| w == [0x82, 0xc1])
+        .unwrap();
+    reordered[pos] = 0x9f;
+    // The unknown field is the map's last entry, so its array ends where the body does.
+    reordered.push(0xff);
+    let signed = SignedObject::sign(reordered, &dev.members[KZ].publisher);
+    match validate(signed.as_bytes(), &trust, NOW) {
+        Verdict::Accepted(v) => assert_eq!(v.bytes(), signed.as_bytes(), "kept byte for byte"),
+        other => panic!("{other:?}"),
+    }
+    // A length written wider than it needs: the `directions` array's head with a one-byte
+    // argument (0x98 0x01) instead of 0x81.
+    let body = record_body(&dev, KZ, at(HOUR), |_| {});
+    let mut wide = Object::Record(body).encode_body();
+    let key = b"\x6adirections";
+    let pos = wide.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    assert_eq!(wide[pos] & 0xe0, 0x80, "an array head follows the key");
+    let n = wide[pos] & 0x1f;
+    wide.splice(pos..pos + 1, [0x98, n]);
+    let signed = SignedObject::sign(wide, &dev.members[KZ].publisher);
+    assert!(
+        matches!(
+            validate(signed.as_bytes(), &trust, NOW),
+            Verdict::Accepted(_)
+        ),
+        "a non-shortest head inside a body is accepted"
+    );
+}
