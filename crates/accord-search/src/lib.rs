@@ -172,8 +172,10 @@ struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
+    // Indexed, not stored: the whole document is stored once, as `doc` (snippets are cut
+    // from it), so storing the text fields too doubled the document store and its merges.
     let text = |tokenizer: &str| {
-        TextOptions::default().set_stored().set_indexing_options(
+        TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(tokenizer)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
@@ -353,19 +355,45 @@ impl SearchIndex {
     }
 
     fn title_field(&self, lang: &str) -> Field {
-        match primary(lang) {
-            "ru" => self.f.title_ru,
-            "en" => self.f.title_en,
-            _ => self.f.title_any,
-        }
+        title_field(&self.f, lang)
     }
 
     fn text_field(&self, lang: &str) -> Field {
-        match primary(lang) {
-            "ru" => self.f.text_ru,
-            "en" => self.f.text_en,
-            _ => self.f.text_any,
-        }
+        text_field(&self.f, lang)
+    }
+}
+
+/// The field a title in `lang` is indexed in.
+fn title_field(f: &Fields, lang: &str) -> Field {
+    match primary(lang) {
+        "ru" => f.title_ru,
+        "en" => f.title_en,
+        _ => f.title_any,
+    }
+}
+
+/// The field a text (summary, body, tags) in `lang` is indexed in.
+fn text_field(f: &Fields, lang: &str) -> Field {
+    match primary(lang) {
+        "ru" => f.text_ru,
+        "en" => f.text_en,
+        _ => f.text_any,
+    }
+}
+
+/// What a record put into `field`: the titles or texts of the languages indexed there.
+fn field_text(f: &Fields, field: Field, d: &RecordDoc) -> String {
+    let from = |map: &BTreeMap<String, String>, pick: fn(&Fields, &str) -> Field| {
+        map.iter()
+            .filter(|(lang, _)| pick(f, lang) == field)
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if [f.title_ru, f.title_en, f.title_any].contains(&field) {
+        from(&d.title, title_field)
+    } else {
+        from(&d.text, text_field)
     }
 }
 
@@ -529,7 +557,7 @@ impl Searcher {
             facet_map.insert(name.to_string(), counts);
         }
         let more = addresses.len() > limit;
-        let snippets: Vec<SnippetGenerator> = match &text_query {
+        let snippets: Vec<(Field, SnippetGenerator)> = match &text_query {
             Some(tq) => [
                 f.title_ru,
                 f.text_ru,
@@ -542,7 +570,7 @@ impl Searcher {
             .filter_map(|field| {
                 let mut g = SnippetGenerator::create(&searcher, tq.as_ref(), field).ok()?;
                 g.set_max_num_chars(240);
-                Some(g)
+                Some((field, g))
             })
             .collect(),
             None => Vec::new(),
@@ -561,7 +589,7 @@ impl Searcher {
             };
             let snippet = snippets
                 .iter()
-                .map(|g| g.snippet_from_doc(&doc))
+                .map(|(field, g)| g.snippet(&field_text(&f, *field, &rd)))
                 .find(|s| !s.highlighted().is_empty())
                 .map(|s| s.to_html())
                 .unwrap_or_else(|| plain_snippet(&rd));

@@ -360,3 +360,48 @@ fn upsert_replaces_and_snippets_are_escaped() {
         .unwrap();
     assert_eq!(r.total, 1);
 }
+
+/// An index written with another schema (an earlier release stored the text fields too) is
+/// recreated empty when opened, so the node rebuilds it from the store; the new one keeps the
+/// text only once, in the stored document, and cuts snippets from it.
+#[test]
+fn an_index_of_another_schema_is_recreated_and_snippets_come_from_the_stored_document() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut b = tantivy::schema::Schema::builder();
+        b.add_text_field("title_ru", tantivy::schema::TEXT | tantivy::schema::STORED);
+        let old = tantivy::Index::create_in_dir(dir.path(), b.build()).unwrap();
+        let mut w: tantivy::IndexWriter = old.writer(15_000_000).unwrap();
+        w.commit().unwrap();
+    }
+    let mut idx = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(idx.num_docs(), 0);
+    idx.upsert(&[doc(
+        1,
+        "KZ",
+        "regulatory-note",
+        &["e-government"],
+        "ru",
+        "Проактивные услуги",
+        "Государственные услуги оказываются без заявления гражданина.",
+        "active",
+    )])
+    .unwrap();
+    idx.commit().unwrap();
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            text: Some("заявления".into()),
+            ..SearchQuery::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, 1);
+    assert!(
+        r.hits[0].snippet.contains("<b>заявления</b>"),
+        "{}",
+        r.hits[0].snippet
+    );
+    drop(idx);
+    // Reopened with the same schema, it is kept.
+    assert_eq!(SearchIndex::open(dir.path()).unwrap().num_docs(), 1);
+}
