@@ -96,6 +96,7 @@ pub fn vectors() -> Result<Vectors, String> {
     })
 }
 
+pub mod conformance;
 pub mod fuzz;
 
 pub mod harness {

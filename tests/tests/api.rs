@@ -297,11 +297,17 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
     // A strict OpenAPI 3.0 model reads it: every operation, parameter and response has the
     // shape the specification requires.
     let model: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).unwrap();
-    assert_eq!(model.paths.paths.len(), doc["paths"].as_object().unwrap().len());
+    assert_eq!(
+        model.paths.paths.len(),
+        doc["paths"].as_object().unwrap().len()
+    );
     for (path, item) in &model.paths.paths {
         let item = item.as_item().unwrap();
         for (method, op) in item.iter() {
-            assert!(!op.responses.responses.is_empty(), "{method} {path}: no responses");
+            assert!(
+                !op.responses.responses.is_empty(),
+                "{method} {path}: no responses"
+            );
             assert!(op.summary.is_some(), "{method} {path}: no summary");
         }
     }
