@@ -185,7 +185,106 @@ pub fn build() -> Result<Value, String> {
         body.splice(pos..pos + old_len, list);
         SignedObject::sign(body, &dev.members[kz].publisher)
     };
+    let body_without = |drop_key: &str, set_type: Option<&str>| -> Result<SignedObject, String> {
+        use ciborium::value::Value as Cbor;
+        let plain = Object::Record(dev.record_body(kz, "A record", at(1))).encode_body();
+        let Ok(Cbor::Map(mut entries)) = ciborium::from_reader::<Cbor, _>(plain.as_slice()) else {
+            return Err("a body is a map".into());
+        };
+        entries.retain(|(k, _)| k.as_text() != Some(drop_key));
+        if let Some(t) = set_type {
+            for (k, v) in &mut entries {
+                if k.as_text() == Some("type") {
+                    *v = Cbor::Text(t.into());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        ciborium::into_writer(&Cbor::Map(entries), &mut out).map_err(|e| e.to_string())?;
+        Ok(SignedObject::sign(out, &dev.members[kz].publisher))
+    };
+    let by = 1;
+    let revocation_by = |member: usize, target_type, target: ObjectId| {
+        Object::Revocation(Revocation {
+            object_type: ObjectType::Revocation,
+            federation: dev.federation(),
+            created: at(1),
+            member: dev.members[member].code.clone(),
+            target_type,
+            target,
+            effective: at(1),
+            reason: None,
+        })
+        .sign(&dev.members[member].root)
+    };
+    let genesis_one_signature = SignedObject::sign(g.body().to_vec(), &dev.members[kz].root);
     let cases = vec![
+        case(
+            "a record without a title",
+            "4.5",
+            g,
+            &[&del],
+            body_without("title", None)?.as_bytes().to_vec(),
+            "rejected",
+            Some("malformed-body"),
+        ),
+        case(
+            "an object type this version does not know",
+            "4",
+            g,
+            &[&del],
+            body_without("none", Some("memo"))?.as_bytes().to_vec(),
+            "rejected",
+            Some("unknown-type"),
+        ),
+        case(
+            "a retraction naming another member than the record's",
+            "5 retraction",
+            g,
+            &[&del, &dev.delegation(by), &rec],
+            retraction(&dev.members[by].root, "BY")?.as_bytes().to_vec(),
+            "rejected",
+            Some("retraction-other-member"),
+        ),
+        case(
+            "revoking another member's delegation",
+            "5 revocation",
+            g,
+            &[&del, &dev.delegation(by)],
+            revocation_by(
+                kz,
+                accord_core::object::TargetType::Delegation,
+                dev.delegation(by).id(),
+            )
+            .as_bytes()
+            .to_vec(),
+            "rejected",
+            Some("revocation-other-member"),
+        ),
+        case(
+            "revoking a node certificate as a delegation",
+            "5 revocation",
+            g,
+            &[&del, &dev.node_cert(kz)],
+            revocation_by(
+                kz,
+                accord_core::object::TargetType::Delegation,
+                dev.node_cert(kz).id(),
+            )
+            .as_bytes()
+            .to_vec(),
+            "rejected",
+            Some("revocation-target-kind"),
+        ),
+        case(
+            "the genesis charter with one founder's signature",
+            "5 genesis",
+            g,
+            &[],
+            genesis_one_signature.as_bytes().to_vec(),
+            "rejected",
+            Some("genesis-unsigned"),
+        ),
         case(
             "a record with two signatures",
             "2",
