@@ -218,7 +218,170 @@ pub fn build() -> Result<Value, String> {
         .sign(&dev.members[member].root)
     };
     let genesis_one_signature = SignedObject::sign(g.body().to_vec(), &dev.members[kz].root);
+    // Charter amendments (version 2 of the dev charter; the threshold is 2 of 3).
+    let amend = |f: &dyn Fn(&mut accord_core::Charter), signers: &[&SecretKey]| {
+        let mut c = dev.charter.clone();
+        c.federation = Some(dev.federation());
+        c.previous = Some(dev.federation());
+        c.version = 2;
+        c.created = at(1);
+        f(&mut c);
+        let mut o = Object::Charter(c).sign(signers[0]);
+        for k in &signers[1..] {
+            o.add_signature(k);
+        }
+        o
+    };
+    let roots: Vec<&SecretKey> = dev.members.iter().map(|m| &m.root).collect();
+    let new_kz_root = SecretKey::from_seed([0x6b; 32]);
+    let replace_kz_root = |c: &mut accord_core::Charter| {
+        c.members[0].root_key = new_kz_root.public_key();
+    };
+    let rotated = amend(&replace_kz_root, &[roots[0], roots[1], &new_kz_root]);
+    let small_limits = amend(
+        &|c: &mut accord_core::Charter| c.limits.max_object_bytes = 2048,
+        &[roots[0], roots[1]],
+    );
+    let big_record = sign_record(&|r| {
+        r.body.insert(r.lang.clone(), "слово ".repeat(400));
+    });
+    let stranger = SecretKey::from_seed([0x6c; 32]);
     let cases = vec![
+        case(
+            "a node certificate by the member root",
+            "5 node",
+            g,
+            &[],
+            dev.node_cert(kz).as_bytes().to_vec(),
+            "accepted",
+            None,
+        ),
+        case(
+            "a revocation of a publisher key by its member root",
+            "5 revocation",
+            g,
+            &[&del],
+            revoke_publisher.as_bytes().to_vec(),
+            "accepted",
+            None,
+        ),
+        case(
+            "an amendment signed by the threshold",
+            "5 amendment",
+            g,
+            &[],
+            amend(&|_| {}, &[roots[0], roots[1]]).as_bytes().to_vec(),
+            "accepted",
+            None,
+        ),
+        case(
+            "an amendment below the threshold",
+            "5 amendment",
+            g,
+            &[],
+            amend(&|_| {}, &[roots[0]]).as_bytes().to_vec(),
+            "rejected",
+            Some("threshold-not-met"),
+        ),
+        case(
+            "an amendment that skips a version",
+            "5 amendment",
+            g,
+            &[],
+            amend(&|c| c.version = 3, &[roots[0], roots[1]])
+                .as_bytes()
+                .to_vec(),
+            "rejected",
+            Some("charter-version-skip"),
+        ),
+        case(
+            "another charter of version 1",
+            "5 amendment",
+            g,
+            &[],
+            amend(
+                &|c| {
+                    c.version = 1;
+                    c.previous = None;
+                    c.name = "Rewritten".into();
+                },
+                &[roots[0], roots[1], roots[2]],
+            )
+            .as_bytes()
+            .to_vec(),
+            "rejected",
+            Some("charter-rollback"),
+        ),
+        case(
+            "an amendment naming the wrong previous",
+            "5 amendment",
+            g,
+            &[],
+            amend(
+                &|c| c.previous = Some(ObjectId([7; 32])),
+                &[roots[0], roots[1]],
+            )
+            .as_bytes()
+            .to_vec(),
+            "rejected",
+            Some("charter-previous-mismatch"),
+        ),
+        case(
+            "an amendment also signed by an outsider",
+            "5 amendment",
+            g,
+            &[],
+            amend(&|_| {}, &[roots[0], roots[1], &stranger])
+                .as_bytes()
+                .to_vec(),
+            "rejected",
+            Some("charter-foreign-signer"),
+        ),
+        case(
+            "a new root key that did not sign",
+            "5 amendment",
+            g,
+            &[],
+            amend(&replace_kz_root, &[roots[0], roots[1]])
+                .as_bytes()
+                .to_vec(),
+            "rejected",
+            Some("new-key-unsigned"),
+        ),
+        case(
+            "an amendment that drops a kind",
+            "5 amendment",
+            g,
+            &[],
+            amend(
+                &|c| {
+                    c.taxonomy.kinds.pop();
+                },
+                &[roots[0], roots[1]],
+            )
+            .as_bytes()
+            .to_vec(),
+            "rejected",
+            Some("charter-invalid"),
+        ),
+        case(
+            "a delegation by a root key since replaced",
+            "5 record",
+            g,
+            &[&del, &rotated],
+            rec.as_bytes().to_vec(),
+            "rejected",
+            Some("delegation-root-replaced"),
+        ),
+        case(
+            "an object over the charter's max_object_bytes",
+            "3",
+            g,
+            &[&del, &small_limits],
+            big_record.as_bytes().to_vec(),
+            "rejected",
+            Some("too-large"),
+        ),
         case(
             "a record without a title",
             "4.5",

@@ -31,4 +31,26 @@ fn every_case_of_the_corpus_passes() {
         })
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
+    // Every reason code has a case, and every object type an accepted one.
+    for (code, _) in accord_core::codes::CODES {
+        assert!(
+            cases.iter().any(|c| c["expect"]["code"] == *code),
+            "no case for {code}"
+        );
+    }
+    for kind in [
+        "genesis",
+        "amendment",
+        "delegation",
+        "node certificate",
+        "record",
+        "retraction",
+        "revocation",
+    ] {
+        assert!(
+            cases.iter().any(|c| c["expect"]["verdict"] == "accepted"
+                && c["name"].as_str().unwrap().contains(kind)),
+            "no accepted {kind}"
+        );
+    }
 }
