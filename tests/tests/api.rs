@@ -284,6 +284,41 @@ async fn a_record_from_another_node_is_searchable_and_streamed_within_a_second()
     b.shutdown().await;
 }
 
+/// Checks `v` against an OpenAPI schema of the kind the node's document uses: the type, the
+/// required properties (each with its type, `null` only where `nullable`), and array items.
+fn conforms(schema: &Value, v: &Value, at: &str) {
+    if v.is_null() {
+        assert_eq!(
+            schema["nullable"], true,
+            "{at}: null where the schema does not allow it"
+        );
+        return;
+    }
+    let ty = schema["type"].as_str().unwrap_or("");
+    let ok = match ty {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_u64() || v.is_i64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        _ => true,
+    };
+    assert!(ok, "{at}: expected {ty}, got {v}");
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let name = name.as_str().unwrap();
+        let field = v
+            .get(name)
+            .unwrap_or_else(|| panic!("{at}: no {name} in {v}"));
+        conforms(&schema["properties"][name], field, &format!("{at}.{name}"));
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in list.iter().enumerate() {
+            conforms(items, item, &format!("{at}[{i}]"));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
     let tf = TestFed::new(&["KZ"], 44).unwrap();
@@ -341,6 +376,12 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
                 m => panic!("undocumented method {m}"),
             };
             assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+            // The answer has the shape the document gives it.
+            let (media, schema) = accord_api::openapi::success(method, path);
+            if media == "application/json" {
+                let v: Value = r.json().await.unwrap();
+                conforms(&schema, &v, &format!("{method} {path}"));
+            }
         }
     }
     // Bad parameters: 400, and the error names the parameter.

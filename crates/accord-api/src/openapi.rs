@@ -154,6 +154,115 @@ fn param_doc(name: &str) -> Value {
     })
 }
 
+/// An object schema with these required properties, each `(name, type)`; a type ending in `?`
+/// may be `null`.
+fn object(props: &[(&str, &str)]) -> Value {
+    let mut properties = serde_json::Map::new();
+    for (name, ty) in props {
+        let (ty, nullable) = match ty.strip_suffix('?') {
+            Some(t) => (t, true),
+            None => (*ty, false),
+        };
+        let mut p = json!({ "type": ty });
+        if nullable {
+            p["nullable"] = json!(true);
+        }
+        if ty == "array" {
+            p["items"] = json!({});
+        }
+        properties.insert(name.to_string(), p);
+    }
+    json!({
+        "type": "object",
+        "required": props.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "properties": properties,
+    })
+}
+
+/// The media type and schema of an endpoint's successful answer.
+pub fn success(method: &str, path: &str) -> (&'static str, Value) {
+    let json_of = |v: Value| ("application/json", v);
+    match (method, path) {
+        ("post", "/v1/objects") => json_of({
+            let mut v = object(&[("results", "array")]);
+            v["properties"]["results"]["items"] = object(&[
+                ("id", "string?"),
+                ("status", "string"),
+                ("code", "string?"),
+                ("reason", "string?"),
+            ]);
+            v["properties"]["searchable"] = json!({"type": "boolean"});
+            v["example"] = json!({"results": [
+                {"id": "5f0c…", "status": "accepted", "code": null, "reason": null},
+                {"id": "9a41…", "status": "rejected", "code": "signature-invalid", "reason": "invalid signature by ed25519:…"}
+            ]});
+            v
+        }),
+        ("get", "/v1/objects/{id}") => json_of(object(&[
+            ("id", "string"),
+            ("type", "string"),
+            ("signers", "array"),
+            ("size", "integer"),
+            ("body", "object"),
+        ])),
+        ("get", "/v1/status") => json_of(object(&[
+            ("peer_id", "string"),
+            ("member", "string"),
+            ("federation", "string"),
+            ("federation_name", "string"),
+            ("charter_version", "integer"),
+            ("counts", "object"),
+            ("pending", "integer"),
+            ("peers_connected", "integer"),
+            ("peers_admitted", "integer"),
+            ("uptime_secs", "integer"),
+            ("version", "string"),
+            ("listen", "array"),
+        ])),
+        ("get", "/v1/peers") | ("get", "/v1/sync") => json_of(object(&[("peers", "array")])),
+        ("get", "/v1/records") => json_of(object(&[
+            ("items", "array"),
+            ("next_cursor", "string?"),
+            ("total", "integer"),
+            ("facets", "object"),
+        ])),
+        ("get", "/v1/records/{id}") => json_of(object(&[
+            ("id", "string"),
+            ("member", "string"),
+            ("kind", "string"),
+            ("directions", "array"),
+            ("lang", "string"),
+            ("title", "object"),
+            ("body", "object"),
+            ("created", "string"),
+            ("status", "string?"),
+            ("history", "object"),
+            ("provenance", "object"),
+        ])),
+        ("get", "/v1/federation") => json_of(object(&[
+            ("name", "string"),
+            ("version", "integer"),
+            ("threshold", "integer"),
+            ("members", "array"),
+            ("taxonomy", "object"),
+            ("limits", "object"),
+        ])),
+        ("get", "/v1/publishers") => json_of(object(&[("members", "object")])),
+        ("get", "/v1/openapi.json") => {
+            json_of(object(&[("openapi", "string"), ("paths", "object")]))
+        }
+        ("get", "/v1/stream") => (
+            "text/event-stream",
+            json!({"type": "string", "description": "`event: record` / `id: <object id>` / `data: <an item of /v1/records>`; `event: lagged` when the client fell behind"}),
+        ),
+        ("get", "/v1/export") => (
+            "application/cbor",
+            json!({"type": "string", "format": "binary", "description": "a CBOR sequence of envelopes (RFC 8742)"}),
+        ),
+        _ => ("text/plain", json!({"type": "string"})),
+    }
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -163,7 +272,11 @@ pub fn document() -> Value {
             parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "Object id: 64 hex characters, or a prefix of at least 8 that names one stored object.", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}}));
         }
         let mut responses = serde_json::Map::new();
-        responses.insert("200".into(), json!({"description": "OK"}));
+        let (media, schema) = success(method, path);
+        responses.insert(
+            "200".into(),
+            json!({"description": "OK", "content": {media: {"schema": schema}}}),
+        );
         if !params.is_empty() || path.contains("{id}") || *method == "post" {
             responses.insert("400".into(), json!({"description": "A bad parameter or body; the error names it.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
         }
@@ -187,6 +300,6 @@ pub fn document() -> Value {
         "openapi": "3.0.3",
         "info": {"title": "Accord node API", "version": env!("CARGO_PKG_VERSION"), "description": "HTTP API of an Accord node. See docs/PROTOCOL.md."},
         "paths": paths,
-        "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}},
+        "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"], "example": {"error": "limit: must be between 1 and 100"}}}},
     })
 }
