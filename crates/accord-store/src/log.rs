@@ -29,6 +29,9 @@ pub(crate) const LOG_FILE: &str = "objects.log";
 pub(crate) const LOCATOR_LEN: usize = 12;
 /// The length prefix before each object's bytes.
 const HEADER_LEN: usize = 4;
+/// The largest entry a reader will allocate for. Charters bound objects far below this (1 MiB
+/// by default); a locator claiming more is damage, reported instead of allocated.
+const MAX_ENTRY_BYTES: u32 = 256 << 20;
 
 /// Where an object's bytes are in the log: the offset of its length prefix and its length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +75,14 @@ pub(crate) struct LogReader {
 impl LogReader {
     /// The bytes `loc` points at, checked against their length prefix.
     pub fn read(&self, loc: Locator) -> Result<Vec<u8>, StoreError> {
+        if loc.len > MAX_ENTRY_BYTES {
+            return Err(StoreError::Corrupt(format!(
+                "{}: a locator claims an object of {} bytes at offset {}",
+                self.path.display(),
+                loc.len,
+                loc.offset
+            )));
+        }
         let mut buf = vec![0u8; HEADER_LEN + loc.len as usize];
         self.file.read_exact_at(&mut buf, loc.offset).map_err(|e| {
             StoreError::Corrupt(format!(
@@ -229,6 +240,13 @@ mod tests {
             len: 6,
         };
         assert!(log.reader().read(beyond).is_err());
+        // A damaged locator claiming gigabytes is an error, not an allocation.
+        let huge = Locator {
+            offset: 0,
+            len: u32::MAX,
+        };
+        let e = log.reader().read(huge).unwrap_err().to_string();
+        assert!(e.contains("claims an object of"), "{e}");
     }
 
     #[test]
