@@ -96,6 +96,10 @@ pub fn vectors() -> Result<Vectors, String> {
     })
 }
 
+// Generated (see `client_gen`): kept exactly as the generator writes it.
+#[rustfmt::skip]
+pub mod client;
+pub mod client_gen;
 pub mod conformance;
 pub mod fuzz;
 

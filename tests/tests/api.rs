@@ -378,6 +378,14 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
             assert!(r.status().is_success(), "{method} {path}: {}", r.status());
             // The answer has the shape the document gives it.
             let (media, schema) = accord_api::openapi::success(method, path);
+            // The document's example of the answer has the shape its schema gives.
+            let documented = &doc["paths"][path.as_str()][method.as_str()]["responses"]["200"]["content"]
+                [media]["schema"];
+            if let Some(example) = documented.get("example") {
+                conforms(&schema, example, &format!("example of {method} {path}"));
+            } else {
+                assert_ne!(media, "application/json", "{method} {path} has no example");
+            }
             if media == "application/json" {
                 let v: Value = r.json().await.unwrap();
                 conforms(&schema, &v, &format!("{method} {path}"));
@@ -685,5 +693,59 @@ async fn refusals_carry_stable_reason_codes_in_results_and_metrics() {
             "{code} not counted: {metrics}"
         );
     }
+    node.shutdown().await;
+}
+
+/// A client generated from the OpenAPI document (`tests/src/client.rs`, by
+/// `accord_tests::client_gen`) is what the generator makes from the served document, compiles
+/// (it is part of the test crate) and works against a running node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_generated_from_the_openapi_document_talks_to_a_node() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/client.rs")).unwrap();
+    let tf = TestFed::new(&["KZ"], 46).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let served: Value = reqwest::get(format!("{base}/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        committed == accord_tests::client_gen::generate(&served),
+        "tests/src/client.rs is stale: run \
+         `cargo run -p accord-tests --example client_gen > tests/src/client.rs`"
+    );
+    let c = accord_tests::client::Client::new(&base);
+    assert_eq!(c.get_healthz().await.unwrap(), "ok");
+    let status = c.get_v1_status().await.unwrap();
+    assert_eq!(status.peer_id, node.peer_id());
+    assert_eq!(status.member, "KZ");
+    let rec = tf.fed.record(0, "Через клиента", now());
+    let sent = c
+        .post_v1_objects(&[("wait", "searchable")], rec.as_bytes().to_vec())
+        .await
+        .unwrap();
+    assert_eq!(sent.results[0]["status"], "accepted", "{:?}", sent.results);
+    let id = rec.id().to_string();
+    let detail = c.get_v1_records_id(&id[..12]).await.unwrap();
+    assert_eq!(detail.id, id);
+    assert_eq!(detail.status.as_deref(), Some("active"));
+    let list = c.get_v1_records(&[("q", "клиента")]).await.unwrap();
+    assert_eq!(list.total, 1);
+    let raw = c.get_v1_objects_id(&id).await.unwrap();
+    assert_eq!(raw.r#type, "record");
+    let export = c.get_v1_export(&[("types", "record")]).await.unwrap();
+    assert_eq!(export, rec.as_bytes());
+    assert!(
+        c.get_metrics()
+            .await
+            .unwrap()
+            .contains("accord_ingest_total")
+    );
+    let bad = c.get_v1_records(&[("limit", "0")]).await.unwrap_err();
+    assert_eq!(bad.status, Some(400));
+    assert!(bad.message.contains("limit"), "{}", bad.message);
     node.shutdown().await;
 }

@@ -263,6 +263,66 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
     }
 }
 
+/// An example of an endpoint's JSON answer (the suite checks each against its schema).
+fn example(method: &str, path: &str) -> Option<Value> {
+    const ID: &str = "3f1c9e0a7b5d4c2e8a6f0b1d3e5c7a9f2b4d6e8a0c1e3f5a7b9d1c3e5f7a9b0d";
+    const KEY: &str = "ed25519:8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+    Some(match (method, path) {
+        ("get", "/v1/objects/{id}") => json!({
+            "id": ID, "type": "record", "signers": [KEY], "status": "active", "size": 2311,
+            "body": {"type": "record", "member": "KZ", "kind": "regulatory-note"}
+        }),
+        ("get", "/v1/status") => json!({
+            "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "KZ",
+            "federation": ID, "federation_name": "CIS digital cooperation", "charter_version": 1,
+            "counts": {"charter": 1, "delegation": 3, "node": 3, "record": 120},
+            "pending": 0, "peers_connected": 2, "peers_admitted": 2, "uptime_secs": 3600,
+            "version": env!("CARGO_PKG_VERSION"), "listen": ["/ip4/10.0.0.5/tcp/4001"]
+        }),
+        ("get", "/v1/peers") => json!({"peers": [{
+            "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "BY",
+            "admitted": true, "addresses": ["/ip4/10.0.0.6/tcp/4001"],
+            "connected_since": "2026-12-01T08:00:00.000Z", "gossip_score": 0.0
+        }]}),
+        ("get", "/v1/sync") => json!({"peers": [{
+            "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "BY",
+            "last": "2026-12-01T08:00:30.000Z", "rounds": 2, "bytes_out": 1145, "bytes_in": 727,
+            "missing": 0, "fetched": 0, "sessions": 12, "fetched_total": 40, "error": null,
+            "running": null
+        }]}),
+        ("get", "/v1/records") => json!({
+            "items": [{"id": ID, "member": "KZ", "kind": "regulatory-note",
+                "directions": ["e-government"], "lang": "ru", "languages": ["en", "ru"],
+                "title": "Проактивные услуги", "titles": {"en": "Proactive services", "ru": "Проактивные услуги"},
+                "snippet": "услуги оказываются <b>без заявления</b> гражданина",
+                "created": "2026-11-30T09:00:00.000Z", "status": "active", "publisher": "Ministry of Digital Development"}],
+            "next_cursor": null, "total": 1,
+            "facets": {"member": {"KZ": 1}, "kind": {"regulatory-note": 1}}
+        }),
+        ("get", "/v1/records/{id}") => json!({
+            "id": ID, "member": "KZ", "kind": "regulatory-note", "directions": ["e-government"],
+            "lang": "ru", "title": {"ru": "Проактивные услуги"}, "body": {"ru": "## Что меняется\n…"},
+            "created": "2026-11-30T09:00:00.000Z", "status": "active",
+            "history": {"superseded_by": [], "retracted_by": []},
+            "provenance": {"signature_valid": true, "signer": KEY}
+        }),
+        ("get", "/v1/federation") => json!({
+            "name": "CIS digital cooperation", "version": 1, "threshold": 2,
+            "members": [{"code": "KZ", "root_key": KEY}],
+            "taxonomy": {"directions": [], "kinds": []},
+            "limits": {"max_object_bytes": 1048576, "max_depth": 16, "max_list_len": 1024, "max_future_skew_ms": 600000}
+        }),
+        ("get", "/v1/publishers") => json!({"members": {"KZ": [{
+            "delegation": ID, "name": "Ministry of Digital Development", "publisher_key": KEY,
+            "status": "active"
+        }]}}),
+        ("get", "/v1/openapi.json") => {
+            json!({"openapi": "3.0.3", "info": {"title": "Accord node API"}, "paths": {}})
+        }
+        _ => return None,
+    })
+}
+
 /// The OpenAPI document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -272,7 +332,10 @@ pub fn document() -> Value {
             parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "Object id: 64 hex characters, or a prefix of at least 8 that names one stored object.", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}}));
         }
         let mut responses = serde_json::Map::new();
-        let (media, schema) = success(method, path);
+        let (media, mut schema) = success(method, path);
+        if let Some(e) = example(method, path) {
+            schema["example"] = e;
+        }
         responses.insert(
             "200".into(),
             json!({"description": "OK", "content": {media: {"schema": schema}}}),
