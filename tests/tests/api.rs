@@ -729,6 +729,12 @@ async fn a_client_generated_from_the_openapi_document_talks_to_a_node() {
         .unwrap();
     assert_eq!(sent.results[0]["status"], "accepted", "{:?}", sent.results);
     let id = rec.id().to_string();
+    // The record page takes the short id too.
+    let page = reqwest::get(format!("{base}/records/{}", &id[..12]))
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Через клиента"));
     let detail = c.get_v1_records_id(&id[..12]).await.unwrap();
     assert_eq!(detail.id, id);
     assert_eq!(detail.status.as_deref(), Some("active"));

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use accord_core::{ObjectId, Timestamp};
+use accord_core::Timestamp;
 use accord_node::NodeHandle;
 use accord_search::SearchQuery;
 use axum::extract::{Path, Query, State};
@@ -187,7 +187,7 @@ pub async fn record(
 ) -> Response {
     let (lang, set) = Lang::detect(&params, &headers);
     let names = names(&node, lang).await;
-    let detail = match id.parse::<ObjectId>() {
+    let detail = match crate::records::resolve_id(&node, &id).await {
         Ok(oid) => node
             .read(move |s| record_detail(s, &oid))
             .await
@@ -320,7 +320,7 @@ pub async fn record(
 }
 
 pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) -> Response {
-    let Ok(oid) = id.parse::<ObjectId>() else {
+    let Ok(oid) = crate::records::resolve_id(&node, &id).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     match node.get(oid).await {
