@@ -319,6 +319,7 @@ pub mod harness {
             admission_timeout: accord_net::ADMISSION_TIMEOUT,
             gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
             sim: None,
+            gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
         })
         .expect("the raw peer's network starts");
         tokio::spawn(net.run());

@@ -19,9 +19,12 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
         cfg
     };
     let publisher = Node::spawn(config(0, vec![])).await.unwrap();
-    let receiver = Node::spawn(config(1, vec![dial_addr(&publisher).await.unwrap()]))
-        .await
-        .unwrap();
+    // The receiver's gossip queue holds 64 messages (8192 normally), so that a burst
+    // overflows it whatever the two nodes' relative speed: the publisher gossips each group
+    // commit of up to 512 records at once.
+    let mut receiver_cfg = config(1, vec![dial_addr(&publisher).await.unwrap()]);
+    receiver_cfg.network.gossip_queue = Some(64);
+    let receiver = Node::spawn(receiver_cfg).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || admitted(&receiver, 1)).await);
     assert!(wait_until(Duration::from_secs(30), || admitted(&publisher, 1)).await);
     // The sessions started on admission have ended: only a new one can fetch what follows.
@@ -35,8 +38,8 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
         .await
     );
     let sessions_before: u64 = receiver.sync_stats().iter().map(|(_, s)| s.sessions).sum();
-    // More than the receiver's gossip queue (8192) plus what it judges at once (256), in one
-    // burst: the publisher gossips each as soon as the batch is stored.
+    // Far more than the receiver's gossip queue plus what it judges at once (256), in one
+    // burst: the publisher gossips each batch as soon as it is stored.
     let n = 15_000u64;
     let t = now().0 - 100_000;
     let recs: Vec<Vec<u8>> = (0..n)

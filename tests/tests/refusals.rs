@@ -59,6 +59,7 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
         admission_timeout: accord_net::ADMISSION_TIMEOUT,
         gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
         sim: None,
+        gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
     })
     .unwrap();
     tokio::spawn(net.run());

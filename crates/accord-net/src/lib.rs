@@ -87,6 +87,9 @@ pub struct NetConfig {
     pub gossip_mesh_n: usize,
     /// A simulated link instead of plain TCP (benchmarks only; see [`sim`]).
     pub sim: Option<sim::SimLink>,
+    /// Gossip messages waiting to be judged, at most ([`GOSSIP_CHANNEL_CAPACITY`] normally;
+    /// tests make it small to overflow it on purpose).
+    pub gossip_queue: usize,
 }
 
 /// The verdict of the node on a gossip message.

@@ -180,7 +180,7 @@ impl Network {
         }
         let (cmd_tx, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (events, control_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-        let (gossip, gossip_rx) = mpsc::channel(GOSSIP_CHANNEL_CAPACITY);
+        let (gossip, gossip_rx) = mpsc::channel(cfg.gossip_queue.max(1));
         let gossip_bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let ev_rx = NetworkEvents {
             control: control_rx,

@@ -69,6 +69,10 @@ pub struct NetworkConfig {
     /// code: no configuration file can name it.
     #[serde(skip)]
     pub sim: Option<accord_net::sim::SimLink>,
+    /// The gossip queue's capacity in messages, when not the default
+    /// (`accord_net::GOSSIP_CHANNEL_CAPACITY`). Set only in code, by tests.
+    #[serde(skip)]
+    pub gossip_queue: Option<usize>,
 }
 
 fn default_listen() -> Vec<String> {
@@ -94,6 +98,7 @@ impl Default for NetworkConfig {
             admission_timeout_secs: default_admission_timeout_secs(),
             gossip_mesh_n: default_gossip_mesh_n(),
             sim: None,
+            gossip_queue: None,
         }
     }
 }

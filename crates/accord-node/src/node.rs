@@ -210,6 +210,10 @@ impl Node {
             max_object_bytes: trust.limits().max_bytes(),
             gossip_mesh_n: cfg.network.gossip_mesh_n,
             sim: cfg.network.sim.clone(),
+            gossip_queue: cfg
+                .network
+                .gossip_queue
+                .unwrap_or(accord_net::GOSSIP_CHANNEL_CAPACITY),
         };
         let mut registry = accord_net::Registry::default();
         let (network, net, events) = Network::with_metrics(net_cfg, Some(&mut registry))?;
