@@ -141,6 +141,14 @@ impl Client {
         Ok(r)
     }
 
+    /// `GET /v1/suggest`: Completions of a query being typed: its last word completed from the words of titles, summaries and tags (most frequent first), taxonomy directions whose name contains it, and titles of the best matching records.
+    pub async fn get_v1_suggest(&self, query: &[(&str, &str)]) -> Result<GetV1SuggestResponse, Error> {
+        let req = self.http.get(format!("{}/v1/suggest", self.base));
+        let req = req.query(query);
+        let r = check(req.send().await.map_err(transport)?).await?;
+        r.json().await.map_err(transport)
+    }
+
     /// `GET /v1/sync`: The last reconciliation session with each peer.
     pub async fn get_v1_sync(&self) -> Result<GetV1SyncResponse, Error> {
         let req = self.http.get(format!("{}/v1/sync", self.base));
@@ -202,6 +210,8 @@ pub struct GetV1RecordsResponse {
     pub next_cursor: Option<String>,
     pub total: i64,
     pub facets: serde_json::Value,
+    pub did_you_mean: Option<String>,
+    pub reading: serde_json::Value,
 }
 
 /// The answer of `GET /v1/records/{id}`.
@@ -235,6 +245,12 @@ pub struct GetV1StatusResponse {
     pub uptime_secs: i64,
     pub version: String,
     pub listen: serde_json::Value,
+}
+
+/// The answer of `GET /v1/suggest`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GetV1SuggestResponse {
+    pub completions: serde_json::Value,
 }
 
 /// The answer of `GET /v1/sync`.

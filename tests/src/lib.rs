@@ -195,6 +195,7 @@ pub mod harness {
                     ..ApiConfig::default()
                 },
                 store: StoreConfig::default(),
+                search: Default::default(),
                 sync: SyncConfig {
                     interval_secs: 2,
                     ..SyncConfig::default()

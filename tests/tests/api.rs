@@ -410,6 +410,15 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
     }
     let (s, _) = get(&base, &format!("/v1/records?q={}", "a".repeat(600))).await;
     assert_eq!(s, 400);
+    for q in [format!("q={}", "a".repeat(600)), "colour=red".to_string()] {
+        let (s, v) = get(&base, &format!("/v1/suggest?{q}")).await;
+        assert_eq!(s, 400, "{q}");
+        assert!(
+            v["error"].as_str().unwrap().contains("q")
+                || v["error"].as_str().unwrap().contains("colour"),
+            "{q}: {v}"
+        );
+    }
     for (q, name) in [("types=records", "records"), ("format=csv", "format")] {
         let (s, v) = get(&base, &format!("/v1/export?{q}")).await;
         assert_eq!(s, 400, "{q}");
@@ -754,4 +763,85 @@ async fn a_client_generated_from_the_openapi_document_talks_to_a_node() {
     assert_eq!(bad.status, Some(400));
     assert!(bad.message.contains("limit"), "{}", bad.message);
     node.shutdown().await;
+}
+
+/// The same query reads the same way in the API and the UI (the CLI prints the API's answer):
+/// a typo is found and corrected, plain letters find a Kazakh name, an English query finds a
+/// Russian-only record through the glossary, and completions come while typing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_forgive_and_explain_alike_in_the_api_and_the_ui() {
+    let tf = TestFed::new(&MEMBERS, 43).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let ru = |s: &str| BTreeMap::from([("ru".to_string(), s.to_string())]);
+    let mut a = tf.fed.record_body(0, "", Timestamp(now().0 - 60_000));
+    a.lang = "ru".into();
+    a.title = ru("Центр кибербезопасности в Өскемене");
+    a.summary = ru("Как региональный центр реагирует на инциденты.");
+    a.body = ru("## Задачи\n\nЦентр следит за сетями школ и больниц.");
+    let mut b = tf.fed.record_body(0, "", Timestamp(now().0 - 30_000));
+    b.lang = "ru".into();
+    b.title = ru("Цифровая грамотность пенсионеров");
+    b.summary = ru("Курсы для людей старшего возраста.");
+    b.body = ru("Занятия проходят в сельских библиотеках.");
+    let signed: Vec<SignedObject> = [a, b]
+        .into_iter()
+        .map(|r| Object::Record(r).sign(&tf.fed.members[0].publisher))
+        .collect();
+    let (out, searchable) = node
+        .submit_searchable(
+            signed.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
+    let (a_id, b_id) = (signed[0].id().to_string(), signed[1].id().to_string());
+
+    let (_, v) = get(&base, "/v1/records?q=кибербезапасность").await;
+    assert_eq!(v["items"][0]["id"], a_id.as_str(), "{v}");
+    assert_eq!(v["did_you_mean"], "кибербезопасности");
+    assert_eq!(v["reading"]["approximate"], true);
+    let html = reqwest::get(format!("{base}/?lang=en&q=кибербезапасность"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Did you mean") && html.contains("кибербезопасности"));
+    assert!(html.contains("Центр кибербезопасности"));
+
+    let (_, v) = get(&base, "/v1/records?q=Оскемен").await;
+    assert_eq!(v["items"][0]["id"], a_id.as_str(), "{v}");
+
+    let (_, v) = get(&base, "/v1/records?q=digital%20literacy").await;
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(v["items"][0]["id"], b_id.as_str());
+    assert!(
+        v["reading"]["also"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "цифровая грамотность"),
+        "{v}"
+    );
+    let html = reqwest::get(format!("{base}/?lang=ru&q=digital+literacy"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Искали также") && html.contains("Цифровая грамотность пенсионеров"));
+    assert!(html.contains(r#"list="suggestions""#));
+
+    let (s, v) = get(&base, "/v1/suggest?q=кибер").await;
+    assert_eq!(s, 200);
+    let texts: Vec<&str> = v["completions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"кибербезопасности"), "{v}");
+    assert!(texts.contains(&"Центр кибербезопасности в Өскемене"), "{v}");
 }

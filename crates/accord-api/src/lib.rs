@@ -79,6 +79,7 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .route("/v1/peers", get(peers))
         .route("/v1/sync", get(sync))
         .route("/v1/records", get(records::list))
+        .route("/v1/suggest", get(records::suggest))
         .route("/v1/records/{id}", get(records::detail))
         .route("/v1/stream", get(records::stream))
         .route("/v1/federation", get(records::federation))

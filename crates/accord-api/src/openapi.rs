@@ -67,6 +67,12 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "get",
+        "/v1/suggest",
+        "Completions of a query being typed: its last word completed from the words of titles, summaries and tags (most frequent first), taxonomy directions whose name contains it, and titles of the best matching records.",
+        &["q"],
+    ),
+    (
+        "get",
         "/v1/records/{id}",
         "A record in every language with its status, history and provenance chain.",
         &[],
@@ -99,7 +105,7 @@ fn param_doc(name: &str) -> Value {
             json!({"type": "string", "enum": ["durable", "searchable"]}),
         ),
         "q" => (
-            "Full-text query (Russian and English morphology; other languages by exact words). At most 512 characters.",
+            "Full-text query, read as words (docs/SEARCH.md): Russian and English morphology, other languages by exact words; letters of the members' alphabets fold to plain ones; the last word also matches as a beginning; glossary terms and direction names also search the other language; when exact matches are few, similar spellings too (`reading` says so, `did_you_mean` offers a correction). At most 512 characters.",
             json!({"type": "string", "maxLength": 512}),
         ),
         "member" => (
@@ -225,7 +231,15 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
             ("next_cursor", "string?"),
             ("total", "integer"),
             ("facets", "object"),
+            ("did_you_mean", "string?"),
+            ("reading", "object"),
         ])),
+        ("get", "/v1/suggest") => json_of({
+            let mut v = object(&[("completions", "array")]);
+            v["properties"]["completions"]["items"] =
+                object(&[("text", "string"), ("kind", "string")]);
+            v
+        }),
         ("get", "/v1/records/{id}") => json_of(object(&[
             ("id", "string"),
             ("member", "string"),
@@ -297,8 +311,15 @@ fn example(method: &str, path: &str) -> Option<Value> {
                 "snippet": "услуги оказываются <b>без заявления</b> гражданина",
                 "created": "2026-11-30T09:00:00.000Z", "status": "active", "publisher": "Ministry of Digital Development"}],
             "next_cursor": null, "total": 1,
-            "facets": {"member": {"KZ": 1}, "kind": {"regulatory-note": 1}}
+            "facets": {"member": {"KZ": 1}, "kind": {"regulatory-note": 1}},
+            "did_you_mean": null,
+            "reading": {"approximate": false, "also": ["proactive services"], "directions": []}
         }),
+        ("get", "/v1/suggest") => json!({"completions": [
+            {"text": "электронное правительство", "kind": "word"},
+            {"text": "Развитие электронного правительства", "kind": "direction", "code": "e-government"},
+            {"text": "Проактивные услуги", "kind": "title", "id": ID}
+        ]}),
         ("get", "/v1/records/{id}") => json!({
             "id": ID, "member": "KZ", "kind": "regulatory-note", "directions": ["e-government"],
             "lang": "ru", "title": {"ru": "Проактивные услуги"}, "body": {"ru": "## Что меняется\n…"},

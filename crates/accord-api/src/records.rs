@@ -165,7 +165,35 @@ pub async fn list(
         "next_cursor": r.next_offset.map(|o| format!("o{o}")),
         "total": r.total,
         "facets": r.facets,
+        "did_you_mean": r.did_you_mean,
+        "reading": r.reading,
     })))
+}
+
+/// `GET /v1/suggest?q=`: completions of a query being typed.
+pub async fn suggest(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut text = None;
+    for (k, v) in &params {
+        match k.as_str() {
+            "q" if v.chars().count() > MAX_QUERY_CHARS => {
+                return Err(bad(format!(
+                    "parameter q: longer than {MAX_QUERY_CHARS} characters"
+                )));
+            }
+            "q" => text = Some(v.clone()),
+            other => return Err(bad(format!("unknown parameter {other:?}; expected q"))),
+        }
+    }
+    // Nothing typed yet: nothing to complete.
+    let text = text.unwrap_or_default();
+    let completions = node.suggest(text).await.map_err(|e| match e {
+        accord_node::NodeError::BadQuery(m) => bad(m),
+        other => ApiError::from(other),
+    })?;
+    Ok(axum::Json(json!({ "completions": completions })))
 }
 
 pub async fn detail(
@@ -334,7 +362,9 @@ fn stream_matches(q: &SearchQuery, d: &RecordDoc) -> bool {
         let hay = d
             .title
             .values()
-            .chain(d.text.values())
+            .chain(d.summary.values())
+            .chain(d.body.values())
+            .chain(d.tags.iter())
             .map(|s| s.to_lowercase())
             .collect::<Vec<_>>()
             .join("\n");

@@ -147,6 +147,7 @@ fn member_config(
         },
         api: ApiConfig::default(),
         store: StoreConfig::default(),
+        search: Default::default(),
         sync: SyncConfig {
             interval_secs: 10,
             ..SyncConfig::default()

@@ -186,6 +186,9 @@ pub async fn query(
         "csv" => write_csv(&mut std::io::stdout().lock(), &items, node, false)?,
         "table" => {
             println!("{} record(s)", v["total"]);
+            for line in reading_lines(&v) {
+                println!("{line}");
+            }
             for i in &items {
                 println!(
                     "{}  {}  {:<2}  {:<20}  {:<10}  {}",
@@ -205,6 +208,37 @@ pub async fn query(
         other => bail!("--format {other:?}: expected table, json or csv"),
     }
     Ok(())
+}
+
+/// What the node says about how it read the query: a correction, approximate matching, terms
+/// searched in other languages, directions matched.
+fn reading_lines(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(d) = v["did_you_mean"].as_str() {
+        out.push(format!("Did you mean: {d}"));
+    }
+    let r = &v["reading"];
+    if r["approximate"].as_bool() == Some(true) {
+        out.push("(few exact matches: similar spellings and word beginnings included, ranked after them)".into());
+    }
+    let list = |k: &str| -> Vec<String> {
+        r[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let also = list("also");
+    if !also.is_empty() {
+        out.push(format!("Also searched: {}", also.join(", ")));
+    }
+    let dirs = list("directions");
+    if !dirs.is_empty() {
+        out.push(format!("Including the direction(s): {}", dirs.join(", ")));
+    }
+    out
 }
 
 pub async fn show(node: &str, id: &str) -> Result<()> {

@@ -285,6 +285,18 @@ pub struct NodeConfig {
     pub store: StoreConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+}
+
+/// Search settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Glossary files (TOML, the format of `configs/glossary.toml`) whose terms expand queries
+    /// across languages, in addition to the built-in glossary and the taxonomy's names.
+    #[serde(default)]
+    pub glossary: Vec<PathBuf>,
 }
 
 /// The environment variables that override config fields.
@@ -352,6 +364,9 @@ impl NodeConfig {
             fix(c);
         }
         for p in &mut self.preload {
+            fix(p);
+        }
+        for p in &mut self.search.glossary {
             fix(p);
         }
     }

@@ -163,8 +163,8 @@ impl Node {
         })
         .await
         .map_err(|e| NodeError::Store(e.to_string()))??;
-        let searcher = search.searcher();
         let trust = store.trust().clone();
+        let searcher = search.searcher_with(Arc::new(load_glossary(&cfg.search, &trust)?));
         let federation = trust.federation();
         if trust
             .charter()
@@ -313,6 +313,38 @@ async fn preload(
     Ok(())
 }
 
+/// The query glossary: the built-in one, the operator's files, and the charter's direction names.
+fn load_glossary(
+    cfg: &crate::config::SearchConfig,
+    trust: &accord_core::TrustView,
+) -> Result<accord_search::Glossary, NodeError> {
+    let mut g = accord_search::Glossary::builtin();
+    for path in &cfg.glossary {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        g.add_toml(&text, &path.display().to_string())
+            .map_err(|e| NodeError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+    }
+    g.set_directions(
+        trust
+            .charter()
+            .taxonomy
+            .directions
+            .iter()
+            .map(|d| accord_search::DirectionNames {
+                code: d.code.clone(),
+                names: d.names.clone(),
+            })
+            .collect(),
+    );
+    Ok(g)
+}
+
 impl NodeHandle {
     pub(crate) fn store_tx(&self) -> &mpsc::Sender<Job> {
         &self.inner.store
@@ -331,8 +363,22 @@ impl NodeHandle {
         &self,
         q: accord_search::SearchQuery,
     ) -> Result<accord_search::SearchResult, NodeError> {
+        self.on_searcher(move |s| s.search(&q)).await
+    }
+
+    /// Completions of a query being typed (off the async workers).
+    pub async fn suggest(&self, text: String) -> Result<Vec<accord_search::Completion>, NodeError> {
+        self.on_searcher(move |s| s.suggest(&text)).await
+    }
+
+    async fn on_searcher<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&accord_search::Searcher) -> Result<T, accord_search::SearchError>
+        + Send
+        + 'static,
+    ) -> Result<T, NodeError> {
         let searcher = self.inner.searcher.clone();
-        tokio::task::spawn_blocking(move || searcher.search(&q))
+        tokio::task::spawn_blocking(move || f(&searcher))
             .await
             .map_err(|e| NodeError::Store(e.to_string()))?
             .map_err(|e| match e {

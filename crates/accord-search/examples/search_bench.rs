@@ -128,7 +128,9 @@ fn main() {
             lang: lang.into(),
             languages: vec![lang.into()],
             title,
-            text,
+            summary: BTreeMap::new(),
+            body: text,
+            tags: Vec::new(),
             status: if i % 10 == 0 {
                 "superseded".into()
             } else {

@@ -7,26 +7,32 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod analysis;
+pub mod glossary;
+mod plan;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use accord_core::{ObjectId, Record, Timestamp};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
     TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
-};
+use tantivy::tokenizer::{Language, RemoveLongFilter, Stemmer, TextAnalyzer};
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
+    TantivyDocument, Term,
 };
 use thiserror::Error;
+
+pub use glossary::{DirectionNames, Glossary};
 
 /// Longest query text accepted.
 pub const MAX_QUERY_CHARS: usize = 512;
@@ -38,6 +44,8 @@ const WRITER_HEAP: usize = 50 * 1024 * 1024;
 /// into one) never holds more than ~8 × this many documents: a merge into a segment of 820,000
 /// documents took 1.8 GB for seconds (docs/BENCHMARKS.md, "At 1,000,000 records").
 const MAX_DOCS_BEFORE_MERGE: usize = 25_000;
+/// Longest snippet, in characters.
+const SNIPPET_CHARS: usize = 220;
 
 /// Search errors.
 #[derive(Debug, Error)]
@@ -49,6 +57,8 @@ pub enum SearchError {
     Directory(String),
     #[error("{0}")]
     BadQuery(String),
+    #[error("glossary {0}")]
+    Glossary(String),
 }
 
 /// What the index knows about one record (built by the node from the store).
@@ -63,8 +73,15 @@ pub struct RecordDoc {
     pub lang: String,
     pub languages: Vec<String>,
     pub title: BTreeMap<String, String>,
-    /// Searchable text per language: summary, body and tags.
-    pub text: BTreeMap<String, String>,
+    /// Summary per language (Markdown-free text as written).
+    #[serde(default)]
+    pub summary: BTreeMap<String, String>,
+    /// Body per language (Markdown).
+    #[serde(default)]
+    pub body: BTreeMap<String, String>,
+    /// Tag slugs (searchable in the original language, never shown in snippets).
+    #[serde(default)]
+    pub tags: Vec<String>,
     pub status: String,
     pub publisher: String,
 }
@@ -72,16 +89,6 @@ pub struct RecordDoc {
 impl RecordDoc {
     /// Builds the document of a record with its derived status and publisher name.
     pub fn of(id: ObjectId, r: &Record, status: &str, publisher: &str) -> RecordDoc {
-        let mut text: BTreeMap<String, String> = BTreeMap::new();
-        for (lang, s) in r.summary.iter().chain(r.body.iter()) {
-            let t = text.entry(lang.clone()).or_default();
-            t.push_str(s);
-            t.push('\n');
-        }
-        if !r.tags.is_empty() {
-            let t = text.entry(r.lang.clone()).or_default();
-            t.push_str(&r.tags.join(" "));
-        }
         RecordDoc {
             id,
             created: r.created,
@@ -91,17 +98,49 @@ impl RecordDoc {
             lang: r.lang.clone(),
             languages: r.languages(),
             title: r.title.clone(),
-            text,
+            summary: r.summary.clone(),
+            body: r.body.clone(),
+            tags: r.tags.clone(),
             status: status.to_string(),
             publisher: publisher.to_string(),
         }
+    }
+
+    /// The title in `lang`, else in the original language, else any.
+    pub fn title_in(&self, lang: &str) -> &str {
+        self.title
+            .get(lang)
+            .or_else(|| self.title.get(&self.lang))
+            .or_else(|| self.title.values().next())
+            .map_or("", String::as_str)
+    }
+
+    /// Words of the record's head (title and summary) per language, and of its text (body and
+    /// tags, the tags counted in the original language).
+    fn head_and_text(&self) -> (BTreeMap<&str, String>, BTreeMap<&str, String>) {
+        let mut head: BTreeMap<&str, String> = BTreeMap::new();
+        for (lang, t) in self.title.iter().chain(self.summary.iter()) {
+            let h = head.entry(lang).or_default();
+            h.push_str(t);
+            h.push('\n');
+        }
+        let mut text: BTreeMap<&str, String> = BTreeMap::new();
+        for (lang, t) in &self.body {
+            text.entry(lang).or_default().push_str(t);
+        }
+        if !self.tags.is_empty() {
+            let t = text.entry(&self.lang).or_default();
+            t.push('\n');
+            t.push_str(&self.tags.join(" "));
+        }
+        (head, text)
     }
 }
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sort {
-    /// Best match first (the default when there is query text).
+    /// Best match first (the default when there is query text); newer first among equals.
     #[default]
     Relevance,
     Newest,
@@ -130,7 +169,8 @@ pub struct SearchQuery {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hit {
     pub doc: RecordDoc,
-    /// An HTML fragment with matched words in `<b>`; the record text is escaped.
+    /// An HTML fragment of plain text (Markdown rendered away, escaped) with matched words in
+    /// `<b>`: the best passage of the summary or body, or the summary when nothing matched.
     pub snippet: String,
 }
 
@@ -142,6 +182,24 @@ pub struct SearchResult {
     /// Facet counts over the whole result set: facet → value → count.
     pub facets: BTreeMap<String, BTreeMap<String, u64>>,
     pub next_offset: Option<usize>,
+    /// A corrected query built from the index's own words, when a word of the query is
+    /// unknown and the correction finds records.
+    pub did_you_mean: Option<String>,
+    /// How the query was read beyond its own words.
+    pub reading: Reading,
+}
+
+/// How a query was read beyond its own words, so that the UI and the CLI can say it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Exact and stemmed matches were few, so similar spellings and word beginnings were
+    /// searched too (ranked below exact matches).
+    pub approximate: bool,
+    /// Equivalent terms in other languages (or synonyms) that were searched too.
+    pub also: Vec<String>,
+    /// Taxonomy directions whose name the query matched (their records are included, ranked
+    /// below text matches).
+    pub directions: Vec<String>,
 }
 
 /// The facet names.
@@ -156,42 +214,81 @@ pub const FACETS: [&str; 8] = [
     "month",
 ];
 
+/// The analyser families: each language with a stemmer has its own fields, every other
+/// language shares the unstemmed ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Family {
+    Ru,
+    En,
+    Any,
+}
+
+impl Family {
+    pub(crate) const ALL: [Family; 3] = [Family::Ru, Family::En, Family::Any];
+
+    pub(crate) fn of(lang: &str) -> Family {
+        match lang.split('-').next().unwrap_or(lang) {
+            "ru" => Family::Ru,
+            "en" => Family::En,
+            _ => Family::Any,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
-struct Fields {
+pub(crate) struct Fields {
     id: Field,
     created: Field,
     facet: Field,
     doc: Field,
-    title_ru: Field,
-    title_en: Field,
-    title_any: Field,
-    text_ru: Field,
-    text_en: Field,
-    text_any: Field,
+    /// Title and summary, per family.
+    head: [Field; 3],
+    /// Body and tags, per family.
+    text: [Field; 3],
+    /// The surface words (folded and exact, unstemmed) of titles, summaries and tags: the
+    /// vocabulary of corrections and completions.
+    words: Field,
 }
+
+impl Fields {
+    pub(crate) fn head(&self, f: Family) -> Field {
+        self.head[f as usize]
+    }
+    pub(crate) fn text(&self, f: Family) -> Field {
+        self.text[f as usize]
+    }
+}
+
+const TOKENIZERS: [&str; 3] = ["accord_ru", "accord_en", "accord_any"];
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     // Indexed, not stored: the whole document is stored once, as `doc` (snippets are cut
     // from it), so storing the text fields too doubled the document store and its merges.
-    let text = |tokenizer: &str| {
+    let text = |tokenizer: &str, option: IndexRecordOption| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(tokenizer)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                .set_index_option(option),
         )
     };
+    let positions = IndexRecordOption::WithFreqsAndPositions;
+    let head = Family::ALL.map(|f| {
+        let name = ["head_ru", "head_en", "head_any"][f as usize];
+        b.add_text_field(name, text(TOKENIZERS[f as usize], positions))
+    });
+    let body = Family::ALL.map(|f| {
+        let name = ["text_ru", "text_en", "text_any"][f as usize];
+        b.add_text_field(name, text(TOKENIZERS[f as usize], positions))
+    });
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
         created: b.add_u64_field("created", INDEXED | FAST | STORED),
         facet: b.add_facet_field("facet", FacetOptions::default()),
         doc: b.add_text_field("doc", STORED),
-        title_ru: b.add_text_field("title_ru", text("accord_ru")),
-        title_en: b.add_text_field("title_en", text("accord_en")),
-        title_any: b.add_text_field("title_any", text("accord_any")),
-        text_ru: b.add_text_field("text_ru", text("accord_ru")),
-        text_en: b.add_text_field("text_en", text("accord_en")),
-        text_any: b.add_text_field("text_any", text("accord_any")),
+        head,
+        text: body,
+        words: b.add_text_field("words", text("accord_any", IndexRecordOption::Basic)),
     };
     (b.build(), f)
 }
@@ -199,9 +296,8 @@ fn schema() -> (Schema, Fields) {
 fn register_tokenizers(index: &Index) {
     let m = index.tokenizers();
     let base = || {
-        TextAnalyzer::builder(SimpleTokenizer::default())
+        TextAnalyzer::builder(analysis::FoldingTokenizer::default())
             .filter(RemoveLongFilter::limit(64))
-            .filter(LowerCaser)
     };
     m.register(
         "accord_ru",
@@ -241,10 +337,10 @@ impl SearchIndex {
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Directory(format!("{}: {e}", dir.display())))?;
         let (schema, f) = schema();
-        let index = match tantivy::directory::MmapDirectory::open(dir)
+        let opened = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| SearchError::Directory(e.to_string()))
-            .and_then(|d| Index::open_or_create(d, schema.clone()).map_err(SearchError::from))
-        {
+            .and_then(|d| Index::open_or_create(d, schema.clone()).map_err(SearchError::from));
+        let index = match opened {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(error = %e, dir = %dir.display(), "search index unusable: recreating it");
@@ -280,12 +376,18 @@ impl SearchIndex {
         })
     }
 
-    /// A handle for queries from other threads.
+    /// A handle for queries from other threads, expanding queries with the built-in glossary.
     pub fn searcher(&self) -> Searcher {
+        self.searcher_with(Arc::new(Glossary::builtin()))
+    }
+
+    /// A handle for queries from other threads, expanding queries with `glossary`.
+    pub fn searcher_with(&self, glossary: Arc<Glossary>) -> Searcher {
         Searcher {
             index: self.index.clone(),
             reader: self.reader.clone(),
             f: self.f,
+            glossary: Arc::new(plan::PreparedGlossary::new(&self.index, &self.f, &glossary)),
         }
     }
 
@@ -315,11 +417,16 @@ impl SearchIndex {
             doc.add_facet(f.facet, facet("year", &d.created.date()[..4]));
             doc.add_facet(f.facet, facet("month", &d.created.date()[..7]));
             doc.add_text(f.doc, serde_json::to_string(d).unwrap_or_default());
-            for (lang, t) in &d.title {
-                doc.add_text(self.title_field(lang), t);
+            let (head, text) = d.head_and_text();
+            for (lang, t) in &head {
+                doc.add_text(f.head(Family::of(lang)), t);
+                doc.add_text(f.words, t);
             }
-            for (lang, t) in &d.text {
-                doc.add_text(self.text_field(lang), t);
+            for (lang, t) in &text {
+                doc.add_text(f.text(Family::of(lang)), t);
+            }
+            if !d.tags.is_empty() {
+                doc.add_text(f.words, d.tags.join(" "));
             }
             self.writer.add_document(doc)?;
         }
@@ -353,52 +460,6 @@ impl SearchIndex {
     pub fn mark(&self) -> Option<u64> {
         self.index.load_metas().ok()?.payload?.parse().ok()
     }
-
-    fn title_field(&self, lang: &str) -> Field {
-        title_field(&self.f, lang)
-    }
-
-    fn text_field(&self, lang: &str) -> Field {
-        text_field(&self.f, lang)
-    }
-}
-
-/// The field a title in `lang` is indexed in.
-fn title_field(f: &Fields, lang: &str) -> Field {
-    match primary(lang) {
-        "ru" => f.title_ru,
-        "en" => f.title_en,
-        _ => f.title_any,
-    }
-}
-
-/// The field a text (summary, body, tags) in `lang` is indexed in.
-fn text_field(f: &Fields, lang: &str) -> Field {
-    match primary(lang) {
-        "ru" => f.text_ru,
-        "en" => f.text_en,
-        _ => f.text_any,
-    }
-}
-
-/// What a record put into `field`: the titles or texts of the languages indexed there.
-fn field_text(f: &Fields, field: Field, d: &RecordDoc) -> String {
-    let from = |map: &BTreeMap<String, String>, pick: fn(&Fields, &str) -> Field| {
-        map.iter()
-            .filter(|(lang, _)| pick(f, lang) == field)
-            .map(|(_, t)| t.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    if [f.title_ru, f.title_en, f.title_any].contains(&field) {
-        from(&d.title, title_field)
-    } else {
-        from(&d.text, text_field)
-    }
-}
-
-fn primary(lang: &str) -> &str {
-    lang.split('-').next().unwrap_or(lang)
 }
 
 /// Runs queries; cheap to clone and usable from any thread.
@@ -407,6 +468,7 @@ pub struct Searcher {
     index: Index,
     reader: IndexReader,
     f: Fields,
+    glossary: Arc<plan::PreparedGlossary>,
 }
 
 impl std::fmt::Debug for Searcher {
@@ -415,55 +477,112 @@ impl std::fmt::Debug for Searcher {
     }
 }
 
+/// One completion of a query being typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The whole query with its last word completed, or a title or direction name.
+    pub text: String,
+    /// `word`, `title` or `direction` (then `code` names it).
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// For a title: the record's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// Most completions returned.
+pub const MAX_COMPLETIONS: usize = 10;
+
 impl Searcher {
     /// Number of indexed records.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
 
-    /// Runs a search. Query text is parsed leniently: any text is a valid query.
+    /// Runs a search. Any text is a valid query: it is read as words (see docs/SEARCH.md).
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResult, SearchError> {
-        let f = self.f;
-        let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        if let Some(t) = text
-            && t.chars().count() > MAX_QUERY_CHARS
-        {
+        let raw = q.text.as_deref().unwrap_or("");
+        if raw.chars().count() > MAX_QUERY_CHARS {
             return Err(SearchError::BadQuery(format!(
                 "q: longer than {MAX_QUERY_CHARS} characters"
             )));
         }
-        let limit = q.limit.clamp(1, MAX_LIMIT);
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut text_query: Option<Box<dyn Query>> = None;
-        if let Some(t) = text {
-            let fields = vec![
-                f.title_ru,
-                f.title_en,
-                f.title_any,
-                f.text_ru,
-                f.text_en,
-                f.text_any,
-            ];
-            let mut parser = QueryParser::for_index(&self.index, fields);
-            parser.set_conjunction_by_default();
-            for t in [f.title_ru, f.title_en, f.title_any] {
-                parser.set_field_boost(t, 2.0);
-            }
-            // Query syntax characters are taken as plain words.
-            let cleaned: String = t
-                .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || c.is_whitespace() || c == '-' {
-                        c
-                    } else {
-                        ' '
-                    }
-                })
-                .collect();
-            let (query, _errors) = parser.parse_query_lenient(&cleaned);
-            clauses.push((Occur::Must, query.box_clone()));
-            text_query = Some(query);
+        let searcher = self.reader.searcher();
+        let planner = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, raw);
+        let Some(planner) = planner else {
+            return self.run(
+                &searcher,
+                q,
+                self.filters(q),
+                None,
+                None,
+                Reading::default(),
+            );
+        };
+        let strict = planner.query(false);
+        let reading = Reading {
+            approximate: false,
+            also: planner.also(),
+            directions: planner.directions(),
+        };
+        let first = self.run(
+            &searcher,
+            q,
+            self.filters(q),
+            Some(strict.query.box_clone()),
+            Some(&strict),
+            reading.clone(),
+        )?;
+        if first.total >= plan::FEW || !planner.can_relax() {
+            return Ok(first);
         }
+        let relaxed = planner.query(true);
+        // Exact and stemmed matches first: they score a constant far above any BM25 score.
+        let ranked: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, strict.query.box_clone()),
+            (
+                Occur::Should,
+                Box::new(tantivy::query::ConstScoreQuery::new(
+                    strict.query.box_clone(),
+                    plan::EXACT_FIRST,
+                )),
+            ),
+            (Occur::Should, relaxed.query.box_clone()),
+        ]));
+        let mut second = self.run(
+            &searcher,
+            q,
+            self.filters(q),
+            Some(ranked),
+            Some(&relaxed),
+            Reading {
+                approximate: true,
+                ..reading
+            },
+        )?;
+        if second.total == first.total {
+            second.reading.approximate = false;
+        }
+        if let Some(fixed) = planner.correction() {
+            let check = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, &fixed)
+                .map(|p| p.query(false));
+            if let Some(check) = check {
+                let mut clauses = self.filters(q);
+                clauses.push((Occur::Must, check.query));
+                let n = searcher.search(&BooleanQuery::new(clauses), &Count)?;
+                if n > 0 {
+                    second.did_you_mean = Some(fixed);
+                }
+            }
+        }
+        Ok(second)
+    }
+
+    /// The filter clauses of a query.
+    fn filters(&self, q: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = self.f;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let statuses = if q.statuses.is_empty() {
             vec!["active".to_string()]
         } else {
@@ -501,17 +620,34 @@ impl Searcher {
             });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
+        clauses
+    }
+
+    /// Runs one query: the page, the count, the facets and the snippets.
+    fn run(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SearchQuery,
+        mut clauses: Vec<(Occur, Box<dyn Query>)>,
+        text: Option<Box<dyn Query>>,
+        plan: Option<&plan::Planned>,
+        reading: Reading,
+    ) -> Result<SearchResult, SearchError> {
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let has_text = text.is_some();
+        if let Some(t) = text {
+            clauses.push((Occur::Must, t));
+        }
         let query: Box<dyn Query> = if clauses.is_empty() {
             Box::new(AllQuery)
         } else {
             Box::new(BooleanQuery::new(clauses))
         };
-        let searcher = self.reader.searcher();
         let mut facets = FacetCollector::for_field("facet");
         for name in FACETS {
             facets.add_facet(Facet::from_path([name]));
         }
-        let sort = q.sort.unwrap_or(if text.is_some() {
+        let sort = q.sort.unwrap_or(if has_text {
             Sort::Relevance
         } else {
             Sort::Newest
@@ -519,15 +655,17 @@ impl Searcher {
         let top = TopDocs::with_limit(limit + 1).and_offset(q.offset);
         let (addresses, total, facet_counts): (Vec<DocAddress>, usize, _) = match sort {
             Sort::Relevance => {
-                let (docs, total, fc) =
-                    searcher.search(&query, &(top.order_by_score(), Count, facets))?;
+                let (docs, total, fc) = searcher.search(
+                    &query,
+                    &(top.tweak_score(relevance_then_newest), Count, facets),
+                )?;
                 (docs.into_iter().map(|(_, a)| a).collect(), total, fc)
             }
             Sort::Newest | Sort::Oldest => {
                 let order = if sort == Sort::Newest {
-                    Order::Desc
+                    tantivy::Order::Desc
                 } else {
-                    Order::Asc
+                    tantivy::Order::Asc
                 };
                 let (docs, total, fc) = searcher.search(
                     &query,
@@ -557,29 +695,12 @@ impl Searcher {
             facet_map.insert(name.to_string(), counts);
         }
         let more = addresses.len() > limit;
-        let snippets: Vec<(Field, SnippetGenerator)> = match &text_query {
-            Some(tq) => [
-                f.title_ru,
-                f.text_ru,
-                f.text_en,
-                f.text_any,
-                f.title_en,
-                f.title_any,
-            ]
-            .into_iter()
-            .filter_map(|field| {
-                let mut g = SnippetGenerator::create(&searcher, tq.as_ref(), field).ok()?;
-                g.set_max_num_chars(240);
-                Some((field, g))
-            })
-            .collect(),
-            None => Vec::new(),
-        };
+        let snippets = plan.map(|p| self.snippet_generators(searcher, p));
         let mut hits = Vec::new();
         for addr in addresses.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let Some(json) = doc
-                .get_first(f.doc)
+                .get_first(self.f.doc)
                 .and_then(|v| v.as_str().map(str::to_string))
             else {
                 continue;
@@ -587,12 +708,11 @@ impl Searcher {
             let Ok(rd) = serde_json::from_str::<RecordDoc>(&json) else {
                 continue;
             };
+            let lang = plan.and_then(|p| p.lang);
             let snippet = snippets
-                .iter()
-                .map(|(field, g)| g.snippet(&field_text(&f, *field, &rd)))
-                .find(|s| !s.highlighted().is_empty())
-                .map(|s| s.to_html())
-                .unwrap_or_else(|| plain_snippet(&rd));
+                .as_ref()
+                .and_then(|g| best_passage(g, &rd, lang))
+                .unwrap_or_else(|| summary_snippet(&rd, lang));
             hits.push(Hit { doc: rd, snippet });
         }
         Ok(SearchResult {
@@ -600,20 +720,158 @@ impl Searcher {
             next_offset: more.then_some(q.offset + limit),
             hits,
             facets: facet_map,
+            did_you_mean: None,
+            reading,
         })
+    }
+
+    /// A snippet generator per family, highlighting every term the query searched.
+    fn snippet_generators(
+        &self,
+        searcher: &tantivy::Searcher,
+        p: &plan::Planned,
+    ) -> BTreeMap<Family, SnippetGenerator> {
+        let mut out = BTreeMap::new();
+        for family in Family::ALL {
+            let field = self.f.text(family);
+            let terms: Vec<(Occur, Box<dyn Query>)> = p
+                .highlight
+                .iter()
+                .filter(|(f, _)| *f == family)
+                .map(|(_, t)| {
+                    let term = Term::from_field_text(field, t);
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            if terms.is_empty() {
+                continue;
+            }
+            let q = BooleanQuery::new(terms);
+            if let Ok(mut g) = SnippetGenerator::create(searcher, &q, field) {
+                g.set_max_num_chars(SNIPPET_CHARS);
+                out.insert(family, g);
+            }
+        }
+        out
+    }
+
+    /// Completions of `prefix` (a query being typed): the last word completed from the words of
+    /// titles, summaries and tags (most frequent first), direction names of the taxonomy that
+    /// contain it, and titles of the best matching records.
+    pub fn suggest(&self, prefix: &str) -> Result<Vec<Completion>, SearchError> {
+        if prefix.chars().count() > MAX_QUERY_CHARS {
+            return Err(SearchError::BadQuery(format!(
+                "q: longer than {MAX_QUERY_CHARS} characters"
+            )));
+        }
+        let searcher = self.reader.searcher();
+        let mut out = plan::complete_words(&searcher, &self.f, prefix, 6);
+        out.extend(self.glossary.directions_matching(prefix, 3));
+        let titles = self.search(&SearchQuery {
+            text: Some(prefix.to_string()),
+            limit: 3,
+            ..Default::default()
+        })?;
+        let lang = plan::query_lang(prefix);
+        for h in titles.hits {
+            out.push(Completion {
+                text: h.doc.title_in(lang.unwrap_or(&h.doc.lang)).to_string(),
+                kind: "title".into(),
+                code: None,
+                id: Some(h.doc.id.to_string()),
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        out.retain(|c| seen.insert(c.text.to_lowercase()));
+        out.truncate(MAX_COMPLETIONS);
+        Ok(out)
     }
 }
 
-/// The beginning of the summary or body, HTML-escaped, when no word was highlighted.
-fn plain_snippet(d: &RecordDoc) -> String {
-    let text = d
-        .text
-        .get(&d.lang)
-        .or_else(|| d.text.values().next())
-        .map(String::as_str)
-        .unwrap_or("");
-    let cut: String = text.chars().take(240).collect();
-    cut.replace('&', "&amp;")
+/// Scores rounded to 1/10,000 (so that float noise does not decide), then the newer record
+/// first among equals.
+fn relevance_then_newest(segment: &SegmentReader) -> impl Fn(DocId, Score) -> (i64, u64) + use<> {
+    let created = segment
+        .fast_fields()
+        .u64("created")
+        .ok()
+        .map(|c| c.first_or_default_col(0));
+    move |doc: DocId, score: Score| {
+        (
+            (f64::from(score) * 10_000.0).round() as i64,
+            created.as_ref().map_or(0, |c| c.get_val(doc)),
+        )
+    }
+}
+
+/// The languages a snippet is looked for in: the query's, the record's own, then the others.
+fn snippet_langs<'a>(d: &'a RecordDoc, lang: Option<&'a str>) -> Vec<&'a str> {
+    let mut langs: Vec<&str> = Vec::new();
+    let present = |l: &str| d.summary.contains_key(l) || d.body.contains_key(l);
+    if let Some(l) = lang {
+        for k in d.summary.keys().chain(d.body.keys()) {
+            if Family::of(k) == Family::of(l) && !langs.contains(&k.as_str()) && k.starts_with(l) {
+                langs.push(k);
+            }
+        }
+    }
+    if present(&d.lang) && !langs.contains(&d.lang.as_str()) {
+        langs.push(&d.lang);
+    }
+    for k in d.summary.keys().chain(d.body.keys()) {
+        if !langs.contains(&k.as_str()) {
+            langs.push(k);
+        }
+    }
+    langs
+}
+
+/// The plain text of a record's summary and body in `lang`.
+fn plain_text(d: &RecordDoc, lang: &str) -> String {
+    let mut s = String::new();
+    if let Some(x) = d.summary.get(lang) {
+        s.push_str(&analysis::markdown_to_plain(x));
+        s.push('\n');
+    }
+    if let Some(x) = d.body.get(lang) {
+        s.push_str(&analysis::markdown_to_plain(x));
+    }
+    s
+}
+
+/// The best passage with a matched word, in the query's language first.
+fn best_passage(
+    generators: &BTreeMap<Family, SnippetGenerator>,
+    d: &RecordDoc,
+    lang: Option<&str>,
+) -> Option<String> {
+    snippet_langs(d, lang).into_iter().find_map(|l| {
+        let g = generators.get(&Family::of(l))?;
+        let s = g.snippet(&plain_text(d, l));
+        (!s.highlighted().is_empty()).then(|| s.to_html().replace('\n', " "))
+    })
+}
+
+/// The summary (else the beginning of the body) as plain text, escaped, when nothing matched.
+fn summary_snippet(d: &RecordDoc, lang: Option<&str>) -> String {
+    let langs = snippet_langs(d, lang);
+    let text = langs
+        .iter()
+        .find_map(|l| d.summary.get(*l).map(|s| analysis::markdown_to_plain(s)))
+        .or_else(|| langs.first().map(|l| plain_text(d, l)))
+        .unwrap_or_default();
+    let mut cut: String = text.chars().take(SNIPPET_CHARS).collect();
+    if cut.len() < text.len() {
+        if let Some(space) = cut.rfind(char::is_whitespace) {
+            cut.truncate(space);
+        }
+        cut.push('…');
+    }
+    cut.replace('\n', " ")
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

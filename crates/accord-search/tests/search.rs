@@ -28,7 +28,9 @@ fn doc(
         lang: lang.into(),
         languages: vec![lang.into()],
         title: m(title),
-        text: m(text),
+        summary: BTreeMap::new(),
+        body: m(text),
+        tags: Vec::new(),
         status: status.into(),
         publisher: format!("{member} ministry"),
     }

@@ -157,6 +157,16 @@ impl Lang {
                 "This record is not stored on this node.",
             ),
             "code" => ("Код", "Code"),
+            "did_you_mean" => ("Возможно, вы имели в виду", "Did you mean"),
+            "approximate" => (
+                "Точных совпадений мало: показаны и похожие написания и начала слов — после точных.",
+                "Few exact matches: similar spellings and word beginnings are shown too, after them.",
+            ),
+            "also_searched" => ("Искали также", "Also searched"),
+            "also_direction" => (
+                "Включены записи направления",
+                "Including records of the direction",
+            ),
             "name" => ("Название", "Name"),
             _ => ("?", "?"),
         };
@@ -363,6 +373,31 @@ const SCRIPT: &str = r#"
   document.querySelectorAll('form.filters input[type=checkbox]').forEach(function (box) {
     box.addEventListener('change', function () { box.form.submit(); });
   });
+  // Completions while typing, from /v1/suggest (the search works without them).
+  var q = document.getElementById('q');
+  var list = document.getElementById('suggestions');
+  if (q && list && window.fetch) {
+    var timer = null, asked = '';
+    q.addEventListener('input', function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var text = q.value;
+        if (text.trim().length < 2 || text === asked) { return; }
+        asked = text;
+        fetch('/v1/suggest?q=' + encodeURIComponent(text)).then(function (r) {
+          return r.ok ? r.json() : { completions: [] };
+        }).then(function (v) {
+          if (q.value !== text) { return; }
+          list.textContent = '';
+          v.completions.forEach(function (c) {
+            var o = document.createElement('option');
+            o.value = c.text;
+            list.appendChild(o);
+          });
+        }).catch(function () {});
+      }, 150);
+    });
+  }
   // A live notice of new matching records.
   var notice = document.getElementById('live');
   if (notice && window.EventSource) {

@@ -101,7 +101,8 @@ pub async fn search(
     let body = html! {
         form.searchbar role="search" action="/" method="get" {
             label for="q" class="skip" { (lang.t("search")) }
-            input #q type="search" name="q" value=(text) placeholder=(lang.t("search_placeholder")) maxlength="512";
+            input #q type="search" name="q" value=(text) placeholder=(lang.t("search_placeholder")) maxlength="512" list="suggestions" autocomplete="off";
+            datalist #suggestions {}
             @for (k, v) in api_params.iter().filter(|(k, _)| k != "q" && k != "cursor") {
                 input type="hidden" name=(k) value=(v);
             }
@@ -142,6 +143,13 @@ pub async fn search(
             section aria-live="polite" {
                 @if let Some(r) = &result {
                     p.meta { (lang.t("results")) ": " strong { (r.total) } }
+                    @if let Some(fixed) = &r.did_you_mean {
+                        @let fixed_params = api_params.iter().filter(|(k, _)| k != "q" && k != "cursor").cloned().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
+                        p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
+                    }
+                    @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
+                    @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
+                    @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " «" (name(&names, dcode)) "»" } }
                     @if r.hits.is_empty() { p { (lang.t("no_results")) } }
                     @for h in &r.hits {
                         @let d = &h.doc;

@@ -1,0 +1,249 @@
+//! How text becomes terms: the word splitter with letter folding shared by every field and by
+//! queries, the stop words a query may omit, and Markdown rendered as plain text for snippets.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// Characters that join two letters into one word as an apostrophe does (Uzbek Latin oʻ, gʻ and
+/// the tutuq belgisi ʼ, English "ministry's"), in all the forms keyboards produce them.
+fn is_apostrophe(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '\u{2019}' | '\u{2018}' | '\u{02BB}' | '\u{02BC}' | '`' | '\u{00B4}' | '\u{2032}'
+    )
+}
+
+/// The letter a query typed on a Russian or plain Latin keyboard uses for `c`, or `None` when
+/// `c` is kept (or dropped, for apostrophes: see [`fold_word`]). Lower-case input.
+fn fold_char(c: char) -> Option<char> {
+    Some(match c {
+        // The members' Cyrillic letters beyond Russian's, and ё.
+        'ү' | 'ұ' | 'ў' => 'у',
+        'қ' => 'к',
+        'ң' => 'н',
+        'ғ' => 'г',
+        'ә' => 'а',
+        'ө' => 'о',
+        'і' | 'ї' => 'и',
+        'һ' => 'х',
+        'ё' => 'е',
+        'җ' => 'ж',
+        // Latin letters with diacritics, including the members' Latin alphabets
+        // (Uzbek, Azerbaijani, Kazakh Latin, Turkmen).
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
+        'ç' | 'ć' | 'č' | 'ĉ' => 'c',
+        'ď' | 'đ' => 'd',
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' | 'ə' => 'e',
+        'ğ' | 'ĝ' | 'ģ' => 'g',
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' | 'į' => 'i',
+        'ķ' => 'k',
+        'ł' | 'ľ' | 'ĺ' | 'ļ' => 'l',
+        'ñ' | 'ń' | 'ň' | 'ņ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
+        'ř' | 'ŕ' => 'r',
+        'ś' | 'š' | 'ş' | 'ș' => 's',
+        'ť' | 'ţ' | 'ț' => 't',
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
+        'ý' | 'ÿ' => 'y',
+        'ź' | 'ż' | 'ž' => 'z',
+        _ => return None,
+    })
+}
+
+/// A lower-case word with its letters folded (see [`fold_char`]) and apostrophes dropped, so
+/// that "Өскемен", "оскемен", "Oʻzbekiston" and "O'zbekiston" meet.
+pub fn fold_word(word: &str) -> String {
+    word.chars()
+        .filter(|c| !is_apostrophe(*c))
+        .map(|c| fold_char(c).unwrap_or(c))
+        .collect()
+}
+
+/// The words of `text` as `(byte range, lower-cased word)`: runs of letters and digits, with an
+/// apostrophe kept inside a word when letters stand on both sides of it.
+pub fn words(text: &str) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let inside = c.is_alphanumeric()
+            || (start.is_some()
+                && is_apostrophe(c)
+                && chars.peek().is_some_and(|(_, n)| n.is_alphanumeric()));
+        match (inside, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, i, text[s..i].to_lowercase()));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, text.len(), text[s..].to_lowercase()));
+    }
+    out
+}
+
+/// The tokenizer of every Accord field: [`words`], each emitted folded and, when folding
+/// changed it, also as written (lower-cased) at the same position, so that a query typed with
+/// the exact letters ranks the exact form first while a plain-letter query still finds it.
+#[derive(Debug, Clone, Default)]
+pub struct FoldingTokenizer {
+    tokens: Vec<Token>,
+}
+
+/// The tokens of one text.
+#[derive(Debug)]
+pub struct FoldingTokenStream<'a> {
+    tokens: &'a mut [Token],
+    next: usize,
+}
+
+impl Tokenizer for FoldingTokenizer {
+    type TokenStream<'a> = FoldingTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> FoldingTokenStream<'a> {
+        self.tokens.clear();
+        for (position, (from, to, word)) in words(text).into_iter().enumerate() {
+            let folded = fold_word(&word);
+            let token = |text: String| Token {
+                offset_from: from,
+                offset_to: to,
+                position,
+                text,
+                position_length: 1,
+            };
+            let exact = (folded != word).then(|| token(word));
+            self.tokens.push(token(folded));
+            self.tokens.extend(exact);
+        }
+        FoldingTokenStream {
+            tokens: &mut self.tokens,
+            next: 0,
+        }
+    }
+}
+
+impl TokenStream for FoldingTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        if self.next < self.tokens.len() {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    // Filters read and edit the current token only after `advance` returned true, so
+    // `next - 1` is in range then.
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+/// Words a query may contain that need not appear in a match (Russian and English function
+/// words): "digital literacy for pensioners" finds a text without "for".
+pub fn is_stop_word(folded: &str) -> bool {
+    const STOP: &[&str] = &[
+        // English
+        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+        "of", "on", "or", "the", "to", "with", "about", "how", "what", "which", "its", "their",
+        // Russian (folded: ё → е)
+        "а", "без", "в", "во", "для", "до", "и", "из", "или", "к", "как", "ко", "на", "над", "не",
+        "о", "об", "от", "по", "под", "при", "про", "с", "со", "у", "что", "это", "его", "ее",
+        "их", "же", "ли", "то", "за",
+    ];
+    STOP.contains(&folded)
+}
+
+/// Markdown as plain text: the words a reader sees, without markup, one line per block.
+pub fn markdown_to_plain(md: &str) -> String {
+    use pulldown_cmark::{Event, Parser, TagEnd};
+    let mut out = String::with_capacity(md.len());
+    for event in Parser::new(md) {
+        match event {
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::TableRow
+                | TagEnd::BlockQuote(_),
+            ) if !out.ends_with('\n') => out.push('\n'),
+            Event::End(TagEnd::TableCell) => out.push(' '),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Vec<(usize, String)> {
+        let mut t = FoldingTokenizer::default();
+        let mut s = t.token_stream(text);
+        let mut out = Vec::new();
+        while s.advance() {
+            out.push((s.token().position, s.token().text.clone()));
+        }
+        out
+    }
+
+    #[test]
+    fn members_letters_fold_and_the_exact_form_is_kept_beside_them() {
+        assert_eq!(
+            tokens("Өскемен, Түндүк ёлка"),
+            vec![
+                (0, "оскемен".into()),
+                (0, "өскемен".into()),
+                (1, "тундук".into()),
+                (1, "түндүк".into()),
+                (2, "елка".into()),
+                (2, "ёлка".into()),
+            ]
+        );
+        assert_eq!(
+            tokens("Магілёў"),
+            vec![(0, "магилеу".into()), (0, "магілёў".into())]
+        );
+        assert_eq!(
+            tokens("plain words"),
+            vec![(0, "plain".into()), (1, "words".into())]
+        );
+    }
+
+    #[test]
+    fn apostrophe_variants_meet() {
+        for w in [
+            "Oʻzbekiston",
+            "O'zbekiston",
+            "O‘zbekiston",
+            "O`zbekiston",
+            "Ozbekiston",
+        ] {
+            assert_eq!(tokens(w)[0], (0, "ozbekiston".to_string()), "{w}");
+        }
+        // An apostrophe with no letter after it ends the word.
+        assert_eq!(tokens("states' rules")[0].1, "states");
+    }
+
+    #[test]
+    fn markdown_becomes_the_text_a_reader_sees() {
+        let plain = markdown_to_plain(
+            "## Что меняется\n\nС 1 марта **услуги** `проактивны`.\n\n- один;\n- два\n",
+        );
+        assert_eq!(
+            plain,
+            "Что меняется\nС 1 марта услуги проактивны.\nодин;\nдва"
+        );
+    }
+}

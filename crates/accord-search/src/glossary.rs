@@ -1,0 +1,140 @@
+//! The bilingual glossary that carries a query across languages: groups of equivalent terms
+//! (e-government / электронное правительство …) from `configs/glossary.toml`, an operator's own
+//! files, and the taxonomy's names of each direction in every language.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::SearchError;
+
+/// The glossary shipped with Accord (`configs/glossary.toml`).
+pub const DEFAULT_GLOSSARY: &str = include_str!("../../../configs/glossary.toml");
+
+/// Most terms in one glossary (all files together), so that a hostile or careless file cannot
+/// make every query expensive.
+pub const MAX_TERMS: usize = 20_000;
+/// Most words in one term.
+pub const MAX_TERM_WORDS: usize = 6;
+
+/// One group of equivalent terms: language tag → its terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub terms: BTreeMap<String, Vec<String>>,
+}
+
+/// A direction of the taxonomy with its names per language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectionNames {
+    pub code: String,
+    pub names: BTreeMap<String, String>,
+}
+
+/// Everything that expands a query across languages.
+#[derive(Debug, Clone, Default)]
+pub struct Glossary {
+    pub entries: Vec<Entry>,
+    pub directions: Vec<DirectionNames>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    terms: Vec<BTreeMap<String, Vec<String>>>,
+}
+
+impl Glossary {
+    /// The shipped glossary.
+    pub fn builtin() -> Glossary {
+        let mut g = Glossary::default();
+        // The shipped file is checked by this crate's tests; a failure here is a build defect.
+        if let Err(e) = g.add_toml(DEFAULT_GLOSSARY, "configs/glossary.toml") {
+            tracing::error!(error = %e, "the built-in glossary is invalid");
+        }
+        g
+    }
+
+    /// Adds the entries of a glossary file (TOML: `[[terms]]` tables of language → terms).
+    /// `origin` names the file in errors.
+    pub fn add_toml(&mut self, text: &str, origin: &str) -> Result<(), SearchError> {
+        let bad = |m: String| SearchError::Glossary(format!("{origin}: {m}"));
+        let file: File = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        for (n, terms) in file.terms.into_iter().enumerate() {
+            let n = n + 1;
+            if terms.len() < 2 && terms.values().map(Vec::len).sum::<usize>() < 2 {
+                return Err(bad(format!(
+                    "entry {n} has fewer than two terms: nothing to expand to"
+                )));
+            }
+            for (lang, list) in &terms {
+                if lang.is_empty() || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(bad(format!("entry {n}: {lang:?} is not a language tag")));
+                }
+                for t in list {
+                    let words = crate::analysis::words(t).len();
+                    if words == 0 || words > MAX_TERM_WORDS {
+                        return Err(bad(format!(
+                            "entry {n}: term {t:?} must have 1 to {MAX_TERM_WORDS} words"
+                        )));
+                    }
+                }
+            }
+            self.entries.push(Entry { terms });
+        }
+        let total: usize = self
+            .entries
+            .iter()
+            .map(|e| e.terms.values().map(Vec::len).sum::<usize>())
+            .sum();
+        if total > MAX_TERMS {
+            return Err(bad(format!(
+                "the glossary has {total} terms; at most {MAX_TERMS} are allowed"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets the taxonomy's directions (from the charter).
+    pub fn set_directions(&mut self, directions: Vec<DirectionNames>) {
+        self.directions = directions;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_glossary_is_valid() {
+        let mut g = Glossary::default();
+        g.add_toml(DEFAULT_GLOSSARY, "configs/glossary.toml")
+            .unwrap();
+        assert!(g.entries.len() >= 40, "{}", g.entries.len());
+        assert!(
+            g.entries
+                .iter()
+                .all(|e| e.terms.contains_key("en") && e.terms.contains_key("ru"))
+        );
+    }
+
+    #[test]
+    fn a_bad_glossary_file_is_refused_with_the_problem_named() {
+        let mut g = Glossary::default();
+        let e = g
+            .add_toml("[[terms]]\nen = [\"alone\"]\n", "mine.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mine.toml") && e.contains("entry 1"), "{e}");
+        let e = g
+            .add_toml("[[term]]\nen = [\"a\"]\n", "mine.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field"), "{e}");
+        let e = g
+            .add_toml("[[terms]]\nen = [\"a b c d e f g\"]\nru = [\"x\"]\n", "m")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 to 6 words"), "{e}");
+    }
+}

@@ -1,0 +1,766 @@
+//! How query text becomes a tantivy query: every word is looked for in each language's
+//! analysis (folded, stemmed), the exact spelling weighing more; glossary terms and direction
+//! names carry the query into other languages; when exact and stemmed matches are few, similar
+//! spellings and word beginnings are added from the index's own term dictionaries.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Index, Term};
+
+use crate::analysis::{fold_word, is_stop_word, words};
+use crate::{Completion, Family, Fields, Glossary, TOKENIZERS};
+
+/// Fewer exact and stemmed matches than this make a search approximate (typos, prefixes).
+pub(crate) const FEW: usize = 3;
+/// The constant added to every exact or stemmed match in an approximate search, far above any
+/// BM25 score, so that those matches always rank first.
+pub(crate) const EXACT_FIRST: f32 = 1000.0;
+/// Weight of a match in the title or summary relative to the body.
+const HEAD_BOOST: f32 = 2.0;
+/// Extra weight of the exact spelling (the letters as typed, before folding).
+const EXACT_BONUS: f32 = 0.5;
+/// Weight of a word beginning (search as you type) or of a similar spelling.
+const PREFIX_WEIGHT: f32 = 0.5;
+const FUZZY_WEIGHT: f32 = 0.3;
+/// Weight of a same-language synonym and of another language's term from the glossary.
+const SYNONYM_WEIGHT: f32 = 0.8;
+const TRANSLATION_WEIGHT: f32 = 0.6;
+/// The score of a record found only through a direction whose name the query matched.
+const DIRECTION_SCORE: f32 = 0.3;
+/// Most terms one word expands to, and most dictionary entries looked at per segment.
+const MAX_EXPANSIONS: usize = 24;
+const MAX_SCAN: usize = 4096;
+/// A word matching more direction names than this is not specific enough to stand for one.
+const MAX_DIRECTIONS: usize = 2;
+
+/// The analysed tokens of `text` in `family`, by word position (the folded form first, then
+/// the exact form when it differs); a word too long to index has none.
+pub(crate) fn analyze(index: &Index, family: Family, text: &str) -> Vec<Vec<String>> {
+    let n = words(text).len();
+    let mut out = vec![Vec::new(); n];
+    let Some(mut analyzer) = index.tokenizers().get(TOKENIZERS[family as usize]) else {
+        return out;
+    };
+    let mut stream = analyzer.token_stream(text);
+    while stream.advance() {
+        let t = stream.token();
+        if let Some(v) = out.get_mut(t.position)
+            && !v.contains(&t.text)
+        {
+            v.push(t.text.clone());
+        }
+    }
+    out
+}
+
+/// The language a query is written in, judged by its script: Cyrillic → `ru`, Latin → `en`.
+pub(crate) fn query_lang(text: &str) -> Option<&'static str> {
+    let (mut cyr, mut lat) = (0usize, 0usize);
+    for c in text.chars() {
+        if ('\u{0400}'..='\u{04FF}').contains(&c) {
+            cyr += 1;
+        } else if c.is_ascii_alphabetic() {
+            lat += 1;
+        }
+    }
+    match (cyr, lat) {
+        (0, 0) => None,
+        (c, l) if c >= l => Some("ru"),
+        _ => Some("en"),
+    }
+}
+
+struct Term1 {
+    entry: usize,
+    family: Family,
+    key: Vec<String>,
+    /// Per word: the folded token, or `None` for a stop word (optional in a match).
+    tokens: Vec<Option<String>>,
+    text: String,
+}
+
+struct DirectionName {
+    family: Family,
+    tokens: BTreeSet<String>,
+    folded: String,
+    name: String,
+}
+
+/// The glossary analysed with the index's analysers, ready to match queries.
+pub(crate) struct PreparedGlossary {
+    terms: Vec<Term1>,
+    directions: Vec<(String, Vec<DirectionName>)>,
+}
+
+impl PreparedGlossary {
+    pub(crate) fn new(index: &Index, _f: &Fields, g: &Glossary) -> PreparedGlossary {
+        let mut terms = Vec::new();
+        for (entry, e) in g.entries.iter().enumerate() {
+            for (lang, list) in &e.terms {
+                let family = Family::of(lang);
+                for t in list {
+                    let analysed = analyze(index, family, t);
+                    let surfaces = words(t);
+                    let tokens: Vec<Option<String>> = analysed
+                        .iter()
+                        .zip(&surfaces)
+                        .map(|(tok, (_, _, w))| {
+                            tok.first()
+                                .filter(|_| !is_stop_word(&fold_word(w)))
+                                .cloned()
+                        })
+                        .collect();
+                    let key: Vec<String> =
+                        analysed.iter().filter_map(|v| v.first().cloned()).collect();
+                    if key.is_empty() {
+                        continue;
+                    }
+                    terms.push(Term1 {
+                        entry,
+                        family,
+                        key,
+                        tokens,
+                        text: t.clone(),
+                    });
+                }
+            }
+        }
+        let directions = g
+            .directions
+            .iter()
+            .map(|d| {
+                let names = d
+                    .names
+                    .iter()
+                    .map(|(lang, name)| {
+                        let family = Family::of(lang);
+                        let tokens = analyze(index, family, name)
+                            .into_iter()
+                            .filter_map(|v| v.into_iter().next())
+                            .collect();
+                        DirectionName {
+                            family,
+                            tokens,
+                            folded: fold_word(&name.to_lowercase()),
+                            name: name.clone(),
+                        }
+                    })
+                    .collect();
+                (d.code.clone(), names)
+            })
+            .collect();
+        PreparedGlossary { terms, directions }
+    }
+
+    /// Direction names containing every word of `prefix` (the last one as a beginning).
+    pub(crate) fn directions_matching(&self, prefix: &str, n: usize) -> Vec<Completion> {
+        let ws: Vec<String> = words(prefix)
+            .into_iter()
+            .map(|(_, _, w)| fold_word(&w))
+            .collect();
+        if ws.is_empty() {
+            return Vec::new();
+        }
+        let lang = query_lang(prefix);
+        let mut out = Vec::new();
+        for (code, names) in &self.directions {
+            let name = names
+                .iter()
+                .filter(|d| {
+                    let name_words: Vec<String> =
+                        words(&d.folded).into_iter().map(|(_, _, w)| w).collect();
+                    ws.iter().enumerate().all(|(i, w)| {
+                        name_words.iter().any(|nw| {
+                            if i + 1 == ws.len() {
+                                nw.starts_with(w.as_str())
+                            } else {
+                                nw == w
+                            }
+                        })
+                    })
+                })
+                .min_by_key(|d| lang.is_none_or(|l| Family::of(l) != d.family));
+            if let Some(d) = name {
+                out.push(Completion {
+                    text: d.name.clone(),
+                    kind: "direction".into(),
+                    code: Some(code.clone()),
+                    id: None,
+                });
+            }
+            if out.len() >= n {
+                break;
+            }
+        }
+        out
+    }
+}
+
+struct Word {
+    surface: String,
+    folded: String,
+    stop: bool,
+    /// Per family: the folded token, then the exact one if it differs.
+    tokens: [Vec<String>; 3],
+    /// Whether any of its tokens is in the index.
+    known: bool,
+}
+
+struct Group {
+    start: usize,
+    end: usize,
+    term: usize,
+}
+
+/// A query ready to run, with the terms to highlight.
+pub(crate) struct Planned {
+    pub(crate) query: Box<dyn Query>,
+    pub(crate) highlight: Vec<(Family, String)>,
+    pub(crate) lang: Option<&'static str>,
+}
+
+/// The reading of one query text.
+pub(crate) struct Planner<'a> {
+    index: &'a Index,
+    f: &'a Fields,
+    g: &'a PreparedGlossary,
+    searcher: &'a tantivy::Searcher,
+    words: Vec<Word>,
+    groups: Vec<Group>,
+    directions: Vec<usize>,
+    /// The last word is still being typed (no space after it).
+    partial_last: bool,
+    lang: Option<&'static str>,
+}
+
+impl<'a> Planner<'a> {
+    /// Reads `text`; `None` when it has no words.
+    pub(crate) fn new(
+        index: &'a Index,
+        f: &'a Fields,
+        g: &'a PreparedGlossary,
+        searcher: &'a tantivy::Searcher,
+        text: &str,
+    ) -> Option<Planner<'a>> {
+        let surfaces = words(text);
+        if surfaces.is_empty() {
+            return None;
+        }
+        let per_family = Family::ALL.map(|fam| analyze(index, fam, text));
+        let mut ws: Vec<Word> = surfaces
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, _, surface))| {
+                let folded = fold_word(&surface);
+                let tokens = Family::ALL.map(|fam| per_family[fam as usize][i].clone());
+                let known = Family::ALL.iter().any(|fam| {
+                    tokens[*fam as usize].iter().any(|t| {
+                        [f.head(*fam), f.text(*fam)].iter().any(|field| {
+                            searcher
+                                .doc_freq(&Term::from_field_text(*field, t))
+                                .is_ok_and(|n| n > 0)
+                        })
+                    })
+                });
+                Word {
+                    stop: is_stop_word(&folded),
+                    surface,
+                    folded,
+                    tokens,
+                    known,
+                }
+            })
+            .filter(|w| w.tokens.iter().any(|t| !t.is_empty()))
+            .collect();
+        if ws.is_empty() {
+            return None;
+        }
+        // A query of stop words only ("the", "и") looks for them.
+        if ws.iter().all(|w| w.stop) {
+            for w in &mut ws {
+                w.stop = false;
+            }
+        }
+        let mut p = Planner {
+            index,
+            f,
+            g,
+            searcher,
+            partial_last: !text.ends_with(char::is_whitespace),
+            lang: query_lang(text),
+            groups: Vec::new(),
+            directions: Vec::new(),
+            words: ws,
+        };
+        p.match_glossary();
+        p.match_directions();
+        Some(p)
+    }
+
+    /// Finds glossary terms in the query, longest first from the left.
+    fn match_glossary(&mut self) {
+        let mut i = 0;
+        while i < self.words.len() {
+            if self.words[i].stop {
+                i += 1;
+                continue;
+            }
+            let best = self
+                .g
+                .terms
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    let n = t.key.len();
+                    i + n <= self.words.len()
+                        && t.key.iter().enumerate().all(|(k, tok)| {
+                            self.words[i + k].tokens[t.family as usize].first() == Some(tok)
+                        })
+                })
+                .max_by_key(|(_, t)| t.key.len());
+            match best {
+                Some((term, t)) => {
+                    let end = i + t.key.len();
+                    self.groups.push(Group {
+                        start: i,
+                        end,
+                        term,
+                    });
+                    i = end;
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// Directions whose name (in some language) contains every content word of the query.
+    fn match_directions(&mut self) {
+        let content: Vec<&Word> = self.words.iter().filter(|w| !w.stop).collect();
+        if content.is_empty() {
+            return;
+        }
+        let matching: Vec<usize> = self
+            .g
+            .directions
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, names))| {
+                names.iter().any(|n| {
+                    content.iter().all(|w| {
+                        w.tokens[n.family as usize]
+                            .first()
+                            .is_some_and(|t| n.tokens.contains(t))
+                    })
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if matching.len() <= MAX_DIRECTIONS {
+            self.directions = matching;
+        }
+    }
+
+    /// Whether an approximate reading could find more.
+    pub(crate) fn can_relax(&self) -> bool {
+        self.words
+            .iter()
+            .any(|w| !w.stop && w.folded.chars().count() >= 4)
+    }
+
+    /// The glossary terms searched besides the query's own words.
+    pub(crate) fn also(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in &self.groups {
+            let matched = &self.g.terms[g.term];
+            for t in self.g.terms.iter().filter(|t| t.entry == matched.entry) {
+                if !(out.contains(&t.text) || t.family == matched.family && t.key == matched.key) {
+                    out.push(t.text.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The codes of the directions matched.
+    pub(crate) fn directions(&self) -> Vec<String> {
+        self.directions
+            .iter()
+            .map(|i| self.g.directions[*i].0.clone())
+            .collect()
+    }
+
+    /// The query; `relaxed` adds similar spellings and word beginnings.
+    pub(crate) fn query(&self, relaxed: bool) -> Planned {
+        let mut highlight = Vec::new();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut i = 0;
+        while i < self.words.len() {
+            if let Some(g) = self.groups.iter().find(|g| g.start == i) {
+                let own: Vec<(Occur, Box<dyn Query>)> = (g.start..g.end)
+                    .map(|k| (self.occur(k), self.word_query(k, relaxed, &mut highlight)))
+                    .collect();
+                let mut alternatives: Vec<(Occur, Box<dyn Query>)> =
+                    vec![(Occur::Should, Box::new(BooleanQuery::new(own)))];
+                let matched = &self.g.terms[g.term];
+                for t in self.g.terms.iter().filter(|t| t.entry == matched.entry) {
+                    if t.family == matched.family && t.key == matched.key {
+                        continue;
+                    }
+                    let weight = if t.family == matched.family {
+                        SYNONYM_WEIGHT
+                    } else {
+                        TRANSLATION_WEIGHT
+                    };
+                    let q = self.term_query(t, &mut highlight);
+                    alternatives.push((Occur::Should, Box::new(BoostQuery::new(q, weight))));
+                }
+                clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+                i = g.end;
+                continue;
+            }
+            clauses.push((self.occur(i), self.word_query(i, relaxed, &mut highlight)));
+            i += 1;
+        }
+        let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        if !self.directions.is_empty() {
+            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, query)];
+            for d in &self.directions {
+                let term = Term::from_facet(
+                    self.f.facet,
+                    &crate::facet("direction", &self.g.directions[*d].0),
+                );
+                alternatives.push((
+                    Occur::Should,
+                    Box::new(ConstScoreQuery::new(
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                        DIRECTION_SCORE,
+                    )),
+                ));
+            }
+            query = Box::new(BooleanQuery::new(alternatives));
+        }
+        Planned {
+            query,
+            highlight,
+            lang: self.lang,
+        }
+    }
+
+    fn occur(&self, i: usize) -> Occur {
+        if self.words[i].stop {
+            Occur::Should
+        } else {
+            Occur::Must
+        }
+    }
+
+    /// One word in every family's fields, with its expansions.
+    fn word_query(
+        &self,
+        i: usize,
+        relaxed: bool,
+        highlight: &mut Vec<(Family, String)>,
+    ) -> Box<dyn Query> {
+        let w = &self.words[i];
+        let chars = w.folded.chars().count();
+        let last = i + 1 == self.words.len();
+        let prefix = !w.stop
+            && ((last && self.partial_last && chars >= 2) || (relaxed && !w.known && chars >= 4));
+        let fuzzy = relaxed && !w.stop && chars >= 5;
+        // An unknown word's closest word of the vocabulary, analysed like the word: this finds
+        // typos that stemming turns into another stem ("persnoal" for "personal").
+        let corrected = (fuzzy && !w.known)
+            .then(|| self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 }))
+            .flatten();
+        let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for fam in Family::ALL {
+            let tokens = &w.tokens[fam as usize];
+            let Some(folded) = tokens.first() else {
+                continue;
+            };
+            let mut add = |t: &str, weight: f32, highlight: &mut Vec<(Family, String)>| {
+                for (field, boost) in [(self.f.head(fam), HEAD_BOOST), (self.f.text(fam), 1.0)] {
+                    alternatives.push((Occur::Should, boosted(field, t, boost * weight)));
+                }
+                highlight.push((fam, t.to_string()));
+            };
+            add(folded, 1.0, highlight);
+            if let Some(exact) = tokens.get(1) {
+                add(exact, EXACT_BONUS, highlight);
+            }
+            let fields = [self.f.head(fam), self.f.text(fam)];
+            let mut expanded: BTreeSet<String> = BTreeSet::new();
+            if prefix {
+                expanded.extend(expand(self.searcher, &fields, Expand::Prefix(folded)));
+                // A beginning typed past the stem ("digita" for the stem "digit").
+                expanded.extend(shorter_stems(self.searcher, &fields, folded));
+            }
+            if fuzzy {
+                let d = if chars >= 9 { 2 } else { 1 };
+                expanded.extend(expand(self.searcher, &fields, Expand::Fuzzy(folded, d)));
+            }
+            if let Some(c) = &corrected {
+                let analysed = analyze(self.index, fam, c);
+                expanded.extend(analysed.into_iter().flatten().take(1));
+            }
+            for t in &expanded {
+                if tokens.contains(t) {
+                    continue;
+                }
+                let weight = if prefix && t.starts_with(folded.as_str()) {
+                    PREFIX_WEIGHT
+                } else {
+                    FUZZY_WEIGHT
+                };
+                add(t, weight, highlight);
+            }
+        }
+        if alternatives.is_empty() {
+            return Box::new(EmptyQuery);
+        }
+        Box::new(BooleanQuery::new(alternatives))
+    }
+
+    /// A glossary term: all its content words, in its language's fields.
+    fn term_query(&self, t: &Term1, highlight: &mut Vec<(Family, String)>) -> Box<dyn Query> {
+        let clauses: Vec<(Occur, Box<dyn Query>)> = t
+            .tokens
+            .iter()
+            .flatten()
+            .map(|tok| {
+                highlight.push((t.family, tok.clone()));
+                let q: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                    (
+                        Occur::Should,
+                        boosted(self.f.head(t.family), tok, HEAD_BOOST),
+                    ),
+                    (Occur::Should, boosted(self.f.text(t.family), tok, 1.0)),
+                ]));
+                (Occur::Must, q)
+            })
+            .collect();
+        if clauses.is_empty() {
+            return Box::new(EmptyQuery);
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// The query with each unknown word replaced by the most frequent word of the index
+    /// (titles, summaries, tags) within one edit (two for words of 9+ letters); `None` when no
+    /// word needed or found a correction.
+    pub(crate) fn correction(&self) -> Option<String> {
+        let mut changed = false;
+        let mut out = Vec::new();
+        for (i, w) in self.words.iter().enumerate() {
+            let chars = w.folded.chars().count();
+            let typing = i + 1 == self.words.len() && self.partial_last;
+            let fix = if w.known || w.stop || chars < 5 || (typing && self.has_prefix(w)) {
+                None
+            } else {
+                self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 })
+            };
+            match fix {
+                Some(c) => {
+                    changed = true;
+                    out.push(c);
+                }
+                None => out.push(w.surface.clone()),
+            }
+        }
+        changed.then(|| out.join(" "))
+    }
+
+    fn has_prefix(&self, w: &Word) -> bool {
+        !expand(self.searcher, &[self.f.words], Expand::Prefix(&w.folded)).is_empty()
+    }
+
+    fn closest_word(&self, folded: &str, max: u8) -> Option<String> {
+        (1..=max).find_map(|d| {
+            let found = expand(self.searcher, &[self.f.words], Expand::Fuzzy(folded, d));
+            prefer_exact_letters(found).into_iter().next()
+        })
+    }
+}
+
+/// Terms ordered as found (most frequent first), each folded form replaced by its exact-letter
+/// variant when the dictionary holds one ("оскемен" → "өскемен").
+fn prefer_exact_letters(found: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in &found {
+        let fold = fold_word(t);
+        if out.iter().any(|o| fold_word(o) == fold) {
+            continue;
+        }
+        let exact = found
+            .iter()
+            .find(|x| *x != &fold && fold_word(x) == fold)
+            .unwrap_or(t);
+        out.push(exact.clone());
+    }
+    out
+}
+
+fn boosted(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
+    let q = Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ));
+    if (boost - 1.0).abs() < f32::EPSILON {
+        q
+    } else {
+        Box::new(BoostQuery::new(q, boost))
+    }
+}
+
+/// How a word is expanded over a term dictionary.
+enum Expand<'s> {
+    /// Terms starting with this.
+    Prefix(&'s str),
+    /// Terms within this many edits (a transposition counts as one).
+    Fuzzy(&'s str, u8),
+}
+
+fn automaton_builder(distance: u8) -> &'static LevenshteinAutomatonBuilder {
+    static ONE: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    static TWO: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    if distance <= 1 {
+        ONE.get_or_init(|| LevenshteinAutomatonBuilder::new(1, true))
+    } else {
+        TWO.get_or_init(|| LevenshteinAutomatonBuilder::new(2, true))
+    }
+}
+
+/// A Levenshtein automaton walked over a term dictionary.
+struct Within(levenshtein_automata::DFA);
+
+impl tantivy_fst::Automaton for Within {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
+/// The terms of `fields` an expansion reaches, most frequent first, at most
+/// [`MAX_EXPANSIONS`], the word itself excluded.
+fn expand(searcher: &tantivy::Searcher, fields: &[Field], how: Expand<'_>) -> Vec<String> {
+    let mut found: HashMap<String, u64> = HashMap::new();
+    let mut note = |key: &[u8], df: u32| {
+        if let Ok(k) = std::str::from_utf8(key) {
+            *found.entry(k.to_string()).or_default() += u64::from(df);
+        }
+    };
+    for segment in searcher.segment_readers() {
+        for field in fields {
+            let Ok(inverted) = segment.inverted_index(*field) else {
+                continue;
+            };
+            let terms = inverted.terms();
+            match how {
+                Expand::Prefix(p) => {
+                    let mut upper = p.as_bytes().to_vec();
+                    upper.push(0xFF);
+                    if let Ok(mut s) = terms.range().ge(p.as_bytes()).lt(&upper).into_stream() {
+                        let mut n = 0;
+                        while n < MAX_SCAN && s.advance() {
+                            n += 1;
+                            note(s.key(), s.value().doc_freq);
+                        }
+                    }
+                }
+                Expand::Fuzzy(word, d) => {
+                    let dfa = automaton_builder(d).build_dfa(word);
+                    if let Ok(mut s) = terms.search(Within(dfa)).into_stream() {
+                        let mut n = 0;
+                        while n < MAX_SCAN && s.advance() {
+                            n += 1;
+                            note(s.key(), s.value().doc_freq);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let word = match how {
+        Expand::Prefix(p) => p,
+        Expand::Fuzzy(w, _) => w,
+    };
+    found.remove(word);
+    let mut list: Vec<(String, u64)> = found.into_iter().collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    list.into_iter()
+        .take(MAX_EXPANSIONS)
+        .map(|(t, _)| t)
+        .collect()
+}
+
+/// Terms that are `word` less its last one or two letters (at least three remain): the stem a
+/// beginning typed past it belongs to.
+fn shorter_stems(searcher: &tantivy::Searcher, fields: &[Field], word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = Vec::new();
+    for cut in 1..=2 {
+        if chars.len() < cut + 3 {
+            break;
+        }
+        let shorter: String = chars[..chars.len() - cut].iter().collect();
+        let present = fields.iter().any(|f| {
+            searcher
+                .doc_freq(&Term::from_field_text(*f, &shorter))
+                .is_ok_and(|n| n > 0)
+        });
+        if present {
+            out.push(shorter);
+        }
+    }
+    out
+}
+
+/// Completions of the last word of `text` from the vocabulary of titles, summaries and tags.
+pub(crate) fn complete_words(
+    searcher: &tantivy::Searcher,
+    f: &Fields,
+    text: &str,
+    n: usize,
+) -> Vec<Completion> {
+    if text.ends_with(char::is_whitespace) {
+        return Vec::new();
+    }
+    let Some((from, _, last)) = words(text).pop() else {
+        return Vec::new();
+    };
+    let folded = fold_word(&last);
+    let mut found = expand(searcher, &[f.words], Expand::Prefix(&folded));
+    if last != folded {
+        found.extend(expand(searcher, &[f.words], Expand::Prefix(&last)));
+    }
+    let head = &text[..from];
+    prefer_exact_letters(found)
+        .into_iter()
+        .take(n)
+        .map(|w| Completion {
+            text: format!("{head}{w}"),
+            kind: "word".into(),
+            code: None,
+            id: None,
+        })
+        .collect()
+}

@@ -1,0 +1,371 @@
+//! Search that forgives and explains: typos with a correction, folded letters, word beginnings,
+//! queries across languages, snippets and ranking. Each test would fail if its feature broke.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use accord_core::{ObjectId, Timestamp};
+use accord_search::{RecordDoc, SearchIndex, SearchQuery, SearchResult, Sort};
+
+struct R<'a> {
+    n: u64,
+    lang: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    body: &'a str,
+    tags: &'a [&'a str],
+}
+
+fn doc(r: R<'_>) -> RecordDoc {
+    let m = |s: &str| {
+        if s.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([(r.lang.to_string(), s.to_string())])
+        }
+    };
+    RecordDoc {
+        id: ObjectId::of_body(&r.n.to_le_bytes()),
+        created: Timestamp(1_700_000_000_000 + r.n * 86_400_000),
+        member: "KZ".into(),
+        kind: "platform-case-study".into(),
+        directions: vec!["e-government".into()],
+        lang: r.lang.into(),
+        languages: vec![r.lang.into()],
+        title: m(r.title),
+        summary: m(r.summary),
+        body: m(r.body),
+        tags: r.tags.iter().map(|t| t.to_string()).collect(),
+        status: "active".into(),
+        publisher: "KZ ministry".into(),
+    }
+}
+
+fn index(docs: Vec<RecordDoc>) -> SearchIndex {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    idx
+}
+
+fn search(idx: &SearchIndex, q: &str) -> SearchResult {
+    idx.searcher()
+        .search(&SearchQuery {
+            text: Some(q.into()),
+            limit: 20,
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+fn order(r: &SearchResult) -> Vec<u64> {
+    r.hits
+        .iter()
+        .map(|h| {
+            (0..100u64)
+                .find(|n| ObjectId::of_body(&n.to_le_bytes()) == h.doc.id)
+                .unwrap()
+        })
+        .collect()
+}
+
+fn corpus() -> SearchIndex {
+    index(vec![
+        doc(R {
+            n: 1,
+            lang: "ru",
+            title: "Центр кибербезопасности в Өскемене",
+            summary: "Как региональный центр реагирует на инциденты информационной безопасности.",
+            body: "## Задачи\n\nЦентр **кибербезопасности** круглосуточно следит за сетями школ и больниц.",
+            tags: &["incident-response"],
+        }),
+        doc(R {
+            n: 2,
+            lang: "en",
+            title: "Government portal for small business",
+            summary: "A single window for registering a company online.",
+            body: "## Results\n\nThe government portal cut registration time to one day.",
+            tags: &["one-stop-shop"],
+        }),
+        doc(R {
+            n: 3,
+            lang: "ru",
+            title: "Цифровая грамотность пенсионеров",
+            summary: "Курсы для людей старшего возраста в сельских библиотеках.",
+            body: "Пенсионеры учатся пользоваться порталом государственных услуг и электронной подписью.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 4,
+            lang: "ru",
+            title: "Оскемен: новая библиотека",
+            summary: "Городская библиотека открыла зал для онлайн-курсов.",
+            body: "Библиотека работает с 9 до 18.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 5,
+            lang: "ru",
+            title: "Межведомственная система Түндүк",
+            summary: "Обмен данными между ведомствами Кыргызстана.",
+            body: "Система Түндүк связывает более ста государственных органов.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 6,
+            lang: "uz",
+            title: "Oʻzbekiston elektron hukumat portali",
+            summary: "Yagona interaktiv davlat xizmatlari portali.",
+            body: "Portal orqali 300 dan ortiq xizmat.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 7,
+            lang: "en",
+            title: "Governance of telecom operators",
+            summary: "Licensing rules.",
+            body: "Governors and regulators met in Minsk.",
+            tags: &[],
+        }),
+    ])
+}
+
+#[test]
+fn a_typo_still_finds_the_record_and_offers_a_correction() {
+    let idx = corpus();
+    let r = search(&idx, "кибербезапасность");
+    assert_eq!(order(&r).first(), Some(&1), "{r:?}");
+    assert!(r.reading.approximate);
+    assert_eq!(r.did_you_mean.as_deref(), Some("кибербезопасности"));
+
+    let r = search(&idx, "goverment portal");
+    assert_eq!(order(&r).first(), Some(&2));
+    assert_eq!(r.did_you_mean.as_deref(), Some("government portal"));
+
+    // A correct query is not approximate and offers nothing.
+    let r = search(&idx, "кибербезопасность");
+    assert!(!r.reading.approximate && r.did_you_mean.is_none());
+    // Short words are not corrected (one edit turns them into too many other words).
+    let r = search(&idx, "xyzq");
+    assert!(r.hits.is_empty() && r.did_you_mean.is_none());
+}
+
+#[test]
+fn exact_and_stemmed_matches_rank_above_similar_spellings() {
+    let idx = index(vec![
+        doc(R {
+            n: 1,
+            lang: "en",
+            title: "Notes",
+            summary: "",
+            body: "portals portals portals portals portals",
+            tags: &[],
+        }),
+        doc(R {
+            n: 2,
+            lang: "en",
+            title: "Postal reform",
+            summary: "postal",
+            body: "postal",
+            tags: &[],
+        }),
+    ]);
+    // "postal" has one exact match, so similar spellings ("portal") join, ranked after it,
+    // although record 1 repeats its word five times.
+    let r = search(&idx, "postal");
+    assert_eq!(order(&r), vec![2, 1]);
+    assert!(r.reading.approximate);
+}
+
+#[test]
+fn members_letters_fold_and_the_exact_form_ranks_first() {
+    let idx = corpus();
+    // Typed with plain Russian letters.
+    assert!(order(&search(&idx, "Тундук")).contains(&5));
+    assert!(order(&search(&idx, "оскемене")).contains(&1));
+    // Both spellings of one name in otherwise equal records: a query with the Kazakh letters
+    // finds both, the exact form first (although the other record is newer); a plain-letter
+    // query finds both too.
+    let same = |n, title| {
+        doc(R {
+            n,
+            lang: "ru",
+            title,
+            summary: "Новая библиотека.",
+            body: "Открыта в мае.",
+            tags: &[],
+        })
+    };
+    let names = index(vec![same(1, "Өскемен"), same(2, "Оскемен")]);
+    assert_eq!(order(&search(&names, "Өскемен ")), vec![1, 2]);
+    assert_eq!(order(&search(&names, "Оскемен ")).len(), 2);
+    // Uzbek apostrophe variants.
+    for q in ["O'zbekiston", "Ozbekiston", "O‘zbekiston"] {
+        assert_eq!(order(&search(&idx, q)), vec![6], "{q}");
+    }
+}
+
+#[test]
+fn the_last_word_matches_as_a_beginning() {
+    let idx = corpus();
+    let r = search(&idx, "межведомственная сист");
+    assert_eq!(order(&r), vec![5]);
+    assert!(
+        !r.reading.approximate,
+        "a beginning of the last word is not approximate"
+    );
+    // A complete short word followed by a space is not a beginning; without the space it is.
+    assert!(search(&idx, "сис ").hits.is_empty());
+    assert_eq!(order(&search(&idx, "сис")), vec![5]);
+    // A word of 4+ letters that finds nothing is read as a beginning, wherever it stands.
+    let r = search(&idx, "сист межведомственная");
+    assert_eq!(order(&r), vec![5]);
+    assert!(r.reading.approximate);
+    // A beginning typed past the stem.
+    assert!(order(&search(&idx, "governm")).contains(&2));
+    assert!(order(&search(&idx, "кибер")).contains(&1));
+}
+
+#[test]
+fn a_query_crosses_languages_through_the_glossary() {
+    let idx = corpus();
+    // English query, the record exists only in Russian.
+    let r = search(&idx, "digital literacy");
+    assert_eq!(order(&r), vec![3]);
+    assert!(
+        r.reading.also.iter().any(|t| t == "цифровая грамотность"),
+        "{:?}",
+        r.reading
+    );
+    // Russian query, English record.
+    let r = search(&idx, "малый бизнес");
+    assert_eq!(order(&r).first(), Some(&2));
+    // The snippet shows the matched Russian words highlighted.
+    let r = search(&idx, "digital literacy pensioners");
+    assert_eq!(order(&r), vec![3]);
+    assert!(r.hits[0].snippet.contains("<b>"), "{}", r.hits[0].snippet);
+}
+
+#[test]
+fn snippets_are_plain_text_in_the_querys_language_never_the_title() {
+    let mut bilingual = doc(R {
+        n: 1,
+        lang: "ru",
+        title: "Портал государственных услуг",
+        summary: "Единое окно для граждан.",
+        body: "## Итоги\n\n- **портал** обслужил миллион заявлений;\n- [подробнее](https://example.org)",
+        tags: &["one-stop-shop"],
+    });
+    bilingual
+        .title
+        .insert("en".into(), "Public services portal".into());
+    bilingual
+        .summary
+        .insert("en".into(), "A single window for citizens.".into());
+    bilingual.body.insert(
+        "en".into(),
+        "## Results\n\nThe **portal** served a million applications.".into(),
+    );
+    bilingual.languages = vec!["en".into(), "ru".into()];
+    let idx = index(vec![bilingual]);
+
+    let ru = &search(&idx, "портал").hits[0].snippet;
+    assert!(ru.contains("<b>портал</b> обслужил"), "{ru}");
+    for bad in [
+        "##",
+        "**",
+        "one-stop-shop",
+        "Портал государственных услуг",
+        "https://",
+    ] {
+        assert!(!ru.contains(bad), "{bad:?} in {ru}");
+    }
+    let en = &search(&idx, "portal").hits[0].snippet;
+    assert!(en.contains("<b>portal</b> served"), "{en}");
+
+    // Without a query: the summary.
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.hits[0].snippet, "Единое окно для граждан.");
+}
+
+#[test]
+fn title_and_summary_weigh_more_than_the_body_and_newer_breaks_ties() {
+    let idx = index(vec![
+        doc(R {
+            n: 1,
+            lang: "en",
+            title: "Annual report",
+            summary: "Figures of the year.",
+            body: "It mentions telemedicine once among many other things of the year.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 2,
+            lang: "en",
+            title: "Telemedicine in rural clinics",
+            summary: "Figures of the year.",
+            body: "It covers many other things of the year in rural areas of the country.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 3,
+            lang: "en",
+            title: "Same words",
+            summary: "identical text",
+            body: "identical text",
+            tags: &[],
+        }),
+        doc(R {
+            n: 4,
+            lang: "en",
+            title: "Same words",
+            summary: "identical text",
+            body: "identical text",
+            tags: &[],
+        }),
+    ]);
+    assert_eq!(order(&search(&idx, "telemedicine")), vec![2, 1]);
+    // Records 3 and 4 score the same; the newer (4) comes first.
+    assert_eq!(order(&search(&idx, "identical")), vec![4, 3]);
+    let oldest = idx
+        .searcher()
+        .search(&SearchQuery {
+            text: Some("identical".into()),
+            sort: Some(Sort::Oldest),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(order(&oldest), vec![3, 4]);
+}
+
+#[test]
+fn completions_come_from_titles_tags_and_the_taxonomy() {
+    let idx = corpus();
+    let c = idx.searcher().suggest("кибербез").unwrap();
+    assert!(
+        c.iter()
+            .any(|c| c.kind == "word" && c.text == "кибербезопасности"),
+        "{c:?}"
+    );
+    assert!(
+        c.iter()
+            .any(|c| c.kind == "title" && c.text.starts_with("Центр"))
+    );
+    // Completions keep the letters as written in the records.
+    let c = idx.searcher().suggest("оскем").unwrap();
+    assert!(
+        c.iter()
+            .any(|c| c.text == "өскемене" || c.text == "оскемен"),
+        "{c:?}"
+    );
+    // A hostile length is refused.
+    assert!(idx.searcher().suggest(&"я".repeat(600)).is_err());
+}
