@@ -345,8 +345,8 @@ pub(crate) fn record_detail(
     })))
 }
 
-/// Whether a new record matches the stream's filters (text: every word appears somewhere,
-/// case-insensitively; no stemming).
+/// Whether a new record matches the stream's filters; text as the search reads it
+/// ([`accord_search::doc_matches_text`]).
 fn stream_matches(q: &SearchQuery, d: &RecordDoc) -> bool {
     let any = |list: &Vec<String>, v: &str| list.is_empty() || list.iter().any(|x| x == v);
     if !any(&q.members, &d.member) || !any(&q.kinds, &d.kind) || !any(&q.publishers, &d.publisher) {
@@ -359,16 +359,7 @@ fn stream_matches(q: &SearchQuery, d: &RecordDoc) -> bool {
         return false;
     }
     if let Some(t) = q.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        let hay = d
-            .title
-            .values()
-            .chain(d.summary.values())
-            .chain(d.body.values())
-            .chain(d.tags.iter())
-            .map(|s| s.to_lowercase())
-            .collect::<Vec<_>>()
-            .join("\n");
-        return t.to_lowercase().split_whitespace().all(|w| hay.contains(w));
+        return accord_search::doc_matches_text(d, t);
     }
     true
 }

@@ -476,3 +476,26 @@ pub async fn export(
     eprintln!("exported {n} record(s) to {}", out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_says_how_the_query_was_read() {
+        let v = serde_json::json!({
+            "did_you_mean": "кибербезопасность",
+            "reading": {"approximate": true, "also": ["cybersecurity"], "directions": ["digital-space-security"]}
+        });
+        let lines = reading_lines(&v);
+        assert_eq!(lines[0], "Did you mean: кибербезопасность");
+        assert!(lines[1].contains("similar spellings"));
+        assert_eq!(lines[2], "Also searched: cybersecurity");
+        assert_eq!(
+            lines[3],
+            "Including the direction(s): digital-space-security"
+        );
+        let plain = serde_json::json!({"did_you_mean": null, "reading": {"approximate": false, "also": [], "directions": []}});
+        assert!(reading_lines(&plain).is_empty());
+    }
+}

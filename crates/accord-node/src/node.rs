@@ -318,18 +318,7 @@ fn load_glossary(
     cfg: &crate::config::SearchConfig,
     trust: &accord_core::TrustView,
 ) -> Result<accord_search::Glossary, NodeError> {
-    let mut g = accord_search::Glossary::builtin();
-    for path in &cfg.glossary {
-        let text = std::fs::read_to_string(path).map_err(|e| NodeError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        g.add_toml(&text, &path.display().to_string())
-            .map_err(|e| NodeError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-    }
+    let mut g = glossary_files(&cfg.glossary)?;
     g.set_directions(
         trust
             .charter()
@@ -342,6 +331,23 @@ fn load_glossary(
             })
             .collect(),
     );
+    Ok(g)
+}
+
+/// The built-in glossary with the operator's files added; a bad file is an error naming it.
+fn glossary_files(paths: &[std::path::PathBuf]) -> Result<accord_search::Glossary, NodeError> {
+    let mut g = accord_search::Glossary::builtin();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        g.add_toml(&text, &path.display().to_string())
+            .map_err(|e| NodeError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+    }
     Ok(g)
 }
 
@@ -946,5 +952,37 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
                 debug!(%peer, %reason, "peer without a valid certificate (open admission)")
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod glossary_tests {
+    use super::*;
+
+    #[test]
+    fn an_operators_glossary_adds_terms_and_a_bad_one_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("mine.toml");
+        std::fs::write(
+            &good,
+            "[[terms]]\nen = [\"one window\"]\nru = [\"единое окно\"]\n",
+        )
+        .unwrap();
+        let builtin = accord_search::Glossary::builtin().entries.len();
+        assert_eq!(
+            glossary_files(std::slice::from_ref(&good))
+                .unwrap()
+                .entries
+                .len(),
+            builtin + 1
+        );
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[[terms]]\nen = 3\n").unwrap();
+        let e = glossary_files(&[good, bad]).unwrap_err().to_string();
+        assert!(e.contains("bad.toml"), "{e}");
+        let e = glossary_files(&[dir.path().join("missing.toml")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.toml"), "{e}");
     }
 }

@@ -293,21 +293,69 @@ fn schema() -> (Schema, Fields) {
     (b.build(), f)
 }
 
+/// The analyser of a family: words folded (exact forms kept beside), long ones dropped, then
+/// the family's stemmer.
+fn analyzer(family: Family) -> TextAnalyzer {
+    let base = TextAnalyzer::builder(analysis::FoldingTokenizer::default())
+        .filter(RemoveLongFilter::limit(64));
+    match family {
+        Family::Ru => base.filter(Stemmer::new(Language::Russian)).build(),
+        Family::En => base.filter(Stemmer::new(Language::English)).build(),
+        Family::Any => base.build(),
+    }
+}
+
 fn register_tokenizers(index: &Index) {
-    let m = index.tokenizers();
-    let base = || {
-        TextAnalyzer::builder(analysis::FoldingTokenizer::default())
-            .filter(RemoveLongFilter::limit(64))
+    for family in Family::ALL {
+        index
+            .tokenizers()
+            .register(TOKENIZERS[family as usize], analyzer(family));
+    }
+}
+
+/// Whether a record matches query text as the index would read it, without an index (the live
+/// stream): every content word, in some language's analysis, is a word of the record, the last
+/// word also as a beginning. Glossary and approximate readings are not applied.
+pub fn doc_matches_text(d: &RecordDoc, text: &str) -> bool {
+    let all: Vec<&String> = d
+        .title
+        .values()
+        .chain(d.summary.values())
+        .chain(d.body.values())
+        .chain(d.tags.iter())
+        .collect();
+    let partial_last = !text.ends_with(char::is_whitespace);
+    let per_family: Vec<(Vec<Vec<String>>, std::collections::HashSet<String>)> = Family::ALL
+        .iter()
+        .map(|f| {
+            let mut a = analyzer(*f);
+            let q = plan::analyze_with(&mut a, text);
+            let mut have = std::collections::HashSet::new();
+            for t in &all {
+                for v in plan::analyze_with(&mut a, t) {
+                    have.extend(v);
+                }
+            }
+            (q, have)
+        })
+        .collect();
+    let surfaces = analysis::words(text);
+    let content: Vec<usize> = (0..surfaces.len())
+        .filter(|i| !analysis::is_stop_word(&analysis::fold_word(&surfaces[*i].2)))
+        .collect();
+    let needed = if content.is_empty() {
+        (0..surfaces.len()).collect()
+    } else {
+        content
     };
-    m.register(
-        "accord_ru",
-        base().filter(Stemmer::new(Language::Russian)).build(),
-    );
-    m.register(
-        "accord_en",
-        base().filter(Stemmer::new(Language::English)).build(),
-    );
-    m.register("accord_any", base().build());
+    needed.iter().all(|&i| {
+        let last = partial_last && i + 1 == surfaces.len();
+        per_family.iter().any(|(q, have)| {
+            q.get(i).into_iter().flatten().any(|t| {
+                have.contains(t) || (last && have.iter().any(|h| h.starts_with(t.as_str())))
+            })
+        })
+    })
 }
 
 /// The index. Queries may run from any thread; writing is `&mut`.

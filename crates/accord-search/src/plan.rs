@@ -11,6 +11,7 @@ use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, Term};
 
 use crate::analysis::{fold_word, is_stop_word, words};
@@ -42,11 +43,16 @@ const MAX_DIRECTIONS: usize = 2;
 /// The analysed tokens of `text` in `family`, by word position (the folded form first, then
 /// the exact form when it differs); a word too long to index has none.
 pub(crate) fn analyze(index: &Index, family: Family, text: &str) -> Vec<Vec<String>> {
+    match index.tokenizers().get(TOKENIZERS[family as usize]) {
+        Some(mut analyzer) => analyze_with(&mut analyzer, text),
+        None => vec![Vec::new(); words(text).len()],
+    }
+}
+
+/// [`analyze`] with a given analyser.
+pub(crate) fn analyze_with(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<String>> {
     let n = words(text).len();
     let mut out = vec![Vec::new(); n];
-    let Some(mut analyzer) = index.tokenizers().get(TOKENIZERS[family as usize]) else {
-        return out;
-    };
     let mut stream = analyzer.token_stream(text);
     while stream.advance() {
         let t = stream.token();

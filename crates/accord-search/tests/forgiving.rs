@@ -369,3 +369,28 @@ fn completions_come_from_titles_tags_and_the_taxonomy() {
     // A hostile length is refused.
     assert!(idx.searcher().suggest(&"я".repeat(600)).is_err());
 }
+
+#[test]
+fn the_live_stream_reads_text_as_the_index_does() {
+    let d = doc(R {
+        n: 1,
+        lang: "ru",
+        title: "Электронное правительство в Өскемене",
+        summary: "Проактивные услуги.",
+        body: "Портал работает круглосуточно.",
+        tags: &["one-stop-shop"],
+    });
+    for q in [
+        "электронного правительства",
+        "Оскемене",
+        "проактивная услуга",
+        "порт",
+        "услуги для",
+    ] {
+        assert!(accord_search::doc_matches_text(&d, q), "{q}");
+    }
+    for q in ["налоговая служба", "порт ", "правительство Минск"]
+    {
+        assert!(!accord_search::doc_matches_text(&d, q), "{q}");
+    }
+}
