@@ -36,6 +36,8 @@ const TRANSLATION_WEIGHT: f32 = 0.6;
 const DIRECTION_SCORE: f32 = 0.3;
 /// Most terms one word expands to, and most dictionary entries looked at per segment.
 const MAX_EXPANSIONS: usize = 24;
+/// Most completions of the last word searched in an exact (not approximate) reading.
+const MAX_TYPING_EXPANSIONS: usize = 8;
 const MAX_SCAN: usize = 4096;
 /// A word matching more direction names than this is not specific enough to stand for one.
 const MAX_DIRECTIONS: usize = 2;
@@ -214,8 +216,8 @@ struct Word {
     stop: bool,
     /// Per family: the folded token, then the exact one if it differs.
     tokens: [Vec<String>; 3],
-    /// Whether any of its tokens is in the index.
-    known: bool,
+    /// Whether any of its tokens is in the index (asked only for an approximate reading).
+    known: OnceLock<bool>,
 }
 
 struct Group {
@@ -265,21 +267,12 @@ impl<'a> Planner<'a> {
             .map(|(i, (_, _, surface))| {
                 let folded = fold_word(&surface);
                 let tokens = Family::ALL.map(|fam| per_family[fam as usize][i].clone());
-                let known = Family::ALL.iter().any(|fam| {
-                    tokens[*fam as usize].iter().any(|t| {
-                        [f.head(*fam), f.text(*fam)].iter().any(|field| {
-                            searcher
-                                .doc_freq(&Term::from_field_text(*field, t))
-                                .is_ok_and(|n| n > 0)
-                        })
-                    })
-                });
                 Word {
                     stop: is_stop_word(&folded),
                     surface,
                     folded,
                     tokens,
-                    known,
+                    known: OnceLock::new(),
                 }
             })
             .filter(|w| w.tokens.iter().any(|t| !t.is_empty()))
@@ -307,6 +300,21 @@ impl<'a> Planner<'a> {
         p.match_glossary();
         p.match_directions();
         Some(p)
+    }
+
+    /// Whether any token of word `i` is in the index.
+    fn known(&self, w: &Word) -> bool {
+        *w.known.get_or_init(|| {
+            Family::ALL.iter().any(|fam| {
+                w.tokens[*fam as usize].iter().any(|t| {
+                    [self.f.head(*fam), self.f.text(*fam)].iter().any(|field| {
+                        self.searcher
+                            .doc_freq(&Term::from_field_text(*field, t))
+                            .is_ok_and(|n| n > 0)
+                    })
+                })
+            })
+        })
     }
 
     /// Finds glossary terms in the query, longest first from the left.
@@ -477,11 +485,12 @@ impl<'a> Planner<'a> {
         let chars = w.folded.chars().count();
         let last = i + 1 == self.words.len();
         let prefix = !w.stop
-            && ((last && self.partial_last && chars >= 2) || (relaxed && !w.known && chars >= 4));
+            && ((last && self.partial_last && chars >= 2)
+                || (relaxed && !self.known(w) && chars >= 4));
         let fuzzy = relaxed && !w.stop && chars >= 5;
         // An unknown word's closest word of the vocabulary, analysed like the word: this finds
         // typos that stemming turns into another stem ("persnoal" for "personal").
-        let corrected = (fuzzy && !w.known)
+        let corrected = (fuzzy && !self.known(w))
             .then(|| self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 }))
             .flatten();
         let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -503,7 +512,13 @@ impl<'a> Planner<'a> {
             let fields = [self.f.head(fam), self.f.text(fam)];
             let mut expanded: BTreeSet<String> = BTreeSet::new();
             if prefix {
-                expanded.extend(expand(self.searcher, &fields, Expand::Prefix(folded)));
+                let mut found = expand(self.searcher, &fields, Expand::Prefix(folded));
+                // Typing costs little: the most frequent completions only, unless the search
+                // is already approximate.
+                if !relaxed {
+                    found.truncate(MAX_TYPING_EXPANSIONS);
+                }
+                expanded.extend(found);
                 // A beginning typed past the stem ("digita" for the stem "digit").
                 expanded.extend(shorter_stems(self.searcher, &fields, folded));
             }
@@ -566,7 +581,7 @@ impl<'a> Planner<'a> {
         for (i, w) in self.words.iter().enumerate() {
             let chars = w.folded.chars().count();
             let typing = i + 1 == self.words.len() && self.partial_last;
-            let fix = if w.known || w.stop || chars < 5 || (typing && self.has_prefix(w)) {
+            let fix = if w.stop || self.known(w) || chars < 5 || (typing && self.has_prefix(w)) {
                 None
             } else {
                 self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 })
