@@ -8,11 +8,12 @@
 
 use std::future::Future;
 
+pub mod exports;
 mod guard;
 pub mod openapi;
 mod records;
 mod server;
-mod ui;
+pub(crate) mod ui;
 
 pub use server::{HttpOptions, serve_router};
 

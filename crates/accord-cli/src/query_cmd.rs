@@ -70,82 +70,9 @@ impl Filters {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// Writes records as CSV: the fixed columns, the record's page on the node, then its title in
-/// every language any of the records has (`title_<lang>`). `bom` starts the file with a UTF-8
-/// byte-order mark, which spreadsheet programs need to read Cyrillic and other non-Latin text.
+/// Writes records as CSV ([`accord_api::exports::write_csv`]).
 fn write_csv(out: &mut dyn Write, items: &[Value], node: &str, bom: bool) -> Result<()> {
-    let list = |v: &Value| {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(";")
-            })
-            .unwrap_or_default()
-    };
-    let langs: std::collections::BTreeSet<String> = items
-        .iter()
-        .filter_map(|i| i["titles"].as_object())
-        .flat_map(|m| m.keys().cloned())
-        .collect();
-    if bom {
-        out.write_all("\u{feff}".as_bytes())?;
-    }
-    let mut header: Vec<String> = [
-        "id",
-        "created",
-        "member",
-        "kind",
-        "directions",
-        "languages",
-        "status",
-        "publisher",
-        "title",
-        "url",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    header.extend(langs.iter().map(|l| format!("title_{l}")));
-    writeln!(out, "{}", header.join(","))?;
-    let base = node.trim_end_matches('/');
-    for i in items {
-        let text = |k: &str| i[k].as_str().unwrap_or("").to_string();
-        let mut row = vec![
-            text("id"),
-            text("created"),
-            text("member"),
-            text("kind"),
-            list(&i["directions"]),
-            list(&i["languages"]),
-            text("status"),
-            text("publisher"),
-            text("title"),
-            format!("{base}/records/{}", text("id")),
-        ];
-        row.extend(
-            langs
-                .iter()
-                .map(|l| i["titles"][l].as_str().unwrap_or("").to_string()),
-        );
-        writeln!(
-            out,
-            "{}",
-            row.iter()
-                .map(|s| csv_field(s))
-                .collect::<Vec<_>>()
-                .join(",")
-        )?;
-    }
+    accord_api::exports::write_csv(out, items, node, bom)?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! The analyst web UI: server-rendered HTML (maud templates, escaped by construction), in Russian
-//! and English, with a few lines of progressive JavaScript (live "N new" notice, auto-applying
-//! filters). Nothing is loaded from outside the node.
+//! and English, with a few lines of progressive JavaScript (live "N new" notice, completions,
+//! copy and print buttons; filters apply with a visible button). Nothing is loaded from outside
+//! the node. Pages: search, record, overview, compare, federation, network; exports and Atom
+//! feeds of a search are in `crate::exports`.
 
 mod pages;
 
@@ -8,6 +10,8 @@ use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::collections::BTreeMap;
+
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use accord_node::NodeHandle;
@@ -18,8 +22,15 @@ pub(crate) fn routes() -> Router<NodeHandle> {
         .route("/records/{id}", get(pages::record))
         .route("/records/{id}/object.cbor", get(pages::download))
         .route("/overview", get(pages::overview))
+        .route("/export.csv", get(crate::exports::csv))
+        .route("/export.jsonl", get(crate::exports::jsonl))
+        .route("/export.cbor", get(crate::exports::cbor))
+        .route("/feeds/records.atom", get(crate::exports::atom))
         .route("/federation", get(pages::federation))
         .route("/network", get(pages::network))
+        .route("/compare", get(pages::compare))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route(
             "/static/style.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }),
@@ -28,6 +39,36 @@ pub(crate) fn routes() -> Router<NodeHandle> {
             "/static/app.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], SCRIPT) }),
         )
+}
+
+/// A query string from parameters, percent-encoded.
+pub(crate) fn qs(params: &[(String, String)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
 }
 
 /// The interface language.
@@ -168,12 +209,115 @@ impl Lang {
                 "Including records of the direction",
             ),
             "name" => ("Название", "Name"),
+            "skip_content" => ("К содержанию", "Skip to content"),
+            "skip_results" => ("К результатам", "Skip to results"),
+            "menu" => ("Разделы", "Sections"),
+            "compare" => ("Сравнение", "Compare"),
+            "sort" => ("Порядок", "Sort"),
+            "relevance" => ("по релевантности", "best match first"),
+            "newest" => ("сначала новые", "newest first"),
+            "oldest" => ("сначала старые", "oldest first"),
+            "date_from" => ("С даты", "From"),
+            "date_to" => ("По дату", "To"),
+            "dates" => ("Период", "Period"),
+            "filters" => ("Фильтры", "Filters"),
+            "export" => ("Выгрузить результаты", "Export the results"),
+            "csv" => ("CSV для таблиц", "CSV for spreadsheets"),
+            "jsonl" => ("строки JSON (JSONL)", "JSON lines (JSONL)"),
+            "cbor" => ("подписанные объекты (CBOR)", "signed objects (CBOR)"),
+            "follow" => ("Подписаться (Atom)", "Follow (Atom feed)"),
+            "print" => ("Печать", "Print"),
+            "copy" => ("Копировать", "Copy"),
+            "peer" => ("Узел", "Peer"),
+            "connected_since" => ("Подключён", "Connected"),
+            "rounds" => ("сверок", "rounds"),
+            "fetched" => ("получено", "fetched"),
+            "missing" => ("недостаёт", "missing"),
+            "no_history" => (
+                "Запись не заменялась и не отзывалась.",
+                "The record has not been superseded or retracted.",
+            ),
+            "empty_help" => (
+                "Попробуйте другие слова, уберите часть фильтров или расширьте период.",
+                "Try other words, remove some filters or widen the period.",
+            ),
+            "records" => ("Записей", "Records"),
+            "total" => ("Всего", "Total"),
+            "per_year" => ("По годам", "Per year"),
+            "compare_intro" => (
+                "Выберите двух или более участников и, если нужно, направление: их записи рядом, с числами и временной шкалой.",
+                "Choose two or more members and, if you like, a direction: their records side by side, with counts and a timeline.",
+            ),
+            "show" => ("Показать", "Show"),
+            "any_direction" => ("любое направление", "any direction"),
+            "month_axis" => ("месяц", "month"),
+            "quarter_axis" => ("квартал", "quarter"),
+            "count_axis" => ("записей", "records"),
             _ => ("?", "?"),
         };
         match self {
             Lang::Ru => ru,
             Lang::En => en,
         }
+    }
+
+    /// A record status in this language.
+    pub fn status(self, s: &str) -> String {
+        let (ru, en) = match s {
+            "active" => ("действует", "active"),
+            "superseded" => ("заменена", "superseded"),
+            "retracted" => ("отозвана", "retracted"),
+            "pending" => ("ожидает", "pending"),
+            "revoked" => ("отозвано", "revoked"),
+            "expired" => ("истекло", "expired"),
+            "not_yet_valid" => ("ещё не действует", "not yet valid"),
+            other => (other, other),
+        };
+        match self {
+            Lang::Ru => ru.to_string(),
+            Lang::En => en.to_string(),
+        }
+    }
+
+    /// A language's name in this language (BCP 47 primary tag).
+    pub fn language(self, code: &str) -> String {
+        let (ru, en) = match code.split('-').next().unwrap_or(code) {
+            "ru" => ("русский", "Russian"),
+            "en" => ("английский", "English"),
+            "kk" => ("казахский", "Kazakh"),
+            "ky" => ("киргизский", "Kyrgyz"),
+            "be" => ("белорусский", "Belarusian"),
+            "hy" => ("армянский", "Armenian"),
+            "uz" => ("узбекский", "Uzbek"),
+            "az" => ("азербайджанский", "Azerbaijani"),
+            "tg" => ("таджикский", "Tajik"),
+            "tk" => ("туркменский", "Turkmen"),
+            "ro" => ("румынский", "Romanian"),
+            "ka" => ("грузинский", "Georgian"),
+            "uk" => ("украинский", "Ukrainian"),
+            _ => return code.to_string(),
+        };
+        match self {
+            Lang::Ru => ru.to_string(),
+            Lang::En => en.to_string(),
+        }
+    }
+
+    /// A whole number with this language's digit grouping (12 345 / 12,345).
+    pub fn number(self, n: u64) -> String {
+        let digits = n.to_string();
+        let sep = match self {
+            Lang::Ru => '\u{a0}',
+            Lang::En => ',',
+        };
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(sep);
+            }
+            out.push(c);
+        }
+        out
     }
 
     /// A date in this language's usual format.
@@ -198,81 +342,170 @@ impl Lang {
     }
 }
 
-/// A member's flag (regional indicator symbols) and code.
-pub(crate) fn flag(code: &str) -> String {
-    let f: String = code
-        .chars()
-        .filter(|c| c.is_ascii_uppercase())
-        .map(|c| char::from_u32(0x1F1E6 + (c as u32 - 'A' as u32)).unwrap_or(c))
-        .collect();
-    format!("{f} {code}")
+/// A stable hue for a member code, the same in every federation: the colour of its badge and of
+/// its series in charts.
+pub(crate) fn member_hue(code: &str) -> u32 {
+    // FNV-1a, then spread over the colour wheel.
+    let h = code.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (h % 360 + (h >> 16) % 7 * 51) % 360
 }
 
-/// The page frame: header, navigation, language switch, content.
-pub(crate) fn layout(
-    lang: Lang,
-    title: &str,
-    current: &str,
-    path_and_query: &str,
-    body: Markup,
-) -> Markup {
-    let switch = |l: Lang| {
-        let sep = if path_and_query.contains('?') {
-            "&"
-        } else {
-            "?"
+/// What every page needs: the interface language, the charter's names, this node.
+pub(crate) struct Ctx {
+    pub lang: Lang,
+    set_lang: bool,
+    /// Taxonomy codes → names in the interface language.
+    pub names: BTreeMap<String, String>,
+    /// Member codes → names in the interface language.
+    pub members: BTreeMap<String, String>,
+    fed_name: String,
+    this_member: String,
+    charter_version: u64,
+}
+
+impl Ctx {
+    pub(crate) async fn new(
+        node: &NodeHandle,
+        params: &[(String, String)],
+        headers: &HeaderMap,
+    ) -> Ctx {
+        let (lang, set_lang) = Lang::detect(params, headers);
+        let f = crate::records::federation_value(node)
+            .await
+            .unwrap_or_default();
+        let pick = |v: &serde_json::Value, fallback: &str| {
+            v[lang.code()]
+                .as_str()
+                .or_else(|| v["en"].as_str())
+                .unwrap_or(fallback)
+                .to_string()
         };
-        format!("{path_and_query}{sep}lang={}", l.code())
-    };
-    html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Accord" }
-                link rel="stylesheet" href="/static/style.css";
+        let mut names = BTreeMap::new();
+        for list in ["directions", "kinds"] {
+            for e in f["taxonomy"][list].as_array().into_iter().flatten() {
+                let code = e["code"].as_str().unwrap_or("");
+                names.insert(code.to_string(), pick(&e["names"], code));
             }
-            body {
-                a.skip href="#main" { "Skip to content" }
-                header {
-                    a.brand href="/" { "Accord" }
-                    nav aria-label="main" {
-                        @for (href, key) in [("/", "search"), ("/overview", "overview"), ("/federation", "federation"), ("/network", "network")] {
-                            a href=(href) aria-current=[(current == key).then_some("page")] { (lang.t(key)) }
-                        }
-                    }
-                    span.langs {
-                        a href=(switch(Lang::Ru)) lang="ru" aria-current=[(lang == Lang::Ru).then_some("true")] { "Рус" }
-                        " · "
-                        a href=(switch(Lang::En)) lang="en" aria-current=[(lang == Lang::En).then_some("true")] { "Eng" }
-                    }
-                }
-                main #main { (body) }
-                script src="/static/app.js" defer {}
+        }
+        let members = f["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let code = m["code"].as_str().unwrap_or("");
+                (code.to_string(), pick(&m["name"], code))
+            })
+            .collect();
+        let status = node.status().await.ok();
+        Ctx {
+            lang,
+            set_lang,
+            names,
+            members,
+            fed_name: f["name"].as_str().unwrap_or("Accord").to_string(),
+            this_member: status
+                .as_ref()
+                .map(|s| s.member.clone())
+                .unwrap_or_default(),
+            charter_version: status.map(|s| s.charter_version).unwrap_or(0),
+        }
+    }
+
+    /// A taxonomy code's name in the interface language.
+    pub(crate) fn name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.names.get(code).map(String::as_str).unwrap_or(code)
+    }
+
+    /// A member as a badge: its name in the interface language and its code, in the member's
+    /// own colour (the same in every federation), no emoji.
+    pub(crate) fn member(&self, code: &str) -> Markup {
+        let name = self.members.get(code).map(String::as_str).unwrap_or(code);
+        html! {
+            span.member style=(format!("--h:{}", member_hue(code))) title=(name) {
+                abbr.code { (code) } " " span.mname { (name) }
             }
         }
     }
+
+    /// A whole page: header with the federation's name, navigation and language switch; the
+    /// content; a footer naming this node's member, the software and the charter version.
+    pub(crate) fn page(
+        &self,
+        title: &str,
+        current: &str,
+        path_and_query: &str,
+        body: Markup,
+    ) -> Response {
+        let lang = self.lang;
+        let switch = |l: Lang| {
+            let sep = if path_and_query.contains('?') {
+                "&"
+            } else {
+                "?"
+            };
+            format!("{path_and_query}{sep}lang={}", l.code())
+        };
+        let markup = html! {
+            (DOCTYPE)
+            html lang=(lang.code()) {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · " (self.fed_name) }
+                    link rel="icon" href="/favicon.svg" type="image/svg+xml";
+                    link rel="stylesheet" href="/static/style.css";
+                }
+                body {
+                    a.skip href="#main" { (lang.t("skip_content")) }
+                    header.top {
+                        div.brandline {
+                            a.brand href="/" { (PreEscaped(FAVICON)) span { "Accord" } }
+                            span.fed { (self.fed_name) }
+                        }
+                        nav aria-label=(lang.t("menu")) {
+                            @for (href, key) in [("/", "search"), ("/overview", "overview"), ("/compare", "compare"), ("/federation", "federation"), ("/network", "network")] {
+                                a href=(href) aria-current=[(current == key).then_some("page")] { (lang.t(key)) }
+                            }
+                        }
+                        span.langs {
+                            a href=(switch(Lang::Ru)) lang="ru" hreflang="ru" aria-current=[(lang == Lang::Ru).then_some("true")] { "Русский" }
+                            " · "
+                            a href=(switch(Lang::En)) lang="en" hreflang="en" aria-current=[(lang == Lang::En).then_some("true")] { "English" }
+                        }
+                    }
+                    main #main { (body) }
+                    footer.site {
+                        span { (lang.t("this_node")) ": " (self.member(&self.this_member)) }
+                        span { "Accord " (env!("CARGO_PKG_VERSION")) }
+                        span { (lang.t("charter")) " v" (self.charter_version) }
+                        a href="/v1/openapi.json" { "API" }
+                    }
+                    script src="/static/app.js" defer {}
+                }
+            }
+        };
+        let mut r = (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            markup.into_string(),
+        )
+            .into_response();
+        if self.set_lang
+            && let Ok(v) = format!(
+                "accord_lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                lang.code()
+            )
+            .parse()
+        {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
+    }
 }
 
-/// Wraps a page, remembering an explicit language choice in a cookie.
-pub(crate) fn page(markup: Markup, set_lang: Option<Lang>) -> Response {
-    let mut r = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        markup.into_string(),
-    )
-        .into_response();
-    if let Some(l) = set_lang
-        && let Ok(v) = format!(
-            "accord_lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            l.code()
-        )
-        .parse()
-    {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
-}
+/// The node's icon: two linked nodes in the accent colour (inline SVG, also `/favicon.svg`).
+pub(crate) const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="24" height="24" aria-hidden="true"><rect width="32" height="32" rx="7" fill="#0b4fa8"/><circle cx="10" cy="16" r="5" fill="#fff"/><circle cx="22" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/></svg>"##;
 
 /// Renders record Markdown safely: raw HTML is shown as text, links other than http(s) and
 /// mailto lose their target, images become plain links (nothing is loaded from elsewhere).
@@ -336,42 +569,105 @@ pub(crate) fn markdown(src: &str) -> Markup {
     PreEscaped(out)
 }
 
+/// The visual system: colour tokens (every text/background pair meets WCAG AA, 4.5:1), a type
+/// scale, spacing steps; phones first (results before filters, nothing wider than 360 px), a
+/// print stylesheet.
 const STYLE: &str = r#"
-:root { --fg:#1b1f24; --muted:#57606a; --bg:#fff; --accent:#0b57d0; --line:#d0d7de; --soft:#f6f8fa; }
-* { box-sizing: border-box; }
-body { margin:0; font:16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; color:var(--fg); background:var(--bg); }
-a { color:var(--accent); } a:focus, button:focus, input:focus { outline:3px solid #f4b400; outline-offset:2px; }
-.skip { position:absolute; left:-999px; } .skip:focus { left:8px; top:8px; background:#fff; padding:4px; }
-header { display:flex; flex-wrap:wrap; gap:16px; align-items:center; padding:10px 20px; border-bottom:1px solid var(--line); background:var(--soft); }
-.brand { font-weight:700; font-size:1.2em; text-decoration:none; color:var(--fg); }
-nav a { margin-right:14px; text-decoration:none; } nav a[aria-current=page] { font-weight:700; text-decoration:underline; }
-.langs { margin-left:auto; } .langs a[aria-current=true] { font-weight:700; }
-main { max-width:1200px; margin:0 auto; padding:16px 20px; }
-.searchbar { display:flex; gap:8px; } .searchbar input[type=search] { flex:1; padding:8px; font-size:1.05em; border:1px solid var(--line); border-radius:6px; }
-button { padding:8px 14px; border:1px solid var(--accent); background:var(--accent); color:#fff; border-radius:6px; cursor:pointer; }
-.layout { display:grid; grid-template-columns: 260px 1fr; gap:24px; margin-top:16px; }
-@media (max-width: 760px) { .layout { grid-template-columns: 1fr; } }
-fieldset { border:1px solid var(--line); border-radius:6px; margin:0 0 12px; padding:8px 10px; }
-legend { font-weight:600; } fieldset label { display:block; font-size:.92em; }
-.count { color:var(--muted); font-size:.85em; }
-.result { border-bottom:1px solid var(--line); padding:12px 0; } .result h2 { font-size:1.1em; margin:0 0 4px; }
-.meta { color:var(--muted); font-size:.9em; } .badge { display:inline-block; border:1px solid var(--line); border-radius:10px; padding:0 7px; font-size:.8em; margin-right:4px; background:var(--soft); }
-.snippet b { background:#fff3b0; }
-.notice { display:none; background:#e7f0ff; border:1px solid var(--accent); padding:8px; border-radius:6px; margin:8px 0; }
-.panel { border:1px solid var(--line); border-radius:8px; padding:12px 16px; background:var(--soft); margin:16px 0; }
-.panel dt { font-weight:600; } .panel dd { margin:0 0 8px; word-break:break-all; }
-table { border-collapse:collapse; } td, th { border:1px solid var(--line); padding:4px 8px; text-align:left; }
-.heat td.n { text-align:center; min-width:44px; }
-code, pre { background:var(--soft); border-radius:4px; padding:2px 4px; } pre { padding:8px; overflow-x:auto; }
-.body { max-width:800px; }
-@media print { header, .notice, form { display:none; } }
+:root {
+  --fg:#1b1f24; --muted:#4a535c; --bg:#fff; --soft:#f4f6f8; --line:#c9d1d9;
+  --accent:#0b4fa8; --accent-fg:#fff; --accent-soft:#e8f0fb; --mark:#fff1a8;
+  --ok:#116329; --bad:#a40e26; --focus:#b35c00;
+  --s1:4px; --s2:8px; --s3:12px; --s4:16px; --s5:24px; --s6:32px;
+  --radius:6px; --font: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "PT Sans", sans-serif;
+}
+* { box-sizing:border-box; }
+html { -webkit-text-size-adjust:100%; }
+body { margin:0; font:16px/1.55 var(--font); color:var(--fg); background:var(--bg); overflow-wrap:break-word; }
+h1 { font-size:1.5rem; line-height:1.25; margin:var(--s4) 0 var(--s3); }
+h2 { font-size:1.2rem; margin:var(--s5) 0 var(--s2); } h3 { font-size:1.05rem; margin:var(--s4) 0 var(--s2); }
+a { color:var(--accent); text-underline-offset:2px; }
+:focus-visible { outline:3px solid var(--focus); outline-offset:2px; }
+.visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
+.skip { position:absolute; left:-9999px; } .skip:focus { left:var(--s2); top:var(--s2); z-index:10; background:var(--bg); padding:var(--s2); border:2px solid var(--accent); }
+header.top { display:flex; flex-wrap:wrap; gap:var(--s2) var(--s4); align-items:center; padding:var(--s2) var(--s4); border-bottom:1px solid var(--line); background:var(--soft); }
+.brandline { display:flex; flex-wrap:wrap; align-items:center; gap:var(--s2); min-width:0; }
+.brand { display:inline-flex; align-items:center; gap:var(--s2); font-weight:700; font-size:1.15rem; text-decoration:none; color:var(--fg); }
+.fed { color:var(--muted); font-size:.9rem; }
+header nav { display:flex; flex-wrap:wrap; gap:var(--s1) var(--s3); }
+header nav a { text-decoration:none; padding:var(--s1) 0; } header nav a[aria-current=page] { font-weight:700; text-decoration:underline; }
+.langs { margin-left:auto; font-size:.9rem; } .langs a[aria-current=true] { font-weight:700; color:var(--fg); }
+main { max-width:1200px; margin:0 auto; padding:var(--s4); min-height:60vh; }
+footer.site { display:flex; flex-wrap:wrap; gap:var(--s2) var(--s5); padding:var(--s3) var(--s4); border-top:1px solid var(--line); background:var(--soft); color:var(--muted); font-size:.9rem; }
+.searchbar { display:flex; gap:var(--s2); } .searchbar input[type=search] { flex:1; min-width:0; padding:10px; font-size:1.05rem; border:1px solid var(--muted); border-radius:var(--radius); }
+button, select, input[type=date] { font:inherit; }
+button { padding:8px 14px; border:1px solid var(--accent); background:var(--accent); color:var(--accent-fg); border-radius:var(--radius); cursor:pointer; }
+button.linkish { background:none; border:none; color:var(--accent); padding:0; text-decoration:underline; }
+select, input[type=date] { padding:6px; border:1px solid var(--muted); border-radius:var(--radius); background:var(--bg); color:var(--fg); max-width:100%; }
+.layout { display:grid; grid-template-columns:1fr; gap:var(--s4); margin-top:var(--s3); }
+.results { min-width:0; } .filterbox { min-width:0; }
+.filterbox > summary { cursor:pointer; font-weight:600; padding:var(--s2) var(--s3); border:1px solid var(--line); border-radius:var(--radius); background:var(--soft); }
+@media (min-width: 880px) {
+  .layout { grid-template-columns:280px 1fr; }
+  .filterbox { grid-column:1; grid-row:1; } .results { grid-column:2; grid-row:1; }
+}
+fieldset { border:1px solid var(--line); border-radius:var(--radius); margin:var(--s3) 0; padding:var(--s2) var(--s3); min-width:0; }
+legend { font-weight:600; padding:0 var(--s1); } fieldset label { display:block; font-size:.95rem; padding:2px 0; }
+fieldset label.inline { display:inline-block; margin-right:var(--s3); }
+.actions { display:flex; gap:var(--s3); align-items:center; position:sticky; bottom:0; background:var(--bg); padding:var(--s2) 0; }
+.count { color:var(--muted); font-size:.85rem; }
+.resultbar { display:flex; flex-wrap:wrap; justify-content:space-between; align-items:center; gap:var(--s2); }
+.count-line { font-size:1rem; font-weight:400; margin:var(--s2) 0; }
+.result { border-bottom:1px solid var(--line); padding:var(--s3) 0; } .result h2 { font-size:1.1rem; margin:0 0 var(--s1); }
+.meta { color:var(--muted); font-size:.9rem; }
+.badge { display:inline-block; border:1px solid var(--line); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; background:var(--soft); color:var(--fg); text-decoration:none; }
+a.badge { color:var(--accent); }
+.member { display:inline-flex; align-items:baseline; gap:4px; border:1px solid hsl(var(--h) 45% 40%); background:hsl(var(--h) 70% 94%); color:var(--fg); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; white-space:nowrap; }
+.member abbr { font-weight:700; text-decoration:none; letter-spacing:.02em; }
+.snippet { margin:var(--s1) 0 0; } .snippet b { background:var(--mark); font-weight:600; }
+.didyoumean { font-size:1.05rem; }
+.empty { border:1px dashed var(--line); border-radius:var(--radius); padding:var(--s4); background:var(--soft); }
+.notice { display:none; background:var(--accent-soft); border:1px solid var(--accent); padding:var(--s2); border-radius:var(--radius); margin:var(--s2) 0; }
+.notice.error { display:block; border-color:var(--bad); color:var(--bad); background:#fff; }
+.exports { border-top:1px solid var(--line); padding-top:var(--s3); font-size:.95rem; }
+.pager { margin:var(--s3) 0; }
+code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:.88em; }
+code.id { overflow-wrap:anywhere; word-break:break-all; }
+code { background:var(--soft); border-radius:4px; padding:1px 4px; }
+pre { background:var(--soft); border-radius:var(--radius); padding:var(--s2); overflow-x:auto; }
+pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; word-break:break-all; }
+.copyable { display:flex; gap:var(--s2); align-items:flex-start; } .copyable pre { flex:1; min-width:0; margin:0; }
+.scroll { overflow-x:auto; max-width:100%; }
+table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
+td.n { text-align:right; font-variant-numeric:tabular-nums; } .zero { color:var(--muted); }
+.panel { border:1px solid var(--line); border-radius:var(--radius); padding:var(--s2) var(--s4); margin-top:var(--s5); background:var(--soft); }
+dl dt { font-weight:600; margin-top:var(--s2); } dl dd { margin-left:0; overflow-wrap:anywhere; }
+.body { max-width:800px; } .body img { max-width:100%; }
+.chart { margin:0; } .legend { display:flex; flex-wrap:wrap; gap:var(--s2); font-size:.9rem; } .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; }
+.columns { display:grid; grid-template-columns:repeat(auto-fit, minmax(240px, 1fr)); gap:var(--s4); }
+.column { border:1px solid var(--line); border-radius:var(--radius); padding:0 var(--s3); }
+.years a { margin-bottom:var(--s1); }
+@media print {
+  header.top, footer.site, .notice, form, .filterbox, .exports, .pager, .skip, button, #live { display:none !important; }
+  body { font-size:11pt; } main { max-width:none; padding:0; } a { color:inherit; }
+  .panel { background:none; border:1px solid #000; break-inside:avoid; }
+  pre.wrap, code.id { background:none; }
+}
 "#;
 
 const SCRIPT: &str = r#"
 (function () {
-  // Filters apply as soon as a box is ticked (the Apply button works without JavaScript).
-  document.querySelectorAll('form.filters input[type=checkbox]').forEach(function (box) {
-    box.addEventListener('change', function () { box.form.submit(); });
+  // Filters open beside the results on wide screens; on phones they stay folded below them.
+  var box = document.getElementById('filters');
+  if (box && window.matchMedia && window.matchMedia('(min-width: 880px)').matches) { box.open = true; }
+  // Copy buttons (the verify command).
+  document.querySelectorAll('button[data-copy]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var el = document.getElementById(b.dataset.copy);
+      if (el && navigator.clipboard) { navigator.clipboard.writeText(el.textContent); b.setAttribute('aria-live', 'polite'); b.textContent = '✓'; }
+    });
+  });
+  document.querySelectorAll('button[data-print]').forEach(function (b) {
+    b.addEventListener('click', function () { window.print(); });
   });
   // Completions while typing, from /v1/suggest (the search works without them).
   var q = document.getElementById('q');
@@ -411,3 +707,71 @@ const SCRIPT: &str = r#"
   }
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key the templates ask for has a text in both languages (a missing one shows "?").
+    #[test]
+    fn every_interface_key_is_translated() {
+        let sources = [include_str!("mod.rs"), include_str!("pages.rs")];
+        let mut keys = std::collections::BTreeSet::new();
+        for src in sources {
+            for part in src.split(".t(\"").skip(1) {
+                if let Some(end) = part.find('"') {
+                    keys.insert(&part[..end]);
+                }
+            }
+        }
+        // Keys passed through variables.
+        for k in [
+            "search",
+            "overview",
+            "compare",
+            "federation",
+            "network",
+            "member",
+            "direction",
+            "kind",
+            "lang",
+            "status",
+            "relevance",
+            "newest",
+            "oldest",
+            "directions",
+            "kinds",
+        ] {
+            keys.insert(k);
+        }
+        assert!(keys.len() > 60, "{} keys found", keys.len());
+        for k in keys {
+            for l in [Lang::Ru, Lang::En] {
+                assert_ne!(l.t(k), "?", "{k:?} has no {} text", l.code());
+            }
+            assert_ne!(Lang::Ru.t(k), Lang::En.t(k), "{k:?} is not translated")
+        }
+    }
+
+    #[test]
+    fn values_are_shown_in_the_interface_language() {
+        assert_eq!(Lang::Ru.status("active"), "действует");
+        assert_eq!(Lang::Ru.status("superseded"), "заменена");
+        assert_eq!(Lang::Ru.language("kk"), "казахский");
+        assert_eq!(Lang::En.language("be"), "Belarusian");
+        assert_eq!(Lang::Ru.number(1234567), "1\u{a0}234\u{a0}567");
+        assert_eq!(Lang::En.number(1234567), "1,234,567");
+        assert_eq!(Lang::En.number(12), "12");
+    }
+
+    #[test]
+    fn member_colours_are_stable_and_distinct() {
+        assert_eq!(member_hue("KZ"), member_hue("KZ"));
+        let hues: std::collections::BTreeSet<u32> =
+            ["AM", "AZ", "BY", "KG", "KZ", "RU", "TJ", "UZ"]
+                .iter()
+                .map(|c| member_hue(c))
+                .collect();
+        assert_eq!(hues.len(), 8, "{hues:?}");
+    }
+}

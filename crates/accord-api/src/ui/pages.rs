@@ -1,4 +1,4 @@
-//! The five pages.
+//! The pages: search, record, overview, compare, federation, network.
 
 use std::collections::BTreeMap;
 
@@ -11,52 +11,30 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::{Lang, flag, layout, markdown, page};
+use super::{Ctx, markdown, member_hue, qs};
 use crate::records::{
     RECORD_PARAMS, federation_value, parse_query, publishers_value, record_detail,
 };
 
 type Params = Query<Vec<(String, String)>>;
 
-fn qs(params: &[(String, String)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
+/// The UI's date range (`from`, `to` inclusive, as date inputs send them) as the API's
+/// `since`/`until`; empty fields dropped.
+fn api_params(params: &[(String, String)]) -> Vec<(String, String)> {
     params
         .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Taxonomy names in the interface language, from the charter.
-async fn names(node: &NodeHandle, lang: Lang) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    if let Ok(f) = federation_value(node).await {
-        for list in ["directions", "kinds"] {
-            for e in f["taxonomy"][list].as_array().into_iter().flatten() {
-                let code = e["code"].as_str().unwrap_or("").to_string();
-                let name = e["names"][lang.code()]
-                    .as_str()
-                    .or_else(|| e["names"]["en"].as_str())
-                    .unwrap_or(&code)
-                    .to_string();
-                out.insert(code, name);
-            }
-        }
-    }
-    out
-}
-
-fn name<'a>(names: &'a BTreeMap<String, String>, code: &'a str) -> &'a str {
-    names.get(code).map(String::as_str).unwrap_or(code)
+        .filter(|(k, v)| k != "lang" && !v.trim().is_empty())
+        .map(|(k, v)| match k.as_str() {
+            "from" => ("since".to_string(), v.clone()),
+            "to" => (
+                "until".to_string(),
+                v.parse::<Timestamp>()
+                    .map(|t| Timestamp(t.0 + 86_400_000).to_string())
+                    .unwrap_or_else(|_| v.clone()),
+            ),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
 }
 
 pub async fn search(
@@ -64,123 +42,185 @@ pub async fn search(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (lang, set) = Lang::detect(&params, &headers);
-    let api_params: Vec<(String, String)> = params
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
+    // What the page was asked (kept in links and the form), and what the API is asked.
+    let ui_params: Vec<(String, String)> = params
         .iter()
-        .filter(|(k, _)| k != "lang")
+        .filter(|(k, v)| k != "lang" && !v.trim().is_empty())
         .cloned()
         .collect();
-    let names = names(&node, lang).await;
-    let (result, error) = match parse_query(&api_params, &RECORD_PARAMS) {
+    let api = api_params(&params);
+    let (result, error) = match parse_query(&api, &RECORD_PARAMS) {
         Ok(q) => match node.search(q).await {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         },
         Err(e) => (None, Some(e.1)),
     };
-    let text = api_params
-        .iter()
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let checked = |k: &str, v: &str| api_params.iter().any(|(a, b)| a == k && b == v);
-    let live_query: Vec<(String, String)> = api_params
+    let get = |k: &str| {
+        ui_params
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let text = get("q");
+    let sort = get("sort");
+    let checked = |k: &str, v: &str| ui_params.iter().any(|(a, b)| a == k && b == v);
+    let live_query: Vec<(String, String)> = api
         .iter()
         .filter(|(k, _)| matches!(k.as_str(), "q" | "member" | "kind" | "direction" | "lang"))
         .cloned()
         .collect();
-    let next = result.as_ref().and_then(|r| r.next_offset).map(|o| {
-        let mut p: Vec<(String, String)> = api_params
+    let without = |drop: &[&str]| -> Vec<(String, String)> {
+        ui_params
             .iter()
-            .filter(|(k, _)| k != "cursor")
+            .filter(|(k, _)| !drop.contains(&k.as_str()))
             .cloned()
-            .collect();
+            .collect()
+    };
+    let next = result.as_ref().and_then(|r| r.next_offset).map(|o| {
+        let mut p = without(&["cursor"]);
         p.push(("cursor".into(), format!("o{o}")));
         format!("/?{}", qs(&p))
     });
+    let export_q = qs(&api
+        .iter()
+        .filter(|(k, _)| k != "cursor" && k != "limit")
+        .cloned()
+        .collect::<Vec<_>>());
+    let active_filters = ui_params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "sort"))
+        .count();
     let body = html! {
         form.searchbar role="search" action="/" method="get" {
-            label for="q" class="skip" { (lang.t("search")) }
+            label for="q" class="visually-hidden" { (lang.t("search")) }
             input #q type="search" name="q" value=(text) placeholder=(lang.t("search_placeholder")) maxlength="512" list="suggestions" autocomplete="off";
             datalist #suggestions {}
-            @for (k, v) in api_params.iter().filter(|(k, _)| k != "q" && k != "cursor") {
+            @for (k, v) in ui_params.iter().filter(|(k, _)| k != "q" && k != "cursor") {
                 input type="hidden" name=(k) value=(v);
             }
             button type="submit" { (lang.t("search")) }
         }
+        a.skip href="#results" { (lang.t("skip_results")) }
         div #live .notice role="status" data-query=(format!("?{}", qs(&live_query))) {
-            span.n { "0" } " " (lang.t("new_records")) " " a href=(format!("/?{}", qs(&api_params))) { "↻" }
+            span.n { "0" } " " (lang.t("new_records")) " " a href=(format!("/?{}", qs(&ui_params))) { "↻" }
         }
-        @if let Some(e) = &error { p.notice style="display:block" { (e) } }
+        @if let Some(e) = &error { p.notice.error role="alert" { (e) } }
         div.layout {
-            form.filters action="/" method="get" aria-label=(lang.t("apply")) {
-                @if !text.is_empty() { input type="hidden" name="q" value=(text); }
+            section #results .results aria-labelledby="results-h" {
                 @if let Some(r) = &result {
-                    @for facet in ["member", "direction", "kind", "lang", "status", "year"] {
-                        @let counts = r.facets.get(facet).cloned().unwrap_or_default();
-                        @if !counts.is_empty() || api_params.iter().any(|(k, _)| k == facet) {
-                            fieldset {
-                                legend { (lang.t(facet)) }
-                                @for (value, n) in &counts {
-                                    @let param = if facet == "year" { "since" } else { facet };
-                                    @if facet != "year" {
-                                        label {
-                                            input type="checkbox" name=(param) value=(value) checked[checked(facet, value)];
-                                            " " (if facet == "member" { flag(value) } else { name(&names, value).to_string() })
-                                            " " span.count { "(" (n) ")" }
-                                        }
-                                    } @else {
-                                        span.badge { (value) " (" (n) ")" }
-                                    }
+                    div.resultbar {
+                        h1 #results-h .count-line { (lang.t("results")) ": " strong { (lang.number(r.total as u64)) } }
+                        form.sortform action="/" method="get" {
+                            @for (k, v) in ui_params.iter().filter(|(k, _)| k != "sort" && k != "cursor") {
+                                input type="hidden" name=(k) value=(v);
+                            }
+                            label for="sort" { (lang.t("sort")) " " }
+                            select #sort name="sort" {
+                                @for (v, key) in [("", "relevance"), ("newest", "newest"), ("oldest", "oldest")] {
+                                    option value=(v) selected[sort == v] { (lang.t(key)) }
                                 }
                             }
+                            " " button type="submit" { (lang.t("show")) }
                         }
                     }
-                }
-                button type="submit" { (lang.t("apply")) }
-                " " a href="/" { (lang.t("clear")) }
-            }
-            section aria-live="polite" {
-                @if let Some(r) = &result {
-                    p.meta { (lang.t("results")) ": " strong { (r.total) } }
                     @if let Some(fixed) = &r.did_you_mean {
-                        @let fixed_params = api_params.iter().filter(|(k, _)| k != "q" && k != "cursor").cloned().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
+                        @let fixed_params = without(&["q", "cursor"]).into_iter().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
                         p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
                     }
                     @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
-                    @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " «" (name(&names, dcode)) "»" } }
-                    @if r.hits.is_empty() { p { (lang.t("no_results")) } }
+                    @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " «" (ctx.name(dcode)) "»" } }
+                    @if r.hits.is_empty() {
+                        div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t("empty_help")) } p { a href="/" { (lang.t("clear")) } } }
+                    }
                     @for h in &r.hits {
                         @let d = &h.doc;
                         article.result {
-                            h2 { a href=(format!("/records/{}", d.id)) { (d.title.get(lang.code()).or_else(|| d.title.get(&d.lang)).cloned().unwrap_or_default()) } }
+                            h2 { a href=(format!("/records/{}", d.id)) { (d.title_in(lang.code())) } }
                             div.meta {
-                                span.badge { (flag(&d.member)) } span.badge { (name(&names, &d.kind)) }
-                                @for x in &d.directions { span.badge { (name(&names, x)) } }
-                                " " (lang.date(d.created)) " · "
-                                @for l in &d.languages { span.badge lang=(l) { (l) } }
-                                @if d.status != "active" { span.badge { (d.status) } }
+                                (ctx.member(&d.member)) span.badge { (ctx.name(&d.kind)) }
+                                @for x in &d.directions { span.badge { (ctx.name(x)) } }
+                                " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
+                                @for l in &d.languages { span.badge lang=(l) { (lang.language(l)) } }
+                                @if d.status != "active" { span.badge.status { (lang.status(&d.status)) } }
                             }
                             p.snippet { (maud::PreEscaped(&h.snippet)) }
                         }
                     }
-                    p {
-                        @if api_params.iter().any(|(k, _)| k == "cursor") {
-                            a href=(format!("/?{}", qs(&api_params.iter().filter(|(k, _)| k != "cursor").cloned().collect::<Vec<_>>()))) { (lang.t("first")) }
+                    nav.pager aria-label=(lang.t("next")) {
+                        @if ui_params.iter().any(|(k, _)| k == "cursor") {
+                            a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) }
                             " · "
                         }
                         @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " →" } }
+                    }
+                    @if r.total > 0 {
+                        p.exports {
+                            (lang.t("export")) ": "
+                            a href=(format!("/export.csv?{export_q}")) download { (lang.t("csv")) } " · "
+                            a href=(format!("/export.jsonl?{export_q}")) download { (lang.t("jsonl")) } " · "
+                            a href=(format!("/export.cbor?{export_q}")) download { (lang.t("cbor")) } " · "
+                            a href=(format!("/feeds/records.atom?{export_q}")) type="application/atom+xml" { (lang.t("follow")) }
+                        }
+                    }
+                }
+            }
+            details.filterbox #filters {
+                summary { (lang.t("filters")) @if active_filters > 0 { " (" (active_filters) ")" } }
+                form.filters action="/" method="get" {
+                    @if !text.is_empty() { input type="hidden" name="q" value=(text); }
+                    @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
+                    @if let Some(r) = &result {
+                        @for facet in ["member", "direction", "kind", "lang", "status"] {
+                            @let counts = r.facets.get(facet).cloned().unwrap_or_default();
+                            @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == facet) {
+                                fieldset {
+                                    legend { (lang.t(facet)) }
+                                    @for (value, n) in &counts {
+                                        label {
+                                            input type="checkbox" name=(facet) value=(value) checked[checked(facet, value)];
+                                            " "
+                                            @match facet {
+                                                "member" => (ctx.member(value)),
+                                                "lang" => (lang.language(value)),
+                                                "status" => (lang.status(value)),
+                                                _ => (ctx.name(value)),
+                                            }
+                                            " " span.count { "(" (lang.number(*n)) ")" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        fieldset {
+                            legend { (lang.t("dates")) }
+                            @let years = r.facets.get("year").cloned().unwrap_or_default();
+                            @if !years.is_empty() {
+                                p.years {
+                                    @for (y, n) in &years {
+                                        @let yp = without(&["from", "to", "since", "until", "cursor"]).into_iter().chain([("from".to_string(), format!("{y}-01-01")), ("to".to_string(), format!("{y}-12-31"))]).collect::<Vec<_>>();
+                                        a.badge href=(format!("/?{}", qs(&yp))) { (y) " (" (lang.number(*n)) ")" } " "
+                                    }
+                                }
+                            }
+                            label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(get("from"));
+                            label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(get("to"));
+                        }
+                    }
+                    div.actions {
+                        button type="submit" { (lang.t("apply")) }
+                        " " a href=(if text.is_empty() { "/".to_string() } else { format!("/?{}", qs(&[("q".to_string(), text.clone())])) }) { (lang.t("clear")) }
                     }
                 }
             }
         }
     };
-    let pq = format!("/?{}", qs(&api_params));
-    page(
-        layout(lang, lang.t("search"), "search", &pq, body),
-        set.then_some(lang),
-    )
+    let pq = format!("/?{}", qs(&ui_params));
+    ctx.page(lang.t("search"), "search", &pq, body)
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -193,8 +233,8 @@ pub async fn record(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (lang, set) = Lang::detect(&params, &headers);
-    let names = names(&node, lang).await;
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
     let detail = match crate::records::resolve_id(&node, &id).await {
         Ok(oid) => node
             .read(move |s| record_detail(s, &oid))
@@ -206,16 +246,7 @@ pub async fn record(
     };
     let Some(v) = detail else {
         let body = html! { h1 { (lang.t("not_found")) } p { a href="/" { (lang.t("search")) } } };
-        let mut r = page(
-            layout(
-                lang,
-                lang.t("not_found"),
-                "",
-                &format!("/records/{id}"),
-                body,
-            ),
-            None,
-        );
+        let mut r = ctx.page(lang.t("not_found"), "", &format!("/records/{id}"), body);
         *r.status_mut() = StatusCode::NOT_FOUND;
         return r;
     };
@@ -251,13 +282,14 @@ pub async fn record(
         article lang=(shown) {
             h1 { (title) }
             p.meta {
-                span.badge { (flag(text(&v, "member"))) } span.badge { (name(&names, text(&v, "kind"))) }
-                @for x in v["directions"].as_array().into_iter().flatten() { span.badge { (name(&names, x.as_str().unwrap_or(""))) } }
-                " " (lang.t("created")) " " (lang.date(created)) " · " (lang.t("status")) ": " strong { (text(&v, "status")) }
+                (ctx.member(text(&v, "member"))) span.badge { (ctx.name(text(&v, "kind"))) }
+                @for x in v["directions"].as_array().into_iter().flatten() { span.badge { (ctx.name(x.as_str().unwrap_or(""))) } }
+                " " (lang.t("created")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(text(&v, "status"))) }
+                " · " button.linkish type="button" data-print="" { (lang.t("print")) }
             }
             nav aria-label=(lang.t("lang")) {
                 @for l in &langs {
-                    @if *l == shown { strong { (l) } } @else { a href=(format!("/records/{id}?show={l}")) lang=(l) { (l) } }
+                    @if *l == shown { strong { (lang.language(l)) } } @else { a href=(format!("/records/{id}?show={l}")) hreflang=(l) { (lang.language(l)) } }
                     @if *l == original { " (" (lang.t("original")) ")" }
                     " "
                 }
@@ -278,53 +310,57 @@ pub async fn record(
             }
             @if let Some(att) = v["attachments"].as_array().filter(|a| !a.is_empty()) {
                 h2 { (lang.t("attachments")) }
-                ul { @for a in att { li { (text(a, "name")) " — " (text(a, "media_type")) ", " (a["size"]) " B, SHA-256 " code { (text(a, "sha256")) } } } }
+                ul { @for a in att { li { (text(a, "name")) " — " (text(a, "media_type")) ", " (lang.number(a["size"].as_u64().unwrap_or(0))) " B, SHA-256 " code.id { (text(a, "sha256")) } } } }
             }
             @if let Some(refs) = v["references"].as_array().filter(|r| !r.is_empty()) {
                 h2 { (lang.t("references")) }
-                ul { @for r in refs { li { a href=(format!("/records/{}", r.as_str().unwrap_or(""))) { code { (r.as_str().unwrap_or("")) } } } } }
+                ul { @for r in refs { li { a href=(format!("/records/{}", r.as_str().unwrap_or(""))) { code.id { (r.as_str().unwrap_or("")) } } } } }
             }
-            h2 { (lang.t("history")) }
-            ul {
-                @if let Some(s) = v["supersedes"].as_str() { li { (lang.t("supersedes")) ": " a href=(format!("/records/{s}")) { code { (s) } } } }
-                @for s in v["history"]["superseded_by"].as_array().into_iter().flatten() {
-                    li { (lang.t("superseded_by")) ": " a href=(format!("/records/{}", s.as_str().unwrap_or(""))) { code { (s.as_str().unwrap_or("")) } } }
-                }
-                @for r in v["history"]["retracted_by"].as_array().into_iter().flatten() {
-                    li { (lang.t("retracted_by")) ": " (text(r, "reason")) }
+            @let superseded_by = v["history"]["superseded_by"].as_array().cloned().unwrap_or_default();
+            @let retracted_by = v["history"]["retracted_by"].as_array().cloned().unwrap_or_default();
+            @if v["supersedes"].is_string() || !superseded_by.is_empty() || !retracted_by.is_empty() {
+                h2 { (lang.t("history")) }
+                ul {
+                    @if let Some(s) = v["supersedes"].as_str() { li { (lang.t("supersedes")) ": " a href=(format!("/records/{s}")) { code.id { (s) } } } }
+                    @for s in &superseded_by {
+                        li { (lang.t("superseded_by")) ": " a href=(format!("/records/{}", s.as_str().unwrap_or(""))) { code.id { (s.as_str().unwrap_or("")) } } }
+                    }
+                    @for r in &retracted_by {
+                        li { (lang.t("retracted_by")) ": " (text(r, "reason")) }
+                    }
                 }
             }
             section.panel aria-labelledby="prov" {
                 h2 #prov { (lang.t("provenance")) }
                 dl {
                     dt { @if p["signature_valid"] == true { "✔ " (lang.t("signature_valid")) } @else { "✘ " (lang.t("signature_invalid")) } }
-                    dd { code { (text(p, "signer")) } }
+                    dd { code.id { (text(p, "signer")) } }
                     @if d.is_object() {
                         dt { (lang.t("delegation")) }
-                        dd { (text(d, "publisher")) " (" (flag(text(d, "member"))) ") · " code { (text(d, "id")) } }
+                        dd { (text(d, "publisher")) " " (ctx.member(text(d, "member"))) " · " code.id { (text(d, "id")) } }
                         dt { (lang.t("scope")) }
                         dd { (lang.t("kinds")) ": " (d["kinds"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into()))
                              "; " (lang.t("directions")) ": " (d["directions"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into())) }
                         dt { (lang.t("window")) }
                         dd { (text(d, "not_before")) " — " (d["not_after"].as_str().unwrap_or("…")) }
                         dt { (lang.t("delegated_by")) }
-                        dd { code { (text(d, "signed_by")) } }
+                        dd { code.id { (text(d, "signed_by")) } }
                     }
                     dt { (lang.t("root_key")) }
-                    dd { code { (text(p, "member_root_key")) } }
+                    dd { code.id { (text(p, "member_root_key")) } }
                     dt { (lang.t("charter")) }
-                    dd { (text(&p["charter"], "name")) ", v" (p["charter"]["version"]) " · " code { (text(&p["charter"], "federation")) } }
+                    dd { (text(&p["charter"], "name")) ", v" (p["charter"]["version"]) " · " code.id { (text(&p["charter"], "federation")) } }
                 }
                 p { a href=(format!("/records/{id}/object.cbor")) download=(format!("{id}.cbor")) { (lang.t("download")) } }
                 p { (lang.t("verify")) ":" }
-                pre { code { "accord verify " (id) ".cbor --charter charter.cbor --with delegation.cbor" } }
+                div.copyable {
+                    pre.wrap tabindex="0" { code #verify-cmd { "accord verify " (id) ".cbor --charter charter.cbor --with delegation.cbor" } }
+                    button type="button" data-copy="verify-cmd" { (lang.t("copy")) }
+                }
             }
         }
     };
-    page(
-        layout(lang, &title, "", &format!("/records/{id}"), body),
-        set.then_some(lang),
-    )
+    ctx.page(&title, "", &format!("/records/{id}"), body)
 }
 
 pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) -> Response {
@@ -347,55 +383,176 @@ pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) ->
     }
 }
 
-/// A simple SVG line chart: one series per member over months.
-fn chart(series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup {
-    let months: Vec<String> = {
-        let mut m: Vec<String> = series.values().flat_map(|s| s.keys().cloned()).collect();
-        m.sort();
-        m.dedup();
-        let skip = m.len().saturating_sub(12);
-        m.into_iter().skip(skip).collect()
+/// Months to periods: by month up to two years of data, by quarter beyond.
+fn periods(months: &[String]) -> (bool, Vec<String>) {
+    let by_quarter = months.len() > 24;
+    let key = |m: &String| {
+        if by_quarter {
+            let q = m.get(5..7).and_then(|x| x.parse::<u32>().ok()).unwrap_or(1);
+            format!("{}-Q{}", &m[..4], (q - 1) / 3 + 1)
+        } else {
+            m.clone()
+        }
     };
-    let max = series
-        .values()
-        .flat_map(|s| s.values())
+    let mut out: Vec<String> = months.iter().map(key).collect();
+    out.dedup();
+    (by_quarter, out)
+}
+
+/// A grouped bar chart of records per period and member, with labelled axes; it reads the same
+/// for one month of data as for five years (months become quarters beyond two years).
+fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup {
+    let lang = ctx.lang;
+    let mut months: Vec<String> = series.values().flat_map(|s| s.keys().cloned()).collect();
+    months.sort();
+    months.dedup();
+    if months.is_empty() {
+        return html! { p.meta { (lang.t("no_results")) } };
+    }
+    // Fill the gaps, so that the axis is time.
+    let first = months[0].clone();
+    let last = months[months.len() - 1].clone();
+    let mut all = Vec::new();
+    let (mut y, mut m) = (
+        first[..4].parse::<u32>().unwrap_or(2000),
+        first[5..7].parse::<u32>().unwrap_or(1),
+    );
+    while all.len() < 600 {
+        let cur = format!("{y:04}-{m:02}");
+        let done = cur == last;
+        all.push(cur);
+        if done {
+            break;
+        }
+        m += 1;
+        if m > 12 {
+            m = 1;
+            y += 1;
+        }
+    }
+    let (by_quarter, labels) = periods(&all);
+    let period_of = |month: &str| -> String {
+        if by_quarter {
+            let q = month
+                .get(5..7)
+                .and_then(|x| x.parse::<u32>().ok())
+                .unwrap_or(1);
+            format!("{}-Q{}", &month[..4], (q - 1) / 3 + 1)
+        } else {
+            month.to_string()
+        }
+    };
+    let counts: Vec<(String, Vec<u64>)> = series
+        .iter()
+        .map(|(member, s)| {
+            let mut v = vec![0u64; labels.len()];
+            for (month, n) in s {
+                if let Some(i) = labels.iter().position(|l| *l == period_of(month)) {
+                    v[i] += n;
+                }
+            }
+            (member.clone(), v)
+        })
+        .collect();
+    let max = counts
+        .iter()
+        .flat_map(|(_, v)| v.iter())
         .copied()
         .max()
         .unwrap_or(1)
         .max(1);
-    let (w, h, left, bottom) = (640.0, 240.0, 40.0, 30.0);
-    let step = if months.len() > 1 {
-        (w - left - 20.0) / (months.len() - 1) as f64
-    } else {
-        0.0
-    };
-    let colors = [
-        "#0b57d0", "#d93025", "#188038", "#e37400", "#9334e6", "#007b83", "#b3261e", "#5f6368",
-    ];
+    let (w, h, left, bottom, top) = (720.0, 260.0, 48.0, 44.0, 14.0);
+    let plot_w = w - left - 10.0;
+    let group = plot_w / labels.len() as f64;
+    let bar = (group * 0.8 / counts.len().max(1) as f64).max(1.0);
+    let every = (labels.len() / 12).max(1);
+    let ticks = [0, max / 2, max];
     html! {
-        svg viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label="chart" {
-            line x1=(left) y1=(h - bottom) x2=(w - 10.0) y2=(h - bottom) stroke="#57606a" {}
-            line x1=(left) y1="10" x2=(left) y2=(h - bottom) stroke="#57606a" {}
-            text x="4" y="16" font-size="11" { (max) }
-            text x="4" y=(h - bottom) font-size="11" { "0" }
-            @for (i, m) in months.iter().enumerate() {
-                text x=(left + step * i as f64 - 16.0) y=(h - 10.0) font-size="10" { (m) }
-            }
-            @for (si, (member, s)) in series.iter().enumerate() {
-                @let color = colors[si % colors.len()];
-                @let pts: Vec<String> = months.iter().enumerate().map(|(i, m)| {
-                    let n = s.get(m).copied().unwrap_or(0) as f64;
-                    format!("{:.1},{:.1}", left + step * i as f64, h - bottom - n / max as f64 * (h - bottom - 20.0))
-                }).collect();
-                polyline points=(pts.join(" ")) fill="none" stroke=(color) stroke-width="2" {}
-                @for pt in &pts {
-                    @let (x, y) = pt.split_once(',').unwrap_or(("0", "0"));
-                    circle cx=(x) cy=(y) r="4" fill=(color) {}
+        figure.chart {
+            svg viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-labelledby="chart-title" {
+                title #chart-title { (lang.t("over_time")) }
+                @for t in ticks {
+                    @let ty = h - bottom - t as f64 / max as f64 * (h - bottom - top);
+                    line x1=(left) y1=(ty) x2=(w - 10.0) y2=(ty) stroke="#d0d7de" {}
+                    text x=(left - 6.0) y=(ty + 4.0) font-size="11" text-anchor="end" fill="#3b434b" { (lang.number(t)) }
                 }
-                text x=(w - 60.0) y=(20.0 + 14.0 * si as f64) font-size="12" fill=(color) { (member) }
+                line x1=(left) y1=(h - bottom) x2=(w - 10.0) y2=(h - bottom) stroke="#3b434b" {}
+                @for (i, l) in labels.iter().enumerate() {
+                    @if i % every == 0 {
+                        text x=(left + group * (i as f64 + 0.5)) y=(h - bottom + 16.0) font-size="10" text-anchor="middle" fill="#3b434b" { (l) }
+                    }
+                }
+                text x=(left + plot_w / 2.0) y=(h - 6.0) font-size="11" text-anchor="middle" fill="#3b434b" {
+                    (if by_quarter { lang.t("quarter_axis") } else { lang.t("month_axis") })
+                }
+                text x="12" y=(top + (h - bottom - top) / 2.0) font-size="11" text-anchor="middle" fill="#3b434b" transform=(format!("rotate(-90 12 {})", top + (h - bottom - top) / 2.0)) { (lang.t("count_axis")) }
+                @for (si, (member, v)) in counts.iter().enumerate() {
+                    @for (i, n) in v.iter().enumerate() {
+                        @if *n > 0 {
+                            @let bh = *n as f64 / max as f64 * (h - bottom - top);
+                            rect x=(format!("{:.1}", left + group * i as f64 + group * 0.1 + bar * si as f64)) y=(format!("{:.1}", h - bottom - bh)) width=(format!("{bar:.1}")) height=(format!("{bh:.1}")) fill=(format!("hsl({} 55% 42%)", member_hue(member))) {
+                                title { (member) " " (labels[i]) ": " (n) }
+                            }
+                        }
+                    }
+                }
+            }
+            figcaption.legend {
+                @for (member, _) in &counts {
+                    span.key { span.swatch style=(format!("background:hsl({} 55% 42%)", member_hue(member))) {} " " (ctx.member(member)) }
+                }
             }
         }
     }
+}
+
+/// Counts per member: direction facet and month facet of each member's records.
+async fn member_counts(
+    node: &NodeHandle,
+    members: &[String],
+    directions: &[String],
+) -> (
+    BTreeMap<String, BTreeMap<String, u64>>,
+    BTreeMap<String, BTreeMap<String, u64>>,
+    BTreeMap<String, u64>,
+) {
+    let mut by_direction = BTreeMap::new();
+    let mut by_month = BTreeMap::new();
+    let mut totals = BTreeMap::new();
+    for m in members {
+        let q = SearchQuery {
+            members: vec![m.clone()],
+            directions: directions.to_vec(),
+            limit: 1,
+            ..Default::default()
+        };
+        if let Ok(r) = node.search(q).await {
+            by_direction.insert(
+                m.clone(),
+                r.facets.get("direction").cloned().unwrap_or_default(),
+            );
+            by_month.insert(
+                m.clone(),
+                r.facets.get("month").cloned().unwrap_or_default(),
+            );
+            totals.insert(m.clone(), r.total as u64);
+        }
+    }
+    (by_direction, by_month, totals)
+}
+
+fn charter_lists(fed: &Value) -> (Vec<String>, Vec<String>) {
+    let codes = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["code"].as_str().map(str::to_string))
+            .collect()
+    };
+    (
+        codes(&fed["members"]),
+        codes(&fed["taxonomy"]["directions"]),
+    )
 }
 
 pub async fn overview(
@@ -403,40 +560,11 @@ pub async fn overview(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (lang, set) = Lang::detect(&params, &headers);
-    let names = names(&node, lang).await;
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
     let fed = federation_value(&node).await.unwrap_or_default();
-    let members: Vec<String> = fed["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["code"].as_str().map(str::to_string))
-        .collect();
-    let directions: Vec<String> = fed["taxonomy"]["directions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["code"].as_str().map(str::to_string))
-        .collect();
-    let mut matrix: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut months: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for m in &members {
-        let q = SearchQuery {
-            members: vec![m.clone()],
-            limit: 1,
-            ..Default::default()
-        };
-        if let Ok(r) = node.search(q).await {
-            matrix.insert(
-                m.clone(),
-                r.facets.get("direction").cloned().unwrap_or_default(),
-            );
-            months.insert(
-                m.clone(),
-                r.facets.get("month").cloned().unwrap_or_default(),
-            );
-        }
-    }
+    let (members, directions) = charter_lists(&fed);
+    let (matrix, months, _) = member_counts(&node, &members, &[]).await;
     let max = matrix
         .values()
         .flat_map(|r| r.values())
@@ -455,18 +583,20 @@ pub async fn overview(
     let body = html! {
         h1 { (lang.t("overview")) }
         h2 { (lang.t("matrix")) }
-        div style="overflow-x:auto" {
+        div.scroll tabindex="0" role="region" aria-label=(lang.t("matrix")) {
             table.heat {
-                thead { tr { th { (lang.t("direction")) } @for m in &members { th scope="col" { (flag(m)) } } } }
+                thead { tr { th scope="col" { (lang.t("direction")) } @for m in &members { th scope="col" { (ctx.member(m)) } } } }
                 tbody {
                     @for d in &directions {
                         tr {
-                            th scope="row" { (name(&names, d)) }
+                            th scope="row" { (ctx.name(d)) }
                             @for m in &members {
                                 @let n = matrix.get(m).and_then(|r| r.get(d)).copied().unwrap_or(0);
                                 @let alpha = if n == 0 { 0.0 } else { 0.15 + 0.85 * n as f64 / max as f64 };
-                                td.n style=(format!("background: rgba(11,87,208,{alpha:.2}); color: {}", if alpha > 0.55 { "#fff" } else { "#1b1f24" })) {
-                                    a href=(format!("/?member={m}&direction={d}")) style="color:inherit" { (n) }
+                                td.n style=(format!("background: rgba(11,79,168,{alpha:.2}); color: {}", if alpha > 0.5 { "#fff" } else { "#1b1f24" })) {
+                                    @if n == 0 { span.zero { "0" } } @else {
+                                        a href=(format!("/?member={m}&direction={d}")) style="color:inherit" { (lang.number(n)) }
+                                    }
                                 }
                             }
                         }
@@ -475,19 +605,124 @@ pub async fn overview(
             }
         }
         h2 { (lang.t("over_time")) }
-        (chart(&months))
+        (chart(&ctx, &months))
         h2 { (lang.t("recent")) }
-        ul {
+        ul.recent {
             @for h in recent.iter().flat_map(|r| r.hits.iter()) {
-                li { (lang.date(h.doc.created)) " " span.badge { (flag(&h.doc.member)) } " "
-                     a href=(format!("/records/{}", h.doc.id)) { (h.doc.title.get(lang.code()).or_else(|| h.doc.title.get(&h.doc.lang)).cloned().unwrap_or_default()) } }
+                li { time datetime=(h.doc.created.to_string()) { (lang.date(h.doc.created)) } " " (ctx.member(&h.doc.member)) " "
+                     a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } }
             }
         }
     };
-    page(
-        layout(lang, lang.t("overview"), "overview", "/overview", body),
-        set.then_some(lang),
-    )
+    ctx.page(lang.t("overview"), "overview", "/overview", body)
+}
+
+/// `/compare?member=KZ&member=BY[&direction=…]`: members side by side.
+pub async fn compare(
+    State(node): State<NodeHandle>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
+    let fed = federation_value(&node).await.unwrap_or_default();
+    let (all_members, directions) = charter_lists(&fed);
+    let chosen: Vec<String> = params
+        .iter()
+        .filter(|(k, v)| k == "member" && all_members.contains(v))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let direction: Option<String> = params
+        .iter()
+        .find(|(k, v)| k == "direction" && directions.contains(v))
+        .map(|(_, v)| v.clone());
+    let dirs: Vec<String> = direction.iter().cloned().collect();
+    let (by_direction, by_month, totals) = member_counts(&node, &chosen, &dirs).await;
+    let mut columns = Vec::new();
+    for m in &chosen {
+        let r = node
+            .search(SearchQuery {
+                members: vec![m.clone()],
+                directions: dirs.clone(),
+                limit: 10,
+                sort: Some(accord_search::Sort::Newest),
+                ..Default::default()
+            })
+            .await
+            .ok();
+        columns.push((m.clone(), r));
+    }
+    let mut years: Vec<String> = by_month
+        .values()
+        .flat_map(|s| s.keys().map(|k| k[..4].to_string()))
+        .collect();
+    years.sort();
+    years.dedup();
+    let body = html! {
+        h1 { (lang.t("compare")) }
+        p { (lang.t("compare_intro")) }
+        form.compareform action="/compare" method="get" {
+            fieldset {
+                legend { (lang.t("members")) }
+                @for m in &all_members {
+                    label.inline { input type="checkbox" name="member" value=(m) checked[chosen.contains(m)]; " " (ctx.member(m)) }
+                }
+            }
+            label for="cmp-dir" { (lang.t("direction")) " " }
+            select #cmp-dir name="direction" {
+                option value="" { (lang.t("any_direction")) }
+                @for d in &directions { option value=(d) selected[direction.as_deref() == Some(d.as_str())] { (ctx.name(d)) } }
+            }
+            " " button type="submit" { (lang.t("show")) }
+        }
+        @if chosen.len() >= 2 {
+            h2 { (lang.t("records")) }
+            div.scroll tabindex="0" role="region" aria-label=(lang.t("records")) {
+                table.compare {
+                    thead { tr { th scope="col" { (lang.t("direction")) } @for m in &chosen { th scope="col" { (ctx.member(m)) } } } }
+                    tbody {
+                        tr.total { th scope="row" { (lang.t("total")) } @for m in &chosen { td.n { (lang.number(totals.get(m).copied().unwrap_or(0))) } } }
+                        @for d in directions.iter().filter(|d| direction.is_none() || direction.as_deref() == Some(d.as_str())) {
+                            tr { th scope="row" { (ctx.name(d)) } @for m in &chosen {
+                                @let n = by_direction.get(m).and_then(|r| r.get(d)).copied().unwrap_or(0);
+                                td.n { @if n == 0 { span.zero { "0" } } @else { a href=(format!("/?member={m}&direction={d}")) { (lang.number(n)) } } }
+                            } }
+                        }
+                    }
+                }
+            }
+            h2 { (lang.t("per_year")) }
+            div.scroll tabindex="0" role="region" aria-label=(lang.t("per_year")) {
+                table.compare {
+                    thead { tr { th scope="col" { (lang.t("year")) } @for m in &chosen { th scope="col" { (ctx.member(m)) } } } }
+                    tbody { @for y in &years { tr { th scope="row" { (y) } @for m in &chosen {
+                        @let n: u64 = by_month.get(m).map(|s| s.iter().filter(|(k, _)| k.starts_with(y.as_str())).map(|(_, n)| *n).sum()).unwrap_or(0);
+                        td.n { (lang.number(n)) }
+                    } } } }
+                }
+            }
+            (chart(&ctx, &by_month))
+            div.columns {
+                @for (m, r) in &columns {
+                    section.column aria-label=(ctx.members.get(m).cloned().unwrap_or_else(|| m.clone())) {
+                        h3 { (ctx.member(m)) }
+                        ul { @for h in r.iter().flat_map(|r| r.hits.iter()) {
+                            li { a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } " " span.meta { (lang.date(h.doc.created)) } }
+                        } }
+                    }
+                }
+            }
+        }
+    };
+    let pq = format!(
+        "/compare?{}",
+        qs(&params
+            .iter()
+            .filter(|(k, _)| k != "lang")
+            .cloned()
+            .collect::<Vec<_>>())
+    );
+    ctx.page(lang.t("compare"), "compare", &pq, body)
 }
 
 pub async fn federation(
@@ -495,47 +730,43 @@ pub async fn federation(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (lang, set) = Lang::detect(&params, &headers);
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
     let f = federation_value(&node).await.unwrap_or_default();
     let pubs = publishers_value(&node).await.unwrap_or_default();
     let entry_name = |e: &Value, l: &str| e["names"][l].as_str().unwrap_or("").to_string();
     let body = html! {
         h1 { (text(&f, "name")) }
-        p.meta { (lang.t("federation")) " " code { (text(&f, "federation")) } " · " (lang.t("charter")) " v" (f["version"]) " · " (lang.t("threshold")) ": " (f["threshold"]) }
+        p.meta { (lang.t("federation")) " " code.id { (text(&f, "federation")) } " · " (lang.t("charter")) " v" (f["version"]) " · " (lang.t("threshold")) ": " (f["threshold"]) }
         h2 { (lang.t("members")) }
-        table {
-            thead { tr { th { (lang.t("code")) } th { (lang.t("name")) } th { (lang.t("root_key")) } } }
-            tbody { @for m in f["members"].as_array().into_iter().flatten() {
-                tr { td { (flag(text(m, "code"))) } td { (m["name"][lang.code()].as_str().or_else(|| m["name"]["en"].as_str()).unwrap_or("")) } td { code { (text(m, "root_key")) } } }
-            } }
+        div.scroll tabindex="0" role="region" aria-label=(lang.t("members")) {
+            table {
+                thead { tr { th scope="col" { (lang.t("code")) } th scope="col" { (lang.t("name")) } th scope="col" { (lang.t("root_key")) } } }
+                tbody { @for m in f["members"].as_array().into_iter().flatten() {
+                    tr { td { (ctx.member(text(m, "code"))) } td { (m["name"][lang.code()].as_str().or_else(|| m["name"]["en"].as_str()).unwrap_or("")) } td { code.id { (text(m, "root_key")) } } }
+                } }
+            }
         }
         @for (list, title) in [("directions", "directions"), ("kinds", "kinds")] {
             h2 { (lang.t(title)) }
-            table {
-                thead { tr { th { (lang.t("code")) } th lang="ru" { "Русский" } th lang="en" { "English" } } }
-                tbody { @for e in f["taxonomy"][list].as_array().into_iter().flatten() {
-                    tr { td { code { (text(e, "code")) } } td lang="ru" { (entry_name(e, "ru")) } td lang="en" { (entry_name(e, "en")) } }
-                } }
+            div.scroll tabindex="0" role="region" aria-label=(lang.t(title)) {
+                table {
+                    thead { tr { th scope="col" { (lang.t("code")) } th scope="col" lang="ru" { "Русский" } th scope="col" lang="en" { "English" } } }
+                    tbody { @for e in f["taxonomy"][list].as_array().into_iter().flatten() {
+                        tr { td { code { (text(e, "code")) } } td lang="ru" { (entry_name(e, "ru")) } td lang="en" { (entry_name(e, "en")) } }
+                    } }
+                }
             }
         }
         h2 { (lang.t("publishers")) }
         @for (member, list) in pubs["members"].as_object().into_iter().flatten() {
-            h3 { (flag(member)) }
+            h3 { (ctx.member(member)) }
             ul { @for p in list.as_array().into_iter().flatten() {
-                li { strong { (text(p, "name")) } " — " (text(p, "status")) " · " code { (text(p, "publisher_key")) } }
+                li { strong { (text(p, "name")) } " — " (lang.status(text(p, "status"))) " · " code.id { (text(p, "publisher_key")) } }
             } }
         }
     };
-    page(
-        layout(
-            lang,
-            lang.t("federation"),
-            "federation",
-            "/federation",
-            body,
-        ),
-        set.then_some(lang),
-    )
+    ctx.page(lang.t("federation"), "federation", "/federation", body)
 }
 
 pub async fn network(
@@ -543,36 +774,37 @@ pub async fn network(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    let (lang, set) = Lang::detect(&params, &headers);
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
     let peers = node.peers().await.unwrap_or_default();
     let sync: BTreeMap<String, accord_node::PeerSync> = node.sync_stats().into_iter().collect();
     let status = node.status().await.ok();
     let body = html! {
         h1 { (lang.t("network")) }
         @if let Some(s) = &status {
-            p { (lang.t("this_node")) ": " code { (s.peer_id) } " · " (flag(&s.member)) " · " (s.listen.join(" ")) }
+            p { (lang.t("this_node")) ": " (ctx.member(&s.member)) " · " code.id { (s.peer_id) } " · " @for l in &s.listen { code.id { (l) } " " } }
         }
         h2 { (lang.t("peers")) " (" (peers.len()) ")" }
-        table {
-            thead { tr { th { "Peer" } th { (lang.t("member")) } th { (lang.t("status")) } th { (lang.t("since")) } th { (lang.t("last_sync")) } } }
-            tbody { @for p in &peers {
-                @let s = sync.get(&p.peer_id);
-                tr {
-                    td { code { (p.peer_id) } }
-                    td { (p.member.as_deref().map(flag).unwrap_or_default()) }
-                    td { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
-                    td { (lang.date(p.connected_since)) }
-                    td { @if let Some(s) = s {
-                        @if let Some(r) = &s.running { (lang.t("sync_running")) " · missing " (r.missing) " · fetched " (r.fetched) " · " }
-                        (s.last.map(|t| t.to_string()).unwrap_or_default()) " · rounds " (s.rounds) " · fetched " (s.fetched)
-                        @if let Some(e) = &s.error { " · " (e) }
-                    } }
-                }
-            } }
+        div.scroll tabindex="0" role="region" aria-label=(lang.t("peers")) {
+            table {
+                thead { tr { th scope="col" { (lang.t("peer")) } th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("status")) } th scope="col" { (lang.t("connected_since")) } th scope="col" { (lang.t("last_sync")) } } }
+                tbody { @for p in &peers {
+                    @let s = sync.get(&p.peer_id);
+                    tr {
+                        td { code.id title=(p.peer_id) { (p.peer_id.get(..12).unwrap_or(&p.peer_id)) "…" (p.peer_id.get(p.peer_id.len().saturating_sub(6)..).unwrap_or("")) } }
+                        td { @if let Some(m) = &p.member { (ctx.member(m)) } }
+                        td { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
+                        td { (lang.date(p.connected_since)) }
+                        td { @if let Some(s) = s {
+                            @if let Some(r) = &s.running { (lang.t("sync_running")) " · " (lang.t("missing")) " " (lang.number(r.missing)) " · " (lang.t("fetched")) " " (lang.number(r.fetched)) " · " }
+                            @if let Some(t) = s.last { (lang.date(t)) " " (t.to_string().get(11..16).unwrap_or("")) " · " }
+                            (lang.t("rounds")) ": " (lang.number(u64::from(s.rounds))) " · " (lang.t("fetched")) ": " (lang.number(s.fetched))
+                            @if let Some(e) = &s.error { " · " (e) }
+                        } }
+                    }
+                } }
+            }
         }
     };
-    page(
-        layout(lang, lang.t("network"), "network", "/network", body),
-        set.then_some(lang),
-    )
+    ctx.page(lang.t("network"), "network", "/network", body)
 }

@@ -1,0 +1,284 @@
+//! Results leaving the node as files: CSV for spreadsheets, JSON lines, the signed objects (CBOR
+//! sequence) and Atom feeds of a saved search. The UI links to them with the parameters of the
+//! search on screen (the same as `GET /v1/records`); the CLI writes the same CSV.
+
+use std::io::Write;
+
+use accord_node::NodeHandle;
+use accord_search::RecordDoc;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::records::{RECORD_PARAMS, item_json, parse_query};
+
+/// Most records one export or feed carries.
+pub const MAX_EXPORT: usize = 10_000;
+/// Entries of an Atom feed.
+pub const FEED_ENTRIES: usize = 50;
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Writes records as CSV: the fixed columns, the record's page on the node, then its title in
+/// every language any of the records has (`title_<lang>`). `bom` starts the file with a UTF-8
+/// byte-order mark, which spreadsheet programs need to read Cyrillic and other non-Latin text.
+pub fn write_csv(
+    out: &mut dyn Write,
+    items: &[Value],
+    node: &str,
+    bom: bool,
+) -> std::io::Result<()> {
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+            .unwrap_or_default()
+    };
+    let langs: std::collections::BTreeSet<String> = items
+        .iter()
+        .filter_map(|i| i["titles"].as_object())
+        .flat_map(|m| m.keys().cloned())
+        .collect();
+    if bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
+    let mut header: Vec<String> = [
+        "id",
+        "created",
+        "member",
+        "kind",
+        "directions",
+        "languages",
+        "status",
+        "publisher",
+        "title",
+        "url",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(langs.iter().map(|l| format!("title_{l}")));
+    writeln!(out, "{}", header.join(","))?;
+    let base = node.trim_end_matches('/');
+    for i in items {
+        let text = |k: &str| i[k].as_str().unwrap_or("").to_string();
+        let mut row = vec![
+            text("id"),
+            text("created"),
+            text("member"),
+            text("kind"),
+            list(&i["directions"]),
+            list(&i["languages"]),
+            text("status"),
+            text("publisher"),
+            text("title"),
+            format!("{base}/records/{}", text("id")),
+        ];
+        row.extend(
+            langs
+                .iter()
+                .map(|l| i["titles"][l].as_str().unwrap_or("").to_string()),
+        );
+        writeln!(
+            out,
+            "{}",
+            row.iter()
+                .map(|s| csv_field(s))
+                .collect::<Vec<_>>()
+                .join(",")
+        )?;
+    }
+    Ok(())
+}
+
+/// The records a search finds, page after page, at most `max`.
+async fn collect(
+    node: &NodeHandle,
+    params: &[(String, String)],
+    max: usize,
+    newest_first: bool,
+) -> Result<Vec<RecordDoc>, Response> {
+    let mut q = parse_query(params, &RECORD_PARAMS).map_err(IntoResponse::into_response)?;
+    if newest_first {
+        q.sort = Some(accord_search::Sort::Newest);
+    }
+    q.limit = accord_search::MAX_LIMIT.min(max);
+    q.offset = 0;
+    let mut out = Vec::new();
+    loop {
+        let r = node
+            .search(q.clone())
+            .await
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
+        out.extend(r.hits.into_iter().map(|h| h.doc));
+        match r.next_offset {
+            Some(o) if out.len() < max => q.offset = o,
+            _ => break,
+        }
+    }
+    out.truncate(max);
+    Ok(out)
+}
+
+/// The node's own address as the client reached it, for links in files.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, media.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /export.csv?<search>`: CSV with a byte-order mark (spreadsheets read Cyrillic then).
+pub async fn csv(
+    State(node): State<NodeHandle>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let docs = match collect(&node, &params, MAX_EXPORT, false).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let items: Vec<Value> = docs.iter().map(|d| item_json(d, None)).collect();
+    let mut out = Vec::new();
+    if write_csv(&mut out, &items, &base_url(&headers), true).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    file("text/csv; charset=utf-8", "accord-records.csv", out)
+}
+
+/// `GET /export.jsonl?<search>`: one JSON object per line (the items of `/v1/records`).
+pub async fn jsonl(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let docs = match collect(&node, &params, MAX_EXPORT, false).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let mut out = Vec::new();
+    for d in &docs {
+        out.extend(item_json(d, None).to_string().into_bytes());
+        out.push(b'\n');
+    }
+    file("application/jsonl", "accord-records.jsonl", out)
+}
+
+/// `GET /export.cbor?<search>`: the signed records themselves, a CBOR sequence (RFC 8742) any
+/// Accord tool verifies offline.
+pub async fn cbor(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let docs = match collect(&node, &params, MAX_EXPORT, false).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let mut out = Vec::new();
+    for d in &docs {
+        if let Ok(Some(o)) = node.get(d.id).await {
+            out.extend_from_slice(&o.bytes);
+        }
+    }
+    file("application/cbor-seq", "accord-records.cbor", out)
+}
+
+fn xml(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /feeds/records.atom?<search>`: the newest records of a search as an Atom feed (RFC
+/// 4287), so an analyst follows a topic in a feed reader or mail client.
+pub async fn atom(
+    State(node): State<NodeHandle>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let docs = match collect(&node, &params, FEED_ENTRIES, true).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let base = base_url(&headers);
+    let query: String = params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updated = docs
+        .first()
+        .map(|d| d.created.to_string())
+        .unwrap_or_else(|| accord_core::Timestamp(0).to_string());
+    let self_link = format!("{base}/feeds/records.atom?{}", crate::ui::qs(&params));
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    x.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    x.push_str(&format!(
+        "<title>{}</title>\n<id>{}</id>\n<updated>{updated}</updated>\n<link rel=\"self\" href=\"{}\"/>\n<generator>Accord</generator>\n",
+        xml(&format!(
+            "Accord: {}",
+            if query.is_empty() { "all records" } else { &query }
+        )),
+        xml(&self_link),
+        xml(&self_link),
+    ));
+    for d in &docs {
+        let title = d.title_in(&d.lang);
+        let summary = d
+            .summary
+            .get(&d.lang)
+            .or_else(|| d.summary.values().next())
+            .map(|s| accord_search::analysis::markdown_to_plain(s))
+            .unwrap_or_default();
+        x.push_str(&format!(
+            "<entry>\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n<category term=\"{}\"/>\n<summary>{}</summary>\n</entry>\n",
+            xml(title),
+            d.created,
+            xml(&format!("{} ({})", d.publisher, d.member)),
+            xml(&d.kind),
+            xml(&summary),
+            id = d.id,
+        ));
+    }
+    x.push_str("</feed>\n");
+    (
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        x,
+    )
+        .into_response()
+}

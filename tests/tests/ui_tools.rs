@@ -1,0 +1,202 @@
+//! The analyst's tools in the web UI: the frame (federation name, footer, favicon), values in the
+//! interface language, sort and date range, exports of the results (CSV with BOM, JSON lines,
+//! signed CBOR), Atom feeds a feed parser accepts, the compare page and the record page's
+//! print and copy affordances.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use accord_core::{Object, SignedObject, Timestamp};
+use accord_tests::harness::{TestFed, now, serve};
+
+async fn get(url: &str) -> (u16, String, String, Vec<u8>) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|c| c.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = r.bytes().await.unwrap().to_vec();
+    (
+        status,
+        ct,
+        String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
+    )
+}
+
+const DAY: u64 = 86_400_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analysts_tools_work_from_the_ui() {
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 61).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let t0 = now().0 - 400 * DAY;
+    let mut signed: Vec<SignedObject> = Vec::new();
+    for (i, (m, title, dir)) in [
+        (0, "Portal of public services", "e-government"),
+        (1, "Digital skills of civil servants", "digital-skills"),
+        (0, "Broadband in villages", "ict-access"),
+        (1, "Portal for business registration", "e-government"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = tf
+            .fed
+            .record_body(m, title, Timestamp(t0 + i as u64 * 100 * DAY));
+        r.directions = vec![dir.into()];
+        r.summary = BTreeMap::from([("en".to_string(), format!("Summary of {title}."))]);
+        signed.push(Object::Record(r).sign(&tf.fed.members[m].publisher));
+    }
+    let (out, searchable) = node
+        .submit_searchable(
+            signed.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
+
+    // The frame: the federation's name, the footer, the favicon; no emoji flags.
+    let (_, _, html, _) = get(&format!("{base}/?lang=ru")).await;
+    assert!(
+        html.contains("Accord development federation"),
+        "federation name in the header"
+    );
+    assert!(html.contains("<footer"), "footer");
+    assert!(html.contains(env!("CARGO_PKG_VERSION")), "software version");
+    assert!(html.contains("v1"), "charter version");
+    assert!(html.contains("rel=\"icon\""));
+    assert!(
+        !html
+            .chars()
+            .any(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)),
+        "no regional-indicator emoji"
+    );
+    let (s, ct, svg, _) = get(&format!("{base}/favicon.ico")).await;
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("image/svg+xml") && svg.contains("<svg"));
+
+    // Values in the interface language, a skip link, filters applied by a visible button.
+    assert!(html.contains("действует"), "statuses translated");
+    assert!(html.contains("английский"), "language names translated");
+    assert!(
+        !html.contains(">active<") && !html.contains(">en<"),
+        "no raw values"
+    );
+    assert!(html.contains("href=\"#results\""), "skip to results");
+    let (_, _, js, _) = get(&format!("{base}/static/app.js")).await;
+    assert!(
+        !js.contains("form.submit()"),
+        "ticking a filter does not reload the page"
+    );
+
+    // Sort and date range: oldest first; a range keeps the records inside it.
+    let (_, _, html, _) = get(&format!("{base}/?sort=oldest&lang=en")).await;
+    let first = html.find("Portal of public services").unwrap();
+    let last = html.find("Portal for business registration").unwrap();
+    assert!(first < last, "oldest first");
+    assert!(html.contains("<option value=\"oldest\" selected"));
+    let from = Timestamp(t0 + 50 * DAY).date();
+    let to = Timestamp(t0 + 250 * DAY).date();
+    let (_, _, html, _) = get(&format!("{base}/?from={from}&to={to}&lang=en")).await;
+    assert!(html.contains("Digital skills of civil servants"));
+    assert!(html.contains("Broadband in villages"));
+    assert!(!html.contains("Portal of public services"), "{from}..{to}");
+    assert!(
+        html.contains(&format!("value=\"{from}\"")),
+        "the range stays in the form"
+    );
+
+    // Exports of the results on screen.
+    let (s, ct, csv, bytes) = get(&format!("{base}/export.csv?member=KZ")).await;
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/csv"));
+    assert!(
+        bytes.starts_with("\u{feff}".as_bytes()),
+        "BOM for spreadsheets"
+    );
+    assert_eq!(csv.lines().count(), 3, "header and KZ's two records: {csv}");
+    let (_, _, jsonl, _) = get(&format!("{base}/export.jsonl?direction=e-government")).await;
+    let items: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    let (_, ct, _, cbor) = get(&format!("{base}/export.cbor")).await;
+    assert_eq!(ct, "application/cbor-seq");
+    let expected: usize = signed.iter().map(|s| s.as_bytes().len()).sum();
+    assert_eq!(
+        cbor.len(),
+        expected,
+        "the four signed objects, byte for byte"
+    );
+    for s in &signed {
+        assert!(
+            cbor.windows(s.as_bytes().len()).any(|w| w == s.as_bytes()),
+            "each signed object is in the export"
+        );
+    }
+    let (s, _, err, _) = get(&format!("{base}/export.csv?member=kz")).await;
+    assert_eq!(s, 400);
+    assert!(err.contains("member"), "{err}");
+
+    // A saved search as an Atom feed that a feed parser accepts.
+    let (s, ct, _, atom) = get(&format!("{base}/feeds/records.atom?q=portal")).await;
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("application/atom+xml"));
+    let feed = feed_rs::parser::parse(atom.as_slice()).unwrap();
+    assert_eq!(feed.entries.len(), 2);
+    assert_eq!(
+        feed.entries[0].title.as_ref().unwrap().content,
+        "Portal for business registration",
+        "newest first"
+    );
+    assert!(
+        feed.entries[0].links[0]
+            .href
+            .ends_with(&format!("/records/{}", signed[3].id()))
+    );
+
+    // Compare: two members side by side, with counts and their records.
+    let (s, _, html, _) = get(&format!("{base}/compare?member=KZ&member=BY&lang=en")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<table class=\"compare\""));
+    assert!(
+        html.contains("Broadband in villages") && html.contains("Digital skills of civil servants")
+    );
+    assert!(html.contains("<svg"), "a timeline");
+    let (_, _, html, _) = get(&format!(
+        "{base}/compare?member=KZ&member=BY&direction=e-government&lang=en"
+    ))
+    .await;
+    assert!(html.contains("Portal of public services"));
+    assert!(
+        !html.contains("Broadband in villages"),
+        "the direction filters"
+    );
+
+    // Overview: zero cells are not links.
+    let (_, _, html, _) = get(&format!("{base}/overview?lang=en")).await;
+    assert!(
+        !html.contains("/?member=AM&amp;direction="),
+        "AM has no records"
+    );
+    assert!(html.contains("/?member=KZ&amp;direction=e-government"));
+
+    // Record page: the verify command wraps and can be copied; a print button; no empty history.
+    let (_, _, html, _) = get(&format!("{base}/records/{}?lang=ru", signed[0].id())).await;
+    assert!(html.contains("pre class=\"wrap\""));
+    assert!(html.contains("data-copy=\"verify-cmd\""));
+    assert!(html.contains("data-print"));
+    assert!(
+        !html.contains("<h2>История</h2>"),
+        "no empty history section"
+    );
+    node.shutdown().await;
+}
