@@ -85,6 +85,7 @@ pub fn vectors() -> Result<Vectors, String> {
         attachments: vec![],
         effective_from: None,
         effective_until: None,
+        date: None,
     })
     .sign(&publisher);
     Ok(Vectors {

@@ -50,6 +50,10 @@ async fn the_analysts_tools_work_from_the_ui() {
             .fed
             .record_body(m, title, Timestamp(t0 + i as u64 * 100 * DAY));
         r.directions = vec![dir.into()];
+        if i == 2 {
+            // The source document's date (protocol 1.1).
+            r.date = Some("2024-05-20".into());
+        }
         r.summary = BTreeMap::from([("en".to_string(), format!("Summary of {title}."))]);
         signed.push(Object::Record(r).sign(&tf.fed.members[m].publisher));
     }
@@ -112,6 +116,29 @@ async fn the_analysts_tools_work_from_the_ui() {
         html.contains(&format!("value=\"{from}\"")),
         "the range stays in the form"
     );
+
+    // The source document's date: on the card, and a filter of its own.
+    let (_, _, html, _) = get(&format!("{base}/?lang=en")).await;
+    assert!(html.contains("Document of <time datetime=\"2024-05-20\">20 May 2024</time>"));
+    let (_, _, html, _) = get(&format!(
+        "{base}/?date_from=2024-05-01&date_to=2024-05-20&lang=en"
+    ))
+    .await;
+    assert!(html.contains("Broadband in villages"));
+    assert!(
+        !html.contains("Portal of public services"),
+        "undated records are left out"
+    );
+    let (_, _, html, _) = get(&format!("{base}/?date_to=2024-05-19&lang=en")).await;
+    assert!(
+        !html.contains("Broadband in villages"),
+        "date_to is inclusive, not later"
+    );
+    let (s, _, err, _) = get(&format!("{base}/v1/records?date_from=yesterday")).await;
+    assert_eq!(s, 400);
+    assert!(err.contains("date_from"), "{err}");
+    let (_, _, csv, _) = get(&format!("{base}/export.csv?q=broadband")).await;
+    assert!(csv.contains(",2024-05-20,"), "{csv}");
 
     // Exports of the results on screen.
     let (s, ct, csv, bytes) = get(&format!("{base}/export.csv?member=KZ")).await;

@@ -56,6 +56,7 @@ pub fn write_csv(
     let mut header: Vec<String> = [
         "id",
         "created",
+        "date",
         "member",
         "kind",
         "directions",
@@ -76,6 +77,7 @@ pub fn write_csv(
         let mut row = vec![
             text("id"),
             text("created"),
+            text("date"),
             text("member"),
             text("kind"),
             list(&i["directions"]),

@@ -131,6 +131,14 @@ fn param_doc(name: &str) -> Value {
             "Created before (YYYY-MM-DD, RFC 3339 or unix ms).",
             json!({"type": "string"}),
         ),
+        "date_from" => (
+            "The source document's date (record field `date`, protocol 1.1) on or after this day (YYYY-MM-DD); records without a date are left out.",
+            json!({"type": "string", "format": "date"}),
+        ),
+        "date_to" => (
+            "The source document's date on or before this day (YYYY-MM-DD).",
+            json!({"type": "string", "format": "date"}),
+        ),
         "sort" => (
             "Order (default: relevance with q, newest without).",
             json!({"type": "string", "enum": ["relevance", "newest", "oldest"]}),
@@ -309,7 +317,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
                 "directions": ["e-government"], "lang": "ru", "languages": ["en", "ru"],
                 "title": "Проактивные услуги", "titles": {"en": "Proactive services", "ru": "Проактивные услуги"},
                 "snippet": "услуги оказываются <b>без заявления</b> гражданина",
-                "created": "2026-11-30T09:00:00.000Z", "status": "active", "publisher": "Ministry of Digital Development"}],
+                "created": "2026-11-30T09:00:00.000Z", "date": "2025-03-01", "status": "active", "publisher": "Ministry of Digital Development"}],
             "next_cursor": null, "total": 1,
             "facets": {"member": {"KZ": 1}, "kind": {"regulatory-note": 1}},
             "did_you_mean": null,

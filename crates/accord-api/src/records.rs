@@ -21,7 +21,7 @@ use crate::{ApiError, bad};
 pub const STREAM_PARAMS: [&str; 6] = ["q", "member", "kind", "direction", "lang", "publisher"];
 
 /// The query parameters `/v1/records` understands.
-pub const RECORD_PARAMS: [&str; 12] = [
+pub const RECORD_PARAMS: [&str; 14] = [
     "q",
     "member",
     "kind",
@@ -31,6 +31,8 @@ pub const RECORD_PARAMS: [&str; 12] = [
     "status",
     "since",
     "until",
+    "date_from",
+    "date_to",
     "sort",
     "limit",
     "cursor",
@@ -101,6 +103,17 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
             }
             "since" => q.since = Some(v.parse::<Timestamp>().map_err(p)?),
             "until" => q.until = Some(v.parse::<Timestamp>().map_err(p)?),
+            "date_from" | "date_to" => {
+                let day = Timestamp::from_date(v)
+                    .filter(|_| v.len() == 10)
+                    .ok_or_else(|| p(format!("{v:?} is not a YYYY-MM-DD date")))?;
+                if k == "date_from" {
+                    q.date_from = Some(day);
+                } else {
+                    // Inclusive: before the next day.
+                    q.date_until = Some(Timestamp(day.0 + 86_400_000));
+                }
+            }
             "sort" => {
                 q.sort = Some(match v {
                     "relevance" => Sort::Relevance,
@@ -141,6 +154,7 @@ pub(crate) fn item_json(d: &RecordDoc, snippet: Option<&str>) -> Value {
         "titles": d.title,
         "snippet": snippet,
         "created": d.created.to_string(),
+        "date": d.date,
         "status": d.status,
         "publisher": d.publisher,
     })
@@ -310,6 +324,7 @@ pub(crate) fn record_detail(
         "references": r.references.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
         "supersedes": r.supersedes.map(|x| x.to_string()),
         "effective_from": r.effective_from,
+        "date": r.date,
         "effective_until": r.effective_until,
         "created": r.created.to_string(),
         "status": status,

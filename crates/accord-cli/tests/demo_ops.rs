@@ -304,7 +304,7 @@ fn backup_restore_and_check_keep_the_same_objects() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "\u{feff}id,created,member,kind,directions,languages,status,publisher,title,url,title_en,title_kk,title_ru"
+        "\u{feff}id,created,date,member,kind,directions,languages,status,publisher,title,url,title_en,title_kk,title_ru"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5, "{csv}");

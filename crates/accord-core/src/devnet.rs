@@ -190,6 +190,7 @@ impl DevFederation {
             attachments: vec![],
             effective_from: None,
             effective_until: None,
+            date: None,
         }
     }
 }

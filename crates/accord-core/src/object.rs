@@ -327,6 +327,24 @@ pub struct Record {
     /// `YYYY-MM-DD`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_until: Option<String>,
+    /// The date of the source document (adopted or published), `YYYY-MM-DD` (protocol 1.1).
+    /// Read leniently: a value that is not such a date is kept in the signed bytes but read as
+    /// absent, so a 1.1 node accepts every record a 1.0 node accepts (PROTOCOL.md §10).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_date"
+    )]
+    pub date: Option<String>,
+}
+
+/// `Some(date)` for a `YYYY-MM-DD` text, `None` for anything else (any CBOR value).
+fn lenient_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Text(t) if crate::time::parse_date(&t).is_some() && t.len() == 10 => Some(t),
+        _ => None,
+    })
 }
 
 impl Record {

@@ -60,6 +60,9 @@ pub struct RecordInput {
     pub attachments: Vec<AttachmentInput>,
     #[serde(default)]
     pub effective_from: Option<String>,
+    /// The date of the source document (adopted or published), `YYYY-MM-DD`.
+    #[serde(default)]
+    pub date: Option<String>,
     #[serde(default)]
     pub effective_until: Option<String>,
     /// Other language versions, by BCP 47 tag.
@@ -95,6 +98,13 @@ impl RecordInput {
         markdown_body: Option<&str>,
     ) -> Result<Record, String> {
         let member = MemberCode::try_from(self.member).map_err(|e| format!("member: {e}"))?;
+        if let Some(d) = &self.date
+            && (d.len() != 10 || crate::time::parse_date(d).is_none())
+        {
+            return Err(format!(
+                "date: {d:?} is not a YYYY-MM-DD date (the date the source document was adopted or published)"
+            ));
+        }
         let body = match (
             markdown_body.map(str::trim).filter(|b| !b.is_empty()),
             self.body,
@@ -176,6 +186,7 @@ impl RecordInput {
             attachments,
             effective_from: self.effective_from,
             effective_until: self.effective_until,
+            date: self.date,
         })
     }
 }
@@ -191,5 +202,34 @@ mod tests {
         assert_eq!(b, "# Body\n");
         assert!(split_front_matter("no front matter").is_none());
         assert!(split_front_matter("---\nunterminated\n").is_none());
+    }
+
+    #[test]
+    fn a_malformed_source_date_is_refused_when_signing() {
+        let input = |date: &str| RecordInput {
+            member: "KZ".into(),
+            kind: "regulatory-note".into(),
+            directions: vec!["regulation".into()],
+            lang: "en".into(),
+            title: "T".into(),
+            summary: None,
+            body: Some("B".into()),
+            tags: vec![],
+            references: vec![],
+            supersedes: None,
+            links: vec![],
+            attachments: vec![],
+            effective_from: None,
+            date: Some(date.into()),
+            effective_until: None,
+            translations: BTreeMap::new(),
+        };
+        let fed = ObjectId::of_body(b"f");
+        let ok = input("2025-03-01").into_record(fed, Timestamp(0), None);
+        assert_eq!(ok.map(|r| r.date), Ok(Some("2025-03-01".to_string())));
+        for bad in ["2025-3-1", "01.03.2025", "yesterday", "2025-02-30"] {
+            let e = input(bad).into_record(fed, Timestamp(0), None).unwrap_err();
+            assert!(e.starts_with("date:"), "{bad}: {e}");
+        }
     }
 }

@@ -2668,3 +2668,41 @@ fn body_order_integer_width_and_unknown_field_contents_are_not_judged() {
         "a non-shortest head inside a body is accepted"
     );
 }
+
+/// Protocol 1.1's `date` (the source document's date) is read leniently: a record whose `date`
+/// is not a `YYYY-MM-DD` text (another type, another format) is accepted as a 1.0 node accepts
+/// it and reads as having no date; a good date reads back.
+#[test]
+fn a_records_source_date_is_read_leniently() {
+    use ciborium::Value;
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let base = Object::Record(record_body(&dev, KZ, NOW, |_| {})).encode_body();
+    let with_date = |date: Value| -> SignedObject {
+        let mut v: Value = ciborium::from_reader(base.as_slice()).unwrap();
+        if let Value::Map(m) = &mut v {
+            m.push((Value::Text("date".into()), date));
+        }
+        let mut body = Vec::new();
+        ciborium::into_writer(&v, &mut body).unwrap();
+        SignedObject::sign(body, &dev.members[KZ].publisher)
+    };
+    let date_of = |so: &SignedObject| match accepted(validate(so.as_bytes(), &trust, NOW)).object()
+    {
+        Object::Record(r) => r.date.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        date_of(&with_date(Value::Text("2025-03-01".into()))).as_deref(),
+        Some("2025-03-01")
+    );
+    for odd in [
+        Value::Integer(5.into()),
+        Value::Text("yesterday".into()),
+        Value::Text("2025-3-1".into()),
+        Value::Array(vec![]),
+        Value::Null,
+    ] {
+        assert_eq!(date_of(&with_date(odd.clone())), None, "{odd:?}");
+    }
+}

@@ -131,6 +131,7 @@ fn main() {
             summary: BTreeMap::new(),
             body: text,
             tags: Vec::new(),
+            date: None,
             status: if i % 10 == 0 {
                 "superseded".into()
             } else {

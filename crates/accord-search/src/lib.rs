@@ -82,6 +82,9 @@ pub struct RecordDoc {
     /// Tag slugs (searchable in the original language, never shown in snippets).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The source document's date, `YYYY-MM-DD`, when the record gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     pub status: String,
     pub publisher: String,
 }
@@ -101,6 +104,7 @@ impl RecordDoc {
             summary: r.summary.clone(),
             body: r.body.clone(),
             tags: r.tags.clone(),
+            date: r.date.clone(),
             status: status.to_string(),
             publisher: publisher.to_string(),
         }
@@ -160,6 +164,10 @@ pub struct SearchQuery {
     pub statuses: Vec<String>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    /// The source document's date at or after this (records without a date are left out).
+    pub date_from: Option<Timestamp>,
+    /// The source document's date before this.
+    pub date_until: Option<Timestamp>,
     pub sort: Option<Sort>,
     pub limit: usize,
     pub offset: usize,
@@ -239,6 +247,8 @@ impl Family {
 pub(crate) struct Fields {
     id: Field,
     created: Field,
+    /// The source document's date (midnight UTC, ms), when given.
+    date: Field,
     facet: Field,
     doc: Field,
     /// Title and summary, per family.
@@ -284,6 +294,7 @@ fn schema() -> (Schema, Fields) {
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
         created: b.add_u64_field("created", INDEXED | FAST | STORED),
+        date: b.add_u64_field("date", INDEXED | FAST),
         facet: b.add_facet_field("facet", FacetOptions::default()),
         doc: b.add_text_field("doc", STORED),
         head,
@@ -452,6 +463,9 @@ impl SearchIndex {
             let mut doc = TantivyDocument::new();
             doc.add_text(f.id, &id);
             doc.add_u64(f.created, d.created.0);
+            if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) {
+                doc.add_u64(f.date, t.0);
+            }
             doc.add_facet(f.facet, facet("member", &d.member));
             doc.add_facet(f.facet, facet("kind", &d.kind));
             for x in &d.directions {
@@ -665,6 +679,13 @@ impl Searcher {
             });
             let hi = q.until.map_or(Bound::Unbounded, |t| {
                 Bound::Excluded(Term::from_field_u64(f.created, t.0))
+            });
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        if q.date_from.is_some() || q.date_until.is_some() {
+            let lo = Bound::Included(Term::from_field_u64(f.date, q.date_from.map_or(0, |t| t.0)));
+            let hi = q.date_until.map_or(Bound::Unbounded, |t| {
+                Bound::Excluded(Term::from_field_u64(f.date, t.0))
             });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }

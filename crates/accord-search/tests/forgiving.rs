@@ -37,6 +37,7 @@ fn doc(r: R<'_>) -> RecordDoc {
         summary: m(r.summary),
         body: m(r.body),
         tags: r.tags.iter().map(|t| t.to_string()).collect(),
+        date: None,
         status: "active".into(),
         publisher: "KZ ministry".into(),
     }

@@ -82,6 +82,7 @@ fn index(corpus: &Corpus) -> SearchIndex {
                 summary: r.summary.clone(),
                 body: r.body.clone(),
                 tags: r.tags.clone(),
+                date: None,
                 status: "active".into(),
                 publisher: format!("{} ministry", r.member),
             }

@@ -31,6 +31,7 @@ fn doc(
         summary: BTreeMap::new(),
         body: m(text),
         tags: Vec::new(),
+        date: None,
         status: status.into(),
         publisher: format!("{member} ministry"),
     }

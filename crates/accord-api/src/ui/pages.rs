@@ -144,7 +144,8 @@ pub async fn search(
                             div.meta {
                                 (ctx.member(&d.member)) span.badge { (ctx.name(&d.kind)) }
                                 @for x in &d.directions { span.badge { (ctx.name(x)) } }
-                                " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
+                                @if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(d.date.as_deref().unwrap_or("")) { (lang.date(t)) } " ·" }
+                                " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
                                 @for l in &d.languages { span.badge lang=(l) { (lang.language(l)) } }
                                 @if d.status != "active" { span.badge.status { (lang.status(&d.status)) } }
                             }
@@ -207,8 +208,12 @@ pub async fn search(
                                     }
                                 }
                             }
+                            p.meta { (lang.t("shared_period")) }
                             label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(get("from"));
                             label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(get("to"));
+                            p.meta { (lang.t("doc_period")) }
+                            label for="date_from" { (lang.t("date_from")) } input #date_from type="date" name="date_from" value=(get("date_from"));
+                            label for="date_to" { (lang.t("date_to")) } input #date_to type="date" name="date_to" value=(get("date_to"));
                         }
                     }
                     div.actions {
@@ -284,6 +289,7 @@ pub async fn record(
             p.meta {
                 (ctx.member(text(&v, "member"))) span.badge { (ctx.name(text(&v, "kind"))) }
                 @for x in v["directions"].as_array().into_iter().flatten() { span.badge { (ctx.name(x.as_str().unwrap_or(""))) } }
+                @if let Some(t) = v["date"].as_str().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(text(&v, "date")) { (lang.date(t)) } " ·" }
                 " " (lang.t("created")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(text(&v, "status"))) }
                 " · " button.linkish type="button" data-print="" { (lang.t("print")) }
             }

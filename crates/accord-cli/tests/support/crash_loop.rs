@@ -235,6 +235,7 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
                 attachments: vec![],
                 effective_from: None,
                 effective_until: None,
+                date: None,
             })
             .sign(&key)
             .into_bytes()
