@@ -227,3 +227,106 @@ async fn the_analysts_tools_work_from_the_ui() {
     );
     node.shutdown().await;
 }
+
+/// What axe-core's serious rules look for, checked on the HTML of every page in both
+/// languages: a language, one top-level heading, a label for every form control, header cells
+/// with a scope, named images and charts, heat-map cells whose text contrasts with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_has_the_structure_assistive_technology_needs() {
+    let tf = TestFed::new(&["KZ", "BY"], 62).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let rec = Object::Record(tf.fed.record_body(0, "Open data portal", now()))
+        .sign(&tf.fed.members[0].publisher);
+    let (_, searchable) = node
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(searchable);
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let k = format!(" {name}=\"");
+        let i = tag.find(&k)? + k.len();
+        Some(tag[i..].chars().take_while(|c| *c != '"').collect())
+    };
+    for lang in ["ru", "en"] {
+        for path in [
+            "/?q=portal".to_string(),
+            "/".to_string(),
+            "/?q=nothingmatchesthis".to_string(),
+            format!("/records/{}", rec.id()),
+            "/overview".to_string(),
+            "/compare?member=KZ&member=BY".to_string(),
+            "/federation".to_string(),
+            "/network".to_string(),
+        ] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let (s, _, html, _) = get(&format!("{base}{path}{sep}lang={lang}")).await;
+            let at = format!("{path} ({lang})");
+            assert_eq!(s, 200, "{at}");
+            assert!(html.contains(&format!("<html lang=\"{lang}\"")), "{at}");
+            assert_eq!(
+                html.matches("<h1").count(),
+                1,
+                "{at}: one top-level heading"
+            );
+            let labels: Vec<String> = html
+                .split("<label")
+                .skip(1)
+                .filter_map(|t| attr(t.split('>').next().unwrap_or(""), "for"))
+                .collect();
+            for tag in html
+                .split('<')
+                .filter(|t| t.starts_with("input") || t.starts_with("select"))
+            {
+                let tag = tag.split('>').next().unwrap_or("");
+                let ty = attr(tag, "type").unwrap_or_default();
+                if ty == "hidden" || ty == "checkbox" {
+                    continue; // checkboxes sit inside their label
+                }
+                let id =
+                    attr(tag, "id").unwrap_or_else(|| panic!("{at}: control without id: {tag}"));
+                assert!(labels.contains(&id), "{at}: no label for #{id}");
+            }
+            for chunk in html.split("<label").skip(1) {
+                let label = chunk.split("</label>").next().unwrap_or("");
+                if label.contains("type=\"checkbox\"") {
+                    let text: String = label.split('>').skip(2).collect();
+                    assert!(
+                        text.chars().any(char::is_alphanumeric),
+                        "{at}: empty checkbox label"
+                    );
+                }
+            }
+            for th in html
+                .split("<th")
+                .skip(1)
+                .filter(|t| t.starts_with(' ') || t.starts_with('>'))
+            {
+                let tag = th.split('>').next().unwrap_or("");
+                assert!(
+                    attr(tag, "scope").is_some(),
+                    "{at}: header cell without scope: <th{tag}>"
+                );
+            }
+            for svg in html.split("<svg").skip(1) {
+                let tag = svg.split('>').next().unwrap_or("");
+                assert!(
+                    tag.contains("aria-hidden=\"true\"")
+                        || attr(tag, "aria-labelledby").is_some()
+                        || attr(tag, "aria-label").is_some(),
+                    "{at}: unnamed svg"
+                );
+            }
+            assert!(!html.contains("<img"), "{at}");
+            for b in html.split("<button").skip(1) {
+                let inner = b.split("</button>").next().unwrap_or("");
+                let text: String = inner.split('>').skip(1).collect();
+                assert!(
+                    text.chars().any(|c| c.is_alphanumeric()),
+                    "{at}: button without text"
+                );
+            }
+        }
+    }
+    node.shutdown().await;
+}

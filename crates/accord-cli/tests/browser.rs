@@ -154,5 +154,37 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{name} screenshot written ({size} bytes)");
     }
+    // axe-core and layout checks of every page, both languages, desktop and phone widths,
+    // with playwright-core (tests/browser/check.mjs).
+    let checks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    assert!(
+        checks.join("node_modules/playwright-core").is_dir()
+            && checks.join("node_modules/axe-core").is_dir(),
+        "the browser checks need their packages: npm ci --prefix tests/browser"
+    );
+    let paths = serde_json::json!([
+        format!("/?q={q}"),
+        "/",
+        "/?q=zzzzqqq",
+        href,
+        "/overview",
+        "/compare?member=KZ&member=BY",
+        "/federation",
+        "/network",
+    ]);
+    let out = Command::new("node")
+        .arg(checks.join("check.mjs"))
+        .arg(&base)
+        .arg(paths.to_string())
+        .env("CHROMIUM", chromium())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "axe-core or layout checks failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("\"pages\": 32"), "{report}");
     drop(demo);
 }

@@ -512,6 +512,31 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup 
     }
 }
 
+/// A heat-map cell: the accent colour at `alpha` over white, with whichever text colour (white
+/// or the body colour) contrasts more with it (WCAG relative luminance).
+fn heat_style(alpha: f64) -> String {
+    let mix = |c: f64| 255.0 * (1.0 - alpha) + c * alpha;
+    let (r, g, b) = (mix(11.0), mix(79.0), mix(168.0));
+    let lin = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let lum = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    let dark = 0.2126 * lin(27.0) + 0.7152 * lin(31.0) + 0.0722 * lin(36.0);
+    let white_contrast = 1.05 / (lum + 0.05);
+    let dark_contrast = (lum + 0.05) / (dark + 0.05);
+    let fg = if white_contrast > dark_contrast {
+        "#fff"
+    } else {
+        "#1b1f24"
+    };
+    format!("background: rgb({r:.0},{g:.0},{b:.0}); color: {fg}")
+}
+
 /// Counts per member: direction facet and month facet of each member's records.
 async fn member_counts(
     node: &NodeHandle,
@@ -599,7 +624,7 @@ pub async fn overview(
                             @for m in &members {
                                 @let n = matrix.get(m).and_then(|r| r.get(d)).copied().unwrap_or(0);
                                 @let alpha = if n == 0 { 0.0 } else { 0.15 + 0.85 * n as f64 / max as f64 };
-                                td.n style=(format!("background: rgba(11,79,168,{alpha:.2}); color: {}", if alpha > 0.5 { "#fff" } else { "#1b1f24" })) {
+                                td.n style=(heat_style(alpha)) {
                                     @if n == 0 { span.zero { "0" } } @else {
                                         a href=(format!("/?member={m}&direction={d}")) style="color:inherit" { (lang.number(n)) }
                                     }

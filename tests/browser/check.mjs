@@ -1,0 +1,65 @@
+// Accessibility and layout checks of the Accord web UI in headless Chromium, driven by
+// playwright-core, with axe-core's rules: every page given, in Russian and English, at a desktop
+// width (1366 px) and a phone width (360 px). Fails on any critical or serious violation and on
+// any page wider than the window. Then, at phone width: the filter panel opens, a CSV export
+// downloads with its byte-order mark, and the Atom feed link answers with a feed.
+//
+// Usage: node check.mjs <base-url> '<JSON array of paths>'
+// Run by crates/accord-cli/tests/browser.rs; install with `npm ci --prefix tests/browser`.
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+const [base, pagesJson] = process.argv.slice(2);
+const paths = JSON.parse(pagesJson);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const failures = [];
+const report = [];
+for (const [width, height] of [[1366, 900], [360, 780]]) {
+  const context = await browser.newContext({ viewport: { width, height }, bypassCSP: true, acceptDownloads: true });
+  const page = await context.newPage();
+  for (const lang of ['ru', 'en']) {
+    for (const path of paths) {
+      const url = `${base}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`;
+      await page.goto(url, { waitUntil: 'load' });
+      await page.addScriptTag({ content: axeSource });
+      const violations = await page.evaluate(async () => {
+        const r = await window.axe.run(document, { resultTypes: ['violations'] });
+        return r.violations
+          .filter((v) => v.impact === 'critical' || v.impact === 'serious')
+          .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+      });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      report.push({ width, lang, path, serious: violations.length, overflow });
+      if (violations.length) failures.push({ width, lang, path, violations });
+      if (overflow > 0) failures.push({ width, lang, path, overflow_px: overflow });
+    }
+  }
+  if (width === 360) {
+    // Results first, filters folded: open them and find a member checkbox.
+    await page.goto(`${base}/?lang=en`, { waitUntil: 'load' });
+    const firstResult = await page.locator('article.result').first().boundingBox();
+    const filters = await page.locator('#filters').boundingBox();
+    if (!firstResult || !filters || firstResult.y > filters.y) failures.push({ check: 'results come before the filters on a phone' });
+    await page.click('#filters > summary');
+    if (!(await page.locator('#filters input[name=member]').first().isVisible())) failures.push({ check: 'the filter panel opens' });
+    // An export downloads, with the byte-order mark spreadsheets need.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('a[href^="/export.csv"]')]);
+    const bytes = readFileSync(await download.path());
+    if (!(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)) failures.push({ check: 'CSV export starts with a BOM' });
+    // The feed link answers with an Atom feed.
+    const href = await page.locator('a[href^="/feeds/records.atom"]').getAttribute('href');
+    const feed = await page.request.get(base + href);
+    const text = await feed.text();
+    if (!feed.headers()['content-type'].startsWith('application/atom+xml') || !text.includes('<feed')) failures.push({ check: 'Atom feed' });
+  }
+  await context.close();
+}
+await browser.close();
+console.log(JSON.stringify({ pages: report.length, failures }, null, 1));
+process.exit(failures.length ? 1 : 0);
