@@ -691,3 +691,26 @@ async fn a_presented_certificate_is_gossiped_to_the_federation() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A peer named by a host name (`/dns4/<name>/tcp/<port>/p2p/<id>`) is dialled through the
+/// system resolver (here `localhost` from /etc/hosts), admitted, and records flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_named_by_a_dns_name_is_dialled_and_admitted() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 71).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let numeric = dial_addr(&a).await.unwrap();
+    assert!(numeric.starts_with("/ip4/127.0.0.1/tcp/"), "{numeric}");
+    let named = numeric.replacen("/ip4/127.0.0.1/", "/dns4/localhost/", 1);
+    let b = tf.spawn(1, vec![named.clone()]).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || admitted(&b, 1)).await,
+        "{named} was not dialled"
+    );
+    let rec = Object::Record(tf.fed.record_body(1, "Named peer", now()))
+        .sign(&tf.fed.members[1].publisher);
+    b.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(15), || has(&a, rec.id())).await);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -126,20 +126,39 @@ impl Network {
         let behaviour = Behaviour::new(&cfg, registry.as_deref_mut())?;
         let swarm_config =
             |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
+        // Peer addresses may name hosts (`/dns4/node.example.gov/tcp/7400/p2p/…`); names are
+        // resolved with the system's resolver (/etc/resolv.conf and /etc/hosts). Without a
+        // usable resolver configuration the node still starts, with numeric addresses only.
+        let dns_unavailable = |e: &std::io::Error| {
+            tracing::warn!(error = %e, "no system DNS configuration: peer addresses must be numeric (/ip4, /ip6)");
+        };
+        let tcp_config = || tcp::Config::default().nodelay(true);
         let mut swarm = match cfg.sim.clone() {
-            None => libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
-                .with_tokio()
-                .with_tcp(
-                    tcp::Config::default().nodelay(true),
-                    noise::Config::new,
-                    yamux::Config::default,
-                )
-                .map_err(|e| NetError::Transport(e.to_string()))?
-                .with_behaviour(|_| behaviour)
-                .map_err(|e| NetError::Transport(e.to_string()))?
-                .with_swarm_config(swarm_config)
-                .build(),
-            // The same stack over TCP seen through a simulated link (crate::sim).
+            None => {
+                let builder = || {
+                    libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
+                        .with_tokio()
+                        .with_tcp(tcp_config(), noise::Config::new, yamux::Config::default)
+                        .map_err(|e| NetError::Transport(e.to_string()))
+                };
+                match builder()?.with_dns() {
+                    Ok(b) => b
+                        .with_behaviour(|_| behaviour)
+                        .map_err(|e| NetError::Transport(e.to_string()))?
+                        .with_swarm_config(swarm_config)
+                        .build(),
+                    Err(e) => {
+                        dns_unavailable(&e);
+                        builder()?
+                            .with_behaviour(|_| behaviour)
+                            .map_err(|e| NetError::Transport(e.to_string()))?
+                            .with_swarm_config(swarm_config)
+                            .build()
+                    }
+                }
+            }
+            // The same stack over TCP seen through a simulated link (crate::sim); numeric
+            // addresses only.
             Some(link) => libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
                 .with_tokio()
                 .with_other_transport(|key| {
@@ -147,7 +166,7 @@ impl Network {
                     let noise = noise::Config::new(key)
                         .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
                     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        tcp::tokio::Transport::new(tcp_config())
                             .and_then(move |stream, _| link.clone().attach(stream))
                             .upgrade(libp2p::core::upgrade::Version::V1)
                             .authenticate(noise)
