@@ -141,10 +141,14 @@ pub async fn query(
 /// searched in other languages, directions matched.
 fn reading_lines(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(d) = v["did_you_mean"].as_str() {
+    let r = &v["reading"];
+    if let Some(d) = r["showing_for"].as_str() {
+        out.push(format!(
+            "Nothing matched as typed; showing results for: {d}"
+        ));
+    } else if let Some(d) = v["did_you_mean"].as_str() {
         out.push(format!("Did you mean: {d}"));
     }
-    let r = &v["reading"];
     if r["approximate"].as_bool() == Some(true) {
         out.push("(few exact matches: similar spellings and word beginnings included, ranked after them)".into());
     }

@@ -208,6 +208,10 @@ pub struct Reading {
     /// Taxonomy directions whose name the query matched (their records are included, ranked
     /// below text matches).
     pub directions: Vec<String>,
+    /// The query found nothing even approximately, so these are the results of its correction
+    /// (`did_you_mean`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub showing_for: Option<String>,
 }
 
 /// The facet names.
@@ -587,6 +591,7 @@ impl Searcher {
             approximate: false,
             also: planner.also(),
             directions: planner.directions(),
+            showing_for: None,
         };
         let first = self.run(
             &searcher,
@@ -633,6 +638,16 @@ impl Searcher {
                 let mut clauses = self.filters(q);
                 clauses.push((Occur::Must, check.query));
                 let n = searcher.search(&BooleanQuery::new(clauses), &Count)?;
+                if n > 0 && second.total == 0 {
+                    // Nothing found as typed: show what the correction finds, and say so.
+                    let mut corrected = self.search(&SearchQuery {
+                        text: Some(fixed.clone()),
+                        ..q.clone()
+                    })?;
+                    corrected.reading.showing_for = Some(fixed.clone());
+                    corrected.did_you_mean = Some(fixed);
+                    return Ok(corrected);
+                }
                 if n > 0 {
                     second.did_you_mean = Some(fixed);
                 }

@@ -104,6 +104,9 @@ struct DirectionName {
 pub(crate) struct PreparedGlossary {
     terms: Vec<Term1>,
     directions: Vec<(String, Vec<DirectionName>)>,
+    /// Every word of the glossary's terms, folded: a vocabulary for corrections besides the
+    /// index's own (a typo in an English word whose records are all Russian).
+    words: Vec<String>,
 }
 
 impl PreparedGlossary {
@@ -163,7 +166,21 @@ impl PreparedGlossary {
                 (d.code.clone(), names)
             })
             .collect();
-        PreparedGlossary { terms, directions }
+        let mut words_of: Vec<String> = g
+            .entries
+            .iter()
+            .flat_map(|e| e.terms.values().flatten())
+            .flat_map(|t| words(t))
+            .map(|(_, _, w)| fold_word(&w))
+            .filter(|w| w.chars().count() >= 4)
+            .collect();
+        words_of.sort();
+        words_of.dedup();
+        PreparedGlossary {
+            terms,
+            directions,
+            words: words_of,
+        }
     }
 
     /// Direction names containing every word of `prefix` (the last one as a beginning).
@@ -604,7 +621,14 @@ impl<'a> Planner<'a> {
     fn closest_word(&self, folded: &str, max: u8) -> Option<String> {
         (1..=max).find_map(|d| {
             let found = expand(self.searcher, &[self.f.words], Expand::Fuzzy(folded, d));
-            prefer_exact_letters(found).into_iter().next()
+            prefer_exact_letters(found).into_iter().next().or_else(|| {
+                let dfa = automaton_builder(d).build_dfa(folded);
+                self.g
+                    .words
+                    .iter()
+                    .find(|w| matches!(dfa.eval(w.as_str()), Distance::Exact(_)))
+                    .cloned()
+            })
         })
     }
 }

@@ -138,7 +138,8 @@ fn a_typo_still_finds_the_record_and_offers_a_correction() {
     let r = search(&idx, "кибербезапасность");
     assert_eq!(order(&r).first(), Some(&1), "{r:?}");
     assert!(r.reading.approximate);
-    assert_eq!(r.did_you_mean.as_deref(), Some("кибербезопасности"));
+    // One edit from the glossary's word beats two from the record's inflected form.
+    assert_eq!(r.did_you_mean.as_deref(), Some("кибербезопасность"));
 
     let r = search(&idx, "goverment portal");
     assert_eq!(order(&r).first(), Some(&2));
@@ -394,4 +395,18 @@ fn the_live_stream_reads_text_as_the_index_does() {
     {
         assert!(!accord_search::doc_matches_text(&d, q), "{q}");
     }
+}
+
+#[test]
+fn a_query_that_finds_nothing_shows_what_its_correction_finds() {
+    let idx = corpus();
+    // An English typo of a glossary word whose only record is Russian: the index has no such
+    // English word to correct it with, the glossary has; the corrected query crosses languages.
+    let r = search(&idx, "pensionres");
+    assert_eq!(r.did_you_mean.as_deref(), Some("pensioners"));
+    assert_eq!(r.reading.showing_for.as_deref(), Some("pensioners"));
+    assert_eq!(order(&r), vec![3]);
+    // A query that finds something as typed is not replaced.
+    let r = search(&idx, "кибербезапасность");
+    assert!(r.reading.showing_for.is_none() && !r.hits.is_empty());
 }

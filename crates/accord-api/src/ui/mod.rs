@@ -199,6 +199,10 @@ impl Lang {
             ),
             "code" => ("Код", "Code"),
             "did_you_mean" => ("Возможно, вы имели в виду", "Did you mean"),
+            "showing_for" => (
+                "По запросу ничего не найдено; показаны результаты для",
+                "Nothing matched as typed; showing results for",
+            ),
             "approximate" => (
                 "Точных совпадений мало: показаны и похожие написания и начала слов — после точных.",
                 "Few exact matches: similar spellings and word beginnings are shown too, after them.",

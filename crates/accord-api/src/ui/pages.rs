@@ -127,7 +127,9 @@ pub async fn search(
                             " " button type="submit" { (lang.t("show")) }
                         }
                     }
-                    @if let Some(fixed) = &r.did_you_mean {
+                    @if let Some(fixed) = &r.reading.showing_for {
+                        p.didyoumean { (lang.t("showing_for")) " «" strong { (fixed) } "»" }
+                    } @else if let Some(fixed) = &r.did_you_mean {
                         @let fixed_params = without(&["q", "cursor"]).into_iter().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
                         p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
                     }
