@@ -36,6 +36,12 @@ pub struct Filters {
     /// Created before.
     #[arg(long)]
     pub until: Option<String>,
+    /// The source document's date on or after (YYYY-MM-DD; records without a date are left out).
+    #[arg(long)]
+    pub date_from: Option<String>,
+    /// The source document's date on or before (YYYY-MM-DD).
+    #[arg(long)]
+    pub date_to: Option<String>,
 }
 
 impl Filters {
@@ -64,6 +70,12 @@ impl Filters {
             }
             if let Some(u) = &self.until {
                 p.push(("until".into(), u.clone()));
+            }
+            if let Some(d) = &self.date_from {
+                p.push(("date_from".into(), d.clone()));
+            }
+            if let Some(d) = &self.date_to {
+                p.push(("date_to".into(), d.clone()));
             }
         }
         p
@@ -188,6 +200,9 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
         v["created"].as_str().unwrap_or(""),
         v["status"].as_str().unwrap_or("")
     );
+    if let Some(d) = v["date"].as_str() {
+        println!("document  {d}");
+    }
     if let Some(m) = v["title"].as_object() {
         println!(
             "languages {}",

@@ -207,6 +207,23 @@ fn backup_restore_and_check_keep_the_same_objects() {
         shown.contains("Moving public services to a proactive format"),
         "{shown}"
     );
+    // The source document's date (front matter `date:`): shown, and a filter of its own.
+    assert!(shown.contains("document  2025-02-10"), "{shown}");
+    let dated = run_ok(
+        d,
+        &[
+            "query",
+            "--node",
+            &api,
+            "--date-from",
+            "2025-02-10",
+            "--date-to",
+            "2025-02-10",
+        ],
+    );
+    assert!(dated.starts_with("5 record(s)"), "{dated}");
+    let before = run_ok(d, &["query", "--node", &api, "--date-to", "2025-02-09"]);
+    assert!(before.starts_with("0 record(s)"), "{before}");
     // Too short, or matching nothing: an error that says so.
     let out = accord()
         .current_dir(d)
