@@ -41,7 +41,7 @@ async fn the_analysts_tools_work_from_the_ui() {
         (0, "Portal of public services", "e-government"),
         (1, "Digital skills of civil servants", "digital-skills"),
         (0, "Broadband in villages", "ict-access"),
-        (1, "Portal for business registration", "e-government"),
+        (1, "Portal for business registration & <licences>", "e-government"),
     ]
     .into_iter()
     .enumerate()
@@ -181,8 +181,8 @@ async fn the_analysts_tools_work_from_the_ui() {
     assert_eq!(feed.entries.len(), 2);
     assert_eq!(
         feed.entries[0].title.as_ref().unwrap().content,
-        "Portal for business registration",
-        "newest first"
+        "Portal for business registration & <licences>",
+        "newest first, markup in a title is text"
     );
     assert!(
         feed.entries[0].links[0]
@@ -207,6 +207,18 @@ async fn the_analysts_tools_work_from_the_ui() {
         !html.contains("Broadband in villages"),
         "the direction filters"
     );
+
+    // Hostile parameters: unknown members and directions are ignored, markup stays text, a bad
+    // date is an error on the page, not a failure.
+    let (s, _, html, _) = get(&format!(
+        "{base}/compare?member=%3Cscript%3E&member=KZ&direction=%3Cb%3E&lang=en"
+    ))
+    .await;
+    assert_eq!(s, 200);
+    assert!(!html.contains("<script>") && !html.contains("<b>"));
+    let (s, _, html, _) = get(&format!("{base}/?to=garbage&lang=en")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("role=\"alert\"") && html.contains("garbage"), "a bad date is named");
 
     // Overview: zero cells are not links.
     let (_, _, html, _) = get(&format!("{base}/overview?lang=en")).await;
