@@ -41,7 +41,11 @@ async fn the_analysts_tools_work_from_the_ui() {
         (0, "Portal of public services", "e-government"),
         (1, "Digital skills of civil servants", "digital-skills"),
         (0, "Broadband in villages", "ict-access"),
-        (1, "Portal for business registration & <licences>", "e-government"),
+        (
+            1,
+            "Portal for business registration & <licences>",
+            "e-government",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -218,7 +222,10 @@ async fn the_analysts_tools_work_from_the_ui() {
     assert!(!html.contains("<script>") && !html.contains("<b>"));
     let (s, _, html, _) = get(&format!("{base}/?to=garbage&lang=en")).await;
     assert_eq!(s, 200);
-    assert!(html.contains("role=\"alert\"") && html.contains("garbage"), "a bad date is named");
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("garbage"),
+        "a bad date is named"
+    );
 
     // Overview: zero cells are not links.
     let (_, _, html, _) = get(&format!("{base}/overview?lang=en")).await;
