@@ -194,6 +194,32 @@ async fn the_analysts_tools_work_from_the_ui() {
             .ends_with(&format!("/records/{}", signed[3].id()))
     );
 
+    // Behind a TLS proxy, links in files use https and the name the client used.
+    let proxied = reqwest::Client::new()
+        .get(format!("{base}/feeds/records.atom?q=portal"))
+        .header("host", "accord.example.gov")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        proxied.contains("href=\"https://accord.example.gov/records/"),
+        "{proxied}"
+    );
+    let hostile = reqwest::Client::new()
+        .get(format!("{base}/feeds/records.atom"))
+        .header("host", "evil\"><x")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(hostile.contains("http://localhost/") && !hostile.contains("evil"));
+
     // Compare: two members side by side, with counts and their records.
     let (s, _, html, _) = get(&format!("{base}/compare?member=KZ&member=BY&lang=en")).await;
     assert_eq!(s, 200);

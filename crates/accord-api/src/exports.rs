@@ -133,7 +133,9 @@ async fn collect(
     Ok(out)
 }
 
-/// The node's own address as the client reached it, for links in files.
+/// The node's own address as the client reached it, for links in files: the `Host` header, and
+/// `https` when a reverse proxy says it terminated TLS (`X-Forwarded-Proto: https`, as
+/// `deploy/nginx-accord.conf` sets).
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
@@ -143,7 +145,11 @@ fn base_url(headers: &HeaderMap) -> String {
                 .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
         })
         .unwrap_or("localhost");
-    format!("http://{host}")
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
 }
 
 fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
