@@ -74,6 +74,22 @@ impl Client {
         r.json().await.map_err(transport)
     }
 
+    /// `GET /v1/health/evidence`: The signed evidence bundles this node keeps (divergence, equivocation), newest first, as a CBOR sequence; `number` for one. Each verifies offline with `accord evidence verify`.
+    pub async fn get_v1_health_evidence(&self, query: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
+        let req = self.http.get(format!("{}/v1/health/evidence", self.base));
+        let req = req.query(query);
+        let req = req.header("accept", "application/cbor");
+        let r = check(req.send().await.map_err(transport)?).await?;
+        r.bytes().await.map(|b| b.to_vec()).map_err(transport)
+    }
+
+    /// `GET /v1/health/federation`: The whole federation as this node sees it from the nodes' signed heartbeats (docs/PROTOCOL.md §11): every member's certified nodes with status (self, up, down, never-seen), last heartbeat, software and protocol version, charter version, checkpoint, agreement with this node's set, lag, divergence flags; and the evidence bundles kept.
+    pub async fn get_v1_health_federation(&self) -> Result<GetV1HealthFederationResponse, Error> {
+        let req = self.http.get(format!("{}/v1/health/federation", self.base));
+        let r = check(req.send().await.map_err(transport)?).await?;
+        r.json().await.map_err(transport)
+    }
+
     /// `POST /v1/objects`: Submit one signed object, or a CBOR array of them (application/cbor). Per-object verdicts. `wait=searchable` answers once the records are also searchable.
     pub async fn post_v1_objects(&self, query: &[(&str, &str)], body: Vec<u8>) -> Result<PostV1ObjectsResponse, Error> {
         let req = self.http.post(format!("{}/v1/objects", self.base));
@@ -166,6 +182,21 @@ pub struct GetV1FederationResponse {
     pub members: serde_json::Value,
     pub taxonomy: serde_json::Value,
     pub limits: serde_json::Value,
+}
+
+/// The answer of `GET /v1/health/federation`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GetV1HealthFederationResponse {
+    pub generated: String,
+    pub federation: String,
+    pub federation_name: String,
+    pub charter_version: i64,
+    pub software: String,
+    pub protocol: String,
+    pub heartbeat_secs: i64,
+    pub members: serde_json::Value,
+    pub evidence: serde_json::Value,
+    pub refused: serde_json::Value,
 }
 
 /// The answer of `POST /v1/objects`.

@@ -201,6 +201,7 @@ pub mod harness {
                     interval_secs: 2,
                     ..SyncConfig::default()
                 },
+                health: Default::default(),
             }
         }
 

@@ -79,6 +79,8 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
         .route("/v1/sync", get(sync))
+        .route("/v1/health/federation", get(health_federation))
+        .route("/v1/health/evidence", get(health_evidence))
         .route("/v1/records", get(records::list))
         .route("/v1/suggest", get(records::suggest))
         .route("/v1/records/{id}", get(records::detail))
@@ -449,6 +451,65 @@ fn sync_json(node: &NodeHandle) -> Value {
         })
         .collect();
     Value::Array(list)
+}
+
+async fn health_federation(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
+    serde_json::to_value(node.federation_health())
+        .map(axum::Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The signed evidence bundles this node keeps, newest first, as a CBOR sequence (each item
+/// verifiable on its own with `accord evidence verify`); `number=N` for one.
+async fn health_evidence(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let mut number = None;
+    for (k, v) in &params {
+        match k.as_str() {
+            "number" => {
+                number = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| bad(format!("number: {v:?} is not a bundle number")))?,
+                )
+            }
+            other => return Err(bad(format!("unknown parameter {other}"))),
+        }
+    }
+    let body: Vec<u8> = match number {
+        Some(n) => match node.health_evidence(n) {
+            Some(e) => e.bytes,
+            None => {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("no evidence bundle number {n} is kept"),
+                ));
+            }
+        },
+        None => node
+            .federation_health()
+            .evidence
+            .iter()
+            .filter_map(|s| node.health_evidence(s.number))
+            .flat_map(|e| e.bytes)
+            .collect(),
+    };
+    let name = match number {
+        Some(n) => format!("evidence-{n}.cbor"),
+        None => "evidence.cbor".to_string(),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/cbor".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn sync(State(node): State<NodeHandle>) -> axum::Json<Value> {

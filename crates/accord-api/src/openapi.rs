@@ -61,6 +61,18 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "get",
+        "/v1/health/federation",
+        "The whole federation as this node sees it from the nodes' signed heartbeats (docs/PROTOCOL.md §11): every member's certified nodes with status (self, up, down, never-seen), last heartbeat, software and protocol version, charter version, checkpoint, agreement with this node's set, lag, divergence flags; and the evidence bundles kept.",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/health/evidence",
+        "The signed evidence bundles this node keeps (divergence, equivocation), newest first, as a CBOR sequence; `number` for one. Each verifies offline with `accord evidence verify`.",
+        &["number"],
+    ),
+    (
+        "get",
         "/v1/records",
         "Search and filter records. Repeated parameters mean OR within a field, AND across fields. Default status: active.",
         &crate::records::RECORD_PARAMS,
@@ -150,6 +162,10 @@ fn param_doc(name: &str) -> Value {
         "types" => (
             "Object types to export, comma-separated or repeated (default: all).",
             json!({"type": "string", "pattern": "^(charter|delegation|node|record|retraction|revocation)(,(charter|delegation|node|record|retraction|revocation))*$"}),
+        ),
+        "number" => (
+            "The number of one evidence bundle (see `evidence` in /v1/health/federation).",
+            json!({"type": "integer", "minimum": 1}),
         ),
         "cursor" => (
             "The next_cursor of the previous page.",
@@ -277,6 +293,53 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
             "text/event-stream",
             json!({"type": "string", "description": "`event: record` / `id: <object id>` / `data: <an item of /v1/records>`; `event: lagged` when the client fell behind"}),
         ),
+        ("get", "/v1/health/federation") => json_of({
+            let mut v = object(&[
+                ("generated", "string"),
+                ("federation", "string"),
+                ("federation_name", "string"),
+                ("charter_version", "integer"),
+                ("software", "string"),
+                ("protocol", "string"),
+                ("heartbeat_secs", "integer"),
+                ("members", "array"),
+                ("evidence", "array"),
+                ("refused", "object"),
+            ]);
+            v["properties"]["members"]["items"] = {
+                let mut m = object(&[("code", "string"), ("name", "object"), ("nodes", "array")]);
+                m["properties"]["nodes"]["items"] = object(&[
+                    ("member", "string"),
+                    ("node_key", "string"),
+                    ("peer_id", "string"),
+                    ("status", "string"),
+                    ("last_seen", "string?"),
+                    ("software", "string?"),
+                    ("protocol", "string?"),
+                    ("charter_version", "integer?"),
+                    ("charter_matches", "boolean?"),
+                    ("checkpoint", "object?"),
+                    ("agreement", "string"),
+                    ("behind", "integer"),
+                    ("divergent", "boolean"),
+                    ("equivocated", "boolean"),
+                ]);
+                m
+            };
+            v["properties"]["evidence"]["items"] = object(&[
+                ("number", "integer"),
+                ("kind", "string"),
+                ("subject_member", "string"),
+                ("subject", "string"),
+                ("created", "string"),
+                ("explanation", "string"),
+            ]);
+            v
+        }),
+        ("get", "/v1/health/evidence") => (
+            "application/cbor",
+            json!({"type": "string", "format": "binary", "description": "a CBOR sequence of signed evidence bundles `[1, body, signature]` (docs/PROTOCOL.md §11)"}),
+        ),
         ("get", "/v1/export") => (
             "application/cbor",
             json!({"type": "string", "format": "binary", "description": "a CBOR sequence of envelopes (RFC 8742)"}),
@@ -312,6 +375,29 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "missing": 0, "fetched": 0, "sessions": 12, "fetched_total": 40, "error": null,
             "running": null
         }]}),
+        ("get", "/v1/health/federation") => json!({
+            "generated": "2026-12-03T10:00:00.000Z", "federation": ID,
+            "federation_name": "CIS digital cooperation", "charter_version": 1,
+            "software": concat!("accord/", env!("CARGO_PKG_VERSION")), "protocol": "1.2",
+            "heartbeat_secs": 60,
+            "members": [{"code": "BY", "name": {"en": "Republic of Belarus"}, "nodes": [{
+                "member": "BY", "node_key": KEY,
+                "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq",
+                "label": "BY node 1", "status": "up",
+                "last_seen": "2026-12-03T09:59:31.000Z", "seconds_since": 29,
+                "software": concat!("accord/", env!("CARGO_PKG_VERSION")), "protocol": "1.2",
+                "charter_version": 1, "charter_matches": true, "uptime_secs": 86400,
+                "period_secs": 60, "counts": {"record": 120},
+                "checkpoint": {"watermark": "2026-12-03T09:54:00.000Z", "count": 131, "fingerprint": ID},
+                "agreement": "agrees", "behind": 0, "divergent": false, "equivocated": false,
+                "attachment_backlog": 0, "reconciled_peers": 4
+            }]}],
+            "evidence": [{"number": 1, "kind": "divergent", "subject_member": "TM",
+                "subject": KEY, "created": "2026-12-03T09:58:00.000Z",
+                "explanation": "it claims 140 objects created before 2026-12-03T09:50:00.000Z; after reconciling with it at 2026-12-03T09:57:10.000Z, this node holds 131",
+                "heartbeats": 2}],
+            "refused": {"bad-signature": 1}
+        }),
         ("get", "/v1/records") => json!({
             "items": [{"id": ID, "member": "KZ", "kind": "regulatory-note",
                 "directions": ["e-government"], "lang": "ru", "languages": ["en", "ru"],

@@ -152,6 +152,12 @@ fn member_config(
             interval_secs: 10,
             ..SyncConfig::default()
         },
+        // Heartbeats often enough that the federation health page fills within seconds.
+        health: accord_node::HealthConfig {
+            heartbeat_secs: 10,
+            watermark_delay_secs: 30,
+            ..Default::default()
+        },
     })
 }
 

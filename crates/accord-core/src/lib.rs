@@ -14,6 +14,7 @@ pub mod codes;
 pub mod devnet;
 pub mod envelope;
 pub mod error;
+pub mod health;
 pub mod id;
 pub mod keys;
 pub mod object;

@@ -18,6 +18,15 @@ pub fn gossip_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("accord/{federation}/objects/2"))
 }
 
+/// The heartbeat topic of a federation: `accord/<federation id>/health/1` (signed node
+/// heartbeats, docs/PROTOCOL.md §11; never objects).
+pub fn health_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("accord/{federation}/health/1"))
+}
+
+/// Largest heartbeat message (the node checks the same bound before decoding).
+pub const MAX_HEARTBEAT_MESSAGE: usize = accord_core::health::MAX_HEARTBEAT_BYTES;
+
 /// `/accord/<first 16 hex of the federation id>/cert/1`: node certificate presentation.
 pub fn cert_protocol(federation: &ObjectId) -> StreamProtocol {
     protocol(federation, "cert/1")
@@ -81,6 +90,7 @@ impl Behaviour {
     ) -> Result<Self, NetError> {
         let key = &cfg.keypair;
         let local = key.public().to_peer_id();
+        let health_hash = health_topic(&cfg.federation).hash();
         let mut gossip_config = gossipsub::ConfigBuilder::default();
         if cfg.gossip_mesh_n > 0 {
             // The mesh: D peers, grafting up below about two thirds of D, pruning above 2D;
@@ -105,7 +115,14 @@ impl Behaviour {
             // once by the node): gossip messages carry no second signature, author or sequence
             // number, and a message that carries them is refused (PROTOCOL.md 9.1).
             .validation_mode(gossipsub::ValidationMode::Anonymous)
-            .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
+            .message_id_fn(move |m: &gossipsub::Message| {
+                if m.topic == health_hash {
+                    // A heartbeat is not an object: its id is the hash of all its bytes.
+                    gossipsub::MessageId::new(&Sha256::digest(&m.data))
+                } else {
+                    message_id(&m.data)
+                }
+            })
             .max_transmit_size(cfg.max_object_bytes + 16 * 1024)
             .heartbeat_interval(Duration::from_millis(700))
             // Messages stay in the cache for 10 heartbeats (7 s), so that one whose
@@ -126,25 +143,28 @@ impl Behaviour {
         // Scores tuned for a small federation with sparse traffic: no mesh-delivery quotas
         // (P3, P3b), no IP colocation penalty (nodes are certified), small positive rewards
         // (P1, P2) that cannot outweigh invalid messages (P4) or the admission score (P5).
+        let health = health_topic(&cfg.federation);
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            time_in_mesh_weight: 0.01,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 100.0,
+            first_message_deliveries_weight: 0.1,
+            first_message_deliveries_decay: 0.5,
+            first_message_deliveries_cap: 50.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            // Two invalid objects take a peer to the graylist.
+            invalid_message_deliveries_weight: -20.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..Default::default()
+        };
+        // A forged or malformed heartbeat costs its sender what an invalid object does.
         let params = gossipsub::PeerScoreParams {
-            topics: [(
-                topic.hash(),
-                gossipsub::TopicScoreParams {
-                    topic_weight: 1.0,
-                    time_in_mesh_weight: 0.01,
-                    time_in_mesh_quantum: Duration::from_secs(1),
-                    time_in_mesh_cap: 100.0,
-                    first_message_deliveries_weight: 0.1,
-                    first_message_deliveries_decay: 0.5,
-                    first_message_deliveries_cap: 50.0,
-                    mesh_message_deliveries_weight: 0.0,
-                    mesh_failure_penalty_weight: 0.0,
-                    // Two invalid objects take a peer to the graylist.
-                    invalid_message_deliveries_weight: -20.0,
-                    invalid_message_deliveries_decay: 0.9,
-                    ..Default::default()
-                },
-            )]
+            topics: [
+                (topic.hash(), topic_params.clone()),
+                (health.hash(), topic_params),
+            ]
             .into_iter()
             .collect(),
             app_specific_weight: 1.0,
@@ -160,9 +180,11 @@ impl Behaviour {
         gossipsub
             .with_peer_score(params, thresholds)
             .map_err(|e| NetError::Transport(format!("peer score: {e}")))?;
-        gossipsub
-            .subscribe(&topic)
-            .map_err(|e| NetError::Transport(format!("subscribe: {e}")))?;
+        for t in [&topic, &health] {
+            gossipsub
+                .subscribe(t)
+                .map_err(|e| NetError::Transport(format!("subscribe: {e}")))?;
+        }
 
         let mut kad_config = kad::Config::new(kad_protocol(&cfg.federation));
         kad_config.set_query_timeout(Duration::from_secs(30));

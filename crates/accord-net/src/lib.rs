@@ -3,7 +3,8 @@
 //! One task ([`Network::run`]) owns the [`libp2p::Swarm`]: TCP + Noise + Yamux, identify, ping,
 //! gossipsub (one topic per federation, unsigned messages since objects are signed, message id
 //! = object id, every message validated by the node before it is forwarded to the mesh of
-//! [`NetConfig::gossip_mesh_n`] peers), Kademlia for
+//! [`NetConfig::gossip_mesh_n`] peers; a second topic carries the nodes' signed heartbeats),
+//! Kademlia for
 //! finding other federation nodes, optional mDNS, a certificate-presentation protocol for
 //! admission, and a request-response slot for reconciliation. The rest of the node talks to it
 //! through a cloneable [`NetworkHandle`] (bounded command channel, oneshot replies) and
@@ -31,7 +32,7 @@ use libp2p::{Multiaddr, PeerId};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-pub use behaviour::{cert_protocol, gossip_topic, kad_protocol, sync_protocol};
+pub use behaviour::{cert_protocol, gossip_topic, health_topic, kad_protocol, sync_protocol};
 pub use libp2p::identity::Keypair;
 pub use libp2p::metrics::Registry;
 pub use libp2p::multiaddr;
@@ -129,6 +130,13 @@ pub enum NetworkEvent {
         source: PeerId,
         data: Vec<u8>,
     },
+    /// A heartbeat (docs/PROTOCOL.md §11) to validate; answer with [`NetworkHandle::report`].
+    /// Carried on the control queue.
+    Heartbeat {
+        message_id: Vec<u8>,
+        source: PeerId,
+        data: Vec<u8>,
+    },
     /// An admitted peer asks for reconciliation; answer with [`NetworkHandle::respond`].
     SyncRequest {
         peer: PeerId,
@@ -156,6 +164,7 @@ impl NetworkEvent {
             NetworkEvent::PeerDisconnected { .. } => "peer-disconnected",
             NetworkEvent::CertificatePresented { .. } => "certificate",
             NetworkEvent::Gossip { .. } => "gossip",
+            NetworkEvent::Heartbeat { .. } => "heartbeat",
             NetworkEvent::SyncRequest { .. } => "sync-request",
             NetworkEvent::NonMemberDisconnected { .. } => "non-member-disconnected",
             NetworkEvent::PeerAdmitted { .. } => "peer-admitted",
@@ -196,6 +205,10 @@ pub enum NetError {
 
 pub(crate) enum Command {
     Publish {
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    PublishHeartbeat {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
@@ -356,6 +369,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Publish { .. } => "Publish",
+            Command::PublishHeartbeat { .. } => "PublishHeartbeat",
             Command::Report { .. } => "Report",
             Command::Admit { .. } => "Admit",
             Command::Refuse { .. } => "Refuse",
@@ -389,6 +403,13 @@ impl NetworkHandle {
     pub async fn publish(&self, data: Vec<u8>) -> Result<(), NetError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish { data, reply }).await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Publishes this node's signed heartbeat on the federation's health topic.
+    pub async fn publish_heartbeat(&self, data: Vec<u8>) -> Result<(), NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::PublishHeartbeat { data, reply }).await?;
         rx.await.map_err(|_| NetError::Stopped)?
     }
 

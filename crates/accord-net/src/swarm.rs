@@ -11,7 +11,9 @@ use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns, noise, tc
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use crate::behaviour::{Behaviour, BehaviourEvent, UNADMITTED_SCORE, gossip_topic};
+use crate::behaviour::{
+    Behaviour, BehaviourEvent, MAX_HEARTBEAT_MESSAGE, UNADMITTED_SCORE, gossip_topic, health_topic,
+};
 use crate::{
     Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY, GOSSIP_CHANNEL_CAPACITY,
     GOSSIP_QUEUE_BYTES, NetConfig, NetError, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo,
@@ -75,6 +77,8 @@ pub struct Network {
     /// Gossip not handed over to the node, shared with the handles.
     missed: std::sync::Arc<crate::MissedGossip>,
     topic: gossipsub::IdentTopic,
+    /// The heartbeat topic (docs/PROTOCOL.md §11).
+    health: gossipsub::IdentTopic,
     admission: Admission,
     admission_timeout: Duration,
     /// Every admitted peer is an explicit gossip peer (no mesh: `gossip_mesh_n` = 0).
@@ -223,6 +227,7 @@ impl Network {
             gossip_bytes,
             missed,
             topic: gossip_topic(&cfg.federation),
+            health: health_topic(&cfg.federation),
             admission: cfg.admission,
             admission_timeout: cfg.admission_timeout,
             direct_peers: cfg.gossip_mesh_n == 0,
@@ -297,7 +302,11 @@ impl Network {
     fn command(&mut self, c: Command) {
         match c {
             Command::Publish { data, reply } => {
-                let r = self.publish(data);
+                let r = self.publish(self.topic.clone(), data);
+                let _ = reply.send(r);
+            }
+            Command::PublishHeartbeat { data, reply } => {
+                let r = self.publish(self.health.clone(), data);
                 let _ = reply.send(r);
             }
             Command::Report {
@@ -359,13 +368,8 @@ impl Network {
         }
     }
 
-    fn publish(&mut self, data: Vec<u8>) -> Result<(), NetError> {
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.topic.clone(), data)
-        {
+    fn publish(&mut self, topic: gossipsub::IdentTopic, data: Vec<u8>) -> Result<(), NetError> {
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
             Err(
                 gossipsub::PublishError::NoPeersSubscribedToTopic
@@ -694,6 +698,39 @@ impl Network {
                     return;
                 }
                 let id = message_id.0.clone();
+                if message.topic == self.health.hash() {
+                    // Heartbeats go on the control queue: they are small, one per node per
+                    // period, and must not wait behind a flood of objects.
+                    let delivered = message.data.len() <= MAX_HEARTBEAT_MESSAGE
+                        && self.emit(NetworkEvent::Heartbeat {
+                            message_id: id,
+                            source: propagation_source,
+                            data: message.data,
+                        });
+                    if !delivered {
+                        self.swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .report_message_validation_result(
+                                &message_id,
+                                &propagation_source,
+                                gossipsub::MessageAcceptance::Reject,
+                            );
+                    }
+                    return;
+                }
+                if message.topic != self.topic.hash() {
+                    // Peers do not subscribe us to other topics; nothing else is expected.
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            gossipsub::MessageAcceptance::Reject,
+                        );
+                    return;
+                }
                 let delivered = self.emit(NetworkEvent::Gossip {
                     message_id: id,
                     source: propagation_source,

@@ -235,6 +235,11 @@ pub struct SyncConfig {
     /// Requests one peer may make per minute before it is refused.
     #[serde(default = "default_serve_requests")]
     pub serve_requests_per_minute: u32,
+    /// Test-only: objects this node holds but never gives to a peer (not gossiped, not
+    /// served to a fetch), to play a withholding member. Set only in code: no configuration
+    /// file can name it.
+    #[serde(skip)]
+    pub withhold: Vec<accord_core::ObjectId>,
 }
 
 fn default_sync_interval() -> u64 {
@@ -253,6 +258,7 @@ impl Default for SyncConfig {
             interval_secs: default_sync_interval(),
             fetch_batch: default_fetch_batch(),
             serve_requests_per_minute: default_serve_requests(),
+            withhold: Vec::new(),
         }
     }
 }
@@ -287,6 +293,74 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     #[serde(default)]
     pub search: SearchConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
+}
+
+/// `[health]`: heartbeats and the federation health view (docs/OPERATIONS.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Seconds between this node's signed heartbeats (1 to 3600). Other nodes show it down
+    /// after 1.5 periods of silence.
+    #[serde(default = "default_heartbeat_secs")]
+    pub heartbeat_secs: u64,
+    /// How far in the past a heartbeat's checkpoint watermark lies, in seconds: objects
+    /// created before it are expected to have reached every node.
+    #[serde(default = "default_watermark_delay_secs")]
+    pub watermark_delay_secs: u64,
+    /// How long another node's latest heartbeat is kept (and shown as down) after it was
+    /// received, in seconds; older heartbeats are refused.
+    #[serde(default = "default_health_ttl_secs")]
+    pub ttl_secs: u64,
+}
+
+fn default_heartbeat_secs() -> u64 {
+    60
+}
+fn default_watermark_delay_secs() -> u64 {
+    300
+}
+fn default_health_ttl_secs() -> u64 {
+    24 * 3600
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            heartbeat_secs: default_heartbeat_secs(),
+            watermark_delay_secs: default_watermark_delay_secs(),
+            ttl_secs: default_health_ttl_secs(),
+        }
+    }
+}
+
+impl HealthConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=3600).contains(&self.heartbeat_secs) {
+            return Err(field(
+                "health.heartbeat_secs",
+                format!("must be between 1 and 3600, not {}", self.heartbeat_secs),
+            ));
+        }
+        if self.watermark_delay_secs > 7 * 24 * 3600 {
+            return Err(field(
+                "health.watermark_delay_secs",
+                "must be at most a week (604800)",
+            ));
+        }
+        if self.ttl_secs < 2 * self.heartbeat_secs {
+            return Err(field(
+                "health.ttl_secs",
+                format!(
+                    "must be at least two heartbeat periods ({}), not {}",
+                    2 * self.heartbeat_secs,
+                    self.ttl_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Search settings.
@@ -403,6 +477,7 @@ impl NodeConfig {
         if self.store.cache_mb == 0 {
             return Err(field("store.cache_mb", "must be at least 1"));
         }
+        self.health.check()?;
         if self.network.admission_timeout_secs == 0 {
             return Err(field(
                 "network.admission_timeout_secs",

@@ -13,13 +13,18 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+mod health;
 mod index;
 pub mod metrics;
 mod node;
 mod sync;
 mod worker;
 
-pub use config::{AdmissionMode, ConfigError, NodeConfig, SyncConfig};
+pub use config::{AdmissionMode, ConfigError, HealthConfig, NodeConfig, SyncConfig};
+pub use health::{
+    Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE, MemberHealth,
+    NodeHealth, PROTOCOL_VERSION,
+};
 pub use node::{
     Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
 };

@@ -34,6 +34,15 @@ pub struct Metrics {
     pub(crate) verifications: Counter,
     pub(crate) gossip_missed: Counter,
     pub(crate) sync_duplicates: Counter,
+    pub(crate) heartbeats: Family<Labels, Counter>,
+    pub(crate) divergence_evidence: Family<Labels, Counter>,
+    pub(crate) fed_up: Family<Labels, Gauge>,
+    pub(crate) fed_last_seen: Family<Labels, Gauge>,
+    pub(crate) fed_divergent: Family<Labels, Gauge>,
+    pub(crate) fed_behind: Family<Labels, Gauge>,
+    pub(crate) fed_charter_mismatch: Family<Labels, Gauge>,
+    pub(crate) fed_version_skew: Family<Labels, Gauge>,
+    pub(crate) fed_info: Family<Labels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -72,6 +81,15 @@ impl Metrics {
             verifications: Counter::default(),
             gossip_missed: Counter::default(),
             sync_duplicates: Counter::default(),
+            heartbeats: Family::default(),
+            divergence_evidence: Family::default(),
+            fed_up: Family::default(),
+            fed_last_seen: Family::default(),
+            fed_divergent: Family::default(),
+            fed_behind: Family::default(),
+            fed_charter_mismatch: Family::default(),
+            fed_version_skew: Family::default(),
+            fed_info: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("accord");
         r.register(
@@ -159,6 +177,51 @@ impl Metrics {
             "sync_duplicates",
             "Objects fetched by reconciliation that were already stored",
             m.sync_duplicates.clone(),
+        );
+        r.register(
+            "heartbeats_received",
+            "Heartbeats received by gossip, by result (accepted, ignored, or the refusal code)",
+            m.heartbeats.clone(),
+        );
+        r.register(
+            "divergence_evidence",
+            "Evidence bundles this node signed, by kind (divergent, equivocation)",
+            m.divergence_evidence.clone(),
+        );
+        r.register(
+            "federation_node_up",
+            "1 when a certified node of the federation sent a heartbeat within 1.5 of its periods (this node counts itself up)",
+            m.fed_up.clone(),
+        );
+        r.register(
+            "federation_node_last_seen_timestamp_seconds",
+            "When a certified node's latest heartbeat was received (unix seconds)",
+            m.fed_last_seen.clone(),
+        );
+        r.register(
+            "federation_node_divergent",
+            "1 when a node claims objects it did not give this node after reconciling with it, or signed two different heartbeats for the same time",
+            m.fed_divergent.clone(),
+        );
+        r.register(
+            "federation_node_behind_objects",
+            "Objects a node lacks below its checkpoint watermark compared with this node",
+            m.fed_behind.clone(),
+        );
+        r.register(
+            "federation_node_charter_mismatch",
+            "1 when a node's charter version differs from this node's",
+            m.fed_charter_mismatch.clone(),
+        );
+        r.register(
+            "federation_node_version_skew",
+            "1 when a node runs another software version than this node",
+            m.fed_version_skew.clone(),
+        );
+        r.register(
+            "federation_node_info",
+            "Software and protocol version of each node seen (value 1)",
+            m.fed_info.clone(),
         );
         let info: Family<Labels, Gauge> = Family::default();
         info.get_or_create(&labels(&[("version", env!("CARGO_PKG_VERSION"))]))

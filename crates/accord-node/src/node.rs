@@ -102,6 +102,12 @@ struct Inner {
     /// Signalled when an accepted revocation or charter amendment may have taken away an
     /// admitted peer's certificate: the event loop re-checks every admitted peer.
     trust_changed: tokio::sync::Notify,
+    /// The node key: the libp2p identity, and the signer of heartbeats and evidence.
+    node_key: SecretKey,
+    health: Arc<crate::health::HealthState>,
+    health_config: crate::config::HealthConfig,
+    /// Test-only: objects never given to peers (`SyncConfig::withhold`).
+    withhold: std::collections::HashSet<ObjectId>,
 }
 
 /// A cloneable handle to a running node.
@@ -250,6 +256,10 @@ impl Node {
                 objects: Mutex::new(Some(objects)),
                 verify_slots: Arc::new(Semaphore::new(cores)),
                 trust_changed: tokio::sync::Notify::new(),
+                node_key: key,
+                health: Arc::default(),
+                health_config: cfg.health.clone(),
+                withhold: cfg.sync.withhold.iter().copied().collect(),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -364,6 +374,31 @@ impl NodeHandle {
         &self.inner.sync_config
     }
 
+    pub(crate) fn health(&self) -> &crate::health::HealthState {
+        &self.inner.health
+    }
+
+    pub(crate) fn health_config(&self) -> &crate::config::HealthConfig {
+        &self.inner.health_config
+    }
+
+    pub(crate) fn node_key(&self) -> &SecretKey {
+        &self.inner.node_key
+    }
+
+    pub(crate) fn uptime_secs(&self) -> u64 {
+        self.inner.started.elapsed().as_secs()
+    }
+
+    pub(crate) fn shared_counts(&self) -> BTreeMap<ObjectType, u64> {
+        self.inner.shared.counts()
+    }
+
+    /// Test-only withholding (`SyncConfig::withhold`): whether `id` is never given to peers.
+    pub(crate) fn withholds(&self, id: &ObjectId) -> bool {
+        self.inner.withhold.contains(id)
+    }
+
     /// Runs a search on the node's index (off the async workers).
     pub async fn search(
         &self,
@@ -420,11 +455,59 @@ impl NodeHandle {
                 .get_or_create(&vec![("type".to_string(), t.as_str().to_string())])
                 .set(n as i64);
         }
+        self.federation_metrics(&m);
         m.pending.set(shared.pending() as i64);
         m.store_bytes.set(shared.store_bytes() as i64);
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
         crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
         m.encode()
+    }
+
+    /// Sets the `accord_federation_node_*` gauges from the health view (series of nodes no
+    /// longer certified disappear).
+    fn federation_metrics(&self, m: &crate::metrics::Metrics) {
+        let view = self.federation_health();
+        for f in [
+            &m.fed_up,
+            &m.fed_last_seen,
+            &m.fed_divergent,
+            &m.fed_behind,
+            &m.fed_charter_mismatch,
+            &m.fed_version_skew,
+            &m.fed_info,
+        ] {
+            f.clear();
+        }
+        for n in view.members.iter().flat_map(|mh| &mh.nodes) {
+            let l = vec![
+                ("member".to_string(), n.member.clone()),
+                ("node".to_string(), n.peer_id.clone()),
+            ];
+            m.fed_up
+                .get_or_create(&l)
+                .set(i64::from(matches!(n.status, "up" | "self")));
+            if let Some(t) = n.last_seen {
+                m.fed_last_seen.get_or_create(&l).set((t.0 / 1000) as i64);
+            }
+            m.fed_divergent
+                .get_or_create(&l)
+                .set(i64::from(n.divergent || n.equivocated));
+            m.fed_behind.get_or_create(&l).set(n.behind as i64);
+            if let Some(matches) = n.charter_matches {
+                m.fed_charter_mismatch
+                    .get_or_create(&l)
+                    .set(i64::from(!matches));
+            }
+            if let (Some(sw), Some(proto)) = (&n.software, &n.protocol) {
+                m.fed_version_skew
+                    .get_or_create(&l)
+                    .set(i64::from(*sw != view.software));
+                let mut info = l.clone();
+                info.push(("software".to_string(), sw.clone()));
+                info.push(("protocol".to_string(), proto.clone()));
+                m.fed_info.get_or_create(&info).set(1);
+            }
+        }
     }
 
     pub fn peer_id(&self) -> String {
@@ -530,7 +613,9 @@ impl NodeHandle {
         let r = self.ingest(items, Source::Local).await?;
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
-            if let IngestOutcome::Accepted(v) = o {
+            if let IngestOutcome::Accepted(v) = o
+                && !self.withholds(&v.id())
+            {
                 match self.inner.net.publish(v.bytes().to_vec()).await {
                     Ok(()) => self.inner.metrics.gossip("out", "published"),
                     Err(e) => warn!(object = %v.id(), error = %e, "stored but not gossiped"),
@@ -719,6 +804,10 @@ async fn event_loop(
     let mut owed: std::collections::HashSet<Peer> = std::collections::HashSet::new();
     let mut owed_check = tokio::time::interval(OWED_SYNC_CHECK);
     owed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first heartbeat one period after start (peers are connected by then).
+    let beat = std::time::Duration::from_secs(node.inner.health_config.heartbeat_secs.max(1));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
@@ -732,6 +821,15 @@ async fn event_loop(
                     let admitted: Vec<_> = peers.iter().filter(|p| p.admitted).map(|p| p.peer).collect();
                     if !admitted.is_empty() {
                         let _ = node.sync_with(admitted[t % admitted.len()]).await;
+                    }
+                });
+                continue;
+            }
+            _ = heartbeat.tick() => {
+                let node = node.clone();
+                work.spawn(async move {
+                    if let Err(e) = node.send_heartbeat().await {
+                        debug!(error = %e, "heartbeat not sent");
                     }
                 });
                 continue;
@@ -806,6 +904,14 @@ async fn event_loop(
                     let _ = node.inner.net.report(message_id, source, verdict).await;
                     drop(permit);
                 });
+            }
+            NetworkEvent::Heartbeat {
+                message_id,
+                source,
+                data,
+            } => {
+                let node = node.clone();
+                work.spawn(async move { node.on_heartbeat(message_id, source, data).await });
             }
             NetworkEvent::CertificatePresented { peer, cert } => {
                 let node = node.clone();

@@ -163,7 +163,7 @@ impl Drop for Claim {
 }
 
 impl NodeHandle {
-    async fn sync_snapshot(&self) -> Result<Arc<accord_sync::Snapshot>, NodeError> {
+    pub(crate) async fn sync_snapshot(&self) -> Result<Arc<accord_sync::Snapshot>, NodeError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store_tx()
             .send(Job::Snapshot(tx))
@@ -200,11 +200,15 @@ impl NodeHandle {
                 },
                 Ok(Request::Fetch(ids)) => {
                     // Read off the store thread: objects never change once written.
+                    let node = self.clone();
                     let objects = match self.object_reader() {
                         Ok(reader) => tokio::task::spawn_blocking(move || {
                             let mut out = Vec::new();
                             let mut size = 0;
                             for id in ids {
+                                if node.withholds(&id) {
+                                    continue;
+                                }
                                 if let Ok(Some(b)) = reader.try_get(&id) {
                                     if size + b.len() > MAX_FETCH_RESPONSE_BYTES {
                                         break;

@@ -32,6 +32,17 @@ impl Snapshot {
         self.items.binary_search(&item(created, id)).is_ok()
     }
 
+    /// The checkpoint of every item created before `watermark` (docs/PROTOCOL.md §11): what
+    /// a heartbeat says about the set, comparable between nodes. O(n) in the items below it.
+    pub fn checkpoint(&self, watermark: Timestamp) -> accord_core::health::Checkpoint {
+        let end = self.items.partition_point(|it| it.timestamp < watermark.0);
+        let mut h = accord_core::health::checkpoint_hasher();
+        for it in &self.items[..end] {
+            h.add(it.timestamp, it.id.as_bytes());
+        }
+        h.finish(watermark)
+    }
+
     fn merged(&self, mut extra: Vec<Item>) -> Snapshot {
         extra.sort_unstable();
         let mut out = Vec::with_capacity(self.items.len() + extra.len());
@@ -152,5 +163,30 @@ mod tests {
         assert!(s.items.windows(2).all(|w| w[0] < w[1]));
         assert!(s.contains(Timestamp(3), &id(1000)));
         assert_eq!(Snapshot::from_items(s.items.clone()).items, s.items);
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_covers_exactly_the_items_before_its_watermark() {
+        let id = |n: u8| ObjectId([n; 32]);
+        let a = Snapshot::from_items(vec![
+            item(Timestamp(10), &id(1)),
+            item(Timestamp(20), &id(2)),
+            item(Timestamp(30), &id(3)),
+        ]);
+        // The same items below 30 in another order, and another one above it.
+        let b = Snapshot::from_items(vec![
+            item(Timestamp(40), &id(4)),
+            item(Timestamp(20), &id(2)),
+            item(Timestamp(10), &id(1)),
+        ]);
+        assert_eq!(a.checkpoint(Timestamp(30)), b.checkpoint(Timestamp(30)));
+        assert_eq!(a.checkpoint(Timestamp(30)).count, 2);
+        assert_ne!(a.checkpoint(Timestamp(31)), b.checkpoint(Timestamp(31)));
+        assert_eq!(a.checkpoint(Timestamp(0)).count, 0);
     }
 }

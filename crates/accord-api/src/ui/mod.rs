@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<NodeHandle> {
         .route("/feeds/records.atom", get(crate::exports::atom))
         .route("/federation", get(pages::federation))
         .route("/network", get(pages::network))
+        .route("/health", get(pages::health))
         .route("/compare", get(pages::compare))
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
@@ -261,6 +262,39 @@ impl Lang {
             "month_axis" => ("месяц", "month"),
             "quarter_axis" => ("квартал", "quarter"),
             "count_axis" => ("записей", "records"),
+            "health" => ("Состояние федерации", "Federation health"),
+            "nodes_up" => ("Узлы на связи", "Nodes up"),
+            "divergent" => ("расхождение", "divergent"),
+            "equivocated" => ("противоречивые заявления", "equivocated"),
+            "heartbeat_every" => ("сигнал каждые", "heartbeat every"),
+            "seconds" => ("с", "s"),
+            "seconds_ago" => ("с назад", "s ago"),
+            "health_help" => (
+                "Каждый узел раз в период подписывает сигнал о своём состоянии и о наборе записей, который он хранит; этот узел сверяет их со своим. Узел, заявляющий записи, которых он не отдаёт при сверке, отмечается как расходящийся, и подписанные доказательства можно скачать.",
+                "Every node signs a heartbeat each period with its state and a checkpoint of the set it holds; this node compares them with its own. A node that claims objects it does not give when reconciled with is flagged divergent, and the signed evidence can be downloaded.",
+            ),
+            "no_nodes" => ("Нет сертифицированных узлов.", "No certified nodes."),
+            "node" => ("Узел", "Node"),
+            "last_seen" => ("Последний сигнал", "Last heartbeat"),
+            "version" => ("Версия", "Version"),
+            "checkpoint" => ("Контрольная точка", "Checkpoint"),
+            "self_node" => ("этот узел", "this node"),
+            "up" => ("на связи", "up"),
+            "down" => ("не отвечает", "down"),
+            "never_seen" => ("сигналов не было", "never seen"),
+            "protocol" => ("протокол", "protocol"),
+            "charter_mismatch" => ("другая версия устава", "charter differs"),
+            "objects_before" => ("объектов до", "objects before"),
+            "agrees" => ("совпадает с этим узлом", "agrees with this node"),
+            "behind" => ("отстаёт", "behind"),
+            "ahead" => (
+                "заявляет недостающие здесь объекты",
+                "claims objects this node lacks",
+            ),
+            "not_compared" => ("не сверено", "not compared"),
+            "evidence" => ("Доказательства", "Evidence"),
+            "no_evidence" => ("Расхождений не обнаружено.", "No divergence found."),
+            "refused_heartbeats" => ("Отклонённые сигналы", "Refused heartbeats"),
             _ => ("?", "?"),
         };
         match self {
@@ -473,7 +507,7 @@ impl Ctx {
                             span.fed { (self.fed_name) }
                         }
                         nav aria-label=(lang.t("menu")) {
-                            @for (href, key) in [("/", "search"), ("/overview", "overview"), ("/compare", "compare"), ("/federation", "federation"), ("/network", "network")] {
+                            @for (href, key) in [("/", "search"), ("/overview", "overview"), ("/compare", "compare"), ("/federation", "federation"), ("/network", "network"), ("/health", "health")] {
                                 a href=(href) aria-current=[(current == key).then_some("page")] { (lang.t(key)) }
                             }
                         }
@@ -635,6 +669,7 @@ a.badge { color:var(--accent); }
 .didyoumean { font-size:1.05rem; }
 .empty { border:1px dashed var(--line); border-radius:var(--radius); padding:var(--s4); background:var(--soft); }
 .notice { display:none; background:var(--accent-soft); border:1px solid var(--accent); padding:var(--s2); border-radius:var(--radius); margin:var(--s2) 0; }
+.state { font-weight:600; } .state.ok { color:var(--ok); } .state.bad { color:var(--bad); } .state.muted { color:var(--muted); font-weight:400; }
 .notice.error { display:block; border-color:var(--bad); color:var(--bad); background:#fff; }
 .exports { border-top:1px solid var(--line); padding-top:var(--s3); font-size:.95rem; }
 .pager { margin:var(--s3) 0; }
@@ -739,6 +774,15 @@ mod tests {
             "compare",
             "federation",
             "network",
+            "health",
+            "self_node",
+            "up",
+            "down",
+            "never_seen",
+            "agrees",
+            "behind",
+            "ahead",
+            "not_compared",
             "member",
             "direction",
             "kind",

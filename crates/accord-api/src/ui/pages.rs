@@ -841,3 +841,108 @@ pub async fn network(
     };
     ctx.page(lang.t("network"), "network", "/network", body)
 }
+
+/// "Federation health": every member's certified nodes as this node sees them from their
+/// signed heartbeats (docs/OPERATIONS.md, "Federation health").
+pub async fn health(
+    State(node): State<NodeHandle>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
+    let view = node.federation_health();
+    let all: Vec<&accord_node::NodeHealth> = view.members.iter().flat_map(|m| &m.nodes).collect();
+    let up = all
+        .iter()
+        .filter(|n| matches!(n.status, "up" | "self"))
+        .count();
+    let flagged = all.iter().filter(|n| n.divergent || n.equivocated).count();
+    let body = html! {
+        h1 { (lang.t("health")) }
+        p.meta {
+            (lang.t("nodes_up")) ": " strong { (up) " / " (all.len()) }
+            " · " (lang.t("divergent")) ": " strong { (flagged) }
+            " · " (lang.t("heartbeat_every")) " " (view.heartbeat_secs) " " (lang.t("seconds"))
+        }
+        p { (lang.t("health_help")) }
+        @for m in &view.members {
+            h2 { (ctx.member(&m.code)) }
+            @if m.nodes.is_empty() {
+                p.meta { (lang.t("no_nodes")) }
+            } @else {
+                div.scroll tabindex="0" role="region" aria-label=(m.code) {
+                    table {
+                        thead { tr {
+                            th scope="col" { (lang.t("node")) }
+                            th scope="col" { (lang.t("status")) }
+                            th scope="col" { (lang.t("last_seen")) }
+                            th scope="col" { (lang.t("version")) }
+                            th scope="col" { (lang.t("charter")) }
+                            th scope="col" { (lang.t("checkpoint")) }
+                        } }
+                        tbody { @for n in &m.nodes {
+                            tr {
+                                td {
+                                    @if let Some(l) = &n.label { (l) br; }
+                                    code.id title=(n.peer_id) { (n.peer_id.get(..12).unwrap_or(&n.peer_id)) "…" }
+                                }
+                                td {
+                                    @let (class, key) = match n.status {
+                                        "self" => ("state ok", "self_node"),
+                                        "up" => ("state ok", "up"),
+                                        "down" => ("state bad", "down"),
+                                        _ => ("state muted", "never_seen"),
+                                    };
+                                    span class=(class) { (lang.t(key)) }
+                                    @if n.divergent { br; span.state.bad { (lang.t("divergent")) } }
+                                    @if n.equivocated { br; span.state.bad { (lang.t("equivocated")) } }
+                                }
+                                td { @if let Some(t) = n.last_seen {
+                                    (lang.date(t)) " " (t.to_string().get(11..19).unwrap_or(""))
+                                    @if let Some(s) = n.seconds_since { br; span.meta { (lang.number(s)) " " (lang.t("seconds_ago")) } }
+                                } }
+                                td { @if let Some(sw) = &n.software { (sw) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
+                                td { @if let Some(v) = n.charter_version {
+                                    "v" (v)
+                                    @if n.charter_matches == Some(false) { " " span.state.bad { (lang.t("charter_mismatch")) } }
+                                } }
+                                td { @if let Some(c) = &n.checkpoint {
+                                    (lang.number(c.count)) " " (lang.t("objects_before")) " " (lang.date(c.watermark)) " " (c.watermark.to_string().get(11..16).unwrap_or(""))
+                                    br;
+                                    @let (class, key) = match n.agreement {
+                                        accord_node::Agreement::Agrees => ("state ok", "agrees"),
+                                        accord_node::Agreement::Behind => ("state muted", "behind"),
+                                        accord_node::Agreement::Ahead => ("state bad", "ahead"),
+                                        accord_node::Agreement::Unknown => ("state muted", "not_compared"),
+                                    };
+                                    span class=(class) { (lang.t(key)) }
+                                    @if n.behind > 0 { " (" (lang.number(n.behind)) ")" }
+                                } }
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t("evidence")) }
+        @if view.evidence.is_empty() {
+            p.meta { (lang.t("no_evidence")) }
+        } @else {
+            ul { @for e in &view.evidence {
+                li {
+                    span.state.bad { (if e.kind == "equivocation" { lang.t("equivocated") } else { lang.t("divergent") }) }
+                    " · " (ctx.member(&e.subject_member)) " · " (lang.date(e.created)) " · " (e.explanation) " · "
+                    a href=(format!("/v1/health/evidence?number={}", e.number)) download=(format!("evidence-{}.cbor", e.number)) { (lang.t("download")) }
+                }
+            } }
+        }
+        @if !view.refused.is_empty() {
+            p.meta { (lang.t("refused_heartbeats")) ": "
+                @for (code, n) in &view.refused { code { (code) } " " (n) " " }
+            }
+        }
+        p.exports { a href="/v1/health/federation" { "JSON" } " · " a href="/metrics" { "Prometheus" } }
+    };
+    ctx.page(lang.t("health"), "health", "/health", body)
+}

@@ -1,0 +1,690 @@
+//! Federation health without a centre: this node's signed heartbeats, the latest heartbeat
+//! of every other certified node (with a time to live), and what this node concludes from
+//! them: who is up, who lags behind the set it holds, and who is divergent, with signed
+//! evidence (docs/PROTOCOL.md §11, docs/OPERATIONS.md "Federation health").
+//!
+//! Divergence is judged by each node on its own, from what it can check itself: a node whose
+//! signed checkpoint claims objects this node does not hold, *after* this node has completed a
+//! reconciliation with it that started after the claim, withholds them (it says it holds them
+//! but does not give them). A node whose checkpoint holds fewer objects is only *behind*: it
+//! may not have reconciled yet, or be the victim of a withholding peer; it is shown with its
+//! lag, never flagged. Two different heartbeats of one node with the same `issued` time are
+//! an equivocation: it showed different statements to different peers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use accord_core::health::{
+    Checkpoint, Evidence, HealthError, Heartbeat, Reconciled, SignedHeartbeat, check_heartbeat,
+    sign_evidence, sign_heartbeat,
+};
+use accord_core::{ObjectId, PublicKey, Timestamp};
+use accord_net::{Peer, Validation};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use tracing::{debug, info, warn};
+
+use crate::node::NodeHandle;
+use crate::{NodeError, now};
+
+/// The protocol version this node speaks (docs/PROTOCOL.md §10).
+pub const PROTOCOL_VERSION: &str = "1.2";
+/// Evidence bundles kept (the oldest is dropped first).
+pub const MAX_EVIDENCE: usize = 64;
+/// Nodes whose latest heartbeat is kept: every certified node of a large federation.
+pub const MAX_NODES: usize = 4096;
+
+/// A node is shown down once it has been silent this many of its own periods.
+const DOWN_AFTER_PERIODS: f64 = 1.5;
+
+/// Whether a node's checkpoint matches this node's at the same watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Agreement {
+    /// Not compared yet.
+    Unknown,
+    Agrees,
+    /// It holds fewer objects below the watermark than this node.
+    Behind,
+    /// It claims objects this node does not hold (a reconciliation with it is under way or
+    /// has been asked for).
+    Ahead,
+}
+
+#[derive(Debug)]
+struct Entry {
+    latest: SignedHeartbeat,
+    /// Local time it was received (or sent, for this node's own).
+    received: Timestamp,
+    agreement: Agreement,
+    /// This node's checkpoint at the latest heartbeat's watermark, when compared.
+    observed: Option<Checkpoint>,
+    /// The first heartbeat of the current disagreement (claiming more than this node holds).
+    first_ahead: Option<SignedHeartbeat>,
+    /// When a reconciliation with it, started during the current disagreement, completed.
+    reconciled_at: Option<Timestamp>,
+    divergent: bool,
+    equivocated: bool,
+}
+
+/// One evidence bundle, signed by this node.
+#[derive(Debug, Clone)]
+pub struct EvidenceItem {
+    pub number: u64,
+    pub evidence: Evidence,
+    /// The signed bundle (`[1, body, signature]`), as exported.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    nodes: BTreeMap<PublicKey, Entry>,
+    evidence: VecDeque<EvidenceItem>,
+    next_evidence: u64,
+    /// This node's checkpoint at a watermark, with the store sequence it was computed at.
+    own: Option<(Timestamp, u64, Checkpoint)>,
+    /// Heartbeats refused, by reason code.
+    refused: BTreeMap<&'static str, u64>,
+}
+
+/// The health book of a node (see the module documentation).
+#[derive(Debug, Default)]
+pub(crate) struct HealthState {
+    book: Mutex<Book>,
+}
+
+/// What one certified node looks like from here.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeHealth {
+    pub member: String,
+    pub node_key: String,
+    pub peer_id: String,
+    pub label: Option<String>,
+    /// `self`, `up`, `down` or `never-seen`.
+    pub status: &'static str,
+    #[serde(serialize_with = "ts_opt")]
+    pub last_seen: Option<Timestamp>,
+    pub seconds_since: Option<u64>,
+    pub software: Option<String>,
+    pub protocol: Option<String>,
+    pub charter_version: Option<u64>,
+    pub charter_matches: Option<bool>,
+    pub uptime_secs: Option<u64>,
+    pub period_secs: Option<u64>,
+    pub counts: BTreeMap<String, u64>,
+    #[serde(serialize_with = "checkpoint_opt")]
+    pub checkpoint: Option<Checkpoint>,
+    pub agreement: Agreement,
+    /// Objects it lacks below its watermark compared with this node (0 when it agrees).
+    pub behind: u64,
+    pub divergent: bool,
+    pub equivocated: bool,
+    pub attachment_backlog: Option<u64>,
+    pub reconciled_peers: usize,
+}
+
+/// One member and its certified nodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberHealth {
+    pub code: String,
+    pub name: BTreeMap<String, String>,
+    pub nodes: Vec<NodeHealth>,
+}
+
+/// An evidence bundle, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceSummary {
+    pub number: u64,
+    pub kind: String,
+    pub subject_member: String,
+    pub subject: String,
+    #[serde(serialize_with = "ts")]
+    pub created: Timestamp,
+    pub explanation: String,
+    pub heartbeats: usize,
+}
+
+/// `GET /v1/health/federation`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FederationHealth {
+    #[serde(serialize_with = "ts")]
+    pub generated: Timestamp,
+    pub federation: ObjectId,
+    pub federation_name: String,
+    pub charter_version: u64,
+    pub software: String,
+    pub protocol: &'static str,
+    pub heartbeat_secs: u64,
+    pub members: Vec<MemberHealth>,
+    pub evidence: Vec<EvidenceSummary>,
+    /// Heartbeats refused since start, by reason code.
+    pub refused: BTreeMap<&'static str, u64>,
+}
+
+/// Timestamps in JSON are RFC 3339 text, as everywhere in the API.
+fn ts<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
+fn ts_opt<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
+
+fn checkpoint_opt<S: serde::Serializer>(c: &Option<Checkpoint>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View {
+        watermark: String,
+        count: u64,
+        fingerprint: String,
+    }
+    c.map(|c| View {
+        watermark: c.watermark.to_string(),
+        count: c.count,
+        fingerprint: c.fingerprint.to_string(),
+    })
+    .serialize(s)
+}
+
+/// The watermark of a heartbeat sent at `now`: `delay` in the past, rounded down to the
+/// period, so that nodes with the same period compare at the same watermark.
+pub(crate) fn watermark(now: Timestamp, period_ms: u64, delay_ms: u64) -> Timestamp {
+    let t = now.0.saturating_sub(delay_ms);
+    let p = period_ms.max(1);
+    Timestamp(t - t % p)
+}
+
+/// `up` while a node has been silent at most 1.5 of its periods since its latest heartbeat
+/// was received, `down` after: a node that stops is shown down within two periods.
+pub(crate) fn liveness(received: Timestamp, period_secs: u64, now: Timestamp) -> &'static str {
+    let period_ms = period_secs.max(1).saturating_mul(1000) as f64;
+    let silent = now.0.saturating_sub(received.0) as f64;
+    if silent > DOWN_AFTER_PERIODS * period_ms {
+        "down"
+    } else {
+        "up"
+    }
+}
+
+fn software() -> String {
+    format!("accord/{}", env!("CARGO_PKG_VERSION"))
+}
+
+impl HealthState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl NodeHandle {
+    /// This node's checkpoint at `watermark` (cached while the store has not changed).
+    pub(crate) async fn own_checkpoint(
+        &self,
+        watermark: Timestamp,
+    ) -> Result<Checkpoint, NodeError> {
+        let seq = self.seq();
+        if let Some((w, s, c)) = self.health().lock().own
+            && w == watermark
+            && s == seq
+        {
+            return Ok(c);
+        }
+        let snap = self.sync_snapshot().await?;
+        let c = tokio::task::spawn_blocking(move || snap.checkpoint(watermark))
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        self.health().lock().own = Some((watermark, seq, c));
+        Ok(c)
+    }
+
+    /// Builds, signs and publishes this node's heartbeat (none when this node holds no valid
+    /// certificate of its own: nobody would accept it).
+    pub(crate) async fn send_heartbeat(&self) -> Result<(), NodeError> {
+        let cfg = self.health_config().clone();
+        let key = self.node_key();
+        let trust = self.trust();
+        let t = now();
+        if trust.node_member(&key.public_key(), t).is_none() {
+            debug!("no valid node certificate for this node's key: no heartbeat sent");
+            return Ok(());
+        }
+        let period_ms = cfg.heartbeat_secs.saturating_mul(1000);
+        let checkpoint = self
+            .own_checkpoint(watermark(
+                t,
+                period_ms,
+                cfg.watermark_delay_secs.saturating_mul(1000),
+            ))
+            .await?;
+        let mut reconciled: Vec<Reconciled> = self
+            .sync_stats()
+            .into_iter()
+            .filter(|(_, s)| s.error.is_none())
+            .filter_map(|(peer, s)| s.last.map(|at| Reconciled { peer, at }))
+            .collect();
+        reconciled.sort_by_key(|r| std::cmp::Reverse(r.at));
+        reconciled.truncate(accord_core::health::MAX_RECONCILED);
+        let hb = Heartbeat {
+            federation: self.federation(),
+            member: self.member().to_string(),
+            node: key.public_key(),
+            issued: t,
+            period_secs: cfg.heartbeat_secs,
+            software: software(),
+            protocol: PROTOCOL_VERSION.to_string(),
+            charter_version: trust.charter_history().len() as u64,
+            uptime_secs: self.uptime_secs(),
+            counts: self
+                .shared_counts()
+                .into_iter()
+                .map(|(t, n)| (t.as_str().to_string(), n))
+                .collect(),
+            checkpoint,
+            reconciled,
+            attachment_backlog: 0,
+        };
+        let signed = sign_heartbeat(hb, key).map_err(|e| NodeError::Store(e.to_string()))?;
+        let bytes = signed.bytes().to_vec();
+        {
+            let mut book = self.health().lock();
+            let own = key.public_key();
+            book.nodes.insert(
+                own,
+                Entry {
+                    latest: signed,
+                    received: t,
+                    agreement: Agreement::Agrees,
+                    observed: Some(checkpoint),
+                    first_ahead: None,
+                    reconciled_at: None,
+                    divergent: false,
+                    equivocated: false,
+                },
+            );
+        }
+        if let Err(e) = self.network().publish_heartbeat(bytes).await {
+            debug!(error = %e, "heartbeat not published");
+        }
+        Ok(())
+    }
+
+    /// Judges a heartbeat received by gossip and reports the verdict to the network.
+    pub(crate) async fn on_heartbeat(&self, message_id: Vec<u8>, source: Peer, data: Vec<u8>) {
+        let verdict = self.judge_heartbeat(&data).await;
+        let validation = match &verdict {
+            Ok(true) => Validation::Accept,
+            Ok(false) => Validation::Ignore,
+            Err(e) if e.is_hostile() => {
+                info!(peer = %source, reason = %e, "invalid heartbeat received");
+                Validation::Reject
+            }
+            Err(e) => {
+                debug!(peer = %source, reason = %e, "heartbeat refused");
+                Validation::Ignore
+            }
+        };
+        let result = match &verdict {
+            Ok(true) => "accepted",
+            Ok(false) => "ignored",
+            Err(e) => e.code(),
+        };
+        self.metrics()
+            .heartbeats
+            .get_or_create(&vec![("result".to_string(), result.to_string())])
+            .inc();
+        let _ = self.network().report(message_id, source, validation).await;
+    }
+
+    /// `Ok(true)`: a new heartbeat, kept and forwarded; `Ok(false)`: a duplicate, an older one
+    /// or this node's own (not forwarded, no penalty).
+    async fn judge_heartbeat(&self, data: &[u8]) -> Result<bool, HealthError> {
+        let cfg = self.health_config().clone();
+        let trust = self.trust();
+        let t = now();
+        let checked = check_heartbeat(data, &trust, t, cfg.ttl_secs.saturating_mul(1000));
+        let hb = match checked {
+            Ok(hb) => hb,
+            Err(e) => {
+                *self.health().lock().refused.entry(e.code()).or_default() += 1;
+                return Err(e);
+            }
+        };
+        let key = hb.heartbeat().node;
+        if key == self.node_key().public_key() {
+            return Ok(false);
+        }
+        let watermark = hb.heartbeat().checkpoint.watermark;
+        {
+            let mut book = self.health().lock();
+            if !book.nodes.contains_key(&key) && book.nodes.len() >= MAX_NODES {
+                return Ok(false);
+            }
+            if let Some(e) = book.nodes.get_mut(&key) {
+                let old = &e.latest;
+                if old.heartbeat().issued == hb.heartbeat().issued {
+                    if old.bytes() == hb.bytes() {
+                        return Ok(false);
+                    }
+                    // Two statements with the same sequence: equivocation, provable by anyone.
+                    let first = old.clone();
+                    e.equivocated = true;
+                    drop(book);
+                    warn!(member = %hb.heartbeat().member, node = %key.short(), "node signed two different heartbeats for the same time: equivocation");
+                    self.keep_evidence(
+                        "equivocation",
+                        &hb,
+                        vec![first, hb.clone()],
+                        None,
+                        None,
+                        "two different heartbeats signed with the same issued time".into(),
+                    );
+                    return Ok(true);
+                }
+                if old.heartbeat().issued > hb.heartbeat().issued {
+                    return Ok(false);
+                }
+            }
+        }
+        // Compare with what this node holds at the same watermark.
+        let own = self.own_checkpoint(watermark).await.ok();
+        let claimed = hb.heartbeat().checkpoint;
+        let agreement = match own {
+            None => Agreement::Unknown,
+            Some(o) if o == claimed => Agreement::Agrees,
+            Some(o) if claimed.count < o.count => Agreement::Behind,
+            Some(_) => Agreement::Ahead,
+        };
+        let mut reconcile = false;
+        let mut flag: Option<(SignedHeartbeat, Timestamp)> = None;
+        {
+            let mut book = self.health().lock();
+            let e = book.nodes.entry(key).or_insert_with(|| Entry {
+                latest: hb.clone(),
+                received: t,
+                agreement: Agreement::Unknown,
+                observed: None,
+                first_ahead: None,
+                reconciled_at: None,
+                divergent: false,
+                equivocated: false,
+            });
+            e.latest = hb.clone();
+            e.received = t;
+            e.agreement = agreement;
+            e.observed = own;
+            match agreement {
+                Agreement::Ahead => {
+                    match (&e.first_ahead, e.reconciled_at) {
+                        (None, _) => {
+                            e.first_ahead = Some(hb.clone());
+                            e.reconciled_at = None;
+                            reconcile = true;
+                        }
+                        // Still claiming what this node could not get from it, in a heartbeat
+                        // signed after a completed reconciliation with it: withholding.
+                        (Some(first), Some(at)) if hb.heartbeat().issued > at => {
+                            if !e.divergent {
+                                flag = Some((first.clone(), at));
+                            }
+                            e.divergent = true;
+                            reconcile = true;
+                        }
+                        _ => reconcile = true,
+                    }
+                }
+                Agreement::Agrees => {
+                    e.first_ahead = None;
+                    e.reconciled_at = None;
+                    e.divergent = false;
+                }
+                Agreement::Behind | Agreement::Unknown => {
+                    e.first_ahead = None;
+                    e.reconciled_at = None;
+                }
+            }
+        }
+        if let Some((first, at)) = flag {
+            let own = own.unwrap_or(claimed);
+            warn!(member = %hb.heartbeat().member, node = %key.short(), claimed = claimed.count, held = own.count, "node claims objects it does not give: flagged divergent");
+            self.keep_evidence(
+                "divergent",
+                &hb,
+                vec![first, hb.clone()],
+                Some(own),
+                Some(at),
+                format!(
+                    "it claims {} objects created before {}; after reconciling with it at {}, this node holds {}",
+                    claimed.count, claimed.watermark, at, own.count
+                ),
+            );
+        }
+        if reconcile {
+            self.reconcile_for_health(key);
+        }
+        Ok(true)
+    }
+
+    /// Reconciles with the node of `key` (when it is an admitted peer) and notes when the
+    /// session completed, for the divergence rule.
+    fn reconcile_for_health(&self, key: PublicKey) {
+        let Ok(peer) = key.peer_id().parse::<Peer>() else {
+            return;
+        };
+        let node = self.clone();
+        tokio::spawn(async move {
+            let admitted = node
+                .peers()
+                .await
+                .map(|ps| {
+                    ps.iter()
+                        .any(|p| p.admitted && p.peer_id == peer.to_string())
+                })
+                .unwrap_or(false);
+            if !admitted {
+                return;
+            }
+            let started = now();
+            if let Ok(s) = node.sync_with(peer).await
+                && s.error.is_none()
+                && s.last.is_some()
+            {
+                let mut book = node.health().lock();
+                if let Some(e) = book.nodes.get_mut(&key)
+                    && e.first_ahead
+                        .as_ref()
+                        .is_some_and(|f| f.heartbeat().issued <= started)
+                {
+                    e.reconciled_at = Some(now());
+                }
+            }
+        });
+    }
+
+    fn keep_evidence(
+        &self,
+        kind: &str,
+        latest: &SignedHeartbeat,
+        heartbeats: Vec<SignedHeartbeat>,
+        observed: Option<Checkpoint>,
+        reconciled_at: Option<Timestamp>,
+        explanation: String,
+    ) {
+        let key = self.node_key();
+        let evidence = Evidence {
+            federation: self.federation(),
+            observer: key.public_key(),
+            observer_member: self.member().to_string(),
+            created: now(),
+            kind: kind.to_string(),
+            subject: latest.heartbeat().node,
+            subject_member: latest.heartbeat().member.clone(),
+            heartbeats: heartbeats
+                .iter()
+                .map(|h| ByteBuf::from(h.bytes().to_vec()))
+                .collect(),
+            observed,
+            reconciled_at,
+            explanation,
+        };
+        match sign_evidence(&evidence, key) {
+            Ok(bytes) => {
+                let mut book = self.health().lock();
+                let number = book.next_evidence + 1;
+                book.next_evidence = number;
+                book.evidence.push_back(EvidenceItem {
+                    number,
+                    evidence,
+                    bytes,
+                });
+                while book.evidence.len() > MAX_EVIDENCE {
+                    book.evidence.pop_front();
+                }
+                self.metrics()
+                    .divergence_evidence
+                    .get_or_create(&vec![("kind".to_string(), kind.to_string())])
+                    .inc();
+            }
+            Err(e) => warn!(error = %e, "evidence not signed"),
+        }
+    }
+
+    /// The signed evidence bundle number `n`, if still kept.
+    pub fn health_evidence(&self, n: u64) -> Option<EvidenceItem> {
+        self.health()
+            .lock()
+            .evidence
+            .iter()
+            .find(|e| e.number == n)
+            .cloned()
+    }
+
+    /// The whole federation as this node sees it: every member, each of its certified nodes
+    /// with its latest heartbeat, and the evidence kept.
+    pub fn federation_health(&self) -> FederationHealth {
+        let trust = self.trust();
+        let t = now();
+        let cfg = self.health_config();
+        let ttl = cfg.ttl_secs.saturating_mul(1000);
+        let own_key = self.node_key().public_key();
+        let own_charter = trust.charter_history().len() as u64;
+        let mut book = self.health().lock();
+        book.nodes
+            .retain(|k, e| *k == own_key || e.received.0.saturating_add(ttl) >= t.0);
+        let mut members = Vec::new();
+        for m in &trust.charter().members {
+            let mut nodes = Vec::new();
+            let mut keys: Vec<(PublicKey, Option<String>)> = trust
+                .node_certs()
+                .filter(|n| {
+                    n.cert.member == m.code && trust.node_member(&n.cert.node_key, t).is_some()
+                })
+                .map(|n| (n.cert.node_key, n.cert.label.clone()))
+                .collect();
+            keys.sort_by_key(|a| a.0);
+            keys.dedup_by(|a, b| a.0 == b.0);
+            for (key, label) in keys {
+                let e = book.nodes.get(&key);
+                let hb = e.map(|e| e.latest.heartbeat());
+                let status = match e {
+                    _ if key == own_key => "self",
+                    None => "never-seen",
+                    Some(e) => liveness(e.received, e.latest.heartbeat().period_secs, t),
+                };
+                let behind = match (e.and_then(|e| e.observed), hb) {
+                    (Some(o), Some(h)) => o.count.saturating_sub(h.checkpoint.count),
+                    _ => 0,
+                };
+                nodes.push(NodeHealth {
+                    member: m.code.to_string(),
+                    node_key: key.to_string(),
+                    peer_id: key.peer_id(),
+                    label,
+                    status,
+                    last_seen: e.map(|e| e.received),
+                    seconds_since: e.map(|e| t.0.saturating_sub(e.received.0) / 1000),
+                    software: hb.map(|h| h.software.clone()),
+                    protocol: hb.map(|h| h.protocol.clone()),
+                    charter_version: hb.map(|h| h.charter_version),
+                    charter_matches: hb.map(|h| h.charter_version == own_charter),
+                    uptime_secs: hb.map(|h| h.uptime_secs),
+                    period_secs: hb.map(|h| h.period_secs),
+                    counts: hb.map(|h| h.counts.clone()).unwrap_or_default(),
+                    checkpoint: hb.map(|h| h.checkpoint),
+                    agreement: e.map_or(Agreement::Unknown, |e| e.agreement),
+                    behind,
+                    divergent: e.is_some_and(|e| e.divergent),
+                    equivocated: e.is_some_and(|e| e.equivocated),
+                    attachment_backlog: hb.map(|h| h.attachment_backlog),
+                    reconciled_peers: hb.map_or(0, |h| h.reconciled.len()),
+                });
+            }
+            members.push(MemberHealth {
+                code: m.code.to_string(),
+                name: m.name.clone(),
+                nodes,
+            });
+        }
+        let evidence = book
+            .evidence
+            .iter()
+            .rev()
+            .map(|e| EvidenceSummary {
+                number: e.number,
+                kind: e.evidence.kind.clone(),
+                subject_member: e.evidence.subject_member.clone(),
+                subject: e.evidence.subject.to_string(),
+                created: e.evidence.created,
+                explanation: e.evidence.explanation.clone(),
+                heartbeats: e.evidence.heartbeats.len(),
+            })
+            .collect();
+        FederationHealth {
+            generated: t,
+            federation: self.federation(),
+            federation_name: trust.charter().name.clone(),
+            charter_version: own_charter,
+            software: software(),
+            protocol: PROTOCOL_VERSION,
+            heartbeat_secs: cfg.heartbeat_secs,
+            members,
+            evidence,
+            refused: book.refused.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_node_is_down_within_two_periods_and_up_before_one_and_a_half() {
+        let r = Timestamp(1_000_000);
+        assert_eq!(liveness(r, 60, Timestamp(r.0 + 60_000)), "up");
+        assert_eq!(liveness(r, 60, Timestamp(r.0 + 89_000)), "up");
+        assert_eq!(liveness(r, 60, Timestamp(r.0 + 91_000)), "down");
+        // A node stopped just after a heartbeat is down two periods after that heartbeat at
+        // the latest, whatever the period.
+        for p in [1, 2, 60, 3600] {
+            assert_eq!(liveness(r, p, Timestamp(r.0 + 2 * p * 1000)), "down");
+        }
+        // A clock that went backwards shows the node up, not a panic.
+        assert_eq!(liveness(r, 60, Timestamp(0)), "up");
+    }
+
+    #[test]
+    fn watermarks_are_aligned_to_the_period_and_lie_in_the_past() {
+        let w = watermark(Timestamp(1_000_123_456), 60_000, 300_000);
+        assert_eq!(w.0 % 60_000, 0);
+        assert!(w.0 <= 1_000_123_456 - 300_000);
+        assert!(w.0 > 1_000_123_456 - 300_000 - 60_000);
+        // Two nodes a few seconds apart in the same period agree on the watermark.
+        assert_eq!(
+            watermark(Timestamp(1_000_121_000), 60_000, 300_000),
+            watermark(Timestamp(1_000_125_000), 60_000, 300_000)
+        );
+        assert_eq!(watermark(Timestamp(5), 60_000, 300_000), Timestamp(0));
+    }
+}

@@ -1,0 +1,388 @@
+//! Federation health over real libp2p on loopback: signed heartbeats on their own topic, a
+//! withholding node flagged divergent by every other node with signed evidence, a stopped
+//! node shown down, forged heartbeats refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use accord_core::health::{Checkpoint, Heartbeat, open_evidence, sign_heartbeat};
+use accord_core::object::TargetType;
+use accord_core::{NodeCert, Object, ObjectType, Revocation, SecretKey, Timestamp};
+use accord_node::{HealthConfig, Node, NodeHandle, NodeHealth};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer, serve, wait_until};
+
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Heartbeats every second with the watermark at the period boundary, so that a test sees
+/// several in a few seconds.
+fn fast_health() -> HealthConfig {
+    HealthConfig {
+        heartbeat_secs: 1,
+        watermark_delay_secs: 0,
+        ttl_secs: 120,
+    }
+}
+
+/// How `observer` sees the node of member `code`.
+fn view_of(observer: &NodeHandle, code: &str) -> Option<NodeHealth> {
+    observer
+        .federation_health()
+        .members
+        .into_iter()
+        .flat_map(|m| m.nodes)
+        .find(|n| n.member == code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one_goes_down() {
+    logs();
+    let codes = ["KZ", "BY", "AM", "KG", "UZ"];
+    let tf = TestFed::new(&codes, 41).unwrap();
+    // UZ (node 4) will hold three records of its own that it never gives to anyone: it
+    // stores them, counts them in its checkpoints, but neither gossips nor serves them.
+    let old = Timestamp(now().0 - 30_000);
+    let withheld: Vec<_> = (0..3)
+        .map(|i| tf.fed.record(4, &format!("withheld {i}"), old))
+        .collect();
+    let mut nodes: Vec<NodeHandle> = Vec::new();
+    let mut addrs: Vec<String> = Vec::new();
+    for i in 0..codes.len() {
+        let mut cfg = tf.config(i, addrs.clone(), accord_node::AdmissionMode::Members);
+        cfg.health = fast_health();
+        if i == 4 {
+            cfg.sync.withhold = withheld.iter().map(|r| r.id()).collect();
+        }
+        let n = Node::spawn(cfg).await.unwrap();
+        addrs.push(dial_addr(&n).await.unwrap());
+        nodes.push(n);
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_until(Duration::from_secs(30), || admitted(n, codes.len() - 1)).await,
+            "node {i} admitted every other node"
+        );
+    }
+    // Every node sees every other node up from its heartbeats.
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_until(Duration::from_secs(20), || async {
+                n.federation_health()
+                    .members
+                    .iter()
+                    .flat_map(|m| &m.nodes)
+                    .all(|x| x.status == "up" || x.status == "self")
+            })
+            .await,
+            "node {i} does not see every node up: {:?}",
+            n.federation_health().members
+        );
+    }
+    // A shared record reaches everyone; UZ takes its withheld ones.
+    let shared = tf.fed.record(0, "shared", old);
+    nodes[0]
+        .submit(vec![shared.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    let out = nodes[4]
+        .submit(withheld.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+
+    // Every other node reconciles with UZ, still lacks what UZ claims, and flags it.
+    for (i, n) in nodes.iter().enumerate().take(4) {
+        assert!(
+            wait_until(Duration::from_secs(40), || async {
+                view_of(n, "UZ").is_some_and(|v| v.divergent)
+            })
+            .await,
+            "node {i} did not flag the withholding node: {:?}",
+            view_of(n, "UZ")
+        );
+        assert!(has(n, shared.id()).await);
+        for r in &withheld {
+            assert!(!has(n, r.id()).await, "node {i} got a withheld record");
+        }
+    }
+    // Honest nodes agree with each other and none of them is flagged by anyone (UZ, which
+    // holds more than they do, sees them behind, not divergent).
+    for (i, n) in nodes.iter().enumerate() {
+        for code in &codes[..4] {
+            let v = view_of(n, code).unwrap();
+            assert!(
+                !v.divergent && !v.equivocated,
+                "node {i} flags {code}: {v:?}"
+            );
+        }
+    }
+    let uz_view = view_of(&nodes[4], "KZ").unwrap();
+    assert_eq!(
+        uz_view.agreement,
+        accord_node::Agreement::Behind,
+        "{uz_view:?}"
+    );
+
+    // The evidence: signed by the observer, holding UZ's own signed heartbeats that claim
+    // more than the observer holds after reconciling with it.
+    let observer = &nodes[1];
+    let summary = observer
+        .federation_health()
+        .evidence
+        .into_iter()
+        .find(|e| e.subject_member == "UZ" && e.kind == "divergent")
+        .expect("evidence kept");
+    let item = observer.health_evidence(summary.number).unwrap();
+    let (e, heartbeats) = open_evidence(&item.bytes).unwrap();
+    assert_eq!(e.observer, tf.fed.members[1].node.public_key());
+    assert_eq!(e.subject, tf.fed.members[4].node.public_key());
+    assert!(e.reconciled_at.is_some());
+    assert_eq!(heartbeats.len(), 2);
+    let observed: Checkpoint = e.observed.unwrap();
+    let last = heartbeats[1].heartbeat();
+    assert_eq!(observed.watermark, last.checkpoint.watermark);
+    assert!(last.checkpoint.count >= observed.count + 3, "{e:?}");
+    assert!(last.issued > e.reconciled_at.unwrap());
+
+    // The same through the API, the page and the metrics.
+    let base = serve(observer).await;
+    let v: serde_json::Value = reqwest::get(format!("{base}/v1/health/federation"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uz = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == "UZ")
+        .unwrap();
+    assert_eq!(uz["nodes"][0]["divergent"], true, "{uz}");
+    let bundles = reqwest::get(format!("{base}/v1/health/evidence"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let items =
+        accord_core::cbor::split_sequence(&bundles, accord_core::Limits::default().scan()).unwrap();
+    assert!(!items.is_empty());
+    for b in items {
+        open_evidence(b).unwrap();
+    }
+    let page = reqwest::get(format!("{base}/health?lang=en"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Federation health") && page.contains("divergent"));
+    let metrics = observer.metrics_text().await;
+    let uz_peer = tf.fed.members[4].node.public_key().peer_id();
+    assert!(
+        metrics.contains(&format!(
+            "accord_federation_node_divergent{{member=\"UZ\",node=\"{uz_peer}\"}} 1"
+        )),
+        "{metrics}"
+    );
+
+    // KG (node 3) stops: every other node shows it down.
+    let kg = nodes.remove(3);
+    let stopped = Instant::now();
+    kg.shutdown().await;
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(
+            wait_until(Duration::from_secs(20), || async {
+                view_of(n, "KG").is_some_and(|v| v.status == "down")
+            })
+            .await,
+            "node {i} does not show the stopped node down: {:?}",
+            view_of(n, "KG")
+        );
+    }
+    eprintln!(
+        "stopped node shown down everywhere {:?} after its shutdown began (heartbeat 1 s)",
+        stopped.elapsed()
+    );
+    let kg_peer = tf.fed.members[3].node.public_key().peer_id();
+    assert!(nodes[0].metrics_text().await.contains(&format!(
+        "accord_federation_node_up{{member=\"KG\",node=\"{kg_peer}\"}} 0"
+    )));
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+/// A heartbeat of `key` claiming to be member `code`'s node.
+fn heartbeat(tf: &TestFed, code: &str, key: &SecretKey, issued: Timestamp) -> Heartbeat {
+    Heartbeat {
+        federation: tf.fed.federation(),
+        member: code.into(),
+        node: key.public_key(),
+        issued,
+        period_secs: 1,
+        software: "accord/forged".into(),
+        protocol: "1.2".into(),
+        charter_version: 1,
+        uptime_secs: 1,
+        counts: BTreeMap::new(),
+        checkpoint: accord_core::health::checkpoint_hasher().finish(Timestamp(0)),
+        reconciled: vec![],
+        attachment_backlog: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_heartbeats_are_refused() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 43).unwrap();
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = fast_health();
+    let a = Node::spawn(cfg).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+
+    // A retired node key of AM: certified, then revoked.
+    let retired = SecretKey::from_seed([44; 32]);
+    let am = &tf.fed.members[2];
+    let cert = Object::Node(NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: tf.fed.created,
+        member: am.code.clone(),
+        node_key: retired.public_key(),
+        label: Some("retired".into()),
+    })
+    .sign(&am.root);
+    let revocation = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: now(),
+        member: am.code.clone(),
+        target_type: TargetType::Node,
+        target: cert.id(),
+        effective: Timestamp(now().0 - 1_000),
+        reason: Some("retired".into()),
+    })
+    .sign(&am.root);
+    let out = a
+        .submit(vec![
+            cert.as_bytes().to_vec(),
+            revocation.as_bytes().to_vec(),
+        ])
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+
+    // A hostile peer with a valid certificate of its own (a second KZ node) sends them.
+    let hostile = SecretKey::from_seed([45; 32]);
+    let kz = &tf.fed.members[0];
+    let hostile_cert = Object::Node(NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: tf.fed.created,
+        member: kz.code.clone(),
+        node_key: hostile.public_key(),
+        label: Some("hostile".into()),
+    })
+    .sign(&kz.root);
+    let (x, _events) = raw_peer(
+        &hostile,
+        &tf,
+        Some(hostile_cert.as_bytes().to_vec()),
+        vec![a_addr],
+    )
+    .await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+
+    let by_key = tf.fed.members[1].node.public_key();
+    let refused = |a: NodeHandle| async move {
+        let r = a.federation_health().refused;
+        (
+            r.get("bad-signature").copied().unwrap_or(0),
+            r.get("not-certified").copied().unwrap_or(0),
+            r.get("wrong-member").copied().unwrap_or(0),
+        )
+    };
+    let mut n = 0u64;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            // Published again each turn (with a new time, so a new message) until the mesh
+            // carries them.
+            n += 1;
+            let t = Timestamp(now().0 + n);
+            // 1. BY's node key named, signed by the hostile key: a wrong key.
+            let mut wrong = heartbeat(&tf, "BY", &hostile, t);
+            wrong.node = by_key;
+            let forged = forge(&wrong, &hostile);
+            // 2. Signed by AM's revoked node key.
+            let revoked = sign_heartbeat(heartbeat(&tf, "AM", &retired, t), &retired)
+                .unwrap()
+                .bytes()
+                .to_vec();
+            // 3. The hostile node's own key, valid for KZ, claiming to be BY's node.
+            let other_member = sign_heartbeat(heartbeat(&tf, "BY", &hostile, t), &hostile)
+                .unwrap()
+                .bytes()
+                .to_vec();
+            let (x, a) = (x.clone(), a.clone());
+            async move {
+                for b in [forged, revoked, other_member] {
+                    let _ = x.publish_heartbeat(b).await;
+                }
+                let (bad, revoked, member) = refused(a).await;
+                bad > 0 && revoked > 0 && member > 0
+            }
+        })
+        .await,
+        "the forged heartbeats were not all refused: {:?}",
+        a.federation_health().refused
+    );
+    // None of them shows up as a node of the federation.
+    let view = a.federation_health();
+    let listed: Vec<_> = view.members.iter().flat_map(|m| &m.nodes).collect();
+    assert!(
+        listed
+            .iter()
+            .all(|n| n.software.as_deref() != Some("accord/forged"))
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|n| n.node_key != retired.public_key().to_string())
+    );
+    assert!(
+        a.metrics_text()
+            .await
+            .contains("accord_heartbeats_received_total{result=\"bad-signature\"}")
+    );
+    x.shutdown().await;
+    a.shutdown().await;
+}
+
+/// A heartbeat naming one key but signed by another: built by hand, since the signing API
+/// refuses to do it.
+fn forge(hb: &Heartbeat, key: &SecretKey) -> Vec<u8> {
+    let mut body = Vec::new();
+    ciborium::into_writer(hb, &mut body).unwrap();
+    let mut input = accord_core::health::HEARTBEAT_DOMAIN.to_vec();
+    input.extend_from_slice(&body);
+    let sig = key.sign(&input);
+    let mut out = Vec::new();
+    ciborium::into_writer(
+        &(
+            1u64,
+            serde_bytes::Bytes::new(&body),
+            serde_bytes::Bytes::new(&sig.0),
+        ),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
