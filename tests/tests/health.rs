@@ -398,11 +398,13 @@ async fn forged_heartbeats_are_refused() {
             .iter()
             .all(|n| n.node_key != retired.public_key().to_string())
     );
-    assert!(
-        a.metrics_text()
-            .await
-            .contains("accord_heartbeats_received_total{result=\"bad-signature\"}")
-    );
+    let metrics = a.metrics_text().await;
+    let bad: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("accord_heartbeats_received_total{result=\"bad-signature\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(bad >= 1.0, "{metrics}");
     x.shutdown().await;
     a.shutdown().await;
 }
@@ -426,4 +428,66 @@ fn forge(hb: &Heartbeat, key: &SecretKey) -> Vec<u8> {
     )
     .unwrap();
     out
+}
+
+/// Every `accord_*` metric the alerting rules (deploy/alerts.yml) name is one a node exports,
+/// and every rule has the fields an operator reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerting_rules_name_metrics_the_node_exports() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/alerts.yml"))
+            .unwrap();
+    let doc: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    let tf = TestFed::new(&["KZ"], 47).unwrap();
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = fast_health();
+    let a = Node::spawn(cfg).await.unwrap();
+    // Its own first heartbeat fills the per-node series.
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            a.metrics_text()
+                .await
+                .contains("accord_federation_node_info{")
+        })
+        .await
+    );
+    let metrics = a.metrics_text().await;
+    let exported: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut named = 0;
+    for group in doc["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            for field in ["expr", "for"] {
+                assert!(rule.get(field).is_some(), "{name}: no {field}");
+            }
+            assert!(
+                rule["labels"]["severity"].is_string(),
+                "{name}: no severity"
+            );
+            assert!(
+                rule["annotations"]["summary"].is_string(),
+                "{name}: no summary"
+            );
+            assert!(rule["annotations"]["description"].is_string(), "{name}");
+            let expr = rule["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if !word.starts_with("accord_") {
+                    continue;
+                }
+                named += 1;
+                // Counters are exported as `<name>_total` under `# TYPE <name>`.
+                let base = word.strip_suffix("_total").unwrap_or(word);
+                assert!(
+                    exported.contains(&base),
+                    "{name} names {word}, which the node does not export: {exported:?}"
+                );
+            }
+        }
+    }
+    assert!(named >= 6, "{named} metric names found in the rules");
+    a.shutdown().await;
 }

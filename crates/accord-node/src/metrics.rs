@@ -223,6 +223,14 @@ impl Metrics {
             "Software and protocol version of each node seen (value 1)",
             m.fed_info.clone(),
         );
+        // Present from the start at zero, so that rules on their increase see the first one.
+        for result in ["accepted", "bad-signature"] {
+            m.heartbeats.get_or_create(&labels(&[("result", result)]));
+        }
+        for kind in ["divergent", "equivocation"] {
+            m.divergence_evidence
+                .get_or_create(&labels(&[("kind", kind)]));
+        }
         let info: Family<Labels, Gauge> = Family::default();
         info.get_or_create(&labels(&[("version", env!("CARGO_PKG_VERSION"))]))
             .set(1);
