@@ -7,6 +7,7 @@ mod backup_cmd;
 mod charter_cmd;
 mod demo_cmd;
 mod devnet_cmd;
+mod evidence_cmd;
 mod init_cmd;
 mod keys_cmd;
 mod node_cmd;
@@ -69,6 +70,9 @@ enum Command {
     Sign(SignArgs),
     /// Verify signed objects offline against a charter.
     Verify(VerifyArgs),
+    /// Divergence evidence bundles from a node's federation health view.
+    #[command(subcommand)]
+    Evidence(EvidenceCmd),
     /// Print any signed object as JSON.
     Inspect {
         /// The object file.
@@ -229,6 +233,24 @@ enum KeyCmd {
     },
     /// Print the public key and peer id of a key file.
     Show { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCmd {
+    /// Verify evidence bundles offline (`GET /v1/health/evidence`, the Federation health
+    /// page): the observer's signature, the subject's signed heartbeats and what they show;
+    /// with --charter, also that both were certified nodes when they signed.
+    Verify {
+        /// Bundle files (one bundle, or a CBOR sequence of them).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The federation's genesis charter.
+        #[arg(long)]
+        charter: Option<PathBuf>,
+        /// Files with the node certificates and charter amendments needed (e.g. an export).
+        #[arg(long)]
+        with: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -469,6 +491,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(a) => objects_cmd::sign(&a.input, &a.key, &a.charter, a.created, &a.out),
         Command::Verify(a) => verify_cmd::verify(&a.files, &a.charter, &a.with, a.at),
         Command::Inspect { file } => verify_cmd::inspect(&file),
+        Command::Evidence(EvidenceCmd::Verify {
+            files,
+            charter,
+            with,
+        }) => evidence_cmd::verify(&files, charter.as_deref(), &with),
         Command::Devnet(a) => devnet_cmd::devnet(&a.members, &a.out, a.base_port, a.force),
         Command::Run { config } => runtime()?.block_on(node_cmd::run(&config)),
         Command::Submit { files, node } => {

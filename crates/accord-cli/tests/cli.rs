@@ -684,3 +684,147 @@ fn a_closed_pipe_ends_the_command_quietly() {
     );
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+/// `accord evidence verify` checks a bundle's signatures and what its heartbeats show, and
+/// with the charter and certificates that both keys were certified nodes; a forged or
+/// tampered bundle, or one whose heartbeats do not show what it claims, fails.
+#[test]
+fn evidence_bundles_verify_offline_and_forgeries_fail() {
+    use accord_core::Timestamp;
+    use accord_core::devnet::DevFederation;
+    use accord_core::health::{
+        Evidence, Heartbeat, checkpoint_hasher, sign_evidence, sign_heartbeat,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = Timestamp(1_700_000_000_000);
+    let fed = DevFederation::new(&["KZ", "UZ"], [5; 32], t0).unwrap();
+    fs::write(d.join("charter.cbor"), fed.genesis.as_bytes()).unwrap();
+    let certs: Vec<u8> = [fed.node_cert(0), fed.node_cert(1)]
+        .iter()
+        .flat_map(|c| c.as_bytes().to_vec())
+        .collect();
+    fs::write(d.join("certs.cbor"), certs).unwrap();
+    let uz = &fed.members[1].node;
+    let hb = |issued: u64, count: u64| {
+        let mut c = checkpoint_hasher();
+        for i in 0..count {
+            c.add(i, &[i as u8; 32]);
+        }
+        sign_heartbeat(
+            Heartbeat {
+                federation: fed.federation(),
+                member: "UZ".into(),
+                node: uz.public_key(),
+                issued: Timestamp(t0.0 + issued),
+                period_secs: 60,
+                software: "accord/x".into(),
+                protocol: "1.2".into(),
+                charter_version: 1,
+                uptime_secs: 1,
+                counts: Default::default(),
+                checkpoint: c.finish(Timestamp(t0.0)),
+                reconciled: vec![],
+                attachment_backlog: 0,
+            },
+            uz,
+        )
+        .unwrap()
+    };
+    let observed = {
+        let mut c = checkpoint_hasher();
+        for i in 0..5u64 {
+            c.add(i, &[i as u8; 32]);
+        }
+        c.finish(Timestamp(t0.0))
+    };
+    let bundle = |heartbeats: Vec<Vec<u8>>, reconciled: u64| Evidence {
+        federation: fed.federation(),
+        observer: fed.members[0].node.public_key(),
+        observer_member: "KZ".into(),
+        created: Timestamp(t0.0 + 200_000),
+        kind: "divergent".into(),
+        subject: uz.public_key(),
+        subject_member: "UZ".into(),
+        heartbeats: heartbeats
+            .into_iter()
+            .map(serde_bytes::ByteBuf::from)
+            .collect(),
+        observed: Some(observed),
+        reconciled_at: Some(Timestamp(t0.0 + reconciled)),
+        explanation: "it claims 8 objects; this node holds 5".into(),
+    };
+    let good = bundle(
+        vec![
+            hb(60_000, 8).bytes().to_vec(),
+            hb(120_000, 8).bytes().to_vec(),
+        ],
+        90_000,
+    );
+    let signed = sign_evidence(&good, &fed.members[0].node).unwrap();
+    fs::write(d.join("good.cbor"), &signed).unwrap();
+    accord(d)
+        .args(["evidence", "verify", "good.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid  divergent  subject=UZ"))
+        .stdout(predicate::str::contains("observer held: 5 objects"));
+    accord(d)
+        .args([
+            "evidence",
+            "verify",
+            "good.cbor",
+            "--charter",
+            "charter.cbor",
+        ])
+        .args(["--with", "certs.cbor"])
+        .assert()
+        .success();
+    // Without the certificates, the keys cannot be shown to be nodes of their members.
+    accord(d)
+        .args([
+            "evidence",
+            "verify",
+            "good.cbor",
+            "--charter",
+            "charter.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("held no node certificate"));
+    // One byte changed: the observer's signature fails.
+    let mut tampered = signed.clone();
+    let n = tampered.len();
+    tampered[n - 80] ^= 1;
+    fs::write(d.join("tampered.cbor"), &tampered).unwrap();
+    accord(d)
+        .args(["evidence", "verify", "tampered.cbor"])
+        .assert()
+        .failure();
+    // Correctly signed, but the last heartbeat predates the reconciliation: it proves nothing.
+    let early = bundle(vec![hb(60_000, 8).bytes().to_vec()], 90_000);
+    fs::write(
+        d.join("early.cbor"),
+        sign_evidence(&early, &fed.members[0].node).unwrap(),
+    )
+    .unwrap();
+    accord(d)
+        .args(["evidence", "verify", "early.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "not signed after the observer's reconciliation",
+        ));
+    // A heartbeat that claims no more than the observer held proves nothing either.
+    let honest = bundle(vec![hb(120_000, 5).bytes().to_vec()], 90_000);
+    fs::write(
+        d.join("honest.cbor"),
+        sign_evidence(&honest, &fed.members[0].node).unwrap(),
+    )
+    .unwrap();
+    accord(d)
+        .args(["evidence", "verify", "honest.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not claim more"));
+}

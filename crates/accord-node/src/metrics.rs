@@ -225,10 +225,11 @@ impl Metrics {
         );
         // Present from the start at zero, so that rules on their increase see the first one.
         for result in ["accepted", "bad-signature"] {
-            m.heartbeats.get_or_create(&labels(&[("result", result)]));
+            let _ = m.heartbeats.get_or_create(&labels(&[("result", result)]));
         }
         for kind in ["divergent", "equivocation"] {
-            m.divergence_evidence
+            let _ = m
+                .divergence_evidence
                 .get_or_create(&labels(&[("kind", kind)]));
         }
         let info: Family<Labels, Gauge> = Family::default();
