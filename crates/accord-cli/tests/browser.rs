@@ -134,8 +134,35 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
     assert!(dom.contains("Подпись действительна"));
     assert!(dom.contains("KZ development publisher"));
     assert!(dom.contains("accord verify"));
+    // The federation health page, once every demo node has heard every other's heartbeat
+    // (every 10 s in the demo).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v: Option<serde_json::Value> = get(&format!("{base}/v1/health/federation"))
+            .and_then(|b| serde_json::from_str(&b).ok());
+        let statuses: Vec<String> = v
+            .iter()
+            .flat_map(|v| v["members"].as_array().cloned().unwrap_or_default())
+            .flat_map(|m| m["nodes"].as_array().cloned().unwrap_or_default())
+            .map(|n| n["status"].as_str().unwrap_or("").to_string())
+            .collect();
+        if statuses.len() >= 3 && statuses.iter().all(|s| s == "up" || s == "self") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo nodes do not see each other up: {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let dom = browser(&profile, &["--dump-dom", &format!("{base}/health?lang=ru")]);
+    assert!(
+        dom.contains("Состояние федерации") && dom.contains("на связи"),
+        "{dom}"
+    );
     // Screenshots, desktop and phone.
     for (name, url, size) in [
+        ("health", format!("{base}/health?lang=ru"), "1280,1000"),
         ("search", format!("{base}/?q={q}&lang=ru"), "1280,1000"),
         ("record", record_url.clone(), "1280,1000"),
         ("overview", format!("{base}/overview?lang=ru"), "1280,1000"),
@@ -171,6 +198,7 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
         "/compare?member=KZ&member=BY",
         "/federation",
         "/network",
+        "/health",
     ]);
     let out = Command::new("node")
         .arg(checks.join("check.mjs"))
@@ -185,6 +213,6 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
         "axe-core or layout checks failed:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(report.contains("\"pages\": 32"), "{report}");
+    assert!(report.contains("\"pages\": 36"), "{report}");
     drop(demo);
 }

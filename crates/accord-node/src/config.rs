@@ -658,6 +658,19 @@ mod tests {
             err(&format!("{BASE}[network]\ngossip_mesh_n = 40\n"), &[])
                 .contains("network.gossip_mesh_n")
         );
+        for (section, field) in [
+            ("heartbeat_secs = 0", "health.heartbeat_secs"),
+            ("heartbeat_secs = 7200", "health.heartbeat_secs"),
+            ("ttl_secs = 60", "health.ttl_secs"),
+            (
+                "watermark_delay_secs = 99999999",
+                "health.watermark_delay_secs",
+            ),
+            ("period = 5", "unknown field `period`"),
+        ] {
+            let e = err(&format!("{BASE}[health]\n{section}\n"), &[]);
+            assert!(e.contains(field), "{section}: {e}");
+        }
         assert!(
             err(BASE, &[("ACCORD_NETWORK_MDNS".into(), "maybe".into())])
                 .contains("ACCORD_NETWORK_MDNS")
