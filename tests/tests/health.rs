@@ -220,6 +220,77 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
     }
 }
 
+/// Two nodes, X and B, keep records from one peer, A, and from it alone: B got them from X
+/// and both give them to everyone but A. (With a single withholding node, A would get them
+/// from any honest node, and there would be nothing to flag.) A flags both; X and B see A
+/// behind, the victim, and never flag it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_withholding_from_one_peer_are_flagged_by_it_and_the_victim_is_not() {
+    logs();
+    let tf = TestFed::new(&["KZ", "UZ", "BY"], 49).unwrap();
+    let old = Timestamp(now().0 - 30_000);
+    let withheld: Vec<_> = (0..2)
+        .map(|i| tf.fed.record(1, &format!("kept from KZ {i}"), old))
+        .collect();
+    let a_peer = tf.fed.members[0].node.public_key().peer_id();
+    let config = |i: usize, bootstrap: Vec<String>, withhold: bool| {
+        let mut cfg = tf.config(i, bootstrap, accord_node::AdmissionMode::Members);
+        cfg.health = fast_health();
+        if withhold {
+            cfg.sync.withhold = withheld.iter().map(|r| r.id()).collect();
+            cfg.sync.withhold_from = vec![a_peer.clone()];
+        }
+        cfg
+    };
+    let x = Node::spawn(config(1, vec![], true)).await.unwrap();
+    let x_addr = dial_addr(&x).await.unwrap();
+    let b = Node::spawn(config(2, vec![x_addr.clone()], true))
+        .await
+        .unwrap();
+    let b_addr = dial_addr(&b).await.unwrap();
+    let a = Node::spawn(config(0, vec![x_addr, b_addr], false))
+        .await
+        .unwrap();
+    for n in [&a, &b, &x] {
+        assert!(wait_until(Duration::from_secs(20), || admitted(n, 2)).await);
+    }
+    let out = x
+        .submit(withheld.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+    // B reconciles with X and gets them; A flags both.
+    assert!(
+        wait_until(Duration::from_secs(40), || async {
+            has(&b, withheld[0].id()).await && has(&b, withheld[1].id()).await
+        })
+        .await,
+        "B did not get the records from X"
+    );
+    for code in ["UZ", "BY"] {
+        assert!(
+            wait_until(Duration::from_secs(40), || async {
+                view_of(&a, code).is_some_and(|v| v.divergent)
+            })
+            .await,
+            "A did not flag {code}: {:?}",
+            view_of(&a, code)
+        );
+    }
+    assert!(!has(&a, withheld[0].id()).await);
+    // The victim is behind in the others' eyes, never divergent; they agree with each other.
+    for (name, n) in [("X", &x), ("B", &b)] {
+        let v = view_of(n, "KZ").unwrap();
+        assert_eq!(v.agreement, accord_node::Agreement::Behind, "{name}: {v:?}");
+        assert!(v.behind >= 2 && !v.divergent, "{name}: {v:?}");
+    }
+    assert!(!view_of(&b, "UZ").unwrap().divergent);
+    assert!(!view_of(&x, "BY").unwrap().divergent);
+    for n in [a, b, x] {
+        n.shutdown().await;
+    }
+}
+
 /// A heartbeat of `key` claiming to be member `code`'s node.
 fn heartbeat(tf: &TestFed, code: &str, key: &SecretKey, issued: Timestamp) -> Heartbeat {
     Heartbeat {

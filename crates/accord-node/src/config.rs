@@ -240,6 +240,9 @@ pub struct SyncConfig {
     /// file can name it.
     #[serde(skip)]
     pub withhold: Vec<accord_core::ObjectId>,
+    /// Test-only: the peers (peer ids) `withhold` applies to; empty: every peer.
+    #[serde(skip)]
+    pub withhold_from: Vec<String>,
 }
 
 fn default_sync_interval() -> u64 {
@@ -259,6 +262,7 @@ impl Default for SyncConfig {
             fetch_batch: default_fetch_batch(),
             serve_requests_per_minute: default_serve_requests(),
             withhold: Vec::new(),
+            withhold_from: Vec::new(),
         }
     }
 }

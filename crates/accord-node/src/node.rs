@@ -106,8 +106,10 @@ struct Inner {
     node_key: SecretKey,
     health: Arc<crate::health::HealthState>,
     health_config: crate::config::HealthConfig,
-    /// Test-only: objects never given to peers (`SyncConfig::withhold`).
+    /// Test-only: objects never given to peers (`SyncConfig::withhold`), and the peers that
+    /// applies to (`SyncConfig::withhold_from`; empty: all).
     withhold: std::collections::HashSet<ObjectId>,
+    withhold_from: std::collections::HashSet<String>,
 }
 
 /// A cloneable handle to a running node.
@@ -260,6 +262,7 @@ impl Node {
                 health: Arc::default(),
                 health_config: cfg.health.clone(),
                 withhold: cfg.sync.withhold.iter().copied().collect(),
+                withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -394,9 +397,13 @@ impl NodeHandle {
         self.inner.shared.counts()
     }
 
-    /// Test-only withholding (`SyncConfig::withhold`): whether `id` is never given to peers.
-    pub(crate) fn withholds(&self, id: &ObjectId) -> bool {
+    /// Test-only withholding (`SyncConfig::withhold`): whether `id` is never given to `peer`
+    /// (`None`: to gossip, which reaches every peer).
+    pub(crate) fn withholds(&self, id: &ObjectId, peer: Option<&Peer>) -> bool {
         self.inner.withhold.contains(id)
+            && (peer.is_none()
+                || self.inner.withhold_from.is_empty()
+                || peer.is_some_and(|p| self.inner.withhold_from.contains(&p.to_string())))
     }
 
     /// Runs a search on the node's index (off the async workers).
@@ -614,7 +621,7 @@ impl NodeHandle {
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
             if let IngestOutcome::Accepted(v) = o
-                && !self.withholds(&v.id())
+                && !self.withholds(&v.id(), None)
             {
                 match self.inner.net.publish(v.bytes().to_vec()).await {
                     Ok(()) => self.inner.metrics.gossip("out", "published"),

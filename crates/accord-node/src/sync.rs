@@ -206,7 +206,7 @@ impl NodeHandle {
                             let mut out = Vec::new();
                             let mut size = 0;
                             for id in ids {
-                                if node.withholds(&id) {
+                                if node.withholds(&id, Some(&peer)) {
                                     continue;
                                 }
                                 if let Ok(Some(b)) = reader.try_get(&id) {
