@@ -150,6 +150,19 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
     assert!(last.checkpoint.count >= observed.count + 3, "{e:?}");
     assert!(last.issued > e.reconciled_at.unwrap());
 
+    // Kept on disk, so that a restart does not lose it.
+    let kept = tf.dir.path().join("BY").join("data").join("evidence");
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            std::fs::read(kept.join(format!("{}.cbor", summary.number)))
+                .is_ok_and(|b| b == item.bytes)
+        })
+        .await,
+        "evidence bundle {} not written to {}",
+        summary.number,
+        kept.display()
+    );
+
     // The same through the API, the page and the metrics.
     let base = serve(observer).await;
     let v: serde_json::Value = reqwest::get(format!("{base}/v1/health/federation"))

@@ -91,6 +91,8 @@ struct Book {
 #[derive(Debug, Default)]
 pub(crate) struct HealthState {
     book: Mutex<Book>,
+    /// Where evidence bundles are kept across restarts (`<data_dir>/evidence/<number>.cbor`).
+    dir: Option<std::path::PathBuf>,
 }
 
 /// What one certified node looks like from here.
@@ -213,6 +215,68 @@ fn software() -> String {
 }
 
 impl HealthState {
+    /// The book with the evidence bundles kept in `dir` (created if missing); a file that is
+    /// not a valid bundle is left alone and named in a warning. Blocking: call it off the
+    /// async workers.
+    pub(crate) fn open(dir: std::path::PathBuf) -> std::io::Result<HealthState> {
+        std::fs::create_dir_all(&dir)?;
+        let mut items = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let Some(number) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".cbor"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let bytes = std::fs::read(&path)?;
+            match accord_core::health::open_evidence(&bytes) {
+                Ok((evidence, _)) => items.push(EvidenceItem {
+                    number,
+                    evidence,
+                    bytes,
+                }),
+                Err(e) => {
+                    warn!(file = %path.display(), error = %e, "not an evidence bundle: ignored")
+                }
+            }
+        }
+        items.sort_by_key(|i| i.number);
+        let mut book = Book {
+            next_evidence: items.last().map_or(0, |i| i.number),
+            ..Book::default()
+        };
+        let skip = items.len().saturating_sub(MAX_EVIDENCE);
+        book.evidence = items.into_iter().skip(skip).collect();
+        Ok(HealthState {
+            book: Mutex::new(book),
+            dir: Some(dir),
+        })
+    }
+
+    /// Writes a new bundle (atomically) and removes those no longer kept.
+    fn persist(&self, item: &EvidenceItem, dropped: Vec<u64>) {
+        let Some(dir) = self.dir.clone() else {
+            return;
+        };
+        let (number, bytes) = (item.number, item.bytes.clone());
+        tokio::task::spawn_blocking(move || {
+            let path = dir.join(format!("{number}.cbor"));
+            let tmp = dir.join(format!("{number}.cbor.tmp"));
+            let written = std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = written {
+                warn!(file = %path.display(), error = %e, "evidence bundle not written");
+            }
+            for n in dropped {
+                let _ = std::fs::remove_file(dir.join(format!("{n}.cbor")));
+            }
+        });
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -533,14 +597,20 @@ impl NodeHandle {
                 let mut book = self.health().lock();
                 let number = book.next_evidence + 1;
                 book.next_evidence = number;
-                book.evidence.push_back(EvidenceItem {
+                let item = EvidenceItem {
                     number,
                     evidence,
                     bytes,
-                });
+                };
+                book.evidence.push_back(item.clone());
+                let mut dropped = Vec::new();
                 while book.evidence.len() > MAX_EVIDENCE {
-                    book.evidence.pop_front();
+                    if let Some(old) = book.evidence.pop_front() {
+                        dropped.push(old.number);
+                    }
                 }
+                drop(book);
+                self.health().persist(&item, dropped);
                 self.metrics()
                     .divergence_evidence
                     .get_or_create(&vec![("kind".to_string(), kind.to_string())])
@@ -672,6 +742,46 @@ mod tests {
         }
         // A clock that went backwards shows the node up, not a panic.
         assert_eq!(liveness(r, 60, Timestamp(0)), "up");
+    }
+
+    #[test]
+    fn evidence_bundles_are_kept_across_restarts_and_a_bad_file_is_ignored() {
+        let fed =
+            accord_core::devnet::DevFederation::new(&["KZ", "UZ"], [3; 32], Timestamp(1)).unwrap();
+        let key = &fed.members[0].node;
+        let bundle = |n: u64| {
+            let e = Evidence {
+                federation: fed.federation(),
+                observer: key.public_key(),
+                observer_member: "KZ".into(),
+                created: Timestamp(n),
+                kind: "divergent".into(),
+                subject: fed.members[1].node.public_key(),
+                subject_member: "UZ".into(),
+                heartbeats: vec![],
+                observed: None,
+                reconciled_at: None,
+                explanation: format!("bundle {n}"),
+            };
+            sign_evidence(&e, key).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("evidence");
+        std::fs::create_dir_all(&d).unwrap();
+        for n in 1..=(MAX_EVIDENCE as u64 + 2) {
+            std::fs::write(d.join(format!("{n}.cbor")), bundle(n)).unwrap();
+        }
+        std::fs::write(d.join("999.cbor"), b"not a bundle").unwrap();
+        std::fs::write(d.join("notes.txt"), b"operator's notes").unwrap();
+        let h = HealthState::open(d.clone()).unwrap();
+        let book = h.lock();
+        assert_eq!(book.evidence.len(), MAX_EVIDENCE);
+        assert_eq!(book.evidence.front().unwrap().number, 3);
+        assert_eq!(
+            book.evidence.back().unwrap().evidence.explanation,
+            format!("bundle {}", MAX_EVIDENCE + 2)
+        );
+        assert_eq!(book.next_evidence, MAX_EVIDENCE as u64 + 2);
     }
 
     #[test]

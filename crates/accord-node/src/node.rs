@@ -161,16 +161,25 @@ impl Node {
         let dir = cfg.data_dir.clone();
         let opts = cfg.store.options();
         let g = genesis.clone();
-        let (store, search) = tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
-            let store = Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
-            let mut search = accord_search::SearchIndex::open(&dir.join("search"))
-                .map_err(|e| NodeError::Store(e.to_string()))?;
-            crate::index::rebuild_if_needed(&store, &mut search, false)
-                .map_err(|e| NodeError::Store(e.to_string()))?;
-            Ok((store, search))
-        })
-        .await
-        .map_err(|e| NodeError::Store(e.to_string()))??;
+        let (store, search, health) =
+            tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
+                let health =
+                    crate::health::HealthState::open(dir.join("evidence")).map_err(|e| {
+                        NodeError::File {
+                            path: dir.join("evidence").display().to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                let store =
+                    Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
+                let mut search = accord_search::SearchIndex::open(&dir.join("search"))
+                    .map_err(|e| NodeError::Store(e.to_string()))?;
+                crate::index::rebuild_if_needed(&store, &mut search, false)
+                    .map_err(|e| NodeError::Store(e.to_string()))?;
+                Ok((store, search, health))
+            })
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))??;
         let trust = store.trust().clone();
         let searcher = search.searcher_with(Arc::new(load_glossary(&cfg.search, &trust)?));
         let federation = trust.federation();
@@ -259,7 +268,7 @@ impl Node {
                 verify_slots: Arc::new(Semaphore::new(cores)),
                 trust_changed: tokio::sync::Notify::new(),
                 node_key: key,
-                health: Arc::default(),
+                health: Arc::new(health),
                 health_config: cfg.health.clone(),
                 withhold: cfg.sync.withhold.iter().copied().collect(),
                 withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
