@@ -9,6 +9,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod attachment;
 pub mod cbor;
 pub mod codes;
 pub mod devnet;

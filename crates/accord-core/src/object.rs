@@ -132,6 +132,35 @@ pub struct Limits {
     pub max_list_len: u64,
     /// How far in the future `created` may lie, in milliseconds.
     pub max_future_skew_ms: u64,
+    /// Largest attachment a record may name, in bytes (protocol 1.2; *opt*, default 50 MiB).
+    #[serde(
+        default = "default_max_attachment_bytes",
+        skip_serializing_if = "is_default_max_attachment_bytes"
+    )]
+    pub max_attachment_bytes: u64,
+    /// Most bytes of attachments one record may name in all (protocol 1.2; *opt*, default
+    /// 200 MiB).
+    #[serde(
+        default = "default_max_record_attachment_bytes",
+        skip_serializing_if = "is_default_max_record_attachment_bytes"
+    )]
+    pub max_record_attachment_bytes: u64,
+}
+
+const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 50 << 20;
+const DEFAULT_MAX_RECORD_ATTACHMENT_BYTES: u64 = 200 << 20;
+
+fn default_max_attachment_bytes() -> u64 {
+    DEFAULT_MAX_ATTACHMENT_BYTES
+}
+fn default_max_record_attachment_bytes() -> u64 {
+    DEFAULT_MAX_RECORD_ATTACHMENT_BYTES
+}
+fn is_default_max_attachment_bytes(v: &u64) -> bool {
+    *v == DEFAULT_MAX_ATTACHMENT_BYTES
+}
+fn is_default_max_record_attachment_bytes(v: &u64) -> bool {
+    *v == DEFAULT_MAX_RECORD_ATTACHMENT_BYTES
 }
 
 impl Default for Limits {
@@ -141,6 +170,8 @@ impl Default for Limits {
             max_depth: 16,
             max_list_len: 1024,
             max_future_skew_ms: 10 * 60 * 1000,
+            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_record_attachment_bytes: DEFAULT_MAX_RECORD_ATTACHMENT_BYTES,
         }
     }
 }
@@ -286,13 +317,19 @@ pub struct Link {
     pub title: Option<String>,
 }
 
-/// An attachment, referenced by hash (the content travels separately).
+/// An attachment, referenced by hash (the content travels separately, docs/PROTOCOL.md §12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     pub name: String,
     pub media_type: String,
     pub size: u64,
+    /// SHA-256 of the whole file: its name in every blob store.
     pub sha256: ObjectId,
+    /// The hash of the file's chunk list (protocol 1.2, *opt*; see
+    /// [`crate::attachment::chunk_list_hash`]): with it a receiver checks every chunk as it
+    /// arrives; without it, only the whole file at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<ObjectId>,
 }
 
 /// An experience-sharing record.

@@ -32,6 +32,9 @@ pub struct AttachmentInput {
     pub media_type: String,
     pub size: u64,
     pub sha256: String,
+    /// The chunk list hash (hex), see `accord_core::attachment`.
+    #[serde(default)]
+    pub chunks: Option<String>,
 }
 
 /// The fields a publisher writes. Unknown fields are an error that names them.
@@ -160,11 +163,17 @@ impl RecordInput {
             .into_iter()
             .map(|a| {
                 let sha256 = parse_id("attachments.sha256", &a.sha256)?;
+                let chunks = a
+                    .chunks
+                    .as_deref()
+                    .map(|c| parse_id("attachments.chunks", c))
+                    .transpose()?;
                 Ok(Attachment {
                     name: a.name,
                     media_type: a.media_type,
                     size: a.size,
                     sha256,
+                    chunks,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -664,14 +664,41 @@ pub fn check_record_fields(rec: &Record, charter: &Charter) -> Result<(), Reject
             ));
         }
     }
+    let limits = &charter.limits;
+    let mut total: u64 = 0;
     for a in &rec.attachments {
         non_empty("attachments.name", &a.name)?;
+        if a.name.contains(['/', '\\', '\0']) || a.name.chars().any(char::is_control) {
+            return Err(invalid(
+                "attachments.name",
+                format!("{:?} must be a plain file name", a.name),
+            ));
+        }
         if !a.media_type.contains('/') {
             return Err(invalid(
                 "attachments.media_type",
                 format!("{:?} is not a media type", a.media_type),
             ));
         }
+        if a.size > limits.max_attachment_bytes {
+            return Err(invalid(
+                "attachments.size",
+                format!(
+                    "{} is {} bytes, over the charter's limit of {} per file",
+                    a.name, a.size, limits.max_attachment_bytes
+                ),
+            ));
+        }
+        total = total.saturating_add(a.size);
+    }
+    if total > limits.max_record_attachment_bytes {
+        return Err(invalid(
+            "attachments.size",
+            format!(
+                "the attachments are {total} bytes in all, over the charter's limit of {} per record",
+                limits.max_record_attachment_bytes
+            ),
+        ));
     }
     for (field, d) in [
         ("effective_from", &rec.effective_from),

@@ -11,7 +11,9 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use crate::codec::BytesCodec;
-use crate::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, NetConfig, NetError};
+use crate::{
+    MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, NetConfig, NetError,
+};
 
 /// The gossipsub topic of a federation: `accord/<federation id>/objects/1`.
 pub fn gossip_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
@@ -35,6 +37,11 @@ pub fn cert_protocol(federation: &ObjectId) -> StreamProtocol {
 /// `/accord/<first 16 hex of the federation id>/sync/1`: reconciliation.
 pub fn sync_protocol(federation: &ObjectId) -> StreamProtocol {
     protocol(federation, "sync/1")
+}
+
+/// `/accord/<first 16 hex of the federation id>/blob/1`: attachments by chunk.
+pub fn blob_protocol(federation: &ObjectId) -> StreamProtocol {
+    protocol(federation, "blob/1")
 }
 
 /// `/accord/<first 16 hex of the federation id>/kad/1`: the federation's own Kademlia DHT, so
@@ -79,6 +86,7 @@ pub(crate) struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub cert: request_response::Behaviour<BytesCodec>,
     pub sync: request_response::Behaviour<BytesCodec>,
+    pub blob: request_response::Behaviour<BytesCodec>,
 }
 
 impl Behaviour {
@@ -234,6 +242,11 @@ impl Behaviour {
                 sync_protocol(&cfg.federation),
                 MAX_SYNC_REQUEST,
                 MAX_SYNC_RESPONSE,
+            ),
+            blob: rr(
+                blob_protocol(&cfg.federation),
+                MAX_BLOB_REQUEST,
+                MAX_BLOB_RESPONSE,
             ),
         })
     }

@@ -32,7 +32,9 @@ use libp2p::{Multiaddr, PeerId};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-pub use behaviour::{cert_protocol, gossip_topic, health_topic, kad_protocol, sync_protocol};
+pub use behaviour::{
+    blob_protocol, cert_protocol, gossip_topic, health_topic, kad_protocol, sync_protocol,
+};
 pub use libp2p::identity::Keypair;
 pub use libp2p::metrics::Registry;
 pub use libp2p::multiaddr;
@@ -55,6 +57,9 @@ pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest reconciliation request and response frames.
 pub const MAX_SYNC_REQUEST: usize = 256 * 1024;
 pub const MAX_SYNC_RESPONSE: usize = 8 * 1024 * 1024;
+/// Largest attachments request and response frames (a response holds one chunk).
+pub const MAX_BLOB_REQUEST: usize = 1024;
+pub const MAX_BLOB_RESPONSE: usize = accord_core::attachment::CHUNK_SIZE + 1024;
 
 /// Who may stay connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +148,13 @@ pub enum NetworkEvent {
         request_id: u64,
         data: Vec<u8>,
     },
+    /// An admitted peer asks for part of an attachment (docs/PROTOCOL.md §12); answer with
+    /// [`NetworkHandle::respond`].
+    BlobRequest {
+        peer: PeerId,
+        request_id: u64,
+        data: Vec<u8>,
+    },
     /// A peer was disconnected because it was not admitted.
     NonMemberDisconnected {
         peer: PeerId,
@@ -166,6 +178,7 @@ impl NetworkEvent {
             NetworkEvent::Gossip { .. } => "gossip",
             NetworkEvent::Heartbeat { .. } => "heartbeat",
             NetworkEvent::SyncRequest { .. } => "sync-request",
+            NetworkEvent::BlobRequest { .. } => "blob-request",
             NetworkEvent::NonMemberDisconnected { .. } => "non-member-disconnected",
             NetworkEvent::PeerAdmitted { .. } => "peer-admitted",
         }
@@ -238,6 +251,12 @@ pub(crate) enum Command {
         peer: PeerId,
         data: Vec<u8>,
         reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+        /// On the attachments protocol instead of reconciliation.
+        blob: bool,
+    },
+    Penalize {
+        peer: PeerId,
+        reason: String,
     },
     Respond {
         request_id: u64,
@@ -379,6 +398,7 @@ impl std::fmt::Debug for Command {
             Command::SyncRequest { .. } => "SyncRequest",
             Command::Respond { .. } => "Respond",
             Command::Disconnect { .. } => "Disconnect",
+            Command::Penalize { .. } => "Penalize",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -458,9 +478,33 @@ impl NetworkHandle {
     /// Sends a reconciliation request to an admitted peer and waits for its response.
     pub async fn sync_request(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, NetError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::SyncRequest { peer, data, reply })
-            .await?;
+        self.send(Command::SyncRequest {
+            peer,
+            data,
+            reply,
+            blob: false,
+        })
+        .await?;
         rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Sends an attachments request (`/accord/<fed16>/blob/1`) to an admitted peer.
+    pub async fn blob_request(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SyncRequest {
+            peer,
+            data,
+            reply,
+            blob: true,
+        })
+        .await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Penalises a peer that served bad data (as an invalid gossip message would); it is
+    /// disconnected when that takes it to the graylist.
+    pub async fn penalize(&self, peer: PeerId, reason: String) -> Result<(), NetError> {
+        self.send(Command::Penalize { peer, reason }).await
     }
 
     /// Answers an inbound reconciliation request.

@@ -89,6 +89,10 @@ pub struct Network {
     bootstrap: Vec<Bootstrap>,
     outbound_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     inbound_sync: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    outbound_blob: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    inbound_blob: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    /// Application-score penalties of peers that served bad data (attachments).
+    penalties: HashMap<PeerId, f64>,
     next_inbound: u64,
 }
 
@@ -237,6 +241,9 @@ impl Network {
             bootstrap,
             outbound_sync: HashMap::new(),
             inbound_sync: HashMap::new(),
+            outbound_blob: HashMap::new(),
+            inbound_blob: HashMap::new(),
+            penalties: HashMap::new(),
             next_inbound: 0,
         };
         Ok((net, handle, ev_rx))
@@ -340,7 +347,12 @@ impl Network {
                     warn!(%addr, error = %e, "dial failed");
                 }
             }
-            Command::SyncRequest { peer, data, reply } => {
+            Command::SyncRequest {
+                peer,
+                data,
+                reply,
+                blob,
+            } => {
                 if !self.peers.get(&peer).is_some_and(|s| s.admitted) {
                     let _ = reply.send(Err(NetError::Request {
                         peer,
@@ -348,14 +360,22 @@ impl Network {
                     }));
                     return;
                 }
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, data);
-                self.outbound_sync.insert(id, reply);
+                if blob {
+                    let id = self.swarm.behaviour_mut().blob.send_request(&peer, data);
+                    self.outbound_blob.insert(id, reply);
+                } else {
+                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, data);
+                    self.outbound_sync.insert(id, reply);
+                }
             }
             Command::Respond { request_id, data } => {
                 if let Some(ch) = self.inbound_sync.remove(&request_id) {
                     let _ = self.swarm.behaviour_mut().sync.send_response(ch, data);
+                } else if let Some(ch) = self.inbound_blob.remove(&request_id) {
+                    let _ = self.swarm.behaviour_mut().blob.send_response(ch, data);
                 }
             }
+            Command::Penalize { peer, reason } => self.penalize(peer, &reason),
             Command::Disconnect { peer, reason } => {
                 warn!(%peer, %reason, "disconnecting peer");
                 self.swarm
@@ -380,6 +400,93 @@ impl Network {
                 Ok(())
             }
             Err(e) => Err(NetError::Publish(e.to_string())),
+        }
+    }
+
+    /// An event of one of the request-response protocols the node answers (reconciliation,
+    /// or attachments when `blob`): requests from admitted peers go to the node, answers to
+    /// whoever asked.
+    fn request_event(&mut self, blob: bool, ev: request_response::Event<Vec<u8>, Vec<u8>>) {
+        let what = if blob { "blob" } else { "sync" };
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    if !self.peers.get(&peer).is_some_and(|s| s.admitted) {
+                        debug!(%peer, what, "request from a peer that is not admitted: refused");
+                        return; // dropping the channel refuses the request
+                    }
+                    let id = self.next_inbound;
+                    self.next_inbound += 1;
+                    let ev = if blob {
+                        self.inbound_blob.insert(id, channel);
+                        NetworkEvent::BlobRequest {
+                            peer,
+                            request_id: id,
+                            data: request,
+                        }
+                    } else {
+                        self.inbound_sync.insert(id, channel);
+                        NetworkEvent::SyncRequest {
+                            peer,
+                            request_id: id,
+                            data: request,
+                        }
+                    };
+                    if !self.emit(ev) {
+                        self.inbound_sync.remove(&id);
+                        self.inbound_blob.remove(&id);
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let map = if blob {
+                        &mut self.outbound_blob
+                    } else {
+                        &mut self.outbound_sync
+                    };
+                    if let Some(reply) = map.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                let map = if blob {
+                    &mut self.outbound_blob
+                } else {
+                    &mut self.outbound_sync
+                };
+                if let Some(reply) = map.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Lowers a peer's gossip score as an invalid gossip message does (it served bad data),
+    /// and disconnects it when the score falls to the graylist.
+    fn penalize(&mut self, peer: PeerId, reason: &str) {
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        let entry = self.penalties.entry(peer).or_insert(0.0);
+        *entry -= 40.0;
+        let app = *entry;
+        gs.set_application_score(&peer, app);
+        warn!(%peer, %reason, score = app, "peer served bad data: penalised");
+        if app <= -80.0 {
+            warn!(%peer, "peer keeps serving bad data: disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -775,50 +882,8 @@ impl Network {
                 debug!(%peer, %error, "certificate presentation failed");
             }
             BehaviourEvent::Cert(_) => {}
-            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
-                match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => {
-                        if !self.peers.get(&peer).is_some_and(|s| s.admitted) {
-                            debug!(%peer, "sync request from a peer that is not admitted: refused");
-                            return; // dropping the channel refuses the request
-                        }
-                        let id = self.next_inbound;
-                        self.next_inbound += 1;
-                        self.inbound_sync.insert(id, channel);
-                        if !self.emit(NetworkEvent::SyncRequest {
-                            peer,
-                            request_id: id,
-                            data: request,
-                        }) {
-                            self.inbound_sync.remove(&id);
-                        }
-                    }
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(reply) = self.outbound_sync.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            }) => {
-                if let Some(reply) = self.outbound_sync.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer,
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            BehaviourEvent::Sync(_) => {}
+            BehaviourEvent::Sync(e) => self.request_event(false, e),
+            BehaviourEvent::Blob(e) => self.request_event(true, e),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if self.peers.get(&peer_id).is_some_and(|s| s.admitted) {
                     for a in info.listen_addrs {

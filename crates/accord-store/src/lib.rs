@@ -13,6 +13,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod blobs;
 mod error;
 mod keys;
 mod log;
@@ -20,6 +21,7 @@ mod quarantine;
 mod query;
 mod store;
 
+pub use blobs::{BlobError, BlobMeta, BlobStore};
 pub use error::StoreError;
 pub use quarantine::QuarantineLimits;
 pub use query::{Cursor, Filter, Order, Page, QueryPage, RecordStatus};

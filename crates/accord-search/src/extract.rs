@@ -1,0 +1,409 @@
+//! Text of attachments, for search: PDF (lopdf), DOCX, XLSX, PPTX, ODT/ODS/ODP (zip + XML),
+//! plain text, Markdown and CSV.
+//!
+//! The files come from other states' publishers and may be hostile, so every extraction is
+//! bounded: the input size, the number of archive entries, the bytes decompressed (a zip bomb
+//! stops at the limit, it is never inflated in full), the characters kept, and the time
+//! ([`extract_bounded`] runs it on its own thread, catches a panic of a parser and stops
+//! waiting after the timeout). A file that cannot be extracted is still stored and served;
+//! only its text is missing from search.
+
+use std::io::Read;
+use std::time::Duration;
+
+/// Bounds of one extraction.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractLimits {
+    /// Largest input accepted, in bytes.
+    pub max_input: usize,
+    /// Most bytes decompressed from an archive in all.
+    pub max_unzipped: u64,
+    /// Most entries an archive may have.
+    pub max_entries: usize,
+    /// Characters of text kept.
+    pub max_chars: usize,
+    /// Time allowed.
+    pub timeout: Duration,
+}
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        ExtractLimits {
+            max_input: 64 << 20,
+            max_unzipped: 64 << 20,
+            max_entries: 10_000,
+            max_chars: 200_000,
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why a file's text could not be extracted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    #[error("no text extraction for {0}")]
+    Unsupported(String),
+    #[error("malformed file: {0}")]
+    Malformed(String),
+    #[error("over a limit: {0}")]
+    TooLarge(String),
+    #[error("took longer than {0:?}")]
+    Timeout(Duration),
+    #[error("the parser failed: {0}")]
+    Panicked(String),
+}
+
+/// What kind of extraction a file gets, from its media type and name.
+fn kind_of(media_type: &str, name: &str) -> Option<&'static str> {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    Some(match (media_type, ext.as_str()) {
+        ("application/pdf", _) | (_, "pdf") => "pdf",
+        (_, "docx") => "docx",
+        (_, "xlsx") => "xlsx",
+        (_, "pptx") => "pptx",
+        (_, "odt" | "ods" | "odp") => "odf",
+        (m, _) if m.contains("wordprocessingml") => "docx",
+        (m, _) if m.contains("spreadsheetml") => "xlsx",
+        (m, _) if m.contains("presentationml") => "pptx",
+        (m, _) if m.starts_with("application/vnd.oasis.opendocument") => "odf",
+        ("text/markdown", _) | (_, "md") => "markdown",
+        (m, _) if m.starts_with("text/") => "text",
+        (_, "txt" | "csv") => "text",
+        _ => return None,
+    })
+}
+
+/// Extracts the text of a file on the calling thread (bounded in size, not in time: see
+/// [`extract_bounded`]).
+pub fn extract(
+    media_type: &str,
+    name: &str,
+    bytes: &[u8],
+    limits: &ExtractLimits,
+) -> Result<String, ExtractError> {
+    if bytes.len() > limits.max_input {
+        return Err(ExtractError::TooLarge(format!(
+            "{} bytes (at most {})",
+            bytes.len(),
+            limits.max_input
+        )));
+    }
+    let kind = kind_of(media_type, name)
+        .ok_or_else(|| ExtractError::Unsupported(format!("{media_type} ({name})")))?;
+    let text = match kind {
+        "pdf" => pdf(bytes, limits)?,
+        "docx" => xml_in_zip(bytes, limits, |n| {
+            n == "word/document.xml" || n.starts_with("word/footnotes")
+        })?,
+        "xlsx" => xml_in_zip(bytes, limits, |n| n == "xl/sharedStrings.xml")?,
+        "pptx" => xml_in_zip(bytes, limits, |n| {
+            n.starts_with("ppt/slides/slide") && n.ends_with(".xml")
+        })?,
+        "odf" => xml_in_zip(bytes, limits, |n| n == "content.xml")?,
+        "markdown" => crate::analysis::markdown_to_plain(&String::from_utf8_lossy(bytes)),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    Ok(cut(text, limits.max_chars))
+}
+
+fn cut(mut text: String, max_chars: usize) -> String {
+    if let Some((i, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(i);
+    }
+    text
+}
+
+/// [`extract`] on its own thread: a parser that panics is an error, one that runs past
+/// `limits.timeout` is abandoned (the thread finishes on its own; nothing waits for it).
+pub fn extract_bounded(
+    media_type: &str,
+    name: &str,
+    bytes: std::sync::Arc<Vec<u8>>,
+    limits: ExtractLimits,
+) -> Result<String, ExtractError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (m, n) = (media_type.to_string(), name.to_string());
+    let spawned = std::thread::Builder::new()
+        .name("accord-extract".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(|| extract(&m, &n, &bytes, &limits));
+            let r = r.unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                Err(ExtractError::Panicked(msg))
+            });
+            let _ = tx.send(r);
+        });
+    if let Err(e) = spawned {
+        return Err(ExtractError::Panicked(e.to_string()));
+    }
+    rx.recv_timeout(limits.timeout)
+        .unwrap_or(Err(ExtractError::Timeout(limits.timeout)))
+}
+
+/// A minimal one-page PDF showing `lines` (Latin text, Helvetica): what the demo attaches
+/// and what tests extract from.
+pub fn sample_pdf(lines: &[&str]) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut ops = vec![
+        Operation::new("BT", vec![]),
+        Operation::new("Tf", vec!["F1".into(), 14.into()]),
+        Operation::new("Td", vec![72.into(), 770.into()]),
+    ];
+    for line in lines {
+        ops.push(Operation::new("Tj", vec![Object::string_literal(*line)]));
+        ops.push(Operation::new("Td", vec![0.into(), (-20).into()]));
+    }
+    ops.push(Operation::new("ET", vec![]));
+    let content = Content { operations: ops }.encode().unwrap_or_default();
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    let _ = doc.save_to(&mut out);
+    out
+}
+
+fn pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<String, ExtractError> {
+    let doc =
+        lopdf::Document::load_mem(bytes).map_err(|e| ExtractError::Malformed(e.to_string()))?;
+    let mut out = String::new();
+    for page in doc.get_pages().keys() {
+        if out.chars().count() >= limits.max_chars {
+            break;
+        }
+        // A page whose text cannot be read is skipped; the others still count.
+        if let Ok(t) = doc.extract_text(&[*page]) {
+            out.push_str(&t);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// The text of the XML entries `wanted` selects in a zip archive (Office Open XML and
+/// OpenDocument files), paragraphs on their own lines.
+fn xml_in_zip(
+    bytes: &[u8],
+    limits: &ExtractLimits,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<String, ExtractError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| ExtractError::Malformed(e.to_string()))?;
+    if zip.len() > limits.max_entries {
+        return Err(ExtractError::TooLarge(format!(
+            "{} archive entries (at most {})",
+            zip.len(),
+            limits.max_entries
+        )));
+    }
+    let mut names: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|n| wanted(n))
+        .map(|n| n.into_owned())
+        .collect();
+    names.sort_by_key(|n| (n.len(), n.clone()));
+    if names.is_empty() {
+        return Err(ExtractError::Malformed(
+            "no document part in the archive".into(),
+        ));
+    }
+    let mut budget = limits.max_unzipped;
+    let mut out = String::new();
+    for name in names {
+        let entry = zip
+            .by_name(&name)
+            .map_err(|e| ExtractError::Malformed(e.to_string()))?;
+        // The declared size is not trusted: reading stops one byte past the budget.
+        let mut xml = Vec::new();
+        entry
+            .take(budget + 1)
+            .read_to_end(&mut xml)
+            .map_err(|e| ExtractError::Malformed(format!("{name}: {e}")))?;
+        if xml.len() as u64 > budget {
+            return Err(ExtractError::TooLarge(format!(
+                "more than {} bytes decompressed",
+                limits.max_unzipped
+            )));
+        }
+        budget -= xml.len() as u64;
+        xml_text(&xml, &mut out)?;
+        out.push('\n');
+        if out.chars().count() >= limits.max_chars {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Appends the character data of an XML document, a line break after each paragraph,
+/// heading, table cell or line-break element.
+fn xml_text(xml: &[u8], out: &mut String) -> Result<(), ExtractError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Text(t)) => out.push_str(&t),
+            Ok(Event::GeneralRef(r)) => {
+                // Entities in text: the five predefined ones and character references.
+                let name: &str = &r;
+                let named = match name {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    _ => r.resolve_char_ref().ok().flatten(),
+                };
+                if let Some(c) = named {
+                    out.push(c);
+                }
+            }
+            Ok(Event::CData(t)) => out.push_str(&t),
+            Ok(Event::End(e)) => {
+                if matches!(e.local_name().as_ref(), "p" | "h" | "tc" | "br" | "si") {
+                    out.push('\n');
+                }
+            }
+            Ok(Event::Empty(e)) => {
+                if matches!(e.local_name().as_ref(), "br" | "tab" | "s" | "line-break") {
+                    out.push(' ');
+                }
+            }
+            Ok(Event::Eof) => return Ok(()),
+            Err(e) => return Err(ExtractError::Malformed(format!("XML: {e}"))),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn docx_and_odt_text_is_extracted_with_paragraphs() {
+        let docx = zip_of(&[(
+            "word/document.xml",
+            br#"<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>Decree on</w:t></w:r><w:r><w:t xml:space="preserve"> proactive services</w:t></w:r></w:p><w:p><w:r><w:t>&#1055;&#1088;&#1080;&#1082;&#1072;&#1079; &amp; more</w:t></w:r></w:p></w:body></w:document>"#,
+        )]);
+        let t = extract(
+            "application/octet-stream",
+            "decree.docx",
+            &docx,
+            &ExtractLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(t.trim(), "Decree on proactive services\nПриказ & more");
+        let odt = zip_of(&[(
+            "content.xml",
+            br#"<office:document-content xmlns:office="o" xmlns:text="t"><office:body><office:text><text:h>Curriculum</text:h><text:p>Digital skills</text:p></office:text></office:body></office:document-content>"#,
+        )]);
+        let t = extract(
+            "application/vnd.oasis.opendocument.text",
+            "c.odt",
+            &odt,
+            &ExtractLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(t.trim(), "Curriculum\nDigital skills");
+    }
+
+    #[test]
+    fn a_zip_bomb_stops_at_the_limit_and_garbage_is_an_error() {
+        // 200 MB of zeros compresses to a few hundred kilobytes.
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            w.write_all(&zeros).unwrap();
+        }
+        let bomb = w.finish().unwrap().into_inner();
+        assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+        let e = extract("", "bomb.docx", &bomb, &ExtractLimits::default()).unwrap_err();
+        assert!(matches!(e, ExtractError::TooLarge(_)), "{e}");
+        for (name, bytes) in [
+            ("x.docx", b"PK\x03\x04 not really".as_slice()),
+            ("x.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF".as_slice()),
+            ("x.pdf", b"".as_slice()),
+        ] {
+            let r = extract_bounded("", name, std::sync::Arc::new(bytes.to_vec()), ExtractLimits::default());
+            assert!(r.is_err() || r.as_deref().is_ok_and(|t| t.trim().is_empty()), "{name}: {r:?}");
+        }
+        assert!(matches!(
+            extract("image/png", "x.png", b"\x89PNG", &ExtractLimits::default()),
+            Err(ExtractError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn pdf_text_is_extracted() {
+        let pdf = sample_pdf(&["Methodology of teleradiology", "second line"]);
+        let t = extract_bounded(
+            "application/pdf",
+            "m.pdf",
+            std::sync::Arc::new(pdf),
+            ExtractLimits::default(),
+        )
+        .unwrap();
+        assert!(
+            t.contains("teleradiology") && t.contains("second line"),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn text_is_cut_at_the_character_limit() {
+        let limits = ExtractLimits {
+            max_chars: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            extract("text/plain", "a.txt", "Привет, мир".as_bytes(), &limits).unwrap(),
+            "Приве"
+        );
+    }
+}
