@@ -58,6 +58,22 @@ impl Client {
         r.text().await.map_err(transport)
     }
 
+    /// `GET /v1/blobs/{id}`: An attachment file this node holds, by its SHA-256: always a download (Content-Disposition: attachment with the record's file name, X-Content-Type-Options: nosniff, a sandboxing Content-Security-Policy, a media type from a list of document types, else application/octet-stream). One byte range per request (`Range: bytes=a-b`, 206; 416 when outside the file). 404 when not held.
+    pub async fn get_v1_blobs_id(&self, id: &str) -> Result<Vec<u8>, Error> {
+        let req = self.http.get(format!("{}/v1/blobs/{}", self.base, id));
+        let req = req.header("accept", "application/octet-stream");
+        let r = check(req.send().await.map_err(transport)?).await?;
+        r.bytes().await.map(|b| b.to_vec()).map_err(transport)
+    }
+
+    /// `PUT /v1/blobs/{id}`: Upload an attachment file (the raw bytes, application/octet-stream) for a record this node's publisher submits, before or after the record; refused unless it hashes to the path's SHA-256 and fits the charter's per-file limit.
+    pub async fn put_v1_blobs_id(&self, id: &str, body: Vec<u8>) -> Result<PutV1BlobsIdResponse, Error> {
+        let req = self.http.put(format!("{}/v1/blobs/{}", self.base, id));
+        let req = req.header("content-type", "application/octet-stream").body(body);
+        let r = check(req.send().await.map_err(transport)?).await?;
+        r.json().await.map_err(transport)
+    }
+
     /// `GET /v1/export`: Every stored object (or those of `types`) as a CBOR sequence (RFC 8742, application/cbor) in export order: charters by version, delegations, node certificates, records, retractions, revocations. Streamed.
     pub async fn get_v1_export(&self, query: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
         let req = self.http.get(format!("{}/v1/export", self.base));
@@ -171,6 +187,13 @@ impl Client {
         let r = check(req.send().await.map_err(transport)?).await?;
         r.json().await.map_err(transport)
     }
+}
+
+/// The answer of `PUT /v1/blobs/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PutV1BlobsIdResponse {
+    pub sha256: String,
+    pub size: i64,
 }
 
 /// The answer of `GET /v1/federation`.

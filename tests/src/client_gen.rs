@@ -111,7 +111,7 @@ pub fn generate(doc: &Value) -> String {
         if has_query {
             args.push_str(", query: &[(&str, &str)]");
         }
-        if method == "post" {
+        if method == "post" || method == "put" {
             args.push_str(", body: Vec<u8>");
         }
         let (ret, conv) = if media == "application/json" {
@@ -165,6 +165,12 @@ pub fn generate(doc: &Value) -> String {
             let _ = writeln!(
                 out,
                 "        let req = req.header(\"content-type\", \"application/cbor\").body(body);"
+            );
+        }
+        if method == "put" {
+            let _ = writeln!(
+                out,
+                "        let req = req.header(\"content-type\", \"application/octet-stream\").body(body);"
             );
         }
         if !matches!(

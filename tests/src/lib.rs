@@ -202,6 +202,7 @@ pub mod harness {
                     ..SyncConfig::default()
                 },
                 health: Default::default(),
+                attachments: Default::default(),
             }
         }
 

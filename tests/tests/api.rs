@@ -356,9 +356,26 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
             .len()
     );
     let client = reqwest::Client::new();
+    // An attachment file held by the node, for the blob paths (uploaded first, so that the
+    // GET, which comes before the PUT, finds it).
+    let file = b"an attachment file for the API test".to_vec();
+    let file_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file));
+    let up = client
+        .put(format!("{base}/v1/blobs/{file_hash}"))
+        .header("content-type", "application/octet-stream")
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(up.status().is_success(), "{}", up.status());
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let url = format!("{base}{}", path.replace("{id}", &rec.id().to_string()));
+            let id = if path.starts_with("/v1/blobs/") {
+                file_hash.clone()
+            } else {
+                rec.id().to_string()
+            };
+            let url = format!("{base}{}", path.replace("{id}", &id));
             let r = match method.as_str() {
                 "get" if path == "/v1/stream" => {
                     let r = client.get(&url).send().await.unwrap();
@@ -370,6 +387,13 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
                     .post(&url)
                     .header("content-type", "application/cbor")
                     .body(rec.as_bytes().to_vec())
+                    .send()
+                    .await
+                    .unwrap(),
+                "put" => client
+                    .put(&url)
+                    .header("content-type", "application/octet-stream")
+                    .body(file.clone())
                     .send()
                     .await
                     .unwrap(),

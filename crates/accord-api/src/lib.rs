@@ -8,6 +8,7 @@
 
 use std::future::Future;
 
+mod blobs;
 pub mod exports;
 mod guard;
 pub mod openapi;
@@ -31,6 +32,9 @@ use tokio::net::TcpListener;
 
 /// Largest submission body (one object or an array of them).
 pub const MAX_SUBMIT_BYTES: usize = 16 * 1024 * 1024;
+/// Largest upload of an attachment file the router reads (the charter's per-file limit is
+/// checked too, and is usually lower).
+pub const MAX_BLOB_UPLOAD_BYTES: usize = 1 << 30;
 /// Most objects in one submission.
 pub const MAX_SUBMIT_OBJECTS: usize = 1024;
 
@@ -64,7 +68,7 @@ pub fn router(node: NodeHandle) -> Router {
 
 /// The time a client has to send a request body (see [`HttpOptions::body_timeout`]).
 #[derive(Debug, Clone, Copy)]
-struct BodyTimeout(std::time::Duration);
+pub(crate) struct BodyTimeout(pub(crate) std::time::Duration);
 
 /// The router, for [`serve`].
 pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
@@ -80,6 +84,12 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .route("/v1/peers", get(peers))
         .route("/v1/sync", get(sync))
         .route("/v1/health/federation", get(health_federation))
+        .route(
+            "/v1/blobs/{id}",
+            get(blobs::get_blob)
+                .put(blobs::put_blob)
+                .layer(DefaultBodyLimit::max(MAX_BLOB_UPLOAD_BYTES)),
+        )
         .route("/v1/health/evidence", get(health_evidence))
         .route("/v1/records", get(records::list))
         .route("/v1/suggest", get(records::suggest))

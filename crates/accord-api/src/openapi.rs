@@ -73,6 +73,18 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "get",
+        "/v1/blobs/{id}",
+        "An attachment file this node holds, by its SHA-256: always a download (Content-Disposition: attachment with the record's file name, X-Content-Type-Options: nosniff, a sandboxing Content-Security-Policy, a media type from a list of document types, else application/octet-stream). One byte range per request (`Range: bytes=a-b`, 206; 416 when outside the file). 404 when not held.",
+        &[],
+    ),
+    (
+        "put",
+        "/v1/blobs/{id}",
+        "Upload an attachment file (the raw bytes, application/octet-stream) for a record this node's publisher submits, before or after the record; refused unless it hashes to the path's SHA-256 and fits the charter's per-file limit.",
+        &[],
+    ),
+    (
+        "get",
         "/v1/records",
         "Search and filter records. Repeated parameters mean OR within a field, AND across fields. Default status: active.",
         &crate::records::RECORD_PARAMS,
@@ -336,6 +348,11 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
             ]);
             v
         }),
+        ("get", "/v1/blobs/{id}") => (
+            "application/octet-stream",
+            json!({"type": "string", "format": "binary", "description": "the file, or the requested byte range of it"}),
+        ),
+        ("put", "/v1/blobs/{id}") => json_of(object(&[("sha256", "string"), ("size", "integer")])),
         ("get", "/v1/health/evidence") => (
             "application/cbor",
             json!({"type": "string", "format": "binary", "description": "a CBOR sequence of signed evidence bundles `[1, body, signature]` (docs/PROTOCOL.md §11)"}),
@@ -375,6 +392,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "missing": 0, "fetched": 0, "sessions": 12, "fetched_total": 40, "error": null,
             "running": null
         }]}),
+        ("put", "/v1/blobs/{id}") => json!({"sha256": ID, "size": 482113}),
         ("get", "/v1/health/federation") => json!({
             "generated": "2026-12-03T10:00:00.000Z", "federation": ID,
             "federation_name": "CIS digital cooperation", "charter_version": 1,
@@ -443,7 +461,9 @@ pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, summary, params) in ROUTES {
         let mut parameters: Vec<Value> = params.iter().map(|p| param_doc(p)).collect();
-        if path.contains("{id}") {
+        if path.starts_with("/v1/blobs/") {
+            parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "The file's SHA-256 (the `sha256` of the record's attachment): 64 hex characters.", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}));
+        } else if path.contains("{id}") {
             parameters.push(json!({"name": "id", "in": "path", "required": true, "description": "Object id: 64 hex characters, or a prefix of at least 8 that names one stored object.", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}}));
         }
         let mut responses = serde_json::Map::new();
@@ -455,13 +475,13 @@ pub fn document() -> Value {
             "200".into(),
             json!({"description": "OK", "content": {media: {"schema": schema}}}),
         );
-        if !params.is_empty() || path.contains("{id}") || *method == "post" {
+        if !params.is_empty() || path.contains("{id}") || matches!(*method, "post" | "put") {
             responses.insert("400".into(), json!({"description": "A bad parameter or body; the error names it.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
         }
         if path.contains("{id}") {
             responses.insert("404".into(), json!({"description": "Not stored on this node.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
         }
-        if *method == "post" {
+        if matches!(*method, "post" | "put") {
             responses.insert(
                 "413".into(),
                 json!({"description": "Over the size or count limit."}),
@@ -470,6 +490,9 @@ pub fn document() -> Value {
         let mut op = json!({"summary": summary, "parameters": parameters, "responses": responses});
         if *method == "post" {
             op["requestBody"] = json!({"required": true, "content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}}});
+        }
+        if *method == "put" {
+            op["requestBody"] = json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = op;

@@ -158,6 +158,7 @@ fn member_config(
             watermark_delay_secs: 30,
             ..Default::default()
         },
+        attachments: Default::default(),
     })
 }
 

@@ -299,6 +299,80 @@ pub struct NodeConfig {
     pub search: SearchConfig,
     #[serde(default)]
     pub health: HealthConfig,
+    #[serde(default)]
+    pub attachments: AttachmentsConfig,
+}
+
+/// Which attachments this node fetches from its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FetchPolicy {
+    /// Every attachment of every accepted record (up to `fetch_max_bytes` when set).
+    #[default]
+    All,
+    /// None: records arrive without their files (they can still be uploaded here).
+    None,
+}
+
+/// `[attachments]`: fetching, serving and reading the files records carry
+/// (docs/OPERATIONS.md, "Attachments").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    #[serde(default)]
+    pub fetch: FetchPolicy,
+    /// Files larger than this are not fetched (0: up to the charter's limit).
+    #[serde(default)]
+    pub fetch_max_bytes: u64,
+    /// Transfers at once, in all.
+    #[serde(default = "default_att_parallel")]
+    pub max_parallel: usize,
+    /// Transfers at once from one peer.
+    #[serde(default = "default_att_parallel_per_peer")]
+    pub max_parallel_per_peer: usize,
+    /// Bytes per second fetched in all (0: no bound).
+    #[serde(default = "default_att_rate")]
+    pub max_bytes_per_sec: u64,
+    /// Bytes per second fetched from one peer (0: no bound).
+    #[serde(default = "default_att_rate_per_peer")]
+    pub max_bytes_per_sec_per_peer: u64,
+    /// Seconds text extraction of one file may take.
+    #[serde(default = "default_extract_timeout")]
+    pub extract_timeout_secs: u64,
+    /// Test-only: serve every chunk with one byte changed (plays a peer serving bad data).
+    #[serde(skip)]
+    pub corrupt_served: bool,
+}
+
+fn default_att_parallel() -> usize {
+    4
+}
+fn default_att_parallel_per_peer() -> usize {
+    2
+}
+fn default_att_rate() -> u64 {
+    32 << 20
+}
+fn default_att_rate_per_peer() -> u64 {
+    16 << 20
+}
+fn default_extract_timeout() -> u64 {
+    20
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig {
+            fetch: FetchPolicy::All,
+            fetch_max_bytes: 0,
+            max_parallel: default_att_parallel(),
+            max_parallel_per_peer: default_att_parallel_per_peer(),
+            max_bytes_per_sec: default_att_rate(),
+            max_bytes_per_sec_per_peer: default_att_rate_per_peer(),
+            extract_timeout_secs: default_extract_timeout(),
+            corrupt_served: false,
+        }
+    }
 }
 
 /// `[health]`: heartbeats and the federation health view (docs/OPERATIONS.md).
@@ -482,6 +556,26 @@ impl NodeConfig {
             return Err(field("store.cache_mb", "must be at least 1"));
         }
         self.health.check()?;
+        if self.attachments.max_parallel == 0 || self.attachments.max_parallel > 64 {
+            return Err(field(
+                "attachments.max_parallel",
+                "must be between 1 and 64",
+            ));
+        }
+        if self.attachments.max_parallel_per_peer == 0
+            || self.attachments.max_parallel_per_peer > self.attachments.max_parallel
+        {
+            return Err(field(
+                "attachments.max_parallel_per_peer",
+                "must be between 1 and attachments.max_parallel",
+            ));
+        }
+        if !(1..=600).contains(&self.attachments.extract_timeout_secs) {
+            return Err(field(
+                "attachments.extract_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
         if self.network.admission_timeout_secs == 0 {
             return Err(field(
                 "network.admission_timeout_secs",

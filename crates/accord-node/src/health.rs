@@ -347,7 +347,7 @@ impl NodeHandle {
                 .collect(),
             checkpoint,
             reconciled,
-            attachment_backlog: 0,
+            attachment_backlog: self.attachments().backlog(),
         };
         let signed = sign_heartbeat(hb, key).map_err(|e| NodeError::Store(e.to_string()))?;
         let bytes = signed.bytes().to_vec();

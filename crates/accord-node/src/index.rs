@@ -36,12 +36,32 @@ pub(crate) fn record_doc(store: &Store, id: &ObjectId) -> Option<RecordDoc> {
     };
     let status = store.record_status(id).ok()??;
     let author = signed.signatures().first()?.0;
-    Some(RecordDoc::of(
+    let mut doc = RecordDoc::of(
         *id,
         &r,
         status.as_str(),
         &publisher_name(store, &r.member, &author),
-    ))
+    );
+    doc.attachments = attachment_texts(store, &r);
+    Some(doc)
+}
+
+/// The extracted text of each of a record's attachments this node holds.
+fn attachment_texts(store: &Store, r: &accord_core::Record) -> Vec<accord_search::AttachmentText> {
+    if r.attachments.is_empty() {
+        return Vec::new();
+    }
+    let blobs = crate::attachments::blob_store_at(store.dir());
+    r.attachments
+        .iter()
+        .filter_map(|a| {
+            let text = blobs.text(&a.sha256)?;
+            Some(accord_search::AttachmentText {
+                name: a.name.clone(),
+                text,
+            })
+        })
+        .collect()
 }
 
 /// Every record id of the store (in creation order).
@@ -233,12 +253,14 @@ fn doc_of(store: &Store, v: &accord_core::Verified<Object>) -> Option<RecordDoc>
     };
     let author = v.signer();
     let status = store.status_of_record(&v.id(), r, &author).ok()?;
-    Some(RecordDoc::of(
+    let mut doc = RecordDoc::of(
         v.id(),
         r,
         status.as_str(),
         &publisher_name(store, &r.member, &author),
-    ))
+    );
+    doc.attachments = attachment_texts(store, r);
+    Some(doc)
 }
 
 /// Applies the documents of a group commit and commits the index at the store's sequence

@@ -12,6 +12,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod attachments;
 pub mod config;
 mod health;
 mod index;
@@ -20,7 +21,11 @@ mod node;
 mod sync;
 mod worker;
 
-pub use config::{AdmissionMode, ConfigError, HealthConfig, NodeConfig, SyncConfig};
+pub use attachments::{Availability, BlobView};
+pub use config::{
+    AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
+    SyncConfig,
+};
 pub use health::{
     Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE, MemberHealth,
     NodeHealth, PROTOCOL_VERSION,

@@ -43,6 +43,10 @@ pub struct Metrics {
     pub(crate) fed_charter_mismatch: Family<Labels, Gauge>,
     pub(crate) fed_version_skew: Family<Labels, Gauge>,
     pub(crate) fed_info: Family<Labels, Gauge>,
+    pub(crate) attachments_fetched: Counter,
+    pub(crate) attachment_chunks: Counter,
+    pub(crate) attachment_bad_data: Counter,
+    pub(crate) attachments_backlog: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,6 +94,10 @@ impl Metrics {
             fed_charter_mismatch: Family::default(),
             fed_version_skew: Family::default(),
             fed_info: Family::default(),
+            attachments_fetched: Counter::default(),
+            attachment_chunks: Counter::default(),
+            attachment_bad_data: Counter::default(),
+            attachments_backlog: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("accord");
         r.register(
@@ -222,6 +230,26 @@ impl Metrics {
             "federation_node_info",
             "Software and protocol version of each node seen (value 1)",
             m.fed_info.clone(),
+        );
+        r.register(
+            "attachments_fetched",
+            "Attachments fetched from peers and verified",
+            m.attachments_fetched.clone(),
+        );
+        r.register(
+            "attachment_chunks_fetched",
+            "Attachment chunks fetched and verified",
+            m.attachment_chunks.clone(),
+        );
+        r.register(
+            "attachment_bad_data",
+            "Attachment lists or chunks from a peer that did not match the record (the peer is penalised)",
+            m.attachment_bad_data.clone(),
+        );
+        r.register(
+            "attachments_backlog",
+            "Attachments known and not yet held (queued or being fetched)",
+            m.attachments_backlog.clone(),
         );
         // Present from the start at zero, so that rules on their increase see the first one.
         for result in ["accepted", "bad-signature"] {

@@ -20,6 +20,8 @@ use crate::{NodeError, Source};
 
 /// Capacity of the channel of newly accepted objects (live subscribers).
 pub const SUBSCRIBER_CAPACITY: usize = 1024;
+/// How often attachments no live record needs are removed.
+const ATTACHMENT_GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Most gossip messages being validated at once.
 const GOSSIP_CONCURRENCY: usize = 256;
 /// A session owed to the senders of missed gossip starts once at most this many gossip
@@ -110,6 +112,7 @@ struct Inner {
     /// applies to (`SyncConfig::withhold_from`; empty: all).
     withhold: std::collections::HashSet<ObjectId>,
     withhold_from: std::collections::HashSet<String>,
+    attachments: Arc<crate::attachments::Attachments>,
 }
 
 /// A cloneable handle to a running node.
@@ -161,7 +164,8 @@ impl Node {
         let dir = cfg.data_dir.clone();
         let opts = cfg.store.options();
         let g = genesis.clone();
-        let (store, search, health) =
+        let att_cfg = cfg.attachments.clone();
+        let (store, search, health, attachments) =
             tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
                 let health =
                     crate::health::HealthState::open(dir.join("evidence")).map_err(|e| {
@@ -176,7 +180,12 @@ impl Node {
                     .map_err(|e| NodeError::Store(e.to_string()))?;
                 crate::index::rebuild_if_needed(&store, &mut search, false)
                     .map_err(|e| NodeError::Store(e.to_string()))?;
-                Ok((store, search, health))
+                let attachments = crate::attachments::Attachments::open(
+                    &dir,
+                    att_cfg,
+                    store.trust().limits().max_attachment_bytes,
+                )?;
+                Ok((store, search, health, attachments))
             })
             .await
             .map_err(|e| NodeError::Store(e.to_string()))??;
@@ -272,6 +281,7 @@ impl Node {
                 health_config: cfg.health.clone(),
                 withhold: cfg.sync.withhold.iter().copied().collect(),
                 withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
+                attachments: Arc::new(attachments),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -280,6 +290,11 @@ impl Node {
             handle.shutdown().await;
             return Err(e);
         }
+        let fetcher = tokio::spawn(
+            handle
+                .clone()
+                .run_fetcher(handle.inner.shutdown.subscribe()),
+        );
         let loop_task = tokio::spawn(event_loop(
             handle.clone(),
             events,
@@ -289,6 +304,7 @@ impl Node {
         if let Ok(mut t) = handle.inner.tasks.lock() {
             t.push(net_task);
             t.push(loop_task);
+            t.push(fetcher);
         }
         info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, "node started");
         Ok(handle)
@@ -386,6 +402,10 @@ impl NodeHandle {
         &self.inner.sync_config
     }
 
+    pub(crate) fn attachments(&self) -> &Arc<crate::attachments::Attachments> {
+        &self.inner.attachments
+    }
+
     pub(crate) fn health(&self) -> &crate::health::HealthState {
         &self.inner.health
     }
@@ -472,6 +492,8 @@ impl NodeHandle {
                 .set(n as i64);
         }
         self.federation_metrics(&m);
+        m.attachments_backlog
+            .set(self.attachments().backlog() as i64);
         m.pending.set(shared.pending() as i64);
         m.store_bytes.set(shared.store_bytes() as i64);
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
@@ -593,6 +615,15 @@ impl NodeHandle {
         for v in &r.released {
             let _ = self.inner.accepted.send(Arc::new(v.clone()));
         }
+        self.attachments_arrived(crate::attachments::of_records(
+            r.outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    IngestOutcome::Accepted(v) => Some(v),
+                    _ => None,
+                })
+                .chain(&r.released),
+        ));
         let accepted = r.outcomes.iter().filter_map(|o| match o {
             IngestOutcome::Accepted(v) => Some(v),
             _ => None,
@@ -824,6 +855,12 @@ async fn event_loop(
     let beat = std::time::Duration::from_secs(node.inner.health_config.heartbeat_secs.max(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Attachments no live record needs are collected a minute after start, then hourly.
+    let mut collect = tokio::time::interval_at(
+        tokio::time::Instant::now() + std::time::Duration::from_secs(60),
+        ATTACHMENT_GC_INTERVAL,
+    );
+    collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
@@ -837,6 +874,15 @@ async fn event_loop(
                     let admitted: Vec<_> = peers.iter().filter(|p| p.admitted).map(|p| p.peer).collect();
                     if !admitted.is_empty() {
                         let _ = node.sync_with(admitted[t % admitted.len()]).await;
+                    }
+                });
+                continue;
+            }
+            _ = collect.tick() => {
+                let node = node.clone();
+                work.spawn(async move {
+                    if let Err(e) = node.collect_attachments().await {
+                        debug!(error = %e, "attachment collection failed");
                     }
                 });
                 continue;
@@ -940,6 +986,14 @@ async fn event_loop(
             } => {
                 let node = node.clone();
                 work.spawn(async move { node.serve_sync(peer, request_id, data).await });
+            }
+            NetworkEvent::BlobRequest {
+                request_id,
+                peer,
+                data,
+            } => {
+                let node = node.clone();
+                work.spawn(async move { node.serve_blob(peer, request_id, data).await });
             }
             NetworkEvent::PeerAdmitted { peer } => {
                 let node = node.clone();

@@ -201,6 +201,9 @@ pub(crate) enum Job {
     Read(ReadFn),
     /// The current reconciliation snapshot.
     Snapshot(oneshot::Sender<Arc<Snapshot>>),
+    /// Rebuilds the search documents of these records (an attachment's text arrived); the
+    /// reply is the sequence number to wait for with `wait_searchable`.
+    Reindex(Vec<accord_core::ObjectId>, oneshot::Sender<u64>),
     Shutdown,
 }
 
@@ -302,6 +305,24 @@ pub(crate) fn run(
             Job::Read(f) => f(&store),
             Job::Snapshot(reply) => {
                 let _ = reply.send(index.snapshot());
+            }
+            Job::Reindex(ids, reply) => {
+                let docs: Vec<RecordDoc> = ids
+                    .iter()
+                    .filter_map(|id| crate::index::record_doc(&store, id))
+                    .collect();
+                // Marked with the current sequence number: the indexer commits it like any
+                // update, and a waiter on that number sees the new text.
+                let seq = store.seq();
+                let update = IndexUpdate {
+                    docs,
+                    seq,
+                    stored_at: Instant::now(),
+                };
+                if index_tx.send(update).is_err() {
+                    warn!("the indexer has stopped; search catches up at the next start");
+                }
+                let _ = reply.send(seq);
             }
             Job::Ingest {
                 items,
@@ -531,7 +552,9 @@ fn index_loop(
         target
     };
     loop {
-        let update = if target > committed {
+        // Something to commit: a newer store sequence, or documents applied at the same one
+        // (a reindex after an attachment's text arrived).
+        let update = if target > committed || oldest.is_some() {
             let due = last_commit.map_or(Instant::now(), |t| t + INDEX_COMMIT_INTERVAL);
             let wait = due.saturating_duration_since(Instant::now());
             if wait.is_zero() {

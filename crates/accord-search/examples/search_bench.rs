@@ -138,6 +138,7 @@ fn main() {
                 "active".into()
             },
             publisher: format!("{member} ministry"),
+            attachments: Vec::new(),
         });
         if batch.len() == 5000 {
             idx.upsert(&batch).unwrap();

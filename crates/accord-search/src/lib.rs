@@ -88,6 +88,24 @@ pub struct RecordDoc {
     pub date: Option<String>,
     pub status: String,
     pub publisher: String,
+    /// Text extracted from the record's attachments (searchable; a hit shows a snippet that
+    /// names the file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentText>,
+}
+
+/// The text of one attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentText {
+    pub name: String,
+    pub text: String,
+}
+
+impl AttachmentText {
+    /// The language family its text is analysed in: by its script.
+    fn lang<'a>(&self, fallback: &'a str) -> &'a str {
+        plan::query_lang(&self.text.chars().take(2000).collect::<String>()).unwrap_or(fallback)
+    }
 }
 
 impl RecordDoc {
@@ -108,6 +126,7 @@ impl RecordDoc {
             date: r.date.clone(),
             status: status.to_string(),
             publisher: publisher.to_string(),
+            attachments: Vec::new(),
         }
     }
 
@@ -137,6 +156,11 @@ impl RecordDoc {
             let t = text.entry(&self.lang).or_default();
             t.push('\n');
             t.push_str(&self.tags.join(" "));
+        }
+        for a in &self.attachments {
+            let t = text.entry(a.lang(&self.lang)).or_default();
+            t.push('\n');
+            t.push_str(&a.text);
         }
         (head, text)
     }
@@ -339,6 +363,7 @@ pub fn doc_matches_text(d: &RecordDoc, text: &str) -> bool {
         .chain(d.summary.values())
         .chain(d.body.values())
         .chain(d.tags.iter())
+        .chain(d.attachments.iter().map(|a| &a.text))
         .collect();
     let partial_last = !text.ends_with(char::is_whitespace);
     let per_family: Vec<(Vec<Vec<String>>, std::collections::HashSet<String>)> = Family::ALL
@@ -933,11 +958,34 @@ fn best_passage(
     d: &RecordDoc,
     lang: Option<&str>,
 ) -> Option<String> {
-    snippet_langs(d, lang).into_iter().find_map(|l| {
-        let g = generators.get(&Family::of(l))?;
-        let s = g.snippet(&plain_text(d, l));
-        (!s.highlighted().is_empty()).then(|| s.to_html().replace('\n', " "))
-    })
+    snippet_langs(d, lang)
+        .into_iter()
+        .find_map(|l| {
+            let g = generators.get(&Family::of(l))?;
+            let s = g.snippet(&plain_text(d, l));
+            (!s.highlighted().is_empty()).then(|| s.to_html().replace('\n', " "))
+        })
+        .or_else(|| {
+            // Only inside a file: the snippet names it.
+            d.attachments.iter().find_map(|a| {
+                let g = generators.get(&Family::of(a.lang(&d.lang)))?;
+                let s = g.snippet(&a.text);
+                (!s.highlighted().is_empty()).then(|| {
+                    format!(
+                        "📎 {}: {}",
+                        escape_html(&a.name),
+                        s.to_html().replace('\n', " ")
+                    )
+                })
+            })
+        })
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The summary (else the beginning of the body) as plain text, escaped, when nothing matched.

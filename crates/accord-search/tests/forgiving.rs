@@ -40,6 +40,7 @@ fn doc(r: R<'_>) -> RecordDoc {
         date: None,
         status: "active".into(),
         publisher: "KZ ministry".into(),
+        attachments: Vec::new(),
     }
 }
 
@@ -409,4 +410,48 @@ fn a_query_that_finds_nothing_shows_what_its_correction_finds() {
     // A query that finds something as typed is not replaced.
     let r = search(&idx, "кибербезапасность");
     assert!(r.reading.showing_for.is_none() && !r.hits.is_empty());
+}
+
+/// A word found only inside an attached file finds the record, and the snippet names the file.
+#[test]
+fn a_word_only_inside_an_attachment_finds_the_record_and_the_snippet_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = SearchIndex::open(dir.path()).unwrap();
+    let mut with = doc(R {
+        n: 1,
+        lang: "en",
+        title: "Telemedicine pilot",
+        summary: "A pilot in rural clinics.",
+        body: "See the attached methodology.",
+        tags: &[],
+    });
+    with.attachments = vec![accord_search::AttachmentText {
+        name: "method <v2>.pdf".into(),
+        text: "Chapter 3. Teleradiology reading rooms are staffed around the clock.".into(),
+    }];
+    let without = doc(R {
+        n: 2,
+        lang: "en",
+        title: "Another pilot",
+        summary: "Nothing attached.",
+        body: "Plain text.",
+        tags: &[],
+    });
+    idx.upsert(&[with, without]).unwrap();
+    idx.commit().unwrap();
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            text: Some("teleradiology".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, 1, "{r:?}");
+    let snippet = &r.hits[0].snippet;
+    assert!(
+        snippet.starts_with("📎 method &lt;v2&gt;.pdf: "),
+        "{snippet}"
+    );
+    assert!(snippet.contains("<b>Teleradiology</b>"), "{snippet}");
 }

@@ -85,6 +85,7 @@ fn index(corpus: &Corpus) -> SearchIndex {
                 date: None,
                 status: "active".into(),
                 publisher: format!("{} ministry", r.member),
+                attachments: Vec::new(),
             }
         })
         .collect();

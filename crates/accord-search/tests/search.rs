@@ -34,6 +34,7 @@ fn doc(
         date: None,
         status: status.into(),
         publisher: format!("{member} ministry"),
+        attachments: Vec::new(),
     }
 }
 

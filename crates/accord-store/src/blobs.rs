@@ -68,6 +68,14 @@ impl BlobStore {
         })
     }
 
+    /// The store in `dir` without touching the disk (for readers; [`BlobStore::open`]
+    /// creates it).
+    pub fn at(dir: &Path) -> BlobStore {
+        BlobStore {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

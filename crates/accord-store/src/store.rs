@@ -320,6 +320,8 @@ pub struct Store {
     seq: u64,
     /// Stored objects per type (see [`Store::counts_by_type`]).
     counts: BTreeMap<ObjectType, u64>,
+    /// The data directory.
+    dir: std::path::PathBuf,
 }
 
 /// One object handed to [`Store::ingest_incoming`].
@@ -469,6 +471,11 @@ impl Batch {
 }
 
 impl Store {
+    /// The data directory the store lives in (the blob store is its `blobs/`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Opens (or creates) the store in `dir` for the federation whose genesis charter is
     /// `genesis`. Refuses a newer schema or another federation's data.
     pub fn open(dir: &Path, genesis: &[u8], opts: StoreOptions) -> Result<Store, StoreError> {
@@ -536,6 +543,7 @@ impl Store {
             log: log.reader(),
         };
         let mut store = Store {
+            dir: dir.to_path_buf(),
             db,
             trees,
             log,

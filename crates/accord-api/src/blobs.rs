@@ -1,0 +1,289 @@
+//! `GET /v1/blobs/{sha256}` (with single byte ranges) and `PUT /v1/blobs/{sha256}`: the
+//! attachment files a node holds. A file is always a download: `Content-Disposition:
+//! attachment` with its name, `X-Content-Type-Options: nosniff`, a sandboxing
+//! `Content-Security-Policy`, and a media type from a short list of document types (anything
+//! else, HTML and SVG included, is `application/octet-stream`), so that a hostile file is
+//! never rendered by the browser as a page of this node.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use accord_core::ObjectId;
+use accord_node::NodeHandle;
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::{ApiError, BodyTimeout, bad};
+
+/// Bytes read from disk per piece of a streamed answer.
+const PIECE: usize = 256 * 1024;
+/// Pieces in flight between the reader and the connection.
+const PIECES_IN_FLIGHT: usize = 4;
+/// An upload gets this many times `api.body_timeout_secs` (files are larger than objects).
+pub(crate) const UPLOAD_TIMEOUT_FACTOR: u32 = 20;
+
+fn hash_of(s: &str) -> Result<ObjectId, ApiError> {
+    s.parse()
+        .map_err(|_| bad(format!("{s:?} is not a SHA-256 (64 hex characters)")))
+}
+
+/// The media type a file is served with.
+fn served_type(media_type: &str) -> &'static str {
+    match media_type {
+        "application/pdf" => "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        }
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        }
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+        }
+        "application/vnd.oasis.opendocument.text" => "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet" => {
+            "application/vnd.oasis.opendocument.spreadsheet"
+        }
+        "application/vnd.oasis.opendocument.presentation" => {
+            "application/vnd.oasis.opendocument.presentation"
+        }
+        "application/msword" => "application/msword",
+        "application/vnd.ms-excel" => "application/vnd.ms-excel",
+        "application/zip" => "application/zip",
+        "image/png" => "image/png",
+        "image/jpeg" => "image/jpeg",
+        "text/plain" | "text/markdown" | "text/csv" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback and the
+/// exact name.
+fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// The one byte range of a `Range` header, as `(start, end inclusive)`; `Ok(None)` to serve
+/// the whole file (no header, several ranges, another unit), `Err` when unsatisfiable.
+fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (size.saturating_sub(n), size.saturating_sub(1))
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| ())?
+                .min(size.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if size == 0 || start > end || start >= size {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+pub(crate) async fn get_blob(
+    State(node): State<NodeHandle>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let hash = hash_of(&hash)?;
+    let Some(view) = node.blob(hash).await else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("attachment {hash} is not held by this node"),
+        ));
+    };
+    let (name, media) = view.meta.as_ref().map_or_else(
+        || {
+            (
+                format!("{hash}.bin"),
+                "application/octet-stream".to_string(),
+            )
+        },
+        |m| (m.name.clone(), m.media_type.clone()),
+    );
+    let size = view.size;
+    let (status, start, end) = match range(&headers, size) {
+        Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
+        Ok(None) => (StatusCode::OK, 0, size.saturating_sub(1)),
+        Err(()) => {
+            let mut r = ApiError(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("range: not within the file's {size} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+    };
+    let len = if size == 0 { 0 } else { end - start + 1 };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PIECES_IN_FLIGHT);
+    let path = view.path.clone();
+    tokio::task::spawn_blocking(move || {
+        let run = || -> std::io::Result<()> {
+            let mut f = std::fs::File::open(&path)?;
+            f.seek(SeekFrom::Start(start))?;
+            let mut left = len;
+            let mut buf = vec![0u8; PIECE];
+            while left > 0 {
+                let n = f.read(&mut buf[..PIECE.min(left as usize)])?;
+                if n == 0 {
+                    break;
+                }
+                left -= n as u64;
+                if tx
+                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
+                    break; // the client went away
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(served_type(&media)),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition(&name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(r)
+}
+
+/// Stores a file for a record this node's publisher submits (before or after the record):
+/// the body must hash to the path's SHA-256.
+pub(crate) async fn put_blob(
+    State(node): State<NodeHandle>,
+    Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
+    Path(hash): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let hash = hash_of(&hash)?;
+    let limit = usize::try_from(node.trust().limits().max_attachment_bytes).unwrap_or(usize::MAX);
+    let bytes = tokio::time::timeout(
+        body_timeout * UPLOAD_TIMEOUT_FACTOR,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    .map_err(|_| {
+        ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            "the upload took too long".into(),
+        )
+    })?
+    .map_err(|e| {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the file is over the charter's limit of {limit} bytes ({e})"),
+        )
+    })?;
+    node.put_blob(hash, bytes.to_vec())
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(
+        axum::Json(serde_json::json!({"sha256": hash.to_string(), "size": bytes.len()}))
+            .into_response(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_names() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert_eq!(range(&HeaderMap::new(), 10), Ok(None));
+        assert_eq!(range(&h("bytes=2-4"), 10), Ok(Some((2, 4))));
+        assert_eq!(range(&h("bytes=8-"), 10), Ok(Some((8, 9))));
+        assert_eq!(range(&h("bytes=-3"), 10), Ok(Some((7, 9))));
+        assert_eq!(range(&h("bytes=5-100"), 10), Ok(Some((5, 9))));
+        assert_eq!(range(&h("bytes=10-"), 10), Err(()));
+        assert_eq!(range(&h("bytes=4-2"), 10), Err(()));
+        assert_eq!(range(&h("bytes=0-1,3-4"), 10), Ok(None));
+        assert_eq!(range(&h("items=0-1"), 10), Ok(None));
+        assert_eq!(
+            disposition("Приказ №5 \"new\".pdf"),
+            "attachment; filename=\"______ _5 _new_.pdf\"; filename*=UTF-8''%D0%9F%D1%80%D0%B8%D0%BA%D0%B0%D0%B7%20%E2%84%965%20%22new%22.pdf"
+        );
+        assert_eq!(served_type("text/html"), "application/octet-stream");
+        assert_eq!(served_type("image/svg+xml"), "application/octet-stream");
+        assert_eq!(served_type("text/plain"), "text/plain; charset=utf-8");
+    }
+}

@@ -1,0 +1,729 @@
+//! Attachments: the files records name, fetched from peers chunk by chunk, kept in the blob
+//! store, served to peers and to the API, read for search, and collected when no live record
+//! needs them (docs/PROTOCOL.md §12, docs/OPERATIONS.md "Attachments").
+//!
+//! The queue of files to fetch is the blob store's `<hash>.want` files, so that a restart
+//! resumes it (and each transfer resumes after its last verified chunk). Transfers are bounded
+//! in number (in all and per peer) and in bandwidth (in all and per peer); a peer that serves
+//! a chunk that does not match the record's chunk list is penalised like an invalid gossip
+//! sender and the chunk is fetched from another peer.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use accord_core::attachment::{CHUNK_SIZE, check_chunk, check_list, chunk_count};
+use accord_core::object::Attachment;
+use accord_core::{Object, ObjectId};
+use accord_net::Peer;
+use accord_store::{BlobMeta, BlobStore, RecordStatus};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use tokio::sync::{Notify, Semaphore};
+use tracing::{debug, info, warn};
+
+use crate::NodeError;
+use crate::config::{AttachmentsConfig, FetchPolicy};
+use crate::node::NodeHandle;
+
+/// How long a file no peer could give waits before it is asked for again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How often the fetcher looks at its queue without being woken.
+const FETCH_TICK: Duration = Duration::from_secs(5);
+/// An uploaded file no record names is removed after this long.
+const ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// The blob store of the data directory `dir` (no I/O).
+pub(crate) fn blob_store_at(dir: &Path) -> BlobStore {
+    BlobStore::at(&dir.join("blobs"))
+}
+
+/// A file to fetch, as saved in `<hash>.want`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Want {
+    record: ObjectId,
+    attachment: Attachment,
+}
+
+/// The state of the attachments of a node.
+#[derive(Debug)]
+pub(crate) struct Attachments {
+    pub(crate) blobs: BlobStore,
+    cfg: AttachmentsConfig,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+    peer_slots: Mutex<HashMap<Peer, Arc<Semaphore>>>,
+    rate: Mutex<Buckets>,
+    max_file: u64,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: BTreeMap<ObjectId, Want>,
+    running: HashSet<ObjectId>,
+    retry_at: HashMap<ObjectId, Instant>,
+}
+
+/// Token buckets: bytes allowed per second, in all and per peer.
+#[derive(Debug, Default)]
+struct Buckets {
+    all: Bucket,
+    peers: HashMap<Peer, Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket {
+            tokens: 0.0,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Bucket {
+    /// Takes `n` bytes at `rate` per second (burst: one second); how long to wait first.
+    fn take(&mut self, n: u64, rate: u64) -> Duration {
+        if rate == 0 {
+            return Duration::ZERO;
+        }
+        let now = Instant::now();
+        let rate = rate as f64;
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(rate);
+        self.at = now;
+        self.tokens -= n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / rate)
+        }
+    }
+}
+
+/// What a request on `/accord/<fed16>/blob/1` asks (docs/PROTOCOL.md §12).
+#[derive(Debug, Serialize, Deserialize)]
+struct BlobRequest(u8, ByteBuf, u64);
+
+/// The answer: `(0, bytes)` or `(1, reason)` when the file or chunk is not held.
+#[derive(Debug, Serialize, Deserialize)]
+struct BlobAnswer(u8, ByteBuf);
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = ciborium::into_writer(v, &mut out);
+    out
+}
+
+/// How one transfer from one peer ended.
+enum Transfer {
+    Done,
+    /// The peer does not hold it (or did not answer): ask another.
+    Elsewhere(String),
+    /// The peer served data that does not match the record: penalise it, ask another.
+    Bad(String),
+}
+
+impl Attachments {
+    /// Opens the blob store of `data_dir` and reads the queue saved in it. Blocking.
+    pub(crate) fn open(
+        data_dir: &Path,
+        cfg: AttachmentsConfig,
+        max_file: u64,
+    ) -> Result<Attachments, NodeError> {
+        let dir = data_dir.join("blobs");
+        let blobs = BlobStore::open(&dir).map_err(|e| NodeError::File {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut queue = Queue::default();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "want")
+                    && let Some(w) = std::fs::read(&p)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Want>(&b).ok())
+                {
+                    queue.waiting.insert(w.attachment.sha256, w);
+                }
+            }
+        }
+        if !queue.waiting.is_empty() {
+            info!(files = queue.waiting.len(), "resuming attachment downloads");
+        }
+        Ok(Attachments {
+            blobs,
+            slots: Arc::new(Semaphore::new(cfg.max_parallel)),
+            cfg,
+            queue: Mutex::new(queue),
+            wake: Notify::new(),
+            peer_slots: Mutex::new(HashMap::new()),
+            rate: Mutex::new(Buckets::default()),
+            max_file,
+        })
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Files known and not yet held.
+    pub(crate) fn backlog(&self) -> u64 {
+        self.queue().waiting.len() as u64
+    }
+
+    fn wants(&self, a: &Attachment) -> bool {
+        match self.cfg.fetch {
+            FetchPolicy::None => false,
+            FetchPolicy::All => {
+                a.size <= self.max_file
+                    && (self.cfg.fetch_max_bytes == 0 || a.size <= self.cfg.fetch_max_bytes)
+            }
+        }
+    }
+
+    fn want_path(&self, hash: &ObjectId) -> std::path::PathBuf {
+        self.blobs.dir().join(format!("{hash}.want"))
+    }
+
+    /// Adds `record` to the sidecar of a held blob (name and media type from the first record
+    /// that names it). Blocking.
+    fn add_ref(&self, record: ObjectId, a: &Attachment) -> std::io::Result<()> {
+        let mut meta = self.blobs.meta(&a.sha256).unwrap_or_else(|| BlobMeta {
+            name: a.name.clone(),
+            media_type: a.media_type.clone(),
+            size: a.size,
+            ..BlobMeta::default()
+        });
+        if meta.records.insert(record.to_string()) {
+            self.blobs.write_meta(&a.sha256, &meta)?;
+        }
+        Ok(())
+    }
+
+    async fn throttle(&self, peer: Peer, n: u64) {
+        let wait = {
+            let mut r = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+            let all = r.all.take(n, self.cfg.max_bytes_per_sec);
+            let one = r
+                .peers
+                .entry(peer)
+                .or_default()
+                .take(n, self.cfg.max_bytes_per_sec_per_peer);
+            all.max(one)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn peer_slot(&self, peer: Peer) -> Arc<Semaphore> {
+        self.peer_slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.max_parallel_per_peer)))
+            .clone()
+    }
+}
+
+/// What the API shows and serves of an attachment.
+#[derive(Debug, Clone)]
+pub struct BlobView {
+    pub path: std::path::PathBuf,
+    pub meta: Option<BlobMeta>,
+    pub size: u64,
+}
+
+/// Whether this node holds an attachment, is fetching it, or will not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Held,
+    Fetching,
+    NotFetched,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Held => "held",
+            Availability::Fetching => "fetching",
+            Availability::NotFetched => "not-fetched",
+        }
+    }
+}
+
+impl NodeHandle {
+    /// Records just accepted: the files they name are referenced if held, else queued.
+    pub(crate) fn attachments_arrived(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
+        if records.is_empty() {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let att = node.attachments().clone();
+            let held = tokio::task::spawn_blocking(move || {
+                let mut held = Vec::new();
+                for (record, list) in records {
+                    for a in list {
+                        if att.blobs.has(&a.sha256) {
+                            if let Err(e) = att.add_ref(record, &a) {
+                                warn!(error = %e, "attachment sidecar not written");
+                            }
+                            held.push(a.sha256);
+                        } else if att.wants(&a) {
+                            let w = Want {
+                                record,
+                                attachment: a.clone(),
+                            };
+                            if let Ok(b) = serde_json::to_vec(&w) {
+                                let _ = std::fs::write(att.want_path(&a.sha256), b);
+                            }
+                            att.queue().waiting.insert(a.sha256, w);
+                        }
+                    }
+                }
+                held
+            })
+            .await
+            .unwrap_or_default();
+            node.attachments().wake.notify_one();
+            for hash in held {
+                node.read_attachment(hash).await;
+            }
+        });
+    }
+
+    /// Extracts the text of a held blob (once; bounded) and re-indexes the records naming it.
+    pub(crate) async fn read_attachment(&self, hash: ObjectId) {
+        let att = self.attachments().clone();
+        let timeout = Duration::from_secs(att.cfg.extract_timeout_secs);
+        let records = tokio::task::spawn_blocking(move || -> Vec<ObjectId> {
+            let Some(mut meta) = att.blobs.meta(&hash) else {
+                return Vec::new();
+            };
+            let ids = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
+            if att.blobs.text(&hash).is_some() || meta.extract_error.is_some() {
+                return ids;
+            }
+            let Ok(bytes) = std::fs::read(att.blobs.path(&hash)) else {
+                return ids;
+            };
+            let limits = accord_search::extract::ExtractLimits {
+                timeout,
+                ..Default::default()
+            };
+            match accord_search::extract::extract_bounded(
+                &meta.media_type,
+                &meta.name,
+                Arc::new(bytes),
+                limits,
+            ) {
+                Ok(text) => {
+                    let _ = att.blobs.write_text(&hash, &text);
+                }
+                Err(e) => {
+                    debug!(file = %meta.name, error = %e, "no text from attachment");
+                    meta.extract_error = Some(e.to_string());
+                    let _ = att.blobs.write_meta(&hash, &meta);
+                }
+            }
+            ids
+        })
+        .await
+        .unwrap_or_default();
+        if !records.is_empty() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if self
+                .store_tx()
+                .send(crate::worker::Job::Reindex(records, tx))
+                .await
+                .is_ok()
+            {
+                let _ = rx.await;
+            }
+        }
+    }
+
+    /// The fetcher: takes files from the queue while transfer slots are free.
+    pub(crate) async fn run_fetcher(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let att = self.attachments().clone();
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = att.wake.notified() => {}
+                _ = tokio::time::sleep(FETCH_TICK) => {}
+            }
+            loop {
+                let Ok(permit) = att.slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let next = {
+                    let mut q = att.queue();
+                    let now = Instant::now();
+                    let pick = q
+                        .waiting
+                        .iter()
+                        .find(|(h, _)| {
+                            !q.running.contains(*h) && q.retry_at.get(*h).is_none_or(|t| *t <= now)
+                        })
+                        .map(|(h, w)| (*h, w.clone()));
+                    if let Some((h, _)) = &pick {
+                        q.running.insert(*h);
+                    }
+                    pick
+                };
+                let Some((hash, want)) = next else {
+                    break;
+                };
+                let node = self.clone();
+                tokio::spawn(async move {
+                    node.fetch(hash, want).await;
+                    drop(permit);
+                    node.attachments().wake.notify_one();
+                });
+            }
+        }
+    }
+
+    /// Fetches one file from the first admitted peer that has it.
+    async fn fetch(&self, hash: ObjectId, want: Want) {
+        let att = self.attachments().clone();
+        let mut peers: Vec<Peer> = self
+            .network()
+            .peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.admitted)
+            .map(|p| p.peer)
+            .collect();
+        // Not always the same peer first.
+        let turn = (hash.0[0] as usize) ^ (Instant::now().elapsed().subsec_nanos() as usize);
+        if !peers.is_empty() {
+            let n = turn % peers.len();
+            peers.rotate_left(n);
+        }
+        let mut done = false;
+        for peer in peers {
+            let slot = att.peer_slot(peer);
+            let Ok(_permit) = slot.try_acquire_owned() else {
+                continue;
+            };
+            match self.fetch_from(peer, &want).await {
+                Transfer::Done => {
+                    done = true;
+                    break;
+                }
+                Transfer::Elsewhere(why) => {
+                    debug!(%peer, file = %want.attachment.name, %why, "attachment not fetched from this peer")
+                }
+                Transfer::Bad(why) => {
+                    self.metrics().attachment_bad_data.inc();
+                    let _ = self
+                        .network()
+                        .penalize(peer, format!("attachment {}: {why}", want.attachment.name))
+                        .await;
+                }
+            }
+        }
+        {
+            let mut q = att.queue();
+            q.running.remove(&hash);
+            if done {
+                q.waiting.remove(&hash);
+                q.retry_at.remove(&hash);
+            } else {
+                q.retry_at.insert(hash, Instant::now() + RETRY_AFTER);
+            }
+        }
+        if done {
+            let a = att.clone();
+            let w = want.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = a.add_ref(w.record, &w.attachment);
+                let _ = std::fs::remove_file(a.want_path(&w.attachment.sha256));
+            })
+            .await;
+            self.metrics().attachments_fetched.inc();
+            info!(file = %want.attachment.name, size = want.attachment.size, "attachment fetched");
+            self.read_attachment(hash).await;
+        }
+    }
+
+    async fn blob_ask(&self, peer: Peer, req: BlobRequest) -> Result<Vec<u8>, Transfer> {
+        let raw = self
+            .network()
+            .blob_request(peer, encode(&req))
+            .await
+            .map_err(|e| Transfer::Elsewhere(e.to_string()))?;
+        match ciborium::from_reader::<BlobAnswer, _>(&raw[..]) {
+            Ok(BlobAnswer(0, b)) => Ok(b.into_vec()),
+            Ok(BlobAnswer(_, why)) => Err(Transfer::Elsewhere(
+                String::from_utf8_lossy(&why).into_owned(),
+            )),
+            Err(e) => Err(Transfer::Bad(format!("malformed answer: {e}"))),
+        }
+    }
+
+    async fn fetch_from(&self, peer: Peer, want: &Want) -> Transfer {
+        let att = self.attachments().clone();
+        let a = want.attachment.clone();
+        let hash = a.sha256;
+        // The chunk list: saved by an earlier attempt, else asked for and checked against
+        // the record.
+        let saved = {
+            let att = att.clone();
+            tokio::task::spawn_blocking(move || att.blobs.saved_list(&hash))
+                .await
+                .ok()
+                .flatten()
+        };
+        let list = match saved {
+            Some(l) => l,
+            None => {
+                let l = match self
+                    .blob_ask(peer, BlobRequest(0, ByteBuf::from(hash.0.to_vec()), 0))
+                    .await
+                {
+                    Ok(l) => l,
+                    Err(t) => return t,
+                };
+                if let Err(e) = check_list(&a, &l) {
+                    return Transfer::Bad(e);
+                }
+                let (att2, l2) = (att.clone(), l.clone());
+                let _ = tokio::task::spawn_blocking(move || att2.blobs.save_list(&hash, &l2)).await;
+                l
+            }
+        };
+        let have = {
+            let att = att.clone();
+            tokio::task::spawn_blocking(move || att.blobs.partial_len(&hash))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0)
+        };
+        let n = chunk_count(a.size);
+        for index in have / CHUNK_SIZE as u64..n {
+            let len = if index + 1 == n {
+                a.size - index * CHUNK_SIZE as u64
+            } else {
+                CHUNK_SIZE as u64
+            };
+            att.throttle(peer, len).await;
+            let chunk = match self
+                .blob_ask(peer, BlobRequest(1, ByteBuf::from(hash.0.to_vec()), index))
+                .await
+            {
+                Ok(c) => c,
+                Err(t) => return t,
+            };
+            // Caught at this chunk: nothing unverified is written.
+            if let Err(e) = check_chunk(&list, a.size, index, &chunk) {
+                if a.chunks.is_none() {
+                    // Without a committed list the list itself may be the lie: start over.
+                    let att = att.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || att.blobs.discard_partial(&hash)).await;
+                }
+                return Transfer::Bad(e);
+            }
+            let att2 = att.clone();
+            let written =
+                tokio::task::spawn_blocking(move || att2.blobs.append_chunk(&hash, &chunk)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                return Transfer::Elsewhere("could not write the chunk".into());
+            }
+            self.metrics().attachment_chunks.inc();
+        }
+        let att2 = att.clone();
+        match tokio::task::spawn_blocking(move || att2.blobs.finish(&hash)).await {
+            Ok(Ok(())) => Transfer::Done,
+            Ok(Err(e)) => Transfer::Bad(e.to_string()),
+            Err(e) => Transfer::Elsewhere(e.to_string()),
+        }
+    }
+
+    /// Answers a peer's attachments request from the blob store.
+    pub(crate) async fn serve_blob(&self, peer: Peer, request_id: u64, data: Vec<u8>) {
+        let att = self.attachments().clone();
+        let corrupt = att.cfg.corrupt_served;
+        let answer = tokio::task::spawn_blocking(move || {
+            let Ok(BlobRequest(kind, hash, index)) = ciborium::from_reader(&data[..]) else {
+                return BlobAnswer(1, ByteBuf::from(b"malformed request".to_vec()));
+            };
+            let Some(hash) = ObjectId::from_slice(&hash) else {
+                return BlobAnswer(1, ByteBuf::from(b"malformed hash".to_vec()));
+            };
+            let r = match kind {
+                0 => att.blobs.chunk_list(&hash),
+                1 => att.blobs.read_chunk(&hash, index).map(|c| {
+                    c.map(|mut c| {
+                        if corrupt && !c.is_empty() {
+                            c[0] ^= 0xff;
+                        }
+                        c
+                    })
+                }),
+                _ => return BlobAnswer(1, ByteBuf::from(b"unknown request".to_vec())),
+            };
+            match r {
+                Ok(Some(b)) => BlobAnswer(0, ByteBuf::from(b)),
+                _ => BlobAnswer(1, ByteBuf::from(b"not held".to_vec())),
+            }
+        })
+        .await
+        .unwrap_or_else(|_| BlobAnswer(1, ByteBuf::from(b"failed".to_vec())));
+        debug!(%peer, "attachment request answered");
+        let _ = self.network().respond(request_id, encode(&answer)).await;
+    }
+
+    /// A held blob, for the API.
+    pub async fn blob(&self, hash: ObjectId) -> Option<BlobView> {
+        let att = self.attachments().clone();
+        tokio::task::spawn_blocking(move || {
+            let path = att.blobs.path(&hash);
+            let size = std::fs::metadata(&path).ok()?.len();
+            Some(BlobView {
+                meta: att.blobs.meta(&hash),
+                path,
+                size,
+            })
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Whether this node holds, is fetching or will not fetch an attachment.
+    pub async fn availability(&self, hash: ObjectId) -> Availability {
+        let att = self.attachments().clone();
+        if att.queue().waiting.contains_key(&hash) {
+            return Availability::Fetching;
+        }
+        let held = tokio::task::spawn_blocking(move || att.blobs.has(&hash))
+            .await
+            .unwrap_or(false);
+        if held {
+            Availability::Held
+        } else {
+            Availability::NotFetched
+        }
+    }
+
+    /// Stores a file uploaded by this node's publisher (checked against its SHA-256). If a
+    /// stored record names it, it is referenced and read at once.
+    pub async fn put_blob(&self, hash: ObjectId, bytes: Vec<u8>) -> Result<(), NodeError> {
+        let att = self.attachments().clone();
+        if bytes.len() as u64 > att.max_file {
+            return Err(NodeError::BadQuery(format!(
+                "the file is {} bytes, over the charter's limit of {}",
+                bytes.len(),
+                att.max_file
+            )));
+        }
+        let a2 = att.clone();
+        let waiting = tokio::task::spawn_blocking(move || -> Result<Option<Want>, NodeError> {
+            a2.blobs
+                .put(&hash, &bytes)
+                .map_err(|e| NodeError::BadQuery(e.to_string()))?;
+            let w = a2.queue().waiting.remove(&hash);
+            if let Some(w) = &w {
+                let _ = a2.add_ref(w.record, &w.attachment);
+                let _ = std::fs::remove_file(a2.want_path(&hash));
+            }
+            Ok(w)
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))??;
+        if waiting.is_some() {
+            self.read_attachment(hash).await;
+        }
+        Ok(())
+    }
+
+    /// Removes every blob no live record needs: all the records naming it were retracted
+    /// (or are not stored), or, for a file uploaded but never named, after a day. Superseded
+    /// records keep their files (they are history). Returns the number removed.
+    pub async fn collect_attachments(&self) -> Result<usize, NodeError> {
+        let att = self.attachments().clone();
+        let a2 = att.clone();
+        let blobs: Vec<(ObjectId, Option<BlobMeta>, Option<std::time::SystemTime>)> =
+            tokio::task::spawn_blocking(move || {
+                a2.blobs
+                    .list()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|h| {
+                        let modified = std::fs::metadata(a2.blobs.path(&h))
+                            .and_then(|m| m.modified())
+                            .ok();
+                        (h, a2.blobs.meta(&h), modified)
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        let mut dead = Vec::new();
+        for (hash, meta, modified) in blobs {
+            let Some(meta) = meta else {
+                let old = modified
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age > ORPHAN_GRACE);
+                if old {
+                    dead.push(hash);
+                }
+                continue;
+            };
+            let ids: Vec<ObjectId> = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
+            let live = self
+                .read(move |s| {
+                    ids.iter().any(|id| {
+                        matches!(
+                            s.record_status(id),
+                            Ok(Some(st)) if st != RecordStatus::Retracted
+                        )
+                    })
+                })
+                .await?;
+            if !live {
+                dead.push(hash);
+            }
+        }
+        let n = dead.len();
+        if n > 0 {
+            tokio::task::spawn_blocking(move || {
+                for h in dead {
+                    if let Err(e) = att.blobs.remove(&h) {
+                        warn!(blob = %h, error = %e, "attachment not removed");
+                    }
+                }
+            })
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+            info!(removed = n, "attachments no live record needs were removed");
+        }
+        Ok(n)
+    }
+}
+
+/// The attachments of the accepted records among `objects`.
+pub(crate) fn of_records<'a>(
+    objects: impl Iterator<Item = &'a accord_core::Verified<Object>>,
+) -> Vec<(ObjectId, Vec<Attachment>)> {
+    objects
+        .filter_map(|v| match v.object() {
+            Object::Record(r) if !r.attachments.is_empty() => Some((v.id(), r.attachments.clone())),
+            _ => None,
+        })
+        .collect()
+}
