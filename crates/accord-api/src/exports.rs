@@ -65,6 +65,7 @@ pub fn write_csv(
         "publisher",
         "title",
         "url",
+        "attachments",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -86,6 +87,21 @@ pub fn write_csv(
             text("publisher"),
             text("title"),
             format!("{base}/records/{}", text("id")),
+            i["attachments"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|f| {
+                            format!(
+                                "{} {base}/v1/blobs/{}",
+                                f["name"].as_str().unwrap_or(""),
+                                f["sha256"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default(),
         ];
         row.extend(
             langs

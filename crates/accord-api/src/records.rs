@@ -157,6 +157,9 @@ pub(crate) fn item_json(d: &RecordDoc, snippet: Option<&str>) -> Value {
         "date": d.date,
         "status": d.status,
         "publisher": d.publisher,
+        "attachments": d.files.iter().map(|f| json!({
+            "name": f.name, "media_type": f.media_type, "size": f.size, "sha256": f.sha256,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -215,13 +218,37 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let id = resolve_id(&node, &id).await?;
-    let v = node.read(move |s| record_detail(s, &id)).await??;
+    let mut v = node.read(move |s| record_detail(s, &id)).await??;
+    if let Some(v) = &mut v {
+        with_availability(&node, v).await;
+    }
     v.map(axum::Json).ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
             format!("record {id} is not stored on this node"),
         )
     })
+}
+
+/// Adds to each attachment of a record's detail whether this node holds it (`availability`:
+/// `held`, `fetching`, `not-fetched`) and, when held, its download `url`.
+pub(crate) async fn with_availability(node: &NodeHandle, v: &mut Value) {
+    let Some(list) = v["attachments"].as_array_mut() else {
+        return;
+    };
+    for a in list {
+        let Some(hash) = a["sha256"]
+            .as_str()
+            .and_then(|h| h.parse::<ObjectId>().ok())
+        else {
+            continue;
+        };
+        let av = node.availability(hash).await;
+        a["availability"] = json!(av.as_str());
+        if av == accord_node::Availability::Held {
+            a["url"] = json!(format!("/v1/blobs/{hash}"));
+        }
+    }
 }
 
 /// Shortest id prefix accepted where an id is expected.
@@ -320,7 +347,7 @@ pub(crate) fn record_detail(
         "body": r.body,
         "tags": r.tags,
         "links": r.links.iter().map(|l| json!({"url": l.url, "title": l.title})).collect::<Vec<_>>(),
-        "attachments": r.attachments.iter().map(|a| json!({"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256.to_string()})).collect::<Vec<_>>(),
+        "attachments": r.attachments.iter().map(|a| json!({"name": a.name, "media_type": a.media_type, "size": a.size, "sha256": a.sha256.to_string(), "chunks": a.chunks.map(|c| c.to_string())})).collect::<Vec<_>>(),
         "references": r.references.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
         "supersedes": r.supersedes.map(|x| x.to_string()),
         "effective_from": r.effective_from,

@@ -248,9 +248,10 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
     let (trust, _) = TrustView::from_genesis(fed.genesis.as_bytes()).map_err(|e| anyhow!("{e}"))?;
     let mut published = 0;
     for (i, (name, text)) in SAMPLES.iter().enumerate() {
-        let obj = objects_cmd::build_record_from_text(
+        let (obj, _) = objects_cmd::build_record_from_text(
             Path::new(name),
             text,
+            &[],
             &trust,
             util::now().saturating_add_ms(i as u64),
         )?;

@@ -90,12 +90,18 @@ enum Command {
     Submit {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// An attachment file the submitted records name, uploaded first (repeat for each).
+        #[arg(long = "attach")]
+        attach: Vec<PathBuf>,
         #[command(flatten)]
         node: NodeArg,
     },
     /// Sign a record (Markdown or JSON) and submit it to a node in one step.
     Publish {
         input: PathBuf,
+        /// A file to attach (repeat for each): uploaded to the node with the record.
+        #[arg(long = "attach")]
+        attach: Vec<PathBuf>,
         /// The publisher's key.
         #[arg(long)]
         key: PathBuf,
@@ -385,6 +391,10 @@ struct RetractArgs {
 struct SignArgs {
     /// Markdown with YAML front matter, or JSON.
     input: PathBuf,
+    /// A file to attach (repeat for each); front matter `attachments:` entries with `path`
+    /// attach files too.
+    #[arg(long = "attach")]
+    attach: Vec<PathBuf>,
     /// The publisher's key.
     #[arg(long)]
     key: PathBuf,
@@ -488,7 +498,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retract(a) => {
             objects_cmd::retract(&a.charter, &a.member, &a.key, a.record, &a.reason, &a.out)
         }
-        Command::Sign(a) => objects_cmd::sign(&a.input, &a.key, &a.charter, a.created, &a.out),
+        Command::Sign(a) => {
+            objects_cmd::sign(&a.input, &a.attach, &a.key, &a.charter, a.created, &a.out)
+        }
         Command::Verify(a) => verify_cmd::verify(&a.files, &a.charter, &a.with, a.at),
         Command::Inspect { file } => verify_cmd::inspect(&file),
         Command::Evidence(EvidenceCmd::Verify {
@@ -498,16 +510,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => evidence_cmd::verify(&files, charter.as_deref(), &with),
         Command::Devnet(a) => devnet_cmd::devnet(&a.members, &a.out, a.base_port, a.force),
         Command::Run { config } => runtime()?.block_on(node_cmd::run(&config)),
-        Command::Submit { files, node } => {
-            runtime()?.block_on(node_cmd::submit(&files, &node.node))
-        }
+        Command::Submit {
+            files,
+            attach,
+            node,
+        } => runtime()?.block_on(node_cmd::submit(&files, &attach, &node.node)),
         Command::Publish {
             input,
+            attach,
             key,
             charter,
             node,
         } => runtime()?.block_on(node_cmd::publish(
             &input,
+            &attach,
             &key,
             charter.as_deref(),
             &node.node,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use accord_core::{Limits, TrustView};
+use accord_core::{ObjectId, TrustView};
 use accord_node::{Node, NodeConfig};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
@@ -183,7 +183,39 @@ fn print_results(results: &[Value]) -> usize {
     bad
 }
 
-pub async fn submit(files: &[PathBuf], node: &str) -> Result<()> {
+/// Uploads attachment files to the node (`PUT /v1/blobs/{sha256}`).
+async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
+    for (hash, path) in files {
+        let bytes = util::read(path)?;
+        let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
+        let resp = client()?
+            .put(&url)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {node}"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            bail!(
+                "{}: the node refused the file: {status} {body}",
+                path.display()
+            );
+        }
+        eprintln!("uploaded {}  sha256 {hash}", path.display());
+    }
+    Ok(())
+}
+
+pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result<()> {
+    let mut attached = Vec::new();
+    for p in attach {
+        let bytes = util::read(p)?;
+        let hash = ObjectId(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into());
+        attached.push((hash, p.clone()));
+    }
+    upload(node, &attached).await?;
     let mut objects = Vec::new();
     for f in files {
         let data = util::read(f)?;
@@ -218,16 +250,23 @@ async fn fetch_charter(node: &str) -> Result<Vec<u8>> {
     Ok(resp.bytes().await?.to_vec())
 }
 
-pub async fn publish(input: &Path, key: &Path, charter: Option<&Path>, node: &str) -> Result<()> {
+pub async fn publish(
+    input: &Path,
+    attach: &[PathBuf],
+    key: &Path,
+    charter: Option<&Path>,
+    node: &str,
+) -> Result<()> {
     let genesis = match charter {
         Some(c) => util::read(c)?,
         None => fetch_charter(node).await?,
     };
     let (trust, _) = TrustView::from_genesis(&genesis).map_err(|e| anyhow!("charter: {e}"))?;
     let key = util::load_secret_key(key)?;
-    let obj = objects_cmd::build_record(input, &trust, util::now())?;
+    let (obj, files) = objects_cmd::build_record(input, attach, &trust, util::now())?;
     let signed = obj.sign(&key);
-    let _ = Limits::default();
+    // The files first: the node references them as soon as the record is accepted.
+    upload(node, &files).await?;
     let results = post_objects(node, &[signed.as_bytes().to_vec()]).await?;
     if print_results(&results) > 0 {
         bail!("the node did not accept the record");

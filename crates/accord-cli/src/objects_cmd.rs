@@ -1,10 +1,10 @@
 //! Commands that make and sign objects offline: `delegate`, `cert node`, `revoke`,
 //! `retract` and `sign` (records from Markdown or JSON).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use accord_core::object::TargetType;
-use accord_core::record_input::{RecordInput, split_front_matter};
+use accord_core::record_input::{AttachmentInput, RecordInput, split_front_matter};
 use accord_core::validate::check_record_fields;
 use accord_core::{
     Delegation, MemberCode, NodeCert, Object, ObjectId, ObjectType, Retraction, Revocation,
@@ -171,20 +171,89 @@ pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option
     Ok((input, Some(body.to_string())))
 }
 
-/// Builds and checks a record from an input file; used by `sign` and by `publish`.
-pub fn build_record(input: &Path, trust: &TrustView, created: Timestamp) -> Result<Object> {
+/// A file a record attaches: its SHA-256 and where it is read from (to upload it with the
+/// record).
+pub type AttachedFile = (ObjectId, PathBuf);
+
+/// Builds and checks a record from an input file with the files it attaches (`attachments:`
+/// entries with `path` in the front matter, relative to the file, and `attach`); used by
+/// `sign` and by `publish`.
+pub fn build_record(
+    input: &Path,
+    attach: &[PathBuf],
+    trust: &TrustView,
+    created: Timestamp,
+) -> Result<(Object, Vec<AttachedFile>)> {
     let text = util::read_text(input)?;
-    build_record_from_text(input, &text, trust, created)
+    build_record_from_text(input, &text, attach, trust, created)
+}
+
+/// Reads every file the record attaches, checks it against the charter's limits and fills in
+/// its description (name, media type, size, SHA-256, chunk list hash).
+fn resolve_attachments(
+    input: &Path,
+    ri: &mut RecordInput,
+    attach: &[PathBuf],
+    limits: &accord_core::Limits,
+) -> Result<Vec<AttachedFile>> {
+    let base = input.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    let mut inputs = std::mem::take(&mut ri.attachments);
+    for p in attach {
+        inputs.push(AttachmentInput {
+            path: Some(p.display().to_string()),
+            name: None,
+            media_type: None,
+            size: None,
+            sha256: None,
+            chunks: None,
+        });
+    }
+    for mut a in inputs {
+        if let Some(p) = a.path.take() {
+            let path = if attach.iter().any(|x| x.display().to_string() == p) {
+                PathBuf::from(&p)
+            } else {
+                base.join(&p)
+            };
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("cannot read attachment {}", path.display()))?
+                .len();
+            if size > limits.max_attachment_bytes {
+                bail!(
+                    "{}: {size} bytes, over the charter's limit of {} bytes per attached file",
+                    path.display(),
+                    limits.max_attachment_bytes
+                );
+            }
+            let bytes = util::read(&path)?;
+            let name = a.name.clone().unwrap_or_else(|| {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "attachment".into())
+            });
+            let mut d = accord_core::attachment::describe(&name, &bytes);
+            if let Some(m) = &a.media_type {
+                d.media_type = m.clone();
+            }
+            files.push((d.sha256, path));
+            a = AttachmentInput::of(&d);
+        }
+        ri.attachments.push(a);
+    }
+    Ok(files)
 }
 
 /// Builds and checks a record from input text (Markdown with front matter, or JSON).
 pub fn build_record_from_text(
     input: &Path,
     text: &str,
+    attach: &[PathBuf],
     trust: &TrustView,
     created: Timestamp,
-) -> Result<Object> {
-    let (ri, body) = parse_record_input(&input.display().to_string(), text)?;
+) -> Result<(Object, Vec<AttachedFile>)> {
+    let (mut ri, body) = parse_record_input(&input.display().to_string(), text)?;
+    let files = resolve_attachments(input, &mut ri, attach, trust.limits())?;
     let rec = ri
         .into_record(trust.federation(), created, body.as_deref())
         .map_err(|e| anyhow!("{}: {e}", input.display()))?;
@@ -196,11 +265,12 @@ pub fn build_record_from_text(
             rec.member
         );
     }
-    Ok(Object::Record(rec))
+    Ok((Object::Record(rec), files))
 }
 
 pub fn sign(
     input: &Path,
+    attach: &[PathBuf],
     key: &Path,
     charter: &Path,
     created: Option<Timestamp>,
@@ -208,7 +278,7 @@ pub fn sign(
 ) -> Result<()> {
     let (trust, _) = util::load_charter(charter)?;
     let key = util::load_secret_key(key)?;
-    let obj = build_record(input, &trust, created.unwrap_or_else(util::now))?;
+    let (obj, files) = build_record(input, attach, &trust, created.unwrap_or_else(util::now))?;
     let signed = obj.sign(&key);
     util::write_file(out, signed.as_bytes(), 0o644)?;
     println!("{}", signed.id());
@@ -218,5 +288,19 @@ pub fn sign(
         out.display(),
         signed.as_bytes().len()
     );
+    for (hash, path) in &files {
+        eprintln!("attaches {}  sha256 {hash}", path.display());
+    }
+    if !files.is_empty() {
+        let list: Vec<String> = files
+            .iter()
+            .map(|(_, p)| format!("--attach {}", p.display()))
+            .collect();
+        eprintln!(
+            "submit the files with the record: accord submit {} {}",
+            out.display(),
+            list.join(" ")
+        );
+    }
     Ok(())
 }

@@ -209,6 +209,23 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
             m.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
+    if let Some(files) = v["attachments"].as_array().filter(|a| !a.is_empty()) {
+        println!("attachments");
+        for f in files {
+            let url = f["url"]
+                .as_str()
+                .map(|u| format!("{}{u}", node.trim_end_matches('/')))
+                .unwrap_or_default();
+            println!(
+                "  {}  {}  {} bytes  {}  {}",
+                f["name"].as_str().unwrap_or(""),
+                f["media_type"].as_str().unwrap_or(""),
+                f["size"],
+                f["availability"].as_str().unwrap_or(""),
+                url
+            );
+        }
+    }
     let p = &v["provenance"];
     println!("provenance");
     println!("  signature valid   {}", p["signature_valid"]);

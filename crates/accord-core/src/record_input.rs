@@ -28,13 +28,36 @@ pub struct Translation {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentInput {
-    pub name: String,
-    pub media_type: String,
-    pub size: u64,
-    pub sha256: String,
+    /// A file to attach, relative to the record file: the signing tool fills in every other
+    /// field from it (`accord sign`/`publish`). Without it, all of `name`, `media_type`, `size`
+    /// and `sha256` must be given.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// The chunk list hash (hex), see `accord_core::attachment`.
     #[serde(default)]
     pub chunks: Option<String>,
+}
+
+impl AttachmentInput {
+    /// The input describing `a` (what a signing tool writes after reading a file).
+    pub fn of(a: &Attachment) -> AttachmentInput {
+        AttachmentInput {
+            path: None,
+            name: Some(a.name.clone()),
+            media_type: Some(a.media_type.clone()),
+            size: Some(a.size),
+            sha256: Some(a.sha256.to_string()),
+            chunks: a.chunks.map(|c| c.to_string()),
+        }
+    }
 }
 
 /// The fields a publisher writes. Unknown fields are an error that names them.
@@ -162,16 +185,30 @@ impl RecordInput {
             .attachments
             .into_iter()
             .map(|a| {
-                let sha256 = parse_id("attachments.sha256", &a.sha256)?;
+                if let Some(p) = &a.path {
+                    return Err(format!(
+                        "attachments: the file {p:?} was not read (sign with `accord sign`, which reads `path` entries)"
+                    ));
+                }
+                let need = |f: &str| format!("attachments.{f}: required without `path`");
+                let sha256 = parse_id(
+                    "attachments.sha256",
+                    a.sha256.as_deref().ok_or_else(|| need("sha256"))?,
+                )?;
+                let (name, media_type, size) = (
+                    a.name.clone().ok_or_else(|| need("name"))?,
+                    a.media_type.clone().ok_or_else(|| need("media_type"))?,
+                    a.size.ok_or_else(|| need("size"))?,
+                );
                 let chunks = a
                     .chunks
                     .as_deref()
                     .map(|c| parse_id("attachments.chunks", c))
                     .transpose()?;
                 Ok(Attachment {
-                    name: a.name,
-                    media_type: a.media_type,
-                    size: a.size,
+                    name,
+                    media_type,
+                    size,
                     sha256,
                     chunks,
                 })

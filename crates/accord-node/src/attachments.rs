@@ -174,6 +174,12 @@ impl Attachments {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A peer was admitted: it may hold what no peer had, so every file is asked for again.
+    pub(crate) fn peer_arrived(&self) {
+        self.queue().retry_at.clear();
+        self.wake.notify_one();
+    }
+
     /// Files known and not yet held.
     pub(crate) fn backlog(&self) -> u64 {
         self.queue().waiting.len() as u64
@@ -413,8 +419,9 @@ impl NodeHandle {
         }
         let mut done = false;
         for peer in peers {
-            let slot = att.peer_slot(peer);
-            let Ok(_permit) = slot.try_acquire_owned() else {
+            // Waits for a transfer slot with this peer (it holds one of the overall slots
+            // meanwhile, so the overall bound holds too).
+            let Ok(_permit) = att.peer_slot(peer).acquire_owned().await else {
                 continue;
             };
             match self.fetch_from(peer, &want).await {

@@ -996,6 +996,7 @@ async fn event_loop(
                 work.spawn(async move { node.serve_blob(peer, request_id, data).await });
             }
             NetworkEvent::PeerAdmitted { peer } => {
+                node.attachments().peer_arrived();
                 let node = node.clone();
                 work.spawn(async move {
                     let _ = node.sync_with(peer).await;

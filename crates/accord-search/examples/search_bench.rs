@@ -139,6 +139,7 @@ fn main() {
             },
             publisher: format!("{member} ministry"),
             attachments: Vec::new(),
+            files: Vec::new(),
         });
         if batch.len() == 5000 {
             idx.upsert(&batch).unwrap();

@@ -92,6 +92,18 @@ pub struct RecordDoc {
     /// names the file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentText>,
+    /// The files the record attaches (all of them, held here or not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+}
+
+/// A file a record attaches, as listed in results and exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// The text of one attachment.
@@ -127,6 +139,16 @@ impl RecordDoc {
             status: status.to_string(),
             publisher: publisher.to_string(),
             attachments: Vec::new(),
+            files: r
+                .attachments
+                .iter()
+                .map(|a| FileRef {
+                    name: a.name.clone(),
+                    media_type: a.media_type.clone(),
+                    size: a.size,
+                    sha256: a.sha256.to_string(),
+                })
+                .collect(),
         }
     }
 

@@ -41,6 +41,7 @@ fn doc(r: R<'_>) -> RecordDoc {
         status: "active".into(),
         publisher: "KZ ministry".into(),
         attachments: Vec::new(),
+        files: Vec::new(),
     }
 }
 

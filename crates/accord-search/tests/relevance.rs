@@ -86,6 +86,7 @@ fn index(corpus: &Corpus) -> SearchIndex {
                 status: "active".into(),
                 publisher: format!("{} ministry", r.member),
                 attachments: Vec::new(),
+                files: Vec::new(),
             }
         })
         .collect();

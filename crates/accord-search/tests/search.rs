@@ -35,6 +35,7 @@ fn doc(
         status: status.into(),
         publisher: format!("{member} ministry"),
         attachments: Vec::new(),
+        files: Vec::new(),
     }
 }
 

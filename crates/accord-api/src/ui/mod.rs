@@ -263,6 +263,9 @@ impl Lang {
             "quarter_axis" => ("квартал", "quarter"),
             "count_axis" => ("записей", "records"),
             "health" => ("Состояние федерации", "Federation health"),
+            "att_held" => ("есть на этом узле", "on this node"),
+            "att_fetching" => ("загружается с других узлов", "being fetched from peers"),
+            "att_not_fetched" => ("не загружен на этот узел", "not fetched to this node"),
             "nodes_up" => ("Узлы на связи", "Nodes up"),
             "divergent" => ("расхождение", "divergent"),
             "equivocated" => ("противоречивые заявления", "equivocated"),
@@ -301,6 +304,44 @@ impl Lang {
             Lang::Ru => ru,
             Lang::En => en,
         }
+    }
+
+    /// A file size in this language's units (B, KB, MB with one decimal).
+    pub fn size(self, bytes: u64) -> String {
+        let (b, k, m) = match self {
+            Lang::Ru => ("Б", "КБ", "МБ"),
+            Lang::En => ("B", "KB", "MB"),
+        };
+        let sep = match self {
+            Lang::Ru => ",",
+            Lang::En => ".",
+        };
+        if bytes < 1024 {
+            format!("{bytes} {b}")
+        } else if bytes < 1024 * 1024 {
+            format!("{} {k}", (bytes as f64 / 1024.0).round() as u64)
+        } else {
+            let tenths = (bytes as f64 / 104_857.6).round() as u64;
+            format!("{}{sep}{} {m}", tenths / 10, tenths % 10)
+        }
+    }
+
+    /// A short name of a document type.
+    pub fn file_type(self, media_type: &str) -> String {
+        let short = match media_type {
+            "application/pdf" => "PDF",
+            m if m.contains("wordprocessingml") || m == "application/msword" => "Word",
+            m if m.contains("spreadsheetml") || m == "application/vnd.ms-excel" => "Excel",
+            m if m.contains("presentationml") => "PowerPoint",
+            "application/vnd.oasis.opendocument.text" => "ODT",
+            "application/vnd.oasis.opendocument.spreadsheet" => "ODS",
+            "application/vnd.oasis.opendocument.presentation" => "ODP",
+            "text/plain" => "TXT",
+            "text/markdown" => "Markdown",
+            "text/csv" => "CSV",
+            other => other,
+        };
+        short.to_string()
     }
 
     /// A record status in this language.
@@ -776,6 +817,9 @@ mod tests {
             "network",
             "health",
             "self_node",
+            "att_held",
+            "att_fetching",
+            "att_not_fetched",
             "up",
             "down",
             "never_seen",
@@ -814,6 +858,9 @@ mod tests {
         assert_eq!(Lang::Ru.number(1234567), "1\u{a0}234\u{a0}567");
         assert_eq!(Lang::En.number(1234567), "1,234,567");
         assert_eq!(Lang::En.number(12), "12");
+        assert_eq!(Lang::Ru.size(3 * 1024 * 1024 + 200 * 1024), "3,2 МБ");
+        assert_eq!(Lang::En.size(2048), "2 KB");
+        assert_eq!(Lang::En.size(10), "10 B");
     }
 
     #[test]

@@ -251,6 +251,10 @@ pub async fn record(
             .flatten(),
         Err(_) => None,
     };
+    let mut detail = detail;
+    if let Some(v) = &mut detail {
+        crate::records::with_availability(&node, v).await;
+    }
     let Some(v) = detail else {
         let body = html! { h1 { (lang.t("not_found")) } p { a href="/" { (lang.t("search")) } } };
         let mut r = ctx.page(lang.t("not_found"), "", &format!("/records/{id}"), body);
@@ -318,7 +322,18 @@ pub async fn record(
             }
             @if let Some(att) = v["attachments"].as_array().filter(|a| !a.is_empty()) {
                 h2 { (lang.t("attachments")) }
-                ul { @for a in att { li { (text(a, "name")) " — " (text(a, "media_type")) ", " (lang.number(a["size"].as_u64().unwrap_or(0))) " B, SHA-256 " code.id { (text(a, "sha256")) } } } }
+                ul.attachments { @for a in att { li {
+                    @if let Some(url) = a["url"].as_str() {
+                        a href=(url) download=(text(a, "name")) { (text(a, "name")) }
+                    } @else { (text(a, "name")) }
+                    " — " (lang.file_type(text(a, "media_type"))) ", " (lang.size(a["size"].as_u64().unwrap_or(0)))
+                    " · " @match a["availability"].as_str().unwrap_or("") {
+                        "held" => span.state.ok { (lang.t("att_held")) },
+                        "fetching" => span.state.muted { (lang.t("att_fetching")) },
+                        _ => span.state.muted { (lang.t("att_not_fetched")) },
+                    }
+                    br; span.meta { "SHA-256 " code.id { (text(a, "sha256")) } }
+                } } }
             }
             @if let Some(refs) = v["references"].as_array().filter(|r| !r.is_empty()) {
                 h2 { (lang.t("references")) }

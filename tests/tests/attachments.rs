@@ -1,0 +1,454 @@
+//! Attachments over real libp2p on loopback: files travel with records between nodes,
+//! checked chunk by chunk; a peer serving a tampered chunk is refused and penalised; a
+//! transfer interrupted by a restart resumes; files no live record needs are collected; a
+//! word only inside a PDF finds the record; hostile files neither crash nor hang the node.
+//! Every file is made by the test itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use accord_core::attachment::{CHUNK_SIZE, describe};
+use accord_core::object::Attachment;
+use accord_core::{Object, ObjectId, ObjectType, Retraction, SignedObject, Timestamp};
+use accord_node::{AdmissionMode, Node, NodeConfig, NodeHandle};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, serve, wait_until};
+
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A DOCX with `text` in its document and `padding` bytes of incompressible media (so that it
+/// spans several chunks).
+fn docx(text: &str, padding: usize) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("[Content_Types].xml", stored).unwrap();
+    w.write_all(b"<Types/>").unwrap();
+    w.start_file("word/document.xml", stored).unwrap();
+    write!(
+        w,
+        r#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"#
+    )
+    .unwrap();
+    w.start_file("word/media/image1.bin", stored).unwrap();
+    // A simple generator: no two chunks alike, nothing to compress.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..padding)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    w.write_all(&noise).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// A record of member `i` attaching `files`.
+fn record_with(tf: &TestFed, i: usize, title: &str, files: &[Attachment]) -> SignedObject {
+    let mut body = tf.fed.record_body(i, title, now());
+    body.attachments = files.to_vec();
+    Object::Record(body).sign(&tf.fed.members[i].publisher)
+}
+
+fn config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> NodeConfig {
+    tf.config(i, bootstrap, AdmissionMode::Members)
+}
+
+async fn holds(node: &NodeHandle, a: &Attachment) -> bool {
+    node.blob(a.sha256).await.is_some()
+}
+
+async fn metric(node: &NodeHandle, name: &str) -> f64 {
+    node.metrics_text()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pdf_and_a_docx_travel_between_three_nodes_and_the_pdf_is_searchable() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 61).unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let b = Node::spawn(config(&tf, 1, vec![a_addr.clone()]))
+        .await
+        .unwrap();
+    let c = Node::spawn(config(&tf, 2, vec![a_addr])).await.unwrap();
+    for n in [&a, &b, &c] {
+        assert!(wait_until(Duration::from_secs(20), || admitted(n, 1)).await);
+    }
+    let pdf = accord_search::extract::sample_pdf(&[
+        "Methodology of teleradiology for district hospitals",
+        "Reading rooms staffed around the clock",
+    ]);
+    let doc = docx(
+        "Curriculum of the digital skills academy",
+        2 * CHUNK_SIZE + 4321,
+    );
+    let (pa, da) = (
+        describe("method.pdf", &pdf),
+        describe("Учебный план.docx", &doc),
+    );
+    assert_eq!(accord_core::attachment::chunk_count(da.size), 3);
+    let rec = record_with(&tf, 0, "Telemedicine pilot", &[pa.clone(), da.clone()]);
+    // The publisher's node gets the files, then the record (what `accord publish` does).
+    a.put_blob(pa.sha256, pdf.clone()).await.unwrap();
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let out = a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    for (name, n) in [("B", &b), ("C", &c)] {
+        assert!(
+            wait_until(Duration::from_secs(40), || async {
+                holds(n, &pa).await && holds(n, &da).await
+            })
+            .await,
+            "{name} did not fetch both files"
+        );
+        let got = std::fs::read(n.blob(da.sha256).await.unwrap().path).unwrap();
+        assert_eq!(got, doc, "{name}: the DOCX differs");
+        assert_eq!(
+            std::fs::read(n.blob(pa.sha256).await.unwrap().path).unwrap(),
+            pdf
+        );
+    }
+    // A word only inside the PDF finds the record on C, with a snippet naming the file.
+    let q = |text: &str| accord_search::SearchQuery {
+        text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            c.search(q("teleradiology"))
+                .await
+                .is_ok_and(|r| r.total == 1)
+        })
+        .await,
+        "the PDF's words are not searchable on C"
+    );
+    let r = c.search(q("teleradiology")).await.unwrap();
+    assert_eq!(r.hits[0].doc.id, rec.id());
+    assert!(
+        r.hits[0].snippet.starts_with("📎 method.pdf: "),
+        "{}",
+        r.hits[0].snippet
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            c.search(q("academy")).await.is_ok_and(|r| r.total == 1)
+        })
+        .await,
+        "the DOCX's words are not searchable on C"
+    );
+    // Served by C's API as a download, whole and by range.
+    let base = serve(&c).await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/v1/blobs/{}", pa.sha256);
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"method.pdf\"")
+    );
+    assert_eq!(r.bytes().await.unwrap().to_vec(), pdf);
+    let r = http
+        .get(&url)
+        .header("range", "bytes=0-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(
+        r.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-7/{}", pdf.len())
+    );
+    assert_eq!(&r.bytes().await.unwrap()[..], &pdf[..8]);
+    let r = http
+        .get(&url)
+        .header("range", format!("bytes={}-", pdf.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 416);
+    let unknown = http
+        .get(format!("{base}/v1/blobs/{}", ObjectId([3; 32])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    // The record page lists both with their availability and a download link.
+    let page = http
+        .get(format!("{base}/records/{}?lang=en", rec.id()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("on this node") && page.contains(&format!("/v1/blobs/{}", da.sha256)));
+    assert!(page.contains("Учебный план.docx"));
+    let v: serde_json::Value = http
+        .get(format!("{base}/v1/records/{}", rec.id()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["attachments"][0]["availability"], "held", "{v}");
+    // An upload that does not hash to its name is refused.
+    let r = http
+        .put(format!("{base}/v1/blobs/{}", pa.sha256))
+        .body(b"something else".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_chunk_is_refused_and_its_sender_penalised() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 62).unwrap();
+    // X serves every chunk with a byte changed.
+    let mut xc = config(&tf, 0, vec![]);
+    xc.attachments.corrupt_served = true;
+    let x = Node::spawn(xc).await.unwrap();
+    let x_addr = dial_addr(&x).await.unwrap();
+    let c = Node::spawn(config(&tf, 2, vec![x_addr])).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&c, 1)).await);
+    let doc = docx("tampered in transit", CHUNK_SIZE + 10);
+    let da = describe("plan.docx", &doc);
+    x.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let rec = record_with(&tf, 0, "A plan", std::slice::from_ref(&da));
+    x.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || has(&c, rec.id())).await);
+    // C asks X, catches the first chunk as bad, writes nothing and penalises X.
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            metric(&c, "accord_attachment_bad_data_total").await >= 1.0
+        })
+        .await,
+        "the bad chunk was not caught"
+    );
+    assert!(!holds(&c, &da).await);
+    let x_peer = x.peer_id();
+    let score = c
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.peer_id == x_peer)
+        .and_then(|p| p.gossip_score);
+    // The penalty is -40 of application score; the rest of the score (time in mesh, first
+    // deliveries) is a fraction of a point.
+    assert!(
+        score.is_some_and(|s| s < -35.0),
+        "X's score at C: {score:?}"
+    );
+    // An honest holder arrives: C gets the file from it, intact.
+    let a = Node::spawn(config(&tf, 1, vec![dial_addr(&c).await.unwrap()]))
+        .await
+        .unwrap();
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(40), || holds(&c, &da)).await,
+        "C did not get the file from the honest node"
+    );
+    assert_eq!(
+        std::fs::read(c.blob(da.sha256).await.unwrap().path).unwrap(),
+        doc
+    );
+    for n in [a, c, x] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_interrupted_by_a_restart_resumes_after_its_last_chunk() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 63).unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    // B fetches at one chunk a second, so that it can be stopped half-way.
+    let mut bc = config(&tf, 1, vec![a_addr.clone()]);
+    bc.attachments.max_bytes_per_sec_per_peer = CHUNK_SIZE as u64;
+    let b = Node::spawn(bc).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&b, 1)).await);
+    let chunks = 6;
+    let doc = docx("resumable", chunks * CHUNK_SIZE - 2000);
+    let da = describe("big.docx", &doc);
+    assert_eq!(accord_core::attachment::chunk_count(da.size), chunks as u64);
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let rec = record_with(&tf, 0, "Large annex", std::slice::from_ref(&da));
+    a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    let part = tf
+        .dir
+        .path()
+        .join("BY")
+        .join("data")
+        .join("blobs")
+        .join(format!("{}.part", da.sha256));
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            std::fs::metadata(&part).is_ok_and(|m| m.len() >= 2 * CHUNK_SIZE as u64)
+        })
+        .await,
+        "B did not start the transfer"
+    );
+    b.shutdown().await;
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept < doc.len() as u64, "B finished before it was stopped");
+    // Restarted (at full speed), B resumes: it fetches only the chunks it lacked.
+    let b = Node::spawn(config(&tf, 1, vec![a_addr])).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(40), || holds(&b, &da)).await,
+        "B did not finish after its restart"
+    );
+    assert_eq!(
+        std::fs::read(b.blob(da.sha256).await.unwrap().path).unwrap(),
+        doc
+    );
+    let fetched = metric(&b, "accord_attachment_chunks_fetched_total").await;
+    let resumed_at = kept / CHUNK_SIZE as u64;
+    assert_eq!(
+        fetched as u64,
+        chunks as u64 - resumed_at,
+        "the restarted node fetched {fetched} chunks, having kept {resumed_at} of {chunks}"
+    );
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_retracted_records_are_collected_and_hostile_files_are_kept_unread() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 64).unwrap();
+    // Extraction may take 3 s per file at most here (20 s by default).
+    let quick = |i: usize, bootstrap: Vec<String>| {
+        let mut c = config(&tf, i, bootstrap);
+        c.attachments.extract_timeout_secs = 3;
+        c
+    };
+    let a = Node::spawn(quick(0, vec![])).await.unwrap();
+    let b = Node::spawn(quick(1, vec![dial_addr(&a).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&b, 1)).await);
+    // A zip bomb dressed as a DOCX (200 MB of zeros in a few hundred kilobytes) and a PDF
+    // that is not one.
+    let bomb = {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .large_file(true),
+        )
+        .unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            w.write_all(&zeros).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    };
+    let broken_pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\nxref\n0 9999999\ntrailer << /Size 3 /Root 1 0 R >>\nstartxref\n9\n%%EOF".to_vec();
+    let (ba, pa) = (
+        describe("bomb.docx", &bomb),
+        describe("broken.pdf", &broken_pdf),
+    );
+    let keep = docx("kept text", 100);
+    let ka = describe("kept.docx", &keep);
+    let hostile = record_with(&tf, 0, "Hostile files", &[ba.clone(), pa.clone()]);
+    let kept_rec = record_with(&tf, 0, "Kept", std::slice::from_ref(&ka));
+    for (h, bytes) in [
+        (ba.sha256, &bomb),
+        (pa.sha256, &broken_pdf),
+        (ka.sha256, &keep),
+    ] {
+        a.put_blob(h, bytes.clone()).await.unwrap();
+    }
+    a.submit(vec![
+        hostile.as_bytes().to_vec(),
+        kept_rec.as_bytes().to_vec(),
+    ])
+    .await
+    .unwrap();
+    // B fetches and serves them all; their text could not be read, which is said, and the
+    // node goes on (its search answers).
+    assert!(
+        wait_until(Duration::from_secs(40), || async {
+            holds(&b, &ba).await && holds(&b, &pa).await && holds(&b, &ka).await
+        })
+        .await
+    );
+    for h in [ba.sha256, pa.sha256] {
+        assert!(
+            wait_until(Duration::from_secs(30), || async {
+                b.blob(h)
+                    .await
+                    .and_then(|v| v.meta)
+                    .is_some_and(|m| m.extract_error.is_some())
+            })
+            .await,
+            "no extraction verdict for {h}"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            b.search(accord_search::SearchQuery {
+                text: Some("kept text".into()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .is_ok_and(|r| r.total >= 1)
+        })
+        .await,
+        "the node stopped answering searches, or the good file's text was not indexed"
+    );
+    // The hostile record is retracted: its files go at the next collection, on both nodes;
+    // the other record's file stays.
+    let retraction = Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: Timestamp(now().0 + 1),
+        member: tf.fed.members[0].code.clone(),
+        record: hostile.id(),
+        reason: "hostile files".into(),
+    })
+    .sign(&tf.fed.members[0].publisher);
+    a.submit(vec![retraction.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || has(&b, retraction.id())).await);
+    for n in [&a, &b] {
+        assert_eq!(n.collect_attachments().await.unwrap(), 2);
+        assert!(!holds(n, &ba).await && !holds(n, &pa).await);
+        assert!(holds(n, &ka).await);
+        assert_eq!(n.collect_attachments().await.unwrap(), 0);
+    }
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+}
