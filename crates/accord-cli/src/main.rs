@@ -203,6 +203,9 @@ enum Command {
     Backup {
         #[arg(long)]
         out: PathBuf,
+        /// Also copy every attachment file the node holds into this directory.
+        #[arg(long)]
+        blobs: Option<PathBuf>,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -211,6 +214,9 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         data_dir: PathBuf,
+        /// Attachment files saved by `accord backup --blobs` (others are fetched from peers).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
     },
     /// Check a stopped node's store: re-verify every object and every index entry.
     Check {
@@ -572,8 +578,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ))
         }
         Command::Reindex { config } => node_cmd::reindex(&config),
-        Command::Backup { out, node } => runtime()?.block_on(backup_cmd::backup(&node.node, &out)),
-        Command::Restore { file, data_dir } => backup_cmd::restore(&file, &data_dir),
+        Command::Backup { out, blobs, node } => {
+            runtime()?.block_on(backup_cmd::backup(&node.node, &out, blobs.as_deref()))
+        }
+        Command::Restore {
+            file,
+            data_dir,
+            blobs,
+        } => backup_cmd::restore(&file, &data_dir, blobs.as_deref()),
         Command::Check { config, repair } => backup_cmd::check(&config, repair),
         Command::Init {
             charter,

@@ -321,7 +321,7 @@ fn backup_restore_and_check_keep_the_same_objects() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "\u{feff}id,created,date,member,kind,directions,languages,status,publisher,title,url,title_en,title_kk,title_ru"
+        "\u{feff}id,created,date,member,kind,directions,languages,status,publisher,title,url,attachments,title_en,title_kk,title_ru"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5, "{csv}");
@@ -390,6 +390,161 @@ fn backup_restore_and_check_keep_the_same_objects() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A ministry publishes a record with two files (one by `--attach`, one by a front-matter
+/// `path`); the analyst sees them and finds a word inside one; the operator backs them up,
+/// restores them, and `accord check` finds a damaged one and repairs it.
+#[test]
+fn attachments_are_published_found_backed_up_restored_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = free_ports(2, 43000);
+    run_ok(
+        d,
+        &[
+            "devnet",
+            "--members",
+            "KZ",
+            "--out",
+            "dev",
+            "--base-port",
+            &base.to_string(),
+        ],
+    );
+    let api = format!("http://127.0.0.1:{}", base + 1);
+    let _node = Kill(
+        accord()
+            .current_dir(d)
+            .args(["run", "--config", "dev/KZ/node.toml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the node's API", Duration::from_secs(30), || {
+        get(&format!("{api}/v1/status")).is_some()
+    });
+    std::fs::create_dir_all(d.join("files")).unwrap();
+    std::fs::write(
+        d.join("files/annex.md"),
+        "# Annex\n\nThe interoperability sandbox opens to every agency.\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("plan.txt"), "Rollout plan: twelve regions.\n").unwrap();
+    let md = "---\nmember: KZ\nkind: regulatory-note\ndirections: [e-government]\nlang: en\ntitle: \"Sandbox rules\"\nattachments:\n  - path: files/annex.md\n---\nSee the annex.\n";
+    std::fs::write(d.join("note.md"), md).unwrap();
+    let out = accord()
+        .current_dir(d)
+        .args(["publish", "note.md", "--attach", "plan.txt"])
+        .args(["--key", "dev/KZ/publisher.key", "--node", &api])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("uploaded files/annex.md") && err.contains("uploaded plan.txt"),
+        "{err}"
+    );
+    // A word only in the annex finds the record; `show` lists both files as held here.
+    let query = ["query", "interoperability", "--node", &api];
+    wait_for(
+        "the annex to be searchable",
+        Duration::from_secs(30),
+        || run_ok(d, &query).starts_with("1 record(s)"),
+    );
+    let listed = run_ok(d, &query);
+    let id = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|w| w.len() == 12 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no record id in {listed}"))
+        .to_string();
+    let shown = run_ok(d, &["show", &id, "--node", &api]);
+    assert!(
+        shown.contains("annex.md  text/markdown") && shown.contains("held"),
+        "{shown}"
+    );
+    assert!(shown.contains("plan.txt  text/plain"), "{shown}");
+    // Signing offline refuses a file that is not there, naming it.
+    let out = accord()
+        .current_dir(d)
+        .args(["sign", "note.md", "--attach", "nowhere.pdf"])
+        .args([
+            "--key",
+            "dev/KZ/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+        ])
+        .args(["--out", "x.cbor"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.pdf"));
+    // Backup with the files, restore with them.
+    run_ok(
+        d,
+        &[
+            "backup", "--node", &api, "--out", "b.cbor", "--blobs", "b-files",
+        ],
+    );
+    assert_eq!(std::fs::read_dir(d.join("b-files")).unwrap().count(), 2);
+    let restored = run_ok(
+        d,
+        &[
+            "restore",
+            "b.cbor",
+            "--data-dir",
+            "restored",
+            "--blobs",
+            "b-files",
+        ],
+    );
+    assert!(
+        restored.contains("attachments: 2 restored from the backup, 0 to be fetched"),
+        "{restored}"
+    );
+    let cfg = std::fs::read_to_string(d.join("dev/KZ/node.toml"))
+        .unwrap()
+        .replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = \"{}\"", d.join("restored").display()),
+        );
+    std::fs::write(d.join("dev/KZ/restored.toml"), cfg).unwrap();
+    let checked = run_ok(d, &["check", "--config", "dev/KZ/restored.toml"]);
+    assert!(
+        checked.contains("attachments checked 2") && checked.contains("bad attachments     0"),
+        "{checked}"
+    );
+    // One file rots on disk: check names it and fails; --repair removes it and queues it to
+    // be fetched again.
+    let blob_dir = d.join("restored/blobs");
+    let victim = std::fs::read_dir(&blob_dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_none())
+        .unwrap();
+    std::fs::write(&victim, b"rotten").unwrap();
+    let out = accord()
+        .current_dir(d)
+        .args(["check", "--config", "dev/KZ/restored.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&name));
+    let repaired = run_ok(
+        d,
+        &["check", "--config", "dev/KZ/restored.toml", "--repair"],
+    );
+    assert!(
+        repaired.contains("1 queued to be fetched again"),
+        "{repaired}"
+    );
+    assert!(!victim.exists() && blob_dir.join(format!("{name}.want")).exists());
 }
 
 fn run_ok(d: &std::path::Path, args: &[&str]) -> String {

@@ -130,6 +130,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_charters_limits_bound_each_file_and_a_records_total() {
+        let t = crate::Timestamp(1_700_000_000_000);
+        let fed = crate::devnet::DevFederation::new(&["KZ"], [1; 32], t).unwrap();
+        let limits = fed.charter.limits;
+        let file = |name: &str, size: u64| Attachment {
+            name: name.into(),
+            media_type: "application/pdf".into(),
+            size,
+            sha256: ObjectId([1; 32]),
+            chunks: None,
+        };
+        let check = |files: Vec<Attachment>| {
+            let mut r = fed.record_body(0, "x", t);
+            r.attachments = files;
+            crate::validate::check_record_fields(&r, &fed.charter).map_err(|e| e.to_string())
+        };
+        check(vec![file("a.pdf", limits.max_attachment_bytes)]).unwrap();
+        let e = check(vec![file("a.pdf", limits.max_attachment_bytes + 1)]).unwrap_err();
+        assert!(
+            e.contains("attachments.size") && e.contains("per file"),
+            "{e}"
+        );
+        let e = check(
+            (0..5)
+                .map(|i| file(&format!("{i}.pdf"), limits.max_attachment_bytes))
+                .collect(),
+        )
+        .unwrap_err();
+        assert!(e.contains("per record"), "{e}");
+        for bad in ["../etc/passwd", "a\\b.pdf", "x\u{7}.pdf"] {
+            assert!(check(vec![file(bad, 1)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn every_chunk_is_checked_against_the_committed_list() {
         let bytes: Vec<u8> = (0..(2 * CHUNK_SIZE + 10))
             .map(|i| (i % 251) as u8)

@@ -734,3 +734,103 @@ pub(crate) fn of_records<'a>(
         })
         .collect()
 }
+
+/// What `accord check` found in the blob store.
+#[derive(Debug, Clone, Default)]
+pub struct BlobCheck {
+    pub checked: usize,
+    /// Files whose content no longer matches their SHA-256.
+    pub bad: Vec<ObjectId>,
+    /// Of those, removed and queued to be fetched again (`--repair`).
+    pub requeued: usize,
+}
+
+/// Re-hashes every attachment file of the data directory `data_dir` (the node stopped); with
+/// `repair`, removes the bad ones and queues them to be fetched again from peers. Blocking.
+pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError> {
+    let blobs = blob_store_at(data_dir);
+    if !blobs.dir().is_dir() {
+        return Ok(BlobCheck::default());
+    }
+    let io = |e: std::io::Error| NodeError::File {
+        path: blobs.dir().display().to_string(),
+        message: e.to_string(),
+    };
+    let (checked, bad) = blobs.verify_all().map_err(io)?;
+    let mut requeued = 0;
+    if repair {
+        for h in &bad {
+            let meta = blobs.meta(h);
+            blobs.remove(h).map_err(io)?;
+            if let Some(m) = meta
+                && let Some(record) = m.records.iter().find_map(|r| r.parse().ok())
+            {
+                let want = Want {
+                    record,
+                    attachment: Attachment {
+                        name: m.name.clone(),
+                        media_type: m.media_type.clone(),
+                        size: m.size,
+                        sha256: *h,
+                        chunks: None,
+                    },
+                };
+                let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
+                std::fs::write(blobs.dir().join(format!("{h}.want")), b).map_err(io)?;
+                requeued += 1;
+            }
+        }
+    }
+    Ok(BlobCheck {
+        checked,
+        bad,
+        requeued,
+    })
+}
+
+/// After a restore into `data_dir`: the files of `records` are copied from `from` (a
+/// directory of files named by their SHA-256, as `accord backup --blobs` writes) when there
+/// and intact, and queued to be fetched from peers otherwise. Returns (copied, queued).
+/// Blocking.
+pub fn restore_blobs(
+    data_dir: &Path,
+    records: &[(ObjectId, Vec<Attachment>)],
+    from: Option<&Path>,
+) -> Result<(usize, usize), NodeError> {
+    let dir = data_dir.join("blobs");
+    let io = |e: std::io::Error| NodeError::File {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    let blobs = BlobStore::open(&dir).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let (mut copied, mut queued) = (0, 0);
+    for (record, list) in records {
+        for a in list {
+            let from_backup = from
+                .and_then(|d| std::fs::read(d.join(a.sha256.to_string())).ok())
+                .filter(|b| blobs.put(&a.sha256, b).is_ok());
+            if from_backup.is_some() || blobs.has(&a.sha256) {
+                let mut meta = blobs.meta(&a.sha256).unwrap_or_else(|| BlobMeta {
+                    name: a.name.clone(),
+                    media_type: a.media_type.clone(),
+                    size: a.size,
+                    ..BlobMeta::default()
+                });
+                meta.records.insert(record.to_string());
+                blobs.write_meta(&a.sha256, &meta).map_err(io)?;
+                if from_backup.is_some() {
+                    copied += 1;
+                }
+            } else {
+                let want = Want {
+                    record: *record,
+                    attachment: a.clone(),
+                };
+                let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
+                std::fs::write(dir.join(format!("{}.want", a.sha256)), b).map_err(io)?;
+                queued += 1;
+            }
+        }
+    }
+    Ok((copied, queued))
+}

@@ -21,7 +21,7 @@ mod node;
 mod sync;
 mod worker;
 
-pub use attachments::{Availability, BlobView};
+pub use attachments::{Availability, BlobCheck, BlobView, check_blobs, restore_blobs};
 pub use config::{
     AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
     SyncConfig,
