@@ -247,11 +247,29 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
     }
     let (trust, _) = TrustView::from_genesis(fed.genesis.as_bytes()).map_err(|e| anyhow!("{e}"))?;
     let mut published = 0;
+    // The first sample carries a methodology as a PDF: it travels to the other nodes and its
+    // words are searchable (try "Aurora", a word only the PDF has).
+    let pdf_path = dir.join("methodology.pdf");
+    std::fs::write(
+        &pdf_path,
+        accord_search::extract::sample_pdf(&[
+            "Methodology: proactive public services",
+            "Step 1. Life events are detected from registry data.",
+            "Step 2. The citizen is notified and gives consent by SMS.",
+            "Step 3. The service is delivered without an application.",
+            "Annex: the notification workflow, codenamed Aurora.",
+        ]),
+    )?;
     for (i, (name, text)) in SAMPLES.iter().enumerate() {
-        let (obj, _) = objects_cmd::build_record_from_text(
+        let attach = if i == 0 {
+            vec![pdf_path.clone()]
+        } else {
+            vec![]
+        };
+        let (obj, files) = objects_cmd::build_record_from_text(
             Path::new(name),
             text,
-            &[],
+            &attach,
             &trust,
             util::now().saturating_add_ms(i as u64),
         )?;
@@ -262,6 +280,9 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
             continue;
         };
         let signed = obj.sign(&fed.members[idx].publisher);
+        for (hash, path) in &files {
+            nodes[idx].put_blob(*hash, std::fs::read(path)?).await?;
+        }
         let out = nodes[idx].submit(vec![signed.into_bytes()]).await?;
         if out.first().is_some_and(|o| o.status == "accepted") {
             published += 1;
@@ -296,6 +317,9 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
         "  curl -s 'http://127.0.0.1:{port}/v1/records?q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82%D0%B5%D0%BB%D1%8C%D1%81%D1%82%D0%B2%D0%BE'"
     );
     println!("  accord query \"электронное правительство\" --node http://127.0.0.1:{port}");
+    println!(
+        "  accord query aurora --node http://127.0.0.1:{port}   (a word inside an attached PDF)"
+    );
     println!("  accord status --node http://127.0.0.1:{}", port + 1);
     println!(
         "  accord publish note.md --key {} --node http://127.0.0.1:{port}   (as {}'s ministry)",

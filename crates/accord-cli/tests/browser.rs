@@ -134,6 +134,42 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
     assert!(dom.contains("Подпись действительна"));
     assert!(dom.contains("KZ development publisher"));
     assert!(dom.contains("accord verify"));
+    // A sample's PDF travelled to this node and its words are searchable here; the record
+    // page lists it as held, with a download.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let found = loop {
+        let v: Option<serde_json::Value> =
+            get(&format!("{base}/v1/records?q=aurora")).and_then(|b| serde_json::from_str(&b).ok());
+        // Exact matches rank first (similar spellings may follow them).
+        if let Some(v) = v.filter(|v| {
+            v["items"][0]["snippet"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("📎 methodology.pdf"))
+        }) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo's PDF is not searchable on the first node"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let pdf_id = found["items"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        found["items"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .starts_with("📎 methodology.pdf"),
+        "{found}"
+    );
+    let pdf_url = format!("{base}/records/{pdf_id}?lang=ru");
+    let dom = browser(&profile, &["--dump-dom", &pdf_url]);
+    assert!(
+        dom.contains("methodology.pdf")
+            && dom.contains("есть на этом узле")
+            && dom.contains("/v1/blobs/"),
+        "{dom}"
+    );
     // The federation health page, once every demo node has heard every other's heartbeat
     // (every 10 s in the demo).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -163,6 +199,7 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
     // Screenshots, desktop and phone.
     for (name, url, size) in [
         ("health", format!("{base}/health?lang=ru"), "1280,1000"),
+        ("record-attachment", pdf_url.clone(), "1280,1800"),
         ("search", format!("{base}/?q={q}&lang=ru"), "1280,1000"),
         ("record", record_url.clone(), "1280,1000"),
         ("overview", format!("{base}/overview?lang=ru"), "1280,1000"),
@@ -199,6 +236,7 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
         "/federation",
         "/network",
         "/health",
+        format!("/records/{pdf_id}"),
     ]);
     let out = Command::new("node")
         .arg(checks.join("check.mjs"))
@@ -213,6 +251,6 @@ fn browser_searches_filters_opens_a_record_and_takes_screenshots() {
         "axe-core or layout checks failed:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(report.contains("\"pages\": 36"), "{report}");
+    assert!(report.contains("\"pages\": 40"), "{report}");
     drop(demo);
 }
