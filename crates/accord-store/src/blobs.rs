@@ -138,8 +138,24 @@ impl BlobStore {
         Ok(Some(buf))
     }
 
-    /// The chunk list of a complete blob, computed from the file.
+    /// The chunk list of a complete blob: kept beside it (`<hex>.list`) once computed, so that
+    /// peers asking for it again cost a small read, not a re-hash of the file.
     pub fn chunk_list(&self, hash: &ObjectId) -> std::io::Result<Option<Vec<u8>>> {
+        let Ok(size) = fs::metadata(self.path(hash)).map(|m| m.len()) else {
+            return Ok(None);
+        };
+        let want = accord_core::attachment::chunk_count(size) * 32;
+        if let Some(l) = self.saved_list(hash).filter(|l| l.len() as u64 == want) {
+            return Ok(Some(l));
+        }
+        let list = self.compute_chunk_list(hash)?;
+        if let Some(l) = &list {
+            let _ = self.save_list(hash, l);
+        }
+        Ok(list)
+    }
+
+    fn compute_chunk_list(&self, hash: &ObjectId) -> std::io::Result<Option<Vec<u8>>> {
         let mut f = match fs::File::open(self.path(hash)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -218,7 +234,7 @@ impl BlobStore {
         }
         f.sync_all()?;
         fs::rename(&part, self.path(hash))?;
-        let _ = fs::remove_file(self.file(hash, ".list"));
+        // The checked chunk list stays beside the file: what peers ask for first.
         sync_dir(&self.dir);
         Ok(())
     }
