@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use accord_core::envelope::signing_input;
 use accord_core::{Object, ObjectId, SignedObject, Timestamp};
 use accord_node::{AdmissionMode, Node, NodeHandle, SyncConfig};
-use accord_tests::harness::{TestFed, dial_addr, record_count, serve};
+use accord_tests::harness::{TestFed, dial_addr, now, record_count, serve};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -101,6 +101,17 @@ enum Cmd {
     /// Many nodes over simulated links (delay, loss, partitions): propagation, duplicates,
     /// bytes per record, convergence after a partition heals and after restarts.
     Scale(scale::Scale),
+    /// One record with a file of `size_mb` MiB posted to one of `nodes` nodes: time until
+    /// every other node holds the file, verified chunk by chunk, and until its text is found.
+    Attachments {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        #[arg(long, default_value_t = 50)]
+        size_mb: usize,
+        /// No bandwidth bound (the defaults are 32 MiB/s in all, 16 MiB/s per peer).
+        #[arg(long)]
+        unbounded: bool,
+    },
     /// Single-record POSTs at a fixed rate; acknowledgement and propagation latency.
     Latency {
         #[arg(long, default_value_t = 5)]
@@ -167,6 +178,11 @@ fn main() -> Result<()> {
             Cmd::Catchup { records } => catchup(records).await,
             Cmd::Query { data } => query(data).await,
             Cmd::Scale(settings) => scale::scale(settings).await,
+            Cmd::Attachments {
+                nodes,
+                size_mb,
+                unbounded,
+            } => attachments(nodes, size_mb, unbounded).await,
         }
     })?;
     let (lines, longest) = log_lines(&log_path);
@@ -678,6 +694,10 @@ fn bench_config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> accord_node::
     let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
     cfg.sync = SyncConfig::default();
     cfg.store.compression = COMPRESSED.load(std::sync::atomic::Ordering::Relaxed);
+    if UNBOUNDED.load(std::sync::atomic::Ordering::Relaxed) {
+        cfg.attachments.max_bytes_per_sec = 0;
+        cfg.attachments.max_bytes_per_sec_per_peer = 0;
+    }
     cfg
 }
 
@@ -1212,6 +1232,80 @@ async fn start_cluster(tf: &TestFed, nodes: usize) -> Result<Vec<NodeHandle>> {
         .await?;
     }
     Ok(all)
+}
+
+static UNBOUNDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A file of `size` bytes that does not compress, with a word to search for in front.
+fn bench_file(size: usize) -> Vec<u8> {
+    let mut out = b"Annex of the methodology: quasarbench reference data.\n".to_vec();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while out.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(size);
+    out
+}
+
+async fn attachments(nodes: usize, size_mb: usize, unbounded: bool) -> Result<Value> {
+    UNBOUNDED.store(unbounded, std::sync::atomic::Ordering::Relaxed);
+    let tf = TestFed::new(&CODES[..nodes], 91)?;
+    let all = start_cluster(&tf, nodes).await?;
+    let file = bench_file(size_mb << 20);
+    let a = accord_core::attachment::describe("annex.txt", &file);
+    let mut body = tf.fed.record_body(0, "Record with an annex", now());
+    body.attachments = vec![a.clone()];
+    let rec = accord_core::Object::Record(body).sign(&tf.fed.members[0].publisher);
+    let t = Instant::now();
+    all[0].put_blob(a.sha256, file).await?;
+    let uploaded = t.elapsed();
+    all[0].submit(vec![rec.as_bytes().to_vec()]).await?;
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for n in &all[1..] {
+        wait_for(
+            "the file on every node",
+            Duration::from_secs(600),
+            Duration::from_millis(20),
+            || async { n.blob(a.sha256).await.is_some() },
+        )
+        .await?;
+        held.push(started.elapsed().as_secs_f64());
+    }
+    let last = held.iter().copied().fold(0.0, f64::max);
+    let q = accord_search::SearchQuery {
+        text: Some("quasarbench".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    for n in &all {
+        wait_for(
+            "the file's text to be searchable",
+            Duration::from_secs(120),
+            Duration::from_millis(20),
+            || async { n.search(q.clone()).await.is_ok_and(|r| r.total == 1) },
+        )
+        .await?;
+    }
+    let searchable = started.elapsed().as_secs_f64();
+    let mib = size_mb as f64;
+    for n in &all {
+        n.shutdown().await;
+    }
+    Ok(json!({
+        "bench": "attachments",
+        "nodes": nodes,
+        "file_mib": size_mb,
+        "bandwidth_bound": !unbounded,
+        "upload_s": round(uploaded.as_secs_f64(), 3),
+        "held_by_each_s": held.iter().map(|h| round(*h, 3)).collect::<Vec<_>>(),
+        "held_by_all_s": round(last, 3),
+        "mib_per_s_to_all": round(mib * (nodes - 1) as f64 / last.max(1e-9), 1),
+        "searchable_everywhere_s": round(searchable, 3),
+    }))
 }
 
 /// Posts one record to node 0 and waits until every node holds it (the gossip mesh works).
