@@ -57,6 +57,8 @@ pub(crate) struct Attachments {
     peer_slots: Mutex<HashMap<Peer, Arc<Semaphore>>>,
     rate: Mutex<Buckets>,
     max_file: u64,
+    /// Requests each peer may make of this node per minute.
+    served: crate::sync::RequestBudget,
 }
 
 #[derive(Debug, Default)]
@@ -167,6 +169,7 @@ impl Attachments {
             peer_slots: Mutex::new(HashMap::new()),
             rate: Mutex::new(Buckets::default()),
             max_file,
+            served: crate::sync::RequestBudget::default(),
         })
     }
 
@@ -564,6 +567,15 @@ impl NodeHandle {
     pub(crate) async fn serve_blob(&self, peer: Peer, request_id: u64, data: Vec<u8>) {
         let att = self.attachments().clone();
         let corrupt = att.cfg.corrupt_served;
+        if !att.served.spend(peer, att.cfg.serve_requests_per_minute) {
+            debug!(%peer, "attachment request over the per-peer budget: refused");
+            let answer = BlobAnswer(
+                1,
+                ByteBuf::from(b"rate limited: too many requests this minute".to_vec()),
+            );
+            let _ = self.network().respond(request_id, encode(&answer)).await;
+            return;
+        }
         let answer = tokio::task::spawn_blocking(move || {
             let Ok(BlobRequest(kind, hash, index)) = ciborium::from_reader(&data[..]) else {
                 return BlobAnswer(1, ByteBuf::from(b"malformed request".to_vec()));

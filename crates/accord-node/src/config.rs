@@ -339,6 +339,10 @@ pub struct AttachmentsConfig {
     /// Seconds text extraction of one file may take.
     #[serde(default = "default_extract_timeout")]
     pub extract_timeout_secs: u64,
+    /// Requests (a chunk list or one 1 MiB chunk each) one peer may make of this node per
+    /// minute; more are answered "rate limited" and the peer asks elsewhere or later.
+    #[serde(default = "default_att_serve")]
+    pub serve_requests_per_minute: u32,
     /// Test-only: serve every chunk with one byte changed (plays a peer serving bad data).
     #[serde(skip)]
     pub corrupt_served: bool,
@@ -359,6 +363,9 @@ fn default_att_rate_per_peer() -> u64 {
 fn default_extract_timeout() -> u64 {
     20
 }
+fn default_att_serve() -> u32 {
+    1200
+}
 
 impl Default for AttachmentsConfig {
     fn default() -> Self {
@@ -370,6 +377,7 @@ impl Default for AttachmentsConfig {
             max_bytes_per_sec: default_att_rate(),
             max_bytes_per_sec_per_peer: default_att_rate_per_peer(),
             extract_timeout_secs: default_extract_timeout(),
+            serve_requests_per_minute: default_att_serve(),
             corrupt_served: false,
         }
     }
@@ -568,6 +576,12 @@ impl NodeConfig {
             return Err(field(
                 "attachments.max_parallel_per_peer",
                 "must be between 1 and attachments.max_parallel",
+            ));
+        }
+        if self.attachments.serve_requests_per_minute == 0 {
+            return Err(field(
+                "attachments.serve_requests_per_minute",
+                "must be at least 1",
             ));
         }
         if !(1..=600).contains(&self.attachments.extract_timeout_secs) {

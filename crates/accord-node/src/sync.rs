@@ -70,7 +70,35 @@ pub(crate) struct SyncState {
     again: Mutex<HashSet<Peer>>,
     /// Ids some session is fetching now: another session does not fetch them too.
     fetching: Mutex<HashSet<ObjectId>>,
-    budget: Mutex<HashMap<Peer, (Instant, u32)>>,
+    budget: RequestBudget,
+}
+
+/// Requests each peer may make per minute (reconciliation, attachments): a window per peer.
+#[derive(Debug, Default)]
+pub(crate) struct RequestBudget {
+    windows: Mutex<HashMap<Peer, (Instant, u32)>>,
+}
+
+impl RequestBudget {
+    /// Counts a request of `peer`; `false` once it has made `per_minute` this minute.
+    pub(crate) fn spend(&self, peer: Peer, per_minute: u32) -> bool {
+        let Ok(mut b) = self.windows.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let e = b.entry(peer).or_insert((now, 0));
+        if now.duration_since(e.0) >= Duration::from_secs(60) {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= per_minute
+    }
+
+    pub(crate) fn forget(&self, peer: &Peer) {
+        if let Ok(mut b) = self.windows.lock() {
+            b.remove(peer);
+        }
+    }
 }
 
 impl SyncState {
@@ -86,16 +114,7 @@ impl SyncState {
 
     /// Counts a request against the peer's budget; `false` once it is spent for this minute.
     fn spend(&self, peer: Peer, per_minute: u32) -> bool {
-        let Ok(mut b) = self.budget.lock() else {
-            return false;
-        };
-        let now = Instant::now();
-        let e = b.entry(peer).or_insert((now, 0));
-        if now.duration_since(e.0) >= Duration::from_secs(60) {
-            *e = (now, 0);
-        }
-        e.1 += 1;
-        e.1 <= per_minute
+        self.budget.spend(peer, per_minute)
     }
 
     /// Publishes the figures of a running session.
@@ -140,9 +159,7 @@ impl SyncState {
     }
 
     pub(crate) fn forget(&self, peer: &Peer) {
-        if let Ok(mut b) = self.budget.lock() {
-            b.remove(peer);
-        }
+        self.budget.forget(peer);
     }
 }
 
@@ -511,6 +528,17 @@ impl std::fmt::Display for SyncErrorKind {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_peer_over_its_request_budget_is_refused_and_the_others_are_not() {
+        let b = RequestBudget::default();
+        let (p, q) = (Peer::random(), Peer::random());
+        assert!(b.spend(p, 2) && b.spend(p, 2));
+        assert!(!b.spend(p, 2), "the third request of the minute");
+        assert!(b.spend(q, 2), "another peer has its own budget");
+        b.forget(&p);
+        assert!(b.spend(p, 2), "a peer that reconnects starts afresh");
+    }
+
     use super::*;
 
     /// Two sessions asking for overlapping ids: the second gets only what the first is not
