@@ -212,6 +212,17 @@ async fn a_pdf_and_a_docx_travel_between_three_nodes_and_the_pdf_is_searchable()
         .await
         .unwrap();
     assert_eq!(v["attachments"][0]["availability"], "held", "{v}");
+    // An upload larger than an object submission (16 MiB) is taken whole.
+    let big = docx("large annex", 17 << 20);
+    let big_hash = describe("big.docx", &big).sha256;
+    let r = http
+        .put(format!("{base}/v1/blobs/{big_hash}"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(c.blob(big_hash).await.unwrap().size, big.len() as u64);
     // An upload that does not hash to its name is refused.
     let r = http
         .put(format!("{base}/v1/blobs/{}", pa.sha256))

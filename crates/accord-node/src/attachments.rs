@@ -293,7 +293,7 @@ impl NodeHandle {
                                 attachment: a.clone(),
                             };
                             if let Ok(b) = serde_json::to_vec(&w) {
-                                let _ = std::fs::write(att.want_path(&a.sha256), b);
+                                let _ = att.blobs.write_sidecar(&a.sha256, ".want", &b);
                             }
                             att.queue().waiting.insert(a.sha256, w);
                         }
@@ -414,10 +414,9 @@ impl NodeHandle {
             .filter(|p| p.admitted)
             .map(|p| p.peer)
             .collect();
-        // Not always the same peer first.
-        let turn = (hash.0[0] as usize) ^ (Instant::now().elapsed().subsec_nanos() as usize);
+        // Not always the same peer first: files start at different peers (by their hash).
         if !peers.is_empty() {
-            let n = turn % peers.len();
+            let n = hash.0[0] as usize % peers.len();
             peers.rotate_left(n);
         }
         let mut done = false;
@@ -788,7 +787,7 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
                     },
                 };
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
-                std::fs::write(blobs.dir().join(format!("{h}.want")), b).map_err(io)?;
+                blobs.write_sidecar(h, ".want", &b).map_err(io)?;
                 requeued += 1;
             }
         }
@@ -839,7 +838,7 @@ pub fn restore_blobs(
                     attachment: a.clone(),
                 };
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
-                std::fs::write(dir.join(format!("{}.want", a.sha256)), b).map_err(io)?;
+                blobs.write_sidecar(&a.sha256, ".want", &b).map_err(io)?;
                 queued += 1;
             }
         }

@@ -256,6 +256,16 @@ impl BlobStore {
         self.write_atomic(&self.file(hash, ".json"), &b)
     }
 
+    /// Writes a sidecar `<hex><suffix>` atomically (the node's fetch queue uses `.want`).
+    pub fn write_sidecar(
+        &self,
+        hash: &ObjectId,
+        suffix: &str,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        self.write_atomic(&self.file(hash, suffix), bytes)
+    }
+
     /// The text extracted from a blob, if any.
     pub fn text(&self, hash: &ObjectId) -> Option<String> {
         fs::read_to_string(self.file(hash, ".txt")).ok()
@@ -280,7 +290,7 @@ impl BlobStore {
 
     /// Removes a blob and everything beside it.
     pub fn remove(&self, hash: &ObjectId) -> std::io::Result<()> {
-        for suffix in ["", ".json", ".txt", ".part", ".list"] {
+        for suffix in ["", ".json", ".txt", ".part", ".list", ".want"] {
             match fs::remove_file(self.file(hash, suffix)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}

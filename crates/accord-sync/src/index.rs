@@ -32,6 +32,11 @@ impl Snapshot {
         self.items.binary_search(&item(created, id)).is_ok()
     }
 
+    /// The number of items created before `watermark` (O(log n)).
+    pub fn count_before(&self, watermark: Timestamp) -> u64 {
+        self.items.partition_point(|it| it.timestamp < watermark.0) as u64
+    }
+
     /// The checkpoint of every item created before `watermark` (docs/PROTOCOL.md §11): what
     /// a heartbeat says about the set, comparable between nodes. O(n) in the items below it.
     pub fn checkpoint(&self, watermark: Timestamp) -> accord_core::health::Checkpoint {
@@ -186,6 +191,8 @@ mod checkpoint_tests {
         ]);
         assert_eq!(a.checkpoint(Timestamp(30)), b.checkpoint(Timestamp(30)));
         assert_eq!(a.checkpoint(Timestamp(30)).count, 2);
+        assert_eq!(a.count_before(Timestamp(30)), 2);
+        assert_eq!(b.count_before(Timestamp(41)), 3);
         assert_ne!(a.checkpoint(Timestamp(31)), b.checkpoint(Timestamp(31)));
         assert_eq!(a.checkpoint(Timestamp(0)).count, 0);
     }
