@@ -403,6 +403,21 @@ impl Network {
         }
     }
 
+    /// Gives gossipsub the verdict on a message the node will not judge: *ignore* (not
+    /// forwarded, no penalty: the node could not take it now) or *reject* (invalid as it
+    /// stands: the sender is penalised).
+    fn settle(&mut self, id: &gossipsub::MessageId, source: &PeerId, ignore: bool) {
+        let acceptance = if ignore {
+            gossipsub::MessageAcceptance::Ignore
+        } else {
+            gossipsub::MessageAcceptance::Reject
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, acceptance);
+    }
+
     /// An event of one of the request-response protocols the node answers (reconciliation,
     /// or attachments when `blob`): requests from admitted peers go to the node, answers to
     /// whoever asked.
@@ -794,48 +809,28 @@ impl Network {
                     .is_some_and(|s| s.admitted)
                 {
                     debug!(peer = %propagation_source, "gossip from a peer that is not admitted: ignored");
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            gossipsub::MessageAcceptance::Ignore,
-                        );
+                    self.settle(&message_id, &propagation_source, true);
                     return;
                 }
                 let id = message_id.0.clone();
                 if message.topic == self.health.hash() {
                     // Heartbeats go on the control queue: they are small, one per node per
-                    // period, and must not wait behind a flood of objects.
-                    let delivered = message.data.len() <= MAX_HEARTBEAT_MESSAGE
-                        && self.emit(NetworkEvent::Heartbeat {
-                            message_id: id,
-                            source: propagation_source,
-                            data: message.data,
-                        });
-                    if !delivered {
-                        self.swarm
-                            .behaviour_mut()
-                            .gossipsub
-                            .report_message_validation_result(
-                                &message_id,
-                                &propagation_source,
-                                gossipsub::MessageAcceptance::Reject,
-                            );
+                    // period, and must not wait behind a flood of objects. An oversized one is
+                    // invalid; one the node cannot take now is only not forwarded.
+                    if message.data.len() > MAX_HEARTBEAT_MESSAGE {
+                        self.settle(&message_id, &propagation_source, false);
+                    } else if !self.emit(NetworkEvent::Heartbeat {
+                        message_id: id,
+                        source: propagation_source,
+                        data: message.data,
+                    }) {
+                        self.settle(&message_id, &propagation_source, true);
                     }
                     return;
                 }
                 if message.topic != self.topic.hash() {
                     // Peers do not subscribe us to other topics; nothing else is expected.
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            gossipsub::MessageAcceptance::Reject,
-                        );
+                    self.settle(&message_id, &propagation_source, false);
                     return;
                 }
                 let delivered = self.emit(NetworkEvent::Gossip {
@@ -844,14 +839,7 @@ impl Network {
                     data: message.data,
                 });
                 if !delivered {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            gossipsub::MessageAcceptance::Ignore,
-                        );
+                    self.settle(&message_id, &propagation_source, true);
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
