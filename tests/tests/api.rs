@@ -434,6 +434,17 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
     }
     let (s, _) = get(&base, &format!("/v1/records?q={}", "a".repeat(600))).await;
     assert_eq!(s, 400);
+    // The blob and evidence paths name what is wrong with a bad parameter.
+    for (path, status, needle) in [
+        ("/v1/blobs/not-a-hash", 400, "SHA-256"),
+        ("/v1/health/evidence?number=abc", 400, "number"),
+        ("/v1/health/evidence?colour=red", 400, "colour"),
+        ("/v1/health/evidence?number=999", 404, "999"),
+    ] {
+        let (s, v) = get(&base, path).await;
+        assert_eq!(s, status, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(needle), "{path}: {v}");
+    }
     for q in [format!("q={}", "a".repeat(600)), "colour=red".to_string()] {
         let (s, v) = get(&base, &format!("/v1/suggest?{q}")).await;
         assert_eq!(s, 400, "{q}");

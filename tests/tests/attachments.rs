@@ -463,3 +463,104 @@ async fn files_of_retracted_records_are_collected_and_hostile_files_are_kept_unr
         n.shutdown().await;
     }
 }
+
+/// A peer's attachment requests that are garbage, or ask for what the node does not hold, get
+/// an answer that says so, and the node goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_attachment_requests_are_answered_and_change_nothing() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 65).unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let doc = docx("served", 10);
+    let da = describe("served.docx", &doc);
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    // A certified peer driven by hand.
+    let key = accord_core::SecretKey::from_seed([66; 32]);
+    let m = &tf.fed.members[1];
+    let cert = Object::Node(accord_core::NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: tf.fed.created,
+        member: m.code.clone(),
+        node_key: key.public_key(),
+        label: Some("hand".into()),
+    })
+    .sign(&m.root);
+    let (x, _events) =
+        accord_tests::harness::raw_peer(&key, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr])
+            .await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    let a_peer: accord_net::Peer = a.peer_id().parse().unwrap();
+    let ask = |body: Vec<u8>| {
+        let x = x.clone();
+        async move {
+            let raw = x.blob_request(a_peer, body).await.unwrap();
+            let v: ciborium::Value = ciborium::from_reader(&raw[..]).unwrap();
+            v
+        }
+    };
+    let cbor = |v: ciborium::Value| {
+        let mut out = Vec::new();
+        ciborium::into_writer(&v, &mut out).unwrap();
+        out
+    };
+    let code = |v: &ciborium::Value| v.as_array().and_then(|a| a[0].as_integer()).map(i128::from);
+    use ciborium::Value as V;
+    // Garbage, a short hash, an unknown kind, a file not held, a chunk past the end.
+    for (body, what) in [
+        (b"\xff\x00garbage".to_vec(), "garbage"),
+        (
+            cbor(V::Array(vec![
+                V::from(1u8),
+                V::Bytes(vec![1, 2, 3]),
+                V::from(0u8),
+            ])),
+            "short hash",
+        ),
+        (
+            cbor(V::Array(vec![
+                V::from(7u8),
+                V::Bytes(da.sha256.0.to_vec()),
+                V::from(0u8),
+            ])),
+            "unknown kind",
+        ),
+        (
+            cbor(V::Array(vec![
+                V::from(1u8),
+                V::Bytes(vec![9; 32]),
+                V::from(0u8),
+            ])),
+            "not held",
+        ),
+        (
+            cbor(V::Array(vec![
+                V::from(1u8),
+                V::Bytes(da.sha256.0.to_vec()),
+                V::from(5u8),
+            ])),
+            "past the end",
+        ),
+    ] {
+        let answer = ask(body).await;
+        assert_eq!(code(&answer), Some(1), "{what}: {answer:?}");
+    }
+    // The real thing still works.
+    let list = ask(cbor(V::Array(vec![
+        V::from(0u8),
+        V::Bytes(da.sha256.0.to_vec()),
+        V::from(0u8),
+    ])))
+    .await;
+    assert_eq!(code(&list), Some(0));
+    let chunk = ask(cbor(V::Array(vec![
+        V::from(1u8),
+        V::Bytes(da.sha256.0.to_vec()),
+        V::from(0u8),
+    ])))
+    .await;
+    assert_eq!(chunk.as_array().unwrap()[1].as_bytes().unwrap(), &doc);
+    x.shutdown().await;
+    a.shutdown().await;
+}

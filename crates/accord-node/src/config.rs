@@ -783,6 +783,26 @@ mod tests {
             let e = err(&format!("{BASE}[health]\n{section}\n"), &[]);
             assert!(e.contains(field), "{section}: {e}");
         }
+        for (section, field) in [
+            ("max_parallel = 0", "attachments.max_parallel"),
+            (
+                "max_parallel_per_peer = 9",
+                "attachments.max_parallel_per_peer",
+            ),
+            (
+                "serve_requests_per_minute = 0",
+                "attachments.serve_requests_per_minute",
+            ),
+            (
+                "extract_timeout_secs = 0",
+                "attachments.extract_timeout_secs",
+            ),
+            ("fetch = \"some\"", "fetch"),
+            ("corrupt_served = true", "unknown field `corrupt_served`"),
+        ] {
+            let e = err(&format!("{BASE}[attachments]\n{section}\n"), &[]);
+            assert!(e.contains(field), "{section}: {e}");
+        }
         assert!(
             err(BASE, &[("ACCORD_NETWORK_MDNS".into(), "maybe".into())])
                 .contains("ACCORD_NETWORK_MDNS")
