@@ -33,6 +33,8 @@ pub struct Metrics {
     pub(crate) searchable_lag_seconds: Histogram,
     pub(crate) verifications: Counter,
     pub(crate) gossip_missed: Counter,
+    pub(crate) search_cache_hits: Counter,
+    pub(crate) search_cache_visits: Counter,
     pub(crate) sync_duplicates: Counter,
     pub(crate) heartbeats: Family<Labels, Counter>,
     pub(crate) divergence_evidence: Family<Labels, Counter>,
@@ -84,6 +86,8 @@ impl Metrics {
             searchable_lag_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 10)),
             verifications: Counter::default(),
             gossip_missed: Counter::default(),
+            search_cache_hits: Counter::default(),
+            search_cache_visits: Counter::default(),
             sync_duplicates: Counter::default(),
             heartbeats: Family::default(),
             divergence_evidence: Family::default(),
@@ -170,6 +174,16 @@ impl Metrics {
             "search_visibility_lag_seconds",
             "Time from a group commit to the index commit that makes its records searchable",
             m.searchable_lag_seconds.clone(),
+        );
+        r.register(
+            "search_cache_segment_hits",
+            "Index segments whose matches for a query came from the per-segment result cache",
+            m.search_cache_hits.clone(),
+        );
+        r.register(
+            "search_cache_segment_visits",
+            "Index segments whose matching documents a query visited (not in the cache)",
+            m.search_cache_visits.clone(),
         );
         r.register(
             "signature_verifications",

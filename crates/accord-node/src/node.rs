@@ -498,6 +498,9 @@ impl NodeHandle {
         m.store_bytes.set(shared.store_bytes() as i64);
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
         crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
+        let cache = self.inner.searcher.cache_stats();
+        crate::metrics::Metrics::catch_up(&m.search_cache_hits, cache.hits);
+        crate::metrics::Metrics::catch_up(&m.search_cache_visits, cache.visits);
         m.encode()
     }
 
@@ -665,6 +668,10 @@ impl NodeHandle {
             {
                 match self.inner.net.publish(v.bytes().to_vec()).await {
                     Ok(()) => self.inner.metrics.gossip("out", "published"),
+                    // Shutting down: the record is stored, and peers reconcile it later.
+                    Err(accord_net::NetError::Stopped) => {
+                        tracing::debug!(object = %v.id(), "stored while the network stops; not gossiped")
+                    }
                     Err(e) => warn!(object = %v.id(), error = %e, "stored but not gossiped"),
                 }
             }

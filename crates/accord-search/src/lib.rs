@@ -8,8 +8,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod analysis;
+mod collect;
 pub mod extract;
 pub mod glossary;
+
+pub use collect::CacheStats;
 mod plan;
 
 use std::collections::BTreeMap;
@@ -19,7 +22,7 @@ use std::sync::Arc;
 
 use accord_core::{ObjectId, Record, Timestamp};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
@@ -27,10 +30,7 @@ use tantivy::schema::{
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{Language, RemoveLongFilter, Stemmer, TextAnalyzer};
-use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
-    TantivyDocument, Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use thiserror::Error;
 
 pub use glossary::{DirectionNames, Glossary};
@@ -499,6 +499,7 @@ impl SearchIndex {
             reader: self.reader.clone(),
             f: self.f,
             glossary: Arc::new(plan::PreparedGlossary::new(&self.index, &self.f, &glossary)),
+            cache: Arc::new(collect::PageCache::new(collect::CACHE_BYTES)),
         }
     }
 
@@ -570,6 +571,34 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Number of segments a search visits now.
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
+    /// Merges every segment into one and waits for it (tests of what merges change). A merge the
+    /// merge policy started meanwhile takes segments away from it; then it starts again with
+    /// what there is, a few times.
+    pub fn merge_all(&mut self) -> Result<(), SearchError> {
+        let mut attempts = 0;
+        loop {
+            let ids = self.index.searchable_segment_ids()?;
+            if ids.len() <= 1 {
+                break;
+            }
+            match self.writer.merge(&ids).wait() {
+                Ok(_) => break,
+                Err(e) if attempts >= 20 => return Err(e.into()),
+                Err(_) => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
     /// The mark of the last [`Self::commit_at`], if the index has one.
     pub fn mark(&self) -> Option<u64> {
         self.index.load_metas().ok()?.payload?.parse().ok()
@@ -583,6 +612,7 @@ pub struct Searcher {
     reader: IndexReader,
     f: Fields,
     glossary: Arc<plan::PreparedGlossary>,
+    cache: Arc<collect::PageCache>,
 }
 
 impl std::fmt::Debug for Searcher {
@@ -612,6 +642,11 @@ impl Searcher {
     /// Number of indexed records.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
+    }
+
+    /// What the per-segment result cache saved so far (`docs/SEARCH.md`, "Speed").
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
     /// Runs a search. Any text is a valid query: it is read as words (see docs/SEARCH.md).
@@ -775,57 +810,28 @@ impl Searcher {
         } else {
             Box::new(BooleanQuery::new(clauses))
         };
-        let mut facets = FacetCollector::for_field("facet");
-        for name in FACETS {
-            facets.add_facet(Facet::from_path([name]));
-        }
         let sort = q.sort.unwrap_or(if has_text {
             Sort::Relevance
         } else {
             Sort::Newest
         });
-        let top = TopDocs::with_limit(limit + 1).and_offset(q.offset);
-        let (addresses, total, facet_counts): (Vec<DocAddress>, usize, _) = match sort {
-            Sort::Relevance => {
-                let (docs, total, fc) = searcher.search(
-                    &query,
-                    &(top.tweak_score(relevance_then_newest), Count, facets),
-                )?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, fc)
-            }
-            Sort::Newest | Sort::Oldest => {
-                let order = if sort == Sort::Newest {
-                    tantivy::Order::Desc
-                } else {
-                    tantivy::Order::Asc
-                };
-                let (docs, total, fc) = searcher.search(
-                    &query,
-                    &(
-                        top.order_by_fast_field::<u64>("created", order),
-                        Count,
-                        facets,
-                    ),
-                )?;
-                (docs.into_iter().map(|(_, a)| a).collect(), total, fc)
-            }
+        let order = match sort {
+            Sort::Relevance => collect::Order::Relevance,
+            Sort::Newest => collect::Order::Newest,
+            Sort::Oldest => collect::Order::Oldest,
         };
-        let mut facet_map = BTreeMap::new();
-        for name in FACETS {
-            let counts: BTreeMap<String, u64> = facet_counts
-                .get(Facet::from_path([name]))
-                .map(|(fc, n)| {
-                    (
-                        fc.to_path()
-                            .last()
-                            .map(|s| s.to_string())
-                            .unwrap_or_default(),
-                        n,
-                    )
-                })
-                .collect();
-            facet_map.insert(name.to_string(), counts);
-        }
+        let collect::Collected {
+            addresses,
+            total,
+            facets: facet_map,
+        } = collect::collect(
+            searcher,
+            query.as_ref(),
+            order,
+            q.offset,
+            limit + 1,
+            &self.cache,
+        )?;
         let more = addresses.len() > limit;
         let snippets = plan.map(|p| self.snippet_generators(searcher, p));
         let mut hits = Vec::new();
@@ -920,22 +926,6 @@ impl Searcher {
         out.retain(|c| seen.insert(c.text.to_lowercase()));
         out.truncate(MAX_COMPLETIONS);
         Ok(out)
-    }
-}
-
-/// Scores rounded to 1/10,000 (so that float noise does not decide), then the newer record
-/// first among equals.
-fn relevance_then_newest(segment: &SegmentReader) -> impl Fn(DocId, Score) -> (i64, u64) + use<> {
-    let created = segment
-        .fast_fields()
-        .u64("created")
-        .ok()
-        .map(|c| c.first_or_default_col(0));
-    move |doc: DocId, score: Score| {
-        (
-            (f64::from(score) * 10_000.0).round() as i64,
-            created.as_ref().map_or(0, |c| c.get_val(doc)),
-        )
     }
 }
 

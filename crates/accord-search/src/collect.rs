@@ -1,0 +1,562 @@
+//! One pass per segment over a query's matching documents, yielding the page (the best `k` by a
+//! sort key), the number of matches and the facet counts — with a cache of what each segment
+//! gave.
+//!
+//! A segment never changes once written, except that documents in it can be deleted (a record
+//! superseded or retracted is deleted and indexed again elsewhere), and deletions only grow. So
+//! what a query matched in a segment is fully determined by the segment's id, its number of
+//! deleted documents and the query: the count, the facet counts and, for the date orders, the
+//! segment's best `k` are cached under that key and reused until the segment is merged away or
+//! loses a document. A query over a million records then costs the segments written since it was
+//! last asked (a commit every fraction of a second while the node ingests), not the million.
+//!
+//! Relevance pages depend on more than the segment: BM25 weighs a term by statistics of the whole
+//! index (how many documents hold it, the average length of a field), which change with every
+//! commit. Ranking reads them through [`Statistics`], which rounds them to about 2 % (a term's
+//! share of the documents and a field's average length on a logarithmic grid, the number of
+//! documents to three significant bits; exact below 1,024 documents), and every value it gave is
+//! part of the key of a ranked page. While the index grows with documents like those it holds,
+//! the rounded statistics, and so the cached pages, stay the same; when they move, every ranked
+//! page is computed again with them. A result therefore never depends on what was asked before.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tantivy::collector::{Collector, FacetCollector, SegmentCollector};
+use tantivy::index::SegmentId;
+use tantivy::query::{Bm25StatisticsProvider, EnableScoring, Query, Weight};
+use tantivy::schema::Facet;
+use tantivy::{DocAddress, DocId, Score, SegmentReader};
+
+use crate::{FACETS, SearchError};
+
+/// Most bytes (estimated) the cache of one searcher holds; the least recently used entries go
+/// first. About 2 KB per segment and query for the facet counts and 24 bytes per page entry: at
+/// a million records (~40 segments) this holds ~60 different queries' results.
+pub(crate) const CACHE_BYTES: usize = 8 << 20;
+
+/// The order of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Order {
+    /// BM25 rounded to 1/10,000 (so that float noise does not decide), then newest first.
+    Relevance,
+    Newest,
+    Oldest,
+}
+
+/// What decides a document's place on the page: greater is better.
+type SortKey = (i64, u64);
+
+/// What one segment gave: its matches, their facet counts (facet index in [`FACETS`], value,
+/// count).
+#[derive(Debug)]
+struct Stats {
+    count: u64,
+    facets: Vec<(usize, String, u64)>,
+}
+
+impl Stats {
+    fn bytes(&self) -> usize {
+        64 + self
+            .facets
+            .iter()
+            .map(|(_, v, _)| v.len() + 48)
+            .sum::<usize>()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    segment: SegmentId,
+    deleted: u32,
+    query: Arc<str>,
+    /// `None` for the count and facets; for a page its order, `k` and the fingerprint of the
+    /// statistics it was ranked with (0 for the date orders).
+    page: Option<(Order, usize, u64)>,
+}
+
+#[derive(Clone, Debug)]
+enum Value {
+    Stats(Arc<Stats>),
+    Page(Arc<Vec<(SortKey, DocId)>>),
+}
+
+impl Value {
+    fn bytes(&self) -> usize {
+        match self {
+            Value::Stats(s) => s.bytes(),
+            Value::Page(p) => 64 + p.len() * 24,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Key, (Value, u64)>,
+    bytes: usize,
+    tick: u64,
+}
+
+/// Per-segment results of earlier queries, bounded by [`CACHE_BYTES`].
+pub(crate) struct PageCache {
+    inner: Mutex<Inner>,
+    limit: usize,
+    hits: AtomicU64,
+    visits: AtomicU64,
+}
+
+/// What the cache of a searcher saved, since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Segments whose page, count and facets came from the cache.
+    pub hits: u64,
+    /// Segments whose matching documents were visited.
+    pub visits: u64,
+}
+
+impl PageCache {
+    pub(crate) fn new(limit: usize) -> PageCache {
+        PageCache {
+            inner: Mutex::default(),
+            limit,
+            hits: AtomicU64::new(0),
+            visits: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            visits: self.visits.load(Ordering::Relaxed),
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<Value> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.tick += 1;
+        let tick = inner.tick;
+        let (value, used) = inner.entries.get_mut(key)?;
+        *used = tick;
+        Some(value.clone())
+    }
+
+    fn put(&self, key: Key, value: Value) {
+        let size = value.bytes() + key.query.len();
+        if size > self.limit / 4 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.tick += 1;
+        let tick = inner.tick;
+        if let Some((old, _)) = inner.entries.insert(key.clone(), (value, tick)) {
+            inner.bytes -= old.bytes() + key.query.len();
+        }
+        inner.bytes += size;
+        if inner.bytes > self.limit {
+            // Least recently used first, down to three quarters of the limit.
+            let mut by_use: Vec<(u64, Key)> = inner
+                .entries
+                .iter()
+                .map(|(k, (_, used))| (*used, k.clone()))
+                .collect();
+            by_use.sort_unstable_by_key(|(used, _)| *used);
+            for (_, k) in by_use {
+                if inner.bytes <= self.limit / 4 * 3 {
+                    break;
+                }
+                if let Some((v, _)) = inner.entries.remove(&k) {
+                    inner.bytes -= v.bytes() + k.query.len();
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .len()
+    }
+}
+
+/// A query's page, count and facet counts.
+pub(crate) struct Collected {
+    pub addresses: Vec<DocAddress>,
+    pub total: usize,
+    pub facets: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Runs `query` over every segment of `searcher`: the best `k` documents in `order` (skipping
+/// `offset` of them), the number of matches and the facet counts, taking what it can from
+/// `cache`.
+pub(crate) fn collect(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    order: Order,
+    offset: usize,
+    k: usize,
+    cache: &PageCache,
+) -> Result<Collected, SearchError> {
+    let key: Arc<str> = Arc::from(format!("{query:?}"));
+    let want = offset + k;
+    let mut facet_collector = FacetCollector::for_field("facet");
+    for name in FACETS {
+        facet_collector.add_facet(Facet::from_path([name]));
+    }
+    // A ranked page needs the weight (and so the statistics) before the cache can be asked.
+    let mut weight: Option<Box<dyn Weight>> = None;
+    let mut fingerprint = 0;
+    if order == Order::Relevance {
+        let stats = Statistics::new(searcher);
+        weight = Some(
+            query.weight(EnableScoring::enabled_from_statistics_provider(
+                &stats, searcher,
+            ))?,
+        );
+        fingerprint = stats.fingerprint();
+    }
+    let mut page: Vec<(SortKey, u32, DocId)> = Vec::new();
+    let mut total = 0u64;
+    let mut facets: BTreeMap<(usize, String), u64> = BTreeMap::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let ord = ord as u32;
+        let stats_key = Key {
+            segment: reader.segment_id(),
+            deleted: reader.num_deleted_docs(),
+            query: key.clone(),
+            page: None,
+        };
+        let page_key = Key {
+            page: Some((order, want, fingerprint)),
+            ..stats_key.clone()
+        };
+        let cached_stats = match cache.get(&stats_key) {
+            Some(Value::Stats(s)) => Some(s),
+            _ => None,
+        };
+        let cached_page = match cache.get(&page_key) {
+            Some(Value::Page(p)) => Some(p),
+            _ => None,
+        };
+        let (seg_stats, seg_page) = match (cached_stats, cached_page) {
+            (Some(s), Some(p)) => {
+                cache.hits.fetch_add(1, Ordering::Relaxed);
+                (s, p)
+            }
+            (cached_stats, _) => {
+                cache.visits.fetch_add(1, Ordering::Relaxed);
+                let w = match &mut weight {
+                    Some(w) => w,
+                    None => weight
+                        .insert(query.weight(EnableScoring::disabled_from_searcher(searcher))?),
+                };
+                let facet_seg = match cached_stats {
+                    Some(_) => None,
+                    None => Some(facet_collector.for_segment(ord, reader)?),
+                };
+                let (seg_page, counted) = visit(w.as_ref(), reader, order, want, facet_seg)?;
+                let seg_stats = match (cached_stats, counted) {
+                    (Some(s), _) => s,
+                    (None, Some((count, counts))) => {
+                        let s = Arc::new(Stats {
+                            count,
+                            facets: facet_values(&counts),
+                        });
+                        cache.put(stats_key, Value::Stats(s.clone()));
+                        s
+                    }
+                    (None, None) => Arc::new(Stats {
+                        count: 0,
+                        facets: Vec::new(),
+                    }),
+                };
+                let seg_page = Arc::new(seg_page);
+                cache.put(page_key, Value::Page(seg_page.clone()));
+                (seg_stats, seg_page)
+            }
+        };
+        total += seg_stats.count;
+        for (i, v, n) in &seg_stats.facets {
+            *facets.entry((*i, v.clone())).or_default() += n;
+        }
+        page.extend(seg_page.iter().map(|(key, doc)| (*key, ord, *doc)));
+    }
+    // Better first; among equals the earlier segment and document, as tantivy orders them.
+    page.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let addresses = page
+        .into_iter()
+        .skip(offset)
+        .take(k)
+        .map(|(_, seg, doc)| DocAddress::new(seg, doc))
+        .collect();
+    let mut by_facet: BTreeMap<String, BTreeMap<String, u64>> = FACETS
+        .iter()
+        .map(|name| (name.to_string(), BTreeMap::new()))
+        .collect();
+    for ((i, v), n) in facets {
+        if let Some(m) = FACETS.get(i).and_then(|name| by_facet.get_mut(*name)) {
+            m.insert(v, n);
+        }
+    }
+    Ok(Collected {
+        addresses,
+        total: usize::try_from(total).unwrap_or(usize::MAX),
+        facets: by_facet,
+    })
+}
+
+/// Below this many documents ranking reads exact statistics.
+const EXACT_BELOW: u64 = 1024;
+
+/// Ratio of one step of the logarithmic grid the statistics are rounded to.
+const GRID: f64 = 1.02;
+
+/// The number of documents ranking reads: exact below [`EXACT_BELOW`], else its three most
+/// significant bits.
+fn rounded_docs(exact: u64) -> u64 {
+    if exact < EXACT_BELOW {
+        return exact;
+    }
+    let shift = 64 - exact.leading_zeros() - 3;
+    (exact >> shift) << shift
+}
+
+/// `ratio` (positive) rounded to the nearest point of the logarithmic grid of step [`GRID`].
+fn on_grid(ratio: f64) -> f64 {
+    GRID.powf((ratio.ln() / GRID.ln()).round())
+}
+
+/// BM25 statistics of a searcher, rounded (see the module's documentation), remembering every
+/// value it gave.
+struct Statistics<'a> {
+    searcher: &'a tantivy::Searcher,
+    docs: u64,
+    given: Mutex<std::collections::hash_map::DefaultHasher>,
+}
+
+impl<'a> Statistics<'a> {
+    fn new(searcher: &'a tantivy::Searcher) -> Statistics<'a> {
+        let docs = rounded_docs(searcher.num_docs());
+        Statistics {
+            searcher,
+            docs,
+            given: Mutex::default(),
+        }
+    }
+
+    /// `part` of every document (a term's documents, a field's tokens), scaled to the rounded
+    /// number of documents.
+    fn scaled(&self, part: u64) -> u64 {
+        let exact = self.searcher.num_docs();
+        if exact < EXACT_BELOW || part == 0 {
+            return part;
+        }
+        ((self.docs as f64 * on_grid(part as f64 / exact as f64)).round() as u64).max(1)
+    }
+
+    fn give(&self, what: u8, v: u64) -> u64 {
+        use std::hash::Hash;
+        let mut h = self.given.lock().unwrap_or_else(PoisonError::into_inner);
+        (what, v).hash(&mut *h);
+        v
+    }
+
+    fn fingerprint(&self) -> u64 {
+        use std::hash::Hasher;
+        self.given
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finish()
+    }
+}
+
+impl Bm25StatisticsProvider for Statistics<'_> {
+    fn total_num_tokens(&self, field: tantivy::schema::Field) -> tantivy::Result<u64> {
+        let exact = self.searcher.total_num_tokens(field)?;
+        Ok(self.give(0, self.scaled(exact)))
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.give(1, self.docs))
+    }
+
+    fn doc_freq(&self, term: &tantivy::Term) -> tantivy::Result<u64> {
+        let exact = self.searcher.doc_freq(term)?;
+        Ok(self.give(2, self.scaled(exact).min(self.docs)))
+    }
+}
+
+/// The facet counts of one segment as (facet index, value, count).
+fn facet_values(counts: &tantivy::collector::FacetCounts) -> Vec<(usize, String, u64)> {
+    let mut out = Vec::new();
+    for (i, name) in FACETS.iter().enumerate() {
+        for (facet, n) in counts.get(Facet::from_path([*name])) {
+            if let Some(v) = facet.to_path().last() {
+                out.push((i, v.to_string(), n));
+            }
+        }
+    }
+    out
+}
+
+/// The best `want` documents of a segment, kept in a bounded min-heap.
+struct Best {
+    want: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(SortKey, std::cmp::Reverse<DocId>)>>,
+}
+
+impl Best {
+    fn new(want: usize) -> Best {
+        Best {
+            want,
+            heap: std::collections::BinaryHeap::with_capacity(want.min(1024) + 1),
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, key: SortKey, doc: DocId) {
+        let item = std::cmp::Reverse((key, std::cmp::Reverse(doc)));
+        if self.heap.len() < self.want {
+            self.heap.push(item);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            // `item < worst` in the reversed order means `item` is better.
+            if item < *worst {
+                *worst = item;
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<(SortKey, DocId)> {
+        self.heap
+            .into_iter()
+            .map(|std::cmp::Reverse((key, std::cmp::Reverse(doc)))| (key, doc))
+            .collect()
+    }
+}
+
+type Counted = Option<(u64, tantivy::collector::FacetCounts)>;
+
+/// Visits a segment's matching live documents: its best `want` in `order`, and, when `facets`
+/// is given, the count and facet counts.
+fn visit(
+    weight: &dyn Weight,
+    reader: &SegmentReader,
+    order: Order,
+    want: usize,
+    mut facets: Option<<FacetCollector as Collector>::Child>,
+) -> Result<(Vec<(SortKey, DocId)>, Counted), SearchError> {
+    let created = reader
+        .fast_fields()
+        .u64("created")
+        .ok()
+        .map(|c| c.first_or_default_col(0));
+    let created_of = |doc: DocId| created.as_ref().map_or(0, |c| c.get_val(doc));
+    let alive = reader.alive_bitset();
+    let mut best = Best::new(want);
+    let mut count = 0u64;
+    let mut take = |doc: DocId, score: Score| {
+        if alive.is_some_and(|a| !a.is_alive(doc)) {
+            return;
+        }
+        count += 1;
+        if let Some(f) = facets.as_mut() {
+            f.collect(doc, score);
+        }
+        let c = created_of(doc);
+        let key = match order {
+            Order::Relevance => ((f64::from(score) * 10_000.0).round() as i64, c),
+            Order::Newest => (0, c),
+            Order::Oldest => (0, u64::MAX - c),
+        };
+        best.offer(key, doc);
+    };
+    if order == Order::Relevance {
+        weight.for_each(reader, &mut take)?;
+    } else {
+        weight.for_each_no_score(reader, &mut |docs| {
+            for &doc in docs {
+                take(doc, 0.0);
+            }
+        })?;
+    }
+    let counted = facets.map(|f| (count, f.harvest()));
+    Ok((best.into_vec(), counted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u32, query: &str) -> Key {
+        Key {
+            segment: SegmentId::generate_random(),
+            deleted: n,
+            query: Arc::from(query),
+            page: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound_and_keeps_what_was_used_last() {
+        let cache = PageCache::new(64 * 1024);
+        let stats = || {
+            Value::Stats(Arc::new(Stats {
+                count: 1,
+                facets: (0..20).map(|i| (0, format!("value {i}"), 1)).collect(),
+            }))
+        };
+        let kept = key(0, "kept");
+        cache.put(kept.clone(), stats());
+        for i in 0..1000 {
+            cache.put(key(i, "q"), stats());
+            // The first entry is asked for all along: it is never the least recently used.
+            assert!(cache.get(&kept).is_some(), "evicted after {i}");
+            let inner = cache.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            assert!(inner.bytes <= 64 * 1024, "{} bytes", inner.bytes);
+        }
+        assert!(cache.len() < 1000);
+        // An entry larger than a quarter of the bound is not kept.
+        let huge = Value::Page(Arc::new(vec![((0, 0), 0); 4096]));
+        let k = key(5000, "huge");
+        cache.put(k.clone(), huge);
+        assert!(cache.get(&k).is_none());
+    }
+
+    #[test]
+    fn statistics_are_exact_for_small_indexes_and_rounded_to_two_percent_for_large_ones() {
+        let index = tantivy::Index::create_in_ram(tantivy::schema::Schema::builder().build());
+        let searcher = index.reader().unwrap().searcher();
+        let small = Statistics::new(&searcher);
+        // An empty index: below the threshold, values pass through.
+        assert_eq!(small.scaled(17), 17);
+        assert_eq!(small.docs, 0);
+        let large = Statistics {
+            searcher: &searcher,
+            docs: 1 << 20,
+            given: Mutex::default(),
+        };
+        for share in [1.0, 0.5, 0.123, 0.001, 3.7e-6, 412.5] {
+            let rounded = on_grid(share);
+            assert!(
+                (rounded / share - 1.0).abs() <= 0.0100_1,
+                "{share} → {rounded}"
+            );
+        }
+        assert_eq!(on_grid(1.0), 1.0);
+        assert_eq!(rounded_docs(1023), 1023);
+        assert_eq!(rounded_docs(1_019_820), 917_504);
+        assert_eq!(rounded_docs(1_100_000), 1_048_576);
+        assert_eq!(
+            large.fingerprint(),
+            Statistics::new(&searcher).fingerprint()
+        );
+        large.give(1, 5);
+        assert_ne!(
+            large.fingerprint(),
+            Statistics::new(&searcher).fingerprint()
+        );
+    }
+}

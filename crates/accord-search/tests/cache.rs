@@ -1,0 +1,213 @@
+//! The per-segment result cache: a searcher that has answered many queries gives exactly what a
+//! new one gives, as records arrive, are superseded and segments merge; a repeated query visits
+//! only the segments written since; ranked pages survive commits while the rounded statistics
+//! hold.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use accord_core::{ObjectId, Timestamp};
+use accord_search::{RecordDoc, SearchIndex, SearchQuery, SearchResult, Searcher, Sort};
+
+const MEMBERS: [&str; 4] = ["KZ", "BY", "UZ", "KG"];
+const WORDS: [&str; 12] = [
+    "цифровых",
+    "услуг",
+    "платформа",
+    "данных",
+    "граждан",
+    "регулирование",
+    "digital",
+    "services",
+    "platform",
+    "interoperability",
+    "skills",
+    "guidance",
+];
+
+/// Record `n` (deterministic): a member, two directions, and text drawn from [`WORDS`] so that
+/// words match different shares of the records, in varied lengths.
+fn doc(n: u64, status: &str) -> RecordDoc {
+    let pick = |i: u64| WORDS[((n * 7 + i * 13 + n / 5) % WORDS.len() as u64) as usize];
+    let len = 3 + (n % 11);
+    let text: Vec<&str> = (0..len).map(pick).collect();
+    let lang = if n.is_multiple_of(3) { "en" } else { "ru" };
+    let m = |s: String| BTreeMap::from([(lang.to_string(), s)]);
+    RecordDoc {
+        id: ObjectId::of_body(&n.to_le_bytes()),
+        // Several records share a second, so ties are broken by position.
+        created: Timestamp(1_700_000_000_000 + (n / 3) * 1000),
+        member: MEMBERS[(n % 4) as usize].into(),
+        kind: "case-study".into(),
+        directions: vec![format!("d{}", n % 5)],
+        lang: lang.into(),
+        languages: vec![lang.into()],
+        title: m(format!("{} {}", pick(100), pick(101))),
+        summary: BTreeMap::new(),
+        body: m(text.join(" ")),
+        tags: Vec::new(),
+        date: None,
+        status: status.into(),
+        publisher: format!("{} ministry", MEMBERS[(n % 4) as usize]),
+        attachments: Vec::new(),
+        files: Vec::new(),
+    }
+}
+
+fn queries() -> Vec<SearchQuery> {
+    let text = |t: &str, offset: usize| SearchQuery {
+        text: Some(t.into()),
+        limit: 10,
+        offset,
+        ..Default::default()
+    };
+    let mut out = vec![
+        text("цифровых услуг", 0),
+        text("цифровых услуг", 30),
+        text("digital platform", 0),
+        text("interoperability", 5),
+        text("гражданам", 0),
+    ];
+    for sort in [Sort::Newest, Sort::Oldest] {
+        out.push(SearchQuery {
+            members: vec!["KZ".into(), "UZ".into()],
+            limit: 10,
+            sort: Some(sort),
+            ..Default::default()
+        });
+        out.push(SearchQuery {
+            statuses: vec!["superseded".into()],
+            limit: 5,
+            offset: 3,
+            sort: Some(sort),
+            ..Default::default()
+        });
+    }
+    out.push(SearchQuery {
+        text: Some("skills".into()),
+        directions: vec!["d2".into()],
+        sort: Some(Sort::Newest),
+        limit: 7,
+        ..Default::default()
+    });
+    out
+}
+
+/// What a result shows an analyst, in order.
+fn shown(r: &SearchResult) -> (usize, Vec<ObjectId>, String, Option<usize>) {
+    (
+        r.total,
+        r.hits.iter().map(|h| h.doc.id).collect(),
+        serde_json::to_string(&r.facets).unwrap(),
+        r.next_offset,
+    )
+}
+
+/// Every query on the long-lived searcher (twice: the second from the cache) gives what a new
+/// searcher gives.
+fn agree(long_lived: &Searcher, idx: &SearchIndex) {
+    for q in queries() {
+        let fresh = shown(&idx.searcher().search(&q).unwrap());
+        let first = shown(&long_lived.search(&q).unwrap());
+        let again = shown(&long_lived.search(&q).unwrap());
+        assert_eq!(first, fresh, "query {q:?}");
+        assert_eq!(again, fresh, "query {q:?}, repeated");
+    }
+}
+
+#[test]
+fn a_searcher_that_remembers_answers_as_a_new_one_does_while_the_index_changes() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    // 3,000 records in six commits: more than the 1,024 below which statistics are exact.
+    for part in 0..6u64 {
+        let docs: Vec<RecordDoc> = (part * 500..(part + 1) * 500)
+            .map(|n| doc(n, "active"))
+            .collect();
+        idx.upsert(&docs).unwrap();
+        idx.commit().unwrap();
+    }
+    let long_lived = idx.searcher();
+    agree(&long_lived, &idx);
+    let before = long_lived.cache_stats();
+    assert!(before.visits > 0);
+
+    // A repeated query visits no segment at all.
+    let q = &queries()[0];
+    long_lived.search(q).unwrap();
+    let after = long_lived.cache_stats();
+    assert_eq!(
+        after.visits, before.visits,
+        "a repeated query visited a segment"
+    );
+    assert!(after.hits > before.hits);
+
+    // Records superseded in old segments (their documents deleted and indexed again), new
+    // records, and a merge of everything: each step, the long-lived searcher still agrees.
+    let superseded: Vec<RecordDoc> = (0..3000).step_by(7).map(|n| doc(n, "superseded")).collect();
+    idx.upsert(&superseded).unwrap();
+    idx.commit().unwrap();
+    agree(&long_lived, &idx);
+    let r = long_lived
+        .search(&SearchQuery {
+            statuses: vec!["superseded".into()],
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, superseded.len());
+
+    let more: Vec<RecordDoc> = (3000..3100).map(|n| doc(n, "active")).collect();
+    idx.upsert(&more).unwrap();
+    idx.commit().unwrap();
+    agree(&long_lived, &idx);
+
+    idx.merge_all().unwrap();
+    agree(&long_lived, &idx);
+    let r = long_lived
+        .search(&SearchQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, 3100 - superseded.len());
+}
+
+#[test]
+fn ranked_pages_survive_a_commit_of_records_like_those_held() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    // Two commits of 1,500 (a segment per indexing thread each): few enough segments that the
+    // merge policy leaves them alone.
+    for part in 0..2u64 {
+        let docs: Vec<RecordDoc> = (part * 1500..(part + 1) * 1500)
+            .map(|n| doc(n, "active"))
+            .collect();
+        idx.upsert(&docs).unwrap();
+        idx.commit().unwrap();
+    }
+    let searcher = idx.searcher();
+    let q = SearchQuery {
+        text: Some("цифровых услуг".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    searcher.search(&q).unwrap();
+    let segments = idx.segment_count();
+    let before = searcher.cache_stats();
+    // Twelve more records of the same kind: the rounded statistics do not move, so only the new
+    // segments (one per indexing thread that got some) are visited.
+    let more: Vec<RecordDoc> = (4000..4012).map(|n| doc(n, "active")).collect();
+    idx.upsert(&more).unwrap();
+    idx.commit().unwrap();
+    let added = idx.segment_count() - segments;
+    assert!((1..=2).contains(&added), "{added} segments added");
+    let cached = shown(&searcher.search(&q).unwrap());
+    let after = searcher.cache_stats();
+    assert_eq!(
+        after.visits - before.visits,
+        added as u64,
+        "only new segments visited"
+    );
+    assert_eq!(after.hits - before.hits, segments as u64);
+    assert_eq!(cached, shown(&idx.searcher().search(&q).unwrap()));
+}
