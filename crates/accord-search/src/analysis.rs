@@ -1,7 +1,9 @@
 //! How text becomes terms: the word splitter with letter folding shared by every field and by
 //! queries, the stop words a query may omit, and Markdown rendered as plain text for snippets.
 
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::tokenizer::{
+    Language, RawTokenizer, Stemmer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
+};
 
 /// Characters that join two letters into one word as an apostrophe does (Uzbek Latin oʻ, gʻ and
 /// the tutuq belgisi ʼ, English "ministry's"), in all the forms keyboards produce them.
@@ -58,6 +60,46 @@ pub fn fold_word(word: &str) -> String {
         .collect()
 }
 
+/// Whether [`fold_word`] leaves `word` as it is: true for plain Latin and Russian letters
+/// (but ё), digits, and nothing else (then [`fold_word`] decides). The common case, checked
+/// without building a new word.
+fn folds_to_itself(word: &str) -> bool {
+    word.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ('а'..='я').contains(&c))
+}
+
+/// Whether `c` belongs in a word: a letter or digit. Plain Latin and Russian letters are
+/// answered without the general Unicode tables (the slow path for Cyrillic).
+#[inline]
+fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else if ('\u{0400}'..='\u{0481}').contains(&c) {
+        // Cyrillic letters: Ѐ–ҁ (U+0482 onward are a sign and combining marks).
+        true
+    } else {
+        c.is_alphanumeric()
+    }
+}
+
+/// `word` lower-cased as `str::to_lowercase` does, with a fast path for plain Latin and
+/// Cyrillic (U+0400–U+045F) words.
+fn lowercase(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        let lower = match c {
+            'A'..='Z' => c.to_ascii_lowercase(),
+            // А–Я → а–я; Ѐ–Џ → ѐ–џ.
+            '\u{0410}'..='\u{042F}' => char::from_u32(c as u32 + 0x20).unwrap_or(c),
+            '\u{0400}'..='\u{040F}' => char::from_u32(c as u32 + 0x50).unwrap_or(c),
+            _ if c.is_ascii() || ('\u{0430}'..='\u{045F}').contains(&c) => c,
+            _ => return word.to_lowercase(),
+        };
+        out.push(lower);
+    }
+    out
+}
+
 /// The words of `text` as `(byte range, lower-cased word)`: runs of letters and digits, with an
 /// apostrophe kept inside a word when letters stand on both sides of it.
 pub fn words(text: &str) -> Vec<(usize, usize, String)> {
@@ -65,21 +107,21 @@ pub fn words(text: &str) -> Vec<(usize, usize, String)> {
     let mut start: Option<usize> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        let inside = c.is_alphanumeric()
+        let inside = is_word_char(c)
             || (start.is_some()
                 && is_apostrophe(c)
-                && chars.peek().is_some_and(|(_, n)| n.is_alphanumeric()));
+                && chars.peek().is_some_and(|(_, n)| is_word_char(*n)));
         match (inside, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                out.push((s, i, text[s..i].to_lowercase()));
+                out.push((s, i, lowercase(&text[s..i])));
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        out.push((s, text.len(), text[s..].to_lowercase()));
+        out.push((s, text.len(), lowercase(&text[s..])));
     }
     out
 }
@@ -105,6 +147,16 @@ impl Tokenizer for FoldingTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> FoldingTokenStream<'a> {
         self.tokens.clear();
         for (position, (from, to, word)) in words(text).into_iter().enumerate() {
+            if folds_to_itself(&word) {
+                self.tokens.push(Token {
+                    offset_from: from,
+                    offset_to: to,
+                    position,
+                    text: word,
+                    position_length: 1,
+                });
+                continue;
+            }
             let folded = fold_word(&word);
             let token = |text: String| Token {
                 offset_from: from,
@@ -142,6 +194,111 @@ impl TokenStream for FoldingTokenStream<'_> {
 
     fn token_mut(&mut self) -> &mut Token {
         &mut self.tokens[self.next - 1]
+    }
+}
+
+/// Most stems each indexing thread remembers per language before it starts afresh.
+const STEM_CACHE_WORDS: usize = 50_000;
+
+thread_local! {
+    /// Word → stem, per stemming language, per thread (the index writer's threads each keep
+    /// their own: no lock on the indexing path).
+    static STEMS: std::cell::RefCell<rustc_hash::FxHashMap<(Language, String), String>> =
+        std::cell::RefCell::default();
+}
+
+/// The Snowball stemmer of `language`, remembering the stems it gave: the words of a
+/// federation's records repeat, and stemming a Russian word costs far more than looking it up.
+/// Gives exactly what [`tantivy::tokenizer::Stemmer`] gives.
+#[derive(Clone)]
+pub(crate) struct CachedStemmer {
+    language: Language,
+}
+
+impl CachedStemmer {
+    pub(crate) fn new(language: Language) -> CachedStemmer {
+        CachedStemmer { language }
+    }
+}
+
+impl TokenFilter for CachedStemmer {
+    type Tokenizer<T: Tokenizer> = CachedStemmerFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> CachedStemmerFilter<T> {
+        CachedStemmerFilter {
+            language: self.language,
+            stemmer: TextAnalyzer::builder(RawTokenizer::default())
+                .filter(Stemmer::new(self.language))
+                .build(),
+            inner: tokenizer,
+        }
+    }
+}
+
+/// A tokenizer followed by [`CachedStemmer`].
+#[derive(Clone)]
+pub(crate) struct CachedStemmerFilter<T> {
+    language: Language,
+    /// The word as one token, stemmed: asked on a cache miss.
+    stemmer: TextAnalyzer,
+    inner: T,
+}
+
+impl<T: Tokenizer> Tokenizer for CachedStemmerFilter<T> {
+    type TokenStream<'a> = CachedStemmerStream<'a, T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        CachedStemmerStream {
+            tail: self.inner.token_stream(text),
+            language: self.language,
+            stemmer: &mut self.stemmer,
+        }
+    }
+}
+
+/// The tokens of [`CachedStemmerFilter`].
+pub(crate) struct CachedStemmerStream<'a, T> {
+    tail: T,
+    language: Language,
+    stemmer: &'a mut TextAnalyzer,
+}
+
+impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
+    fn advance(&mut self) -> bool {
+        if !self.tail.advance() {
+            return false;
+        }
+        let token = self.tail.token_mut();
+        let key = (self.language, std::mem::take(&mut token.text));
+        STEMS.with(|stems| {
+            let mut stems = stems.borrow_mut();
+            if let Some(stem) = stems.get(&key) {
+                token.text.push_str(stem);
+                return;
+            }
+            let stem = {
+                let mut ts = self.stemmer.token_stream(&key.1);
+                if ts.advance() {
+                    ts.token().text.clone()
+                } else {
+                    key.1.clone()
+                }
+            };
+            token.text.push_str(&stem);
+            if stems.len() >= STEM_CACHE_WORDS {
+                stems.clear();
+            }
+            stems.insert(key, stem);
+        });
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.tail.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.tail.token_mut()
     }
 }
 
@@ -219,6 +376,61 @@ mod tests {
             tokens("plain words"),
             vec![(0, "plain".into()), (1, "words".into())]
         );
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_the_unicode_tables() {
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            assert_eq!(is_word_char(c), c.is_alphanumeric(), "{c:?}");
+            let w = c.to_string();
+            assert_eq!(lowercase(&w), w.to_lowercase(), "{c:?}");
+            let lower = lowercase(&w);
+            if folds_to_itself(&lower) {
+                assert_eq!(fold_word(&lower), lower, "{c:?}");
+            }
+        }
+        for w in [
+            "ΟΔΟΣ",
+            "Straße",
+            "ÉCOLE",
+            "Ёлка",
+            "ЎЗБЕКИСТОН",
+            "Ѐѝ",
+            "İstanbul",
+            "ABC123",
+        ] {
+            assert_eq!(lowercase(w), w.to_lowercase(), "{w}");
+        }
+    }
+
+    #[test]
+    fn stems_come_from_the_cache_as_the_stemmer_gives_them() {
+        use tantivy::tokenizer::{Language, Stemmer, TextAnalyzer, TokenStream};
+        let words = "управления услуг цифровых государственных services governments digital                      услуг services управления";
+        let plain = |mut a: TextAnalyzer| {
+            let mut out = Vec::new();
+            let mut ts = a.token_stream(words);
+            while ts.advance() {
+                out.push(ts.token().text.clone());
+            }
+            out
+        };
+        for lang in [Language::Russian, Language::English] {
+            let stemmed = plain(
+                TextAnalyzer::builder(FoldingTokenizer::default())
+                    .filter(Stemmer::new(lang))
+                    .build(),
+            );
+            // Twice: the second time every stem comes from the cache.
+            for _ in 0..2 {
+                let cached = plain(
+                    TextAnalyzer::builder(FoldingTokenizer::default())
+                        .filter(CachedStemmer::new(lang))
+                        .build(),
+                );
+                assert_eq!(cached, stemmed, "{lang:?}");
+            }
+        }
     }
 
     #[test]

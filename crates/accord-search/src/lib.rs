@@ -29,7 +29,7 @@ use tantivy::schema::{
     TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::{Language, RemoveLongFilter, Stemmer, TextAnalyzer};
+use tantivy::tokenizer::{Language, RemoveLongFilter, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use thiserror::Error;
 
@@ -333,14 +333,16 @@ fn schema() -> (Schema, Fields) {
                 .set_index_option(option),
         )
     };
-    let positions = IndexRecordOption::WithFreqsAndPositions;
+    // Frequencies for BM25, no positions: no query matches phrases, and snippets are cut from
+    // the stored document. (Positions were a third of the indexing work and of the index.)
+    let freqs = IndexRecordOption::WithFreqs;
     let head = Family::ALL.map(|f| {
         let name = ["head_ru", "head_en", "head_any"][f as usize];
-        b.add_text_field(name, text(TOKENIZERS[f as usize], positions))
+        b.add_text_field(name, text(TOKENIZERS[f as usize], freqs))
     });
     let body = Family::ALL.map(|f| {
         let name = ["text_ru", "text_en", "text_any"][f as usize];
-        b.add_text_field(name, text(TOKENIZERS[f as usize], positions))
+        b.add_text_field(name, text(TOKENIZERS[f as usize], freqs))
     });
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
@@ -361,8 +363,12 @@ fn analyzer(family: Family) -> TextAnalyzer {
     let base = TextAnalyzer::builder(analysis::FoldingTokenizer::default())
         .filter(RemoveLongFilter::limit(64));
     match family {
-        Family::Ru => base.filter(Stemmer::new(Language::Russian)).build(),
-        Family::En => base.filter(Stemmer::new(Language::English)).build(),
+        Family::Ru => base
+            .filter(analysis::CachedStemmer::new(Language::Russian))
+            .build(),
+        Family::En => base
+            .filter(analysis::CachedStemmer::new(Language::English))
+            .build(),
         Family::Any => base.build(),
     }
 }
