@@ -1068,6 +1068,9 @@ async fn query_phase(tf: &TestFed, node: &NodeHandle, url: &str, n: usize) -> Re
     let filters = [filter("KZ", "ru"), filter("KZ", "en"), filter("BY", "ru")];
     let idle_text = query_times(node, &full_text, 50, Duration::ZERO).await;
     let idle_filter = query_times(node, &filters, 50, Duration::ZERO).await;
+    // What a node holding `n` records takes once it has answered queries, before the load.
+    let rss_after_idle_queries = rss_mib().0;
+    let split_after_idle_queries = rss_split();
     // The same queries while the node takes 1,000 single-record POSTs a second.
     let load: Vec<Vec<u8>> = records_range(tf, n, n + 20_000);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1101,7 +1104,7 @@ async fn query_phase(tf: &TestFed, node: &NodeHandle, url: &str, n: usize) -> Re
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let posted = loader.await?;
     Ok(json!({
-        "query_idle": {"full_text": idle_text, "filter": idle_filter},
+        "query_idle": {"full_text": idle_text, "filter": idle_filter, "rss_mib_after": rss_after_idle_queries, "rss_split_after": split_after_idle_queries},
         "query_loaded": {"full_text": loaded_text, "filter": loaded_filter, "posts_per_s_target": 1000, "posted": posted, "measured_s": round(loaded_secs, 2)},
     }))
 }
@@ -1154,14 +1157,29 @@ async fn catchup(n: usize) -> Result<Value> {
     let addr = dial_addr(&a).await.context("no listen address")?;
     let t = Instant::now();
     let b = spawn(&tf, 1, vec![addr]).await?;
+    let spawned = t.elapsed();
+    // When the first missing record was stored: what came before is starting, connecting,
+    // admission and the first reconciliation rounds.
+    let first_record = std::sync::Mutex::new(None);
     wait_for(
         "the restarted node to catch up",
         Duration::from_secs(600),
         Duration::from_millis(10),
-        || async { record_count(&b).await >= with_warm_up },
+        || async {
+            let held = record_count(&b).await;
+            let mut first = first_record.lock().unwrap_or_else(|e| e.into_inner());
+            if first.is_none() && held > 1 {
+                *first = Some(t.elapsed());
+            }
+            held >= with_warm_up
+        },
     )
     .await?;
     let took = t.elapsed();
+    let first_record = first_record
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or(took);
     // Sessions may still be ending: their figures are read once none runs.
     wait_for(
         "the sessions to end",
@@ -1187,6 +1205,8 @@ async fn catchup(n: usize) -> Result<Value> {
         "nodes": 3,
         "records": n,
         "caught_up_s": round(took.as_secs_f64(), 3),
+        "started_s": round(spawned.as_secs_f64(), 3),
+        "first_record_s": round(first_record.as_secs_f64(), 3),
         "records_per_s": round(n as f64 / took.as_secs_f64(), 0),
         "missing_bytes": missing_bytes,
         "bytes_received": bytes_in,

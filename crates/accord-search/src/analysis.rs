@@ -198,7 +198,7 @@ impl TokenStream for FoldingTokenStream<'_> {
 }
 
 /// Most stems each indexing thread remembers per language before it starts afresh.
-const STEM_CACHE_WORDS: usize = 50_000;
+const STEM_CACHE_WORDS: usize = 20_000;
 
 thread_local! {
     /// Word → stem, per stemming language, per thread (the index writer's threads each keep
