@@ -44,6 +44,10 @@ pub const INDEX_QUEUE_CAPACITY: usize = 2;
 /// The indexer commits at most this often; a record is searchable at most this long (plus
 /// one index commit) after it is stored, under any load.
 pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// Documents the indexer gathers before handing them to the index writer between commits: a
+/// batch goes to one indexing thread whole, so that light load makes one segment per commit and
+/// bulk ingest keeps every indexing thread busy.
+const INDEX_BATCH_DOCS: usize = 256;
 /// How often the store thread refreshes the store's size on disk for status and metrics.
 const DISK_SIZE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the store thread logs a summary of what it ingested (when it ingested anything).
@@ -533,11 +537,25 @@ fn index_loop(
     let mut oldest: Option<Instant> = None;
     let mut last_commit: Option<Instant> = None;
     metrics.search_docs.set(search.num_docs() as i64);
+    // Documents received and not yet handed to the index writer: handed over as one batch when
+    // a commit is due or [`INDEX_BATCH_DOCS`] have gathered (see `SearchIndex::upsert`).
+    let mut batch: Vec<accord_search::RecordDoc> = Vec::new();
+    let flush = |search: &mut SearchIndex, batch: &mut Vec<accord_search::RecordDoc>| {
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = search.upsert(batch) {
+            warn!(error = %e, "search index update failed; it catches up at the next start");
+        }
+        batch.clear();
+    };
     let commit = |search: &mut SearchIndex,
+                  batch: &mut Vec<accord_search::RecordDoc>,
                   target: u64,
                   oldest: &mut Option<Instant>,
                   last_commit: &mut Option<Instant>|
      -> u64 {
+        flush(search, batch);
         if let Err(e) = search.commit_at(target) {
             warn!(error = %e, "search index commit failed; it catches up at the next start");
         }
@@ -558,17 +576,35 @@ fn index_loop(
             let due = last_commit.map_or(Instant::now(), |t| t + INDEX_COMMIT_INTERVAL);
             let wait = due.saturating_duration_since(Instant::now());
             if wait.is_zero() {
-                committed = commit(&mut search, target, &mut oldest, &mut last_commit);
+                committed = commit(
+                    &mut search,
+                    &mut batch,
+                    target,
+                    &mut oldest,
+                    &mut last_commit,
+                );
                 continue;
             }
             match rx.recv_timeout(wait) {
                 Ok(u) => u,
                 Err(RecvTimeoutError::Timeout) => {
-                    committed = commit(&mut search, target, &mut oldest, &mut last_commit);
+                    committed = commit(
+                        &mut search,
+                        &mut batch,
+                        target,
+                        &mut oldest,
+                        &mut last_commit,
+                    );
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    commit(&mut search, target, &mut oldest, &mut last_commit);
+                    commit(
+                        &mut search,
+                        &mut batch,
+                        target,
+                        &mut oldest,
+                        &mut last_commit,
+                    );
                     break;
                 }
             }
@@ -579,8 +615,9 @@ fn index_loop(
             }
         };
         if !update.docs.is_empty() {
-            if let Err(e) = search.upsert(&update.docs) {
-                warn!(error = %e, "search index update failed; it catches up at the next start");
+            batch.extend(update.docs);
+            if batch.len() >= INDEX_BATCH_DOCS {
+                flush(&mut search, &mut batch);
             }
             oldest.get_or_insert(update.stored_at);
         }

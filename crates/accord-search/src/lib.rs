@@ -514,11 +514,18 @@ impl SearchIndex {
     }
 
     /// Adds or replaces documents (by id). Visible after [`Self::commit`].
+    ///
+    /// The documents go to the writer as one batch, which one of its indexing threads takes
+    /// whole: a group commit of a few records makes one small segment, not one per thread (each
+    /// segment costs a term table and a dozen files, then a merge), while a bulk ingest still
+    /// keeps every thread busy with successive batches.
     pub fn upsert(&mut self, docs: &[RecordDoc]) -> Result<(), SearchError> {
+        use tantivy::indexer::UserOperation;
         let f = self.f;
+        let mut ops = Vec::with_capacity(docs.len() * 2);
         for d in docs {
             let id = d.id.to_string();
-            self.writer.delete_term(Term::from_field_text(f.id, &id));
+            ops.push(UserOperation::Delete(Term::from_field_text(f.id, &id)));
             let mut doc = TantivyDocument::new();
             doc.add_text(f.id, &id);
             doc.add_u64(f.created, d.created.0);
@@ -549,7 +556,10 @@ impl SearchIndex {
             if !d.tags.is_empty() {
                 doc.add_text(f.words, d.tags.join(" "));
             }
-            self.writer.add_document(doc)?;
+            ops.push(UserOperation::Add(doc));
+        }
+        if !ops.is_empty() {
+            self.writer.run(ops)?;
         }
         Ok(())
     }

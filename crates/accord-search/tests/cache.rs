@@ -211,3 +211,18 @@ fn ranked_pages_survive_a_commit_of_records_like_those_held() {
     assert_eq!(after.hits - before.hits, segments as u64);
     assert_eq!(cached, shown(&idx.searcher().search(&q).unwrap()));
 }
+
+#[test]
+fn one_upsert_makes_one_segment_whatever_the_indexing_threads() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    for round in 0..5u64 {
+        let before = idx.segment_count();
+        let docs: Vec<RecordDoc> = (round * 40..(round + 1) * 40)
+            .map(|n| doc(n, "active"))
+            .collect();
+        idx.upsert(&docs).unwrap();
+        idx.commit().unwrap();
+        // The merge policy leaves fewer than eight small segments alone.
+        assert_eq!(idx.segment_count(), before + 1, "round {round}");
+    }
+}
