@@ -1462,21 +1462,53 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut posts = tokio::task::JoinSet::new();
     let mut sent_at = Vec::with_capacity(total);
-    for r in recs {
+    for (i, r) in recs.into_iter().enumerate() {
         tick.tick().await;
         let client = client.clone();
         let url = url.clone();
         let t = Instant::now();
         sent_at.push(t);
         posts.spawn(async move {
-            post(&client, &url, batch_body(&[r])).await?;
-            Ok::<Duration, anyhow::Error>(t.elapsed())
+            // A node that cannot take more connections answers 503 at once or drops the
+            // connection (it sheds load): counted, and the record left out of the arrival times.
+            let Ok(r) = client
+                .post(format!("{url}/v1/objects"))
+                .header("content-type", "application/cbor")
+                .body(batch_body(&[r]))
+                .send()
+                .await
+            else {
+                return Ok((i, None));
+            };
+            match r.status() {
+                s if s.is_success() => Ok::<_, anyhow::Error>((i, Some(t.elapsed()))),
+                reqwest::StatusCode::SERVICE_UNAVAILABLE => Ok((i, None)),
+                s => bail!("POST /v1/objects: {s} {}", r.text().await?),
+            }
         });
     }
     let mut acks = Vec::with_capacity(total);
+    let mut shed = std::collections::HashSet::new();
     while let Some(r) = posts.join_next().await {
-        acks.push(r??);
+        match r?? {
+            (_, Some(t)) => acks.push(t),
+            (i, None) => {
+                shed.insert(i);
+            }
+        }
     }
+    let ids: Vec<ObjectId> = ids
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !shed.contains(i))
+        .map(|(_, id)| id)
+        .collect();
+    let sent_at: Vec<Instant> = sent_at
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !shed.contains(i))
+        .map(|(_, t)| t)
+        .collect();
     let full = |a: &Arrivals| {
         ids.iter()
             .all(|id| a.get(id).is_some_and(|v| v.len() >= nodes))
@@ -1514,6 +1546,7 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
         "nodes": nodes,
         "rate_per_s": rate,
         "records": total,
+        "shed": shed.len(),
         "post_ack_ms": {"p50": pct(&acks, 0.5), "p99": pct(&acks, 0.99), "max": pct(&acks, 1.0)},
         "farthest_node_ms": {"p50": pct(&farthest, 0.5), "p99": pct(&farthest, 0.99), "max": pct(&farthest, 1.0)},
     }))
