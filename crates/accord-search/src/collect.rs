@@ -201,7 +201,7 @@ pub(crate) fn collect(
     cache: &PageCache,
 ) -> Result<Collected, SearchError> {
     let key: Arc<str> = Arc::from(format!("{query:?}"));
-    let want = offset + k;
+    let want = offset.saturating_add(k);
     let mut facet_collector = FacetCollector::for_field("facet");
     for name in FACETS {
         facet_collector.add_facet(Facet::from_path([name]));

@@ -871,7 +871,7 @@ impl Searcher {
         }
         Ok(SearchResult {
             total,
-            next_offset: more.then_some(q.offset + limit),
+            next_offset: more.then_some(q.offset.saturating_add(limit)),
             hits,
             facets: facet_map,
             did_you_mean: None,

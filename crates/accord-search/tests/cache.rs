@@ -226,3 +226,27 @@ fn one_upsert_makes_one_segment_whatever_the_indexing_threads() {
         assert_eq!(idx.segment_count(), before + 1, "round {round}");
     }
 }
+
+#[test]
+fn an_offset_beyond_every_record_gives_an_empty_page_not_a_panic() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let docs: Vec<RecordDoc> = (0..30).map(|n| doc(n, "active")).collect();
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    for text in [None, Some("digital")] {
+        for offset in [31, 100_000, usize::MAX - 5, usize::MAX] {
+            let r = idx
+                .searcher()
+                .search(&SearchQuery {
+                    text: text.map(str::to_string),
+                    offset,
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(r.hits.is_empty(), "offset {offset}");
+            assert!(r.total > 0);
+            assert_eq!(r.next_offset, None);
+        }
+    }
+}
