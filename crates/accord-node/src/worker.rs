@@ -525,86 +525,44 @@ fn log_outcome(o: &IngestOutcome, source: Source) {
 /// commit with the store's sequence number. Stops when the store thread drops its sender,
 /// after committing what it holds.
 fn index_loop(
-    mut search: SearchIndex,
+    search: SearchIndex,
     rx: std::sync::mpsc::Receiver<IndexUpdate>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
-    let mut committed = search.mark().unwrap_or(0);
-    let mut target = committed;
-    // The oldest stored_at among documents applied but not committed.
-    let mut oldest: Option<Instant> = None;
-    let mut last_commit: Option<Instant> = None;
+    let committed = search.mark().unwrap_or(0);
     metrics.search_docs.set(search.num_docs() as i64);
-    // Documents received and not yet handed to the index writer: handed over as one batch when
-    // a commit is due or [`INDEX_BATCH_DOCS`] have gathered (see `SearchIndex::upsert`).
-    let mut batch: Vec<accord_search::RecordDoc> = Vec::new();
-    let flush = |search: &mut SearchIndex, batch: &mut Vec<accord_search::RecordDoc>| {
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(e) = search.upsert(batch) {
-            warn!(error = %e, "search index update failed; it catches up at the next start");
-        }
-        batch.clear();
-    };
-    let commit = |search: &mut SearchIndex,
-                  batch: &mut Vec<accord_search::RecordDoc>,
-                  target: u64,
-                  oldest: &mut Option<Instant>,
-                  last_commit: &mut Option<Instant>|
-     -> u64 {
-        flush(search, batch);
-        if let Err(e) = search.commit_at(target) {
-            warn!(error = %e, "search index commit failed; it catches up at the next start");
-        }
-        if let Some(t) = oldest.take() {
-            metrics
-                .searchable_lag_seconds
-                .observe(t.elapsed().as_secs_f64());
-        }
-        *last_commit = Some(Instant::now());
-        metrics.search_docs.set(search.num_docs() as i64);
-        shared.searchable.send_replace(target);
-        target
+    let mut ix = Indexer {
+        search,
+        batch: Vec::new(),
+        committed,
+        target: committed,
+        oldest: None,
+        last_commit: None,
+        shared,
+        metrics,
     };
     loop {
         // Something to commit: a newer store sequence, or documents applied at the same one
         // (a reindex after an attachment's text arrived).
-        let update = if target > committed || oldest.is_some() {
-            let due = last_commit.map_or(Instant::now(), |t| t + INDEX_COMMIT_INTERVAL);
+        let update = if ix.target > ix.committed || ix.oldest.is_some() {
+            let due = ix
+                .last_commit
+                .map_or(Instant::now(), |t| t + INDEX_COMMIT_INTERVAL);
             let wait = due.saturating_duration_since(Instant::now());
             if wait.is_zero() {
-                committed = commit(
-                    &mut search,
-                    &mut batch,
-                    target,
-                    &mut oldest,
-                    &mut last_commit,
-                );
+                ix.commit();
                 continue;
             }
             match rx.recv_timeout(wait) {
                 Ok(u) => u,
                 Err(RecvTimeoutError::Timeout) => {
-                    committed = commit(
-                        &mut search,
-                        &mut batch,
-                        target,
-                        &mut oldest,
-                        &mut last_commit,
-                    );
+                    ix.commit();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    commit(
-                        &mut search,
-                        &mut batch,
-                        target,
-                        &mut oldest,
-                        &mut last_commit,
-                    );
+                    ix.commit();
                     break;
                 }
             }
@@ -615,18 +573,64 @@ fn index_loop(
             }
         };
         if !update.docs.is_empty() {
-            batch.extend(update.docs);
-            if batch.len() >= INDEX_BATCH_DOCS {
-                flush(&mut search, &mut batch);
+            ix.batch.extend(update.docs);
+            if ix.batch.len() >= INDEX_BATCH_DOCS {
+                ix.flush();
             }
-            oldest.get_or_insert(update.stored_at);
+            ix.oldest.get_or_insert(update.stored_at);
         }
-        target = update.seq;
-        if oldest.is_none() {
+        ix.target = update.seq;
+        if ix.oldest.is_none() {
             // Nothing searchable changed (no record touched): visible at once; the mark on
             // disk follows with the next commit.
-            shared.searchable.send_replace(target);
+            ix.shared.searchable.send_replace(ix.target);
         }
     }
     info!("indexer stopped");
+}
+
+/// The indexer thread's state.
+struct Indexer {
+    search: SearchIndex,
+    /// Documents received and not yet handed to the index writer: handed over as one batch
+    /// when a commit is due or [`INDEX_BATCH_DOCS`] have gathered (see `SearchIndex::upsert`).
+    batch: Vec<accord_search::RecordDoc>,
+    /// The store sequence number of the last index commit.
+    committed: u64,
+    /// The store sequence number the documents applied so far reflect.
+    target: u64,
+    /// The oldest `stored_at` among documents applied but not committed.
+    oldest: Option<Instant>,
+    last_commit: Option<Instant>,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+}
+
+impl Indexer {
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.search.upsert(&self.batch) {
+            warn!(error = %e, "search index update failed; it catches up at the next start");
+        }
+        self.batch.clear();
+    }
+
+    /// Hands over what is gathered and commits the index at `target`.
+    fn commit(&mut self) {
+        self.flush();
+        if let Err(e) = self.search.commit_at(self.target) {
+            warn!(error = %e, "search index commit failed; it catches up at the next start");
+        }
+        if let Some(t) = self.oldest.take() {
+            self.metrics
+                .searchable_lag_seconds
+                .observe(t.elapsed().as_secs_f64());
+        }
+        self.last_commit = Some(Instant::now());
+        self.metrics.search_docs.set(self.search.num_docs() as i64);
+        self.shared.searchable.send_replace(self.target);
+        self.committed = self.target;
+    }
 }
