@@ -48,6 +48,10 @@ struct Cli {
     /// indexes).
     #[arg(long, global = true)]
     compressed: bool,
+    /// sled's page cache of every node of the run (`store.cache_mb`); the node's default when
+    /// not given.
+    #[arg(long, global = true)]
+    cache_mb: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,9 +83,6 @@ enum Cmd {
     Footprint {
         #[arg(long, default_value_t = 100_000)]
         records: usize,
-        /// sled's page cache (`store.cache_mb`); the node's default when not given.
-        #[arg(long)]
-        cache_mb: Option<u64>,
         /// Move the node's data directory here at the end (to inspect it).
         #[arg(long)]
         keep_data: Option<std::path::PathBuf>,
@@ -133,6 +134,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<()> {
     let cli = Cli::parse();
     COMPRESSED.store(cli.compressed, std::sync::atomic::Ordering::Relaxed);
+    CACHE_MB.store(
+        cli.cache_mb.unwrap_or(0),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let work = tempfile_dir()?;
     let log_path = work.join("bench.log");
     let log = std::fs::File::create(&log_path).context("creating the log file")?;
@@ -170,11 +175,7 @@ fn main() -> Result<()> {
                 rate,
                 seconds,
             } => latency(nodes, rate, seconds).await,
-            Cmd::Footprint {
-                records,
-                cache_mb,
-                keep_data,
-            } => footprint(records, cache_mb, keep_data).await,
+            Cmd::Footprint { records, keep_data } => footprint(records, keep_data).await,
             Cmd::Catchup { records } => catchup(records).await,
             Cmd::Query { data } => query(data).await,
             Cmd::Scale(settings) => scale::scale(settings).await,
@@ -193,6 +194,9 @@ fn main() -> Result<()> {
         "lines_per_node_per_s": round(lines as f64 / nodes / secs, 3),
         "longest_line": longest,
     });
+    if let Some(mb) = cli.cache_mb {
+        result["cache_mb"] = json!(mb);
+    }
     result["load_average"] = json!(load_average());
     result["date"] = json!(date());
     print_table(&result);
@@ -687,13 +691,19 @@ fn record_arrivals<'a>(
 
 /// Whether the nodes of this run create compressed stores (`--compressed`).
 static COMPRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The sled page cache of this run's nodes in MiB (`--cache-mb`); 0 for the node's default.
+static CACHE_MB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Member `i`'s node config for a run: loopback, the production sync interval, the run's
-/// store compression.
+/// store compression and cache.
 fn bench_config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> accord_node::NodeConfig {
     let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
     cfg.sync = SyncConfig::default();
     cfg.store.compression = COMPRESSED.load(std::sync::atomic::Ordering::Relaxed);
+    match CACHE_MB.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => {}
+        mb => cfg.store.cache_mb = mb,
+    }
     if UNBOUNDED.load(std::sync::atomic::Ordering::Relaxed) {
         cfg.attachments.max_bytes_per_sec = 0;
         cfg.attachments.max_bytes_per_sec_per_peer = 0;
@@ -970,16 +980,9 @@ async fn query_times(
     })
 }
 
-async fn footprint(
-    n: usize,
-    cache_mb: Option<u64>,
-    keep_data: Option<std::path::PathBuf>,
-) -> Result<Value> {
+async fn footprint(n: usize, keep_data: Option<std::path::PathBuf>) -> Result<Value> {
     let tf = TestFed::new(&CODES[..2], 47)?;
-    let mut cfg = bench_config(&tf, 0, vec![]);
-    if let Some(mb) = cache_mb {
-        cfg.store.cache_mb = mb;
-    }
+    let cfg = bench_config(&tf, 0, vec![]);
     let cache = cfg.store.cache_mb;
     let node = Node::spawn(cfg).await?;
     let url = serve(&node).await;

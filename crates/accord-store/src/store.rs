@@ -21,12 +21,14 @@ use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 3;
-/// Default sled page cache: 16 MiB (sled's own default is 1 GiB). sled holds the indexes and
-/// where each object is (the objects themselves are in the object log); it counts a
-/// compressed store's pages at their compressed size, so with compression the pages it keeps
-/// take about three times this in memory. Reads of objects are point lookups and the search
-/// index answers queries, so a larger cache buys little (docs/BENCHMARKS.md, "Footprint").
-pub const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
+/// Default sled page cache: 4 MiB (sled's own default is 1 GiB). sled holds the indexes and
+/// where each object is (the objects themselves are in the object log). What sled keeps in
+/// memory is three to four times what it counts against this budget (its pages' in-memory
+/// form, and its collector's copies): at 100,000 records a 16 MiB cache made the node ~50 MiB
+/// larger than 4 MiB did, at the same ingest rate and query latency (docs/BENCHMARKS.md,
+/// "Footprint"). Reads of objects are point lookups and the search index answers queries, so
+/// a larger cache buys little.
+pub const DEFAULT_CACHE_BYTES: u64 = 4 << 20;
 /// Default capacity of the pending quarantine, in objects.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 /// Default share of the quarantine one source (a peer, the local API, an import) may hold.
