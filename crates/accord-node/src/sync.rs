@@ -396,19 +396,23 @@ impl NodeHandle {
         // Fetching and storing overlap: the objects of one response are ingested by a task
         // while the next response is on its way (at most one such task at a time).
         let mut storing: Option<tokio::task::JoinHandle<Result<IngestResult, NodeError>>> = None;
-        for chunk in need.chunks(batch) {
+        for chunk in fetch_chunks(&need, batch) {
             // Not what another session is fetching right now, nor what arrived meanwhile (by
             // gossip or from another session): each missing object is fetched once.
             let claim = Arc::new(self.sync_state().claim(chunk));
             let ids = claim.ids.clone();
-            let missing = self
-                .read(move |s| {
-                    ids.into_iter()
-                        .filter(|id| !s.contains(id).unwrap_or(false))
-                        .collect::<Vec<_>>()
-                })
-                .await
+            // Read beside the store thread, not through its queue: the queue holds the
+            // previous response's ingest, and waiting for it here would stop the overlap.
+            let objects = self
+                .object_reader()
                 .map_err(|e| other(&st, e.to_string()))?;
+            let missing = tokio::task::spawn_blocking(move || {
+                ids.into_iter()
+                    .filter(|id| !objects.contains(id).unwrap_or(false))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| other(&st, e.to_string()))?;
             if missing.is_empty() {
                 continue;
             }
@@ -510,6 +514,28 @@ impl NodeHandle {
     }
 }
 
+/// The first fetch of a session asks for this many objects; each next one for twice as many,
+/// up to the configured batch.
+const FIRST_FETCH: usize = 64;
+
+/// `need` in the chunks a session fetches: small first, so that storing starts while the
+/// larger requests that follow are served (a first request of a full batch left the store
+/// idle for its whole round trip), then doubling up to `batch`.
+fn fetch_chunks(need: &[ObjectId], batch: usize) -> impl Iterator<Item = &[ObjectId]> {
+    let batch = batch.max(1);
+    let mut size = FIRST_FETCH.min(batch);
+    let mut rest = need;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        size = (size * 2).min(batch);
+        Some(chunk)
+    })
+}
+
 /// Whether a failed session is the peer's fault (then it is cut off) or not.
 #[derive(Debug)]
 enum SyncErrorKind {
@@ -543,6 +569,27 @@ mod tests {
 
     /// Two sessions asking for overlapping ids: the second gets only what the first is not
     /// fetching; once the first is done, the ids can be claimed again.
+    #[test]
+    fn fetches_start_small_and_double_up_to_the_batch() {
+        let need: Vec<ObjectId> = (0..3000u32)
+            .map(|i| {
+                let mut b = [0u8; 32];
+                b[..4].copy_from_slice(&i.to_be_bytes());
+                ObjectId(b)
+            })
+            .collect();
+        let sizes: Vec<usize> = fetch_chunks(&need, 1024).map(<[_]>::len).collect();
+        assert_eq!(sizes, [64, 128, 256, 512, 1024, 1016]);
+        let again: Vec<ObjectId> = fetch_chunks(&need, 1024).flatten().copied().collect();
+        assert_eq!(again, need, "every id once, in order");
+        let small: Vec<usize> = fetch_chunks(&need[..100], 16).map(<[_]>::len).collect();
+        assert_eq!(
+            small,
+            [16; 6].iter().copied().chain([4]).collect::<Vec<_>>()
+        );
+        assert_eq!(fetch_chunks(&[], 1024).count(), 0);
+    }
+
     #[test]
     fn concurrent_sessions_never_claim_the_same_id() {
         let state = Arc::new(SyncState::default());
