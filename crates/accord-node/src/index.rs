@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use accord_core::{Object, ObjectId, ObjectType, RevocationTarget};
-use accord_search::{RecordDoc, SearchIndex};
+use accord_search::{Presence, RecordDoc, SearchIndex};
 use accord_store::{Filter, IngestOutcome, Order, Page, Store, StoredObject};
 use tracing::{info, warn};
 
@@ -168,7 +168,8 @@ pub(crate) fn rebuild_if_needed(
             .iter()
             .filter_map(|id| record_doc(store, id))
             .collect();
-        index.upsert(&docs)?;
+        // The index was just cleared: every document is new to it.
+        index.apply(docs.iter().map(|d| (d, Presence::New)))?;
     }
     index.commit_at(seq)?;
     info!(records = ids.len(), "search index rebuilt");
@@ -215,7 +216,7 @@ pub(crate) fn docs_for(
     store: &Store,
     outcomes: &[IngestOutcome],
     released: &[accord_core::Verified<Object>],
-) -> Vec<RecordDoc> {
+) -> Vec<(RecordDoc, Presence)> {
     let accepted = outcomes.iter().filter_map(|o| match o {
         IngestOutcome::Accepted(v) => Some(v),
         _ => None,
@@ -237,11 +238,13 @@ pub(crate) fn docs_for(
         .chain(released.iter())
         .map(|v| (v.id(), v))
         .collect();
+    // Those stored by this commit cannot be in the index yet: they are only added (a
+    // replacement costs a lookup in every segment); the others replace what is there.
     touched
         .iter()
         .filter_map(|id| match at_hand.get(id) {
-            Some(v) => doc_of(store, v),
-            None => record_doc(store, id),
+            Some(v) => doc_of(store, v).map(|d| (d, Presence::New)),
+            None => record_doc(store, id).map(|d| (d, Presence::Maybe)),
         })
         .collect()
 }
@@ -274,7 +277,7 @@ fn update(
 ) {
     let docs = docs_for(store, outcomes, released);
     if let Err(e) = index
-        .upsert(&docs)
+        .apply(docs.iter().map(|(d, p)| (d, *p)))
         .and_then(|_| index.commit_at(store.seq()))
     {
         warn!(error = %e, "search index update failed");

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use accord_core::{Limits, Object, ObjectType, Rejection, SignedObject, TrustView, Verified};
-use accord_search::{RecordDoc, SearchIndex};
+use accord_search::{Presence, RecordDoc, SearchIndex};
 use accord_store::{Incoming, IngestOutcome, ObjectReader, Store};
 use accord_sync::{Snapshot, SyncIndex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -213,7 +213,7 @@ pub(crate) enum Job {
 
 /// Documents a group commit changed, for the indexer.
 struct IndexUpdate {
-    docs: Vec<RecordDoc>,
+    docs: Vec<(RecordDoc, Presence)>,
     /// The store's sequence number after the commit.
     seq: u64,
     stored_at: Instant,
@@ -311,9 +311,10 @@ pub(crate) fn run(
                 let _ = reply.send(index.snapshot());
             }
             Job::Reindex(ids, reply) => {
-                let docs: Vec<RecordDoc> = ids
+                let docs: Vec<(RecordDoc, Presence)> = ids
                     .iter()
                     .filter_map(|id| crate::index::record_doc(&store, id))
+                    .map(|d| (d, Presence::Maybe))
                     .collect();
                 // Marked with the current sequence number: the indexer commits it like any
                 // update, and a waiter on that number sees the new text.
@@ -594,7 +595,7 @@ struct Indexer {
     search: SearchIndex,
     /// Documents received and not yet handed to the index writer: handed over as one batch
     /// when a commit is due or [`INDEX_BATCH_DOCS`] have gathered (see `SearchIndex::upsert`).
-    batch: Vec<accord_search::RecordDoc>,
+    batch: Vec<(RecordDoc, Presence)>,
     /// The store sequence number of the last index commit.
     committed: u64,
     /// The store sequence number the documents applied so far reflect.
@@ -611,7 +612,7 @@ impl Indexer {
         if self.batch.is_empty() {
             return;
         }
-        if let Err(e) = self.search.upsert(&self.batch) {
+        if let Err(e) = self.search.apply(self.batch.iter().map(|(d, p)| (d, *p))) {
             warn!(error = %e, "search index update failed; it catches up at the next start");
         }
         self.batch.clear();

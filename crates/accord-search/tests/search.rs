@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use accord_core::{ObjectId, Timestamp};
-use accord_search::{RecordDoc, SearchIndex, SearchQuery, Sort};
+use accord_search::{Presence, RecordDoc, SearchIndex, SearchQuery, Sort};
 
 #[allow(clippy::too_many_arguments)]
 fn doc(
@@ -305,6 +305,70 @@ fn filters_facets_and_pagination() {
             .windows(2)
             .all(|w| w[0].doc.created >= w[1].doc.created)
     );
+}
+
+/// `Presence::New` only adds (no delete by id: the saving), `Presence::Maybe` replaces,
+/// also a new document added earlier in the same uncommitted batch of work.
+#[test]
+fn new_documents_are_only_added_and_the_others_replace() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let one = doc(
+        1,
+        "KZ",
+        "other",
+        &["regulation"],
+        "en",
+        "One",
+        "first body",
+        "active",
+    );
+    let two = doc(
+        2,
+        "KZ",
+        "other",
+        &["regulation"],
+        "en",
+        "Two",
+        "second body",
+        "active",
+    );
+    idx.apply([(&one, Presence::New), (&two, Presence::New)])
+        .unwrap();
+    idx.commit().unwrap();
+    assert_eq!(idx.num_docs(), 2);
+    // Marking a document new that the index holds leaves two: the caller's promise matters.
+    idx.apply([(&one, Presence::New)]).unwrap();
+    idx.commit().unwrap();
+    assert_eq!(idx.num_docs(), 3);
+    // A replacement removes every earlier copy, committed or not.
+    let three = doc(
+        3,
+        "BY",
+        "other",
+        &["regulation"],
+        "ru",
+        "Три",
+        "третий",
+        "active",
+    );
+    let mut retracted = one.clone();
+    retracted.status = "retracted".into();
+    idx.apply([(&three, Presence::New)]).unwrap();
+    idx.apply([(&retracted, Presence::Maybe)]).unwrap();
+    let mut three_superseded = three.clone();
+    three_superseded.status = "superseded".into();
+    idx.apply([(&three_superseded, Presence::Maybe)]).unwrap();
+    idx.commit().unwrap();
+    assert_eq!(idx.num_docs(), 3, "one, two and three, once each");
+    let active = idx
+        .searcher()
+        .search(&SearchQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    let ids: Vec<ObjectId> = active.hits.iter().map(|h| h.doc.id).collect();
+    assert_eq!(ids, vec![two.id], "only two is still current");
 }
 
 #[test]
