@@ -95,8 +95,9 @@ impl Fed {
                 bootstrap.push(addr);
             }
         }
+        // The node's default sled cache (4 MiB since 2026-12-03; this run set 8 when the
+        // default was 16, to fit fifty nodes in one process).
         let mut cfg = crate::bench_config(&self.tf, i, bootstrap);
-        cfg.store.cache_mb = 8;
         cfg.network.sim = Some(self.net.link(i as u16));
         cfg.network.gossip_mesh_n = self.mesh_n;
         self.nodes[i] = Some(Node::spawn(cfg).await?);
