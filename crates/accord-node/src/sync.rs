@@ -567,8 +567,6 @@ mod tests {
 
     use super::*;
 
-    /// Two sessions asking for overlapping ids: the second gets only what the first is not
-    /// fetching; once the first is done, the ids can be claimed again.
     #[test]
     fn fetches_start_small_and_double_up_to_the_batch() {
         let need: Vec<ObjectId> = (0..3000u32)
@@ -590,6 +588,8 @@ mod tests {
         assert_eq!(fetch_chunks(&[], 1024).count(), 0);
     }
 
+    /// Two sessions asking for overlapping ids: the second gets only what the first is not
+    /// fetching; once the first is done, the ids can be claimed again.
     #[test]
     fn concurrent_sessions_never_claim_the_same_id() {
         let state = Arc::new(SyncState::default());

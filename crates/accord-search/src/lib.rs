@@ -536,7 +536,7 @@ impl SearchIndex {
     /// [`Self::upsert`], told which documents cannot be in the index yet: those are only
     /// added. A replacement is a delete by id, which the index applies to every segment at
     /// the next commit (a term lookup in each): for records stored just now, the common case
-    /// by far, that was a tenth of the indexing work.
+    /// by far, that is work with nothing to find.
     pub fn apply<'a>(
         &mut self,
         docs: impl IntoIterator<Item = (&'a RecordDoc, Presence)>,
