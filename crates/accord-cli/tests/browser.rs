@@ -18,8 +18,12 @@ impl Drop for Kill {
     }
 }
 
+/// `n` consecutive free ports for `accord demo --port`; the search starts at an offset taken
+/// from the process id, so that two test runs on one machine do not both pick the first block.
 fn free_ports(n: u16) -> u16 {
-    for start in (21000..31000).step_by(37) {
+    let offset = (std::process::id() % 250) as u16 * 37;
+    for k in 0..270u16 {
+        let start = 21000 + (offset + k * 37) % 9990;
         if (0..n).all(|i| TcpListener::bind(("127.0.0.1", start + i)).is_ok()) {
             return start;
         }

@@ -14,8 +14,13 @@ impl Drop for Kill {
     }
 }
 
+/// `n` consecutive free ports at or above `from`, for `accord demo --port` and `devnet`, which
+/// take a first port. The search starts at an offset taken from the process id, so that two
+/// test runs on one machine do not both pick the first free block.
 fn free_ports(n: u16, from: u16) -> u16 {
-    for start in (from..from + 8000).step_by(41) {
+    let offset = (std::process::id() % 190) as u16 * 41;
+    for k in 0..195u16 {
+        let start = from + (offset + k * 41) % 7995;
         if (0..n).all(|i| TcpListener::bind(("127.0.0.1", start + i)).is_ok()) {
             return start;
         }
@@ -38,6 +43,88 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A node started with `accord run` on ports the system chose: the test learns its API
+/// address from the node itself, so another process on this machine (a second test run, say)
+/// can never be mistaken for it. Its standard error is kept in a file and shown when a wait on
+/// it times out.
+struct RunningNode {
+    child: Kill,
+    api: String,
+    log: std::path::PathBuf,
+}
+
+impl RunningNode {
+    /// Runs `accord run --config CONFIG` in `d` with the API and the peer port on port 0.
+    fn start(d: &std::path::Path, config: &str, name: &str) -> RunningNode {
+        let log = d.join(format!("{name}.log"));
+        let child = accord()
+            .current_dir(d)
+            .args(["run", "--config", config])
+            .env("ACCORD_API_LISTEN", "127.0.0.1:0")
+            .env("ACCORD_NETWORK_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        let mut node = RunningNode {
+            child: Kill(child),
+            api: String::new(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = node.log_text();
+            if let Some(url) = text
+                .split("API on ")
+                .nth(1)
+                .and_then(|rest| rest.split(';').next())
+            {
+                node.api = url.trim().to_string();
+                return node;
+            }
+            if let Ok(Some(status)) = node.child.0.try_wait() {
+                panic!("{name} stopped ({status}) before serving its API:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not serve its API in time:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The peer-to-peer address the node listens on, with its peer id: what another
+    /// member's node is given as `--bootstrap`.
+    fn peer_address(&self, peer_id: &str) -> String {
+        let status = get(&format!("{}/v1/status", self.api)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+        let listen = v["listen"][0].as_str().unwrap();
+        format!("{listen}/p2p/{peer_id}")
+    }
+
+    /// Waits until `f` holds, or fails showing the logs of `nodes`.
+    fn wait_for(
+        nodes: &[&RunningNode],
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while !f() {
+            if Instant::now() >= deadline {
+                for n in nodes {
+                    eprintln!("==== {}\n{}", n.log.display(), n.log_text());
+                }
+                panic!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -144,16 +231,9 @@ fn backup_restore_and_check_keep_the_same_objects() {
             .unwrap()
             .success()
     );
-    let api = format!("http://127.0.0.1:{}", base + 1);
-    let _node = Kill(
-        accord()
-            .current_dir(d)
-            .args(["run", "--config", "dev/KZ/node.toml"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the node's API", Duration::from_secs(30), || {
+    let node = RunningNode::start(d, "dev/KZ/node.toml", "kz");
+    let api = node.api.clone();
+    RunningNode::wait_for(&[&node], "the node's API", Duration::from_secs(30), || {
         get(&format!("{api}/v1/status")).is_some()
     });
     let md = std::fs::read_to_string(concat!(
@@ -412,16 +492,9 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
             &base.to_string(),
         ],
     );
-    let api = format!("http://127.0.0.1:{}", base + 1);
-    let _node = Kill(
-        accord()
-            .current_dir(d)
-            .args(["run", "--config", "dev/KZ/node.toml"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the node's API", Duration::from_secs(30), || {
+    let node = RunningNode::start(d, "dev/KZ/node.toml", "kz");
+    let api = node.api.clone();
+    RunningNode::wait_for(&[&node], "the node's API", Duration::from_secs(30), || {
         get(&format!("{api}/v1/status")).is_some()
     });
     std::fs::create_dir_all(d.join("files")).unwrap();
@@ -608,67 +681,8 @@ fn documented_admission_flow_joins_a_new_member() {
         d,
         &["charter", "sign", "charter.cbor", "--key", "by-root.key"],
     );
-    let p = free_ports(4, 45000);
-    let (kz_peer, kz_api, by_peer, by_api) = (p, p + 1, p + 2, p + 3);
-    // Each member prepares its node and has it certified with the printed command.
-    let mut peer_ids = Vec::new();
-    for (code, root, dir, peer, api, boot) in [
-        ("KZ", "kz-root.key", "kz", kz_peer, kz_api, None),
-        ("BY", "by-root.key", "by", by_peer, by_api, Some(kz_peer)),
-    ] {
-        let mut args = vec![
-            "init".to_string(),
-            "--charter".into(),
-            "charter.cbor".into(),
-            "--member".into(),
-            code.into(),
-            "--data-dir".into(),
-            dir.into(),
-            "--listen".into(),
-            format!("/ip4/127.0.0.1/tcp/{peer}"),
-            "--api".into(),
-            format!("127.0.0.1:{api}"),
-        ];
-        if let Some(bp) = boot {
-            args.push("--bootstrap".into());
-            args.push(format!("/ip4/127.0.0.1/tcp/{bp}/p2p/{}", peer_ids[0]));
-        }
-        let out = run_ok(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
-        let peer_id = out
-            .lines()
-            .find_map(|l| l.strip_prefix("peer id"))
-            .unwrap()
-            .trim()
-            .to_string();
-        let cmd = out
-            .lines()
-            .find(|l| l.trim_start().starts_with("accord cert node"))
-            .unwrap();
-        let node_key = cmd
-            .split_whitespace()
-            .skip_while(|w| *w != "--node-key")
-            .nth(1)
-            .unwrap()
-            .to_string();
-        run_ok(
-            d,
-            &[
-                "cert",
-                "node",
-                "--charter",
-                "charter.cbor",
-                "--member",
-                code,
-                "--root-key",
-                root,
-                "--node-key",
-                &node_key,
-                "--out",
-                &format!("{dir}/node-cert.cbor"),
-            ],
-        );
-        peer_ids.push(peer_id);
-    }
+    // Kazakhstan prepares its node, has it certified with the printed command, and starts it.
+    let kz_peer_id = init_and_certify(d, "KZ", "kz-root.key", "kz", None);
     run_ok(
         d,
         &[
@@ -687,43 +701,100 @@ fn documented_admission_flow_joins_a_new_member() {
             "delegation.cbor",
         ],
     );
-    let _kz = Kill(
-        accord()
-            .current_dir(d)
-            .args(["run", "--config", "kz/node.toml"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let kz = format!("http://127.0.0.1:{kz_api}");
-    wait_for("KZ's API", Duration::from_secs(30), || {
-        get(&format!("{kz}/v1/status")).is_some()
+    let kz = RunningNode::start(d, "kz/node.toml", "kz");
+    RunningNode::wait_for(&[&kz], "KZ's API", Duration::from_secs(30), || {
+        get(&format!("{}/v1/status", kz.api)).is_some()
     });
-    run_ok(d, &["submit", "delegation.cbor", "--node", &kz]);
+    run_ok(d, &["submit", "delegation.cbor", "--node", &kz.api]);
     std::fs::write(d.join("note.md"), "---\nmember: KZ\nkind: regulatory-note\ndirections: [regulation]\nlang: en\ntitle: \"Joining test\"\n---\nA record published after the federation was founded.\n").unwrap();
     run_ok(
         d,
-        &["publish", "note.md", "--key", "ministry.key", "--node", &kz],
+        &[
+            "publish",
+            "note.md",
+            "--key",
+            "ministry.key",
+            "--node",
+            &kz.api,
+        ],
     );
-    // Belarus joins: its node is admitted and receives the delegation and the record.
-    let _by = Kill(
-        accord()
-            .current_dir(d)
-            .args(["run", "--config", "by/node.toml"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let by = format!("http://127.0.0.1:{by_api}");
-    wait_for(
+    // Belarus joins with Kazakhstan's node as its bootstrap: its node is admitted and
+    // receives the delegation and the record.
+    let kz_address = kz.peer_address(&kz_peer_id);
+    init_and_certify(d, "BY", "by-root.key", "by", Some(&kz_address));
+    let by = RunningNode::start(d, "by/node.toml", "by");
+    RunningNode::wait_for(
+        &[&kz, &by],
         "BY admitted and holding the record",
         Duration::from_secs(30),
         || {
-            get(&format!("{by}/v1/status"))
+            get(&format!("{}/v1/status", by.api))
                 .is_some_and(|s| s.contains("\"record\":1") && s.contains("\"peers_admitted\":1"))
         },
     );
-    wait_for("BY ready", Duration::from_secs(10), || {
-        get(&format!("{by}/readyz")).is_some()
+    RunningNode::wait_for(&[&kz, &by], "BY ready", Duration::from_secs(10), || {
+        get(&format!("{}/readyz", by.api)).is_some()
     });
+}
+
+/// `accord init` for one member's node (the documented flow: port 0 lets the system choose),
+/// then `accord cert node` with the command init printed. Returns the node's peer id.
+fn init_and_certify(
+    d: &std::path::Path,
+    code: &str,
+    root_key: &str,
+    dir: &str,
+    bootstrap: Option<&str>,
+) -> String {
+    let mut args = vec![
+        "init",
+        "--charter",
+        "charter.cbor",
+        "--member",
+        code,
+        "--data-dir",
+        dir,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
+    ];
+    if let Some(b) = bootstrap {
+        args.extend(["--bootstrap", b]);
+    }
+    let out = run_ok(d, &args);
+    let peer_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("peer id"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let cmd = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("accord cert node"))
+        .unwrap();
+    let node_key = cmd
+        .split_whitespace()
+        .skip_while(|w| *w != "--node-key")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    run_ok(
+        d,
+        &[
+            "cert",
+            "node",
+            "--charter",
+            "charter.cbor",
+            "--member",
+            code,
+            "--root-key",
+            root_key,
+            "--node-key",
+            &node_key,
+            "--out",
+            &format!("{dir}/node-cert.cbor"),
+        ],
+    );
+    peer_id
 }
