@@ -1,6 +1,8 @@
 //! How text becomes terms: the word splitter with letter folding shared by every field and by
 //! queries, the stop words a query may omit, and Markdown rendered as plain text for snippets.
 
+use std::sync::Arc;
+
 use tantivy::tokenizer::{
     Language, RawTokenizer, Stemmer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
@@ -197,14 +199,66 @@ impl TokenStream for FoldingTokenStream<'_> {
     }
 }
 
-/// Most stems each indexing thread remembers per language before it starts afresh.
-const STEM_CACHE_WORDS: usize = 20_000;
+/// Most stems remembered per language before a part of the memory starts afresh (about 3 MiB
+/// for two languages at Russian word lengths).
+const STEM_CACHE_WORDS: usize = 32_768;
+/// Parts of a language's stem memory, each behind its own lock: the index writer's threads
+/// stem at the same time and seldom want the same part.
+const STEM_CACHE_SHARDS: usize = 16;
 
-thread_local! {
-    /// Word → stem, per stemming language, per thread (the index writer's threads each keep
-    /// their own: no lock on the indexing path).
-    static STEMS: std::cell::RefCell<rustc_hash::FxHashMap<(Language, String), String>> =
-        std::cell::RefCell::default();
+/// Word → stem for one language, shared by every thread. Tantivy starts new indexing threads
+/// at every index commit (five times a second under load), so a memory per thread was empty
+/// again before it had learnt a federation's vocabulary.
+#[derive(Debug)]
+struct StemCache {
+    shards: [std::sync::Mutex<rustc_hash::FxHashMap<String, String>>; STEM_CACHE_SHARDS],
+}
+
+impl StemCache {
+    /// The stem memory of `language`, created at its first use.
+    fn of(language: Language) -> Arc<StemCache> {
+        static CACHES: std::sync::Mutex<Vec<(Language, Arc<StemCache>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut caches = CACHES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = caches.iter().find(|(l, _)| *l == language) {
+            return c.clone();
+        }
+        let c = Arc::new(StemCache {
+            shards: std::array::from_fn(|_| std::sync::Mutex::default()),
+        });
+        caches.push((language, c.clone()));
+        c
+    }
+
+    fn shard(&self, word: &str) -> &std::sync::Mutex<rustc_hash::FxHashMap<String, String>> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        word.hash(&mut h);
+        // The high bits: Fx mixes its last input into them.
+        &self.shards[(h.finish() >> 60) as usize % STEM_CACHE_SHARDS]
+    }
+
+    /// Replaces `word` by its stem if remembered; false if not.
+    fn stem_in_place(&self, word: &mut String) -> bool {
+        let shard = self.shard(word).lock().unwrap_or_else(|e| e.into_inner());
+        match shard.get(word.as_str()) {
+            Some(stem) => {
+                // The word's own buffer takes the stem (seldom longer): no allocation per token.
+                word.clear();
+                word.push_str(stem);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember(&self, word: String, stem: String) {
+        let mut shard = self.shard(&word).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= STEM_CACHE_WORDS / STEM_CACHE_SHARDS {
+            shard.clear();
+        }
+        shard.insert(word, stem);
+    }
 }
 
 /// The Snowball stemmer of `language`, remembering the stems it gave: the words of a
@@ -226,7 +280,7 @@ impl TokenFilter for CachedStemmer {
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> CachedStemmerFilter<T> {
         CachedStemmerFilter {
-            language: self.language,
+            cache: StemCache::of(self.language),
             stemmer: TextAnalyzer::builder(RawTokenizer::default())
                 .filter(Stemmer::new(self.language))
                 .build(),
@@ -238,7 +292,7 @@ impl TokenFilter for CachedStemmer {
 /// A tokenizer followed by [`CachedStemmer`].
 #[derive(Clone)]
 pub(crate) struct CachedStemmerFilter<T> {
-    language: Language,
+    cache: Arc<StemCache>,
     /// The word as one token, stemmed: asked on a cache miss.
     stemmer: TextAnalyzer,
     inner: T,
@@ -250,7 +304,7 @@ impl<T: Tokenizer> Tokenizer for CachedStemmerFilter<T> {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
         CachedStemmerStream {
             tail: self.inner.token_stream(text),
-            language: self.language,
+            cache: &self.cache,
             stemmer: &mut self.stemmer,
         }
     }
@@ -259,7 +313,7 @@ impl<T: Tokenizer> Tokenizer for CachedStemmerFilter<T> {
 /// The tokens of [`CachedStemmerFilter`].
 pub(crate) struct CachedStemmerStream<'a, T> {
     tail: T,
-    language: Language,
+    cache: &'a StemCache,
     stemmer: &'a mut TextAnalyzer,
 }
 
@@ -269,27 +323,19 @@ impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
             return false;
         }
         let token = self.tail.token_mut();
-        let key = (self.language, std::mem::take(&mut token.text));
-        STEMS.with(|stems| {
-            let mut stems = stems.borrow_mut();
-            if let Some(stem) = stems.get(&key) {
-                token.text.push_str(stem);
-                return;
+        if self.cache.stem_in_place(&mut token.text) {
+            return true;
+        }
+        let stem = {
+            let mut ts = self.stemmer.token_stream(&token.text);
+            if ts.advance() {
+                ts.token().text.clone()
+            } else {
+                token.text.clone()
             }
-            let stem = {
-                let mut ts = self.stemmer.token_stream(&key.1);
-                if ts.advance() {
-                    ts.token().text.clone()
-                } else {
-                    key.1.clone()
-                }
-            };
-            token.text.push_str(&stem);
-            if stems.len() >= STEM_CACHE_WORDS {
-                stems.clear();
-            }
-            stems.insert(key, stem);
-        });
+        };
+        let word = std::mem::replace(&mut token.text, stem.clone());
+        self.cache.remember(word, stem);
         true
     }
 
@@ -431,6 +477,50 @@ mod tests {
                 assert_eq!(cached, stemmed, "{lang:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_stem_learnt_on_one_thread_serves_the_others() {
+        use tantivy::tokenizer::{Language, TextAnalyzer, TokenStream};
+        // Tantivy's indexing threads end at every commit: what one learnt must outlive it.
+        let word = "межведомственного";
+        std::thread::spawn(move || {
+            let mut a = TextAnalyzer::builder(FoldingTokenizer::default())
+                .filter(CachedStemmer::new(Language::Russian))
+                .build();
+            let mut ts = a.token_stream(word);
+            assert!(ts.advance());
+        })
+        .join()
+        .unwrap();
+        let mut w = word.to_string();
+        assert!(StemCache::of(Language::Russian).stem_in_place(&mut w));
+        assert_eq!(w, "межведомствен");
+        // Each language has its own memory.
+        let mut w = word.to_string();
+        assert!(!StemCache::of(Language::English).stem_in_place(&mut w));
+        assert_eq!(w, word);
+    }
+
+    #[test]
+    fn the_stem_memory_stays_within_its_bound() {
+        let c = StemCache {
+            shards: std::array::from_fn(|_| std::sync::Mutex::default()),
+        };
+        for i in 0..3 * STEM_CACHE_WORDS {
+            c.remember(format!("w{i}"), format!("s{i}"));
+        }
+        let held: Vec<usize> = c.shards.iter().map(|s| s.lock().unwrap().len()).collect();
+        assert!(
+            held.iter()
+                .all(|&n| n <= STEM_CACHE_WORDS / STEM_CACHE_SHARDS),
+            "{held:?}"
+        );
+        // Spread over the parts, not piled into one.
+        assert!(held.iter().all(|&n| n > 0), "{held:?}");
+        let mut w = format!("w{}", 3 * STEM_CACHE_WORDS - 1);
+        assert!(c.stem_in_place(&mut w));
+        assert_eq!(w, format!("s{}", 3 * STEM_CACHE_WORDS - 1));
     }
 
     #[test]
