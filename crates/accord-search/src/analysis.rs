@@ -231,11 +231,10 @@ impl StemCache {
     }
 
     fn shard(&self, word: &str) -> &std::sync::Mutex<rustc_hash::FxHashMap<String, String>> {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        word.hash(&mut h);
+        use std::hash::BuildHasher;
         // The high bits: Fx mixes its last input into them.
-        &self.shards[(h.finish() >> 60) as usize % STEM_CACHE_SHARDS]
+        let h = rustc_hash::FxBuildHasher.hash_one(word);
+        &self.shards[(h >> 60) as usize % STEM_CACHE_SHARDS]
     }
 
     /// Replaces `word` by its stem if remembered; false if not.
