@@ -40,6 +40,34 @@ fn count_verifications(n: u64) {
     THREAD_VERIFICATIONS.with(|c| c.set(c.get() + n));
 }
 
+/// Most decompressed keys [`KEY_POINTS`] keeps; a federation has a few hundred signing keys.
+const KEY_POINTS_MAX: usize = 4_096;
+
+/// Public keys already decompressed to curve points, each found valid and not weak. Every
+/// object names its signer's key, and decompressing it (a field inversion) cost as much as a
+/// quarter of checking the signature, twice per object (when decoded, and when verified).
+static KEY_POINTS: KeyPoints = KeyPoints(std::sync::Mutex::new(None));
+
+struct KeyPoints(std::sync::Mutex<Option<std::collections::HashMap<[u8; 32], VerifyingKey>>>);
+
+impl KeyPoints {
+    fn get(&self, bytes: &[u8; 32]) -> Option<VerifyingKey> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.as_ref()?.get(bytes).copied()
+    }
+
+    /// Remembers a valid, non-weak key. A stream of new keys (a hostile peer's) only empties
+    /// the memory now and then: it never grows beyond [`KEY_POINTS_MAX`].
+    fn put(&self, bytes: [u8; 32], vk: VerifyingKey) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = map.get_or_insert_with(Default::default);
+        if map.len() >= KEY_POINTS_MAX {
+            map.clear();
+        }
+        map.insert(bytes, vk);
+    }
+}
+
 /// An ed25519 public key (32 bytes), already checked to be a valid, non-weak curve point.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey([u8; 32]);
@@ -47,10 +75,14 @@ pub struct PublicKey([u8; 32]);
 impl PublicKey {
     /// Checks that the bytes are a valid, non-weak ed25519 point.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
+        if KEY_POINTS.get(&bytes).is_some() {
+            return Ok(PublicKey(bytes));
+        }
         let vk = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPoint)?;
         if vk.is_weak() {
             return Err(KeyError::WeakKey);
         }
+        KEY_POINTS.put(bytes, vk);
         Ok(PublicKey(bytes))
     }
 
@@ -59,7 +91,12 @@ impl PublicKey {
     }
 
     pub(crate) fn verifying_key(&self) -> Option<VerifyingKey> {
-        VerifyingKey::from_bytes(&self.0).ok()
+        if let Some(vk) = KEY_POINTS.get(&self.0) {
+            return Some(vk);
+        }
+        let vk = VerifyingKey::from_bytes(&self.0).ok()?;
+        KEY_POINTS.put(self.0, vk);
+        Some(vk)
     }
 
     /// Verifies with `verify_strict` (rejects non-canonical and small-order components).
@@ -284,6 +321,49 @@ const SMALL_ORDER_R: [[u8; 32]; 7] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_keys_stay_checked_and_bounded() {
+        // A weak key (the identity point) and a non-point are refused every time: only keys
+        // found valid are remembered.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for _ in 0..2 {
+            assert!(matches!(
+                PublicKey::from_bytes(identity),
+                Err(KeyError::WeakKey)
+            ));
+        }
+        let not_a_point = (2u8..=255)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| VerifyingKey::from_bytes(b).is_err())
+            .unwrap();
+        for _ in 0..2 {
+            assert!(PublicKey::from_bytes(not_a_point).is_err());
+        }
+        // A remembered key verifies exactly as a fresh one: right message yes, other no.
+        let sk = SecretKey::from_seed([9; 32]);
+        let pk = PublicKey::from_bytes(*sk.public_key().as_bytes()).unwrap();
+        let sig = sk.sign(b"record");
+        for _ in 0..2 {
+            assert!(pk.verify_strict(b"record", &sig));
+            assert!(!pk.verify_strict(b"recorD", &sig));
+        }
+        // However many keys pass, the memory stays within its bound.
+        let vk = pk.verifying_key().unwrap();
+        for i in 0..(KEY_POINTS_MAX as u32 + 10) {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            b[31] = 0xa5;
+            KEY_POINTS.put(b, vk);
+        }
+        let held = KEY_POINTS.0.lock().unwrap().as_ref().map_or(0, |m| m.len());
+        assert!(held <= KEY_POINTS_MAX, "{held}");
+    }
 
     #[test]
     fn text_roundtrip_and_debug_redacted() {
