@@ -56,10 +56,14 @@ fn fold_char(c: char) -> Option<char> {
 /// A lower-case word with its letters folded (see [`fold_char`]) and apostrophes dropped, so
 /// that "Өскемен", "оскемен", "Oʻzbekiston" and "O'zbekiston" meet.
 pub fn fold_word(word: &str) -> String {
+    folded_chars(word).collect()
+}
+
+/// The characters of [`fold_word`].
+fn folded_chars(word: &str) -> impl Iterator<Item = char> + '_ {
     word.chars()
         .filter(|c| !is_apostrophe(*c))
         .map(|c| fold_char(c).unwrap_or(c))
-        .collect()
 }
 
 /// Whether [`fold_word`] leaves `word` as it is: true for plain Latin and Russian letters
@@ -88,6 +92,13 @@ fn is_word_char(c: char) -> bool {
 /// Cyrillic (U+0400–U+045F) words.
 fn lowercase(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
+    lowercase_into(word, &mut out);
+    out
+}
+
+/// [`lowercase`] written into `out` (emptied first), reusing its buffer.
+fn lowercase_into(word: &str, out: &mut String) {
+    out.clear();
     for c in word.chars() {
         let lower = match c {
             'A'..='Z' => c.to_ascii_lowercase(),
@@ -95,17 +106,26 @@ fn lowercase(word: &str) -> String {
             '\u{0410}'..='\u{042F}' => char::from_u32(c as u32 + 0x20).unwrap_or(c),
             '\u{0400}'..='\u{040F}' => char::from_u32(c as u32 + 0x50).unwrap_or(c),
             _ if c.is_ascii() || ('\u{0430}'..='\u{045F}').contains(&c) => c,
-            _ => return word.to_lowercase(),
+            _ => {
+                out.clear();
+                out.push_str(&word.to_lowercase());
+                return;
+            }
         };
         out.push(lower);
     }
-    out
 }
 
 /// The words of `text` as `(byte range, lower-cased word)`: runs of letters and digits, with an
 /// apostrophe kept inside a word when letters stand on both sides of it.
 pub fn words(text: &str) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
+    word_spans(text, |s, e| out.push((s, e, lowercase(&text[s..e]))));
+    out
+}
+
+/// Calls `f` with the byte range of each word of `text`, as [`words`] splits it.
+fn word_spans(text: &str, mut f: impl FnMut(usize, usize)) {
     let mut start: Option<usize> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -116,16 +136,15 @@ pub fn words(text: &str) -> Vec<(usize, usize, String)> {
         match (inside, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                out.push((s, i, lowercase(&text[s..i])));
+                f(s, i);
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        out.push((s, text.len(), lowercase(&text[s..])));
+        f(s, text.len());
     }
-    out
 }
 
 /// The tokenizer of every Accord field: [`words`], each emitted folded and, when folding
@@ -133,7 +152,12 @@ pub fn words(text: &str) -> Vec<(usize, usize, String)> {
 /// the exact letters ranks the exact form first while a plain-letter query still finds it.
 #[derive(Debug, Clone, Default)]
 pub struct FoldingTokenizer {
+    /// The tokens of the last text (the first `len`), then spare ones: their buffers are
+    /// written over by the next text, so that indexing allocates nothing per word.
     tokens: Vec<Token>,
+    len: usize,
+    /// The word being read, lower-cased.
+    word: String,
 }
 
 /// The tokens of one text.
@@ -143,36 +167,46 @@ pub struct FoldingTokenStream<'a> {
     next: usize,
 }
 
+impl FoldingTokenizer {
+    /// The next token slot, its text emptied, at `position` and the byte range `from..to`.
+    fn slot(&mut self, from: usize, to: usize, position: usize) -> &mut Token {
+        if self.len == self.tokens.len() {
+            self.tokens.push(Token::default());
+        }
+        let t = &mut self.tokens[self.len];
+        self.len += 1;
+        t.offset_from = from;
+        t.offset_to = to;
+        t.position = position;
+        t.position_length = 1;
+        t.text.clear();
+        t
+    }
+}
+
 impl Tokenizer for FoldingTokenizer {
     type TokenStream<'a> = FoldingTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> FoldingTokenStream<'a> {
-        self.tokens.clear();
-        for (position, (from, to, word)) in words(text).into_iter().enumerate() {
+        self.len = 0;
+        let mut position = 0;
+        let mut word = std::mem::take(&mut self.word);
+        word_spans(text, |from, to| {
+            lowercase_into(&text[from..to], &mut word);
             if folds_to_itself(&word) {
-                self.tokens.push(Token {
-                    offset_from: from,
-                    offset_to: to,
-                    position,
-                    text: word,
-                    position_length: 1,
-                });
-                continue;
+                self.slot(from, to, position).text.push_str(&word);
+            } else {
+                let folded = &mut self.slot(from, to, position).text;
+                folded.extend(folded_chars(&word));
+                if *folded != word {
+                    self.slot(from, to, position).text.push_str(&word);
+                }
             }
-            let folded = fold_word(&word);
-            let token = |text: String| Token {
-                offset_from: from,
-                offset_to: to,
-                position,
-                text,
-                position_length: 1,
-            };
-            let exact = (folded != word).then(|| token(word));
-            self.tokens.push(token(folded));
-            self.tokens.extend(exact);
-        }
+            position += 1;
+        });
+        self.word = word;
         FoldingTokenStream {
-            tokens: &mut self.tokens,
+            tokens: &mut self.tokens[..self.len],
             next: 0,
         }
     }
@@ -476,6 +510,32 @@ mod tests {
                 assert_eq!(cached, stemmed, "{lang:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_reused_tokenizer_gives_what_a_fresh_one_gives() {
+        let texts = [
+            "Цифровая трансформация: Өскемен, Oʻzbekiston and ÉTAT numérique 2030",
+            "short",
+            "",
+            "ёлка Ёлка ELKA ministry's",
+            "Одно",
+        ];
+        let all = |t: &mut FoldingTokenizer, text: &str| {
+            let mut ts = t.token_stream(text);
+            let mut out = Vec::new();
+            while ts.advance() {
+                let k = ts.token();
+                out.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
+            }
+            out
+        };
+        let mut reused = FoldingTokenizer::default();
+        for text in texts.iter().chain(texts.iter().rev()) {
+            let fresh = all(&mut FoldingTokenizer::default(), text);
+            assert_eq!(all(&mut reused, text), fresh, "{text}");
+        }
+        assert!(all(&mut reused, "").is_empty());
     }
 
     #[test]
