@@ -68,6 +68,19 @@ impl KeyPoints {
     }
 }
 
+/// The curve point of a public key, remembered once found valid and not weak.
+fn point(bytes: &[u8; 32]) -> Result<VerifyingKey, KeyError> {
+    if let Some(vk) = KEY_POINTS.get(bytes) {
+        return Ok(vk);
+    }
+    let vk = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
+    if vk.is_weak() {
+        return Err(KeyError::WeakKey);
+    }
+    KEY_POINTS.put(*bytes, vk);
+    Ok(vk)
+}
+
 /// An ed25519 public key (32 bytes), already checked to be a valid, non-weak curve point.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey([u8; 32]);
@@ -75,14 +88,7 @@ pub struct PublicKey([u8; 32]);
 impl PublicKey {
     /// Checks that the bytes are a valid, non-weak ed25519 point.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
-        if KEY_POINTS.get(&bytes).is_some() {
-            return Ok(PublicKey(bytes));
-        }
-        let vk = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPoint)?;
-        if vk.is_weak() {
-            return Err(KeyError::WeakKey);
-        }
-        KEY_POINTS.put(bytes, vk);
+        point(&bytes)?;
         Ok(PublicKey(bytes))
     }
 
@@ -91,12 +97,7 @@ impl PublicKey {
     }
 
     pub(crate) fn verifying_key(&self) -> Option<VerifyingKey> {
-        if let Some(vk) = KEY_POINTS.get(&self.0) {
-            return Some(vk);
-        }
-        let vk = VerifyingKey::from_bytes(&self.0).ok()?;
-        KEY_POINTS.put(self.0, vk);
-        Some(vk)
+        point(&self.0).ok()
     }
 
     /// Verifies with `verify_strict` (rejects non-canonical and small-order components).
