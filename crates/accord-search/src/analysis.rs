@@ -242,10 +242,12 @@ const STEM_CACHE_SHARDS: usize = 16;
 
 /// Word → stem for one language, shared by every thread. Tantivy starts new indexing threads
 /// at every index commit (five times a second under load), so a memory per thread was empty
-/// again before it had learnt a federation's vocabulary.
+/// again before it had learnt a federation's vocabulary. The parts hash with the standard
+/// library's keyed hasher: a record's words come from whoever signed it, and words built to
+/// collide must not turn a lookup into a scan.
 #[derive(Debug)]
 struct StemCache {
-    shards: [std::sync::Mutex<rustc_hash::FxHashMap<String, String>>; STEM_CACHE_SHARDS],
+    shards: [std::sync::Mutex<std::collections::HashMap<String, String>>; STEM_CACHE_SHARDS],
 }
 
 impl StemCache {
@@ -264,7 +266,7 @@ impl StemCache {
         c
     }
 
-    fn shard(&self, word: &str) -> &std::sync::Mutex<rustc_hash::FxHashMap<String, String>> {
+    fn shard(&self, word: &str) -> &std::sync::Mutex<std::collections::HashMap<String, String>> {
         use std::hash::BuildHasher;
         // The high bits: Fx mixes its last input into them.
         let h = rustc_hash::FxBuildHasher.hash_one(word);
