@@ -268,6 +268,8 @@ impl StemCache {
 
     fn shard(&self, word: &str) -> &std::sync::Mutex<std::collections::HashMap<String, String>> {
         use std::hash::BuildHasher;
+        // Unkeyed, so a signer could steer words into one part; that only empties the part
+        // more often (those words are stemmed again, as with no memory), never slows a lookup.
         // The high bits: Fx mixes its last input into them.
         let h = rustc_hash::FxBuildHasher.hash_one(word);
         &self.shards[(h >> 60) as usize % STEM_CACHE_SHARDS]
