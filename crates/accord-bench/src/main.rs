@@ -1179,6 +1179,15 @@ async fn catchup(n: usize) -> Result<Value> {
     )
     .await?;
     let took = t.elapsed();
+    // Held is not yet searchable: the index may still be working through what was stored.
+    wait_for(
+        "the restarted node to make every record searchable",
+        Duration::from_secs(600),
+        Duration::from_millis(10),
+        || async { searchable(&b).await as u64 >= with_warm_up },
+    )
+    .await?;
+    let searchable_after = t.elapsed();
     let first_record = first_record
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
@@ -1208,6 +1217,7 @@ async fn catchup(n: usize) -> Result<Value> {
         "nodes": 3,
         "records": n,
         "caught_up_s": round(took.as_secs_f64(), 3),
+        "searchable_s": round(searchable_after.as_secs_f64(), 3),
         "started_s": round(spawned.as_secs_f64(), 3),
         "first_record_s": round(first_record.as_secs_f64(), 3),
         "records_per_s": round(n as f64 / took.as_secs_f64(), 0),

@@ -233,24 +233,102 @@ impl TokenStream for FoldingTokenStream<'_> {
     }
 }
 
-/// Most stems remembered per language before a part of the memory starts afresh (about 3 MiB
-/// for two languages at Russian word lengths).
-const STEM_CACHE_WORDS: usize = 32_768;
+/// Slots of a language's stem memory: one word and its stem each, 64 bytes, so 2 MiB per
+/// language.
+const STEM_SLOTS: usize = 32_768;
 /// Parts of a language's stem memory, each behind its own lock: the index writer's threads
 /// stem at the same time and seldom want the same part.
-const STEM_CACHE_SHARDS: usize = 16;
+const STEM_STRIPES: usize = 64;
+/// Bytes of a slot for the word and its stem; longer words are stemmed every time.
+const STEM_SLOT_BYTES: usize = 62;
+/// Set in [`StemSlot::stem`] when the stem is the word's own beginning (Russian always): then
+/// only the word is kept, and words up to [`STEM_SLOT_BYTES`] fit.
+const STEM_IS_PREFIX: u8 = 0x80;
 
-/// Word → stem for one language, shared by every thread. Tantivy starts new indexing threads
-/// at every index commit (five times a second under load), so a memory per thread was empty
-/// again before it had learnt a federation's vocabulary. The parts hash with the standard
-/// library's keyed hasher: a record's words come from whoever signed it, and words built to
-/// collide must not turn a lookup into a scan.
-#[derive(Debug)]
+/// One remembered word and its stem, in one cache line: a lookup reads one place in memory.
+/// (A map of strings read three: its table, the word's buffer and the stem's; those misses were
+/// most of what the memory cost, 8 % of a bulk ingest's CPU.)
+#[derive(Clone, Copy)]
+struct StemSlot {
+    /// Length of the word; 0 for an empty slot.
+    word: u8,
+    /// Length of the stem, with [`STEM_IS_PREFIX`] when it is not kept apart.
+    stem: u8,
+    /// The word, then the stem unless it is the word's beginning.
+    bytes: [u8; STEM_SLOT_BYTES],
+}
+
+impl StemSlot {
+    const EMPTY: StemSlot = StemSlot {
+        word: 0,
+        stem: 0,
+        bytes: [0; STEM_SLOT_BYTES],
+    };
+
+    /// A slot for `word` → `stem`, or `None` if they do not fit.
+    fn new(word: &str, stem: &str) -> Option<StemSlot> {
+        let (w, st) = (word.as_bytes(), stem.as_bytes());
+        let mut slot = StemSlot::EMPTY;
+        if w.is_empty() || w.len() > STEM_SLOT_BYTES {
+            return None;
+        }
+        slot.bytes[..w.len()].copy_from_slice(w);
+        slot.word = w.len() as u8;
+        if w.starts_with(st) {
+            slot.stem = st.len() as u8 | STEM_IS_PREFIX;
+        } else {
+            let end = w
+                .len()
+                .checked_add(st.len())
+                .filter(|&e| e <= STEM_SLOT_BYTES)?;
+            slot.bytes[w.len()..end].copy_from_slice(st);
+            slot.stem = st.len() as u8;
+        }
+        Some(slot)
+    }
+
+    /// The stem of `word` if this slot holds it.
+    fn stem_of(&self, word: &[u8]) -> Option<&[u8]> {
+        let n = usize::from(self.word);
+        if n == 0 || n != word.len() || self.bytes[..n] != *word {
+            return None;
+        }
+        let len = usize::from(self.stem & !STEM_IS_PREFIX);
+        if self.stem & STEM_IS_PREFIX != 0 {
+            self.bytes.get(..len)
+        } else {
+            self.bytes.get(n..n + len)
+        }
+    }
+}
+
+/// Word → stem for one language, shared by every thread: a fixed table where each word has one
+/// slot, chosen by its hash, and a new word takes the slot from the one there. Tantivy starts new
+/// indexing threads at every index commit (five times a second under load), so a memory per
+/// thread was empty again before it had learnt a federation's vocabulary. The hash is not keyed:
+/// a signer who picks colliding words only makes them push each other out, so that they are
+/// stemmed each time, as with no memory; no lookup ever reads more than one slot.
 struct StemCache {
-    shards: [std::sync::Mutex<std::collections::HashMap<String, String>>; STEM_CACHE_SHARDS],
+    stripes: Vec<std::sync::Mutex<Vec<StemSlot>>>,
+}
+
+impl std::fmt::Debug for StemCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StemCache")
+            .field("slots", &STEM_SLOTS)
+            .finish()
+    }
 }
 
 impl StemCache {
+    fn new() -> StemCache {
+        StemCache {
+            stripes: (0..STEM_STRIPES)
+                .map(|_| std::sync::Mutex::new(vec![StemSlot::EMPTY; STEM_SLOTS / STEM_STRIPES]))
+                .collect(),
+        }
+    }
+
     /// The stem memory of `language`, created at its first use.
     fn of(language: Language) -> Arc<StemCache> {
         static CACHES: std::sync::Mutex<Vec<(Language, Arc<StemCache>)>> =
@@ -259,42 +337,54 @@ impl StemCache {
         if let Some((_, c)) = caches.iter().find(|(l, _)| *l == language) {
             return c.clone();
         }
-        let c = Arc::new(StemCache {
-            shards: std::array::from_fn(|_| std::sync::Mutex::default()),
-        });
+        let c = Arc::new(StemCache::new());
         caches.push((language, c.clone()));
         c
     }
 
-    fn shard(&self, word: &str) -> &std::sync::Mutex<std::collections::HashMap<String, String>> {
+    /// The part and the place in it of `word`'s slot.
+    fn place(word: &str) -> (usize, usize) {
         use std::hash::BuildHasher;
-        // Unkeyed, so a signer could steer words into one part; that only empties the part
-        // more often (those words are stemmed again, as with no memory), never slows a lookup.
-        // The high bits: Fx mixes its last input into them.
-        let h = rustc_hash::FxBuildHasher.hash_one(word);
-        &self.shards[(h >> 60) as usize % STEM_CACHE_SHARDS]
+        // Fx, mixed once more: its last input lands mostly in the high bits.
+        let h = rustc_hash::FxBuildHasher
+            .hash_one(word)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = (h >> 32) as usize % STEM_SLOTS;
+        (slot % STEM_STRIPES, slot / STEM_STRIPES)
     }
 
     /// Replaces `word` by its stem if remembered; false if not.
     fn stem_in_place(&self, word: &mut String) -> bool {
-        let shard = self.shard(word).lock().unwrap_or_else(|e| e.into_inner());
-        match shard.get(word.as_str()) {
-            Some(stem) => {
-                // The word's own buffer takes the stem (seldom longer): no allocation per token.
+        let (stripe, at) = Self::place(word);
+        let slots = self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(stem) = slots.get(at).and_then(|s| s.stem_of(word.as_bytes())) else {
+            return false;
+        };
+        // Stems are whole characters of valid UTF-8 (they were strings); the word's own buffer
+        // takes the stem: no allocation per token.
+        match std::str::from_utf8(stem) {
+            Ok(stem) => {
                 word.clear();
                 word.push_str(stem);
                 true
             }
-            None => false,
+            Err(_) => false,
         }
     }
 
-    fn remember(&self, word: String, stem: String) {
-        let mut shard = self.shard(&word).lock().unwrap_or_else(|e| e.into_inner());
-        if shard.len() >= STEM_CACHE_WORDS / STEM_CACHE_SHARDS {
-            shard.clear();
+    fn remember(&self, word: &str, stem: &str) {
+        let Some(slot) = StemSlot::new(word, stem) else {
+            return;
+        };
+        let (stripe, at) = Self::place(word);
+        let mut slots = self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slots.get_mut(at) {
+            *s = slot;
         }
-        shard.insert(word, stem);
     }
 }
 
@@ -365,14 +455,13 @@ impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
         }
         let stem = {
             let mut ts = self.stemmer.token_stream(&token.text);
-            if ts.advance() {
-                ts.token().text.clone()
-            } else {
-                token.text.clone()
+            if !ts.advance() {
+                return true;
             }
+            ts.token().text.clone()
         };
-        let word = std::mem::replace(&mut token.text, stem.clone());
-        self.cache.remember(word, stem);
+        self.cache.remember(&token.text, &stem);
+        token.text = stem;
         true
     }
 
@@ -566,24 +655,78 @@ mod tests {
     }
 
     #[test]
-    fn the_stem_memory_stays_within_its_bound() {
-        let c = StemCache {
-            shards: std::array::from_fn(|_| std::sync::Mutex::default()),
+    fn the_stem_memory_has_a_fixed_size_and_serves_the_latest_word_of_a_slot() {
+        let c = StemCache::new();
+        let held = |c: &StemCache| -> usize {
+            c.stripes
+                .iter()
+                .map(|s| s.lock().unwrap().iter().filter(|x| x.word > 0).count())
+                .sum()
         };
-        for i in 0..3 * STEM_CACHE_WORDS {
-            c.remember(format!("w{i}"), format!("s{i}"));
+        for i in 0..3 * STEM_SLOTS {
+            c.remember(&format!("w{i}"), &format!("s{i}"));
         }
-        let held: Vec<usize> = c.shards.iter().map(|s| s.lock().unwrap().len()).collect();
+        // Never more than its slots, and spread over them (most are taken).
+        let n = held(&c);
+        assert!(n <= STEM_SLOTS && n > STEM_SLOTS / 2, "{n}");
         assert!(
-            held.iter()
-                .all(|&n| n <= STEM_CACHE_WORDS / STEM_CACHE_SHARDS),
-            "{held:?}"
+            c.stripes
+                .iter()
+                .all(|s| s.lock().unwrap().len() == STEM_SLOTS / STEM_STRIPES)
         );
-        // Spread over the parts, not piled into one.
-        assert!(held.iter().all(|&n| n > 0), "{held:?}");
-        let mut w = format!("w{}", 3 * STEM_CACHE_WORDS - 1);
+        let mut w = format!("w{}", 3 * STEM_SLOTS - 1);
         assert!(c.stem_in_place(&mut w));
-        assert_eq!(w, format!("s{}", 3 * STEM_CACHE_WORDS - 1));
+        assert_eq!(w, format!("s{}", 3 * STEM_SLOTS - 1));
+        // Stems that are the word's beginning and stems that are not; a word too long to keep.
+        c.remember("государственных", "государствен");
+        c.remember("happy", "happi");
+        let long = "х".repeat(40);
+        c.remember(&long, "х");
+        for (word, stem) in [("государственных", "государствен"), ("happy", "happi")]
+        {
+            let mut w = word.to_string();
+            assert!(c.stem_in_place(&mut w), "{word}");
+            assert_eq!(w, stem);
+        }
+        let mut w = long.clone();
+        assert!(!c.stem_in_place(&mut w));
+        assert_eq!(w, long);
+    }
+
+    /// Words a signer picked to land in one slot push each other out: each is stemmed again
+    /// (as with no memory), and always right.
+    #[test]
+    fn colliding_words_are_stemmed_right_every_time() {
+        use tantivy::tokenizer::{Language, Stemmer, TextAnalyzer, TokenStream};
+        let base = "цифровизация";
+        let target = StemCache::place(base);
+        let rival = (0..10_000_000u32)
+            .map(|i| format!("цифровых{i}услуг"))
+            .find(|w| StemCache::place(w) == target)
+            .unwrap();
+        let text = format!("{base} {rival} {base} {rival} {base}");
+        let run = |mut a: TextAnalyzer| {
+            let mut out = Vec::new();
+            let mut ts = a.token_stream(&text);
+            while ts.advance() {
+                out.push(ts.token().text.clone());
+            }
+            out
+        };
+        let plain = run(TextAnalyzer::builder(FoldingTokenizer::default())
+            .filter(Stemmer::new(Language::Russian))
+            .build());
+        for _ in 0..2 {
+            let cached = run(TextAnalyzer::builder(FoldingTokenizer::default())
+                .filter(CachedStemmer::new(Language::Russian))
+                .build());
+            assert_eq!(cached, plain);
+        }
+        // The slot holds the last of the two; the other was pushed out.
+        let cache = StemCache::of(Language::Russian);
+        let (mut last, mut pushed_out) = (base.to_string(), rival.clone());
+        assert!(cache.stem_in_place(&mut last));
+        assert!(!cache.stem_in_place(&mut pushed_out));
     }
 
     #[test]
