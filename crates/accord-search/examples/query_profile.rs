@@ -1,7 +1,8 @@
 //! Query latency on an existing index directory (a node's `<data_dir>/search`, the node
 //! stopped): the benchmark program's queries, each run `N` times, p50/p99 per query — for
-//! profiling the search path alone.
-//! Run: `cargo run --release -p accord-search --example query_profile DIR [N]`.
+//! profiling the search path alone. With `cold` after `N`, every run asks a new searcher (an
+//! empty result cache), so every run is a first run.
+//! Run: `cargo run --release -p accord-search --example query_profile DIR [N] [cold]`.
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().ok_or("usage: query_profile DIR [N]")?;
     let runs: usize = args.next().map_or(Ok(20), |n| n.parse())?;
+    let cold = args.next().as_deref() == Some("cold");
     let index = SearchIndex::open(std::path::Path::new(&dir))?;
     let searcher = index.searcher();
     println!("{} documents", searcher.num_docs());
@@ -44,8 +46,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut times = Vec::with_capacity(runs);
         let mut total = 0;
         for _ in 0..runs {
+            let fresh;
+            let s = if cold {
+                fresh = index.searcher();
+                &fresh
+            } else {
+                &searcher
+            };
             let t = Instant::now();
-            total = searcher.search(q)?.total;
+            total = s.search(q)?.total;
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let first = times[0];

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tantivy::collector::{Collector, FacetCollector, SegmentCollector};
 use tantivy::index::SegmentId;
 use tantivy::query::{Bm25StatisticsProvider, EnableScoring, Query, Weight};
 use tantivy::schema::Facet;
@@ -202,10 +201,6 @@ pub(crate) fn collect(
 ) -> Result<Collected, SearchError> {
     let key: Arc<str> = Arc::from(format!("{query:?}"));
     let want = offset.saturating_add(k);
-    let mut facet_collector = FacetCollector::for_field("facet");
-    for name in FACETS {
-        facet_collector.add_facet(Facet::from_path([name]));
-    }
     // A ranked page needs the weight (and so the statistics) before the cache can be asked.
     let mut weight: Option<Box<dyn Weight>> = None;
     let mut fingerprint = 0;
@@ -255,16 +250,13 @@ pub(crate) fn collect(
                 };
                 let facet_seg = match cached_stats {
                     Some(_) => None,
-                    None => Some(facet_collector.for_segment(ord, reader)?),
+                    None => Some(SegmentFacets::new(reader)?),
                 };
                 let (seg_page, counted) = visit(w.as_ref(), reader, order, want, facet_seg)?;
                 let seg_stats = match (cached_stats, counted) {
                     (Some(s), _) => s,
-                    (None, Some((count, counts))) => {
-                        let s = Arc::new(Stats {
-                            count,
-                            facets: facet_values(&counts),
-                        });
+                    (None, Some((count, facets))) => {
+                        let s = Arc::new(Stats { count, facets });
                         cache.put(stats_key, Value::Stats(s.clone()));
                         s
                     }
@@ -389,17 +381,99 @@ impl Bm25StatisticsProvider for Statistics<'_> {
     }
 }
 
-/// The facet counts of one segment as (facet index, value, count).
-fn facet_values(counts: &tantivy::collector::FacetCounts) -> Vec<(usize, String, u64)> {
-    let mut out = Vec::new();
-    for (i, name) in FACETS.iter().enumerate() {
-        for (facet, n) in counts.get(Facet::from_path([*name])) {
-            if let Some(v) = facet.to_path().last() {
-                out.push((i, v.to_string(), n));
-            }
+/// Documents whose facet values [`SegmentFacets`] reads at once.
+const FACET_BLOCK: usize = 64;
+
+/// The facet counts of one segment's matching documents. Tantivy's facet collector reads a
+/// document's values one by one, each through a virtual call (with the column's index, 60 % of
+/// a query's first run at a million records); this reads the values of [`FACET_BLOCK`]
+/// documents with one call.
+struct SegmentFacets {
+    column: tantivy::columnar::StrColumn,
+    /// Matching documents not yet read.
+    pending: Vec<DocId>,
+    docs: Vec<DocId>,
+    rows: Vec<u32>,
+    values: Vec<u64>,
+    /// Documents counted per facet ordinal of the segment.
+    counts: Vec<u64>,
+    /// The last document counted per ordinal, plus one (0: none): a value a document holds
+    /// twice counts once, as with tantivy's collector.
+    last: Vec<u32>,
+}
+
+impl SegmentFacets {
+    fn new(reader: &SegmentReader) -> Result<SegmentFacets, SearchError> {
+        let column = reader.fast_fields().str("facet")?.ok_or_else(|| {
+            SearchError::Index(tantivy::TantivyError::SchemaError(
+                "the facet column is missing".into(),
+            ))
+        })?;
+        let terms = column.num_terms();
+        Ok(SegmentFacets {
+            column,
+            pending: Vec::with_capacity(FACET_BLOCK),
+            docs: Vec::new(),
+            rows: Vec::new(),
+            values: Vec::new(),
+            counts: vec![0; terms],
+            last: vec![0; terms],
+        })
+    }
+
+    #[inline]
+    fn add(&mut self, doc: DocId) {
+        self.pending.push(doc);
+        if self.pending.len() == FACET_BLOCK {
+            self.read();
         }
     }
-    out
+
+    /// Counts the values of the pending documents.
+    fn read(&mut self) {
+        let ords = self.column.ords();
+        self.docs.clear();
+        self.rows.clear();
+        ords.index
+            .docids_to_rowids(&self.pending, &mut self.docs, &mut self.rows);
+        self.values.clear();
+        self.values.resize(self.rows.len(), 0);
+        ords.values.get_vals(&self.rows, &mut self.values);
+        for (&doc, &ord) in self.docs.iter().zip(&self.values) {
+            let Ok(ord) = usize::try_from(ord) else {
+                continue;
+            };
+            if let (Some(n), Some(last)) = (self.counts.get_mut(ord), self.last.get_mut(ord)) {
+                let mark = doc.saturating_add(1);
+                if *last != mark {
+                    *last = mark;
+                    *n += 1;
+                }
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// The counts as (facet index in [`FACETS`], value, count).
+    fn harvest(mut self) -> Vec<(usize, String, u64)> {
+        self.read();
+        let reader = tantivy::fastfield::FacetReader::new(self.column.clone());
+        let mut facet = Facet::root();
+        let mut out = Vec::new();
+        for (ord, &n) in self.counts.iter().enumerate() {
+            if n == 0 || reader.facet_from_ord(ord as u64, &mut facet).is_err() {
+                continue;
+            }
+            // Every facet is `/dimension/value` (see `facet` in lib.rs).
+            let path = facet.to_path();
+            if let [dimension, value] = path.as_slice()
+                && let Some(i) = FACETS.iter().position(|f| f == dimension)
+            {
+                out.push((i, value.to_string(), n));
+            }
+        }
+        out
+    }
 }
 
 /// The best `want` documents of a segment, kept in a bounded min-heap.
@@ -437,7 +511,7 @@ impl Best {
     }
 }
 
-type Counted = Option<(u64, tantivy::collector::FacetCounts)>;
+type Counted = Option<(u64, Vec<(usize, String, u64)>)>;
 
 /// Visits a segment's matching live documents: its best `want` in `order`, and, when `facets`
 /// is given, the count and facet counts.
@@ -446,7 +520,7 @@ fn visit(
     reader: &SegmentReader,
     order: Order,
     want: usize,
-    mut facets: Option<<FacetCollector as Collector>::Child>,
+    mut facets: Option<SegmentFacets>,
 ) -> Result<(Vec<(SortKey, DocId)>, Counted), SearchError> {
     let created = reader
         .fast_fields()
@@ -463,7 +537,7 @@ fn visit(
         }
         count += 1;
         if let Some(f) = facets.as_mut() {
-            f.collect(doc, score);
+            f.add(doc);
         }
         let c = created_of(doc);
         let key = match order {
@@ -496,6 +570,68 @@ mod tests {
             deleted: n,
             query: Arc::from(query),
             page: None,
+        }
+    }
+
+    /// The block reader counts what tantivy's facet collector counts: several values of one
+    /// dimension, a value held twice (once), values with a slash, dimensions not asked for,
+    /// several segments, any subset of the documents.
+    #[test]
+    fn facet_counts_agree_with_tantivys_collector() {
+        use tantivy::collector::{Collector, FacetCollector, SegmentCollector};
+        let mut b = tantivy::schema::Schema::builder();
+        let field = b.add_facet_field("facet", tantivy::schema::FacetOptions::default());
+        let index = tantivy::Index::create_in_ram(b.build());
+        let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for n in 0..1000u32 {
+            let mut doc = tantivy::TantivyDocument::new();
+            let mut add = |dim: &str, v: &str| doc.add_facet(field, Facet::from_path([dim, v]));
+            add("member", ["KZ", "BY", "AM"][n as usize % 3]);
+            add("direction", &(n % 11).to_string());
+            if n % 4 == 0 {
+                add("direction", &((n + 5) % 11).to_string());
+            }
+            if n % 7 == 0 {
+                add("lang", "ru");
+            }
+            add("lang", if n % 2 == 0 { "ru" } else { "en" });
+            add("publisher", "Ministry / of \"digital\" development");
+            if n % 50 == 0 {
+                add("elsewhere", "x");
+            }
+            w.add_document(doc).unwrap();
+            if n % 300 == 299 {
+                w.commit().unwrap();
+            }
+        }
+        w.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        assert!(searcher.segment_readers().len() > 1);
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            for keep in [|d: DocId| d % 3 != 1, |_: DocId| true, |d: DocId| d == 7] {
+                let mut ours = SegmentFacets::new(reader).unwrap();
+                let mut collector = FacetCollector::for_field("facet");
+                for name in FACETS {
+                    collector.add_facet(Facet::from_path([name]));
+                }
+                let mut theirs = collector.for_segment(ord as u32, reader).unwrap();
+                for d in (0..reader.max_doc()).filter(|d| keep(*d)) {
+                    ours.add(d);
+                    theirs.collect(d, 0.0);
+                }
+                let counts = theirs.harvest();
+                let mut expected = Vec::new();
+                for (i, name) in FACETS.iter().enumerate() {
+                    for (f, n) in counts.get(Facet::from_path([*name])) {
+                        expected.push((i, f.to_path().last().unwrap().to_string(), n));
+                    }
+                }
+                let mut got = ours.harvest();
+                got.sort();
+                expected.sort();
+                assert!(!got.is_empty());
+                assert_eq!(got, expected);
+            }
         }
     }
 
