@@ -19,37 +19,59 @@ use crate::trust::{PublisherCheck, TrustView};
 
 /// An object that passed validation. Only this module can build one, so holding a
 /// `Verified<Object>` proves that its signatures and trust rules were checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Immutable and shared: a clone is a reference count, not a copy of the object and its
+/// bytes (the store keeps one for its batch, the reply, the index and the broadcast each).
+#[derive(Debug, PartialEq, Eq)]
 pub struct Verified<T> {
+    shared: std::sync::Arc<Parts<T>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Parts<T> {
     inner: T,
     signed: SignedObject,
 }
 
+impl<T> Clone for Verified<T> {
+    fn clone(&self) -> Self {
+        Verified {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl<T> Verified<T> {
+    fn new(inner: T, signed: SignedObject) -> Verified<T> {
+        Verified {
+            shared: std::sync::Arc::new(Parts { inner, signed }),
+        }
+    }
+
     pub fn object(&self) -> &T {
-        &self.inner
+        &self.shared.inner
     }
 
     pub fn id(&self) -> ObjectId {
-        self.signed.id()
+        self.shared.signed.id()
     }
 
     /// The exact envelope bytes that were verified.
     pub fn bytes(&self) -> &[u8] {
-        self.signed.as_bytes()
+        self.shared.signed.as_bytes()
     }
 
     pub fn signed(&self) -> &SignedObject {
-        &self.signed
+        &self.shared.signed
     }
 
     /// The first (for every type but charters, the only) signer.
     pub fn signer(&self) -> PublicKey {
-        self.signed.signatures()[0].0
+        self.shared.signed.signatures()[0].0
     }
 
     pub fn signers(&self) -> impl Iterator<Item = PublicKey> + '_ {
-        self.signed.signatures().iter().map(|(k, _)| *k)
+        self.shared.signed.signatures().iter().map(|(k, _)| *k)
     }
 }
 
@@ -270,7 +292,7 @@ fn check(
     let limits = *trust.limits();
     let obj = Object::decode_body(signed.body(), &limits)?;
     Ok(match rules(&signed, &obj, trust, known, now, false)? {
-        None => Ok(Verified { inner: obj, signed }),
+        None => Ok(Verified::new(obj, signed)),
         Some(m) => Err(m),
     })
 }
@@ -322,10 +344,7 @@ impl Prechecked {
             };
         }
         match rules(&self.signed, &self.object, trust, known, now, true) {
-            Ok(None) => Ok(Verified {
-                inner: self.object,
-                signed: self.signed,
-            }),
+            Ok(None) => Ok(Verified::new(self.object, self.signed)),
             Ok(Some(m)) => Err((self, Ok(m))),
             Err(r) => Err((self, Err(r))),
         }
@@ -886,7 +905,7 @@ impl TrustView {
         };
         check_genesis(&signed, c)?;
         let view = TrustView::new(signed.id(), c.clone());
-        Ok((view, Verified { inner: obj, signed }))
+        Ok((view, Verified::new(obj, signed)))
     }
 
     /// Checks a charter's structure (members, threshold, taxonomy, limits) without any

@@ -136,6 +136,9 @@ impl Shared {
 }
 
 /// One object after the precheck stage.
+// `Ready` is the common case, and boxing it would add an allocation per object; `Done` is the
+// small one (a verified object inside it is shared, a pointer).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Prepared {
     /// Signatures checked; the store thread judges it against the trust view.
