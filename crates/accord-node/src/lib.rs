@@ -35,7 +35,7 @@ pub use node::{
 };
 pub use sync::{PeerSync, SyncProgress};
 pub use worker::{
-    INDEX_COMMIT_INTERVAL, INDEX_QUEUE_CAPACITY, IngestResult, MAX_GROUP_OBJECTS,
+    INDEX_COMMIT_INTERVAL, INDEX_QUEUE_CAPACITY, INDEX_QUEUE_DOCS, IngestResult, MAX_GROUP_OBJECTS,
     STORE_QUEUE_CAPACITY,
 };
 

@@ -34,13 +34,19 @@ use crate::{NodeError, Source, now};
 pub const STORE_QUEUE_CAPACITY: usize = 1024;
 /// Most objects in one group commit.
 pub const MAX_GROUP_OBJECTS: usize = 512;
-/// Capacity of the queue of index updates into the indexer thread (one per group commit, at
-/// most [`MAX_GROUP_OBJECTS`] documents each); when it is full the store thread waits. Kept
-/// small so that the index is never more than about two group commits behind the store: a
+/// Most documents queued for the indexer thread and not yet taken by it; the store thread waits
+/// before queueing a group commit's documents that would pass it (unless nothing is queued).
+/// Two full group commits: the index is never more than about that behind the store, so a
 /// record is searchable within [`INDEX_COMMIT_INTERVAL`] plus the indexing of what was queued
-/// before it. With 64, a store faster than the indexer queued ~30,000 documents in a bulk
-/// ingest and "accepted → searchable" grew to 4 s (docs/BENCHMARKS.md, "The object log").
-pub const INDEX_QUEUE_CAPACITY: usize = 2;
+/// before it. (With 64 group commits of up to 512, a store faster than the indexer queued
+/// ~30,000 documents in a bulk ingest and "accepted → searchable" grew to 4 s:
+/// docs/BENCHMARKS.md, "The object log".)
+pub const INDEX_QUEUE_DOCS: usize = 2 * MAX_GROUP_OBJECTS;
+/// Capacity of the queue of index updates (one per group commit that stored anything). Bounded
+/// by documents above, not by updates: at light load every group commit holds a record or two,
+/// and while the indexer commits (tens of milliseconds) a queue of two updates filled and made
+/// the store thread — and so every POST's acknowledgement — wait for the index commit.
+pub const INDEX_QUEUE_CAPACITY: usize = 1024;
 /// The indexer commits at most this often; a record is searchable at most this long (plus
 /// one index commit) after it is stored, under any load.
 pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
@@ -214,6 +220,61 @@ pub(crate) enum Job {
     Shutdown,
 }
 
+/// The store thread's end of the index queue: updates bounded in number by the channel and in
+/// documents by [`INDEX_QUEUE_DOCS`].
+struct IndexQueue {
+    tx: std::sync::mpsc::SyncSender<IndexUpdate>,
+    backlog: Arc<Backlog>,
+}
+
+impl IndexQueue {
+    /// Queues an update, first waiting while its documents would pass [`INDEX_QUEUE_DOCS`].
+    /// False when the indexer has stopped.
+    fn send(&self, update: IndexUpdate) -> bool {
+        self.backlog.reserve(update.docs.len());
+        self.tx.send(update).is_ok()
+    }
+}
+
+/// Documents queued for the indexer and not yet taken.
+#[derive(Default)]
+struct Backlog {
+    /// Queued documents, and whether the indexer has stopped (then nobody waits).
+    state: Mutex<(usize, bool)>,
+    taken: std::sync::Condvar,
+}
+
+impl Backlog {
+    fn reserve(&self, docs: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.0 > 0 && state.0 + docs > INDEX_QUEUE_DOCS && !state.1 {
+            state = self.taken.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 += docs;
+    }
+
+    fn release(&self, docs: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = state.0.saturating_sub(docs);
+        self.taken.notify_all();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.taken.notify_all();
+    }
+}
+
+/// Closes the backlog when the indexer thread ends, however it ends, so that the store thread
+/// never waits for an indexer that is gone.
+struct CloseOnDrop(Arc<Backlog>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Documents a group commit changed, for the indexer.
 struct IndexUpdate {
     docs: Vec<(RecordDoc, Presence)>,
@@ -281,13 +342,18 @@ pub(crate) fn run(
             SyncIndex::default()
         }
     };
-    let (index_tx, index_rx) = std::sync::mpsc::sync_channel(INDEX_QUEUE_CAPACITY);
+    let (tx, index_rx) = std::sync::mpsc::sync_channel(INDEX_QUEUE_CAPACITY);
+    let backlog = Arc::new(Backlog::default());
+    let index_tx = IndexQueue {
+        tx,
+        backlog: backlog.clone(),
+    };
     let indexer = {
         let shared = shared.clone();
         let metrics = metrics.clone();
         std::thread::Builder::new()
             .name("accord-index".into())
-            .spawn(move || index_loop(search, index_rx, shared, metrics))
+            .spawn(move || index_loop(search, index_rx, backlog, shared, metrics))
     };
     let indexer = match indexer {
         Ok(t) => Some(t),
@@ -327,7 +393,7 @@ pub(crate) fn run(
                     seq,
                     stored_at: Instant::now(),
                 };
-                if index_tx.send(update).is_err() {
+                if !index_tx.send(update) {
                     warn!("the indexer has stopped; search catches up at the next start");
                 }
                 let _ = reply.send(seq);
@@ -392,7 +458,7 @@ type Group = Vec<(
 struct GroupContext<'a> {
     shared: &'a Shared,
     metrics: &'a Metrics,
-    index_tx: &'a std::sync::mpsc::SyncSender<IndexUpdate>,
+    index_tx: &'a IndexQueue,
     summary: &'a mut Summary,
 }
 
@@ -455,7 +521,7 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                     seq: store.seq(),
                     stored_at: Instant::now(),
                 };
-                if ctx.index_tx.send(update).is_err() {
+                if !ctx.index_tx.send(update) {
                     warn!("the indexer has stopped; search catches up at the next start");
                 }
             }
@@ -531,10 +597,12 @@ fn log_outcome(o: &IngestOutcome, source: Source) {
 fn index_loop(
     search: SearchIndex,
     rx: std::sync::mpsc::Receiver<IndexUpdate>,
+    backlog: Arc<Backlog>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
+    let _close = CloseOnDrop(backlog.clone());
     let committed = search.mark().unwrap_or(0);
     metrics.search_docs.set(search.num_docs() as i64);
     let mut ix = Indexer {
@@ -576,6 +644,7 @@ fn index_loop(
                 Err(_) => break,
             }
         };
+        backlog.release(update.docs.len());
         if !update.docs.is_empty() {
             ix.batch.extend(update.docs);
             if ix.batch.len() >= INDEX_BATCH_DOCS {
@@ -636,5 +705,59 @@ impl Indexer {
         self.metrics.search_docs.set(self.search.num_docs() as i64);
         self.shared.searchable.send_replace(self.target);
         self.committed = self.target;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::{TryRecvError, channel};
+
+    /// The store thread waits only when queued documents would pass the bound: single-record
+    /// group commits never wait behind each other, a group larger than the bound goes through
+    /// when nothing is queued, and a stopped indexer never leaves it waiting.
+    #[test]
+    fn the_index_queue_is_bounded_by_documents_not_by_updates() {
+        let backlog = Arc::new(Backlog::default());
+        // A thousand one-document updates: none waits.
+        for _ in 0..1000 {
+            backlog.reserve(1);
+        }
+        backlog.release(1000);
+        // An update larger than the bound passes when nothing is queued.
+        backlog.reserve(INDEX_QUEUE_DOCS + 10);
+        // The next one waits until the indexer takes the first.
+        let (done_tx, done_rx) = channel();
+        let waiter = {
+            let backlog = backlog.clone();
+            std::thread::spawn(move || {
+                backlog.reserve(1);
+                done_tx.send(()).unwrap();
+            })
+        };
+        assert_eq!(
+            done_rx.recv_timeout(Duration::from_millis(100)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+            "it went through while the bound was passed"
+        );
+        backlog.release(INDEX_QUEUE_DOCS + 10);
+        done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        waiter.join().unwrap();
+        backlog.release(1);
+        // Full again; an indexer that stops releases every waiter.
+        backlog.reserve(INDEX_QUEUE_DOCS);
+        let (done_tx, done_rx) = channel();
+        let waiter = {
+            let backlog = backlog.clone();
+            std::thread::spawn(move || {
+                backlog.reserve(5);
+                done_tx.send(()).unwrap();
+            })
+        };
+        assert_eq!(done_rx.try_recv(), Err(TryRecvError::Empty));
+        drop(CloseOnDrop(backlog.clone()));
+        done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        waiter.join().unwrap();
     }
 }
