@@ -714,6 +714,20 @@ mod tests {
     use super::*;
     use std::sync::mpsc::{TryRecvError, channel};
 
+    /// Reserves `docs` on another thread, which says when it got through.
+    fn reserve_on_a_thread(
+        backlog: &Arc<Backlog>,
+        docs: usize,
+    ) -> (std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>) {
+        let (done_tx, done_rx) = channel();
+        let backlog = backlog.clone();
+        let waiter = std::thread::spawn(move || {
+            backlog.reserve(docs);
+            done_tx.send(()).unwrap();
+        });
+        (waiter, done_rx)
+    }
+
     /// The store thread waits only when queued documents would pass the bound: single-record
     /// group commits never wait behind each other, a group larger than the bound goes through
     /// when nothing is queued, and a stopped indexer never leaves it waiting.
@@ -728,14 +742,7 @@ mod tests {
         // An update larger than the bound passes when nothing is queued.
         backlog.reserve(INDEX_QUEUE_DOCS + 10);
         // The next one waits until the indexer takes the first.
-        let (done_tx, done_rx) = channel();
-        let waiter = {
-            let backlog = backlog.clone();
-            std::thread::spawn(move || {
-                backlog.reserve(1);
-                done_tx.send(()).unwrap();
-            })
-        };
+        let (waiter, done_rx) = reserve_on_a_thread(&backlog, 1);
         assert_eq!(
             done_rx.recv_timeout(Duration::from_millis(100)),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout),
@@ -747,14 +754,7 @@ mod tests {
         backlog.release(1);
         // Full again; an indexer that stops releases every waiter.
         backlog.reserve(INDEX_QUEUE_DOCS);
-        let (done_tx, done_rx) = channel();
-        let waiter = {
-            let backlog = backlog.clone();
-            std::thread::spawn(move || {
-                backlog.reserve(5);
-                done_tx.send(()).unwrap();
-            })
-        };
+        let (waiter, done_rx) = reserve_on_a_thread(&backlog, 5);
         assert_eq!(done_rx.try_recv(), Err(TryRecvError::Empty));
         drop(CloseOnDrop(backlog.clone()));
         done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
