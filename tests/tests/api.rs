@@ -52,46 +52,6 @@ fn corpus(tf: &TestFed) -> Vec<(SignedObject, usize, &'static str, &'static str)
         .collect()
 }
 
-/// The value of a metric without labels in a node's `/metrics` text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Index commits are spaced by how many documents the last one held: after a batch of 250 the
-/// next commit waits 500 ms, after a single record 200 ms again (the interval is published
-/// before the commit it follows is reported searchable).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn index_commits_wait_longer_after_a_large_one() {
-    let tf = TestFed::new(&MEMBERS, 43).unwrap();
-    // Nothing else stored meanwhile (a heartbeat's commit of no records would come between).
-    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
-    cfg.health.heartbeat_secs = 3600;
-    let node = accord_node::Node::spawn(cfg).await.unwrap();
-    let name = "accord_search_commit_interval_seconds";
-    let recs = corpus(&tf);
-    let (out, searchable) = node
-        .submit_searchable(
-            recs.iter().map(|r| r.0.as_bytes().to_vec()).collect(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
-    let text = node.metrics_text().await;
-    assert_eq!(metric(&text, name), Some(0.5), "{text}");
-    let one = tf.fed.record(0, "One more record", now());
-    let (out, searchable) = node
-        .submit_searchable(vec![one.as_bytes().to_vec()], Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert!(out[0].status == "accepted" && searchable);
-    let text = node.metrics_text().await;
-    assert_eq!(metric(&text, name), Some(0.2), "{text}");
-    node.shutdown().await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_filters_facets_and_pagination_over_http() {
     let tf = TestFed::new(&MEMBERS, 41).unwrap();

@@ -6,7 +6,7 @@
 //! Pipeline: duplicate check by id → limits → signatures (the precheck, on a pool as wide as
 //! the machine; each signature checked once) → trust → durable store write (group commit on
 //! the store thread; the flush is the acknowledgement) → subscribers → gossip (for new local
-//! objects); the search index follows on its own thread within 200 ms (500 ms under load) plus one index commit. Gossip messages
+//! objects); the search index follows on its own thread within 500 ms plus one index commit. Gossip messages
 //! are reported to the network as accepted, ignored or rejected only after this pipeline has
 //! judged them, so nothing invalid is forwarded.
 
@@ -35,8 +35,8 @@ pub use node::{
 };
 pub use sync::{PeerSync, SyncProgress};
 pub use worker::{
-    INDEX_COMMIT_INTERVAL, INDEX_COMMIT_INTERVAL_LOADED, INDEX_COMMIT_LOADED_DOCS,
-    INDEX_QUEUE_CAPACITY, INDEX_QUEUE_DOCS, IngestResult, MAX_GROUP_OBJECTS, STORE_QUEUE_CAPACITY,
+    INDEX_COMMIT_INTERVAL, INDEX_QUEUE_CAPACITY, INDEX_QUEUE_DOCS, IngestResult, MAX_GROUP_OBJECTS,
+    STORE_QUEUE_CAPACITY,
 };
 
 use thiserror::Error;

@@ -29,8 +29,6 @@ pub struct Metrics {
     pub(crate) pending: Gauge,
     pub(crate) store_bytes: Gauge,
     pub(crate) search_docs: Gauge,
-    /// The indexer's interval to its next index commit (longer under load).
-    pub(crate) search_commit_interval_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(crate) commit_seconds: Histogram,
     pub(crate) searchable_lag_seconds: Histogram,
     pub(crate) verifications: Counter,
@@ -84,7 +82,6 @@ impl Metrics {
             pending: Gauge::default(),
             store_bytes: Gauge::default(),
             search_docs: Gauge::default(),
-            search_commit_interval_seconds: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             searchable_lag_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 10)),
             verifications: Counter::default(),
@@ -167,11 +164,6 @@ impl Metrics {
             "search_documents",
             "Records in the search index",
             m.search_docs.clone(),
-        );
-        r.register(
-            "search_commit_interval_seconds",
-            "Interval to the next index commit: 0.2 s, or 0.5 s after a commit of 32 documents or more",
-            m.search_commit_interval_seconds.clone(),
         );
         r.register(
             "store_commit_duration_seconds",

@@ -794,8 +794,7 @@ impl NodeHandle {
     /// Waits until every record stored up to sequence number `seq` (see
     /// [`IngestResult::seq`]) is searchable, at most `timeout`; `true` if it is. Objects are
     /// acknowledged once durable; the search index follows within
-    /// [`crate::INDEX_COMMIT_INTERVAL`] (or [`crate::INDEX_COMMIT_INTERVAL_LOADED`] under load)
-    /// plus one index commit.
+    /// [`crate::INDEX_COMMIT_INTERVAL`] plus one index commit.
     pub async fn wait_searchable(&self, seq: u64, timeout: std::time::Duration) -> bool {
         let mut rx = self.inner.shared.searchable();
         matches!(
