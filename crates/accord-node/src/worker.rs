@@ -51,7 +51,7 @@ pub const INDEX_QUEUE_CAPACITY: usize = 1024;
 /// searchable at most this long (plus one index commit) after it is stored, under any load.
 /// An index commit costs the same whatever it holds — it ends a segment per indexing thread
 /// (a dozen files, a term table, later a merge) and reopens the searcher — and at 200 ms that
-/// cost was a third of the machine's work with five nodes at 50 records/s each, a sixth at 250
+/// cost was a third of the machine's work with five nodes at 50 records/s each, 6–11 % at 250
 /// (docs/BENCHMARKS.md, "Index commits under load"). 500 ms is the bound the ingest issue asks
 /// for.
 pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
