@@ -304,7 +304,18 @@ pub mod harness {
         cert: Option<Vec<u8>>,
         bootstrap: Vec<String>,
     ) -> (accord_net::NetworkHandle, accord_net::NetworkEvents) {
-        let (net, handle, events) = accord_net::Network::new(accord_net::NetConfig {
+        start_raw_peer(raw_peer_config(key, tf, cert, bootstrap))
+    }
+
+    /// The configuration [`raw_peer`] starts with, for a test to change before
+    /// [`start_raw_peer`].
+    pub fn raw_peer_config(
+        key: &SecretKey,
+        tf: &TestFed,
+        cert: Option<Vec<u8>>,
+        bootstrap: Vec<String>,
+    ) -> accord_net::NetConfig {
+        accord_net::NetConfig {
             keypair: accord_net::keypair_of(key).expect("an ed25519 key is a libp2p key"),
             federation: tf.fed.federation(),
             listen: vec![
@@ -324,8 +335,16 @@ pub mod harness {
             gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
             sim: None,
             gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
-        })
-        .expect("the raw peer's network starts");
+            gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
+        }
+    }
+
+    /// Starts a bare peer with `cfg` (see [`raw_peer`]); its swarm runs on a task.
+    pub fn start_raw_peer(
+        cfg: accord_net::NetConfig,
+    ) -> (accord_net::NetworkHandle, accord_net::NetworkEvents) {
+        let (net, handle, events) =
+            accord_net::Network::new(cfg).expect("the raw peer's network starts");
         tokio::spawn(net.run());
         (handle, events)
     }

@@ -115,3 +115,75 @@ async fn a_gossip_flood_is_counted_and_cannot_crowd_out_control_events() {
     s.shutdown().await;
     l.shutdown().await;
 }
+
+/// The gossip queue is bounded in bytes too (`network.gossip_queue_mb`): a node given a small
+/// byte bound holds at most that much of a flood of large messages, however few they are, and
+/// counts the rest with their sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gossip_queue_is_bounded_in_bytes_as_configured() {
+    use accord_tests::harness::{raw_peer_config, start_raw_peer};
+    let tf = TestFed::new(&["KZ"], 74).unwrap();
+    let l_key = SecretKey::from_seed([75; 32]);
+    let s_key = SecretKey::from_seed([76; 32]);
+    const BOUND: usize = 64 * 1024;
+    const SIZE: usize = 4 * 1024;
+    let mut cfg = raw_peer_config(&l_key, &tf, None, vec![]);
+    cfg.gossip_queue_bytes = BOUND;
+    let (l, l_events) = start_raw_peer(cfg);
+    let (mut l_control, gossip) = l_events.split();
+    let l_addr = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(a) = l.listen_addrs().await.unwrap().first() {
+                break format!("{a}/p2p/{}", l.local_peer_id());
+            }
+            assert!(tokio::time::Instant::now() < deadline, "L listens");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (s, _s_events) = raw_peer(&s_key, &tf, None, vec![l_addr]).await;
+    let s_peer = s.local_peer_id();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(ev) = l_control.recv().await {
+            if matches!(ev, NetworkEvent::PeerAdmitted { peer } if peer == s_peer) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("S admitted by L");
+    // Distinct messages of 4 KiB (gossipsub drops repeats), until L has counted one it could
+    // not take: far fewer than the 8192 messages the queue would hold by count.
+    let message = |n: usize| {
+        let mut m = format!("large {n} ").into_bytes();
+        m.resize(SIZE, b'.');
+        m
+    };
+    let mut n = 0usize;
+    let flooded = tokio::time::timeout(Duration::from_secs(60), async {
+        while l.missed_gossip().count() == 0 {
+            if s.publish(message(n)).await.is_ok() {
+                n += 1;
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+    .await;
+    assert!(flooded.is_ok(), "{n} messages published, none missed by L");
+    assert!(n < accord_net::GOSSIP_CHANNEL_CAPACITY, "{n} messages");
+    assert!(
+        gossip.backlog_bytes() <= BOUND,
+        "{} bytes queued",
+        gossip.backlog_bytes()
+    );
+    assert!(
+        gossip.backlog() <= BOUND / SIZE && gossip.backlog() >= BOUND / SIZE - 1,
+        "{} messages queued",
+        gossip.backlog()
+    );
+    assert_eq!(l.missed_gossip().take_peers(), vec![s_peer]);
+    drop(gossip);
+    s.shutdown().await;
+    l.shutdown().await;
+}

@@ -19,11 +19,11 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
         cfg
     };
     let publisher = Node::spawn(config(0, vec![])).await.unwrap();
-    // The receiver's gossip queue holds 64 messages (8192 normally), so that a burst
+    // The receiver's gossip queue holds 64 messages (8192 by default), so that a burst
     // overflows it whatever the two nodes' relative speed: the publisher gossips each group
     // commit of up to 512 records at once.
     let mut receiver_cfg = config(1, vec![dial_addr(&publisher).await.unwrap()]);
-    receiver_cfg.network.gossip_queue = Some(64);
+    receiver_cfg.network.gossip_queue_messages = 64;
     let receiver = Node::spawn(receiver_cfg).await.unwrap();
     assert!(wait_until(Duration::from_secs(30), || admitted(&receiver, 1)).await);
     assert!(wait_until(Duration::from_secs(30), || admitted(&publisher, 1)).await);

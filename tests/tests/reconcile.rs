@@ -227,6 +227,7 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
         gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
         sim: None,
         gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
+        gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
     })
     .unwrap();
     tokio::spawn(net.run());

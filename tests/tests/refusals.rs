@@ -60,6 +60,7 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
         gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
         sim: None,
         gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
+        gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
     })
     .unwrap();
     tokio::spawn(net.run());

@@ -52,6 +52,47 @@ struct Cli {
     /// not given.
     #[arg(long, global = true)]
     cache_mb: Option<u64>,
+    /// The search index's indexing memory of every node of the run (`search.index_heap_mb`);
+    /// the node's default when not given.
+    #[arg(long, global = true)]
+    index_heap_mb: Option<u64>,
+    /// The gossip queue of every node of the run, in MiB (`network.gossip_queue_mb`); the
+    /// node's default when not given.
+    #[arg(long, global = true)]
+    gossip_queue_mb: Option<u64>,
+    /// The gossip queue of every node of the run, in messages
+    /// (`network.gossip_queue_messages`); the node's default when not given.
+    #[arg(long, global = true)]
+    gossip_queue_messages: Option<usize>,
+}
+
+/// The node settings a run changes from the defaults (`--compressed`, `--cache-mb`,
+/// `--index-heap-mb`, `--gossip-queue-mb`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Overrides {
+    compressed: bool,
+    cache_mb: Option<u64>,
+    index_heap_mb: Option<u64>,
+    gossip_queue_mb: Option<u64>,
+    gossip_queue_messages: Option<usize>,
+}
+
+impl Overrides {
+    fn apply(&self, cfg: &mut accord_node::NodeConfig) {
+        cfg.store.compression = self.compressed;
+        if let Some(mb) = self.cache_mb {
+            cfg.store.cache_mb = mb;
+        }
+        if let Some(mb) = self.index_heap_mb {
+            cfg.search.index_heap_mb = mb;
+        }
+        if let Some(mb) = self.gossip_queue_mb {
+            cfg.network.gossip_queue_mb = mb;
+        }
+        if let Some(n) = self.gossip_queue_messages {
+            cfg.network.gossip_queue_messages = n;
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,11 +174,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    COMPRESSED.store(cli.compressed, std::sync::atomic::Ordering::Relaxed);
-    CACHE_MB.store(
-        cli.cache_mb.unwrap_or(0),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    let _ = OVERRIDES.set(Overrides {
+        compressed: cli.compressed,
+        cache_mb: cli.cache_mb,
+        index_heap_mb: cli.index_heap_mb,
+        gossip_queue_mb: cli.gossip_queue_mb,
+        gossip_queue_messages: cli.gossip_queue_messages,
+    });
     let work = tempfile_dir()?;
     let log_path = work.join("bench.log");
     let log = std::fs::File::create(&log_path).context("creating the log file")?;
@@ -196,6 +239,15 @@ fn main() -> Result<()> {
     });
     if let Some(mb) = cli.cache_mb {
         result["cache_mb"] = json!(mb);
+    }
+    if let Some(mb) = cli.index_heap_mb {
+        result["index_heap_mb"] = json!(mb);
+    }
+    if let Some(mb) = cli.gossip_queue_mb {
+        result["gossip_queue_mb"] = json!(mb);
+    }
+    if let Some(n) = cli.gossip_queue_messages {
+        result["gossip_queue_messages"] = json!(n);
     }
     result["load_average"] = json!(load_average());
     result["date"] = json!(date());
@@ -689,21 +741,15 @@ fn record_arrivals<'a>(
     arrivals
 }
 
-/// Whether the nodes of this run create compressed stores (`--compressed`).
-static COMPRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-/// The sled page cache of this run's nodes in MiB (`--cache-mb`); 0 for the node's default.
-static CACHE_MB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The node settings of this run, set once from the command line.
+static OVERRIDES: std::sync::OnceLock<Overrides> = std::sync::OnceLock::new();
 
 /// Member `i`'s node config for a run: loopback, the production sync interval, the run's
 /// store compression and cache.
 fn bench_config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> accord_node::NodeConfig {
     let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
     cfg.sync = SyncConfig::default();
-    cfg.store.compression = COMPRESSED.load(std::sync::atomic::Ordering::Relaxed);
-    match CACHE_MB.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => {}
-        mb => cfg.store.cache_mb = mb,
-    }
+    OVERRIDES.get().copied().unwrap_or_default().apply(&mut cfg);
     if UNBOUNDED.load(std::sync::atomic::Ordering::Relaxed) {
         cfg.attachments.max_bytes_per_sec = 0;
         cfg.attachments.max_bytes_per_sec_per_peer = 0;

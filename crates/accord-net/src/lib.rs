@@ -48,9 +48,11 @@ pub const DEFAULT_GOSSIP_MESH_N: usize = 6;
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 /// Capacity of the control event channel out of the swarm task (everything but gossip).
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
-/// Capacity of the gossip event channel out of the swarm task, in messages...
+/// Default capacity of the gossip event channel out of the swarm task, in messages
+/// ([`NetConfig::gossip_queue`])...
 pub const GOSSIP_CHANNEL_CAPACITY: usize = 8192;
-/// ...and in bytes of message data: a flood of large objects cannot hold more than this.
+/// ...and in bytes of message data ([`NetConfig::gossip_queue_bytes`]): a flood of large
+/// objects cannot hold more than this.
 pub const GOSSIP_QUEUE_BYTES: usize = 64 << 20;
 /// How long a peer has to present a valid node certificate in members mode.
 pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,9 +95,12 @@ pub struct NetConfig {
     pub gossip_mesh_n: usize,
     /// A simulated link instead of plain TCP (benchmarks only; see [`sim`]).
     pub sim: Option<sim::SimLink>,
-    /// Gossip messages waiting to be judged, at most ([`GOSSIP_CHANNEL_CAPACITY`] normally;
-    /// tests make it small to overflow it on purpose).
+    /// Gossip messages waiting to be judged, at most ([`GOSSIP_CHANNEL_CAPACITY`] by default).
     pub gossip_queue: usize,
+    /// Bytes of gossip message data waiting to be judged, at most ([`GOSSIP_QUEUE_BYTES`] by
+    /// default). A message that would pass either bound is counted in [`MissedGossip`] and
+    /// left to reconciliation.
+    pub gossip_queue_bytes: usize,
 }
 
 /// The verdict of the node on a gossip message.
@@ -322,6 +327,11 @@ impl GossipEvents {
     /// Gossip messages waiting to be taken.
     pub fn backlog(&self) -> usize {
         self.rx.len()
+    }
+
+    /// Bytes of message data waiting to be taken.
+    pub fn backlog_bytes(&self) -> usize {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

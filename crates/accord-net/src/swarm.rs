@@ -16,8 +16,7 @@ use crate::behaviour::{
 };
 use crate::{
     Admission, COMMAND_CHANNEL_CAPACITY, Command, EVENT_CHANNEL_CAPACITY, GOSSIP_CHANNEL_CAPACITY,
-    GOSSIP_QUEUE_BYTES, NetConfig, NetError, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo,
-    Validation,
+    NetConfig, NetError, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo, Validation,
 };
 
 /// First and largest redial delay for bootstrap peers.
@@ -72,8 +71,10 @@ pub struct Network {
     events: mpsc::Sender<NetworkEvent>,
     /// Gossip messages, on their own queue (see [`NetworkEvents`]).
     gossip: mpsc::Sender<NetworkEvent>,
-    /// Bytes of message data in the gossip queue.
+    /// Bytes of message data in the gossip queue...
     gossip_bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// ...and at most ([`NetConfig::gossip_queue_bytes`]).
+    gossip_queue_bytes: usize,
     /// Gossip not handed over to the node, shared with the handles.
     missed: std::sync::Arc<crate::MissedGossip>,
     topic: gossipsub::IdentTopic,
@@ -229,6 +230,7 @@ impl Network {
             events,
             gossip,
             gossip_bytes,
+            gossip_queue_bytes: cfg.gossip_queue_bytes,
             missed,
             topic: gossip_topic(&cfg.federation),
             health: health_topic(&cfg.federation),
@@ -280,7 +282,7 @@ impl Network {
         if let NetworkEvent::Gossip { source, data, .. } = &ev {
             let (source, len) = (*source, data.len());
             let queued = self.gossip_bytes.fetch_add(len, Ordering::Relaxed);
-            let sent = queued + len <= GOSSIP_QUEUE_BYTES && self.gossip.try_send(ev).is_ok();
+            let sent = queued + len <= self.gossip_queue_bytes && self.gossip.try_send(ev).is_ok();
             if !sent {
                 self.gossip_bytes.fetch_sub(len, Ordering::Relaxed);
                 if self.missed.record(source) {

@@ -69,10 +69,13 @@ pub struct NetworkConfig {
     /// code: no configuration file can name it.
     #[serde(skip)]
     pub sim: Option<accord_net::sim::SimLink>,
-    /// The gossip queue's capacity in messages, when not the default
-    /// (`accord_net::GOSSIP_CHANNEL_CAPACITY`). Set only in code, by tests.
-    #[serde(skip)]
-    pub gossip_queue: Option<usize>,
+    /// Gossip messages received and waiting to be judged, at most; a message past this or
+    /// [`Self::gossip_queue_mb`] is counted and fetched by reconciliation with its sender.
+    #[serde(default = "default_gossip_queue_messages")]
+    pub gossip_queue_messages: usize,
+    /// Bytes of gossip waiting to be judged, at most, in MiB.
+    #[serde(default = "default_gossip_queue_mb")]
+    pub gossip_queue_mb: u64,
 }
 
 fn default_listen() -> Vec<String> {
@@ -83,6 +86,16 @@ pub const MAX_GOSSIP_MESH_N: usize = 32;
 
 fn default_gossip_mesh_n() -> usize {
     accord_net::DEFAULT_GOSSIP_MESH_N
+}
+/// Accepted range of `network.gossip_queue_messages`.
+pub const GOSSIP_QUEUE_MESSAGES: std::ops::RangeInclusive<usize> = 16..=1 << 20;
+/// Accepted range of `network.gossip_queue_mb`.
+pub const GOSSIP_QUEUE_MB: std::ops::RangeInclusive<u64> = 1..=4096;
+fn default_gossip_queue_messages() -> usize {
+    accord_net::GOSSIP_CHANNEL_CAPACITY
+}
+fn default_gossip_queue_mb() -> u64 {
+    (accord_net::GOSSIP_QUEUE_BYTES >> 20) as u64
 }
 fn default_admission_timeout_secs() -> u64 {
     accord_net::ADMISSION_TIMEOUT.as_secs()
@@ -98,7 +111,8 @@ impl Default for NetworkConfig {
             admission_timeout_secs: default_admission_timeout_secs(),
             gossip_mesh_n: default_gossip_mesh_n(),
             sim: None,
-            gossip_queue: None,
+            gossip_queue_messages: default_gossip_queue_messages(),
+            gossip_queue_mb: default_gossip_queue_mb(),
         }
     }
 }
@@ -450,13 +464,41 @@ impl HealthConfig {
 }
 
 /// Search settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
     /// Glossary files (TOML, the format of `configs/glossary.toml`) whose terms expand queries
     /// across languages, in addition to the built-in glossary and the taxonomy's names.
     #[serde(default)]
     pub glossary: Vec<PathBuf>,
+    /// The search index's indexing memory, in MiB, shared by its indexing threads (one per
+    /// core, at most eight, each given at least 15 MiB: fewer threads when this is small).
+    #[serde(default = "default_index_heap_mb")]
+    pub index_heap_mb: u64,
+}
+
+/// Accepted range of `search.index_heap_mb`.
+pub const INDEX_HEAP_MB: std::ops::RangeInclusive<u64> = 15..=2048;
+fn default_index_heap_mb() -> u64 {
+    (accord_search::IndexOptions::default().writer_heap_bytes >> 20) as u64
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            glossary: Vec::new(),
+            index_heap_mb: default_index_heap_mb(),
+        }
+    }
+}
+
+impl SearchConfig {
+    /// The search index's options from this section.
+    pub fn index_options(&self) -> accord_search::IndexOptions {
+        accord_search::IndexOptions {
+            writer_heap_bytes: (self.index_heap_mb << 20) as usize,
+        }
+    }
 }
 
 /// The environment variables that override config fields.
@@ -616,6 +658,36 @@ impl NodeConfig {
                 ));
             }
         }
+        if !GOSSIP_QUEUE_MESSAGES.contains(&self.network.gossip_queue_messages) {
+            return Err(field(
+                "network.gossip_queue_messages",
+                format!(
+                    "must be between {} and {}",
+                    GOSSIP_QUEUE_MESSAGES.start(),
+                    GOSSIP_QUEUE_MESSAGES.end()
+                ),
+            ));
+        }
+        if !GOSSIP_QUEUE_MB.contains(&self.network.gossip_queue_mb) {
+            return Err(field(
+                "network.gossip_queue_mb",
+                format!(
+                    "must be between {} and {}",
+                    GOSSIP_QUEUE_MB.start(),
+                    GOSSIP_QUEUE_MB.end()
+                ),
+            ));
+        }
+        if !INDEX_HEAP_MB.contains(&self.search.index_heap_mb) {
+            return Err(field(
+                "search.index_heap_mb",
+                format!(
+                    "must be between {} and {}",
+                    INDEX_HEAP_MB.start(),
+                    INDEX_HEAP_MB.end()
+                ),
+            ));
+        }
         if self.network.gossip_mesh_n > MAX_GOSSIP_MESH_N {
             return Err(field(
                 "network.gossip_mesh_n",
@@ -741,6 +813,25 @@ mod tests {
     }
 
     #[test]
+    fn memory_settings_have_documented_defaults_and_reach_the_components() {
+        let Ok(d) = tempfile::tempdir() else { return };
+        let cfg = NodeConfig::load(&write(d.path(), BASE), &[]).map_err(|e| e.to_string());
+        let Ok(cfg) = cfg else { panic!("{cfg:?}") };
+        assert_eq!(cfg.network.gossip_queue_messages, 8192);
+        assert_eq!(cfg.network.gossip_queue_mb, 64);
+        assert_eq!(cfg.search.index_heap_mb, 50);
+        assert_eq!(cfg.store.cache_mb, 4);
+        let text = format!(
+            "{BASE}[network]\ngossip_queue_messages = 100\ngossip_queue_mb = 2\n[search]\nindex_heap_mb = 15\n"
+        );
+        let cfg = NodeConfig::load(&write(d.path(), &text), &[]).map_err(|e| e.to_string());
+        let Ok(cfg) = cfg else { panic!("{cfg:?}") };
+        assert_eq!(cfg.network.gossip_queue_messages, 100);
+        assert_eq!(cfg.network.gossip_queue_mb, 2);
+        assert_eq!(cfg.search.index_options().writer_heap_bytes, 15 << 20);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let Ok(d) = tempfile::tempdir() else { return };
         let err = |text: &str, env: &[(String, String)]| {
@@ -770,6 +861,39 @@ mod tests {
             err(&format!("{BASE}[network]\ngossip_mesh_n = 40\n"), &[])
                 .contains("network.gossip_mesh_n")
         );
+        for (section, line, field) in [
+            (
+                "network",
+                "gossip_queue_messages = 0",
+                "network.gossip_queue_messages",
+            ),
+            (
+                "network",
+                "gossip_queue_messages = 8",
+                "must be between 16 and",
+            ),
+            ("network", "gossip_queue_mb = 0", "network.gossip_queue_mb"),
+            (
+                "network",
+                "gossip_queue_mb = 5000",
+                "must be between 1 and 4096",
+            ),
+            (
+                "network",
+                "gossip_queue = 10",
+                "unknown field `gossip_queue`",
+            ),
+            ("search", "index_heap_mb = 14", "search.index_heap_mb"),
+            (
+                "search",
+                "index_heap_mb = 4096",
+                "must be between 15 and 2048",
+            ),
+            ("search", "index_heap_mb = -1", "index_heap_mb"),
+        ] {
+            let e = err(&format!("{BASE}[{section}]\n{line}\n"), &[]);
+            assert!(e.contains(field), "{line}: {e}");
+        }
         for (section, field) in [
             ("heartbeat_secs = 0", "health.heartbeat_secs"),
             ("heartbeat_secs = 7200", "health.heartbeat_secs"),

@@ -123,8 +123,11 @@ pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
     })?;
     let store = accord_store::Store::open(&cfg.data_dir, &genesis, cfg.store.options())
         .map_err(|e| NodeError::Store(e.to_string()))?;
-    let mut search = accord_search::SearchIndex::open(&cfg.data_dir.join("search"))
-        .map_err(|e| NodeError::Store(e.to_string()))?;
+    let mut search = accord_search::SearchIndex::open_with(
+        &cfg.data_dir.join("search"),
+        &cfg.search.index_options(),
+    )
+    .map_err(|e| NodeError::Store(e.to_string()))?;
     index::rebuild_if_needed(&store, &mut search, true)
         .map_err(|e| NodeError::Store(e.to_string()))?;
     Ok(search.num_docs())

@@ -165,6 +165,7 @@ impl Node {
         let opts = cfg.store.options();
         let g = genesis.clone();
         let att_cfg = cfg.attachments.clone();
+        let index_opts = cfg.search.index_options();
         let (store, search, health, attachments) =
             tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
                 let health =
@@ -176,8 +177,9 @@ impl Node {
                     })?;
                 let store =
                     Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
-                let mut search = accord_search::SearchIndex::open(&dir.join("search"))
-                    .map_err(|e| NodeError::Store(e.to_string()))?;
+                let mut search =
+                    accord_search::SearchIndex::open_with(&dir.join("search"), &index_opts)
+                        .map_err(|e| NodeError::Store(e.to_string()))?;
                 crate::index::rebuild_if_needed(&store, &mut search, false)
                     .map_err(|e| NodeError::Store(e.to_string()))?;
                 let attachments = crate::attachments::Attachments::open(
@@ -236,10 +238,8 @@ impl Node {
             max_object_bytes: trust.limits().max_bytes(),
             gossip_mesh_n: cfg.network.gossip_mesh_n,
             sim: cfg.network.sim.clone(),
-            gossip_queue: cfg
-                .network
-                .gossip_queue
-                .unwrap_or(accord_net::GOSSIP_CHANNEL_CAPACITY),
+            gossip_queue: cfg.network.gossip_queue_messages,
+            gossip_queue_bytes: (cfg.network.gossip_queue_mb << 20) as usize,
         };
         let mut registry = accord_net::Registry::default();
         let (network, net, events) = Network::with_metrics(net_cfg, Some(&mut registry))?;

@@ -41,6 +41,23 @@ pub const MAX_QUERY_CHARS: usize = 512;
 pub const MAX_LIMIT: usize = 100;
 /// Memory budget of the index writer.
 const WRITER_HEAP: usize = 50 * 1024 * 1024;
+
+/// How the index is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// Indexing memory shared by tantivy's indexing threads (one per core, at most eight, each
+    /// given at least 15 MB: fewer threads when this is small). A thread's segment ends when its
+    /// share fills, so less memory means smaller segments and more merging.
+    pub writer_heap_bytes: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            writer_heap_bytes: WRITER_HEAP,
+        }
+    }
+}
 /// Segments larger than this are not merged again, so that a merge (eight segments of one size
 /// into one) never holds more than ~8 × this many documents: a merge into a segment of 820,000
 /// documents took 1.8 GB for seconds (docs/BENCHMARKS.md, "At 1,000,000 records").
@@ -461,6 +478,11 @@ impl SearchIndex {
     /// Opens the index in `dir`, creating it if missing. An index that cannot be opened (corrupt,
     /// another schema) is wiped and created empty; the caller rebuilds it from the store.
     pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        Self::open_with(dir, &IndexOptions::default())
+    }
+
+    /// [`Self::open`] with `opts`.
+    pub fn open_with(dir: &Path, opts: &IndexOptions) -> Result<SearchIndex, SearchError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Directory(format!("{}: {e}", dir.display())))?;
         let (schema, f) = schema();
@@ -476,22 +498,26 @@ impl SearchIndex {
                 Index::create_in_dir(dir, schema)?
             }
         };
-        Self::with_index(index, f)
+        Self::with_index(index, f, opts)
     }
 
     /// An index in memory (tests).
     pub fn in_memory() -> Result<SearchIndex, SearchError> {
         let (schema, f) = schema();
-        Self::with_index(Index::create_in_ram(schema), f)
+        Self::with_index(Index::create_in_ram(schema), f, &IndexOptions::default())
     }
 
-    fn with_index(index: Index, f: Fields) -> Result<SearchIndex, SearchError> {
+    fn with_index(
+        index: Index,
+        f: Fields,
+        opts: &IndexOptions,
+    ) -> Result<SearchIndex, SearchError> {
         register_tokenizers(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let writer = index.writer(WRITER_HEAP)?;
+        let writer = index.writer(opts.writer_heap_bytes)?;
         let mut merges = tantivy::indexer::LogMergePolicy::default();
         merges.set_max_docs_before_merge(MAX_DOCS_BEFORE_MERGE);
         writer.set_merge_policy(Box::new(merges));

@@ -474,3 +474,47 @@ fn an_index_of_another_schema_is_recreated_and_snippets_come_from_the_stored_doc
     // Reopened with the same schema, it is kept.
     assert_eq!(SearchIndex::open(dir.path()).unwrap().num_docs(), 1);
 }
+
+#[test]
+fn the_indexing_memory_is_an_option_and_too_little_is_refused_without_touching_the_index() {
+    use accord_search::IndexOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let small = IndexOptions {
+        writer_heap_bytes: 15 << 20,
+    };
+    let mut idx = SearchIndex::open_with(dir.path(), &small).unwrap();
+    let docs: Vec<_> = (0..300u64)
+        .map(|i| {
+            doc(
+                i + 1,
+                "KZ",
+                "regulatory-note",
+                &["e-government"],
+                "ru",
+                &format!("Проактивные услуги {i}"),
+                "Государственные услуги оказываются без заявления гражданина.",
+                "active",
+            )
+        })
+        .collect();
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    assert_eq!(idx.num_docs(), 300);
+    drop(idx);
+    // Less than tantivy's least for one indexing thread: an error, not a wiped index.
+    let tiny = IndexOptions {
+        writer_heap_bytes: 1 << 20,
+    };
+    let err = SearchIndex::open_with(dir.path(), &tiny).unwrap_err();
+    assert!(err.to_string().contains("memory"), "{err}");
+    let idx = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(idx.num_docs(), 300);
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            text: Some("заявления".into()),
+            ..SearchQuery::default()
+        })
+        .unwrap();
+    assert_eq!(r.total, 300);
+}
