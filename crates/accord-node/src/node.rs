@@ -24,8 +24,8 @@ pub const SUBSCRIBER_CAPACITY: usize = 1024;
 const ATTACHMENT_GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Most gossip messages being validated at once.
 const GOSSIP_CONCURRENCY: usize = 256;
-/// A session owed to the senders of missed gossip starts once at most this many gossip
-/// messages wait in the queue...
+/// A session owed to the senders of missed gossip, or the periodic session, starts once at most
+/// this many gossip messages wait in the queue...
 const OWED_SYNC_BACKLOG: usize = 64;
 /// ...checked this often.
 const OWED_SYNC_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
@@ -854,6 +854,8 @@ async fn event_loop(
     let period = std::time::Duration::from_secs(node.inner.sync_config.interval_secs);
     let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut turn: usize = 0;
+    // The periodic session is due and waits for the gossip backlog to drain (below).
+    let mut periodic_due = false;
     let missed = node.inner.net.missed_gossip().clone();
     let mut owed: std::collections::HashSet<Peer> = std::collections::HashSet::new();
     let mut owed_check = tokio::time::interval(OWED_SYNC_CHECK);
@@ -872,17 +874,9 @@ async fn event_loop(
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
             _ = periodic.tick() => {
-                // Reconcile with one admitted peer per period, in turn.
-                let node = node.clone();
-                turn = turn.wrapping_add(1);
-                let t = turn;
-                work.spawn(async move {
-                    let peers = node.inner.net.peers().await.unwrap_or_default();
-                    let admitted: Vec<_> = peers.iter().filter(|p| p.admitted).map(|p| p.peer).collect();
-                    if !admitted.is_empty() {
-                        let _ = node.sync_with(admitted[t % admitted.len()]).await;
-                    }
-                });
+                // Reconcile with one admitted peer per period, in turn, once the gossip
+                // backlog is low (below).
+                periodic_due = true;
                 continue;
             }
             _ = collect.tick() => {
@@ -909,11 +903,16 @@ async fn event_loop(
                 owed.extend(missed.take_peers());
                 continue;
             }
-            _ = owed_check.tick(), if !owed.is_empty() => {
+            _ = owed_check.tick(), if !owed.is_empty() || periodic_due => {
                 // Every peer that forwarded the missed messages holds them: one session, with
                 // one of them, fetches them once. It starts when the backlog is low, so that
-                // it does not fetch what is still queued (a duplicate) nor compete with it.
-                if gossip.backlog() <= OWED_SYNC_BACKLOG {
+                // it does not fetch what is still queued (a duplicate) nor compete with it;
+                // so does the periodic session (with a long gossip queue, periodic sessions
+                // during a burst fetched thousands of records still waiting in it).
+                if gossip.backlog() > OWED_SYNC_BACKLOG {
+                    continue;
+                }
+                if !owed.is_empty() {
                     let peers: Vec<Peer> = owed.drain().collect();
                     let node = node.clone();
                     work.spawn(async move {
@@ -921,6 +920,18 @@ async fn event_loop(
                             if node.sync_with(peer).await.is_ok_and(|s| s.error.is_none()) {
                                 break;
                             }
+                        }
+                    });
+                }
+                if std::mem::take(&mut periodic_due) {
+                    let node = node.clone();
+                    turn = turn.wrapping_add(1);
+                    let t = turn;
+                    work.spawn(async move {
+                        let peers = node.inner.net.peers().await.unwrap_or_default();
+                        let admitted: Vec<_> = peers.iter().filter(|p| p.admitted).map(|p| p.peer).collect();
+                        if !admitted.is_empty() {
+                            let _ = node.sync_with(admitted[t % admitted.len()]).await;
                         }
                     });
                 }
