@@ -839,6 +839,37 @@ impl NodeHandle {
     }
 }
 
+/// Reconciliation sessions due and not yet started: every peer that forwarded gossip this node
+/// could not take holds it, so one session with one of them fetches it once; and the periodic
+/// session. Both start only once the gossip backlog is low, so that they do not fetch what is
+/// still queued (a duplicate) nor compete with it: with a long gossip queue, periodic sessions
+/// during a burst fetched thousands of records still waiting in it (docs/BENCHMARKS.md, "Memory
+/// settings").
+#[derive(Debug, Default)]
+struct SessionsDue {
+    owed: std::collections::HashSet<Peer>,
+    periodic: bool,
+}
+
+impl SessionsDue {
+    fn any(&self) -> bool {
+        !self.owed.is_empty() || self.periodic
+    }
+
+    /// With `backlog` gossip messages queued: the owed peers and whether the periodic session
+    /// starts now (both then no longer due), or nothing while the backlog is above
+    /// [`OWED_SYNC_BACKLOG`].
+    fn take_if_drained(&mut self, backlog: usize) -> (Vec<Peer>, bool) {
+        if backlog > OWED_SYNC_BACKLOG {
+            return (Vec::new(), false);
+        }
+        (
+            self.owed.drain().collect(),
+            std::mem::take(&mut self.periodic),
+        )
+    }
+}
+
 async fn event_loop(
     node: NodeHandle,
     events: accord_net::NetworkEvents,
@@ -854,10 +885,8 @@ async fn event_loop(
     let period = std::time::Duration::from_secs(node.inner.sync_config.interval_secs);
     let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut turn: usize = 0;
-    // The periodic session is due and waits for the gossip backlog to drain (below).
-    let mut periodic_due = false;
     let missed = node.inner.net.missed_gossip().clone();
-    let mut owed: std::collections::HashSet<Peer> = std::collections::HashSet::new();
+    let mut sessions = SessionsDue::default();
     let mut owed_check = tokio::time::interval(OWED_SYNC_CHECK);
     owed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first heartbeat one period after start (peers are connected by then).
@@ -876,7 +905,7 @@ async fn event_loop(
             _ = periodic.tick() => {
                 // Reconcile with one admitted peer per period, in turn, once the gossip
                 // backlog is low (below).
-                periodic_due = true;
+                sessions.periodic = true;
                 continue;
             }
             _ = collect.tick() => {
@@ -900,20 +929,13 @@ async fn event_loop(
             _ = missed.notified() => {
                 // Gossip the network could not hand over: its senders are owed a session,
                 // started as soon as the gossip backlog has drained (below).
-                owed.extend(missed.take_peers());
+                sessions.owed.extend(missed.take_peers());
                 continue;
             }
-            _ = owed_check.tick(), if !owed.is_empty() || periodic_due => {
-                // Every peer that forwarded the missed messages holds them: one session, with
-                // one of them, fetches them once. It starts when the backlog is low, so that
-                // it does not fetch what is still queued (a duplicate) nor compete with it;
-                // so does the periodic session (with a long gossip queue, periodic sessions
-                // during a burst fetched thousands of records still waiting in it).
-                if gossip.backlog() > OWED_SYNC_BACKLOG {
-                    continue;
-                }
+            _ = owed_check.tick(), if sessions.any() => {
+                let (owed, periodic) = sessions.take_if_drained(gossip.backlog());
                 if !owed.is_empty() {
-                    let peers: Vec<Peer> = owed.drain().collect();
+                    let peers = owed;
                     let node = node.clone();
                     work.spawn(async move {
                         for peer in peers {
@@ -923,7 +945,7 @@ async fn event_loop(
                         }
                     });
                 }
-                if std::mem::take(&mut periodic_due) {
+                if periodic {
                     let node = node.clone();
                     turn = turn.wrapping_add(1);
                     let t = turn;
@@ -1151,8 +1173,31 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
 }
 
 #[cfg(test)]
-mod glossary_tests {
+mod tests {
     use super::*;
+
+    #[test]
+    fn reconciliation_sessions_wait_for_the_gossip_backlog_to_drain() {
+        let peer = Peer::random();
+        let mut due = SessionsDue::default();
+        assert!(!due.any());
+        due.periodic = true;
+        due.owed.insert(peer);
+        // A long queue: nothing starts, nothing is forgotten.
+        assert_eq!(
+            due.take_if_drained(OWED_SYNC_BACKLOG + 1),
+            (Vec::new(), false)
+        );
+        assert!(due.any());
+        // Drained: both start, once.
+        assert_eq!(due.take_if_drained(OWED_SYNC_BACKLOG), (vec![peer], true));
+        assert!(!due.any());
+        assert_eq!(due.take_if_drained(0), (Vec::new(), false));
+        // A periodic session alone waits as well.
+        due.periodic = true;
+        assert_eq!(due.take_if_drained(10_000), (Vec::new(), false));
+        assert_eq!(due.take_if_drained(3), (Vec::new(), true));
+    }
 
     #[test]
     fn an_operators_glossary_adds_terms_and_a_bad_one_names_its_file() {
