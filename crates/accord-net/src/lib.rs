@@ -324,6 +324,16 @@ impl GossipEvents {
         Some(ev)
     }
 
+    /// The next gossip message if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<NetworkEvent> {
+        let ev = self.rx.try_recv().ok()?;
+        if let NetworkEvent::Gossip { data, .. } = &ev {
+            self.bytes
+                .fetch_sub(data.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(ev)
+    }
+
     /// Gossip messages waiting to be taken.
     pub fn backlog(&self) -> usize {
         self.rx.len()

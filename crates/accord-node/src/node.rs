@@ -24,6 +24,10 @@ pub const SUBSCRIBER_CAPACITY: usize = 1024;
 const ATTACHMENT_GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Most gossip messages being validated at once.
 const GOSSIP_CONCURRENCY: usize = 256;
+/// Most gossip messages taken from the queue at once and judged together (those of one sender
+/// as one ingest): a burst is verified and stored in batches, as reconciliation's are, instead
+/// of a blocking-pool task and a store job per message.
+const GOSSIP_BATCH: usize = 64;
 /// A session owed to the senders of missed gossip, or the periodic session, starts once at most
 /// this many gossip messages wait in the queue...
 const OWED_SYNC_BACKLOG: usize = 64;
@@ -839,6 +843,43 @@ impl NodeHandle {
     }
 }
 
+/// A gossip message: its id and its data.
+type GossipMessage = (Vec<u8>, Vec<u8>);
+
+/// Judges gossip messages of one sender as one ingest and reports each verdict to the network.
+async fn judge_gossip(
+    node: NodeHandle,
+    source: Peer,
+    messages: Vec<GossipMessage>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let (ids, data): (Vec<Vec<u8>>, Vec<Vec<u8>>) = messages.into_iter().unzip();
+    let outcomes = match node.ingest(data, Source::Gossip(source)).await {
+        Ok(r) => r.outcomes,
+        Err(_) => Vec::new(),
+    };
+    for (i, message_id) in ids.into_iter().enumerate() {
+        let verdict = match outcomes.get(i) {
+            Some(IngestOutcome::Accepted(_)) => Validation::Accept,
+            Some(IngestOutcome::Rejected(..)) => {
+                warn!(peer = %source, "invalid object received by gossip");
+                Validation::Reject
+            }
+            _ => Validation::Ignore,
+        };
+        node.inner.metrics.gossip(
+            "in",
+            match verdict {
+                Validation::Accept => "accept",
+                Validation::Reject => "reject",
+                Validation::Ignore => "ignore",
+            },
+        );
+        let _ = node.inner.net.report(message_id, source, verdict).await;
+    }
+    drop(permit);
+}
+
 /// Reconciliation sessions due and not yet started: every peer that forwarded gossip this node
 /// could not take holds it, so one session with one of them fetches it once; and the periodic
 /// session. Both start only once the gossip backlog is low, so that they do not fetch what is
@@ -979,33 +1020,36 @@ async fn event_loop(
                 source,
                 data,
             } => {
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    break;
-                };
-                let node = node.clone();
-                work.spawn(async move {
-                    let verdict = match node.ingest(vec![data], Source::Gossip(source)).await {
-                        Ok(r) => match r.outcomes.first() {
-                            Some(IngestOutcome::Accepted(_)) => Validation::Accept,
-                            Some(IngestOutcome::Rejected(..)) => {
-                                warn!(peer = %source, "invalid object received by gossip");
-                                Validation::Reject
-                            }
-                            _ => Validation::Ignore,
-                        },
-                        Err(_) => Validation::Ignore,
+                // This message and those already waiting behind it, as many as may be judged
+                // now, grouped by sender in the order they came.
+                let mut batches: Vec<(Peer, Vec<GossipMessage>)> =
+                    vec![(source, vec![(message_id, data)])];
+                let mut taken = 1;
+                while taken < GOSSIP_BATCH.min(limit.available_permits()) {
+                    let Some(NetworkEvent::Gossip {
+                        message_id,
+                        source,
+                        data,
+                    }) = gossip.try_recv()
+                    else {
+                        break;
                     };
-                    node.inner.metrics.gossip(
-                        "in",
-                        match verdict {
-                            Validation::Accept => "accept",
-                            Validation::Reject => "reject",
-                            Validation::Ignore => "ignore",
-                        },
-                    );
-                    let _ = node.inner.net.report(message_id, source, verdict).await;
-                    drop(permit);
-                });
+                    taken += 1;
+                    match batches.iter_mut().find(|(p, _)| *p == source) {
+                        Some((_, b)) => b.push((message_id, data)),
+                        None => batches.push((source, vec![(message_id, data)])),
+                    }
+                }
+                for (source, messages) in batches {
+                    let Ok(permit) = limit
+                        .clone()
+                        .acquire_many_owned(messages.len() as u32)
+                        .await
+                    else {
+                        break;
+                    };
+                    work.spawn(judge_gossip(node.clone(), source, messages, permit));
+                }
             }
             NetworkEvent::Heartbeat {
                 message_id,
