@@ -153,7 +153,7 @@ async fn the_gossip_queue_is_bounded_in_bytes_as_configured() {
     .await
     .expect("S admitted by L");
     // Distinct messages of 4 KiB (gossipsub drops repeats), until L has counted one it could
-    // not take: far fewer than the 8192 messages the queue would hold by count.
+    // not take: far fewer than the messages the queue would hold by count.
     let message = |n: usize| {
         let mut m = format!("large {n} ").into_bytes();
         m.resize(SIZE, b'.');

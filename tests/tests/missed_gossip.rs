@@ -19,7 +19,7 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
         cfg
     };
     let publisher = Node::spawn(config(0, vec![])).await.unwrap();
-    // The receiver's gossip queue holds 64 messages (8192 by default), so that a burst
+    // The receiver's gossip queue holds 64 messages (32,768 by default), so that a burst
     // overflows it whatever the two nodes' relative speed: the publisher gossips each group
     // commit of up to 512 records at once.
     let mut receiver_cfg = config(1, vec![dial_addr(&publisher).await.unwrap()]);

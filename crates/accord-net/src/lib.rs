@@ -49,8 +49,10 @@ pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 /// Capacity of the control event channel out of the swarm task (everything but gossip).
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 /// Default capacity of the gossip event channel out of the swarm task, in messages
-/// ([`NetConfig::gossip_queue`])...
-pub const GOSSIP_CHANNEL_CAPACITY: usize = 8192;
+/// ([`NetConfig::gossip_queue`])... With records of ~2 KB the byte bound below is met first:
+/// a node that falls behind by a burst of 20,000 records holds them all rather than leave them
+/// to reconciliation (docs/BENCHMARKS.md, "Memory settings"; 8,192 before).
+pub const GOSSIP_CHANNEL_CAPACITY: usize = 32_768;
 /// ...and in bytes of message data ([`NetConfig::gossip_queue_bytes`]): a flood of large
 /// objects cannot hold more than this.
 pub const GOSSIP_QUEUE_BYTES: usize = 64 << 20;

@@ -817,7 +817,7 @@ mod tests {
         let Ok(d) = tempfile::tempdir() else { return };
         let cfg = NodeConfig::load(&write(d.path(), BASE), &[]).map_err(|e| e.to_string());
         let Ok(cfg) = cfg else { panic!("{cfg:?}") };
-        assert_eq!(cfg.network.gossip_queue_messages, 8192);
+        assert_eq!(cfg.network.gossip_queue_messages, 32_768);
         assert_eq!(cfg.network.gossip_queue_mb, 64);
         assert_eq!(cfg.search.index_heap_mb, 50);
         assert_eq!(cfg.store.cache_mb, 4);
