@@ -29,7 +29,8 @@ const GOSSIP_CONCURRENCY: usize = 256;
 /// of a blocking-pool task and a store job per message.
 const GOSSIP_BATCH: usize = 64;
 /// A session owed to the senders of missed gossip, or the periodic session, starts once at most
-/// this many gossip messages wait in the queue...
+/// this many gossip messages wait in the queue and at most this many were taken from it since
+/// the last check...
 const OWED_SYNC_BACKLOG: usize = 64;
 /// ...checked this often.
 const OWED_SYNC_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
@@ -108,6 +109,9 @@ struct Inner {
     /// Signalled when an accepted revocation or charter amendment may have taken away an
     /// admitted peer's certificate: the event loop re-checks every admitted peer.
     trust_changed: tokio::sync::Notify,
+    /// Whether gossip is quiet (see [`SessionsDue`]), refreshed by the event loop every
+    /// [`OWED_SYNC_CHECK`]: reconciliation for other reasons waits for it too.
+    gossip_quiet: watch::Sender<bool>,
     /// The node key: the libp2p identity, and the signer of heartbeats and evidence.
     node_key: SecretKey,
     health: Arc<crate::health::HealthState>,
@@ -280,6 +284,7 @@ impl Node {
                 objects: Mutex::new(Some(objects)),
                 verify_slots: Arc::new(Semaphore::new(cores)),
                 trust_changed: tokio::sync::Notify::new(),
+                gossip_quiet: watch::Sender::new(true),
                 node_key: key,
                 health: Arc::new(health),
                 health_config: cfg.health.clone(),
@@ -394,6 +399,18 @@ fn glossary_files(paths: &[std::path::PathBuf]) -> Result<accord_search::Glossar
 }
 
 impl NodeHandle {
+    /// Waits until gossip is quiet (a short queue, little taken from it lately); at once when
+    /// it is. `false` when the node stopped meanwhile.
+    pub(crate) async fn gossip_quiet(&self) -> bool {
+        let mut quiet = self.inner.gossip_quiet.subscribe();
+        let mut stopping = self.inner.shutdown.subscribe();
+        let quiet = tokio::select! {
+            q = quiet.wait_for(|q| *q) => q.is_ok(),
+            _ = stopping.wait_for(|s| *s) => false,
+        };
+        quiet && !*self.inner.shutdown.borrow()
+    }
+
     pub(crate) fn store_tx(&self) -> &mpsc::Sender<Job> {
         &self.inner.store
     }
@@ -882,10 +899,12 @@ async fn judge_gossip(
 
 /// Reconciliation sessions due and not yet started: every peer that forwarded gossip this node
 /// could not take holds it, so one session with one of them fetches it once; and the periodic
-/// session. Both start only once the gossip backlog is low, so that they do not fetch what is
-/// still queued (a duplicate) nor compete with it: with a long gossip queue, periodic sessions
-/// during a burst fetched thousands of records still waiting in it (docs/BENCHMARKS.md, "Memory
-/// settings").
+/// session. Both start only once gossip is quiet — a short queue, and little taken from it
+/// lately — so that they do not fetch what is still queued or on its way (a duplicate) nor
+/// compete with it. With a long gossip queue, periodic sessions during a burst fetched thousands
+/// of records still waiting in it; and sessions started whenever the queue ran short, in the
+/// middle of a burst, fetched again a fifth of the records a sender was still gossiping
+/// (docs/BENCHMARKS.md, "Memory settings").
 #[derive(Debug, Default)]
 struct SessionsDue {
     owed: std::collections::HashSet<Peer>,
@@ -897,11 +916,11 @@ impl SessionsDue {
         !self.owed.is_empty() || self.periodic
     }
 
-    /// With `backlog` gossip messages queued: the owed peers and whether the periodic session
-    /// starts now (both then no longer due), or nothing while the backlog is above
-    /// [`OWED_SYNC_BACKLOG`].
-    fn take_if_drained(&mut self, backlog: usize) -> (Vec<Peer>, bool) {
-        if backlog > OWED_SYNC_BACKLOG {
+    /// With `backlog` gossip messages queued and `taken` taken from the queue since the last
+    /// check: the owed peers and whether the periodic session starts now (both then no longer
+    /// due), or nothing while either is above [`OWED_SYNC_BACKLOG`].
+    fn take_if_quiet(&mut self, backlog: usize, taken: usize) -> (Vec<Peer>, bool) {
+        if backlog > OWED_SYNC_BACKLOG || taken > OWED_SYNC_BACKLOG {
             return (Vec::new(), false);
         }
         (
@@ -928,6 +947,8 @@ async fn event_loop(
     let mut turn: usize = 0;
     let missed = node.inner.net.missed_gossip().clone();
     let mut sessions = SessionsDue::default();
+    // Gossip messages taken from the queue since the last `owed_check` tick.
+    let mut gossip_taken: usize = 0;
     let mut owed_check = tokio::time::interval(OWED_SYNC_CHECK);
     owed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first heartbeat one period after start (peers are connected by then).
@@ -973,8 +994,14 @@ async fn event_loop(
                 sessions.owed.extend(missed.take_peers());
                 continue;
             }
-            _ = owed_check.tick(), if sessions.any() => {
-                let (owed, periodic) = sessions.take_if_drained(gossip.backlog());
+            _ = owed_check.tick() => {
+                let taken = std::mem::take(&mut gossip_taken);
+                let quiet = gossip.backlog() <= OWED_SYNC_BACKLOG && taken <= OWED_SYNC_BACKLOG;
+                node.inner.gossip_quiet.send_if_modified(|q| std::mem::replace(q, quiet) != quiet);
+                if !sessions.any() {
+                    continue;
+                }
+                let (owed, periodic) = sessions.take_if_quiet(gossip.backlog(), taken);
                 if !owed.is_empty() {
                     let peers = owed;
                     let node = node.clone();
@@ -1040,6 +1067,7 @@ async fn event_loop(
                         None => batches.push((source, vec![(message_id, data)])),
                     }
                 }
+                gossip_taken += taken;
                 for (source, messages) in batches {
                     let Ok(permit) = limit
                         .clone()
@@ -1221,7 +1249,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reconciliation_sessions_wait_for_the_gossip_backlog_to_drain() {
+    fn reconciliation_sessions_wait_for_gossip_to_be_quiet() {
         let peer = Peer::random();
         let mut due = SessionsDue::default();
         assert!(!due.any());
@@ -1229,18 +1257,27 @@ mod tests {
         due.owed.insert(peer);
         // A long queue: nothing starts, nothing is forgotten.
         assert_eq!(
-            due.take_if_drained(OWED_SYNC_BACKLOG + 1),
+            due.take_if_quiet(OWED_SYNC_BACKLOG + 1, 0),
             (Vec::new(), false)
         );
         assert!(due.any());
         // Drained: both start, once.
-        assert_eq!(due.take_if_drained(OWED_SYNC_BACKLOG), (vec![peer], true));
+        // A short queue that is filling fast (a burst still arriving): nothing starts either.
+        assert_eq!(
+            due.take_if_quiet(0, OWED_SYNC_BACKLOG + 1),
+            (Vec::new(), false)
+        );
+        assert!(due.any());
+        assert_eq!(
+            due.take_if_quiet(OWED_SYNC_BACKLOG, OWED_SYNC_BACKLOG),
+            (vec![peer], true)
+        );
         assert!(!due.any());
-        assert_eq!(due.take_if_drained(0), (Vec::new(), false));
+        assert_eq!(due.take_if_quiet(0, 0), (Vec::new(), false));
         // A periodic session alone waits as well.
         due.periodic = true;
-        assert_eq!(due.take_if_drained(10_000), (Vec::new(), false));
-        assert_eq!(due.take_if_drained(3), (Vec::new(), true));
+        assert_eq!(due.take_if_quiet(10_000, 0), (Vec::new(), false));
+        assert_eq!(due.take_if_quiet(3, 5), (Vec::new(), true));
     }
 
     #[test]
