@@ -1203,6 +1203,17 @@ async fn catchup(n: usize) -> Result<Value> {
         )
         .await?;
     }
+    // The catch-up starts from peers at rest: every record searchable on both, so that their
+    // indexing of the setup does not share the machine with it.
+    for node in [&a, &c] {
+        wait_for(
+            "the two running nodes to make every record searchable",
+            Duration::from_secs(600),
+            Duration::from_millis(50),
+            || async { searchable(node).await as u64 >= with_warm_up },
+        )
+        .await?;
+    }
     let addr = dial_addr(&a).await.context("no listen address")?;
     let t = Instant::now();
     let b = spawn(&tf, 1, vec![addr]).await?;
