@@ -10,6 +10,18 @@ use accord_core::SecretKey;
 use accord_net::{GOSSIP_CHANNEL_CAPACITY, NetworkEvent};
 use accord_tests::harness::{TestFed, raw_peer};
 
+/// The address a peer dials to reach `l`, once `l` listens.
+async fn dial_addr_of(l: &accord_net::NetworkHandle) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(a) = l.listen_addrs().await.unwrap().first() {
+            break format!("{a}/p2p/{}", l.local_peer_id());
+        }
+        assert!(tokio::time::Instant::now() < deadline, "L listens");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gossip_flood_is_counted_and_cannot_crowd_out_control_events() {
     let tf = TestFed::new(&["KZ"], 71).unwrap();
@@ -18,16 +30,7 @@ async fn a_gossip_flood_is_counted_and_cannot_crowd_out_control_events() {
     let (l, l_events) = raw_peer(&l_key, &tf, None, vec![]).await;
     // L takes its control events and never its gossip: the slowest possible node.
     let (mut l_control, gossip) = l_events.split();
-    let l_addr = {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(a) = l.listen_addrs().await.unwrap().first() {
-                break format!("{a}/p2p/{}", l.local_peer_id());
-            }
-            assert!(tokio::time::Instant::now() < deadline, "L listens");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let l_addr = dial_addr_of(&l).await;
     let (s, mut s_events) = raw_peer(&s_key, &tf, None, vec![l_addr]).await;
     let s_peer = s.local_peer_id();
     let l_peer = l.local_peer_id();
@@ -131,16 +134,7 @@ async fn the_gossip_queue_is_bounded_in_bytes_as_configured() {
     cfg.gossip_queue_bytes = BOUND;
     let (l, l_events) = start_raw_peer(cfg);
     let (mut l_control, gossip) = l_events.split();
-    let l_addr = {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(a) = l.listen_addrs().await.unwrap().first() {
-                break format!("{a}/p2p/{}", l.local_peer_id());
-            }
-            assert!(tokio::time::Instant::now() < deadline, "L listens");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let l_addr = dial_addr_of(&l).await;
     let (s, _s_events) = raw_peer(&s_key, &tf, None, vec![l_addr]).await;
     let s_peer = s.local_peer_id();
     tokio::time::timeout(Duration::from_secs(30), async {

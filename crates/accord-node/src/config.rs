@@ -32,6 +32,21 @@ fn field(field: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// An error naming `name` unless `value` lies in `range`.
+fn within<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(field(
+        name,
+        format!("must be between {} and {}", range.start(), range.end()),
+    ))
+}
+
 /// Who may stay connected to this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -658,36 +673,21 @@ impl NodeConfig {
                 ));
             }
         }
-        if !GOSSIP_QUEUE_MESSAGES.contains(&self.network.gossip_queue_messages) {
-            return Err(field(
-                "network.gossip_queue_messages",
-                format!(
-                    "must be between {} and {}",
-                    GOSSIP_QUEUE_MESSAGES.start(),
-                    GOSSIP_QUEUE_MESSAGES.end()
-                ),
-            ));
-        }
-        if !GOSSIP_QUEUE_MB.contains(&self.network.gossip_queue_mb) {
-            return Err(field(
-                "network.gossip_queue_mb",
-                format!(
-                    "must be between {} and {}",
-                    GOSSIP_QUEUE_MB.start(),
-                    GOSSIP_QUEUE_MB.end()
-                ),
-            ));
-        }
-        if !INDEX_HEAP_MB.contains(&self.search.index_heap_mb) {
-            return Err(field(
-                "search.index_heap_mb",
-                format!(
-                    "must be between {} and {}",
-                    INDEX_HEAP_MB.start(),
-                    INDEX_HEAP_MB.end()
-                ),
-            ));
-        }
+        within(
+            "network.gossip_queue_messages",
+            self.network.gossip_queue_messages,
+            &GOSSIP_QUEUE_MESSAGES,
+        )?;
+        within(
+            "network.gossip_queue_mb",
+            self.network.gossip_queue_mb,
+            &GOSSIP_QUEUE_MB,
+        )?;
+        within(
+            "search.index_heap_mb",
+            self.search.index_heap_mb,
+            &INDEX_HEAP_MB,
+        )?;
         if self.network.gossip_mesh_n > MAX_GOSSIP_MESH_N {
             return Err(field(
                 "network.gossip_mesh_n",
