@@ -916,11 +916,16 @@ impl SessionsDue {
         !self.owed.is_empty() || self.periodic
     }
 
-    /// With `backlog` gossip messages queued and `taken` taken from the queue since the last
-    /// check: the owed peers and whether the periodic session starts now (both then no longer
-    /// due), or nothing while either is above [`OWED_SYNC_BACKLOG`].
+    /// Whether gossip is quiet with `backlog` messages queued and `taken` taken from the queue
+    /// since the last check: neither above [`OWED_SYNC_BACKLOG`].
+    fn quiet(backlog: usize, taken: usize) -> bool {
+        backlog <= OWED_SYNC_BACKLOG && taken <= OWED_SYNC_BACKLOG
+    }
+
+    /// The owed peers and whether the periodic session starts now (both then no longer due),
+    /// or nothing while gossip is not [`Self::quiet`].
     fn take_if_quiet(&mut self, backlog: usize, taken: usize) -> (Vec<Peer>, bool) {
-        if backlog > OWED_SYNC_BACKLOG || taken > OWED_SYNC_BACKLOG {
+        if !Self::quiet(backlog, taken) {
             return (Vec::new(), false);
         }
         (
@@ -965,8 +970,8 @@ async fn event_loop(
         let ev = tokio::select! {
             _ = shutdown.changed() => break,
             _ = periodic.tick() => {
-                // Reconcile with one admitted peer per period, in turn, once the gossip
-                // backlog is low (below).
+                // Reconcile with one admitted peer per period, in turn, once gossip is quiet
+                // (below).
                 sessions.periodic = true;
                 continue;
             }
@@ -990,23 +995,22 @@ async fn event_loop(
             }
             _ = missed.notified() => {
                 // Gossip the network could not hand over: its senders are owed a session,
-                // started as soon as the gossip backlog has drained (below).
+                // started once gossip is quiet (below).
                 sessions.owed.extend(missed.take_peers());
                 continue;
             }
             _ = owed_check.tick() => {
                 let taken = std::mem::take(&mut gossip_taken);
-                let quiet = gossip.backlog() <= OWED_SYNC_BACKLOG && taken <= OWED_SYNC_BACKLOG;
+                let quiet = SessionsDue::quiet(gossip.backlog(), taken);
                 node.inner.gossip_quiet.send_if_modified(|q| std::mem::replace(q, quiet) != quiet);
                 if !sessions.any() {
                     continue;
                 }
                 let (owed, periodic) = sessions.take_if_quiet(gossip.backlog(), taken);
                 if !owed.is_empty() {
-                    let peers = owed;
                     let node = node.clone();
                     work.spawn(async move {
-                        for peer in peers {
+                        for peer in owed {
                             if node.sync_with(peer).await.is_ok_and(|s| s.error.is_none()) {
                                 break;
                             }
