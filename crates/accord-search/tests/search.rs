@@ -457,13 +457,7 @@ fn an_index_of_another_schema_is_recreated_and_snippets_come_from_the_stored_doc
     )])
     .unwrap();
     idx.commit().unwrap();
-    let r = idx
-        .searcher()
-        .search(&SearchQuery {
-            text: Some("заявления".into()),
-            ..SearchQuery::default()
-        })
-        .unwrap();
+    let r = search_text(&idx, "заявления");
     assert_eq!(r.total, 1);
     assert!(
         r.hits[0].snippet.contains("<b>заявления</b>"),
@@ -473,6 +467,16 @@ fn an_index_of_another_schema_is_recreated_and_snippets_come_from_the_stored_doc
     drop(idx);
     // Reopened with the same schema, it is kept.
     assert_eq!(SearchIndex::open(dir.path()).unwrap().num_docs(), 1);
+}
+
+/// A full-text search of `text` in `idx`.
+fn search_text(idx: &SearchIndex, text: &str) -> accord_search::SearchResult {
+    idx.searcher()
+        .search(&SearchQuery {
+            text: Some(text.into()),
+            ..SearchQuery::default()
+        })
+        .unwrap()
 }
 
 #[test]
@@ -509,12 +513,6 @@ fn the_indexing_memory_is_an_option_and_too_little_is_refused_without_touching_t
     assert!(err.to_string().contains("memory"), "{err}");
     let idx = SearchIndex::open(dir.path()).unwrap();
     assert_eq!(idx.num_docs(), 300);
-    let r = idx
-        .searcher()
-        .search(&SearchQuery {
-            text: Some("заявления".into()),
-            ..SearchQuery::default()
-        })
-        .unwrap();
+    let r = search_text(&idx, "заявления");
     assert_eq!(r.total, 300);
 }
