@@ -62,7 +62,8 @@ pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// when the node takes fewer than ~2,000 records a second (a gossip receiver of a busy
 /// federation), several when it takes more (bulk ingest, catch-up). With 256, five nodes
 /// receiving 20,000 records by gossip spent 17 % more CPU, each commit's few hundred documents
-/// making two small segments (docs/BENCHMARKS.md, "One segment per commit").
+/// making two small segments (docs/BENCHMARKS.md, "One segment per commit, smaller merge
+/// levels").
 const INDEX_BATCH_DOCS: usize = 1024;
 /// How often the store thread refreshes the store's size on disk for status and metrics.
 const DISK_SIZE_INTERVAL: Duration = Duration::from_secs(5);

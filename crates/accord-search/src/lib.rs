@@ -62,6 +62,14 @@ impl Default for IndexOptions {
 /// into one) never holds more than ~8 × this many documents: a merge into a segment of 820,000
 /// documents took 1.8 GB for seconds (docs/BENCHMARKS.md, "At 1,000,000 records").
 const MAX_DOCS_BEFORE_MERGE: usize = 25_000;
+/// Segments smaller than this are one level of the merge policy (tantivy's default: 10,000).
+/// A node taking gossip commits a segment of a few hundred documents every half second; with
+/// one level up to 10,000 documents, the growing segment was merged again with every seven new
+/// ones, each document rewritten four to five times before it left the level, and merges took a
+/// fifth of five such nodes' CPU. From 2,500 documents, five nodes receiving 20,000 records
+/// used 10–20 % less CPU, and the queries at 100,000 records stayed within their targets
+/// (docs/BENCHMARKS.md, "One segment per commit, smaller merge levels").
+const MIN_LAYER_DOCS: u32 = 2_500;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 220;
 
@@ -520,6 +528,7 @@ impl SearchIndex {
         let writer = index.writer(opts.writer_heap_bytes)?;
         let mut merges = tantivy::indexer::LogMergePolicy::default();
         merges.set_max_docs_before_merge(MAX_DOCS_BEFORE_MERGE);
+        merges.set_min_layer_size(MIN_LAYER_DOCS);
         writer.set_merge_policy(Box::new(merges));
         Ok(SearchIndex {
             index,
