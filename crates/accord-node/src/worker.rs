@@ -60,11 +60,16 @@ pub const INDEX_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// the next commit, whose cost is mostly fixed (a term table, a term dictionary, a dozen files,
 /// later a merge). So a commit's documents go to as few threads as keeps them busy: one batch
 /// when the node takes fewer than ~2,000 records a second (a gossip receiver of a busy
-/// federation), several when it takes more (bulk ingest, catch-up). With 256, five nodes
+/// federation), batches from [`INDEX_BATCH_MIN_DOCS`] as they come when it takes more (bulk
+/// ingest, catch-up; see `hand_over_now`). With batches of 256 at every rate, five nodes
 /// receiving 20,000 records by gossip spent 17 % more CPU, each commit's few hundred documents
 /// making two small segments (docs/BENCHMARKS.md, "One segment per commit, smaller merge
 /// levels").
 const INDEX_BATCH_DOCS: usize = 1024;
+/// The smallest batch handed over before a commit, when documents come fast enough that the
+/// commit will hold [`INDEX_BATCH_DOCS`] or more (see `hand_over_now`): at bulk rates the writer
+/// gets work as it comes (with 1,024 at every rate, bulk ingest of 100,000 was ~7 % slower).
+const INDEX_BATCH_MIN_DOCS: usize = 256;
 /// How often the store thread refreshes the store's size on disk for status and metrics.
 const DISK_SIZE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the store thread logs a summary of what it ingested (when it ingested anything).
@@ -623,6 +628,7 @@ fn index_loop(
         target: committed,
         oldest: None,
         last_commit: None,
+        window: None,
         shared,
         metrics,
     };
@@ -656,28 +662,32 @@ fn index_loop(
             }
         };
         backlog.release(update.docs.len());
-        if !update.docs.is_empty() {
-            ix.batch.extend(update.docs);
-            if ix.batch.len() >= INDEX_BATCH_DOCS {
-                ix.flush();
-            }
-            ix.oldest.get_or_insert(update.stored_at);
-        }
-        ix.target = update.seq;
-        if ix.oldest.is_none() {
-            // Nothing searchable changed (no record touched): visible at once; the mark on
-            // disk follows with the next commit.
-            ix.shared.searchable.send_replace(ix.target);
-        }
+        ix.take(update, Instant::now());
     }
     info!("indexer stopped");
+}
+
+/// Whether documents gathered between two commits go to the index writer now: a full batch
+/// always; [`INDEX_BATCH_MIN_DOCS`] or more when, at the rate they came since the window began
+/// (`window_docs` in `elapsed`), the commit will hold a full batch or more — bulk ingest and
+/// catch-up keep both indexing threads busy, while a node taking a few hundred records between
+/// commits hands them over whole, one segment a commit.
+fn hand_over_now(gathered: usize, window_docs: usize, elapsed: Duration) -> bool {
+    if gathered >= INDEX_BATCH_DOCS {
+        return true;
+    }
+    if gathered < INDEX_BATCH_MIN_DOCS {
+        return false;
+    }
+    let expected = window_docs as u128 * INDEX_COMMIT_INTERVAL.as_micros();
+    expected >= INDEX_BATCH_DOCS as u128 * elapsed.as_micros().max(1)
 }
 
 /// The indexer thread's state.
 struct Indexer {
     search: SearchIndex,
     /// Documents received and not yet handed to the index writer: handed over as one batch
-    /// when a commit is due or [`INDEX_BATCH_DOCS`] have gathered (see `SearchIndex::upsert`).
+    /// when a commit is due or earlier as `hand_over_now` says (see `SearchIndex::upsert`).
     batch: Vec<(RecordDoc, Presence)>,
     /// The store sequence number of the last index commit.
     committed: u64,
@@ -686,11 +696,33 @@ struct Indexer {
     /// The oldest `stored_at` among documents applied but not committed.
     oldest: Option<Instant>,
     last_commit: Option<Instant>,
+    /// When the first document since the last commit came, and how many came since.
+    window: Option<(Instant, usize)>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 }
 
 impl Indexer {
+    /// Takes an update the store thread sent, received at `now`.
+    fn take(&mut self, update: IndexUpdate, now: Instant) {
+        if !update.docs.is_empty() {
+            let (start, docs) = self.window.get_or_insert((now, 0));
+            *docs += update.docs.len();
+            let (start, docs) = (*start, *docs);
+            self.batch.extend(update.docs);
+            if hand_over_now(self.batch.len(), docs, now.saturating_duration_since(start)) {
+                self.flush();
+            }
+            self.oldest.get_or_insert(update.stored_at);
+        }
+        self.target = update.seq;
+        if self.oldest.is_none() {
+            // Nothing searchable changed (no record touched): visible at once; the mark on
+            // disk follows with the next commit.
+            self.shared.searchable.send_replace(self.target);
+        }
+    }
+
     fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
@@ -713,6 +745,7 @@ impl Indexer {
                 .observe(t.elapsed().as_secs_f64());
         }
         self.last_commit = Some(Instant::now());
+        self.window = None;
         self.metrics.search_docs.set(self.search.num_docs() as i64);
         self.shared.searchable.send_replace(self.target);
         self.committed = self.target;
@@ -755,6 +788,7 @@ mod tests {
             target: 0,
             oldest: None,
             last_commit: None,
+            window: None,
             shared: Arc::new(Shared::new(&store)),
             metrics: Arc::new(Metrics::new(
                 prometheus_client::registry::Registry::default(),
@@ -781,29 +815,34 @@ mod tests {
             .collect()
     }
 
-    /// Takes `updates` as the indexer thread does between two commits, then commits.
-    fn take_and_commit(ix: &mut Indexer, updates: Vec<Vec<(RecordDoc, Presence)>>) {
-        for docs in updates {
-            ix.batch.extend(docs);
-            if ix.batch.len() >= INDEX_BATCH_DOCS {
-                ix.flush();
-            }
-            ix.target += 1;
+    /// Takes `updates` as the indexer thread does, one every `apart`.
+    fn take_all(ix: &mut Indexer, updates: Vec<Vec<(RecordDoc, Presence)>>, apart: Duration) {
+        let start = Instant::now();
+        for (i, docs) in updates.into_iter().enumerate() {
+            let update = IndexUpdate {
+                docs,
+                seq: ix.target + 1,
+                stored_at: start,
+            };
+            ix.take(update, start + apart * i as u32);
         }
-        ix.commit();
     }
 
     /// The few hundred documents a gossip receiver stores between two index commits, in many
-    /// small group commits, make one segment whatever the number of indexing threads (each
-    /// segment costs a term table, a term dictionary and a merge); a burst of more than a batch
-    /// between two commits is all searchable after the commit.
+    /// small group commits, go to the index writer whole at the commit and make one segment
+    /// whatever the number of indexing threads (each segment costs a term table, a term
+    /// dictionary and a merge); a burst goes to the writer as it comes, so that every indexing
+    /// thread works on it before the commit.
     #[test]
     fn a_commit_of_a_few_hundred_documents_makes_one_segment() {
         let dir = tempfile::tempdir().unwrap();
         let mut ix = indexer(dir.path());
-        // 30 group commits of 10 documents, as gossip batches arrive.
+        // 30 group commits of 10 documents in 435 ms (~700 records a second), as gossip
+        // batches arrive.
         let updates: Vec<_> = (0..30).map(|g| docs(g * 10, 10)).collect();
-        take_and_commit(&mut ix, updates);
+        take_all(&mut ix, updates, Duration::from_millis(15));
+        assert_eq!(ix.batch.len(), 300, "handed over before the commit");
+        ix.commit();
         assert_eq!(ix.search.num_docs(), 300);
         assert_eq!(
             ix.search.segment_count(),
@@ -811,11 +850,30 @@ mod tests {
             "one commit's documents were spread over several indexing threads"
         );
         assert_eq!(*ix.shared.searchable.borrow(), 30);
-        // A burst: more than a batch between two commits, all of it searchable after the commit.
+        // A burst: group commits of 512 a millisecond apart go to the writer as they come.
         let updates: Vec<_> = (0..3).map(|g| docs(1_000 + g * 512, 512)).collect();
-        take_and_commit(&mut ix, updates);
+        take_all(&mut ix, updates, Duration::from_millis(1));
+        assert!(ix.batch.is_empty(), "a burst waited for the commit");
+        ix.commit();
         assert_eq!(ix.search.num_docs(), 300 + 3 * 512);
         assert_eq!(*ix.shared.searchable.borrow(), 33);
+    }
+
+    /// The rule itself: a full batch always goes; less than the smallest batch waits for the
+    /// commit; in between, it goes when the window's rate fills a batch by the commit.
+    #[test]
+    fn documents_go_to_the_writer_early_only_at_bulk_rates() {
+        let ms = Duration::from_millis;
+        assert!(hand_over_now(INDEX_BATCH_DOCS, INDEX_BATCH_DOCS, ms(499)));
+        assert!(!hand_over_now(INDEX_BATCH_MIN_DOCS - 1, 5_000, ms(1)));
+        // 512 in the first 10 ms: ~25,000 by the commit.
+        assert!(hand_over_now(512, 512, ms(10)));
+        assert!(hand_over_now(512, 512, Duration::ZERO));
+        // 400 in 400 ms: 500 by the commit.
+        assert!(!hand_over_now(400, 400, ms(400)));
+        // 2,000 a second exactly fills a batch by the commit.
+        assert!(hand_over_now(300, 1_024, ms(500)));
+        assert!(!hand_over_now(300, 1_023, ms(500)));
     }
 
     /// The store thread waits only when queued documents would pass the bound: single-record
