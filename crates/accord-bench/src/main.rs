@@ -1487,6 +1487,7 @@ async fn cluster(nodes: usize, n: usize, batch: usize, concurrency: usize) -> Re
             "member": CODES[i],
             "done_s": round(done_at[i].as_secs_f64(), 3),
             "gossip_not_handed_over": metric(&text, "accord_gossip_events_not_handed_over_total"),
+            "gossip_not_sent": metric(&text, "accord_gossip_messages_not_sent_total"),
             "gossip_accepted": metric(&text, "accord_gossip_messages_total"),
             "sync_fetched": fetched,
             "sync_duplicates": metric(&text, "accord_sync_duplicates_total"),

@@ -353,6 +353,7 @@ pub struct NetworkHandle {
     tx: mpsc::Sender<Command>,
     local_peer_id: PeerId,
     missed: std::sync::Arc<MissedGossip>,
+    unsent: std::sync::Arc<UnsentGossip>,
 }
 
 /// Gossip messages the swarm task could not hand to the node because the node's event queue
@@ -364,8 +365,50 @@ pub struct MissedGossip {
     count: std::sync::atomic::AtomicU64,
     peers: std::sync::Mutex<std::collections::HashSet<PeerId>>,
     notify: tokio::sync::Notify,
-    /// When the last warning was logged (at most one a minute).
-    warned: std::sync::Mutex<Option<std::time::Instant>>,
+    warned: WarnEvery,
+}
+
+/// At most one warning a minute for a thing that can happen thousands of times a second.
+#[derive(Debug, Default)]
+struct WarnEvery(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl WarnEvery {
+    /// Whether a warning is due now (none in the last minute); if so, the minute starts again.
+    fn due(&self) -> bool {
+        let Ok(mut w) = self.0.lock() else {
+            return false;
+        };
+        let due = w.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            *w = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
+/// Gossip messages this node could not send to a peer that reads more slowly than they come:
+/// gossipsub's queue of messages for that peer was full (5,000 by default), so they were not
+/// sent to it, and gossipsub reports the peer slow. The swarm task counts them here and warns
+/// (at most once a minute). The peer recovers what it missed by reconciliation: the heartbeats
+/// of the nodes that hold it tell it that it lacks something (docs/PROTOCOL.md §11).
+#[derive(Debug, Default)]
+pub struct UnsentGossip {
+    count: std::sync::atomic::AtomicU64,
+    warned: WarnEvery,
+}
+
+impl UnsentGossip {
+    /// Messages not sent to slow peers since the node started.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records `n` messages not sent to a slow peer; `true` when a warning is due.
+    pub(crate) fn record(&self, n: u64) -> bool {
+        self.count
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        n > 0 && self.warned.due()
+    }
 }
 
 impl MissedGossip {
@@ -395,14 +438,7 @@ impl MissedGossip {
             p.insert(peer);
         }
         self.notify.notify_one();
-        let Ok(mut w) = self.warned.lock() else {
-            return false;
-        };
-        let due = w.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-        if due {
-            *w = Some(std::time::Instant::now());
-        }
-        due
+        self.warned.due()
     }
 }
 
@@ -434,6 +470,11 @@ impl NetworkHandle {
     /// Gossip messages not handed over to the node (see [`MissedGossip`]).
     pub fn missed_gossip(&self) -> &std::sync::Arc<MissedGossip> {
         &self.missed
+    }
+
+    /// Gossip messages not sent to slow peers (see [`UnsentGossip`]).
+    pub fn unsent_gossip(&self) -> &std::sync::Arc<UnsentGossip> {
+        &self.unsent
     }
 
     async fn send(&self, c: Command) -> Result<(), NetError> {
@@ -593,6 +634,17 @@ mod tests {
                 .is_ok()
         });
         assert!(woken);
+    }
+
+    /// Messages gossipsub could not queue for a slow peer are added up, and warned about once a
+    /// minute; a report of nothing neither counts nor warns.
+    #[test]
+    fn gossip_not_sent_to_slow_peers_is_counted() {
+        let u = UnsentGossip::default();
+        assert!(!u.record(0), "nothing unsent, no warning");
+        assert!(u.record(120), "the first report warns");
+        assert!(!u.record(7), "not again within a minute");
+        assert_eq!(u.count(), 127);
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub struct Network {
     gossip_queue_bytes: usize,
     /// Gossip not handed over to the node, shared with the handles.
     missed: std::sync::Arc<crate::MissedGossip>,
+    unsent: std::sync::Arc<crate::UnsentGossip>,
     topic: gossipsub::IdentTopic,
     /// The heartbeat topic (docs/PROTOCOL.md §11).
     health: gossipsub::IdentTopic,
@@ -218,10 +219,12 @@ impl Network {
             },
         };
         let missed = std::sync::Arc::new(crate::MissedGossip::default());
+        let unsent = std::sync::Arc::new(crate::UnsentGossip::default());
         let handle = NetworkHandle {
             tx: cmd_tx,
             local_peer_id: *swarm.local_peer_id(),
             missed: missed.clone(),
+            unsent: unsent.clone(),
         };
         let net = Network {
             swarm,
@@ -232,6 +235,7 @@ impl Network {
             gossip_bytes,
             gossip_queue_bytes: cfg.gossip_queue_bytes,
             missed,
+            unsent,
             topic: gossip_topic(&cfg.federation),
             health: health_topic(&cfg.federation),
             admission: cfg.admission,
@@ -846,6 +850,20 @@ impl Network {
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. }) => {
                 debug!(peer = %peer_id, "peer subscribed to the federation topic");
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                let n = (failed_messages.priority + failed_messages.non_priority) as u64;
+                if self.unsent.record(n) {
+                    warn!(
+                        peer = %peer_id,
+                        messages = n,
+                        unsent = self.unsent.count(),
+                        "a peer reads gossip more slowly than it comes: messages not sent to it, which it recovers by reconciliation (at most one such line a minute)"
+                    );
+                }
             }
             BehaviourEvent::Gossipsub(_) => {}
             BehaviourEvent::Cert(request_response::Event::Message { peer, message, .. }) => {

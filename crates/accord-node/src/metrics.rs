@@ -33,6 +33,7 @@ pub struct Metrics {
     pub(crate) searchable_lag_seconds: Histogram,
     pub(crate) verifications: Counter,
     pub(crate) gossip_missed: Counter,
+    pub(crate) gossip_unsent: Counter,
     pub(crate) search_cache_hits: Counter,
     pub(crate) search_cache_visits: Counter,
     pub(crate) sync_duplicates: Counter,
@@ -86,6 +87,7 @@ impl Metrics {
             searchable_lag_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 10)),
             verifications: Counter::default(),
             gossip_missed: Counter::default(),
+            gossip_unsent: Counter::default(),
             search_cache_hits: Counter::default(),
             search_cache_visits: Counter::default(),
             sync_duplicates: Counter::default(),
@@ -194,6 +196,11 @@ impl Metrics {
             "gossip_events_not_handed_over",
             "Gossip messages the network could not hand to the node (its queue was full); each sender is reconciled with at once",
             m.gossip_missed.clone(),
+        );
+        r.register(
+            "gossip_messages_not_sent",
+            "Gossip messages not sent to a peer that read more slowly than they came (its send queue was full); the peer recovers them by reconciliation",
+            m.gossip_unsent.clone(),
         );
         r.register(
             "sync_duplicates",

@@ -519,6 +519,7 @@ impl NodeHandle {
         m.store_bytes.set(shared.store_bytes() as i64);
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
         crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
+        crate::metrics::Metrics::catch_up(&m.gossip_unsent, self.inner.net.unsent_gossip().count());
         let cache = self.inner.searcher.cache_stats();
         crate::metrics::Metrics::catch_up(&m.search_cache_hits, cache.hits);
         crate::metrics::Metrics::catch_up(&m.search_cache_visits, cache.visits);
