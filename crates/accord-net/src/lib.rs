@@ -389,8 +389,9 @@ impl WarnEvery {
 /// Gossip messages this node could not send to a peer that reads more slowly than they come:
 /// gossipsub's queue of messages for that peer was full (5,000 by default), so they were not
 /// sent to it, and gossipsub reports the peer slow. The swarm task counts them here and warns
-/// (at most once a minute). The peer recovers what it missed by reconciliation: the heartbeats
-/// of the nodes that hold it tell it that it lacks something (docs/PROTOCOL.md §11).
+/// (at most once a minute). The peer still ends with every object: through gossipsub's repair
+/// (IHAVE/IWANT) while the messages are in the sender's gossip cache, else by reconciliation
+/// (its periodic sessions, or a heartbeat that shows it lacks something, docs/PROTOCOL.md §11).
 #[derive(Debug, Default)]
 pub struct UnsentGossip {
     count: std::sync::atomic::AtomicU64,

@@ -15,6 +15,8 @@
 //!   200 ms + 2 × the one-way delay. Order on a connection is kept (head-of-line blocking).
 //! - **Partitions.** Nodes are in groups; while partitioned, a dial across groups fails and a
 //!   connection across groups fails on its next read or write.
+//! - **A stalled node.** While a node is stalled, every write to it waits: its peers' sends
+//!   back up as they would to a machine too busy to read (tests of slow peers).
 
 use std::collections::VecDeque;
 use std::io;
@@ -33,6 +35,8 @@ const PACKET_BYTES: f64 = 1460.0;
 const RTO_MIN: Duration = Duration::from_millis(200);
 /// Largest read from the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
+/// How often a write to a stalled node looks again whether it may go.
+const STALL_POLL: Duration = Duration::from_millis(5);
 
 /// The simulated network all nodes of one run share.
 #[derive(Debug)]
@@ -43,6 +47,7 @@ pub struct SimNet {
     loss: f64,
     partitioned: AtomicBool,
     groups: Vec<AtomicU8>,
+    stalled: Vec<AtomicBool>,
     bytes_in: Vec<AtomicU64>,
     bytes_out: Vec<AtomicU64>,
 }
@@ -64,6 +69,7 @@ impl SimNet {
             loss: loss.clamp(0.0, 1.0),
             partitioned: AtomicBool::new(false),
             groups: (0..nodes).map(|_| AtomicU8::new(0)).collect(),
+            stalled: (0..nodes).map(|_| AtomicBool::new(false)).collect(),
             bytes_in: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
             bytes_out: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
         })
@@ -83,6 +89,20 @@ impl SimNet {
             slot.store(*g, Ordering::Relaxed);
         }
         self.partitioned.store(true, Ordering::Release);
+    }
+
+    /// Holds every write to node `node` while `on` (a node that reads nothing); `false` lets
+    /// them go.
+    pub fn stall(&self, node: usize, on: bool) {
+        if let Some(s) = self.stalled.get(node) {
+            s.store(on, Ordering::Release);
+        }
+    }
+
+    fn is_stalled(&self, node: u16) -> bool {
+        self.stalled
+            .get(node as usize)
+            .is_some_and(|s| s.load(Ordering::Acquire))
     }
 
     /// Restores every link.
@@ -170,6 +190,7 @@ impl SimLink {
             last_ready: Instant::now(),
             eof: false,
             timer: None,
+            stall_timer: None,
             scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
         })
     }
@@ -186,6 +207,8 @@ pub struct SimStream<S> {
     last_ready: Instant,
     eof: bool,
     timer: Option<Pin<Box<Sleep>>>,
+    /// Wakes a write held while the peer is stalled.
+    stall_timer: Option<Pin<Box<Sleep>>>,
     rng: u64,
     /// Where reads from the socket land before they are queued.
     scratch: Box<[u8]>,
@@ -300,6 +323,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SimStream<S> {
             return Poll::Ready(Err(e));
         }
         let this = &mut *self;
+        if this.link.net.is_stalled(this.peer) {
+            // Look again shortly (the timer registers this task to be woken).
+            let timer = this
+                .stall_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(STALL_POLL)));
+            if timer.as_mut().poll(cx).is_ready() {
+                timer.as_mut().reset(Instant::now() + STALL_POLL);
+                let _ = timer.as_mut().poll(cx);
+            }
+            return Poll::Pending;
+        }
+        this.stall_timer = None;
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &written {
             SimNet::count(&this.link.net.bytes_out, this.link.me, *n);

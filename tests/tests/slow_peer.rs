@@ -1,0 +1,84 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A peer that reads more slowly than gossip comes loses nothing, and its neighbour says so:
+//! the receiver's links hold every byte sent to it (a machine too busy to read), so the
+//! publisher's gossipsub queue for it fills and drops messages. The publisher counts them
+//! (`accord_gossip_messages_not_sent_total`), and once the receiver reads again it ends with
+//! every record: what is still in the publisher's gossip cache by gossipsub's own repair
+//! (IHAVE/IWANT), the rest by reconciliation, which the publisher's heartbeats call for (the
+//! periodic session is an hour away in this test).
+
+use std::time::Duration;
+
+use accord_core::Timestamp;
+use accord_net::sim::SimNet;
+use accord_node::{AdmissionMode, Node};
+use accord_tests::harness::{TestFed, admitted, dial_addr, now, record_count, wait_until};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_not_sent_to_a_slow_peer_is_counted_and_recovered() {
+    let tf = TestFed::new(&["KZ", "BY"], 83).unwrap();
+    let net = SimNet::new(2, 7, Duration::ZERO, Duration::ZERO, 0.0);
+    let config = |i: usize, bootstrap: Vec<String>| {
+        let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
+        cfg.sync.interval_secs = 3600;
+        cfg.health.heartbeat_secs = 1;
+        cfg.network.sim = Some(net.link(i as u16));
+        cfg
+    };
+    let publisher = Node::spawn(config(0, vec![])).await.unwrap();
+    let receiver = Node::spawn(config(1, vec![dial_addr(&publisher).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(30), || admitted(&receiver, 1)).await);
+    assert!(wait_until(Duration::from_secs(30), || admitted(&publisher, 1)).await);
+    let held_before = record_count(&receiver).await;
+    // The receiver stops reading; the publisher stores and gossips more than gossipsub queues
+    // for one peer (5,000 messages) plus what the connection's windows hold.
+    net.stall(1, true);
+    let n = 7_000u64;
+    // Created two hours ago: below the watermark of every heartbeat (300 s in the past), so the
+    // publisher's heartbeats show the receiver what it lacks.
+    let t = now().0 - 7_200_000;
+    let recs: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            tf.fed
+                .record(0, &format!("slow {i}"), Timestamp(t + i))
+                .into_bytes()
+        })
+        .collect();
+    let out = publisher.submit(recs).await.unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"));
+    let unsent = publisher.network().unsent_gossip().clone();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let unsent = unsent.clone();
+            async move { unsent.count() > 0 }
+        })
+        .await,
+        "the publisher counted the gossip it could not send"
+    );
+    let metrics = publisher.metrics_text().await;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("accord_gossip_messages_not_sent_total"))
+        .expect("the counter is exported");
+    let exported: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
+    assert!(exported > 0.0, "{line}");
+    // The receiver reads again: it ends with every record, those gossip dropped included.
+    net.stall(1, false);
+    assert!(
+        wait_until(Duration::from_secs(180), || async {
+            record_count(&receiver).await >= held_before + n
+        })
+        .await,
+        "the receiver holds every record ({} of {})",
+        record_count(&receiver).await,
+        held_before + n
+    );
+    publisher.shutdown().await;
+    receiver.shutdown().await;
+}
