@@ -258,6 +258,38 @@ pub mod harness {
             .unwrap_or(false)
     }
 
+    /// Spawns node 0 and node 1 (bootstrapped on 0) from `config(i, bootstrap)` and waits until
+    /// each has admitted the other.
+    pub async fn admitted_pair(
+        config: impl Fn(usize, Vec<String>) -> NodeConfig,
+    ) -> (NodeHandle, NodeHandle) {
+        let first = Node::spawn(config(0, vec![])).await.expect("node 0 starts");
+        let addr = dial_addr(&first).await.expect("node 0 listens");
+        let second = Node::spawn(config(1, vec![addr]))
+            .await
+            .expect("node 1 starts");
+        assert!(
+            wait_until(Duration::from_secs(30), || admitted(&second, 1)).await,
+            "node 1 admits node 0"
+        );
+        assert!(
+            wait_until(Duration::from_secs(30), || admitted(&first, 1)).await,
+            "node 0 admits node 1"
+        );
+        (first, second)
+    }
+
+    /// `n` records of member 0, titled `"{label} {i}"`, created a millisecond apart from `from`.
+    pub fn records(tf: &TestFed, label: &str, from: Timestamp, n: u64) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                tf.fed
+                    .record(0, &format!("{label} {i}"), Timestamp(from.0 + i))
+                    .into_bytes()
+            })
+            .collect()
+    }
+
     /// Serves the node's HTTP API and UI on an ephemeral port; returns the base URL.
     pub async fn serve(node: &NodeHandle) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use accord_core::Timestamp;
 use accord_node::{AdmissionMode, Node};
-use accord_tests::harness::{TestFed, admitted, dial_addr, now, record_count, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, now, record_count, records, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_misses_gossip_reconciles_at_once() {
@@ -41,14 +41,7 @@ async fn a_node_that_misses_gossip_reconciles_at_once() {
     // Far more than the receiver's gossip queue plus what it judges at once (256), in one
     // burst: the publisher gossips each batch as soon as it is stored.
     let n = 15_000u64;
-    let t = now().0 - 100_000;
-    let recs: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            tf.fed
-                .record(0, &format!("burst {i}"), Timestamp(t + i))
-                .into_bytes()
-        })
-        .collect();
+    let recs = records(&tf, "burst", Timestamp(now().0 - 100_000), n);
     let out = publisher.submit(recs).await.unwrap();
     assert!(out.iter().all(|o| o.status == "accepted"));
     assert!(

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use accord_core::Timestamp;
 use accord_net::sim::SimNet;
-use accord_node::{AdmissionMode, Node, NodeHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, now, record_count, wait_until};
+use accord_node::{AdmissionMode, NodeHandle};
+use accord_tests::harness::{TestFed, admitted_pair, now, record_count, records, wait_until};
 
 /// Records the publisher stores while the receiver is stalled: more than gossipsub queues for
 /// one peer (5,000 messages) plus what the connection's windows hold.
@@ -29,23 +29,11 @@ async fn stall_and_publish(tf: &TestFed, net: &std::sync::Arc<SimNet>) -> (NodeH
         cfg.network.sim = Some(net.link(i as u16));
         cfg
     };
-    let publisher = Node::spawn(config(0, vec![])).await.unwrap();
-    let receiver = Node::spawn(config(1, vec![dial_addr(&publisher).await.unwrap()]))
-        .await
-        .unwrap();
-    assert!(wait_until(Duration::from_secs(30), || admitted(&receiver, 1)).await);
-    assert!(wait_until(Duration::from_secs(30), || admitted(&publisher, 1)).await);
+    let (publisher, receiver) = admitted_pair(config).await;
     net.stall(1, true);
     // Created two hours ago: below the watermark of every heartbeat (300 s in the past), so the
     // publisher's heartbeats show the receiver what it lacks.
-    let t = now().0 - 7_200_000;
-    let recs: Vec<Vec<u8>> = (0..N)
-        .map(|i| {
-            tf.fed
-                .record(0, &format!("slow {i}"), Timestamp(t + i))
-                .into_bytes()
-        })
-        .collect();
+    let recs = records(tf, "slow", Timestamp(now().0 - 7_200_000), N);
     let out = publisher.submit(recs).await.unwrap();
     assert!(out.iter().all(|o| o.status == "accepted"));
     let unsent = publisher.network().unsent_gossip().clone();

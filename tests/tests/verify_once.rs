@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use accord_core::Timestamp;
-use accord_node::{AdmissionMode, Node};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
+use accord_node::AdmissionMode;
+use accord_tests::harness::{TestFed, admitted_pair, has, now, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_node_verifies_each_record_once() {
@@ -20,12 +20,7 @@ async fn each_node_verifies_each_record_once() {
         cfg.sync.interval_secs = 3600;
         cfg
     };
-    let a = Node::spawn(config(0, vec![])).await.unwrap();
-    let b = Node::spawn(config(1, vec![dial_addr(&a).await.unwrap()]))
-        .await
-        .unwrap();
-    assert!(wait_until(Duration::from_secs(30), || admitted(&b, 1)).await);
-    assert!(wait_until(Duration::from_secs(30), || admitted(&a, 1)).await);
+    let (a, b) = admitted_pair(config).await;
     // Both admission sessions ended.
     assert!(
         wait_until(Duration::from_secs(30), || async {
