@@ -132,6 +132,26 @@ pub mod harness {
     pub const CREATED: Timestamp = Timestamp(1_700_000_000_000);
 
     impl TestFed {
+        /// A further node certificate of member `member` for `key` (a peer a test drives by
+        /// hand, or a node key it retires).
+        pub fn extra_node_cert(
+            &self,
+            member: usize,
+            key: &SecretKey,
+            label: &str,
+        ) -> accord_core::SignedObject {
+            let m = &self.fed.members[member];
+            accord_core::Object::Node(accord_core::NodeCert {
+                object_type: accord_core::ObjectType::Node,
+                federation: self.fed.federation(),
+                created: self.fed.created,
+                member: m.code.clone(),
+                node_key: key.public_key(),
+                label: Some(label.to_string()),
+            })
+            .sign(&m.root)
+        }
+
         pub fn new(codes: &[&str], seed: u8) -> std::io::Result<TestFed> {
             let fed =
                 DevFederation::new(codes, [seed; 32], CREATED).map_err(std::io::Error::other)?;
@@ -303,6 +323,16 @@ pub mod harness {
             std::future::pending(),
         ));
         format!("http://{addr}")
+    }
+
+    /// The value of an unlabelled metric of `node` (0 when it is not exported).
+    pub async fn metric(node: &NodeHandle, name: &str) -> f64 {
+        node.metrics_text()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// The current time.

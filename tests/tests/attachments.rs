@@ -13,7 +13,7 @@ use accord_core::attachment::{CHUNK_SIZE, describe};
 use accord_core::object::Attachment;
 use accord_core::{Object, ObjectId, ObjectType, Retraction, SignedObject, Timestamp};
 use accord_node::{AdmissionMode, Node, NodeConfig, NodeHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, serve, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, metric, now, serve, wait_until};
 
 fn logs() {
     let _ = tracing_subscriber::fmt()
@@ -64,15 +64,6 @@ fn config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> NodeConfig {
 
 async fn holds(node: &NodeHandle, a: &Attachment) -> bool {
     node.blob(a.sha256).await.is_some()
-}
-
-async fn metric(node: &NodeHandle, name: &str) -> f64 {
-    node.metrics_text()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,16 +468,7 @@ async fn hostile_attachment_requests_are_answered_and_change_nothing() {
     a.put_blob(da.sha256, doc.clone()).await.unwrap();
     // A certified peer driven by hand.
     let key = accord_core::SecretKey::from_seed([66; 32]);
-    let m = &tf.fed.members[1];
-    let cert = Object::Node(accord_core::NodeCert {
-        object_type: ObjectType::Node,
-        federation: tf.fed.federation(),
-        created: tf.fed.created,
-        member: m.code.clone(),
-        node_key: key.public_key(),
-        label: Some("hand".into()),
-    })
-    .sign(&m.root);
+    let cert = tf.extra_node_cert(1, &key, "hand");
     let (x, _events) =
         accord_tests::harness::raw_peer(&key, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr])
             .await;

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use accord_core::health::{Checkpoint, Heartbeat, open_evidence, sign_heartbeat};
 use accord_core::object::TargetType;
-use accord_core::{NodeCert, Object, ObjectType, Revocation, SecretKey, Timestamp};
+use accord_core::{Object, ObjectType, Revocation, SecretKey, Timestamp};
 use accord_node::{HealthConfig, Node, NodeHandle, NodeHealth};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer, serve, wait_until};
+use accord_tests::harness::{
+    TestFed, admitted, dial_addr, has, metric, now, raw_peer, serve, wait_until,
+};
 
 fn logs() {
     let _ = tracing_subscriber::fmt()
@@ -27,6 +29,7 @@ fn fast_health() -> HealthConfig {
         heartbeat_secs: 1,
         watermark_delay_secs: 0,
         ttl_secs: 120,
+        ..HealthConfig::default()
     }
 }
 
@@ -335,15 +338,7 @@ async fn forged_heartbeats_are_refused() {
     // A retired node key of AM: certified, then revoked.
     let retired = SecretKey::from_seed([44; 32]);
     let am = &tf.fed.members[2];
-    let cert = Object::Node(NodeCert {
-        object_type: ObjectType::Node,
-        federation: tf.fed.federation(),
-        created: tf.fed.created,
-        member: am.code.clone(),
-        node_key: retired.public_key(),
-        label: Some("retired".into()),
-    })
-    .sign(&am.root);
+    let cert = tf.extra_node_cert(2, &retired, "retired");
     let revocation = Object::Revocation(Revocation {
         object_type: ObjectType::Revocation,
         federation: tf.fed.federation(),
@@ -366,16 +361,7 @@ async fn forged_heartbeats_are_refused() {
 
     // A hostile peer with a valid certificate of its own (a second KZ node) sends them.
     let hostile = SecretKey::from_seed([45; 32]);
-    let kz = &tf.fed.members[0];
-    let hostile_cert = Object::Node(NodeCert {
-        object_type: ObjectType::Node,
-        federation: tf.fed.federation(),
-        created: tf.fed.created,
-        member: kz.code.clone(),
-        node_key: hostile.public_key(),
-        label: Some("hostile".into()),
-    })
-    .sign(&kz.root);
+    let hostile_cert = tf.extra_node_cert(0, &hostile, "hostile");
     let (x, _events) = raw_peer(
         &hostile,
         &tf,
@@ -574,4 +560,73 @@ async fn the_alerting_rules_name_metrics_the_node_exports() {
     }
     assert!(named >= 6, "{named} metric names found in the rules");
     a.shutdown().await;
+}
+
+/// A connection that stays open but carries no heartbeat is reset: a certified peer that is
+/// subscribed to heartbeats and never sends one (as a connection looks once gossipsub gave up
+/// on it) is disconnected, dialled again and admitted afresh, again after a longer wait while
+/// it stays silent; a peer whose heartbeats arrive is never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_heartbeats_stop_reaching_the_node_is_reset() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 48).unwrap();
+    let health = HealthConfig {
+        silent_peer_secs: 2,
+        ..fast_health()
+    };
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = health.clone();
+    let a = Node::spawn(cfg).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let mut cfg = tf.config(1, vec![a_addr.clone()], accord_node::AdmissionMode::Members);
+    cfg.health = health;
+    let b = Node::spawn(cfg).await.unwrap();
+    // A second KZ node, certified, that never signs a heartbeat.
+    let silent = SecretKey::from_seed([49; 32]);
+    let cert = tf.extra_node_cert(0, &silent, "silent");
+    let silent_id = accord_net::peer_id_of(&silent.public_key())
+        .unwrap()
+        .to_string();
+    let b_id = b.peer_id().to_string();
+    let (_x, _events) = raw_peer(&silent, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr]).await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 2)).await);
+    let since = |id: String| {
+        let a = a.clone();
+        async move {
+            a.peers()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|p| p.peer_id == id && p.admitted)
+                .map(|p| p.connected_since)
+        }
+    };
+    let b_since = since(b_id.clone()).await.expect("B admitted");
+    let x_since = since(silent_id.clone())
+        .await
+        .expect("the silent peer admitted");
+
+    // Reset once (no heartbeat for three periods), then admitted again over a new connection.
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            metric(&a, "accord_silent_peer_resets_total").await >= 1.0
+                && since(silent_id.clone()).await.is_some_and(|s| s > x_since)
+        })
+        .await,
+        "the silent peer was reset and admitted again: {} resets, {:?}",
+        metric(&a, "accord_silent_peer_resets_total").await,
+        a.peers().await.unwrap()
+    );
+    // Still silent on its new connection: reset again.
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            metric(&a, "accord_silent_peer_resets_total").await >= 2.0
+        })
+        .await,
+        "the peer that stays silent is reset again"
+    );
+    // B, whose heartbeats arrive every second, kept its connection all along.
+    assert_eq!(since(b_id).await, Some(b_since), "B's connection was reset");
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -6,9 +6,7 @@
 use std::time::{Duration, Instant};
 
 use accord_core::object::TargetType;
-use accord_core::{
-    NodeCert, Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp,
-};
+use accord_core::{Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp};
 use accord_net::NetworkEvent;
 use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer, wait_until};
 
@@ -84,19 +82,6 @@ async fn record_reaches_five_nodes_in_a_line() {
     }
 }
 
-fn extra_node_cert(tf: &TestFed, member: usize, key: &SecretKey) -> SignedObject {
-    let m = &tf.fed.members[member];
-    Object::Node(NodeCert {
-        object_type: ObjectType::Node,
-        federation: tf.fed.federation(),
-        created: tf.fed.created,
-        member: m.code.clone(),
-        node_key: key.public_key(),
-        label: Some("test peer".into()),
-    })
-    .sign(&m.root)
-}
-
 /// Four kinds of invalid object, each with the reason a node must give.
 fn invalid_objects(tf: &TestFed) -> Vec<(&'static str, Vec<u8>, &'static str)> {
     let t = now();
@@ -168,7 +153,7 @@ async fn invalid_objects_are_refused_at_submit_and_in_gossip() {
     let s_key = SecretKey::from_seed([61; 32]);
     let l_key = SecretKey::from_seed([62; 32]);
     for k in [&s_key, &l_key] {
-        let cert = extra_node_cert(&tf, 2, k);
+        let cert = tf.extra_node_cert(2, k, "test peer");
         assert_eq!(
             a.submit(vec![cert.as_bytes().to_vec()]).await.unwrap()[0].status,
             "accepted"
@@ -177,14 +162,14 @@ async fn invalid_objects_are_refused_at_submit_and_in_gossip() {
     let (s, _s_events) = raw_peer(
         &s_key,
         &tf,
-        Some(extra_node_cert(&tf, 2, &s_key).into_bytes()),
+        Some(tf.extra_node_cert(2, &s_key, "test peer").into_bytes()),
         vec![a_addr.clone()],
     )
     .await;
     let (_l, mut l_events) = raw_peer(
         &l_key,
         &tf,
-        Some(extra_node_cert(&tf, 2, &l_key).into_bytes()),
+        Some(tf.extra_node_cert(2, &l_key, "test peer").into_bytes()),
         vec![a_addr],
     )
     .await;
@@ -312,7 +297,9 @@ async fn non_member_cannot_stay_connected_and_receives_nothing() {
 
     // A certificate for another key is not enough either.
     let other = SecretKey::from_seed([78; 32]);
-    let wrong_cert = extra_node_cert(&tf, 1, &SecretKey::from_seed([79; 32])).into_bytes();
+    let wrong_cert = tf
+        .extra_node_cert(1, &SecretKey::from_seed([79; 32]), "test peer")
+        .into_bytes();
     let (y, mut events) = raw_peer(&other, &tf, Some(wrong_cert), vec![a_addr]).await;
     let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(ev) = events.recv().await {
@@ -469,7 +456,7 @@ async fn a_hostile_member_cannot_act_for_another_member_over_gossip() {
 
     // BY's root certifies a node of its own (legitimately), which then turns against KZ.
     let h_key = SecretKey::from_seed([63; 32]);
-    let h_cert = extra_node_cert(&tf, 1, &h_key);
+    let h_cert = tf.extra_node_cert(1, &h_key, "test peer");
     assert_eq!(
         a.submit(vec![h_cert.as_bytes().to_vec()]).await.unwrap()[0].status,
         "accepted"

@@ -204,16 +204,7 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
     let a_addr = dial_addr(&a).await.unwrap();
     // A certified peer that answers every sync request with garbage.
     let key = SecretKey::from_seed([90; 32]);
-    let m = &tf.fed.members[1];
-    let cert = accord_core::Object::Node(accord_core::NodeCert {
-        object_type: ObjectType::Node,
-        federation: tf.fed.federation(),
-        created: tf.fed.created,
-        member: m.code.clone(),
-        node_key: key.public_key(),
-        label: None,
-    })
-    .sign(&m.root);
+    let cert = tf.extra_node_cert(1, &key, "garbage");
     let (net, handle, mut events) = Network::new(NetConfig {
         keypair: accord_net::keypair_of(&key).unwrap(),
         federation: tf.fed.federation(),

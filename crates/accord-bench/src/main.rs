@@ -1488,6 +1488,7 @@ async fn cluster(nodes: usize, n: usize, batch: usize, concurrency: usize) -> Re
             "done_s": round(done_at[i].as_secs_f64(), 3),
             "gossip_not_handed_over": metric(&text, "accord_gossip_events_not_handed_over_total"),
             "gossip_not_sent": metric(&text, "accord_gossip_messages_not_sent_total"),
+            "silent_peer_resets": metric(&text, "accord_silent_peer_resets_total"),
             "gossip_accepted": metric(&text, "accord_gossip_messages_total"),
             "sync_fetched": fetched,
             "sync_duplicates": metric(&text, "accord_sync_duplicates_total"),

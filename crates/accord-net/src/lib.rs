@@ -203,6 +203,9 @@ pub struct PeerInfo {
     pub member: Option<String>,
     pub admitted: bool,
     pub gossip_score: Option<f64>,
+    /// Subscribed to the federation's heartbeat topic (it speaks protocol 1.2 or later and
+    /// sends heartbeats, docs/PROTOCOL.md §11).
+    pub heartbeats: bool,
 }
 
 /// Network errors.
@@ -270,6 +273,10 @@ pub(crate) enum Command {
         data: Vec<u8>,
     },
     Disconnect {
+        peer: PeerId,
+        reason: String,
+    },
+    Reset {
         peer: PeerId,
         reason: String,
     },
@@ -457,6 +464,7 @@ impl std::fmt::Debug for Command {
             Command::SyncRequest { .. } => "SyncRequest",
             Command::Respond { .. } => "Respond",
             Command::Disconnect { .. } => "Disconnect",
+            Command::Reset { .. } => "Reset",
             Command::Penalize { .. } => "Penalize",
             Command::Shutdown => "Shutdown",
         })
@@ -579,6 +587,13 @@ impl NetworkHandle {
     /// Disconnects a peer that misbehaved (for instance in reconciliation).
     pub async fn disconnect(&self, peer: PeerId, reason: String) -> Result<(), NetError> {
         self.send(Command::Disconnect { peer, reason }).await
+    }
+
+    /// Closes every connection to a peer that is not to blame, and dials it again once they are
+    /// closed (at the addresses it listens on, when known): a connection that stopped carrying
+    /// gossip starts afresh. The peer is admitted again as on any new connection.
+    pub async fn reset(&self, peer: PeerId, reason: String) -> Result<(), NetError> {
+        self.send(Command::Reset { peer, reason }).await
     }
 
     /// Asks the swarm task to stop.

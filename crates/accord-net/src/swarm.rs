@@ -37,6 +37,8 @@ const REFUSED_MIN: Duration = Duration::from_secs(5);
 const REFUSED_MAX: Duration = Duration::from_secs(600);
 /// Refused peers remembered at once (the oldest are forgotten first).
 const REFUSED_CAPACITY: usize = 4096;
+/// Reset peers awaiting their redial, at most (one per admitted peer is far below it).
+const REDIAL_CAPACITY: usize = 256;
 /// At most one warning per refused peer in this time.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -88,6 +90,8 @@ pub struct Network {
     node_cert: Vec<u8>,
     peers: HashMap<PeerId, PeerState>,
     refused: HashMap<PeerId, Refused>,
+    /// Peers whose connections were reset: dialled again when the last one has closed.
+    redial: HashMap<PeerId, Vec<Multiaddr>>,
     bootstrap: Vec<Bootstrap>,
     outbound_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     inbound_sync: HashMap<u64, ResponseChannel<Vec<u8>>>,
@@ -244,6 +248,7 @@ impl Network {
             node_cert: cfg.node_cert.unwrap_or_default(),
             peers: HashMap::new(),
             refused: HashMap::new(),
+            redial: HashMap::new(),
             bootstrap,
             outbound_sync: HashMap::new(),
             inbound_sync: HashMap::new(),
@@ -331,6 +336,12 @@ impl Network {
             Command::Refuse { peer, reason } => self.refuse(peer, reason),
             Command::Peers { reply } => {
                 let gs = &self.swarm.behaviour().gossipsub;
+                let health = self.health.hash();
+                let heartbeats: std::collections::HashSet<PeerId> = gs
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&health))
+                    .map(|(p, _)| *p)
+                    .collect();
                 let list = self
                     .peers
                     .iter()
@@ -341,6 +352,7 @@ impl Network {
                         member: s.member.clone(),
                         admitted: s.admitted,
                         gossip_score: gs.peer_score(p),
+                        heartbeats: heartbeats.contains(p),
                     })
                     .collect();
                 let _ = reply.send(list);
@@ -388,6 +400,16 @@ impl Network {
                     .behaviour_mut()
                     .gossipsub
                     .remove_explicit_peer(&peer);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Reset { peer, reason } => {
+                let Some(state) = self.peers.get(&peer) else {
+                    return;
+                };
+                warn!(%peer, %reason, "resetting the connection to a peer");
+                if self.redial.len() < REDIAL_CAPACITY || self.redial.contains_key(&peer) {
+                    self.redial.insert(peer, state.addresses.clone());
+                }
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
             Command::Shutdown => {}
@@ -790,6 +812,20 @@ impl Network {
                 }
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
                 self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
+                // A reset connection is dialled again at once (a bootstrap peer by the
+                // bootstrap schedule above; a peer that dialled us and whose listen addresses
+                // are unknown dials again itself).
+                if let Some(addrs) = self.redial.remove(&peer_id)
+                    && !addrs.is_empty()
+                    && !self.bootstrap.iter().any(|b| b.peer == peer_id)
+                {
+                    let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer_id)
+                        .addresses(addrs)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        debug!(peer = %peer_id, error = %e, "redial after a reset failed");
+                    }
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, %error, "outgoing connection failed");

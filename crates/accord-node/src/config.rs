@@ -428,6 +428,11 @@ pub struct HealthConfig {
     /// received, in seconds; older heartbeats are refused.
     #[serde(default = "default_health_ttl_secs")]
     pub ttl_secs: u64,
+    /// An admitted peer that speaks heartbeats but whose heartbeats have not reached this
+    /// node for this many seconds (and for three of its periods) has its connection reset: a
+    /// connection can stay open while it no longer carries gossip. 0 turns this off.
+    #[serde(default = "default_silent_peer_secs")]
+    pub silent_peer_secs: u64,
 }
 
 fn default_heartbeat_secs() -> u64 {
@@ -439,6 +444,9 @@ fn default_watermark_delay_secs() -> u64 {
 fn default_health_ttl_secs() -> u64 {
     24 * 3600
 }
+fn default_silent_peer_secs() -> u64 {
+    180
+}
 
 impl Default for HealthConfig {
     fn default() -> Self {
@@ -446,6 +454,7 @@ impl Default for HealthConfig {
             heartbeat_secs: default_heartbeat_secs(),
             watermark_delay_secs: default_watermark_delay_secs(),
             ttl_secs: default_health_ttl_secs(),
+            silent_peer_secs: default_silent_peer_secs(),
         }
     }
 }
@@ -471,6 +480,16 @@ impl HealthConfig {
                     "must be at least two heartbeat periods ({}), not {}",
                     2 * self.heartbeat_secs,
                     self.ttl_secs
+                ),
+            ));
+        }
+        let silent = self.silent_peer_secs;
+        if silent != 0 && !(2 * self.heartbeat_secs..=7 * 24 * 3600).contains(&silent) {
+            return Err(field(
+                "health.silent_peer_secs",
+                format!(
+                    "must be 0 (off) or between two heartbeat periods ({}) and a week (604800), not {silent}",
+                    2 * self.heartbeat_secs
                 ),
             ));
         }
@@ -898,6 +917,8 @@ mod tests {
             ("heartbeat_secs = 0", "health.heartbeat_secs"),
             ("heartbeat_secs = 7200", "health.heartbeat_secs"),
             ("ttl_secs = 60", "health.ttl_secs"),
+            ("silent_peer_secs = 60", "health.silent_peer_secs"),
+            ("silent_peer_secs = 9999999", "health.silent_peer_secs"),
             (
                 "watermark_delay_secs = 99999999",
                 "health.watermark_delay_secs",

@@ -11,7 +11,7 @@
 //! lag, never flagged. Two different heartbeats of one node with the same `issued` time are
 //! an equivocation: it showed different statements to different peers.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use accord_core::health::{
@@ -36,6 +36,10 @@ pub const MAX_NODES: usize = 4096;
 
 /// A node is shown down once it has been silent this many of its own periods.
 const DOWN_AFTER_PERIODS: f64 = 1.5;
+/// A peer is silent once not heard for this many of its periods (and `silent_peer_secs`).
+const SILENT_PERIODS: u64 = 3;
+/// The longest wait before a silent peer is reset again, in milliseconds (an hour).
+const RESET_WAIT_MAX_MS: u64 = 3_600_000;
 
 /// Whether a node's checkpoint matches this node's at the same watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,6 +89,9 @@ struct Book {
     own: Option<(Timestamp, u64, Checkpoint)>,
     /// Heartbeats refused, by reason code.
     refused: BTreeMap<&'static str, u64>,
+    /// Silent peers whose connections were reset (by peer id): when the next reset may come,
+    /// and the wait after that one.
+    resets: BTreeMap<String, (Timestamp, u64)>,
 }
 
 /// The health book of a node (see the module documentation).
@@ -539,6 +546,73 @@ impl NodeHandle {
             self.reconcile_for_health(key);
         }
         Ok(true)
+    }
+
+    /// Resets the connection of every admitted peer that speaks heartbeats but whose
+    /// heartbeats stopped reaching this node, by any path, for
+    /// [`HealthConfig::silent_peer_secs`](crate::config::HealthConfig) and three of its
+    /// periods. A connection can stay open while it carries no gossip: gossipsub gives up on a
+    /// connection whose streams failed to open five times (as when the peer could not be
+    /// written to for a minute), and then neither objects nor heartbeats come over it until
+    /// it closes. The new connection is admitted afresh, which starts a reconciliation. The
+    /// wait before the same peer is reset again doubles, up to an hour, until it is heard.
+    pub(crate) async fn reset_silent_peers(&self) {
+        let cfg = self.health_config();
+        if cfg.silent_peer_secs == 0 {
+            return;
+        }
+        let Ok(peers) = self.network().peers().await else {
+            return;
+        };
+        let t = now();
+        let own_period_ms = cfg.heartbeat_secs.saturating_mul(1000);
+        let silent_ms = cfg.silent_peer_secs.saturating_mul(1000);
+        let mut due = Vec::new();
+        {
+            let mut book = self.health().lock();
+            let heard: HashMap<String, (Timestamp, u64)> = book
+                .nodes
+                .iter()
+                .map(|(k, e)| (k.peer_id(), (e.received, e.latest.heartbeat().period_secs)))
+                .collect();
+            let watched: HashSet<String> = peers.iter().map(|p| p.peer.to_string()).collect();
+            book.resets.retain(|p, _| watched.contains(p));
+            for p in peers
+                .iter()
+                .filter(|p| p.admitted && p.heartbeats && p.member.is_some())
+            {
+                let id = p.peer.to_string();
+                let (last, period_ms) =
+                    heard.get(&id).map_or((None, own_period_ms), |(at, secs)| {
+                        (Some(*at), secs.saturating_mul(1000))
+                    });
+                let limit = silent_ms.max(SILENT_PERIODS.saturating_mul(period_ms));
+                if last.is_some_and(|at| t.0.saturating_sub(at.0) <= limit) {
+                    book.resets.remove(&id);
+                    continue;
+                }
+                // A new connection has a full `limit` to be heard over.
+                if t.0.saturating_sub(p.connected_since_ms) <= limit {
+                    continue;
+                }
+                let (next, wait) = book.resets.entry(id).or_insert((Timestamp(0), limit));
+                if t < *next {
+                    continue;
+                }
+                *next = Timestamp(t.0.saturating_add(*wait));
+                *wait = wait.saturating_mul(2).min(RESET_WAIT_MAX_MS);
+                let quiet = last.map(|at| t.0.saturating_sub(at.0) / 1000);
+                due.push((p.peer, quiet));
+            }
+        }
+        for (peer, quiet) in due {
+            self.metrics().silent_resets.inc();
+            let reason = match quiet {
+                Some(s) => format!("its heartbeats stopped reaching this node {s} s ago"),
+                None => "no heartbeat of it has reached this node".into(),
+            };
+            let _ = self.network().reset(peer, reason).await;
+        }
     }
 
     /// Reconciles with the node of `key` (when it is an admitted peer) and notes when the

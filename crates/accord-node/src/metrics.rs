@@ -24,6 +24,7 @@ pub struct Metrics {
     pub(crate) sync_bytes: Family<Labels, Counter>,
     pub(crate) sync_fetched: Counter,
     pub(crate) non_members: Counter,
+    pub(crate) silent_resets: Counter,
     pub(crate) peers: Family<Labels, Gauge>,
     pub(crate) objects: Family<Labels, Gauge>,
     pub(crate) pending: Gauge,
@@ -78,6 +79,7 @@ impl Metrics {
             sync_bytes: Family::default(),
             sync_fetched: Counter::default(),
             non_members: Counter::default(),
+            silent_resets: Counter::default(),
             peers: Family::default(),
             objects: Family::default(),
             pending: Gauge::default(),
@@ -145,6 +147,11 @@ impl Metrics {
             "non_members_disconnected",
             "Peers disconnected for lack of a valid node certificate",
             m.non_members.clone(),
+        );
+        r.register(
+            "silent_peer_resets",
+            "Connections reset because an admitted peer's heartbeats stopped reaching this node",
+            m.silent_resets.clone(),
         );
         r.register(
             "peers_connected",

@@ -991,6 +991,7 @@ async fn event_loop(
                     if let Err(e) = node.send_heartbeat().await {
                         debug!(error = %e, "heartbeat not sent");
                     }
+                    node.reset_silent_peers().await;
                 });
                 continue;
             }
