@@ -880,3 +880,66 @@ async fn queries_forgive_and_explain_alike_in_the_api_and_the_ui() {
     assert!(texts.contains(&"кибербезопасности"), "{v}");
     assert!(texts.contains(&"Центр кибербезопасности в Өскемене"), "{v}");
 }
+
+/// The search index keeps records' bodies out of its stored documents: a hit's snippet and body
+/// are read from the store. Opened without the store, the same index has no body to give —
+/// which shows it does not hold one — and `accord reindex` rebuilds it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snippets_come_from_bodies_the_index_does_not_store() {
+    let tf = TestFed::new(&["KZ"], 53).unwrap();
+    let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    let node = accord_node::Node::spawn(cfg.clone()).await.unwrap();
+    let base = serve(&node).await;
+    let mut body = tf.fed.record_body(0, "Regional health pilots", now());
+    body.body = BTreeMap::from([(
+        "en".to_string(),
+        "Clinics in three regions began **teleconsultation** with the capital.".to_string(),
+    )]);
+    let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
+    let (out, searchable) = node
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted");
+    assert!(searchable);
+    let (_, v) = get(&base, "/v1/records?q=teleconsultation").await;
+    assert_eq!(v["total"], 1, "{v}");
+    let snippet = v["items"][0]["snippet"].as_str().unwrap();
+    assert!(
+        snippet.contains("<b>teleconsultation</b> with the capital"),
+        "{snippet}"
+    );
+    let r = node
+        .search(accord_search::SearchQuery {
+            text: Some("teleconsultation".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.hits[0].doc.body["en"].contains("teleconsultation"));
+    node.shutdown().await;
+    drop(node);
+
+    let stored_body = || {
+        let index = accord_search::SearchIndex::open(&cfg.data_dir.join("search")).unwrap();
+        let r = index
+            .searcher()
+            .search(&accord_search::SearchQuery {
+                text: Some("teleconsultation".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.total, 1, "the body's words are indexed");
+        assert_eq!(r.hits[0].doc.title["en"], "Regional health pilots");
+        r.hits[0].doc.body.clone()
+    };
+    assert!(stored_body().is_empty(), "the index stored the body");
+    std::fs::remove_dir_all(cfg.data_dir.join("search")).unwrap();
+    assert_eq!(accord_node::reindex(&cfg).unwrap(), 1);
+    assert!(
+        stored_body().is_empty(),
+        "the rebuilt index stored the body"
+    );
+}

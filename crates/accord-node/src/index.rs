@@ -4,6 +4,7 @@
 //! from scratch only when it is missing, unreadable or inconsistent.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use accord_core::{Object, ObjectId, ObjectType, RevocationTarget};
 use accord_search::{Presence, RecordDoc, SearchIndex};
@@ -51,7 +52,17 @@ fn attachment_texts(store: &Store, r: &accord_core::Record) -> Vec<accord_search
     if r.attachments.is_empty() {
         return Vec::new();
     }
-    let blobs = crate::attachments::blob_store_at(store.dir());
+    texts_of(&crate::attachments::blob_store_at(store.dir()), r)
+}
+
+/// The extracted text of each of `r`'s attachments held in `blobs`.
+fn texts_of(
+    blobs: &accord_store::BlobStore,
+    r: &accord_core::Record,
+) -> Vec<accord_search::AttachmentText> {
+    if r.attachments.is_empty() {
+        return Vec::new();
+    }
     r.attachments
         .iter()
         .filter_map(|a| {
@@ -62,6 +73,61 @@ fn attachment_texts(store: &Store, r: &accord_core::Record) -> Vec<accord_search
             })
         })
         .collect()
+}
+
+/// The long texts of indexed records, read from the store for the hits of a query: the index
+/// does not store them ([`SearchIndex::without_long_texts`]). Reads beside the store thread
+/// (the object log and sled are safe to read from any thread), so queries never queue behind
+/// ingest.
+pub(crate) struct StoredTexts {
+    /// The node's reader of stored objects, taken at shutdown (it holds the database open):
+    /// then hits keep what the index stored.
+    objects: Arc<Mutex<Option<accord_store::ObjectReader>>>,
+    blobs: accord_store::BlobStore,
+    /// The node's trust view, for the limits stored objects decode under (as the store's own
+    /// reads do).
+    shared: Arc<crate::worker::Shared>,
+}
+
+impl StoredTexts {
+    pub(crate) fn new(
+        objects: Arc<Mutex<Option<accord_store::ObjectReader>>>,
+        blobs: accord_store::BlobStore,
+        shared: Arc<crate::worker::Shared>,
+    ) -> Self {
+        StoredTexts {
+            objects,
+            blobs,
+            shared,
+        }
+    }
+}
+
+impl accord_search::TextSource for StoredTexts {
+    fn long_texts(&self, id: &ObjectId) -> Option<accord_search::LongTexts> {
+        let reader = self.objects.lock().ok()?.clone()?;
+        let bytes = match reader.try_get(id) {
+            Ok(b) => b?,
+            Err(e) => {
+                warn!(record = %id, error = %e, "cannot read a search hit's record");
+                return None;
+            }
+        };
+        let limits = *self.shared.trust().limits();
+        let r = match accord_core::validate::decode(&bytes, &limits) {
+            Ok((_, Object::Record(r))) => r,
+            Ok(_) => return None,
+            Err(e) => {
+                warn!(record = %id, error = %e, "a search hit's stored record does not decode");
+                return None;
+            }
+        };
+        let attachments = texts_of(&self.blobs, &r);
+        Some(accord_search::LongTexts {
+            body: r.body,
+            attachments,
+        })
+    }
 }
 
 /// Every record id of the store (in creation order).

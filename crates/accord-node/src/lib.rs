@@ -128,6 +128,7 @@ pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
         &cfg.search.index_options(),
     )
     .map_err(|e| NodeError::Store(e.to_string()))?;
+    search.without_long_texts();
     index::rebuild_if_needed(&store, &mut search, true)
         .map_err(|e| NodeError::Store(e.to_string()))?;
     Ok(search.num_docs())

@@ -103,7 +103,7 @@ struct Inner {
     shared: Arc<Shared>,
     /// Reads stored objects from any thread (the precheck's duplicate check). Taken at
     /// shutdown: it holds the database open.
-    objects: Mutex<Option<accord_store::ObjectReader>>,
+    objects: Arc<Mutex<Option<accord_store::ObjectReader>>>,
     /// One precheck task per core at a time.
     verify_slots: Arc<Semaphore>,
     /// Signalled when an accepted revocation or charter amendment may have taken away an
@@ -188,6 +188,8 @@ impl Node {
                 let mut search =
                     accord_search::SearchIndex::open_with(&dir.join("search"), &index_opts)
                         .map_err(|e| NodeError::Store(e.to_string()))?;
+                // Bodies stay in the store; hits read them from it (`StoredTexts` below).
+                search.without_long_texts();
                 crate::index::rebuild_if_needed(&store, &mut search, false)
                     .map_err(|e| NodeError::Store(e.to_string()))?;
                 let attachments = crate::attachments::Attachments::open(
@@ -200,7 +202,6 @@ impl Node {
             .await
             .map_err(|e| NodeError::Store(e.to_string()))??;
         let trust = store.trust().clone();
-        let searcher = search.searcher_with(Arc::new(load_glossary(&cfg.search, &trust)?));
         let federation = trust.federation();
         if trust
             .charter()
@@ -219,7 +220,14 @@ impl Node {
             });
         }
         let shared = Arc::new(Shared::new(&store));
-        let objects = store.object_reader();
+        let objects = Arc::new(Mutex::new(Some(store.object_reader())));
+        let searcher = search
+            .searcher_with(Arc::new(load_glossary(&cfg.search, &trust)?))
+            .with_texts(Arc::new(crate::index::StoredTexts::new(
+                objects.clone(),
+                crate::attachments::blob_store_at(&cfg.data_dir),
+                shared.clone(),
+            )));
 
         let net_cfg = NetConfig {
             keypair: accord_net::keypair_of(&key)?,
@@ -281,7 +289,7 @@ impl Node {
                 expects_peers: !cfg.network.bootstrap.is_empty(),
                 metrics,
                 shared,
-                objects: Mutex::new(Some(objects)),
+                objects,
                 verify_slots: Arc::new(Semaphore::new(cores)),
                 trust_changed: tokio::sync::Notify::new(),
                 gossip_quiet: watch::Sender::new(true),

@@ -122,6 +122,85 @@ pub struct RecordDoc {
     pub files: Vec<FileRef>,
 }
 
+/// The long texts of a record: its body per language and its attachments' text. An index made
+/// [`SearchIndex::without_long_texts`] indexes them but does not store them, and its hits read
+/// them from a [`TextSource`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LongTexts {
+    pub body: BTreeMap<String, String>,
+    pub attachments: Vec<AttachmentText>,
+}
+
+/// Where hits read the long texts an index does not store (the node: its store, which holds
+/// every indexed record). Asked once per hit on the page, from the thread running the query.
+pub trait TextSource: Send + Sync {
+    /// The long texts of record `id`, or `None` if it is not held.
+    fn long_texts(&self, id: &ObjectId) -> Option<LongTexts>;
+}
+
+/// What an index made [`SearchIndex::without_long_texts`] stores of a [`RecordDoc`]: every
+/// field but the body and the attachments' text, under the same names, so that it reads back
+/// as a `RecordDoc` with those two empty.
+#[derive(Serialize)]
+struct StoredHead<'a> {
+    id: &'a ObjectId,
+    created: &'a Timestamp,
+    member: &'a str,
+    kind: &'a str,
+    directions: &'a [String],
+    lang: &'a str,
+    languages: &'a [String],
+    title: &'a BTreeMap<String, String>,
+    summary: &'a BTreeMap<String, String>,
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<&'a str>,
+    status: &'a str,
+    publisher: &'a str,
+    #[serde(skip_serializing_if = "<[FileRef]>::is_empty")]
+    files: &'a [FileRef],
+}
+
+impl<'a> StoredHead<'a> {
+    fn of(d: &'a RecordDoc) -> StoredHead<'a> {
+        // Every field named: a field added to `RecordDoc` must be placed here too.
+        let RecordDoc {
+            id,
+            created,
+            member,
+            kind,
+            directions,
+            lang,
+            languages,
+            title,
+            summary,
+            body: _,
+            tags,
+            date,
+            status,
+            publisher,
+            attachments: _,
+            files,
+        } = d;
+        StoredHead {
+            id,
+            created,
+            member,
+            kind,
+            directions,
+            lang,
+            languages,
+            title,
+            summary,
+            tags,
+            date: date.as_deref(),
+            status,
+            publisher,
+            files,
+        }
+    }
+}
+
 /// Whether a document given to [`SearchIndex::apply`] may already be in the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
@@ -471,6 +550,8 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: IndexWriter,
     f: Fields,
+    /// Whether documents store their long texts (see [`Self::without_long_texts`]).
+    long_texts: bool,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -538,7 +619,17 @@ impl SearchIndex {
             reader,
             writer,
             f,
+            long_texts: true,
         })
+    }
+
+    /// Documents added from now on keep their long texts (body, attachments' text) out of the
+    /// stored document: indexed, not stored. Searchers then read them from a [`TextSource`]
+    /// ([`Searcher::with_texts`]); without one, a hit's document has them empty and its snippet
+    /// comes from the summary. The node's store already holds every record, and the body was
+    /// two thirds of the index on disk (docs/BENCHMARKS.md, "Bodies read from the store").
+    pub fn without_long_texts(&mut self) {
+        self.long_texts = false;
     }
 
     /// A handle for queries from other threads, expanding queries with the built-in glossary.
@@ -554,6 +645,7 @@ impl SearchIndex {
             f: self.f,
             glossary: Arc::new(plan::PreparedGlossary::new(&self.index, &self.f, &glossary)),
             cache: Arc::new(collect::PageCache::new(collect::CACHE_BYTES)),
+            texts: None,
         }
     }
 
@@ -606,7 +698,12 @@ impl SearchIndex {
             doc.add_facet(f.facet, facet("publisher", &d.publisher));
             doc.add_facet(f.facet, facet("year", &d.created.date()[..4]));
             doc.add_facet(f.facet, facet("month", &d.created.date()[..7]));
-            doc.add_text(f.doc, serde_json::to_string(d).unwrap_or_default());
+            let stored = if self.long_texts {
+                serde_json::to_string(d)
+            } else {
+                serde_json::to_string(&StoredHead::of(d))
+            };
+            doc.add_text(f.doc, stored.unwrap_or_default());
             let (head, text) = d.head_and_text();
             for (lang, t) in &head {
                 doc.add_text(f.head(Family::of(lang)), t);
@@ -691,6 +788,8 @@ pub struct Searcher {
     f: Fields,
     glossary: Arc<plan::PreparedGlossary>,
     cache: Arc<collect::PageCache>,
+    /// Where hits read the long texts the index does not store.
+    texts: Option<Arc<dyn TextSource>>,
 }
 
 impl std::fmt::Debug for Searcher {
@@ -717,6 +816,13 @@ pub struct Completion {
 pub const MAX_COMPLETIONS: usize = 10;
 
 impl Searcher {
+    /// This searcher, its hits reading their documents' long texts (body, attachments' text)
+    /// from `texts` rather than from the index (see [`SearchIndex::without_long_texts`]).
+    pub fn with_texts(mut self, texts: Arc<dyn TextSource>) -> Searcher {
+        self.texts = Some(texts);
+        self
+    }
+
     /// Number of indexed records.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
@@ -921,9 +1027,13 @@ impl Searcher {
             else {
                 continue;
             };
-            let Ok(rd) = serde_json::from_str::<RecordDoc>(&json) else {
+            let Ok(mut rd) = serde_json::from_str::<RecordDoc>(&json) else {
                 continue;
             };
+            if let Some(t) = self.texts.as_ref().and_then(|s| s.long_texts(&rd.id)) {
+                rd.body = t.body;
+                rd.attachments = t.attachments;
+            }
             let lang = plan.and_then(|p| p.lang);
             let snippet = snippets
                 .as_ref()

@@ -516,3 +516,117 @@ fn the_indexing_memory_is_an_option_and_too_little_is_refused_without_touching_t
     let r = search_text(&idx, "заявления");
     assert_eq!(r.total, 300);
 }
+
+/// Texts an index without long texts reads from: what a node's store gives.
+struct Texts(BTreeMap<ObjectId, accord_search::LongTexts>);
+
+impl accord_search::TextSource for Texts {
+    fn long_texts(&self, id: &ObjectId) -> Option<accord_search::LongTexts> {
+        self.0.get(id).cloned()
+    }
+}
+
+#[test]
+fn an_index_without_long_texts_indexes_them_and_hits_read_them_from_the_source() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    idx.without_long_texts();
+    let mut d = doc(
+        1,
+        "KZ",
+        "platform-case-study",
+        &["e-government"],
+        "en",
+        "Regional health pilots",
+        "Clinics in three regions began teleconsultation with the capital.",
+        "active",
+    );
+    d.summary = BTreeMap::from([("en".into(), "Pilots in three regions.".into())]);
+    d.tags = vec!["telemedicine".into()];
+    d.date = Some("2026-03-01".into());
+    d.attachments = vec![accord_search::AttachmentText {
+        name: "report.pdf".into(),
+        text: "Bandwidth of rural links was measured weekly.".into(),
+    }];
+    idx.upsert(std::slice::from_ref(&d)).unwrap();
+    idx.commit().unwrap();
+    let q = |text: &str| SearchQuery {
+        text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+
+    // Without a source: found by body and attachment words, but the stored document has
+    // neither; everything else is there as given.
+    let bare = idx.searcher();
+    for word in ["teleconsultation", "bandwidth"] {
+        let r = bare.search(&q(word)).unwrap();
+        assert_eq!(r.total, 1, "{word}");
+        let mut expected = d.clone();
+        expected.body.clear();
+        expected.attachments.clear();
+        assert_eq!(r.hits[0].doc, expected);
+    }
+    let r = bare.search(&q("teleconsultation")).unwrap();
+    assert_eq!(r.hits[0].snippet, "Pilots in three regions.");
+
+    // With one: the hit's document is whole again and the snippet is cut from the body, or
+    // from the file.
+    let source = Texts(BTreeMap::from([(
+        d.id,
+        accord_search::LongTexts {
+            body: d.body.clone(),
+            attachments: d.attachments.clone(),
+        },
+    )]));
+    let s = idx.searcher().with_texts(std::sync::Arc::new(source));
+    let r = s.search(&q("teleconsultation")).unwrap();
+    assert_eq!(r.hits[0].doc, d);
+    assert!(
+        r.hits[0].snippet.contains("<b>teleconsultation</b>"),
+        "{}",
+        r.hits[0].snippet
+    );
+    let r = s.search(&q("bandwidth")).unwrap();
+    assert!(
+        r.hits[0]
+            .snippet
+            .starts_with("📎 report.pdf: <b>Bandwidth</b>"),
+        "{}",
+        r.hits[0].snippet
+    );
+
+    // A record the source does not hold keeps what the index stored.
+    let s = idx
+        .searcher()
+        .with_texts(std::sync::Arc::new(Texts(BTreeMap::new())));
+    let r = s.search(&q("teleconsultation")).unwrap();
+    assert_eq!(r.total, 1);
+    assert!(r.hits[0].doc.body.is_empty());
+}
+
+#[test]
+fn an_index_with_long_texts_stores_them() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let d = doc(
+        1,
+        "KZ",
+        "regulatory-note",
+        &["regulation"],
+        "en",
+        "Open data",
+        "Portals publish datasets under open licences.",
+        "active",
+    );
+    idx.upsert(std::slice::from_ref(&d)).unwrap();
+    idx.commit().unwrap();
+    let r = idx
+        .searcher()
+        .search(&SearchQuery {
+            text: Some("licences".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.hits[0].doc, d);
+    assert!(r.hits[0].snippet.contains("<b>licences</b>"));
+}
