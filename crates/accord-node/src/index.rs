@@ -114,8 +114,14 @@ impl accord_search::TextSource for StoredTexts {
             }
         };
         let limits = *self.shared.trust().limits();
-        let r = match accord_core::validate::decode(&bytes, &limits) {
-            Ok((_, Object::Record(r))) => r,
+        // The body alone: the envelope was checked when the record was accepted, and its
+        // signers' keys (a point decompression each) are not needed here.
+        let Some(body) = accord_core::envelope::body_of(&bytes) else {
+            warn!(record = %id, "a search hit's stored record is not an envelope");
+            return None;
+        };
+        let r = match Object::decode_body(body, &limits) {
+            Ok(Object::Record(r)) => r,
             Ok(_) => return None,
             Err(e) => {
                 warn!(record = %id, error = %e, "a search hit's stored record does not decode");
