@@ -3,7 +3,9 @@
 //! Russian stemmer), English (`en`, Snowball English stemmer) and every other language tag
 //! (lower-cased words, no stemming, so `kk`, `hy`, `be`, `uz`… match exact words). Facets: member,
 //! kind, direction, language, status, publisher, year; `created` is a fast field for ranges and
-//! sorting.
+//! sorting. Each record's document is stored for its hits; a node keeps the long texts (body,
+//! attachments' text) out of it and gives searchers a [`TextSource`] that reads them from its
+//! store.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -438,8 +440,9 @@ const TOKENIZERS: [&str; 3] = ["accord_ru", "accord_en", "accord_any"];
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    // Indexed, not stored: the whole document is stored once, as `doc` (snippets are cut
-    // from it), so storing the text fields too doubled the document store and its merges.
+    // Indexed, not stored: the document is stored once, as `doc` (snippets are cut from it,
+    // with its long texts from a `TextSource` when the index does not store them), so storing
+    // the text fields too doubled the document store and its merges.
     let text = |tokenizer: &str, option: IndexRecordOption| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
