@@ -1,7 +1,8 @@
 //! Keeping the search index derived from the store: the documents each group commit changes
 //! (new records, and records whose status changed) go to the indexer thread, each index commit
 //! marked with the store's sequence number; after a crash it catches up on what followed its mark, and it is rebuilt
-//! from scratch only when it is missing, unreadable or inconsistent.
+//! from scratch only when it is missing, unreadable or inconsistent. The index stores no
+//! record's body: its hits read it from the store ([`StoredTexts`]).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
