@@ -254,3 +254,53 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
     handle.shutdown().await;
     a.shutdown().await;
 }
+
+/// A peer that has not admitted us yet refuses our session, and its three quick retries. The
+/// session runs again as soon as that peer's own reconciliation reaches us (proof that it has
+/// admitted us now), not at our next periodic session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_peer_refused_runs_again_when_the_peer_asks_us() {
+    let tf = TestFed::new(&["KZ", "BY"], 23).unwrap();
+    // A reconciles on admission and otherwise only hourly; heartbeats (which also call for
+    // sessions) come after the test's deadline.
+    let a_cfg = |bootstrap: Vec<String>| {
+        let mut c = tf.config(0, bootstrap, AdmissionMode::Members);
+        c.sync.interval_secs = 3600;
+        c
+    };
+    // Each holds a record the other lacks before they meet (so gossip cannot carry them).
+    let a = Node::spawn(a_cfg(vec![])).await.unwrap();
+    let ra = tf.fed.record(0, "Held by A", now());
+    a.submit(vec![ra.as_bytes().to_vec()]).await.unwrap();
+    a.shutdown().await;
+    drop(a);
+    let mut b_cfg = tf.config(1, vec![], AdmissionMode::Members);
+    b_cfg.sync.interval_secs = 3;
+    // A's session on admission and its three retries are refused.
+    b_cfg.sync.refuse_first_requests = 4;
+    let b = Node::spawn(b_cfg).await.unwrap();
+    let rb = tf.fed.record(1, "Held by B", now());
+    b.submit(vec![rb.as_bytes().to_vec()]).await.unwrap();
+
+    let a = Node::spawn(a_cfg(vec![dial_addr(&b).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    assert!(
+        wait_until(Duration::from_secs(20), || has(&b, ra.id())).await,
+        "B's own session fetched A's record"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || has(&a, rb.id())).await,
+        "A reconciled with B again once B asked it: {:?}",
+        a.sync_stats()
+    );
+    let stats = a.sync_stats();
+    let (_, s) = &stats[0];
+    assert!(
+        s.sessions >= 2 || s.running.is_some(),
+        "the first session failed and another ran: {stats:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -272,6 +272,10 @@ pub struct SyncConfig {
     /// Test-only: the peers (peer ids) `withhold` applies to; empty: every peer.
     #[serde(skip)]
     pub withhold_from: Vec<String>,
+    /// Test-only: this node refuses the first this many reconciliation requests it is asked,
+    /// as a peer does that has not admitted the asker yet. Set only in code.
+    #[serde(skip)]
+    pub refuse_first_requests: u32,
 }
 
 fn default_sync_interval() -> u64 {
@@ -292,6 +296,7 @@ impl Default for SyncConfig {
             serve_requests_per_minute: default_serve_requests(),
             withhold: Vec::new(),
             withhold_from: Vec::new(),
+            refuse_first_requests: 0,
         }
     }
 }

@@ -283,7 +283,7 @@ impl Node {
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
                 store_thread: Mutex::new(Some(store_thread)),
-                sync: Arc::new(SyncState::default()),
+                sync: Arc::new(SyncState::new(&cfg.sync)),
                 sync_config: cfg.sync.clone(),
                 searcher,
                 expects_peers: !cfg.network.bootstrap.is_empty(),

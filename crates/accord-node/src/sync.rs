@@ -70,6 +70,13 @@ pub(crate) struct SyncState {
     again: Mutex<HashSet<Peer>>,
     /// Ids some session is fetching now: another session does not fetch them too.
     fetching: Mutex<HashSet<ObjectId>>,
+    /// Peers our last session with failed for a reason that was not their fault (most often:
+    /// they had not admitted us yet). The next reconciliation request such a peer sends us
+    /// shows it has admitted us, and starts our session with it again at once rather than at
+    /// the next periodic one.
+    unfinished: Mutex<HashSet<Peer>>,
+    /// Test-only refusals left (`SyncConfig::refuse_first_requests`).
+    refusals_left: std::sync::atomic::AtomicU32,
     budget: RequestBudget,
 }
 
@@ -102,6 +109,40 @@ impl RequestBudget {
 }
 
 impl SyncState {
+    pub(crate) fn new(cfg: &crate::config::SyncConfig) -> SyncState {
+        SyncState {
+            refusals_left: cfg.refuse_first_requests.into(),
+            ..SyncState::default()
+        }
+    }
+
+    /// Whether a test asked this node to refuse this request (see `refusals_left`).
+    fn refuse_for_test(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.refusals_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Marks (or clears) `peer` as owed a session once it shows it has admitted us.
+    fn set_unfinished(&self, peer: Peer, unfinished: bool) {
+        if let Ok(mut u) = self.unfinished.lock() {
+            if unfinished {
+                u.insert(peer);
+            } else {
+                u.remove(&peer);
+            }
+        }
+    }
+
+    /// Whether `peer` was owed a session (no longer, once asked).
+    fn take_unfinished(&self, peer: &Peer) -> bool {
+        self.unfinished
+            .lock()
+            .map(|mut u| u.remove(peer))
+            .unwrap_or(false)
+    }
+
     pub(crate) fn snapshot(&self) -> Vec<(String, PeerSync)> {
         let mut v: Vec<_> = self
             .stats
@@ -160,6 +201,7 @@ impl SyncState {
 
     pub(crate) fn forget(&self, peer: &Peer) {
         self.budget.forget(peer);
+        self.set_unfinished(*peer, false);
     }
 }
 
@@ -194,9 +236,20 @@ impl NodeHandle {
         self.sync_state().snapshot()
     }
 
-    /// Answers one sync request from an admitted peer.
+    /// Answers one sync request from an admitted peer. A peer our last session with could not
+    /// finish (it had not admitted us yet) has admitted us now: our session with it starts
+    /// again.
     pub(crate) async fn serve_sync(&self, peer: Peer, request_id: u64, data: Vec<u8>) {
-        let answer = if !self
+        if self.sync_state().take_unfinished(&peer) {
+            debug!(%peer, "a peer our session could not finish asks us now: reconciling with it again");
+            let node = self.clone();
+            tokio::spawn(async move {
+                let _ = node.sync_with(peer).await;
+            });
+        }
+        let answer = if self.sync_state().refuse_for_test() {
+            Response::Refused("not ready (test)".into())
+        } else if !self
             .sync_state()
             .spend(peer, self.sync_config().serve_requests_per_minute)
         {
@@ -290,12 +343,17 @@ impl NodeHandle {
         for attempt in 1..=SESSION_RETRIES {
             match &result {
                 Err((_, SyncErrorKind::Other(_))) => {
+                    // Owed from the first failure on: the peer's own session may reach us
+                    // while these retries wait.
+                    self.sync_state().set_unfinished(peer, true);
                     tokio::time::sleep(RETRY_DELAY * attempt).await;
                     result = self.session(peer).await;
                 }
                 _ => break,
             }
         }
+        self.sync_state()
+            .set_unfinished(peer, matches!(&result, Err((_, SyncErrorKind::Other(_)))));
         let member = self.peers().await.ok().and_then(|ps| {
             ps.into_iter()
                 .find(|p| p.peer_id == peer.to_string())
