@@ -237,16 +237,10 @@ impl NodeHandle {
     }
 
     /// Answers one sync request from an admitted peer. A peer our last session with could not
-    /// finish (it had not admitted us yet) has admitted us now: our session with it starts
-    /// again.
+    /// finish (it had not admitted us yet) has admitted us now: once it is answered, our session
+    /// with it runs again (in this task, which the event loop tracks).
     pub(crate) async fn serve_sync(&self, peer: Peer, request_id: u64, data: Vec<u8>) {
-        if self.sync_state().take_unfinished(&peer) {
-            debug!(%peer, "a peer our session could not finish asks us now: reconciling with it again");
-            let node = self.clone();
-            tokio::spawn(async move {
-                let _ = node.sync_with(peer).await;
-            });
-        }
+        let owed = self.sync_state().take_unfinished(&peer);
         let answer = if self.sync_state().refuse_for_test() {
             Response::Refused("not ready (test)".into())
         } else if !self
@@ -301,6 +295,10 @@ impl NodeHandle {
             }
         };
         let _ = self.network().respond(request_id, answer.encode()).await;
+        if owed {
+            debug!(%peer, "a peer our session could not finish asks us now: reconciling with it again");
+            let _ = self.sync_with(peer).await;
+        }
     }
 
     /// Reconciles with `peer` and fetches what we miss. At most one session per peer at once:
