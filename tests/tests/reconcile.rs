@@ -304,3 +304,99 @@ async fn a_session_the_peer_refused_runs_again_when_the_peer_asks_us() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// The adversary of the test above: a certified peer that refuses every session of ours and
+/// floods us with requests of its own. Each of its requests may restart our session with it,
+/// but one at a time, and only while it keeps asking: our requests to it stay a handful, stop
+/// when its flood stops, and the node stays healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_refuses_our_sessions_and_floods_us_gets_one_session_at_a_time() {
+    let tf = TestFed::new(&["KZ", "BY"], 25).unwrap();
+    let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
+    cfg.sync.interval_secs = 3600;
+    let a = Node::spawn(cfg).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let key = SecretKey::from_seed([91; 32]);
+    let cert = tf.extra_node_cert(1, &key, "refuser");
+    let (net, handle, mut events) = Network::new(NetConfig {
+        keypair: accord_net::keypair_of(&key).unwrap(),
+        federation: tf.fed.federation(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![a_addr.parse().unwrap()],
+        admission: Admission::Open,
+        mdns: false,
+        node_cert: Some(cert.into_bytes()),
+        max_object_bytes: 1 << 20,
+        admission_timeout: accord_net::ADMISSION_TIMEOUT,
+        gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
+        sim: None,
+        gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
+        gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
+    })
+    .unwrap();
+    tokio::spawn(net.run());
+    let a_peer: libp2p::PeerId = a.peer_id().parse().unwrap();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let refuse = {
+        let (handle, asked) = (handle.clone(), asked.clone());
+        tokio::spawn(async move {
+            let mut flooded = false;
+            while let Some(ev) = events.recv().await {
+                if let NetworkEvent::SyncRequest { request_id, .. } = ev {
+                    asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let no = accord_sync::Response::Refused("not admitted".into()).encode();
+                    let _ = handle.respond(request_id, no).await;
+                    // Once refused, a flood of 100 requests of its own.
+                    if !flooded {
+                        flooded = true;
+                        for i in 0..100u32 {
+                            let h = handle.clone();
+                            tokio::spawn(async move {
+                                let id = accord_core::ObjectId::of_body(&i.to_le_bytes());
+                                let req = accord_sync::Request::Fetch(vec![id]).encode();
+                                let _ = h.sync_request(a_peer, req).await;
+                            });
+                        }
+                    }
+                }
+            }
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            asked.load(std::sync::atomic::Ordering::SeqCst) >= 1
+        })
+        .await,
+        "A asked the peer to reconcile"
+    );
+    // A's session on admission (four attempts in 1.8 s) and the few its flood may restart, one
+    // after another; then nothing more, however long we wait.
+    let settled = async {
+        let mut last = asked.load(std::sync::atomic::Ordering::SeqCst);
+        loop {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let now = asked.load(std::sync::atomic::Ordering::SeqCst);
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    };
+    let total = tokio::time::timeout(Duration::from_secs(60), settled)
+        .await
+        .expect("A's requests to the refusing peer stop");
+    eprintln!("A asked the refusing peer {total} times");
+    assert!(
+        (4..=16).contains(&total),
+        "A asked the refusing peer {total} times for a flood of 100 requests"
+    );
+    let rec = tf.fed.record(0, "after the refusing peer", now());
+    assert_eq!(
+        a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    assert!(has(&a, rec.id()).await);
+    refuse.abort();
+    handle.shutdown().await;
+    a.shutdown().await;
+}

@@ -61,9 +61,6 @@ fn texts_of(
     blobs: &accord_store::BlobStore,
     r: &accord_core::Record,
 ) -> Vec<accord_search::AttachmentText> {
-    if r.attachments.is_empty() {
-        return Vec::new();
-    }
     r.attachments
         .iter()
         .filter_map(|a| {
