@@ -135,8 +135,18 @@ impl SyncState {
         }
     }
 
-    /// Whether `peer` was owed a session (no longer, once asked).
+    /// Whether `peer` was owed a session (no longer, once asked). Not while a session with it
+    /// runs: that one is still retrying, and now that the peer asks us its next attempt is
+    /// served (another session after it would only repeat it).
     fn take_unfinished(&self, peer: &Peer) -> bool {
+        if self
+            .running
+            .lock()
+            .map(|r| r.contains(peer))
+            .unwrap_or(true)
+        {
+            return false;
+        }
         self.unfinished
             .lock()
             .map(|mut u| u.remove(peer))
