@@ -13,12 +13,13 @@
 //! - [`Request`] / [`Response`]: the wire messages of the sync protocol (docs/PROTOCOL.md 9.3).
 
 mod index;
+mod initiator;
 mod message;
 mod session;
 
 pub use index::{Snapshot, SyncIndex};
+pub use initiator::Initiator;
 pub use message::{MAX_FETCH_IDS, Request, Response, decode_objects, encode_objects};
 pub use session::{
-    FRAME_LIMIT, Initiator, MAX_ROUNDS, MAX_SESSION_BYTES, Outcome, SessionStats, SyncError,
-    respond,
+    FRAME_LIMIT, MAX_ROUNDS, MAX_SESSION_BYTES, Outcome, SessionStats, SyncError, respond,
 };
