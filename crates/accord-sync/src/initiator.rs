@@ -201,7 +201,7 @@ impl Initiator {
                 let answer = plan.expected_answer(size, n == 0);
                 let sent_any = w.out.len() > 1;
                 if sent_any
-                    && (piece.out.len() > FRAME_LIMIT as usize - SLACK
+                    && (piece.out.len() + 2 > FRAME_LIMIT as usize - SLACK
                         || expected + answer > ANSWER_SHARE * (FRAME_LIMIT as usize - SLACK) as f64)
                 {
                     full = true;
@@ -228,6 +228,13 @@ impl Initiator {
             if lo != range.hi {
                 self.todo.push(Range { lo, hi: range.hi });
             }
+        }
+        // The message covers the whole item space, as the reference initiator's do: what it
+        // does not ask about yet is skipped explicitly (two bytes).
+        let top = Bound::with_timestamp(u64::MAX);
+        if prev < top {
+            w.bound(&top);
+            w.varint(SKIP);
         }
         Ok(w.out)
     }
