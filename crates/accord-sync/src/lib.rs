@@ -8,8 +8,10 @@
 //!   that use it; [`SyncIndex`] keeps one current as objects are added (a linear merge when a
 //!   session asks, never a re-read of the store).
 //! - [`Initiator`]: one reconciliation session with a peer, with a frame limit and a round
-//!   limit so that a hostile peer can make it neither loop nor allocate without bound.
-//! - [`respond`]: the stateless responder step.
+//!   limit so that a hostile peer can make it neither loop nor allocate without bound. Its
+//!   messages are negentropy v1; which ranges it asks about follows the density of
+//!   differences seen so far (`initiator.rs`).
+//! - [`respond`]: the stateless responder step (the negentropy crate's reference one).
 //! - [`Request`] / [`Response`]: the wire messages of the sync protocol (docs/PROTOCOL.md 9.3).
 
 mod index;
