@@ -314,3 +314,29 @@ proptest::proptest! {
         check(seed, shared, only_a, only_b);
     }
 }
+
+#[test]
+fn a_responder_that_always_cuts_its_answer_at_the_start_hits_the_round_limit() {
+    // Every answer is "cut" before its first range: one differing fingerprint of everything.
+    // The initiator asks again for what it asked, no more, until the round limit.
+    let (a, _) = sets(94, 20_000, 0, 0);
+    let (mut s, first) = Initiator::start(snapshot(&a)).unwrap();
+    let mut sizes = vec![first.len()];
+    let mut cut = vec![0x61, 0x00, 0x00, 0x01];
+    cut.extend_from_slice(&[0xee; 16]);
+    let end = loop {
+        match s.on_message(&cut) {
+            Ok(Outcome::Send(next)) => sizes.push(next.len()),
+            other => break other,
+        }
+    };
+    assert!(matches!(end, Err(SyncError::TooManyRounds)), "{end:?}");
+    assert_eq!(sizes.len() as u32, MAX_ROUNDS);
+    // Never more than a frame, and no growth from asking again.
+    assert!(sizes.iter().all(|&n| n <= 128 * 1024));
+    assert!(
+        sizes.iter().max() <= Some(&(first.len() * 2)),
+        "{:?}",
+        &sizes[..4]
+    );
+}
