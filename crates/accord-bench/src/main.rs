@@ -944,6 +944,22 @@ async fn single_node_ingest(
     Ok((node, url, stored, t.elapsed()))
 }
 
+/// CPU seconds (user + system) this process has used so far, from /proc/self/stat (clock ticks
+/// of 1/100 s, as Linux reports them to user space); 0 where it can't be read.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces): utime
+    // and stime are the 12th and 13th of them.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
 /// `VmRSS` and `VmHWM` of this process, in MiB.
 fn rss_mib() -> (f64, f64) {
     (status_mib("VmRSS:"), status_mib("VmHWM:"))
@@ -1215,6 +1231,7 @@ async fn catchup(n: usize) -> Result<Value> {
         .await?;
     }
     let addr = dial_addr(&a).await.context("no listen address")?;
+    let cpu_before = cpu_seconds();
     let t = Instant::now();
     let b = spawn(&tf, 1, vec![addr]).await?;
     let spawned = t.elapsed();
@@ -1236,6 +1253,7 @@ async fn catchup(n: usize) -> Result<Value> {
     )
     .await?;
     let took = t.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
     // Held is not yet searchable: the index may still be working through what was stored.
     wait_for(
         "the restarted node to make every record searchable",
@@ -1278,6 +1296,10 @@ async fn catchup(n: usize) -> Result<Value> {
         "started_s": round(spawned.as_secs_f64(), 3),
         "first_record_s": round(first_record.as_secs_f64(), 3),
         "records_per_s": round(n as f64 / took.as_secs_f64(), 0),
+        // CPU of all three nodes until the restarted one held every record, and the cores it
+        // kept busy on average (the machine has two).
+        "cpu_s": round(cpu, 2),
+        "cores_busy": round(cpu / took.as_secs_f64(), 2),
         "missing_bytes": missing_bytes,
         "bytes_received": bytes_in,
         "received_ratio": round(bytes_in as f64 / missing_bytes as f64, 3),
