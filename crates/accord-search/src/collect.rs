@@ -213,11 +213,11 @@ pub(crate) fn collect(
         );
         fingerprint = stats.fingerprint();
     }
-    let mut page: Vec<(SortKey, u32, DocId)> = Vec::new();
-    let mut total = 0u64;
-    let mut facets: BTreeMap<(usize, String), u64> = BTreeMap::new();
-    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-        let ord = ord as u32;
+    // What the cache holds for each segment, and the segments to visit.
+    let readers = searcher.segment_readers();
+    let mut found: Vec<Option<Segment>> = Vec::new();
+    let mut to_visit: Vec<ToVisit> = Vec::new();
+    for (i, reader) in readers.iter().enumerate() {
         let stats_key = Key {
             segment: reader.segment_id(),
             deleted: reader.num_deleted_docs(),
@@ -236,28 +236,36 @@ pub(crate) fn collect(
             Some(Value::Page(p)) => Some(p),
             _ => None,
         };
-        let (seg_stats, seg_page) = match (cached_stats, cached_page) {
+        match (cached_stats, cached_page) {
             (Some(s), Some(p)) => {
                 cache.hits.fetch_add(1, Ordering::Relaxed);
-                (s, p)
+                found.push(Some((s, p)));
             }
             (cached_stats, _) => {
                 cache.visits.fetch_add(1, Ordering::Relaxed);
-                let w = match &mut weight {
-                    Some(w) => w,
-                    None => weight
-                        .insert(query.weight(EnableScoring::disabled_from_searcher(searcher))?),
-                };
+                found.push(None);
+                to_visit.push((i, cached_stats, stats_key, page_key));
+            }
+        }
+    }
+    if !to_visit.is_empty() {
+        let w = match weight {
+            Some(w) => w,
+            None => query.weight(EnableScoring::disabled_from_searcher(searcher))?,
+        };
+        let run =
+            |(i, cached_stats, stats_key, page_key): &ToVisit| -> Result<Segment, SearchError> {
+                let reader = &readers[*i];
                 let facet_seg = match cached_stats {
                     Some(_) => None,
                     None => Some(SegmentFacets::new(reader)?),
                 };
                 let (seg_page, counted) = visit(w.as_ref(), reader, order, want, facet_seg)?;
                 let seg_stats = match (cached_stats, counted) {
-                    (Some(s), _) => s,
+                    (Some(s), _) => s.clone(),
                     (None, Some((count, facets))) => {
                         let s = Arc::new(Stats { count, facets });
-                        cache.put(stats_key, Value::Stats(s.clone()));
+                        cache.put(stats_key.clone(), Value::Stats(s.clone()));
                         s
                     }
                     (None, None) => Arc::new(Stats {
@@ -266,15 +274,25 @@ pub(crate) fn collect(
                     }),
                 };
                 let seg_page = Arc::new(seg_page);
-                cache.put(page_key, Value::Page(seg_page.clone()));
-                (seg_stats, seg_page)
-            }
+                cache.put(page_key.clone(), Value::Page(seg_page.clone()));
+                Ok((seg_stats, seg_page))
+            };
+        for (slot, result) in visit_all(readers, &to_visit, &run) {
+            found[slot] = Some(result?);
+        }
+    }
+    let mut page: Vec<(SortKey, u32, DocId)> = Vec::new();
+    let mut total = 0u64;
+    let mut facets: BTreeMap<(usize, String), u64> = BTreeMap::new();
+    for (ord, segment) in found.into_iter().enumerate() {
+        let Some((seg_stats, seg_page)) = segment else {
+            continue;
         };
         total += seg_stats.count;
         for (i, v, n) in &seg_stats.facets {
             *facets.entry((*i, v.clone())).or_default() += n;
         }
-        page.extend(seg_page.iter().map(|(key, doc)| (*key, ord, *doc)));
+        page.extend(seg_page.iter().map(|(key, doc)| (*key, ord as u32, *doc)));
     }
     // Better first; among equals the earlier segment and document, as tantivy orders them.
     page.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
@@ -297,6 +315,63 @@ pub(crate) fn collect(
         addresses,
         total: usize::try_from(total).unwrap_or(usize::MAX),
         facets: by_facet,
+    })
+}
+
+/// What one segment gave a query: its count and facets, and its best documents.
+type Segment = (Arc<Stats>, Arc<Vec<(SortKey, DocId)>>);
+/// A segment to visit: its index, the count and facets the cache already holds, and the cache
+/// keys of its count and of its page.
+type ToVisit = (usize, Option<Arc<Stats>>, Key, Key);
+
+/// Segments to visit holding fewer documents than this in all are visited on the calling thread:
+/// below it (about a millisecond of work) a second thread costs more than it saves.
+const PARALLEL_FROM_DOCS: u32 = 16_384;
+/// Most threads that visit the segments of one query.
+const MAX_VISITORS: usize = 4;
+
+/// Runs `run` on each segment of `to_visit` (its index in `readers` first), on up to
+/// [`MAX_VISITORS`] threads (no more than the machine's cores) when there is enough to share,
+/// the largest segments first; returns each result with its segment's index.
+fn visit_all<F>(
+    readers: &[SegmentReader],
+    to_visit: &[ToVisit],
+    run: &F,
+) -> Vec<(usize, Result<Segment, SearchError>)>
+where
+    F: Fn(&ToVisit) -> Result<Segment, SearchError> + Sync,
+{
+    let docs: u32 = to_visit
+        .iter()
+        .map(|v| readers[v.0].max_doc())
+        .fold(0, u32::saturating_add);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_VISITORS)
+        .min(to_visit.len());
+    if threads < 2 || docs < PARALLEL_FROM_DOCS {
+        return to_visit.iter().map(|v| (v.0, run(v))).collect();
+    }
+    let mut order: Vec<&ToVisit> = to_visit.iter().collect();
+    order.sort_by_key(|v| std::cmp::Reverse(readers[v.0].max_doc()));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut out = Vec::new();
+        while let Some(v) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            out.push((v.0, run(v)));
+        }
+        out
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut out = work();
+        for h in helpers {
+            match h.join() {
+                Ok(mut part) => out.append(&mut part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
     })
 }
 

@@ -630,3 +630,79 @@ fn an_index_with_long_texts_stores_them() {
     assert_eq!(r.hits[0].doc, d);
     assert!(r.hits[0].snippet.contains("<b>licences</b>"));
 }
+
+/// A query asked for the first time over enough documents visits the segments on several
+/// threads (docs/SEARCH.md, "Speed"): the count, the facet counts and the page are exactly those
+/// of the documents, in every order, and the same when asked again from the cache.
+#[test]
+fn a_first_query_over_many_segments_visited_in_parallel_is_exact() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let members = ["KZ", "BY", "AM", "RU"];
+    let kinds = ["case", "note", "skills"];
+    let n = 24_000u64;
+    let docs: Vec<RecordDoc> = (0..n)
+        .map(|i| {
+            let mut d = doc(
+                i,
+                members[(i % 4) as usize],
+                kinds[(i % 3) as usize],
+                &[["d1", "d2", "d3", "d4", "d5"][(i % 5) as usize]],
+                if i % 2 == 0 { "ru" } else { "en" },
+                "platform",
+                if i % 7 == 0 {
+                    "registry interoperability"
+                } else {
+                    "registry"
+                },
+                "active",
+            );
+            // Creation times out of insertion order, so that no segment holds the newest alone.
+            d.created = Timestamp(1_700_000_000_000 + (i * 7_919) % n * 1_000);
+            d
+        })
+        .collect();
+    for chunk in docs.chunks(3_000) {
+        idx.upsert(chunk).unwrap();
+        idx.commit().unwrap();
+    }
+    assert!(idx.segment_count() >= 3, "{} segments", idx.segment_count());
+    let kz = |d: &&RecordDoc| d.member == "KZ";
+    for (sort, text) in [
+        (Sort::Newest, None),
+        (Sort::Oldest, None),
+        (Sort::Newest, Some("interoperability")),
+    ] {
+        let q = SearchQuery {
+            members: vec!["KZ".into()],
+            text: text.map(str::to_string),
+            sort: Some(sort),
+            limit: 20,
+            ..Default::default()
+        };
+        let matching: Vec<&RecordDoc> = docs
+            .iter()
+            .filter(kz)
+            .filter(|d| text.is_none() || d.body.values().any(|b| b.contains("interop")))
+            .collect();
+        let mut by_time: Vec<&&RecordDoc> = matching.iter().collect();
+        by_time.sort_by_key(|d| d.created);
+        if sort == Sort::Newest {
+            by_time.reverse();
+        }
+        let want_page: Vec<ObjectId> = by_time.iter().take(20).map(|d| d.id).collect();
+        let mut want_kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for d in &matching {
+            *want_kinds.entry(d.kind.clone()).or_default() += 1;
+        }
+        let searcher = idx.searcher();
+        for round in ["first", "cached"] {
+            let r = searcher.search(&q).unwrap();
+            assert_eq!(r.total, matching.len(), "{round} {sort:?} {text:?}");
+            let page: Vec<ObjectId> = r.hits.iter().map(|h| h.doc.id).collect();
+            assert_eq!(page, want_page, "{round} {sort:?} {text:?}");
+            assert_eq!(r.facets["kind"], want_kinds, "{round} {sort:?} {text:?}");
+            assert_eq!(r.facets["member"].get("KZ"), Some(&(matching.len() as u64)));
+        }
+        assert!(searcher.cache_stats().hits > 0);
+    }
+}
