@@ -1314,8 +1314,10 @@ async fn ingest(n: usize, batch: usize, concurrency: usize) -> Result<Value> {
     let bytes: usize = recs.iter().map(Vec::len).sum();
     let verify = verify_rate(&recs[..n.min(20_000)]);
     let verified_before = accord_core::keys::verifications();
+    let cpu_before = cpu_seconds();
     let (node, url, stored, searchable_after) =
         single_node_ingest(&tf, &recs, batch, concurrency).await?;
+    let cpu = cpu_seconds() - cpu_before;
     let verified = accord_core::keys::verifications() - verified_before;
     let rate = n as f64 / searchable_after.as_secs_f64();
     let status = endpoint_cost(&url, "/v1/status", 50).await;
@@ -1335,6 +1337,10 @@ async fn ingest(n: usize, batch: usize, concurrency: usize) -> Result<Value> {
         "records_per_s": round(rate, 0),
         "verify_strict_per_s_one_core": round(verify, 0),
         "share_of_verify_rate": round(rate / verify, 3),
+        // CPU of the node and of the client posting to it (one process) until every record was
+        // searchable, and the cores kept busy on average (the machine has two).
+        "cpu_s": round(cpu, 2),
+        "cores_busy": round(cpu / searchable_after.as_secs_f64(), 2),
         "verifications_per_record": round(verified as f64 / n as f64, 3),
         "commit_ms_mean": mean_ms(&text, "accord_store_commit_duration_seconds"),
         "searchable_lag_ms_mean": mean_ms(&text, "accord_search_visibility_lag_seconds"),
