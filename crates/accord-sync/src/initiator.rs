@@ -356,8 +356,13 @@ impl Initiator {
         // What is left to settle: the parts asked again, and what was not asked yet.
         again.append(&mut self.todo);
         again.sort_unstable_by_key(|r| r.lo);
-        self.todo = again;
+        self.todo = coalesce(again);
         Ok(())
+    }
+
+    /// Ranges still to settle.
+    pub fn pending(&self) -> usize {
+        self.todo.len()
     }
 
     /// Each piece below a cut was answered: it differed if an answer range met it.
@@ -374,6 +379,27 @@ impl Initiator {
             self.density.fingerprint(p.items, !differed);
         }
     }
+}
+
+/// Most ranges kept to settle (~6 MiB). An honest answer leaves a few thousand; one that cuts
+/// what was asked into ever more pieces would make them grow round after round.
+const MAX_PENDING: usize = 1 << 16;
+
+/// `ranges` (sorted, disjoint), at most [`MAX_PENDING`] of them: over the bound, neighbours are
+/// joined, each pair into one range from the first's start to the second's end. What lay between
+/// them is asked again — it was equal, or its differences were listed already (found twice, they
+/// are reported once) — so nothing is missed.
+fn coalesce(mut ranges: Vec<Range>) -> Vec<Range> {
+    while ranges.len() > MAX_PENDING {
+        ranges = ranges
+            .chunks(2)
+            .map(|pair| Range {
+                lo: pair[0].lo,
+                hi: pair[pair.len() - 1].hi,
+            })
+            .collect();
+    }
+    ranges
 }
 
 /// Appends to `out` the parts of `sent` (sorted, disjoint) inside `range`.
@@ -397,7 +423,7 @@ fn intersect(sent: &[Range], range: Range, out: &mut Vec<Range>) {
 /// number of our items in the range) and listed ranges.
 #[derive(Debug, Default)]
 struct Density {
-    /// Items in a range → (ranges equal, ranges that differed).
+    /// Items in a range (its size class) → (ranges equal, ranges that differed).
     fingerprints: BTreeMap<usize, (u64, u64)>,
     listed_items: u64,
     listed_diffs: u64,
@@ -408,7 +434,7 @@ impl Density {
         if items == 0 {
             return;
         }
-        let e = self.fingerprints.entry(items).or_default();
+        let e = self.fingerprints.entry(size_class(items)).or_default();
         if equal {
             e.0 += 1;
         } else {
@@ -466,6 +492,18 @@ impl Density {
         }
         best.1
     }
+}
+
+/// `items` to its three most significant bits (1, 2, 3, …, 7, 8, 10, 12, 14, 16, 20, …): the
+/// estimate stays as good, and its work bounded (four classes per power of two, at most 251,
+/// whatever a responder answers).
+fn size_class(items: usize) -> usize {
+    let bits = usize::BITS - items.leading_zeros();
+    if bits <= 3 {
+        return items;
+    }
+    let shift = bits - 3;
+    (items >> shift) << shift
 }
 
 /// How to cut ranges at a density of differences.
@@ -658,6 +696,7 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -695,6 +734,50 @@ mod tests {
         d.listed(10_000, 1_000);
         let e = d.estimate();
         assert!((0.07..0.14).contains(&e), "{e}");
+    }
+
+    #[test]
+    fn an_answer_cutting_what_was_asked_into_ever_more_pieces_leaves_a_bounded_set() {
+        let items: Vec<negentropy::Item> = (0..1000u64)
+            .map(|i| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&i.to_le_bytes());
+                negentropy::Item::with_timestamp_and_id(1_000_000 + i, Id::from_byte_array(id))
+            })
+            .collect();
+        let (mut s, _) = Initiator::start(Arc::new(Snapshot::from_items(items))).unwrap();
+        // 100,000 differing fingerprints, each of one millisecond of what was asked.
+        let mut w = Writer::new();
+        for t in 1..=100_000u64 {
+            w.bound(&Bound::with_timestamp(t));
+            w.varint(FINGERPRINT);
+            w.out.extend_from_slice(&[0xee; FINGERPRINT_SIZE]);
+        }
+        s.read_answer(&w.out).unwrap();
+        assert!(s.pending() <= MAX_PENDING, "{}", s.pending());
+        assert!(s.todo.windows(2).all(|p| p[0].hi <= p[1].lo));
+        assert_eq!(s.todo.first().map(|r| r.lo), Some(Bound::new()));
+        assert_eq!(
+            s.todo.last().map(|r| r.hi),
+            Some(Bound::with_timestamp(100_000))
+        );
+    }
+
+    #[test]
+    fn size_classes_keep_three_significant_bits() {
+        let classes: Vec<usize> = [1, 2, 7, 8, 9, 10, 11, 23, 24, 390, 6250, usize::MAX]
+            .into_iter()
+            .map(size_class)
+            .collect();
+        assert_eq!(classes[..10], [1, 2, 7, 8, 8, 10, 10, 20, 24, 384]);
+        assert_eq!(classes[10], 6144);
+        assert_eq!(classes[11], 7 << (usize::BITS - 3));
+        // A hostile answer of every size leaves at most four classes per power of two.
+        let mut d = Density::default();
+        for n in 1..100_000 {
+            d.fingerprint(n, n % 2 == 0);
+        }
+        assert!(d.fingerprints.len() <= 4 * 17, "{}", d.fingerprints.len());
     }
 
     #[test]
