@@ -181,33 +181,34 @@ impl Initiator {
                 } else {
                     self.between(to)?
                 };
-                let mut piece = w.clone();
+                // Written in place; taken back if it does not fit.
+                let (mark, last) = (w.out.len(), w.last);
                 if prev < lo {
-                    piece.bound(&lo);
-                    piece.varint(SKIP);
+                    w.bound(&lo);
+                    w.varint(SKIP);
                 }
-                piece.bound(&hi);
+                w.bound(&hi);
                 if n == 0 {
-                    piece.varint(ID_LIST);
-                    piece.varint(0);
+                    w.varint(ID_LIST);
+                    w.varint(0);
                 } else {
-                    piece.varint(FINGERPRINT);
+                    w.varint(FINGERPRINT);
                     let fp = self
                         .items
                         .fingerprint(from, to)
                         .map_err(|e| SyncError::Protocol(e.to_string()))?;
-                    piece.out.extend_from_slice(&fp.to_bytes());
+                    w.out.extend_from_slice(&fp.to_bytes());
                 }
                 let answer = plan.expected_answer(size, n == 0);
-                let sent_any = w.out.len() > 1;
-                if sent_any
-                    && (piece.out.len() + 2 > FRAME_LIMIT as usize - SLACK
+                if mark > 1
+                    && (w.out.len() + 2 > FRAME_LIMIT as usize - SLACK
                         || expected + answer > ANSWER_SHARE * (FRAME_LIMIT as usize - SLACK) as f64)
                 {
+                    w.out.truncate(mark);
+                    w.last = last;
                     full = true;
                     break;
                 }
-                w = piece;
                 expected += answer;
                 if n > 0 {
                     self.pieces.push(Piece {
@@ -578,7 +579,7 @@ impl Plan {
 }
 
 /// Writes a negentropy message (timestamps of bounds are deltas within the message).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Writer {
     out: Vec<u8>,
     last: u64,
