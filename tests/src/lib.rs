@@ -278,6 +278,22 @@ pub mod harness {
             .unwrap_or(false)
     }
 
+    /// `true` once the raw peer `raw` can gossip to `node`: it has admitted `node` (before, a
+    /// node's score lies below the publish threshold) and received its subscriptions (gossipsub
+    /// sends only to peers it knows are subscribed; the heartbeat topic is subscribed after the
+    /// records' one, so it arrives last). A message published before goes nowhere, and `node`
+    /// admitting `raw` says neither: the two admissions are independent.
+    pub async fn gossips_to(raw: &accord_net::NetworkHandle, node: &NodeHandle) -> bool {
+        let id = node.peer_id();
+        raw.peers()
+            .await
+            .map(|ps| {
+                ps.iter()
+                    .any(|p| p.peer.to_string() == id && p.admitted && p.heartbeats)
+            })
+            .unwrap_or(false)
+    }
+
     /// Spawns node 0 and node 1 (bootstrapped on 0) from `config(i, bootstrap)` and waits until
     /// each has admitted the other.
     pub async fn admitted_pair(

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use accord_core::object::TargetType;
 use accord_core::{Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp};
 use accord_net::NetworkEvent;
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer, wait_until};
+use accord_tests::harness::{
+    TestFed, admitted, dial_addr, gossips_to, has, now, raw_peer, wait_until,
+};
 
 /// Logs to the test output when RUST_LOG is set (per-node fields carry the member and peer).
 fn logs() {
@@ -178,6 +180,10 @@ async fn invalid_objects_are_refused_at_submit_and_in_gossip() {
         "A admitted both raw peers"
     );
     // Give gossipsub one heartbeat to graft the newly admitted peers into the mesh.
+    assert!(
+        wait_until(Duration::from_secs(20), || gossips_to(&s, &a)).await,
+        "S can gossip to A"
+    );
     let mut a_sub = a.subscribe();
     let ok_first = tf.fed.record(0, "mesh warm-up", now());
     s.publish(ok_first.as_bytes().to_vec()).await.unwrap();
@@ -502,6 +508,11 @@ async fn a_hostile_member_cannot_act_for_another_member_over_gossip() {
     supersede.supersedes = Some(rec.id());
     let supersede = Object::Record(supersede).sign(&by.publisher);
     let hostile = [retract_as_by, retract_as_kz, revoke_kz, supersede];
+    // H's messages reach A once H has admitted A and heard its subscriptions.
+    assert!(
+        wait_until(Duration::from_secs(20), || gossips_to(&h, &a)).await,
+        "H can gossip to A"
+    );
     for o in &hostile {
         h.publish(o.as_bytes().to_vec()).await.unwrap();
     }
