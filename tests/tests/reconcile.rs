@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use accord_core::{ObjectType, SecretKey, SignedObject, Timestamp};
-use accord_net::{Admission, NetConfig, Network, NetworkEvent};
+use accord_net::{Network, NetworkEvent};
 use accord_node::{AdmissionMode, Node, NodeHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer_config, wait_until};
 
 async fn records(node: &NodeHandle) -> u64 {
     node.status()
@@ -205,21 +205,12 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
     // A certified peer that answers every sync request with garbage.
     let key = SecretKey::from_seed([90; 32]);
     let cert = tf.extra_node_cert(1, &key, "garbage");
-    let (net, handle, mut events) = Network::new(NetConfig {
-        keypair: accord_net::keypair_of(&key).unwrap(),
-        federation: tf.fed.federation(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: vec![a_addr.parse().unwrap()],
-        admission: Admission::Open,
-        mdns: false,
-        node_cert: Some(cert.into_bytes()),
-        max_object_bytes: 1 << 20,
-        admission_timeout: accord_net::ADMISSION_TIMEOUT,
-        gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
-        sim: None,
-        gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
-        gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
-    })
+    let (net, handle, mut events) = Network::new(raw_peer_config(
+        &key,
+        &tf,
+        Some(cert.into_bytes()),
+        vec![a_addr.clone()],
+    ))
     .unwrap();
     tokio::spawn(net.run());
     let cut_off = tokio::time::timeout(Duration::from_secs(30), async {
@@ -318,21 +309,12 @@ async fn a_peer_that_refuses_our_sessions_and_floods_us_gets_one_session_at_a_ti
     let a_addr = dial_addr(&a).await.unwrap();
     let key = SecretKey::from_seed([91; 32]);
     let cert = tf.extra_node_cert(1, &key, "refuser");
-    let (net, handle, mut events) = Network::new(NetConfig {
-        keypair: accord_net::keypair_of(&key).unwrap(),
-        federation: tf.fed.federation(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: vec![a_addr.parse().unwrap()],
-        admission: Admission::Open,
-        mdns: false,
-        node_cert: Some(cert.into_bytes()),
-        max_object_bytes: 1 << 20,
-        admission_timeout: accord_net::ADMISSION_TIMEOUT,
-        gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
-        sim: None,
-        gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
-        gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
-    })
+    let (net, handle, mut events) = Network::new(raw_peer_config(
+        &key,
+        &tf,
+        Some(cert.into_bytes()),
+        vec![a_addr.clone()],
+    ))
     .unwrap();
     tokio::spawn(net.run());
     let a_peer: libp2p::PeerId = a.peer_id().parse().unwrap();

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use accord_core::SecretKey;
-use accord_net::{Admission, NetConfig, Network, NetworkEvent};
-use accord_tests::harness::{TestFed, dial_addr, wait_until};
+use accord_net::{Network, NetworkEvent};
+use accord_tests::harness::{TestFed, dial_addr, raw_peer_config, wait_until};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -47,22 +47,7 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
     let a = tf.spawn(0, vec![]).await.unwrap();
     let a_addr = dial_addr(&a).await.unwrap();
     let key = SecretKey::from_seed([88; 32]);
-    let (net, handle, mut events) = Network::new(NetConfig {
-        keypair: accord_net::keypair_of(&key).unwrap(),
-        federation: tf.fed.federation(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: vec![],
-        admission: Admission::Open,
-        mdns: false,
-        node_cert: None,
-        max_object_bytes: 1 << 20,
-        admission_timeout: accord_net::ADMISSION_TIMEOUT,
-        gossip_mesh_n: accord_net::DEFAULT_GOSSIP_MESH_N,
-        sim: None,
-        gossip_queue: accord_net::GOSSIP_CHANNEL_CAPACITY,
-        gossip_queue_bytes: accord_net::GOSSIP_QUEUE_BYTES,
-    })
-    .unwrap();
+    let (net, handle, mut events) = Network::new(raw_peer_config(&key, &tf, None, vec![])).unwrap();
     tokio::spawn(net.run());
 
     const ATTEMPTS: usize = 6;
