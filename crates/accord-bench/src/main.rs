@@ -56,6 +56,10 @@ struct Cli {
     /// the node's default when not given.
     #[arg(long, global = true)]
     index_heap_mb: Option<u64>,
+    /// How many nice steps below the node's other threads the search index's threads of every
+    /// node of the run run (`search.index_nice`); the node's default when not given.
+    #[arg(long, global = true)]
+    index_nice: Option<u8>,
     /// The gossip queue of every node of the run, in MiB (`network.gossip_queue_mb`); the
     /// node's default when not given.
     #[arg(long, global = true)]
@@ -67,12 +71,13 @@ struct Cli {
 }
 
 /// The node settings a run changes from the defaults (`--compressed`, `--cache-mb`,
-/// `--index-heap-mb`, `--gossip-queue-mb`).
+/// `--index-heap-mb`, `--index-nice`, `--gossip-queue-mb`, `--gossip-queue-messages`).
 #[derive(Debug, Default, Clone, Copy)]
 struct Overrides {
     compressed: bool,
     cache_mb: Option<u64>,
     index_heap_mb: Option<u64>,
+    index_nice: Option<u8>,
     gossip_queue_mb: Option<u64>,
     gossip_queue_messages: Option<usize>,
 }
@@ -85,6 +90,9 @@ impl Overrides {
         }
         if let Some(mb) = self.index_heap_mb {
             cfg.search.index_heap_mb = mb;
+        }
+        if let Some(n) = self.index_nice {
+            cfg.search.index_nice = n;
         }
         if let Some(mb) = self.gossip_queue_mb {
             cfg.network.gossip_queue_mb = mb;
@@ -178,6 +186,7 @@ fn main() -> Result<()> {
         compressed: cli.compressed,
         cache_mb: cli.cache_mb,
         index_heap_mb: cli.index_heap_mb,
+        index_nice: cli.index_nice,
         gossip_queue_mb: cli.gossip_queue_mb,
         gossip_queue_messages: cli.gossip_queue_messages,
     });
@@ -242,6 +251,9 @@ fn main() -> Result<()> {
     }
     if let Some(mb) = cli.index_heap_mb {
         result["index_heap_mb"] = json!(mb);
+    }
+    if let Some(n) = cli.index_nice {
+        result["index_nice"] = json!(n);
     }
     if let Some(mb) = cli.gossip_queue_mb {
         result["gossip_queue_mb"] = json!(mb);

@@ -514,6 +514,18 @@ pub struct SearchConfig {
     /// core, at most eight, each given at least 15 MiB: fewer threads when this is small).
     #[serde(default = "default_index_heap_mb")]
     pub index_heap_mb: u64,
+    /// How many nice steps below the node's other threads the search index's threads (indexing,
+    /// merging) run: when the cores are saturated, POSTs, gossip and peers are served first and
+    /// the index takes what is left (at 10, about a tenth of a saturated machine). 0 runs them
+    /// alike. Linux only (elsewhere ignored); docs/OPERATIONS.md, "CPU priority of the index".
+    #[serde(default = "default_index_nice")]
+    pub index_nice: u8,
+}
+
+/// Accepted range of `search.index_nice`.
+pub const INDEX_NICE: std::ops::RangeInclusive<u8> = 0..=19;
+fn default_index_nice() -> u8 {
+    10
 }
 
 /// Accepted range of `search.index_heap_mb`.
@@ -527,6 +539,7 @@ impl Default for SearchConfig {
         SearchConfig {
             glossary: Vec::new(),
             index_heap_mb: default_index_heap_mb(),
+            index_nice: default_index_nice(),
         }
     }
 }
@@ -712,6 +725,7 @@ impl NodeConfig {
             self.search.index_heap_mb,
             &INDEX_HEAP_MB,
         )?;
+        within("search.index_nice", self.search.index_nice, &INDEX_NICE)?;
         if self.network.gossip_mesh_n > MAX_GOSSIP_MESH_N {
             return Err(field(
                 "network.gossip_mesh_n",
@@ -844,6 +858,7 @@ mod tests {
         assert_eq!(cfg.network.gossip_queue_messages, 32_768);
         assert_eq!(cfg.network.gossip_queue_mb, 64);
         assert_eq!(cfg.search.index_heap_mb, 50);
+        assert_eq!(cfg.search.index_nice, 10);
         assert_eq!(cfg.store.cache_mb, 4);
         let text = format!(
             "{BASE}[network]\ngossip_queue_messages = 100\ngossip_queue_mb = 2\n[search]\nindex_heap_mb = 15\n"
@@ -914,6 +929,9 @@ mod tests {
                 "must be between 15 and 2048",
             ),
             ("search", "index_heap_mb = -1", "index_heap_mb"),
+            ("search", "index_nice = 20", "search.index_nice"),
+            ("search", "index_nice = 25", "must be between 0 and 19"),
+            ("search", "index_nice = -5", "index_nice"),
         ] {
             let e = err(&format!("{BASE}[{section}]\n{line}\n"), &[]);
             assert!(e.contains(field), "{line}: {e}");

@@ -18,6 +18,7 @@ mod health;
 mod index;
 pub mod metrics;
 mod node;
+mod priority;
 mod sync;
 mod worker;
 

@@ -174,6 +174,7 @@ impl Node {
         let g = genesis.clone();
         let att_cfg = cfg.attachments.clone();
         let index_opts = cfg.search.index_options();
+        let index_nice = cfg.search.index_nice;
         let (store, search, health, attachments) =
             tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
                 let health =
@@ -185,11 +186,30 @@ impl Node {
                     })?;
                 let store =
                     Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
-                let mut search =
-                    accord_search::SearchIndex::open_with(&dir.join("search"), &index_opts)
+                // Opened on a thread of its own at the index's lower priority, which the
+                // merge and segment threads the index starts inherit (see `priority`).
+                let mut search = std::thread::scope(|scope| {
+                    let opening = std::thread::Builder::new()
+                        .name("accord-index-open".into())
+                        .spawn_scoped(scope, || {
+                            crate::priority::lower_this_thread_or_warn(index_nice, "index");
+                            let mut search = accord_search::SearchIndex::open_with(
+                                &dir.join("search"),
+                                &index_opts,
+                            )
+                            .map_err(|e| NodeError::Store(e.to_string()))?;
+                            // Bodies stay in the store; hits read them from it
+                            // (`StoredTexts` below).
+                            search.without_long_texts();
+                            Ok::<_, NodeError>(search)
+                        })
                         .map_err(|e| NodeError::Store(e.to_string()))?;
-                // Bodies stay in the store; hits read them from it (`StoredTexts` below).
-                search.without_long_texts();
+                    opening
+                        .join()
+                        .map_err(|_| NodeError::Store("the index opener panicked".into()))?
+                })?;
+                // Not on the opener: the store's own threads it may start keep the node's
+                // priority.
                 crate::index::rebuild_if_needed(&store, &mut search, false)
                     .map_err(|e| NodeError::Store(e.to_string()))?;
                 let attachments = crate::attachments::Attachments::open(
@@ -266,7 +286,7 @@ impl Node {
             let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name("accord-store".into())
-                .spawn(move || worker::run(store, search, store_rx, shared, metrics))
+                .spawn(move || worker::run(store, search, index_nice, store_rx, shared, metrics))
                 .map_err(|e| NodeError::Store(e.to_string()))?
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

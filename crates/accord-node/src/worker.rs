@@ -347,6 +347,7 @@ impl Summary {
 pub(crate) fn run(
     mut store: Store,
     search: SearchIndex,
+    index_nice: u8,
     mut rx: mpsc::Receiver<Job>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
@@ -369,7 +370,11 @@ pub(crate) fn run(
         let metrics = metrics.clone();
         std::thread::Builder::new()
             .name("accord-index".into())
-            .spawn(move || index_loop(search, index_rx, backlog, shared, metrics))
+            .spawn(move || {
+                // Its commits start tantivy's indexing threads, which inherit this priority.
+                crate::priority::lower_this_thread_or_warn(index_nice, "index");
+                index_loop(search, index_rx, backlog, shared, metrics)
+            })
     };
     let indexer = match indexer {
         Ok(t) => Some(t),
