@@ -462,7 +462,8 @@ impl NodeHandle {
         // Fetching and storing overlap: the objects of one response are ingested by a task
         // while the next response is on its way (at most one such task at a time).
         let mut storing: Option<tokio::task::JoinHandle<Result<IngestResult, NodeError>>> = None;
-        for chunk in fetch_chunks(&need, batch) {
+        let mut chunks = FetchChunks::new(&need, batch);
+        while let Some(chunk) = chunks.next_chunk() {
             // Not what another session is fetching right now, nor what arrived meanwhile (by
             // gossip or from another session): each missing object is fetched once.
             let claim = Arc::new(self.sync_state().claim(chunk));
@@ -532,9 +533,20 @@ impl NodeHandle {
                     break;
                 }
                 if let Some(previous) = storing.take() {
-                    self.stored(peer, previous, &mut st)
+                    let racing = self
+                        .stored(peer, previous, &mut st)
                         .await
                         .map_err(|e| other(&st, e))?;
+                    if racing {
+                        // Gossip is bringing what this session fetches: let it, then fetch
+                        // what is still missing, small again (each chunk is checked against
+                        // what is held before it is asked for).
+                        debug!(%peer, "fetches racing gossip: waiting for gossip to be quiet");
+                        if !self.gossip_quiet().await {
+                            return Err(other(&st, "the node is stopping".into()));
+                        }
+                        chunks.restart_small();
+                    }
                 }
                 let node = self.clone();
                 let held = claim.clone();
@@ -553,13 +565,15 @@ impl NodeHandle {
         Ok(st)
     }
 
-    /// Waits for the ingest of fetched objects and counts it in the session's figures.
+    /// Waits for the ingest of fetched objects and counts it in the session's figures; `true`
+    /// when so many of them had arrived meanwhile by gossip that the fetches are racing it
+    /// ([`racing_gossip`]).
     async fn stored(
         &self,
         peer: Peer,
         task: tokio::task::JoinHandle<Result<IngestResult, NodeError>>,
         st: &mut PeerSync,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let r = task
             .await
             .map_err(|e| e.to_string())?
@@ -576,9 +590,21 @@ impl NodeHandle {
             .filter(|o| matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..)))
             .count() as u64;
         self.sync_state().progress(peer, st);
-        Ok(())
+        Ok(racing_gossip(duplicates, r.outcomes.len() as u64))
     }
 }
+
+/// Whether `duplicates` of `fetched` objects (held by the time they were stored) show a
+/// session racing gossip: more than one in [`RACING_SHARE`]. A session starts once gossip is
+/// quiet, but a peer's gossip can resume while it fetches (a neighbour whose queue for this node
+/// had overflowed sends again); what it then fetches arrives twice. One in sixteen: a stray
+/// duplicate in a first chunk of 64 is not a race.
+fn racing_gossip(duplicates: u64, fetched: u64) -> bool {
+    duplicates.saturating_mul(RACING_SHARE) > fetched
+}
+
+/// See [`racing_gossip`].
+const RACING_SHARE: u64 = 16;
 
 /// The first fetch of a session asks for this many objects; each next one for twice as many,
 /// up to the configured batch.
@@ -586,20 +612,38 @@ const FIRST_FETCH: usize = 64;
 
 /// `need` in the chunks a session fetches: small first, so that storing starts while the
 /// larger requests that follow are served (a first request of a full batch left the store
-/// idle for its whole round trip), then doubling up to `batch`.
-fn fetch_chunks(need: &[ObjectId], batch: usize) -> impl Iterator<Item = &[ObjectId]> {
-    let batch = batch.max(1);
-    let mut size = FIRST_FETCH.min(batch);
-    let mut rest = need;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
+/// idle for its whole round trip), then doubling up to `batch`; small again after
+/// [`FetchChunks::restart_small`].
+struct FetchChunks<'a> {
+    rest: &'a [ObjectId],
+    size: usize,
+    batch: usize,
+}
+
+impl<'a> FetchChunks<'a> {
+    fn new(need: &'a [ObjectId], batch: usize) -> FetchChunks<'a> {
+        let batch = batch.max(1);
+        FetchChunks {
+            rest: need,
+            size: FIRST_FETCH.min(batch),
+            batch,
+        }
+    }
+
+    fn next_chunk(&mut self) -> Option<&'a [ObjectId]> {
+        if self.rest.is_empty() {
             return None;
         }
-        let (chunk, tail) = rest.split_at(size.min(rest.len()));
-        rest = tail;
-        size = (size * 2).min(batch);
+        let (chunk, tail) = self.rest.split_at(self.size.min(self.rest.len()));
+        self.rest = tail;
+        self.size = (self.size * 2).min(self.batch);
         Some(chunk)
-    })
+    }
+
+    /// The next chunk is a first one again.
+    fn restart_small(&mut self) {
+        self.size = FIRST_FETCH.min(self.batch);
+    }
 }
 
 /// Whether a failed session is the peer's fault (then it is cut off) or not.
@@ -633,6 +677,19 @@ mod tests {
 
     use super::*;
 
+    /// Every chunk of `need` at `batch`, restarting small after the chunk numbers in `restart`.
+    fn chunk_sizes(need: &[ObjectId], batch: usize, restart: &[usize]) -> Vec<usize> {
+        let mut chunks = FetchChunks::new(need, batch);
+        let mut sizes = Vec::new();
+        while let Some(c) = chunks.next_chunk() {
+            if restart.contains(&sizes.len()) {
+                chunks.restart_small();
+            }
+            sizes.push(c.len());
+        }
+        sizes
+    }
+
     #[test]
     fn fetches_start_small_and_double_up_to_the_batch() {
         let need: Vec<ObjectId> = (0..3000u32)
@@ -642,16 +699,39 @@ mod tests {
                 ObjectId(b)
             })
             .collect();
-        let sizes: Vec<usize> = fetch_chunks(&need, 1024).map(<[_]>::len).collect();
-        assert_eq!(sizes, [64, 128, 256, 512, 1024, 1016]);
-        let again: Vec<ObjectId> = fetch_chunks(&need, 1024).flatten().copied().collect();
-        assert_eq!(again, need, "every id once, in order");
-        let small: Vec<usize> = fetch_chunks(&need[..100], 16).map(<[_]>::len).collect();
         assert_eq!(
-            small,
+            chunk_sizes(&need, 1024, &[]),
+            [64, 128, 256, 512, 1024, 1016]
+        );
+        let mut chunks = FetchChunks::new(&need, 1024);
+        let mut again: Vec<ObjectId> = Vec::new();
+        while let Some(c) = chunks.next_chunk() {
+            again.extend_from_slice(c);
+        }
+        assert_eq!(again, need, "every id once, in order");
+        assert_eq!(
+            chunk_sizes(&need[..100], 16, &[]),
             [16; 6].iter().copied().chain([4]).collect::<Vec<_>>()
         );
-        assert_eq!(fetch_chunks(&[], 1024).count(), 0);
+        assert!(chunk_sizes(&[], 1024, &[]).is_empty());
+        // Racing gossip after the third chunk: small again, then doubling; every id still once.
+        assert_eq!(
+            chunk_sizes(&need, 1024, &[2]),
+            [64, 128, 256, 64, 128, 256, 512, 1024, 568]
+        );
+    }
+
+    /// A session races gossip when more than one in sixteen of the objects it fetched were
+    /// held by the time they were stored.
+    #[test]
+    fn racing_gossip_is_more_than_a_stray_duplicate() {
+        assert!(!racing_gossip(0, 1024));
+        assert!(!racing_gossip(1, 64), "one in a first chunk of 64");
+        assert!(!racing_gossip(4, 64));
+        assert!(racing_gossip(5, 64));
+        assert!(racing_gossip(100, 1024));
+        assert!(!racing_gossip(0, 0));
+        assert!(racing_gossip(u64::MAX, 1));
     }
 
     /// Two sessions asking for overlapping ids: the second gets only what the first is not
