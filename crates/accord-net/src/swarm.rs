@@ -708,6 +708,27 @@ impl Network {
                 ..
             } => {
                 let addr = endpoint.get_remote_address().clone();
+                let members = self.admission == Admission::Members;
+                let now = Instant::now();
+                if members
+                    && let Some(r) = self.refused.get(&peer_id)
+                    && r.until > now
+                {
+                    // Refused a moment ago: cut without judging its certificate again — also
+                    // when this connection came while the one it was refused on was still
+                    // closing (it would otherwise count as a second connection of a peer
+                    // already judged, and stay).
+                    let wait = r.until - now;
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    self.emit(NetworkEvent::NonMemberDisconnected {
+                        peer: peer_id,
+                        reason: format!(
+                            "refused earlier; may try again in {} s",
+                            wait.as_secs().max(1)
+                        ),
+                    });
+                    return;
+                }
                 if num_established.get() > 1 {
                     if let Some(s) = self.peers.get_mut(&peer_id)
                         && !s.addresses.contains(&addr)
@@ -716,24 +737,7 @@ impl Network {
                     }
                     return;
                 }
-                let members = self.admission == Admission::Members;
                 if members {
-                    let now = Instant::now();
-                    if let Some(r) = self.refused.get(&peer_id)
-                        && r.until > now
-                    {
-                        // Refused a moment ago: cut without judging its certificate again.
-                        let wait = r.until - now;
-                        let _ = self.swarm.disconnect_peer_id(peer_id);
-                        self.emit(NetworkEvent::NonMemberDisconnected {
-                            peer: peer_id,
-                            reason: format!(
-                                "refused earlier; may try again in {} s",
-                                wait.as_secs().max(1)
-                            ),
-                        });
-                        return;
-                    }
                     // A crowd of strangers waiting for admission: the longest waiting goes.
                     let awaiting: Vec<(Instant, PeerId)> = self
                         .peers
