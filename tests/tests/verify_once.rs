@@ -71,6 +71,12 @@ async fn each_node_verifies_each_record_once() {
         .unwrap();
     assert!(again.iter().all(|o| o.status == "duplicate"));
     assert_eq!(accord_core::keys::verifications() - before, 0);
+    // A single record is checked where it arrives, without reading the store there: sent
+    // again, it costs its one check and the store thread finds it held.
+    let before = accord_core::keys::verifications();
+    let one = a.submit(vec![recs[0].as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(one[0].status, "duplicate", "{one:?}");
+    assert_eq!(accord_core::keys::verifications() - before, 1);
     a.shutdown().await;
     b.shutdown().await;
 }

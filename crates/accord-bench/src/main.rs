@@ -1650,11 +1650,20 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
     };
     farthest.sort();
     acks.sort();
+    // The receiving node's own view: validation and durable commit, per object, and the
+    // store's group commits (the rest of a POST's time is HTTP, the client and the hand-over
+    // to gossip).
+    let text = all[0].metrics_text().await;
+    let receiver = json!({
+        "ingest_ms_mean": mean_ms(&text, "accord_ingest_duration_seconds"),
+        "commit_ms_mean": mean_ms(&text, "accord_store_commit_duration_seconds"),
+    });
     for node in &all {
         node.shutdown().await;
     }
     Ok(json!({
         "bench": "latency",
+        "receiver": receiver,
         "nodes": nodes,
         "rate_per_s": rate,
         "records": total,

@@ -284,30 +284,13 @@ fn touched_by<'a>(
 /// store thread (they read the store); the indexer thread applies them.
 pub(crate) fn docs_for(
     store: &Store,
-    outcomes: &[IngestOutcome],
-    released: &[accord_core::Verified<Object>],
+    accepted: &[std::sync::Arc<accord_core::Verified<Object>>],
 ) -> Vec<(RecordDoc, Presence)> {
-    let accepted = outcomes.iter().filter_map(|o| match o {
-        IngestOutcome::Accepted(v) => Some(v),
-        _ => None,
-    });
-    let touched = touched_by(
-        store,
-        accepted
-            .chain(released.iter())
-            .map(|v| (v.id(), v.object())),
-    );
+    let touched = touched_by(store, accepted.iter().map(|v| (v.id(), v.object())));
     // Records stored by this commit are at hand, decoded: their documents are built from
     // them; only older records whose status changed are read back from the store.
-    let at_hand: std::collections::BTreeMap<ObjectId, &accord_core::Verified<Object>> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            IngestOutcome::Accepted(v) => Some(v),
-            _ => None,
-        })
-        .chain(released.iter())
-        .map(|v| (v.id(), v))
-        .collect();
+    let at_hand: std::collections::BTreeMap<ObjectId, &accord_core::Verified<Object>> =
+        accepted.iter().map(|v| (v.id(), &**v)).collect();
     // Those stored by this commit cannot be in the index yet: they are only added (a
     // replacement costs a lookup in every segment); the others replace what is there.
     touched
@@ -316,6 +299,22 @@ pub(crate) fn docs_for(
             Some(v) => doc_of(store, v).map(|d| (d, Presence::New)),
             None => record_doc(store, id).map(|d| (d, Presence::Maybe)),
         })
+        .collect()
+}
+
+/// The objects a group commit stored: those accepted, then those it released from the
+/// quarantine (shared, not copied).
+pub(crate) fn accepted_of(
+    outcomes: &[IngestOutcome],
+    released: &[std::sync::Arc<accord_core::Verified<Object>>],
+) -> Vec<std::sync::Arc<accord_core::Verified<Object>>> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            IngestOutcome::Accepted(v) => Some(v.clone()),
+            _ => None,
+        })
+        .chain(released.iter().cloned())
         .collect()
 }
 
@@ -343,9 +342,9 @@ fn update(
     store: &Store,
     index: &mut SearchIndex,
     outcomes: &[IngestOutcome],
-    released: &[accord_core::Verified<Object>],
+    released: &[std::sync::Arc<accord_core::Verified<Object>>],
 ) {
-    let docs = docs_for(store, outcomes, released);
+    let docs = docs_for(store, &accepted_of(outcomes, released));
     if let Err(e) = index
         .apply(docs.iter().map(|(d, p)| (d, *p)))
         .and_then(|_| index.commit_at(store.seq()))
@@ -375,10 +374,7 @@ mod tests {
         r.facets.get("status").cloned().unwrap_or_default()
     }
 
-    fn ingest(
-        store: &mut Store,
-        objs: &[Vec<u8>],
-    ) -> (Vec<IngestOutcome>, Vec<accord_core::Verified<Object>>) {
+    fn ingest(store: &mut Store, objs: &[Vec<u8>]) -> accord_store::Ingested {
         let items: Vec<&[u8]> = objs.iter().map(Vec::as_slice).collect();
         store
             .ingest_batch(&items, Timestamp(T0.0 + 3_600_000))

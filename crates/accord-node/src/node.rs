@@ -638,7 +638,9 @@ impl NodeHandle {
         let started = std::time::Instant::now();
         let limits = *self.inner.shared.trust().limits();
         let objects = self.object_reader()?;
-        let items = worker::prepare(items, limits, &objects, &self.inner.verify_slots).await?;
+        let inline = matches!(source, Source::Local);
+        let items =
+            worker::prepare(items, limits, &objects, &self.inner.verify_slots, inline).await?;
         drop(objects);
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -660,28 +662,20 @@ impl NodeHandle {
                 took,
             );
         }
-        for o in &r.outcomes {
-            if let IngestOutcome::Accepted(v) = o {
-                let _ = self.inner.accepted.send(Arc::new(v.clone()));
-            }
-        }
-        for v in &r.released {
-            let _ = self.inner.accepted.send(Arc::new(v.clone()));
-        }
-        self.attachments_arrived(crate::attachments::of_records(
+        let accepted = || {
             r.outcomes
                 .iter()
                 .filter_map(|o| match o {
                     IngestOutcome::Accepted(v) => Some(v),
                     _ => None,
                 })
-                .chain(&r.released),
-        ));
-        let accepted = r.outcomes.iter().filter_map(|o| match o {
-            IngestOutcome::Accepted(v) => Some(v),
-            _ => None,
-        });
-        if accepted.chain(&r.released).any(|v| {
+                .chain(&r.released)
+        };
+        for v in accepted() {
+            let _ = self.inner.accepted.send(v.clone());
+        }
+        self.attachments_arrived(crate::attachments::of_records(accepted().map(|v| &**v)));
+        if accepted().any(|v| {
             matches!(
                 v.object().object_type(),
                 ObjectType::Revocation | ObjectType::Charter

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use accord_core::{Limits, Object, ObjectType, Rejection, SignedObject, TrustView, Verified};
+use accord_core::{
+    Limits, Object, ObjectId, ObjectType, Rejection, SignedObject, TrustView, Verified,
+};
 use accord_search::{Presence, RecordDoc, SearchIndex};
 use accord_store::{Incoming, IngestOutcome, ObjectReader, Store};
 use accord_sync::{Snapshot, SyncIndex};
@@ -83,7 +85,7 @@ pub struct IngestResult {
     /// One outcome per submitted object, in order.
     pub outcomes: Vec<IngestOutcome>,
     /// Quarantined objects accepted because a prerequisite arrived in this commit.
-    pub released: Vec<Verified<Object>>,
+    pub released: Vec<Arc<Verified<Object>>>,
     /// The store's sequence number after the commit that judged these objects (see
     /// [`crate::NodeHandle::wait_searchable`]).
     pub seq: u64,
@@ -171,12 +173,23 @@ pub(crate) enum Prepared {
 
 /// Precheck of one object: decode, duplicate check by id, body and signatures.
 fn prepare_one(bytes: &[u8], limits: &Limits, objects: &ObjectReader) -> Prepared {
+    precheck_unless(bytes, limits, |id| objects.contains(id).unwrap_or(false))
+}
+
+/// Precheck of one object without the duplicate check (the store thread makes it).
+fn precheck_one(bytes: &[u8], limits: &Limits) -> Prepared {
+    precheck_unless(bytes, limits, |_| false)
+}
+
+/// Decodes `bytes`; unless `held` says the store has the object, checks its body and
+/// signatures.
+fn precheck_unless(bytes: &[u8], limits: &Limits, held: impl Fn(&ObjectId) -> bool) -> Prepared {
     let signed = match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
         Ok(s) => s,
         Err(e) => return Prepared::Done(IngestOutcome::Rejected(None, Rejection::Decode(e))),
     };
     let id = signed.id();
-    if objects.contains(&id).unwrap_or(false) {
+    if held(&id) {
         return Prepared::Done(IngestOutcome::Duplicate(id));
     }
     match accord_core::precheck(signed, limits) {
@@ -185,14 +198,38 @@ fn prepare_one(bytes: &[u8], limits: &Limits, objects: &ObjectReader) -> Prepare
     }
 }
 
+/// The most objects, and bytes, of a submission checked on the task that received it (see
+/// [`prepare`]): at most two signature checks (~50 µs each) and the decoding of 64 KiB.
+pub(crate) const INLINE_PRECHECK_OBJECTS: usize = 2;
+pub(crate) const INLINE_PRECHECK_BYTES: usize = 64 * 1024;
+
+/// Whether a submission is small enough to be checked where it was received.
+fn checked_inline(items: &[Vec<u8>]) -> bool {
+    items.len() <= INLINE_PRECHECK_OBJECTS
+        && items.iter().map(Vec::len).sum::<usize>() <= INLINE_PRECHECK_BYTES
+}
+
 /// The precheck stage: runs [`prepare_one`] over `items` on the blocking pool, in chunks of
 /// [`PRECHECK_CHUNK`], at most `slots` chunks at once (one per core). Order is kept.
+///
+/// With `inline`, a submission of at most [`INLINE_PRECHECK_OBJECTS`] objects and
+/// [`INLINE_PRECHECK_BYTES`] is decoded and its signatures checked on the calling task instead:
+/// handing one record to the blocking pool and back cost more than checking it, and under load
+/// the hand-over waited milliseconds for a thread (a single-record POST's acknowledgement).
+/// Its duplicate check is left to the store thread, which makes it in any case: no storage is
+/// read on an async worker. The node asks for this for its own submissions only, where a
+/// duplicate is rare; what peers send keeps the check that spares a duplicate its signature
+/// work.
 pub(crate) async fn prepare(
     items: Vec<Vec<u8>>,
     limits: Limits,
     objects: &ObjectReader,
     slots: &Arc<tokio::sync::Semaphore>,
+    inline: bool,
 ) -> Result<Vec<Prepared>, NodeError> {
+    if inline && checked_inline(&items) {
+        return Ok(items.iter().map(|b| precheck_one(b, &limits)).collect());
+    }
     let mut tasks = Vec::new();
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
@@ -535,17 +572,16 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                 trust_changed |= v.object().object_type().is_trust();
             }
             ctx.shared.publish(store, trust_changed);
-            if written {
-                let docs = crate::index::docs_for(store, &outcomes, &released);
-                let update = IndexUpdate {
-                    docs,
-                    seq: store.seq(),
-                    stored_at: Instant::now(),
-                };
-                if !ctx.index_tx.send(update) {
-                    warn!("the indexer has stopped; search catches up at the next start");
-                }
-            }
+            // What the index needs of this commit, taken before the outcomes go to their
+            // callers: the group is acknowledged as soon as it is durable, and its search
+            // documents are built and queued after (the queue may make this thread wait for the
+            // indexer; an acknowledgement never does).
+            let stored = written.then(|| {
+                (
+                    crate::index::accepted_of(&outcomes, &released),
+                    Instant::now(),
+                )
+            });
             let seq = store.seq();
             let mut outcomes = outcomes.into_iter();
             let mut released = Some(released);
@@ -568,6 +604,16 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                     released: rel,
                     seq,
                 }));
+            }
+            if let Some((stored, stored_at)) = stored {
+                let update = IndexUpdate {
+                    docs: crate::index::docs_for(store, &stored),
+                    seq,
+                    stored_at,
+                };
+                if !ctx.index_tx.send(update) {
+                    warn!("the indexer has stopped; search catches up at the next start");
+                }
             }
         }
         Err(e) => {
@@ -879,6 +925,102 @@ mod tests {
         // 2,000 a second exactly fills a batch by the commit.
         assert!(hand_over_now(300, 1_024, ms(500)));
         assert!(!hand_over_now(300, 1_023, ms(500)));
+    }
+
+    /// A group is acknowledged once it is durable: its search documents are queued after the
+    /// replies, so an indexer that has fallen behind (its queue full) holds up the store
+    /// thread's next group, never the acknowledgement of this one.
+    #[test]
+    fn a_group_is_acknowledged_before_its_documents_wait_for_the_indexer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fed = accord_core::devnet::DevFederation::new(&["KZ"], [5; 32], T0).unwrap();
+        let mut store = Store::open(
+            dir.path(),
+            fed.genesis.as_bytes(),
+            accord_store::StoreOptions::default(),
+        )
+        .unwrap();
+        let delegation = fed.delegation(0).into_bytes();
+        store
+            .ingest_batch(
+                &[delegation.as_slice()],
+                accord_core::Timestamp(T0.0 + 1_000),
+            )
+            .unwrap();
+        let limits = *store.trust().limits();
+        let items: Vec<Prepared> = (0..3)
+            .map(|i| {
+                let r = fed.record(0, &format!("record {i}"), accord_core::Timestamp(T0.0 + i));
+                precheck_one(r.as_bytes(), &limits)
+            })
+            .collect();
+        let shared = Shared::new(&store);
+        let metrics = Metrics::new(prometheus_client::registry::Registry::default());
+        let (tx, index_rx) = std::sync::mpsc::sync_channel(INDEX_QUEUE_CAPACITY);
+        let backlog = Arc::new(Backlog::default());
+        // An indexer that has taken nothing of a full queue.
+        backlog.reserve(INDEX_QUEUE_DOCS);
+        let index_tx = IndexQueue {
+            tx,
+            backlog: backlog.clone(),
+        };
+        let (reply, reply_rx) = oneshot::channel();
+        let (done_tx, done_rx) = channel();
+        let worker = std::thread::spawn(move || {
+            let ctx = GroupContext {
+                shared: &shared,
+                metrics: &metrics,
+                index_tx: &index_tx,
+                summary: &mut Summary::default(),
+            };
+            ingest_group(
+                &mut store,
+                &mut SyncIndex::default(),
+                ctx,
+                vec![(items, Source::Local, reply)],
+            );
+            done_tx.send(()).unwrap();
+        });
+        let (replied_tx, replied_rx) = channel();
+        std::thread::spawn(move || replied_tx.send(reply_rx.blocking_recv()));
+        let result = replied_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no acknowledgement while the index queue was full")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            result
+                .outcomes
+                .iter()
+                .filter(|o| o.status() == "accepted")
+                .count(),
+            3,
+            "{:?}",
+            result.outcomes
+        );
+        assert_eq!(
+            done_rx.try_recv(),
+            Err(TryRecvError::Empty),
+            "the documents were queued past a full queue"
+        );
+        // The indexer catches up: the documents follow, marked with the group's number.
+        backlog.release(INDEX_QUEUE_DOCS);
+        done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let update = index_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(update.docs.len(), 3);
+        assert_eq!(update.seq, result.seq);
+        worker.join().unwrap();
+    }
+
+    /// Submissions of one or two small objects are checked where they arrive; larger ones go
+    /// to the blocking pool.
+    #[test]
+    fn only_small_submissions_are_checked_inline() {
+        assert!(checked_inline(&[vec![0; 2_000]]));
+        assert!(checked_inline(&[vec![0; 2_000], vec![0; 2_000]]));
+        assert!(!checked_inline(&[vec![0; 10], vec![0; 10], vec![0; 10]]));
+        assert!(!checked_inline(&[vec![0; INLINE_PRECHECK_BYTES + 1]]));
+        assert!(checked_inline(&[vec![0; INLINE_PRECHECK_BYTES]]));
     }
 
     /// The store thread waits only when queued documents would pass the bound: single-record

@@ -28,7 +28,8 @@ pub use query::{Cursor, Filter, Order, Page, QueryPage, RecordStatus};
 pub use store::{
     CheckReport, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_MEMBER,
     DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_PENDING_TTL_MS, ImportReport, Incoming, IngestOutcome,
-    LOCAL_SOURCE, ObjectReader, SCHEMA_VERSION, Store, StoreOptions, StoredObject, open_db,
+    Ingested, LOCAL_SOURCE, ObjectReader, SCHEMA_VERSION, Store, StoreOptions, StoredObject,
+    open_db,
 };
 
 pub use accord_core::TrustView;

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use accord_core::cbor;
 use accord_core::validate::KnownRecords;
@@ -148,12 +149,17 @@ impl StoreOptions {
     }
 }
 
+/// What an ingest did: one outcome per submitted object, in order, and the objects it
+/// released from the quarantine (their prerequisite arrived).
+pub type Ingested = (Vec<IngestOutcome>, Vec<Arc<Verified<Object>>>);
+
 /// What happened to one submitted object.
 #[allow(clippy::large_enum_variant)] // short-lived, matched right away
 #[derive(Debug, Clone)]
 pub enum IngestOutcome {
-    /// Validated and durably stored.
-    Accepted(Verified<Object>),
+    /// Validated and durably stored. Shared: the node hands the same object to its readers,
+    /// its index and its peers without copying it.
+    Accepted(Arc<Verified<Object>>),
     /// Already stored (detected by id before any signature work).
     Duplicate(ObjectId),
     /// Valid so far but waiting for a prerequisite; kept in the quarantine.
@@ -446,7 +452,7 @@ impl KnownRecords for Store {
 /// A batch being assembled: accepted objects, quarantine changes.
 #[derive(Default)]
 struct Batch {
-    accepted: Vec<Verified<Object>>,
+    accepted: Vec<Arc<Verified<Object>>>,
     accepted_ids: BTreeSet<ObjectId>,
     records: BTreeMap<ObjectId, (MemberCode, PublicKey)>,
     /// New or updated quarantine entries: id → (received + bytes, wait key).
@@ -459,7 +465,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn accept(&mut self, v: Verified<Object>, trust: &mut TrustView) {
+    fn accept(&mut self, v: Arc<Verified<Object>>, trust: &mut TrustView) {
         if v.object().object_type().is_trust() {
             trust.apply(&v);
         }
@@ -573,7 +579,7 @@ impl Store {
         store.load_quarantine()?;
         store.load_seq()?;
         if !store.contains(&genesis_v.id())? {
-            store.write(&[genesis_v], &Batch::default())?;
+            store.write(&[Arc::new(genesis_v)], &Batch::default())?;
             store.seq += 1;
         }
         store.rebuild_trust()?;
@@ -887,7 +893,7 @@ impl Store {
         &mut self,
         items: &[&[u8]],
         now: Timestamp,
-    ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
+    ) -> Result<Ingested, StoreError> {
         let items: Vec<(&[u8], &str)> = items.iter().map(|b| (*b, LOCAL_SOURCE)).collect();
         self.ingest_from(&items, now)
     }
@@ -898,7 +904,7 @@ impl Store {
         &mut self,
         items: &[(&[u8], &str)],
         now: Timestamp,
-    ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
+    ) -> Result<Ingested, StoreError> {
         let items = items
             .iter()
             .map(|(b, source)| (Incoming::Bytes(b), *source))
@@ -913,7 +919,7 @@ impl Store {
         &mut self,
         items: Vec<(Incoming<'_>, &str)>,
         now: Timestamp,
-    ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
+    ) -> Result<Ingested, StoreError> {
         let snapshot = self.trust.clone();
         let result = self.ingest_inner(items, now);
         if result.is_err() {
@@ -927,7 +933,7 @@ impl Store {
         &mut self,
         items: Vec<(Incoming<'_>, &str)>,
         now: Timestamp,
-    ) -> Result<(Vec<IngestOutcome>, Vec<Verified<Object>>), StoreError> {
+    ) -> Result<Ingested, StoreError> {
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(items.len());
         let mut released = Vec::new();
@@ -996,6 +1002,7 @@ impl Store {
             let bytes: &[u8] = raw.or(back.as_ref().map(|p| p.bytes())).unwrap_or_default();
             match verdict {
                 Verdict::Accepted(v) => {
+                    let v = Arc::new(v);
                     // If it was quarantined earlier in this batch, that entry is void.
                     batch.pending_put.remove(&id);
                     let trust_object = v.object().object_type().is_trust();
@@ -1088,7 +1095,7 @@ impl Store {
         trust: &mut TrustView,
         now: Timestamp,
         pick: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Verified<Object>>, StoreError> {
+    ) -> Result<Vec<Arc<Verified<Object>>>, StoreError> {
         let mut released = Vec::new();
         while let Some(pos) = batch.unlocked.iter().rposition(|k| pick(k)) {
             let key = batch.unlocked.remove(pos);
@@ -1147,6 +1154,7 @@ impl Store {
                         batch.pending_put.insert(id, (value, wait_key(&m)));
                     }
                     Verdict::Accepted(v) => {
+                        let v = Arc::new(v);
                         if batch.pending_put.remove(&id).is_none() {
                             batch.pending_del.insert(id, key.clone());
                         }
@@ -1168,7 +1176,11 @@ impl Store {
     /// Writes accepted objects and quarantine changes in one transaction, then flushes.
     /// Objects get the sequence numbers after [`Store::seq`], in order; the caller advances
     /// it once the write succeeded.
-    fn write(&mut self, accepted: &[Verified<Object>], batch: &Batch) -> Result<(), StoreError> {
+    fn write(
+        &mut self,
+        accepted: &[Arc<Verified<Object>>],
+        batch: &Batch,
+    ) -> Result<(), StoreError> {
         let mut entries: Vec<Entry> = Vec::new();
         // The bytes first, synced; sled then records where they are and the log's new end.
         let (locs, log_end) = self.log.write(accepted.iter().map(|v| v.bytes()))?;
