@@ -46,6 +46,8 @@ pub const DEFAULT_GOSSIP_MESH_N: usize = 6;
 
 /// Capacity of the command channel into the swarm task.
 pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
+/// The most objects one publish command carries (see [`NetworkHandle::publish_many`]).
+pub const PUBLISH_CHUNK: usize = 64;
 /// Capacity of the control event channel out of the swarm task (everything but gossip).
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;
 /// Default capacity of the gossip event channel out of the swarm task, in messages
@@ -227,9 +229,10 @@ pub enum NetError {
 }
 
 pub(crate) enum Command {
+    /// Objects to publish on the federation topic, at most [`PUBLISH_CHUNK`]; one result each.
     Publish {
-        data: Vec<u8>,
-        reply: oneshot::Sender<Result<(), NetError>>,
+        data: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Vec<Result<(), NetError>>>,
     },
     PublishHeartbeat {
         data: Vec<u8>,
@@ -493,9 +496,30 @@ impl NetworkHandle {
     /// Publishes an accepted object on the federation topic. With nobody to send it to, it is
     /// not an error: peers get the object by reconciliation when they connect.
     pub async fn publish(&self, data: Vec<u8>) -> Result<(), NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Publish { data, reply }).await?;
-        rx.await.map_err(|_| NetError::Stopped)?
+        self.publish_many(vec![data])
+            .await?
+            .pop()
+            .unwrap_or(Err(NetError::Stopped))
+    }
+
+    /// Publishes accepted objects on the federation topic, in order, [`PUBLISH_CHUNK`] to a
+    /// command: one hand-over to the network task per chunk instead of per object (a batch of
+    /// 512 records made 512 round trips before its POST was answered), and no chunk keeps
+    /// the network task from its other events for long. One result per object, as
+    /// [`NetworkHandle::publish`] gives it; `Err(Stopped)` for all when the network stops.
+    pub async fn publish_many(
+        &self,
+        data: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<(), NetError>>, NetError> {
+        let mut out = Vec::with_capacity(data.len());
+        let mut data = data.into_iter().peekable();
+        while data.peek().is_some() {
+            let chunk: Vec<Vec<u8>> = data.by_ref().take(PUBLISH_CHUNK).collect();
+            let (reply, rx) = oneshot::channel();
+            self.send(Command::Publish { data: chunk, reply }).await?;
+            out.extend(rx.await.map_err(|_| NetError::Stopped)?);
+        }
+        Ok(out)
     }
 
     /// Publishes this node's signed heartbeat on the federation's health topic.

@@ -320,7 +320,10 @@ impl Network {
     fn command(&mut self, c: Command) {
         match c {
             Command::Publish { data, reply } => {
-                let r = self.publish(self.topic.clone(), data);
+                let r = data
+                    .into_iter()
+                    .map(|d| self.publish(self.topic.clone(), d))
+                    .collect();
                 let _ = reply.send(r);
             }
             Command::PublishHeartbeat { data, reply } => {

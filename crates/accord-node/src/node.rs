@@ -705,20 +705,37 @@ impl NodeHandle {
 
     async fn submit_at(&self, items: Vec<Vec<u8>>) -> Result<(Vec<SubmitOutcome>, u64), NodeError> {
         let r = self.ingest(items, Source::Local).await?;
+        let gossip: Vec<&Verified<Object>> = r
+            .outcomes
+            .iter()
+            .filter_map(|o| match o {
+                IngestOutcome::Accepted(v) if !self.withholds(&v.id(), None) => Some(&**v),
+                _ => None,
+            })
+            .collect();
+        let published = self
+            .inner
+            .net
+            .publish_many(gossip.iter().map(|v| v.bytes().to_vec()).collect())
+            .await
+            .unwrap_or_else(|_| {
+                gossip
+                    .iter()
+                    .map(|_| Err(accord_net::NetError::Stopped))
+                    .collect()
+            });
+        for (v, result) in gossip.iter().zip(published) {
+            match result {
+                Ok(()) => self.inner.metrics.gossip("out", "published"),
+                // Shutting down: the record is stored, and peers reconcile it later.
+                Err(accord_net::NetError::Stopped) => {
+                    tracing::debug!(object = %v.id(), "stored while the network stops; not gossiped")
+                }
+                Err(e) => warn!(object = %v.id(), error = %e, "stored but not gossiped"),
+            }
+        }
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
-            if let IngestOutcome::Accepted(v) = o
-                && !self.withholds(&v.id(), None)
-            {
-                match self.inner.net.publish(v.bytes().to_vec()).await {
-                    Ok(()) => self.inner.metrics.gossip("out", "published"),
-                    // Shutting down: the record is stored, and peers reconcile it later.
-                    Err(accord_net::NetError::Stopped) => {
-                        tracing::debug!(object = %v.id(), "stored while the network stops; not gossiped")
-                    }
-                    Err(e) => warn!(object = %v.id(), error = %e, "stored but not gossiped"),
-                }
-            }
             out.push(SubmitOutcome {
                 id: o.id(),
                 status: o.status(),
