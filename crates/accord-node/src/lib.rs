@@ -4,7 +4,9 @@
 //! ([`Node::spawn`] → [`NodeHandle`], graceful [`NodeHandle::shutdown`]).
 //!
 //! Pipeline: duplicate check by id → limits → signatures (the precheck, on a pool as wide as
-//! the machine; each signature checked once) → trust → durable store write (group commit on
+//! the machine; each signature checked once; the node's own submissions of one or two small
+//! objects are checked on the task that received them, their duplicates found by the store
+//! thread) → trust → durable store write (group commit on
 //! the store thread; the flush is the acknowledgement) → subscribers → gossip (for new local
 //! objects); the search index follows on its own thread within 500 ms plus one index commit. Gossip messages
 //! are reported to the network as accepted, ignored or rejected only after this pipeline has

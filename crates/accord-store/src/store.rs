@@ -160,7 +160,8 @@ pub enum IngestOutcome {
     /// Validated and durably stored. Shared: the node hands the same object to its readers,
     /// its index and its peers without copying it.
     Accepted(Arc<Verified<Object>>),
-    /// Already stored (detected by id before any signature work).
+    /// Already stored (detected by id; before any signature work, unless the caller checked
+    /// signatures before handing the object over).
     Duplicate(ObjectId),
     /// Valid so far but waiting for a prerequisite; kept in the quarantine.
     Pending(ObjectId, Missing),
