@@ -8,7 +8,8 @@
 //! - `cluster`: the same records posted to one of several nodes, until all of them hold all;
 //!   gossip events not handed over, reconciliation duplicates and signature checks per record;
 //! - `latency`: single-record POSTs at a fixed rate; POST acknowledgement and propagation to
-//!   the farthest node, p50/p99/max;
+//!   the farthest node, p50/p99/max, and the receiving node's own mean time per object from
+//!   validation to durable commit and per group commit (`receiver`);
 //! - `footprint` and `catchup`: memory, disk, queries and checking at size; catching up;
 //! - `scale`: many nodes over simulated links (see `scale.rs`).
 //!
