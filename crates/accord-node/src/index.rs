@@ -302,20 +302,26 @@ pub(crate) fn docs_for(
         .collect()
 }
 
-/// The objects a group commit stored: those accepted, then those it released from the
-/// quarantine (shared, not copied).
+/// The objects an ingest stored: those accepted, then those it released from the quarantine.
+pub(crate) fn stored<'a>(
+    outcomes: &'a [IngestOutcome],
+    released: &'a [std::sync::Arc<accord_core::Verified<Object>>],
+) -> impl Iterator<Item = &'a std::sync::Arc<accord_core::Verified<Object>>> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            IngestOutcome::Accepted(v) => Some(v),
+            _ => None,
+        })
+        .chain(released)
+}
+
+/// [`stored`], shared (not copied) for the indexer.
 pub(crate) fn accepted_of(
     outcomes: &[IngestOutcome],
     released: &[std::sync::Arc<accord_core::Verified<Object>>],
 ) -> Vec<std::sync::Arc<accord_core::Verified<Object>>> {
-    outcomes
-        .iter()
-        .filter_map(|o| match o {
-            IngestOutcome::Accepted(v) => Some(v.clone()),
-            _ => None,
-        })
-        .chain(released.iter().cloned())
-        .collect()
+    stored(outcomes, released).cloned().collect()
 }
 
 /// The search document of a record just stored, with its current status.

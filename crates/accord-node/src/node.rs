@@ -662,15 +662,7 @@ impl NodeHandle {
                 took,
             );
         }
-        let accepted = || {
-            r.outcomes
-                .iter()
-                .filter_map(|o| match o {
-                    IngestOutcome::Accepted(v) => Some(v),
-                    _ => None,
-                })
-                .chain(&r.released)
-        };
+        let accepted = || crate::index::stored(&r.outcomes, &r.released);
         for v in accepted() {
             let _ = self.inner.accepted.send(v.clone());
         }

@@ -560,14 +560,7 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                     .observe(started.elapsed().as_secs_f64());
             }
             let mut trust_changed = false;
-            for v in outcomes
-                .iter()
-                .filter_map(|o| match o {
-                    IngestOutcome::Accepted(v) => Some(v),
-                    _ => None,
-                })
-                .chain(&released)
-            {
+            for v in crate::index::stored(&outcomes, &released) {
                 index.insert(v.object().created(), v.id());
                 trust_changed |= v.object().object_type().is_trust();
             }
