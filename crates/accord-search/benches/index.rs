@@ -1,0 +1,354 @@
+//! Indexing cost: bilingual records (Russian with an English translation, ~2 KB of text each)
+//! added to an index in memory and committed, as the node's indexer thread does. The text is
+//! drawn from fixed word lists with a seeded generator, so every run indexes the same documents.
+
+use std::collections::BTreeMap;
+
+use accord_core::{ObjectId, Timestamp};
+use accord_search::{Presence, RecordDoc, SearchIndex};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+/// Records per measured run.
+const RECORDS: usize = 2_000;
+
+const RU: &[&str] = &[
+    "цифровой",
+    "цифровых",
+    "цифровая",
+    "цифровизации",
+    "государственных",
+    "государственные",
+    "услуг",
+    "услуги",
+    "услугам",
+    "граждан",
+    "гражданам",
+    "гражданина",
+    "персональных",
+    "персональные",
+    "данных",
+    "данные",
+    "данными",
+    "защиты",
+    "защита",
+    "защите",
+    "обмена",
+    "обмен",
+    "обменом",
+    "информационного",
+    "информационной",
+    "информационные",
+    "систем",
+    "системы",
+    "системам",
+    "платформы",
+    "платформа",
+    "платформе",
+    "министерство",
+    "министерства",
+    "развития",
+    "развитие",
+    "развитию",
+    "общества",
+    "общество",
+    "соглашения",
+    "соглашение",
+    "сотрудничества",
+    "сотрудничество",
+    "государств",
+    "участников",
+    "участники",
+    "опыт",
+    "опыта",
+    "опытом",
+    "обучения",
+    "обучение",
+    "навыков",
+    "навыки",
+    "программы",
+    "программа",
+    "программе",
+    "подготовки",
+    "специалистов",
+    "специалисты",
+    "электронного",
+    "электронное",
+    "электронной",
+    "правительства",
+    "правительство",
+    "регулирования",
+    "регулирование",
+    "нормативных",
+    "нормативные",
+    "актов",
+    "акты",
+    "требований",
+    "требования",
+    "безопасности",
+    "безопасность",
+    "инфраструктуры",
+    "инфраструктура",
+    "сети",
+    "сетей",
+    "связи",
+    "доступа",
+    "доступ",
+    "интероперабельности",
+    "совместимости",
+    "стандартов",
+    "стандарты",
+    "реестра",
+    "реестр",
+    "подписи",
+    "подпись",
+    "удостоверения",
+    "идентификации",
+    "внедрения",
+    "внедрение",
+    "проекта",
+    "проект",
+    "проектов",
+    "результаты",
+    "результатов",
+    "года",
+    "году",
+    "в",
+    "и",
+    "на",
+    "для",
+    "по",
+    "с",
+    "о",
+    "при",
+    "из",
+    "к",
+    "не",
+    "что",
+    "как",
+    "также",
+    "между",
+    "через",
+    "его",
+    "их",
+    "этом",
+    "рамках",
+    "основе",
+    "области",
+    "сфере",
+    "целях",
+    "порядке",
+    "работы",
+    "работа",
+    "центра",
+    "центр",
+    "национального",
+    "национальной",
+    "национальные",
+    "предоставления",
+    "предоставление",
+    "мобильного",
+    "мобильное",
+    "приложения",
+    "портала",
+    "портал",
+    "муниципальных",
+    "региональных",
+    "органов",
+    "власти",
+    "организаций",
+];
+
+const EN: &[&str] = &[
+    "digital",
+    "government",
+    "services",
+    "service",
+    "citizens",
+    "citizen",
+    "personal",
+    "data",
+    "protection",
+    "exchange",
+    "information",
+    "systems",
+    "system",
+    "platform",
+    "platforms",
+    "ministry",
+    "development",
+    "society",
+    "agreement",
+    "cooperation",
+    "member",
+    "states",
+    "experience",
+    "training",
+    "skills",
+    "programme",
+    "programmes",
+    "specialists",
+    "electronic",
+    "regulation",
+    "regulatory",
+    "requirements",
+    "security",
+    "infrastructure",
+    "networks",
+    "access",
+    "interoperability",
+    "standards",
+    "registry",
+    "signature",
+    "identification",
+    "implementation",
+    "project",
+    "projects",
+    "results",
+    "year",
+    "the",
+    "and",
+    "of",
+    "to",
+    "in",
+    "for",
+    "on",
+    "with",
+    "by",
+    "as",
+    "is",
+    "are",
+    "was",
+    "were",
+    "its",
+    "their",
+    "this",
+    "that",
+    "between",
+    "through",
+    "within",
+    "framework",
+    "based",
+    "area",
+    "field",
+    "purposes",
+    "procedure",
+    "work",
+    "centre",
+    "national",
+    "provision",
+    "mobile",
+    "application",
+    "portal",
+    "municipal",
+    "regional",
+    "authorities",
+    "organisations",
+    "guidance",
+    "case",
+    "study",
+    "studies",
+    "lessons",
+    "learned",
+    "adoption",
+    "providers",
+    "public",
+    "sector",
+    "open",
+    "shared",
+    "federated",
+    "trust",
+    "keys",
+    "records",
+    "publishing",
+    "analysts",
+    "search",
+    "reports",
+    "reporting",
+    "statistics",
+    "monitoring",
+    "evaluation",
+    "pilot",
+    "rollout",
+];
+
+/// A seeded xorshift: the same words for every run.
+struct Words(u64);
+
+impl Words {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn text(&mut self, list: &[&str], words: usize) -> String {
+        let mut out = String::new();
+        for i in 0..words {
+            if i > 0 {
+                out.push_str(if i % 12 == 0 { ". " } else { " " });
+            }
+            out.push_str(list[self.next(list.len())]);
+        }
+        out
+    }
+}
+
+fn record(i: usize, w: &mut Words) -> RecordDoc {
+    let mut id = [0u8; 32];
+    id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    let both =
+        |ru: String, en: String| BTreeMap::from([("ru".to_string(), ru), ("en".to_string(), en)]);
+    RecordDoc {
+        id: ObjectId(id),
+        created: Timestamp(1_764_000_000_000 + i as u64 * 1_000),
+        member: ["KZ", "BY", "AM", "KG", "UZ"][i % 5].into(),
+        kind: ["case-study", "regulatory-note", "training-programme"][i % 3].into(),
+        directions: vec![format!("d{}", i % 11 + 1)],
+        lang: "ru".into(),
+        languages: vec!["ru".into(), "en".into()],
+        title: both(w.text(RU, 8), w.text(EN, 8)),
+        summary: both(w.text(RU, 25), w.text(EN, 25)),
+        body: both(w.text(RU, 150), w.text(EN, 140)),
+        tags: vec!["e-government".into(), "data-exchange".into()],
+        date: Some("2026-11-01".into()),
+        status: "active".into(),
+        publisher: format!("ministry-{}", i % 7),
+        attachments: Vec::new(),
+        files: Vec::new(),
+    }
+}
+
+fn index(c: &mut Criterion) {
+    let mut w = Words(0x9E37_79B9_7F4A_7C15);
+    let docs: Vec<RecordDoc> = (0..RECORDS).map(|i| record(i, &mut w)).collect();
+    let mut g = c.benchmark_group("index");
+    g.sample_size(10);
+    g.measurement_time(std::time::Duration::from_secs(10));
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("2000 bilingual records, in memory, committed", |b| {
+        b.iter_batched(
+            || {
+                // As the node's index: long texts indexed, not stored.
+                let mut index = SearchIndex::in_memory().expect("index");
+                index.without_long_texts();
+                index
+            },
+            |mut index| {
+                // Stored just now: only added, as the node's indexer adds new records.
+                for batch in docs.chunks(256) {
+                    index
+                        .apply(batch.iter().map(|d| (d, Presence::New)))
+                        .expect("apply");
+                }
+                index.commit().expect("commit");
+                index
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, index);
+criterion_main!(benches);
