@@ -367,8 +367,14 @@ impl StemSlot {
         let Some(stem) = self.stem_of(word.as_bytes()) else {
             return false;
         };
-        // Stems are whole characters of valid UTF-8 (they were strings); the word's own buffer
-        // takes the stem: no allocation per token.
+        // A stem that is the word's beginning (every Russian one) is the word cut short: its
+        // end is a character boundary of the word, as it was of the word it was made from.
+        if self.stem & STEM_IS_PREFIX != 0 && word.is_char_boundary(stem.len()) {
+            word.truncate(stem.len());
+            return true;
+        }
+        // Other stems are whole characters of valid UTF-8 (they were strings); the word's own
+        // buffer takes the stem: no allocation per token.
         match std::str::from_utf8(stem) {
             Ok(stem) => {
                 word.clear();
