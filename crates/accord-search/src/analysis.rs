@@ -142,6 +142,25 @@ pub fn words(text: &str) -> Vec<(usize, usize, String)> {
 
 /// Calls `f` with the byte range of each word of `text`, as [`words`] splits it.
 fn word_spans(text: &str, mut f: impl FnMut(usize, usize)) {
+    scan_words(text, |step| {
+        if let Scan::End { from, to } = step {
+            f(from, to);
+        }
+    });
+}
+
+/// What [`scan_words`] tells of a text, in order.
+enum Scan {
+    /// A character of a word; `first` for its first.
+    Char { c: char, first: bool },
+    /// The word `from..to` (bytes) ended.
+    End { from: usize, to: usize },
+}
+
+/// Reads `text` once, telling `f` every character of its words and where each word ends: runs
+/// of letters and digits, with an apostrophe kept inside a word when letters stand on both
+/// sides of it. The one definition of a word, for [`words`] and the tokenizer.
+fn scan_words(text: &str, mut f: impl FnMut(Scan)) {
     let mut start: Option<usize> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -149,17 +168,21 @@ fn word_spans(text: &str, mut f: impl FnMut(usize, usize)) {
             || (start.is_some()
                 && is_apostrophe(c)
                 && chars.peek().is_some_and(|(_, n)| is_word_char(*n)));
-        match (inside, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                f(s, i);
-                start = None;
-            }
-            _ => {}
+        if inside {
+            f(Scan::Char {
+                c,
+                first: start.is_none(),
+            });
+            start.get_or_insert(i);
+        } else if let Some(from) = start.take() {
+            f(Scan::End { from, to: i });
         }
     }
-    if let Some(s) = start {
-        f(s, text.len());
+    if let Some(from) = start {
+        f(Scan::End {
+            from,
+            to: text.len(),
+        });
     }
 }
 
@@ -209,18 +232,11 @@ impl Tokenizer for FoldingTokenizer {
         self.len = 0;
         let mut position = 0;
         let mut word = std::mem::take(&mut self.word);
-        let mut start: Option<usize> = None;
         // Whether every character of the word so far lower-cased simply and folds to itself.
         let (mut simple, mut plain) = (true, true);
-        let mut chars = text.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            let inside = is_word_char(c)
-                || (start.is_some()
-                    && is_apostrophe(c)
-                    && chars.peek().is_some_and(|(_, n)| is_word_char(*n)));
-            if inside {
-                if start.is_none() {
-                    start = Some(i);
+        scan_words(text, |step| match step {
+            Scan::Char { c, first } => {
+                if first {
                     word.clear();
                     (simple, plain) = (true, true);
                 }
@@ -233,14 +249,12 @@ impl Tokenizer for FoldingTokenizer {
                         None => simple = false,
                     }
                 }
-            } else if let Some(from) = start.take() {
-                self.word_tokens(text, from, i, &mut word, simple, plain, position);
+            }
+            Scan::End { from, to } => {
+                self.word_tokens(text, from, to, &mut word, simple, plain, position);
                 position += 1;
             }
-        }
-        if let Some(from) = start {
-            self.word_tokens(text, from, text.len(), &mut word, simple, plain, position);
-        }
+        });
         self.word = word;
         FoldingTokenStream {
             tokens: &mut self.tokens[..self.len],
