@@ -136,54 +136,91 @@ fn simple_lowercase(c: char) -> Option<char> {
 /// apostrophe kept inside a word when letters stand on both sides of it.
 pub fn words(text: &str) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
-    word_spans(text, |s, e| out.push((s, e, lowercase(&text[s..e]))));
+    let mut i = 0;
+    while i < text.len() {
+        i = match word_at(text, i) {
+            Ok(end) => {
+                out.push((i, end, lowercase(&text[i..end])));
+                end
+            }
+            Err(next) => next,
+        };
+    }
     out
 }
 
-/// Calls `f` with the byte range of each word of `text`, as [`words`] splits it.
-fn word_spans(text: &str, mut f: impl FnMut(usize, usize)) {
-    scan_words(text, |step| {
-        if let Scan::End { from, to } = step {
-            f(from, to);
-        }
-    });
-}
-
-/// What [`scan_words`] tells of a text, in order.
-enum Scan {
-    /// A character of a word; `first` for its first.
-    Char { c: char, first: bool },
-    /// The word `from..to` (bytes) ended.
-    End { from: usize, to: usize },
-}
-
-/// Reads `text` once, telling `f` every character of its words and where each word ends: runs
-/// of letters and digits, with an apostrophe kept inside a word when letters stand on both
-/// sides of it. The one definition of a word, for [`words`] and the tokenizer.
-fn scan_words(text: &str, mut f: impl FnMut(Scan)) {
-    let mut start: Option<usize> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+/// The word that starts at byte `i` of `text` (a character boundary): `Ok` with the byte where
+/// it ends, or `Err` with the next character's byte when no word starts at `i`. A word is a run
+/// of letters and digits, with an apostrophe kept inside it when letters stand on both sides —
+/// the one definition of a word, for [`words`] and the tokenizer.
+fn word_at(text: &str, i: usize) -> Result<usize, usize> {
+    let mut chars = text.get(i..).unwrap_or_default().char_indices().peekable();
+    match chars.next() {
+        Some((_, c)) if is_word_char(c) => {}
+        Some((_, c)) => return Err(i + c.len_utf8()),
+        None => return Err(text.len()),
+    }
+    while let Some(&(j, c)) = chars.peek() {
+        chars.next();
         let inside = is_word_char(c)
-            || (start.is_some()
-                && is_apostrophe(c)
-                && chars.peek().is_some_and(|(_, n)| is_word_char(*n)));
-        if inside {
-            f(Scan::Char {
-                c,
-                first: start.is_none(),
-            });
-            start.get_or_insert(i);
-        } else if let Some(from) = start.take() {
-            f(Scan::End { from, to: i });
+            || (is_apostrophe(c) && chars.peek().is_some_and(|(_, n)| is_word_char(*n)));
+        if !inside {
+            return Ok(i + j);
         }
     }
-    if let Some(from) = start {
-        f(Scan::End {
-            from,
-            to: text.len(),
-        });
-    }
+    Ok(text.len())
+}
+
+/// The end of the word starting at byte `i` of `text` when it is plain — ASCII letters and
+/// digits, Russian letters А–я — written lower-cased into `out`; `None` (with `out` in any
+/// state) for any other word, which [`word_at`] then reads. Bytes, not characters: the common
+/// case of the federation's text, without decoding each character; what is lower case already
+/// is copied in runs.
+#[inline(always)]
+fn plain_word_at(text: &str, i: usize, out: &mut String) -> Option<usize> {
+    let b = text.as_bytes();
+    // The bytes from `run` on are copied as they are when the word ends.
+    let (mut j, mut run) = (i, i);
+    let end = loop {
+        let Some(&x) = b.get(j) else { break j };
+        if x.is_ascii_alphanumeric() {
+            if x.is_ascii_uppercase() {
+                out.push_str(text.get(run..j)?);
+                out.push(x.to_ascii_lowercase() as char);
+                run = j + 1;
+            }
+            j += 1;
+        } else if x < 0x80 {
+            // An apostrophe may join two words into one: the general reading decides.
+            if x == b'\'' || x == b'`' {
+                return None;
+            }
+            break j;
+        } else if x == 0xD0 || x == 0xD1 {
+            // U+0400–U+047F: two bytes, the second a continuation byte.
+            let cp = (u32::from(x & 0x1F) << 6) | u32::from(*b.get(j + 1)? & 0x3F);
+            match cp {
+                0x0430..=0x044F => {}
+                0x0410..=0x042F => {
+                    out.push_str(text.get(run..j)?);
+                    out.push(char::from_u32(cp + 0x20)?);
+                    run = j + 2;
+                }
+                _ => return None,
+            }
+            j += 2;
+        } else {
+            // Another character: the word ends before it unless it belongs in a word (and
+            // no word starts with it here).
+            let c = text.get(j..)?.chars().next()?;
+            if j == i || is_word_char(c) || is_apostrophe(c) {
+                return None;
+            }
+            break j;
+        }
+    };
+    out.push_str(text.get(run..end)?);
+    Some(end)
 }
 
 /// The tokenizer of every Accord field: [`words`], each emitted folded and, when folding
@@ -227,35 +264,36 @@ impl Tokenizer for FoldingTokenizer {
     type TokenStream<'a> = FoldingTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> FoldingTokenStream<'a> {
-        // One pass over the text: each word is split off, lower-cased and checked for letters
-        // to fold as its characters are read (three passes over each word before).
+        // One pass over the text's bytes: a plain word (the common case) is split off and
+        // lower-cased as it is read, straight into its token; any other goes through the
+        // character-wise reading.
         self.len = 0;
+        let b = text.as_bytes();
         let mut position = 0;
-        let mut word = std::mem::take(&mut self.word);
-        // Whether every character of the word so far lower-cased simply and folds to itself.
-        let (mut simple, mut plain) = (true, true);
-        scan_words(text, |step| match step {
-            Scan::Char { c, first } => {
-                if first {
-                    word.clear();
-                    (simple, plain) = (true, true);
-                }
-                if simple {
-                    match simple_lowercase(c) {
-                        Some(lower) => {
-                            plain &= folds_to_itself_char(lower);
-                            word.push(lower);
-                        }
-                        None => simple = false,
-                    }
-                }
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] < 0x80 && !b[i].is_ascii_alphanumeric() {
+                i += 1;
+                continue;
             }
-            Scan::End { from, to } => {
-                self.word_tokens(text, from, to, &mut word, simple, plain, position);
+            let len = self.len;
+            let token = self.slot(i, i, position);
+            if let Some(end) = plain_word_at(text, i, &mut token.text) {
+                token.offset_to = end;
                 position += 1;
+                i = end;
+                continue;
             }
-        });
-        self.word = word;
+            self.len = len;
+            match word_at(text, i) {
+                Ok(end) => {
+                    self.word_tokens(&text[i..end], i, position);
+                    position += 1;
+                    i = end;
+                }
+                Err(next) => i = next,
+            }
+        }
         FoldingTokenStream {
             tokens: &mut self.tokens[..self.len],
             next: 0,
@@ -264,34 +302,22 @@ impl Tokenizer for FoldingTokenizer {
 }
 
 impl FoldingTokenizer {
-    /// The tokens of the word `text[from..to]` at `position`: `word` holds it lower-cased
-    /// when `simple` (else it is lower-cased here), and `plain` tells that it folds to itself.
-    #[allow(clippy::too_many_arguments)]
-    fn word_tokens(
-        &mut self,
-        text: &str,
-        from: usize,
-        to: usize,
-        word: &mut String,
-        simple: bool,
-        plain: bool,
-        position: usize,
-    ) {
-        let plain = if simple {
-            plain
+    /// The tokens of `word`, which starts at byte `from`, at `position`: folded and, when
+    /// folding changed it, as written (lower-cased) too.
+    fn word_tokens(&mut self, word: &str, from: usize, position: usize) {
+        let to = from + word.len();
+        let mut lower = std::mem::take(&mut self.word);
+        lowercase_into(word, &mut lower);
+        let folded = &mut self.slot(from, to, position).text;
+        if folds_to_itself(&lower) {
+            folded.push_str(&lower);
         } else {
-            lowercase_into(&text[from..to], word);
-            folds_to_itself(word)
-        };
-        if plain {
-            self.slot(from, to, position).text.push_str(word);
-        } else {
-            let folded = &mut self.slot(from, to, position).text;
-            folded.extend(folded_chars(word));
-            if *folded != *word {
-                self.slot(from, to, position).text.push_str(word);
+            folded.extend(folded_chars(&lower));
+            if *folded != lower {
+                self.slot(from, to, position).text.push_str(&lower);
             }
         }
+        self.word = lower;
     }
 }
 
@@ -842,6 +868,89 @@ mod tests {
                 got.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
             }
             assert_eq!(got, expected, "{text}");
+        }
+    }
+
+    /// Texts drawn with a fixed seed from characters where the readings differ: ASCII letters,
+    /// digits and punctuation, every apostrophe, Russian and the members' Cyrillic letters in
+    /// both cases (the byte fast path's edges U+03FF–U+0483 among them), Latin with
+    /// diacritics, Greek, Turkish İ, a combining mark, separators of Russian typography,
+    /// Chinese and an emoji.
+    fn random_texts(count: usize) -> Vec<String> {
+        let pool: Vec<char> = "aZz09 .,;:-'`\u{2019}\u{2018}\u{02BB}\u{02BC}\u{00B4}\u{2032}\n\t\
+             АаЯяЁёЖжЪъЀѐЏџѠѡѿҀҁ҂ЍӀӘәҚқҢңҒғҮүҰұӨөҺһІіЇїЎўЬ\
+             \u{03FF}\u{0400}\u{045F}\u{0460}\u{047F}\u{0480}\u{0481}\u{0482}\u{0483}\
+             éÉçßİıŞşǅΣσςΟ\u{0301}«»—–\u{00A0}…№文字😀"
+            .chars()
+            .collect();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 24) as usize;
+                (0..len)
+                    .map(|_| pool[(next() % pool.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The definition of a word, read plainly over the characters: a letter or digit, or an
+    /// apostrophe after a character of the word and before a letter or digit.
+    fn reference_spans(text: &str) -> Vec<(usize, usize)> {
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut open: Option<usize> = None;
+        for (k, &(i, c)) in chars.iter().enumerate() {
+            let next_is_word = chars.get(k + 1).is_some_and(|&(_, n)| n.is_alphanumeric());
+            let inside =
+                c.is_alphanumeric() || (open.is_some() && is_apostrophe(c) && next_is_word);
+            match (inside, open) {
+                (true, None) => open = Some(i),
+                (false, Some(from)) => {
+                    spans.push((from, i));
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(from) = open {
+            spans.push((from, text.len()));
+        }
+        spans
+    }
+
+    /// The byte-wise tokenizer against the plain definitions, on text where they could differ.
+    #[test]
+    fn words_and_tokens_on_random_text_are_the_definitions() {
+        use tantivy::tokenizer::TokenStream;
+        let mut t = FoldingTokenizer::default();
+        for text in random_texts(20_000) {
+            let split = words(&text);
+            let spans: Vec<(usize, usize)> = split.iter().map(|(f, e, _)| (*f, *e)).collect();
+            assert_eq!(spans, reference_spans(&text), "{text:?}");
+            let mut expected = Vec::new();
+            for (position, (from, to, lower)) in split.into_iter().enumerate() {
+                assert_eq!(lower, text[from..to].to_lowercase(), "{text:?}");
+                let folded = fold_word(&lower);
+                let exact = folded != lower;
+                expected.push((from, to, position, folded));
+                if exact {
+                    expected.push((from, to, position, lower));
+                }
+            }
+            let mut got = Vec::new();
+            let mut ts = t.token_stream(&text);
+            while ts.advance() {
+                let k = ts.token();
+                got.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
+            }
+            assert_eq!(got, expected, "{text:?}");
         }
     }
 
