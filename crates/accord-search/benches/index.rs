@@ -347,6 +347,30 @@ fn index(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    // As in a bulk ingest, where the indexer commits each of the store's group commits: many
+    // small segments, each with new copies of the fields' analysers.
+    g.bench_function(
+        "2000 bilingual records, in memory, committed every 250",
+        |b| {
+            b.iter_batched(
+                || {
+                    let mut index = SearchIndex::in_memory().expect("index");
+                    index.without_long_texts();
+                    index
+                },
+                |mut index| {
+                    for batch in docs.chunks(250) {
+                        index
+                            .apply(batch.iter().map(|d| (d, Presence::New)))
+                            .expect("apply");
+                        index.commit().expect("commit");
+                    }
+                    index
+                },
+                BatchSize::PerIteration,
+            );
+        },
+    );
     g.finish();
 }
 

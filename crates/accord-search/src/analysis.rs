@@ -634,6 +634,12 @@ impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
             return false;
         }
         let token = self.tail.token_mut();
+        if token.text.bytes().all(|b| b.is_ascii_digit()) {
+            // A number (a year, a law's number) is its own stem in every language: no suffix
+            // is made of digits. Numbers are the words that repeat least; remembered, they
+            // only pushed words out of the memories.
+            return true;
+        }
         let h = StemCache::hash(&token.text);
         let local = self.local.slot(h);
         if let Some(slot) = local.as_deref()
@@ -804,6 +810,48 @@ mod tests {
                 );
                 assert_eq!(cached, stemmed, "{lang:?}");
             }
+        }
+    }
+
+    /// The stemmer is skipped for numbers: the Snowball stemmers give every number back as it
+    /// is, and the cached stemmer gives what they give on text mixing numbers and words.
+    #[test]
+    fn numbers_are_their_own_stems() {
+        use tantivy::tokenizer::{Language, Stemmer, TextAnalyzer, TokenStream};
+        let mut numbers: Vec<String> = (0..=12_000).map(|n| n.to_string()).collect();
+        numbers.extend(
+            [
+                "0000",
+                "007",
+                "2026",
+                "31122025",
+                "123456789012345678901234567890",
+            ]
+            .map(String::from),
+        );
+        let all = |a: &mut TextAnalyzer, text: &str| {
+            let mut ts = a.token_stream(text);
+            let mut out = Vec::new();
+            while ts.advance() {
+                out.push(ts.token().text.clone());
+            }
+            out
+        };
+        for lang in [Language::Russian, Language::English] {
+            let mut snowball = TextAnalyzer::builder(FoldingTokenizer::default())
+                .filter(Stemmer::new(lang))
+                .build();
+            let text = numbers.join(" ");
+            assert_eq!(all(&mut snowball, &text), numbers, "{lang:?}");
+            let mixed = "закон 152 от 2006 года о персональных данных, act 2018 of 25 May";
+            let mut cached = TextAnalyzer::builder(FoldingTokenizer::default())
+                .filter(CachedStemmer::new(lang))
+                .build();
+            assert_eq!(
+                all(&mut cached, mixed),
+                all(&mut snowball, mixed),
+                "{lang:?}"
+            );
         }
     }
 
