@@ -353,8 +353,8 @@ const STEM_SLOT_BYTES: usize = 62;
 /// Slots of the stem memory of one analyser's copy ([`LocalStems`]): 512 KiB, made only by
 /// the copies that index (four per segment being written). With 2,048 slots, the bulk-ingest
 /// benchmark's vocabulary (~14,000 word forms a language) found its word in them for 39 % of
-/// the tokens and stemming took 9.0 % of the run's CPU; with 8,192, 6.9 % (one profiled run
-/// each, docs/BENCHMARKS.md).
+/// the tokens (numbers aside) and stemming took 9.0 % of the run's CPU; with 8,192 and numbers
+/// left unstemmed, 6.9 % (one profiled run each, docs/BENCHMARKS.md).
 const LOCAL_STEM_SLOTS: usize = 8192;
 /// Tokens a copy of an analyser stems through the shared memory before it takes a memory of its
 /// own: a query's few words never pay for one.
