@@ -48,7 +48,7 @@ fn is_code(s: &str) -> bool {
 /// Parses and checks the parameters; every error names the parameter.
 pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<SearchQuery, ApiError> {
     let mut q = SearchQuery {
-        limit: 20,
+        limit: accord_search::DEFAULT_LIMIT,
         ..Default::default()
     };
     for (k, v) in params {

@@ -191,7 +191,7 @@ impl Metrics {
         );
         r.register(
             "search_cache_segment_visits",
-            "Index segments whose matching documents a query visited (not in the cache)",
+            "Index segments whose matching documents a query (or the indexer, filling the cache after a commit) visited",
             m.search_cache_visits.clone(),
         );
         r.register(

@@ -284,9 +284,12 @@ impl Node {
         let store_thread = {
             let shared = shared.clone();
             let metrics = metrics.clone();
+            let warm = searcher.clone();
             std::thread::Builder::new()
                 .name("accord-store".into())
-                .spawn(move || worker::run(store, search, index_nice, store_rx, shared, metrics))
+                .spawn(move || {
+                    worker::run(store, search, warm, index_nice, store_rx, shared, metrics)
+                })
                 .map_err(|e| NodeError::Store(e.to_string()))?
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

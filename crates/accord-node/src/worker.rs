@@ -384,6 +384,7 @@ impl Summary {
 pub(crate) fn run(
     mut store: Store,
     search: SearchIndex,
+    warm: accord_search::Searcher,
     index_nice: u8,
     mut rx: mpsc::Receiver<Job>,
     shared: Arc<Shared>,
@@ -410,7 +411,7 @@ pub(crate) fn run(
             .spawn(move || {
                 // Its commits start tantivy's indexing threads, which inherit this priority.
                 crate::priority::lower_this_thread_or_warn(index_nice, "index");
-                index_loop(search, index_rx, backlog, shared, metrics)
+                index_loop(search, warm, index_rx, backlog, shared, metrics)
             })
     };
     let indexer = match indexer {
@@ -656,6 +657,7 @@ fn log_outcome(o: &IngestOutcome, source: Source) {
 /// after committing what it holds.
 fn index_loop(
     search: SearchIndex,
+    warm: accord_search::Searcher,
     rx: std::sync::mpsc::Receiver<IndexUpdate>,
     backlog: Arc<Backlog>,
     shared: Arc<Shared>,
@@ -665,8 +667,12 @@ fn index_loop(
     let _close = CloseOnDrop(backlog.clone());
     let committed = search.mark().unwrap_or(0);
     metrics.search_docs.set(search.num_docs() as i64);
+    if let Err(e) = warm.warm() {
+        debug!(error = %e, "could not count the index's segments ahead");
+    }
     let mut ix = Indexer {
         search,
+        warm,
         batch: Vec::new(),
         committed,
         target: committed,
@@ -730,6 +736,8 @@ fn hand_over_now(gathered: usize, window_docs: usize, elapsed: Duration) -> bool
 /// The indexer thread's state.
 struct Indexer {
     search: SearchIndex,
+    /// A clone of the node's searcher, sharing its cache: see [`accord_search::Searcher::warm`].
+    warm: accord_search::Searcher,
     /// Documents received and not yet handed to the index writer: handed over as one batch
     /// when a commit is due or earlier as `hand_over_now` says (see `SearchIndex::upsert`).
     batch: Vec<(RecordDoc, Presence)>,
@@ -793,6 +801,11 @@ impl Indexer {
         self.metrics.search_docs.set(self.search.num_docs() as i64);
         self.shared.searchable.send_replace(self.target);
         self.committed = self.target;
+        // After the records are searchable: what the unfiltered view needs from the new
+        // segments, so that its first run (and a filter's that keeps whole segments) finds it.
+        if let Err(e) = self.warm.warm() {
+            debug!(error = %e, "could not count the new segments ahead");
+        }
     }
 }
 
@@ -825,8 +838,10 @@ mod tests {
             accord_store::StoreOptions::default(),
         )
         .unwrap();
+        let search = SearchIndex::in_memory().unwrap();
         Indexer {
-            search: SearchIndex::in_memory().unwrap(),
+            warm: search.searcher(),
+            search,
             batch: Vec::new(),
             committed: 0,
             target: 0,

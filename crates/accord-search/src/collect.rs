@@ -188,9 +188,19 @@ pub(crate) struct Collected {
     pub facets: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// The cache key of the query that matches every live document: what a segment gave it serves
+/// every date-ordered query that keeps the whole segment.
+const EVERY_DOCUMENT: &str = "*every document*";
+
 /// Runs `query` over every segment of `searcher`: the best `k` documents in `order` (skipping
 /// `offset` of them), the number of matches and the facet counts, taking what it can from
 /// `cache`.
+///
+/// `keeps_whole(segment)` tells that the query matches every document of that segment (filters
+/// that every document there meets): a date-ordered query then takes that segment's count,
+/// facets and page from what the query of every document gave, and the first run of any such
+/// filter over a million records costs what the segments it cuts cost. Ranked pages never
+/// share: their scores depend on the query.
 pub(crate) fn collect(
     searcher: &tantivy::Searcher,
     query: &dyn Query,
@@ -198,8 +208,10 @@ pub(crate) fn collect(
     offset: usize,
     k: usize,
     cache: &PageCache,
+    keeps_whole: &dyn Fn(&SegmentReader) -> bool,
 ) -> Result<Collected, SearchError> {
     let key: Arc<str> = Arc::from(format!("{query:?}"));
+    let every: Arc<str> = Arc::from(EVERY_DOCUMENT);
     let want = offset.saturating_add(k);
     // A ranked page needs the weight (and so the statistics) before the cache can be asked.
     let mut weight: Option<Box<dyn Weight>> = None;
@@ -218,10 +230,11 @@ pub(crate) fn collect(
     let mut found: Vec<Option<Segment>> = Vec::new();
     let mut to_visit: Vec<ToVisit> = Vec::new();
     for (i, reader) in readers.iter().enumerate() {
+        let whole = order != Order::Relevance && keeps_whole(reader);
         let stats_key = Key {
             segment: reader.segment_id(),
             deleted: reader.num_deleted_docs(),
-            query: key.clone(),
+            query: if whole { every.clone() } else { key.clone() },
             page: None,
         };
         let page_key = Key {
@@ -244,7 +257,7 @@ pub(crate) fn collect(
             (cached_stats, _) => {
                 cache.visits.fetch_add(1, Ordering::Relaxed);
                 found.push(None);
-                to_visit.push((i, cached_stats, stats_key, page_key));
+                to_visit.push((i, whole, cached_stats, stats_key, page_key));
             }
         }
     }
@@ -253,14 +266,23 @@ pub(crate) fn collect(
             Some(w) => w,
             None => query.weight(EnableScoring::disabled_from_searcher(searcher))?,
         };
-        let run =
-            |(i, cached_stats, stats_key, page_key): &ToVisit| -> Result<Segment, SearchError> {
+        let all = match to_visit.iter().any(|v| v.1) {
+            true => Some(
+                tantivy::query::AllQuery.weight(EnableScoring::disabled_from_searcher(searcher))?,
+            ),
+            false => None,
+        };
+        let run = |(i, whole, cached_stats, stats_key, page_key): &ToVisit| -> Result<Segment, SearchError> {
                 let reader = &readers[*i];
                 let facet_seg = match cached_stats {
                     Some(_) => None,
                     None => Some(SegmentFacets::new(reader)?),
                 };
-                let (seg_page, counted) = visit(w.as_ref(), reader, order, want, facet_seg)?;
+                let w = match (whole, &all) {
+                    (true, Some(all)) => all.as_ref(),
+                    _ => w.as_ref(),
+                };
+                let (seg_page, counted) = visit(w, reader, order, want, facet_seg)?;
                 let seg_stats = match (cached_stats, counted) {
                     (Some(s), _) => s.clone(),
                     (None, Some((count, facets))) => {
@@ -320,9 +342,10 @@ pub(crate) fn collect(
 
 /// What one segment gave a query: its count and facets, and its best documents.
 type Segment = (Arc<Stats>, Arc<Vec<(SortKey, DocId)>>);
-/// A segment to visit: its index, the count and facets the cache already holds, and the cache
-/// keys of its count and of its page.
-type ToVisit = (usize, Option<Arc<Stats>>, Key, Key);
+/// A segment to visit: its index, whether the query keeps it whole (then every document is
+/// visited), the count and facets the cache already holds, and the cache keys of its count and
+/// of its page.
+type ToVisit = (usize, bool, Option<Arc<Stats>>, Key, Key);
 
 /// Segments to visit holding fewer documents than this in all are visited on the calling thread:
 /// below it (about a millisecond of work) a second thread costs more than it saves.

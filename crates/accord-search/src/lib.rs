@@ -41,6 +41,8 @@ pub use glossary::{DirectionNames, Glossary};
 pub const MAX_QUERY_CHARS: usize = 512;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
+/// Results a page holds unless the query says otherwise (the API's and the UI's pages).
+pub const DEFAULT_LIMIT: usize = 20;
 /// Memory budget of the index writer.
 const WRITER_HEAP: usize = 50 * 1024 * 1024;
 
@@ -433,6 +435,93 @@ impl Fields {
     }
     pub(crate) fn text(&self, f: Family) -> Field {
         self.text[f as usize]
+    }
+}
+
+impl Fields {
+    /// The filter clauses of a query.
+    pub(crate) fn filters(&self, q: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = *self;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for terms in self.facet_filters(q) {
+            let any: Vec<(Occur, Box<dyn Query>)> = terms
+                .into_iter()
+                .map(|term| {
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        if q.since.is_some() || q.until.is_some() {
+            let lo = q.since.map_or(Bound::Unbounded, |t| {
+                Bound::Included(Term::from_field_u64(f.created, t.0))
+            });
+            let hi = q.until.map_or(Bound::Unbounded, |t| {
+                Bound::Excluded(Term::from_field_u64(f.created, t.0))
+            });
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        if q.date_from.is_some() || q.date_until.is_some() {
+            let lo = Bound::Included(Term::from_field_u64(f.date, q.date_from.map_or(0, |t| t.0)));
+            let hi = q.date_until.map_or(Bound::Unbounded, |t| {
+                Bound::Excluded(Term::from_field_u64(f.date, t.0))
+            });
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        clauses
+    }
+
+    /// The facet filters of a query: each list of terms is one filter (a document must hold one
+    /// of its terms), and a document must pass every filter. Statuses default to `active`.
+    pub(crate) fn facet_filters(&self, q: &SearchQuery) -> Vec<Vec<Term>> {
+        let statuses = if q.statuses.is_empty() {
+            vec!["active".to_string()]
+        } else {
+            q.statuses.clone()
+        };
+        [
+            ("member", &q.members),
+            ("kind", &q.kinds),
+            ("direction", &q.directions),
+            ("lang", &q.langs),
+            ("publisher", &q.publishers),
+            ("status", &statuses),
+        ]
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(kind, values)| {
+            values
+                .iter()
+                .map(|v| Term::from_facet(self.facet, &facet(kind, v)))
+                .collect()
+        })
+        .collect()
+    }
+
+    /// Whether the filters of `q` (and nothing else: no text, no dates) keep every document of
+    /// a segment: each filter has a term that every document of the segment holds (deleted
+    /// ones too, so every live one).
+    pub(crate) fn keeps_whole(&self, q: &SearchQuery, reader: &tantivy::SegmentReader) -> bool {
+        let ranged = q.since.is_some()
+            || q.until.is_some()
+            || q.date_from.is_some()
+            || q.date_until.is_some();
+        if ranged {
+            return false;
+        }
+        let Ok(inverted) = reader.inverted_index(self.facet) else {
+            return false;
+        };
+        self.facet_filters(q).iter().all(|terms| {
+            terms.iter().any(|t| {
+                inverted
+                    .doc_freq(t)
+                    .is_ok_and(|n| n == reader.max_doc() && n > 0)
+            })
+        })
     }
 }
 
@@ -831,6 +920,33 @@ impl Searcher {
         self.reader.searcher().num_docs()
     }
 
+    /// Puts in this searcher's cache (shared by its clones) what the unfiltered view (active
+    /// records, newest first, a page of [`DEFAULT_LIMIT`]) needs from each segment that the
+    /// cache lacks: its count, facets and page. For a segment whose records are all active
+    /// that is the entry of every document, which every date-ordered filter keeping the whole
+    /// segment reads too (see `collect::collect`). The node's indexer calls it on a clone of
+    /// the node's searcher after each commit, so that the first run of the unfiltered view, or
+    /// of such a filter, visits no segment; each new segment costs once what a query visiting
+    /// it would.
+    pub fn warm(&self) -> Result<(), SearchError> {
+        let searcher = self.reader.searcher();
+        let q = SearchQuery {
+            limit: DEFAULT_LIMIT,
+            ..SearchQuery::default()
+        };
+        let query = BooleanQuery::new(self.f.filters(&q));
+        collect::collect(
+            &searcher,
+            &query,
+            collect::Order::Newest,
+            0,
+            DEFAULT_LIMIT + 1,
+            &self.cache,
+            &|reader| self.f.keeps_whole(&q, reader),
+        )?;
+        Ok(())
+    }
+
     /// What the per-segment result cache saved so far (`docs/SEARCH.md`, "Speed").
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
@@ -850,7 +966,7 @@ impl Searcher {
             return self.run(
                 &searcher,
                 q,
-                self.filters(q),
+                self.f.filters(q),
                 None,
                 None,
                 Reading::default(),
@@ -866,7 +982,7 @@ impl Searcher {
         let first = self.run(
             &searcher,
             q,
-            self.filters(q),
+            self.f.filters(q),
             Some(strict.query.box_clone()),
             Some(&strict),
             reading.clone(),
@@ -890,7 +1006,7 @@ impl Searcher {
         let mut second = self.run(
             &searcher,
             q,
-            self.filters(q),
+            self.f.filters(q),
             Some(ranked),
             Some(&relaxed),
             Reading {
@@ -905,7 +1021,7 @@ impl Searcher {
             let check = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, &fixed)
                 .map(|p| p.query(false));
             if let Some(check) = check {
-                let mut clauses = self.filters(q);
+                let mut clauses = self.f.filters(q);
                 clauses.push((Occur::Must, check.query));
                 let n = searcher.search(&BooleanQuery::new(clauses), &Count)?;
                 if n > 0 && second.total == 0 {
@@ -924,57 +1040,6 @@ impl Searcher {
             }
         }
         Ok(second)
-    }
-
-    /// The filter clauses of a query.
-    fn filters(&self, q: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
-        let f = self.f;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let statuses = if q.statuses.is_empty() {
-            vec!["active".to_string()]
-        } else {
-            q.statuses.clone()
-        };
-        for (kind, values) in [
-            ("member", &q.members),
-            ("kind", &q.kinds),
-            ("direction", &q.directions),
-            ("lang", &q.langs),
-            ("publisher", &q.publishers),
-            ("status", &statuses),
-        ] {
-            if values.is_empty() {
-                continue;
-            }
-            let any: Vec<(Occur, Box<dyn Query>)> = values
-                .iter()
-                .map(|v| {
-                    let term = Term::from_facet(f.facet, &facet(kind, v));
-                    (
-                        Occur::Should,
-                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                    )
-                })
-                .collect();
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
-        }
-        if q.since.is_some() || q.until.is_some() {
-            let lo = q.since.map_or(Bound::Unbounded, |t| {
-                Bound::Included(Term::from_field_u64(f.created, t.0))
-            });
-            let hi = q.until.map_or(Bound::Unbounded, |t| {
-                Bound::Excluded(Term::from_field_u64(f.created, t.0))
-            });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
-        }
-        if q.date_from.is_some() || q.date_until.is_some() {
-            let lo = Bound::Included(Term::from_field_u64(f.date, q.date_from.map_or(0, |t| t.0)));
-            let hi = q.date_until.map_or(Bound::Unbounded, |t| {
-                Bound::Excluded(Term::from_field_u64(f.date, t.0))
-            });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
-        }
-        clauses
     }
 
     /// Runs one query: the page, the count, the facets and the snippets.
@@ -1018,6 +1083,7 @@ impl Searcher {
             q.offset,
             limit + 1,
             &self.cache,
+            &|reader| !has_text && self.f.keeps_whole(q, reader),
         )?;
         let more = addresses.len() > limit;
         let snippets = plan.map(|p| self.snippet_generators(searcher, p));
