@@ -171,6 +171,23 @@ impl PageCache {
         }
     }
 
+    /// Forgets what segments other than `live` gave (merged away, or older versions of a
+    /// segment that has lost documents since): none of it can be asked again once every
+    /// searcher reads the index as `live` does. The indexer's filling after each commit would
+    /// otherwise keep the cache at its bound with entries of segments merged away.
+    pub(crate) fn keep_only(&self, live: &[(SegmentId, u32)]) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut freed = 0;
+        inner.entries.retain(|k, (v, _)| {
+            let keep = live.contains(&(k.segment, k.deleted));
+            if !keep {
+                freed += v.bytes() + k.query.len();
+            }
+            keep
+        });
+        inner.bytes -= freed;
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.inner
@@ -786,6 +803,44 @@ mod tests {
                 assert_eq!(got, expected);
             }
         }
+    }
+
+    #[test]
+    fn what_segments_no_longer_read_gave_is_forgotten_and_its_bytes_with_it() {
+        let cache = PageCache::new(1 << 20);
+        let stats = || {
+            Value::Stats(Arc::new(Stats {
+                count: 1,
+                facets: vec![(0, "KZ".into(), 1)],
+            }))
+        };
+        let live = key(0, "q");
+        // The same segment with fewer deleted documents: an older version of it.
+        let older = Key {
+            deleted: 3,
+            ..key(2, "q")
+        };
+        let newer = Key {
+            deleted: 4,
+            ..older.clone()
+        };
+        let merged_away = key(0, "q");
+        for k in [&live, &older, &newer, &merged_away] {
+            cache.put(k.clone(), stats());
+        }
+        cache.keep_only(&[(live.segment, 0), (newer.segment, 4)]);
+        assert!(cache.get(&live).is_some());
+        assert!(cache.get(&newer).is_some());
+        assert!(cache.get(&older).is_none());
+        assert!(cache.get(&merged_away).is_none());
+        assert_eq!(cache.len(), 2);
+        let inner = cache.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let counted: usize = inner
+            .entries
+            .iter()
+            .map(|(k, (v, _))| v.bytes() + k.query.len())
+            .sum();
+        assert_eq!(inner.bytes, counted);
     }
 
     #[test]

@@ -927,9 +927,15 @@ impl Searcher {
     /// segment reads too (see `collect::collect`). The node's indexer calls it on a clone of
     /// the node's searcher after each commit, so that the first run of the unfiltered view, or
     /// of such a filter, visits no segment; each new segment costs once what a query visiting
-    /// it would.
+    /// it would. It first forgets what segments no longer read gave.
     pub fn warm(&self) -> Result<(), SearchError> {
         let searcher = self.reader.searcher();
+        let live: Vec<_> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| (r.segment_id(), r.num_deleted_docs()))
+            .collect();
+        self.cache.keep_only(&live);
         let q = SearchQuery {
             limit: DEFAULT_LIMIT,
             ..SearchQuery::default()
