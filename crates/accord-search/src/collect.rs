@@ -283,39 +283,41 @@ pub(crate) fn collect(
             Some(w) => w,
             None => query.weight(EnableScoring::disabled_from_searcher(searcher))?,
         };
-        let all = match to_visit.iter().any(|v| v.1) {
-            true => Some(
-                tantivy::query::AllQuery.weight(EnableScoring::disabled_from_searcher(searcher))?,
-            ),
-            false => None,
+        // The query of every document, for the segments the query keeps whole.
+        let all = if to_visit.iter().any(|v| v.1) {
+            let every = EnableScoring::disabled_from_searcher(searcher);
+            Some(tantivy::query::AllQuery.weight(every)?)
+        } else {
+            None
         };
-        let run = |(i, whole, cached_stats, stats_key, page_key): &ToVisit| -> Result<Segment, SearchError> {
-                let reader = &readers[*i];
-                let facet_seg = match cached_stats {
-                    Some(_) => None,
-                    None => Some(SegmentFacets::new(reader)?),
-                };
-                let w = match (whole, &all) {
-                    (true, Some(all)) => all.as_ref(),
-                    _ => w.as_ref(),
-                };
-                let (seg_page, counted) = visit(w, reader, order, want, facet_seg)?;
-                let seg_stats = match (cached_stats, counted) {
-                    (Some(s), _) => s.clone(),
-                    (None, Some((count, facets))) => {
-                        let s = Arc::new(Stats { count, facets });
-                        cache.put(stats_key.clone(), Value::Stats(s.clone()));
-                        s
-                    }
-                    (None, None) => Arc::new(Stats {
-                        count: 0,
-                        facets: Vec::new(),
-                    }),
-                };
-                let seg_page = Arc::new(seg_page);
-                cache.put(page_key.clone(), Value::Page(seg_page.clone()));
-                Ok((seg_stats, seg_page))
+        let run = |v: &ToVisit| -> Result<Segment, SearchError> {
+            let (i, whole, cached_stats, stats_key, page_key) = v;
+            let reader = &readers[*i];
+            let facet_seg = match cached_stats {
+                Some(_) => None,
+                None => Some(SegmentFacets::new(reader)?),
             };
+            let w = match (whole, &all) {
+                (true, Some(all)) => all.as_ref(),
+                _ => w.as_ref(),
+            };
+            let (seg_page, counted) = visit(w, reader, order, want, facet_seg)?;
+            let seg_stats = match (cached_stats, counted) {
+                (Some(s), _) => s.clone(),
+                (None, Some((count, facets))) => {
+                    let s = Arc::new(Stats { count, facets });
+                    cache.put(stats_key.clone(), Value::Stats(s.clone()));
+                    s
+                }
+                (None, None) => Arc::new(Stats {
+                    count: 0,
+                    facets: Vec::new(),
+                }),
+            };
+            let seg_page = Arc::new(seg_page);
+            cache.put(page_key.clone(), Value::Page(seg_page.clone()));
+            Ok((seg_stats, seg_page))
+        };
         for (slot, result) in visit_all(readers, &to_visit, &run) {
             found[slot] = Some(result?);
         }

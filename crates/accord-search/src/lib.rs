@@ -436,9 +436,7 @@ impl Fields {
     pub(crate) fn text(&self, f: Family) -> Field {
         self.text[f as usize]
     }
-}
 
-impl Fields {
     /// The filter clauses of a query.
     pub(crate) fn filters(&self, q: &SearchQuery) -> Vec<(Occur, Box<dyn Query>)> {
         let f = *self;
