@@ -738,6 +738,32 @@ mod tests {
         out
     }
 
+    /// Every token of `text` as `(from, to, position, text)`.
+    fn all_tokens(t: &mut FoldingTokenizer, text: &str) -> Vec<(usize, usize, usize, String)> {
+        let mut ts = t.token_stream(text);
+        let mut out = Vec::new();
+        while ts.advance() {
+            let k = ts.token();
+            out.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
+        }
+        out
+    }
+
+    /// What the tokenizer must give for `split` (the [`words`] of a text): each word folded
+    /// and, when folding changed it, as written beside.
+    fn split_then_folded(split: Vec<(usize, usize, String)>) -> Vec<(usize, usize, usize, String)> {
+        let mut expected = Vec::new();
+        for (position, (from, to, lower)) in split.into_iter().enumerate() {
+            let folded = fold_word(&lower);
+            let exact = folded != lower;
+            expected.push((from, to, position, folded));
+            if exact {
+                expected.push((from, to, position, lower));
+            }
+        }
+        expected
+    }
+
     #[test]
     fn members_letters_fold_and_the_exact_form_is_kept_beside_them() {
         assert_eq!(
@@ -867,15 +893,7 @@ mod tests {
             "ёлка Ёлка ELKA ministry's",
             "Одно",
         ];
-        let all = |t: &mut FoldingTokenizer, text: &str| {
-            let mut ts = t.token_stream(text);
-            let mut out = Vec::new();
-            while ts.advance() {
-                let k = ts.token();
-                out.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
-            }
-            out
-        };
+        let all = all_tokens;
         let mut reused = FoldingTokenizer::default();
         for text in texts.iter().chain(texts.iter().rev()) {
             let fresh = all(&mut FoldingTokenizer::default(), text);
@@ -888,7 +906,6 @@ mod tests {
     /// [`words`], then folding each, gives — whatever the letters.
     #[test]
     fn the_one_pass_tokenizer_gives_the_split_words_folded() {
-        use tantivy::tokenizer::TokenStream;
         let texts = [
             "Цифровые УСЛУГИ для граждан: Ёлка, ЁЖ и ёж",
             "Өскемен Қазақстан ҚАЗАҚСТАН ұлттық Ўзбекистон Ѓ Ѐ Џ",
@@ -903,22 +920,8 @@ mod tests {
         ];
         let mut t = FoldingTokenizer::default();
         for text in texts {
-            let mut expected = Vec::new();
-            for (position, (from, to, lower)) in words(text).into_iter().enumerate() {
-                let folded = fold_word(&lower);
-                let exact = folded != lower;
-                expected.push((from, to, position, folded));
-                if exact {
-                    expected.push((from, to, position, lower));
-                }
-            }
-            let mut got = Vec::new();
-            let mut ts = t.token_stream(text);
-            while ts.advance() {
-                let k = ts.token();
-                got.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
-            }
-            assert_eq!(got, expected, "{text}");
+            let expected = split_then_folded(words(text));
+            assert_eq!(all_tokens(&mut t, text), expected, "{text}");
         }
     }
 
@@ -979,29 +982,19 @@ mod tests {
     /// The byte-wise tokenizer against the plain definitions, on text where they could differ.
     #[test]
     fn words_and_tokens_on_random_text_are_the_definitions() {
-        use tantivy::tokenizer::TokenStream;
         let mut t = FoldingTokenizer::default();
         for text in random_texts(20_000) {
             let split = words(&text);
             let spans: Vec<(usize, usize)> = split.iter().map(|(f, e, _)| (*f, *e)).collect();
             assert_eq!(spans, reference_spans(&text), "{text:?}");
-            let mut expected = Vec::new();
-            for (position, (from, to, lower)) in split.into_iter().enumerate() {
-                assert_eq!(lower, text[from..to].to_lowercase(), "{text:?}");
-                let folded = fold_word(&lower);
-                let exact = folded != lower;
-                expected.push((from, to, position, folded));
-                if exact {
-                    expected.push((from, to, position, lower));
-                }
+            for (from, to, lower) in &split {
+                assert_eq!(*lower, text[*from..*to].to_lowercase(), "{text:?}");
             }
-            let mut got = Vec::new();
-            let mut ts = t.token_stream(&text);
-            while ts.advance() {
-                let k = ts.token();
-                got.push((k.offset_from, k.offset_to, k.position, k.text.clone()));
-            }
-            assert_eq!(got, expected, "{text:?}");
+            assert_eq!(
+                all_tokens(&mut t, &text),
+                split_then_folded(split),
+                "{text:?}"
+            );
         }
     }
 
