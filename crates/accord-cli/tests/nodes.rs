@@ -144,11 +144,14 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
-/// A base port `b` in 20000..60000 such that `b..b+6` are all free on 127.0.0.1 now.
+/// A base port `b` in 20000..32000 such that `b..b+6` are all free on 127.0.0.1 now.
 fn free_base_port() -> u16 {
     const N: u16 = 6;
     for _ in 0..1000 {
-        let base = 20_000 + (random_u64() % 40_000) as u16;
+        // Below Linux's ephemeral range (32768 up, by default): a port found free here could
+        // otherwise be given by the system to another test's connection before the node binds
+        // it.
+        let base = 20_000 + (random_u64() % 12_000) as u16;
         let mut taken = TAKEN.lock().unwrap();
         if taken.iter().any(|t| t.abs_diff(base) < N) {
             continue;
@@ -159,7 +162,7 @@ fn free_base_port() -> u16 {
             return base;
         }
     }
-    panic!("no 6 consecutive free ports found in 20000..60000");
+    panic!("no 6 consecutive free ports found in 20000..32006");
 }
 
 // ---------------------------------------------------------------------------------------------
