@@ -47,12 +47,14 @@ pub(crate) enum Order {
 /// What decides a document's place on the page: greater is better.
 type SortKey = (i64, u64);
 
-/// What one segment gave: its matches, their facet counts (facet index in [`FACETS`], value,
-/// count).
+/// Facet counts: (facet index in [`FACETS`], value, count).
+type FacetCounts = Vec<(usize, String, u64)>;
+
+/// What one segment gave: its matches, their facet counts.
 #[derive(Debug)]
 struct Stats {
     count: u64,
-    facets: Vec<(usize, String, u64)>,
+    facets: FacetCounts,
 }
 
 impl Stats {
@@ -103,6 +105,7 @@ pub(crate) struct PageCache {
     limit: usize,
     hits: AtomicU64,
     visits: AtomicU64,
+    facet_reads: AtomicU64,
 }
 
 /// What the cache of a searcher saved, since it was made.
@@ -112,6 +115,8 @@ pub struct CacheStats {
     pub hits: u64,
     /// Segments whose matching documents were visited.
     pub visits: u64,
+    /// Documents whose facet values those visits read.
+    pub facet_reads: u64,
 }
 
 impl PageCache {
@@ -121,6 +126,7 @@ impl PageCache {
             limit,
             hits: AtomicU64::new(0),
             visits: AtomicU64::new(0),
+            facet_reads: AtomicU64::new(0),
         }
     }
 
@@ -128,6 +134,7 @@ impl PageCache {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             visits: self.visits.load(Ordering::Relaxed),
+            facet_reads: self.facet_reads.load(Ordering::Relaxed),
         }
     }
 
@@ -217,7 +224,10 @@ const EVERY_DOCUMENT: &str = "*every document*";
 /// that every document there meets): a date-ordered query then takes that segment's count,
 /// facets and page from what the query of every document gave, and the first run of any such
 /// filter over a million records costs what the segments it cuts cost. Ranked pages never
-/// share: their scores depend on the query.
+/// share: their scores depend on the query. Any other query whose count a segment lacks makes
+/// it, when the cache holds that segment's entry of every document, from the smaller side:
+/// the facet values of its matches, or of the live documents it leaves out (see
+/// [`Counting::From`]).
 pub(crate) fn collect(
     searcher: &tantivy::Searcher,
     query: &dyn Query,
@@ -274,7 +284,27 @@ pub(crate) fn collect(
             (cached_stats, _) => {
                 cache.visits.fetch_add(1, Ordering::Relaxed);
                 found.push(None);
-                to_visit.push((i, whole, cached_stats, stats_key, page_key));
+                // What every document of the segment gave, when the count is to be made and
+                // the cache holds that: the count's facets can then come from the documents
+                // the query leaves out (see `Counting::From`).
+                let every_stats = match (&cached_stats, whole) {
+                    (None, false) => match cache.get(&Key {
+                        query: every.clone(),
+                        ..stats_key.clone()
+                    }) {
+                        Some(Value::Stats(s)) => Some(s),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                to_visit.push(ToVisit {
+                    index: i,
+                    whole,
+                    cached_stats,
+                    every_stats,
+                    stats_key,
+                    page_key,
+                });
             }
         }
     }
@@ -284,24 +314,30 @@ pub(crate) fn collect(
             None => query.weight(EnableScoring::disabled_from_searcher(searcher))?,
         };
         // The query of every document, for the segments the query keeps whole.
-        let all = if to_visit.iter().any(|v| v.1) {
+        let all = if to_visit.iter().any(|v| v.whole) {
             let every = EnableScoring::disabled_from_searcher(searcher);
             Some(tantivy::query::AllQuery.weight(every)?)
         } else {
             None
         };
         let run = |v: &ToVisit| -> Result<Segment, SearchError> {
-            let (i, whole, cached_stats, stats_key, page_key) = v;
-            let reader = &readers[*i];
-            let facet_seg = match cached_stats {
-                Some(_) => None,
-                None => Some(SegmentFacets::new(reader)?),
+            let reader = &readers[v.index];
+            let counting = match (&v.cached_stats, &v.every_stats) {
+                (Some(_), _) => Counting::No,
+                (None, Some(every)) => Counting::From(every.clone()),
+                (None, None) => Counting::Direct(Box::new(SegmentFacets::new(reader)?)),
             };
-            let w = match (whole, &all) {
+            let w = match (v.whole, &all) {
                 (true, Some(all)) => all.as_ref(),
                 _ => w.as_ref(),
             };
-            let (seg_page, counted) = visit(w, reader, order, want, facet_seg)?;
+            let Visited {
+                page: seg_page,
+                counted,
+                reads,
+            } = visit(w, reader, order, want, counting)?;
+            cache.facet_reads.fetch_add(reads, Ordering::Relaxed);
+            let (cached_stats, stats_key, page_key) = (&v.cached_stats, &v.stats_key, &v.page_key);
             let seg_stats = match (cached_stats, counted) {
                 (Some(s), _) => s.clone(),
                 (None, Some((count, facets))) => {
@@ -361,10 +397,21 @@ pub(crate) fn collect(
 
 /// What one segment gave a query: its count and facets, and its best documents.
 type Segment = (Arc<Stats>, Arc<Vec<(SortKey, DocId)>>);
-/// A segment to visit: its index, whether the query keeps it whole (then every document is
-/// visited), the count and facets the cache already holds, and the cache keys of its count and
-/// of its page.
-type ToVisit = (usize, bool, Option<Arc<Stats>>, Key, Key);
+/// A segment to visit.
+struct ToVisit {
+    /// Its index among the searcher's segments.
+    index: usize,
+    /// Whether the query keeps it whole (then every document is visited).
+    whole: bool,
+    /// The count and facets the cache already holds.
+    cached_stats: Option<Arc<Stats>>,
+    /// What every document of the segment gave, when the count is to be made and the cache
+    /// holds that.
+    every_stats: Option<Arc<Stats>>,
+    /// The cache keys of its count and of its page.
+    stats_key: Key,
+    page_key: Key,
+}
 
 /// Segments to visit holding fewer documents than this in all are visited on the calling thread:
 /// below it (about a millisecond of work) a second thread costs more than it saves.
@@ -385,22 +432,22 @@ where
 {
     let docs: u32 = to_visit
         .iter()
-        .map(|v| readers[v.0].max_doc())
+        .map(|v| readers[v.index].max_doc())
         .fold(0, u32::saturating_add);
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(MAX_VISITORS)
         .min(to_visit.len());
     if threads < 2 || docs < PARALLEL_FROM_DOCS {
-        return to_visit.iter().map(|v| (v.0, run(v))).collect();
+        return to_visit.iter().map(|v| (v.index, run(v))).collect();
     }
     let mut order: Vec<&ToVisit> = to_visit.iter().collect();
-    order.sort_by_key(|v| std::cmp::Reverse(readers[v.0].max_doc()));
+    order.sort_by_key(|v| std::cmp::Reverse(readers[v.index].max_doc()));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || {
         let mut out = Vec::new();
         while let Some(v) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            out.push((v.0, run(v)));
+            out.push((v.index, run(v)));
         }
         out
     };
@@ -517,6 +564,8 @@ struct SegmentFacets {
     /// The last document counted per ordinal, plus one (0: none): a value a document holds
     /// twice counts once, as with tantivy's collector.
     last: Vec<u32>,
+    /// Documents whose values were read.
+    reads: u64,
 }
 
 impl SegmentFacets {
@@ -535,6 +584,7 @@ impl SegmentFacets {
             values: Vec::new(),
             counts: vec![0; terms],
             last: vec![0; terms],
+            reads: 0,
         })
     }
 
@@ -549,6 +599,7 @@ impl SegmentFacets {
 
     /// Counts the values of the pending documents.
     fn read(&mut self) {
+        self.reads += self.pending.len() as u64;
         let ords = self.column.ords();
         self.docs.clear();
         self.rows.clear();
@@ -573,7 +624,7 @@ impl SegmentFacets {
     }
 
     /// The counts as (facet index in [`FACETS`], value, count).
-    fn harvest(mut self) -> Vec<(usize, String, u64)> {
+    fn harvest(&mut self) -> FacetCounts {
         self.read();
         let reader = tantivy::fastfield::FacetReader::new(self.column.clone());
         let mut facet = Facet::root();
@@ -621,6 +672,15 @@ impl Best {
         }
     }
 
+    /// The first part of the worst kept key once `want` are kept: a document whose key starts
+    /// lower cannot take a place.
+    fn floor(&self) -> Option<i64> {
+        if self.heap.len() < self.want {
+            return None;
+        }
+        self.heap.peek().map(|std::cmp::Reverse((key, _))| key.0)
+    }
+
     fn into_vec(self) -> Vec<(SortKey, DocId)> {
         self.heap
             .into_iter()
@@ -629,7 +689,15 @@ impl Best {
     }
 }
 
-type Counted = Option<(u64, Vec<(usize, String, u64)>)>;
+type Counted = Option<(u64, FacetCounts)>;
+
+/// What a visit of one segment gave: its best documents, its count and facets (unless the
+/// cache held them), and the number of documents whose facet values it read.
+struct Visited {
+    page: Vec<(SortKey, DocId)>,
+    counted: Counted,
+    reads: u64,
+}
 
 /// Documents a visit handles at once: their creation times are read with one call, their facet
 /// values are queued together.
@@ -644,11 +712,16 @@ struct Visitor<'a> {
     created: Option<tantivy::columnar::Column<u64>>,
     alive: Option<&'a tantivy::fastfield::AliveBitSet>,
     facets: Option<SegmentFacets>,
+    /// The live matching documents, one bit each, when they are counted by facet afterwards
+    /// ([`Counting::From`]).
+    matched: Option<Vec<u64>>,
     best: Best,
     count: u64,
     /// Live documents (and their scores, when ranked) not yet handled.
     docs: Vec<DocId>,
     scores: Vec<Score>,
+    /// The scores of `docs` as the page orders them (see [`Order::Relevance`]).
+    ranks: Vec<i64>,
     times: Vec<Option<u64>>,
 }
 
@@ -679,6 +752,37 @@ impl Visitor<'_> {
         if let Some(f) = self.facets.as_mut() {
             f.add_all(&self.docs);
         }
+        if let Some(m) = self.matched.as_mut() {
+            for &doc in &self.docs {
+                if let Some(word) = m.get_mut(doc as usize / 64) {
+                    *word |= 1 << (doc % 64);
+                }
+            }
+        }
+        if self.order == Order::Relevance {
+            // Only a document scoring at least the page's worst can take a place: the others'
+            // creation times (the tie-break) are not read. Most of a broad query's matches end
+            // here once the page is full.
+            self.ranks.clear();
+            self.ranks.extend(
+                self.scores
+                    .iter()
+                    .map(|s| (f64::from(*s) * 10_000.0).round() as i64),
+            );
+            if let Some(floor) = self.best.floor() {
+                let mut kept = 0;
+                for i in 0..n {
+                    if self.ranks[i] >= floor {
+                        self.docs[kept] = self.docs[i];
+                        self.ranks[kept] = self.ranks[i];
+                        kept += 1;
+                    }
+                }
+                self.docs.truncate(kept);
+                self.ranks.truncate(kept);
+            }
+        }
+        let n = self.docs.len();
         self.times.clear();
         self.times.resize(n, None);
         if let Some(c) = &self.created {
@@ -687,10 +791,7 @@ impl Visitor<'_> {
         for (i, (&doc, c)) in self.docs.iter().zip(&self.times).enumerate() {
             let c = c.unwrap_or(0);
             let key = match self.order {
-                Order::Relevance => {
-                    let score = self.scores.get(i).copied().unwrap_or_default();
-                    ((f64::from(score) * 10_000.0).round() as i64, c)
-                }
+                Order::Relevance => (self.ranks.get(i).copied().unwrap_or_default(), c),
                 Order::Newest => (0, c),
                 Order::Oldest => (0, u64::MAX - c),
             };
@@ -701,24 +802,47 @@ impl Visitor<'_> {
     }
 }
 
-/// Visits a segment's matching live documents: its best `want` in `order`, and, when `facets`
-/// is given, the count and facet counts.
+/// How a visit counts a segment's matches by facet.
+enum Counting {
+    /// Not at all: the cache holds the count.
+    No,
+    /// Reading the values of each matching document as it comes.
+    Direct(Box<SegmentFacets>),
+    /// From what every live document of the segment gave: the matches are marked as they
+    /// come, then the values of the smaller side are read, the matches' own or those of the
+    /// live documents the query leaves out (subtracted from every document's counts). A query
+    /// matching most of a segment, as a common word does, then reads few values or none:
+    /// reading them was most of the first run of such a query over a million records.
+    From(Arc<Stats>),
+}
+
+/// Visits a segment's matching live documents: its best `want` in `order`, and, unless
+/// `counting` is [`Counting::No`], the count and facet counts.
 fn visit(
     weight: &dyn Weight,
     reader: &SegmentReader,
     order: Order,
     want: usize,
-    facets: Option<SegmentFacets>,
-) -> Result<(Vec<(SortKey, DocId)>, Counted), SearchError> {
+    counting: Counting,
+) -> Result<Visited, SearchError> {
+    let (facets, every) = match counting {
+        Counting::No => (None, None),
+        Counting::Direct(f) => (Some(*f), None),
+        Counting::From(every) => (None, Some(every)),
+    };
     let mut v = Visitor {
         order,
         created: reader.fast_fields().u64("created").ok(),
         alive: reader.alive_bitset(),
         facets,
+        matched: every
+            .as_ref()
+            .map(|_| vec![0; (reader.max_doc() as usize).div_ceil(64)]),
         best: Best::new(want),
         count: 0,
         docs: Vec::with_capacity(2 * VISIT_BLOCK),
         scores: Vec::new(),
+        ranks: Vec::new(),
         times: Vec::with_capacity(2 * VISIT_BLOCK),
     };
     if order == Order::Relevance {
@@ -728,8 +852,81 @@ fn visit(
         weight.for_each_no_score(reader, &mut |docs| v.block(docs, None))?;
     }
     v.flush();
-    let counted = v.facets.take().map(|f| (v.count, f.harvest()));
-    Ok((v.best.into_vec(), counted))
+    let mut reads = 0;
+    let counted = match (v.facets.take(), v.matched.take(), every) {
+        (Some(mut f), _, _) => {
+            let facets = f.harvest();
+            reads = f.reads;
+            Some((v.count, facets))
+        }
+        (None, Some(matched), Some(every)) => {
+            let (facets, r) = facets_of_marked(reader, &matched, v.count, &every)?;
+            reads = r;
+            Some((v.count, facets))
+        }
+        _ => None,
+    };
+    Ok(Visited {
+        page: v.best.into_vec(),
+        counted,
+        reads,
+    })
+}
+
+/// The facet counts of the live documents marked in `matched` (`count` of them), given what
+/// every live document of the segment gave ([`Counting::From`]): the marked documents' own
+/// values when they are at most half the live ones, else every document's counts less those of
+/// the live documents not marked. Also gives the number of documents whose values it read.
+fn facets_of_marked(
+    reader: &SegmentReader,
+    matched: &[u64],
+    count: u64,
+    every: &Stats,
+) -> Result<(FacetCounts, u64), SearchError> {
+    let live = u64::from(reader.num_docs());
+    // `every` is what the query of every document gave this segment with as many documents
+    // deleted (its cache key says so), so it counted `live` documents.
+    let complement = every.count == live && count.saturating_mul(2) > live;
+    let max_doc = reader.max_doc();
+    let alive = reader.alive_bitset();
+    let mut facets = SegmentFacets::new(reader)?;
+    let mut block: Vec<DocId> = Vec::with_capacity(FACET_BLOCK);
+    for (w, &word) in matched.iter().enumerate() {
+        let mut bits = if complement { !word } else { word };
+        while bits != 0 {
+            let doc = (w as u32) * 64 + bits.trailing_zeros();
+            bits &= bits - 1;
+            if doc >= max_doc {
+                break;
+            }
+            if complement && alive.is_some_and(|a| !a.is_alive(doc)) {
+                continue;
+            }
+            block.push(doc);
+            if block.len() == FACET_BLOCK {
+                facets.add_all(&block);
+                block.clear();
+            }
+        }
+    }
+    facets.add_all(&block);
+    let counted = facets.harvest();
+    if !complement {
+        return Ok((counted, facets.reads));
+    }
+    let left_out: HashMap<(usize, &str), u64> = counted
+        .iter()
+        .map(|(i, v, n)| ((*i, v.as_str()), *n))
+        .collect();
+    let facets_of_matched = every
+        .facets
+        .iter()
+        .filter_map(|(i, v, n)| {
+            let n = n.saturating_sub(left_out.get(&(*i, v.as_str())).copied().unwrap_or(0));
+            (n > 0).then(|| (*i, v.clone(), n))
+        })
+        .collect();
+    Ok((facets_of_matched, facets.reads))
 }
 
 #[cfg(test)]
@@ -742,6 +939,75 @@ mod tests {
             deleted: n,
             query: Arc::from(query),
             page: None,
+        }
+    }
+
+    /// A ranked visit keeps the best `want` by rounded score, then the newest, then the earlier
+    /// document, though it reads no creation time for documents scoring below the page's
+    /// worst: the same as sorting every match. Scores and times are drawn from few values, so
+    /// that most tie.
+    #[test]
+    fn a_ranked_visit_keeps_what_sorting_every_match_keeps() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut b = tantivy::schema::Schema::builder();
+        let created = b.add_u64_field("created", tantivy::schema::FAST);
+        let index = tantivy::Index::create_in_ram(b.build());
+        let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let times: Vec<u64> = (0..2_000).map(|_| next() % 5).collect();
+        for t in &times {
+            let mut doc = tantivy::TantivyDocument::new();
+            doc.add_u64(created, *t);
+            w.add_document(doc).unwrap();
+        }
+        w.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let reader = &searcher.segment_readers()[0];
+        for want in [1, 7, 64, 500] {
+            let mut docs: Vec<(DocId, Score)> = Vec::new();
+            for d in 0..2_000u32 {
+                let r = next();
+                if r % 3 != 0 {
+                    docs.push((d, ((r >> 8) % 40) as Score * 0.25 + 0.000_01));
+                }
+            }
+            let mut v = Visitor {
+                order: Order::Relevance,
+                created: reader.fast_fields().u64("created").ok(),
+                alive: None,
+                facets: None,
+                matched: None,
+                best: Best::new(want),
+                count: 0,
+                docs: Vec::new(),
+                scores: Vec::new(),
+                ranks: Vec::new(),
+                times: Vec::new(),
+            };
+            for (d, s) in &docs {
+                v.block(&[*d], Some(&[*s]));
+            }
+            v.flush();
+            assert_eq!(v.count, docs.len() as u64);
+            let order =
+                |a: &(SortKey, DocId), b: &(SortKey, DocId)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+            let mut got = v.best.into_vec();
+            got.sort_by(order);
+            let mut all: Vec<(SortKey, DocId)> = docs
+                .iter()
+                .map(|(d, s)| {
+                    let rank = (f64::from(*s) * 10_000.0).round() as i64;
+                    ((rank, times[*d as usize]), *d)
+                })
+                .collect();
+            all.sort_by(order);
+            all.truncate(want);
+            assert_eq!(got, all, "want {want}");
         }
     }
 

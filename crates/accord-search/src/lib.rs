@@ -451,7 +451,7 @@ impl Fields {
                     )
                 })
                 .collect();
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+            clauses.push((Occur::Must, unscored(Box::new(BooleanQuery::new(any)))));
         }
         if q.since.is_some() || q.until.is_some() {
             let lo = q.since.map_or(Bound::Unbounded, |t| {
@@ -460,14 +460,14 @@ impl Fields {
             let hi = q.until.map_or(Bound::Unbounded, |t| {
                 Bound::Excluded(Term::from_field_u64(f.created, t.0))
             });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+            clauses.push((Occur::Must, unscored(Box::new(RangeQuery::new(lo, hi)))));
         }
         if q.date_from.is_some() || q.date_until.is_some() {
             let lo = Bound::Included(Term::from_field_u64(f.date, q.date_from.map_or(0, |t| t.0)));
             let hi = q.date_until.map_or(Bound::Unbounded, |t| {
                 Bound::Excluded(Term::from_field_u64(f.date, t.0))
             });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+            clauses.push((Occur::Must, unscored(Box::new(RangeQuery::new(lo, hi)))));
         }
         clauses
     }
@@ -520,6 +520,80 @@ impl Fields {
                     .is_ok_and(|n| n == reader.max_doc() && n > 0)
             })
         })
+    }
+}
+
+/// A filter as a clause of a ranked query (see [`Unscored`]).
+fn unscored(filter: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(Unscored(filter))
+}
+
+/// A filter: it decides which records match and adds nothing to their score.
+///
+/// Scored, a facet filter added its term's weight to every match, so that among records a text
+/// matches equally a record of a rarer member ranked higher; and its postings were decoded and
+/// weighed for every match, though a filter such as "active" holds every record of most
+/// segments. Unscored, such a term is read as every document of the segment, which the ranked
+/// query's intersection then drops (a third of a common word's first ranked run over a million
+/// records: "Counts from what a query leaves out" in docs/BENCHMARKS.md).
+#[derive(Debug)]
+struct Unscored(Box<dyn Query>);
+
+impl Clone for Unscored {
+    fn clone(&self) -> Self {
+        Unscored(self.0.box_clone())
+    }
+}
+
+impl Query for Unscored {
+    fn weight(
+        &self,
+        scoring: tantivy::query::EnableScoring<'_>,
+    ) -> tantivy::Result<Box<dyn tantivy::query::Weight>> {
+        use tantivy::query::EnableScoring;
+        let disabled = match scoring.searcher() {
+            Some(searcher) => EnableScoring::disabled_from_searcher(searcher),
+            None => EnableScoring::disabled_from_schema(scoring.schema()),
+        };
+        let inner = self.0.weight(disabled)?;
+        Ok(if scoring.is_scoring_enabled() {
+            Box::new(UnscoredWeight(inner))
+        } else {
+            inner
+        })
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.0.query_terms(visitor);
+    }
+}
+
+/// The weight of an [`Unscored`] filter in a ranked query: its matches score 0, except in a
+/// segment where it matches every document, whose scorer it passes on as it is, so that the
+/// intersection drops it (tantivy's `BooleanWeight` drops an every-document scorer from its
+/// required clauses, and scores the rest).
+struct UnscoredWeight(Box<dyn tantivy::query::Weight>);
+
+impl tantivy::query::Weight for UnscoredWeight {
+    fn scorer(
+        &self,
+        reader: &tantivy::SegmentReader,
+        _boost: tantivy::Score,
+    ) -> tantivy::Result<Box<dyn tantivy::query::Scorer>> {
+        let inner = self.0.scorer(reader, 1.0)?;
+        if inner.is::<tantivy::query::AllScorer>() {
+            return Ok(inner);
+        }
+        Ok(Box::new(tantivy::query::ConstScorer::new(inner, 0.0)))
+    }
+
+    fn explain(
+        &self,
+        reader: &tantivy::SegmentReader,
+        doc: tantivy::DocId,
+    ) -> tantivy::Result<tantivy::query::Explanation> {
+        self.0.explain(reader, doc)?;
+        Ok(tantivy::query::Explanation::new("filter", 0.0))
     }
 }
 
@@ -922,10 +996,12 @@ impl Searcher {
     /// records, newest first, a page of [`DEFAULT_LIMIT`]) needs from each segment that the
     /// cache lacks: its count, facets and page. For a segment whose records are all active
     /// that is the entry of every document, which every date-ordered filter keeping the whole
-    /// segment reads too (see `collect::collect`). The node's indexer calls it on a clone of
-    /// the node's searcher after each commit, so that the first run of the unfiltered view, or
-    /// of such a filter, visits no segment; each new segment costs once what a query visiting
-    /// it would. It first forgets what segments no longer read gave.
+    /// segment reads too (see `collect::collect`); for any other segment it also fills that
+    /// entry, from which a query matching most of a segment makes its count. The node's indexer
+    /// calls it on a clone of the node's searcher after each commit, so that the first run of
+    /// the unfiltered view, or of such a filter, visits no segment; each new segment costs once
+    /// what a query visiting it would (twice if some of its records are not active). It first
+    /// forgets what segments no longer read gave.
     pub fn warm(&self) -> Result<(), SearchError> {
         let searcher = self.reader.searcher();
         let live: Vec<_> = searcher
@@ -947,6 +1023,18 @@ impl Searcher {
             DEFAULT_LIMIT + 1,
             &self.cache,
             &|reader| self.f.keeps_whole(&q, reader),
+        )?;
+        // The entry of every document for the segments that view did not keep whole (some of
+        // their records superseded or retracted): a query's count is made from it when the
+        // query matches most of the segment.
+        collect::collect(
+            &searcher,
+            &AllQuery,
+            collect::Order::Newest,
+            0,
+            DEFAULT_LIMIT + 1,
+            &self.cache,
+            &|_| true,
         )?;
         Ok(())
     }
