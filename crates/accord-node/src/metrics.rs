@@ -37,6 +37,7 @@ pub struct Metrics {
     pub(crate) gossip_unsent: Counter,
     pub(crate) search_cache_hits: Counter,
     pub(crate) search_cache_visits: Counter,
+    pub(crate) search_cache_facet_reads: Counter,
     pub(crate) sync_duplicates: Counter,
     pub(crate) heartbeats: Family<Labels, Counter>,
     pub(crate) divergence_evidence: Family<Labels, Counter>,
@@ -92,6 +93,7 @@ impl Metrics {
             gossip_unsent: Counter::default(),
             search_cache_hits: Counter::default(),
             search_cache_visits: Counter::default(),
+            search_cache_facet_reads: Counter::default(),
             sync_duplicates: Counter::default(),
             heartbeats: Family::default(),
             divergence_evidence: Family::default(),
@@ -193,6 +195,11 @@ impl Metrics {
             "search_cache_segment_visits",
             "Index segments whose matching documents a query (or the indexer, filling the cache after a commit) visited",
             m.search_cache_visits.clone(),
+        );
+        r.register(
+            "search_cache_facet_reads",
+            "Records whose facet values those visits read (a query matching most of a segment reads those it leaves out)",
+            m.search_cache_facet_reads.clone(),
         );
         r.register(
             "signature_verifications",

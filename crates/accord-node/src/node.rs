@@ -554,6 +554,7 @@ impl NodeHandle {
         let cache = self.inner.searcher.cache_stats();
         crate::metrics::Metrics::catch_up(&m.search_cache_hits, cache.hits);
         crate::metrics::Metrics::catch_up(&m.search_cache_visits, cache.visits);
+        crate::metrics::Metrics::catch_up(&m.search_cache_facet_reads, cache.facet_reads);
         m.encode()
     }
 

@@ -1,6 +1,7 @@
 //! Indexing cost: bilingual records (Russian with an English translation, ~2 KB of text each)
 //! added to an index in memory and committed, as the node's indexer thread does. The text is
 //! drawn from fixed word lists with a seeded generator, so every run indexes the same documents.
+//! Also the first run of a ranked query over an index of such records (`first_query`).
 
 use std::collections::BTreeMap;
 
@@ -363,5 +364,58 @@ fn index(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, index);
+/// Records of the index the first-run benchmark queries.
+const QUERIED: usize = 200_000;
+
+/// The first run of a ranked query over [`QUERIED`] records in 20 segments: a searcher as the
+/// node's, its cache filled by `warm` as the node's indexer fills it after a commit (not
+/// timed), then the query asked once. Every record holds the words, so the query's count and
+/// facets come from what it leaves out of each segment (nothing); with a filter keeping a
+/// third of the records, from the values of the third it keeps.
+fn first_query(c: &mut Criterion) {
+    let mut w = Words(0x9E37_79B9_7F4A_7C15);
+    let mut index = SearchIndex::in_memory().expect("index");
+    index.without_long_texts();
+    for part in 0..20 {
+        let docs: Vec<RecordDoc> = (part * QUERIED / 20..(part + 1) * QUERIED / 20)
+            .map(|i| record(i, &mut w))
+            .collect();
+        for batch in docs.chunks(1_000) {
+            index
+                .apply(batch.iter().map(|d| (d, Presence::New)))
+                .expect("apply");
+        }
+        index.commit().expect("commit");
+    }
+    let mut g = c.benchmark_group("first_query");
+    g.sample_size(20);
+    let text = accord_search::SearchQuery {
+        text: Some("цифровых услуг".into()),
+        limit: 20,
+        ..Default::default()
+    };
+    let third = accord_search::SearchQuery {
+        kinds: vec!["case-study".into()],
+        ..text.clone()
+    };
+    for (name, q) in [
+        ("a word in every record, 200000 records", &text),
+        ("the same, a filter keeping a third", &third),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let searcher = index.searcher();
+                    searcher.warm().expect("warm");
+                    searcher
+                },
+                |searcher| searcher.search(q).expect("search").total,
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, index, first_query);
 criterion_main!(benches);
