@@ -246,6 +246,96 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
     a.shutdown().await;
 }
 
+/// A certified peer reconciles correctly, then answers the fetch of what it offered with one
+/// more object, which it never offered: the answer is refused whole (nothing of it stored, the
+/// object it was not asked for least of all), the peer is cut off, and the session's error
+/// says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_what_it_was_not_asked_for_is_cut_off_and_nothing_of_that_answer_kept() {
+    let tf = TestFed::new(&["KZ", "BY"], 25).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let t = now().0 - 60_000;
+    let offered: Vec<SignedObject> = (0..5)
+        .map(|i| tf.fed.record(1, &format!("offered {i}"), Timestamp(t + i)))
+        .collect();
+    let pushed = tf.fed.record(1, "never offered", Timestamp(t + 100));
+    let snapshot = accord_sync::SyncIndex::new(
+        offered
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (Timestamp(t + i as u64), o.id())),
+    )
+    .snapshot();
+    let key = SecretKey::from_seed([91; 32]);
+    let cert = tf.extra_node_cert(1, &key, "pusher");
+    let (net, handle, mut events) = Network::new(raw_peer_config(
+        &key,
+        &tf,
+        Some(cert.into_bytes()),
+        vec![a_addr],
+    ))
+    .unwrap();
+    tokio::spawn(net.run());
+    let asked = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut asked = Vec::new();
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetworkEvent::SyncRequest {
+                    request_id, data, ..
+                } => {
+                    let answer = match accord_sync::Request::decode(&data).unwrap() {
+                        accord_sync::Request::Reconcile(msg) => accord_sync::Response::Reconcile(
+                            accord_sync::respond(snapshot.clone(), &msg).unwrap(),
+                        ),
+                        accord_sync::Request::Fetch(ids) => {
+                            asked.extend(ids.iter().copied());
+                            let mut objects: Vec<Vec<u8>> = offered
+                                .iter()
+                                .filter(|o| ids.contains(&o.id()))
+                                .map(|o| o.as_bytes().to_vec())
+                                .collect();
+                            objects.push(pushed.as_bytes().to_vec());
+                            accord_sync::Response::Objects(objects)
+                        }
+                    };
+                    let _ = handle.respond(request_id, answer.encode()).await;
+                }
+                NetworkEvent::PeerDisconnected { .. } => return asked,
+                _ => {}
+            }
+        }
+        asked
+    })
+    .await
+    .expect("the peer was cut off");
+    let mut offered_ids: Vec<_> = offered.iter().map(|o| o.id()).collect();
+    offered_ids.sort();
+    let mut asked_ids = asked.clone();
+    asked_ids.sort();
+    assert_eq!(asked_ids, offered_ids, "A asked for what the peer offered");
+    assert!(
+        !has(&a, pushed.id()).await,
+        "the object not asked for was stored"
+    );
+    for o in &offered {
+        assert!(
+            !has(&a, o.id()).await,
+            "an object of the refused answer was stored"
+        );
+    }
+    let stats = a.sync_stats();
+    assert!(
+        stats.iter().any(|(_, s)| s
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("not asked for"))),
+        "{stats:?}"
+    );
+    handle.shutdown().await;
+    a.shutdown().await;
+}
+
 /// A peer that has not admitted us yet refuses our session, and its three quick retries. The
 /// session runs again as soon as that peer's own reconciliation reaches us (proof that it has
 /// admitted us now), not at our next periodic session.

@@ -1,7 +1,7 @@
 //! Reconciliation in the node: sessions we start (on admission and periodically), requests we
 //! serve (to admitted peers, within a per-peer budget), and per-peer statistics.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -483,7 +483,9 @@ impl NodeHandle {
             if missing.is_empty() {
                 continue;
             }
-            let wanted: BTreeSet<ObjectId> = missing.iter().copied().collect();
+            // Asked for and not yet received: an object is taken only if it is one of them,
+            // once (a set: a response of a thousand objects costs a thousand lookups).
+            let mut outstanding: HashSet<ObjectId> = missing.iter().copied().collect();
             let mut asked: Vec<ObjectId> = missing;
             // A response stops when it is full; ask again for the rest.
             while !asked.is_empty() {
@@ -507,17 +509,15 @@ impl NodeHandle {
                     }
                     Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
                 };
-                // Only what was asked for is taken (and it still goes through validation).
+                // Only what was asked for is taken (and it still goes through validation); an
+                // answer holding anything else is refused whole, and the peer cut off.
                 let mut got = Vec::new();
                 for o in objects {
                     let id = SignedObject::decode_draft(&o, usize::MAX, scan)
                         .ok()
                         .map(|s| s.id());
                     match id {
-                        Some(id) if wanted.contains(&id) && asked.contains(&id) => {
-                            asked.retain(|a| *a != id);
-                            got.push(o);
-                        }
+                        Some(id) if outstanding.remove(&id) => got.push(o),
                         _ => {
                             return Err((
                                 st.clone(),
@@ -532,6 +532,7 @@ impl NodeHandle {
                     // The peer no longer has them (or will not say): stop asking.
                     break;
                 }
+                asked.retain(|a| outstanding.contains(a));
                 if let Some(previous) = storing.take() {
                     let racing = self
                         .stored(peer, previous, &mut st)
