@@ -771,7 +771,8 @@ impl Visitor<'_> {
             );
             if let Some(floor) = self.best.floor() {
                 let mut kept = 0;
-                for i in 0..n {
+                // A ranked visit takes a score with every document: as many ranks as documents.
+                for i in 0..n.min(self.ranks.len()) {
                     if self.ranks[i] >= floor {
                         self.docs[kept] = self.docs[i];
                         self.ranks[kept] = self.ranks[i];
