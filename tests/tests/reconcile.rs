@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use accord_core::{ObjectType, SecretKey, SignedObject, Timestamp};
-use accord_net::{Network, NetworkEvent};
+use accord_net::NetworkEvent;
 use accord_node::{AdmissionMode, Node, NodeHandle};
-use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer_config, wait_until};
+use accord_tests::harness::{TestFed, admitted, dial_addr, has, now, raw_peer, wait_until};
 
 async fn records(node: &NodeHandle) -> u64 {
     node.status()
@@ -205,14 +205,8 @@ async fn a_peer_answering_garbage_is_cut_off_and_the_node_stays_healthy() {
     // A certified peer that answers every sync request with garbage.
     let key = SecretKey::from_seed([90; 32]);
     let cert = tf.extra_node_cert(1, &key, "garbage");
-    let (net, handle, mut events) = Network::new(raw_peer_config(
-        &key,
-        &tf,
-        Some(cert.into_bytes()),
-        vec![a_addr.clone()],
-    ))
-    .unwrap();
-    tokio::spawn(net.run());
+    let (handle, mut events) =
+        raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr.clone()]).await;
     let cut_off = tokio::time::timeout(Duration::from_secs(30), async {
         let mut answered = 0;
         while let Some(ev) = events.recv().await {
@@ -269,14 +263,7 @@ async fn a_peer_sending_what_it_was_not_asked_for_is_cut_off_and_nothing_of_that
     .snapshot();
     let key = SecretKey::from_seed([91; 32]);
     let cert = tf.extra_node_cert(1, &key, "pusher");
-    let (net, handle, mut events) = Network::new(raw_peer_config(
-        &key,
-        &tf,
-        Some(cert.into_bytes()),
-        vec![a_addr],
-    ))
-    .unwrap();
-    tokio::spawn(net.run());
+    let (handle, mut events) = raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr]).await;
     let asked = tokio::time::timeout(Duration::from_secs(30), async {
         let mut asked = Vec::new();
         while let Some(ev) = events.recv().await {
@@ -399,14 +386,8 @@ async fn a_peer_that_refuses_our_sessions_and_floods_us_gets_one_session_at_a_ti
     let a_addr = dial_addr(&a).await.unwrap();
     let key = SecretKey::from_seed([91; 32]);
     let cert = tf.extra_node_cert(1, &key, "refuser");
-    let (net, handle, mut events) = Network::new(raw_peer_config(
-        &key,
-        &tf,
-        Some(cert.into_bytes()),
-        vec![a_addr.clone()],
-    ))
-    .unwrap();
-    tokio::spawn(net.run());
+    let (handle, mut events) =
+        raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr.clone()]).await;
     let a_peer: libp2p::PeerId = a.peer_id().parse().unwrap();
     let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let refuse = {
