@@ -94,6 +94,24 @@ fn queries() -> Vec<SearchQuery> {
     out
 }
 
+/// Records `0..parts * size` made by `make`, upserted and committed `size` at a time (a segment
+/// each); the records of each commit.
+fn commit_parts(
+    idx: &mut SearchIndex,
+    parts: u64,
+    size: u64,
+    make: impl Fn(u64) -> RecordDoc,
+) -> Vec<Vec<RecordDoc>> {
+    (0..parts)
+        .map(|part| {
+            let docs: Vec<RecordDoc> = (part * size..(part + 1) * size).map(&make).collect();
+            idx.upsert(&docs).unwrap();
+            idx.commit().unwrap();
+            docs
+        })
+        .collect()
+}
+
 /// What a result shows an analyst, in order.
 fn shown(r: &SearchResult) -> (usize, Vec<ObjectId>, String, Option<usize>) {
     (
@@ -122,13 +140,7 @@ fn agree(long_lived: &Searcher, idx: &SearchIndex) {
 fn a_searcher_that_remembers_answers_as_a_new_one_does_while_the_index_changes() {
     let mut idx = SearchIndex::in_memory().unwrap();
     // 3,000 records in six commits: more than the 1,024 below which statistics are exact.
-    for part in 0..6u64 {
-        let docs: Vec<RecordDoc> = (part * 500..(part + 1) * 500)
-            .map(|n| doc(n, "active"))
-            .collect();
-        idx.upsert(&docs).unwrap();
-        idx.commit().unwrap();
-    }
+    commit_parts(&mut idx, 6, 500, |n| doc(n, "active"));
     let long_lived = idx.searcher();
     agree(&long_lived, &idx);
     let before = long_lived.cache_stats();
@@ -180,13 +192,7 @@ fn ranked_pages_survive_a_commit_of_records_like_those_held() {
     let mut idx = SearchIndex::in_memory().unwrap();
     // Two commits of 1,500 (a segment per indexing thread each): few enough segments that the
     // merge policy leaves them alone.
-    for part in 0..2u64 {
-        let docs: Vec<RecordDoc> = (part * 1500..(part + 1) * 1500)
-            .map(|n| doc(n, "active"))
-            .collect();
-        idx.upsert(&docs).unwrap();
-        idx.commit().unwrap();
-    }
+    commit_parts(&mut idx, 2, 1500, |n| doc(n, "active"));
     let searcher = idx.searcher();
     let q = SearchQuery {
         text: Some("цифровых услуг".into()),
@@ -422,15 +428,7 @@ fn counts_made_from_what_a_query_leaves_out_are_what_the_records_say() {
     };
     // Three segments; then a fourth holding every seventh record of the first two superseded
     // (deleted there: live records the default filter leaves out, in a segment that is not whole).
-    let mut segments: Vec<Vec<RecordDoc>> = Vec::new();
-    for part in 0..3u64 {
-        let docs: Vec<RecordDoc> = (part * 300..(part + 1) * 300)
-            .map(|n| record(n, "active"))
-            .collect();
-        idx.upsert(&docs).unwrap();
-        idx.commit().unwrap();
-        segments.push(docs);
-    }
+    let mut segments = commit_parts(&mut idx, 3, 300, |n| record(n, "active"));
     let superseded: Vec<RecordDoc> = (0..600)
         .step_by(7)
         .map(|n| record(n, "superseded"))
