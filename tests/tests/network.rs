@@ -467,7 +467,7 @@ async fn a_hostile_member_cannot_act_for_another_member_over_gossip() {
         a.submit(vec![h_cert.as_bytes().to_vec()]).await.unwrap()[0].status,
         "accepted"
     );
-    let (h, _h_events) =
+    let (h, mut h_events) =
         raw_peer(&h_key, &tf, Some(h_cert.into_bytes()), vec![a_addr.clone()]).await;
     assert!(
         wait_until(Duration::from_secs(20), || admitted(&a, 2)).await,
@@ -527,6 +527,34 @@ async fn a_hostile_member_cannot_act_for_another_member_over_gossip() {
         })
         .await,
         "A still keeps the hostile member's node"
+    );
+    // H dials A again a second later (its bootstrap redial), with its certificate still valid
+    // and its score soon decayed: A cuts it at once rather than admitting it again.
+    let a_peer = a.peer_id();
+    let returned_and_cut = tokio::time::timeout(Duration::from_secs(30), async {
+        let (mut connects, mut cuts) = (0, 0);
+        while let Some(ev) = h_events.recv().await {
+            match ev {
+                NetworkEvent::PeerConnected { peer, .. } if peer.to_string() == a_peer => {
+                    connects += 1
+                }
+                NetworkEvent::PeerDisconnected { peer } if peer.to_string() == a_peer => {
+                    cuts += 1;
+                    if connects >= 2 && cuts >= 2 {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(returned_and_cut, "H came back and A kept it");
+    assert!(
+        !a.peers().await.unwrap().iter().any(|x| x.peer_id == h_peer),
+        "A lists H after cutting it again"
     );
     // Nothing of it is stored, and KZ's record and publisher are untouched.
     for o in &hostile {

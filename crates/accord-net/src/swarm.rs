@@ -48,6 +48,9 @@ struct Refused {
     backoff: Duration,
     warned: Instant,
     quiet: u64,
+    /// Cut for what it sent (invalid objects, bad data), not for its certificate: admission
+    /// does not forget it, so the backoff keeps doubling if it does so again.
+    conduct: bool,
 }
 
 struct PeerState {
@@ -531,9 +534,36 @@ impl Network {
         gs.set_application_score(&peer, app);
         warn!(%peer, %reason, score = app, "peer served bad data: penalised");
         if app <= -80.0 {
-            warn!(%peer, "peer keeps serving bad data: disconnecting");
-            let _ = self.swarm.disconnect_peer_id(peer);
+            self.cut_for_conduct(peer, "it keeps serving bad data", app);
         }
+    }
+
+    /// Cuts a peer for what it sent (its score fell to the graylist): disconnected, and refused
+    /// as a peer whose certificate failed is, for a backoff that doubles each time it does so
+    /// again. Without the refusal it would be back within its redial delay (a second), and its
+    /// score decays to neutral within seconds (P4's decay).
+    fn cut_for_conduct(&mut self, peer: PeerId, reason: &str, score: f64) {
+        let now = Instant::now();
+        let already = self
+            .refused
+            .get(&peer)
+            .is_some_and(|r| r.conduct && r.until > now);
+        if !already {
+            let (warn_now, quiet, backoff) = self.note_refusal(peer);
+            if let Some(r) = self.refused.get_mut(&peer) {
+                r.conduct = true;
+            }
+            if warn_now {
+                warn!(%peer, %reason, score, cut_quietly_since_last_warning = quiet, retry_after_secs = backoff.as_secs(), "peer cut for what it sent: disconnecting");
+            } else {
+                debug!(%peer, %reason, score, "peer cut again for what it sent: disconnecting");
+            }
+        }
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .remove_explicit_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     fn report(&mut self, message_id: Vec<u8>, source: PeerId, validation: Validation) {
@@ -551,9 +581,8 @@ impl Network {
         if validation == Validation::Reject {
             let score = gs.peer_score(&source);
             info!(peer = %source, ?score, "peer sent an invalid object");
-            if score.is_some_and(|s| s < -80.0) {
-                warn!(peer = %source, ?score, "peer keeps sending invalid objects: disconnecting");
-                let _ = self.swarm.disconnect_peer_id(source);
+            if let Some(s) = score.filter(|s| *s < -80.0) {
+                self.cut_for_conduct(source, "it keeps sending invalid objects", s);
             }
         }
     }
@@ -565,7 +594,9 @@ impl Network {
         let newly = !state.admitted;
         state.admitted = true;
         state.deadline = None;
-        self.refused.remove(&peer);
+        if self.refused.get(&peer).is_some_and(|r| !r.conduct) {
+            self.refused.remove(&peer);
+        }
         if member.is_some() {
             state.member = member.clone();
         }
@@ -584,6 +615,13 @@ impl Network {
             info!(%peer, member = ?member, "peer admitted");
             self.emit(NetworkEvent::PeerAdmitted { peer });
         }
+    }
+
+    /// Whether `peer` is within the backoff of a refusal (it is not dialled, and is cut if it
+    /// connects).
+    fn refused_now(&self, peer: &PeerId) -> bool {
+        let now = Instant::now();
+        self.refused.get(peer).is_some_and(|r| r.until > now)
     }
 
     /// Records a refusal: the peer is cut at once if it returns within its backoff, and is
@@ -605,6 +643,7 @@ impl Network {
             backoff: REFUSED_MIN / 2,
             warned: now - WARN_EVERY,
             quiet: 0,
+            conduct: false,
         });
         r.backoff = (r.backoff * 2).clamp(REFUSED_MIN, REFUSED_MAX);
         r.until = now + r.backoff;
@@ -670,8 +709,8 @@ impl Network {
             .retain(|_, r| now.saturating_duration_since(r.until) < REFUSED_MAX);
         for i in 0..self.bootstrap.len() {
             let b = &self.bootstrap[i];
-            let refused = self.refused.get(&b.peer).is_some_and(|r| r.until > now);
-            if b.next_attempt > now || self.peers.contains_key(&b.peer) || refused {
+            if b.next_attempt > now || self.peers.contains_key(&b.peer) || self.refused_now(&b.peer)
+            {
                 continue;
             }
             let (peer, addr) = (b.peer, b.addr.clone());
@@ -713,22 +752,24 @@ impl Network {
                 let addr = endpoint.get_remote_address().clone();
                 let members = self.admission == Admission::Members;
                 let now = Instant::now();
-                if members
-                    && let Some(r) = self.refused.get(&peer_id)
+                if let Some(r) = self.refused.get(&peer_id)
                     && r.until > now
+                    && (members || r.conduct)
                 {
                     // Refused a moment ago: cut without judging its certificate again — also
                     // when this connection came while the one it was refused on was still
                     // closing (it would otherwise count as a second connection of a peer
                     // already judged, and stay).
                     let wait = r.until - now;
+                    let why = if r.conduct {
+                        "cut earlier for what it sent"
+                    } else {
+                        "refused earlier"
+                    };
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     self.emit(NetworkEvent::NonMemberDisconnected {
                         peer: peer_id,
-                        reason: format!(
-                            "refused earlier; may try again in {} s",
-                            wait.as_secs().max(1)
-                        ),
+                        reason: format!("{why}; may try again in {} s", wait.as_secs().max(1)),
                     });
                     return;
                 }
@@ -949,6 +990,7 @@ impl Network {
                 if !self.peers.contains_key(&peer)
                     && self.peers.len() < TARGET_PEERS
                     && peer != *self.swarm.local_peer_id()
+                    && !self.refused_now(&peer)
                 {
                     let addr = addresses.first().clone();
                     debug!(%peer, %addr, "dialling a federation node found through Kademlia");
@@ -958,7 +1000,10 @@ impl Network {
             BehaviourEvent::Kad(_) => {}
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {
-                    if !self.peers.contains_key(&peer) && self.peers.len() < TARGET_PEERS {
+                    if !self.peers.contains_key(&peer)
+                        && self.peers.len() < TARGET_PEERS
+                        && !self.refused_now(&peer)
+                    {
                         let _ = self.swarm.dial(addr.with_p2p(peer).unwrap_or_else(|a| a));
                     }
                 }
