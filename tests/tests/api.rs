@@ -467,67 +467,82 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
     node.shutdown().await;
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
-    /// Random query strings and parameter combinations never produce a 5xx.
-    #[test]
-    fn random_queries_never_fail_the_server(
-        params in proptest::collection::vec(
-            (proptest::sample::select(vec!["q", "member", "kind", "direction", "lang", "publisher", "status", "since", "until", "sort", "limit", "cursor", "x"]),
-             ".{0,40}"),
-            0..6)
-    ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let statuses: Vec<u16> = rt.block_on(async {
-            let base = base_url().await;
-            let client = reqwest::Client::new();
-            let r = client.get(format!("{base}/v1/records")).query(&params).send().await.unwrap();
-            vec![r.status().as_u16()]
+/// Random query strings and parameter combinations never produce a 5xx. One node serves every
+/// case, and is shut down (its directory removed) when the cases end.
+#[test]
+fn random_queries_never_fail_the_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tf = TestFed::new(&["KZ", "BY"], 45).unwrap();
+    let (node, base) = rt.block_on(async {
+        let node = tf.spawn(0, vec![]).await.unwrap();
+        let recs: Vec<Vec<u8>> = (0..20)
+            .map(|i| {
+                tf.fed
+                    .record(
+                        i % 2,
+                        &format!("Запись {i} about platforms"),
+                        Timestamp(now().0 - 1000 + i as u64),
+                    )
+                    .into_bytes()
+            })
+            .collect();
+        let (_, searchable) = node
+            .submit_searchable(recs, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(searchable);
+        let base = serve(&node).await;
+        (node, base)
+    });
+    let client = reqwest::Client::new();
+    let params = proptest::collection::vec(
+        (
+            proptest::sample::select(vec![
+                "q",
+                "member",
+                "kind",
+                "direction",
+                "lang",
+                "publisher",
+                "status",
+                "since",
+                "until",
+                "sort",
+                "limit",
+                "cursor",
+                "x",
+            ]),
+            ".{0,40}",
+        ),
+        0..6,
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 64,
+        ..Default::default()
+    });
+    let outcome = runner.run(&params, |params| {
+        let status = rt.block_on(async {
+            client
+                .get(format!("{base}/v1/records"))
+                .query(&params)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
         });
-        proptest::prop_assert!(statuses.iter().all(|s| *s < 500), "{params:?} -> {statuses:?}");
+        let status = status
+            .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{params:?}: {e}")))?;
+        proptest::prop_assert!(status < 500, "{params:?} -> {status}");
+        Ok(())
+    });
+    rt.block_on(node.shutdown());
+    drop(tf);
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
-}
-
-static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// One node for the property test, on its own runtime thread, shared by all cases.
-async fn base_url() -> String {
-    BASE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let tf = TestFed::new(&["KZ", "BY"], 45).unwrap();
-                let node = tf.spawn(0, vec![]).await.unwrap();
-                let recs: Vec<Vec<u8>> = (0..20)
-                    .map(|i| {
-                        tf.fed
-                            .record(
-                                i % 2,
-                                &format!("Запись {i} about platforms"),
-                                Timestamp(now().0 - 1000 + i as u64),
-                            )
-                            .into_bytes()
-                    })
-                    .collect();
-                let (_, searchable) = node
-                    .submit_searchable(recs, Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                assert!(searchable);
-                let base = serve(&node).await;
-                tx.send(base).unwrap();
-                let _keep = (tf, node);
-                futures::future::pending::<()>().await;
-            });
-        });
-        rx.recv().unwrap()
-    })
-    .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
