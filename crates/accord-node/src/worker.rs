@@ -714,7 +714,14 @@ fn index_loop(
         backlog.release(update.docs.len());
         ix.take(update, Instant::now());
     }
-    info!("indexer stopped");
+    let waited = Instant::now();
+    if let Err(e) = ix.search.close() {
+        warn!(error = %e, "search index merges ended with an error");
+    }
+    info!(
+        merges_waited_ms = waited.elapsed().as_millis() as u64,
+        "indexer stopped"
+    );
 }
 
 /// Whether documents gathered between two commits go to the index writer now: a full batch

@@ -910,6 +910,14 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Closes the index: waits for the merges the merge policy started, which would otherwise go
+    /// on writing into the index directory after the node has stopped (and, in a test or a
+    /// benchmark, after its directory was removed). What they merge is kept; none is started.
+    pub fn close(self) -> Result<(), SearchError> {
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+
     /// Number of segments a search visits now.
     pub fn segment_count(&self) -> usize {
         self.reader.searcher().segment_readers().len()

@@ -548,3 +548,21 @@ fn counts_made_from_what_a_query_leaves_out_are_what_the_records_say() {
     let shown_ids: Vec<ObjectId> = filtered.hits.iter().map(|h| h.doc.id).collect();
     assert_eq!(shown_ids[..kept.len()], kept[..]);
 }
+
+/// Closing the index waits for the merge its last commit started and keeps what it merged; a
+/// dropped writer lets the merge run on into the directory and throws its result away.
+#[test]
+fn closing_the_index_waits_for_the_merges_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = SearchIndex::open(dir.path()).unwrap();
+    // Eight small segments: the merge policy merges a level of eight into one.
+    commit_parts(&mut idx, 8, 50, |n| doc(n, "active"));
+    idx.close().unwrap();
+    let reopened = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(reopened.num_docs(), 400);
+    assert_eq!(
+        reopened.segment_count(),
+        1,
+        "the merge the last commit started was not kept"
+    );
+}
