@@ -501,21 +501,14 @@ fn random_queries_never_fail_the_server() {
     let client = reqwest::Client::new();
     let params = proptest::collection::vec(
         (
-            proptest::sample::select(vec![
-                "q",
-                "member",
-                "kind",
-                "direction",
-                "lang",
-                "publisher",
-                "status",
-                "since",
-                "until",
-                "sort",
-                "limit",
-                "cursor",
-                "x",
-            ]),
+            // Every parameter the endpoint understands, and one it does not.
+            proptest::sample::select(
+                accord_api::RECORD_PARAMS
+                    .iter()
+                    .copied()
+                    .chain(["x"])
+                    .collect::<Vec<_>>(),
+            ),
             ".{0,40}",
         ),
         0..6,

@@ -16,6 +16,7 @@ mod records;
 mod server;
 pub(crate) mod ui;
 
+pub use records::RECORD_PARAMS;
 pub use server::{HttpOptions, serve_router};
 
 use accord_core::cbor;
