@@ -556,6 +556,27 @@ async fn a_hostile_member_cannot_act_for_another_member_over_gossip() {
         !a.peers().await.unwrap().iter().any(|x| x.peer_id == h_peer),
         "A lists H after cutting it again"
     );
+    // The operator sees both cuts in the metrics: one for the invalid objects, then one (or
+    // more, as H keeps dialling) for coming back.
+    let cut = |reason: &'static str| {
+        let a = a.clone();
+        async move {
+            metric(
+                &a,
+                &format!("accord_peers_cut_total{{reason=\"{reason}\"}}"),
+            )
+            .await
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            cut("came-back").await >= 1.0
+        })
+        .await,
+        "A's metrics do not count H's return"
+    );
+    assert_eq!(cut("invalid-objects").await, 1.0);
+    assert_eq!(cut("bad-data").await, 0.0);
     // Nothing of it is stored, and KZ's record and publisher are untouched.
     for o in &hostile {
         assert!(!has(&a, o.id()).await, "a hostile object was stored");

@@ -174,6 +174,14 @@ pub enum NetworkEvent {
     PeerAdmitted {
         peer: PeerId,
     },
+    /// A peer was cut for what it sent, and is refused for a backoff (docs/PROTOCOL.md §9.1):
+    /// `reason` is `invalid-objects` (its gossip score fell to the graylist), `bad-data` (it
+    /// served reconciliation or attachment data that did not match), or `came-back` (it
+    /// connected again within that backoff and was cut at once).
+    PeerCut {
+        peer: PeerId,
+        reason: &'static str,
+    },
 }
 
 impl NetworkEvent {
@@ -190,6 +198,7 @@ impl NetworkEvent {
             NetworkEvent::BlobRequest { .. } => "blob-request",
             NetworkEvent::NonMemberDisconnected { .. } => "non-member-disconnected",
             NetworkEvent::PeerAdmitted { .. } => "peer-admitted",
+            NetworkEvent::PeerCut { .. } => "peer-cut",
         }
     }
 }

@@ -534,7 +534,7 @@ impl Network {
         gs.set_application_score(&peer, app);
         warn!(%peer, %reason, score = app, "peer served bad data: penalised");
         if app <= -80.0 {
-            self.cut_for_conduct(peer, "it keeps serving bad data", app);
+            self.cut_for_conduct(peer, "bad-data", app);
         }
     }
 
@@ -542,7 +542,8 @@ impl Network {
     /// as a peer whose certificate failed is, for a backoff that doubles each time it does so
     /// again. Without the refusal it would be back within its redial delay (a second), and its
     /// score decays to neutral within seconds (P4's decay).
-    fn cut_for_conduct(&mut self, peer: PeerId, reason: &str, score: f64) {
+    /// `reason` is the code [`NetworkEvent::PeerCut`] carries.
+    fn cut_for_conduct(&mut self, peer: PeerId, reason: &'static str, score: f64) {
         let now = Instant::now();
         let already = self
             .refused
@@ -558,6 +559,7 @@ impl Network {
             } else {
                 debug!(%peer, %reason, score, "peer cut again for what it sent: disconnecting");
             }
+            self.emit(NetworkEvent::PeerCut { peer, reason });
         }
         self.swarm
             .behaviour_mut()
@@ -582,7 +584,7 @@ impl Network {
             let score = gs.peer_score(&source);
             info!(peer = %source, ?score, "peer sent an invalid object");
             if let Some(s) = score.filter(|s| *s < -80.0) {
-                self.cut_for_conduct(source, "it keeps sending invalid objects", s);
+                self.cut_for_conduct(source, "invalid-objects", s);
             }
         }
     }
@@ -761,16 +763,22 @@ impl Network {
                     // closing (it would otherwise count as a second connection of a peer
                     // already judged, and stay).
                     let wait = r.until - now;
-                    let why = if r.conduct {
-                        "cut earlier for what it sent"
-                    } else {
-                        "refused earlier"
-                    };
                     let _ = self.swarm.disconnect_peer_id(peer_id);
-                    self.emit(NetworkEvent::NonMemberDisconnected {
-                        peer: peer_id,
-                        reason: format!("{why}; may try again in {} s", wait.as_secs().max(1)),
-                    });
+                    if r.conduct {
+                        debug!(peer = %peer_id, wait_secs = wait.as_secs(), "peer cut earlier for what it sent came back: cut again");
+                        self.emit(NetworkEvent::PeerCut {
+                            peer: peer_id,
+                            reason: "came-back",
+                        });
+                    } else {
+                        self.emit(NetworkEvent::NonMemberDisconnected {
+                            peer: peer_id,
+                            reason: format!(
+                                "refused earlier; may try again in {} s",
+                                wait.as_secs().max(1)
+                            ),
+                        });
+                    }
                     return;
                 }
                 if num_established.get() > 1 {

@@ -24,6 +24,7 @@ pub struct Metrics {
     pub(crate) sync_bytes: Family<Labels, Counter>,
     pub(crate) sync_fetched: Counter,
     pub(crate) non_members: Counter,
+    pub(crate) peers_cut: Family<Labels, Counter>,
     pub(crate) silent_resets: Counter,
     pub(crate) peers: Family<Labels, Gauge>,
     pub(crate) objects: Family<Labels, Gauge>,
@@ -80,6 +81,7 @@ impl Metrics {
             sync_bytes: Family::default(),
             sync_fetched: Counter::default(),
             non_members: Counter::default(),
+            peers_cut: Family::default(),
             silent_resets: Counter::default(),
             peers: Family::default(),
             objects: Family::default(),
@@ -149,6 +151,11 @@ impl Metrics {
             "non_members_disconnected",
             "Peers disconnected for lack of a valid node certificate",
             m.non_members.clone(),
+        );
+        r.register(
+            "peers_cut",
+            "Peers cut for what they sent, by reason (invalid-objects, bad-data; came-back: cut again on returning within the backoff)",
+            m.peers_cut.clone(),
         );
         r.register(
             "silent_peer_resets",
@@ -290,6 +297,9 @@ impl Metrics {
         for result in ["accepted", "bad-signature"] {
             let _ = m.heartbeats.get_or_create(&labels(&[("result", result)]));
         }
+        for reason in ["invalid-objects", "bad-data", "came-back"] {
+            let _ = m.peers_cut.get_or_create(&labels(&[("reason", reason)]));
+        }
         for kind in ["divergent", "equivocation"] {
             let _ = m
                 .divergence_evidence
@@ -317,6 +327,13 @@ impl Metrics {
     pub(crate) fn gossip(&self, direction: &str, verdict: &str) {
         self.gossip
             .get_or_create(&labels(&[("direction", direction), ("verdict", verdict)]))
+            .inc();
+    }
+
+    /// A peer cut for what it sent ([`accord_net::NetworkEvent::PeerCut`]).
+    pub(crate) fn peer_cut(&self, reason: &str) {
+        self.peers_cut
+            .get_or_create(&labels(&[("reason", reason)]))
             .inc();
     }
 

@@ -1161,6 +1161,11 @@ async fn event_loop(
                 node.inner.metrics.non_members.inc();
                 debug!(%peer, %reason, "non-member disconnected");
             }
+            NetworkEvent::PeerCut { peer, reason } => {
+                // Counted; the network layer logs cuts, at most once a minute per peer.
+                node.inner.metrics.peer_cut(reason);
+                debug!(%peer, reason, "peer cut for what it sent");
+            }
             NetworkEvent::PeerConnected { .. } | NetworkEvent::Listening { .. } => {}
             _ => {}
         }
