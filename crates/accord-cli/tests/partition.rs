@@ -222,6 +222,9 @@ fn a_partitioned_node_converges_with_the_others_after_healing() {
         eprintln!("skipped: network namespaces are Linux-only");
         return;
     }
+    // Made before the network, so that it is removed after the network's guard has stopped the
+    // nodes writing into it (locals drop in reverse order, on a panic too).
+    let t = tempfile::tempdir().unwrap();
     let prefix = format!("ac{}", std::process::id() % 100_000);
     let mut net = match Net::build(&prefix) {
         Ok(n) => n,
@@ -231,7 +234,6 @@ fn a_partitioned_node_converges_with_the_others_after_healing() {
             return;
         }
     };
-    let t = tempfile::tempdir().unwrap();
     run_ok(
         Command::new(env!("CARGO_BIN_EXE_accord"))
             .current_dir(t.path())
