@@ -402,11 +402,7 @@ impl Network {
             Command::Penalize { peer, reason } => self.penalize(peer, &reason),
             Command::Disconnect { peer, reason } => {
                 warn!(%peer, %reason, "disconnecting peer");
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .remove_explicit_peer(&peer);
-                let _ = self.swarm.disconnect_peer_id(peer);
+                self.disconnect(peer);
             }
             Command::Reset { peer, reason } => {
                 let Some(state) = self.peers.get(&peer) else {
@@ -561,6 +557,12 @@ impl Network {
             }
             self.emit(NetworkEvent::PeerCut { peer, reason });
         }
+        self.disconnect(peer);
+    }
+
+    /// Takes `peer` out of the explicit gossip peers (or gossipsub would dial it again) and
+    /// closes every connection to it.
+    fn disconnect(&mut self, peer: PeerId) {
         self.swarm
             .behaviour_mut()
             .gossipsub
@@ -674,11 +676,7 @@ impl Network {
                     .behaviour_mut()
                     .gossipsub
                     .set_application_score(&peer, UNADMITTED_SCORE);
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .remove_explicit_peer(&peer);
-                let _ = self.swarm.disconnect_peer_id(peer);
+                self.disconnect(peer);
                 self.emit(NetworkEvent::NonMemberDisconnected { peer, reason });
             }
             Admission::Open => {
