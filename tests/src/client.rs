@@ -299,6 +299,7 @@ pub struct GetV1StatusResponse {
     pub uptime_secs: i64,
     pub version: String,
     pub listen: serde_json::Value,
+    pub disk: serde_json::Value,
 }
 
 /// The answer of `GET /v1/suggest`.

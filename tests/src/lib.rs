@@ -341,6 +341,15 @@ pub mod harness {
         format!("http://{addr}")
     }
 
+    /// `GET {base}{path_and_query}`: the status and the JSON body (`null` if it is not JSON).
+    pub async fn get_json(base: &str, path_and_query: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::get(format!("{base}{path_and_query}"))
+            .await
+            .expect("GET from the node's API");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// The value of an unlabelled metric of `node` (0 when it is not exported).
     pub async fn metric(node: &NodeHandle, name: &str) -> f64 {
         node.metrics_text()

@@ -11,13 +11,7 @@ use accord_tests::harness::{TestFed, admitted, dial_addr, now, serve, wait_until
 use futures::StreamExt;
 use serde_json::Value;
 
-async fn get(base: &str, path_and_query: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{base}{path_and_query}"))
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use accord_tests::harness::get_json as get;
 
 const MEMBERS: [&str; 5] = ["KZ", "BY", "AM", "KG", "UZ"];
 const KINDS: [&str; 4] = [

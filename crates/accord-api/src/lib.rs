@@ -53,6 +53,7 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
             NodeError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            NodeError::DiskLow(_) => ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
             _ => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
     }
@@ -430,6 +431,11 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
         "uptime_secs": s.uptime_secs,
         "version": s.version,
         "listen": s.listen,
+        "disk": {
+            "free_bytes": s.disk.free_bytes,
+            "min_free_bytes": s.disk.min_free_bytes,
+            "low": s.disk.low,
+        },
         "sync": sync_json(&node),
     })))
 }

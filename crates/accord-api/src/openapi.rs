@@ -260,6 +260,7 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
             ("uptime_secs", "integer"),
             ("version", "string"),
             ("listen", "array"),
+            ("disk", "object"),
         ])),
         ("get", "/v1/peers") | ("get", "/v1/sync") => json_of(object(&[("peers", "array")])),
         ("get", "/v1/records") => json_of(object(&[
@@ -379,7 +380,8 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "federation": ID, "federation_name": "CIS digital cooperation", "charter_version": 1,
             "counts": {"charter": 1, "delegation": 3, "node": 3, "record": 120},
             "pending": 0, "peers_connected": 2, "peers_admitted": 2, "uptime_secs": 3600,
-            "version": env!("CARGO_PKG_VERSION"), "listen": ["/ip4/10.0.0.5/tcp/4001"]
+            "version": env!("CARGO_PKG_VERSION"), "listen": ["/ip4/10.0.0.5/tcp/4001"],
+            "disk": {"free_bytes": 52_613_349_376_u64, "min_free_bytes": 536_870_912, "low": false}
         }),
         ("get", "/v1/peers") => json!({"peers": [{
             "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "BY",
@@ -485,6 +487,10 @@ pub fn document() -> Value {
             responses.insert(
                 "413".into(),
                 json!({"description": "Over the size or count limit."}),
+            );
+            responses.insert(
+                "507".into(),
+                json!({"description": "The node's disk is below its free-space floor (`store.min_free_mb`): nothing was stored; send again once space is freed. The error gives the free space and the floor.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
             );
         }
         let mut op = json!({"summary": summary, "parameters": parameters, "responses": responses});

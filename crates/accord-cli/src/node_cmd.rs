@@ -298,6 +298,9 @@ pub async fn status(node: &str) -> Result<()> {
         println!("objects     {}", parts.join(", "));
     }
     println!("pending     {}", s["pending"]);
+    if let Some(line) = disk_line(&s["disk"]) {
+        println!("disk        {line}");
+    }
     if let Some(peers) = s["sync"].as_array()
         && !peers.is_empty()
     {
@@ -337,6 +340,27 @@ pub async fn status(node: &str) -> Result<()> {
     Ok(())
 }
 
+/// The status's disk line: the free space and the floor, and what the node does below it.
+fn disk_line(disk: &Value) -> Option<String> {
+    let mib = |v: &Value| v.as_u64().map(|b| b >> 20);
+    let min = mib(&disk["min_free_bytes"])?;
+    let free = match mib(&disk["free_bytes"]) {
+        Some(f) => format!("{f} MiB free"),
+        None => "free space unknown".to_string(),
+    };
+    let floor = if min == 0 {
+        "no floor".to_string()
+    } else {
+        format!("floor {min} MiB (store.min_free_mb)")
+    };
+    let low = if disk["low"].as_bool() == Some(true) {
+        "  BELOW THE FLOOR: taking no new objects until space is freed"
+    } else {
+        ""
+    };
+    Some(format!("{free}, {floor}{low}"))
+}
+
 pub async fn peers(node: &str) -> Result<()> {
     let v = get_json(node, "/v1/peers", &[]).await?;
     let list = v["peers"].as_array().cloned().unwrap_or_default();
@@ -361,4 +385,35 @@ pub async fn peers(node: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_disk_line_says_the_free_space_the_floor_and_a_refusal() {
+        let ok =
+            json!({"free_bytes": 2048_u64 << 20, "min_free_bytes": 512_u64 << 20, "low": false});
+        assert_eq!(
+            disk_line(&ok).as_deref(),
+            Some("2048 MiB free, floor 512 MiB (store.min_free_mb)")
+        );
+        let low =
+            json!({"free_bytes": 100_u64 << 20, "min_free_bytes": 512_u64 << 20, "low": true});
+        assert_eq!(
+            disk_line(&low).as_deref(),
+            Some(
+                "100 MiB free, floor 512 MiB (store.min_free_mb)  BELOW THE FLOOR: taking no new objects until space is freed"
+            )
+        );
+        let unknown = json!({"free_bytes": null, "min_free_bytes": 0, "low": false});
+        assert_eq!(
+            disk_line(&unknown).as_deref(),
+            Some("free space unknown, no floor")
+        );
+        // A node of an earlier version says nothing of its disk: no line.
+        assert_eq!(disk_line(&Value::Null), None);
+    }
 }

@@ -371,6 +371,10 @@ impl NodeHandle {
                 _ = tokio::time::sleep(FETCH_TICK) => {}
             }
             loop {
+                // Files wait in the queue while the disk is below its floor.
+                if self.disk_check().is_err() {
+                    break;
+                }
                 let Ok(permit) = att.slots.clone().try_acquire_owned() else {
                     break;
                 };

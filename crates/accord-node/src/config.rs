@@ -202,6 +202,15 @@ pub struct StoreConfig {
     /// How long an object may wait in the quarantine, in seconds.
     #[serde(default = "default_pending_ttl_secs")]
     pub pending_ttl_secs: u64,
+    /// Free space, in MiB, that the data directory's filesystem keeps: below it the node takes
+    /// no new objects (submissions get HTTP 507; gossip, reconciliation and attachment fetches
+    /// wait) until space is freed. 0: no floor.
+    #[serde(default = "default_min_free_mb")]
+    pub min_free_mb: u64,
+    /// Test-only: the free space (bytes) the disk guard reads instead of the filesystem's.
+    /// Set only in code: no configuration file can name it.
+    #[serde(skip)]
+    pub test_free_bytes: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 fn default_cache_mb() -> u64 {
@@ -222,6 +231,13 @@ fn default_max_pending_per_member() -> usize {
 fn default_pending_ttl_secs() -> u64 {
     accord_store::DEFAULT_PENDING_TTL_MS / 1000
 }
+/// 512 MiB: room for an index merge and a few minutes of the federation's records at line rate.
+pub const DEFAULT_MIN_FREE_MB: u64 = 512;
+/// The largest floor a configuration may set (1 PiB in MiB).
+const MAX_MIN_FREE_MB: u64 = 1 << 30;
+fn default_min_free_mb() -> u64 {
+    DEFAULT_MIN_FREE_MB
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -232,6 +248,8 @@ impl Default for StoreConfig {
             max_pending_per_source: default_max_pending_per_source(),
             max_pending_per_member: default_max_pending_per_member(),
             pending_ttl_secs: default_pending_ttl_secs(),
+            min_free_mb: default_min_free_mb(),
+            test_free_bytes: None,
         }
     }
 }
@@ -654,6 +672,12 @@ impl NodeConfig {
                 ));
             }
         }
+        if self.store.min_free_mb > MAX_MIN_FREE_MB {
+            return Err(field(
+                "store.min_free_mb",
+                format!("must be at most {MAX_MIN_FREE_MB} (1 PiB)"),
+            ));
+        }
         if self.store.cache_mb == 0 {
             return Err(field("store.cache_mb", "must be at least 1"));
         }
@@ -860,14 +884,16 @@ mod tests {
         assert_eq!(cfg.search.index_heap_mb, 50);
         assert_eq!(cfg.search.index_nice, 10);
         assert_eq!(cfg.store.cache_mb, 4);
+        assert_eq!(cfg.store.min_free_mb, 512);
         let text = format!(
-            "{BASE}[network]\ngossip_queue_messages = 100\ngossip_queue_mb = 2\n[search]\nindex_heap_mb = 15\n"
+            "{BASE}[network]\ngossip_queue_messages = 100\ngossip_queue_mb = 2\n[search]\nindex_heap_mb = 15\n[store]\nmin_free_mb = 0\n"
         );
         let cfg = NodeConfig::load(&write(d.path(), &text), &[]).map_err(|e| e.to_string());
         let Ok(cfg) = cfg else { panic!("{cfg:?}") };
         assert_eq!(cfg.network.gossip_queue_messages, 100);
         assert_eq!(cfg.network.gossip_queue_mb, 2);
         assert_eq!(cfg.search.index_options().writer_heap_bytes, 15 << 20);
+        assert_eq!(cfg.store.min_free_mb, 0);
     }
 
     #[test]
@@ -932,6 +958,14 @@ mod tests {
             ("search", "index_nice = 20", "search.index_nice"),
             ("search", "index_nice = 25", "must be between 0 and 19"),
             ("search", "index_nice = -5", "index_nice"),
+            ("store", "min_free_mb = 2000000000", "store.min_free_mb"),
+            ("store", "min_free_mb = 2000000000", "must be at most"),
+            ("store", "min_free_mb = -1", "min_free_mb"),
+            (
+                "store",
+                "test_free_bytes = 5",
+                "unknown field `test_free_bytes`",
+            ),
         ] {
             let e = err(&format!("{BASE}[{section}]\n{line}\n"), &[]);
             assert!(e.contains(field), "{line}: {e}");

@@ -16,6 +16,7 @@
 
 mod attachments;
 pub mod config;
+mod disk;
 mod health;
 mod index;
 pub mod metrics;
@@ -29,6 +30,7 @@ pub use config::{
     AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
     SyncConfig,
 };
+pub use disk::{DiskLow, DiskView};
 pub use health::{
     Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE, MemberHealth,
     NodeHealth, PROTOCOL_VERSION,
@@ -114,6 +116,12 @@ pub enum NodeError {
     Net(#[from] accord_net::NetError),
     #[error("the node is shutting down")]
     Stopped,
+    #[error(
+        "the node's disk is nearly full ({} MiB free, below store.min_free_mb = {} MiB): it takes no new objects until space is freed",
+        .0.free_bytes >> 20,
+        .0.min_free_bytes >> 20
+    )]
+    DiskLow(DiskLow),
     #[error("{0}")]
     BadQuery(String),
 }

@@ -30,6 +30,9 @@ pub struct Metrics {
     pub(crate) objects: Family<Labels, Gauge>,
     pub(crate) pending: Gauge,
     pub(crate) store_bytes: Gauge,
+    pub(crate) disk_free_bytes: Gauge,
+    pub(crate) disk_min_free_bytes: Gauge,
+    pub(crate) disk_low: Gauge,
     pub(crate) search_docs: Gauge,
     pub(crate) commit_seconds: Histogram,
     pub(crate) searchable_lag_seconds: Histogram,
@@ -87,6 +90,9 @@ impl Metrics {
             objects: Family::default(),
             pending: Gauge::default(),
             store_bytes: Gauge::default(),
+            disk_free_bytes: Gauge::default(),
+            disk_min_free_bytes: Gauge::default(),
+            disk_low: Gauge::default(),
             search_docs: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             searchable_lag_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 10)),
@@ -177,6 +183,21 @@ impl Metrics {
             "store_bytes",
             "Size of the store on disk",
             m.store_bytes.clone(),
+        );
+        r.register(
+            "disk_free_bytes",
+            "Bytes available on the data directory's filesystem",
+            m.disk_free_bytes.clone(),
+        );
+        r.register(
+            "disk_min_free_bytes",
+            "The floor of free space below which the node takes no new objects (store.min_free_mb)",
+            m.disk_min_free_bytes.clone(),
+        );
+        r.register(
+            "disk_low",
+            "1 while the free space is below the floor and the node takes no new objects",
+            m.disk_low.clone(),
         );
         r.register(
             "search_documents",

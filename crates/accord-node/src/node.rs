@@ -71,6 +71,8 @@ pub struct NodeStatus {
     pub uptime_secs: u64,
     pub version: &'static str,
     pub listen: Vec<String>,
+    /// Free space of the data directory's disk and its floor.
+    pub disk: crate::DiskView,
 }
 
 /// A connected peer for display.
@@ -121,6 +123,8 @@ struct Inner {
     withhold: std::collections::HashSet<ObjectId>,
     withhold_from: std::collections::HashSet<String>,
     attachments: Arc<crate::attachments::Attachments>,
+    /// The free space of the data directory's disk, and its floor (`store.min_free_mb`).
+    disk: crate::disk::DiskGuard,
 }
 
 /// A cloneable handle to a running node.
@@ -322,6 +326,7 @@ impl Node {
                 withhold: cfg.sync.withhold.iter().copied().collect(),
                 withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
                 attachments: Arc::new(attachments),
+                disk: disk_guard(&cfg.data_dir, &cfg.store),
             }),
         };
         let net_task = tokio::spawn(network.run());
@@ -348,6 +353,22 @@ impl Node {
         }
         info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, "node started");
         Ok(handle)
+    }
+}
+
+/// The guard of the data directory's disk: the filesystem's free space, or the test's figure.
+fn disk_guard(dir: &std::path::Path, cfg: &crate::config::StoreConfig) -> crate::disk::DiskGuard {
+    let min_free = cfg.min_free_mb.saturating_mul(1 << 20);
+    match &cfg.test_free_bytes {
+        Some(free) => {
+            let free = free.clone();
+            crate::disk::DiskGuard::with_probe(
+                dir,
+                min_free,
+                Box::new(move |_| Ok(free.load(std::sync::atomic::Ordering::SeqCst))),
+            )
+        }
+        None => crate::disk::DiskGuard::new(dir, min_free),
     }
 }
 
@@ -521,6 +542,11 @@ impl NodeHandle {
         self.inner.expects_peers
     }
 
+    /// Whether the data directory's disk has room for new objects (see `store.min_free_mb`).
+    pub(crate) fn disk_check(&self) -> Result<(), NodeError> {
+        self.inner.disk.check().map_err(NodeError::DiskLow)
+    }
+
     pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
         &self.inner.metrics
     }
@@ -548,6 +574,13 @@ impl NodeHandle {
             .set(self.attachments().backlog() as i64);
         m.pending.set(shared.pending() as i64);
         m.store_bytes.set(shared.store_bytes() as i64);
+        let disk = self.inner.disk.view();
+        if let Some(free) = disk.free_bytes {
+            m.disk_free_bytes.set(free.min(i64::MAX as u64) as i64);
+        }
+        m.disk_min_free_bytes
+            .set(disk.min_free_bytes.min(i64::MAX as u64) as i64);
+        m.disk_low.set(i64::from(disk.low));
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
         crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
         crate::metrics::Metrics::catch_up(&m.gossip_unsent, self.inner.net.unsent_gossip().count());
@@ -640,6 +673,21 @@ impl NodeHandle {
         source: Source,
     ) -> Result<IngestResult, NodeError> {
         let started = std::time::Instant::now();
+        // Trust objects the node needs to start and to admit peers (its preloaded files, a
+        // peer's certificate) are small and bounded; everything else waits for disk space.
+        if !matches!(source, Source::Preload | Source::Peer(_))
+            && let Err(low) = self.inner.disk.check()
+        {
+            for _ in &items {
+                self.inner.metrics.ingested(
+                    source.as_str(),
+                    "refused",
+                    "disk-low",
+                    started.elapsed(),
+                );
+            }
+            return Err(NodeError::DiskLow(low));
+        }
         let limits = *self.inner.shared.trust().limits();
         let objects = self.object_reader()?;
         let inline = matches!(source, Source::Local);
@@ -810,6 +858,7 @@ impl NodeHandle {
             uptime_secs: self.inner.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION"),
             listen,
+            disk: self.inner.disk.view(),
         })
     }
 

@@ -315,6 +315,9 @@ impl NodeHandle {
     /// asked while one runs, it returns at once and that session is followed by one more (so
     /// that whatever prompted the request is not left to the next periodic session).
     pub async fn sync_with(&self, peer: Peer) -> Result<PeerSync, NodeError> {
+        // Nothing fetched could be stored: the session waits for disk space (the next one
+        // after it fetches what was missed meanwhile).
+        self.disk_check()?;
         {
             let Ok(mut running) = self.sync_state().running.lock() else {
                 return Err(NodeError::Stopped);

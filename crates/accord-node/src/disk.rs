@@ -1,0 +1,240 @@
+//! The free space of the filesystem that holds the data directory, and the floor under which
+//! the node takes nothing new (`store.min_free_mb`).
+//!
+//! A full disk would fail a store write in the middle of a group commit (and sled refuses every
+//! later write until a restart), an index commit, or a file being fetched. Long before that the
+//! node stops taking objects: a submission gets an error naming the free space and the floor
+//! (HTTP 507), gossip is let pass without a verdict against its sender, reconciliation sessions
+//! and attachment fetches wait. What the node holds stays readable, searchable and served to
+//! peers. Once space is freed it takes objects again by itself, and its next reconciliation
+//! fetches what it let pass.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+/// How long a reading of the free space stands before the next check reads it again: one
+/// `statvfs` a second at most, whatever the rate of submissions.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Once low, the node takes objects again only when the free space is this share of the floor
+/// above it (at least [`MIN_RESUME_MARGIN`]), so that it does not flap at the floor.
+const RESUME_MARGIN_DIVISOR: u64 = 10;
+const MIN_RESUME_MARGIN: u64 = 16 << 20;
+
+/// Reads the bytes available to the node on the filesystem holding a path.
+pub(crate) type Probe = Box<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>;
+
+/// The bytes available to unprivileged users on the filesystem holding `path`.
+pub(crate) fn available_bytes(path: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Free space below the floor: what a refused submission is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskLow {
+    pub free_bytes: u64,
+    pub min_free_bytes: u64,
+}
+
+/// What the node shows of its disk (`GET /v1/status`, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskView {
+    /// `None` until the free space could be read.
+    pub free_bytes: Option<u64>,
+    pub min_free_bytes: u64,
+    pub low: bool,
+}
+
+#[derive(Debug, Default)]
+struct Reading {
+    at: Option<Instant>,
+    free: Option<u64>,
+    low: bool,
+}
+
+/// The guard: every new object asks it first.
+pub(crate) struct DiskGuard {
+    dir: PathBuf,
+    min_free: u64,
+    probe: Probe,
+    reading: Mutex<Reading>,
+}
+
+impl std::fmt::Debug for DiskGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskGuard")
+            .field("dir", &self.dir)
+            .field("min_free", &self.min_free)
+            .finish()
+    }
+}
+
+impl DiskGuard {
+    /// A guard of `dir`'s filesystem with a floor of `min_free` bytes (0: no floor).
+    pub(crate) fn new(dir: &Path, min_free: u64) -> DiskGuard {
+        DiskGuard::with_probe(dir, min_free, Box::new(available_bytes))
+    }
+
+    pub(crate) fn with_probe(dir: &Path, min_free: u64, probe: Probe) -> DiskGuard {
+        DiskGuard {
+            dir: dir.to_path_buf(),
+            min_free,
+            probe,
+            reading: Mutex::new(Reading::default()),
+        }
+    }
+
+    /// `Err` while the free space is below the floor (read again when the last reading is
+    /// older than [`RECHECK`]).
+    pub(crate) fn check(&self) -> Result<(), DiskLow> {
+        self.check_at(Instant::now())
+    }
+
+    fn check_at(&self, now: Instant) -> Result<(), DiskLow> {
+        if self.min_free == 0 {
+            return Ok(());
+        }
+        let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        if r.at
+            .is_none_or(|at| now.saturating_duration_since(at) >= RECHECK)
+        {
+            r.at = Some(now);
+            match (self.probe)(&self.dir) {
+                Ok(free) => {
+                    r.free = Some(free);
+                    let resume = self.min_free.saturating_add(
+                        (self.min_free / RESUME_MARGIN_DIVISOR).max(MIN_RESUME_MARGIN),
+                    );
+                    if !r.low && free < self.min_free {
+                        r.low = true;
+                        warn!(
+                            free_mb = free >> 20,
+                            min_free_mb = self.min_free >> 20,
+                            dir = %self.dir.display(),
+                            "the data directory's disk is nearly full: the node takes no new objects until space is freed (store.min_free_mb)"
+                        );
+                    } else if r.low && free >= resume {
+                        r.low = false;
+                        info!(
+                            free_mb = free >> 20,
+                            "space freed on the data directory's disk: the node takes objects again"
+                        );
+                    }
+                }
+                // A filesystem that cannot say (some network filesystems): no floor applies,
+                // as before the floor existed; the last reading stays.
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read the free space of the data directory")
+                }
+            }
+        }
+        match (r.low, r.free) {
+            (true, Some(free)) => Err(DiskLow {
+                free_bytes: free,
+                min_free_bytes: self.min_free,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The last reading, refreshed if due.
+    pub(crate) fn view(&self) -> DiskView {
+        let _ = self.check();
+        let r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        DiskView {
+            free_bytes: r.free,
+            min_free_bytes: self.min_free,
+            low: r.low,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    const MB: u64 = 1 << 20;
+
+    /// A guard whose probe answers `free` and counts its calls.
+    fn guard(min: u64, free: &Arc<AtomicU64>, calls: &Arc<AtomicUsize>) -> DiskGuard {
+        let (free, calls) = (free.clone(), calls.clone());
+        DiskGuard::with_probe(
+            Path::new("."),
+            min,
+            Box::new(move |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(free.load(Ordering::SeqCst))
+            }),
+        )
+    }
+
+    /// Below the floor the guard refuses, with the figures; it reads the disk at most once per
+    /// [`RECHECK`]; it takes objects again only with the margin above the floor.
+    #[test]
+    fn refuses_below_the_floor_rereads_once_a_second_and_resumes_above_the_margin() {
+        let free = Arc::new(AtomicU64::new(600 * MB));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = guard(512 * MB, &free, &calls);
+        let t0 = Instant::now();
+        assert_eq!(g.check_at(t0), Ok(()));
+        free.store(100 * MB, Ordering::SeqCst);
+        // The reading of t0 stands for a second: no new read, still taking objects.
+        assert_eq!(g.check_at(t0 + Duration::from_millis(500)), Ok(()));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let low = DiskLow {
+            free_bytes: 100 * MB,
+            min_free_bytes: 512 * MB,
+        };
+        assert_eq!(g.check_at(t0 + RECHECK), Err(low));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // Just above the floor is not enough to resume (margin: a tenth of 512 MiB).
+        free.store(520 * MB, Ordering::SeqCst);
+        assert_eq!(
+            g.check_at(t0 + 2 * RECHECK),
+            Err(DiskLow {
+                free_bytes: 520 * MB,
+                min_free_bytes: 512 * MB
+            })
+        );
+        free.store(580 * MB, Ordering::SeqCst);
+        assert_eq!(g.check_at(t0 + 3 * RECHECK), Ok(()));
+        let v = g.view();
+        assert!(!v.low);
+        assert_eq!(v.min_free_bytes, 512 * MB);
+        // Dropping below again refuses again.
+        free.store(511 * MB, Ordering::SeqCst);
+        assert!(g.check_at(t0 + 4 * RECHECK).is_err());
+    }
+
+    /// A floor of 0 never reads the disk and never refuses; a probe that fails leaves the
+    /// guard as it was.
+    #[test]
+    fn no_floor_never_refuses_and_an_unreadable_disk_keeps_the_last_reading() {
+        let free = Arc::new(AtomicU64::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = guard(0, &free, &calls);
+        assert_eq!(g.check(), Ok(()));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+        let failing = DiskGuard::with_probe(
+            Path::new("."),
+            512 * MB,
+            Box::new(|_| Err(std::io::Error::other("not supported"))),
+        );
+        assert_eq!(failing.check(), Ok(()));
+        assert_eq!(failing.view().free_bytes, None);
+    }
+
+    /// The real probe reads the temporary directory's filesystem.
+    #[test]
+    fn the_free_space_of_a_real_directory_is_read() {
+        let dir = std::env::temp_dir();
+        let free = available_bytes(&dir).expect("statvfs of the temporary directory");
+        assert!(free > 0, "a writable temporary directory has free space");
+    }
+}

@@ -1,0 +1,232 @@
+//! A node whose disk falls below its free-space floor (`store.min_free_mb`): it refuses
+//! submissions with an error naming the floor, lets gossip pass without blaming its sender,
+//! keeps serving what it holds, and takes objects again by itself once space is freed, its
+//! reconciliation fetching what it let pass. The free space is the test's figure
+//! (`store.test_free_bytes`), so that the filling and the freeing are deterministic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use accord_node::NodeHandle;
+use accord_node::config::AdmissionMode;
+use accord_tests::harness::{
+    TestFed, admitted, admitted_pair, get_json, has, now, serve, wait_until,
+};
+
+const MIB: u64 = 1 << 20;
+
+/// The sum of `accord_ingest_total` series carrying every one of `labels`.
+async fn ingest_count(node: &NodeHandle, labels: &[&str]) -> f64 {
+    node.metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("accord_ingest_total{") && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn post(client: &reqwest::Client, base: &str, bytes: Vec<u8>) -> (u16, String) {
+    let r = client
+        .post(format!("{base}/v1/objects"))
+        .header("content-type", "application/cbor")
+        .body(bytes)
+        .send()
+        .await
+        .expect("POST /v1/objects");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes_by_itself() {
+    let tf = TestFed::new(&["KZ", "BY"], 71).expect("federation");
+    // Node 1's disk: 10 GiB free, then 100 MiB (below the default floor of 512 MiB), then
+    // 10 GiB again.
+    let free = Arc::new(AtomicU64::new(10 << 30));
+    let (a, b) = admitted_pair(|i, bootstrap| {
+        let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
+        if i == 1 {
+            cfg.store.test_free_bytes = Some(free.clone());
+        }
+        cfg
+    })
+    .await;
+    let base = serve(&b).await;
+    let client = reqwest::Client::new();
+    let t = now();
+
+    // Room: a submission is stored and searchable.
+    let before = tf.fed.record(0, "Stored before the disk filled", t);
+    let (status, body) = post(&client, &base, before.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(has(&b, before.id()).await);
+
+    // The disk fills: within the guard's recheck (a second) the node says so, and refuses
+    // submissions with an error that names the free space and the setting.
+    free.store(100 * MIB, Ordering::SeqCst);
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            b.status().await.is_ok_and(|s| s.disk.low)
+        })
+        .await,
+        "the node sees its disk below the floor"
+    );
+    let refused = tf.fed.record(
+        0,
+        "Sent while the disk is full",
+        accord_core::Timestamp(t.0 + 1),
+    );
+    let answer = post(&client, &base, refused.as_bytes().to_vec()).await;
+    assert_eq!(
+        answer.0, 507,
+        "a submission is refused once the disk is below the floor: {answer:?}"
+    );
+    assert!(
+        answer.1.contains("100 MiB free") && answer.1.contains("store.min_free_mb = 512 MiB"),
+        "the error names the free space and the floor: {}",
+        answer.1
+    );
+    assert!(!has(&b, refused.id()).await, "nothing refused was stored");
+    assert!(
+        ingest_count(
+            &b,
+            &[
+                "source=\"local\"",
+                "result=\"refused\"",
+                "reason=\"disk-low\""
+            ]
+        )
+        .await
+            >= 1.0
+    );
+
+    // Status and metrics say so.
+    let (_, status) = get_json(&base, "/v1/status").await;
+    assert_eq!(status["disk"]["low"], true, "{status}");
+    assert_eq!(status["disk"]["free_bytes"], 100 * MIB);
+    assert_eq!(status["disk"]["min_free_bytes"], 512 * MIB);
+    let metrics = b.metrics_text().await;
+    assert!(metrics.contains("accord_disk_low 1"), "{metrics}");
+    assert!(metrics.contains(&format!("accord_disk_free_bytes {}", 100 * MIB)));
+
+    // Gossip from the other node is let pass, and its sender is not blamed: it stays admitted
+    // and is not cut.
+    let gossiped = tf.fed.record(
+        0,
+        "Gossiped while the disk is full",
+        accord_core::Timestamp(t.0 + 2),
+    );
+    let r = a.submit(vec![gossiped.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(r[0].status, "accepted");
+    assert!(
+        wait_until(Duration::from_secs(20), || ingest_count_at_least(
+            &b,
+            &[
+                "source=\"gossip\"",
+                "result=\"refused\"",
+                "reason=\"disk-low\""
+            ],
+            1.0
+        ))
+        .await,
+        "node 1 receives the gossip and refuses it for its disk"
+    );
+    assert!(!has(&b, gossiped.id()).await);
+    assert!(
+        admitted(&a, 1).await && admitted(&b, 1).await,
+        "both keep each other"
+    );
+    assert_eq!(
+        accord_tests::harness::metric(&a, "accord_peers_cut_total").await,
+        0.0,
+        "the sender is not cut for a disk that is not its doing"
+    );
+
+    // What the node held before is still read and found.
+    assert!(has(&b, before.id()).await);
+    let found = b
+        .search(accord_search::SearchQuery {
+            text: Some("filled".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.total, 1,
+        "the record stored before is still searchable"
+    );
+
+    // Space is freed: the node takes objects again by itself, and reconciliation brings what
+    // gossip could not.
+    free.store(10 << 30, Ordering::SeqCst);
+    let answer = post_until(&client, &base, refused.as_bytes(), 200).await;
+    assert_eq!(
+        answer.0, 200,
+        "submissions are taken again once space is freed: {answer:?}"
+    );
+    assert!(has(&b, refused.id()).await);
+    assert!(
+        wait_until(Duration::from_secs(30), || has(&b, gossiped.id())).await,
+        "reconciliation fetches the record gossip brought while the disk was full"
+    );
+    let metrics = b.metrics_text().await;
+    assert!(metrics.contains("accord_disk_low 0"), "{metrics}");
+
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Posts `bytes` every 25 ms until the answer has status `want` (at most 10 s); the last answer.
+async fn post_until(
+    client: &reqwest::Client,
+    base: &str,
+    bytes: &[u8],
+    want: u16,
+) -> (u16, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = post(client, base, bytes.to_vec()).await;
+        if answer.0 == want || tokio::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn ingest_count_at_least(node: &NodeHandle, labels: &[&str], n: f64) -> bool {
+    ingest_count(node, labels).await >= n
+}
+
+/// A floor above what any disk has refuses submissions at once; a floor of 0 is no floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_floor_refuses_and_no_floor_takes_everything() {
+    let tf = TestFed::new(&["KZ"], 72).expect("federation");
+    let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
+    // The real filesystem's free space, against a floor of 1 PiB.
+    cfg.store.min_free_mb = 1 << 30;
+    let node = accord_node::Node::spawn(cfg).await.expect("node starts");
+    let rec = tf.fed.record(0, "Refused for the disk", now());
+    match node.submit(vec![rec.as_bytes().to_vec()]).await {
+        Err(accord_node::NodeError::DiskLow(low)) => {
+            assert_eq!(low.min_free_bytes, 1 << 50);
+            assert!(low.free_bytes < 1 << 50);
+        }
+        other => panic!("expected a refusal for the disk, got {other:?}"),
+    }
+    assert!(!has(&node, rec.id()).await);
+    node.shutdown().await;
+
+    let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
+    cfg.store.min_free_mb = 0;
+    let node = accord_node::Node::spawn(cfg).await.expect("node starts");
+    let r = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(r[0].status, "accepted");
+    let status = node.status().await.unwrap();
+    assert_eq!(status.disk.min_free_bytes, 0);
+    assert!(!status.disk.low);
+    node.shutdown().await;
+}
