@@ -112,6 +112,26 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     assert!(metrics.contains("accord_disk_low 1"), "{metrics}");
     assert!(metrics.contains(&format!("accord_disk_free_bytes {}", 100 * MIB)));
 
+    // Every page of the web interface says it, in both languages.
+    for (lang, words) in [
+        (
+            "en",
+            "This node takes no new records: its disk has 100 MiB free, below the floor of 512 MiB",
+        ),
+        (
+            "ru",
+            "Этот узел не принимает новых записей: на его диске свободно 100 МиБ, меньше порога в 512 МиБ",
+        ),
+    ] {
+        let page = reqwest::get(format!("{base}/?lang={lang}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(words), "{lang}: {page}");
+    }
+
     // Gossip from the other node is let pass, and its sender is not blamed: it stays admitted
     // and is not cut.
     let gossiped = tf.fed.record(
@@ -175,6 +195,16 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     );
     let metrics = b.metrics_text().await;
     assert!(metrics.contains("accord_disk_low 0"), "{metrics}");
+    let page = reqwest::get(format!("{base}/?lang=en"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("takes no new records"),
+        "the banner goes with the shortage"
+    );
 
     a.shutdown().await;
     b.shutdown().await;

@@ -386,6 +386,19 @@ impl Lang {
         }
     }
 
+    /// The banner of a node whose disk is below its free-space floor (MiB).
+    pub fn disk_low(self, free_mib: u64, min_mib: u64) -> String {
+        let (free, min) = (self.number(free_mib), self.number(min_mib));
+        match self {
+            Lang::Ru => format!(
+                "Этот узел не принимает новых записей: на его диске свободно {free} МиБ, меньше порога в {min} МиБ (store.min_free_mb). Всё, что он хранит, доступно; новые записи придут, когда место освободят."
+            ),
+            Lang::En => format!(
+                "This node takes no new records: its disk has {free} MiB free, below the floor of {min} MiB (store.min_free_mb). Everything it holds is available; new records arrive once space is freed."
+            ),
+        }
+    }
+
     /// A whole number with this language's digit grouping (12 345 / 12,345).
     pub fn number(self, n: u64) -> String {
         let digits = n.to_string();
@@ -446,6 +459,8 @@ pub(crate) struct Ctx {
     fed_name: String,
     this_member: String,
     charter_version: u64,
+    /// Free space and floor (MiB) while the node's disk is below its floor.
+    disk_low: Option<(u64, u64)>,
 }
 
 impl Ctx {
@@ -492,7 +507,12 @@ impl Ctx {
                 .as_ref()
                 .map(|s| s.member.clone())
                 .unwrap_or_default(),
-            charter_version: status.map(|s| s.charter_version).unwrap_or(0),
+            charter_version: status.as_ref().map(|s| s.charter_version).unwrap_or(0),
+            disk_low: status.as_ref().and_then(|s| {
+                let d = s.disk;
+                d.low
+                    .then(|| (d.free_bytes.unwrap_or(0) >> 20, d.min_free_bytes >> 20))
+            }),
         }
     }
 
@@ -558,7 +578,12 @@ impl Ctx {
                             a href=(switch(Lang::En)) lang="en" hreflang="en" aria-current=[(lang == Lang::En).then_some("true")] { "English" }
                         }
                     }
-                    main #main { (body) }
+                    main #main {
+                        @if let Some((free, min)) = self.disk_low {
+                            p.notice.error role="alert" { (lang.disk_low(free, min)) }
+                        }
+                        (body)
+                    }
                     footer.site {
                         span { (lang.t("this_node")) ": " (self.member(&self.this_member)) }
                         span { "Accord " (env!("CARGO_PKG_VERSION")) }
