@@ -329,6 +329,8 @@ impl Node {
                 disk: disk_guard(&cfg.data_dir, &cfg.store),
             }),
         };
+        // Read once at start, so that a disk already below its floor is in the log at once.
+        let _ = handle.inner.disk.check();
         let net_task = tokio::spawn(network.run());
         // Preloaded trust objects (delegations, certificates) before peers are handled.
         if let Err(e) = preload(&handle, &net, &cfg.preload, &trust).await {
