@@ -112,6 +112,23 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     assert!(metrics.contains("accord_disk_low 1"), "{metrics}");
     assert!(metrics.contains(&format!("accord_disk_free_bytes {}", 100 * MIB)));
 
+    // A file upload is refused too, and nothing is kept of it.
+    let file = b"an annex uploaded while the disk is full".to_vec();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&file))
+    };
+    let r = client
+        .put(format!("{base}/v1/blobs/{sha}"))
+        .header("content-type", "application/octet-stream")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 507);
+    let (code, _) = get_json(&base, &format!("/v1/blobs/{sha}")).await;
+    assert_eq!(code, 404, "the refused file is not kept");
+
     // Every page of the web interface says it, in both languages.
     for (lang, words) in [
         (

@@ -231,6 +231,8 @@ pub(crate) async fn put_blob(
     body: Body,
 ) -> Result<Response, ApiError> {
     let hash = hash_of(&hash)?;
+    // Below the disk's floor the upload is refused before its body is read.
+    node.disk_check()?;
     let limit = usize::try_from(node.trust().limits().max_attachment_bytes).unwrap_or(usize::MAX);
     let bytes = tokio::time::timeout(
         body_timeout * UPLOAD_TIMEOUT_FACTOR,
@@ -251,7 +253,10 @@ pub(crate) async fn put_blob(
     })?;
     node.put_blob(hash, bytes.to_vec())
         .await
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| match e {
+            accord_node::NodeError::DiskLow(_) => ApiError::from(e),
+            e => bad(e.to_string()),
+        })?;
     Ok(
         axum::Json(serde_json::json!({"sha256": hash.to_string(), "size": bytes.len()}))
             .into_response(),

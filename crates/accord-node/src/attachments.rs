@@ -645,6 +645,7 @@ impl NodeHandle {
     /// Stores a file uploaded by this node's publisher (checked against its SHA-256). If a
     /// stored record names it, it is referenced and read at once.
     pub async fn put_blob(&self, hash: ObjectId, bytes: Vec<u8>) -> Result<(), NodeError> {
+        self.disk_check()?;
         let att = self.attachments().clone();
         if bytes.len() as u64 > att.max_file {
             return Err(NodeError::BadQuery(format!(

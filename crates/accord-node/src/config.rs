@@ -231,7 +231,8 @@ fn default_max_pending_per_member() -> usize {
 fn default_pending_ttl_secs() -> u64 {
     accord_store::DEFAULT_PENDING_TTL_MS / 1000
 }
-/// 512 MiB: room for an index merge and a few minutes of the federation's records at line rate.
+/// 512 MiB: room for indexing what was accepted and for the largest merge of the search index of
+/// about a million records (~475 MB; docs/OPERATIONS.md, "Disk").
 pub const DEFAULT_MIN_FREE_MB: u64 = 512;
 /// The largest floor a configuration may set (1 PiB in MiB).
 const MAX_MIN_FREE_MB: u64 = 1 << 30;

@@ -544,8 +544,9 @@ impl NodeHandle {
         self.inner.expects_peers
     }
 
-    /// Whether the data directory's disk has room for new objects (see `store.min_free_mb`).
-    pub(crate) fn disk_check(&self) -> Result<(), NodeError> {
+    /// Whether the data directory's disk has room for new objects and files (see
+    /// `store.min_free_mb`): `Err(NodeError::DiskLow)` while it is below the floor.
+    pub fn disk_check(&self) -> Result<(), NodeError> {
         self.inner.disk.check().map_err(NodeError::DiskLow)
     }
 
