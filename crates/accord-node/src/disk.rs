@@ -29,6 +29,13 @@ pub(crate) type Probe = Box<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>
 /// The bytes available to unprivileged users on the filesystem holding `path`.
 pub(crate) fn available_bytes(path: &Path) -> std::io::Result<u64> {
     let s = rustix::fs::statvfs(path)?;
+    // Some filesystems (pseudo and some network ones) report no size at all: their "0 free"
+    // means unknown, not full, and the floor does not apply to them.
+    if s.f_blocks == 0 {
+        return Err(std::io::Error::other(
+            "the filesystem does not report its size",
+        ));
+    }
     Ok(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
@@ -236,5 +243,15 @@ mod tests {
         let dir = std::env::temp_dir();
         let free = available_bytes(&dir).expect("statvfs of the temporary directory");
         assert!(free > 0, "a writable temporary directory has free space");
+    }
+
+    /// A filesystem that reports no size (Linux's `/proc`) is unknown, not full.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_filesystem_without_a_size_is_unknown_not_full() {
+        assert!(available_bytes(Path::new("/proc")).is_err());
+        let g = DiskGuard::new(Path::new("/proc"), 512 * MB);
+        assert_eq!(g.check(), Ok(()));
+        assert_eq!(g.view().free_bytes, None);
     }
 }
