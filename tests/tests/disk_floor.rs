@@ -275,5 +275,9 @@ async fn an_impossible_floor_refuses_and_no_floor_takes_everything() {
     let status = node.status().await.unwrap();
     assert_eq!(status.disk.min_free_bytes, 0);
     assert!(!status.disk.low);
+    assert!(
+        status.disk.free_bytes.is_some_and(|f| f > 0),
+        "the free space is shown without a floor too"
+    );
     node.shutdown().await;
 }

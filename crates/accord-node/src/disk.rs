@@ -101,9 +101,6 @@ impl DiskGuard {
     }
 
     fn check_at(&self, now: Instant) -> Result<(), DiskLow> {
-        if self.min_free == 0 {
-            return Ok(());
-        }
         let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
         if r.at
             .is_none_or(|at| now.saturating_duration_since(at) >= RECHECK)
@@ -115,6 +112,7 @@ impl DiskGuard {
                     let resume = self.min_free.saturating_add(
                         (self.min_free / RESUME_MARGIN_DIVISOR).max(MIN_RESUME_MARGIN),
                     );
+                    // With no floor (0) the free space is still read, for status and metrics.
                     if !r.low && free < self.min_free {
                         r.low = true;
                         warn!(
@@ -218,15 +216,21 @@ mod tests {
         assert!(g.check_at(t0 + 4 * RECHECK).is_err());
     }
 
-    /// A floor of 0 never reads the disk and never refuses; a probe that fails leaves the
-    /// guard as it was.
+    /// A floor of 0 never refuses, even with no space left, and still shows the free space; a
+    /// probe that fails leaves the guard as it was.
     #[test]
     fn no_floor_never_refuses_and_an_unreadable_disk_keeps_the_last_reading() {
         let free = Arc::new(AtomicU64::new(0));
         let calls = Arc::new(AtomicUsize::new(0));
         let g = guard(0, &free, &calls);
         assert_eq!(g.check(), Ok(()));
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        let v = g.view();
+        assert_eq!((v.free_bytes, v.low), (Some(0), false));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "read once within the second"
+        );
 
         let failing = DiskGuard::with_probe(
             Path::new("."),
