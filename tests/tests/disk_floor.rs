@@ -112,6 +112,18 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     assert!(metrics.contains("accord_disk_low 1"), "{metrics}");
     assert!(metrics.contains(&format!("accord_disk_free_bytes {}", 100 * MIB)));
 
+    // The network page gives the figures.
+    let page = reqwest::get(format!("{base}/network?lang=en"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Free on disk: <strong>100 MiB</strong> (floor 512 MiB, store.min_free_mb)"),
+        "{page}"
+    );
+
     // A file upload is refused too, and nothing is kept of it.
     let file = b"an annex uploaded while the disk is full".to_vec();
     let sha = {

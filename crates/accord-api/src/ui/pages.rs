@@ -831,6 +831,14 @@ pub async fn network(
         h1 { (lang.t("network")) }
         @if let Some(s) = &status {
             p { (lang.t("this_node")) ": " (ctx.member(&s.member)) " · " code.id { (s.peer_id) } " · " @for l in &s.listen { code.id { (l) } " " } }
+            @if let Some(free) = s.disk.free_bytes {
+                p #disk {
+                    (lang.t("disk_free")) ": " strong { (lang.number(free >> 20)) " " (lang.t("mib")) }
+                    @if s.disk.min_free_bytes > 0 {
+                        " (" (lang.t("disk_floor")) " " (lang.number(s.disk.min_free_bytes >> 20)) " " (lang.t("mib")) ", store.min_free_mb)"
+                    }
+                }
+            }
         }
         h2 { (lang.t("peers")) " (" (peers.len()) ")" }
         div.scroll tabindex="0" role="region" aria-label=(lang.t("peers")) {
