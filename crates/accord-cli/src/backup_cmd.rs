@@ -92,6 +92,33 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> 
     Ok(())
 }
 
+/// The free space of the filesystem `dir` is (or will be) on: that of its nearest existing
+/// ancestor; `None` when it cannot be read.
+fn free_space_for(dir: &Path) -> Option<u64> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    accord_node::available_bytes(existing).ok()
+}
+
+/// Refuses a restore of `bytes` of objects into `dir` when `free` bytes cannot hold what it and
+/// the node's first start write, with the node's default free-space floor left over: the store
+/// and the search index take about 1.6 times the objects (docs/OPERATIONS.md, "Disk").
+fn check_room(dir: &Path, bytes: u64, free: u64) -> Result<()> {
+    const MIB: u64 = 1 << 20;
+    let floor = accord_node::config::DEFAULT_MIN_FREE_MB * MIB;
+    let need = bytes.saturating_mul(8) / 5 + floor;
+    if free < need {
+        bail!(
+            "{}: {} MiB free on its filesystem; restoring {} MiB of objects needs about {} MiB (the store and the search index take about 1.6 times the objects, and a node keeps store.min_free_mb = {} MiB free by default): free space there or restore elsewhere",
+            dir.display(),
+            free / MIB,
+            bytes.div_ceil(MIB),
+            need.div_ceil(MIB),
+            floor / MIB
+        );
+    }
+    Ok(())
+}
+
 /// Restores a backup into an empty data directory, validating every object.
 pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()> {
     if data_dir.exists()
@@ -105,6 +132,11 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
         );
     }
     let data = util::read(file)?;
+    // Before anything is written: a restore that runs out of space half way leaves a partial
+    // store to clean up, and a node on it would take nothing new (its free-space floor).
+    if let Some(free) = free_space_for(data_dir) {
+        check_room(data_dir, data.len() as u64, free)?;
+    }
     let items = cbor::split_sequence(&data, Limits::default().scan())
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let genesis = items
@@ -188,4 +220,36 @@ pub fn check(config: &Path, repair: bool) -> Result<()> {
     }
     println!("store is consistent");
     Ok(())
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn a_restore_needs_room_for_the_store_the_index_and_the_floor() {
+        let dir = Path::new("/srv/accord/data");
+        // 1,000 MiB of objects: 1,600 MiB for the store and the index, 512 MiB of floor.
+        assert!(check_room(dir, 1000 * MIB, 2112 * MIB).is_ok());
+        let e = check_room(dir, 1000 * MIB, 2111 * MIB)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("/srv/accord/data: 2111 MiB free")
+                && e.contains("restoring 1000 MiB of objects needs about 2112 MiB")
+                && e.contains("store.min_free_mb = 512 MiB"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_free_space_of_a_directory_not_yet_made_is_its_parents() {
+        let base = std::env::temp_dir();
+        let made = free_space_for(&base);
+        let later = free_space_for(&base.join("not-yet").join("data"));
+        assert!(made.is_some() && later.is_some());
+    }
 }

@@ -26,8 +26,9 @@ const MIN_RESUME_MARGIN: u64 = 16 << 20;
 /// Reads the bytes available to the node on the filesystem holding a path.
 pub(crate) type Probe = Box<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>;
 
-/// The bytes available to unprivileged users on the filesystem holding `path`.
-pub(crate) fn available_bytes(path: &Path) -> std::io::Result<u64> {
+/// The bytes available to unprivileged users on the filesystem holding `path`; an error when
+/// it cannot be read or the filesystem reports no size.
+pub fn available_bytes(path: &Path) -> std::io::Result<u64> {
     let s = rustix::fs::statvfs(path)?;
     // Some filesystems (pseudo and some network ones) report no size at all: their "0 free"
     // means unknown, not full, and the floor does not apply to them.

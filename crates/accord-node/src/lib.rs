@@ -30,7 +30,7 @@ pub use config::{
     AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
     SyncConfig,
 };
-pub use disk::{DiskLow, DiskView};
+pub use disk::{DiskLow, DiskView, available_bytes};
 pub use health::{
     Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE, MemberHealth,
     NodeHealth, PROTOCOL_VERSION,
