@@ -350,6 +350,16 @@ pub mod harness {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// `GET {base}{path_and_query}`: the body as text (a page of the web interface).
+    pub async fn get_text(base: &str, path_and_query: &str) -> String {
+        reqwest::get(format!("{base}{path_and_query}"))
+            .await
+            .expect("GET from the node")
+            .text()
+            .await
+            .expect("a text answer")
+    }
+
     /// The value of an unlabelled metric of `node` (0 when it is not exported).
     pub async fn metric(node: &NodeHandle, name: &str) -> f64 {
         node.metrics_text()

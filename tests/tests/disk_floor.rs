@@ -13,7 +13,7 @@ use std::time::Duration;
 use accord_node::NodeHandle;
 use accord_node::config::AdmissionMode;
 use accord_tests::harness::{
-    TestFed, admitted, admitted_pair, get_json, has, now, serve, wait_until,
+    TestFed, admitted, admitted_pair, get_json, get_text, has, now, serve, wait_until,
 };
 
 const MIB: u64 = 1 << 20;
@@ -113,12 +113,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     assert!(metrics.contains(&format!("accord_disk_free_bytes {}", 100 * MIB)));
 
     // The network page gives the figures.
-    let page = reqwest::get(format!("{base}/network?lang=en"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&base, "/network?lang=en").await;
     assert!(
         page.contains("Free on disk: <strong>100 MiB</strong> (floor 512 MiB, store.min_free_mb)"),
         "{page}"
@@ -152,12 +147,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
             "Этот узел не принимает новых записей: на его диске свободно 100 МиБ, меньше порога в 512 МиБ",
         ),
     ] {
-        let page = reqwest::get(format!("{base}/?lang={lang}"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(&base, &format!("/?lang={lang}")).await;
         assert!(page.contains(words), "{lang}: {page}");
     }
 
@@ -224,12 +214,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     );
     let metrics = b.metrics_text().await;
     assert!(metrics.contains("accord_disk_low 0"), "{metrics}");
-    let page = reqwest::get(format!("{base}/?lang=en"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&base, "/?lang=en").await;
     assert!(
         !page.contains("takes no new records"),
         "the banner goes with the shortage"
