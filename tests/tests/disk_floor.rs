@@ -28,6 +28,34 @@ async fn ingest_count(node: &NodeHandle, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// Two admitted nodes of `tf`; node 1's disk has `free` bytes free (the test's figure), and its
+/// HTTP API is served at the returned base address.
+async fn pair_with_disk(tf: &TestFed, free: &Arc<AtomicU64>) -> (NodeHandle, NodeHandle, String) {
+    let (a, b) = admitted_pair(|i, bootstrap| {
+        let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
+        if i == 1 {
+            cfg.store.test_free_bytes = Some(free.clone());
+        }
+        cfg
+    })
+    .await;
+    let base = serve(&b).await;
+    (a, b, base)
+}
+
+/// `PUT /v1/blobs/{sha}` of `bytes`: the status and the answer's text.
+async fn upload(client: &reqwest::Client, base: &str, sha: &str, bytes: Vec<u8>) -> (u16, String) {
+    let r = client
+        .put(format!("{base}/v1/blobs/{sha}"))
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT /v1/blobs");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
 async fn post(client: &reqwest::Client, base: &str, bytes: Vec<u8>) -> (u16, String) {
     let r = client
         .post(format!("{base}/v1/objects"))
@@ -46,15 +74,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     // Node 1's disk: 10 GiB free, then 100 MiB (below the default floor of 512 MiB), then
     // 10 GiB again.
     let free = Arc::new(AtomicU64::new(10 << 30));
-    let (a, b) = admitted_pair(|i, bootstrap| {
-        let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
-        if i == 1 {
-            cfg.store.test_free_bytes = Some(free.clone());
-        }
-        cfg
-    })
-    .await;
-    let base = serve(&b).await;
+    let (a, b, base) = pair_with_disk(&tf, &free).await;
     let client = reqwest::Client::new();
     let t = now();
 
@@ -125,14 +145,8 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&file))
     };
-    let r = client
-        .put(format!("{base}/v1/blobs/{sha}"))
-        .header("content-type", "application/octet-stream")
-        .body(file)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 507);
+    let (status, _) = upload(&client, &base, &sha, file).await;
+    assert_eq!(status, 507);
     let (code, _) = get_json(&base, &format!("/v1/blobs/{sha}")).await;
     assert_eq!(code, 404, "the refused file is not kept");
 
@@ -277,4 +291,108 @@ async fn an_impossible_floor_refuses_and_no_floor_takes_everything() {
         "the free space is shown without a floor too"
     );
     node.shutdown().await;
+}
+
+/// `n` bytes that do not repeat (a file of several chunks).
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Above its floor by less than a file's size, a node neither fetches nor takes that file: the
+/// fetch waits, counted, and an upload is refused before its body is read, naming the size,
+/// the free space and the floor; records still flow, smaller files still fit, and once space is
+/// freed the waiting file is fetched by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
+    let tf = TestFed::new(&["KZ", "BY"], 73).expect("federation");
+    // Node 1's disk: 2 MiB above the default floor of 512 MiB, then 10 GiB.
+    let free = Arc::new(AtomicU64::new(514 * MIB));
+    let (a, b, base) = pair_with_disk(&tf, &free).await;
+    let client = reqwest::Client::new();
+
+    // A record with a file of 3 MiB, published on node 0.
+    let file = noise(3 * MIB as usize);
+    let att = accord_core::attachment::describe("annex.bin", &file);
+    a.put_blob(att.sha256, file.clone()).await.unwrap();
+    let mut body = tf.fed.record_body(0, "A record with a large annex", now());
+    body.attachments = vec![att.clone()];
+    let rec = accord_core::Object::Record(body).sign(&tf.fed.members[0].publisher);
+    assert_eq!(
+        a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+
+    // Node 1 takes the record (its disk is above the floor) but puts the file off.
+    assert!(
+        wait_until(Duration::from_secs(20), || has(&b, rec.id())).await,
+        "the record travels: the disk is above its floor"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            accord_tests::harness::metric(&b, "accord_attachments_deferred_for_disk_total").await
+                >= 1.0
+        })
+        .await,
+        "the fetch of a file that would cross the floor is put off and counted"
+    );
+    assert!(
+        b.blob(att.sha256).await.is_none(),
+        "the file is not fetched"
+    );
+    assert!(!b.status().await.unwrap().disk.low);
+
+    // An upload of the same size is refused before its body is read, naming the figures.
+    let sha = att.sha256.to_string();
+    let (status, text) = upload(&client, &base, &sha, file.clone()).await;
+    assert_eq!(status, 507, "{text}");
+    assert!(
+        text.contains("no room for a file of 3 MiB")
+            && text.contains("514 MiB free")
+            && text.contains("store.min_free_mb = 512 MiB"),
+        "{text}"
+    );
+    // Without an announced length the node refuses it once read, keeping nothing.
+    match b.put_blob(att.sha256, file.clone()).await {
+        Err(accord_node::NodeError::NoRoom(room)) => {
+            assert_eq!(room.needed_bytes, 3 * MIB);
+            assert_eq!(room.min_free_bytes, 512 * MIB);
+        }
+        other => panic!("expected no room for the file, got {other:?}"),
+    }
+    assert!(b.blob(att.sha256).await.is_none(), "nothing of it is kept");
+
+    // A small file still fits, and records still flow.
+    let small = b"a short note".to_vec();
+    let small_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&small))
+    };
+    let (status, text) = upload(&client, &base, &small_sha, small).await;
+    assert_eq!(status, 200, "{text}");
+    let later = tf.fed.record(0, "Sent while a file waits", now());
+    let (status, text) = post(&client, &base, later.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{text}");
+
+    // Space freed: the waiting file is fetched by itself, whole and verified.
+    free.store(10 << 30, Ordering::SeqCst);
+    assert!(
+        wait_until(Duration::from_secs(40), || async {
+            b.blob(att.sha256).await.is_some()
+        })
+        .await,
+        "the file is fetched once there is room"
+    );
+    let held = std::fs::read(b.blob(att.sha256).await.unwrap().path).unwrap();
+    assert_eq!(held, file);
+
+    a.shutdown().await;
+    b.shutdown().await;
 }

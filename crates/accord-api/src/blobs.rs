@@ -222,18 +222,40 @@ pub(crate) async fn get_blob(
     Ok(r)
 }
 
+/// The body length a request announces (`Content-Length`), when it does and is a number.
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Stores a file for a record this node's publisher submits (before or after the record):
 /// the body must hash to the path's SHA-256.
 pub(crate) async fn put_blob(
     State(node): State<NodeHandle>,
     Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
     Path(hash): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let hash = hash_of(&hash)?;
-    // Below the disk's floor the upload is refused before its body is read.
-    node.disk_check()?;
     let limit = usize::try_from(node.trust().limits().max_attachment_bytes).unwrap_or(usize::MAX);
+    // Over the charter's limit, below the disk's floor, or with an announced length that would
+    // not fit above the floor, the upload is refused before its body is read.
+    match announced_length(&headers) {
+        Some(len) if len > limit as u64 => {
+            return Err(ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the file is {len} bytes, over the charter's limit of {limit} bytes"),
+            ));
+        }
+        Some(len) => node.disk_room_for(len)?,
+        None => node.disk_check()?,
+    }
     let bytes = tokio::time::timeout(
         body_timeout * UPLOAD_TIMEOUT_FACTOR,
         axum::body::to_bytes(body, limit),
@@ -254,7 +276,9 @@ pub(crate) async fn put_blob(
     node.put_blob(hash, bytes.to_vec())
         .await
         .map_err(|e| match e {
-            accord_node::NodeError::DiskLow(_) => ApiError::from(e),
+            accord_node::NodeError::DiskLow(_) | accord_node::NodeError::NoRoom(_) => {
+                ApiError::from(e)
+            }
             e => bad(e.to_string()),
         })?;
     Ok(

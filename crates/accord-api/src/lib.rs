@@ -53,7 +53,9 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
             NodeError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            NodeError::DiskLow(_) => ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
+            NodeError::DiskLow(_) | NodeError::NoRoom(_) => {
+                ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
+            }
             _ => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
     }

@@ -488,9 +488,14 @@ pub fn document() -> Value {
                 "413".into(),
                 json!({"description": "Over the size or count limit."}),
             );
+            let no_room = if *method == "put" {
+                " A file is also refused when its length would leave less than the floor free, counting the files under way; the error then gives its size too."
+            } else {
+                ""
+            };
             responses.insert(
                 "507".into(),
-                json!({"description": "The node's disk is below its free-space floor (`store.min_free_mb`): nothing was stored; send again once space is freed. The error gives the free space and the floor.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+                json!({"description": format!("The node's disk is below its free-space floor (`store.min_free_mb`): nothing was stored; send again once space is freed. The error gives the free space and the floor.{no_room}"), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
             );
         }
         let mut op = json!({"summary": summary, "parameters": parameters, "responses": responses});

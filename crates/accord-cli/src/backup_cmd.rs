@@ -99,24 +99,50 @@ fn free_space_for(dir: &Path) -> Option<u64> {
     accord_node::available_bytes(existing).ok()
 }
 
-/// Refuses a restore of `bytes` of objects into `dir` when `free` bytes cannot hold what it and
-/// the node's first start write, with the node's default free-space floor left over: the store
-/// and the search index take about 1.6 times the objects (docs/OPERATIONS.md, "Disk").
-fn check_room(dir: &Path, bytes: u64, free: u64) -> Result<()> {
+/// Refuses a restore of `objects` bytes of objects and `files` bytes of attachments into `dir`
+/// when `free` bytes cannot hold what it and the node's first start write, with the node's
+/// default free-space floor left over: the store and the search index take about 1.6 times the
+/// objects, attachments their own size (docs/OPERATIONS.md, "Disk").
+fn check_room(dir: &Path, objects: u64, files: u64, free: u64) -> Result<()> {
     const MIB: u64 = 1 << 20;
     let floor = accord_node::config::DEFAULT_MIN_FREE_MB * MIB;
-    let need = bytes.saturating_mul(8) / 5 + floor;
+    let need = objects
+        .saturating_mul(8)
+        .div_ceil(5)
+        .saturating_add(files)
+        .saturating_add(floor);
     if free < need {
+        let with_files = if files > 0 {
+            format!(" and {} MiB of attachments", files.div_ceil(MIB))
+        } else {
+            String::new()
+        };
         bail!(
-            "{}: {} MiB free on its filesystem; restoring {} MiB of objects needs about {} MiB (the store and the search index take about 1.6 times the objects, and a node keeps store.min_free_mb = {} MiB free by default): free space there or restore elsewhere",
+            "{}: {} MiB free on its filesystem; restoring {} MiB of objects{with_files} needs about {} MiB (the store and the search index take about 1.6 times the objects, attachments their size, and a node keeps store.min_free_mb = {} MiB free by default): free space there or restore elsewhere",
             dir.display(),
             free / MIB,
-            bytes.div_ceil(MIB),
+            objects.div_ceil(MIB),
             need.div_ceil(MIB),
             floor / MIB
         );
     }
     Ok(())
+}
+
+/// The bytes of the backup's attachment files that a restore from `dir` copies: each file
+/// named by a record and present there, once.
+fn attachment_bytes(
+    records: &[(accord_core::ObjectId, Vec<accord_core::object::Attachment>)],
+    dir: &Path,
+) -> u64 {
+    let mut seen = std::collections::BTreeSet::new();
+    records
+        .iter()
+        .flat_map(|(_, list)| list)
+        .filter(|a| seen.insert(a.sha256))
+        .filter_map(|a| std::fs::metadata(dir.join(a.sha256.to_string())).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Restores a backup into an empty data directory, validating every object.
@@ -132,13 +158,15 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
         );
     }
     let data = util::read(file)?;
+    let items = cbor::split_sequence(&data, Limits::default().scan())
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let attachments = attachments_of(&items);
     // Before anything is written: a restore that runs out of space half way leaves a partial
     // store to clean up, and a node on it would take nothing new (its free-space floor).
     if let Some(free) = free_space_for(data_dir) {
-        check_room(data_dir, data.len() as u64, free)?;
+        let files = blobs.map_or(0, |d| attachment_bytes(&attachments, d));
+        check_room(data_dir, data.len() as u64, files, free)?;
     }
-    let items = cbor::split_sequence(&data, Limits::default().scan())
-        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let genesis = items
         .first()
         .ok_or_else(|| anyhow!("{} holds no objects", file.display()))?;
@@ -159,7 +187,7 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
     );
     println!("federation {}", store.trust().federation());
     drop(store);
-    let (copied, queued) = accord_node::restore_blobs(data_dir, &attachments_of(&items), blobs)?;
+    let (copied, queued) = accord_node::restore_blobs(data_dir, &attachments, blobs)?;
     if copied + queued > 0 {
         println!(
             "attachments: {copied} restored from the backup, {queued} to be fetched from peers when the node runs"
@@ -232,8 +260,8 @@ mod room_tests {
     fn a_restore_needs_room_for_the_store_the_index_and_the_floor() {
         let dir = Path::new("/srv/accord/data");
         // 1,000 MiB of objects: 1,600 MiB for the store and the index, 512 MiB of floor.
-        assert!(check_room(dir, 1000 * MIB, 2112 * MIB).is_ok());
-        let e = check_room(dir, 1000 * MIB, 2111 * MIB)
+        assert!(check_room(dir, 1000 * MIB, 0, 2112 * MIB).is_ok());
+        let e = check_room(dir, 1000 * MIB, 0, 2111 * MIB)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -241,6 +269,42 @@ mod room_tests {
             e.contains("/srv/accord/data: 2111 MiB free")
                 && e.contains("restoring 1000 MiB of objects needs about 2112 MiB")
                 && e.contains("store.min_free_mb = 512 MiB"),
+            "{e}"
+        );
+    }
+
+    /// Attachments restored from the backup need their own size on top, each file once, and
+    /// only files the backup's records name and its directory holds count.
+    #[test]
+    fn a_restore_with_attachments_needs_room_for_them_too() {
+        use accord_core::object::Attachment;
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, n: usize| {
+            let bytes = vec![7u8; n];
+            let a = accord_core::attachment::describe(name, &bytes);
+            std::fs::write(dir.path().join(a.sha256.to_string()), &bytes).unwrap();
+            a
+        };
+        let big: Attachment = file("big.bin", 3 * MIB as usize);
+        let small: Attachment = file("small.bin", 1000);
+        let absent = accord_core::attachment::describe("absent.bin", b"not in the backup");
+        let id = |n: u8| accord_core::ObjectId([n; 32]);
+        let records = vec![
+            (id(1), vec![big.clone(), small.clone()]),
+            // The same file named by a second record is copied once.
+            (id(2), vec![big.clone(), absent]),
+        ];
+        let files = attachment_bytes(&records, dir.path());
+        assert_eq!(files, 3 * MIB + 1000);
+        let target = Path::new("/srv/accord/data");
+        // 100 MiB of objects: 160 MiB, the files 3 MiB and a bit, 512 MiB of floor.
+        assert!(check_room(target, 100 * MIB, files, 676 * MIB).is_ok());
+        let e = check_room(target, 100 * MIB, files, 675 * MIB)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("restoring 100 MiB of objects and 4 MiB of attachments needs about 676 MiB"),
             "{e}"
         );
     }

@@ -31,6 +31,9 @@ use crate::node::NodeHandle;
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How often the fetcher looks at its queue without being woken.
 const FETCH_TICK: Duration = Duration::from_secs(5);
+/// How long a file that did not fit above the disk's floor waits before it is tried again
+/// (the fetcher's next tick after it).
+const ROOM_RETRY: Duration = FETCH_TICK;
 /// An uploaded file no record names is removed after this long.
 const ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
 
@@ -396,9 +399,24 @@ impl NodeHandle {
                 let Some((hash, want)) = next else {
                     break;
                 };
+                // Only a file with room for all of it above the floor is fetched; one that
+                // does not fit now waits its retry time while smaller ones go ahead.
+                let room = match self.disk_reserve(want.attachment.size) {
+                    Ok(room) => room,
+                    Err(e) => {
+                        let mut q = att.queue();
+                        q.running.remove(&hash);
+                        q.retry_at.insert(hash, Instant::now() + ROOM_RETRY);
+                        drop(q);
+                        self.metrics().attachments_deferred_for_disk.inc();
+                        debug!(file = %want.attachment.name, size = want.attachment.size, error = %e, "attachment waits for room on the disk");
+                        continue;
+                    }
+                };
                 let node = self.clone();
                 tokio::spawn(async move {
                     node.fetch(hash, want).await;
+                    drop(room);
                     drop(permit);
                     node.attachments().wake.notify_one();
                 });
@@ -645,7 +663,6 @@ impl NodeHandle {
     /// Stores a file uploaded by this node's publisher (checked against its SHA-256). If a
     /// stored record names it, it is referenced and read at once.
     pub async fn put_blob(&self, hash: ObjectId, bytes: Vec<u8>) -> Result<(), NodeError> {
-        self.disk_check()?;
         let att = self.attachments().clone();
         if bytes.len() as u64 > att.max_file {
             return Err(NodeError::BadQuery(format!(
@@ -654,6 +671,7 @@ impl NodeHandle {
                 att.max_file
             )));
         }
+        let room = self.disk_reserve(bytes.len() as u64)?;
         let a2 = att.clone();
         let waiting = tokio::task::spawn_blocking(move || -> Result<Option<Want>, NodeError> {
             a2.blobs
@@ -668,6 +686,7 @@ impl NodeHandle {
         })
         .await
         .map_err(|e| NodeError::Store(e.to_string()))??;
+        drop(room);
         if waiting.is_some() {
             self.read_attachment(hash).await;
         }

@@ -8,9 +8,14 @@
 //! and attachment fetches wait. What the node holds stays readable, searchable and served to
 //! peers. Once space is freed it takes objects again by itself, and its next reconciliation
 //! fetches what it let pass.
+//!
+//! Files are larger than objects (up to the charter's per-file limit), so a file is written
+//! only with room for all of it above the floor: a fetch or an upload first reserves its size
+//! ([`DiskGuard::reserve`]), and the reservations of files under way count as used until they
+//! end. A file that does not fit waits (a fetch) or is refused with 507 (an upload).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -47,6 +52,24 @@ pub struct DiskLow {
     pub min_free_bytes: u64,
 }
 
+/// Room refused for a file: writing `needed_bytes` would leave less than the floor free
+/// (`free_bytes` is what the filesystem has less the files already under way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoRoom {
+    pub needed_bytes: u64,
+    pub free_bytes: u64,
+    pub min_free_bytes: u64,
+}
+
+/// Why a file may not be written now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The disk is below its floor: nothing new at all.
+    Low(DiskLow),
+    /// The disk is above its floor, but not by this file's size.
+    NoRoom(NoRoom),
+}
+
 /// What the node shows of its disk (`GET /v1/status`, metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskView {
@@ -61,6 +84,8 @@ struct Reading {
     at: Option<Instant>,
     free: Option<u64>,
     low: bool,
+    /// Bytes of the files under way (their reservations).
+    reserved: u64,
 }
 
 /// The guard: every new object asks it first.
@@ -146,6 +171,57 @@ impl DiskGuard {
         }
     }
 
+    /// Room for a file of `bytes`: refused below the floor, or when the free space less the
+    /// files already under way and this one would fall below it. The reservation counts the
+    /// file as used until it is dropped (the file written or given up); then the disk is read
+    /// again at the next check. With no floor, or a filesystem that cannot say, every file fits.
+    ///
+    /// Conservative on purpose: a fetch resumed half way reserves the whole file, and the
+    /// reading of the last second may already hold part of a file under way.
+    pub(crate) fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Refused> {
+        self.reserve_at(bytes, Instant::now())
+    }
+
+    fn reserve_at(self: &Arc<Self>, bytes: u64, now: Instant) -> Result<Reservation, Refused> {
+        self.check_at(now).map_err(Refused::Low)?;
+        let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        self.room(&r, bytes)?;
+        r.reserved = r.reserved.saturating_add(bytes);
+        Ok(Reservation {
+            guard: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Whether a file of `bytes` would fit now, without reserving (an upload's announced
+    /// length, checked before its body is read).
+    pub(crate) fn would_fit(&self, bytes: u64) -> Result<(), Refused> {
+        self.check().map_err(Refused::Low)?;
+        let r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        self.room(&r, bytes)
+    }
+
+    fn room(&self, r: &Reading, bytes: u64) -> Result<(), Refused> {
+        if let (Some(free), true) = (r.free, self.min_free > 0) {
+            let left = free.saturating_sub(r.reserved);
+            if left < self.min_free.saturating_add(bytes) {
+                return Err(Refused::NoRoom(NoRoom {
+                    needed_bytes: bytes,
+                    free_bytes: left,
+                    min_free_bytes: self.min_free,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn release(&self, bytes: u64) {
+        let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        r.reserved = r.reserved.saturating_sub(bytes);
+        // What was written now shows in the filesystem's figure: read it at the next check.
+        r.at = None;
+    }
+
     /// The last reading, refreshed if due.
     pub(crate) fn view(&self) -> DiskView {
         let _ = self.check();
@@ -155,6 +231,19 @@ impl DiskGuard {
             min_free_bytes: self.min_free,
             low: r.low,
         }
+    }
+}
+
+/// Room held for a file under way; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    guard: Arc<DiskGuard>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.guard.release(self.bytes);
     }
 }
 
@@ -240,6 +329,58 @@ mod tests {
         );
         assert_eq!(failing.check(), Ok(()));
         assert_eq!(failing.view().free_bytes, None);
+    }
+
+    /// A file is given room only with all of it above the floor, the files under way counted
+    /// as used until their reservations end; then the disk is read again.
+    #[test]
+    fn files_reserve_their_size_above_the_floor_and_give_it_back() {
+        let free = Arc::new(AtomicU64::new(520 * MB));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = Arc::new(guard(512 * MB, &free, &calls));
+        let first = g
+            .reserve(5 * MB)
+            .expect("5 MiB fit in 8 MiB above the floor");
+        // 3 MiB are left above the floor: a second file of 4 MiB does not fit, one of 3 does.
+        let refused = NoRoom {
+            needed_bytes: 4 * MB,
+            free_bytes: 515 * MB,
+            min_free_bytes: 512 * MB,
+        };
+        assert_eq!(g.would_fit(4 * MB), Err(Refused::NoRoom(refused)));
+        assert_eq!(g.reserve(4 * MB).map(drop), Err(Refused::NoRoom(refused)));
+        let second = g.reserve(3 * MB).expect("exactly the room left");
+        assert!(g.would_fit(1).is_err());
+        // The node itself is not below its floor: objects are still taken.
+        assert_eq!(g.check(), Ok(()));
+        assert!(!g.view().low);
+        let reads = calls.load(Ordering::SeqCst);
+        drop(first);
+        drop(second);
+        // Given back, and the disk is read again at the next check (the files now show in it).
+        free.store(511 * MB, Ordering::SeqCst);
+        assert_eq!(
+            g.would_fit(MB),
+            Err(Refused::Low(DiskLow {
+                free_bytes: 511 * MB,
+                min_free_bytes: 512 * MB
+            }))
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), reads + 1);
+        // Freed: a large file fits again once the disk is read again.
+        free.store(600 * MB, Ordering::SeqCst);
+        assert!(g.reserve_at(80 * MB, Instant::now() + RECHECK).is_ok());
+    }
+
+    /// With no floor every file fits, whatever the disk says.
+    #[test]
+    fn without_a_floor_every_file_fits() {
+        let free = Arc::new(AtomicU64::new(MB));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = Arc::new(guard(0, &free, &calls));
+        let r = g.reserve(50 * MB).expect("no floor");
+        assert!(g.would_fit(50 * MB).is_ok());
+        drop(r);
     }
 
     /// The real probe reads the temporary directory's filesystem.

@@ -30,7 +30,7 @@ pub use config::{
     AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
     SyncConfig,
 };
-pub use disk::{DiskLow, DiskView, available_bytes};
+pub use disk::{DiskLow, DiskView, NoRoom, available_bytes};
 pub use health::{
     Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE, MemberHealth,
     NodeHealth, PROTOCOL_VERSION,
@@ -122,6 +122,13 @@ pub enum NodeError {
         .0.min_free_bytes >> 20
     )]
     DiskLow(DiskLow),
+    #[error(
+        "no room for a file of {} MiB on the node's disk: it has {} MiB free (less the files under way), and keeps store.min_free_mb = {} MiB free",
+        .0.needed_bytes.div_ceil(1 << 20),
+        .0.free_bytes >> 20,
+        .0.min_free_bytes >> 20
+    )]
+    NoRoom(NoRoom),
     #[error("{0}")]
     BadQuery(String),
 }

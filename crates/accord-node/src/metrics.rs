@@ -56,6 +56,7 @@ pub struct Metrics {
     pub(crate) attachment_chunks: Counter,
     pub(crate) attachment_bad_data: Counter,
     pub(crate) attachments_backlog: Gauge,
+    pub(crate) attachments_deferred_for_disk: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,6 +115,7 @@ impl Metrics {
             fed_info: Family::default(),
             attachments_fetched: Counter::default(),
             attachment_chunks: Counter::default(),
+            attachments_deferred_for_disk: Counter::default(),
             attachment_bad_data: Counter::default(),
             attachments_backlog: Gauge::default(),
         };
@@ -308,6 +310,11 @@ impl Metrics {
             "attachment_bad_data",
             "Attachment lists or chunks from a peer that did not match the record (the peer is penalised)",
             m.attachment_bad_data.clone(),
+        );
+        r.register(
+            "attachments_deferred_for_disk",
+            "Attachment fetches put off because the file would not fit above the disk's floor (store.min_free_mb)",
+            m.attachments_deferred_for_disk.clone(),
         );
         r.register(
             "attachments_backlog",

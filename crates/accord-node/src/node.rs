@@ -124,7 +124,7 @@ struct Inner {
     withhold_from: std::collections::HashSet<String>,
     attachments: Arc<crate::attachments::Attachments>,
     /// The free space of the data directory's disk, and its floor (`store.min_free_mb`).
-    disk: crate::disk::DiskGuard,
+    disk: Arc<crate::disk::DiskGuard>,
 }
 
 /// A cloneable handle to a running node.
@@ -326,7 +326,7 @@ impl Node {
                 withhold: cfg.sync.withhold.iter().copied().collect(),
                 withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
                 attachments: Arc::new(attachments),
-                disk: disk_guard(&cfg.data_dir, &cfg.store),
+                disk: Arc::new(disk_guard(&cfg.data_dir, &cfg.store)),
             }),
         };
         // Read once at start, so that a disk already below its floor is in the log at once.
@@ -355,6 +355,13 @@ impl Node {
         }
         info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, "node started");
         Ok(handle)
+    }
+}
+
+fn refused(r: crate::disk::Refused) -> NodeError {
+    match r {
+        crate::disk::Refused::Low(low) => NodeError::DiskLow(low),
+        crate::disk::Refused::NoRoom(room) => NodeError::NoRoom(room),
     }
 }
 
@@ -548,6 +555,17 @@ impl NodeHandle {
     /// `store.min_free_mb`): `Err(NodeError::DiskLow)` while it is below the floor.
     pub fn disk_check(&self) -> Result<(), NodeError> {
         self.inner.disk.check().map_err(NodeError::DiskLow)
+    }
+
+    /// Whether a file of `bytes` would fit above the disk's floor now, with the files under way
+    /// (an upload's announced length, before its body is read).
+    pub fn disk_room_for(&self, bytes: u64) -> Result<(), NodeError> {
+        self.inner.disk.would_fit(bytes).map_err(refused)
+    }
+
+    /// Room reserved for a file of `bytes` until the reservation is dropped.
+    pub(crate) fn disk_reserve(&self, bytes: u64) -> Result<crate::disk::Reservation, NodeError> {
+        self.inner.disk.reserve(bytes).map_err(refused)
     }
 
     pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
