@@ -348,6 +348,19 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
         "the file is not fetched"
     );
     assert!(!b.status().await.unwrap().disk.low);
+    // The record says why its file is not here, over the API and on its page.
+    let (_, detail) = get_json(&base, &format!("/v1/records/{}", rec.id())).await;
+    assert_eq!(
+        detail["attachments"][0]["availability"], "waiting-for-disk",
+        "{detail}"
+    );
+    for (lang, words) in [
+        ("en", "waiting for disk space on this node"),
+        ("ru", "ждёт места на диске этого узла"),
+    ] {
+        let page = get_text(&base, &format!("/records/{}?lang={lang}", rec.id())).await;
+        assert!(page.contains(words), "{lang}: {page}");
+    }
 
     // An upload of the same size is refused before its body is read, naming the figures.
     let sha = att.sha256.to_string();
@@ -392,6 +405,8 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
     );
     let held = std::fs::read(b.blob(att.sha256).await.unwrap().path).unwrap();
     assert_eq!(held, file);
+    let (_, detail) = get_json(&base, &format!("/v1/records/{}", rec.id())).await;
+    assert_eq!(detail["attachments"][0]["availability"], "held", "{detail}");
 
     a.shutdown().await;
     b.shutdown().await;

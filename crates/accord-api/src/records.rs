@@ -231,7 +231,7 @@ pub async fn detail(
 }
 
 /// Adds to each attachment of a record's detail whether this node holds it (`availability`:
-/// `held`, `fetching`, `not-fetched`) and, when held, its download `url`.
+/// `held`, `fetching`, `waiting-for-disk`, `not-fetched`) and, when held, its download `url`.
 pub(crate) async fn with_availability(node: &NodeHandle, v: &mut Value) {
     let Some(list) = v["attachments"].as_array_mut() else {
         return;

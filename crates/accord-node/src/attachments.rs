@@ -69,6 +69,8 @@ struct Queue {
     waiting: BTreeMap<ObjectId, Want>,
     running: HashSet<ObjectId>,
     retry_at: HashMap<ObjectId, Instant>,
+    /// Waiting files last put off because they would not fit above the disk's floor.
+    no_room: HashSet<ObjectId>,
 }
 
 /// Token buckets: bytes allowed per second, in all and per peer.
@@ -254,11 +256,14 @@ pub struct BlobView {
     pub size: u64,
 }
 
-/// Whether this node holds an attachment, is fetching it, or will not.
+/// Whether this node holds an attachment, is fetching it, waits for disk space to fetch it,
+/// or will not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Availability {
     Held,
     Fetching,
+    /// Queued, but the disk is below its floor or the file would not fit above it.
+    WaitingForDisk,
     NotFetched,
 }
 
@@ -267,6 +272,7 @@ impl Availability {
         match self {
             Availability::Held => "held",
             Availability::Fetching => "fetching",
+            Availability::WaitingForDisk => "waiting-for-disk",
             Availability::NotFetched => "not-fetched",
         }
     }
@@ -402,11 +408,15 @@ impl NodeHandle {
                 // Only a file with room for all of it above the floor is fetched; one that
                 // does not fit now waits its retry time while smaller ones go ahead.
                 let room = match self.disk_reserve(want.attachment.size) {
-                    Ok(room) => room,
+                    Ok(room) => {
+                        att.queue().no_room.remove(&hash);
+                        room
+                    }
                     Err(e) => {
                         let mut q = att.queue();
                         q.running.remove(&hash);
                         q.retry_at.insert(hash, Instant::now() + ROOM_RETRY);
+                        q.no_room.insert(hash);
                         drop(q);
                         self.metrics().attachments_deferred_for_disk.inc();
                         debug!(file = %want.attachment.name, size = want.attachment.size, error = %e, "attachment waits for room on the disk");
@@ -471,6 +481,7 @@ impl NodeHandle {
             if done {
                 q.waiting.remove(&hash);
                 q.retry_at.remove(&hash);
+                q.no_room.remove(&hash);
             } else {
                 q.retry_at.insert(hash, Instant::now() + RETRY_AFTER);
             }
@@ -647,7 +658,14 @@ impl NodeHandle {
     /// Whether this node holds, is fetching or will not fetch an attachment.
     pub async fn availability(&self, hash: ObjectId) -> Availability {
         let att = self.attachments().clone();
-        if att.queue().waiting.contains_key(&hash) {
+        let (waiting, no_room) = {
+            let q = att.queue();
+            (q.waiting.contains_key(&hash), q.no_room.contains(&hash))
+        };
+        if waiting {
+            if no_room || self.disk_check().is_err() {
+                return Availability::WaitingForDisk;
+            }
             return Availability::Fetching;
         }
         let held = tokio::task::spawn_blocking(move || att.blobs.has(&hash))
@@ -677,7 +695,11 @@ impl NodeHandle {
             a2.blobs
                 .put(&hash, &bytes)
                 .map_err(|e| NodeError::BadQuery(e.to_string()))?;
-            let w = a2.queue().waiting.remove(&hash);
+            let w = {
+                let mut q = a2.queue();
+                q.no_room.remove(&hash);
+                q.waiting.remove(&hash)
+            };
             if let Some(w) = &w {
                 let _ = a2.add_ref(w.record, &w.attachment);
                 let _ = std::fs::remove_file(a2.want_path(&hash));

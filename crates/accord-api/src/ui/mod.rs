@@ -268,6 +268,10 @@ impl Lang {
             "health" => ("Состояние федерации", "Federation health"),
             "att_held" => ("есть на этом узле", "on this node"),
             "att_fetching" => ("загружается с других узлов", "being fetched from peers"),
+            "att_waiting_for_disk" => (
+                "ждёт места на диске этого узла",
+                "waiting for disk space on this node",
+            ),
             "att_not_fetched" => ("не загружен на этот узел", "not fetched to this node"),
             "nodes_up" => ("Узлы на связи", "Nodes up"),
             "divergent" => ("расхождение", "divergent"),
@@ -847,6 +851,7 @@ mod tests {
             "self_node",
             "att_held",
             "att_fetching",
+            "att_waiting_for_disk",
             "att_not_fetched",
             "up",
             "down",

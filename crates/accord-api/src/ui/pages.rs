@@ -330,6 +330,7 @@ pub async fn record(
                     " · " @match a["availability"].as_str().unwrap_or("") {
                         "held" => span.state.ok { (lang.t("att_held")) },
                         "fetching" => span.state.muted { (lang.t("att_fetching")) },
+                        "waiting-for-disk" => span.state.bad { (lang.t("att_waiting_for_disk")) },
                         _ => span.state.muted { (lang.t("att_not_fetched")) },
                     }
                     br; span.meta { "SHA-256 " code.id { (text(a, "sha256")) } }
