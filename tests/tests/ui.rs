@@ -84,7 +84,7 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
     let (s, html, _) = page(&format!("{base}/records/{}?lang=en", rec.id()), "").await;
     assert_eq!(s, 200);
     assert!(
-        html.contains("<h1>E-government</h1>"),
+        html.contains("<h1 lang=\"en\">E-government</h1>"),
         "shown in the interface language when available"
     );
     let (_, html, _) = page(&format!("{base}/records/{}?show=ru&lang=en", rec.id()), "").await;
@@ -153,5 +153,154 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
     assert!(html.contains("KZ development publisher"));
     let (_, html, _) = page(&format!("{base}/network"), "").await;
     assert!(html.contains(&node.peer_id()));
+    node.shutdown().await;
+}
+
+/// What an analyst meets on the search and record pages: the records' language is a filter of
+/// its own (the page's `lang` is its interface language); a link carrying parameters the page
+/// does not know still searches, and a wrong value is left out with a notice instead of an
+/// empty page; summaries follow the interface language; a retracted or superseded record says
+/// so at its top, and a record's dates in force are shown; a mistyped address gets a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
+    use accord_core::{ObjectType, Retraction, Timestamp};
+    let tf = TestFed::new(&["KZ", "BY"], 52).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let t = now().0;
+    // An English original with a Russian summary; a Russian-only record; a replaced edition
+    // and its successor; a record then retracted.
+    let mut en = tf.fed.record_body(0, "unused", Timestamp(t));
+    en.lang = "en".into();
+    en.title = BTreeMap::from([("en".to_string(), "Open data portal".to_string())]);
+    en.summary = BTreeMap::from([
+        (
+            "en".to_string(),
+            "How the portal publishes datasets".to_string(),
+        ),
+        (
+            "ru".to_string(),
+            "Как портал публикует наборы данных".to_string(),
+        ),
+    ]);
+    en.body = BTreeMap::from([("en".to_string(), "The portal and its datasets.".to_string())]);
+    en.effective_from = Some("2025-03-01".into());
+    let en = Object::Record(en).sign(&tf.fed.members[0].publisher);
+    let mut ru = tf.fed.record_body(0, "unused", Timestamp(t + 1));
+    ru.lang = "ru".into();
+    ru.title = BTreeMap::from([("ru".to_string(), "Реестр услуг".to_string())]);
+    ru.summary = BTreeMap::from([("ru".to_string(), "Единый реестр".to_string())]);
+    ru.body = BTreeMap::from([(
+        "ru".to_string(),
+        "Реестр государственных услуг.".to_string(),
+    )]);
+    let ru = Object::Record(ru).sign(&tf.fed.members[0].publisher);
+    let old = tf.fed.record(0, "Edition one", Timestamp(t + 2));
+    let mut newer = tf.fed.record_body(0, "Edition two", Timestamp(t + 3));
+    newer.supersedes = Some(old.id());
+    let newer = Object::Record(newer).sign(&tf.fed.members[0].publisher);
+    let gone = tf.fed.record(0, "Withdrawn note", Timestamp(t + 4));
+    let retraction = Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: Timestamp(t + 5),
+        member: tf.fed.members[0].code.clone(),
+        record: gone.id(),
+        reason: "published by mistake".into(),
+    })
+    .sign(&tf.fed.members[0].publisher);
+    for o in [&en, &ru, &old, &newer, &gone, &retraction] {
+        let (out, searchable) = node
+            .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+        assert!(searchable);
+    }
+    let listed = |html: &str, id: accord_core::ObjectId| html.contains(&format!("/records/{id}\""));
+
+    // The records' language filters, in a Russian interface, and its box stays ticked.
+    let (s, html, _) = page(&format!("{base}/?in=en&lang=ru"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<html lang=\"ru\""),
+        "the interface stays Russian"
+    );
+    assert!(listed(&html, en.id()) && !listed(&html, ru.id()), "{html}");
+    assert!(
+        html.contains("name=\"in\" value=\"en\" checked"),
+        "the language box is ticked: {html}"
+    );
+    // The summary in the interface's language, where the record has one.
+    assert!(
+        html.contains("Как портал публикует наборы данных"),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/?in=en&lang=en"), "").await;
+    assert!(html.contains("How the portal publishes datasets"));
+
+    // A parameter the page does not know is left aside; a wrong value is named and left out.
+    let (s, html, _) = page(&format!("{base}/?utm_source=mail&lang=en"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        !html.contains("unknown parameter") && listed(&html, en.id()) && listed(&html, ru.id())
+    );
+    let (s, html, _) = page(&format!("{base}/?limit=abc&from=notadate&lang=ru"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("Не учтены параметры с неверным значением")
+            && html.contains("<code>limit=abc</code>")
+            && html.contains("<code>from=notadate</code>"),
+        "{html}"
+    );
+    assert!(listed(&html, en.id()), "the search still runs without them");
+    assert!(
+        !html.contains("Фильтры (1)"),
+        "nothing wrong counts as a filter"
+    );
+
+    // A retracted and a superseded record say so at the top.
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", gone.id()), "").await;
+    assert!(
+        html.contains("This record was retracted by the ministry that published it.")
+            && html.contains("published by mistake"),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=ru", gone.id()), "").await;
+    assert!(html.contains("Эта запись отозвана опубликовавшим её министерством."));
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", old.id()), "").await;
+    assert!(
+        html.contains("This record has been replaced by a newer version.")
+            && html.contains(&format!(
+                "href=\"/records/{}\">Open the newer version",
+                newer.id()
+            )),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", newer.id()), "").await;
+    assert!(
+        !html.contains("has been replaced"),
+        "the current edition has no banner"
+    );
+    // The date in force.
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", en.id()), "").await;
+    assert!(
+        html.contains("in force from <time datetime=\"2025-03-01\">1 Mar 2025</time>"),
+        "{html}"
+    );
+
+    // A mistyped address: a page of the interface, not the API's JSON.
+    let (s, html, _) = page(&format!("{base}/recrods?lang=ru"), "").await;
+    assert_eq!(s, 404);
+    assert!(
+        html.contains("Такой страницы нет") && html.contains("<html lang=\"ru\""),
+        "{html}"
+    );
+    let r = reqwest::get(format!("{base}/v1/nothing")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(
+        r.text().await.unwrap().contains("no such endpoint"),
+        "the API keeps its JSON"
+    );
     node.shutdown().await;
 }

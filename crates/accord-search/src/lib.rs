@@ -336,6 +336,9 @@ pub struct SearchQuery {
     pub sort: Option<Sort>,
     pub limit: usize,
     pub offset: usize,
+    /// The reader's language: snippets are taken in it when the query's words do not name
+    /// one (the web interface's language; the API leaves it unset).
+    pub reader_lang: Option<String>,
 }
 
 /// One result.
@@ -1203,7 +1206,7 @@ impl Searcher {
                 rd.body = t.body;
                 rd.attachments = t.attachments;
             }
-            let lang = plan.and_then(|p| p.lang);
+            let lang = plan.and_then(|p| p.lang).or(q.reader_lang.as_deref());
             let snippet = snippets
                 .as_ref()
                 .and_then(|g| best_passage(g, &rd, lang))

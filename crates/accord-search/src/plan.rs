@@ -602,6 +602,9 @@ impl<'a> Planner<'a> {
                 None
             } else {
                 self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 })
+                    // The word itself (in the vocabulary of titles and tags, yet not matched
+                    // the way the query reads it) is no correction to offer.
+                    .filter(|c| fold_word(c) != w.folded)
             };
             match fix {
                 Some(c) => {

@@ -456,3 +456,20 @@ fn a_word_only_inside_an_attachment_finds_the_record_and_the_snippet_names_the_f
     );
     assert!(snippet.contains("<b>Teleradiology</b>"), "{snippet}");
 }
+
+/// A correctly spelt word that no record holds but the glossary knows (it is carried to its
+/// English term, which finds the record) is not offered as its own correction.
+#[test]
+fn a_glossary_word_no_record_holds_is_not_offered_as_its_own_correction() {
+    let idx = index(vec![doc(R {
+        n: 1,
+        lang: "en",
+        title: "National standard for interoperability",
+        summary: "",
+        body: "Formats and registries.",
+        tags: &[],
+    })]);
+    let r = search(&idx, "интероперабельность");
+    assert_eq!(order(&r), vec![1], "found through the glossary: {r:?}");
+    assert_eq!(r.did_you_mean, None, "{r:?}");
+}

@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<NodeHandle> {
             "/static/app.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], SCRIPT) }),
         )
+        .fallback(pages::no_page)
 }
 
 /// A query string from parameters, percent-encoded.
@@ -145,7 +146,12 @@ impl Lang {
             "results" => ("Найдено записей", "Records found"),
             "next" => ("Следующая страница", "Next page"),
             "first" => ("В начало", "First page"),
-            "new_records" => ("новых записей — обновить", "new records — refresh"),
+            "new_records" => ("новых записей", "new records"),
+            "refresh" => ("обновить", "refresh"),
+            "new_record_forms" => (
+                "новая запись|новые записи|новых записей",
+                "new record|new records|new records",
+            ),
             "member" => ("Государство", "Member state"),
             "kind" => ("Вид", "Kind"),
             "direction" => ("Направление", "Direction"),
@@ -228,7 +234,7 @@ impl Lang {
             "date_from" => ("С даты", "From"),
             "date_to" => ("По дату", "To"),
             "dates" => ("Период", "Period"),
-            "doc_date" => ("Документ от", "Document of"),
+            "doc_date" => ("Документ от", "Dated"),
             "shared" => ("опубликовано в сети", "shared"),
             "shared_period" => ("Опубликовано в сети", "Shared on the network"),
             "doc_period" => ("Дата документа", "Date of the document"),
@@ -253,7 +259,7 @@ impl Lang {
                 "Попробуйте другие слова, уберите часть фильтров или расширьте период.",
                 "Try other words, remove some filters or widen the period.",
             ),
-            "records" => ("Записей", "Records"),
+            "records" => ("Число записей", "Number of records"),
             "total" => ("Всего", "Total"),
             "per_year" => ("По годам", "Per year"),
             "compare_intro" => (
@@ -267,6 +273,27 @@ impl Lang {
             "count_axis" => ("записей", "records"),
             "health" => ("Состояние федерации", "Federation health"),
             "att_held" => ("есть на этом узле", "on this node"),
+            "ignored_params" => (
+                "Не учтены параметры с неверным значением",
+                "Left out, their values are not valid",
+            ),
+            "pages" => ("Страницы результатов", "Result pages"),
+            "no_page" => ("Такой страницы нет", "There is no such page"),
+            "no_page_help" => (
+                "Проверьте адрес или начните с поиска.",
+                "Check the address, or start from the search.",
+            ),
+            "banner_retracted" => (
+                "Эта запись отозвана опубликовавшим её министерством.",
+                "This record was retracted by the ministry that published it.",
+            ),
+            "banner_superseded" => (
+                "Эта запись заменена более новой редакцией.",
+                "This record has been replaced by a newer version.",
+            ),
+            "see_newer" => ("Открыть новую редакцию", "Open the newer version"),
+            "effective_from" => ("действует с", "in force from"),
+            "effective_until" => ("действует до", "in force until"),
             "att_fetching" => ("загружается с других узлов", "being fetched from peers"),
             "att_waiting_for_disk" => (
                 "ждёт места на диске этого узла",
@@ -294,7 +321,7 @@ impl Lang {
             "never_seen" => ("сигналов не было", "never seen"),
             "protocol" => ("протокол", "protocol"),
             "charter_mismatch" => ("другая версия устава", "charter differs"),
-            "objects_before" => ("объектов до", "objects before"),
+            "before" => ("до", "before"),
             "agrees" => ("совпадает с этим узлом", "agrees with this node"),
             "behind" => ("отстаёт", "behind"),
             "ahead" => (
@@ -423,6 +450,23 @@ impl Lang {
         out
     }
 
+    /// `n` and the word for it in the right form: Russian `[one, few, many]` (1, 2–4, 5–20
+    /// and the like: 21 объект, 22 объекта, 25 объектов), English `[one, other]`.
+    pub fn count(self, n: u64, ru: [&str; 3], en: [&str; 2]) -> String {
+        let word = match self {
+            Lang::Ru => ru[ru_plural(n)],
+            Lang::En => en[usize::from(n != 1)],
+        };
+        format!("{} {word}", self.number(n))
+    }
+
+    /// A date and time (UTC, to the minute or the second), saying it is UTC.
+    pub fn time(self, t: accord_core::Timestamp, seconds: bool) -> String {
+        let full = t.to_string();
+        let hm = full.get(11..if seconds { 19 } else { 16 }).unwrap_or("");
+        format!("{} {hm} UTC", self.date(t))
+    }
+
     /// A date in this language's usual format.
     pub fn date(self, t: accord_core::Timestamp) -> String {
         let d = t.date();
@@ -442,6 +486,16 @@ impl Lang {
                 )
             }
         }
+    }
+}
+
+/// Which Russian form a number takes: 0 for 1, 21, 101…; 1 for 2–4, 22–24…; 2 for the rest
+/// (0, 5–20, 25–30, 111…).
+pub(crate) fn ru_plural(n: u64) -> usize {
+    match (n % 10, n % 100) {
+        (1, m) if m != 11 => 0,
+        (2..=4, m) if !(12..=14).contains(&m) => 1,
+        _ => 2,
     }
 }
 
@@ -758,6 +812,7 @@ td.n { text-align:right; font-variant-numeric:tabular-nums; } .zero { color:var(
 .panel { border:1px solid var(--line); border-radius:var(--radius); padding:var(--s2) var(--s4); margin-top:var(--s5); background:var(--soft); }
 dl dt { font-weight:600; margin-top:var(--s2); } dl dd { margin-left:0; overflow-wrap:anywhere; }
 .body { max-width:800px; } .body img { max-width:100%; }
+.body table { display:block; max-width:100%; overflow-x:auto; }
 .chart { margin:0; } .legend { display:flex; flex-wrap:wrap; gap:var(--s2); font-size:.9rem; } .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; }
 .columns { display:grid; grid-template-columns:repeat(auto-fit, minmax(240px, 1fr)); gap:var(--s4); }
 .column { border:1px solid var(--line); border-radius:var(--radius); padding:0 var(--s3); }
@@ -815,9 +870,20 @@ const SCRIPT: &str = r#"
   if (notice && window.EventSource) {
     var n = 0;
     var src = new EventSource('/v1/stream' + (notice.dataset.query || ''));
+    // The word's form for n: Russian one / few / many, English one / other.
+    var forms = (notice.dataset.forms || '').split('|');
+    var ru = document.documentElement.lang === 'ru';
+    var form = function (k) {
+      if (!ru) { return k === 1 ? forms[0] : forms[2]; }
+      var m10 = k % 10, m100 = k % 100;
+      if (m10 === 1 && m100 !== 11) { return forms[0]; }
+      if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) { return forms[1]; }
+      return forms[2];
+    };
     src.addEventListener('record', function () {
       n += 1;
       notice.querySelector('.n').textContent = n;
+      if (forms.length === 3) { notice.querySelector('.w').textContent = form(n); }
       notice.style.display = 'block';
     });
   }
@@ -827,6 +893,31 @@ const SCRIPT: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_words_take_their_russian_and_english_forms() {
+        let objects =
+            |l: Lang, n| l.count(n, ["объект", "объекта", "объектов"], ["object", "objects"]);
+        for (n, ru) in [
+            (0, "0 объектов"),
+            (1, "1 объект"),
+            (2, "2 объекта"),
+            (4, "4 объекта"),
+            (5, "5 объектов"),
+            (11, "11 объектов"),
+            (12, "12 объектов"),
+            (14, "14 объектов"),
+            (21, "21 объект"),
+            (22, "22 объекта"),
+            (111, "111 объектов"),
+            (1001, "1\u{a0}001 объект"),
+        ] {
+            assert_eq!(objects(Lang::Ru, n), ru);
+        }
+        assert_eq!(objects(Lang::En, 1), "1 object");
+        assert_eq!(objects(Lang::En, 21), "21 objects");
+        assert_eq!(objects(Lang::En, 0), "0 objects");
+    }
 
     /// Every key the templates ask for has a text in both languages (a missing one shows "?").
     #[test]

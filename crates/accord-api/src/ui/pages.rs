@@ -18,23 +18,60 @@ use crate::records::{
 
 type Params = Query<Vec<(String, String)>>;
 
-/// The UI's date range (`from`, `to` inclusive, as date inputs send them) as the API's
-/// `since`/`until`; empty fields dropped.
-fn api_params(params: &[(String, String)]) -> Vec<(String, String)> {
-    params
-        .iter()
-        .filter(|(k, v)| k != "lang" && !v.trim().is_empty())
-        .map(|(k, v)| match k.as_str() {
-            "from" => ("since".to_string(), v.clone()),
-            "to" => (
-                "until".to_string(),
-                v.parse::<Timestamp>()
-                    .map(|t| Timestamp(t.0 + 86_400_000).to_string())
-                    .unwrap_or_else(|_| v.clone()),
-            ),
-            _ => (k.clone(), v.clone()),
-        })
-        .collect()
+/// One parameter of the search page as the API's: the date range (`from`, `to` inclusive, as
+/// date inputs send them) as `since`/`until`, and the records' language (`in`; the page's
+/// `lang` is its interface language) as `lang`.
+fn api_param(k: &str, v: &str) -> (String, String) {
+    match k {
+        "from" => ("since".to_string(), v.to_string()),
+        "to" => (
+            "until".to_string(),
+            v.parse::<Timestamp>()
+                .map(|t| Timestamp(t.0 + 86_400_000).to_string())
+                .unwrap_or_else(|_| v.to_string()),
+        ),
+        "in" => ("lang".to_string(), v.to_string()),
+        _ => (k.to_string(), v.to_string()),
+    }
+}
+
+/// What the search page was asked, sorted out: the parameters it keeps (in its own names, for
+/// links and forms), the same for the API, and those it leaves out because their value is
+/// wrong (shown to the reader). Parameters it does not know (a link's `utm_source`) are
+/// dropped without a word, empty ones too.
+struct Asked {
+    ui: Vec<(String, String)>,
+    api: Vec<(String, String)>,
+    ignored: Vec<(String, String)>,
+}
+
+fn asked(params: &[(String, String)]) -> Asked {
+    let mut a = Asked {
+        ui: Vec::new(),
+        api: Vec::new(),
+        ignored: Vec::new(),
+    };
+    for (k, v) in params {
+        if k == "lang" || v.trim().is_empty() {
+            continue;
+        }
+        let (ak, av) = api_param(k, v);
+        if !RECORD_PARAMS.contains(&ak.as_str()) {
+            continue;
+        }
+        if parse_query(&[(ak.clone(), av.clone())], &RECORD_PARAMS).is_err() {
+            a.ignored.push((k.clone(), v.clone()));
+            continue;
+        }
+        a.ui.push((k.clone(), v.clone()));
+        a.api.push((ak, av));
+    }
+    a
+}
+
+/// The search page's parameter for a facet of results (the records' language is `in`).
+fn facet_param(facet: &str) -> &str {
+    if facet == "lang" { "in" } else { facet }
 }
 
 pub async fn search(
@@ -45,14 +82,19 @@ pub async fn search(
     let ctx = Ctx::new(&node, &params, &headers).await;
     let lang = ctx.lang;
     // What the page was asked (kept in links and the form), and what the API is asked.
-    let ui_params: Vec<(String, String)> = params
-        .iter()
-        .filter(|(k, v)| k != "lang" && !v.trim().is_empty())
-        .cloned()
-        .collect();
-    let api = api_params(&params);
+    let Asked {
+        ui: ui_params,
+        api,
+        ignored,
+    } = asked(&params);
     let (result, error) = match parse_query(&api, &RECORD_PARAMS) {
-        Ok(q) => match node.search(q).await {
+        Ok(mut q) => match node
+            .search({
+                q.reader_lang = Some(lang.code().to_string());
+                q
+            })
+            .await
+        {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         },
@@ -92,7 +134,7 @@ pub async fn search(
         .collect::<Vec<_>>());
     let active_filters = ui_params
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "sort"))
+        .filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "sort" | "limit"))
         .count();
     let body = html! {
         form.searchbar role="search" action="/" method="get" {
@@ -105,8 +147,17 @@ pub async fn search(
             button type="submit" { (lang.t("search")) }
         }
         a.skip href="#results" { (lang.t("skip_results")) }
-        div #live .notice role="status" data-query=(format!("?{}", qs(&live_query))) {
-            span.n { "0" } " " (lang.t("new_records")) " " a href=(format!("/?{}", qs(&ui_params))) { "↻" }
+        div #live .notice role="status" data-query=(format!("?{}", qs(&live_query))) data-forms=(lang.t("new_record_forms")) {
+            span.n { "0" } " " span.w { (lang.t("new_records")) } " — " a href=(format!("/?{}", qs(&ui_params))) { "↻ " (lang.t("refresh")) }
+        }
+        @if !ignored.is_empty() {
+            p.notice role="status" {
+                (lang.t("ignored_params")) ": "
+                @for (i, (k, v)) in ignored.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (k) "=" (v.chars().take(40).collect::<String>()) @if v.chars().count() > 40 { "…" } }
+                }
+            }
         }
         @if let Some(e) = &error { p.notice.error role="alert" { (e) } }
         div.layout {
@@ -148,18 +199,21 @@ pub async fn search(
                                 @for x in &d.directions { span.badge { (ctx.name(x)) } }
                                 @if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(d.date.as_deref().unwrap_or("")) { (lang.date(t)) } " ·" }
                                 " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
-                                @for l in &d.languages { span.badge lang=(l) { (lang.language(l)) } }
+                                @for l in &d.languages { span.badge { (lang.language(l)) } }
                                 @if d.status != "active" { span.badge.status { (lang.status(&d.status)) } }
                             }
                             p.snippet { (maud::PreEscaped(&h.snippet)) }
                         }
                     }
-                    nav.pager aria-label=(lang.t("next")) {
-                        @if ui_params.iter().any(|(k, _)| k == "cursor") {
-                            a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) }
-                            " · "
+                    @let paged = ui_params.iter().any(|(k, _)| k == "cursor");
+                    @if paged || next.is_some() {
+                        nav.pager aria-label=(lang.t("pages")) {
+                            @if paged {
+                                a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) }
+                            }
+                            @if paged && next.is_some() { " · " }
+                            @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " →" } }
                         }
-                        @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " →" } }
                     }
                     @if r.total > 0 {
                         p.exports {
@@ -180,12 +234,13 @@ pub async fn search(
                     @if let Some(r) = &result {
                         @for facet in ["member", "direction", "kind", "lang", "status"] {
                             @let counts = r.facets.get(facet).cloned().unwrap_or_default();
-                            @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == facet) {
+                            @let name = facet_param(facet);
+                            @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == name) {
                                 fieldset {
                                     legend { (lang.t(facet)) }
                                     @for (value, n) in &counts {
                                         label {
-                                            input type="checkbox" name=(facet) value=(value) checked[checked(facet, value)];
+                                            input type="checkbox" name=(name) value=(value) checked[checked(name, value)];
                                             " "
                                             @match facet {
                                                 "member" => (ctx.member(value)),
@@ -289,14 +344,51 @@ pub async fn record(
     let p = &v["provenance"];
     let d = &p["delegation"];
     let created: Timestamp = text(&v, "created").parse().unwrap_or_default();
+    let status = text(&v, "status");
+    let superseded_by = v["history"]["superseded_by"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let retracted_by = v["history"]["retracted_by"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let day = |k: &str| {
+        v[k].as_str()
+            .and_then(Timestamp::from_date)
+            .map(|t| (text(&v, k).to_string(), lang.date(t)))
+    };
+    let when = |t: &str| {
+        t.parse::<Timestamp>()
+            .map(|t| lang.date(t))
+            .unwrap_or_else(|_| t.to_string())
+    };
     let body = html! {
-        article lang=(shown) {
-            h1 { (title) }
+        article {
+            h1 lang=(shown) { (title) }
+            @if status == "retracted" {
+                div.notice.error role="note" {
+                    strong { (lang.t("banner_retracted")) }
+                    @for r in &retracted_by {
+                        " " (lang.t("retracted_by")) " " (when(text(r, "created")))
+                        @if !text(r, "reason").is_empty() { ": «" (text(r, "reason")) "»" }
+                    }
+                }
+            } @else if status == "superseded" {
+                div.notice.error role="note" {
+                    strong { (lang.t("banner_superseded")) }
+                    @if let Some(s) = superseded_by.last().and_then(Value::as_str) {
+                        " " a href=(format!("/records/{s}")) { (lang.t("see_newer")) }
+                    }
+                }
+            }
             p.meta {
                 (ctx.member(text(&v, "member"))) span.badge { (ctx.name(text(&v, "kind"))) }
                 @for x in v["directions"].as_array().into_iter().flatten() { span.badge { (ctx.name(x.as_str().unwrap_or(""))) } }
                 @if let Some(t) = v["date"].as_str().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(text(&v, "date")) { (lang.date(t)) } " ·" }
-                " " (lang.t("created")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(text(&v, "status"))) }
+                @if let Some((d, shown_d)) = day("effective_from") { " " (lang.t("effective_from")) " " time datetime=(d) { (shown_d) } " ·" }
+                @if let Some((d, shown_d)) = day("effective_until") { " " (lang.t("effective_until")) " " time datetime=(d) { (shown_d) } " ·" }
+                " " (lang.t("created")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(status)) }
                 " · " button.linkish type="button" data-print="" { (lang.t("print")) }
             }
             nav aria-label=(lang.t("lang")) {
@@ -307,8 +399,8 @@ pub async fn record(
                 }
             }
             @let summary = pick("summary");
-            @if !summary.is_empty() { p { em { (summary) } } }
-            div.body { (markdown(&pick("body"))) }
+            @if !summary.is_empty() { p lang=(shown) { em { (summary) } } }
+            div.body lang=(shown) { (markdown(&pick("body"))) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
                 p { strong { (lang.t("tags")) ": " } @for t in tags { span.badge { (t.as_str().unwrap_or("")) } } }
             }
@@ -340,8 +432,6 @@ pub async fn record(
                 h2 { (lang.t("references")) }
                 ul { @for r in refs { li { a href=(format!("/records/{}", r.as_str().unwrap_or(""))) { code.id { (r.as_str().unwrap_or("")) } } } } }
             }
-            @let superseded_by = v["history"]["superseded_by"].as_array().cloned().unwrap_or_default();
-            @let retracted_by = v["history"]["retracted_by"].as_array().cloned().unwrap_or_default();
             @if v["supersedes"].is_string() || !superseded_by.is_empty() || !retracted_by.is_empty() {
                 h2 { (lang.t("history")) }
                 ul {
@@ -350,7 +440,7 @@ pub async fn record(
                         li { (lang.t("superseded_by")) ": " a href=(format!("/records/{}", s.as_str().unwrap_or(""))) { code.id { (s.as_str().unwrap_or("")) } } }
                     }
                     @for r in &retracted_by {
-                        li { (lang.t("retracted_by")) ": " (text(r, "reason")) }
+                        li { (lang.t("retracted_by")) " " (when(text(r, "created"))) ": " (text(r, "reason")) }
                     }
                 }
             }
@@ -366,7 +456,7 @@ pub async fn record(
                         dd { (lang.t("kinds")) ": " (d["kinds"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into()))
                              "; " (lang.t("directions")) ": " (d["directions"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into())) }
                         dt { (lang.t("window")) }
-                        dd { (text(d, "not_before")) " — " (d["not_after"].as_str().unwrap_or("…")) }
+                        dd { (when(text(d, "not_before"))) " — " (d["not_after"].as_str().map(when).unwrap_or_else(|| "…".into())) }
                         dt { (lang.t("delegated_by")) }
                         dd { code.id { (text(d, "signed_by")) } }
                     }
@@ -385,6 +475,33 @@ pub async fn record(
         }
     };
     ctx.page(&title, "", &format!("/records/{id}"), body)
+}
+
+/// Any other address: a page of the interface saying there is no such page (404), for a
+/// reader who followed a broken or mistyped link; the API's own addresses (`/v1/…`) and other
+/// methods keep a plain 404, which the API's error layer words as JSON.
+pub async fn no_page(
+    State(node): State<NodeHandle>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    params: Result<Params, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let path = uri.path().to_string();
+    if method != axum::http::Method::GET || path.starts_with("/v1/") || path == "/v1" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    let ctx = Ctx::new(&node, &params, &headers).await;
+    let lang = ctx.lang;
+    let body = html! {
+        h1 { (lang.t("no_page")) }
+        p { (lang.t("no_page_help")) }
+        p { a href="/" { (lang.t("search")) } }
+    };
+    let mut r = ctx.page(lang.t("no_page"), "", &path, body);
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
 }
 
 pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) -> Response {
@@ -854,7 +971,7 @@ pub async fn network(
                         td { (lang.date(p.connected_since)) }
                         td { @if let Some(s) = s {
                             @if let Some(r) = &s.running { (lang.t("sync_running")) " · " (lang.t("missing")) " " (lang.number(r.missing)) " · " (lang.t("fetched")) " " (lang.number(r.fetched)) " · " }
-                            @if let Some(t) = s.last { (lang.date(t)) " " (t.to_string().get(11..16).unwrap_or("")) " · " }
+                            @if let Some(t) = s.last { (lang.time(t, false)) " · " }
                             (lang.t("rounds")) ": " (lang.number(u64::from(s.rounds))) " · " (lang.t("fetched")) ": " (lang.number(s.fetched))
                             @if let Some(e) = &s.error { " · " (e) }
                         } }
@@ -923,7 +1040,7 @@ pub async fn health(
                                     @if n.equivocated { br; span.state.bad { (lang.t("equivocated")) } }
                                 }
                                 td { @if let Some(t) = n.last_seen {
-                                    (lang.date(t)) " " (t.to_string().get(11..19).unwrap_or(""))
+                                    (lang.time(t, true))
                                     @if let Some(s) = n.seconds_since { br; span.meta { (lang.number(s)) " " (lang.t("seconds_ago")) } }
                                 } }
                                 td { @if let Some(sw) = &n.software { (sw) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
@@ -932,7 +1049,7 @@ pub async fn health(
                                     @if n.charter_matches == Some(false) { " " span.state.bad { (lang.t("charter_mismatch")) } }
                                 } }
                                 td { @if let Some(c) = &n.checkpoint {
-                                    (lang.number(c.count)) " " (lang.t("objects_before")) " " (lang.date(c.watermark)) " " (c.watermark.to_string().get(11..16).unwrap_or(""))
+                                    (lang.count(c.count, ["объект", "объекта", "объектов"], ["object", "objects"])) " " (lang.t("before")) " " (lang.time(c.watermark, false))
                                     br;
                                     @let (class, key) = match n.agreement {
                                         accord_node::Agreement::Agrees => ("state ok", "agrees"),
