@@ -209,7 +209,8 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         reason: "published by mistake".into(),
     })
     .sign(&tf.fed.members[0].publisher);
-    for o in [&en, &ru, &old, &newer, &gone, &retraction] {
+    let by = tf.fed.record(1, "Belarusian case", Timestamp(t + 6));
+    for o in [&en, &ru, &old, &newer, &gone, &retraction, &by] {
         let (out, searchable) = node
             .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(10))
             .await
@@ -238,6 +239,26 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     );
     let (_, html, _) = page(&format!("{base}/?in=en&lang=en"), "").await;
     assert!(html.contains("How the portal publishes datasets"));
+
+    // A filter chosen keeps its other values offered, and the status filter offers every
+    // status, so that a retracted record can be found.
+    let (_, html, _) = page(&format!("{base}/?member=KZ&lang=en"), "").await;
+    assert!(listed(&html, en.id()) && !listed(&html, by.id()));
+    assert!(
+        html.contains("name=\"member\" value=\"KZ\" checked")
+            && html.contains("name=\"member\" value=\"BY\""),
+        "BY can be added to KZ: {html}"
+    );
+    assert!(
+        html.contains("name=\"status\" value=\"retracted\"")
+            && html.contains("name=\"status\" value=\"superseded\""),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/?status=retracted&lang=en"), "").await;
+    assert!(
+        listed(&html, gone.id()) && !listed(&html, en.id()),
+        "{html}"
+    );
 
     // A parameter the page does not know is left aside; a wrong value is named and left out.
     let (s, html, _) = page(&format!("{base}/?utm_source=mail&lang=en"), "").await;

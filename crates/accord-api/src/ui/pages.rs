@@ -69,6 +69,42 @@ fn asked(params: &[(String, String)]) -> Asked {
     a
 }
 
+/// The statuses a record can have, for the status filter's counts.
+const ALL_STATUSES: [&str; 3] = ["active", "superseded", "retracted"];
+
+/// Facets as a reader expects of filters: the counts of a filter already chosen are those of
+/// the search without it, so that its other values stay offered (KZ chosen, BY can be added);
+/// the status filter counts every status, so that superseded and retracted records can be
+/// found, not only the active ones the search shows by default. One more search for each
+/// filter chosen, and one for the statuses.
+async fn widen_facets(node: &NodeHandle, q: &SearchQuery, r: &mut accord_search::SearchResult) {
+    let widen: [(&str, fn(&mut SearchQuery) -> bool); 5] = [
+        ("member", |q| !std::mem::take(&mut q.members).is_empty()),
+        ("kind", |q| !std::mem::take(&mut q.kinds).is_empty()),
+        ("direction", |q| {
+            !std::mem::take(&mut q.directions).is_empty()
+        }),
+        ("lang", |q| !std::mem::take(&mut q.langs).is_empty()),
+        ("status", |q| {
+            q.statuses = ALL_STATUSES.iter().map(|s| s.to_string()).collect();
+            true
+        }),
+    ];
+    for (facet, widen) in widen {
+        let mut wq = q.clone();
+        wq.limit = 1;
+        wq.offset = 0;
+        if !widen(&mut wq) {
+            continue;
+        }
+        if let Ok(w) = node.search(wq).await
+            && let Some(counts) = w.facets.get(facet)
+        {
+            r.facets.insert(facet.to_string(), counts.clone());
+        }
+    }
+}
+
 /// The search page's parameter for a facet of results (the records' language is `in`).
 fn facet_param(facet: &str) -> &str {
     if facet == "lang" { "in" } else { facet }
@@ -88,16 +124,16 @@ pub async fn search(
         ignored,
     } = asked(&params);
     let (result, error) = match parse_query(&api, &RECORD_PARAMS) {
-        Ok(mut q) => match node
-            .search({
-                q.reader_lang = Some(lang.code().to_string());
-                q
-            })
-            .await
-        {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(e.to_string())),
-        },
+        Ok(mut q) => {
+            q.reader_lang = Some(lang.code().to_string());
+            match node.search(q.clone()).await {
+                Ok(mut r) => {
+                    widen_facets(&node, &q, &mut r).await;
+                    (Some(r), None)
+                }
+                Err(e) => (None, Some(e.to_string())),
+            }
+        }
         Err(e) => (None, Some(e.1)),
     };
     let get = |k: &str| {
