@@ -69,6 +69,9 @@ fn asked(params: &[(String, String)]) -> Asked {
     a
 }
 
+/// Takes a filter out of a query (or widens it); `false` when there was nothing to take.
+type Widen = fn(&mut SearchQuery) -> bool;
+
 /// The statuses a record can have, for the status filter's counts.
 const ALL_STATUSES: [&str; 3] = ["active", "superseded", "retracted"];
 
@@ -78,7 +81,7 @@ const ALL_STATUSES: [&str; 3] = ["active", "superseded", "retracted"];
 /// found, not only the active ones the search shows by default. One more search for each
 /// filter chosen, and one for the statuses.
 async fn widen_facets(node: &NodeHandle, q: &SearchQuery, r: &mut accord_search::SearchResult) {
-    let widen: [(&str, fn(&mut SearchQuery) -> bool); 5] = [
+    let widen: [(&str, Widen); 5] = [
         ("member", |q| !std::mem::take(&mut q.members).is_empty()),
         ("kind", |q| !std::mem::take(&mut q.kinds).is_empty()),
         ("direction", |q| {
