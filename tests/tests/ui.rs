@@ -298,17 +298,72 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
             )),
         "{html}"
     );
+    assert!(
+        html.contains(&format!(
+            "Superseded by: <a href=\"/records/{}\">Edition two</a>",
+            newer.id()
+        )),
+        "the history names the edition by its title: {html}"
+    );
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", newer.id()), "").await;
     assert!(
         !html.contains("has been replaced"),
         "the current edition has no banner"
     );
-    // The date in force.
+    assert!(html.contains(&format!(
+        "Supersedes: <a href=\"/records/{}\">Edition one</a>",
+        old.id()
+    )));
+    // The date in force, and the files the offline check names, downloadable.
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", en.id()), "").await;
+    let fed = tf.fed.federation();
+    assert!(
+        html.contains(&format!(
+            "href=\"/records/{fed}/object.cbor\" download=\"charter.cbor\""
+        )),
+        "{html}"
+    );
+    let bytes = reqwest::get(format!("{base}/records/{fed}/object.cbor"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let limits = accord_core::Limits::default();
+    let charter =
+        accord_core::SignedObject::decode(bytes.as_ref(), limits.max_bytes(), limits.scan())
+            .expect("a signed object");
+    assert_eq!(
+        charter.id(),
+        fed,
+        "the charter downloaded is the federation's genesis"
+    );
+    assert!(html.contains("download=\"delegation.cbor\""));
     assert!(
         html.contains("in force from <time datetime=\"2025-03-01\">1 Mar 2025</time>"),
         "{html}"
     );
+
+    // Comparing: fewer than two members, or a code the charter does not know, is said.
+    let (_, html, _) = page(&format!("{base}/compare?member=KZ&member=ZZ&lang=en"), "").await;
+    assert!(
+        html.contains("These codes are not members of the federation: ZZ")
+            && html.contains("Tick at least two member states to compare them."),
+        "{html}"
+    );
+    // A period that ends before it starts is explained.
+    let (_, html, _) = page(
+        &format!("{base}/?from=2026-12-31&to=2026-01-01&lang=en"),
+        "",
+    )
+    .await;
+    assert!(
+        html.contains("The start date is after the end date"),
+        "{html}"
+    );
+    // The page's title carries the query.
+    let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
+    assert!(html.contains("<title>portal — Search"), "{html}");
 
     // A mistyped address: a page of the interface, not the API's JSON.
     let (s, html, _) = page(&format!("{base}/recrods?lang=ru"), "").await;

@@ -180,6 +180,14 @@ impl Lang {
             "root_key" => ("Корневой ключ государства", "Member root key"),
             "charter" => ("Устав", "Charter"),
             "download" => ("Скачать подписанный объект", "Download the signed object"),
+            "download_charter" => (
+                "Скачать учредительный устав федерации (charter.cbor)",
+                "Download the federation's founding charter (charter.cbor)",
+            ),
+            "download_delegation" => (
+                "Скачать делегирование подписавшего (delegation.cbor)",
+                "Download the signer's delegation (delegation.cbor)",
+            ),
             "verify" => ("Проверка без сети", "Verify offline"),
             "created" => ("Создано", "Created"),
             "matrix" => (
@@ -279,6 +287,18 @@ impl Lang {
             ),
             "pages" => ("Страницы результатов", "Result pages"),
             "no_page" => ("Такой страницы нет", "There is no such page"),
+            "unknown_members" => (
+                "Этих кодов нет среди членов федерации",
+                "These codes are not members of the federation",
+            ),
+            "choose_two" => (
+                "Для сравнения отметьте не меньше двух государств.",
+                "Tick at least two member states to compare them.",
+            ),
+            "dates_reversed" => (
+                "Начальная дата позже конечной: ни одна запись не может попасть в такой период.",
+                "The start date is after the end date: no record can fall in that period.",
+            ),
             "no_page_help" => (
                 "Проверьте адрес или начните с поиска.",
                 "Check the address, or start from the search.",

@@ -148,6 +148,11 @@ pub async fn search(
     };
     let text = get("q");
     let sort = get("sort");
+    let after = |a: &str, b: &str| {
+        let day = |k: &str| get(k).parse::<Timestamp>().ok();
+        matches!((day(a), day(b)), (Some(x), Some(y)) if x.0 > y.0)
+    };
+    let dates_reversed = after("from", "to") || after("date_from", "date_to");
     let checked = |k: &str, v: &str| ui_params.iter().any(|(a, b)| a == k && b == v);
     let live_query: Vec<(String, String)> = api
         .iter()
@@ -198,6 +203,7 @@ pub async fn search(
                 }
             }
         }
+        @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
         @if let Some(e) = &error { p.notice.error role="alert" { (e) } }
         div.layout {
             section #results .results aria-labelledby="results-h" {
@@ -321,7 +327,12 @@ pub async fn search(
         }
     };
     let pq = format!("/?{}", qs(&ui_params));
-    ctx.page(lang.t("search"), "search", &pq, body)
+    let title = if text.is_empty() {
+        lang.t("search").to_string()
+    } else {
+        format!("{text} — {}", lang.t("search"))
+    };
+    ctx.page(&title, "search", &pq, body)
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -392,6 +403,36 @@ pub async fn record(
         .as_array()
         .cloned()
         .unwrap_or_default();
+    // The titles of the editions this one replaces or is replaced by, in the reader's language.
+    let mut titles: BTreeMap<String, String> = BTreeMap::new();
+    let related = v["supersedes"]
+        .as_str()
+        .into_iter()
+        .chain(superseded_by.iter().filter_map(Value::as_str));
+    for rid in related {
+        if let Ok(oid) = rid.parse::<accord_core::ObjectId>()
+            && let Ok(Some(sv)) = node.get(oid).await
+            && let accord_core::Object::Record(r) = sv.object
+        {
+            let t = r
+                .title
+                .get(lang.code())
+                .or_else(|| r.title.get(&r.lang))
+                .cloned()
+                .unwrap_or_default();
+            titles.insert(rid.to_string(), t);
+        }
+    }
+    let edition = |rid: &str| -> Markup {
+        html! {
+            a href=(format!("/records/{rid}")) {
+                @match titles.get(rid).filter(|t| !t.is_empty()) {
+                    Some(t) => (t),
+                    None => code.id { (rid) },
+                }
+            }
+        }
+    };
     let day = |k: &str| {
         v[k].as_str()
             .and_then(Timestamp::from_date)
@@ -474,9 +515,9 @@ pub async fn record(
             @if v["supersedes"].is_string() || !superseded_by.is_empty() || !retracted_by.is_empty() {
                 h2 { (lang.t("history")) }
                 ul {
-                    @if let Some(s) = v["supersedes"].as_str() { li { (lang.t("supersedes")) ": " a href=(format!("/records/{s}")) { code.id { (s) } } } }
-                    @for s in &superseded_by {
-                        li { (lang.t("superseded_by")) ": " a href=(format!("/records/{}", s.as_str().unwrap_or(""))) { code.id { (s.as_str().unwrap_or("")) } } }
+                    @if let Some(s) = v["supersedes"].as_str() { li { (lang.t("supersedes")) ": " (edition(s)) } }
+                    @for s in superseded_by.iter().filter_map(Value::as_str) {
+                        li { (lang.t("superseded_by")) ": " (edition(s)) }
                     }
                     @for r in &retracted_by {
                         li { (lang.t("retracted_by")) " " (when(text(r, "created"))) ": " (text(r, "reason")) }
@@ -504,7 +545,16 @@ pub async fn record(
                     dt { (lang.t("charter")) }
                     dd { (text(&p["charter"], "name")) ", v" (p["charter"]["version"]) " · " code.id { (text(&p["charter"], "federation")) } }
                 }
-                p { a href=(format!("/records/{id}/object.cbor")) download=(format!("{id}.cbor")) { (lang.t("download")) } }
+                p {
+                    a href=(format!("/records/{id}/object.cbor")) download=(format!("{id}.cbor")) { (lang.t("download")) }
+                    @let fed = text(&p["charter"], "federation");
+                    @if !fed.is_empty() {
+                        br; a href=(format!("/records/{fed}/object.cbor")) download="charter.cbor" { (lang.t("download_charter")) }
+                    }
+                    @if !text(d, "id").is_empty() {
+                        br; a href=(format!("/records/{}/object.cbor", text(d, "id"))) download="delegation.cbor" { (lang.t("download_delegation")) }
+                    }
+                }
                 p { (lang.t("verify")) ":" }
                 div.copyable {
                     pre.wrap tabindex="0" { code #verify-cmd { "accord verify " (id) ".cbor --charter charter.cbor --with delegation.cbor" } }
@@ -837,6 +887,13 @@ pub async fn compare(
         .filter(|(k, v)| k == "member" && all_members.contains(v))
         .map(|(_, v)| v.clone())
         .collect();
+    // Codes the charter does not know, named back (shortened, escaped by the template).
+    let unknown: Vec<String> = params
+        .iter()
+        .filter(|(k, v)| k == "member" && !v.is_empty() && !all_members.contains(v))
+        .map(|(_, v)| v.chars().take(16).collect())
+        .collect();
+    let asked_any = params.iter().any(|(k, _)| k == "member");
     let direction: Option<String> = params
         .iter()
         .find(|(k, v)| k == "direction" && directions.contains(v))
@@ -880,6 +937,12 @@ pub async fn compare(
             }
             " " button type="submit" { (lang.t("show")) }
         }
+        @if !unknown.is_empty() {
+            p.notice role="status" { (lang.t("unknown_members")) ": " (unknown.join(", ")) }
+        }
+        @if asked_any && chosen.len() < 2 {
+            p.notice role="status" { (lang.t("choose_two")) }
+        }
         @if chosen.len() >= 2 {
             h2 { (lang.t("records")) }
             div.scroll tabindex="0" role="region" aria-label=(lang.t("records")) {
@@ -911,9 +974,13 @@ pub async fn compare(
                 @for (m, r) in &columns {
                     section.column aria-label=(ctx.members.get(m).cloned().unwrap_or_else(|| m.clone())) {
                         h3 { (ctx.member(m)) }
-                        ul { @for h in r.iter().flat_map(|r| r.hits.iter()) {
-                            li { a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } " " span.meta { (lang.date(h.doc.created)) } }
-                        } }
+                        @if r.as_ref().is_none_or(|r| r.hits.is_empty()) {
+                            p.meta { (lang.t("no_results")) }
+                        } @else {
+                            ul { @for h in r.iter().flat_map(|r| r.hits.iter()) {
+                                li { a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } " " span.meta { (lang.date(h.doc.created)) } }
+                            } }
+                        }
                     }
                 }
             }
