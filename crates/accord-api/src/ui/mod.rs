@@ -755,12 +755,18 @@ pub(crate) fn markdown(src: &str) -> Markup {
         });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, events);
+    // A table scrolls sideways in its own box on a narrow screen (reachable by keyboard),
+    // instead of widening the page. The record's own HTML is text by now, so every `<table>`
+    // here is one the renderer made.
+    let out = out
+        .replace("<table>", "<div class=\"scroll\" tabindex=\"0\"><table>")
+        .replace("</table>", "</table></div>");
     PreEscaped(out)
 }
 
 /// The visual system: colour tokens (every text/background pair meets WCAG AA, 4.5:1), a type
-/// scale, spacing steps; phones first (results before filters, nothing wider than 360 px), a
-/// print stylesheet.
+/// scale, spacing steps; phones first (the folded filters above the results, nothing wider
+/// than 360 px: tables and charts scroll in their own box), a print stylesheet.
 const STYLE: &str = r#"
 :root {
   --fg:#1b1f24; --muted:#4a535c; --bg:#fff; --soft:#f4f6f8; --line:#c9d1d9;
@@ -793,7 +799,7 @@ button { padding:8px 14px; border:1px solid var(--accent); background:var(--acce
 button.linkish { background:none; border:none; color:var(--accent); padding:0; text-decoration:underline; }
 select, input[type=date] { padding:6px; border:1px solid var(--muted); border-radius:var(--radius); background:var(--bg); color:var(--fg); max-width:100%; }
 .layout { display:grid; grid-template-columns:1fr; gap:var(--s4); margin-top:var(--s3); }
-.results { min-width:0; } .filterbox { min-width:0; }
+.results { min-width:0; } .filterbox { min-width:0; order:-1; }
 .filterbox > summary { cursor:pointer; font-weight:600; padding:var(--s2) var(--s3); border:1px solid var(--line); border-radius:var(--radius); background:var(--soft); }
 @media (min-width: 880px) {
   .layout { grid-template-columns:280px 1fr; }
@@ -815,7 +821,8 @@ a.badge { color:var(--accent); }
 .snippet { margin:var(--s1) 0 0; } .snippet b { background:var(--mark); font-weight:600; }
 .didyoumean { font-size:1.05rem; }
 .empty { border:1px dashed var(--line); border-radius:var(--radius); padding:var(--s4); background:var(--soft); }
-.notice { display:none; background:var(--accent-soft); border:1px solid var(--accent); padding:var(--s2); border-radius:var(--radius); margin:var(--s2) 0; }
+#live { display:none; }
+.notice { display:block; background:var(--accent-soft); border:1px solid var(--accent); padding:var(--s2); border-radius:var(--radius); margin:var(--s2) 0; }
 .state { font-weight:600; } .state.ok { color:var(--ok); } .state.bad { color:var(--bad); } .state.muted { color:var(--muted); font-weight:400; }
 .notice.error { display:block; border-color:var(--bad); color:var(--bad); background:#fff; }
 .exports { border-top:1px solid var(--line); padding-top:var(--s3); font-size:.95rem; }
@@ -832,13 +839,12 @@ td.n { text-align:right; font-variant-numeric:tabular-nums; } .zero { color:var(
 .panel { border:1px solid var(--line); border-radius:var(--radius); padding:var(--s2) var(--s4); margin-top:var(--s5); background:var(--soft); }
 dl dt { font-weight:600; margin-top:var(--s2); } dl dd { margin-left:0; overflow-wrap:anywhere; }
 .body { max-width:800px; } .body img { max-width:100%; }
-.body table { display:block; max-width:100%; overflow-x:auto; }
-.chart { margin:0; } .legend { display:flex; flex-wrap:wrap; gap:var(--s2); font-size:.9rem; } .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; }
+.chart { margin:0; overflow-x:auto; } .chart svg { min-width:560px; } .legend { display:flex; flex-wrap:wrap; gap:var(--s2); font-size:.9rem; } .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; }
 .columns { display:grid; grid-template-columns:repeat(auto-fit, minmax(240px, 1fr)); gap:var(--s4); }
 .column { border:1px solid var(--line); border-radius:var(--radius); padding:0 var(--s3); }
 .years a { margin-bottom:var(--s1); }
 @media print {
-  header.top, footer.site, .notice, form, .filterbox, .exports, .pager, .skip, button, #live { display:none !important; }
+  header.top, footer.site, .notice:not([role=note]), form, .filterbox, .exports, .pager, .skip, button, #live { display:none !important; }
   body { font-size:11pt; } main { max-width:none; padding:0; } a { color:inherit; }
   .panel { background:none; border:1px solid #000; break-inside:avoid; }
   pre.wrap, code.id { background:none; }
@@ -913,6 +919,23 @@ const SCRIPT: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Markdown table scrolls in its own keyboard-reachable box; a record's raw `<table>` is
+    /// text, not a box.
+    #[test]
+    fn tables_scroll_in_their_own_box_and_raw_html_stays_text() {
+        let html = markdown("| a | b |\n|---|---|\n| 1 | 2 |\n").into_string();
+        assert!(
+            html.starts_with("<div class=\"scroll\" tabindex=\"0\"><table>")
+                && html.trim_end().ends_with("</table></div>"),
+            "{html}"
+        );
+        let html = markdown("<table><tr><td>x</td></tr></table>").into_string();
+        assert!(
+            !html.contains("<table>") && !html.contains("<div"),
+            "{html}"
+        );
+    }
 
     #[test]
     fn counted_words_take_their_russian_and_english_forms() {

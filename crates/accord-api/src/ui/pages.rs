@@ -468,7 +468,7 @@ pub async fn record(
                 @if let Some(t) = v["date"].as_str().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(text(&v, "date")) { (lang.date(t)) } " ·" }
                 @if let Some((d, shown_d)) = day("effective_from") { " " (lang.t("effective_from")) " " time datetime=(d) { (shown_d) } " ·" }
                 @if let Some((d, shown_d)) = day("effective_until") { " " (lang.t("effective_until")) " " time datetime=(d) { (shown_d) } " ·" }
-                " " (lang.t("created")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(status)) }
+                " " (lang.t("shared_period")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(status)) }
                 " · " button.linkish type="button" data-print="" { (lang.t("print")) }
             }
             nav aria-label=(lang.t("lang")) {
@@ -698,7 +698,7 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup 
     let every = (labels.len() / 12).max(1);
     let ticks = [0, max / 2, max];
     html! {
-        figure.chart {
+        figure.chart tabindex="0" {
             svg viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-labelledby="chart-title" {
                 title #chart-title { (lang.t("over_time")) }
                 @for t in ticks {
@@ -1013,9 +1013,9 @@ pub async fn federation(
         h2 { (lang.t("members")) }
         div.scroll tabindex="0" role="region" aria-label=(lang.t("members")) {
             table {
-                thead { tr { th scope="col" { (lang.t("code")) } th scope="col" { (lang.t("name")) } th scope="col" { (lang.t("root_key")) } } }
+                thead { tr { th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("root_key")) } } }
                 tbody { @for m in f["members"].as_array().into_iter().flatten() {
-                    tr { td { (ctx.member(text(m, "code"))) } td { (m["name"][lang.code()].as_str().or_else(|| m["name"]["en"].as_str()).unwrap_or("")) } td { code.id { (text(m, "root_key")) } } }
+                    tr { td { (ctx.member(text(m, "code"))) } td { code.id { (text(m, "root_key")) } } }
                 } }
             }
         }
