@@ -623,6 +623,8 @@ impl Ctx {
         body: Markup,
     ) -> Response {
         let lang = self.lang;
+        // A sentence used as a title ("Record not found on this node.") loses its full stop.
+        let title = title.strip_suffix('.').unwrap_or(title);
         let switch = |l: Lang| {
             let sep = if path_and_query.contains('?') {
                 "&"

@@ -310,12 +310,16 @@ pub async fn search(
                                     }
                                 }
                             }
-                            p.meta { (lang.t("shared_period")) }
-                            label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(get("from"));
-                            label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(get("to"));
-                            p.meta { (lang.t("doc_period")) }
-                            label for="date_from" { (lang.t("date_from")) } input #date_from type="date" name="date_from" value=(get("date_from"));
-                            label for="date_to" { (lang.t("date_to")) } input #date_to type="date" name="date_to" value=(get("date_to"));
+                            fieldset {
+                                legend.meta { (lang.t("shared_period")) }
+                                label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(get("from"));
+                                label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(get("to"));
+                            }
+                            fieldset {
+                                legend.meta { (lang.t("doc_period")) }
+                                label for="date_from" { (lang.t("date_from")) } input #date_from type="date" name="date_from" value=(get("date_from"));
+                                label for="date_to" { (lang.t("date_to")) } input #date_to type="date" name="date_to" value=(get("date_to"));
+                            }
                         }
                     }
                     div.actions {
