@@ -326,6 +326,49 @@ pub mod harness {
             .collect()
     }
 
+    /// A record's history, all by member 0: an edition replaced by a second one, and a record
+    /// retracted ("published by mistake"); created a second apart from `t` (ms), in the order
+    /// they must be stored.
+    #[derive(Debug)]
+    pub struct History {
+        pub old: accord_core::SignedObject,
+        pub newer: accord_core::SignedObject,
+        pub gone: accord_core::SignedObject,
+        pub retraction: accord_core::SignedObject,
+    }
+
+    impl History {
+        pub fn new(tf: &TestFed, t: u64) -> History {
+            use accord_core::{Object, ObjectType, Retraction};
+            let publisher = &tf.fed.members[0].publisher;
+            let old = tf.fed.record(0, "Edition one", Timestamp(t));
+            let mut newer = tf.fed.record_body(0, "Edition two", Timestamp(t + 1000));
+            newer.supersedes = Some(old.id());
+            let newer = Object::Record(newer).sign(publisher);
+            let gone = tf.fed.record(0, "Withdrawn note", Timestamp(t + 2000));
+            let retraction = Object::Retraction(Retraction {
+                object_type: ObjectType::Retraction,
+                federation: tf.fed.federation(),
+                created: Timestamp(t + 3000),
+                member: tf.fed.members[0].code.clone(),
+                record: gone.id(),
+                reason: "published by mistake".into(),
+            })
+            .sign(publisher);
+            History {
+                old,
+                newer,
+                gone,
+                retraction,
+            }
+        }
+
+        /// The four, in the order to store them.
+        pub fn objects(&self) -> [&accord_core::SignedObject; 4] {
+            [&self.old, &self.newer, &self.gone, &self.retraction]
+        }
+    }
+
     /// Serves the node's HTTP API and UI on an ephemeral port; returns the base URL.
     pub async fn serve(node: &NodeHandle) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use accord_core::{Object, ObjectId, ObjectType, Retraction, SignedObject, Timestamp};
+use accord_core::{Object, ObjectId, SignedObject, Timestamp};
 use accord_tests::harness::{TestFed, admitted, dial_addr, now, serve, wait_until};
 use futures::StreamExt;
 use serde_json::Value;
@@ -155,22 +155,11 @@ async fn superseded_and_retracted_records_are_hidden_by_default() {
     let tf = TestFed::new(&["KZ", "BY"], 42).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
-    let t = now().0 - 100_000;
-    let old = tf.fed.record(0, "Edition one", Timestamp(t));
-    let mut newer_body = tf.fed.record_body(0, "Edition two", Timestamp(t + 1000));
-    newer_body.supersedes = Some(old.id());
-    let newer = Object::Record(newer_body).sign(&tf.fed.members[0].publisher);
-    let gone = tf.fed.record(0, "Withdrawn note", Timestamp(t + 2000));
-    let retraction = Object::Retraction(Retraction {
-        object_type: ObjectType::Retraction,
-        federation: tf.fed.federation(),
-        created: Timestamp(t + 3000),
-        member: tf.fed.members[0].code.clone(),
-        record: gone.id(),
-        reason: "published by mistake".into(),
-    })
-    .sign(&tf.fed.members[0].publisher);
-    for o in [&old, &newer, &gone, &retraction] {
+    let history = accord_tests::harness::History::new(&tf, now().0 - 100_000);
+    let accord_tests::harness::History {
+        old, newer, gone, ..
+    } = &history;
+    for o in history.objects() {
         let (out, searchable) = node
             .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(10))
             .await

@@ -163,7 +163,7 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
 /// so at its top, and a record's dates in force are shown; a mistyped address gets a page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
-    use accord_core::{ObjectType, Retraction, Timestamp};
+    use accord_core::Timestamp;
     let tf = TestFed::new(&["KZ", "BY"], 52).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
@@ -195,22 +195,15 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "Реестр государственных услуг.".to_string(),
     )]);
     let ru = Object::Record(ru).sign(&tf.fed.members[0].publisher);
-    let old = tf.fed.record(0, "Edition one", Timestamp(t + 2));
-    let mut newer = tf.fed.record_body(0, "Edition two", Timestamp(t + 3));
-    newer.supersedes = Some(old.id());
-    let newer = Object::Record(newer).sign(&tf.fed.members[0].publisher);
-    let gone = tf.fed.record(0, "Withdrawn note", Timestamp(t + 4));
-    let retraction = Object::Retraction(Retraction {
-        object_type: ObjectType::Retraction,
-        federation: tf.fed.federation(),
-        created: Timestamp(t + 5),
-        member: tf.fed.members[0].code.clone(),
-        record: gone.id(),
-        reason: "published by mistake".into(),
-    })
-    .sign(&tf.fed.members[0].publisher);
-    let by = tf.fed.record(1, "Belarusian case", Timestamp(t + 6));
-    for o in [&en, &ru, &old, &newer, &gone, &retraction, &by] {
+    let history = accord_tests::harness::History::new(&tf, t + 2);
+    let accord_tests::harness::History {
+        old, newer, gone, ..
+    } = &history;
+    let by = tf.fed.record(1, "Belarusian case", Timestamp(t + 6000));
+    let mut all = vec![&en, &ru];
+    all.extend(history.objects());
+    all.push(&by);
+    for o in all {
         let (out, searchable) = node
             .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(10))
             .await
