@@ -253,6 +253,21 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "{html}"
     );
 
+    // Pages: where this one is, and the way back.
+    let (_, html, _) = page(&format!("{base}/?limit=2&lang=en"), "").await;
+    assert!(
+        html.contains("Records 1–2 of 4")
+            && html.contains("rel=\"next\" href=\"/?limit=2&amp;cursor=o2\""),
+        "{html}"
+    );
+    assert!(!html.contains("rel=\"prev\""));
+    let (_, html, _) = page(&format!("{base}/?limit=2&cursor=o2&lang=en"), "").await;
+    assert!(
+        html.contains("Records 3–4 of 4") && html.contains("rel=\"prev\" href=\"/?limit=2\""),
+        "{html}"
+    );
+    assert!(!html.contains("rel=\"next\""), "the last page has no next");
+
     // A parameter the page does not know is left aside; a wrong value is named and left out.
     let (s, html, _) = page(&format!("{base}/?utm_source=mail&lang=en"), "").await;
     assert_eq!(s, 200);

@@ -146,6 +146,9 @@ impl Lang {
             "results" => ("Найдено записей", "Records found"),
             "next" => ("Следующая страница", "Next page"),
             "first" => ("В начало", "First page"),
+            "previous" => ("Предыдущая страница", "Previous page"),
+            "shown" => ("Записи", "Records"),
+            "of" => ("из", "of"),
             "new_records" => ("новых записей", "new records"),
             "refresh" => ("обновить", "refresh"),
             "new_record_forms" => (

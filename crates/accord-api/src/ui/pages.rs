@@ -166,11 +166,28 @@ pub async fn search(
             .cloned()
             .collect()
     };
-    let next = result.as_ref().and_then(|r| r.next_offset).map(|o| {
+    let at_offset = |o: usize| {
         let mut p = without(&["cursor"]);
-        p.push(("cursor".into(), format!("o{o}")));
+        if o > 0 {
+            p.push(("cursor".into(), format!("o{o}")));
+        }
         format!("/?{}", qs(&p))
-    });
+    };
+    let next = result
+        .as_ref()
+        .and_then(|r| r.next_offset)
+        .map(|o| at_offset(o));
+    // Where this page starts, and how many a page holds: for "records 21–40 of 57" and the
+    // link to the page before.
+    let offset = get("cursor")
+        .strip_prefix('o')
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page_size = get("limit")
+        .parse::<usize>()
+        .unwrap_or(accord_search::DEFAULT_LIMIT)
+        .max(1);
+    let previous = (offset > 0).then(|| at_offset(offset.saturating_sub(page_size)));
     let export_q = qs(&api
         .iter()
         .filter(|(k, _)| k != "cursor" && k != "limit")
@@ -250,13 +267,17 @@ pub async fn search(
                             p.snippet { (maud::PreEscaped(&h.snippet)) }
                         }
                     }
-                    @let paged = ui_params.iter().any(|(k, _)| k == "cursor");
-                    @if paged || next.is_some() {
+                    @if previous.is_some() || next.is_some() {
                         nav.pager aria-label=(lang.t("pages")) {
-                            @if paged {
-                                a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) }
+                            p.meta {
+                                (lang.t("shown")) " " (lang.number((offset + 1) as u64)) "–" (lang.number((offset + r.hits.len()) as u64))
+                                " " (lang.t("of")) " " (lang.number(r.total as u64))
                             }
-                            @if paged && next.is_some() { " · " }
+                            @if let Some(p) = &previous {
+                                @if offset > page_size { a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) } " · " }
+                                a rel="prev" href=(p) { "← " (lang.t("previous")) }
+                            }
+                            @if previous.is_some() && next.is_some() { " · " }
                             @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " →" } }
                         }
                     }
