@@ -173,10 +173,7 @@ pub async fn search(
         }
         format!("/?{}", qs(&p))
     };
-    let next = result
-        .as_ref()
-        .and_then(|r| r.next_offset)
-        .map(|o| at_offset(o));
+    let next = result.as_ref().and_then(|r| r.next_offset).map(&at_offset);
     // Where this page starts, and how many a page holds: for "records 21–40 of 57" and the
     // link to the page before.
     let offset = get("cursor")
