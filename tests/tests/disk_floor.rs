@@ -307,7 +307,7 @@ fn noise(n: usize) -> Vec<u8> {
 }
 
 /// Above its floor by less than a file's size, a node neither fetches nor takes that file: the
-/// fetch waits, counted, and an upload is refused before its body is read, naming the size,
+/// fetch waits, counted, and an upload is refused before any of it is kept, naming the size,
 /// the free space and the floor; records still flow, smaller files still fit, and once space is
 /// freed the waiting file is fetched by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,7 +362,8 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
         assert!(page.contains(words), "{lang}: {page}");
     }
 
-    // An upload of the same size is refused before its body is read, naming the figures.
+    // An upload of the same size is refused, naming the figures; the client reads the answer
+    // (the node drops the body it sends) rather than a reset connection.
     let sha = att.sha256.to_string();
     let (status, text) = upload(&client, &base, &sha, file.clone()).await;
     assert_eq!(status, 507, "{text}");

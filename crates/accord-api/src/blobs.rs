@@ -222,6 +222,19 @@ pub(crate) async fn get_blob(
     Ok(r)
 }
 
+/// Reads a request's body to its end, or past `limit` bytes, keeping none of it.
+async fn discard(body: Body, limit: usize) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut read = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        read = read.saturating_add(chunk.len());
+        if read > limit {
+            break;
+        }
+    }
+}
+
 /// The body length a request announces (`Content-Length`), when it does and is a number.
 fn announced_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -245,16 +258,24 @@ pub(crate) async fn put_blob(
     let hash = hash_of(&hash)?;
     let limit = usize::try_from(node.trust().limits().max_attachment_bytes).unwrap_or(usize::MAX);
     // Over the charter's limit, below the disk's floor, or with an announced length that would
-    // not fit above the floor, the upload is refused before its body is read.
-    match announced_length(&headers) {
+    // not fit above the floor, the upload is refused before any of it is kept.
+    let room = match announced_length(&headers) {
         Some(len) if len > limit as u64 => {
             return Err(ApiError(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the file is {len} bytes, over the charter's limit of {limit} bytes"),
             ));
         }
-        Some(len) => node.disk_room_for(len)?,
-        None => node.disk_check()?,
+        Some(len) => node.disk_room_for(len),
+        None => node.disk_check(),
+    };
+    if let Err(e) = room {
+        // The body (within the charter's limit) is read and dropped chunk by chunk, never held
+        // whole nor written: a client still sending it would otherwise meet a reset connection
+        // instead of this answer.
+        let _ =
+            tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, discard(body, limit)).await;
+        return Err(ApiError::from(e));
     }
     let bytes = tokio::time::timeout(
         body_timeout * UPLOAD_TIMEOUT_FACTOR,

@@ -194,7 +194,7 @@ impl DiskGuard {
     }
 
     /// Whether a file of `bytes` would fit now, without reserving (an upload's announced
-    /// length, checked before its body is read).
+    /// length, checked before any of its body is kept).
     pub(crate) fn would_fit(&self, bytes: u64) -> Result<(), Refused> {
         self.check().map_err(Refused::Low)?;
         let r = self.reading.lock().unwrap_or_else(|e| e.into_inner());

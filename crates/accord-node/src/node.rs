@@ -558,7 +558,7 @@ impl NodeHandle {
     }
 
     /// Whether a file of `bytes` would fit above the disk's floor now, with the files under way
-    /// (an upload's announced length, before its body is read).
+    /// (an upload's announced length, before any of its body is kept).
     pub fn disk_room_for(&self, bytes: u64) -> Result<(), NodeError> {
         self.inner.disk.would_fit(bytes).map_err(refused)
     }
