@@ -373,7 +373,19 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
             && text.contains("store.min_free_mb = 512 MiB"),
         "{text}"
     );
-    // Without an announced length the node refuses it once read, keeping nothing.
+    // Without an announced length (a chunked body) the node refuses it once read, keeping
+    // nothing: over HTTP, and on the node's own interface.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        file.chunks(256 << 10).map(|c| Ok(c.to_vec())).collect();
+    let r = client
+        .put(format!("{base}/v1/blobs/{sha}"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("PUT /v1/blobs, chunked");
+    assert_eq!(r.status().as_u16(), 507);
+    let text = r.text().await.unwrap_or_default();
+    assert!(text.contains("no room for a file of 3 MiB"), "{text}");
     match b.put_blob(att.sha256, file.clone()).await {
         Err(accord_node::NodeError::NoRoom(room)) => {
             assert_eq!(room.needed_bytes, 3 * MIB);

@@ -380,6 +380,10 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         html.contains("Такой страницы нет") && html.contains("<html lang=\"ru\""),
         "{html}"
     );
+    // Its links stay on this node, whatever address was asked.
+    let (s, html, _) = page(&format!("{base}//elsewhere.example/x?lang=en"), "").await;
+    assert_eq!(s, 404);
+    assert!(!html.contains("href=\"//elsewhere.example"), "{html}");
     let r = reqwest::get(format!("{base}/v1/nothing")).await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     assert!(

@@ -416,10 +416,13 @@ impl NodeHandle {
                         let mut q = att.queue();
                         q.running.remove(&hash);
                         q.retry_at.insert(hash, Instant::now() + ROOM_RETRY);
-                        q.no_room.insert(hash);
+                        // Counted once per file while it waits, not at every look.
+                        let first = q.no_room.insert(hash);
                         drop(q);
-                        self.metrics().attachments_deferred_for_disk.inc();
-                        debug!(file = %want.attachment.name, size = want.attachment.size, error = %e, "attachment waits for room on the disk");
+                        if first {
+                            self.metrics().attachments_deferred_for_disk.inc();
+                            debug!(file = %want.attachment.name, size = want.attachment.size, error = %e, "attachment waits for room on the disk");
+                        }
                         continue;
                     }
                 };

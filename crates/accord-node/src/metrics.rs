@@ -313,7 +313,7 @@ impl Metrics {
         );
         r.register(
             "attachments_deferred_for_disk",
-            "Attachment fetches put off because the file would not fit above the disk's floor (store.min_free_mb)",
+            "Attachments whose fetch was put off because the file would not fit above the disk's floor (store.min_free_mb); a file counts once while it waits",
             m.attachments_deferred_for_disk.clone(),
         );
         r.register(

@@ -602,9 +602,6 @@ impl<'a> Planner<'a> {
                 None
             } else {
                 self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 })
-                    // The word itself (in the vocabulary of titles and tags, yet not matched
-                    // the way the query reads it) is no correction to offer.
-                    .filter(|c| fold_word(c) != w.folded)
             };
             match fix {
                 Some(c) => {
@@ -621,17 +618,24 @@ impl<'a> Planner<'a> {
         !expand(self.searcher, &[self.f.words], Expand::Prefix(&w.folded)).is_empty()
     }
 
+    /// The most frequent word within `max` edits of `folded`, from the index's vocabulary, else
+    /// the glossary's; never the word itself (a word the glossary knows but no record holds is
+    /// searched through the glossary, and is no correction to offer).
     fn closest_word(&self, folded: &str, max: u8) -> Option<String> {
+        let other = |w: &String| fold_word(w) != folded;
         (1..=max).find_map(|d| {
             let found = expand(self.searcher, &[self.f.words], Expand::Fuzzy(folded, d));
-            prefer_exact_letters(found).into_iter().next().or_else(|| {
-                let dfa = automaton_builder(d).build_dfa(folded);
-                self.g
-                    .words
-                    .iter()
-                    .find(|w| matches!(dfa.eval(w.as_str()), Distance::Exact(_)))
-                    .cloned()
-            })
+            prefer_exact_letters(found)
+                .into_iter()
+                .find(other)
+                .or_else(|| {
+                    let dfa = automaton_builder(d).build_dfa(folded);
+                    self.g
+                        .words
+                        .iter()
+                        .find(|w| other(w) && matches!(dfa.eval(w.as_str()), Distance::Exact(_)))
+                        .cloned()
+                })
         })
     }
 }

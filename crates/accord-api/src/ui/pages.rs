@@ -93,14 +93,15 @@ async fn widen_facets(node: &NodeHandle, q: &SearchQuery, r: &mut accord_search:
             true
         }),
     ];
-    for (facet, widen) in widen {
+    let searches = widen.into_iter().filter_map(|(facet, widen)| {
         let mut wq = q.clone();
         wq.limit = 1;
         wq.offset = 0;
-        if !widen(&mut wq) {
-            continue;
-        }
-        if let Ok(w) = node.search(wq).await
+        widen(&mut wq).then_some(async move { (facet, node.search(wq).await) })
+    });
+    // Side by side: the page waits for the slowest, not for their sum.
+    for (facet, w) in futures::future::join_all(searches).await {
+        if let Ok(w) = w
             && let Some(counts) = w.facets.get(facet)
         {
             r.facets.insert(facet.to_string(), counts.clone());
@@ -126,7 +127,15 @@ pub async fn search(
         api,
         ignored,
     } = asked(&params);
-    let (result, error) = match parse_query(&api, &RECORD_PARAMS) {
+    let parsed = parse_query(&api, &RECORD_PARAMS);
+    // Where this page starts, and how many a page holds, as the search reads them: for
+    // "records 21–40 of 57" and the link to the page before.
+    let (offset, page_size) = parsed
+        .as_ref()
+        .map_or((0, accord_search::DEFAULT_LIMIT), |q| {
+            (q.offset, q.limit.max(1))
+        });
+    let (result, error) = match parsed {
         Ok(mut q) => {
             q.reader_lang = Some(lang.code().to_string());
             match node.search(q.clone()).await {
@@ -174,16 +183,6 @@ pub async fn search(
         format!("/?{}", qs(&p))
     };
     let next = result.as_ref().and_then(|r| r.next_offset).map(&at_offset);
-    // Where this page starts, and how many a page holds: for "records 21–40 of 57" and the
-    // link to the page before.
-    let offset = get("cursor")
-        .strip_prefix('o')
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
-    let page_size = get("limit")
-        .parse::<usize>()
-        .unwrap_or(accord_search::DEFAULT_LIMIT)
-        .max(1);
     let previous = (offset > 0).then(|| at_offset(offset.saturating_sub(page_size)));
     let export_q = qs(&api
         .iter()
@@ -266,9 +265,11 @@ pub async fn search(
                     }
                     @if previous.is_some() || next.is_some() {
                         nav.pager aria-label=(lang.t("pages")) {
-                            p.meta {
-                                (lang.t("shown")) " " (lang.number((offset + 1) as u64)) "–" (lang.number((offset + r.hits.len()) as u64))
-                                " " (lang.t("of")) " " (lang.number(r.total as u64))
+                            @if !r.hits.is_empty() {
+                                p.meta {
+                                    (lang.t("shown")) " " (lang.number((offset + 1) as u64)) "–" (lang.number((offset + r.hits.len()) as u64))
+                                    " " (lang.t("of")) " " (lang.number(r.total as u64))
+                                }
                             }
                             @if let Some(p) = &previous {
                                 @if offset > page_size { a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) } " · " }
@@ -426,7 +427,7 @@ pub async fn record(
         .cloned()
         .unwrap_or_default();
     // The titles of the editions this one replaces or is replaced by, in the reader's language.
-    let mut titles: BTreeMap<String, String> = BTreeMap::new();
+    let mut titles: BTreeMap<String, (String, Timestamp)> = BTreeMap::new();
     let related = v["supersedes"]
         .as_str()
         .into_iter()
@@ -442,13 +443,19 @@ pub async fn record(
                 .or_else(|| r.title.get(&r.lang))
                 .cloned()
                 .unwrap_or_default();
-            titles.insert(rid.to_string(), t);
+            titles.insert(rid.to_string(), (t, r.created));
         }
     }
+    // The edition to send a reader to: the latest of those that replace this one.
+    let newest = superseded_by
+        .iter()
+        .filter_map(Value::as_str)
+        .max_by_key(|rid| titles.get(*rid).map(|(_, c)| c.0))
+        .map(str::to_string);
     let edition = |rid: &str| -> Markup {
         html! {
             a href=(format!("/records/{rid}")) {
-                @match titles.get(rid).filter(|t| !t.is_empty()) {
+                @match titles.get(rid).map(|(t, _)| t).filter(|t| !t.is_empty()) {
                     Some(t) => (t),
                     None => code.id { (rid) },
                 }
@@ -479,7 +486,7 @@ pub async fn record(
             } @else if status == "superseded" {
                 div.notice.error role="note" {
                     strong { (lang.t("banner_superseded")) }
-                    @if let Some(s) = superseded_by.last().and_then(Value::as_str) {
+                    @if let Some(s) = &newest {
                         " " a href=(format!("/records/{s}")) { (lang.t("see_newer")) }
                     }
                 }
@@ -610,7 +617,9 @@ pub async fn no_page(
         p { (lang.t("no_page_help")) }
         p { a href="/" { (lang.t("search")) } }
     };
-    let mut r = ctx.page(lang.t("no_page"), "", &path, body);
+    // The language links go to the home page: the path asked for is the reader's input, and one
+    // such as `//elsewhere.example/` would make them lead off this node.
+    let mut r = ctx.page(lang.t("no_page"), "", "/", body);
     *r.status_mut() = StatusCode::NOT_FOUND;
     r
 }
