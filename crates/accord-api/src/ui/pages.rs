@@ -497,7 +497,7 @@ pub async fn record(
                 @if let Some(t) = v["date"].as_str().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(text(&v, "date")) { (lang.date(t)) } " ·" }
                 @if let Some((d, shown_d)) = day("effective_from") { " " (lang.t("effective_from")) " " time datetime=(d) { (shown_d) } " ·" }
                 @if let Some((d, shown_d)) = day("effective_until") { " " (lang.t("effective_until")) " " time datetime=(d) { (shown_d) } " ·" }
-                " " (lang.t("shared_period")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(status)) }
+                " " (lang.t("shared")) " " time datetime=(created.to_string()) { (lang.date(created)) } " · " (lang.t("status")) ": " strong { (lang.status(status)) }
                 " · " button.linkish type="button" data-print="" { (lang.t("print")) }
             }
             nav aria-label=(lang.t("lang")) {
