@@ -652,8 +652,53 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, each cause once: a library error that already
+/// quotes its cause in its own text (`network: {0}`) is not followed by the same text again.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Inner {
+        #[error("invalid listen address /ip4/127.0.0.1/tcp/1: Address already in use")]
+        Listen,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("network: {0}")]
+        Net(#[from] Inner),
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let e = anyhow::Error::from(Outer::from(Inner::Listen));
+        assert_eq!(
+            one_line(&e),
+            "network: invalid listen address /ip4/127.0.0.1/tcp/1: Address already in use"
+        );
+        let e = anyhow::Error::from(std::io::Error::other("disk full")).context("writing x");
+        assert_eq!(one_line(&e), "writing x: disk full");
     }
 }

@@ -14,13 +14,16 @@ impl Drop for Kill {
     }
 }
 
-/// `n` consecutive free ports at or above `from`, for `accord demo --port` and `devnet`, which
-/// take a first port. The search starts at an offset taken from the process id, so that two
-/// test runs on one machine do not both pick the first free block.
+/// `n` consecutive free ports at or above `from` (and below 32,000), for `accord demo --port`
+/// and `devnet`, which take a first port. The search starts at an offset taken from the
+/// process id, so that two test runs on one machine do not both pick the first free block.
+/// The ports stay below Linux's ephemeral range (32768 up): a port found free there could be
+/// given by the system to another test's outgoing connection before the node binds it.
 fn free_ports(n: u16, from: u16) -> u16 {
+    let span = 32_000 - from;
     let offset = (std::process::id() % 190) as u16 * 41;
     for k in 0..195u16 {
-        let start = from + (offset + k * 41) % 7995;
+        let start = from + (offset + k * 41) % span;
         if (0..n).all(|i| TcpListener::bind(("127.0.0.1", start + i)).is_ok()) {
             return start;
         }
@@ -135,7 +138,7 @@ fn accord() -> Command {
 #[test]
 fn demo_serves_three_nodes_with_the_samples_and_stops_on_sigint() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_ports(3, 33000);
+    let port = free_ports(3, 22000);
     let child = accord()
         .args(["demo", "--port", &port.to_string(), "--data"])
         .arg(tmp.path().join("demo"))
@@ -214,7 +217,7 @@ fn demo_serves_three_nodes_with_the_samples_and_stops_on_sigint() {
 fn backup_restore_and_check_keep_the_same_objects() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let base = free_ports(2, 41000);
+    let base = free_ports(2, 24000);
     assert!(
         accord()
             .current_dir(d)
@@ -479,7 +482,7 @@ fn backup_restore_and_check_keep_the_same_objects() {
 fn attachments_are_published_found_backed_up_restored_and_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let base = free_ports(2, 43000);
+    let base = free_ports(2, 26000);
     run_ok(
         d,
         &[

@@ -121,6 +121,15 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Why an address could not be listened on. libp2p's transport error prints nothing for an
+/// operating-system error ("address in use"), so its source is named instead.
+fn listen_error(e: &libp2p::TransportError<std::io::Error>) -> String {
+    match e {
+        libp2p::TransportError::Other(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     addr.iter().find_map(|p| match p {
         Protocol::P2p(id) => Some(id),
@@ -199,7 +208,7 @@ impl Network {
         for addr in &cfg.listen {
             swarm
                 .listen_on(addr.clone())
-                .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+                .map_err(|e| NetError::Listen(addr.clone(), listen_error(&e)))?;
         }
         let mut bootstrap = Vec::new();
         let now = Instant::now();

@@ -74,19 +74,17 @@ fn http() -> (tokio::runtime::Runtime, reqwest::Client) {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 fn start(bin: &Path, config: &Path, log: &Path) -> Proc {
     let dir = config.parent().unwrap_or(Path::new("."));
     let mut c = accord(bin, dir);
     c.arg("run")
         .arg("--config")
         .arg(config)
+        // Ports the system gives at each start; `wait_up` reads the API's from the log. A
+        // port picked by the test and released could be taken by another test's connection
+        // before the node binds it (seen once in CI: "address in use").
+        .env("ACCORD_API_LISTEN", "127.0.0.1:0")
+        .env("ACCORD_NETWORK_LISTEN", "/ip4/127.0.0.1/tcp/0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display())));
@@ -120,13 +118,20 @@ fn stored_ids(
     )
 }
 
+/// The API's address as the node printed it at start ("API on http://127.0.0.1:PORT;").
+fn api_in_log(log: &Path) -> Option<String> {
+    let text = fs::read_to_string(log).ok()?;
+    let rest = &text[text.find("API on ")? + "API on ".len()..];
+    Some(rest[..rest.find(';')?].to_string())
+}
+
+/// Waits until the node answers, and returns its API's base address.
 fn wait_up(
     rt: &tokio::runtime::Runtime,
     client: &reqwest::Client,
-    api: &str,
     node: &mut Proc,
     log: &Path,
-) {
+) -> String {
     let end = Instant::now() + UP_DEADLINE;
     loop {
         if let Ok(Some(st)) = node.0.try_wait() {
@@ -135,6 +140,15 @@ fn wait_up(
                 fs::read_to_string(log).unwrap_or_default()
             );
         }
+        let Some(api) = api_in_log(log) else {
+            assert!(
+                Instant::now() < end,
+                "the node did not print its API address within {UP_DEADLINE:?}; log:\n{}",
+                fs::read_to_string(log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
         let up = rt.block_on(async {
             client
                 .get(format!("{api}/healthz"))
@@ -143,7 +157,7 @@ fn wait_up(
                 .is_ok_and(|r| r.status().is_success())
         });
         if up {
-            return;
+            return api;
         }
         assert!(
             Instant::now() < end,
@@ -158,7 +172,7 @@ fn wait_up(
 pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
     let (rt, client) = http();
     let out = accord(bin, dir)
-        // The ports are replaced below with free ones.
+        // The devnet's ports are not used: `start` gives the node port 0.
         .args([
             "devnet",
             "--members",
@@ -177,25 +191,6 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
     );
     let fed = dir.join("dev");
     let config = fed.join("KZ/node.toml");
-    // Fresh ports for this run (the devnet's may be taken by another test).
-    let api_port = free_port();
-    let p2p_port = free_port();
-    let text = fs::read_to_string(&config).unwrap_or_default();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("listen = \"127.0.0.1:") {
-                format!("listen = \"127.0.0.1:{api_port}\"")
-            } else if l.contains("/tcp/") && l.trim_start().starts_with("listen = [") {
-                format!("listen = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
-    let api = format!("http://127.0.0.1:{api_port}");
     let key = Arc::new(
         SecretKey::from_pem(&fs::read_to_string(fed.join("KZ/publisher.key")).unwrap_or_default())
             .unwrap_or_else(|e| panic!("publisher key: {e}")),
@@ -247,7 +242,7 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
     for cycle in 0..cycles {
         let log = dir.join(format!("run-{cycle}.log"));
         let mut node = start(bin, &config, &log);
-        wait_up(&rt, &client, &api, &mut node, &log);
+        let api = wait_up(&rt, &client, &mut node, &log);
         // Every id acknowledged so far is there after the restart.
         let held =
             stored_ids(&rt, &client, &api).unwrap_or_else(|| panic!("cycle {cycle}: no export"));
@@ -316,7 +311,7 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
     // A last start: everything acknowledged is there, then a clean stop and a clean check.
     let log = dir.join("final.log");
     let mut node = start(bin, &config, &log);
-    wait_up(&rt, &client, &api, &mut node, &log);
+    let api = wait_up(&rt, &client, &mut node, &log);
     let held = stored_ids(&rt, &client, &api).unwrap_or_default();
     let lost = acked_all.difference(&held).count();
     assert_eq!(
