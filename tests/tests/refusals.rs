@@ -85,7 +85,13 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
     );
     let text = String::from_utf8_lossy(&log.0.lock().unwrap()).to_string();
     let warnings = text.matches("peer refused: disconnecting").count();
-    assert_eq!(warnings, 1, "one warning for {ATTEMPTS} attempts:\n{text}");
+    // One warning a minute per peer: a run slower than that may rightly print a second.
+    let minutes = started.elapsed().as_secs() / 60 + 1;
+    assert!(
+        (1..=minutes as usize).contains(&warnings),
+        "one warning for {ATTEMPTS} attempts in {:?}:\n{text}",
+        started.elapsed()
+    );
     handle.shutdown().await;
     a.shutdown().await;
 }

@@ -18,6 +18,10 @@ async fn each_node_verifies_each_record_once() {
     let config = |i: usize, bootstrap: Vec<String>| {
         let mut cfg = tf.config(i, bootstrap, AdmissionMode::Members);
         cfg.sync.interval_secs = 3600;
+        // No heartbeat (a signed object, verified too) within the test, however slow the run.
+        cfg.health.heartbeat_secs = 3600;
+        cfg.health.ttl_secs = 7200;
+        cfg.health.silent_peer_secs = 0;
         cfg
     };
     let (a, b) = admitted_pair(config).await;

@@ -52,7 +52,7 @@ fn browser(profile: &Path, args: &[&str]) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--timeout=5000",
+            "--timeout=30000",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)

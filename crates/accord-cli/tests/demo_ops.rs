@@ -82,7 +82,8 @@ impl RunningNode {
             if let Some(url) = text
                 .split("API on ")
                 .nth(1)
-                .and_then(|rest| rest.split(';').next())
+                // Only once the whole address is written (the line ends with "; Ctrl-C …").
+                .and_then(|rest| rest.find(';').map(|end| &rest[..end]))
             {
                 node.api = url.trim().to_string();
                 return node;
@@ -157,7 +158,9 @@ fn demo_serves_three_nodes_with_the_samples_and_stops_on_sigint() {
         let url = format!("http://127.0.0.1:{}/v1/records?limit=100", port + i);
         wait_for(
             "the ten samples on every node",
-            Duration::from_secs(30).saturating_sub(started.elapsed()),
+            // One budget for the three nodes: the demo's admission, publishing, gossip (or its
+            // reconciliation) on a loaded machine.
+            Duration::from_secs(90).saturating_sub(started.elapsed()),
             || get(&url).is_some_and(|b| b.contains("\"total\":10")),
         );
         let q = format!(

@@ -68,7 +68,8 @@ fn http() -> (tokio::runtime::Runtime, reqwest::Client) {
             .map_err(|e| e.to_string())
             .unwrap_or_else(|e| panic!("runtime: {e}")),
         reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            // Generous: a node just started on a loaded machine can take seconds to answer.
+            .timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}")),
     )
@@ -116,6 +117,23 @@ fn stored_ids(
             .map(|s| s.id())
             .collect(),
     )
+}
+
+/// [`stored_ids`], asked again until [`UP_DEADLINE`] passes (a request can time out on a
+/// loaded machine).
+fn export(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    api: &str,
+) -> Option<BTreeSet<ObjectId>> {
+    let end = Instant::now() + UP_DEADLINE;
+    loop {
+        let ids = stored_ids(rt, client, api);
+        if ids.is_some() || Instant::now() >= end {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The API's address as the node printed it at start ("API on http://127.0.0.1:PORT;").
@@ -244,8 +262,7 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
         let mut node = start(bin, &config, &log);
         let api = wait_up(&rt, &client, &mut node, &log);
         // Every id acknowledged so far is there after the restart.
-        let held =
-            stored_ids(&rt, &client, &api).unwrap_or_else(|| panic!("cycle {cycle}: no export"));
+        let held = export(&rt, &client, &api).unwrap_or_else(|| panic!("cycle {cycle}: no export"));
         let lost: Vec<&ObjectId> = acked_all.difference(&held).collect();
         assert!(
             lost.is_empty(),
@@ -276,7 +293,12 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
                             .await?;
                         resp.json::<serde_json::Value>().await
                     });
-                    let Ok(v) = r else { return };
+                    // A failed batch was not acknowledged; the node may be dying or slow: try
+                    // again until told to stop.
+                    let Ok(v) = r else {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    };
                     for res in v["results"].as_array().into_iter().flatten() {
                         if res["status"] == "accepted"
                             && let Some(id) = res["id"].as_str().and_then(|s| s.parse().ok())
@@ -288,7 +310,7 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
             })
         };
         // Let it ingest for a random while, then kill it without warning.
-        let first_ack = Instant::now() + Duration::from_secs(30);
+        let first_ack = Instant::now() + UP_DEADLINE;
         while acked.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
             && Instant::now() < first_ack
         {
@@ -312,7 +334,7 @@ pub fn crash_loop(bin: &Path, dir: &Path, cycles: usize, seed: u64) -> Report {
     let log = dir.join("final.log");
     let mut node = start(bin, &config, &log);
     let api = wait_up(&rt, &client, &mut node, &log);
-    let held = stored_ids(&rt, &client, &api).unwrap_or_default();
+    let held = export(&rt, &client, &api).unwrap_or_default();
     let lost = acked_all.difference(&held).count();
     assert_eq!(
         lost,
