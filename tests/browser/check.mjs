@@ -2,7 +2,8 @@
 // playwright-core, with axe-core's rules: every page given, in Russian and English, at a desktop
 // width (1366 px) and a phone width (360 px). Fails on any critical or serious violation and on
 // any page wider than the window. Then, at phone width: the filter panel opens, a CSV export
-// downloads with its byte-order mark, and the Atom feed link answers with a feed.
+// downloads with its byte-order mark, the Atom feed link answers with a feed, and a direction
+// chosen from the search box's completions becomes the direction filter.
 //
 // Usage: node check.mjs <base-url> '<JSON array of paths>'
 // Run by crates/accord-cli/tests/browser.rs; install with `npm ci --prefix tests/browser`.
@@ -59,6 +60,26 @@ for (const [width, height] of [[1366, 900], [360, 780]]) {
     const feed = await page.request.get(base + href);
     const text = await feed.text();
     if (!feed.headers()['content-type'].startsWith('application/atom+xml') || !text.includes('<feed')) failures.push({ check: 'Atom feed' });
+    // A direction chosen from the completions becomes the direction filter (the words typed
+    // are dropped, the other filters kept): type, wait for the list, choose as a browser does.
+    await page.goto(`${base}/?member=KZ&lang=en`, { waitUntil: 'load' });
+    const offered = await (await page.request.get(`${base}/v1/suggest?q=divid`)).json();
+    const direction = offered.completions.find((c) => c.kind === 'direction');
+    if (!direction) failures.push({ check: 'a direction is offered for "divid"', offered });
+    else {
+      await page.locator('#q').pressSequentially('divid', { delay: 20 });
+      await page.waitForSelector(`#suggestions option[value="${direction.text}"]`, { state: 'attached', timeout: 15000 });
+      await Promise.all([
+        page.waitForURL((u) => u.searchParams.get('direction') === direction.code, { timeout: 15000 }),
+        page.evaluate((text) => {
+          const q = document.getElementById('q');
+          q.value = text;
+          q.dispatchEvent(new InputEvent('input', { inputType: 'insertReplacementText', bubbles: true }));
+        }, direction.text),
+      ]);
+      const u = new URL(page.url());
+      if (u.searchParams.get('member') !== 'KZ' || u.searchParams.get('q')) failures.push({ check: 'the chosen direction is the filter, the member filter kept, no words', url: page.url() });
+    }
   }
   await context.close();
 }

@@ -50,7 +50,7 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
     body.tags = vec!["egov".into()];
     let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
     let (out, searchable) = node
-        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(10))
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(out[0].status, "accepted");
@@ -205,7 +205,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     all.push(&by);
     for o in all {
         let (out, searchable) = node
-            .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(10))
+            .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(out[0].status, "accepted", "{out:?}");
@@ -287,6 +287,18 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         !html.contains("Фильтры (1)"),
         "nothing wrong counts as a filter"
     );
+    // A query with nothing to search for is left aside, and the page says so.
+    let (s, html, _) = page(&format!("{base}/?q=%F0%9F%99%82&lang=ru"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("В запросе нет букв или цифр, по которым можно искать")
+            && html.contains("«🙂»")
+            && listed(&html, en.id())
+            && listed(&html, ru.id()),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
+    assert!(!html.contains("no letters or digits"));
 
     // A retracted and a superseded record say so at the top.
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", gone.id()), "").await;

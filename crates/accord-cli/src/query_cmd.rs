@@ -161,6 +161,11 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
     } else if let Some(d) = v["did_you_mean"].as_str() {
         out.push(format!("Did you mean: {d}"));
     }
+    if r["no_words"].as_bool() == Some(true) {
+        out.push(
+            "The query has no letters or digits to search for; every record that passes the filters is listed".into(),
+        );
+    }
     if r["approximate"].as_bool() == Some(true) {
         out.push("(few exact matches: similar spellings and word beginnings included, ranked after them)".into());
     }
@@ -460,5 +465,13 @@ mod tests {
         );
         let plain = serde_json::json!({"did_you_mean": null, "reading": {"approximate": false, "also": [], "directions": []}});
         assert!(reading_lines(&plain).is_empty());
+        let emoji =
+            serde_json::json!({"reading": {"no_words": true, "also": [], "directions": []}});
+        assert_eq!(
+            reading_lines(&emoji),
+            vec![
+                "The query has no letters or digits to search for; every record that passes the filters is listed"
+            ]
+        );
     }
 }

@@ -380,6 +380,10 @@ pub struct Reading {
     /// (`did_you_mean`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub showing_for: Option<String>,
+    /// The query's text has no letters or digits to search for (an emoji or punctuation
+    /// only): it was left aside, and the records that pass the filters are shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_words: bool,
 }
 
 /// The facet names.
@@ -1066,14 +1070,12 @@ impl Searcher {
         let searcher = self.reader.searcher();
         let planner = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, raw);
         let Some(planner) = planner else {
-            return self.run(
-                &searcher,
-                q,
-                self.f.filters(q),
-                None,
-                None,
-                Reading::default(),
-            );
+            // Text with nothing to search for (an emoji, punctuation) is left aside, and said so.
+            let reading = Reading {
+                no_words: !raw.trim().is_empty(),
+                ..Reading::default()
+            };
+            return self.run(&searcher, q, self.f.filters(q), None, None, reading);
         };
         let strict = planner.query(false);
         let reading = Reading {
@@ -1081,6 +1083,7 @@ impl Searcher {
             also: planner.also(),
             directions: planner.directions(),
             showing_for: None,
+            no_words: false,
         };
         let first = self.run(
             &searcher,

@@ -67,6 +67,15 @@ pub(crate) fn analyze_with(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Vec<S
     out
 }
 
+/// Whether `word` (lower case) is Cyrillic in letters of the Russian alphabet only; digits
+/// are allowed, a Latin letter or another Cyrillic alphabet's (і, ў, ә, қ, ө …) is not.
+fn is_russian(word: &str) -> bool {
+    word.chars().any(|c| ('а'..='я').contains(&c))
+        && word
+            .chars()
+            .all(|c| ('а'..='я').contains(&c) || c == 'ё' || c.is_ascii_digit())
+}
+
 /// The language a query is written in, judged by its script: Cyrillic → `ru`, Latin → `en`.
 pub(crate) fn query_lang(text: &str) -> Option<&'static str> {
     let (mut cyr, mut lat) = (0usize, 0usize);
@@ -805,7 +814,13 @@ pub(crate) fn complete_words(
         found.extend(expand(searcher, &[f.words], Expand::Prefix(&last)));
     }
     let head = &text[..from];
-    prefer_exact_letters(found)
+    let mut found = prefer_exact_letters(found);
+    if is_russian(&last) {
+        // A word typed in Russian letters is completed with Russian words first: Belarusian
+        // or Kazakh words of the same beginning ("развіцця", "өскемен") come after them.
+        found.sort_by_key(|w| !is_russian(w));
+    }
+    found
         .into_iter()
         .take(n)
         .map(|w| Completion {

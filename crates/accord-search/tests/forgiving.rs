@@ -473,3 +473,65 @@ fn a_glossary_word_no_record_holds_is_not_offered_as_its_own_correction() {
     assert_eq!(order(&r), vec![1], "found through the glossary: {r:?}");
     assert_eq!(r.did_you_mean, None, "{r:?}");
 }
+
+/// A query with nothing to search for (an emoji, punctuation) is left aside and said so; an
+/// empty query is not a query at all, and a word is read as usual.
+#[test]
+fn a_query_without_letters_or_digits_is_left_aside_and_said_so() {
+    let idx = corpus();
+    let all = search(&idx, "");
+    assert!(!all.reading.no_words && all.total > 1);
+    for q in ["🙂", "!!! ?", "🇰🇿 — ☺"] {
+        let r = search(&idx, q);
+        assert!(r.reading.no_words, "{q}");
+        assert_eq!(r.total, all.total, "{q}");
+        assert!(r.did_you_mean.is_none(), "{q}");
+    }
+    let r = search(&idx, "🙂 кибербезопасность");
+    assert!(!r.reading.no_words && r.total < all.total);
+    let json = serde_json::to_value(search(&idx, "🙂").reading).unwrap();
+    assert_eq!(json["no_words"], true);
+    let json = serde_json::to_value(search(&idx, "кибербезопасность").reading).unwrap();
+    assert!(json.get("no_words").is_none(), "{json}");
+}
+
+/// A beginning typed in Russian letters is completed with Russian words before Belarusian
+/// ones, even when the Belarusian word is more frequent; a Belarusian letter typed asks for
+/// Belarusian words.
+#[test]
+fn a_russian_beginning_is_completed_with_russian_words_first() {
+    let mut docs = Vec::new();
+    for n in 1..=3 {
+        docs.push(doc(R {
+            n,
+            lang: "be",
+            title: "Развіцце лічбавай эканомікі",
+            summary: "Праграма развіцця",
+            body: "",
+            tags: &[],
+        }));
+    }
+    docs.push(doc(R {
+        n: 4,
+        lang: "ru",
+        title: "Развитие цифровой экономики",
+        summary: "",
+        body: "",
+        tags: &[],
+    }));
+    let idx = index(docs);
+    let words = |q: &str| -> Vec<String> {
+        idx.searcher()
+            .suggest(q)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.kind == "word")
+            .map(|c| c.text)
+            .collect()
+    };
+    let c = words("разв");
+    assert_eq!(c.first().map(String::as_str), Some("развитие"), "{c:?}");
+    assert!(c.iter().any(|w| w.starts_with("развіцц")), "{c:?}");
+    let c = words("разві");
+    assert!(c.first().is_some_and(|w| w.starts_with("развіцц")), "{c:?}");
+}

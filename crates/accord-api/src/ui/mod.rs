@@ -224,6 +224,10 @@ impl Lang {
                 "По запросу ничего не найдено; показаны результаты для",
                 "Nothing matched as typed; showing results for",
             ),
+            "no_words" => (
+                "В запросе нет букв или цифр, по которым можно искать; показаны все записи, подходящие под фильтры:",
+                "The query has no letters or digits to search for; all records that pass the filters are shown:",
+            ),
             "approximate" => (
                 "Точных совпадений мало: показаны и похожие написания и начала слов — после точных.",
                 "Few exact matches: similar spellings and word beginnings are shown too, after them.",
@@ -273,6 +277,7 @@ impl Lang {
             "records" => ("Число записей", "Number of records"),
             "total" => ("Всего", "Total"),
             "per_year" => ("По годам", "Per year"),
+            "chart_values" => ("Значения графика таблицей", "The chart's values as a table"),
             "compare_intro" => (
                 "Выберите двух или более участников и, если нужно, направление: их записи рядом, с числами и временной шкалой.",
                 "Choose two or more members and, if you like, a direction: their records side by side, with counts and a timeline.",
@@ -281,6 +286,8 @@ impl Lang {
             "any_direction" => ("любое направление", "any direction"),
             "month_axis" => ("месяц", "month"),
             "quarter_axis" => ("квартал", "quarter"),
+            "month" => ("Месяц", "Month"),
+            "quarter" => ("Квартал", "Quarter"),
             "count_axis" => ("записей", "records"),
             "health" => ("Состояние федерации", "Federation health"),
             "att_held" => ("есть на этом узле", "on this node"),
@@ -875,8 +882,21 @@ const SCRIPT: &str = r#"
   var q = document.getElementById('q');
   var list = document.getElementById('suggestions');
   if (q && list && window.fetch) {
-    var timer = null, asked = '';
-    q.addEventListener('input', function () {
+    var timer = null, asked = '', picks = {};
+    q.addEventListener('input', function (e) {
+      // A completion chosen from the list (not typed): a direction becomes the filter, with
+      // the other filters kept (a direction already chosen is replaced); a title opens its record.
+      var pick = picks[q.value];
+      if (pick && (!e.inputType || e.inputType === 'insertReplacementText')) {
+        if (pick.id) { window.location.href = '/records/' + encodeURIComponent(pick.id); return; }
+        q.form.querySelectorAll('input[type=hidden][name=direction]').forEach(function (x) { x.remove(); });
+        var f = document.createElement('input');
+        f.type = 'hidden'; f.name = 'direction'; f.value = pick.code;
+        q.form.appendChild(f);
+        q.value = '';
+        q.form.submit();
+        return;
+      }
       clearTimeout(timer);
       timer = setTimeout(function () {
         var text = q.value;
@@ -887,9 +907,12 @@ const SCRIPT: &str = r#"
         }).then(function (v) {
           if (q.value !== text) { return; }
           list.textContent = '';
+          picks = {};
           v.completions.forEach(function (c) {
             var o = document.createElement('option');
             o.value = c.text;
+            if (c.kind === 'direction' && c.code) { picks[c.text] = { code: c.code }; }
+            if (c.kind === 'title' && c.id) { picks[c.text] = { id: c.id }; }
             list.appendChild(o);
           });
         }).catch(function () {});

@@ -242,6 +242,7 @@ pub async fn search(
                         @let fixed_params = without(&["q", "cursor"]).into_iter().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
                         p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
                     }
+                    @if r.reading.no_words { p.notice role="status" { (lang.t("no_words")) " «" (text) "»" } }
                     @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
                     @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " «" (ctx.name(dcode)) "»" } }
@@ -761,6 +762,25 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup 
             figcaption.legend {
                 @for (member, _) in &counts {
                     span.key { span.swatch style=(format!("background:hsl({} 55% 42%)", member_hue(member))) {} " " (ctx.member(member)) }
+                }
+            }
+        }
+        // The same figures as text: a touch screen has no tooltips, a screen reader no bars.
+        details.values {
+            summary { (lang.t("chart_values")) }
+            div.scroll tabindex="0" role="region" aria-label=(lang.t("chart_values")) {
+                table.compare {
+                    thead { tr {
+                        th scope="col" { (if by_quarter { lang.t("quarter") } else { lang.t("month") }) }
+                        @for (member, _) in &counts { th scope="col" { (ctx.member(member)) } }
+                    } }
+                    tbody {
+                        @for (i, l) in labels.iter().enumerate() {
+                            @if counts.iter().any(|(_, v)| v[i] > 0) {
+                                tr { th scope="row" { (l) } @for (_, v) in &counts { td.n { (lang.number(v[i])) } } }
+                            }
+                        }
+                    }
                 }
             }
         }
