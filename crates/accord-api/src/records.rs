@@ -231,7 +231,9 @@ pub async fn detail(
 }
 
 /// Adds to each attachment of a record's detail whether this node holds it (`availability`:
-/// `held`, `fetching`, `waiting-for-disk`, `not-fetched`) and, when held, its download `url`.
+/// `held`, `fetching`, `waiting-for-disk`, `not-fetched`) and, when held, its download `url`
+/// and whether its text is in search (`text`: `searchable`, `pending`, or `unreadable` with the
+/// reason in `text_error`).
 pub(crate) async fn with_availability(node: &NodeHandle, v: &mut Value) {
     let Some(list) = v["attachments"].as_array_mut() else {
         return;
@@ -247,6 +249,12 @@ pub(crate) async fn with_availability(node: &NodeHandle, v: &mut Value) {
         a["availability"] = json!(av.as_str());
         if av == accord_node::Availability::Held {
             a["url"] = json!(format!("/v1/blobs/{hash}"));
+            if let Some(t) = node.attachment_text(hash).await {
+                a["text"] = json!(t.as_str());
+                if let accord_node::AttachmentText::Unreadable(e) = t {
+                    a["text_error"] = json!(e);
+                }
+            }
         }
     }
 }

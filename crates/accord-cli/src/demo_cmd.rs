@@ -214,7 +214,8 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
         for n in &nodes {
             bootstrap.push(dial_addr(n).await?);
         }
-        let cfg = member_config(&dir, &fed, i, bootstrap)?;
+        let mut cfg = member_config(&dir, &fed, i, bootstrap)?;
+        cfg.attachments.extractor = Some(crate::node_cmd::own_program()?);
         nodes.push(Node::spawn(cfg).await?);
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

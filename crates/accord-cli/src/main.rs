@@ -80,6 +80,15 @@ enum Command {
     },
     /// Write a ready development federation (charter, keys, certificates, node configs).
     Devnet(DevnetArgs),
+    /// Extract the text of one attachment, read from standard input: what a node runs as a
+    /// child process for every file it indexes, so that a hostile file ends the child only.
+    #[command(name = "extract-text", hide = true)]
+    ExtractText {
+        /// The file's media type, as its record declares it.
+        media_type: String,
+        /// The file's name, as its record declares it.
+        name: String,
+    },
     /// Run a node until SIGINT or SIGTERM.
     Run {
         /// The node configuration (what `accord devnet` writes as node.toml).
@@ -515,6 +524,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             with,
         }) => evidence_cmd::verify(&files, charter.as_deref(), &with),
         Command::Devnet(a) => devnet_cmd::devnet(&a.members, &a.out, a.base_port, a.force),
+        Command::ExtractText { media_type, name } => {
+            std::process::exit(accord_search::extract::run_child(
+                &media_type,
+                &name,
+                &accord_search::extract::ExtractLimits::default(),
+            ))
+        }
         Command::Run { config } => runtime()?.block_on(node_cmd::run(&config)),
         Command::Submit {
             files,
@@ -633,10 +649,11 @@ fn quiet_on_closed_pipe() {
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
-    let default = if matches!(cli.command, Command::Run { .. }) {
-        accord_node::DEFAULT_LOG_FILTER
-    } else {
-        "warn"
+    let default = match cli.command {
+        Command::Run { .. } => accord_node::DEFAULT_LOG_FILTER,
+        // A child's standard error carries its one line of result (see `run_child`).
+        Command::ExtractText { .. } => "off",
+        _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -28,7 +28,8 @@ pub fn reindex(config: &Path) -> Result<()> {
 
 /// `accord run --config FILE`: runs the node until SIGINT or SIGTERM.
 pub async fn run(config: &Path) -> Result<()> {
-    let cfg = NodeConfig::load(config, &env_pairs())?;
+    let mut cfg = NodeConfig::load(config, &env_pairs())?;
+    cfg.attachments.extractor = Some(own_program()?);
     raise_open_file_limit();
     let api_addr = cfg.api.listen;
     let http = accord_api::HttpOptions::from(&cfg.api);
@@ -57,6 +58,13 @@ pub async fn run(config: &Path) -> Result<()> {
     node.shutdown().await;
     eprintln!("stopped");
     Ok(())
+}
+
+/// This program, which extracts attachments' text as `accord extract-text` in a child process.
+pub fn own_program() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context(
+        "cannot find this program's path (to extract attachments' text in a child process)",
+    )
 }
 
 /// Raises the soft open-file limit to the hard one: every peer and HTTP client is a file

@@ -485,20 +485,7 @@ fn backup_restore_and_check_keep_the_same_objects() {
 fn attachments_are_published_found_backed_up_restored_and_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let base = free_ports(2, 26000);
-    run_ok(
-        d,
-        &[
-            "devnet",
-            "--members",
-            "KZ",
-            "--out",
-            "dev",
-            "--base-port",
-            &base.to_string(),
-        ],
-    );
-    let node = RunningNode::start(d, "dev/KZ/node.toml", "kz");
+    let node = kz_node(d);
     let api = node.api.clone();
     RunningNode::wait_for(&[&node], "the node's API", Duration::from_secs(30), || {
         get(&format!("{api}/v1/status")).is_some()
@@ -803,4 +790,105 @@ fn init_and_certify(
         ],
     );
     peer_id
+}
+
+/// A hostile member attaches a PDF that overflows the PDF parser's stack (a few hundred
+/// kilobytes of nested arrays). Its text is read in a child process: the child dies, the node
+/// does not; the record and its other file stay searchable, and the record's detail says the
+/// file's text could not be read, with the reason.
+#[test]
+fn a_hostile_attachment_ends_the_extraction_child_not_the_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let node = kz_node(d);
+    let api = node.api.clone();
+    std::fs::create_dir_all(d.join("files")).unwrap();
+    std::fs::write(
+        d.join("files/deep.pdf"),
+        accord_search::extract::nested_arrays_pdf(100_000),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("files/plan.txt"),
+        "Rollout of the quokka registry.\n",
+    )
+    .unwrap();
+    let md = "---\nmember: KZ\nkind: regulatory-note\ndirections: [e-government]\nlang: en\ntitle: \"Registry rules\"\nattachments:\n  - path: files/deep.pdf\n  - path: files/plan.txt\n---\nSee the files.\n";
+    std::fs::write(d.join("note.md"), md).unwrap();
+    run_ok(
+        d,
+        &[
+            "publish",
+            "note.md",
+            "--key",
+            "dev/KZ/publisher.key",
+            "--node",
+            &api,
+        ],
+    );
+    // The other file's word finds the record.
+    let found = || -> Option<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&get(&format!("{api}/v1/records?q=quokka"))?).ok()?;
+        v["items"][0]["id"].as_str().map(str::to_string)
+    };
+    RunningNode::wait_for(
+        &[&node],
+        "the plan's text to be searchable",
+        Duration::from_secs(60),
+        || found().is_some(),
+    );
+    let id = found().unwrap();
+    // The hostile file: held, its text unreadable, the reason given.
+    let deep = || attachment(&api, &id, "deep.pdf");
+    RunningNode::wait_for(
+        &[&node],
+        "the PDF's text to be judged unreadable",
+        Duration::from_secs(60),
+        || deep().is_some_and(|a| a["text"] == "unreadable"),
+    );
+    let a = deep().unwrap();
+    assert_eq!(a["availability"], "held", "{a}");
+    let why = a["text_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("the extraction process failed") && why.contains("overflowed its stack"),
+        "{a}"
+    );
+    // The record page says so too.
+    let page = get(&format!("{api}/records/{id}?lang=en")).unwrap();
+    assert!(
+        page.contains("its text could not be read: search does not find words in it"),
+        "{page}"
+    );
+    // The node is alive and healthy, and logged the crash once.
+    assert!(get(&format!("{api}/healthz")).is_some());
+    assert_eq!(
+        node.log_text()
+            .matches("attachment text extraction crashed")
+            .count(),
+        1,
+        "{}",
+        node.log_text()
+    );
+    // The plan's text, read by a child of its own, is unaffected.
+    let plan = attachment(&api, &id, "plan.txt").unwrap();
+    assert_eq!(plan["text"], "searchable", "{plan}");
+}
+
+/// A devnet of one member, KZ, in `d`, and KZ's node started with `accord run` (on ports the
+/// system gives: the devnet's are not used).
+fn kz_node(d: &std::path::Path) -> RunningNode {
+    run_ok(d, &["devnet", "--members", "KZ", "--out", "dev"]);
+    RunningNode::start(d, "dev/KZ/node.toml", "kz")
+}
+
+/// The attachment `name` of record `id` as the node's API details it.
+fn attachment(api: &str, id: &str, name: &str) -> Option<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&get(&format!("{api}/v1/records/{id}"))?).ok()?;
+    v["attachments"]
+        .as_array()?
+        .iter()
+        .find(|a| a["name"] == name)
+        .cloned()
 }

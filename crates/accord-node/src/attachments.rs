@@ -278,7 +278,46 @@ impl Availability {
     }
 }
 
+/// Whether the text of a held attachment is in search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentText {
+    /// Extracted and indexed with the records naming the file.
+    Searchable,
+    /// Not read yet.
+    Pending,
+    /// Could not be read (an unsupported type, a malformed or hostile file): the reason.
+    Unreadable(String),
+}
+
+impl AttachmentText {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AttachmentText::Searchable => "searchable",
+            AttachmentText::Pending => "pending",
+            AttachmentText::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
 impl NodeHandle {
+    /// Whether the text of a held attachment is in search (`None`: not held).
+    pub async fn attachment_text(&self, hash: ObjectId) -> Option<AttachmentText> {
+        let att = self.attachments().clone();
+        tokio::task::spawn_blocking(move || {
+            let meta = att.blobs.meta(&hash)?;
+            Some(if att.blobs.has_text(&hash) {
+                AttachmentText::Searchable
+            } else if let Some(e) = meta.extract_error {
+                AttachmentText::Unreadable(e)
+            } else {
+                AttachmentText::Pending
+            })
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// Records just accepted: the files they name are referenced if held, else queued.
     pub(crate) fn attachments_arrived(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
         if records.is_empty() {
@@ -338,17 +377,38 @@ impl NodeHandle {
                 timeout,
                 ..Default::default()
             };
-            match accord_search::extract::extract_bounded(
-                &meta.media_type,
-                &meta.name,
-                Arc::new(bytes),
-                limits,
-            ) {
+            let bytes = Arc::new(bytes);
+            let extracted = match &att.cfg.extractor {
+                Some(program) => accord_search::extract::extract_in_child(
+                    program,
+                    &meta.media_type,
+                    &meta.name,
+                    bytes,
+                    &limits,
+                ),
+                None => accord_search::extract::extract_bounded(
+                    &meta.media_type,
+                    &meta.name,
+                    bytes,
+                    limits,
+                ),
+            };
+            match extracted {
                 Ok(text) => {
                     let _ = att.blobs.write_text(&hash, &text);
                 }
+                Err(e) if e.is_transient() => {
+                    // Not the file's fault: tried again at the next start.
+                    warn!(file = %meta.name, error = %e, "attachment text not extracted");
+                }
                 Err(e) => {
-                    debug!(file = %meta.name, error = %e, "no text from attachment");
+                    if matches!(e, accord_search::extract::ExtractError::Crashed(_)) {
+                        // Once per file (the outcome is kept): a parser that crashed on it
+                        // may have met a hostile file; the node itself is unaffected.
+                        warn!(file = %meta.name, sha256 = %hash, error = %e, "attachment text extraction crashed; the file is kept, its text is not searchable");
+                    } else {
+                        debug!(file = %meta.name, error = %e, "no text from attachment");
+                    }
                     meta.extract_error = Some(e.to_string());
                     let _ = att.blobs.write_meta(&hash, &meta);
                 }

@@ -399,6 +399,12 @@ pub struct AttachmentsConfig {
     /// Test-only: serve every chunk with one byte changed (plays a peer serving bad data).
     #[serde(skip)]
     pub corrupt_served: bool,
+    /// The program that extracts a file's text in a child process (`<program> extract-text`,
+    /// see `accord_search::extract::extract_in_child`): `accord run` and `accord demo` set it
+    /// to themselves, so that a hostile file cannot take the node down. `None` (in-process
+    /// tests) extracts on a thread of the node's own process.
+    #[serde(skip)]
+    pub extractor: Option<std::path::PathBuf>,
 }
 
 fn default_att_parallel() -> usize {
@@ -432,6 +438,7 @@ impl Default for AttachmentsConfig {
             extract_timeout_secs: default_extract_timeout(),
             serve_requests_per_minute: default_att_serve(),
             corrupt_served: false,
+            extractor: None,
         }
     }
 }

@@ -25,7 +25,9 @@ mod priority;
 mod sync;
 mod worker;
 
-pub use attachments::{Availability, BlobCheck, BlobView, check_blobs, restore_blobs};
+pub use attachments::{
+    AttachmentText, Availability, BlobCheck, BlobView, check_blobs, restore_blobs,
+};
 pub use config::{
     AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
     SyncConfig,

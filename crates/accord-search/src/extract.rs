@@ -3,10 +3,15 @@
 //!
 //! The files come from other states' publishers and may be hostile, so every extraction is
 //! bounded: the input size, the number of archive entries, the bytes decompressed (a zip bomb
-//! stops at the limit, it is never inflated in full), the characters kept, and the time
-//! ([`extract_bounded`] runs it on its own thread, catches a panic of a parser and stops
-//! waiting after the timeout). A file that cannot be extracted is still stored and served;
-//! only its text is missing from search.
+//! stops at the limit, it is never inflated in full), the characters kept, and the time. A
+//! parser can still be made to fail in ways no bound inside the process survives: a PDF of a
+//! thousand nested arrays overflows the PDF parser's stack, which aborts the whole process, and
+//! a compressed stream inside a PDF is inflated by the parser without a limit. So a node runs
+//! each extraction in a child process of its own program ([`extract_in_child`], the child side
+//! [`run_child`]): the child's address space is capped, it is killed at the timeout, and
+//! whatever it does, only the child ends. [`extract_bounded`] (a thread of this process, for
+//! tests and tools) catches a panic and stops waiting after the timeout, no more. A file that
+//! cannot be extracted is still stored and served; only its text is missing from search.
 
 use std::io::Read;
 use std::time::Duration;
@@ -51,6 +56,234 @@ pub enum ExtractError {
     Timeout(Duration),
     #[error("the parser failed: {0}")]
     Panicked(String),
+    #[error("the extraction process failed: {0}")]
+    Crashed(String),
+    /// The child could not be started: the node's fault, not the file's (try again later).
+    #[error("text extraction is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ExtractError {
+    /// Whether the failure is the node's (the extraction can be tried again later), not the
+    /// file's.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ExtractError::Unavailable(_))
+    }
+
+    /// The word that names the kind on the child's standard error (see [`run_child`]).
+    fn kind(&self) -> &'static str {
+        match self {
+            ExtractError::Unsupported(_) => "unsupported",
+            ExtractError::Malformed(_) => "malformed",
+            ExtractError::TooLarge(_) => "too-large",
+            ExtractError::Timeout(_) => "timeout",
+            ExtractError::Panicked(_) => "panicked",
+            ExtractError::Crashed(_) => "crashed",
+            ExtractError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// An error as a child reported it: `kind<TAB>message`.
+    fn from_child(line: &str) -> ExtractError {
+        let (kind, message) = line.split_once('\t').unwrap_or(("crashed", line));
+        let message = message.to_string();
+        match kind {
+            "unsupported" => ExtractError::Unsupported(message),
+            "malformed" => ExtractError::Malformed(message),
+            "too-large" => ExtractError::TooLarge(message),
+            "panicked" => ExtractError::Panicked(message),
+            _ => ExtractError::Crashed(message),
+        }
+    }
+
+    /// The message without its kind's words.
+    fn message(&self) -> String {
+        match self {
+            ExtractError::Unsupported(m)
+            | ExtractError::Malformed(m)
+            | ExtractError::TooLarge(m)
+            | ExtractError::Panicked(m)
+            | ExtractError::Crashed(m)
+            | ExtractError::Unavailable(m) => m.clone(),
+            ExtractError::Timeout(t) => format!("{t:?}"),
+        }
+    }
+}
+
+/// The subcommand of the node's program that runs one extraction as a child process:
+/// `accord extract-text <media type> <name>`, the file on standard input, the text on standard
+/// output (exit 0), or `kind<TAB>message` on standard error (exit [`CHILD_FAILED`]).
+pub const CHILD_COMMAND: &str = "extract-text";
+
+/// The exit code of a child whose extraction failed in an orderly way.
+pub const CHILD_FAILED: i32 = 3;
+
+/// Address space a child may map beyond what its program maps when it starts: a parser that
+/// inflates a stream without a limit fails its allocation here (and the child ends) instead of
+/// taking the machine's memory.
+pub const CHILD_MEMORY: u64 = 512 << 20;
+
+/// Bytes of a child's standard error kept for its error message.
+const CHILD_STDERR: u64 = 4096;
+
+/// The child's side of [`extract_in_child`]: caps its own address space, reads the file from
+/// standard input (at most `limits.max_input` bytes), extracts it on this thread and writes
+/// the text to standard output. Returns the exit code.
+pub fn run_child(media_type: &str, name: &str, limits: &ExtractLimits) -> i32 {
+    use std::io::Write;
+    cap_address_space(CHILD_MEMORY);
+    let mut bytes = Vec::new();
+    let read = std::io::stdin()
+        .lock()
+        .take(limits.max_input as u64 + 1)
+        .read_to_end(&mut bytes);
+    let result = match read {
+        Err(e) => Err(ExtractError::Malformed(format!("reading the file: {e}"))),
+        Ok(_) => std::panic::catch_unwind(|| extract(media_type, name, &bytes, limits))
+            .unwrap_or_else(|p| Err(ExtractError::Panicked(panic_message(&p)))),
+    };
+    match result {
+        Ok(text) => {
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return CHILD_FAILED;
+            }
+            0
+        }
+        Err(e) => {
+            let message = e.message().replace(['\n', '\t'], " ");
+            let _ = writeln!(std::io::stderr().lock(), "{}\t{message}", e.kind());
+            CHILD_FAILED
+        }
+    }
+}
+
+/// Lowers this process's address-space limit to what it maps now plus `budget` bytes (Linux;
+/// elsewhere nothing is capped).
+fn cap_address_space(budget: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        let mapped = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmSize:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map(|kib| kib * 1024);
+        if let Some(mapped) = mapped {
+            let limit = mapped.saturating_add(budget);
+            let _ = rlimit::setrlimit(rlimit::Resource::AS, limit, limit);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = budget;
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// [`extract`] in a child process, `program extract-text <media type> <name>` (the node's own
+/// program; see [`run_child`]): a parser that aborts, overflows its stack or exhausts its
+/// memory ends the child only, and a child still running at `limits.timeout` is killed.
+pub fn extract_in_child(
+    program: &std::path::Path,
+    media_type: &str,
+    name: &str,
+    bytes: std::sync::Arc<Vec<u8>>,
+    limits: &ExtractLimits,
+) -> Result<String, ExtractError> {
+    use std::process::{Command, Stdio};
+    check_size(bytes.len(), limits)?;
+    let mut child = Command::new(program)
+        .arg(CHILD_COMMAND)
+        .arg(media_type)
+        .arg(name)
+        // The node's allocator (mimalloc) reserves 1 GiB of address space up front, which
+        // would count against the child's cap before any file is read; a child needs little.
+        .env("MIMALLOC_ARENA_RESERVE", "64MiB")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ExtractError::Unavailable(format!("{}: {e}", program.display())))?;
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(ExtractError::Unavailable("no pipes to the child".into()));
+    };
+    // The file is written, and the text and the errors read, on threads of their own: a
+    // child that stops reading or writes much before it reads cannot block this one.
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&bytes);
+    });
+    let max_out = (limits.max_chars as u64)
+        .saturating_mul(4)
+        .saturating_add(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.take(max_out).read_to_end(&mut out);
+        let _ = tx.send(out);
+    });
+    let errors = std::thread::spawn(move || {
+        let mut err = Vec::new();
+        let _ = stderr.take(CHILD_STDERR).read_to_end(&mut err);
+        err
+    });
+    // The child closes its standard output when it ends (or is killed).
+    let out = rx.recv_timeout(limits.timeout);
+    if out.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let _ = writer.join();
+    let _ = reader.join();
+    let err = errors.join().unwrap_or_default();
+    let Ok(out) = out else {
+        return Err(ExtractError::Timeout(limits.timeout));
+    };
+    let err = String::from_utf8_lossy(&err);
+    match status {
+        Ok(s) if s.success() => Ok(cut(
+            String::from_utf8_lossy(&out).into_owned(),
+            limits.max_chars,
+        )),
+        Ok(s) if s.code() == Some(CHILD_FAILED) => Err(ExtractError::from_child(
+            err.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default(),
+        )),
+        Ok(s) => {
+            // The first line the program printed, if any ("… has overflowed its stack").
+            let said: String = err
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            Err(ExtractError::Crashed(if said.is_empty() {
+                s.to_string()
+            } else {
+                format!("{s}: {said}")
+            }))
+        }
+        Err(e) => Err(ExtractError::Crashed(e.to_string())),
+    }
 }
 
 /// What kind of extraction a file gets, from its media type and name.
@@ -84,13 +317,7 @@ pub fn extract(
     bytes: &[u8],
     limits: &ExtractLimits,
 ) -> Result<String, ExtractError> {
-    if bytes.len() > limits.max_input {
-        return Err(ExtractError::TooLarge(format!(
-            "{} bytes (at most {})",
-            bytes.len(),
-            limits.max_input
-        )));
-    }
+    check_size(bytes.len(), limits)?;
     let kind = kind_of(media_type, name)
         .ok_or_else(|| ExtractError::Unsupported(format!("{media_type} ({name})")))?;
     let text = match kind {
@@ -109,6 +336,17 @@ pub fn extract(
     Ok(cut(text, limits.max_chars))
 }
 
+/// A file over `limits.max_input` is refused before it is read.
+fn check_size(len: usize, limits: &ExtractLimits) -> Result<(), ExtractError> {
+    if len > limits.max_input {
+        return Err(ExtractError::TooLarge(format!(
+            "{len} bytes (at most {})",
+            limits.max_input
+        )));
+    }
+    Ok(())
+}
+
 fn cut(mut text: String, max_chars: usize) -> String {
     if let Some((i, _)) = text.char_indices().nth(max_chars) {
         text.truncate(i);
@@ -117,7 +355,8 @@ fn cut(mut text: String, max_chars: usize) -> String {
 }
 
 /// [`extract`] on its own thread: a parser that panics is an error, one that runs past
-/// `limits.timeout` is abandoned (the thread finishes on its own; nothing waits for it).
+/// `limits.timeout` is abandoned (the thread finishes on its own; nothing waits for it). One
+/// that overflows its stack aborts this process: a node extracts with [`extract_in_child`].
 pub fn extract_bounded(
     media_type: &str,
     name: &str,
@@ -130,14 +369,7 @@ pub fn extract_bounded(
         .name("accord-extract".into())
         .spawn(move || {
             let r = std::panic::catch_unwind(|| extract(&m, &n, &bytes, &limits));
-            let r = r.unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".into());
-                Err(ExtractError::Panicked(msg))
-            });
+            let r = r.unwrap_or_else(|p| Err(ExtractError::Panicked(panic_message(&p))));
             let _ = tx.send(r);
         });
     if let Err(e) = spawned {
@@ -186,6 +418,41 @@ pub fn sample_pdf(lines: &[&str]) -> Vec<u8> {
     doc.trailer.set("Root", catalog_id);
     let mut out = Vec::new();
     let _ = doc.save_to(&mut out);
+    out
+}
+
+/// A one-page PDF whose page names one more object, `depth` arrays nested in each other: a
+/// hostile file (a few kilobytes that overflow the PDF parser's stack), for tests. Written by
+/// hand: a PDF library would recurse as deep to write it.
+pub fn nested_arrays_pdf(depth: usize) -> Vec<u8> {
+    let mut deep = vec![b'['; depth];
+    deep.extend(std::iter::repeat_n(b']', depth));
+    let objects: [&[u8]; 4] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Extra 4 0 R >>",
+        &deep,
+    ];
+    let mut out = b"%PDF-1.5\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend(*o);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
     out
 }
 

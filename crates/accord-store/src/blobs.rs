@@ -271,6 +271,11 @@ impl BlobStore {
         fs::read_to_string(self.file(hash, ".txt")).ok()
     }
 
+    /// Whether the text of a held blob was extracted (without reading it).
+    pub fn has_text(&self, hash: &ObjectId) -> bool {
+        self.file(hash, ".txt").exists()
+    }
+
     pub fn write_text(&self, hash: &ObjectId, text: &str) -> std::io::Result<()> {
         self.write_atomic(&self.file(hash, ".txt"), text.as_bytes())
     }

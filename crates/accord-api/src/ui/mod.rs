@@ -330,6 +330,10 @@ impl Lang {
                 "waiting for disk space on this node",
             ),
             "att_not_fetched" => ("не загружен на этот узел", "not fetched to this node"),
+            "att_unreadable" => (
+                "текст файла не прочитан: поиск не находит слова из него",
+                "its text could not be read: search does not find words in it",
+            ),
             "nodes_up" => ("Узлы на связи", "Nodes up"),
             "divergent" => ("расхождение", "divergent"),
             "equivocated" => ("противоречивые заявления", "equivocated"),

@@ -535,6 +535,9 @@ pub async fn record(
                         "waiting-for-disk" => span.state.bad { (lang.t("att_waiting_for_disk")) },
                         _ => span.state.muted { (lang.t("att_not_fetched")) },
                     }
+                    @if a["text"] == "unreadable" {
+                        " · " span.state.muted title=(text(a, "text_error")) { (lang.t("att_unreadable")) }
+                    }
                     br; span.meta { "SHA-256 " code.id { (text(a, "sha256")) } }
                 } } }
             }
