@@ -287,6 +287,24 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         !html.contains("Фильтры (1)"),
         "nothing wrong counts as a filter"
     );
+    // The filters in force are shown, each with a link that removes it alone; without words
+    // the default order says "newest first".
+    let (_, html, _) = page(&format!("{base}/?member=KZ&in=en&lang=en"), "").await;
+    assert!(
+        html.contains("class=\"chip\" href=\"/?in=en\"")
+            && html.contains("class=\"chip\" href=\"/?member=KZ\"")
+            && html.contains("<li><a href=\"/\">Clear filters</a></li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"\" selected>newest first</option>"),
+        "{html}"
+    );
+    assert!(!html.contains("best match first"));
+    let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
+    assert!(!html.contains("class=\"chip\""));
+    assert!(html.contains("<option value=\"\" selected>best match first</option>"));
+
     // A query with nothing to search for is left aside, and the page says so.
     let (s, html, _) = page(&format!("{base}/?q=%F0%9F%99%82&lang=ru"), "").await;
     assert_eq!(s, 200);

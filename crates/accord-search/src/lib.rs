@@ -1094,6 +1094,14 @@ impl Searcher {
             reading.clone(),
         )?;
         if first.total >= plan::FEW || !planner.can_relax() {
+            // Found as typed, through a word's beginnings or stem ("goverment", whose stem
+            // begins *government*'s): a word no record holds still gets its correction offered.
+            let mut first = first;
+            if let Some(fixed) = planner.correction()
+                && self.count_of(&searcher, q, &fixed)? > 0
+            {
+                first.did_you_mean = Some(fixed);
+            }
             return Ok(first);
         }
         let relaxed = planner.query(true);
@@ -1123,29 +1131,39 @@ impl Searcher {
         if second.total == first.total {
             second.reading.approximate = false;
         }
-        if let Some(fixed) = planner.correction() {
-            let check = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, &fixed)
-                .map(|p| p.query(false));
-            if let Some(check) = check {
-                let mut clauses = self.f.filters(q);
-                clauses.push((Occur::Must, check.query));
-                let n = searcher.search(&BooleanQuery::new(clauses), &Count)?;
-                if n > 0 && second.total == 0 {
-                    // Nothing found as typed: show what the correction finds, and say so.
-                    let mut corrected = self.search(&SearchQuery {
-                        text: Some(fixed.clone()),
-                        ..q.clone()
-                    })?;
-                    corrected.reading.showing_for = Some(fixed.clone());
-                    corrected.did_you_mean = Some(fixed);
-                    return Ok(corrected);
-                }
-                if n > 0 {
-                    second.did_you_mean = Some(fixed);
-                }
+        if let Some(fixed) = planner.correction()
+            && self.count_of(&searcher, q, &fixed)? > 0
+        {
+            if second.total == 0 {
+                // Nothing found as typed: show what the correction finds, and say so.
+                let mut corrected = self.search(&SearchQuery {
+                    text: Some(fixed.clone()),
+                    ..q.clone()
+                })?;
+                corrected.reading.showing_for = Some(fixed.clone());
+                corrected.did_you_mean = Some(fixed);
+                return Ok(corrected);
             }
+            second.did_you_mean = Some(fixed);
         }
         Ok(second)
+    }
+
+    /// How many records `text`, read strictly, finds with the filters of `q`.
+    fn count_of(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SearchQuery,
+        text: &str,
+    ) -> Result<usize, SearchError> {
+        let Some(planner) =
+            plan::Planner::new(&self.index, &self.f, &self.glossary, searcher, text)
+        else {
+            return Ok(0);
+        };
+        let mut clauses = self.f.filters(q);
+        clauses.push((Occur::Must, planner.query(false).query));
+        Ok(searcher.search(&BooleanQuery::new(clauses), &Count)?)
     }
 
     /// Runs one query: the page, the count, the facets and the snippets.

@@ -531,12 +531,40 @@ impl<'a> Planner<'a> {
                 }
                 highlight.push((fam, t.to_string()));
             };
-            add(folded, 1.0, highlight);
+            let fields = [self.f.head(fam), self.f.text(fam)];
+            // The last word while typed, which the stemmer cut by two letters or more, and
+            // which begins longer words of the index: a beginning ("правит" of
+            // *правительство*), not the word its stem makes of it ("правит" → "прав", which
+            // would find *правовой* and *правило*). Its beginnings are searched instead of its
+            // stem.
+            let beginning = (last && self.partial_last && !w.stop)
+                .then(|| {
+                    (folded.chars().count() + 2 <= chars)
+                        .then(|| {
+                            let mut longer =
+                                expand(self.searcher, &fields, Expand::Prefix(&w.folded));
+                            longer.retain(|t| t.chars().count() > chars);
+                            longer.truncate(MAX_TYPING_EXPANSIONS);
+                            longer
+                        })
+                        .filter(|l| !l.is_empty())
+                })
+                .flatten();
+            if beginning.is_none() {
+                add(folded, 1.0, highlight);
+            }
             if let Some(exact) = tokens.get(1) {
                 add(exact, EXACT_BONUS, highlight);
             }
-            let fields = [self.f.head(fam), self.f.text(fam)];
             let mut expanded: BTreeSet<String> = BTreeSet::new();
+            if let Some(longer) = beginning {
+                // Neither similar spellings of its stem nor its stem's beginnings: the words it
+                // begins are what it means, even when the search is approximate.
+                for t in &longer {
+                    add(t, 1.0, highlight);
+                }
+                continue;
+            }
             if prefix {
                 let mut found = expand(self.searcher, &fields, Expand::Prefix(folded));
                 // Typing costs little: the most frequent completions only, unless the search

@@ -535,3 +535,52 @@ fn a_russian_beginning_is_completed_with_russian_words_first() {
     let c = words("разві");
     assert!(c.first().is_some_and(|w| w.starts_with("развіцц")), "{c:?}");
 }
+
+/// A beginning the stemmer cuts short ("правит" → "прав") finds the words it begins, not those
+/// of the stem it was cut to; a misspelt word found through its stem's beginnings still gets
+/// its correction offered.
+#[test]
+fn a_beginning_finds_the_words_it_begins_and_a_misspelling_is_corrected_even_when_found() {
+    let ru = |n: u64, title: &'static str| {
+        doc(R {
+            n,
+            lang: "ru",
+            title,
+            summary: "",
+            body: "",
+            tags: &[],
+        })
+    };
+    let en = |n: u64, title: &'static str| {
+        doc(R {
+            n,
+            lang: "en",
+            title,
+            summary: "",
+            body: "",
+            tags: &[],
+        })
+    };
+    let idx = index(vec![
+        ru(1, "Электронное правительство"),
+        ru(2, "Решение правительства"),
+        ru(3, "Правовой режим данных"),
+        ru(4, "Новые правила"),
+        ru(5, "Право на доступ"),
+        en(6, "Digital government services"),
+        en(7, "Government portals"),
+        en(8, "Local government reform"),
+    ]);
+    for q in ["правит", "правите", "правительс"] {
+        let r = search(&idx, q);
+        assert_eq!(order(&r), vec![2, 1], "{q}: {:?}", order(&r));
+    }
+    // The stem itself, typed, is a word of its own: "прав" finds what it begins.
+    assert!(search(&idx, "прав ").total >= 1);
+    // Found through its stem's beginnings ("gover" begins "govern"), and corrected too.
+    let r = search(&idx, "goverment");
+    assert_eq!(r.total, 3);
+    assert_eq!(r.did_you_mean.as_deref(), Some("government"));
+    // A word spelt right gets no correction.
+    assert!(search(&idx, "government").did_you_mean.is_none());
+}

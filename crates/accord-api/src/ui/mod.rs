@@ -137,12 +137,10 @@ impl Lang {
             "overview" => ("Обзор", "Overview"),
             "federation" => ("Федерация", "Federation"),
             "network" => ("Сеть", "Network"),
-            "search_placeholder" => (
-                "Что ищем? Например: электронное правительство",
-                "What are you looking for? e.g. digital skills",
-            ),
+            "search_placeholder" => ("Например: электронное правительство", "e.g. digital skills"),
             "apply" => ("Применить", "Apply"),
             "clear" => ("Сбросить", "Clear filters"),
+            "remove_filter" => ("убрать фильтр", "remove this filter"),
             "results" => ("Найдено записей", "Records found"),
             "next" => ("Следующая страница", "Next page"),
             "first" => ("В начало", "First page"),
@@ -225,12 +223,12 @@ impl Lang {
                 "Nothing matched as typed; showing results for",
             ),
             "no_words" => (
-                "В запросе нет букв или цифр, по которым можно искать; показаны все записи, подходящие под фильтры:",
-                "The query has no letters or digits to search for; all records that pass the filters are shown:",
+                "В запросе нет букв или цифр, по которым можно искать, поэтому он не учтён: показаны все записи, подходящие под фильтры. Запрос:",
+                "The query has no letters or digits to search for, so it was left aside: all records that pass the filters are shown. The query:",
             ),
             "approximate" => (
-                "Точных совпадений мало: показаны и похожие написания и начала слов — после точных.",
-                "Few exact matches: similar spellings and word beginnings are shown too, after them.",
+                "Точных совпадений мало или нет: показаны и похожие написания и начала слов — после точных.",
+                "Few or no exact matches: similar spellings and word beginnings are shown too, after any exact ones.",
             ),
             "also_searched" => ("Искали также", "Also searched"),
             "also_direction" => (
@@ -468,6 +466,31 @@ impl Lang {
     }
 
     /// A whole number with this language's digit grouping (12 345 / 12,345).
+    /// `text` in this language's quotation marks, quotes inside it turned into the inner
+    /// kind: «… „…“ …» in Russian, “… ‘…’ …” in English.
+    pub fn quote(self, text: &str) -> String {
+        let (outer, inner) = match self {
+            Lang::Ru => (('«', '»'), ('„', '“')),
+            Lang::En => (('“', '”'), ('‘', '’')),
+        };
+        let mut out = String::with_capacity(text.len() + 8);
+        out.push(outer.0);
+        let mut open = false;
+        for c in text.chars() {
+            match c {
+                '«' | '“' | '„' => out.push(inner.0),
+                '»' | '”' => out.push(inner.1),
+                '"' => {
+                    open = !open;
+                    out.push(if open { inner.0 } else { inner.1 });
+                }
+                c => out.push(c),
+            }
+        }
+        out.push(outer.1);
+        out
+    }
+
     pub fn number(self, n: u64) -> String {
         let digits = n.to_string();
         let sep = match self {
@@ -836,6 +859,9 @@ a.badge { color:var(--accent); }
 .member abbr { font-weight:700; text-decoration:none; letter-spacing:.02em; }
 .snippet { margin:var(--s1) 0 0; } .snippet b { background:var(--mark); font-weight:600; }
 .didyoumean { font-size:1.05rem; }
+.chips { display:flex; flex-wrap:wrap; gap:6px; list-style:none; padding:0; margin:var(--s2) 0; align-items:center; }
+.chip { display:inline-block; min-height:32px; line-height:30px; padding:0 10px; border:1px solid var(--line); border-radius:16px; background:var(--soft); color:var(--fg); text-decoration:none; }
+.chip:hover, .chip:focus { border-color:var(--accent, #0b4fa8); }
 .empty { border:1px dashed var(--line); border-radius:var(--radius); padding:var(--s4); background:var(--soft); }
 #live { display:none; }
 .notice { display:block; background:var(--accent-soft); border:1px solid var(--accent); padding:var(--s2); border-radius:var(--radius); margin:var(--s2) 0; }
@@ -847,11 +873,19 @@ code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospac
 code.id { overflow-wrap:anywhere; word-break:break-all; }
 code { background:var(--soft); border-radius:4px; padding:1px 4px; }
 pre { background:var(--soft); border-radius:var(--radius); padding:var(--s2); overflow-x:auto; }
-pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; word-break:break-all; }
+pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; }
 .copyable { display:flex; gap:var(--s2); align-items:flex-start; } .copyable pre { flex:1; min-width:0; margin:0; }
 .scroll { overflow-x:auto; max-width:100%; }
 table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
 td.n { text-align:right; font-variant-numeric:tabular-nums; } .zero { color:var(--muted); }
+td.n a { display:inline-block; min-width:32px; min-height:28px; line-height:28px; text-align:right; }
+/* On a phone the member tables show the members' codes (the full name on hover and to screen
+   readers) and narrower row labels, so that the figures fit beside them. */
+@media (max-width: 879px) {
+  table.heat th[scope=col] .mname, table.compare th[scope=col] .mname { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
+  table.heat th[scope=row], table.compare th[scope=row] { font-weight:normal; font-size:.82rem; min-width:8em; overflow-wrap:normal; word-break:normal; }
+  table.heat td, table.compare td { min-width:40px; }
+}
 .panel { border:1px solid var(--line); border-radius:var(--radius); padding:var(--s2) var(--s4); margin-top:var(--s5); background:var(--soft); }
 dl dt { font-weight:600; margin-top:var(--s2); } dl dd { margin-left:0; overflow-wrap:anywhere; }
 .body { max-width:800px; } .body img { max-width:100%; }
@@ -874,9 +908,30 @@ const SCRIPT: &str = r#"
   if (box && window.matchMedia && window.matchMedia('(min-width: 880px)').matches) { box.open = true; }
   // Copy buttons (the verify command).
   document.querySelectorAll('button[data-copy]').forEach(function (b) {
+    var label = b.textContent;
     b.addEventListener('click', function () {
       var el = document.getElementById(b.dataset.copy);
-      if (el && navigator.clipboard) { navigator.clipboard.writeText(el.textContent); b.setAttribute('aria-live', 'polite'); b.textContent = '✓'; }
+      if (!el) { return; }
+      var done = function () {
+        b.setAttribute('aria-live', 'polite');
+        b.textContent = '✓ ' + label;
+        setTimeout(function () { b.textContent = label; }, 2000);
+      };
+      // The clipboard API needs HTTPS (or localhost); on a node served over plain HTTP the
+      // text is selected and copied the older way, and stays selected if even that fails.
+      var select = function () {
+        var range = document.createRange();
+        range.selectNodeContents(el);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        try { if (document.execCommand('copy')) { done(); } } catch (e) { /* left selected */ }
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(el.textContent).then(done, select);
+      } else {
+        select();
+      }
     });
   });
   document.querySelectorAll('button[data-print]').forEach(function (b) {
@@ -1046,6 +1101,20 @@ mod tests {
             }
             assert_ne!(Lang::Ru.t(k), Lang::En.t(k), "{k:?} is not translated")
         }
+    }
+
+    #[test]
+    fn quotes_nest_as_each_language_nests_them() {
+        let name = "Развитие системы «Электронное правительство»";
+        assert_eq!(
+            Lang::Ru.quote(name),
+            "«Развитие системы „Электронное правительство“»"
+        );
+        assert_eq!(
+            Lang::En.quote("Development of the \"Electronic Government\" system"),
+            "“Development of the ‘Electronic Government’ system”"
+        );
+        assert_eq!(Lang::En.quote("🙂"), "“🙂”");
     }
 
     #[test]

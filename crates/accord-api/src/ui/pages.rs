@@ -229,23 +229,64 @@ pub async fn search(
                             }
                             label for="sort" { (lang.t("sort")) " " }
                             select #sort name="sort" {
-                                @for (v, key) in [("", "relevance"), ("newest", "newest"), ("oldest", "oldest")] {
-                                    option value=(v) selected[sort == v] { (lang.t(key)) }
+                                // Without words the default order is newest first, and says so.
+                                @let orders: &[(&str, &str)] = if text.trim().is_empty() {
+                                    &[("", "newest"), ("oldest", "oldest")]
+                                } else {
+                                    &[("", "relevance"), ("newest", "newest"), ("oldest", "oldest")]
+                                };
+                                @for (v, key) in orders {
+                                    option value=(v) selected[sort == *v] { (lang.t(key)) }
                                 }
                             }
                             " " button type="submit" { (lang.t("show")) }
                         }
                     }
+                    // The filters in force, each removable: a filter chosen from the
+                    // completions (or a shared link) is never silently in force.
+                    @let chips: Vec<(String, String, Markup)> = ui_params.iter().filter_map(|(k, v)| {
+                        let value = match k.as_str() {
+                            "member" => ctx.member(v),
+                            "direction" | "kind" => html! { (ctx.name(v)) },
+                            "in" => html! { (lang.language(v)) },
+                            "status" => html! { (lang.status(v)) },
+                            "publisher" | "from" | "to" | "date_from" | "date_to" => html! { (v) },
+                            _ => return None,
+                        };
+                        let label = match k.as_str() {
+                            "in" => lang.t("lang").to_string(),
+                            "from" => format!("{} {}", lang.t("shared_period"), lang.t("date_from").to_lowercase()),
+                            "to" => format!("{} {}", lang.t("shared_period"), lang.t("date_to").to_lowercase()),
+                            "date_from" => format!("{} {}", lang.t("doc_period"), lang.t("date_from").to_lowercase()),
+                            "date_to" => format!("{} {}", lang.t("doc_period"), lang.t("date_to").to_lowercase()),
+                            other => lang.t(other).to_string(),
+                        };
+                        let rest: Vec<(String, String)> = ui_params.iter().filter(|(a, b)| !(a == k && b == v) && a != "cursor").cloned().collect();
+                        Some((label, format!("/?{}", qs(&rest)), value))
+                    }).collect();
+                    @if !chips.is_empty() {
+                        ul.chips aria-label=(lang.t("filters")) {
+                            @for (label, href, value) in &chips {
+                                li { a.chip href=(href) title=(lang.t("remove_filter")) {
+                                    span.meta { (label) ": " } (value) " " span aria-hidden="true" { "×" } span.visually-hidden { " — " (lang.t("remove_filter")) }
+                                } }
+                            }
+                            @if chips.len() > 1 {
+                                @let keep: Vec<(String, String)> = ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "q" | "sort" | "limit" | "lang")).cloned().collect();
+                                li { a href=(if keep.is_empty() { "/".to_string() } else { format!("/?{}", qs(&keep)) }) { (lang.t("clear")) } }
+                            }
+                        }
+                    }
                     @if let Some(fixed) = &r.reading.showing_for {
-                        p.didyoumean { (lang.t("showing_for")) " «" strong { (fixed) } "»" }
+                        p.didyoumean { (lang.t("showing_for")) " " strong { (lang.quote(fixed)) } }
                     } @else if let Some(fixed) = &r.did_you_mean {
                         @let fixed_params = without(&["q", "cursor"]).into_iter().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
                         p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
                     }
-                    @if r.reading.no_words { p.notice role="status" { (lang.t("no_words")) " «" (text) "»" } }
+                    @if r.reading.no_words { p.notice role="status" { (lang.t("no_words")) " " (lang.quote(&text)) } }
                     @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
-                    @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " «" (ctx.name(dcode)) "»" } }
+                    @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " " (lang.quote(ctx.name(dcode))) } }
                     @if r.hits.is_empty() {
                         div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t("empty_help")) } p { a href="/" { (lang.t("clear")) } } }
                     }
@@ -481,7 +522,7 @@ pub async fn record(
                     strong { (lang.t("banner_retracted")) }
                     @for r in &retracted_by {
                         " " (lang.t("retracted_by")) " " (when(text(r, "created")))
-                        @if !text(r, "reason").is_empty() { ": «" (text(r, "reason")) "»" }
+                        @if !text(r, "reason").is_empty() { ": " (lang.quote(text(r, "reason"))) }
                     }
                 }
             } @else if status == "superseded" {
