@@ -199,7 +199,20 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let accord_tests::harness::History {
         old, newer, gone, ..
     } = &history;
-    let by = tf.fed.record(1, "Belarusian case", Timestamp(t + 6000));
+    // A record naming five directions: a result shows three and counts the rest.
+    let mut by = tf
+        .fed
+        .record_body(1, "Belarusian case", Timestamp(t + 6000));
+    by.directions = [
+        "regulation",
+        "e-government",
+        "digital-skills",
+        "ict-access",
+        "digital-divide",
+    ]
+    .map(String::from)
+    .to_vec();
+    let by = Object::Record(by).sign(&tf.fed.members[1].publisher);
     let mut all = vec![&en, &ru];
     all.extend(history.objects());
     all.push(&by);
@@ -225,11 +238,20 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         html.contains("name=\"in\" value=\"en\" checked"),
         "the language box is ticked: {html}"
     );
-    // The summary in the interface's language, where the record has one.
+    // The summary in the interface's language, where the record has one; a title in another
+    // language says which, for screen readers.
     assert!(
         html.contains("Как портал публикует наборы данных"),
         "{html}"
     );
+    assert!(
+        html.contains(&format!(
+            "<h2 lang=\"en\"><a href=\"/records/{}\">Open data portal</a></h2>",
+            en.id()
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<p class=\"snippet\">"), "{html}");
     let (_, html, _) = page(&format!("{base}/?in=en&lang=en"), "").await;
     assert!(html.contains("How the portal publishes datasets"));
 
@@ -304,6 +326,13 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
     assert!(!html.contains("class=\"chip\""));
     assert!(html.contains("<option value=\"\" selected>best match first</option>"));
+
+    let (_, html, _) = page(&format!("{base}/?member=BY&lang=en"), "").await;
+    assert!(
+        html.contains("+ 2 more directions")
+            && !html.contains("<span class=\"badge\">Access to ICT"),
+        "{html}"
+    );
 
     // A query with nothing to search for is left aside, and the page says so.
     let (s, html, _) = page(&format!("{base}/?q=%F0%9F%99%82&lang=ru"), "").await;

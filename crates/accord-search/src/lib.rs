@@ -272,11 +272,17 @@ impl RecordDoc {
 
     /// The title in `lang`, else in the original language, else any.
     pub fn title_in(&self, lang: &str) -> &str {
+        self.title_and_lang_in(lang).0
+    }
+
+    /// [`RecordDoc::title_in`] and the language it is written in (for a page's `lang`
+    /// attribute).
+    pub fn title_and_lang_in(&self, lang: &str) -> (&str, &str) {
         self.title
-            .get(lang)
-            .or_else(|| self.title.get(&self.lang))
-            .or_else(|| self.title.values().next())
-            .map_or("", String::as_str)
+            .get_key_value(lang)
+            .or_else(|| self.title.get_key_value(&self.lang))
+            .or_else(|| self.title.iter().next())
+            .map_or(("", self.lang.as_str()), |(l, t)| (t.as_str(), l.as_str()))
     }
 
     /// Words of the record's head (title and summary) per language, and of its text (body and

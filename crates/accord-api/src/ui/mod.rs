@@ -374,9 +374,9 @@ impl Lang {
 
     /// A file size in this language's units (B, KB, MB with one decimal).
     pub fn size(self, bytes: u64) -> String {
-        let (b, k, m) = match self {
-            Lang::Ru => ("Б", "КБ", "МБ"),
-            Lang::En => ("B", "KB", "MB"),
+        let (b, k, m, g) = match self {
+            Lang::Ru => ("Б", "КБ", "МБ", "ГБ"),
+            Lang::En => ("B", "KB", "MB", "GB"),
         };
         let sep = match self {
             Lang::Ru => ",",
@@ -386,9 +386,12 @@ impl Lang {
             format!("{bytes} {b}")
         } else if bytes < 1024 * 1024 {
             format!("{} {k}", (bytes as f64 / 1024.0).round() as u64)
-        } else {
+        } else if bytes < 1 << 30 {
             let tenths = (bytes as f64 / 104_857.6).round() as u64;
             format!("{}{sep}{} {m}", tenths / 10, tenths % 10)
+        } else {
+            let tenths = (bytes as f64 / 107_374_182.4).round() as u64;
+            format!("{}{sep}{} {g}", self.number(tenths / 10), tenths % 10)
         }
     }
 
@@ -515,6 +518,66 @@ impl Lang {
             Lang::En => en[usize::from(n != 1)],
         };
         format!("{} {word}", self.number(n))
+    }
+
+    /// "+ 8 more directions" on a result that names more than it shows.
+    pub fn more_directions(self, n: usize) -> String {
+        format!(
+            "+ {}",
+            self.count(
+                n as u64,
+                ["направление", "направления", "направлений"],
+                ["more direction", "more directions"]
+            )
+        )
+    }
+
+    /// A month ("2026-12") as this language names it: «декабрь 2026», "Dec 2026"; a quarter
+    /// ("2026-Q4") as «IV кв. 2026», "Q4 2026"; anything else as it is.
+    pub fn period(self, p: &str) -> String {
+        const RU: [&str; 12] = [
+            "январь",
+            "февраль",
+            "март",
+            "апрель",
+            "май",
+            "июнь",
+            "июль",
+            "август",
+            "сентябрь",
+            "октябрь",
+            "ноябрь",
+            "декабрь",
+        ];
+        const EN: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let (Some(y), Some(rest)) = (p.get(..4), p.get(5..)) else {
+            return p.to_string();
+        };
+        if let Some(q) = rest.strip_prefix('Q') {
+            return match self {
+                Lang::Ru => {
+                    let roman = ["I", "II", "III", "IV"];
+                    match q
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|q| roman.get(q.wrapping_sub(1)))
+                    {
+                        Some(r) => format!("{r} кв. {y}"),
+                        None => p.to_string(),
+                    }
+                }
+                Lang::En => format!("Q{q} {y}"),
+            };
+        }
+        match rest.parse::<usize>().ok().filter(|m| (1..=12).contains(m)) {
+            Some(m) => match self {
+                Lang::Ru => format!("{} {y}", RU[m - 1]),
+                Lang::En => format!("{} {y}", EN[m - 1]),
+            },
+            None => p.to_string(),
+        }
     }
 
     /// A date and time (UTC, to the minute or the second), saying it is UTC.
@@ -870,7 +933,7 @@ a.badge { color:var(--accent); }
 .exports { border-top:1px solid var(--line); padding-top:var(--s3); font-size:.95rem; }
 .pager { margin:var(--s3) 0; }
 code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:.88em; }
-code.id { overflow-wrap:anywhere; word-break:break-all; }
+code.id { overflow-wrap:anywhere; word-break:break-all; } code.id.short { white-space:nowrap; word-break:normal; }
 code { background:var(--soft); border-radius:4px; padding:1px 4px; }
 pre { background:var(--soft); border-radius:var(--radius); padding:var(--s2); overflow-x:auto; }
 pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; }
@@ -1129,6 +1192,15 @@ mod tests {
         assert_eq!(Lang::Ru.size(3 * 1024 * 1024 + 200 * 1024), "3,2 МБ");
         assert_eq!(Lang::En.size(2048), "2 KB");
         assert_eq!(Lang::En.size(10), "10 B");
+        assert_eq!(Lang::Ru.size(51_316 << 20), "50,1 ГБ");
+        assert_eq!(Lang::En.size(2_000_000 << 30), "2,000,000.0 GB");
+        assert_eq!(Lang::Ru.period("2026-12"), "декабрь 2026");
+        assert_eq!(Lang::En.period("2026-03"), "Mar 2026");
+        assert_eq!(Lang::Ru.period("2025-Q4"), "IV кв. 2025");
+        assert_eq!(Lang::En.period("2025-Q1"), "Q1 2025");
+        assert_eq!(Lang::En.period("oops"), "oops");
+        assert_eq!(Lang::Ru.more_directions(8), "+ 8 направлений");
+        assert_eq!(Lang::En.more_directions(1), "+ 1 more direction");
     }
 
     #[test]

@@ -293,16 +293,22 @@ pub async fn search(
                     @for h in &r.hits {
                         @let d = &h.doc;
                         article.result {
-                            h2 { a href=(format!("/records/{}", d.id)) { (d.title_in(lang.code())) } }
+                            @let (title, title_lang) = d.title_and_lang_in(lang.code());
+                            h2 lang=[(title_lang != lang.code()).then_some(title_lang)] { a href=(format!("/records/{}", d.id)) { (title) } }
                             div.meta {
                                 (ctx.member(&d.member)) span.badge { (ctx.name(&d.kind)) }
-                                @for x in &d.directions { span.badge { (ctx.name(x)) } }
+                                // A few directions, then how many more (a record can name all eleven).
+                                @for x in d.directions.iter().take(MAX_DIRECTION_BADGES) { span.badge { (ctx.name(x)) } }
+                                @if d.directions.len() > MAX_DIRECTION_BADGES {
+                                    @let rest: Vec<String> = d.directions[MAX_DIRECTION_BADGES..].iter().map(|x| ctx.name(x).to_string()).collect();
+                                    span.badge title=(rest.join("; ")) { (lang.more_directions(rest.len())) }
+                                }
                                 @if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(d.date.as_deref().unwrap_or("")) { (lang.date(t)) } " ·" }
                                 " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
                                 @for l in &d.languages { span.badge { (lang.language(l)) } }
                                 @if d.status != "active" { span.badge.status { (lang.status(&d.status)) } }
                             }
-                            p.snippet { (maud::PreEscaped(&h.snippet)) }
+                            p.snippet lang=[snippet_lang(d, &h.snippet, lang.code())] { (maud::PreEscaped(&h.snippet)) }
                         }
                     }
                     @if previous.is_some() || next.is_some() {
@@ -365,6 +371,7 @@ pub async fn search(
                             @let years = r.facets.get("year").cloned().unwrap_or_default();
                             @if !years.is_empty() {
                                 p.years {
+                                    span.meta { (lang.t("shared_period")) ": " }
                                     @for (y, n) in &years {
                                         @let yp = without(&["from", "to", "since", "until", "cursor"]).into_iter().chain([("from".to_string(), format!("{y}-01-01")), ("to".to_string(), format!("{y}-12-31"))]).collect::<Vec<_>>();
                                         a.badge href=(format!("/?{}", qs(&yp))) { (y) " (" (lang.number(*n)) ")" } " "
@@ -705,9 +712,42 @@ fn periods(months: &[String]) -> (bool, Vec<String>) {
     (by_quarter, out)
 }
 
+/// Directions shown on a result; more are counted.
+const MAX_DIRECTION_BADGES: usize = 3;
+
+/// The language of a result's snippet, when it is not the page's: the record's language (its
+/// original first) written in the snippet's script, Cyrillic or Latin. `None` when the snippet
+/// is in the page's language or its language cannot be told.
+fn snippet_lang(d: &accord_search::RecordDoc, snippet: &str, page: &str) -> Option<String> {
+    let (mut cyrillic, mut latin, mut in_tag) = (0usize, 0usize, false);
+    for c in snippet.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if in_tag => {}
+            c if ('\u{0400}'..='\u{04FF}').contains(&c) => cyrillic += 1,
+            c if c.is_ascii_alphabetic() => latin += 1,
+            _ => {}
+        }
+    }
+    let cyrillic_lang = |l: &str| matches!(l, "ru" | "be" | "kk" | "ky" | "tg" | "uk" | "mn");
+    let wanted = match (cyrillic, latin) {
+        (0, 0) => return None,
+        (c, l) if c >= l => true,
+        _ => false,
+    };
+    if cyrillic_lang(page) == wanted {
+        return None;
+    }
+    std::iter::once(&d.lang)
+        .chain(d.languages.iter())
+        .find(|l| cyrillic_lang(l) == wanted)
+        .cloned()
+}
+
 /// A grouped bar chart of records per period and member, with labelled axes; it reads the same
 /// for one month of data as for five years (months become quarters beyond two years).
-fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup {
+fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>, order: &[String]) -> Markup {
     let lang = ctx.lang;
     let mut months: Vec<String> = series.values().flat_map(|s| s.keys().cloned()).collect();
     months.sort();
@@ -748,8 +788,13 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup 
             month.to_string()
         }
     };
-    let counts: Vec<(String, Vec<u64>)> = series
+    // The members in the order of the page's tables (the charter's, or as chosen), then any
+    // other.
+    let ordered = order
         .iter()
+        .filter_map(|m| series.get_key_value(m))
+        .chain(series.iter().filter(|(m, _)| !order.contains(m)));
+    let counts: Vec<(String, Vec<u64>)> = ordered
         .map(|(member, s)| {
             let mut v = vec![0u64; labels.len()];
             for (month, n) in s {
@@ -821,7 +866,7 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>) -> Markup 
                     tbody {
                         @for (i, l) in labels.iter().enumerate() {
                             @if counts.iter().any(|(_, v)| v[i] > 0) {
-                                tr { th scope="row" { (l) } @for (_, v) in &counts { td.n { (lang.number(v[i])) } } }
+                                tr { th scope="row" { (lang.period(l)) } @for (_, v) in &counts { td.n { (lang.number(v[i])) } } }
                             }
                         }
                     }
@@ -955,7 +1000,7 @@ pub async fn overview(
             }
         }
         h2 { (lang.t("over_time")) }
-        (chart(&ctx, &months))
+        (chart(&ctx, &months, &members))
         h2 { (lang.t("recent")) }
         ul.recent {
             @for h in recent.iter().flat_map(|r| r.hits.iter()) {
@@ -1064,7 +1109,7 @@ pub async fn compare(
                     } } } }
                 }
             }
-            (chart(&ctx, &by_month))
+            (chart(&ctx, &by_month, &chosen))
             div.columns {
                 @for (m, r) in &columns {
                     section.column aria-label=(ctx.members.get(m).cloned().unwrap_or_else(|| m.clone())) {
@@ -1152,9 +1197,9 @@ pub async fn network(
             p { (lang.t("this_node")) ": " (ctx.member(&s.member)) " · " code.id { (s.peer_id) } " · " @for l in &s.listen { code.id { (l) } " " } }
             @if let Some(free) = s.disk.free_bytes {
                 p #disk {
-                    (lang.t("disk_free")) ": " strong { (lang.number(free >> 20)) " " (lang.t("mib")) }
+                    (lang.t("disk_free")) ": " strong { (lang.size(free)) }
                     @if s.disk.min_free_bytes > 0 {
-                        " (" (lang.t("disk_floor")) " " (lang.number(s.disk.min_free_bytes >> 20)) " " (lang.t("mib")) ", store.min_free_mb)"
+                        " (" span title="store.min_free_mb" { (lang.t("disk_floor")) " " (lang.size(s.disk.min_free_bytes)) } ")"
                     }
                 }
             }
@@ -1166,10 +1211,10 @@ pub async fn network(
                 tbody { @for p in &peers {
                     @let s = sync.get(&p.peer_id);
                     tr {
-                        td { code.id title=(p.peer_id) { (p.peer_id.get(..12).unwrap_or(&p.peer_id)) "…" (p.peer_id.get(p.peer_id.len().saturating_sub(6)..).unwrap_or("")) } }
+                        td { code.id.short title=(p.peer_id) { (p.peer_id.get(..12).unwrap_or(&p.peer_id)) "…" (p.peer_id.get(p.peer_id.len().saturating_sub(6)..).unwrap_or("")) } }
                         td { @if let Some(m) = &p.member { (ctx.member(m)) } }
                         td { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
-                        td { (lang.date(p.connected_since)) }
+                        td { (lang.time(p.connected_since, false)) }
                         td { @if let Some(s) = s {
                             @if let Some(r) = &s.running { (lang.t("sync_running")) " · " (lang.t("missing")) " " (lang.number(r.missing)) " · " (lang.t("fetched")) " " (lang.number(r.fetched)) " · " }
                             @if let Some(t) = s.last { (lang.time(t, false)) " · " }
