@@ -115,9 +115,17 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
     );
     assert!(html.contains("Signature valid"));
     assert!(html.contains("KZ development publisher"));
+    let root = tf.fed.members[0].root.public_key().to_string();
+    assert_eq!(
+        html.matches(&root).count(),
+        1,
+        "the member root key, shown once: the delegation says it was signed by it"
+    );
     assert!(
-        html.contains(&tf.fed.members[0].root.public_key().to_string()),
-        "member root key"
+        html.contains("✔ the member state's root key (below)")
+            && html.contains("Valid</dt><dd>from ")
+            && html.contains("with no end date"),
+        "{html}"
     );
     assert!(html.contains(&format!("accord verify {}.cbor", rec.id())));
     let bytes = reqwest::get(format!("{base}/records/{}/object.cbor", rec.id()))
@@ -327,7 +335,13 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     assert!(!html.contains("class=\"chip\""));
     assert!(html.contains("<option value=\"\" selected>best match first</option>"));
 
+    let (_, html, _) = page(&format!("{base}/?member=XX&lang=en"), "").await;
+    assert!(
+        html.contains("These codes are not members of the federation: XX"),
+        "{html}"
+    );
     let (_, html, _) = page(&format!("{base}/?member=BY&lang=en"), "").await;
+    assert!(!html.contains("not members of the federation"));
     assert!(
         html.contains("+ 2 more directions")
             && !html.contains("<span class=\"badge\">Access to ICT"),

@@ -217,6 +217,11 @@ pub async fn search(
             }
         }
         @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
+        // A member code the charter does not name finds nothing: say why.
+        @let unknown_members: Vec<String> = ui_params.iter().filter(|(k, v)| k == "member" && !ctx.members.contains_key(v)).map(|(_, v)| v.chars().take(12).collect()).collect();
+        @if !unknown_members.is_empty() {
+            p.notice role="status" { (lang.t("unknown_members")) ": " (unknown_members.join(", ")) }
+        }
         @if let Some(e) = &error { p.notice.error role="alert" { (e) } }
         div.layout {
             section #results .results aria-labelledby="results-h" {
@@ -433,7 +438,11 @@ pub async fn record(
         crate::records::with_availability(&node, v).await;
     }
     let Some(v) = detail else {
-        let body = html! { h1 { (lang.t("not_found")) } p { a href="/" { (lang.t("search")) } } };
+        let body = html! {
+            h1 { (lang.t("not_found")) }
+            p { (lang.t("not_found_help")) }
+            p { a href="/" { (lang.t("search")) } }
+        };
         let mut r = ctx.page(lang.t("not_found"), "", &format!("/records/{id}"), body);
         *r.status_mut() = StatusCode::NOT_FOUND;
         return r;
@@ -617,9 +626,17 @@ pub async fn record(
                         dd { (lang.t("kinds")) ": " (d["kinds"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into()))
                              "; " (lang.t("directions")) ": " (d["directions"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into())) }
                         dt { (lang.t("window")) }
-                        dd { (when(text(d, "not_before"))) " — " (d["not_after"].as_str().map(when).unwrap_or_else(|| "…".into())) }
+                        dd {
+                            (lang.t("valid_from")) " " (when(text(d, "not_before")))
+                            @if let Some(end) = d["not_after"].as_str() { " " (lang.t("valid_until")) " " (when(end)) } @else { ", " (lang.t("no_end")) }
+                        }
                         dt { (lang.t("delegated_by")) }
-                        dd { code.id { (text(d, "signed_by")) } }
+                        dd {
+                            // The key is shown once: most delegations are signed by the root key
+                            // listed just below.
+                            @if text(d, "signed_by") == text(p, "member_root_key") { (lang.t("the_root_key_below")) }
+                            @else { code.id { (text(d, "signed_by")) } }
+                        }
                     }
                     dt { (lang.t("root_key")) }
                     dd { code.id { (text(p, "member_root_key")) } }
@@ -1249,7 +1266,7 @@ pub async fn health(
         h1 { (lang.t("health")) }
         p.meta {
             (lang.t("nodes_up")) ": " strong { (up) " / " (all.len()) }
-            " · " (lang.t("divergent")) ": " strong { (flagged) }
+            " · " (lang.t("divergent_nodes")) ": " strong { (flagged) }
             " · " (lang.t("heartbeat_every")) " " (view.heartbeat_secs) " " (lang.t("seconds"))
         }
         p { (lang.t("health_help")) }
