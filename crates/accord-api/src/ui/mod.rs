@@ -157,6 +157,7 @@ impl Lang {
             "kind" => ("Вид", "Kind"),
             "direction" => ("Направление", "Direction"),
             "lang" => ("Язык", "Language"),
+            "available_in" => ("Есть на языке", "Available in"),
             "status" => ("Статус", "Status"),
             "year" => ("Год", "Year"),
             "publisher" => ("Издатель", "Publisher"),

@@ -259,7 +259,7 @@ pub async fn search(
                             _ => return None,
                         };
                         let label = match k.as_str() {
-                            "in" => lang.t("lang").to_string(),
+                            "in" => lang.t("available_in").to_string(),
                             "from" => format!("{} {}", lang.t("shared_period"), lang.t("date_from").to_lowercase()),
                             "to" => format!("{} {}", lang.t("shared_period"), lang.t("date_to").to_lowercase()),
                             "date_from" => format!("{} {}", lang.t("doc_period"), lang.t("date_from").to_lowercase()),
@@ -354,7 +354,8 @@ pub async fn search(
                             @let name = facet_param(facet);
                             @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == name) {
                                 fieldset {
-                                    legend { (lang.t(facet)) }
+                                    // A record counts under every language it is written in.
+                                    legend { (lang.t(if facet == "lang" { "available_in" } else { facet })) }
                                     @for (value, n) in &counts {
                                         label {
                                             input type="checkbox" name=(name) value=(value) checked[checked(name, value)];
