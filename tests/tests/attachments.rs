@@ -546,3 +546,50 @@ async fn hostile_attachment_requests_are_answered_and_change_nothing() {
     x.shutdown().await;
     a.shutdown().await;
 }
+
+/// A file left unread because the extraction could not be started (the node's fault, not the
+/// file's: the program replaced during an upgrade) is not marked unreadable, and is read at the
+/// node's next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_left_unread_by_a_missing_extractor_is_read_at_the_next_start() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 64).unwrap();
+    let mut cfg = config(&tf, 0, vec![]);
+    cfg.attachments.extractor = Some("/nonexistent/accord".into());
+    let a = Node::spawn(cfg).await.unwrap();
+    let doc = docx("quokka registry rollout", 0);
+    let da = describe("plan.docx", &doc);
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let rec = record_with(&tf, 0, "A plan", std::slice::from_ref(&da));
+    let (out, searchable) = a
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(out[0].status == "accepted" && searchable, "{out:?}");
+    let q = |text: &str| accord_search::SearchQuery {
+        text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        a.attachment_text(da.sha256).await,
+        Some(accord_node::AttachmentText::Pending)
+    );
+    assert_eq!(a.search(q("quokka")).await.unwrap().total, 0);
+    a.shutdown().await;
+    // Started again with a working extractor (here: in process), the file is read.
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            a.search(q("quokka")).await.is_ok_and(|r| r.total == 1)
+        })
+        .await,
+        "the file was not read at the next start: {:?}",
+        a.attachment_text(da.sha256).await
+    );
+    assert_eq!(
+        a.attachment_text(da.sha256).await,
+        Some(accord_node::AttachmentText::Searchable)
+    );
+    a.shutdown().await;
+}

@@ -337,11 +337,11 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
 
     let (_, html, _) = page(&format!("{base}/?member=XX&lang=en"), "").await;
     assert!(
-        html.contains("These codes are not members of the federation: XX"),
+        html.contains("No member state has these codes: XX"),
         "{html}"
     );
     let (_, html, _) = page(&format!("{base}/?member=BY&lang=en"), "").await;
-    assert!(!html.contains("not members of the federation"));
+    assert!(!html.contains("No member state has these codes"));
     assert!(
         html.contains("+ 2 more directions")
             && !html.contains("<span class=\"badge\">Access to ICT"),
@@ -428,7 +428,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     // Comparing: fewer than two members, or a code the charter does not know, is said.
     let (_, html, _) = page(&format!("{base}/compare?member=KZ&member=ZZ&lang=en"), "").await;
     assert!(
-        html.contains("These codes are not members of the federation: ZZ")
+        html.contains("No member state has these codes: ZZ")
             && html.contains("Tick at least two member states to compare them."),
         "{html}"
     );

@@ -84,6 +84,9 @@ enum Command {
     /// child process for every file it indexes, so that a hostile file ends the child only.
     #[command(name = "extract-text", hide = true)]
     ExtractText {
+        /// Seconds of CPU the extraction may take (0: the default bound).
+        #[arg(long, default_value_t = 0)]
+        timeout_secs: u64,
         /// The file's media type, as its record declares it.
         media_type: String,
         /// The file's name, as its record declares it.
@@ -524,11 +527,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             with,
         }) => evidence_cmd::verify(&files, charter.as_deref(), &with),
         Command::Devnet(a) => devnet_cmd::devnet(&a.members, &a.out, a.base_port, a.force),
-        Command::ExtractText { media_type, name } => {
+        Command::ExtractText {
+            timeout_secs,
+            media_type,
+            name,
+        } => {
+            let mut limits = accord_search::extract::ExtractLimits::default();
+            if timeout_secs > 0 {
+                limits.timeout = std::time::Duration::from_secs(timeout_secs);
+            }
             std::process::exit(accord_search::extract::run_child(
                 &media_type,
                 &name,
-                &accord_search::extract::ExtractLimits::default(),
+                &limits,
             ))
         }
         Command::Run { config } => runtime()?.block_on(node_cmd::run(&config)),

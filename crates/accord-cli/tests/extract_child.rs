@@ -91,6 +91,23 @@ fn the_child_answers_as_extraction_in_process_does() {
         },
     );
     assert_eq!(r, Ok("я".repeat(10)));
+    // A name that looks like an option is a name; control characters are refused.
+    let r = extract_in_child(
+        accord(),
+        "text/plain",
+        "--help",
+        Arc::new(b"plain words".to_vec()),
+        &limits(),
+    );
+    assert_eq!(r.as_deref(), Ok("plain words"));
+    let r = extract_in_child(
+        accord(),
+        "text/plain\0",
+        "a.txt",
+        Arc::new(b"x".to_vec()),
+        &limits(),
+    );
+    assert!(matches!(r, Err(ExtractError::Malformed(_))), "{r:?}");
     // A program that cannot be started is the node's problem, not the file's.
     let r = extract_in_child(
         Path::new("/nonexistent/accord"),
@@ -133,6 +150,12 @@ fn a_child_that_never_answers_is_killed_at_the_timeout() {
 #[test]
 fn the_child_caps_its_address_space_before_reading_the_file() {
     use std::process::{Command, Stdio};
+    let own = std::fs::read_to_string("/proc/self/limits").unwrap();
+    assert!(
+        own.lines()
+            .any(|l| l.starts_with("Max address space") && l.contains("unlimited")),
+        "this test needs an unlimited address space to tell the child's own cap: {own}"
+    );
     let mut child = Command::new(accord())
         .args([CHILD_COMMAND, "text/plain", "a.txt"])
         .env("MIMALLOC_ARENA_RESERVE", "64MiB")

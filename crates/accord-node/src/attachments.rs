@@ -358,6 +358,28 @@ impl NodeHandle {
         });
     }
 
+    /// Reads the text of every held file that has neither text nor a recorded failure: run
+    /// once at start, one file after another.
+    pub(crate) async fn read_unread_attachments(self) {
+        let att = self.attachments().clone();
+        let unread = tokio::task::spawn_blocking(move || {
+            att.blobs
+                .list()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| {
+                    !att.blobs.has_text(h)
+                        && att.blobs.meta(h).is_some_and(|m| m.extract_error.is_none())
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for hash in unread {
+            self.read_attachment(hash).await;
+        }
+    }
+
     /// Extracts the text of a held blob (once; bounded) and re-indexes the records naming it.
     pub(crate) async fn read_attachment(&self, hash: ObjectId) {
         let att = self.attachments().clone();

@@ -342,6 +342,9 @@ impl Node {
                 .clone()
                 .run_fetcher(handle.inner.shutdown.subscribe()),
         );
+        // Files held whose text was never read (the node stopped during it, or the extractor
+        // could not be started) are read now.
+        tokio::spawn(handle.clone().read_unread_attachments());
         let loop_task = tokio::spawn(event_loop(
             handle.clone(),
             events,

@@ -132,6 +132,11 @@ const CHILD_STDERR: u64 = 4096;
 pub fn run_child(media_type: &str, name: &str, limits: &ExtractLimits) -> i32 {
     use std::io::Write;
     cap_address_space(CHILD_MEMORY);
+    // A parser that loops ends here too, even if the node that started it is gone.
+    let cpu = limits.timeout.as_secs().saturating_add(1);
+    let _ = rlimit::setrlimit(rlimit::Resource::CPU, cpu, cpu.saturating_add(1));
+    // A parser's panic is reported as its one line below, not as the default hook's text.
+    std::panic::set_hook(Box::new(|_| {}));
     let mut bytes = Vec::new();
     let read = std::io::stdin()
         .lock()
@@ -159,6 +164,36 @@ pub fn run_child(media_type: &str, name: &str, limits: &ExtractLimits) -> i32 {
             let _ = writeln!(std::io::stderr().lock(), "{}\t{message}", e.kind());
             CHILD_FAILED
         }
+    }
+}
+
+/// Whether a child was ended by a signal that says nothing of the file: an interrupt, a
+/// termination or a hang-up (the service stopping), or a kill that was not ours.
+fn stopped_from_outside(s: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        // SIGHUP, SIGINT, SIGKILL, SIGTERM.
+        matches!(s.signal(), Some(1 | 2 | 9 | 15))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = s;
+        false
+    }
+}
+
+/// Whether a child ran out of its CPU time (SIGXCPU, the limit `run_child` sets).
+fn ran_out_of_time(s: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        s.signal() == Some(24)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = s;
+        false
     }
 }
 
@@ -203,17 +238,36 @@ pub fn extract_in_child(
 ) -> Result<String, ExtractError> {
     use std::process::{Command, Stdio};
     check_size(bytes.len(), limits)?;
-    let mut child = Command::new(program)
+    if [media_type, name]
+        .iter()
+        .any(|s| s.chars().any(char::is_control))
+    {
+        return Err(ExtractError::Malformed(
+            "the file's name or media type holds control characters".into(),
+        ));
+    }
+    let mut command = Command::new(program);
+    command
         .arg(CHILD_COMMAND)
+        .arg("--timeout-secs")
+        .arg(limits.timeout.as_secs().to_string())
+        // The name and type are values, never options ("--help", "-draft.pdf").
+        .arg("--")
         .arg(media_type)
         .arg(name)
         // The node's allocator (mimalloc) reserves 1 GiB of address space up front, which
         // would count against the child's cap before any file is read; a child needs little.
         .env("MIMALLOC_ARENA_RESERVE", "64MiB")
         .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // In a process group of its own: a Ctrl-C at the node's terminal is the node's to handle
+    // (it stops, and the child with it when its pipes close), not a signal to the child.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
         .spawn()
         .map_err(|e| ExtractError::Unavailable(format!("{}: {e}", program.display())))?;
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
@@ -225,7 +279,8 @@ pub fn extract_in_child(
     };
     // The file is written, and the text and the errors read, on threads of their own: a
     // child that stops reading or writes much before it reads cannot block this one.
-    let writer = std::thread::spawn(move || {
+    let spawn = |name: &str| std::thread::Builder::new().name(name.into());
+    let writer = spawn("accord-extract-in").spawn(move || {
         use std::io::Write;
         let _ = stdin.write_all(&bytes);
     });
@@ -233,16 +288,25 @@ pub fn extract_in_child(
         .saturating_mul(4)
         .saturating_add(1);
     let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
+    let reader = spawn("accord-extract-out").spawn(move || {
         let mut out = Vec::new();
         let _ = stdout.take(max_out).read_to_end(&mut out);
         let _ = tx.send(out);
     });
-    let errors = std::thread::spawn(move || {
+    let errors = spawn("accord-extract-err").spawn(move || {
         let mut err = Vec::new();
         let _ = stderr.take(CHILD_STDERR).read_to_end(&mut err);
         err
     });
+    let (Ok(writer), Ok(reader), Ok(errors)) = (writer, reader, errors) else {
+        // No thread to spare: the node's problem, not the file's. The child ends with its
+        // pipes.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(ExtractError::Unavailable(
+            "no thread for the child's pipes".into(),
+        ));
+    };
     // The child closes its standard output when it ends (or is killed).
     let out = rx.recv_timeout(limits.timeout);
     if out.is_err() {
@@ -267,6 +331,14 @@ pub fn extract_in_child(
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or_default(),
         )),
+        Ok(s) if stopped_from_outside(&s) => {
+            // Stopped with the node (a service stop signals every process of the service), or
+            // by the machine: nothing to do with the file; read again at the next start.
+            Err(ExtractError::Unavailable(format!(
+                "the extraction was stopped: {s}"
+            )))
+        }
+        Ok(s) if ran_out_of_time(&s) => Err(ExtractError::Timeout(limits.timeout)),
         Ok(s) => {
             // The first line the program printed, if any ("… has overflowed its stack").
             let said: String = err

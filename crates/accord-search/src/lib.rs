@@ -1078,7 +1078,7 @@ impl Searcher {
         let Some(planner) = planner else {
             // Text with nothing to search for (an emoji, punctuation) is left aside, and said so.
             let reading = Reading {
-                no_words: !raw.trim().is_empty(),
+                no_words: !raw.is_empty() && !raw.chars().any(char::is_alphanumeric),
                 ..Reading::default()
             };
             return self.run(&searcher, q, self.f.filters(q), None, None, reading);

@@ -532,14 +532,27 @@ impl<'a> Planner<'a> {
                 highlight.push((fam, t.to_string()));
             };
             let fields = [self.f.head(fam), self.f.text(fam)];
-            // The last word while typed, which the stemmer cut by two letters or more, and
-            // which begins longer words of the index: a beginning ("правит" of
-            // *правительство*), not the word its stem makes of it ("правит" → "прав", which
-            // would find *правовой* and *правило*). Its beginnings are searched instead of its
-            // stem.
+            // The last word while typed, which the stemmer cut by two letters or more, which
+            // no title, summary or tag holds as written, and which begins longer words of the
+            // index: most likely a beginning ("правит" of *правительство*), not the word its
+            // stem makes of it ("правит" → "прав": *правовой*, *правило*). Its beginnings rank
+            // first, its stem after them.
+            // A word the records hold as it is written ("digital", "правил") is a word,
+            // however its stem relates to longer ones.
+            let written = || {
+                std::iter::once(w.folded.as_str())
+                    .chain(tokens.get(1).map(String::as_str))
+                    .any(|t| {
+                        fields.iter().chain([&self.f.words]).any(|f| {
+                            self.searcher
+                                .doc_freq(&Term::from_field_text(*f, t))
+                                .is_ok_and(|n| n > 0)
+                        })
+                    })
+            };
             let beginning = (last && self.partial_last && !w.stop)
                 .then(|| {
-                    (folded.chars().count() + 2 <= chars)
+                    (folded.chars().count() + 2 <= chars && !written())
                         .then(|| {
                             let mut longer =
                                 expand(self.searcher, &fields, Expand::Prefix(&w.folded));
@@ -558,10 +571,16 @@ impl<'a> Planner<'a> {
             }
             let mut expanded: BTreeSet<String> = BTreeSet::new();
             if let Some(longer) = beginning {
-                // Neither similar spellings of its stem nor its stem's beginnings: the words it
-                // begins are what it means, even when the search is approximate.
+                // The words it begins are what it most likely means, even when the search is
+                // approximate; its stem is kept, ranked below them (a word only bodies hold
+                // cannot be told from a beginning), without similar spellings or beginnings.
                 for t in &longer {
                     add(t, 1.0, highlight);
+                }
+                // Not highlighted: a snippet shows the words it begins.
+                for (field, boost) in [(self.f.head(fam), HEAD_BOOST), (self.f.text(fam), 1.0)] {
+                    alternatives
+                        .push((Occur::Should, boosted(field, folded, boost * FUZZY_WEIGHT)));
                 }
                 continue;
             }

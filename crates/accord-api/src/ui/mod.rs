@@ -263,6 +263,10 @@ impl Lang {
             "shared" => ("опубликовано в сети", "shared"),
             "shared_period" => ("Опубликовано в сети", "Shared on the network"),
             "doc_period" => ("Дата документа", "Date of the document"),
+            "doc_from" => ("Документ от", "Document dated from"),
+            "doc_to" => ("Документ до", "Document dated until"),
+            "shared_from" => ("Опубликовано с", "Shared from"),
+            "shared_to" => ("Опубликовано по", "Shared until"),
             "filters" => ("Фильтры", "Filters"),
             "export" => ("Выгрузить результаты", "Export the results"),
             "csv" => ("CSV для таблиц", "CSV for spreadsheets"),
@@ -308,8 +312,8 @@ impl Lang {
             "pages" => ("Страницы результатов", "Result pages"),
             "no_page" => ("Такой страницы нет", "There is no such page"),
             "unknown_members" => (
-                "Этих кодов нет среди членов федерации",
-                "These codes are not members of the federation",
+                "Нет государств с такими кодами",
+                "No member state has these codes",
             ),
             "choose_two" => (
                 "Для сравнения отметьте не меньше двух государств.",
@@ -340,6 +344,10 @@ impl Lang {
                 "waiting for disk space on this node",
             ),
             "att_not_fetched" => ("не загружен на этот узел", "not fetched to this node"),
+            "att_unsupported" => (
+                "поиск не читает файлы этого вида",
+                "search does not read this kind of file",
+            ),
             "att_unreadable" => (
                 "текст файла не прочитан: поиск не находит слова из него",
                 "its text could not be read: search does not find words in it",
@@ -491,17 +499,20 @@ impl Lang {
         };
         let mut out = String::with_capacity(text.len() + 8);
         out.push(outer.0);
+        // Whether an inner quotation is open: “ opens one in English and closes „ in Russian.
         let mut open = false;
         for c in text.chars() {
-            match c {
-                '«' | '“' | '„' => out.push(inner.0),
-                '»' | '”' => out.push(inner.1),
-                '"' => {
-                    open = !open;
-                    out.push(if open { inner.0 } else { inner.1 });
+            let opens = match c {
+                '«' | '„' => true,
+                '»' | '”' => false,
+                '“' | '"' => !open,
+                c => {
+                    out.push(c);
+                    continue;
                 }
-                c => out.push(c),
-            }
+            };
+            open = opens;
+            out.push(if opens { inner.0 } else { inner.1 });
         }
         out.push(outer.1);
         out
@@ -1017,7 +1028,7 @@ const SCRIPT: &str = r#"
   var q = document.getElementById('q');
   var list = document.getElementById('suggestions');
   if (q && list && window.fetch) {
-    var timer = null, asked = '', picks = {};
+    var timer = null, asked = '', picks = Object.create(null);
     q.addEventListener('input', function (e) {
       // A completion chosen from the list (not typed): a direction becomes the filter, with
       // the other filters kept (a direction already chosen is replaced); a title opens its record.
@@ -1042,12 +1053,16 @@ const SCRIPT: &str = r#"
         }).then(function (v) {
           if (q.value !== text) { return; }
           list.textContent = '';
-          picks = {};
+          picks = Object.create(null);
+          // A text offered twice (a record titled as a direction is named) completes the
+          // query only: which of the two was meant cannot be told.
+          var seen = Object.create(null);
+          v.completions.forEach(function (c) { seen[c.text] = (seen[c.text] || 0) + 1; });
           v.completions.forEach(function (c) {
             var o = document.createElement('option');
             o.value = c.text;
-            if (c.kind === 'direction' && c.code) { picks[c.text] = { code: c.code }; }
-            if (c.kind === 'title' && c.id) { picks[c.text] = { id: c.id }; }
+            if (seen[c.text] === 1 && c.kind === 'direction' && c.code) { picks[c.text] = { code: c.code }; }
+            if (seen[c.text] === 1 && c.kind === 'title' && c.id) { picks[c.text] = { id: c.id }; }
             list.appendChild(o);
           });
         }).catch(function () {});
@@ -1191,6 +1206,11 @@ mod tests {
             "“Development of the ‘Electronic Government’ system”"
         );
         assert_eq!(Lang::En.quote("🙂"), "“🙂”");
+        assert_eq!(
+            Lang::Ru.quote("Программа „Цифровой Казахстан“"),
+            "«Программа „Цифровой Казахстан“»"
+        );
+        assert_eq!(Lang::En.quote("the “Digital” plan"), "“the ‘Digital’ plan”");
     }
 
     #[test]

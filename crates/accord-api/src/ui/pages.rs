@@ -235,7 +235,7 @@ pub async fn search(
                             label for="sort" { (lang.t("sort")) " " }
                             select #sort name="sort" {
                                 // Without words the default order is newest first, and says so.
-                                @let orders: &[(&str, &str)] = if text.trim().is_empty() {
+                                @let orders: &[(&str, &str)] = if text.trim().is_empty() || r.reading.no_words {
                                     &[("", "newest"), ("oldest", "oldest")]
                                 } else {
                                     &[("", "relevance"), ("newest", "newest"), ("oldest", "oldest")]
@@ -255,15 +255,18 @@ pub async fn search(
                             "direction" | "kind" => html! { (ctx.name(v)) },
                             "in" => html! { (lang.language(v)) },
                             "status" => html! { (lang.status(v)) },
-                            "publisher" | "from" | "to" | "date_from" | "date_to" => html! { (v) },
+                            "publisher" => html! { (v) },
+                            "from" | "to" | "date_from" | "date_to" => html! {
+                                (v.parse::<Timestamp>().map(|t| lang.date(t)).unwrap_or_else(|_| v.clone()))
+                            },
                             _ => return None,
                         };
                         let label = match k.as_str() {
                             "in" => lang.t("available_in").to_string(),
-                            "from" => format!("{} {}", lang.t("shared_period"), lang.t("date_from").to_lowercase()),
-                            "to" => format!("{} {}", lang.t("shared_period"), lang.t("date_to").to_lowercase()),
-                            "date_from" => format!("{} {}", lang.t("doc_period"), lang.t("date_from").to_lowercase()),
-                            "date_to" => format!("{} {}", lang.t("doc_period"), lang.t("date_to").to_lowercase()),
+                            "from" => lang.t("shared_from").to_string(),
+                            "to" => lang.t("shared_to").to_string(),
+                            "date_from" => lang.t("doc_from").to_string(),
+                            "date_to" => lang.t("doc_to").to_string(),
                             other => lang.t(other).to_string(),
                         };
                         let rest: Vec<(String, String)> = ui_params.iter().filter(|(a, b)| !(a == k && b == v) && a != "cursor").cloned().collect();
@@ -594,7 +597,8 @@ pub async fn record(
                         _ => span.state.muted { (lang.t("att_not_fetched")) },
                     }
                     @if a["text"] == "unreadable" {
-                        " · " span.state.muted title=(text(a, "text_error")) { (lang.t("att_unreadable")) }
+                        @let why = text(a, "text_error");
+                        " · " span.state.muted title=(why) { (lang.t(if why.starts_with("no text extraction for") { "att_unsupported" } else { "att_unreadable" })) }
                     }
                     br; span.meta { "SHA-256 " code.id { (text(a, "sha256")) } }
                 } } }
