@@ -348,6 +348,20 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "{html}"
     );
 
+    // An id pasted as the query (whole, or a prefix of 8 or more) names its record.
+    let full = en.id().to_string();
+    for q in [full.clone(), full[..12].to_uppercase()] {
+        let (_, html, _) = page(&format!("{base}/?q={q}&lang=en"), "").await;
+        assert!(
+            html.contains(&format!(
+                "The record with this id: <a href=\"/records/{full}\">Open data portal</a>"
+            )),
+            "{q}: {html}"
+        );
+    }
+    let (_, html, _) = page(&format!("{base}/?q=deadbeefdeadbeef&lang=en"), "").await;
+    assert!(!html.contains("The record with this id"));
+
     // A query with nothing to search for is left aside, and the page says so.
     let (s, html, _) = page(&format!("{base}/?q=%F0%9F%99%82&lang=ru"), "").await;
     assert_eq!(s, 200);

@@ -259,11 +259,7 @@ pub async fn atom(
         Err(r) => return r,
     };
     let base = base_url(&headers);
-    let query: String = params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let query = feed_title(&params);
     let updated = docs
         .first()
         .map(|d| d.created.to_string())
@@ -275,7 +271,7 @@ pub async fn atom(
     x.push_str(&format!(
         "<title>{}</title>\n<id>{}</id>\n<updated>{updated}</updated>\n<link rel=\"self\" href=\"{}\"/>\n<generator>Accord</generator>\n",
         xml(&format!(
-            "Accord: {}",
+            "Accord — {}",
             if query.is_empty() { "all records" } else { &query }
         )),
         xml(&self_link),
@@ -305,4 +301,51 @@ pub async fn atom(
         x,
     )
         .into_response()
+}
+
+/// What a feed follows, for its title: the words quoted, then each filter with its values
+/// ("“digital” · member: KZ, BY · direction: e-government"); the page's own `lang` left out.
+fn feed_title(params: &[(String, String)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut filters: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (k, v) in params {
+        match k.as_str() {
+            "q" if !v.trim().is_empty() => parts.push(format!("“{}”", v.trim())),
+            "q" | "lang" | "limit" | "cursor" | "sort" => {}
+            k => match filters.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, values)) => values.push(v),
+                None => filters.push((k, vec![v])),
+            },
+        }
+    }
+    parts.extend(
+        filters
+            .into_iter()
+            .map(|(k, values)| format!("{k}: {}", values.join(", "))),
+    );
+    parts.join(" · ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_feed_title_says_what_it_follows() {
+        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(super::feed_title(&p(&[])), "");
+        assert_eq!(
+            super::feed_title(&p(&[
+                ("q", "digital skills"),
+                ("member", "KZ"),
+                ("lang", "ru"),
+                ("member", "BY"),
+                ("direction", "e-government"),
+            ])),
+            "“digital skills” · member: KZ, BY · direction: e-government"
+        );
+    }
 }

@@ -157,6 +157,7 @@ pub async fn search(
     };
     let text = get("q");
     let sort = get("sort");
+    let named = record_named(&node, text.trim(), lang.code()).await;
     let after = |a: &str, b: &str| {
         let day = |k: &str| get(k).parse::<Timestamp>().ok();
         matches!((day(a), day(b)), (Some(x), Some(y)) if x.0 > y.0)
@@ -215,6 +216,9 @@ pub async fn search(
                     code { (k) "=" (v.chars().take(40).collect::<String>()) @if v.chars().count() > 40 { "…" } }
                 }
             }
+        }
+        @if let Some((id, title)) = &named {
+            p.notice role="status" { (lang.t("record_with_id")) ": " a href=(format!("/records/{id}")) { (title) } }
         }
         @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
         // A member code the charter does not name finds nothing: say why.
@@ -414,6 +418,33 @@ pub async fn search(
         format!("{text} — {}", lang.t("search"))
     };
     ctx.page(&title, "search", &pq, body)
+}
+
+/// The record an id pasted as the query names (its 64 hex digits, or a prefix of at least
+/// 8 that names one stored object): its id and title in the page's language, else its own.
+async fn record_named(node: &NodeHandle, query: &str, lang: &str) -> Option<(String, String)> {
+    if query.len() < crate::records::MIN_ID_PREFIX
+        || query.len() > 64
+        || !query.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let oid = crate::records::resolve_id(node, &query.to_ascii_lowercase())
+        .await
+        .ok()?;
+    let v = node
+        .read(move |s| record_detail(s, &oid))
+        .await
+        .ok()?
+        .ok()??;
+    let titles = v["title"].as_object()?;
+    let title = titles
+        .get(lang)
+        .or_else(|| titles.get(text(&v, "lang")))
+        .or_else(|| titles.values().next())?
+        .as_str()?
+        .to_string();
+    Some((oid.to_string(), title))
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
