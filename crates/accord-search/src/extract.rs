@@ -8,8 +8,9 @@
 //! thousand nested arrays overflows the PDF parser's stack, which aborts the whole process, and
 //! a compressed stream inside a PDF is inflated by the parser without a limit. So a node runs
 //! each extraction in a child process of its own program ([`extract_in_child`], the child side
-//! [`run_child`]): the child's address space is capped, it is killed at the timeout, and
-//! whatever it does, only the child ends. [`extract_bounded`] (a thread of this process, for
+//! [`run_child`]): the child's address space and CPU time are capped, it is killed at the
+//! timeout, a system-call filter ([`crate::sandbox`]) leaves it able to read the file, write
+//! the text and end, and nothing else, and whatever it does, only the child ends. [`extract_bounded`] (a thread of this process, for
 //! tests and tools) catches a panic and stops waiting after the timeout, no more. A file that
 //! cannot be extracted is still stored and served; only its text is missing from search.
 
@@ -126,7 +127,14 @@ pub const CHILD_MEMORY: u64 = 512 << 20;
 /// Bytes of a child's standard error kept for its error message.
 const CHILD_STDERR: u64 = 4096;
 
-/// The child's side of [`extract_in_child`]: caps its own address space, reads the file from
+/// The word that begins a child's line saying it runs without its system-call filter.
+const CHILD_UNCONFINED: &str = "unconfined";
+
+/// Whether the node has warned that its children run without their filter.
+static WARNED_UNCONFINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The child's side of [`extract_in_child`]: caps its own address space and CPU time,
+/// confines itself to its standard streams and its memory ([`crate::sandbox`]), reads the file from
 /// standard input (at most `limits.max_input` bytes), extracts it on this thread and writes
 /// the text to standard output. Returns the exit code.
 pub fn run_child(media_type: &str, name: &str, limits: &ExtractLimits) -> i32 {
@@ -137,6 +145,12 @@ pub fn run_child(media_type: &str, name: &str, limits: &ExtractLimits) -> i32 {
     let _ = rlimit::setrlimit(rlimit::Resource::CPU, cpu, cpu.saturating_add(1));
     // A parser's panic is reported as its one line below, not as the default hook's text.
     std::panic::set_hook(Box::new(|_| {}));
+    // From here on the child reads its input, writes its output and manages its memory, and
+    // can do nothing else (see `crate::sandbox`). Where no filter can be had, it says so on
+    // its first line and goes on: the node warns its operator once.
+    if let Err(e) = crate::sandbox::confine() {
+        let _ = writeln!(std::io::stderr().lock(), "{CHILD_UNCONFINED}\t{e}");
+    }
     let mut bytes = Vec::new();
     let read = std::io::stdin()
         .lock()
@@ -320,16 +334,26 @@ pub fn extract_in_child(
         return Err(ExtractError::Timeout(limits.timeout));
     };
     let err = String::from_utf8_lossy(&err);
+    let (unconfined, err): (Vec<&str>, Vec<&str>) = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .partition(|l| l.starts_with(CHILD_UNCONFINED) && l.contains('\t'));
+    if let Some(line) = unconfined.first()
+        && !WARNED_UNCONFINED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        let why = line.split_once('\t').map_or(*line, |(_, why)| why);
+        tracing::warn!(
+            reason = why,
+            "attachment text extraction runs without its system-call filter on this machine"
+        );
+    }
     match status {
         Ok(s) if s.success() => Ok(cut(
             String::from_utf8_lossy(&out).into_owned(),
             limits.max_chars,
         )),
         Ok(s) if s.code() == Some(CHILD_FAILED) => Err(ExtractError::from_child(
-            err.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or_default(),
+            err.last().copied().unwrap_or_default(),
         )),
         Ok(s) if stopped_from_outside(&s) => {
             // Stopped with the node (a service stop signals every process of the service), or
@@ -342,8 +366,8 @@ pub fn extract_in_child(
         Ok(s) => {
             // The first line the program printed, if any ("… has overflowed its stack").
             let said: String = err
-                .lines()
-                .find(|l| !l.trim().is_empty())
+                .first()
+                .copied()
                 .unwrap_or_default()
                 .chars()
                 .take(200)
@@ -449,6 +473,28 @@ pub fn extract_bounded(
     }
     rx.recv_timeout(limits.timeout)
         .unwrap_or(Err(ExtractError::Timeout(limits.timeout)))
+}
+
+/// A minimal DOCX of `paragraphs` (only `word/document.xml`, which is all extraction reads):
+/// for tests.
+pub fn sample_docx(paragraphs: &[&str]) -> Result<Vec<u8>, zip::result::ZipError> {
+    use std::io::Write;
+    let mut xml = String::from(r#"<w:document xmlns:w="w"><w:body>"#);
+    for p in paragraphs {
+        let escaped = p
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        xml.push_str(&format!("<w:p><w:r><w:t>{escaped}</w:t></w:r></w:p>"));
+    }
+    xml.push_str("</w:body></w:document>");
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(
+        "word/document.xml",
+        zip::write::SimpleFileOptions::default(),
+    )?;
+    w.write_all(xml.as_bytes())?;
+    Ok(w.finish()?.into_inner())
 }
 
 /// A minimal one-page PDF showing `lines` (Latin text, Helvetica): what the demo attaches

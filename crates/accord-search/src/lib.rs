@@ -13,6 +13,7 @@ pub mod analysis;
 mod collect;
 pub mod extract;
 pub mod glossary;
+pub mod sandbox;
 
 pub use collect::CacheStats;
 mod plan;
