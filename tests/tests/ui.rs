@@ -348,19 +348,46 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "{html}"
     );
 
-    // An id pasted as the query (whole, or a prefix of 8 or more) names its record.
+    // An id pasted as the query (whole, or a prefix of 8 or more) opens its record, in the
+    // page's language; it is not searched for as a word.
     let full = en.id().to_string();
-    for q in [full.clone(), full[..12].to_uppercase()] {
-        let (_, html, _) = page(&format!("{base}/?q={q}&lang=en"), "").await;
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for q in [
+        full.clone(),
+        full[..12].to_uppercase(),
+        format!(" {}", &full[..8]),
+    ] {
+        let r = no_follow
+            .get(format!("{base}/?q={q}&lang=en&member=BY"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{q}");
+        assert_eq!(
+            r.headers()["location"].to_str().unwrap(),
+            format!("/records/{full}?lang=en"),
+            "{q}"
+        );
+        let (s, html, _) = page(&format!("{base}/?q={q}"), "en").await;
+        assert_eq!(s, 200);
         assert!(
-            html.contains(&format!(
-                "The record with this id: <a href=\"/records/{full}\">Open data portal</a>"
-            )),
-            "{q}: {html}"
+            html.contains("<h1") && html.contains("Open data portal"),
+            "{html}"
         );
     }
-    let (_, html, _) = page(&format!("{base}/?q=deadbeefdeadbeef&lang=en"), "").await;
-    assert!(!html.contains("The record with this id"));
+    // A hex word that names no record, or a prefix too short, is searched for.
+    for q in ["deadbeefdeadbeef", &full[..7]] {
+        let r = no_follow
+            .get(format!("{base}/?q={q}&lang=en"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{q}");
+        assert!(r.text().await.unwrap().contains("Results"), "{q}");
+    }
 
     // A query with nothing to search for is left aside, and the page says so.
     let (s, html, _) = page(&format!("{base}/?q=%F0%9F%99%82&lang=ru"), "").await;

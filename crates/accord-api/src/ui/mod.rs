@@ -224,7 +224,6 @@ impl Lang {
                 "Этот узел не хранит такую запись",
                 "This node does not hold this record",
             ),
-            "record_with_id" => ("Запись с этим идентификатором", "The record with this id"),
             "not_found_help" => (
                 "Возможно, запись ещё не дошла до этого узла (узлы сверяются каждые несколько минут), была опубликована в другой федерации или ссылка набрана с ошибкой. Запись можно найти поиском.",
                 "The record may not have reached this node yet (nodes reconcile every few minutes), may belong to another federation, or the link may be mistyped. Search may find it.",

@@ -121,6 +121,26 @@ pub async fn search(
 ) -> Response {
     let ctx = Ctx::new(&node, &params, &headers).await;
     let lang = ctx.lang;
+    // An id pasted into the search box (whole, or a prefix of 8 or more that names one record)
+    // opens that record: it is not a word of any record's text.
+    let pasted = params
+        .iter()
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.trim())
+        .unwrap_or_default();
+    if let Some(id) = record_named(&node, pasted).await {
+        let keep: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| k == "lang")
+            .cloned()
+            .collect();
+        let to = if keep.is_empty() {
+            format!("/records/{id}")
+        } else {
+            format!("/records/{id}?{}", qs(&keep))
+        };
+        return axum::response::Redirect::to(&to).into_response();
+    }
     // What the page was asked (kept in links and the form), and what the API is asked.
     let Asked {
         ui: ui_params,
@@ -157,7 +177,6 @@ pub async fn search(
     };
     let text = get("q");
     let sort = get("sort");
-    let named = record_named(&node, text.trim(), lang.code()).await;
     let after = |a: &str, b: &str| {
         let day = |k: &str| get(k).parse::<Timestamp>().ok();
         matches!((day(a), day(b)), (Some(x), Some(y)) if x.0 > y.0)
@@ -216,9 +235,6 @@ pub async fn search(
                     code { (k) "=" (v.chars().take(40).collect::<String>()) @if v.chars().count() > 40 { "…" } }
                 }
             }
-        }
-        @if let Some((id, title)) = &named {
-            p.notice role="status" { (lang.t("record_with_id")) ": " a href=(format!("/records/{id}")) { (title) } }
         }
         @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
         // A member code the charter does not name finds nothing: say why.
@@ -421,8 +437,8 @@ pub async fn search(
 }
 
 /// The record an id pasted as the query names (its 64 hex digits, or a prefix of at least
-/// 8 that names one stored object): its id and title in the page's language, else its own.
-async fn record_named(node: &NodeHandle, query: &str, lang: &str) -> Option<(String, String)> {
+/// 8 that names one stored object): its full id.
+async fn record_named(node: &NodeHandle, query: &str) -> Option<String> {
     if query.len() < crate::records::MIN_ID_PREFIX
         || query.len() > 64
         || !query.bytes().all(|b| b.is_ascii_hexdigit())
@@ -432,19 +448,12 @@ async fn record_named(node: &NodeHandle, query: &str, lang: &str) -> Option<(Str
     let oid = crate::records::resolve_id(node, &query.to_ascii_lowercase())
         .await
         .ok()?;
-    let v = node
-        .read(move |s| record_detail(s, &oid))
+    // A record's id, not another object's (a charter, a key).
+    node.read(move |s| record_detail(s, &oid))
         .await
         .ok()?
         .ok()??;
-    let titles = v["title"].as_object()?;
-    let title = titles
-        .get(lang)
-        .or_else(|| titles.get(text(&v, "lang")))
-        .or_else(|| titles.values().next())?
-        .as_str()?
-        .to_string();
-    Some((oid.to_string(), title))
+    Some(oid.to_string())
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
