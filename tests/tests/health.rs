@@ -200,6 +200,14 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
         .await
         .unwrap();
     assert!(page.contains("Federation health") && page.contains("divergent"));
+    // On a phone each node is a card, every value under its column's name; the menu names the
+    // charter page by what it shows.
+    assert!(
+        page.contains("<table class=\"stack\">")
+            && page.contains("<td data-label=\"Status\">")
+            && page.contains("<a href=\"/federation\">Charter</a>"),
+        "{page}"
+    );
     let metrics = observer.metrics_text().await;
     let uz_peer = tf.fed.members[4].node.public_key().peer_id();
     assert!(

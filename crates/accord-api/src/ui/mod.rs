@@ -136,7 +136,7 @@ impl Lang {
             "search" => ("Поиск", "Search"),
             "overview" => ("Обзор", "Overview"),
             "federation" => ("Федерация", "Federation"),
-            "network" => ("Сеть", "Network"),
+            "network" => ("Соединения", "Connections"),
             "search_placeholder" => ("Например: электронное правительство", "e.g. digital skills"),
             "apply" => ("Применить", "Apply"),
             "clear" => ("Сбросить", "Clear filters"),
@@ -775,7 +775,13 @@ impl Ctx {
                             span.fed { (self.fed_name) }
                         }
                         nav aria-label=(lang.t("menu")) {
-                            @for (href, key) in [("/", "search"), ("/overview", "overview"), ("/compare", "compare"), ("/federation", "federation"), ("/network", "network"), ("/health", "health")] {
+                            // What analysts read, then this node's connections and the federation's
+                            // nodes; the charter page is named by what it shows.
+                            @for (href, key, label) in [("/", "search", "search"), ("/overview", "overview", "overview"), ("/compare", "compare", "compare"), ("/federation", "federation", "charter")] {
+                                a href=(href) aria-current=[(current == key).then_some("page")] { (lang.t(label)) }
+                            }
+                            span.navsep aria-hidden="true" {}
+                            @for (href, key) in [("/network", "network"), ("/health", "health")] {
                                 a href=(href) aria-current=[(current == key).then_some("page")] { (lang.t(key)) }
                             }
                         }
@@ -915,7 +921,8 @@ header.top { display:flex; flex-wrap:wrap; gap:var(--s2) var(--s4); align-items:
 .brand { display:inline-flex; align-items:center; gap:var(--s2); font-weight:700; font-size:1.15rem; text-decoration:none; color:var(--fg); }
 .fed { color:var(--muted); font-size:.9rem; }
 header nav { display:flex; flex-wrap:wrap; gap:var(--s1) var(--s3); }
-header nav a { text-decoration:none; padding:var(--s1) 0; } header nav a[aria-current=page] { font-weight:700; text-decoration:underline; }
+header nav a { text-decoration:none; padding:var(--s1) 0; }
+header nav .navsep { border-left:1px solid var(--line); margin:var(--s1) 0; } header nav a[aria-current=page] { font-weight:700; text-decoration:underline; }
 .langs { margin-left:auto; font-size:.9rem; } .langs a[aria-current=true] { font-weight:700; color:var(--fg); }
 main { max-width:1200px; margin:0 auto; padding:var(--s4); min-height:60vh; }
 footer.site { display:flex; flex-wrap:wrap; gap:var(--s2) var(--s5); padding:var(--s3) var(--s4); border-top:1px solid var(--line); background:var(--soft); color:var(--muted); font-size:.9rem; }
@@ -964,6 +971,14 @@ pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; }
 .copyable { display:flex; gap:var(--s2); align-items:flex-start; } .copyable pre { flex:1; min-width:0; margin:0; }
 .scroll { overflow-x:auto; max-width:100%; }
 table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
+/* On a phone a table of nodes is a card per row, each value under its column's name. */
+@media (max-width: 640px) {
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display:block; }
+  table.stack thead { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
+  table.stack tr { border:1px solid var(--line); border-radius:8px; padding:var(--s1) var(--s2); margin-bottom:var(--s2); }
+  table.stack td { border:0; padding:2px 0; } table.stack td:empty { display:none; }
+  table.stack td[data-label]::before { content:attr(data-label); display:block; color:var(--muted); font-size:.8rem; }
+}
 td.n { text-align:right; font-variant-numeric:tabular-nums; } .zero { color:var(--muted); }
 td.n a { display:inline-block; min-width:32px; min-height:28px; line-height:28px; text-align:right; }
 /* On a phone the member tables show the members' codes (the full name on hover and to screen

@@ -1214,10 +1214,10 @@ pub async fn federation(
         p.meta { (lang.t("federation")) " " code.id { (text(&f, "federation")) } " · " (lang.t("charter")) " v" (f["version"]) " · " (lang.t("threshold")) ": " (f["threshold"]) }
         h2 { (lang.t("members")) }
         div.scroll tabindex="0" role="region" aria-label=(lang.t("members")) {
-            table {
+            table.stack {
                 thead { tr { th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("root_key")) } } }
                 tbody { @for m in f["members"].as_array().into_iter().flatten() {
-                    tr { td { (ctx.member(text(m, "code"))) } td { code.id { (text(m, "root_key")) } } }
+                    tr { td { (ctx.member(text(m, "code"))) } td data-label=(lang.t("root_key")) { code.id { (text(m, "root_key")) } } }
                 } }
             }
         }
@@ -1240,7 +1240,7 @@ pub async fn federation(
             } }
         }
     };
-    ctx.page(lang.t("federation"), "federation", "/federation", body)
+    ctx.page(lang.t("charter"), "federation", "/federation", body)
 }
 
 pub async fn network(
@@ -1268,16 +1268,16 @@ pub async fn network(
         }
         h2 { (lang.t("peers")) " (" (peers.len()) ")" }
         div.scroll tabindex="0" role="region" aria-label=(lang.t("peers")) {
-            table {
+            table.stack {
                 thead { tr { th scope="col" { (lang.t("peer")) } th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("status")) } th scope="col" { (lang.t("connected_since")) } th scope="col" { (lang.t("last_sync")) } } }
                 tbody { @for p in &peers {
                     @let s = sync.get(&p.peer_id);
                     tr {
                         td { code.id.short title=(p.peer_id) { (p.peer_id.get(..12).unwrap_or(&p.peer_id)) "…" (p.peer_id.get(p.peer_id.len().saturating_sub(6)..).unwrap_or("")) } }
                         td { @if let Some(m) = &p.member { (ctx.member(m)) } }
-                        td { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
-                        td { (lang.time(p.connected_since, false)) }
-                        td { @if let Some(s) = s {
+                        td data-label=(lang.t("status")) { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
+                        td data-label=(lang.t("connected_since")) { (lang.time(p.connected_since, false)) }
+                        td data-label=(lang.t("last_sync")) { @if let Some(s) = s {
                             @if let Some(r) = &s.running { (lang.t("sync_running")) " · " (lang.t("missing")) " " (lang.number(r.missing)) " · " (lang.t("fetched")) " " (lang.number(r.fetched)) " · " }
                             @if let Some(t) = s.last { (lang.time(t, false)) " · " }
                             (lang.t("rounds")) ": " (lang.number(u64::from(s.rounds))) " · " (lang.t("fetched")) ": " (lang.number(s.fetched))
@@ -1321,7 +1321,7 @@ pub async fn health(
                 p.meta { (lang.t("no_nodes")) }
             } @else {
                 div.scroll tabindex="0" role="region" aria-label=(m.code) {
-                    table {
+                    table.stack {
                         thead { tr {
                             th scope="col" { (lang.t("node")) }
                             th scope="col" { (lang.t("status")) }
@@ -1336,7 +1336,7 @@ pub async fn health(
                                     @if let Some(l) = &n.label { (l) br; }
                                     code.id title=(n.peer_id) { (n.peer_id.get(..12).unwrap_or(&n.peer_id)) "…" }
                                 }
-                                td {
+                                td data-label=(lang.t("status")) {
                                     @let (class, key) = match n.status {
                                         "self" => ("state ok", "self_node"),
                                         "up" => ("state ok", "up"),
@@ -1347,16 +1347,16 @@ pub async fn health(
                                     @if n.divergent { br; span.state.bad { (lang.t("divergent")) } }
                                     @if n.equivocated { br; span.state.bad { (lang.t("equivocated")) } }
                                 }
-                                td { @if let Some(t) = n.last_seen {
+                                td data-label=(lang.t("last_seen")) { @if let Some(t) = n.last_seen {
                                     (lang.time(t, true))
                                     @if let Some(s) = n.seconds_since { br; span.meta { (lang.number(s)) " " (lang.t("seconds_ago")) } }
                                 } }
-                                td { @if let Some(sw) = &n.software { (sw) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
-                                td { @if let Some(v) = n.charter_version {
+                                td data-label=(lang.t("version")) { @if let Some(sw) = &n.software { (sw) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
+                                td data-label=(lang.t("charter")) { @if let Some(v) = n.charter_version {
                                     "v" (v)
                                     @if n.charter_matches == Some(false) { " " span.state.bad { (lang.t("charter_mismatch")) } }
                                 } }
-                                td { @if let Some(c) = &n.checkpoint {
+                                td data-label=(lang.t("checkpoint")) { @if let Some(c) = &n.checkpoint {
                                     (lang.count(c.count, ["объект", "объекта", "объектов"], ["object", "objects"])) " " (lang.t("before")) " " (lang.time(c.watermark, false))
                                     br;
                                     @let (class, key) = match n.agreement {
