@@ -761,3 +761,72 @@ async fn a_peer_named_by_a_dns_name_is_dialled_and_admitted() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A stranger may hand a node exactly one kind of object before it is admitted: its own node
+/// certificate, signed by a member's root key. Anything else presented as its "certificate" —
+/// a self-revocation (valid from anyone), a record by an undelegated key (which would wait in
+/// the quarantine), a certificate it signed itself, a member's certificate for another key —
+/// is refused without being stored, and the stranger is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_store_objects_by_presenting_them_as_its_certificate() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 73).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let before = a.status().await.unwrap();
+    let t = now();
+    let stranger = SecretKey::from_seed([74; 32]);
+    let self_revocation = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: t,
+        member: tf.fed.members[1].code.clone(),
+        target_type: TargetType::Key,
+        target: ObjectId(*stranger.public_key().as_bytes()),
+        effective: t,
+        reason: Some("x".repeat(10_000)),
+    })
+    .sign(&stranger);
+    let undelegated = Object::Record(tf.fed.record_body(0, "no delegation", t)).sign(&stranger);
+    let self_signed = Object::Node(accord_core::NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: t,
+        member: tf.fed.members[1].code.clone(),
+        node_key: stranger.public_key(),
+        label: None,
+    })
+    .sign(&stranger);
+    let elsewhere = tf.extra_node_cert(1, &SecretKey::from_seed([75; 32]), "another node");
+    for (what, presented) in [
+        ("a self-revocation", self_revocation),
+        ("a record by an undelegated key", undelegated),
+        ("a certificate it signed itself", self_signed),
+        ("a member's certificate for another key", elsewhere),
+    ] {
+        let (x, mut events) = raw_peer(
+            &stranger,
+            &tf,
+            Some(presented.as_bytes().to_vec()),
+            vec![a_addr.clone()],
+        )
+        .await;
+        let cut = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(ev) = events.recv().await {
+                if let NetworkEvent::PeerDisconnected { .. } = ev {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        assert!(cut, "{what}: the stranger was not cut");
+        assert!(!has(&a, presented.id()).await, "{what} was stored");
+        let now = a.status().await.unwrap();
+        assert_eq!(now.counts, before.counts, "{what}: the store changed");
+        assert_eq!(now.pending, 0, "{what}: something waits in the quarantine");
+        x.shutdown().await;
+    }
+    a.shutdown().await;
+}

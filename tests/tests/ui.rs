@@ -386,7 +386,10 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{q}");
-        assert!(r.text().await.unwrap().contains("Records found: <strong>"), "{q}");
+        assert!(
+            r.text().await.unwrap().contains("Records found: <strong>"),
+            "{q}"
+        );
     }
 
     // A query with nothing to search for is left aside, and the page says so.

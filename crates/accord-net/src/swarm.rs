@@ -59,7 +59,14 @@ struct PeerState {
     admitted: bool,
     member: Option<String>,
     deadline: Option<Instant>,
+    /// Certificate presentations passed on to the node while connected.
+    presented: u8,
 }
+
+/// Presentations of a peer's certificate judged while it stays connected: the protocol sends
+/// one per connection, and a peer has at most two connections. More are answered and dropped,
+/// so that a stranger cannot have its objects judged without end on one connection.
+const MAX_PRESENTATIONS: u8 = 2;
 
 struct Bootstrap {
     peer: PeerId,
@@ -831,6 +838,7 @@ impl Network {
                         admitted: !members,
                         member: None,
                         deadline: members.then(|| Instant::now() + self.admission_timeout),
+                        presented: 0,
                     },
                 );
                 for b in &mut self.bootstrap {
@@ -975,10 +983,18 @@ impl Network {
                             .behaviour_mut()
                             .cert
                             .send_response(channel, Vec::new());
-                        self.emit(NetworkEvent::CertificatePresented {
-                            peer,
-                            cert: request,
+                        let judged = self.peers.get_mut(&peer).is_some_and(|s| {
+                            s.presented = s.presented.saturating_add(1);
+                            s.presented <= MAX_PRESENTATIONS
                         });
+                        if judged {
+                            self.emit(NetworkEvent::CertificatePresented {
+                                peer,
+                                cert: request,
+                            });
+                        } else {
+                            debug!(%peer, "certificate presented again on the same connections: dropped");
+                        }
                     }
                     request_response::Message::Response { .. } => {}
                 }

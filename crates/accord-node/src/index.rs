@@ -136,9 +136,20 @@ impl accord_search::TextSource for StoredTexts {
 
 /// Every record id of the store (in creation order).
 fn all_records(store: &Store, member: Option<&accord_core::MemberCode>) -> Vec<ObjectId> {
+    records_by(store, member, None)
+}
+
+/// The stored records of `member` (all members if `None`) signed by `author` (anyone's if
+/// `None`).
+fn records_by(
+    store: &Store,
+    member: Option<&accord_core::MemberCode>,
+    author: Option<accord_core::PublicKey>,
+) -> Vec<ObjectId> {
     let filter = Filter {
         types: vec![ObjectType::Record],
         members: member.into_iter().cloned().collect(),
+        authors: author.into_iter().collect(),
         ..Default::default()
     };
     let mut out = Vec::new();
@@ -247,8 +258,10 @@ pub(crate) fn rebuild_if_needed(
 }
 
 /// The records whose search document the given newly stored objects change: new records, the
-/// records they supersede or retract, and every record of a member whose delegation or key a
-/// revocation touches.
+/// records they supersede or retract, and the records signed by a key whose delegation (or the
+/// key itself) a revocation touches. A key that never had a delegation of the revocation's
+/// member signed none of its records: its revocation (anyone may revoke their own key, and a
+/// throwaway key's self-revocation costs nothing to make) touches no record at all.
 fn touched_by<'a>(
     store: &Store,
     objects: impl Iterator<Item = (ObjectId, &'a Object)>,
@@ -266,11 +279,24 @@ fn touched_by<'a>(
                 touched.insert(r.record);
             }
             Object::Revocation(r) => {
-                if matches!(
-                    r.target(),
-                    Some(RevocationTarget::Delegation(_) | RevocationTarget::Key(_))
-                ) {
-                    touched.extend(all_records(store, Some(&r.member)));
+                let trust = store.trust();
+                let keys: Vec<accord_core::PublicKey> = match r.target() {
+                    Some(RevocationTarget::Key(key)) => trust
+                        .delegations_of(&key)
+                        .iter()
+                        .any(|d| d.delegation.member == r.member)
+                        .then_some(key)
+                        .into_iter()
+                        .collect(),
+                    Some(RevocationTarget::Delegation(id)) => trust
+                        .delegations()
+                        .filter(|d| d.id == id && d.delegation.member == r.member)
+                        .map(|d| d.delegation.publisher)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for key in keys {
+                    touched.extend(records_by(store, Some(&r.member), Some(key)));
                 }
             }
             _ => {}
@@ -473,5 +499,57 @@ mod tests {
             Catchup::Rebuilt
         );
         assert_eq!(index.num_docs(), 25);
+    }
+
+    /// A revocation re-indexes the records its key signed, and nothing for a key that never had
+    /// a delegation of the member: a throwaway key's self-revocation (valid from anyone) must
+    /// not make the node rebuild a member's whole share.
+    #[test]
+    fn a_revocation_touches_only_the_records_of_the_key_it_revokes() {
+        use accord_core::object::TargetType;
+        use accord_core::{ObjectId, Revocation, SecretKey};
+        let fed = DevFederation::new(&["KZ", "BY"], [4; 32], T0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+        let objs: Vec<Vec<u8>> = [
+            fed.delegation(0).into_bytes(),
+            fed.delegation(1).into_bytes(),
+        ]
+        .into_iter()
+        .chain((0..30).map(|n| {
+            fed.record(0, &format!("kz {n}"), Timestamp(T0.0 + n))
+                .into_bytes()
+        }))
+        .chain((0..5).map(|n| {
+            fed.record(1, &format!("by {n}"), Timestamp(T0.0 + n))
+                .into_bytes()
+        }))
+        .collect();
+        let (out, _) = ingest(&mut store, &objs);
+        assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
+        let revocation = |key: accord_core::PublicKey, by: &SecretKey| {
+            Object::Revocation(Revocation {
+                object_type: ObjectType::Revocation,
+                federation: fed.federation(),
+                created: Timestamp(T0.0 + 100),
+                member: fed.members[0].code.clone(),
+                target_type: TargetType::Key,
+                target: ObjectId(*key.as_bytes()),
+                effective: Timestamp(T0.0 + 100),
+                reason: None,
+            })
+            .sign(by)
+        };
+        let throwaway = SecretKey::from_seed([9; 32]);
+        let own = revocation(throwaway.public_key(), &throwaway);
+        let (out, rel) = ingest(&mut store, &[own.as_bytes().to_vec()]);
+        assert_eq!(out[0].status(), "accepted", "{out:?}");
+        assert!(docs_for(&store, &accepted_of(&out, &rel)).is_empty());
+        let publisher = revocation(fed.members[0].publisher.public_key(), &fed.members[0].root);
+        let (out, rel) = ingest(&mut store, &[publisher.as_bytes().to_vec()]);
+        assert_eq!(out[0].status(), "accepted", "{out:?}");
+        let docs = docs_for(&store, &accepted_of(&out, &rel));
+        assert_eq!(docs.len(), 30);
     }
 }

@@ -1290,6 +1290,33 @@ async fn recheck_admitted(node: NodeHandle) {
     }
 }
 
+/// Whether `cert` may be stored as a certificate presented by `peer`: a node certificate for
+/// exactly this peer id, signed by the current root key of the member it names.
+fn presentable(trust: &accord_core::TrustView, cert: &[u8], peer: &str) -> Result<(), String> {
+    let (signed, obj) = accord_core::validate::decode(cert, trust.limits())
+        .map_err(|e| format!("invalid node certificate: {e}"))?;
+    let Object::Node(n) = obj else {
+        return Err(format!(
+            "presented a {} object, not a node certificate",
+            obj.object_type()
+        ));
+    };
+    if n.node_key.peer_id() != peer {
+        return Err(format!(
+            "certificate is for peer {}, not {peer}",
+            n.node_key.peer_id()
+        ));
+    }
+    let signer = signed.signatures().first().map(|(k, _)| *k);
+    if signer.is_none() || trust.root_key(&n.member) != signer {
+        return Err(format!(
+            "node certificate not signed by the root key of member {}",
+            n.member
+        ));
+    }
+    Ok(())
+}
+
 /// Ingests a presented node certificate and admits the peer if it holds a valid, unrevoked
 /// certificate of a current member for exactly this peer id.
 async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admission: AdmissionMode) {
@@ -1301,6 +1328,11 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
         if cert.is_empty() {
             return Err("presented no node certificate".to_string());
         }
+        // Judged before anything is stored: a peer that is not yet admitted may hand over
+        // exactly one kind of object, its own node certificate signed by a current member's
+        // root key. Anything else (a record, a revocation, a certificate for another key) is
+        // refused unread by the store, so a stranger cannot write to it or fill its quarantine.
+        presentable(&node.trust(), &cert, &peer.to_string())?;
         let r = node
             .ingest(vec![cert.clone()], Source::Peer(peer))
             .await
