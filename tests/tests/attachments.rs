@@ -227,6 +227,76 @@ async fn a_pdf_and_a_docx_travel_between_three_nodes_and_the_pdf_is_searchable()
     }
 }
 
+/// A hostile member names another member's file (its SHA-256) with a false size and chunk
+/// list. The fetching node neither loses the honest claim nor blames the honest holder: the
+/// holder's list is checked against every record's claim, the one it matches is fetched, and a
+/// list that agrees with no claim is not a penalty (the record may be the liar).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_claim_about_another_members_file_neither_hides_it_nor_blames_its_holder() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 63).unwrap();
+    let doc = docx("the honest plan", CHUNK_SIZE + 77);
+    let other = docx("a file only a hostile record names", CHUNK_SIZE + 5);
+    let honest = describe("plan.docx", &doc);
+    let lie = |a: &Attachment| Attachment {
+        size: a.size + CHUNK_SIZE as u64,
+        chunks: Some(ObjectId([7; 32])),
+        ..a.clone()
+    };
+    let honest_rec = record_with(&tf, 0, "The plan", std::slice::from_ref(&honest));
+    let hostile_rec = record_with(&tf, 1, "Not the plan", &[lie(&honest)]);
+    let only_hostile = describe("other.docx", &other);
+    let hostile_only_rec = record_with(&tf, 1, "Only a lie", &[lie(&only_hostile)]);
+    // C, on its own, learns the honest record first and then the false claims: with no peer
+    // to fetch from, both wait.
+    let c = Node::spawn(config(&tf, 2, vec![])).await.unwrap();
+    for rec in [&honest_rec, &hostile_rec, &hostile_only_rec] {
+        let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    // A holds both files (the second for a record C never sees), then connects to C.
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    a.put_blob(honest.sha256, doc.clone()).await.unwrap();
+    a.put_blob(only_hostile.sha256, other.clone())
+        .await
+        .unwrap();
+    a.shutdown().await;
+    let a = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(30), || admitted(&c, 1)).await);
+    assert!(
+        wait_until(Duration::from_secs(60), || holds(&c, &honest)).await,
+        "the false claim hid the file"
+    );
+    assert_eq!(
+        std::fs::read(c.blob(honest.sha256).await.unwrap().path).unwrap(),
+        doc
+    );
+    // The file that only a false claim names is not fetched, and its holder is not blamed.
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            metric(&c, "accord_attachment_claims_disagree_total").await >= 1.0
+        })
+        .await,
+        "A's list was not checked against the false claim"
+    );
+    assert!(!holds(&c, &only_hostile).await);
+    assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
+    let a_peer = a.peer_id();
+    let score = c
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.peer_id == a_peer)
+        .and_then(|p| p.gossip_score);
+    assert!(score.is_some_and(|s| s > -1.0), "A's score at C: {score:?}");
+    for n in [a, c] {
+        n.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_chunk_is_refused_and_its_sender_penalised() {
     logs();

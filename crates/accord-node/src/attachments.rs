@@ -47,6 +47,60 @@ pub(crate) fn blob_store_at(dir: &Path) -> BlobStore {
 struct Want {
     record: ObjectId,
     attachment: Attachment,
+    /// Other records that name the same SHA-256 with another size or chunk list: one of the
+    /// claims is wrong (a hostile member can name another member's file with a false size or
+    /// chunk list), and only the file's hash settles which. A peer's chunk list is checked
+    /// against each claim; the one it matches is fetched, and the file is kept for every
+    /// record that names it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    others: Vec<(ObjectId, Attachment)>,
+}
+
+/// Different claims (size and chunk list) about one file kept while it waits: the first
+/// record's and this many others.
+const MAX_OTHER_CLAIMS: usize = 4;
+
+impl Want {
+    fn new(record: ObjectId, attachment: Attachment) -> Want {
+        Want {
+            record,
+            attachment,
+            others: Vec::new(),
+        }
+    }
+
+    /// Adds another record's claim about the same file; whether the want changed.
+    fn add_claim(&mut self, record: ObjectId, a: &Attachment) -> bool {
+        let same = |b: &Attachment| b.size == a.size && b.chunks == a.chunks;
+        if same(&self.attachment)
+            || self.others.iter().any(|(_, b)| same(b))
+            || self.others.len() >= MAX_OTHER_CLAIMS
+        {
+            return false;
+        }
+        self.others.push((record, a.clone()));
+        true
+    }
+
+    /// Every claim, the first record's first.
+    fn claims(&self) -> impl Iterator<Item = (ObjectId, &Attachment)> {
+        std::iter::once((self.record, &self.attachment))
+            .chain(self.others.iter().map(|(r, a)| (*r, a)))
+    }
+
+    /// The claim a chunk list agrees with, if any.
+    fn claim_of(&self, list: &[u8]) -> Result<&Attachment, String> {
+        let mut first_error = None;
+        for (_, a) in self.claims() {
+            match check_list(a, list) {
+                Ok(()) => return Ok(a),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_default())
+    }
 }
 
 /// The state of the attachments of a node.
@@ -133,7 +187,12 @@ enum Transfer {
     Done,
     /// The peer does not hold it (or did not answer): ask another.
     Elsewhere(String),
-    /// The peer served data that does not match the record: penalise it, ask another.
+    /// The peer's chunk list agrees with no record's claim: either may be wrong (a record can
+    /// name another member's file with a false size or list), so the peer is not blamed; ask
+    /// another.
+    Disagrees(String),
+    /// The peer served data that does not match the list it served (or the file's hash): a
+    /// lie only the peer can have told. Penalise it, ask another.
     Bad(String),
 }
 
@@ -336,14 +395,24 @@ impl NodeHandle {
                             }
                             held.push(a.sha256);
                         } else if att.wants(&a) {
-                            let w = Want {
-                                record,
-                                attachment: a.clone(),
+                            // A file already waiting keeps its first claim; another record's
+                            // different claim is added to it, never put in its place.
+                            let saved = {
+                                let mut q = att.queue();
+                                match q.waiting.get_mut(&a.sha256) {
+                                    Some(w) => w.add_claim(record, &a).then(|| w.clone()),
+                                    None => {
+                                        let w = Want::new(record, a.clone());
+                                        q.waiting.insert(a.sha256, w.clone());
+                                        Some(w)
+                                    }
+                                }
                             };
-                            if let Ok(b) = serde_json::to_vec(&w) {
+                            if let Some(w) = saved
+                                && let Ok(b) = serde_json::to_vec(&w)
+                            {
                                 let _ = att.blobs.write_sidecar(&a.sha256, ".want", &b);
                             }
-                            att.queue().waiting.insert(a.sha256, w);
                         }
                     }
                 }
@@ -551,6 +620,10 @@ impl NodeHandle {
                 Transfer::Elsewhere(why) => {
                     debug!(%peer, file = %want.attachment.name, %why, "attachment not fetched from this peer")
                 }
+                Transfer::Disagrees(why) => {
+                    self.metrics().attachment_claims_disagree.inc();
+                    debug!(%peer, file = %want.attachment.name, %why, "the peer's chunk list agrees with no record naming this file: not fetched from it")
+                }
                 Transfer::Bad(why) => {
                     self.metrics().attachment_bad_data.inc();
                     let _ = self
@@ -575,7 +648,10 @@ impl NodeHandle {
             let a = att.clone();
             let w = want.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                let _ = a.add_ref(w.record, &w.attachment);
+                // The file is what its hash says: every record that names it refers to it.
+                for (record, attachment) in w.claims() {
+                    let _ = a.add_ref(record, attachment);
+                }
                 let _ = std::fs::remove_file(a.want_path(&w.attachment.sha256));
             })
             .await;
@@ -602,8 +678,7 @@ impl NodeHandle {
 
     async fn fetch_from(&self, peer: Peer, want: &Want) -> Transfer {
         let att = self.attachments().clone();
-        let a = want.attachment.clone();
-        let hash = a.sha256;
+        let hash = want.attachment.sha256;
         // The chunk list: saved by an earlier attempt, else asked for and checked against
         // the record.
         let saved = {
@@ -613,8 +688,8 @@ impl NodeHandle {
                 .ok()
                 .flatten()
         };
-        let list = match saved {
-            Some(l) => l,
+        let (list, a) = match saved.and_then(|l| want.claim_of(&l).ok().cloned().map(|a| (l, a))) {
+            Some(kept) => kept,
             None => {
                 let l = match self
                     .blob_ask(peer, BlobRequest(0, ByteBuf::from(hash.0.to_vec()), 0))
@@ -623,12 +698,18 @@ impl NodeHandle {
                     Ok(l) => l,
                     Err(t) => return t,
                 };
-                if let Err(e) = check_list(&a, &l) {
-                    return Transfer::Bad(e);
-                }
+                let a = match want.claim_of(&l) {
+                    Ok(a) => a.clone(),
+                    Err(e) => return Transfer::Disagrees(e),
+                };
                 let (att2, l2) = (att.clone(), l.clone());
-                let _ = tokio::task::spawn_blocking(move || att2.blobs.save_list(&hash, &l2)).await;
-                l
+                let _ = tokio::task::spawn_blocking(move || {
+                    // A partial download of another claim's list is not this one's.
+                    att2.blobs.discard_partial(&hash);
+                    att2.blobs.save_list(&hash, &l2)
+                })
+                .await;
+                (l, a)
             }
         };
         let have = {
@@ -907,16 +988,16 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
             if let Some(m) = meta
                 && let Some(record) = m.records.iter().find_map(|r| r.parse().ok())
             {
-                let want = Want {
+                let want = Want::new(
                     record,
-                    attachment: Attachment {
+                    Attachment {
                         name: m.name.clone(),
                         media_type: m.media_type.clone(),
                         size: m.size,
                         sha256: *h,
                         chunks: None,
                     },
-                };
+                );
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
                 blobs.write_sidecar(h, ".want", &b).map_err(io)?;
                 requeued += 1;
@@ -964,10 +1045,7 @@ pub fn restore_blobs(
                     copied += 1;
                 }
             } else {
-                let want = Want {
-                    record: *record,
-                    attachment: a.clone(),
-                };
+                let want = Want::new(*record, a.clone());
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
                 blobs.write_sidecar(&a.sha256, ".want", &b).map_err(io)?;
                 queued += 1;

@@ -55,6 +55,7 @@ pub struct Metrics {
     pub(crate) attachments_fetched: Counter,
     pub(crate) attachment_chunks: Counter,
     pub(crate) attachment_bad_data: Counter,
+    pub(crate) attachment_claims_disagree: Counter,
     pub(crate) attachments_backlog: Gauge,
     pub(crate) attachments_deferred_for_disk: Counter,
 }
@@ -117,6 +118,7 @@ impl Metrics {
             attachment_chunks: Counter::default(),
             attachments_deferred_for_disk: Counter::default(),
             attachment_bad_data: Counter::default(),
+            attachment_claims_disagree: Counter::default(),
             attachments_backlog: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("accord");
@@ -308,8 +310,13 @@ impl Metrics {
         );
         r.register(
             "attachment_bad_data",
-            "Attachment lists or chunks from a peer that did not match the record (the peer is penalised)",
+            "Attachment chunks from a peer that did not match the chunk list it served, or files that did not match their SHA-256 (the peer is penalised)",
             m.attachment_bad_data.clone(),
+        );
+        r.register(
+            "attachment_claims_disagree",
+            "Attachment chunk lists from a peer that agreed with no record naming the file (a record may name a file with a false size or list: the peer is not penalised)",
+            m.attachment_claims_disagree.clone(),
         );
         r.register(
             "attachments_deferred_for_disk",
