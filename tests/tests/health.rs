@@ -487,6 +487,106 @@ async fn forged_heartbeats_are_refused() {
     a.shutdown().await;
 }
 
+/// A certified node that signs heartbeats as fast as it can, each with a new watermark (each a
+/// checkpoint of everything below it for every receiver to compute), is heard at most once a
+/// second; a watermark no honest node signs — after the heartbeat's own time, or off its
+/// period — is refused as hostile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_beating_fast_with_new_watermarks_is_heard_at_most_once_a_second() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 48).unwrap();
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = HealthConfig {
+        // This node's own heartbeats stay out of the count below.
+        heartbeat_secs: 3_600,
+        ..fast_health()
+    };
+    let a = Node::spawn(cfg).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let hostile = SecretKey::from_seed([49; 32]);
+    let cert = tf.extra_node_cert(0, &hostile, "fast");
+    let (x, _events) = raw_peer(&hostile, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr]).await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    let received = |a: NodeHandle, result: &'static str| async move {
+        a.metrics_text()
+            .await
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "accord_heartbeats_received_total{{result=\"{result}\"}} "
+                ))
+            })
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Bursts of valid heartbeats a millisecond apart whose watermarks all differ, until a
+    // hundred have been judged.
+    let started = Instant::now();
+    let mut turn = 0u64;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            turn += 1;
+            let base = now().0 - now().0 % 1_000 + turn * 100;
+            let messages: Vec<Vec<u8>> = (0..50u64)
+                .map(|i| {
+                    let mut hb = heartbeat(&tf, "KZ", &hostile, Timestamp(base + i));
+                    hb.checkpoint.watermark = Timestamp(base - base % 1_000 - i * 1_000);
+                    sign_heartbeat(hb, &hostile).unwrap().bytes().to_vec()
+                })
+                .collect();
+            let (x, a) = (x.clone(), a.clone());
+            async move {
+                for m in messages {
+                    let _ = x.publish_heartbeat(m).await;
+                }
+                received(a, "ignored").await >= 100.0
+            }
+        })
+        .await,
+        "the bursts were not judged"
+    );
+    let heard = received(a.clone(), "accepted").await;
+    let computed = metric(&a, "accord_health_checkpoints_computed_total").await;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("{turn} bursts in {seconds:.1} s: {heard} heard, {computed} checkpoints computed");
+    assert!(heard >= 1.0);
+    assert!(
+        heard <= seconds + 2.0 && computed <= seconds + 2.0,
+        "{heard} heartbeats heard and {computed} checkpoints computed in {seconds:.1} s"
+    );
+    // Watermarks no honest node signs: refused as hostile (and the sender penalised).
+    let mut turn = 0u64;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            turn += 1;
+            let base = now().0 + 10_000 + turn * 2_000;
+            let mut ahead = heartbeat(&tf, "KZ", &hostile, Timestamp(base));
+            ahead.checkpoint.watermark = Timestamp(base - base % 1_000 + 1_000);
+            let mut off = heartbeat(&tf, "KZ", &hostile, Timestamp(base + 1_500));
+            off.checkpoint.watermark = Timestamp(base - base % 1_000 - 500);
+            let messages: Vec<Vec<u8>> = [ahead, off]
+                .into_iter()
+                .map(|hb| sign_heartbeat(hb, &hostile).unwrap().bytes().to_vec())
+                .collect();
+            let (x, a) = (x.clone(), a.clone());
+            async move {
+                for m in messages {
+                    let _ = x.publish_heartbeat(m).await;
+                }
+                a.federation_health()
+                    .refused
+                    .get("bad-watermark")
+                    .is_some_and(|n| *n >= 2)
+            }
+        })
+        .await,
+        "{:?}",
+        a.federation_health().refused
+    );
+    x.shutdown().await;
+    a.shutdown().await;
+}
+
 /// A heartbeat naming one key but signed by another: built by hand, since the signing API
 /// refuses to do it.
 fn forge(hb: &Heartbeat, key: &SecretKey) -> Vec<u8> {

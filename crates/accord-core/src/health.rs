@@ -154,6 +154,10 @@ pub enum HealthError {
     FromTheFuture(u64),
     #[error("older than its time to live")]
     Stale,
+    /// A checkpoint no honest node signs: its watermark after the heartbeat's own time, or not
+    /// a multiple of the heartbeat's period (every node rounds it down to its period).
+    #[error("checkpoint watermark {watermark} {why}")]
+    BadWatermark { watermark: u64, why: &'static str },
 }
 
 impl HealthError {
@@ -168,6 +172,7 @@ impl HealthError {
             HealthError::WrongMember { .. } => "wrong-member",
             HealthError::FromTheFuture(_) => "from-the-future",
             HealthError::Stale => "stale",
+            HealthError::BadWatermark { .. } => "bad-watermark",
         }
     }
 
@@ -184,6 +189,7 @@ impl HealthError {
                 | HealthError::WrongFederation(_)
                 | HealthError::BadSignature(_)
                 | HealthError::WrongMember { .. }
+                | HealthError::BadWatermark { .. }
         )
     }
 }
@@ -313,6 +319,20 @@ pub fn check_heartbeat(
             key: hb.node.short(),
             certified: entry.cert.member.to_string(),
             claimed: hb.member.clone(),
+        });
+    }
+    let watermark = hb.checkpoint.watermark.0;
+    if watermark > hb.issued.0 {
+        return Err(HealthError::BadWatermark {
+            watermark,
+            why: "is after the heartbeat was issued",
+        });
+    }
+    let period_ms = hb.period_secs.saturating_mul(1000);
+    if period_ms > 0 && watermark % period_ms != 0 {
+        return Err(HealthError::BadWatermark {
+            watermark,
+            why: "is not a multiple of the heartbeat's period",
         });
     }
     if hb.issued.0 > now.0.saturating_add(MAX_FUTURE_MS) {

@@ -36,6 +36,11 @@ pub const MAX_NODES: usize = 4096;
 
 /// A node is shown down once it has been silent this many of its own periods.
 const DOWN_AFTER_PERIODS: f64 = 1.5;
+/// Own checkpoints kept, by watermark (nodes with other periods or delays compare at others).
+const OWN_CHECKPOINTS: usize = 4;
+/// The least time between two heartbeats of one node that are both heard (see
+/// `judge_heartbeat`).
+const MIN_HEARTBEAT_GAP_MS: u64 = 1_000;
 /// A peer is silent once not heard for this many of its periods (and `silent_peer_secs`).
 const SILENT_PERIODS: u64 = 3;
 /// The longest wait before a silent peer is reset again, in milliseconds (an hour).
@@ -85,8 +90,9 @@ struct Book {
     nodes: BTreeMap<PublicKey, Entry>,
     evidence: VecDeque<EvidenceItem>,
     next_evidence: u64,
-    /// This node's checkpoint at a watermark, with the store sequence it was computed at.
-    own: Option<(Timestamp, u64, Checkpoint)>,
+    /// This node's checkpoints at the last few watermarks asked for, with the store sequence
+    /// each was computed at, most recent last.
+    own: Vec<(Timestamp, u64, Checkpoint)>,
     /// Heartbeats refused, by reason code.
     refused: BTreeMap<&'static str, u64>,
     /// Silent peers whose connections were reset (by peer id): when the next reset may come,
@@ -95,9 +101,12 @@ struct Book {
 }
 
 /// The health book of a node (see the module documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HealthState {
     book: Mutex<Book>,
+    /// One checkpoint computed at a time: each hashes every object below its watermark, and
+    /// heartbeats with new watermarks could otherwise start any number at once.
+    computing: tokio::sync::Semaphore,
     /// Where evidence bundles are kept across restarts (`<data_dir>/evidence/<number>.cbor`).
     dir: Option<std::path::PathBuf>,
 }
@@ -259,6 +268,7 @@ impl HealthState {
         book.evidence = items.into_iter().skip(skip).collect();
         Ok(HealthState {
             book: Mutex::new(book),
+            computing: tokio::sync::Semaphore::new(1),
             dir: Some(dir),
         })
     }
@@ -298,26 +308,49 @@ impl NodeHandle {
         &self,
         watermark: Timestamp,
     ) -> Result<Checkpoint, NodeError> {
+        let cached = |node: &NodeHandle| {
+            node.health()
+                .lock()
+                .own
+                .iter()
+                .find(|(w, _, _)| *w == watermark)
+                .copied()
+        };
+        if let Some((_, s, c)) = cached(self)
+            && s == self.seq()
+        {
+            return Ok(c);
+        }
+        let _turn = self
+            .health()
+            .computing
+            .acquire()
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        // Another heartbeat may have asked for the same watermark meanwhile.
         let seq = self.seq();
-        let cached = self.health().lock().own;
-        if let Some((w, s, c)) = cached
-            && w == watermark
+        let found = cached(self);
+        if let Some((_, s, c)) = found
             && s == seq
         {
             return Ok(c);
         }
         let snap = self.sync_snapshot().await?;
-        if let Some((w, _, c)) = cached
-            && w == watermark
-            && snap.count_before(watermark) == c.count
-        {
-            self.health().lock().own = Some((watermark, seq, c));
-            return Ok(c);
+        let c = match found {
+            Some((_, _, c)) if snap.count_before(watermark) == c.count => c,
+            _ => {
+                self.metrics().health_checkpoints.inc();
+                tokio::task::spawn_blocking(move || snap.checkpoint(watermark))
+                    .await
+                    .map_err(|e| NodeError::Store(e.to_string()))?
+            }
+        };
+        let mut book = self.health().lock();
+        book.own.retain(|(w, _, _)| *w != watermark);
+        book.own.push((watermark, seq, c));
+        if book.own.len() > OWN_CHECKPOINTS {
+            book.own.remove(0);
         }
-        let c = tokio::task::spawn_blocking(move || snap.checkpoint(watermark))
-            .await
-            .map_err(|e| NodeError::Store(e.to_string()))?;
-        self.health().lock().own = Some((watermark, seq, c));
         Ok(c)
     }
 
@@ -467,7 +500,32 @@ impl NodeHandle {
                 if old.heartbeat().issued > hb.heartbeat().issued {
                     return Ok(false);
                 }
+                // A node beats once a period: one that signs faster (each with a new
+                // watermark, each a checkpoint for every receiver to compute) is heard at most
+                // twice a period, and at most once a second.
+                let gap = hb
+                    .heartbeat()
+                    .period_secs
+                    .saturating_mul(500)
+                    .max(MIN_HEARTBEAT_GAP_MS);
+                if hb.heartbeat().issued.0 < old.heartbeat().issued.0.saturating_add(gap) {
+                    return Ok(false);
+                }
             }
+            // Heard: the latest of this node from now on, before its checkpoint is compared
+            // (heartbeats are judged concurrently, and the next one is measured against this).
+            let e = book.nodes.entry(key).or_insert_with(|| Entry {
+                latest: hb.clone(),
+                received: t,
+                agreement: Agreement::Unknown,
+                observed: None,
+                first_ahead: None,
+                reconciled_at: None,
+                divergent: false,
+                equivocated: false,
+            });
+            e.latest = hb.clone();
+            e.received = t;
         }
         // Compare with what this node holds at the same watermark.
         let own = self.own_checkpoint(watermark).await.ok();
@@ -492,8 +550,10 @@ impl NodeHandle {
                 divergent: false,
                 equivocated: false,
             });
-            e.latest = hb.clone();
-            e.received = t;
+            if e.latest.heartbeat().issued != hb.heartbeat().issued {
+                // A newer heartbeat was heard meanwhile: its comparison is the one that counts.
+                return Ok(true);
+            }
             e.agreement = agreement;
             e.observed = own;
             match agreement {

@@ -44,6 +44,7 @@ pub struct Metrics {
     pub(crate) search_cache_facet_reads: Counter,
     pub(crate) sync_duplicates: Counter,
     pub(crate) heartbeats: Family<Labels, Counter>,
+    pub(crate) health_checkpoints: Counter,
     pub(crate) divergence_evidence: Family<Labels, Counter>,
     pub(crate) fed_up: Family<Labels, Gauge>,
     pub(crate) fed_last_seen: Family<Labels, Gauge>,
@@ -106,6 +107,7 @@ impl Metrics {
             search_cache_facet_reads: Counter::default(),
             sync_duplicates: Counter::default(),
             heartbeats: Family::default(),
+            health_checkpoints: Counter::default(),
             divergence_evidence: Family::default(),
             fed_up: Family::default(),
             fed_last_seen: Family::default(),
@@ -257,6 +259,11 @@ impl Metrics {
             "heartbeats_received",
             "Heartbeats received by gossip, by result (accepted, ignored, or the refusal code)",
             m.heartbeats.clone(),
+        );
+        r.register(
+            "health_checkpoints_computed",
+            "This node's own checkpoints computed to compare with heartbeats (each hashes every object below its watermark; one at a time)",
+            m.health_checkpoints.clone(),
         );
         r.register(
             "divergence_evidence",
