@@ -101,9 +101,13 @@ impl RequestBudget {
         e.1 <= per_minute
     }
 
-    pub(crate) fn forget(&self, peer: &Peer) {
+    /// Called when a peer disconnects. Its window stays until its minute is over: reconnecting (one
+    /// certificate round trip for an admitted peer) must not refill its budget. Windows whose
+    /// minute is over are dropped here, so the map holds only the peers of the last minute.
+    pub(crate) fn expire(&self) {
         if let Ok(mut b) = self.windows.lock() {
-            b.remove(peer);
+            let now = Instant::now();
+            b.retain(|_, (since, _)| now.duration_since(*since) < Duration::from_secs(60));
         }
     }
 }
@@ -210,7 +214,7 @@ impl SyncState {
     }
 
     pub(crate) fn forget(&self, peer: &Peer) {
-        self.budget.forget(peer);
+        self.budget.expire();
         self.set_unfinished(*peer, false);
     }
 }
@@ -675,8 +679,19 @@ mod tests {
         assert!(b.spend(p, 2) && b.spend(p, 2));
         assert!(!b.spend(p, 2), "the third request of the minute");
         assert!(b.spend(q, 2), "another peer has its own budget");
-        b.forget(&p);
-        assert!(b.spend(p, 2), "a peer that reconnects starts afresh");
+        b.expire();
+        assert!(
+            !b.spend(p, 2),
+            "a peer that reconnects keeps the count of its minute"
+        );
+        // A window whose minute is over goes at the next disconnection.
+        b.windows
+            .lock()
+            .unwrap()
+            .insert(q, (Instant::now() - Duration::from_secs(61), 2));
+        b.expire();
+        assert!(!b.windows.lock().unwrap().contains_key(&q));
+        assert!(b.windows.lock().unwrap().contains_key(&p));
     }
 
     use super::*;
