@@ -354,3 +354,102 @@ async fn export_is_streamed_and_equals_the_store_export() {
     );
     node.shutdown().await;
 }
+
+/// Clients that ask for a large file or an export and never read hold no thread of the node:
+/// with a blocking pool of four threads, eight such clients leave a ninth download, a third
+/// export's refusal and the node's own work (checking a submitted record) unhindered.
+#[test]
+fn clients_that_never_read_hold_no_thread_of_the_node() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tf = TestFed::new(&["KZ"], 78).unwrap();
+        let node = tf.spawn(0, vec![]).await.unwrap();
+        let addr = serve_with(&node, HttpOptions::default()).await;
+        // 40 MiB: far more than a connection's socket buffers hold.
+        let file: Vec<u8> = (0..40u32 << 20).map(|i| (i % 251) as u8).collect();
+        let a = accord_core::attachment::describe("big.bin", &file);
+        node.put_blob(a.sha256, file.clone()).await.unwrap();
+        // And 24 records of 900 KB: an export of more than socket buffers hold.
+        let t = now();
+        let big: Vec<Vec<u8>> = (0..24u64)
+            .map(|i| {
+                let mut body =
+                    tf.fed
+                        .record_body(0, &format!("large {i}"), accord_core::Timestamp(t.0 - i));
+                body.body = std::collections::BTreeMap::from([(
+                    "en".to_string(),
+                    format!("{i} ")
+                        .repeat(300_000)
+                        .chars()
+                        .take(900_000)
+                        .collect(),
+                )]);
+                accord_core::Object::Record(body)
+                    .sign(&tf.fed.members[0].publisher)
+                    .into_bytes()
+            })
+            .collect();
+        let out = node.submit(big).await.unwrap();
+        assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+        let mut stalled = Vec::new();
+        for i in 0..8 {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            let path = if i < 2 {
+                "/v1/export".to_string()
+            } else {
+                format!("/v1/blobs/{}", a.sha256)
+            };
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            // The answer has begun (its status line and the first bytes), then nothing more
+            // is read.
+            let mut first = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut first))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
+            stalled.push(s);
+        }
+        // The whole file, on a ninth connection.
+        let got = tokio::time::timeout(Duration::from_secs(60), async {
+            reqwest::get(format!("http://{addr}/v1/blobs/{}", a.sha256))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+        })
+        .await
+        .expect("a download waited behind clients that do not read");
+        assert!(got.len() == file.len() && got[..] == file[..]);
+        // A third export while two are open is told to come back.
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            reqwest::get(format!("http://{addr}/v1/export")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 503);
+        assert!(r.headers().contains_key("retry-after"));
+        // The node's own blocking work goes on.
+        let rec = tf.fed.record(0, "while clients stall", now());
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            node.submit(vec![rec.as_bytes().to_vec()]),
+        )
+        .await
+        .expect("checking a record waited behind clients that do not read")
+        .unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+        drop(stalled);
+        node.shutdown().await;
+    });
+}

@@ -18,8 +18,13 @@ use crate::{ApiError, BodyTimeout, bad};
 
 /// Bytes read from disk per piece of a streamed answer.
 const PIECE: usize = 256 * 1024;
-/// Pieces in flight between the reader and the connection.
-const PIECES_IN_FLIGHT: usize = 4;
+/// Uploads read at once: each is held in memory whole (up to the charter's per-file limit)
+/// until its hash is checked; others wait their turn for up to the upload's time.
+pub const UPLOADS_AT_ONCE: usize = 2;
+
+/// The slots of [`UPLOADS_AT_ONCE`].
+#[derive(Debug, Clone)]
+pub(crate) struct UploadSlots(pub(crate) std::sync::Arc<tokio::sync::Semaphore>);
 /// An upload gets this many times `api.body_timeout_secs` (files are larger than objects).
 pub(crate) const UPLOAD_TIMEOUT_FACTOR: u32 = 20;
 
@@ -157,37 +162,32 @@ pub(crate) async fn get_blob(
         }
     };
     let len = if size == 0 { 0 } else { end - start + 1 };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PIECES_IN_FLIGHT);
     let path = view.path.clone();
-    tokio::task::spawn_blocking(move || {
-        let run = || -> std::io::Result<()> {
-            let mut f = std::fs::File::open(&path)?;
-            f.seek(SeekFrom::Start(start))?;
-            let mut left = len;
-            let mut buf = vec![0u8; PIECE];
-            while left > 0 {
-                let n = f.read(&mut buf[..PIECE.min(left as usize)])?;
-                if n == 0 {
-                    break;
-                }
-                left -= n as u64;
-                if tx
-                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                    .is_err()
-                {
-                    break; // the client went away
-                }
+    let body = crate::pieces(
+        (None::<std::fs::File>, len),
+        move |(file, left): &mut (Option<std::fs::File>, u64)| {
+            if *left == 0 {
+                return Ok(None);
             }
-            Ok(())
-        };
-        if let Err(e) = run() {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
+            let f = match file {
+                Some(f) => f,
+                None => {
+                    let mut f = std::fs::File::open(&path)?;
+                    f.seek(SeekFrom::Start(start))?;
+                    file.insert(f)
+                }
+            };
+            let mut buf = vec![0u8; PIECE.min(*left as usize)];
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.truncate(n);
+            *left -= n as u64;
+            Ok(Some(Bytes::from(buf)))
+        },
+    );
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -251,6 +251,7 @@ fn announced_length(headers: &HeaderMap) -> Option<u64> {
 pub(crate) async fn put_blob(
     State(node): State<NodeHandle>,
     Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
+    Extension(UploadSlots(slots)): Extension<UploadSlots>,
     Path(hash): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -277,6 +278,19 @@ pub(crate) async fn put_blob(
             tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, discard(body, limit)).await;
         return Err(ApiError::from(e));
     }
+    // One of the upload slots, waited for as long as an upload may take.
+    let Ok(Ok(_slot)) =
+        tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, slots.acquire_owned()).await
+    else {
+        let mut r = ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{UPLOADS_AT_ONCE} uploads are being received: try again when one has ended"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return Ok(r);
+    };
     let bytes = tokio::time::timeout(
         body_timeout * UPLOAD_TIMEOUT_FACTOR,
         axum::body::to_bytes(body, limit),
@@ -294,7 +308,9 @@ pub(crate) async fn put_blob(
             format!("the file is over the charter's limit of {limit} bytes ({e})"),
         )
     })?;
-    node.put_blob(hash, bytes.to_vec())
+    let size = bytes.len();
+    // Handed over without a copy: the body is held once.
+    node.put_blob(hash, Vec::from(bytes))
         .await
         .map_err(|e| match e {
             accord_node::NodeError::DiskLow(_) | accord_node::NodeError::NoRoom(_) => {
@@ -302,10 +318,7 @@ pub(crate) async fn put_blob(
             }
             e => bad(e.to_string()),
         })?;
-    Ok(
-        axum::Json(serde_json::json!({"sha256": hash.to_string(), "size": bytes.len()}))
-            .into_response(),
-    )
+    Ok(axum::Json(serde_json::json!({"sha256": hash.to_string(), "size": size})).into_response())
 }
 
 #[cfg(test)]

@@ -108,6 +108,12 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
         .layer(Extension(BodyTimeout(opts.body_timeout)))
+        .layer(Extension(ExportSlots(std::sync::Arc::new(
+            tokio::sync::Semaphore::new(EXPORTS_AT_ONCE),
+        ))))
+        .layer(Extension(blobs::UploadSlots(std::sync::Arc::new(
+            tokio::sync::Semaphore::new(blobs::UPLOADS_AT_ONCE),
+        ))))
         .layer(axum::middleware::from_fn_with_state(origins, guard::guard))
         .with_state(node)
 }
@@ -343,17 +349,50 @@ async fn readyz(State(node): State<NodeHandle>) -> Response {
     }
 }
 
-/// Chunks of an export in flight between the reading thread and the client.
-const EXPORT_CHANNEL_CAPACITY: usize = 8;
 /// Bytes of objects per chunk of an export.
 const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
 
+/// Exports running at once: each lists every stored id on the store thread first.
+pub const EXPORTS_AT_ONCE: usize = 2;
+
+/// The slots of [`EXPORTS_AT_ONCE`].
+#[derive(Debug, Clone)]
+pub(crate) struct ExportSlots(pub(crate) std::sync::Arc<tokio::sync::Semaphore>);
+
+/// A response body read piece by piece by `next` on the blocking pool, one call at a time and
+/// only when the client has taken the piece before (`Ok(None)` ends it). A client that stops
+/// reading holds no thread: nothing is read for it until it reads again, and the node's own
+/// blocking work (checking objects, serving peers) never waits behind it.
+pub(crate) fn pieces<S, F>(state: S, next: F) -> Body
+where
+    S: Send + 'static,
+    F: FnMut(&mut S) -> std::io::Result<Option<Bytes>> + Send + 'static,
+{
+    let stream = futures::stream::unfold(Some((state, next)), |st| async move {
+        let (mut state, mut next) = st?;
+        let (state, next, piece) = tokio::task::spawn_blocking(move || {
+            let piece = next(&mut state);
+            (state, next, piece)
+        })
+        .await
+        .ok()?;
+        match piece {
+            Ok(Some(b)) => Some((Ok(b), Some((state, next)))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    Body::from_stream(stream)
+}
+
 /// Every stored object as a CBOR sequence, in export order, streamed: the list of ids is taken
 /// on the store thread between two group commits (so the export is the store as it was then),
-/// and the objects are read and sent by a blocking thread at the pace the client reads.
-/// `?types=charter,delegation,…` (repeatable or comma-separated) keeps only those types.
+/// and the objects are read on the blocking pool at the pace the client reads ([`pieces`]).
+/// `?types=charter,delegation,…` (repeatable or comma-separated) keeps only those types. At
+/// most [`EXPORTS_AT_ONCE`] run at once; another is answered 503 with `Retry-After`.
 async fn export(
     State(node): State<NodeHandle>,
+    Extension(ExportSlots(slots)): Extension<ExportSlots>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let mut types: Vec<accord_core::ObjectType> = Vec::new();
@@ -374,43 +413,37 @@ async fn export(
     if types.is_empty() {
         types = accord_core::ObjectType::ALL.to_vec();
     }
+    let Ok(slot) = slots.try_acquire_owned() else {
+        let mut r = ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{EXPORTS_AT_ONCE} exports are running: try again when one has ended"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return Ok(r);
+    };
     let (ids, reader) = node
         .read(move |s| s.export_ids_of(&types).map(|ids| (ids, s.object_reader())))
         .await?
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let (tx, rx) =
-        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_CHANNEL_CAPACITY);
-    tokio::task::spawn_blocking(move || {
+    let body = pieces((ids.into_iter(), reader, slot), |(ids, reader, _slot)| {
         let mut chunk = Vec::with_capacity(EXPORT_CHUNK_BYTES);
-        for id in ids {
+        for id in ids.by_ref() {
             match reader.get(&id) {
                 Ok(b) => chunk.extend_from_slice(&b),
                 Err(e) => {
                     tracing::error!(error = %e, "export stopped");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
+                    return Err(std::io::Error::other(e.to_string()));
                 }
             }
-            if chunk.len() >= EXPORT_CHUNK_BYTES
-                && tx
-                    .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
-                    .is_err()
-            {
-                return; // the client went away
+            if chunk.len() >= EXPORT_CHUNK_BYTES {
+                break;
             }
         }
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
-        }
+        Ok((!chunk.is_empty()).then(|| Bytes::from(chunk)))
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/cbor")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], body).into_response())
 }
 
 async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {
