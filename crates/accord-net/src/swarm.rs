@@ -39,6 +39,17 @@ const REFUSED_MAX: Duration = Duration::from_secs(600);
 const REFUSED_CAPACITY: usize = 4096;
 /// Reset peers awaiting their redial, at most (one per admitted peer is far below it).
 const REDIAL_CAPACITY: usize = 256;
+/// A bad-data penalty is forgotten after this long without another (see `penalize`).
+const PENALTY_FORGOTTEN_AFTER: Duration = Duration::from_secs(86_400);
+
+/// A penalty `elapsed` after it was last changed: whole until it is forgotten.
+fn decayed(score: f64, elapsed: Duration) -> f64 {
+    if elapsed >= PENALTY_FORGOTTEN_AFTER {
+        0.0
+    } else {
+        score
+    }
+}
 /// At most one warning per refused peer in this time.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -108,7 +119,7 @@ pub struct Network {
     outbound_blob: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     inbound_blob: HashMap<u64, ResponseChannel<Vec<u8>>>,
     /// Application-score penalties of peers that served bad data (attachments).
-    penalties: HashMap<PeerId, f64>,
+    penalties: HashMap<PeerId, (f64, Instant)>,
     next_inbound: u64,
 }
 
@@ -540,9 +551,13 @@ impl Network {
     /// and disconnects it when the score falls to the graylist.
     fn penalize(&mut self, peer: PeerId, reason: &str) {
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
-        let entry = self.penalties.entry(peer).or_insert(0.0);
-        *entry -= 40.0;
-        let app = *entry;
+        let now = Instant::now();
+        let (score, at) = self.penalties.entry(peer).or_insert((0.0, now));
+        // Old offences are forgotten after a quiet day, so that an honest peer's rare bad
+        // piece (a disk error) does not add up to a cut over weeks.
+        *score = decayed(*score, now.duration_since(*at)) - 40.0;
+        *at = now;
+        let app = *score;
         gs.set_application_score(&peer, app);
         warn!(%peer, %reason, score = app, "peer served bad data: penalised");
         if app <= -80.0 {
@@ -1052,3 +1067,18 @@ const _CHANNELS: (usize, usize, usize) = (
     EVENT_CHANNEL_CAPACITY,
     GOSSIP_CHANNEL_CAPACITY,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two bad pieces within a day cut a peer (−80); the same two a day apart do not.
+    #[test]
+    fn bad_data_penalties_are_forgotten_after_a_quiet_day() {
+        assert_eq!(
+            decayed(-40.0, Duration::from_secs(3_600 * 23)) - 40.0,
+            -80.0
+        );
+        assert_eq!(decayed(-40.0, PENALTY_FORGOTTEN_AFTER) - 40.0, -40.0);
+    }
+}
