@@ -56,21 +56,41 @@ fn attachment_texts(store: &Store, r: &accord_core::Record) -> Vec<accord_search
     texts_of(&crate::attachments::blob_store_at(store.dir()), r)
 }
 
-/// The extracted text of each of `r`'s attachments held in `blobs`.
+/// Characters of attachment text one record's document holds, over all its files (two files'
+/// worth of the extraction's 200,000): a record may name any file a node holds, and one that
+/// names the same large file a thousand times must not carry a thousand copies. A document
+/// then holds at most about as much as a record's own body may (1 MiB).
+pub(crate) const MAX_RECORD_ATTACHMENT_CHARS: usize = 400_000;
+
+/// The extracted text of each of `r`'s attachments held in `blobs`: each file once (by its
+/// SHA-256), at most [`MAX_RECORD_ATTACHMENT_CHARS`] in all.
 fn texts_of(
     blobs: &accord_store::BlobStore,
     r: &accord_core::Record,
 ) -> Vec<accord_search::AttachmentText> {
-    r.attachments
-        .iter()
-        .filter_map(|a| {
-            let text = blobs.text(&a.sha256)?;
-            Some(accord_search::AttachmentText {
-                name: a.name.clone(),
-                text,
-            })
-        })
-        .collect()
+    let mut seen = std::collections::HashSet::new();
+    let mut left = MAX_RECORD_ATTACHMENT_CHARS;
+    let mut out = Vec::new();
+    for a in &r.attachments {
+        if left == 0 {
+            break;
+        }
+        if !seen.insert(a.sha256) {
+            continue;
+        }
+        let Some(mut text) = blobs.text(&a.sha256) else {
+            continue;
+        };
+        if let Some((cut, _)) = text.char_indices().nth(left) {
+            text.truncate(cut);
+        }
+        left -= text.chars().count();
+        out.push(accord_search::AttachmentText {
+            name: a.name.clone(),
+            text,
+        });
+    }
+    out
 }
 
 /// The long texts of indexed records, read from the store for the hits of a query: the index
@@ -551,5 +571,33 @@ mod tests {
         assert_eq!(out[0].status(), "accepted", "{out:?}");
         let docs = docs_for(&store, &accepted_of(&out, &rel));
         assert_eq!(docs.len(), 30);
+    }
+
+    /// A record that names one held file a thousand times carries its text once, and a record
+    /// of many large files at most MAX_RECORD_ATTACHMENT_CHARS in all.
+    #[test]
+    fn a_records_attachment_text_is_each_file_once_within_a_bound() {
+        let fed = DevFederation::new(&["KZ"], [5; 32], T0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = accord_store::BlobStore::open(dir.path()).unwrap();
+        let files: Vec<accord_core::object::Attachment> = (0..10u8)
+            .map(|i| {
+                let bytes = vec![i; 100];
+                let a = accord_core::attachment::describe(&format!("f{i}.txt"), &bytes);
+                blobs.put(&a.sha256, &bytes).unwrap();
+                blobs.write_text(&a.sha256, &"ж".repeat(200_000)).unwrap();
+                a
+            })
+            .collect();
+        let mut r = fed.record_body(0, "many references", T0);
+        r.attachments = vec![files[0].clone(); 1024];
+        let texts = texts_of(&blobs, &r);
+        assert_eq!(texts.len(), 1);
+        assert_eq!(texts[0].text.chars().count(), 200_000);
+        r.attachments = files;
+        let texts = texts_of(&blobs, &r);
+        let total: usize = texts.iter().map(|t| t.text.chars().count()).sum();
+        assert_eq!(total, MAX_RECORD_ATTACHMENT_CHARS);
+        assert_eq!(texts.len(), 2);
     }
 }
