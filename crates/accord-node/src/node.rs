@@ -56,6 +56,11 @@ pub struct StoredView {
     pub status: Option<RecordStatus>,
 }
 
+/// Searches and completions that run at once: each reads the index on the blocking pool,
+/// which the node's own work (checking objects, serving peers) shares, so analysts' traffic
+/// queues here rather than there.
+pub const SEARCHES_AT_ONCE: usize = 4;
+
 /// What `GET /v1/status` shows.
 #[derive(Debug, Clone)]
 pub struct NodeStatus {
@@ -108,6 +113,8 @@ struct Inner {
     objects: Arc<Mutex<Option<accord_store::ObjectReader>>>,
     /// One precheck task per core at a time.
     verify_slots: Arc<Semaphore>,
+    /// Searches and completions running at once ([`SEARCHES_AT_ONCE`]).
+    search_slots: Arc<Semaphore>,
     /// Signalled when an accepted revocation or charter amendment may have taken away an
     /// admitted peer's certificate: the event loop re-checks every admitted peer.
     trust_changed: tokio::sync::Notify,
@@ -318,6 +325,7 @@ impl Node {
                 shared,
                 objects,
                 verify_slots: Arc::new(Semaphore::new(cores)),
+                search_slots: Arc::new(Semaphore::new(SEARCHES_AT_ONCE)),
                 trust_changed: tokio::sync::Notify::new(),
                 gossip_quiet: watch::Sender::new(true),
                 node_key: key,
@@ -540,13 +548,27 @@ impl NodeHandle {
         + 'static,
     ) -> Result<T, NodeError> {
         let searcher = self.inner.searcher.clone();
-        tokio::task::spawn_blocking(move || f(&searcher))
+        // A search waits its turn here, on a task (dropped, and so cancelled, with its
+        // request); the slot is held by the blocking work itself, which runs to its end even
+        // when its request went away.
+        let slot = self
+            .inner
+            .search_slots
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| NodeError::Store(e.to_string()))?
-            .map_err(|e| match e {
-                accord_search::SearchError::BadQuery(m) => NodeError::BadQuery(m),
-                other => NodeError::Store(other.to_string()),
-            })
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let r = f(&searcher);
+            drop(slot);
+            r
+        })
+        .await
+        .map_err(|e| NodeError::Store(e.to_string()))?
+        .map_err(|e| match e {
+            accord_search::SearchError::BadQuery(m) => NodeError::BadQuery(m),
+            other => NodeError::Store(other.to_string()),
+        })
     }
 
     /// Whether the configuration names peers to connect to (readiness then needs one).

@@ -75,6 +75,9 @@ pub(crate) struct SyncState {
     /// shows it has admitted us, and starts our session with it again at once rather than at
     /// the next periodic one.
     unfinished: Mutex<HashSet<Peer>>,
+    /// The snapshot reconciliation requests are answered from, and when it was taken (see
+    /// `served_snapshot`).
+    served: Mutex<Option<(Instant, Arc<accord_sync::Snapshot>)>>,
     /// Test-only refusals left (`SyncConfig::refuse_first_requests`).
     refusals_left: std::sync::atomic::AtomicU32,
     budget: RequestBudget,
@@ -235,7 +238,31 @@ impl Drop for Claim {
     }
 }
 
+/// How old a snapshot may be to answer a peer's reconciliation request. Taking one after a
+/// store change copies every id on the store thread; peers' requests (one per round, from
+/// every peer, and a member may certify many node ids) share one for this long. What it
+/// misses of the last quarter second reaches the peer by gossip, or at its next session;
+/// heartbeats compare checkpoints minutes in the past (11.1), far below it.
+const SERVED_SNAPSHOT_AGE: Duration = Duration::from_millis(250);
+
 impl NodeHandle {
+    /// The snapshot a peer's reconciliation request is answered from: at most
+    /// [`SERVED_SNAPSHOT_AGE`] old.
+    async fn served_snapshot(&self) -> Result<Arc<accord_sync::Snapshot>, NodeError> {
+        let state = self.sync_state();
+        if let Ok(s) = state.served.lock()
+            && let Some((at, snap)) = s.as_ref()
+            && at.elapsed() < SERVED_SNAPSHOT_AGE
+        {
+            return Ok(snap.clone());
+        }
+        let snap = self.sync_snapshot().await?;
+        if let Ok(mut s) = state.served.lock() {
+            *s = Some((Instant::now(), snap.clone()));
+        }
+        Ok(snap)
+    }
+
     pub(crate) async fn sync_snapshot(&self) -> Result<Arc<accord_sync::Snapshot>, NodeError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.store_tx()
@@ -266,7 +293,7 @@ impl NodeHandle {
         } else {
             match Request::decode(&data) {
                 Err(e) => Response::Refused(e.to_string()),
-                Ok(Request::Reconcile(msg)) => match self.sync_snapshot().await {
+                Ok(Request::Reconcile(msg)) => match self.served_snapshot().await {
                     Ok(snap) => {
                         match tokio::task::spawn_blocking(move || respond(snap, &msg)).await {
                             Ok(Ok(r)) => Response::Reconcile(r),
