@@ -793,9 +793,38 @@ impl NodeConfig {
                 "must be at least 1",
             ));
         }
+        // Times are added to the clock: a value of centuries would overflow it and stop the
+        // node later, far from the setting that caused it.
+        for (name, secs) in [
+            (
+                "network.admission_timeout_secs",
+                self.network.admission_timeout_secs,
+            ),
+            ("api.header_timeout_secs", self.api.header_timeout_secs),
+            ("api.body_timeout_secs", self.api.body_timeout_secs),
+            ("store.pending_ttl_secs", self.store.pending_ttl_secs),
+            ("sync.interval_secs", self.sync.interval_secs),
+            ("health.heartbeat_secs", self.health.heartbeat_secs),
+            (
+                "health.watermark_delay_secs",
+                self.health.watermark_delay_secs,
+            ),
+            ("health.ttl_secs", self.health.ttl_secs),
+            ("health.silent_peer_secs", self.health.silent_peer_secs),
+        ] {
+            if secs > MAX_CONFIG_SECS {
+                return Err(field(
+                    name,
+                    format!("must be at most {MAX_CONFIG_SECS} (a year), not {secs}"),
+                ));
+            }
+        }
         Ok(())
     }
 }
+
+/// The longest time any `*_secs` setting may name: a year.
+pub const MAX_CONFIG_SECS: u64 = 365 * 24 * 3600;
 
 fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
     for (var, value) in env {
@@ -973,6 +1002,27 @@ mod tests {
                 "store",
                 "test_free_bytes = 5",
                 "unknown field `test_free_bytes`",
+            ),
+            // A time of centuries would overflow the clock when the node adds it.
+            (
+                "sync",
+                "interval_secs = 9000000000000000000",
+                "sync.interval_secs",
+            ),
+            (
+                "sync",
+                "interval_secs = 40000000",
+                "at most 31536000 (a year)",
+            ),
+            (
+                "network",
+                "admission_timeout_secs = 9000000000000000000",
+                "network.admission_timeout_secs",
+            ),
+            (
+                "store",
+                "pending_ttl_secs = 99999999999",
+                "store.pending_ttl_secs",
             ),
         ] {
             let e = err(&format!("{BASE}[{section}]\n{line}\n"), &[]);
