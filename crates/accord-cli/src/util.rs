@@ -31,7 +31,10 @@ pub fn read_text(path: &Path) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
-/// Writes a file atomically (temp file + rename) with the given mode.
+/// Writes a file atomically (temp file + rename) with the given mode. The temporary file is
+/// always created anew (`O_EXCL`): whatever was left at its name — a file of another mode, a
+/// symbolic link planted in a shared directory — is removed, never written through, so a
+/// secret key never lands in a file it did not create.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path
@@ -42,13 +45,23 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .file_name()
         .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let create = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+    };
+    let mut f = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Left by an interrupted write, or planted: removed (a link itself, not what it
+            // points to), then created anew.
+            fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+            create()
+        }
+        other => other,
+    }
+    .with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -124,4 +137,36 @@ pub fn list(s: &[String]) -> Vec<String> {
         .map(|x| x.trim().to_string())
         .filter(|x| !x.is_empty())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link planted at the temporary file's name is replaced, not written through, and the
+    /// file gets its own mode.
+    #[test]
+    fn a_planted_link_does_not_receive_the_file() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir()?;
+        let elsewhere = d.path().join("readable-by-all");
+        fs::write(&elsewhere, b"public")?;
+        fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o644))?;
+        std::os::unix::fs::symlink(&elsewhere, d.path().join(".node.key.tmp"))?;
+        let key = d.path().join("node.key");
+        write_file(&key, b"secret", 0o600)?;
+        assert_eq!(fs::read(&elsewhere)?, b"public");
+        assert_eq!(fs::read(&key)?, b"secret");
+        assert_eq!(fs::metadata(&key)?.permissions().mode() & 0o777, 0o600);
+        assert!(!d.path().join(".node.key.tmp").exists());
+        // A stale temporary file of another mode: replaced too.
+        fs::write(d.path().join(".node.key.tmp"), b"old")?;
+        fs::set_permissions(
+            d.path().join(".node.key.tmp"),
+            fs::Permissions::from_mode(0o666),
+        )?;
+        write_file(&key, b"again", 0o600)?;
+        assert_eq!(fs::metadata(&key)?.permissions().mode() & 0o777, 0o600);
+        Ok(())
+    }
 }
