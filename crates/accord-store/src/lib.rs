@@ -24,7 +24,7 @@ mod store;
 pub use blobs::{BlobError, BlobMeta, BlobStore};
 pub use error::StoreError;
 pub use quarantine::QuarantineLimits;
-pub use query::{Cursor, Filter, Order, Page, QueryPage, RecordStatus};
+pub use query::{Cursor, Filter, HISTORY_SHOWN, Order, Page, QueryPage, RecordStatus};
 pub use store::{
     CheckReport, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_MEMBER,
     DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_PENDING_TTL_MS, ImportReport, Incoming, IngestOutcome,

@@ -132,6 +132,10 @@ pub struct QueryPage {
     pub next: Option<Cursor>,
 }
 
+/// Retractions and superseding records of one record that [`Store::history`] returns, of
+/// each.
+pub const HISTORY_SHOWN: usize = 64;
+
 impl Store {
     /// The derived status of a stored record (`None` if `id` is not a stored record).
     pub fn record_status(&self, id: &ObjectId) -> Result<Option<RecordStatus>, StoreError> {
@@ -148,19 +152,47 @@ impl Store {
     /// Only those of the record's own member count: validation admits no others, and any a
     /// store written before that rule still holds are left out here, where the derived status
     /// and the history shown to analysts both come from.
+    ///
+    /// At most [`HISTORY_SHOWN`] of each are returned (a member may publish any number).
     pub fn history(&self, id: &ObjectId) -> Result<(Vec<ObjectId>, Vec<ObjectId>), StoreError> {
-        let retracts = self.pairs(crate::store::RETRACTS_TREE, id)?;
-        let supersedes = self.pairs(crate::store::SUPERSEDES_TREE, id)?;
+        self.history_up_to(id, HISTORY_SHOWN)
+    }
+
+    /// [`Store::history`] with at most `most` of each.
+    fn history_up_to(
+        &self,
+        id: &ObjectId,
+        most: usize,
+    ) -> Result<(Vec<ObjectId>, Vec<ObjectId>), StoreError> {
+        let retracts = crate::store::RETRACTS_TREE;
+        let supersedes = crate::store::SUPERSEDES_TREE;
         // Most records have neither: then the owner need not be looked up.
-        if retracts.is_empty() && supersedes.is_empty() {
+        if self.trees[retracts]
+            .scan_prefix(id.as_bytes())
+            .next()
+            .is_none()
+            && self.trees[supersedes]
+                .scan_prefix(id.as_bytes())
+                .next()
+                .is_none()
+        {
             return Ok((vec![], vec![]));
         }
         let Some(owner) = self.record_member(id) else {
             return Ok((vec![], vec![]));
         };
-        let same_member = |ids: Vec<ObjectId>| -> Result<Vec<ObjectId>, StoreError> {
-            let mut out = Vec::with_capacity(ids.len());
-            for other in ids {
+        // Each is read to learn its member, one after another: the scan stops once `most`
+        // are found (for a status, one), however many a member published.
+        let same_member = |tree: usize| -> Result<Vec<ObjectId>, StoreError> {
+            let mut out = Vec::new();
+            for item in self.trees[tree].scan_prefix(id.as_bytes()) {
+                if out.len() >= most {
+                    break;
+                }
+                let (k, _) = item?;
+                let Some(other) = ObjectId::from_slice(&k[32..]) else {
+                    continue;
+                };
                 let member = match self.get(&other)? {
                     Some(StoredObject {
                         object: Object::Retraction(r),
@@ -186,17 +218,6 @@ impl Store {
         self.record_meta(id).map(|(member, _)| member)
     }
 
-    fn pairs(&self, tree: usize, id: &ObjectId) -> Result<Vec<ObjectId>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.trees[tree].scan_prefix(id.as_bytes()) {
-            let (k, _) = item?;
-            if let Some(other) = ObjectId::from_slice(&k[32..]) {
-                out.push(other);
-            }
-        }
-        Ok(out)
-    }
-
     fn status_of(&self, id: &ObjectId, stored: &StoredObject) -> Result<RecordStatus, StoreError> {
         let Object::Record(rec) = &stored.object else {
             return Ok(RecordStatus::Active);
@@ -212,7 +233,8 @@ impl Store {
         rec: &accord_core::Record,
         author: &accord_core::PublicKey,
     ) -> Result<RecordStatus, StoreError> {
-        let (retractions, superseding) = self.history(id)?;
+        // Whether there is one of each is all a status needs.
+        let (retractions, superseding) = self.history_up_to(id, 1)?;
         if !retractions.is_empty() {
             return Ok(RecordStatus::Retracted);
         }

@@ -2397,3 +2397,31 @@ fn a_truncated_object_log_is_refused_and_a_damaged_one_is_reported_by_check() {
     );
     assert_eq!(report.unaccounted_log_bytes, 0);
 }
+
+/// A member may retract its own record any number of times: the history lists the first
+/// `HISTORY_SHOWN` retractions, and the status needs only one.
+#[test]
+fn many_retractions_of_one_record_are_listed_up_to_a_bound() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
+    let rec = fed.record(0, "withdrawn again and again", Timestamp(BASE + MINUTE));
+    assert_accepted(&ingest(&mut store, &rec), &rec);
+    let many = accord_store::HISTORY_SHOWN + 36;
+    for n in 0..many as u64 {
+        let ret = retraction(&fed, 0, rec.id(), BASE + 2 * MINUTE + n, n % 2 == 0);
+        assert_accepted(&ingest(&mut store, &ret), &ret);
+    }
+    assert_eq!(
+        store.counts_by_type().unwrap()[&ObjectType::Retraction],
+        many as u64
+    );
+    let (retractions, superseding) = store.history(&rec.id()).unwrap();
+    assert_eq!(retractions.len(), accord_store::HISTORY_SHOWN);
+    assert!(superseding.is_empty());
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::Retracted)
+    );
+}
