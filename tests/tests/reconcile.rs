@@ -479,3 +479,70 @@ async fn a_peer_that_refuses_our_sessions_and_floods_us_gets_one_session_at_a_ti
     handle.shutdown().await;
     a.shutdown().await;
 }
+
+/// A peer that answers every fetch with one object (just before the timeout, say) is not asked
+/// again within the session: only a full answer is followed by another request, so such a
+/// peer cannot hold a chunk of ids, and other sessions away from them, for hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_answers_fetches_one_object_at_a_time_is_asked_once_a_session() {
+    let tf = TestFed::new(&["KZ", "BY"], 83).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    // X: a certified BY node holding ten records A lacks.
+    let key = SecretKey::from_seed([84; 32]);
+    let cert = tf.extra_node_cert(1, &key, "stalling");
+    let t = now().0 - 60_000;
+    let held: Vec<SignedObject> = (0..10u64)
+        .map(|i| {
+            tf.fed
+                .record(1, &format!("held back {i}"), Timestamp(t + i))
+        })
+        .collect();
+    let mut index = accord_sync::SyncIndex::new(
+        held.iter()
+            .enumerate()
+            .map(|(i, r)| (Timestamp(t + i as u64), r.id())),
+    );
+    let snapshot = index.snapshot();
+    let (x, mut events) = raw_peer(&key, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr]).await;
+    // X answers reconciliation from its snapshot, and each fetch with the first object asked
+    // for alone. The requests it receives, in order: R (reconcile) or F (fetch).
+    let mut seen = String::new();
+    let done = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(ev) = events.recv().await {
+            let NetworkEvent::SyncRequest {
+                request_id, data, ..
+            } = ev
+            else {
+                continue;
+            };
+            let answer = match accord_sync::Request::decode(&data).unwrap() {
+                accord_sync::Request::Reconcile(m) => {
+                    seen.push('R');
+                    accord_sync::Response::Reconcile(
+                        accord_sync::respond(snapshot.clone(), &m).unwrap(),
+                    )
+                }
+                accord_sync::Request::Fetch(ids) => {
+                    seen.push('F');
+                    let first = held.iter().find(|r| r.id() == ids[0]).unwrap();
+                    accord_sync::Response::Objects(vec![first.as_bytes().to_vec()])
+                }
+            };
+            x.respond(request_id, answer.encode()).await.unwrap();
+            // Two sessions have fetched.
+            if seen.matches('F').count() >= 2 && seen.ends_with('R') {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(done.is_ok(), "requests seen: {seen}");
+    assert!(
+        !seen.contains("FF"),
+        "asked again after a one-object answer: {seen}"
+    );
+    assert!(wait_until(Duration::from_secs(30), || async { records(&a).await >= 2 }).await);
+    x.shutdown().await;
+    a.shutdown().await;
+}

@@ -493,6 +493,7 @@ impl NodeHandle {
         st.missing = need.len() as u64;
         self.sync_state().progress(peer, &st);
         let batch = self.sync_config().fetch_batch;
+        let max_object = self.trust().limits().max_bytes();
         // Fetching and storing overlap: the objects of one response are ingested by a task
         // while the next response is on its way (at most one such task at a time).
         let mut storing: Option<tokio::task::JoinHandle<Result<IngestResult, NodeError>>> = None;
@@ -567,6 +568,14 @@ impl NodeHandle {
                     break;
                 }
                 asked.retain(|a| outstanding.contains(a));
+                // Asked again only after a full answer (one more object could have crossed
+                // its size bound): a peer that answers with a few objects at a time, each
+                // just before the timeout, would otherwise hold this chunk — and other
+                // sessions away from its ids — for hours.
+                let full = raw.len().saturating_add(max_object) > MAX_FETCH_RESPONSE_BYTES;
+                if !full {
+                    asked.clear();
+                }
                 if let Some(previous) = storing.take() {
                     let racing = self
                         .stored(peer, previous, &mut st)
