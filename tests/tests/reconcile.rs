@@ -546,3 +546,27 @@ async fn a_peer_that_answers_fetches_one_object_at_a_time_is_asked_once_a_sessio
     x.shutdown().await;
     a.shutdown().await;
 }
+
+/// A fetch that names one object a thousand times gets it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_naming_one_object_many_times_gets_it_once() {
+    let tf = TestFed::new(&["KZ", "BY"], 85).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let rec = tf.fed.record(0, "asked for a thousand times", now());
+    let out = a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted");
+    let key = SecretKey::from_seed([86; 32]);
+    let cert = tf.extra_node_cert(1, &key, "greedy");
+    let (x, _events) = raw_peer(&key, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr]).await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    let a_peer: accord_net::Peer = a.peer_id().parse().unwrap();
+    let ask = accord_sync::Request::Fetch(vec![rec.id(); accord_sync::MAX_FETCH_IDS]).encode();
+    let raw = x.sync_request(a_peer, ask).await.unwrap();
+    match accord_sync::Response::decode(&raw, accord_core::Limits::default().scan()).unwrap() {
+        accord_sync::Response::Objects(o) => assert_eq!(o, vec![rec.as_bytes().to_vec()]),
+        other => panic!("{other:?}"),
+    }
+    x.shutdown().await;
+    a.shutdown().await;
+}

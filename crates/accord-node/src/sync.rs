@@ -310,7 +310,10 @@ impl NodeHandle {
                         Ok(reader) => tokio::task::spawn_blocking(move || {
                             let mut out = Vec::new();
                             let mut size = 0;
-                            for id in ids {
+                            // Each id once: a request naming one object a thousand times
+                            // (32 KiB) must not be answered with it a thousand times (8 MiB).
+                            let mut once = HashSet::new();
+                            for id in ids.into_iter().filter(|id| once.insert(*id)) {
                                 if node.withholds(&id, Some(&peer)) {
                                     continue;
                                 }
