@@ -737,6 +737,12 @@ impl Store {
     fn rebuild_trust(&mut self) -> Result<(), StoreError> {
         let now = Timestamp::MAX;
         let mut charters = Vec::new();
+        // The trust view after each charter version, charters alone: a delegation or node
+        // certificate stored while an earlier charter was in force (signed by a root key a
+        // later amendment replaced, or by a member since removed) was valid when it was
+        // accepted, and counts as it did then — so that its records read "root replaced"
+        // after a restart exactly as before it, not "active".
+        let mut eras: Vec<TrustView> = Vec::new();
         for t in [
             ObjectType::Charter,
             ObjectType::Delegation,
@@ -755,9 +761,13 @@ impl Store {
                     continue;
                 }
                 if t == ObjectType::Delegation && !charters.is_empty() {
-                    self.apply_charters(std::mem::take(&mut charters), now)?;
+                    eras = self.apply_charters(std::mem::take(&mut charters), now)?;
                 }
-                self.apply_stored(&bytes, now)?;
+                if !self.apply_stored(&bytes, now)?
+                    && matches!(t, ObjectType::Delegation | ObjectType::Node)
+                {
+                    self.apply_from_an_earlier_era(&bytes, &eras, now)?;
+                }
             }
         }
         if !charters.is_empty() {
@@ -766,17 +776,48 @@ impl Store {
         Ok(())
     }
 
+    /// Applies a stored delegation or node certificate that validates under the charters of an
+    /// earlier version (the latest such), though not under the current one.
+    fn apply_from_an_earlier_era(
+        &mut self,
+        bytes: &[u8],
+        eras: &[TrustView],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let limits = *self.trust.limits();
+        for era in eras.iter().rev().skip(1) {
+            let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
+                .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
+            if let Verdict::Accepted(v) = validate_envelope(signed, era, self, now) {
+                self.trust.apply(&v);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Applies charters in version order; returns the trust view after each version (the
+    /// genesis first, the current last).
     fn apply_charters(
         &mut self,
         mut charters: Vec<Vec<u8>>,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<TrustView>, StoreError> {
+        let mut eras = vec![self.trust.clone()];
         // Apply in version order: repeat passes until no charter is accepted any more.
         loop {
             let before = self.trust.charter_history().len();
-            charters.retain(|b| !self.apply_stored(b, now).unwrap_or(false));
+            let mut i = 0;
+            while i < charters.len() {
+                if self.apply_stored(&charters[i], now).unwrap_or(false) {
+                    charters.remove(i);
+                    eras.push(self.trust.clone());
+                } else {
+                    i += 1;
+                }
+            }
             if self.trust.charter_history().len() == before || charters.is_empty() {
-                return Ok(());
+                return Ok(eras);
             }
         }
     }

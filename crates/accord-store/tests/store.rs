@@ -2425,3 +2425,45 @@ fn many_retractions_of_one_record_are_listed_up_to_a_bound() {
         Some(RecordStatus::Retracted)
     );
 }
+
+/// A member's root key replaced by an amendment: the records signed under its old root's
+/// delegation read "signer revoked" (root replaced), before a restart and after it alike.
+#[test]
+fn records_under_a_replaced_root_keep_their_status_across_a_restart() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = fed.record(0, "signed under the old root", Timestamp(BASE + MINUTE));
+    let rec_id = rec.id();
+    {
+        let mut store = open(dir.path(), &fed);
+        assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
+        assert_accepted(&ingest(&mut store, &rec), &rec);
+        assert_eq!(
+            store.record_status(&rec_id).unwrap(),
+            Some(RecordStatus::Active)
+        );
+        let trust = store.trust();
+        let new_root = accord_core::SecretKey::from_seed([90; 32]);
+        let mut c = trust.charter().clone();
+        c.federation = Some(trust.federation());
+        c.version = 2;
+        c.previous = Some(trust.charter_id());
+        c.created = Timestamp(BASE + 2 * MINUTE);
+        c.members[0].root_key = new_root.public_key();
+        let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
+        for k in [&fed.members[0].root, &fed.members[1].root, &new_root] {
+            assert!(amendment.add_signature(k));
+        }
+        assert_accepted(&ingest(&mut store, &amendment), &amendment);
+        assert_eq!(
+            store.record_status(&rec_id).unwrap(),
+            Some(RecordStatus::SignerRevoked)
+        );
+    }
+    let store = open(dir.path(), &fed);
+    assert_eq!(
+        store.record_status(&rec_id).unwrap(),
+        Some(RecordStatus::SignerRevoked),
+        "after a restart"
+    );
+}
