@@ -489,6 +489,23 @@ pub mod harness {
         (handle, events)
     }
 
+    /// Whether a bare peer's `events` report a disconnection within `timeout`.
+    pub async fn disconnected(
+        events: &mut accord_net::NetworkEvents,
+        timeout: std::time::Duration,
+    ) -> bool {
+        tokio::time::timeout(timeout, async {
+            while let Some(ev) = events.recv().await {
+                if let accord_net::NetworkEvent::PeerDisconnected { .. } = ev {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     /// Whether `node` stores `id`.
     pub async fn has(node: &NodeHandle, id: ObjectId) -> bool {
         node.get(id).await.ok().flatten().is_some()

@@ -9,7 +9,7 @@ use accord_core::object::TargetType;
 use accord_core::{Object, ObjectId, ObjectType, Revocation, SecretKey, SignedObject, Timestamp};
 use accord_net::NetworkEvent;
 use accord_tests::harness::{
-    TestFed, admitted, dial_addr, gossips_to, has, now, raw_peer, wait_until,
+    TestFed, admitted, dial_addr, disconnected, gossips_to, has, now, raw_peer, wait_until,
 };
 
 /// Logs to the test output when RUST_LOG is set (per-node fields carry the member and peer).
@@ -280,7 +280,7 @@ async fn non_member_cannot_stay_connected_and_receives_nothing() {
     let (x, mut events) = raw_peer(&stranger, &tf, None, vec![a_addr.clone()]).await;
     let mut published = false;
     let mut gossip = 0;
-    let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
+    let cut = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(ev) = events.recv().await {
             match ev {
                 NetworkEvent::PeerConnected { .. } if !published => {
@@ -297,7 +297,7 @@ async fn non_member_cannot_stay_connected_and_receives_nothing() {
     })
     .await
     .unwrap_or(false);
-    assert!(disconnected, "the stranger was disconnected");
+    assert!(cut, "the stranger was disconnected");
     assert_eq!(gossip, 0, "the stranger received gossip");
     x.shutdown().await;
 
@@ -307,18 +307,8 @@ async fn non_member_cannot_stay_connected_and_receives_nothing() {
         .extra_node_cert(1, &SecretKey::from_seed([79; 32]), "test peer")
         .into_bytes();
     let (y, mut events) = raw_peer(&other, &tf, Some(wrong_cert), vec![a_addr]).await;
-    let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(ev) = events.recv().await {
-            if let NetworkEvent::PeerDisconnected { .. } = ev {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
     assert!(
-        disconnected,
+        disconnected(&mut events, Duration::from_secs(20)).await,
         "a peer presenting someone else's certificate was disconnected"
     );
     // The stranger saw the connection close; A forgets it when its side closes too.
@@ -811,17 +801,10 @@ async fn a_stranger_cannot_store_objects_by_presenting_them_as_its_certificate()
             vec![a_addr.clone()],
         )
         .await;
-        let cut = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(ev) = events.recv().await {
-                if let NetworkEvent::PeerDisconnected { .. } = ev {
-                    return true;
-                }
-            }
-            false
-        })
-        .await
-        .unwrap_or(false);
-        assert!(cut, "{what}: the stranger was not cut");
+        assert!(
+            disconnected(&mut events, Duration::from_secs(30)).await,
+            "{what}: the stranger was not cut"
+        );
         assert!(!has(&a, presented.id()).await, "{what} was stored");
         let now = a.status().await.unwrap();
         assert_eq!(now.counts, before.counts, "{what}: the store changed");

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use accord_core::SecretKey;
-use accord_net::{Network, NetworkEvent};
-use accord_tests::harness::{TestFed, dial_addr, raw_peer_config, wait_until};
+use accord_net::Network;
+use accord_tests::harness::{TestFed, dial_addr, disconnected, raw_peer_config, wait_until};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -54,16 +54,7 @@ async fn a_stranger_that_keeps_redialling_is_cut_at_once_and_logged_once() {
     let started = Instant::now();
     for attempt in 0..ATTEMPTS {
         handle.dial(a_addr.parse().unwrap()).await.unwrap();
-        let cut = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(ev) = events.recv().await {
-                if let NetworkEvent::PeerDisconnected { .. } = ev {
-                    return true;
-                }
-            }
-            false
-        })
-        .await
-        .unwrap_or(false);
+        let cut = disconnected(&mut events, Duration::from_secs(20)).await;
         assert!(cut, "attempt {attempt}: the stranger was not disconnected");
     }
     eprintln!("{ATTEMPTS} attempts cut in {:?}", started.elapsed());

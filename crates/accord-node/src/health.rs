@@ -100,6 +100,22 @@ struct Book {
     resets: BTreeMap<String, (Timestamp, u64)>,
 }
 
+impl Entry {
+    /// A node's entry at its first heartbeat, `hb`, received at `t`.
+    fn heard(hb: SignedHeartbeat, t: Timestamp) -> Entry {
+        Entry {
+            latest: hb,
+            received: t,
+            agreement: Agreement::Unknown,
+            observed: None,
+            first_ahead: None,
+            reconciled_at: None,
+            divergent: false,
+            equivocated: false,
+        }
+    }
+}
+
 /// The health book of a node (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct HealthState {
@@ -408,14 +424,9 @@ impl NodeHandle {
             book.nodes.insert(
                 own,
                 Entry {
-                    latest: signed,
-                    received: t,
                     agreement: Agreement::Agrees,
                     observed: Some(checkpoint),
-                    first_ahead: None,
-                    reconciled_at: None,
-                    divergent: false,
-                    equivocated: false,
+                    ..Entry::heard(signed, t)
                 },
             );
         }
@@ -514,16 +525,10 @@ impl NodeHandle {
             }
             // Heard: the latest of this node from now on, before its checkpoint is compared
             // (heartbeats are judged concurrently, and the next one is measured against this).
-            let e = book.nodes.entry(key).or_insert_with(|| Entry {
-                latest: hb.clone(),
-                received: t,
-                agreement: Agreement::Unknown,
-                observed: None,
-                first_ahead: None,
-                reconciled_at: None,
-                divergent: false,
-                equivocated: false,
-            });
+            let e = book
+                .nodes
+                .entry(key)
+                .or_insert_with(|| Entry::heard(hb.clone(), t));
             e.latest = hb.clone();
             e.received = t;
         }
@@ -540,16 +545,10 @@ impl NodeHandle {
         let mut flag: Option<(SignedHeartbeat, Timestamp)> = None;
         {
             let mut book = self.health().lock();
-            let e = book.nodes.entry(key).or_insert_with(|| Entry {
-                latest: hb.clone(),
-                received: t,
-                agreement: Agreement::Unknown,
-                observed: None,
-                first_ahead: None,
-                reconciled_at: None,
-                divergent: false,
-                equivocated: false,
-            });
+            let e = book
+                .nodes
+                .entry(key)
+                .or_insert_with(|| Entry::heard(hb.clone(), t));
             if e.latest.heartbeat().issued != hb.heartbeat().issued {
                 // A newer heartbeat was heard meanwhile: its comparison is the one that counts.
                 return Ok(true);
