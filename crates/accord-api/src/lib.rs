@@ -359,25 +359,31 @@ pub const EXPORTS_AT_ONCE: usize = 2;
 #[derive(Debug, Clone)]
 pub(crate) struct ExportSlots(pub(crate) std::sync::Arc<tokio::sync::Semaphore>);
 
-/// A response body read piece by piece by `next` on the blocking pool, one call at a time and
-/// only when the client has taken the piece before (`Ok(None)` ends it). A client that stops
-/// reading holds no thread: nothing is read for it until it reads again, and the node's own
-/// blocking work (checking objects, serving peers) never waits behind it.
+/// A response body read piece by piece by `next` on the blocking pool (`Ok(None)` ends it),
+/// one piece ahead of the client: while the client takes a piece, the next is read, and then
+/// the read's thread goes back to the pool with the piece kept aside. A client that stops
+/// reading holds no thread, and the node's own blocking work (checking objects, serving
+/// peers) never waits behind it.
 pub(crate) fn pieces<S, F>(state: S, next: F) -> Body
 where
     S: Send + 'static,
     F: FnMut(&mut S) -> std::io::Result<Option<Bytes>> + Send + 'static,
 {
-    let stream = futures::stream::unfold(Some((state, next)), |st| async move {
-        let (mut state, mut next) = st?;
-        let (state, next, piece) = tokio::task::spawn_blocking(move || {
+    type Read<S, F> = tokio::task::JoinHandle<(S, F, std::io::Result<Option<Bytes>>)>;
+    fn read<S, F>(mut state: S, mut next: F) -> Read<S, F>
+    where
+        S: Send + 'static,
+        F: FnMut(&mut S) -> std::io::Result<Option<Bytes>> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || {
             let piece = next(&mut state);
             (state, next, piece)
         })
-        .await
-        .ok()?;
+    }
+    let stream = futures::stream::unfold(Some(read(state, next)), |reading| async move {
+        let (state, next, piece) = reading?.await.ok()?;
         match piece {
-            Ok(Some(b)) => Some((Ok(b), Some((state, next)))),
+            Ok(Some(b)) => Some((Ok(b), Some(read(state, next)))),
             Ok(None) => None,
             Err(e) => Some((Err(e), None)),
         }

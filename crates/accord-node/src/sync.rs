@@ -75,9 +75,11 @@ pub(crate) struct SyncState {
     /// shows it has admitted us, and starts our session with it again at once rather than at
     /// the next periodic one.
     unfinished: Mutex<HashSet<Peer>>,
-    /// The snapshot reconciliation requests are answered from, and when it was taken (see
-    /// `served_snapshot`).
-    served: Mutex<Option<(Instant, Arc<accord_sync::Snapshot>)>>,
+    /// The snapshot reconciliation requests are answered from: when it was asked for, the
+    /// store's sequence then, and the snapshot (see `served_snapshot`).
+    served: Mutex<Option<(Instant, u64, Arc<accord_sync::Snapshot>)>>,
+    /// Held while a served snapshot is chosen or taken: one taken at a time.
+    serving: tokio::sync::Mutex<()>,
     /// Test-only refusals left (`SyncConfig::refuse_first_requests`).
     refusals_left: std::sync::atomic::AtomicU32,
     budget: RequestBudget,
@@ -238,27 +240,32 @@ impl Drop for Claim {
     }
 }
 
-/// How old a snapshot may be to answer a peer's reconciliation request. Taking one after a
-/// store change copies every id on the store thread; peers' requests (one per round, from
-/// every peer, and a member may certify many node ids) share one for this long. What it
-/// misses of the last quarter second reaches the peer by gossip, or at its next session;
-/// heartbeats compare checkpoints minutes in the past (11.1), far below it.
-const SERVED_SNAPSHOT_AGE: Duration = Duration::from_millis(250);
+/// The least time between two snapshots taken to answer peers' reconciliation requests.
+/// Taking one after a store change copies every id on the store thread, and every peer's
+/// requests (one per round, and a member may certify many node ids) would otherwise each take
+/// one while objects arrive. A request never gets a view older than itself: it waits for the
+/// next snapshot instead, at most this long.
+const SERVED_SNAPSHOT_GAP: Duration = Duration::from_millis(200);
 
 impl NodeHandle {
-    /// The snapshot a peer's reconciliation request is answered from: at most
-    /// [`SERVED_SNAPSHOT_AGE`] old.
+    /// The snapshot a peer's reconciliation request is answered from: one that holds
+    /// everything stored before the request arrived, taken at most once per
+    /// [`SERVED_SNAPSHOT_GAP`] and shared by the requests that arrived before it.
     async fn served_snapshot(&self) -> Result<Arc<accord_sync::Snapshot>, NodeError> {
+        let arrived = Instant::now();
         let state = self.sync_state();
-        if let Ok(s) = state.served.lock()
-            && let Some((at, snap)) = s.as_ref()
-            && at.elapsed() < SERVED_SNAPSHOT_AGE
-        {
-            return Ok(snap.clone());
+        let _turn = state.serving.lock().await;
+        let cached = state.served.lock().ok().and_then(|s| s.clone());
+        if let Some((asked, seq, snap)) = cached {
+            if asked >= arrived || seq == self.seq() {
+                return Ok(snap);
+            }
+            tokio::time::sleep_until((asked + SERVED_SNAPSHOT_GAP).into()).await;
         }
+        let (asked, seq) = (Instant::now(), self.seq());
         let snap = self.sync_snapshot().await?;
         if let Ok(mut s) = state.served.lock() {
-            *s = Some((Instant::now(), snap.clone()));
+            *s = Some((asked, seq, snap.clone()));
         }
         Ok(snap)
     }
