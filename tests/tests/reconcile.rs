@@ -570,3 +570,56 @@ async fn a_fetch_naming_one_object_many_times_gets_it_once() {
     x.shutdown().await;
     a.shutdown().await;
 }
+
+/// The ids `peer` holds, by a reconciliation session from an empty view, run by hand.
+async fn ids_held_by(
+    x: &accord_net::NetworkHandle,
+    peer: accord_net::Peer,
+) -> Vec<accord_core::ObjectId> {
+    let empty = accord_sync::SyncIndex::new(Vec::new()).snapshot();
+    let (mut session, mut msg) = accord_sync::Initiator::start(empty).unwrap();
+    let scan = accord_core::Limits::default().scan();
+    loop {
+        let raw = x
+            .sync_request(peer, accord_sync::Request::Reconcile(msg).encode())
+            .await
+            .unwrap();
+        let accord_sync::Response::Reconcile(answer) =
+            accord_sync::Response::decode(&raw, scan).unwrap()
+        else {
+            panic!("not a reconcile answer");
+        };
+        match session.on_message(&answer).unwrap() {
+            accord_sync::Outcome::Send(next) => msg = next,
+            accord_sync::Outcome::Done { need, .. } => return need,
+        }
+    }
+}
+
+/// A reconcile request is answered from a view of the store that holds everything stored
+/// before it arrived, however soon after the view the previous request was answered from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_request_sees_everything_stored_before_it() {
+    let tf = TestFed::new(&["KZ", "BY"], 87).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let key = SecretKey::from_seed([88; 32]);
+    let cert = tf.extra_node_cert(1, &key, "asking");
+    let (x, _events) = raw_peer(&key, &tf, Some(cert.as_bytes().to_vec()), vec![a_addr]).await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    let a_peer: accord_net::Peer = a.peer_id().parse().unwrap();
+    let before = ids_held_by(&x, a_peer).await;
+    for n in 0..5 {
+        let rec = tf.fed.record(0, &format!("stored just before {n}"), now());
+        let out = a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted");
+        let held = ids_held_by(&x, a_peer).await;
+        assert!(
+            held.contains(&rec.id()),
+            "round {n}: the view missed what was just stored"
+        );
+        assert_eq!(held.len(), before.len() + n + 1);
+    }
+    x.shutdown().await;
+    a.shutdown().await;
+}
