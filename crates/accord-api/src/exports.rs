@@ -6,11 +6,13 @@ use std::io::Write;
 
 use accord_node::NodeHandle;
 use accord_search::RecordDoc;
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::ExportSlots;
 use crate::records::{RECORD_PARAMS, item_json, parse_query};
 
 /// Most records one export or feed carries.
@@ -18,11 +20,45 @@ pub const MAX_EXPORT: usize = 10_000;
 /// Entries of an Atom feed.
 pub const FEED_ENTRIES: usize = 50;
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// One CSV cell. A value a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, a tab or a
+/// carriage return first: a hostile title such as `=HYPERLINK(…)`) is given a leading `'`, so
+/// that it is shown as the text it is and never evaluated.
+fn csv_field(s: &str, delimiter: char) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let s = if formula {
+        format!("'{s}")
     } else {
         s.to_string()
+    };
+    if formula || s.contains([delimiter, '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// The CSV delimiter a request asks for (`delimiter=semicolon`, as spreadsheets set up for
+/// Russian and most European locales read; `comma` by default), taken out of the search's
+/// parameters.
+fn delimiter_of(params: &mut Vec<(String, String)>) -> Result<char, crate::ApiError> {
+    let mut d = ',';
+    let mut bad = None;
+    params.retain(|(k, v)| {
+        if k != "delimiter" {
+            return true;
+        }
+        match v.as_str() {
+            "comma" => d = ',',
+            "semicolon" => d = ';',
+            other => bad = Some(other.chars().take(40).collect::<String>()),
+        }
+        false
+    });
+    match bad {
+        Some(v) => Err(crate::bad(format!(
+            "parameter delimiter: {v:?}: expected comma or semicolon"
+        ))),
+        None => Ok(d),
     }
 }
 
@@ -34,6 +70,7 @@ pub fn write_csv(
     items: &[Value],
     node: &str,
     bom: bool,
+    delimiter: char,
 ) -> std::io::Result<()> {
     let list = |v: &Value| {
         v.as_array()
@@ -71,7 +108,7 @@ pub fn write_csv(
     .map(|s| s.to_string())
     .collect();
     header.extend(langs.iter().map(|l| format!("title_{l}")));
-    writeln!(out, "{}", header.join(","))?;
+    writeln!(out, "{}", header.join(&delimiter.to_string()))?;
     let base = node.trim_end_matches('/');
     for i in items {
         let text = |k: &str| i[k].as_str().unwrap_or("").to_string();
@@ -112,15 +149,16 @@ pub fn write_csv(
             out,
             "{}",
             row.iter()
-                .map(|s| csv_field(s))
+                .map(|s| csv_field(s, delimiter))
                 .collect::<Vec<_>>()
-                .join(",")
+                .join(&delimiter.to_string())
         )?;
     }
     Ok(())
 }
 
-/// The records a search finds, page after page, at most `max`.
+/// The records a search finds, page after page, at most `max`: their heads only (no body, no
+/// attachment text), so that 10,000 records cost what their titles do.
 async fn collect(
     node: &NodeHandle,
     params: &[(String, String)],
@@ -133,6 +171,7 @@ async fn collect(
     }
     q.limit = accord_search::MAX_LIMIT.min(max);
     q.offset = 0;
+    q.heads_only = true;
     let mut out = Vec::new();
     loop {
         let r = node
@@ -183,29 +222,45 @@ fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `GET /export.csv?<search>`: CSV with a byte-order mark (spreadsheets read Cyrillic then).
-pub async fn csv(
+/// `GET /export.csv?<search>[&delimiter=semicolon]`: CSV with a byte-order mark
+/// (spreadsheets read Cyrillic then). Exports of a search share the slots of `/v1/export`
+/// ([`crate::EXPORTS_AT_ONCE`]).
+pub(crate) async fn csv(
     State(node): State<NodeHandle>,
+    Extension(slots): Extension<ExportSlots>,
     headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
+    Query(mut params): Query<Vec<(String, String)>>,
 ) -> Response {
+    let delimiter = match delimiter_of(&mut params) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let _slot = match export_slot(&slots) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
         Err(r) => return r,
     };
     let items: Vec<Value> = docs.iter().map(|d| item_json(d, None)).collect();
     let mut out = Vec::new();
-    if write_csv(&mut out, &items, &base_url(&headers), true).is_err() {
+    if write_csv(&mut out, &items, &base_url(&headers), true, delimiter).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     file("text/csv; charset=utf-8", "accord-records.csv", out)
 }
 
 /// `GET /export.jsonl?<search>`: one JSON object per line (the items of `/v1/records`).
-pub async fn jsonl(
+pub(crate) async fn jsonl(
     State(node): State<NodeHandle>,
+    Extension(slots): Extension<ExportSlots>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
+    let _slot = match export_slot(&slots) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -220,21 +275,60 @@ pub async fn jsonl(
 
 /// `GET /export.cbor?<search>`: the signed records themselves, a CBOR sequence (RFC 8742) any
 /// Accord tool verifies offline.
-pub async fn cbor(
+/// The objects are read on the blocking pool at the pace the client takes them
+/// ([`crate::pieces`]): a record may be a mebibyte, and 10,000 of them are never held at once.
+pub(crate) async fn cbor(
     State(node): State<NodeHandle>,
+    Extension(slots): Extension<ExportSlots>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
+    let slot = match export_slot(&slots) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let mut out = Vec::new();
-    for d in &docs {
-        if let Ok(Some(o)) = node.get(d.id).await {
-            out.extend_from_slice(&o.bytes);
+    let ids: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
+    let reader = match node.read(|s| s.object_reader()).await {
+        Ok(r) => r,
+        Err(e) => return crate::ApiError::from(e).into_response(),
+    };
+    let body = crate::pieces((ids.into_iter(), reader, slot), |(ids, reader, _slot)| {
+        let mut chunk = Vec::with_capacity(crate::EXPORT_CHUNK_BYTES);
+        for id in ids.by_ref() {
+            // A record removed since the search (never, today) is left out.
+            if let Ok(b) = reader.get(&id) {
+                chunk.extend_from_slice(&b);
+            }
+            if chunk.len() >= crate::EXPORT_CHUNK_BYTES {
+                break;
+            }
         }
-    }
-    file("application/cbor-seq", "accord-records.cbor", out)
+        Ok((!chunk.is_empty()).then(|| chunk.into()))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/cbor-seq".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"accord-records.cbor\"".to_string(),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A slot of [`crate::EXPORTS_AT_ONCE`], or the 503 that says to come back.
+fn export_slot(slots: &ExportSlots) -> Result<tokio::sync::OwnedSemaphorePermit, Box<Response>> {
+    slots
+        .0
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Box::new(crate::exports_busy()))
 }
 
 fn xml(s: &str) -> String {
@@ -327,7 +421,60 @@ fn feed_title(params: &[(String, String)]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    /// A member's title that a spreadsheet would evaluate is written as text; the delimiter
+    /// a request asks for separates the cells and is quoted inside them.
+    #[test]
+    fn csv_cells_are_never_formulas_and_take_the_delimiter_asked() {
+        let item = serde_json::json!({
+            "id": "ab", "created": "2026-01-01T00:00:00Z", "member": "KZ", "kind": "case-study",
+            "directions": ["e-government", "digital-skills"], "languages": ["ru"],
+            "status": "active", "publisher": "@evil", "title": "=HYPERLINK(\"https://x\";\"open\")",
+            "titles": {"ru": "-2+3"},
+        });
+        let mut out = Vec::new();
+        super::write_csv(&mut out, std::slice::from_ref(&item), "http://n", false, ';').unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.contains(";\"'@evil\";"), "{row}");
+        assert!(
+            row.contains("\"'=HYPERLINK(\"\"https://x\"\";\"\"open\"\")\""),
+            "{row}"
+        );
+        assert!(row.ends_with(";\"'-2+3\""), "{row}");
+        // The directions' own separator is quoted when it is the delimiter.
+        assert!(row.contains(";\"e-government;digital-skills\";"), "{row}");
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .starts_with("id;created;date;member")
+        );
+        let mut out = Vec::new();
+        super::write_csv(&mut out, &[item], "http://n", false, ',').unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .contains(",e-government;digital-skills,")
+        );
+    }
+
+    #[test]
+    fn the_delimiter_is_taken_out_of_the_search_and_checked() {
+        let mut p = vec![
+            ("member".to_string(), "KZ".to_string()),
+            ("delimiter".to_string(), "semicolon".to_string()),
+        ];
+        assert_eq!(super::delimiter_of(&mut p).ok(), Some(';'));
+        assert_eq!(p, vec![("member".to_string(), "KZ".to_string())]);
+        let mut p = vec![("delimiter".to_string(), "tab".to_string())];
+        assert!(super::delimiter_of(&mut p).is_err());
+        assert_eq!(super::delimiter_of(&mut Vec::new()).ok(), Some(','));
+    }
+
     #[test]
     fn a_feed_title_says_what_it_follows() {
         let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {

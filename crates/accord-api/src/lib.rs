@@ -349,8 +349,20 @@ async fn readyz(State(node): State<NodeHandle>) -> Response {
     }
 }
 
+/// The answer to an export beyond [`EXPORTS_AT_ONCE`]: 503, and when to try again.
+pub(crate) fn exports_busy() -> Response {
+    let mut r = ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{EXPORTS_AT_ONCE} exports are running: try again when one has ended"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+    r
+}
+
 /// Bytes of objects per chunk of an export.
-const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
+pub(crate) const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Exports running at once: each lists every stored id on the store thread first.
 pub const EXPORTS_AT_ONCE: usize = 2;
@@ -420,14 +432,7 @@ async fn export(
         types = accord_core::ObjectType::ALL.to_vec();
     }
     let Ok(slot) = slots.try_acquire_owned() else {
-        let mut r = ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{EXPORTS_AT_ONCE} exports are running: try again when one has ended"),
-        )
-        .into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
-        return Ok(r);
+        return Ok(exports_busy());
     };
     let (ids, reader) = node
         .read(move |s| s.export_ids_of(&types).map(|ids| (ids, s.object_reader())))

@@ -45,17 +45,34 @@ fn is_code(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
 
-/// Parses and checks the parameters; every error names the parameter.
+/// Most values one parameter of a search may have (`member=KZ&member=BY…`): a filter of more
+/// is not a reader's, and every value costs the pages that link to the others.
+pub const MAX_VALUES_PER_PARAM: usize = 32;
+
+/// Parses and checks the parameters; every error names the parameter. A value given twice
+/// counts once.
 pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<SearchQuery, ApiError> {
     let mut q = SearchQuery {
         limit: accord_search::DEFAULT_LIMIT,
         ..Default::default()
     };
+    let mut seen: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    let mut per_param: BTreeMap<&str, usize> = BTreeMap::new();
     for (k, v) in params {
         if !allowed.contains(&k.as_str()) {
             return Err(bad(format!(
                 "unknown parameter {k:?} (known: {})",
                 allowed.join(", ")
+            )));
+        }
+        if !seen.insert((k.as_str(), v.trim())) {
+            continue;
+        }
+        let n = per_param.entry(k.as_str()).or_default();
+        *n += 1;
+        if *n > MAX_VALUES_PER_PARAM {
+            return Err(bad(format!(
+                "parameter {k}: more than {MAX_VALUES_PER_PARAM} values"
             )));
         }
         let v = v.trim();
@@ -133,7 +150,7 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                 q.offset = v
                     .strip_prefix('o')
                     .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|n| *n <= 100_000)
+                    .filter(|n| *n <= accord_search::MAX_OFFSET)
                     .ok_or_else(|| p(format!("{v:?} is not a cursor this node issued")))?;
             }
             _ => {}
@@ -180,6 +197,7 @@ pub async fn list(
     Ok(axum::Json(json!({
         "items": items,
         "next_cursor": r.next_offset.map(|o| format!("o{o}")),
+        "cut": r.cut,
         "total": r.total,
         "facets": r.facets,
         "did_you_mean": r.did_you_mean,
@@ -339,7 +357,7 @@ pub(crate) fn record_detail(
             .iter()
             .find(|d| d.delegation.member == r.member)
             .cloned()
-            .map(|d| (d, Some(reason.to_string()))),
+            .map(|d| (d, Some(reason))),
         PublisherCheck::Unknown => None,
     };
     let member = trust.charter().member(&r.member);
@@ -379,7 +397,12 @@ pub(crate) fn record_detail(
                 "not_before": d.delegation.not_before.to_string(),
                 "not_after": d.delegation.not_after.map(|t| t.to_string()),
                 "signed_by": d.signer.to_string(),
-                "problem": problem,
+                "problem": problem.as_ref().map(|p| p.to_string()),
+                "problem_code": problem.as_ref().map(|p| p.code()),
+                "revoked_since": match &problem {
+                    Some(accord_core::Rejection::SignerRevoked { since, .. }) => Some(since.to_string()),
+                    _ => None,
+                },
             })),
             "member_root_key": member.map(|m| m.root_key.to_string()),
             "member_name": member.map(|m| m.name.clone()),

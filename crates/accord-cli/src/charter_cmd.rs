@@ -39,7 +39,14 @@ pub fn new(
     taxonomy: Option<&Path>,
     created: Option<Timestamp>,
     out: &Path,
+    force: bool,
 ) -> Result<()> {
+    if out.exists() && !force {
+        bail!(
+            "{} already exists (a draft or a signed charter); refusing to replace it (use --force)",
+            out.display()
+        );
+    }
     let members = members
         .iter()
         .map(|m| parse_member(m))

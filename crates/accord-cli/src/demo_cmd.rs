@@ -193,6 +193,19 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
         Some(d) => {
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("cannot create {}", d.display()))?;
+            // A demo writes a charter and keys of its own: only into a directory it made
+            // (its seed is there) or an empty one, never over a real node's files.
+            let empty = std::fs::read_dir(&d)
+                .with_context(|| format!("cannot read {}", d.display()))?
+                .next()
+                .is_none();
+            if !empty && !d.join("demo-seed.txt").is_file() {
+                anyhow::bail!(
+                    "--data {}: the directory holds files and no demo-seed.txt, so it is not a demo's; \
+                     the demo writes its own charter and keys there. Choose an empty or new directory",
+                    d.display()
+                );
+            }
             d
         }
         None => {

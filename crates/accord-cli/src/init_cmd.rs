@@ -50,7 +50,7 @@ pub fn init(
     util::write_file(&dir.join("charter.cbor"), genesis.as_bytes(), 0o644)?;
     let boot = bootstrap
         .iter()
-        .map(|b| format!("  \"{b}\","))
+        .map(|b| format!("  {},", toml_string(b)))
         .collect::<Vec<_>>()
         .join("\n");
     let toml = format!(
@@ -73,7 +73,7 @@ preload = []
 
 [network]
 # Where other members' nodes reach this one (open this TCP port in the firewall).
-listen = ["{listen}"]
+listen = [{listen}]
 # Nodes to dial at start: multiaddrs ending in /p2p/<peer id>.
 bootstrap = [
 {boot}
@@ -84,13 +84,21 @@ mdns = false
 
 [api]
 # HTTP API and analyst interface: loopback by default; put a reverse proxy in front to publish it.
-listen = "{api}"
+listen = {api}
 
 [sync]
 interval_secs = 30
 "#,
         fed = trust.federation(),
-        name = trust.charter().name,
+        // The charter's name is a signed object's text, not ours: on one line, in a comment.
+        name = trust
+            .charter()
+            .name
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>(),
+        listen = toml_string(listen),
+        api = toml_string(api),
     );
     util::write_file(&config_path, toml.as_bytes(), 0o644)?;
     let pk = key.public_key();
@@ -109,4 +117,79 @@ interval_secs = 30
     );
     println!("  accord run --config {}", config_path.display());
     Ok(())
+}
+
+/// A TOML basic string: quoted, with quotes, backslashes and control characters escaped.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use accord_core::{
+        Charter, Limits, MemberEntry, Object, ObjectType, SecretKey, SignedObject, Taxonomy,
+    };
+
+    /// The charter's name is another party's signed text: a name with line breaks written into
+    /// node.toml must not become settings (here: the disk floor turned off).
+    #[test]
+    fn a_charter_name_cannot_write_settings_into_node_toml() {
+        let root = SecretKey::from_seed([7; 32]);
+        let charter = Charter {
+            object_type: ObjectType::Charter,
+            federation: None,
+            created: accord_core::Timestamp(1_700_000_000_000),
+            name: "X\")\n[store]\nmin_free_mb = 0\n#".into(),
+            version: 1,
+            previous: None,
+            members: vec![MemberEntry {
+                code: MemberCode::try_from("KZ".to_string()).unwrap(),
+                name: [("en".to_string(), "Kazakhstan".to_string())].into(),
+                root_key: root.public_key(),
+            }],
+            threshold: 1,
+            taxonomy: Taxonomy::cis_default(),
+            limits: Limits::default(),
+        };
+        let mut signed = SignedObject::unsigned(Object::Charter(charter).encode_body());
+        assert!(signed.add_signature(&root));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("genesis.cbor");
+        std::fs::write(&file, signed.as_bytes()).unwrap();
+        let node = dir.path().join("node");
+        init(
+            &file,
+            "KZ",
+            &node,
+            "/ip4/0.0.0.0/tcp/7400",
+            "127.0.0.1:7401",
+            &[],
+        )
+        .unwrap();
+        let cfg = accord_node::config::NodeConfig::load(&node.join("node.toml"), &[]).unwrap();
+        assert_eq!(cfg.store.min_free_mb, 512);
+        let text = std::fs::read_to_string(node.join("node.toml")).unwrap();
+        assert!(
+            text.contains("(\"X\") [store] min_free_mb = 0 #\")"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn toml_strings_are_escaped() {
+        assert_eq!(toml_string("a\"b\\c\nd"), "\"a\\\"b\\\\c\\u000Ad\"");
+        let v: toml::Value = toml::from_str(&format!("x = {}", toml_string("a\"b\\c\nd"))).unwrap();
+        assert_eq!(v["x"].as_str(), Some("a\"b\\c\nd"));
+    }
 }

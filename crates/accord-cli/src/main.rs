@@ -140,7 +140,7 @@ enum Command {
         #[command(flatten)]
         filters: query_cmd::Filters,
         /// Output: table, json or csv.
-        #[arg(long, default_value = "table")]
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
         format: String,
         /// At most this many records (1 to 100).
         #[arg(long, default_value_t = 20)]
@@ -172,14 +172,20 @@ enum Command {
         text: Option<String>,
         #[command(flatten)]
         filters: query_cmd::Filters,
-        #[arg(long, default_value = "jsonl")]
+        /// jsonl (full records), csv (one line each) or cbor (the signed objects).
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv", "cbor"])]
         format: String,
+        /// The file to write (replaced only when the export is complete).
         #[arg(long)]
         out: PathBuf,
         /// CSV for spreadsheet programs: start the file with a UTF-8 byte-order mark (without
         /// it, Excel shows Cyrillic as mojibake).
         #[arg(long)]
         bom: bool,
+        /// CSV: the column separator. Spreadsheets set up for Russian and most European
+        /// locales expect semicolon.
+        #[arg(long, default_value = "comma", value_parser = ["comma", "semicolon"])]
+        delimiter: String,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -195,10 +201,14 @@ enum Command {
     /// Prepare a real node: node key, charter and a commented node.toml; prints the peer id and
     /// the command that certifies the node.
     Init {
+        /// The federation's genesis charter (signed), copied into the node's directory.
         #[arg(long)]
         charter: PathBuf,
+        /// This node's member code (two capital letters, as the charter lists it).
         #[arg(long)]
         member: String,
+        /// The node's directory: node.toml, the node key and the charter are written here, and
+        /// the store is kept in its `data` subdirectory.
         #[arg(long)]
         data_dir: PathBuf,
         /// Peer listen address.
@@ -213,6 +223,7 @@ enum Command {
     },
     /// Download a consistent backup (every signed object) from a running node.
     Backup {
+        /// The backup file to write (a CBOR sequence of every signed object).
         #[arg(long)]
         out: PathBuf,
         /// Also copy every attachment file the node holds into this directory.
@@ -223,7 +234,10 @@ enum Command {
     },
     /// Restore a backup into an empty data directory; every object is validated again.
     Restore {
+        /// The backup file (`accord backup --out`).
         file: PathBuf,
+        /// The store directory to create (the node's `data_dir`, e.g. `/srv/accord/data`); it
+        /// must not exist or be empty.
         #[arg(long)]
         data_dir: PathBuf,
         /// Attachment files saved by `accord backup --blobs` (others are fetched from peers).
@@ -232,6 +246,8 @@ enum Command {
     },
     /// Check a stopped node's store: re-verify every object and every index entry.
     Check {
+        /// The node's configuration (its `data_dir` is checked; `ACCORD_DATA_DIR` overrides
+        /// it, as in the systemd unit).
         #[arg(long)]
         config: PathBuf,
         /// Rebuild the indexes and the search index.
@@ -240,6 +256,7 @@ enum Command {
     },
     /// Rebuild a stopped node's search index from its store.
     Reindex {
+        /// The node's configuration (as for `check`).
         #[arg(long)]
         config: PathBuf,
     },
@@ -295,8 +312,12 @@ enum CharterCmd {
         /// Creation time (default: now).
         #[arg(long, value_parser = util::parse_time)]
         created: Option<Timestamp>,
+        /// The draft to write.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing file (a draft, or a signed charter).
+        #[arg(long)]
+        force: bool,
     },
     /// Add your member root key's signature to a charter file, in place.
     Sign {
@@ -466,6 +487,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             taxonomy,
             created,
             out,
+            force,
         }) => charter_cmd::new(
             &name,
             &members,
@@ -473,6 +495,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             taxonomy.as_deref(),
             created,
             &out,
+            force,
         ),
         Command::Charter(CharterCmd::Sign { file, key }) => charter_cmd::sign(&file, &key),
         Command::Charter(CharterCmd::Show { file }) => charter_cmd::show(&file),
@@ -590,10 +613,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             out,
             bom,
+            delimiter,
             node,
         } => {
             if bom && format != "csv" {
                 anyhow::bail!("--bom applies to --format csv only");
+            }
+            if delimiter != "comma" && format != "csv" {
+                anyhow::bail!("--delimiter applies to --format csv only");
             }
             runtime()?.block_on(query_cmd::export(
                 &node.node,
@@ -602,6 +629,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &format,
                 &out,
                 bom,
+                if delimiter == "semicolon" { ';' } else { ',' },
             ))
         }
         Command::Reindex { config } => node_cmd::reindex(&config),

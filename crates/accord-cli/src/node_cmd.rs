@@ -21,6 +21,7 @@ pub(crate) fn env_pairs() -> Vec<(String, String)> {
 /// `accord reindex --config FILE`: rebuilds the search index of a stopped node.
 pub fn reindex(config: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config, &env_pairs())?;
+    crate::util::existing_store(&cfg.data_dir)?;
     let n = accord_node::reindex(&cfg)?;
     println!("search index rebuilt: {n} record(s)");
     Ok(())

@@ -188,6 +188,44 @@ pub fn build_record(
     build_record_from_text(input, &text, attach, trust, created)
 }
 
+/// A file the record's own text names, which must lie in the record's directory or below it:
+/// a hostile or careless record file (`path: ../../home/me/ministry.key`, an absolute path, a
+/// symbolic link leading out) would otherwise have `accord publish` sign, upload and so send
+/// to the whole federation any file its user can read. Files from elsewhere are attached with
+/// `--attach`, on the command line, where the user names them.
+fn within(base: &Path, p: &str) -> Result<PathBuf> {
+    let rel = Path::new(p);
+    if rel.is_absolute()
+        || rel.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+    {
+        bail!(
+            "a record's file may name only files in its own directory or below (no absolute path, no \"..\"); attach others with --attach"
+        );
+    }
+    let path = base.join(rel);
+    let dir = std::fs::canonicalize(if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    })
+    .with_context(|| format!("cannot read {}", base.display()))?;
+    let real = std::fs::canonicalize(&path)
+        .with_context(|| format!("cannot read attachment {}", path.display()))?;
+    if !real.starts_with(&dir) {
+        bail!(
+            "{} leads outside the record's directory (a symbolic link to {}); attach it with --attach if it is meant",
+            path.display(),
+            real.display()
+        );
+    }
+    Ok(path)
+}
+
 /// Reads every file the record attaches, checks it against the charter's limits and fills in
 /// its description (name, media type, size, SHA-256, chunk list hash).
 fn resolve_attachments(
@@ -214,7 +252,8 @@ fn resolve_attachments(
             let path = if attach.iter().any(|x| x.display().to_string() == p) {
                 PathBuf::from(&p)
             } else {
-                base.join(&p)
+                within(base, &p)
+                    .with_context(|| format!("{}: attachment {p:?}", input.display()))?
             };
             let size = std::fs::metadata(&path)
                 .with_context(|| format!("cannot read attachment {}", path.display()))?
@@ -303,4 +342,38 @@ pub fn sign(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record file names its attachments relative to itself; one that reaches out of its
+    /// directory — by `..`, an absolute path or a symbolic link — is refused before any file is
+    /// read, so a hostile note cannot have `accord publish` upload the user's key.
+    #[test]
+    fn a_records_file_cannot_attach_files_outside_its_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let notes = root.path().join("notes");
+        std::fs::create_dir_all(notes.join("annex")).unwrap();
+        std::fs::write(root.path().join("ministry.key"), b"secret").unwrap();
+        std::fs::write(notes.join("annex/plan.pdf"), b"%PDF").unwrap();
+        std::os::unix::fs::symlink(root.path().join("ministry.key"), notes.join("annex.pdf"))
+            .unwrap();
+        assert_eq!(
+            within(&notes, "annex/plan.pdf").unwrap(),
+            notes.join("annex/plan.pdf")
+        );
+        assert!(within(&notes, "./annex/plan.pdf").is_ok());
+        for bad in [
+            "../ministry.key",
+            "annex/../../ministry.key",
+            root.path().join("ministry.key").to_str().unwrap(),
+        ] {
+            let e = within(&notes, bad).unwrap_err().to_string();
+            assert!(e.contains("only files in its own directory"), "{bad}: {e}");
+        }
+        let e = within(&notes, "annex.pdf").unwrap_err().to_string();
+        assert!(e.contains("leads outside the record's directory"), "{e}");
+    }
 }

@@ -33,7 +33,8 @@ pub struct Filters {
     /// Created at or after (YYYY-MM-DD or RFC 3339).
     #[arg(long)]
     pub since: Option<String>,
-    /// Created before.
+    /// Created on or before (a YYYY-MM-DD date counts whole; an RFC 3339 time is the first
+    /// instant left out).
     #[arg(long)]
     pub until: Option<String>,
     /// The source document's date on or after (YYYY-MM-DD; records without a date are left out).
@@ -42,6 +43,30 @@ pub struct Filters {
     /// The source document's date on or before (YYYY-MM-DD).
     #[arg(long)]
     pub date_to: Option<String>,
+}
+
+/// Removes control characters (but line breaks and tabs) from every text a node sent, before
+/// it reaches a terminal: a record's title is a member's text, and `ESC ]52;…` in it would
+/// write to the reader's clipboard, `ESC ]0;…` retitle the window.
+fn printable(v: &mut Value) {
+    match v {
+        Value::String(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+            s.retain(|c| !c.is_control() || c == '\n' || c == '\t');
+        }
+        Value::Array(a) => a.iter_mut().for_each(printable),
+        Value::Object(o) => o.values_mut().for_each(printable),
+        _ => {}
+    }
+}
+
+/// `--until` as the API's `until` (the first instant left out): a plain date counts whole, as
+/// `--date-to` and the web page's "to" do, so `--until 2026-01-31` keeps the 31st.
+fn until_param(u: &str) -> String {
+    let u = u.trim();
+    match accord_core::Timestamp::from_date(u).filter(|_| u.len() == 10) {
+        Some(day) => accord_core::Timestamp(day.0.saturating_add(86_400_000)).to_string(),
+        None => u.to_string(),
+    }
 }
 
 impl Filters {
@@ -69,7 +94,7 @@ impl Filters {
                 p.push(("since".into(), s.clone()));
             }
             if let Some(u) = &self.until {
-                p.push(("until".into(), u.clone()));
+                p.push(("until".into(), until_param(u)));
             }
             if let Some(d) = &self.date_from {
                 p.push(("date_from".into(), d.clone()));
@@ -83,8 +108,14 @@ impl Filters {
 }
 
 /// Writes records as CSV ([`accord_api::exports::write_csv`]).
-fn write_csv(out: &mut dyn Write, items: &[Value], node: &str, bom: bool) -> Result<()> {
-    accord_api::exports::write_csv(out, items, node, bom)?;
+fn write_csv(
+    out: &mut dyn Write,
+    items: &[Value],
+    node: &str,
+    bom: bool,
+    delimiter: char,
+) -> Result<()> {
+    accord_api::exports::write_csv(out, items, node, bom, delimiter)?;
     Ok(())
 }
 
@@ -118,11 +149,12 @@ pub async fn query(
     if let Some(s) = sort {
         params.push(("sort".into(), s.to_string()));
     }
-    let v = get(node, "/v1/records", &params).await?;
+    let mut v = get(node, "/v1/records", &params).await?;
+    printable(&mut v);
     let items = v["items"].as_array().cloned().unwrap_or_default();
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(&v)?),
-        "csv" => write_csv(&mut std::io::stdout().lock(), &items, node, false)?,
+        "csv" => write_csv(&mut std::io::stdout().lock(), &items, node, false, ',')?,
         "table" => {
             println!("{} record(s)", v["total"]);
             for line in reading_lines(&v) {
@@ -190,7 +222,8 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
 }
 
 pub async fn show(node: &str, id: &str) -> Result<()> {
-    let v = get(node, &format!("/v1/records/{id}"), &[]).await?;
+    let mut v = get(node, &format!("/v1/records/{id}"), &[]).await?;
+    printable(&mut v);
     let lang = v["lang"].as_str().unwrap_or("");
     println!("{}", v["title"][lang].as_str().unwrap_or(""));
     println!("id        {}", v["id"].as_str().unwrap_or(""));
@@ -332,8 +365,9 @@ pub async fn follow(node: &str, text: Option<&str>, f: &Filters) -> Result<()> {
             let event: String = buf.drain(..end + 2).collect();
             for line in event.lines() {
                 if let Some(data) = line.strip_prefix("data:")
-                    && let Ok(i) = serde_json::from_str::<Value>(data.trim())
+                    && let Ok(mut i) = serde_json::from_str::<Value>(data.trim())
                 {
+                    printable(&mut i);
                     println!(
                         "{}  {}  {}  {}  {}",
                         i["created"].as_str().unwrap_or(""),
@@ -370,6 +404,11 @@ async fn get_bytes(node: &str, path: &str) -> Result<Vec<u8>> {
     Ok(resp.bytes().await?.to_vec())
 }
 
+/// Exports what a search finds. The file is written whole or not at all
+/// ([`crate::util::AtomicFile`]): an export that fails half-way leaves what was at `out`. A
+/// search is paged oldest first; past the deepest page the node serves
+/// ([`accord_search::MAX_OFFSET`], the result then says `cut`) the search goes on from the
+/// last record's time, so any number of records is exported.
 pub async fn export(
     node: &str,
     text: Option<&str>,
@@ -377,13 +416,12 @@ pub async fn export(
     format: &str,
     out: &Path,
     bom: bool,
+    delimiter: char,
 ) -> Result<()> {
     if !matches!(format, "jsonl" | "csv" | "cbor") {
         bail!("--format {format:?}: expected jsonl, csv or cbor");
     }
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?,
-    );
+    let mut file = crate::util::AtomicFile::create(out, 0o644)?;
     let mut csv_items: Vec<Value> = Vec::new();
     // A CBOR export is self-contained: the charters, delegations and node certificates come
     // first and the revocations last (the node's own export order), so that `accord verify
@@ -393,9 +431,18 @@ pub async fn export(
     }
     let mut retractions: Vec<String> = Vec::new();
     let mut cursor: Option<String> = None;
+    // Where the present window of the search starts (`since`), and the ids already written
+    // that were created at the last time seen (a new window starts at that time again).
+    let mut window: Option<String> = None;
+    let mut last_created: Option<String> = None;
+    let mut at_last: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut n = 0u64;
     loop {
         let mut params = f.params(text, true);
+        if let Some(w) = &window {
+            params.retain(|(k, _)| k != "since");
+            params.push(("since".into(), w.clone()));
+        }
         params.push(("limit".into(), "100".into()));
         params.push(("sort".into(), "oldest".into()));
         if let Some(c) = &cursor {
@@ -404,6 +451,17 @@ pub async fn export(
         let v = get(node, "/v1/records", &params).await?;
         for i in v["items"].as_array().into_iter().flatten() {
             let id = i["id"].as_str().ok_or_else(|| anyhow!("item without id"))?;
+            let created = i["created"].as_str().unwrap_or_default();
+            if last_created.as_deref() == Some(created) {
+                if !at_last.insert(id.to_string()) {
+                    // Written in the window before: a new window starts at its time.
+                    continue;
+                }
+            } else {
+                last_created = Some(created.to_string());
+                at_last.clear();
+                at_last.insert(id.to_string());
+            }
             match format {
                 "jsonl" => {
                     let full = get(node, &format!("/v1/records/{id}"), &[]).await?;
@@ -428,11 +486,24 @@ pub async fn export(
         }
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
+            None if v["cut"] == true => {
+                // The deepest page: go on from the last record's time.
+                if window.is_some() && window == last_created {
+                    bail!(
+                        "more than {} records were created at {}: the node pages no deeper, \
+                         and this export cannot go past them",
+                        accord_search::MAX_OFFSET,
+                        last_created.unwrap_or_default()
+                    );
+                }
+                window = last_created.clone();
+                cursor = None;
+            }
             None => break,
         }
     }
     if format == "csv" {
-        write_csv(&mut file, &csv_items, node, bom)?;
+        write_csv(&mut file, &csv_items, node, bom, delimiter)?;
     }
     if format == "cbor" {
         for rid in &retractions {
@@ -440,7 +511,7 @@ pub async fn export(
         }
         file.write_all(&get_bytes(node, "/v1/export?types=revocation").await?)?;
     }
-    file.flush()?;
+    file.commit()?;
     eprintln!("exported {n} record(s) to {}", out.display());
     Ok(())
 }

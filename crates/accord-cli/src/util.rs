@@ -31,42 +31,116 @@ pub fn read_text(path: &Path) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
-/// Writes a file atomically (temp file + rename) with the given mode. The temporary file is
-/// always created anew (`O_EXCL`): whatever was left at its name — a file of another mode, a
-/// symbolic link planted in a shared directory — is removed, never written through, so a
-/// secret key never lands in a file it did not create.
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let create = || {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-    };
-    let mut f = match create() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Left by an interrupted write, or planted: removed (a link itself, not what it
-            // points to), then created anew.
-            fs::remove_file(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
-            create()
+/// A file written whole or not at all: the bytes go to a temporary file beside it, which
+/// replaces the file only at [`AtomicFile::commit`]; dropped before that (an error half-way),
+/// the temporary file is removed and whatever was at the path stays as it was. The temporary
+/// file is always created anew (`O_EXCL`): whatever was left at its name — a file of another
+/// mode, a symbolic link planted in a shared directory — is removed, never written through, so
+/// a secret key never lands in a file it did not create.
+pub struct AtomicFile {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: Option<std::io::BufWriter<fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path, mode: u32) -> Result<AtomicFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
+        let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+        let create = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+        };
+        let f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Left by an interrupted write, or planted: removed (a link itself, not what
+                // it points to), then created anew.
+                fs::remove_file(&tmp)
+                    .with_context(|| format!("cannot remove {}", tmp.display()))?;
+                create()
+            }
+            other => other,
         }
-        other => other,
-    }
-    .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(std::io::BufWriter::new(f)),
+        })
+    }
+
+    /// Syncs the temporary file and puts it in the file's place.
+    pub fn commit(mut self) -> Result<()> {
+        let Some(f) = self.file.take() else {
+            bail!("{} was already written", self.path.display());
+        };
+        let f = f
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all().map(|_| f))
+            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => Err(std::io::Error::other("already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Refuses a data directory that holds no store, for the commands that work on a stopped
+/// node's store (`check`, `reindex`): opening one would create an empty store there and report
+/// it consistent — what a shell without the service's `ACCORD_DATA_DIR` would see.
+pub fn existing_store(dir: &Path) -> Result<()> {
+    if dir.join("conf").is_file() && dir.join("db").is_file() {
+        return Ok(());
+    }
+    bail!(
+        "{}: no store here. Is this the node's data_dir? The node's service may set it apart \
+         from node.toml (the systemd unit sets ACCORD_DATA_DIR=/var/lib/accord/data): give it \
+         the same way, e.g. `ACCORD_DATA_DIR=/var/lib/accord/data accord check --config …`",
+        dir.display()
+    )
+}
+
+/// Writes a file atomically ([`AtomicFile`]) with the given mode.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut f = AtomicFile::create(path, mode)?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.commit()
 }
 
 /// Writes a secret key as PKCS#8 PEM, mode 0600; refuses to overwrite unless `force`.

@@ -44,6 +44,10 @@ pub const MAX_QUERY_CHARS: usize = 512;
 pub const MAX_LIMIT: usize = 100;
 /// Results a page holds unless the query says otherwise (the API's and the UI's pages).
 pub const DEFAULT_LIMIT: usize = 20;
+/// The deepest page a search is paged to: past it a result gives no next offset (and says so,
+/// [`SearchResult::cut`]), so a cursor is never issued that the API then refuses. A client
+/// that needs more narrows the query (by `since`, as `accord export` does).
+pub const MAX_OFFSET: usize = 100_000;
 /// Memory budget of the index writer.
 const WRITER_HEAP: usize = 50 * 1024 * 1024;
 
@@ -346,6 +350,9 @@ pub struct SearchQuery {
     /// The reader's language: snippets are taken in it when the query's words do not name
     /// one (the web interface's language; the API leaves it unset).
     pub reader_lang: Option<String>,
+    /// Hits carry the record's head only: no body, no attachment text, no snippet (exports and
+    /// feeds, which never show them: a page of heads stays small whatever the records hold).
+    pub heads_only: bool,
 }
 
 /// One result.
@@ -365,6 +372,9 @@ pub struct SearchResult {
     /// Facet counts over the whole result set: facet → value → count.
     pub facets: BTreeMap<String, BTreeMap<String, u64>>,
     pub next_offset: Option<usize>,
+    /// More records match than paging reaches ([`MAX_OFFSET`]): there is no next offset
+    /// although the result goes on.
+    pub cut: bool,
     /// A corrected query built from the index's own words, when a word of the query is
     /// unknown and the correction finds records.
     pub did_you_mean: Option<String>,
@@ -1230,6 +1240,15 @@ impl Searcher {
             let Ok(mut rd) = serde_json::from_str::<RecordDoc>(&json) else {
                 continue;
             };
+            if q.heads_only {
+                rd.body = BTreeMap::new();
+                rd.attachments = Vec::new();
+                hits.push(Hit {
+                    doc: rd,
+                    snippet: String::new(),
+                });
+                continue;
+            }
             if let Some(t) = self.texts.as_ref().and_then(|s| s.long_texts(&rd.id)) {
                 rd.body = t.body;
                 rd.attachments = t.attachments;
@@ -1243,7 +1262,10 @@ impl Searcher {
         }
         Ok(SearchResult {
             total,
-            next_offset: more.then_some(q.offset.saturating_add(limit)),
+            next_offset: more
+                .then_some(q.offset.saturating_add(limit))
+                .filter(|o| *o <= MAX_OFFSET),
+            cut: more && q.offset.saturating_add(limit) > MAX_OFFSET,
             hits,
             facets: facet_map,
             did_you_mean: None,

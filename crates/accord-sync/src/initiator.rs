@@ -330,20 +330,30 @@ impl Initiator {
                     for _ in 0..count {
                         theirs.insert(Id::from_byte_array(r.array()?));
                     }
+                    // Only what was asked is compared: a list over more (an empty list of
+                    // the whole id space, every round) would otherwise add all our ids to
+                    // `have` again each time, without bound.
+                    let mut parts = Vec::new();
+                    intersect(&sent, range, &mut parts);
                     let before = self.have.len();
-                    let have = &mut self.have;
-                    self.items
-                        .iterate(from, to, &mut |item, _| {
-                            if !theirs.remove(&item.id) {
-                                have.push(item.id);
-                            }
-                            Ok(true)
-                        })
-                        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+                    let mut ours = 0;
+                    for part in parts {
+                        let lo = self.position(from, &part.lo);
+                        let hi = self.position(lo, &part.hi);
+                        ours += hi - lo;
+                        let have = &mut self.have;
+                        self.items
+                            .iterate(lo, hi, &mut |item, _| {
+                                if !theirs.remove(&item.id) {
+                                    have.push(item.id);
+                                }
+                                Ok(true)
+                            })
+                            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+                    }
                     let diffs = (self.have.len() - before + theirs.len()) as u64;
-                    if to > from {
-                        self.density
-                            .listed((to - from + theirs.len()) as u64, diffs);
+                    if ours > 0 {
+                        self.density.listed((ours + theirs.len()) as u64, diffs);
                     }
                     self.need.extend(theirs);
                     answered.push(range);
@@ -762,6 +772,46 @@ mod tests {
             s.todo.last().map(|r| r.hi),
             Some(Bound::with_timestamp(100_000))
         );
+    }
+
+    /// A hostile responder that keeps one range open with a false fingerprint and lists
+    /// nothing for the whole id space, every round: only what was asked is compared, so what
+    /// we hold is counted once, not once a round (it grew by all our ids each round, ~3 GB over
+    /// a session at 200,000 objects).
+    #[test]
+    fn a_list_over_more_than_was_asked_adds_nothing_twice() {
+        let n = 10_000u64;
+        let items: Vec<negentropy::Item> = (0..n)
+            .map(|i| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&i.to_be_bytes());
+                negentropy::Item::with_timestamp_and_id(1_000 + i, Id::from_byte_array(id))
+            })
+            .collect();
+        let (mut s, _) = Initiator::start(Arc::new(Snapshot::from_items(items))).unwrap();
+        let mut answer = Writer::new();
+        answer.bound(&Bound::with_timestamp(1_001));
+        answer.varint(FINGERPRINT);
+        answer.out.extend_from_slice(&[0xee; FINGERPRINT_SIZE]);
+        answer.bound(&Bound::with_timestamp(u64::MAX));
+        answer.varint(ID_LIST);
+        answer.varint(0);
+        let mut rounds = 0;
+        while rounds < MAX_ROUNDS - 1 {
+            match s.on_message(&answer.out) {
+                Ok(Outcome::Send(_)) => rounds += 1,
+                Ok(Outcome::Done { have, .. }) => {
+                    assert!(have.len() as u64 <= n);
+                    break;
+                }
+                Err(_) => break,
+            }
+            assert!(
+                s.have.len() as u64 <= n,
+                "round {rounds}: {} ids held",
+                s.have.len()
+            );
+        }
     }
 
     #[test]

@@ -252,19 +252,19 @@ impl Lang {
             "skip_results" => ("К результатам", "Skip to results"),
             "menu" => ("Разделы", "Sections"),
             "compare" => ("Сравнение", "Compare"),
-            "sort" => ("Порядок", "Sort"),
+            "sort" => ("Сортировка", "Sort"),
             "relevance" => ("по релевантности", "best match first"),
             "newest" => ("сначала новые", "newest first"),
             "oldest" => ("сначала старые", "oldest first"),
-            "date_from" => ("С даты", "From"),
-            "date_to" => ("По дату", "To"),
+            "date_from" => ("Дата с", "From"),
+            "date_to" => ("Дата по", "To"),
             "dates" => ("Период", "Period"),
             "doc_date" => ("Документ от", "Dated"),
             "shared" => ("опубликовано в сети", "shared"),
             "shared_period" => ("Опубликовано в сети", "Shared on the network"),
             "doc_period" => ("Дата документа", "Date of the document"),
-            "doc_from" => ("Документ от", "Document dated from"),
-            "doc_to" => ("Документ до", "Document dated until"),
+            "doc_from" => ("Дата документа с", "Document dated from"),
+            "doc_to" => ("Дата документа по", "Document dated until"),
             "shared_from" => ("Опубликовано с", "Shared from"),
             "shared_to" => ("Опубликовано по", "Shared until"),
             "filters" => ("Фильтры", "Filters"),
@@ -334,6 +334,19 @@ impl Lang {
             "banner_superseded" => (
                 "Эта запись заменена более новой редакцией.",
                 "This record has been replaced by a newer version.",
+            ),
+            "banner_signer_revoked" => (
+                "Ключ, которым подписана эта запись, отозван государством-участником: запись больше не считается опубликованной от его имени.",
+                "The key that signed this record has been revoked by its member state: the record no longer counts as published in its name.",
+            ),
+            "banner_root_replaced" => (
+                "Корневой ключ государства, делегировавший подписавшего, заменён поправкой к уставу: запись больше не считается опубликованной от его имени.",
+                "The member's root key that delegated the signer has been replaced by a charter amendment: the record no longer counts as published in its name.",
+            ),
+            "revoked_from" => ("Отзыв действует с", "Revoked from"),
+            "paging_cut" => (
+                "Дальше страницы не листаются: уточните поиск (например, датами).",
+                "Pages go no further: narrow the search (by dates, for example).",
             ),
             "see_newer" => ("Открыть новую редакцию", "Open the newer version"),
             "effective_from" => ("действует с", "in force from"),
@@ -443,7 +456,9 @@ impl Lang {
             "pending" => ("ожидает", "pending"),
             "revoked" => ("отозвано", "revoked"),
             "expired" => ("истекло", "expired"),
-            "not_yet_valid" => ("ещё не действует", "not yet valid"),
+            "not_yet_valid" | "not-yet-valid" => ("ещё не действует", "not yet valid"),
+            "signer-revoked" => ("ключ подписавшего отозван", "signer's key revoked"),
+            "root-replaced" => ("корневой ключ заменён", "root key replaced"),
             other => (other, other),
         };
         match self {
@@ -544,16 +559,33 @@ impl Lang {
         format!("{} {word}", self.number(n))
     }
 
+    /// "(each file holds the first 10,000 records)" beside the export links of a larger result.
+    pub fn export_cap(self, n: usize) -> String {
+        match self {
+            Lang::Ru => format!("(в файл попадут первые {} записей)", self.number(n as u64)),
+            Lang::En => format!("(a file holds the first {} records)", self.number(n as u64)),
+        }
+    }
+
+    /// "and 3 more" after a list of parameters left out.
+    pub fn more_params(self, n: usize) -> String {
+        match self {
+            Lang::Ru => format!("и ещё {}", self.number(n as u64)),
+            Lang::En => format!("and {} more", self.number(n as u64)),
+        }
+    }
+
     /// "+ 8 more directions" on a result that names more than it shows.
     pub fn more_directions(self, n: usize) -> String {
-        format!(
-            "+ {}",
-            self.count(
-                n as u64,
-                ["направление", "направления", "направлений"],
-                ["more direction", "more directions"]
-            )
-        )
+        let n = self.count(
+            n as u64,
+            ["направление", "направления", "направлений"],
+            ["more direction", "more directions"],
+        );
+        match self {
+            Lang::Ru => format!("ещё {n}"),
+            Lang::En => format!("+ {n}"),
+        }
     }
 
     /// A month ("2026-12") as this language names it: «декабрь 2026», "Dec 2026"; a quarter
@@ -1247,7 +1279,7 @@ mod tests {
         assert_eq!(Lang::Ru.period("2025-Q4"), "IV кв. 2025");
         assert_eq!(Lang::En.period("2025-Q1"), "Q1 2025");
         assert_eq!(Lang::En.period("oops"), "oops");
-        assert_eq!(Lang::Ru.more_directions(8), "+ 8 направлений");
+        assert_eq!(Lang::Ru.more_directions(8), "ещё 8 направлений");
         assert_eq!(Lang::En.more_directions(1), "+ 1 more direction");
     }
 

@@ -27,7 +27,7 @@ fn api_param(k: &str, v: &str) -> (String, String) {
         "to" => (
             "until".to_string(),
             v.parse::<Timestamp>()
-                .map(|t| Timestamp(t.0 + 86_400_000).to_string())
+                .map(|t| Timestamp(t.0.saturating_add(86_400_000)).to_string())
                 .unwrap_or_else(|_| v.to_string()),
         ),
         "in" => ("lang".to_string(), v.to_string()),
@@ -43,24 +43,46 @@ struct Asked {
     ui: Vec<(String, String)>,
     api: Vec<(String, String)>,
     ignored: Vec<(String, String)>,
+    /// Parameters left out beyond those listed in `ignored`.
+    ignored_more: usize,
 }
+
+/// Parameters left out that the page lists by name; more are counted.
+const IGNORED_LISTED: usize = 8;
 
 fn asked(params: &[(String, String)]) -> Asked {
     let mut a = Asked {
         ui: Vec::new(),
         api: Vec::new(),
         ignored: Vec::new(),
+        ignored_more: 0,
+    };
+    // A value given twice counts once; a parameter keeps at most its first
+    // `MAX_VALUES_PER_PARAM` values (each chip links to the page without it, so the page
+    // grows with the square of their number).
+    let mut seen: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    let mut per_param: BTreeMap<&str, usize> = BTreeMap::new();
+    let ignore = |a: &mut Asked, k: &str, v: &str| {
+        if a.ignored.len() < IGNORED_LISTED {
+            a.ignored.push((k.to_string(), v.to_string()));
+        } else {
+            a.ignored_more += 1;
+        }
     };
     for (k, v) in params {
-        if k == "lang" || v.trim().is_empty() {
+        if k == "lang" || v.trim().is_empty() || !seen.insert((k.as_str(), v.trim())) {
             continue;
         }
         let (ak, av) = api_param(k, v);
         if !RECORD_PARAMS.contains(&ak.as_str()) {
             continue;
         }
-        if parse_query(&[(ak.clone(), av.clone())], &RECORD_PARAMS).is_err() {
-            a.ignored.push((k.clone(), v.clone()));
+        let n = per_param.entry(k.as_str()).or_default();
+        *n += 1;
+        if *n > crate::records::MAX_VALUES_PER_PARAM
+            || parse_query(&[(ak.clone(), av.clone())], &RECORD_PARAMS).is_err()
+        {
+            ignore(&mut a, k, v);
             continue;
         }
         a.ui.push((k.clone(), v.clone()));
@@ -73,7 +95,7 @@ fn asked(params: &[(String, String)]) -> Asked {
 type Widen = fn(&mut SearchQuery) -> bool;
 
 /// The statuses a record can have, for the status filter's counts.
-const ALL_STATUSES: [&str; 3] = ["active", "superseded", "retracted"];
+const ALL_STATUSES: [&str; 4] = ["active", "superseded", "retracted", "signer-revoked"];
 
 /// Facets as a reader expects of filters: the counts of a filter already chosen are those of
 /// the search without it, so that its other values stay offered (KZ chosen, BY can be added);
@@ -146,6 +168,7 @@ pub async fn search(
         ui: ui_params,
         api,
         ignored,
+        ignored_more,
     } = asked(&params);
     let parsed = parse_query(&api, &RECORD_PARAMS);
     // Where this page starts, and how many a page holds, as the search reads them: for
@@ -234,6 +257,7 @@ pub async fn search(
                     @if i > 0 { ", " }
                     code { (k) "=" (v.chars().take(40).collect::<String>()) @if v.chars().count() > 40 { "…" } }
                 }
+                @if ignored_more > 0 { " " (lang.more_params(ignored_more)) }
             }
         }
         @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
@@ -353,15 +377,20 @@ pub async fn search(
                             }
                             @if previous.is_some() && next.is_some() { " · " }
                             @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " →" } }
+                            @if r.cut { " " span.meta { (lang.t("paging_cut")) } }
                         }
                     }
                     @if r.total > 0 {
                         p.exports {
                             (lang.t("export")) ": "
-                            a href=(format!("/export.csv?{export_q}")) download { (lang.t("csv")) } " · "
+                            // Spreadsheets set up for Russian read semicolon-separated files.
+                            a href=(format!("/export.csv?{export_q}{}", if lang == super::Lang::Ru { "&delimiter=semicolon" } else { "" })) download { (lang.t("csv")) } " · "
                             a href=(format!("/export.jsonl?{export_q}")) download { (lang.t("jsonl")) } " · "
                             a href=(format!("/export.cbor?{export_q}")) download { (lang.t("cbor")) } " · "
                             a href=(format!("/feeds/records.atom?{export_q}")) type="application/atom+xml" { (lang.t("follow")) }
+                            @if r.total > crate::exports::MAX_EXPORT {
+                                " " span.meta { (lang.export_cap(crate::exports::MAX_EXPORT)) }
+                            }
                         }
                     }
                 }
@@ -530,10 +559,20 @@ pub async fn record(
         .unwrap_or_default();
     // The titles of the editions this one replaces or is replaced by, in the reader's language.
     let mut titles: BTreeMap<String, (String, Timestamp)> = BTreeMap::new();
+    // References are titled up to a bound (a record may name thousands); the rest show ids.
+    const REFERENCES_TITLED: usize = 64;
     let related = v["supersedes"]
         .as_str()
         .into_iter()
-        .chain(superseded_by.iter().filter_map(Value::as_str));
+        .chain(superseded_by.iter().filter_map(Value::as_str))
+        .chain(
+            v["references"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .take(REFERENCES_TITLED),
+        );
     for rid in related {
         if let Ok(oid) = rid.parse::<accord_core::ObjectId>()
             && let Ok(Some(sv)) = node.get(oid).await
@@ -569,6 +608,19 @@ pub async fn record(
             .and_then(Timestamp::from_date)
             .map(|t| (text(&v, k).to_string(), lang.date(t)))
     };
+    // A delegation's scope in the reader's language: the taxonomy's names, or "all".
+    let named = |codes: &Value| {
+        codes
+            .as_array()
+            .map(|k| {
+                k.iter()
+                    .filter_map(Value::as_str)
+                    .map(|c| ctx.name(c).to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_else(|| lang.t("all").into())
+    };
     let when = |t: &str| {
         t.parse::<Timestamp>()
             .map(|t| lang.date(t))
@@ -583,6 +635,13 @@ pub async fn record(
                     @for r in &retracted_by {
                         " " (lang.t("retracted_by")) " " (when(text(r, "created")))
                         @if !text(r, "reason").is_empty() { ": " (lang.quote(text(r, "reason"))) }
+                    }
+                }
+            } @else if status == "signer-revoked" {
+                div.notice.error role="note" {
+                    strong { (lang.t(if d["problem_code"] == "delegation-root-replaced" { "banner_root_replaced" } else { "banner_signer_revoked" })) }
+                    @if let Some(since) = d["revoked_since"].as_str() {
+                        " " (lang.t("revoked_from")) " " (when(since)) "."
                     }
                 }
             } @else if status == "superseded" {
@@ -645,7 +704,7 @@ pub async fn record(
             }
             @if let Some(refs) = v["references"].as_array().filter(|r| !r.is_empty()) {
                 h2 { (lang.t("references")) }
-                ul { @for r in refs { li { a href=(format!("/records/{}", r.as_str().unwrap_or(""))) { code.id { (r.as_str().unwrap_or("")) } } } } }
+                ul { @for r in refs.iter().filter_map(Value::as_str) { li { (edition(r)) } } }
             }
             @if v["supersedes"].is_string() || !superseded_by.is_empty() || !retracted_by.is_empty() {
                 h2 { (lang.t("history")) }
@@ -668,8 +727,8 @@ pub async fn record(
                         dt { (lang.t("delegation")) }
                         dd { (text(d, "publisher")) " " (ctx.member(text(d, "member"))) " · " code.id { (text(d, "id")) } }
                         dt { (lang.t("scope")) }
-                        dd { (lang.t("kinds")) ": " (d["kinds"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into()))
-                             "; " (lang.t("directions")) ": " (d["directions"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| lang.t("all").into())) }
+                        dd { (lang.t("kinds")) ": " (named(&d["kinds"]))
+                             "; " (lang.t("directions")) ": " (named(&d["directions"])) }
                         dt { (lang.t("window")) }
                         dd {
                             (lang.t("valid_from")) " " (when(text(d, "not_before")))
@@ -706,7 +765,13 @@ pub async fn record(
             }
         }
     };
-    ctx.page(&title, "", &format!("/records/{id}"), body)
+    // Switching the interface language keeps the record's language the reader chose.
+    let here = if params.iter().any(|(k, l)| k == "show" && *l == shown) {
+        format!("/records/{id}?show={shown}")
+    } else {
+        format!("/records/{id}")
+    };
+    ctx.page(&title, "", &here, body)
 }
 
 /// Any other address: a page of the interface saying there is no such page (404), for a
@@ -1084,17 +1149,23 @@ pub async fn compare(
     let lang = ctx.lang;
     let fed = federation_value(&node).await.unwrap_or_default();
     let (all_members, directions) = charter_lists(&fed);
-    let chosen: Vec<String> = params
-        .iter()
-        .filter(|(k, v)| k == "member" && all_members.contains(v))
-        .map(|(_, v)| v.clone())
-        .collect();
-    // Codes the charter does not know, named back (shortened, escaped by the template).
-    let unknown: Vec<String> = params
-        .iter()
-        .filter(|(k, v)| k == "member" && !v.is_empty() && !all_members.contains(v))
-        .map(|(_, v)| v.chars().take(16).collect())
-        .collect();
+    // Each member once, in the order asked: a column and two searches each, so a link naming
+    // one member thousands of times costs what naming it once does.
+    let mut chosen: Vec<String> = Vec::new();
+    for (k, v) in &params {
+        if k == "member" && all_members.contains(v) && !chosen.contains(v) {
+            chosen.push(v.clone());
+        }
+    }
+    // Codes the charter does not know, named back (a few, shortened, escaped by the template).
+    let mut unknown: Vec<String> = Vec::new();
+    for (k, v) in &params {
+        let short: String = v.chars().take(16).collect();
+        if k == "member" && !v.is_empty() && !all_members.contains(v) && !unknown.contains(&short) {
+            unknown.push(short);
+        }
+    }
+    unknown.truncate(IGNORED_LISTED);
     let asked_any = params.iter().any(|(k, _)| k == "member");
     let direction: Option<String> = params
         .iter()
