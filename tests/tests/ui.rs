@@ -566,3 +566,61 @@ async fn a_link_with_thousands_of_filter_values_costs_what_a_few_do() {
     assert!(html.contains("to=18446744073709551615"), "{html}");
     node.shutdown().await;
 }
+
+/// A record whose signer's key was revoked (a stolen ministry key) says so: its status in the
+/// reader's language, a banner with the date the revocation takes effect, and the status
+/// filter finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_signers_key_was_revoked_says_so() {
+    use accord_core::object::{Revocation, TargetType};
+    use accord_core::{ObjectId, ObjectType, Timestamp};
+    let tf = TestFed::new(&["KZ", "BY"], 53).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let t = now().0;
+    let rec = tf
+        .fed
+        .record(0, "Signed with a stolen key", Timestamp(t - 60_000));
+    let kz = &tf.fed.members[0];
+    let revocation = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: Timestamp(t - 1_000),
+        member: kz.code.clone(),
+        target_type: TargetType::Key,
+        target: ObjectId(*kz.publisher.public_key().as_bytes()),
+        effective: Timestamp(t - 120_000),
+        reason: Some("key stolen".into()),
+    })
+    .sign(&kz.root);
+    for o in [&rec, &revocation] {
+        let (out, _) = node
+            .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    let (s, html, _) = page(&format!("{base}/records/{}?lang=ru", rec.id()), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("ключ подписавшего отозван")
+            && html.contains("Ключ, которым подписана эта запись, отозван")
+            && html.contains("Отзыв действует с"),
+        "{html}"
+    );
+    assert!(!html.contains("signer-revoked"), "no raw code: {html}");
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", rec.id()), "").await;
+    assert!(
+        html.contains("The key that signed this record has been revoked"),
+        "{html}"
+    );
+    // Offered by the status filter, and found by it.
+    let (_, html, _) = page(&format!("{base}/?lang=en"), "").await;
+    assert!(
+        html.contains("name=\"status\" value=\"signer-revoked\""),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/?status=signer-revoked&lang=ru"), "").await;
+    assert!(html.contains(&format!("/records/{}\"", rec.id())), "{html}");
+    node.shutdown().await;
+}

@@ -434,7 +434,14 @@ mod tests {
             "titles": {"ru": "-2+3"},
         });
         let mut out = Vec::new();
-        super::write_csv(&mut out, std::slice::from_ref(&item), "http://n", false, ';').unwrap();
+        super::write_csv(
+            &mut out,
+            std::slice::from_ref(&item),
+            "http://n",
+            false,
+            ';',
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let row = text.lines().nth(1).unwrap();
         assert!(row.contains(";\"'@evil\";"), "{row}");

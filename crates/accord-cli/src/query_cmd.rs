@@ -520,6 +520,15 @@ pub async fn export(
 mod tests {
     use super::*;
 
+    /// `--until 2026-01-31` keeps the 31st (as `--date-to` and the web page's "to" do); a
+    /// time is the first instant left out.
+    #[test]
+    fn until_a_date_counts_the_whole_day() {
+        assert_eq!(until_param("2026-01-31"), "2026-02-01T00:00:00.000Z");
+        assert_eq!(until_param("2026-01-31T12:00:00Z"), "2026-01-31T12:00:00Z");
+        assert_eq!(until_param("tomorrow"), "tomorrow");
+    }
+
     #[test]
     fn the_table_says_how_the_query_was_read() {
         let v = serde_json::json!({

@@ -662,6 +662,64 @@ fn wrong_flags_and_files_fail_with_one_line() {
         .stderr(predicate::str::contains("required"));
 }
 
+/// A careless operator: checking a store that is not there (a shell without the service's
+/// `ACCORD_DATA_DIR`) is refused rather than reported consistent (it created an empty store);
+/// a demo pointed at a real node's directory, and a new charter draft over a signed charter,
+/// are refused before anything is written; a wrong format names the choices.
+#[test]
+fn careless_operator_commands_refuse_to_clobber_or_to_check_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    accord(d)
+        .args(["check", "--config", "dev/KZ/node.toml"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no store here"))
+        .stderr(predicate::str::contains("ACCORD_DATA_DIR"));
+    accord(d)
+        .args(["reindex", "--config", "dev/KZ/node.toml"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no store here"));
+    assert!(!d.join("dev/KZ/data").exists());
+    let charter = fs::read(d.join("dev/charter.cbor")).unwrap();
+    accord(d)
+        .args([
+            "charter",
+            "new",
+            "--name",
+            "X",
+            "--member",
+            "KZ=Kazakhstan=00",
+            "--threshold",
+            "1",
+            "--out",
+            "dev/charter.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("refusing to replace it"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    accord(d)
+        .args(["demo", "--data", "dev", "--port", &port.to_string()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("it is not a demo's"));
+    assert_eq!(fs::read(d.join("dev/charter.cbor")).unwrap(), charter);
+    accord(d)
+        .args(["export", "--format", "xml", "--out", "x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "possible values: jsonl, csv, cbor",
+        ));
+}
+
 /// `accord … | head`: output to a pipe whose reader is gone ends quietly (status 141, as a
 /// writer killed by SIGPIPE), without a panic message or a backtrace.
 #[test]
