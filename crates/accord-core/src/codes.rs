@@ -207,6 +207,27 @@ impl Rejection {
     }
 }
 
+impl Rejection {
+    /// Whether the object is refused for what it is, whoever judges it and whenever: it does
+    /// not decode, a signature fails, a field breaks the format, it names another federation.
+    /// Other refusals depend on what the judge holds and its clock (a revocation it has and a
+    /// forwarder had not yet, a charter amendment, a creation time a second ahead, a
+    /// delegation's scope), so an honest node may forward such an object in good faith: a
+    /// node drops it without blaming the peer that forwarded it (PROTOCOL.md §9.1).
+    pub fn is_intrinsic(&self) -> bool {
+        matches!(
+            self,
+            Rejection::Decode(_)
+                | Rejection::WrongFederation { .. }
+                | Rejection::BadSignature(_)
+                | Rejection::SignatureCount { .. }
+                | Rejection::InvalidField { .. }
+                | Rejection::ForeignGenesis(_)
+                | Rejection::GenesisUnsigned(_)
+        )
+    }
+}
+
 impl Missing {
     /// The stable code of what a pending object waits for (see [`CODES`]).
     pub fn code(&self) -> &'static str {

@@ -1009,9 +1009,15 @@ async fn judge_gossip(
     for (i, message_id) in ids.into_iter().enumerate() {
         let verdict = match outcomes.get(i) {
             Some(IngestOutcome::Accepted(_)) => Validation::Accept,
-            Some(IngestOutcome::Rejected(..)) => {
-                warn!(peer = %source, "invalid object received by gossip");
+            // Only an object bad for what it is blames its forwarder; one refused for what this
+            // node holds or its clock (a revocation the forwarder had not yet) is dropped.
+            Some(IngestOutcome::Rejected(_, reason)) if reason.is_intrinsic() => {
+                warn!(peer = %source, reason = reason.code(), "invalid object received by gossip");
                 Validation::Reject
+            }
+            Some(IngestOutcome::Rejected(_, reason)) => {
+                debug!(peer = %source, reason = reason.code(), "object refused by this node's trust view or clock");
+                Validation::Ignore
             }
             _ => Validation::Ignore,
         };
