@@ -297,6 +297,74 @@ async fn a_false_claim_about_another_members_file_neither_hides_it_nor_blames_it
     }
 }
 
+/// The same, with claims that commit to no chunk list (the field is optional): a hostile
+/// record names the file one byte short and is learnt first. Its size agrees with the holder's
+/// list (the same number of chunks), so only the last chunk shows it false — and that chunk is
+/// the one the holder's own list names, so the holder is not blamed: the claim that fits is
+/// taken, or, with none, the file is left without a penalty (it blamed and cut every honest
+/// holder, for a day).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_size_without_a_chunk_list_does_not_blame_the_holder() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 64).unwrap();
+    let doc = docx("the honest plan", CHUNK_SIZE + 77);
+    let other = docx("a file only a hostile record names", CHUNK_SIZE + 5);
+    let uncommitted = |a: Attachment| Attachment { chunks: None, ..a };
+    let short = |a: &Attachment| Attachment {
+        size: a.size - 1,
+        ..a.clone()
+    };
+    let honest = uncommitted(describe("plan.docx", &doc));
+    let only_hostile = uncommitted(describe("other.docx", &other));
+    let hostile_rec = record_with(&tf, 1, "Not the plan", &[short(&honest)]);
+    let honest_rec = record_with(&tf, 0, "The plan", std::slice::from_ref(&honest));
+    let hostile_only_rec = record_with(&tf, 1, "Only a lie", &[short(&only_hostile)]);
+    let c = Node::spawn(config(&tf, 2, vec![])).await.unwrap();
+    for rec in [&hostile_rec, &honest_rec, &hostile_only_rec] {
+        let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    a.put_blob(honest.sha256, doc.clone()).await.unwrap();
+    a.put_blob(only_hostile.sha256, other.clone())
+        .await
+        .unwrap();
+    a.shutdown().await;
+    let a = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(30), || admitted(&c, 1)).await);
+    assert!(
+        wait_until(Duration::from_secs(60), || holds(&c, &honest)).await,
+        "the false size hid the file"
+    );
+    assert_eq!(
+        std::fs::read(c.blob(honest.sha256).await.unwrap().path).unwrap(),
+        doc
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            metric(&c, "accord_attachment_claims_disagree_total").await >= 1.0
+        })
+        .await,
+        "the file only a false size names was not tried"
+    );
+    assert!(!holds(&c, &only_hostile).await);
+    assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
+    let a_peer = a.peer_id();
+    let score = c
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.peer_id == a_peer)
+        .and_then(|p| p.gossip_score);
+    assert!(score.is_some_and(|s| s > -1.0), "A's score at C: {score:?}");
+    for n in [a, c] {
+        n.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_chunk_is_refused_and_its_sender_penalised() {
     logs();

@@ -61,6 +61,14 @@ pub fn check_list(a: &Attachment, list: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Whether `chunk` is the one `list` names at `index` (its hash alone, whatever its length).
+pub fn listed(list: &[u8], index: u64, chunk: &[u8]) -> bool {
+    usize::try_from(index.saturating_mul(32))
+        .ok()
+        .and_then(|at| list.get(at..at.checked_add(32)?))
+        .is_some_and(|want| Sha256::digest(chunk).as_slice() == want)
+}
+
 /// Checks chunk `index` of a file whose (checked) chunk list is `list`.
 pub fn check_chunk(list: &[u8], size: u64, index: u64, chunk: &[u8]) -> Result<(), String> {
     let n = chunk_count(size);

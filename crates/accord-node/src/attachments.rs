@@ -88,10 +88,13 @@ impl Want {
             .chain(self.others.iter().map(|(r, a)| (*r, a)))
     }
 
-    /// The claim a chunk list agrees with, if any.
+    /// The claim a chunk list agrees with, if any: one that commits to the list's hash first
+    /// (a claim without one agrees with any list of its length, a false size included).
     fn claim_of(&self, list: &[u8]) -> Result<&Attachment, String> {
         let mut first_error = None;
-        for (_, a) in self.claims() {
+        let committed = self.claims().filter(|(_, a)| a.chunks.is_some());
+        let uncommitted = self.claims().filter(|(_, a)| a.chunks.is_none());
+        for (_, a) in committed.chain(uncommitted) {
             match check_list(a, list) {
                 Ok(()) => return Ok(a),
                 Err(e) => {
@@ -688,30 +691,31 @@ impl NodeHandle {
                 .ok()
                 .flatten()
         };
-        let (list, a) = match saved.and_then(|l| want.claim_of(&l).ok().cloned().map(|a| (l, a))) {
-            Some(kept) => kept,
-            None => {
-                let l = match self
-                    .blob_ask(peer, BlobRequest(0, ByteBuf::from(hash.0.to_vec()), 0))
-                    .await
-                {
-                    Ok(l) => l,
-                    Err(t) => return t,
-                };
-                let a = match want.claim_of(&l) {
-                    Ok(a) => a.clone(),
-                    Err(e) => return Transfer::Disagrees(e),
-                };
-                let (att2, l2) = (att.clone(), l.clone());
-                let _ = tokio::task::spawn_blocking(move || {
-                    // A partial download of another claim's list is not this one's.
-                    att2.blobs.discard_partial(&hash);
-                    att2.blobs.save_list(&hash, &l2)
-                })
-                .await;
-                (l, a)
-            }
-        };
+        let (list, mut a) =
+            match saved.and_then(|l| want.claim_of(&l).ok().cloned().map(|a| (l, a))) {
+                Some(kept) => kept,
+                None => {
+                    let l = match self
+                        .blob_ask(peer, BlobRequest(0, ByteBuf::from(hash.0.to_vec()), 0))
+                        .await
+                    {
+                        Ok(l) => l,
+                        Err(t) => return t,
+                    };
+                    let a = match want.claim_of(&l) {
+                        Ok(a) => a.clone(),
+                        Err(e) => return Transfer::Disagrees(e),
+                    };
+                    let (att2, l2) = (att.clone(), l.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        // A partial download of another claim's list is not this one's.
+                        att2.blobs.discard_partial(&hash);
+                        att2.blobs.save_list(&hash, &l2)
+                    })
+                    .await;
+                    (l, a)
+                }
+            };
         let have = {
             let att = att.clone();
             tokio::task::spawn_blocking(move || att.blobs.partial_len(&hash))
@@ -737,13 +741,30 @@ impl NodeHandle {
             };
             // Caught at this chunk: nothing unverified is written.
             if let Err(e) = check_chunk(&list, a.size, index, &chunk) {
-                if a.chunks.is_none() {
-                    // Without a committed list the list itself may be the lie: start over.
-                    let att = att.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || att.blobs.discard_partial(&hash)).await;
+                if !accord_core::attachment::listed(&list, index, &chunk) {
+                    if a.chunks.is_none() {
+                        // Without a committed list the list itself may be the lie: start over.
+                        let att = att.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || att.blobs.discard_partial(&hash))
+                                .await;
+                    }
+                    return Transfer::Bad(e);
                 }
-                return Transfer::Bad(e);
+                // The chunk is the one the peer's own list names, of another length than the
+                // claim says: the claim's size is what is false (a hostile record naming this
+                // file), not the peer. Another record's claim may fit.
+                match want.claims().map(|(_, b)| b).find(|b| {
+                    check_list(b, &list).is_ok()
+                        && check_chunk(&list, b.size, index, &chunk).is_ok()
+                }) {
+                    Some(b) => a = b.clone(),
+                    None => {
+                        return Transfer::Disagrees(format!(
+                            "{e}, as the peer's own chunk list says: no record's size fits the file"
+                        ));
+                    }
+                }
             }
             let att2 = att.clone();
             let written =
