@@ -365,6 +365,51 @@ async fn a_false_size_without_a_chunk_list_does_not_blame_the_holder() {
     }
 }
 
+/// A hostile member names another member's file with the very same claim and has its record
+/// learnt first, then retracts it: the file, fetched for both records, stays for the honest
+/// one (it was kept for the first record alone, and the collection of files no live record
+/// needs removed it, for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_waiting_for_two_records_is_kept_for_the_one_not_retracted() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 65).unwrap();
+    let doc = docx("the plan both records name", CHUNK_SIZE / 2);
+    let a = describe("plan.docx", &doc);
+    let hostile_rec = record_with(&tf, 1, "Also the plan", std::slice::from_ref(&a));
+    let honest_rec = record_with(&tf, 0, "The plan", std::slice::from_ref(&a));
+    let c = Node::spawn(config(&tf, 2, vec![])).await.unwrap();
+    for rec in [&hostile_rec, &honest_rec] {
+        let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    let holder = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    holder.put_blob(a.sha256, doc.clone()).await.unwrap();
+    holder.shutdown().await;
+    let holder = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(60), || holds(&c, &a)).await);
+    let retraction = Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: now(),
+        member: tf.fed.members[1].code.clone(),
+        record: hostile_rec.id(),
+        reason: "withdrawn".into(),
+    })
+    .sign(&tf.fed.members[1].publisher);
+    let out = c
+        .submit(vec![retraction.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    assert_eq!(c.collect_attachments().await.unwrap(), 0);
+    assert!(holds(&c, &a).await, "the honest record's file was removed");
+    for n in [holder, c] {
+        n.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_chunk_is_refused_and_its_sender_penalised() {
     logs();

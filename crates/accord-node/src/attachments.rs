@@ -54,7 +54,15 @@ struct Want {
     /// record that names it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     others: Vec<(ObjectId, Attachment)>,
+    /// Further records that name the file with a claim already held (up to
+    /// [`MAX_NAMED_BY`]): the file is kept for them too once held, so that retracting the
+    /// records whose claims were kept cannot leave theirs without it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    named_by: std::collections::BTreeSet<ObjectId>,
 }
+
+/// Records remembered, beyond the claims, as naming a file that waits.
+const MAX_NAMED_BY: usize = 256;
 
 /// Different claims (size and chunk list) about one file kept while it waits: the first
 /// record's and this many others.
@@ -66,17 +74,21 @@ impl Want {
             record,
             attachment,
             others: Vec::new(),
+            named_by: std::collections::BTreeSet::new(),
         }
     }
 
     /// Adds another record's claim about the same file; whether the want changed.
     fn add_claim(&mut self, record: ObjectId, a: &Attachment) -> bool {
         let same = |b: &Attachment| b.size == a.size && b.chunks == a.chunks;
+        if record == self.record || self.others.iter().any(|(r, _)| *r == record) {
+            return false;
+        }
         if same(&self.attachment)
             || self.others.iter().any(|(_, b)| same(b))
             || self.others.len() >= MAX_OTHER_CLAIMS
         {
-            return false;
+            return self.named_by.len() < MAX_NAMED_BY && self.named_by.insert(record);
         }
         self.others.push((record, a.clone()));
         true
@@ -86,6 +98,13 @@ impl Want {
     fn claims(&self) -> impl Iterator<Item = (ObjectId, &Attachment)> {
         std::iter::once((self.record, &self.attachment))
             .chain(self.others.iter().map(|(r, a)| (*r, a)))
+    }
+
+    /// Every record known to name the file: the claims', then the others (under the first
+    /// claim's description, which only the file's name and type are read from).
+    fn records(&self) -> impl Iterator<Item = (ObjectId, &Attachment)> {
+        self.claims()
+            .chain(self.named_by.iter().map(|r| (*r, &self.attachment)))
     }
 
     /// The claim a chunk list agrees with, if any: one that commits to the list's hash first
@@ -652,7 +671,7 @@ impl NodeHandle {
             let w = want.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 // The file is what its hash says: every record that names it refers to it.
-                for (record, attachment) in w.claims() {
+                for (record, attachment) in w.records() {
                     let _ = a.add_ref(record, attachment);
                 }
                 let _ = std::fs::remove_file(a.want_path(&w.attachment.sha256));
@@ -888,7 +907,9 @@ impl NodeHandle {
                 q.waiting.remove(&hash)
             };
             if let Some(w) = &w {
-                let _ = a2.add_ref(w.record, &w.attachment);
+                for (record, attachment) in w.records() {
+                    let _ = a2.add_ref(record, attachment);
+                }
                 let _ = std::fs::remove_file(a2.want_path(&hash));
             }
             Ok(w)
