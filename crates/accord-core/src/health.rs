@@ -311,14 +311,16 @@ pub fn check_heartbeat(
     if hb.federation != trust.federation() {
         return Err(HealthError::WrongFederation(hb.federation));
     }
-    let Some(entry) = trust.node_member(&hb.node, now) else {
-        return Err(HealthError::NotCertified(hb.node.short()));
-    };
-    if entry.cert.member.as_str() != hb.member {
-        return Err(HealthError::WrongMember {
-            key: hb.node.short(),
-            certified: entry.cert.member.to_string(),
-            claimed: hb.member.clone(),
+    // The member the heartbeat names must have certified the key; a certificate of the same
+    // key by another member does not stand in for it (nor take it away).
+    if trust.node_member_as(&hb.node, &hb.member, now).is_none() {
+        return Err(match trust.node_member(&hb.node, now) {
+            Some(entry) => HealthError::WrongMember {
+                key: hb.node.short(),
+                certified: entry.cert.member.to_string(),
+                claimed: hb.member.clone(),
+            },
+            None => HealthError::NotCertified(hb.node.short()),
         });
     }
     let watermark = hb.checkpoint.watermark.0;
@@ -454,6 +456,48 @@ mod tests {
         let back = check_heartbeat(s.bytes(), &t, T0, 60_000).unwrap();
         assert_eq!(back.heartbeat(), &hb);
         assert_eq!(back, s);
+    }
+
+    /// A hostile member certifies another member's node key, dated earlier (so that a view
+    /// rebuilt in creation order holds it first): the node's heartbeats still count for its
+    /// own member, and the squatter's name on the key is refused.
+    #[test]
+    fn another_members_certificate_of_a_node_key_does_not_take_it_over() {
+        let dev = dev();
+        let by_node = dev.members[1].node.public_key();
+        let squat = Object::Node(crate::object::NodeCert {
+            object_type: ObjectType::Node,
+            federation: dev.federation(),
+            created: Timestamp(T0.0 - 1_000),
+            member: dev.members[2].code.clone(),
+            node_key: by_node,
+            label: Some("taken".into()),
+        })
+        .sign(&dev.members[2].root);
+        let (mut t, _) = TrustView::from_genesis(dev.genesis.as_bytes()).unwrap();
+        for o in std::iter::once(&squat).chain(dev.trust_objects().iter()) {
+            match crate::validate(o.as_bytes(), &t, T0) {
+                crate::Verdict::Accepted(v) => t.apply(&v),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            t.node_member(&by_node, T0).unwrap().cert.member.as_str(),
+            "KZ"
+        );
+        let s = sign_heartbeat(heartbeat(&dev, 1, T0), &dev.members[1].node).unwrap();
+        assert!(check_heartbeat(s.bytes(), &t, T0, 60_000).is_ok());
+        assert!(t.node_member_as(&by_node, "BY", T0).is_some());
+        // Heartbeats naming the squatter are the squatter's word on a key it does not hold.
+        let mut hb = heartbeat(&dev, 1, T0);
+        hb.member = "AM".into();
+        let s = sign_heartbeat(hb, &dev.members[1].node).unwrap();
+        assert_eq!(
+            check_heartbeat(s.bytes(), &t, T0, 60_000)
+                .unwrap_err()
+                .code(),
+            "wrong-member"
+        );
     }
 
     #[test]

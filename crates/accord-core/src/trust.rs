@@ -248,6 +248,25 @@ impl TrustView {
         })
     }
 
+    /// A valid, unrevoked node certificate of `member` for `node_key`, if any. Another member
+    /// may certify the same key (a certificate is the certifier's word, not the key's), so a
+    /// key's own member is asked for by name: [`TrustView::node_member`] alone would let a
+    /// hostile member's earlier-dated certificate relabel another member's node.
+    pub fn node_member_as(
+        &self,
+        node_key: &PublicKey,
+        member: &str,
+        now: Timestamp,
+    ) -> Option<&NodeEntry> {
+        self.nodes.get(node_key)?.iter().find(|n| {
+            n.cert.member.as_str() == member
+                && self.root_key(&n.cert.member) == Some(n.signer)
+                && self
+                    .revoked_at(&n.id, &n.cert.member, node_key, now)
+                    .is_none()
+        })
+    }
+
     /// Folds an accepted trust object into the view. Records and retractions do not change
     /// trust and are ignored. The object must have been validated against this view.
     pub fn apply(&mut self, v: &Verified<Object>) {

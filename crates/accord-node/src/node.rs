@@ -1393,7 +1393,12 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
                     n.node_key.peer_id()
                 ));
             }
-            match s.trust().node_member(&n.node_key, crate::now()) {
+            // The member of the certificate the peer presents: another member's certificate
+            // of the same key (dated earlier, say) does not relabel it.
+            match s
+                .trust()
+                .node_member_as(&n.node_key, n.member.as_str(), crate::now())
+            {
                 Some(e) => Ok(e.cert.member.to_string()),
                 None => Err("certificate revoked or its member's root key replaced".to_string()),
             }
