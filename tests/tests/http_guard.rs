@@ -394,8 +394,13 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
                     .into_bytes()
             })
             .collect();
-        let out = node.submit(big).await.unwrap();
+        // Searchable before the exports begin: the web page's export is of a search.
+        let (out, searchable) = node
+            .submit_searchable(big, Duration::from_secs(60))
+            .await
+            .unwrap();
         assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+        assert!(searchable);
         let mut stalled = Vec::new();
         for i in 0..8 {
             let mut s = TcpStream::connect(&addr).await.unwrap();

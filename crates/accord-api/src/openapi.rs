@@ -398,14 +398,14 @@ fn example(method: &str, path: &str) -> Option<Value> {
         ("get", "/v1/health/federation") => json!({
             "generated": "2026-12-03T10:00:00.000Z", "federation": ID,
             "federation_name": "CIS digital cooperation", "charter_version": 1,
-            "software": concat!("accord/", env!("CARGO_PKG_VERSION")), "protocol": "1.2",
+            "software": concat!("accord/", env!("CARGO_PKG_VERSION")), "protocol": "1.3",
             "heartbeat_secs": 60,
             "members": [{"code": "BY", "name": {"en": "Republic of Belarus"}, "nodes": [{
                 "member": "BY", "node_key": KEY,
                 "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq",
                 "label": "BY node 1", "status": "up",
                 "last_seen": "2026-12-03T09:59:31.000Z", "seconds_since": 29,
-                "software": concat!("accord/", env!("CARGO_PKG_VERSION")), "protocol": "1.2",
+                "software": concat!("accord/", env!("CARGO_PKG_VERSION")), "protocol": "1.3",
                 "charter_version": 1, "charter_matches": true, "uptime_secs": 86400,
                 "period_secs": 60, "counts": {"record": 120},
                 "checkpoint": {"watermark": "2026-12-03T09:54:00.000Z", "count": 131, "fingerprint": ID},

@@ -66,7 +66,11 @@ pub fn new(
         members,
         threshold,
         taxonomy,
-        limits: Limits::default(),
+        // A new federation adopts the refusal rules of this release (PROTOCOL.md §10).
+        limits: Limits {
+            rules: accord_core::object::RULES_1_3,
+            ..Limits::default()
+        },
     };
     TrustView::check_charter(&charter).map_err(|e| anyhow!("{e}"))?;
     let draft = SignedObject::unsigned(Object::Charter(charter.clone()).encode_body());

@@ -208,22 +208,33 @@ impl Rejection {
 }
 
 impl Rejection {
-    /// Whether the object is refused for what it is, whoever judges it and whenever: it does
-    /// not decode, a signature fails, a field breaks the format, it names another federation.
-    /// Other refusals depend on what the judge holds and its clock (a revocation it has and a
-    /// forwarder had not yet, a charter amendment, a creation time a second ahead, a
-    /// delegation's scope), so an honest node may forward such an object in good faith: a
-    /// node drops it without blaming the peer that forwarded it (PROTOCOL.md §9.1).
+    /// Whether every node that can judge the object at all refuses it, whatever else it holds
+    /// and whenever: it does not decode, a signature fails, a field breaks the format, it names
+    /// another federation, or it acts on another member's record or trust object (judged only
+    /// once that target is known, and a target's member never changes), so no honest node
+    /// accepts and forwards it. Other refusals depend on what the judge holds and its clock (a
+    /// revocation it has and a forwarder had not yet, a charter amendment that replaced a root
+    /// key or added a direction, a creation time a second ahead, which delegations cover a
+    /// record), so an honest node may forward such an object in good faith: a node drops it
+    /// without blaming the peer that forwarded it (PROTOCOL.md §9.1).
     pub fn is_intrinsic(&self) -> bool {
+        // A trust name's bound applies from the charter that adopts it (`limits.rules`).
+        if let Rejection::InvalidField { field, .. } = self {
+            return !matches!(*field, "name" | "label");
+        }
         matches!(
             self,
             Rejection::Decode(_)
                 | Rejection::WrongFederation { .. }
                 | Rejection::BadSignature(_)
                 | Rejection::SignatureCount { .. }
-                | Rejection::InvalidField { .. }
                 | Rejection::ForeignGenesis(_)
                 | Rejection::GenesisUnsigned(_)
+                | Rejection::InvalidCharter(_)
+                | Rejection::SupersedesOtherMember(_)
+                | Rejection::RetractionOtherMember { .. }
+                | Rejection::RevocationOtherMember { .. }
+                | Rejection::RevocationTargetKind { .. }
         )
     }
 }

@@ -69,6 +69,16 @@ pub fn member_name(code: &str) -> BTreeMap<String, String> {
 impl DevFederation {
     /// Builds the federation: threshold is a simple majority of the members.
     pub fn new(codes: &[&str], seed: [u8; 32], created: Timestamp) -> Result<Self, String> {
+        Self::with_limits(codes, seed, created, Limits::default())
+    }
+
+    /// [`DevFederation::new`] with the charter's limits given.
+    pub fn with_limits(
+        codes: &[&str],
+        seed: [u8; 32],
+        created: Timestamp,
+        limits: Limits,
+    ) -> Result<Self, String> {
         let mut members = Vec::new();
         for c in codes {
             let code = MemberCode::try_from(c.to_string())?;
@@ -102,7 +112,7 @@ impl DevFederation {
                 .collect(),
             threshold: members.len() as u64 / 2 + 1,
             taxonomy: Taxonomy::cis_default(),
-            limits: Limits::default(),
+            limits,
         };
         let mut genesis = SignedObject::unsigned(Object::Charter(charter.clone()).encode_body());
         for m in &members {

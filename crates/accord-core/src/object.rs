@@ -145,6 +145,25 @@ pub struct Limits {
         skip_serializing_if = "is_default_max_record_attachment_bytes"
     )]
     pub max_record_attachment_bytes: u64,
+    /// The 1.x minor version whose refusal rules the federation has adopted (protocol 1.3;
+    /// *opt*, default 2): a rule that refuses what older nodes accept applies only from the
+    /// charter that raises this, so that nodes of every version agree on what is stored
+    /// (PROTOCOL.md §10). 3 adds the bound on trust names and the standing a key needs to
+    /// revoke itself.
+    #[serde(default = "default_rules", skip_serializing_if = "is_default_rules")]
+    pub rules: u64,
+}
+
+/// [`Limits::rules`] of a charter that says nothing.
+pub const DEFAULT_RULES: u64 = 2;
+/// [`Limits::rules`] from which the 1.3 refusals apply.
+pub const RULES_1_3: u64 = 3;
+
+fn default_rules() -> u64 {
+    DEFAULT_RULES
+}
+fn is_default_rules(v: &u64) -> bool {
+    *v == DEFAULT_RULES
 }
 
 const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 50 << 20;
@@ -172,6 +191,7 @@ impl Default for Limits {
             max_future_skew_ms: 10 * 60 * 1000,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
             max_record_attachment_bytes: DEFAULT_MAX_RECORD_ATTACHMENT_BYTES,
+            rules: DEFAULT_RULES,
         }
     }
 }

@@ -110,6 +110,11 @@ impl TrustView {
         self.nodes.values().flatten()
     }
 
+    /// The node certificates naming `key` (valid or not).
+    pub fn node_certs_of(&self, key: &PublicKey) -> &[NodeEntry] {
+        self.nodes.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// The kind (`"delegation"` or `"node certificate"`) and member of an accepted trust
     /// object, if `id` is one.
     pub fn trust_object(&self, id: &ObjectId) -> Option<(&'static str, &MemberCode)> {

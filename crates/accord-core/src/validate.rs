@@ -452,6 +452,9 @@ fn rules(
                 });
             }
             non_empty("name", &d.name)?;
+            if charter.limits.rules >= crate::object::RULES_1_3 {
+                trust_name("name", &d.name)?;
+            }
             if let Some(kinds) = &d.kinds {
                 for k in kinds {
                     if !charter.taxonomy.has_kind(k) {
@@ -478,6 +481,11 @@ fn rules(
                     signer,
                 });
             }
+            if let Some(label) = &n.label
+                && charter.limits.rules >= crate::object::RULES_1_3
+            {
+                trust_name("label", label)?;
+            }
         }
         Object::Revocation(r) => {
             let target = r
@@ -489,6 +497,29 @@ fn rules(
                     signer,
                     member: r.member.clone(),
                 });
+            }
+            // A key revokes itself only with standing in its member: a delegation or a node
+            // certificate of that member naming it. A key with none has nothing to revoke,
+            // and any fresh key could otherwise have any number of objects stored everywhere
+            // in a member's name: it waits, as a record of an undelegated key does.
+            if self_revocation
+                && !root_signed(&r.member)
+                && charter.limits.rules >= crate::object::RULES_1_3
+            {
+                let standing = trust
+                    .delegations_of(&signer)
+                    .iter()
+                    .any(|d| d.delegation.member == r.member)
+                    || trust
+                        .node_certs_of(&signer)
+                        .iter()
+                        .any(|n| n.cert.member == r.member);
+                if !standing {
+                    return Ok(Some(Missing::Delegation {
+                        member: r.member.clone(),
+                        publisher: signer,
+                    }));
+                }
             }
             // A delegation or node certificate may be revoked only by its own member, and
             // only once it is known: until then the revocation waits for it.
@@ -592,6 +623,25 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> Rejection {
         field,
         problem: problem.into(),
     }
+}
+
+/// Longest publisher name of a delegation, or label of a node certificate, in characters. Both
+/// live in every node's trust view for good (a name of a mebibyte, hundreds of times, was
+/// memory every node held and copied); 256 is ten times the longest ministry name.
+pub const MAX_TRUST_NAME_CHARS: usize = 256;
+
+/// A name kept in the trust view: at most [`MAX_TRUST_NAME_CHARS`], no control characters.
+fn trust_name(field: &'static str, s: &str) -> Result<(), Rejection> {
+    if s.chars().count() > MAX_TRUST_NAME_CHARS {
+        return Err(invalid(
+            field,
+            format!("is longer than {MAX_TRUST_NAME_CHARS} characters"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(invalid(field, "contains a control character"));
+    }
+    Ok(())
 }
 
 fn non_empty(field: &'static str, s: &str) -> Result<(), Rejection> {

@@ -50,6 +50,20 @@ fn dev() -> DevFederation {
     DevFederation::new(&["KZ", "BY", "AM"], [7u8; 32], T0).expect("development federation")
 }
 
+/// The same federation under a charter that adopted the 1.3 refusals (`limits.rules` 3).
+fn dev_1_3() -> DevFederation {
+    DevFederation::with_limits(
+        &["KZ", "BY", "AM"],
+        [7u8; 32],
+        T0,
+        accord_core::Limits {
+            rules: accord_core::object::RULES_1_3,
+            ..Default::default()
+        },
+    )
+    .expect("development federation")
+}
+
 fn code(s: &str) -> MemberCode {
     s.parse().unwrap()
 }
@@ -1401,6 +1415,137 @@ fn key_revocation_by_the_key_itself_is_accepted_and_by_another_root_is_not_autho
         &trust,
         NOW,
     ));
+}
+
+/// A key with no delegation nor certificate of the member it names has nothing to revoke:
+/// its self-revocation waits for a delegation of it (a fresh key per object cost nothing and
+/// had every node store them all, in any member's name); once the key is delegated, the same
+/// revocation is accepted.
+#[test]
+fn a_self_revocation_of_a_key_without_standing_waits_for_its_delegation() {
+    // Under a charter that has not adopted the 1.3 rules, it is accepted, as 1.2 nodes do.
+    let old = dev();
+    let stranger = SecretKey::from_seed([0x5a; 32]);
+    let rev = Object::Revocation(revocation_body(
+        &old,
+        KZ,
+        TargetType::Key,
+        key_target(&stranger.public_key()),
+        at(HOUR),
+    ))
+    .sign(&stranger);
+    accepted(validate(rev.as_bytes(), &full_trust(&old), NOW));
+    let dev = dev_1_3();
+    let trust = full_trust(&dev);
+    let body = revocation_body(
+        &dev,
+        KZ,
+        TargetType::Key,
+        key_target(&stranger.public_key()),
+        at(HOUR),
+    );
+    let rev = Object::Revocation(body).sign(&stranger);
+    assert_eq!(
+        validate(rev.as_bytes(), &trust, NOW),
+        Verdict::Pending(Missing::Delegation {
+            member: code("KZ"),
+            publisher: stranger.public_key(),
+        })
+    );
+    // Another member's publisher key has no standing in KZ either.
+    let by_key = &dev.members[BY].publisher;
+    let rev_by = Object::Revocation(revocation_body(
+        &dev,
+        KZ,
+        TargetType::Key,
+        key_target(&by_key.public_key()),
+        at(HOUR),
+    ))
+    .sign(by_key);
+    assert!(matches!(
+        validate(rev_by.as_bytes(), &trust, NOW),
+        Verdict::Pending(Missing::Delegation { .. })
+    ));
+    // Delegated by KZ's root: now it may revoke itself.
+    let mut trust = trust;
+    let del = Object::Delegation(Delegation {
+        object_type: ObjectType::Delegation,
+        federation: dev.federation(),
+        created: T0,
+        member: code("KZ"),
+        publisher: stranger.public_key(),
+        name: "A ministry".into(),
+        kinds: None,
+        directions: None,
+        not_before: T0,
+        not_after: None,
+    })
+    .sign(&dev.members[KZ].root);
+    accept_apply(&mut trust, &del, NOW);
+    accepted(validate(rev.as_bytes(), &trust, NOW));
+}
+
+/// A member's delegations and node certificates stay in every node's trust view: their names
+/// are bounded (a member could give each a name of a mebibyte).
+#[test]
+fn trust_names_are_bounded_and_printable() {
+    let dev = dev_1_3();
+    let trust = full_trust(&dev);
+    let key = SecretKey::from_seed([0x5b; 32]).public_key();
+    let delegation = |name: String| {
+        Object::Delegation(Delegation {
+            object_type: ObjectType::Delegation,
+            federation: dev.federation(),
+            created: T0,
+            member: code("KZ"),
+            publisher: key,
+            name,
+            kinds: None,
+            directions: None,
+            not_before: T0,
+            not_after: None,
+        })
+        .sign(&dev.members[KZ].root)
+    };
+    accepted(validate(
+        delegation("М".repeat(256)).as_bytes(),
+        &trust,
+        NOW,
+    ));
+    for bad in ["М".repeat(257), "Ministry\n[store]".to_string()] {
+        assert_rejected!(
+            validate(delegation(bad).as_bytes(), &trust, NOW),
+            Rejection::InvalidField { field: "name", .. }
+        );
+    }
+    let cert = |label: &str| {
+        Object::Node(NodeCert {
+            object_type: ObjectType::Node,
+            federation: dev.federation(),
+            created: T0,
+            member: code("KZ"),
+            node_key: key,
+            label: Some(label.to_string()),
+        })
+        .sign(&dev.members[KZ].root)
+    };
+    accepted(validate(cert("node 2").as_bytes(), &trust, NOW));
+    assert_rejected!(
+        validate(cert(&"x".repeat(500_000)).as_bytes(), &trust, NOW),
+        Rejection::InvalidField { field: "label", .. }
+    );
+    // A charter that has not adopted the 1.3 rules takes them, as 1.2 nodes do.
+    let old = crate::dev();
+    let long = Object::Node(NodeCert {
+        object_type: ObjectType::Node,
+        federation: old.federation(),
+        created: T0,
+        member: code("KZ"),
+        node_key: key,
+        label: Some("x".repeat(1000)),
+    })
+    .sign(&old.members[KZ].root);
+    accepted(validate(long.as_bytes(), &full_trust(&old), NOW));
 }
 
 #[test]

@@ -28,7 +28,7 @@ use crate::node::NodeHandle;
 use crate::{NodeError, now};
 
 /// The protocol version this node speaks (docs/PROTOCOL.md §10).
-pub const PROTOCOL_VERSION: &str = "1.2";
+pub const PROTOCOL_VERSION: &str = "1.3";
 /// Evidence bundles kept (the oldest is dropped first).
 pub const MAX_EVIDENCE: usize = 64;
 /// Nodes whose latest heartbeat is kept: every certified node of a large federation.

@@ -106,7 +106,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(store: &Store) -> Shared {
         Shared {
-            trust: RwLock::new(Arc::new(store.trust().clone())),
+            trust: RwLock::new(store.trust_shared()),
             counts: Mutex::new(store.counts_by_type().unwrap_or_default()),
             pending: AtomicU64::new(store.pending_len() as u64),
             seq: AtomicU64::new(store.seq()),
@@ -148,7 +148,7 @@ impl Shared {
 
     fn publish(&self, store: &Store, trust_changed: bool) {
         if trust_changed && let Ok(mut t) = self.trust.write() {
-            *t = Arc::new(store.trust().clone());
+            *t = store.trust_shared();
         }
         if let Ok(mut c) = self.counts.lock() {
             *c = store.counts_by_type().unwrap_or_default();

@@ -321,7 +321,7 @@ pub struct Store {
     /// The objects' bytes (sled's `objects` tree holds where they are).
     log: ObjectLog,
     reader: ObjectReader,
-    trust: TrustView,
+    trust: Arc<TrustView>,
     quarantine: Quarantine,
     /// When ingest last swept expired quarantine entries.
     last_expiry: u64,
@@ -466,9 +466,12 @@ struct Batch {
 }
 
 impl Batch {
-    fn accept(&mut self, v: Arc<Verified<Object>>, trust: &mut TrustView) {
+    fn accept(&mut self, v: Arc<Verified<Object>>, trust: &mut Arc<TrustView>) {
         if v.object().object_type().is_trust() {
-            trust.apply(&v);
+            // Copied only here, when the batch changes trust: a batch of records shares the
+            // view the store and its readers hold (a member's hundreds of delegations are
+            // not copied for every group commit).
+            Arc::make_mut(trust).apply(&v);
         }
         if let Object::Record(r) = v.object() {
             self.records.insert(v.id(), (r.member.clone(), v.signer()));
@@ -557,7 +560,7 @@ impl Store {
             trees,
             log,
             reader,
-            trust,
+            trust: Arc::new(trust),
             quarantine: Quarantine::new(opts.quarantine()),
             last_expiry: 0,
             seq: 0,
@@ -742,7 +745,7 @@ impl Store {
         // later amendment replaced, or by a member since removed) was valid when it was
         // accepted, and counts as it did then — so that its records read "root replaced"
         // after a restart exactly as before it, not "active".
-        let mut eras: Vec<TrustView> = Vec::new();
+        let mut eras: Vec<Arc<TrustView>> = Vec::new();
         for t in [
             ObjectType::Charter,
             ObjectType::Delegation,
@@ -781,7 +784,7 @@ impl Store {
     fn apply_from_an_earlier_era(
         &mut self,
         bytes: &[u8],
-        eras: &[TrustView],
+        eras: &[Arc<TrustView>],
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let limits = *self.trust.limits();
@@ -789,7 +792,7 @@ impl Store {
             let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
                 .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
             if let Verdict::Accepted(v) = validate_envelope(signed, era, self, now) {
-                self.trust.apply(&v);
+                Arc::make_mut(&mut self.trust).apply(&v);
                 return Ok(true);
             }
         }
@@ -802,7 +805,7 @@ impl Store {
         &mut self,
         mut charters: Vec<Vec<u8>>,
         now: Timestamp,
-    ) -> Result<Vec<TrustView>, StoreError> {
+    ) -> Result<Vec<Arc<TrustView>>, StoreError> {
         let mut eras = vec![self.trust.clone()];
         // Apply in version order: repeat passes until no charter is accepted any more.
         loop {
@@ -829,7 +832,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
         match validate_envelope(signed, &self.trust, self, now) {
             Verdict::Accepted(v) => {
-                self.trust.apply(&v);
+                Arc::make_mut(&mut self.trust).apply(&v);
                 Ok(true)
             }
             // A stored trust object that no longer validates (for instance a delegation by
@@ -841,6 +844,12 @@ impl Store {
     /// The current trust view.
     pub fn trust(&self) -> &TrustView {
         &self.trust
+    }
+
+    /// The current trust view, shared (no copy): what the store's readers are handed after a
+    /// group commit.
+    pub fn trust_shared(&self) -> Arc<TrustView> {
+        Arc::clone(&self.trust)
     }
 
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
@@ -1134,7 +1143,7 @@ impl Store {
     fn release_pending(
         &self,
         batch: &mut Batch,
-        trust: &mut TrustView,
+        trust: &mut Arc<TrustView>,
         now: Timestamp,
         pick: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Arc<Verified<Object>>>, StoreError> {
