@@ -424,3 +424,40 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Below its floor a node takes no new node certificate either (each is a member's to mint,
+/// for any number of fresh peer ids, and used to be stored whatever the disk): a peer whose
+/// certificate it does not hold is refused and nothing of it is stored, while a peer whose
+/// certificate it holds is admitted as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_its_floor_a_node_takes_no_new_certificate_but_admits_known_peers() {
+    use accord_core::SecretKey;
+    use accord_tests::harness::{dial_addr, metric, raw_peer};
+    let tf = TestFed::new(&["KZ", "BY"], 73).expect("federation");
+    let mut cfg = tf.config(0, vec![], AdmissionMode::Members);
+    cfg.store.min_free_mb = 1 << 30;
+    let a = accord_node::Node::spawn(cfg).await.expect("node starts");
+    let a_addr = dial_addr(&a).await.unwrap();
+    let stranger = SecretKey::from_seed([74; 32]);
+    let cert = tf.extra_node_cert(1, &stranger, "new node");
+    let (_x, _events) = raw_peer(
+        &stranger,
+        &tf,
+        Some(cert.as_bytes().to_vec()),
+        vec![a_addr.clone()],
+    )
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            metric(&a, "accord_non_members_disconnected_total").await >= 1.0
+        })
+        .await,
+        "the peer with a new certificate was not refused"
+    );
+    assert!(!has(&a, cert.id()).await, "the new certificate was stored");
+    let b = tf.spawn(1, vec![a_addr]).await.unwrap();
+    assert!(wait_until(Duration::from_secs(30), || admitted(&a, 1)).await);
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+}

@@ -452,6 +452,43 @@ pub enum Object {
     Retraction(Retraction),
 }
 
+/// Refuses a map with a key given twice, at any depth (section 4: "MUST refuse a duplicate
+/// key in any map"). A decoder into a map type keeps one of the values silently, and another
+/// implementation may keep the other: one signed object would read differently on two nodes.
+fn unique_keys(v: &Value) -> Result<(), DecodeError> {
+    match v {
+        Value::Map(entries) => {
+            let mut texts: std::collections::HashSet<&str> =
+                std::collections::HashSet::with_capacity(entries.len());
+            let mut others: Vec<&Value> = Vec::new();
+            for (k, _) in entries {
+                let fresh = match k.as_text() {
+                    Some(t) => texts.insert(t),
+                    None if others.contains(&k) => false,
+                    None => {
+                        others.push(k);
+                        true
+                    }
+                };
+                if !fresh {
+                    return Err(DecodeError::Body(match k.as_text() {
+                        Some(t) => format!("the key {t:?} appears twice in one map"),
+                        None => "a key appears twice in one map".into(),
+                    }));
+                }
+            }
+            for (k, x) in entries {
+                unique_keys(k)?;
+                unique_keys(x)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(unique_keys),
+        Value::Tag(_, inner) => unique_keys(inner),
+        _ => Ok(()),
+    }
+}
+
 impl Object {
     pub fn object_type(&self) -> ObjectType {
         match self {
@@ -515,6 +552,7 @@ impl Object {
         let Value::Map(entries) = &value else {
             return Err(DecodeError::Body("not a CBOR map".into()));
         };
+        unique_keys(&value)?;
         let ty = entries
             .iter()
             .find(|(k, _)| k.as_text() == Some("type"))

@@ -1548,6 +1548,58 @@ fn trust_names_are_bounded_and_printable() {
     accepted(validate(long.as_bytes(), &full_trust(&old), NOW));
 }
 
+/// A map with a key given twice — here a record's title in Russian twice, each copy a
+/// different text — is refused (section 4): a decoder into a map keeps one copy silently, and
+/// which one differs between implementations, so one signed record would read differently on
+/// two nodes. A duplicate top-level field is refused alike.
+#[test]
+fn a_key_given_twice_in_any_map_is_refused() {
+    use ciborium::Value;
+    type Entries = Vec<(Value, Value)>;
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let signed_body = |edit: &dyn Fn(&mut Entries)| {
+        let rec = record(&dev, KZ, at(HOUR), |_| {});
+        let mut v: Value = ciborium::from_reader(rec.body()).unwrap();
+        if let Value::Map(entries) = &mut v {
+            edit(entries);
+        }
+        let mut body = Vec::new();
+        ciborium::into_writer(&v, &mut body).unwrap();
+        let mut signed = SignedObject::unsigned(body);
+        assert!(signed.add_signature(&dev.members[KZ].publisher));
+        signed
+    };
+    // Unchanged, it is accepted.
+    accepted(validate(signed_body(&|_| {}).as_bytes(), &trust, NOW));
+    let twice_in_title = signed_body(&|entries| {
+        for (k, x) in entries.iter_mut() {
+            if k.as_text() == Some("title")
+                && let Value::Map(t) = x
+            {
+                let key = t[0].0.clone();
+                t.push((key, Value::Text("Другой заголовок".into())));
+            }
+        }
+    });
+    assert_rejected!(
+        validate(twice_in_title.as_bytes(), &trust, NOW),
+        Rejection::Decode(DecodeError::Body(m)) if m.contains("appears twice")
+    );
+    let twice_at_top = signed_body(&|entries| {
+        let kind = entries
+            .iter()
+            .find(|(k, _)| k.as_text() == Some("kind"))
+            .cloned()
+            .unwrap();
+        entries.push(kind);
+    });
+    assert_rejected!(
+        validate(twice_at_top.as_bytes(), &trust, NOW),
+        Rejection::Decode(DecodeError::Body(m)) if m.contains("\"kind\" appears twice")
+    );
+}
+
 #[test]
 fn key_revocation_by_member_root_is_accepted() {
     let dev = dev();

@@ -720,7 +720,8 @@ impl NodeHandle {
     ) -> Result<IngestResult, NodeError> {
         let started = std::time::Instant::now();
         // Trust objects the node needs to start and to admit peers (its preloaded files, a
-        // peer's certificate) are small and bounded; everything else waits for disk space.
+        // peer's certificate it already holds: a new one is refused before, in
+        // `check_certificate`) are small and bounded; everything else waits for disk space.
         if !matches!(source, Source::Preload | Source::Peer(_))
             && let Err(low) = self.inner.disk.check()
         {
@@ -1320,7 +1321,11 @@ async fn recheck_admitted(node: NodeHandle) {
 
 /// Whether `cert` may be stored as a certificate presented by `peer`: a node certificate for
 /// exactly this peer id, signed by the current root key of the member it names.
-fn presentable(trust: &accord_core::TrustView, cert: &[u8], peer: &str) -> Result<(), String> {
+fn presentable(
+    trust: &accord_core::TrustView,
+    cert: &[u8],
+    peer: &str,
+) -> Result<ObjectId, String> {
     let (signed, obj) = accord_core::validate::decode(cert, trust.limits())
         .map_err(|e| format!("invalid node certificate: {e}"))?;
     let Object::Node(n) = obj else {
@@ -1342,7 +1347,7 @@ fn presentable(trust: &accord_core::TrustView, cert: &[u8], peer: &str) -> Resul
             n.member
         ));
     }
-    Ok(())
+    Ok(signed.id())
 }
 
 /// Ingests a presented node certificate and admits the peer if it holds a valid, unrevoked
@@ -1360,7 +1365,15 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
         // exactly one kind of object, its own node certificate signed by a current member's
         // root key. Anything else (a record, a revocation, a certificate for another key) is
         // refused unread by the store, so a stranger cannot write to it or fill its quarantine.
-        presentable(&node.trust(), &cert, &peer.to_string())?;
+        let id = presentable(&node.trust(), &cert, &peer.to_string())?;
+        // Below the disk floor a node takes nothing new, a certificate included (each is a
+        // member's to mint, for any number of fresh peer ids); one it holds still admits.
+        if node.disk_check().is_err() && !matches!(node.get(id).await, Ok(Some(_))) {
+            return Err(
+                "this node's disk is below its floor: it takes no new node certificate now"
+                    .to_string(),
+            );
+        }
         let r = node
             .ingest(vec![cert.clone()], Source::Peer(peer))
             .await
