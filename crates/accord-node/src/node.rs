@@ -61,6 +61,11 @@ pub struct StoredView {
 /// queues here rather than there.
 pub const SEARCHES_AT_ONCE: usize = 4;
 
+/// Heartbeats judged at once. A heartbeat beyond them is let go unjudged (not forwarded, no
+/// penalty, counted as `busy`): honest nodes beat once a period, so only a flood meets the
+/// bound, and a flood never holds more tasks and memory than this.
+pub const HEARTBEATS_AT_ONCE: usize = 16;
+
 /// What `GET /v1/status` shows.
 #[derive(Debug, Clone)]
 pub struct NodeStatus {
@@ -115,6 +120,8 @@ struct Inner {
     verify_slots: Arc<Semaphore>,
     /// Searches and completions running at once ([`SEARCHES_AT_ONCE`]).
     search_slots: Arc<Semaphore>,
+    /// Heartbeats being judged ([`HEARTBEATS_AT_ONCE`]).
+    heartbeat_slots: Arc<Semaphore>,
     /// Signalled when an accepted revocation or charter amendment may have taken away an
     /// admitted peer's certificate: the event loop re-checks every admitted peer.
     trust_changed: tokio::sync::Notify,
@@ -326,6 +333,7 @@ impl Node {
                 objects,
                 verify_slots: Arc::new(Semaphore::new(cores)),
                 search_slots: Arc::new(Semaphore::new(SEARCHES_AT_ONCE)),
+                heartbeat_slots: Arc::new(Semaphore::new(HEARTBEATS_AT_ONCE)),
                 trust_changed: tokio::sync::Notify::new(),
                 gossip_quiet: watch::Sender::new(true),
                 node_key: key,
@@ -1228,7 +1236,25 @@ async fn event_loop(
                 data,
             } => {
                 let node = node.clone();
-                work.spawn(async move { node.on_heartbeat(message_id, source, data).await });
+                match node.inner.heartbeat_slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        work.spawn(async move {
+                            node.on_heartbeat(message_id, source, data).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        // Not reported: the event loop never waits on the swarm here, and an
+                        // unreported message leaves the gossip cache unforwarded within
+                        // seconds (PROTOCOL.md §9.1), without a penalty.
+                        let _ = (message_id, source, data);
+                        node.inner
+                            .metrics
+                            .heartbeats
+                            .get_or_create(&vec![("result".to_string(), "busy".to_string())])
+                            .inc();
+                    }
+                }
             }
             NetworkEvent::CertificatePresented { peer, cert } => {
                 let node = node.clone();
