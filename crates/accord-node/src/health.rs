@@ -100,6 +100,44 @@ struct Book {
     resets: BTreeMap<String, (Timestamp, u64)>,
 }
 
+impl Book {
+    /// Makes room in a full book for a node of `member`: the member with the most nodes in the
+    /// book gives up its longest silent one, unless that member is `member` itself (then the
+    /// newcomer waits). So one member certifying thousands of keys fills at most its share,
+    /// and another member's new node is still heard. `false` when no room was made.
+    fn make_room(&mut self, member: &str, own: &PublicKey) -> bool {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, e) in &self.nodes {
+            if k != own {
+                *counts
+                    .entry(e.latest.heartbeat().member.as_str())
+                    .or_default() += 1;
+            }
+        }
+        let mine = counts.get(member).copied().unwrap_or(0);
+        let Some((top, n)) = counts
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(m, n)| (m.to_string(), *n))
+        else {
+            return false;
+        };
+        if n <= mine.saturating_add(1) {
+            return false;
+        }
+        let stalest = self
+            .nodes
+            .iter()
+            .filter(|(k, e)| *k != own && e.latest.heartbeat().member == top)
+            .min_by_key(|(_, e)| e.received)
+            .map(|(k, _)| *k);
+        match stalest {
+            Some(k) => self.nodes.remove(&k).is_some(),
+            None => false,
+        }
+    }
+}
+
 impl Entry {
     /// A node's entry at its first heartbeat, `hb`, received at `t`.
     fn heard(hb: SignedHeartbeat, t: Timestamp) -> Entry {
@@ -484,7 +522,10 @@ impl NodeHandle {
         let watermark = hb.heartbeat().checkpoint.watermark;
         {
             let mut book = self.health().lock();
-            if !book.nodes.contains_key(&key) && book.nodes.len() >= MAX_NODES {
+            if !book.nodes.contains_key(&key)
+                && book.nodes.len() >= MAX_NODES
+                && !book.make_room(&hb.heartbeat().member, &self.node_key().public_key())
+            {
                 return Ok(false);
             }
             if let Some(e) = book.nodes.get_mut(&key) {
@@ -930,6 +971,54 @@ mod tests {
             format!("bundle {}", MAX_EVIDENCE + 2)
         );
         assert_eq!(book.next_evidence, MAX_EVIDENCE as u64 + 2);
+    }
+
+    /// One member certifies thousands of keys and beats with each: the book, full, gives up
+    /// that member's longest silent node for another member's newcomer, never the other way.
+    #[test]
+    fn a_full_book_makes_room_from_the_member_holding_the_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HealthState::open(dir.path().join("evidence")).unwrap();
+        let mut book = h.lock();
+        let entry = |member: &str, seed: u8, received: u64| {
+            let key = accord_core::SecretKey::from_seed([seed; 32]);
+            let hb = accord_core::health::Heartbeat {
+                federation: ObjectId([1; 32]),
+                member: member.into(),
+                node: key.public_key(),
+                issued: Timestamp(received),
+                period_secs: 60,
+                software: "accord/test".into(),
+                protocol: "1.3".into(),
+                charter_version: 1,
+                uptime_secs: 1,
+                counts: BTreeMap::new(),
+                checkpoint: accord_core::health::checkpoint_hasher().finish(Timestamp(0)),
+                reconciled: vec![],
+                attachment_backlog: 0,
+            };
+            let s = sign_heartbeat(hb, &key).unwrap();
+            (key.public_key(), Entry::heard(s, Timestamp(received)))
+        };
+        for i in 0..10u8 {
+            let (k, e) = entry("AM", 10 + i, 1_000 + u64::from(i));
+            book.nodes.insert(k, e);
+        }
+        for i in 0..2u8 {
+            let (k, e) = entry("BY", 40 + i, 1_000);
+            book.nodes.insert(k, e);
+        }
+        let own = accord_core::SecretKey::from_seed([99; 32]).public_key();
+        let stalest = accord_core::SecretKey::from_seed([10; 32]).public_key();
+        assert!(book.make_room("KZ", &own));
+        assert_eq!(book.nodes.len(), 11);
+        assert!(
+            !book.nodes.contains_key(&stalest),
+            "AM's longest silent node goes"
+        );
+        // The member holding the most gets no room from the others.
+        assert!(!book.make_room("AM", &own));
+        assert_eq!(book.nodes.len(), 11);
     }
 
     #[test]

@@ -25,6 +25,9 @@ const MAX_FETCH_RESPONSE_BYTES: usize = accord_net::MAX_SYNC_RESPONSE - 64 * 102
 
 /// Reconciliation with a peer: the last session that ended, and the one running now.
 ///
+/// Peers whose reconciliation figures are kept (`GET /v1/status`, the Connections page).
+pub const SYNC_STATS_KEPT: usize = 256;
+
 /// A running session publishes its figures as it goes (`running`), so that whoever reads them
 /// right after a catch-up sees the session that did it: `missing` (with `rounds` and the bytes
 /// so far) is there when the reconciliation rounds end, before the first fetched object is
@@ -190,7 +193,9 @@ impl SyncState {
         }
     }
 
-    /// Records the end of a session: its figures become the last session's.
+    /// Records the end of a session: its figures become the last session's. At most
+    /// [`SYNC_STATS_KEPT`] peers are remembered: the one whose last session ended longest ago
+    /// (none running) makes room, so peer ids that come and go do not grow the table.
     fn finish(&self, peer: Peer, mut st: PeerSync) -> PeerSync {
         st.running = None;
         if let Ok(mut m) = self.stats.lock() {
@@ -198,6 +203,16 @@ impl SyncState {
             st.sessions = e.sessions + 1;
             st.fetched_total = e.fetched_total + st.fetched;
             *e = st.clone();
+            if m.len() > SYNC_STATS_KEPT {
+                let oldest = m
+                    .iter()
+                    .filter(|(_, v)| v.running.is_none())
+                    .min_by_key(|(_, v)| v.last)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    m.remove(&k);
+                }
+            }
         }
         st
     }
@@ -741,6 +756,33 @@ mod tests {
     }
 
     use super::*;
+
+    /// Peer ids are free to make: the figures of at most `SYNC_STATS_KEPT` peers are kept, the
+    /// one whose last session ended longest ago making room.
+    #[test]
+    fn the_reconciliation_figures_of_peers_are_bounded() {
+        let s = SyncState::new(&crate::config::SyncConfig::default());
+        let first = Peer::random();
+        s.finish(
+            first,
+            PeerSync {
+                last: Some(Timestamp(1)),
+                ..PeerSync::default()
+            },
+        );
+        for i in 0..SYNC_STATS_KEPT as u64 + 10 {
+            s.finish(
+                Peer::random(),
+                PeerSync {
+                    last: Some(Timestamp(100 + i)),
+                    ..PeerSync::default()
+                },
+            );
+        }
+        let kept = s.snapshot();
+        assert_eq!(kept.len(), SYNC_STATS_KEPT);
+        assert!(!kept.iter().any(|(p, _)| *p == first.to_string()));
+    }
 
     /// Every chunk of `need` at `batch`, restarting small after the chunk numbers in `restart`.
     fn chunk_sizes(need: &[ObjectId], batch: usize, restart: &[usize]) -> Vec<usize> {
