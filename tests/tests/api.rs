@@ -937,3 +937,73 @@ async fn snippets_come_from_bodies_the_index_does_not_store() {
         "the rebuilt index stored the body"
     );
 }
+
+/// Reads a live stream until `want` appears in it (or the deadline): what it received.
+async fn stream_until(resp: &mut reqwest::Response, want: &str) -> String {
+    let mut buf = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            if buf.contains(want) {
+                return;
+            }
+        }
+    })
+    .await;
+    buf
+}
+
+/// The live stream analyses each record once for all subscribers and each subscriber's words
+/// once: a word being typed matches as a beginning, another word does not match, and at most
+/// `STREAMS_AT_ONCE` streams are open (one more is told to come back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_streams_match_each_subscribers_words_and_are_bounded() {
+    let tf = TestFed::new(&["KZ"], 92).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let client = reqwest::Client::new();
+    let open = |q: &str| client.get(format!("{base}/v1/stream?{q}")).send();
+    let mut typing = open("q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82")
+        .await
+        .unwrap(); // "правит"
+    let mut health = open("q=%D0%B7%D0%B4%D1%80%D0%B0%D0%B2%D0%BE%D0%BE%D1%85%D1%80%D0%B0%D0%BD%D0%B5%D0%BD%D0%B8%D0%B5").await.unwrap(); // "здравоохранение"
+    assert_eq!(typing.status().as_u16(), 200);
+    let record = |title: &str| {
+        let mut body = tf.fed.record_body(0, "unused", now());
+        body.lang = "ru".into();
+        body.title = BTreeMap::from([("ru".to_string(), title.to_string())]);
+        body.body = BTreeMap::from([("ru".to_string(), format!("{title}: опыт."))]);
+        Object::Record(body).sign(&tf.fed.members[0].publisher)
+    };
+    let egov = record("Электронное правительство");
+    node.submit(vec![egov.as_bytes().to_vec()]).await.unwrap();
+    let got = stream_until(&mut typing, &egov.id().to_string()).await;
+    assert!(got.contains(&egov.id().to_string()), "{got}");
+    let care = record("Здравоохранение онлайн");
+    node.submit(vec![care.as_bytes().to_vec()]).await.unwrap();
+    let got = stream_until(&mut health, &care.id().to_string()).await;
+    assert!(got.contains(&care.id().to_string()), "{got}");
+    assert!(
+        !got.contains(&egov.id().to_string()),
+        "a record without the word was sent: {got}"
+    );
+    // Two are open; the rest of the bound, then one more.
+    let mut open_streams = Vec::new();
+    for _ in 2..accord_api::STREAMS_AT_ONCE {
+        let r = open("").await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        open_streams.push(r);
+    }
+    let r = open("").await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    // One closed, one may open.
+    drop(open_streams.pop());
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            open("").await.unwrap().status().as_u16() == 200
+        })
+        .await
+    );
+    node.shutdown().await;
+}

@@ -13,6 +13,7 @@ pub mod exports;
 mod guard;
 pub mod openapi;
 mod records;
+pub use records::{MAX_VALUES_PER_PARAM, STREAMS_AT_ONCE};
 mod server;
 pub(crate) mod ui;
 
@@ -111,6 +112,7 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .layer(Extension(ExportSlots(std::sync::Arc::new(
             tokio::sync::Semaphore::new(EXPORTS_AT_ONCE),
         ))))
+        .layer(Extension(records::StreamFeed::new()))
         .layer(Extension(blobs::UploadSlots(std::sync::Arc::new(
             tokio::sync::Semaphore::new(blobs::UPLOADS_AT_ONCE),
         ))))

@@ -12,7 +12,6 @@ use accord_store::StoredObject;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
 use serde_json::{Value, json};
 
 use crate::{ApiError, bad};
@@ -418,9 +417,110 @@ pub(crate) fn record_detail(
     })))
 }
 
+/// Live streams open at once (`GET /v1/stream`, and the search page's "new records" notice,
+/// one per page open): one more is answered 503 with `Retry-After`.
+pub const STREAMS_AT_ONCE: usize = 256;
+/// Records analysed for the streams and not yet taken by every subscriber; a subscriber that
+/// falls further behind is told how many it missed (`lagged`).
+const STREAM_FEED_CAPACITY: usize = 1024;
+
+/// What the live streams send: a record analysed once for all of them, or how many records the
+/// analysis itself fell behind by.
+pub(crate) enum FeedItem {
+    Record {
+        doc: Box<RecordDoc>,
+        words: accord_search::DocWords,
+        json: String,
+    },
+    Lagged(u64),
+}
+
+/// The records accepted by the node, each made into its stream document and analysed once
+/// (on the blocking pool), for every subscriber: a subscriber only compares (its query's
+/// words, analysed once, against the record's sorted words), so a hundred open streams do not
+/// analyse every record a hundred times on the async workers. Nothing is analysed while no
+/// stream is open.
+#[derive(Clone)]
+pub(crate) struct StreamFeed(std::sync::Arc<FeedInner>);
+
+pub(crate) struct FeedInner {
+    tx: tokio::sync::broadcast::Sender<std::sync::Arc<FeedItem>>,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    started: std::sync::Once,
+}
+
+impl StreamFeed {
+    pub(crate) fn new() -> StreamFeed {
+        StreamFeed(std::sync::Arc::new(FeedInner {
+            tx: tokio::sync::broadcast::channel(STREAM_FEED_CAPACITY).0,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(STREAMS_AT_ONCE)),
+            started: std::sync::Once::new(),
+        }))
+    }
+
+    fn subscribe(
+        &self,
+        node: &NodeHandle,
+    ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<FeedItem>> {
+        let rx = self.0.tx.subscribe();
+        self.0.started.call_once(|| {
+            tokio::spawn(feed(node.clone(), self.0.tx.clone()));
+        });
+        rx
+    }
+}
+
+/// The feed's one task: from the node's accepted objects to analysed records.
+async fn feed(node: NodeHandle, tx: tokio::sync::broadcast::Sender<std::sync::Arc<FeedItem>>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = node.subscribe();
+    loop {
+        let item = match rx.recv().await {
+            Ok(v) => {
+                if tx.receiver_count() == 0 {
+                    continue;
+                }
+                let trust = node.trust();
+                let analysed = tokio::task::spawn_blocking(move || {
+                    let Object::Record(r) = v.object() else {
+                        return None;
+                    };
+                    let publisher = trust
+                        .delegations_of(&v.signer())
+                        .iter()
+                        .find(|d| d.delegation.member == r.member)
+                        .map(|d| d.delegation.name.clone())
+                        .unwrap_or_default();
+                    let doc = RecordDoc::of(v.id(), r, "active", &publisher);
+                    let words = accord_search::DocWords::of(&doc);
+                    let json = item_json(&doc, None).to_string();
+                    Some(FeedItem::Record {
+                        doc: Box::new(doc),
+                        words,
+                        json,
+                    })
+                })
+                .await;
+                match analysed {
+                    Ok(Some(item)) => item,
+                    _ => continue,
+                }
+            }
+            Err(RecvError::Lagged(n)) => FeedItem::Lagged(n),
+            Err(RecvError::Closed) => return,
+        };
+        let _ = tx.send(std::sync::Arc::new(item));
+    }
+}
+
 /// Whether a new record matches the stream's filters; text as the search reads it
-/// ([`accord_search::doc_matches_text`]).
-fn stream_matches(q: &SearchQuery, d: &RecordDoc) -> bool {
+/// ([`accord_search::QueryWords`]).
+fn stream_matches(
+    q: &SearchQuery,
+    words: Option<&accord_search::QueryWords>,
+    d: &RecordDoc,
+    dw: &accord_search::DocWords,
+) -> bool {
     let any = |list: &Vec<String>, v: &str| list.is_empty() || list.iter().any(|x| x == v);
     if !any(&q.members, &d.member) || !any(&q.kinds, &d.kind) || !any(&q.publishers, &d.publisher) {
         return false;
@@ -431,55 +531,67 @@ fn stream_matches(q: &SearchQuery, d: &RecordDoc) -> bool {
     if !q.langs.is_empty() && !d.languages.iter().any(|x| q.langs.contains(x)) {
         return false;
     }
-    if let Some(t) = q.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        return accord_search::doc_matches_text(d, t);
-    }
-    true
+    words.is_none_or(|w| w.matches(dw))
 }
 
-pub async fn stream(
+pub(crate) async fn stream(
     State(node): State<NodeHandle>,
+    axum::Extension(feed): axum::Extension<StreamFeed>,
     Query(params): Query<Vec<(String, String)>>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use tokio::sync::broadcast::error::RecvError;
     let q = parse_query(&params, &STREAM_PARAMS)?;
-    let rx = node.subscribe();
-    let publisher_of = node.clone();
-    let s = futures::stream::unfold((rx, q, publisher_of), |(mut rx, q, node)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) => {
-                    let Object::Record(r) = v.object() else {
-                        continue;
-                    };
-                    let id = v.id();
-                    let signer = v.signer();
-                    // From the trust view the store thread published: no store round trip.
-                    let publisher = node
-                        .trust()
-                        .delegations()
-                        .find(|d| d.delegation.publisher == signer)
-                        .map(|d| d.delegation.name.clone())
-                        .unwrap_or_default();
-                    let d = RecordDoc::of(id, r, "active", &publisher);
-                    if stream_matches(&q, &d) {
-                        let ev = Event::default()
+    let Ok(slot) = feed.0.slots.clone().try_acquire_owned() else {
+        let mut r = ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{STREAMS_AT_ONCE} live streams are open: try again later"),
+        )
+        .into_response();
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("30"),
+        );
+        return Ok(r);
+    };
+    let words = q
+        .text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(accord_search::QueryWords::of);
+    let rx = feed.subscribe(&node);
+    let s = futures::stream::unfold(
+        (rx, q, words, slot),
+        |(mut rx, q, words, slot)| async move {
+            loop {
+                let item = match rx.recv().await {
+                    Ok(item) => item,
+                    Err(RecvError::Lagged(n)) => std::sync::Arc::new(FeedItem::Lagged(n)),
+                    Err(RecvError::Closed) => return None,
+                };
+                let ev = match &*item {
+                    FeedItem::Record {
+                        doc,
+                        words: dw,
+                        json,
+                    } => {
+                        if !stream_matches(&q, words.as_ref(), doc, dw) {
+                            continue;
+                        }
+                        Event::default()
                             .event("record")
-                            .id(id.to_string())
-                            .data(item_json(&d, None).to_string());
-                        return Some((Ok(ev), (rx, q, node)));
+                            .id(doc.id.to_string())
+                            .data(json.as_str())
                     }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let ev = Event::default()
+                    FeedItem::Lagged(n) => Event::default()
                         .event("lagged")
-                        .data(format!("{{\"missed\":{n}}}"));
-                    return Some((Ok(ev), (rx, q, node)));
-                }
-                Err(_) => return None,
+                        .data(format!("{{\"missed\":{n}}}")),
+                };
+                return Some((Ok::<_, Infallible>(ev), (rx, q, words, slot)));
             }
-        }
-    });
-    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+        },
+    );
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()).into_response())
 }
 
 pub async fn federation(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {

@@ -686,50 +686,105 @@ fn register_tokenizers(index: &Index) {
     }
 }
 
+/// A record's words in every language family's analysis, as the live stream matches them:
+/// analysed once per record and shared by every subscriber ([`QueryWords::matches`]).
+#[derive(Debug, Clone, Default)]
+pub struct DocWords {
+    per_family: Vec<std::collections::BTreeSet<String>>,
+}
+
+impl DocWords {
+    pub fn of(d: &RecordDoc) -> DocWords {
+        let all: Vec<&String> = d
+            .title
+            .values()
+            .chain(d.summary.values())
+            .chain(d.body.values())
+            .chain(d.tags.iter())
+            .chain(d.attachments.iter().map(|a| &a.text))
+            .collect();
+        DocWords {
+            per_family: Family::ALL
+                .iter()
+                .map(|f| {
+                    let mut a = analyzer(*f);
+                    let mut have = std::collections::BTreeSet::new();
+                    for t in &all {
+                        for v in plan::analyze_with(&mut a, t) {
+                            have.extend(v);
+                        }
+                    }
+                    have
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Query text analysed once (a live stream's subscriber), to be matched against any number of
+/// records' [`DocWords`].
+#[derive(Debug, Clone)]
+pub struct QueryWords {
+    per_family: Vec<Vec<Vec<String>>>,
+    /// The words that must match (the content words; all of them when every word is a stop
+    /// word).
+    needed: Vec<usize>,
+    /// The last word, matched also as a beginning while it is being typed.
+    partial: Option<usize>,
+}
+
+impl QueryWords {
+    pub fn of(text: &str) -> QueryWords {
+        let per_family = Family::ALL
+            .iter()
+            .map(|f| plan::analyze_with(&mut analyzer(*f), text))
+            .collect();
+        let surfaces = analysis::words(text);
+        let content: Vec<usize> = (0..surfaces.len())
+            .filter(|i| !analysis::is_stop_word(&analysis::fold_word(&surfaces[*i].2)))
+            .collect();
+        let needed = if content.is_empty() {
+            (0..surfaces.len()).collect()
+        } else {
+            content
+        };
+        let partial = (!text.ends_with(char::is_whitespace) && !surfaces.is_empty())
+            .then(|| surfaces.len() - 1);
+        QueryWords {
+            per_family,
+            needed,
+            partial,
+        }
+    }
+
+    /// Whether every needed word, in some language family's analysis, is a word of the record
+    /// (the last one also as a beginning). Each look-up is a search in the record's sorted
+    /// words: no scan of the record per subscriber.
+    pub fn matches(&self, d: &DocWords) -> bool {
+        self.needed.iter().all(|&i| {
+            let last = self.partial == Some(i);
+            self.per_family.iter().zip(&d.per_family).any(|(q, have)| {
+                q.get(i).into_iter().flatten().any(|t| {
+                    have.contains(t)
+                        || (last
+                            && have
+                                .range::<str, _>((
+                                    std::ops::Bound::Included(t.as_str()),
+                                    std::ops::Bound::Unbounded,
+                                ))
+                                .next()
+                                .is_some_and(|h| h.starts_with(t.as_str())))
+                })
+            })
+        })
+    }
+}
+
 /// Whether a record matches query text as the index would read it, without an index (the live
 /// stream): every content word, in some language's analysis, is a word of the record, the last
 /// word also as a beginning. Glossary and approximate readings are not applied.
 pub fn doc_matches_text(d: &RecordDoc, text: &str) -> bool {
-    let all: Vec<&String> = d
-        .title
-        .values()
-        .chain(d.summary.values())
-        .chain(d.body.values())
-        .chain(d.tags.iter())
-        .chain(d.attachments.iter().map(|a| &a.text))
-        .collect();
-    let partial_last = !text.ends_with(char::is_whitespace);
-    let per_family: Vec<(Vec<Vec<String>>, std::collections::HashSet<String>)> = Family::ALL
-        .iter()
-        .map(|f| {
-            let mut a = analyzer(*f);
-            let q = plan::analyze_with(&mut a, text);
-            let mut have = std::collections::HashSet::new();
-            for t in &all {
-                for v in plan::analyze_with(&mut a, t) {
-                    have.extend(v);
-                }
-            }
-            (q, have)
-        })
-        .collect();
-    let surfaces = analysis::words(text);
-    let content: Vec<usize> = (0..surfaces.len())
-        .filter(|i| !analysis::is_stop_word(&analysis::fold_word(&surfaces[*i].2)))
-        .collect();
-    let needed = if content.is_empty() {
-        (0..surfaces.len()).collect()
-    } else {
-        content
-    };
-    needed.iter().all(|&i| {
-        let last = partial_last && i + 1 == surfaces.len();
-        per_family.iter().any(|(q, have)| {
-            q.get(i).into_iter().flatten().any(|t| {
-                have.contains(t) || (last && have.iter().any(|h| h.starts_with(t.as_str())))
-            })
-        })
-    })
+    QueryWords::of(text).matches(&DocWords::of(d))
 }
 
 /// The index. Queries may run from any thread; writing is `&mut`.
