@@ -686,6 +686,39 @@ fn register_tokenizers(index: &Index) {
     }
 }
 
+/// Text typed with the other keyboard layout, read on the one meant: Latin keys (and the
+/// punctuation keys where the Russian layout has letters: `;` ж, `'` э, `,` б, `.` ю, `[` х,
+/// `]` ъ, `` ` `` ё) as ЙЦУКЕН, or Cyrillic as QWERTY. `None` when the text has letters of both
+/// alphabets, none at all, or a character neither layout explains (then it was not a slip of
+/// the layout).
+pub fn swap_layout(text: &str) -> Option<String> {
+    const LATIN: &str = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`";
+    const CYRILLIC: &str = "йцукенгшщзхъфывапролджэячсмитьбюё";
+    let latin: Vec<char> = LATIN.chars().collect();
+    let cyrillic: Vec<char> = CYRILLIC.chars().collect();
+    let has_latin = text.chars().any(|c| c.is_ascii_alphabetic());
+    let has_cyrillic = text
+        .chars()
+        .any(|c| cyrillic.contains(&c.to_lowercase().next().unwrap_or(c)));
+    let (from, to) = match (has_latin, has_cyrillic) {
+        (true, false) => (&latin, &cyrillic),
+        (false, true) => (&cyrillic, &latin),
+        _ => return None,
+    };
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        match from.iter().position(|x| *x == lower) {
+            Some(i) => out.push(to[i]),
+            None if c.is_whitespace() || c.is_ascii_digit() || c == '-' => out.push(c),
+            // A Cyrillic text keeps its own punctuation (`,` `.` are letters only on Latin keys).
+            None if from[0] == 'й' && ",.;:!?\"'()".contains(c) => out.push(c),
+            None => return None,
+        }
+    }
+    Some(out)
+}
+
 /// A record's words in every language family's analysis, as the live stream matches them:
 /// analysed once per record and shared by every subscriber ([`QueryWords::matches`]).
 #[derive(Debug, Clone, Default)]
@@ -1165,6 +1198,21 @@ impl Searcher {
             Some(&strict),
             reading.clone(),
         )?;
+        // Nothing as typed, and the text reads as words of the index on the other keyboard
+        // layout ("ghfdbntkmcndj" for «правительство», "пщмуктьуте" for "government"): what
+        // that reading finds, said so.
+        if first.total == 0
+            && let Some(swapped) = swap_layout(raw)
+            && self.count_of(&searcher, q, &swapped)? > 0
+        {
+            let mut other = self.search(&SearchQuery {
+                text: Some(swapped.clone()),
+                ..q.clone()
+            })?;
+            other.reading.showing_for = Some(swapped.clone());
+            other.did_you_mean = Some(swapped);
+            return Ok(other);
+        }
         if first.total >= plan::FEW || !planner.can_relax() {
             // Found as typed, through a word's beginnings or stem ("goverment", whose stem
             // begins *government*'s): a word no record holds still gets its correction offered.

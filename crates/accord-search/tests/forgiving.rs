@@ -608,3 +608,48 @@ fn a_beginning_finds_the_words_it_begins_and_a_misspelling_is_corrected_even_whe
     // A word spelt right gets no correction.
     assert!(search(&idx, "government").did_you_mean.is_none());
 }
+
+/// A query typed with the other keyboard layout — a Russian word on Latin keys, an English one
+/// on Cyrillic keys, a letter that sits on a punctuation key («объявление» as "j,]zdktybt") —
+/// finds what the meant words find, and says which words it searched for. Text that finds
+/// something as typed is never swapped.
+#[test]
+fn a_query_typed_on_the_other_keyboard_layout_is_read_as_meant() {
+    let idx = index(vec![
+        doc(R {
+            n: 1,
+            lang: "ru",
+            title: "Электронное правительство",
+            summary: "Объявление о проактивных услугах",
+            body: "Опыт правительства.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 2,
+            lang: "en",
+            title: "Open government data",
+            summary: "Datasets",
+            body: "The government portal.",
+            tags: &[],
+        }),
+    ]);
+    let r = search(&idx, "ghfdbntkmcndj");
+    assert_eq!(order(&r), vec![1]);
+    assert_eq!(r.reading.showing_for.as_deref(), Some("правительство"));
+    let r = search(&idx, "пщмуктьуте");
+    assert_eq!(order(&r), vec![2]);
+    assert_eq!(r.reading.showing_for.as_deref(), Some("government"));
+    let r = search(&idx, "J,]zdktybt");
+    assert_eq!(order(&r), vec![1]);
+    assert_eq!(r.reading.showing_for.as_deref(), Some("объявление"));
+    // Found as typed: left alone.
+    let r = search(&idx, "government");
+    assert_eq!(order(&r), vec![2]);
+    assert_eq!(r.reading.showing_for, None);
+    assert_eq!(
+        accord_search::swap_layout("ghbdtn vbh"),
+        Some("привет мир".into())
+    );
+    assert_eq!(accord_search::swap_layout("rfr ltkf? 2026"), None);
+    assert_eq!(accord_search::swap_layout("mixed слово"), None);
+}
