@@ -122,7 +122,7 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
         "the member root key, shown once: the delegation says it was signed by it"
     );
     assert!(
-        html.contains("✔ the member state's root key (below)")
+        html.contains("Signed by root key</dt><dd>✔ the one shown below")
             && html.contains("Valid</dt><dd>from ")
             && html.contains("with no end date"),
         "{html}"

@@ -182,10 +182,7 @@ impl Lang {
             "valid_from" => ("с", "from"),
             "valid_until" => ("по", "until"),
             "no_end" => ("без срока окончания", "with no end date"),
-            "the_root_key_below" => (
-                "✔ корневым ключом государства (ниже)",
-                "✔ the member state's root key (below)",
-            ),
+            "the_root_key_below" => ("✔ тем, что указан ниже", "✔ the one shown below"),
             "root_key" => ("Корневой ключ государства", "Member root key"),
             "charter" => ("Устав", "Charter"),
             "download" => ("Скачать подписанный объект", "Download the signed object"),
@@ -344,6 +341,14 @@ impl Lang {
                 "The member's root key that delegated the signer has been replaced by a charter amendment: the record no longer counts as published in its name.",
             ),
             "revoked_from" => ("Отзыв действует с", "Revoked from"),
+            "node_empty" => (
+                "На этом узле пока нет записей.",
+                "This node holds no records yet.",
+            ),
+            "node_empty_help" => (
+                "Они появятся здесь, когда министерства опубликуют их или узел получит их от других узлов федерации (см. «Соединения»).",
+                "They appear here when ministries publish them or this node receives them from the federation's other nodes (see Connections).",
+            ),
             "paging_cut" => (
                 "Дальше страницы не листаются: уточните поиск (например, датами).",
                 "Pages go no further: narrow the search (by dates, for example).",
@@ -564,6 +569,17 @@ impl Lang {
         match self {
             Lang::Ru => format!("(в файл попадут первые {} записей)", self.number(n as u64)),
             Lang::En => format!("(a file holds the first {} records)", self.number(n as u64)),
+        }
+    }
+
+    /// "All 25 records" under a column that shows the newest few.
+    pub fn all_records(self, n: u64) -> String {
+        match self {
+            Lang::Ru => format!(
+                "Все {}",
+                self.count(n, ["запись", "записи", "записей"], ["", ""])
+            ),
+            Lang::En => format!("All {}", self.count(n, ["", "", ""], ["record", "records"])),
         }
     }
 

@@ -91,6 +91,29 @@ fn asked(params: &[(String, String)]) -> Asked {
     a
 }
 
+/// A filter's values as a reader scans them: members, directions and kinds by how many records
+/// they hold, then by name in the interface language (their codes' order meant nothing to a
+/// reader); languages and statuses as they come.
+fn facet_order<'a>(
+    facet: &str,
+    counts: &'a BTreeMap<String, u64>,
+    ctx: &Ctx,
+) -> Vec<(&'a String, &'a u64)> {
+    let mut v: Vec<(&String, &u64)> = counts.iter().collect();
+    if matches!(facet, "member" | "direction" | "kind") {
+        let name = |code: &str| match facet {
+            "member" => ctx
+                .members
+                .get(code)
+                .cloned()
+                .unwrap_or_else(|| code.to_string()),
+            _ => ctx.name(code).to_string(),
+        };
+        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| name(a.0).cmp(&name(b.0))));
+    }
+    v
+}
+
 /// Takes a filter out of a query (or widens it); `false` when there was nothing to take.
 type Widen = fn(&mut SearchQuery) -> bool;
 
@@ -340,7 +363,16 @@ pub async fn search(
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
                     @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " " (lang.quote(ctx.name(dcode))) } }
                     @if r.hits.is_empty() {
-                        div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t("empty_help")) } p { a href="/" { (lang.t("clear")) } } }
+                        @if text.is_empty() && active_filters == 0 {
+                            // Nothing asked and nothing held: say so, rather than "not found".
+                            div.empty { p { strong { (lang.t("node_empty")) } } p { (lang.t("node_empty_help")) } }
+                        } @else {
+                            // Clearing keeps the words: the filters are what to take away first.
+                            @let keep: Vec<(String, String)> = ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "q" | "sort")).cloned().collect();
+                            div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t("empty_help")) }
+                                @if active_filters > 0 { p { a href=(if keep.is_empty() { "/".to_string() } else { format!("/?{}", qs(&keep)) }) { (lang.t("clear")) } } }
+                            }
+                        }
                     }
                     @for h in &r.hits {
                         @let d = &h.doc;
@@ -408,7 +440,7 @@ pub async fn search(
                                 fieldset {
                                     // A record counts under every language it is written in.
                                     legend { (lang.t(if facet == "lang" { "available_in" } else { facet })) }
-                                    @for (value, n) in &counts {
+                                    @for (value, n) in facet_order(facet, &counts, &ctx) {
                                         label {
                                             input type="checkbox" name=(name) value=(value) checked[checked(name, value)];
                                             " "
@@ -672,7 +704,7 @@ pub async fn record(
             @if !summary.is_empty() { p lang=(shown) { em { (summary) } } }
             div.body lang=(shown) { (markdown(&pick("body"))) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
-                p { strong { (lang.t("tags")) ": " } @for t in tags { span.badge { (t.as_str().unwrap_or("")) } } }
+                p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str) { a.badge href=(format!("/?{}", qs(&[("q".to_string(), t.to_string())]))) { (t) } " " } }
             }
             @if let Some(links) = v["links"].as_array().filter(|l| !l.is_empty()) {
                 h2 { (lang.t("links")) }
@@ -1253,6 +1285,12 @@ pub async fn compare(
                             ul { @for h in r.iter().flat_map(|r| r.hits.iter()) {
                                 li { a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } " " span.meta { (lang.date(h.doc.created)) } }
                             } }
+                            // The column shows the newest; the search shows them all.
+                            @let total = r.as_ref().map_or(0, |r| r.total);
+                            @if total > r.as_ref().map_or(0, |r| r.hits.len()) {
+                                @let all: Vec<(String, String)> = [("member".to_string(), m.clone())].into_iter().chain(dirs.iter().map(|d| ("direction".to_string(), d.clone()))).collect();
+                                p { a href=(format!("/?{}", qs(&all))) { (lang.all_records(total as u64)) " →" } }
+                            }
                         }
                     }
                 }
