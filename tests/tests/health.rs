@@ -200,6 +200,22 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
         .await
         .unwrap();
     assert!(page.contains("Federation health") && page.contains("divergent"));
+    // The evidence in the reader's words, from its figures (the signed explanation is the
+    // bundle's English, kept as the line's title).
+    assert!(
+        page.contains("objects created before") && page.contains("this node holds"),
+        "{page}"
+    );
+    let page_ru = reqwest::get(format!("{base}/health?lang=ru"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page_ru.contains("созданных до") && page_ru.contains("этот узел хранит"),
+        "{page_ru}"
+    );
     // On a phone each node is a card, every value under its column's name; the menu names the
     // charter page by what it shows.
     assert!(

@@ -212,8 +212,18 @@ pub struct EvidenceSummary {
     pub subject: String,
     #[serde(serialize_with = "ts")]
     pub created: Timestamp,
+    /// The signed explanation (English, part of the bundle).
     pub explanation: String,
     pub heartbeats: usize,
+    /// What the subject claimed in its last heartbeat of the bundle: objects created before
+    /// `watermark` (for a reader's own wording of the explanation).
+    pub claimed: Option<u64>,
+    #[serde(serialize_with = "ts_opt")]
+    pub watermark: Option<Timestamp>,
+    /// What this node held below that watermark, and when it last reconciled with the subject.
+    pub held: Option<u64>,
+    #[serde(serialize_with = "ts_opt")]
+    pub reconciled_at: Option<Timestamp>,
 }
 
 /// `GET /v1/health/federation`.
@@ -889,14 +899,25 @@ impl NodeHandle {
             .evidence
             .iter()
             .rev()
-            .map(|e| EvidenceSummary {
-                number: e.number,
-                kind: e.evidence.kind.clone(),
-                subject_member: e.evidence.subject_member.clone(),
-                subject: e.evidence.subject.to_string(),
-                created: e.evidence.created,
-                explanation: e.evidence.explanation.clone(),
-                heartbeats: e.evidence.heartbeats.len(),
+            .map(|e| {
+                let last = e
+                    .evidence
+                    .heartbeats
+                    .last()
+                    .and_then(|b| accord_core::health::open_heartbeat(b).ok());
+                EvidenceSummary {
+                    number: e.number,
+                    kind: e.evidence.kind.clone(),
+                    subject_member: e.evidence.subject_member.clone(),
+                    subject: e.evidence.subject.to_string(),
+                    created: e.evidence.created,
+                    explanation: e.evidence.explanation.clone(),
+                    heartbeats: e.evidence.heartbeats.len(),
+                    claimed: last.as_ref().map(|h| h.heartbeat().checkpoint.count),
+                    watermark: last.as_ref().map(|h| h.heartbeat().checkpoint.watermark),
+                    held: e.evidence.observed.as_ref().map(|c| c.count),
+                    reconciled_at: e.evidence.reconciled_at,
+                }
             })
             .collect();
         FederationHealth {

@@ -572,6 +572,68 @@ impl Lang {
         }
     }
 
+    /// What an evidence bundle shows, in this language, from its figures (the bundle's own
+    /// explanation is signed English text, kept for the file and the API).
+    pub fn evidence_text(self, e: &accord_node::EvidenceSummary) -> String {
+        if e.kind == "equivocation" {
+            return match self {
+                Lang::Ru => {
+                    "подписал два разных сообщения о состоянии с одним и тем же временем".into()
+                }
+                Lang::En => "signed two different heartbeats for the same time".into(),
+            };
+        }
+        let (Some(claimed), Some(watermark), Some(held)) = (e.claimed, e.watermark, e.held) else {
+            return e.explanation.clone();
+        };
+        let objects =
+            |n: u64| self.count(n, ["объект", "объекта", "объектов"], ["object", "objects"]);
+        let after = e.reconciled_at.map(|t| self.time(t, false));
+        match self {
+            Lang::Ru => format!(
+                "заявляет {}, созданных до {}; этот узел хранит {}{}",
+                objects(claimed),
+                self.time(watermark, false),
+                self.number(held),
+                after
+                    .map(|t| format!(", хотя сверился с ним {t}"))
+                    .unwrap_or_default()
+            ),
+            Lang::En => format!(
+                "claims {} created before {}; this node holds {}{}",
+                objects(claimed),
+                self.time(watermark, false),
+                self.number(held),
+                after
+                    .map(|t| format!(" after reconciling with it at {t}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Why heartbeats were refused, by their reason code, in this language.
+    pub fn heartbeat_refusal(self, code: &str) -> String {
+        let (ru, en) = match code {
+            "not-certified" => ("ключ узла не сертифицирован", "node key not certified"),
+            "wrong-member" => (
+                "ключ сертифицирован другим государством",
+                "key certified by another member",
+            ),
+            "bad-signature" => ("неверная подпись", "bad signature"),
+            "malformed" | "too-large" => ("повреждённое сообщение", "malformed message"),
+            "wrong-federation" => ("другая федерация", "another federation"),
+            "bad-watermark" => ("невозможная отметка сверки", "impossible watermark"),
+            "from-the-future" => ("время в будущем", "time in the future"),
+            "stale" => ("устарело", "stale"),
+            "busy" => ("не проверено: узел занят", "not judged: node busy"),
+            other => (other, other),
+        };
+        match self {
+            Lang::Ru => ru.to_string(),
+            Lang::En => en.to_string(),
+        }
+    }
+
     /// "All 25 records" under a column that shows the newest few.
     pub fn all_records(self, n: u64) -> String {
         match self {

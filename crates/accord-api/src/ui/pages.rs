@@ -1490,14 +1490,14 @@ pub async fn health(
             ul { @for e in &view.evidence {
                 li {
                     span.state.bad { (if e.kind == "equivocation" { lang.t("equivocated") } else { lang.t("divergent") }) }
-                    " · " (ctx.member(&e.subject_member)) " · " (lang.date(e.created)) " · " (e.explanation) " · "
+                    " · " (ctx.member(&e.subject_member)) " · " (lang.date(e.created)) " · " span title=(e.explanation) { (lang.evidence_text(e)) } " · "
                     a href=(format!("/v1/health/evidence?number={}", e.number)) download=(format!("evidence-{}.cbor", e.number)) { (lang.t("download")) }
                 }
             } }
         }
         @if !view.refused.is_empty() {
             p.meta { (lang.t("refused_heartbeats")) ": "
-                @for (code, n) in &view.refused { code { (code) } " " (n) " " }
+                @for (code, n) in &view.refused { span title=(code) { (lang.heartbeat_refusal(code)) } ": " (lang.number(*n)) "; " }
             }
         }
         p.exports { a href="/v1/health/federation" { "JSON" } " · " a href="/metrics" { "Prometheus" } }
