@@ -164,9 +164,34 @@ pub fn show(file: &Path) -> Result<()> {
         c.members.len()
     );
     println!(
-        "taxonomy:    {} directions, {} kinds",
+        "taxonomy:    {} directions, {} kinds (the codes a record names)",
         c.taxonomy.directions.len(),
         c.taxonomy.kinds.len()
+    );
+    let name = |e: &accord_core::taxonomy::TaxonEntry| {
+        let en = e.names.get("en").cloned().unwrap_or_default();
+        match e.names.get("ru") {
+            Some(ru) if !en.is_empty() => format!("{en} / {ru}"),
+            Some(ru) => ru.clone(),
+            None => en,
+        }
+    };
+    println!("directions:");
+    for e in &c.taxonomy.directions {
+        println!("  {:<26} {}", e.code, name(e));
+    }
+    println!("kinds:");
+    for e in &c.taxonomy.kinds {
+        println!("  {:<26} {}", e.code, name(e));
+    }
+    println!(
+        "rules:       protocol 1.{} refusals{}",
+        c.limits.rules,
+        if c.limits.rules < accord_core::object::RULES_1_3 {
+            " (amend the charter to adopt the 1.3 rules once every member runs 1.3)"
+        } else {
+            ""
+        }
     );
     println!("members and signatures:");
     let complete = print_signatures(&signed, &c);

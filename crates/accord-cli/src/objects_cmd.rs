@@ -188,6 +188,63 @@ pub fn build_record(
     build_record_from_text(input, &text, attach, trust, created)
 }
 
+/// For a direction or kind the charter does not have: the closest code it has, and where the
+/// list is (a ministry types the code from memory; `accord charter show` lists them).
+fn taxonomy_hint(e: &accord_core::Rejection, charter: &accord_core::Charter) -> String {
+    let (wrong, codes): (&str, Vec<&str>) = match e {
+        accord_core::Rejection::UnknownDirection(d) => (
+            d,
+            charter
+                .taxonomy
+                .directions
+                .iter()
+                .map(|x| x.code.as_str())
+                .collect(),
+        ),
+        accord_core::Rejection::UnknownKind(k) => (
+            k,
+            charter
+                .taxonomy
+                .kinds
+                .iter()
+                .map(|x| x.code.as_str())
+                .collect(),
+        ),
+        _ => return String::new(),
+    };
+    let closest = codes
+        .iter()
+        .map(|c| (edit_distance(wrong, c), *c))
+        .min()
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
+        .map(|(_, c)| format!(" — did you mean \"{c}\"?"))
+        .unwrap_or_default();
+    format!(
+        "{closest} The charter's codes: {} (`accord charter show` names each)",
+        codes.join(", ")
+    )
+}
+
+/// Levenshtein distance between two short codes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// A file the record's own text names, which must lie in the record's directory or below it:
 /// a hostile or careless record file (`path: ../../home/me/ministry.key`, an absolute path, a
 /// symbolic link leading out) would otherwise have `accord publish` sign, upload and so send
@@ -296,7 +353,13 @@ pub fn build_record_from_text(
     let rec = ri
         .into_record(trust.federation(), created, body.as_deref())
         .map_err(|e| anyhow!("{}: {e}", input.display()))?;
-    check_record_fields(&rec, trust.charter()).map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    check_record_fields(&rec, trust.charter()).map_err(|e| {
+        anyhow!(
+            "{}: {e}{}",
+            input.display(),
+            taxonomy_hint(&e, trust.charter())
+        )
+    })?;
     if trust.charter().member(&rec.member).is_none() {
         bail!(
             "{}: member: {} is not a member of this federation",
@@ -351,6 +414,29 @@ mod tests {
     /// A record file names its attachments relative to itself; one that reaches out of its
     /// directory — by `..`, an absolute path or a symbolic link — is refused before any file is
     /// read, so a hostile note cannot have `accord publish` upload the user's key.
+    #[test]
+    fn a_wrong_direction_gets_the_closest_code_and_the_list() {
+        let charter =
+            accord_core::devnet::DevFederation::new(&["KZ"], [1; 32], accord_core::Timestamp(1))
+                .unwrap()
+                .charter;
+        let hint = taxonomy_hint(
+            &accord_core::Rejection::UnknownDirection("e-goverment".into()),
+            &charter,
+        );
+        assert!(hint.contains("did you mean \"e-government\"?"), "{hint}");
+        assert!(
+            hint.contains("digital-skills") && hint.contains("accord charter show"),
+            "{hint}"
+        );
+        let hint = taxonomy_hint(&accord_core::Rejection::UnknownKind("zzz".into()), &charter);
+        assert!(
+            !hint.contains("did you mean") && hint.contains("regulatory-note"),
+            "{hint}"
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
     #[test]
     fn a_records_file_cannot_attach_files_outside_its_directory() {
         let root = tempfile::tempdir().unwrap();
