@@ -213,7 +213,7 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
         .await
         .unwrap();
     assert!(
-        page_ru.contains("созданных до") && page_ru.contains("этот узел хранит"),
+        page_ru.contains("заявлено объектов, созданных до") && page_ru.contains("у этого узла:"),
         "{page_ru}"
     );
     // On a phone each node is a card, every value under its column's name; the menu names the

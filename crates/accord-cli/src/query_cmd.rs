@@ -405,10 +405,9 @@ async fn get_bytes(node: &str, path: &str) -> Result<Vec<u8>> {
 }
 
 /// Exports what a search finds. The file is written whole or not at all
-/// ([`crate::util::AtomicFile`]): an export that fails half-way leaves what was at `out`. A
-/// search is paged oldest first; past the deepest page the node serves
-/// ([`accord_search::MAX_OFFSET`], the result then says `cut`) the search goes on from the
-/// last record's time, so any number of records is exported.
+/// ([`crate::util::AtomicFile`]): an export that fails half-way leaves what was at `out`. The
+/// search is paged by time, oldest first (see the loop), so any number of records is exported
+/// and a record leaving the result meanwhile shifts nothing.
 pub async fn export(
     node: &str,
     text: Option<&str>,
@@ -430,10 +429,13 @@ pub async fn export(
         file.write_all(&get_bytes(node, "/v1/export?types=charter,delegation,node").await?)?;
     }
     let mut retractions: Vec<String> = Vec::new();
-    let mut cursor: Option<String> = None;
-    // Where the present window of the search starts (`since`), and the ids already written
-    // that were created at the last time seen (a new window starts at that time again).
-    let mut window: Option<String> = None;
+    // Paged by time, oldest first: each request asks from the last record's time on (`since`,
+    // inclusive), so that a record removed from the result during the export (retracted,
+    // replaced) shifts nothing; the ids already written at that time are skipped. Only when a
+    // whole page shares one time (many records of one millisecond) does the next request go
+    // deeper into it, by offset.
+    let mut window: Option<String> = f.since.clone();
+    let mut deeper = 0usize;
     let mut last_created: Option<String> = None;
     let mut at_last: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut n = 0u64;
@@ -445,16 +447,17 @@ pub async fn export(
         }
         params.push(("limit".into(), "100".into()));
         params.push(("sort".into(), "oldest".into()));
-        if let Some(c) = &cursor {
-            params.push(("cursor".into(), c.clone()));
+        if deeper > 0 {
+            params.push(("cursor".into(), format!("o{deeper}")));
         }
         let v = get(node, "/v1/records", &params).await?;
-        for i in v["items"].as_array().into_iter().flatten() {
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        for i in &items {
             let id = i["id"].as_str().ok_or_else(|| anyhow!("item without id"))?;
             let created = i["created"].as_str().unwrap_or_default();
             if last_created.as_deref() == Some(created) {
                 if !at_last.insert(id.to_string()) {
-                    // Written in the window before: a new window starts at its time.
+                    // Written from the request before.
                     continue;
                 }
             } else {
@@ -484,22 +487,26 @@ pub async fn export(
             }
             n += 1;
         }
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None if v["cut"] == true => {
-                // The deepest page: go on from the last record's time.
-                if window.is_some() && window == last_created {
-                    bail!(
-                        "more than {} records were created at {}: the node pages no deeper, \
-                         and this export cannot go past them",
-                        accord_search::MAX_OFFSET,
-                        last_created.unwrap_or_default()
-                    );
-                }
-                window = last_created.clone();
-                cursor = None;
+        let more = v["next_cursor"].is_string() || v["cut"] == true;
+        if items.is_empty() || !more {
+            break;
+        }
+        // Every item of this page at the window's own time: no progress in time, so deeper.
+        let first = items.first().and_then(|i| i["created"].as_str());
+        let last = items.last().and_then(|i| i["created"].as_str());
+        if first.is_some() && first == last && window.as_deref() == last {
+            deeper += items.len();
+            if deeper > accord_search::MAX_OFFSET {
+                bail!(
+                    "more than {} records were created at {}: the node pages no deeper, \
+                     and this export cannot go past them",
+                    accord_search::MAX_OFFSET,
+                    last.unwrap_or_default()
+                );
             }
-            None => break,
+        } else {
+            window = last.map(str::to_string);
+            deeper = 0;
         }
     }
     if format == "csv" {

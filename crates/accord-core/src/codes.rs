@@ -218,9 +218,19 @@ impl Rejection {
     /// record), so an honest node may forward such an object in good faith: a node drops it
     /// without blaming the peer that forwarded it (PROTOCOL.md §9.1).
     pub fn is_intrinsic(&self) -> bool {
-        // A trust name's bound applies from the charter that adopts it (`limits.rules`).
-        if let Rejection::InvalidField { field, .. } = self {
-            return !matches!(*field, "name" | "label");
+        // What depends on the charter (a trust name's bound and unique keys from the charter
+        // that adopts them, `limits.rules`; the size limits, which an amendment may raise) is
+        // not the object's alone.
+        match self {
+            Rejection::InvalidField { field, .. } => {
+                return !matches!(*field, "name" | "label" | "map" | "attachments.size");
+            }
+            Rejection::Decode(
+                DecodeError::TooLarge { .. }
+                | DecodeError::TooDeep(_)
+                | DecodeError::ListTooLong { .. },
+            ) => return false,
+            _ => {}
         }
         matches!(
             self,

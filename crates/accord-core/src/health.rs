@@ -188,7 +188,6 @@ impl HealthError {
                 | HealthError::Malformed(_)
                 | HealthError::WrongFederation(_)
                 | HealthError::BadSignature(_)
-                | HealthError::WrongMember { .. }
                 | HealthError::BadWatermark { .. }
         )
     }

@@ -452,9 +452,24 @@ pub enum Object {
     Retraction(Retraction),
 }
 
-/// Refuses a map with a key given twice, at any depth (section 4: "MUST refuse a duplicate
-/// key in any map"). A decoder into a map type keeps one of the values silently, and another
-/// implementation may keep the other: one signed object would read differently on two nodes.
+/// Refuses a body with a map that has a key given twice, at any depth (section 4: "MUST
+/// refuse a duplicate key in any map"; applied under the 1.3 rules, `limits.rules` ≥ 3). A
+/// decoder into a map type keeps one of the values silently, and another implementation may
+/// keep the other: one signed object would read differently on two nodes. Objects stored
+/// before are read as they always were.
+pub fn check_unique_keys(body: &[u8], limits: &Limits) -> Result<(), crate::Rejection> {
+    let value: Value =
+        ciborium::de::from_reader_with_recursion_limit(body, limits.scan().max_depth + 2)
+            .map_err(|e| crate::Rejection::Decode(DecodeError::Body(e.to_string())))?;
+    unique_keys(&value).map_err(|e| crate::Rejection::InvalidField {
+        field: "map",
+        problem: match e {
+            DecodeError::Body(m) => m,
+            other => other.to_string(),
+        },
+    })
+}
+
 fn unique_keys(v: &Value) -> Result<(), DecodeError> {
     match v {
         Value::Map(entries) => {
@@ -552,7 +567,6 @@ impl Object {
         let Value::Map(entries) = &value else {
             return Err(DecodeError::Body("not a CBOR map".into()));
         };
-        unique_keys(&value)?;
         let ty = entries
             .iter()
             .find(|(k, _)| k.as_text() == Some("type"))

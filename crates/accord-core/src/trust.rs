@@ -42,6 +42,8 @@ pub struct TrustView {
     revoked_objects: BTreeMap<ObjectId, Vec<(MemberCode, Timestamp)>>,
     /// Revoked keys per member: the earliest effective time.
     revoked_keys: BTreeMap<(MemberCode, PublicKey), Timestamp>,
+    /// Each charter version's creation time and `limits.rules`, in version order.
+    rules: Vec<(Timestamp, u64)>,
 }
 
 /// The outcome of looking for a publisher's right to publish.
@@ -59,13 +61,28 @@ impl TrustView {
     pub(crate) fn new(federation: ObjectId, charter: Charter) -> Self {
         TrustView {
             federation,
-            charter,
             charters: vec![federation],
             delegations: BTreeMap::new(),
             nodes: BTreeMap::new(),
             revoked_objects: BTreeMap::new(),
             revoked_keys: BTreeMap::new(),
+            rules: vec![(charter.created, charter.limits.rules)],
+            charter,
         }
+    }
+
+    /// The refusal rules (`limits.rules`) an object created at `created` is judged by: those of
+    /// the latest charter created at or before it (the genesis's for anything older). Judged by
+    /// the object's own time, not by which charter a node happens to hold when it arrives, so
+    /// that every node that holds the charter history decides alike, in whatever order the
+    /// objects came.
+    pub fn rules_at(&self, created: Timestamp) -> u64 {
+        self.rules
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= created)
+            .or(self.rules.first())
+            .map_or(crate::object::DEFAULT_RULES, |(_, r)| *r)
     }
 
     /// The federation id (the genesis charter's id).
@@ -280,6 +297,7 @@ impl TrustView {
             Object::Charter(c) => {
                 if c.version as usize == self.charters.len() + 1 {
                     self.charters.push(v.id());
+                    self.rules.push((c.created, c.limits.rules));
                     self.charter = c.clone();
                 }
             }

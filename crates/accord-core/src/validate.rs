@@ -433,6 +433,11 @@ fn rules(
     }
     let signer = signed.signatures()[0].0;
     let charter = trust.charter();
+    // The refusal rules of the charter in force when the object was created (PROTOCOL.md §10).
+    let rules_1_3 = trust.rules_at(created) >= crate::object::RULES_1_3;
+    if rules_1_3 {
+        crate::object::check_unique_keys(signed.body(), &limits)?;
+    }
     if let Some(member) = obj.member()
         && charter.member(member).is_none()
     {
@@ -452,7 +457,7 @@ fn rules(
                 });
             }
             non_empty("name", &d.name)?;
-            if charter.limits.rules >= crate::object::RULES_1_3 {
+            if rules_1_3 {
                 trust_name("name", &d.name)?;
             }
             if let Some(kinds) = &d.kinds {
@@ -482,7 +487,7 @@ fn rules(
                 });
             }
             if let Some(label) = &n.label
-                && charter.limits.rules >= crate::object::RULES_1_3
+                && rules_1_3
             {
                 trust_name("label", label)?;
             }
@@ -502,10 +507,7 @@ fn rules(
             // certificate of that member naming it. A key with none has nothing to revoke,
             // and any fresh key could otherwise have any number of objects stored everywhere
             // in a member's name: it waits, as a record of an undelegated key does.
-            if self_revocation
-                && !root_signed(&r.member)
-                && charter.limits.rules >= crate::object::RULES_1_3
-            {
+            if self_revocation && !root_signed(&r.member) && rules_1_3 {
                 let standing = trust
                     .delegations_of(&signer)
                     .iter()

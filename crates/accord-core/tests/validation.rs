@@ -1556,7 +1556,7 @@ fn trust_names_are_bounded_and_printable() {
 fn a_key_given_twice_in_any_map_is_refused() {
     use ciborium::Value;
     type Entries = Vec<(Value, Value)>;
-    let dev = dev();
+    let dev = dev_1_3();
     let trust = full_trust(&dev);
     let signed_body = |edit: &dyn Fn(&mut Entries)| {
         let rec = record(&dev, KZ, at(HOUR), |_| {});
@@ -1584,7 +1584,7 @@ fn a_key_given_twice_in_any_map_is_refused() {
     });
     assert_rejected!(
         validate(twice_in_title.as_bytes(), &trust, NOW),
-        Rejection::Decode(DecodeError::Body(m)) if m.contains("appears twice")
+        Rejection::InvalidField { field: "map", problem } if problem.contains("appears twice")
     );
     let twice_at_top = signed_body(&|entries| {
         let kind = entries
@@ -1594,9 +1594,70 @@ fn a_key_given_twice_in_any_map_is_refused() {
             .unwrap();
         entries.push(kind);
     });
+    // A duplicate field of the body itself was always refused, by every charter.
     assert_rejected!(
         validate(twice_at_top.as_bytes(), &trust, NOW),
-        Rejection::Decode(DecodeError::Body(m)) if m.contains("\"kind\" appears twice")
+        Rejection::Decode(DecodeError::Body(m)) if m.contains("duplicate field `kind`")
+    );
+    // Under a charter that keeps the 1.2 rules, it is taken as 1.2 nodes take it (stored
+    // objects keep reading as they always did).
+    let old = crate::dev();
+    let old_trust = full_trust(&old);
+    let rec = record(&old, KZ, at(HOUR), |_| {});
+    let mut v: Value = ciborium::from_reader(rec.body()).unwrap();
+    if let Value::Map(entries) = &mut v {
+        for (k, x) in entries.iter_mut() {
+            if k.as_text() == Some("title")
+                && let Value::Map(t) = x
+            {
+                let key = t[0].0.clone();
+                t.push((key, Value::Text("Другой заголовок".into())));
+            }
+        }
+    }
+    let mut body = Vec::new();
+    ciborium::into_writer(&v, &mut body).unwrap();
+    let mut signed = SignedObject::unsigned(body);
+    assert!(signed.add_signature(&old.members[KZ].publisher));
+    accepted(validate(signed.as_bytes(), &old_trust, NOW));
+}
+
+/// The 1.3 rules apply to objects created under the charter that adopted them, whichever
+/// charter a node holds when an object arrives: a delegation created before the amendment is
+/// judged by the rules it was made under, everywhere.
+#[test]
+fn the_rules_an_object_is_judged_by_are_those_of_its_creation_time() {
+    let dev = dev();
+    let mut trust = full_trust(&dev);
+    let amended = {
+        let mut c = dev.charter.clone();
+        c.federation = Some(dev.federation());
+        c.version = 2;
+        c.previous = Some(dev.federation());
+        c.created = at(2 * HOUR);
+        c.limits.rules = accord_core::object::RULES_1_3;
+        let mut s = SignedObject::unsigned(Object::Charter(c).encode_body());
+        for m in &dev.members {
+            s.add_signature(&m.root);
+        }
+        s
+    };
+    accept_apply(&mut trust, &amended, NOW);
+    assert_eq!(trust.rules_at(at(HOUR)), 2);
+    assert_eq!(trust.rules_at(at(2 * HOUR)), 3);
+    let key = SecretKey::from_seed([0x5c; 32]).public_key();
+    let delegation = |created: Timestamp| {
+        Object::Delegation(Delegation {
+            created,
+            name: "x".repeat(300),
+            ..delegation_body(&dev, KZ, key)
+        })
+        .sign(&dev.members[KZ].root)
+    };
+    accepted(validate(delegation(at(HOUR)).as_bytes(), &trust, NOW));
+    assert_rejected!(
+        validate(delegation(at(3 * HOUR)).as_bytes(), &trust, NOW),
+        Rejection::InvalidField { field: "name", .. }
     );
 }
 

@@ -421,6 +421,15 @@ impl NodeHandle {
                             // different claim is added to it, never put in its place.
                             let saved = {
                                 let mut q = att.queue();
+                                if att.blobs.has(&a.sha256) {
+                                    // Fetched since it was looked for: held, so referred to.
+                                    drop(q);
+                                    if let Err(e) = att.add_ref(record, &a) {
+                                        warn!(error = %e, "attachment sidecar not written");
+                                    }
+                                    held.push(a.sha256);
+                                    continue;
+                                }
                                 match q.waiting.get_mut(&a.sha256) {
                                     Some(w) => w.add_claim(record, &a).then(|| w.clone()),
                                     None => {
@@ -655,20 +664,23 @@ impl NodeHandle {
                 }
             }
         }
-        {
+        // The queue's own entry, not the copy the fetch began with: records that named the file
+        // while it was fetched were added there.
+        let finished = {
             let mut q = att.queue();
             q.running.remove(&hash);
             if done {
-                q.waiting.remove(&hash);
                 q.retry_at.remove(&hash);
                 q.no_room.remove(&hash);
+                q.waiting.remove(&hash)
             } else {
                 q.retry_at.insert(hash, Instant::now() + RETRY_AFTER);
+                None
             }
-        }
+        };
         if done {
             let a = att.clone();
-            let w = want.clone();
+            let w = finished.unwrap_or_else(|| want.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 // The file is what its hash says: every record that names it refers to it.
                 for (record, attachment) in w.records() {
@@ -711,7 +723,15 @@ impl NodeHandle {
                 .flatten()
         };
         let (list, mut a) =
-            match saved.and_then(|l| want.claim_of(&l).ok().cloned().map(|a| (l, a))) {
+            // A saved list counts only for a claim that commits to it: a list without that was
+            // another peer's word, and this peer is not judged against it.
+            match saved.and_then(|l| {
+                want.claim_of(&l)
+                    .ok()
+                    .filter(|a| a.chunks.is_some())
+                    .cloned()
+                    .map(|a| (l, a))
+            }) {
                 Some(kept) => kept,
                 None => {
                     let l = match self
@@ -779,6 +799,15 @@ impl NodeHandle {
                 }) {
                     Some(b) => a = b.clone(),
                     None => {
+                        if a.chunks.is_none() {
+                            // The list was this peer's word only: neither it nor what came
+                            // with it is kept for the next peer.
+                            let att = att.clone();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                att.blobs.discard_partial(&hash)
+                            })
+                            .await;
+                        }
                         return Transfer::Disagrees(format!(
                             "{e}, as the peer's own chunk list says: no record's size fits the file"
                         ));

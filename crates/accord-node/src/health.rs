@@ -425,7 +425,10 @@ impl NodeHandle {
         let key = self.node_key();
         let trust = self.trust();
         let t = now();
-        if trust.node_member(&key.public_key(), t).is_none() {
+        if trust
+            .node_member_as(&key.public_key(), self.member(), t)
+            .is_none()
+        {
             debug!("no valid node certificate for this node's key: no heartbeat sent");
             return Ok(());
         }
@@ -847,7 +850,10 @@ impl NodeHandle {
             let mut keys: Vec<(PublicKey, Option<String>)> = trust
                 .node_certs()
                 .filter(|n| {
-                    n.cert.member == m.code && trust.node_member(&n.cert.node_key, t).is_some()
+                    n.cert.member == m.code
+                        && trust
+                            .node_member_as(&n.cert.node_key, m.code.as_str(), t)
+                            .is_some()
                 })
                 .map(|n| (n.cert.node_key, n.cert.label.clone()))
                 .collect();

@@ -1308,10 +1308,10 @@ async fn recheck_admitted(node: NodeHandle) {
     let Ok(peers) = node.inner.net.peers().await else {
         return;
     };
-    let admitted: Vec<Peer> = peers
+    let admitted: Vec<(Peer, Option<String>)> = peers
         .iter()
         .filter(|p| p.admitted)
-        .map(|p| p.peer)
+        .map(|p| (p.peer, p.member.clone()))
         .collect();
     if admitted.is_empty() {
         return;
@@ -1320,14 +1320,24 @@ async fn recheck_admitted(node: NodeHandle) {
         .read(move |s| {
             let trust = s.trust();
             let now = crate::now();
-            let valid: std::collections::HashSet<String> = trust
+            // Each peer by the member it was admitted for: another member's certificate of
+            // the same key does not keep a peer its own member revoked.
+            let valid: std::collections::HashSet<(String, String)> = trust
                 .node_certs()
-                .filter(|n| trust.node_member(&n.cert.node_key, now).is_some())
-                .map(|n| n.cert.node_key.peer_id())
+                .filter(|n| {
+                    trust
+                        .node_member_as(&n.cert.node_key, n.cert.member.as_str(), now)
+                        .is_some()
+                })
+                .map(|n| (n.cert.node_key.peer_id(), n.cert.member.to_string()))
                 .collect();
             admitted
                 .into_iter()
-                .filter(|p| !valid.contains(&p.to_string()))
+                .filter(|(p, m)| match m {
+                    Some(m) => !valid.contains(&(p.to_string(), m.clone())),
+                    None => !valid.iter().any(|(id, _)| *id == p.to_string()),
+                })
+                .map(|(p, _)| p)
                 .collect::<Vec<_>>()
         })
         .await

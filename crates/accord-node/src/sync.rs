@@ -23,11 +23,11 @@ const RETRY_DELAY: Duration = Duration::from_millis(300);
 /// Most bytes of objects in one fetch response (the frame limit is 8 MiB).
 const MAX_FETCH_RESPONSE_BYTES: usize = accord_net::MAX_SYNC_RESPONSE - 64 * 1024;
 
-/// Reconciliation with a peer: the last session that ended, and the one running now.
-///
 /// Peers whose reconciliation figures are kept (`GET /v1/status`, the Connections page).
 pub const SYNC_STATS_KEPT: usize = 256;
 
+/// Reconciliation with a peer: the last session that ended, and the one running now.
+///
 /// A running session publishes its figures as it goes (`running`), so that whoever reads them
 /// right after a catch-up sees the session that did it: `missing` (with `rounds` and the bytes
 /// so far) is there when the reconciliation rounds end, before the first fetched object is

@@ -1198,20 +1198,25 @@ impl Searcher {
             Some(&strict),
             reading.clone(),
         )?;
-        // Nothing as typed, and the text reads as words of the index on the other keyboard
-        // layout ("ghfdbntkmcndj" for «правительство», "пщмуктьуте" for "government"): what
-        // that reading finds, said so.
+        // Nothing as typed, and the text reads as whole words of the index on the other
+        // keyboard layout ("ghfdbntkmcndj" for «правительство», "пщмуктьуте" for
+        // "government"): what that reading finds, said so. Whole words only (the swapped text
+        // is searched as finished, no word as a beginning) and three letters at least: a short
+        // code missing from the index ("CN") is not read as the beginning of some other word.
         if first.total == 0
-            && let Some(swapped) = swap_layout(raw)
-            && self.count_of(&searcher, q, &swapped)? > 0
+            && let Some(swapped) = swap_layout(raw.trim())
+            && swapped.chars().filter(|c| c.is_alphabetic()).count() >= 3
         {
-            let mut other = self.search(&SearchQuery {
-                text: Some(swapped.clone()),
-                ..q.clone()
-            })?;
-            other.reading.showing_for = Some(swapped.clone());
-            other.did_you_mean = Some(swapped);
-            return Ok(other);
+            let whole = format!("{swapped} ");
+            if self.count_of(&searcher, q, &whole)? > 0 {
+                let mut other = self.search(&SearchQuery {
+                    text: Some(whole),
+                    ..q.clone()
+                })?;
+                other.reading.showing_for = Some(swapped.clone());
+                other.did_you_mean = Some(swapped);
+                return Ok(other);
+            }
         }
         if first.total >= plan::FEW || !planner.can_relax() {
             // Found as typed, through a word's beginnings or stem ("goverment", whose stem

@@ -621,7 +621,7 @@ fn a_query_typed_on_the_other_keyboard_layout_is_read_as_meant() {
             lang: "ru",
             title: "Электронное правительство",
             summary: "Объявление о проактивных услугах",
-            body: "Опыт правительства.",
+            body: "Опыт правительства. Стратегия цифровизации.",
             tags: &[],
         }),
         doc(R {
@@ -642,6 +642,12 @@ fn a_query_typed_on_the_other_keyboard_layout_is_read_as_meant() {
     let r = search(&idx, "J,]zdktybt");
     assert_eq!(order(&r), vec![1]);
     assert_eq!(r.reading.showing_for.as_deref(), Some("объявление"));
+    // A short code missing from the index is not read as the beginning of another word
+    // ("CN" would be «ст…», the start of «Электронное»'s neighbours and many more).
+    let r = search(&idx, "CN");
+    assert_eq!(r.reading.showing_for, None);
+    let r = search(&idx, "Lfnf"); // «Дата»: not a whole word of these records
+    assert_eq!(r.reading.showing_for, None);
     // Found as typed: left alone.
     let r = search(&idx, "government");
     assert_eq!(order(&r), vec![2]);

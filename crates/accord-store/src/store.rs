@@ -418,7 +418,14 @@ fn unlocks(v: &Verified<Object>) -> Vec<Vec<u8>> {
             }),
             wait_key(&Missing::TrustObject(v.id())),
         ],
-        Object::Node(_) => vec![wait_key(&Missing::TrustObject(v.id()))],
+        // A node key's self-revocation waits for standing as a delegation would give it.
+        Object::Node(n) => vec![
+            wait_key(&Missing::TrustObject(v.id())),
+            wait_key(&Missing::Delegation {
+                member: n.member.clone(),
+                publisher: n.node_key,
+            }),
+        ],
         Object::Record(_) => vec![wait_key(&Missing::Record(v.id()))],
         _ => vec![],
     }

@@ -2467,3 +2467,40 @@ fn records_under_a_replaced_root_keep_their_status_across_a_restart() {
         "after a restart"
     );
 }
+
+/// Under the 1.3 rules a node key revokes itself only once a certificate of its member names
+/// it: a self-revocation that arrives first waits, and the certificate's arrival releases it.
+#[test]
+fn a_node_keys_self_revocation_waits_for_its_certificate() {
+    let fed = DevFederation::with_limits(
+        &["KZ", "BY", "AM"],
+        [7u8; 32],
+        Timestamp(BASE),
+        accord_core::Limits {
+            rules: accord_core::object::RULES_1_3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let node = &fed.members[0].node;
+    let rev = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        target_type: TargetType::Key,
+        target: ObjectId(*node.public_key().as_bytes()),
+        effective: Timestamp(BASE + MINUTE),
+        reason: Some("node key leaked".into()),
+    })
+    .sign(node);
+    assert!(
+        matches!(ingest(&mut store, &rev), IngestOutcome::Pending(..)),
+        "a key without standing waits"
+    );
+    let (out, released) = batch(&mut store, &[&fed.node_cert(0)]);
+    assert_accepted(&out[0], &fed.node_cert(0));
+    assert_eq!(released, vec![rev.id()], "the certificate releases it");
+}

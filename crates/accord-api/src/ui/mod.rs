@@ -591,12 +591,12 @@ impl Lang {
         let after = e.reconciled_at.map(|t| self.time(t, false));
         match self {
             Lang::Ru => format!(
-                "заявляет {}, созданных до {}; этот узел хранит {}{}",
-                objects(claimed),
+                "заявлено объектов, созданных до {}: {}; у этого узла: {}{}",
                 self.time(watermark, false),
+                self.number(claimed),
                 self.number(held),
                 after
-                    .map(|t| format!(", хотя сверился с ним {t}"))
+                    .map(|t| format!(" (после сверки с ним {t})"))
                     .unwrap_or_default()
             ),
             Lang::En => format!(

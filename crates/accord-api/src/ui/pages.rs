@@ -363,7 +363,9 @@ pub async fn search(
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
                     @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " " (lang.quote(ctx.name(dcode))) } }
                     @if r.hits.is_empty() {
-                        @if text.is_empty() && active_filters == 0 {
+                        // The status filter counts every status: none at all means nothing held.
+                        @let holds_any = r.facets.get("status").is_some_and(|m| m.values().any(|n| *n > 0));
+                        @if text.is_empty() && active_filters == 0 && r.total == 0 && !holds_any {
                             // Nothing asked and nothing held: say so, rather than "not found".
                             div.empty { p { strong { (lang.t("node_empty")) } } p { (lang.t("node_empty_help")) } }
                         } @else {
