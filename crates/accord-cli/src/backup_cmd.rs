@@ -186,6 +186,12 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
         report.rejected
     );
     println!("federation {}", store.trust().federation());
+    // Only the files of records the store took: a record the restore refused (or left waiting
+    // for a delegation) names files nothing here needs yet; one released later brings its own.
+    let attachments: Vec<_> = attachments
+        .into_iter()
+        .filter(|(id, _)| store.contains(id).unwrap_or(false))
+        .collect();
     drop(store);
     let (copied, queued) = accord_node::restore_blobs(data_dir, &attachments, blobs)?;
     if copied + queued > 0 {
@@ -256,6 +262,49 @@ mod room_tests {
     use super::*;
 
     const MIB: u64 = 1 << 20;
+
+    /// A backup's record that the restore does not take (here: by a key without a delegation
+    /// in the backup, so it waits) brings none of its files: they are neither copied from the
+    /// backup's directory nor queued to be fetched; the taken record's file is.
+    #[test]
+    fn a_restore_brings_only_the_files_of_records_it_took() {
+        let t0 = accord_core::Timestamp(1_700_000_000_000);
+        let fed = accord_core::devnet::DevFederation::new(&["KZ"], [5; 32], t0).unwrap();
+        let blobs = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let a = accord_core::attachment::describe(name, bytes);
+            std::fs::write(blobs.path().join(a.sha256.to_string()), bytes).unwrap();
+            a
+        };
+        let kept = file("kept.pdf", b"a file of a record the restore takes");
+        let left = file("left.pdf", b"a file of a record the restore does not take");
+        let with = |signer: &accord_core::SecretKey, a: &accord_core::object::Attachment| {
+            let mut body =
+                fed.record_body(0, a.name.as_str(), accord_core::Timestamp(t0.0 + 1_000));
+            body.attachments = vec![a.clone()];
+            accord_core::Object::Record(body).sign(signer)
+        };
+        let stranger = accord_core::SecretKey::from_seed([6; 32]);
+        let mut backup = fed.genesis.as_bytes().to_vec();
+        backup.extend_from_slice(fed.delegation(0).as_bytes());
+        backup.extend_from_slice(with(&fed.members[0].publisher, &kept).as_bytes());
+        backup.extend_from_slice(with(&stranger, &left).as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let backup_file = dir.path().join("backup.cbor");
+        std::fs::write(&backup_file, &backup).unwrap();
+        let data = dir.path().join("data");
+        restore(&backup_file, &data, Some(blobs.path())).unwrap();
+        let held = |a: &accord_core::object::Attachment, suffix: &str| {
+            data.join("blobs")
+                .join(format!("{}{suffix}", a.sha256))
+                .exists()
+        };
+        assert!(held(&kept, ""), "the taken record's file is restored");
+        assert!(
+            !held(&left, "") && !held(&left, ".want"),
+            "the other's file is not"
+        );
+    }
 
     #[test]
     fn a_restore_needs_room_for_the_store_the_index_and_the_floor() {

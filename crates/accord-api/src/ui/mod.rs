@@ -349,6 +349,7 @@ impl Lang {
                 "Они появятся здесь, когда министерства опубликуют их или узел получит их от других узлов федерации (см. «Соединения»).",
                 "They appear here when ministries publish them or this node receives them from the federation's other nodes (see Connections).",
             ),
+            "sync_failed" => ("сверка не удалась", "reconciliation failed"),
             "paging_cut" => (
                 "Дальше страницы не листаются: уточните поиск (например, датами).",
                 "Pages go no further: narrow the search (by dates, for example).",

@@ -1392,7 +1392,9 @@ pub async fn network(
                             @if let Some(r) = &s.running { (lang.t("sync_running")) " · " (lang.t("missing")) " " (lang.number(r.missing)) " · " (lang.t("fetched")) " " (lang.number(r.fetched)) " · " }
                             @if let Some(t) = s.last { (lang.time(t, false)) " · " }
                             (lang.t("rounds")) ": " (lang.number(u64::from(s.rounds))) " · " (lang.t("fetched")) ": " (lang.number(s.fetched))
-                            @if let Some(e) = &s.error { " · " (e) }
+                            // The verdict in the reader's language; the technical detail as
+                            // the software words it, marked as English.
+                            @if let Some(e) = &s.error { " · " span.state.bad { (lang.t("sync_failed")) } ": " span.meta lang="en" { (e) } }
                         } }
                     }
                 } }
