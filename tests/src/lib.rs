@@ -132,6 +132,27 @@ pub mod harness {
     pub const CREATED: Timestamp = Timestamp(1_700_000_000_000);
 
     impl TestFed {
+        /// Member `i`'s revocation of its publisher key from `effective` (a stolen ministry
+        /// key), signed by its root key.
+        pub fn revoke_publisher_key(
+            &self,
+            i: usize,
+            effective: Timestamp,
+        ) -> accord_core::SignedObject {
+            let m = &self.fed.members[i];
+            accord_core::Object::Revocation(accord_core::Revocation {
+                object_type: accord_core::ObjectType::Revocation,
+                federation: self.fed.federation(),
+                created: effective,
+                member: m.code.clone(),
+                target_type: accord_core::object::TargetType::Key,
+                target: ObjectId(*m.publisher.public_key().as_bytes()),
+                effective,
+                reason: Some("key compromised".into()),
+            })
+            .sign(&m.root)
+        }
+
         /// A further node certificate of member `member` for `key` (a peer a test drives by
         /// hand, or a node key it retires).
         pub fn extra_node_cert(

@@ -249,25 +249,45 @@ async fn a_false_claim_about_another_members_file_neither_hides_it_nor_blames_it
     let hostile_only_rec = record_with(&tf, 1, "Only a lie", &[lie(&only_hostile)]);
     // C, on its own, learns the honest record first and then the false claims: with no peer
     // to fetch from, both wait.
-    let c = Node::spawn(config(&tf, 2, vec![])).await.unwrap();
-    for rec in [&honest_rec, &hostile_rec, &hostile_only_rec] {
+    judged_without_blame(
+        &tf,
+        [&honest_rec, &hostile_rec, &hostile_only_rec],
+        (&honest, &doc),
+        (&only_hostile, &other),
+        "the false claim",
+    )
+    .await;
+}
+
+/// C learns `records` in this order with no peer to fetch from; then A, holding the honest
+/// file and a file only a false claim names, connects. C fetches the honest file whole and
+/// leaves the other, counts the disagreement, and does not blame A.
+async fn judged_without_blame(
+    tf: &TestFed,
+    records: [&SignedObject; 3],
+    (honest, doc): (&Attachment, &[u8]),
+    (only_hostile, other): (&Attachment, &[u8]),
+    what: &str,
+) {
+    let c = Node::spawn(config(tf, 2, vec![])).await.unwrap();
+    for rec in records {
         let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
         assert_eq!(out[0].status, "accepted", "{out:?}");
     }
     // A holds both files (the second for a record C never sees), then connects to C.
-    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
-    a.put_blob(honest.sha256, doc.clone()).await.unwrap();
-    a.put_blob(only_hostile.sha256, other.clone())
+    let a = Node::spawn(config(tf, 0, vec![])).await.unwrap();
+    a.put_blob(honest.sha256, doc.to_vec()).await.unwrap();
+    a.put_blob(only_hostile.sha256, other.to_vec())
         .await
         .unwrap();
     a.shutdown().await;
-    let a = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
+    let a = Node::spawn(config(tf, 0, vec![dial_addr(&c).await.unwrap()]))
         .await
         .unwrap();
     assert!(wait_until(Duration::from_secs(30), || admitted(&c, 1)).await);
     assert!(
-        wait_until(Duration::from_secs(60), || holds(&c, &honest)).await,
-        "the false claim hid the file"
+        wait_until(Duration::from_secs(60), || holds(&c, honest)).await,
+        "{what} hid the file"
     );
     assert_eq!(
         std::fs::read(c.blob(honest.sha256).await.unwrap().path).unwrap(),
@@ -279,9 +299,9 @@ async fn a_false_claim_about_another_members_file_neither_hides_it_nor_blames_it
             metric(&c, "accord_attachment_claims_disagree_total").await >= 1.0
         })
         .await,
-        "A's list was not checked against the false claim"
+        "A's list was not checked against {what}"
     );
-    assert!(!holds(&c, &only_hostile).await);
+    assert!(!holds(&c, only_hostile).await);
     assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
     let a_peer = a.peer_id();
     let score = c
@@ -319,50 +339,14 @@ async fn a_false_size_without_a_chunk_list_does_not_blame_the_holder() {
     let hostile_rec = record_with(&tf, 1, "Not the plan", &[short(&honest)]);
     let honest_rec = record_with(&tf, 0, "The plan", std::slice::from_ref(&honest));
     let hostile_only_rec = record_with(&tf, 1, "Only a lie", &[short(&only_hostile)]);
-    let c = Node::spawn(config(&tf, 2, vec![])).await.unwrap();
-    for rec in [&hostile_rec, &honest_rec, &hostile_only_rec] {
-        let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
-        assert_eq!(out[0].status, "accepted", "{out:?}");
-    }
-    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
-    a.put_blob(honest.sha256, doc.clone()).await.unwrap();
-    a.put_blob(only_hostile.sha256, other.clone())
-        .await
-        .unwrap();
-    a.shutdown().await;
-    let a = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
-        .await
-        .unwrap();
-    assert!(wait_until(Duration::from_secs(30), || admitted(&c, 1)).await);
-    assert!(
-        wait_until(Duration::from_secs(60), || holds(&c, &honest)).await,
-        "the false size hid the file"
-    );
-    assert_eq!(
-        std::fs::read(c.blob(honest.sha256).await.unwrap().path).unwrap(),
-        doc
-    );
-    assert!(
-        wait_until(Duration::from_secs(60), || async {
-            metric(&c, "accord_attachment_claims_disagree_total").await >= 1.0
-        })
-        .await,
-        "the file only a false size names was not tried"
-    );
-    assert!(!holds(&c, &only_hostile).await);
-    assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
-    let a_peer = a.peer_id();
-    let score = c
-        .peers()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.peer_id == a_peer)
-        .and_then(|p| p.gossip_score);
-    assert!(score.is_some_and(|s| s > -1.0), "A's score at C: {score:?}");
-    for n in [a, c] {
-        n.shutdown().await;
-    }
+    judged_without_blame(
+        &tf,
+        [&hostile_rec, &honest_rec, &hostile_only_rec],
+        (&honest, &doc),
+        (&only_hostile, &other),
+        "the false size",
+    )
+    .await;
 }
 
 /// A hostile member names another member's file with the very same claim and has its record

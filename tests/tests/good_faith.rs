@@ -9,8 +9,7 @@
 
 use std::time::Duration;
 
-use accord_core::object::TargetType;
-use accord_core::{Object, ObjectId, ObjectType, Revocation, SecretKey, Timestamp};
+use accord_core::{SecretKey, Timestamp};
 use accord_tests::harness::{
     TestFed, admitted, dial_addr, gossips_to, metric, now, raw_peer, wait_until,
 };
@@ -19,20 +18,9 @@ use accord_tests::harness::{
 async fn a_forwarder_of_objects_refused_by_anothers_trust_view_is_not_blamed() {
     let tf = TestFed::new(&["KZ", "BY"], 54).unwrap();
     let b = tf.spawn(1, vec![]).await.unwrap();
-    let kz = &tf.fed.members[0];
     let t = now().0;
     // B holds KZ's revocation of its publisher key; the forwarder has not heard of it.
-    let revocation = Object::Revocation(Revocation {
-        object_type: ObjectType::Revocation,
-        federation: tf.fed.federation(),
-        created: Timestamp(t - 1_000),
-        member: kz.code.clone(),
-        target_type: TargetType::Key,
-        target: ObjectId(*kz.publisher.public_key().as_bytes()),
-        effective: Timestamp(t - 600_000),
-        reason: None,
-    })
-    .sign(&kz.root);
+    let revocation = tf.revoke_publisher_key(0, Timestamp(t - 600_000));
     let out = b
         .submit(vec![revocation.as_bytes().to_vec()])
         .await

@@ -572,8 +572,7 @@ async fn a_link_with_thousands_of_filter_values_costs_what_a_few_do() {
 /// filter finds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_whose_signers_key_was_revoked_says_so() {
-    use accord_core::object::{Revocation, TargetType};
-    use accord_core::{ObjectId, ObjectType, Timestamp};
+    use accord_core::Timestamp;
     let tf = TestFed::new(&["KZ", "BY"], 53).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
@@ -581,18 +580,7 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
     let rec = tf
         .fed
         .record(0, "Signed with a stolen key", Timestamp(t - 60_000));
-    let kz = &tf.fed.members[0];
-    let revocation = Object::Revocation(Revocation {
-        object_type: ObjectType::Revocation,
-        federation: tf.fed.federation(),
-        created: Timestamp(t - 1_000),
-        member: kz.code.clone(),
-        target_type: TargetType::Key,
-        target: ObjectId(*kz.publisher.public_key().as_bytes()),
-        effective: Timestamp(t - 120_000),
-        reason: Some("key stolen".into()),
-    })
-    .sign(&kz.root);
+    let revocation = tf.revoke_publisher_key(0, Timestamp(t - 120_000));
     for o in [&rec, &revocation] {
         let (out, _) = node
             .submit_searchable(vec![o.as_bytes().to_vec()], Duration::from_secs(60))
