@@ -10,31 +10,72 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::util;
 
-/// Downloads a consistent export of a running node (GET /v1/export).
-/// The attachments the records among `items` name.
-fn attachments_of(
-    items: &[&[u8]],
-) -> Vec<(accord_core::ObjectId, Vec<accord_core::object::Attachment>)> {
-    let limits = Limits::default();
-    items
-        .iter()
-        .filter_map(|b| {
-            let signed =
-                accord_core::SignedObject::decode_draft(b, limits.max_bytes(), limits.scan())
-                    .ok()?;
-            match accord_core::Object::decode_body(signed.body(), &limits).ok()? {
-                accord_core::Object::Record(r) if !r.attachments.is_empty() => {
-                    Some((signed.id(), r.attachments))
-                }
-                _ => None,
-            }
-        })
-        .collect()
+/// The records of a backup that name attachments, with what they name.
+type Named = Vec<(accord_core::ObjectId, Vec<accord_core::object::Attachment>)>;
+
+/// What a backup file holds, read an object at a time (a backup of any size costs the memory
+/// of one object and the list of attachments its records name).
+struct BackupScan {
+    objects: u64,
+    /// The first object: the federation's genesis charter, if the file is a backup.
+    genesis: Vec<u8>,
+    attachments: Named,
 }
 
+/// Reads a whole backup, checking that every object is whole CBOR within the limits of the
+/// charter it starts with. The error names the offset of the first damaged object.
+fn scan_backup(input: impl std::io::Read) -> Result<BackupScan> {
+    let defaults = Limits::default();
+    let mut items = cbor::SequenceReader::new(input, defaults.max_bytes(), defaults.scan());
+    let genesis = items
+        .next_item()?
+        .ok_or_else(|| anyhow!("it holds no objects"))?;
+    // The federation's own limits, when the first object is a charter; the defaults otherwise
+    // (and the restore refuses it by name when it opens the store).
+    let limits = accord_core::SignedObject::decode_draft(&genesis, usize::MAX, defaults.scan())
+        .ok()
+        .and_then(|s| accord_core::Object::decode_body(s.body(), &defaults).ok())
+        .and_then(|o| match o {
+            accord_core::Object::Charter(c) => Some(c.limits),
+            _ => None,
+        })
+        .unwrap_or(defaults);
+    items.set_limits(limits.max_bytes(), limits.scan());
+    let mut scan = BackupScan {
+        objects: 1,
+        genesis,
+        attachments: Vec::new(),
+    };
+    while let Some(item) = items.next_item()? {
+        scan.objects += 1;
+        if let Some(named) = attachments_of(&item, &limits) {
+            scan.attachments.push(named);
+        }
+    }
+    Ok(scan)
+}
+
+/// The attachments a record names, if `item` is one that names any.
+fn attachments_of(
+    item: &[u8],
+    limits: &Limits,
+) -> Option<(accord_core::ObjectId, Vec<accord_core::object::Attachment>)> {
+    let signed =
+        accord_core::SignedObject::decode_draft(item, limits.max_bytes(), limits.scan()).ok()?;
+    match accord_core::Object::decode_body(signed.body(), limits).ok()? {
+        accord_core::Object::Record(r) if !r.attachments.is_empty() => {
+            Some((signed.id(), r.attachments))
+        }
+        _ => None,
+    }
+}
+
+/// Downloads a consistent export of a running node (GET /v1/export) into `out`, streamed to
+/// disk and checked whole before it replaces anything there.
 pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> {
+    use std::io::Write;
     let url = format!("{}/v1/export", node.trim_end_matches('/'));
-    let resp = reqwest::Client::new()
+    let mut resp = reqwest::Client::new()
         .get(&url)
         .send()
         .await
@@ -42,23 +83,25 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> 
     if !resp.status().is_success() {
         bail!("{url}: {}", resp.status());
     }
-    let bytes = resp.bytes().await.context("download interrupted")?;
-    let n = cbor::split_sequence(&bytes, Limits::default().scan())
-        .map_err(|e| anyhow!("the export is damaged: {e}"))?
-        .len();
-    util::write_file(out, &bytes, 0o600)?;
+    let mut file = util::AtomicFile::create(out, 0o600)?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = resp.chunk().await.context("download interrupted")? {
+        file.write_all(&chunk)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        bytes += chunk.len() as u64;
+    }
+    let scan = scan_backup(file.written()?).map_err(|e| anyhow!("the export is damaged: {e:#}"))?;
+    file.commit()?;
     println!(
-        "backup of {n} objects written to {} ({} bytes)",
+        "backup of {} objects written to {} ({bytes} bytes)",
+        scan.objects,
         out.display(),
-        bytes.len()
     );
     if let Some(dir) = blobs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let items = cbor::split_sequence(&bytes, Limits::default().scan())
-            .map_err(|e| anyhow!("the export is damaged: {e}"))?;
         let (mut saved, mut missing) = (0, 0);
         let mut seen = std::collections::BTreeSet::new();
-        for (_, list) in attachments_of(&items) {
+        for (_, list) in scan.attachments {
             for a in list {
                 if !seen.insert(a.sha256) {
                     continue;
@@ -157,26 +200,26 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
             data_dir.display()
         );
     }
-    let data = util::read(file)?;
-    let items = cbor::split_sequence(&data, Limits::default().scan())
-        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    let attachments = attachments_of(&items);
+    let open =
+        || std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()));
+    // Read whole once before anything is written: a damaged backup is refused as it is.
+    let scan = scan_backup(open()?).map_err(|e| anyhow!("{}: {e:#}", file.display()))?;
+    let size = open()?.metadata().map(|m| m.len()).unwrap_or(0);
     // Before anything is written: a restore that runs out of space half way leaves a partial
     // store to clean up, and a node on it would take nothing new (its free-space floor).
     if let Some(free) = free_space_for(data_dir) {
-        let files = blobs.map_or(0, |d| attachment_bytes(&attachments, d));
-        check_room(data_dir, data.len() as u64, files, free)?;
+        let files = blobs.map_or(0, |d| attachment_bytes(&scan.attachments, d));
+        check_room(data_dir, size, files, free)?;
     }
-    let genesis = items
-        .first()
-        .ok_or_else(|| anyhow!("{} holds no objects", file.display()))?;
-    let mut store = Store::open(data_dir, genesis, StoreOptions::default()).map_err(|e| {
+    let mut store = Store::open(data_dir, &scan.genesis, StoreOptions::default()).map_err(|e| {
         anyhow!(
             "{}: the first object must be the federation's genesis charter: {e}",
             file.display()
         )
     })?;
-    let report = store.import(&mut data.as_slice(), util::now())?;
+    let report = store
+        .import(&mut open()?, util::now())
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     println!(
         "restored into {}: {} accepted, {} already present, {} pending, {} rejected",
         data_dir.display(),
@@ -188,7 +231,8 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
     println!("federation {}", store.trust().federation());
     // Only the files of records the store took: a record the restore refused (or left waiting
     // for a delegation) names files nothing here needs yet; one released later brings its own.
-    let attachments: Vec<_> = attachments
+    let attachments: Vec<_> = scan
+        .attachments
         .into_iter()
         .filter(|(id, _)| store.contains(id).unwrap_or(false))
         .collect();
@@ -304,6 +348,47 @@ mod room_tests {
             !held(&left, "") && !held(&left, ".want"),
             "the other's file is not"
         );
+    }
+
+    /// A backup cut short (a full disk, an interrupted copy) is refused whole before anything
+    /// is written, naming where it breaks; read an object at a time, its size costs nothing.
+    #[test]
+    fn a_damaged_backup_is_refused_before_anything_is_written() {
+        let t0 = accord_core::Timestamp(1_700_000_000_000);
+        let fed = accord_core::devnet::DevFederation::new(&["KZ"], [5; 32], t0).unwrap();
+        let mut backup = fed.genesis.as_bytes().to_vec();
+        backup.extend_from_slice(fed.delegation(0).as_bytes());
+        let cut_at = backup.len() as u64;
+        let record = accord_core::Object::Record(fed.record_body(
+            0,
+            "cut short",
+            accord_core::Timestamp(t0.0 + 1_000),
+        ))
+        .sign(&fed.members[0].publisher);
+        backup.extend_from_slice(&record.as_bytes()[..record.as_bytes().len() - 7]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup.cbor");
+        std::fs::write(&file, &backup).unwrap();
+        let data = dir.path().join("data");
+        let e = restore(&file, &data, None)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(
+            e.contains("backup.cbor") && e.contains(&format!("the object at byte {cut_at}")),
+            "{e}"
+        );
+        assert!(!data.exists(), "nothing was written");
+        // The same file whole restores.
+        std::fs::write(&file, &backup[..cut_at as usize]).unwrap();
+        restore(&file, &data, None).unwrap();
+        let empty = dir.path().join("empty.cbor");
+        std::fs::write(&empty, b"").unwrap();
+        let e = restore(&empty, &dir.path().join("data2"), None)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(e.contains("empty.cbor: it holds no objects"), "{e}");
     }
 
     #[test]

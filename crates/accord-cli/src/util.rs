@@ -79,6 +79,15 @@ impl AtomicFile {
         })
     }
 
+    /// What has been written so far, to be read back (checked) before [`AtomicFile::commit`].
+    pub fn written(&mut self) -> Result<fs::File> {
+        if let Some(f) = &mut self.file {
+            f.flush()
+                .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        }
+        fs::File::open(&self.tmp).with_context(|| format!("cannot read {}", self.tmp.display()))
+    }
+
     /// Syncs the temporary file and puts it in the file's place.
     pub fn commit(mut self) -> Result<()> {
         let Some(f) = self.file.take() else {

@@ -47,6 +47,127 @@ pub fn split_sequence(mut bytes: &[u8], limits: ScanLimits) -> Result<Vec<&[u8]>
     Ok(out)
 }
 
+/// Why a [`SequenceReader`] stopped before the end of its input.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the object at byte {offset}: {error}")]
+    Item { offset: u64, error: DecodeError },
+    #[error("the object at byte {offset} is over {limit} bytes")]
+    TooLarge { offset: u64, limit: usize },
+}
+
+/// Reads a CBOR sequence (an export file, a backup) one item at a time, so that a file of any
+/// size costs the memory of its largest item, never the whole file. Each item is scanned as by
+/// [`split_sequence`]; an item over `max_item` bytes, or one the input ends inside, is an
+/// error that names its offset.
+#[derive(Debug)]
+pub struct SequenceReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// The first byte of `buf` not yet handed out.
+    start: usize,
+    /// The input's offset of `buf[start]`.
+    offset: u64,
+    eof: bool,
+    max_item: usize,
+    limits: ScanLimits,
+}
+
+/// What a [`SequenceReader`] reads at a time, at least.
+const SEQUENCE_READ: usize = 64 * 1024;
+
+impl<R: std::io::Read> SequenceReader<R> {
+    pub fn new(input: R, max_item: usize, limits: ScanLimits) -> Self {
+        SequenceReader {
+            input,
+            buf: Vec::new(),
+            start: 0,
+            offset: 0,
+            eof: false,
+            max_item,
+            limits,
+        }
+    }
+
+    /// Changes the bounds for the items still to come (for instance, to a federation's own
+    /// limits once its charter, the first item of an export, has been read).
+    pub fn set_limits(&mut self, max_item: usize, limits: ScanLimits) {
+        self.max_item = max_item;
+        self.limits = limits;
+    }
+
+    /// The input's offset of the next item: after the last item, the sequence's length.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next item's exact bytes; `None` at the end of the input.
+    pub fn next_item(&mut self) -> Result<Option<Vec<u8>>, SequenceError> {
+        loop {
+            let held = &self.buf[self.start..];
+            if held.is_empty() && self.eof {
+                return Ok(None);
+            }
+            if !held.is_empty() {
+                match item_len(held, self.limits) {
+                    Ok(n) if n > self.max_item => {
+                        return Err(SequenceError::TooLarge {
+                            offset: self.offset,
+                            limit: self.max_item,
+                        });
+                    }
+                    Ok(n) => {
+                        let item = held[..n].to_vec();
+                        self.start += n;
+                        self.offset += n as u64;
+                        return Ok(Some(item));
+                    }
+                    // More input cannot help: the input ended, or an item of the largest
+                    // allowed size would already have been complete.
+                    Err(error) if self.eof || held.len() > self.max_item => {
+                        return Err(if self.eof {
+                            SequenceError::Item {
+                                offset: self.offset,
+                                error,
+                            }
+                        } else {
+                            SequenceError::TooLarge {
+                                offset: self.offset,
+                                limit: self.max_item,
+                            }
+                        });
+                    }
+                    Err(_) => {}
+                }
+            }
+            self.buf.drain(..self.start);
+            self.start = 0;
+            // Read at least as much again as is held, so a large item is scanned a few
+            // times, not once per read.
+            let want = self.buf.len().max(SEQUENCE_READ);
+            let at = self.buf.len();
+            self.buf.resize(at + want, 0);
+            let n = loop {
+                match self.input.read(&mut self.buf[at..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(at);
+                    return Err(e.into());
+                }
+            };
+            self.buf.truncate(at + n);
+            self.eof = n == 0;
+        }
+    }
+}
+
 /// If `bytes` starts with a definite-length CBOR array, its element count and the length of its
 /// head (so `bytes[head..]` starts with the first element). Reads nothing past the head.
 pub fn array_head(bytes: &[u8]) -> Option<(u64, usize)> {
@@ -264,5 +385,90 @@ mod tests {
         let parts = split_array(&arr, L).ok().flatten().unwrap_or_default();
         assert_eq!(parts, vec![&[0x42, 1, 2][..], &[0x01][..]]);
         assert_eq!(split_array(&[0x01], L).ok().flatten(), None);
+    }
+
+    /// A reader that hands out at most `step` bytes per read, as a socket or pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_all(bytes: &[u8], step: usize, max_item: usize) -> Result<Vec<Vec<u8>>, SequenceError> {
+        let mut r = SequenceReader::new(Trickle { bytes, step }, max_item, L);
+        let mut out = Vec::new();
+        while let Some(item) = r.next_item()? {
+            out.push(item);
+        }
+        assert_eq!(r.offset(), bytes.len() as u64);
+        Ok(out)
+    }
+
+    #[test]
+    fn a_sequence_is_read_item_by_item_whatever_the_reads() {
+        // Items larger than one read, split across reads at every possible place.
+        let mut seq = Vec::new();
+        let mut want = Vec::new();
+        for n in [0usize, 1, 23, 24, 300, 70_000, 5] {
+            let mut item = vec![0x5a];
+            item.extend_from_slice(&(n as u32).to_be_bytes());
+            item.extend(std::iter::repeat_n(7u8, n));
+            seq.extend_from_slice(&item);
+            want.push(item);
+        }
+        for step in [1, 3, 4096, usize::MAX] {
+            let got = read_all(&seq, step, 1 << 20).unwrap_or_default();
+            assert_eq!(got, want, "reads of {step} bytes");
+        }
+        assert!(read_all(&[], 7, 100).unwrap_or_default().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_or_oversized_sequence_names_where() {
+        let mut seq = vec![0x01, 0x42, 7, 8];
+        // Truncated: the third item declares 4 bytes and has 2.
+        seq.extend_from_slice(&[0x44, 1, 2]);
+        match read_all(&seq, 2, 100) {
+            Err(SequenceError::Item { offset: 4, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        // An item over the bound is refused once it is known to be, without reading the rest
+        // of what it declares.
+        let mut big = vec![0x5a, 0, 1, 0, 0];
+        big.extend(std::iter::repeat_n(0u8, 70_000));
+        let mut r = SequenceReader::new(
+            Trickle {
+                bytes: &big,
+                step: usize::MAX,
+            },
+            1000,
+            L,
+        );
+        assert!(matches!(
+            r.next_item(),
+            Err(SequenceError::TooLarge {
+                offset: 0,
+                limit: 1000
+            })
+        ));
+        // A declared length of 2^63 bytes costs one read, not an allocation of it.
+        let huge = [0x5b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2];
+        assert!(matches!(
+            read_all(&huge, 3, 1 << 20),
+            Err(SequenceError::Item { offset: 0, .. })
+        ));
+        // Malformed within the bound: the scanner's reason.
+        assert!(matches!(
+            read_all(&[0x01, 0xff], 1, 100),
+            Err(SequenceError::Item { offset: 1, .. })
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! export and import.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -1353,19 +1353,47 @@ impl Store {
     }
 
     /// Reads a CBOR sequence of envelopes and ingests them in batches, through validation.
-    pub fn import(
+    /// The input is read twice, an item at a time: first its framing is checked whole (a
+    /// damaged file is refused before anything of it is taken), then it is ingested; memory
+    /// is one batch, whatever the file's size.
+    pub fn import<R: Read + Seek>(
         &mut self,
-        input: &mut dyn Read,
+        input: &mut R,
         now: Timestamp,
     ) -> Result<ImportReport, StoreError> {
-        let mut data = Vec::new();
-        input.read_to_end(&mut data)?;
         let limits = *self.trust.limits();
-        let items = cbor::split_sequence(&data, limits.scan())
-            .map_err(|e| StoreError::Import(e.to_string()))?;
+        fn reader<R: Read>(input: R, limits: &accord_core::Limits) -> cbor::SequenceReader<R> {
+            cbor::SequenceReader::new(input, limits.max_bytes(), limits.scan())
+        }
+        let start = input.stream_position()?;
+        let mut framing = reader(&mut *input, &limits);
+        while framing
+            .next_item()
+            .map_err(|e| StoreError::Import(e.to_string()))?
+            .is_some()
+        {}
+        drop(framing);
+        input.seek(std::io::SeekFrom::Start(start))?;
+        let mut items = reader(&mut *input, &limits);
         let mut report = ImportReport::default();
-        for chunk in items.chunks(IMPORT_BATCH) {
-            let chunk: Vec<(&[u8], &str)> = chunk.iter().map(|b| (*b, IMPORT_SOURCE)).collect();
+        loop {
+            let mut batch = Vec::with_capacity(IMPORT_BATCH);
+            while batch.len() < IMPORT_BATCH {
+                match items
+                    .next_item()
+                    .map_err(|e| StoreError::Import(e.to_string()))?
+                {
+                    Some(item) => batch.push(item),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let chunk: Vec<(&[u8], &str)> = batch
+                .iter()
+                .map(|b| (b.as_slice(), IMPORT_SOURCE))
+                .collect();
             let (outcomes, released) = self.ingest_from(&chunk, now)?;
             for o in outcomes {
                 match o {

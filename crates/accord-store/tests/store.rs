@@ -1851,7 +1851,7 @@ fn export_import_round_trip() {
 
     let dir2 = tempfile::tempdir().unwrap();
     let mut fresh = open(dir2.path(), &fed);
-    let report = fresh.import(&mut file.as_slice(), NOW).unwrap();
+    let report = fresh.import(&mut std::io::Cursor::new(&file), NOW).unwrap();
     assert_eq!(report.accepted as u64, n - 1);
     assert_eq!(report.duplicate, 1, "the genesis");
     assert_eq!(report.rejected, 0);
@@ -1874,7 +1874,7 @@ fn export_import_round_trip() {
     }
     assert_eq!(fresh.trust().delegations().count(), 3);
     // Importing the same file again changes nothing.
-    let again = fresh.import(&mut file.as_slice(), NOW).unwrap();
+    let again = fresh.import(&mut std::io::Cursor::new(&file), NOW).unwrap();
     assert_eq!(again.duplicate as u64, n);
     assert_eq!(again.accepted, 0);
     assert_eq!(fresh.counts_by_type().unwrap(), counts);
@@ -1916,7 +1916,9 @@ fn import_skips_a_corrupted_object_and_keeps_the_rest() {
 
     let dir2 = tempfile::tempdir().unwrap();
     let mut fresh = open(dir2.path(), &fed);
-    let report = fresh.import(&mut corrupted.as_slice(), NOW).unwrap();
+    let report = fresh
+        .import(&mut std::io::Cursor::new(&corrupted), NOW)
+        .unwrap();
     assert_eq!(report.rejected, 1);
     assert_eq!(report.duplicate, 1);
     assert_eq!(report.pending, 0);
@@ -1935,7 +1937,7 @@ fn import_skips_a_corrupted_object_and_keeps_the_rest() {
     let dir3 = tempfile::tempdir().unwrap();
     let mut fresh = open(dir3.path(), &fed);
     assert!(matches!(
-        fresh.import(&mut truncated.as_slice(), NOW),
+        fresh.import(&mut std::io::Cursor::new(&truncated), NOW),
         Err(StoreError::Import(_))
     ));
 }
@@ -2100,7 +2102,7 @@ fn export_import_keeps_records_of_a_later_revoked_signer() {
 
     let dir2 = tempfile::tempdir().unwrap();
     let mut fresh = open(dir2.path(), &fed);
-    let report = fresh.import(&mut file.as_slice(), NOW).unwrap();
+    let report = fresh.import(&mut std::io::Cursor::new(&file), NOW).unwrap();
     assert_eq!(
         (report.accepted, report.rejected),
         (3, 0),
@@ -2168,7 +2170,7 @@ fn counts_kept_by_writes_agree_with_a_recount() {
     for r in &recs {
         file.extend_from_slice(r.as_bytes());
     }
-    let report = store.import(&mut file.as_slice(), NOW).unwrap();
+    let report = store.import(&mut std::io::Cursor::new(&file), NOW).unwrap();
     assert_eq!((report.accepted, report.duplicate), (3, 4));
     let kept = store.counts_by_type().unwrap();
     assert_eq!(kept.get(&ObjectType::Record), Some(&7));
