@@ -1085,6 +1085,7 @@ async fn footprint(n: usize, keep_data: Option<std::path::PathBuf>) -> Result<Va
     let queries = query_phase(&tf, &node, &url, n).await?;
     let (rss_after_queries, peak_after) = rss_mib();
     let split_after_queries = rss_split();
+    let backup = backup_and_restore(&url, tf.dir.path()).await;
     node.shutdown().await;
     // `accord check` on the stopped node's store: every object decoded, hashed, its signature
     // verified and its index entries looked up.
@@ -1120,7 +1121,66 @@ async fn footprint(n: usize, keep_data: Option<std::path::PathBuf>) -> Result<Va
         "query_loaded": queries["query_loaded"],
         "check_s": round(check.0, 2),
         "check_clean": check.1,
+        "backup": backup,
     }))
+}
+
+/// `accord backup` of the running node and `accord restore` of that file, each as its own
+/// process under `/usr/bin/time`: peak RSS and seconds. Skipped (null) when the `accord`
+/// binary is not beside this one or `/usr/bin/time` is missing.
+async fn backup_and_restore(url: &str, dir: &std::path::Path) -> Value {
+    let Some(accord) = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.join("accord")))
+        .filter(|p| p.exists())
+    else {
+        return Value::Null;
+    };
+    let file = dir.join("backup.cbor");
+    let restored = dir.join("restored");
+    let timed = |args: Vec<std::ffi::OsString>| {
+        let accord = accord.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("/usr/bin/time")
+                    .arg("-f")
+                    .arg("accord-time %M %e")
+                    .arg(&accord)
+                    .args(&args)
+                    .output()
+            })
+            .await
+            .ok()?
+            .ok()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err.lines().find_map(|l| l.strip_prefix("accord-time "))?;
+            let mut parts = line.split_whitespace();
+            let kib: f64 = parts.next()?.parse().ok()?;
+            let secs: f64 = parts.next()?.parse().ok()?;
+            out.status
+                .success()
+                .then(|| json!({"rss_mib": round(kib / 1024.0, 1), "s": secs}))
+        }
+    };
+    let backup = timed(vec![
+        "backup".into(),
+        "--node".into(),
+        url.into(),
+        "--out".into(),
+        file.clone().into(),
+    ])
+    .await;
+    let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let restore = timed(vec![
+        "restore".into(),
+        file.clone().into(),
+        "--data-dir".into(),
+        restored.clone().into(),
+    ])
+    .await;
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&restored);
+    json!({"file_bytes": bytes, "backup": backup, "restore": restore})
 }
 
 /// Query latency on a node holding `n` records (member 0's records `0..n`): full-text and

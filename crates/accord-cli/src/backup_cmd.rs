@@ -190,35 +190,49 @@ fn attachment_bytes(
 
 /// Restores a backup into an empty data directory, validating every object.
 pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()> {
-    if data_dir.exists()
-        && std::fs::read_dir(data_dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    {
-        bail!(
-            "{} is not empty: restore only into an empty data directory",
-            data_dir.display()
-        );
+    match std::fs::read_dir(data_dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                bail!(
+                    "{} is not empty: restore only into an empty data directory",
+                    data_dir.display()
+                );
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("{}: {e}", data_dir.display()),
     }
-    let open =
-        || std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()));
+    // Opened once: the objects imported are those scanned, even if a scheduled backup puts
+    // a new file at the path meanwhile.
+    let mut input =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     // Read whole once before anything is written: a damaged backup is refused as it is.
-    let scan = scan_backup(open()?).map_err(|e| anyhow!("{}: {e:#}", file.display()))?;
-    let size = open()?.metadata().map(|m| m.len()).unwrap_or(0);
+    let scan = scan_backup(&mut input).map_err(|e| anyhow!("{}: {e:#}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     // Before anything is written: a restore that runs out of space half way leaves a partial
     // store to clean up, and a node on it would take nothing new (its free-space floor).
     if let Some(free) = free_space_for(data_dir) {
         let files = blobs.map_or(0, |d| attachment_bytes(&scan.attachments, d));
         check_room(data_dir, size, files, free)?;
     }
+    // Kept until the restore has finished: a node refuses to start on what a restore cut
+    // short leaves.
+    let unfinished = data_dir.join(accord_node::RESTORE_UNFINISHED);
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::File::create(&unfinished)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot write {}", unfinished.display()))?;
     let mut store = Store::open(data_dir, &scan.genesis, StoreOptions::default()).map_err(|e| {
         anyhow!(
-            "{}: the first object must be the federation's genesis charter: {e}",
+            "{}: cannot open a store there on the first object of {} (a backup starts with its federation's genesis charter): {e}",
+            data_dir.display(),
             file.display()
         )
     })?;
+    std::io::Seek::rewind(&mut input).with_context(|| format!("cannot read {}", file.display()))?;
     let report = store
-        .import(&mut open()?, util::now())
+        .import(&mut input, util::now())
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     println!(
         "restored into {}: {} accepted, {} already present, {} pending, {} rejected",
@@ -243,6 +257,8 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
             "attachments: {copied} restored from the backup, {queued} to be fetched from peers when the node runs"
         );
     }
+    std::fs::remove_file(&unfinished)
+        .with_context(|| format!("cannot remove {}", unfinished.display()))?;
     if report.rejected > 0 {
         bail!(
             "{} object(s) of the backup were refused (see the log with RUST_LOG=info)",
@@ -350,6 +366,54 @@ mod room_tests {
         );
     }
 
+    /// A hostile or damaged backup directory: a file's name is a link to `/dev/zero`, a pipe,
+    /// or a file of another size. None of them is read (a link to `/dev/zero` used to be read
+    /// until memory ran out, a pipe to hang the restore); their files are fetched from peers.
+    #[test]
+    fn a_restore_reads_only_regular_files_of_the_claimed_size() {
+        let t0 = accord_core::Timestamp(1_700_000_000_000);
+        let fed = accord_core::devnet::DevFederation::new(&["KZ"], [5; 32], t0).unwrap();
+        let blobs = tempfile::tempdir().unwrap();
+        let describe = |name: &str, bytes: &[u8]| accord_core::attachment::describe(name, bytes);
+        let zero = describe("zero.pdf", b"named by a link to /dev/zero");
+        let pipe = describe("pipe.pdf", b"named by a pipe");
+        let longer = describe("longer.pdf", b"its copy in the backup is longer");
+        let good = describe("good.pdf", b"a good copy");
+        let at = |a: &accord_core::object::Attachment| blobs.path().join(a.sha256.to_string());
+        std::os::unix::fs::symlink("/dev/zero", at(&zero)).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            at(&pipe),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        std::fs::write(at(&longer), vec![1u8; 10_000]).unwrap();
+        std::fs::write(at(&good), b"a good copy").unwrap();
+        let mut body = fed.record_body(0, "four files", accord_core::Timestamp(t0.0 + 1_000));
+        body.attachments = vec![zero.clone(), pipe.clone(), longer.clone(), good.clone()];
+        let record = accord_core::Object::Record(body).sign(&fed.members[0].publisher);
+        let mut backup = fed.genesis.as_bytes().to_vec();
+        backup.extend_from_slice(fed.delegation(0).as_bytes());
+        backup.extend_from_slice(record.as_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup.cbor");
+        std::fs::write(&file, &backup).unwrap();
+        let data = dir.path().join("data");
+        restore(&file, &data, Some(blobs.path())).unwrap();
+        let held = |a: &accord_core::object::Attachment, suffix: &str| {
+            data.join("blobs")
+                .join(format!("{}{suffix}", a.sha256))
+                .exists()
+        };
+        assert!(held(&good, ""), "the good copy is restored");
+        for a in [&zero, &pipe, &longer] {
+            assert!(!held(a, ""), "{} is not taken from the backup", a.name);
+            assert!(held(a, ".want"), "{} is fetched from peers", a.name);
+        }
+    }
+
     /// A backup cut short (a full disk, an interrupted copy) is refused whole before anything
     /// is written, naming where it breaks; read an object at a time, its size costs nothing.
     #[test]
@@ -379,9 +443,19 @@ mod room_tests {
             "{e}"
         );
         assert!(!data.exists(), "nothing was written");
-        // The same file whole restores.
+        // The same file whole restores, and leaves no mark of an unfinished restore.
         std::fs::write(&file, &backup[..cut_at as usize]).unwrap();
         restore(&file, &data, None).unwrap();
+        let mark = data.join(accord_node::RESTORE_UNFINISHED);
+        assert!(!mark.exists());
+        util::existing_store(&data).unwrap();
+        // What a restore killed half way leaves is refused by `check` and `reindex`.
+        std::fs::write(&mark, b"").unwrap();
+        let e = util::existing_store(&data)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(e.contains("did not finish"), "{e}");
         let empty = dir.path().join("empty.cbor");
         std::fs::write(&empty, b"").unwrap();
         let e = restore(&empty, &dir.path().join("data2"), None)

@@ -133,6 +133,7 @@ impl Drop for AtomicFile {
 /// node's store (`check`, `reindex`): opening one would create an empty store there and report
 /// it consistent — what a shell without the service's `ACCORD_DATA_DIR` would see.
 pub fn existing_store(dir: &Path) -> Result<()> {
+    accord_node::unfinished_restore(dir)?;
     if dir.join("conf").is_file() && dir.join("db").is_file() {
         return Ok(());
     }

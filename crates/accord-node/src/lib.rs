@@ -135,8 +135,27 @@ pub enum NodeError {
     BadQuery(String),
 }
 
+/// The file `accord restore` keeps in a data directory until it has finished: a restore cut
+/// short (killed, a power cut) leaves part of a store, which looks consistent to `accord
+/// check` and whose records' files were never queued. A node does not start on it.
+pub const RESTORE_UNFINISHED: &str = "RESTORE-UNFINISHED";
+
+/// Refuses a data directory an unfinished restore left, naming it and what to do.
+pub fn unfinished_restore(dir: &std::path::Path) -> Result<(), NodeError> {
+    if dir.join(RESTORE_UNFINISHED).exists() {
+        return Err(NodeError::File {
+            path: dir.display().to_string(),
+            message: format!(
+                "an `accord restore` into this directory did not finish ({RESTORE_UNFINISHED} is there): empty the directory and run the restore again"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Rebuilds the search index of a stopped node from its store; returns the number of records.
 pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
+    unfinished_restore(&cfg.data_dir)?;
     let genesis = std::fs::read(&cfg.charter).map_err(|e| NodeError::File {
         path: cfg.charter.display().to_string(),
         message: e.to_string(),
