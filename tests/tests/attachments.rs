@@ -760,3 +760,73 @@ async fn a_file_left_unread_by_a_missing_extractor_is_read_at_the_next_start() {
     );
     a.shutdown().await;
 }
+
+/// A ministry's file uploaded after its record, to a node that fetches no attachments, is
+/// the record's file: it is referenced, read and kept when orphans are collected. It used to
+/// have no sidecar (nothing was waiting for it), so collection deleted it after a day, and
+/// the publisher's node may hold the only copy. A file uploaded first keeps its reference
+/// too, written before the submission is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 65).unwrap();
+    let mut cfg = config(&tf, 0, vec![]);
+    cfg.attachments.fetch = accord_node::FetchPolicy::None;
+    cfg.attachments.extract_timeout_secs = 5;
+    let node = Node::spawn(cfg).await.unwrap();
+    let late = docx("uploaded afterwards", 100);
+    let early = docx("uploaded beforehand", 100);
+    let (la, ea) = (describe("late.docx", &late), describe("early.docx", &early));
+    let late_rec = record_with(&tf, 0, "File after record", std::slice::from_ref(&la));
+    let early_rec = record_with(&tf, 0, "File before record", std::slice::from_ref(&ea));
+    node.put_blob(ea.sha256, early.clone()).await.unwrap();
+    node.submit(vec![
+        late_rec.as_bytes().to_vec(),
+        early_rec.as_bytes().to_vec(),
+    ])
+    .await
+    .unwrap();
+    // Referenced when the submission is answered, not some time later.
+    let named_by = |a: &Attachment| {
+        let node = node.clone();
+        let hash = a.sha256;
+        async move {
+            node.blob(hash)
+                .await
+                .and_then(|v| v.meta)
+                .map(|m| m.records)
+                .unwrap_or_default()
+        }
+    };
+    assert!(named_by(&ea).await.contains(&early_rec.id().to_string()));
+    node.put_blob(la.sha256, late.clone()).await.unwrap();
+    assert!(named_by(&la).await.contains(&late_rec.id().to_string()));
+    // Both files are older than the orphans' day of grace: neither is an orphan.
+    let blobs = tf.dir.path().join("KZ").join("data").join("blobs");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    for a in [&la, &ea] {
+        std::fs::File::options()
+            .write(true)
+            .open(blobs.join(a.sha256.to_string()))
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+    }
+    assert_eq!(node.collect_attachments().await.unwrap(), 0);
+    assert!(holds(&node, &la).await && holds(&node, &ea).await);
+    // The late file's text was read when it came.
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            node.search(accord_search::SearchQuery {
+                text: Some("uploaded afterwards".into()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .is_ok_and(|r| r.total >= 1)
+        })
+        .await,
+        "the late file's text was not read"
+    );
+    node.shutdown().await;
+}

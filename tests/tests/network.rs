@@ -824,3 +824,82 @@ async fn a_stranger_cannot_store_objects_by_presenting_them_as_its_certificate()
     }
     a.shutdown().await;
 }
+
+/// A careless operator: a node that other nodes would refuse to admit does not start, and says
+/// which setting is wrong (it used to start and be cut by every peer, with nothing said on its
+/// own side): no certificate in `members` admission, a certificate of another node's key, one
+/// by another member for this key. In `open` admission no certificate is needed.
+#[tokio::test]
+async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
+    let tf = TestFed::new(&["KZ", "BY"], 61).expect("federation");
+    let refused = |cfg: accord_node::NodeConfig| async move {
+        match accord_node::Node::spawn(cfg).await {
+            Ok(node) => {
+                node.shutdown().await;
+                String::new()
+            }
+            Err(e) => e.to_string(),
+        }
+    };
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.node_cert = None;
+    let e = refused(cfg).await;
+    assert!(
+        e.starts_with("config field node_cert: network.admission = \"members\" needs")
+            && e.contains("accord cert node --node-key ed25519:"),
+        "{e}"
+    );
+
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.node_cert = Some(tf.dir.path().join("BY").join("node-cert.cbor"));
+    let e = refused(cfg).await;
+    assert!(
+        e.starts_with("config field node_cert: ") && e.contains("certificate is for peer"),
+        "{e}"
+    );
+
+    let by_for_kz = tf.dir.path().join("by-for-kz.cbor");
+    let cert = tf.extra_node_cert(1, &tf.fed.members[0].node, "KZ's node, certified by BY");
+    std::fs::write(&by_for_kz, cert.as_bytes()).expect("write");
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.node_cert = Some(by_for_kz);
+    let e = refused(cfg).await;
+    assert!(
+        e.contains("the certificate is of member BY, and this node is configured as member KZ"),
+        "{e}"
+    );
+
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Open);
+    cfg.node_cert = None;
+    assert_eq!(
+        refused(cfg).await,
+        "",
+        "open admission needs no certificate"
+    );
+    assert_eq!(
+        refused(tf.config(0, vec![], accord_node::AdmissionMode::Members)).await,
+        "",
+        "its own certificate starts it"
+    );
+}
+
+/// A restore cut short (killed, a power cut) leaves part of a store that looks consistent: the
+/// node refuses to start on it, naming the directory and what to do.
+#[tokio::test]
+async fn a_data_directory_an_unfinished_restore_left_is_refused() {
+    let tf = TestFed::new(&["KZ"], 62).expect("federation");
+    let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    std::fs::create_dir_all(&cfg.data_dir).expect("mkdir");
+    std::fs::write(cfg.data_dir.join(accord_node::RESTORE_UNFINISHED), b"").expect("mark");
+    let e = match accord_node::Node::spawn(cfg).await {
+        Ok(node) => {
+            node.shutdown().await;
+            String::new()
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("an `accord restore` into this directory did not finish"),
+        "{e}"
+    );
+}

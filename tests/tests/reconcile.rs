@@ -264,38 +264,17 @@ async fn a_peer_sending_what_it_was_not_asked_for_is_cut_off_and_nothing_of_that
     let key = SecretKey::from_seed([91; 32]);
     let cert = tf.extra_node_cert(1, &key, "pusher");
     let (handle, mut events) = raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr]).await;
-    let asked = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut asked = Vec::new();
-        while let Some(ev) = events.recv().await {
-            match ev {
-                NetworkEvent::SyncRequest {
-                    request_id, data, ..
-                } => {
-                    let answer = match accord_sync::Request::decode(&data).unwrap() {
-                        accord_sync::Request::Reconcile(msg) => accord_sync::Response::Reconcile(
-                            accord_sync::respond(snapshot.clone(), &msg).unwrap(),
-                        ),
-                        accord_sync::Request::Fetch(ids) => {
-                            asked.extend(ids.iter().copied());
-                            let mut objects: Vec<Vec<u8>> = offered
-                                .iter()
-                                .filter(|o| ids.contains(&o.id()))
-                                .map(|o| o.as_bytes().to_vec())
-                                .collect();
-                            objects.push(pushed.as_bytes().to_vec());
-                            accord_sync::Response::Objects(objects)
-                        }
-                    };
-                    let _ = handle.respond(request_id, answer.encode()).await;
-                }
-                NetworkEvent::PeerDisconnected { .. } => return asked,
-                _ => {}
-            }
-        }
-        asked
+    let fetches = serve_sync_until_cut(&handle, &mut events, &snapshot, |ids| {
+        let mut objects: Vec<Vec<u8>> = offered
+            .iter()
+            .filter(|o| ids.contains(&o.id()))
+            .map(|o| o.as_bytes().to_vec())
+            .collect();
+        objects.push(pushed.as_bytes().to_vec());
+        objects
     })
-    .await
-    .expect("the peer was cut off");
+    .await;
+    let asked: Vec<_> = fetches.concat();
     let mut offered_ids: Vec<_> = offered.iter().map(|o| o.id()).collect();
     offered_ids.sort();
     let mut asked_ids = asked.clone();
@@ -319,6 +298,56 @@ async fn a_peer_sending_what_it_was_not_asked_for_is_cut_off_and_nothing_of_that
             .is_some_and(|e| e.contains("not asked for"))),
         "{stats:?}"
     );
+    handle.shutdown().await;
+    a.shutdown().await;
+}
+
+/// A certified peer offers objects in reconciliation and serves them with broken signatures
+/// (each hashes to the id it offered): what no honest peer serves, since it checked them
+/// before storing them. It is penalised and cut off, rather than having them fetched and
+/// checked again at every session; nothing of them is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_invalid_objects_in_reconciliation_is_cut_off() {
+    let tf = TestFed::new(&["KZ", "BY"], 26).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let t = now().0 - 60_000;
+    let offered: Vec<SignedObject> = (0..4)
+        .map(|i| tf.fed.record(1, &format!("broken {i}"), Timestamp(t + i)))
+        .collect();
+    let snapshot = accord_sync::SyncIndex::new(
+        offered
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (Timestamp(t + i as u64), o.id())),
+    )
+    .snapshot();
+    let key = SecretKey::from_seed([92; 32]);
+    let cert = tf.extra_node_cert(1, &key, "breaker");
+    let (handle, mut events) = raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr]).await;
+    // The envelope ends with the signature: its last byte flipped.
+    let fetches = serve_sync_until_cut(&handle, &mut events, &snapshot, |ids| {
+        offered
+            .iter()
+            .filter(|o| ids.contains(&o.id()))
+            .map(|o| {
+                let mut b = o.as_bytes().to_vec();
+                if let Some(last) = b.last_mut() {
+                    *last ^= 1;
+                }
+                b
+            })
+            .collect()
+    })
+    .await;
+    assert_eq!(
+        fetches.len(),
+        1,
+        "cut after the first answer of invalid objects"
+    );
+    for o in &offered {
+        assert!(!has(&a, o.id()).await, "an invalid object was stored");
+    }
     handle.shutdown().await;
     a.shutdown().await;
 }
@@ -622,4 +651,42 @@ async fn a_reconcile_request_sees_everything_stored_before_it() {
     }
     x.shutdown().await;
     a.shutdown().await;
+}
+
+/// Plays a peer's side of reconciliation with `snapshot` until it is disconnected (or 30 s
+/// pass): reconcile rounds answered honestly, each fetch with `answer(ids asked)`. Returns the
+/// fetches it was asked, in order.
+async fn serve_sync_until_cut(
+    handle: &accord_net::NetworkHandle,
+    events: &mut accord_net::NetworkEvents,
+    snapshot: &std::sync::Arc<accord_sync::Snapshot>,
+    answer: impl Fn(&[accord_core::ObjectId]) -> Vec<Vec<u8>>,
+) -> Vec<Vec<accord_core::ObjectId>> {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut fetches = Vec::new();
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetworkEvent::SyncRequest {
+                    request_id, data, ..
+                } => {
+                    let reply = match accord_sync::Request::decode(&data).unwrap() {
+                        accord_sync::Request::Reconcile(msg) => accord_sync::Response::Reconcile(
+                            accord_sync::respond(snapshot.clone(), &msg).unwrap(),
+                        ),
+                        accord_sync::Request::Fetch(ids) => {
+                            let objects = answer(&ids);
+                            fetches.push(ids);
+                            accord_sync::Response::Objects(objects)
+                        }
+                    };
+                    let _ = handle.respond(request_id, reply.encode()).await;
+                }
+                NetworkEvent::PeerDisconnected { .. } => return fetches,
+                _ => {}
+            }
+        }
+        fetches
+    })
+    .await
+    .expect("the peer was cut off")
 }

@@ -138,6 +138,10 @@ pub(crate) struct Attachments {
     max_file: u64,
     /// Requests each peer may make of this node per minute.
     served: crate::sync::RequestBudget,
+    /// Held while a file's sidecar (`<hash>.json`, the records naming it) is read, changed and
+    /// written: two records naming one file at once, or an extraction verdict written while a
+    /// record is added, would otherwise each write back what they read and lose the other's.
+    meta_lock: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -256,6 +260,7 @@ impl Attachments {
             rate: Mutex::new(Buckets::default()),
             max_file,
             served: crate::sync::RequestBudget::default(),
+            meta_lock: Mutex::new(()),
         })
     }
 
@@ -291,6 +296,7 @@ impl Attachments {
     /// Adds `record` to the sidecar of a held blob (name and media type from the first record
     /// that names it). Blocking.
     fn add_ref(&self, record: ObjectId, a: &Attachment) -> std::io::Result<()> {
+        let _sidecar = self.meta_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut meta = self.blobs.meta(&a.sha256).unwrap_or_else(|| BlobMeta {
             name: a.name.clone(),
             media_type: a.media_type.clone(),
@@ -399,6 +405,29 @@ impl NodeHandle {
         .flatten()
     }
 
+    /// Records this node's own publisher just submitted: every file they name is referenced
+    /// now, held or not, before the submission is answered. The publisher uploads its files
+    /// to this node (before or after the record), and a file no sidecar names is collected
+    /// as an orphan after a day: without this, a file uploaded after its record on a node
+    /// that fetches nothing (or not that size), or uploaded before it with the node stopped
+    /// between the answer and the reference, was deleted, and it may have been the only copy.
+    pub(crate) async fn reference_local(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
+        if records.is_empty() {
+            return;
+        }
+        let att = self.attachments().clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for (record, list) in records {
+                for a in list {
+                    if let Err(e) = att.add_ref(record, &a) {
+                        warn!(error = %e, "attachment sidecar not written");
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
     /// Records just accepted: the files they name are referenced if held, else queued.
     pub(crate) fn attachments_arrived(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
         if records.is_empty() {
@@ -485,7 +514,7 @@ impl NodeHandle {
         let att = self.attachments().clone();
         let timeout = Duration::from_secs(att.cfg.extract_timeout_secs);
         let records = tokio::task::spawn_blocking(move || -> Vec<ObjectId> {
-            let Some(mut meta) = att.blobs.meta(&hash) else {
+            let Some(meta) = att.blobs.meta(&hash) else {
                 return Vec::new();
             };
             let ids = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
@@ -531,8 +560,11 @@ impl NodeHandle {
                     } else {
                         debug!(file = %meta.name, error = %e, "no text from attachment");
                     }
-                    meta.extract_error = Some(e.to_string());
-                    let _ = att.blobs.write_meta(&hash, &meta);
+                    // Read again under the lock: records added while the file was read stay.
+                    let _sidecar = att.meta_lock.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut now = att.blobs.meta(&hash).unwrap_or(meta);
+                    now.extract_error = Some(e.to_string());
+                    let _ = att.blobs.write_meta(&hash, &now);
                 }
             }
             ids
@@ -946,7 +978,15 @@ impl NodeHandle {
         .await
         .map_err(|e| NodeError::Store(e.to_string()))??;
         drop(room);
-        if waiting.is_some() {
+        // A file its record named before it came (see `reference_local`) is read now too.
+        let att = self.attachments().clone();
+        let named = waiting.is_some()
+            || tokio::task::spawn_blocking(move || {
+                att.blobs.meta(&hash).is_some_and(|m| !m.records.is_empty())
+            })
+            .await
+            .unwrap_or(false);
+        if named {
             self.read_attachment(hash).await;
         }
         Ok(())
@@ -1082,6 +1122,29 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
     })
 }
 
+/// A backup's copy of a file of `size` bytes, if it is a regular file of exactly that size:
+/// a symbolic link (to `/dev/zero`, say), a pipe, a device or a file of another size in the
+/// backup's directory is left alone (the file is then fetched from peers), never read whole.
+fn read_backup_file(path: &Path, size: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // Not through a link; a pipe opens without waiting for a writer.
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() != size {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).ok()?);
+    file.take(size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 == size).then_some(bytes)
+}
+
 /// After a restore into `data_dir`: the files of `records` are copied from `from` (a
 /// directory of files named by their SHA-256, as `accord backup --blobs` writes) when there
 /// and intact, and queued to be fetched from peers otherwise. Returns (copied, queued).
@@ -1101,7 +1164,7 @@ pub fn restore_blobs(
     for (record, list) in records {
         for a in list {
             let from_backup = from
-                .and_then(|d| std::fs::read(d.join(a.sha256.to_string())).ok())
+                .and_then(|d| read_backup_file(&d.join(a.sha256.to_string()), a.size))
                 .filter(|b| blobs.put(&a.sha256, b).is_ok());
             if from_backup.is_some() || blobs.has(&a.sha256) {
                 let mut meta = blobs.meta(&a.sha256).unwrap_or_else(|| BlobMeta {

@@ -550,6 +550,17 @@ pub struct SearchConfig {
 
 /// Accepted range of `search.index_nice`.
 pub const INDEX_NICE: std::ops::RangeInclusive<u8> = 0..=19;
+
+/// The range of `store.cache_mb`: a value given in bytes by mistake (4294967296) would
+/// otherwise mean an unbounded cache.
+pub const CACHE_MB: std::ops::RangeInclusive<u64> = 1..=1 << 20;
+
+/// The range of `api.max_connections` (its semaphore has a bound of its own, far above).
+pub const MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
+
+/// The least non-zero attachment rate, in bytes per second: one chunk (1 MiB) in 16 s. A rate
+/// given in MB by mistake (32) would hold every transfer slot for hours.
+pub const MIN_ATTACHMENT_RATE: u64 = 64 * 1024;
 fn default_index_nice() -> u8 {
     10
 }
@@ -686,8 +697,35 @@ impl NodeConfig {
                 format!("must be at most {MAX_MIN_FREE_MB} (1 PiB)"),
             ));
         }
-        if self.store.cache_mb == 0 {
-            return Err(field("store.cache_mb", "must be at least 1"));
+        within("store.cache_mb", self.store.cache_mb, &CACHE_MB)?;
+        for (name, rate) in [
+            (
+                "attachments.max_bytes_per_sec",
+                self.attachments.max_bytes_per_sec,
+            ),
+            (
+                "attachments.max_bytes_per_sec_per_peer",
+                self.attachments.max_bytes_per_sec_per_peer,
+            ),
+        ] {
+            if rate != 0 && rate < MIN_ATTACHMENT_RATE {
+                return Err(field(
+                    name,
+                    format!(
+                        "{rate} bytes per second would fetch one 1 MiB chunk in {} minutes: give bytes (32 MiB/s is 33554432), at least {MIN_ATTACHMENT_RATE}, or 0 for no bound",
+                        (1u64 << 20).div_ceil(rate.max(1) * 60)
+                    ),
+                ));
+            }
+        }
+        if self.attachments.fetch_max_bytes != 0 && self.attachments.fetch_max_bytes < 1024 {
+            return Err(field(
+                "attachments.fetch_max_bytes",
+                format!(
+                    "{} bytes would fetch no file: give bytes (50 MiB is 52428800), or 0 for up to the charter's limit",
+                    self.attachments.fetch_max_bytes
+                ),
+            ));
         }
         self.health.check()?;
         if self.attachments.max_parallel == 0 || self.attachments.max_parallel > 64 {
@@ -722,9 +760,11 @@ impl NodeConfig {
                 "must be at least 1",
             ));
         }
-        if self.api.max_connections == 0 {
-            return Err(field("api.max_connections", "must be at least 1"));
-        }
+        within(
+            "api.max_connections",
+            self.api.max_connections,
+            &MAX_CONNECTIONS,
+        )?;
         if self.api.header_timeout_secs == 0 {
             return Err(field("api.header_timeout_secs", "must be at least 1"));
         }
@@ -995,6 +1035,34 @@ mod tests {
             ("search", "index_nice = 20", "search.index_nice"),
             ("search", "index_nice = 25", "must be between 0 and 19"),
             ("search", "index_nice = -5", "index_nice"),
+            ("store", "cache_mb = 4294967296", "store.cache_mb"),
+            (
+                "store",
+                "cache_mb = 4294967296",
+                "must be between 1 and 1048576",
+            ),
+            ("store", "cache_mb = 0", "store.cache_mb"),
+            (
+                "api",
+                "max_connections = 9000000000000000000",
+                "must be between 1 and 65536",
+            ),
+            ("api", "max_connections = 0", "api.max_connections"),
+            (
+                "attachments",
+                "max_bytes_per_sec = 32",
+                "attachments.max_bytes_per_sec: 32 bytes per second",
+            ),
+            (
+                "attachments",
+                "max_bytes_per_sec_per_peer = 1000",
+                "attachments.max_bytes_per_sec_per_peer",
+            ),
+            (
+                "attachments",
+                "fetch_max_bytes = 50",
+                "attachments.fetch_max_bytes: 50 bytes would fetch no file",
+            ),
             ("store", "min_free_mb = 2000000000", "store.min_free_mb"),
             ("store", "min_free_mb = 2000000000", "must be at most"),
             ("store", "min_free_mb = -1", "min_free_mb"),

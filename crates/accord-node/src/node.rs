@@ -171,10 +171,17 @@ impl Node {
     /// Starts a node: opens the store on its own thread, ingests the preloaded files, starts
     /// the network task and the event loop. Must be called inside a tokio runtime.
     pub async fn spawn(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
+        crate::unfinished_restore(&cfg.data_dir)?;
         let genesis = read_file(&cfg.charter)?;
         let key_text = std::fs::read_to_string(&cfg.node_key).map_err(|e| NodeError::Key {
             path: cfg.node_key.display().to_string(),
-            message: e.to_string(),
+            message: if e.kind() == std::io::ErrorKind::PermissionDenied {
+                format!(
+                    "{e}: the node's user must be able to read it (under systemd: chgrp accord and chmod 0640 the file)"
+                )
+            } else {
+                e.to_string()
+            },
         })?;
         let key = SecretKey::from_pem(&key_text).map_err(|e| NodeError::Key {
             path: cfg.node_key.display().to_string(),
@@ -257,6 +264,7 @@ impl Node {
                 ),
             });
         }
+        own_certificate(&cfg, node_cert.as_deref(), &trust, &key)?;
         let shared = Arc::new(Shared::new(&store));
         let objects = Arc::new(Mutex::new(Some(store.object_reader())));
         let searcher = search
@@ -772,6 +780,10 @@ impl NodeHandle {
         let accepted = || crate::index::stored(&r.outcomes, &r.released);
         for v in accepted() {
             let _ = self.inner.accepted.send(v.clone());
+        }
+        if matches!(source, Source::Local) {
+            self.reference_local(crate::attachments::of_records(accepted().map(|v| &**v)))
+                .await;
         }
         self.attachments_arrived(crate::attachments::of_records(accepted().map(|v| &**v)));
         if accepted().any(|v| {
@@ -1353,6 +1365,57 @@ async fn recheck_admitted(node: NodeHandle) {
             )
             .await;
     }
+}
+
+/// Refuses to start a node that other nodes would refuse to admit, naming `node_cert`: in
+/// `members` admission every peer asks for this node's certificate, and one that is missing,
+/// for another key, of another member or not signed by the member's current root key gets the
+/// node cut from every peer with nothing said on its own side. A certificate given in `open`
+/// mode is checked the same way (peers in `members` mode still ask for it).
+fn own_certificate(
+    cfg: &NodeConfig,
+    cert: Option<&[u8]>,
+    trust: &accord_core::TrustView,
+    key: &SecretKey,
+) -> Result<(), NodeError> {
+    let field = |message: String| {
+        NodeError::Config(crate::config::ConfigError::Field {
+            field: "node_cert".into(),
+            message,
+        })
+    };
+    let Some(cert) = cert else {
+        return match cfg.network.admission {
+            AdmissionMode::Members => Err(field(format!(
+                "network.admission = \"members\" needs this node's certificate, which other nodes ask for before they admit it: have the root key holder of {} run `accord cert node --node-key ed25519:{}` and set node_cert to the file (or set network.admission = \"open\" for a development network)",
+                cfg.member,
+                key.public_key()
+            ))),
+            AdmissionMode::Open => Ok(()),
+        };
+    };
+    let path = cfg
+        .node_cert
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    presentable(trust, cert, &key.public_key().peer_id()).map_err(|e| {
+        field(format!(
+            "{path}: {e} (this node's key is ed25519:{})",
+            key.public_key()
+        ))
+    })?;
+    let (_, obj) = accord_core::validate::decode(cert, trust.limits())
+        .map_err(|e| field(format!("{path}: {e}")))?;
+    if let Object::Node(n) = obj
+        && n.member.as_str() != cfg.member
+    {
+        return Err(field(format!(
+            "{path}: the certificate is of member {}, and this node is configured as member {}",
+            n.member, cfg.member
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `cert` may be stored as a certificate presented by `peer`: a node certificate for

@@ -653,6 +653,27 @@ impl NodeHandle {
             .filter(|o| matches!(o, IngestOutcome::Duplicate(_)))
             .count() as u64;
         self.metrics().sync_duplicates.inc_by(duplicates);
+        // Objects every node refuses (malformed, a bad signature, another federation) are what
+        // no honest peer serves: it validated them before it stored them. Such a peer is
+        // penalised as a sender of invalid gossip is, up to twice per answer (two cut it off),
+        // so it cannot have them fetched and checked again at every session.
+        let invalid: Vec<&accord_core::Rejection> = r
+            .outcomes
+            .iter()
+            .filter_map(|o| match o {
+                IngestOutcome::Rejected(_, why) if why.is_intrinsic() => Some(why),
+                _ => None,
+            })
+            .collect();
+        if let Some(first) = invalid.first() {
+            let reason = format!(
+                "reconciliation: served {} invalid object(s), first: {first}",
+                invalid.len()
+            );
+            for _ in 0..invalid.len().min(2) {
+                let _ = self.network().penalize(peer, reason.clone()).await;
+            }
+        }
         st.fetched += r
             .outcomes
             .iter()
