@@ -198,6 +198,18 @@ async fn the_analysts_tools_work_from_the_ui() {
             .ends_with(&format!("/records/{}", signed[3].id()))
     );
 
+    // A feed followed from the Russian page is titled in Russian, its filters by name.
+    let (s, _, _, ru) = get(&format!("{base}/feeds/records.atom?member=KZ&hl=ru")).await;
+    assert_eq!(s, 200);
+    let feed = feed_rs::parser::parse(ru.as_slice()).unwrap();
+    let title = feed.title.map(|t| t.content).unwrap_or_default();
+    assert!(title.starts_with("Accord — Государство: "), "{title}");
+    let (_, _, page, _) = get(&format!("{base}/?q=portal&lang=ru")).await;
+    assert!(
+        page.contains("/feeds/records.atom?q=portal&amp;hl=ru"),
+        "the page's feed link carries its language"
+    );
+
     // Behind a TLS proxy, links in files use https and the name the client used.
     let proxied = reqwest::Client::new()
         .get(format!("{base}/feeds/records.atom?q=portal"))

@@ -342,23 +342,34 @@ fn xml(s: &str) -> String {
 }
 
 /// `GET /feeds/records.atom?<search>`: the newest records of a search as an Atom feed (RFC
-/// 4287), so an analyst follows a topic in a feed reader or mail client.
+/// 4287), so an analyst follows a topic in a feed reader or mail client. `hl` is the language
+/// of the feed's own title (the search page links with its interface language; `lang` is the
+/// records' language filter, as in the API).
 pub async fn atom(
     State(node): State<NodeHandle>,
     headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
+    Query(mut params): Query<Vec<(String, String)>>,
 ) -> Response {
+    let hl: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k == "hl")
+        .map(|(_, v)| ("lang".to_string(), v.clone()))
+        .collect();
+    params.retain(|(k, _)| k != "hl");
     let docs = match collect(&node, &params, FEED_ENTRIES, true).await {
         Ok(d) => d,
         Err(r) => return r,
     };
+    let ctx = crate::ui::Ctx::new(&node, &hl, &headers).await;
     let base = base_url(&headers);
-    let query = feed_title(&params);
+    let query = feed_title(&params, &ctx);
     let updated = docs
         .first()
         .map(|d| d.created.to_string())
         .unwrap_or_else(|| accord_core::Timestamp(0).to_string());
-    let self_link = format!("{base}/feeds/records.atom?{}", crate::ui::qs(&params));
+    let mut linked = params.clone();
+    linked.extend(hl.iter().map(|(_, v)| ("hl".to_string(), v.clone())));
+    let self_link = format!("{base}/feeds/records.atom?{}", crate::ui::qs(&linked));
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     x.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
@@ -366,7 +377,11 @@ pub async fn atom(
         "<title>{}</title>\n<id>{}</id>\n<updated>{updated}</updated>\n<link rel=\"self\" href=\"{}\"/>\n<generator>Accord</generator>\n",
         xml(&format!(
             "Accord — {}",
-            if query.is_empty() { "all records" } else { &query }
+            if query.is_empty() {
+                ctx.lang.t("all_records")
+            } else {
+                &query
+            }
         )),
         xml(&self_link),
         xml(&self_link),
@@ -397,25 +412,54 @@ pub async fn atom(
         .into_response()
 }
 
-/// What a feed follows, for its title: the words quoted, then each filter with its values
-/// ("“digital” · member: KZ, BY · direction: e-government"); the page's own `lang` left out.
-fn feed_title(params: &[(String, String)]) -> String {
+/// What a feed follows, for its title, in the reader's language: the words quoted, then each
+/// filter with its values by name ("“digital” · Member state: Kazakhstan, Belarus ·
+/// Direction: E-government").
+fn feed_title(params: &[(String, String)], ctx: &crate::ui::Ctx) -> String {
+    let lang = ctx.lang;
     let mut parts: Vec<String> = Vec::new();
-    let mut filters: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut filters: Vec<(&str, Vec<String>)> = Vec::new();
     for (k, v) in params {
-        match k.as_str() {
-            "q" if !v.trim().is_empty() => parts.push(format!("“{}”", v.trim())),
-            "q" | "lang" | "limit" | "cursor" | "sort" => {}
-            k => match filters.iter_mut().find(|(name, _)| *name == k) {
-                Some((_, values)) => values.push(v),
-                None => filters.push((k, vec![v])),
-            },
+        let value = match k.as_str() {
+            "q" => {
+                if !v.trim().is_empty() {
+                    parts.push(format!("“{}”", v.trim()));
+                }
+                continue;
+            }
+            "limit" | "cursor" | "sort" | "delimiter" => continue,
+            "member" => ctx.members.get(v).cloned().unwrap_or_else(|| v.clone()),
+            "direction" | "kind" => ctx.name(v).to_string(),
+            "lang" => lang.language(v),
+            "status" => lang.status(v),
+            "since" | "date_from" | "date_to" => v
+                .parse::<accord_core::Timestamp>()
+                .map(|t| lang.date(t))
+                .unwrap_or_else(|_| v.clone()),
+            // The first instant left out: the last day kept is the one before it.
+            "until" => v
+                .parse::<accord_core::Timestamp>()
+                .map(|t| lang.date(accord_core::Timestamp(t.0.saturating_sub(1))))
+                .unwrap_or_else(|_| v.clone()),
+            _ => v.clone(),
+        };
+        let label = match k.as_str() {
+            "lang" => "available_in",
+            "since" => "shared_from",
+            "until" => "shared_to",
+            "date_from" => "doc_from",
+            "date_to" => "doc_to",
+            other => other,
+        };
+        match filters.iter_mut().find(|(name, _)| *name == label) {
+            Some((_, values)) => values.push(value),
+            None => filters.push((label, vec![value])),
         }
     }
     parts.extend(
         filters
             .into_iter()
-            .map(|(k, values)| format!("{k}: {}", values.join(", "))),
+            .map(|(k, values)| format!("{}: {}", lang.t(k), values.join(", "))),
     );
     parts.join(" · ")
 }
@@ -490,16 +534,35 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        assert_eq!(super::feed_title(&p(&[])), "");
-        assert_eq!(
-            super::feed_title(&p(&[
-                ("q", "digital skills"),
-                ("member", "KZ"),
-                ("lang", "ru"),
-                ("member", "BY"),
-                ("direction", "e-government"),
-            ])),
-            "“digital skills” · member: KZ, BY · direction: e-government"
+        use crate::ui::{Ctx, Lang};
+        let names = [("e-government", "Электронное правительство")];
+        let members = [("KZ", "Казахстан"), ("BY", "Беларусь")];
+        let ru = Ctx::for_test(Lang::Ru, &names, &members);
+        assert_eq!(super::feed_title(&p(&[]), &ru), "");
+        let asked = p(&[
+            ("q", "digital skills"),
+            ("member", "KZ"),
+            ("lang", "kk"),
+            ("member", "BY"),
+            ("direction", "e-government"),
+            ("until", "2026-02-01T00:00:00Z"),
+        ]);
+        let title = super::feed_title(&asked, &ru);
+        assert!(
+            title.starts_with(
+                "“digital skills” · Государство: Казахстан, Беларусь · Есть на языке: "
+            ) && title.contains(" · Направление: Электронное правительство · Опубликовано по: ")
+                && title.contains("31"),
+            "{title}"
+        );
+        // The records' language is a filter of the feed, named as one (it was left out as if
+        // it were the page's language).
+        assert!(!title.contains("kk"), "{title}");
+        let en = Ctx::for_test(Lang::En, &[], &[]);
+        let title = super::feed_title(&asked, &en);
+        assert!(
+            title.starts_with("“digital skills” · Member state: KZ, BY · Available in: "),
+            "{title}"
         );
     }
 }

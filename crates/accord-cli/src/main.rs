@@ -45,7 +45,7 @@ enum LogFormat {
 #[derive(Debug, Args)]
 struct NodeArg {
     /// The node's API address.
-    #[arg(long, env = "ACCORD_NODE", default_value = node_cmd::DEFAULT_NODE)]
+    #[arg(long, env = "ACCORD_NODE", default_value = node_cmd::DEFAULT_NODE, value_parser = node_cmd::node_url)]
     node: String,
 }
 
@@ -160,9 +160,10 @@ enum Command {
     },
     /// Print new records as they arrive.
     Follow {
+        /// Words the new records must contain.
         text: Option<String>,
         #[command(flatten)]
-        filters: query_cmd::Filters,
+        filters: query_cmd::StreamFilters,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -266,6 +267,7 @@ enum Command {
 enum KeyCmd {
     /// Generate a key, write it (mode 0600) and print its public key.
     New {
+        /// The key file to write (PKCS#8 PEM, mode 0600).
         #[arg(long)]
         out: PathBuf,
         /// Replace an existing file.
@@ -273,7 +275,10 @@ enum KeyCmd {
         force: bool,
     },
     /// Print the public key and peer id of a key file.
-    Show { file: PathBuf },
+    Show {
+        /// The key file (PKCS#8 PEM).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +303,7 @@ enum EvidenceCmd {
 enum CharterCmd {
     /// Draft a genesis charter (unsigned) and print the federation id.
     New {
+        /// The federation's name, e.g. "CIS digital cooperation".
         #[arg(long)]
         name: String,
         /// A founding member: CODE=NAME=PUBKEY (repeat for each member).
@@ -309,7 +315,7 @@ enum CharterCmd {
         /// A taxonomy TOML file (default: the CIS agreement's, configs/taxonomy.toml).
         #[arg(long)]
         taxonomy: Option<PathBuf>,
-        /// Creation time (default: now).
+        /// Creation time (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: now.
         #[arg(long, value_parser = util::parse_time)]
         created: Option<Timestamp>,
         /// The draft to write.
@@ -321,21 +327,29 @@ enum CharterCmd {
     },
     /// Add your member root key's signature to a charter file, in place.
     Sign {
+        /// The charter draft (`charter new --out`), signed in place.
         file: PathBuf,
+        /// Your member's root key file (PKCS#8 PEM).
         #[arg(long)]
         key: PathBuf,
     },
     /// Show a charter's members, threshold, federation id and signatures; exits non-zero for a
     /// genesis charter not every founder has signed yet, or a signature that is invalid.
-    Show { file: PathBuf },
+    Show {
+        /// The charter file (a draft or signed).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
 struct DelegateArgs {
+    /// The federation's genesis charter (charter.cbor).
     #[arg(long)]
     charter: PathBuf,
+    /// The delegating member's code, e.g. KZ.
     #[arg(long)]
     member: String,
+    /// The member's root key file (PKCS#8 PEM), which signs the delegation.
     #[arg(long)]
     root_key: PathBuf,
     /// The publisher's public key (ed25519:<hex>) or its key file.
@@ -350,12 +364,13 @@ struct DelegateArgs {
     /// Directions it may publish in (comma-separated; default all).
     #[arg(long, num_args = 1..)]
     directions: Vec<String>,
-    /// Start of validity (default: now).
+    /// Start of validity (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: now.
     #[arg(long, value_parser = util::parse_time)]
     from: Option<Timestamp>,
-    /// End of validity (default: none).
+    /// End of validity (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: none.
     #[arg(long, value_parser = util::parse_time)]
     until: Option<Timestamp>,
+    /// The delegation file to write, to submit to the member's node.
     #[arg(long)]
     out: PathBuf,
 }
@@ -364,10 +379,13 @@ struct DelegateArgs {
 enum CertCmd {
     /// Certify a libp2p node (its ed25519 node key) as a node of the member.
     Node {
+        /// The federation's genesis charter (charter.cbor).
         #[arg(long)]
         charter: PathBuf,
+        /// The certifying member's code, e.g. KZ.
         #[arg(long)]
         member: String,
+        /// The member's root key file (PKCS#8 PEM), which signs the certificate.
         #[arg(long)]
         root_key: PathBuf,
         /// The node's key file, or its public key (ed25519:<hex>).
@@ -376,6 +394,7 @@ enum CertCmd {
         /// A label for operators, e.g. "primary node, Astana".
         #[arg(long)]
         label: Option<String>,
+        /// The certificate file to write (the node's `node_cert` in node.toml).
         #[arg(long)]
         out: PathBuf,
     },
@@ -384,8 +403,10 @@ enum CertCmd {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["delegation", "node_cert", "revoke_key"])))]
 struct RevokeArgs {
+    /// The federation's genesis charter (charter.cbor).
     #[arg(long)]
     charter: PathBuf,
+    /// The revoking member's code, e.g. KZ.
     #[arg(long)]
     member: String,
     /// The signing key: the member root key, or (for --revoke-key) the revoked key itself.
@@ -400,28 +421,35 @@ struct RevokeArgs {
     /// Revoke a publisher or node key (public key or key file).
     #[arg(long)]
     revoke_key: Option<String>,
-    /// From when (default: now). Objects created from then on are refused.
+    /// From when (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: now. Objects created from then on are refused.
     #[arg(long, value_parser = util::parse_time)]
     effective: Option<Timestamp>,
+    /// Why, for the federation's operators and analysts (shown with the revocation).
     #[arg(long)]
     reason: Option<String>,
+    /// The revocation file to write, to submit to the member's node.
     #[arg(long)]
     out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 struct RetractArgs {
+    /// The federation's genesis charter (charter.cbor).
     #[arg(long)]
     charter: PathBuf,
+    /// The record's member code, e.g. KZ.
     #[arg(long)]
     member: String,
+    /// The key that signs the retraction: the record's publisher's, or the member's root key.
     #[arg(long)]
     key: PathBuf,
-    /// The record's id.
+    /// The record's id (64 hex digits).
     #[arg(long)]
     record: ObjectId,
+    /// Why it is retracted (shown to analysts with the record).
     #[arg(long)]
     reason: String,
+    /// The retraction file to write, to submit to the member's node.
     #[arg(long)]
     out: PathBuf,
 }
@@ -437,11 +465,13 @@ struct SignArgs {
     /// The publisher's key.
     #[arg(long)]
     key: PathBuf,
+    /// The federation's genesis charter (charter.cbor).
     #[arg(long)]
     charter: PathBuf,
-    /// Creation time (default: now).
+    /// Creation time (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: now.
     #[arg(long, value_parser = util::parse_time)]
     created: Option<Timestamp>,
+    /// The signed record file to write (`accord submit` sends it).
     #[arg(long)]
     out: PathBuf,
 }
@@ -451,12 +481,13 @@ struct VerifyArgs {
     /// Object files (single objects or CBOR sequences).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// The federation's genesis charter (charter.cbor).
     #[arg(long)]
     charter: PathBuf,
     /// Trust objects to take into account (delegations, certificates, revocations, amendments).
     #[arg(long = "with")]
     with: Vec<PathBuf>,
-    /// Judge as of this time instead of now.
+    /// Judge as of this time instead of now (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z).
     #[arg(long, value_parser = util::parse_time)]
     at: Option<Timestamp>,
 }
@@ -466,6 +497,7 @@ struct DevnetArgs {
     /// Member codes, comma-separated, e.g. KZ,BY,AM.
     #[arg(long, default_value = "KZ,BY,AM")]
     members: Vec<String>,
+    /// The directory to write the federation into (charter, keys, configs; development only).
     #[arg(long)]
     out: PathBuf,
     /// Member i listens for peers on base+2i and serves its API on base+2i+1.

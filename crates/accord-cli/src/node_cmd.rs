@@ -9,6 +9,27 @@ use serde_json::Value;
 
 use crate::{objects_cmd, util};
 
+/// `--node` as a URL: a bare `host:port` (as `accord init --api` takes it) means `http://`;
+/// another scheme than http or https is refused by name.
+pub fn node_url(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let url = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("http://{value}")
+    };
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
+        Ok(u) => Err(format!(
+            "{value:?}: give the node's API as http://HOST:PORT or https://HOST (not {}:)",
+            u.scheme()
+        )),
+        Err(e) => Err(format!(
+            "{value:?} is not an address of a node's API ({e}); for example http://127.0.0.1:7401"
+        )),
+    }
+}
+
 /// Default API address of a local node.
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:7401";
 
@@ -109,10 +130,25 @@ pub(crate) fn client() -> Result<reqwest::Client> {
 /// Reads a JSON answer; an error status becomes an error that names the node's reason.
 async fn json_answer(resp: reqwest::Response, what: &str) -> Result<Value> {
     let status = resp.status();
-    let v: Value = resp
-        .json()
+    let bytes = resp
+        .bytes()
         .await
-        .with_context(|| format!("{what}: not a JSON answer"))?;
+        .with_context(|| format!("{what}: {status}: the answer was cut off"))?;
+    let v: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => {
+            // Not the node's own answer: a proxy's error page, most often.
+            let text = String::from_utf8_lossy(&bytes);
+            let text: String = text
+                .chars()
+                .filter(|c| !c.is_control() || *c == ' ')
+                .take(160)
+                .collect();
+            bail!(
+                "{what}: {status}, and the answer is not the node's JSON (a proxy in between?): {text}"
+            );
+        }
+    };
     if !status.is_success() {
         bail!(
             "{what}: {status}: {}",

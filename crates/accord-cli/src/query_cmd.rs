@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::node_cmd::{client, get_json as get};
 
-/// Filters shared by `query`, `follow` and `export`.
+/// The filters `follow` takes: what a record is, not when it was made or what became of it
+/// (a record that arrives is new and active).
 #[derive(Debug, Args, Clone, Default)]
-pub struct Filters {
+pub struct StreamFilters {
     /// Member code (repeatable: OR).
     #[arg(long)]
     pub member: Vec<String>,
@@ -27,6 +28,13 @@ pub struct Filters {
     /// Publisher name (repeatable).
     #[arg(long)]
     pub publisher: Vec<String>,
+}
+
+/// Filters shared by `query` and `export`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Filters {
+    #[command(flatten)]
+    pub of: StreamFilters,
     /// Status (repeatable; default active).
     #[arg(long)]
     pub status: Vec<String>,
@@ -69,8 +77,8 @@ fn until_param(u: &str) -> String {
     }
 }
 
-impl Filters {
-    fn params(&self, text: Option<&str>, with_status_dates: bool) -> Vec<(String, String)> {
+impl StreamFilters {
+    fn params(&self, text: Option<&str>) -> Vec<(String, String)> {
         let mut p = Vec::new();
         if let Some(t) = text.filter(|t| !t.is_empty()) {
             p.push(("q".into(), t.to_string()));
@@ -84,24 +92,29 @@ impl Filters {
         ] {
             p.extend(list.iter().map(|v| (k.to_string(), v.clone())));
         }
-        if with_status_dates {
-            p.extend(
-                self.status
-                    .iter()
-                    .map(|v| ("status".to_string(), v.clone())),
-            );
-            if let Some(s) = &self.since {
-                p.push(("since".into(), s.clone()));
-            }
-            if let Some(u) = &self.until {
-                p.push(("until".into(), until_param(u)));
-            }
-            if let Some(d) = &self.date_from {
-                p.push(("date_from".into(), d.clone()));
-            }
-            if let Some(d) = &self.date_to {
-                p.push(("date_to".into(), d.clone()));
-            }
+        p
+    }
+}
+
+impl Filters {
+    fn params(&self, text: Option<&str>) -> Vec<(String, String)> {
+        let mut p = self.of.params(text);
+        p.extend(
+            self.status
+                .iter()
+                .map(|v| ("status".to_string(), v.clone())),
+        );
+        if let Some(s) = &self.since {
+            p.push(("since".into(), s.clone()));
+        }
+        if let Some(u) = &self.until {
+            p.push(("until".into(), until_param(u)));
+        }
+        if let Some(d) = &self.date_from {
+            p.push(("date_from".into(), d.clone()));
+        }
+        if let Some(d) = &self.date_to {
+            p.push(("date_to".into(), d.clone()));
         }
         p
     }
@@ -144,7 +157,7 @@ pub async fn query(
     limit: usize,
     sort: Option<&str>,
 ) -> Result<()> {
-    let mut params = f.params(text, true);
+    let mut params = f.params(text);
     params.push(("limit".into(), limit.to_string()));
     if let Some(s) = sort {
         params.push(("sort".into(), s.to_string()));
@@ -341,12 +354,12 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn follow(node: &str, text: Option<&str>, f: &Filters) -> Result<()> {
+pub async fn follow(node: &str, text: Option<&str>, f: &StreamFilters) -> Result<()> {
     use futures::StreamExt;
     let url = format!("{}/v1/stream", node.trim_end_matches('/'));
     let resp = client()?
         .get(&url)
-        .query(&f.params(text, false))
+        .query(&f.params(text))
         .send()
         .await
         .with_context(|| format!("cannot reach the node at {node}"))?;
@@ -440,7 +453,7 @@ pub async fn export(
     let mut at_last: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut n = 0u64;
     loop {
-        let mut params = f.params(text, true);
+        let mut params = f.params(text);
         if let Some(w) = &window {
             params.retain(|(k, _)| k != "since");
             params.push(("since".into(), w.clone()));

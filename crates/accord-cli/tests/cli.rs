@@ -660,6 +660,56 @@ fn wrong_flags_and_files_fail_with_one_line() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("required"));
+    // `--node` as `accord init --api` takes it (no scheme) is read as http://; another
+    // scheme is refused naming the flag.
+    accord(d)
+        .args(["status", "--node", "127.0.0.1:9"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "cannot reach the node at http://127.0.0.1:9",
+        ));
+    accord(d)
+        .args(["status", "--node", "ftp://127.0.0.1:9"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--node"))
+        .stderr(predicate::str::contains("http://HOST:PORT"));
+    // A proxy's error page in front of the node: its status is said, not "not JSON".
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = proxy.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut c, _)) = proxy.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let page = "<html><body>502 Bad Gateway</body></html>";
+            let _ = write!(
+                c,
+                "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    accord(d)
+        .args(["status", "--node", &format!("http://{addr}")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "502 Bad Gateway, and the answer is not the node's JSON",
+        ));
+    let _ = server.join();
+    // `follow` takes only filters a new record can be judged by: a status or a time it used
+    // to list in its help and then ignored is refused by name.
+    for flag in ["--status", "--since", "--until", "--date-from", "--date-to"] {
+        accord(d)
+            .args(["follow", flag, "retracted"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(format!(
+                "unexpected argument '{flag}'"
+            )));
+    }
 }
 
 /// A careless operator: checking a store that is not there (a shell without the service's

@@ -263,6 +263,11 @@ impl Lang {
             "doc_from" => ("Дата документа с", "Document dated from"),
             "doc_to" => ("Дата документа по", "Document dated until"),
             "shared_from" => ("Опубликовано с", "Shared from"),
+            "all_records" => ("все записи", "all records"),
+            "search_failed" => (
+                "Поиск не выполнен (подробности на английском)",
+                "The search could not be made",
+            ),
             "shared_to" => ("Опубликовано по", "Shared until"),
             "filters" => ("Фильтры", "Filters"),
             "export" => ("Выгрузить результаты", "Export the results"),
@@ -829,6 +834,27 @@ impl Ctx {
                 d.low
                     .then(|| (d.free_bytes.unwrap_or(0) >> 20, d.min_free_bytes >> 20))
             }),
+        }
+    }
+
+    /// A context with the given names, for tests of what pages and files say.
+    #[cfg(test)]
+    pub(crate) fn for_test(lang: Lang, names: &[(&str, &str)], members: &[(&str, &str)]) -> Ctx {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Ctx {
+            lang,
+            set_lang: false,
+            names: map(names),
+            members: map(members),
+            fed_name: String::new(),
+            this_member: String::new(),
+            charter_version: 1,
+            disk_low: None,
         }
     }
 

@@ -289,7 +289,7 @@ pub async fn search(
         @if !unknown_members.is_empty() {
             p.notice role="status" { (lang.t("unknown_members")) ": " (unknown_members.join(", ")) }
         }
-        @if let Some(e) = &error { p.notice.error role="alert" { (e) } }
+        @if let Some(e) = &error { p.notice.error role="alert" { (lang.t("search_failed")) ": " span lang="en" { (e) } } }
         div.layout {
             section #results .results aria-labelledby="results-h" {
                 @if let Some(r) = &result {
@@ -421,7 +421,7 @@ pub async fn search(
                             a href=(format!("/export.csv?{export_q}{}", if lang == super::Lang::Ru { "&delimiter=semicolon" } else { "" })) download { (lang.t("csv")) } " · "
                             a href=(format!("/export.jsonl?{export_q}")) download { (lang.t("jsonl")) } " · "
                             a href=(format!("/export.cbor?{export_q}")) download { (lang.t("cbor")) } " · "
-                            a href=(format!("/feeds/records.atom?{export_q}")) type="application/atom+xml" { (lang.t("follow")) }
+                            a href=(format!("/feeds/records.atom?{export_q}{}hl={}", if export_q.is_empty() { "" } else { "&" }, lang.code())) type="application/atom+xml" { (lang.t("follow")) }
                             @if r.total > crate::exports::MAX_EXPORT {
                                 " " span.meta { (lang.export_cap(crate::exports::MAX_EXPORT)) }
                             }
