@@ -1,4 +1,4 @@
-//! `accord charter new|sign|show`: founding a federation.
+//! `accord charter new|amend|sign|show`: founding a federation and changing its rules.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,12 +41,7 @@ pub fn new(
     out: &Path,
     force: bool,
 ) -> Result<()> {
-    if out.exists() && !force {
-        bail!(
-            "{} already exists (a draft or a signed charter); refusing to replace it (use --force)",
-            out.display()
-        );
-    }
+    refuse_to_replace(out, force, "a draft or a signed charter")?;
     let members = members
         .iter()
         .map(|m| parse_member(m))
@@ -87,21 +82,172 @@ pub fn new(
     Ok(())
 }
 
+/// What `accord charter amend` changes.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub add_members: Vec<String>,
+    pub remove_members: Vec<String>,
+    pub replace_roots: Vec<String>,
+    pub threshold: Option<u64>,
+    pub rules: Option<u64>,
+    pub name: Option<String>,
+    /// The whole taxonomy of the amended charter (it may only add codes and names).
+    pub taxonomy: Option<Taxonomy>,
+}
+
+/// The charter in force at the node `node` (its current version, as signed).
+pub async fn current_from_node(node: &str) -> Result<Vec<u8>> {
+    let f = crate::node_cmd::get_json(node, "/v1/federation", &[]).await?;
+    let id = f["charter_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("{node}/v1/federation: no charter_id in the answer"))?;
+    crate::query_cmd::get_bytes(node, &format!("/v1/objects/{id}")).await
+}
+
+/// Refuses to write `out` over an existing file unless `force`.
+fn refuse_to_replace(out: &Path, force: bool, what: &str) -> Result<()> {
+    if out.exists() && !force {
+        bail!(
+            "{} already exists ({what}); refusing to replace it (use --force)",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Drafts the next version of the charter `current` (the federation's charter in force, as a
+/// signed object): `previous` names it, `federation` stays, the changes asked are applied and
+/// the result checked as every node will check it (but for the signatures, which come next).
+pub fn amend(
+    current: &[u8],
+    from: &str,
+    changes: &Changes,
+    created: Option<Timestamp>,
+    out: &Path,
+    force: bool,
+) -> Result<()> {
+    refuse_to_replace(out, force, "a draft or a signed charter")?;
+    let (signed, cur) = decode_charter(current, from)?;
+    let mut next = cur.clone();
+    next.version = cur.version + 1;
+    next.previous = Some(signed.id());
+    next.federation = Some(cur.federation.unwrap_or(signed.id()));
+    next.created = created.unwrap_or_else(util::now);
+    if next.created < cur.created {
+        bail!(
+            "--created {}: an amendment cannot be older than the charter it amends ({})",
+            next.created,
+            cur.created
+        );
+    }
+    let mut new_keys = Vec::new();
+    for m in &changes.add_members {
+        let entry = parse_member(m)?;
+        if next.members.iter().any(|x| x.code == entry.code) {
+            bail!("--add-member {m:?}: {} is already a member", entry.code);
+        }
+        new_keys.push((entry.code.clone(), entry.root_key));
+        next.members.push(entry);
+    }
+    for code in &changes.remove_members {
+        let before = next.members.len();
+        next.members.retain(|x| x.code.as_str() != code.trim());
+        if next.members.len() == before {
+            bail!("--remove-member {code:?}: not a member of {from}");
+        }
+    }
+    for r in &changes.replace_roots {
+        let Some((code, key)) = r.split_once('=') else {
+            bail!("--replace-root {r:?}: expected CODE=PUBKEY, e.g. KZ=ed25519:…");
+        };
+        let key =
+            util::public_key_arg(key.trim()).with_context(|| format!("--replace-root {r:?}"))?;
+        let Some(m) = next
+            .members
+            .iter_mut()
+            .find(|x| x.code.as_str() == code.trim())
+        else {
+            bail!("--replace-root {r:?}: {} is not a member", code.trim());
+        };
+        if m.root_key == key {
+            bail!(
+                "--replace-root {r:?}: that is already {}'s root key",
+                m.code
+            );
+        }
+        m.root_key = key;
+        new_keys.push((m.code.clone(), key));
+    }
+    if let Some(t) = changes.threshold {
+        next.threshold = t;
+    }
+    if let Some(r) = changes.rules {
+        next.limits.rules = r;
+    }
+    if let Some(n) = &changes.name {
+        next.name = n.clone();
+    }
+    if let Some(t) = &changes.taxonomy {
+        next.taxonomy = t.clone();
+    }
+    let unchanged = Charter {
+        created: cur.created,
+        version: cur.version,
+        previous: cur.previous,
+        federation: cur.federation,
+        ..next.clone()
+    } == cur;
+    if unchanged {
+        bail!(
+            "no change asked: give --add-member, --remove-member, --replace-root, --threshold, --rules, --taxonomy or --name"
+        );
+    }
+    TrustView::check_charter(&next).map_err(|e| anyhow!("the amended charter: {e}"))?;
+    next.taxonomy
+        .check_extends(&cur.taxonomy)
+        .map_err(|e| anyhow!("the amended charter: {e}"))?;
+    let draft = SignedObject::unsigned(Object::Charter(next.clone()).encode_body());
+    util::write_file(out, draft.as_bytes(), 0o644)?;
+    println!("amendment id: {}", draft.id());
+    eprintln!(
+        "wrote the unsigned amendment {} (version {} of {}); it takes the signatures of {} of these {} root keys of version {}:",
+        out.display(),
+        next.version,
+        cur.name,
+        cur.threshold,
+        cur.members.len(),
+        cur.version
+    );
+    for m in &cur.members {
+        eprintln!("  {} ({})", m.code, m.root_key);
+    }
+    if !new_keys.is_empty() {
+        eprintln!("and of every root key it brings in:");
+        for (code, key) in &new_keys {
+            eprintln!("  {code} ({key})");
+        }
+    }
+    eprintln!(
+        "each signer runs `accord charter sign {} --key ROOT_KEY_FILE`; then `accord submit {}` sends it to the federation",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn decode_charter(bytes: &[u8], from: &str) -> Result<(SignedObject, Charter)> {
+    let limits = Limits::default();
+    let signed = SignedObject::decode_draft(bytes, limits.max_bytes(), limits.scan())
+        .map_err(|e| anyhow!("{from}: {e}"))?;
+    match Object::decode_body(signed.body(), &limits).map_err(|e| anyhow!("{from}: {e}"))? {
+        Object::Charter(c) => Ok((signed, c)),
+        other => bail!("{from} is a {}, not a charter", other.object_type()),
+    }
+}
+
 fn load_draft(file: &Path) -> Result<(SignedObject, Charter)> {
     let bytes = util::read(file)?;
-    let limits = Limits::default();
-    let signed = SignedObject::decode_draft(&bytes, limits.max_bytes(), limits.scan())
-        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    match Object::decode_body(signed.body(), &limits)
-        .map_err(|e| anyhow!("{}: {e}", file.display()))?
-    {
-        Object::Charter(c) => Ok((signed, c)),
-        other => bail!(
-            "{} is a {}, not a charter",
-            file.display(),
-            other.object_type()
-        ),
-    }
+    decode_charter(&bytes, &file.display().to_string())
 }
 
 pub fn sign(file: &Path, key: &Path) -> Result<()> {
@@ -188,7 +334,7 @@ pub fn show(file: &Path) -> Result<()> {
         "rules:       protocol 1.{} refusals{}",
         c.limits.rules,
         if c.limits.rules < accord_core::object::RULES_1_3 {
-            " (amend the charter to adopt the 1.3 rules once every member runs 1.3)"
+            " (`accord charter amend --rules 3` adopts the 1.3 rules, once every member runs 1.3)"
         } else {
             ""
         }
@@ -211,7 +357,15 @@ pub fn show(file: &Path) -> Result<()> {
                 );
             }
         }
-    } else if !signed.bad_signers().is_empty() {
+    } else {
+        println!(
+            "status:      amendment version {}: it takes the signatures of the threshold of version {}'s members and of every root key it brings in; `accord verify {} --charter GENESIS --with EARLIER_AMENDMENTS` says whether it has them",
+            c.version,
+            c.version - 1,
+            file.display()
+        );
+    }
+    if c.version > 1 && !signed.bad_signers().is_empty() {
         bail!(
             "{}: the amendment carries an invalid signature",
             file.display()

@@ -325,6 +325,51 @@ enum CharterCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Draft the next version of the federation's charter (unsigned): add or remove members,
+    /// replace a member's root key, change the threshold, adopt newer protocol rules, extend
+    /// the taxonomy. The charter in force comes from --from or from the node.
+    Amend {
+        /// The charter in force, as signed (the genesis charter.cbor, or the latest amendment);
+        /// default: fetched from --node.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// A member to add: CODE=NAME=PUBKEY (repeatable). Its root key must sign.
+        #[arg(long = "add-member")]
+        add_member: Vec<String>,
+        /// A member code to remove (repeatable). Its objects stay, attributed to it.
+        #[arg(long = "remove-member")]
+        remove_member: Vec<String>,
+        /// A member's new root key: CODE=PUBKEY (repeatable), e.g. after its old one was
+        /// stolen. The new key must sign.
+        #[arg(long = "replace-root")]
+        replace_root: Vec<String>,
+        /// How many members must sign the next amendment.
+        #[arg(long)]
+        threshold: Option<u64>,
+        /// The protocol refusal rules the federation adopts (3: those of protocol 1.3), once
+        /// every member's nodes run a release that knows them.
+        #[arg(long)]
+        rules: Option<u64>,
+        /// A taxonomy TOML file: the whole taxonomy of the amended charter (it may add
+        /// directions, kinds and names, not remove them).
+        #[arg(long)]
+        taxonomy: Option<PathBuf>,
+        /// A new name for the federation.
+        #[arg(long)]
+        name: Option<String>,
+        /// Creation time (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z);
+        /// default: now.
+        #[arg(long, value_parser = util::parse_time)]
+        created: Option<Timestamp>,
+        /// The draft to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        node: NodeArg,
+    },
     /// Add your member root key's signature to a charter file, in place.
     Sign {
         /// The charter draft (`charter new --out`), signed in place.
@@ -529,6 +574,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &out,
             force,
         ),
+        Command::Charter(CharterCmd::Amend {
+            from,
+            add_member,
+            remove_member,
+            replace_root,
+            threshold,
+            rules,
+            taxonomy,
+            name,
+            created,
+            out,
+            force,
+            node,
+        }) => {
+            let taxonomy = taxonomy
+                .map(|p| {
+                    accord_core::Taxonomy::from_toml(&util::read_text(&p)?)
+                        .map_err(|e| anyhow::anyhow!("taxonomy {}: {e}", p.display()))
+                })
+                .transpose()?;
+            let changes = charter_cmd::Changes {
+                add_members: add_member,
+                remove_members: remove_member,
+                replace_roots: replace_root,
+                threshold,
+                rules,
+                name,
+                taxonomy,
+            };
+            let (current, origin) = match &from {
+                Some(p) => (util::read(p)?, p.display().to_string()),
+                None => (
+                    runtime()?.block_on(charter_cmd::current_from_node(&node.node))?,
+                    format!("the charter in force at {}", node.node),
+                ),
+            };
+            charter_cmd::amend(&current, &origin, &changes, created, &out, force)
+        }
         Command::Charter(CharterCmd::Sign { file, key }) => charter_cmd::sign(&file, &key),
         Command::Charter(CharterCmd::Show { file }) => charter_cmd::show(&file),
         Command::Delegate(a) => objects_cmd::delegate(

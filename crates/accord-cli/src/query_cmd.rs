@@ -398,7 +398,7 @@ pub async fn follow(node: &str, text: Option<&str>, f: &StreamFilters) -> Result
 }
 
 /// The raw CBOR a node answers at `path`; an error names the path and the node's reason.
-async fn get_bytes(node: &str, path: &str) -> Result<Vec<u8>> {
+pub(crate) async fn get_bytes(node: &str, path: &str) -> Result<Vec<u8>> {
     let url = format!("{}{path}", node.trim_end_matches('/'));
     let resp = client()?
         .get(&url)

@@ -936,3 +936,101 @@ fn evidence_bundles_verify_offline_and_forgeries_fail() {
         .failure()
         .stderr(predicate::str::contains("does not claim more"));
 }
+
+/// The federation changes its rules without editing CBOR by hand: a member's stolen root key
+/// is replaced and the 1.3 rules adopted by an amendment that the charter's threshold of
+/// members and the new key sign; until then it is refused, naming what is missing. An
+/// amendment that changes nothing, or names a member that is not one, is refused by name.
+#[test]
+fn an_amendment_is_drafted_signed_by_the_threshold_and_the_new_key_and_verified() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    accord(d)
+        .args(["key", "new", "--out", "by-new-root.key"])
+        .assert()
+        .success();
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--replace-root",
+            "BY=by-new-root.key",
+            "--rules",
+            "3",
+            "--out",
+            "amendment.cbor",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("amendment id: "))
+        .stderr(predicate::str::contains(
+            "signatures of 2 of these 3 root keys",
+        ))
+        .stderr(predicate::str::contains(
+            "accord charter sign amendment.cbor",
+        ));
+    let verify = |expect_ok: bool, says: &str| {
+        let out = accord(d)
+            .args(["verify", "amendment.cbor", "--charter", "dev/charter.cbor"])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), expect_ok, "{text}");
+        assert!(text.contains(says), "{says:?} not in: {text}");
+    };
+    verify(false, "no signatures");
+    let sign = |key: &str| {
+        accord(d)
+            .args(["charter", "sign", "amendment.cbor", "--key", key])
+            .assert()
+            .success();
+    };
+    sign("dev/KZ/root.key");
+    verify(false, "1 signatures of version 1's members, needs 2");
+    sign("dev/AM/root.key");
+    // The threshold is met; the new root key has not signed yet.
+    verify(false, "BY");
+    sign("by-new-root.key");
+    verify(true, "amendment.cbor");
+    accord(d)
+        .args(["charter", "show", "amendment.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("version:     2"))
+        .stdout(predicate::str::contains("protocol 1.3 refusals"));
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--out",
+            "same.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no change asked"));
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--remove-member",
+            "UZ",
+            "--out",
+            "none.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "--remove-member \"UZ\": not a member",
+        ));
+}

@@ -892,3 +892,65 @@ fn attachment(api: &str, id: &str, name: &str) -> Option<serde_json::Value> {
         .find(|a| a["name"] == name)
         .cloned()
 }
+
+/// An amendment drafted from the charter in force at a running node, signed and submitted
+/// there, is in force; the next one is drafted on top of it (version 3, naming version 2).
+#[test]
+fn an_amendment_drafted_from_the_node_is_taken_and_the_next_builds_on_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = free_ports(2, 24600);
+    run_ok(
+        d,
+        &[
+            "devnet",
+            "--members",
+            "KZ",
+            "--out",
+            "dev",
+            "--base-port",
+            &base.to_string(),
+        ],
+    );
+    let node = RunningNode::start(d, "dev/KZ/node.toml", "kz");
+    let api = node.api.clone();
+    RunningNode::wait_for(&[&node], "the node's API", Duration::from_secs(30), || {
+        get(&format!("{api}/v1/status")).is_some()
+    });
+    let out = run_ok(
+        d,
+        &[
+            "charter",
+            "amend",
+            "--node",
+            &api,
+            "--name",
+            "Renamed once",
+            "--out",
+            "v2.cbor",
+        ],
+    );
+    assert!(out.contains("amendment id: "), "{out}");
+    run_ok(
+        d,
+        &["charter", "sign", "v2.cbor", "--key", "dev/KZ/root.key"],
+    );
+    run_ok(d, &["submit", "v2.cbor", "--node", &api]);
+    let f = get(&format!("{api}/v1/federation")).unwrap_or_default();
+    assert!(f.contains("Renamed once"), "{f}");
+    run_ok(
+        d,
+        &[
+            "charter",
+            "amend",
+            "--node",
+            &api,
+            "--name",
+            "Renamed twice",
+            "--out",
+            "v3.cbor",
+        ],
+    );
+    let shown = run_ok(d, &["charter", "show", "v3.cbor"]);
+    assert!(shown.contains("version:     3"), "{shown}");
+}
