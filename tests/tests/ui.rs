@@ -612,3 +612,40 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
     assert!(html.contains(&format!("/records/{}\"", rec.id())), "{html}");
     node.shutdown().await;
 }
+
+/// An operator opening a new node's pages finds what to do, not empty tables: no peers (with
+/// what to check), no records (with where they come from), no publishers yet; in Russian and
+/// English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_nodes_pages_say_what_is_missing_and_what_to_do() {
+    let tf = TestFed::new(&["KZ", "BY"], 52).unwrap();
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    // Nothing preloaded: no delegation, hence no publisher.
+    cfg.preload.clear();
+    let node = accord_node::Node::spawn(cfg).await.unwrap();
+    let base = serve(&node).await;
+    let (s, html, _) = page(&format!("{base}/network?lang=ru"), "ru").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("Узел не соединён ни с одним узлом федерации.")
+            && html.contains("network.bootstrap")
+            && !html.contains("<table"),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/network?lang=en"), "en").await;
+    assert!(
+        html.contains("names no network.bootstrap address"),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/overview?lang=ru"), "ru").await;
+    assert!(
+        html.contains("На этом узле пока нет записей.") && !html.contains("class=\"heat\""),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/federation?lang=en"), "en").await;
+    assert!(
+        html.contains("No ministry has been delegated to publish yet."),
+        "{html}"
+    );
+    node.shutdown().await;
+}

@@ -7,7 +7,28 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::Value;
 
-use crate::node_cmd::{client, get_json as get};
+use crate::node_cmd::{client, get_json};
+
+/// A search of the node's records; a parameter the node refuses is named as the flag that set
+/// it ("parameter date_from: …" → "--date-from: …").
+async fn get(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
+    get_json(node, path, params).await.map_err(|e| {
+        let text = format!("{e:#}");
+        match text
+            .split_once("parameter ")
+            .and_then(|(_, rest)| rest.split_once(':'))
+        {
+            Some((name, why)) if params.iter().any(|(k, _)| k == name) => {
+                let flag = match name {
+                    "q" => "the search text".to_string(),
+                    other => format!("--{}", other.replace('_', "-")),
+                };
+                anyhow::anyhow!("{flag}:{why}")
+            }
+            _ => e,
+        }
+    })
+}
 
 /// The filters `follow` takes: what a record is, not when it was made or what became of it
 /// (a record that arrives is new and active).

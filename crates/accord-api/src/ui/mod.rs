@@ -355,6 +355,22 @@ impl Lang {
                 "They appear here when ministries publish them or this node receives them from the federation's other nodes (see Connections).",
             ),
             "sync_failed" => ("сверка не удалась", "reconciliation failed"),
+            "no_peers" => (
+                "Узел не соединён ни с одним узлом федерации.",
+                "This node is connected to no node of the federation.",
+            ),
+            "no_peers_help_bootstrap" => (
+                "Он соединяется с адресами network.bootstrap из node.toml. Проверьте, что эти узлы работают и доступны (межсетевой экран, порт 7400), и что у этого узла есть сертификат (node_cert), подписанный корневым ключом его государства: без него другие узлы его не допустят.",
+                "It dials the network.bootstrap addresses of node.toml. Check that those nodes run and can be reached (firewall, port 7400), and that this node has a certificate (node_cert) signed by its member's root key: without it other nodes do not admit it.",
+            ),
+            "no_peers_help_alone" => (
+                "В node.toml не указано ни одного адреса network.bootstrap: добавьте адрес узла другого государства (/ip4/…/tcp/7400/p2p/…) и перезапустите узел, или дождитесь, пока другие узлы соединятся с этим.",
+                "node.toml names no network.bootstrap address: add another member's node (/ip4/…/tcp/7400/p2p/…) and restart, or wait for other nodes to dial this one.",
+            ),
+            "no_publishers" => (
+                "Ни одно министерство пока не получило права публиковать.",
+                "No ministry has been delegated to publish yet.",
+            ),
             "paging_cut" => (
                 "Дальше страницы не листаются: уточните поиск (например, датами).",
                 "Pages go no further: narrow the search (by dates, for example).",
@@ -669,6 +685,23 @@ impl Lang {
         match self {
             Lang::Ru => format!("ещё {n}"),
             Lang::En => format!("+ {n}"),
+        }
+    }
+
+    /// [`Lang::period`] short enough for a chart's axis: «дек 2026», "Dec 2026", «IV кв. 2026».
+    pub fn period_short(self, p: &str) -> String {
+        const RU: [&str; 12] = [
+            "янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек",
+        ];
+        match (
+            self,
+            p.get(..4),
+            p.get(5..7).and_then(|m| m.parse::<usize>().ok()),
+        ) {
+            (Lang::Ru, Some(y), Some(m)) if (1..=12).contains(&m) && p.len() == 7 => {
+                format!("{} {y}", RU[m - 1])
+            }
+            _ => self.period(p),
         }
     }
 
@@ -1382,6 +1415,9 @@ mod tests {
         assert_eq!(Lang::Ru.period("2026-12"), "декабрь 2026");
         assert_eq!(Lang::En.period("2026-03"), "Mar 2026");
         assert_eq!(Lang::Ru.period("2025-Q4"), "IV кв. 2025");
+        assert_eq!(Lang::Ru.period_short("2026-03"), "мар 2026");
+        assert_eq!(Lang::Ru.period_short("2025-Q4"), "IV кв. 2025");
+        assert_eq!(Lang::En.period_short("2026-03"), Lang::En.period("2026-03"));
         assert_eq!(Lang::En.period("2025-Q1"), "Q1 2025");
         assert_eq!(Lang::En.period("oops"), "oops");
         assert_eq!(Lang::Ru.more_directions(8), "ещё 8 направлений");

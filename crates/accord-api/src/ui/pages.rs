@@ -991,7 +991,7 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>, order: &[S
                 line x1=(left) y1=(h - bottom) x2=(w - 10.0) y2=(h - bottom) stroke="#3b434b" {}
                 @for (i, l) in labels.iter().enumerate() {
                     @if i % every == 0 {
-                        text x=(left + group * (i as f64 + 0.5)) y=(h - bottom + 16.0) font-size="10" text-anchor="middle" fill="#3b434b" { (l) }
+                        text x=(left + group * (i as f64 + 0.5)) y=(h - bottom + 16.0) font-size="10" text-anchor="middle" fill="#3b434b" { (lang.period_short(l)) }
                     }
                 }
                 text x=(left + plot_w / 2.0) y=(h - 6.0) font-size="11" text-anchor="middle" fill="#3b434b" {
@@ -1003,7 +1003,7 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>, order: &[S
                         @if *n > 0 {
                             @let bh = *n as f64 / max as f64 * (h - bottom - top);
                             rect x=(format!("{:.1}", left + group * i as f64 + group * 0.1 + bar * si as f64)) y=(format!("{:.1}", h - bottom - bh)) width=(format!("{bar:.1}")) height=(format!("{bh:.1}")) fill=(format!("hsl({} 55% 42%)", member_hue(member))) {
-                                title { (member) " " (labels[i]) ": " (n) }
+                                title { (ctx.members.get(member).map(String::as_str).unwrap_or(member)) ", " (lang.period(&labels[i])) ": " (lang.number(*n)) }
                             }
                         }
                     }
@@ -1136,8 +1136,12 @@ pub async fn overview(
         })
         .await
         .ok();
+    let total: u64 = matrix.values().flat_map(|r| r.values()).sum();
     let body = html! {
         h1 { (lang.t("overview")) }
+        @if total == 0 && recent.as_ref().is_none_or(|r| r.hits.is_empty()) {
+            div.empty { p { strong { (lang.t("node_empty")) } } p { (lang.t("node_empty_help")) } }
+        } @else {
         h2 { (lang.t("matrix")) }
         div.scroll tabindex="0" role="region" aria-label=(lang.t("matrix")) {
             table.heat {
@@ -1168,6 +1172,7 @@ pub async fn overview(
                 li { time datetime=(h.doc.created.to_string()) { (lang.date(h.doc.created)) } " " (ctx.member(&h.doc.member)) " "
                      a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } }
             }
+        }
         }
     };
     ctx.page(lang.t("overview"), "overview", "/overview", body)
@@ -1344,6 +1349,9 @@ pub async fn federation(
             }
         }
         h2 { (lang.t("publishers")) }
+        @if pubs["members"].as_object().is_none_or(|m| m.values().all(|l| l.as_array().is_none_or(Vec::is_empty))) {
+            p.meta { (lang.t("no_publishers")) }
+        }
         @for (member, list) in pubs["members"].as_object().into_iter().flatten() {
             h3 { (ctx.member(member)) }
             ul { @for p in list.as_array().into_iter().flatten() {
@@ -1378,6 +1386,12 @@ pub async fn network(
             }
         }
         h2 { (lang.t("peers")) " (" (peers.len()) ")" }
+        @if peers.is_empty() {
+            div.empty {
+                p { strong { (lang.t("no_peers")) } }
+                p { (lang.t(if node.expects_peers() { "no_peers_help_bootstrap" } else { "no_peers_help_alone" })) }
+            }
+        } @else {
         div.scroll tabindex="0" role="region" aria-label=(lang.t("peers")) {
             table.stack {
                 thead { tr { th scope="col" { (lang.t("peer")) } th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("status")) } th scope="col" { (lang.t("connected_since")) } th scope="col" { (lang.t("last_sync")) } } }
@@ -1399,6 +1413,7 @@ pub async fn network(
                     }
                 } }
             }
+        }
         }
     };
     ctx.page(lang.t("network"), "network", "/network", body)
