@@ -298,6 +298,8 @@ pub struct GetV1StatusResponse {
     pub peers_admitted: i64,
     pub uptime_secs: i64,
     pub version: String,
+    pub store_schema: i64,
+    pub protocol: String,
     pub listen: serde_json::Value,
     pub disk: serde_json::Value,
 }

@@ -478,6 +478,8 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
         "peers_admitted": s.peers_admitted,
         "uptime_secs": s.uptime_secs,
         "version": s.version,
+        "store_schema": accord_store::SCHEMA_VERSION,
+        "protocol": accord_node::PROTOCOL_VERSION,
         "listen": s.listen,
         "disk": {
             "free_bytes": s.disk.free_bytes,

@@ -330,8 +330,10 @@ pub async fn status(node: &str) -> Result<()> {
         s["charter_version"]
     );
     println!(
-        "version     accord {}",
-        s["version"].as_str().unwrap_or("?")
+        "version     accord {} (store schema {}, protocol {})",
+        s["version"].as_str().unwrap_or("?"),
+        s["store_schema"],
+        s["protocol"].as_str().unwrap_or("?")
     );
     println!("uptime      {} s", s["uptime_secs"]);
     println!(

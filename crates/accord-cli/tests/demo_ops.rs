@@ -895,7 +895,8 @@ fn attachment(api: &str, id: &str, name: &str) -> Option<serde_json::Value> {
 
 /// An amendment drafted from the charter in force at a running node, signed and submitted
 /// there, is in force; the next one is drafted on top of it (version 3, naming version 2).
-/// With the same node: a query value the node refuses is named by its flag.
+/// With the same node: `status` names the store schema and protocol, and a query value the
+/// node refuses is named by its flag.
 #[test]
 fn an_amendment_drafted_from_the_node_is_taken_and_the_next_builds_on_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -954,6 +955,12 @@ fn an_amendment_drafted_from_the_node_is_taken_and_the_next_builds_on_it() {
     );
     let shown = run_ok(d, &["charter", "show", "v3.cbor"]);
     assert!(shown.contains("version:     3"), "{shown}");
+    // What the node runs, for the upgrade notes (docs/OPERATIONS.md, "Upgrading").
+    let status = run_ok(d, &["status", "--node", &api]);
+    assert!(
+        status.contains("(store schema 3, protocol 1.3)"),
+        "{status}"
+    );
     // A value the node refuses is named by the flag that set it.
     for (flag, value) in [("--date-from", "yesterday"), ("--limit", "100000")] {
         let out = accord()
