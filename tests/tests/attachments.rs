@@ -828,5 +828,31 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
         .await,
         "the late file's text was not read"
     );
+    // A record whose file never comes: its reference stays while the record lives and goes
+    // with it (it is not left behind for ever).
+    let never = describe("never.docx", &docx("never uploaded", 10));
+    let never_rec = record_with(&tf, 0, "File never uploaded", std::slice::from_ref(&never));
+    node.submit(vec![never_rec.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    let sidecar = blobs.join(format!("{}.json", never.sha256));
+    assert!(sidecar.exists());
+    assert_eq!(node.collect_attachments().await.unwrap(), 0);
+    assert!(sidecar.exists(), "kept while its record lives");
+    let retraction = Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created: Timestamp(now().0 + 1),
+        member: tf.fed.members[0].code.clone(),
+        record: never_rec.id(),
+        reason: "withdrawn".into(),
+    })
+    .sign(&tf.fed.members[0].publisher);
+    node.submit(vec![retraction.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(node.collect_attachments().await.unwrap(), 1);
+    assert!(!sidecar.exists(), "gone with its record");
+    assert!(holds(&node, &la).await && holds(&node, &ea).await);
     node.shutdown().await;
 }

@@ -903,3 +903,58 @@ async fn a_data_directory_an_unfinished_restore_left_is_refused() {
         "{e}"
     );
 }
+
+/// A member's root key is replaced by amendment and its node certified by the new key: on a
+/// store that knows only the genesis the certificate cannot be judged, so the node refuses to
+/// start and says to preload the amendment; with the amendment preloaded it starts.
+#[tokio::test]
+async fn a_node_certified_by_a_replaced_root_starts_with_the_amendment_preloaded() {
+    let tf = TestFed::new(&["KZ", "BY"], 63).expect("federation");
+    let (trust, _) =
+        accord_core::TrustView::from_genesis(tf.fed.genesis.as_bytes()).expect("genesis");
+    let new_root = SecretKey::from_seed([64; 32]);
+    let mut charter = trust.charter().clone();
+    charter.federation = Some(trust.federation());
+    charter.version = 2;
+    charter.previous = Some(trust.charter_id());
+    charter.created = Timestamp(tf.fed.created.0 + 3_600_000);
+    charter.members[1].root_key = new_root.public_key();
+    let mut amendment = Object::Charter(charter).sign(&tf.fed.members[0].root);
+    assert!(amendment.add_signature(&tf.fed.members[1].root));
+    assert!(amendment.add_signature(&new_root));
+    let cert = Object::Node(accord_core::NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: Timestamp(tf.fed.created.0 + 7_200_000),
+        member: tf.fed.members[1].code.clone(),
+        node_key: tf.fed.members[1].node.public_key(),
+        label: None,
+    })
+    .sign(&new_root);
+    let dir = tf.dir.path();
+    std::fs::write(dir.join("amendment.cbor"), amendment.as_bytes()).expect("write");
+    std::fs::write(dir.join("by-new-cert.cbor"), cert.as_bytes()).expect("write");
+    let config = |preload: Vec<std::path::PathBuf>| {
+        let mut cfg = tf.config(1, vec![], accord_node::AdmissionMode::Members);
+        cfg.node_cert = Some(dir.join("by-new-cert.cbor"));
+        cfg.preload = preload;
+        cfg
+    };
+    let e = match accord_node::Node::spawn(config(vec![])).await {
+        Ok(node) => {
+            node.shutdown().await;
+            String::new()
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("not signed by the root key of member BY")
+            && e.contains("put the amendment's file in `preload`"),
+        "{e}"
+    );
+    let node = accord_node::Node::spawn(config(vec![dir.join("amendment.cbor")]))
+        .await
+        .expect("starts with the amendment preloaded");
+    assert_eq!(node.trust().charter().version, 2);
+    node.shutdown().await;
+}

@@ -22,25 +22,14 @@ struct BackupScan {
     attachments: Named,
 }
 
-/// Reads a whole backup, checking that every object is whole CBOR within the limits of the
-/// charter it starts with. The error names the offset of the first damaged object.
+/// Reads a whole backup, checking that every object is whole CBOR (each object's limits are
+/// judged when it is imported, by the charter in force then). The error names the offset of the
+/// first damaged object.
 fn scan_backup(input: impl std::io::Read) -> Result<BackupScan> {
-    let defaults = Limits::default();
-    let mut items = cbor::SequenceReader::new(input, defaults.max_bytes(), defaults.scan());
+    let mut items = cbor::SequenceReader::new(input, cbor::MAX_SEQUENCE_ITEM, cbor::SEQUENCE_SCAN);
     let genesis = items
         .next_item()?
         .ok_or_else(|| anyhow!("it holds no objects"))?;
-    // The federation's own limits, when the first object is a charter; the defaults otherwise
-    // (and the restore refuses it by name when it opens the store).
-    let limits = accord_core::SignedObject::decode_draft(&genesis, usize::MAX, defaults.scan())
-        .ok()
-        .and_then(|s| accord_core::Object::decode_body(s.body(), &defaults).ok())
-        .and_then(|o| match o {
-            accord_core::Object::Charter(c) => Some(c.limits),
-            _ => None,
-        })
-        .unwrap_or(defaults);
-    items.set_limits(limits.max_bytes(), limits.scan());
     let mut scan = BackupScan {
         objects: 1,
         genesis,
@@ -48,7 +37,7 @@ fn scan_backup(input: impl std::io::Read) -> Result<BackupScan> {
     };
     while let Some(item) = items.next_item()? {
         scan.objects += 1;
-        if let Some(named) = attachments_of(&item, &limits) {
+        if let Some(named) = attachments_of(&item) {
             scan.attachments.push(named);
         }
     }
@@ -58,11 +47,15 @@ fn scan_backup(input: impl std::io::Read) -> Result<BackupScan> {
 /// The attachments a record names, if `item` is one that names any.
 fn attachments_of(
     item: &[u8],
-    limits: &Limits,
 ) -> Option<(accord_core::ObjectId, Vec<accord_core::object::Attachment>)> {
     let signed =
-        accord_core::SignedObject::decode_draft(item, limits.max_bytes(), limits.scan()).ok()?;
-    match accord_core::Object::decode_body(signed.body(), limits).ok()? {
+        accord_core::SignedObject::decode_draft(item, usize::MAX, cbor::SEQUENCE_SCAN).ok()?;
+    let limits = Limits {
+        max_depth: 64,
+        max_list_len: u64::MAX,
+        ..Limits::default()
+    };
+    match accord_core::Object::decode_body(signed.body(), &limits).ok()? {
         accord_core::Object::Record(r) if !r.attachments.is_empty() => {
             Some((signed.id(), r.attachments))
         }
@@ -183,7 +176,13 @@ fn attachment_bytes(
         .iter()
         .flat_map(|(_, list)| list)
         .filter(|a| seen.insert(a.sha256))
-        .filter_map(|a| std::fs::metadata(dir.join(a.sha256.to_string())).ok())
+        // What the restore will copy: regular files of the size their record states (not
+        // through a link), as `accord_node::restore_blobs` reads them.
+        .filter_map(|a| {
+            std::fs::symlink_metadata(dir.join(a.sha256.to_string()))
+                .ok()
+                .filter(|m| m.is_file() && m.len() == a.size)
+        })
         .map(|m| m.len())
         .sum()
 }
@@ -202,8 +201,8 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => bail!("{}: {e}", data_dir.display()),
     }
-    // Opened once: the objects imported are those scanned, even if a scheduled backup puts
-    // a new file at the path meanwhile.
+    // Opened once: a backup that a scheduled job replaces meanwhile (written beside and
+    // renamed, as `accord backup` does) does not mix with this one.
     let mut input =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     // Read whole once before anything is written: a damaged backup is refused as it is.
@@ -215,6 +214,14 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
         let files = blobs.map_or(0, |d| attachment_bytes(&scan.attachments, d));
         check_room(data_dir, size, files, free)?;
     }
+    // Judged before anything is written: a file that does not start with a valid genesis
+    // charter (an export of records, another file) leaves the directory as it was.
+    accord_core::TrustView::from_genesis(&scan.genesis).map_err(|e| {
+        anyhow!(
+            "{}: the first object must be the federation's genesis charter: {e}",
+            file.display()
+        )
+    })?;
     // Kept until the restore has finished: a node refuses to start on what a restore cut
     // short leaves.
     let unfinished = data_dir.join(accord_node::RESTORE_UNFINISHED);
@@ -223,16 +230,16 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
     std::fs::File::create(&unfinished)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot write {}", unfinished.display()))?;
-    let mut store = Store::open(data_dir, &scan.genesis, StoreOptions::default()).map_err(|e| {
-        anyhow!(
-            "{}: cannot open a store there on the first object of {} (a backup starts with its federation's genesis charter): {e}",
-            data_dir.display(),
-            file.display()
-        )
-    })?;
+    let mut store = match Store::open(data_dir, &scan.genesis, StoreOptions::default()) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = std::fs::remove_file(&unfinished);
+            bail!("{}: cannot create a store there: {e}", data_dir.display());
+        }
+    };
     std::io::Seek::rewind(&mut input).with_context(|| format!("cannot read {}", file.display()))?;
     let report = store
-        .import(&mut input, util::now())
+        .import_framed(&mut input, util::now())
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     println!(
         "restored into {}: {} accepted, {} already present, {} pending, {} rejected",
@@ -456,6 +463,20 @@ mod room_tests {
             .map(|e| format!("{e:#}"))
             .unwrap_or_default();
         assert!(e.contains("did not finish"), "{e}");
+        // A file that does not start with a genesis charter writes nothing either, so the
+        // restore can be run again at once with the right file.
+        let records = dir.path().join("records.cbor");
+        std::fs::write(&records, fed.delegation(0).as_bytes()).unwrap();
+        let fresh = dir.path().join("fresh");
+        let e = restore(&records, &fresh, None)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(
+            e.contains("must be the federation's genesis charter"),
+            "{e}"
+        );
+        assert!(!fresh.exists(), "nothing was written");
         let empty = dir.path().join("empty.cbor");
         std::fs::write(&empty, b"").unwrap();
         let e = restore(&empty, &dir.path().join("data2"), None)

@@ -104,6 +104,20 @@ pub async fn current_from_node(node: &str) -> Result<Vec<u8>> {
     crate::query_cmd::get_bytes(node, &format!("/v1/objects/{id}")).await
 }
 
+/// Refuses to amend `given` (from `origin`) when the node `node` has another charter in force.
+pub fn same_charter(given: &[u8], origin: &str, in_force: &[u8], node: &str) -> Result<()> {
+    let (given_signed, given) = decode_charter(given, origin)?;
+    let (force_signed, force) = decode_charter(in_force, node)?;
+    if given_signed.id() != force_signed.id() {
+        bail!(
+            "{origin} is version {} of the charter, and {node} has version {} in force: an amendment amends the charter in force (leave out --from to draft from the node's)",
+            given.version,
+            force.version
+        );
+    }
+    Ok(())
+}
+
 /// Refuses to write `out` over an existing file unless `force`.
 fn refuse_to_replace(out: &Path, force: bool, what: &str) -> Result<()> {
     if out.exists() && !force {

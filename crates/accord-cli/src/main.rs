@@ -604,7 +604,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 taxonomy,
             };
             let (current, origin) = match &from {
-                Some(p) => (util::read(p)?, p.display().to_string()),
+                Some(p) => {
+                    let bytes = util::read(p)?;
+                    let origin = p.display().to_string();
+                    // An amendment of a charter no longer in force is refused by every node,
+                    // after its signatures were gathered: checked now when the node answers.
+                    match runtime()?.block_on(charter_cmd::current_from_node(&node.node)) {
+                        Ok(in_force) => {
+                            charter_cmd::same_charter(&bytes, &origin, &in_force, &node.node)?
+                        }
+                        Err(e) => eprintln!(
+                            "warning: could not ask {} for the charter in force ({e:#}); drafting on {origin} as given",
+                            node.node
+                        ),
+                    }
+                    (bytes, origin)
+                }
                 None => (
                     runtime()?.block_on(charter_cmd::current_from_node(&node.node))?,
                     format!("the charter in force at {}", node.node),

@@ -955,6 +955,31 @@ fn an_amendment_drafted_from_the_node_is_taken_and_the_next_builds_on_it() {
     );
     let shown = run_ok(d, &["charter", "show", "v3.cbor"]);
     assert!(shown.contains("version:     3"), "{shown}");
+    // Drafting on the genesis once version 2 is in force is refused before any signature is
+    // gathered (every node would refuse the result as a rollback).
+    let out = accord()
+        .current_dir(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--name",
+            "Stale",
+            "--out",
+            "stale.cbor",
+            "--node",
+            &api,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("is version 1 of the charter")
+            && err.contains("has version 2 in force"),
+        "{err}"
+    );
     // What the node runs, for the upgrade notes (docs/OPERATIONS.md, "Upgrading").
     let status = run_ok(d, &["status", "--node", &api]);
     assert!(

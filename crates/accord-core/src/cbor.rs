@@ -17,14 +17,37 @@ pub struct ScanLimits {
 
 /// Returns the length in bytes of the first CBOR data item in `bytes`.
 pub fn item_len(bytes: &[u8], limits: ScanLimits) -> Result<usize, DecodeError> {
+    scan_first(bytes, limits).map_err(|(e, _)| e)
+}
+
+/// [`item_len`], and on error whether the bytes ran out inside the item (more input could
+/// complete it) rather than the item being malformed.
+fn scan_first(bytes: &[u8], limits: ScanLimits) -> Result<usize, (DecodeError, bool)> {
     let mut s = Scanner {
         b: bytes,
         pos: 0,
         limits,
+        ran_out: false,
     };
-    s.item(0)?;
-    Ok(s.pos)
+    match s.item(0) {
+        Ok(()) => Ok(s.pos),
+        Err(e) => Err((e, s.ran_out)),
+    }
 }
+
+/// Bounds for reading a CBOR sequence of objects whose own limits are judged later, one by
+/// one, by validation (a backup, an export): the protocol's deepest nesting (a charter may set
+/// no more than 64), any number of entries (scanning costs the bytes present, nothing a
+/// length claims), and items up to [`MAX_SEQUENCE_ITEM`] bytes.
+pub const SEQUENCE_SCAN: ScanLimits = ScanLimits {
+    max_depth: 64,
+    max_entries: u64::MAX,
+};
+
+/// The largest item a [`SequenceReader`] reads for [`SEQUENCE_SCAN`]: the object log's bound
+/// on one stored object; a charter amendment may raise `max_object_bytes` far above the
+/// genesis's 1 MiB, so a backup is not bounded by the genesis.
+pub const MAX_SEQUENCE_ITEM: usize = 256 << 20;
 
 /// Checks that `bytes` is exactly one well-formed item within the limits.
 pub fn check_single(bytes: &[u8], limits: ScanLimits) -> Result<(), DecodeError> {
@@ -91,13 +114,6 @@ impl<R: std::io::Read> SequenceReader<R> {
         }
     }
 
-    /// Changes the bounds for the items still to come (for instance, to a federation's own
-    /// limits once its charter, the first item of an export, has been read).
-    pub fn set_limits(&mut self, max_item: usize, limits: ScanLimits) {
-        self.max_item = max_item;
-        self.limits = limits;
-    }
-
     /// The input's offset of the next item: after the last item, the sequence's length.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -111,7 +127,7 @@ impl<R: std::io::Read> SequenceReader<R> {
                 return Ok(None);
             }
             if !held.is_empty() {
-                match item_len(held, self.limits) {
+                match scan_first(held, self.limits) {
                     Ok(n) if n > self.max_item => {
                         return Err(SequenceError::TooLarge {
                             offset: self.offset,
@@ -124,22 +140,22 @@ impl<R: std::io::Read> SequenceReader<R> {
                         self.offset += n as u64;
                         return Ok(Some(item));
                     }
-                    // More input cannot help: the input ended, or an item of the largest
-                    // allowed size would already have been complete.
-                    Err(error) if self.eof || held.len() > self.max_item => {
-                        return Err(if self.eof {
-                            SequenceError::Item {
-                                offset: self.offset,
-                                error,
-                            }
-                        } else {
-                            SequenceError::TooLarge {
-                                offset: self.offset,
-                                limit: self.max_item,
-                            }
+                    // An item of the largest allowed size would already have ended.
+                    Err((_, true)) if held.len() > self.max_item => {
+                        return Err(SequenceError::TooLarge {
+                            offset: self.offset,
+                            limit: self.max_item,
                         });
                     }
-                    Err(_) => {}
+                    // More input could complete it.
+                    Err((_, true)) if !self.eof => {}
+                    // Malformed whatever follows, or cut short by the end of the input.
+                    Err((error, _)) => {
+                        return Err(SequenceError::Item {
+                            offset: self.offset,
+                            error,
+                        });
+                    }
                 }
             }
             self.buf.drain(..self.start);
@@ -178,6 +194,7 @@ pub fn array_head(bytes: &[u8]) -> Option<(u64, usize)> {
             max_depth: 1,
             max_entries: u64::MAX,
         },
+        ran_out: false,
     };
     match s.head() {
         Ok((4, Some(count))) => Some((count, s.pos)),
@@ -199,6 +216,7 @@ pub fn split_array(bytes: &[u8], limits: ScanLimits) -> Result<Option<Vec<&[u8]>
         b: bytes,
         pos: 0,
         limits,
+        ran_out: false,
     };
     let (_, arg) = s.head()?;
     let Some(count) = arg else {
@@ -219,14 +237,17 @@ struct Scanner<'a> {
     b: &'a [u8],
     pos: usize,
     limits: ScanLimits,
+    /// Set when the bytes ended inside the item (more input could complete it), as opposed
+    /// to an item that is malformed whatever follows.
+    ran_out: bool,
 }
 
 impl Scanner<'_> {
     fn byte(&mut self) -> Result<u8, DecodeError> {
-        let v = *self
-            .b
-            .get(self.pos)
-            .ok_or_else(|| DecodeError::Cbor("unexpected end of input".into()))?;
+        let v = *self.b.get(self.pos).ok_or_else(|| {
+            self.ran_out = true;
+            DecodeError::Cbor("unexpected end of input".into())
+        })?;
         self.pos += 1;
         Ok(v)
     }
@@ -234,6 +255,7 @@ impl Scanner<'_> {
     fn take(&mut self, n: u64) -> Result<(), DecodeError> {
         let remaining = (self.b.len() - self.pos) as u64;
         if n > remaining {
+            self.ran_out = true;
             return Err(DecodeError::Cbor(format!(
                 "declared length {n} exceeds the {remaining} bytes left"
             )));
@@ -428,7 +450,7 @@ mod tests {
             let got = read_all(&seq, step, 1 << 20).unwrap_or_default();
             assert_eq!(got, want, "reads of {step} bytes");
         }
-        assert!(read_all(&[], 7, 100).unwrap_or_default().is_empty());
+        assert!(read_all(&[], 7, 100).is_ok_and(|items| items.is_empty()));
     }
 
     #[test]
@@ -470,5 +492,25 @@ mod tests {
             read_all(&[0x01, 0xff], 1, 100),
             Err(SequenceError::Item { offset: 1, .. })
         ));
+        // Malformed in the middle of a long input: said at once, with its reason, without
+        // reading on (it used to read up to the bound and call it too large).
+        let mut bad = vec![0x01, 0x1c];
+        bad.extend(std::iter::repeat_n(0u8, 200_000));
+        let mut r = SequenceReader::new(
+            Trickle {
+                bytes: &bad,
+                step: 4096,
+            },
+            100_000,
+            L,
+        );
+        assert!(matches!(r.next_item(), Ok(Some(_))));
+        match r.next_item() {
+            Err(SequenceError::Item {
+                offset: 1,
+                error: DecodeError::Cbor(_),
+            }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1000,7 +1000,8 @@ impl NodeHandle {
         let a2 = att.clone();
         let blobs: Vec<(ObjectId, Option<BlobMeta>, Option<std::time::SystemTime>)> =
             tokio::task::spawn_blocking(move || {
-                a2.blobs
+                let mut found: Vec<_> = a2
+                    .blobs
                     .list()
                     .unwrap_or_default()
                     .into_iter()
@@ -1010,7 +1011,24 @@ impl NodeHandle {
                             .ok();
                         (h, a2.blobs.meta(&h), modified)
                     })
-                    .collect()
+                    .collect();
+                // The references of files never held nor waited for (named by this node's
+                // publisher's records, `reference_local`, and never uploaded): they go with
+                // their records, like a file.
+                let unheld = std::fs::read_dir(a2.blobs.dir())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name();
+                        let h: ObjectId = name.to_str()?.strip_suffix(".json")?.parse().ok()?;
+                        let waiting = a2.want_path(&h).exists();
+                        (!a2.blobs.has(&h) && !waiting).then_some(h)
+                    })
+                    .filter_map(|h| Some((h, Some(a2.blobs.meta(&h)?), None)))
+                    .collect::<Vec<_>>();
+                found.extend(unheld);
+                found
             })
             .await
             .map_err(|e| NodeError::Store(e.to_string()))?;

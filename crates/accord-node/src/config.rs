@@ -712,8 +712,8 @@ impl NodeConfig {
                 return Err(field(
                     name,
                     format!(
-                        "{rate} bytes per second would fetch one 1 MiB chunk in {} minutes: give bytes (32 MiB/s is 33554432), at least {MIN_ATTACHMENT_RATE}, or 0 for no bound",
-                        (1u64 << 20).div_ceil(rate.max(1) * 60)
+                        "{rate} bytes per second would fetch one 1 MiB chunk in {} s: give bytes (32 MiB/s is 33554432), at least {MIN_ATTACHMENT_RATE}, or 0 for no bound",
+                        (1u64 << 20).div_ceil(rate.max(1))
                     ),
                 ));
             }

@@ -200,6 +200,7 @@ impl Node {
         let att_cfg = cfg.attachments.clone();
         let index_opts = cfg.search.index_options();
         let index_nice = cfg.search.index_nice;
+        let preload_files = cfg.preload.clone();
         let (store, search, health, attachments) =
             tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
                 let health =
@@ -209,8 +210,9 @@ impl Node {
                             message: e.to_string(),
                         }
                     })?;
-                let store =
+                let mut store =
                     Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
+                amendments_first(&mut store, &preload_files);
                 // Opened on a thread of its own at the index's lower priority, which the
                 // merge and segment threads the index starts inherit (see `priority`).
                 let mut search = std::thread::scope(|scope| {
@@ -259,8 +261,10 @@ impl Node {
             return Err(NodeError::Charter {
                 path: cfg.charter.display().to_string(),
                 message: format!(
-                    "{} is not a member of federation {}",
-                    cfg.member, federation
+                    "{} is not a member of federation {} (charter version {}); if it was added by a charter amendment, put the amendment's file in `preload` so that the node knows it at start",
+                    cfg.member,
+                    federation,
+                    trust.charter().version
                 ),
             });
         }
@@ -1367,6 +1371,34 @@ async fn recheck_admitted(node: NodeHandle) {
     }
 }
 
+/// Takes the charter amendments among the preloaded files before the node judges its own
+/// configuration against the charter: a node of a member added by amendment, or certified by
+/// a member's new root key, starts on a store that knew only the genesis when its amendment
+/// is preloaded. What cannot be read or is refused here is reported by the preload proper.
+fn amendments_first(store: &mut Store, preload: &[std::path::PathBuf]) {
+    let limits = *store.trust().limits();
+    for path in preload {
+        let Ok(data) = std::fs::read(path) else {
+            continue;
+        };
+        let Ok(items) = accord_core::cbor::split_sequence(&data, limits.scan()) else {
+            continue;
+        };
+        let charters: Vec<&[u8]> = items
+            .into_iter()
+            .filter(|item| {
+                accord_core::SignedObject::decode_draft(item, limits.max_bytes(), limits.scan())
+                    .ok()
+                    .and_then(|s| Object::decode_body(s.body(), &limits).ok())
+                    .is_some_and(|o| matches!(o, Object::Charter(c) if c.version > 1))
+            })
+            .collect();
+        for item in charters {
+            let _ = store.ingest(item, crate::now());
+        }
+    }
+}
+
 /// Refuses to start a node that other nodes would refuse to admit, naming `node_cert`: in
 /// `members` admission every peer asks for this node's certificate, and one that is missing,
 /// for another key, of another member or not signed by the member's current root key gets the
@@ -1400,8 +1432,13 @@ fn own_certificate(
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     presentable(trust, cert, &key.public_key().peer_id()).map_err(|e| {
+        let hint = if e.starts_with("node certificate not signed by the root key") {
+            " — if that member's root key was replaced by a charter amendment, put the amendment's file in `preload` so that the node knows it at start"
+        } else {
+            ""
+        };
         field(format!(
-            "{path}: {e} (this node's key is ed25519:{})",
+            "{path}: {e} (this node's key is ed25519:{}){hint}",
             key.public_key()
         ))
     })?;

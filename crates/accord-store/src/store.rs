@@ -1361,12 +1361,11 @@ impl Store {
         input: &mut R,
         now: Timestamp,
     ) -> Result<ImportReport, StoreError> {
-        let limits = *self.trust.limits();
-        fn reader<R: Read>(input: R, limits: &accord_core::Limits) -> cbor::SequenceReader<R> {
-            cbor::SequenceReader::new(input, limits.max_bytes(), limits.scan())
-        }
+        // Framing only: each object's own limits are those of the charter in force when it
+        // is judged, which an amendment among the objects may raise.
         let start = input.stream_position()?;
-        let mut framing = reader(&mut *input, &limits);
+        let mut framing =
+            cbor::SequenceReader::new(&mut *input, cbor::MAX_SEQUENCE_ITEM, cbor::SEQUENCE_SCAN);
         while framing
             .next_item()
             .map_err(|e| StoreError::Import(e.to_string()))?
@@ -1374,7 +1373,19 @@ impl Store {
         {}
         drop(framing);
         input.seek(std::io::SeekFrom::Start(start))?;
-        let mut items = reader(&mut *input, &limits);
+        self.import_framed(input, now)
+    }
+
+    /// [`Store::import`] of a sequence whose framing the caller has already checked whole (as
+    /// `accord restore` does before it writes anything): read once, a batch at a time. A
+    /// damaged item still stops it, after the batches before it.
+    pub fn import_framed(
+        &mut self,
+        input: &mut dyn Read,
+        now: Timestamp,
+    ) -> Result<ImportReport, StoreError> {
+        let mut items =
+            cbor::SequenceReader::new(&mut *input, cbor::MAX_SEQUENCE_ITEM, cbor::SEQUENCE_SCAN);
         let mut report = ImportReport::default();
         loop {
             let mut batch = Vec::with_capacity(IMPORT_BATCH);

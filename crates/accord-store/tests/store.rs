@@ -2506,3 +2506,38 @@ fn a_node_keys_self_revocation_waits_for_its_certificate() {
     assert_accepted(&out[0], &fed.node_cert(0));
     assert_eq!(released, vec![rev.id()], "the certificate releases it");
 }
+
+/// An amendment raised `max_object_bytes` to 4 MiB and a record of 2 MiB was stored: the
+/// export imports whole into an empty store (the import is not bounded by the genesis's 1 MiB,
+/// which it used to apply to every object of the file).
+#[test]
+fn an_export_with_objects_larger_than_the_genesis_allows_imports_whole() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let trust = store.trust();
+    let mut c = trust.charter().clone();
+    c.federation = Some(trust.federation());
+    c.version = 2;
+    c.previous = Some(trust.charter_id());
+    c.created = Timestamp(BASE + MINUTE);
+    c.limits.max_object_bytes = 4 << 20;
+    let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
+    for k in [&fed.members[0].root, &fed.members[1].root] {
+        assert!(amendment.add_signature(k));
+    }
+    assert_accepted(&ingest(&mut store, &amendment), &amendment);
+    assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
+    let mut body = fed.record_body(0, "a long report", Timestamp(BASE + 2 * MINUTE));
+    body.body.insert("en".into(), "word ".repeat(500_000));
+    let big = Object::Record(body).sign(&fed.members[0].publisher);
+    assert!(big.as_bytes().len() > 2 << 20);
+    assert_accepted(&ingest(&mut store, &big), &big);
+    let mut file = Vec::new();
+    store.export(&mut file).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut fresh = open(dir2.path(), &fed);
+    let report = fresh.import(&mut std::io::Cursor::new(&file), NOW).unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    assert!(fresh.contains(&big.id()).unwrap());
+}
