@@ -174,8 +174,17 @@ pub mod harness {
         }
 
         pub fn new(codes: &[&str], seed: u8) -> std::io::Result<TestFed> {
-            let fed =
-                DevFederation::new(codes, [seed; 32], CREATED).map_err(std::io::Error::other)?;
+            Self::with_limits(codes, seed, accord_core::Limits::default())
+        }
+
+        /// [`TestFed::new`] with a genesis charter of these limits.
+        pub fn with_limits(
+            codes: &[&str],
+            seed: u8,
+            limits: accord_core::Limits,
+        ) -> std::io::Result<TestFed> {
+            let fed = DevFederation::with_limits(codes, [seed; 32], CREATED, limits)
+                .map_err(std::io::Error::other)?;
             let dir = tempfile::tempdir()?;
             std::fs::write(dir.path().join("charter.cbor"), fed.genesis.as_bytes())?;
             for (i, m) in fed.members.iter().enumerate() {

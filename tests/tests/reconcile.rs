@@ -690,3 +690,42 @@ async fn serve_sync_until_cut(
     .await
     .expect("the peer was cut off")
 }
+
+/// A charter allows objects above a reconciliation response's usual 8 MiB: a node that missed
+/// such a record (it was not connected when it was gossiped) fetches it by reconciliation. It
+/// used to be cut from every answer, so only gossip could ever carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_larger_than_a_usual_response_is_reconciled() {
+    let tf = TestFed::with_limits(
+        &["KZ", "BY"],
+        27,
+        accord_core::Limits {
+            max_object_bytes: 12 << 20,
+            ..accord_core::Limits::default()
+        },
+    )
+    .unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let mut body = tf.fed.record_body(0, "a very long report", now());
+    body.body.insert("en".into(), "report ".repeat(1_300_000));
+    let big = accord_core::Object::Record(body).sign(&tf.fed.members[0].publisher);
+    assert!(big.as_bytes().len() > accord_net::MAX_SYNC_RESPONSE);
+    let small = tf.fed.record(0, "a short note", now());
+    a.submit(vec![big.as_bytes().to_vec(), small.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    let b = tf
+        .spawn(1, vec![dial_addr(&a).await.unwrap()])
+        .await
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            has(&b, big.id()).await && has(&b, small.id()).await
+        })
+        .await,
+        "B did not reconcile the large record: {:?}",
+        b.sync_stats()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

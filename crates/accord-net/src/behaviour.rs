@@ -11,9 +11,7 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use crate::codec::BytesCodec;
-use crate::{
-    MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, NetConfig, NetError,
-};
+use crate::{MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE, MAX_SYNC_REQUEST, NetConfig, NetError};
 
 /// The gossipsub topic of a federation: `accord/<federation id>/objects/1`.
 pub fn gossip_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
@@ -241,7 +239,7 @@ impl Behaviour {
             sync: rr(
                 sync_protocol(&cfg.federation),
                 MAX_SYNC_REQUEST,
-                MAX_SYNC_RESPONSE,
+                crate::sync_response_limit(cfg.max_object_bytes),
             ),
             blob: rr(
                 blob_protocol(&cfg.federation),

@@ -63,6 +63,13 @@ pub const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest reconciliation request and response frames.
 pub const MAX_SYNC_REQUEST: usize = 256 * 1024;
 pub const MAX_SYNC_RESPONSE: usize = 8 * 1024 * 1024;
+
+/// The largest reconciliation response this node reads: [`MAX_SYNC_RESPONSE`], or one object
+/// of the charter's `max_object_bytes` and its framing when a charter allows larger objects
+/// (a response always carries at least one object whole).
+pub fn sync_response_limit(max_object_bytes: usize) -> usize {
+    MAX_SYNC_RESPONSE.max(max_object_bytes.saturating_add(64 * 1024))
+}
 /// Largest attachments request and response frames (a response holds one chunk).
 pub const MAX_BLOB_REQUEST: usize = 1024;
 pub const MAX_BLOB_RESPONSE: usize = accord_core::attachment::CHUNK_SIZE + 1024;

@@ -340,7 +340,10 @@ impl NodeHandle {
                                     continue;
                                 }
                                 if let Ok(Some(b)) = reader.try_get(&id) {
-                                    if size + b.len() > MAX_FETCH_RESPONSE_BYTES {
+                                    // An object larger than the budget (a charter may allow
+                                    // objects above it) goes alone, so that it is ever sent.
+                                    if size + b.len() > MAX_FETCH_RESPONSE_BYTES && !out.is_empty()
+                                    {
                                         break;
                                     }
                                     size += b.len();
