@@ -455,6 +455,24 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
             assert_eq!(r.status().as_u16(), 503, "{path}");
             assert!(r.headers().contains_key("retry-after"), "{path}");
         }
+        // A reader who clicked an export link on the Russian page is told so in Russian, on
+        // a page with the way back (not the API's English JSON).
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            reqwest::Client::new()
+                .get(format!("http://{addr}/export.csv?member=KZ"))
+                .header("accept-language", "ru")
+                .send(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 503);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("Узел уже готовит две выгрузки") && page.contains("href=\"/\""),
+            "{page}"
+        );
         // The node's own blocking work goes on.
         let rec = tf.fed.record(0, "while clients stall", now());
         let out = tokio::time::timeout(

@@ -164,8 +164,8 @@ async fn collect(
     params: &[(String, String)],
     max: usize,
     newest_first: bool,
-) -> Result<Vec<RecordDoc>, Response> {
-    let mut q = parse_query(params, &RECORD_PARAMS).map_err(IntoResponse::into_response)?;
+) -> Result<Vec<RecordDoc>, crate::ApiError> {
+    let mut q = parse_query(params, &RECORD_PARAMS)?;
     if newest_first {
         q.sort = Some(accord_search::Sort::Newest);
     }
@@ -177,7 +177,7 @@ async fn collect(
         let r = node
             .search(q.clone())
             .await
-            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
+            .map_err(crate::ApiError::from)?;
         out.extend(r.hits.into_iter().map(|h| h.doc));
         match r.next_offset {
             Some(o) if out.len() < max => q.offset = o,
@@ -235,13 +235,13 @@ pub(crate) async fn csv(
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let _slot = match export_slot(&slots) {
+    let _slot = match ui_slot(&node, &headers, &slots).await {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return r,
     };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return refused_page(&node, &headers, e).await,
     };
     let items: Vec<Value> = docs.iter().map(|d| item_json(d, None)).collect();
     let mut out = Vec::new();
@@ -255,15 +255,16 @@ pub(crate) async fn csv(
 pub(crate) async fn jsonl(
     State(node): State<NodeHandle>,
     Extension(slots): Extension<ExportSlots>,
+    headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let _slot = match export_slot(&slots) {
+    let _slot = match ui_slot(&node, &headers, &slots).await {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return r,
     };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return refused_page(&node, &headers, e).await,
     };
     let mut out = Vec::new();
     for d in &docs {
@@ -280,15 +281,16 @@ pub(crate) async fn jsonl(
 pub(crate) async fn cbor(
     State(node): State<NodeHandle>,
     Extension(slots): Extension<ExportSlots>,
+    headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let slot = match export_slot(&slots) {
+    let slot = match ui_slot(&node, &headers, &slots).await {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return r,
     };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return refused_page(&node, &headers, e).await,
     };
     let ids: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
     let reader = match node.read(|s| s.object_reader()).await {
@@ -320,6 +322,50 @@ pub(crate) async fn cbor(
         body,
     )
         .into_response()
+}
+
+/// What a reader who followed an export link from the search page sees when the export cannot
+/// be made: a page in their language (the technical detail marked as English) with the way
+/// back, not a bare English error; a busy node says when to come back.
+async fn refused_page(node: &NodeHandle, headers: &HeaderMap, e: crate::ApiError) -> Response {
+    let ctx = crate::ui::Ctx::new(node, &[], headers).await;
+    let lang = ctx.lang;
+    let busy = e.0 == StatusCode::SERVICE_UNAVAILABLE;
+    let body = maud::html! {
+        h1 { (lang.t(if busy { "export_busy" } else { "export_failed" })) }
+        @if !busy { p { span lang="en" { (e.1) } } }
+        p { a href="/" { (lang.t("search")) } }
+    };
+    let mut r = ctx.page(
+        lang.t(if busy { "export_busy" } else { "export_failed" }),
+        "search",
+        "/",
+        body,
+    );
+    *r.status_mut() = e.0;
+    if busy {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+    }
+    r
+}
+
+/// A slot of [`crate::EXPORTS_AT_ONCE`] for an export of the search page, or the page that
+/// says to come back.
+async fn ui_slot(
+    node: &NodeHandle,
+    headers: &HeaderMap,
+    slots: &ExportSlots,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    match export_slot(slots) {
+        Ok(s) => Ok(s),
+        Err(_) => Err(refused_page(
+            node,
+            headers,
+            crate::ApiError(StatusCode::SERVICE_UNAVAILABLE, String::new()),
+        )
+        .await),
+    }
 }
 
 /// A slot of [`crate::EXPORTS_AT_ONCE`], or the 503 that says to come back.
@@ -358,7 +404,7 @@ pub async fn atom(
     params.retain(|(k, _)| k != "hl");
     let docs = match collect(&node, &params, FEED_ENTRIES, true).await {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return refused_page(&node, &headers, e).await,
     };
     let ctx = crate::ui::Ctx::new(&node, &hl, &headers).await;
     let base = base_url(&headers);

@@ -367,6 +367,14 @@ impl Lang {
                 "В node.toml не указано ни одного адреса network.bootstrap: добавьте адрес узла другого государства (/ip4/…/tcp/7400/p2p/…) и перезапустите узел, или дождитесь, пока другие узлы соединятся с этим.",
                 "node.toml names no network.bootstrap address: add another member's node (/ip4/…/tcp/7400/p2p/…) and restart, or wait for other nodes to dial this one.",
             ),
+            "export_busy" => (
+                "Узел уже готовит две выгрузки: повторите через минуту.",
+                "This node is already making two exports: try again in a minute.",
+            ),
+            "export_failed" => (
+                "Выгрузку не удалось подготовить (подробности на английском):",
+                "The export could not be made:",
+            ),
             "no_publishers" => (
                 "Ни одно министерство пока не получило права публиковать.",
                 "No ministry has been delegated to publish yet.",
