@@ -422,7 +422,7 @@ pub(crate) fn record_detail(
 pub const STREAMS_AT_ONCE: usize = 256;
 /// Records analysed for the streams and not yet taken by every subscriber; a subscriber that
 /// falls further behind is told how many it missed (`lagged`).
-const STREAM_FEED_CAPACITY: usize = 1024;
+const STREAM_FEED_CAPACITY: usize = 512;
 
 /// What the live streams send: a record analysed once for all of them, or how many records the
 /// analysis itself fell behind by.
@@ -491,9 +491,12 @@ async fn feed(node: NodeHandle, tx: tokio::sync::broadcast::Sender<std::sync::Ar
                         .find(|d| d.delegation.member == r.member)
                         .map(|d| d.delegation.name.clone())
                         .unwrap_or_default();
-                    let doc = RecordDoc::of(v.id(), r, "active", &publisher);
+                    let mut doc = RecordDoc::of(v.id(), r, "active", &publisher);
                     let words = accord_search::DocWords::of(&doc);
                     let json = item_json(&doc, None).to_string();
+                    // Matched on its words and filters from here on: the body (up to a
+                    // mebibyte) is not kept while the record waits for slow subscribers.
+                    doc.body.clear();
                     Some(FeedItem::Record {
                         doc: Box::new(doc),
                         words,

@@ -220,6 +220,60 @@ pub enum Presence {
     Maybe,
 }
 
+/// Each filter's [`MAX_FACET_VALUES`] most frequent values (ties by value).
+fn most_frequent(
+    facets: BTreeMap<String, BTreeMap<String, u64>>,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    facets
+        .into_iter()
+        .map(|(name, values)| {
+            if values.len() <= MAX_FACET_VALUES {
+                return (name, values);
+            }
+            let mut v: Vec<(String, u64)> = values.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(MAX_FACET_VALUES);
+            (name, v.into_iter().collect())
+        })
+        .collect()
+}
+
+/// Languages of a record a document keeps (the record's own first).
+pub const DOC_LANGUAGES: usize = 16;
+/// Characters of a title (and of a file's name) a document keeps.
+pub const DOC_TITLE_CHARS: usize = 512;
+/// Characters of a summary a document keeps.
+pub const DOC_SUMMARY_CHARS: usize = 4096;
+/// Tags a document keeps, and the characters of each.
+pub const DOC_TAGS: usize = 64;
+pub const DOC_TAG_CHARS: usize = 64;
+/// Values of one filter an answer lists (the most frequent): a member cannot make every
+/// search page list thousands of languages.
+pub const MAX_FACET_VALUES: usize = 100;
+
+/// A language tag's shape (BCP 47: letters, digits and hyphens, at most 35 characters).
+fn looks_like_language(l: &str) -> bool {
+    !l.is_empty() && l.len() <= 35 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Text as shown: without control characters (line breaks and tabs kept unless `line`) and
+/// without the invisible characters that reorder or hide text (bidirectional overrides and
+/// isolates, zero-width characters, the byte-order mark).
+fn shown(t: &str, line: bool) -> String {
+    let hidden = |c: char| matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
+    t.chars()
+        .filter(|c| !hidden(*c) && (!c.is_control() || (!line && matches!(c, '\n' | '\t'))))
+        .collect()
+}
+
+/// At most `n` characters of `t`, an ellipsis marking a cut.
+fn cut_chars(t: &str, n: usize) -> String {
+    match t.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_string(),
+    }
+}
+
 /// A file a record attaches, as listed in results and exports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
@@ -245,7 +299,33 @@ impl AttachmentText {
 
 impl RecordDoc {
     /// Builds the document of a record with its derived status and publisher name.
+    /// The document of a record, as every list, page, export and stream shows it. What a
+    /// member writes is bounded here, whatever the charter allows in the signed record (which
+    /// the record's own page and the signed object still give whole): at most
+    /// [`DOC_LANGUAGES`] languages, titles of [`DOC_TITLE_CHARS`] and summaries of
+    /// [`DOC_SUMMARY_CHARS`] characters, [`DOC_TAGS`] tags of [`DOC_TAG_CHARS`]; control and
+    /// bidirectional-override characters are taken out of titles, tags and file names (a title
+    /// of a million U+0001 was 12 MiB of JSON per hit, `invoice\u{202E}fdp.exe` showed as
+    /// `invoiceexe.pdf`).
     pub fn of(id: ObjectId, r: &Record, status: &str, publisher: &str) -> RecordDoc {
+        // The record's own language first, then the others in order, up to the bound; a
+        // language must look like a tag (a member cannot add a thousand filter values).
+        let mut languages: Vec<String> = vec![r.lang.clone()];
+        languages.extend(
+            r.languages()
+                .into_iter()
+                .filter(|l| *l != r.lang && looks_like_language(l)),
+        );
+        languages.truncate(DOC_LANGUAGES);
+        let kept = |m: &BTreeMap<String, String>, chars: Option<usize>, line: bool| {
+            m.iter()
+                .filter(|(l, _)| languages.contains(l))
+                .map(|(l, t)| {
+                    let t = shown(t, line);
+                    (l.clone(), chars.map_or(t.clone(), |n| cut_chars(&t, n)))
+                })
+                .collect::<BTreeMap<String, String>>()
+        };
         RecordDoc {
             id,
             created: r.created,
@@ -253,11 +333,20 @@ impl RecordDoc {
             kind: r.kind.clone(),
             directions: r.directions.clone(),
             lang: r.lang.clone(),
-            languages: r.languages(),
-            title: r.title.clone(),
-            summary: r.summary.clone(),
-            body: r.body.clone(),
-            tags: r.tags.clone(),
+            title: kept(&r.title, Some(DOC_TITLE_CHARS), true),
+            summary: kept(&r.summary, Some(DOC_SUMMARY_CHARS), false),
+            body: kept(&r.body, None, false),
+            languages: {
+                let mut l = languages.clone();
+                l.sort();
+                l
+            },
+            tags: r
+                .tags
+                .iter()
+                .take(DOC_TAGS)
+                .map(|t| cut_chars(&shown(t, true), DOC_TAG_CHARS))
+                .collect(),
             date: r.date.clone(),
             status: status.to_string(),
             publisher: publisher.to_string(),
@@ -266,7 +355,7 @@ impl RecordDoc {
                 .attachments
                 .iter()
                 .map(|a| FileRef {
-                    name: a.name.clone(),
+                    name: cut_chars(&shown(&a.name, true), DOC_TITLE_CHARS),
                     media_type: a.media_type.clone(),
                     size: a.size,
                     sha256: a.sha256.to_string(),
@@ -726,14 +815,18 @@ pub struct DocWords {
     per_family: Vec<std::collections::BTreeSet<String>>,
 }
 
+/// Distinct words per language family a [`DocWords`] keeps (a record of ordinary length has
+/// a few hundred); a live stream does not match a word of a longer record beyond them.
+pub const MAX_DOC_WORDS: usize = 4096;
+
 impl DocWords {
     pub fn of(d: &RecordDoc) -> DocWords {
         let all: Vec<&String> = d
             .title
             .values()
             .chain(d.summary.values())
-            .chain(d.body.values())
             .chain(d.tags.iter())
+            .chain(d.body.values())
             .chain(d.attachments.iter().map(|a| &a.text))
             .collect();
         DocWords {
@@ -742,15 +835,34 @@ impl DocWords {
                 .map(|f| {
                     let mut a = analyzer(*f);
                     let mut have = std::collections::BTreeSet::new();
-                    for t in &all {
+                    'texts: for t in &all {
                         for v in plan::analyze_with(&mut a, t) {
-                            have.extend(v);
+                            for w in v {
+                                // Bounded: a live stream holds the words of its last records,
+                                // and a hostile body of a million distinct words must not
+                                // make that gigabytes. Head and tags come first.
+                                if have.len() >= MAX_DOC_WORDS {
+                                    break 'texts;
+                                }
+                                have.insert(w);
+                            }
                         }
                     }
                     have
                 })
                 .collect(),
         }
+    }
+}
+
+impl DocWords {
+    /// The words kept, in all families.
+    pub fn len(&self) -> usize {
+        self.per_family.iter().map(|f| f.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -1375,7 +1487,7 @@ impl Searcher {
                 .filter(|o| *o <= MAX_OFFSET),
             cut: more && q.offset.saturating_add(limit) > MAX_OFFSET,
             hits,
-            facets: facet_map,
+            facets: most_frequent(facet_map),
             did_you_mean: None,
             reading,
         })
@@ -1426,9 +1538,11 @@ impl Searcher {
         let searcher = self.reader.searcher();
         let mut out = plan::complete_words(&searcher, &self.f, prefix, 6);
         out.extend(self.glossary.directions_matching(prefix, 3));
+        // Titles only: no record's text is read or cut into a snippet for a completion.
         let titles = self.search(&SearchQuery {
             text: Some(prefix.to_string()),
             limit: 3,
+            heads_only: true,
             ..Default::default()
         })?;
         let lang = plan::query_lang(prefix);

@@ -273,6 +273,9 @@ pub(crate) struct Planner<'a> {
     lang: Option<&'static str>,
 }
 
+/// Words of a query read (see [`Planner::new`]).
+pub const MAX_QUERY_WORDS: usize = 16;
+
 impl<'a> Planner<'a> {
     /// Reads `text`; `None` when it has no words.
     pub(crate) fn new(
@@ -303,6 +306,19 @@ impl<'a> Planner<'a> {
             })
             .filter(|w| w.tokens.iter().any(|t| !t.is_empty()))
             .collect();
+        // A word given twice is looked for once (its last place kept: the last word may be
+        // one still being typed), and a query reads at most MAX_QUERY_WORDS words, the last
+        // always among them: each word costs dictionary scans, expansions and corrections, so
+        // a query of 85 words cost 85 times one, on a search slot shared by every analyst.
+        let mut seen = std::collections::HashSet::new();
+        ws.reverse();
+        ws.retain(|w| seen.insert(w.folded.clone()));
+        ws.reverse();
+        if ws.len() > MAX_QUERY_WORDS {
+            let last = ws.pop();
+            ws.truncate(MAX_QUERY_WORDS - 1);
+            ws.extend(last);
+        }
         if ws.is_empty() {
             return None;
         }

@@ -706,3 +706,131 @@ fn a_first_query_over_many_segments_visited_in_parallel_is_exact() {
         assert!(searcher.cache_stats().hits > 0);
     }
 }
+
+/// A hostile member's record, within the charter's limits, makes a document of bounded size
+/// with nothing hidden in what it shows: a title of 100,000 control characters, a thousand
+/// languages (some not even shaped like one), a thousand long tags, a file named to read
+/// backwards, and a body of 50,000 distinct words for the live stream.
+#[test]
+fn a_hostile_records_document_is_bounded_and_hides_nothing() {
+    let t0 = Timestamp(1_700_000_000_000);
+    let fed = accord_core::devnet::DevFederation::new(&["KZ"], [3; 32], t0).unwrap();
+    let mut r = fed.record_body(0, "unused", Timestamp(t0.0 + 1_000));
+    let lang = r.lang.clone();
+    r.title.insert(
+        lang.clone(),
+        format!("{}Title\u{202E}cod.exe", "\u{1}".repeat(100_000)),
+    );
+    for i in 0..1000 {
+        r.title.insert(format!("zz-a{i:04}"), "t".into());
+    }
+    r.title.insert("not a <tag>".into(), "t".into());
+    r.tags = (0..1000)
+        .map(|i| format!("{}{i}", "t".repeat(200)))
+        .collect();
+    let words: String = (0..50_000u32)
+        .map(|i| {
+            let mut w = String::from("q");
+            let mut n = i;
+            for _ in 0..4 {
+                w.push(char::from(b'a' + (n % 26) as u8));
+                n /= 26;
+            }
+            w + " "
+        })
+        .collect();
+    r.body.insert(lang.clone(), words);
+    r.attachments = vec![accord_core::attachment::describe(
+        "invoice\u{202E}fdp.exe",
+        b"a file",
+    )];
+    let d = RecordDoc::of(ObjectId::of_body(b"hostile"), &r, "active", "Ministry");
+    assert_eq!(
+        d.title[&lang], "Titlecod.exe",
+        "controls and overrides taken out"
+    );
+    assert!(d.languages.len() <= accord_search::DOC_LANGUAGES);
+    assert!(d.languages.contains(&lang));
+    assert!(!d.title.contains_key("not a <tag>"));
+    assert!(d.title.len() <= accord_search::DOC_LANGUAGES);
+    assert_eq!(d.tags.len(), accord_search::DOC_TAGS);
+    assert!(d.tags.iter().all(|t| t.chars().count() <= 65));
+    assert_eq!(d.files[0].name, "invoicefdp.exe");
+    let json = serde_json::to_string(&d.title).unwrap();
+    assert!(json.len() < 64 * 1024, "{} bytes of titles", json.len());
+    let dw = accord_search::DocWords::of(&d);
+    assert!(dw.len() <= 3 * accord_search::MAX_DOC_WORDS, "{}", dw.len());
+}
+
+/// A query reads at most 16 words, the last always among them, and a word given twice once:
+/// the 15 absent words in the middle of this 31-word query are not read, so it finds the
+/// record by its 15 first words and its last.
+#[test]
+fn a_query_reads_at_most_sixteen_words() {
+    let present = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "kilo", "lima", "mike", "november", "oscar",
+    ];
+    let absent: Vec<String> = (0..15u8)
+        .map(|i| format!("qzx{}qzx", char::from(b'a' + i)))
+        .collect();
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let d = doc(
+        1,
+        "KZ",
+        "regulatory-note",
+        &[],
+        "en",
+        "A long note",
+        &format!("{} papa", present.join(" ")),
+        "active",
+    );
+    idx.upsert(std::slice::from_ref(&d)).unwrap();
+    idx.commit().unwrap();
+    // "alpha" twice: read once, in its last place.
+    let query = format!("alpha {} {} papa", present.join(" "), absent.join(" "));
+    let r = search_text(&idx, &query);
+    assert_eq!(r.total, 1, "{:?}", r.reading);
+    assert!(r.reading.showing_for.is_none(), "{:?}", r.reading);
+}
+
+/// An answer lists at most 100 values of a filter, the most frequent: records in 150
+/// languages do not make every search page list 150 checkboxes.
+#[test]
+fn an_answer_lists_the_most_frequent_hundred_values_of_a_filter() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let mut docs: Vec<RecordDoc> = (0..150u64)
+        .map(|i| {
+            doc(
+                i + 1,
+                "KZ",
+                "regulatory-note",
+                &[],
+                &format!("x-a{i:03}"),
+                "t",
+                "text",
+                "active",
+            )
+        })
+        .collect();
+    // One language in three records: the most frequent, listed first in counts.
+    for n in [1001, 1002] {
+        docs.push(doc(
+            n,
+            "KZ",
+            "regulatory-note",
+            &[],
+            "x-a149",
+            "t",
+            "text",
+            "active",
+        ));
+    }
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let r = idx.searcher().search(&SearchQuery::default()).unwrap();
+    assert_eq!(r.total, 152);
+    let langs = &r.facets["lang"];
+    assert_eq!(langs.len(), accord_search::MAX_FACET_VALUES);
+    assert_eq!(langs.get("x-a149"), Some(&3));
+}
