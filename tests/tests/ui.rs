@@ -649,3 +649,36 @@ async fn a_new_nodes_pages_say_what_is_missing_and_what_to_do() {
     );
     node.shutdown().await;
 }
+
+/// A record's own page shows its title and file names without the characters that hide or
+/// reorder text: a file named `invoice\u{202E}fdp.exe` (read "invoiceexe.pdf") is shown as
+/// what it is, isolated from the text around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_page_shows_no_hidden_or_reordering_characters() {
+    let tf = TestFed::new(&["KZ", "BY"], 53).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let mut body = tf.fed.record_body(0, "unused", now());
+    body.title.insert(
+        body.lang.clone(),
+        format!("Report{}\u{202E}txt.exe", "\u{1}".repeat(1000)),
+    );
+    body.attachments = vec![accord_core::attachment::describe(
+        "invoice\u{202E}fdp.exe",
+        b"a file",
+    )];
+    let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
+    assert_eq!(
+        node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    let (s, html, _) = page(&format!("{base}/records/{}?lang=en", rec.id()), "en").await;
+    assert_eq!(s, 200);
+    assert!(
+        !html.contains('\u{202E}') && !html.contains('\u{1}'),
+        "hidden characters shown"
+    );
+    assert!(html.contains("Reporttxt.exe"), "{html}");
+    assert!(html.contains("<bdi>invoicefdp.exe</bdi>"), "{html}");
+    node.shutdown().await;
+}

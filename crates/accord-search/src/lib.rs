@@ -266,6 +266,12 @@ fn shown(t: &str, line: bool) -> String {
         .collect()
 }
 
+/// A title or a file's name as pages show it (what [`RecordDoc::of`] keeps of it): no control
+/// or bidirectional-override characters, at most [`DOC_TITLE_CHARS`] characters.
+pub fn display_line(t: &str) -> String {
+    cut_chars(&shown(t, true), DOC_TITLE_CHARS)
+}
+
 /// At most `n` characters of `t`, an ellipsis marking a cut.
 fn cut_chars(t: &str, n: usize) -> String {
     match t.char_indices().nth(n) {

@@ -578,7 +578,8 @@ pub async fn record(
             .unwrap_or("")
             .to_string()
     };
-    let title = pick("title");
+    // Bounded and without hidden characters, as every list shows it.
+    let title = accord_search::display_line(&pick("title"));
     let p = &v["provenance"];
     let d = &p["delegation"];
     let created: Timestamp = text(&v, "created").parse().unwrap_or_default();
@@ -719,9 +720,10 @@ pub async fn record(
             @if let Some(att) = v["attachments"].as_array().filter(|a| !a.is_empty()) {
                 h2 { (lang.t("attachments")) }
                 ul.attachments { @for a in att { li {
+                    @let name = accord_search::display_line(text(a, "name"));
                     @if let Some(url) = a["url"].as_str() {
-                        a href=(url) download=(text(a, "name")) { (text(a, "name")) }
-                    } @else { (text(a, "name")) }
+                        a href=(url) download=(name) { bdi { (name) } }
+                    } @else { bdi { (name) } }
                     " — " (lang.file_type(text(a, "media_type"))) ", " (lang.size(a["size"].as_u64().unwrap_or(0)))
                     " · " @match a["availability"].as_str().unwrap_or("") {
                         "held" => span.state.ok { (lang.t("att_held")) },
