@@ -323,12 +323,17 @@ impl RecordDoc {
                 .filter(|l| *l != r.lang && looks_like_language(l)),
         );
         languages.truncate(DOC_LANGUAGES);
+        // Titles and summaries cleaned and cut; bodies as written (their text is indexed, and
+        // pages render them as Markdown, escaped), only their languages bounded.
         let kept = |m: &BTreeMap<String, String>, chars: Option<usize>, line: bool| {
             m.iter()
                 .filter(|(l, _)| languages.contains(l))
                 .map(|(l, t)| {
-                    let t = shown(t, line);
-                    (l.clone(), chars.map_or(t.clone(), |n| cut_chars(&t, n)))
+                    let t = match chars {
+                        Some(n) => cut_chars(&shown(t, line), n),
+                        None => t.clone(),
+                    };
+                    (l.clone(), t)
                 })
                 .collect::<BTreeMap<String, String>>()
         };
@@ -1602,6 +1607,23 @@ fn plain_text(d: &RecordDoc, lang: &str) -> String {
     s
 }
 
+/// Bytes of a text (a language's summary and body, an attachment's text) a hit's snippet is
+/// looked for in: a hundred hits of mebibyte records are not each tokenized whole for their
+/// snippet. A word found only further on gives the summary as the snippet.
+const SNIPPET_SOURCE_BYTES: usize = 64 * 1024;
+
+/// The first `n` bytes of `s`, cut at a character's boundary.
+fn head_of(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// The best passage with a matched word, in the query's language first.
 fn best_passage(
     generators: &BTreeMap<Family, SnippetGenerator>,
@@ -1612,14 +1634,14 @@ fn best_passage(
         .into_iter()
         .find_map(|l| {
             let g = generators.get(&Family::of(l))?;
-            let s = g.snippet(&plain_text(d, l));
+            let s = g.snippet(head_of(&plain_text(d, l), SNIPPET_SOURCE_BYTES));
             (!s.highlighted().is_empty()).then(|| s.to_html().replace('\n', " "))
         })
         .or_else(|| {
             // Only inside a file: the snippet names it.
             d.attachments.iter().find_map(|a| {
                 let g = generators.get(&Family::of(a.lang(&d.lang)))?;
-                let s = g.snippet(&a.text);
+                let s = g.snippet(head_of(&a.text, SNIPPET_SOURCE_BYTES));
                 (!s.highlighted().is_empty()).then(|| {
                     format!(
                         "📎 {}: {}",

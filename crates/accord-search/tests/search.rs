@@ -834,3 +834,38 @@ fn an_answer_lists_the_most_frequent_hundred_values_of_a_filter() {
     assert_eq!(langs.len(), accord_search::MAX_FACET_VALUES);
     assert_eq!(langs.get("x-a149"), Some(&3));
 }
+
+/// A hit's snippet is looked for in the first 64 KiB of each text: a word found further on in
+/// a long record gives its summary as the snippet (a hundred mebibyte records are not each
+/// tokenized whole), and a word near the start is highlighted as ever.
+#[test]
+fn a_snippet_is_looked_for_in_the_beginning_of_a_long_text() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let body = format!("needle {} farawayword", "filler ".repeat(30_000));
+    let d = doc(
+        1,
+        "KZ",
+        "regulatory-note",
+        &[],
+        "en",
+        "Long",
+        &body,
+        "active",
+    );
+    idx.upsert(std::slice::from_ref(&d)).unwrap();
+    idx.commit().unwrap();
+    let near = search_text(&idx, "needle");
+    assert_eq!(near.total, 1);
+    assert!(
+        near.hits[0].snippet.contains("<b>needle</b>"),
+        "{}",
+        near.hits[0].snippet
+    );
+    let far = search_text(&idx, "farawayword");
+    assert_eq!(far.total, 1, "still found");
+    assert!(
+        !far.hits[0].snippet.contains("<b>"),
+        "{}",
+        far.hits[0].snippet
+    );
+}
