@@ -254,13 +254,7 @@ async fn a_peer_sending_what_it_was_not_asked_for_is_cut_off_and_nothing_of_that
         .map(|i| tf.fed.record(1, &format!("offered {i}"), Timestamp(t + i)))
         .collect();
     let pushed = tf.fed.record(1, "never offered", Timestamp(t + 100));
-    let snapshot = accord_sync::SyncIndex::new(
-        offered
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (Timestamp(t + i as u64), o.id())),
-    )
-    .snapshot();
+    let snapshot = snapshot_of(&offered, t);
     let key = SecretKey::from_seed([91; 32]);
     let cert = tf.extra_node_cert(1, &key, "pusher");
     let (handle, mut events) = raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr]).await;
@@ -315,13 +309,7 @@ async fn a_peer_serving_invalid_objects_in_reconciliation_is_cut_off() {
     let offered: Vec<SignedObject> = (0..4)
         .map(|i| tf.fed.record(1, &format!("broken {i}"), Timestamp(t + i)))
         .collect();
-    let snapshot = accord_sync::SyncIndex::new(
-        offered
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (Timestamp(t + i as u64), o.id())),
-    )
-    .snapshot();
+    let snapshot = snapshot_of(&offered, t);
     let key = SecretKey::from_seed([92; 32]);
     let cert = tf.extra_node_cert(1, &key, "breaker");
     let (handle, mut events) = raw_peer(&key, &tf, Some(cert.into_bytes()), vec![a_addr]).await;
@@ -728,4 +716,15 @@ async fn an_object_larger_than_a_usual_response_is_reconciled() {
     );
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// A reconciliation snapshot of `offered`, the i-th created at `t + i`.
+fn snapshot_of(offered: &[SignedObject], t: u64) -> std::sync::Arc<accord_sync::Snapshot> {
+    accord_sync::SyncIndex::new(
+        offered
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (Timestamp(t + i as u64), o.id())),
+    )
+    .snapshot()
 }
