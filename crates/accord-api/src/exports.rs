@@ -157,7 +157,8 @@ pub fn write_csv(
     Ok(())
 }
 
-/// The records a search finds, page after page, at most `max`: their heads only (no body, no
+/// The records a search finds, in one page of heads (a further page only beyond
+/// `MAX_HEADS_LIMIT`), at most `max`: their heads only (no body, no
 /// attachment text), so that 10,000 records cost what their titles do.
 async fn collect(
     node: &NodeHandle,
@@ -169,7 +170,7 @@ async fn collect(
     if newest_first {
         q.sort = Some(accord_search::Sort::Newest);
     }
-    q.limit = accord_search::MAX_LIMIT.min(max);
+    q.limit = accord_search::MAX_HEADS_LIMIT.min(max);
     q.offset = 0;
     q.heads_only = true;
     let mut out = Vec::new();

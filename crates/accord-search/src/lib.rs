@@ -42,6 +42,8 @@ pub use glossary::{DirectionNames, Glossary};
 pub const MAX_QUERY_CHARS: usize = 512;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
+/// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
+pub const MAX_HEADS_LIMIT: usize = 10_000;
 /// Results a page holds unless the query says otherwise (the API's and the UI's pages).
 pub const DEFAULT_LIMIT: usize = 20;
 /// The deepest page a search is paged to: past it a result gives no next offset (and says so,
@@ -1424,7 +1426,16 @@ impl Searcher {
         plan: Option<&plan::Planned>,
         reading: Reading,
     ) -> Result<SearchResult, SearchError> {
-        let limit = q.limit.clamp(1, MAX_LIMIT);
+        // Heads only (exports, feeds): a page of up to MAX_HEADS_LIMIT, so an export of
+        // 10,000 records is one search, not a hundred that each collect the pages before.
+        let limit = q.limit.clamp(
+            1,
+            if q.heads_only {
+                MAX_HEADS_LIMIT
+            } else {
+                MAX_LIMIT
+            },
+        );
         let has_text = text.is_some();
         if let Some(t) = text {
             clauses.push((Occur::Must, t));

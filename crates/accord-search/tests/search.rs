@@ -869,3 +869,41 @@ fn a_snippet_is_looked_for_in_the_beginning_of_a_long_text() {
         far.hits[0].snippet
     );
 }
+
+/// A page of record heads (exports, feeds) may hold up to 10,000 hits, so that an export is one
+/// search; a page with bodies and snippets stays at 100.
+#[test]
+fn a_page_of_heads_holds_an_export_a_page_of_hits_a_hundred() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let docs: Vec<RecordDoc> = (0..300u64)
+        .map(|i| {
+            doc(
+                i + 1,
+                "KZ",
+                "regulatory-note",
+                &[],
+                "en",
+                "t",
+                "text",
+                "active",
+            )
+        })
+        .collect();
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let ask = |heads_only: bool| {
+        idx.searcher()
+            .search(&SearchQuery {
+                limit: 250,
+                heads_only,
+                ..SearchQuery::default()
+            })
+            .unwrap()
+    };
+    let heads = ask(true);
+    assert_eq!(heads.hits.len(), 250);
+    assert_eq!(heads.next_offset, Some(250));
+    assert!(heads.hits.iter().all(|h| h.doc.body.is_empty()));
+    let full = ask(false);
+    assert_eq!(full.hits.len(), accord_search::MAX_LIMIT);
+}
