@@ -58,6 +58,25 @@ fn record_with(tf: &TestFed, i: usize, title: &str, files: &[Attachment]) -> Sig
     Object::Record(body).sign(&tf.fed.members[i].publisher)
 }
 
+/// Member `i`'s publisher retracts `record` (created at `created`).
+fn retraction(
+    tf: &TestFed,
+    i: usize,
+    record: ObjectId,
+    created: Timestamp,
+    reason: &str,
+) -> SignedObject {
+    Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: tf.fed.federation(),
+        created,
+        member: tf.fed.members[i].code.clone(),
+        record,
+        reason: reason.into(),
+    })
+    .sign(&tf.fed.members[i].publisher)
+}
+
 fn config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> NodeConfig {
     tf.config(i, bootstrap, AdmissionMode::Members)
 }
@@ -373,15 +392,7 @@ async fn a_file_waiting_for_two_records_is_kept_for_the_one_not_retracted() {
         .await
         .unwrap();
     assert!(wait_until(Duration::from_secs(60), || holds(&c, &a)).await);
-    let retraction = Object::Retraction(Retraction {
-        object_type: ObjectType::Retraction,
-        federation: tf.fed.federation(),
-        created: now(),
-        member: tf.fed.members[1].code.clone(),
-        record: hostile_rec.id(),
-        reason: "withdrawn".into(),
-    })
-    .sign(&tf.fed.members[1].publisher);
+    let retraction = retraction(&tf, 1, hostile_rec.id(), now(), "withdrawn");
     let out = c
         .submit(vec![retraction.as_bytes().to_vec()])
         .await
@@ -598,15 +609,13 @@ async fn files_of_retracted_records_are_collected_and_hostile_files_are_kept_unr
     );
     // The hostile record is retracted: its files go at the next collection, on both nodes;
     // the other record's file stays.
-    let retraction = Object::Retraction(Retraction {
-        object_type: ObjectType::Retraction,
-        federation: tf.fed.federation(),
-        created: Timestamp(now().0 + 1),
-        member: tf.fed.members[0].code.clone(),
-        record: hostile.id(),
-        reason: "hostile files".into(),
-    })
-    .sign(&tf.fed.members[0].publisher);
+    let retraction = retraction(
+        &tf,
+        0,
+        hostile.id(),
+        Timestamp(now().0 + 1),
+        "hostile files",
+    );
     a.submit(vec![retraction.as_bytes().to_vec()])
         .await
         .unwrap();
@@ -839,15 +848,7 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
     assert!(sidecar.exists());
     assert_eq!(node.collect_attachments().await.unwrap(), 0);
     assert!(sidecar.exists(), "kept while its record lives");
-    let retraction = Object::Retraction(Retraction {
-        object_type: ObjectType::Retraction,
-        federation: tf.fed.federation(),
-        created: Timestamp(now().0 + 1),
-        member: tf.fed.members[0].code.clone(),
-        record: never_rec.id(),
-        reason: "withdrawn".into(),
-    })
-    .sign(&tf.fed.members[0].publisher);
+    let retraction = retraction(&tf, 0, never_rec.id(), Timestamp(now().0 + 1), "withdrawn");
     node.submit(vec![retraction.as_bytes().to_vec()])
         .await
         .unwrap();
