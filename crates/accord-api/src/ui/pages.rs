@@ -661,6 +661,12 @@ pub async fn record(
             .map(|t| lang.date(t))
             .unwrap_or_else(|_| t.to_string())
     };
+    // A body may be a mebibyte of Markdown a member wrote: it is rendered on the blocking pool,
+    // not on a worker that serves every other request.
+    let source = pick("body");
+    let rendered = tokio::task::spawn_blocking(move || markdown(&source))
+        .await
+        .unwrap_or_default();
     let body = html! {
         article {
             h1 lang=(shown) { (title) }
@@ -705,7 +711,7 @@ pub async fn record(
             }
             @let summary = pick("summary");
             @if !summary.is_empty() { p lang=(shown) { em { (summary) } } }
-            div.body lang=(shown) { (markdown(&pick("body"))) }
+            div.body lang=(shown) { (rendered) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
                 p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str) { a.badge href=(format!("/?{}", qs(&[("q".to_string(), t.to_string())]))) { (t) } " " } }
             }
