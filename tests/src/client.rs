@@ -302,6 +302,7 @@ pub struct GetV1StatusResponse {
     pub protocol: String,
     pub listen: serde_json::Value,
     pub disk: serde_json::Value,
+    pub restart_needed: Option<String>,
 }
 
 /// The answer of `GET /v1/suggest`.

@@ -910,18 +910,12 @@ async fn a_data_directory_an_unfinished_restore_left_is_refused() {
 #[tokio::test]
 async fn a_node_certified_by_a_replaced_root_starts_with_the_amendment_preloaded() {
     let tf = TestFed::new(&["KZ", "BY"], 63).expect("federation");
-    let (trust, _) =
-        accord_core::TrustView::from_genesis(tf.fed.genesis.as_bytes()).expect("genesis");
     let new_root = SecretKey::from_seed([64; 32]);
-    let mut charter = trust.charter().clone();
-    charter.federation = Some(trust.federation());
-    charter.version = 2;
-    charter.previous = Some(trust.charter_id());
-    charter.created = Timestamp(tf.fed.created.0 + 3_600_000);
-    charter.members[1].root_key = new_root.public_key();
-    let mut amendment = Object::Charter(charter).sign(&tf.fed.members[0].root);
-    assert!(amendment.add_signature(&tf.fed.members[1].root));
-    assert!(amendment.add_signature(&new_root));
+    let amendment = amendment_of(
+        &tf,
+        |c| c.members[1].root_key = new_root.public_key(),
+        Some(&new_root),
+    );
     let cert = Object::Node(accord_core::NodeCert {
         object_type: ObjectType::Node,
         federation: tf.fed.federation(),
@@ -956,5 +950,119 @@ async fn a_node_certified_by_a_replaced_root_starts_with_the_amendment_preloaded
         .await
         .expect("starts with the amendment preloaded");
     assert_eq!(node.trust().charter().version, 2);
+    node.shutdown().await;
+}
+
+/// The next version of `tf`'s genesis, as `edit` changes it, signed by every member's root key
+/// and by `extra` (a root key the amendment brings in).
+fn amendment_of(
+    tf: &TestFed,
+    edit: impl FnOnce(&mut accord_core::Charter),
+    extra: Option<&SecretKey>,
+) -> SignedObject {
+    let (trust, _) =
+        accord_core::TrustView::from_genesis(tf.fed.genesis.as_bytes()).expect("genesis");
+    let mut charter = trust.charter().clone();
+    charter.federation = Some(trust.federation());
+    charter.version = 2;
+    charter.previous = Some(trust.charter_id());
+    charter.created = Timestamp(tf.fed.created.0 + 3_600_000);
+    edit(&mut charter);
+    let mut amendment = Object::Charter(charter).sign(&tf.fed.members[0].root);
+    for m in &tf.fed.members[1..] {
+        assert!(amendment.add_signature(&m.root));
+    }
+    if let Some(k) = extra {
+        assert!(amendment.add_signature(k));
+    }
+    amendment
+}
+
+/// A member added by amendment runs its first node: on a store that knows only the genesis it
+/// is no member, and the node says to preload the amendment; with the amendment preloaded it
+/// starts as that member.
+#[tokio::test]
+async fn a_node_of_a_member_added_by_amendment_starts_with_the_amendment_preloaded() {
+    let tf = TestFed::new(&["KZ", "BY"], 65).expect("federation");
+    let uz_root = SecretKey::from_seed([66; 32]);
+    let uz_node = SecretKey::from_seed([67; 32]);
+    let uz: accord_core::MemberCode = "UZ".to_string().try_into().expect("code");
+    let amendment = amendment_of(
+        &tf,
+        |c| {
+            c.members.push(accord_core::object::MemberEntry {
+                code: uz.clone(),
+                name: [("en".to_string(), "Uzbekistan".to_string())].into(),
+                root_key: uz_root.public_key(),
+            })
+        },
+        Some(&uz_root),
+    );
+    let cert = Object::Node(accord_core::NodeCert {
+        object_type: ObjectType::Node,
+        federation: tf.fed.federation(),
+        created: Timestamp(tf.fed.created.0 + 7_200_000),
+        member: uz,
+        node_key: uz_node.public_key(),
+        label: None,
+    })
+    .sign(&uz_root);
+    let dir = tf.dir.path().join("UZ");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("amendment.cbor"), amendment.as_bytes()).expect("write");
+    std::fs::write(dir.join("node-cert.cbor"), cert.as_bytes()).expect("write");
+    std::fs::write(dir.join("node.key"), &*uz_node.to_pem().expect("pem")).expect("write");
+    let config = |preload: Vec<std::path::PathBuf>| {
+        let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+        cfg.member = "UZ".into();
+        cfg.node_key = dir.join("node.key");
+        cfg.node_cert = Some(dir.join("node-cert.cbor"));
+        cfg.data_dir = dir.join("data");
+        cfg.preload = preload;
+        cfg
+    };
+    let e = match accord_node::Node::spawn(config(vec![])).await {
+        Ok(node) => {
+            node.shutdown().await;
+            String::new()
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("UZ is not a member") && e.contains("put the amendment's file in `preload`"),
+        "{e}"
+    );
+    let node = accord_node::Node::spawn(config(vec![dir.join("amendment.cbor")]))
+        .await
+        .expect("starts with the amendment preloaded");
+    assert_eq!(node.trust().charter().version, 2);
+    assert_eq!(node.status().await.expect("status").member, "UZ");
+    node.shutdown().await;
+}
+
+/// An amendment raises `max_object_bytes`: the node takes it, but its network was set up for
+/// the old bound, so it says it must restart (status and log) until it does.
+#[tokio::test]
+async fn an_amendment_raising_max_object_bytes_asks_for_a_restart_until_one() {
+    let tf = TestFed::new(&["KZ", "BY"], 68).expect("federation");
+    let amendment = amendment_of(&tf, |c| c.limits.max_object_bytes = 4 << 20, None);
+    let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    let node = accord_node::Node::spawn(cfg.clone()).await.expect("spawn");
+    assert_eq!(node.status().await.expect("status").restart_needed, None);
+    let out = node
+        .submit(vec![amendment.as_bytes().to_vec()])
+        .await
+        .expect("submit");
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    let why = node.status().await.expect("status").restart_needed;
+    assert!(
+        why.as_deref().is_some_and(|w| w.contains("4194304 bytes")
+            && w.contains("carries at most 1048576 until it restarts")),
+        "{why:?}"
+    );
+    node.shutdown().await;
+    let node = accord_node::Node::spawn(cfg).await.expect("restart");
+    assert_eq!(node.trust().charter().version, 2);
+    assert_eq!(node.status().await.expect("status").restart_needed, None);
     node.shutdown().await;
 }

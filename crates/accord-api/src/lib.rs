@@ -486,6 +486,7 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
             "min_free_bytes": s.disk.min_free_bytes,
             "low": s.disk.low,
         },
+        "restart_needed": s.restart_needed,
         "sync": sync_json(&node),
     })))
 }

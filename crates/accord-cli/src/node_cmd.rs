@@ -348,6 +348,9 @@ pub async fn status(node: &str) -> Result<()> {
     if let Some(line) = disk_line(&s["disk"]) {
         println!("disk        {line}");
     }
+    if let Some(why) = s["restart_needed"].as_str() {
+        println!("RESTART     {why}");
+    }
     if let Some(peers) = s["sync"].as_array()
         && !peers.is_empty()
     {

@@ -83,6 +83,8 @@ pub struct NodeStatus {
     pub listen: Vec<String>,
     /// Free space of the data directory's disk and its floor.
     pub disk: crate::DiskView,
+    /// Why the node must restart to apply the charter in force, if it must.
+    pub restart_needed: Option<String>,
 }
 
 /// A connected peer for display.
@@ -139,6 +141,9 @@ struct Inner {
     attachments: Arc<crate::attachments::Attachments>,
     /// The free space of the data directory's disk, and its floor (`store.min_free_mb`).
     disk: Arc<crate::disk::DiskGuard>,
+    /// The largest object the network carries (gossip, reconciliation), set at start from the
+    /// charter then in force: libp2p's codecs take it once.
+    transport_max_object_bytes: usize,
 }
 
 /// A cloneable handle to a running node.
@@ -279,6 +284,7 @@ impl Node {
                 shared.clone(),
             )));
 
+        let transport_max_object_bytes = trust.limits().max_bytes();
         let net_cfg = NetConfig {
             keypair: accord_net::keypair_of(&key)?,
             federation,
@@ -301,7 +307,7 @@ impl Node {
             },
             mdns: cfg.network.mdns,
             node_cert,
-            max_object_bytes: trust.limits().max_bytes(),
+            max_object_bytes: transport_max_object_bytes,
             gossip_mesh_n: cfg.network.gossip_mesh_n,
             sim: cfg.network.sim.clone(),
             gossip_queue: cfg.network.gossip_queue_messages,
@@ -355,6 +361,7 @@ impl Node {
                 withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
                 attachments: Arc::new(attachments),
                 disk: Arc::new(disk_guard(&cfg.data_dir, &cfg.store)),
+                transport_max_object_bytes,
             }),
         };
         // Read once at start, so that a disk already below its floor is in the log at once.
@@ -797,6 +804,9 @@ impl NodeHandle {
             )
         }) {
             self.inner.trust_changed.notify_one();
+            if let Some(why) = self.restart_needed() {
+                warn!("restart the node: {why}");
+            }
         }
         Ok(r)
     }
@@ -930,6 +940,20 @@ impl NodeHandle {
             version: env!("CARGO_PKG_VERSION"),
             listen,
             disk: self.inner.disk.view(),
+            restart_needed: self.restart_needed(),
+        })
+    }
+
+    /// Why the node must restart to apply the charter in force: an amendment raised
+    /// `max_object_bytes` above what the network was set up to carry when it started, so larger
+    /// objects are taken from the API but neither gossiped nor reconciled until then.
+    pub fn restart_needed(&self) -> Option<String> {
+        let allowed = self.trust().limits().max_bytes();
+        let carried = self.inner.transport_max_object_bytes;
+        (allowed > carried).then(|| {
+            format!(
+                "the charter in force allows objects of up to {allowed} bytes (max_object_bytes), but this node's network carries at most {carried} until it restarts"
+            )
         })
     }
 
