@@ -221,7 +221,16 @@ pub(crate) fn rebuild_if_needed(
         .and_then(|c| c.get(&ObjectType::Record).copied())
         .unwrap_or(0);
     let seq = store.seq();
-    if !force {
+    let analysis = index.analysis_version();
+    let reanalyse = index.num_docs() > 0 && analysis != accord_search::ANALYSIS_VERSION;
+    if reanalyse {
+        info!(
+            from = analysis,
+            to = accord_search::ANALYSIS_VERSION,
+            "the search index was written by another version of text analysis"
+        );
+    }
+    if !force && !reanalyse {
         match index.mark() {
             Some(m) if m == seq && index.num_docs() == records => return Ok(Catchup::InStep),
             None if index.num_docs() == records => {
@@ -510,6 +519,22 @@ mod tests {
             rebuild_if_needed(&store, &mut index, true).unwrap(),
             Catchup::Rebuilt
         );
+        // An index written by an older analysis is rebuilt, whether it wrote its version or
+        // not; then it is in step.
+        for analysis in [None, Some(1)] {
+            index.commit_by_analysis(store.seq(), analysis).unwrap();
+            assert_eq!(index.analysis_version(), 1);
+            assert_eq!(
+                rebuild_if_needed(&store, &mut index, false).unwrap(),
+                Catchup::Rebuilt
+            );
+            assert_eq!(index.analysis_version(), accord_search::ANALYSIS_VERSION);
+            assert_eq!(index.num_docs(), 25);
+            assert_eq!(
+                rebuild_if_needed(&store, &mut index, false).unwrap(),
+                Catchup::InStep
+            );
+        }
         // An index that lost its files is rebuilt.
         drop(index);
         std::fs::remove_dir_all(&search_dir).unwrap();

@@ -94,8 +94,28 @@ fn is_word_char(c: char) -> bool {
     }
 }
 
+/// Invisible characters that keep a word whole and are dropped from it: the soft hyphen of
+/// text hyphenated for print (and extracted from PDFs), the zero-width joiners, the word joiner
+/// and a byte-order mark left inside a text.
+#[inline]
+fn is_invisible_joiner(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+/// Whether `c` continues a word it does not start: a combining mark (a decomposed "й" is и and
+/// U+0306), or an invisible joiner.
+#[inline]
+fn joins_word(c: char) -> bool {
+    is_invisible_joiner(c) || unicode_normalization::char::is_combining_mark(c)
+}
+
 /// `word` lower-cased as `str::to_lowercase` does, with a fast path for plain Latin and
-/// Cyrillic (U+0400–U+045F) words.
+/// Cyrillic (U+0400–U+045F) words. A word holding combining marks or invisible joiners is
+/// composed (NFC) and the joiners dropped first, so that "раи\u{0306}он" and "инфор\u{00AD}мация"
+/// read as "район" and "информация".
 fn lowercase(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
     lowercase_into(word, &mut out);
@@ -110,7 +130,17 @@ fn lowercase_into(word: &str, out: &mut String) {
             Some(lower) => out.push(lower),
             None => {
                 out.clear();
-                out.push_str(&word.to_lowercase());
+                if word.chars().any(joins_word) {
+                    use unicode_normalization::UnicodeNormalization;
+                    let composed: String = word
+                        .chars()
+                        .filter(|c| !is_invisible_joiner(*c))
+                        .nfc()
+                        .collect();
+                    out.push_str(&composed.to_lowercase());
+                } else {
+                    out.push_str(&word.to_lowercase());
+                }
                 return;
             }
         }
@@ -163,6 +193,7 @@ fn word_at(text: &str, i: usize) -> Result<usize, usize> {
     while let Some(&(j, c)) = chars.peek() {
         chars.next();
         let inside = is_word_char(c)
+            || joins_word(c)
             || (is_apostrophe(c) && chars.peek().is_some_and(|(_, n)| is_word_char(*n)));
         if !inside {
             return Ok(i + j);
@@ -213,7 +244,7 @@ fn plain_word_at(text: &str, i: usize, out: &mut String) -> Option<usize> {
             // Another character: the word ends before it unless it belongs in a word (and
             // no word starts with it here).
             let c = text.get(j..)?.chars().next()?;
-            if j == i || is_word_char(c) || is_apostrophe(c) {
+            if j == i || is_word_char(c) || is_apostrophe(c) || joins_word(c) {
                 return None;
             }
             break j;
@@ -787,11 +818,47 @@ mod tests {
         );
     }
 
+    /// Text decomposed (NFD, as PDFs and some keyboards write it) or hyphenated for print reads
+    /// as the same words as composed, unbroken text: one word each, not two pieces.
+    #[test]
+    fn decomposed_and_soft_hyphenated_words_read_as_typed() {
+        use unicode_normalization::UnicodeNormalization;
+        for text in [
+            "Район Ёлка, Қазақстан, Oʻzbekiston, café société",
+            "ЙОД и «Ёж», Ўзбекистон, Україна",
+        ] {
+            let nfd: String = text.nfd().collect();
+            assert_ne!(nfd, text);
+            assert_eq!(tokens(&nfd), tokens(text), "{nfd:?}");
+            assert_eq!(
+                words(&nfd).into_iter().map(|w| w.2).collect::<Vec<_>>(),
+                words(text).into_iter().map(|w| w.2).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(
+            tokens("инфор\u{00AD}мация ци\u{200D}фра"),
+            tokens("информация цифра").into_iter().collect::<Vec<_>>()
+        );
+        // A mark with no letter before it starts no word.
+        assert_eq!(tokens(" \u{0301} \u{00AD} да"), vec![(0, "да".into())]);
+    }
+
     #[test]
     fn the_fast_paths_agree_with_the_unicode_tables() {
         for c in (0u32..0x3000).filter_map(char::from_u32) {
             assert_eq!(is_word_char(c), c.is_alphanumeric(), "{c:?}");
             let w = c.to_string();
+            if is_invisible_joiner(c) {
+                // Dropped: no word starts with one, and inside a word it is not read.
+                assert_eq!(lowercase(&w), "");
+                continue;
+            }
+            if joins_word(c) {
+                // Composed first, as no word starts with it anyway.
+                use unicode_normalization::UnicodeNormalization;
+                assert_eq!(lowercase(&w), w.nfc().collect::<String>().to_lowercase());
+                continue;
+            }
             assert_eq!(lowercase(&w), w.to_lowercase(), "{c:?}");
             let lower = lowercase(&w);
             if folds_to_itself(&lower) {
@@ -934,7 +1001,7 @@ mod tests {
         let pool: Vec<char> = "aZz09 .,;:-'`\u{2019}\u{2018}\u{02BB}\u{02BC}\u{00B4}\u{2032}\n\t\
              АаЯяЁёЖжЪъЀѐЏџѠѡѿҀҁ҂ЍӀӘәҚқҢңҒғҮүҰұӨөҺһІіЇїЎўЬ\
              \u{03FF}\u{0400}\u{045F}\u{0460}\u{047F}\u{0480}\u{0481}\u{0482}\u{0483}\
-             éÉçßİıŞşǅΣσςΟ\u{0301}«»—–\u{00A0}…№文字😀"
+             éÉçßİıŞşǅΣσςΟ\u{0301}\u{0306}\u{00AD}\u{200D}«»—–\u{00A0}…№文字😀"
             .chars()
             .collect();
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
@@ -955,15 +1022,17 @@ mod tests {
     }
 
     /// The definition of a word, read plainly over the characters: a letter or digit, or an
-    /// apostrophe after a character of the word and before a letter or digit.
+    /// apostrophe after a character of the word and before a letter or digit, or a combining
+    /// mark or invisible joiner after a character of the word.
     fn reference_spans(text: &str) -> Vec<(usize, usize)> {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let mut spans: Vec<(usize, usize)> = Vec::new();
         let mut open: Option<usize> = None;
         for (k, &(i, c)) in chars.iter().enumerate() {
             let next_is_word = chars.get(k + 1).is_some_and(|&(_, n)| n.is_alphanumeric());
-            let inside =
-                c.is_alphanumeric() || (open.is_some() && is_apostrophe(c) && next_is_word);
+            let inside = c.is_alphanumeric()
+                || (open.is_some() && is_apostrophe(c) && next_is_word)
+                || (open.is_some() && joins_word(c));
             match (inside, open) {
                 (true, None) => open = Some(i),
                 (false, Some(from)) => {
@@ -988,7 +1057,15 @@ mod tests {
             let spans: Vec<(usize, usize)> = split.iter().map(|(f, e, _)| (*f, *e)).collect();
             assert_eq!(spans, reference_spans(&text), "{text:?}");
             for (from, to, lower) in &split {
-                assert_eq!(*lower, text[*from..*to].to_lowercase(), "{text:?}");
+                use unicode_normalization::UnicodeNormalization;
+                let word = &text[*from..*to];
+                let plain: String = word.chars().filter(|c| !is_invisible_joiner(*c)).collect();
+                let expected = if word.chars().any(joins_word) {
+                    plain.nfc().collect::<String>().to_lowercase()
+                } else {
+                    word.to_lowercase()
+                };
+                assert_eq!(*lower, expected, "{text:?}");
             }
             assert_eq!(
                 all_tokens(&mut t, &text),

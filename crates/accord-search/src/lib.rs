@@ -40,6 +40,11 @@ pub use glossary::{DirectionNames, Glossary};
 
 /// Longest query text accepted.
 pub const MAX_QUERY_CHARS: usize = 512;
+/// The version of how text becomes terms ([`analysis`]), written with every commit: an index
+/// written by another version is rebuilt when the node opens it, since its terms would no
+/// longer meet the queries'. 2: decomposed text is composed, and soft hyphens and zero-width
+/// joiners keep a word whole.
+pub const ANALYSIS_VERSION: u32 = 2;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
 /// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
@@ -1140,8 +1145,22 @@ impl SearchIndex {
     /// [`Self::commit`], recording `mark` (the store's sequence number this index now reflects)
     /// in the commit itself, so that after a crash the index knows what it missed.
     pub fn commit_at(&mut self, mark: u64) -> Result<(), SearchError> {
+        self.commit_by_analysis(mark, Some(ANALYSIS_VERSION))
+    }
+
+    /// [`Self::commit_at`] as written by analysis version `analysis` (`None`: before versions
+    /// were written). Tests of an upgrade use it; the node writes [`ANALYSIS_VERSION`].
+    #[doc(hidden)]
+    pub fn commit_by_analysis(
+        &mut self,
+        mark: u64,
+        analysis: Option<u32>,
+    ) -> Result<(), SearchError> {
         let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(&mark.to_string());
+        prepared.set_payload(&match analysis {
+            Some(a) => format!("{mark} analysis {a}"),
+            None => mark.to_string(),
+        });
         prepared.commit()?;
         self.reader.reload()?;
         Ok(())
@@ -1185,7 +1204,19 @@ impl SearchIndex {
 
     /// The mark of the last [`Self::commit_at`], if the index has one.
     pub fn mark(&self) -> Option<u64> {
-        self.index.load_metas().ok()?.payload?.parse().ok()
+        let payload = self.index.load_metas().ok()?.payload?;
+        payload.split(' ').next()?.parse().ok()
+    }
+
+    /// The [`ANALYSIS_VERSION`] that wrote the last commit: 1 for an index from before
+    /// versions were written.
+    pub fn analysis_version(&self) -> u32 {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| p.split_once(" analysis ").and_then(|(_, v)| v.parse().ok()))
+            .unwrap_or(1)
     }
 }
 

@@ -659,3 +659,35 @@ fn a_query_typed_on_the_other_keyboard_layout_is_read_as_meant() {
     assert_eq!(accord_search::swap_layout("rfr ltkf? 2026"), None);
     assert_eq!(accord_search::swap_layout("mixed слово"), None);
 }
+
+/// Text decomposed (NFD: a PDF's text, a Mac keyboard's) or hyphenated for print is found by
+/// the words as typed, and a query typed decomposed finds composed text.
+#[test]
+fn decomposed_and_soft_hyphenated_text_is_found_by_words_as_typed() {
+    let idx = index(vec![
+        doc(R {
+            n: 11,
+            lang: "ru",
+            // "Сельский район" with й as и + U+0306, ё as е + U+0308.
+            title: "Сельски\u{0438}\u{0306} ра\u{0438}\u{0306}он: е\u{0308}мкие сети",
+            summary: "",
+            body: "Инфор\u{00AD}мационная безопас\u{00AD}ность школ.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 12,
+            lang: "ru",
+            title: "Городской район",
+            summary: "",
+            body: "Портал услуг.",
+            tags: &[],
+        }),
+    ]);
+    for q in ["сельский район", "ёмкие", "информационная безопасность"]
+    {
+        assert_eq!(order(&search(&idx, q)), vec![11], "{q}");
+    }
+    let nfd = search(&idx, "городско\u{0438}\u{0306} ра\u{0438}\u{0306}он");
+    assert_eq!(order(&nfd), vec![12]);
+    assert_eq!(nfd.did_you_mean, None);
+}
