@@ -31,6 +31,11 @@ fn fold_char(c: char) -> Option<char> {
         'һ' => 'х',
         'ё' => 'е',
         'җ' => 'ж',
+        // Tajik.
+        'ҳ' => 'х',
+        'ҷ' => 'ч',
+        'ӣ' => 'и',
+        'ӯ' => 'у',
         // Latin letters with diacritics, including the members' Latin alphabets
         // (Uzbek, Azerbaijani, Kazakh Latin, Turkmen).
         'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
@@ -59,18 +64,56 @@ pub fn fold_word(word: &str) -> String {
     folded_chars(word).collect()
 }
 
-/// The characters of [`fold_word`].
+/// The characters of [`fold_word`]. Combining marks left after composition (the dot of a
+/// lower-cased Turkish İ) are dropped, as the letters they would accent fold to plain ones. In
+/// a word that mixes Cyrillic and Latin letters, Latin letters that look like Cyrillic ones are
+/// read as those ("EAЭС" typed with Latin E and A is "ЕАЭС").
 fn folded_chars(word: &str) -> impl Iterator<Item = char> + '_ {
+    let mixed = is_mixed_script(word);
     word.chars()
-        .filter(|c| !is_apostrophe(*c))
-        .map(|c| fold_char(c).unwrap_or(c))
+        .filter(|c| !is_apostrophe(*c) && !unicode_normalization::char::is_combining_mark(*c))
+        .map(move |c| {
+            let c = if mixed { cyrillic_look_alike(c) } else { c };
+            fold_char(c).unwrap_or(c)
+        })
 }
 
-/// Whether [`fold_word`] leaves `word` as it is: true for plain Latin and Russian letters
+/// Whether a lower-case word holds both plain Latin and Cyrillic letters.
+fn is_mixed_script(word: &str) -> bool {
+    let (mut latin, mut cyrillic) = (false, false);
+    for c in word.chars() {
+        latin |= c.is_ascii_lowercase();
+        cyrillic |= ('\u{0400}'..='\u{04FF}').contains(&c);
+    }
+    latin && cyrillic
+}
+
+/// The Cyrillic letter a lower-case Latin letter is mistaken for (in print or on a keyboard
+/// switched halfway through a word), or the letter itself.
+fn cyrillic_look_alike(c: char) -> char {
+    match c {
+        'a' => 'а',
+        'b' => 'в',
+        'c' => 'с',
+        'e' => 'е',
+        'h' => 'н',
+        'i' => 'і',
+        'k' => 'к',
+        'm' => 'м',
+        'o' => 'о',
+        'p' => 'р',
+        't' => 'т',
+        'x' => 'х',
+        'y' => 'у',
+        _ => c,
+    }
+}
+
+/// Whether [`fold_word`] leaves `word` as it is: true for plain Latin or Russian letters
 /// (but ё), digits, and nothing else (then [`fold_word`] decides). The common case, checked
 /// without building a new word.
 fn folds_to_itself(word: &str) -> bool {
-    word.chars().all(folds_to_itself_char)
+    word.chars().all(folds_to_itself_char) && !is_mixed_script(word)
 }
 
 /// Whether [`fold_char`] keeps `c` and it is no apostrophe: plain lower-case Latin and Russian
@@ -212,9 +255,12 @@ fn plain_word_at(text: &str, i: usize, out: &mut String) -> Option<usize> {
     let b = text.as_bytes();
     // The bytes from `run` on are copied as they are when the word ends.
     let (mut j, mut run) = (i, i);
+    // Whether Latin and Cyrillic letters were seen: a word of both is read generally.
+    let (mut latin, mut cyrillic) = (false, false);
     let end = loop {
         let Some(&x) = b.get(j) else { break j };
         if x.is_ascii_alphanumeric() {
+            latin |= x.is_ascii_alphabetic();
             if x.is_ascii_uppercase() {
                 out.push_str(text.get(run..j)?);
                 out.push(x.to_ascii_lowercase() as char);
@@ -228,6 +274,7 @@ fn plain_word_at(text: &str, i: usize, out: &mut String) -> Option<usize> {
             }
             break j;
         } else if x == 0xD0 || x == 0xD1 {
+            cyrillic = true;
             // U+0400–U+047F: two bytes, the second a continuation byte.
             let cp = (u32::from(x & 0x1F) << 6) | u32::from(*b.get(j + 1)? & 0x3F);
             match cp {
@@ -250,6 +297,9 @@ fn plain_word_at(text: &str, i: usize, out: &mut String) -> Option<usize> {
             break j;
         }
     };
+    if latin && cyrillic {
+        return None;
+    }
     out.push_str(text.get(run..end)?);
     Some(end)
 }
@@ -668,6 +718,11 @@ impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
             return false;
         }
         let token = self.tail.token_mut();
+        if token.text.len() <= 4 && token.text.chars().count() <= 2 {
+            // A word of one or two letters is kept as written: an abbreviation ("ИИ", "ИТ",
+            // "AI") the stemmer would cut to a letter, the same term as a conjunction ("и").
+            return true;
+        }
         if token.text.bytes().all(|b| b.is_ascii_digit()) {
             // A number (a year, a law's number) is its own stem in every language: no suffix
             // is made of digits. Numbers are the words that repeat least; remembered, they
@@ -816,6 +871,21 @@ mod tests {
             tokens("plain words"),
             vec![(0, "plain".into()), (1, "words".into())]
         );
+    }
+
+    /// Tajik letters fold as the other members' do; a Turkish İ lower-cased leaves no dot; a
+    /// word mixing Latin and Cyrillic letters reads its Latin look-alikes as Cyrillic.
+    #[test]
+    fn tajik_letters_dotted_i_and_look_alikes_fold() {
+        assert_eq!(tokens("Ҳукумати электронӣ")[0].1, "хукумати");
+        assert_eq!(tokens("Ҳукумати электронӣ")[2].1, "электрони");
+        assert_eq!(tokens("İnformasiya")[0].1, "informasiya");
+        // Latin E and A, Cyrillic Э and С: the same folded word as all Cyrillic.
+        assert_eq!(tokens("EAЭС")[0], tokens("ЕАЭС")[0]);
+        assert_eq!(tokens("ЦOД")[0], tokens("ЦОД")[0]);
+        assert_eq!(fold_word("cнг"), "снг");
+        // A Latin word keeps its letters.
+        assert_eq!(tokens("Copy"), vec![(0, "copy".into())]);
     }
 
     /// Text decomposed (NFD, as PDFs and some keyboards write it) or hyphenated for print reads

@@ -527,7 +527,7 @@ impl<'a> Planner<'a> {
         let chars = w.folded.chars().count();
         let last = i + 1 == self.words.len();
         let prefix = !w.stop
-            && ((last && self.partial_last && chars >= 2)
+            && ((last && self.partial_last && chars >= 3)
                 || (relaxed && !self.known(w) && chars >= 4));
         let fuzzy = relaxed && !w.stop && chars >= 5;
         // An unknown word's closest word of the vocabulary, analysed like the word: this finds

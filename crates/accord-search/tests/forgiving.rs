@@ -691,3 +691,59 @@ fn decomposed_and_soft_hyphenated_text_is_found_by_words_as_typed() {
     assert_eq!(order(&nfd), vec![12]);
     assert_eq!(nfd.did_you_mean, None);
 }
+
+/// A two-letter abbreviation is a word of its own: "ИИ" is not cut to the conjunction "и", and
+/// "AI" typed last does not also read as the beginning of "aims" or "aid". The glossary
+/// translates each into the other.
+#[test]
+fn a_two_letter_abbreviation_finds_only_what_names_it() {
+    let idx = index(vec![
+        doc(R {
+            n: 21,
+            lang: "ru",
+            title: "Пилот ИИ в поликлиниках",
+            summary: "",
+            body: "Модель читает снимки.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 22,
+            lang: "ru",
+            title: "Цифровизация и развитие информационных систем",
+            summary: "",
+            body: "Ведомства и министерства и их порталы.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 23,
+            lang: "en",
+            title: "AI in clinics",
+            summary: "",
+            body: "Models read scans.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 24,
+            lang: "en",
+            title: "The project aims to aid airports",
+            summary: "",
+            body: "It aims high.",
+            tags: &[],
+        }),
+    ]);
+    // The glossary makes each the other's translation; the record in the query's language
+    // comes first.
+    assert_eq!(order(&search(&idx, "ИИ")), vec![21, 23]);
+    assert_eq!(order(&search(&idx, "AI")), vec![23, 21]);
+    // Latin look-alikes typed inside a Cyrillic word find it, and the reverse.
+    let idx = index(vec![doc(R {
+        n: 25,
+        lang: "ru",
+        title: "Таможенный союз EAЭС",
+        summary: "",
+        body: "",
+        tags: &[],
+    })]);
+    assert_eq!(order(&search(&idx, "ЕАЭС")), vec![25]);
+    assert_eq!(order(&search(&idx, "EAЭС")), vec![25]);
+}
