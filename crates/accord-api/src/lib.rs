@@ -1,5 +1,6 @@
 //! `accord-api` owns the node's HTTP interface (axum) over a [`NodeHandle`]: JSON under `/v1`
-//! (raw CBOR on request), `/healthz`. It holds no state of its own.
+//! (raw CBOR on request), `/healthz`. Its only state is that of serving: the live stream's feed
+//! task, and the slots that bound exports and uploads at once; what it shows is the node's.
 //!
 //! Read endpoints are open on the configured address (loopback by default); submission takes
 //! signed objects, whose signatures are the authorisation.
