@@ -213,7 +213,11 @@ impl Behaviour {
                     max_response,
                 },
                 [(protocol, request_response::ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    // Streams a peer may open at once on one connection: beyond the answers
+                    // in flight the swarm allows it (`MAX_ANSWERS_IN_FLIGHT_PER_PEER`).
+                    .with_max_concurrent_streams(8),
             )
         };
         Ok(Behaviour {
@@ -233,7 +237,7 @@ impl Behaviour {
             mdns: Toggle::from(mdns),
             cert: rr(
                 cert_protocol(&cfg.federation),
-                cfg.max_object_bytes + 1024,
+                cfg.max_object_bytes.min(crate::MAX_CERT_PRESENTATION) + 1024,
                 1024,
             ),
             sync: rr(

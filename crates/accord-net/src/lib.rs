@@ -39,7 +39,10 @@ pub use libp2p::identity::Keypair;
 pub use libp2p::metrics::Registry;
 pub use libp2p::multiaddr;
 pub use libp2p::{Multiaddr as Addr, PeerId as Peer};
-pub use swarm::{MAX_AWAITING_ADMISSION, Network};
+pub use swarm::{
+    MAX_ANSWERS_IN_FLIGHT_PER_PEER, MAX_AWAITING_ADMISSION, MAX_BLOB_ANSWERS_IN_FLIGHT,
+    MAX_SYNC_ANSWERS_IN_FLIGHT, Network,
+};
 
 /// Default gossipsub mesh degree ([`NetConfig::gossip_mesh_n`]).
 pub const DEFAULT_GOSSIP_MESH_N: usize = 6;
@@ -70,6 +73,10 @@ pub const MAX_SYNC_RESPONSE: usize = 8 * 1024 * 1024;
 pub fn sync_response_limit(max_object_bytes: usize) -> usize {
     MAX_SYNC_RESPONSE.max(max_object_bytes.saturating_add(64 * 1024))
 }
+/// Largest node certificate a peer may present (§9.2): a certificate is a few hundred bytes;
+/// a stranger's presentation of a large envelope of many signatures would cost the node more
+/// to decode than the stranger's connection cost it.
+pub const MAX_CERT_PRESENTATION: usize = 64 * 1024;
 /// Largest attachments request and response frames (a response holds one chunk).
 pub const MAX_BLOB_REQUEST: usize = 1024;
 pub const MAX_BLOB_RESPONSE: usize = accord_core::attachment::CHUNK_SIZE + 1024;
@@ -380,6 +387,7 @@ pub struct NetworkHandle {
     local_peer_id: PeerId,
     missed: std::sync::Arc<MissedGossip>,
     unsent: std::sync::Arc<UnsentGossip>,
+    busy: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Gossip messages the swarm task could not hand to the node because the node's event queue
@@ -503,6 +511,12 @@ impl NetworkHandle {
     /// Gossip messages not sent to slow peers (see [`UnsentGossip`]).
     pub fn unsent_gossip(&self) -> &std::sync::Arc<UnsentGossip> {
         &self.unsent
+    }
+
+    /// Requests of peers refused since the start because too many answers were in flight
+    /// ([`MAX_ANSWERS_IN_FLIGHT_PER_PEER`] and the totals beside it).
+    pub fn requests_refused_busy(&self) -> u64 {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn send(&self, c: Command) -> Result<(), NetError> {

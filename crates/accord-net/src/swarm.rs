@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify, kad, mdns, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
@@ -74,6 +74,21 @@ struct PeerState {
     presented: u8,
 }
 
+/// Addresses kept of one peer: one per connection (at most two), and a few more it came from.
+/// A peer that reconnects its second connection from ever new ports adds no more.
+const MAX_PEER_ADDRESSES: usize = 4;
+
+/// Requests of one peer, on one protocol (reconciliation, attachments), being answered at
+/// once: from the request until its answer is written or has failed. A node asks one peer a
+/// question at a time per reconciliation session and two chunks at a time per file, so an
+/// honest peer stays below it; a peer that asks more and reads slowly no longer has the node
+/// hold an answer (up to 8 MiB) per stream it opened.
+pub const MAX_ANSWERS_IN_FLIGHT_PER_PEER: usize = 4;
+/// Reconciliation answers in flight to all peers at once (at most 8 MiB each).
+pub const MAX_SYNC_ANSWERS_IN_FLIGHT: usize = 16;
+/// Attachment answers in flight to all peers at once (at most 1 MiB each).
+pub const MAX_BLOB_ANSWERS_IN_FLIGHT: usize = 32;
+
 /// Presentations of a peer's certificate judged while it stays connected: the protocol sends
 /// one per connection, and a peer has at most two connections. More are answered and dropped,
 /// so that a stranger cannot have its objects judged without end on one connection.
@@ -121,6 +136,66 @@ pub struct Network {
     /// Application-score penalties of peers that served bad data (attachments).
     penalties: HashMap<PeerId, (f64, Instant)>,
     next_inbound: u64,
+    answering: AnswersInFlight<InboundRequestId>,
+    /// Requests refused because too many answers were in flight, shared with the handles.
+    busy: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The requests being answered, from their arrival until their answer is written or has
+/// failed, bounded per peer and protocol ([`MAX_ANSWERS_IN_FLIGHT_PER_PEER`]) and per protocol
+/// ([`MAX_SYNC_ANSWERS_IN_FLIGHT`], [`MAX_BLOB_ANSWERS_IN_FLIGHT`]).
+#[derive(Debug)]
+struct AnswersInFlight<R> {
+    /// By request: the peer and whether on the blob protocol.
+    requests: HashMap<R, (PeerId, bool)>,
+    per_peer: HashMap<(PeerId, bool), usize>,
+    /// Sync, then blob.
+    totals: [usize; 2],
+}
+
+impl<R: std::hash::Hash + Eq> AnswersInFlight<R> {
+    fn new() -> Self {
+        AnswersInFlight {
+            requests: HashMap::new(),
+            per_peer: HashMap::new(),
+            totals: [0; 2],
+        }
+    }
+
+    /// Takes `request` of `peer` to answer, or says why not (too many in flight).
+    fn begin(&mut self, request: R, peer: PeerId, blob: bool) -> Result<(), String> {
+        let of_peer = self.per_peer.get(&(peer, blob)).copied().unwrap_or(0);
+        let total = self.totals[usize::from(blob)];
+        let cap = if blob {
+            MAX_BLOB_ANSWERS_IN_FLIGHT
+        } else {
+            MAX_SYNC_ANSWERS_IN_FLIGHT
+        };
+        if of_peer >= MAX_ANSWERS_IN_FLIGHT_PER_PEER {
+            return Err(format!("{of_peer} answers to this peer in flight"));
+        }
+        if total >= cap {
+            return Err(format!("{total} answers in flight"));
+        }
+        self.requests.insert(request, (peer, blob));
+        *self.per_peer.entry((peer, blob)).or_default() += 1;
+        self.totals[usize::from(blob)] += 1;
+        Ok(())
+    }
+
+    /// `request`'s answer was written, or it failed.
+    fn end(&mut self, request: &R) {
+        let Some(key) = self.requests.remove(request) else {
+            return;
+        };
+        self.totals[usize::from(key.1)] -= 1;
+        if let Some(n) = self.per_peer.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_peer.remove(&key);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Network {
@@ -254,11 +329,13 @@ impl Network {
         };
         let missed = std::sync::Arc::new(crate::MissedGossip::default());
         let unsent = std::sync::Arc::new(crate::UnsentGossip::default());
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let handle = NetworkHandle {
             tx: cmd_tx,
             local_peer_id: *swarm.local_peer_id(),
             missed: missed.clone(),
             unsent: unsent.clone(),
+            busy: busy.clone(),
         };
         let net = Network {
             swarm,
@@ -286,6 +363,8 @@ impl Network {
             inbound_blob: HashMap::new(),
             penalties: HashMap::new(),
             next_inbound: 0,
+            answering: AnswersInFlight::new(),
+            busy,
         };
         Ok((net, handle, ev_rx))
     }
@@ -483,10 +562,17 @@ impl Network {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request_id,
+                    request,
+                    channel,
                 } => {
                     if !self.peers.get(&peer).is_some_and(|s| s.admitted) {
                         debug!(%peer, what, "request from a peer that is not admitted: refused");
+                        return; // dropping the channel refuses the request
+                    }
+                    if let Err(why) = self.answering.begin(request_id, peer, blob) {
+                        self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        debug!(%peer, what, %why, "request refused");
                         return; // dropping the channel refuses the request
                     }
                     let id = self.next_inbound;
@@ -525,6 +611,10 @@ impl Network {
                     }
                 }
             },
+            request_response::Event::ResponseSent { request_id, .. }
+            | request_response::Event::InboundFailure { request_id, .. } => {
+                self.answering.end(&request_id);
+            }
             request_response::Event::OutboundFailure {
                 peer,
                 request_id,
@@ -543,7 +633,6 @@ impl Network {
                     }));
                 }
             }
-            _ => {}
         }
     }
 
@@ -812,6 +901,7 @@ impl Network {
                 }
                 if num_established.get() > 1 {
                     if let Some(s) = self.peers.get_mut(&peer_id)
+                        && s.addresses.len() < MAX_PEER_ADDRESSES
                         && !s.addresses.contains(&addr)
                     {
                         s.addresses.push(addr);
@@ -1080,5 +1170,46 @@ mod tests {
             -80.0
         );
         assert_eq!(decayed(-40.0, PENALTY_FORGOTTEN_AFTER) - 40.0, -40.0);
+    }
+
+    /// A peer that asks faster than it reads is refused beyond four answers in flight per
+    /// protocol, others are not; all peers together are bounded per protocol; an answer
+    /// written (or failed) makes room again.
+    #[test]
+    fn answers_in_flight_are_bounded_per_peer_and_in_all() {
+        let mut a = AnswersInFlight::new();
+        let (hostile, honest) = (PeerId::random(), PeerId::random());
+        for r in 0..MAX_ANSWERS_IN_FLIGHT_PER_PEER as u32 {
+            assert_eq!(a.begin(r, hostile, false), Ok(()));
+        }
+        assert_eq!(
+            a.begin(100, hostile, false),
+            Err("4 answers to this peer in flight".into())
+        );
+        assert_eq!(a.begin(101, hostile, true), Ok(()), "the other protocol");
+        assert_eq!(a.begin(102, honest, false), Ok(()));
+        a.end(&0);
+        a.end(&0); // ended twice: counted once
+        assert_eq!(a.begin(103, hostile, false), Ok(()));
+        assert_eq!(
+            a.begin(104, hostile, false),
+            Err("4 answers to this peer in flight".into())
+        );
+        // Across peers, at most MAX_SYNC_ANSWERS_IN_FLIGHT.
+        let mut n = 200;
+        while a.totals[0] < MAX_SYNC_ANSWERS_IN_FLIGHT {
+            assert_eq!(a.begin(n, PeerId::random(), false), Ok(()));
+            n += 1;
+        }
+        assert_eq!(
+            a.begin(n, PeerId::random(), false),
+            Err(format!("{MAX_SYNC_ANSWERS_IN_FLIGHT} answers in flight"))
+        );
+        a.end(&102);
+        assert_eq!(a.begin(n, PeerId::random(), false), Ok(()));
+        assert!(
+            !a.per_peer.contains_key(&(honest, false)),
+            "emptied entries go"
+        );
     }
 }

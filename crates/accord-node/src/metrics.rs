@@ -39,6 +39,7 @@ pub struct Metrics {
     pub(crate) verifications: Counter,
     pub(crate) gossip_missed: Counter,
     pub(crate) gossip_unsent: Counter,
+    pub(crate) requests_busy: Counter,
     pub(crate) search_cache_hits: Counter,
     pub(crate) search_cache_visits: Counter,
     pub(crate) search_cache_facet_reads: Counter,
@@ -102,6 +103,7 @@ impl Metrics {
             verifications: Counter::default(),
             gossip_missed: Counter::default(),
             gossip_unsent: Counter::default(),
+            requests_busy: Counter::default(),
             search_cache_hits: Counter::default(),
             search_cache_visits: Counter::default(),
             search_cache_facet_reads: Counter::default(),
@@ -249,6 +251,11 @@ impl Metrics {
             "gossip_messages_not_sent",
             "Gossip messages not sent to a peer that read more slowly than they came (its send queue was full); the peer recovers them by reconciliation",
             m.gossip_unsent.clone(),
+        );
+        r.register(
+            "requests_refused_busy",
+            "Reconciliation and attachment requests of peers refused because too many answers were in flight (4 per peer and protocol, 16 reconciliation and 32 attachment answers in all)",
+            m.requests_busy.clone(),
         );
         r.register(
             "sync_duplicates",

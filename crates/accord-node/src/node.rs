@@ -657,6 +657,7 @@ impl NodeHandle {
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
         crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
         crate::metrics::Metrics::catch_up(&m.gossip_unsent, self.inner.net.unsent_gossip().count());
+        crate::metrics::Metrics::catch_up(&m.requests_busy, self.inner.net.requests_refused_busy());
         let cache = self.inner.searcher.cache_stats();
         crate::metrics::Metrics::catch_up(&m.search_cache_hits, cache.hits);
         crate::metrics::Metrics::catch_up(&m.search_cache_visits, cache.visits);
