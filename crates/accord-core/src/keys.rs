@@ -238,8 +238,8 @@ impl fmt::Debug for SecretKey {
 /// Keys reaching this function are already non-weak ([`PublicKey`] guarantees it), and an
 /// entry whose R is one of the known small-order encodings is always re-checked with
 /// `verify_strict`. The one remaining difference from checking each entry strictly concerns
-/// signatures deliberately built with a mixed-order R, which a batch may accept; Accord uses
-/// batches only for the signatures of a charter (see docs/PROTOCOL.md, "Signatures").
+/// signatures deliberately built with a mixed-order R, which a batch may accept: so validation
+/// does not use it (docs/PROTOCOL.md, "Batch verification"); the benchmarks compare it.
 pub fn verify_many(items: &[(PublicKey, &[u8], Signature)]) -> Vec<bool> {
     if items.len() >= 2 && batch_ok(items) {
         return items

@@ -2964,3 +2964,112 @@ fn a_records_source_date_is_read_leniently() {
         assert_eq!(date_of(&with_date(odd.clone())), None, "{odd:?}");
     }
 }
+
+/// PROTOCOL.md §4: a known field of the wrong CBOR type is refused. The decoder reads through
+/// a tag around text, so a member code or a nested attachment name with a tag, or a tagged
+/// key, is refused naming the field (a tagged `created` the decoder refuses itself),
+/// as an implementation that does not look through tags refuses it; a tag in an unknown field
+/// is kept, and a tagged `date` (read leniently) reads as no date.
+#[test]
+fn a_known_field_written_with_a_tag_is_refused_naming_it() {
+    use ciborium::value::{Integer, Value};
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let body = record_body(&dev, KZ, at(HOUR), |r| {
+        r.attachments = vec![accord_core::object::Attachment {
+            name: "a.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 10,
+            sha256: ObjectId::of_body(b"a"),
+            chunks: None,
+        }]
+    });
+    let plain = Object::Record(body).encode_body();
+    type Entries = Vec<(Value, Value)>;
+    let edited = |edit: &dyn Fn(&mut Entries)| -> Verdict {
+        let Value::Map(mut entries) = ciborium::from_reader::<Value, _>(plain.as_slice()).unwrap()
+        else {
+            panic!("a body is a map")
+        };
+        edit(&mut entries);
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&Value::Map(entries), &mut bytes).unwrap();
+        validate(
+            SignedObject::sign(bytes, &dev.members[KZ].publisher).as_bytes(),
+            &trust,
+            NOW,
+        )
+    };
+    let field = |entries: &mut Entries, name: &str| -> usize {
+        entries
+            .iter()
+            .position(|(k, _)| k.as_text() == Some(name))
+            .unwrap()
+    };
+    let refused = |v: Verdict, what: &str| match v {
+        Verdict::Rejected(Rejection::Decode(DecodeError::Body(m))) => {
+            assert!(m.contains(&format!("field \"{what}\"")), "{m}")
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    // Around an integer the decoder refuses a tag itself.
+    match edited(&|e| {
+        let i = field(e, "created");
+        let v = std::mem::replace(&mut e[i].1, Value::Null);
+        e[i].1 = Value::Tag(1, Box::new(v));
+    }) {
+        Verdict::Rejected(Rejection::Decode(DecodeError::Body(m))) => {
+            assert!(m.contains("tag"), "{m}")
+        }
+        other => panic!("created: {other:?}"),
+    }
+    refused(
+        edited(&|e| {
+            let i = field(e, "member");
+            let v = std::mem::replace(&mut e[i].1, Value::Null);
+            e[i].1 = Value::Tag(99, Box::new(v));
+        }),
+        "member",
+    );
+    refused(
+        edited(&|e| {
+            let i = field(e, "attachments");
+            let Value::Array(a) = &mut e[i].1 else {
+                panic!()
+            };
+            let Value::Map(m) = &mut a[0] else { panic!() };
+            let j = m
+                .iter()
+                .position(|(k, _)| k.as_text() == Some("name"))
+                .unwrap();
+            let v = std::mem::replace(&mut m[j].1, Value::Null);
+            m[j].1 = Value::Tag(32, Box::new(v));
+        }),
+        "attachments.0.name",
+    );
+    refused(
+        edited(&|e| {
+            let i = field(e, "kind");
+            let k = std::mem::replace(&mut e[i].0, Value::Null);
+            e[i].0 = Value::Tag(24, Box::new(k));
+        }),
+        "kind",
+    );
+    // In an unknown field, and a tagged date read as none: accepted.
+    match edited(&|e| {
+        e.push((
+            Value::Text("x-future".into()),
+            Value::Tag(1, Box::new(Value::Integer(Integer::from(5)))),
+        ));
+        e.push((
+            Value::Text("date".into()),
+            Value::Tag(0, Box::new(Value::Text("2025-03-01".into()))),
+        ));
+    }) {
+        Verdict::Accepted(v) => match v.object() {
+            Object::Record(r) => assert_eq!(r.date, None),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
