@@ -464,16 +464,22 @@ impl StreamFeed {
     ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<FeedItem>> {
         let rx = self.0.tx.subscribe();
         self.0.started.call_once(|| {
-            tokio::spawn(feed(node.clone(), self.0.tx.clone()));
+            // Subscribed here, not when the task first runs: a record accepted right after the
+            // first stream was answered would otherwise pass before the feed listened.
+            let accepted = node.subscribe();
+            tokio::spawn(feed(node.clone(), accepted, self.0.tx.clone()));
         });
         rx
     }
 }
 
 /// The feed's one task: from the node's accepted objects to analysed records.
-async fn feed(node: NodeHandle, tx: tokio::sync::broadcast::Sender<std::sync::Arc<FeedItem>>) {
+async fn feed(
+    node: NodeHandle,
+    mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<accord_core::Verified<Object>>>,
+    tx: tokio::sync::broadcast::Sender<std::sync::Arc<FeedItem>>,
+) {
     use tokio::sync::broadcast::error::RecvError;
-    let mut rx = node.subscribe();
     loop {
         let item = match rx.recv().await {
             Ok(v) => {

@@ -296,6 +296,9 @@ fn touched_by<'a>(
     objects: impl Iterator<Item = (ObjectId, &'a Object)>,
 ) -> BTreeSet<ObjectId> {
     let mut touched: BTreeSet<ObjectId> = BTreeSet::new();
+    // The (member, key) pairs whose records a revocation of this commit may change, read in
+    // one pass over the records at the end, however many revocations name them.
+    let mut revoked: BTreeSet<(accord_core::MemberCode, accord_core::PublicKey)> = BTreeSet::new();
     for (id, obj) in objects {
         match obj {
             Object::Record(r) => {
@@ -306,32 +309,102 @@ fn touched_by<'a>(
             }
             Object::Retraction(r) => {
                 touched.insert(r.record);
+                // A retracted successor no longer supersedes what it named.
+                if let Some(prev) = supersedes_of(store, &r.record) {
+                    touched.insert(prev);
+                }
             }
             Object::Revocation(r) => {
                 let trust = store.trust();
+                // A revocation whose target was already revoked from an earlier time changes
+                // nothing: a member repeating its revocations costs no scan.
                 let keys: Vec<accord_core::PublicKey> = match r.target() {
-                    Some(RevocationTarget::Key(key)) => trust
+                    Some(RevocationTarget::Key(key)) => (trust
                         .delegations_of(&key)
                         .iter()
                         .any(|d| d.delegation.member == r.member)
-                        .then_some(key)
-                        .into_iter()
-                        .collect(),
+                        && trust
+                            .key_revoked_since(&r.member, &key)
+                            .is_none_or(|t| t >= r.effective))
+                    .then_some(key)
+                    .into_iter()
+                    .collect(),
                     Some(RevocationTarget::Delegation(id)) => trust
                         .delegations()
                         .filter(|d| d.id == id && d.delegation.member == r.member)
+                        .filter(|_| {
+                            trust
+                                .object_revoked_since(&id, &r.member)
+                                .is_none_or(|t| t >= r.effective)
+                        })
                         .map(|d| d.delegation.publisher)
                         .collect(),
                     _ => Vec::new(),
                 };
-                for key in keys {
-                    touched.extend(records_by(store, Some(&r.member), Some(key)));
-                }
+                revoked.extend(keys.into_iter().map(|k| (r.member.clone(), k)));
             }
             _ => {}
         }
     }
+    if !revoked.is_empty() {
+        for (id, member, key) in record_authors(store) {
+            if revoked.contains(&(member, key)) {
+                touched.insert(id);
+                // Its status may have changed what it supersedes.
+                if let Some(prev) = supersedes_of(store, &id) {
+                    touched.insert(prev);
+                }
+            }
+        }
+    }
     touched
+}
+
+/// The record `id` supersedes, if it is a stored record that supersedes one.
+fn supersedes_of(store: &Store, id: &ObjectId) -> Option<ObjectId> {
+    match store.get(id).ok()??.object {
+        Object::Record(r) => r.supersedes,
+        _ => None,
+    }
+}
+
+/// Every stored record with its member and signer, in one pass.
+fn record_authors(
+    store: &Store,
+) -> Vec<(ObjectId, accord_core::MemberCode, accord_core::PublicKey)> {
+    let filter = Filter {
+        types: vec![ObjectType::Record],
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let Ok(page) = store.query(
+            &filter,
+            Page {
+                limit: 1000,
+                after,
+                order: Order::OldestFirst,
+            },
+        ) else {
+            break;
+        };
+        out.extend(page.items.iter().filter_map(|(o, _)| {
+            match &o.object {
+                Object::Record(r) => o
+                    .signed
+                    .signatures()
+                    .first()
+                    .map(|(k, _)| (o.signed.id(), r.member.clone(), *k)),
+                _ => None,
+            }
+        }));
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    out
 }
 
 /// The documents a group commit changed: new records, and the records whose derived status
@@ -573,19 +646,20 @@ mod tests {
         .collect();
         let (out, _) = ingest(&mut store, &objs);
         assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
-        let revocation = |key: accord_core::PublicKey, by: &SecretKey| {
+        let revocation_from = |key: accord_core::PublicKey, by: &SecretKey, from: u64| {
             Object::Revocation(Revocation {
                 object_type: ObjectType::Revocation,
                 federation: fed.federation(),
-                created: Timestamp(T0.0 + 100),
+                created: Timestamp(T0.0 + from),
                 member: fed.members[0].code.clone(),
                 target_type: TargetType::Key,
                 target: ObjectId(*key.as_bytes()),
-                effective: Timestamp(T0.0 + 100),
+                effective: Timestamp(T0.0 + from),
                 reason: None,
             })
             .sign(by)
         };
+        let revocation = |key, by| revocation_from(key, by, 100);
         let throwaway = SecretKey::from_seed([9; 32]);
         let own = revocation(throwaway.public_key(), &throwaway);
         let (out, rel) = ingest(&mut store, &[own.as_bytes().to_vec()]);
@@ -596,6 +670,15 @@ mod tests {
         assert_eq!(out[0].status(), "accepted", "{out:?}");
         let docs = docs_for(&store, &accepted_of(&out, &rel));
         assert_eq!(docs.len(), 30);
+        // The same key revoked again from a later time changes nothing, and is not a scan.
+        let later = revocation_from(
+            fed.members[0].publisher.public_key(),
+            &fed.members[0].root,
+            200,
+        );
+        let (out, rel) = ingest(&mut store, &[later.as_bytes().to_vec()]);
+        assert_eq!(out[0].status(), "accepted", "{out:?}");
+        assert!(docs_for(&store, &accepted_of(&out, &rel)).is_empty());
     }
 
     /// A record that names one held file a thousand times carries its text once, and a record

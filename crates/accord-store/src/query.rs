@@ -135,6 +135,9 @@ pub struct QueryPage {
 /// Retractions and superseding records of one record that [`Store::history`] returns, of
 /// each.
 pub const HISTORY_SHOWN: usize = 64;
+/// Successors of a record judged for its status, each read: a member that made more editions
+/// of one record than this has it superseded whatever their state.
+pub const SUCCESSORS_JUDGED: usize = 16;
 
 impl Store {
     /// The derived status of a stored record (`None` if `id` is not a stored record).
@@ -233,28 +236,52 @@ impl Store {
         rec: &accord_core::Record,
         author: &accord_core::PublicKey,
     ) -> Result<RecordStatus, StoreError> {
-        // Whether there is one of each is all a status needs.
-        let (retractions, superseding) = self.history_up_to(id, 1)?;
+        let (retractions, superseding) = self.history_up_to(id, SUCCESSORS_JUDGED)?;
         if !retractions.is_empty() {
             return Ok(RecordStatus::Retracted);
         }
-        let author = *author;
-        let check = self.trust().check_publisher(
-            &rec.member,
-            &author,
-            rec.created,
-            Some((&rec.kind, &rec.directions)),
-        );
-        if let PublisherCheck::Refused(
-            Rejection::SignerRevoked { .. } | Rejection::DelegationRootReplaced { .. },
-        ) = check
-        {
+        if self.signer_revoked(rec, author) {
             return Ok(RecordStatus::SignerRevoked);
         }
-        if !superseding.is_empty() {
+        // Only a successor that stands supersedes: one retracted, or signed by a key revoked
+        // before it was made (a stolen key's "new editions"), does not hide what it named.
+        // Beyond the first SUCCESSORS_JUDGED, a record is taken as superseded.
+        if superseding.len() >= SUCCESSORS_JUDGED {
             return Ok(RecordStatus::Superseded);
         }
+        for s in &superseding {
+            let Some(StoredObject {
+                object: Object::Record(r),
+                signed,
+            }) = self.get(s)?
+            else {
+                continue;
+            };
+            let retracted = !self.history_up_to(s, 1)?.0.is_empty();
+            let revoked = signed
+                .signatures()
+                .first()
+                .is_none_or(|(k, _)| self.signer_revoked(&r, k));
+            if !retracted && !revoked {
+                return Ok(RecordStatus::Superseded);
+            }
+        }
         Ok(RecordStatus::Active)
+    }
+
+    /// Whether `rec`'s signer was revoked (or its delegation's root replaced) before it made it.
+    fn signer_revoked(&self, rec: &accord_core::Record, author: &accord_core::PublicKey) -> bool {
+        matches!(
+            self.trust().check_publisher(
+                &rec.member,
+                author,
+                rec.created,
+                Some((&rec.kind, &rec.directions)),
+            ),
+            PublisherCheck::Refused(
+                Rejection::SignerRevoked { .. } | Rejection::DelegationRootReplaced { .. },
+            )
+        )
     }
 
     /// Scans objects matching `filter`, one page at a time. The scan runs over the type index

@@ -325,10 +325,14 @@ fn build_query_set(dir: &Path, fed: &DevFederation) -> QuerySet {
             &ds,
             supersedes,
         );
-        if let Some(old) = supersedes {
+        let is_retracted = n % 13 == 4;
+        // A retracted successor supersedes nothing (record 30, say).
+        if let Some(old) = supersedes
+            && !is_retracted
+        {
             superseded.insert(old);
         }
-        if n % 13 == 4 {
+        if is_retracted {
             retracted.insert(rec.id());
             retractions.push(retraction(fed, i, rec.id(), created + 1, true));
         }
@@ -2540,4 +2544,79 @@ fn an_export_with_objects_larger_than_the_genesis_allows_imports_whole() {
     let report = fresh.import(&mut std::io::Cursor::new(&file), NOW).unwrap();
     assert_eq!(report.rejected, 0, "{report:?}");
     assert!(fresh.contains(&big.id()).unwrap());
+}
+
+/// A successor that does not stand does not supersede: a stolen key's "new edition" of another
+/// ministry's record, once the key is revoked from before it was made, and a successor the
+/// member retracted, leave the record they named active.
+#[test]
+fn a_revoked_or_retracted_successor_supersedes_nothing() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let stolen = accord_core::SecretKey::from_seed([77; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: fed.created,
+        member: fed.members[0].code.clone(),
+        publisher: stolen.public_key(),
+        name: "a key later stolen".into(),
+        kinds: None,
+        directions: None,
+        not_before: fed.created,
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    let del = fed.delegation(0);
+    let r1 = fed.record(0, "original", Timestamp(BASE + MINUTE));
+    let mut body = fed.record_body(0, "forged edition", Timestamp(BASE + 10 * MINUTE));
+    body.supersedes = Some(r1.id());
+    let forged = Object::Record(body).sign(&stolen);
+    let (out, _) = batch(&mut store, &[&del, &del2, &r1, &forged]);
+    assert_all_accepted(&out, &[&del, &del2, &r1, &forged]);
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Superseded)
+    );
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        del2.id(),
+        BASE + 5 * MINUTE,
+        BASE + 20 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev), &rev);
+    assert_eq!(
+        store.record_status(&forged.id()).unwrap(),
+        Some(RecordStatus::SignerRevoked)
+    );
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Active),
+        "a revoked key's edition hides nothing"
+    );
+    // A standing edition supersedes; retracted, it no longer does.
+    let r3 = record_with(
+        &fed,
+        0,
+        "revised",
+        BASE + 30 * MINUTE,
+        "regulatory-note",
+        &["regulation"],
+        Some(r1.id()),
+    );
+    assert_accepted(&ingest(&mut store, &r3), &r3);
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Superseded)
+    );
+    let ret = retraction(&fed, 0, r3.id(), BASE + 40 * MINUTE, true);
+    assert_accepted(&ingest(&mut store, &ret), &ret);
+    assert_eq!(
+        store.record_status(&r1.id()).unwrap(),
+        Some(RecordStatus::Active),
+        "a retracted edition hides nothing"
+    );
 }
