@@ -850,6 +850,17 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
         "{e}"
     );
 
+    // Named in the config (as `accord init` writes it) but not there yet.
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.node_cert = Some(tf.dir.path().join("KZ").join("not-yet.cbor"));
+    let e = refused(cfg).await;
+    assert!(
+        e.starts_with("config field node_cert: ")
+            && e.contains("not-yet.cbor")
+            && e.contains("accord cert node --node-key ed25519:"),
+        "{e}"
+    );
+
     let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     cfg.node_cert = Some(tf.dir.path().join("BY").join("node-cert.cbor"));
     let e = refused(cfg).await;

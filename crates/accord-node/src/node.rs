@@ -192,7 +192,23 @@ impl Node {
             path: cfg.node_key.display().to_string(),
             message: e.to_string(),
         })?;
-        let node_cert = cfg.node_cert.as_deref().map(read_file).transpose()?;
+        let node_cert = cfg
+            .node_cert
+            .as_deref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| {
+                    NodeError::Config(crate::config::ConfigError::Field {
+                        field: "node_cert".into(),
+                        message: format!(
+                            "{}: {e}: this node's certificate, which other nodes ask for before they admit it; have the root key holder of {} run `accord cert node --node-key ed25519:{}` and put the file there",
+                            path.display(),
+                            cfg.member,
+                            key.public_key()
+                        ),
+                    })
+                })
+            })
+            .transpose()?;
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| NodeError::File {
             path: cfg.data_dir.display().to_string(),
             message: e.to_string(),
