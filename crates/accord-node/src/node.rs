@@ -515,12 +515,15 @@ fn glossary_files(paths: &[std::path::PathBuf]) -> Result<accord_search::Glossar
 
 impl NodeHandle {
     /// Waits until gossip is quiet (a short queue, little taken from it lately); at once when
-    /// it is. `false` when the node stopped meanwhile.
+    /// it is, and at most twice the sync interval (gossip a peer keeps flooding must not hold
+    /// reconciliation back for good). `false` when the node stopped meanwhile.
     pub(crate) async fn gossip_quiet(&self) -> bool {
         let mut quiet = self.inner.gossip_quiet.subscribe();
         let mut stopping = self.inner.shutdown.subscribe();
+        let most = 2 * std::time::Duration::from_secs(self.inner.sync_config.interval_secs);
         let quiet = tokio::select! {
             q = quiet.wait_for(|q| *q) => q.is_ok(),
+            _ = tokio::time::sleep(most) => true,
             _ = stopping.wait_for(|s| *s) => false,
         };
         quiet && !*self.inner.shutdown.borrow()
@@ -1108,15 +1111,34 @@ async fn judge_gossip(
 /// of records still waiting in it; and sessions started whenever the queue ran short, in the
 /// middle of a burst, fetched again a fifth of the records a sender was still gossiping
 /// (docs/BENCHMARKS.md, "Memory settings").
+///
+/// Gossip that never goes quiet (a member's node flooding messages that are only ignored)
+/// would so hold every session back for good: once sessions have been due for
+/// [`SessionsDue::max_wait`] (twice the sync interval), they start whatever the queue.
 #[derive(Debug, Default)]
 struct SessionsDue {
     owed: std::collections::HashSet<Peer>,
     periodic: bool,
+    /// When sessions became due.
+    since: Option<std::time::Instant>,
+    max_wait: std::time::Duration,
 }
 
 impl SessionsDue {
+    fn new(max_wait: std::time::Duration) -> SessionsDue {
+        SessionsDue {
+            max_wait,
+            ..SessionsDue::default()
+        }
+    }
+
     fn any(&self) -> bool {
         !self.owed.is_empty() || self.periodic
+    }
+
+    /// Sessions are due from `now` (unless they were already).
+    fn due_from(&mut self, now: std::time::Instant) {
+        self.since.get_or_insert(now);
     }
 
     /// Whether gossip is quiet with `backlog` messages queued and `taken` taken from the queue
@@ -1126,11 +1148,21 @@ impl SessionsDue {
     }
 
     /// The owed peers and whether the periodic session starts now (both then no longer due),
-    /// or nothing while gossip is not [`Self::quiet`].
-    fn take_if_quiet(&mut self, backlog: usize, taken: usize) -> (Vec<Peer>, bool) {
-        if !Self::quiet(backlog, taken) {
+    /// or nothing while gossip is not [`Self::quiet`] and they have been due less than
+    /// [`Self::max_wait`].
+    fn take_if_quiet(
+        &mut self,
+        backlog: usize,
+        taken: usize,
+        now: std::time::Instant,
+    ) -> (Vec<Peer>, bool) {
+        let overdue = self
+            .since
+            .is_some_and(|t| now.duration_since(t) >= self.max_wait);
+        if !Self::quiet(backlog, taken) && !overdue {
             return (Vec::new(), false);
         }
+        self.since = None;
         (
             self.owed.drain().collect(),
             std::mem::take(&mut self.periodic),
@@ -1154,7 +1186,7 @@ async fn event_loop(
     let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut turn: usize = 0;
     let missed = node.inner.net.missed_gossip().clone();
-    let mut sessions = SessionsDue::default();
+    let mut sessions = SessionsDue::new(2 * period);
     // Gossip messages taken from the queue since the last `owed_check` tick.
     let mut gossip_taken: usize = 0;
     let mut owed_check = tokio::time::interval(OWED_SYNC_CHECK);
@@ -1176,6 +1208,7 @@ async fn event_loop(
                 // Reconcile with one admitted peer per period, in turn, once gossip is quiet
                 // (below).
                 sessions.periodic = true;
+                sessions.due_from(std::time::Instant::now());
                 continue;
             }
             _ = collect.tick() => {
@@ -1201,6 +1234,7 @@ async fn event_loop(
                 // Gossip the network could not hand over: its senders are owed a session,
                 // started once gossip is quiet (below).
                 sessions.owed.extend(missed.take_peers());
+                sessions.due_from(std::time::Instant::now());
                 continue;
             }
             _ = owed_check.tick() => {
@@ -1210,7 +1244,8 @@ async fn event_loop(
                 if !sessions.any() {
                     continue;
                 }
-                let (owed, periodic) = sessions.take_if_quiet(gossip.backlog(), taken);
+                let (owed, periodic) =
+                    sessions.take_if_quiet(gossip.backlog(), taken, std::time::Instant::now());
                 if !owed.is_empty() {
                     let node = node.clone();
                     work.spawn(async move {
@@ -1625,33 +1660,52 @@ mod tests {
     #[test]
     fn reconciliation_sessions_wait_for_gossip_to_be_quiet() {
         let peer = Peer::random();
-        let mut due = SessionsDue::default();
+        let wait = std::time::Duration::from_secs(60);
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut due = SessionsDue::new(wait);
         assert!(!due.any());
         due.periodic = true;
         due.owed.insert(peer);
+        due.due_from(at(0));
         // A long queue: nothing starts, nothing is forgotten.
         assert_eq!(
-            due.take_if_quiet(OWED_SYNC_BACKLOG + 1, 0),
+            due.take_if_quiet(OWED_SYNC_BACKLOG + 1, 0, at(1)),
+            (Vec::new(), false)
+        );
+        assert!(due.any());
+        // A short queue that is filling fast (a burst still arriving): nothing starts either.
+        assert_eq!(
+            due.take_if_quiet(0, OWED_SYNC_BACKLOG + 1, at(2)),
             (Vec::new(), false)
         );
         assert!(due.any());
         // Drained: both start, once.
-        // A short queue that is filling fast (a burst still arriving): nothing starts either.
         assert_eq!(
-            due.take_if_quiet(0, OWED_SYNC_BACKLOG + 1),
-            (Vec::new(), false)
-        );
-        assert!(due.any());
-        assert_eq!(
-            due.take_if_quiet(OWED_SYNC_BACKLOG, OWED_SYNC_BACKLOG),
+            due.take_if_quiet(OWED_SYNC_BACKLOG, OWED_SYNC_BACKLOG, at(3)),
             (vec![peer], true)
         );
         assert!(!due.any());
-        assert_eq!(due.take_if_quiet(0, 0), (Vec::new(), false));
+        assert_eq!(due.take_if_quiet(0, 0, at(4)), (Vec::new(), false));
         // A periodic session alone waits as well.
         due.periodic = true;
-        assert_eq!(due.take_if_quiet(10_000, 0), (Vec::new(), false));
-        assert_eq!(due.take_if_quiet(3, 5), (Vec::new(), true));
+        due.due_from(at(10));
+        assert_eq!(due.take_if_quiet(10_000, 0, at(11)), (Vec::new(), false));
+        assert_eq!(due.take_if_quiet(3, 5, at(12)), (Vec::new(), true));
+        // Gossip that never goes quiet holds sessions back at most `wait`, from when they
+        // first became due (being due again meanwhile does not restart the wait).
+        due.periodic = true;
+        due.due_from(at(100));
+        due.owed.insert(peer);
+        due.due_from(at(130));
+        assert_eq!(
+            due.take_if_quiet(10_000, 10_000, at(159)),
+            (Vec::new(), false)
+        );
+        assert_eq!(
+            due.take_if_quiet(10_000, 10_000, at(160)),
+            (vec![peer], true)
+        );
     }
 
     #[test]
