@@ -857,3 +857,68 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
     assert!(holds(&node, &la).await && holds(&node, &ea).await);
     node.shutdown().await;
 }
+
+/// A hostile record commits to a false chunk list of another member's file, and C kept that
+/// list from an earlier attempt (served by the hostile member's node, say, before a restart).
+/// The honest holder's chunks do not match it: the holder is not judged against a list it
+/// never served — no penalty, no bad data counted — the list is asked for again, and C gets
+/// the file from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_list_another_peer_served_is_not_held_against_an_honest_holder() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 66).unwrap();
+    let doc = docx("the honest plan", CHUNK_SIZE + 77);
+    let honest = describe("plan.docx", &doc);
+    // A false list of the same length: other chunks' hashes.
+    let fake_list = accord_core::attachment::chunk_list(&vec![0x5a; doc.len()]);
+    let lie = Attachment {
+        chunks: Some(accord_core::attachment::chunk_list_hash(&fake_list)),
+        ..honest.clone()
+    };
+    let hostile_rec = record_with(&tf, 1, "Not the plan", &[lie]);
+    let honest_rec = record_with(&tf, 0, "The plan", std::slice::from_ref(&honest));
+    let c_config = config(&tf, 2, vec![]);
+    let c = Node::spawn(c_config.clone()).await.unwrap();
+    for rec in [&hostile_rec, &honest_rec] {
+        let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    c.shutdown().await;
+    std::fs::write(
+        c_config
+            .data_dir
+            .join("blobs")
+            .join(format!("{}.list", honest.sha256)),
+        &fake_list,
+    )
+    .unwrap();
+    let c = Node::spawn(c_config).await.unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    a.put_blob(honest.sha256, doc.clone()).await.unwrap();
+    a.shutdown().await;
+    let a = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(30), || admitted(&c, 1)).await);
+    assert!(
+        wait_until(Duration::from_secs(60), || holds(&c, &honest)).await,
+        "the kept false list hid the file"
+    );
+    assert_eq!(
+        std::fs::read(c.blob(honest.sha256).await.unwrap().path).unwrap(),
+        doc
+    );
+    assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
+    let a_peer = a.peer_id();
+    let score = c
+        .peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.peer_id == a_peer)
+        .and_then(|p| p.gossip_score);
+    assert!(score.is_some_and(|s| s > -1.0), "A's score at C: {score:?}");
+    for n in [a, c] {
+        n.shutdown().await;
+    }
+}

@@ -142,7 +142,15 @@ pub(crate) struct Attachments {
     /// written: two records naming one file at once, or an extraction verdict written while a
     /// record is added, would otherwise each write back what they read and lose the other's.
     meta_lock: Mutex<()>,
+    /// The peer that served each saved chunk list, while this node runs: a peer is judged
+    /// against a list only it served; a list another peer served (or one saved before a
+    /// restart) may be a hostile record's, which an honest holder's chunks do not match.
+    list_sources: Mutex<HashMap<ObjectId, Peer>>,
 }
+
+/// Chunk lists whose source is remembered; beyond it the memory starts again (a list of
+/// unknown source only costs a fresh start, never a penalty).
+const LIST_SOURCES: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -261,7 +269,30 @@ impl Attachments {
             max_file,
             served: crate::sync::RequestBudget::default(),
             meta_lock: Mutex::new(()),
+            list_sources: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Remembers (or, with `None`, forgets) which peer served `hash`'s saved chunk list.
+    fn set_list_source(&self, hash: ObjectId, peer: Option<Peer>) {
+        let mut m = self.list_sources.lock().unwrap_or_else(|e| e.into_inner());
+        match peer {
+            Some(p) => {
+                if m.len() >= LIST_SOURCES {
+                    m.clear();
+                }
+                m.insert(hash, p);
+            }
+            None => {
+                m.remove(&hash);
+            }
+        }
+    }
+
+    /// Whether `peer` served `hash`'s saved chunk list.
+    fn list_served_by(&self, hash: &ObjectId, peer: Peer) -> bool {
+        let m = self.list_sources.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(hash) == Some(&peer)
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -784,6 +815,7 @@ impl NodeHandle {
                         att2.blobs.save_list(&hash, &l2)
                     })
                     .await;
+                    att.set_list_source(hash, Some(peer));
                     (l, a)
                 }
             };
@@ -812,6 +844,20 @@ impl NodeHandle {
             };
             // Caught at this chunk: nothing unverified is written.
             if let Err(e) = check_chunk(&list, a.size, index, &chunk) {
+                if !accord_core::attachment::listed(&list, index, &chunk)
+                    && !att.list_served_by(&hash, peer)
+                {
+                    // The list was another peer's (a hostile record may commit to a false
+                    // list, served by its own node): this peer is not judged against it. Both
+                    // it and what came with it go, and the next attempt asks for the list again.
+                    att.set_list_source(hash, None);
+                    let att = att.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || att.blobs.discard_partial(&hash)).await;
+                    debug!(%peer, file = %hash, error = %e, "a chunk list another peer served does not fit this peer's chunks: asking this peer for its own");
+                    // With no list kept, this asks the peer for its own: no deeper than once.
+                    return Box::pin(self.fetch_from(peer, want)).await;
+                }
                 if !accord_core::attachment::listed(&list, index, &chunk) {
                     if a.chunks.is_none() {
                         // Without a committed list the list itself may be the lie: start over.
