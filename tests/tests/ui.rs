@@ -402,6 +402,16 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
             && listed(&html, ru.id()),
         "{html}"
     );
+    // A file's SHA-256 pasted in: no word of any record, so nothing, and the page says why.
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let (s, html, _) = page(&format!("{base}/?q={hash}&lang=en"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("A word of the query is 64 bytes or longer")
+            && !listed(&html, en.id())
+            && !listed(&html, ru.id()),
+        "{html}"
+    );
     let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
     assert!(!html.contains("no letters or digits"));
 

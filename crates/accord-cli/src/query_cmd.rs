@@ -232,6 +232,11 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
             "The query has no letters or digits to search for; every record that passes the filters is listed".into(),
         );
     }
+    if r["long_words"].as_bool() == Some(true) {
+        out.push(
+            "A word of the query is 64 bytes or longer (a hash or an id, not a word of any text): no record matches; `accord show` opens a record by its id".into(),
+        );
+    }
     if r["approximate"].as_bool() == Some(true) {
         out.push("(few exact matches: similar spellings and word beginnings included, ranked after them)".into());
     }
@@ -594,5 +599,8 @@ mod tests {
                 "The query has no letters or digits to search for; every record that passes the filters is listed"
             ]
         );
+        let hash =
+            serde_json::json!({"reading": {"long_words": true, "also": [], "directions": []}});
+        assert!(reading_lines(&hash)[0].starts_with("A word of the query is 64 bytes or longer"));
     }
 }

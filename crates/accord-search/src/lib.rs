@@ -26,7 +26,7 @@ use std::sync::Arc;
 use accord_core::{ObjectId, Record, Timestamp};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::Count;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, Schema,
     TextFieldIndexing, TextOptions, Value,
@@ -40,6 +40,9 @@ pub use glossary::{DirectionNames, Glossary};
 
 /// Longest query text accepted.
 pub const MAX_QUERY_CHARS: usize = 512;
+/// Words of this many bytes or more (32 Cyrillic letters, 64 Latin) are not indexed: a hash or
+/// an id is no word to search for.
+pub const MAX_TERM_BYTES: usize = 64;
 /// The version of how text becomes terms ([`analysis`]), written with every commit: an index
 /// written by another version is rebuilt when the node opens it, since its terms would no
 /// longer meet the queries'. 2: decomposed text is composed, and soft hyphens and zero-width
@@ -508,6 +511,10 @@ pub struct Reading {
     /// only): it was left aside, and the records that pass the filters are shown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_words: bool,
+    /// A word of the query is too long to be a word of the index ([`MAX_TERM_BYTES`] or more:
+    /// a hash, an id pasted whole), so nothing can hold every word: nothing is shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub long_words: bool,
 }
 
 /// The facet names.
@@ -773,7 +780,7 @@ fn schema() -> (Schema, Fields) {
 /// the family's stemmer.
 fn analyzer(family: Family) -> TextAnalyzer {
     let base = TextAnalyzer::builder(analysis::FoldingTokenizer::default())
-        .filter(RemoveLongFilter::limit(64));
+        .filter(RemoveLongFilter::limit(MAX_TERM_BYTES));
     match family {
         Family::Ru => base
             .filter(analysis::CachedStemmer::new(Language::Russian))
@@ -1329,6 +1336,26 @@ impl Searcher {
             )));
         }
         let searcher = self.reader.searcher();
+        if analysis::words(raw)
+            .iter()
+            .any(|(_, _, w)| w.len() >= MAX_TERM_BYTES)
+        {
+            // Every word must be found, and this one is in no record's words: nothing is, and
+            // the reading says why (it was dropped, and the rest searched, or the filters
+            // alone shown, as if it had not been typed).
+            let reading = Reading {
+                long_words: true,
+                ..Reading::default()
+            };
+            return self.run(
+                &searcher,
+                q,
+                self.f.filters(q),
+                Some(Box::new(EmptyQuery)),
+                None,
+                reading,
+            );
+        }
         let planner = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, raw);
         let Some(planner) = planner else {
             // Text with nothing to search for (an emoji, punctuation) is left aside, and said so.
@@ -1345,6 +1372,7 @@ impl Searcher {
             directions: planner.directions(),
             showing_for: None,
             no_words: false,
+            long_words: false,
         };
         let first = self.run(
             &searcher,

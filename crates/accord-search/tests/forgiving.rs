@@ -495,6 +495,25 @@ fn a_query_without_letters_or_digits_is_left_aside_and_said_so() {
     assert!(json.get("no_words").is_none(), "{json}");
 }
 
+/// A word too long to be a word of the index (a hash or an id pasted whole) finds nothing and
+/// says so, alone or beside words that would find something: it is neither dropped (the rest
+/// searched as if it had not been typed) nor read as no query (every record shown).
+#[test]
+fn a_word_too_long_to_index_finds_nothing_and_says_so() {
+    let idx = corpus();
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    for q in [hash.to_string(), format!("кибербезопасность {hash}")] {
+        let r = search(&idx, &q);
+        assert_eq!(r.total, 0, "{q}");
+        assert!(r.reading.long_words && !r.reading.no_words, "{q}");
+    }
+    // 31 Cyrillic letters (62 bytes) are a word; 32 are not.
+    assert!(!search(&idx, &"ж".repeat(31)).reading.long_words);
+    assert!(search(&idx, &"ж".repeat(32)).reading.long_words);
+    let json = serde_json::to_value(search(&idx, "кибербезопасность").reading).unwrap();
+    assert!(json.get("long_words").is_none(), "{json}");
+}
+
 /// A beginning typed in Russian letters is completed with Russian words before Belarusian
 /// ones, even when the Belarusian word is more frequent; a Belarusian letter typed asks for
 /// Belarusian words.

@@ -235,6 +235,10 @@ impl Lang {
                 "В запросе нет букв или цифр, по которым можно искать, поэтому он не учтён: показаны все записи, подходящие под фильтры. Запрос:",
                 "The query has no letters or digits to search for, so it was left aside: all records that pass the filters are shown. The query:",
             ),
+            "long_words" => (
+                "Слово запроса длиннее 63 байт (32 кириллических или 64 латинских букв) — так выглядят хэш или идентификатор, а не слово текста, — поэтому ни одна запись не подходит. Идентификатор записи откройте по адресу /records/<идентификатор>. Запрос:",
+                "A word of the query is 64 bytes or longer (32 Cyrillic or 64 Latin letters): a hash or an id, not a word of any text, so no record matches. Open a record by its id at /records/<id>. The query:",
+            ),
             "approximate" => (
                 "Точных совпадений мало или нет: показаны и похожие написания и начала слов — после точных.",
                 "Few or no exact matches: similar spellings and word beginnings are shown too, after any exact ones.",

@@ -359,6 +359,7 @@ pub async fn search(
                         p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
                     }
                     @if r.reading.no_words { p.notice role="status" { (lang.t("no_words")) " " (lang.quote(&text)) } }
+                    @if r.reading.long_words { p.notice role="status" { (lang.t("long_words")) " " (lang.quote(&text)) } }
                     @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
                     @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " " (lang.quote(ctx.name(dcode))) } }
