@@ -343,8 +343,27 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (_, html, _) = page(&format!("{base}/?member=BY&lang=en"), "").await;
     assert!(!html.contains("No member state has these codes"));
     assert!(
-        html.contains("+ 2 more directions")
-            && !html.contains("<span class=\"badge\">Access to ICT"),
+        html.contains("<details class=\"more\"><summary class=\"badge\">+ 2 more directions</summary><span class=\"badge\">Access to ICT"),
+        "{html}"
+    );
+
+    // Applying the filter panel keeps what it has no control for (a shared link's publisher,
+    // the page size) and a chosen member no record now matches (its box ticked, at 0); the
+    // live notice follows the same filters.
+    let (_, html, _) = page(
+        &format!("{base}/?publisher=Some+ministry&limit=50&member=BY&q=zzqqxx&lang=en"),
+        "",
+    )
+    .await;
+    let form = &html[html.find("<form class=\"filters\"").expect("filter form")..];
+    assert!(
+        form.contains("<input type=\"hidden\" name=\"publisher\" value=\"Some ministry\">")
+            && form.contains("<input type=\"hidden\" name=\"limit\" value=\"50\">")
+            && form.contains("name=\"member\" value=\"BY\" checked"),
+        "{form}"
+    );
+    assert!(
+        html.contains("data-query=\"?publisher=Some%20ministry&amp;member=BY&amp;q=zzqqxx\""),
         "{html}"
     );
 

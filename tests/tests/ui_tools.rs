@@ -59,6 +59,15 @@ async fn the_analysts_tools_work_from_the_ui() {
             r.date = Some("2024-05-20".into());
         }
         r.summary = BTreeMap::from([("en".to_string(), format!("Summary of {title}."))]);
+        if i == 0 {
+            // A Russian version beside the English original.
+            r.title
+                .insert("ru".into(), "Портал государственных услуг".into());
+            r.summary.insert(
+                "ru".into(),
+                "Кратко о портале государственных услуг.".into(),
+            );
+        }
         signed.push(Object::Record(r).sign(&tf.fed.members[m].publisher));
     }
     let (out, searchable) = node
@@ -106,6 +115,17 @@ async fn the_analysts_tools_work_from_the_ui() {
     assert!(
         !js.contains("'change'") && !js.contains("\"change\""),
         "ticking a filter does not reload the page"
+    );
+
+    // A page past the last (an old bookmark) says so and leads back, not "nothing found".
+    let (_, _, html, _) = get(&format!("{base}/?cursor=o1000&member=KZ&lang=en")).await;
+    assert!(
+        html.contains("There are no records on this page")
+            && html.contains("Go to the last page")
+            && html.contains("<a href=\"/?member=KZ\">Go to the last page")
+            && !html.contains("cursor=o980")
+            && !html.contains("Nothing found."),
+        "{html}"
     );
 
     // Sort and date range: oldest first; a range keeps the records inside it.
@@ -204,6 +224,27 @@ async fn the_analysts_tools_work_from_the_ui() {
     let feed = feed_rs::parser::parse(ru.as_slice()).unwrap();
     let title = feed.title.map(|t| t.content).unwrap_or_default();
     assert!(title.starts_with("Accord — Государство: "), "{title}");
+    // Its entries in Russian where the record has Russian, as written where not.
+    let titles: Vec<String> = feed
+        .entries
+        .iter()
+        .filter_map(|e| e.title.as_ref().map(|t| t.content.clone()))
+        .collect();
+    assert!(
+        titles.contains(&"Портал государственных услуг".to_string())
+            && titles.contains(&"Broadband in villages".to_string()),
+        "{titles:?}"
+    );
+    let ru_text = String::from_utf8_lossy(&ru);
+    assert!(
+        ru_text.contains("<entry xml:lang=\"ru\">")
+            && ru_text.contains("Кратко о портале государственных услуг."),
+        "{ru_text}"
+    );
+    let (_, _, _, quoted) = get(&format!("{base}/feeds/records.atom?q=portal&hl=ru")).await;
+    let feed = feed_rs::parser::parse(quoted.as_slice()).unwrap();
+    let title = feed.title.map(|t| t.content).unwrap_or_default();
+    assert!(title.starts_with("Accord — «portal»"), "{title}");
     let (_, _, page, _) = get(&format!("{base}/?q=portal&lang=ru")).await;
     assert!(
         page.contains("/feeds/records.atom?q=portal&amp;hl=ru"),

@@ -434,15 +434,18 @@ pub async fn atom(
         xml(&self_link),
     ));
     for d in &docs {
-        let title = d.title_in(&d.lang);
+        // In the reader's language where the record has it, else as written.
+        let (title, title_lang) = d.title_and_lang_in(ctx.lang.code());
         let summary = d
             .summary
-            .get(&d.lang)
+            .get(ctx.lang.code())
+            .or_else(|| d.summary.get(&d.lang))
             .or_else(|| d.summary.values().next())
             .map(|s| accord_search::analysis::markdown_to_plain(s))
             .unwrap_or_default();
         x.push_str(&format!(
-            "<entry>\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n<category term=\"{}\"/>\n<summary>{}</summary>\n</entry>\n",
+            "<entry xml:lang=\"{}\">\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n<category term=\"{}\"/>\n<summary>{}</summary>\n</entry>\n",
+            xml(title_lang),
             xml(title),
             d.created,
             xml(&format!("{} ({})", d.publisher, d.member)),
@@ -470,7 +473,7 @@ fn feed_title(params: &[(String, String)], ctx: &crate::ui::Ctx) -> String {
         let value = match k.as_str() {
             "q" => {
                 if !v.trim().is_empty() {
-                    parts.push(format!("“{}”", v.trim()));
+                    parts.push(lang.quote(v.trim()));
                 }
                 continue;
             }

@@ -17,7 +17,19 @@ use serde_json::{Value, json};
 use crate::{ApiError, bad};
 
 /// The query parameters `/v1/stream` understands.
-pub const STREAM_PARAMS: [&str; 6] = ["q", "member", "kind", "direction", "lang", "publisher"];
+pub const STREAM_PARAMS: [&str; 11] = [
+    "q",
+    "member",
+    "kind",
+    "direction",
+    "lang",
+    "publisher",
+    "status",
+    "since",
+    "until",
+    "date_from",
+    "date_to",
+];
 
 /// The query parameters `/v1/records` understands.
 pub const RECORD_PARAMS: [&str; 14] = [
@@ -540,6 +552,22 @@ fn stream_matches(
     if !q.langs.is_empty() && !d.languages.iter().any(|x| q.langs.contains(x)) {
         return false;
     }
+    // A new record is active, and created now: a page of other statuses or of a period that
+    // ended gets none, and one of source-document dates only those dated within them.
+    if !q.statuses.is_empty() && !q.statuses.iter().any(|s| s == "active") {
+        return false;
+    }
+    if q.since.is_some_and(|t| d.created < t) || q.until.is_some_and(|t| d.created >= t) {
+        return false;
+    }
+    if q.date_from.is_some() || q.date_until.is_some() {
+        let Some(date) = d.date.as_deref().and_then(Timestamp::from_date) else {
+            return false;
+        };
+        if q.date_from.is_some_and(|t| date < t) || q.date_until.is_some_and(|t| date >= t) {
+            return false;
+        }
+    }
     words.is_none_or(|w| w.matches(dw))
 }
 
@@ -687,4 +715,79 @@ pub(crate) async fn publishers_value(node: &NodeHandle) -> Result<Value, ApiErro
         })
         .await?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new record is active and created now: a stream of other statuses, of a period that
+    /// ended or has not begun, or of source-document dates it is not dated within, gets none.
+    #[test]
+    fn a_new_record_matches_a_streams_status_and_period_filters() {
+        let created = Timestamp(1_700_000_000_000);
+        let mut doc = RecordDoc {
+            id: ObjectId::of_body(b"a record"),
+            created,
+            member: "KZ".into(),
+            kind: "regulatory-note".into(),
+            directions: vec!["e-government".into()],
+            lang: "en".into(),
+            languages: vec!["en".into()],
+            title: [("en".to_string(), "Portal".to_string())].into(),
+            summary: Default::default(),
+            body: Default::default(),
+            tags: Vec::new(),
+            date: Some("2024-05-20".into()),
+            status: "active".into(),
+            publisher: "KZ ministry".into(),
+            attachments: Vec::new(),
+            files: Vec::new(),
+        };
+        let day = |d: &str| Timestamp::from_date(d);
+        let matches = |doc: &RecordDoc, q: SearchQuery| {
+            stream_matches(&q, None, doc, &accord_search::DocWords::of(doc))
+        };
+        let q = SearchQuery::default;
+        assert!(matches(&doc, q()));
+        for (statuses, expected) in [
+            (vec!["retracted"], false),
+            (vec!["superseded", "active"], true),
+        ] {
+            let statuses = statuses.into_iter().map(String::from).collect();
+            assert_eq!(matches(&doc, SearchQuery { statuses, ..q() }), expected);
+        }
+        assert!(!matches(
+            &doc,
+            SearchQuery {
+                until: Some(created),
+                ..q()
+            }
+        ));
+        assert!(matches(
+            &doc,
+            SearchQuery {
+                until: Some(Timestamp(created.0 + 1)),
+                ..q()
+            }
+        ));
+        assert!(!matches(
+            &doc,
+            SearchQuery {
+                since: Some(Timestamp(created.0 + 1)),
+                ..q()
+            }
+        ));
+        let dated = |from: &str, to: &str| SearchQuery {
+            date_from: day(from),
+            date_until: day(to),
+            ..q()
+        };
+        assert!(matches(&doc, dated("2024-05-01", "2024-05-21")));
+        assert!(!matches(&doc, dated("2024-05-01", "2024-05-20")));
+        assert!(!matches(&doc, dated("2024-05-21", "2024-06-01")));
+        doc.date = None;
+        assert!(!matches(&doc, dated("2024-05-01", "2024-05-21")));
+        assert!(matches(&doc, q()));
+    }
 }

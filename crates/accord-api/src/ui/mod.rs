@@ -162,6 +162,11 @@ impl Lang {
             "year" => ("Год", "Year"),
             "publisher" => ("Издатель", "Publisher"),
             "no_results" => ("Ничего не найдено.", "Nothing found."),
+            "past_last" => (
+                "На этой странице записей нет: результаты закончились раньше.",
+                "There are no records on this page: the results end before it.",
+            ),
+            "last_page" => ("К последней странице", "Go to the last page"),
             "original" => ("оригинал", "original"),
             "tags" => ("Теги", "Tags"),
             "links" => ("Ссылки", "Links"),
@@ -1131,6 +1136,10 @@ fieldset label.inline { display:inline-block; margin-right:var(--s3); }
 .meta { color:var(--muted); font-size:.9rem; }
 .badge { display:inline-block; border:1px solid var(--line); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; background:var(--soft); color:var(--fg); text-decoration:none; }
 a.badge { color:var(--accent); }
+details.more { display:inline; }
+details.more > summary { display:inline-block; cursor:pointer; list-style:none; color:var(--accent); }
+details.more > summary::-webkit-details-marker { display:none; }
+details.more[open] > summary { display:none; }
 .member { display:inline-flex; align-items:baseline; gap:4px; border:1px solid hsl(var(--h) 45% 40%); background:hsl(var(--h) 70% 94%); color:var(--fg); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; white-space:nowrap; }
 .member abbr { font-weight:700; text-decoration:none; letter-spacing:.02em; }
 .snippet { margin:var(--s1) 0 0; } .snippet b { background:var(--mark); font-weight:600; }
@@ -1281,12 +1290,18 @@ const SCRIPT: &str = r#"
       if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) { return forms[1]; }
       return forms[2];
     };
-    src.addEventListener('record', function () {
-      n += 1;
-      notice.querySelector('.n').textContent = n;
-      if (forms.length === 3) { notice.querySelector('.w').textContent = form(n); }
+    // After a lost connection or records the node could not keep for this page, the count
+    // is a lower bound: "3+" (refreshing shows them all).
+    var more = false, dropped = false;
+    var show = function () {
+      notice.querySelector('.n').textContent = more ? (n > 0 ? n + '+' : '') : n;
+      if (forms.length === 3) { notice.querySelector('.w').textContent = form(more ? 5 : n); }
       notice.style.display = 'block';
-    });
+    };
+    src.addEventListener('record', function () { n += 1; show(); });
+    src.addEventListener('lagged', function () { more = true; show(); });
+    src.addEventListener('error', function () { dropped = true; });
+    src.addEventListener('open', function () { if (dropped) { more = true; show(); } });
   }
 })();
 "#;

@@ -231,7 +231,7 @@ pub async fn search(
     let checked = |k: &str, v: &str| ui_params.iter().any(|(a, b)| a == k && b == v);
     let live_query: Vec<(String, String)> = api
         .iter()
-        .filter(|(k, _)| matches!(k.as_str(), "q" | "member" | "kind" | "direction" | "lang"))
+        .filter(|(k, _)| crate::records::STREAM_PARAMS.contains(&k.as_str()))
         .cloned()
         .collect();
     let without = |drop: &[&str]| -> Vec<(String, String)> {
@@ -249,7 +249,17 @@ pub async fn search(
         format!("/?{}", qs(&p))
     };
     let next = result.as_ref().and_then(|r| r.next_offset).map(&at_offset);
-    let previous = (offset > 0).then(|| at_offset(offset.saturating_sub(page_size)));
+    // Past the last page (an old bookmark), the previous page is the last one.
+    let last_page = result
+        .as_ref()
+        .map(|r| (r.total.saturating_sub(1) / page_size.max(1)) * page_size.max(1));
+    let previous = (offset > 0).then(|| {
+        at_offset(
+            offset
+                .saturating_sub(page_size)
+                .min(last_page.unwrap_or(usize::MAX)),
+        )
+    });
     let export_q = qs(&api
         .iter()
         .filter(|(k, _)| k != "cursor" && k != "limit")
@@ -363,7 +373,13 @@ pub async fn search(
                     @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
                     @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " " (lang.quote(ctx.name(dcode))) } }
-                    @if r.hits.is_empty() {
+                    @if r.hits.is_empty() && r.total > 0 && offset > 0 {
+                        // A page past the last (a bookmark, a link from before records were
+                        // retracted): there are results, on earlier pages.
+                        div.empty { p { strong { (lang.t("past_last")) } }
+                            @if let Some(p) = &previous { p { a href=(p) { (lang.t("last_page")) } } }
+                        }
+                    } @else if r.hits.is_empty() {
                         // The status filter counts every status: none at all means nothing held.
                         @let holds_any = r.facets.get("status").is_some_and(|m| m.values().any(|n| *n > 0));
                         @if text.is_empty() && active_filters == 0 && r.total == 0 && !holds_any {
@@ -388,7 +404,10 @@ pub async fn search(
                                 @for x in d.directions.iter().take(MAX_DIRECTION_BADGES) { span.badge { (ctx.name(x)) } }
                                 @if d.directions.len() > MAX_DIRECTION_BADGES {
                                     @let rest: Vec<String> = d.directions[MAX_DIRECTION_BADGES..].iter().map(|x| ctx.name(x).to_string()).collect();
-                                    span.badge title=(rest.join("; ")) { (lang.more_directions(rest.len())) }
+                                    // Opened by a tap or the keyboard: a title shows on hover only.
+                                    details.more { summary.badge { (lang.more_directions(rest.len())) }
+                                        @for name in &rest { span.badge { (name) } }
+                                    }
                                 }
                                 @if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(d.date.as_deref().unwrap_or("")) { (lang.date(t)) } " ·" }
                                 " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
@@ -435,10 +454,22 @@ pub async fn search(
                 form.filters action="/" method="get" {
                     @if !text.is_empty() { input type="hidden" name="q" value=(text); }
                     @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
+                    // Filters the panel has no control for (a shared link's publisher, the page
+                    // size) are kept when it is applied.
+                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "limit")) {
+                        input type="hidden" name=(k) value=(v);
+                    }
                     @if let Some(r) = &result {
                         @for facet in ["member", "direction", "kind", "lang", "status"] {
-                            @let counts = r.facets.get(facet).cloned().unwrap_or_default();
                             @let name = facet_param(facet);
+                            // A value chosen that no record now has keeps its box, ticked, at 0.
+                            @let counts = {
+                                let mut c = r.facets.get(facet).cloned().unwrap_or_default();
+                                for (_, v) in ui_params.iter().filter(|(k, _)| k == name) {
+                                    c.entry(v.clone()).or_insert(0);
+                                }
+                                c
+                            };
                             @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == name) {
                                 fieldset {
                                     // A record counts under every language it is written in.
