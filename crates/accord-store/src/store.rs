@@ -381,13 +381,16 @@ fn claimed_member(bytes: &[u8], limits: &accord_core::Limits) -> Option<String> 
 
 /// The first byte of the wait key of an object waiting for a delegation or node certificate.
 const TRUST_OBJECT_WAIT: u8 = b'T';
+/// The first byte of the wait key of an object waiting for its signer's delegation (records,
+/// and a key's self-revocation waiting for its standing).
+const DELEGATION_WAIT: u8 = b'D';
 
 /// The key a pending object waits under: `D || publisher || member`, `R || record id` or
 /// `T || delegation or node certificate id`.
 fn wait_key(m: &Missing) -> Vec<u8> {
     match m {
         Missing::Delegation { publisher, member } => {
-            let mut k = vec![b'D'];
+            let mut k = vec![DELEGATION_WAIT];
             k.extend_from_slice(publisher.as_bytes());
             k.extend_from_slice(member.as_str().as_bytes());
             k
@@ -470,6 +473,8 @@ struct Batch {
     /// Entries added to the quarantine index during this batch.
     pending_new: Vec<ObjectId>,
     unlocked: Vec<Vec<u8>>,
+    /// Delegation waits whose revocations were released early in this batch.
+    early_released: BTreeSet<Vec<u8>>,
 }
 
 impl Batch {
@@ -1066,15 +1071,11 @@ impl Store {
                     let trust_object = v.object().object_type().is_trust();
                     batch.accept(v.clone(), &mut trust);
                     outcomes.push(IngestOutcome::Accepted(v));
-                    // A revocation that waited for this trust object takes effect before the
-                    // rest of the batch is judged.
+                    // A revocation that waited for this trust object (or for the standing a
+                    // delegation gives its key) takes effect before the rest of the batch is
+                    // judged; the objects waiting with it are released with it.
                     if trust_object {
-                        released.extend(self.release_pending(
-                            &mut batch,
-                            &mut trust,
-                            now,
-                            |k| k.first() == Some(&TRUST_OBJECT_WAIT),
-                        )?);
+                        released.extend(self.release_pending(&mut batch, &mut trust, now, true)?);
                     }
                 }
                 Verdict::Pending(m) => {
@@ -1114,7 +1115,7 @@ impl Store {
                 Verdict::Rejected(r) => outcomes.push(IngestOutcome::Rejected(Some(id), r)),
             }
         }
-        released.extend(self.release_pending(&mut batch, &mut trust, now, |_| true)?);
+        released.extend(self.release_pending(&mut batch, &mut trust, now, false)?);
         self.write(&batch.accepted, &batch)?;
         self.seq += batch.accepted.len() as u64;
         for v in &batch.accepted {
@@ -1152,11 +1153,29 @@ impl Store {
         batch: &mut Batch,
         trust: &mut Arc<TrustView>,
         now: Timestamp,
-        pick: impl Fn(&[u8]) -> bool,
+        early: bool,
     ) -> Result<Vec<Arc<Verified<Object>>>, StoreError> {
         let mut released = Vec::new();
-        while let Some(pos) = batch.unlocked.iter().rposition(|k| pick(k)) {
+        // Delegation waits judged early for their revocations alone: the rest waits for the
+        // end of the batch (a record that comes again in the batch is then accepted as
+        // itself, not released and then a duplicate).
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        let pick = |k: &Vec<u8>, done: &BTreeSet<Vec<u8>>| {
+            !early
+                || k.first() == Some(&TRUST_OBJECT_WAIT)
+                || (k.first() == Some(&DELEGATION_WAIT) && !done.contains(k))
+        };
+        while let Some(pos) = batch
+            .unlocked
+            .iter()
+            .rposition(|k| pick(k, &batch.early_released))
+        {
             let key = batch.unlocked.remove(pos);
+            let revocations_only = early && key.first() == Some(&DELEGATION_WAIT);
+            if revocations_only {
+                batch.early_released.insert(key.clone());
+                kept.push(key.clone());
+            }
             // Waiting entries: in the store, and those added earlier in this batch.
             let mut waiting: Vec<(ObjectId, Vec<u8>)> = Vec::new();
             for item in self.trees[PENDING_WAIT].scan_prefix(&key) {
@@ -1174,6 +1193,24 @@ impl Store {
                 if *wk == key {
                     waiting.push((*id, v.get(8..).unwrap_or_default().to_vec()));
                 }
+            }
+            if key.first() == Some(&DELEGATION_WAIT) {
+                // A key's self-revocation waits for its standing under the same key as the
+                // key's records: it is judged first, so that a record signed after the time it
+                // names is refused whatever the order they came in.
+                let limits = *trust.limits();
+                let is_revocation = |bytes: &[u8]| {
+                    SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
+                        .ok()
+                        .and_then(|s| Object::decode_body(s.body(), &limits).ok())
+                        .is_some_and(|o| matches!(o, Object::Revocation(_)))
+                };
+                let (mut first, rest): (Vec<_>, Vec<_>) =
+                    waiting.into_iter().partition(|(_, b)| is_revocation(b));
+                if !revocations_only {
+                    first.extend(rest);
+                }
+                waiting = first;
             }
             for (id, bytes) in waiting {
                 if batch.accepted_ids.contains(&id) {
@@ -1228,6 +1265,7 @@ impl Store {
                 }
             }
         }
+        batch.unlocked.extend(kept);
         Ok(released)
     }
 

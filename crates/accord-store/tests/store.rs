@@ -2620,3 +2620,77 @@ fn a_revoked_or_retracted_successor_supersedes_nothing() {
         "a retracted edition hides nothing"
     );
 }
+
+/// Under the 1.3 rules a stolen publisher key's self-revocation waits for the key's
+/// delegation, under the same wait as the key's records. Whether the delegation then comes
+/// alone (releasing the waiting records with the revocation) or in one batch with more records,
+/// the revocation applies first: no record signed after the time it names is stored, whatever
+/// the order (before, those released or judged first were accepted, by object id order).
+#[test]
+fn a_self_revocation_waiting_with_its_keys_records_applies_before_them() {
+    let rules3 = || {
+        DevFederation::with_limits(
+            &["KZ", "BY", "AM"],
+            [8u8; 32],
+            Timestamp(BASE),
+            accord_core::Limits {
+                rules: accord_core::object::RULES_1_3,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let fed = rules3();
+    let key = &fed.members[0].publisher;
+    let self_revocation = Object::Revocation(Revocation {
+        object_type: ObjectType::Revocation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + 10 * MINUTE),
+        member: fed.members[0].code.clone(),
+        target_type: TargetType::Key,
+        target: ObjectId(*key.public_key().as_bytes()),
+        effective: Timestamp(BASE + 5 * MINUTE),
+        reason: Some("key stolen".into()),
+    })
+    .sign(key);
+    let before = fed.record(0, "signed before", Timestamp(BASE + MINUTE));
+    let after: Vec<SignedObject> = (0..8)
+        .map(|n| {
+            fed.record(
+                0,
+                &format!("signed after {n}"),
+                Timestamp(BASE + 6 * MINUTE + n),
+            )
+        })
+        .collect();
+    let later = fed.record(
+        0,
+        "signed after, with the delegation",
+        Timestamp(BASE + 7 * MINUTE),
+    );
+    for with_delegation in [vec![], vec![&later]] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path(), &fed);
+        for o in std::iter::once(&self_revocation)
+            .chain(&after)
+            .chain([&before])
+        {
+            assert!(
+                matches!(ingest(&mut store, o), IngestOutcome::Pending(..)),
+                "waits for the delegation"
+            );
+        }
+        let del = fed.delegation(0);
+        let objs: Vec<&SignedObject> = std::iter::once(&del).chain(with_delegation).collect();
+        let (out, released) = batch(&mut store, &objs);
+        assert_accepted(&out[0], &del);
+        assert!(released.contains(&self_revocation.id()), "{released:?}");
+        assert!(released.contains(&before.id()), "{released:?}");
+        for r in after.iter().chain([&later]) {
+            assert!(
+                !store.contains(&r.id()).unwrap(),
+                "a record signed after the revocation's time was stored"
+            );
+        }
+    }
+}
