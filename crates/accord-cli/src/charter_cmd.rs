@@ -32,6 +32,21 @@ fn parse_member(s: &str) -> Result<MemberEntry> {
     })
 }
 
+/// A warning when two groups of members that share no one could each reach the threshold: they
+/// could then adopt two different next versions, and the federation would split in two, each
+/// node keeping the one it saw first.
+fn split_warning(c: &Charter) -> Option<String> {
+    let n = c.members.len() as u64;
+    (c.threshold.saturating_mul(2) <= n).then(|| {
+        format!(
+            "warning: a threshold of {} of {n} members is at most half: two groups of members that share no one could each sign a different version {}, and the federation would split between them; a threshold above half ({}) rules that out",
+            c.threshold,
+            c.version + 1,
+            n / 2 + 1
+        )
+    })
+}
+
 pub fn new(
     name: &str,
     members: &[String],
@@ -68,6 +83,9 @@ pub fn new(
         },
     };
     TrustView::check_charter(&charter).map_err(|e| anyhow!("{e}"))?;
+    if let Some(w) = split_warning(&charter) {
+        eprintln!("{w}");
+    }
     let draft = SignedObject::unsigned(Object::Charter(charter.clone()).encode_body());
     util::write_file(out, draft.as_bytes(), 0o644)?;
     println!("federation id: {}", draft.id());
@@ -217,6 +235,9 @@ pub fn amend(
         );
     }
     TrustView::check_charter(&next).map_err(|e| anyhow!("the amended charter: {e}"))?;
+    if let Some(w) = split_warning(&next) {
+        eprintln!("{w}");
+    }
     next.taxonomy
         .check_extends(&cur.taxonomy)
         .map_err(|e| anyhow!("the amended charter: {e}"))?;
@@ -386,4 +407,37 @@ pub fn show(file: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_threshold_of_half_or_less_is_warned_about() {
+        let charter = |threshold: u64, n: u8| Charter {
+            object_type: ObjectType::Charter,
+            federation: None,
+            created: Timestamp(0),
+            name: "F".into(),
+            version: 1,
+            previous: None,
+            members: (0..n)
+                .map(|i| MemberEntry {
+                    code: format!("A{}", (b'A' + i) as char).try_into().expect("code"),
+                    name: BTreeMap::new(),
+                    root_key: accord_core::SecretKey::from_seed([i; 32]).public_key(),
+                })
+                .collect(),
+            threshold,
+            taxonomy: Taxonomy::cis_default(),
+            limits: Limits::default(),
+        };
+        let w = split_warning(&charter(2, 4)).expect("warned");
+        assert!(w.contains("2 of 4") && w.contains("above half (3)"), "{w}");
+        assert!(split_warning(&charter(1, 2)).is_some());
+        assert!(split_warning(&charter(3, 4)).is_none());
+        assert!(split_warning(&charter(2, 3)).is_none());
+        assert!(split_warning(&charter(1, 1)).is_none());
+    }
 }
