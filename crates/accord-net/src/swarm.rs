@@ -207,6 +207,17 @@ impl std::fmt::Debug for Network {
     }
 }
 
+/// The peer awaiting admission that goes when too many wait: the one waiting longest that
+/// has not presented a certificate (a member's, being judged, is never pushed out by strangers).
+fn push_out_candidate(peers: &HashMap<PeerId, PeerState>) -> Option<PeerId> {
+    peers
+        .iter()
+        .filter(|(_, s)| s.presented == 0)
+        .filter_map(|(p, s)| s.deadline.map(|d| (d, *p)))
+        .min()
+        .map(|(_, p)| p)
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -909,26 +920,39 @@ impl Network {
                     return;
                 }
                 if members {
-                    // A crowd of strangers waiting for admission: the longest waiting goes.
-                    let awaiting: Vec<(Instant, PeerId)> = self
-                        .peers
-                        .iter()
-                        .filter_map(|(p, s)| s.deadline.map(|d| (d, *p)))
-                        .collect();
-                    if awaiting.len() >= MAX_AWAITING_ADMISSION
-                        && let Some((_, oldest)) = awaiting.iter().min()
-                    {
-                        debug!(peer = %oldest, "too many peers awaiting admission: dropping the one waiting longest");
-                        if let Some(s) = self.peers.get_mut(oldest) {
-                            s.deadline = None; // no longer waiting: it is on its way out
+                    // A crowd of strangers waiting for admission: the one waiting longest
+                    // without having presented a certificate goes (and waits a while before it
+                    // may come back); one whose certificate is being judged stays, and when all
+                    // are, the newcomer goes instead.
+                    let awaiting = self.peers.values().filter(|s| s.deadline.is_some()).count();
+                    if awaiting >= MAX_AWAITING_ADMISSION {
+                        match push_out_candidate(&self.peers) {
+                            Some(oldest) => {
+                                debug!(peer = %oldest, "too many peers awaiting admission: dropping the one waiting longest without a certificate");
+                                if let Some(s) = self.peers.get_mut(&oldest) {
+                                    s.deadline = None; // no longer waiting: on its way out
+                                }
+                                let _ = self.note_refusal(oldest);
+                                let _ = self.swarm.disconnect_peer_id(oldest);
+                                self.emit(NetworkEvent::NonMemberDisconnected {
+                                    peer: oldest,
+                                    reason: format!(
+                                        "{MAX_AWAITING_ADMISSION} peers were already awaiting admission; it waited longest without presenting a certificate"
+                                    ),
+                                });
+                            }
+                            None => {
+                                debug!(peer = %peer_id, "too many peers awaiting admission, all being judged: dropping the newcomer");
+                                let _ = self.swarm.disconnect_peer_id(peer_id);
+                                self.emit(NetworkEvent::NonMemberDisconnected {
+                                    peer: peer_id,
+                                    reason: format!(
+                                        "{MAX_AWAITING_ADMISSION} peers were already awaiting admission, each with a certificate being judged"
+                                    ),
+                                });
+                                return;
+                            }
                         }
-                        let _ = self.swarm.disconnect_peer_id(*oldest);
-                        self.emit(NetworkEvent::NonMemberDisconnected {
-                            peer: *oldest,
-                            reason: format!(
-                                "{MAX_AWAITING_ADMISSION} peers were already awaiting admission; it waited longest"
-                            ),
-                        });
                     }
                     self.swarm
                         .behaviour_mut()
@@ -1170,6 +1194,31 @@ mod tests {
             -80.0
         );
         assert_eq!(decayed(-40.0, PENALTY_FORGOTTEN_AFTER) - 40.0, -40.0);
+    }
+
+    /// Strangers crowding admission push out the one waiting longest that has not presented a
+    /// certificate; one being judged is never chosen, and with none to choose, none is.
+    #[test]
+    fn a_peer_whose_certificate_is_being_judged_is_not_pushed_out() {
+        let t0 = Instant::now();
+        let waiting = |secs: u64, presented: u8| PeerState {
+            addresses: Vec::new(),
+            since_ms: 0,
+            admitted: false,
+            member: None,
+            deadline: Some(t0 + Duration::from_secs(secs)),
+            presented,
+        };
+        let (member, stranger, newer) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let mut peers = HashMap::from([
+            (member, waiting(1, 1)),
+            (stranger, waiting(2, 0)),
+            (newer, waiting(3, 0)),
+        ]);
+        assert_eq!(push_out_candidate(&peers), Some(stranger));
+        peers.remove(&stranger);
+        peers.remove(&newer);
+        assert_eq!(push_out_candidate(&peers), None);
     }
 
     /// A peer that asks faster than it reads is refused beyond four answers in flight per
