@@ -436,20 +436,22 @@ pub async fn atom(
     for d in &docs {
         // In the reader's language where the record has it, else as written.
         let (title, title_lang) = d.title_and_lang_in(ctx.lang.code());
-        let summary = d
+        // The summary in the title's language where there is one; its own language said.
+        let (summary_lang, summary) = d
             .summary
-            .get(ctx.lang.code())
-            .or_else(|| d.summary.get(&d.lang))
-            .or_else(|| d.summary.values().next())
-            .map(|s| accord_search::analysis::markdown_to_plain(s))
-            .unwrap_or_default();
+            .get_key_value(title_lang)
+            .or_else(|| d.summary.get_key_value(&d.lang))
+            .or_else(|| d.summary.iter().next())
+            .map(|(l, s)| (l.as_str(), accord_search::analysis::markdown_to_plain(s)))
+            .unwrap_or((title_lang, String::new()));
         x.push_str(&format!(
-            "<entry xml:lang=\"{}\">\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n<category term=\"{}\"/>\n<summary>{}</summary>\n</entry>\n",
+            "<entry xml:lang=\"{}\">\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n<category term=\"{}\"/>\n<summary xml:lang=\"{}\">{}</summary>\n</entry>\n",
             xml(title_lang),
             xml(title),
             d.created,
             xml(&format!("{} ({})", d.publisher, d.member)),
             xml(&d.kind),
+            xml(summary_lang),
             xml(&summary),
             id = d.id,
         ));
@@ -600,7 +602,7 @@ mod tests {
         let title = super::feed_title(&asked, &ru);
         assert!(
             title.starts_with(
-                "“digital skills” · Государство: Казахстан, Беларусь · Есть на языке: "
+                "«digital skills» · Государство: Казахстан, Беларусь · Есть на языке: "
             ) && title.contains(" · Направление: Электронное правительство · Опубликовано по: ")
                 && title.contains("31"),
             "{title}"

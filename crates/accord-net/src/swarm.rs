@@ -136,7 +136,8 @@ pub struct Network {
     /// Application-score penalties of peers that served bad data (attachments).
     penalties: HashMap<PeerId, (f64, Instant)>,
     next_inbound: u64,
-    answering: AnswersInFlight<InboundRequestId>,
+    /// Keyed by protocol and request id: each protocol's behaviour numbers its requests from 1.
+    answering: AnswersInFlight<(bool, InboundRequestId)>,
     /// Requests refused because too many answers were in flight, shared with the handles.
     busy: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -581,7 +582,7 @@ impl Network {
                         debug!(%peer, what, "request from a peer that is not admitted: refused");
                         return; // dropping the channel refuses the request
                     }
-                    if let Err(why) = self.answering.begin(request_id, peer, blob) {
+                    if let Err(why) = self.answering.begin((blob, request_id), peer, blob) {
                         self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         debug!(%peer, what, %why, "request refused");
                         return; // dropping the channel refuses the request
@@ -624,7 +625,7 @@ impl Network {
             },
             request_response::Event::ResponseSent { request_id, .. }
             | request_response::Event::InboundFailure { request_id, .. } => {
-                self.answering.end(&request_id);
+                self.answering.end(&(blob, request_id));
             }
             request_response::Event::OutboundFailure {
                 peer,
@@ -1260,5 +1261,15 @@ mod tests {
             !a.per_peer.contains_key(&(honest, false)),
             "emptied entries go"
         );
+        // Each protocol numbers its requests from 1: the same number on both is two requests,
+        // each ended on its own, and nothing is left counted.
+        let mut a = AnswersInFlight::new();
+        let (x, y) = (PeerId::random(), PeerId::random());
+        assert_eq!(a.begin((false, 1u64), x, false), Ok(()));
+        assert_eq!(a.begin((true, 1u64), y, true), Ok(()));
+        a.end(&(true, 1));
+        a.end(&(false, 1));
+        assert_eq!(a.totals, [0, 0]);
+        assert!(a.per_peer.is_empty() && a.requests.is_empty());
     }
 }

@@ -29,6 +29,12 @@ use crate::node::NodeHandle;
 
 /// How long a file no peer could give waits before it is asked for again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The longest a transfer waits for a busy peer's slot while it holds one of the overall ones.
+const PEER_SLOT_WAIT: Duration = Duration::from_secs(30);
+/// A peer that takes longer than this for one chunk (1 MiB: under 70 KiB/s) is left for
+/// another after that chunk, what it sent kept: a peer answering each chunk just before the
+/// request timeout would otherwise hold a transfer slot for most of an hour per file.
+const SLOW_CHUNK: Duration = Duration::from_secs(15);
 /// How often the fetcher looks at its queue without being woken.
 const FETCH_TICK: Duration = Duration::from_secs(5);
 /// How long a file that did not fit above the disk's floor waits before it is tried again
@@ -700,13 +706,36 @@ impl NodeHandle {
             peers.rotate_left(n);
         }
         let mut done = false;
+        // Peers with a free transfer slot first; then those that were busy, each waited for at
+        // most PEER_SLOT_WAIT (this task holds one of the overall slots meanwhile: a peer that
+        // keeps its slots busy, slowly, must not hold every transfer back).
+        let mut busy = Vec::new();
+        let mut order: Vec<(Peer, bool)> = Vec::new();
         for peer in peers {
-            // Waits for a transfer slot with this peer (it holds one of the overall slots
-            // meanwhile, so the overall bound holds too).
-            let Ok(_permit) = att.peer_slot(peer).acquire_owned().await else {
+            order.push((peer, false));
+            busy.push((peer, true));
+        }
+        order.extend(busy);
+        let mut tried: HashSet<Peer> = HashSet::new();
+        for (peer, wait) in order {
+            if tried.contains(&peer) {
                 continue;
+            }
+            let slot = att.peer_slot(peer);
+            let permit = if wait {
+                match tokio::time::timeout(PEER_SLOT_WAIT, slot.acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => continue,
+                }
+            } else {
+                match slot.try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                }
             };
-            match self.fetch_from(peer, &want).await {
+            tried.insert(peer);
+            let _permit = permit;
+            match self.fetch_from(peer, &want, false).await {
                 Transfer::Done => {
                     done = true;
                     break;
@@ -773,7 +802,9 @@ impl NodeHandle {
         }
     }
 
-    async fn fetch_from(&self, peer: Peer, want: &Want) -> Transfer {
+    /// Fetches the file from `peer`. `again`: this is the second try, after a kept chunk list
+    /// another peer served turned out not to be this peer's.
+    async fn fetch_from(&self, peer: Peer, want: &Want, again: bool) -> Transfer {
         let att = self.attachments().clone();
         let hash = want.attachment.sha256;
         // The chunk list: saved by an earlier attempt, else asked for and checked against
@@ -835,6 +866,7 @@ impl NodeHandle {
                 CHUNK_SIZE as u64
             };
             att.throttle(peer, len).await;
+            let asked = Instant::now();
             let chunk = match self
                 .blob_ask(peer, BlobRequest(1, ByteBuf::from(hash.0.to_vec()), index))
                 .await
@@ -842,21 +874,42 @@ impl NodeHandle {
                 Ok(c) => c,
                 Err(t) => return t,
             };
+            let took = asked.elapsed();
             // Caught at this chunk: nothing unverified is written.
             if let Err(e) = check_chunk(&list, a.size, index, &chunk) {
                 if !accord_core::attachment::listed(&list, index, &chunk)
                     && !att.list_served_by(&hash, peer)
                 {
-                    // The list was another peer's (a hostile record may commit to a false
-                    // list, served by its own node): this peer is not judged against it. Both
-                    // it and what came with it go, and the next attempt asks for the list again.
-                    att.set_list_source(hash, None);
-                    let att = att.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || att.blobs.discard_partial(&hash)).await;
-                    debug!(%peer, file = %hash, error = %e, "a chunk list another peer served does not fit this peer's chunks: asking this peer for its own");
-                    // With no list kept, this asks the peer for its own: no deeper than once.
-                    return Box::pin(self.fetch_from(peer, want)).await;
+                    // The list was kept from another peer (or from before a restart), and a
+                    // hostile record may commit to a false list its own node served: this peer
+                    // is judged only against its own list.
+                    let theirs = match self
+                        .blob_ask(peer, BlobRequest(0, ByteBuf::from(hash.0.to_vec()), 0))
+                        .await
+                    {
+                        Ok(l) => l,
+                        Err(t) => return t,
+                    };
+                    if theirs == list {
+                        // The same list: its chunk contradicts its own word (below). What was
+                        // verified before stays.
+                        att.set_list_source(hash, Some(peer));
+                    } else {
+                        // Another list: the kept one and what came with it go, and this peer's
+                        // is taken, once.
+                        att.set_list_source(hash, None);
+                        let att = att.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || att.blobs.discard_partial(&hash))
+                                .await;
+                        debug!(%peer, file = %hash, error = %e, "a chunk list another peer served is not this peer's: taking its own");
+                        if again {
+                            return Transfer::Disagrees(format!(
+                                "{e}, against a kept chunk list that could not be replaced"
+                            ));
+                        }
+                        return Box::pin(self.fetch_from(peer, want, true)).await;
+                    }
                 }
                 if !accord_core::attachment::listed(&list, index, &chunk) {
                     if a.chunks.is_none() {
@@ -899,6 +952,14 @@ impl NodeHandle {
                 return Transfer::Elsewhere("could not write the chunk".into());
             }
             self.metrics().attachment_chunks.inc();
+            if took > SLOW_CHUNK && index + 1 < n {
+                // Kept: the next peer (or this one, at the next attempt) goes on from here.
+                return Transfer::Elsewhere(format!(
+                    "{} s for one chunk (at most {} s): too slow, another peer goes on",
+                    took.as_secs(),
+                    SLOW_CHUNK.as_secs()
+                ));
+            }
         }
         let att2 = att.clone();
         match tokio::task::spawn_blocking(move || att2.blobs.finish(&hash)).await {

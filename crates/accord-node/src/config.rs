@@ -734,12 +734,19 @@ impl NodeConfig {
                 "must be between 1 and 64",
             ));
         }
+        let per_peer_most = self
+            .attachments
+            .max_parallel
+            .min(accord_net::MAX_ANSWERS_IN_FLIGHT_PER_PEER);
         if self.attachments.max_parallel_per_peer == 0
-            || self.attachments.max_parallel_per_peer > self.attachments.max_parallel
+            || self.attachments.max_parallel_per_peer > per_peer_most
         {
             return Err(field(
                 "attachments.max_parallel_per_peer",
-                "must be between 1 and attachments.max_parallel",
+                format!(
+                    "must be between 1 and attachments.max_parallel, and at most {} (what a peer answers at once)",
+                    accord_net::MAX_ANSWERS_IN_FLIGHT_PER_PEER
+                ),
             ));
         }
         if self.attachments.serve_requests_per_minute == 0 {
@@ -1116,6 +1123,10 @@ mod tests {
             (
                 "max_parallel_per_peer = 9",
                 "attachments.max_parallel_per_peer",
+            ),
+            (
+                "max_parallel = 8\nmax_parallel_per_peer = 5",
+                "at most 4 (what a peer answers at once)",
             ),
             (
                 "serve_requests_per_minute = 0",

@@ -594,9 +594,9 @@ mod tests {
         );
         // An index written by an older analysis is rebuilt, whether it wrote its version or
         // not; then it is in step.
-        for analysis in [None, Some(1)] {
+        for (analysis, read) in [(None, 1), (Some(2), 2)] {
             index.commit_by_analysis(store.seq(), analysis).unwrap();
-            assert_eq!(index.analysis_version(), 1);
+            assert_eq!(index.analysis_version(), read);
             assert_eq!(
                 rebuild_if_needed(&store, &mut index, false).unwrap(),
                 Catchup::Rebuilt

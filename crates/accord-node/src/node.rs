@@ -141,7 +141,7 @@ struct Inner {
     attachments: Arc<crate::attachments::Attachments>,
     /// The free space of the data directory's disk, and its floor (`store.min_free_mb`).
     disk: Arc<crate::disk::DiskGuard>,
-    /// The largest object the network carries (gossip, reconciliation), set at start from the
+    /// The largest object gossip carries (and reconciliation, when above 8 MiB), set at start from the
     /// charter then in force: libp2p's codecs take it once.
     transport_max_object_bytes: usize,
 }
@@ -200,8 +200,9 @@ impl Node {
                     NodeError::Config(crate::config::ConfigError::Field {
                         field: "node_cert".into(),
                         message: format!(
-                            "{}: {e}: this node's certificate, which other nodes ask for before they admit it; have the root key holder of {} run `accord cert node --node-key ed25519:{}` and put the file there",
+                            "{}: {e}: this node's certificate, which other nodes ask for before they admit it; have the root key holder of {} run `accord cert node --charter charter.cbor --member {} --root-key ROOT_KEY_FILE --node-key {} --out node-cert.cbor` and put the file there",
                             path.display(),
+                            cfg.member,
                             cfg.member,
                             key.public_key()
                         ),
@@ -972,7 +973,7 @@ impl NodeHandle {
         let carried = self.inner.transport_max_object_bytes;
         (allowed > carried).then(|| {
             format!(
-                "the charter in force allows objects of up to {allowed} bytes (max_object_bytes), but this node's network carries at most {carried} until it restarts"
+                "the charter in force allows objects of up to {allowed} bytes (max_object_bytes), but this node's gossip carries at most {carried} until it restarts"
             )
         })
     }
@@ -1495,7 +1496,8 @@ fn own_certificate(
     let Some(cert) = cert else {
         return match cfg.network.admission {
             AdmissionMode::Members => Err(field(format!(
-                "network.admission = \"members\" needs this node's certificate, which other nodes ask for before they admit it: have the root key holder of {} run `accord cert node --node-key ed25519:{}` and set node_cert to the file (or set network.admission = \"open\" for a development network)",
+                "network.admission = \"members\" needs this node's certificate, which other nodes ask for before they admit it: have the root key holder of {} run `accord cert node --charter charter.cbor --member {} --root-key ROOT_KEY_FILE --node-key {} --out node-cert.cbor` and set node_cert to the file (or set network.admission = \"open\" for a development network)",
+                cfg.member,
                 cfg.member,
                 key.public_key()
             ))),
@@ -1514,7 +1516,7 @@ fn own_certificate(
             ""
         };
         field(format!(
-            "{path}: {e} (this node's key is ed25519:{}){hint}",
+            "{path}: {e} (this node's key is {}){hint}",
             key.public_key()
         ))
     })?;

@@ -46,8 +46,10 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// The version of how text becomes terms ([`analysis`]), written with every commit: an index
 /// written by another version is rebuilt when the node opens it, since its terms would no
 /// longer meet the queries'. 2: decomposed text is composed, and soft hyphens and zero-width
-/// joiners keep a word whole.
-pub const ANALYSIS_VERSION: u32 = 2;
+/// joiners keep a word whole. 3: words of one or two letters are not stemmed, Tajik letters
+/// fold, combining marks left after composition are dropped from the folded form, and Latin
+/// look-alikes in a word mixing scripts read as Cyrillic.
+pub const ANALYSIS_VERSION: u32 = 3;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
 /// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
@@ -918,8 +920,15 @@ impl QueryWords {
         } else {
             content
         };
-        let partial = (!text.ends_with(char::is_whitespace) && !surfaces.is_empty())
-            .then(|| surfaces.len() - 1);
+        // As the search reads a last word being typed: a beginning from three letters on
+        // ("AI" is not the beginning of "aims").
+        let partial = surfaces
+            .last()
+            .filter(|w| {
+                !text.ends_with(char::is_whitespace)
+                    && analysis::fold_word(&w.2).chars().count() >= plan::MIN_BEGINNING_CHARS
+            })
+            .map(|_| surfaces.len() - 1);
         QueryWords {
             per_family,
             needed,
@@ -1336,9 +1345,11 @@ impl Searcher {
             )));
         }
         let searcher = self.reader.searcher();
+        // A word's folded form is always indexed when it is short enough (the form as written
+        // beside it only when it differs): a word is too long when that one is.
         if analysis::words(raw)
             .iter()
-            .any(|(_, _, w)| w.len() >= MAX_TERM_BYTES)
+            .any(|(_, _, w)| analysis::fold_word(w).len() >= MAX_TERM_BYTES)
         {
             // Every word must be found, and this one is in no record's words: nothing is, and
             // the reading says why (it was dropped, and the rest searched, or the filters

@@ -18,6 +18,9 @@ use crate::analysis::{fold_word, is_stop_word, words};
 use crate::{Completion, Family, Fields, Glossary, TOKENIZERS};
 
 /// Fewer exact and stemmed matches than this make a search approximate (typos, prefixes).
+/// The least letters of a last word read also as a beginning while it is typed: "AI" is not
+/// the beginning of "aims", nor "ИИ" of "информация".
+pub(crate) const MIN_BEGINNING_CHARS: usize = 3;
 pub(crate) const FEW: usize = 3;
 /// The constant added to every exact or stemmed match in an approximate search, far above any
 /// BM25 score, so that those matches always rank first.
@@ -527,7 +530,7 @@ impl<'a> Planner<'a> {
         let chars = w.folded.chars().count();
         let last = i + 1 == self.words.len();
         let prefix = !w.stop
-            && ((last && self.partial_last && chars >= 3)
+            && ((last && self.partial_last && chars >= MIN_BEGINNING_CHARS)
                 || (relaxed && !self.known(w) && chars >= 4));
         let fuzzy = relaxed && !w.stop && chars >= 5;
         // An unknown word's closest word of the vocabulary, analysed like the word: this finds

@@ -397,6 +397,17 @@ fn the_live_stream_reads_text_as_the_index_does() {
     {
         assert!(!accord_search::doc_matches_text(&d, q), "{q}");
     }
+    // As the search page: a last word of two letters is no beginning ("AI" and "aims").
+    let aims = doc(R {
+        n: 2,
+        lang: "en",
+        title: "The project aims to aid airports",
+        summary: "",
+        body: "",
+        tags: &[],
+    });
+    assert!(!accord_search::doc_matches_text(&aims, "AI"));
+    assert!(accord_search::doc_matches_text(&aims, "aim"));
 }
 
 #[test]
@@ -510,6 +521,8 @@ fn a_word_too_long_to_index_finds_nothing_and_says_so() {
     // 31 Cyrillic letters (62 bytes) are a word; 32 are not.
     assert!(!search(&idx, &"ж".repeat(31)).reading.long_words);
     assert!(search(&idx, &"ж".repeat(32)).reading.long_words);
+    // Indexed folded: 64 bytes as written, 32 folded, a word of the index.
+    assert!(!search(&idx, &"ü".repeat(32)).reading.long_words);
     let json = serde_json::to_value(search(&idx, "кибербезопасность").reading).unwrap();
     assert!(json.get("long_words").is_none(), "{json}");
 }
