@@ -779,3 +779,40 @@ fn a_two_letter_abbreviation_finds_only_what_names_it() {
     assert_eq!(order(&search(&idx, "ЕАЭС")), vec![25]);
     assert_eq!(order(&search(&idx, "EAЭС")), vec![25]);
 }
+
+/// The short forms of e-government analysts type ("e-gov", "eGov") find it in either spelling
+/// and across languages, through the glossary.
+#[test]
+fn e_gov_in_any_spelling_finds_e_government() {
+    let idx = index(vec![
+        doc(R {
+            n: 31,
+            lang: "en",
+            title: "eGov Mobile reaches every district",
+            summary: "",
+            body: "",
+            tags: &[],
+        }),
+        doc(R {
+            n: 32,
+            lang: "ru",
+            title: "Электронное правительство в сёлах",
+            summary: "",
+            body: "",
+            tags: &[],
+        }),
+        doc(R {
+            n: 33,
+            lang: "en",
+            title: "E-government services for business",
+            summary: "",
+            body: "",
+            tags: &[],
+        }),
+    ]);
+    for q in ["e-gov", "egov", "eGov", "e-government"] {
+        let mut found = order(&search(&idx, q));
+        found.sort_unstable();
+        assert_eq!(found, vec![31, 32, 33], "{q}");
+    }
+}
