@@ -81,6 +81,16 @@ fn config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> NodeConfig {
     tf.config(i, bootstrap, AdmissionMode::Members)
 }
 
+/// The gossip score `node` gives `peer`, if connected.
+async fn score_at(node: &NodeHandle, peer: &str) -> Option<f64> {
+    node.peers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.peer_id == peer)
+        .and_then(|p| p.gossip_score)
+}
+
 async fn holds(node: &NodeHandle, a: &Attachment) -> bool {
     node.blob(a.sha256).await.is_some()
 }
@@ -323,13 +333,7 @@ async fn judged_without_blame(
     assert!(!holds(&c, only_hostile).await);
     assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
     let a_peer = a.peer_id();
-    let score = c
-        .peers()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.peer_id == a_peer)
-        .and_then(|p| p.gossip_score);
+    let score = score_at(&c, &a_peer).await;
     assert!(score.is_some_and(|s| s > -1.0), "A's score at C: {score:?}");
     for n in [a, c] {
         n.shutdown().await;
@@ -432,13 +436,7 @@ async fn a_tampered_chunk_is_refused_and_its_sender_penalised() {
     );
     assert!(!holds(&c, &da).await);
     let x_peer = x.peer_id();
-    let score = c
-        .peers()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.peer_id == x_peer)
-        .and_then(|p| p.gossip_score);
+    let score = score_at(&c, &x_peer).await;
     // The penalty is -40 of application score; the rest of the score (time in mesh, first
     // deliveries) is a fraction of a point.
     assert!(
@@ -910,13 +908,7 @@ async fn a_chunk_list_another_peer_served_is_not_held_against_an_honest_holder()
     );
     assert_eq!(metric(&c, "accord_attachment_bad_data_total").await, 0.0);
     let a_peer = a.peer_id();
-    let score = c
-        .peers()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.peer_id == a_peer)
-        .and_then(|p| p.gossip_score);
+    let score = score_at(&c, &a_peer).await;
     assert!(score.is_some_and(|s| s > -1.0), "A's score at C: {score:?}");
     for n in [a, c] {
         n.shutdown().await;

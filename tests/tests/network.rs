@@ -832,18 +832,9 @@ async fn a_stranger_cannot_store_objects_by_presenting_them_as_its_certificate()
 #[tokio::test]
 async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
     let tf = TestFed::new(&["KZ", "BY"], 61).expect("federation");
-    let refused = |cfg: accord_node::NodeConfig| async move {
-        match accord_node::Node::spawn(cfg).await {
-            Ok(node) => {
-                node.shutdown().await;
-                String::new()
-            }
-            Err(e) => e.to_string(),
-        }
-    };
     let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     cfg.node_cert = None;
-    let e = refused(cfg).await;
+    let e = start_error(cfg).await;
     assert!(
         e.starts_with("config field node_cert: network.admission = \"members\" needs")
             && e.contains("--node-key ed25519:")
@@ -854,7 +845,7 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
     // Named in the config (as `accord init` writes it) but not there yet.
     let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     cfg.node_cert = Some(tf.dir.path().join("KZ").join("not-yet.cbor"));
-    let e = refused(cfg).await;
+    let e = start_error(cfg).await;
     assert!(
         e.starts_with("config field node_cert: ")
             && e.contains("not-yet.cbor")
@@ -866,7 +857,7 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
 
     let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     cfg.node_cert = Some(tf.dir.path().join("BY").join("node-cert.cbor"));
-    let e = refused(cfg).await;
+    let e = start_error(cfg).await;
     assert!(
         e.starts_with("config field node_cert: ") && e.contains("certificate is for peer"),
         "{e}"
@@ -877,7 +868,7 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
     std::fs::write(&by_for_kz, cert.as_bytes()).expect("write");
     let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     cfg.node_cert = Some(by_for_kz);
-    let e = refused(cfg).await;
+    let e = start_error(cfg).await;
     assert!(
         e.contains("the certificate is of member BY, and this node is configured as member KZ"),
         "{e}"
@@ -886,12 +877,12 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
     let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Open);
     cfg.node_cert = None;
     assert_eq!(
-        refused(cfg).await,
+        start_error(cfg).await,
         "",
         "open admission needs no certificate"
     );
     assert_eq!(
-        refused(tf.config(0, vec![], accord_node::AdmissionMode::Members)).await,
+        start_error(tf.config(0, vec![], accord_node::AdmissionMode::Members)).await,
         "",
         "its own certificate starts it"
     );
@@ -905,13 +896,7 @@ async fn a_data_directory_an_unfinished_restore_left_is_refused() {
     let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     std::fs::create_dir_all(&cfg.data_dir).expect("mkdir");
     std::fs::write(cfg.data_dir.join(accord_node::RESTORE_UNFINISHED), b"").expect("mark");
-    let e = match accord_node::Node::spawn(cfg).await {
-        Ok(node) => {
-            node.shutdown().await;
-            String::new()
-        }
-        Err(e) => e.to_string(),
-    };
+    let e = start_error(cfg).await;
     assert!(
         e.contains("an `accord restore` into this directory did not finish"),
         "{e}"
@@ -948,13 +933,7 @@ async fn a_node_certified_by_a_replaced_root_starts_with_the_amendment_preloaded
         cfg.preload = preload;
         cfg
     };
-    let e = match accord_node::Node::spawn(config(vec![])).await {
-        Ok(node) => {
-            node.shutdown().await;
-            String::new()
-        }
-        Err(e) => e.to_string(),
-    };
+    let e = start_error(config(vec![])).await;
     assert!(
         e.contains("not signed by the root key of member BY")
             && e.contains("put the amendment's file in `preload`"),
@@ -1035,13 +1014,7 @@ async fn a_node_of_a_member_added_by_amendment_starts_with_the_amendment_preload
         cfg.preload = preload;
         cfg
     };
-    let e = match accord_node::Node::spawn(config(vec![])).await {
-        Ok(node) => {
-            node.shutdown().await;
-            String::new()
-        }
-        Err(e) => e.to_string(),
-    };
+    let e = start_error(config(vec![])).await;
     assert!(
         e.contains("UZ is not a member") && e.contains("put the amendment's file in `preload`"),
         "{e}"
@@ -1079,4 +1052,15 @@ async fn an_amendment_raising_max_object_bytes_asks_for_a_restart_until_one() {
     assert_eq!(node.trust().charter().version, 2);
     assert_eq!(node.status().await.expect("status").restart_needed, None);
     node.shutdown().await;
+}
+
+/// Starts a node on `cfg` and stops it: the error it refused to start with, or "" if it started.
+async fn start_error(cfg: accord_node::NodeConfig) -> String {
+    match accord_node::Node::spawn(cfg).await {
+        Ok(node) => {
+            node.shutdown().await;
+            String::new()
+        }
+        Err(e) => e.to_string(),
+    }
 }

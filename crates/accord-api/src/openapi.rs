@@ -105,7 +105,7 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
         "get",
         "/v1/stream",
         "Server-sent events (`record`) for new records matching the filters.",
-        &crate::records::STREAM_PARAMS,
+        crate::records::STREAM_PARAMS,
     ),
     (
         "get",

@@ -16,21 +16,6 @@ use serde_json::{Value, json};
 
 use crate::{ApiError, bad};
 
-/// The query parameters `/v1/stream` understands.
-pub const STREAM_PARAMS: [&str; 11] = [
-    "q",
-    "member",
-    "kind",
-    "direction",
-    "lang",
-    "publisher",
-    "status",
-    "since",
-    "until",
-    "date_from",
-    "date_to",
-];
-
 /// The query parameters `/v1/records` understands.
 pub const RECORD_PARAMS: [&str; 14] = [
     "q",
@@ -48,6 +33,10 @@ pub const RECORD_PARAMS: [&str; 14] = [
     "limit",
     "cursor",
 ];
+
+/// The query parameters `/v1/stream` understands: those of `/v1/records` that choose records
+/// (not the order or the page).
+pub const STREAM_PARAMS: &[&str] = RECORD_PARAMS.split_at(11).0;
 
 fn is_code(s: &str) -> bool {
     !s.is_empty()
@@ -578,7 +567,7 @@ pub(crate) async fn stream(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     use tokio::sync::broadcast::error::RecvError;
-    let q = parse_query(&params, &STREAM_PARAMS)?;
+    let q = parse_query(&params, STREAM_PARAMS)?;
     let Ok(slot) = feed.0.slots.clone().try_acquire_owned() else {
         let mut r = ApiError(
             StatusCode::SERVICE_UNAVAILABLE,

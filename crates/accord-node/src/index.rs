@@ -173,10 +173,16 @@ fn records_by(
         ..Default::default()
     };
     let mut out = Vec::new();
+    each_stored(store, &filter, |o| out.push(o.signed.id()));
+    out
+}
+
+/// Calls `f` with every stored object `filter` matches, oldest first, a page at a time.
+fn each_stored(store: &Store, filter: &Filter, mut f: impl FnMut(&accord_store::StoredObject)) {
     let mut after = None;
     loop {
         let Ok(page) = store.query(
-            &filter,
+            filter,
             Page {
                 limit: 1000,
                 after,
@@ -185,13 +191,14 @@ fn records_by(
         ) else {
             break;
         };
-        out.extend(page.items.iter().map(|(o, _)| o.signed.id()));
+        for (o, _) in &page.items {
+            f(o);
+        }
         match page.next {
             Some(c) => after = Some(c),
             None => break,
         }
     }
-    out
 }
 
 /// What bringing the index in step with the store took.
@@ -377,33 +384,13 @@ fn record_authors(
         ..Default::default()
     };
     let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let Ok(page) = store.query(
-            &filter,
-            Page {
-                limit: 1000,
-                after,
-                order: Order::OldestFirst,
-            },
-        ) else {
-            break;
-        };
-        out.extend(page.items.iter().filter_map(|(o, _)| {
-            match &o.object {
-                Object::Record(r) => o
-                    .signed
-                    .signatures()
-                    .first()
-                    .map(|(k, _)| (o.signed.id(), r.member.clone(), *k)),
-                _ => None,
-            }
-        }));
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
+    each_stored(store, &filter, |o| {
+        if let Object::Record(r) = &o.object
+            && let Some((k, _)) = o.signed.signatures().first()
+        {
+            out.push((o.signed.id(), r.member.clone(), *k));
         }
-    }
+    });
     out
 }
 
