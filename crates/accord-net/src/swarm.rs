@@ -792,6 +792,24 @@ impl Network {
         }
     }
 
+    /// Holds `peer` off for [`REFUSED_MIN`] without a refusal's doubling backoff: long enough
+    /// to cut its other connection, short enough that an honest peer displaced from a crowd
+    /// comes back at once.
+    fn hold_off(&mut self, peer: PeerId) {
+        let now = Instant::now();
+        if self.refused.len() >= REFUSED_CAPACITY && !self.refused.contains_key(&peer) {
+            return;
+        }
+        let r = self.refused.entry(peer).or_insert(Refused {
+            until: now,
+            backoff: REFUSED_MIN / 2,
+            warned: now - WARN_EVERY,
+            quiet: 0,
+            conduct: false,
+        });
+        r.until = r.until.max(now + REFUSED_MIN);
+    }
+
     fn refuse(&mut self, peer: PeerId, reason: String) {
         match self.admission {
             Admission::Members => {
@@ -912,11 +930,20 @@ impl Network {
                     return;
                 }
                 if num_established.get() > 1 {
-                    if let Some(s) = self.peers.get_mut(&peer_id)
-                        && s.addresses.len() < MAX_PEER_ADDRESSES
-                        && !s.addresses.contains(&addr)
-                    {
-                        s.addresses.push(addr);
+                    match self.peers.get_mut(&peer_id) {
+                        Some(s)
+                            if s.addresses.len() < MAX_PEER_ADDRESSES
+                                && !s.addresses.contains(&addr) =>
+                        {
+                            s.addresses.push(addr);
+                        }
+                        Some(_) => {}
+                        // A peer turned away whose other connection was still being set up:
+                        // it has no state here, and is not left connected without one.
+                        None if self.admission == Admission::Members => {
+                            let _ = self.swarm.disconnect_peer_id(peer_id);
+                        }
+                        None => {}
                     }
                     return;
                 }
@@ -933,7 +960,7 @@ impl Network {
                                 if let Some(s) = self.peers.get_mut(&oldest) {
                                     s.deadline = None; // no longer waiting: on its way out
                                 }
-                                let _ = self.note_refusal(oldest);
+                                self.hold_off(oldest);
                                 let _ = self.swarm.disconnect_peer_id(oldest);
                                 self.emit(NetworkEvent::NonMemberDisconnected {
                                     peer: oldest,
@@ -944,6 +971,9 @@ impl Network {
                             }
                             None => {
                                 debug!(peer = %peer_id, "too many peers awaiting admission, all being judged: dropping the newcomer");
+                                // Held off too: a second connection of it, still being set
+                                // up, is then cut as it arrives.
+                                self.hold_off(peer_id);
                                 let _ = self.swarm.disconnect_peer_id(peer_id);
                                 self.emit(NetworkEvent::NonMemberDisconnected {
                                     peer: peer_id,

@@ -709,13 +709,8 @@ impl NodeHandle {
         // Peers with a free transfer slot first; then those that were busy, each waited for at
         // most PEER_SLOT_WAIT (this task holds one of the overall slots meanwhile: a peer that
         // keeps its slots busy, slowly, must not hold every transfer back).
-        let mut busy = Vec::new();
-        let mut order: Vec<(Peer, bool)> = Vec::new();
-        for peer in peers {
-            order.push((peer, false));
-            busy.push((peer, true));
-        }
-        order.extend(busy);
+        let mut order: Vec<(Peer, bool)> = peers.iter().map(|p| (*p, false)).collect();
+        order.extend(peers.iter().map(|p| (*p, true)));
         let mut tried: HashSet<Peer> = HashSet::new();
         for (peer, wait) in order {
             if tried.contains(&peer) {
@@ -735,7 +730,9 @@ impl NodeHandle {
             };
             tried.insert(peer);
             let _permit = permit;
-            match self.fetch_from(peer, &want, false).await {
+            // A slow peer is left for another only when there is another to try.
+            let others = peers.iter().any(|p| !tried.contains(p));
+            match self.fetch_from(peer, &want, false, others).await {
                 Transfer::Done => {
                     done = true;
                     break;
@@ -803,8 +800,9 @@ impl NodeHandle {
     }
 
     /// Fetches the file from `peer`. `again`: this is the second try, after a kept chunk list
-    /// another peer served turned out not to be this peer's.
-    async fn fetch_from(&self, peer: Peer, want: &Want, again: bool) -> Transfer {
+    /// another peer served turned out not to be this peer's. `others`: another peer remains to
+    /// be tried, so a slow one may be left.
+    async fn fetch_from(&self, peer: Peer, want: &Want, again: bool, others: bool) -> Transfer {
         let att = self.attachments().clone();
         let hash = want.attachment.sha256;
         // The chunk list: saved by an earlier attempt, else asked for and checked against
@@ -894,6 +892,12 @@ impl NodeHandle {
                         // The same list: its chunk contradicts its own word (below). What was
                         // verified before stays.
                         att.set_list_source(hash, Some(peer));
+                    } else if want.claim_of(&theirs).is_err() {
+                        // A list no record's claim agrees with: this peer's word is worth
+                        // nothing here, and what other peers gave is kept.
+                        return Transfer::Disagrees(format!(
+                            "{e}, and the peer's own chunk list agrees with no record naming the file"
+                        ));
                     } else {
                         // Another list: the kept one and what came with it go, and this peer's
                         // is taken, once.
@@ -908,7 +912,7 @@ impl NodeHandle {
                                 "{e}, against a kept chunk list that could not be replaced"
                             ));
                         }
-                        return Box::pin(self.fetch_from(peer, want, true)).await;
+                        return Box::pin(self.fetch_from(peer, want, true, others)).await;
                     }
                 }
                 if !accord_core::attachment::listed(&list, index, &chunk) {
@@ -952,7 +956,9 @@ impl NodeHandle {
                 return Transfer::Elsewhere("could not write the chunk".into());
             }
             self.metrics().attachment_chunks.inc();
-            if took > SLOW_CHUNK && index + 1 < n {
+            // Only where what it sent is kept for the next: a claim that commits to its chunk
+            // list (without one, a next attempt starts over).
+            if took > SLOW_CHUNK && others && a.chunks.is_some() && index + 1 < n {
                 // Kept: the next peer (or this one, at the next attempt) goes on from here.
                 return Transfer::Elsewhere(format!(
                     "{} s for one chunk (at most {} s): too slow, another peer goes on",

@@ -925,8 +925,10 @@ impl QueryWords {
         let partial = surfaces
             .last()
             .filter(|w| {
+                let folded = analysis::fold_word(&w.2);
                 !text.ends_with(char::is_whitespace)
-                    && analysis::fold_word(&w.2).chars().count() >= plan::MIN_BEGINNING_CHARS
+                    && folded.chars().count() >= plan::MIN_BEGINNING_CHARS
+                    && !analysis::is_stop_word(&folded)
             })
             .map(|_| surfaces.len() - 1);
         QueryWords {

@@ -408,6 +408,16 @@ fn the_live_stream_reads_text_as_the_index_does() {
     });
     assert!(!accord_search::doc_matches_text(&aims, "AI"));
     assert!(accord_search::doc_matches_text(&aims, "aim"));
+    // Nor is a function word typed alone ("the" is not the beginning of "theory").
+    let theory = doc(R {
+        n: 3,
+        lang: "en",
+        title: "A theory of platforms",
+        summary: "",
+        body: "",
+        tags: &[],
+    });
+    assert!(!accord_search::doc_matches_text(&theory, "the"));
 }
 
 #[test]
@@ -780,8 +790,9 @@ fn a_two_letter_abbreviation_finds_only_what_names_it() {
     assert_eq!(order(&search(&idx, "EAЭС")), vec![25]);
 }
 
-/// The short forms of e-government analysts type ("e-gov", "eGov") find it in either spelling
-/// and across languages, through the glossary.
+/// The short form of e-government analysts type ("eGov") finds it in either spelling and across
+/// languages, through the glossary. ("e-gov" is not a glossary term: without word positions it
+/// would read as "e" and "gov" anywhere in a record, an e-mail address beside a gov.kz link.)
 #[test]
 fn e_gov_in_any_spelling_finds_e_government() {
     let idx = index(vec![
@@ -810,7 +821,7 @@ fn e_gov_in_any_spelling_finds_e_government() {
             tags: &[],
         }),
     ]);
-    for q in ["e-gov", "egov", "eGov", "e-government"] {
+    for q in ["egov", "eGov", "e-government"] {
         let mut found = order(&search(&idx, q));
         found.sort_unstable();
         assert_eq!(found, vec![31, 32, 33], "{q}");

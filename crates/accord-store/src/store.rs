@@ -1194,7 +1194,10 @@ impl Store {
                     waiting.push((*id, v.get(8..).unwrap_or_default().to_vec()));
                 }
             }
-            if key.first() == Some(&DELEGATION_WAIT) {
+            // (At the end of a batch, a key whose revocations went early holds none.)
+            if key.first() == Some(&DELEGATION_WAIT)
+                && (revocations_only || !batch.early_released.contains(&key))
+            {
                 // A key's self-revocation waits for its standing under the same key as the
                 // key's records: it is judged first, so that a record signed after the time it
                 // names is refused whatever the order they came in.
