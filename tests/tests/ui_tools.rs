@@ -128,6 +128,18 @@ async fn the_analysts_tools_work_from_the_ui() {
         "{html}"
     );
 
+    // A shared link's since/until show in the panel's date inputs, so applying it keeps them.
+    let (_, _, html, _) = get(&format!(
+        "{base}/?since=2025-03-01T00:00:00Z&until=2025-04-01T00:00:00Z&lang=en"
+    ))
+    .await;
+    let form = &html[html.find("<form class=\"filters\"").expect("filter form")..];
+    assert!(
+        form.contains("name=\"from\" value=\"2025-03-01\"")
+            && form.contains("name=\"to\" value=\"2025-03-31\""),
+        "{form}"
+    );
+
     // Sort and date range: oldest first; a range keeps the records inside it.
     let (_, _, html, _) = get(&format!("{base}/?sort=oldest&lang=en")).await;
     let first = html.find("Portal of public services").unwrap();

@@ -504,8 +504,13 @@ pub async fn search(
                             }
                             fieldset {
                                 legend.meta { (lang.t("shared_period")) }
-                                label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(get("from"));
-                                label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(get("to"));
+                                // A shared link's `since`/`until` show here as the days they
+                                // fall on, so that applying the panel keeps the period.
+                                @let day_of = |k: &str, back: u64| get(k).parse::<Timestamp>().ok().map(|t| Timestamp(t.0.saturating_sub(back)).date()).unwrap_or_default();
+                                @let from = if get("from").is_empty() { day_of("since", 0) } else { get("from") };
+                                @let to = if get("to").is_empty() { day_of("until", 1) } else { get("to") };
+                                label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(from);
+                                label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(to);
                             }
                             fieldset {
                                 legend.meta { (lang.t("doc_period")) }
