@@ -764,23 +764,7 @@ impl Network {
     /// warned about at most once a minute. `true` when a warning is due.
     fn note_refusal(&mut self, peer: PeerId) -> (bool, u64, Duration) {
         let now = Instant::now();
-        if self.refused.len() >= REFUSED_CAPACITY
-            && !self.refused.contains_key(&peer)
-            && let Some(oldest) = self
-                .refused
-                .iter()
-                .min_by_key(|(_, r)| r.until)
-                .map(|(p, _)| *p)
-        {
-            self.refused.remove(&oldest);
-        }
-        let r = self.refused.entry(peer).or_insert(Refused {
-            until: now,
-            backoff: REFUSED_MIN / 2,
-            warned: now - WARN_EVERY,
-            quiet: 0,
-            conduct: false,
-        });
+        let r = self.refused_entry(peer, now);
         r.backoff = (r.backoff * 2).clamp(REFUSED_MIN, REFUSED_MAX);
         r.until = now + r.backoff;
         if now.duration_since(r.warned) >= WARN_EVERY {
@@ -797,17 +781,30 @@ impl Network {
     /// comes back at once.
     fn hold_off(&mut self, peer: PeerId) {
         let now = Instant::now();
-        if self.refused.len() >= REFUSED_CAPACITY && !self.refused.contains_key(&peer) {
-            return;
+        let r = self.refused_entry(peer, now);
+        r.until = r.until.max(now + REFUSED_MIN);
+    }
+
+    /// `peer`'s refusal entry, made (not yet refusing) if it has none; at [`REFUSED_CAPACITY`]
+    /// the entry whose refusal ends first makes room.
+    fn refused_entry(&mut self, peer: PeerId, now: Instant) -> &mut Refused {
+        if self.refused.len() >= REFUSED_CAPACITY
+            && !self.refused.contains_key(&peer)
+            && let Some(oldest) = self
+                .refused
+                .iter()
+                .min_by_key(|(_, r)| r.until)
+                .map(|(p, _)| *p)
+        {
+            self.refused.remove(&oldest);
         }
-        let r = self.refused.entry(peer).or_insert(Refused {
+        self.refused.entry(peer).or_insert(Refused {
             until: now,
             backoff: REFUSED_MIN / 2,
             warned: now - WARN_EVERY,
             quiet: 0,
             conduct: false,
-        });
-        r.until = r.until.max(now + REFUSED_MIN);
+        })
     }
 
     fn refuse(&mut self, peer: PeerId, reason: String) {
