@@ -117,9 +117,13 @@ enum Command {
         /// The publisher's key.
         #[arg(long)]
         key: PathBuf,
-        /// The genesis charter (default: fetched from the node).
+        /// The genesis charter (default: the node's charter with its amendments, fetched from
+        /// the node).
         #[arg(long)]
         charter: Option<PathBuf>,
+        /// With --charter: an amendment adopted since the genesis (repeat for each).
+        #[arg(long = "with", value_name = "FILE", requires = "charter")]
+        with: Vec<PathBuf>,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -388,9 +392,8 @@ enum CharterCmd {
 
 #[derive(Debug, Args)]
 struct DelegateArgs {
-    /// The federation's genesis charter (charter.cbor).
-    #[arg(long)]
-    charter: PathBuf,
+    #[command(flatten)]
+    charter: util::CharterArgs,
     /// The delegating member's code, e.g. KZ.
     #[arg(long)]
     member: String,
@@ -412,8 +415,8 @@ struct DelegateArgs {
     /// Start of validity (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: now.
     #[arg(long, value_parser = util::parse_time)]
     from: Option<Timestamp>,
-    /// End of validity (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: none.
-    #[arg(long, value_parser = util::parse_time)]
+    /// End of validity (YYYY-MM-DD: the end of that day, UTC; or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: none.
+    #[arg(long, value_parser = util::parse_end_time)]
     until: Option<Timestamp>,
     /// The delegation file to write, to submit to the member's node.
     #[arg(long)]
@@ -424,9 +427,8 @@ struct DelegateArgs {
 enum CertCmd {
     /// Certify a libp2p node (its ed25519 node key) as a node of the member.
     Node {
-        /// The federation's genesis charter (charter.cbor).
-        #[arg(long)]
-        charter: PathBuf,
+        #[command(flatten)]
+        charter: util::CharterArgs,
         /// The certifying member's code, e.g. KZ.
         #[arg(long)]
         member: String,
@@ -448,9 +450,8 @@ enum CertCmd {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["delegation", "node_cert", "revoke_key"])))]
 struct RevokeArgs {
-    /// The federation's genesis charter (charter.cbor).
-    #[arg(long)]
-    charter: PathBuf,
+    #[command(flatten)]
+    charter: util::CharterArgs,
     /// The revoking member's code, e.g. KZ.
     #[arg(long)]
     member: String,
@@ -479,9 +480,8 @@ struct RevokeArgs {
 
 #[derive(Debug, Args)]
 struct RetractArgs {
-    /// The federation's genesis charter (charter.cbor).
-    #[arg(long)]
-    charter: PathBuf,
+    #[command(flatten)]
+    charter: util::CharterArgs,
     /// The record's member code, e.g. KZ.
     #[arg(long)]
     member: String,
@@ -510,9 +510,8 @@ struct SignArgs {
     /// The publisher's key.
     #[arg(long)]
     key: PathBuf,
-    /// The federation's genesis charter (charter.cbor).
-    #[arg(long)]
-    charter: PathBuf,
+    #[command(flatten)]
+    charter: util::CharterArgs,
     /// Creation time (YYYY-MM-DD, or an RFC 3339 time such as 2026-03-01T09:00:00Z); default: now.
     #[arg(long, value_parser = util::parse_time)]
     created: Option<Timestamp>,
@@ -706,12 +705,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             attach,
             key,
             charter,
+            with,
             node,
         } => runtime()?.block_on(node_cmd::publish(
             &input,
             &attach,
             &key,
-            charter.as_deref(),
+            charter.as_deref().map(|c| (c, with.as_slice())),
             &node.node,
         )),
         Command::Status { node } => runtime()?.block_on(node_cmd::status(&node.node)),

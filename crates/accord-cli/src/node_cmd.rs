@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::{objects_cmd, util};
 
-/// `--node` as a URL: a bare `host:port` (as `accord init --api` takes it) means `http://`;
-/// another scheme than http or https is refused by name.
+/// `--node` as a URL: a bare `host:port` (as `accord init --api` takes it) means `http://`.
+/// The tool speaks plain HTTP (it is built without TLS): `https://` is refused with the ways
+/// to reach a node behind a TLS proxy, and another scheme is refused by name.
 pub fn node_url(value: &str) -> Result<String, String> {
     let value = value.trim();
     let url = if value.contains("://") {
@@ -19,9 +20,13 @@ pub fn node_url(value: &str) -> Result<String, String> {
         format!("http://{value}")
     };
     match reqwest::Url::parse(&url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
+        Ok(u) if u.scheme() == "http" && u.host().is_some() => Ok(url),
+        Ok(u) if u.scheme() == "https" => Err(format!(
+            "{value:?}: accord speaks plain HTTP to a node's API, not HTTPS. Run it on the node's host (--node http://127.0.0.1:7401), or through an SSH tunnel (ssh -L 7401:127.0.0.1:7401 HOST, then --node http://127.0.0.1:7401); a signed file can also be sent over HTTPS with curl --data-binary @FILE -H 'content-type: application/cbor' {}/v1/objects",
+            value.trim_end_matches('/')
+        )),
         Ok(u) => Err(format!(
-            "{value:?}: give the node's API as http://HOST:PORT or https://HOST (not {}:)",
+            "{value:?}: give the node's API as http://HOST:PORT (not {}:)",
             u.scheme()
         )),
         Err(e) => Err(format!(
@@ -229,17 +234,42 @@ fn print_results(results: &[Value]) -> usize {
 }
 
 /// Uploads attachment files to the node (`PUT /v1/blobs/{sha256}`).
+/// How long an upload of `bytes` may take: the API's 30 s, and a second per 100 KiB beyond
+/// them (a 50-MiB file over a 1-Mbit/s office link), at most the node's own bound on an upload
+/// (`UPLOAD_SECS`).
+fn upload_time(bytes: usize) -> std::time::Duration {
+    let secs = 30 + (bytes as u64).div_ceil(100 * 1024);
+    std::time::Duration::from_secs(secs.min(UPLOAD_SECS))
+}
+
+/// The longest the node takes an upload for (its request timeout times its upload factor).
+const UPLOAD_SECS: u64 = 600;
+
 async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
     for (hash, path) in files {
         let bytes = util::read(path)?;
+        let size = bytes.len();
+        let limit = upload_time(size);
         let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
         let resp = client()?
             .put(&url)
+            .timeout(limit)
             .header("content-type", "application/octet-stream")
             .body(bytes)
             .send()
             .await
-            .with_context(|| format!("cannot reach {node}"))?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    anyhow!(
+                        "{}: the upload ({:.1} MiB) did not finish within {} s; the link to {node} is too slow for it, try from closer to the node",
+                        path.display(),
+                        size as f64 / (1024.0 * 1024.0),
+                        limit.as_secs()
+                    )
+                } else {
+                    anyhow!(e).context(format!("cannot reach {node}"))
+                }
+            })?;
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
@@ -253,6 +283,56 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
     Ok(())
 }
 
+/// The files given with `--attach` against the files the records name: a file no record names
+/// (changed after signing, or the wrong one) and a file a record names that is neither given
+/// nor already held by the node are refused before anything is sent, naming them.
+async fn check_attached(
+    objects: &[Vec<u8>],
+    attached: &[objects_cmd::AttachedFile],
+    node: &str,
+) -> Result<()> {
+    let limits = accord_core::Limits::default();
+    let mut named: Vec<(ObjectId, String)> = Vec::new();
+    for bytes in objects {
+        let Ok(signed) = accord_core::SignedObject::decode_draft(bytes, usize::MAX, limits.scan())
+        else {
+            continue; // the node names what is wrong with it
+        };
+        if let Ok(accord_core::Object::Record(r)) =
+            accord_core::Object::decode_body(signed.body(), &limits)
+        {
+            named.extend(r.attachments.iter().map(|a| (a.sha256, a.name.clone())));
+        }
+    }
+    for (hash, path) in attached {
+        if !named.iter().any(|(h, _)| h == hash) {
+            bail!(
+                "--attach {}: no record being submitted names this file (sha256 {hash}); was it changed after signing?",
+                path.display()
+            );
+        }
+    }
+    for (hash, name) in &named {
+        if attached.iter().any(|(h, _)| h == hash) {
+            continue;
+        }
+        let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
+        let held = client()?
+            .head(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {node}"))?
+            .status()
+            .is_success();
+        if !held {
+            bail!(
+                "the record attaches {name:?} (sha256 {hash}), which is neither given with --attach nor held by the node: add --attach FILE"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result<()> {
     let mut attached = Vec::new();
     for p in attach {
@@ -260,13 +340,14 @@ pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result
         let hash = ObjectId(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into());
         attached.push((hash, p.clone()));
     }
-    upload(node, &attached).await?;
     let mut objects = Vec::new();
     for f in files {
         let data = util::read(f)?;
         let parts = util::split_objects(&data).map_err(|e| anyhow!("{}: {e}", f.display()))?;
         objects.extend(parts.into_iter().map(<[u8]>::to_vec));
     }
+    check_attached(&objects, &attached, node).await?;
+    upload(node, &attached).await?;
     let mut bad = 0;
     for chunk in objects.chunks(accord_api::MAX_SUBMIT_OBJECTS) {
         bad += print_results(&post_objects(node, chunk).await?);
@@ -278,12 +359,14 @@ pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result
 }
 
 /// The node's genesis charter, fetched from it (for `publish` without `--charter`).
-async fn fetch_charter(node: &str) -> Result<Vec<u8>> {
+/// The node's charter in force: its genesis grown by every amendment the node holds (so a
+/// member added or a direction adopted since the genesis is known when signing).
+async fn node_trust(node: &str) -> Result<TrustView> {
     let status = get_json(node, "/v1/status", &[]).await?;
     let fed = status["federation"]
         .as_str()
         .ok_or_else(|| anyhow!("the node did not say its federation"))?;
-    let url = format!("{}/v1/objects/{fed}", node.trim_end_matches('/'));
+    let url = format!("{}/v1/export?types=charter", node.trim_end_matches('/'));
     let resp = client()?
         .get(&url)
         .header("accept", "application/cbor")
@@ -292,21 +375,48 @@ async fn fetch_charter(node: &str) -> Result<Vec<u8>> {
     if !resp.status().is_success() {
         bail!("{url}: {}", resp.status());
     }
-    Ok(resp.bytes().await?.to_vec())
+    let bytes = resp.bytes().await?;
+    let parts = util::split_objects(&bytes).map_err(|e| anyhow!("{url}: {e}"))?;
+    let mut genesis = None;
+    let mut amendments = Vec::new();
+    let limits = accord_core::Limits::default();
+    for (i, part) in parts.into_iter().enumerate() {
+        let id = accord_core::SignedObject::decode_draft(part, limits.max_bytes(), limits.scan())
+            .map_err(|e| anyhow!("{url}#{}: {e}", i + 1))?
+            .id();
+        let named = util::Named {
+            name: format!("{url}#{}", i + 1),
+            bytes: part.to_vec(),
+        };
+        if id.to_string() == fed {
+            genesis = Some(named);
+        } else {
+            amendments.push(named);
+        }
+    }
+    let genesis = genesis.ok_or_else(|| anyhow!("{url}: the node sent no genesis charter"))?;
+    let (mut trust, _) =
+        TrustView::from_genesis(&genesis.bytes).map_err(|e| anyhow!("charter: {e}"))?;
+    let mut known = util::Accepted::default();
+    for (name, r) in util::settle(&mut trust, &mut known, amendments, util::now()) {
+        if let Err(e) = r {
+            eprintln!("warning: the node's charter amendment {name} does not apply: {e}");
+        }
+    }
+    Ok(trust)
 }
 
 pub async fn publish(
     input: &Path,
     attach: &[PathBuf],
     key: &Path,
-    charter: Option<&Path>,
+    charter: Option<(&Path, &[PathBuf])>,
     node: &str,
 ) -> Result<()> {
-    let genesis = match charter {
-        Some(c) => util::read(c)?,
-        None => fetch_charter(node).await?,
+    let trust = match charter {
+        Some((c, with)) => util::load_trust(c, with)?.0,
+        None => node_trust(node).await?,
     };
-    let (trust, _) = TrustView::from_genesis(&genesis).map_err(|e| anyhow!("charter: {e}"))?;
     let key = util::load_secret_key(key)?;
     let (obj, files) = objects_cmd::build_record(input, attach, &trust, util::now())?;
     let signed = obj.sign(&key);

@@ -8,7 +8,7 @@ use accord_core::record_input::{AttachmentInput, RecordInput, split_front_matter
 use accord_core::validate::check_record_fields;
 use accord_core::{
     Delegation, MemberCode, NodeCert, Object, ObjectId, ObjectType, Retraction, Revocation,
-    SecretKey, Timestamp, TrustView, Verdict, validate,
+    SecretKey, Timestamp, TrustView, Verdict, validate_with,
 };
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -16,13 +16,18 @@ use crate::util;
 
 /// Signs `obj` and checks it against the trust view before writing it, so that a mistake
 /// (wrong root key, unknown member, bad scope) is caught here and not by every node.
-fn sign_checked(obj: Object, key: &SecretKey, trust: &TrustView, out: &Path) -> Result<ObjectId> {
+fn sign_checked(
+    obj: Object,
+    key: &SecretKey,
+    (trust, known): (&TrustView, &util::Accepted),
+    out: &Path,
+) -> Result<ObjectId> {
     let signed = obj.sign(key);
-    match validate(signed.as_bytes(), trust, util::now().saturating_add_ms(0)) {
+    match validate_with(signed.as_bytes(), trust, known, util::now()) {
         Verdict::Accepted(_) | Verdict::Pending(_) => {}
         Verdict::Rejected(r) => bail!("the {} would be refused: {r}", obj.object_type()),
     }
-    util::write_file(out, signed.as_bytes(), 0o644)?;
+    util::write_signed(out, signed.as_bytes(), &[])?;
     println!("{}", signed.id());
     eprintln!("wrote {} {}", obj.object_type(), out.display());
     Ok(signed.id())
@@ -34,7 +39,7 @@ fn member(code: &str) -> Result<MemberCode> {
 
 #[allow(clippy::too_many_arguments)]
 pub fn delegate(
-    charter: &Path,
+    charter: &util::CharterArgs,
     code: &str,
     root_key: &Path,
     publisher: &str,
@@ -45,7 +50,7 @@ pub fn delegate(
     until: Option<Timestamp>,
     out: &Path,
 ) -> Result<()> {
-    let (trust, _) = util::load_charter(charter)?;
+    let (trust, known) = charter.load()?;
     let key = util::load_secret_key(root_key)?;
     let publisher = util::public_key_arg(publisher).context("--publisher")?;
     let now = util::now();
@@ -63,19 +68,19 @@ pub fn delegate(
         not_before: from.unwrap_or(now),
         not_after: until,
     };
-    sign_checked(Object::Delegation(d), &key, &trust, out)?;
+    sign_checked(Object::Delegation(d), &key, (&trust, &known), out)?;
     Ok(())
 }
 
 pub fn cert_node(
-    charter: &Path,
+    charter: &util::CharterArgs,
     code: &str,
     root_key: &Path,
     node_key: &str,
     label: Option<String>,
     out: &Path,
 ) -> Result<()> {
-    let (trust, _) = util::load_charter(charter)?;
+    let (trust, known) = charter.load()?;
     let key = util::load_secret_key(root_key)?;
     let node_key = util::public_key_arg(node_key).context("--node-key")?;
     let n = NodeCert {
@@ -86,7 +91,7 @@ pub fn cert_node(
         node_key,
         label,
     };
-    sign_checked(Object::Node(n), &key, &trust, out)?;
+    sign_checked(Object::Node(n), &key, (&trust, &known), out)?;
     eprintln!("certified peer id {}", node_key.peer_id());
     Ok(())
 }
@@ -100,7 +105,7 @@ pub enum RevokeTarget {
 }
 
 pub fn revoke(
-    charter: &Path,
+    charter: &util::CharterArgs,
     code: &str,
     key: &Path,
     target: RevokeTarget,
@@ -108,7 +113,7 @@ pub fn revoke(
     reason: Option<String>,
     out: &Path,
 ) -> Result<()> {
-    let (trust, _) = util::load_charter(charter)?;
+    let (trust, known) = charter.load()?;
     let key = util::load_secret_key(key)?;
     let now = util::now();
     let (target_type, target) = match target {
@@ -129,19 +134,19 @@ pub fn revoke(
         effective: effective.unwrap_or(now),
         reason,
     };
-    sign_checked(Object::Revocation(r), &key, &trust, out)?;
+    sign_checked(Object::Revocation(r), &key, (&trust, &known), out)?;
     Ok(())
 }
 
 pub fn retract(
-    charter: &Path,
+    charter: &util::CharterArgs,
     code: &str,
     key: &Path,
     record: ObjectId,
     reason: &str,
     out: &Path,
 ) -> Result<()> {
-    let (trust, _) = util::load_charter(charter)?;
+    let (trust, known) = charter.load()?;
     let key = util::load_secret_key(key)?;
     let r = Retraction {
         object_type: ObjectType::Retraction,
@@ -151,12 +156,14 @@ pub fn retract(
         record,
         reason: reason.to_string(),
     };
-    sign_checked(Object::Retraction(r), &key, &trust, out)?;
+    sign_checked(Object::Retraction(r), &key, (&trust, &known), out)?;
     Ok(())
 }
 
 /// Parses a record input text; `name` is used in error messages.
 pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option<String>)> {
+    // A byte-order mark (Windows editors and PowerShell write one) is no part of the document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
         let input: RecordInput = serde_json::from_str(text).map_err(|e| anyhow!("{name}: {e}"))?;
         return Ok((input, None));
@@ -166,8 +173,17 @@ pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option
             "{name}: expected Markdown starting with a '---' front matter block (or a JSON document)"
         );
     };
-    let input: RecordInput =
-        serde_norway::from_str(yaml).map_err(|e| anyhow!("{name}: front matter: {e}"))?;
+    let input: RecordInput = serde_norway::from_str(yaml).map_err(|e| {
+        // The YAML parser counts from the line after the opening `---`: say the file's line.
+        let mut msg = e.to_string();
+        if let Some(at) = e.location() {
+            msg = msg.replace(
+                &format!("line {} column {}", at.line(), at.column()),
+                &format!("line {} column {}", at.line() + 1, at.column()),
+            );
+        }
+        anyhow!("{name}: front matter: {msg}")
+    })?;
     Ok((input, Some(body.to_string())))
 }
 
@@ -374,15 +390,43 @@ pub fn sign(
     input: &Path,
     attach: &[PathBuf],
     key: &Path,
-    charter: &Path,
+    charter: &util::CharterArgs,
     created: Option<Timestamp>,
     out: &Path,
 ) -> Result<()> {
-    let (trust, _) = util::load_charter(charter)?;
+    let sources: Vec<&Path> = std::iter::once(input)
+        .chain(attach.iter().map(PathBuf::as_path))
+        .collect();
+    util::check_signed_out(out, &sources)?;
+    let (trust, known) = charter.load()?;
     let key = util::load_secret_key(key)?;
     let (obj, files) = build_record(input, attach, &trust, created.unwrap_or_else(util::now))?;
+    if let Some(m) = trust.charter().member_by_root(&key.public_key()) {
+        bail!(
+            "--key is the root key of member {}: a record is signed by a publisher key the root key delegated (`accord delegate --publisher …`), never by the root key itself",
+            m.code
+        );
+    }
     let signed = obj.sign(&key);
-    util::write_file(out, signed.as_bytes(), 0o644)?;
+    // Checked as the node will check it, as far as the files given allow: with the key's
+    // delegation among `--with`, a key of another member, a delegation expired or out of
+    // scope, a body over the charter's bound, a time in the future are all named here.
+    match validate_with(signed.as_bytes(), &trust, &known, util::now()) {
+        Verdict::Rejected(r) => bail!("{}: the record would be refused: {r}", input.display()),
+        Verdict::Pending(m @ accord_core::Missing::Delegation { .. })
+            if !charter.with.is_empty() =>
+        {
+            bail!(
+                "{}: the record would wait at the node: {m}; is --key the publisher key a delegation among --with names?",
+                input.display()
+            )
+        }
+        Verdict::Pending(m) => {
+            eprintln!("not checked offline: {m} (pass it with --with FILE to check it here)")
+        }
+        Verdict::Accepted(_) => {}
+    }
+    util::write_signed(out, signed.as_bytes(), &sources)?;
     println!("{}", signed.id());
     eprintln!(
         "signed {} → {} ({} bytes)",

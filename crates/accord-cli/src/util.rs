@@ -2,10 +2,14 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use accord_core::cbor;
-use accord_core::{Limits, PublicKey, SecretKey, SignedObject, Timestamp, TrustView};
+use accord_core::validate::{KnownRecords, validate_with};
+use accord_core::{
+    Limits, MemberCode, Object, ObjectId, PublicKey, SecretKey, SignedObject, Timestamp, TrustView,
+    Verdict, Verified,
+};
 use anyhow::{Context, Result, anyhow, bail};
 
 /// The current time as a [`Timestamp`].
@@ -19,7 +23,33 @@ pub fn now() -> Timestamp {
 
 /// Parses a `--created`/`--until`-style time argument.
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
-    s.parse::<Timestamp>()
+    let t = s.trim().parse::<Timestamp>()?;
+    // Bare digits are Unix milliseconds to the parser: a date typed without its dashes
+    // ("20261201") would become a moment of 1970 and, on a revocation, revoke everything the key
+    // ever signed. Milliseconds of this century are still taken (scripts pass them).
+    if s.trim().bytes().all(|c| c.is_ascii_digit())
+        && t < Timestamp::from_date(MS_FROM).unwrap_or(Timestamp(0))
+    {
+        return Err(format!(
+            "{s:?} would be read as Unix milliseconds ({t}); write a date as YYYY-MM-DD or a time as YYYY-MM-DDTHH:MM:SSZ"
+        ));
+    }
+    Ok(t)
+}
+
+/// The first day bare Unix milliseconds are taken for (earlier ones are refused as a date typed
+/// without its dashes).
+const MS_FROM: &str = "2000-01-01";
+
+/// [`parse_time`] for the end of a period: a plain date means the end of that day (UTC), as
+/// `accord query --until` reads it, so `--until 2027-12-31` covers the whole of the 31st.
+pub fn parse_end_time(s: &str) -> Result<Timestamp, String> {
+    let t = parse_time(s)?;
+    Ok(if s.trim().len() == 10 {
+        Timestamp(t.0 + 86_400_000 - 1)
+    } else {
+        t
+    })
 }
 
 pub fn read(path: &Path) -> Result<Vec<u8>> {
@@ -27,8 +57,14 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 pub fn read_text(path: &Path) -> Result<String> {
-    fs::read_to_string(path)
-        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
+    let bytes = read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{} is not UTF-8 text (byte {} is not valid UTF-8): save it as UTF-8 (it may be in Windows-1251 or another legacy encoding)",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// A file written whole or not at all: the bytes go to a temporary file beside it, which
@@ -153,6 +189,35 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     f.commit()
 }
 
+/// Writes a signed object file: [`write_file`], refusing to replace a file that is not itself
+/// signed objects (`--out note.md` would otherwise destroy the Markdown it was signed from) or
+/// that is one of the `sources` just read.
+pub fn write_signed(path: &Path, bytes: &[u8], sources: &[&Path]) -> Result<()> {
+    check_signed_out(path, sources)?;
+    write_file(path, bytes, 0o644)
+}
+
+/// The check of [`write_signed`], to run before any work whose result it would refuse.
+pub fn check_signed_out(path: &Path, sources: &[&Path]) -> Result<()> {
+    if let Ok(existing) = fs::read(path) {
+        let same = |p: &&Path| matches!((fs::canonicalize(p), fs::canonicalize(path)), (Ok(a), Ok(b)) if a == b);
+        if sources.iter().any(same) {
+            bail!(
+                "--out {} is the file being signed; name another file (e.g. {}.cbor)",
+                path.display(),
+                path.with_extension("").display()
+            );
+        }
+        if !existing.is_empty() && split_objects(&existing).is_err() {
+            bail!(
+                "--out {} exists and is not a signed object file; refusing to overwrite it (remove it first, or name another file)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes a secret key as PKCS#8 PEM, mode 0600; refuses to overwrite unless `force`.
 pub fn write_secret_key(
     path: &Path,
@@ -208,6 +273,135 @@ pub fn load_charter(path: &Path) -> Result<(TrustView, SignedObject)> {
     Ok((trust, v.signed().clone()))
 }
 
+/// Records accepted so far, by id, with their member and signer: what a retraction or a new
+/// edition among the same files is checked against.
+#[derive(Debug, Default)]
+pub struct Accepted(std::collections::HashMap<ObjectId, (MemberCode, PublicKey)>);
+
+impl Accepted {
+    /// Notes `v` if it is a record.
+    pub fn note(&mut self, v: &Verified<Object>) {
+        if let Object::Record(r) = v.object() {
+            self.0.insert(v.id(), (r.member.clone(), v.signer()));
+        }
+    }
+}
+
+impl KnownRecords for Accepted {
+    fn record_meta(&self, id: &ObjectId) -> Option<(MemberCode, PublicKey)> {
+        self.0.get(id).cloned()
+    }
+}
+
+/// An object read from a file, named for messages (`file` or `file#N` in a sequence).
+pub struct Named {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Every object of `files`, named.
+pub fn read_objects(files: &[PathBuf]) -> Result<Vec<Named>> {
+    let mut items = Vec::new();
+    for p in files {
+        let data = read(p)?;
+        let parts = split_objects(&data).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        let many = parts.len() > 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            let name = if many {
+                format!("{}#{}", p.display(), i + 1)
+            } else {
+                p.display().to_string()
+            };
+            items.push(Named {
+                name,
+                bytes: part.to_vec(),
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Validates `items` against `trust` at `now`, applying each accepted object (a charter
+/// amendment or a delegation grows the view, a record becomes known to later retractions and
+/// editions) and retrying those pending while anything new is accepted: files may come in any
+/// order. Each item's outcome, accepted ones first in the order they were; an item left
+/// pending says what it waits for.
+pub fn settle(
+    trust: &mut TrustView,
+    known: &mut Accepted,
+    items: Vec<Named>,
+    now: Timestamp,
+) -> Vec<(String, Result<Verified<Object>, String>)> {
+    let mut results = Vec::new();
+    let mut todo = items;
+    loop {
+        let mut progress = false;
+        let mut waiting = Vec::new();
+        for item in todo {
+            match validate_with(&item.bytes, trust, &*known, now) {
+                Verdict::Accepted(v) => {
+                    trust.apply(&v);
+                    known.note(&v);
+                    results.push((item.name, Ok(v)));
+                    progress = true;
+                }
+                Verdict::Pending(_) => waiting.push(item),
+                Verdict::Rejected(r) => results.push((item.name, Err(format!("invalid: {r}")))),
+            }
+        }
+        todo = waiting;
+        if !progress || todo.is_empty() {
+            break;
+        }
+    }
+    for item in todo {
+        let reason = match validate_with(&item.bytes, trust, &*known, now) {
+            Verdict::Pending(m) => format!("not verifiable: {m} (pass it with --with FILE)"),
+            Verdict::Rejected(r) => format!("invalid: {r}"),
+            Verdict::Accepted(_) => "accepted only after the others were settled".to_string(),
+        };
+        results.push((item.name, Err(reason)));
+    }
+    results
+}
+
+/// `--charter` and `--with`: the federation's rules a signing tool checks what it signs
+/// against.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CharterArgs {
+    /// The federation's genesis charter (charter.cbor).
+    #[arg(long)]
+    pub charter: PathBuf,
+    /// A charter amendment adopted since the genesis, or a delegation (repeat for each, any
+    /// order): without the amendments, a member added, a root key replaced or a direction added
+    /// since the genesis is unknown here.
+    #[arg(long = "with", value_name = "FILE")]
+    pub with: Vec<PathBuf>,
+}
+
+impl CharterArgs {
+    /// [`load_trust`] of these files.
+    pub fn load(&self) -> Result<(TrustView, Accepted)> {
+        load_trust(&self.charter, &self.with)
+    }
+}
+
+/// The trust view of the genesis charter at `charter` grown by the objects of `with`: the
+/// charter amendments the federation adopted since (a member added, a root key replaced, a
+/// direction added to the taxonomy) and any delegations. Signing tools check what they sign
+/// against it, so they follow the charter in force rather than the genesis alone.
+pub fn load_trust(charter: &Path, with: &[PathBuf]) -> Result<(TrustView, Accepted)> {
+    let (mut trust, _) = load_charter(charter)?;
+    let mut known = Accepted::default();
+    let items = read_objects(with)?;
+    for (name, r) in settle(&mut trust, &mut known, items, now()) {
+        if let Err(e) = r {
+            bail!("--with {name}: {e}");
+        }
+    }
+    Ok((trust, known))
+}
+
 /// Splits a file into its objects: a single envelope or a CBOR sequence of them.
 pub fn split_objects(bytes: &[u8]) -> Result<Vec<&[u8]>> {
     let limits = Limits::default();
@@ -226,6 +420,57 @@ pub fn list(s: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A date typed without its dashes is refused, naming what it would have meant; a
+    /// millisecond time of this century is taken; a plain date as an end covers its whole day.
+    /// A signed object never replaces the Markdown it came from, nor any file that is not
+    /// signed objects; it does replace an earlier signed file.
+    #[test]
+    fn a_signed_object_replaces_only_a_signed_object_file() -> Result<()> {
+        let d = tempfile::tempdir()?;
+        let note = d.path().join("note.md");
+        fs::write(&note, "---\nkind: x\n---\nbody")?;
+        let e = write_signed(&note, b"\xa0", &[&note])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is the file being signed"), "{e}");
+        let other = d.path().join("other.md");
+        fs::write(&other, "# notes")?;
+        let e = write_signed(&other, b"\xa0", &[&note])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a signed object file"), "{e}");
+        assert_eq!(fs::read_to_string(&note)?, "---\nkind: x\n---\nbody");
+        assert_eq!(fs::read_to_string(&other)?, "# notes");
+        let out = d.path().join("note.cbor");
+        write_signed(&out, b"\xa0", &[&note])?;
+        write_signed(&out, b"\xa1\x01\x02", &[&note])?;
+        assert_eq!(fs::read(&out)?, b"\xa1\x01\x02");
+        Ok(())
+    }
+
+    #[test]
+    fn dates_without_dashes_are_refused_and_an_end_date_covers_its_day() {
+        let e = parse_time("20261201").unwrap_err();
+        assert!(
+            e.contains("Unix milliseconds") && e.contains("1970-01-01"),
+            "{e}"
+        );
+        assert!(e.contains("YYYY-MM-DD"), "{e}");
+        assert_eq!(
+            parse_time("1798761600000").map(|t| t.to_string()),
+            Ok("2027-01-01T00:00:00.000Z".to_string())
+        );
+        assert_eq!(
+            parse_end_time("2027-12-31").map(|t| t.to_string()),
+            Ok("2027-12-31T23:59:59.999Z".to_string())
+        );
+        assert_eq!(
+            parse_end_time("2027-12-31T12:00:00Z").map(|t| t.to_string()),
+            Ok("2027-12-31T12:00:00.000Z".to_string())
+        );
+        assert!(parse_end_time("31.12.2027").is_err());
+    }
 
     /// A link planted at the temporary file's name is replaced, not written through, and the
     /// file gets its own mode.

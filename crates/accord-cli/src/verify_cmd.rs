@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use accord_core::object::body_json;
-use accord_core::{Limits, Object, SignedObject, Timestamp, Verdict, validate};
+use accord_core::{Limits, Object, SignedObject, Timestamp};
 use anyhow::{Result, anyhow, bail};
 
 use crate::util;
@@ -47,56 +47,22 @@ pub fn verify(
 ) -> Result<()> {
     let (mut trust, _) = util::load_charter(charter)?;
     let now = at.unwrap_or_else(util::now);
-    // Trust files first, then the files to verify; trust objects among them count as well.
-    let mut items: Vec<(String, Vec<u8>, bool)> = Vec::new();
-    for (list, report) in [(with, false), (files, true)] {
-        for p in list {
-            let data = util::read(p)?;
-            let parts = util::split_objects(&data).map_err(|e| anyhow!("{}: {e}", p.display()))?;
-            let many = parts.len() > 1;
-            for (i, part) in parts.into_iter().enumerate() {
-                let name = if many {
-                    format!("{}#{}", p.display(), i + 1)
-                } else {
-                    p.display().to_string()
-                };
-                items.push((name, part.to_vec(), report));
-            }
-        }
-    }
+    // Trust files and the files to verify are settled together: trust objects among the files
+    // count as well, and a retraction or a new edition is checked against the records it names
+    // wherever they came from.
+    let to_verify = util::read_objects(files)?;
+    let reported: std::collections::HashSet<String> =
+        to_verify.iter().map(|n| n.name.clone()).collect();
+    let mut items = util::read_objects(with)?;
+    items.extend(to_verify);
+    let mut known = util::Accepted::default();
+    let results = util::settle(&mut trust, &mut known, items, now);
     let mut failures = 0;
-    let mut waiting: Vec<(String, Vec<u8>, bool)> = Vec::new();
-    let mut results: Vec<(String, Result<String, String>, bool)> = Vec::new();
-    // Validate; retry pending ones while trust keeps growing (objects may come in any order).
-    let mut todo = items;
-    loop {
-        let mut progress = false;
-        for (name, bytes, report) in todo.drain(..) {
-            match validate(&bytes, &trust, now) {
-                Verdict::Accepted(v) => {
-                    trust.apply(&v);
-                    results.push((name, Ok(describe(&v, &trust)), report));
-                    progress = true;
-                }
-                Verdict::Pending(_) => waiting.push((name, bytes, report)),
-                Verdict::Rejected(r) => results.push((name, Err(format!("invalid: {r}")), report)),
-            }
-        }
-        if !progress || waiting.is_empty() {
-            break;
-        }
-        todo = std::mem::take(&mut waiting);
-    }
-    for (name, bytes, report) in waiting {
-        let reason = match validate(&bytes, &trust, now) {
-            Verdict::Pending(m) => format!("not verifiable: {m} (pass it with --with FILE)"),
-            other => format!("{other:?}"),
-        };
-        results.push((name, Err(reason), report));
-    }
-    for (name, r, report) in results {
+    for (name, r) in results {
         match r {
-            Ok(line) if report => println!("{line}  file={name}"),
+            Ok(v) if reported.contains(&name) => {
+                println!("{}  file={name}", describe(&v, &trust))
+            }
             Ok(_) => {}
             Err(e) => {
                 failures += 1;

@@ -309,6 +309,27 @@ fn bad_record_inputs_name_the_field() {
             RECORD_MD.replace("---\n# Электронное", "# Электронное"),
             "front matter",
         ),
+        // A Cyrillic К typed for the Latin K looks right on screen.
+        (
+            RECORD_MD.replace("member: KZ", "member: КZ"),
+            "is not a Latin letter",
+        ),
+        (
+            RECORD_MD.replace("lang: ru", "lang: kz"),
+            "is a country code, not a language",
+        ),
+        (
+            RECORD_MD.replace(
+                "tags: [egov]",
+                "tags: [egov]\nlinks:\n  - url: https://adilet.zan.kz\n    titel: Закон",
+            ),
+            "unknown field `titel`",
+        ),
+        // The line of the file, counting the opening `---` (tags are on its line 8).
+        (
+            RECORD_MD.replace("tags: [egov]", "tags: 5"),
+            "line 8 column",
+        ),
     ];
     for (i, (text, expect)) in cases.iter().enumerate() {
         let name = format!("bad{i}.md");
@@ -329,6 +350,34 @@ fn bad_record_inputs_name_the_field() {
             .stderr(predicate::str::contains(*expect))
             .stderr(predicate::str::contains("panicked").not());
     }
+    // A JSON document saved with a byte-order mark is read; a file in a legacy encoding is
+    // named as such.
+    let json = r#"{"member":"KZ","kind":"regulatory-note","directions":["regulation"],"lang":"en","title":"T","body":"B"}"#;
+    fs::write(d.join("bom.json"), format!("\u{feff}{json}")).unwrap();
+    fs::write(
+        d.join("cp1251.md"),
+        b"---\nmember: KZ\ntitle: \xcf\xf0\xe8\n---\n",
+    )
+    .unwrap();
+    let sign = |name: &str| {
+        let mut c = accord(d);
+        c.args([
+            "sign",
+            name,
+            "--key",
+            "dev/KZ/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "o.cbor",
+        ]);
+        c
+    };
+    sign("bom.json").assert().success();
+    sign("cp1251.md")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("save it as UTF-8"));
 }
 
 #[test]
@@ -654,7 +703,7 @@ fn wrong_flags_and_files_fail_with_one_line() {
         .args(["devnet", "--members", "K", "--out", "x"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("two capital letters"));
+        .stderr(predicate::str::contains("two capital Latin letters"));
     accord(d)
         .args(["sign"])
         .assert()
@@ -675,6 +724,16 @@ fn wrong_flags_and_files_fail_with_one_line() {
         .failure()
         .stderr(predicate::str::contains("--node"))
         .stderr(predicate::str::contains("http://HOST:PORT"));
+    // This build speaks no TLS: https is refused with the ways to reach a node behind a proxy.
+    accord(d)
+        .args(["status", "--node", "https://accord.example.gov"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not HTTPS"))
+        .stderr(predicate::str::contains("ssh -L 7401:127.0.0.1:7401"))
+        .stderr(predicate::str::contains(
+            "https://accord.example.gov/v1/objects",
+        ));
     // A proxy's error page in front of the node: its status is said, not "not JSON".
     let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = proxy.local_addr().unwrap();
@@ -1035,4 +1094,221 @@ fn an_amendment_is_drafted_signed_by_the_threshold_and_the_new_key_and_verified(
         .stderr(predicate::str::contains(
             "--remove-member \"UZ\": not a member",
         ));
+}
+
+/// The stdout of a successful command, trimmed (an id the command printed).
+fn stdout_of(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// After an amendment adds a member, the signing tools follow the charter in force when given
+/// the amendment (`--with`), and refuse the new member without it; a new edition and a
+/// retraction verify offline against the record they name; `sign` names a root key used for a
+/// record and a key the delegation does not name, and never replaces the Markdown it signs.
+#[test]
+fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    for k in ["uz-root.key", "uz-pub.key"] {
+        accord(d)
+            .args(["key", "new", "--out", k])
+            .assert()
+            .success();
+    }
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--add-member",
+            "UZ=Republic of Uzbekistan=uz-root.key",
+            "--out",
+            "amendment.cbor",
+            "--node",
+            "http://127.0.0.1:9",
+        ])
+        .assert()
+        .success();
+    for k in ["dev/KZ/root.key", "dev/AM/root.key", "uz-root.key"] {
+        accord(d)
+            .args(["charter", "sign", "amendment.cbor", "--key", k])
+            .assert()
+            .success();
+    }
+    let delegate = |with: &[&str]| {
+        let mut c = accord(d);
+        c.args([
+            "delegate",
+            "--charter",
+            "dev/charter.cbor",
+            "--member",
+            "UZ",
+            "--root-key",
+            "uz-root.key",
+            "--publisher",
+            "uz-pub.key",
+            "--name",
+            "Ministry of Digital Technologies",
+            "--until",
+            "2099-12-31",
+            "--out",
+            "uz-delegation.cbor",
+        ]);
+        for w in with {
+            c.args(["--with", w]);
+        }
+        c
+    };
+    delegate(&[])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("UZ"));
+    delegate(&["amendment.cbor"]).assert().success();
+    let uz_md = RECORD_MD.replace("member: KZ", "member: UZ");
+    fs::write(d.join("uz.md"), &uz_md).unwrap();
+    let sign = |input: &str, key: &str, with: &[&str], out: &str| {
+        let mut c = accord(d);
+        c.args([
+            "sign",
+            input,
+            "--key",
+            key,
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            out,
+        ]);
+        for w in with {
+            c.args(["--with", w]);
+        }
+        c
+    };
+    // Without the amendment UZ is no member; with it (and the delegation) the record is
+    // checked as the node will check it.
+    sign("uz.md", "uz-pub.key", &[], "uz.cbor")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("UZ is not a member"));
+    let first = stdout_of(sign(
+        "uz.md",
+        "uz-pub.key",
+        &["amendment.cbor", "uz-delegation.cbor"],
+        "uz.cbor",
+    ));
+    // The root key signs no record; a key the delegation does not name is named.
+    sign("uz.md", "uz-root.key", &["amendment.cbor"], "x.cbor")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("root key of member UZ"));
+    sign(
+        "uz.md",
+        "dev/KZ/publisher.key",
+        &["amendment.cbor", "uz-delegation.cbor"],
+        "x.cbor",
+    )
+    .assert()
+    .failure()
+    .stderr(predicate::str::contains("would wait at the node"));
+    // `--out` naming the Markdown itself is refused, and the Markdown is intact.
+    sign("uz.md", "uz-pub.key", &["amendment.cbor"], "uz.md")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is the file being signed"));
+    assert_eq!(fs::read_to_string(d.join("uz.md")).unwrap(), uz_md);
+    // A new edition verifies against the record it supersedes, given with --with.
+    fs::write(
+        d.join("uz2.md"),
+        uz_md.replace(
+            "tags: [egov]",
+            &format!("tags: [egov]\nsupersedes: {first}"),
+        ),
+    )
+    .unwrap();
+    sign(
+        "uz2.md",
+        "uz-pub.key",
+        &["amendment.cbor", "uz-delegation.cbor"],
+        "uz2.cbor",
+    )
+    .assert()
+    .success();
+    let verify = |files: &[&str], with: &[&str]| {
+        let mut c = accord(d);
+        c.args(["verify", "--charter", "dev/charter.cbor"])
+            .args(files);
+        for w in with {
+            c.args(["--with", w]);
+        }
+        c
+    };
+    verify(&["uz2.cbor"], &["amendment.cbor", "uz-delegation.cbor"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "record {first} is not known yet"
+        )));
+    verify(
+        &["uz2.cbor"],
+        &["amendment.cbor", "uz-delegation.cbor", "uz.cbor"],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("valid"));
+    // So does a retraction, signed with the amendment in force.
+    accord(d)
+        .args([
+            "retract",
+            "--charter",
+            "dev/charter.cbor",
+            "--with",
+            "amendment.cbor",
+            "--member",
+            "UZ",
+            "--key",
+            "uz-pub.key",
+            "--record",
+            &first,
+            "--reason",
+            "withdrawn",
+            "--out",
+            "retraction.cbor",
+        ])
+        .assert()
+        .success();
+    verify(
+        &["uz.cbor", "retraction.cbor"],
+        &["amendment.cbor", "uz-delegation.cbor"],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("retraction"));
+    // A date typed without its dashes is no moment of 1970.
+    accord(d)
+        .args([
+            "revoke",
+            "--charter",
+            "dev/charter.cbor",
+            "--member",
+            "KZ",
+            "--key",
+            "dev/KZ/root.key",
+            "--revoke-key",
+            "dev/KZ/publisher.key",
+            "--effective",
+            "20261201",
+            "--out",
+            "rev.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("Unix milliseconds"));
+    assert!(!d.join("rev.cbor").exists());
 }

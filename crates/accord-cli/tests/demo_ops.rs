@@ -550,6 +550,57 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.pdf"));
+    // Submitting a record signed offline checks the files given against the files it names:
+    // one missing (and not held by the node), or one no record names, is refused by name
+    // before anything is sent; the right one is taken.
+    std::fs::write(d.join("budget.txt"), "Budget: 40 million.\n").unwrap();
+    std::fs::write(
+        d.join("note2.md"),
+        md.replace("Sandbox rules", "Sandbox budget")
+            .replace("files/annex.md", "budget.txt"),
+    )
+    .unwrap();
+    run_ok(
+        d,
+        &[
+            "sign",
+            "note2.md",
+            "--key",
+            "dev/KZ/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "note2.cbor",
+        ],
+    );
+    let submit = |attach: &[&str]| {
+        let mut c = accord();
+        c.current_dir(d)
+            .args(["submit", "note2.cbor", "--node", &api]);
+        for a in attach {
+            c.args(["--attach", a]);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, err) = submit(&[]);
+    assert!(
+        !ok && err.contains("\"budget.txt\"") && err.contains("add --attach"),
+        "{err}"
+    );
+    let (ok, err) = submit(&["plan.txt"]);
+    assert!(
+        !ok && err.contains("--attach plan.txt: no record being submitted names this file"),
+        "{err}"
+    );
+    let (ok, err) = submit(&["budget.txt"]);
+    assert!(ok, "{err}");
+    // A record whose files the node holds already is submitted again without them.
+    let (ok, err) = submit(&[]);
+    assert!(ok, "{err}");
     // Backup with the files, restore with them.
     run_ok(
         d,
@@ -557,7 +608,7 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
             "backup", "--node", &api, "--out", "b.cbor", "--blobs", "b-files",
         ],
     );
-    assert_eq!(std::fs::read_dir(d.join("b-files")).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(d.join("b-files")).unwrap().count(), 3);
     let restored = run_ok(
         d,
         &[
@@ -570,7 +621,7 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
         ],
     );
     assert!(
-        restored.contains("attachments: 2 restored from the backup, 0 to be fetched"),
+        restored.contains("attachments: 3 restored from the backup, 0 to be fetched"),
         "{restored}"
     );
     let cfg = std::fs::read_to_string(d.join("dev/KZ/node.toml"))
@@ -582,7 +633,7 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
     std::fs::write(d.join("dev/KZ/restored.toml"), cfg).unwrap();
     let checked = run_ok(d, &["check", "--config", "dev/KZ/restored.toml"]);
     assert!(
-        checked.contains("attachments checked 2") && checked.contains("bad attachments     0"),
+        checked.contains("attachments checked 3") && checked.contains("bad attachments     0"),
         "{checked}"
     );
     // One file rots on disk: check names it and fails; --repair removes it and queues it to

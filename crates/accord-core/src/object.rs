@@ -95,8 +95,20 @@ impl TryFrom<String> for MemberCode {
         if s.len() == 2 && s.bytes().all(|c| c.is_ascii_uppercase()) {
             Ok(MemberCode(s))
         } else {
+            // The two mistakes that look right on screen: a Cyrillic letter typed for its Latin
+            // twin (К for K), and lower case.
+            let hint = if let Some(c) = s.chars().find(|c| !c.is_ascii()) {
+                format!(
+                    "; {c:?} (U+{:04X}) is not a Latin letter: type the code with the Latin keyboard layout",
+                    c as u32
+                )
+            } else if s.len() == 2 && s.bytes().all(|c| c.is_ascii_alphabetic()) {
+                format!("; write it in capitals: {}", s.to_ascii_uppercase())
+            } else {
+                String::new()
+            };
             Err(format!(
-                "member code {s:?} must be two capital letters (ISO 3166-1 alpha-2)"
+                "member code {s:?} must be two capital Latin letters (ISO 3166-1 alpha-2){hint}"
             ))
         }
     }

@@ -60,6 +60,16 @@ impl AttachmentInput {
     }
 }
 
+/// A link as written by hand: a misspelt key (`titel:`) is an error that names it, as in the
+/// rest of the front matter, instead of a link signed without its title.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkInput {
+    pub url: String,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
 /// The fields a publisher writes. Unknown fields are an error that names them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +91,7 @@ pub struct RecordInput {
     #[serde(default)]
     pub supersedes: Option<String>,
     #[serde(default)]
-    pub links: Vec<Link>,
+    pub links: Vec<LinkInput>,
     #[serde(default)]
     pub attachments: Vec<AttachmentInput>,
     #[serde(default)]
@@ -112,6 +122,48 @@ pub fn split_front_matter(text: &str) -> Option<(&str, &str)> {
         offset += line.len();
     }
     None
+}
+
+/// Country codes of the federation's members written where a language tag belongs, and the
+/// language meant: none of them is a language code, so a record tagged so would be found by no
+/// language filter or analyser.
+const COUNTRY_NOT_LANGUAGE: [(&str, &str); 6] = [
+    ("kz", "kk (Kazakh) or ru"),
+    ("by", "be (Belarusian) or ru"),
+    ("tj", "tg (Tajik) or ru"),
+    ("ua", "uk (Ukrainian)"),
+    ("ge", "ka (Georgian)"),
+    ("md", "ro (Romanian) or ru"),
+];
+
+/// A BCP 47 language tag in its canonical case: the language lower case (`ru`), a script title
+/// case (`uz-Latn`), a region upper case (`ru-KZ`). A tag of the wrong shape, or a member's
+/// country code in place of a language (`kz`), is refused, naming the tag meant.
+pub fn canonical_language_tag(tag: &str) -> Result<String, String> {
+    let tag = tag.trim();
+    if !crate::validate::is_language_tag(tag) {
+        return Err(format!(
+            "{tag:?} is not a language tag (write ru, en, kk, uz-Latn, …)"
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, part) in tag.split('-').enumerate() {
+        out.push(match (i, part.len()) {
+            (0, _) => part.to_ascii_lowercase(),
+            (_, 4) if part.bytes().all(|c| c.is_ascii_alphabetic()) => {
+                let lower = part.to_ascii_lowercase();
+                lower[..1].to_ascii_uppercase() + &lower[1..]
+            }
+            (_, 2) => part.to_ascii_uppercase(),
+            _ => part.to_ascii_lowercase(),
+        });
+    }
+    if let Some((code, meant)) = COUNTRY_NOT_LANGUAGE.iter().find(|(c, _)| *c == out[0]) {
+        return Err(format!(
+            "{tag:?} is a country code, not a language: write {meant} (\"{code}\" names no language)"
+        ));
+    }
+    Ok(out.join("-"))
 }
 
 impl RecordInput {
@@ -147,17 +199,25 @@ impl RecordInput {
                 );
             }
         };
+        let lang = canonical_language_tag(&self.lang).map_err(|e| format!("lang: {e}"))?;
         let mut title = LangMap::new();
         let mut summary = LangMap::new();
         let mut bodies = LangMap::new();
-        title.insert(self.lang.clone(), self.title);
+        title.insert(lang.clone(), self.title);
         if let Some(s) = self.summary {
-            summary.insert(self.lang.clone(), s);
+            summary.insert(lang.clone(), s);
         }
-        bodies.insert(self.lang.clone(), body);
-        for (tag, t) in self.translations {
-            if tag == self.lang {
-                return Err(format!("translations.{tag}: is the original language"));
+        bodies.insert(lang.clone(), body);
+        for (written, t) in self.translations {
+            let tag = canonical_language_tag(&written)
+                .map_err(|e| format!("translations.{written}: {e}"))?;
+            if tag == lang {
+                return Err(format!(
+                    "translations.{written}: is the original language ({lang})"
+                ));
+            }
+            if title.contains_key(&tag) {
+                return Err(format!("translations.{written}: {tag} is given twice"));
             }
             title.insert(tag.clone(), t.title);
             if let Some(s) = t.summary {
@@ -221,14 +281,21 @@ impl RecordInput {
             member,
             kind: self.kind,
             directions: self.directions,
-            lang: self.lang,
+            lang,
             title,
             summary,
             body: bodies,
             tags: self.tags,
             references,
             supersedes,
-            links: self.links,
+            links: self
+                .links
+                .into_iter()
+                .map(|l| Link {
+                    url: l.url,
+                    title: l.title,
+                })
+                .collect(),
             attachments,
             effective_from: self.effective_from,
             effective_until: self.effective_until,
@@ -277,5 +344,65 @@ mod tests {
             let e = input(bad).into_record(fed, Timestamp(0), None).unwrap_err();
             assert!(e.starts_with("date:"), "{bad}: {e}");
         }
+    }
+
+    /// Language tags are signed in their canonical case, a member's country code in place of a
+    /// language is refused naming the language meant, and a translation that repeats the
+    /// original language under another case is refused.
+    #[test]
+    fn language_tags_are_signed_canonical_and_country_codes_refused() {
+        for (written, canonical) in [
+            ("RU", "ru"),
+            ("uz-latn", "uz-Latn"),
+            ("ru-kz", "ru-KZ"),
+            ("EN", "en"),
+        ] {
+            assert_eq!(
+                canonical_language_tag(written).as_deref(),
+                Ok(canonical),
+                "{written}"
+            );
+        }
+        for (bad, meant) in [("kz", "kk"), ("BY", "be"), ("tj", "tg")] {
+            let e = canonical_language_tag(bad).unwrap_err();
+            assert!(
+                e.contains("country code") && e.contains(meant),
+                "{bad}: {e}"
+            );
+        }
+        assert!(canonical_language_tag("russian").is_err());
+        let json = |lang: &str, tr: &str| -> RecordInput {
+            serde_json::from_str(&format!(
+                r#"{{"member":"KZ","kind":"k","directions":["d"],"lang":"{lang}","title":"T","body":"B","translations":{{"{tr}":{{"title":"T2"}}}}}}"#
+            ))
+            .expect("input")
+        };
+        let fed = ObjectId::of_body(b"f");
+        let r = json("RU", "En")
+            .into_record(fed, Timestamp(0), None)
+            .expect("record");
+        assert_eq!(r.lang, "ru");
+        assert_eq!(
+            r.title.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["en", "ru"]
+        );
+        let e = json("ru", "RU")
+            .into_record(fed, Timestamp(0), None)
+            .unwrap_err();
+        assert!(e.contains("original language"), "{e}");
+        let e = json("kz", "en")
+            .into_record(fed, Timestamp(0), None)
+            .unwrap_err();
+        assert!(e.starts_with("lang:") && e.contains("kk"), "{e}");
+    }
+
+    /// A misspelt key of a link names itself instead of signing a link without its title.
+    #[test]
+    fn a_misspelt_link_key_is_named() {
+        let e = serde_json::from_str::<RecordInput>(
+            r#"{"member":"KZ","kind":"k","directions":["d"],"lang":"ru","title":"T","body":"B","links":[{"url":"https://x","titel":"Закон"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("titel"), "{e}");
     }
 }

@@ -48,8 +48,9 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// longer meet the queries'. 2: decomposed text is composed, and soft hyphens and zero-width
 /// joiners keep a word whole. 3: words of one or two letters are not stemmed, Tajik letters
 /// fold, combining marks left after composition are dropped from the folded form, and Latin
-/// look-alikes in a word mixing scripts read as Cyrillic.
-pub const ANALYSIS_VERSION: u32 = 3;
+/// look-alikes in a word mixing scripts read as Cyrillic. 4: a language tag picks its family
+/// whatever its case ("RU" is Russian, as BCP 47 says).
+pub const ANALYSIS_VERSION: u32 = 4;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
 /// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
@@ -543,11 +544,15 @@ pub(crate) enum Family {
 impl Family {
     pub(crate) const ALL: [Family; 3] = [Family::Ru, Family::En, Family::Any];
 
+    /// The family of a BCP 47 tag, read case-insensitively ("RU", "ru-KZ" and "ru" alike).
     pub(crate) fn of(lang: &str) -> Family {
-        match lang.split('-').next().unwrap_or(lang) {
-            "ru" => Family::Ru,
-            "en" => Family::En,
-            _ => Family::Any,
+        let primary = lang.split('-').next().unwrap_or(lang);
+        if primary.eq_ignore_ascii_case("ru") {
+            Family::Ru
+        } else if primary.eq_ignore_ascii_case("en") {
+            Family::En
+        } else {
+            Family::Any
         }
     }
 }
