@@ -341,8 +341,12 @@ async fn metrics(State(node): State<NodeHandle>) -> Response {
         .into_response()
 }
 
-/// Ready: the store answers, and at least one peer is admitted when peers are expected.
+/// Ready: the store answers and takes writes, and at least one peer is admitted when peers
+/// are expected.
 async fn readyz(State(node): State<NodeHandle>) -> Response {
+    if let Some(fault) = node.fault() {
+        return (StatusCode::SERVICE_UNAVAILABLE, fault).into_response();
+    }
     match node.status().await {
         Ok(s) if s.peers_admitted > 0 || !node.expects_peers() => {
             (StatusCode::OK, "ready").into_response()

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub(crate) gossip_missed: Counter,
     pub(crate) gossip_unsent: Counter,
     pub(crate) requests_busy: Counter,
+    pub(crate) store_write_errors: Counter,
     pub(crate) search_cache_hits: Counter,
     pub(crate) search_cache_visits: Counter,
     pub(crate) search_cache_facet_reads: Counter,
@@ -104,6 +105,7 @@ impl Metrics {
             gossip_missed: Counter::default(),
             gossip_unsent: Counter::default(),
             requests_busy: Counter::default(),
+            store_write_errors: Counter::default(),
             search_cache_hits: Counter::default(),
             search_cache_visits: Counter::default(),
             search_cache_facet_reads: Counter::default(),
@@ -256,6 +258,11 @@ impl Metrics {
             "requests_refused_busy",
             "Reconciliation and attachment requests of peers refused because too many answers were in flight (4 per peer and protocol, 16 reconciliation and 32 attachment answers in all)",
             m.requests_busy.clone(),
+        );
+        r.register(
+            "store_write_errors",
+            "Group commits the store failed to write (nothing of them was acknowledged); the node is then not ready and must be restarted",
+            m.store_write_errors.clone(),
         );
         r.register(
             "sync_duplicates",

@@ -965,10 +965,19 @@ impl NodeHandle {
         })
     }
 
-    /// Why the node must restart to apply the charter in force: an amendment raised
+    /// A failure the node cannot go on from until it restarts (a store write refused, the
+    /// search indexer gone): the node is then not ready (`/readyz` answers 503 with it).
+    pub fn fault(&self) -> Option<String> {
+        self.inner.shared.fault()
+    }
+
+    /// Why the node must restart: a [`Self::fault`], or, to apply the charter in force, an amendment raised
     /// `max_object_bytes` above what the network was set up to carry when it started, so larger
     /// objects are taken from the API but neither gossiped nor reconciled until then.
     pub fn restart_needed(&self) -> Option<String> {
+        if let Some(fault) = self.fault() {
+            return Some(fault);
+        }
         let allowed = self.trust().limits().max_bytes();
         let carried = self.inner.transport_max_object_bytes;
         (allowed > carried).then(|| {

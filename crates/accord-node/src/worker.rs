@@ -101,6 +101,9 @@ pub(crate) struct Shared {
     store_bytes: AtomicU64,
     /// The store sequence number whose records are all searchable.
     searchable: watch::Sender<u64>,
+    /// The first failure that leaves the node unable to go on until a restart (a store write
+    /// refused, the indexer gone), as operators read it.
+    fault: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -112,6 +115,24 @@ impl Shared {
             seq: AtomicU64::new(store.seq()),
             store_bytes: AtomicU64::new(store.size_on_disk().unwrap_or(0)),
             searchable: watch::Sender::new(store.seq()),
+            fault: Mutex::new(None),
+        }
+    }
+
+    /// Why the node cannot go on until it restarts, if something made it so.
+    pub(crate) fn fault(&self) -> Option<String> {
+        self.fault
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Notes `why` as the node's fault unless an earlier one is noted (the first cause is the
+    /// one to read).
+    fn set_fault(&self, why: String) {
+        let mut f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(why);
         }
     }
 
@@ -453,7 +474,7 @@ pub(crate) fn run(
                     stored_at: Instant::now(),
                 };
                 if !index_tx.send(update) {
-                    warn!("the indexer has stopped; search catches up at the next start");
+                    indexer_gone(&shared);
                 }
                 let _ = reply.send(seq);
             }
@@ -606,18 +627,37 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                     stored_at,
                 };
                 if !ctx.index_tx.send(update) {
-                    warn!("the indexer has stopped; search catches up at the next start");
+                    indexer_gone(ctx.shared);
                 }
             }
         }
         Err(e) => {
-            error!(error = %e, "store write failed; nothing in this group was acknowledged");
+            // Once: a store that refused a write refuses the next ones too, at gossip's pace.
+            if ctx.metrics.store_write_errors.get() == 0 {
+                error!(error = %e, "store write failed; nothing in this group was acknowledged; restart the node");
+            } else {
+                debug!(error = %e, "store write failed again");
+            }
+            ctx.metrics.store_write_errors.inc();
+            ctx.shared.set_fault(format!(
+                "a store write failed ({e}); nothing since was stored: restart the node (after freeing disk space if it is full)"
+            ));
             let msg = e.to_string();
             for (_, _, reply) in group {
                 let _ = reply.send(Err(NodeError::Store(msg.clone())));
             }
         }
     }
+}
+
+/// The indexer thread is gone (it panicked): noted as the node's fault, logged once.
+fn indexer_gone(shared: &Shared) {
+    if shared.fault().is_none() {
+        error!("the search indexer has stopped; search shows nothing new until the node restarts");
+    }
+    shared.set_fault(
+        "the search indexer stopped: search shows nothing new until the node restarts".into(),
+    );
 }
 
 fn log_outcome(o: &IngestOutcome, source: Source) {

@@ -1,0 +1,101 @@
+//! A node whose store refuses a write (a failing disk, or a full one the free-space floor did
+//! not see coming): it acknowledges nothing of the failed write, keeps serving what it holds,
+//! and says it must be restarted — `/readyz` answers 503 with the reason, `/v1/status` has it
+//! in `restart_needed`, and `accord_store_write_errors_total` counts the failures — instead of
+//! staying "ready" while it stores nothing. The failure is the kernel's own: this test process's
+//! file-size limit (`RLIMIT_FSIZE`) is cut to one byte, so every write of a file fails with
+//! EFBIG (nextest runs each test in a process of its own).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use accord_node::Node;
+use accord_node::config::AdmissionMode;
+use accord_tests::harness::{TestFed, get_json, has, metric, now, records, serve, wait_until};
+
+async fn post(base: &str, bytes: Vec<u8>) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/objects"))
+        .header("content-type", "application/cbor")
+        .body(bytes)
+        .send()
+        .await
+        .expect("POST /v1/objects");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+/// `/readyz`: its status and text.
+async fn readyz(base: &str) -> (u16, String) {
+    let r = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("GET /readyz");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+/// Every later write of a regular file by this process fails with EFBIG: the file-size limit
+/// is one byte, and SIGXFSZ, which would end the process, is caught (tokio's handler replaces
+/// its default action). Returns the handler's stream, to keep while the limit holds.
+fn refuse_file_writes() -> tokio::signal::unix::Signal {
+    let caught =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
+            .expect("catch SIGXFSZ");
+    rlimit::setrlimit(rlimit::Resource::FSIZE, 1, rlimit::INFINITY)
+        .expect("cut the file-size limit");
+    caught
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() {
+    let tf = TestFed::new(&["KZ"], 73).expect("federation");
+    let node = Node::spawn(tf.config(0, Vec::new(), AdmissionMode::Members))
+        .await
+        .expect("node");
+    let base = serve(&node).await;
+    let recs = records(&tf, "fault", now(), 2);
+    let ids: Vec<_> = recs
+        .iter()
+        .map(|b| {
+            accord_core::SignedObject::decode(b, 1 << 20, accord_core::Limits::default().scan())
+                .expect("record")
+                .id()
+        })
+        .collect();
+    let (status, text) = post(&base, recs[0].clone()).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(readyz(&base).await.0, 200);
+    assert_eq!(metric(&node, "accord_store_write_errors_total").await, 0.0);
+
+    let _caught = refuse_file_writes();
+    let (status, text) = post(&base, recs[1].clone()).await;
+    assert!(
+        status >= 500,
+        "a write the store refused was answered {status}: {text}"
+    );
+    let (status, text) = readyz(&base).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("a store write failed") && text.contains("restart the node"),
+        "{text}"
+    );
+    let (_, s) = get_json(&base, "/v1/status").await;
+    assert!(
+        s["restart_needed"]
+            .as_str()
+            .is_some_and(|r| r.contains("a store write failed")),
+        "{s}"
+    );
+    assert!(metric(&node, "accord_store_write_errors_total").await >= 1.0);
+    // What was stored before is still served; what failed was not acknowledged nor kept.
+    assert!(has(&node, ids[0]).await);
+    assert!(!has(&node, ids[1]).await);
+    // The fault stays until a restart: a later answer still says so.
+    assert!(
+        wait_until(Duration::from_secs(2), || async {
+            readyz(&base).await.0 == 503
+        })
+        .await
+    );
+}
