@@ -886,6 +886,33 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
         "",
         "its own certificate starts it"
     );
+
+    // Its node key revoked (the revocation taken at one start, from `preload`): the next start
+    // is refused, naming the revocation, instead of a node every peer would refuse.
+    let m = &tf.fed.members[0];
+    let revocation = accord_core::Object::Revocation(accord_core::Revocation {
+        object_type: accord_core::ObjectType::Revocation,
+        federation: tf.fed.federation(),
+        created: now(),
+        member: m.code.clone(),
+        target_type: accord_core::object::TargetType::Key,
+        target: accord_core::ObjectId(*m.node.public_key().as_bytes()),
+        effective: now(),
+        reason: Some("machine retired".into()),
+    })
+    .sign(&m.root);
+    let revocation_file = tf.dir.path().join("kz-node-revoked.cbor");
+    std::fs::write(&revocation_file, revocation.as_bytes()).expect("write");
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.preload.push(revocation_file);
+    assert_eq!(start_error(cfg.clone()).await, "", "taken while starting");
+    let e = start_error(cfg).await;
+    assert!(
+        e.starts_with("config field node_cert: ")
+            && e.contains("is revoked since")
+            && e.contains("accord cert node"),
+        "{e}"
+    );
 }
 
 /// A restore cut short (killed, a power cut) leaves part of a store that looks consistent: the

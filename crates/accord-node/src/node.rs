@@ -1529,15 +1529,32 @@ fn own_certificate(
             key.public_key()
         ))
     })?;
-    let (_, obj) = accord_core::validate::decode(cert, trust.limits())
+    let (signed, obj) = accord_core::validate::decode(cert, trust.limits())
         .map_err(|e| field(format!("{path}: {e}")))?;
-    if let Object::Node(n) = obj
-        && n.member.as_str() != cfg.member
-    {
-        return Err(field(format!(
-            "{path}: the certificate is of member {}, and this node is configured as member {}",
-            n.member, cfg.member
-        )));
+    if let Object::Node(n) = obj {
+        if n.member.as_str() != cfg.member {
+            return Err(field(format!(
+                "{path}: the certificate is of member {}, and this node is configured as member {}",
+                n.member, cfg.member
+            )));
+        }
+        // Revoked (the certificate, or this node's key) as of now by what the store holds:
+        // every peer would refuse the node, so it would run cut off while looking healthy.
+        let now = crate::now();
+        let revoked = [
+            trust.object_revoked_since(&signed.id(), &n.member),
+            trust.key_revoked_since(&n.member, &n.node_key),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|since| *since <= now)
+        .min();
+        if let Some(since) = revoked {
+            return Err(field(format!(
+                "{path}: this certificate (or this node's key) is revoked since {since}: other nodes would refuse this node; have the root key holder of {} certify a new node key (`accord key new`, then `accord cert node … --node-key …`) and set node_key and node_cert to them",
+                n.member
+            )));
+        }
     }
     Ok(())
 }
