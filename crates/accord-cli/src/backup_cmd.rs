@@ -65,7 +65,7 @@ fn attachments_of(
 
 /// Downloads a consistent export of a running node (GET /v1/export) into `out`, streamed to
 /// disk and checked whole before it replaces anything there.
-pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> {
+pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Result<()> {
     use std::io::Write;
     let url = format!("{}/v1/export", node.trim_end_matches('/'));
     let mut resp = reqwest::Client::new()
@@ -90,9 +90,9 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> 
         scan.objects,
         out.display(),
     );
-    if let Some(dir) = blobs {
+    if let Some((dir, require)) = blobs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let (mut saved, mut missing) = (0, 0);
+        let (mut saved, mut missing) = (0, Vec::new());
         let mut seen = std::collections::BTreeSet::new();
         for (_, list) in scan.attachments {
             for a in list {
@@ -102,7 +102,7 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> 
                 let url = format!("{}/v1/blobs/{}", node.trim_end_matches('/'), a.sha256);
                 let resp = reqwest::Client::new().get(&url).send().await?;
                 if !resp.status().is_success() {
-                    missing += 1;
+                    missing.push(format!("{} (sha256 {})", a.name, a.sha256));
                     continue;
                 }
                 let body = resp.bytes().await.context("download interrupted")?;
@@ -118,15 +118,34 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<&Path>) -> Result<()> 
         println!(
             "{saved} attachment files written to {}{}",
             dir.display(),
-            if missing > 0 {
-                format!(" ({missing} not held by the node)")
-            } else {
+            if missing.is_empty() {
                 String::new()
+            } else {
+                format!(" ({} not held by the node)", missing.len())
             }
         );
+        if !missing.is_empty() {
+            // Still being fetched from peers, or of retracted records (their files are
+            // collected): a node restored from this backup fetches what its peers hold.
+            for m in missing.iter().take(MISSING_NAMED) {
+                eprintln!("not in the backup: {m}");
+            }
+            if missing.len() > MISSING_NAMED {
+                eprintln!("… and {} more", missing.len() - MISSING_NAMED);
+            }
+            if require {
+                bail!(
+                    "{} attachment file(s) the records name are not held by the node (--require-blobs)",
+                    missing.len()
+                );
+            }
+        }
     }
     Ok(())
 }
+
+/// Files not held by the node that a backup names one by one (the rest are counted).
+const MISSING_NAMED: usize = 20;
 
 /// The free space of the filesystem `dir` is (or will be) on: that of its nearest existing
 /// ancestor; `None` when it cannot be read.

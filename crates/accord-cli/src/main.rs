@@ -234,6 +234,10 @@ enum Command {
         /// Also copy every attachment file the node holds into this directory.
         #[arg(long)]
         blobs: Option<PathBuf>,
+        /// With --blobs: fail (exit 1) when a file a record names is not held by the node, for
+        /// a scheduled backup that must hold every file.
+        #[arg(long, requires = "blobs")]
+        require_blobs: bool,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -763,9 +767,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ))
         }
         Command::Reindex { config } => node_cmd::reindex(&config),
-        Command::Backup { out, blobs, node } => {
-            runtime()?.block_on(backup_cmd::backup(&node.node, &out, blobs.as_deref()))
-        }
+        Command::Backup {
+            out,
+            blobs,
+            require_blobs,
+            node,
+        } => runtime()?.block_on(backup_cmd::backup(
+            &node.node,
+            &out,
+            blobs.as_deref().map(|b| (b, require_blobs)),
+        )),
         Command::Restore {
             file,
             data_dir,

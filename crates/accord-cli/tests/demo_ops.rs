@@ -662,6 +662,37 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
         "{repaired}"
     );
     assert!(!victim.exists() && blob_dir.join(format!("{name}.want")).exists());
+    // A file the running node no longer holds is named by the backup, and fails it only with
+    // --require-blobs (a scheduled backup that must hold every file).
+    let budget = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"Budget: 40 million.\n"))
+    };
+    std::fs::remove_file(d.join("dev/KZ/data/blobs").join(&budget)).unwrap();
+    let backup = |require: bool| {
+        let mut c = accord();
+        c.current_dir(d).args([
+            "backup", "--node", &api, "--out", "b2.cbor", "--blobs", "b2-files",
+        ]);
+        if require {
+            c.arg("--require-blobs");
+        }
+        c.output().unwrap()
+    };
+    let out = backup(true);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success()
+            && err.contains("not in the backup: budget.txt")
+            && err.contains("--require-blobs"),
+        "{err}"
+    );
+    let out = backup(false);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.success() && err.contains("not in the backup: budget.txt"),
+        "{err}"
+    );
 }
 
 fn run_ok(d: &std::path::Path, args: &[&str]) -> String {
