@@ -228,6 +228,11 @@ fn taxonomy_hint(e: &accord_core::Rejection, charter: &accord_core::Charter) -> 
         ),
         _ => return String::new(),
     };
+    code_hint(wrong, &codes)
+}
+
+/// The closest of `codes` to `wrong` (a code typed from memory), and the whole list.
+pub fn code_hint(wrong: &str, codes: &[&str]) -> String {
     let closest = codes
         .iter()
         .map(|c| (edit_distance(wrong, c), *c))

@@ -170,6 +170,36 @@ fn strip_tags(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// After a query that found nothing: a `--kind` or `--direction` that is no code of the
+/// federation's taxonomy (a typo finds nothing, silently) is named, with the closest code.
+async fn unknown_codes(node: &str, f: &Filters) -> Result<()> {
+    if f.of.kind.is_empty() && f.of.direction.is_empty() {
+        return Ok(());
+    }
+    let fed = get(node, "/v1/federation", &[]).await?;
+    for (flag, given, list) in [
+        ("--kind", &f.of.kind, "kinds"),
+        ("--direction", &f.of.direction, "directions"),
+    ] {
+        let codes: Vec<&str> = fed["taxonomy"][list]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["code"].as_str()).collect())
+            .unwrap_or_default();
+        if codes.is_empty() {
+            continue;
+        }
+        for g in given.iter().flat_map(|g| g.split(',')).map(str::trim) {
+            if !codes.contains(&g) {
+                bail!(
+                    "{flag} {g:?}: not a code of the federation's taxonomy{}",
+                    crate::objects_cmd::code_hint(g, &codes)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn query(
     node: &str,
     text: Option<&str>,
@@ -185,6 +215,9 @@ pub async fn query(
     }
     let mut v = get(node, "/v1/records", &params).await?;
     printable(&mut v);
+    if v["total"].as_u64() == Some(0) {
+        unknown_codes(node, f).await?;
+    }
     let items = v["items"].as_array().cloned().unwrap_or_default();
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(&v)?),

@@ -272,6 +272,19 @@ fn backup_restore_and_check_keep_the_same_objects() {
         || run_ok(d, &query).starts_with("5 record(s)"),
     );
     let listed = run_ok(d, &query);
+    // A direction typed wrong finds nothing, and says why rather than "0 record(s)".
+    let out = accord()
+        .current_dir(d)
+        .args(["query", "--direction", "e-goverment", "--node", &api])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success()
+            && err.contains("--direction \"e-goverment\": not a code of the federation's taxonomy")
+            && err.contains("did you mean \"e-government\""),
+        "{err}"
+    );
     let titles: Vec<&str> = listed
         .lines()
         .skip(1)
