@@ -42,6 +42,15 @@ for (const [width, height] of [[1366, 900], [360, 780]]) {
     }
   }
   if (width === 360) {
+    // The header takes two lines (name and languages, then the menu), and every menu link is
+    // there, the menu scrolling sideways rather than wrapping.
+    await page.goto(`${base}/?lang=ru`, { waitUntil: 'load' });
+    const header = await page.locator('header.top').boundingBox();
+    const links = await page.locator('header nav a').count();
+    const lastLink = page.locator('header nav a').last();
+    await lastLink.scrollIntoViewIfNeeded();
+    if (!header || header.height > 110 || links < 6 || !(await lastLink.isVisible()))
+      failures.push({ check: 'on a phone the header takes two lines and its menu scrolls to every link', height: header && header.height, links });
     // Filters folded into one line above the results (reachable without scrolling past twenty
     // results), the first result still on the first screen: open them and find a member checkbox.
     await page.goto(`${base}/?lang=en`, { waitUntil: 'load' });

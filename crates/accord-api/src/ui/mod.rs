@@ -1162,6 +1162,18 @@ pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; }
 .copyable { display:flex; gap:var(--s2); align-items:flex-start; } .copyable pre { flex:1; min-width:0; margin:0; }
 .scroll { overflow-x:auto; max-width:100%; }
 table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
+/* On a phone the header takes two lines, not four: the name and the languages on the first
+   (the federation's name shortened to fit), the menu on the second, scrolled sideways when
+   it is wider than the screen (the link cut at the edge shows there is more). */
+@media (max-width: 640px) {
+  header.top { display:grid; grid-template-columns:minmax(0,1fr) auto; gap:var(--s1) var(--s2); padding:var(--s2) var(--s3); }
+  .brandline { flex-wrap:nowrap; }
+  .fed { overflow:hidden; text-overflow:ellipsis; white-space:nowrap; min-width:0; }
+  .langs { grid-column:2; grid-row:1; margin-left:0; white-space:nowrap; }
+  header nav { grid-column:1 / -1; grid-row:2; flex-wrap:nowrap; overflow-x:auto; white-space:nowrap; scrollbar-width:none; }
+  header nav::-webkit-scrollbar { display:none; }
+  header nav a { padding:var(--s2) 0; }
+}
 /* On a phone a table of nodes is a card per row, each value under its column's name. */
 @media (max-width: 640px) {
   table.stack, table.stack tbody, table.stack tr, table.stack td { display:block; }
