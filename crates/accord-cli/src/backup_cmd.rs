@@ -20,6 +20,8 @@ struct BackupScan {
     /// The first object: the federation's genesis charter, if the file is a backup.
     genesis: Vec<u8>,
     attachments: Named,
+    /// The records the backup's retractions name: their files are collected by the node.
+    retracted: std::collections::HashSet<accord_core::ObjectId>,
 }
 
 /// Reads a whole backup, checking that every object is whole CBOR (each object's limits are
@@ -34,20 +36,31 @@ fn scan_backup(input: impl std::io::Read) -> Result<BackupScan> {
         objects: 1,
         genesis,
         attachments: Vec::new(),
+        retracted: std::collections::HashSet::new(),
     };
     while let Some(item) = items.next_item()? {
         scan.objects += 1;
-        if let Some(named) = attachments_of(&item) {
-            scan.attachments.push(named);
+        match attachments_of(&item) {
+            Some(Mention::Record(named)) => scan.attachments.push(named),
+            Some(Mention::Retracted(id)) => {
+                scan.retracted.insert(id);
+            }
+            None => {}
         }
     }
     Ok(scan)
 }
 
-/// The attachments a record names, if `item` is one that names any.
-fn attachments_of(
-    item: &[u8],
-) -> Option<(accord_core::ObjectId, Vec<accord_core::object::Attachment>)> {
+/// What a backup's object says of attachments: the files a record names, or the record a
+/// retraction withdraws (whose files the node collects).
+enum Mention {
+    Record((accord_core::ObjectId, Vec<accord_core::object::Attachment>)),
+    Retracted(accord_core::ObjectId),
+}
+
+/// The attachments a record names, if `item` is one that names any, or the record a
+/// retraction names.
+fn attachments_of(item: &[u8]) -> Option<Mention> {
     let signed =
         accord_core::SignedObject::decode_draft(item, usize::MAX, cbor::SEQUENCE_SCAN).ok()?;
     let limits = Limits {
@@ -57,8 +70,9 @@ fn attachments_of(
     };
     match accord_core::Object::decode_body(signed.body(), &limits).ok()? {
         accord_core::Object::Record(r) if !r.attachments.is_empty() => {
-            Some((signed.id(), r.attachments))
+            Some(Mention::Record((signed.id(), r.attachments)))
         }
+        accord_core::Object::Retraction(r) => Some(Mention::Retracted(r.record)),
         _ => None,
     }
 }
@@ -92,8 +106,15 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
     );
     if let Some((dir, require)) = blobs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let (mut saved, mut missing) = (0, Vec::new());
+        let (mut saved, mut missing, mut collected) = (0, Vec::new(), 0);
         let mut seen = std::collections::BTreeSet::new();
+        // Files some record that stands names: the others belong to retracted records only.
+        let live: std::collections::HashSet<accord_core::ObjectId> = scan
+            .attachments
+            .iter()
+            .filter(|(id, _)| !scan.retracted.contains(id))
+            .flat_map(|(_, list)| list.iter().map(|a| a.sha256))
+            .collect();
         for (_, list) in scan.attachments {
             for a in list {
                 if !seen.insert(a.sha256) {
@@ -102,7 +123,11 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
                 let url = format!("{}/v1/blobs/{}", node.trim_end_matches('/'), a.sha256);
                 let resp = reqwest::Client::new().get(&url).send().await?;
                 if !resp.status().is_success() {
-                    missing.push(format!("{} (sha256 {})", a.name, a.sha256));
+                    if live.contains(&a.sha256) {
+                        missing.push(format!("{} (sha256 {})", a.name, a.sha256));
+                    } else {
+                        collected += 1;
+                    }
                     continue;
                 }
                 let body = resp.bytes().await.context("download interrupted")?;
@@ -116,12 +141,17 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
             }
         }
         println!(
-            "{saved} attachment files written to {}{}",
+            "{saved} attachment files written to {}{}{}",
             dir.display(),
             if missing.is_empty() {
                 String::new()
             } else {
                 format!(" ({} not held by the node)", missing.len())
+            },
+            if collected == 0 {
+                String::new()
+            } else {
+                format!(" ({collected} of retracted records, collected)")
             }
         );
         if !missing.is_empty() {

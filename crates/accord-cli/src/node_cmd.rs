@@ -233,7 +233,6 @@ fn print_results(results: &[Value]) -> usize {
     bad
 }
 
-/// Uploads attachment files to the node (`PUT /v1/blobs/{sha256}`).
 /// How long an upload of `bytes` may take: the API's 30 s, and a second per 100 KiB beyond
 /// them (a 50-MiB file over a 1-Mbit/s office link), at most the node's own bound on an upload
 /// (`UPLOAD_SECS`).
@@ -245,6 +244,8 @@ fn upload_time(bytes: usize) -> std::time::Duration {
 /// The longest the node takes an upload for (its request timeout times its upload factor).
 const UPLOAD_SECS: u64 = 600;
 
+/// Uploads attachment files to the node (`PUT /v1/blobs/{sha256}`), each with a time limit
+/// sized to it.
 async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
     for (hash, path) in files {
         let bytes = util::read(path)?;
@@ -284,15 +285,17 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
 }
 
 /// The files given with `--attach` against the files the records name: a file no record names
-/// (changed after signing, or the wrong one) and a file a record names that is neither given
-/// nor already held by the node are refused before anything is sent, naming them.
+/// (changed after signing, or the wrong one) is refused, and so is a file named by a new record
+/// of this node's own member that is neither given nor held by the node — both before anything
+/// is sent, naming them. Another member's records, and records the node holds already, are the
+/// node's to complete: it fetches their files from its peers.
 async fn check_attached(
     objects: &[Vec<u8>],
     attached: &[objects_cmd::AttachedFile],
     node: &str,
 ) -> Result<()> {
     let limits = accord_core::Limits::default();
-    let mut named: Vec<(ObjectId, String)> = Vec::new();
+    let mut records: Vec<(ObjectId, accord_core::Record)> = Vec::new();
     for bytes in objects {
         let Ok(signed) = accord_core::SignedObject::decode_draft(bytes, usize::MAX, limits.scan())
         else {
@@ -300,33 +303,55 @@ async fn check_attached(
         };
         if let Ok(accord_core::Object::Record(r)) =
             accord_core::Object::decode_body(signed.body(), &limits)
+            && !r.attachments.is_empty()
         {
-            named.extend(r.attachments.iter().map(|a| (a.sha256, a.name.clone())));
+            records.push((signed.id(), r));
         }
     }
     for (hash, path) in attached {
-        if !named.iter().any(|(h, _)| h == hash) {
+        if !records
+            .iter()
+            .any(|(_, r)| r.attachments.iter().any(|a| a.sha256 == *hash))
+        {
             bail!(
                 "--attach {}: no record being submitted names this file (sha256 {hash}); was it changed after signing?",
                 path.display()
             );
         }
     }
-    for (hash, name) in &named {
-        if attached.iter().any(|(h, _)| h == hash) {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let own = get_json(node, "/v1/status", &[]).await?["member"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let base = node.trim_end_matches('/');
+    let held = |path: String| async move {
+        Ok::<bool, anyhow::Error>(
+            client()?
+                .head(format!("{base}{path}"))
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {node}"))?
+                .status()
+                .is_success(),
+        )
+    };
+    for (id, r) in &records {
+        if r.member.as_str() != own || held(format!("/v1/objects/{id}")).await? {
             continue;
         }
-        let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
-        let held = client()?
-            .head(&url)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {node}"))?
-            .status()
-            .is_success();
-        if !held {
+        for a in &r.attachments {
+            if attached.iter().any(|(h, _)| *h == a.sha256)
+                || held(format!("/v1/blobs/{}", a.sha256)).await?
+            {
+                continue;
+            }
             bail!(
-                "the record attaches {name:?} (sha256 {hash}), which is neither given with --attach nor held by the node: add --attach FILE"
+                "the record attaches {:?} (sha256 {}), which is neither given with --attach nor held by the node: add --attach FILE",
+                a.name,
+                a.sha256
             );
         }
     }
@@ -360,50 +385,74 @@ pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result
 
 /// The node's genesis charter, fetched from it (for `publish` without `--charter`).
 /// The node's charter in force: its genesis grown by every amendment the node holds (so a
-/// member added or a direction adopted since the genesis is known when signing).
+/// member added or a direction adopted since the genesis is known when signing). Read a version
+/// at a time from the charter in force back through each one's `previous` (objects by id, with
+/// no export slot to wait for).
 async fn node_trust(node: &str) -> Result<TrustView> {
-    let status = get_json(node, "/v1/status", &[]).await?;
-    let fed = status["federation"]
+    let fed = get_json(node, "/v1/federation", &[]).await?;
+    let genesis_id = fed["federation"]
         .as_str()
-        .ok_or_else(|| anyhow!("the node did not say its federation"))?;
-    let url = format!("{}/v1/export?types=charter", node.trim_end_matches('/'));
+        .ok_or_else(|| anyhow!("the node did not say its federation"))?
+        .to_string();
+    let mut id = fed["charter_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the node did not say its charter in force"))?
+        .to_string();
+    let limits = accord_core::Limits::default();
+    let mut amendments = Vec::new();
+    let genesis = loop {
+        let bytes = fetch_object(node, &id).await?;
+        if id == genesis_id {
+            break bytes;
+        }
+        let signed = accord_core::SignedObject::decode_draft(&bytes, usize::MAX, limits.scan())
+            .map_err(|e| anyhow!("charter {id}: {e}"))?;
+        let Ok(accord_core::Object::Charter(c)) =
+            accord_core::Object::decode_body(signed.body(), &limits)
+        else {
+            bail!("{id}: the node's charter in force is not a charter");
+        };
+        if amendments.len() > MAX_CHARTER_VERSIONS {
+            bail!("the node's charter has more than {MAX_CHARTER_VERSIONS} versions");
+        }
+        amendments.push(util::Named {
+            name: format!("charter version {}", c.version),
+            bytes,
+        });
+        id = c
+            .previous
+            .ok_or_else(|| anyhow!("charter version {} names no previous version", c.version))?
+            .to_string();
+    };
+    let (mut trust, _) = TrustView::from_genesis(&genesis).map_err(|e| anyhow!("charter: {e}"))?;
+    amendments.reverse();
+    let mut known = util::Accepted::default();
+    for (name, r) in util::settle(&mut trust, &mut known, amendments, util::now(), &|_, _| {
+        String::new()
+    }) {
+        if let Err(e) = r {
+            eprintln!("warning: the node's {name} does not apply: {e}");
+        }
+    }
+    Ok(trust)
+}
+
+/// The most charter versions [`node_trust`] walks back through.
+const MAX_CHARTER_VERSIONS: usize = 1000;
+
+/// A signed object of the node by id (CBOR).
+async fn fetch_object(node: &str, id: &str) -> Result<Vec<u8>> {
+    let url = format!("{}/v1/objects/{id}", node.trim_end_matches('/'));
     let resp = client()?
         .get(&url)
         .header("accept", "application/cbor")
         .send()
-        .await?;
+        .await
+        .with_context(|| format!("cannot reach {node}"))?;
     if !resp.status().is_success() {
         bail!("{url}: {}", resp.status());
     }
-    let bytes = resp.bytes().await?;
-    let parts = util::split_objects(&bytes).map_err(|e| anyhow!("{url}: {e}"))?;
-    let mut genesis = None;
-    let mut amendments = Vec::new();
-    let limits = accord_core::Limits::default();
-    for (i, part) in parts.into_iter().enumerate() {
-        let id = accord_core::SignedObject::decode_draft(part, limits.max_bytes(), limits.scan())
-            .map_err(|e| anyhow!("{url}#{}: {e}", i + 1))?
-            .id();
-        let named = util::Named {
-            name: format!("{url}#{}", i + 1),
-            bytes: part.to_vec(),
-        };
-        if id.to_string() == fed {
-            genesis = Some(named);
-        } else {
-            amendments.push(named);
-        }
-    }
-    let genesis = genesis.ok_or_else(|| anyhow!("{url}: the node sent no genesis charter"))?;
-    let (mut trust, _) =
-        TrustView::from_genesis(&genesis.bytes).map_err(|e| anyhow!("charter: {e}"))?;
-    let mut known = util::Accepted::default();
-    for (name, r) in util::settle(&mut trust, &mut known, amendments, util::now()) {
-        if let Err(e) = r {
-            eprintln!("warning: the node's charter amendment {name} does not apply: {e}");
-        }
-    }
-    Ok(trust)
+    Ok(resp.bytes().await?.to_vec())
 }
 
 pub async fn publish(

@@ -406,7 +406,15 @@ pub fn sign(
     let (trust, known) = charter.load()?;
     let key = util::load_secret_key(key)?;
     let (obj, files) = build_record(input, attach, &trust, created.unwrap_or_else(util::now))?;
-    if let Some(m) = trust.charter().member_by_root(&key.public_key()) {
+    let delegated = |member: &MemberCode| {
+        matches!(
+            trust.check_publisher(member, &key.public_key(), util::now(), None),
+            accord_core::trust::PublisherCheck::Ok(_)
+        )
+    };
+    if let Some(m) = trust.charter().member_by_root(&key.public_key())
+        && !delegated(&m.code)
+    {
         bail!(
             "--key is the root key of member {}: a record is signed by a publisher key the root key delegated (`accord delegate --publisher …`), never by the root key itself",
             m.code
@@ -418,9 +426,7 @@ pub fn sign(
     // scope, a body over the charter's bound, a time in the future are all named here.
     match validate_with(signed.as_bytes(), &trust, &known, util::now()) {
         Verdict::Rejected(r) => bail!("{}: the record would be refused: {r}", input.display()),
-        Verdict::Pending(m @ accord_core::Missing::Delegation { .. })
-            if !charter.with.is_empty() =>
-        {
+        Verdict::Pending(m @ accord_core::Missing::Delegation { .. }) if known.delegations > 0 => {
             bail!(
                 "{}: the record would wait at the node: {m}; is --key the publisher key a delegation among --with names?",
                 input.display()

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use accord_core::cbor;
 use accord_core::validate::{KnownRecords, validate_with};
 use accord_core::{
-    Limits, MemberCode, Object, ObjectId, PublicKey, SecretKey, SignedObject, Timestamp, TrustView,
-    Verdict, Verified,
+    Limits, MemberCode, Object, ObjectId, PublicKey, Rejection, SecretKey, SignedObject, Timestamp,
+    TrustView, Verdict, Verified,
 };
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -276,20 +276,28 @@ pub fn load_charter(path: &Path) -> Result<(TrustView, SignedObject)> {
 /// Records accepted so far, by id, with their member and signer: what a retraction or a new
 /// edition among the same files is checked against.
 #[derive(Debug, Default)]
-pub struct Accepted(std::collections::HashMap<ObjectId, (MemberCode, PublicKey)>);
+pub struct Accepted {
+    records: std::collections::HashMap<ObjectId, (MemberCode, PublicKey)>,
+    /// Delegations among them: a signing tool given none cannot judge a publisher key.
+    pub delegations: usize,
+}
 
 impl Accepted {
-    /// Notes `v` if it is a record.
+    /// Notes `v` if it is a record (or counts it if it is a delegation).
     pub fn note(&mut self, v: &Verified<Object>) {
-        if let Object::Record(r) = v.object() {
-            self.0.insert(v.id(), (r.member.clone(), v.signer()));
+        match v.object() {
+            Object::Record(r) => {
+                self.records.insert(v.id(), (r.member.clone(), v.signer()));
+            }
+            Object::Delegation(_) => self.delegations += 1,
+            _ => {}
         }
     }
 }
 
 impl KnownRecords for Accepted {
     fn record_meta(&self, id: &ObjectId) -> Option<(MemberCode, PublicKey)> {
-        self.0.get(id).cloned()
+        self.records.get(id).cloned()
     }
 }
 
@@ -321,17 +329,23 @@ pub fn read_objects(files: &[PathBuf]) -> Result<Vec<Named>> {
     Ok(items)
 }
 
+/// What [`settle`] made of one object: accepted (with the line `describe` wrote for it when it
+/// was, against the trust view of that moment), or why not.
+pub type Settled = Result<(Verified<Object>, String), String>;
+
 /// Validates `items` against `trust` at `now`, applying each accepted object (a charter
 /// amendment or a delegation grows the view, a record becomes known to later retractions and
-/// editions) and retrying those pending while anything new is accepted: files may come in any
-/// order. Each item's outcome, accepted ones first in the order they were; an item left
-/// pending says what it waits for.
+/// editions) and retrying the others while anything new is accepted: files may come in any
+/// order, charter versions too (a version that skips ahead waits for the one before it).
+/// `describe` writes an accepted object's line at the moment it is accepted. Each item's
+/// outcome, in the order they were decided; an item left waiting says what it waits for.
 pub fn settle(
     trust: &mut TrustView,
     known: &mut Accepted,
     items: Vec<Named>,
     now: Timestamp,
-) -> Vec<(String, Result<Verified<Object>, String>)> {
+    describe: &dyn Fn(&Verified<Object>, &TrustView) -> String,
+) -> Vec<(String, Settled)> {
     let mut results = Vec::new();
     let mut todo = items;
     loop {
@@ -342,10 +356,13 @@ pub fn settle(
                 Verdict::Accepted(v) => {
                     trust.apply(&v);
                     known.note(&v);
-                    results.push((item.name, Ok(v)));
+                    let line = describe(&v, trust);
+                    results.push((item.name, Ok((v, line))));
                     progress = true;
                 }
-                Verdict::Pending(_) => waiting.push(item),
+                Verdict::Pending(_) | Verdict::Rejected(Rejection::CharterVersionSkip { .. }) => {
+                    waiting.push(item)
+                }
                 Verdict::Rejected(r) => results.push((item.name, Err(format!("invalid: {r}")))),
             }
         }
@@ -394,7 +411,7 @@ pub fn load_trust(charter: &Path, with: &[PathBuf]) -> Result<(TrustView, Accept
     let (mut trust, _) = load_charter(charter)?;
     let mut known = Accepted::default();
     let items = read_objects(with)?;
-    for (name, r) in settle(&mut trust, &mut known, items, now()) {
+    for (name, r) in settle(&mut trust, &mut known, items, now(), &|_, _| String::new()) {
         if let Err(e) = r {
             bail!("--with {name}: {e}");
         }
@@ -421,8 +438,6 @@ pub fn list(s: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// A date typed without its dashes is refused, naming what it would have meant; a
-    /// millisecond time of this century is taken; a plain date as an end covers its whole day.
     /// A signed object never replaces the Markdown it came from, nor any file that is not
     /// signed objects; it does replace an earlier signed file.
     #[test]
@@ -449,6 +464,8 @@ mod tests {
         Ok(())
     }
 
+    /// A date typed without its dashes is refused, naming what it would have meant; a
+    /// millisecond time of this century is taken; a plain date as an end covers its whole day.
     #[test]
     fn dates_without_dashes_are_refused_and_an_end_date_covers_its_day() {
         let e = parse_time("20261201").unwrap_err();

@@ -56,13 +56,11 @@ pub fn verify(
     let mut items = util::read_objects(with)?;
     items.extend(to_verify);
     let mut known = util::Accepted::default();
-    let results = util::settle(&mut trust, &mut known, items, now);
+    let results = util::settle(&mut trust, &mut known, items, now, &describe);
     let mut failures = 0;
     for (name, r) in results {
         match r {
-            Ok(v) if reported.contains(&name) => {
-                println!("{}  file={name}", describe(&v, &trust))
-            }
+            Ok((_, line)) if reported.contains(&name) => println!("{line}  file={name}"),
             Ok(_) => {}
             Err(e) => {
                 failures += 1;

@@ -1217,6 +1217,11 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
     .assert()
     .failure()
     .stderr(predicate::str::contains("would wait at the node"));
+    // The amendment alone (the delegation not at hand) signs, saying what was not checked.
+    sign("uz.md", "uz-pub.key", &["amendment.cbor"], "uz-alone.cbor")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not checked offline"));
     // `--out` naming the Markdown itself is refused, and the Markdown is intact.
     sign("uz.md", "uz-pub.key", &["amendment.cbor"], "uz.md")
         .assert()

@@ -1094,4 +1094,78 @@ fn an_amendment_drafted_from_the_node_is_taken_and_the_next_builds_on_it() {
             "{err}"
         );
     }
+    // A direction added by amendment: `publish` reads the charter in force from the node (its
+    // versions walked back by id), and `sign` knows it when given the amendments, in any order.
+    let mut taxonomy = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/taxonomy.toml"),
+    )
+    .unwrap();
+    taxonomy.push_str(
+        "\n[[directions]]\ncode = \"space-data\"\nnames = { ru = \"Космические данные\", en = \"Space data\" }\n",
+    );
+    std::fs::write(d.join("taxonomy3.toml"), taxonomy).unwrap();
+    run_ok(
+        d,
+        &[
+            "charter",
+            "amend",
+            "--node",
+            &api,
+            "--taxonomy",
+            "taxonomy3.toml",
+            "--out",
+            "v3t.cbor",
+        ],
+    );
+    run_ok(
+        d,
+        &["charter", "sign", "v3t.cbor", "--key", "dev/KZ/root.key"],
+    );
+    run_ok(d, &["submit", "v3t.cbor", "--node", &api]);
+    std::fs::write(
+        d.join("space.md"),
+        "---\nmember: KZ\nkind: regulatory-note\ndirections: [space-data]\nlang: en\ntitle: \"Satellite data for agriculture\"\n---\nOpen data from orbit.\n",
+    )
+    .unwrap();
+    let sign = |with: &[&str]| {
+        let mut c = accord();
+        c.current_dir(d).args([
+            "sign",
+            "space.md",
+            "--key",
+            "dev/KZ/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "space.cbor",
+        ]);
+        for w in with {
+            c.args(["--with", w]);
+        }
+        c.output().unwrap()
+    };
+    let out = sign(&[]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("space-data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sign(&["v3t.cbor", "v2.cbor", "dev/KZ/delegation.cbor"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let published = run_ok(
+        d,
+        &[
+            "publish",
+            "space.md",
+            "--key",
+            "dev/KZ/publisher.key",
+            "--node",
+            &api,
+        ],
+    );
+    assert!(published.contains("accepted"), "{published}");
 }

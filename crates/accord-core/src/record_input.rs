@@ -147,8 +147,13 @@ pub fn canonical_language_tag(tag: &str) -> Result<String, String> {
         ));
     }
     let mut out = Vec::new();
+    // Extensions and private use (after a one-letter singleton: `en-u-ca-gregory`, `x-ab`) are
+    // lower case whatever their length.
+    let mut extension = false;
     for (i, part) in tag.split('-').enumerate() {
+        extension |= part.len() == 1;
         out.push(match (i, part.len()) {
+            _ if extension => part.to_ascii_lowercase(),
             (0, _) => part.to_ascii_lowercase(),
             (_, 4) if part.bytes().all(|c| c.is_ascii_alphabetic()) => {
                 let lower = part.to_ascii_lowercase();
@@ -356,6 +361,8 @@ mod tests {
             ("uz-latn", "uz-Latn"),
             ("ru-kz", "ru-KZ"),
             ("EN", "en"),
+            ("en-u-ca-gregory", "en-u-ca-gregory"),
+            ("EN-x-AB", "en-x-ab"),
         ] {
             assert_eq!(
                 canonical_language_tag(written).as_deref(),

@@ -1058,8 +1058,11 @@ impl Network {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 // A bootstrap address whose node answers with another key: that node's key was
                 // rotated, and this node will never reach it there until its operator updates
-                // `network.bootstrap` (one line per redial, at most one per REDIAL_MAX).
-                if let libp2p::swarm::DialError::WrongPeerId { obtained, .. } = &error {
+                // `network.bootstrap` (one line per redial: a few in the first minute, then one
+                // per REDIAL_MAX).
+                if let libp2p::swarm::DialError::WrongPeerId { obtained, .. } = &error
+                    && self.bootstrap.iter().any(|b| Some(b.peer) == peer_id)
+                {
                     warn!(expected = ?peer_id, answered_as = %obtained, "a bootstrap address answered as another peer: its node key was probably rotated; put its new peer id in network.bootstrap");
                 } else {
                     debug!(peer = ?peer_id, %error, "outgoing connection failed");
