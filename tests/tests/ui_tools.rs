@@ -189,6 +189,32 @@ async fn the_analysts_tools_work_from_the_ui() {
         "BOM for spreadsheets"
     );
     assert_eq!(csv.lines().count(), 3, "header and KZ's two records: {csv}");
+    // The page's export reads in the reader's language: headings, names, not codes.
+    let (_, _, ru, _) = get(&format!(
+        "{base}/export.csv?member=KZ&lang=ru&delimiter=semicolon"
+    ))
+    .await;
+    let heading = ru.lines().next().unwrap_or_default();
+    assert!(
+        heading
+            .contains("Идентификатор;Опубликовано в сети;Дата документа;Участник;Вид;Направления")
+            && heading.contains("Заголовок (русский)"),
+        "{heading}"
+    );
+    assert!(ru.contains("(KZ);") && ru.contains(";действует;"), "{ru}");
+    assert!(
+        !ru.contains(";active;") && !ru.contains(";e-government;"),
+        "{ru}"
+    );
+    let (_, _, en, _) = get(&format!("{base}/export.csv?member=KZ&lang=en")).await;
+    assert!(
+        en.lines()
+            .next()
+            .unwrap_or_default()
+            .starts_with("\u{feff}Id,Published on the network,"),
+        "{en}"
+    );
+    assert!(en.contains(",active,"), "{en}");
     let (_, _, jsonl, _) = get(&format!("{base}/export.jsonl?direction=e-government")).await;
     let items: Vec<serde_json::Value> = jsonl
         .lines()

@@ -62,6 +62,17 @@ fn delimiter_of(params: &mut Vec<(String, String)>) -> Result<char, crate::ApiEr
     }
 }
 
+/// How a CSV for people names its columns and the codes in its cells: the web page's export,
+/// in the reader's language. Without it (scripts, the command line) the file has the column
+/// codes and the taxonomy's, members' and languages' codes.
+pub trait CsvNames {
+    /// The heading of a column (`id`, `created`, … as [`write_csv`] names them), or of a
+    /// title column for language `lang` (`column` is then `"title"`).
+    fn column(&self, column: &str, lang: Option<&str>) -> String;
+    /// A member, kind, direction, language or status code of column `column`, as read.
+    fn value(&self, column: &str, code: &str) -> String;
+}
+
 /// Writes records as CSV: the fixed columns, the record's page on the node, then its title in
 /// every language any of the records has (`title_<lang>`). `bom` starts the file with a UTF-8
 /// byte-order mark, which spreadsheet programs need to read Cyrillic and other non-Latin text.
@@ -72,13 +83,30 @@ pub fn write_csv(
     bom: bool,
     delimiter: char,
 ) -> std::io::Result<()> {
-    let list = |v: &Value| {
+    write_named_csv(out, items, node, bom, delimiter, None)
+}
+
+/// [`write_csv`], with the headings and codes named by `names` when given.
+pub fn write_named_csv(
+    out: &mut dyn Write,
+    items: &[Value],
+    node: &str,
+    bom: bool,
+    delimiter: char,
+    names: Option<&dyn CsvNames>,
+) -> std::io::Result<()> {
+    let named = |column: &str, code: &str| match names {
+        Some(n) => n.value(column, code),
+        None => code.to_string(),
+    };
+    let list = |column: &str, v: &Value| {
         v.as_array()
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
+                    .map(|c| named(column, c))
                     .collect::<Vec<_>>()
-                    .join(";")
+                    .join(if names.is_some() { "; " } else { ";" })
             })
             .unwrap_or_default()
     };
@@ -105,10 +133,24 @@ pub fn write_csv(
         "attachments",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(|s| match names {
+        Some(n) => n.column(s, None),
+        None => s.to_string(),
+    })
     .collect();
-    header.extend(langs.iter().map(|l| format!("title_{l}")));
-    writeln!(out, "{}", header.join(&delimiter.to_string()))?;
+    header.extend(langs.iter().map(|l| match names {
+        Some(n) => n.column("title", Some(l)),
+        None => format!("title_{l}"),
+    }));
+    writeln!(
+        out,
+        "{}",
+        header
+            .iter()
+            .map(|h| csv_field(h, delimiter))
+            .collect::<Vec<_>>()
+            .join(&delimiter.to_string())
+    )?;
     let base = node.trim_end_matches('/');
     for i in items {
         let text = |k: &str| i[k].as_str().unwrap_or("").to_string();
@@ -116,11 +158,11 @@ pub fn write_csv(
             text("id"),
             text("created"),
             text("date"),
-            text("member"),
-            text("kind"),
-            list(&i["directions"]),
-            list(&i["languages"]),
-            text("status"),
+            named("member", &text("member")),
+            named("kind", &text("kind")),
+            list("directions", &i["directions"]),
+            list("languages", &i["languages"]),
+            named("status", &text("status")),
             text("publisher"),
             text("title"),
             format!("{base}/records/{}", text("id")),
@@ -245,8 +287,19 @@ pub(crate) async fn csv(
         Err(e) => return refused_page(&node, &headers, e).await,
     };
     let items: Vec<Value> = docs.iter().map(|d| item_json(d, None)).collect();
+    // For the reader of the page: headings and names in the page's language.
+    let ctx = crate::ui::Ctx::new(&node, &params, &headers).await;
     let mut out = Vec::new();
-    if write_csv(&mut out, &items, &base_url(&headers), true, delimiter).is_err() {
+    if write_named_csv(
+        &mut out,
+        &items,
+        &base_url(&headers),
+        true,
+        delimiter,
+        Some(&ctx),
+    )
+    .is_err()
+    {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     file("text/csv; charset=utf-8", "accord-records.csv", out)

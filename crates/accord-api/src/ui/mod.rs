@@ -908,6 +908,14 @@ impl Ctx {
         }
     }
 
+    /// A member's name in the interface language, with its code: "Республика Казахстан (KZ)".
+    pub(crate) fn member_text(&self, code: &str) -> String {
+        match self.members.get(code) {
+            Some(name) if name != code => format!("{name} ({code})"),
+            _ => code.to_string(),
+        }
+    }
+
     /// A taxonomy code's name in the interface language.
     pub(crate) fn name<'a>(&'a self, code: &'a str) -> &'a str {
         self.names.get(code).map(String::as_str).unwrap_or(code)
@@ -1317,6 +1325,47 @@ const SCRIPT: &str = r#"
   }
 })();
 "#;
+
+/// The web page's CSV export reads in the reader's language: headings, members' names, the
+/// taxonomy's names, languages and statuses (scripts take `/v1/records` or `accord export`,
+/// which keep the codes).
+impl crate::exports::CsvNames for Ctx {
+    fn column(&self, column: &str, lang: Option<&str>) -> String {
+        let (ru, en) = match column {
+            "id" => ("Идентификатор", "Id"),
+            "created" => ("Опубликовано в сети", "Published on the network"),
+            "date" => ("Дата документа", "Document date"),
+            "member" => ("Участник", "Member"),
+            "kind" => ("Вид", "Kind"),
+            "directions" => ("Направления", "Directions"),
+            "languages" => ("Языки", "Languages"),
+            "status" => ("Статус", "Status"),
+            "publisher" => ("Издатель", "Publisher"),
+            "title" => ("Заголовок", "Title"),
+            "url" => ("Страница записи", "Record page"),
+            "attachments" => ("Файлы", "Files"),
+            other => (other, other),
+        };
+        let name = match self.lang {
+            Lang::Ru => ru,
+            Lang::En => en,
+        };
+        match lang {
+            Some(l) => format!("{name} ({})", self.lang.language(l)),
+            None => name.to_string(),
+        }
+    }
+
+    fn value(&self, column: &str, code: &str) -> String {
+        match column {
+            "member" => self.member_text(code),
+            "kind" | "directions" => self.name(code).to_string(),
+            "languages" => self.lang.language(code),
+            "status" => self.lang.status(code),
+            _ => code.to_string(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
