@@ -414,6 +414,19 @@ pub mod harness {
         format!("http://{addr}")
     }
 
+    /// `POST {base}/v1/objects` of one signed object: the status and the answer's text.
+    pub async fn post_object(base: &str, bytes: Vec<u8>) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/objects"))
+            .header("content-type", "application/cbor")
+            .body(bytes)
+            .send()
+            .await
+            .expect("POST /v1/objects");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
     /// `GET {base}{path_and_query}`: the status and the JSON body (`null` if it is not JSON).
     pub async fn get_json(base: &str, path_and_query: &str) -> (u16, serde_json::Value) {
         let r = reqwest::get(format!("{base}{path_and_query}"))

@@ -13,7 +13,7 @@ use std::time::Duration;
 use accord_node::NodeHandle;
 use accord_node::config::AdmissionMode;
 use accord_tests::harness::{
-    TestFed, admitted, admitted_pair, get_json, get_text, has, now, serve, wait_until,
+    TestFed, admitted, admitted_pair, get_json, get_text, has, now, post_object, serve, wait_until,
 };
 
 const MIB: u64 = 1 << 20;
@@ -56,18 +56,6 @@ async fn upload(client: &reqwest::Client, base: &str, sha: &str, bytes: Vec<u8>)
     (status, r.text().await.unwrap_or_default())
 }
 
-async fn post(client: &reqwest::Client, base: &str, bytes: Vec<u8>) -> (u16, String) {
-    let r = client
-        .post(format!("{base}/v1/objects"))
-        .header("content-type", "application/cbor")
-        .body(bytes)
-        .send()
-        .await
-        .expect("POST /v1/objects");
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap_or_default())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes_by_itself() {
     let tf = TestFed::new(&["KZ", "BY"], 71).expect("federation");
@@ -80,7 +68,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
 
     // Room: a submission is stored and searchable.
     let before = tf.fed.record(0, "Stored before the disk filled", t);
-    let (status, body) = post(&client, &base, before.as_bytes().to_vec()).await;
+    let (status, body) = post_object(&base, before.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{body}");
     assert!(has(&b, before.id()).await);
 
@@ -99,7 +87,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
         "Sent while the disk is full",
         accord_core::Timestamp(t.0 + 1),
     );
-    let answer = post(&client, &base, refused.as_bytes().to_vec()).await;
+    let answer = post_object(&base, refused.as_bytes().to_vec()).await;
     assert_eq!(
         answer.0, 507,
         "a submission is refused once the disk is below the floor: {answer:?}"
@@ -216,7 +204,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     // Space is freed: the node takes objects again by itself, and reconciliation brings what
     // gossip could not.
     free.store(10 << 30, Ordering::SeqCst);
-    let answer = post_until(&client, &base, refused.as_bytes(), 200).await;
+    let answer = post_until(&base, refused.as_bytes(), 200).await;
     assert_eq!(
         answer.0, 200,
         "submissions are taken again once space is freed: {answer:?}"
@@ -239,15 +227,10 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
 }
 
 /// Posts `bytes` every 25 ms until the answer has status `want` (at most 10 s); the last answer.
-async fn post_until(
-    client: &reqwest::Client,
-    base: &str,
-    bytes: &[u8],
-    want: u16,
-) -> (u16, String) {
+async fn post_until(base: &str, bytes: &[u8], want: u16) -> (u16, String) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let answer = post(client, base, bytes.to_vec()).await;
+        let answer = post_object(base, bytes.to_vec()).await;
         if answer.0 == want || tokio::time::Instant::now() > deadline {
             return answer;
         }
@@ -404,7 +387,7 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
     let (status, text) = upload(&client, &base, &small_sha, small).await;
     assert_eq!(status, 200, "{text}");
     let later = tf.fed.record(0, "Sent while a file waits", now());
-    let (status, text) = post(&client, &base, later.as_bytes().to_vec()).await;
+    let (status, text) = post_object(&base, later.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{text}");
 
     // Space freed: the waiting file is fetched by itself, whole and verified.

@@ -12,19 +12,9 @@ use std::time::Duration;
 
 use accord_node::Node;
 use accord_node::config::AdmissionMode;
-use accord_tests::harness::{TestFed, get_json, has, metric, now, records, serve, wait_until};
-
-async fn post(base: &str, bytes: Vec<u8>) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/v1/objects"))
-        .header("content-type", "application/cbor")
-        .body(bytes)
-        .send()
-        .await
-        .expect("POST /v1/objects");
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap_or_default())
-}
+use accord_tests::harness::{
+    TestFed, get_json, has, metric, now, post_object as post, records, serve, wait_until,
+};
 
 /// `/readyz`: its status and text.
 async fn readyz(base: &str) -> (u16, String) {

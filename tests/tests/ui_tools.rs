@@ -191,7 +191,7 @@ async fn the_analysts_tools_work_from_the_ui() {
     assert_eq!(csv.lines().count(), 3, "header and KZ's two records: {csv}");
     // The page's export reads in the reader's language: headings, names, not codes.
     let (_, _, ru, _) = get(&format!(
-        "{base}/export.csv?member=KZ&lang=ru&delimiter=semicolon"
+        "{base}/export.csv?member=KZ&hl=ru&delimiter=semicolon"
     ))
     .await;
     let heading = ru.lines().next().unwrap_or_default();
@@ -206,7 +206,7 @@ async fn the_analysts_tools_work_from_the_ui() {
         !ru.contains(";active;") && !ru.contains(";e-government;"),
         "{ru}"
     );
-    let (_, _, en, _) = get(&format!("{base}/export.csv?member=KZ&lang=en")).await;
+    let (_, _, en, _) = get(&format!("{base}/export.csv?member=KZ&hl=en")).await;
     assert!(
         en.lines()
             .next()

@@ -30,7 +30,9 @@ fn csv_field(s: &str, delimiter: char) -> String {
     } else {
         s.to_string()
     };
-    if formula || s.contains([delimiter, '"', '\n', '\r']) {
+    // Both usual delimiters are quoted whatever the file's: a spreadsheet set up for the
+    // other one would split the cell there otherwise.
+    if formula || s.contains([delimiter, ',', ';', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
@@ -265,7 +267,19 @@ fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `GET /export.csv?<search>[&delimiter=semicolon]`: CSV with a byte-order mark
+/// Takes `hl` (the interface language of the page that links a file) out of `params`, as the
+/// `lang` parameter [`crate::ui::Ctx::new`] reads.
+fn interface_lang(params: &mut Vec<(String, String)>) -> Vec<(String, String)> {
+    let hl = params
+        .iter()
+        .filter(|(k, _)| k == "hl")
+        .map(|(_, v)| ("lang".to_string(), v.clone()))
+        .collect();
+    params.retain(|(k, _)| k != "hl");
+    hl
+}
+
+/// `GET /export.csv?<search>[&delimiter=semicolon][&hl=ru|en]`: CSV with a byte-order mark
 /// (spreadsheets read Cyrillic then). Exports of a search share the slots of `/v1/export`
 /// ([`crate::EXPORTS_AT_ONCE`]).
 pub(crate) async fn csv(
@@ -278,6 +292,9 @@ pub(crate) async fn csv(
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
+    // `hl`: the page's language, for the headings and names (`lang` is the records' language
+    // filter, as in the API); without it, the reader's cookie or browser language.
+    let hl = interface_lang(&mut params);
     let _slot = match ui_slot(&node, &headers, &slots).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -288,7 +305,7 @@ pub(crate) async fn csv(
     };
     let items: Vec<Value> = docs.iter().map(|d| item_json(d, None)).collect();
     // For the reader of the page: headings and names in the page's language.
-    let ctx = crate::ui::Ctx::new(&node, &params, &headers).await;
+    let ctx = crate::ui::Ctx::new(&node, &hl, &headers).await;
     let mut out = Vec::new();
     if write_named_csv(
         &mut out,
@@ -450,12 +467,7 @@ pub async fn atom(
     headers: HeaderMap,
     Query(mut params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let hl: Vec<(String, String)> = params
-        .iter()
-        .filter(|(k, _)| k == "hl")
-        .map(|(_, v)| ("lang".to_string(), v.clone()))
-        .collect();
-    params.retain(|(k, _)| k != "hl");
+    let hl = interface_lang(&mut params);
     let docs = match collect(&node, &params, FEED_ENTRIES, true).await {
         Ok(d) => d,
         Err(e) => return refused_page(&node, &headers, e).await,
@@ -607,6 +619,8 @@ mod tests {
                 .unwrap()
                 .starts_with("id;created;date;member")
         );
+        // Quoted in a comma-separated file too: a spreadsheet set up for semicolons would split
+        // the cell there otherwise.
         let mut out = Vec::new();
         super::write_csv(&mut out, &[item], "http://n", false, ',').unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -614,7 +628,7 @@ mod tests {
             text.lines()
                 .nth(1)
                 .unwrap()
-                .contains(",e-government;digital-skills,")
+                .contains(",\"e-government;digital-skills\",")
         );
     }
 

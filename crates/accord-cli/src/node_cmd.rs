@@ -250,7 +250,8 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
     for (hash, path) in files {
         let bytes = util::read(path)?;
         let size = bytes.len();
-        let limit = upload_time(size);
+        // The node may first wait for an upload slot, as long as it takes an upload.
+        let limit = upload_time(size) + std::time::Duration::from_secs(UPLOAD_SECS);
         let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
         let resp = client()?
             .put(&url)
@@ -262,7 +263,7 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
             .map_err(|e| {
                 if e.is_timeout() {
                     anyhow!(
-                        "{}: the upload ({:.1} MiB) did not finish within {} s; the link to {node} is too slow for it, try from closer to the node",
+                        "{}: the upload ({:.1} MiB) did not finish within {} s: the link to {node} is too slow for it, or the node was taking other uploads all that time; try again, or from closer to the node",
                         path.display(),
                         size as f64 / (1024.0 * 1024.0),
                         limit.as_secs()
@@ -339,13 +340,23 @@ async fn check_attached(
         )
     };
     for (id, r) in &records {
-        if r.member.as_str() != own || held(format!("/v1/objects/{id}")).await? {
+        if r.member.as_str() != own {
             continue;
         }
+        let stored = held(format!("/v1/objects/{id}")).await?;
         for a in &r.attachments {
             if attached.iter().any(|(h, _)| *h == a.sha256)
                 || held(format!("/v1/blobs/{}", a.sha256)).await?
             {
+                continue;
+            }
+            if stored {
+                // Held without its file (sent some other way, or retracted and collected):
+                // said, not refused, since the record itself is no news to the node.
+                eprintln!(
+                    "warning: record {id} attaches {:?} (sha256 {}), which the node does not hold: add --attach FILE to supply it",
+                    a.name, a.sha256
+                );
                 continue;
             }
             bail!(
@@ -398,23 +409,38 @@ async fn node_trust(node: &str) -> Result<TrustView> {
         .as_str()
         .ok_or_else(|| anyhow!("the node did not say its charter in force"))?
         .to_string();
+    let version = fed["version"]
+        .as_u64()
+        .filter(|v| (1..=MAX_CHARTER_VERSIONS).contains(v))
+        .ok_or_else(|| anyhow!("the node did not say a plausible charter version"))?;
     let limits = accord_core::Limits::default();
     let mut amendments = Vec::new();
+    let mut expected = version;
     let genesis = loop {
         let bytes = fetch_object(node, &id).await?;
+        // Each object is the one asked for (its id is its body's hash), and each version the
+        // one before the last: a node cannot hand over another chain, nor lead this on.
+        let signed =
+            accord_core::SignedObject::decode_draft(&bytes, MAX_CHARTER_BYTES, limits.scan())
+                .map_err(|e| anyhow!("charter {id}: {e}"))?;
+        if signed.id().to_string() != id {
+            bail!("the node answered {id} with another object");
+        }
         if id == genesis_id {
             break bytes;
         }
-        let signed = accord_core::SignedObject::decode_draft(&bytes, usize::MAX, limits.scan())
-            .map_err(|e| anyhow!("charter {id}: {e}"))?;
         let Ok(accord_core::Object::Charter(c)) =
             accord_core::Object::decode_body(signed.body(), &limits)
         else {
             bail!("{id}: the node's charter in force is not a charter");
         };
-        if amendments.len() > MAX_CHARTER_VERSIONS {
-            bail!("the node's charter has more than {MAX_CHARTER_VERSIONS} versions");
+        if c.version != expected || expected <= 1 {
+            bail!(
+                "{id}: charter version {} where version {expected} was expected",
+                c.version
+            );
         }
+        expected -= 1;
         amendments.push(util::Named {
             name: format!("charter version {}", c.version),
             bytes,
@@ -438,10 +464,15 @@ async fn node_trust(node: &str) -> Result<TrustView> {
 }
 
 /// The most charter versions [`node_trust`] walks back through.
-const MAX_CHARTER_VERSIONS: usize = 1000;
+const MAX_CHARTER_VERSIONS: u64 = 1000;
 
-/// A signed object of the node by id (CBOR).
+/// The largest charter [`node_trust`] reads (a charter is a few kilobytes; its taxonomy's
+/// names make it larger, never near this).
+const MAX_CHARTER_BYTES: usize = 1 << 20;
+
+/// A charter of the node by id (CBOR), at most [`MAX_CHARTER_BYTES`].
 async fn fetch_object(node: &str, id: &str) -> Result<Vec<u8>> {
+    use futures::StreamExt;
     let url = format!("{}/v1/objects/{id}", node.trim_end_matches('/'));
     let resp = client()?
         .get(&url)
@@ -452,7 +483,15 @@ async fn fetch_object(node: &str, id: &str) -> Result<Vec<u8>> {
     if !resp.status().is_success() {
         bail!("{url}: {}", resp.status());
     }
-    Ok(resp.bytes().await?.to_vec())
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk?);
+        if body.len() > MAX_CHARTER_BYTES {
+            bail!("{url}: larger than {MAX_CHARTER_BYTES} bytes, no charter");
+        }
+    }
+    Ok(body)
 }
 
 pub async fn publish(

@@ -336,10 +336,33 @@ pub type Settled = Result<(Verified<Object>, String), String>;
 /// Validates `items` against `trust` at `now`, applying each accepted object (a charter
 /// amendment or a delegation grows the view, a record becomes known to later retractions and
 /// editions) and retrying the others while anything new is accepted: files may come in any
-/// order, charter versions too (a version that skips ahead waits for the one before it).
-/// `describe` writes an accepted object's line at the moment it is accepted. Each item's
-/// outcome, in the order they were decided; an item left waiting says what it waits for.
+/// order, charter versions too (a version that skips ahead waits for the one before it). The
+/// charter versions are settled first, so that everything else is judged by the charter in
+/// force at the end, never by a version a later one among the files replaces. `describe`
+/// writes an accepted object's line at the moment it is accepted. Each item's outcome, in the
+/// order they were decided; an item left waiting says what it waits for.
 pub fn settle(
+    trust: &mut TrustView,
+    known: &mut Accepted,
+    items: Vec<Named>,
+    now: Timestamp,
+    describe: &dyn Fn(&Verified<Object>, &TrustView) -> String,
+) -> Vec<(String, Settled)> {
+    let limits = Limits::default();
+    let is_charter = |n: &Named| {
+        SignedObject::decode_draft(&n.bytes, usize::MAX, limits.scan())
+            .ok()
+            .and_then(|s| Object::decode_body(s.body(), &limits).ok())
+            .is_some_and(|o| o.object_type() == accord_core::ObjectType::Charter)
+    };
+    let (charters, others): (Vec<Named>, Vec<Named>) = items.into_iter().partition(is_charter);
+    let mut results = settle_pass(trust, known, charters, now, describe);
+    results.extend(settle_pass(trust, known, others, now, describe));
+    results
+}
+
+/// One round of [`settle`] over `items`.
+fn settle_pass(
     trust: &mut TrustView,
     known: &mut Accepted,
     items: Vec<Named>,

@@ -1295,6 +1295,36 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
     .assert()
     .success()
     .stdout(predicate::str::contains("retraction"));
+    // A later version that removes UZ, given before the one that added it: every object is
+    // judged by the charter in force at the end, so UZ's record no longer verifies.
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "amendment.cbor",
+            "--remove-member",
+            "UZ",
+            "--out",
+            "v3.cbor",
+            "--node",
+            "http://127.0.0.1:9",
+        ])
+        .assert()
+        .success();
+    for k in ["dev/KZ/root.key", "dev/AM/root.key", "dev/BY/root.key"] {
+        accord(d)
+            .args(["charter", "sign", "v3.cbor", "--key", k])
+            .assert()
+            .success();
+    }
+    verify(
+        &["uz.cbor"],
+        &["v3.cbor", "amendment.cbor", "uz-delegation.cbor"],
+    )
+    .assert()
+    .failure()
+    .stderr(predicate::str::contains("UZ"));
     // A date typed without its dashes is no moment of 1970.
     accord(d)
         .args([

@@ -916,6 +916,17 @@ impl Ctx {
         }
     }
 
+    /// A language's name in the interface language, with its tag when the tag says more than
+    /// the language ("узбекский, uz-Latn" and "узбекский, uz-Cyrl" stay two).
+    pub(crate) fn language_text(&self, tag: &str) -> String {
+        let name = self.lang.language(tag);
+        if tag.contains('-') && name != tag {
+            format!("{name}, {tag}")
+        } else {
+            name
+        }
+    }
+
     /// A taxonomy code's name in the interface language.
     pub(crate) fn name<'a>(&'a self, code: &'a str) -> &'a str {
         self.names.get(code).map(String::as_str).unwrap_or(code)
@@ -1181,6 +1192,7 @@ table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px soli
   header nav { grid-column:1 / -1; grid-row:2; flex-wrap:nowrap; overflow-x:auto; white-space:nowrap; scrollbar-width:none; }
   header nav::-webkit-scrollbar { display:none; }
   header nav a { padding:var(--s2) 0; }
+  header nav a:focus-visible { outline-offset:-3px; }
 }
 /* On a phone a table of nodes is a card per row, each value under its column's name. */
 @media (max-width: 640px) {
@@ -1351,7 +1363,7 @@ impl crate::exports::CsvNames for Ctx {
             Lang::En => en,
         };
         match lang {
-            Some(l) => format!("{name} ({})", self.lang.language(l)),
+            Some(l) => format!("{name} ({})", self.language_text(l)),
             None => name.to_string(),
         }
     }
@@ -1360,7 +1372,7 @@ impl crate::exports::CsvNames for Ctx {
         match column {
             "member" => self.member_text(code),
             "kind" | "directions" => self.name(code).to_string(),
-            "languages" => self.lang.language(code),
+            "languages" => self.language_text(code),
             "status" => self.lang.status(code),
             _ => code.to_string(),
         }

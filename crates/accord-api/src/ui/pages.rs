@@ -438,7 +438,7 @@ pub async fn search(
                         p.exports {
                             (lang.t("export")) ": "
                             // Spreadsheets set up for Russian read semicolon-separated files.
-                            a href=(format!("/export.csv?{export_q}{}", if lang == super::Lang::Ru { "&delimiter=semicolon" } else { "" })) download { (lang.t("csv")) } " · "
+                            a href=(format!("/export.csv?{export_q}{}hl={}{}", if export_q.is_empty() { "" } else { "&" }, lang.code(), if lang == super::Lang::Ru { "&delimiter=semicolon" } else { "" })) download { (lang.t("csv")) } " · "
                             a href=(format!("/export.jsonl?{export_q}")) download { (lang.t("jsonl")) } " · "
                             a href=(format!("/export.cbor?{export_q}")) download { (lang.t("cbor")) } " · "
                             a href=(format!("/feeds/records.atom?{export_q}{}hl={}", if export_q.is_empty() { "" } else { "&" }, lang.code())) type="application/atom+xml" { (lang.t("follow")) }
