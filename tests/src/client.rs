@@ -51,7 +51,7 @@ impl Client {
         r.text().await.map_err(transport)
     }
 
-    /// `GET /readyz`: Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted; 503 with the reason otherwise.
+    /// `GET /readyz`: Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise.
     pub async fn get_readyz(&self) -> Result<String, Error> {
         let req = self.http.get(format!("{}/readyz", self.base));
         let r = check(req.send().await.map_err(transport)?).await?;

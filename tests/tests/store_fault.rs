@@ -1,6 +1,6 @@
 //! A node whose store refuses a write (a failing disk, or a full one the free-space floor did
-//! not see coming): it acknowledges nothing of the failed write, keeps serving what it holds,
-//! and says it must be restarted — `/readyz` answers 503 with the reason, `/v1/status` has it
+//! not see coming): it acknowledges nothing of the failed write, writes nothing more until it
+//! restarts, keeps serving what it holds, and says it must be restarted — `/readyz` answers 503 with the reason, `/v1/status` has it
 //! in `restart_needed`, and `accord_store_write_errors_total` counts the failures — instead of
 //! staying "ready" while it stores nothing. The failure is the kernel's own: this test process's
 //! file-size limit (`RLIMIT_FSIZE`) is cut to one byte, so every write of a file fails with
@@ -25,16 +25,29 @@ async fn readyz(base: &str) -> (u16, String) {
     (status, r.text().await.unwrap_or_default())
 }
 
-/// Every later write of a regular file by this process fails with EFBIG: the file-size limit
-/// is one byte, and SIGXFSZ, which would end the process, is caught (tokio's handler replaces
-/// its default action). Returns the handler's stream, to keep while the limit holds.
-fn refuse_file_writes() -> tokio::signal::unix::Signal {
-    let caught =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
-            .expect("catch SIGXFSZ");
-    rlimit::setrlimit(rlimit::Resource::FSIZE, 1, rlimit::INFINITY)
-        .expect("cut the file-size limit");
-    caught
+/// While it lives, every write of a regular file by this process fails with EFBIG: the
+/// file-size limit is one byte, and SIGXFSZ, which would end the process, is caught (tokio's
+/// handler replaces its default action). Dropped, even by a failing assertion, it lifts the
+/// limit: the test harness's own output may be a regular file (a CI log), which it must write.
+struct FileWritesRefused {
+    _caught: tokio::signal::unix::Signal,
+}
+
+impl FileWritesRefused {
+    fn new() -> FileWritesRefused {
+        let caught =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
+                .expect("catch SIGXFSZ");
+        rlimit::setrlimit(rlimit::Resource::FSIZE, 1, rlimit::INFINITY)
+            .expect("cut the file-size limit");
+        FileWritesRefused { _caught: caught }
+    }
+}
+
+impl Drop for FileWritesRefused {
+    fn drop(&mut self) {
+        let _ = rlimit::setrlimit(rlimit::Resource::FSIZE, rlimit::INFINITY, rlimit::INFINITY);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +57,7 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
         .await
         .expect("node");
     let base = serve(&node).await;
-    let recs = records(&tf, "fault", now(), 2);
+    let recs = records(&tf, "fault", now(), 3);
     let ids: Vec<_> = recs
         .iter()
         .map(|b| {
@@ -58,8 +71,10 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
     assert_eq!(readyz(&base).await.0, 200);
     assert_eq!(metric(&node, "accord_store_write_errors_total").await, 0.0);
 
-    let _caught = refuse_file_writes();
+    // Only the write of this record meets the limit; it is lifted before anything is said.
+    let refused = FileWritesRefused::new();
     let (status, text) = post(&base, recs[1].clone()).await;
+    drop(refused);
     assert!(
         status >= 500,
         "a write the store refused was answered {status}: {text}"
@@ -81,7 +96,15 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
     // What was stored before is still served; what failed was not acknowledged nor kept.
     assert!(has(&node, ids[0]).await);
     assert!(!has(&node, ids[1]).await);
-    // The fault stays until a restart: a later answer still says so.
+    // The fault stays until a restart, and the store is not written again although the disk
+    // would take it now (a write that failed half-way may have left entries past the log's
+    // end).
+    let (status, text) = post(&base, recs[2].clone()).await;
+    assert!(
+        status >= 500 && text.contains("a store write failed"),
+        "{status}: {text}"
+    );
+    assert!(!has(&node, ids[2]).await);
     assert!(
         wait_until(Duration::from_secs(2), || async {
             readyz(&base).await.0 == 503

@@ -14,7 +14,7 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/readyz",
-        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted; 503 with the reason otherwise.",
+        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise.",
         &[],
     ),
     (

@@ -122,6 +122,10 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
                 }
                 let url = format!("{}/v1/blobs/{}", node.trim_end_matches('/'), a.sha256);
                 let resp = reqwest::Client::new().get(&url).send().await?;
+                if resp.status() != reqwest::StatusCode::NOT_FOUND && !resp.status().is_success() {
+                    // Busy or failing, not "not held": the backup is not what it says.
+                    bail!("{url}: {}", resp.status());
+                }
                 if !resp.status().is_success() {
                     if live.contains(&a.sha256) {
                         missing.push(format!("{} (sha256 {})", a.name, a.sha256));

@@ -568,6 +568,18 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
         .collect();
     let started = Instant::now();
     let seq_before = store.seq();
+    // After a failed write the store is not written again until the node restarts: a write
+    // that failed half-way (the log synced, sled's flush refused) can leave entries pointing past
+    // the log's committed end, where the next write would put other bytes.
+    if ctx.metrics.store_write_errors.get() > 0
+        && !ready.is_empty()
+        && let Some(fault) = ctx.shared.fault()
+    {
+        for (_, _, reply) in group {
+            let _ = reply.send(Err(NodeError::Store(fault.clone())));
+        }
+        return;
+    }
     let result = if ready.is_empty() {
         Ok((Vec::new(), Vec::new()))
     } else {
@@ -632,7 +644,6 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
             }
         }
         Err(e) => {
-            // Once: a store that refused a write refuses the next ones too, at gossip's pace.
             if ctx.metrics.store_write_errors.get() == 0 {
                 error!(error = %e, "store write failed; nothing in this group was acknowledged; restart the node");
             } else {
