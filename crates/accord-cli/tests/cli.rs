@@ -1096,6 +1096,23 @@ fn an_amendment_is_drafted_signed_by_the_threshold_and_the_new_key_and_verified(
         ));
 }
 
+/// `accord charter amend --from FROM CHANGE… --out OUT` (drafted offline: the node it would ask
+/// is not there), then `accord charter sign OUT` with each of `keys`.
+fn amend_signed(d: &Path, from: &str, change: &[&str], out: &str, keys: &[&str]) {
+    accord(d)
+        .args(["charter", "amend", "--from", from])
+        .args(change)
+        .args(["--out", out, "--node", "http://127.0.0.1:9"])
+        .assert()
+        .success();
+    for k in keys {
+        accord(d)
+            .args(["charter", "sign", out, "--key", k])
+            .assert()
+            .success();
+    }
+}
+
 /// The stdout of a successful command, trimmed (an id the command printed).
 fn stdout_of(mut c: Command) -> String {
     let out = c.output().unwrap();
@@ -1122,27 +1139,13 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
             .assert()
             .success();
     }
-    accord(d)
-        .args([
-            "charter",
-            "amend",
-            "--from",
-            "dev/charter.cbor",
-            "--add-member",
-            "UZ=Republic of Uzbekistan=uz-root.key",
-            "--out",
-            "amendment.cbor",
-            "--node",
-            "http://127.0.0.1:9",
-        ])
-        .assert()
-        .success();
-    for k in ["dev/KZ/root.key", "dev/AM/root.key", "uz-root.key"] {
-        accord(d)
-            .args(["charter", "sign", "amendment.cbor", "--key", k])
-            .assert()
-            .success();
-    }
+    amend_signed(
+        d,
+        "dev/charter.cbor",
+        &["--add-member", "UZ=Republic of Uzbekistan=uz-root.key"],
+        "amendment.cbor",
+        &["dev/KZ/root.key", "dev/AM/root.key", "uz-root.key"],
+    );
     let delegate = |with: &[&str]| {
         let mut c = accord(d);
         c.args([
@@ -1297,27 +1300,13 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
     .stdout(predicate::str::contains("retraction"));
     // A later version that removes UZ, given before the one that added it: every object is
     // judged by the charter in force at the end, so UZ's record no longer verifies.
-    accord(d)
-        .args([
-            "charter",
-            "amend",
-            "--from",
-            "amendment.cbor",
-            "--remove-member",
-            "UZ",
-            "--out",
-            "v3.cbor",
-            "--node",
-            "http://127.0.0.1:9",
-        ])
-        .assert()
-        .success();
-    for k in ["dev/KZ/root.key", "dev/AM/root.key", "dev/BY/root.key"] {
-        accord(d)
-            .args(["charter", "sign", "v3.cbor", "--key", k])
-            .assert()
-            .success();
-    }
+    amend_signed(
+        d,
+        "amendment.cbor",
+        &["--remove-member", "UZ"],
+        "v3.cbor",
+        &["dev/KZ/root.key", "dev/AM/root.key", "dev/BY/root.key"],
+    );
     verify(
         &["uz.cbor"],
         &["v3.cbor", "amendment.cbor", "uz-delegation.cbor"],
