@@ -173,6 +173,32 @@ pub mod harness {
             .sign(&m.root)
         }
 
+        /// The next version of the genesis, as `edit` changes it, signed by every member's
+        /// root key and by `extra` (a root key the amendment brings in).
+        pub fn amendment(
+            &self,
+            edit: impl FnOnce(&mut accord_core::Charter),
+            extra: Option<&SecretKey>,
+        ) -> accord_core::SignedObject {
+            let (trust, _) = accord_core::TrustView::from_genesis(self.fed.genesis.as_bytes())
+                .expect("the test genesis is valid");
+            let mut charter = trust.charter().clone();
+            charter.federation = Some(trust.federation());
+            charter.version = 2;
+            charter.previous = Some(trust.charter_id());
+            charter.created = Timestamp(self.fed.created.0 + 3_600_000);
+            edit(&mut charter);
+            let mut amendment =
+                accord_core::Object::Charter(charter).sign(&self.fed.members[0].root);
+            for m in &self.fed.members[1..] {
+                assert!(amendment.add_signature(&m.root));
+            }
+            if let Some(k) = extra {
+                assert!(amendment.add_signature(k));
+            }
+            amendment
+        }
+
         pub fn new(codes: &[&str], seed: u8) -> std::io::Result<TestFed> {
             Self::with_limits(codes, seed, accord_core::Limits::default())
         }

@@ -12,7 +12,7 @@ use accord_core::object::TargetType;
 use accord_core::{Object, ObjectType, Revocation, SecretKey, Timestamp};
 use accord_node::{HealthConfig, Node, NodeHandle, NodeHealth};
 use accord_tests::harness::{
-    TestFed, admitted, dial_addr, has, metric, now, raw_peer, serve, wait_until,
+    TestFed, admitted, dial_addr, get_json, get_text, has, metric, now, raw_peer, serve, wait_until,
 };
 
 fn logs() {
@@ -327,6 +327,126 @@ async fn nodes_withholding_from_one_peer_are_flagged_by_it_and_the_victim_is_not
     assert!(!view_of(&b, "UZ").unwrap().divergent);
     assert!(!view_of(&x, "BY").unwrap().divergent);
     for n in [a, b, x] {
+        n.shutdown().await;
+    }
+}
+
+/// A node that starts after a member's removal refuses that member's objects, which a node
+/// of the federation from before keeps. It is not withholding them: it gave them when asked.
+/// The newcomer reads it as agreeing but for what it refused, does not fetch them again at
+/// every session, and flags nobody; a record the older node then really withholds is still
+/// flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_holding_what_a_newcomer_refuses_is_not_flagged_but_a_withheld_record_is() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 57).unwrap();
+    let old = Timestamp(now().0 - 30_000);
+    let am_records: Vec<_> = (0..3)
+        .map(|i| tf.fed.record(2, &format!("AM before its removal {i}"), old))
+        .collect();
+    let withheld = tf.fed.record(0, "kept from everyone", old);
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = fast_health();
+    cfg.sync.withhold = vec![withheld.id()];
+    let kz = Node::spawn(cfg).await.unwrap();
+    let out = kz
+        .submit(am_records.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+    // The federation removes AM; KZ keeps what AM published before.
+    let removal = tf.amendment(|c| c.members.retain(|m| m.code.as_str() != "AM"), None);
+    let out = kz.submit(vec![removal.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    assert!(has(&kz, am_records[0].id()).await);
+
+    // BY starts empty afterwards, knowing the amendment and the remaining members' objects.
+    let dir = tf.dir.path();
+    std::fs::write(dir.join("removal.cbor"), removal.as_bytes()).unwrap();
+    let mut cfg = tf.config(
+        1,
+        vec![dial_addr(&kz).await.unwrap()],
+        accord_node::AdmissionMode::Members,
+    );
+    cfg.health = fast_health();
+    cfg.preload = std::iter::once(dir.join("removal.cbor"))
+        .chain(["KZ", "BY"].iter().flat_map(|c| {
+            [
+                dir.join(c).join("delegation.cbor"),
+                dir.join(c).join("node-cert.cbor"),
+            ]
+        }))
+        .collect();
+    let by = Node::spawn(cfg).await.unwrap();
+    assert_eq!(by.trust().charter().version, 2);
+    for n in [&kz, &by] {
+        assert!(wait_until(Duration::from_secs(20), || admitted(n, 1)).await);
+    }
+    // AM's delegation, node certificate and three records: refused by BY, held by KZ.
+    let refused = 5;
+    assert!(
+        wait_until(Duration::from_secs(40), || async {
+            view_of(&by, "KZ").is_some_and(|v| {
+                v.agreement == accord_node::Agreement::HoldsRefused && v.refused == refused
+            })
+        })
+        .await,
+        "BY does not read KZ as holding what it refused: {:?}",
+        view_of(&by, "KZ")
+    );
+    for r in &am_records {
+        assert!(!has(&by, r.id()).await, "BY took a removed member's record");
+    }
+    // Later sessions list them and fetch none of them again; nobody is flagged.
+    let kz_peer = tf.fed.members[0].node.public_key().peer_id();
+    let stats = |n: &NodeHandle| {
+        n.sync_stats()
+            .into_iter()
+            .find(|(p, _)| *p == kz_peer)
+            .map(|(_, s)| s)
+            .unwrap_or_default()
+    };
+    let sessions = stats(&by).sessions;
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            stats(&by).sessions >= sessions + 2
+        })
+        .await,
+        "no further sessions: {:?}",
+        stats(&by)
+    );
+    let last = stats(&by);
+    assert_eq!((last.missing, last.refused), (0, refused), "{last:?}");
+    let v = view_of(&by, "KZ").unwrap();
+    assert!(!v.divergent && v.refused == refused, "{v:?}");
+    assert!(by.federation_health().evidence.is_empty());
+    assert!(!view_of(&kz, "BY").unwrap().divergent);
+    let base = serve(&by).await;
+    let page = get_text(&base, "/health?lang=en").await;
+    assert!(
+        page.contains("agrees, but for objects this node refused"),
+        "{page}"
+    );
+    let (_, sync) = get_json(&base, "/v1/sync").await;
+    let listed = sync["peers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["peer_id"] == kz_peer.as_str()))
+        .map(|p| p["refused"].clone());
+    assert_eq!(listed, Some(serde_json::json!(refused)), "{sync}");
+
+    // Now KZ takes a record of its own and gives it to nobody: BY flags it.
+    let out = kz.submit(vec![withheld.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    assert!(
+        wait_until(Duration::from_secs(40), || async {
+            view_of(&by, "KZ").is_some_and(|v| v.divergent)
+        })
+        .await,
+        "BY did not flag KZ withholding a record besides what BY refused: {:?}",
+        view_of(&by, "KZ")
+    );
+    assert!(!has(&by, withheld.id()).await);
+    for n in [by, kz] {
         n.shutdown().await;
     }
 }

@@ -937,8 +937,7 @@ async fn a_data_directory_an_unfinished_restore_left_is_refused() {
 async fn a_node_certified_by_a_replaced_root_starts_with_the_amendment_preloaded() {
     let tf = TestFed::new(&["KZ", "BY"], 63).expect("federation");
     let new_root = SecretKey::from_seed([64; 32]);
-    let amendment = amendment_of(
-        &tf,
+    let amendment = tf.amendment(
         |c| c.members[1].root_key = new_root.public_key(),
         Some(&new_root),
     );
@@ -973,31 +972,6 @@ async fn a_node_certified_by_a_replaced_root_starts_with_the_amendment_preloaded
     node.shutdown().await;
 }
 
-/// The next version of `tf`'s genesis, as `edit` changes it, signed by every member's root key
-/// and by `extra` (a root key the amendment brings in).
-fn amendment_of(
-    tf: &TestFed,
-    edit: impl FnOnce(&mut accord_core::Charter),
-    extra: Option<&SecretKey>,
-) -> SignedObject {
-    let (trust, _) =
-        accord_core::TrustView::from_genesis(tf.fed.genesis.as_bytes()).expect("genesis");
-    let mut charter = trust.charter().clone();
-    charter.federation = Some(trust.federation());
-    charter.version = 2;
-    charter.previous = Some(trust.charter_id());
-    charter.created = Timestamp(tf.fed.created.0 + 3_600_000);
-    edit(&mut charter);
-    let mut amendment = Object::Charter(charter).sign(&tf.fed.members[0].root);
-    for m in &tf.fed.members[1..] {
-        assert!(amendment.add_signature(&m.root));
-    }
-    if let Some(k) = extra {
-        assert!(amendment.add_signature(k));
-    }
-    amendment
-}
-
 /// A member added by amendment runs its first node: on a store that knows only the genesis it
 /// is no member, and the node says to preload the amendment; with the amendment preloaded it
 /// starts as that member.
@@ -1007,8 +981,7 @@ async fn a_node_of_a_member_added_by_amendment_starts_with_the_amendment_preload
     let uz_root = SecretKey::from_seed([66; 32]);
     let uz_node = SecretKey::from_seed([67; 32]);
     let uz: accord_core::MemberCode = "UZ".to_string().try_into().expect("code");
-    let amendment = amendment_of(
-        &tf,
+    let amendment = tf.amendment(
         |c| {
             c.members.push(accord_core::object::MemberEntry {
                 code: uz.clone(),
@@ -1059,7 +1032,7 @@ async fn a_node_of_a_member_added_by_amendment_starts_with_the_amendment_preload
 #[tokio::test]
 async fn an_amendment_raising_max_object_bytes_asks_for_a_restart_until_one() {
     let tf = TestFed::new(&["KZ", "BY"], 68).expect("federation");
-    let amendment = amendment_of(&tf, |c| c.limits.max_object_bytes = 4 << 20, None);
+    let amendment = tf.amendment(|c| c.limits.max_object_bytes = 4 << 20, None);
     let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     let node = accord_node::Node::spawn(cfg.clone()).await.expect("spawn");
     assert_eq!(node.status().await.expect("status").restart_needed, None);

@@ -512,6 +512,7 @@ fn sync_json(node: &NodeHandle) -> Value {
                 "fetched": s.fetched,
                 "sessions": s.sessions,
                 "fetched_total": s.fetched_total,
+                "refused": s.refused,
                 "error": s.error,
                 "running": s.running.map(|r| json!({
                     "rounds": r.rounds,

@@ -337,6 +337,7 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
                     ("checkpoint", "object?"),
                     ("agreement", "string"),
                     ("behind", "integer"),
+                    ("refused", "integer"),
                     ("divergent", "boolean"),
                     ("equivocated", "boolean"),
                 ]);
@@ -396,7 +397,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
         ("get", "/v1/sync") => json!({"peers": [{
             "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "BY",
             "last": "2026-12-01T08:00:30.000Z", "rounds": 2, "bytes_out": 1145, "bytes_in": 727,
-            "missing": 0, "fetched": 0, "sessions": 12, "fetched_total": 40, "error": null,
+            "missing": 0, "fetched": 0, "sessions": 12, "fetched_total": 40, "refused": 0, "error": null,
             "running": null
         }]}),
         ("put", "/v1/blobs/{id}") => json!({"sha256": ID, "size": 482113}),
@@ -414,7 +415,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
                 "charter_version": 1, "charter_matches": true, "uptime_secs": 86400,
                 "period_secs": 60, "counts": {"record": 120},
                 "checkpoint": {"watermark": "2026-12-03T09:54:00.000Z", "count": 131, "fingerprint": ID},
-                "agreement": "agrees", "behind": 0, "divergent": false, "equivocated": false,
+                "agreement": "agrees", "behind": 0, "refused": 0, "divergent": false, "equivocated": false,
                 "attachment_backlog": 0, "reconciled_peers": 4
             }]}],
             "evidence": [{"number": 1, "kind": "divergent", "subject_member": "TM",

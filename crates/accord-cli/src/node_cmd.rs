@@ -563,8 +563,13 @@ pub async fn status(node: &str) -> Result<()> {
             } else {
                 String::new()
             };
+            // What it listed that this node refused (not fetched again): shown only when some.
+            let refused = match p["refused"].as_u64() {
+                Some(n) if n > 0 => format!("  refused here {n}"),
+                _ => String::new(),
+            };
             println!(
-                "  {} {}  at {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}{}",
+                "  {} {}  at {}  rounds {}  bytes out/in {}/{}  missing {}  fetched {}{}{}{}",
                 p["member"].as_str().unwrap_or("--"),
                 p["peer_id"].as_str().unwrap_or("?"),
                 p["last"].as_str().unwrap_or("-"),
@@ -573,6 +578,7 @@ pub async fn status(node: &str) -> Result<()> {
                 p["bytes_in"],
                 p["missing"],
                 p["fetched"],
+                refused,
                 p["error"]
                     .as_str()
                     .map(|e| format!("  error: {e}"))

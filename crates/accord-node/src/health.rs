@@ -58,6 +58,11 @@ pub enum Agreement {
     /// It claims objects this node does not hold (a reconciliation with it is under way or
     /// has been asked for).
     Ahead,
+    /// It holds objects this node refused or keeps waiting (the last reconciliation with it
+    /// listed them, so it gives them when asked); apart from them the two agree. Honest nodes
+    /// judge alike only what they judge under the same view: one that started after a
+    /// member's removal refuses that member's objects, which the others keep.
+    HoldsRefused,
 }
 
 #[derive(Debug)]
@@ -72,6 +77,9 @@ struct Entry {
     first_ahead: Option<SignedHeartbeat>,
     /// When a reconciliation with it, started during the current disagreement, completed.
     reconciled_at: Option<Timestamp>,
+    /// Objects it holds below its watermark that this node refused or keeps waiting (with
+    /// [`Agreement::HoldsRefused`]).
+    refused: u64,
     divergent: bool,
     equivocated: bool,
 }
@@ -148,6 +156,7 @@ impl Entry {
             observed: None,
             first_ahead: None,
             reconciled_at: None,
+            refused: 0,
             divergent: false,
             equivocated: false,
         }
@@ -189,6 +198,9 @@ pub struct NodeHealth {
     pub agreement: Agreement,
     /// Objects it lacks below its watermark compared with this node (0 when it agrees).
     pub behind: u64,
+    /// Objects it holds below its watermark that this node refused or keeps waiting (when
+    /// `agreement` is `holds-refused`; else 0).
+    pub refused: u64,
     pub divergent: bool,
     pub equivocated: bool,
     pub attachment_backlog: Option<u64>,
@@ -368,6 +380,37 @@ impl NodeHandle {
     /// watermark only grows: while the store has not changed, or the number of objects below
     /// the watermark has not, the cached checkpoint stands (an O(log n) count instead of
     /// hashing every item below it while ingest runs).
+    /// This node's checkpoint at `own`'s watermark counting also what the last reconciliation
+    /// with the node of `key` listed that this node refused or keeps waiting, with how many
+    /// such objects; none when there are none, or too few to make up the count it `claimed`.
+    /// Equal to its claim, the node withholds nothing: it gave them when asked.
+    async fn checkpoint_with_refused(
+        &self,
+        key: PublicKey,
+        own: &Checkpoint,
+        claimed: &Checkpoint,
+    ) -> Option<(Checkpoint, u64)> {
+        let peer = key.peer_id().parse::<Peer>().ok()?;
+        let listed = self.sync_state().refused_by(&peer)?;
+        let extra: Vec<(Timestamp, ObjectId)> = listed
+            .iter()
+            .filter(|(t, _)| *t < own.watermark)
+            .copied()
+            .collect();
+        let n = extra.len() as u64;
+        if n == 0 || own.count.saturating_add(n) < claimed.count {
+            return None;
+        }
+        let _turn = self.health().computing.acquire().await.ok()?;
+        let snap = self.sync_snapshot().await.ok()?;
+        self.metrics().health_checkpoints.inc();
+        let watermark = own.watermark;
+        let c = tokio::task::spawn_blocking(move || snap.checkpoint_with(watermark, &extra))
+            .await
+            .ok()?;
+        Some((c, n))
+    }
+
     pub(crate) async fn own_checkpoint(
         &self,
         watermark: Timestamp,
@@ -589,12 +632,20 @@ impl NodeHandle {
         // Compare with what this node holds at the same watermark.
         let own = self.own_checkpoint(watermark).await.ok();
         let claimed = hb.heartbeat().checkpoint;
-        let agreement = match own {
+        let mut agreement = match own {
             None => Agreement::Unknown,
             Some(o) if o == claimed => Agreement::Agrees,
             Some(o) if claimed.count < o.count => Agreement::Behind,
             Some(_) => Agreement::Ahead,
         };
+        let mut refused = 0;
+        if let (Agreement::Ahead, Some(o)) = (agreement, own)
+            && let Some((c, n)) = self.checkpoint_with_refused(key, &o, &claimed).await
+            && c == claimed
+        {
+            agreement = Agreement::HoldsRefused;
+            refused = n;
+        }
         let mut reconcile = false;
         let mut flag: Option<(SignedHeartbeat, Timestamp)> = None;
         {
@@ -609,6 +660,7 @@ impl NodeHandle {
             }
             e.agreement = agreement;
             e.observed = own;
+            e.refused = refused;
             match agreement {
                 Agreement::Ahead => {
                     match (&e.first_ahead, e.reconciled_at) {
@@ -629,7 +681,7 @@ impl NodeHandle {
                         _ => reconcile = true,
                     }
                 }
-                Agreement::Agrees => {
+                Agreement::Agrees | Agreement::HoldsRefused => {
                     e.first_ahead = None;
                     e.reconciled_at = None;
                     e.divergent = false;
@@ -889,6 +941,7 @@ impl NodeHandle {
                     checkpoint: hb.map(|h| h.checkpoint),
                     agreement: e.map_or(Agreement::Unknown, |e| e.agreement),
                     behind,
+                    refused: e.map_or(0, |e| e.refused),
                     divergent: e.is_some_and(|e| e.divergent),
                     equivocated: e.is_some_and(|e| e.equivocated),
                     attachment_backlog: hb.map(|h| h.attachment_backlog),

@@ -49,6 +49,10 @@ pub struct PeerSync {
     pub sessions: u64,
     /// Objects fetched and accepted (or pending) over all ended sessions with this peer.
     pub fetched_total: u64,
+    /// Objects the peer listed in the last session that this node received (from it or
+    /// another) and refused, or keeps waiting in its quarantine: not fetched again, and not
+    /// read as withheld (docs/PROTOCOL.md §11).
+    pub refused: u64,
     /// The error that ended the last session, if any.
     pub error: Option<String>,
     /// The session in progress, if one is: its figures so far.
@@ -65,6 +69,9 @@ pub struct SyncProgress {
     pub fetched: u64,
 }
 
+/// Objects a peer listed, with their creation times.
+pub(crate) type Listed = Arc<Vec<(Timestamp, ObjectId)>>;
+
 #[derive(Default)]
 pub(crate) struct SyncState {
     stats: Mutex<HashMap<String, PeerSync>>,
@@ -73,6 +80,9 @@ pub(crate) struct SyncState {
     again: Mutex<HashSet<Peer>>,
     /// Ids some session is fetching now: another session does not fetch them too.
     fetching: Mutex<HashSet<ObjectId>>,
+    /// Per connected peer, what its last completed session listed that this node refuses or
+    /// keeps waiting, with creation times (see [`PeerSync::refused`]).
+    refused: Mutex<HashMap<Peer, Listed>>,
     /// Peers our last session with failed for a reason that was not their fault (most often:
     /// they had not admitted us yet). The next reconciliation request such a peer sends us
     /// shows it has admitted us, and starts our session with it again at once rather than at
@@ -236,6 +246,25 @@ impl SyncState {
     pub(crate) fn forget(&self, peer: &Peer) {
         self.budget.expire();
         self.set_unfinished(*peer, false);
+        if let Ok(mut r) = self.refused.lock() {
+            r.remove(peer);
+        }
+    }
+
+    /// What the last completed session with `peer` listed that this node refuses or keeps
+    /// waiting (none while it is not connected).
+    pub(crate) fn refused_by(&self, peer: &Peer) -> Option<Listed> {
+        self.refused.lock().ok()?.get(peer).cloned()
+    }
+
+    fn set_refused(&self, peer: Peer, list: Vec<(Timestamp, ObjectId)>) {
+        if let Ok(mut r) = self.refused.lock() {
+            if list.is_empty() {
+                r.remove(&peer);
+            } else {
+                r.insert(peer, Arc::new(list));
+            }
+        }
     }
 }
 
@@ -518,8 +547,17 @@ impl NodeHandle {
         };
         let s = session.stats();
         st.rounds = s.rounds;
+        // What this node received already and refused (or keeps waiting) is not fetched again:
+        // judged by the same view, it would be refused again, at every session, from every
+        // peer that holds it (a node that started after a member's removal refuses that
+        // member's objects, which its peers keep).
+        let (mut refused, need) = self
+            .split_received(need)
+            .await
+            .map_err(|e| other(&st, e.to_string()))?;
         st.missing = need.len() as u64;
         self.sync_state().progress(peer, &st);
+        let mut not_taken = Vec::new();
         let batch = self.sync_config().fetch_batch;
         let max_object = self.trust().limits().max_bytes();
         // Fetching and storing overlap: the objects of one response are ingested by a task
@@ -606,7 +644,7 @@ impl NodeHandle {
                 }
                 if let Some(previous) = storing.take() {
                     let racing = self
-                        .stored(peer, previous, &mut st)
+                        .stored(peer, previous, &mut st, &mut not_taken)
                         .await
                         .map_err(|e| other(&st, e))?;
                     if racing {
@@ -630,11 +668,40 @@ impl NodeHandle {
             }
         }
         if let Some(last) = storing.take() {
-            self.stored(peer, last, &mut st)
+            self.stored(peer, last, &mut st, &mut not_taken)
                 .await
                 .map_err(|e| other(&st, e))?;
         }
+        // Fetched now and refused or left waiting: the peer gave them.
+        let (taken_now, _) = self
+            .split_received(not_taken)
+            .await
+            .map_err(|e| other(&st, e.to_string()))?;
+        refused.extend(taken_now);
+        st.refused = refused.len() as u64;
+        self.sync_state().set_refused(peer, refused);
         Ok(st)
+    }
+
+    /// Splits ids a peer listed into those this node received and refuses or keeps waiting
+    /// (with their creation times; see `Store::received_not_held`) and the rest.
+    async fn split_received(
+        &self,
+        ids: Vec<ObjectId>,
+    ) -> Result<(Vec<(Timestamp, ObjectId)>, Vec<ObjectId>), NodeError> {
+        if ids.is_empty() {
+            return Ok((Vec::new(), ids));
+        }
+        self.read(move |s| {
+            let received = s.received_not_held(&ids);
+            if received.is_empty() {
+                return (received, ids);
+            }
+            let skip: HashSet<ObjectId> = received.iter().map(|(_, id)| *id).collect();
+            let rest = ids.into_iter().filter(|id| !skip.contains(id)).collect();
+            (received, rest)
+        })
+        .await
     }
 
     /// Waits for the ingest of fetched objects and counts it in the session's figures; `true`
@@ -645,6 +712,7 @@ impl NodeHandle {
         peer: Peer,
         task: tokio::task::JoinHandle<Result<IngestResult, NodeError>>,
         st: &mut PeerSync,
+        not_taken: &mut Vec<ObjectId>,
     ) -> Result<bool, String> {
         let r = task
             .await
@@ -682,6 +750,10 @@ impl NodeHandle {
             .iter()
             .filter(|o| matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..)))
             .count() as u64;
+        not_taken.extend(r.outcomes.iter().filter_map(|o| match o {
+            IngestOutcome::Pending(id, _) | IngestOutcome::Rejected(Some(id), _) => Some(*id),
+            _ => None,
+        }));
         self.sync_state().progress(peer, st);
         Ok(racing_gossip(duplicates, r.outcomes.len() as u64))
     }

@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod blobs;
+mod declined;
 mod error;
 mod keys;
 mod log;
@@ -22,6 +23,7 @@ mod query;
 mod store;
 
 pub use blobs::{BlobError, BlobMeta, BlobStore};
+pub use declined::DECLINED_KEPT;
 pub use error::StoreError;
 pub use quarantine::QuarantineLimits;
 pub use query::{Cursor, Filter, HISTORY_SHOWN, Order, Page, QueryPage, RecordStatus};

@@ -38,6 +38,8 @@ pub struct QuarantineLimits {
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub received: u64,
+    /// The object's creation time (what reconciliation and checkpoints order it by).
+    pub created: u64,
     pub source: String,
     pub member: Option<String>,
     pub wait: Vec<u8>,
@@ -230,6 +232,7 @@ mod tests {
                 id(n),
                 Entry {
                     received: u64::from(n),
+                    created: 0,
                     source: source.into(),
                     member: Some(member.into()),
                     wait: vec![n],

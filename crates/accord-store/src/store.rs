@@ -15,6 +15,7 @@ use accord_core::{
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
+use crate::declined::{DECLINED_KEPT, Declined};
 use crate::error::StoreError;
 use crate::keys::{pair, prefixed, time_id};
 use crate::log::{Locator, LogReader, ObjectLog};
@@ -323,6 +324,8 @@ pub struct Store {
     reader: ObjectReader,
     trust: Arc<TrustView>,
     quarantine: Quarantine,
+    /// Objects refused and remembered (see [`crate::declined`]).
+    declined: Declined,
     /// When ingest last swept expired quarantine entries.
     last_expiry: u64,
     /// The sequence number of the last object written (0: none yet).
@@ -373,10 +376,16 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::Corrupt("by_seq key".into()))
 }
 
-/// The member an object claims (for the quarantine's per-member bound), if it decodes.
-fn claimed_member(bytes: &[u8], limits: &accord_core::Limits) -> Option<String> {
-    let (_, obj) = accord_core::validate::decode(bytes, limits).ok()?;
-    obj.member().map(|m| m.as_str().to_string())
+/// The member an object claims (for the quarantine's per-member bound) and its creation
+/// time, if it decodes (else none, and 0).
+fn claimed(bytes: &[u8], limits: &accord_core::Limits) -> (Option<String>, u64) {
+    match accord_core::validate::decode(bytes, limits) {
+        Ok((_, obj)) => (
+            obj.member().map(|m| m.as_str().to_string()),
+            obj.created().0,
+        ),
+        Err(_) => (None, 0),
+    }
 }
 
 /// The first byte of the wait key of an object waiting for a delegation or node certificate.
@@ -574,6 +583,7 @@ impl Store {
             reader,
             trust: Arc::new(trust),
             quarantine: Quarantine::new(opts.quarantine()),
+            declined: Declined::new(DECLINED_KEPT),
             last_expiry: 0,
             seq: 0,
             counts: BTreeMap::new(),
@@ -720,12 +730,14 @@ impl Store {
                 Some(s) => String::from_utf8_lossy(&s).into_owned(),
                 None => UNKNOWN_SOURCE.to_string(),
             };
+            let (member, created) = claimed(v.get(8..).unwrap_or_default(), &limits);
             q.insert(
                 id,
                 crate::quarantine::Entry {
                     received,
+                    created,
                     source,
-                    member: claimed_member(v.get(8..).unwrap_or_default(), &limits),
+                    member,
                     wait: waits.remove(&id).unwrap_or_default(),
                 },
             );
@@ -916,6 +928,21 @@ impl Store {
     }
 
     /// Number of objects in the quarantine.
+    /// Of `ids`, those this store received and does not hold: refused and remembered
+    /// ([`crate::declined`]) or waiting in the quarantine, with their creation times.
+    /// Reconciliation does not fetch them again, and a peer that holds them is not read as
+    /// withholding them.
+    pub fn received_not_held(&self, ids: &[ObjectId]) -> Vec<(Timestamp, ObjectId)> {
+        ids.iter()
+            .filter_map(|id| {
+                self.declined
+                    .get(id)
+                    .or_else(|| self.quarantine.get(id).map(|e| e.created))
+                    .map(|c| (Timestamp(c), *id))
+            })
+            .collect()
+    }
+
     pub fn pending_len(&self) -> usize {
         self.quarantine.len()
     }
@@ -1000,6 +1027,7 @@ impl Store {
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(items.len());
         let mut released = Vec::new();
+        let mut refused = Vec::new();
         let mut trust = self.trust.clone();
         if now.0 >= self.last_expiry.saturating_add(EXPIRY_INTERVAL_MS) {
             self.last_expiry = now.0;
@@ -1080,7 +1108,7 @@ impl Store {
                 }
                 Verdict::Pending(m) => {
                     if !self.quarantine.contains(&id) {
-                        let member = claimed_member(bytes, &limits);
+                        let (member, created) = claimed(bytes, &limits);
                         match self.quarantine.make_room(source, member.as_deref()) {
                             Room::Refused => {
                                 outcomes.push(IngestOutcome::QuarantineFull(id, m));
@@ -1104,6 +1132,7 @@ impl Store {
                             id,
                             crate::quarantine::Entry {
                                 received: now.0,
+                                created,
                                 source: source.to_string(),
                                 member,
                                 wait,
@@ -1112,7 +1141,16 @@ impl Store {
                     }
                     outcomes.push(IngestOutcome::Pending(id, m));
                 }
-                Verdict::Rejected(r) => outcomes.push(IngestOutcome::Rejected(Some(id), r)),
+                Verdict::Rejected(r) => {
+                    if Declined::remembers(&r) {
+                        let created = match &back {
+                            Some(p) => p.object().created().0,
+                            None => claimed(bytes, &limits).1,
+                        };
+                        refused.push((id, created));
+                    }
+                    outcomes.push(IngestOutcome::Rejected(Some(id), r));
+                }
             }
         }
         released.extend(self.release_pending(&mut batch, &mut trust, now, false)?);
@@ -1140,6 +1178,21 @@ impl Store {
                 let mut e = e.clone();
                 e.wait = wait.clone();
                 self.quarantine.insert(*id, e);
+            }
+        }
+        // A refusal is remembered while what judged it stands: a charter, delegation or node
+        // certificate accepted (in this batch, or released by it) may change the verdict.
+        let judged_anew = batch.accepted.iter().any(|v| {
+            matches!(
+                v.object().object_type(),
+                ObjectType::Charter | ObjectType::Delegation | ObjectType::Node
+            )
+        });
+        if judged_anew {
+            self.declined.clear();
+        } else {
+            for (id, created) in refused {
+                self.declined.insert(id, created);
             }
         }
         self.trust = trust;

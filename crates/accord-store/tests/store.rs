@@ -647,6 +647,86 @@ fn ingesting_the_same_bytes_twice_is_a_duplicate() {
     assert_eq!(store.count(&by_kind).unwrap(), 2);
 }
 
+/// What the store received and does not hold is named with its creation time: a refused
+/// object (not one refused for the clock) and one waiting in the quarantine. A refusal is
+/// forgotten when a delegation, node certificate or charter is accepted, since that may change
+/// the verdict; a revocation keeps it.
+#[test]
+fn refused_and_waiting_objects_are_named_until_a_trust_object_may_change_the_verdict() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    assert_accepted(&ingest(&mut store, &del), &del);
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        del.id(),
+        BASE + 8 * MINUTE,
+        BASE + 9 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev), &rev);
+    let late = fed.record(0, "after the revocation", Timestamp(BASE + 10 * MINUTE));
+    let ahead = fed.record(0, "from the future", Timestamp(NOW.0 + 60 * MINUTE));
+    let waiting = fed.record(1, "before its delegation", Timestamp(BASE + 11 * MINUTE));
+    let held = fed.record(0, "before the revocation", Timestamp(BASE + 5 * MINUTE));
+    let (out, _) = batch(&mut store, &[&late, &ahead, &waiting, &held]);
+    assert!(matches!(
+        out[0],
+        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+    ));
+    assert!(matches!(
+        out[1],
+        IngestOutcome::Rejected(Some(_), Rejection::CreatedInFuture { .. })
+    ));
+    assert!(matches!(out[2], IngestOutcome::Pending(..)));
+    assert_accepted(&out[3], &held);
+    let ids = [
+        late.id(),
+        ahead.id(),
+        waiting.id(),
+        held.id(),
+        ObjectId([7; 32]),
+    ];
+    let mut named = store.received_not_held(&ids);
+    named.sort();
+    assert_eq!(
+        named,
+        vec![
+            (Timestamp(BASE + 10 * MINUTE), late.id()),
+            (Timestamp(BASE + 11 * MINUTE), waiting.id()),
+        ]
+    );
+    // Another revocation refuses only more: the refusal stays.
+    let rev2 = revocation(
+        &fed,
+        0,
+        TargetType::Key,
+        ObjectId(*fed.members[0].node.public_key().as_bytes()),
+        BASE + 12 * MINUTE,
+        BASE + 12 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev2), &rev2);
+    assert_eq!(store.received_not_held(&[late.id()]).len(), 1);
+    // The waiting record's delegation: accepted, it releases the record and forgets the
+    // refusals.
+    let del1 = fed.delegation(1);
+    let (out, released) = batch(&mut store, &[&del1]);
+    assert_accepted(&out[0], &del1);
+    assert_eq!(released, vec![waiting.id()]);
+    assert!(store.received_not_held(&ids).is_empty());
+    // Judged again, refused again, named again.
+    assert!(matches!(
+        ingest(&mut store, &late),
+        IngestOutcome::Rejected(..)
+    ));
+    assert_eq!(
+        store.received_not_held(&ids),
+        vec![(Timestamp(BASE + 10 * MINUTE), late.id())]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. batches (group commit)
 

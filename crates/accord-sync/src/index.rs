@@ -48,6 +48,38 @@ impl Snapshot {
         h.finish(watermark)
     }
 
+    /// The checkpoint of every item created before `watermark` counting `extra` too, merged
+    /// in order (an item in both counts once): what this node's set would claim if it held
+    /// the objects it received and refused (docs/PROTOCOL.md §11). O(n) in the items below it.
+    pub fn checkpoint_with(
+        &self,
+        watermark: Timestamp,
+        extra: &[(Timestamp, ObjectId)],
+    ) -> accord_core::health::Checkpoint {
+        let mut extra: Vec<Item> = extra
+            .iter()
+            .filter(|(t, _)| t.0 < watermark.0)
+            .map(|(t, id)| item(*t, id))
+            .collect();
+        extra.sort_unstable();
+        extra.dedup();
+        let end = self.items.partition_point(|it| it.timestamp < watermark.0);
+        let mut h = accord_core::health::checkpoint_hasher();
+        let mut rest = extra.iter().peekable();
+        for it in &self.items[..end] {
+            while let Some(x) = rest.next_if(|x| *x <= it) {
+                if x != it {
+                    h.add(x.timestamp, x.id.as_bytes());
+                }
+            }
+            h.add(it.timestamp, it.id.as_bytes());
+        }
+        for x in rest {
+            h.add(x.timestamp, x.id.as_bytes());
+        }
+        h.finish(watermark)
+    }
+
     fn merged(&self, mut extra: Vec<Item>) -> Snapshot {
         extra.sort_unstable();
         let mut out = Vec::with_capacity(self.items.len() + extra.len());
@@ -195,5 +227,39 @@ mod checkpoint_tests {
         assert_eq!(b.count_before(Timestamp(41)), 3);
         assert_ne!(a.checkpoint(Timestamp(31)), b.checkpoint(Timestamp(31)));
         assert_eq!(a.checkpoint(Timestamp(0)).count, 0);
+    }
+    /// A set plus the objects it refused reads as the set that holds them: merged in order
+    /// wherever they fall, one held already counted once, one past the watermark left out.
+    #[test]
+    fn a_checkpoint_with_refused_objects_is_the_checkpoint_of_the_set_holding_them() {
+        let id = |n: u8| ObjectId([n; 32]);
+        let all: Vec<(Timestamp, ObjectId)> = (1..=6u8)
+            .map(|n| (Timestamp(u64::from(n) * 10), id(n)))
+            .collect();
+        let whole = Snapshot::from_items(all.iter().map(|(t, i)| item(*t, i)).collect());
+        let held = Snapshot::from_items(
+            [1usize, 3, 4]
+                .iter()
+                .map(|&k| item(all[k].0, &all[k].1))
+                .collect(),
+        );
+        // Refused: the first (before every held item), the third (between) and the last
+        // (after), one already held, and one past the watermark.
+        let refused = [all[0], all[2], all[5], all[3], (Timestamp(90), id(9))];
+        for w in [Timestamp(61), Timestamp(35), Timestamp(0)] {
+            assert_eq!(
+                held.checkpoint_with(w, &refused),
+                whole.checkpoint(w),
+                "{w}"
+            );
+        }
+        assert_eq!(
+            held.checkpoint_with(Timestamp(61), &[]),
+            held.checkpoint(Timestamp(61))
+        );
+        assert_ne!(
+            held.checkpoint_with(Timestamp(61), &refused[..2]),
+            whole.checkpoint(Timestamp(61))
+        );
     }
 }

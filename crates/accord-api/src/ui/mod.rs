@@ -438,6 +438,10 @@ impl Lang {
                 "заявляет недостающие здесь объекты",
                 "claims objects this node lacks",
             ),
+            "holds_refused" => (
+                "совпадает, кроме объектов, отклонённых этим узлом",
+                "agrees, but for objects this node refused",
+            ),
             "not_compared" => ("не сверено", "not compared"),
             "evidence" => ("Доказательства", "Evidence"),
             "no_evidence" => ("Расхождений не обнаружено.", "No divergence found."),
@@ -1456,6 +1460,7 @@ mod tests {
             "agrees",
             "behind",
             "ahead",
+            "holds_refused",
             "not_compared",
             "member",
             "direction",

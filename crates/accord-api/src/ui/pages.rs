@@ -1536,10 +1536,12 @@ pub async fn health(
                                         accord_node::Agreement::Agrees => ("state ok", "agrees"),
                                         accord_node::Agreement::Behind => ("state muted", "behind"),
                                         accord_node::Agreement::Ahead => ("state bad", "ahead"),
+                                        accord_node::Agreement::HoldsRefused => ("state muted", "holds_refused"),
                                         accord_node::Agreement::Unknown => ("state muted", "not_compared"),
                                     };
                                     span class=(class) { (lang.t(key)) }
                                     @if n.behind > 0 { " (" (lang.number(n.behind)) ")" }
+                                    @if n.refused > 0 { " (" (lang.number(n.refused)) ")" }
                                 } }
                             }
                         } }

@@ -1,0 +1,94 @@
+//! Objects this store refused that were valid enough to carry an id and a creation time,
+//! remembered (in memory, bounded) so that reconciliation does not fetch them again from
+//! every peer that holds them at every session, and so that a peer holding them is not read
+//! as withholding them (docs/PROTOCOL.md §11).
+//!
+//! Honest nodes do not all judge an object alike: one that learnt a member's records before
+//! the charter amendment removing that member holds them; one that starts empty afterwards
+//! refuses them. A refusal stays right only while what it was judged against stays: every
+//! accepted charter, delegation or node certificate forgets them all (the next reconciliation
+//! fetches and judges them again). Revocations only ever refuse more, so they keep them.
+
+use std::collections::{HashMap, VecDeque};
+
+use accord_core::{ObjectId, Rejection};
+
+/// Refused objects remembered at most; the oldest is forgotten first. About 90 bytes each:
+/// 6 MiB at most, and a flood of refused objects only evicts (a forgotten refusal is fetched
+/// and judged again, as before this memory existed).
+pub const DECLINED_KEPT: usize = 65_536;
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Declined {
+    created: HashMap<ObjectId, u64>,
+    order: VecDeque<ObjectId>,
+    cap: usize,
+}
+
+impl Declined {
+    pub fn new(cap: usize) -> Declined {
+        Declined {
+            created: HashMap::new(),
+            order: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Whether a refusal is worth remembering: one for the clock (created ahead of now) is
+    /// not, since the same object is accepted a moment later.
+    pub fn remembers(r: &Rejection) -> bool {
+        !matches!(r, Rejection::CreatedInFuture { .. })
+    }
+
+    pub fn insert(&mut self, id: ObjectId, created: u64) {
+        if self.cap == 0 || self.created.insert(id, created).is_some() {
+            return;
+        }
+        self.order.push_back(id);
+        while self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.created.remove(&old);
+            }
+        }
+    }
+
+    /// The creation time of a remembered refused object.
+    pub fn get(&self, id: &ObjectId) -> Option<u64> {
+        self.created.get(id).copied()
+    }
+
+    pub fn clear(&mut self) {
+        self.created.clear();
+        self.order.clear();
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.created.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_refusal_is_forgotten_first_and_a_repeat_counts_once() {
+        let mut d = Declined::new(2);
+        let id = |b: u8| ObjectId([b; 32]);
+        d.insert(id(1), 10);
+        d.insert(id(1), 10);
+        d.insert(id(2), 20);
+        assert_eq!(d.len(), 2);
+        d.insert(id(3), 30);
+        assert_eq!(d.get(&id(1)), None);
+        assert_eq!(d.get(&id(2)), Some(20));
+        assert_eq!(d.get(&id(3)), Some(30));
+        d.clear();
+        assert_eq!(d.len(), 0);
+        let mut none = Declined::new(0);
+        none.insert(id(4), 40);
+        assert_eq!(none.get(&id(4)), None);
+    }
+}
