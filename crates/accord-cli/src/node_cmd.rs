@@ -591,7 +591,16 @@ pub async fn status(node: &str) -> Result<()> {
         let parts: Vec<&str> = l.iter().filter_map(Value::as_str).collect();
         println!("listening   {}", parts.join(" "));
     }
-    Ok(())
+    needs_no_restart(&s)
+}
+
+/// An error when the node says it must be restarted (a store write failed, or its indexer
+/// stopped): `accord status` then exits 1, so a container's health check built on it fails.
+fn needs_no_restart(status: &Value) -> Result<()> {
+    match status["restart_needed"].as_str() {
+        Some(why) => anyhow::bail!("the node must be restarted: {why}"),
+        None => Ok(()),
+    }
 }
 
 /// The status's disk line: the free space and the floor, and what the node does below it.
@@ -669,5 +678,18 @@ mod tests {
         );
         // A node of an earlier version says nothing of its disk: no line.
         assert_eq!(disk_line(&Value::Null), None);
+    }
+
+    #[test]
+    fn a_node_that_must_be_restarted_fails_the_status() {
+        assert!(needs_no_restart(&json!({"member": "KZ", "restart_needed": null})).is_ok());
+        assert!(needs_no_restart(&json!({"member": "KZ"})).is_ok());
+        let e = needs_no_restart(&json!({"restart_needed": "a store write failed: disk full"}))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "the node must be restarted: a store write failed: disk full"
+        );
     }
 }
