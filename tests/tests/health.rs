@@ -387,7 +387,7 @@ async fn a_node_holding_what_a_newcomer_refuses_is_not_flagged_but_a_withheld_re
     assert!(
         wait_until(Duration::from_secs(40), || async {
             view_of(&by, "KZ").is_some_and(|v| {
-                v.agreement == accord_node::Agreement::HoldsRefused && v.refused == refused
+                v.agreement == accord_node::Agreement::HoldsRefused && v.held_refused == refused
             })
         })
         .await,
@@ -418,7 +418,7 @@ async fn a_node_holding_what_a_newcomer_refuses_is_not_flagged_but_a_withheld_re
     let last = stats(&by);
     assert_eq!((last.missing, last.refused), (0, refused), "{last:?}");
     let v = view_of(&by, "KZ").unwrap();
-    assert!(!v.divergent && v.refused == refused, "{v:?}");
+    assert!(!v.divergent && v.held_refused == refused, "{v:?}");
     assert!(by.federation_health().evidence.is_empty());
     assert!(!view_of(&kz, "BY").unwrap().divergent);
     let base = serve(&by).await;

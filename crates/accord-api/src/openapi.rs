@@ -337,7 +337,7 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
                     ("checkpoint", "object?"),
                     ("agreement", "string"),
                     ("behind", "integer"),
-                    ("refused", "integer"),
+                    ("held_refused", "integer"),
                     ("divergent", "boolean"),
                     ("equivocated", "boolean"),
                 ]);
@@ -415,7 +415,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
                 "charter_version": 1, "charter_matches": true, "uptime_secs": 86400,
                 "period_secs": 60, "counts": {"record": 120},
                 "checkpoint": {"watermark": "2026-12-03T09:54:00.000Z", "count": 131, "fingerprint": ID},
-                "agreement": "agrees", "behind": 0, "refused": 0, "divergent": false, "equivocated": false,
+                "agreement": "agrees", "behind": 0, "held_refused": 0, "divergent": false, "equivocated": false,
                 "attachment_backlog": 0, "reconciled_peers": 4
             }]}],
             "evidence": [{"number": 1, "kind": "divergent", "subject_member": "TM",

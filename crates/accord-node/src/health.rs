@@ -65,6 +65,10 @@ pub enum Agreement {
     HoldsRefused,
 }
 
+/// What a checkpoint with a node's refused objects was computed for: the watermark, the
+/// store's sequence and the list's generation.
+type RefusedTag = (Timestamp, u64, u64);
+
 #[derive(Debug)]
 struct Entry {
     latest: SignedHeartbeat,
@@ -79,7 +83,9 @@ struct Entry {
     reconciled_at: Option<Timestamp>,
     /// Objects it holds below its watermark that this node refused or keeps waiting (with
     /// [`Agreement::HoldsRefused`]).
-    refused: u64,
+    held_refused: u64,
+    /// The last `checkpoint_with_refused` for it: (watermark, store sequence, list), result.
+    with_refused: Option<(RefusedTag, Option<(Checkpoint, u64)>)>,
     divergent: bool,
     equivocated: bool,
 }
@@ -156,7 +162,8 @@ impl Entry {
             observed: None,
             first_ahead: None,
             reconciled_at: None,
-            refused: 0,
+            held_refused: 0,
+            with_refused: None,
             divergent: false,
             equivocated: false,
         }
@@ -200,7 +207,7 @@ pub struct NodeHealth {
     pub behind: u64,
     /// Objects it holds below its watermark that this node refused or keeps waiting (when
     /// `agreement` is `holds-refused`; else 0).
-    pub refused: u64,
+    pub held_refused: u64,
     pub divergent: bool,
     pub equivocated: bool,
     pub attachment_backlog: Option<u64>,
@@ -376,14 +383,13 @@ impl HealthState {
 }
 
 impl NodeHandle {
-    /// This node's checkpoint at `watermark`. Objects are never removed, so the set below a
-    /// watermark only grows: while the store has not changed, or the number of objects below
-    /// the watermark has not, the cached checkpoint stands (an O(log n) count instead of
-    /// hashing every item below it while ingest runs).
-    /// This node's checkpoint at `own`'s watermark counting also what the last reconciliation
-    /// with the node of `key` listed that this node refused or keeps waiting, with how many
-    /// such objects; none when there are none, or too few to make up the count it `claimed`.
-    /// Equal to its claim, the node withholds nothing: it gave them when asked.
+    /// This node's checkpoint at `own`'s watermark counting also the objects the last
+    /// reconciliation with the node of `key` listed that this node received and refused, or
+    /// keeps waiting, for what their bodies say (`Store::received_not_held`), with how many of
+    /// them it does not hold; none when there are none, or when they cannot make up exactly
+    /// the count it `claimed` (then no hashing). Equal to its claim, the node withholds
+    /// nothing: it gave them when asked. Kept per node for its watermark, the store's sequence
+    /// and the list, so that its heartbeats (heard at most once a second) hash the set once.
     async fn checkpoint_with_refused(
         &self,
         key: PublicKey,
@@ -392,25 +398,56 @@ impl NodeHandle {
     ) -> Option<(Checkpoint, u64)> {
         let peer = key.peer_id().parse::<Peer>().ok()?;
         let listed = self.sync_state().refused_by(&peer)?;
-        let extra: Vec<(Timestamp, ObjectId)> = listed
+        let watermark = own.watermark;
+        let seq = self.seq();
+        let tag = (watermark, seq, listed.generation);
+        if let Some((t, found)) = self
+            .health()
+            .lock()
+            .nodes
+            .get(&key)
+            .and_then(|e| e.with_refused)
+            && t == tag
+        {
+            return found;
+        }
+        let mut extra: Vec<(Timestamp, ObjectId)> = listed
+            .items
             .iter()
-            .filter(|(t, _)| *t < own.watermark)
+            .filter(|(t, _)| *t < watermark)
             .copied()
             .collect();
-        let n = extra.len() as u64;
-        if n == 0 || own.count.saturating_add(n) < claimed.count {
+        if extra.is_empty() || own.count.saturating_add(extra.len() as u64) < claimed.count {
             return None;
         }
         let _turn = self.health().computing.acquire().await.ok()?;
         let snap = self.sync_snapshot().await.ok()?;
-        self.metrics().health_checkpoints.inc();
-        let watermark = own.watermark;
-        let c = tokio::task::spawn_blocking(move || snap.checkpoint_with(watermark, &extra))
-            .await
-            .ok()?;
-        Some((c, n))
+        let claimed_count = claimed.count;
+        let found = tokio::task::spawn_blocking(move || {
+            extra.sort_unstable();
+            extra.dedup();
+            extra.retain(|(t, id)| !snap.contains(*t, id));
+            let n = extra.len() as u64;
+            if snap.count_before(watermark).saturating_add(n) != claimed_count {
+                return None;
+            }
+            Some((snap.checkpoint_with(watermark, &extra), n))
+        })
+        .await
+        .ok()?;
+        if found.is_some() {
+            self.metrics().health_checkpoints.inc();
+        }
+        if let Some(e) = self.health().lock().nodes.get_mut(&key) {
+            e.with_refused = Some((tag, found));
+        }
+        found
     }
 
+    /// This node's checkpoint at `watermark`. Objects are never removed, so the set below a
+    /// watermark only grows: while the store has not changed, or the number of objects below
+    /// the watermark has not, the cached checkpoint stands (an O(log n) count instead of
+    /// hashing every item below it while ingest runs).
     pub(crate) async fn own_checkpoint(
         &self,
         watermark: Timestamp,
@@ -660,7 +697,7 @@ impl NodeHandle {
             }
             e.agreement = agreement;
             e.observed = own;
-            e.refused = refused;
+            e.held_refused = refused;
             match agreement {
                 Agreement::Ahead => {
                     match (&e.first_ahead, e.reconciled_at) {
@@ -941,7 +978,7 @@ impl NodeHandle {
                     checkpoint: hb.map(|h| h.checkpoint),
                     agreement: e.map_or(Agreement::Unknown, |e| e.agreement),
                     behind,
-                    refused: e.map_or(0, |e| e.refused),
+                    held_refused: e.map_or(0, |e| e.held_refused),
                     divergent: e.is_some_and(|e| e.divergent),
                     equivocated: e.is_some_and(|e| e.equivocated),
                     attachment_backlog: hb.map(|h| h.attachment_backlog),

@@ -50,8 +50,10 @@ pub struct PeerSync {
     /// Objects fetched and accepted (or pending) over all ended sessions with this peer.
     pub fetched_total: u64,
     /// Objects the peer listed in the last session that this node received (from it or
-    /// another) and refused, or keeps waiting in its quarantine: not fetched again, and not
-    /// read as withheld (docs/PROTOCOL.md §11).
+    /// another, before the session or fetched in it) and refused, or keeps waiting in its
+    /// quarantine, for what their bodies say (`Store::received_not_held`): those it had
+    /// before the session were not fetched again, and none is read as withheld
+    /// (docs/PROTOCOL.md §11.3).
     pub refused: u64,
     /// The error that ended the last session, if any.
     pub error: Option<String>,
@@ -69,8 +71,13 @@ pub struct SyncProgress {
     pub fetched: u64,
 }
 
-/// Objects a peer listed, with their creation times.
-pub(crate) type Listed = Arc<Vec<(Timestamp, ObjectId)>>;
+/// Objects a peer's last session listed that this node refuses or keeps waiting, with their
+/// creation times; `generation` tells one session's list from another's.
+#[derive(Debug)]
+pub(crate) struct Listed {
+    pub generation: u64,
+    pub items: Vec<(Timestamp, ObjectId)>,
+}
 
 #[derive(Default)]
 pub(crate) struct SyncState {
@@ -82,7 +89,9 @@ pub(crate) struct SyncState {
     fetching: Mutex<HashSet<ObjectId>>,
     /// Per connected peer, what its last completed session listed that this node refuses or
     /// keeps waiting, with creation times (see [`PeerSync::refused`]).
-    refused: Mutex<HashMap<Peer, Listed>>,
+    refused: Mutex<HashMap<Peer, Arc<Listed>>>,
+    /// The generation of the next list in `refused`.
+    listed: std::sync::atomic::AtomicU64,
     /// Peers our last session with failed for a reason that was not their fault (most often:
     /// they had not admitted us yet). The next reconciliation request such a peer sends us
     /// shows it has admitted us, and starts our session with it again at once rather than at
@@ -253,16 +262,19 @@ impl SyncState {
 
     /// What the last completed session with `peer` listed that this node refuses or keeps
     /// waiting (none while it is not connected).
-    pub(crate) fn refused_by(&self, peer: &Peer) -> Option<Listed> {
+    pub(crate) fn refused_by(&self, peer: &Peer) -> Option<Arc<Listed>> {
         self.refused.lock().ok()?.get(peer).cloned()
     }
 
-    fn set_refused(&self, peer: Peer, list: Vec<(Timestamp, ObjectId)>) {
+    fn set_refused(&self, peer: Peer, items: Vec<(Timestamp, ObjectId)>) {
+        let generation = self
+            .listed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut r) = self.refused.lock() {
-            if list.is_empty() {
+            if items.is_empty() {
                 r.remove(&peer);
             } else {
-                r.insert(peer, Arc::new(list));
+                r.insert(peer, Arc::new(Listed { generation, items }));
             }
         }
     }
@@ -453,6 +465,10 @@ impl NodeHandle {
         }
         self.sync_state()
             .set_unfinished(peer, matches!(&result, Err((_, SyncErrorKind::Other(_)))));
+        if result.is_err() {
+            // Only a session that ended says what the peer gave.
+            self.sync_state().set_refused(peer, Vec::new());
+        }
         let member = self.peers().await.ok().and_then(|ps| {
             ps.into_iter()
                 .find(|p| p.peer_id == peer.to_string())

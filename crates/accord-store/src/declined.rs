@@ -1,13 +1,20 @@
-//! Objects this store refused that were valid enough to carry an id and a creation time,
-//! remembered (in memory, bounded) so that reconciliation does not fetch them again from
-//! every peer that holds them at every session, and so that a peer holding them is not read
-//! as withholding them (docs/PROTOCOL.md §11).
+//! Objects this store refused for what their bodies say, remembered (in memory, bounded) so
+//! that reconciliation does not fetch them again from every peer that holds them at every
+//! session, and so that a peer holding them is not read as withholding them (docs/PROTOCOL.md
+//! §11.3).
 //!
 //! Honest nodes do not all judge an object alike: one that learnt a member's records before
 //! the charter amendment removing that member holds them; one that starts empty afterwards
-//! refuses them. A refusal stays right only while what it was judged against stays: every
-//! accepted charter, delegation or node certificate forgets them all (the next reconciliation
-//! fetches and judges them again). Revocations only ever refuse more, so they keep them.
+//! refuses them. An object's id is the hash of its body alone, not of its signatures, so only
+//! a refusal that any copy of the same body would get is remembered by id: one for the member,
+//! the taxonomy, a field, or another member's record or trust object the body names. A refusal
+//! for the signer (not the member's root key, revoked, out of its delegation's scope) is not:
+//! anyone can sign a known body again with a key of their own, and that copy's refusal must
+//! not keep this node from the copy that counts, nor excuse a peer that hands it over instead.
+//!
+//! A refusal stays right only while what it was judged against stays: every accepted charter,
+//! delegation or node certificate forgets them all (the next reconciliation fetches and judges
+//! them again).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -35,10 +42,21 @@ impl Declined {
         }
     }
 
-    /// Whether a refusal is worth remembering: one for the clock (created ahead of now) is
-    /// not, since the same object is accepted a moment later.
+    /// Whether a refusal is remembered: one that any copy of the same body gets under the
+    /// same view (see the module documentation). Not one for the clock, a signature or the
+    /// signer, nor a charter's (a charter is judged by its signatures too).
     pub fn remembers(r: &Rejection) -> bool {
-        !matches!(r, Rejection::CreatedInFuture { .. })
+        matches!(
+            r,
+            Rejection::UnknownMember(_)
+                | Rejection::UnknownKind(_)
+                | Rejection::UnknownDirection(_)
+                | Rejection::InvalidField { .. }
+                | Rejection::SupersedesOtherMember(_)
+                | Rejection::RetractionOtherMember { .. }
+                | Rejection::RevocationOtherMember { .. }
+                | Rejection::RevocationTargetKind { .. }
+        )
     }
 
     pub fn insert(&mut self, id: ObjectId, created: u64) {

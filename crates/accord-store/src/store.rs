@@ -927,22 +927,30 @@ impl Store {
         Ok(StoredObject { signed, object })
     }
 
-    /// Number of objects in the quarantine.
-    /// Of `ids`, those this store received and does not hold: refused and remembered
-    /// ([`crate::declined`]) or waiting in the quarantine, with their creation times.
-    /// Reconciliation does not fetch them again, and a peer that holds them is not read as
-    /// withholding them.
+    /// Of `ids`, those this store received and does not hold for what their bodies say, so
+    /// that any copy of the same id would fare alike (see [`crate::declined`]): refused and
+    /// remembered, or waiting in the quarantine for a record or trust object the body names
+    /// (not for the delegation of its signer: a copy signed by another key may be the one
+    /// that counts), with their creation times. Reconciliation does not fetch them again, and
+    /// a peer that holds them is not read as withholding them.
     pub fn received_not_held(&self, ids: &[ObjectId]) -> Vec<(Timestamp, ObjectId)> {
         ids.iter()
             .filter_map(|id| {
                 self.declined
                     .get(id)
-                    .or_else(|| self.quarantine.get(id).map(|e| e.created))
+                    .or_else(|| {
+                        self.quarantine
+                            .get(id)
+                            .filter(|e| matches!(e.wait.first(), Some(&b'R' | &TRUST_OBJECT_WAIT)))
+                            .map(|e| e.created)
+                    })
+                    .filter(|c| *c > 0)
                     .map(|c| (Timestamp(c), *id))
             })
             .collect()
     }
 
+    /// Number of objects in the quarantine.
     pub fn pending_len(&self) -> usize {
         self.quarantine.len()
     }
@@ -1147,7 +1155,10 @@ impl Store {
                             Some(p) => p.object().created().0,
                             None => claimed(bytes, &limits).1,
                         };
-                        refused.push((id, created));
+                        // 0: the body did not decode under these limits (no time to order by).
+                        if created > 0 {
+                            refused.push((id, created));
+                        }
                     }
                     outcomes.push(IngestOutcome::Rejected(Some(id), r));
                 }

@@ -647,17 +647,34 @@ fn ingesting_the_same_bytes_twice_is_a_duplicate() {
     assert_eq!(store.count(&by_kind).unwrap(), 2);
 }
 
-/// What the store received and does not hold is named with its creation time: a refused
-/// object (not one refused for the clock) and one waiting in the quarantine. A refusal is
-/// forgotten when a delegation, node certificate or charter is accepted, since that may change
-/// the verdict; a revocation keeps it.
+/// What the store received and does not hold for what its body says is named with its
+/// creation time: an object refused for its member or its taxonomy, one waiting for a record
+/// its body names. Not what any other copy of the same body could fare otherwise with (an id
+/// covers the body, not the signatures): a refusal for the signer, a wait for the signer's
+/// delegation, a refusal for the clock. A refusal is forgotten when a delegation, node
+/// certificate or charter is accepted, since that may change the verdict; a revocation keeps it.
 #[test]
-fn refused_and_waiting_objects_are_named_until_a_trust_object_may_change_the_verdict() {
+fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_changes() {
     let fed = fed();
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &fed);
     let del = fed.delegation(0);
     assert_accepted(&ingest(&mut store, &del), &del);
+    let publisher = &fed.members[0].publisher;
+    let signed = |mut r: accord_core::Record, edit: &dyn Fn(&mut accord_core::Record)| {
+        edit(&mut r);
+        Object::Record(r).sign(publisher)
+    };
+    let t = |m: u64| Timestamp(BASE + m * MINUTE);
+    let stranger = signed(fed.record_body(0, "of no member", t(3)), &|r| {
+        r.member = "ZZ".parse().unwrap();
+    });
+    let off_taxonomy = signed(fed.record_body(0, "of no direction", t(4)), &|r| {
+        r.directions = vec!["astrology".into()];
+    });
+    let successor = signed(fed.record_body(0, "a new edition", t(5)), &|r| {
+        r.supersedes = Some(ObjectId([9; 32]));
+    });
     let rev = revocation(
         &fed,
         0,
@@ -667,38 +684,63 @@ fn refused_and_waiting_objects_are_named_until_a_trust_object_may_change_the_ver
         BASE + 9 * MINUTE,
     );
     assert_accepted(&ingest(&mut store, &rev), &rev);
-    let late = fed.record(0, "after the revocation", Timestamp(BASE + 10 * MINUTE));
+    let late = fed.record(0, "after the revocation", t(10));
     let ahead = fed.record(0, "from the future", Timestamp(NOW.0 + 60 * MINUTE));
-    let waiting = fed.record(1, "before its delegation", Timestamp(BASE + 11 * MINUTE));
-    let held = fed.record(0, "before the revocation", Timestamp(BASE + 5 * MINUTE));
-    let (out, _) = batch(&mut store, &[&late, &ahead, &waiting, &held]);
+    let undelegated = fed.record(1, "before its delegation", t(11));
+    let (out, _) = batch(
+        &mut store,
+        &[
+            &stranger,
+            &off_taxonomy,
+            &successor,
+            &late,
+            &ahead,
+            &undelegated,
+        ],
+    );
     assert!(matches!(
         out[0],
-        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+        IngestOutcome::Rejected(Some(_), Rejection::UnknownMember(_))
     ));
     assert!(matches!(
         out[1],
+        IngestOutcome::Rejected(Some(_), Rejection::UnknownDirection(_))
+    ));
+    assert!(matches!(
+        out[2],
+        IngestOutcome::Pending(_, Missing::Record(_))
+    ));
+    assert!(matches!(
+        out[3],
+        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+    ));
+    assert!(matches!(
+        out[4],
         IngestOutcome::Rejected(Some(_), Rejection::CreatedInFuture { .. })
     ));
-    assert!(matches!(out[2], IngestOutcome::Pending(..)));
-    assert_accepted(&out[3], &held);
-    let ids = [
-        late.id(),
-        ahead.id(),
-        waiting.id(),
-        held.id(),
-        ObjectId([7; 32]),
+    assert!(matches!(
+        out[5],
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+    let ids: Vec<ObjectId> = [
+        &stranger,
+        &off_taxonomy,
+        &successor,
+        &late,
+        &ahead,
+        &undelegated,
+    ]
+    .iter()
+    .map(|o| o.id())
+    .chain([del.id(), ObjectId([7; 32])])
+    .collect();
+    let body_said = vec![
+        (t(3), stranger.id()),
+        (t(4), off_taxonomy.id()),
+        (t(5), successor.id()),
     ];
-    let mut named = store.received_not_held(&ids);
-    named.sort();
-    assert_eq!(
-        named,
-        vec![
-            (Timestamp(BASE + 10 * MINUTE), late.id()),
-            (Timestamp(BASE + 11 * MINUTE), waiting.id()),
-        ]
-    );
-    // Another revocation refuses only more: the refusal stays.
+    assert_eq!(store.received_not_held(&ids), body_said);
+    // Another revocation refuses only more: the refusals stay.
     let rev2 = revocation(
         &fed,
         0,
@@ -708,22 +750,33 @@ fn refused_and_waiting_objects_are_named_until_a_trust_object_may_change_the_ver
         BASE + 12 * MINUTE,
     );
     assert_accepted(&ingest(&mut store, &rev2), &rev2);
-    assert_eq!(store.received_not_held(&[late.id()]).len(), 1);
-    // The waiting record's delegation: accepted, it releases the record and forgets the
-    // refusals.
+    assert_eq!(store.received_not_held(&ids), body_said);
+    // A copy of a delegation's body signed by another key is refused for its signer, and not
+    // named: the copy signed by the member's root key is still taken.
     let del1 = fed.delegation(1);
+    let forged = match Object::decode_body(del1.body(), &accord_core::Limits::default()) {
+        Ok(body) => body.sign(&accord_core::SecretKey::from_seed([77; 32])),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(forged.id(), del1.id());
+    assert!(matches!(
+        ingest(&mut store, &forged),
+        IngestOutcome::Rejected(Some(_), Rejection::NotSignedByRoot { .. })
+    ));
+    assert!(store.received_not_held(&[del1.id()]).is_empty());
+    // The delegation accepted forgets the refusals; what waits in the quarantine stays named.
     let (out, released) = batch(&mut store, &[&del1]);
     assert_accepted(&out[0], &del1);
-    assert_eq!(released, vec![waiting.id()]);
-    assert!(store.received_not_held(&ids).is_empty());
+    assert_eq!(released, vec![undelegated.id()]);
+    assert_eq!(store.received_not_held(&ids), vec![(t(5), successor.id())]);
     // Judged again, refused again, named again.
     assert!(matches!(
-        ingest(&mut store, &late),
+        ingest(&mut store, &stranger),
         IngestOutcome::Rejected(..)
     ));
     assert_eq!(
         store.received_not_held(&ids),
-        vec![(Timestamp(BASE + 10 * MINUTE), late.id())]
+        vec![(t(3), stranger.id()), (t(5), successor.id())]
     );
 }
 

@@ -1541,7 +1541,7 @@ pub async fn health(
                                     };
                                     span class=(class) { (lang.t(key)) }
                                     @if n.behind > 0 { " (" (lang.number(n.behind)) ")" }
-                                    @if n.refused > 0 { " (" (lang.number(n.refused)) ")" }
+                                    @if n.held_refused > 0 { " (" (lang.number(n.held_refused)) ")" }
                                 } }
                             }
                         } }
