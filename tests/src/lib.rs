@@ -173,6 +173,25 @@ pub mod harness {
             .sign(&m.root)
         }
 
+        /// Member `i`'s publisher retracts `record` (created at `created`).
+        pub fn retraction(
+            &self,
+            i: usize,
+            record: ObjectId,
+            created: Timestamp,
+            reason: &str,
+        ) -> accord_core::SignedObject {
+            accord_core::Object::Retraction(accord_core::Retraction {
+                object_type: accord_core::ObjectType::Retraction,
+                federation: self.fed.federation(),
+                created,
+                member: self.fed.members[i].code.clone(),
+                record,
+                reason: reason.into(),
+            })
+            .sign(&self.fed.members[i].publisher)
+        }
+
         /// The next version of the genesis, as `edit` changes it, signed by every member's
         /// root key and by `extra` (a root key the amendment brings in).
         pub fn amendment(

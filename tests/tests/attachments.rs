@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use accord_core::attachment::{CHUNK_SIZE, describe};
 use accord_core::object::Attachment;
-use accord_core::{Object, ObjectId, ObjectType, Retraction, SignedObject, Timestamp};
+use accord_core::{Object, ObjectId, SignedObject, Timestamp};
 use accord_node::{AdmissionMode, Node, NodeConfig, NodeHandle};
 use accord_tests::harness::{TestFed, admitted, dial_addr, has, metric, now, serve, wait_until};
 
@@ -56,25 +56,6 @@ fn record_with(tf: &TestFed, i: usize, title: &str, files: &[Attachment]) -> Sig
     let mut body = tf.fed.record_body(i, title, now());
     body.attachments = files.to_vec();
     Object::Record(body).sign(&tf.fed.members[i].publisher)
-}
-
-/// Member `i`'s publisher retracts `record` (created at `created`).
-fn retraction(
-    tf: &TestFed,
-    i: usize,
-    record: ObjectId,
-    created: Timestamp,
-    reason: &str,
-) -> SignedObject {
-    Object::Retraction(Retraction {
-        object_type: ObjectType::Retraction,
-        federation: tf.fed.federation(),
-        created,
-        member: tf.fed.members[i].code.clone(),
-        record,
-        reason: reason.into(),
-    })
-    .sign(&tf.fed.members[i].publisher)
 }
 
 fn config(tf: &TestFed, i: usize, bootstrap: Vec<String>) -> NodeConfig {
@@ -396,7 +377,7 @@ async fn a_file_waiting_for_two_records_is_kept_for_the_one_not_retracted() {
         .await
         .unwrap();
     assert!(wait_until(Duration::from_secs(60), || holds(&c, &a)).await);
-    let retraction = retraction(&tf, 1, hostile_rec.id(), now(), "withdrawn");
+    let retraction = tf.retraction(1, hostile_rec.id(), now(), "withdrawn");
     let out = c
         .submit(vec![retraction.as_bytes().to_vec()])
         .await
@@ -607,13 +588,7 @@ async fn files_of_retracted_records_are_collected_and_hostile_files_are_kept_unr
     );
     // The hostile record is retracted: its files go at the next collection, on both nodes;
     // the other record's file stays.
-    let retraction = retraction(
-        &tf,
-        0,
-        hostile.id(),
-        Timestamp(now().0 + 1),
-        "hostile files",
-    );
+    let retraction = tf.retraction(0, hostile.id(), Timestamp(now().0 + 1), "hostile files");
     a.submit(vec![retraction.as_bytes().to_vec()])
         .await
         .unwrap();
@@ -846,7 +821,7 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
     assert!(sidecar.exists());
     assert_eq!(node.collect_attachments().await.unwrap(), 0);
     assert!(sidecar.exists(), "kept while its record lives");
-    let retraction = retraction(&tf, 0, never_rec.id(), Timestamp(now().0 + 1), "withdrawn");
+    let retraction = tf.retraction(0, never_rec.id(), Timestamp(now().0 + 1), "withdrawn");
     node.submit(vec![retraction.as_bytes().to_vec()])
         .await
         .unwrap();

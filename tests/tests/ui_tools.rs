@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use accord_core::{Object, SignedObject, Timestamp};
+use accord_core::{Object, ObjectId, SignedObject, Timestamp};
 use accord_tests::harness::{TestFed, now, serve};
 
 async fn get(url: &str) -> (u16, String, String, Vec<u8>) {
@@ -223,18 +223,18 @@ async fn the_analysts_tools_work_from_the_ui() {
     assert_eq!(items.len(), 2);
     let (_, ct, _, cbor) = get(&format!("{base}/export.cbor")).await;
     assert_eq!(ct, "application/cbor-seq");
-    let expected: usize = signed.iter().map(|s| s.as_bytes().len()).sum();
-    assert_eq!(
-        cbor.len(),
-        expected,
-        "the four signed objects, byte for byte"
-    );
     for s in &signed {
         assert!(
             cbor.windows(s.as_bytes().len()).any(|w| w == s.as_bytes()),
-            "each signed object is in the export"
+            "each signed object is in the export, byte for byte"
         );
     }
+    // Checked offline from the charter alone: the trust objects come with the records.
+    let mut ids = verify_offline(&tf, &cbor);
+    ids.sort();
+    let mut expected: Vec<ObjectId> = signed.iter().map(|s| s.id()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
     let (s, _, err, _) = get(&format!("{base}/export.csv?member=kz")).await;
     assert_eq!(s, 400);
     assert!(err.contains("member"), "{err}");
@@ -388,7 +388,126 @@ async fn the_analysts_tools_work_from_the_ui() {
         !html.contains("<h2>История</h2>"),
         "no empty history section"
     );
+
+    // A retracted record's export carries its retraction, and still checks offline.
+    let retraction = tf.retraction(1, signed[1].id(), now(), "replaced by a new programme");
+    let (out, searchable) = node
+        .submit_searchable(
+            vec![retraction.as_bytes().to_vec()],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(out[0].status == "accepted" && searchable, "{out:?}");
+    let (_, _, _, cbor) = get(&format!("{base}/export.cbor?status=retracted")).await;
+    assert_eq!(
+        verify_offline(&tf, &cbor),
+        vec![signed[1].id(), retraction.id()]
+    );
+
+    // After BY's root key is replaced, a record it publishes under the new key's delegation,
+    // then retracts, is checked offline from the founding charter, the record and its page's
+    // proof.cbor (the amendment, the delegation in force, the retraction) alone.
+    let new_root = accord_core::SecretKey::from_seed([66; 32]);
+    let amendment = tf.amendment(
+        |c| c.members[1].root_key = new_root.public_key(),
+        Some(&new_root),
+    );
+    let delegation = Object::Delegation(accord_core::Delegation {
+        object_type: accord_core::ObjectType::Delegation,
+        federation: tf.fed.federation(),
+        created: Timestamp(tf.fed.created.0 + 7_200_000),
+        member: tf.fed.members[1].code.clone(),
+        publisher: tf.fed.members[1].publisher.public_key(),
+        name: "BY publisher under the new root key".into(),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(tf.fed.created.0 + 7_200_000),
+        not_after: None,
+    })
+    .sign(&new_root);
+    let record = tf.fed.record(1, "After the new root key", now());
+    let withdrawn = tf.retraction(1, record.id(), now(), "published twice");
+    let out = node
+        .submit(
+            [&amendment, &delegation, &record, &withdrawn]
+                .iter()
+                .map(|o| o.as_bytes().to_vec())
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+    let (_, _, html, _) = get(&format!("{base}/records/{}?lang=en", record.id())).await;
+    assert!(
+        html.contains(&format!("/records/{}/proof.cbor", record.id()))
+            && html.contains("--with proof.cbor"),
+        "{html}"
+    );
+    let (s, ct, _, proof) = get(&format!("{base}/records/{}/proof.cbor", record.id())).await;
+    assert_eq!((s, ct.as_str()), (200, "application/cbor-seq"));
+    let mut files = record.as_bytes().to_vec();
+    files.extend_from_slice(&proof);
+    assert_eq!(
+        verify_offline(&tf, &files),
+        vec![record.id(), withdrawn.id()]
+    );
+    let (s, _, _, _) = get(&format!("{base}/records/{}/proof.cbor", delegation.id())).await;
+    assert_eq!(s, 404, "only a record has a proof");
     node.shutdown().await;
+}
+
+/// Checks a CBOR sequence as `accord verify FILE --charter CHARTER` does, from the genesis
+/// alone; every object must be accepted. The records and retractions, in the order accepted.
+fn verify_offline(tf: &TestFed, cbor: &[u8]) -> Vec<ObjectId> {
+    use accord_core::validate::{KnownRecords, Verdict, validate_with};
+    use accord_core::{MemberCode, PublicKey, TrustView};
+    struct Known(BTreeMap<ObjectId, (MemberCode, PublicKey)>);
+    impl KnownRecords for Known {
+        fn record_meta(&self, id: &ObjectId) -> Option<(MemberCode, PublicKey)> {
+            self.0.get(id).cloned()
+        }
+    }
+    let (mut trust, _) = TrustView::from_genesis(tf.fed.genesis.as_bytes()).unwrap();
+    let mut known = Known(BTreeMap::new());
+    let mut found = Vec::new();
+    let mut waiting =
+        accord_core::cbor::split_sequence(cbor, accord_core::Limits::default().scan()).unwrap();
+    // In passes, as `accord verify` settles them: what waits for another object of the file
+    // (a retraction for its record) is judged again once that is in.
+    loop {
+        let before = waiting.len();
+        let mut still = Vec::new();
+        for item in waiting {
+            match validate_with(item, &trust, &known, now()) {
+                Verdict::Accepted(v) => {
+                    if v.object().object_type().is_trust() {
+                        trust.apply(&v);
+                    }
+                    match v.object() {
+                        Object::Record(r) => {
+                            known.0.insert(v.id(), (r.member.clone(), v.signer()));
+                            found.push(v.id());
+                        }
+                        Object::Retraction(_) => found.push(v.id()),
+                        _ => {}
+                    }
+                }
+                Verdict::Pending(_) => still.push(item),
+                other => panic!("not verifiable from the file alone: {other:?}"),
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() || waiting.len() == before {
+            break;
+        }
+    }
+    assert!(
+        waiting.is_empty(),
+        "{} object(s) wait for what the file lacks",
+        waiting.len()
+    );
+    found
 }
 
 /// What axe-core's serious rules look for, checked on the HTML of every page in both

@@ -345,8 +345,10 @@ pub(crate) async fn jsonl(
     file("application/jsonl", "accord-records.jsonl", out)
 }
 
-/// `GET /export.cbor?<search>`: the signed records themselves, a CBOR sequence (RFC 8742) any
-/// Accord tool verifies offline.
+/// `GET /export.cbor?<search>`: the signed records themselves, a CBOR sequence (RFC 8742) that
+/// `accord verify FILE --charter CHARTER` checks with nothing else, as `accord export --format
+/// cbor` writes it: the charters, delegations and node certificates first, then the records,
+/// the retractions of those retracted, and the revocations last.
 /// The objects are read on the blocking pool at the pace the client takes them
 /// ([`crate::pieces`]): a record may be a mebibyte, and 10,000 of them are never held at once.
 pub(crate) async fn cbor(
@@ -363,9 +365,27 @@ pub(crate) async fn cbor(
         Ok(d) => d,
         Err(e) => return refused_page(&node, &headers, e).await,
     };
-    let ids: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
-    let reader = match node.read(|s| s.object_reader()).await {
-        Ok(r) => r,
+    let records: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
+    let read = node
+        .read(move |s| -> Result<_, accord_store::StoreError> {
+            use accord_core::ObjectType as T;
+            let mut ids = s.export_ids_of(&[T::Charter, T::Delegation, T::Node])?;
+            let mut retractions = Vec::new();
+            for id in &records {
+                retractions.extend(s.history(id)?.0);
+            }
+            ids.extend(records);
+            ids.extend(retractions);
+            ids.extend(s.export_ids_of(&[T::Revocation])?);
+            Ok((ids, s.object_reader()))
+        })
+        .await;
+    let (ids, reader) = match read {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return crate::ApiError::from(accord_node::NodeError::Store(e.to_string()))
+                .into_response();
+        }
         Err(e) => return crate::ApiError::from(e).into_response(),
     };
     let body = crate::pieces((ids.into_iter(), reader, slot), |(ids, reader, _slot)| {

@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<NodeHandle> {
         .route("/", get(pages::search))
         .route("/records/{id}", get(pages::record))
         .route("/records/{id}/object.cbor", get(pages::download))
+        .route("/records/{id}/proof.cbor", get(pages::proof))
         .route("/overview", get(pages::overview))
         .route("/export.csv", get(crate::exports::csv))
         .route("/export.jsonl", get(crate::exports::jsonl))
@@ -195,9 +196,9 @@ impl Lang {
                 "Скачать учредительный устав федерации (charter.cbor)",
                 "Download the federation's founding charter (charter.cbor)",
             ),
-            "download_delegation" => (
-                "Скачать делегирование подписавшего (delegation.cbor)",
-                "Download the signer's delegation (delegation.cbor)",
+            "download_proof" => (
+                "Скачать то, что нужно для проверки: поправки устава, делегирование подписавшего, отзывы (proof.cbor)",
+                "Download what checking it needs: charter amendments, the signer's delegation, revocations (proof.cbor)",
             ),
             "verify" => ("Проверка без сети", "Verify offline"),
             "created" => ("Создано", "Created"),

@@ -832,13 +832,11 @@ pub async fn record(
                     @if !fed.is_empty() {
                         br; a href=(format!("/records/{fed}/object.cbor")) download="charter.cbor" { (lang.t("download_charter")) }
                     }
-                    @if !text(d, "id").is_empty() {
-                        br; a href=(format!("/records/{}/object.cbor", text(d, "id"))) download="delegation.cbor" { (lang.t("download_delegation")) }
-                    }
+                    br; a href=(format!("/records/{id}/proof.cbor")) download="proof.cbor" { (lang.t("download_proof")) }
                 }
                 p { (lang.t("verify")) ":" }
                 div.copyable {
-                    pre.wrap tabindex="0" { code #verify-cmd { "accord verify " (id) ".cbor --charter charter.cbor --with delegation.cbor" } }
+                    pre.wrap tabindex="0" { code #verify-cmd { "accord verify " (id) ".cbor --charter charter.cbor --with proof.cbor" } }
                     button type="button" data-copy="verify-cmd" { (lang.t("copy")) }
                 }
             }
@@ -899,6 +897,86 @@ pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) ->
         )
             .into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `GET /records/{id}/proof.cbor`: what `accord verify ID.cbor --charter charter.cbor --with
+/// proof.cbor` needs besides the record and the founding charter, a CBOR sequence: the later
+/// charter versions (a member added, a root key replaced), the delegations of the record's
+/// signer for its member and the member's revocations that its root key in force (or the
+/// signer) signed, and the record's retractions, so that the record is checked offline with
+/// the status this node shows.
+pub async fn proof(State(node): State<NodeHandle>, Path(id): Path<String>) -> Response {
+    let Ok(oid) = crate::records::resolve_id(&node, &id).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let read = node
+        .read(
+            move |s| -> Result<Option<Vec<u8>>, accord_store::StoreError> {
+                use accord_core::{Object, ObjectType};
+                let Some(o) = s.get(&oid)? else {
+                    return Ok(None);
+                };
+                let Object::Record(r) = &o.object else {
+                    return Ok(None);
+                };
+                let trust = s.trust();
+                let signer = o.signed.signatures()[0].0;
+                let genesis = trust.federation();
+                let mut ids: Vec<_> = s
+                    .export_ids_of(&[ObjectType::Charter])?
+                    .into_iter()
+                    .filter(|c| *c != genesis)
+                    .collect();
+                // What the member's root key in force signed (a delegation or revocation by a root
+                // key since replaced no longer counts, offline as here), and the signer's own
+                // revocations.
+                let root = trust.root_key(&r.member);
+                ids.extend(
+                    trust
+                        .delegations_of(&signer)
+                        .iter()
+                        .filter(|d| d.delegation.member == r.member && Some(d.signer) == root)
+                        .map(|d| d.id),
+                );
+                for rev in s.export_ids_of(&[ObjectType::Revocation])? {
+                    if let Some(x) = s.get(&rev)?
+                        && x.object.member() == Some(&r.member)
+                    {
+                        let by = x.signed.signatures()[0].0;
+                        if Some(by) == root || by == signer {
+                            ids.push(rev);
+                        }
+                    }
+                }
+                ids.extend(s.history(&oid)?.0);
+                let mut out = Vec::new();
+                for i in ids {
+                    if let Some(b) = s.get_bytes(&i)? {
+                        out.extend_from_slice(&b);
+                    }
+                }
+                Ok(Some(out))
+            },
+        )
+        .await;
+    match read {
+        Ok(Ok(Some(bytes))) => (
+            [
+                (header::CONTENT_TYPE, "application/cbor-seq".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"proof.cbor\"".to_string(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Ok(None)) => StatusCode::NOT_FOUND.into_response(),
+        Ok(Err(e)) => {
+            crate::ApiError::from(accord_node::NodeError::Store(e.to_string())).into_response()
+        }
+        Err(e) => crate::ApiError::from(e).into_response(),
     }
 }
 
