@@ -339,9 +339,33 @@ impl Lang {
                 "Проверьте адрес или начните с поиска.",
                 "Check the address, or start from the search.",
             ),
-            "banner_retracted" => (
-                "Эта запись отозвана опубликовавшим её министерством.",
-                "This record was retracted by the ministry that published it.",
+            "banner_retracted" => ("Эта запись отозвана.", "This record was retracted."),
+            "delegation_problem" => (
+                "Полномочия не покрывают запись",
+                "Not covered by the delegation",
+            ),
+            "problem_signer_revoked" => {
+                ("ключ подписавшего отозван", "the signer's key is revoked")
+            }
+            "problem_root_replaced" => (
+                "делегирование подписано корневым ключом, который государство заменило",
+                "the delegation was signed by a root key the member has replaced",
+            ),
+            "problem_outside_window" => (
+                "запись создана вне срока полномочий",
+                "the record was created outside the delegation's period",
+            ),
+            "problem_outside_scope" => (
+                "вид или направление записи вне полномочий",
+                "the record's kind or direction is outside the delegation's scope",
+            ),
+            "retracted_by_author" => (
+                "опубликовавшим её ведомством",
+                "by the ministry that published it",
+            ),
+            "retracted_by_root" => (
+                "корневым ключом государства-участника",
+                "by the member state's root key",
             ),
             "banner_superseded" => (
                 "Эта запись заменена более новой редакцией.",

@@ -711,7 +711,11 @@ pub async fn record(
                 div.notice.error role="note" {
                     strong { (lang.t("banner_retracted")) }
                     @for r in &retracted_by {
-                        " " (lang.t("retracted_by")) " " (when(text(r, "created")))
+                        " " (lang.t("retracted_by")) " "
+                        // Who: the record's author, or the member's root key (PROTOCOL.md §4.6).
+                        @if text(r, "signer") == text(p, "signer") { (lang.t("retracted_by_author")) " " }
+                        @else if text(r, "signer") == text(p, "member_root_key") { (lang.t("retracted_by_root")) " " }
+                        (when(text(r, "created")))
                         @if !text(r, "reason").is_empty() { ": " (lang.quote(text(r, "reason"))) }
                     }
                 }
@@ -812,6 +816,23 @@ pub async fn record(
                         dd {
                             (lang.t("valid_from")) " " (when(text(d, "not_before")))
                             @if let Some(end) = d["not_after"].as_str() { " " (lang.t("valid_until")) " " (when(end)) } @else { ", " (lang.t("no_end")) }
+                        }
+                        // Why the delegation does not cover the record, whatever status the record
+                        // shows first (a retracted record's signer may have been revoked since).
+                        @if let Some(code) = d["problem_code"].as_str() {
+                            dt { (lang.t("delegation_problem")) }
+                            dd.state.bad {
+                                @match code {
+                                    "signer-revoked" => {
+                                        (lang.t("problem_signer_revoked"))
+                                        @if let Some(since) = d["revoked_since"].as_str() { " " (lang.t("since")) " " (when(since)) }
+                                    }
+                                    "delegation-root-replaced" => { (lang.t("problem_root_replaced")) }
+                                    "outside-delegation-window" => { (lang.t("problem_outside_window")) }
+                                    "outside-delegation-scope" => { (lang.t("problem_outside_scope")) }
+                                    _ => { span lang="en" { (text(d, "problem")) } }
+                                }
+                            }
                         }
                         dt { (lang.t("delegated_by")) }
                         dd {
