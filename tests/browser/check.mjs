@@ -2,8 +2,9 @@
 // playwright-core, with axe-core's rules: every page given, in Russian and English, at a desktop
 // width (1366 px) and a phone width (360 px). Fails on any critical or serious violation and on
 // any page wider than the window. Then, at phone width: the filter panel opens, a CSV export
-// downloads with its byte-order mark, the Atom feed link answers with a feed, and a direction
-// chosen from the search box's completions becomes the direction filter.
+// downloads with its byte-order mark, the Atom feed link answers with a feed, a direction
+// chosen from the search box's completions becomes the direction filter, and the live notice
+// says a lost connection is back rather than counting nothing.
 //
 // Usage: node check.mjs <base-url> '<JSON array of paths>'
 // Run by crates/accord-cli/tests/browser.rs; install with `npm ci --prefix tests/browser`.
@@ -93,6 +94,32 @@ for (const [width, height] of [[1366, 900], [360, 780]]) {
       const u = new URL(page.url());
       if (u.searchParams.get('member') !== 'KZ' || u.searchParams.get('q')) failures.push({ check: 'the chosen direction is the filter, the member filter kept, no words', url: page.url() });
     }
+    // The live notice after a phone slept: the stream's connection lost and back with nothing
+    // counted says the connection is back (not "new records" with no number); a record then
+    // counts as at least one. The page's EventSource is replaced by one the check drives.
+    const live = await context.newPage();
+    await live.addInitScript(() => {
+      window.__streams = [];
+      window.EventSource = class {
+        constructor() { this.handlers = {}; window.__streams.push(this); }
+        addEventListener(type, f) { (this.handlers[type] = this.handlers[type] || []).push(f); }
+        fire(type) { (this.handlers[type] || []).forEach((f) => f({})); }
+      };
+    });
+    await live.goto(`${base}/?lang=ru`, { waitUntil: 'load' });
+    const notices = await live.evaluate(() => {
+      const s = window.__streams[0];
+      const text = () => document.getElementById('live').textContent.replace(/\s+/g, ' ').trim();
+      s.fire('open');
+      const quiet = getComputedStyle(document.getElementById('live')).display;
+      s.fire('error'); s.fire('open');
+      const back = text();
+      s.fire('record');
+      return { quiet, back, counted: text() };
+    });
+    if (notices.quiet !== 'none' || !notices.back.startsWith('Связь с узлом восстановлена') || notices.back.includes('новых записей') || !notices.counted.startsWith('1+ новых записей'))
+      failures.push({ check: 'the live notice after a lost connection', notices });
+    await live.close();
   }
   await context.close();
 }

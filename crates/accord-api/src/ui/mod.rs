@@ -149,6 +149,10 @@ impl Lang {
             "shown" => ("Записи", "Records"),
             "of" => ("из", "of"),
             "new_records" => ("новых записей", "new records"),
+            "live_reconnected" => (
+                "Связь с узлом восстановлена: возможно, появились новые записи",
+                "The connection to the node is back: there may be new records",
+            ),
             "refresh" => ("обновить", "refresh"),
             "new_record_forms" => (
                 "новая запись|новые записи|новых записей",
@@ -1356,7 +1360,13 @@ const SCRIPT: &str = r#"
     var more = false, dropped = false;
     var show = function () {
       notice.querySelector('.n').textContent = more ? (n > 0 ? n + '+' : '') : n;
-      if (forms.length === 3) { notice.querySelector('.w').textContent = form(more ? 5 : n); }
+      if (more && n === 0) {
+        // Back after a lost connection (a phone that slept) with nothing counted: there may
+        // be new records, or none.
+        notice.querySelector('.w').textContent = notice.dataset.reconnected || '';
+      } else if (forms.length === 3) {
+        notice.querySelector('.w').textContent = form(more ? 5 : n);
+      }
       notice.style.display = 'block';
     };
     src.addEventListener('record', function () { n += 1; show(); });

@@ -280,8 +280,10 @@ pub async fn search(
             button type="submit" { (lang.t("search")) }
         }
         a.skip href="#results" { (lang.t("skip_results")) }
-        div #live .notice role="status" data-query=(format!("?{}", qs(&live_query))) data-forms=(lang.t("new_record_forms")) {
-            span.n { "0" } " " span.w { (lang.t("new_records")) } " — " a href=(format!("/?{}", qs(&ui_params))) { "↻ " (lang.t("refresh")) }
+        // Refreshing shows the first page, where new records appear (newest first).
+        @let first_page: Vec<(String, String)> = ui_params.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+        div #live .notice role="status" data-query=(format!("?{}", qs(&live_query))) data-forms=(lang.t("new_record_forms")) data-reconnected=(lang.t("live_reconnected")) {
+            span.n { "0" } " " span.w { (lang.t("new_records")) } " — " a href=(format!("/?{}", qs(&first_page))) { "↻ " (lang.t("refresh")) }
         }
         @if !ignored.is_empty() {
             p.notice role="status" {
