@@ -745,3 +745,46 @@ async fn a_records_page_shows_no_hidden_or_reordering_characters() {
     assert!(html.contains("<bdi>invoicefdp.exe</bdi>"), "{html}");
     node.shutdown().await;
 }
+
+/// Two versions of a record in one language and two scripts (Uzbek in Latin and in Cyrillic
+/// letters) read as two languages wherever languages are named: the record's language links,
+/// the result's badges, the language filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_in_two_scripts_of_one_language_are_told_apart() {
+    let tf = TestFed::new(&["KZ", "UZ"], 58).unwrap();
+    let node = tf.spawn(1, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let mut body = tf.fed.record_body(1, "unused", now());
+    body.lang = "uz-Latn".into();
+    body.title = BTreeMap::from([
+        ("uz-Latn".to_string(), "Raqamli hukumat".to_string()),
+        ("uz-Cyrl".to_string(), "Рақамли ҳукумат".to_string()),
+    ]);
+    body.body = BTreeMap::from([
+        (
+            "uz-Latn".to_string(),
+            "Davlat xizmatlari portali.".to_string(),
+        ),
+        (
+            "uz-Cyrl".to_string(),
+            "Давлат хизматлари портали.".to_string(),
+        ),
+    ]);
+    let rec = Object::Record(body).sign(&tf.fed.members[1].publisher);
+    let (out, searchable) = node
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(out[0].status == "accepted" && searchable, "{out:?}");
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=ru", rec.id()), "ru").await;
+    assert!(
+        html.contains("узбекский, uz-Latn") && html.contains("узбекский, uz-Cyrl"),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/?lang=en"), "en").await;
+    assert!(
+        html.contains("Uzbek, uz-Latn") && html.contains("Uzbek, uz-Cyrl"),
+        "{html}"
+    );
+    node.shutdown().await;
+}

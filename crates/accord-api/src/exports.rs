@@ -567,7 +567,7 @@ fn feed_title(params: &[(String, String)], ctx: &crate::ui::Ctx) -> String {
             "limit" | "cursor" | "sort" | "delimiter" => continue,
             "member" => ctx.members.get(v).cloned().unwrap_or_else(|| v.clone()),
             "direction" | "kind" => ctx.name(v).to_string(),
-            "lang" => lang.language(v),
+            "lang" => ctx.language_text(v),
             "status" => lang.status(v),
             "since" | "date_from" | "date_to" => v
                 .parse::<accord_core::Timestamp>()

@@ -332,7 +332,7 @@ pub async fn search(
                         let value = match k.as_str() {
                             "member" => ctx.member(v),
                             "direction" | "kind" => html! { (ctx.name(v)) },
-                            "in" => html! { (lang.language(v)) },
+                            "in" => html! { (ctx.language_text(v)) },
                             "status" => html! { (lang.status(v)) },
                             "publisher" => html! { (v) },
                             "from" | "to" | "date_from" | "date_to" => html! {
@@ -413,7 +413,7 @@ pub async fn search(
                                 }
                                 @if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(d.date.as_deref().unwrap_or("")) { (lang.date(t)) } " ·" }
                                 " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
-                                @for l in &d.languages { span.badge { (lang.language(l)) } }
+                                @for l in &d.languages { span.badge { (ctx.language_text(l)) } }
                                 @if d.status != "active" { span.badge.status { (lang.status(&d.status)) } }
                             }
                             p.snippet lang=[snippet_lang(d, &h.snippet, lang.code())] { (maud::PreEscaped(&h.snippet)) }
@@ -482,7 +482,7 @@ pub async fn search(
                                             " "
                                             @match facet {
                                                 "member" => (ctx.member(value)),
-                                                "lang" => (lang.language(value)),
+                                                "lang" => (ctx.language_text(value)),
                                                 "status" => (lang.status(value)),
                                                 _ => (ctx.name(value)),
                                             }
@@ -747,7 +747,7 @@ pub async fn record(
             }
             nav aria-label=(lang.t("lang")) {
                 @for l in &langs {
-                    @if *l == shown { strong { (lang.language(l)) } } @else { a href=(format!("/records/{id}?show={l}")) hreflang=(l) { (lang.language(l)) } }
+                    @if *l == shown { strong { (ctx.language_text(l)) } } @else { a href=(format!("/records/{id}?show={l}")) hreflang=(l) { (ctx.language_text(l)) } }
                     @if *l == original { " (" (lang.t("original")) ")" }
                     " "
                 }
