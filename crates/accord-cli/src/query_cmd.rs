@@ -223,6 +223,17 @@ pub async fn query(
         unknown_codes(node, f).await?;
     }
     let items = v["items"].as_array().cloned().unwrap_or_default();
+    // A page of the results, not all of them: said on stderr, so that a CSV or JSON on stdout
+    // stays clean, with the way to get all of them.
+    let total = v["total"].as_u64().unwrap_or(0);
+    if v["next_cursor"].is_string() || (items.len() as u64) < total {
+        eprintln!(
+            "showing {} of {total} record(s): raise --limit (at most {}), or write them all with              `accord export --format {}`",
+            items.len(),
+            accord_search::MAX_LIMIT,
+            if format == "csv" { "csv" } else { "jsonl" }
+        );
+    }
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(&v)?),
         "csv" => write_csv(&mut std::io::stdout().lock(), &items, node, false, ',')?,
@@ -308,6 +319,12 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
         v["member"].as_str().unwrap_or(""),
         v["kind"].as_str().unwrap_or(""),
         v["directions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "created   {}   status {}",

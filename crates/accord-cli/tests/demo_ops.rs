@@ -272,6 +272,22 @@ fn backup_restore_and_check_keep_the_same_objects() {
         || run_ok(d, &query).starts_with("5 record(s)"),
     );
     let listed = run_ok(d, &query);
+    // A page of the results says so on stderr, the CSV on stdout staying clean.
+    let out = accord()
+        .current_dir(d)
+        .args(["query", "--node", &api, "--limit", "2", "--format", "csv"])
+        .output()
+        .unwrap();
+    let (csv, err) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{err}");
+    assert_eq!(csv.lines().count(), 3, "a heading and two records: {csv}");
+    assert!(
+        err.contains("showing 2 of 5 record(s)") && err.contains("accord export --format csv"),
+        "{err}"
+    );
     // A direction typed wrong finds nothing, and says why rather than "0 record(s)".
     let out = accord()
         .current_dir(d)
@@ -300,6 +316,10 @@ fn backup_restore_and_check_keep_the_same_objects() {
     assert_eq!(short.len(), 12, "{listed}");
     let shown = run_ok(d, &["show", short, "--node", &api]);
     assert!(shown.contains(&format!("id        {short}")), "{shown}");
+    assert!(
+        shown.contains("directions regulation, e-government") && !shown.contains("directions ["),
+        "the direction codes listed, not a JSON array: {shown}"
+    );
     assert!(shown.contains("── ru (original) ──"), "{shown}");
     assert!(shown.contains("── en (translation) ──"), "{shown}");
     assert!(
