@@ -331,6 +331,26 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "{html}"
     );
     assert!(!html.contains("best match first"));
+    // Every "Clear filters" link (above the results, in the filter panel) keeps the words, the
+    // order and the page size, and only them.
+    let (_, html, _) = page(
+        &format!("{base}/?q=portal&member=KZ&in=en&sort=oldest&limit=50&lang=en"),
+        "",
+    )
+    .await;
+    let clears: Vec<&str> = html
+        .split("<a href=\"")
+        .skip(1)
+        .filter(|a| a.contains("\">Clear filters</a>"))
+        .map(|a| &a[..a.find('"').unwrap_or(0)])
+        .collect();
+    assert!(
+        clears.len() >= 2
+            && clears
+                .iter()
+                .all(|h| *h == "/?q=portal&amp;sort=oldest&amp;limit=50"),
+        "{clears:?}"
+    );
     let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
     assert!(!html.contains("class=\"chip\""));
     assert!(html.contains("<option value=\"\" selected>best match first</option>"));

@@ -269,6 +269,20 @@ pub async fn search(
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "sort" | "limit"))
         .count();
+    // Every "clear" takes the filters away and keeps the words, the order and the page size
+    // (the first page: a cursor belongs to the filtered results).
+    let clear_href = {
+        let keep: Vec<(String, String)> = ui_params
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "q" | "sort" | "limit" | "lang"))
+            .cloned()
+            .collect();
+        if keep.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/?{}", qs(&keep))
+        }
+    };
     let body = html! {
         form.searchbar role="search" action="/" method="get" {
             label for="q" class="visually-hidden" { (lang.t("search")) }
@@ -359,8 +373,7 @@ pub async fn search(
                                 } }
                             }
                             @if chips.len() > 1 {
-                                @let keep: Vec<(String, String)> = ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "q" | "sort" | "limit" | "lang")).cloned().collect();
-                                li { a href=(if keep.is_empty() { "/".to_string() } else { format!("/?{}", qs(&keep)) }) { (lang.t("clear")) } }
+                                li { a href=(clear_href) { (lang.t("clear")) } }
                             }
                         }
                     }
@@ -388,10 +401,8 @@ pub async fn search(
                             // Nothing asked and nothing held: say so, rather than "not found".
                             div.empty { p { strong { (lang.t("node_empty")) } } p { (lang.t("node_empty_help")) } }
                         } @else {
-                            // Clearing keeps the words: the filters are what to take away first.
-                            @let keep: Vec<(String, String)> = ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "q" | "sort")).cloned().collect();
                             div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t("empty_help")) }
-                                @if active_filters > 0 { p { a href=(if keep.is_empty() { "/".to_string() } else { format!("/?{}", qs(&keep)) }) { (lang.t("clear")) } } }
+                                @if active_filters > 0 { p { a href=(clear_href) { (lang.t("clear")) } } }
                             }
                         }
                     }
@@ -523,7 +534,7 @@ pub async fn search(
                     }
                     div.actions {
                         button type="submit" { (lang.t("apply")) }
-                        " " a href=(if text.is_empty() { "/".to_string() } else { format!("/?{}", qs(&[("q".to_string(), text.clone())])) }) { (lang.t("clear")) }
+                        " " a href=(clear_href) { (lang.t("clear")) }
                     }
                 }
             }
