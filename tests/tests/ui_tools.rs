@@ -279,6 +279,37 @@ async fn the_analysts_tools_work_from_the_ui() {
             && ru_text.contains("Кратко о портале государственных услуг."),
         "{ru_text}"
     );
+    // Categories and authors by name in the feed's language, the codes kept as terms.
+    let entry = feed
+        .entries
+        .iter()
+        .find(|e| {
+            e.title
+                .as_ref()
+                .is_some_and(|t| t.content == "Портал государственных услуг")
+        })
+        .unwrap();
+    let labels: Vec<(String, Option<String>)> = entry
+        .categories
+        .iter()
+        .map(|c| (c.term.clone(), c.label.clone()))
+        .collect();
+    assert!(
+        labels.iter().any(|(t, l)| t == "e-government"
+            && l.as_deref()
+                .is_some_and(|l| l != "e-government" && !l.is_empty())),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels.len(),
+        2,
+        "the kind and the one direction: {labels:?}"
+    );
+    let author = &entry.authors[0].name;
+    assert!(
+        author.ends_with("(KZ)") && !author.ends_with(" (KZ) (KZ)") && author.contains(", "),
+        "{author}"
+    );
     let (_, _, _, quoted) = get(&format!("{base}/feeds/records.atom?q=portal&hl=ru")).await;
     let feed = feed_rs::parser::parse(quoted.as_slice()).unwrap();
     let title = feed.title.map(|t| t.content).unwrap_or_default();

@@ -529,13 +529,24 @@ pub async fn atom(
             .or_else(|| d.summary.iter().next())
             .map(|(l, s)| (l.as_str(), accord_search::analysis::markdown_to_plain(s)))
             .unwrap_or((title_lang, String::new()));
+        // The kind and the directions as categories, each with its name in the reader's
+        // language (feed readers show the label); the author as the ministry and its state.
+        let categories: String = std::iter::once((&d.kind, "kinds"))
+            .chain(d.directions.iter().map(|x| (x, "directions")))
+            .map(|(code, scheme)| {
+                format!(
+                    "<category term=\"{}\" scheme=\"{base}/v1/federation#{scheme}\" label=\"{}\"/>\n",
+                    xml(code),
+                    xml(ctx.name(code))
+                )
+            })
+            .collect();
         x.push_str(&format!(
-            "<entry xml:lang=\"{}\">\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n<category term=\"{}\"/>\n<summary xml:lang=\"{}\">{}</summary>\n</entry>\n",
+            "<entry xml:lang=\"{}\">\n<id>urn:accord:{id}</id>\n<title>{}</title>\n<updated>{}</updated>\n<author><name>{}</name></author>\n<link href=\"{base}/records/{id}\"/>\n{categories}<summary xml:lang=\"{}\">{}</summary>\n</entry>\n",
             xml(title_lang),
             xml(title),
             d.created,
-            xml(&format!("{} ({})", d.publisher, d.member)),
-            xml(&d.kind),
+            xml(&format!("{}, {}", d.publisher, ctx.member_text(&d.member))),
             xml(summary_lang),
             xml(&summary),
             id = d.id,
