@@ -444,7 +444,6 @@ impl Lang {
             "equivocated" => ("противоречивые заявления", "equivocated"),
             "heartbeat_every" => ("сигнал каждые", "heartbeat every"),
             "seconds" => ("с", "s"),
-            "seconds_ago" => ("с назад", "s ago"),
             "health_help" => (
                 "Каждый узел раз в период подписывает сигнал о своём состоянии и о наборе объектов, который он хранит (записи и объекты доверия: устав, делегирования, сертификаты узлов — поэтому их больше, чем записей в поиске); этот узел сверяет их со своим. Узел, который заявляет объекты, но не отдаёт их при сверке, отмечается как расходящийся, и подписанные доказательства можно скачать.",
                 "Every node signs a heartbeat each period with its state and a checkpoint of the objects it holds (records and trust objects: the charter, delegations, node certificates, so more than the records a search counts); this node compares them with its own. A node that advertises objects but does not deliver them during reconciliation is marked divergent, and the signed evidence can be downloaded.",
@@ -634,6 +633,21 @@ impl Lang {
             Lang::En => en[usize::from(n != 1)],
         };
         format!("{} {word}", self.number(n))
+    }
+
+    /// How long ago, in the largest whole unit: "42 с назад", "3 мин назад", "5 ч назад",
+    /// "3 дня назад" ("42 s ago", "3 min ago", "5 h ago", "3 days ago").
+    pub fn ago(self, secs: u64) -> String {
+        let (n, ru, en): (u64, [&str; 3], [&str; 2]) = match secs {
+            s if s < 60 => (s, ["с", "с", "с"], ["s", "s"]),
+            s if s < 3_600 => (s / 60, ["мин", "мин", "мин"], ["min", "min"]),
+            s if s < 86_400 => (s / 3_600, ["ч", "ч", "ч"], ["h", "h"]),
+            s => (s / 86_400, ["день", "дня", "дней"], ["day", "days"]),
+        };
+        match self {
+            Lang::Ru => format!("{} назад", self.count(n, ru, en)),
+            Lang::En => format!("{} ago", self.count(n, ru, en)),
+        }
     }
 
     /// "(each file holds the first 10,000 records)" beside the export links of a larger result.
@@ -1421,6 +1435,17 @@ impl crate::exports::CsvNames for Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_ago_reads_in_its_largest_unit_with_the_right_word() {
+        assert_eq!(Lang::Ru.ago(42), "42 с назад");
+        assert_eq!(Lang::En.ago(185), "3 min ago");
+        assert_eq!(Lang::Ru.ago(5 * 3_600 + 59), "5 ч назад");
+        assert_eq!(Lang::Ru.ago(259_200), "3 дня назад");
+        assert_eq!(Lang::Ru.ago(86_400 * 21), "21 день назад");
+        assert_eq!(Lang::Ru.ago(86_400 * 11), "11 дней назад");
+        assert_eq!(Lang::En.ago(86_400), "1 day ago");
+    }
 
     /// A Markdown table scrolls in its own keyboard-reachable box; a record's raw `<table>` is
     /// text, not a box.

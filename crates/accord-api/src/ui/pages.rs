@@ -1634,7 +1634,7 @@ pub async fn health(
                                 }
                                 td data-label=(lang.t("last_seen")) { @if let Some(t) = n.last_seen {
                                     (lang.time(t, true))
-                                    @if let Some(s) = n.seconds_since { br; span.meta { (lang.number(s)) " " (lang.t("seconds_ago")) } }
+                                    @if let Some(s) = n.seconds_since { br; span.meta { (lang.ago(s)) } }
                                 } }
                                 td data-label=(lang.t("version")) { @if let Some(sw) = &n.software { (sw) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
                                 td data-label=(lang.t("charter")) { @if let Some(v) = n.charter_version {
