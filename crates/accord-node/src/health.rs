@@ -66,8 +66,8 @@ pub enum Agreement {
 }
 
 /// What a checkpoint with a node's refused objects was computed for: the watermark, the
-/// store's sequence and the list's generation.
-type RefusedTag = (Timestamp, u64, u64);
+/// store's sequence, the list's generation and the count the node claimed.
+type RefusedTag = (Timestamp, u64, u64, u64);
 
 #[derive(Debug)]
 struct Entry {
@@ -388,8 +388,10 @@ impl NodeHandle {
     /// keeps waiting, for what their bodies say (`Store::received_not_held`), with how many of
     /// them it does not hold; none when there are none, or when they cannot make up exactly
     /// the count it `claimed` (then no hashing). Equal to its claim, the node withholds
-    /// nothing: it gave them when asked. Kept per node for its watermark, the store's sequence
-    /// and the list, so that its heartbeats (heard at most once a second) hash the set once.
+    /// nothing: it gave them when asked. Kept per node for its watermark, the store's sequence,
+    /// the list and its claim, so that a heartbeat heard again costs nothing; a new watermark
+    /// (one a period) costs one pass over the objects below it, as this node's own checkpoint
+    /// does.
     async fn checkpoint_with_refused(
         &self,
         key: PublicKey,
@@ -400,7 +402,7 @@ impl NodeHandle {
         let listed = self.sync_state().refused_by(&peer)?;
         let watermark = own.watermark;
         let seq = self.seq();
-        let tag = (watermark, seq, listed.generation);
+        let tag = (watermark, seq, listed.generation, claimed.count);
         if let Some((t, found)) = self
             .health()
             .lock()

@@ -567,7 +567,7 @@ impl NodeHandle {
         // judged by the same view, it would be refused again, at every session, from every
         // peer that holds it (a node that started after a member's removal refuses that
         // member's objects, which its peers keep).
-        let (mut refused, need) = self
+        let (refused, need) = self
             .split_received(need)
             .await
             .map_err(|e| other(&st, e.to_string()))?;
@@ -688,12 +688,17 @@ impl NodeHandle {
                 .await
                 .map_err(|e| other(&st, e))?;
         }
-        // Fetched now and refused or left waiting: the peer gave them.
-        let (taken_now, _) = self
-            .split_received(not_taken)
+        // What it listed that this node refuses or keeps waiting, as of the session's end: the
+        // objects fetched now and refused or left waiting (the peer gave them), and those not
+        // fetched for being refused before — unless a charter version taken meanwhile made
+        // this node forget them (then they are left out, the peer reads ahead, and the next
+        // session fetches them).
+        let mut listed: Vec<ObjectId> = refused.into_iter().map(|(_, id)| id).collect();
+        listed.extend(not_taken);
+        let (refused, _) = self
+            .split_received(listed)
             .await
             .map_err(|e| other(&st, e.to_string()))?;
-        refused.extend(taken_now);
         st.refused = refused.len() as u64;
         self.sync_state().set_refused(peer, refused);
         Ok(st)

@@ -12,9 +12,11 @@
 //! anyone can sign a known body again with a key of their own, and that copy's refusal must
 //! not keep this node from the copy that counts, nor excuse a peer that hands it over instead.
 //!
-//! A refusal stays right only while what it was judged against stays: every accepted charter,
-//! delegation or node certificate forgets them all (the next reconciliation fetches and judges
-//! them again).
+//! A refusal stays right only while what it was judged against stays. What these refusals
+//! depend on (the members, the taxonomy, the limits; a named target's member, which never
+//! changes) changes only with the charter: every accepted charter version forgets them all (the
+//! next reconciliation fetches and judges them again). Delegations, node certificates and
+//! revocations change none of them.
 
 use std::collections::{HashMap, VecDeque};
 

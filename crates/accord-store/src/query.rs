@@ -184,36 +184,65 @@ impl Store {
         let Some(owner) = self.record_member(id) else {
             return Ok((vec![], vec![]));
         };
-        // Each is read to learn its member, one after another: the scan stops once `most`
-        // are found (for a status, one), however many a member published.
-        let same_member = |tree: usize| -> Result<Vec<ObjectId>, StoreError> {
-            let mut out = Vec::new();
-            for item in self.trees[tree].scan_prefix(id.as_bytes()) {
-                if out.len() >= most {
-                    break;
-                }
-                let (k, _) = item?;
-                let Some(other) = ObjectId::from_slice(&k[32..]) else {
-                    continue;
-                };
-                let member = match self.get(&other)? {
-                    Some(StoredObject {
-                        object: Object::Retraction(r),
-                        ..
-                    }) => Some(r.member),
-                    Some(StoredObject {
-                        object: Object::Record(r),
-                        ..
-                    }) => Some(r.member),
-                    _ => None,
-                };
-                if member.as_ref() == Some(&owner) {
-                    out.push(other);
-                }
-            }
-            Ok(out)
+        Ok((
+            self.same_member(retracts, id, &owner, most)?,
+            self.same_member(supersedes, id, &owner, most)?,
+        ))
+    }
+
+    /// The retractions of record `id` by its own member, at most [`HISTORY_SHOWN`]: the first
+    /// half of [`Store::history`], without reading the records that supersede it (a chain of
+    /// editions may hold large ones).
+    pub fn retractions(&self, id: &ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        let retracts = crate::store::RETRACTS_TREE;
+        if self.trees[retracts]
+            .scan_prefix(id.as_bytes())
+            .next()
+            .is_none()
+        {
+            return Ok(vec![]);
+        }
+        let Some(owner) = self.record_member(id) else {
+            return Ok(vec![]);
         };
-        Ok((same_member(retracts)?, same_member(supersedes)?))
+        self.same_member(retracts, id, &owner, HISTORY_SHOWN)
+    }
+
+    /// The objects `tree` pairs with `id` (retractions or successors) that are `owner`'s. Each
+    /// is read to learn its member, one after another: the scan stops once `most` are found
+    /// (for a status, one), however many a member published.
+    fn same_member(
+        &self,
+        tree: usize,
+        id: &ObjectId,
+        owner: &MemberCode,
+        most: usize,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees[tree].scan_prefix(id.as_bytes()) {
+            if out.len() >= most {
+                break;
+            }
+            let (k, _) = item?;
+            let Some(other) = ObjectId::from_slice(&k[32..]) else {
+                continue;
+            };
+            let member = match self.get(&other)? {
+                Some(StoredObject {
+                    object: Object::Retraction(r),
+                    ..
+                }) => Some(r.member),
+                Some(StoredObject {
+                    object: Object::Record(r),
+                    ..
+                }) => Some(r.member),
+                _ => None,
+            };
+            if member.as_ref() == Some(owner) {
+                out.push(other);
+            }
+        }
+        Ok(out)
     }
 
     fn record_member(&self, id: &ObjectId) -> Option<MemberCode> {

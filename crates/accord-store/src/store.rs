@@ -1102,6 +1102,12 @@ impl Store {
             match verdict {
                 Verdict::Accepted(v) => {
                     let v = Arc::new(v);
+                    // A refusal is remembered while what judged it stands: what it depends on
+                    // (members, taxonomy, limits) changes only with the charter.
+                    if v.object().object_type() == ObjectType::Charter {
+                        self.declined.clear();
+                        refused.clear();
+                    }
                     // If it was quarantined earlier in this batch, that entry is void.
                     batch.pending_put.remove(&id);
                     let trust_object = v.object().object_type().is_trust();
@@ -1191,20 +1197,8 @@ impl Store {
                 self.quarantine.insert(*id, e);
             }
         }
-        // A refusal is remembered while what judged it stands: a charter, delegation or node
-        // certificate accepted (in this batch, or released by it) may change the verdict.
-        let judged_anew = batch.accepted.iter().any(|v| {
-            matches!(
-                v.object().object_type(),
-                ObjectType::Charter | ObjectType::Delegation | ObjectType::Node
-            )
-        });
-        if judged_anew {
-            self.declined.clear();
-        } else {
-            for (id, created) in refused {
-                self.declined.insert(id, created);
-            }
+        for (id, created) in refused {
+            self.declined.insert(id, created);
         }
         self.trust = trust;
         Ok((outcomes, released))

@@ -648,18 +648,22 @@ fn ingesting_the_same_bytes_twice_is_a_duplicate() {
 }
 
 /// What the store received and does not hold for what its body says is named with its
-/// creation time: an object refused for its member or its taxonomy, one waiting for a record
-/// its body names. Not what any other copy of the same body could fare otherwise with (an id
-/// covers the body, not the signatures): a refusal for the signer, a wait for the signer's
-/// delegation, a refusal for the clock. A refusal is forgotten when a delegation, node
-/// certificate or charter is accepted, since that may change the verdict; a revocation keeps it.
+/// creation time: an object refused for its member, its taxonomy or another member's record
+/// it names; one waiting for a record or trust object its body names. Not what any other copy
+/// of the same body could fare otherwise with (an id covers the body, not the signatures): a
+/// refusal for the signer, a wait for the signer's delegation, a refusal for the clock. The
+/// refusals are forgotten when a charter version is accepted (what they depend on changes
+/// only with the charter); delegations and revocations keep them.
 #[test]
-fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_changes() {
+fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_the_charter_changes() {
     let fed = fed();
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &fed);
     let del = fed.delegation(0);
+    let other = fed.record(1, "BY's own record", Timestamp(BASE + MINUTE));
     assert_accepted(&ingest(&mut store, &del), &del);
+    assert_accepted(&ingest(&mut store, &fed.delegation(1)), &fed.delegation(1));
+    assert_accepted(&ingest(&mut store, &other), &other);
     let publisher = &fed.members[0].publisher;
     let signed = |mut r: accord_core::Record, edit: &dyn Fn(&mut accord_core::Record)| {
         edit(&mut r);
@@ -675,6 +679,25 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_ch
     let successor = signed(fed.record_body(0, "a new edition", t(5)), &|r| {
         r.supersedes = Some(ObjectId([9; 32]));
     });
+    // KZ's root key retracts BY's record: refused for the record it names.
+    let foreign_retraction = Object::Retraction(Retraction {
+        object_type: ObjectType::Retraction,
+        federation: fed.federation(),
+        created: t(6),
+        member: fed.members[0].code.clone(),
+        record: other.id(),
+        reason: "not ours".into(),
+    })
+    .sign(&fed.members[0].root);
+    // KZ's root key revokes a delegation not known yet: waits for it.
+    let early_revocation = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        ObjectId([8; 32]),
+        BASE + 7 * MINUTE,
+        BASE + 7 * MINUTE,
+    );
     let rev = revocation(
         &fed,
         0,
@@ -686,18 +709,18 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_ch
     assert_accepted(&ingest(&mut store, &rev), &rev);
     let late = fed.record(0, "after the revocation", t(10));
     let ahead = fed.record(0, "from the future", Timestamp(NOW.0 + 60 * MINUTE));
-    let undelegated = fed.record(1, "before its delegation", t(11));
-    let (out, _) = batch(
-        &mut store,
-        &[
-            &stranger,
-            &off_taxonomy,
-            &successor,
-            &late,
-            &ahead,
-            &undelegated,
-        ],
-    );
+    let undelegated = fed.record(2, "before its delegation", t(11));
+    let all = [
+        &stranger,
+        &off_taxonomy,
+        &successor,
+        &foreign_retraction,
+        &early_revocation,
+        &late,
+        &ahead,
+        &undelegated,
+    ];
+    let (out, _) = batch(&mut store, &all);
     assert!(matches!(
         out[0],
         IngestOutcome::Rejected(Some(_), Rejection::UnknownMember(_))
@@ -712,35 +735,54 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_ch
     ));
     assert!(matches!(
         out[3],
-        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+        IngestOutcome::Rejected(Some(_), Rejection::RetractionOtherMember { .. })
     ));
     assert!(matches!(
         out[4],
-        IngestOutcome::Rejected(Some(_), Rejection::CreatedInFuture { .. })
+        IngestOutcome::Pending(_, Missing::TrustObject(_))
     ));
     assert!(matches!(
         out[5],
+        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+    ));
+    assert!(matches!(
+        out[6],
+        IngestOutcome::Rejected(Some(_), Rejection::CreatedInFuture { .. })
+    ));
+    assert!(matches!(
+        out[7],
         IngestOutcome::Pending(_, Missing::Delegation { .. })
     ));
-    let ids: Vec<ObjectId> = [
-        &stranger,
-        &off_taxonomy,
-        &successor,
-        &late,
-        &ahead,
-        &undelegated,
-    ]
-    .iter()
-    .map(|o| o.id())
-    .chain([del.id(), ObjectId([7; 32])])
-    .collect();
+    let ids: Vec<ObjectId> = all
+        .iter()
+        .map(|o| o.id())
+        .chain([del.id(), ObjectId([7; 32])])
+        .collect();
     let body_said = vec![
         (t(3), stranger.id()),
         (t(4), off_taxonomy.id()),
         (t(5), successor.id()),
+        (t(6), foreign_retraction.id()),
+        (t(7), early_revocation.id()),
     ];
     assert_eq!(store.received_not_held(&ids), body_said);
-    // Another revocation refuses only more: the refusals stay.
+    // A copy of a delegation's body signed by another key is refused for its signer, and not
+    // named: the copy signed by the member's root key is still taken.
+    let del2 = fed.delegation(2);
+    let forged = match Object::decode_body(del2.body(), &accord_core::Limits::default()) {
+        Ok(body) => body.sign(&accord_core::SecretKey::from_seed([77; 32])),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(forged.id(), del2.id());
+    assert!(matches!(
+        ingest(&mut store, &forged),
+        IngestOutcome::Rejected(Some(_), Rejection::NotSignedByRoot { .. })
+    ));
+    assert!(store.received_not_held(&[del2.id()]).is_empty());
+    // Delegations and revocations change none of the verdicts: the names stay.
+    let (out, released) = batch(&mut store, &[&del2]);
+    assert_accepted(&out[0], &del2);
+    assert_eq!(released, vec![undelegated.id()]);
     let rev2 = revocation(
         &fed,
         0,
@@ -751,24 +793,23 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_ch
     );
     assert_accepted(&ingest(&mut store, &rev2), &rev2);
     assert_eq!(store.received_not_held(&ids), body_said);
-    // A copy of a delegation's body signed by another key is refused for its signer, and not
-    // named: the copy signed by the member's root key is still taken.
-    let del1 = fed.delegation(1);
-    let forged = match Object::decode_body(del1.body(), &accord_core::Limits::default()) {
-        Ok(body) => body.sign(&accord_core::SecretKey::from_seed([77; 32])),
-        Err(e) => panic!("{e}"),
-    };
-    assert_eq!(forged.id(), del1.id());
-    assert!(matches!(
-        ingest(&mut store, &forged),
-        IngestOutcome::Rejected(Some(_), Rejection::NotSignedByRoot { .. })
-    ));
-    assert!(store.received_not_held(&[del1.id()]).is_empty());
-    // The delegation accepted forgets the refusals; what waits in the quarantine stays named.
-    let (out, released) = batch(&mut store, &[&del1]);
-    assert_accepted(&out[0], &del1);
-    assert_eq!(released, vec![undelegated.id()]);
-    assert_eq!(store.received_not_held(&ids), vec![(t(5), successor.id())]);
+    // A charter version forgets the refusals; what waits in the quarantine stays named.
+    let trust = store.trust();
+    let mut c = trust.charter().clone();
+    c.federation = Some(trust.federation());
+    c.version = 2;
+    c.previous = Some(trust.charter_id());
+    c.created = t(13);
+    c.name = format!("{} (amended)", c.name);
+    let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
+    for m in &fed.members {
+        assert!(amendment.add_signature(&m.root));
+    }
+    assert_accepted(&ingest(&mut store, &amendment), &amendment);
+    assert_eq!(
+        store.received_not_held(&ids),
+        vec![(t(5), successor.id()), (t(7), early_revocation.id())]
+    );
     // Judged again, refused again, named again.
     assert!(matches!(
         ingest(&mut store, &stranger),
@@ -776,7 +817,11 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_trust_ch
     ));
     assert_eq!(
         store.received_not_held(&ids),
-        vec![(t(3), stranger.id()), (t(5), successor.id())]
+        vec![
+            (t(3), stranger.id()),
+            (t(5), successor.id()),
+            (t(7), early_revocation.id())
+        ]
     );
 }
 
