@@ -692,6 +692,35 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
             && html.contains("the signer's key is revoked since"),
         "{html}"
     );
+    // The record's proof.cbor carries the revocation and the retraction, so that a check
+    // offline sees what this node sees; a record whose signer nothing touches has none.
+    let proof = reqwest::get(format!("{base}/records/{}/proof.cbor", gone.id()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let has = |o: &accord_core::SignedObject| {
+        proof.windows(o.as_bytes().len()).any(|w| w == o.as_bytes())
+    };
+    assert!(has(&revocation) && has(&by_root), "{} bytes", proof.len());
+    let other = tf.fed.record(1, "BY's record", Timestamp(t - 40_000));
+    assert_eq!(
+        node.submit(vec![other.as_bytes().to_vec()]).await.unwrap()[0].status,
+        "accepted"
+    );
+    let plain = reqwest::get(format!("{base}/records/{}/proof.cbor", other.id()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        !plain
+            .windows(revocation.as_bytes().len())
+            .any(|w| w == revocation.as_bytes()),
+        "another member's record carries no revocation of KZ"
+    );
     assert!(!html.contains("signer-revoked"), "no raw code: {html}");
     node.shutdown().await;
 }

@@ -366,27 +366,9 @@ pub(crate) async fn cbor(
         Err(e) => return refused_page(&node, &headers, e).await,
     };
     let records: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
-    let read = node
-        .read(move |s| -> Result<_, accord_store::StoreError> {
-            use accord_core::ObjectType as T;
-            let mut ids = s.export_ids_of(&[T::Charter, T::Delegation, T::Node])?;
-            let mut retractions = Vec::new();
-            for id in &records {
-                retractions.extend(s.history(id)?.0);
-            }
-            ids.extend(records);
-            ids.extend(retractions);
-            ids.extend(s.export_ids_of(&[T::Revocation])?);
-            Ok((ids, s.object_reader()))
-        })
-        .await;
-    let (ids, reader) = match read {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return crate::ApiError::from(accord_node::NodeError::Store(e.to_string()))
-                .into_response();
-        }
-        Err(e) => return crate::ApiError::from(e).into_response(),
+    let (ids, reader) = match signed_export(&node, records).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
     };
     let body = crate::pieces((ids.into_iter(), reader, slot), |(ids, reader, _slot)| {
         let mut chunk = Vec::with_capacity(crate::EXPORT_CHUNK_BYTES);
@@ -413,6 +395,55 @@ pub(crate) async fn cbor(
         body,
     )
         .into_response()
+}
+
+/// Records' retractions looked up in one read of the store thread (it holds the thread: a few
+/// hundred records' worth at a time).
+const RETRACTION_LOOKUPS: usize = 256;
+
+/// The ids of a self-contained signed export of `records`, in the order `accord export --format
+/// cbor` writes them — the charters, delegations and node certificates, the records, their
+/// retractions, the revocations — and a reader for their bytes.
+async fn signed_export(
+    node: &NodeHandle,
+    records: Vec<accord_core::ObjectId>,
+) -> Result<(Vec<accord_core::ObjectId>, accord_store::ObjectReader), crate::ApiError> {
+    use accord_core::ObjectType as T;
+    let store = |e: accord_store::StoreError| {
+        crate::ApiError::from(accord_node::NodeError::Store(e.to_string()))
+    };
+    let mut ids = node
+        .read(|s| s.export_ids_of(&[T::Charter, T::Delegation, T::Node]))
+        .await?
+        .map_err(store)?;
+    let mut retractions = Vec::new();
+    for chunk in records.chunks(RETRACTION_LOOKUPS) {
+        let chunk = chunk.to_vec();
+        let found = node
+            .read(
+                move |s| -> Result<Vec<accord_core::ObjectId>, accord_store::StoreError> {
+                    let mut found = Vec::new();
+                    for id in &chunk {
+                        found.extend(s.retractions(id)?);
+                    }
+                    Ok(found)
+                },
+            )
+            .await?
+            .map_err(store)?;
+        retractions.extend(found);
+    }
+    ids.extend(records);
+    ids.extend(retractions);
+    let (revocations, reader) = node
+        .read(|s| {
+            s.export_ids_of(&[T::Revocation])
+                .map(|ids| (ids, s.object_reader()))
+        })
+        .await?
+        .map_err(store)?;
+    ids.extend(revocations);
+    Ok((ids, reader))
 }
 
 /// What a reader who followed an export link from the search page sees when the export cannot
@@ -443,7 +474,7 @@ async fn refused_page(node: &NodeHandle, headers: &HeaderMap, e: crate::ApiError
 
 /// A slot of [`crate::EXPORTS_AT_ONCE`] for an export of the search page, or the page that
 /// says to come back.
-async fn ui_slot(
+pub(crate) async fn ui_slot(
     node: &NodeHandle,
     headers: &HeaderMap,
     slots: &ExportSlots,

@@ -412,7 +412,10 @@ pub(crate) fn record_detail(
                 "federation": trust.federation().to_string(),
                 "name": trust.charter().name,
             },
-            "verify_command": format!("accord verify {id}.cbor --charter charter.cbor --with delegation.cbor"),
+            // The files: the record (`/v1/objects/{id}`), the founding charter
+            // (`/v1/objects/{federation}`) and `/records/{id}/proof.cbor`.
+            "verify_command": format!("accord verify {id}.cbor --charter charter.cbor --with proof.cbor"),
+            "proof": format!("/records/{id}/proof.cbor"),
         },
         "size": signed.as_bytes().len(),
     })))

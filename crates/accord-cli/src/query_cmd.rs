@@ -228,7 +228,8 @@ pub async fn query(
     let total = v["total"].as_u64().unwrap_or(0);
     if v["next_cursor"].is_string() || (items.len() as u64) < total {
         eprintln!(
-            "showing {} of {total} record(s): raise --limit (at most {}), or write them all with              `accord export --format {}`",
+            "showing {} of {total} record(s): raise --limit (at most {}), or write them all to a \
+             file with `accord export` and the same words and filters, adding `--format {} --out FILE`",
             items.len(),
             accord_search::MAX_LIMIT,
             if format == "csv" { "csv" } else { "jsonl" }

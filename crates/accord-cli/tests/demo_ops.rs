@@ -285,7 +285,11 @@ fn backup_restore_and_check_keep_the_same_objects() {
     assert!(out.status.success(), "{err}");
     assert_eq!(csv.lines().count(), 3, "a heading and two records: {csv}");
     assert!(
-        err.contains("showing 2 of 5 record(s)") && err.contains("accord export --format csv"),
+        err.contains("showing 2 of 5 record(s)")
+            && err.contains(
+                "`accord export` and the same words and filters, adding `--format csv --out FILE`"
+            )
+            && !err.contains("  "),
         "{err}"
     );
     // A direction typed wrong finds nothing, and says why rather than "0 record(s)".
@@ -328,6 +332,32 @@ fn backup_restore_and_check_keep_the_same_objects() {
     );
     // The source document's date (front matter `date:`): shown, and a filter of its own.
     assert!(shown.contains("document  2025-02-10"), "{shown}");
+    // The record page's offline check, as its command says: the signed record, the founding
+    // charter and the page's proof.cbor.
+    for (path, file) in [
+        (format!("/records/{short}/object.cbor"), "record.cbor"),
+        (format!("/records/{short}/proof.cbor"), "proof.cbor"),
+    ] {
+        let out = Command::new("curl")
+            .args(["-s", "-f", "--max-time", "5", "-o"])
+            .arg(d.join(file))
+            .arg(format!("{api}{path}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path}");
+    }
+    let checked = run_ok(
+        d,
+        &[
+            "verify",
+            "record.cbor",
+            "--charter",
+            "dev/charter.cbor",
+            "--with",
+            "proof.cbor",
+        ],
+    );
+    assert!(checked.contains(short), "{checked}");
     let dated = run_ok(
         d,
         &[

@@ -937,80 +937,143 @@ pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) ->
 /// `GET /records/{id}/proof.cbor`: what `accord verify ID.cbor --charter charter.cbor --with
 /// proof.cbor` needs besides the record and the founding charter, a CBOR sequence: the later
 /// charter versions (a member added, a root key replaced), the delegations of the record's
-/// signer for its member and the member's revocations that its root key in force (or the
-/// signer) signed, and the record's retractions, so that the record is checked offline with
-/// the status this node shows.
-pub async fn proof(State(node): State<NodeHandle>, Path(id): Path<String>) -> Response {
+/// signer for its member and the member's revocations touching it that its root key in force
+/// (or the signer) signed, and the record's retractions: what checks the record offline under
+/// the charter in force. (A revocation signed by a root key since replaced, which this node
+/// still applies, no longer verifies under it and is left out: for such a record the offline
+/// check may be less strict than the status shown here.)
+pub async fn proof(
+    State(node): State<NodeHandle>,
+    axum::Extension(slots): axum::Extension<crate::ExportSlots>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(oid) = crate::records::resolve_id(&node, &id).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let read = node
-        .read(
-            move |s| -> Result<Option<Vec<u8>>, accord_store::StoreError> {
-                use accord_core::{Object, ObjectType};
-                let Some(o) = s.get(&oid)? else {
-                    return Ok(None);
-                };
-                let Object::Record(r) = &o.object else {
-                    return Ok(None);
-                };
-                let trust = s.trust();
-                let signer = o.signed.signatures()[0].0;
-                let genesis = trust.federation();
-                let mut ids: Vec<_> = s
-                    .export_ids_of(&[ObjectType::Charter])?
-                    .into_iter()
-                    .filter(|c| *c != genesis)
-                    .collect();
-                // What the member's root key in force signed (a delegation or revocation by a root
-                // key since replaced no longer counts, offline as here), and the signer's own
-                // revocations.
-                let root = trust.root_key(&r.member);
-                ids.extend(
-                    trust
-                        .delegations_of(&signer)
-                        .iter()
-                        .filter(|d| d.delegation.member == r.member && Some(d.signer) == root)
-                        .map(|d| d.id),
-                );
-                for rev in s.export_ids_of(&[ObjectType::Revocation])? {
-                    if let Some(x) = s.get(&rev)?
-                        && x.object.member() == Some(&r.member)
-                    {
-                        let by = x.signed.signatures()[0].0;
-                        if Some(by) == root || by == signer {
-                            ids.push(rev);
-                        }
-                    }
-                }
-                ids.extend(s.history(&oid)?.0);
-                let mut out = Vec::new();
-                for i in ids {
-                    if let Some(b) = s.get_bytes(&i)? {
-                        out.extend_from_slice(&b);
-                    }
-                }
-                Ok(Some(out))
-            },
-        )
-        .await;
-    match read {
-        Ok(Ok(Some(bytes))) => (
+    // One of the export slots: the revocations may be many to read.
+    let _slot = match crate::exports::ui_slot(&node, &headers, &slots).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let plan = match node.read(move |s| ProofPlan::of(s, &oid)).await {
+        Ok(Ok(Some(p))) => p,
+        Ok(Ok(None)) => return StatusCode::NOT_FOUND.into_response(),
+        Ok(Err(e)) => {
+            return crate::ApiError::from(accord_node::NodeError::Store(e.to_string()))
+                .into_response();
+        }
+        Err(e) => return crate::ApiError::from(e).into_response(),
+    };
+    match tokio::task::spawn_blocking(move || plan.bytes()).await {
+        Ok(Ok(bytes)) => (
             [
                 (header::CONTENT_TYPE, "application/cbor-seq".to_string()),
                 (
                     header::CONTENT_DISPOSITION,
                     "attachment; filename=\"proof.cbor\"".to_string(),
                 ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             ],
             bytes,
         )
             .into_response(),
-        Ok(Ok(None)) => StatusCode::NOT_FOUND.into_response(),
         Ok(Err(e)) => {
             crate::ApiError::from(accord_node::NodeError::Store(e.to_string())).into_response()
         }
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => crate::ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// What [`proof`] gathers: ids looked up on the store thread (bounded by what concerns the
+/// record), the objects read beside it.
+struct ProofPlan {
+    /// The later charter versions and the signer's delegations in force.
+    head: Vec<accord_core::ObjectId>,
+    /// Every revocation, when one touches the signer (its key or one of its delegations);
+    /// read and sorted out on the blocking pool, since a member may have signed thousands.
+    revocations: Vec<accord_core::ObjectId>,
+    retractions: Vec<accord_core::ObjectId>,
+    member: accord_core::MemberCode,
+    signer: accord_core::PublicKey,
+    root: Option<accord_core::PublicKey>,
+    limits: accord_core::Limits,
+    reader: accord_store::ObjectReader,
+}
+
+impl ProofPlan {
+    /// `None` when `oid` is not a stored record.
+    fn of(
+        s: &accord_store::Store,
+        oid: &accord_core::ObjectId,
+    ) -> Result<Option<ProofPlan>, accord_store::StoreError> {
+        use accord_core::{Object, ObjectType};
+        let Some(o) = s.get(oid)? else {
+            return Ok(None);
+        };
+        let Object::Record(r) = o.object else {
+            return Ok(None);
+        };
+        let trust = s.trust();
+        let signer = o.signed.signatures()[0].0;
+        let genesis = trust.federation();
+        let mut head: Vec<_> = s
+            .export_ids_of(&[ObjectType::Charter])?
+            .into_iter()
+            .filter(|c| *c != genesis)
+            .collect();
+        // What the member's root key in force signed (what a root key since replaced signed
+        // does not verify under the charter in force).
+        let root = trust.root_key(&r.member);
+        let delegations = trust.delegations_of(&signer);
+        head.extend(
+            delegations
+                .iter()
+                .filter(|d| d.delegation.member == r.member && Some(d.signer) == root)
+                .map(|d| d.id),
+        );
+        let revoked = trust.key_revoked_since(&r.member, &signer).is_some()
+            || delegations
+                .iter()
+                .any(|d| trust.object_revoked_since(&d.id, &r.member).is_some());
+        let revocations = if revoked {
+            s.export_ids_of(&[ObjectType::Revocation])?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(ProofPlan {
+            head,
+            revocations,
+            retractions: s.retractions(oid)?,
+            member: r.member,
+            signer,
+            root,
+            limits: *trust.limits(),
+            reader: s.object_reader(),
+        }))
+    }
+
+    /// The CBOR sequence: the head, the revocations of the record's member signed by its root
+    /// key in force or by the signer, the retractions.
+    fn bytes(self) -> Result<Vec<u8>, accord_store::StoreError> {
+        let mut out = Vec::new();
+        for id in &self.head {
+            out.extend_from_slice(&self.reader.get(id)?);
+        }
+        for id in &self.revocations {
+            let b = self.reader.get(id)?;
+            if let Ok((signed, x)) = accord_core::validate::decode(&b, &self.limits) {
+                let by = signed.signatures()[0].0;
+                if x.member() == Some(&self.member) && (Some(by) == self.root || by == self.signer)
+                {
+                    out.extend_from_slice(&b);
+                }
+            }
+        }
+        for id in &self.retractions {
+            out.extend_from_slice(&self.reader.get(id)?);
+        }
+        Ok(out)
     }
 }
 
