@@ -427,6 +427,14 @@ async fn node_trust(node: &str) -> Result<TrustView> {
             bail!("the node answered {id} with another object");
         }
         if id == genesis_id {
+            // The chain ends at the genesis exactly when version 1 is reached: a node cannot
+            // hide the amendments after it by naming the genesis as its charter in force.
+            if expected != 1 {
+                bail!(
+                    "the node said its charter is at version {version}, but its chain ends at \
+                     the genesis where version {expected} was expected"
+                );
+            }
             break bytes;
         }
         let Ok(accord_core::Object::Charter(c)) =

@@ -1336,3 +1336,128 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
         .stderr(predicate::str::contains("Unix milliseconds"));
     assert!(!d.join("rev.cbor").exists());
 }
+
+/// A canned answer: its path, content type and body.
+type Route = (String, &'static str, Vec<u8>);
+
+/// A node that answers with canned HTTP responses, by path, for a hostile node's answers: one
+/// request per connection. The thread ends with the test process.
+fn fake_node(routes: Vec<Route>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, ctype, body) = routes
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map(|(_, c, b)| ("200 OK", *c, b.clone()))
+                .unwrap_or(("404 Not Found", "text/plain", b"not found".to_vec()));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// `accord publish` reads the charter in force from the node, and a hostile node's answers
+/// cannot lead it on: an object that is not the one asked for, a chain that ends at the
+/// genesis before version 1, an implausible version, an answer larger than any charter — each
+/// is refused with what was wrong, before anything is signed.
+#[test]
+fn a_node_that_lies_about_its_charter_cannot_lead_publish_on() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    fs::write(d.join("note.md"), RECORD_MD).unwrap();
+    let genesis = fs::read(d.join("dev/charter.cbor")).unwrap();
+    let g = hex::encode(Sha256::digest(body_bytes(&genesis)));
+    let other = "ab".repeat(32);
+    let federation = |charter_id: &str, version: u64| {
+        format!(r#"{{"federation":"{g}","charter_id":"{charter_id}","version":{version}}}"#)
+            .into_bytes()
+    };
+    let cases: Vec<(Vec<Route>, String)> = vec![
+        (
+            vec![
+                (
+                    "/v1/federation".into(),
+                    "application/json",
+                    federation(&other, 2),
+                ),
+                (
+                    format!("/v1/objects/{other}"),
+                    "application/cbor",
+                    genesis.clone(),
+                ),
+            ],
+            format!("the node answered {other} with another object"),
+        ),
+        (
+            vec![
+                (
+                    "/v1/federation".into(),
+                    "application/json",
+                    federation(&g, 3),
+                ),
+                (
+                    format!("/v1/objects/{g}"),
+                    "application/cbor",
+                    genesis.clone(),
+                ),
+            ],
+            "its chain ends at the genesis where version 3 was expected".into(),
+        ),
+        (
+            vec![(
+                "/v1/federation".into(),
+                "application/json",
+                federation(&g, 5_000),
+            )],
+            "did not say a plausible charter version".into(),
+        ),
+        (
+            vec![
+                (
+                    "/v1/federation".into(),
+                    "application/json",
+                    federation(&g, 1),
+                ),
+                (
+                    format!("/v1/objects/{g}"),
+                    "application/cbor",
+                    vec![0u8; 2 << 20],
+                ),
+            ],
+            "larger than 1048576 bytes, no charter".into(),
+        ),
+    ];
+    for (routes, expected) in cases {
+        let node = fake_node(routes);
+        let out = accord(d)
+            .args([
+                "publish",
+                "note.md",
+                "--key",
+                "dev/KZ/publisher.key",
+                "--node",
+                &node,
+            ])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(&expected), "expected {expected:?} in: {err}");
+    }
+}
