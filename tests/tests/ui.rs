@@ -704,22 +704,46 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
         proof.windows(o.as_bytes().len()).any(|w| w == o.as_bytes())
     };
     assert!(has(&revocation) && has(&by_root), "{} bytes", proof.len());
-    let other = tf.fed.record(1, "BY's record", Timestamp(t - 40_000));
-    assert_eq!(
-        node.submit(vec![other.as_bytes().to_vec()]).await.unwrap()[0].status,
-        "accepted"
-    );
+    // A record of the same member by another of its publishers, whose key nothing revoked,
+    // carries its delegation and no revocation.
+    let second = accord_core::SecretKey::from_seed([59; 32]);
+    let delegation = accord_core::Object::Delegation(accord_core::Delegation {
+        object_type: accord_core::ObjectType::Delegation,
+        federation: tf.fed.federation(),
+        created: tf.fed.created,
+        member: tf.fed.members[0].code.clone(),
+        publisher: second.public_key(),
+        name: "KZ second publisher".into(),
+        kinds: None,
+        directions: None,
+        not_before: tf.fed.created,
+        not_after: None,
+    })
+    .sign(&tf.fed.members[0].root);
+    let body = tf
+        .fed
+        .record_body(0, "By another ministry", Timestamp(t - 40_000));
+    let other = accord_core::Object::Record(body).sign(&second);
+    let out = node
+        .submit(vec![
+            delegation.as_bytes().to_vec(),
+            other.as_bytes().to_vec(),
+        ])
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
     let plain = reqwest::get(format!("{base}/records/{}/proof.cbor", other.id()))
         .await
         .unwrap()
         .bytes()
         .await
         .unwrap();
+    let within = |o: &accord_core::SignedObject| {
+        plain.windows(o.as_bytes().len()).any(|w| w == o.as_bytes())
+    };
     assert!(
-        !plain
-            .windows(revocation.as_bytes().len())
-            .any(|w| w == revocation.as_bytes()),
-        "another member's record carries no revocation of KZ"
+        within(&delegation) && !within(&revocation),
+        "its delegation, and no revocation of the other key"
     );
     assert!(!html.contains("signer-revoked"), "no raw code: {html}");
     node.shutdown().await;

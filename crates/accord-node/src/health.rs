@@ -84,7 +84,8 @@ struct Entry {
     /// Objects it holds below its watermark that this node refused or keeps waiting (with
     /// [`Agreement::HoldsRefused`]).
     held_refused: u64,
-    /// The last `checkpoint_with_refused` for it: (watermark, store sequence, list), result.
+    /// The last `checkpoint_with_refused` for it: (watermark, store sequence, list, claimed
+    /// count), result.
     with_refused: Option<(RefusedTag, Option<(Checkpoint, u64)>)>,
     divergent: bool,
     equivocated: bool,

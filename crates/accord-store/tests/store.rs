@@ -823,6 +823,39 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_the_char
             (t(7), early_revocation.id())
         ]
     );
+    // In one batch: a refusal judged before a charter version is forgotten with it, one
+    // judged after it is kept.
+    let trust = store.trust();
+    let mut c = trust.charter().clone();
+    c.federation = Some(trust.federation());
+    c.version = 3;
+    c.previous = Some(trust.charter_id());
+    c.created = t(16);
+    c.name = format!("{} again", c.name);
+    let mut v3 = SignedObject::unsigned(Object::Charter(c).encode_body());
+    for m in &fed.members {
+        assert!(v3.add_signature(&m.root));
+    }
+    let before = signed(fed.record_body(0, "refused before v3", t(14)), &|r| {
+        r.member = "ZZ".parse().unwrap();
+    });
+    let after = signed(fed.record_body(0, "refused after v3", t(15)), &|r| {
+        r.member = "ZZ".parse().unwrap();
+    });
+    let (out, _) = batch(&mut store, &[&before, &v3, &after]);
+    assert!(matches!(
+        out[0],
+        IngestOutcome::Rejected(Some(_), Rejection::UnknownMember(_))
+    ));
+    assert_accepted(&out[1], &v3);
+    assert!(matches!(
+        out[2],
+        IngestOutcome::Rejected(Some(_), Rejection::UnknownMember(_))
+    ));
+    assert_eq!(
+        store.received_not_held(&[before.id(), after.id()]),
+        vec![(t(15), after.id())]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

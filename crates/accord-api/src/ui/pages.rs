@@ -951,11 +951,6 @@ pub async fn proof(
     let Ok(oid) = crate::records::resolve_id(&node, &id).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    // One of the export slots: the revocations may be many to read.
-    let _slot = match crate::exports::ui_slot(&node, &headers, &slots).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let plan = match node.read(move |s| ProofPlan::of(s, &oid)).await {
         Ok(Ok(Some(p))) => p,
         Ok(Ok(None)) => return StatusCode::NOT_FOUND.into_response(),
@@ -964,6 +959,16 @@ pub async fn proof(
                 .into_response();
         }
         Err(e) => return crate::ApiError::from(e).into_response(),
+    };
+    // One of the export slots when the revocations are to be read (they may be many); a
+    // record whose signer nothing touches costs a few reads.
+    let _slot = if plan.revocations.is_empty() {
+        None
+    } else {
+        match crate::exports::ui_slot(&node, &headers, &slots).await {
+            Ok(s) => Some(s),
+            Err(r) => return r,
+        }
     };
     match tokio::task::spawn_blocking(move || plan.bytes()).await {
         Ok(Ok(bytes)) => (
@@ -985,8 +990,9 @@ pub async fn proof(
     }
 }
 
-/// What [`proof`] gathers: ids looked up on the store thread (bounded by what concerns the
-/// record), the objects read beside it.
+/// What [`proof`] gathers: ids looked up on the store thread (what concerns the record, and,
+/// when a revocation touches its signer, the ids of every revocation, from the type index),
+/// the objects read beside it.
 struct ProofPlan {
     /// The later charter versions and the signer's delegations in force.
     head: Vec<accord_core::ObjectId>,
