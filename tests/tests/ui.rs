@@ -659,7 +659,7 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
     let (s, html, _) = page(&format!("{base}/records/{}?lang=ru", rec.id()), "").await;
     assert_eq!(s, 200);
     assert!(
-        html.contains("ключ подписавшего отозван")
+        html.contains("полномочия подписавшего отозваны")
             && html.contains("Ключ, которым подписана эта запись, отозван")
             && html.contains("Отзыв действует с"),
         "{html}"

@@ -533,7 +533,10 @@ impl Lang {
             "revoked" => ("отозвано", "revoked"),
             "expired" => ("истекло", "expired"),
             "not_yet_valid" | "not-yet-valid" => ("ещё не действует", "not yet valid"),
-            "signer-revoked" => ("ключ подписавшего отозван", "signer's key revoked"),
+            "signer-revoked" => (
+                "полномочия подписавшего отозваны",
+                "signer's authority revoked",
+            ),
             "root-replaced" => ("корневой ключ заменён", "root key replaced"),
             other => (other, other),
         };
