@@ -427,6 +427,15 @@ async fn a_node_holding_what_a_newcomer_refuses_is_not_flagged_but_a_withheld_re
         page.contains("agrees, but for objects this node refused"),
         "{page}"
     );
+    let metrics = get_text(&base, "/metrics").await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("accord_federation_node_held_refused_objects{")
+                && l.contains("member=\"KZ\"")
+                && l.ends_with(" 5")
+        ),
+        "{metrics}"
+    );
     let (_, sync) = get_json(&base, "/v1/sync").await;
     let listed = sync["peers"]
         .as_array()

@@ -52,6 +52,7 @@ pub struct Metrics {
     pub(crate) fed_last_seen: Family<Labels, Gauge>,
     pub(crate) fed_divergent: Family<Labels, Gauge>,
     pub(crate) fed_behind: Family<Labels, Gauge>,
+    pub(crate) fed_held_refused: Family<Labels, Gauge>,
     pub(crate) fed_charter_mismatch: Family<Labels, Gauge>,
     pub(crate) fed_version_skew: Family<Labels, Gauge>,
     pub(crate) fed_info: Family<Labels, Gauge>,
@@ -117,6 +118,7 @@ impl Metrics {
             fed_last_seen: Family::default(),
             fed_divergent: Family::default(),
             fed_behind: Family::default(),
+            fed_held_refused: Family::default(),
             fed_charter_mismatch: Family::default(),
             fed_version_skew: Family::default(),
             fed_info: Family::default(),
@@ -303,6 +305,11 @@ impl Metrics {
             "federation_node_behind_objects",
             "Objects a node lacks below its checkpoint watermark compared with this node",
             m.fed_behind.clone(),
+        );
+        r.register(
+            "federation_node_held_refused_objects",
+            "Objects a node holds below its checkpoint watermark that this node refused for what they say (such as a removed member's), when it otherwise agrees with this node",
+            m.fed_held_refused.clone(),
         );
         r.register(
             "federation_node_charter_mismatch",

@@ -694,6 +694,7 @@ impl NodeHandle {
             &m.fed_last_seen,
             &m.fed_divergent,
             &m.fed_behind,
+            &m.fed_held_refused,
             &m.fed_charter_mismatch,
             &m.fed_version_skew,
             &m.fed_info,
@@ -715,6 +716,9 @@ impl NodeHandle {
                 .get_or_create(&l)
                 .set(i64::from(n.divergent || n.equivocated));
             m.fed_behind.get_or_create(&l).set(n.behind as i64);
+            m.fed_held_refused
+                .get_or_create(&l)
+                .set(n.held_refused as i64);
             if let Some(matches) = n.charter_matches {
                 m.fed_charter_mismatch
                     .get_or_create(&l)
