@@ -770,6 +770,9 @@ impl Store {
         // accepted, and counts as it did then — so that its records read "root replaced"
         // after a restart exactly as before it, not "active".
         let mut eras: Vec<Arc<TrustView>> = Vec::new();
+        // Stored revocations that do not validate under the charter in force (signed by a root
+        // key since replaced): judged again below, under the earlier charters.
+        let mut earlier_revocations: Vec<Vec<u8>> = Vec::new();
         for t in [
             ObjectType::Charter,
             ObjectType::Delegation,
@@ -790,15 +793,77 @@ impl Store {
                 if t == ObjectType::Delegation && !charters.is_empty() {
                     eras = self.apply_charters(std::mem::take(&mut charters), now)?;
                 }
-                if !self.apply_stored(&bytes, now)?
-                    && matches!(t, ObjectType::Delegation | ObjectType::Node)
-                {
-                    self.apply_from_an_earlier_era(&bytes, &eras, now)?;
+                if !self.apply_stored(&bytes, now)? {
+                    match t {
+                        ObjectType::Delegation | ObjectType::Node => {
+                            self.apply_from_an_earlier_era(&bytes, &eras, now)?;
+                        }
+                        ObjectType::Revocation => earlier_revocations.push(bytes),
+                        _ => {}
+                    }
                 }
             }
         }
         if !charters.is_empty() {
             self.apply_charters(charters, now)?;
+        }
+        self.apply_revocations_from_earlier_eras(earlier_revocations, &eras, now)
+    }
+
+    /// Applies stored revocations that validate under the charter of an earlier version (the
+    /// latest such), though not under the current one: a revocation by a member's root key that
+    /// a later amendment replaced was valid when it was accepted and counted from then on, so
+    /// it counts after a restart as it did before. Each earlier era is judged with the stored
+    /// delegations and node certificates that validate under it (a revocation may name one);
+    /// this is done only when such a revocation exists.
+    fn apply_revocations_from_earlier_eras(
+        &mut self,
+        mut revocations: Vec<Vec<u8>>,
+        eras: &[Arc<TrustView>],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if revocations.is_empty() || eras.len() < 2 {
+            return Ok(());
+        }
+        let mut trust_objects = Vec::new();
+        for t in [ObjectType::Delegation, ObjectType::Node] {
+            for item in self.trees[BY_TYPE].scan_prefix([t.code()]) {
+                let (k, _) = item?;
+                let (_, id) = crate::keys::split_suffix(&k)
+                    .ok_or_else(|| StoreError::Corrupt("by_type key".into()))?;
+                if let Some(b) = self.get_bytes(&id)? {
+                    trust_objects.push(b);
+                }
+            }
+        }
+        let judge = |bytes: &[u8], view: &TrustView, known: &Store| {
+            let limits = *view.limits();
+            match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
+                Ok(signed) => match validate_envelope(signed, view, known, now) {
+                    Verdict::Accepted(v) => Some(v),
+                    _ => None,
+                },
+                Err(_) => None,
+            }
+        };
+        for era in eras.iter().rev().skip(1) {
+            let mut view = TrustView::clone(era);
+            for b in &trust_objects {
+                if let Some(v) = judge(b, &view, self) {
+                    view.apply(&v);
+                }
+            }
+            let mut still = Vec::new();
+            for b in revocations {
+                match judge(&b, &view, self) {
+                    Some(v) => Arc::make_mut(&mut self.trust).apply(&v),
+                    None => still.push(b),
+                }
+            }
+            revocations = still;
+            if revocations.is_empty() {
+                break;
+            }
         }
         Ok(())
     }

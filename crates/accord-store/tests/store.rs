@@ -2722,6 +2722,89 @@ fn a_node_keys_self_revocation_waits_for_its_certificate() {
     assert_eq!(released, vec![rev.id()], "the certificate releases it");
 }
 
+/// A key and a delegation revoked by a member's root key that an amendment later replaced stay
+/// revoked across a restart, as before it: the revocations were valid when they were accepted,
+/// and the trust view rebuilt at start judges them by the charter then in force, with the
+/// delegations valid under it (as it does delegations).
+#[test]
+fn what_a_since_replaced_root_revoked_stays_revoked_across_a_restart() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let kz = fed.members[0].code.clone();
+    let key = fed.members[0].publisher.public_key();
+    // And a second delegation of KZ, revoked by the old root key too.
+    let second = accord_core::SecretKey::from_seed([92; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE),
+        member: kz.clone(),
+        publisher: second.public_key(),
+        name: "KZ second publisher".into(),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    {
+        let mut store = open(dir.path(), &fed);
+        assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
+        assert_accepted(&ingest(&mut store, &del2), &del2);
+        let rev = revocation(
+            &fed,
+            0,
+            TargetType::Key,
+            ObjectId(*key.as_bytes()),
+            BASE + MINUTE,
+            BASE + MINUTE,
+        );
+        assert_accepted(&ingest(&mut store, &rev), &rev);
+        let rev2 = revocation(
+            &fed,
+            0,
+            TargetType::Delegation,
+            del2.id(),
+            BASE + MINUTE,
+            BASE + MINUTE,
+        );
+        assert_accepted(&ingest(&mut store, &rev2), &rev2);
+        let trust = store.trust();
+        let new_root = accord_core::SecretKey::from_seed([91; 32]);
+        let mut c = trust.charter().clone();
+        c.federation = Some(trust.federation());
+        c.version = 2;
+        c.previous = Some(trust.charter_id());
+        c.created = Timestamp(BASE + 2 * MINUTE);
+        c.members[0].root_key = new_root.public_key();
+        let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
+        for k in [&fed.members[0].root, &fed.members[1].root, &new_root] {
+            assert!(amendment.add_signature(k));
+        }
+        assert_accepted(&ingest(&mut store, &amendment), &amendment);
+        assert_eq!(
+            store.trust().key_revoked_since(&kz, &key),
+            Some(Timestamp(BASE + MINUTE))
+        );
+        assert_eq!(
+            store.trust().object_revoked_since(&del2.id(), &kz),
+            Some(Timestamp(BASE + MINUTE))
+        );
+    }
+    let store = open(dir.path(), &fed);
+    assert_eq!(store.trust().charter().version, 2);
+    assert_eq!(
+        store.trust().key_revoked_since(&kz, &key),
+        Some(Timestamp(BASE + MINUTE)),
+        "the key's revocation still counts after a restart"
+    );
+    assert_eq!(
+        store.trust().object_revoked_since(&del2.id(), &kz),
+        Some(Timestamp(BASE + MINUTE)),
+        "the delegation's revocation still counts after a restart"
+    );
+}
+
 /// An amendment raised `max_object_bytes` to 4 MiB and a record of 2 MiB was stored: the
 /// export imports whole into an empty store (the import is not bounded by the genesis's 1 MiB,
 /// which it used to apply to every object of the file).
