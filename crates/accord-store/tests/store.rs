@@ -151,6 +151,27 @@ fn revocation(
     .sign(&fed.members[i].root)
 }
 
+/// The charter version after the store's current one, as `edit` changes it, signed by `keys`.
+fn next_charter(
+    store: &Store,
+    created: Timestamp,
+    edit: impl FnOnce(&mut accord_core::Charter),
+    keys: &[&accord_core::SecretKey],
+) -> SignedObject {
+    let trust = store.trust();
+    let mut c = trust.charter().clone();
+    c.federation = Some(trust.federation());
+    c.version = trust.charter().version + 1;
+    c.previous = Some(trust.charter_id());
+    c.created = created;
+    edit(&mut c);
+    let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
+    for k in keys {
+        assert!(amendment.add_signature(k));
+    }
+    amendment
+}
+
 /// Every `(created, id)` a filter returns, following `next` cursors to the end.
 fn scan(store: &Store, filter: &Filter, order: Order, limit: usize) -> Vec<(Timestamp, ObjectId)> {
     let mut out = Vec::new();
@@ -794,17 +815,12 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_the_char
     assert_accepted(&ingest(&mut store, &rev2), &rev2);
     assert_eq!(store.received_not_held(&ids), body_said);
     // A charter version forgets the refusals; what waits in the quarantine stays named.
-    let trust = store.trust();
-    let mut c = trust.charter().clone();
-    c.federation = Some(trust.federation());
-    c.version = 2;
-    c.previous = Some(trust.charter_id());
-    c.created = t(13);
-    c.name = format!("{} (amended)", c.name);
-    let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
-    for m in &fed.members {
-        assert!(amendment.add_signature(&m.root));
-    }
+    let amendment = next_charter(
+        &store,
+        t(13),
+        |c| c.name = format!("{} (amended)", c.name),
+        &fed.members.iter().map(|m| &m.root).collect::<Vec<_>>(),
+    );
     assert_accepted(&ingest(&mut store, &amendment), &amendment);
     assert_eq!(
         store.received_not_held(&ids),
@@ -825,17 +841,12 @@ fn objects_refused_or_waiting_for_what_their_bodies_say_are_named_until_the_char
     );
     // In one batch: a refusal judged before a charter version is forgotten with it, one
     // judged after it is kept.
-    let trust = store.trust();
-    let mut c = trust.charter().clone();
-    c.federation = Some(trust.federation());
-    c.version = 3;
-    c.previous = Some(trust.charter_id());
-    c.created = t(16);
-    c.name = format!("{} again", c.name);
-    let mut v3 = SignedObject::unsigned(Object::Charter(c).encode_body());
-    for m in &fed.members {
-        assert!(v3.add_signature(&m.root));
-    }
+    let v3 = next_charter(
+        &store,
+        t(16),
+        |c| c.name = format!("{} again", c.name),
+        &fed.members.iter().map(|m| &m.root).collect::<Vec<_>>(),
+    );
     let before = signed(fed.record_body(0, "refused before v3", t(14)), &|r| {
         r.member = "ZZ".parse().unwrap();
     });
@@ -2659,18 +2670,13 @@ fn records_under_a_replaced_root_keep_their_status_across_a_restart() {
             store.record_status(&rec_id).unwrap(),
             Some(RecordStatus::Active)
         );
-        let trust = store.trust();
         let new_root = accord_core::SecretKey::from_seed([90; 32]);
-        let mut c = trust.charter().clone();
-        c.federation = Some(trust.federation());
-        c.version = 2;
-        c.previous = Some(trust.charter_id());
-        c.created = Timestamp(BASE + 2 * MINUTE);
-        c.members[0].root_key = new_root.public_key();
-        let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
-        for k in [&fed.members[0].root, &fed.members[1].root, &new_root] {
-            assert!(amendment.add_signature(k));
-        }
+        let amendment = next_charter(
+            &store,
+            Timestamp(BASE + 2 * MINUTE),
+            |c| c.members[0].root_key = new_root.public_key(),
+            &[&fed.members[0].root, &fed.members[1].root, &new_root],
+        );
         assert_accepted(&ingest(&mut store, &amendment), &amendment);
         assert_eq!(
             store.record_status(&rec_id).unwrap(),
@@ -2769,18 +2775,13 @@ fn what_a_since_replaced_root_revoked_stays_revoked_across_a_restart() {
             BASE + MINUTE,
         );
         assert_accepted(&ingest(&mut store, &rev2), &rev2);
-        let trust = store.trust();
         let new_root = accord_core::SecretKey::from_seed([91; 32]);
-        let mut c = trust.charter().clone();
-        c.federation = Some(trust.federation());
-        c.version = 2;
-        c.previous = Some(trust.charter_id());
-        c.created = Timestamp(BASE + 2 * MINUTE);
-        c.members[0].root_key = new_root.public_key();
-        let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
-        for k in [&fed.members[0].root, &fed.members[1].root, &new_root] {
-            assert!(amendment.add_signature(k));
-        }
+        let amendment = next_charter(
+            &store,
+            Timestamp(BASE + 2 * MINUTE),
+            |c| c.members[0].root_key = new_root.public_key(),
+            &[&fed.members[0].root, &fed.members[1].root, &new_root],
+        );
         assert_accepted(&ingest(&mut store, &amendment), &amendment);
         assert_eq!(
             store.trust().key_revoked_since(&kz, &key),
@@ -2813,17 +2814,12 @@ fn an_export_with_objects_larger_than_the_genesis_allows_imports_whole() {
     let fed = fed();
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &fed);
-    let trust = store.trust();
-    let mut c = trust.charter().clone();
-    c.federation = Some(trust.federation());
-    c.version = 2;
-    c.previous = Some(trust.charter_id());
-    c.created = Timestamp(BASE + MINUTE);
-    c.limits.max_object_bytes = 4 << 20;
-    let mut amendment = SignedObject::unsigned(Object::Charter(c).encode_body());
-    for k in [&fed.members[0].root, &fed.members[1].root] {
-        assert!(amendment.add_signature(k));
-    }
+    let amendment = next_charter(
+        &store,
+        Timestamp(BASE + MINUTE),
+        |c| c.limits.max_object_bytes = 4 << 20,
+        &[&fed.members[0].root, &fed.members[1].root],
+    );
     assert_accepted(&ingest(&mut store, &amendment), &amendment);
     assert_accepted(&ingest(&mut store, &fed.delegation(0)), &fed.delegation(0));
     let mut body = fed.record_body(0, "a long report", Timestamp(BASE + 2 * MINUTE));
