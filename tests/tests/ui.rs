@@ -861,3 +861,116 @@ async fn versions_in_two_scripts_of_one_language_are_told_apart() {
     );
     node.shutdown().await;
 }
+
+/// A tag on a record's page opens the records with that tag — matched whole, case aside — not
+/// a search for its words, which found every record that mentions them; the filter is a chip
+/// like any other, and the API, the export and the live stream take it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_opens_the_records_with_that_tag_not_a_search_for_its_words() {
+    let tf = TestFed::new(&["KZ", "BY"], 59).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let record = |n: u64, title: &str, tags: &[&str]| {
+        let mut body = tf
+            .fed
+            .record_body(0, "unused", accord_core::Timestamp(now().0 + n));
+        body.lang = "en".into();
+        body.title = BTreeMap::from([("en".to_string(), title.to_string())]);
+        body.body = BTreeMap::from([(
+            "en".to_string(),
+            "How e-government services reach the regions.".to_string(),
+        )]);
+        body.tags = tags.iter().map(|t| t.to_string()).collect();
+        Object::Record(body).sign(&tf.fed.members[0].publisher)
+    };
+    let tagged = record(1, "Proactive services", &["E-Government", "pilot"]);
+    let other_tag = record(2, "Service catalogue", &["government"]);
+    let untagged = record(3, "Regional portals", &[]);
+    let (out, searchable) = node
+        .submit_searchable(
+            [&tagged, &other_tag, &untagged]
+                .iter()
+                .map(|r| r.as_bytes().to_vec())
+                .collect(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.iter().all(|o| o.status == "accepted") && searchable,
+        "{out:?}"
+    );
+    let client = reqwest::Client::new();
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let get = |path: String| {
+        let (client, url) = (client.clone(), format!("{base}{path}"));
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // The words of the tag are in every record; the tag is in one.
+    let (_, words) = get("/v1/records?q=e-government".into()).await;
+    let words: serde_json::Value = serde_json::from_str(&words).unwrap();
+    assert_eq!(ids(&words).len(), 3, "{words}");
+    let (s, by_tag) = get("/v1/records?tag=e-government".into()).await;
+    assert_eq!(s, 200, "{by_tag}");
+    let by_tag: serde_json::Value = serde_json::from_str(&by_tag).unwrap();
+    assert_eq!(ids(&by_tag), [tagged.id().to_string()], "{by_tag}");
+    assert_eq!(
+        by_tag["items"][0]["tags"],
+        serde_json::json!(["E-Government", "pilot"])
+    );
+    let (_, either) = get("/v1/records?tag=PILOT&tag=government&sort=oldest".into()).await;
+    let either: serde_json::Value = serde_json::from_str(&either).unwrap();
+    assert_eq!(
+        ids(&either),
+        [tagged.id().to_string(), other_tag.id().to_string()],
+        "{either}"
+    );
+    // A tag no record could have is refused by name.
+    let (s, bad) = get(format!("/v1/records?tag={}", "x".repeat(65))).await;
+    assert!(s == 400 && bad.contains("parameter tag"), "{s} {bad}");
+    let (s, bad) = get("/v1/records?tag=a%07b".into()).await;
+    assert!(s == 400 && bad.contains("parameter tag"), "{s} {bad}");
+
+    // The record's page links its tags to the filter.
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", tagged.id()), "").await;
+    assert!(html.contains("href=\"/?tag=E-Government\""), "{html}");
+    // That link lists the one record, says the filter is in force and how to take it away, and
+    // the filter panel keeps it.
+    let (s, html, _) = page(&format!("{base}/?tag=E-Government&lang=en"), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!("/records/{}", tagged.id())),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("/records/{}", other_tag.id())),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("/records/{}", untagged.id())),
+        "{html}"
+    );
+    assert!(html.contains("Tag: </span>E-Government"), "{html}");
+    assert!(
+        html.contains("<input type=\"hidden\" name=\"tag\" value=\"E-Government\">"),
+        "{html}"
+    );
+    let (_, html, _) = page(&format!("{base}/?tag=E-Government&lang=ru"), "").await;
+    assert!(html.contains("Тег: </span>E-Government"), "{html}");
+    // The CSV export of the filtered records carries their tags.
+    let (s, csv) = get("/export.csv?tag=pilot".into()).await;
+    assert_eq!(s, 200, "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("\"E-Government; pilot\""), "{csv}");
+    node.shutdown().await;
+}

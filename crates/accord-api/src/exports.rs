@@ -130,6 +130,7 @@ pub fn write_named_csv(
         "languages",
         "status",
         "publisher",
+        "tags",
         "title",
         "url",
         "attachments",
@@ -166,6 +167,7 @@ pub fn write_named_csv(
             list("languages", &i["languages"]),
             named("status", &text("status")),
             text("publisher"),
+            list("tags", &i["tags"]),
             text("title"),
             format!("{base}/records/{}", text("id")),
             i["attachments"]

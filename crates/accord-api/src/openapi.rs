@@ -143,6 +143,10 @@ fn param_doc(name: &str) -> Value {
             json!({"type": "string"}),
         ),
         "publisher" => ("Publisher name as delegated.", json!({"type": "string"})),
+        "tag" => (
+            "A tag of the record, matched whole: case and runs of spaces aside (`E-Government` finds `e-government`, not `government`; words inside tags are found by `q`).",
+            json!({"type": "string", "minLength": 1, "maxLength": 64}),
+        ),
         "status" => (
             "Derived status.",
             json!({"type": "string", "enum": ["active", "superseded", "retracted", "signer-revoked"]}),
@@ -187,7 +191,7 @@ fn param_doc(name: &str) -> Value {
     };
     let repeat = matches!(
         name,
-        "member" | "kind" | "direction" | "lang" | "publisher" | "status"
+        "member" | "kind" | "direction" | "lang" | "publisher" | "tag" | "status"
     );
     json!({
         "name": name, "in": "query", "required": false, "description": desc,
@@ -429,7 +433,8 @@ fn example(method: &str, path: &str) -> Option<Value> {
                 "directions": ["e-government"], "lang": "ru", "languages": ["en", "ru"],
                 "title": "Проактивные услуги", "titles": {"en": "Proactive services", "ru": "Проактивные услуги"},
                 "snippet": "услуги оказываются <b>без заявления</b> гражданина",
-                "created": "2026-11-30T09:00:00.000Z", "date": "2025-03-01", "status": "active", "publisher": "Ministry of Digital Development"}],
+                "created": "2026-11-30T09:00:00.000Z", "date": "2025-03-01", "status": "active", "publisher": "Ministry of Digital Development",
+                "tags": ["proactive services"], "attachments": []}],
             "next_cursor": null, "total": 1,
             "facets": {"member": {"KZ": 1}, "kind": {"regulatory-note": 1}},
             "did_you_mean": null,

@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 use crate::{ApiError, bad};
 
 /// The query parameters `/v1/records` understands.
-pub const RECORD_PARAMS: [&str; 14] = [
+pub const RECORD_PARAMS: [&str; 15] = [
     "q",
     "member",
     "kind",
     "direction",
     "lang",
     "publisher",
+    "tag",
     "status",
     "since",
     "until",
@@ -36,7 +37,7 @@ pub const RECORD_PARAMS: [&str; 14] = [
 
 /// The query parameters `/v1/stream` understands: those of `/v1/records` that choose records
 /// (not the order or the page).
-pub const STREAM_PARAMS: &[&str] = RECORD_PARAMS.split_at(11).0;
+pub const STREAM_PARAMS: &[&str] = RECORD_PARAMS.split_at(12).0;
 
 fn is_code(s: &str) -> bool {
     !s.is_empty()
@@ -114,6 +115,16 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                 }
                 q.publishers.push(v.to_string());
             }
+            "tag" => {
+                let n = v.chars().count();
+                if n == 0 || n > accord_search::DOC_TAG_CHARS || v.chars().any(char::is_control) {
+                    return Err(p(format!(
+                        "must be 1 to {} characters, none of them control characters",
+                        accord_search::DOC_TAG_CHARS
+                    )));
+                }
+                q.tags.push(v.to_string());
+            }
             "status" => {
                 v.parse::<accord_store::RecordStatus>().map_err(p)?;
                 q.statuses.push(v.to_string());
@@ -174,6 +185,7 @@ pub(crate) fn item_json(d: &RecordDoc, snippet: Option<&str>) -> Value {
         "date": d.date,
         "status": d.status,
         "publisher": d.publisher,
+        "tags": d.tags,
         "attachments": d.files.iter().map(|f| json!({
             "name": f.name, "media_type": f.media_type, "size": f.size, "sha256": f.sha256,
         })).collect::<Vec<_>>(),
@@ -544,6 +556,16 @@ fn stream_matches(
     if !q.langs.is_empty() && !d.languages.iter().any(|x| q.langs.contains(x)) {
         return false;
     }
+    if !q.tags.is_empty() {
+        let wanted: Vec<String> = q.tags.iter().map(|t| accord_search::tag_key(t)).collect();
+        if !d
+            .tags
+            .iter()
+            .any(|t| wanted.contains(&accord_search::tag_key(t)))
+        {
+            return false;
+        }
+    }
     // A new record is active, and created now: a page of other statuses or of a period that
     // ended gets none, and one of source-document dates only those dated within them.
     if !q.statuses.is_empty() && !q.statuses.iter().any(|s| s == "active") {
@@ -781,5 +803,15 @@ mod tests {
         doc.date = None;
         assert!(!matches(&doc, dated("2024-05-01", "2024-05-21")));
         assert!(matches(&doc, q()));
+        // A tag filter, as the search reads it: whole tags, case and spaces aside.
+        let tagged = |tags: &[&str]| SearchQuery {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..q()
+        };
+        assert!(!matches(&doc, tagged(&["e-government"])), "no tags");
+        doc.tags = vec!["E-Government  Services".into(), "pilot".into()];
+        assert!(matches(&doc, tagged(&["e-government services"])));
+        assert!(matches(&doc, tagged(&["other", "PILOT"])));
+        assert!(!matches(&doc, tagged(&["e-government"])), "a tag is whole");
     }
 }

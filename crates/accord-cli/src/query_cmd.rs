@@ -49,6 +49,10 @@ pub struct StreamFilters {
     /// Publisher name (repeatable).
     #[arg(long)]
     pub publisher: Vec<String>,
+    /// Tag, matched whole whatever its case (repeatable: OR; the words inside tags are found
+    /// by the query text).
+    #[arg(long)]
+    pub tag: Vec<String>,
 }
 
 /// Filters shared by `query` and `export`.
@@ -110,6 +114,7 @@ impl StreamFilters {
             ("direction", &self.direction),
             ("lang", &self.lang),
             ("publisher", &self.publisher),
+            ("tag", &self.tag),
         ] {
             p.extend(list.iter().map(|v| (k.to_string(), v.clone())));
         }
@@ -340,6 +345,10 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
             "languages {}",
             m.keys().cloned().collect::<Vec<_>>().join(", ")
         );
+    }
+    if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
+        let tags: Vec<&str> = tags.iter().filter_map(Value::as_str).collect();
+        println!("tags      {}", tags.join(", "));
     }
     if let Some(files) = v["attachments"].as_array().filter(|a| !a.is_empty()) {
         println!("attachments");

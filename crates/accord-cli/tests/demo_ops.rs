@@ -373,6 +373,16 @@ fn backup_restore_and_check_keep_the_same_objects() {
     assert!(dated.starts_with("5 record(s)"), "{dated}");
     let before = run_ok(d, &["query", "--node", &api, "--date-to", "2025-02-09"]);
     assert!(before.starts_with("0 record(s)"), "{before}");
+    // A tag is matched whole, case aside: the records' `life-events`, not the word "life".
+    let tagged = run_ok(d, &["query", "--node", &api, "--tag", "Life-Events"]);
+    assert!(tagged.starts_with("5 record(s)"), "{tagged}");
+    let part = run_ok(d, &["query", "--node", &api, "--tag", "life"]);
+    assert!(part.starts_with("0 record(s)"), "{part}");
+    let shown = run_ok(d, &["show", short, "--node", &api]);
+    assert!(
+        shown.contains("tags      proactive-services, life-events, data-exchange, consent"),
+        "{shown}"
+    );
     // Too short, or matching nothing: an error that says so.
     let out = accord()
         .current_dir(d)
@@ -470,7 +480,7 @@ fn backup_restore_and_check_keep_the_same_objects() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "\u{feff}id,created,date,member,kind,directions,languages,status,publisher,title,url,attachments,title_en,title_kk,title_ru"
+        "\u{feff}id,created,date,member,kind,directions,languages,status,publisher,tags,title,url,attachments,title_en,title_kk,title_ru"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 5, "{csv}");

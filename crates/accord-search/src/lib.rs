@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::Count;
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
-    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, Schema,
+    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
     TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
@@ -49,8 +49,9 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// joiners keep a word whole. 3: words of one or two letters are not stemmed, Tajik letters
 /// fold, combining marks left after composition are dropped from the folded form, and Latin
 /// look-alikes in a word mixing scripts read as Cyrillic. 4: a language tag picks its family
-/// whatever its case ("RU" is Russian, as BCP 47 says).
-pub const ANALYSIS_VERSION: u32 = 4;
+/// whatever its case ("RU" is Russian, as BCP 47 says). 5: tags are indexed whole too
+/// ([`tag_key`]), for the tag filter ([`SearchQuery::tags`]).
+pub const ANALYSIS_VERSION: u32 = 5;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
 /// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
@@ -449,6 +450,9 @@ pub struct SearchQuery {
     pub directions: Vec<String>,
     pub langs: Vec<String>,
     pub publishers: Vec<String>,
+    /// Tags, each matched whole as [`tag_key`] reads it ("E-Government" finds
+    /// "e-government", not "government").
+    pub tags: Vec<String>,
     /// Empty means `active` only.
     pub statuses: Vec<String>,
     pub since: Option<Timestamp>,
@@ -572,6 +576,8 @@ pub(crate) struct Fields {
     /// The surface words (folded and exact, unstemmed) of titles, summaries and tags: the
     /// vocabulary of corrections and completions.
     words: Field,
+    /// Each tag whole, as [`tag_key`] reads it: the tag filter's terms.
+    tag: Field,
 }
 
 impl Fields {
@@ -606,6 +612,20 @@ impl Fields {
                 Bound::Excluded(Term::from_field_u64(f.created, t.0))
             });
             clauses.push((Occur::Must, unscored(Box::new(RangeQuery::new(lo, hi)))));
+        }
+        if !q.tags.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = q
+                .tags
+                .iter()
+                .map(|t| {
+                    let term = Term::from_field_text(f.tag, &tag_key(t));
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            clauses.push((Occur::Must, unscored(Box::new(BooleanQuery::new(any)))));
         }
         if q.date_from.is_some() || q.date_until.is_some() {
             let lo = Bound::Included(Term::from_field_u64(f.date, q.date_from.map_or(0, |t| t.0)));
@@ -652,7 +672,7 @@ impl Fields {
             || q.until.is_some()
             || q.date_from.is_some()
             || q.date_until.is_some();
-        if ranged {
+        if ranged || !q.tags.is_empty() {
             return false;
         }
         let Ok(inverted) = reader.inverted_index(self.facet) else {
@@ -779,6 +799,9 @@ fn schema() -> (Schema, Fields) {
         head,
         text: body,
         words: b.add_text_field("words", text("accord_any", IndexRecordOption::Basic)),
+        // A raw term per tag, indexed only: a filter, not a facet, so that counting facets
+        // never reads a member's free-form tags.
+        tag: b.add_text_field("tag", STRING),
     };
     (b.build(), f)
 }
@@ -995,6 +1018,16 @@ fn facet(kind: &str, value: &str) -> Facet {
     Facet::from_path([kind, value])
 }
 
+/// A tag as the tag filter matches it: lower case, its runs of white space one space, trimmed
+/// ("E-Government " and "e-government" are one tag). Tags are matched whole: the words in them
+/// are found by the text search.
+pub fn tag_key(tag: &str) -> String {
+    tag.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl SearchIndex {
     /// Opens the index in `dir`, creating it if missing. An index that cannot be opened (corrupt,
     /// another schema) is wiped and created empty; the caller rebuilds it from the store.
@@ -1143,6 +1176,9 @@ impl SearchIndex {
             }
             if !d.tags.is_empty() {
                 doc.add_text(f.words, d.tags.join(" "));
+            }
+            for t in d.tags.iter().map(|t| tag_key(t)).filter(|t| !t.is_empty()) {
+                doc.add_text(f.tag, t);
             }
             ops.push(UserOperation::Add(doc));
         }

@@ -907,3 +907,60 @@ fn a_page_of_heads_holds_an_export_a_page_of_hits_a_hundred() {
     let full = ask(false);
     assert_eq!(full.hits.len(), accord_search::MAX_LIMIT);
 }
+
+#[test]
+fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let tagged = |n: u64, tags: &[&str]| {
+        let mut d = doc(
+            n,
+            "KZ",
+            "regulatory-note",
+            &["regulation"],
+            "en",
+            &format!("Record {n}"),
+            "A note on the digital government of the region.",
+            "active",
+        );
+        d.tags = tags.iter().map(|t| t.to_string()).collect();
+        d
+    };
+    let docs = [
+        tagged(1, &["E-Government", "pilot"]),
+        tagged(2, &["e-government  services"]),
+        tagged(3, &["government"]),
+        tagged(4, &[]),
+        tagged(5, &["Цифровые навыки"]),
+    ];
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let with = |tags: &[&str], text: Option<&str>| -> Vec<u64> {
+        let q = SearchQuery {
+            text: text.map(str::to_string),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            limit: 100,
+            ..Default::default()
+        };
+        let r = idx.searcher().search(&q).unwrap();
+        assert_eq!(r.total, r.hits.len());
+        let mut n: Vec<u64> = r
+            .hits
+            .iter()
+            .map(|h| docs.iter().position(|d| d.id == h.doc.id).unwrap() as u64 + 1)
+            .collect();
+        n.sort();
+        n
+    };
+    // Whole tags, case and runs of spaces aside: "government" is not "e-government".
+    assert_eq!(with(&["e-government"], None), [1]);
+    assert_eq!(with(&[" E-GOVERNMENT "], None), [1]);
+    assert_eq!(with(&["E-Government Services"], None), [2]);
+    assert_eq!(with(&["government"], None), [3]);
+    assert_eq!(with(&["цифровые  НАВЫКИ"], None), [5]);
+    // Several tags: any of them; with words: both.
+    assert_eq!(with(&["pilot", "government"], None), [1, 3]);
+    assert_eq!(with(&["pilot", "government"], Some("record 3")), [3]);
+    assert_eq!(with(&["nothing-like-it"], None), Vec::<u64>::new());
+    // The text search still finds words inside tags.
+    assert_eq!(with(&[], Some("pilot")), [1]);
+}

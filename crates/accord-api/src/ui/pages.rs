@@ -348,7 +348,7 @@ pub async fn search(
                             "direction" | "kind" => html! { (ctx.name(v)) },
                             "in" => html! { (ctx.language_text(v)) },
                             "status" => html! { (lang.status(v)) },
-                            "publisher" => html! { (v) },
+                            "publisher" | "tag" => html! { (v) },
                             "from" | "to" | "date_from" | "date_to" => html! {
                                 (v.parse::<Timestamp>().map(|t| lang.date(t)).unwrap_or_else(|_| v.clone()))
                             },
@@ -467,9 +467,9 @@ pub async fn search(
                 form.filters action="/" method="get" {
                     @if !text.is_empty() { input type="hidden" name="q" value=(text); }
                     @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
-                    // Filters the panel has no control for (a shared link's publisher, the page
-                    // size) are kept when it is applied.
-                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "limit")) {
+                    // Filters the panel has no control for (a shared link's publisher, a tag
+                    // chosen on a record's page, the page size) are kept when it is applied.
+                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "tag" | "limit")) {
                         input type="hidden" name=(k) value=(v);
                     }
                     @if let Some(r) = &result {
@@ -767,7 +767,7 @@ pub async fn record(
             @if !summary.is_empty() { p lang=(shown) { em { (summary) } } }
             div.body lang=(shown) { (rendered) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
-                p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str) { a.badge href=(format!("/?{}", qs(&[("q".to_string(), t.to_string())]))) { (t) } " " } }
+                p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str) { a.badge href=(format!("/?{}", qs(&[("tag".to_string(), t.to_string())]))) { (t) } " " } }
             }
             @if let Some(links) = v["links"].as_array().filter(|l| !l.is_empty()) {
                 h2 { (lang.t("links")) }
