@@ -487,3 +487,128 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
         node.shutdown().await;
     });
 }
+
+/// Sends the head of a file upload that announces `len` bytes and asks to be told to go on
+/// (`Expect: 100-continue`): the node answers `100 Continue` when it starts reading the body,
+/// which it does only once the upload holds one of its two slots.
+async fn upload_head(addr: &str, len: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let hash = "ab".repeat(32);
+    s.write_all(
+        format!(
+            "PUT /v1/blobs/{hash} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {len}\r\nexpect: 100-continue\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+/// Reads what the node sends on `s` until `pattern` is in it, the connection closes or `limit`
+/// passes; everything read.
+async fn read_until(s: &mut TcpStream, pattern: &str, limit: Duration) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(limit, async {
+        while !String::from_utf8_lossy(&out).contains(pattern) {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// Uploads that stall cannot keep the node's two upload slots: each is answered 408 once an
+/// upload's time (20 × the body timeout) has passed, and frees its slot. Uploads that find
+/// both slots taken wait their turn for as long, and are then answered 503 with `Retry-After`
+/// rather than held; once the slots are free, an upload goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_are_answered_and_free_their_slots() {
+    let tf = TestFed::new(&["KZ"], 53).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    // An upload may take 20 × 150 ms = 3 s.
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            body_timeout: Duration::from_millis(150),
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(accord_api::UPLOADS_AT_ONCE, 2);
+    // Two uploads take the two slots (the node asks for their bodies), send 3 bytes of 1,000
+    // and stall.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut s = upload_head(&addr, 1000).await;
+        let answer = read_until(&mut s, "100 Continue", Duration::from_secs(30)).await;
+        assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer:?}");
+        s.write_all(b"abc").await.unwrap();
+        holders.push(s);
+    }
+    // Three more come while both slots are held, and stall too if they get one.
+    let mut waiters = Vec::new();
+    for _ in 0..3 {
+        waiters.push(tokio::spawn({
+            let addr = addr.clone();
+            async move {
+                let mut s = upload_head(&addr, 1000).await;
+                let first = read_until(&mut s, "\r\n\r\n", Duration::from_secs(60)).await;
+                if first.starts_with("HTTP/1.1 100 Continue") {
+                    s.write_all(b"abc").await.unwrap();
+                    read_until(&mut s, "}", Duration::from_secs(60)).await
+                } else {
+                    first + &read_until(&mut s, "}", Duration::from_secs(60)).await
+                }
+            }
+        }));
+    }
+    // The stalled holders are answered, not kept.
+    for s in &mut holders {
+        let answer = read_until(s, "}", Duration::from_secs(60)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("did not arrive within 3 s (20 × api.body_timeout_secs)"),
+            "{answer}"
+        );
+    }
+    // Two slots freed once, each held again for an upload's time, while each waiter waits at
+    // most that long: at least one of the three is turned away, each of the others took a slot
+    // and was answered 408 in turn.
+    let mut turned_away = 0;
+    for w in waiters {
+        let answer = w.await.unwrap();
+        if answer.starts_with("HTTP/1.1 503") {
+            turned_away += 1;
+            assert!(
+                answer.to_lowercase().contains("retry-after: 10"),
+                "{answer}"
+            );
+            assert!(
+                answer.contains("2 uploads are being received: try again when one has ended"),
+                "{answer}"
+            );
+        } else {
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        }
+    }
+    assert!(turned_away >= 1, "a third waiter cannot have had a slot");
+    // The slots are free again: a whole file goes through.
+    let file = b"a file that arrives whole".to_vec();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file));
+    let r = reqwest::Client::new()
+        .put(format!("http://{addr}/v1/blobs/{sha}"))
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["size"], file.len(), "{body}");
+    node.shutdown().await;
+}

@@ -299,7 +299,10 @@ pub(crate) async fn put_blob(
     .map_err(|_| {
         ApiError(
             StatusCode::REQUEST_TIMEOUT,
-            "the upload took too long".into(),
+            format!(
+                "the file did not arrive within {} s ({UPLOAD_TIMEOUT_FACTOR} × api.body_timeout_secs)",
+                (body_timeout * UPLOAD_TIMEOUT_FACTOR).as_secs()
+            ),
         )
     })?
     .map_err(|e| {

@@ -14,6 +14,7 @@ pub mod exports;
 mod guard;
 pub mod openapi;
 mod records;
+pub use blobs::UPLOADS_AT_ONCE;
 pub use records::{MAX_VALUES_PER_PARAM, STREAMS_AT_ONCE};
 mod server;
 pub(crate) mod ui;

@@ -556,6 +556,104 @@ fn amendment_with_threshold_signatures_is_accepted_and_applied() {
     ));
 }
 
+/// A signature by `k` over `message` whose R carries a point of order 8: R = r·B + T and
+/// s = r + H(R‖A‖M)·a. Ed25519's cofactored equation 8(s·B − R − H·A) = 0 holds for it, and an
+/// implementation that checks that one (or a batch that multiplies out the cofactor, or draws
+/// its random weights as multiples of 8) accepts it; the strict one, s·B − H·A = R, refuses it.
+/// Only the key's holder can make one: a hostile co-signer of a charter.
+fn mixed_order_signature(k: &SecretKey, message: &[u8]) -> Signature {
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::{Scalar, clamp_integer};
+    use curve25519_dalek::traits::IsIdentity;
+    use sha2::{Digest, Sha512};
+    let wide = |parts: &[&[u8]]| {
+        let mut h = Sha512::new();
+        for p in parts {
+            h.update(p);
+        }
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&h.finalize());
+        Scalar::from_bytes_mod_order_wide(&out)
+    };
+    let seed = k.seed();
+    let expanded = Sha512::digest(seed.as_slice());
+    let mut lower = [0u8; 32];
+    lower.copy_from_slice(&expanded[..32]);
+    let a = Scalar::from_bytes_mod_order(clamp_integer(lower));
+    let public = EdwardsPoint::mul_base(&a);
+    assert_eq!(public.compress().as_bytes(), k.public_key().as_bytes());
+    // A point of order 8 (one of the encodings every strict verifier lists).
+    let mut t = [0u8; 32];
+    t.copy_from_slice(
+        &hex::decode("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05").unwrap(),
+    );
+    let torsion = CompressedEdwardsY(t).decompress().unwrap();
+    assert!(torsion.is_small_order() && !torsion.is_identity());
+    let r = wide(&[b"a hostile co-signer's nonce", message]);
+    let big_r = (EdwardsPoint::mul_base(&r) + torsion).compress();
+    let h = wide(&[big_r.as_bytes(), public.compress().as_bytes(), message]);
+    let s = r + h * a;
+    // The cofactored equation holds, the strict one does not: it is the signature meant.
+    let r_point = big_r.decompress().unwrap();
+    assert!(!r_point.is_small_order(), "R is of mixed order, not small");
+    let lhs = EdwardsPoint::mul_base(&s) - r_point - h * public;
+    assert!(!lhs.is_identity() && lhs.mul_by_cofactor().is_identity());
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(big_r.as_bytes());
+    sig[32..].copy_from_slice(s.as_bytes());
+    Signature(sig)
+}
+
+/// A member's root key co-signs an amendment with a signature only a cofactored check accepts
+/// (see [`mixed_order_signature`]): the amendment is refused for that signature, as every strict
+/// implementation refuses it, so a hostile co-signer cannot make two implementations disagree
+/// about which charter is in force. A record signed so is refused the same way.
+#[test]
+fn a_co_signature_only_a_cofactored_check_accepts_is_refused() {
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let mut c = amendment(&trust);
+    c.name = "Renamed federation".into();
+    let body = Object::Charter(c).encode_body();
+    let kz = sig_by(&dev.members[KZ].root, &body);
+    let am = dev.members[AM].root.public_key();
+    let forged = mixed_order_signature(&dev.members[AM].root, &signing_input(&body));
+    assert!(!am.verify_strict(&signing_input(&body), &forged));
+    assert_rejected!(
+        validate(&raw_envelope(&body, &[kz, (am, forged)]), &trust, NOW),
+        Rejection::BadSignature(k) if k == am
+    );
+    // Control: the same co-signer's ordinary signature reaches the threshold.
+    accepted(validate(
+        &raw_envelope(&body, &[kz, sig_by(&dev.members[AM].root, &body)]),
+        &trust,
+        NOW,
+    ));
+    // A record, through the precheck the node runs on its worker pool, and through validation.
+    let publisher = &dev.members[KZ].publisher;
+    let record = dev.record(KZ, "Mixed order", at(HOUR));
+    let input = signing_input(record.body());
+    let sig = mixed_order_signature(publisher, &input);
+    let bytes = raw_envelope(record.body(), &[(publisher.public_key(), sig)]);
+    assert_rejected!(
+        validate(&bytes, &trust, NOW),
+        Rejection::BadSignature(k) if k == publisher.public_key()
+    );
+    let decoded = SignedObject::decode(
+        &bytes,
+        1 << 20,
+        accord_core::cbor::ScanLimits {
+            max_depth: 16,
+            max_entries: 10_000,
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        accord_core::validate::precheck(decoded, trust.limits()),
+        Err(Rejection::BadSignature(k)) if k == publisher.public_key()
+    ));
+}
+
 #[test]
 fn amendment_with_threshold_minus_one_is_threshold_not_met() {
     let dev = dev();
