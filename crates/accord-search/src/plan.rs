@@ -17,10 +17,14 @@ use tantivy::{Index, Term};
 use crate::analysis::{fold_word, is_stop_word, words};
 use crate::{Completion, Family, Fields, Glossary, TOKENIZERS};
 
-/// Fewer exact and stemmed matches than this make a search approximate (typos, prefixes).
 /// The least letters of a last word read also as a beginning while it is typed: "AI" is not
 /// the beginning of "aims", nor "ИИ" of "информация".
 pub(crate) const MIN_BEGINNING_CHARS: usize = 3;
+/// The least letters of a word read as possibly mistyped (within one edit up to 8 letters, two
+/// from 9): "dtaa" is *data*, "сетт" *сеть*. A word of three letters is within one edit of too
+/// many others, and codes that short ("ИКТ", "API") are typed as they are.
+pub(crate) const MIN_TYPO_CHARS: usize = 4;
+/// Fewer exact and stemmed matches than this make a search approximate (typos, prefixes).
 pub(crate) const FEW: usize = 3;
 /// The constant added to every exact or stemmed match in an approximate search, far above any
 /// BM25 score, so that those matches always rank first.
@@ -532,7 +536,7 @@ impl<'a> Planner<'a> {
         let prefix = !w.stop
             && ((last && self.partial_last && chars >= MIN_BEGINNING_CHARS)
                 || (relaxed && !self.known(w) && chars >= 4));
-        let fuzzy = relaxed && !w.stop && chars >= 5;
+        let fuzzy = relaxed && !w.stop && chars >= MIN_TYPO_CHARS;
         // An unknown word's closest word of the vocabulary, analysed like the word: this finds
         // typos that stemming turns into another stem ("persnoal" for "personal").
         let corrected = (fuzzy && !self.known(w))
@@ -673,7 +677,11 @@ impl<'a> Planner<'a> {
         for (i, w) in self.words.iter().enumerate() {
             let chars = w.folded.chars().count();
             let typing = i + 1 == self.words.len() && self.partial_last;
-            let fix = if w.stop || self.known(w) || chars < 5 || (typing && self.has_prefix(w)) {
+            let fix = if w.stop
+                || self.known(w)
+                || chars < MIN_TYPO_CHARS
+                || (typing && self.has_prefix(w))
+            {
                 None
             } else {
                 self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 })

@@ -150,9 +150,57 @@ fn a_typo_still_finds_the_record_and_offers_a_correction() {
     // A correct query is not approximate and offers nothing.
     let r = search(&idx, "кибербезопасность");
     assert!(!r.reading.approximate && r.did_you_mean.is_none());
-    // Short words are not corrected (one edit turns them into too many other words).
+    // A word within one edit of no word of the index is not corrected.
     let r = search(&idx, "xyzq");
     assert!(r.hits.is_empty() && r.did_you_mean.is_none());
+}
+
+/// Words of four letters are read with a typo too ("dtaa" is *data*, "сетт" *сеть*), never a
+/// four-letter word the records hold, nor a word of three letters (within one edit of too many
+/// others).
+#[test]
+fn a_four_letter_word_typed_wrong_is_corrected_a_three_letter_one_is_not() {
+    let idx = index(vec![
+        doc(R {
+            n: 1,
+            lang: "en",
+            title: "Open data portal",
+            summary: "",
+            body: "Data of the ministries.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 2,
+            lang: "ru",
+            title: "Сеть центров доступа",
+            summary: "",
+            body: "Сеть охватывает сёла.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 3,
+            lang: "en",
+            title: "Date of the census",
+            summary: "",
+            body: "The census date.",
+            tags: &[],
+        }),
+    ]);
+    let r = search(&idx, "dtaa");
+    assert_eq!(r.did_you_mean.as_deref(), Some("data"), "{r:?}");
+    assert_eq!(order(&r), vec![1]);
+    assert!(r.reading.approximate);
+    let r = search(&idx, "сетт");
+    assert_eq!(r.did_you_mean.as_deref(), Some("сеть"), "{r:?}");
+    assert_eq!(order(&r), vec![2]);
+    // A word the records hold is no typo: "date" finds its record first, offers nothing, and
+    // the record of its neighbour "data" only after it.
+    let r = search(&idx, "date");
+    assert_eq!(r.did_you_mean, None);
+    assert_eq!(order(&r), vec![3, 1]);
+    // Three letters: not read as a typo.
+    let r = search(&idx, "dta");
+    assert!(r.hits.is_empty() && r.did_you_mean.is_none(), "{r:?}");
 }
 
 #[test]
