@@ -12,6 +12,11 @@
 //! anyone can sign a known body again with a key of their own, and that copy's refusal must
 //! not keep this node from the copy that counts, nor excuse a peer that hands it over instead.
 //!
+//! A refusal for the signer is remembered apart, under the key of the copy's source
+//! ([`Declined::of_source`]): the peer that served that copy is not asked for it again, and is
+//! not read as withholding it; another peer is. What such a refusal depends on also changes
+//! with a delegation (a window, a scope), so every delegation accepted forgets them.
+//!
 //! A refusal stays right only while what it was judged against stays. What these refusals
 //! depend on (the members, the taxonomy, the limits; a named target's member, which never
 //! changes) changes only with the charter: every accepted charter version forgets them all (the
@@ -59,6 +64,32 @@ impl Declined {
                 | Rejection::RevocationOtherMember { .. }
                 | Rejection::RevocationTargetKind { .. }
         )
+    }
+
+    /// Whether a refusal for the signer is remembered, for the peer that served the copy only
+    /// ([`crate::Store::received_from_peer_not_held`]): one that the same signatures get
+    /// again under the same charter and delegations.
+    pub fn remembers_for_the_signer(r: &Rejection) -> bool {
+        matches!(
+            r,
+            Rejection::NotSignedByRoot { .. }
+                | Rejection::SignerRevoked { .. }
+                | Rejection::DelegationRootReplaced { .. }
+                | Rejection::OutsideDelegationWindow { .. }
+                | Rejection::KindOutOfScope { .. }
+                | Rejection::DirectionOutOfScope { .. }
+                | Rejection::RetractionNotByAuthor { .. }
+                | Rejection::RevocationNotAuthorised { .. }
+        )
+    }
+
+    /// The key of one source's copy of `id` in a memory of refusals for the signer: that
+    /// source's copy, not the id's (another source may hold the copy that counts).
+    pub fn of_source(id: &ObjectId, source: &str) -> ObjectId {
+        let mut key = Vec::with_capacity(32 + source.len());
+        key.extend_from_slice(id.as_bytes());
+        key.extend_from_slice(source.as_bytes());
+        ObjectId::of_body(&key)
     }
 
     pub fn insert(&mut self, id: ObjectId, created: u64) {

@@ -326,6 +326,9 @@ pub struct Store {
     quarantine: Quarantine,
     /// Objects refused and remembered (see [`crate::declined`]).
     declined: Declined,
+    /// Objects refused for their signer, remembered for the peers that served them (see
+    /// [`Store::received_from_peer_not_held`]).
+    signer_declined: Declined,
     /// When ingest last swept expired quarantine entries.
     last_expiry: u64,
     /// The sequence number of the last object written (0: none yet).
@@ -584,6 +587,7 @@ impl Store {
             trust: Arc::new(trust),
             quarantine: Quarantine::new(opts.quarantine()),
             declined: Declined::new(DECLINED_KEPT),
+            signer_declined: Declined::new(DECLINED_KEPT),
             last_expiry: 0,
             seq: 0,
             counts: BTreeMap::new(),
@@ -1015,6 +1019,36 @@ impl Store {
             .collect()
     }
 
+    /// Of `ids`, those this store does not hold for a reason that the copy `source` (a peer,
+    /// as the quarantine names it) gave would meet again: what [`Store::received_not_held`]
+    /// names, and also that copy's refusal for its signer (not the member's root key, a root
+    /// key since replaced, a revoked key, outside its delegation's window or scope) and that
+    /// copy waiting in the quarantine for its signer's delegation, with their creation times.
+    /// Not another source's copy, which may be signed by the key that counts (see
+    /// [`crate::declined`]). A refusal for the signer is forgotten when a charter version or
+    /// a delegation is accepted, since either can change it.
+    pub fn received_from_peer_not_held(
+        &self,
+        ids: &[ObjectId],
+        source: &str,
+    ) -> Vec<(Timestamp, ObjectId)> {
+        ids.iter()
+            .filter_map(|id| {
+                self.declined
+                    .get(id)
+                    .or_else(|| self.signer_declined.get(&Declined::of_source(id, source)))
+                    .or_else(|| {
+                        self.quarantine
+                            .get(id)
+                            .filter(|e| e.source == source)
+                            .map(|e| e.created)
+                    })
+                    .filter(|c| *c > 0)
+                    .map(|c| (Timestamp(c), *id))
+            })
+            .collect()
+    }
+
     /// Number of objects in the quarantine.
     pub fn pending_len(&self) -> usize {
         self.quarantine.len()
@@ -1101,6 +1135,7 @@ impl Store {
         let mut outcomes = Vec::with_capacity(items.len());
         let mut released = Vec::new();
         let mut refused = Vec::new();
+        let mut signer_refused = Vec::new();
         let mut trust = self.trust.clone();
         if now.0 >= self.last_expiry.saturating_add(EXPIRY_INTERVAL_MS) {
             self.last_expiry = now.0;
@@ -1221,14 +1256,17 @@ impl Store {
                     outcomes.push(IngestOutcome::Pending(id, m));
                 }
                 Verdict::Rejected(r) => {
-                    if Declined::remembers(&r) {
+                    let remembered = Declined::remembers(&r);
+                    if remembered || Declined::remembers_for_the_signer(&r) {
                         let created = match &back {
                             Some(p) => p.object().created().0,
                             None => claimed(bytes, &limits).1,
                         };
                         // 0: the body did not decode under these limits (no time to order by).
-                        if created > 0 {
+                        if created > 0 && remembered {
                             refused.push((id, created));
+                        } else if created > 0 {
+                            signer_refused.push((Declined::of_source(&id, source), created));
                         }
                     }
                     outcomes.push(IngestOutcome::Rejected(Some(id), r));
@@ -1264,6 +1302,22 @@ impl Store {
         }
         for (id, created) in refused {
             self.declined.insert(id, created);
+        }
+        // A charter version or a delegation accepted (judged in this batch or released from
+        // the quarantine by it) can change a refusal for the signer: all are forgotten, this
+        // batch's too (forgetting costs one more fetch, never a wrong verdict).
+        let trust_changed = batch.accepted.iter().any(|v| {
+            matches!(
+                v.object().object_type(),
+                ObjectType::Charter | ObjectType::Delegation
+            )
+        });
+        if trust_changed {
+            self.signer_declined.clear();
+        } else {
+            for (id, created) in signer_refused {
+                self.signer_declined.insert(id, created);
+            }
         }
         self.trust = trust;
         Ok((outcomes, released))

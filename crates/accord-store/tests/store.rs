@@ -668,6 +668,86 @@ fn ingesting_the_same_bytes_twice_is_a_duplicate() {
     assert_eq!(store.count(&by_kind).unwrap(), 2);
 }
 
+/// What one source's copy met for its signer is named for that source only: a copy refused
+/// for its signer, or waiting in the quarantine for its signer's delegation, as served by peer
+/// P, is named when P's ids are asked about, with its creation time, and never for another
+/// source (whose copy may be signed by the key that counts), nor by `received_not_held`. A
+/// delegation or a charter version accepted forgets the refusals for the signer.
+#[test]
+fn a_copy_refused_for_its_signer_is_named_for_the_source_that_served_it_only() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let del = fed.delegation(0);
+    assert_accepted(&ingest(&mut store, &del), &del);
+    let t = |m: u64| Timestamp(BASE + m * MINUTE);
+    // A revoked publisher's record (refused for its signer) and a record of a publisher whose
+    // delegation this store has not got (waiting for it), both served by P.
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        del.id(),
+        BASE + MINUTE,
+        BASE + 2 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev), &rev);
+    let late = fed.record(0, "after the revocation", t(3));
+    let waiting = fed.record(1, "before its delegation", t(4));
+    let (p, q) = ("peer P", "peer Q");
+    let (out, _) = store
+        .ingest_from(&[(late.as_bytes(), p), (waiting.as_bytes(), p)], NOW)
+        .unwrap();
+    assert!(matches!(
+        out[0],
+        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+    ));
+    assert!(matches!(
+        out[1],
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+    let ids = [late.id(), waiting.id(), ObjectId([7; 32])];
+    assert_eq!(
+        store.received_from_peer_not_held(&ids, p),
+        vec![(t(3), late.id()), (t(4), waiting.id())]
+    );
+    assert!(store.received_from_peer_not_held(&ids, q).is_empty());
+    assert!(store.received_not_held(&ids).is_empty());
+    // Q serving its copies too is judged alike, and then named for Q as well (the quarantine
+    // keeps P's entry: the waiting record stays P's).
+    let (out, _) = store
+        .ingest_from(&[(late.as_bytes(), q), (waiting.as_bytes(), q)], NOW)
+        .unwrap();
+    assert!(matches!(out[0], IngestOutcome::Rejected(..)));
+    assert!(matches!(out[1], IngestOutcome::Pending(..)));
+    assert_eq!(
+        store.received_from_peer_not_held(&ids, q),
+        vec![(t(3), late.id())]
+    );
+    // A delegation accepted forgets the refusals for the signer (it may widen a window or a
+    // scope); the quarantine entry is released by it here.
+    let del1 = fed.delegation(1);
+    let (out, released) = batch(&mut store, &[&del1]);
+    assert_accepted(&out[0], &del1);
+    assert_eq!(released, vec![waiting.id()]);
+    assert!(store.received_from_peer_not_held(&ids, p).is_empty());
+    // Refused again, named again; a charter version forgets it too.
+    let (out, _) = store.ingest_from(&[(late.as_bytes(), p)], NOW).unwrap();
+    assert!(matches!(out[0], IngestOutcome::Rejected(..)));
+    assert_eq!(
+        store.received_from_peer_not_held(&ids, p),
+        vec![(t(3), late.id())]
+    );
+    let amendment = next_charter(
+        &store,
+        t(5),
+        |c| c.name = format!("{} (amended)", c.name),
+        &fed.members.iter().map(|m| &m.root).collect::<Vec<_>>(),
+    );
+    assert_accepted(&ingest(&mut store, &amendment), &amendment);
+    assert!(store.received_from_peer_not_held(&ids, p).is_empty());
+}
+
 /// What the store received and does not hold for what its body says is named with its
 /// creation time: an object refused for its member, its taxonomy or another member's record
 /// it names; one waiting for a record or trust object its body names. Not what any other copy
