@@ -79,8 +79,51 @@ async fn record_reaches_five_nodes_in_a_line() {
         "record stored by all five nodes after {:?}",
         started.elapsed()
     );
+    // Each node says when and from where it took the record: the first, from its publisher;
+    // each other, from another of the five (peers also learn of each other beyond the line).
+    let id = rec.id();
+    let got = |n: accord_node::NodeHandle| async move {
+        n.read(move |s| s.received(&id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (_, source) = got(nodes[0].clone()).await;
+    assert_eq!(source, "local");
+    for (i, node) in nodes.iter().enumerate().skip(1) {
+        let (at, source) = got(node.clone()).await;
+        let from = (0..codes.len())
+            .find(|j| source == format!("peer {}", tf.fed.members[*j].node.public_key().peer_id()));
+        assert!(from.is_some_and(|j| j != i), "node {i}: {source}");
+        assert!(at >= rec_created(&rec) && at <= now(), "node {i}: {at}");
+    }
+    // The record's page data names that node's member and label.
+    let base = accord_tests::harness::serve(&nodes[2]).await;
+    let (_, detail) = accord_tests::harness::get_json(&base, &format!("/v1/records/{id}")).await;
+    let received = &detail["provenance"]["received"];
+    assert_eq!(received["source"], "peer", "{detail}");
+    let from = tf
+        .fed
+        .members
+        .iter()
+        .find(|m| received["peer"] == m.node.public_key().peer_id())
+        .unwrap_or_else(|| panic!("{detail}"));
+    assert_eq!(received["member"], from.code.as_str(), "{detail}");
+    assert_eq!(
+        received["node_label"],
+        format!("{} development node", from.code),
+        "{detail}"
+    );
     for n in &nodes {
         n.shutdown().await;
+    }
+}
+
+/// The creation time a record says.
+fn rec_created(rec: &SignedObject) -> Timestamp {
+    match Object::decode_body(rec.body(), &accord_core::Limits::default()) {
+        Ok(o) => o.created(),
+        Err(e) => panic!("{e}"),
     }
 }
 

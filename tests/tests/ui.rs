@@ -128,6 +128,11 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
         "{html}"
     );
     assert!(html.contains(&format!("accord verify {}.cbor", rec.id())));
+    assert!(
+        html.contains("Received by this node</dt><dd>")
+            && html.contains(", published through this node</dd>"),
+        "{html}"
+    );
     let bytes = reqwest::get(format!("{base}/records/{}/object.cbor", rec.id()))
         .await
         .unwrap()

@@ -374,6 +374,24 @@ pub(crate) fn record_detail(
     };
     let member = trust.charter().member(&r.member);
     let sig_ok = signed.bad_signers().is_empty();
+    let received = s.received(id).map_err(err)?.map(|(at, source)| {
+        let peer = source.strip_prefix("peer ");
+        // The peer's node as the charter's members certified it (none for a peer that is no
+        // certified node any more, or never was: an observer).
+        let node = peer.and_then(|p| {
+            trust
+                .node_certs()
+                .find(|n| n.cert.node_key.peer_id() == p)
+                .map(|n| (n.cert.member.to_string(), n.cert.label.clone()))
+        });
+        json!({
+            "at": at.to_string(),
+            "source": if peer.is_some() { "peer" } else { source.as_str() },
+            "peer": peer,
+            "member": node.as_ref().map(|n| n.0.clone()),
+            "node_label": node.and_then(|n| n.1),
+        })
+    });
     Ok(Some(json!({
         "id": id.to_string(),
         "member": r.member.to_string(),
@@ -416,6 +434,8 @@ pub(crate) fn record_detail(
                     _ => None,
                 },
             })),
+            // When this node took it and from where (`null`: taken before this was kept).
+            "received": received,
             "member_root_key": member.map(|m| m.root_key.to_string()),
             "member_name": member.map(|m| m.name.clone()),
             "charter": {

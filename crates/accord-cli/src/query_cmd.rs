@@ -398,6 +398,33 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
         p["charter"]["version"],
         p["charter"]["federation"].as_str().unwrap_or("")
     );
+    let got = &p["received"];
+    if got.is_object() {
+        let from = match got["source"].as_str().unwrap_or("") {
+            "peer" => match got["member"].as_str() {
+                Some(m) => format!(
+                    "from {m}'s node{} {}",
+                    got["node_label"]
+                        .as_str()
+                        .map(|l| format!(" ({l})"))
+                        .unwrap_or_default(),
+                    got["peer"].as_str().unwrap_or("")
+                ),
+                None => format!(
+                    "from peer {} (no member certifies it)",
+                    got["peer"].as_str().unwrap_or("")
+                ),
+            },
+            "local" => "published through this node".to_string(),
+            "import" => "from a backup".to_string(),
+            "preload" => "from the node's configured files".to_string(),
+            other => other.to_string(),
+        };
+        println!(
+            "  received here     {} {from}",
+            got["at"].as_str().unwrap_or("")
+        );
+    }
     for r in v["history"]["retracted_by"]
         .as_array()
         .into_iter()

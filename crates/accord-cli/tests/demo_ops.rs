@@ -383,6 +383,10 @@ fn backup_restore_and_check_keep_the_same_objects() {
         shown.contains("tags      proactive-services, life-events, data-exchange, consent"),
         "{shown}"
     );
+    assert!(
+        shown.contains("  received here     ") && shown.contains(" published through this node"),
+        "{shown}"
+    );
     // Too short, or matching nothing: an error that says so.
     let out = accord()
         .current_dir(d)

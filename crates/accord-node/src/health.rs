@@ -386,7 +386,8 @@ impl HealthState {
 impl NodeHandle {
     /// This node's checkpoint at `own`'s watermark counting also the objects the last
     /// reconciliation with the node of `key` listed that this node received and refused, or
-    /// keeps waiting, for what their bodies say (`Store::received_not_held`), with how many of
+    /// keeps waiting, for what their bodies say or, for its own copies, for a signer that once
+    /// had authority (`Store::received_not_held_from`), with how many of
     /// them it does not hold; none when there are none, or when they cannot make up exactly
     /// the count it `claimed` (then no hashing). Equal to its claim, the node withholds
     /// nothing: it gave them when asked. Kept per node for its watermark, the store's sequence,

@@ -51,10 +51,10 @@ pub struct PeerSync {
     pub fetched_total: u64,
     /// Objects the peer listed in the last session that this node received (from it or
     /// another, before the session or fetched in it) and refused, or keeps waiting in its
-    /// quarantine, for what their bodies say (`Store::received_not_held`), or that this peer
-    /// served before and its copy was refused or left waiting for its signer
-    /// (`Store::received_from_peer_not_held`): those it had before the session were not
-    /// fetched again, and none is read as withheld (docs/PROTOCOL.md §11.3).
+    /// quarantine, for what their bodies say, or that this peer served before and its copy was
+    /// refused or left waiting for a signer that once had authority
+    /// (`Store::received_not_held_from`): those it had before the session were not fetched
+    /// again, and none is read as withheld (docs/PROTOCOL.md §11.3).
     pub refused: u64,
     /// The error that ended the last session, if any.
     pub error: Option<String>,
@@ -93,12 +93,6 @@ pub(crate) struct SyncState {
     refused: Mutex<HashMap<Peer, Arc<Listed>>>,
     /// The generation of the next list in `refused`.
     listed: std::sync::atomic::AtomicU64,
-    /// Per connected peer, ids of objects it served that this node did not take (refused, or
-    /// left waiting), at most [`SERVED_NOT_TAKEN_KEPT`]: the store says which of them a copy
-    /// from that peer would meet alike (`Store::received_from_peer_not_held`), and those are
-    /// not fetched from it again. Another peer's copy is: it may carry the signature that
-    /// counts.
-    served_not_taken: Mutex<HashMap<Peer, HashSet<ObjectId>>>,
     /// Peers our last session with failed for a reason that was not their fault (most often:
     /// they had not admitted us yet). The next reconciliation request such a peer sends us
     /// shows it has admitted us, and starts our session with it again at once rather than at
@@ -264,35 +258,6 @@ impl SyncState {
         self.set_unfinished(*peer, false);
         if let Ok(mut r) = self.refused.lock() {
             r.remove(peer);
-        }
-        if let Ok(mut s) = self.served_not_taken.lock() {
-            s.remove(peer);
-        }
-    }
-
-    /// Remembers ids `peer` served that this node did not take (see `served_not_taken`).
-    fn served_not_taken(&self, peer: Peer, ids: impl IntoIterator<Item = ObjectId>) {
-        if let Ok(mut s) = self.served_not_taken.lock() {
-            let set = s.entry(peer).or_default();
-            for id in ids {
-                if set.len() >= SERVED_NOT_TAKEN_KEPT {
-                    break;
-                }
-                set.insert(id);
-            }
-        }
-    }
-
-    /// Of `ids`, those `peer` served before and this node did not take.
-    fn served_before(&self, peer: &Peer, ids: &[ObjectId]) -> Vec<ObjectId> {
-        let Ok(s) = self.served_not_taken.lock() else {
-            return Vec::new();
-        };
-        match s.get(peer) {
-            Some(set) if !set.is_empty() => {
-                ids.iter().filter(|id| set.contains(id)).copied().collect()
-            }
-            _ => Vec::new(),
         }
     }
 
@@ -741,9 +706,9 @@ impl NodeHandle {
     }
 
     /// Splits ids `peer` listed into those this node received and refuses or keeps waiting
-    /// (with their creation times; see `Store::received_not_held`), with those the same peer
-    /// served before that its copy would meet alike (`Store::received_from_peer_not_held`),
-    /// and the rest.
+    /// (with their creation times; see `Store::received_not_held_from`: what any copy would
+    /// meet, and what this peer's own copy met for a signer that once had authority) and the
+    /// rest.
     async fn split_received(
         &self,
         peer: Peer,
@@ -752,18 +717,9 @@ impl NodeHandle {
         if ids.is_empty() {
             return Ok((Vec::new(), ids));
         }
-        let served = self.sync_state().served_before(&peer, &ids);
         let source = crate::Source::Sync(peer).quarantine_source();
         self.read(move |s| {
-            let mut received = s.received_not_held(&ids);
-            if !served.is_empty() {
-                let named: HashSet<ObjectId> = received.iter().map(|(_, id)| *id).collect();
-                let served: Vec<ObjectId> = served
-                    .into_iter()
-                    .filter(|id| !named.contains(id))
-                    .collect();
-                received.extend(s.received_from_peer_not_held(&served, &source));
-            }
+            let received = s.received_not_held_from(&ids, &source);
             if received.is_empty() {
                 return (received, ids);
             }
@@ -820,22 +776,16 @@ impl NodeHandle {
             .iter()
             .filter(|o| matches!(o, IngestOutcome::Accepted(_) | IngestOutcome::Pending(..)))
             .count() as u64;
-        let before = not_taken.len();
         not_taken.extend(r.outcomes.iter().filter_map(|o| match o {
-            IngestOutcome::Pending(id, _) | IngestOutcome::Rejected(Some(id), _) => Some(*id),
+            IngestOutcome::Pending(id, _)
+            | IngestOutcome::QuarantineFull(id, _)
+            | IngestOutcome::Rejected(Some(id), _) => Some(*id),
             _ => None,
         }));
-        self.sync_state()
-            .served_not_taken(peer, not_taken[before..].iter().copied());
         self.sync_state().progress(peer, st);
         Ok(racing_gossip(duplicates, r.outcomes.len() as u64))
     }
 }
-
-/// Ids a peer served that this node did not take, remembered per peer at most (see
-/// `SyncState::served_not_taken`): 32 bytes each, 2 MiB per peer; past it, more are fetched
-/// again at each session, as before this memory existed.
-const SERVED_NOT_TAKEN_KEPT: usize = 65_536;
 
 /// Whether `duplicates` of `fetched` objects (held by the time they were stored) show a
 /// session racing gossip: more than one in [`RACING_SHARE`]. A session starts once gossip is

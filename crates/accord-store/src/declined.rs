@@ -8,20 +8,26 @@
 //! refuses them. An object's id is the hash of its body alone, not of its signatures, so only
 //! a refusal that any copy of the same body would get is remembered by id: one for the member,
 //! the taxonomy, a field, or another member's record or trust object the body names. A refusal
-//! for the signer (not the member's root key, revoked, out of its delegation's scope) is not:
-//! anyone can sign a known body again with a key of their own, and that copy's refusal must
-//! not keep this node from the copy that counts, nor excuse a peer that hands it over instead.
+//! for the signer is not remembered by id: anyone can sign a known body again with a key of
+//! their own, and that copy's refusal must not keep this node from the copy that counts.
 //!
-//! A refusal for the signer is remembered apart, under the key of the copy's source
-//! ([`Declined::of_source`]): the peer that served that copy is not asked for it again, and is
-//! not read as withholding it; another peer is. What such a refusal depends on also changes
-//! with a delegation (a window, a scope), so every delegation accepted forgets them.
+//! Some refusals for the signer are history an honest node keeps: a delegation or certificate
+//! a since-replaced root key signed, the records of the publishers only it delegated, a record
+//! its publisher signed before the key's revocation reached this node. Those are remembered
+//! apart, under the key of the copy's source ([`Declined::of_source`]): the peer that served
+//! that copy is not asked for it again, and is not read as withholding it; another peer is.
+//! Only refusals a forger could not cause with a key of its own count so (the store decides,
+//! `Store::could_be_history`): ones that need a delegation this node holds (a revoked key,
+//! outside a delegation's window or scope, a delegation whose root key was replaced), or a
+//! signature by a root key the member held in an earlier charter version. Those change with a
+//! delegation (a window, a scope) as well as with the charter, so every delegation or charter
+//! version accepted forgets them.
 //!
-//! A refusal stays right only while what it was judged against stays. What these refusals
+//! A refusal stays right only while what it was judged against stays. What the refusals by id
 //! depend on (the members, the taxonomy, the limits; a named target's member, which never
 //! changes) changes only with the charter: every accepted charter version forgets them all (the
 //! next reconciliation fetches and judges them again). Delegations, node certificates and
-//! revocations change none of them.
+//! revocations change none of those.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -66,23 +72,6 @@ impl Declined {
         )
     }
 
-    /// Whether a refusal for the signer is remembered, for the peer that served the copy only
-    /// ([`crate::Store::received_from_peer_not_held`]): one that the same signatures get
-    /// again under the same charter and delegations.
-    pub fn remembers_for_the_signer(r: &Rejection) -> bool {
-        matches!(
-            r,
-            Rejection::NotSignedByRoot { .. }
-                | Rejection::SignerRevoked { .. }
-                | Rejection::DelegationRootReplaced { .. }
-                | Rejection::OutsideDelegationWindow { .. }
-                | Rejection::KindOutOfScope { .. }
-                | Rejection::DirectionOutOfScope { .. }
-                | Rejection::RetractionNotByAuthor { .. }
-                | Rejection::RevocationNotAuthorised { .. }
-        )
-    }
-
     /// The key of one source's copy of `id` in a memory of refusals for the signer: that
     /// source's copy, not the id's (another source may hold the copy that counts).
     pub fn of_source(id: &ObjectId, source: &str) -> ObjectId {
@@ -117,6 +106,10 @@ impl Declined {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.created.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The store itself: opening, trust rebuild, group-committed ingest, pending quarantine,
 //! export and import.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -245,7 +245,12 @@ const PENDING_WAIT: usize = 6;
 const PENDING_SOURCE: usize = 7;
 const BY_SEQ: usize = 8;
 const META: usize = 9;
-const TREE_NAMES: [&str; 10] = [
+/// When and from where each object was taken: id → the time (ms, 8 bytes big-endian) and the
+/// source as the quarantine names it ("peer <id>", "local", "preload", "import"). Objects
+/// taken by a release before this tree existed have no entry (older releases ignore it, so
+/// the schema did not change).
+const RECEIVED: usize = 10;
+const TREE_NAMES: [&str; 11] = [
     "objects",
     "by_time",
     "by_type",
@@ -256,6 +261,7 @@ const TREE_NAMES: [&str; 10] = [
     "pending_source",
     "by_seq",
     "meta",
+    "received",
 ];
 /// The key in `meta` of the object log's committed end (see [`crate::log`]).
 const LOG_END: &[u8] = b"log_end";
@@ -326,9 +332,16 @@ pub struct Store {
     quarantine: Quarantine,
     /// Objects refused and remembered (see [`crate::declined`]).
     declined: Declined,
-    /// Objects refused for their signer, remembered for the peers that served them (see
+    /// Copies refused for a signer that once had authority, or waiting for the delegation of
+    /// a publisher only such a key delegated, remembered for the source that gave them (see
     /// [`Store::received_from_peer_not_held`]).
     signer_declined: Declined,
+    /// Every root key any charter version held, per member: a refusal for such a key, not the
+    /// root key in force, may be history rather than a forgery.
+    roots_ever: HashSet<(MemberCode, PublicKey)>,
+    /// Publishers of delegations refused as signed by a root key since replaced (at most
+    /// [`DECLINED_KEPT`]).
+    historic_delegates: HashSet<PublicKey>,
     /// When ingest last swept expired quarantine entries.
     last_expiry: u64,
     /// The sequence number of the last object written (0: none yet).
@@ -476,6 +489,8 @@ impl KnownRecords for Store {
 #[derive(Default)]
 struct Batch {
     accepted: Vec<Arc<Verified<Object>>>,
+    /// For each of `accepted`: when it was received (ms) and from which source.
+    received: Vec<(u64, String)>,
     accepted_ids: BTreeSet<ObjectId>,
     records: BTreeMap<ObjectId, (MemberCode, PublicKey)>,
     /// New or updated quarantine entries: id → (received + bytes, wait key).
@@ -490,7 +505,13 @@ struct Batch {
 }
 
 impl Batch {
-    fn accept(&mut self, v: Arc<Verified<Object>>, trust: &mut Arc<TrustView>) {
+    fn accept(
+        &mut self,
+        v: Arc<Verified<Object>>,
+        trust: &mut Arc<TrustView>,
+        received: u64,
+        source: &str,
+    ) {
         if v.object().object_type().is_trust() {
             // Copied only here, when the batch changes trust: a batch of records shares the
             // view the store and its readers hold (a member's hundreds of delegations are
@@ -503,6 +524,7 @@ impl Batch {
         self.unlocked.extend(unlocks(&v));
         self.accepted_ids.insert(v.id());
         self.accepted.push(v);
+        self.received.push((received, source.to_string()));
     }
 }
 
@@ -588,6 +610,8 @@ impl Store {
             quarantine: Quarantine::new(opts.quarantine()),
             declined: Declined::new(DECLINED_KEPT),
             signer_declined: Declined::new(DECLINED_KEPT),
+            roots_ever: HashSet::new(),
+            historic_delegates: HashSet::new(),
             last_expiry: 0,
             seq: 0,
             counts: BTreeMap::new(),
@@ -614,6 +638,8 @@ impl Store {
         }
         store.rebuild_trust()?;
         store.load_counts()?;
+        let trust = store.trust.clone();
+        store.note_roots(&trust);
         Ok(store)
     }
 
@@ -1019,34 +1045,83 @@ impl Store {
             .collect()
     }
 
-    /// Of `ids`, those this store does not hold for a reason that the copy `source` (a peer,
-    /// as the quarantine names it) gave would meet again: what [`Store::received_not_held`]
-    /// names, and also that copy's refusal for its signer (not the member's root key, a root
-    /// key since replaced, a revoked key, outside its delegation's window or scope) and that
-    /// copy waiting in the quarantine for its signer's delegation, with their creation times.
-    /// Not another source's copy, which may be signed by the key that counts (see
-    /// [`crate::declined`]). A refusal for the signer is forgotten when a charter version or
-    /// a delegation is accepted, since either can change it.
-    pub fn received_from_peer_not_held(
+    /// [`Store::received_not_held`], and also, of the copies `source` (a peer, as the
+    /// quarantine names it) gave, those refused for a signer that once had authority (see
+    /// [`Store::could_be_history`]) or waiting for the delegation of a publisher only a
+    /// since-replaced root key delegated, with their creation times. Not another source's copy,
+    /// which may be signed by the key that counts (see [`crate::declined`]). Those for the signer
+    /// are forgotten when a charter version or a delegation is accepted, since either can
+    /// change them.
+    pub fn received_not_held_from(
         &self,
         ids: &[ObjectId],
         source: &str,
     ) -> Vec<(Timestamp, ObjectId)> {
-        ids.iter()
-            .filter_map(|id| {
-                self.declined
-                    .get(id)
-                    .or_else(|| self.signer_declined.get(&Declined::of_source(id, source)))
-                    .or_else(|| {
-                        self.quarantine
-                            .get(id)
-                            .filter(|e| e.source == source)
-                            .map(|e| e.created)
-                    })
-                    .filter(|c| *c > 0)
-                    .map(|c| (Timestamp(c), *id))
-            })
-            .collect()
+        let mut found = self.received_not_held(ids);
+        if self.signer_declined.is_empty() {
+            return found;
+        }
+        let named: HashSet<ObjectId> = found.iter().map(|(_, id)| *id).collect();
+        found.extend(
+            ids.iter()
+                .filter(|id| !named.contains(id))
+                .filter_map(|id| {
+                    self.signer_declined
+                        .get(&Declined::of_source(id, source))
+                        .filter(|c| *c > 0)
+                        .map(|c| (Timestamp(c), *id))
+                }),
+        );
+        found
+    }
+
+    /// Whether a refusal for the signer may be history an honest peer keeps, not a copy anyone
+    /// could sign: one that needs a delegation this node holds (the signer's key revoked, the
+    /// record outside the delegation's window or scope, the delegation's root key replaced),
+    /// or one signed by a root key the member held in an earlier charter version.
+    fn could_be_history(&self, r: &Rejection) -> bool {
+        match r {
+            Rejection::SignerRevoked { .. }
+            | Rejection::DelegationRootReplaced { .. }
+            | Rejection::OutsideDelegationWindow { .. }
+            | Rejection::KindOutOfScope { .. }
+            | Rejection::DirectionOutOfScope { .. } => true,
+            Rejection::NotSignedByRoot { member, signer, .. }
+            | Rejection::RetractionNotByAuthor { member, signer, .. }
+            | Rejection::RevocationNotAuthorised { member, signer } => {
+                self.roots_ever.contains(&(member.clone(), *signer))
+            }
+            _ => false,
+        }
+    }
+
+    /// Adds the root keys of every charter version `trust` knows to [`Self::roots_ever`].
+    fn note_roots(&mut self, trust: &TrustView) {
+        for m in &trust.charter().members {
+            self.roots_ever.insert((m.code.clone(), m.root_key));
+        }
+        for id in trust.charter_history() {
+            if let Ok(Some(StoredObject {
+                object: Object::Charter(c),
+                ..
+            })) = self.get(id)
+            {
+                for m in &c.members {
+                    self.roots_ever.insert((m.code.clone(), m.root_key));
+                }
+            }
+        }
+    }
+
+    /// When this store took the object `id` and from which source ("peer <peer id>",
+    /// "local", "preload", "import"): `None` for an object taken before this was kept, or not
+    /// held.
+    pub fn received(&self, id: &ObjectId) -> Result<Option<(Timestamp, String)>, StoreError> {
+        Ok(self.trees[RECEIVED].get(id.as_bytes())?.and_then(|v| {
+            let at = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+            let source = String::from_utf8_lossy(&v[8..]).into_owned();
+            Some((Timestamp(at), source))
+        }))
     }
 
     /// Number of objects in the quarantine.
@@ -1211,7 +1286,7 @@ impl Store {
                     // If it was quarantined earlier in this batch, that entry is void.
                     batch.pending_put.remove(&id);
                     let trust_object = v.object().object_type().is_trust();
-                    batch.accept(v.clone(), &mut trust);
+                    batch.accept(v.clone(), &mut trust, now.0, source);
                     outcomes.push(IngestOutcome::Accepted(v));
                     // A revocation that waited for this trust object (or for the standing a
                     // delegation gives its key) takes effect before the rest of the batch is
@@ -1221,6 +1296,17 @@ impl Store {
                     }
                 }
                 Verdict::Pending(m) => {
+                    // A record of a publisher only a since-replaced root key delegated waits for
+                    // a delegation this node will not take: remembered for the source that gave
+                    // this copy (whether or not the quarantine keeps it).
+                    if let Missing::Delegation { publisher, .. } = &m
+                        && self.historic_delegates.contains(publisher)
+                    {
+                        let created = claimed(bytes, &limits).1;
+                        if created > 0 {
+                            signer_refused.push((Declined::of_source(&id, source), created));
+                        }
+                    }
                     if !self.quarantine.contains(&id) {
                         let (member, created) = claimed(bytes, &limits);
                         match self.quarantine.make_room(source, member.as_deref()) {
@@ -1257,7 +1343,8 @@ impl Store {
                 }
                 Verdict::Rejected(r) => {
                     let remembered = Declined::remembers(&r);
-                    if remembered || Declined::remembers_for_the_signer(&r) {
+                    let historic = !remembered && self.could_be_history(&r);
+                    if remembered || historic {
                         let created = match &back {
                             Some(p) => p.object().created().0,
                             None => claimed(bytes, &limits).1,
@@ -1268,6 +1355,26 @@ impl Store {
                         } else if created > 0 {
                             signer_refused.push((Declined::of_source(&id, source), created));
                         }
+                    }
+                    // A delegation a since-replaced root key signed: its publisher's records
+                    // will wait for a delegation, and may be history too.
+                    if historic
+                        && matches!(
+                            r,
+                            Rejection::NotSignedByRoot {
+                                object_type: ObjectType::Delegation,
+                                ..
+                            }
+                        )
+                        && let Some(Object::Delegation(d)) = match &back {
+                            Some(p) => Some(p.object().clone()),
+                            None => SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
+                                .ok()
+                                .and_then(|s| Object::decode_body(s.body(), &limits).ok()),
+                        }
+                        && self.historic_delegates.len() < DECLINED_KEPT
+                    {
+                        self.historic_delegates.insert(d.publisher);
                     }
                     outcomes.push(IngestOutcome::Rejected(Some(id), r));
                 }
@@ -1302,6 +1409,13 @@ impl Store {
         }
         for (id, created) in refused {
             self.declined.insert(id, created);
+        }
+        if batch
+            .accepted
+            .iter()
+            .any(|v| v.object().object_type() == ObjectType::Charter)
+        {
+            self.note_roots(&trust);
         }
         // A charter version or a delegation accepted (judged in this batch or released from
         // the quarantine by it) can change a refusal for the signer: all are forgotten, this
@@ -1434,7 +1548,13 @@ impl Store {
                             batch.pending_del.insert(id, key.clone());
                         }
                         released.push(v.clone());
-                        batch.accept(v, trust);
+                        // Received when it entered the quarantine, from whoever gave it.
+                        let (at, from) = self
+                            .quarantine
+                            .get(&id)
+                            .map_or((now.0, UNKNOWN_SOURCE), |e| (e.received, e.source.as_str()));
+                        let from = from.to_string();
+                        batch.accept(v, trust, at, &from);
                     }
                     Verdict::Rejected(r) => {
                         tracing::info!(object = %id, reason = %r, "pending object rejected on re-validation");
@@ -1471,6 +1591,11 @@ impl Store {
                 v.id().as_bytes().to_vec(),
             ));
             entries.push((OBJECTS, v.id().as_bytes().to_vec(), loc.encode().to_vec()));
+            if let Some((at, source)) = batch.received.get(n) {
+                let mut value = at.to_be_bytes().to_vec();
+                value.extend_from_slice(source.as_bytes());
+                entries.push((RECEIVED, v.id().as_bytes().to_vec(), value));
+            }
             entries.extend(index_entries(&v.id(), v.object()));
         }
         let mut removals: Vec<(usize, Vec<u8>)> = Vec::new();

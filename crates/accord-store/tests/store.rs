@@ -668,21 +668,79 @@ fn ingesting_the_same_bytes_twice_is_a_duplicate() {
     assert_eq!(store.count(&by_kind).unwrap(), 2);
 }
 
-/// What one source's copy met for its signer is named for that source only: a copy refused
-/// for its signer, or waiting in the quarantine for its signer's delegation, as served by peer
-/// P, is named when P's ids are asked about, with its creation time, and never for another
-/// source (whose copy may be signed by the key that counts), nor by `received_not_held`. A
-/// delegation or a charter version accepted forgets the refusals for the signer.
+/// The store keeps when and from which source it took each object: a record released from
+/// the quarantine was received when it entered it, from whoever gave it; objects read from a
+/// backup say so.
 #[test]
-fn a_copy_refused_for_its_signer_is_named_for_the_source_that_served_it_only() {
+fn when_and_from_where_each_object_was_taken_is_kept() {
     let fed = fed();
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &fed);
+    let early = Timestamp(NOW.0 - 5 * MINUTE);
+    let rec = fed.record(0, "before its delegation", Timestamp(BASE + MINUTE));
+    let (out, _) = store
+        .ingest_from(&[(rec.as_bytes(), "peer P")], early)
+        .unwrap();
+    assert!(matches!(out[0], IngestOutcome::Pending(..)));
+    assert_eq!(store.received(&rec.id()).unwrap(), None, "not held yet");
+    let del = fed.delegation(0);
+    let (out, released) = store
+        .ingest_from(&[(del.as_bytes(), "local")], NOW)
+        .unwrap();
+    assert_accepted(&out[0], &del);
+    assert_eq!(released.len(), 1);
+    assert_eq!(
+        store.received(&del.id()).unwrap(),
+        Some((NOW, "local".to_string()))
+    );
+    assert_eq!(
+        store.received(&rec.id()).unwrap(),
+        Some((early, "peer P".to_string()))
+    );
+    // Kept across a restart.
+    drop(store);
+    let store = open(dir.path(), &fed);
+    assert_eq!(
+        store.received(&rec.id()).unwrap(),
+        Some((early, "peer P".to_string()))
+    );
+    // A store restored from a backup says so.
+    let mut backup = Vec::new();
+    for o in [&del, &rec] {
+        backup.extend_from_slice(o.as_bytes());
+    }
+    drop(store);
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut restored = open(dir2.path(), &fed);
+    restored
+        .import(&mut std::io::Cursor::new(backup), NOW)
+        .unwrap();
+    assert_eq!(
+        restored.received(&rec.id()).unwrap(),
+        Some((NOW, "import".to_string()))
+    );
+}
+
+/// A copy refused for a signer that once had authority — a delegation a since-replaced root
+/// key signed, a revoked publisher's record — or waiting for the delegation of a publisher only
+/// such a key delegated, is history an honest peer keeps: it is named for the source that gave
+/// that copy, each source for its own. A copy anyone could make (a body signed again by a key of
+/// one's own) is named for nobody, so a peer cannot excuse withholding with it. A delegation or
+/// a charter version accepted forgets them.
+#[test]
+fn a_copy_refused_for_a_signer_that_had_authority_is_named_for_its_source_a_forgery_is_not() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let t = |m: u64| Timestamp(BASE + m * MINUTE);
+    let (p, q, h) = ("peer P", "peer Q", "peer H");
+    let from = |store: &mut Store, o: &SignedObject, source: &str| {
+        let (mut out, _) = store.ingest_from(&[(o.as_bytes(), source)], NOW).unwrap();
+        out.remove(0)
+    };
+    // KZ's publisher is revoked: its later record is refused for its signer.
     let del = fed.delegation(0);
     assert_accepted(&ingest(&mut store, &del), &del);
-    let t = |m: u64| Timestamp(BASE + m * MINUTE);
-    // A revoked publisher's record (refused for its signer) and a record of a publisher whose
-    // delegation this store has not got (waiting for it), both served by P.
     let rev = revocation(
         &fed,
         0,
@@ -693,59 +751,107 @@ fn a_copy_refused_for_its_signer_is_named_for_the_source_that_served_it_only() {
     );
     assert_accepted(&ingest(&mut store, &rev), &rev);
     let late = fed.record(0, "after the revocation", t(3));
-    let waiting = fed.record(1, "before its delegation", t(4));
-    let (p, q) = ("peer P", "peer Q");
-    let (out, _) = store
-        .ingest_from(&[(late.as_bytes(), p), (waiting.as_bytes(), p)], NOW)
-        .unwrap();
-    assert!(matches!(
-        out[0],
-        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
-    ));
-    assert!(matches!(
-        out[1],
-        IngestOutcome::Pending(_, Missing::Delegation { .. })
-    ));
-    let ids = [late.id(), waiting.id(), ObjectId([7; 32])];
-    assert_eq!(
-        store.received_from_peer_not_held(&ids, p),
-        vec![(t(3), late.id()), (t(4), waiting.id())]
-    );
-    assert!(store.received_from_peer_not_held(&ids, q).is_empty());
-    assert!(store.received_not_held(&ids).is_empty());
-    // Q serving its copies too is judged alike, and then named for Q as well (the quarantine
-    // keeps P's entry: the waiting record stays P's).
-    let (out, _) = store
-        .ingest_from(&[(late.as_bytes(), q), (waiting.as_bytes(), q)], NOW)
-        .unwrap();
-    assert!(matches!(out[0], IngestOutcome::Rejected(..)));
-    assert!(matches!(out[1], IngestOutcome::Pending(..)));
-    assert_eq!(
-        store.received_from_peer_not_held(&ids, q),
-        vec![(t(3), late.id())]
-    );
-    // A delegation accepted forgets the refusals for the signer (it may widen a window or a
-    // scope); the quarantine entry is released by it here.
-    let del1 = fed.delegation(1);
-    let (out, released) = batch(&mut store, &[&del1]);
-    assert_accepted(&out[0], &del1);
-    assert_eq!(released, vec![waiting.id()]);
-    assert!(store.received_from_peer_not_held(&ids, p).is_empty());
-    // Refused again, named again; a charter version forgets it too.
-    let (out, _) = store.ingest_from(&[(late.as_bytes(), p)], NOW).unwrap();
-    assert!(matches!(out[0], IngestOutcome::Rejected(..)));
-    assert_eq!(
-        store.received_from_peer_not_held(&ids, p),
-        vec![(t(3), late.id())]
-    );
+    // BY's root key is replaced: what the old one signed, and the records of the publisher it
+    // delegated, are history on the nodes that took them before.
+    let new_root = accord_core::SecretKey::from_seed([91; 32]);
+    let mut keys: Vec<&accord_core::SecretKey> = fed.members.iter().map(|m| &m.root).collect();
+    keys.push(&new_root);
     let amendment = next_charter(
         &store,
-        t(5),
-        |c| c.name = format!("{} (amended)", c.name),
-        &fed.members.iter().map(|m| &m.root).collect::<Vec<_>>(),
+        t(4),
+        |c| {
+            if let Some(m) = c.members.iter_mut().find(|m| m.code.as_str() == "BY") {
+                m.root_key = new_root.public_key();
+            }
+        },
+        &keys,
     );
     assert_accepted(&ingest(&mut store, &amendment), &amendment);
-    assert!(store.received_from_peer_not_held(&ids, p).is_empty());
+    let old_del = fed.delegation(1);
+    let old_rec = fed.record(1, "under BY's first root key", t(5));
+    // Forgeries: the same bodies signed by a stranger's key.
+    let stranger = accord_core::SecretKey::from_seed([92; 32]);
+    let resign =
+        |o: &SignedObject| match Object::decode_body(o.body(), &accord_core::Limits::default()) {
+            Ok(body) => body.sign(&stranger),
+            Err(e) => panic!("{e}"),
+        };
+    let (forged_del, forged_rec) = (
+        resign(&old_del),
+        resign(&fed.record(0, "a KZ record", t(6))),
+    );
+    assert_eq!(forged_del.id(), old_del.id());
+    assert!(matches!(
+        from(&mut store, &forged_del, h),
+        IngestOutcome::Rejected(Some(_), Rejection::NotSignedByRoot { .. })
+    ));
+    assert!(matches!(
+        from(&mut store, &forged_rec, h),
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+    assert!(matches!(
+        from(&mut store, &old_del, p),
+        IngestOutcome::Rejected(Some(_), Rejection::NotSignedByRoot { .. })
+    ));
+    for source in [p, q] {
+        assert!(matches!(
+            from(&mut store, &old_rec, source),
+            IngestOutcome::Pending(_, Missing::Delegation { .. })
+        ));
+    }
+    assert!(matches!(
+        from(&mut store, &late, p),
+        IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
+    ));
+    let ids = [
+        old_del.id(),
+        old_rec.id(),
+        late.id(),
+        forged_rec.id(),
+        ObjectId([7; 32]),
+    ];
+    assert_eq!(
+        store.received_not_held_from(&ids, p),
+        vec![
+            (t(0), old_del.id()),
+            (t(5), old_rec.id()),
+            (t(3), late.id())
+        ]
+    );
+    // Q gave only the record (the quarantine keeps P's copy; Q's is named for Q all the same).
+    assert_eq!(
+        store.received_not_held_from(&ids, q),
+        vec![(t(5), old_rec.id())]
+    );
+    // H gave forgeries: nothing of it is named, so H would still be read as withholding.
+    assert!(store.received_not_held_from(&ids, h).is_empty());
+    assert!(store.received_not_held(&ids).is_empty());
+    // A delegation accepted forgets them (it may widen a window or a scope).
+    let del2 = fed.delegation(2);
+    assert_accepted(&ingest(&mut store, &del2), &del2);
+    assert!(store.received_not_held_from(&ids, p).is_empty());
+    // Refused again, named again; a charter version forgets it too.
+    assert!(matches!(
+        from(&mut store, &late, p),
+        IngestOutcome::Rejected(..)
+    ));
+    assert_eq!(
+        store.received_not_held_from(&ids, p),
+        vec![(t(3), late.id())]
+    );
+    let v3 = next_charter(
+        &store,
+        t(7),
+        |c| c.name = format!("{} (amended)", c.name),
+        &fed.members
+            .iter()
+            .filter(|m| m.code.as_str() != "BY")
+            .map(|m| &m.root)
+            .chain([&new_root])
+            .collect::<Vec<_>>(),
+    );
+    assert_accepted(&ingest(&mut store, &v3), &v3);
+    assert!(store.received_not_held_from(&ids, p).is_empty());
 }
 
 /// What the store received and does not hold for what its body says is named with its

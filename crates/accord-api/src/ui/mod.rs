@@ -175,6 +175,21 @@ impl Lang {
             "original" => ("оригинал", "original"),
             "tags" => ("Теги", "Tags"),
             "tag" => ("Тег", "Tag"),
+            "received_here" => ("Получено этим узлом", "Received by this node"),
+            "from_node_of" => ("от узла участника", "from the node of"),
+            "from_peer" => (
+                "от узла, не сертифицированного участником",
+                "from a node no member certifies",
+            ),
+            "received_local" => (
+                "опубликовано через этот узел",
+                "published through this node",
+            ),
+            "received_import" => ("из резервной копии", "from a backup"),
+            "received_preload" => (
+                "из файлов конфигурации узла",
+                "from the node's configured files",
+            ),
             "links" => ("Ссылки", "Links"),
             "attachments" => ("Вложения", "Attachments"),
             "references" => ("Связанные записи", "References"),

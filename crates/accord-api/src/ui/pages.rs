@@ -859,6 +859,30 @@ pub async fn record(
                     dd { code.id { (text(p, "member_root_key")) } }
                     dt { (lang.t("charter")) }
                     dd { (text(&p["charter"], "name")) ", v" (p["charter"]["version"]) " · " code.id { (text(&p["charter"], "federation")) } }
+                    // When and from where this node took the record: the signatures say who
+                    // wrote it, this says how it came here.
+                    @let got = &p["received"];
+                    @if got.is_object() {
+                        dt { (lang.t("received_here")) }
+                        dd {
+                            (when(text(got, "at"))) ", "
+                            @match text(got, "source") {
+                                "peer" => {
+                                    @if let Some(m) = got["member"].as_str() {
+                                        (lang.t("from_node_of")) " " (ctx.member(m))
+                                        @if let Some(l) = got["node_label"].as_str() { " (" (l) ")" }
+                                    } @else {
+                                        (lang.t("from_peer"))
+                                    }
+                                    " · " code.id { (text(got, "peer")) }
+                                }
+                                "local" => { (lang.t("received_local")) }
+                                "import" => { (lang.t("received_import")) }
+                                "preload" => { (lang.t("received_preload")) }
+                                other => { (other) }
+                            }
+                        }
+                    }
                 }
                 p {
                     a href=(format!("/records/{id}/object.cbor")) download=(format!("{id}.cbor")) { (lang.t("download")) }
