@@ -530,11 +530,12 @@ async fn read_until(s: &mut TcpStream, pattern: &str, limit: Duration) -> String
 async fn stalled_uploads_are_answered_and_free_their_slots() {
     let tf = TestFed::new(&["KZ"], 53).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
-    // An upload may take 20 × 150 ms = 3 s.
+    // An upload may take 20 × 250 ms = 5 s: long enough that the waiters below reach the node
+    // while both slots are still held, however busy the machine.
     let addr = serve_with(
         &node,
         HttpOptions {
-            body_timeout: Duration::from_millis(150),
+            body_timeout: Duration::from_millis(250),
             ..HttpOptions::default()
         },
     )
@@ -572,14 +573,15 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
         let answer = read_until(s, "}", Duration::from_secs(60)).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(
-            answer.contains("did not arrive within 3 s (20 × api.body_timeout_secs)"),
+            answer.contains("did not arrive within 5 s (20 × api.body_timeout_secs)"),
             "{answer}"
         );
     }
     // Two slots freed once, each held again for an upload's time, while each waiter waits at
-    // most that long: at least one of the three is turned away, each of the others took a slot
-    // and was answered 408 in turn.
+    // most that long: at least one of the three is turned away, and the others took a freed
+    // slot (the node asked for their bodies) and were answered 408 in turn.
     let mut turned_away = 0;
+    let mut served = 0;
     for w in waiters {
         let answer = w.await.unwrap();
         if answer.starts_with("HTTP/1.1 503") {
@@ -594,9 +596,14 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
             );
         } else {
             assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+            served += 1;
         }
     }
     assert!(turned_away >= 1, "a third waiter cannot have had a slot");
+    assert!(
+        served >= 1,
+        "no waiter took a slot the stalled uploads freed"
+    );
     // The slots are free again: a whole file goes through.
     let file = b"a file that arrives whole".to_vec();
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file));

@@ -890,7 +890,7 @@ async fn a_tag_opens_the_records_with_that_tag_not_a_search_for_its_words() {
     };
     let tagged = record(1, "Proactive services", &["E-Government", "pilot"]);
     let other_tag = record(2, "Service catalogue", &["government"]);
-    let untagged = record(3, "Regional portals", &[]);
+    let untagged = record(3, "Regional portals", &["e\u{200B}gov\u{202E}"]);
     let (out, searchable) = node
         .submit_searchable(
             [&tagged, &other_tag, &untagged]
@@ -946,9 +946,15 @@ async fn a_tag_opens_the_records_with_that_tag_not_a_search_for_its_words() {
     let (s, bad) = get("/v1/records?tag=a%07b".into()).await;
     assert!(s == 400 && bad.contains("parameter tag"), "{s} {bad}");
 
-    // The record's page links its tags to the filter.
+    // The record's page links its tags to the filter, as pages show them (a tag's invisible
+    // and reordering characters taken out), and such a link finds its record.
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", tagged.id()), "").await;
     assert!(html.contains("href=\"/?tag=E-Government\""), "{html}");
+    let (_, html, _) = page(&format!("{base}/records/{}?lang=en", untagged.id()), "").await;
+    assert!(html.contains("href=\"/?tag=egov\">egov</a>"), "{html}");
+    let (_, found) = get("/v1/records?tag=egov".into()).await;
+    let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert_eq!(ids(&found), [untagged.id().to_string()], "{found}");
     // That link lists the one record, says the filter is in force and how to take it away, and
     // the filter panel keeps it.
     let (s, html, _) = page(&format!("{base}/?tag=E-Government&lang=en"), "").await;

@@ -376,14 +376,12 @@ pub(crate) fn record_detail(
     let sig_ok = signed.bad_signers().is_empty();
     let received = s.received(id).map_err(err)?.map(|(at, source)| {
         let peer = source.strip_prefix("peer ");
-        // The peer's node as the charter's members certified it (none for a peer that is no
-        // certified node any more, or never was: an observer).
-        let node = peer.and_then(|p| {
-            trust
-                .node_certs()
-                .find(|n| n.cert.node_key.peer_id() == p)
-                .map(|n| (n.cert.member.to_string(), n.cert.label.clone()))
-        });
+        // The peer's node as a member certifies it now: none for a peer no valid certificate
+        // names (revoked, its root key replaced, an observer), or that two members certify.
+        let node = peer
+            .and_then(accord_core::PublicKey::from_peer_id)
+            .and_then(|key| trust.node_member_unanimous(&key, accord_node::now()))
+            .map(|n| (n.cert.member.to_string(), n.cert.label.clone()));
         json!({
             "at": at.to_string(),
             "source": if peer.is_some() { "peer" } else { source.as_str() },
@@ -703,12 +701,7 @@ pub async fn publishers(State(node): State<NodeHandle>) -> Result<axum::Json<Val
 }
 
 pub(crate) async fn publishers_value(node: &NodeHandle) -> Result<Value, ApiError> {
-    let now = Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-    );
+    let now = accord_node::now();
     let v = node
         .read(move |s| {
             let t = s.trust();

@@ -123,6 +123,13 @@ impl PublicKey {
         v
     }
 
+    /// The key a libp2p peer id (base58btc) inlines: `None` for any other peer id.
+    pub fn from_peer_id(peer_id: &str) -> Option<PublicKey> {
+        let bytes = bs58::decode(peer_id).into_vec().ok()?;
+        let key = bytes.strip_prefix(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20])?;
+        PublicKey::from_bytes(key.try_into().ok()?).ok()
+    }
+
     /// The short form for tables: first 8 hex characters.
     pub fn short(&self) -> String {
         format!("ed25519:{}", hex::encode(&self.0[..4]))
@@ -387,6 +394,14 @@ mod tests {
             SecretKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_peer_id_gives_back_its_key() {
+        let pk = SecretKey::from_seed([5; 32]).public_key();
+        assert_eq!(PublicKey::from_peer_id(&pk.peer_id()), Some(pk));
+        assert_eq!(PublicKey::from_peer_id("12D3KooW"), None);
+        assert_eq!(PublicKey::from_peer_id("not base58 0OIl"), None);
     }
 
     #[test]

@@ -270,6 +270,27 @@ impl TrustView {
         })
     }
 
+    /// The valid, unrevoked node certificate for `node_key`, when every such certificate names
+    /// the same member (the first of them); `None` when none does, or when two members certify
+    /// the key (a certificate is the certifier's word: a hostile member's own certificate must
+    /// not relabel another member's node wherever nothing says which member the node claims).
+    pub fn node_member_unanimous(
+        &self,
+        node_key: &PublicKey,
+        now: Timestamp,
+    ) -> Option<&NodeEntry> {
+        let mut valid = self.nodes.get(node_key)?.iter().filter(|n| {
+            self.root_key(&n.cert.member) == Some(n.signer)
+                && self
+                    .revoked_at(&n.id, &n.cert.member, node_key, now)
+                    .is_none()
+        });
+        let first = valid.next()?;
+        valid
+            .all(|n| n.cert.member == first.cert.member)
+            .then_some(first)
+    }
+
     /// A valid, unrevoked node certificate of `member` for `node_key`, if any. Another member
     /// may certify the same key (a certificate is the certifier's word, not the key's), so a
     /// key's own member is asked for by name: [`TrustView::node_member`] alone would let a

@@ -2014,6 +2014,24 @@ fn node_certificate_and_its_revocation() {
     let entry = trust
         .node_member(&node_key, NOW)
         .expect("node is certified");
+    assert_eq!(
+        trust.node_member_unanimous(&node_key, NOW).map(|n| n.id),
+        Some(v.id())
+    );
+    // A second member certifying the same key (its own word, not the key's): no member is
+    // named for it where nothing says which member the node claims.
+    let mut claimed = trust.clone();
+    let kz_claim = Object::Node(NodeCert {
+        object_type: ObjectType::Node,
+        federation: dev.federation(),
+        created: at(HOUR),
+        member: code("KZ"),
+        node_key,
+        label: Some("relabelled".into()),
+    })
+    .sign(&dev.members[KZ].root);
+    accept_apply(&mut claimed, &kz_claim, NOW);
+    assert!(claimed.node_member_unanimous(&node_key, NOW).is_none());
     assert_eq!(entry.cert.member, code("BY"));
     assert_eq!(entry.id, v.id());
     assert!(
@@ -2041,6 +2059,7 @@ fn node_certificate_and_its_revocation() {
         .sign(&dev.members[BY].root);
     accept_apply(&mut trust, &rev, NOW);
     assert!(trust.node_member(&node_key, NOW).is_none());
+    assert!(trust.node_member_unanimous(&node_key, NOW).is_none());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ use thiserror::Error;
 pub const DEFAULT_LOG_FILTER: &str = "info,libp2p_gossipsub=error";
 
 /// The wall clock as a protocol timestamp (the core takes time as an argument).
-pub(crate) fn now() -> accord_core::Timestamp {
+pub fn now() -> accord_core::Timestamp {
     accord_core::Timestamp(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

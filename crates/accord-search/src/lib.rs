@@ -366,12 +366,7 @@ impl RecordDoc {
                 l.sort();
                 l
             },
-            tags: r
-                .tags
-                .iter()
-                .take(DOC_TAGS)
-                .map(|t| cut_chars(&shown(t, true), DOC_TAG_CHARS))
-                .collect(),
+            tags: r.tags.iter().take(DOC_TAGS).map(|t| clean_tag(t)).collect(),
             date: r.date.clone(),
             status: status.to_string(),
             publisher: publisher.to_string(),
@@ -1018,14 +1013,24 @@ fn facet(kind: &str, value: &str) -> Facet {
     Facet::from_path([kind, value])
 }
 
-/// A tag as the tag filter matches it: lower case, its runs of white space one space, trimmed
-/// ("E-Government " and "e-government" are one tag). Tags are matched whole: the words in them
-/// are found by the text search.
+/// A tag as the tag filter matches it: as pages show it (no control or invisible characters),
+/// composed (NFC), in lower case, its runs of white space one space, trimmed ("E-Government "
+/// and "e-government" are one tag). Tags are matched whole: the words in them are found by the
+/// text search.
 pub fn tag_key(tag: &str) -> String {
-    tag.split_whitespace()
+    use unicode_normalization::UnicodeNormalization;
+    let composed: String = shown(tag, true).nfc().collect();
+    composed
+        .split_whitespace()
         .map(str::to_lowercase)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A tag as pages and lists show it (what [`RecordDoc::of`] keeps of it): no control or
+/// invisible characters, at most [`DOC_TAG_CHARS`] characters.
+pub fn clean_tag(t: &str) -> String {
+    cut_chars(&shown(t, true), DOC_TAG_CHARS)
 }
 
 impl SearchIndex {

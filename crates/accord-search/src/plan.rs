@@ -20,9 +20,11 @@ use crate::{Completion, Family, Fields, Glossary, TOKENIZERS};
 /// The least letters of a last word read also as a beginning while it is typed: "AI" is not
 /// the beginning of "aims", nor "ИИ" of "информация".
 pub(crate) const MIN_BEGINNING_CHARS: usize = 3;
-/// The least letters of a word read as possibly mistyped (within one edit up to 8 letters, two
-/// from 9): "dtaa" is *data*, "сетт" *сеть*. A word of three letters is within one edit of too
-/// many others, and codes that short ("ИКТ", "API") are typed as they are.
+/// The least letters of an unknown word read as mistyped and corrected to the closest word of
+/// the index (within one edit up to 8 letters, two from 9): "dtaa" is *data*, "сетт" *сеть*. A
+/// word of three letters is within one edit of too many others, and codes that short ("ИКТ",
+/// "API") are typed as they are. Similar spellings of a word's stem are searched from one
+/// letter more (a four-letter word's stem has three).
 pub(crate) const MIN_TYPO_CHARS: usize = 4;
 /// Fewer exact and stemmed matches than this make a search approximate (typos, prefixes).
 pub(crate) const FEW: usize = 3;
@@ -536,10 +538,13 @@ impl<'a> Planner<'a> {
         let prefix = !w.stop
             && ((last && self.partial_last && chars >= MIN_BEGINNING_CHARS)
                 || (relaxed && !self.known(w) && chars >= 4));
-        let fuzzy = relaxed && !w.stop && chars >= MIN_TYPO_CHARS;
-        // An unknown word's closest word of the vocabulary, analysed like the word: this finds
-        // typos that stemming turns into another stem ("persnoal" for "personal").
-        let corrected = (fuzzy && !self.known(w))
+        // Similar spellings of the word's stem: from five letters (a four-letter word's stem has
+        // three, within one edit of too many others: "сеть" → "сет" would match "сел").
+        let fuzzy = relaxed && !w.stop && chars > MIN_TYPO_CHARS;
+        // An unknown word's closest word of the vocabulary (whole words, not stems), analysed
+        // like the word: this finds typos that stemming turns into another stem ("persnoal" for
+        // "personal"), and those of four-letter words ("dtaa" for "data").
+        let corrected = (relaxed && !w.stop && chars >= MIN_TYPO_CHARS && !self.known(w))
             .then(|| self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 }))
             .flatten();
         let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();

@@ -193,11 +193,15 @@ fn a_four_letter_word_typed_wrong_is_corrected_a_three_letter_one_is_not() {
     let r = search(&idx, "сетт");
     assert_eq!(r.did_you_mean.as_deref(), Some("сеть"), "{r:?}");
     assert_eq!(order(&r), vec![2]);
-    // A word the records hold is no typo: "date" finds its record first, offers nothing, and
-    // the record of its neighbour "data" only after it.
+    // A word the records hold is no typo: "date" finds its record, offers nothing, and does
+    // not bring in its neighbour "data"; nor does "сеть" bring in «сёла», whose stem is one
+    // edit from its own.
     let r = search(&idx, "date");
     assert_eq!(r.did_you_mean, None);
-    assert_eq!(order(&r), vec![3, 1]);
+    assert_eq!(order(&r), vec![3]);
+    let r = search(&idx, "сеть");
+    assert_eq!(order(&r), vec![2]);
+    assert!(!r.hits[0].snippet.contains("<b>сёла</b>"), "{r:?}");
     // Three letters: not read as a typo.
     let r = search(&idx, "dta");
     assert!(r.hits.is_empty() && r.did_you_mean.is_none(), "{r:?}");

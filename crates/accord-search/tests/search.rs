@@ -931,6 +931,8 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
         tagged(3, &["government"]),
         tagged(4, &[]),
         tagged(5, &["Цифровые навыки"]),
+        // Decomposed (NFD) and with a zero-width space: as pages show them, "край" and "egov".
+        tagged(6, &["Краи\u{0306}", "e\u{200B}gov"]),
     ];
     idx.upsert(&docs).unwrap();
     idx.commit().unwrap();
@@ -961,6 +963,8 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
     assert_eq!(with(&["pilot", "government"], None), [1, 3]);
     assert_eq!(with(&["pilot", "government"], Some("record 3")), [3]);
     assert_eq!(with(&["nothing-like-it"], None), Vec::<u64>::new());
+    assert_eq!(with(&["край"], None), [6]);
+    assert_eq!(with(&["EGOV"], None), [6]);
     // The text search still finds words inside tags.
     assert_eq!(with(&[], Some("pilot")), [1]);
 }

@@ -342,6 +342,9 @@ pub struct Store {
     /// Publishers of delegations refused as signed by a root key since replaced (at most
     /// [`DECLINED_KEPT`]).
     historic_delegates: HashSet<PublicKey>,
+    /// Publisher keys whose new delegation could change a verdict in `signer_declined` (at
+    /// most [`DECLINED_KEPT`]; past it, any delegation accepted forgets them all).
+    signer_keys: HashSet<PublicKey>,
     /// When ingest last swept expired quarantine entries.
     last_expiry: u64,
     /// The sequence number of the last object written (0: none yet).
@@ -612,6 +615,7 @@ impl Store {
             signer_declined: Declined::new(DECLINED_KEPT),
             roots_ever: HashSet::new(),
             historic_delegates: HashSet::new(),
+            signer_keys: HashSet::new(),
             last_expiry: 0,
             seq: 0,
             counts: BTreeMap::new(),
@@ -1075,17 +1079,17 @@ impl Store {
         found
     }
 
-    /// Whether a refusal for the signer may be history an honest peer keeps, not a copy anyone
-    /// could sign: one that needs a delegation this node holds (the signer's key revoked, the
-    /// record outside the delegation's window or scope, the delegation's root key replaced),
-    /// or one signed by a root key the member held in an earlier charter version.
+    /// Whether a refusal for the signer may be history an honest peer keeps (it took the copy
+    /// before this node's trust view changed), not a copy any key could sign: the signer's key
+    /// revoked since, or its delegation's root key replaced, or a signature by a root key the
+    /// member held in an earlier charter version. (A holder of such a key can still make
+    /// copies that read so: the node then fetches the object from its other peers.)
     fn could_be_history(&self, r: &Rejection) -> bool {
         match r {
-            Rejection::SignerRevoked { .. }
-            | Rejection::DelegationRootReplaced { .. }
-            | Rejection::OutsideDelegationWindow { .. }
-            | Rejection::KindOutOfScope { .. }
-            | Rejection::DirectionOutOfScope { .. } => true,
+            // Outside a delegation's window or scope is no history: every node judges a
+            // record by the same delegations, and a key with a narrow delegation could sign
+            // copies of any of its member's records that read so.
+            Rejection::SignerRevoked { .. } | Rejection::DelegationRootReplaced { .. } => true,
             Rejection::NotSignedByRoot { member, signer, .. }
             | Rejection::RetractionNotByAuthor { member, signer, .. }
             | Rejection::RevocationNotAuthorised { member, signer } => {
@@ -1304,7 +1308,11 @@ impl Store {
                     {
                         let created = claimed(bytes, &limits).1;
                         if created > 0 {
-                            signer_refused.push((Declined::of_source(&id, source), created));
+                            signer_refused.push((
+                                Declined::of_source(&id, source),
+                                created,
+                                Some(*publisher),
+                            ));
                         }
                     }
                     if !self.quarantine.contains(&id) {
@@ -1353,7 +1361,17 @@ impl Store {
                         if created > 0 && remembered {
                             refused.push((id, created));
                         } else if created > 0 {
-                            signer_refused.push((Declined::of_source(&id, source), created));
+                            // The publisher whose next delegation could change this verdict.
+                            let key = match &r {
+                                Rejection::SignerRevoked { key, .. } => Some(*key),
+                                Rejection::DelegationRootReplaced { .. } => {
+                                    SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
+                                        .ok()
+                                        .and_then(|s| s.signatures().first().map(|(k, _)| *k))
+                                }
+                                _ => None,
+                            };
+                            signer_refused.push((Declined::of_source(&id, source), created, key));
                         }
                     }
                     // A delegation a since-replaced root key signed: its publisher's records
@@ -1417,19 +1435,28 @@ impl Store {
         {
             self.note_roots(&trust);
         }
-        // A charter version or a delegation accepted (judged in this batch or released from
-        // the quarantine by it) can change a refusal for the signer: all are forgotten, this
-        // batch's too (forgetting costs one more fetch, never a wrong verdict).
-        let trust_changed = batch.accepted.iter().any(|v| {
-            matches!(
-                v.object().object_type(),
-                ObjectType::Charter | ObjectType::Delegation
-            )
+        // A charter version, or a delegation of a publisher whose records they name (judged in
+        // this batch or released from the quarantine by it), can change a refusal for the
+        // signer: all are forgotten, this batch's too (forgetting costs one more fetch, never a
+        // wrong verdict).
+        for (_, _, key) in &signer_refused {
+            if let Some(k) = key
+                && self.signer_keys.len() < DECLINED_KEPT
+            {
+                self.signer_keys.insert(*k);
+            }
+        }
+        let full = self.signer_keys.len() >= DECLINED_KEPT;
+        let trust_changed = batch.accepted.iter().any(|v| match v.object() {
+            Object::Charter(_) => true,
+            Object::Delegation(d) => full || self.signer_keys.contains(&d.publisher),
+            _ => false,
         });
         if trust_changed {
             self.signer_declined.clear();
+            self.signer_keys.clear();
         } else {
-            for (id, created) in signer_refused {
+            for (id, created, _) in signer_refused {
                 self.signer_declined.insert(id, created);
             }
         }
@@ -1535,7 +1562,11 @@ impl Store {
                             Some((v, _)) => v,
                             None => {
                                 batch.pending_del.insert(id, key.clone());
-                                let mut v = now.0.to_be_bytes().to_vec();
+                                // Still received when it entered the quarantine (its time to
+                                // live, and the record's receipt once accepted, count from it).
+                                let received =
+                                    self.quarantine.get(&id).map_or(now.0, |e| e.received);
+                                let mut v = received.to_be_bytes().to_vec();
                                 v.extend_from_slice(&bytes);
                                 v
                             }

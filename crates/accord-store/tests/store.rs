@@ -725,8 +725,8 @@ fn when_and_from_where_each_object_was_taken_is_kept() {
 /// key signed, a revoked publisher's record — or waiting for the delegation of a publisher only
 /// such a key delegated, is history an honest peer keeps: it is named for the source that gave
 /// that copy, each source for its own. A copy anyone could make (a body signed again by a key of
-/// one's own) is named for nobody, so a peer cannot excuse withholding with it. A delegation or
-/// a charter version accepted forgets them.
+/// one's own) is named for nobody, so a peer cannot excuse withholding with it. A charter
+/// version, or a delegation of a publisher they name, accepted forgets them.
 #[test]
 fn a_copy_refused_for_a_signer_that_had_authority_is_named_for_its_source_a_forgery_is_not() {
     let fed = fed();
@@ -826,9 +826,18 @@ fn a_copy_refused_for_a_signer_that_had_authority_is_named_for_its_source_a_forg
     // H gave forgeries: nothing of it is named, so H would still be read as withholding.
     assert!(store.received_not_held_from(&ids, h).is_empty());
     assert!(store.received_not_held(&ids).is_empty());
-    // A delegation accepted forgets them (it may widen a window or a scope).
+    // A delegation of another publisher changes none of them; one of a publisher they name
+    // (BY's, by its new root key) forgets them all, and releases that publisher's record.
     let del2 = fed.delegation(2);
     assert_accepted(&ingest(&mut store, &del2), &del2);
+    assert_eq!(store.received_not_held_from(&ids, p).len(), 3);
+    let by_again = match Object::decode_body(old_del.body(), &accord_core::Limits::default()) {
+        Ok(body) => body.sign(&new_root),
+        Err(e) => panic!("{e}"),
+    };
+    let (out, released) = batch(&mut store, &[&by_again]);
+    assert_accepted(&out[0], &by_again);
+    assert_eq!(released, vec![old_rec.id()]);
     assert!(store.received_not_held_from(&ids, p).is_empty());
     // Refused again, named again; a charter version forgets it too.
     assert!(matches!(

@@ -767,7 +767,7 @@ pub async fn record(
             @if !summary.is_empty() { p lang=(shown) { em { (summary) } } }
             div.body lang=(shown) { (rendered) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
-                p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str) { a.badge href=(format!("/?{}", qs(&[("tag".to_string(), t.to_string())]))) { (t) } " " } }
+                p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str).take(accord_search::DOC_TAGS).map(accord_search::clean_tag).filter(|t| !t.trim().is_empty()) { a.badge href=(format!("/?{}", qs(&[("tag".to_string(), t.clone())]))) { (t) } " " } }
             }
             @if let Some(links) = v["links"].as_array().filter(|l| !l.is_empty()) {
                 h2 { (lang.t("links")) }
