@@ -388,7 +388,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "federation": ID, "federation_name": "CIS digital cooperation", "charter_version": 1,
             "counts": {"charter": 1, "delegation": 3, "node": 3, "record": 120},
             "pending": 0, "peers_connected": 2, "peers_admitted": 2, "uptime_secs": 3600,
-            "version": env!("CARGO_PKG_VERSION"), "store_schema": 3, "protocol": "1.3",
+            "version": env!("CARGO_PKG_VERSION"), "store_schema": 4, "protocol": "1.3",
             "listen": ["/ip4/10.0.0.5/tcp/4001"],
             "disk": {"free_bytes": 52_613_349_376_u64, "min_free_bytes": 536_870_912, "low": false},
             "restart_needed": null

@@ -27,6 +27,9 @@ pub(crate) const LOG_FILE: &str = "objects.log";
 /// least a 32-byte key and a 64-byte signature), which tells a migrated entry of the
 /// `objects` tree from one that still holds an object's bytes.
 pub(crate) const LOCATOR_LEN: usize = 12;
+/// The bytes of an object's receipt after its locator (schema 4): when it was taken (ms, 8)
+/// and its source's number (4). 24 bytes in all is still shorter than any signed envelope.
+pub(crate) const RECEIPT_LEN: usize = 12;
 /// The length prefix before each object's bytes.
 const HEADER_LEN: usize = 4;
 /// The largest entry a reader will allocate for. Charters bound objects far below this (1 MiB
@@ -48,13 +51,15 @@ impl Locator {
         out
     }
 
-    /// `None` when `v` is not a locator (an object's bytes stored by schema 2 or earlier).
+    /// `None` when `v` is not a locator (an object's bytes stored by schema 2 or earlier). An
+    /// entry of schema 4 may carry its object's receipt after the locator
+    /// ([`RECEIPT_LEN`] bytes).
     pub fn decode(v: &[u8]) -> Option<Locator> {
-        if v.len() != LOCATOR_LEN {
+        if v.len() != LOCATOR_LEN && v.len() != LOCATOR_LEN + RECEIPT_LEN {
             return None;
         }
         let offset = u64::from_be_bytes(v[..8].try_into().ok()?);
-        let len = u32::from_be_bytes(v[8..].try_into().ok()?);
+        let len = u32::from_be_bytes(v[8..LOCATOR_LEN].try_into().ok()?);
         Some(Locator { offset, len })
     }
 

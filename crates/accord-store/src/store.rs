@@ -1,7 +1,7 @@
 //! The store itself: opening, trust rebuild, group-committed ingest, pending quarantine,
 //! export and import.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::log::{Locator, LogReader, ObjectLog};
 use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Default sled page cache: 4 MiB (sled's own default is 1 GiB). sled holds the indexes and
 /// where each object is (the objects themselves are in the object log). What sled keeps in
 /// memory is three to four times what it counts against this budget (its pages' in-memory
@@ -245,11 +245,10 @@ const PENDING_WAIT: usize = 6;
 const PENDING_SOURCE: usize = 7;
 const BY_SEQ: usize = 8;
 const META: usize = 9;
-/// When and from where each object was taken: id → the time (ms, 8 bytes big-endian) and the
-/// source as the quarantine names it ("peer <id>", "local", "preload", "import"). Objects
-/// taken by a release before this tree existed have no entry (older releases ignore it, so
-/// the schema did not change).
-const RECEIVED: usize = 10;
+/// The sources objects were taken from, numbered: number (4 bytes big-endian) → the source as
+/// the quarantine names it ("peer <id>", "local", "preload", "import"). Each `objects` entry
+/// written since schema 4 ends with when the object was taken and its source's number.
+const SOURCES: usize = 10;
 const TREE_NAMES: [&str; 11] = [
     "objects",
     "by_time",
@@ -261,7 +260,7 @@ const TREE_NAMES: [&str; 11] = [
     "pending_source",
     "by_seq",
     "meta",
-    "received",
+    "sources",
 ];
 /// The key in `meta` of the object log's committed end (see [`crate::log`]).
 const LOG_END: &[u8] = b"log_end";
@@ -336,6 +335,9 @@ pub struct Store {
     /// a publisher only such a key delegated, remembered for the source that gave them (see
     /// [`Store::received_from_peer_not_held`]).
     signer_declined: Declined,
+    /// The numbers of the sources in the `sources` tree, and their names by number.
+    source_numbers: HashMap<String, u32>,
+    source_names: Vec<String>,
     /// Every root key any charter version held, per member: a refusal for such a key, not the
     /// root key in force, may be history rather than a forgery.
     roots_ever: HashSet<(MemberCode, PublicKey)>,
@@ -613,6 +615,8 @@ impl Store {
             quarantine: Quarantine::new(opts.quarantine()),
             declined: Declined::new(DECLINED_KEPT),
             signer_declined: Declined::new(DECLINED_KEPT),
+            source_numbers: HashMap::new(),
+            source_names: Vec::new(),
             roots_ever: HashSet::new(),
             historic_delegates: HashSet::new(),
             signer_keys: HashSet::new(),
@@ -634,6 +638,16 @@ impl Store {
                 "store upgraded: object bytes moved from sled into the object log"
             );
         }
+        if found == 3 {
+            // Schema 3 → 4: `objects` entries written from now on also say when and from where
+            // the object was taken; those before stay as they are.
+            meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+            store.db.flush()?;
+            tracing::info!(
+                "store upgraded to schema 4: receipt times kept for objects taken from now on"
+            );
+        }
+        store.load_sources()?;
         store.load_quarantine()?;
         store.load_seq()?;
         if !store.contains(&genesis_v.id())? {
@@ -1121,9 +1135,11 @@ impl Store {
     /// "local", "preload", "import"): `None` for an object taken before this was kept, or not
     /// held.
     pub fn received(&self, id: &ObjectId) -> Result<Option<(Timestamp, String)>, StoreError> {
-        Ok(self.trees[RECEIVED].get(id.as_bytes())?.and_then(|v| {
-            let at = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
-            let source = String::from_utf8_lossy(&v[8..]).into_owned();
+        Ok(self.trees[OBJECTS].get(id.as_bytes())?.and_then(|v| {
+            let receipt = v.get(crate::log::LOCATOR_LEN..)?;
+            let at = u64::from_be_bytes(receipt.get(..8)?.try_into().ok()?);
+            let number = u32::from_be_bytes(receipt.get(8..12)?.try_into().ok()?);
+            let source = self.source_names.get(number as usize)?.clone();
             Some((Timestamp(at), source))
         }))
     }
@@ -1609,6 +1625,8 @@ impl Store {
         batch: &Batch,
     ) -> Result<(), StoreError> {
         let mut entries: Vec<Entry> = Vec::new();
+        // Sources this write numbers for the first time (kept once the write succeeded).
+        let mut new_sources: Vec<String> = Vec::new();
         // The bytes first, synced; sled then records where they are and the log's new end.
         let (locs, log_end) = self.log.write(accepted.iter().map(|v| v.bytes()))?;
         if !accepted.is_empty() {
@@ -1621,12 +1639,28 @@ impl Store {
                 seq.to_be_bytes().to_vec(),
                 v.id().as_bytes().to_vec(),
             ));
-            entries.push((OBJECTS, v.id().as_bytes().to_vec(), loc.encode().to_vec()));
+            let mut value = loc.encode().to_vec();
             if let Some((at, source)) = batch.received.get(n) {
-                let mut value = at.to_be_bytes().to_vec();
-                value.extend_from_slice(source.as_bytes());
-                entries.push((RECEIVED, v.id().as_bytes().to_vec(), value));
+                let number = match self.source_numbers.get(source.as_str()) {
+                    Some(k) => *k,
+                    None => match new_sources.iter().position(|s| s == source) {
+                        Some(i) => (self.source_names.len() + i) as u32,
+                        None => {
+                            let k = (self.source_names.len() + new_sources.len()) as u32;
+                            entries.push((
+                                SOURCES,
+                                k.to_be_bytes().to_vec(),
+                                source.as_bytes().to_vec(),
+                            ));
+                            new_sources.push(source.clone());
+                            k
+                        }
+                    },
+                };
+                value.extend_from_slice(&at.to_be_bytes());
+                value.extend_from_slice(&number.to_be_bytes());
             }
+            entries.push((OBJECTS, v.id().as_bytes().to_vec(), value));
             entries.extend(index_entries(&v.id(), v.object()));
         }
         let mut removals: Vec<(usize, Vec<u8>)> = Vec::new();
@@ -1667,6 +1701,32 @@ impl Store {
         })?;
         self.db.flush()?;
         self.log.advance(log_end);
+        for source in new_sources {
+            self.source_numbers
+                .insert(source.clone(), self.source_names.len() as u32);
+            self.source_names.push(source);
+        }
+        Ok(())
+    }
+
+    /// Reads the numbered sources (see [`SOURCES`]).
+    fn load_sources(&mut self) -> Result<(), StoreError> {
+        for item in self.trees[SOURCES].iter() {
+            let (k, v) = item?;
+            let number = u32::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("sources key".into()))?,
+            );
+            if number as usize != self.source_names.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "sources: number {number} out of sequence"
+                )));
+            }
+            let name = String::from_utf8_lossy(&v).into_owned();
+            self.source_numbers.insert(name.clone(), number);
+            self.source_names.push(name);
+        }
         Ok(())
     }
 

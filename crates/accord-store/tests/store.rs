@@ -2694,13 +2694,64 @@ fn objects_are_stored_once_in_the_object_log_and_sled_holds_where() {
             "each object once"
         );
     }
-    // sled's objects tree holds 12-byte locators, not the bytes.
+    // sled's objects tree holds 12-byte locators, not the bytes, each followed by its 12-byte
+    // receipt (when and from where), but the genesis's, written when the store was created.
     let db = raw_db(dir.path());
     let tree = db.open_tree("objects").unwrap();
     assert_eq!(tree.len(), objects.len());
+    let genesis = fed.genesis.id();
     for item in tree.iter() {
-        assert_eq!(item.unwrap().1.len(), 12);
+        let (k, v) = item.unwrap();
+        let expected = if k.as_ref() == genesis.as_bytes() {
+            12
+        } else {
+            24
+        };
+        assert_eq!(v.len(), expected);
     }
+}
+
+/// A schema-3 store is opened as schema 4 with nothing converted: its objects have no receipt,
+/// objects taken afterwards do, and the source numbers survive a restart.
+#[test]
+fn a_schema_3_store_keeps_its_objects_and_receipts_start_with_the_upgrade() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    {
+        let db = raw_db(dir.path());
+        let tree = db.open_tree("objects").unwrap();
+        for item in tree.iter() {
+            let (k, v) = item.unwrap();
+            tree.insert(k, &v[..12]).unwrap();
+        }
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &3u32.to_be_bytes())
+            .unwrap();
+        db.drop_tree("sources").unwrap();
+        db.flush().unwrap();
+    }
+    let mut store = open(dir.path(), &fed);
+    for (id, bytes) in &objects {
+        assert_eq!(&store.get_bytes(id).unwrap().unwrap(), bytes);
+        assert_eq!(store.received(id).unwrap(), None);
+    }
+    assert!(store.check().unwrap().is_clean());
+    let rec = fed.record(0, "after the upgrade", Timestamp(BASE + 9 * MINUTE));
+    let (out, _) = store
+        .ingest_from(&[(rec.as_bytes(), "peer P")], NOW)
+        .unwrap();
+    assert_accepted(&out[0], &rec);
+    drop(store);
+    let db = raw_db(dir.path());
+    assert_schema_is_current(&db);
+    drop(db);
+    let store = open(dir.path(), &fed);
+    assert_eq!(
+        store.received(&rec.id()).unwrap(),
+        Some((NOW, "peer P".to_string()))
+    );
 }
 
 #[test]
