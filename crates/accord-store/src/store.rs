@@ -337,7 +337,9 @@ pub struct Store {
     signer_declined: Declined,
     /// The numbers of the sources in the `sources` tree, and their names by number.
     source_numbers: HashMap<String, u32>,
-    source_names: Vec<String>,
+    source_names: HashMap<u32, String>,
+    /// The number the next new source gets (one past the highest in the tree).
+    next_source: u32,
     /// Every root key any charter version held, per member: a refusal for such a key, not the
     /// root key in force, may be history rather than a forgery.
     roots_ever: HashSet<(MemberCode, PublicKey)>,
@@ -616,7 +618,8 @@ impl Store {
             declined: Declined::new(DECLINED_KEPT),
             signer_declined: Declined::new(DECLINED_KEPT),
             source_numbers: HashMap::new(),
-            source_names: Vec::new(),
+            source_names: HashMap::new(),
+            next_source: 0,
             roots_ever: HashSet::new(),
             historic_delegates: HashSet::new(),
             signer_keys: HashSet::new(),
@@ -640,7 +643,9 @@ impl Store {
         }
         if found == 3 {
             // Schema 3 → 4: `objects` entries written from now on also say when and from where
-            // the object was taken; those before stay as they are.
+            // the object was taken; those before stay as they are. (Development builds between
+            // two releases kept receipts in a `received` tree of their own: dropped.)
+            store.db.drop_tree("received")?;
             meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
             store.db.flush()?;
             tracing::info!(
@@ -1139,7 +1144,7 @@ impl Store {
             let receipt = v.get(crate::log::LOCATOR_LEN..)?;
             let at = u64::from_be_bytes(receipt.get(..8)?.try_into().ok()?);
             let number = u32::from_be_bytes(receipt.get(8..12)?.try_into().ok()?);
-            let source = self.source_names.get(number as usize)?.clone();
+            let source = self.source_names.get(&number)?.clone();
             Some((Timestamp(at), source))
         }))
     }
@@ -1644,9 +1649,9 @@ impl Store {
                 let number = match self.source_numbers.get(source.as_str()) {
                     Some(k) => *k,
                     None => match new_sources.iter().position(|s| s == source) {
-                        Some(i) => (self.source_names.len() + i) as u32,
+                        Some(i) => self.next_source.saturating_add(i as u32),
                         None => {
-                            let k = (self.source_names.len() + new_sources.len()) as u32;
+                            let k = self.next_source.saturating_add(new_sources.len() as u32);
                             entries.push((
                                 SOURCES,
                                 k.to_be_bytes().to_vec(),
@@ -1702,30 +1707,28 @@ impl Store {
         self.db.flush()?;
         self.log.advance(log_end);
         for source in new_sources {
-            self.source_numbers
-                .insert(source.clone(), self.source_names.len() as u32);
-            self.source_names.push(source);
+            let k = self.next_source;
+            self.next_source = k.saturating_add(1);
+            self.source_numbers.insert(source.clone(), k);
+            self.source_names.insert(k, source);
         }
         Ok(())
     }
 
-    /// Reads the numbered sources (see [`SOURCES`]).
+    /// Reads the numbered sources (see [`SOURCES`]). A damaged entry is skipped with a warning
+    /// (a receipt naming it then shows none): receipts inform, they decide nothing, and must not
+    /// keep the node or `accord check` from starting.
     fn load_sources(&mut self) -> Result<(), StoreError> {
         for item in self.trees[SOURCES].iter() {
             let (k, v) = item?;
-            let number = u32::from_be_bytes(
-                k.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("sources key".into()))?,
-            );
-            if number as usize != self.source_names.len() {
-                return Err(StoreError::Corrupt(format!(
-                    "sources: number {number} out of sequence"
-                )));
-            }
+            let Ok(number) = <[u8; 4]>::try_from(k.as_ref()).map(u32::from_be_bytes) else {
+                tracing::warn!("store: a damaged entry of the sources tree skipped");
+                continue;
+            };
             let name = String::from_utf8_lossy(&v).into_owned();
             self.source_numbers.insert(name.clone(), number);
-            self.source_names.push(name);
+            self.source_names.insert(number, name);
+            self.next_source = self.next_source.max(number.saturating_add(1));
         }
         Ok(())
     }

@@ -2730,6 +2730,11 @@ fn a_schema_3_store_keeps_its_objects_and_receipts_start_with_the_upgrade() {
             .insert("schema", &3u32.to_be_bytes())
             .unwrap();
         db.drop_tree("sources").unwrap();
+        // What a development build kept in a tree of its own goes with the upgrade.
+        db.open_tree("received")
+            .unwrap()
+            .insert(b"x", b"y")
+            .unwrap();
         db.flush().unwrap();
     }
     let mut store = open(dir.path(), &fed);
@@ -2746,6 +2751,13 @@ fn a_schema_3_store_keeps_its_objects_and_receipts_start_with_the_upgrade() {
     drop(store);
     let db = raw_db(dir.path());
     assert_schema_is_current(&db);
+    assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"received"));
+    // A damaged entry of the numbered sources keeps nothing from opening.
+    db.open_tree("sources")
+        .unwrap()
+        .insert(b"bad", b"?")
+        .unwrap();
+    db.flush().unwrap();
     drop(db);
     let store = open(dir.path(), &fed);
     assert_eq!(
