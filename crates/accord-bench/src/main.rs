@@ -182,6 +182,11 @@ const CODES: [&str; 10] = ["KZ", "BY", "AM", "KG", "RU", "TJ", "UZ", "AZ", "MD",
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    // The nodes run in this process: they get the allocator's settings `accord run` has (set
+    // one in the environment to measure another value; each line records them).
+    if let Some(e) = accord_node::allocator::exec_with_allocator_env() {
+        eprintln!("warning: cannot start again with the allocator's settings: {e}");
+    }
     let cli = Cli::parse();
     let _ = OVERRIDES.set(Overrides {
         compressed: cli.compressed,
@@ -262,6 +267,7 @@ fn main() -> Result<()> {
     if let Some(n) = cli.gossip_queue_messages {
         result["gossip_queue_messages"] = json!(n);
     }
+    result["allocator"] = json!(accord_node::allocator::allocator_env_in_effect());
     result["load_average"] = json!(load_average());
     result["date"] = json!(date());
     print_table(&result);

@@ -802,7 +802,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// mimalloc rather than glibc malloc: at 100,000 records glibc's per-thread arenas held ~200 MiB
-/// the node no longer used (docs/BENCHMARKS.md, "Footprint").
+/// the node no longer used (docs/BENCHMARKS.md, "Footprint"). Its settings:
+/// [`accord_node::allocator`].
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -845,6 +846,27 @@ fn main() -> ExitCode {
     match cli.log_format {
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().init(),
+    }
+    // Commands that run a node or open its store start again with the allocator's settings
+    // when the environment lacks them (the unit and the container set them).
+    if matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Demo { .. }
+            | Command::Restore { .. }
+            | Command::Check { .. }
+            | Command::Reindex { .. }
+    ) && let Some(e) = accord_node::allocator::exec_with_allocator_env()
+    {
+        tracing::warn!(
+            error = %e,
+            "cannot start again with the allocator's settings ({}): running with its defaults, which keep more memory resident; set them in the environment",
+            accord_node::allocator::ALLOCATOR_ENV
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

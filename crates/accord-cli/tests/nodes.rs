@@ -27,13 +27,13 @@ const CBOR: &str = "application/cbor";
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-/// `accord` with a working directory and without any `ACCORD_*` variable of the caller's
-/// environment (so that a developer's shell cannot change what the tests run).
+/// `accord` with a working directory and without any `ACCORD_*` or `MIMALLOC_*` variable of the
+/// caller's environment (so that a developer's shell cannot change what the tests run).
 fn accord(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
     c.current_dir(dir);
     for (k, _) in std::env::vars() {
-        if k.starts_with("ACCORD_") {
+        if k.starts_with("ACCORD_") || k.starts_with("MIMALLOC_") {
             c.env_remove(k);
         }
     }
@@ -226,8 +226,13 @@ struct Node {
 
 impl Node {
     fn start(config: &Path, api_port: u16, log: &Path) -> Node {
+        Node::start_with_env(config, api_port, log, &[])
+    }
+
+    fn start_with_env(config: &Path, api_port: u16, log: &Path, env: &[(&str, &str)]) -> Node {
         let dir = config.parent().unwrap();
         let mut cmd = accord(dir);
+        cmd.envs(env.iter().copied());
         cmd.arg("run")
             .arg("--config")
             .arg(config)
@@ -413,14 +418,21 @@ fn three_processes_publish_and_status() {
     let base = free_base_port();
     let fed = devnet(t.path(), "KZ,BY,AM", base);
     let http = Http::new();
+    // AM's operator chose their own purge delay; KZ and BY run as from a shell, with nothing set.
     let mut nodes: Vec<Node> = ["KZ", "BY", "AM"]
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            Node::start(
+            let env: &[(&str, &str)] = if *m == "AM" {
+                &[("MIMALLOC_PURGE_DELAY", "10")]
+            } else {
+                &[]
+            };
+            Node::start_with_env(
                 &fed.join(m).join("node.toml"),
                 base + 2 * i as u16 + 1,
                 &t.path().join(format!("{m}.log")),
+                env,
             )
         })
         .collect();
@@ -431,6 +443,49 @@ fn three_processes_publish_and_status() {
         });
     }
     eprintln!("three nodes admitted each other in {:?}", started.elapsed());
+
+    // Each process started itself again with the allocator's settings it lacked (same process
+    // id), keeping the one AM's operator set; mimalloc then turned transparent huge pages off
+    // for the process, and the start line says what the node runs with.
+    for (n, purge) in nodes.iter().zip(["0", "0", "10"]) {
+        let pid = n.proc.pid();
+        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let vars: Vec<String> = environ
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .filter(|v| v.starts_with("MIMALLOC_"))
+            .collect();
+        let mut expected = vec![
+            format!("MIMALLOC_PURGE_DELAY={purge}"),
+            "MIMALLOC_ALLOW_THP=0".to_owned(),
+        ];
+        let mut got = vars.clone();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "{}: the process's allocator settings", n.api);
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        if let Some(thp) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert_eq!(
+                thp.split_whitespace().nth(1),
+                Some("0"),
+                "{}: transparent huge pages still allowed for the process",
+                n.api
+            );
+        }
+        let started_line = n
+            .log()
+            .lines()
+            .find(|l| l.contains("node started"))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        assert!(
+            started_line.contains(&format!(
+                "allocator=MIMALLOC_PURGE_DELAY={purge} MIMALLOC_ALLOW_THP=0"
+            )),
+            "{}: the start line does not give the allocator's settings: {started_line}",
+            n.api
+        );
+    }
     let (kz, by, am) = (&nodes[0].api, &nodes[1].api, &nodes[2].api);
 
     let mut c = accord(t.path());

@@ -408,7 +408,7 @@ impl Node {
             t.push(loop_task);
             t.push(fetcher);
         }
-        info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, "node started");
+        info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, allocator = %crate::allocator::allocator_env_in_effect(), "node started");
         Ok(handle)
     }
 }
