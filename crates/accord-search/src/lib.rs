@@ -50,8 +50,9 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// fold, combining marks left after composition are dropped from the folded form, and Latin
 /// look-alikes in a word mixing scripts read as Cyrillic. 4: a language tag picks its family
 /// whatever its case ("RU" is Russian, as BCP 47 says). 5: tags are indexed whole too
-/// ([`tag_key`]), for the tag filter ([`SearchQuery::tags`]).
-pub const ANALYSIS_VERSION: u32 = 5;
+/// ([`tag_key`]), for the tag filter ([`SearchQuery::tags`]). 6: tags are case folded and read
+/// in compatibility form ("Straße" is "strasse", "ﬁ" is "fi", "ё" is "е").
+pub const ANALYSIS_VERSION: u32 = 6;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
 /// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
@@ -1014,17 +1015,37 @@ fn facet(kind: &str, value: &str) -> Facet {
 }
 
 /// A tag as the tag filter matches it: as pages show it (no control or invisible characters),
-/// composed (NFC), in lower case, its runs of white space one space, trimmed ("E-Government "
-/// and "e-government" are one tag). Tags are matched whole: the words in them are found by the
-/// text search.
+/// in compatibility-composed form (NFKC: "ﬁ" is "fi", full-width letters are plain), case
+/// folded (lower case, and "ß" is "ss", final "ς" is "σ", "İ" is "i"), "ё" read as "е", its runs
+/// of white space one space, trimmed: "E-Government " and "e-government" are one tag, as are
+/// "STRASSE" and "Straße", "Объём" and "объем". Tags are matched whole: the words in them are
+/// found by the text search.
 pub fn tag_key(tag: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let composed: String = shown(tag, true).nfc().collect();
-    composed
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
+    let composed: String = shown(tag, true).nfkc().collect();
+    let mut folded = String::with_capacity(composed.len());
+    for word in composed.split_whitespace() {
+        if !folded.is_empty() {
+            folded.push(' ');
+        }
+        for c in word.chars() {
+            match c {
+                // Lower-cased, "İ" would be "i" and a combining dot above.
+                'İ' => folded.push('i'),
+                c => {
+                    for l in c.to_lowercase() {
+                        match l {
+                            'ß' => folded.push_str("ss"),
+                            'ς' => folded.push('σ'),
+                            'ё' => folded.push('е'),
+                            l => folded.push(l),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    folded.nfkc().collect()
 }
 
 /// A tag as pages and lists show it (what [`RecordDoc::of`] keeps of it): no control or

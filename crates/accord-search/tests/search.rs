@@ -933,6 +933,9 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
         tagged(5, &["Цифровые навыки"]),
         // Decomposed (NFD) and with a zero-width space: as pages show them, "край" and "egov".
         tagged(6, &["Краи\u{0306}", "e\u{200B}gov"]),
+        // Case folding beyond lower case, compatibility forms, ё.
+        tagged(7, &["Straße", "ﬁnance", "Объём"]),
+        tagged(8, &["İnformasiya", "ΟΔΟΣ"]),
     ];
     idx.upsert(&docs).unwrap();
     idx.commit().unwrap();
@@ -965,6 +968,15 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
     assert_eq!(with(&["nothing-like-it"], None), Vec::<u64>::new());
     assert_eq!(with(&["край"], None), [6]);
     assert_eq!(with(&["EGOV"], None), [6]);
+    assert_eq!(with(&["STRASSE"], None), [7]);
+    assert_eq!(with(&["strasse"], None), [7]);
+    assert_eq!(with(&["FINANCE"], None), [7]);
+    assert_eq!(with(&["объем"], None), [7]);
+    assert_eq!(with(&["ОБЪЁМ"], None), [7]);
+    // Azerbaijani's dotted capital I is "i"; a final sigma is a sigma.
+    assert_eq!(with(&["informasiya"], None), [8]);
+    assert_eq!(with(&["οδος"], None), [8]);
+    assert_eq!(with(&["οδoς"], None), Vec::<u64>::new());
     // The text search still finds words inside tags.
     assert_eq!(with(&[], Some("pilot")), [1]);
 }
