@@ -39,6 +39,18 @@ fn csv_field(s: &str, delimiter: char) -> String {
     }
 }
 
+/// One item of a list in a cell (tags, directions, languages, attachments), the items
+/// separated by `;`: an item holding `;` or `"` itself, or starting or ending with a space, is
+/// written between double quotes with its quotes doubled, as a CSV field is, so a tag
+/// "ИИ; данные" stays one tag for whoever splits the cell.
+fn list_item(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([';', '"']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
 /// The CSV delimiter a request asks for (`delimiter=semicolon`, as spreadsheets set up for
 /// Russian and most European locales read; `comma` by default), taken out of the search's
 /// parameters.
@@ -106,7 +118,7 @@ pub fn write_named_csv(
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .map(|c| named(column, c))
+                    .map(|c| list_item(&named(column, c)).into_owned())
                     .collect::<Vec<_>>()
                     .join(if names.is_some() { "; " } else { ";" })
             })
@@ -177,7 +189,7 @@ pub fn write_named_csv(
                         .map(|f| {
                             format!(
                                 "{} {base}/v1/blobs/{}",
-                                f["name"].as_str().unwrap_or(""),
+                                list_item(f["name"].as_str().unwrap_or("")),
                                 f["sha256"].as_str().unwrap_or("")
                             )
                         })
@@ -683,6 +695,24 @@ mod tests {
                 .unwrap()
                 .starts_with("id;created;date;member")
         );
+        // A tag or a file name holding the lists' separator stays one item: quoted within the
+        // cell (whose own quotes are then doubled by the CSV field).
+        let mut tagged = item.clone();
+        tagged["tags"] = serde_json::json!(["ИИ; данные", "plain", "say \"hi\""]);
+        tagged["attachments"] = serde_json::json!([{"name": "a;b.pdf", "sha256": "00"}]);
+        let mut out = Vec::new();
+        super::write_csv(&mut out, &[tagged], "http://n", false, ',').unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.contains(r#","""ИИ; данные"";plain;""say """"hi""""""","#),
+            "{row}"
+        );
+        assert!(
+            row.contains(r#","""a;b.pdf"" http://n/v1/blobs/00","#),
+            "{row}"
+        );
+        assert_eq!(super::list_item("plain"), "plain");
         // Quoted in a comma-separated file too: a spreadsheet set up for semicolons would split
         // the cell there otherwise.
         let mut out = Vec::new();
