@@ -144,7 +144,7 @@ fn param_doc(name: &str) -> Value {
         ),
         "publisher" => ("Publisher name as delegated.", json!({"type": "string"})),
         "tag" => (
-            "A tag of the record, matched whole as pages show it: invisible characters, case and runs of spaces aside (`E-Government` finds `e-government`, not `government`; words inside tags are found by `q`); no control characters.",
+            "A tag of the record, matched whole as pages show it: invisible characters, case (folded: `STRASSE` finds `Straße`), ё/е, ligatures, full-width forms and runs of spaces aside (`E-Government` finds `e-government`, not `government`; words inside tags are found by `q`); no control characters.",
             json!({"type": "string", "minLength": 1, "maxLength": 64}),
         ),
         "status" => (

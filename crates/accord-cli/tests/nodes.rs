@@ -418,15 +418,16 @@ fn three_processes_publish_and_status() {
     let base = free_base_port();
     let fed = devnet(t.path(), "KZ,BY,AM", base);
     let http = Http::new();
-    // AM's operator chose their own purge delay; KZ and BY run as from a shell, with nothing set.
+    // AM's operator chose their own purge delay, BY's too under mimalloc's former name and in
+    // lower case (mimalloc reads both); KZ runs as from a shell, with nothing set.
     let mut nodes: Vec<Node> = ["KZ", "BY", "AM"]
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let env: &[(&str, &str)] = if *m == "AM" {
-                &[("MIMALLOC_PURGE_DELAY", "10")]
-            } else {
-                &[]
+            let env: &[(&str, &str)] = match *m {
+                "AM" => &[("MIMALLOC_PURGE_DELAY", "10")],
+                "BY" => &[("mimalloc_reset_delay", "5")],
+                _ => &[],
             };
             Node::start_with_env(
                 &fed.join(m).join("node.toml"),
@@ -447,18 +448,20 @@ fn three_processes_publish_and_status() {
     // Each process started itself again with the allocator's settings it lacked (same process
     // id), keeping the one AM's operator set; mimalloc then turned transparent huge pages off
     // for the process, and the start line says what the node runs with.
-    for (n, purge) in nodes.iter().zip(["0", "0", "10"]) {
+    let settings = [
+        ("MIMALLOC_PURGE_DELAY=0", "0"),
+        ("mimalloc_reset_delay=5", "5"),
+        ("MIMALLOC_PURGE_DELAY=10", "10"),
+    ];
+    for (n, (purge_var, purge)) in nodes.iter().zip(settings) {
         let pid = n.proc.pid();
         let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
         let vars: Vec<String> = environ
             .split(|b| *b == 0)
             .map(|v| String::from_utf8_lossy(v).into_owned())
-            .filter(|v| v.starts_with("MIMALLOC_"))
+            .filter(|v| v.to_ascii_uppercase().starts_with("MIMALLOC_"))
             .collect();
-        let mut expected = vec![
-            format!("MIMALLOC_PURGE_DELAY={purge}"),
-            "MIMALLOC_ALLOW_THP=0".to_owned(),
-        ];
+        let mut expected = vec![purge_var.to_owned(), "MIMALLOC_ALLOW_THP=0".to_owned()];
         let mut got = vars.clone();
         expected.sort();
         got.sort();

@@ -18,11 +18,23 @@
 pub const ALLOCATOR_ENV: [(&str, &str); 2] =
     [("MIMALLOC_PURGE_DELAY", "0"), ("MIMALLOC_ALLOW_THP", "0")];
 
+/// The value mimalloc reads for `name`: it matches names whatever their case, and takes the
+/// purge delay under its former name too (`MIMALLOC_RESET_DELAY`), so an operator's setting in
+/// any of these spellings counts as set.
+fn set_value(name: &str) -> Option<std::ffi::OsString> {
+    let former = (name == "MIMALLOC_PURGE_DELAY").then_some("MIMALLOC_RESET_DELAY");
+    std::env::vars_os().find_map(|(k, v)| {
+        let k = k.to_str()?;
+        (k.eq_ignore_ascii_case(name) || former.is_some_and(|f| k.eq_ignore_ascii_case(f)))
+            .then_some(v)
+    })
+}
+
 /// Variables of [`ALLOCATOR_ENV`] this process's environment lacks.
 pub fn missing_allocator_env() -> Vec<(&'static str, &'static str)> {
     ALLOCATOR_ENV
         .into_iter()
-        .filter(|(name, _)| std::env::var_os(name).is_none())
+        .filter(|(name, _)| set_value(name).is_none())
         .collect()
 }
 
@@ -32,7 +44,7 @@ pub fn allocator_env_in_effect() -> String {
     ALLOCATOR_ENV
         .iter()
         .map(|(name, _)| {
-            let value = std::env::var_os(name)
+            let value = set_value(name)
                 .map_or_else(|| "unset".to_owned(), |v| v.to_string_lossy().into_owned());
             format!("{name}={value}")
         })
@@ -42,9 +54,13 @@ pub fn allocator_env_in_effect() -> String {
 
 /// Starts this program again in place (same process id, arguments and environment) with the
 /// variables of [`ALLOCATOR_ENV`] it lacks added, since the allocator reads them only when a
-/// process starts. Returns `None` when nothing is missing; otherwise it returns only if the
-/// program could not be started again, with the error (the caller goes on with the allocator's
-/// defaults).
+/// process starts (setting them from inside would take a call into mimalloc's C interface,
+/// which the workspace's `forbid(unsafe_code)` rules out). Returns `None` when nothing is
+/// missing, or when the running executable is not the program named by `argv[0]` (a program
+/// started through the dynamic loader, `ld.so /usr/local/bin/accord run`, whose executable is
+/// the loader); otherwise it returns only if the program could not be started again, with the
+/// error (the caller goes on with the allocator's defaults). Setting both variables, to any
+/// value, skips it (under a debugger or valgrind, say).
 #[cfg(unix)]
 pub fn exec_with_allocator_env() -> Option<std::io::Error> {
     use std::os::unix::process::CommandExt;
@@ -58,6 +74,9 @@ pub fn exec_with_allocator_env() -> Option<std::io::Error> {
     };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    if std::path::Path::new(&arg0).file_name() != exe.file_name() {
+        return None;
+    }
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg0(arg0).args(args);
     for (name, value) in missing {

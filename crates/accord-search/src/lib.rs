@@ -50,8 +50,8 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// fold, combining marks left after composition are dropped from the folded form, and Latin
 /// look-alikes in a word mixing scripts read as Cyrillic. 4: a language tag picks its family
 /// whatever its case ("RU" is Russian, as BCP 47 says). 5: tags are indexed whole too
-/// ([`tag_key`]), for the tag filter ([`SearchQuery::tags`]). 6: tags are case folded and read
-/// in compatibility form ("Straße" is "strasse", "ﬁ" is "fi", "ё" is "е").
+/// ([`tag_key`]), for the tag filter ([`SearchQuery::tags`]). 6: tags are case folded, and
+/// ligatures and full-width forms read plain ("Straße" is "strasse", "ﬁ" is "fi", "ё" is "е").
 pub const ANALYSIS_VERSION: u32 = 6;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
@@ -1015,14 +1015,26 @@ fn facet(kind: &str, value: &str) -> Facet {
 }
 
 /// A tag as the tag filter matches it: as pages show it (no control or invisible characters),
-/// in compatibility-composed form (NFKC: "ﬁ" is "fi", full-width letters are plain), case
-/// folded (lower case, and "ß" is "ss", final "ς" is "σ", "İ" is "i"), "ё" read as "е", its runs
-/// of white space one space, trimmed: "E-Government " and "e-government" are one tag, as are
-/// "STRASSE" and "Straße", "Объём" and "объем". Tags are matched whole: the words in them are
-/// found by the text search.
+/// composed (NFC), with Latin ligatures, full-width forms, the long s and the micro sign in their
+/// plain form ("ﬁ" is "fi", "ＡＩ" is "ai"; superscripts, circled digits and the like stay
+/// apart: "m²" is not "m2"), case folded (lower case, and "ß" is "ss", final "ς" is "σ", "İ" is
+/// "i"), "ё" read as "е", its runs of white space one space, trimmed: "E-Government " and
+/// "e-government" are one tag, as are "STRASSE" and "Straße", "Объём" and "объем". Tags are
+/// matched whole: the words in them are found by the text search. Casing follows Unicode's
+/// default rules, not Azerbaijani's: "I" is "i", not "ı".
 pub fn tag_key(tag: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let composed: String = shown(tag, true).nfkc().collect();
+    // Compatibility forms that only change how a letter is drawn.
+    let plain =
+        |c: char| matches!(c, '\u{FB00}'..='\u{FB06}' | '\u{FF01}'..='\u{FF5E}' | 'ſ' | 'µ');
+    let mut composed = String::with_capacity(tag.len());
+    for c in shown(tag, true).nfc() {
+        if plain(c) {
+            composed.extend(std::iter::once(c).nfkc());
+        } else {
+            composed.push(c);
+        }
+    }
     let mut folded = String::with_capacity(composed.len());
     for word in composed.split_whitespace() {
         if !folded.is_empty() {
@@ -1045,7 +1057,7 @@ pub fn tag_key(tag: &str) -> String {
             }
         }
     }
-    folded.nfkc().collect()
+    folded.nfc().collect()
 }
 
 /// A tag as pages and lists show it (what [`RecordDoc::of`] keeps of it): no control or

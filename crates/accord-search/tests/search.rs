@@ -936,6 +936,7 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
         // Case folding beyond lower case, compatibility forms, ё.
         tagged(7, &["Straße", "ﬁnance", "Объём"]),
         tagged(8, &["İnformasiya", "ΟΔΟΣ"]),
+        tagged(9, &["ＡＩ", "m²"]),
     ];
     idx.upsert(&docs).unwrap();
     idx.commit().unwrap();
@@ -977,6 +978,10 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
     assert_eq!(with(&["informasiya"], None), [8]);
     assert_eq!(with(&["οδος"], None), [8]);
     assert_eq!(with(&["οδoς"], None), Vec::<u64>::new());
+    // Full-width letters read plain; a superscript stays one ("m²" is not "m2").
+    assert_eq!(with(&["ai"], None), [9]);
+    assert_eq!(with(&["M²"], None), [9]);
+    assert_eq!(with(&["m2"], None), Vec::<u64>::new());
     // The text search still finds words inside tags.
     assert_eq!(with(&[], Some("pilot")), [1]);
 }
