@@ -36,7 +36,9 @@ async fn main() {
     let base = serve(&node).await;
     for run in 0..3 {
         let started = Instant::now();
-        let r = reqwest::get(format!("{base}/v1/export")).await.unwrap();
+        let r = accord_tests::http_get(format!("{base}/v1/export"))
+            .await
+            .unwrap();
         let mut body = r.bytes_stream();
         let mut bytes = 0usize;
         while let Some(piece) = body.next().await {

@@ -34,7 +34,7 @@ fn transport(e: reqwest::Error) -> Error {
 
 impl Client {
     pub fn new(base: &str) -> Client {
-        Client { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+        Client { base: base.trim_end_matches('/').to_string(), http: crate::http() }
     }
 
     /// `GET /healthz`: Liveness: `ok` while the process runs.

@@ -83,7 +83,7 @@ pub fn generate(doc: &Value) -> String {
     let _ = writeln!(
         out,
         "\nimpl Client {{\n    pub fn new(base: &str) -> Client {{\n        \
-         Client {{ base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }}\n    }}"
+         Client {{ base: base.trim_end_matches('/').to_string(), http: crate::http() }}\n    }}"
     );
     let mut ops: Vec<(String, String, Value)> = Vec::new();
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {

@@ -461,7 +461,7 @@ pub mod harness {
 
     /// `POST {base}/v1/objects` of one signed object: the status and the answer's text.
     pub async fn post_object(base: &str, bytes: Vec<u8>) -> (u16, String) {
-        let r = reqwest::Client::new()
+        let r = crate::http()
             .post(format!("{base}/v1/objects"))
             .header("content-type", "application/cbor")
             .body(bytes)
@@ -474,7 +474,7 @@ pub mod harness {
 
     /// `GET {base}{path_and_query}`: the status and the JSON body (`null` if it is not JSON).
     pub async fn get_json(base: &str, path_and_query: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::get(format!("{base}{path_and_query}"))
+        let r = crate::http_get(format!("{base}{path_and_query}"))
             .await
             .expect("GET from the node's API");
         let status = r.status().as_u16();
@@ -483,7 +483,7 @@ pub mod harness {
 
     /// `GET {base}{path_and_query}`: the body as text (a page of the web interface).
     pub async fn get_text(base: &str, path_and_query: &str) -> String {
-        reqwest::get(format!("{base}{path_and_query}"))
+        crate::http_get(format!("{base}{path_and_query}"))
             .await
             .expect("GET from the node")
             .text()
@@ -598,4 +598,28 @@ pub mod harness {
     pub async fn has(node: &NodeHandle, id: ObjectId) -> bool {
         node.get(id).await.ok().flatten().is_some()
     }
+}
+
+/// An HTTP client for the tests. reqwest is built with rustls and no default TLS provider (the
+/// `accord` tool installs ring, which libp2p already builds): a client made without one panics,
+/// so every test client is made here.
+pub fn http() -> reqwest::Client {
+    tls_provider();
+    reqwest::Client::new()
+}
+
+/// [`http`]'s builder, for clients with a timeout or another setting.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    tls_provider();
+    reqwest::Client::builder()
+}
+
+/// `GET url` with a fresh [`http`] client.
+pub async fn http_get<U: reqwest::IntoUrl>(url: U) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
+}
+
+/// Installs ring as the process's TLS provider, once.
+fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

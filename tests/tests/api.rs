@@ -224,7 +224,7 @@ async fn a_record_from_another_node_is_streamed_and_searchable() {
     assert!(wait_until(Duration::from_secs(20), || admitted(&b, 1)).await);
     assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
     let base_b = serve(&b).await;
-    let resp = reqwest::get(format!("{base_b}/v1/stream?member=KZ"))
+    let resp = accord_tests::http_get(format!("{base_b}/v1/stream?member=KZ"))
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
@@ -341,7 +341,7 @@ async fn the_openapi_document_matches_the_routes_and_bad_parameters_are_400() {
             .collect::<BTreeSet<_>>()
             .len()
     );
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     // An attachment file held by the node, for the blob paths (uploaded first, so that the
     // GET, which comes before the PUT, finds it).
     let file = b"an attachment file for the API test".to_vec();
@@ -484,7 +484,7 @@ fn random_queries_never_fail_the_server() {
         let base = serve(&node).await;
         (node, base)
     });
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let params = proptest::collection::vec(
         (
             // Every parameter the endpoint understands, and one it does not.
@@ -530,7 +530,7 @@ async fn metrics_parse_and_move_with_publications_and_refusals() {
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
     let scrape = |base: String| async move {
-        let text = reqwest::get(format!("{base}/metrics"))
+        let text = accord_tests::http_get(format!("{base}/metrics"))
             .await
             .unwrap()
             .text()
@@ -590,7 +590,7 @@ async fn a_publisher_can_wait_until_its_records_are_searchable() {
     let tf = TestFed::new(&["KZ"], 47).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let post = |query: &'static str, body: Vec<u8>| {
         let client = client.clone();
         let base = base.clone();
@@ -643,7 +643,7 @@ async fn refusals_carry_stable_reason_codes_in_results_and_metrics() {
     let tf = TestFed::new(&["KZ"], 45).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let post = |bytes: Vec<u8>| {
         let client = client.clone();
         let url = format!("{base}/v1/objects");
@@ -715,7 +715,7 @@ async fn refusals_carry_stable_reason_codes_in_results_and_metrics() {
     assert_eq!(r.status().as_u16(), 400);
     let v: Value = r.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("empty array"), "{v}");
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = accord_tests::http_get(format!("{base}/metrics"))
         .await
         .unwrap()
         .text()
@@ -744,7 +744,7 @@ async fn a_client_generated_from_the_openapi_document_talks_to_a_node() {
     let tf = TestFed::new(&["KZ"], 46).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
-    let served: Value = reqwest::get(format!("{base}/v1/openapi.json"))
+    let served: Value = accord_tests::http_get(format!("{base}/v1/openapi.json"))
         .await
         .unwrap()
         .json()
@@ -768,7 +768,7 @@ async fn a_client_generated_from_the_openapi_document_talks_to_a_node() {
     assert_eq!(sent.results[0]["status"], "accepted", "{:?}", sent.results);
     let id = rec.id().to_string();
     // The record page takes the short id too.
-    let page = reqwest::get(format!("{base}/records/{}", &id[..12]))
+    let page = accord_tests::http_get(format!("{base}/records/{}", &id[..12]))
         .await
         .unwrap();
     assert_eq!(page.status().as_u16(), 200);
@@ -831,7 +831,7 @@ async fn queries_forgive_and_explain_alike_in_the_api_and_the_ui() {
     assert_eq!(v["items"][0]["id"], a_id.as_str(), "{v}");
     assert_eq!(v["did_you_mean"], "кибербезопасность");
     assert_eq!(v["reading"]["approximate"], true);
-    let html = reqwest::get(format!("{base}/?lang=en&q=кибербезапасность"))
+    let html = accord_tests::http_get(format!("{base}/?lang=en&q=кибербезапасность"))
         .await
         .unwrap()
         .text()
@@ -854,7 +854,7 @@ async fn queries_forgive_and_explain_alike_in_the_api_and_the_ui() {
             .any(|t| t == "цифровая грамотность"),
         "{v}"
     );
-    let html = reqwest::get(format!("{base}/?lang=ru&q=digital+literacy"))
+    let html = accord_tests::http_get(format!("{base}/?lang=ru&q=digital+literacy"))
         .await
         .unwrap()
         .text()
@@ -961,7 +961,7 @@ async fn live_streams_match_each_subscribers_words_and_are_bounded() {
     let tf = TestFed::new(&["KZ"], 92).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let open = |q: &str| client.get(format!("{base}/v1/stream?{q}")).send();
     let mut typing = open("q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82")
         .await

@@ -154,7 +154,7 @@ async fn a_pdf_and_a_docx_travel_between_three_nodes_and_the_pdf_is_searchable()
     );
     // Served by C's API as a download, whole and by range.
     let base = serve(&c).await;
-    let http = reqwest::Client::new();
+    let http = accord_tests::http();
     let url = format!("{base}/v1/blobs/{}", pa.sha256);
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

@@ -63,7 +63,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     // 10 GiB again.
     let free = Arc::new(AtomicU64::new(10 << 30));
     let (a, b, base) = pair_with_disk(&tf, &free).await;
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let t = now();
 
     // Room: a submission is stored and searchable.
@@ -299,7 +299,7 @@ async fn a_file_is_written_only_with_room_for_all_of_it_above_the_floor() {
     // Node 1's disk: 2 MiB above the default floor of 512 MiB, then 10 GiB.
     let free = Arc::new(AtomicU64::new(514 * MIB));
     let (a, b, base) = pair_with_disk(&tf, &free).await;
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
 
     // A record with a file of 3 MiB, published on node 0.
     let file = noise(3 * MIB as usize);

@@ -168,7 +168,7 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
 
     // The same through the API, the page and the metrics.
     let base = serve(observer).await;
-    let v: serde_json::Value = reqwest::get(format!("{base}/v1/health/federation"))
+    let v: serde_json::Value = accord_tests::http_get(format!("{base}/v1/health/federation"))
         .await
         .unwrap()
         .json()
@@ -181,7 +181,7 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
         .find(|m| m["code"] == "UZ")
         .unwrap();
     assert_eq!(uz["nodes"][0]["divergent"], true, "{uz}");
-    let bundles = reqwest::get(format!("{base}/v1/health/evidence"))
+    let bundles = accord_tests::http_get(format!("{base}/v1/health/evidence"))
         .await
         .unwrap()
         .bytes()
@@ -193,7 +193,7 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
     for b in items {
         open_evidence(b).unwrap();
     }
-    let page = reqwest::get(format!("{base}/health?lang=en"))
+    let page = accord_tests::http_get(format!("{base}/health?lang=en"))
         .await
         .unwrap()
         .text()
@@ -206,7 +206,7 @@ async fn a_withholding_node_is_flagged_divergent_by_the_others_and_a_stopped_one
         page.contains("objects created before") && page.contains("this node holds"),
         "{page}"
     );
-    let page_ru = reqwest::get(format!("{base}/health?lang=ru"))
+    let page_ru = accord_tests::http_get(format!("{base}/health?lang=ru"))
         .await
         .unwrap()
         .text()

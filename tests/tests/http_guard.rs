@@ -31,7 +31,7 @@ async fn post(
     origin: Option<&str>,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    let mut req = accord_tests::http()
         .post(format!("http://{addr}/v1/objects"))
         .body(body);
     if let Some(ct) = content_type {
@@ -122,7 +122,7 @@ async fn content_type_origins_options_and_error_bodies() {
             .unwrap()
             .contains("https://evil.example")
     );
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let pre = client
         .request(
             reqwest::Method::OPTIONS,
@@ -293,7 +293,7 @@ async fn idle_slow_and_promising_clients_cannot_exhaust_the_api() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut healthy = false;
     while Instant::now() < deadline && !healthy {
-        healthy = reqwest::get(format!("http://{addr}/healthz"))
+        healthy = accord_tests::http_get(format!("http://{addr}/healthz"))
             .await
             .is_ok_and(|r| r.status().is_success());
         if !healthy {
@@ -341,7 +341,7 @@ async fn export_is_streamed_and_equals_the_store_export() {
         "several chunks: {}",
         expected.len()
     );
-    let got = reqwest::get(format!("http://{addr}/v1/export"))
+    let got = accord_tests::http_get(format!("http://{addr}/v1/export"))
         .await
         .unwrap()
         .bytes()
@@ -428,7 +428,7 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
         }
         // The whole file, on a ninth connection.
         let got = tokio::time::timeout(Duration::from_secs(60), async {
-            reqwest::get(format!("http://{addr}/v1/blobs/{}", a.sha256))
+            accord_tests::http_get(format!("http://{addr}/v1/blobs/{}", a.sha256))
                 .await
                 .unwrap()
                 .bytes()
@@ -447,7 +447,7 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
         ] {
             let r = tokio::time::timeout(
                 Duration::from_secs(30),
-                reqwest::get(format!("http://{addr}{path}")),
+                accord_tests::http_get(format!("http://{addr}{path}")),
             )
             .await
             .unwrap()
@@ -459,7 +459,7 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
         // a page with the way back (not the API's English JSON).
         let r = tokio::time::timeout(
             Duration::from_secs(30),
-            reqwest::Client::new()
+            accord_tests::http()
                 .get(format!("http://{addr}/export.csv?member=KZ"))
                 .header("accept-language", "ru")
                 .send(),
@@ -607,7 +607,7 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
     // The slots are free again: a whole file goes through.
     let file = b"a file that arrives whole".to_vec();
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file));
-    let r = reqwest::Client::new()
+    let r = accord_tests::http()
         .put(format!("http://{addr}/v1/blobs/{sha}"))
         .body(file.clone())
         .send()

@@ -18,7 +18,7 @@ use accord_tests::harness::{
 
 /// `/readyz`: its status and text.
 async fn readyz(base: &str) -> (u16, String) {
-    let r = reqwest::get(format!("{base}/readyz"))
+    let r = accord_tests::http_get(format!("{base}/readyz"))
         .await
         .expect("GET /readyz");
     let status = r.status().as_u16();

@@ -11,7 +11,7 @@ use accord_core::object::Link;
 use accord_tests::harness::{TestFed, now, serve};
 
 async fn page(url: &str, accept_language: &str) -> (u16, String, Option<String>) {
-    let r = reqwest::Client::new()
+    let r = accord_tests::http()
         .get(url)
         .header("accept-language", accept_language)
         .send()
@@ -133,7 +133,7 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
             && html.contains(", published through this node</dd>"),
         "{html}"
     );
-    let bytes = reqwest::get(format!("{base}/records/{}/object.cbor", rec.id()))
+    let bytes = accord_tests::http_get(format!("{base}/records/{}/object.cbor", rec.id()))
         .await
         .unwrap()
         .bytes()
@@ -395,7 +395,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     // An id pasted as the query (whole, or a prefix of 8 or more) opens its record, in the
     // page's language; it is not searched for as a word.
     let full = en.id().to_string();
-    let no_follow = reqwest::Client::builder()
+    let no_follow = accord_tests::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -506,7 +506,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         )),
         "{html}"
     );
-    let bytes = reqwest::get(format!("{base}/records/{fed}/object.cbor"))
+    let bytes = accord_tests::http_get(format!("{base}/records/{fed}/object.cbor"))
         .await
         .unwrap()
         .bytes()
@@ -560,7 +560,9 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (s, html, _) = page(&format!("{base}//elsewhere.example/x?lang=en"), "").await;
     assert_eq!(s, 404);
     assert!(!html.contains("href=\"//elsewhere.example"), "{html}");
-    let r = reqwest::get(format!("{base}/v1/nothing")).await.unwrap();
+    let r = accord_tests::http_get(format!("{base}/v1/nothing"))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     assert!(
         r.text().await.unwrap().contains("no such endpoint"),
@@ -605,17 +607,17 @@ async fn a_link_with_thousands_of_filter_values_costs_what_a_few_do() {
             .collect::<Vec<_>>()
             .join("&")
     };
-    let r = reqwest::get(format!("{base}/v1/records?{}", members(32)))
+    let r = accord_tests::http_get(format!("{base}/v1/records?{}", members(32)))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = reqwest::get(format!("{base}/v1/records?{}", members(33)))
+    let r = accord_tests::http_get(format!("{base}/v1/records?{}", members(33)))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let e = r.text().await.unwrap();
     assert!(e.contains("parameter member: more than 32 values"), "{e}");
-    let r = reqwest::get(format!("{base}/v1/records?{}", same.join("&")))
+    let r = accord_tests::http_get(format!("{base}/v1/records?{}", same.join("&")))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -699,7 +701,7 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
     );
     // The record's proof.cbor carries the revocation and the retraction, so that a check
     // offline sees what this node sees; a record whose signer nothing touches has none.
-    let proof = reqwest::get(format!("{base}/records/{}/proof.cbor", gone.id()))
+    let proof = accord_tests::http_get(format!("{base}/records/{}/proof.cbor", gone.id()))
         .await
         .unwrap()
         .bytes()
@@ -737,7 +739,7 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
         .await
         .unwrap();
     assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
-    let plain = reqwest::get(format!("{base}/records/{}/proof.cbor", other.id()))
+    let plain = accord_tests::http_get(format!("{base}/records/{}/proof.cbor", other.id()))
         .await
         .unwrap()
         .bytes()
@@ -905,7 +907,7 @@ async fn a_tag_opens_the_records_with_that_tag_not_a_search_for_its_words() {
         out.iter().all(|o| o.status == "accepted") && searchable,
         "{out:?}"
     );
-    let client = reqwest::Client::new();
+    let client = accord_tests::http();
     let ids = |v: &serde_json::Value| -> Vec<String> {
         v["items"]
             .as_array()

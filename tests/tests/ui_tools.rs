@@ -12,7 +12,7 @@ use accord_core::{Object, ObjectId, SignedObject, Timestamp};
 use accord_tests::harness::{TestFed, now, serve};
 
 async fn get(url: &str) -> (u16, String, String, Vec<u8>) {
-    let r = reqwest::get(url).await.unwrap();
+    let r = accord_tests::http_get(url).await.unwrap();
     let status = r.status().as_u16();
     let ct = r
         .headers()
@@ -321,7 +321,7 @@ async fn the_analysts_tools_work_from_the_ui() {
     );
 
     // Behind a TLS proxy, links in files use https and the name the client used.
-    let proxied = reqwest::Client::new()
+    let proxied = accord_tests::http()
         .get(format!("{base}/feeds/records.atom?q=portal"))
         .header("host", "accord.example.gov")
         .header("x-forwarded-proto", "https")
@@ -335,7 +335,7 @@ async fn the_analysts_tools_work_from_the_ui() {
         proxied.contains("href=\"https://accord.example.gov/records/"),
         "{proxied}"
     );
-    let hostile = reqwest::Client::new()
+    let hostile = accord_tests::http()
         .get(format!("{base}/feeds/records.atom"))
         .header("host", "evil\"><x")
         .send()

@@ -819,7 +819,7 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<()> 
 /// Posts every record in batches with `concurrency` requests in flight.
 async fn post_all(url: &str, recs: &[Vec<u8>], batch: usize, concurrency: usize) -> Result<()> {
     use futures::StreamExt;
-    let client = reqwest::Client::new();
+    let client = http();
     let bodies: Vec<Vec<u8>> = recs.chunks(batch.max(1)).map(batch_body).collect();
     let mut s = futures::stream::iter(bodies)
         .map(|b| {
@@ -899,7 +899,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 /// Timing of `calls` GETs of `path` (p50 and max, ms).
 async fn endpoint_cost(url: &str, path: &str, calls: usize) -> Value {
-    let client = reqwest::Client::new();
+    let client = http();
     let mut times = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
@@ -977,6 +977,13 @@ fn cpu_seconds() -> f64 {
         .filter_map(|t| t.parse().ok())
         .collect();
     ticks.iter().sum::<f64>() / 100.0
+}
+
+/// An HTTP client. reqwest is built with rustls and no default TLS provider (the `accord` tool
+/// installs ring): one is installed before any client is made.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
@@ -1222,7 +1229,7 @@ async fn query_phase(tf: &TestFed, node: &NodeHandle, url: &str, n: usize) -> Re
         let url = url.to_string();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = http();
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             let mut posted = 0usize;
             for r in load {
@@ -1560,7 +1567,7 @@ async fn warm_up(tf: &TestFed, all: &[NodeHandle], url: &str) -> Result<()> {
     let rec = record(tf, usize::MAX, Timestamp(now_ms() - 3_600_000));
     let id =
         SignedObject::decode_draft(&rec, usize::MAX, accord_core::Limits::default().scan())?.id();
-    post(&reqwest::Client::new(), url, batch_body(&[rec])).await?;
+    post(&http(), url, batch_body(&[rec])).await?;
     for n in all {
         wait_for(
             "the warm-up record on every node",
@@ -1658,7 +1665,7 @@ async fn latency(nodes: usize, rate: u32, seconds: u32) -> Result<Value> {
         })
         .map(|s| s.id())
         .collect();
-    let client = reqwest::Client::new();
+    let client = http();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut posts = tokio::task::JoinSet::new();

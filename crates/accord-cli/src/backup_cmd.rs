@@ -82,11 +82,13 @@ fn attachments_of(item: &[u8]) -> Option<Mention> {
 pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Result<()> {
     use std::io::Write;
     let url = format!("{}/v1/export", node.trim_end_matches('/'));
-    let mut resp = reqwest::Client::new()
+    // No overall timeout: a backup of a large node takes minutes.
+    let client = crate::node_cmd::client_with_timeout(None)?;
+    let mut resp = client
         .get(&url)
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {node}"))?;
+        .map_err(crate::node_cmd::unreachable(node))?;
     if !resp.status().is_success() {
         bail!("{url}: {}", resp.status());
     }
@@ -121,7 +123,11 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
                     continue;
                 }
                 let url = format!("{}/v1/blobs/{}", node.trim_end_matches('/'), a.sha256);
-                let resp = reqwest::Client::new().get(&url).send().await?;
+                let resp = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(crate::node_cmd::unreachable(node))?;
                 if resp.status() != reqwest::StatusCode::NOT_FOUND && !resp.status().is_success() {
                     // Busy or failing, not "not held": the backup is not what it says.
                     bail!("{url}: {}", resp.status());

@@ -44,7 +44,9 @@ enum LogFormat {
 
 #[derive(Debug, Args)]
 struct NodeArg {
-    /// The node's API address.
+    /// The node's API address: http://HOST:PORT, or https://HOST for a node behind a TLS
+    /// proxy (its certificate checked against the system's trust store and the PEM file
+    /// ACCORD_CA_CERT names).
     #[arg(long, env = "ACCORD_NODE", default_value = node_cmd::DEFAULT_NODE, value_parser = node_cmd::node_url)]
     node: String,
 }
@@ -834,7 +836,9 @@ fn main() -> ExitCode {
         Command::Run { .. } => accord_node::DEFAULT_LOG_FILTER,
         // A child's standard error carries its one line of result (see `run_child`).
         Command::ExtractText { .. } => "off",
-        _ => "warn",
+        // The TLS verifier logs a refused certificate at error level; the command's own error
+        // says it, with the way out.
+        _ => "warn,rustls_platform_verifier=off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

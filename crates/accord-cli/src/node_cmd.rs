@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::{objects_cmd, util};
 
-/// `--node` as a URL: a bare `host:port` (as `accord init --api` takes it) means `http://`.
-/// The tool speaks plain HTTP (it is built without TLS): `https://` is refused with the ways
-/// to reach a node behind a TLS proxy, and another scheme is refused by name.
+/// `--node` as a URL: a bare `host:port` (as `accord init --api` takes it) means `http://`;
+/// `https://` reaches a node behind a TLS reverse proxy (its certificate checked as
+/// [`client_with_timeout`] says); another scheme is refused by name.
 pub fn node_url(value: &str) -> Result<String, String> {
     let value = value.trim();
     let url = if value.contains("://") {
@@ -20,13 +20,9 @@ pub fn node_url(value: &str) -> Result<String, String> {
         format!("http://{value}")
     };
     match reqwest::Url::parse(&url) {
-        Ok(u) if u.scheme() == "http" && u.host().is_some() => Ok(url),
-        Ok(u) if u.scheme() == "https" => Err(format!(
-            "{value:?}: accord speaks plain HTTP to a node's API, not HTTPS. Run it on the node's host (--node http://127.0.0.1:7401), or through an SSH tunnel (ssh -L 7401:127.0.0.1:7401 HOST, then --node http://127.0.0.1:7401); a signed file can also be sent over HTTPS with curl --data-binary @FILE -H 'content-type: application/cbor' {}/v1/objects",
-            value.trim_end_matches('/')
-        )),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
         Ok(u) => Err(format!(
-            "{value:?}: give the node's API as http://HOST:PORT (not {}:)",
+            "{value:?}: give the node's API as http://HOST:PORT or https://HOST (not {}:)",
             u.scheme()
         )),
         Err(e) => Err(format!(
@@ -126,10 +122,85 @@ pub async fn wait_for_signal() {
 }
 
 pub(crate) fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .context("HTTP client")
+    client_with_timeout(Some(std::time::Duration::from_secs(30)))
+}
+
+/// The environment variable naming a file of PEM certificates that HTTPS trusts besides the
+/// system's store: the certificate authority of a node's TLS reverse proxy.
+pub(crate) const CA_CERT_VAR: &str = "ACCORD_CA_CERT";
+
+/// An HTTP client for a node's API, each request bounded by `timeout` when given. HTTPS checks
+/// the node's certificate against the system's trust store and the certificates of
+/// [`CA_CERT_VAR`]; where the system has no store (a minimal container), against those alone,
+/// and plain HTTP needs neither.
+pub(crate) fn client_with_timeout(timeout: Option<std::time::Duration>) -> Result<reqwest::Client> {
+    // One process-wide TLS provider: ring, which libp2p's noise builds already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let extra = match std::env::var_os(CA_CERT_VAR) {
+        None => Vec::new(),
+        Some(path) => {
+            let shown = Path::new(&path).display().to_string();
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("{CA_CERT_VAR}={shown}: cannot read it"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow!("{CA_CERT_VAR}={shown}: not PEM certificates ({e})"))?;
+            if certs.is_empty() {
+                bail!(
+                    "{CA_CERT_VAR}={shown}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)"
+                );
+            }
+            certs
+        }
+    };
+    let builder = |system_store: bool| {
+        let mut b = reqwest::Client::builder();
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        if system_store {
+            for c in &extra {
+                b = b.add_root_certificate(c.clone());
+            }
+            b
+        } else {
+            b.tls_certs_only(extra.iter().cloned())
+        }
+    };
+    match builder(true).build() {
+        Ok(c) => Ok(c),
+        // No system trust store: HTTPS then trusts ACCORD_CA_CERT's certificates only.
+        Err(_) => builder(false).build().context("HTTP client"),
+    }
+}
+
+/// The error of a request that did not reach the node: "cannot reach the node at …", with the
+/// way out when the cause is an untrusted TLS certificate.
+pub(crate) fn unreachable(node: &str) -> impl FnOnce(reqwest::Error) -> anyhow::Error + '_ {
+    move |e| {
+        let message = match tls_hint(&e) {
+            Some(hint) => format!("cannot reach the node at {node} ({hint})"),
+            None => format!("cannot reach the node at {node}"),
+        };
+        anyhow::Error::new(e).context(message)
+    }
+}
+
+/// The hint an HTTPS failure to verify the node's certificate gets.
+pub(crate) fn tls_hint(e: &reqwest::Error) -> Option<String> {
+    let chain = {
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        text
+    };
+    (chain.contains("certificate") || chain.contains("UnknownIssuer")).then(|| {
+        format!(
+            "the node's TLS certificate is not trusted; if its proxy uses a private certificate authority, set {CA_CERT_VAR} to that authority's PEM file"
+        )
+    })
 }
 
 /// Reads a JSON answer; an error status becomes an error that names the node's reason.
@@ -171,7 +242,7 @@ pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]
         .query(params)
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {node}"))?;
+        .map_err(unreachable(node))?;
     json_answer(resp, &url).await
 }
 
@@ -193,7 +264,7 @@ async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
         .body(body)
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {node}"))?;
+        .map_err(unreachable(node))?;
     let v = json_answer(resp, "the node refused the submission").await?;
     Ok(v["results"].as_array().cloned().unwrap_or_default())
 }

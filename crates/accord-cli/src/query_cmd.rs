@@ -479,7 +479,7 @@ pub async fn follow(node: &str, text: Option<&str>, f: &StreamFilters) -> Result
         .query(&f.params(text))
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {node}"))?;
+        .map_err(crate::node_cmd::unreachable(node))?;
     if !resp.status().is_success() {
         let v: Value = resp.json().await.unwrap_or_default();
         bail!("{}", v["error"].as_str().unwrap_or("error"));
@@ -522,7 +522,7 @@ pub(crate) async fn get_bytes(node: &str, path: &str) -> Result<Vec<u8>> {
         .header("accept", "application/cbor")
         .send()
         .await
-        .with_context(|| format!("cannot reach the node at {node}"))?;
+        .map_err(crate::node_cmd::unreachable(node))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or_default();

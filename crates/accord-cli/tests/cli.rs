@@ -724,16 +724,6 @@ fn wrong_flags_and_files_fail_with_one_line() {
         .failure()
         .stderr(predicate::str::contains("--node"))
         .stderr(predicate::str::contains("http://HOST:PORT"));
-    // This build speaks no TLS: https is refused with the ways to reach a node behind a proxy.
-    accord(d)
-        .args(["status", "--node", "https://accord.example.gov"])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("not HTTPS"))
-        .stderr(predicate::str::contains("ssh -L 7401:127.0.0.1:7401"))
-        .stderr(predicate::str::contains(
-            "https://accord.example.gov/v1/objects",
-        ));
     // A proxy's error page in front of the node: its status is said, not "not JSON".
     let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = proxy.local_addr().unwrap();
@@ -1460,4 +1450,136 @@ fn a_node_that_lies_about_its_charter_cannot_lead_publish_on() {
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
         assert!(err.contains(&expected), "expected {expected:?} in: {err}");
     }
+}
+
+/// A TLS endpoint on loopback, as a node's reverse proxy would be, with a certificate for
+/// `localhost` issued by a private certificate authority: it answers every request with a
+/// proxy's 502 page. Returns the port and the authority's certificate (PEM).
+fn tls_proxy_answering_502() -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            // Serves until the test process ends; a client that refuses the certificate
+            // ends its handshake, and the next one is taken.
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let page = "<html><body>502 Bad Gateway</body></html>";
+                let answer = format!(
+                    "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+    });
+    (port, ca.pem())
+}
+
+/// A node behind a TLS reverse proxy is reached over HTTPS: its certificate is checked, against
+/// the system's store and the private authority `ACCORD_CA_CERT` names; an untrusted one is
+/// refused with that way out named, and a bad `ACCORD_CA_CERT` is named.
+#[test]
+fn https_reaches_a_node_behind_a_tls_proxy_whose_authority_is_trusted() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (port, ca_pem) = tls_proxy_answering_502();
+    let ca = d.join("proxy-ca.pem");
+    fs::write(&ca, ca_pem).unwrap();
+    let url = format!("https://localhost:{port}");
+    // Trusted through ACCORD_CA_CERT: the request went over TLS and the proxy's page came back.
+    let reaches_the_proxy = |c: &mut Command| {
+        c.env("ACCORD_CA_CERT", &ca)
+            .args(["status", "--node", &url])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(
+                "502 Bad Gateway, and the answer is not the node's JSON",
+            ));
+    };
+    reaches_the_proxy(&mut accord(d));
+    // Not trusted without it: refused, and the way out named.
+    accord(d)
+        .env_remove("ACCORD_CA_CERT")
+        .args(["status", "--node", &url])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "cannot reach the node at {url}"
+        )))
+        .stderr(predicate::str::contains("TLS certificate is not trusted"))
+        .stderr(predicate::str::contains("ACCORD_CA_CERT"))
+        .stderr(predicate::str::contains("Bad Gateway").not())
+        // One line: the verifier's own log line is not printed besides it.
+        .stderr(predicate::str::contains("rustls").not());
+    // A machine without a trust store of its own (a minimal container, played by pointing the
+    // system store at an empty file): HTTPS trusts ACCORD_CA_CERT alone, plain HTTP works.
+    let empty = d.join("empty.pem");
+    fs::write(&empty, "").unwrap();
+    reaches_the_proxy(
+        accord(d)
+            .env("SSL_CERT_FILE", &empty)
+            .env("SSL_CERT_DIR", d.join("no-such-dir")),
+    );
+    accord(d)
+        .env("SSL_CERT_FILE", &empty)
+        .env("SSL_CERT_DIR", d.join("no-such-dir"))
+        .env_remove("ACCORD_CA_CERT")
+        .args(["status", "--node", "http://127.0.0.1:9"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "cannot reach the node at http://127.0.0.1:9",
+        ))
+        .stderr(predicate::str::contains("HTTP client").not());
+    // A file that is no certificate, and one that is missing, are named.
+    let not_pem = d.join("notes.txt");
+    fs::write(&not_pem, "just words").unwrap();
+    accord(d)
+        .env("ACCORD_CA_CERT", &not_pem)
+        .args(["status", "--node", &url])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("ACCORD_CA_CERT="))
+        .stderr(predicate::str::contains("no PEM certificate"));
+    accord(d)
+        .env("ACCORD_CA_CERT", d.join("missing.pem"))
+        .args(["status", "--node", &url])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing.pem: cannot read it"));
 }

@@ -180,10 +180,13 @@ impl Http {
                 .enable_all()
                 .build()
                 .unwrap(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            client: {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+            }
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
         }
     }
 

@@ -67,11 +67,14 @@ fn http() -> (tokio::runtime::Runtime, reqwest::Client) {
             .build()
             .map_err(|e| e.to_string())
             .unwrap_or_else(|e| panic!("runtime: {e}")),
-        reqwest::Client::builder()
-            // Generous: a node just started on a loaded machine can take seconds to answer.
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_else(|e| panic!("client: {e}")),
+        {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+        }
+        // Generous: a node just started on a loaded machine can take seconds to answer.
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}")),
     )
 }
 
