@@ -121,39 +121,52 @@ pub async fn wait_for_signal() {
     }
 }
 
-pub(crate) fn client() -> Result<reqwest::Client> {
-    client_with_timeout(Some(std::time::Duration::from_secs(30)))
-}
-
 /// The environment variable naming a file of PEM certificates that HTTPS trusts besides the
 /// system's store: the certificate authority of a node's TLS reverse proxy.
 pub(crate) const CA_CERT_VAR: &str = "ACCORD_CA_CERT";
 
-/// An HTTP client for a node's API, each request bounded by `timeout` when given. HTTPS checks
-/// the node's certificate against the system's trust store and the certificates of
-/// [`CA_CERT_VAR`]; where the system has no store (a minimal container), against those alone,
-/// and plain HTTP needs neither.
+/// Set once a client was built without a system trust store (none could be loaded): HTTPS then
+/// trusts [`CA_CERT_VAR`]'s certificates only, and a refused certificate's hint says so.
+static NO_SYSTEM_STORE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The clients this process built, one per kind: the system's store and the certificates are
+/// read once, and connections are reused.
+static BOUNDED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+static UNBOUNDED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+
+/// An HTTP client for a node's API whose requests take at most 30 s each.
+pub(crate) fn client() -> Result<reqwest::Client> {
+    client_with_timeout(Some(std::time::Duration::from_secs(30)))
+}
+
+/// An HTTP client for a node's API, each request bounded by `timeout` when given (without one,
+/// connecting still is: a stream or a backup runs as long as it lasts). HTTPS checks the node's
+/// certificate against the system's trust store and the certificates of [`CA_CERT_VAR`]; where
+/// the system has no store (a minimal container), against those alone, and plain HTTP needs
+/// neither. Redirects are not followed: the API answers where it is asked, so a redirect comes
+/// from something in between (a proxy sending `http://` to `https://`), and is named with the
+/// address to give instead.
 pub(crate) fn client_with_timeout(timeout: Option<std::time::Duration>) -> Result<reqwest::Client> {
+    let cell = if timeout.is_some() {
+        &BOUNDED
+    } else {
+        &UNBOUNDED
+    };
+    if let Some(c) = cell.get() {
+        return Ok(c.clone());
+    }
     // One process-wide TLS provider: ring, which libp2p's noise builds already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let extra = match std::env::var_os(CA_CERT_VAR) {
-        None => Vec::new(),
-        Some(path) => {
-            let shown = Path::new(&path).display().to_string();
-            let pem = std::fs::read(&path)
-                .with_context(|| format!("{CA_CERT_VAR}={shown}: cannot read it"))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow!("{CA_CERT_VAR}={shown}: not PEM certificates ({e})"))?;
-            if certs.is_empty() {
-                bail!(
-                    "{CA_CERT_VAR}={shown}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)"
-                );
-            }
-            certs
-        }
-    };
+    let extra = extra_roots()?;
     let builder = |system_store: bool| {
-        let mut b = reqwest::Client::builder();
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let to = attempt.url().to_string();
+                attempt.error(format!(
+                    "the address answers with a redirect to {to}: give --node as that address"
+                ))
+            }));
         if let Some(t) = timeout {
             b = b.timeout(t);
         }
@@ -166,15 +179,52 @@ pub(crate) fn client_with_timeout(timeout: Option<std::time::Duration>) -> Resul
             b.tls_certs_only(extra.iter().cloned())
         }
     };
-    match builder(true).build() {
-        Ok(c) => Ok(c),
-        // No system trust store: HTTPS then trusts ACCORD_CA_CERT's certificates only.
-        Err(_) => builder(false).build().context("HTTP client"),
+    let built = match builder(true).build() {
+        Ok(c) => c,
+        Err(e) => {
+            // No system trust store: HTTPS then trusts ACCORD_CA_CERT's certificates only.
+            tracing::debug!(error = %e, "no system trust store: HTTPS trusts {CA_CERT_VAR} alone");
+            NO_SYSTEM_STORE.store(true, std::sync::atomic::Ordering::Relaxed);
+            builder(false).build().context("HTTP client")?
+        }
+    };
+    let _ = cell.set(built.clone());
+    Ok(built)
+}
+
+/// The certificates of [`CA_CERT_VAR`] (none when it is unset or empty), each checked as a
+/// trust anchor here, so a bad one is named by the variable rather than failing every request.
+fn extra_roots() -> Result<Vec<reqwest::Certificate>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let Some(path) = std::env::var_os(CA_CERT_VAR).filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let shown = Path::new(&path).display().to_string();
+    let pem =
+        std::fs::read(&path).with_context(|| format!("{CA_CERT_VAR}={shown}: cannot read it"))?;
+    let mut certs = Vec::new();
+    let mut anchors = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_slice_iter(&pem) {
+        let der = der.map_err(|e| anyhow!("{CA_CERT_VAR}={shown}: not PEM certificates: {e}"))?;
+        anchors.add(der.clone()).map_err(|e| {
+            anyhow!(
+                "{CA_CERT_VAR}={shown}: certificate {} is not usable: {e}",
+                certs.len() + 1
+            )
+        })?;
+        certs.push(
+            reqwest::Certificate::from_der(&der)
+                .map_err(|e| anyhow::Error::new(e).context(format!("{CA_CERT_VAR}={shown}")))?,
+        );
     }
+    if certs.is_empty() {
+        bail!("{CA_CERT_VAR}={shown}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)");
+    }
+    Ok(certs)
 }
 
 /// The error of a request that did not reach the node: "cannot reach the node at …", with the
-/// way out when the cause is an untrusted TLS certificate.
+/// way out when the cause is the node's TLS certificate.
 pub(crate) fn unreachable(node: &str) -> impl FnOnce(reqwest::Error) -> anyhow::Error + '_ {
     move |e| {
         let message = match tls_hint(&e) {
@@ -185,18 +235,37 @@ pub(crate) fn unreachable(node: &str) -> impl FnOnce(reqwest::Error) -> anyhow::
     }
 }
 
-/// The hint an HTTPS failure to verify the node's certificate gets.
+/// The hint a refused TLS certificate gets: an https request whose causes (not its URL, which
+/// may hold any word) name a certificate. An unknown issuer is what a private authority gives.
+/// (An expired certificate, or one for another name, is "refused", without that advice.)
 pub(crate) fn tls_hint(e: &reqwest::Error) -> Option<String> {
-    let chain = {
-        let mut text = e.to_string();
-        let mut cause = std::error::Error::source(e);
-        while let Some(c) = cause {
-            text.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
-        text
-    };
-    (chain.contains("certificate") || chain.contains("UnknownIssuer")).then(|| {
+    if e.url().is_none_or(|u| u.scheme() != "https") {
+        return None;
+    }
+    let mut causes = String::new();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        causes.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    if !causes.contains("certificate") {
+        return None;
+    }
+    let ca_set = std::env::var_os(CA_CERT_VAR).is_some_and(|p| !p.is_empty());
+    // An issuer of the same name with another key reads as a bad signature.
+    let issuer = causes.contains("UnknownIssuer") || causes.contains("BadSignature");
+    Some(if !issuer {
+        "the node's TLS certificate is refused (expired, for another name, or not for a server)"
+            .to_owned()
+    } else if ca_set {
+        format!(
+            "the node's TLS certificate is not trusted: {CA_CERT_VAR} does not hold the authority that issued it (the authority's certificate, not the server's)"
+        )
+    } else if NO_SYSTEM_STORE.load(std::sync::atomic::Ordering::Relaxed) {
+        format!(
+            "the node's TLS certificate is not trusted: this machine has no trust store (install ca-certificates), or set {CA_CERT_VAR} to the PEM file of the authority that issued it"
+        )
+    } else {
         format!(
             "the node's TLS certificate is not trusted; if its proxy uses a private certificate authority, set {CA_CERT_VAR} to that authority's PEM file"
         )
@@ -340,7 +409,7 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
                         limit.as_secs()
                     )
                 } else {
-                    anyhow!(e).context(format!("cannot reach {node}"))
+                    unreachable(node)(e)
                 }
             })?;
         if !resp.status().is_success() {
@@ -405,7 +474,7 @@ async fn check_attached(
                 .head(format!("{base}{path}"))
                 .send()
                 .await
-                .with_context(|| format!("cannot reach {node}"))?
+                .map_err(unreachable(node))?
                 .status()
                 .is_success(),
         )
@@ -558,7 +627,7 @@ async fn fetch_object(node: &str, id: &str) -> Result<Vec<u8>> {
         .header("accept", "application/cbor")
         .send()
         .await
-        .with_context(|| format!("cannot reach {node}"))?;
+        .map_err(unreachable(node))?;
     if !resp.status().is_success() {
         bail!("{url}: {}", resp.status());
     }

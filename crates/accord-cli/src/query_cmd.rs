@@ -474,7 +474,8 @@ pub async fn show(node: &str, id: &str) -> Result<()> {
 pub async fn follow(node: &str, text: Option<&str>, f: &StreamFilters) -> Result<()> {
     use futures::StreamExt;
     let url = format!("{}/v1/stream", node.trim_end_matches('/'));
-    let resp = client()?
+    // No overall timeout: the stream lasts until Ctrl-C (a 30-s one cut it then).
+    let resp = crate::node_cmd::client_with_timeout(None)?
         .get(&url)
         .query(&f.params(text))
         .send()

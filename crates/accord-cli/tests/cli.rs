@@ -1453,7 +1453,7 @@ fn a_node_that_lies_about_its_charter_cannot_lead_publish_on() {
 }
 
 /// A TLS endpoint on loopback, as a node's reverse proxy would be, with a certificate for
-/// `localhost` issued by a private certificate authority: it answers every request with a
+/// 127.0.0.1 issued by a private certificate authority: it answers every request with a
 /// proxy's 502 page. Returns the port and the authority's certificate (PEM).
 fn tls_proxy_answering_502() -> (u16, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -1462,7 +1462,7 @@ fn tls_proxy_answering_502() -> (u16, String) {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
         .unwrap()
         .signed_by(&key, &ca, &ca_key)
         .unwrap();
@@ -1520,7 +1520,21 @@ fn https_reaches_a_node_behind_a_tls_proxy_whose_authority_is_trusted() {
     let (port, ca_pem) = tls_proxy_answering_502();
     let ca = d.join("proxy-ca.pem");
     fs::write(&ca, ca_pem).unwrap();
-    let url = format!("https://localhost:{port}");
+    let url = format!("https://127.0.0.1:{port}");
+    // The caller's proxies and log filter stay out of it.
+    let accord = |d: &Path| {
+        let mut c = accord(d);
+        for v in [
+            "RUST_LOG",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            c.env_remove(v);
+        }
+        c
+    };
     // Trusted through ACCORD_CA_CERT: the request went over TLS and the proxy's page came back.
     let reaches_the_proxy = |c: &mut Command| {
         c.env("ACCORD_CA_CERT", &ca)
@@ -1566,6 +1580,55 @@ fn https_reaches_a_node_behind_a_tls_proxy_whose_authority_is_trusted() {
             "cannot reach the node at http://127.0.0.1:9",
         ))
         .stderr(predicate::str::contains("HTTP client").not());
+    // Another authority's certificate in ACCORD_CA_CERT: said to be the wrong one.
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    other
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Another ministry's CA");
+    let other_ca = d.join("other-ca.pem");
+    fs::write(&other_ca, other.self_signed(&other_key).unwrap().pem()).unwrap();
+    accord(d)
+        .env("ACCORD_CA_CERT", &other_ca)
+        .args(["status", "--node", &url])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "ACCORD_CA_CERT does not hold the authority that issued it",
+        ));
+    // A word like "certificate" in a plain-HTTP request gets no TLS hint.
+    accord(d)
+        .env_remove("ACCORD_CA_CERT")
+        .args(["query", "certificate", "--node", "http://127.0.0.1:9"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot reach the node at"))
+        .stderr(predicate::str::contains("TLS").not());
+    // A redirect (a proxy sending http:// on to https://) is not followed: the address to give
+    // is named.
+    let redirecting = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain = redirecting.local_addr().unwrap();
+    let to = url.clone();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut c, _)) = redirecting.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 301 Moved Permanently\r\nlocation: {to}/v1/status\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    accord(d)
+        .args(["status", "--node", &format!("http://{plain}")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "answers with a redirect to {url}/v1/status: give --node as that address"
+        )));
+    let _ = server.join();
     // A file that is no certificate, and one that is missing, are named.
     let not_pem = d.join("notes.txt");
     fs::write(&not_pem, "just words").unwrap();

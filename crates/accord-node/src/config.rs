@@ -881,7 +881,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             if var.starts_with("ACCORD_")
                 && !matches!(
                     var.as_str(),
-                    "ACCORD_LOG" | "ACCORD_LOG_FORMAT" | "ACCORD_NODE"
+                    "ACCORD_LOG" | "ACCORD_LOG_FORMAT" | "ACCORD_NODE" | "ACCORD_CA_CERT"
                 )
             {
                 tracing::warn!(
