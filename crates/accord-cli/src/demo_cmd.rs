@@ -174,19 +174,6 @@ async fn dial_addr(node: &NodeHandle) -> Result<String> {
 
 pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
     crate::node_cmd::raise_open_file_limit();
-    // Claim the API ports first: a taken port is a clear error before anything starts.
-    let mut listeners = Vec::new();
-    for i in 0..MEMBERS.len() as u16 {
-        let p = port
-            .checked_add(i)
-            .ok_or_else(|| anyhow!("--port {port} is too high"))?;
-        let l = tokio::net::TcpListener::bind(("127.0.0.1", p))
-            .await
-            .with_context(|| {
-                format!("port {p} on 127.0.0.1 is not free (choose another with --port)")
-            })?;
-        listeners.push(l);
-    }
     let _tmp;
     let _tmp_kept = data.clone();
     let dir = match data {
@@ -213,6 +200,20 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
             _tmp.path().to_path_buf()
         }
     };
+    // Claim the API ports before anything is written or started: a taken port is a clear error.
+    // (The directory is judged first: refusing another's files needs no port.)
+    let mut listeners = Vec::new();
+    for i in 0..MEMBERS.len() as u16 {
+        let p = port
+            .checked_add(i)
+            .ok_or_else(|| anyhow!("--port {port} is too high"))?;
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", p))
+            .await
+            .with_context(|| {
+                format!("port {p} on 127.0.0.1 is not free (choose another with --port)")
+            })?;
+        listeners.push(l);
+    }
     let seed = seed(&dir)?;
     // A fixed creation time keeps the federation (and its id) the same across restarts.
     let created = accord_core::Timestamp(1_764_547_200_000); // 2025-12-01
