@@ -954,7 +954,9 @@ async fn stream_until(resp: &mut reqwest::Response, want: &str) -> String {
 }
 
 /// The live stream analyses each record once for all subscribers and each subscriber's words
-/// once: a word being typed matches as a beginning, another word does not match, and at most
+/// once: a stream without text receives records whether or not one with text is open (records
+/// are analysed only while one is), streams of text opened later match what follows, a word
+/// being typed matches as a beginning, another word does not match, and at most
 /// `STREAMS_AT_ONCE` streams are open (one more is told to come back).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_streams_match_each_subscribers_words_and_are_bounded() {
@@ -963,11 +965,6 @@ async fn live_streams_match_each_subscribers_words_and_are_bounded() {
     let base = serve(&node).await;
     let client = accord_tests::http();
     let open = |q: &str| client.get(format!("{base}/v1/stream?{q}")).send();
-    let mut typing = open("q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82")
-        .await
-        .unwrap(); // "правит"
-    let mut health = open("q=%D0%B7%D0%B4%D1%80%D0%B0%D0%B2%D0%BE%D0%BE%D1%85%D1%80%D0%B0%D0%BD%D0%B5%D0%BD%D0%B8%D0%B5").await.unwrap(); // "здравоохранение"
-    assert_eq!(typing.status().as_u16(), 200);
     let record = |title: &str| {
         let mut body = tf.fed.record_body(0, "unused", now());
         body.lang = "ru".into();
@@ -975,6 +972,18 @@ async fn live_streams_match_each_subscribers_words_and_are_bounded() {
         body.body = BTreeMap::from([("ru".to_string(), format!("{title}: опыт."))]);
         Object::Record(body).sign(&tf.fed.members[0].publisher)
     };
+    // While no stream matches text, records are sent unanalysed to the streams that do not.
+    let mut every = open("").await.unwrap();
+    let first = record("Цифровые навыки");
+    node.submit(vec![first.as_bytes().to_vec()]).await.unwrap();
+    let got = stream_until(&mut every, &first.id().to_string()).await;
+    assert!(got.contains(&first.id().to_string()), "{got}");
+    // Streams of text opened after it match what follows.
+    let mut typing = open("q=%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82")
+        .await
+        .unwrap(); // "правит"
+    let mut health = open("q=%D0%B7%D0%B4%D1%80%D0%B0%D0%B2%D0%BE%D0%BE%D1%85%D1%80%D0%B0%D0%BD%D0%B5%D0%BD%D0%B8%D0%B5").await.unwrap(); // "здравоохранение"
+    assert_eq!(typing.status().as_u16(), 200);
     let egov = record("Электронное правительство");
     node.submit(vec![egov.as_bytes().to_vec()]).await.unwrap();
     let got = stream_until(&mut typing, &egov.id().to_string()).await;
@@ -987,9 +996,11 @@ async fn live_streams_match_each_subscribers_words_and_are_bounded() {
         !got.contains(&egov.id().to_string()),
         "a record without the word was sent: {got}"
     );
-    // Two are open; the rest of the bound, then one more.
+    let got = stream_until(&mut every, &care.id().to_string()).await;
+    assert!(got.contains(&care.id().to_string()), "{got}");
+    // Three are open; the rest of the bound, then one more.
     let mut open_streams = Vec::new();
-    for _ in 2..accord_api::STREAMS_AT_ONCE {
+    for _ in 3..accord_api::STREAMS_AT_ONCE {
         let r = open("").await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
         open_streams.push(r);

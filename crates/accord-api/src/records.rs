@@ -458,22 +458,31 @@ pub const STREAMS_AT_ONCE: usize = 256;
 /// falls further behind is told how many it missed (`lagged`).
 const STREAM_FEED_CAPACITY: usize = 512;
 
-/// What the live streams send: a record analysed once for all of them, or how many records the
-/// analysis itself fell behind by.
+/// Accepted objects the feed takes into one hand-over to the blocking pool: at bulk rates
+/// (thousands a second) a hand-over per record cost more than making its stream document, and
+/// the feed fell behind the node (a stream with no filter was told it missed seven records in
+/// ten at 4,000 a second: docs/BENCHMARKS.md, "Live streams at bulk rates").
+const FEED_BATCH: usize = 64;
+
+/// What the live streams send: a record made into its stream document once for all of them,
+/// or how many records the feed itself fell behind by.
 pub(crate) enum FeedItem {
     Record {
         doc: Box<RecordDoc>,
-        words: accord_search::DocWords,
+        /// The record's words, analysed only while a stream that matches text is open (see
+        /// [`FeedInner::text_streams`]); a text stream does not match a record without them.
+        words: Option<accord_search::DocWords>,
         json: String,
     },
     Lagged(u64),
 }
 
-/// The records accepted by the node, each made into its stream document and analysed once
-/// (on the blocking pool), for every subscriber: a subscriber only compares (its query's
-/// words, analysed once, against the record's sorted words), so a hundred open streams do not
-/// analyse every record a hundred times on the async workers. Nothing is analysed while no
-/// stream is open.
+/// The records accepted by the node, each made into its stream document once (on the blocking
+/// pool), for every subscriber: a subscriber only compares, so a hundred open streams do not
+/// make every record's document a hundred times on the async workers. Nothing is done while no
+/// stream is open, and a record's words are analysed (its whole text, in every language
+/// family) only while a stream that matches text is open: filters and "every new record" need
+/// none, and at bulk rates the analysis cost more CPU than indexing the record.
 #[derive(Clone)]
 pub(crate) struct StreamFeed(std::sync::Arc<FeedInner>);
 
@@ -481,6 +490,21 @@ pub(crate) struct FeedInner {
     tx: tokio::sync::broadcast::Sender<std::sync::Arc<FeedItem>>,
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     started: std::sync::Once,
+    /// Open streams whose query has text. Counted before such a stream subscribes, so every
+    /// record accepted after it subscribed is analysed; a record the feed took before (its
+    /// words not analysed) was accepted before the stream opened, and is not its to send.
+    text_streams: std::sync::atomic::AtomicUsize,
+}
+
+/// An open stream that matches text, counted in [`FeedInner::text_streams`] while it lives.
+struct TextStream(std::sync::Arc<FeedInner>);
+
+impl Drop for TextStream {
+    fn drop(&mut self) {
+        self.0
+            .text_streams
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl StreamFeed {
@@ -489,7 +513,17 @@ impl StreamFeed {
             tx: tokio::sync::broadcast::channel(STREAM_FEED_CAPACITY).0,
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(STREAMS_AT_ONCE)),
             started: std::sync::Once::new(),
+            text_streams: std::sync::atomic::AtomicUsize::new(0),
         }))
+    }
+
+    /// Counts a stream that matches text until the returned guard is dropped; taken before the
+    /// stream subscribes.
+    fn text_stream(&self) -> TextStream {
+        self.0
+            .text_streams
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        TextStream(self.0.clone())
     }
 
     fn subscribe(
@@ -501,58 +535,88 @@ impl StreamFeed {
             // Subscribed here, not when the task first runs: a record accepted right after the
             // first stream was answered would otherwise pass before the feed listened.
             let accepted = node.subscribe();
-            tokio::spawn(feed(node.clone(), accepted, self.0.tx.clone()));
+            tokio::spawn(feed(node.clone(), accepted, self.0.clone()));
         });
         rx
     }
 }
 
-/// The feed's one task: from the node's accepted objects to analysed records.
+/// One accepted record made into what the streams send; its words analysed when `words`.
+fn feed_item(
+    v: &accord_core::Verified<Object>,
+    trust: &accord_core::TrustView,
+    words: bool,
+) -> Option<FeedItem> {
+    let Object::Record(r) = v.object() else {
+        return None;
+    };
+    let publisher = trust
+        .delegations_of(&v.signer())
+        .iter()
+        .find(|d| d.delegation.member == r.member)
+        .map(|d| d.delegation.name.clone())
+        .unwrap_or_default();
+    let mut doc = RecordDoc::of(v.id(), r, "active", &publisher);
+    let words = words.then(|| accord_search::DocWords::of(&doc));
+    let json = item_json(&doc, None).to_string();
+    // Matched on its words and filters from here on: the body (up to a mebibyte) is not kept
+    // while the record waits for slow subscribers.
+    doc.body.clear();
+    Some(FeedItem::Record {
+        doc: Box::new(doc),
+        words,
+        json,
+    })
+}
+
+/// The feed's one task: from the node's accepted objects to stream documents, up to
+/// [`FEED_BATCH`] of those waiting at a time, in the order accepted.
 async fn feed(
     node: NodeHandle,
     mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<accord_core::Verified<Object>>>,
-    tx: tokio::sync::broadcast::Sender<std::sync::Arc<FeedItem>>,
+    inner: std::sync::Arc<FeedInner>,
 ) {
-    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     loop {
-        let item = match rx.recv().await {
-            Ok(v) => {
-                if tx.receiver_count() == 0 {
-                    continue;
-                }
-                let trust = node.trust();
-                let analysed = tokio::task::spawn_blocking(move || {
-                    let Object::Record(r) = v.object() else {
-                        return None;
-                    };
-                    let publisher = trust
-                        .delegations_of(&v.signer())
-                        .iter()
-                        .find(|d| d.delegation.member == r.member)
-                        .map(|d| d.delegation.name.clone())
-                        .unwrap_or_default();
-                    let mut doc = RecordDoc::of(v.id(), r, "active", &publisher);
-                    let words = accord_search::DocWords::of(&doc);
-                    let json = item_json(&doc, None).to_string();
-                    // Matched on its words and filters from here on: the body (up to a
-                    // mebibyte) is not kept while the record waits for slow subscribers.
-                    doc.body.clear();
-                    Some(FeedItem::Record {
-                        doc: Box::new(doc),
-                        words,
-                        json,
-                    })
-                })
-                .await;
-                match analysed {
-                    Ok(Some(item)) => item,
-                    _ => continue,
-                }
+        let first = match rx.recv().await {
+            Ok(v) => v,
+            Err(RecvError::Lagged(n)) => {
+                let _ = inner.tx.send(std::sync::Arc::new(FeedItem::Lagged(n)));
+                continue;
             }
-            Err(RecvError::Lagged(n)) => FeedItem::Lagged(n),
             Err(RecvError::Closed) => return,
         };
-        let _ = tx.send(std::sync::Arc::new(item));
+        let mut batch = vec![first];
+        // Missed after the batch: told after its records, in the order things happened.
+        let mut lagged = None;
+        while batch.len() < FEED_BATCH {
+            match rx.try_recv() {
+                Ok(v) => batch.push(v),
+                Err(TryRecvError::Lagged(n)) => {
+                    lagged = Some(n);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if inner.tx.receiver_count() > 0 {
+            let trust = node.trust();
+            let words = inner.text_streams.load(std::sync::atomic::Ordering::SeqCst) > 0;
+            let items = tokio::task::spawn_blocking(move || {
+                batch
+                    .iter()
+                    .filter_map(|v| feed_item(v, &trust, words))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for item in items {
+                let _ = inner.tx.send(std::sync::Arc::new(item));
+            }
+        }
+        if let Some(n) = lagged {
+            let _ = inner.tx.send(std::sync::Arc::new(FeedItem::Lagged(n)));
+        }
     }
 }
 
@@ -562,7 +626,7 @@ fn stream_matches(
     q: &SearchQuery,
     words: Option<&accord_search::QueryWords>,
     d: &RecordDoc,
-    dw: &accord_search::DocWords,
+    dw: Option<&accord_search::DocWords>,
 ) -> bool {
     let any = |list: &Vec<String>, v: &str| list.is_empty() || list.iter().any(|x| x == v);
     if !any(&q.members, &d.member) || !any(&q.kinds, &d.kind) || !any(&q.publishers, &d.publisher) {
@@ -600,7 +664,7 @@ fn stream_matches(
             return false;
         }
     }
-    words.is_none_or(|w| w.matches(dw))
+    words.is_none_or(|w| dw.is_some_and(|dw| w.matches(dw)))
 }
 
 pub(crate) async fn stream(
@@ -628,9 +692,11 @@ pub(crate) async fn stream(
         .as_deref()
         .filter(|t| !t.trim().is_empty())
         .map(accord_search::QueryWords::of);
+    // Counted before subscribing: every record the stream receives is then analysed.
+    let text = words.is_some().then(|| feed.text_stream());
     let rx = feed.subscribe(&node);
     let s = futures::stream::unfold(
-        (rx, q, words, slot),
+        (rx, q, words, (slot, text)),
         |(mut rx, q, words, slot)| async move {
             loop {
                 let item = match rx.recv().await {
@@ -644,7 +710,7 @@ pub(crate) async fn stream(
                         words: dw,
                         json,
                     } => {
-                        if !stream_matches(&q, words.as_ref(), doc, dw) {
+                        if !stream_matches(&q, words.as_ref(), doc, dw.as_ref()) {
                             continue;
                         }
                         Event::default()
@@ -748,12 +814,9 @@ pub(crate) async fn publishers_value(node: &NodeHandle) -> Result<Value, ApiErro
 mod tests {
     use super::*;
 
-    /// A new record is active and created now: a stream of other statuses, of a period that
-    /// ended or has not begun, or of source-document dates it is not dated within, gets none.
-    #[test]
-    fn a_new_record_matches_a_streams_status_and_period_filters() {
-        let created = Timestamp(1_700_000_000_000);
-        let mut doc = RecordDoc {
+    /// A record in English titled "Portal", created at `created`.
+    fn portal(created: Timestamp) -> RecordDoc {
+        RecordDoc {
             id: ObjectId::of_body(b"a record"),
             created,
             member: "KZ".into(),
@@ -770,10 +833,53 @@ mod tests {
             publisher: "KZ ministry".into(),
             attachments: Vec::new(),
             files: Vec::new(),
+        }
+    }
+
+    /// Records are analysed while a stream of text is open, and only then: each such stream
+    /// counts while it lives, whichever closes first.
+    #[test]
+    fn text_streams_are_counted_while_they_live() {
+        let feed = StreamFeed::new();
+        let count = || {
+            feed.0
+                .text_streams
+                .load(std::sync::atomic::Ordering::SeqCst)
         };
+        assert_eq!(count(), 0);
+        let a = feed.text_stream();
+        let b = feed.text_stream();
+        assert_eq!(count(), 2);
+        drop(a);
+        assert_eq!(count(), 1);
+        let c = feed.text_stream();
+        drop(b);
+        assert_eq!(count(), 1);
+        drop(c);
+        assert_eq!(count(), 0);
+    }
+
+    /// Without its words a record matches no stream of text, and still every stream without.
+    #[test]
+    fn a_record_without_its_words_matches_only_streams_without_text() {
+        let doc = portal(Timestamp(1_700_000_000_000));
+        let q = SearchQuery::default();
+        let portal = accord_search::QueryWords::of("portal");
+        let words = accord_search::DocWords::of(&doc);
+        assert!(stream_matches(&q, Some(&portal), &doc, Some(&words)));
+        assert!(!stream_matches(&q, Some(&portal), &doc, None));
+        assert!(stream_matches(&q, None, &doc, None));
+    }
+
+    /// A new record is active and created now: a stream of other statuses, of a period that
+    /// ended or has not begun, or of source-document dates it is not dated within, gets none.
+    #[test]
+    fn a_new_record_matches_a_streams_status_and_period_filters() {
+        let created = Timestamp(1_700_000_000_000);
+        let mut doc = portal(created);
         let day = |d: &str| Timestamp::from_date(d);
         let matches = |doc: &RecordDoc, q: SearchQuery| {
-            stream_matches(&q, None, doc, &accord_search::DocWords::of(doc))
+            stream_matches(&q, None, doc, Some(&accord_search::DocWords::of(doc)))
         };
         let q = SearchQuery::default;
         assert!(matches(&doc, q()));

@@ -104,6 +104,29 @@ impl Overrides {
     }
 }
 
+/// The live stream `ingest` holds open while it posts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamMode {
+    /// No stream.
+    None,
+    /// A stream with no filter: every record is sent.
+    All,
+    /// A stream of a word every record's title holds: every record is analysed and sent.
+    Text,
+}
+
+impl StreamMode {
+    /// The stream's query, when there is one.
+    fn query(self) -> Option<&'static str> {
+        match self {
+            StreamMode::None => None,
+            StreamMode::All => Some(""),
+            // "цифровым", a word of every generated record's Russian title.
+            StreamMode::Text => Some("?q=%D1%86%D0%B8%D1%84%D1%80%D0%BE%D0%B2%D1%8B%D0%BC"),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Bulk ingest into one node over HTTP until stored and searchable.
@@ -116,6 +139,10 @@ enum Cmd {
         /// Requests in flight at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// A live stream (`/v1/stream`) open during the ingest, as an analyst's open search
+        /// page holds one.
+        #[arg(long, value_enum, default_value_t = StreamMode::None)]
+        stream: StreamMode,
     },
     /// Records posted to one of `nodes` nodes until every node holds all of them.
     Cluster {
@@ -221,7 +248,8 @@ fn main() -> Result<()> {
                 records,
                 batch,
                 concurrency,
-            } => ingest(records, batch, concurrency).await,
+                stream,
+            } => ingest(records, batch, concurrency, stream).await,
             Cmd::Cluster {
                 nodes,
                 records,
@@ -941,14 +969,108 @@ fn mean_ms(text: &str, name: &str) -> Option<f64> {
     (count > 0.0).then(|| round(sum / count * 1000.0, 2))
 }
 
+/// What a live stream received: records, and records it was told it missed (`lagged`).
+#[derive(Default)]
+struct StreamSeen {
+    records: std::sync::atomic::AtomicU64,
+    missed: std::sync::atomic::AtomicU64,
+}
+
+impl StreamSeen {
+    fn records(&self) -> u64 {
+        self.records.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn missed(&self) -> u64 {
+        self.missed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Opens the node's live stream with `query` (subscribed once the response's head arrives)
+/// and counts its events on a task until the response ends.
+async fn open_stream(url: &str, query: &str) -> Result<Arc<StreamSeen>> {
+    use futures::StreamExt;
+    let resp = http()
+        .get(format!("{url}/v1/stream{query}"))
+        .send()
+        .await
+        .context("opening the live stream")?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        bail!(
+            "opening the live stream: {status}: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let seen = Arc::new(StreamSeen::default());
+    let counts = seen.clone();
+    tokio::spawn(async move {
+        let mut body = resp.bytes_stream();
+        let mut line = Vec::new();
+        let mut event = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            for &b in chunk.iter() {
+                if b != b'\n' {
+                    line.push(b);
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&line);
+                if let Some(name) = text.strip_prefix("event:") {
+                    event = name.trim().to_string();
+                    if event == "record" {
+                        counts
+                            .records
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                } else if let Some(data) = text.strip_prefix("data:")
+                    && event == "lagged"
+                {
+                    let missed = serde_json::from_str::<Value>(data.trim())
+                        .ok()
+                        .and_then(|v| v["missed"].as_u64())
+                        .unwrap_or(0);
+                    counts
+                        .missed
+                        .fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
+                }
+                line.clear();
+            }
+        }
+    });
+    Ok(seen)
+}
+
 async fn single_node_ingest(
     tf: &TestFed,
     recs: &[Vec<u8>],
     batch: usize,
     concurrency: usize,
 ) -> Result<(NodeHandle, String, Duration, Duration)> {
+    let (node, url, stored, searchable) =
+        single_node_ingest_streamed(tf, recs, batch, concurrency, StreamMode::None).await?;
+    Ok((node, url, stored, searchable.0))
+}
+
+/// [`single_node_ingest`] with a live stream open (when `stream` asks for one); also returns
+/// what the stream received.
+async fn single_node_ingest_streamed(
+    tf: &TestFed,
+    recs: &[Vec<u8>],
+    batch: usize,
+    concurrency: usize,
+    stream: StreamMode,
+) -> Result<(
+    NodeHandle,
+    String,
+    Duration,
+    (Duration, Option<Arc<StreamSeen>>),
+)> {
     let node = spawn(tf, 0, vec![]).await?;
     let url = serve(&node).await;
+    let seen = match stream.query() {
+        Some(q) => Some(open_stream(&url, q).await?),
+        None => None,
+    };
     let n = recs.len();
     let t = Instant::now();
     post_all(&url, recs, batch, concurrency).await?;
@@ -960,7 +1082,7 @@ async fn single_node_ingest(
         || async { searchable(&node).await >= n },
     )
     .await?;
-    Ok((node, url, stored, t.elapsed()))
+    Ok((node, url, stored, (t.elapsed(), seen)))
 }
 
 /// CPU seconds (user + system) this process has used so far, from /proc/self/stat (clock ticks
@@ -1416,16 +1538,26 @@ async fn catchup(n: usize) -> Result<Value> {
     }))
 }
 
-async fn ingest(n: usize, batch: usize, concurrency: usize) -> Result<Value> {
+async fn ingest(n: usize, batch: usize, concurrency: usize, stream: StreamMode) -> Result<Value> {
     let tf = TestFed::new(&CODES[..2], 41)?;
     let recs = records(&tf, n);
     let bytes: usize = recs.iter().map(Vec::len).sum();
     let verify = verify_rate(&recs[..n.min(20_000)]);
     let verified_before = accord_core::keys::verifications();
     let cpu_before = cpu_seconds();
-    let (node, url, stored, searchable_after) =
-        single_node_ingest(&tf, &recs, batch, concurrency).await?;
+    let (node, url, stored, (searchable_after, seen)) =
+        single_node_ingest_streamed(&tf, &recs, batch, concurrency, stream).await?;
     let cpu = cpu_seconds() - cpu_before;
+    // What the stream received (outside the timing): every record, as an event or as missed.
+    if let Some(seen) = &seen {
+        let _ = wait_for(
+            "the live stream to receive or be told of every record",
+            Duration::from_secs(120),
+            Duration::from_millis(20),
+            || async { seen.records() + seen.missed() >= n as u64 },
+        )
+        .await;
+    }
     let verified = accord_core::keys::verifications() - verified_before;
     let rate = n as f64 / searchable_after.as_secs_f64();
     let status = endpoint_cost(&url, "/v1/status", 50).await;
@@ -1450,6 +1582,9 @@ async fn ingest(n: usize, batch: usize, concurrency: usize) -> Result<Value> {
         "cpu_s": round(cpu, 2),
         "cores_busy": round(cpu / searchable_after.as_secs_f64(), 2),
         "verifications_per_record": round(verified as f64 / n as f64, 3),
+        "stream": format!("{stream:?}").to_lowercase(),
+        "stream_records": seen.as_ref().map(|s| s.records()),
+        "stream_missed": seen.as_ref().map(|s| s.missed()),
         "commit_ms_mean": mean_ms(&text, "accord_store_commit_duration_seconds"),
         "searchable_lag_ms_mean": mean_ms(&text, "accord_search_visibility_lag_seconds"),
         "status": status,

@@ -1,7 +1,8 @@
 //! Indexing cost: bilingual records (Russian with an English translation, ~2 KB of text each)
 //! added to an index in memory and committed, as the node's indexer thread does. The text is
 //! drawn from fixed word lists with a seeded generator, so every run indexes the same documents.
-//! Also the first run of a ranked query over an index of such records (`first_query`).
+//! Also the first run of a ranked query over an index of such records (`first_query`), and the
+//! live stream's analysis of the same records' words in every language family (`doc_words`).
 
 use std::collections::BTreeMap;
 
@@ -417,5 +418,24 @@ fn first_query(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, index, first_query);
+/// The live stream's analysis of a record while a stream of text is open
+/// ([`accord_search::DocWords::of`]: every text, in every language family), over the records
+/// `index` indexes: its cost per record against indexing's.
+fn doc_words(c: &mut Criterion) {
+    let mut w = Words(0x9E37_79B9_7F4A_7C15);
+    let docs: Vec<RecordDoc> = (0..RECORDS).map(|i| record(i, &mut w)).collect();
+    let mut g = c.benchmark_group("doc_words");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("2000 bilingual records", |b| {
+        b.iter(|| {
+            docs.iter()
+                .map(|d| accord_search::DocWords::of(d).len())
+                .sum::<usize>()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, index, first_query, doc_words);
 criterion_main!(benches);

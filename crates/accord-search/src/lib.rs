@@ -859,47 +859,68 @@ pub fn swap_layout(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// A record's words in every language family's analysis, as the live stream matches them:
-/// analysed once per record and shared by every subscriber ([`QueryWords::matches`]).
+/// A record's words in each language family's analysis, as the live stream matches them:
+/// analysed once per record and shared by every subscriber ([`QueryWords::matches`]). Each of
+/// the record's texts is read in its own language's family, as the index reads it into that
+/// family's fields (which are the only ones a query's words of that family are looked for in).
 #[derive(Debug, Clone, Default)]
 pub struct DocWords {
-    per_family: Vec<std::collections::BTreeSet<String>>,
+    /// Each family's distinct words, sorted.
+    per_family: Vec<Vec<String>>,
 }
 
 /// Distinct words per language family a [`DocWords`] keeps (a record of ordinary length has
 /// a few hundred); a live stream does not match a word of a longer record beyond them.
 pub const MAX_DOC_WORDS: usize = 4096;
 
+thread_local! {
+    /// Each family's analyser for [`DocWords::of`], kept per thread: built for every record it
+    /// cost as much as a short record's analysis, and a kept copy's own stem memory stays warm.
+    static DOC_ANALYZERS: std::cell::RefCell<Option<[TextAnalyzer; 3]>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl DocWords {
     pub fn of(d: &RecordDoc) -> DocWords {
-        let all: Vec<&String> = d
-            .title
-            .values()
-            .chain(d.summary.values())
-            .chain(d.tags.iter())
-            .chain(d.body.values())
-            .chain(d.attachments.iter().map(|a| &a.text))
+        let (head, text) = d.head_and_text();
+        let tags = d.tags.join(" ");
+        // Head and tags first: a longer record's words beyond the bound are its body's.
+        let texts: Vec<(Family, &str)> = head
+            .iter()
+            .map(|(lang, t)| (Family::of(lang), t.as_str()))
+            .chain((!tags.is_empty()).then(|| (Family::of(&d.lang), tags.as_str())))
+            .chain(text.iter().map(|(lang, t)| (Family::of(lang), t.as_str())))
             .collect();
-        DocWords {
-            per_family: Family::ALL
-                .iter()
-                .map(|f| {
-                    let mut a = analyzer(*f);
-                    let mut have = std::collections::BTreeSet::new();
-                    'texts: for t in &all {
-                        for v in plan::analyze_with(&mut a, t) {
-                            for w in v {
-                                // Bounded: a live stream holds the words of its last records,
-                                // and a hostile body of a million distinct words must not
-                                // make that gigabytes. Head and tags come first.
-                                if have.len() >= MAX_DOC_WORDS {
-                                    break 'texts;
-                                }
-                                have.insert(w);
-                            }
-                        }
+        // A hash set while analysing (a token at a time, most of them repeats), then sorted
+        // once: a sorted tree compared strings a dozen times a token, two thirds of the
+        // analysis. Keyed at random, so that a hostile body's words cannot be made to collide.
+        let mut sets: [std::collections::HashSet<String>; 3] = Default::default();
+        DOC_ANALYZERS.with_borrow_mut(|analyzers| {
+            let analyzers = analyzers.get_or_insert_with(|| Family::ALL.map(analyzer));
+            for (family, t) in texts {
+                let have = &mut sets[family as usize];
+                let mut stream = analyzers[family as usize].token_stream(t);
+                while stream.advance() {
+                    let w = &stream.token().text;
+                    if have.contains(w) {
+                        continue;
                     }
-                    have
+                    // Bounded: a live stream holds the words of its last records, and a
+                    // hostile body of a million distinct words must not make that gigabytes.
+                    if have.len() >= MAX_DOC_WORDS {
+                        break;
+                    }
+                    have.insert(w.clone());
+                }
+            }
+        });
+        DocWords {
+            per_family: sets
+                .into_iter()
+                .map(|set| {
+                    let mut words: Vec<String> = set.into_iter().collect();
+                    words.sort_unstable();
+                    words
                 })
                 .collect(),
         }
@@ -970,15 +991,11 @@ impl QueryWords {
             let last = self.partial == Some(i);
             self.per_family.iter().zip(&d.per_family).any(|(q, have)| {
                 q.get(i).into_iter().flatten().any(|t| {
-                    have.contains(t)
-                        || (last
-                            && have
-                                .range::<str, _>((
-                                    std::ops::Bound::Included(t.as_str()),
-                                    std::ops::Bound::Unbounded,
-                                ))
-                                .next()
-                                .is_some_and(|h| h.starts_with(t.as_str())))
+                    // The first of the record's words not before `t`: `t` itself, or the
+                    // first it begins.
+                    let at = have.partition_point(|h| h.as_str() < t.as_str());
+                    have.get(at)
+                        .is_some_and(|h| h == t || (last && h.starts_with(t.as_str())))
                 })
             })
         })
