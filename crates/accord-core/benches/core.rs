@@ -34,9 +34,8 @@ fn signatures(c: &mut Criterion) {
     g.finish();
 }
 
-fn envelope(c: &mut Criterion) {
-    let fed =
-        DevFederation::new(&["KZ", "BY", "AM"], [7; 32], Timestamp(1_700_000_000_000)).unwrap();
+/// A ~7 KiB bilingual record of `fed`'s first member.
+fn bilingual_record(fed: &DevFederation) -> Object {
     let mut body = fed.record_body(
         0,
         "A regulatory note on proactive e-government services",
@@ -50,7 +49,13 @@ fn envelope(c: &mut Criterion) {
     );
     body.title
         .insert("ru".into(), "Записка о проактивных услугах".into());
-    let obj = Object::Record(body);
+    Object::Record(body)
+}
+
+fn envelope(c: &mut Criterion) {
+    let fed =
+        DevFederation::new(&["KZ", "BY", "AM"], [7; 32], Timestamp(1_700_000_000_000)).unwrap();
+    let obj = bilingual_record(&fed);
     let signed = obj.sign(&fed.members[0].publisher);
     let bytes = signed.as_bytes().to_vec();
     let limits = Limits::default();
@@ -82,5 +87,49 @@ fn envelope(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, signatures, envelope);
+/// The part of validation the node's one store thread does for every record: judging a
+/// prechecked record (decoded, signature checked) against the trust view, under the 1.3 rules,
+/// which refuse a key given twice in any of the body's maps.
+fn judge(c: &mut Criterion) {
+    let limits = Limits {
+        rules: accord_core::object::RULES_1_3,
+        ..Limits::default()
+    };
+    let fed = DevFederation::with_limits(
+        &["KZ", "BY", "AM"],
+        [7; 32],
+        Timestamp(1_700_000_000_000),
+        limits,
+    )
+    .unwrap();
+    let bytes = bilingual_record(&fed)
+        .sign(&fed.members[0].publisher)
+        .as_bytes()
+        .to_vec();
+    let (mut trust, _) = accord_core::TrustView::from_genesis(fed.genesis.as_bytes()).unwrap();
+    if let accord_core::Verdict::Accepted(v) =
+        validate(fed.delegation(0).as_bytes(), &trust, Timestamp::MAX)
+    {
+        trust.apply(&v);
+    }
+    let mut g = c.benchmark_group("judge");
+    g.bench_function("prechecked_record_rules_1_3", |b| {
+        b.iter_batched(
+            || {
+                let s = SignedObject::decode(&bytes, limits.max_bytes(), limits.scan()).unwrap();
+                accord_core::precheck(s, &limits).unwrap()
+            },
+            |p| {
+                assert!(
+                    p.judge(&trust, &accord_core::NoRecords, Timestamp::MAX)
+                        .is_ok()
+                )
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, signatures, envelope, judge);
 criterion_main!(benches);

@@ -473,7 +473,12 @@ pub fn check_unique_keys(body: &[u8], limits: &Limits) -> Result<(), crate::Reje
     let value: Value =
         ciborium::de::from_reader_with_recursion_limit(body, limits.scan().max_depth + 2)
             .map_err(|e| crate::Rejection::Decode(DecodeError::Body(e.to_string())))?;
-    unique_keys(&value).map_err(|e| crate::Rejection::InvalidField {
+    unique_keys_of(&value)
+}
+
+/// [`check_unique_keys`] of a body already decoded.
+fn unique_keys_of(value: &Value) -> Result<(), crate::Rejection> {
+    unique_keys(value).map_err(|e| crate::Rejection::InvalidField {
         field: "map",
         problem: match e {
             DecodeError::Body(m) => m,
@@ -566,6 +571,24 @@ impl Object {
     /// Decodes body bytes into a typed object. The body must be exactly one CBOR item within
     /// the federation's depth and list limits (checked by the scanner before decoding).
     pub fn decode_body(body: &[u8], limits: &Limits) -> Result<Object, DecodeError> {
+        Object::of_value(&Object::body_value(body, limits)?)
+    }
+
+    /// [`Object::decode_body`], and what [`check_unique_keys`] says of the same body, read from
+    /// the one decoding: whether it applies depends on the rules in force when the object was
+    /// created, judged later (the node decodes on a pool of workers and judges on one thread,
+    /// which so never decodes a body a second time).
+    pub(crate) fn decode_body_and_keys(
+        body: &[u8],
+        limits: &Limits,
+    ) -> Result<(Object, Result<(), crate::Rejection>), DecodeError> {
+        let value = Object::body_value(body, limits)?;
+        let object = Object::of_value(&value)?;
+        Ok((object, unique_keys_of(&value)))
+    }
+
+    /// A body's CBOR: one item, within the scan limits.
+    fn body_value(body: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
         crate::cbor::check_single(body, limits.scan()).map_err(|e| match e {
             DecodeError::Cbor(m) => DecodeError::Body(m),
             DecodeError::TrailingBytes(n) => {
@@ -573,9 +596,12 @@ impl Object {
             }
             other => other,
         })?;
-        let value: Value =
-            ciborium::de::from_reader_with_recursion_limit(body, limits.scan().max_depth + 2)
-                .map_err(|e| DecodeError::Body(e.to_string()))?;
+        ciborium::de::from_reader_with_recursion_limit(body, limits.scan().max_depth + 2)
+            .map_err(|e| DecodeError::Body(e.to_string()))
+    }
+
+    /// The object a body's CBOR holds.
+    fn of_value(value: &Value) -> Result<Object, DecodeError> {
         let Value::Map(entries) = &value else {
             return Err(DecodeError::Body("not a CBOR map".into()));
         };

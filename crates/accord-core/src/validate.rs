@@ -290,8 +290,12 @@ fn check(
     now: Timestamp,
 ) -> Checked {
     let limits = *trust.limits();
-    let obj = Object::decode_body(signed.body(), &limits)?;
-    Ok(match rules(&signed, &obj, trust, known, now, false)? {
+    let (obj, keys) = Object::decode_body_and_keys(signed.body(), &limits)?;
+    let checked = Checks {
+        signatures: false,
+        unique_keys: keys.as_ref().err(),
+    };
+    Ok(match rules(&signed, &obj, trust, known, now, checked)? {
         None => Ok(Verified::new(obj, signed)),
         Some(m) => Err(m),
     })
@@ -307,6 +311,9 @@ pub struct Prechecked {
     signed: SignedObject,
     object: Object,
     limits: Limits,
+    /// A key given twice in one of the body's maps, found while decoding it; refused if the
+    /// rules in force when the object was created say so.
+    duplicate_key: Option<Box<Rejection>>,
 }
 
 impl Prechecked {
@@ -343,7 +350,11 @@ impl Prechecked {
                 Verdict::Rejected(r) => Err((self, Err(r))),
             };
         }
-        match rules(&self.signed, &self.object, trust, known, now, true) {
+        let checked = Checks {
+            signatures: true,
+            unique_keys: self.duplicate_key.as_deref(),
+        };
+        match rules(&self.signed, &self.object, trust, known, now, checked) {
             Ok(None) => Ok(Verified::new(self.object, self.signed)),
             Ok(Some(m)) => Err((self, Ok(m))),
             Err(r) => Err((self, Err(r))),
@@ -355,12 +366,13 @@ impl Prechecked {
 /// number of signatures it must have, and every signature verifies. Costs one `verify_strict`
 /// per signature; everything else is left to [`Prechecked::judge`].
 pub fn precheck(signed: SignedObject, limits: &Limits) -> Result<Prechecked, Rejection> {
-    let object = Object::decode_body(signed.body(), limits)?;
+    let (object, keys) = Object::decode_body_and_keys(signed.body(), limits)?;
     check_signatures(&signed, object.object_type())?;
     Ok(Prechecked {
         signed,
         object,
         limits: *limits,
+        duplicate_key: keys.err().map(Box::new),
     })
 }
 
@@ -381,15 +393,23 @@ fn check_signatures(signed: &SignedObject, t: ObjectType) -> Result<(), Rejectio
     }
 }
 
+/// What was found of an object before [`rules`] judge it.
+struct Checks<'a> {
+    /// Its signatures were checked ([`precheck`]).
+    signatures: bool,
+    /// A key given twice in one of its body's maps, found while decoding it.
+    unique_keys: Option<&'a Rejection>,
+}
+
 /// Every rule but the body's decoding: `Ok(None)` accepts, `Ok(Some(_))` waits. The
-/// signatures are checked here unless `signatures_checked` says [`precheck`] did it.
+/// signatures are checked here unless `checked` says [`precheck`] did it.
 fn rules(
     signed: &SignedObject,
     obj: &Object,
     trust: &TrustView,
     known: &dyn KnownRecords,
     now: Timestamp,
-    signatures_checked: bool,
+    checked: Checks<'_>,
 ) -> Result<Option<Missing>, Rejection> {
     let limits = *trust.limits();
     let fed = trust.federation();
@@ -397,7 +417,7 @@ fn rules(
     // Signatures come right after decoding (PROTOCOL.md §5, step 3), as in the node's
     // pipeline, where [`precheck`] checks them on a worker pool before the trust rules: the
     // same object gets the same reason code on either path.
-    if !signatures_checked {
+    if !checked.signatures {
         check_signatures(signed, t)?;
     }
     match obj.federation() {
@@ -433,8 +453,8 @@ fn rules(
     let charter = trust.charter();
     // The refusal rules of the charter in force when the object was created (PROTOCOL.md §10).
     let rules_1_3 = trust.rules_at(created) >= crate::object::RULES_1_3;
-    if rules_1_3 {
-        crate::object::check_unique_keys(signed.body(), &limits)?;
+    if rules_1_3 && let Some(r) = checked.unique_keys {
+        return Err(r.clone());
     }
     if let Some(member) = obj.member()
         && charter.member(member).is_none()

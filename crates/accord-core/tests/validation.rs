@@ -1684,6 +1684,12 @@ fn a_key_given_twice_in_any_map_is_refused() {
         validate(twice_in_title.as_bytes(), &trust, NOW),
         Rejection::InvalidField { field: "map", problem } if problem.contains("appears twice")
     );
+    // The node's path (decoded and its signature checked on a pool of workers, judged on one
+    // thread from what that one decoding found) refuses it alike.
+    assert_rejected!(
+        precheck_then_judge(twice_in_title.as_bytes(), &trust, NOW),
+        Rejection::InvalidField { field: "map", problem } if problem.contains("appears twice")
+    );
     let twice_at_top = signed_body(&|entries| {
         let kind = entries
             .iter()
@@ -1718,6 +1724,7 @@ fn a_key_given_twice_in_any_map_is_refused() {
     let mut signed = SignedObject::unsigned(body);
     assert!(signed.add_signature(&old.members[KZ].publisher));
     accepted(validate(signed.as_bytes(), &old_trust, NOW));
+    accepted(precheck_then_judge(signed.as_bytes(), &old_trust, NOW));
 }
 
 /// The 1.3 rules apply to objects created under the charter that adopted them, whichever
