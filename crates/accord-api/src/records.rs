@@ -460,8 +460,8 @@ const STREAM_FEED_CAPACITY: usize = 512;
 
 /// Accepted objects the feed takes into one hand-over to the blocking pool: at bulk rates
 /// (thousands a second) a hand-over per record cost more than making its stream document, and
-/// the feed fell behind the node (a stream with no filter was told it missed seven records in
-/// ten at 4,000 a second: docs/BENCHMARKS.md, "Live streams at bulk rates").
+/// the feed fell behind the node (a stream with no filter was told it missed two records in
+/// three at ~2,800 a second: docs/BENCHMARKS.md, "Live streams at bulk rates").
 const FEED_BATCH: usize = 64;
 
 /// What the live streams send: a record made into its stream document once for all of them,
@@ -480,9 +480,9 @@ pub(crate) enum FeedItem {
 /// The records accepted by the node, each made into its stream document once (on the blocking
 /// pool), for every subscriber: a subscriber only compares, so a hundred open streams do not
 /// make every record's document a hundred times on the async workers. Nothing is done while no
-/// stream is open, and a record's words are analysed (its whole text, in every language
-/// family) only while a stream that matches text is open: filters and "every new record" need
-/// none, and at bulk rates the analysis cost more CPU than indexing the record.
+/// stream is open, and a record's words are analysed (each text in its own language's family)
+/// only while a stream that matches text is open: filters and "every new record" need none,
+/// and at bulk rates the analysis cost more CPU than indexing the record.
 #[derive(Clone)]
 pub(crate) struct StreamFeed(std::sync::Arc<FeedInner>);
 
@@ -541,11 +541,12 @@ impl StreamFeed {
     }
 }
 
-/// One accepted record made into what the streams send; its words analysed when `words`.
+/// One accepted record made into what the streams send; its words analysed with `words`
+/// when given.
 fn feed_item(
     v: &accord_core::Verified<Object>,
     trust: &accord_core::TrustView,
-    words: bool,
+    words: Option<&mut accord_search::DocAnalyzers>,
 ) -> Option<FeedItem> {
     let Object::Record(r) = v.object() else {
         return None;
@@ -557,7 +558,7 @@ fn feed_item(
         .map(|d| d.delegation.name.clone())
         .unwrap_or_default();
     let mut doc = RecordDoc::of(v.id(), r, "active", &publisher);
-    let words = words.then(|| accord_search::DocWords::of(&doc));
+    let words = words.map(|a| accord_search::DocWords::of_with(a, &doc));
     let json = item_json(&doc, None).to_string();
     // Matched on its words and filters from here on: the body (up to a mebibyte) is not kept
     // while the record waits for slow subscribers.
@@ -577,6 +578,9 @@ async fn feed(
     inner: std::sync::Arc<FeedInner>,
 ) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    // The feed's one set of analysers, made when a stream of text first needs it and handed to
+    // each batch's blocking task and back.
+    let mut analyzers: Option<accord_search::DocAnalyzers> = None;
     loop {
         let first = match rx.recv().await {
             Ok(v) => v,
@@ -602,14 +606,28 @@ async fn feed(
         if inner.tx.receiver_count() > 0 {
             let trust = node.trust();
             let words = inner.text_streams.load(std::sync::atomic::Ordering::SeqCst) > 0;
-            let items = tokio::task::spawn_blocking(move || {
-                batch
+            let mut kept = if words {
+                Some(analyzers.take().unwrap_or_default())
+            } else {
+                None
+            };
+            let taken = batch.len() as u64;
+            let items = match tokio::task::spawn_blocking(move || {
+                let items = batch
                     .iter()
-                    .filter_map(|v| feed_item(v, &trust, words))
-                    .collect::<Vec<_>>()
+                    .filter_map(|v| feed_item(v, &trust, kept.as_mut()))
+                    .collect::<Vec<_>>();
+                (items, kept)
             })
             .await
-            .unwrap_or_default();
+            {
+                Ok((items, kept)) => {
+                    analyzers = kept.or(analyzers);
+                    items
+                }
+                // The batch's task panicked: its records are told as missed.
+                Err(_) => vec![FeedItem::Lagged(taken)],
+            };
             for item in items {
                 let _ = inner.tx.send(std::sync::Arc::new(item));
             }

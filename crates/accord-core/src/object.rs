@@ -469,14 +469,6 @@ pub enum Object {
 /// decoder into a map type keeps one of the values silently, and another implementation may
 /// keep the other: one signed object would read differently on two nodes. Objects stored
 /// before are read as they always were.
-pub fn check_unique_keys(body: &[u8], limits: &Limits) -> Result<(), crate::Rejection> {
-    let value: Value =
-        ciborium::de::from_reader_with_recursion_limit(body, limits.scan().max_depth + 2)
-            .map_err(|e| crate::Rejection::Decode(DecodeError::Body(e.to_string())))?;
-    unique_keys_of(&value)
-}
-
-/// [`check_unique_keys`] of a body already decoded.
 fn unique_keys_of(value: &Value) -> Result<(), crate::Rejection> {
     unique_keys(value).map_err(|e| crate::Rejection::InvalidField {
         field: "map",
@@ -574,7 +566,7 @@ impl Object {
         Object::of_value(&Object::body_value(body, limits)?)
     }
 
-    /// [`Object::decode_body`], and what [`check_unique_keys`] says of the same body, read from
+    /// [`Object::decode_body`], and what [`unique_keys_of`] says of the same body, read from
     /// the one decoding: whether it applies depends on the rules in force when the object was
     /// created, judged later (the node decodes on a pool of workers and judges on one thread,
     /// which so never decodes a body a second time).

@@ -873,15 +873,31 @@ pub struct DocWords {
 /// a few hundred); a live stream does not match a word of a longer record beyond them.
 pub const MAX_DOC_WORDS: usize = 4096;
 
-thread_local! {
-    /// Each family's analyser for [`DocWords::of`], kept per thread: built for every record it
-    /// cost as much as a short record's analysis, and a kept copy's own stem memory stays warm.
-    static DOC_ANALYZERS: std::cell::RefCell<Option<[TextAnalyzer; 3]>> =
-        const { std::cell::RefCell::new(None) };
+/// Each language family's analyser, as [`DocWords::of_with`] reads records with: one kept by
+/// the caller for every record (the live stream's feed keeps one), since building them cost as
+/// much as analysing a short record, and a kept copy's own stem memory stays warm.
+pub struct DocAnalyzers([TextAnalyzer; 3]);
+
+impl std::fmt::Debug for DocAnalyzers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DocAnalyzers")
+    }
+}
+
+impl Default for DocAnalyzers {
+    fn default() -> Self {
+        DocAnalyzers(Family::ALL.map(analyzer))
+    }
 }
 
 impl DocWords {
+    /// A record's words, with analysers made for it alone ([`DocWords::of_with`] keeps them).
     pub fn of(d: &RecordDoc) -> DocWords {
+        DocWords::of_with(&mut DocAnalyzers::default(), d)
+    }
+
+    /// A record's words, read with `analyzers`.
+    pub fn of_with(analyzers: &mut DocAnalyzers, d: &RecordDoc) -> DocWords {
         let (head, text) = d.head_and_text();
         let tags = d.tags.join(" ");
         // Head and tags first: a longer record's words beyond the bound are its body's.
@@ -895,25 +911,22 @@ impl DocWords {
         // once: a sorted tree compared strings a dozen times a token, two thirds of the
         // analysis. Keyed at random, so that a hostile body's words cannot be made to collide.
         let mut sets: [std::collections::HashSet<String>; 3] = Default::default();
-        DOC_ANALYZERS.with_borrow_mut(|analyzers| {
-            let analyzers = analyzers.get_or_insert_with(|| Family::ALL.map(analyzer));
-            for (family, t) in texts {
-                let have = &mut sets[family as usize];
-                let mut stream = analyzers[family as usize].token_stream(t);
-                while stream.advance() {
-                    let w = &stream.token().text;
-                    if have.contains(w) {
-                        continue;
-                    }
-                    // Bounded: a live stream holds the words of its last records, and a
-                    // hostile body of a million distinct words must not make that gigabytes.
-                    if have.len() >= MAX_DOC_WORDS {
-                        break;
-                    }
-                    have.insert(w.clone());
+        for (family, t) in texts {
+            let have = &mut sets[family as usize];
+            let mut stream = analyzers.0[family as usize].token_stream(t);
+            while stream.advance() {
+                let w = &stream.token().text;
+                if have.contains(w) {
+                    continue;
                 }
+                // Bounded: a live stream holds the words of its last records, and a hostile
+                // body of a million distinct words must not make that gigabytes.
+                if have.len() >= MAX_DOC_WORDS {
+                    break;
+                }
+                have.insert(w.clone());
             }
-        });
+        }
         DocWords {
             per_family: sets
                 .into_iter()
