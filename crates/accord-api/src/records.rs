@@ -570,25 +570,55 @@ fn feed_item(
     })
 }
 
+/// Batches the feed has on the blocking pool at once: two, so that one batch's records are
+/// made into events while the next one's are, and the node's burst of a group commit (up to
+/// 512 records at once) is worked through on both cores.
+const FEED_BATCHES_AT_ONCE: usize = 2;
+
+/// What one of the feed's batches becomes: its items, in order, and the analysers it used.
+type FeedDone = (Vec<FeedItem>, Option<accord_search::DocAnalyzers>);
+
 /// The feed's one task: from the node's accepted objects to stream documents, up to
-/// [`FEED_BATCH`] of those waiting at a time, in the order accepted.
+/// [`FEED_BATCH`] of those waiting at a time, [`FEED_BATCHES_AT_ONCE`] batches at once, sent
+/// in the order accepted.
 async fn feed(
     node: NodeHandle,
     mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<accord_core::Verified<Object>>>,
     inner: std::sync::Arc<FeedInner>,
 ) {
+    use futures::StreamExt;
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    // The feed's one set of analysers, made when a stream of text first needs it and handed to
-    // each batch's blocking task and back.
-    let mut analyzers: Option<accord_search::DocAnalyzers> = None;
+    // Sets of analysers, made when a stream of text first needs one and handed to each
+    // batch's blocking task and back (at most one per batch at once).
+    let mut analyzers: Vec<accord_search::DocAnalyzers> = Vec::new();
+    let mut working: futures::stream::FuturesOrdered<
+        futures::future::BoxFuture<'static, FeedDone>,
+    > = futures::stream::FuturesOrdered::new();
+    let mut closed = false;
     loop {
-        let first = match rx.recv().await {
-            Ok(v) => v,
-            Err(RecvError::Lagged(n)) => {
-                let _ = inner.tx.send(std::sync::Arc::new(FeedItem::Lagged(n)));
+        let received = tokio::select! {
+            // What is done goes out first, in order.
+            biased;
+            Some((items, kept)) = working.next(), if !working.is_empty() => {
+                analyzers.extend(kept);
+                for item in items {
+                    let _ = inner.tx.send(std::sync::Arc::new(item));
+                }
                 continue;
             }
-            Err(RecvError::Closed) => return,
+            r = rx.recv(), if !closed && working.len() < FEED_BATCHES_AT_ONCE => r,
+            else => return,
+        };
+        let first = match received {
+            Ok(v) => v,
+            Err(RecvError::Lagged(n)) => {
+                working.push_back(Box::pin(async move { (vec![FeedItem::Lagged(n)], None) }));
+                continue;
+            }
+            Err(RecvError::Closed) => {
+                closed = true;
+                continue;
+            }
         };
         let mut batch = vec![first];
         // Missed after the batch: told after its records, in the order things happened.
@@ -606,34 +636,23 @@ async fn feed(
         if inner.tx.receiver_count() > 0 {
             let trust = node.trust();
             let words = inner.text_streams.load(std::sync::atomic::Ordering::SeqCst) > 0;
-            let mut kept = if words {
-                Some(analyzers.take().unwrap_or_default())
-            } else {
-                None
-            };
+            let mut kept = words.then(|| analyzers.pop().unwrap_or_default());
             let taken = batch.len() as u64;
-            let items = match tokio::task::spawn_blocking(move || {
+            let task = tokio::task::spawn_blocking(move || {
                 let items = batch
                     .iter()
                     .filter_map(|v| feed_item(v, &trust, kept.as_mut()))
                     .collect::<Vec<_>>();
                 (items, kept)
-            })
-            .await
-            {
-                Ok((items, kept)) => {
-                    analyzers = kept.or(analyzers);
-                    items
-                }
-                // The batch's task panicked: its records are told as missed.
-                Err(_) => vec![FeedItem::Lagged(taken)],
-            };
-            for item in items {
-                let _ = inner.tx.send(std::sync::Arc::new(item));
-            }
+            });
+            working.push_back(Box::pin(async move {
+                // A batch whose task panicked: its records are told as missed.
+                task.await
+                    .unwrap_or_else(|_| (vec![FeedItem::Lagged(taken)], None))
+            }));
         }
         if let Some(n) = lagged {
-            let _ = inner.tx.send(std::sync::Arc::new(FeedItem::Lagged(n)));
+            working.push_back(Box::pin(async move { (vec![FeedItem::Lagged(n)], None) }));
         }
     }
 }
