@@ -955,7 +955,8 @@ async fn stream_until(resp: &mut reqwest::Response, want: &str) -> String {
 
 /// The live stream analyses each record once for all subscribers and each subscriber's words
 /// once: a stream without text receives records whether or not one with text is open (records
-/// are analysed only while one is), streams of text opened later match what follows, a word
+/// are analysed only while one is), streams of text opened later match what follows, a burst
+/// comes out in the order accepted, a word
 /// being typed matches as a beginning, another word does not match, and at most
 /// `STREAMS_AT_ONCE` streams are open (one more is told to come back).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -998,6 +999,27 @@ async fn live_streams_match_each_subscribers_words_and_are_bounded() {
     );
     let got = stream_until(&mut every, &care.id().to_string()).await;
     assert!(got.contains(&care.id().to_string()), "{got}");
+    // A burst of several of the feed's batches (it works on two at once) comes out in the
+    // order the node accepted it.
+    let burst: Vec<_> = (0..200)
+        .map(|i| record(&format!("Цифровые услуги, выпуск {i}")))
+        .collect();
+    node.submit(burst.iter().map(|r| r.as_bytes().to_vec()).collect())
+        .await
+        .unwrap();
+    let last = burst[burst.len() - 1].id().to_string();
+    let got = stream_until(&mut every, &last).await;
+    let places: Vec<usize> = burst
+        .iter()
+        .map(|r| {
+            got.find(&r.id().to_string())
+                .expect("a record of the burst not sent")
+        })
+        .collect();
+    assert!(
+        places.windows(2).all(|w| w[0] < w[1]),
+        "the burst came out of order"
+    );
     // Three are open; the rest of the bound, then one more.
     let mut open_streams = Vec::new();
     for _ in 3..accord_api::STREAMS_AT_ONCE {
