@@ -50,6 +50,18 @@ fn is_code(s: &str) -> bool {
 /// is not a reader's, and every value costs the pages that link to the others.
 pub const MAX_VALUES_PER_PARAM: usize = 32;
 
+/// The parameters that take one value; the others are lists (OR within the parameter).
+pub(crate) const SINGLE_VALUED: [&str; 8] = [
+    "q",
+    "since",
+    "until",
+    "date_from",
+    "date_to",
+    "sort",
+    "limit",
+    "cursor",
+];
+
 /// Parses and checks the parameters; every error names the parameter. A value given twice
 /// counts once.
 pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<SearchQuery, ApiError> {
@@ -68,6 +80,13 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
         }
         if !seen.insert((k.as_str(), v.trim())) {
             continue;
+        }
+        // Parameters of one value: a second, different one is a mistake (two links joined, a
+        // form sent twice), never "the last one wins" silently.
+        if SINGLE_VALUED.contains(&k.as_str()) && per_param.contains_key(k.as_str()) {
+            return Err(bad(format!(
+                "parameter {k}: given more than once (it takes one value)"
+            )));
         }
         let n = per_param.entry(k.as_str()).or_default();
         *n += 1;
@@ -110,8 +129,11 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                 q.langs.push(v.to_string());
             }
             "publisher" => {
-                if v.is_empty() || v.len() > 200 {
-                    return Err(p("must be 1 to 200 characters".into()));
+                // A delegation's name, which may have this many characters (a Cyrillic name
+                // twice as many bytes).
+                let max = accord_core::validate::MAX_TRUST_NAME_CHARS;
+                if v.is_empty() || v.chars().count() > max {
+                    return Err(p(format!("must be 1 to {max} characters")));
                 }
                 q.publishers.push(v.to_string());
             }
@@ -871,6 +893,54 @@ mod tests {
             attachments: Vec::new(),
             files: Vec::new(),
         }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A parameter of one value given twice with different values is refused by name (the
+    /// same value twice counts once); lists take several.
+    #[test]
+    fn a_single_valued_parameter_given_twice_is_refused() {
+        for k in SINGLE_VALUED {
+            let (a, b) = match k {
+                "q" => ("portal", "budget"),
+                "since" | "until" => ("2026-01-01", "2026-02-01"),
+                "date_from" | "date_to" => ("2026-01-01", "2026-02-01"),
+                "sort" => ("newest", "oldest"),
+                "limit" => ("10", "20"),
+                _ => ("o0", "o20"),
+            };
+            let e = parse_query(&params(&[(k, a), (k, b)]), &RECORD_PARAMS).unwrap_err();
+            assert!(
+                e.1.contains(&format!("parameter {k}: given more than once")),
+                "{}",
+                e.1
+            );
+            parse_query(&params(&[(k, a), (k, a)]), &RECORD_PARAMS).unwrap();
+        }
+        let q = parse_query(
+            &params(&[("member", "KZ"), ("member", "BY"), ("q", "portal")]),
+            &RECORD_PARAMS,
+        )
+        .unwrap();
+        assert_eq!(q.members, ["KZ", "BY"]);
+    }
+
+    /// A publisher is a delegation's name: up to its 256 characters, however many bytes.
+    #[test]
+    fn a_publisher_filter_takes_a_long_cyrillic_name() {
+        let name = "Комитет государственных услуг ".repeat(8);
+        assert!(name.chars().count() <= 256 && name.len() > 400);
+        let q = parse_query(&params(&[("publisher", &name)]), &RECORD_PARAMS).unwrap();
+        assert_eq!(q.publishers, [name.trim()]);
+        let long = "я".repeat(257);
+        let e = parse_query(&params(&[("publisher", &long)]), &RECORD_PARAMS).unwrap_err();
+        assert!(e.1.contains("1 to 256 characters"), "{}", e.1);
     }
 
     /// Records are analysed while a stream of text is open, and only then: each such stream

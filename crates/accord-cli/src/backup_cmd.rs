@@ -81,6 +81,7 @@ fn attachments_of(item: &[u8]) -> Option<Mention> {
 /// disk and checked whole before it replaces anything there.
 pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Result<()> {
     use std::io::Write;
+    util::refuse_to_replace_key(out)?;
     let url = format!("{}/v1/export", node.trim_end_matches('/'));
     // No overall timeout: a backup of a large node takes minutes.
     let client = crate::node_cmd::client_with_timeout(None)?;

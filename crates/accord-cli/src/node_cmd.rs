@@ -338,6 +338,28 @@ async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
     Ok(v["results"].as_array().cloned().unwrap_or_default())
 }
 
+/// `objects` cut into the requests that carry them, in order: each within the node's bounds on
+/// a submission, [`accord_api::MAX_SUBMIT_OBJECTS`] objects and [`accord_api::MAX_SUBMIT_BYTES`]
+/// of body (an export of large records passes the bytes long before the count). An object
+/// larger than a body goes alone, for the node to refuse by name.
+fn submissions(objects: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
+    // The array's head takes at most 9 bytes.
+    let room = accord_api::MAX_SUBMIT_BYTES - 9;
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, o) in objects.iter().enumerate() {
+        if i > start && (i - start == accord_api::MAX_SUBMIT_OBJECTS || bytes + o.len() > room) {
+            out.push(&objects[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += o.len();
+    }
+    if start < objects.len() {
+        out.push(&objects[start..]);
+    }
+    out
+}
+
 fn cbor_array_head(n: usize) -> Vec<u8> {
     match n {
         0..=23 => vec![0x80 | n as u8],
@@ -525,7 +547,7 @@ pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result
     check_attached(&objects, &attached, node).await?;
     upload(node, &attached).await?;
     let mut bad = 0;
-    for chunk in objects.chunks(accord_api::MAX_SUBMIT_OBJECTS) {
+    for chunk in submissions(&objects) {
         bad += print_results(&post_objects(node, chunk).await?);
     }
     if bad > 0 {
@@ -802,6 +824,37 @@ pub async fn peers(node: &str) -> Result<()> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Submissions stay within both of the node's bounds, keep every object once and in
+    /// order, and send an object larger than a body alone.
+    #[test]
+    fn submissions_are_cut_by_bytes_as_well_as_by_count() {
+        use accord_api::{MAX_SUBMIT_BYTES, MAX_SUBMIT_OBJECTS};
+        let check = |objects: &[Vec<u8>]| {
+            let parts = submissions(objects);
+            let flat: Vec<&Vec<u8>> = parts.iter().flat_map(|p| p.iter()).collect();
+            assert_eq!(flat.len(), objects.len());
+            assert!(flat.iter().zip(objects).all(|(a, b)| std::ptr::eq(*a, b)));
+            for p in &parts {
+                let bytes: usize = p.iter().map(Vec::len).sum();
+                assert!(!p.is_empty() && p.len() <= MAX_SUBMIT_OBJECTS);
+                assert!(p.len() == 1 || bytes + 9 <= MAX_SUBMIT_BYTES, "{bytes}");
+            }
+            parts.len()
+        };
+        // 1,100 records of 20 KB: 22 MB, over one body long before 1,024 objects.
+        let big: Vec<Vec<u8>> = (0..1100).map(|i| vec![i as u8; 20_000]).collect();
+        assert_eq!(check(&big), 2);
+        assert_eq!(submissions(&big)[0].len(), (MAX_SUBMIT_BYTES - 9) / 20_000);
+        // Small objects: by count.
+        let small: Vec<Vec<u8>> = (0..2500).map(|_| vec![0; 100]).collect();
+        assert_eq!(check(&small), 3);
+        assert_eq!(submissions(&small)[0].len(), MAX_SUBMIT_OBJECTS);
+        // One larger than a body goes alone, between the others.
+        let mixed = vec![vec![1; 10], vec![2; MAX_SUBMIT_BYTES + 1], vec![3; 10]];
+        assert_eq!(check(&mixed), 3);
+        assert_eq!(check(&[]), 0);
+    }
 
     #[test]
     fn the_disk_line_says_the_free_space_the_floor_and_a_refusal() {

@@ -16,18 +16,22 @@ use crate::util;
 
 /// Signs `obj` and checks it against the trust view before writing it, so that a mistake
 /// (wrong root key, unknown member, bad scope) is caught here and not by every node.
+///
+/// `sources` are the files the command read (the charter, `--with`, the key, a public key
+/// given as a file): `--out` never replaces one of them.
 fn sign_checked(
     obj: Object,
     key: &SecretKey,
     (trust, known): (&TrustView, &util::Accepted),
     out: &Path,
+    sources: &[&Path],
 ) -> Result<ObjectId> {
     let signed = obj.sign(key);
     match validate_with(signed.as_bytes(), trust, known, util::now()) {
         Verdict::Accepted(_) | Verdict::Pending(_) => {}
         Verdict::Rejected(r) => bail!("the {} would be refused: {r}", obj.object_type()),
     }
-    util::write_signed(out, signed.as_bytes(), &[])?;
+    util::write_signed(out, signed.as_bytes(), sources)?;
     println!("{}", signed.id());
     eprintln!("wrote {} {}", obj.object_type(), out.display());
     Ok(signed.id())
@@ -50,6 +54,8 @@ pub fn delegate(
     until: Option<Timestamp>,
     out: &Path,
 ) -> Result<()> {
+    let sources = [charter.paths(), vec![root_key, Path::new(publisher)]].concat();
+    util::check_signed_out(out, &sources)?;
     let (trust, known) = charter.load()?;
     let key = util::load_secret_key(root_key)?;
     let publisher = util::public_key_arg(publisher).context("--publisher")?;
@@ -68,7 +74,7 @@ pub fn delegate(
         not_before: from.unwrap_or(now),
         not_after: until,
     };
-    sign_checked(Object::Delegation(d), &key, (&trust, &known), out)?;
+    sign_checked(Object::Delegation(d), &key, (&trust, &known), out, &sources)?;
     Ok(())
 }
 
@@ -80,6 +86,8 @@ pub fn cert_node(
     label: Option<String>,
     out: &Path,
 ) -> Result<()> {
+    let sources = [charter.paths(), vec![root_key, Path::new(node_key)]].concat();
+    util::check_signed_out(out, &sources)?;
     let (trust, known) = charter.load()?;
     let key = util::load_secret_key(root_key)?;
     let node_key = util::public_key_arg(node_key).context("--node-key")?;
@@ -91,7 +99,7 @@ pub fn cert_node(
         node_key,
         label,
     };
-    sign_checked(Object::Node(n), &key, (&trust, &known), out)?;
+    sign_checked(Object::Node(n), &key, (&trust, &known), out, &sources)?;
     eprintln!("certified peer id {}", node_key.peer_id());
     Ok(())
 }
@@ -113,15 +121,20 @@ pub fn revoke(
     reason: Option<String>,
     out: &Path,
 ) -> Result<()> {
+    let mut sources = [charter.paths(), vec![key]].concat();
+    if let RevokeTarget::Key(k) = &target {
+        sources.push(Path::new(k));
+    }
+    util::check_signed_out(out, &sources)?;
     let (trust, known) = charter.load()?;
     let key = util::load_secret_key(key)?;
     let now = util::now();
-    let (target_type, target) = match target {
-        RevokeTarget::Delegation(id) => (TargetType::Delegation, id),
-        RevokeTarget::NodeCert(id) => (TargetType::Node, id),
+    let (target_type, target) = match &target {
+        RevokeTarget::Delegation(id) => (TargetType::Delegation, *id),
+        RevokeTarget::NodeCert(id) => (TargetType::Node, *id),
         RevokeTarget::Key(k) => (
             TargetType::Key,
-            ObjectId(*util::public_key_arg(&k)?.as_bytes()),
+            ObjectId(*util::public_key_arg(k)?.as_bytes()),
         ),
     };
     let r = Revocation {
@@ -134,7 +147,7 @@ pub fn revoke(
         effective: effective.unwrap_or(now),
         reason,
     };
-    sign_checked(Object::Revocation(r), &key, (&trust, &known), out)?;
+    sign_checked(Object::Revocation(r), &key, (&trust, &known), out, &sources)?;
     Ok(())
 }
 
@@ -146,6 +159,8 @@ pub fn retract(
     reason: &str,
     out: &Path,
 ) -> Result<()> {
+    let sources = [charter.paths(), vec![key]].concat();
+    util::check_signed_out(out, &sources)?;
     let (trust, known) = charter.load()?;
     let key = util::load_secret_key(key)?;
     let r = Retraction {
@@ -156,7 +171,7 @@ pub fn retract(
         record,
         reason: reason.to_string(),
     };
-    sign_checked(Object::Retraction(r), &key, (&trust, &known), out)?;
+    sign_checked(Object::Retraction(r), &key, (&trust, &known), out, &sources)?;
     Ok(())
 }
 
@@ -401,6 +416,8 @@ pub fn sign(
 ) -> Result<()> {
     let sources: Vec<&Path> = std::iter::once(input)
         .chain(attach.iter().map(PathBuf::as_path))
+        .chain(charter.paths())
+        .chain([key])
         .collect();
     util::check_signed_out(out, &sources)?;
     let (trust, known) = charter.load()?;

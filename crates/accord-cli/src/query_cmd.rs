@@ -64,11 +64,11 @@ pub struct Filters {
     #[arg(long)]
     pub status: Vec<String>,
     /// Created at or after (YYYY-MM-DD or RFC 3339).
-    #[arg(long)]
+    #[arg(long, value_parser = time_arg)]
     pub since: Option<String>,
     /// Created on or before (a YYYY-MM-DD date counts whole; an RFC 3339 time is the first
     /// instant left out).
-    #[arg(long)]
+    #[arg(long, value_parser = time_arg)]
     pub until: Option<String>,
     /// The source document's date on or after (YYYY-MM-DD; records without a date are left out).
     #[arg(long)]
@@ -90,6 +90,14 @@ fn printable(v: &mut Value) {
         Value::Object(o) => o.values_mut().for_each(printable),
         _ => {}
     }
+}
+
+/// `--since`/`--until` checked as the signing tools check times ([`crate::util::parse_time`]): a
+/// date typed without its dashes ("20260131") is refused rather than sent to the node, which
+/// reads bare digits as Unix milliseconds (a moment of 1970).
+fn time_arg(s: &str) -> Result<String, String> {
+    crate::util::parse_time(s)?;
+    Ok(s.trim().to_string())
 }
 
 /// `--until` as the API's `until` (the first instant left out): a plain date counts whole, as
@@ -551,6 +559,7 @@ pub async fn export(
     if !matches!(format, "jsonl" | "csv" | "cbor") {
         bail!("--format {format:?}: expected jsonl, csv or cbor");
     }
+    crate::util::refuse_to_replace_key(out)?;
     let mut file = crate::util::AtomicFile::create(out, 0o644)?;
     let mut csv_items: Vec<Value> = Vec::new();
     // A CBOR export is self-contained: the charters, delegations and node certificates come

@@ -203,12 +203,18 @@ pub fn check_signed_out(path: &Path, sources: &[&Path]) -> Result<()> {
         let same = |p: &&Path| matches!((fs::canonicalize(p), fs::canonicalize(path)), (Ok(a), Ok(b)) if a == b);
         if sources.iter().any(same) {
             bail!(
-                "--out {} is the file being signed; name another file (e.g. {}.cbor)",
+                "--out {} is also an input of this command (the file being signed, the charter, a --with file or a key); name another file (e.g. {}.cbor)",
                 path.display(),
                 path.with_extension("").display()
             );
         }
-        if !existing.is_empty() && split_objects(&existing).is_err() {
+        if is_key_file(&existing) {
+            bail!(
+                "--out {} is a key file; refusing to overwrite it (name another file)",
+                path.display()
+            );
+        }
+        if !existing.is_empty() && !is_signed_object_file(&existing) {
             bail!(
                 "--out {} exists and is not a signed object file; refusing to overwrite it (remove it first, or name another file)",
                 path.display()
@@ -216,6 +222,44 @@ pub fn check_signed_out(path: &Path, sources: &[&Path]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses to let an output (`--out` of a backup or an export) replace a key file: a PEM
+/// file there is almost surely a slip of the operator's hand, and a lost root key takes a
+/// threshold of members to replace. Reads only the file's first 4 KiB.
+pub fn refuse_to_replace_key(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(4096).read_to_end(&mut head);
+    }
+    if is_key_file(&head) {
+        bail!(
+            "--out {} is a key file; refusing to overwrite it (name another file)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `bytes` look like a PEM file (a secret or public key): text with a `-----BEGIN`
+/// line. Checked before anything else, because PEM text is often well-formed CBOR too.
+fn is_key_file(bytes: &[u8]) -> bool {
+    bytes
+        .windows(b"-----BEGIN ".len())
+        .any(|w| w == b"-----BEGIN ")
+}
+
+/// Whether every item of `bytes` is a signed object's envelope (a charter draft's too):
+/// well-formed CBOR alone is not enough, since most printable text is CBOR of some kind.
+fn is_signed_object_file(bytes: &[u8]) -> bool {
+    let limits = Limits::default();
+    split_objects(bytes).is_ok_and(|items| {
+        !items.is_empty()
+            && items
+                .iter()
+                .all(|item| SignedObject::decode_draft(item, usize::MAX, limits.scan()).is_ok())
+    })
 }
 
 /// Writes a secret key as PKCS#8 PEM, mode 0600; refuses to overwrite unless `force`.
@@ -227,7 +271,7 @@ pub fn write_secret_key(
 ) -> Result<()> {
     if path.exists() && !force {
         bail!(
-            "{} already exists; refusing to overwrite a key (use --force to replace it)",
+            "{} already exists; refusing to overwrite a key (move it away first; `accord keys generate` replaces one with --force)",
             path.display()
         );
     }
@@ -420,6 +464,13 @@ pub struct CharterArgs {
 }
 
 impl CharterArgs {
+    /// The files given: the charter, then each `--with`.
+    pub fn paths(&self) -> Vec<&Path> {
+        std::iter::once(self.charter.as_path())
+            .chain(self.with.iter().map(PathBuf::as_path))
+            .collect()
+    }
+
     /// [`load_trust`] of these files.
     pub fn load(&self) -> Result<(TrustView, Accepted)> {
         load_trust(&self.charter, &self.with)
@@ -471,7 +522,7 @@ mod tests {
         let e = write_signed(&note, b"\xa0", &[&note])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("is the file being signed"), "{e}");
+        assert!(e.contains("is also an input of this command"), "{e}");
         let other = d.path().join("other.md");
         fs::write(&other, "# notes")?;
         let e = write_signed(&other, b"\xa0", &[&note])
@@ -481,9 +532,45 @@ mod tests {
         assert_eq!(fs::read_to_string(&note)?, "---\nkind: x\n---\nbody");
         assert_eq!(fs::read_to_string(&other)?, "# notes");
         let out = d.path().join("note.cbor");
-        write_signed(&out, b"\xa0", &[&note])?;
-        write_signed(&out, b"\xa1\x01\x02", &[&note])?;
-        assert_eq!(fs::read(&out)?, b"\xa1\x01\x02");
+        let first = SignedObject::unsigned(b"\xa0".to_vec());
+        let second = SignedObject::unsigned(b"\xa1\x01\x02".to_vec());
+        write_signed(&out, first.as_bytes(), &[&note])?;
+        write_signed(&out, second.as_bytes(), &[&note])?;
+        assert_eq!(fs::read(&out)?, second.as_bytes());
+        // Well-formed CBOR that is not an envelope is not a signed object file.
+        let cbor = d.path().join("map.cbor");
+        fs::write(&cbor, b"\xa0")?;
+        let e = write_signed(&cbor, first.as_bytes(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a signed object file"), "{e}");
+        Ok(())
+    }
+
+    /// A key file is never replaced by a signed object, a backup or an export, whatever its
+    /// bytes happen to read as (PEM text is well-formed CBOR for about half of all keys).
+    #[test]
+    fn a_key_file_is_never_replaced_by_an_output() -> Result<()> {
+        let d = tempfile::tempdir()?;
+        let signed = SignedObject::unsigned(b"\xa0".to_vec());
+        for seed in 0..64u8 {
+            let key = d.path().join(format!("k{seed}.key"));
+            let notice = (seed % 2 == 0).then_some("# development key: never use in production");
+            write_secret_key(&key, &SecretKey::from_seed([seed; 32]), notice, false)?;
+            let pem = fs::read(&key)?;
+            let e = write_signed(&key, signed.as_bytes(), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is a key file"), "seed {seed}: {e}");
+            let e = refuse_to_replace_key(&key).unwrap_err().to_string();
+            assert!(e.contains("is a key file"), "seed {seed}: {e}");
+            assert_eq!(fs::read(&key)?, pem, "seed {seed}");
+        }
+        // Outputs that are not keys, or not there yet, are fine.
+        refuse_to_replace_key(&d.path().join("absent.cbor"))?;
+        let old = d.path().join("old-backup.cbor");
+        fs::write(&old, signed.as_bytes())?;
+        refuse_to_replace_key(&old)?;
         Ok(())
     }
 

@@ -748,6 +748,23 @@ fn wrong_flags_and_files_fail_with_one_line() {
             "502 Bad Gateway, and the answer is not the node's JSON",
         ));
     let _ = server.join();
+    // A date typed without its dashes is refused by `query` and `export`, not sent to the
+    // node as Unix milliseconds (a moment of 1970).
+    for (cmd, flag) in [
+        ("query", "--since"),
+        ("query", "--until"),
+        ("export", "--since"),
+    ] {
+        let mut c = accord(d);
+        c.args([cmd, flag, "20260131", "--node", "http://127.0.0.1:9"]);
+        if cmd == "export" {
+            c.args(["--out", "x.jsonl"]);
+        }
+        c.assert()
+            .failure()
+            .stderr(predicate::str::contains(flag))
+            .stderr(predicate::str::contains("YYYY-MM-DD"));
+    }
     // `follow` takes only filters a new record can be judged by: a status or a time it used
     // to list in its help and then ignored is refused by name.
     for flag in ["--status", "--since", "--until", "--date-from", "--date-to"] {
@@ -1219,8 +1236,54 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
     sign("uz.md", "uz-pub.key", &["amendment.cbor"], "uz.md")
         .assert()
         .failure()
-        .stderr(predicate::str::contains("is the file being signed"));
+        .stderr(predicate::str::contains("is also an input of this command"));
     assert_eq!(fs::read_to_string(d.join("uz.md")).unwrap(), uz_md);
+    // Nor a key, nor the charter or a --with file the command reads: each is left as it was.
+    let kept: Vec<(&str, Vec<u8>)> = ["uz-pub.key", "dev/charter.cbor", "amendment.cbor"]
+        .iter()
+        .map(|f| (*f, fs::read(d.join(f)).unwrap()))
+        .collect();
+    for out in ["uz-pub.key", "dev/charter.cbor", "amendment.cbor"] {
+        sign("uz.md", "uz-pub.key", &["amendment.cbor"], out)
+            .assert()
+            .failure()
+            .stderr(
+                predicate::str::contains("is also an input of this command")
+                    .or(predicate::str::contains("is a key file")),
+            );
+    }
+    let mut c = accord(d);
+    c.args([
+        "delegate",
+        "--charter",
+        "dev/charter.cbor",
+        "--with",
+        "amendment.cbor",
+        "--member",
+        "UZ",
+        "--root-key",
+        "uz-root.key",
+        "--publisher",
+        "uz-pub.key",
+        "--name",
+        "Ministry",
+        "--out",
+        "dev/charter.cbor",
+    ]);
+    c.assert()
+        .failure()
+        .stderr(predicate::str::contains("is also an input of this command"));
+    // A key file the command does not read is refused as a key file.
+    fs::copy(d.join("uz-root.key"), d.join("spare.key")).unwrap();
+    let spare = fs::read(d.join("spare.key")).unwrap();
+    sign("uz.md", "uz-pub.key", &["amendment.cbor"], "spare.key")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is a key file"));
+    assert_eq!(fs::read(d.join("spare.key")).unwrap(), spare);
+    for (f, bytes) in &kept {
+        assert_eq!(&fs::read(d.join(f)).unwrap(), bytes, "{f} was changed");
+    }
     // A new edition verifies against the record it supersedes, given with --with.
     fs::write(
         d.join("uz2.md"),

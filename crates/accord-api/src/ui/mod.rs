@@ -338,8 +338,8 @@ impl Lang {
             "health" => ("Состояние федерации", "Federation health"),
             "att_held" => ("есть на этом узле", "on this node"),
             "ignored_params" => (
-                "Не учтены параметры с неверным значением",
-                "Left out, their values are not valid",
+                "Не учтены параметры с неверным значением или со вторым значением там, где оно одно",
+                "Left out: values that are not valid, or a second value where a parameter takes one",
             ),
             "pages" => ("Страницы результатов", "Result pages"),
             "no_page" => ("Такой страницы нет", "There is no such page"),

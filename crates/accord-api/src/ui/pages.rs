@@ -79,7 +79,11 @@ fn asked(params: &[(String, String)]) -> Asked {
         }
         let n = per_param.entry(k.as_str()).or_default();
         *n += 1;
-        if *n > crate::records::MAX_VALUES_PER_PARAM
+        // A parameter of one value keeps its first (the one the form shows).
+        let again = crate::records::SINGLE_VALUED.contains(&ak.as_str())
+            && a.api.iter().any(|(x, _)| *x == ak);
+        if again
+            || *n > crate::records::MAX_VALUES_PER_PARAM
             || parse_query(&[(ak.clone(), av.clone())], &RECORD_PARAMS).is_err()
         {
             ignore(&mut a, k, v);
@@ -1774,4 +1778,33 @@ pub async fn health(
         p.exports { a href="/v1/health/federation" { "JSON" } " · " a href="/metrics" { "Prometheus" } }
     };
     ctx.page(lang.t("health"), "health", "/health", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page keeps the first value of a parameter that takes one (the one its form shows)
+    /// and lists the others as left out, rather than showing one query and searching another.
+    #[test]
+    fn a_second_value_of_a_single_valued_parameter_is_left_out() {
+        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let a = asked(&p(&[
+            ("q", "portal"),
+            ("q", "budget"),
+            ("member", "KZ"),
+            ("member", "BY"),
+        ]));
+        assert_eq!(
+            a.api,
+            p(&[("q", "portal"), ("member", "KZ"), ("member", "BY")])
+        );
+        assert_eq!(a.ignored, p(&[("q", "budget")]));
+        assert!(parse_query(&a.api, &RECORD_PARAMS).is_ok());
+    }
 }
