@@ -194,8 +194,26 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(kad_protocol(&cfg.federation));
         kad_config.set_query_timeout(Duration::from_secs(30));
-        let mut kad =
-            kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
+        // Kademlia serves only to find the federation's nodes: this node stores no record and
+        // no provider for anyone. With libp2p's defaults, any peer that completed the handshake
+        // — admitted or not — could store 1,024 records and 1,024 × 20 provider entries (each
+        // naming thousands of addresses) in memory until the next restart, and the records
+        // would be replicated to the members every hour. Inbound PUT_VALUE and ADD_PROVIDER
+        // now come out as events, which the swarm drops; nothing is published or replicated.
+        kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+        kad_config.set_replication_interval(None);
+        kad_config.set_publication_interval(None);
+        kad_config.set_provider_publication_interval(None);
+        let store = kad::store::MemoryStore::with_config(
+            local,
+            kad::store::MemoryStoreConfig {
+                max_records: 0,
+                max_value_bytes: 0,
+                max_providers_per_key: 0,
+                max_provided_keys: 0,
+            },
+        );
+        let mut kad = kad::Behaviour::with_config(local, store, kad_config);
         kad.set_mode(Some(kad::Mode::Server));
 
         let mdns = if cfg.mdns {
