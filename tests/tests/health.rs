@@ -700,6 +700,53 @@ async fn forged_heartbeats_are_refused() {
             .flat_map(|m| &m.nodes)
             .any(|n| n.node_key == hostile.public_key().to_string() && n.equivocated)
     );
+    // More statements for that same time prove nothing more: they make no new bundle (each
+    // cost every node a signature and a file written to disk, and 64 of them pushed every
+    // other bundle out) and are not forwarded.
+    let received = |a: NodeHandle| async move {
+        a.metrics_text()
+            .await
+            .lines()
+            .filter(|l| l.starts_with("accord_heartbeats_received_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = received(a.clone()).await;
+    let issued = both[0].heartbeat().issued;
+    const MORE: u64 = 100;
+    for i in 0..MORE {
+        let mut h = heartbeat(&tf, "KZ", &hostile, issued);
+        h.uptime_secs = 10 + i;
+        let b = sign_heartbeat(h, &hostile).unwrap();
+        x.publish_heartbeat(b.bytes().to_vec()).await.unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let a = a.clone();
+            async move { received(a).await >= before + MORE as f64 }
+        })
+        .await,
+        "the node did not receive the further statements"
+    );
+    let about_it: Vec<_> = a
+        .federation_health()
+        .evidence
+        .iter()
+        .filter(|e| e.subject == hostile.public_key().to_string())
+        .map(|e| e.number)
+        .collect();
+    let at_that_time = about_it
+        .iter()
+        .filter(|n| {
+            let (_, hb) = open_evidence(&a.health_evidence(**n).unwrap().bytes).unwrap();
+            hb[0].heartbeat().issued == issued
+        })
+        .count();
+    assert_eq!(
+        at_that_time, 1,
+        "bundles about one equivocation: {about_it:?}"
+    );
+    assert!(about_it.len() <= accord_node::MAX_EVIDENCE_PER_SUBJECT);
 
     let by_key = tf.fed.members[1].node.public_key();
     let refused = |a: NodeHandle| async move {

@@ -31,6 +31,10 @@ use crate::{NodeError, now};
 pub const PROTOCOL_VERSION: &str = "1.3";
 /// Evidence bundles kept (the oldest is dropped first).
 pub const MAX_EVIDENCE: usize = 64;
+/// Evidence bundles kept about one node: a new one about it drops its own oldest, so that a
+/// node that keeps giving cause (equivocating at every period, say) cannot push the evidence
+/// about others out of [`MAX_EVIDENCE`].
+pub const MAX_EVIDENCE_PER_SUBJECT: usize = 4;
 /// Nodes whose latest heartbeat is kept: every certified node of a large federation.
 pub const MAX_NODES: usize = 4096;
 
@@ -89,6 +93,9 @@ struct Entry {
     with_refused: Option<(RefusedTag, Option<(Checkpoint, u64)>)>,
     divergent: bool,
     equivocated: bool,
+    /// The `issued` time of its last equivocation: further heartbeats signed for that time
+    /// prove nothing more and are neither kept as evidence nor forwarded.
+    equivocated_at: Option<Timestamp>,
 }
 
 /// One evidence bundle, signed by this node.
@@ -167,6 +174,7 @@ impl Entry {
             with_refused: None,
             divergent: false,
             equivocated: false,
+            equivocated_at: None,
         }
     }
 }
@@ -631,9 +639,16 @@ impl NodeHandle {
                     if old.bytes() == hb.bytes() {
                         return Ok(false);
                     }
+                    // A third statement for the same time proves nothing the first two did
+                    // not: dropped, not forwarded (each would cost every node a signed bundle
+                    // written to disk).
+                    if e.equivocated_at == Some(hb.heartbeat().issued) {
+                        return Ok(false);
+                    }
                     // Two statements with the same sequence: equivocation, provable by anyone.
                     let first = old.clone();
                     e.equivocated = true;
+                    e.equivocated_at = Some(hb.heartbeat().issued);
                     drop(book);
                     warn!(member = %hb.heartbeat().member, node = %key.short(), "node signed two different heartbeats for the same time: equivocation");
                     self.keep_evidence(
@@ -897,8 +912,27 @@ impl NodeHandle {
                     evidence,
                     bytes,
                 };
-                book.evidence.push_back(item.clone());
                 let mut dropped = Vec::new();
+                let subject = item.evidence.subject;
+                let about = |b: &Book| {
+                    b.evidence
+                        .iter()
+                        .filter(|e| e.evidence.subject == subject)
+                        .count()
+                };
+                while about(&book) >= MAX_EVIDENCE_PER_SUBJECT {
+                    let Some(i) = book
+                        .evidence
+                        .iter()
+                        .position(|e| e.evidence.subject == subject)
+                    else {
+                        break;
+                    };
+                    if let Some(old) = book.evidence.remove(i) {
+                        dropped.push(old.number);
+                    }
+                }
+                book.evidence.push_back(item.clone());
                 while book.evidence.len() > MAX_EVIDENCE {
                     if let Some(old) = book.evidence.pop_front() {
                         dropped.push(old.number);

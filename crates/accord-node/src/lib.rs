@@ -35,8 +35,8 @@ pub use config::{
 };
 pub use disk::{DiskLow, DiskView, NoRoom, available_bytes};
 pub use health::{
-    Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE, MemberHealth,
-    NodeHealth, PROTOCOL_VERSION,
+    Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE,
+    MAX_EVIDENCE_PER_SUBJECT, MemberHealth, NodeHealth, PROTOCOL_VERSION,
 };
 pub use node::{
     Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
