@@ -1308,8 +1308,14 @@ impl Store {
                         self.declined.clear();
                         refused.clear();
                     }
-                    // If it was quarantined earlier in this batch, that entry is void.
+                    // If it was quarantined earlier in this batch, that entry is void; so is a
+                    // copy quarantined in an earlier batch (the same body signed by another
+                    // key, whose delegation has not come): the store keeps the envelope it
+                    // took first, and the waiting copy must never be released over it.
                     batch.pending_put.remove(&id);
+                    if let Some(e) = self.quarantine.get(&id) {
+                        batch.pending_del.insert(id, e.wait.clone());
+                    }
                     let trust_object = v.object().object_type().is_trust();
                     batch.accept(v.clone(), &mut trust, now.0, source);
                     outcomes.push(IngestOutcome::Accepted(v));
@@ -1555,9 +1561,10 @@ impl Store {
                 waiting = first;
             }
             for (id, bytes) in waiting {
-                if batch.accepted_ids.contains(&id) {
-                    // Accepted directly in this batch (it came again with its prerequisite):
-                    // its old quarantine entry goes.
+                if batch.accepted_ids.contains(&id) || self.contains(&id)? {
+                    // Accepted directly in this batch (it came again with its prerequisite),
+                    // or stored already (another copy of the same body): its old quarantine
+                    // entry goes, never accepted a second time.
                     if batch.pending_put.remove(&id).is_none() {
                         batch.pending_del.insert(id, key.clone());
                     }

@@ -3242,3 +3242,98 @@ fn a_self_revocation_waiting_with_its_keys_records_applies_before_them() {
         }
     }
 }
+
+/// A hostile member signs one record body with two of its publisher keys: the copy whose
+/// delegation has not come waits in the quarantine, the other is accepted. When the first key's
+/// delegation comes, the waiting copy is dropped, never accepted a second time over the stored
+/// one: the store keeps the envelope it took first, counts the record once and stays
+/// consistent (it was written twice: a second sequence entry, the count raised by two, log
+/// bytes no index accounted for, and a second search document).
+#[test]
+fn a_waiting_copy_of_a_stored_body_is_dropped_not_accepted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = fed();
+    let mut store = open(dir.path(), &fed);
+    // A second publisher key of KZ, delegated now; the usual one is delegated later.
+    let p2 = accord_core::SecretKey::from_seed([93; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        publisher: p2.public_key(),
+        name: "KZ second publisher".into(),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    assert_accepted(&ingest(&mut store, &del2), &del2);
+    let c1 = fed.record(0, "one body, two signers", Timestamp(BASE + 2 * MINUTE));
+    let c2 = SignedObject::sign(c1.body().to_vec(), &p2);
+    assert_eq!(c1.id(), c2.id());
+    assert!(matches!(
+        ingest(&mut store, &c1),
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+    assert_eq!(store.pending_len(), 1);
+    assert_accepted(&ingest(&mut store, &c2), &c2);
+    // The waiting copy is void at once, not only when its delegation comes.
+    assert_eq!(store.pending_len(), 0);
+    let (out, released) = batch(&mut store, &[&fed.delegation(0)]);
+    assert_accepted(&out[0], &fed.delegation(0));
+    assert!(
+        !released.contains(&c1.id()),
+        "the waiting copy was accepted again"
+    );
+    assert_eq!(
+        store.get(&c1.id()).unwrap().unwrap().signed.as_bytes(),
+        c2.as_bytes()
+    );
+    assert_eq!(store.counts_by_type().unwrap()[&ObjectType::Record], 1);
+    let report = store.check().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    // And after a restart.
+    drop(store);
+    let store = open(dir.path(), &fed);
+    assert_eq!(store.pending_len(), 0);
+    assert_eq!(store.counts_by_type().unwrap()[&ObjectType::Record], 1);
+    assert!(store.check().unwrap().is_clean());
+}
+
+/// The same within one batch: the first copy waits, the other is accepted after it, and the
+/// first key's delegation comes last; the release at the batch's end drops the waiting copy.
+#[test]
+fn a_released_copy_of_a_stored_body_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = fed();
+    let mut store = open(dir.path(), &fed);
+    let p2 = accord_core::SecretKey::from_seed([94; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        publisher: p2.public_key(),
+        name: "KZ second publisher".into(),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    let c1 = fed.record(0, "one body, two signers", Timestamp(BASE + 2 * MINUTE));
+    let c2 = SignedObject::sign(c1.body().to_vec(), &p2);
+    let (out, released) = batch(&mut store, &[&c1, &del2, &c2, &fed.delegation(0)]);
+    assert!(matches!(out[0], IngestOutcome::Pending(..)), "{:?}", out[0]);
+    assert_accepted(&out[2], &c2);
+    assert!(!released.contains(&c1.id()));
+    assert_eq!(
+        store.get(&c1.id()).unwrap().unwrap().signed.as_bytes(),
+        c2.as_bytes()
+    );
+    assert_eq!(store.counts_by_type().unwrap()[&ObjectType::Record], 1);
+    assert_eq!(store.pending_len(), 0);
+    assert!(store.check().unwrap().is_clean());
+}
