@@ -221,6 +221,21 @@ impl Limits {
     pub fn max_bytes(&self) -> usize {
         usize::try_from(self.max_object_bytes).unwrap_or(usize::MAX)
     }
+
+    /// The bounds an object already stored is read with: these limits widened to the
+    /// protocol's (the object log's largest item, the deepest nesting a charter may set, any
+    /// number of entries — scanning costs the bytes present). A stored object was judged when
+    /// it was accepted, under the limits in force then; an amendment that lowers one since
+    /// must not make it unreadable (the node could not start, its records could not be shown,
+    /// and `check --repair` would drop them from the indexes).
+    pub fn for_stored(&self) -> Limits {
+        Limits {
+            max_object_bytes: crate::cbor::MAX_SEQUENCE_ITEM as u64,
+            max_depth: crate::cbor::SEQUENCE_SCAN.max_depth as u64,
+            max_list_len: u64::MAX,
+            ..*self
+        }
+    }
 }
 
 /// A federation member in a charter.

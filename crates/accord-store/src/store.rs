@@ -890,7 +890,7 @@ impl Store {
             }
         }
         let judge = |bytes: &[u8], view: &TrustView, known: &Store| {
-            let limits = *view.limits();
+            let limits = view.limits().for_stored();
             match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
                 Ok(signed) => match validate_envelope(signed, view, known, now) {
                     Verdict::Accepted(v) => Some(v),
@@ -929,7 +929,7 @@ impl Store {
         eras: &[Arc<TrustView>],
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let limits = *self.trust.limits();
+        let limits = self.trust.limits().for_stored();
         for era in eras.iter().rev().skip(1) {
             let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
                 .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
@@ -969,7 +969,7 @@ impl Store {
 
     /// Re-validates a stored trust object and applies it; `true` when it counted.
     fn apply_stored(&mut self, bytes: &[u8], now: Timestamp) -> Result<bool, StoreError> {
-        let limits = *self.trust.limits();
+        let limits = self.trust.limits().for_stored();
         let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
             .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
         match validate_envelope(signed, &self.trust, self, now) {
@@ -1039,7 +1039,7 @@ impl Store {
     }
 
     pub(crate) fn decode_stored(&self, bytes: &[u8]) -> Result<StoredObject, StoreError> {
-        let limits = *self.trust.limits();
+        let limits = self.trust.limits().for_stored();
         let (signed, object) = accord_core::validate::decode(bytes, &limits)
             .map_err(|e| StoreError::Corrupt(format!("stored object does not decode: {e}")))?;
         Ok(StoredObject { signed, object })
@@ -1919,7 +1919,7 @@ impl Store {
         /// Objects per unit of work handed to a checking thread.
         const CHUNK: usize = 256;
         type Part = (CheckReport, Vec<(usize, Vec<u8>)>);
-        let limits = *self.trust.limits();
+        let limits = self.trust.limits().for_stored();
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(sled::IVec, sled::IVec)>>(threads * 2);
         let rx = std::sync::Mutex::new(rx);
@@ -2070,7 +2070,7 @@ impl Store {
         for tree in INDEX_TREES {
             self.trees[tree].clear()?;
         }
-        let limits = *self.trust.limits();
+        let limits = self.trust.limits().for_stored();
         for item in self.trees[OBJECTS].iter() {
             let (k, entry) = item?;
             let Some(id) = ObjectId::from_slice(&k) else {

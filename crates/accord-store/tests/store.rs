@@ -3337,3 +3337,72 @@ fn a_released_copy_of_a_stored_body_is_dropped() {
     assert_eq!(store.pending_len(), 0);
     assert!(store.check().unwrap().is_clean());
 }
+
+/// An amendment that lowers the limits (object size, list length) leaves what was accepted
+/// under the earlier ones readable: the store opens again (its trust view is rebuilt from a
+/// delegation now over the size bound), the record over the list bound is read and checked
+/// clean, and its publisher still counts. (The store read stored objects with the limits in
+/// force: it could not open, and `check --repair` would have dropped the record.)
+#[test]
+fn lowering_a_limit_leaves_what_was_accepted_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = fed();
+    let mut store = open(dir.path(), &fed);
+    let p2 = accord_core::SecretKey::from_seed([95; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        publisher: p2.public_key(),
+        // A long name (the 1.2 rules bound none): the envelope is over 3 KB.
+        name: "Ministry of digital development ".repeat(100),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    assert!(del2.as_bytes().len() > 3000);
+    let mut body = fed.record_body(0, "twenty tags", Timestamp(BASE + 2 * MINUTE));
+    body.tags = (0..20).map(|i| format!("tag{i}")).collect();
+    let rec = Object::Record(body).sign(&p2);
+    let (out, _) = batch(&mut store, &[&del2, &rec]);
+    assert_all_accepted(&out, &[&del2, &rec]);
+    let lower = next_charter(
+        &store,
+        Timestamp(BASE + 3 * MINUTE),
+        |c| {
+            c.limits.max_object_bytes = 2048;
+            c.limits.max_list_len = 16;
+        },
+        &[&fed.members[0].root, &fed.members[1].root],
+    );
+    assert_accepted(&ingest(&mut store, &lower), &lower);
+    // What came before is still read, and checked clean.
+    assert!(store.get(&rec.id()).unwrap().is_some());
+    assert!(store.check().unwrap().is_clean(), "{:?}", store.check());
+    // A new record over the lowered bound is refused.
+    let mut body = fed.record_body(0, "twenty tags, later", Timestamp(BASE + 4 * MINUTE));
+    body.tags = (0..20).map(|i| format!("tag{i}")).collect();
+    let late = Object::Record(body).sign(&p2);
+    assert!(matches!(
+        ingest(&mut store, &late),
+        IngestOutcome::Rejected(..)
+    ));
+    // After a restart: the store opens, and the delegation still counts.
+    drop(store);
+    let store = Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default())
+        .expect("the store opens after the limits were lowered");
+    assert!(store.get(&rec.id()).unwrap().is_some());
+    assert!(matches!(
+        store.trust().check_publisher(
+            &fed.members[0].code,
+            &p2.public_key(),
+            Timestamp(BASE + 5 * MINUTE),
+            None
+        ),
+        accord_core::trust::PublisherCheck::Ok(_)
+    ));
+    assert!(store.check().unwrap().is_clean());
+}
