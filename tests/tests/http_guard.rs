@@ -152,6 +152,23 @@ async fn content_type_origins_options_and_error_bodies() {
         pre.headers()["access-control-allow-origin"],
         "https://portal.example.gov"
     );
+    // Its attachment uploads (PUT) are granted too.
+    let pre = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://{addr}/v1/blobs/{}", "0".repeat(64)),
+        )
+        .header("origin", "https://portal.example.gov")
+        .header("access-control-request-method", "PUT")
+        .send()
+        .await
+        .unwrap();
+    let granted = pre.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(granted.split(", ").any(|m| m == "PUT"), "{granted}");
+    assert!(pre.headers()["allow"].to_str().unwrap().contains("PUT"));
     let r = client
         .get(format!("http://{addr}/v1/status"))
         .header("origin", "https://portal.example.gov")
@@ -216,6 +233,22 @@ async fn content_type_origins_options_and_error_bodies() {
     assert_eq!(r.status().as_u16(), 405);
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("DELETE"), "{body}");
+    // The methods named are the route's own: a search is read, never posted to.
+    let r = client
+        .post(format!("http://{addr}/v1/records"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let allow = r.headers()["allow"].to_str().unwrap().to_string();
+    assert!(allow.contains("GET") && !allow.contains("POST"), "{allow}");
+    let body: Value = r.json().await.unwrap();
+    let e = body["error"].as_str().unwrap();
+    assert!(
+        e.contains("method POST is not allowed on /v1/records"),
+        "{e}"
+    );
+    assert!(!e.contains("allowed: GET, HEAD, POST"), "{e}");
     node.shutdown().await;
 }
 

@@ -144,6 +144,29 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
         rec.as_bytes(),
         "the download is the exact signed object"
     );
+    // A download that cannot be served says why: a malformed id, an object not held.
+    for (path, status, says) in [
+        ("/records/abcd/object.cbor", 400, "not an object id"),
+        ("/records/abcd/proof.cbor", 400, "not an object id"),
+        (
+            &*format!("/records/{}/object.cbor", "0".repeat(64)),
+            404,
+            "is not stored on this node",
+        ),
+        (
+            &*format!("/records/{}/proof.cbor", "0".repeat(64)),
+            404,
+            "is not stored on this node",
+        ),
+    ] {
+        let r = accord_tests::http_get(format!("{base}{path}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let e = body["error"].as_str().unwrap_or_default();
+        assert!(e.contains(says), "{path}: {e}");
+    }
     let (s, _, _) = page(
         &format!("{base}/records/{}", accord_core::ObjectId::of_body(b"x")),
         "",

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
 
-/// The methods the API answers.
-const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
+/// The methods the API answers (PUT: attachment uploads, `/v1/blobs/{sha256}`).
+const ALLOW: &str = "GET, HEAD, POST, PUT, OPTIONS";
 /// Most bytes of a handler's plain-text error read back to wrap it in JSON.
 const MAX_ERROR_TEXT: usize = 64 * 1024;
 
@@ -57,7 +57,7 @@ pub async fn guard(State(origins): State<Origins>, req: Request, next: Next) -> 
             );
         }
         r
-    } else if method == Method::POST
+    } else if (method == Method::POST || method == Method::PUT)
         && let Some(o) = origin.as_deref()
         && allowed.is_none()
     {
@@ -105,9 +105,20 @@ async fn json_errors(resp: Response, method: &Method, path: &str) -> Response {
     let message = match (status, text.is_empty()) {
         (StatusCode::NOT_FOUND, true) => format!("no such endpoint: {path}"),
         (StatusCode::METHOD_NOT_ALLOWED, _) => {
-            format!(
-                "method {method} is not allowed on {path} (allowed: {ALLOW}, as the route permits)"
-            )
+            // The route's own methods are in the `Allow` header axum sets on the answer (after
+            // this layer); the API's whole list would name methods this route refuses.
+            match parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|a| a.to_str().ok())
+            {
+                Some(a) if !a.is_empty() => {
+                    format!("method {method} is not allowed on {path} (allowed: {a})")
+                }
+                _ => format!(
+                    "method {method} is not allowed on {path} (the Allow header names the methods it takes)"
+                ),
+            }
         }
         (StatusCode::PAYLOAD_TOO_LARGE, _) => format!(
             "request body too large: at most {} bytes",

@@ -1,6 +1,7 @@
 //! A request-response codec for raw byte messages: a 4-byte big-endian length, then the bytes.
 //! Requests and responses have separate size limits; anything larger is refused before it is
-//! read, so a peer cannot make us allocate more than the limit.
+//! read, so a peer cannot make us allocate more than the limit, and a frame's memory grows with
+//! the bytes that actually arrive (a length prefix alone holds at most 64 KiB).
 
 use std::io;
 
@@ -25,10 +26,21 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             format!("frame of {len} bytes exceeds {max}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // The buffer grows with the bytes that arrive, from at most `FIRST_READ`: a length prefix
+    // alone (then silence) holds no more than that, however large the frame it announces.
+    let mut buf = Vec::with_capacity(len.min(FIRST_READ));
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {} of its {len} bytes", buf.len()),
+        ));
+    }
     Ok(buf)
 }
+
+/// Bytes reserved for a frame before any of it has arrived.
+const FIRST_READ: usize = 64 * 1024;
 
 async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io: &mut T,
@@ -85,5 +97,43 @@ impl Codec for BytesCodec {
         res: Vec<u8>,
     ) -> io::Result<()> {
         write_frame(io, &res, self.max_response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: u32, body: &[u8]) -> futures::io::Cursor<Vec<u8>> {
+        let mut b = len.to_be_bytes().to_vec();
+        b.extend_from_slice(body);
+        futures::io::Cursor::new(b)
+    }
+
+    /// A frame is read whole; one over the bound is refused before its bytes are read; one cut
+    /// short is an error naming how much came (and its buffer held only what came).
+    #[test]
+    fn frames_are_read_whole_bounded_and_never_trusted_for_their_length() {
+        futures::executor::block_on(async {
+            let body: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+            let got = read_frame(&mut frame(200_000, &body), 1 << 20)
+                .await
+                .unwrap();
+            assert_eq!(got, body);
+            let e = read_frame(&mut frame(2 << 20, &body), 1 << 20)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            // A prefix announcing the bound, then 10 bytes and the end of the stream.
+            let e = read_frame(&mut frame(1 << 20, &[7; 10]), 1 << 20)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            assert!(
+                e.to_string().contains("after 10 of its 1048576 bytes"),
+                "{e}"
+            );
+            assert_eq!(read_frame(&mut frame(0, &[]), 16).await.unwrap(), b"");
+        });
     }
 }

@@ -565,6 +565,41 @@ fn default_index_nice() -> u8 {
     10
 }
 
+/// Whether `o` is written as a browser sends it in `Origin`: `http` or `https`, a host, a port
+/// only when it is not the scheme's own, nothing after. Anything else would never equal a
+/// browser's origin, and cross-origin calls would stay refused without a word.
+fn check_origin(o: &str) -> Result<(), String> {
+    let (rest, default_port) = if let Some(r) = o.strip_prefix("https://") {
+        (r, "443")
+    } else if let Some(r) = o.strip_prefix("http://") {
+        (r, "80")
+    } else {
+        return Err("it must start with https:// or http://".into());
+    };
+    if let Some(c) = rest
+        .chars()
+        .find(|c| matches!(c, '/' | '?' | '#' | '@' | '*') || c.is_whitespace())
+    {
+        return Err(format!("{c:?} has no place in an origin"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !rest.ends_with(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    if host.is_empty() {
+        return Err("the host is missing".into());
+    }
+    match port {
+        Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("port {p:?} is not a number"))
+        }
+        Some(p) if p == default_port => Err(format!(
+            "browsers send the origin without its scheme's own port: write it without :{p}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Accepted range of `search.index_heap_mb`.
 pub const INDEX_HEAP_MB: std::ops::RangeInclusive<u64> = 15..=2048;
 fn default_index_heap_mb() -> u64 {
@@ -779,12 +814,11 @@ impl NodeConfig {
             return Err(field("api.body_timeout_secs", "must be at least 1"));
         }
         for o in &self.api.cors_origins {
-            let scheme_ok = o.starts_with("https://") || o.starts_with("http://");
-            if !scheme_ok || o.ends_with('/') || o.contains(char::is_whitespace) || o == "*" {
+            if let Err(why) = check_origin(o) {
                 return Err(field(
                     "api.cors_origins",
                     format!(
-                        "{o:?} is not an origin like \"https://portal.example.gov\" (scheme and host, optional port, no path, no wildcard)"
+                        "{o:?} is not an origin like \"https://portal.example.gov\" (scheme and host, optional port, no path, no wildcard): {why}"
                     ),
                 ));
             }
@@ -1146,6 +1180,36 @@ mod tests {
             err(BASE, &[("ACCORD_NETWORK_MDNS".into(), "maybe".into())])
                 .contains("ACCORD_NETWORK_MDNS")
         );
+    }
+
+    /// Origins are taken only as a browser writes them; each other form is refused, saying
+    /// what is wrong (it would never match, and CORS would stay off without a word).
+    #[test]
+    fn cors_origins_are_taken_only_as_browsers_write_them() {
+        for ok in [
+            "https://portal.example.gov",
+            "http://localhost:8080",
+            "https://[::1]:8443",
+            "https://[::1]",
+        ] {
+            assert_eq!(check_origin(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("https://portal.example.gov/app", "'/'"),
+            ("https://portal.example.gov/", "'/'"),
+            ("https://portal.example.gov:443", "without :443"),
+            ("http://portal.example.gov:80", "without :80"),
+            ("https://portal.example.gov:x", "not a number"),
+            ("https://portal.example.gov?a", "'?'"),
+            ("https://user@portal.example.gov", "'@'"),
+            ("portal.example.gov", "https://"),
+            ("*", "https://"),
+            ("https://*.example.gov", "'*'"),
+            ("https://", "host is missing"),
+        ] {
+            let e = check_origin(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

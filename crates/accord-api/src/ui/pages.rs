@@ -942,9 +942,20 @@ pub async fn no_page(
     r
 }
 
+/// The 404 of a download for an object this node does not hold, naming it (an empty 404 read
+/// as "no such endpoint").
+fn not_stored(oid: &accord_core::ObjectId) -> Response {
+    crate::ApiError(
+        StatusCode::NOT_FOUND,
+        format!("object {oid} is not stored on this node"),
+    )
+    .into_response()
+}
+
 pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) -> Response {
-    let Ok(oid) = crate::records::resolve_id(&node, &id).await else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let oid = match crate::records::resolve_id(&node, &id).await {
+        Ok(oid) => oid,
+        Err(e) => return e.into_response(),
     };
     match node.get(oid).await {
         Ok(Some(v)) => (
@@ -958,7 +969,8 @@ pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) ->
             v.bytes,
         )
             .into_response(),
-        _ => StatusCode::NOT_FOUND.into_response(),
+        Ok(None) => not_stored(&oid),
+        Err(e) => crate::ApiError::from(e).into_response(),
     }
 }
 
@@ -976,12 +988,13 @@ pub async fn proof(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(oid) = crate::records::resolve_id(&node, &id).await else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let oid = match crate::records::resolve_id(&node, &id).await {
+        Ok(oid) => oid,
+        Err(e) => return e.into_response(),
     };
     let plan = match node.read(move |s| ProofPlan::of(s, &oid)).await {
         Ok(Ok(Some(p))) => p,
-        Ok(Ok(None)) => return StatusCode::NOT_FOUND.into_response(),
+        Ok(Ok(None)) => return not_stored(&oid),
         Ok(Err(e)) => {
             return crate::ApiError::from(accord_node::NodeError::Store(e.to_string()))
                 .into_response();
