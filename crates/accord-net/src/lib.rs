@@ -638,7 +638,8 @@ impl NetworkHandle {
         self.send(Command::Respond { request_id, data }).await
     }
 
-    /// Disconnects a peer that misbehaved (for instance in reconciliation).
+    /// Cuts a peer that misbehaved in reconciliation: disconnected and refused for a backoff
+    /// that doubles each time (`NetworkEvent::PeerCut` with reason `bad-reconciliation`).
     pub async fn disconnect(&self, peer: PeerId, reason: String) -> Result<(), NetError> {
         self.send(Command::Disconnect { peer, reason }).await
     }

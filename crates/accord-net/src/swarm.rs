@@ -519,8 +519,11 @@ impl Network {
             }
             Command::Penalize { peer, reason } => self.penalize(peer, &reason),
             Command::Disconnect { peer, reason } => {
-                warn!(%peer, %reason, "disconnecting peer");
-                self.disconnect(peer);
+                // Cut as for invalid objects: refused for a backoff that doubles, so that a peer
+                // misbehaving in reconciliation is not admitted again at once for another
+                // session (each costs this node passes over its whole set).
+                warn!(%peer, %reason, "peer misbehaved: cutting it off");
+                self.cut_for_conduct(peer, "bad-reconciliation", 0.0);
             }
             Command::Reset { peer, reason } => {
                 let Some(state) = self.peers.get(&peer) else {

@@ -360,7 +360,12 @@ impl Metrics {
         for result in ["accepted", "bad-signature"] {
             let _ = m.heartbeats.get_or_create(&labels(&[("result", result)]));
         }
-        for reason in ["invalid-objects", "bad-data", "came-back"] {
+        for reason in [
+            "invalid-objects",
+            "bad-data",
+            "bad-reconciliation",
+            "came-back",
+        ] {
             let _ = m.peers_cut.get_or_create(&labels(&[("reason", reason)]));
         }
         for kind in ["divergent", "equivocation"] {

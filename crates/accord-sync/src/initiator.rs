@@ -71,7 +71,16 @@ pub struct Initiator {
     have: Vec<Id>,
     need: Vec<Id>,
     stats: SessionStats,
+    /// Answers in a row that settled nothing asked (see [`MAX_STALLED`]).
+    stalled: u32,
 }
+
+/// Answers in a row that may settle nothing of what was asked — a fingerprint from before the
+/// first range asked to the end of the id space, which puts everything back — before the
+/// session ends as the peer's fault. An honest responder cuts its answer only after what fits
+/// in a frame; a hostile one could answer so every round, each costing this node passes over
+/// its whole set, until the round limit (512).
+pub const MAX_STALLED: u32 = 3;
 
 impl std::fmt::Debug for Initiator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,6 +116,7 @@ impl Initiator {
             have: Vec::new(),
             need: Vec::new(),
             stats: SessionStats::default(),
+            stalled: 0,
         };
         let first = s.next_message()?;
         s.stats.rounds = 1;
@@ -362,6 +372,18 @@ impl Initiator {
             }
             prev = bound;
             from = to;
+        }
+        // An answer cut before anything asked settles nothing: everything is asked again.
+        let settled_nothing = cut.is_some_and(|c| sent.first().is_none_or(|first| c <= first.lo));
+        if settled_nothing {
+            self.stalled += 1;
+            if self.stalled >= MAX_STALLED {
+                return Err(malformed(format!(
+                    "{MAX_STALLED} answers in a row settled nothing asked (each cut before the first range)"
+                )));
+            }
+        } else {
+            self.stalled = 0;
         }
         self.learn(&pieces, &answered, cut);
         // What is left to settle: the parts asked again, and what was not asked yet.

@@ -20,7 +20,7 @@ mod message;
 mod session;
 
 pub use index::{Snapshot, SyncIndex};
-pub use initiator::Initiator;
+pub use initiator::{Initiator, MAX_STALLED};
 pub use message::{MAX_FETCH_IDS, Request, Response, decode_objects, encode_objects};
 pub use session::{
     FRAME_LIMIT, MAX_ROUNDS, MAX_SESSION_BYTES, Outcome, SessionStats, SyncError, respond,
