@@ -27,8 +27,11 @@ use crate::NodeError;
 use crate::config::{AttachmentsConfig, FetchPolicy};
 use crate::node::NodeHandle;
 
-/// How long a file no peer could give waits before it is asked for again.
+/// How long a file no peer could give waits before it is asked for again, after its first
+/// failure; each further failure doubles it, [`MAX_BACKOFF_DOUBLINGS`] times at most (64 min).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Doublings of [`RETRY_AFTER`] for a file that keeps failing.
+const MAX_BACKOFF_DOUBLINGS: u32 = 7;
 /// The longest a transfer waits for a busy peer's slot while it holds one of the overall ones.
 const PEER_SLOT_WAIT: Duration = Duration::from_secs(30);
 /// A peer that takes longer than this for one chunk (1 MiB: under 70 KiB/s) is left for
@@ -163,8 +166,43 @@ struct Queue {
     waiting: BTreeMap<ObjectId, Want>,
     running: HashSet<ObjectId>,
     retry_at: HashMap<ObjectId, Instant>,
+    /// Fetches of each waiting file that found no peer to give it. Files that failed less go
+    /// first (then by hash): files no peer holds — a hostile record can name any number — would
+    /// otherwise, being picked in hash order, keep every transfer slot busy and real files
+    /// waiting for ever.
+    failures: HashMap<ObjectId, u32>,
     /// Waiting files last put off because they would not fit above the disk's floor.
     no_room: HashSet<ObjectId>,
+}
+
+impl Queue {
+    /// The next file to fetch at `now`: not being fetched, its retry time passed, the one that
+    /// failed least (then the lowest hash).
+    fn next(&self, now: Instant) -> Option<ObjectId> {
+        self.waiting
+            .keys()
+            .filter(|h| {
+                !self.running.contains(*h) && self.retry_at.get(*h).is_none_or(|t| *t <= now)
+            })
+            .min_by_key(|h| (self.failures.get(*h).copied().unwrap_or(0), **h))
+            .copied()
+    }
+
+    /// Notes a fetch of `hash` that did not get the file: it waits [`RETRY_AFTER`], doubled
+    /// for each failure before.
+    fn failed(&mut self, hash: ObjectId, now: Instant) {
+        let n = self.failures.entry(hash).or_default();
+        *n = n.saturating_add(1);
+        let wait = RETRY_AFTER * 2u32.pow((*n - 1).min(MAX_BACKOFF_DOUBLINGS));
+        self.retry_at.insert(hash, now + wait);
+    }
+
+    /// `hash` is held, or no longer wanted.
+    fn forget(&mut self, hash: &ObjectId) {
+        self.retry_at.remove(hash);
+        self.failures.remove(hash);
+        self.no_room.remove(hash);
+    }
 }
 
 /// Token buckets: bytes allowed per second, in all and per peer.
@@ -305,7 +343,8 @@ impl Attachments {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A peer was admitted: it may hold what no peer had, so every file is asked for again.
+    /// A peer was admitted: it may hold what no peer had, so every file is asked for again
+    /// (those that failed least first: the failures are kept).
     pub(crate) fn peer_arrived(&self) {
         self.queue().retry_at.clear();
         self.wake.notify_one();
@@ -642,12 +681,8 @@ impl NodeHandle {
                     let mut q = att.queue();
                     let now = Instant::now();
                     let pick = q
-                        .waiting
-                        .iter()
-                        .find(|(h, _)| {
-                            !q.running.contains(*h) && q.retry_at.get(*h).is_none_or(|t| *t <= now)
-                        })
-                        .map(|(h, w)| (*h, w.clone()));
+                        .next(now)
+                        .and_then(|h| q.waiting.get(&h).map(|w| (h, w.clone())));
                     if let Some((h, _)) = &pick {
                         q.running.insert(*h);
                     }
@@ -759,11 +794,10 @@ impl NodeHandle {
             let mut q = att.queue();
             q.running.remove(&hash);
             if done {
-                q.retry_at.remove(&hash);
-                q.no_room.remove(&hash);
+                q.forget(&hash);
                 q.waiting.remove(&hash)
             } else {
-                q.retry_at.insert(hash, Instant::now() + RETRY_AFTER);
+                q.failed(hash, Instant::now());
                 None
             }
         };
@@ -1077,7 +1111,7 @@ impl NodeHandle {
                 .map_err(|e| NodeError::BadQuery(e.to_string()))?;
             let w = {
                 let mut q = a2.queue();
-                q.no_room.remove(&hash);
+                q.forget(&hash);
                 q.waiting.remove(&hash)
             };
             if let Some(w) = &w {
@@ -1318,4 +1352,59 @@ pub fn restore_blobs(
         }
     }
     Ok((copied, queued))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want() -> Want {
+        Want::new(
+            ObjectId([0; 32]),
+            accord_core::attachment::describe("x.txt", b"x"),
+        )
+    }
+
+    /// Files no peer holds (a hostile record naming many, all of low hashes) do not keep the
+    /// real ones waiting: a file that failed less goes first whatever its hash, and a file that
+    /// keeps failing waits twice as long each time, up to about an hour.
+    #[test]
+    fn files_that_keep_failing_go_last_and_wait_longer() {
+        let mut q = Queue::default();
+        let t0 = Instant::now();
+        let fake = |i: u8| {
+            let mut h = [0u8; 32];
+            h[31] = i;
+            ObjectId(h)
+        };
+        for i in 0..16 {
+            q.waiting.insert(fake(i), want());
+        }
+        // Each fake fails once: each waits 30 s, and none is asked before then.
+        for _ in 0..16 {
+            let h = q.next(t0).unwrap();
+            q.failed(h, t0);
+        }
+        assert_eq!(q.next(t0), None);
+        let real = ObjectId([0xff; 32]);
+        q.waiting.insert(real, want());
+        assert_eq!(q.next(t0), Some(real));
+        // A peer arrives: every timer is cleared, the real file still goes first.
+        q.retry_at.clear();
+        assert_eq!(q.next(t0), Some(real));
+        q.running.insert(real);
+        assert_eq!(q.next(t0), Some(fake(0)));
+        // Backoff: 30 s, 60 s, 120 s … at most 64 min.
+        let h = fake(3);
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            q.failed(h, t0);
+            waits.push(q.retry_at[&h] - t0);
+        }
+        assert_eq!(waits[0], RETRY_AFTER * 2); // its second failure
+        assert_eq!(waits[1], RETRY_AFTER * 4);
+        assert_eq!(*waits.last().unwrap(), RETRY_AFTER * 128);
+        q.forget(&h);
+        assert!(!q.failures.contains_key(&h) && !q.retry_at.contains_key(&h));
+    }
 }
