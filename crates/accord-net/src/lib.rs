@@ -574,6 +574,18 @@ impl NetworkHandle {
         .await
     }
 
+    /// [`Self::report`] without waiting: `false` when the swarm's command queue is full (the
+    /// message then stays unreported, and gossipsub drops it from its cache within seconds).
+    pub fn try_report(&self, message_id: Vec<u8>, source: PeerId, validation: Validation) -> bool {
+        self.tx
+            .try_send(Command::Report {
+                message_id,
+                source,
+                validation,
+            })
+            .is_ok()
+    }
+
     /// Admits a peer whose certificate the node accepted.
     pub async fn admit(&self, peer: PeerId, member: Option<String>) -> Result<(), NetError> {
         self.send(Command::Admit { peer, member }).await

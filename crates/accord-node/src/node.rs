@@ -1350,10 +1350,15 @@ async fn event_loop(
                         });
                     }
                     Err(_) => {
-                        // Not reported: the event loop never waits on the swarm here, and an
-                        // unreported message leaves the gossip cache unforwarded within
-                        // seconds (PROTOCOL.md §9.1), without a penalty.
-                        let _ = (message_id, source, data);
+                        // Settled at once as ignored (not forwarded, no penalty), as gossip that
+                        // does not fit its queue is: gossipsub would otherwise hold it, unbounded
+                        // in bytes, until its cache shifts it out seconds later. The event loop
+                        // never waits on the swarm here: with the command queue full it stays
+                        // unreported, as before.
+                        drop(data);
+                        let _ = node
+                            .network()
+                            .try_report(message_id, source, Validation::Ignore);
                         node.inner
                             .metrics
                             .heartbeats
