@@ -375,7 +375,7 @@ async fn the_analysts_tools_work_from_the_ui() {
     let (s, _, html, _) = get(&format!("{base}/?to=garbage&lang=en")).await;
     assert_eq!(s, 200);
     assert!(
-        html.contains("Left out, their values are not valid")
+        html.contains("Left out: values that are not valid")
             && html.contains("<code>to=garbage</code>"),
         "a bad date is named"
     );
