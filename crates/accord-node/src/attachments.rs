@@ -401,6 +401,25 @@ impl Attachments {
         }
     }
 
+    /// A peer disconnected: its slot (unless a transfer still holds it), its rate bucket and
+    /// the request windows whose minute is over go, so that these maps hold connected peers
+    /// only (peer ids are as many as a member mints certificates).
+    pub(crate) fn peer_left(&self, peer: &Peer) {
+        self.served.expire();
+        {
+            let mut slots = self.peer_slots.lock().unwrap_or_else(|e| e.into_inner());
+            // Only this map holds an idle slot.
+            if slots.get(peer).is_some_and(|s| Arc::strong_count(s) == 1) {
+                slots.remove(peer);
+            }
+        }
+        self.rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .peers
+            .remove(peer);
+    }
+
     fn peer_slot(&self, peer: Peer) -> Arc<Semaphore> {
         self.peer_slots
             .lock()

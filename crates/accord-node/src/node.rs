@@ -1388,13 +1388,17 @@ async fn event_loop(
                 work.spawn(async move { node.serve_blob(peer, request_id, data).await });
             }
             NetworkEvent::PeerAdmitted { peer } => {
+                node.inner.sync.arrived(&peer);
                 node.attachments().peer_arrived();
                 let node = node.clone();
                 work.spawn(async move {
                     let _ = node.sync_with(peer).await;
                 });
             }
-            NetworkEvent::PeerDisconnected { peer } => node.inner.sync.forget(&peer),
+            NetworkEvent::PeerDisconnected { peer } => {
+                node.inner.sync.forget(&peer);
+                node.attachments().peer_left(&peer);
+            }
             NetworkEvent::NonMemberDisconnected { peer, reason } => {
                 // Counted; the network layer logs refusals, at most once a minute per peer.
                 node.inner.metrics.non_members.inc();

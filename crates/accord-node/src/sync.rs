@@ -106,7 +106,15 @@ pub(crate) struct SyncState {
     /// Test-only refusals left (`SyncConfig::refuse_first_requests`).
     refusals_left: std::sync::atomic::AtomicU32,
     budget: RequestBudget,
+    /// Peers disconnected since they were last admitted (at most [`DEPARTED_KEPT`]): a session
+    /// with one that ends after it left keeps nothing about it (what it listed as refused, a
+    /// session owed), which `forget` could not remove — a peer leaving right after its last
+    /// answer left that behind, up to megabytes per peer id.
+    departed: Mutex<HashSet<Peer>>,
 }
+
+/// Departed peers remembered (see [`SyncState::departed`]); past it the memory starts again.
+const DEPARTED_KEPT: usize = 4096;
 
 /// Requests each peer may make per minute (reconciliation, attachments): a window per peer.
 #[derive(Debug, Default)]
@@ -156,8 +164,23 @@ impl SyncState {
             .is_ok()
     }
 
+    /// Whether `peer` disconnected since it was last admitted.
+    fn departed(&self, peer: &Peer) -> bool {
+        self.departed.lock().is_ok_and(|d| d.contains(peer))
+    }
+
+    /// Called when a peer is admitted: what its sessions find is kept again.
+    pub(crate) fn arrived(&self, peer: &Peer) {
+        if let Ok(mut d) = self.departed.lock() {
+            d.remove(peer);
+        }
+    }
+
     /// Marks (or clears) `peer` as owed a session once it shows it has admitted us.
     fn set_unfinished(&self, peer: Peer, unfinished: bool) {
+        if unfinished && self.departed(&peer) {
+            return;
+        }
         if let Ok(mut u) = self.unfinished.lock() {
             if unfinished {
                 u.insert(peer);
@@ -254,6 +277,12 @@ impl SyncState {
     }
 
     pub(crate) fn forget(&self, peer: &Peer) {
+        if let Ok(mut d) = self.departed.lock() {
+            if d.len() >= DEPARTED_KEPT {
+                d.clear();
+            }
+            d.insert(*peer);
+        }
         self.budget.expire();
         self.set_unfinished(*peer, false);
         if let Ok(mut r) = self.refused.lock() {
@@ -268,6 +297,9 @@ impl SyncState {
     }
 
     fn set_refused(&self, peer: Peer, items: Vec<(Timestamp, ObjectId)>) {
+        if !items.is_empty() && self.departed(&peer) {
+            return;
+        }
         let generation = self
             .listed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -857,6 +889,28 @@ impl std::fmt::Display for SyncErrorKind {
 
 #[cfg(test)]
 mod tests {
+    /// A session that ends after its peer left keeps nothing about it (it left that behind
+    /// for good, up to megabytes per peer id); once the peer is admitted again, it does.
+    #[test]
+    fn a_session_ending_after_its_peer_left_keeps_nothing_about_it() {
+        let s = SyncState::default();
+        let p = Peer::random();
+        let items = vec![(Timestamp(1), ObjectId([1; 32]))];
+        s.set_refused(p, items.clone());
+        s.set_unfinished(p, true);
+        assert!(s.refused_by(&p).is_some());
+        s.forget(&p);
+        assert!(s.refused_by(&p).is_none());
+        // The session ends now.
+        s.set_refused(p, items.clone());
+        s.set_unfinished(p, true);
+        assert!(s.refused_by(&p).is_none());
+        assert!(!s.unfinished.lock().unwrap().contains(&p));
+        s.arrived(&p);
+        s.set_refused(p, items);
+        assert!(s.refused_by(&p).is_some());
+    }
+
     #[test]
     fn a_peer_over_its_request_budget_is_refused_and_the_others_are_not() {
         let b = RequestBudget::default();
