@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use accord_api::HttpOptions;
 use accord_node::NodeHandle;
-use accord_tests::harness::{TestFed, now};
+use accord_tests::harness::{TestFed, now, wait_until};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -388,6 +388,78 @@ async fn export_is_streamed_and_equals_the_store_export() {
     node.shutdown().await;
 }
 
+/// 24 records of 900 KB: an export of more than a connection's socket buffers hold.
+fn large_records(tf: &TestFed) -> Vec<Vec<u8>> {
+    let t = now();
+    (0..24u64)
+        .map(|i| {
+            let mut body =
+                tf.fed
+                    .record_body(0, &format!("large {i}"), accord_core::Timestamp(t.0 - i));
+            body.body = std::collections::BTreeMap::from([(
+                "en".to_string(),
+                format!("{i} ")
+                    .repeat(300_000)
+                    .chars()
+                    .take(900_000)
+                    .collect(),
+            )]);
+            accord_core::Object::Record(body)
+                .sign(&tf.fed.members[0].publisher)
+                .into_bytes()
+        })
+        .collect()
+}
+
+/// Two clients that start exports and then read nothing keep their slots only for the idle
+/// time: then a third export (a backup, say) is served. (They held both slots for as long as
+/// they stayed connected, and every export and backup was refused meanwhile.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_whose_clients_stop_reading_give_their_slots_back() {
+    let tf = TestFed::new(&["KZ"], 79).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            export_idle_timeout: Duration::from_secs(1),
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let (out, searchable) = node
+        .submit_searchable(large_records(&tf), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
+    let mut stalled = Vec::new();
+    for path in ["/v1/export", "/export.cbor?member=KZ"] {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut first = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
+        stalled.push(s);
+    }
+    // Both slots are taken now; within seconds of the clients' silence they are given back.
+    let served = wait_until(Duration::from_secs(30), || async {
+        accord_tests::http_get(format!("http://{addr}/v1/export"))
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    })
+    .await;
+    assert!(
+        served,
+        "an export was refused while two clients read nothing"
+    );
+    drop(stalled);
+    node.shutdown().await;
+}
+
 /// Clients that ask for a large file or an export and never read hold no thread of the node:
 /// with a blocking pool of four threads, eight such clients leave a ninth download, a third
 /// export's refusal and the node's own work (checking a submitted record) unhindered.
@@ -402,31 +474,21 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
     rt.block_on(async {
         let tf = TestFed::new(&["KZ"], 78).unwrap();
         let node = tf.spawn(0, vec![]).await.unwrap();
-        let addr = serve_with(&node, HttpOptions::default()).await;
+        // The stalled exports keep their slots for the whole test (see the test after).
+        let addr = serve_with(
+            &node,
+            HttpOptions {
+                export_idle_timeout: Duration::from_secs(600),
+                ..HttpOptions::default()
+            },
+        )
+        .await;
         // 40 MiB: far more than a connection's socket buffers hold.
         let file: Vec<u8> = (0..40u32 << 20).map(|i| (i % 251) as u8).collect();
         let a = accord_core::attachment::describe("big.bin", &file);
         node.put_blob(a.sha256, file.clone()).await.unwrap();
         // And 24 records of 900 KB: an export of more than socket buffers hold.
-        let t = now();
-        let big: Vec<Vec<u8>> = (0..24u64)
-            .map(|i| {
-                let mut body =
-                    tf.fed
-                        .record_body(0, &format!("large {i}"), accord_core::Timestamp(t.0 - i));
-                body.body = std::collections::BTreeMap::from([(
-                    "en".to_string(),
-                    format!("{i} ")
-                        .repeat(300_000)
-                        .chars()
-                        .take(900_000)
-                        .collect(),
-                )]);
-                accord_core::Object::Record(body)
-                    .sign(&tf.fed.members[0].publisher)
-                    .into_bytes()
-            })
-            .collect();
+        let big = large_records(&tf);
         // Searchable before the exports begin: the web page's export is of a search.
         let (out, searchable) = node
             .submit_searchable(big, Duration::from_secs(60))

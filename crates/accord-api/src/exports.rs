@@ -384,7 +384,9 @@ pub(crate) async fn cbor(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let body = crate::pieces((ids.into_iter(), reader, slot), |(ids, reader, _slot)| {
+    let lease = crate::Lease::new(slot, slots.1);
+    let body = crate::pieces((ids.into_iter(), reader, lease), |(ids, reader, lease)| {
+        lease.touch()?;
         let mut chunk = Vec::with_capacity(crate::EXPORT_CHUNK_BYTES);
         for id in ids.by_ref() {
             // A record removed since the search (never, today) is left out.

@@ -111,9 +111,10 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
         .layer(Extension(BodyTimeout(opts.body_timeout)))
-        .layer(Extension(ExportSlots(std::sync::Arc::new(
-            tokio::sync::Semaphore::new(EXPORTS_AT_ONCE),
-        ))))
+        .layer(Extension(ExportSlots(
+            std::sync::Arc::new(tokio::sync::Semaphore::new(EXPORTS_AT_ONCE)),
+            opts.export_idle_timeout,
+        )))
         .layer(Extension(records::StreamFeed::new()))
         .layer(Extension(blobs::UploadSlots(std::sync::Arc::new(
             tokio::sync::Semaphore::new(blobs::UPLOADS_AT_ONCE),
@@ -375,9 +376,81 @@ pub(crate) const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
 /// Exports running at once: each lists every stored id on the store thread first.
 pub const EXPORTS_AT_ONCE: usize = 2;
 
-/// The slots of [`EXPORTS_AT_ONCE`].
+/// The slots of [`EXPORTS_AT_ONCE`], and how long a streamed export's client may read nothing
+/// before its slot goes to another ([`Lease`]).
 #[derive(Debug, Clone)]
-pub(crate) struct ExportSlots(pub(crate) std::sync::Arc<tokio::sync::Semaphore>);
+pub(crate) struct ExportSlots(
+    pub(crate) std::sync::Arc<tokio::sync::Semaphore>,
+    pub(crate) std::time::Duration,
+);
+
+/// An export slot that a client who stops reading cannot keep: when the export's body has not
+/// been read from for the idle time, a watchdog gives the slot back (another export may run)
+/// and the body ends with an error at its next read. Without it, two connections that read the
+/// status line and then nothing held both slots for as long as they stayed open, and every
+/// export and backup was refused meanwhile.
+pub(crate) struct Lease(std::sync::Arc<LeaseInner>);
+
+struct LeaseInner {
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    last: std::sync::Mutex<std::time::Instant>,
+    idle: std::time::Duration,
+}
+
+impl Lease {
+    pub(crate) fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        idle: std::time::Duration,
+    ) -> Lease {
+        let inner = std::sync::Arc::new(LeaseInner {
+            permit: std::sync::Mutex::new(Some(permit)),
+            last: std::sync::Mutex::new(std::time::Instant::now()),
+            idle,
+        });
+        let watched = std::sync::Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let tick = (idle / 4).max(std::time::Duration::from_millis(50));
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(l) = watched.upgrade() else { return };
+                let last = *l.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() >= l.idle {
+                    if l.permit
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .is_some()
+                    {
+                        tracing::info!(
+                            idle_secs = l.idle.as_secs(),
+                            "an export's client read nothing for its idle time: its slot is given back"
+                        );
+                    }
+                    return;
+                }
+            }
+        });
+        Lease(inner)
+    }
+
+    /// Called at each read of the body: `Err` once the slot was given back.
+    pub(crate) fn touch(&self) -> std::io::Result<()> {
+        if self
+            .0
+            .permit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+        {
+            return Err(std::io::Error::other(format!(
+                "the client read nothing for {} s: the export ended and its slot went to another",
+                self.0.idle.as_secs()
+            )));
+        }
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        Ok(())
+    }
+}
 
 /// A response body read piece by piece by `next` on the blocking pool (`Ok(None)` ends it),
 /// one piece ahead of the client: while the client takes a piece, the next is read, and then
@@ -418,7 +491,7 @@ where
 /// most [`EXPORTS_AT_ONCE`] run at once; another is answered 503 with `Retry-After`.
 async fn export(
     State(node): State<NodeHandle>,
-    Extension(ExportSlots(slots)): Extension<ExportSlots>,
+    Extension(ExportSlots(slots, idle)): Extension<ExportSlots>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let mut types: Vec<accord_core::ObjectType> = Vec::new();
@@ -446,7 +519,9 @@ async fn export(
         .read(move |s| s.export_ids_of(&types).map(|ids| (ids, s.object_reader())))
         .await?
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let body = pieces((ids.into_iter(), reader, slot), |(ids, reader, _slot)| {
+    let lease = Lease::new(slot, idle);
+    let body = pieces((ids.into_iter(), reader, lease), |(ids, reader, lease)| {
+        lease.touch()?;
         let mut chunk = Vec::with_capacity(EXPORT_CHUNK_BYTES);
         for id in ids.by_ref() {
             match reader.get(&id) {

@@ -29,7 +29,13 @@ pub struct HttpOptions {
     pub body_timeout: Duration,
     /// Origins whose web pages may call the API (none by default).
     pub cors_origins: Vec<String>,
+    /// How long a streamed export's client may read nothing before the export ends and its
+    /// slot goes to another (see `EXPORTS_AT_ONCE`).
+    pub export_idle_timeout: Duration,
 }
+
+/// [`HttpOptions::export_idle_timeout`] by default.
+pub const EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -38,6 +44,7 @@ impl Default for HttpOptions {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
+            export_idle_timeout: EXPORT_IDLE_TIMEOUT,
         }
     }
 }
@@ -49,6 +56,7 @@ impl From<&accord_node::config::ApiConfig> for HttpOptions {
             header_timeout: Duration::from_secs(c.header_timeout_secs),
             body_timeout: Duration::from_secs(c.body_timeout_secs),
             cors_origins: c.cors_origins.clone(),
+            export_idle_timeout: EXPORT_IDLE_TIMEOUT,
         }
     }
 }

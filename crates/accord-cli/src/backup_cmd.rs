@@ -91,7 +91,16 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
         .await
         .map_err(crate::node_cmd::unreachable(node))?;
     if !resp.status().is_success() {
-        bail!("{url}: {}", resp.status());
+        // The node's own reason (two exports running, say), and when to come back.
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| format!(" (try again in {s} s)"))
+            .unwrap_or_default();
+        let e = crate::node_cmd::json_answer(resp, &url).await.err();
+        let why = e.map_or_else(String::new, |e| e.to_string());
+        bail!("{why}{retry}");
     }
     let mut file = util::AtomicFile::create(out, 0o600)?;
     let mut bytes = 0u64;

@@ -273,7 +273,7 @@ pub(crate) fn tls_hint(e: &reqwest::Error) -> Option<String> {
 }
 
 /// Reads a JSON answer; an error status becomes an error that names the node's reason.
-async fn json_answer(resp: reqwest::Response, what: &str) -> Result<Value> {
+pub(crate) async fn json_answer(resp: reqwest::Response, what: &str) -> Result<Value> {
     let status = resp.status();
     let bytes = resp
         .bytes()
