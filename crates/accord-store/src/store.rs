@@ -343,9 +343,10 @@ pub struct Store {
     /// Every root key any charter version held, per member: a refusal for such a key, not the
     /// root key in force, may be history rather than a forgery.
     roots_ever: HashSet<(MemberCode, PublicKey)>,
-    /// Publishers of delegations refused as signed by a root key since replaced (at most
-    /// [`DECLINED_KEPT`]).
-    historic_delegates: HashSet<PublicKey>,
+    /// Publishers of delegations refused as signed by a root key since replaced, with the
+    /// member that root key was of (at most [`DECLINED_KEPT`]): only that member's records
+    /// signed by them may be history.
+    historic_delegates: HashSet<(MemberCode, PublicKey)>,
     /// Publisher keys whose new delegation could change a verdict in `signer_declined` (at
     /// most [`DECLINED_KEPT`]; past it, any delegation accepted forgets them all).
     signer_keys: HashSet<PublicKey>,
@@ -1330,8 +1331,10 @@ impl Store {
                     // A record of a publisher only a since-replaced root key delegated waits for
                     // a delegation this node will not take: remembered for the source that gave
                     // this copy (whether or not the quarantine keeps it).
-                    if let Missing::Delegation { publisher, .. } = &m
-                        && self.historic_delegates.contains(publisher)
+                    if let Missing::Delegation { member, publisher } = &m
+                        && self
+                            .historic_delegates
+                            .contains(&(member.clone(), *publisher))
                     {
                         let created = claimed(bytes, &limits).1;
                         if created > 0 {
@@ -1419,7 +1422,8 @@ impl Store {
                         }
                         && self.historic_delegates.len() < DECLINED_KEPT
                     {
-                        self.historic_delegates.insert(d.publisher);
+                        self.historic_delegates
+                            .insert((d.member.clone(), d.publisher));
                     }
                     outcomes.push(IngestOutcome::Rejected(Some(id), r));
                 }

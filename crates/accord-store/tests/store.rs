@@ -799,6 +799,15 @@ fn a_copy_refused_for_a_signer_that_had_authority_is_named_for_its_source_a_forg
             IngestOutcome::Pending(_, Missing::Delegation { .. })
         ));
     }
+    // The same publisher key signing another member's record is no history: BY's old root
+    // key delegated it for BY alone.
+    let other = Object::Record(fed.record_body(2, "AM's, by BY's publisher", t(5)))
+        .sign(&fed.members[1].publisher);
+    assert!(matches!(
+        from(&mut store, &other, p),
+        IngestOutcome::Pending(_, Missing::Delegation { .. })
+    ));
+    assert!(store.received_not_held_from(&[other.id()], p).is_empty());
     assert!(matches!(
         from(&mut store, &late, p),
         IngestOutcome::Rejected(Some(_), Rejection::SignerRevoked { .. })
