@@ -1111,9 +1111,21 @@ impl Store {
             // copies of any of its member's records that read so.
             Rejection::SignerRevoked { .. } | Rejection::DelegationRootReplaced { .. } => true,
             Rejection::NotSignedByRoot { member, signer, .. }
-            | Rejection::RetractionNotByAuthor { member, signer, .. }
             | Rejection::RevocationNotAuthorised { member, signer } => {
                 self.roots_ever.contains(&(member.clone(), *signer))
+            }
+            // A retraction is judged by the author of the copy of the record this node stored:
+            // a member whose two publisher keys signed one body may have had the other copy
+            // stored elsewhere, where the same retraction is its author's. A retraction by a
+            // publisher the member delegated is so named for its source: the peer is not read
+            // as withholding it, and it is not fetched from it again and again.
+            Rejection::RetractionNotByAuthor { member, signer, .. } => {
+                self.roots_ever.contains(&(member.clone(), *signer))
+                    || !matches!(
+                        self.trust
+                            .check_publisher(member, signer, Timestamp::MAX, None),
+                        accord_core::trust::PublisherCheck::Unknown
+                    )
             }
             _ => false,
         }

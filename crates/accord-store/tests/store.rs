@@ -3415,3 +3415,75 @@ fn lowering_a_limit_leaves_what_was_accepted_readable() {
     ));
     assert!(store.check().unwrap().is_clean());
 }
+
+/// A member's two publisher keys sign one record body; one node stores one copy, another the
+/// other. A retraction by the first key is its author's on the first node and refused on the
+/// second: there it is named for the peer that gave it (that peer is not read as withholding
+/// it, nor is it fetched from it again at every session), as a copy refused for a signer that
+/// had authority is.
+#[test]
+fn a_retraction_refused_for_the_copy_this_node_stored_is_named_for_its_source() {
+    let fed = fed();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut n1, mut n2) = (open(d1.path(), &fed), open(d2.path(), &fed));
+    let p2 = accord_core::SecretKey::from_seed([96; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        publisher: p2.public_key(),
+        name: "KZ second publisher".into(),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    let c1 = fed.record(0, "one body, two signers", Timestamp(BASE + 2 * MINUTE));
+    let c2 = SignedObject::sign(c1.body().to_vec(), &p2);
+    for n in [&mut n1, &mut n2] {
+        let (out, _) = batch(n, &[&fed.delegation(0), &del2]);
+        assert_all_accepted(&out, &[&fed.delegation(0), &del2]);
+    }
+    assert_accepted(&ingest(&mut n1, &c1), &c1);
+    assert_accepted(&ingest(&mut n2, &c2), &c2);
+    let y = retraction(&fed, 0, c1.id(), BASE + 3 * MINUTE, false);
+    assert_accepted(&ingest(&mut n1, &y), &y);
+    let (out, _) = n2.ingest_from(&[(y.as_bytes(), "peer 1")], NOW).unwrap();
+    assert!(
+        matches!(
+            out[0],
+            IngestOutcome::Rejected(_, Rejection::RetractionNotByAuthor { .. })
+        ),
+        "{:?}",
+        out[0]
+    );
+    assert_eq!(
+        n2.received_not_held_from(&[y.id()], "peer 1"),
+        vec![(Timestamp(BASE + 3 * MINUTE), y.id())]
+    );
+    // A retraction by a key the member never delegated is a forgery: not named.
+    let stranger = accord_core::SecretKey::from_seed([97; 32]);
+    let forged = match Object::decode_body(y.body(), &accord_core::Limits::default()) {
+        Ok(mut body) => {
+            if let Object::Retraction(r) = &mut body {
+                r.reason = "forged".into();
+            }
+            body.sign(&stranger)
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let (out, _) = n2
+        .ingest_from(&[(forged.as_bytes(), "peer 1")], NOW)
+        .unwrap();
+    assert!(
+        matches!(out[0], IngestOutcome::Rejected(..)),
+        "{:?}",
+        out[0]
+    );
+    assert!(
+        n2.received_not_held_from(&[forged.id()], "peer 1")
+            .is_empty()
+    );
+}
