@@ -175,6 +175,49 @@ impl TrustView {
         .min()
     }
 
+    /// Whether what `key` signed for `member` at `at` in `scope` (kind and directions) lost
+    /// the delegation it was made under: some delegation of the key covered it (window and
+    /// scope) and each such one is revoked since before `at`, or its root key replaced. A
+    /// record's derived status asks this, not [`Self::check_publisher`]'s closest refusal: a
+    /// narrower delegation the key still holds (out of scope for the record) must not hide
+    /// that the one covering it was revoked.
+    pub fn covering_delegation_lost(
+        &self,
+        member: &MemberCode,
+        key: &PublicKey,
+        at: Timestamp,
+        (kind, directions): (&str, &[String]),
+    ) -> bool {
+        let mut lost = false;
+        for d in self
+            .delegations_of(key)
+            .iter()
+            .filter(|d| &d.delegation.member == member)
+        {
+            let del = &d.delegation;
+            let in_window = at >= del.not_before && del.not_after.is_none_or(|na| at <= na);
+            let in_scope = del
+                .kinds
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|k| k == kind))
+                && del
+                    .directions
+                    .as_ref()
+                    .is_none_or(|allowed| directions.iter().all(|x| allowed.contains(x)));
+            if !in_window || !in_scope {
+                continue;
+            }
+            if self.root_key(member) != Some(d.signer)
+                || self.revoked_at(&d.id, member, key, at).is_some()
+            {
+                lost = true;
+            } else {
+                return false;
+            }
+        }
+        lost
+    }
+
     /// Whether `key` may publish for `member` at time `at`, optionally for a kind and
     /// directions (`None` skips the scope check, as for retractions).
     pub fn check_publisher(

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use accord_core::trust::PublisherCheck;
-use accord_core::{MemberCode, Object, ObjectId, ObjectType, PublicKey, Rejection, Timestamp};
+use accord_core::{MemberCode, Object, ObjectId, ObjectType, PublicKey, Timestamp};
 
 use crate::error::StoreError;
 use crate::keys::{split_suffix, time_id};
@@ -300,16 +299,11 @@ impl Store {
 
     /// Whether `rec`'s signer was revoked (or its delegation's root replaced) before it made it.
     fn signer_revoked(&self, rec: &accord_core::Record, author: &accord_core::PublicKey) -> bool {
-        matches!(
-            self.trust().check_publisher(
-                &rec.member,
-                author,
-                rec.created,
-                Some((&rec.kind, &rec.directions)),
-            ),
-            PublisherCheck::Refused(
-                Rejection::SignerRevoked { .. } | Rejection::DelegationRootReplaced { .. },
-            )
+        self.trust().covering_delegation_lost(
+            &rec.member,
+            author,
+            rec.created,
+            (&rec.kind, &rec.directions),
         )
     }
 

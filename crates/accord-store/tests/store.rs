@@ -3487,3 +3487,71 @@ fn a_retraction_refused_for_the_copy_this_node_stored_is_named_for_its_source() 
             .is_empty()
     );
 }
+
+/// A key holds two delegations of its member: a wide one and a narrower one. The wide one is
+/// revoked from before a record that only it covered: the record reads "signer revoked" —
+/// the narrower delegation, out of the record's scope, does not hide it (it read "active":
+/// the status took the closest refusal, out of scope, over the revocation).
+#[test]
+fn a_narrower_delegation_does_not_hide_that_the_covering_one_was_revoked() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &fed);
+    let wide = fed.delegation(0);
+    let key = &fed.members[0].publisher;
+    let narrow = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        publisher: key.public_key(),
+        name: "KZ publisher, one kind".into(),
+        kinds: Some(vec![kinds(&fed)[1].clone()]),
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    let (out, _) = batch(&mut store, &[&wide, &narrow]);
+    assert_all_accepted(&out, &[&wide, &narrow]);
+    let kind0 = kinds(&fed)[0].clone();
+    assert_ne!(kind0, kinds(&fed)[1]);
+    let rec = record_with(
+        &fed,
+        0,
+        "of the wide scope",
+        BASE + 10 * MINUTE,
+        &kind0,
+        &[&directions(&fed)[0]],
+        None,
+    );
+    let in_narrow = record_with(
+        &fed,
+        0,
+        "of the narrow scope",
+        BASE + 10 * MINUTE,
+        &kinds(&fed)[1],
+        &[&directions(&fed)[0]],
+        None,
+    );
+    let (out, _) = batch(&mut store, &[&rec, &in_narrow]);
+    assert_all_accepted(&out, &[&rec, &in_narrow]);
+    let rev = revocation(
+        &fed,
+        0,
+        TargetType::Delegation,
+        wide.id(),
+        BASE + 5 * MINUTE,
+        BASE + 20 * MINUTE,
+    );
+    assert_accepted(&ingest(&mut store, &rev), &rev);
+    assert_eq!(
+        store.record_status(&rec.id()).unwrap(),
+        Some(RecordStatus::SignerRevoked)
+    );
+    // The narrower delegation still covers the other record.
+    assert_eq!(
+        store.record_status(&in_narrow.id()).unwrap(),
+        Some(RecordStatus::Active)
+    );
+}
