@@ -295,7 +295,8 @@ pub(crate) fn rebuild_if_needed(
 
 /// The records whose search document the given newly stored objects change: new records, the
 /// records they supersede or retract, and the records signed by a key whose delegation (or the
-/// key itself) a revocation touches. A key that never had a delegation of the revocation's
+/// key itself) a revocation touches, whose delegating root key a charter amendment replaced,
+/// or that a delegation covers again. A key that never had a delegation of the revocation's
 /// member signed none of its records: its revocation (anyone may revoke their own key, and a
 /// throwaway key's self-revocation costs nothing to make) touches no record at all.
 fn touched_by<'a>(
@@ -349,6 +350,33 @@ fn touched_by<'a>(
                     _ => Vec::new(),
                 };
                 revoked.extend(keys.into_iter().map(|k| (r.member.clone(), k)));
+            }
+            // A charter amendment that replaced a member's root key makes the records of the
+            // publishers the old key delegated read "signer revoked" (and one that brings a key
+            // back, "active" again); the index shows what the record page shows.
+            Object::Charter(_) => {
+                let trust = store.trust();
+                revoked.extend(
+                    trust
+                        .delegations()
+                        .filter(|d| trust.root_key(&d.delegation.member) != Some(d.signer))
+                        .map(|d| (d.delegation.member.clone(), d.delegation.publisher)),
+                );
+            }
+            // A key delegated again (by a new root key, say) may cover records that read
+            // "signer revoked" until now. A key's first delegation covers no stored record:
+            // its records waited for it, and come now as new ones.
+            Object::Delegation(d) => {
+                let trust = store.trust();
+                if trust
+                    .delegations_of(&d.publisher)
+                    .iter()
+                    .filter(|e| e.delegation.member == d.member)
+                    .count()
+                    > 1
+                {
+                    revoked.insert((d.member.clone(), d.publisher));
+                }
             }
             _ => {}
         }
@@ -604,6 +632,72 @@ mod tests {
             Catchup::Rebuilt
         );
         assert_eq!(index.num_docs(), 25);
+    }
+
+    /// An amendment replacing a member's root key re-indexes the records of the publishers the
+    /// old key delegated (they read "signer revoked" on the record page, and read "active" in
+    /// search), and the same publisher delegated again by the new key re-indexes them back.
+    #[test]
+    fn a_replaced_root_key_and_a_new_delegation_change_the_records_search_status() {
+        let fed = DevFederation::new(&["KZ", "BY"], [5; 32], T0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+        let mut index = SearchIndex::open(&dir.path().join("search")).unwrap();
+        let first: Vec<Vec<u8>> = std::iter::once(fed.delegation(1).into_bytes())
+            .chain((0..3).map(|n| {
+                fed.record(1, &format!("BY {n}"), Timestamp(T0.0 + 10 + n))
+                    .into_bytes()
+            }))
+            .collect();
+        let (out, rel) = ingest(&mut store, &first);
+        update(&store, &mut index, &out, &rel);
+        let all = |index: &SearchIndex| {
+            let q = SearchQuery {
+                statuses: vec!["active".into(), "signer-revoked".into()],
+                limit: 1,
+                ..Default::default()
+            };
+            let r = index.searcher().search(&q).unwrap();
+            r.facets.get("status").cloned().unwrap_or_default()
+        };
+        assert_eq!(all(&index).get("active"), Some(&3));
+        // BY's root key is replaced.
+        let new_root = accord_core::SecretKey::from_seed([55; 32]);
+        let mut c = store.trust().charter().clone();
+        c.federation = Some(store.trust().federation());
+        c.version += 1;
+        c.previous = Some(store.trust().charter_id());
+        c.created = Timestamp(T0.0 + 100);
+        if let Some(m) = c.members.iter_mut().find(|m| m.code.as_str() == "BY") {
+            m.root_key = new_root.public_key();
+        }
+        let mut amendment = accord_core::SignedObject::unsigned(Object::Charter(c).encode_body());
+        for k in [&fed.members[0].root, &fed.members[1].root, &new_root] {
+            assert!(amendment.add_signature(k));
+        }
+        let (out, rel) = ingest(&mut store, &[amendment.into_bytes()]);
+        assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
+        update(&store, &mut index, &out, &rel);
+        assert_eq!(
+            all(&index).get("signer-revoked"),
+            Some(&3),
+            "{:?}",
+            all(&index)
+        );
+        // The new root key delegates the same publisher again: active again.
+        let again =
+            match Object::decode_body(fed.delegation(1).body(), &accord_core::Limits::default()) {
+                Ok(Object::Delegation(mut d)) => {
+                    d.created = Timestamp(T0.0 + 200);
+                    Object::Delegation(d).sign(&new_root)
+                }
+                other => panic!("{other:?}"),
+            };
+        let (out, rel) = ingest(&mut store, &[again.into_bytes()]);
+        assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
+        update(&store, &mut index, &out, &rel);
+        assert_eq!(all(&index).get("active"), Some(&3), "{:?}", all(&index));
     }
 
     /// A revocation re-indexes the records its key signed, and nothing for a key that never had
