@@ -212,6 +212,10 @@ impl Lang {
             "root_key" => ("Корневой ключ государства", "Member root key"),
             "charter" => ("Устав", "Charter"),
             "download" => ("Скачать подписанный объект", "Download the signed object"),
+            "download_evidence" => (
+                "Скачать подписанное свидетельство",
+                "Download the signed evidence",
+            ),
             "download_charter" => (
                 "Скачать учредительный устав федерации (charter.cbor)",
                 "Download the federation's founding charter (charter.cbor)",

@@ -1779,7 +1779,7 @@ pub async fn health(
                 li {
                     span.state.bad { (if e.kind == "equivocation" { lang.t("equivocated") } else { lang.t("divergent") }) }
                     " · " (ctx.member(&e.subject_member)) " · " (lang.date(e.created)) " · " span title=(e.explanation) { (lang.evidence_text(e)) } " · "
-                    a href=(format!("/v1/health/evidence?number={}", e.number)) download=(format!("evidence-{}.cbor", e.number)) { (lang.t("download")) }
+                    a href=(format!("/v1/health/evidence?number={}", e.number)) download=(format!("evidence-{}.cbor", e.number)) { (lang.t("download_evidence")) }
                 }
             } }
         }
