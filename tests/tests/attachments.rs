@@ -889,3 +889,31 @@ async fn a_chunk_list_another_peer_served_is_not_held_against_an_honest_holder()
         n.shutdown().await;
     }
 }
+
+/// A member names files no peer holds, then retracts its record: the files are no longer
+/// waited for (they were kept and asked for again for ever, taking transfer slots from real
+/// files); a file an unretracted record names is still waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_only_retracted_records_name_are_no_longer_waited_for() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 66).unwrap();
+    let fake = |n: u8| describe(&format!("missing-{n}.txt"), &[n; 100]);
+    let hostile_rec = record_with(&tf, 1, "Files nobody has", &[fake(1), fake(2), fake(3)]);
+    let honest_rec = record_with(&tf, 0, "A file on its way", &[fake(4)]);
+    let c = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    for rec in [&hostile_rec, &honest_rec] {
+        let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    let backlog = || async { metric(&c, "accord_attachments_backlog").await };
+    assert!(wait_until(Duration::from_secs(30), || async { backlog().await == 4.0 }).await);
+    let retraction = tf.retraction(1, hostile_rec.id(), now(), "withdrawn");
+    let out = c
+        .submit(vec![retraction.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    c.collect_attachments().await.unwrap();
+    assert_eq!(backlog().await, 1.0);
+    c.shutdown().await;
+}

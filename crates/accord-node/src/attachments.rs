@@ -1226,6 +1226,7 @@ impl NodeHandle {
         }
         let n = dead.len();
         if n > 0 {
+            let att = att.clone();
             tokio::task::spawn_blocking(move || {
                 for h in dead {
                     if let Err(e) = att.blobs.remove(&h) {
@@ -1236,6 +1237,59 @@ impl NodeHandle {
             .await
             .map_err(|e| NodeError::Store(e.to_string()))?;
             info!(removed = n, "attachments no live record needs were removed");
+        }
+        // Files waited for that no live record names any more (each record naming them is
+        // retracted) are no longer fetched: a record naming files no peer holds leaves nothing
+        // behind once retracted (its wants were kept, and asked for, for ever).
+        let wants: Vec<(ObjectId, Vec<ObjectId>)> = {
+            let q = att.queue();
+            q.waiting
+                .iter()
+                .filter(|(h, _)| !q.running.contains(*h))
+                .map(|(h, w)| (*h, w.records().map(|(r, _)| r).collect()))
+                .collect()
+        };
+        let mut unwanted = Vec::new();
+        for (hash, ids) in wants {
+            let live = self
+                .read(move |s| {
+                    ids.iter()
+                        .any(|id| !matches!(s.record_status(id), Ok(Some(RecordStatus::Retracted))))
+                })
+                .await?;
+            if !live {
+                unwanted.push(hash);
+            }
+        }
+        if !unwanted.is_empty() {
+            let dropped: Vec<ObjectId> = {
+                let mut q = att.queue();
+                let mut dropped = Vec::new();
+                for h in unwanted {
+                    if !q.running.contains(&h) && q.waiting.remove(&h).is_some() {
+                        q.forget(&h);
+                        dropped.push(h);
+                    }
+                }
+                dropped
+            };
+            let count = dropped.len();
+            let backlog = att.clone();
+            tokio::task::spawn_blocking(move || {
+                for h in dropped {
+                    let _ = std::fs::remove_file(att.want_path(&h));
+                    att.blobs.discard_partial(&h);
+                }
+            })
+            .await
+            .map_err(|e| NodeError::Store(e.to_string()))?;
+            info!(
+                dropped = count,
+                "attachments waited for that only retracted records named are no longer fetched"
+            );
+            self.metrics()
+                .attachments_backlog
+                .set(backlog.backlog() as i64);
         }
         Ok(n)
     }
