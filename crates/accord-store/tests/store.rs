@@ -3252,6 +3252,30 @@ fn a_self_revocation_waiting_with_its_keys_records_applies_before_them() {
     }
 }
 
+/// A second publisher key of KZ (from `seed`) and its delegation by KZ's root, all kinds and
+/// directions, named `name`.
+fn second_publisher(
+    fed: &DevFederation,
+    seed: u8,
+    name: impl Into<String>,
+) -> (accord_core::SecretKey, SignedObject) {
+    let p2 = accord_core::SecretKey::from_seed([seed; 32]);
+    let del2 = Object::Delegation(accord_core::Delegation {
+        object_type: ObjectType::Delegation,
+        federation: fed.federation(),
+        created: Timestamp(BASE + MINUTE),
+        member: fed.members[0].code.clone(),
+        publisher: p2.public_key(),
+        name: name.into(),
+        kinds: None,
+        directions: None,
+        not_before: Timestamp(BASE),
+        not_after: None,
+    })
+    .sign(&fed.members[0].root);
+    (p2, del2)
+}
+
 /// A hostile member signs one record body with two of its publisher keys: the copy whose
 /// delegation has not come waits in the quarantine, the other is accepted. When the first key's
 /// delegation comes, the waiting copy is dropped, never accepted a second time over the stored
@@ -3264,20 +3288,7 @@ fn a_waiting_copy_of_a_stored_body_is_dropped_not_accepted_again() {
     let fed = fed();
     let mut store = open(dir.path(), &fed);
     // A second publisher key of KZ, delegated now; the usual one is delegated later.
-    let p2 = accord_core::SecretKey::from_seed([93; 32]);
-    let del2 = Object::Delegation(accord_core::Delegation {
-        object_type: ObjectType::Delegation,
-        federation: fed.federation(),
-        created: Timestamp(BASE + MINUTE),
-        member: fed.members[0].code.clone(),
-        publisher: p2.public_key(),
-        name: "KZ second publisher".into(),
-        kinds: None,
-        directions: None,
-        not_before: Timestamp(BASE),
-        not_after: None,
-    })
-    .sign(&fed.members[0].root);
+    let (p2, del2) = second_publisher(&fed, 93, "KZ second publisher");
     assert_accepted(&ingest(&mut store, &del2), &del2);
     let c1 = fed.record(0, "one body, two signers", Timestamp(BASE + 2 * MINUTE));
     let c2 = SignedObject::sign(c1.body().to_vec(), &p2);
@@ -3318,20 +3329,7 @@ fn a_released_copy_of_a_stored_body_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let fed = fed();
     let mut store = open(dir.path(), &fed);
-    let p2 = accord_core::SecretKey::from_seed([94; 32]);
-    let del2 = Object::Delegation(accord_core::Delegation {
-        object_type: ObjectType::Delegation,
-        federation: fed.federation(),
-        created: Timestamp(BASE + MINUTE),
-        member: fed.members[0].code.clone(),
-        publisher: p2.public_key(),
-        name: "KZ second publisher".into(),
-        kinds: None,
-        directions: None,
-        not_before: Timestamp(BASE),
-        not_after: None,
-    })
-    .sign(&fed.members[0].root);
+    let (p2, del2) = second_publisher(&fed, 94, "KZ second publisher");
     let c1 = fed.record(0, "one body, two signers", Timestamp(BASE + 2 * MINUTE));
     let c2 = SignedObject::sign(c1.body().to_vec(), &p2);
     let (out, released) = batch(&mut store, &[&c1, &del2, &c2, &fed.delegation(0)]);
@@ -3426,20 +3424,7 @@ fn a_retraction_refused_for_the_copy_this_node_stored_is_named_for_its_source() 
     let fed = fed();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut n1, mut n2) = (open(d1.path(), &fed), open(d2.path(), &fed));
-    let p2 = accord_core::SecretKey::from_seed([96; 32]);
-    let del2 = Object::Delegation(accord_core::Delegation {
-        object_type: ObjectType::Delegation,
-        federation: fed.federation(),
-        created: Timestamp(BASE + MINUTE),
-        member: fed.members[0].code.clone(),
-        publisher: p2.public_key(),
-        name: "KZ second publisher".into(),
-        kinds: None,
-        directions: None,
-        not_before: Timestamp(BASE),
-        not_after: None,
-    })
-    .sign(&fed.members[0].root);
+    let (p2, del2) = second_publisher(&fed, 96, "KZ second publisher");
     let c1 = fed.record(0, "one body, two signers", Timestamp(BASE + 2 * MINUTE));
     let c2 = SignedObject::sign(c1.body().to_vec(), &p2);
     for n in [&mut n1, &mut n2] {
