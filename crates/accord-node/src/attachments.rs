@@ -173,6 +173,9 @@ struct Queue {
     failures: HashMap<ObjectId, u32>,
     /// Waiting files last put off because they would not fit above the disk's floor.
     no_room: HashSet<ObjectId>,
+    /// When a peer was last admitted: a fetch that fails soon after may have asked it before it
+    /// admitted this node, and is tried again after [`RETRY_AFTER`], not after a doubled wait.
+    peer_arrived: Option<Instant>,
 }
 
 impl Queue {
@@ -193,7 +196,14 @@ impl Queue {
     fn failed(&mut self, hash: ObjectId, now: Instant) {
         let n = self.failures.entry(hash).or_default();
         *n = n.saturating_add(1);
-        let wait = RETRY_AFTER * 2u32.pow((*n - 1).min(MAX_BACKOFF_DOUBLINGS));
+        let arrived_lately = self
+            .peer_arrived
+            .is_some_and(|t| now.saturating_duration_since(t) < RETRY_AFTER);
+        let wait = if arrived_lately {
+            RETRY_AFTER
+        } else {
+            RETRY_AFTER * 2u32.pow((*n - 1).min(MAX_BACKOFF_DOUBLINGS))
+        };
         self.retry_at.insert(hash, now + wait);
     }
 
@@ -346,7 +356,10 @@ impl Attachments {
     /// A peer was admitted: it may hold what no peer had, so every file is asked for again
     /// (those that failed least first: the failures are kept).
     pub(crate) fn peer_arrived(&self) {
-        self.queue().retry_at.clear();
+        let mut q = self.queue();
+        q.retry_at.clear();
+        q.peer_arrived = Some(Instant::now());
+        drop(q);
         self.wake.notify_one();
     }
 
@@ -1477,6 +1490,13 @@ mod tests {
         assert_eq!(waits[0], RETRY_AFTER * 2); // its second failure
         assert_eq!(waits[1], RETRY_AFTER * 4);
         assert_eq!(*waits.last().unwrap(), RETRY_AFTER * 128);
+        // Soon after a peer arrived, a failure may be its admission still under way: the base
+        // wait, not a doubled one.
+        q.peer_arrived = Some(t0);
+        q.failed(h, t0 + Duration::from_secs(5));
+        assert_eq!(q.retry_at[&h] - t0, Duration::from_secs(5) + RETRY_AFTER);
+        q.failed(h, t0 + RETRY_AFTER);
+        assert_eq!(q.retry_at[&h] - t0, RETRY_AFTER + RETRY_AFTER * 128);
         q.forget(&h);
         assert!(!q.failures.contains_key(&h) && !q.retry_at.contains_key(&h));
     }
