@@ -50,6 +50,26 @@ fn decayed(score: f64, elapsed: Duration) -> f64 {
         score
     }
 }
+/// Peers whose bad-data penalties are remembered at once. Forgotten penalties go first when
+/// it is reached, then the one left alone longest: a member issuing node certificates by the
+/// thousand to serve one bad piece each grows the map no further.
+const PENALTIES_CAPACITY: usize = 1024;
+
+/// Makes room in `penalties` for one more peer when it is at [`PENALTIES_CAPACITY`].
+fn make_room_for_penalty(penalties: &mut HashMap<PeerId, (f64, Instant)>, now: Instant) {
+    if penalties.len() < PENALTIES_CAPACITY {
+        return;
+    }
+    penalties.retain(|_, (_, at)| now.duration_since(*at) < PENALTY_FORGOTTEN_AFTER);
+    if penalties.len() >= PENALTIES_CAPACITY
+        && let Some(oldest) = penalties
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(p, _)| *p)
+    {
+        penalties.remove(&oldest);
+    }
+}
 /// At most one warning per refused peer in this time.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -656,6 +676,9 @@ impl Network {
     fn penalize(&mut self, peer: PeerId, reason: &str) {
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         let now = Instant::now();
+        if !self.penalties.contains_key(&peer) {
+            make_room_for_penalty(&mut self.penalties, now);
+        }
         let (score, at) = self.penalties.entry(peer).or_insert((0.0, now));
         // Old offences are forgotten after a quiet day, so that an honest peer's rare bad
         // piece (a disk error) does not add up to a cut over weeks.
@@ -1235,6 +1258,38 @@ mod tests {
             -80.0
         );
         assert_eq!(decayed(-40.0, PENALTY_FORGOTTEN_AFTER) - 40.0, -40.0);
+    }
+
+    /// The penalty map stays bounded: at its capacity a forgotten penalty goes first, else the
+    /// one left alone longest, and a recent offender is kept.
+    #[test]
+    fn penalties_are_bounded_and_keep_the_recent_offenders() {
+        let t0 = Instant::now();
+        let later = t0 + PENALTY_FORGOTTEN_AFTER + Duration::from_secs(60);
+        let mut penalties = HashMap::new();
+        let stale = PeerId::random();
+        penalties.insert(stale, (-40.0, t0));
+        let mut recent = Vec::new();
+        for i in 1..PENALTIES_CAPACITY {
+            let p = PeerId::random();
+            penalties.insert(p, (-40.0, later + Duration::from_millis(i as u64)));
+            recent.push(p);
+        }
+        make_room_for_penalty(&mut penalties, later + Duration::from_secs(1));
+        assert!(
+            !penalties.contains_key(&stale),
+            "the forgotten penalty goes first"
+        );
+        assert_eq!(penalties.len(), PENALTIES_CAPACITY - 1);
+        // Full of live penalties: the one left alone longest goes, and only it.
+        penalties.insert(PeerId::random(), (-40.0, later + Duration::from_secs(2)));
+        make_room_for_penalty(&mut penalties, later + Duration::from_secs(3));
+        assert_eq!(penalties.len(), PENALTIES_CAPACITY - 1);
+        assert!(!penalties.contains_key(&recent[0]));
+        assert!(recent[1..].iter().all(|p| penalties.contains_key(p)));
+        // Below the capacity nothing goes.
+        make_room_for_penalty(&mut penalties, later + Duration::from_secs(4));
+        assert_eq!(penalties.len(), PENALTIES_CAPACITY - 1);
     }
 
     /// Strangers crowding admission push out the one waiting longest that has not presented a
