@@ -460,6 +460,69 @@ async fn exports_whose_clients_stop_reading_give_their_slots_back() {
     node.shutdown().await;
 }
 
+/// A client that asks for an export and then takes no byte loses its connection after the send
+/// timeout, with the export's slot and what its response held, even when the export's own idle
+/// watchdog would wait ten minutes (it looks only when the client reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_take_no_byte_lose_the_connection_after_the_send_timeout() {
+    let tf = TestFed::new(&["KZ"], 77).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            export_idle_timeout: Duration::from_secs(600),
+            send_timeout: Duration::from_secs(1),
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let (out, searchable) = node
+        .submit_searchable(large_records(&tf), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
+    let whole = accord_tests::http_get(format!("http://{addr}/v1/export"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let mut stalled = Vec::new();
+    for path in ["/v1/export", "/export.cbor?member=KZ"] {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut first = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
+        stalled.push(s);
+    }
+    let served = wait_until(Duration::from_secs(30), || async {
+        accord_tests::http_get(format!("http://{addr}/v1/export"))
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    })
+    .await;
+    assert!(
+        served,
+        "an export was refused while two clients took no byte"
+    );
+    // Their connections were closed: what the socket buffers held, then the end, short of the
+    // whole export.
+    for mut s in stalled {
+        let got = read_until_closed(&mut s, Duration::from_secs(30))
+            .await
+            .expect("the stalled connection is closed");
+        assert!(got.len() + 64 < whole, "{} of {whole} bytes", got.len());
+    }
+    node.shutdown().await;
+}
+
 /// Clients that ask for a large file or an export and never read hold no thread of the node:
 /// with a blocking pool of four threads, eight such clients leave a ninth download, a third
 /// export's refusal and the node's own work (checking a submitted record) unhindered.

@@ -1,18 +1,21 @@
 //! The HTTP server loop: accepts connections up to a cap (more are answered 503 and closed),
-//! gives each a header-read and idle timeout, and shuts down gracefully.
+//! gives each a header-read and idle timeout and a send timeout (a client that takes no byte
+//! of a response loses its connection), and shuts down gracefully.
 //!
 //! axum's own `serve` keeps idle and slow-header connections open for ever; under a small
 //! open-file limit a few hundred of them starve `/healthz` and submissions. Here every
 //! connection holds a permit of a bounded semaphore while it lives.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -32,10 +35,15 @@ pub struct HttpOptions {
     /// How long a streamed export's client may read nothing before the export ends and its
     /// slot goes to another (see `EXPORTS_AT_ONCE`).
     pub export_idle_timeout: Duration,
+    /// How long a client may take no byte of a response the node is writing before the
+    /// connection is closed (and the response, with what it holds, dropped).
+    pub send_timeout: Duration,
 }
 
 /// [`HttpOptions::export_idle_timeout`] by default.
 pub const EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// [`HttpOptions::send_timeout`] by default (nginx's `send_timeout`).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -45,6 +53,7 @@ impl Default for HttpOptions {
             body_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
         }
     }
 }
@@ -57,6 +66,7 @@ impl From<&accord_node::config::ApiConfig> for HttpOptions {
             body_timeout: Duration::from_secs(c.body_timeout_secs),
             cors_origins: c.cors_origins.clone(),
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
         }
     }
 }
@@ -142,6 +152,7 @@ pub async fn serve_router(
         debug!(%peer, "HTTP connection");
         let app = app.clone();
         let header_timeout = opts.header_timeout;
+        let send_timeout = opts.send_timeout;
         let mut stop = stop_rx.clone();
         conns.spawn(async move {
             let _permit = permit;
@@ -151,7 +162,10 @@ pub async fn serve_router(
                 .keep_alive(true);
             let service = TowerToHyperService::new(app);
             let conn = http
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(
+                    TokioIo::new(SendDeadline::new(stream, send_timeout)),
+                    service,
+                )
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
@@ -177,6 +191,109 @@ pub async fn serve_router(
     Ok(())
 }
 
+/// A connection whose writes fail once the client has taken no byte for `timeout`: a client
+/// that asks for a response and then reads nothing (a zero TCP window) would otherwise keep it,
+/// and all it holds (a built export, the ids of a streamed one), for as long as it stays
+/// connected. The time counts only while a write waits; an idle connection, or a live stream
+/// with nothing to say, is not cut by it.
+struct SendDeadline<S> {
+    inner: S,
+    timeout: Duration,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> SendDeadline<S> {
+    fn new(inner: S, timeout: Duration) -> Self {
+        SendDeadline {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// What a write that made no progress gives: still pending, or an error once it has waited
+    /// `timeout` since the last progress.
+    fn waited<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let timeout = self.timeout;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the client took no byte of the response for {} s",
+                    timeout.as_secs()
+                ),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Passes on what the inner write gave; progress restarts the clock.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.waited(cx),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SendDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SendDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        this.progress(cx, r)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.progress(cx, r)
+    }
+}
+
 /// Answers a connection over the cap with 503 and closes it.
 async fn refuse(mut stream: TcpStream, limit: usize) {
     let body = format!(
@@ -191,4 +308,42 @@ async fn refuse(mut stream: TcpStream, limit: usize) {
         let _ = stream.shutdown().await;
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A write that waits on a client taking nothing fails after the send timeout; one that
+    /// keeps making progress, however slowly, never does.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_takes_nothing_loses_the_connection_a_slow_one_does_not() {
+        let timeout = Duration::from_secs(60);
+        let (near, _far) = tokio::io::duplex(64);
+        let mut stalled = SendDeadline::new(near, timeout);
+        let started = tokio::time::Instant::now();
+        let e = stalled.write_all(&[7u8; 4096]).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), timeout);
+
+        let (near, mut far) = tokio::io::duplex(64);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut piece = [0u8; 16];
+            loop {
+                // 16 bytes every 50 s: far slower than the writer, never stalled for 60 s.
+                tokio::time::sleep(Duration::from_secs(50)).await;
+                match far.read(&mut piece).await.unwrap() {
+                    0 => return got,
+                    n => got.extend_from_slice(&piece[..n]),
+                }
+            }
+        });
+        let mut slow = SendDeadline::new(near, timeout);
+        slow.write_all(&[7u8; 256]).await.unwrap();
+        slow.shutdown().await.unwrap();
+        drop(slow);
+        assert_eq!(reader.await.unwrap(), vec![7u8; 256]);
+    }
 }
