@@ -646,6 +646,64 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
     });
 }
 
+/// Submissions are read within a budget of bytes at once: with room for one body of 900 KB,
+/// a second is not read while the first stalls (the node does not ask for its body) and is
+/// answered 503 with `Retry-After` after half the body timeout; small submissions go through
+/// once the stalled one is answered 408.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_wait_for_room_and_are_not_read_beyond_their_budget() {
+    let tf = TestFed::new(&["KZ"], 54).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            body_timeout: Duration::from_secs(8),
+            submit_bytes_at_once: 1 << 20,
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let head = |len: usize| {
+        format!(
+            "POST /v1/objects HTTP/1.1\r\nhost: x\r\ncontent-type: application/cbor\r\ncontent-length: {len}\r\nexpect: 100-continue\r\n\r\n"
+        )
+    };
+    // The first takes the room (the node asks for its body), sends 3 bytes and stalls.
+    let mut holder = TcpStream::connect(&addr).await.unwrap();
+    holder.write_all(head(900_000).as_bytes()).await.unwrap();
+    let answer = read_until(&mut holder, "100 Continue", Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer:?}");
+    holder.write_all(b"abc").await.unwrap();
+    // The second is not asked for its body, and is told to come back.
+    let mut second = TcpStream::connect(&addr).await.unwrap();
+    second.write_all(head(900_000).as_bytes()).await.unwrap();
+    let answer = read_until(&mut second, "}", Duration::from_secs(60)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_lowercase().contains("retry-after: 5"), "{answer}");
+    assert!(
+        answer.contains("other submissions fill the bytes this node receives at once (1 MiB)"),
+        "{answer}"
+    );
+    // A record of a few KB goes through once the stalled one is answered.
+    let rec = tf.fed.record(0, "after the stall", now());
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        accord_tests::http()
+            .post(format!("http://{addr}/v1/objects"))
+            .header("content-type", "application/cbor")
+            .body(rec.as_bytes().to_vec())
+            .send(),
+    )
+    .await
+    .expect("a small submission was never let in")
+    .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+    let answer = read_until(&mut holder, "}", Duration::from_secs(60)).await;
+    assert!(answer.contains("HTTP/1.1 408"), "{answer}");
+    node.shutdown().await;
+}
+
 /// Sends the head of a file upload that announces `len` bytes and asks to be told to go on
 /// (`Expect: 100-continue`): the node answers `100 Continue` when it starts reading the body,
 /// which it does only once the upload holds one of its two slots.

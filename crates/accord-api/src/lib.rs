@@ -111,6 +111,7 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
         .layer(Extension(BodyTimeout(opts.body_timeout)))
+        .layer(Extension(SubmitBudget::new(opts.submit_bytes_at_once)))
         .layer(Extension(ExportSlots(
             std::sync::Arc::new(tokio::sync::Semaphore::new(EXPORTS_AT_ONCE)),
             opts.export_idle_timeout,
@@ -144,12 +145,51 @@ fn is_cbor(content_type: &str) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/cbor"))
 }
 
+/// The bytes of submission bodies received and judged at once ([`HttpOptions::submit_bytes_at_once`]),
+/// counted in KiB: 510 connections each sending 16 MiB and stalling held 8 GiB, twice over
+/// once split into objects.
+#[derive(Clone)]
+pub(crate) struct SubmitBudget {
+    kib: std::sync::Arc<tokio::sync::Semaphore>,
+    capacity: u32,
+}
+
+impl SubmitBudget {
+    fn new(bytes: usize) -> SubmitBudget {
+        let capacity = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        SubmitBudget {
+            kib: std::sync::Arc::new(tokio::sync::Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    /// Room for a body of `announced` bytes (`None`: unknown, counted as the largest allowed),
+    /// waited for at most `wait`.
+    async fn room(
+        &self,
+        announced: Option<u64>,
+        wait: std::time::Duration,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let bytes = announced.map_or(MAX_SUBMIT_BYTES as u64, |n| n.min(MAX_SUBMIT_BYTES as u64));
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.capacity);
+        tokio::time::timeout(wait, self.kib.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
 /// How long `POST /v1/objects?wait=searchable` waits for the search index at most.
 pub const SEARCHABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn submit(
     State(node): State<NodeHandle>,
     Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
+    Extension(budget): Extension<SubmitBudget>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Body,
@@ -191,6 +231,29 @@ async fn submit(
             ));
         }
     }
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_SUBMIT_BYTES as u64) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: at most {MAX_SUBMIT_BYTES} bytes"),
+        ));
+    }
+    // Room for the body before any of it is read (it is held until the verdicts are given).
+    let Some(_room) = budget.room(announced, body_timeout / 2).await else {
+        let mut r = ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "other submissions fill the bytes this node receives at once ({} MiB): try again shortly",
+                u64::from(budget.capacity) / 1024
+            ),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return Ok(r);
+    };
     let body: Bytes = match tokio::time::timeout(
         body_timeout,
         axum::body::to_bytes(body, MAX_SUBMIT_BYTES),
@@ -266,6 +329,7 @@ async fn submit(
         }
         Ok(_) | Err(_) => vec![body.to_vec()],
     };
+    drop(body);
     let max = limits.max_bytes();
     if let Some(big) = items.iter().find(|i| i.len() > max) {
         return Err(ApiError(

@@ -38,12 +38,19 @@ pub struct HttpOptions {
     /// How long a client may take no byte of a response the node is writing before the
     /// connection is closed (and the response, with what it holds, dropped).
     pub send_timeout: Duration,
+    /// Bytes of submission bodies (`POST /v1/objects`) received and judged at once, by their
+    /// announced length (a body of unknown length counts as the largest allowed). A submission
+    /// beyond it waits, before any of its body is read, at most half the body timeout, then is
+    /// answered 503 with `Retry-After`.
+    pub submit_bytes_at_once: usize,
 }
 
 /// [`HttpOptions::export_idle_timeout`] by default.
 pub const EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// [`HttpOptions::send_timeout`] by default (nginx's `send_timeout`).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// [`HttpOptions::submit_bytes_at_once`] by default: four of the largest submissions.
+pub const SUBMIT_BYTES_AT_ONCE: usize = 4 * crate::MAX_SUBMIT_BYTES;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -54,6 +61,7 @@ impl Default for HttpOptions {
             cors_origins: Vec::new(),
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
             send_timeout: SEND_TIMEOUT,
+            submit_bytes_at_once: SUBMIT_BYTES_AT_ONCE,
         }
     }
 }
@@ -67,6 +75,7 @@ impl From<&accord_node::config::ApiConfig> for HttpOptions {
             cors_origins: c.cors_origins.clone(),
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
             send_timeout: SEND_TIMEOUT,
+            submit_bytes_at_once: SUBMIT_BYTES_AT_ONCE,
         }
     }
 }

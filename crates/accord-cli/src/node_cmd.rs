@@ -315,6 +315,22 @@ pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]
     json_answer(resp, &url).await
 }
 
+/// Times a submission the node is too busy to read is sent again.
+const SUBMIT_RETRIES: u32 = 5;
+
+/// A 503's `Retry-After` in seconds (at most a minute), if it gives one.
+fn retry_after(resp: &reqwest::Response) -> Option<u64> {
+    let secs = resp
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(secs.clamp(1, 60))
+}
+
 async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
     // One object is sent as is; several as a CBOR array of envelopes.
     let body = if objects.len() == 1 {
@@ -327,13 +343,29 @@ async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
         b
     };
     let url = format!("{}/v1/objects", node.trim_end_matches('/'));
-    let resp = client()?
-        .post(&url)
-        .header("content-type", "application/cbor")
-        .body(body)
-        .send()
-        .await
-        .map_err(unreachable(node))?;
+    // A node busy receiving other submissions says when to come back (503, `Retry-After`):
+    // the batch is sent again then, a few times, rather than left half submitted.
+    let mut tries = 0;
+    let resp = loop {
+        let resp = client()?
+            .post(&url)
+            .header("content-type", "application/cbor")
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(unreachable(node))?;
+        let wait = retry_after(&resp);
+        match wait {
+            Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
+                tries += 1;
+                eprintln!(
+                    "the node is busy receiving other submissions: sending again in {secs} s ({tries} of {SUBMIT_RETRIES})"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            }
+            _ => break resp,
+        }
+    };
     let v = json_answer(resp, "the node refused the submission").await?;
     Ok(v["results"].as_array().cloned().unwrap_or_default())
 }

@@ -1709,3 +1709,72 @@ fn https_reaches_a_node_behind_a_tls_proxy_whose_authority_is_trusted() {
         .failure()
         .stderr(predicate::str::contains("missing.pem: cannot read it"));
 }
+
+/// A node too busy receiving other submissions answers 503 with `Retry-After`: `accord submit`
+/// sends the batch again when told, instead of leaving it half submitted, and says so.
+#[test]
+fn submit_sends_again_when_the_node_says_it_is_busy() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let posts = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = posts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = stream.read_exact(&mut body);
+            let answer = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                let body = r#"{"error":"other submissions fill the bytes this node receives at once (64 MiB): try again shortly"}"#;
+                format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                let body = format!(
+                    r#"{{"results":[{{"id":"{}","status":"accepted","code":null,"reason":null}}]}}"#,
+                    "ab".repeat(32)
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    let out = accord(d)
+        .args([
+            "submit",
+            "dev/charter.cbor",
+            "--node",
+            &format!("http://{addr}"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the node is busy receiving other submissions: sending again in 1 s (1 of 5)"
+        ),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted"));
+    assert_eq!(posts.load(Ordering::SeqCst), 2);
+}
