@@ -1108,9 +1108,21 @@ impl SearchIndex {
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Directory(format!("{}: {e}", dir.display())))?;
         let (schema, f) = schema();
+        // Opening reads the segments too (the reader opens every one): a segment file missing
+        // or cut short (a data directory copied while the node ran) makes the index as unusable
+        // as a damaged `meta.json`. (The writer is made after: its lock held by another process,
+        // or too little memory for it, is an error, not damage.)
         let opened = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| SearchError::Directory(e.to_string()))
-            .and_then(|d| Index::open_or_create(d, schema.clone()).map_err(SearchError::from));
+            .and_then(|d| Index::open_or_create(d, schema.clone()).map_err(SearchError::from))
+            .and_then(|i| {
+                let segments: tantivy::IndexReader = i
+                    .reader_builder()
+                    .reload_policy(ReloadPolicy::Manual)
+                    .try_into()?;
+                drop(segments);
+                Ok(i)
+            });
         let index = match opened {
             Ok(i) => i,
             Err(e) => {

@@ -469,6 +469,53 @@ fn an_index_of_another_schema_is_recreated_and_snippets_come_from_the_stored_doc
     assert_eq!(SearchIndex::open(dir.path()).unwrap().num_docs(), 1);
 }
 
+/// A segment file missing or cut short (a data directory copied while the node ran, a damaged
+/// disk) makes the index unusable as a damaged `meta.json` does: it is recreated empty, for the
+/// node to rebuild from its store, instead of keeping the node (and `accord reindex`) from
+/// starting.
+#[test]
+fn an_index_missing_a_segment_file_is_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = SearchIndex::open(dir.path()).unwrap();
+    idx.upsert(&[doc(
+        1,
+        "KZ",
+        "regulatory-note",
+        &["e-government"],
+        "ru",
+        "Проактивные услуги",
+        "Государственные услуги оказываются без заявления гражданина.",
+        "active",
+    )])
+    .unwrap();
+    idx.commit().unwrap();
+    drop(idx);
+    let segment_files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "term" || x == "store"))
+        .collect();
+    assert!(!segment_files.is_empty());
+    for p in &segment_files {
+        std::fs::remove_file(p).unwrap();
+    }
+    let mut idx = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(idx.num_docs(), 0);
+    idx.upsert(&[doc(
+        2,
+        "KZ",
+        "regulatory-note",
+        &["e-government"],
+        "ru",
+        "Снова",
+        "Государственные услуги оказываются без заявления гражданина.",
+        "active",
+    )])
+    .unwrap();
+    idx.commit().unwrap();
+    assert_eq!(search_text(&idx, "заявления").total, 1);
+}
+
 /// A full-text search of `text` in `idx`.
 fn search_text(idx: &SearchIndex, text: &str) -> accord_search::SearchResult {
     idx.searcher()

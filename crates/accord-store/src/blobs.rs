@@ -93,17 +93,32 @@ impl BlobStore {
         self.path(hash).is_file()
     }
 
+    /// Writes `bytes` to `path` whole or not at all: through a temporary file of its own (two
+    /// writers of one file at once, such as an upload and its client's retry, never truncate
+    /// each other's, and a reader never sees a partial file under the final name).
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = path.with_extension(format!(
-            "{}tmp",
+            "{}{}-{n}.tmp",
             path.extension()
                 .map(|e| format!("{}.", e.to_string_lossy()))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            std::process::id()
         ));
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
+        let written = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         sync_dir(&self.dir);
         Ok(())
     }
@@ -343,6 +358,35 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use super::*;
     use accord_core::attachment::{check_chunk, chunk_list, describe};
+
+    /// Writers of one file at once (an upload and its client's retry) each write their own
+    /// temporary file: every one succeeds, the file is whole, and no temporary file is left.
+    #[test]
+    fn one_file_put_by_several_writers_at_once_lands_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(BlobStore::open(dir.path()).unwrap());
+        let bytes: std::sync::Arc<Vec<u8>> =
+            std::sync::Arc::new((0..4u32 << 20).map(|i| (i % 251) as u8).collect());
+        let hash = ObjectId(Sha256::digest(&bytes[..]).into());
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let (s, bytes) = (s.clone(), bytes.clone());
+                std::thread::spawn(move || {
+                    // Each writer as if the file were not there yet (`put` skips a held one).
+                    s.write_atomic(&s.path(&hash), &bytes)
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().unwrap();
+        }
+        assert_eq!(fs::read(s.path(&hash)).unwrap(), *bytes);
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
 
     #[test]
     fn a_download_resumes_after_its_last_whole_chunk_and_only_a_verified_file_lands() {
