@@ -730,6 +730,7 @@ fn index_loop(
         oldest: None,
         last_commit: None,
         window: None,
+        failed: None,
         shared,
         metrics,
     };
@@ -808,6 +809,8 @@ struct Indexer {
     last_commit: Option<Instant>,
     /// When the first document since the last commit came, and how many came since.
     window: Option<(Instant, usize)>,
+    /// Why the index could not be written, once it could not ([`Indexer::fail`]).
+    failed: Option<String>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 }
@@ -826,7 +829,7 @@ impl Indexer {
             self.oldest.get_or_insert(update.stored_at);
         }
         self.target = update.seq;
-        if self.oldest.is_none() {
+        if self.oldest.is_none() && self.failed.is_none() {
             // Nothing searchable changed (no record touched): visible at once; the mark on
             // disk follows with the next commit.
             self.shared.searchable.send_replace(self.target);
@@ -837,17 +840,42 @@ impl Indexer {
         if self.batch.is_empty() {
             return;
         }
-        if let Err(e) = self.search.apply(self.batch.iter().map(|(d, p)| (d, *p))) {
-            warn!(error = %e, "search index update failed; it catches up at the next start");
+        if self.failed.is_none()
+            && let Err(e) = self.search.apply(self.batch.iter().map(|(d, p)| (d, *p)))
+        {
+            self.fail("update", &e);
         }
         self.batch.clear();
+    }
+
+    /// The index could not be written (a disk full or failing under a merge or a commit): the
+    /// documents the writer held are lost to it, so no later commit may move the searchable
+    /// mark past them. The mark stays where the last good commit left it (on disk too, so the
+    /// next start indexes everything since), and the node is not ready until it restarts.
+    fn fail(&mut self, what: &str, e: &accord_search::SearchError) {
+        error!(error = %e, "search index {what} failed; search shows nothing new until the node restarts");
+        self.shared.set_fault(format!(
+            "the search index could not be written ({e}): search shows nothing new until the node restarts (after freeing disk space if it is full), which indexes what it missed"
+        ));
+        self.failed = Some(e.to_string());
     }
 
     /// Hands over what is gathered and commits the index at `target`.
     fn commit(&mut self) {
         self.flush();
+        if self.failed.is_some() {
+            // Nothing is committed after a failure: what the writer lost would be skipped.
+            self.oldest = None;
+            self.window = None;
+            self.last_commit = Some(Instant::now());
+            return;
+        }
         if let Err(e) = self.search.commit_at(self.target) {
-            warn!(error = %e, "search index commit failed; it catches up at the next start");
+            self.fail("commit", &e);
+            self.oldest = None;
+            self.window = None;
+            self.last_commit = Some(Instant::now());
+            return;
         }
         if let Some(t) = self.oldest.take() {
             self.metrics
@@ -906,6 +934,7 @@ mod tests {
             oldest: None,
             last_commit: None,
             window: None,
+            failed: None,
             shared: Arc::new(Shared::new(&store)),
             metrics: Arc::new(Metrics::new(
                 prometheus_client::registry::Registry::default(),
@@ -974,6 +1003,46 @@ mod tests {
         ix.commit();
         assert_eq!(ix.search.num_docs(), 300 + 3 * 512);
         assert_eq!(*ix.shared.searchable.borrow(), 33);
+    }
+
+    /// An index that cannot be written (its disk gone under it) moves the searchable mark no
+    /// further: the records it lost are not said to be searchable (a `wait=searchable`
+    /// submission is told they are not), the node notes the fault (not ready until a
+    /// restart), and the mark on disk stays at the last good commit for the next start to
+    /// index from.
+    #[test]
+    fn a_failed_index_write_moves_the_searchable_mark_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = indexer(&dir.path().join("store"));
+        let index_dir = dir.path().join("search");
+        ix.search = SearchIndex::open(&index_dir).unwrap();
+        take_all(&mut ix, vec![docs(0, 10)], Duration::from_millis(1));
+        ix.commit();
+        assert_eq!(*ix.shared.searchable.borrow(), 1);
+        assert!(ix.shared.fault().is_none());
+        // The index's directory goes (a disk failing under it): the next commit fails.
+        std::fs::remove_dir_all(&index_dir).unwrap();
+        take_all(&mut ix, vec![docs(100, 10)], Duration::from_millis(1));
+        ix.commit();
+        assert_eq!(
+            *ix.shared.searchable.borrow(),
+            1,
+            "lost records said searchable"
+        );
+        let fault = ix.shared.fault().expect("the failure is the node's fault");
+        assert!(
+            fault.contains("the search index could not be written"),
+            "{fault}"
+        );
+        // Later updates, with documents or without, move it no further either.
+        take_all(
+            &mut ix,
+            vec![docs(200, 3), Vec::new()],
+            Duration::from_millis(1),
+        );
+        ix.commit();
+        assert_eq!(*ix.shared.searchable.borrow(), 1);
+        assert_eq!(ix.committed, 1);
     }
 
     /// The rule itself: a full batch always goes; less than the smallest batch waits for the
