@@ -831,6 +831,51 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
     node.shutdown().await;
 }
 
+/// A record stored whose file lost its reference (the node killed between the store's commit
+/// and the sidecar's write, or the submitting client gone at that moment) is put right the way
+/// an operator would try: submitting the record again (a duplicate now) references the held
+/// file again, so it is not collected as an orphan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitting_a_stored_record_again_references_its_held_file_again() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 66).unwrap();
+    let mut cfg = config(&tf, 0, vec![]);
+    cfg.attachments.fetch = accord_node::FetchPolicy::None;
+    let node = Node::spawn(cfg).await.unwrap();
+    let file = docx("the only copy", 100);
+    let a = describe("only.docx", &file);
+    let rec = record_with(&tf, 0, "The only copy", std::slice::from_ref(&a));
+    node.put_blob(a.sha256, file.clone()).await.unwrap();
+    let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    let blobs = tf.dir.path().join("KZ").join("data").join("blobs");
+    let sidecar = blobs.join(format!("{}.json", a.sha256));
+    assert!(sidecar.exists());
+    // The reference is lost; the file is older than the orphans' day of grace.
+    std::fs::remove_file(&sidecar).unwrap();
+    let age = |when: std::time::SystemTime| {
+        std::fs::File::options()
+            .write(true)
+            .open(blobs.join(a.sha256.to_string()))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    };
+    age(std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600));
+    let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "duplicate", "{out:?}");
+    let named = node
+        .blob(a.sha256)
+        .await
+        .and_then(|v| v.meta)
+        .map(|m| m.records)
+        .unwrap_or_default();
+    assert!(named.contains(&rec.id().to_string()), "{named:?}");
+    assert_eq!(node.collect_attachments().await.unwrap(), 0);
+    assert!(holds(&node, &a).await, "the only copy was collected");
+    node.shutdown().await;
+}
+
 /// A hostile record commits to a false chunk list of another member's file, and C kept that
 /// list from an earlier attempt (served by the hostile member's node, say, before a restart).
 /// The honest holder's chunks do not match it: the holder is not judged against a list it

@@ -536,6 +536,41 @@ impl NodeHandle {
         .await;
     }
 
+    /// Stored records submitted again by this node's operator: the files they name that are
+    /// held are referenced for them (the first submission's references may have been lost
+    /// with its answer). Blocking reads, off the async workers.
+    pub(crate) async fn reference_held(&self, records: Vec<ObjectId>) {
+        if records.is_empty() {
+            return;
+        }
+        let Ok(reader) = self.object_reader() else {
+            return;
+        };
+        let limits = self.trust().limits().for_stored();
+        let att = self.attachments().clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in records {
+                let Ok(Some(bytes)) = reader.try_get(&id) else {
+                    continue;
+                };
+                let Some(body) = accord_core::envelope::body_of(&bytes) else {
+                    continue;
+                };
+                let Ok(Object::Record(r)) = Object::decode_body(body, &limits) else {
+                    continue;
+                };
+                for a in &r.attachments {
+                    if att.blobs.has(&a.sha256)
+                        && let Err(e) = att.add_ref(id, a)
+                    {
+                        warn!(error = %e, "attachment sidecar not written");
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
     /// Records just accepted: the files they name are referenced if held, else queued.
     pub(crate) fn attachments_arrived(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
         if records.is_empty() {

@@ -131,7 +131,9 @@ impl accord_search::TextSource for StoredTexts {
                 return None;
             }
         };
-        let limits = *self.shared.trust().limits();
+        // Read with the widest bounds, as everything stored is: a charter limit lowered since
+        // the record was accepted does not make its hit unreadable.
+        let limits = self.shared.trust().limits().for_stored();
         // The body alone: the envelope was checked when the record was accepted, and its
         // signers' keys (a point decompression each) are not needed here.
         let Some(body) = accord_core::envelope::body_of(&bytes) else {

@@ -817,11 +817,32 @@ impl NodeHandle {
         for v in accepted() {
             let _ = self.inner.accepted.send(v.clone());
         }
-        if matches!(source, Source::Local) {
-            self.reference_local(crate::attachments::of_records(accepted().map(|v| &**v)))
-                .await;
-        }
-        self.attachments_arrived(crate::attachments::of_records(accepted().map(|v| &**v)));
+        // The files of what was stored are referenced (uploaded ones kept for their records)
+        // or queued, on a task of its own: a client that goes away once its records are stored
+        // (its handler dropped) must not leave an uploaded file unreferenced, to be collected
+        // as an orphan a day later. A record of this node's own submission that was stored
+        // already (a first attempt whose answer was lost) references its held files again.
+        let files = crate::attachments::of_records(accepted().map(|v| &**v));
+        let again: Vec<ObjectId> = if matches!(source, Source::Local) {
+            r.outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    IngestOutcome::Duplicate(id) => Some(*id),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let node = self.clone();
+        let _ = tokio::spawn(async move {
+            if matches!(source, Source::Local) {
+                node.reference_local(files.clone()).await;
+                node.reference_held(again).await;
+            }
+            node.attachments_arrived(files);
+        })
+        .await;
         if accepted().any(|v| {
             matches!(
                 v.object().object_type(),
