@@ -959,16 +959,25 @@ async fn a_node_others_would_not_admit_refuses_to_start_naming_node_cert() {
 }
 
 /// A restore cut short (killed, a power cut) leaves part of a store that looks consistent: the
-/// node refuses to start on it, naming the directory and what to do.
+/// node refuses to start on it, naming the directory and what to do; and so for an index repair
+/// cut short.
 #[tokio::test]
 async fn a_data_directory_an_unfinished_restore_left_is_refused() {
     let tf = TestFed::new(&["KZ"], 62).expect("federation");
     let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
     std::fs::create_dir_all(&cfg.data_dir).expect("mkdir");
     std::fs::write(cfg.data_dir.join(accord_node::RESTORE_UNFINISHED), b"").expect("mark");
-    let e = start_error(cfg).await;
+    let e = start_error(cfg.clone()).await;
     assert!(
         e.contains("an `accord restore` into this directory did not finish"),
+        "{e}"
+    );
+    // So is one an index repair cut short left (its indexes half rebuilt).
+    std::fs::remove_file(cfg.data_dir.join(accord_node::RESTORE_UNFINISHED)).expect("unmark");
+    std::fs::write(cfg.data_dir.join(accord_store::REPAIR_UNFINISHED), b"").expect("mark");
+    let e = start_error(cfg).await;
+    assert!(
+        e.contains("did not finish") && e.contains("run `accord check --repair` again"),
         "{e}"
     );
 }

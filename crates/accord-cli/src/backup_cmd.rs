@@ -349,6 +349,11 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
 pub fn check(config: &Path, repair: bool) -> Result<()> {
     let cfg = NodeConfig::load(config, &crate::node_cmd::env_pairs())?;
     util::existing_store(&cfg.data_dir)?;
+    if !repair {
+        // A repair cut short is finished by another repair; a check would report its half-built
+        // indexes as damage.
+        accord_store::unfinished_repair(&cfg.data_dir)?;
+    }
     let genesis = util::read(&cfg.charter)?;
     let mut store = Store::open(&cfg.data_dir, &genesis, cfg.store.options())
         .map_err(|e| anyhow!("{}: {e}", cfg.data_dir.display()))?;

@@ -157,6 +157,7 @@ pub fn unfinished_restore(dir: &std::path::Path) -> Result<(), NodeError> {
 /// Rebuilds the search index of a stopped node from its store; returns the number of records.
 pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
     unfinished_restore(&cfg.data_dir)?;
+    accord_store::unfinished_repair(&cfg.data_dir).map_err(|e| NodeError::Store(e.to_string()))?;
     let genesis = std::fs::read(&cfg.charter).map_err(|e| NodeError::File {
         path: cfg.charter.display().to_string(),
         message: e.to_string(),

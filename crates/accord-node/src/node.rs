@@ -177,6 +177,8 @@ impl Node {
     /// the network task and the event loop. Must be called inside a tokio runtime.
     pub async fn spawn(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
         crate::unfinished_restore(&cfg.data_dir)?;
+        accord_store::unfinished_repair(&cfg.data_dir)
+            .map_err(|e| NodeError::Store(e.to_string()))?;
         let genesis = read_file(&cfg.charter)?;
         let key_text = std::fs::read_to_string(&cfg.node_key).map_err(|e| NodeError::Key {
             path: cfg.node_key.display().to_string(),

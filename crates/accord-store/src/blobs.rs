@@ -47,7 +47,7 @@ pub struct BlobStore {
     dir: PathBuf,
 }
 
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -30,8 +30,8 @@ pub use query::{Cursor, Filter, HISTORY_SHOWN, Order, Page, QueryPage, RecordSta
 pub use store::{
     CheckReport, DEFAULT_CACHE_BYTES, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_MEMBER,
     DEFAULT_MAX_PENDING_PER_SOURCE, DEFAULT_PENDING_TTL_MS, ImportReport, Incoming, IngestOutcome,
-    Ingested, LOCAL_SOURCE, ObjectReader, SCHEMA_VERSION, Store, StoreOptions, StoredObject,
-    open_db,
+    Ingested, LOCAL_SOURCE, ObjectReader, REPAIR_UNFINISHED, SCHEMA_VERSION, Store, StoreOptions,
+    StoredObject, open_db, unfinished_repair,
 };
 
 pub use accord_core::TrustView;

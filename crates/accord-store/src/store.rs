@@ -264,6 +264,27 @@ const TREE_NAMES: [&str; 11] = [
 ];
 /// The key in `meta` of the object log's committed end (see [`crate::log`]).
 const LOG_END: &[u8] = b"log_end";
+/// The key in `meta` of the log bytes given up by index repairs: those of damaged objects the
+/// repair dropped (they stay in the log, accounted for, until the log is rewritten).
+use crate::blobs::sync_dir;
+const LOG_ABANDONED: &[u8] = b"log_abandoned";
+/// The file an index repair keeps in the data directory until it has finished: one cut short
+/// (killed, a power cut, a disk full) leaves indexes half rebuilt, which the node must not run
+/// on (trust objects missing from the type index go missing from the trust view, exports and
+/// backups leave objects out). Only a repair opens such a store (and finishes the job).
+pub const REPAIR_UNFINISHED: &str = "REPAIR-UNFINISHED";
+
+/// Refuses a data directory an unfinished index repair left, naming it and what to do.
+pub fn unfinished_repair(dir: &Path) -> Result<(), StoreError> {
+    if dir.join(REPAIR_UNFINISHED).exists() {
+        return Err(StoreError::Corrupt(format!(
+            "an `accord check --repair` of this store did not finish ({REPAIR_UNFINISHED} is in {}): its indexes are half rebuilt; run `accord check --repair` again",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Objects moved into the object log per transaction when a schema-2 store is upgraded.
 const MIGRATE_BATCH: usize = 512;
 pub(crate) const RETRACTS_TREE: usize = RETRACTS;
@@ -2066,7 +2087,10 @@ impl Store {
             expected.extend(keys);
         }
         report.bad_objects.sort_by_key(|b| b.0);
-        report.unaccounted_log_bytes = self.log.end().abs_diff(logged);
+        report.unaccounted_log_bytes = self
+            .log
+            .end()
+            .abs_diff(logged + self.abandoned_log_bytes()?);
         for tree in INDEX_TREES {
             for item in self.trees[tree].iter() {
                 let (k, _) = item?;
@@ -2083,6 +2107,35 @@ impl Store {
     pub fn repair_indexes(&mut self) -> Result<CheckReport, StoreError> {
         let report = self.check()?;
         let bad: BTreeSet<ObjectId> = report.bad_objects.iter().map(|(id, _)| *id).collect();
+        // Marked unfinished before anything is cleared, unmarked once all is durable.
+        let marker = self.dir.join(REPAIR_UNFINISHED);
+        {
+            let f = std::fs::File::create(&marker)?;
+            f.sync_all()?;
+            sync_dir(&self.dir);
+        }
+        // A damaged object is dropped, entry and number: kept, it would make the good copy a
+        // peer offers a duplicate for ever. Its bytes stay in the log, counted as given up.
+        if !bad.is_empty() {
+            let mut abandoned = 0u64;
+            for id in &bad {
+                if let Some(entry) = self.trees[OBJECTS].remove(id.as_bytes())? {
+                    abandoned += Locator::decode(&entry).map_or(0, |l| l.span());
+                }
+            }
+            let mut numbers = Vec::new();
+            for item in self.trees[BY_SEQ].iter() {
+                let (k, v) = item?;
+                if ObjectId::from_slice(&v).is_some_and(|id| bad.contains(&id)) {
+                    numbers.push(k);
+                }
+            }
+            for k in numbers {
+                self.trees[BY_SEQ].remove(k)?;
+            }
+            let before = self.abandoned_log_bytes()?;
+            self.trees[META].insert(LOG_ABANDONED, &(before + abandoned).to_be_bytes())?;
+        }
         for tree in INDEX_TREES {
             self.trees[tree].clear()?;
         }
@@ -2107,7 +2160,17 @@ impl Store {
         }
         self.db.flush()?;
         self.load_counts()?;
+        std::fs::remove_file(&marker)?;
+        sync_dir(&self.dir);
         Ok(report)
+    }
+
+    /// Log bytes given up by index repairs ([`LOG_ABANDONED`]).
+    fn abandoned_log_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.trees[META]
+            .get(LOG_ABANDONED)?
+            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)))
+            .unwrap_or(0))
     }
 
     /// Test and tooling helper: removes one index entry of `id` (to exercise `check`).

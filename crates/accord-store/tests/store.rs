@@ -2891,6 +2891,46 @@ fn a_truncated_object_log_is_refused_and_a_damaged_one_is_reported_by_check() {
         "{report:?}"
     );
     assert_eq!(report.unaccounted_log_bytes, 0);
+    // The repair drops the damaged object (its bytes stay in the log, counted as given up):
+    // the store is clean again, and the good copy a peer offers is taken, not a duplicate.
+    let mut store = store;
+    store.repair_indexes().unwrap();
+    assert!(!dir.path().join(accord_store::REPAIR_UNFINISHED).exists());
+    let after = store.check().unwrap();
+    assert!(after.is_clean(), "{after:?}");
+    assert_eq!(after.objects, objects.len() as u64 - 1);
+    let out = store.ingest_batch(&[victim.1.as_slice()], NOW).unwrap();
+    assert!(
+        matches!(out.0[0], IngestOutcome::Accepted(_)),
+        "{:?}",
+        out.0[0]
+    );
+    assert_eq!(store.get_bytes(&victim.0).unwrap().unwrap(), victim.1);
+    assert!(store.check().unwrap().is_clean());
+    drop(store);
+    let reopened = open(dir.path(), &fed);
+    assert!(reopened.check().unwrap().is_clean());
+    assert_eq!(reopened.get_bytes(&victim.0).unwrap().unwrap(), victim.1);
+}
+
+/// An index repair cut short (killed, a power cut, a disk full) leaves its mark: the store is
+/// refused for anything but another repair, which finishes the job and removes the mark.
+#[test]
+fn an_index_repair_cut_short_is_refused_until_a_repair_finishes() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    // As a repair killed after clearing the indexes leaves it.
+    std::fs::write(dir.path().join(accord_store::REPAIR_UNFINISHED), b"").unwrap();
+    let e = accord_store::unfinished_repair(dir.path()).unwrap_err();
+    assert!(
+        e.to_string().contains("did not finish") && e.to_string().contains("check --repair"),
+        "{e}"
+    );
+    let mut store = open(dir.path(), &fed);
+    assert!(store.repair_indexes().unwrap().is_clean());
+    assert!(accord_store::unfinished_repair(dir.path()).is_ok());
+    assert_eq!(store.check().unwrap().objects, objects.len() as u64);
 }
 
 /// A member may retract its own record any number of times: the history lists the first
