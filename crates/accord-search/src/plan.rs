@@ -353,16 +353,25 @@ impl<'a> Planner<'a> {
         Some(p)
     }
 
-    /// Whether any token of word `i` is in the index.
+    /// Whether any token of word `i` is in the index (a [`collapsed`] stem counts only as
+    /// the word written in titles, summaries or tags).
     fn known(&self, w: &Word) -> bool {
+        let chars = w.folded.chars().count();
+        let held = |field: Field, t: &str| {
+            self.searcher
+                .doc_freq(&Term::from_field_text(field, t))
+                .is_ok_and(|n| n > 0)
+        };
         *w.known.get_or_init(|| {
             Family::ALL.iter().any(|fam| {
                 w.tokens[*fam as usize].iter().any(|t| {
-                    [self.f.head(*fam), self.f.text(*fam)].iter().any(|field| {
-                        self.searcher
-                            .doc_freq(&Term::from_field_text(*field, t))
-                            .is_ok_and(|n| n > 0)
-                    })
+                    if collapsed(t, chars) {
+                        held(self.f.words, &w.folded)
+                    } else {
+                        [self.f.head(*fam), self.f.text(*fam)]
+                            .iter()
+                            .any(|field| held(*field, t))
+                    }
                 })
             })
         })
@@ -548,6 +557,7 @@ impl<'a> Planner<'a> {
             .then(|| self.closest_word(&w.folded, if chars >= 9 { 2 } else { 1 }))
             .flatten();
         let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut as_written: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for fam in Family::ALL {
             let tokens = &w.tokens[fam as usize];
             let Some(folded) = tokens.first() else {
@@ -591,7 +601,15 @@ impl<'a> Planner<'a> {
                         .filter(|l| !l.is_empty())
                 })
                 .flatten();
-            if beginning.is_none() {
+            // A stem the stemmer cut below three letters from a word three letters longer
+            // ("обьём" → "об", a typo read as an ending) is another word, or a preposition:
+            // the word is searched as written, and corrected if mistyped.
+            if beginning.is_none() && collapsed(folded, chars) {
+                // Titles, summaries and tags hold the word as written, or nothing does and its
+                // correction is offered.
+                as_written.push((Occur::Should, boosted(self.f.words, &w.folded, HEAD_BOOST)));
+                highlight.push((fam, w.folded.clone()));
+            } else if beginning.is_none() {
                 add(folded, 1.0, highlight);
             }
             if let Some(exact) = tokens.get(1) {
@@ -612,7 +630,11 @@ impl<'a> Planner<'a> {
                 }
                 continue;
             }
-            if prefix {
+            // A stem the stemmer cut below three letters ("обьём" → "об", "оба" → "об") is
+            // no beginning or spelling to widen: it begins or is one edit from nearly every
+            // short word ("об", "общества", "область"). The word's correction still applies.
+            let stem_long_enough = folded.chars().count() >= MIN_BEGINNING_CHARS;
+            if prefix && stem_long_enough {
                 let mut found = expand(self.searcher, &fields, Expand::Prefix(folded));
                 // Typing costs little: the most frequent completions only, unless the search
                 // is already approximate.
@@ -623,7 +645,7 @@ impl<'a> Planner<'a> {
                 // A beginning typed past the stem ("digita" for the stem "digit").
                 expanded.extend(shorter_stems(self.searcher, &fields, folded));
             }
-            if fuzzy {
+            if fuzzy && stem_long_enough {
                 let d = if chars >= 9 { 2 } else { 1 };
                 expanded.extend(expand(self.searcher, &fields, Expand::Fuzzy(folded, d)));
             }
@@ -643,6 +665,7 @@ impl<'a> Planner<'a> {
                 add(t, weight, highlight);
             }
         }
+        alternatives.extend(as_written.into_iter().take(1));
         if alternatives.is_empty() {
             return Box::new(EmptyQuery);
         }
@@ -850,6 +873,14 @@ fn expand(searcher: &tantivy::Searcher, fields: &[Field], how: Expand<'_>) -> Ve
         .take(MAX_EXPANSIONS)
         .map(|(t, _)| t)
         .collect()
+}
+
+/// Whether `stem` is what the stemmer left of a word of `word_chars` letters cut to fewer than
+/// three, three letters or more shorter: a typo read as an ending ("обьём" → "об"), which
+/// matches another word (here a preposition) rather than the one typed.
+fn collapsed(stem: &str, word_chars: usize) -> bool {
+    let stem_chars = stem.chars().count();
+    stem_chars < MIN_BEGINNING_CHARS && word_chars >= stem_chars + 3
 }
 
 /// Terms that are `word` less its last one or two letters (at least three remain): the stem a

@@ -879,3 +879,38 @@ fn e_gov_in_any_spelling_finds_e_government() {
         assert_eq!(found, vec![31, 32, 33], "{q}");
     }
 }
+
+/// A word the Russian stemmer cuts below three letters ("обьём" and "оба" both to "об") is no
+/// beginning or spelling to widen: it used to find every record with a word beginning "об"
+/// (*область*, *общества*, *обращение*) or one edit from it. The typo is still corrected to the
+/// word the records hold.
+#[test]
+fn a_word_whose_stem_is_shorter_than_three_letters_widens_to_nothing() {
+    let r = |n: u64, title: &'static str, body: &'static str| {
+        doc(R {
+            n,
+            lang: "ru",
+            title,
+            summary: "",
+            body,
+            tags: &[],
+        })
+    };
+    let idx = index(vec![
+        r(1, "Объём цифровых услуг", "Объём вырос вдвое."),
+        r(
+            2,
+            "Развитие общества",
+            "Область применения и обращение граждан.",
+        ),
+        r(3, "Об услугах", "Обучение служащих в области связи."),
+        r(4, "Платформа", "Сведения об обращениях."),
+    ]);
+    let typo = search(&idx, "обьём");
+    assert_eq!(order(&typo), vec![1], "{:?}", typo.reading);
+    assert_eq!(typo.did_you_mean.as_deref(), Some("объем"));
+    // "оба" is read as its stem "об" (the preposition's too, a stemmer's conflation), but no
+    // longer as the beginning of every word after it: *область*, *общества*, *обращение*.
+    let both = search(&idx, "оба");
+    assert!(!order(&both).contains(&2), "{:?}", order(&both));
+}
