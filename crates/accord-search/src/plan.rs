@@ -732,13 +732,55 @@ impl<'a> Planner<'a> {
     /// The most frequent word within `max` edits of `folded`, from the index's vocabulary, else
     /// the glossary's; never the word itself (a word the glossary knows but no record holds is
     /// searched through the glossary, and is no correction to offer).
+    /// A Russian word's correction is a word of Russian text when one is as close: a
+    /// Belarusian «праграмы» is one edit from «програмы» as the Russian «программы» is, and may
+    /// be the more frequent.
     fn closest_word(&self, folded: &str, max: u8) -> Option<String> {
-        let other = |w: &String| fold_word(w) != folded;
+        // Another form of the same word ("цифровизация" for "цифровизации": one stem in Russian
+        // or English) is the word itself, typed right, and no correction.
+        let stems = |w: &str| {
+            [Family::Ru, Family::En].map(|fam| {
+                analyze(self.index, fam, w)
+                    .first()
+                    .and_then(|t| t.first().cloned())
+            })
+        };
+        let own = stems(folded);
+        let other = |w: &String| {
+            fold_word(w) != folded
+                && stems(w)
+                    .iter()
+                    .zip(&own)
+                    .all(|(a, b)| a.is_none() || a != b)
+        };
+        let russian = is_russian(folded);
+        let in_russian_text = |w: &String| {
+            analyze(self.index, Family::Ru, w)
+                .first()
+                .and_then(|t| t.first())
+                .is_some_and(|stem| {
+                    [self.f.head(Family::Ru), self.f.text(Family::Ru)]
+                        .iter()
+                        .any(|field| {
+                            self.searcher
+                                .doc_freq(&Term::from_field_text(*field, stem))
+                                .is_ok_and(|n| n > 0)
+                        })
+                })
+        };
         (1..=max).find_map(|d| {
             let found = expand(self.searcher, &[self.f.words], Expand::Fuzzy(folded, d));
-            prefer_exact_letters(found)
-                .into_iter()
-                .find(other)
+            let found = prefer_exact_letters(found);
+            let russian_first = russian
+                .then(|| {
+                    found
+                        .iter()
+                        .find(|w| other(w) && in_russian_text(w))
+                        .cloned()
+                })
+                .flatten();
+            russian_first
+                .or_else(|| found.into_iter().find(other))
                 .or_else(|| {
                     let dfa = automaton_builder(d).build_dfa(folded);
                     self.g

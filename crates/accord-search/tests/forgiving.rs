@@ -914,3 +914,56 @@ fn a_word_whose_stem_is_shorter_than_three_letters_widens_to_nothing() {
     let both = search(&idx, "оба");
     assert!(!order(&both).contains(&2), "{:?}", order(&both));
 }
+
+/// A Russian typo is corrected to the Russian word, not to a Belarusian one as close and more
+/// frequent: «програмы» is one edit from the Russian «программы» and from the Belarusian
+/// «праграмы».
+#[test]
+fn a_russian_typo_is_corrected_to_a_word_of_russian_text() {
+    let r = |n: u64, lang: &'static str, title: &'static str| {
+        doc(R {
+            n,
+            lang,
+            title,
+            summary: "",
+            body: "",
+            tags: &[],
+        })
+    };
+    let idx = index(vec![
+        r(1, "ru", "Программы развития"),
+        r(2, "be", "Праграмы развіцця"),
+        r(3, "be", "Дзяржаўныя праграмы"),
+        r(4, "be", "Праграмы навучання"),
+    ]);
+    let typo = search(&idx, "програмы развития");
+    assert_eq!(
+        typo.did_you_mean.as_deref(),
+        Some("программы развития"),
+        "{:?}",
+        order(&typo)
+    );
+}
+
+/// Another form of a word typed right is no correction of it: «цифровизации» found only in
+/// texts of a language the index does not stem (here Kazakh's Russian loanword) is not "did
+/// you mean «цифровизация»?".
+#[test]
+fn another_form_of_the_word_typed_is_no_correction() {
+    let r = |n: u64, lang: &'static str, title: &'static str| {
+        doc(R {
+            n,
+            lang,
+            title,
+            summary: "",
+            body: "",
+            tags: &[],
+        })
+    };
+    let idx = index(vec![
+        r(1, "kk", "Цифровизация қызметтері"),
+        r(2, "kk", "Цифровизация бағдарламасы"),
+    ]);
+    let typed = search(&idx, "цифровизации");
+    assert_eq!(typed.did_you_mean, None, "{:?}", order(&typed));
+}
