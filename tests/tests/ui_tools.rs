@@ -238,6 +238,19 @@ async fn the_analysts_tools_work_from_the_ui() {
     let (s, _, err, _) = get(&format!("{base}/export.csv?member=kz")).await;
     assert_eq!(s, 400);
     assert!(err.contains("member"), "{err}");
+    // The error page is in the language of the page that linked the file (`hl`), whatever
+    // the browser's.
+    for path in [
+        "/export.csv?member=kz&hl=ru",
+        "/feeds/records.atom?member=kz&hl=ru",
+    ] {
+        let (s, _, err, _) = get(&format!("{base}{path}")).await;
+        assert_eq!(s, 400, "{path}");
+        assert!(
+            err.contains("Выгрузку не удалось подготовить") && err.contains("member"),
+            "{path}: {err}"
+        );
+    }
 
     // A saved search as an Atom feed that a feed parser accepts.
     let (s, ct, _, atom) = get(&format!("{base}/feeds/records.atom?q=portal")).await;

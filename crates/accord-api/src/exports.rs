@@ -309,13 +309,13 @@ pub(crate) async fn csv(
     // `hl`: the page's language, for the headings and names (`lang` is the records' language
     // filter, as in the API); without it, the reader's cookie or browser language.
     let hl = interface_lang(&mut params);
-    let _slot = match ui_slot(&node, &headers, &slots).await {
+    let _slot = match ui_slot(&node, &hl, &headers, &slots).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
-        Err(e) => return refused_page(&node, &headers, e).await,
+        Err(e) => return refused_page(&node, &hl, &headers, e).await,
     };
     let items: Vec<Value> = docs.iter().map(|d| item_json(d, None)).collect();
     // For the reader of the page: headings and names in the page's language.
@@ -343,13 +343,13 @@ pub(crate) async fn jsonl(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let _slot = match ui_slot(&node, &headers, &slots).await {
+    let _slot = match ui_slot(&node, &[], &headers, &slots).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
-        Err(e) => return refused_page(&node, &headers, e).await,
+        Err(e) => return refused_page(&node, &[], &headers, e).await,
     };
     let mut out = Vec::new();
     for d in &docs {
@@ -371,13 +371,13 @@ pub(crate) async fn cbor(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let slot = match ui_slot(&node, &headers, &slots).await {
+    let slot = match ui_slot(&node, &[], &headers, &slots).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let docs = match collect(&node, &params, MAX_EXPORT, false).await {
         Ok(d) => d,
-        Err(e) => return refused_page(&node, &headers, e).await,
+        Err(e) => return refused_page(&node, &[], &headers, e).await,
     };
     let records: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
     let (ids, reader) = match signed_export(&node, records).await {
@@ -465,8 +465,13 @@ async fn signed_export(
 /// What a reader who followed an export link from the search page sees when the export cannot
 /// be made: a page in their language (the technical detail marked as English) with the way
 /// back, not a bare English error; a busy node says when to come back.
-async fn refused_page(node: &NodeHandle, headers: &HeaderMap, e: crate::ApiError) -> Response {
-    let ctx = crate::ui::Ctx::new(node, &[], headers).await;
+async fn refused_page(
+    node: &NodeHandle,
+    hl: &[(String, String)],
+    headers: &HeaderMap,
+    e: crate::ApiError,
+) -> Response {
+    let ctx = crate::ui::Ctx::new(node, hl, headers).await;
     let lang = ctx.lang;
     let busy = e.0 == StatusCode::SERVICE_UNAVAILABLE;
     let body = maud::html! {
@@ -492,6 +497,7 @@ async fn refused_page(node: &NodeHandle, headers: &HeaderMap, e: crate::ApiError
 /// says to come back.
 pub(crate) async fn ui_slot(
     node: &NodeHandle,
+    hl: &[(String, String)],
     headers: &HeaderMap,
     slots: &ExportSlots,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
@@ -499,6 +505,7 @@ pub(crate) async fn ui_slot(
         Ok(s) => Ok(s),
         Err(_) => Err(refused_page(
             node,
+            hl,
             headers,
             crate::ApiError(StatusCode::SERVICE_UNAVAILABLE, String::new()),
         )
@@ -537,7 +544,7 @@ pub async fn atom(
     let hl = interface_lang(&mut params);
     let docs = match collect(&node, &params, FEED_ENTRIES, true).await {
         Ok(d) => d,
-        Err(e) => return refused_page(&node, &headers, e).await,
+        Err(e) => return refused_page(&node, &hl, &headers, e).await,
     };
     let ctx = crate::ui::Ctx::new(&node, &hl, &headers).await;
     let base = base_url(&headers);

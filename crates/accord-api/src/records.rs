@@ -123,10 +123,10 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                 }
             }
             "lang" => {
-                if !accord_core::validate::is_language_tag(v) {
-                    return Err(p(format!("{v:?} is not a language tag")));
-                }
-                q.langs.push(v.to_string());
+                // In the case records are signed with ("RU" is `ru`, "uz-latn" `uz-Latn`): a
+                // filter in another case found nothing, with no word why.
+                let tag = accord_core::record_input::canonical_language_tag(v).map_err(p)?;
+                q.langs.push(tag);
             }
             "publisher" => {
                 // A delegation's name, which may have this many characters (a Cyrillic name
@@ -941,6 +941,24 @@ mod tests {
         let long = "я".repeat(257);
         let e = parse_query(&params(&[("publisher", &long)]), &RECORD_PARAMS).unwrap_err();
         assert!(e.1.contains("1 to 256 characters"), "{}", e.1);
+    }
+
+    /// A language filter is read in the case records are signed with ("RU" finds `ru`), and
+    /// a member's country code in its place is refused, naming the language meant.
+    #[test]
+    fn a_language_filter_is_read_in_its_canonical_case() {
+        let q = parse_query(
+            &params(&[("lang", "RU"), ("lang", "uz-latn")]),
+            &RECORD_PARAMS,
+        )
+        .unwrap();
+        assert_eq!(q.langs, ["ru", "uz-Latn"]);
+        let e = parse_query(&params(&[("lang", "kz")]), &RECORD_PARAMS).unwrap_err();
+        assert!(
+            e.1.contains("parameter lang:") && e.1.contains("kk (Kazakh) or ru"),
+            "{}",
+            e.1
+        );
     }
 
     /// Records are analysed while a stream of text is open, and only then: each such stream

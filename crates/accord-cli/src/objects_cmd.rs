@@ -254,7 +254,7 @@ pub fn code_hint(wrong: &str, codes: &[&str]) -> String {
         .min()
         .filter(|(d, c)| *d <= 3.max(c.len() / 3))
         .map(|(_, c)| format!(" — did you mean \"{c}\"?"))
-        .unwrap_or_default();
+        .unwrap_or_else(|| ".".into());
     format!(
         "{closest} The charter's codes: {} (`accord charter show` names each)",
         codes.join(", ")
@@ -481,6 +481,21 @@ pub fn sign(
 
 #[cfg(test)]
 mod tests {
+
+    /// The hint reads as sentences whether or not a code is close to the one typed.
+    #[test]
+    fn a_code_hint_is_punctuated_with_or_without_a_suggestion() {
+        let codes = ["e-government", "regulation"];
+        assert_eq!(
+            code_hint("e-goverment", &codes),
+            " — did you mean \"e-government\"? The charter's codes: e-government, regulation (`accord charter show` names each)"
+        );
+        assert!(
+            code_hint("zzzzzzzzzzzzzzzzzzzz", &codes).starts_with(". The charter's codes: "),
+            "{}",
+            code_hint("zzzzzzzzzzzzzzzzzzzz", &codes)
+        );
+    }
     use super::*;
 
     /// A record file names its attachments relative to itself; one that reaches out of its

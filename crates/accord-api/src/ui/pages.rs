@@ -1006,7 +1006,7 @@ pub async fn proof(
     let _slot = if plan.revocations.is_empty() {
         None
     } else {
-        match crate::exports::ui_slot(&node, &headers, &slots).await {
+        match crate::exports::ui_slot(&node, &[], &headers, &slots).await {
             Ok(s) => Some(s),
             Err(r) => return r,
         }
