@@ -71,10 +71,21 @@ impl Stats {
 struct Key {
     segment: SegmentId,
     deleted: u32,
-    query: Arc<str>,
+    /// The SHA-256 of the query's description: a hostile query of thousands of clauses (600 KB
+    /// described) costs an entry no more than any other, where its text as the key pushed
+    /// every analyst's cached pages out.
+    query: QueryKey,
     /// `None` for the count and facets; for a page its order, `k` and the fingerprint of the
     /// statistics it was ranked with (0 for the date orders).
     page: Option<(Order, usize, u64)>,
+}
+
+/// What identifies a query in the cache (see [`Key::query`]).
+type QueryKey = [u8; 32];
+
+/// The cache key of the query `description` describes.
+fn query_key(description: &str) -> QueryKey {
+    accord_core::ObjectId::of_body(description.as_bytes()).0
 }
 
 #[derive(Clone, Debug)]
@@ -148,7 +159,7 @@ impl PageCache {
     }
 
     fn put(&self, key: Key, value: Value) {
-        let size = value.bytes() + key.query.len();
+        let size = value.bytes() + std::mem::size_of::<QueryKey>();
         if size > self.limit / 4 {
             return;
         }
@@ -156,7 +167,7 @@ impl PageCache {
         inner.tick += 1;
         let tick = inner.tick;
         if let Some((old, _)) = inner.entries.insert(key.clone(), (value, tick)) {
-            inner.bytes -= old.bytes() + key.query.len();
+            inner.bytes -= old.bytes() + std::mem::size_of::<QueryKey>();
         }
         inner.bytes += size;
         if inner.bytes > self.limit {
@@ -172,7 +183,7 @@ impl PageCache {
                     break;
                 }
                 if let Some((v, _)) = inner.entries.remove(&k) {
-                    inner.bytes -= v.bytes() + k.query.len();
+                    inner.bytes -= v.bytes() + std::mem::size_of::<QueryKey>();
                 }
             }
         }
@@ -188,7 +199,7 @@ impl PageCache {
         inner.entries.retain(|k, (v, _)| {
             let keep = live.contains(&(k.segment, k.deleted));
             if !keep {
-                freed += v.bytes() + k.query.len();
+                freed += v.bytes() + std::mem::size_of::<QueryKey>();
             }
             keep
         });
@@ -237,8 +248,8 @@ pub(crate) fn collect(
     cache: &PageCache,
     keeps_whole: &dyn Fn(&SegmentReader) -> bool,
 ) -> Result<Collected, SearchError> {
-    let key: Arc<str> = Arc::from(format!("{query:?}"));
-    let every: Arc<str> = Arc::from(EVERY_DOCUMENT);
+    let key = query_key(&format!("{query:?}"));
+    let every = query_key(EVERY_DOCUMENT);
     let want = offset.saturating_add(k);
     // A ranked page needs the weight (and so the statistics) before the cache can be asked.
     let mut weight: Option<Box<dyn Weight>> = None;
@@ -261,7 +272,7 @@ pub(crate) fn collect(
         let stats_key = Key {
             segment: reader.segment_id(),
             deleted: reader.num_deleted_docs(),
-            query: if whole { every.clone() } else { key.clone() },
+            query: if whole { every } else { key },
             page: None,
         };
         let page_key = Key {
@@ -289,7 +300,7 @@ pub(crate) fn collect(
                 // the query leaves out (see `Counting::From`).
                 let every_stats = match (&cached_stats, whole) {
                     (None, false) => match cache.get(&Key {
-                        query: every.clone(),
+                        query: every,
                         ..stats_key.clone()
                     }) {
                         Some(Value::Stats(s)) => Some(s),
@@ -938,7 +949,7 @@ mod tests {
         Key {
             segment: SegmentId::generate_random(),
             deleted: n,
-            query: Arc::from(query),
+            query: query_key(query),
             page: None,
         }
     }
@@ -1074,6 +1085,31 @@ mod tests {
         }
     }
 
+    /// A query of thousands of clauses (a hostile or merely long one, 600 KB described) costs
+    /// a cache entry what any other does: sixteen of its segments no longer push out what an
+    /// analyst's query left.
+    #[test]
+    fn a_long_query_costs_the_cache_what_a_short_one_does() {
+        let cache = PageCache::new(8 << 20);
+        let stats = || {
+            Value::Stats(Arc::new(Stats {
+                count: 1,
+                facets: vec![(0, "KZ".into(), 1)],
+            }))
+        };
+        let analyst = key(0, "an analyst's query");
+        cache.put(analyst.clone(), stats());
+        for n in 0..16u32 {
+            let long = format!("{n} {}", "TermQuery(clause) ".repeat(600 * 1024 / 18));
+            cache.put(key(0, &long), stats());
+        }
+        assert!(
+            cache.get(&analyst).is_some(),
+            "the analyst's entry was pushed out"
+        );
+        assert_eq!(cache.len(), 17);
+    }
+
     #[test]
     fn what_segments_no_longer_read_gave_is_forgotten_and_its_bytes_with_it() {
         let cache = PageCache::new(1 << 20);
@@ -1107,7 +1143,7 @@ mod tests {
         let counted: usize = inner
             .entries
             .iter()
-            .map(|(k, (v, _))| v.bytes() + k.query.len())
+            .map(|(_, (v, _))| v.bytes() + std::mem::size_of::<QueryKey>())
             .sum();
         assert_eq!(inner.bytes, counted);
     }
