@@ -666,10 +666,12 @@ impl NodeHandle {
                 }
                 // A node beats once a period: one that signs faster (each with a new
                 // watermark, each a checkpoint for every receiver to compute) is heard at most
-                // twice a period, and at most once a second.
+                // twice a period, its own or this node's whichever is longer (a period it
+                // declares itself cannot buy it more), and at most once a second.
                 let gap = hb
                     .heartbeat()
                     .period_secs
+                    .max(cfg.heartbeat_secs)
                     .saturating_mul(500)
                     .max(MIN_HEARTBEAT_GAP_MS);
                 if hb.heartbeat().issued.0 < old.heartbeat().issued.0.saturating_add(gap) {
@@ -685,8 +687,16 @@ impl NodeHandle {
             e.latest = hb.clone();
             e.received = t;
         }
-        // Compare with what this node holds at the same watermark.
-        let own = self.own_checkpoint(watermark).await.ok();
+        // Compare with what this node holds at the same watermark: one of this node's own
+        // period, as its own heartbeats take (a few, shared by every node of that period, each
+        // computed once); a watermark off it is left unjudged rather than a checkpoint computed
+        // for whatever moment a sender picks.
+        let own_period_ms = cfg.heartbeat_secs.saturating_mul(1000).max(1);
+        let own = if watermark.0 % own_period_ms == 0 {
+            self.own_checkpoint(watermark).await.ok()
+        } else {
+            None
+        };
         let claimed = hb.heartbeat().checkpoint;
         let mut agreement = match own {
             None => Agreement::Unknown,
