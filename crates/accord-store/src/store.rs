@@ -858,9 +858,20 @@ impl Store {
                 let (k, _) = item?;
                 let (_, id) = crate::keys::split_suffix(&k)
                     .ok_or_else(|| StoreError::Corrupt("by_type key".into()))?;
-                let bytes = self.get_bytes(&id)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("index names missing object {id}"))
-                })?;
+                // A trust object that cannot be read (bit rot in the log) counts for nothing,
+                // loudly: refusing to open would keep `accord check --repair`, which drops it
+                // for the good copy to be fetched again, from running at all.
+                let bytes = match self.get_bytes(&id) {
+                    Ok(Some(b)) => b,
+                    Ok(None) => {
+                        tracing::error!(object = %id, "a trust object the type index names is not stored: run `accord check --repair`");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(object = %id, error = %e, "a stored trust object cannot be read; it does not count: run `accord check --repair`");
+                        continue;
+                    }
+                };
                 if t == ObjectType::Charter {
                     charters.push(bytes);
                     continue;
@@ -953,8 +964,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let limits = self.trust.limits().for_stored();
         for era in eras.iter().rev().skip(1) {
-            let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
-                .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
+            let Ok(signed) = SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) else {
+                return Ok(false);
+            };
             if let Verdict::Accepted(v) = validate_envelope(signed, era, self, now) {
                 Arc::make_mut(&mut self.trust).apply(&v);
                 return Ok(true);
@@ -992,8 +1004,14 @@ impl Store {
     /// Re-validates a stored trust object and applies it; `true` when it counted.
     fn apply_stored(&mut self, bytes: &[u8], now: Timestamp) -> Result<bool, StoreError> {
         let limits = self.trust.limits().for_stored();
-        let signed = SignedObject::decode(bytes, limits.max_bytes(), limits.scan())
-            .map_err(|e| StoreError::Corrupt(format!("stored object: {e}")))?;
+        let signed = match SignedObject::decode(bytes, limits.max_bytes(), limits.scan()) {
+            Ok(s) => s,
+            Err(e) => {
+                // Damaged where it lies: it counts for nothing (see `rebuild_trust`).
+                tracing::error!(error = %e, "a stored trust object does not decode; it does not count: run `accord check --repair`");
+                return Ok(false);
+            }
+        };
         match validate_envelope(signed, &self.trust, self, now) {
             Verdict::Accepted(v) => {
                 Arc::make_mut(&mut self.trust).apply(&v);

@@ -2913,6 +2913,45 @@ fn a_truncated_object_log_is_refused_and_a_damaged_one_is_reported_by_check() {
     assert_eq!(reopened.get_bytes(&victim.0).unwrap().unwrap(), victim.1);
 }
 
+/// A delegation damaged in the log (bit rot in its CBOR) no longer keeps the store from
+/// opening, and so `accord check` and `--repair` from running: it counts for nothing, `check`
+/// names it, the repair drops it, and the good copy a peer offers is taken again.
+#[test]
+fn a_damaged_trust_object_is_named_and_repaired_not_a_store_that_cannot_open() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    let del = fed.delegation(0);
+    let path = log_path(dir.path());
+    let mut log = std::fs::read(&path).unwrap();
+    let at = log
+        .windows(del.as_bytes().len())
+        .position(|w| w == del.as_bytes())
+        .unwrap();
+    // Its first byte, the envelope's array head, turned into a CBOR "break".
+    log[at] = 0xff;
+    std::fs::write(&path, &log).unwrap();
+    let mut store = open(dir.path(), &fed);
+    let report = store.check().unwrap();
+    assert_eq!(
+        report.bad_objects.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![del.id()],
+        "{report:?}"
+    );
+    store.repair_indexes().unwrap();
+    assert!(store.check().unwrap().is_clean());
+    let out = store.ingest_batch(&[del.as_bytes()], NOW).unwrap();
+    assert!(
+        matches!(out.0[0], IngestOutcome::Accepted(_)),
+        "{:?}",
+        out.0[0]
+    );
+    drop(store);
+    let store = open(dir.path(), &fed);
+    assert!(store.check().unwrap().is_clean());
+    assert_eq!(store.check().unwrap().objects, objects.len() as u64);
+}
+
 /// An index repair cut short (killed, a power cut, a disk full) leaves its mark: the store is
 /// refused for anything but another repair, which finishes the job and removes the mark.
 #[test]
