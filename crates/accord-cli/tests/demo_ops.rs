@@ -553,6 +553,42 @@ fn backup_restore_and_check_keep_the_same_objects() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A store an older release wrote is checked by that release: this one's check would
+    // upgrade it for good, and says so instead.
+    let set_schema = |n: u32| {
+        let db = accord_store::open_db(&d.join("restored"), 1 << 20, false).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &n.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    };
+    set_schema(accord_store::SCHEMA_VERSION - 1);
+    let out = accord()
+        .current_dir(d)
+        .args(["check", "--config", "dev/KZ/restored.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("written by an older release")
+            && err.contains("for good"),
+        "{err}"
+    );
+    let db = accord_store::open_db(&d.join("restored"), 1 << 20, false).unwrap();
+    let kept = db
+        .open_tree("meta")
+        .unwrap()
+        .get("schema")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.as_ref(),
+        (accord_store::SCHEMA_VERSION - 1).to_be_bytes()
+    );
+    drop(db);
+    set_schema(accord_store::SCHEMA_VERSION);
 }
 
 /// A ministry publishes a record with two files (one by `--attach`, one by a front-matter

@@ -563,6 +563,22 @@ impl Store {
         &self.dir
     }
 
+    /// The schema of the store in `dir`, read without upgrading it (`None`: no store there
+    /// yet). Opening with [`Store::open`] upgrades an older schema, which the release before
+    /// cannot read back.
+    pub fn schema_in(dir: &Path) -> Result<Option<u32>, StoreError> {
+        let db = open_db(dir, DEFAULT_CACHE_BYTES, false)?;
+        let found = db.open_tree("meta")?.get("schema")?;
+        found
+            .map(|v| {
+                v.as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("schema version is not 4 bytes".into()))
+            })
+            .transpose()
+    }
+
     /// Opens (or creates) the store in `dir` for the federation whose genesis charter is
     /// `genesis`. Refuses a newer schema or another federation's data.
     pub fn open(dir: &Path, genesis: &[u8], opts: StoreOptions) -> Result<Store, StoreError> {
