@@ -196,9 +196,9 @@ async fn the_analysts_tools_work_from_the_ui() {
     .await;
     let heading = ru.lines().next().unwrap_or_default();
     assert!(
-        heading
-            .contains("Идентификатор;Опубликовано в сети;Дата документа;Участник;Вид;Направления")
-            && heading.contains("Заголовок (русский)"),
+        heading.contains(
+            "Идентификатор;Опубликовано в сети;Дата документа;Государство;Вид;Направления"
+        ) && heading.contains("Заголовок (русский)"),
         "{heading}"
     );
     assert!(ru.contains("(KZ);") && ru.contains(";действует;"), "{ru}");
@@ -595,6 +595,13 @@ async fn every_page_has_the_structure_assistive_technology_needs() {
                 1,
                 "{at}: one top-level heading"
             );
+            // A title in another language than the page's says so, for a screen reader's voice.
+            if lang == "ru" && (path == "/overview" || path.starts_with("/compare")) {
+                assert!(
+                    html.contains("lang=\"en\">Open data portal</a>"),
+                    "{at}: the English title is not marked"
+                );
+            }
             let labels: Vec<String> = html
                 .split("<label")
                 .skip(1)
@@ -654,5 +661,41 @@ async fn every_page_has_the_structure_assistive_technology_needs() {
             }
         }
     }
+    node.shutdown().await;
+}
+
+/// The wording of the search page holds in its corners: a search without filters is not told
+/// to remove filters, a member code no member has is shown once (not as its own name), and the
+/// language switch of a page with an empty query is a clean link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_pages_wording_fits_what_was_asked() {
+    let tf = TestFed::new(&["KZ", "BY"], 63).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let rec = Object::Record(tf.fed.record_body(0, "Open data portal", now()))
+        .sign(&tf.fed.members[0].publisher);
+    let (_, searchable) = node
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(searchable);
+    let (_, _, words_only, _) = get(&format!("{base}/?q=nothingmatchesthis&lang=ru")).await;
+    assert!(
+        words_only.contains("Попробуйте другие или более общие слова.")
+            && !words_only.contains("уберите часть фильтров"),
+        "{words_only}"
+    );
+    let (_, _, filtered, _) = get(&format!("{base}/?q=nothingmatchesthis&member=BY&lang=ru")).await;
+    assert!(filtered.contains("уберите часть фильтров"), "{filtered}");
+    let (_, _, unknown, _) = get(&format!("{base}/?member=XX&lang=ru")).await;
+    assert!(
+        unknown.contains("<abbr class=\"code\">XX</abbr></span>"),
+        "{unknown}"
+    );
+    let (_, _, bare, _) = get(&format!("{base}/?")).await;
+    assert!(
+        bare.contains("href=\"/?lang=en\"") && !bare.contains("?&amp;lang="),
+        "{bare}"
+    );
     node.shutdown().await;
 }

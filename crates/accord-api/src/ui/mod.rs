@@ -324,12 +324,16 @@ impl Lang {
                 "Попробуйте другие слова, уберите часть фильтров или расширьте период.",
                 "Try other words, remove some filters or widen the period.",
             ),
+            "empty_help_words" => (
+                "Попробуйте другие или более общие слова.",
+                "Try other or more general words.",
+            ),
             "records" => ("Число записей", "Number of records"),
             "total" => ("Всего", "Total"),
             "per_year" => ("По годам", "Per year"),
             "chart_values" => ("Значения графика таблицей", "The chart's values as a table"),
             "compare_intro" => (
-                "Выберите двух или более участников и, если нужно, направление: их записи рядом, с числами и временной шкалой.",
+                "Выберите два государства или больше и, если нужно, направление: их записи рядом, с числами и временной шкалой.",
                 "Choose two or more members and, if you like, a direction: their records side by side, with counts and a timeline.",
             ),
             "show" => ("Показать", "Show"),
@@ -502,7 +506,7 @@ impl Lang {
         }
     }
 
-    /// A file size in this language's units (B, KB, MB with one decimal).
+    /// A file size in this language's units (B, KB, MB with one decimal, none when it is 0).
     pub fn size(self, bytes: u64) -> String {
         let (b, k, m, g) = match self {
             Lang::Ru => ("Б", "КБ", "МБ", "ГБ"),
@@ -516,12 +520,17 @@ impl Lang {
             format!("{bytes} {b}")
         } else if bytes < 1024 * 1024 {
             format!("{} {k}", (bytes as f64 / 1024.0).round() as u64)
-        } else if bytes < 1 << 30 {
-            let tenths = (bytes as f64 / 104_857.6).round() as u64;
-            format!("{}{sep}{} {m}", tenths / 10, tenths % 10)
         } else {
-            let tenths = (bytes as f64 / 107_374_182.4).round() as u64;
-            format!("{}{sep}{} {g}", self.number(tenths / 10), tenths % 10)
+            let (tenths, unit) = if bytes < 1 << 30 {
+                ((bytes as f64 / 104_857.6).round() as u64, m)
+            } else {
+                ((bytes as f64 / 107_374_182.4).round() as u64, g)
+            };
+            // A whole number without its ",0" ("512 МБ", not "512,0 МБ").
+            match tenths % 10 {
+                0 => format!("{} {unit}", self.number(tenths / 10)),
+                t => format!("{}{sep}{t} {unit}", self.number(tenths / 10)),
+            }
         }
     }
 
@@ -1005,10 +1014,12 @@ impl Ctx {
     /// A member as a badge: its name in the interface language and its code, in the member's
     /// own colour (the same in every federation), no emoji.
     pub(crate) fn member(&self, code: &str) -> Markup {
-        let name = self.members.get(code).map(String::as_str).unwrap_or(code);
+        // A code no member has (a link with a mistyped code) is shown once, not as its own name.
+        let name = self.members.get(code).map(String::as_str);
         html! {
-            span.member style=(format!("--h:{}", member_hue(code))) title=(name) {
-                abbr.code { (code) } " " span.mname { (name) }
+            span.member style=(format!("--h:{}", member_hue(code))) title=(name.unwrap_or(code)) {
+                abbr.code { (code) }
+                @if let Some(name) = name { " " span.mname { (name) } }
             }
         }
     }
@@ -1026,7 +1037,10 @@ impl Ctx {
         // A sentence used as a title ("Record not found on this node.") loses its full stop.
         let title = title.strip_suffix('.').unwrap_or(title);
         let switch = |l: Lang| {
-            let sep = if path_and_query.contains('?') {
+            // "/?" (a page with an empty query) takes "lang=…" after its "?", not "?&lang=…".
+            let sep = if path_and_query.ends_with('?') {
+                ""
+            } else if path_and_query.contains('?') {
                 "&"
             } else {
                 "?"
@@ -1423,7 +1437,7 @@ impl crate::exports::CsvNames for Ctx {
             "id" => ("Идентификатор", "Id"),
             "created" => ("Опубликовано в сети", "Published on the network"),
             "date" => ("Дата документа", "Document date"),
-            "member" => ("Участник", "Member"),
+            "member" => ("Государство", "Member state"),
             "kind" => ("Вид", "Kind"),
             "directions" => ("Направления", "Directions"),
             "languages" => ("Языки", "Languages"),
@@ -1600,7 +1614,8 @@ mod tests {
         assert_eq!(Lang::En.size(2048), "2 KB");
         assert_eq!(Lang::En.size(10), "10 B");
         assert_eq!(Lang::Ru.size(51_316 << 20), "50,1 ГБ");
-        assert_eq!(Lang::En.size(2_000_000 << 30), "2,000,000.0 GB");
+        assert_eq!(Lang::En.size(2_000_000 << 30), "2,000,000 GB");
+        assert_eq!(Lang::Ru.size(512 << 20), "512 МБ");
         assert_eq!(Lang::Ru.period("2026-12"), "декабрь 2026");
         assert_eq!(Lang::En.period("2026-03"), "Mar 2026");
         assert_eq!(Lang::Ru.period("2025-Q4"), "IV кв. 2025");

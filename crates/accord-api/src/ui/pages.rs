@@ -405,7 +405,7 @@ pub async fn search(
                             // Nothing asked and nothing held: say so, rather than "not found".
                             div.empty { p { strong { (lang.t("node_empty")) } } p { (lang.t("node_empty_help")) } }
                         } @else {
-                            div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t("empty_help")) }
+                            div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t(if active_filters > 0 { "empty_help" } else { "empty_help_words" })) }
                                 @if active_filters > 0 { p { a href=(clear_href) { (lang.t("clear")) } } }
                             }
                         }
@@ -647,7 +647,7 @@ pub async fn record(
         .cloned()
         .unwrap_or_default();
     // The titles of the editions this one replaces or is replaced by, in the reader's language.
-    let mut titles: BTreeMap<String, (String, Timestamp)> = BTreeMap::new();
+    let mut titles: BTreeMap<String, (String, String, Timestamp)> = BTreeMap::new();
     // References are titled up to a bound (a record may name thousands); the rest show ids.
     const REFERENCES_TITLED: usize = 64;
     let related = v["supersedes"]
@@ -667,28 +667,29 @@ pub async fn record(
             && let Ok(Some(sv)) = node.get(oid).await
             && let accord_core::Object::Record(r) = sv.object
         {
-            let t = r
-                .title
-                .get(lang.code())
-                .or_else(|| r.title.get(&r.lang))
-                .cloned()
-                .unwrap_or_default();
-            titles.insert(rid.to_string(), (t, r.created));
+            let (t, in_lang) = match r.title.get(lang.code()) {
+                Some(t) => (t.clone(), lang.code().to_string()),
+                None => (
+                    r.title.get(&r.lang).cloned().unwrap_or_default(),
+                    r.lang.clone(),
+                ),
+            };
+            titles.insert(rid.to_string(), (t, in_lang, r.created));
         }
     }
     // The edition to send a reader to: the latest of those that replace this one.
     let newest = superseded_by
         .iter()
         .filter_map(Value::as_str)
-        .max_by_key(|rid| titles.get(*rid).map(|(_, c)| c.0))
+        .max_by_key(|rid| titles.get(*rid).map(|(_, _, c)| c.0))
         .map(str::to_string);
     let edition = |rid: &str| -> Markup {
         html! {
-            a href=(format!("/records/{rid}")) {
-                @match titles.get(rid).map(|(t, _)| t).filter(|t| !t.is_empty()) {
-                    Some(t) => (t),
-                    None => code.id { (rid) },
-                }
+            @match titles.get(rid).filter(|(t, _, _)| !t.is_empty()) {
+                // Titled in its own language where the reader's is missing: said so for a
+                // screen reader's voice.
+                Some((t, in_lang, _)) => a href=(format!("/records/{rid}")) lang=[(in_lang != lang.code()).then_some(in_lang)] { (t) },
+                None => a href=(format!("/records/{rid}")) { code.id { (rid) } },
             }
         }
     };
@@ -1437,7 +1438,8 @@ pub async fn overview(
         ul.recent {
             @for h in recent.iter().flat_map(|r| r.hits.iter()) {
                 li { time datetime=(h.doc.created.to_string()) { (lang.date(h.doc.created)) } " " (ctx.member(&h.doc.member)) " "
-                     a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } }
+                     @let (title, title_lang) = h.doc.title_and_lang_in(lang.code());
+                     a href=(format!("/records/{}", h.doc.id)) lang=[(title_lang != lang.code()).then_some(title_lang)] { (title) } }
             }
         }
         }
@@ -1557,7 +1559,8 @@ pub async fn compare(
                             p.meta { (lang.t("no_results")) }
                         } @else {
                             ul { @for h in r.iter().flat_map(|r| r.hits.iter()) {
-                                li { a href=(format!("/records/{}", h.doc.id)) { (h.doc.title_in(lang.code())) } " " span.meta { (lang.date(h.doc.created)) } }
+                                @let (title, title_lang) = h.doc.title_and_lang_in(lang.code());
+                                li { a href=(format!("/records/{}", h.doc.id)) lang=[(title_lang != lang.code()).then_some(title_lang)] { (title) } " " span.meta { (lang.date(h.doc.created)) } }
                             } }
                             // The column shows the newest; the search shows them all.
                             @let total = r.as_ref().map_or(0, |r| r.total);
