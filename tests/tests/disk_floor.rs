@@ -123,7 +123,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     // The network page gives the figures.
     let page = get_text(&base, "/network?lang=en").await;
     assert!(
-        page.contains("Free on disk: <strong>100.0 MB</strong> (<span title=\"store.min_free_mb\">floor 512.0 MB</span>)"),
+        page.contains("Free on disk: <strong>100 MB</strong> (<span title=\"store.min_free_mb\">floor 512 MB</span>)"),
         "{page}"
     );
 

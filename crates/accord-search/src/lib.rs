@@ -471,6 +471,8 @@ pub struct SearchQuery {
 /// One result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hit {
+    /// The record's head: its body and files' text are read for the snippet and not kept
+    /// (empty here; the record's page reads them from the store).
     pub doc: RecordDoc,
     /// An HTML fragment of plain text (Markdown rendered away, escaped) with matched words in
     /// `<b>`: the best passage of the summary or body, or the summary when nothing matched.
@@ -1693,6 +1695,11 @@ impl Searcher {
                 .as_ref()
                 .and_then(|g| best_passage(g, &rd, lang))
                 .unwrap_or_else(|| summary_snippet(&rd, lang));
+            // The long texts served the snippet and go: no answer shows them, and a page of a
+            // hundred hits held up to a mebibyte of body and of files' text each until it was
+            // written (four searches at once, half a gigabyte).
+            rd.body = BTreeMap::new();
+            rd.attachments = Vec::new();
             hits.push(Hit { doc: rd, snippet });
         }
         Ok(SearchResult {
