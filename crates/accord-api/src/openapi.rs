@@ -434,7 +434,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
                 "title": "Проактивные услуги", "titles": {"en": "Proactive services", "ru": "Проактивные услуги"},
                 "snippet": "услуги оказываются <b>без заявления</b> гражданина",
                 "created": "2026-11-30T09:00:00.000Z", "date": "2025-03-01", "status": "active", "publisher": "Ministry of Digital Development",
-                "tags": ["proactive services"], "attachments": []}],
+                "tags": ["proactive services"], "attachments": [], "attachments_more": 0}],
             "next_cursor": null, "total": 1,
             "facets": {"member": {"KZ": 1}, "kind": {"regulatory-note": 1}},
             "did_you_mean": null,

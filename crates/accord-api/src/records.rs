@@ -211,6 +211,8 @@ pub(crate) fn item_json(d: &RecordDoc, snippet: Option<&str>) -> Value {
         "attachments": d.files.iter().map(|f| json!({
             "name": f.name, "media_type": f.media_type, "size": f.size, "sha256": f.sha256,
         })).collect::<Vec<_>>(),
+        // Files beyond the first 64 listed (the record's own page lists them all).
+        "attachments_more": d.files_more,
     })
 }
 
@@ -892,6 +894,7 @@ mod tests {
             publisher: "KZ ministry".into(),
             attachments: Vec::new(),
             files: Vec::new(),
+            files_more: 0,
         }
     }
 

@@ -319,6 +319,7 @@ fn record(i: usize, w: &mut Words) -> RecordDoc {
         publisher: format!("ministry-{}", i % 7),
         attachments: Vec::new(),
         files: Vec::new(),
+        files_more: 0,
     }
 }
 

@@ -140,6 +140,7 @@ fn main() {
             publisher: format!("{member} ministry"),
             attachments: Vec::new(),
             files: Vec::new(),
+            files_more: 0,
         });
         if batch.len() == 5000 {
             idx.upsert(&batch).unwrap();

@@ -141,9 +141,12 @@ pub struct RecordDoc {
     /// names the file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentText>,
-    /// The files the record attaches (all of them, held here or not).
+    /// The files the record attaches, held here or not: the first [`DOC_FILES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRef>,
+    /// How many more files the record attaches than `files` lists.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files_more: u64,
 }
 
 /// The long texts of a record: its body per language and its attachments' text. An index made
@@ -183,6 +186,8 @@ struct StoredHead<'a> {
     publisher: &'a str,
     #[serde(skip_serializing_if = "<[FileRef]>::is_empty")]
     files: &'a [FileRef],
+    #[serde(skip_serializing_if = "is_zero")]
+    files_more: &'a u64,
 }
 
 impl<'a> StoredHead<'a> {
@@ -205,6 +210,7 @@ impl<'a> StoredHead<'a> {
             publisher,
             attachments: _,
             files,
+            files_more,
         } = d;
         StoredHead {
             id,
@@ -221,6 +227,7 @@ impl<'a> StoredHead<'a> {
             status,
             publisher,
             files,
+            files_more,
         }
     }
 }
@@ -261,6 +268,9 @@ pub const DOC_TITLE_CHARS: usize = 512;
 pub const DOC_SUMMARY_CHARS: usize = 4096;
 /// Tags a document keeps, and the characters of each.
 pub const DOC_TAGS: usize = 64;
+/// Files a record's search document lists (a record may name a thousand, each with a name of
+/// 512 characters: a hit of a megabyte); how many more it names is counted.
+pub const DOC_FILES: usize = 64;
 pub const DOC_TAG_CHARS: usize = 64;
 /// Values of one filter an answer lists (the most frequent): a member cannot make every
 /// search page list thousands of languages.
@@ -285,6 +295,10 @@ fn shown(t: &str, line: bool) -> String {
 /// or bidirectional-override characters, at most [`DOC_TITLE_CHARS`] characters.
 pub fn display_line(t: &str) -> String {
     cut_chars(&shown(t, true), DOC_TITLE_CHARS)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// At most `n` characters of `t`, an ellipsis marking a cut.
@@ -372,9 +386,11 @@ impl RecordDoc {
             status: status.to_string(),
             publisher: publisher.to_string(),
             attachments: Vec::new(),
+            files_more: r.attachments.len().saturating_sub(DOC_FILES) as u64,
             files: r
                 .attachments
                 .iter()
+                .take(DOC_FILES)
                 .map(|a| FileRef {
                     name: cut_chars(&shown(&a.name, true), DOC_TITLE_CHARS),
                     media_type: a.media_type.clone(),

@@ -52,6 +52,7 @@ fn doc(n: u64, status: &str) -> RecordDoc {
         publisher: format!("{} ministry", MEMBERS[(n % 4) as usize]),
         attachments: Vec::new(),
         files: Vec::new(),
+        files_more: 0,
     }
 }
 

@@ -42,6 +42,7 @@ fn doc(r: R<'_>) -> RecordDoc {
         publisher: "KZ ministry".into(),
         attachments: Vec::new(),
         files: Vec::new(),
+        files_more: 0,
     }
 }
 

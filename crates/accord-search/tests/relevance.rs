@@ -87,6 +87,7 @@ fn index(corpus: &Corpus) -> SearchIndex {
                 publisher: format!("{} ministry", r.member),
                 attachments: Vec::new(),
                 files: Vec::new(),
+                files_more: 0,
             }
         })
         .collect();

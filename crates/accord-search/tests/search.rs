@@ -36,6 +36,7 @@ fn doc(
         publisher: format!("{member} ministry"),
         attachments: Vec::new(),
         files: Vec::new(),
+        files_more: 0,
     }
 }
 
@@ -815,6 +816,17 @@ fn a_hostile_records_document_is_bounded_and_hides_nothing() {
     assert!(json.len() < 64 * 1024, "{} bytes of titles", json.len());
     let dw = accord_search::DocWords::of(&d);
     assert!(dw.len() <= 3 * accord_search::MAX_DOC_WORDS, "{}", dw.len());
+    // A thousand files of long names: the first 64 listed, the rest counted (a hit was a
+    // megabyte of file names).
+    r.attachments = (0..1_000u32)
+        .map(|i| {
+            accord_core::attachment::describe(&format!("{i} {}", "n".repeat(600)), &i.to_le_bytes())
+        })
+        .collect();
+    let d = RecordDoc::of(ObjectId::of_body(b"hostile"), &r, "active", "Ministry");
+    assert_eq!(d.files.len(), accord_search::DOC_FILES);
+    assert_eq!(d.files_more, 1_000 - accord_search::DOC_FILES as u64);
+    assert!(serde_json::to_string(&d.files).unwrap().len() < 64 * 1024);
 }
 
 /// A query reads at most 16 words, the last always among them, and a word given twice once:
