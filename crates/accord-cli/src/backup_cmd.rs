@@ -185,8 +185,9 @@ pub async fn backup(node: &str, out: &Path, blobs: Option<(&Path, bool)>) -> Res
             }
             if require {
                 bail!(
-                    "{} attachment file(s) the records name are not held by the node (--require-blobs)",
-                    missing.len()
+                    "{} the records name {} not held by the node (--require-blobs)",
+                    util::count(missing.len() as u64, "attachment file", "attachment files"),
+                    if missing.len() == 1 { "is" } else { "are" }
                 );
             }
         }
@@ -337,8 +338,9 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
         .with_context(|| format!("cannot remove {}", unfinished.display()))?;
     if report.rejected > 0 {
         bail!(
-            "{} object(s) of the backup were refused (see the log with RUST_LOG=info)",
-            report.rejected
+            "{} of the backup {} refused (see the log with RUST_LOG=info)",
+            util::count(report.rejected as u64, "object", "objects"),
+            if report.rejected == 1 { "was" } else { "were" }
         );
     }
     Ok(())
@@ -397,7 +399,10 @@ pub fn check(config: &Path, repair: bool) -> Result<()> {
     }
     if repair {
         let n = accord_node::reindex(&cfg)?;
-        println!("indexes rebuilt; search index rebuilt with {n} records");
+        println!(
+            "indexes rebuilt; search index rebuilt with {}",
+            util::count(n, "record", "records")
+        );
         return Ok(());
     }
     if !report.is_clean() || !blobs.bad.is_empty() {

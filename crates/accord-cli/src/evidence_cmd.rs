@@ -150,7 +150,10 @@ pub fn verify(files: &[PathBuf], charter: Option<&Path>, with: &[PathBuf]) -> Re
         }
     }
     if failures > 0 {
-        bail!("{failures} bundle(s) failed verification");
+        bail!(
+            "{} failed verification",
+            crate::util::count(failures as u64, "bundle", "bundles")
+        );
     }
     Ok(())
 }

@@ -102,6 +102,8 @@ enum Command {
     },
     /// Submit signed object files to a node.
     Submit {
+        /// Signed object files (`accord sign` output, an export in CBOR, a backup): each one
+        /// object or a sequence of them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// An attachment file the submitted records name, uploaded first (repeat for each).
@@ -112,6 +114,7 @@ enum Command {
     },
     /// Sign a record (Markdown or JSON) and submit it to a node in one step.
     Publish {
+        /// The record: Markdown with front matter, or JSON (see `accord sign --help`).
         input: PathBuf,
         /// A file to attach (repeat for each): uploaded to the node with the record.
         #[arg(long = "attach")]
@@ -160,6 +163,7 @@ enum Command {
     /// Show one record with its provenance and every language version (the id may be
     /// shortened to its first 8 or more hex digits, as `accord query` prints it).
     Show {
+        /// The record's id: its 64 hex digits, or the first 8 or more.
         id: String,
         #[command(flatten)]
         node: NodeArg,
@@ -176,6 +180,7 @@ enum Command {
     /// Export matching records to a file: jsonl (full records), csv (one line each) or cbor
     /// (the exact signed objects, a CBOR sequence that `accord verify` and `accord submit` read).
     Export {
+        /// Words the exported records must contain (as `accord query` reads them).
         text: Option<String>,
         #[command(flatten)]
         filters: query_cmd::Filters,

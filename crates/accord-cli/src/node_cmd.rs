@@ -45,7 +45,10 @@ pub fn reindex(config: &Path) -> Result<()> {
     let cfg = NodeConfig::load(config, &env_pairs())?;
     crate::util::existing_store(&cfg.data_dir)?;
     let n = accord_node::reindex(&cfg)?;
-    println!("search index rebuilt: {n} record(s)");
+    println!(
+        "search index rebuilt: {}",
+        util::count(n, "record", "records")
+    );
     Ok(())
 }
 
@@ -583,7 +586,10 @@ pub async fn submit(files: &[PathBuf], attach: &[PathBuf], node: &str) -> Result
         bad += print_results(&post_objects(node, chunk).await?);
     }
     if bad > 0 {
-        bail!("{bad} object(s) were not accepted");
+        bail!(
+            "{} not accepted",
+            util::count(bad as u64, "object was", "objects were")
+        );
     }
     Ok(())
 }

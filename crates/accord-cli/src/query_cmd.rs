@@ -241,9 +241,10 @@ pub async fn query(
     let total = v["total"].as_u64().unwrap_or(0);
     if v["next_cursor"].is_string() || (items.len() as u64) < total {
         eprintln!(
-            "showing {} of {total} record(s): raise --limit (at most {}), or write them all to a \
+            "showing {} of {}: raise --limit (at most {}), or write them all to a \
              file with `accord export` and the same words and filters, adding `--format {} --out FILE`",
             items.len(),
+            crate::util::count(total, "record", "records"),
             accord_search::MAX_LIMIT,
             if format == "csv" { "csv" } else { "jsonl" }
         );
@@ -252,11 +253,23 @@ pub async fn query(
         "json" => println!("{}", serde_json::to_string_pretty(&v)?),
         "csv" => write_csv(&mut std::io::stdout().lock(), &items, node, false, ',')?,
         "table" => {
-            println!("{} record(s)", v["total"]);
+            println!(
+                "{}",
+                crate::util::count(v["total"].as_u64().unwrap_or(0), "record", "records")
+            );
             for line in reading_lines(&v) {
                 println!("{line}");
             }
+            // Titles in the language of the query as read (its correction or other-layout
+            // reading when shown), as the web page shows them: not an English title above a
+            // Russian snippet.
+            let read_as = v["reading"]["showing_for"].as_str().or(text);
+            let lang = read_as.and_then(accord_search::query_lang);
             for i in &items {
+                let title = lang
+                    .and_then(|l| i["titles"][l].as_str())
+                    .or_else(|| i["title"].as_str())
+                    .unwrap_or("");
                 println!(
                     "{}  {}  {:<2}  {:<20}  {:<10}  {}",
                     &i["id"].as_str().unwrap_or("")[..12.min(i["id"].as_str().unwrap_or("").len())],
@@ -265,7 +278,7 @@ pub async fn query(
                     i["member"].as_str().unwrap_or(""),
                     i["kind"].as_str().unwrap_or(""),
                     i["status"].as_str().unwrap_or(""),
-                    i["title"].as_str().unwrap_or("")
+                    title
                 );
                 if let Some(s) = i["snippet"].as_str().filter(|s| !s.is_empty()) {
                     println!("      {}", strip_tags(s).replace('\n', " "));
@@ -317,7 +330,15 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
     }
     let dirs = list("directions");
     if !dirs.is_empty() {
-        out.push(format!("Including the direction(s): {}", dirs.join(", ")));
+        out.push(format!(
+            "Including the {}: {}",
+            if dirs.len() == 1 {
+                "direction"
+            } else {
+                "directions"
+            },
+            dirs.join(", ")
+        ));
     }
     out
 }
@@ -659,7 +680,11 @@ pub async fn export(
         file.write_all(&get_bytes(node, "/v1/export?types=revocation").await?)?;
     }
     file.commit()?;
-    eprintln!("exported {n} record(s) to {}", out.display());
+    eprintln!(
+        "exported {} to {}",
+        crate::util::count(n, "record", "records"),
+        out.display()
+    );
     Ok(())
 }
 
@@ -686,10 +711,7 @@ mod tests {
         assert_eq!(lines[0], "Did you mean: кибербезопасность");
         assert!(lines[1].contains("similar spellings"));
         assert_eq!(lines[2], "Also searched: cybersecurity");
-        assert_eq!(
-            lines[3],
-            "Including the direction(s): digital-space-security"
-        );
+        assert_eq!(lines[3], "Including the direction: digital-space-security");
         let plain = serde_json::json!({"did_you_mean": null, "reading": {"approximate": false, "also": [], "directions": []}});
         assert!(reading_lines(&plain).is_empty());
         let emoji =

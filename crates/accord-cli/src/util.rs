@@ -12,6 +12,11 @@ use accord_core::{
 };
 use anyhow::{Context, Result, anyhow, bail};
 
+/// `n` and the noun in its number: "1 record", "5 records", "0 records".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The current time as a [`Timestamp`].
 pub fn now() -> Timestamp {
     let ms = std::time::SystemTime::now()

@@ -69,7 +69,10 @@ pub fn verify(
         }
     }
     if failures > 0 {
-        bail!("{failures} object(s) failed verification");
+        bail!(
+            "{} failed verification",
+            crate::util::count(failures as u64, "object", "objects")
+        );
     }
     Ok(())
 }

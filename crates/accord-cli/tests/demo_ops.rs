@@ -269,9 +269,17 @@ fn backup_restore_and_check_keep_the_same_objects() {
     wait_for(
         "the five records to be searchable",
         Duration::from_secs(30),
-        || run_ok(d, &query).starts_with("5 record(s)"),
+        || run_ok(d, &query).starts_with("5 records\n"),
     );
     let listed = run_ok(d, &query);
+    // An English query lists the records by their English titles (the original is Russian),
+    // as the web page does, under the English snippet.
+    let english = run_ok(d, &["query", "proactive", "--node", &api, "--limit", "5"]);
+    assert!(
+        english.contains("Moving public services to a proactive format")
+            && !english.contains("Порядок перевода"),
+        "{english}"
+    );
     // A page of the results says so on stderr, the CSV on stdout staying clean.
     let out = accord()
         .current_dir(d)
@@ -285,14 +293,14 @@ fn backup_restore_and_check_keep_the_same_objects() {
     assert!(out.status.success(), "{err}");
     assert_eq!(csv.lines().count(), 3, "a heading and two records: {csv}");
     assert!(
-        err.contains("showing 2 of 5 record(s)")
+        err.contains("showing 2 of 5 records:")
             && err.contains(
                 "`accord export` and the same words and filters, adding `--format csv --out FILE`"
             )
             && !err.contains("  "),
         "{err}"
     );
-    // A direction typed wrong finds nothing, and says why rather than "0 record(s)".
+    // A direction typed wrong finds nothing, and says why rather than "0 records".
     let out = accord()
         .current_dir(d)
         .args(["query", "--direction", "e-goverment", "--node", &api])
@@ -370,14 +378,14 @@ fn backup_restore_and_check_keep_the_same_objects() {
             "2025-02-10",
         ],
     );
-    assert!(dated.starts_with("5 record(s)"), "{dated}");
+    assert!(dated.starts_with("5 records\n"), "{dated}");
     let before = run_ok(d, &["query", "--node", &api, "--date-to", "2025-02-09"]);
-    assert!(before.starts_with("0 record(s)"), "{before}");
+    assert!(before.starts_with("0 records\n"), "{before}");
     // A tag is matched whole, case aside: the records' `life-events`, not the word "life".
     let tagged = run_ok(d, &["query", "--node", &api, "--tag", "Life-Events"]);
-    assert!(tagged.starts_with("5 record(s)"), "{tagged}");
+    assert!(tagged.starts_with("5 records\n"), "{tagged}");
     let part = run_ok(d, &["query", "--node", &api, "--tag", "life"]);
-    assert!(part.starts_with("0 record(s)"), "{part}");
+    assert!(part.starts_with("0 records\n"), "{part}");
     let shown = run_ok(d, &["show", short, "--node", &api]);
     assert!(
         shown.contains("tags      proactive-services, life-events, data-exchange, consent"),
@@ -633,7 +641,7 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
     wait_for(
         "the annex to be searchable",
         Duration::from_secs(30),
-        || run_ok(d, &query).starts_with("1 record(s)"),
+        || run_ok(d, &query).starts_with("1 record\n"),
     );
     let listed = run_ok(d, &query);
     let id = listed

@@ -17,6 +17,7 @@ pub mod sandbox;
 
 pub use collect::CacheStats;
 mod plan;
+pub use plan::query_lang;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;

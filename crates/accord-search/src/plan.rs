@@ -86,7 +86,7 @@ fn is_russian(word: &str) -> bool {
 }
 
 /// The language a query is written in, judged by its script: Cyrillic → `ru`, Latin → `en`.
-pub(crate) fn query_lang(text: &str) -> Option<&'static str> {
+pub fn query_lang(text: &str) -> Option<&'static str> {
     let (mut cyr, mut lat) = (0usize, 0usize);
     for c in text.chars() {
         if ('\u{0400}'..='\u{04FF}').contains(&c) {
