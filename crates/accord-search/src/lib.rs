@@ -1741,26 +1741,35 @@ impl Searcher {
         let mut out = BTreeMap::new();
         for family in Family::ALL {
             let field = self.f.text(family);
-            let terms: Vec<(Occur, Box<dyn Query>)> = p
-                .highlight
-                .iter()
-                .filter(|(f, _)| *f == family)
-                .map(|(_, t)| {
-                    let term = Term::from_field_text(field, t);
-                    (
-                        Occur::Should,
-                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
-                    )
-                })
-                .collect();
+            // Every term the query searched in this family, weighed by how rare it is in the
+            // bodies or in the titles and summaries, whichever holds it more: a word found only
+            // in a summary is marked in the summary's passage (a generator built from the
+            // bodies alone dropped it, and the snippet went unmarked, or to another language).
+            let mut terms: BTreeMap<String, tantivy::Score> = BTreeMap::new();
+            for (_, t) in p.highlight.iter().filter(|(f, _)| *f == family) {
+                let df = [field, self.f.head(family)]
+                    .iter()
+                    .map(|f| {
+                        searcher
+                            .doc_freq(&Term::from_field_text(*f, t))
+                            .unwrap_or(0)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                if df > 0 {
+                    terms.insert(t.clone(), 1.0 / (1.0 + df as tantivy::Score));
+                }
+            }
             if terms.is_empty() {
                 continue;
             }
-            let q = BooleanQuery::new(terms);
-            if let Ok(mut g) = SnippetGenerator::create(searcher, &q, field) {
-                g.set_max_num_chars(SNIPPET_CHARS);
-                out.insert(family, g);
-            }
+            let Ok(tokenizer) = searcher.index().tokenizer_for_field(field) else {
+                continue;
+            };
+            out.insert(
+                family,
+                SnippetGenerator::new(terms, tokenizer, field, SNIPPET_CHARS),
+            );
         }
         out
     }

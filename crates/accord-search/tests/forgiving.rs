@@ -968,3 +968,24 @@ fn another_form_of_the_word_typed_is_no_correction() {
     let typed = search(&idx, "цифровизации");
     assert_eq!(typed.did_you_mean, None, "{:?}", order(&typed));
 }
+
+/// A word found only in a record's summary is marked in the snippet (cut from the summary),
+/// not left plain: the snippet's marks were built from the bodies' words alone.
+#[test]
+fn a_word_only_a_summary_holds_is_marked_in_the_snippet() {
+    let idx = index(vec![doc(R {
+        n: 1,
+        lang: "ru",
+        title: "Проактивные услуги",
+        summary: "Разъяснение порядка оказания услуг без заявления.",
+        body: "Услуги оказываются по событиям жизни гражданина.",
+        tags: &[],
+    })]);
+    let r = search(&idx, "разъяснение");
+    assert_eq!(r.total, 1);
+    assert!(
+        r.hits[0].snippet.contains("<b>Разъяснение</b>"),
+        "{}",
+        r.hits[0].snippet
+    );
+}
