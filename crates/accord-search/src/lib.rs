@@ -1594,10 +1594,14 @@ impl Searcher {
             second.reading.approximate = false;
         }
         if let Some(fixed) = planner.correction()
-            && self.count_of(&searcher, q, &fixed)? > 0
+            && let corrected_count = self.count_of(&searcher, q, &fixed)?
+            && corrected_count > 0
         {
-            if second.total == 0 {
-                // Nothing found as typed: show what the correction finds, and say so.
+            if second.total == 0 || corrected_count > second.total {
+                // Nothing found as typed, or fewer than the correction finds read strictly
+                // (with its glossary terms and directions, which a misspelt word loses: "…
+                // правителство" found two records, "… правительство" six): show what the
+                // correction finds, and say so.
                 let mut corrected = self.search(&SearchQuery {
                     text: Some(fixed.clone()),
                     ..q.clone()

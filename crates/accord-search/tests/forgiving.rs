@@ -989,3 +989,34 @@ fn a_word_only_a_summary_holds_is_marked_in_the_snippet() {
         r.hits[0].snippet
     );
 }
+
+/// A misspelt word loses what the word brings besides itself (its glossary terms in other
+/// languages, its direction): when the correction, read strictly, finds more than the
+/// approximate reading of the typo, its results are shown, and said so.
+#[test]
+fn a_correction_that_finds_more_is_shown_with_what_the_word_brings() {
+    let r = |n: u64, lang: &'static str, title: &'static str| {
+        doc(R {
+            n,
+            lang,
+            title,
+            summary: "",
+            body: "",
+            tags: &[],
+        })
+    };
+    let idx = index(vec![
+        r(1, "ru", "Электронное правительство Казахстана"),
+        r(2, "en", "E-government services for citizens"),
+        r(3, "en", "Lessons of e-government portals"),
+        r(4, "en", "E-government in rural areas"),
+    ]);
+    let right = search(&idx, "электронное правительство");
+    assert_eq!(right.total, 4, "{:?}", right.reading);
+    let typo = search(&idx, "электронное правителство");
+    assert_eq!(typo.total, 4, "{:?}", typo.reading);
+    assert_eq!(
+        typo.reading.showing_for.as_deref(),
+        Some("электронное правительство")
+    );
+}
