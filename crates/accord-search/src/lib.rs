@@ -1542,6 +1542,7 @@ impl Searcher {
         // code missing from the index ("CN") is not read as the beginning of some other word.
         if first.total == 0
             && let Some(swapped) = swap_layout(raw.trim())
+                .or_else(|| self.swap_unknown_words(&searcher, q, raw.trim()))
             && swapped.chars().filter(|c| c.is_alphabetic()).count() >= 3
         {
             let whole = format!("{swapped} ");
@@ -1613,6 +1614,41 @@ impl Searcher {
             second.did_you_mean = Some(fixed);
         }
         Ok(second)
+    }
+
+    /// A query of both alphabets with a word typed on the other layout ("правительство
+    /// ghfdbntkmcndj", the layout switched in the middle): each word that finds nothing but
+    /// reads, swapped, as a word that does, swapped; `None` when no word is.
+    fn swap_unknown_words(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SearchQuery,
+        text: &str,
+    ) -> Option<String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.len() < 2 || words.len() > plan::MAX_QUERY_WORDS {
+            return None;
+        }
+        let finds = |w: &str| {
+            self.count_of(searcher, q, &format!("{w} "))
+                .is_ok_and(|n| n > 0)
+        };
+        let mut changed = false;
+        let mut out = Vec::with_capacity(words.len());
+        for w in words {
+            match swap_layout(w) {
+                Some(s)
+                    if s.chars().filter(|c| c.is_alphabetic()).count() >= 3
+                        && !finds(w)
+                        && finds(&s) =>
+                {
+                    changed = true;
+                    out.push(s);
+                }
+                _ => out.push(w.to_string()),
+            }
+        }
+        changed.then(|| out.join(" "))
     }
 
     /// How many records `text`, read strictly, finds with the filters of `q`.

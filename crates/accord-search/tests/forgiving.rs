@@ -1020,3 +1020,24 @@ fn a_correction_that_finds_more_is_shown_with_what_the_word_brings() {
         Some("электронное правительство")
     );
 }
+
+/// A query whose layout was switched in the middle ("правительство ghfdbntkmcndj") finds what
+/// it meant: each word that finds nothing but reads, on the other layout, as a word that does
+/// is read so, and the page says what was searched.
+#[test]
+fn a_query_with_one_word_on_the_other_layout_is_read_as_meant() {
+    let idx = index(vec![doc(R {
+        n: 1,
+        lang: "ru",
+        title: "Электронное правительство",
+        summary: "Правительство открыло порталы.",
+        body: "",
+        tags: &[],
+    })]);
+    let r = search(&idx, "электронное ghfdbntkmcndj");
+    assert_eq!(r.total, 1, "{:?}", r.reading);
+    assert_eq!(
+        r.reading.showing_for.as_deref(),
+        Some("электронное правительство")
+    );
+}
