@@ -767,9 +767,11 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
         s.write_all(b"abc").await.unwrap();
         holders.push(s);
     }
-    // Three more come while both slots are held, and stall too if they get one.
+    // Nine more come while both slots are held, and stall too if they get one: eight wait,
+    // the ninth is turned away at once (the queue is bounded: each holds a connection).
+    assert_eq!(accord_api::UPLOADS_WAITING, 8);
     let mut waiters = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..9 {
         waiters.push(tokio::spawn({
             let addr = addr.clone();
             async move {
@@ -797,10 +799,14 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
     // most that long: at least one of the three is turned away, and the others took a freed
     // slot (the node asked for their bodies) and were answered 408 in turn.
     let mut turned_away = 0;
+    let mut queue_full = 0;
     let mut served = 0;
     for w in waiters {
         let answer = w.await.unwrap();
-        if answer.starts_with("HTTP/1.1 503") {
+        if answer.contains("2 uploads are being received and 8 wait: try again shortly") {
+            assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+            queue_full += 1;
+        } else if answer.starts_with("HTTP/1.1 503") {
             turned_away += 1;
             assert!(
                 answer.to_lowercase().contains("retry-after: 10"),
@@ -815,6 +821,7 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
             served += 1;
         }
     }
+    assert_eq!(queue_full, 1, "the ninth waiter was queued");
     assert!(turned_away >= 1, "a third waiter cannot have had a slot");
     assert!(
         served >= 1,

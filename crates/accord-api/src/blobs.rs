@@ -22,9 +22,18 @@ const PIECE: usize = 256 * 1024;
 /// until its hash is checked; others wait their turn for up to the upload's time.
 pub const UPLOADS_AT_ONCE: usize = 2;
 
-/// The slots of [`UPLOADS_AT_ONCE`].
+/// Uploads that wait for a slot at most: each holds a connection (and may for an upload's
+/// time), so an unbounded queue let a client with 500 connections hold every one of the
+/// node's for ten minutes, `/healthz` and submissions included; beyond it, 503 at once.
+pub const UPLOADS_WAITING: usize = 8;
+
+/// The slots of [`UPLOADS_AT_ONCE`], and the places in the queue for them
+/// ([`UPLOADS_WAITING`]).
 #[derive(Debug, Clone)]
-pub(crate) struct UploadSlots(pub(crate) std::sync::Arc<tokio::sync::Semaphore>);
+pub(crate) struct UploadSlots(
+    pub(crate) std::sync::Arc<tokio::sync::Semaphore>,
+    pub(crate) std::sync::Arc<tokio::sync::Semaphore>,
+);
 /// An upload gets this many times `api.body_timeout_secs` (files are larger than objects).
 pub(crate) const UPLOAD_TIMEOUT_FACTOR: u32 = 20;
 
@@ -251,7 +260,7 @@ fn announced_length(headers: &HeaderMap) -> Option<u64> {
 pub(crate) async fn put_blob(
     State(node): State<NodeHandle>,
     Extension(BodyTimeout(body_timeout)): Extension<BodyTimeout>,
-    Extension(UploadSlots(slots)): Extension<UploadSlots>,
+    Extension(UploadSlots(slots, queue)): Extension<UploadSlots>,
     Path(hash): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -278,18 +287,26 @@ pub(crate) async fn put_blob(
             tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, discard(body, limit)).await;
         return Err(ApiError::from(e));
     }
-    // One of the upload slots, waited for as long as an upload may take.
-    let Ok(Ok(_slot)) =
-        tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, slots.acquire_owned()).await
-    else {
-        let mut r = ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{UPLOADS_AT_ONCE} uploads are being received: try again when one has ended"),
-        )
-        .into_response();
+    // One of the upload slots, waited for as long as an upload may take, in a queue of
+    // bounded length.
+    let busy = |message: String| {
+        let mut r = ApiError(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-        return Ok(r);
+        r
+    };
+    let Ok(place) = queue.try_acquire_owned() else {
+        return Ok(busy(format!(
+            "{UPLOADS_AT_ONCE} uploads are being received and {UPLOADS_WAITING} wait: try again shortly"
+        )));
+    };
+    let waited =
+        tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, slots.acquire_owned()).await;
+    drop(place);
+    let Ok(Ok(_slot)) = waited else {
+        return Ok(busy(format!(
+            "{UPLOADS_AT_ONCE} uploads are being received: try again when one has ended"
+        )));
     };
     let bytes = tokio::time::timeout(
         body_timeout * UPLOAD_TIMEOUT_FACTOR,

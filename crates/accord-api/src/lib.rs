@@ -14,7 +14,7 @@ pub mod exports;
 mod guard;
 pub mod openapi;
 mod records;
-pub use blobs::UPLOADS_AT_ONCE;
+pub use blobs::{UPLOADS_AT_ONCE, UPLOADS_WAITING};
 pub use records::{MAX_VALUES_PER_PARAM, STREAMS_AT_ONCE};
 mod server;
 pub(crate) mod ui;
@@ -117,9 +117,10 @@ pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
             opts.export_idle_timeout,
         )))
         .layer(Extension(records::StreamFeed::new()))
-        .layer(Extension(blobs::UploadSlots(std::sync::Arc::new(
-            tokio::sync::Semaphore::new(blobs::UPLOADS_AT_ONCE),
-        ))))
+        .layer(Extension(blobs::UploadSlots(
+            std::sync::Arc::new(tokio::sync::Semaphore::new(blobs::UPLOADS_AT_ONCE)),
+            std::sync::Arc::new(tokio::sync::Semaphore::new(blobs::UPLOADS_WAITING)),
+        )))
         .layer(axum::middleware::from_fn_with_state(origins, guard::guard))
         .with_state(node)
 }
