@@ -743,6 +743,57 @@ async fn a_file_left_unread_by_a_missing_extractor_is_read_at_the_next_start() {
     a.shutdown().await;
 }
 
+/// A file's text written just before the node stopped, which the search index never
+/// committed (the node killed within the index's commit interval), is indexed at the next
+/// start: the start used to find the text written and the index in step with the store, and
+/// the words only the file holds were never found. Played by writing the text anew while the
+/// node is stopped, as the extraction would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_files_text_the_index_never_committed_is_indexed_at_the_next_start() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 67).unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    let doc = docx("quokka registry rollout", 0);
+    let da = describe("plan.docx", &doc);
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let rec = record_with(&tf, 0, "A plan", std::slice::from_ref(&da));
+    let (out, _) = a
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    let q = |text: &str| accord_search::SearchQuery {
+        text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            a.search(q("quokka")).await.is_ok_and(|r| r.total == 1)
+        })
+        .await
+    );
+    a.shutdown().await;
+    let text = tf
+        .dir
+        .path()
+        .join("KZ")
+        .join("data")
+        .join("blobs")
+        .join(format!("{}.txt", da.sha256));
+    assert!(text.exists());
+    std::fs::write(&text, "platypus registry rollout").unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            a.search(q("platypus")).await.is_ok_and(|r| r.total == 1)
+        })
+        .await,
+        "the text written after the index's last commit was not indexed at the start"
+    );
+    a.shutdown().await;
+}
+
 /// A ministry's file uploaded after its record, to a node that fetches no attachments, is
 /// the record's file: it is referenced, read and kept when orphans are collected. It used to
 /// have no sidecar (nothing was waiting for it), so collection deleted it after a day, and

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use accord_core::attachment::{CHUNK_SIZE, check_chunk, check_list, chunk_count};
 use accord_core::object::Attachment;
@@ -632,21 +632,49 @@ impl NodeHandle {
 
     /// Reads the text of every held file that has neither text nor a recorded failure: run
     /// once at start, one file after another.
-    pub(crate) async fn read_unread_attachments(self) {
+    pub(crate) async fn read_unread_attachments(self, index_committed_at: Option<SystemTime>) {
         let att = self.attachments().clone();
-        let unread = tokio::task::spawn_blocking(move || {
-            att.blobs
-                .list()
-                .unwrap_or_default()
-                .into_iter()
+        let (unread, uncommitted) = tokio::task::spawn_blocking(move || {
+            let held = att.blobs.list().unwrap_or_default();
+            let unread: Vec<ObjectId> = held
+                .iter()
                 .filter(|h| {
                     !att.blobs.has_text(h)
                         && att.blobs.meta(h).is_some_and(|m| m.extract_error.is_none())
                 })
-                .collect::<Vec<_>>()
+                .copied()
+                .collect();
+            // A text written at or after the index's last commit before this start (the node
+            // stopped between the two, within the index's commit interval): its records are
+            // indexed again, or the words only the file holds would never be found.
+            let uncommitted: Vec<ObjectId> = match index_committed_at {
+                Some(at) => held
+                    .iter()
+                    .filter(|h| att.blobs.text_written(h).is_some_and(|t| t >= at))
+                    .filter_map(|h| att.blobs.meta(h))
+                    .flat_map(|m| m.records.into_iter().filter_map(|r| r.parse().ok()))
+                    .collect(),
+                None => Vec::new(),
+            };
+            (unread, uncommitted)
         })
         .await
         .unwrap_or_default();
+        if !uncommitted.is_empty() {
+            info!(
+                records = uncommitted.len(),
+                "indexing again the records of files whose text the search index never committed"
+            );
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if self
+                .store_tx()
+                .send(crate::worker::Job::Reindex(uncommitted, tx))
+                .await
+                .is_ok()
+            {
+                let _ = rx.await;
+            }
+        }
         for hash in unread {
             self.read_attachment(hash).await;
         }

@@ -179,6 +179,11 @@ impl Node {
         crate::unfinished_restore(&cfg.data_dir)?;
         accord_store::unfinished_repair(&cfg.data_dir)
             .map_err(|e| NodeError::Store(e.to_string()))?;
+        // When the search index last committed, before this start commits anything: a file's
+        // text written since was never committed to it (see `read_unread_attachments`).
+        let index_committed_at = std::fs::metadata(cfg.data_dir.join("search").join("meta.json"))
+            .and_then(|m| m.modified())
+            .ok();
         let genesis = read_file(&cfg.charter)?;
         let key_text = std::fs::read_to_string(&cfg.node_key).map_err(|e| NodeError::Key {
             path: cfg.node_key.display().to_string(),
@@ -397,8 +402,9 @@ impl Node {
                 .run_fetcher(handle.inner.shutdown.subscribe()),
         );
         // Files held whose text was never read (the node stopped during it, or the extractor
-        // could not be started) are read now.
-        tokio::spawn(handle.clone().read_unread_attachments());
+        // could not be started) are read now, and those whose text the index never committed
+        // indexed again.
+        tokio::spawn(handle.clone().read_unread_attachments(index_committed_at));
         let loop_task = tokio::spawn(event_loop(
             handle.clone(),
             events,

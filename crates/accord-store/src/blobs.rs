@@ -291,6 +291,13 @@ impl BlobStore {
         self.file(hash, ".txt").exists()
     }
 
+    /// When the text of a held blob was written (`None`: not extracted).
+    pub fn text_written(&self, hash: &ObjectId) -> Option<std::time::SystemTime> {
+        fs::metadata(self.file(hash, ".txt"))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
     pub fn write_text(&self, hash: &ObjectId, text: &str) -> std::io::Result<()> {
         self.write_atomic(&self.file(hash, ".txt"), text.as_bytes())
     }
