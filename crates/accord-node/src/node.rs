@@ -842,15 +842,17 @@ impl NodeHandle {
         } else {
             Vec::new()
         };
-        let node = self.clone();
-        let _ = tokio::spawn(async move {
-            if matches!(source, Source::Local) {
-                node.reference_local(files.clone()).await;
-                node.reference_held(again).await;
-            }
-            node.attachments_arrived(files);
-        })
-        .await;
+        if !files.is_empty() || !again.is_empty() {
+            let node = self.clone();
+            let _ = tokio::spawn(async move {
+                if matches!(source, Source::Local) {
+                    node.reference_local(files.clone()).await;
+                    node.reference_held(again).await;
+                }
+                node.attachments_arrived(files);
+            })
+            .await;
+        }
         if accepted().any(|v| {
             matches!(
                 v.object().object_type(),
