@@ -147,12 +147,26 @@ fn is_cbor(content_type: &str) -> bool {
 }
 
 /// The bytes of submission bodies received and judged at once ([`HttpOptions::submit_bytes_at_once`]),
-/// counted in KiB: 510 connections each sending 16 MiB and stalling held 8 GiB, twice over
-/// once split into objects.
+/// counted in KiB and taken as the bytes arrive: 510 connections each sending 16 MiB and
+/// stalling held 8 GiB, twice over once split into objects. A client holds room only for what
+/// it sent (one that announces 16 MiB and stalls holds nothing), and a body that finds no room
+/// is answered 503 at once rather than left waiting with what it already holds (bodies waiting
+/// for each other's room would all time out together).
 #[derive(Clone)]
 pub(crate) struct SubmitBudget {
     kib: std::sync::Arc<tokio::sync::Semaphore>,
     capacity: u32,
+}
+
+/// Why a submission body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    /// Over [`MAX_SUBMIT_BYTES`].
+    TooLarge,
+    /// The budget has no room for the bytes that arrived.
+    Full,
+    /// The connection failed.
+    Failed(String),
 }
 
 impl SubmitBudget {
@@ -166,21 +180,43 @@ impl SubmitBudget {
         }
     }
 
-    /// Room for a body of `announced` bytes (`None`: unknown, counted as the largest allowed),
-    /// waited for at most `wait`.
-    async fn room(
+    /// Reads `body` whole (at most `limit` bytes), taking room in the budget for its bytes as
+    /// they arrive; the room is held until the permit returned with them is dropped. A body
+    /// larger than the whole budget is read when it is alone.
+    async fn read(
         &self,
-        announced: Option<u64>,
-        wait: std::time::Duration,
-    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let bytes = announced.map_or(MAX_SUBMIT_BYTES as u64, |n| n.min(MAX_SUBMIT_BYTES as u64));
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.capacity);
-        tokio::time::timeout(wait, self.kib.clone().acquire_many_owned(kib))
-            .await
-            .ok()?
-            .ok()
+        body: Body,
+        limit: usize,
+    ) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), BodyError> {
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut room: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        let mut held = 0u32;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| BodyError::Failed(e.to_string()))?;
+            let total = buf.len() + chunk.len();
+            if total > limit {
+                return Err(BodyError::TooLarge);
+            }
+            let need = u32::try_from(total.div_ceil(1024))
+                .unwrap_or(u32::MAX)
+                .min(self.capacity);
+            if need > held {
+                let more = self
+                    .kib
+                    .clone()
+                    .try_acquire_many_owned(need - held)
+                    .map_err(|_| BodyError::Full)?;
+                match &mut room {
+                    Some(r) => r.merge(more),
+                    None => room = Some(more),
+                }
+                held = need;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok((Bytes::from(buf), room))
     }
 }
 
@@ -232,32 +268,10 @@ async fn submit(
             ));
         }
     }
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_SUBMIT_BYTES as u64) {
-        return Err(ApiError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body too large: at most {MAX_SUBMIT_BYTES} bytes"),
-        ));
-    }
-    // Room for the body before any of it is read (it is held until the verdicts are given).
-    let Some(_room) = budget.room(announced, body_timeout / 2).await else {
-        let mut r = ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "other submissions fill the bytes this node receives at once ({} MiB): try again shortly",
-                u64::from(budget.capacity) / 1024
-            ),
-        )
-        .into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-        return Ok(r);
-    };
-    let body: Bytes = match tokio::time::timeout(
+    // Room in the budget for what arrives (held until the verdicts are given).
+    let (body, _room) = match tokio::time::timeout(
         body_timeout,
-        axum::body::to_bytes(body, MAX_SUBMIT_BYTES),
+        budget.read(body, MAX_SUBMIT_BYTES),
     )
     .await
     {
@@ -270,20 +284,33 @@ async fn submit(
                 ),
             ));
         }
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit");
-            return Err(if too_large {
-                ApiError(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body too large: at most {MAX_SUBMIT_BYTES} bytes"),
-                )
-            } else {
-                bad(format!("reading the request body failed: {e}"))
-            });
+        Ok(Err(BodyError::TooLarge)) => {
+            return Err(ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large: at most {MAX_SUBMIT_BYTES} bytes"),
+            ));
         }
-        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::Full)) => {
+            let mut r = ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "other submissions fill the bytes this node receives at once ({}): try again shortly",
+                    if budget.capacity % 1024 == 0 {
+                        format!("{} MiB", budget.capacity / 1024)
+                    } else {
+                        format!("{} KiB", budget.capacity)
+                    }
+                ),
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            return Ok(r);
+        }
+        Ok(Err(BodyError::Failed(e))) => {
+            return Err(bad(format!("reading the request body failed: {e}")));
+        }
+        Ok(Ok(read)) => read,
     };
     // A batch (an array whose first element is an array) of more objects than allowed.
     if let Some((count, head)) = cbor::array_head(&body)
@@ -747,4 +774,59 @@ async fn peers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiE
         })
         .collect();
     Ok(axum::Json(json!({ "peers": list })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that sent 900 KiB and waits holds room for them; a second body whose bytes do not
+    /// fit beside it is refused at once (not left waiting with what it holds), and fits once
+    /// the first goes; a body larger than the whole budget is read when alone.
+    #[tokio::test]
+    async fn the_budget_holds_the_bytes_that_arrived_and_refuses_what_does_not_fit() {
+        let budget = SubmitBudget::new(1 << 20);
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
+        tx.unbounded_send(Ok(Bytes::from(vec![1u8; 900 * 1024])))
+            .unwrap();
+        let first = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.read(Body::from_stream(rx), MAX_SUBMIT_BYTES).await }
+        });
+        // The first's bytes are counted once its chunk is read (nothing else takes room).
+        while budget.kib.available_permits() > 1024 - 900 {
+            tokio::task::yield_now().await;
+        }
+        let second = Body::from(vec![2u8; 200 * 1024]);
+        assert!(matches!(
+            budget.read(second, MAX_SUBMIT_BYTES).await,
+            Err(BodyError::Full)
+        ));
+        assert_eq!(
+            budget.kib.available_permits(),
+            1024 - 900,
+            "the refused body held room"
+        );
+        drop(tx);
+        let (bytes, room) = first.await.unwrap().unwrap();
+        assert_eq!(bytes.len(), 900 * 1024);
+        drop(room);
+        let (bytes, _room) = budget
+            .read(Body::from(vec![2u8; 200 * 1024]), MAX_SUBMIT_BYTES)
+            .await
+            .unwrap();
+        assert_eq!(bytes.len(), 200 * 1024);
+        drop(_room);
+        let (big, _) = budget
+            .read(Body::from(vec![3u8; 3 << 20]), MAX_SUBMIT_BYTES)
+            .await
+            .unwrap();
+        assert_eq!(big.len(), 3 << 20);
+        assert!(matches!(
+            budget
+                .read(Body::from(vec![0u8; 17 << 20]), MAX_SUBMIT_BYTES)
+                .await,
+            Err(BodyError::TooLarge)
+        ));
+    }
 }

@@ -38,10 +38,9 @@ pub struct HttpOptions {
     /// How long a client may take no byte of a response the node is writing before the
     /// connection is closed (and the response, with what it holds, dropped).
     pub send_timeout: Duration,
-    /// Bytes of submission bodies (`POST /v1/objects`) received and judged at once, by their
-    /// announced length (a body of unknown length counts as the largest allowed). A submission
-    /// beyond it waits, before any of its body is read, at most half the body timeout, then is
-    /// answered 503 with `Retry-After`.
+    /// Bytes of submission bodies (`POST /v1/objects`) received and judged at once, counted as
+    /// they arrive: a submission whose bytes find no room is answered 503 with `Retry-After`
+    /// at once (and what it held goes back).
     pub submit_bytes_at_once: usize,
 }
 
