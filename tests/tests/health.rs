@@ -886,6 +886,37 @@ async fn a_node_beating_fast_with_new_watermarks_is_heard_at_most_twice_a_receiv
         heard <= 1.0 && computed <= 2.0,
         "{heard} heartbeats heard and {computed} checkpoints computed in {seconds:.1} s"
     );
+    // Not judged within the receiver's period, but heard: a node beating every second is up
+    // while it beats, down once it stops (its liveness counts in its own periods).
+    let fast = |a: &NodeHandle| {
+        a.federation_health()
+            .members
+            .into_iter()
+            .flat_map(|m| m.nodes)
+            .find(|n| n.member == "KZ" && n.status != "self")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            fast(&a).is_some_and(|v| v.status == "down")
+        })
+        .await,
+        "{:?}",
+        fast(&a)
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let (x, a) = (x.clone(), a.clone());
+            let hb = heartbeat(&tf, "KZ", &hostile, now());
+            let bytes = sign_heartbeat(hb, &hostile).unwrap().bytes().to_vec();
+            async move {
+                let _ = x.publish_heartbeat(bytes).await;
+                fast(&a).is_some_and(|v| v.status == "up")
+            }
+        })
+        .await,
+        "a node heard but not judged was left down: {:?}",
+        fast(&a)
+    );
     // Watermarks no honest node signs: refused as hostile (and the sender penalised).
     let mut turn = 0u64;
     assert!(

@@ -675,6 +675,9 @@ impl NodeHandle {
                     .saturating_mul(500)
                     .max(MIN_HEARTBEAT_GAP_MS);
                 if hb.heartbeat().issued.0 < old.heartbeat().issued.0.saturating_add(gap) {
+                    // Not judged, but heard: a node beating faster than this node's period is
+                    // alive (its liveness counts in its own periods).
+                    e.received = t;
                     return Ok(false);
                 }
             }
@@ -687,16 +690,10 @@ impl NodeHandle {
             e.latest = hb.clone();
             e.received = t;
         }
-        // Compare with what this node holds at the same watermark: one of this node's own
-        // period, as its own heartbeats take (a few, shared by every node of that period, each
-        // computed once); a watermark off it is left unjudged rather than a checkpoint computed
-        // for whatever moment a sender picks.
-        let own_period_ms = cfg.heartbeat_secs.saturating_mul(1000).max(1);
-        let own = if watermark.0 % own_period_ms == 0 {
-            self.own_checkpoint(watermark).await.ok()
-        } else {
-            None
-        };
+        // Compare with what this node holds at the same watermark. (Every heard heartbeat is
+        // compared, whatever its watermark: leaving those off this node's period unjudged let a
+        // node that withholds choose a period no receiver compares.)
+        let own = self.own_checkpoint(watermark).await.ok();
         let claimed = hb.heartbeat().checkpoint;
         let mut agreement = match own {
             None => Agreement::Unknown,
