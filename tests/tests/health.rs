@@ -819,8 +819,8 @@ async fn forged_heartbeats_are_refused() {
 /// A certified node that signs heartbeats as fast as it can, each with a new watermark (each a
 /// checkpoint of everything below it for every receiver to compute), declaring a period of one
 /// second, is heard at most twice in the receiver's own period (an hour here: once in the
-/// test), and its watermarks off the receiver's period cost no checkpoint; a watermark no
-/// honest node signs — after the heartbeat's own time, or off its period — is refused as
+/// test: one checkpoint computed), while the heartbeats between still keep it up; a watermark
+/// no honest node signs — after the heartbeat's own time, or off its period — is refused as
 /// hostile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_beating_fast_with_new_watermarks_is_heard_at_most_twice_a_receivers_period() {
