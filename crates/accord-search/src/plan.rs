@@ -786,7 +786,7 @@ impl<'a> Planner<'a> {
                     self.g
                         .words
                         .iter()
-                        .find(|w| other(w) && matches!(dfa.eval(w.as_str()), Distance::Exact(_)))
+                        .find(|w| matches!(dfa.eval(w.as_str()), Distance::Exact(_)) && other(w))
                         .cloned()
                 })
         })
@@ -917,12 +917,15 @@ fn expand(searcher: &tantivy::Searcher, fields: &[Field], how: Expand<'_>) -> Ve
         .collect()
 }
 
-/// Whether `stem` is what the stemmer left of a word of `word_chars` letters cut to fewer than
-/// three, three letters or more shorter: a typo read as an ending ("обьём" → "об"), which
-/// matches another word (here a preposition) rather than the one typed.
+/// Whether `stem` is what the stemmer left of a word of `word_chars` letters cut to a function
+/// word, three letters or more shorter: a typo read as an ending ("обьём" → "об"), which
+/// matches the preposition rather than the word typed. A real word's short stem ("going" →
+/// "go", "ушами" → "уш") is its stem, searched as such.
 fn collapsed(stem: &str, word_chars: usize) -> bool {
     let stem_chars = stem.chars().count();
-    stem_chars < MIN_BEGINNING_CHARS && word_chars >= stem_chars + 3
+    stem_chars < MIN_BEGINNING_CHARS
+        && word_chars >= stem_chars + 3
+        && crate::analysis::is_stop_word(stem)
 }
 
 /// Terms that are `word` less its last one or two letters (at least three remain): the stem a

@@ -1041,3 +1041,30 @@ fn a_query_with_one_word_on_the_other_layout_is_read_as_meant() {
         Some("электронное правительство")
     );
 }
+
+/// A real word whose stem is short ("going" → "go") is searched by its stem in the bodies as
+/// any word is, and is not "corrected" to another ("doing").
+#[test]
+fn a_real_word_with_a_short_stem_is_searched_by_it() {
+    let idx = index(vec![
+        doc(R {
+            n: 1,
+            lang: "en",
+            title: "Digital services",
+            summary: "",
+            body: "The programme is going well in the regions.",
+            tags: &[],
+        }),
+        doc(R {
+            n: 2,
+            lang: "en",
+            title: "Doing business online",
+            summary: "",
+            body: "Doing business online is easier.",
+            tags: &[],
+        }),
+    ]);
+    let r = search(&idx, "going");
+    assert_eq!(order(&r), vec![1], "{:?}", r.reading);
+    assert_eq!(r.did_you_mean, None);
+}
