@@ -2150,25 +2150,38 @@ impl Store {
         }
         // A damaged object is dropped, entry and number: kept, it would make the good copy a
         // peer offers a duplicate for ever. Its bytes stay in the log, counted as given up.
-        if !bad.is_empty() {
-            let mut abandoned = 0u64;
-            for id in &bad {
-                if let Some(entry) = self.trees[OBJECTS].remove(id.as_bytes())? {
-                    abandoned += Locator::decode(&entry).map_or(0, |l| l.span());
-                }
+        // Keys that are no object id (reported as the zero id) go with them. One transaction:
+        // a repair cut between the removals and the count would lose or double the count.
+        let mut dropped: Vec<(sled::IVec, u64)> = Vec::new();
+        for item in self.trees[OBJECTS].iter() {
+            let (k, entry) = item?;
+            if ObjectId::from_slice(&k).is_none_or(|id| bad.contains(&id)) {
+                dropped.push((k, Locator::decode(&entry).map_or(0, |l| l.span())));
             }
+        }
+        if !dropped.is_empty() {
+            let dropped_ids: BTreeSet<Vec<u8>> = dropped.iter().map(|(k, _)| k.to_vec()).collect();
             let mut numbers = Vec::new();
             for item in self.trees[BY_SEQ].iter() {
                 let (k, v) = item?;
-                if ObjectId::from_slice(&v).is_some_and(|id| bad.contains(&id)) {
+                if dropped_ids.contains(v.as_ref()) {
                     numbers.push(k);
                 }
             }
-            for k in numbers {
-                self.trees[BY_SEQ].remove(k)?;
-            }
-            let before = self.abandoned_log_bytes()?;
-            self.trees[META].insert(LOG_ABANDONED, &(before + abandoned).to_be_bytes())?;
+            let abandoned =
+                self.abandoned_log_bytes()? + dropped.iter().map(|(_, span)| span).sum::<u64>();
+            let (objects, by_seq, meta) =
+                (&self.trees[OBJECTS], &self.trees[BY_SEQ], &self.trees[META]);
+            (objects, by_seq, meta).transaction(|(objects, by_seq, meta)| {
+                for (k, _) in &dropped {
+                    objects.remove(k)?;
+                }
+                for k in &numbers {
+                    by_seq.remove(k)?;
+                }
+                meta.insert(LOG_ABANDONED, abandoned.to_be_bytes().as_slice())?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })?;
         }
         for tree in INDEX_TREES {
             self.trees[tree].clear()?;
