@@ -296,6 +296,18 @@ pub(crate) async fn put_blob(
         r
     };
     let Ok(place) = queue.try_acquire_owned() else {
+        // Read and dropped, as below the disk's floor: a client still sending would otherwise
+        // meet a reset connection instead of this answer (one that waits to be asked for the
+        // body, `Expect: 100-continue`, is not asked).
+        let asks = headers
+            .get(header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if !asks {
+            let _ =
+                tokio::time::timeout(body_timeout * UPLOAD_TIMEOUT_FACTOR, discard(body, limit))
+                    .await;
+        }
         return Ok(busy(format!(
             "{UPLOADS_AT_ONCE} uploads are being received and {UPLOADS_WAITING} wait: try again shortly"
         )));

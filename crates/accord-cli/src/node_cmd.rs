@@ -450,14 +450,18 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
         // The node may first wait for an upload slot, as long as it takes an upload.
         let limit = upload_time(size) + std::time::Duration::from_secs(UPLOAD_SECS);
         let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
-        let resp = client()?
-            .put(&url)
-            .timeout(limit)
-            .header("content-type", "application/octet-stream")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| {
+        // A node with others waiting for its upload slots says when to come back (503,
+        // `Retry-After`): the file is sent again then, a few times.
+        let mut tries = 0;
+        let resp = loop {
+            let resp = client()?
+                .put(&url)
+                .timeout(limit)
+                .header("content-type", "application/octet-stream")
+                .body(bytes.clone())
+                .send()
+                .await
+                .map_err(|e| {
                 if e.is_timeout() {
                     anyhow!(
                         "{}: the upload ({:.1} MiB) did not finish within {} s: the link to {node} is too slow for it, or the node was taking other uploads all that time; try again, or from closer to the node",
@@ -469,6 +473,18 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
                     unreachable(node)(e)
                 }
             })?;
+            match retry_after(&resp) {
+                Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
+                    tries += 1;
+                    eprintln!(
+                        "{}: the node is busy receiving other files: sending again in {secs} s ({tries} of {SUBMIT_RETRIES})",
+                        path.display()
+                    );
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                }
+                _ => break resp,
+            }
+        };
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
