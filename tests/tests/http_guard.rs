@@ -431,9 +431,22 @@ async fn exports_whose_clients_stop_reading_give_their_slots_back() {
         .await
         .unwrap();
     assert!(out.iter().all(|o| o.status == "accepted") && searchable);
+    let stalled = stall_both_exports(&addr).await;
+    // Both slots are taken now; within seconds of the clients' silence they are given back.
+    let served = an_export_is_served(&addr).await;
+    assert!(
+        served,
+        "an export was refused while two clients read nothing"
+    );
+    drop(stalled);
+    node.shutdown().await;
+}
+
+/// Takes both export slots with clients that read the status line and then nothing.
+async fn stall_both_exports(addr: &str) -> Vec<TcpStream> {
     let mut stalled = Vec::new();
     for path in ["/v1/export", "/export.cbor?member=KZ"] {
-        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
             .await
             .unwrap();
@@ -445,19 +458,17 @@ async fn exports_whose_clients_stop_reading_give_their_slots_back() {
         assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
         stalled.push(s);
     }
-    // Both slots are taken now; within seconds of the clients' silence they are given back.
-    let served = wait_until(Duration::from_secs(30), || async {
+    stalled
+}
+
+/// Whether another export is served within 30 s (an export slot came back).
+async fn an_export_is_served(addr: &str) -> bool {
+    wait_until(Duration::from_secs(30), || async {
         accord_tests::http_get(format!("http://{addr}/v1/export"))
             .await
             .is_ok_and(|r| r.status().as_u16() == 200)
     })
-    .await;
-    assert!(
-        served,
-        "an export was refused while two clients read nothing"
-    );
-    drop(stalled);
-    node.shutdown().await;
+    .await
 }
 
 /// A client that asks for an export and then takes no byte loses its connection after the send
@@ -488,26 +499,8 @@ async fn clients_that_take_no_byte_lose_the_connection_after_the_send_timeout() 
         .await
         .unwrap()
         .len();
-    let mut stalled = Vec::new();
-    for path in ["/v1/export", "/export.cbor?member=KZ"] {
-        let mut s = TcpStream::connect(&addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut first = [0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut first))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
-        stalled.push(s);
-    }
-    let served = wait_until(Duration::from_secs(30), || async {
-        accord_tests::http_get(format!("http://{addr}/v1/export"))
-            .await
-            .is_ok_and(|r| r.status().as_u16() == 200)
-    })
-    .await;
+    let stalled = stall_both_exports(&addr).await;
+    let served = an_export_is_served(&addr).await;
     assert!(
         served,
         "an export was refused while two clients took no byte"

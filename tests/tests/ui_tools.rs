@@ -554,12 +554,17 @@ fn verify_offline(tf: &TestFed, cbor: &[u8]) -> Vec<ObjectId> {
     found
 }
 
-/// What axe-core's serious rules look for, checked on the HTML of every page in both
-/// languages: a language, one top-level heading, a label for every form control, header cells
-/// with a scope, named images and charts, heat-map cells whose text contrasts with them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_has_the_structure_assistive_technology_needs() {
-    let tf = TestFed::new(&["KZ", "BY"], 62).unwrap();
+/// A KZ node of a KZ–BY federation seeded `seed`, served, holding one searchable English
+/// record, "Open data portal".
+async fn with_one_record(
+    seed: u8,
+) -> (
+    TestFed,
+    accord_node::NodeHandle,
+    String,
+    accord_core::SignedObject,
+) {
+    let tf = TestFed::new(&["KZ", "BY"], seed).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let base = serve(&node).await;
     let rec = Object::Record(tf.fed.record_body(0, "Open data portal", now()))
@@ -569,6 +574,16 @@ async fn every_page_has_the_structure_assistive_technology_needs() {
         .await
         .unwrap();
     assert!(searchable);
+    (tf, node, base, rec)
+}
+
+/// What axe-core's serious rules look for, checked on the HTML of every page in both
+/// languages: a language, one top-level heading, a label for every form control, header cells
+/// with a scope, named images and charts, heat-map cells whose text contrasts with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_has_the_structure_assistive_technology_needs() {
+    // `_tf` holds the node's directory.
+    let (_tf, node, base, rec) = with_one_record(62).await;
     let attr = |tag: &str, name: &str| -> Option<String> {
         let k = format!(" {name}=\"");
         let i = tag.find(&k)? + k.len();
@@ -669,16 +684,7 @@ async fn every_page_has_the_structure_assistive_technology_needs() {
 /// language switch of a page with an empty query is a clean link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_pages_wording_fits_what_was_asked() {
-    let tf = TestFed::new(&["KZ", "BY"], 63).unwrap();
-    let node = tf.spawn(0, vec![]).await.unwrap();
-    let base = serve(&node).await;
-    let rec = Object::Record(tf.fed.record_body(0, "Open data portal", now()))
-        .sign(&tf.fed.members[0].publisher);
-    let (_, searchable) = node
-        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert!(searchable);
+    let (_tf, node, base, _rec) = with_one_record(63).await;
     let (_, _, words_only, _) = get(&format!("{base}/?q=nothingmatchesthis&lang=ru")).await;
     assert!(
         words_only.contains("Попробуйте другие или более общие слова.")

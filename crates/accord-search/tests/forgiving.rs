@@ -881,6 +881,18 @@ fn e_gov_in_any_spelling_finds_e_government() {
     }
 }
 
+/// A record `n` in `lang` with a title only.
+fn titled(n: u64, lang: &str, title: &str) -> RecordDoc {
+    doc(R {
+        n,
+        lang,
+        title,
+        summary: "",
+        body: "",
+        tags: &[],
+    })
+}
+
 /// A word the Russian stemmer cuts below three letters ("обьём" and "оба" both to "об") is no
 /// beginning or spelling to widen: it used to find every record with a word beginning "об"
 /// (*область*, *общества*, *обращение*) or one edit from it. The typo is still corrected to the
@@ -921,16 +933,7 @@ fn a_word_whose_stem_is_shorter_than_three_letters_widens_to_nothing() {
 /// «праграмы».
 #[test]
 fn a_russian_typo_is_corrected_to_a_word_of_russian_text() {
-    let r = |n: u64, lang: &'static str, title: &'static str| {
-        doc(R {
-            n,
-            lang,
-            title,
-            summary: "",
-            body: "",
-            tags: &[],
-        })
-    };
+    let r = titled;
     let idx = index(vec![
         r(1, "ru", "Программы развития"),
         r(2, "be", "Праграмы развіцця"),
@@ -951,16 +954,7 @@ fn a_russian_typo_is_corrected_to_a_word_of_russian_text() {
 /// you mean «цифровизация»?".
 #[test]
 fn another_form_of_the_word_typed_is_no_correction() {
-    let r = |n: u64, lang: &'static str, title: &'static str| {
-        doc(R {
-            n,
-            lang,
-            title,
-            summary: "",
-            body: "",
-            tags: &[],
-        })
-    };
+    let r = titled;
     let idx = index(vec![
         r(1, "kk", "Цифровизация қызметтері"),
         r(2, "kk", "Цифровизация бағдарламасы"),
@@ -995,16 +989,7 @@ fn a_word_only_a_summary_holds_is_marked_in_the_snippet() {
 /// approximate reading of the typo, its results are shown, and said so.
 #[test]
 fn a_correction_that_finds_more_is_shown_with_what_the_word_brings() {
-    let r = |n: u64, lang: &'static str, title: &'static str| {
-        doc(R {
-            n,
-            lang,
-            title,
-            summary: "",
-            body: "",
-            tags: &[],
-        })
-    };
+    let r = titled;
     let idx = index(vec![
         r(1, "ru", "Электронное правительство Казахстана"),
         r(2, "en", "E-government services for citizens"),
