@@ -1393,21 +1393,27 @@ fn the_signing_tools_follow_the_amended_charter_and_check_editions_offline() {
 /// A canned answer: its path, content type and body.
 type Route = (String, &'static str, Vec<u8>);
 
+/// The head of an HTTP request, read byte by byte up to its blank line.
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_string()
+}
+
 /// A node that answers with canned HTTP responses, by path, for a hostile node's answers: one
 /// request per connection. The thread ends with the test process.
 fn fake_node(routes: Vec<Route>) -> String {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&head).to_string();
+            let head = read_head(&mut stream);
             let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
             let (status, ctype, body) = routes
                 .iter()
@@ -1726,12 +1732,7 @@ fn submit_sends_again_when_the_node_says_it_is_busy() {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&head).to_lowercase();
+            let head = read_head(&mut stream).to_lowercase();
             let len: usize = head
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))

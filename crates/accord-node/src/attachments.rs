@@ -665,15 +665,7 @@ impl NodeHandle {
                 records = uncommitted.len(),
                 "indexing again the records of files whose text the search index never committed"
             );
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if self
-                .store_tx()
-                .send(crate::worker::Job::Reindex(uncommitted, tx))
-                .await
-                .is_ok()
-            {
-                let _ = rx.await;
-            }
+            self.reindex(uncommitted).await;
         }
         for hash in unread {
             self.read_attachment(hash).await;
@@ -743,15 +735,21 @@ impl NodeHandle {
         .await
         .unwrap_or_default();
         if !records.is_empty() {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if self
-                .store_tx()
-                .send(crate::worker::Job::Reindex(records, tx))
-                .await
-                .is_ok()
-            {
-                let _ = rx.await;
-            }
+            self.reindex(records).await;
+        }
+    }
+
+    /// Indexes `records` again (their files' text changed), once the store thread has queued
+    /// them for the indexer.
+    async fn reindex(&self, records: Vec<ObjectId>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .store_tx()
+            .send(crate::worker::Job::Reindex(records, tx))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
         }
     }
 
