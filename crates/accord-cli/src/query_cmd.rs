@@ -296,9 +296,7 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
     let r = &v["reading"];
     if let Some(d) = r["showing_for"].as_str() {
-        out.push(format!(
-            "Nothing matched as typed; showing results for: {d}"
-        ));
+        out.push(format!("Showing results for the corrected query: {d}"));
     } else if let Some(d) = v["did_you_mean"].as_str() {
         out.push(format!("Did you mean: {d}"));
     }

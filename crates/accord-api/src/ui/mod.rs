@@ -257,9 +257,11 @@ impl Lang {
             ),
             "code" => ("Код", "Code"),
             "did_you_mean" => ("Возможно, вы имели в виду", "Did you mean"),
+            // Said both when the query as typed found nothing and when it found fewer than its
+            // correction (a misspelt word loses its glossary terms and direction).
             "showing_for" => (
-                "По запросу ничего не найдено; показаны результаты для",
-                "Nothing matched as typed; showing results for",
+                "Показаны результаты исправленного запроса",
+                "Showing results for the corrected query",
             ),
             "no_words" => (
                 "В запросе нет букв или цифр, по которым можно искать, поэтому он не учтён: показаны все записи, подходящие под фильтры. Запрос:",
