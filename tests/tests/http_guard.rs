@@ -411,26 +411,33 @@ fn large_records(tf: &TestFed) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A KZ node (federation seeded `seed`) served with `opts`, holding the large records searchable;
+/// the federation (which holds the node's directory), the node and the API's address.
+async fn serving_large_records(seed: u8, opts: HttpOptions) -> (TestFed, NodeHandle, String) {
+    let tf = TestFed::new(&["KZ"], seed).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(&node, opts).await;
+    let (out, searchable) = node
+        .submit_searchable(large_records(&tf), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
+    (tf, node, addr)
+}
+
 /// Two clients that start exports and then read nothing keep their slots only for the idle
 /// time: then a third export (a backup, say) is served. (They held both slots for as long as
 /// they stayed connected, and every export and backup was refused meanwhile.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_whose_clients_stop_reading_give_their_slots_back() {
-    let tf = TestFed::new(&["KZ"], 79).unwrap();
-    let node = tf.spawn(0, vec![]).await.unwrap();
-    let addr = serve_with(
-        &node,
+    let (_tf, node, addr) = serving_large_records(
+        79,
         HttpOptions {
             export_idle_timeout: Duration::from_secs(1),
             ..HttpOptions::default()
         },
     )
     .await;
-    let (out, searchable) = node
-        .submit_searchable(large_records(&tf), Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
     let stalled = stall_both_exports(&addr).await;
     // Both slots are taken now; within seconds of the clients' silence they are given back.
     let served = an_export_is_served(&addr).await;
@@ -476,10 +483,8 @@ async fn an_export_is_served(addr: &str) -> bool {
 /// watchdog would wait ten minutes (it looks only when the client reads).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_take_no_byte_lose_the_connection_after_the_send_timeout() {
-    let tf = TestFed::new(&["KZ"], 77).unwrap();
-    let node = tf.spawn(0, vec![]).await.unwrap();
-    let addr = serve_with(
-        &node,
+    let (_tf, node, addr) = serving_large_records(
+        77,
         HttpOptions {
             export_idle_timeout: Duration::from_secs(600),
             send_timeout: Duration::from_secs(1),
@@ -487,11 +492,6 @@ async fn clients_that_take_no_byte_lose_the_connection_after_the_send_timeout() 
         },
     )
     .await;
-    let (out, searchable) = node
-        .submit_searchable(large_records(&tf), Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert!(out.iter().all(|o| o.status == "accepted") && searchable);
     let whole = accord_tests::http_get(format!("http://{addr}/v1/export"))
         .await
         .unwrap()
