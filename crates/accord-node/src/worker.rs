@@ -101,9 +101,17 @@ pub(crate) struct Shared {
     store_bytes: AtomicU64,
     /// The store sequence number whose records are all searchable.
     searchable: watch::Sender<u64>,
-    /// The first failure that leaves the node unable to go on until a restart (a store write
-    /// refused, the indexer gone), as operators read it.
-    fault: Mutex<Option<String>>,
+    /// The failures that leave the node unable to go on until a restart, as operators read
+    /// them: the first of the store's (a write refused), and the first of search's (the
+    /// indexer gone, the index not written).
+    fault: Mutex<Faults>,
+}
+
+/// See [`Shared::fault`].
+#[derive(Debug, Default)]
+struct Faults {
+    store: Option<String>,
+    search: Option<String>,
 }
 
 impl Shared {
@@ -115,25 +123,29 @@ impl Shared {
             seq: AtomicU64::new(store.seq()),
             store_bytes: AtomicU64::new(store.size_on_disk().unwrap_or(0)),
             searchable: watch::Sender::new(store.seq()),
-            fault: Mutex::new(None),
+            fault: Mutex::new(Faults::default()),
         }
     }
 
-    /// Why the node cannot go on until it restarts, if something made it so.
+    /// Why the node cannot go on until it restarts, if something made it so: a store write
+    /// refused before anything of search (the disk that failed the one often fails the other
+    /// too, and a refused write is the graver: nothing more is stored).
     pub(crate) fn fault(&self) -> Option<String> {
-        self.fault
-            .lock()
-            .map(|f| f.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        let f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        f.store.clone().or_else(|| f.search.clone())
     }
 
-    /// Notes `why` as the node's fault unless an earlier one is noted (the first cause is the
+    /// Notes `why` as the store's fault unless an earlier one is noted (the first cause is the
     /// one to read).
     fn set_fault(&self, why: String) {
         let mut f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
-        if f.is_none() {
-            *f = Some(why);
-        }
+        f.store.get_or_insert(why);
+    }
+
+    /// Notes `why` as search's fault unless an earlier one is noted.
+    fn set_search_fault(&self, why: String) {
+        let mut f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        f.search.get_or_insert(why);
     }
 
     /// The trust view as of the last group commit.
@@ -666,7 +678,7 @@ fn indexer_gone(shared: &Shared) {
     if shared.fault().is_none() {
         error!("the search indexer has stopped; search shows nothing new until the node restarts");
     }
-    shared.set_fault(
+    shared.set_search_fault(
         "the search indexer stopped: search shows nothing new until the node restarts".into(),
     );
 }
@@ -854,7 +866,7 @@ impl Indexer {
     /// next start indexes everything since), and the node is not ready until it restarts.
     fn fail(&mut self, what: &str, e: &accord_search::SearchError) {
         error!(error = %e, "search index {what} failed; search shows nothing new until the node restarts");
-        self.shared.set_fault(format!(
+        self.shared.set_search_fault(format!(
             "the search index could not be written ({e}): search shows nothing new until the node restarts (after freeing disk space if it is full), which indexes what it missed"
         ));
         self.failed = Some(e.to_string());
@@ -1043,6 +1055,19 @@ mod tests {
         ix.commit();
         assert_eq!(*ix.shared.searchable.borrow(), 1);
         assert_eq!(ix.committed, 1);
+    }
+
+    /// A refused store write is the fault read first, even when the search index failed
+    /// before it (a failing disk fails both, in either order; the store's is the graver).
+    #[test]
+    fn a_store_fault_is_read_before_a_search_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = indexer(dir.path());
+        ix.shared.set_search_fault("search first".into());
+        assert_eq!(ix.shared.fault().as_deref(), Some("search first"));
+        ix.shared.set_fault("store".into());
+        ix.shared.set_fault("store again".into());
+        assert_eq!(ix.shared.fault().as_deref(), Some("store"));
     }
 
     /// The rule itself: a full batch always goes; less than the smallest batch waits for the
