@@ -927,6 +927,82 @@ async fn submitting_a_stored_record_again_references_its_held_file_again() {
     node.shutdown().await;
 }
 
+/// A submitting client that goes away while its records wait for the group commit (hyper
+/// drops its handler's future) cuts short nothing that follows the commit: the held file is
+/// referenced for the record (not collected as an orphan a day later), the missing one is
+/// queued for fetching, and live subscribers hear of the record. The store thread is held
+/// busy so that the submission is certainly queued when its caller is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitter_gone_during_the_commit_cuts_short_nothing_after_it() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 67).unwrap();
+    let node = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    let held_file = docx("uploaded before its record", 100);
+    let held = describe("held.docx", &held_file);
+    let missing = describe("missing.docx", &docx("held by no one yet", 200));
+    let rec = record_with(&tf, 0, "Gone client", &[held.clone(), missing.clone()]);
+    node.put_blob(held.sha256, held_file).await.unwrap();
+    let mut live = node.subscribe();
+    // The store thread waits on `gate` until the submission is queued behind it.
+    let (gate, wait) = std::sync::mpsc::channel::<()>();
+    let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
+    let busy = tokio::spawn({
+        let node = node.clone();
+        async move {
+            node.read(move |_| {
+                let _ = started.send(());
+                wait.recv().is_ok()
+            })
+            .await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), busy_now)
+        .await
+        .expect("the store thread never ran the read")
+        .unwrap();
+    let submit = tokio::spawn({
+        let node = node.clone();
+        let bytes = rec.as_bytes().to_vec();
+        async move { node.submit(vec![bytes]).await }
+    });
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            node.store_jobs_waiting() == 1
+        })
+        .await,
+        "the submission never reached the store's queue"
+    );
+    submit.abort();
+    assert!(submit.await.unwrap_err().is_cancelled());
+    gate.send(()).unwrap();
+    assert!(busy.await.unwrap().unwrap());
+    let heard = tokio::time::timeout(Duration::from_secs(10), live.recv())
+        .await
+        .expect("no live event for the record")
+        .unwrap();
+    assert_eq!(heard.id(), rec.id());
+    let blobs = tf.dir.path().join("KZ").join("data").join("blobs");
+    let reference = blobs.join(format!("{}.json", held.sha256));
+    let want = blobs.join(format!("{}.want", missing.sha256));
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            reference.exists() && want.exists()
+        })
+        .await,
+        "reference written: {}, file queued: {}",
+        reference.exists(),
+        want.exists()
+    );
+    let named = node
+        .blob(held.sha256)
+        .await
+        .and_then(|v| v.meta)
+        .map(|m| m.records)
+        .unwrap_or_default();
+    assert!(named.contains(&rec.id().to_string()), "{named:?}");
+    node.shutdown().await;
+}
+
 /// A hostile record commits to a false chunk list of another member's file, and C kept that
 /// list from an earlier attempt (served by the hostile member's node, say, before a restart).
 /// The honest holder's chunks do not match it: the holder is not judged against a list it

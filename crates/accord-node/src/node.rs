@@ -801,6 +801,27 @@ impl NodeHandle {
         let items =
             worker::prepare(items, limits, &objects, &self.inner.verify_slots, inline).await?;
         drop(objects);
+        // From the moment the objects go to the store thread, the rest runs to its end on a
+        // task of its own, whether or not the caller still waits: an HTTP client gone during
+        // the group commit drops its handler (hyper drops the future), and with it, before,
+        // everything after the commit — the live stream's event, the files' references and
+        // queueing, the trust re-check of a revocation, the gossip of a submission — while the
+        // objects stayed stored, so their files were never fetched (or an uploaded one was
+        // collected as an orphan a day later) and peers learnt them only by reconciliation.
+        let node = self.clone();
+        tokio::spawn(async move { node.store_prepared(items, source, started).await })
+            .await
+            .map_err(|e| NodeError::Store(format!("the ingest task ended: {e}")))?
+    }
+
+    /// The store stage of [`Self::ingest`] and everything that follows an accepted object:
+    /// run on a task of its own, never cut short by its caller going away.
+    async fn store_prepared(
+        self,
+        items: Vec<worker::Prepared>,
+        source: Source,
+        started: std::time::Instant,
+    ) -> Result<IngestResult, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.inner
             .store
@@ -864,28 +885,14 @@ impl NodeHandle {
                 warn!("restart the node: {why}");
             }
         }
+        if matches!(source, Source::Local) {
+            self.gossip_submitted(&r).await;
+        }
         Ok(r)
     }
 
-    /// Submits objects from this node's operator or API: ingest, then gossip what is new.
-    pub async fn submit(&self, items: Vec<Vec<u8>>) -> Result<Vec<SubmitOutcome>, NodeError> {
-        Ok(self.submit_at(items).await?.0)
-    }
-
-    /// [`Self::submit`], then waits (at most `timeout`) until what it stored is searchable:
-    /// read-your-writes for a publisher that lists its records right after. The second value
-    /// says whether it became searchable in time.
-    pub async fn submit_searchable(
-        &self,
-        items: Vec<Vec<u8>>,
-        timeout: std::time::Duration,
-    ) -> Result<(Vec<SubmitOutcome>, bool), NodeError> {
-        let (out, seq) = self.submit_at(items).await?;
-        Ok((out, self.wait_searchable(seq, timeout).await))
-    }
-
-    async fn submit_at(&self, items: Vec<Vec<u8>>) -> Result<(Vec<SubmitOutcome>, u64), NodeError> {
-        let r = self.ingest(items, Source::Local).await?;
+    /// Gossips what this node's operator or API submitted and the store accepted.
+    async fn gossip_submitted(&self, r: &IngestResult) {
         let gossip: Vec<&Verified<Object>> = r
             .outcomes
             .iter()
@@ -915,6 +922,28 @@ impl NodeHandle {
                 Err(e) => warn!(object = %v.id(), error = %e, "stored but not gossiped"),
             }
         }
+    }
+
+    /// Submits objects from this node's operator or API: ingest, then gossip what is new.
+    pub async fn submit(&self, items: Vec<Vec<u8>>) -> Result<Vec<SubmitOutcome>, NodeError> {
+        Ok(self.submit_at(items).await?.0)
+    }
+
+    /// [`Self::submit`], then waits (at most `timeout`) until what it stored is searchable:
+    /// read-your-writes for a publisher that lists its records right after. The second value
+    /// says whether it became searchable in time.
+    pub async fn submit_searchable(
+        &self,
+        items: Vec<Vec<u8>>,
+        timeout: std::time::Duration,
+    ) -> Result<(Vec<SubmitOutcome>, bool), NodeError> {
+        let (out, seq) = self.submit_at(items).await?;
+        Ok((out, self.wait_searchable(seq, timeout).await))
+    }
+
+    async fn submit_at(&self, items: Vec<Vec<u8>>) -> Result<(Vec<SubmitOutcome>, u64), NodeError> {
+        // Gossiped by `ingest`'s own task, which a caller going away does not cut short.
+        let r = self.ingest(items, Source::Local).await?;
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
             out.push(SubmitOutcome {
@@ -925,6 +954,12 @@ impl NodeHandle {
             });
         }
         Ok((out, r.seq))
+    }
+
+    /// Jobs waiting in the store thread's queue (group commits to make, reads to answer): how
+    /// far behind the one writer is.
+    pub fn store_jobs_waiting(&self) -> usize {
+        self.inner.store.max_capacity() - self.inner.store.capacity()
     }
 
     /// Runs `f` on the store thread and returns its result.
