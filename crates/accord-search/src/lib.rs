@@ -1748,10 +1748,12 @@ impl Searcher {
                 rd.attachments = t.attachments;
             }
             let lang = plan.and_then(|p| p.lang).or(q.reader_lang.as_deref());
+            let mut plain = PlainTexts::new(&rd);
             let snippet = snippets
                 .as_ref()
-                .and_then(|g| best_passage(g, &rd, lang))
-                .unwrap_or_else(|| summary_snippet(&rd, lang));
+                .and_then(|g| best_passage(g, &mut plain, lang))
+                .unwrap_or_else(|| summary_snippet(&mut plain, lang));
+            drop(plain);
             // The long texts served the snippet and go: no answer shows them, and a page of a
             // hundred hits held up to a mebibyte of body and of files' text each until it was
             // written (four searches at once, half a gigabyte).
@@ -1871,17 +1873,49 @@ fn snippet_langs<'a>(d: &'a RecordDoc, lang: Option<&'a str>) -> Vec<&'a str> {
     langs
 }
 
-/// The plain text of a record's summary and body in `lang`.
+/// The plain text of a record's summary and body in `lang`, from the first
+/// [`SNIPPET_SOURCE_BYTES`] of each one's Markdown: a hostile body of a mebibyte of nested
+/// quotes or emphasis (`>>>>…`, `*_*_…`) cost a tenth of a second to parse whole, for every hit
+/// on every page that showed it.
 fn plain_text(d: &RecordDoc, lang: &str) -> String {
     let mut s = String::new();
     if let Some(x) = d.summary.get(lang) {
-        s.push_str(&analysis::markdown_to_plain(x));
+        s.push_str(&analysis::markdown_to_plain(head_of(
+            x,
+            SNIPPET_SOURCE_BYTES,
+        )));
         s.push('\n');
     }
     if let Some(x) = d.body.get(lang) {
-        s.push_str(&analysis::markdown_to_plain(x));
+        s.push_str(&analysis::markdown_to_plain(head_of(
+            x,
+            SNIPPET_SOURCE_BYTES,
+        )));
     }
     s
+}
+
+/// A hit's plain texts by language, each parsed from its Markdown at most once for the hit's
+/// snippet (the passage looked for, then the fallback).
+struct PlainTexts<'a> {
+    doc: &'a RecordDoc,
+    parsed: BTreeMap<&'a str, String>,
+}
+
+impl<'a> PlainTexts<'a> {
+    fn new(doc: &'a RecordDoc) -> Self {
+        PlainTexts {
+            doc,
+            parsed: BTreeMap::new(),
+        }
+    }
+
+    fn of(&mut self, lang: &'a str) -> &str {
+        let doc = self.doc;
+        self.parsed
+            .entry(lang)
+            .or_insert_with(|| plain_text(doc, lang))
+    }
 }
 
 /// Bytes of a text (a language's summary and body, an attachment's text) a hit's snippet is
@@ -1902,16 +1936,17 @@ fn head_of(s: &str, n: usize) -> &str {
 }
 
 /// The best passage with a matched word, in the query's language first.
-fn best_passage(
+fn best_passage<'a>(
     generators: &BTreeMap<Family, SnippetGenerator>,
-    d: &RecordDoc,
-    lang: Option<&str>,
+    plain: &mut PlainTexts<'a>,
+    lang: Option<&'a str>,
 ) -> Option<String> {
+    let d = plain.doc;
     snippet_langs(d, lang)
         .into_iter()
         .find_map(|l| {
             let g = generators.get(&Family::of(l))?;
-            let s = g.snippet(head_of(&plain_text(d, l), SNIPPET_SOURCE_BYTES));
+            let s = g.snippet(head_of(plain.of(l), SNIPPET_SOURCE_BYTES));
             (!s.highlighted().is_empty()).then(|| s.to_html().replace('\n', " "))
         })
         .or_else(|| {
@@ -1938,12 +1973,13 @@ fn escape_html(s: &str) -> String {
 }
 
 /// The summary (else the beginning of the body) as plain text, escaped, when nothing matched.
-fn summary_snippet(d: &RecordDoc, lang: Option<&str>) -> String {
+fn summary_snippet<'a>(plain: &mut PlainTexts<'a>, lang: Option<&'a str>) -> String {
+    let d = plain.doc;
     let langs = snippet_langs(d, lang);
     let text = langs
         .iter()
         .find_map(|l| d.summary.get(*l).map(|s| analysis::markdown_to_plain(s)))
-        .or_else(|| langs.first().map(|l| plain_text(d, l)))
+        .or_else(|| langs.first().map(|l| plain.of(l).to_string()))
         .unwrap_or_default();
     let mut cut: String = text.chars().take(SNIPPET_CHARS).collect();
     if cut.len() < text.len() {

@@ -829,6 +829,65 @@ fn a_hostile_records_document_is_bounded_and_hides_nothing() {
     assert!(serde_json::to_string(&d.files).unwrap().len() < 64 * 1024);
 }
 
+/// A hit's snippet is looked for in the first 64 KiB of a body's Markdown, cut before it is
+/// parsed: a hostile body of nested quotes (`>>>>…`) cost a tenth of a second per mebibyte to
+/// parse, for every hit on every page that showed it. Here the word after 70,000 `>` is found
+/// (the index reads the whole body) but not shown; a word within the first 64 KiB is.
+#[test]
+fn a_snippet_parses_at_most_the_first_64_kib_of_a_bodys_markdown() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let deep = format!("{} telescope quasar", ">".repeat(70_000));
+    let near = format!("{} telescope nebula", "> ".repeat(1_000));
+    idx.upsert(&[
+        doc(
+            1,
+            "KZ",
+            "case-study",
+            &[],
+            "en",
+            "Deep quotes",
+            &deep,
+            "active",
+        ),
+        doc(
+            2,
+            "KZ",
+            "case-study",
+            &[],
+            "en",
+            "Near quotes",
+            &near,
+            "active",
+        ),
+    ])
+    .unwrap();
+    idx.commit().unwrap();
+    let q = SearchQuery {
+        text: Some("telescope".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let r = idx.searcher().search(&q).unwrap();
+    assert_eq!(r.total, 2);
+    let snippet = |title: &str| {
+        r.hits
+            .iter()
+            .find(|h| h.doc.title["en"] == title)
+            .map(|h| h.snippet.clone())
+            .unwrap()
+    };
+    assert!(
+        snippet("Near quotes").contains("<b>telescope</b>"),
+        "{}",
+        snippet("Near quotes")
+    );
+    assert!(
+        !snippet("Deep quotes").contains("telescope"),
+        "{}",
+        snippet("Deep quotes")
+    );
+}
+
 /// A query reads at most 16 words, the last always among them, and a word given twice once:
 /// the 15 absent words in the middle of this 31-word query are not read, so it finds the
 /// record by its 15 first words and its last.

@@ -1120,6 +1120,10 @@ impl Ctx {
 /// The node's icon: two linked nodes in the accent colour (inline SVG, also `/favicon.svg`).
 pub(crate) const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="24" height="24" aria-hidden="true"><rect width="32" height="32" rx="7" fill="#0b4fa8"/><circle cx="10" cy="16" r="5" fill="#fff"/><circle cx="22" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/></svg>"##;
 
+/// How deeply quotes, lists and emphasis nest on a record's page; deeper ones show their text
+/// without their tags.
+const MARKDOWN_DEPTH: usize = 16;
+
 /// Renders record Markdown safely: raw HTML is shown as text, links other than http(s) and
 /// mailto lose their target, images become plain links (nothing is loaded from elsewhere).
 pub(crate) fn markdown(src: &str) -> Markup {
@@ -1129,53 +1133,94 @@ pub(crate) fn markdown(src: &str) -> Markup {
         u.starts_with("http://") || u.starts_with("https://") || u.starts_with("mailto:")
     };
     let mut in_image = false;
-    let events =
-        Parser::new_ext(src, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|ev| {
+    // Containers nested deeper than `MARKDOWN_DEPTH` lose their tags, not their text: a body of
+    // a mebibyte of `>` made 28 MB of nested quotes for a reader's browser.
+    let mut nested: Vec<bool> = Vec::new();
+    let mut depth = 0usize;
+    let events = Parser::new_ext(src, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
+        .filter(move |ev| {
+            let container = |t: &Tag| {
+                matches!(
+                    t,
+                    Tag::BlockQuote(_)
+                        | Tag::List(_)
+                        | Tag::Item
+                        | Tag::Emphasis
+                        | Tag::Strong
+                        | Tag::Strikethrough
+                )
+            };
             match ev {
-                Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+                Event::Start(t) if container(t) => {
+                    // An item keeps its tags when its list does.
+                    let keep = if matches!(t, Tag::Item) {
+                        nested.last().copied().unwrap_or(true)
+                    } else {
+                        depth < MARKDOWN_DEPTH
+                    };
+                    nested.push(keep);
+                    depth += usize::from(keep);
+                    keep
+                }
+                Event::End(
+                    TagEnd::BlockQuote(_)
+                    | TagEnd::List(_)
+                    | TagEnd::Item
+                    | TagEnd::Emphasis
+                    | TagEnd::Strong
+                    | TagEnd::Strikethrough,
+                ) => {
+                    let keep = nested.pop().unwrap_or(true);
+                    depth -= usize::from(keep);
+                    keep
+                }
+                _ => true,
+            }
+        })
+        .map(|ev| match ev {
+            Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
+                let dest_url = if safe(&dest_url) {
+                    dest_url
+                } else {
+                    "#".into()
+                };
                 Event::Start(Tag::Link {
                     link_type,
                     dest_url,
                     title,
                     id,
-                }) => {
-                    let dest_url = if safe(&dest_url) {
-                        dest_url
-                    } else {
-                        "#".into()
-                    };
-                    Event::Start(Tag::Link {
-                        link_type,
-                        dest_url,
-                        title,
-                        id,
-                    })
-                }
-                Event::Start(Tag::Image {
+                })
+            }
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
+                in_image = true;
+                let dest_url = if safe(&dest_url) {
+                    dest_url
+                } else {
+                    "#".into()
+                };
+                Event::Start(Tag::Link {
                     link_type,
                     dest_url,
                     title,
                     id,
-                }) => {
-                    in_image = true;
-                    let dest_url = if safe(&dest_url) {
-                        dest_url
-                    } else {
-                        "#".into()
-                    };
-                    Event::Start(Tag::Link {
-                        link_type,
-                        dest_url,
-                        title,
-                        id,
-                    })
-                }
-                Event::End(TagEnd::Image) if in_image => {
-                    in_image = false;
-                    Event::End(TagEnd::Link)
-                }
-                other => other,
+                })
             }
+            Event::End(TagEnd::Image) if in_image => {
+                in_image = false;
+                Event::End(TagEnd::Link)
+            }
+            other => other,
         });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, events);
@@ -1501,6 +1546,58 @@ mod tests {
         assert!(
             !html.contains("<table>") && !html.contains("<div"),
             "{html}"
+        );
+    }
+
+    /// Quotes, lists and emphasis nest at most 16 deep on a page, the text of deeper ones kept:
+    /// a hostile body of a mebibyte of `>` was 28 MB of HTML. Ordinary nesting is untouched.
+    #[test]
+    fn deep_nesting_keeps_its_text_not_its_tags() {
+        let deep = format!("{} the bottom", ">".repeat(100_000));
+        let html = markdown(&deep).into_string();
+        assert_eq!(
+            html.matches("<blockquote>").count(),
+            MARKDOWN_DEPTH,
+            "{}",
+            html.len()
+        );
+        assert_eq!(html.matches("</blockquote>").count(), MARKDOWN_DEPTH);
+        assert!(
+            html.contains("the bottom") && html.len() < 4_096,
+            "{}",
+            html.len()
+        );
+        let lists = format!("{}deep item", "- ".repeat(1_000));
+        let html = markdown(&lists).into_string();
+        assert_eq!(html.matches("<ul>").count(), html.matches("</ul>").count());
+        assert_eq!(html.matches("<li>").count(), html.matches("</li>").count());
+        // The deepest nesting of inline tags, read from the HTML.
+        let inline_depth = |html: &str| {
+            let (mut depth, mut deepest) = (0usize, 0usize);
+            let mut rest = html;
+            while let Some(at) = rest.find('<') {
+                rest = &rest[at..];
+                if rest.starts_with("<em>") || rest.starts_with("<strong>") {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                } else if rest.starts_with("</em>") || rest.starts_with("</strong>") {
+                    depth -= 1;
+                }
+                rest = &rest[1..];
+            }
+            deepest
+        };
+        let opening: String = (0..40).map(|i| format!("*w{i} ")).collect();
+        let closing: String = (0..40).rev().map(|i| format!(" w{i}*")).collect();
+        let emphasis = format!("{opening}middle{closing}");
+        let html = markdown(&emphasis).into_string();
+        assert_eq!(inline_depth(&html), MARKDOWN_DEPTH, "{html}");
+        assert!(html.contains("w39 middle w39"), "{html}");
+        assert_eq!(html.matches("<em>").count(), html.matches("</em>").count());
+        let ordinary = "> quoted\n>\n> - one\n>   - *two* and **three**\n";
+        assert_eq!(
+            markdown(ordinary).into_string(),
+            "<blockquote>\n<p>quoted</p>\n<ul>\n<li>one\n<ul>\n<li><em>two</em> and <strong>three</strong></li>\n</ul>\n</li>\n</ul>\n</blockquote>\n"
         );
     }
 

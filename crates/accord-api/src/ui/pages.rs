@@ -18,6 +18,10 @@ use crate::records::{
 
 type Params = Query<Vec<(String, String)>>;
 
+/// Record bodies rendered at once (on the blocking pool).
+const RENDERS_AT_ONCE: usize = 2;
+static RENDERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RENDERS_AT_ONCE);
+
 /// One parameter of the search page as the API's: the date range (`from`, `to` inclusive, as
 /// date inputs send them) as `since`/`until`, and the records' language (`in`; the page's
 /// `lang` is its interface language) as `lang`.
@@ -716,12 +720,17 @@ pub async fn record(
             .map(|t| lang.date(t))
             .unwrap_or_else(|_| t.to_string())
     };
-    // A body may be a mebibyte of Markdown a member wrote: it is rendered on the blocking pool,
-    // not on a worker that serves every other request.
+    // A body may be a mebibyte of Markdown a member wrote (a tenth of a second to parse when
+    // it is nested quotes): it is rendered on the blocking pool, not on a worker that serves
+    // every other request, and at most `RENDERS_AT_ONCE` at a time, so that readers of such a
+    // page take turns instead of taking every core.
     let source = pick("body");
-    let rendered = tokio::task::spawn_blocking(move || markdown(&source))
-        .await
-        .unwrap_or_default();
+    let rendered = match RENDERS.acquire().await {
+        Ok(_turn) => tokio::task::spawn_blocking(move || markdown(&source))
+            .await
+            .unwrap_or_default(),
+        Err(_) => Default::default(),
+    };
     let body = html! {
         article {
             h1 lang=(shown) { (title) }
