@@ -75,6 +75,9 @@ fn served_type(media_type: &str) -> &'static str {
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback and the
 /// exact name.
 fn disposition(name: &str) -> String {
+    // The name the page shows: a file named `invoice\u{202E}fdp.exe` is saved as the
+    // `invoicefdp.exe` its reader saw, not reversed.
+    let name = &accord_search::display_line(name);
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -376,6 +379,11 @@ mod tests {
         assert_eq!(
             disposition("Приказ №5 \"new\".pdf"),
             "attachment; filename=\"______ _5 _new_.pdf\"; filename*=UTF-8''%D0%9F%D1%80%D0%B8%D0%BA%D0%B0%D0%B7%20%E2%84%965%20%22new%22.pdf"
+        );
+        // Saved under the name the page shows, not reversed by a hidden override.
+        assert_eq!(
+            disposition("ok\u{202E}fdp.exe"),
+            "attachment; filename=\"okfdp.exe\"; filename*=UTF-8''okfdp.exe"
         );
         assert_eq!(served_type("text/html"), "application/octet-stream");
         assert_eq!(served_type("image/svg+xml"), "application/octet-stream");

@@ -522,9 +522,14 @@ fn export_slot(slots: &ExportSlots) -> Result<tokio::sync::OwnedSemaphorePermit,
         .map_err(|_| Box::new(crate::exports_busy()))
 }
 
+/// Text as XML 1.0 content: only characters a document may hold (no controls but line
+/// breaks and tabs, no U+FFFE or U+FFFF: one such character in a record made every feed listing
+/// it unreadable to a strict feed reader), escaped.
 fn xml(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| {
+            (!c.is_control() || matches!(c, '\n' | '\t')) && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
+        })
         .collect::<String>()
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -669,6 +674,16 @@ fn feed_title(params: &[(String, String)], ctx: &crate::ui::Ctx) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    /// A feed holds only characters an XML document may: a title with U+FFFF made every feed
+    /// listing it unreadable to a strict feed reader.
+    #[test]
+    fn feed_text_holds_only_characters_xml_allows() {
+        assert_eq!(
+            super::xml("Wombat \u{FFFF}\u{FFFE}\u{1}notice\n<&>\""),
+            "Wombat notice\n&lt;&amp;&gt;&quot;"
+        );
+    }
+
     /// A member's title that a spreadsheet would evaluate is written as text; the delimiter
     /// a request asks for separates the cells and is quoted inside them.
     #[test]

@@ -188,6 +188,11 @@ pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option
             "{name}: expected Markdown starting with a '---' front matter block (or a JSON document)"
         );
     };
+    if let Some((line, value, kept)) = text_cut_by_a_comment(yaml) {
+        bail!(
+            "{name}: front matter line {line}: YAML reads \" #\" as the start of a comment, so \"{value}\" would be signed as \"{kept}\": put the value in double quotes"
+        );
+    }
     let input: RecordInput = serde_norway::from_str(yaml).map_err(|e| {
         // The YAML parser counts from the line after the opening `---`: say the file's line.
         let mut msg = e.to_string();
@@ -197,9 +202,58 @@ pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option
                 &format!("line {} column {}", at.line() + 1, at.column()),
             );
         }
-        anyhow!("{name}: front matter: {msg}")
+        anyhow!("{name}: front matter: {msg} ({QUOTING_HINT})")
     })?;
     Ok((input, Some(body.to_string())))
+}
+
+/// What a YAML parse error most often comes from in a record's front matter.
+const QUOTING_HINT: &str = "a value holding \": \" or \" #\", or starting with one of @ ` - \" ' [ { * & ! | > %, goes in double quotes, a double quote inside it written \\\"";
+
+/// Keys whose values are text a reader sees, where an unquoted ` #` silently cuts the text
+/// (YAML reads it as a comment): a record would be signed, for good, as `Закон` for
+/// `title: Закон #5 о данных`.
+const TEXT_KEYS: [&str; 5] = ["title", "summary", "name", "reason", "body"];
+
+/// The first line (the file's line number, counting the opening `---`) whose text value —
+/// of a [`TEXT_KEYS`] key or a list item — is unquoted and holds ` #`, with the value as
+/// written and what YAML would keep of it. Block scalars (`body: |`) are text as written and
+/// are skipped; a comment on a line of its own or after a code (`date: 2025-01-01 # decree`)
+/// is left alone.
+fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
+    let mut block: Option<usize> = None;
+    for (i, line) in yaml.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim();
+        if let Some(b) = block {
+            if content.is_empty() || indent > b {
+                continue;
+            }
+            block = None;
+        }
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let item = content.strip_prefix("- ").map(str::trim_start);
+        let entry = item.unwrap_or(content);
+        let (value, text) = match entry.split_once(": ") {
+            Some((key, v)) => (v.trim(), TEXT_KEYS.contains(&key.trim())),
+            None if entry.ends_with(':') => continue,
+            // A list item of its own (a tag): text.
+            None => (entry, item.is_some()),
+        };
+        if value.starts_with(['|', '>']) {
+            block = Some(indent);
+            continue;
+        }
+        if !text || value.starts_with(['"', '\'', '[', '{']) {
+            continue;
+        }
+        if let Some(at) = value.find(" #") {
+            return Some((i + 2, value.to_string(), value[..at].trim_end().to_string()));
+        }
+    }
+    None
 }
 
 /// A file a record attaches: its SHA-256 and where it is read from (to upload it with the
@@ -359,11 +413,13 @@ fn resolve_attachments(
                 );
             }
             let bytes = util::read(&path)?;
-            let name = a.name.clone().unwrap_or_else(|| {
-                path.file_name()
+            let name = match a.name.clone() {
+                Some(n) => typed_name(n, &path),
+                None => path
+                    .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "attachment".into())
-            });
+                    .unwrap_or_else(|| "attachment".into()),
+            };
             let mut d = accord_core::attachment::describe(&name, &bytes);
             if let Some(m) = &a.media_type {
                 d.media_type = m.clone();
@@ -374,6 +430,22 @@ fn resolve_attachments(
         ri.attachments.push(a);
     }
     Ok(files)
+}
+
+/// An attachment's display name (`name:` beside `path:`) with the file's extension when it
+/// names no type of its own: the type is read from the name, so "Методика оценки" for
+/// `report.pdf` was signed as `application/octet-stream` — never searched, shown or saved as a
+/// PDF. It becomes "Методика оценки.pdf".
+fn typed_name(name: String, path: &Path) -> String {
+    use accord_core::attachment::media_type_for;
+    let unknown = "application/octet-stream";
+    let file = path.to_string_lossy();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if media_type_for(&name) == unknown && media_type_for(&file) != unknown => {
+            format!("{name}.{}", ext.to_ascii_lowercase())
+        }
+        _ => name,
+    }
 }
 
 /// Builds and checks a record from input text (Markdown with front matter, or JSON).
@@ -481,6 +553,60 @@ pub fn sign(
 
 #[cfg(test)]
 mod tests {
+
+    /// A display name without a type takes the file's extension; one with a type, or for a
+    /// file of no known type, is kept as written.
+    #[test]
+    fn a_display_name_without_a_type_takes_the_files_extension() {
+        let pdf = Path::new("files/report.PDF");
+        assert_eq!(
+            typed_name("Методика оценки".into(), pdf),
+            "Методика оценки.pdf"
+        );
+        assert_eq!(typed_name("Report v1.2".into(), pdf), "Report v1.2.pdf");
+        assert_eq!(typed_name("Annex.docx".into(), pdf), "Annex.docx");
+        assert_eq!(
+            typed_name("Data".into(), Path::new("files/data.bin")),
+            "Data"
+        );
+        assert_eq!(typed_name("Data".into(), Path::new("files/data")), "Data");
+        assert_eq!(
+            accord_core::attachment::media_type_for(&typed_name("Методика".into(), pdf)),
+            "application/pdf"
+        );
+    }
+
+    /// An unquoted ` #` in a text value is refused, naming the line and what would be kept;
+    /// quoted, in a block scalar, on a line of its own or after a code it is not.
+    #[test]
+    fn a_text_value_a_comment_would_cut_is_named() {
+        let yaml = "member: KZ\ntitle: Закон #5 о данных\n";
+        assert_eq!(
+            text_cut_by_a_comment(yaml),
+            Some((3, "Закон #5 о данных".into(), "Закон".into()))
+        );
+        let yaml = "member: KZ\ntags:\n  - egov\n  - law #5\n";
+        assert_eq!(
+            text_cut_by_a_comment(yaml),
+            Some((5, "law #5".into(), "law".into()))
+        );
+        let yaml = "translations:\n  en:\n    summary: Rule #5 applies\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(4));
+        let yaml = "attachments:\n  - path: a.pdf\n    name: Annex #2\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(4));
+        for fine in [
+            "title: \"Закон #5 о данных\"\n",
+            "title: 'Rule #5'\n",
+            "# a comment of its own\ntitle: Plain\n",
+            "date: 2025-01-01 # the decree's date\nkind: regulatory-note # a code\n",
+            "body: |\n  ## Heading #1\n  text # more\ntitle: After\n",
+            "translations:\n  en:\n    body: >\n      a #b\n    title: Ok\n",
+            "tags: [egov, law]\n",
+            "title: C#\n",
+        ] {
+            assert_eq!(text_cut_by_a_comment(fine), None, "{fine}");
+        }
+    }
 
     /// The hint reads as sentences whether or not a code is close to the one typed.
     #[test]

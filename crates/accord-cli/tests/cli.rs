@@ -330,6 +330,16 @@ fn bad_record_inputs_name_the_field() {
             RECORD_MD.replace("tags: [egov]", "tags: 5"),
             "line 8 column",
         ),
+        // YAML would read " #5 applies" as a comment and sign "Rule".
+        (
+            RECORD_MD.replace("tags: [egov]", "tags: [egov]\nsummary: Rule #5 applies"),
+            "line 9: YAML reads \" #\" as the start of a comment, so \"Rule #5 applies\" would be signed as \"Rule\": put the value in double quotes",
+        ),
+        // A colon and space in an unquoted title: the parser's words, and what to do.
+        (
+            RECORD_MD.replace("tags: [egov]", "tags: [egov]\nsummary: Закон: о данных"),
+            "goes in double quotes",
+        ),
     ];
     for (i, (text, expect)) in cases.iter().enumerate() {
         let name = format!("bad{i}.md");

@@ -282,18 +282,33 @@ fn looks_like_language(l: &str) -> bool {
     !l.is_empty() && l.len() <= 35 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Text as shown: without control characters (line breaks and tabs kept unless `line`) and
-/// without the invisible characters that reorder or hide text (bidirectional overrides and
-/// isolates, zero-width characters, the byte-order mark).
+/// Text as shown: without control characters (line breaks and tabs kept unless `line`, where
+/// they read as a space: a title signed on two lines shows its words apart), without the
+/// invisible characters that reorder or hide text (bidirectional overrides and isolates,
+/// zero-width characters, the byte-order mark) and without noncharacters (U+FFFE, U+FFFF and
+/// their kin, which no XML document may hold: one in a title broke every Atom feed listing it).
 fn shown(t: &str, line: bool) -> String {
-    let hidden = |c: char| matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
-    t.chars()
+    let hidden = |c: char| {
+        matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FDD0}'..='\u{FDEF}')
+            || (c as u32) & 0xFFFE == 0xFFFE
+    };
+    let s: String = t
+        .chars()
+        .map(|c| {
+            if line && matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|c| !hidden(*c) && (!c.is_control() || (!line && matches!(c, '\n' | '\t'))))
-        .collect()
+        .collect();
+    if line { s.trim().to_string() } else { s }
 }
 
-/// A title or a file's name as pages show it (what [`RecordDoc::of`] keeps of it): no control
-/// or bidirectional-override characters, at most [`DOC_TITLE_CHARS`] characters.
+/// A title, a file's or a publisher's name as pages show it (what [`RecordDoc::of`] keeps of
+/// it): on one line, no control, bidirectional-override or noncharacter characters, at most
+/// [`DOC_TITLE_CHARS`] characters.
 pub fn display_line(t: &str) -> String {
     cut_chars(&shown(t, true), DOC_TITLE_CHARS)
 }
@@ -385,7 +400,7 @@ impl RecordDoc {
             tags: r.tags.iter().take(DOC_TAGS).map(|t| clean_tag(t)).collect(),
             date: r.date.clone(),
             status: status.to_string(),
-            publisher: publisher.to_string(),
+            publisher: display_line(publisher),
             attachments: Vec::new(),
             files_more: r.attachments.len().saturating_sub(DOC_FILES) as u64,
             files: r

@@ -829,6 +829,34 @@ fn a_hostile_records_document_is_bounded_and_hides_nothing() {
     assert!(serde_json::to_string(&d.files).unwrap().len() < 64 * 1024);
 }
 
+/// A title signed on two lines shows its words apart on one line (they ran together), and a
+/// title or publisher's name holding noncharacters (U+FFFF, which no XML document may hold)
+/// shows without them.
+#[test]
+fn titles_and_names_show_on_one_line_without_noncharacters() {
+    assert_eq!(
+        accord_search::display_line("Quokka rules for\ncross-border\r\ndata\n"),
+        "Quokka rules for cross-border  data"
+    );
+    assert_eq!(
+        accord_search::display_line("Wombat\u{FFFF} notice\u{FDD0}\u{10FFFE}"),
+        "Wombat notice"
+    );
+    let t0 = Timestamp(1_700_000_000_000);
+    let fed = accord_core::devnet::DevFederation::new(&["KZ"], [3; 32], t0).unwrap();
+    let mut r = fed.record_body(0, "unused", Timestamp(t0.0 + 1_000));
+    let lang = r.lang.clone();
+    r.title.insert(lang.clone(), "Two\nlines".into());
+    let d = RecordDoc::of(
+        ObjectId::of_body(b"lines"),
+        &r,
+        "active",
+        "Ministry\u{FFFF}\u{202E}",
+    );
+    assert_eq!(d.title[&lang], "Two lines");
+    assert_eq!(d.publisher, "Ministry");
+}
+
 /// A hit's snippet is looked for in the first 64 KiB of a body's Markdown, cut before it is
 /// parsed: a hostile body of nested quotes (`>>>>…`) cost a tenth of a second per mebibyte to
 /// parse, for every hit on every page that showed it. Here the word after 70,000 `>` is found

@@ -835,7 +835,7 @@ pub async fn record(
                     dd { code.id { (text(p, "signer")) } }
                     @if d.is_object() {
                         dt { (lang.t("delegation")) }
-                        dd { (text(d, "publisher")) " " (ctx.member(text(d, "member"))) " · " code.id { (text(d, "id")) } }
+                        dd { (accord_search::display_line(text(d, "publisher"))) " " (ctx.member(text(d, "member"))) " · " code.id { (text(d, "id")) } }
                         dt { (lang.t("scope")) }
                         dd { (lang.t("kinds")) ": " (named(&d["kinds"]))
                              "; " (lang.t("directions")) ": " (named(&d["directions"])) }
@@ -884,7 +884,7 @@ pub async fn record(
                                 "peer" => {
                                     @if let Some(m) = got["member"].as_str() {
                                         (lang.t("from_node_of")) " " (ctx.member(m))
-                                        @if let Some(l) = got["node_label"].as_str() { " (" (l) ")" }
+                                        @if let Some(l) = got["node_label"].as_str() { " (" (accord_search::display_line(l)) ")" }
                                     } @else {
                                         (lang.t("from_peer"))
                                     }
@@ -1634,7 +1634,7 @@ pub async fn federation(
         @for (member, list) in pubs["members"].as_object().into_iter().flatten() {
             h3 { (ctx.member(member)) }
             ul { @for p in list.as_array().into_iter().flatten() {
-                li { strong { (text(p, "name")) } " — " (lang.status(text(p, "status"))) " · " code.id { (text(p, "publisher_key")) } }
+                li { strong { (accord_search::display_line(text(p, "name"))) } " — " (lang.status(text(p, "status"))) " · " code.id { (text(p, "publisher_key")) } }
             } }
         }
     };
@@ -1740,7 +1740,7 @@ pub async fn health(
                         tbody { @for n in &m.nodes {
                             tr {
                                 td {
-                                    @if let Some(l) = &n.label { (l) br; }
+                                    @if let Some(l) = &n.label { (accord_search::display_line(l)) br; }
                                     code.id title=(n.peer_id) { (n.peer_id.get(..12).unwrap_or(&n.peer_id)) "…" }
                                 }
                                 td data-label=(lang.t("status")) {
