@@ -406,6 +406,30 @@ async fn a_restarted_node_keeps_every_object() {
 }
 
 /// The value of a counter (or the sum of its labelled series) in a node's metrics text.
+/// A second node given the port another node listens on is refused at start, naming the
+/// address (libp2p's listeners share ports, so it used to start and the kernel split the
+/// peers' connections between the two nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_a_taken_peer_port_is_refused_at_start() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 68).unwrap();
+    let a = tf.spawn(0, vec![]).await.unwrap();
+    let taken = a.listen_addrs().await.unwrap()[0].clone();
+    let mut cfg = tf.config(1, vec![], accord_node::AdmissionMode::default());
+    cfg.network.listen = vec![taken.to_string()];
+    let Err(err) = accord_node::Node::spawn(cfg).await else {
+        panic!("a second node on the port started");
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.contains("network.listen")
+            && msg.contains(&taken.to_string())
+            && msg.contains("in use by another process"),
+        "{msg}"
+    );
+    a.shutdown().await;
+}
+
 async fn metric(node: &accord_node::NodeHandle, name: &str) -> f64 {
     node.metrics_text()
         .await

@@ -241,6 +241,8 @@ pub enum NetError {
     Stopped,
     #[error("invalid listen address {0}: {1}")]
     Listen(Multiaddr, String),
+    #[error("config field network.listen: cannot listen on {0}: {1}")]
+    CannotListen(Multiaddr, String),
     #[error("bootstrap address {0} has no /p2p/<peer id> suffix")]
     BootstrapWithoutPeerId(Multiaddr),
     #[error("transport: {0}")]

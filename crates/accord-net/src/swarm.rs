@@ -331,6 +331,11 @@ impl Network {
                 .build(),
         };
         for addr in &cfg.listen {
+            if cfg.sim.is_none()
+                && let Some(reason) = port_taken(addr)
+            {
+                return Err(NetError::CannotListen(addr.clone(), reason));
+            }
             swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen(addr.clone(), listen_error(&e)))?;
@@ -1245,6 +1250,33 @@ const _CHANNELS: (usize, usize, usize) = (
     EVENT_CHANNEL_CAPACITY,
     GOSSIP_CHANNEL_CAPACITY,
 );
+
+/// Why a TCP listen address cannot be had, tried with a plain socket first: libp2p binds its
+/// listeners with `SO_REUSEPORT`, so a second node given the same `network.listen` port
+/// started without a word and the kernel split the peers' connections between the two (a
+/// member reached the wrong node, and was told its node key had been rotated). A plain socket
+/// cannot share a port another process listens on, so a taken port is named at start.
+fn port_taken(addr: &Multiaddr) -> Option<String> {
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next()? {
+        Protocol::Ip4(ip) => ip.into(),
+        Protocol::Ip6(ip) => ip.into(),
+        _ => return None,
+    };
+    let Protocol::Tcp(port) = parts.next()? else {
+        return None;
+    };
+    if port == 0 {
+        return None;
+    }
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(format!(
+            "port {port} is in use by another process (another node on this machine?): give this node another port"
+        )),
+        Err(e) => Some(e.to_string()),
+    }
+}
 
 #[cfg(test)]
 mod tests {
