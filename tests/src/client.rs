@@ -303,6 +303,7 @@ pub struct GetV1StatusResponse {
     pub listen: serde_json::Value,
     pub disk: serde_json::Value,
     pub restart_needed: Option<String>,
+    pub clock: Option<serde_json::Value>,
 }
 
 /// The answer of `GET /v1/suggest`.

@@ -1103,3 +1103,91 @@ async fn a_peer_whose_heartbeats_stop_reaching_the_node_is_reset() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A node whose clock is an hour behind the federation's refuses every peer's heartbeat "from
+/// the future" (and their fresh records), and used to say nothing of its own clock: every other
+/// member looked down. The heartbeats' signed times are read before they are judged, so the
+/// node names its offset — the median of the nodes heard — in its status and metrics (and
+/// warns in its log). Played here by two certified nodes of two members whose heartbeats are
+/// issued an hour ahead of the node's clock, which is as the node sees it when its own clock
+/// is an hour slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_is_an_hour_slow_names_its_offset() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY", "AM"], 46).unwrap();
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = fast_health();
+    let a = Node::spawn(cfg).await.unwrap();
+    let a_addr = dial_addr(&a).await.unwrap();
+    let (by_key, am_key) = (
+        SecretKey::from_seed([47; 32]),
+        SecretKey::from_seed([48; 32]),
+    );
+    let by_cert = tf.extra_node_cert(1, &by_key, "by-2");
+    let am_cert = tf.extra_node_cert(2, &am_key, "am-2");
+    let out = a
+        .submit(vec![
+            by_cert.as_bytes().to_vec(),
+            am_cert.as_bytes().to_vec(),
+        ])
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+    let (x, _events) = raw_peer(
+        &by_key,
+        &tf,
+        Some(by_cert.as_bytes().to_vec()),
+        vec![a_addr],
+    )
+    .await;
+    assert!(wait_until(Duration::from_secs(20), || admitted(&a, 1)).await);
+    assert_eq!(a.clock_offset(), None, "nothing heard yet");
+    const HOUR_MS: u64 = 3_600_000;
+    let mut turn = 0u64;
+    let heard = wait_until(Duration::from_secs(30), || {
+        turn += 1;
+        let t = Timestamp(now().0 + HOUR_MS + turn);
+        let beats = [("BY", &by_key), ("AM", &am_key)].map(|(code, key)| {
+            sign_heartbeat(heartbeat(&tf, code, key, t), key)
+                .unwrap()
+                .bytes()
+                .to_vec()
+        });
+        let (x, a) = (x.clone(), a.clone());
+        async move {
+            for b in beats {
+                let _ = x.publish_heartbeat(b).await;
+            }
+            a.clock_offset().is_some_and(|c| c.nodes == 2)
+        }
+    })
+    .await;
+    assert!(
+        heard,
+        "the heartbeats were not read: {:?}",
+        a.clock_offset()
+    );
+    let offset = a.clock_offset().unwrap();
+    assert!(
+        offset.offset_ms.abs_diff(HOUR_MS as i64) < 60_000 && offset.is_off(),
+        "{offset:?}"
+    );
+    // Refused for their time all the same: the node's rule does not bend to them.
+    assert!(
+        metric(
+            &a,
+            "accord_heartbeats_received_total{result=\"from-the-future\"}"
+        )
+        .await
+            >= 2.0
+    );
+    let clock = a.status().await.unwrap().clock.unwrap();
+    assert!(
+        clock.nodes == 2 && clock.offset_ms.abs_diff(HOUR_MS as i64) < 60_000,
+        "{clock:?}"
+    );
+    let seconds = metric(&a, "accord_clock_offset_seconds").await;
+    assert!((seconds - 3_600.0).abs() < 60.0, "{seconds}");
+    assert_eq!(metric(&a, "accord_clock_offset_nodes").await, 2.0);
+    a.shutdown().await;
+}

@@ -660,6 +660,11 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
             "low": s.disk.low,
         },
         "restart_needed": s.restart_needed,
+        "clock": s.clock.map(|c| json!({
+            "offset_ms": c.offset_ms,
+            "nodes": c.nodes,
+            "off": c.is_off(),
+        })),
         "sync": sync_json(&node),
     })))
 }

@@ -268,6 +268,7 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
             ("listen", "array"),
             ("disk", "object"),
             ("restart_needed", "string?"),
+            ("clock", "object?"),
         ])),
         ("get", "/v1/peers") | ("get", "/v1/sync") => json_of(object(&[("peers", "array")])),
         ("get", "/v1/records") => json_of(object(&[
@@ -391,7 +392,8 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "version": env!("CARGO_PKG_VERSION"), "store_schema": 4, "protocol": "1.3",
             "listen": ["/ip4/10.0.0.5/tcp/4001"],
             "disk": {"free_bytes": 52_613_349_376_u64, "min_free_bytes": 536_870_912, "low": false},
-            "restart_needed": null
+            "restart_needed": null,
+            "clock": {"offset_ms": -42, "nodes": 5, "off": false}
         }),
         ("get", "/v1/peers") => json!({"peers": [{
             "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "BY",

@@ -741,6 +741,21 @@ pub async fn publish(
     Ok(())
 }
 
+/// The status line of the node's clock against its peers', when they were heard.
+fn clock_line(c: &serde_json::Value) -> Option<String> {
+    let offset = c["offset_ms"].as_i64()?;
+    let nodes = util::count(c["nodes"].as_u64().unwrap_or(0), "node", "nodes");
+    let secs = offset.unsigned_abs() as f64 / 1000.0;
+    Some(if c["off"].as_bool() == Some(true) {
+        let how = if offset > 0 { "behind" } else { "ahead of" };
+        format!(
+            "WRONG: {secs:.0} s {how} its peers' (the median of {nodes} heard): check the machine's time synchronisation (NTP)"
+        )
+    } else {
+        format!("in step with its peers' ({secs:.1} s apart, the median of {nodes} heard)")
+    })
+}
+
 pub async fn status(node: &str) -> Result<()> {
     let s = get_json(node, "/v1/status", &[]).await?;
     println!("node        {}", s["peer_id"].as_str().unwrap_or("?"));
@@ -772,6 +787,9 @@ pub async fn status(node: &str) -> Result<()> {
     }
     if let Some(why) = s["restart_needed"].as_str() {
         println!("RESTART     {why}");
+    }
+    if let Some(line) = clock_line(&s["clock"]) {
+        println!("clock       {line}");
     }
     if let Some(peers) = s["sync"].as_array()
         && !peers.is_empty()
@@ -938,6 +956,15 @@ mod tests {
     #[test]
     fn a_node_that_must_be_restarted_fails_the_status() {
         assert!(needs_no_restart(&json!({"member": "KZ", "restart_needed": null})).is_ok());
+        assert_eq!(
+            clock_line(&json!({"offset_ms": 3_600_200, "nodes": 2, "off": true})).unwrap(),
+            "WRONG: 3600 s behind its peers' (the median of 2 nodes heard): check the machine's time synchronisation (NTP)"
+        );
+        assert_eq!(
+            clock_line(&json!({"offset_ms": -42, "nodes": 5, "off": false})).unwrap(),
+            "in step with its peers' (0.0 s apart, the median of 5 nodes heard)"
+        );
+        assert_eq!(clock_line(&json!(null)), None);
         assert!(needs_no_restart(&json!({"member": "KZ"})).is_ok());
         let e = needs_no_restart(&json!({"restart_needed": "a store write failed: disk full"}))
             .unwrap_err()

@@ -326,6 +326,19 @@ pub fn check_heartbeat(
     now: Timestamp,
     ttl_ms: u64,
 ) -> Result<SignedHeartbeat, HealthError> {
+    let s = check_heartbeat_signed(bytes, trust, now)?;
+    check_heartbeat_time(&s, trust, now, ttl_ms)?;
+    Ok(s)
+}
+
+/// [`check_heartbeat`] but for its issue time: what a heartbeat shows of its sender's clock
+/// is read between the two (a node whose own clock is wrong refuses every peer's heartbeat for
+/// its time, and can still learn that it is its own clock that is off).
+pub fn check_heartbeat_signed(
+    bytes: &[u8],
+    trust: &TrustView,
+    now: Timestamp,
+) -> Result<SignedHeartbeat, HealthError> {
     // The federation and the certificate are judged before the signature: a flood of
     // heartbeats from keys no member certified costs a decoding each, not a signature check.
     let s = open_heartbeat_checked(bytes, |hb| {
@@ -361,13 +374,25 @@ pub fn check_heartbeat(
             why: "is not a multiple of the heartbeat's period",
         });
     }
-    if hb.issued.0 > now.0.saturating_add(trust.limits().max_future_skew_ms) {
-        return Err(HealthError::FromTheFuture(hb.issued.0 - now.0));
+    Ok(s)
+}
+
+/// The time rule of [`check_heartbeat`]: issued at most the charter's `max_future_skew_ms`
+/// ahead of `now` and at most `ttl_ms` before it.
+pub fn check_heartbeat_time(
+    s: &SignedHeartbeat,
+    trust: &TrustView,
+    now: Timestamp,
+    ttl_ms: u64,
+) -> Result<(), HealthError> {
+    let issued = s.heartbeat.issued.0;
+    if issued > now.0.saturating_add(trust.limits().max_future_skew_ms) {
+        return Err(HealthError::FromTheFuture(issued - now.0));
     }
-    if hb.issued.0.saturating_add(ttl_ms) < now.0 {
+    if issued.saturating_add(ttl_ms) < now.0 {
         return Err(HealthError::Stale);
     }
-    Ok(s)
+    Ok(())
 }
 
 /// What an observer found: a node's signed checkpoints disagree with what the observer

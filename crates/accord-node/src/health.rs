@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use accord_core::health::{
-    Checkpoint, Evidence, HealthError, Heartbeat, Reconciled, SignedHeartbeat, check_heartbeat,
-    sign_evidence, sign_heartbeat,
+    Checkpoint, Evidence, HealthError, Heartbeat, Reconciled, SignedHeartbeat,
+    check_heartbeat_signed, check_heartbeat_time, sign_evidence, sign_heartbeat,
 };
 use accord_core::{ObjectId, PublicKey, Timestamp};
 use accord_net::{Peer, Validation};
@@ -183,6 +183,8 @@ impl Entry {
 #[derive(Debug)]
 pub(crate) struct HealthState {
     book: Mutex<Book>,
+    /// What peers' heartbeats show of this node's clock.
+    clock: Mutex<crate::clock::ClockBook>,
     /// One checkpoint computed at a time: each hashes every object below its watermark, and
     /// heartbeats with new watermarks could otherwise start any number at once.
     computing: tokio::sync::Semaphore,
@@ -360,6 +362,7 @@ impl HealthState {
         book.evidence = items.into_iter().skip(skip).collect();
         Ok(HealthState {
             book: Mutex::new(book),
+            clock: Mutex::default(),
             computing: tokio::sync::Semaphore::new(1),
             dir: Some(dir),
         })
@@ -576,7 +579,40 @@ impl NodeHandle {
         if let Err(e) = self.network().publish_heartbeat(bytes).await {
             debug!(error = %e, "heartbeat not published");
         }
+        let due = self
+            .health()
+            .clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .warning_due(t);
+        if let Some(o) = due {
+            let (secs, how) = (
+                o.offset_ms.unsigned_abs() / 1000,
+                if o.offset_ms > 0 {
+                    "behind"
+                } else {
+                    "ahead of"
+                },
+            );
+            warn!(
+                offset_ms = o.offset_ms,
+                nodes = o.nodes,
+                "this node's clock is {secs} s {how} its peers' (the median of {} nodes' heartbeats): check its time synchronisation (NTP). Beyond the charter's skew ({} s) it refuses their records and heartbeats, and shows them down",
+                o.nodes,
+                trust.limits().max_future_skew_ms / 1000
+            );
+        }
         Ok(())
+    }
+
+    /// This node's clock against its peers', from the heartbeats heard within 15 minutes
+    /// (`None` before two nodes were heard).
+    pub fn clock_offset(&self) -> Option<crate::ClockOffset> {
+        self.health()
+            .clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .offset(now())
     }
 
     /// Judges a heartbeat received by gossip and reports the verdict to the network.
@@ -612,7 +648,19 @@ impl NodeHandle {
         let cfg = self.health_config().clone();
         let trust = self.trust();
         let t = now();
-        let checked = check_heartbeat(data, &trust, t, cfg.ttl_secs.saturating_mul(1000));
+        // What the heartbeat shows of this node's clock is read before its time is judged: a
+        // node whose own clock is wrong refuses every heartbeat for its time.
+        let own = self.node_key().public_key();
+        let checked = check_heartbeat_signed(data, &trust, t).and_then(|hb| {
+            if hb.heartbeat().node != own {
+                self.health()
+                    .clock
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .heard(hb.heartbeat().node, hb.heartbeat().issued, t);
+            }
+            check_heartbeat_time(&hb, &trust, t, cfg.ttl_secs.saturating_mul(1000)).map(|()| hb)
+        });
         let hb = match checked {
             Ok(hb) => hb,
             Err(e) => {

@@ -16,6 +16,7 @@
 
 pub mod allocator;
 mod attachments;
+mod clock;
 pub mod config;
 mod disk;
 mod health;
@@ -29,6 +30,7 @@ mod worker;
 pub use attachments::{
     AttachmentText, Availability, BlobCheck, BlobView, check_blobs, restore_blobs,
 };
+pub use clock::{CLOCK_WARN_MS, ClockOffset};
 pub use config::{
     AdmissionMode, AttachmentsConfig, ConfigError, FetchPolicy, HealthConfig, NodeConfig,
     SyncConfig,

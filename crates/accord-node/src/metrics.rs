@@ -62,6 +62,8 @@ pub struct Metrics {
     pub(crate) attachment_claims_disagree: Counter,
     pub(crate) attachments_backlog: Gauge,
     pub(crate) attachments_deferred_for_disk: Counter,
+    pub(crate) clock_offset_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) clock_offset_nodes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -128,6 +130,8 @@ impl Metrics {
             attachment_bad_data: Counter::default(),
             attachment_claims_disagree: Counter::default(),
             attachments_backlog: Gauge::default(),
+            clock_offset_seconds: Gauge::default(),
+            clock_offset_nodes: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("accord");
         r.register(
@@ -355,6 +359,16 @@ impl Metrics {
             "attachments_backlog",
             "Attachments known and not yet held (queued or being fetched)",
             m.attachments_backlog.clone(),
+        );
+        r.register(
+            "clock_offset_seconds",
+            "The median of other nodes' clocks minus this node's, from their heartbeats of the last 15 minutes (positive: this node's clock is behind); 0 while accord_clock_offset_nodes is under 2",
+            m.clock_offset_seconds.clone(),
+        );
+        r.register(
+            "clock_offset_nodes",
+            "The nodes whose heartbeats of the last 15 minutes accord_clock_offset_seconds is the median of (0 or at least 2)",
+            m.clock_offset_nodes.clone(),
         );
         // Present from the start at zero, so that rules on their increase see the first one.
         for result in ["accepted", "bad-signature"] {

@@ -85,6 +85,8 @@ pub struct NodeStatus {
     pub disk: crate::DiskView,
     /// Why the node must restart to apply the charter in force, if it must.
     pub restart_needed: Option<String>,
+    /// This node's clock against its peers' heartbeats (`None` before two nodes were heard).
+    pub clock: Option<crate::ClockOffset>,
 }
 
 /// A connected peer for display.
@@ -673,6 +675,11 @@ impl NodeHandle {
         self.federation_metrics(&m);
         m.attachments_backlog
             .set(self.attachments().backlog() as i64);
+        let clock = self.clock_offset();
+        m.clock_offset_seconds
+            .set(clock.map_or(0.0, |c| c.offset_ms as f64 / 1000.0));
+        m.clock_offset_nodes
+            .set(clock.map_or(0, |c| c.nodes as i64));
         m.pending.set(shared.pending() as i64);
         m.store_bytes.set(shared.store_bytes() as i64);
         let disk = self.inner.disk.view();
@@ -1032,6 +1039,7 @@ impl NodeHandle {
             listen,
             disk: self.inner.disk.view(),
             restart_needed: self.restart_needed(),
+            clock: self.clock_offset(),
         })
     }
 
