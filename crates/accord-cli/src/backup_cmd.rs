@@ -257,6 +257,40 @@ fn attachment_bytes(
         .sum()
 }
 
+/// Refuses, before anything is written, a `--blobs` directory that cannot be listed (a path
+/// mistyped) or that holds a record's file it cannot read (a backup taken as root, restored
+/// as the node's user): both used to end in "0 restored from the backup, N to be fetched from
+/// peers" and exit 0, and a file no peer holds any more was lost without a word. A file that
+/// is simply absent is fetched from peers, as before.
+fn backup_files_readable(
+    records: &[(accord_core::ObjectId, Vec<accord_core::object::Attachment>)],
+    dir: &Path,
+) -> Result<()> {
+    std::fs::read_dir(dir)
+        .map_err(|e| anyhow!("--blobs {}: {e}; nothing was restored", dir.display()))?;
+    let mut seen = std::collections::BTreeSet::new();
+    let unreadable: Vec<(String, std::io::Error)> = records
+        .iter()
+        .flat_map(|(_, list)| list)
+        .filter(|a| seen.insert(a.sha256))
+        .filter_map(|a| {
+            let path = dir.join(a.sha256.to_string());
+            std::fs::symlink_metadata(&path).ok()?;
+            std::fs::File::open(&path)
+                .err()
+                .map(|e| (a.sha256.to_string(), e))
+        })
+        .collect();
+    if let Some((hash, e)) = unreadable.first() {
+        bail!(
+            "--blobs {}: {} of the backup cannot be read ({hash}: {e}): run the restore as a user that can read them, or give the node's user their ownership; nothing was restored",
+            dir.display(),
+            util::count(unreadable.len() as u64, "file", "files"),
+        );
+    }
+    Ok(())
+}
+
 /// Restores a backup into an empty data directory, validating every object.
 pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()> {
     match std::fs::read_dir(data_dir) {
@@ -278,6 +312,9 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
     // Read whole once before anything is written: a damaged backup is refused as it is.
     let scan = scan_backup(&mut input).map_err(|e| anyhow!("{}: {e:#}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    if let Some(dir) = blobs {
+        backup_files_readable(&scan.attachments, dir)?;
+    }
     // Before anything is written: a restore that runs out of space half way leaves a partial
     // store to clean up, and a node on it would take nothing new (its free-space floor).
     if let Some(free) = free_space_for(data_dir) {

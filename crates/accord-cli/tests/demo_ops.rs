@@ -730,6 +730,28 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
         ],
     );
     assert_eq!(std::fs::read_dir(d.join("b-files")).unwrap().count(), 3);
+    // A mistyped directory of files is refused before anything is written (it used to restore
+    // with "0 restored from the backup" and exit 0).
+    let out = accord()
+        .current_dir(d)
+        .args([
+            "restore",
+            "b.cbor",
+            "--data-dir",
+            "restored",
+            "--blobs",
+            "b-flies",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("--blobs b-flies")
+            && err.contains("nothing was restored"),
+        "{err}"
+    );
+    assert!(!d.join("restored").exists());
     let restored = run_ok(
         d,
         &[
