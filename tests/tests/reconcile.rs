@@ -193,6 +193,18 @@ async fn an_empty_node_receives_the_whole_history_with_its_trust_objects() {
         "it fetched the delegations the records depend on"
     );
     assert_eq!(s.pending, 0, "nothing is left waiting");
+    // What A served the newcomer is counted on A (it counted only the sessions A ran, so a
+    // node serving a newcomer's whole catch-up looked idle).
+    let served = |node: NodeHandle, direction: &'static str| async move {
+        accord_tests::harness::metric(
+            &node,
+            &format!("accord_sync_served_bytes_total{{direction=\"{direction}\"}}"),
+        )
+        .await
+    };
+    let history: usize = recs.iter().map(|r| r.as_bytes().len()).sum();
+    assert!(served(a.clone(), "out").await >= history as f64);
+    assert!(served(a.clone(), "in").await > 0.0);
     a.shutdown().await;
     c.shutdown().await;
 }

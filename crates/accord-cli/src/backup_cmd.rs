@@ -275,7 +275,11 @@ fn backup_files_readable(
         .filter(|a| seen.insert(a.sha256))
         .filter_map(|a| {
             let path = dir.join(a.sha256.to_string());
-            std::fs::symlink_metadata(&path).ok()?;
+            // Regular files only: a link, a pipe (whose opening would wait for a writer) or a
+            // device is left alone by the restore anyway.
+            if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+                return None;
+            }
             std::fs::File::open(&path)
                 .err()
                 .map(|e| (a.sha256.to_string(), e))
@@ -407,7 +411,7 @@ pub fn check(config: &Path, repair: bool) -> Result<()> {
     }
     let genesis = util::read(&cfg.charter)?;
     let mut store = Store::open(&cfg.data_dir, &genesis, cfg.store.options())
-        .map_err(|e| anyhow!("{}: {e}", cfg.data_dir.display()))?;
+        .map_err(|e| accord_node::opening_error(&cfg.data_dir, "store", e))?;
     let report = if repair {
         store.repair_indexes()?
     } else {

@@ -156,6 +156,32 @@ pub fn unfinished_restore(dir: &std::path::Path) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// What an operator can do about a data directory the system refused to open or write: files
+/// of another user (a command run as root on the node's store) or a read-only filesystem. Empty
+/// for any other error.
+pub fn storage_hint(message: &str) -> &'static str {
+    if message.contains("(os error 13)") {
+        " — its files belong to another user (a command run as root?): give them to the node's user (`chown -R accord:accord` the data directory) or run as their owner"
+    } else if message.contains("(os error 30)") {
+        " — the filesystem is read-only: the node writes its data directory (under the systemd unit, only below /var/lib/accord, or where ReadWritePaths= allows)"
+    } else {
+        ""
+    }
+}
+
+/// A data directory's part (`what`: the store, the search index) that could not be opened,
+/// named with its path and, when the system refused it, what to do.
+pub fn opening_error(dir: &std::path::Path, what: &str, e: impl std::fmt::Display) -> NodeError {
+    let message = e.to_string();
+    NodeError::File {
+        path: dir.display().to_string(),
+        message: format!(
+            "cannot open the {what}: {message}{}",
+            storage_hint(&message)
+        ),
+    }
+}
+
 /// Rebuilds the search index of a stopped node from its store; returns the number of records.
 pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
     unfinished_restore(&cfg.data_dir)?;
@@ -165,14 +191,37 @@ pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
         message: e.to_string(),
     })?;
     let store = accord_store::Store::open(&cfg.data_dir, &genesis, cfg.store.options())
-        .map_err(|e| NodeError::Store(e.to_string()))?;
-    let mut search = accord_search::SearchIndex::open_with(
-        &cfg.data_dir.join("search"),
-        &cfg.search.index_options(),
-    )
-    .map_err(|e| NodeError::Store(e.to_string()))?;
+        .map_err(|e| opening_error(&cfg.data_dir, "store", e))?;
+    let search_dir = cfg.data_dir.join("search");
+    let mut search =
+        accord_search::SearchIndex::open_with(&search_dir, &cfg.search.index_options())
+            .map_err(|e| opening_error(&search_dir, "search index", e))?;
     search.without_long_texts();
     index::rebuild_if_needed(&store, &mut search, true)
         .map_err(|e| NodeError::Store(e.to_string()))?;
     Ok(search.num_docs())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A refusal by the system names what to do; other errors are left as they are.
+    #[test]
+    fn a_refused_data_directory_says_what_to_do() {
+        let dir = std::path::Path::new("/var/lib/accord/data");
+        let e = super::opening_error(dir, "store", "i/o: Permission denied (os error 13)");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/var/lib/accord/data")
+                && msg.contains("cannot open the store")
+                && msg.contains("chown -R accord:accord"),
+            "{msg}"
+        );
+        let e = super::opening_error(dir, "search index", "Read-only file system (os error 30)");
+        assert!(e.to_string().contains("ReadWritePaths="), "{e}");
+        assert!(
+            !super::opening_error(dir, "store", "corrupt")
+                .to_string()
+                .contains(" — ")
+        );
+    }
 }

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub(crate) sync_sessions: Family<Labels, Counter>,
     pub(crate) sync_rounds: Counter,
     pub(crate) sync_bytes: Family<Labels, Counter>,
+    pub(crate) sync_served_bytes: Family<Labels, Counter>,
     pub(crate) sync_fetched: Counter,
     pub(crate) non_members: Counter,
     pub(crate) peers_cut: Family<Labels, Counter>,
@@ -90,6 +91,7 @@ impl Metrics {
             sync_sessions: Family::default(),
             sync_rounds: Counter::default(),
             sync_bytes: Family::default(),
+            sync_served_bytes: Family::default(),
             sync_fetched: Counter::default(),
             non_members: Counter::default(),
             peers_cut: Family::default(),
@@ -161,8 +163,13 @@ impl Metrics {
         );
         r.register(
             "sync_bytes",
-            "Reconciliation bytes by direction",
+            "Reconciliation bytes by direction, of the sessions this node ran (its requests out, the answers in)",
             m.sync_bytes.clone(),
+        );
+        r.register(
+            "sync_served_bytes",
+            "Reconciliation bytes by direction, of the sessions peers ran with this node (their requests in, its answers out)",
+            m.sync_served_bytes.clone(),
         );
         r.register(
             "sync_objects_fetched",

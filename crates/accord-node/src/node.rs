@@ -241,8 +241,8 @@ impl Node {
                             message: e.to_string(),
                         }
                     })?;
-                let mut store =
-                    Store::open(&dir, &g, opts).map_err(|e| NodeError::Store(e.to_string()))?;
+                let mut store = Store::open(&dir, &g, opts)
+                    .map_err(|e| crate::opening_error(&dir, "store", e))?;
                 amendments_first(&mut store, &preload_files);
                 // Opened on a thread of its own at the index's lower priority, which the
                 // merge and segment threads the index starts inherit (see `priority`).
@@ -255,7 +255,9 @@ impl Node {
                                 &dir.join("search"),
                                 &index_opts,
                             )
-                            .map_err(|e| NodeError::Store(e.to_string()))?;
+                            .map_err(|e| {
+                                crate::opening_error(&dir.join("search"), "search index", e)
+                            })?;
                             // Bodies stay in the store; hits read them from it
                             // (`StoredTexts` below).
                             search.without_long_texts();

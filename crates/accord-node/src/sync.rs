@@ -437,7 +437,14 @@ impl NodeHandle {
                 }
             }
         };
-        let _ = self.network().respond(request_id, answer.encode()).await;
+        let answer = answer.encode();
+        let m = self.metrics();
+        for (direction, bytes) in [("in", data.len()), ("out", answer.len())] {
+            m.sync_served_bytes
+                .get_or_create(&vec![("direction".to_string(), direction.to_string())])
+                .inc_by(bytes as u64);
+        }
+        let _ = self.network().respond(request_id, answer).await;
         if owed {
             debug!(%peer, "a peer our session could not finish asks us now: reconciling with it again");
             let _ = self.sync_with(peer).await;

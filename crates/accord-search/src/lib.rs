@@ -1141,6 +1141,10 @@ impl SearchIndex {
     pub fn open_with(dir: &Path, opts: &IndexOptions) -> Result<SearchIndex, SearchError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Directory(format!("{}: {e}", dir.display())))?;
+        // An index this process may not read or write (its files left by a command run as
+        // root, a read-only filesystem) is not damaged: refused as it is, never wiped and
+        // rebuilt (minutes at a million records, for nothing).
+        usable_dir(dir)?;
         let (schema, f) = schema();
         // Opening reads the segments too (the reader opens every one): a segment file missing
         // or cut short (a data directory copied while the node ran) makes the index as unusable
@@ -1937,6 +1941,23 @@ impl<'a> PlainTexts<'a> {
 /// looked for in: a hundred hits of mebibyte records are not each tokenized whole for their
 /// snippet. A word found only further on gives the summary as the snippet.
 const SNIPPET_SOURCE_BYTES: usize = 64 * 1024;
+
+/// Whether this process may write `dir` and read every file in it: the system's refusal is an
+/// error naming the file, not damage to repair.
+fn usable_dir(dir: &Path) -> Result<(), SearchError> {
+    let refused =
+        |path: &Path, e: std::io::Error| SearchError::Directory(format!("{}: {e}", path.display()));
+    let probe = dir.join(".accord-write-check");
+    std::fs::write(&probe, b"").map_err(|e| refused(dir, e))?;
+    let _ = std::fs::remove_file(&probe);
+    for entry in std::fs::read_dir(dir).map_err(|e| refused(dir, e))? {
+        let path = entry.map_err(|e| refused(dir, e))?.path();
+        if path.is_file() {
+            std::fs::File::open(&path).map_err(|e| refused(&path, e))?;
+        }
+    }
+    Ok(())
+}
 
 /// The first `n` bytes of `s`, cut at a character's boundary.
 fn head_of(s: &str, n: usize) -> &str {

@@ -474,6 +474,43 @@ fn an_index_of_another_schema_is_recreated_and_snippets_come_from_the_stored_doc
 /// disk) makes the index unusable as a damaged `meta.json` does: it is recreated empty, for the
 /// node to rebuild from its store, instead of keeping the node (and `accord reindex`) from
 /// starting.
+/// An index directory the process may not write (files a command run as root left, a
+/// read-only filesystem) is refused with the system's reason, not wiped as if damaged and
+/// rebuilt. Played (the tests run as root, whom permissions do not stop) by a directory in the
+/// place of the file the index's open writes to check that it may.
+#[test]
+fn an_index_the_process_may_not_write_is_refused_not_wiped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = SearchIndex::open(dir.path()).unwrap();
+    idx.upsert(&[doc(
+        1,
+        "KZ",
+        "regulatory-note",
+        &[],
+        "en",
+        "Kept",
+        "Kept whole.",
+        "active",
+    )])
+    .unwrap();
+    idx.commit().unwrap();
+    drop(idx);
+    let files = |d: &std::path::Path| std::fs::read_dir(d).unwrap().count();
+    let before = files(dir.path());
+    std::fs::create_dir(dir.path().join(".accord-write-check")).unwrap();
+    let Err(err) = SearchIndex::open(dir.path()) else {
+        panic!("opened an index it cannot write");
+    };
+    assert!(
+        err.to_string().contains(".accord-write-check")
+            || err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+    assert_eq!(files(dir.path()), before + 1, "the index was touched");
+    std::fs::remove_dir(dir.path().join(".accord-write-check")).unwrap();
+    assert_eq!(SearchIndex::open(dir.path()).unwrap().num_docs(), 1);
+}
+
 #[test]
 fn an_index_missing_a_segment_file_is_recreated() {
     let dir = tempfile::tempdir().unwrap();
