@@ -156,7 +156,7 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
             "date_from" | "date_to" => {
                 let day = Timestamp::from_date(v)
                     .filter(|_| v.len() == 10)
-                    .ok_or_else(|| p(format!("{v:?} is not a YYYY-MM-DD date")))?;
+                    .ok_or_else(|| p(accord_core::time::not_a_date(v)))?;
                 if k == "date_from" {
                     q.date_from = Some(day);
                 } else {

@@ -514,6 +514,15 @@ pub fn sign(
     // delegation among `--with`, a key of another member, a delegation expired or out of
     // scope, a body over the charter's bound, a time in the future are all named here.
     match validate_with(signed.as_bytes(), &trust, &known, util::now()) {
+        Verdict::Rejected(accord_core::Rejection::Decode(accord_core::DecodeError::TooLarge {
+            size,
+            limit,
+        })) => bail!(
+            "{}: the record would be refused: it is {} signed, over the charter's {} for one object; move long text into an attached file (`attachments:` in the front matter)",
+            input.display(),
+            util::size(size as u64),
+            util::size(limit as u64)
+        ),
         Verdict::Rejected(r) => bail!("{}: the record would be refused: {r}", input.display()),
         Verdict::Pending(m @ accord_core::Missing::Delegation { .. }) if known.delegations > 0 => {
             bail!(

@@ -13,6 +13,19 @@ use accord_core::{
 use anyhow::{Context, Result, anyhow, bail};
 
 /// `n` and the noun in its number: "1 record", "5 records", "0 records".
+/// A size in bytes as read: "1.05 MiB", "420 KiB", "312 bytes".
+pub fn size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b >= KIB * KIB {
+        format!("{:.2} MiB", b / (KIB * KIB))
+    } else if b >= KIB {
+        format!("{:.0} KiB", b / KIB)
+    } else {
+        count(bytes, "byte", "bytes")
+    }
+}
+
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -335,6 +335,16 @@ fn bad_record_inputs_name_the_field() {
             RECORD_MD.replace("tags: [egov]", "tags: [egov]\nsummary: Rule #5 applies"),
             "line 9: YAML reads \" #\" as the start of a comment, so \"Rule #5 applies\" would be signed as \"Rule\": put the value in double quotes",
         ),
+        // A date before 1970 is named as too early, not as misformed.
+        (
+            RECORD_MD.replace("tags: [egov]", "tags: [egov]\ndate: 1965-05-01"),
+            "\"1965-05-01\" is before 1970-01-01",
+        ),
+        // A body over the charter's bound for one object: its size, and what to do.
+        (
+            format!("{RECORD_MD}\n{}", "слово ".repeat(100_000)),
+            "over the charter's 1.00 MiB for one object; move long text into an attached file",
+        ),
         // A colon and space in an unquoted title: the parser's words, and what to do.
         (
             RECORD_MD.replace("tags: [egov]", "tags: [egov]\nsummary: Закон: о данных"),

@@ -185,7 +185,8 @@ impl RecordInput {
             && (d.len() != 10 || crate::time::parse_date(d).is_none())
         {
             return Err(format!(
-                "date: {d:?} is not a YYYY-MM-DD date (the date the source document was adopted or published)"
+                "date: {} (the date the source document was adopted or published)",
+                crate::time::not_a_date(d)
             ));
         }
         let body = match (

@@ -57,6 +57,21 @@ pub fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
     Some((y as i64, m, d))
 }
 
+/// Why `s` is no date [`parse_date`] takes, in words for an error message: a date of the
+/// right form before 1970 is named as such (dates start at 1970-01-01), not as misformed.
+pub fn not_a_date(s: &str) -> String {
+    let early = s.len() == 10
+        && s.get(..4)
+            .and_then(|y| y.parse::<i64>().ok())
+            .is_some_and(|y| y < 1970)
+        && parse_date(&format!("2000{}", &s[4..])).is_some();
+    if early {
+        format!("{s:?} is before 1970-01-01, the earliest date a record may give")
+    } else {
+        format!("{s:?} is not a YYYY-MM-DD date")
+    }
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -164,6 +179,27 @@ impl FromStr for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A date of the right form before 1970 is named as too early, not as misformed.
+    #[test]
+    fn a_date_before_1970_is_named_as_such() {
+        assert_eq!(
+            not_a_date("1965-05-01"),
+            "\"1965-05-01\" is before 1970-01-01, the earliest date a record may give"
+        );
+        assert_eq!(
+            not_a_date("1965-02-30"),
+            "\"1965-02-30\" is not a YYYY-MM-DD date"
+        );
+        assert_eq!(
+            not_a_date("20250101"),
+            "\"20250101\" is not a YYYY-MM-DD date"
+        );
+        assert_eq!(
+            not_a_date("0000-01-01"),
+            "\"0000-01-01\" is before 1970-01-01, the earliest date a record may give"
+        );
+    }
 
     #[test]
     fn known_dates() {

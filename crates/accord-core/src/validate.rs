@@ -796,7 +796,7 @@ pub fn check_record_fields(rec: &Record, charter: &Charter) -> Result<(), Reject
         if let Some(d) = d
             && parse_date(d).is_none()
         {
-            return Err(invalid(field, format!("{d:?} is not a YYYY-MM-DD date")));
+            return Err(invalid(field, crate::time::not_a_date(d)));
         }
     }
     if let (Some(a), Some(b)) = (&rec.effective_from, &rec.effective_until)
