@@ -129,6 +129,11 @@ enum Command {
         /// With --charter: an amendment adopted since the genesis (repeat for each).
         #[arg(long = "with", value_name = "FILE", requires = "charter")]
         with: Vec<PathBuf>,
+        /// Publish even when the member already has an active record of the same kind and
+        /// title (without it, such a publish is refused: a retry or an edited note would add a
+        /// second record for good; an edition names the one it replaces with `supersedes:`).
+        #[arg(long)]
+        again: bool,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -717,6 +722,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             key,
             charter,
             with,
+            again,
             node,
         } => runtime()?.block_on(node_cmd::publish(
             &input,
@@ -724,6 +730,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &key,
             charter.as_deref().map(|c| (c, with.as_slice())),
             &node.node,
+            again,
         )),
         Command::Status { node } => runtime()?.block_on(node_cmd::status(&node.node)),
         Command::Peers { node } => runtime()?.block_on(node_cmd::peers(&node.node)),

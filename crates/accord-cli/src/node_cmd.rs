@@ -724,6 +724,7 @@ pub async fn publish(
     key: &Path,
     charter: Option<(&Path, &[PathBuf])>,
     node: &str,
+    again: bool,
 ) -> Result<()> {
     let trust = match charter {
         Some((c, with)) => util::load_trust(c, with)?.0,
@@ -731,6 +732,18 @@ pub async fn publish(
     };
     let key = util::load_secret_key(key)?;
     let (obj, files) = objects_cmd::build_record(input, attach, &trust, util::now())?;
+    if let accord_core::Object::Record(r) = &obj
+        && r.supersedes.is_none()
+        && !again
+        && let Some((id, created)) = published_already(node, r).await
+    {
+        let title = r.title.get(&r.lang).map(String::as_str).unwrap_or_default();
+        bail!(
+            "{}: {} already has an active record titled \"{title}\": {id} (published {created}). Publishing would add a second record beside it, for good (a retry of a publish that seemed to fail, or an edited note?). To replace it, add `supersedes: {id}` to the front matter; to publish a second record anyway, add --again",
+            input.display(),
+            r.member
+        );
+    }
     let signed = obj.sign(&key);
     // The files first: the node references them as soon as the record is accepted.
     upload(node, &files).await?;
@@ -739,6 +752,40 @@ pub async fn publish(
         bail!("the node did not accept the record");
     }
     Ok(())
+}
+
+/// An active record of the same member, kind and title (in the record's language) the node
+/// holds: its id and when it was published. `None` when there is none, or the node cannot say
+/// (the publish then goes on as asked).
+async fn published_already(
+    node: &str,
+    r: &accord_core::object::Record,
+) -> Option<(String, String)> {
+    let title = r.title.get(&r.lang)?.trim();
+    let params: Vec<(String, String)> = [
+        ("q", title),
+        ("member", r.member.as_str()),
+        ("kind", r.kind.as_str()),
+        ("status", "active"),
+        ("limit", "50"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let found = get_json(node, "/v1/records", &params).await.ok()?;
+    let shown = accord_search::display_line(title);
+    found["items"].as_array()?.iter().find_map(|item| {
+        let same = item["titles"][r.lang.as_str()]
+            .as_str()
+            .is_some_and(|t| t == shown);
+        let same = same && item["member"] == r.member.as_str() && item["status"] == "active";
+        same.then(|| {
+            (
+                item["id"].as_str().unwrap_or_default().to_string(),
+                item["created"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
 }
 
 /// The status line of the node's clock against its peers', when they were heard.

@@ -655,6 +655,22 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
         shown.contains("annex.md  text/markdown") && shown.contains("held"),
         "{shown}"
     );
+    // Publishing the note again (a retry of a publish that seemed to fail) is refused, naming
+    // the record it would stand beside and how to replace it.
+    let out = accord()
+        .current_dir(d)
+        .args(["publish", "note.md", "--attach", "plan.txt"])
+        .args(["--key", "dev/KZ/publisher.key", "--node", &api])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("KZ already has an active record titled \"Sandbox rules\": ")
+            && err.contains("add `supersedes: ")
+            && err.contains("add --again"),
+        "{err}"
+    );
     assert!(shown.contains("plan.txt  text/plain"), "{shown}");
     // Signing offline refuses a file that is not there, naming it.
     let out = accord()
