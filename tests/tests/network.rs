@@ -1006,6 +1006,28 @@ async fn a_data_directory_an_unfinished_restore_left_is_refused() {
     );
 }
 
+/// An operator moves a running node's data directory aside and restores into its path (the
+/// store's lock moved with the old directory, so the restore succeeded): the node, which writes
+/// on into the old directory, says so and is not ready until restarted.
+#[tokio::test]
+async fn a_data_directory_moved_under_a_running_node_makes_it_unready() {
+    let tf = TestFed::new(&["KZ"], 69).expect("federation");
+    let cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    let node = accord_node::Node::spawn(cfg.clone()).await.expect("node");
+    assert_eq!(node.fault(), None);
+    let aside = cfg.data_dir.with_extension("old");
+    std::fs::rename(&cfg.data_dir, &aside).expect("move aside");
+    std::fs::create_dir_all(&cfg.data_dir).expect("a new directory at the path");
+    let fault = node.fault().expect("not told");
+    assert!(
+        fault.contains("was moved or replaced while the node ran")
+            && fault.contains(&cfg.data_dir.display().to_string()),
+        "{fault}"
+    );
+    assert_eq!(node.restart_needed(), Some(fault));
+    node.shutdown().await;
+}
+
 /// A member's root key is replaced by amendment and its node certified by the new key: on a
 /// store that knows only the genesis the certificate cannot be judged, so the node refuses to
 /// start and says to preload the amendment; with the amendment preloaded it starts.

@@ -94,6 +94,15 @@ pub(crate) struct DiskGuard {
     min_free: u64,
     probe: Probe,
     reading: Mutex<Reading>,
+    /// The data directory's device and inode at start (see [`DiskGuard::moved`]).
+    identity: Option<(u64, u64)>,
+    moved_warned: std::sync::atomic::AtomicBool,
+}
+
+/// A directory's device and inode: what stays the same while it is the same directory.
+fn identity_of(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl std::fmt::Debug for DiskGuard {
@@ -117,7 +126,32 @@ impl DiskGuard {
             min_free,
             probe,
             reading: Mutex::new(Reading::default()),
+            identity: identity_of(dir),
+            moved_warned: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Why the node must restart when its data directory's path no longer leads to the
+    /// directory it opened: moved aside (`mv data data.old`) and perhaps replaced by a restore
+    /// while the node ran. The node writes on into the old one — everything it takes until a
+    /// restart is there, not where the operator looks — and a restore into the path succeeded
+    /// because the store's lock moved with the old directory. One `stat`; logged once.
+    pub(crate) fn moved(&self) -> Option<String> {
+        let started = self.identity?;
+        if identity_of(&self.dir) == Some(started) {
+            return None;
+        }
+        let why = format!(
+            "the data directory {} was moved or replaced while the node ran (a restore into its path?): the node still writes into the directory it opened; stop it, put the right directory at that path, and start it",
+            self.dir.display()
+        );
+        if !self
+            .moved_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::error!("{why}");
+        }
+        Some(why)
     }
 
     /// `Err` while the free space is below the floor (read again when the last reading is

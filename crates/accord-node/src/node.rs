@@ -1048,7 +1048,10 @@ impl NodeHandle {
     /// A failure the node cannot go on from until it restarts (a store write refused, the
     /// search indexer gone): the node is then not ready (`/readyz` answers 503 with it).
     pub fn fault(&self) -> Option<String> {
-        self.inner.shared.fault()
+        self.inner
+            .shared
+            .fault()
+            .or_else(|| self.inner.disk.moved())
     }
 
     /// Why the node must restart: a [`Self::fault`], or, to apply the charter in force, an amendment raised
@@ -1317,6 +1320,8 @@ async fn event_loop(
                         debug!(error = %e, "heartbeat not sent");
                     }
                     node.reset_silent_peers().await;
+                    // Logged once, even when nothing polls `/readyz`.
+                    let _ = node.inner.disk.moved();
                 });
                 continue;
             }
