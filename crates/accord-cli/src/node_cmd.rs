@@ -63,11 +63,16 @@ pub async fn run(config: &Path) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(api_addr)
         .await
         .with_context(|| format!("config field api.listen: cannot listen on {api_addr}"))?;
+    // Named at start: an environment variable (ACCORD_DATA_DIR under the systemd unit and the
+    // container image) overrides node.toml, and a node started on the wrong, empty directory
+    // fetches the whole federation again without another word.
+    let data_dir = cfg.data_dir.clone();
     let node = Node::spawn(cfg).await?;
     eprintln!(
-        "accord node {} (member {}) running; API on http://{}; Ctrl-C to stop",
+        "accord node {} (member {}) running; data in {}; API on http://{}; Ctrl-C to stop",
         node.peer_id(),
         node.member(),
+        data_dir.display(),
         listener
             .local_addr()
             .map(|a| a.to_string())

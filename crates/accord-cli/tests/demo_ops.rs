@@ -606,11 +606,25 @@ fn backup_restore_and_check_keep_the_same_objects() {
 fn attachments_are_published_found_backed_up_restored_and_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let node = kz_node(d);
+    run_ok(d, &["devnet", "--members", "KZ", "--out", "dev"]);
+    // A node key every user may read is worth a warning; the start line names the data
+    // directory in use (an environment variable may have chosen it over node.toml).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = d.join("dev/KZ/node.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let node = RunningNode::start(d, "dev/KZ/node.toml", "kz");
     let api = node.api.clone();
     RunningNode::wait_for(&[&node], "the node's API", Duration::from_secs(30), || {
         get(&format!("{api}/v1/status")).is_some()
     });
+    let started = node.log_text();
+    assert!(
+        started.contains("the node key is readable by every user of this machine")
+            && started.contains("running; data in "),
+        "{started}"
+    );
     std::fs::create_dir_all(d.join("files")).unwrap();
     std::fs::write(
         d.join("files/annex.md"),

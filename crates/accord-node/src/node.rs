@@ -201,6 +201,20 @@ impl Node {
             path: cfg.node_key.display().to_string(),
             message: e.to_string(),
         })?;
+        // Whoever reads the node key can pass for this node (and sign its heartbeats): readable
+        // by every user of the machine it is worth a word, not a refusal (a development
+        // container mounts it so on purpose).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(&cfg.node_key)
+                && m.permissions().mode() & 0o004 != 0
+            {
+                warn!(
+                    path = %cfg.node_key.display(),
+                    "the node key is readable by every user of this machine: chmod o-r it (0640 with the node's group, or 0600)"
+                );
+            }
+        }
         let node_cert = cfg
             .node_cert
             .as_deref()
