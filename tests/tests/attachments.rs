@@ -1003,6 +1003,76 @@ async fn a_submitter_gone_during_the_commit_cuts_short_nothing_after_it() {
     node.shutdown().await;
 }
 
+/// A node killed after the group commit of a record but before its files were referenced or
+/// queued (their sidecar and `.want` never written) settles them at its next start: the
+/// records stored after the last saved settled mark have their files referenced (a held file
+/// is no orphan to be deleted a day later) and queued (a missing one is fetched). Played by
+/// taking away, after a clean stop, what the step wrote and setting the mark back before the
+/// record, which is what such a node leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_records_stored_just_before_a_crash_are_settled_at_the_next_start() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 70).unwrap();
+    let cfg = config(&tf, 0, vec![]);
+    let node = Node::spawn(cfg.clone()).await.unwrap();
+    let held_file = docx("held when the node died", 100);
+    let held = describe("held.docx", &held_file);
+    let missing = describe("missing.docx", &docx("not held yet", 200));
+    let rec = record_with(
+        &tf,
+        0,
+        "Stored before the crash",
+        &[held.clone(), missing.clone()],
+    );
+    node.put_blob(held.sha256, held_file).await.unwrap();
+    let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    let blobs = cfg.data_dir.join("blobs");
+    let reference = blobs.join(format!("{}.json", held.sha256));
+    let want = blobs.join(format!("{}.want", missing.sha256));
+    let names_record = |node: NodeHandle| {
+        let (id, sha) = (rec.id().to_string(), held.sha256);
+        async move {
+            node.blob(sha)
+                .await
+                .and_then(|v| v.meta)
+                .is_some_and(|m| m.records.contains(&id))
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            want.exists() && names_record(node.clone()).await
+        })
+        .await
+    );
+    let seq = node.seq();
+    node.shutdown().await;
+    let mark = cfg.data_dir.join("attachments-settled");
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), seq.to_string());
+    // What a node killed right after the commit leaves: no reference, no want, the mark before.
+    std::fs::remove_file(&reference).unwrap();
+    std::fs::remove_file(&want).unwrap();
+    std::fs::write(&mark, (seq - 1).to_string()).unwrap();
+    let node = Node::spawn(cfg.clone()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            want.exists() && names_record(node.clone()).await
+        })
+        .await,
+        "file queued again: {}, reference written again: {}",
+        want.exists(),
+        names_record(node.clone()).await
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            std::fs::read_to_string(&mark).is_ok_and(|m| m == seq.to_string())
+        })
+        .await,
+        "the mark moves on"
+    );
+    node.shutdown().await;
+}
+
 /// A hostile record commits to a false chunk list of another member's file, and C kept that
 /// list from an earlier attempt (served by the hostile member's node, say, before a restart).
 /// The honest holder's chunks do not match it: the holder is not judged against a list it

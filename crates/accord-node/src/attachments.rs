@@ -155,6 +155,47 @@ pub(crate) struct Attachments {
     /// against a list only it served; a list another peer served (or one saved before a
     /// restart) may be a hostile record's, which an honest holder's chunks do not match.
     list_sources: Mutex<HashMap<ObjectId, Peer>>,
+    /// Ingests whose accepted records' files are not yet referenced or queued (see [`Settle`]).
+    settling: Mutex<Settling>,
+}
+
+/// The file in the data directory naming the store sequence number up to which every accepted
+/// record's files were referenced (held) or queued (`.want`).
+pub(crate) const SETTLED_FILE: &str = "attachments-settled";
+
+/// How often the settled mark is saved when it moved: after a crash, the records stored since
+/// it (a few seconds' worth, and those in flight) have their files referenced or queued again.
+pub(crate) const SETTLED_SAVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Ingests in flight, each with the store sequence number before it (its records come after).
+#[derive(Debug, Default)]
+struct Settling {
+    next: u64,
+    in_flight: BTreeMap<u64, u64>,
+    saved: Option<u64>,
+    /// The last save failed (said once, not every two seconds).
+    failing: bool,
+}
+
+/// An ingest whose accepted records' files are being referenced or queued: until it is
+/// dropped, the settled mark stays before its records. A node killed between a group commit
+/// and that step (or, before, a client gone meanwhile) left a held file unreferenced — deleted
+/// as an orphan a day later — and a missing one never fetched; the records stored after the
+/// saved mark are settled again at start.
+pub(crate) struct Settle {
+    att: Arc<Attachments>,
+    token: u64,
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        self.att
+            .settling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_flight
+            .remove(&self.token);
+    }
 }
 
 /// Chunk lists whose source is remembered; beyond it the memory starts again (a list of
@@ -324,7 +365,60 @@ impl Attachments {
             served: crate::sync::RequestBudget::default(),
             meta_lock: Mutex::new(()),
             list_sources: Mutex::new(HashMap::new()),
+            settling: Mutex::default(),
         })
+    }
+
+    /// An ingest about to go to the store, whose sequence number is `seq` now.
+    pub(crate) fn settle_begin(self: &Arc<Self>, seq: u64) -> Settle {
+        let mut s = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+        s.next += 1;
+        let token = s.next;
+        s.in_flight.insert(token, seq);
+        Settle {
+            att: self.clone(),
+            token,
+        }
+    }
+
+    /// The settled mark given the store's sequence number read before this call: every record
+    /// up to it had its files settled (the ingests in flight came after what they saw).
+    fn settled_mark(&self, seq_before: u64) -> u64 {
+        let s = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight
+            .values()
+            .min()
+            .map_or(seq_before, |low| (*low).min(seq_before))
+    }
+
+    /// Saves the settled mark in `data_dir` if it moved. Blocking.
+    pub(crate) fn save_settled(&self, data_dir: &Path, seq_before: u64) -> std::io::Result<()> {
+        let mark = self.settled_mark(seq_before);
+        if self
+            .settling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saved
+            == Some(mark)
+        {
+            return Ok(());
+        }
+        let tmp = data_dir.join(format!("{SETTLED_FILE}.tmp"));
+        let written = std::fs::write(&tmp, mark.to_string())
+            .and_then(|()| std::fs::rename(&tmp, data_dir.join(SETTLED_FILE)));
+        let mut s = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+        match written {
+            Ok(()) => {
+                s.saved = Some(s.saved.map_or(mark, |m| m.max(mark)));
+                s.failing = false;
+                Ok(())
+            }
+            Err(_) if s.failing => Ok(()),
+            Err(e) => {
+                s.failing = true;
+                Err(e)
+            }
+        }
     }
 
     /// Remembers (or, with `None`, forgets) which peer served `hash`'s saved chunk list.
@@ -571,13 +665,19 @@ impl NodeHandle {
         .await;
     }
 
-    /// Records just accepted: the files they name are referenced if held, else queued.
-    pub(crate) fn attachments_arrived(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
+    /// Records just accepted: the files they name are referenced if held, else queued. The
+    /// ingest's `settle` is dropped once that is written.
+    pub(crate) fn attachments_arrived(
+        &self,
+        records: Vec<(ObjectId, Vec<Attachment>)>,
+        settle: Option<Settle>,
+    ) {
         if records.is_empty() {
             return;
         }
         let node = self.clone();
         tokio::spawn(async move {
+            let _settle = settle;
             let att = node.attachments().clone();
             let held = tokio::task::spawn_blocking(move || {
                 let mut held = Vec::new();
@@ -1434,6 +1534,47 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
     })
 }
 
+/// At start (blocking): the records stored after the settled mark saved in `data_dir`, with
+/// the files they name — their files may never have been referenced or queued (the node
+/// stopped between a group commit and that step). Without the file (a store an older release
+/// ran, a restore) nothing is settled again, and the mark starts at the store's sequence.
+pub(crate) fn unsettled(
+    store: &accord_store::Store,
+    data_dir: &Path,
+) -> Vec<(ObjectId, Vec<Attachment>)> {
+    let Some(mark) = std::fs::read_to_string(data_dir.join(SETTLED_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    else {
+        return Vec::new();
+    };
+    if mark >= store.seq() {
+        return Vec::new();
+    }
+    let limits = store.trust().limits().for_stored();
+    let mut out = Vec::new();
+    for id in store.ids_since(mark).unwrap_or_default() {
+        let Ok(Some(bytes)) = store.get_bytes(&id) else {
+            continue;
+        };
+        let Some(body) = accord_core::envelope::body_of(&bytes) else {
+            continue;
+        };
+        if let Ok(Object::Record(r)) = Object::decode_body(body, &limits)
+            && !r.attachments.is_empty()
+        {
+            out.push((id, r.attachments));
+        }
+    }
+    if !out.is_empty() {
+        info!(
+            records = out.len(),
+            "settling again the files of records stored after the last saved mark"
+        );
+    }
+    out
+}
+
 /// A backup's copy of a file of `size` bytes, if it is a regular file of exactly that size:
 /// a symbolic link (to `/dev/zero`, say), a pipe, a device or a file of another size in the
 /// backup's directory is left alone (the file is then fetched from peers), never read whole.
@@ -1510,6 +1651,27 @@ mod tests {
             ObjectId([0; 32]),
             accord_core::attachment::describe("x.txt", b"x"),
         )
+    }
+
+    /// The settled mark stays before every ingest in flight, moves on as they end, and is
+    /// saved as a number in the data directory.
+    #[test]
+    fn the_settled_mark_stays_before_ingests_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let att =
+            Arc::new(Attachments::open(dir.path(), AttachmentsConfig::default(), 1 << 20).unwrap());
+        assert_eq!(att.settled_mark(7), 7);
+        let first = att.settle_begin(10);
+        let second = att.settle_begin(12);
+        assert_eq!(att.settled_mark(15), 10);
+        drop(first);
+        assert_eq!(att.settled_mark(15), 12);
+        att.save_settled(dir.path(), 15).unwrap();
+        let saved = || std::fs::read_to_string(dir.path().join(SETTLED_FILE)).unwrap();
+        assert_eq!(saved(), "12");
+        drop(second);
+        att.save_settled(dir.path(), 15).unwrap();
+        assert_eq!(saved(), "15");
     }
 
     /// Files no peer holds (a hostile record naming many, all of low hashes) do not keep the

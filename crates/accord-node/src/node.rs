@@ -102,6 +102,8 @@ pub struct PeerView {
 
 struct Inner {
     store: mpsc::Sender<Job>,
+    /// The data directory (the settled mark of attachments is saved in it).
+    data_dir: std::path::PathBuf,
     net: NetworkHandle,
     accepted: broadcast::Sender<Arc<Verified<Object>>>,
     started: Instant,
@@ -246,7 +248,7 @@ impl Node {
         let index_opts = cfg.search.index_options();
         let index_nice = cfg.search.index_nice;
         let preload_files = cfg.preload.clone();
-        let (store, search, health, attachments) =
+        let (store, search, health, attachments, unsettled) =
             tokio::task::spawn_blocking(move || -> Result<_, NodeError> {
                 let health =
                     crate::health::HealthState::open(dir.join("evidence")).map_err(|e| {
@@ -291,7 +293,8 @@ impl Node {
                     att_cfg,
                     store.trust().limits().max_attachment_bytes,
                 )?;
-                Ok((store, search, health, attachments))
+                let unsettled = crate::attachments::unsettled(&store, &dir);
+                Ok((store, search, health, attachments, unsettled))
             })
             .await
             .map_err(|e| NodeError::Store(e.to_string()))??;
@@ -403,6 +406,7 @@ impl Node {
                 withhold_from: cfg.sync.withhold_from.iter().cloned().collect(),
                 attachments: Arc::new(attachments),
                 disk: Arc::new(disk_guard(&cfg.data_dir, &cfg.store)),
+                data_dir: cfg.data_dir.clone(),
                 transport_max_object_bytes,
             }),
         };
@@ -423,6 +427,10 @@ impl Node {
         // could not be started) are read now, and those whose text the index never committed
         // indexed again.
         tokio::spawn(handle.clone().read_unread_attachments(index_committed_at));
+        // The files of records stored after the last saved settled mark (the node stopped
+        // before they were referenced or queued), then the mark from here on.
+        handle.attachments_arrived(unsettled, None);
+        handle.save_settled().await;
         let loop_task = tokio::spawn(event_loop(
             handle.clone(),
             events,
@@ -570,6 +578,16 @@ impl NodeHandle {
 
     pub(crate) fn attachments(&self) -> &Arc<crate::attachments::Attachments> {
         &self.inner.attachments
+    }
+
+    /// Saves the settled mark of attachments if it moved (off the async workers).
+    pub(crate) async fn save_settled(&self) {
+        // The sequence number is read before the ingests in flight are: see `settled_mark`.
+        let seq = self.seq();
+        let (att, dir) = (self.attachments().clone(), self.inner.data_dir.clone());
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || att.save_settled(&dir, seq)).await {
+            warn!(error = %e, "the settled mark of attachments was not saved");
+        }
     }
 
     pub(crate) fn health(&self) -> &crate::health::HealthState {
@@ -831,8 +849,11 @@ impl NodeHandle {
         // queueing, the trust re-check of a revocation, the gossip of a submission — while the
         // objects stayed stored, so their files were never fetched (or an uploaded one was
         // collected as an orphan a day later) and peers learnt them only by reconciliation.
+        // Until this is dropped (the accepted records' files referenced or queued), the settled
+        // mark stays before this ingest's records.
+        let settle = self.attachments().settle_begin(self.seq());
         let node = self.clone();
-        tokio::spawn(async move { node.store_prepared(items, source, started).await })
+        tokio::spawn(async move { node.store_prepared(items, source, started, settle).await })
             .await
             .map_err(|e| NodeError::Store(format!("the ingest task ended: {e}")))?
     }
@@ -844,6 +865,7 @@ impl NodeHandle {
         items: Vec<worker::Prepared>,
         source: Source,
         started: std::time::Instant,
+        settle: crate::attachments::Settle,
     ) -> Result<IngestResult, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -893,7 +915,7 @@ impl NodeHandle {
                     node.reference_local(files.clone()).await;
                     node.reference_held(again).await;
                 }
-                node.attachments_arrived(files);
+                node.attachments_arrived(files, Some(settle));
             })
             .await;
         }
@@ -1163,6 +1185,9 @@ impl NodeHandle {
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        // The store's last word: a clean stop settles nothing again at the next start (the
+        // files of ingests still in flight stay after the mark).
+        self.save_settled().await;
         info!(member = %self.inner.member, "node stopped");
     }
 }
@@ -1302,6 +1327,8 @@ async fn event_loop(
     let beat = std::time::Duration::from_secs(node.inner.health_config.heartbeat_secs.max(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut settled = tokio::time::interval(crate::attachments::SETTLED_SAVE_INTERVAL);
+    settled.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Attachments no live record needs are collected a minute after start, then hourly.
     let mut collect = tokio::time::interval_at(
         tokio::time::Instant::now() + std::time::Duration::from_secs(60),
@@ -1325,6 +1352,11 @@ async fn event_loop(
                         debug!(error = %e, "attachment collection failed");
                     }
                 });
+                continue;
+            }
+            _ = settled.tick() => {
+                let node = node.clone();
+                work.spawn(async move { node.save_settled().await });
                 continue;
             }
             _ = heartbeat.tick() => {
