@@ -428,6 +428,21 @@ async fn a_second_node_on_a_taken_peer_port_is_refused_at_start() {
         "{msg}"
     );
     a.shutdown().await;
+    // One port on IPv4 and IPv6 at once is no clash with itself (the check of the IPv6 address
+    // must not take the node's own IPv4 listener for another process).
+    let free = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut cfg = tf.config(1, vec![], accord_node::AdmissionMode::default());
+    cfg.network.listen = vec![
+        format!("/ip4/0.0.0.0/tcp/{free}"),
+        format!("/ip6/::/tcp/{free}"),
+    ];
+    let both = accord_node::Node::spawn(cfg)
+        .await
+        .unwrap_or_else(|e| panic!("IPv4 and IPv6 on port {free}: {e}"));
+    both.shutdown().await;
 }
 
 async fn metric(node: &accord_node::NodeHandle, name: &str) -> f64 {

@@ -330,12 +330,16 @@ impl Network {
                 .with_swarm_config(swarm_config)
                 .build(),
         };
-        for addr in &cfg.listen {
-            if cfg.sim.is_none()
-                && let Some(reason) = port_taken(addr)
-            {
-                return Err(NetError::CannotListen(addr.clone(), reason));
+        // Every address is probed before any is listened on: the node's own IPv4 listener
+        // would otherwise be in the way of the probe of its IPv6 one.
+        if cfg.sim.is_none() {
+            for addr in &cfg.listen {
+                if let Some(reason) = port_taken(addr) {
+                    return Err(NetError::CannotListen(addr.clone(), reason));
+                }
             }
+        }
+        for addr in &cfg.listen {
             swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen(addr.clone(), listen_error(&e)))?;
@@ -1269,8 +1273,21 @@ fn port_taken(addr: &Multiaddr) -> Option<String> {
     if port == 0 {
         return None;
     }
-    match std::net::TcpListener::bind((ip, port)) {
-        Ok(_) => None,
+    // As libp2p binds: address reuse (a port whose last connections are closing is free), and
+    // an IPv6 socket for IPv6 only (`[::]` does not take the IPv4 port too).
+    let at = std::net::SocketAddr::new(ip, port);
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(at),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .ok()?;
+    if ip.is_ipv6() {
+        socket.set_only_v6(true).ok()?;
+    }
+    socket.set_reuse_address(true).ok()?;
+    match socket.bind(&at.into()) {
+        Ok(()) => None,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(format!(
             "port {port} is in use by another process (another node on this machine?): give this node another port"
         )),
