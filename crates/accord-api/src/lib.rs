@@ -663,6 +663,7 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
         "clock": s.clock.map(|c| json!({
             "offset_ms": c.offset_ms,
             "nodes": c.nodes,
+            "members": c.members,
             "off": c.is_off(),
         })),
         "sync": sync_json(&node),

@@ -393,7 +393,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "listen": ["/ip4/10.0.0.5/tcp/4001"],
             "disk": {"free_bytes": 52_613_349_376_u64, "min_free_bytes": 536_870_912, "low": false},
             "restart_needed": null,
-            "clock": {"offset_ms": -42, "nodes": 5, "off": false}
+            "clock": {"offset_ms": -42, "nodes": 5, "members": 3, "off": false}
         }),
         ("get", "/v1/peers") => json!({"peers": [{
             "peer_id": "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq", "member": "BY",

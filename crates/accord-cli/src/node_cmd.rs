@@ -796,15 +796,19 @@ async fn published_already(
 /// The status line of the node's clock against its peers', when they were heard.
 fn clock_line(c: &serde_json::Value) -> Option<String> {
     let offset = c["offset_ms"].as_i64()?;
-    let nodes = util::count(c["nodes"].as_u64().unwrap_or(0), "node", "nodes");
+    let heard = format!(
+        "{} of {} heard",
+        util::count(c["nodes"].as_u64().unwrap_or(0), "node", "nodes"),
+        util::count(c["members"].as_u64().unwrap_or(0), "member", "members")
+    );
     let secs = offset.unsigned_abs() as f64 / 1000.0;
     Some(if c["off"].as_bool() == Some(true) {
         let how = if offset > 0 { "behind" } else { "ahead of" };
         format!(
-            "WRONG: {secs:.0} s {how} its peers' (the median of {nodes} heard): check the machine's time synchronisation (NTP)"
+            "WRONG: {secs:.0} s {how} its peers' ({heard}): check the machine's time synchronisation (NTP)"
         )
     } else {
-        format!("in step with its peers' ({secs:.1} s apart, the median of {nodes} heard)")
+        format!("in step with its peers' ({secs:.1} s apart; {heard})")
     })
 }
 
@@ -1009,12 +1013,13 @@ mod tests {
     fn a_node_that_must_be_restarted_fails_the_status() {
         assert!(needs_no_restart(&json!({"member": "KZ", "restart_needed": null})).is_ok());
         assert_eq!(
-            clock_line(&json!({"offset_ms": 3_600_200, "nodes": 2, "off": true})).unwrap(),
-            "WRONG: 3600 s behind its peers' (the median of 2 nodes heard): check the machine's time synchronisation (NTP)"
+            clock_line(&json!({"offset_ms": 3_600_200, "nodes": 2, "members": 2, "off": true}))
+                .unwrap(),
+            "WRONG: 3600 s behind its peers' (2 nodes of 2 members heard): check the machine's time synchronisation (NTP)"
         );
         assert_eq!(
-            clock_line(&json!({"offset_ms": -42, "nodes": 5, "off": false})).unwrap(),
-            "in step with its peers' (0.0 s apart, the median of 5 nodes heard)"
+            clock_line(&json!({"offset_ms": -42, "nodes": 5, "members": 1, "off": false})).unwrap(),
+            "in step with its peers' (0.0 s apart; 5 nodes of 1 member heard)"
         );
         assert_eq!(clock_line(&json!(null)), None);
         assert!(needs_no_restart(&json!({"member": "KZ"})).is_ok());

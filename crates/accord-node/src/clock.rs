@@ -28,11 +28,14 @@ const WARN_EVERY_MS: u64 = 10 * 60 * 1000;
 /// This node's clock against its peers'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ClockOffset {
-    /// The median of the other nodes' clocks minus this node's, in milliseconds: positive when
-    /// this node's clock is behind theirs.
+    /// Other nodes' clocks minus this node's, in milliseconds (positive when this node's clock
+    /// is behind theirs): the median over the members heard of each member's median over its
+    /// nodes, so that a member counts once however many nodes it certifies.
     pub offset_ms: i64,
-    /// The nodes heard within the last 15 minutes it is the median of.
+    /// The nodes heard within the last 15 minutes.
     pub nodes: usize,
+    /// The members they belong to.
+    pub members: usize,
 }
 
 impl ClockOffset {
@@ -42,57 +45,109 @@ impl ClockOffset {
     }
 }
 
-/// The last heartbeat time of each node heard, against this node's clock.
+/// What one node's latest heartbeat showed.
+#[derive(Debug, Clone)]
+struct Heard {
+    member: String,
+    issued: Timestamp,
+    /// `issued − now` at receipt.
+    ahead: i64,
+    at: Timestamp,
+}
+
+/// The latest heartbeat time of each node heard, against this node's clock.
 #[derive(Debug, Default)]
 pub(crate) struct ClockBook {
-    /// Per node key: `issued − now` at receipt, and `now`.
-    heard: BTreeMap<PublicKey, (i64, Timestamp)>,
+    heard: BTreeMap<PublicKey, Heard>,
     warned_at: Option<Timestamp>,
 }
 
+/// The median of a non-empty list (the mean of the middle two for an even count).
+fn median(mut v: Vec<i64>) -> i64 {
+    v.sort_unstable();
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        let (a, b) = (v[n / 2 - 1], v[n / 2]);
+        a / 2 + b / 2 + (a % 2 + b % 2) / 2
+    }
+}
+
 impl ClockBook {
-    /// A heartbeat of `node` issued at `issued`, received at `now` (its signature and
-    /// certificate checked; its time not yet judged).
-    pub(crate) fn heard(&mut self, node: PublicKey, issued: Timestamp, now: Timestamp) {
-        if !self.heard.contains_key(&node)
-            && self.heard.len() >= CLOCK_NODES
-            && let Some(oldest) = self
+    /// A heartbeat of `node` of `member` issued at `issued`, received at `now` (its signature
+    /// and certificate checked; its time not yet judged). One no newer than the node's latest
+    /// heard is not taken: a replay of an old heartbeat (anyone may send one again once gossip
+    /// forgot it) would otherwise pass for that node's clock being behind.
+    pub(crate) fn heard(
+        &mut self,
+        node: PublicKey,
+        member: &str,
+        issued: Timestamp,
+        now: Timestamp,
+    ) {
+        if self.heard.get(&node).is_some_and(|h| h.issued >= issued) {
+            return;
+        }
+        if !self.heard.contains_key(&node) && self.heard.len() >= CLOCK_NODES {
+            // The member holding the most nodes gives up its longest silent one: one member
+            // certifying many keys fills the book no further than its share.
+            let mut per_member: BTreeMap<&str, usize> = BTreeMap::new();
+            for h in self.heard.values() {
+                *per_member.entry(h.member.as_str()).or_default() += 1;
+            }
+            let most = per_member
+                .into_iter()
+                .max_by_key(|(_, n)| *n)
+                .map(|(m, _)| m.to_string());
+            let oldest = self
                 .heard
                 .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| *k)
-        {
-            self.heard.remove(&oldest);
+                .filter(|(_, h)| Some(&h.member) == most.as_ref())
+                .min_by_key(|(_, h)| h.at)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.heard.remove(&k);
+            }
         }
         let ahead = i64::try_from(issued.0)
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::try_from(now.0).unwrap_or(i64::MAX));
-        self.heard.insert(node, (ahead, now));
+        self.heard.insert(
+            node,
+            Heard {
+                member: member.to_string(),
+                issued,
+                ahead,
+                at: now,
+            },
+        );
     }
 
     /// The offset, from at least [`CLOCK_MIN_NODES`] nodes heard within [`CLOCK_WINDOW_MS`].
     pub(crate) fn offset(&self, now: Timestamp) -> Option<ClockOffset> {
-        let mut ahead: Vec<i64> = self
+        let mut by_member: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        let mut nodes = 0;
+        for h in self
             .heard
             .values()
-            .filter(|(_, at)| at.0.saturating_add(CLOCK_WINDOW_MS) >= now.0)
-            .map(|(a, _)| *a)
-            .collect();
-        if ahead.len() < CLOCK_MIN_NODES {
+            .filter(|h| h.at.0.saturating_add(CLOCK_WINDOW_MS) >= now.0)
+        {
+            by_member
+                .entry(h.member.as_str())
+                .or_default()
+                .push(h.ahead);
+            nodes += 1;
+        }
+        if nodes < CLOCK_MIN_NODES {
             return None;
         }
-        ahead.sort_unstable();
-        let n = ahead.len();
-        let median = if n % 2 == 1 {
-            ahead[n / 2]
-        } else {
-            // The mean of the middle two, without overflow.
-            let (a, b) = (ahead[n / 2 - 1], ahead[n / 2]);
-            a / 2 + b / 2 + (a % 2 + b % 2) / 2
-        };
+        let members = by_member.len();
+        let offset_ms = median(by_member.into_values().map(median).collect());
         Some(ClockOffset {
-            offset_ms: median,
-            nodes: n,
+            offset_ms,
+            nodes,
+            members,
         })
     }
 
@@ -119,64 +174,90 @@ mod tests {
     }
 
     #[test]
-    fn the_offset_is_the_median_of_recent_nodes_and_one_liar_does_not_move_it() {
+    fn the_offset_is_the_median_of_members_and_one_liar_does_not_move_it() {
         let mut c = ClockBook::default();
         let t = Timestamp(1_000_000_000);
-        c.heard(key(1), Timestamp(t.0 + 3_600_000), t);
+        c.heard(key(1), "BY", Timestamp(t.0 + 3_600_000), t);
         assert_eq!(c.offset(t), None, "one node is not enough");
-        c.heard(key(2), Timestamp(t.0 + 3_600_400), t);
+        c.heard(key(2), "AM", Timestamp(t.0 + 3_600_400), t);
         assert_eq!(
             c.offset(t),
             Some(ClockOffset {
                 offset_ms: 3_600_200,
-                nodes: 2
+                nodes: 2,
+                members: 2
             })
         );
-        // A third node, lying by a day, leaves the median with the two that agree.
-        c.heard(key(3), Timestamp(t.0 + 86_400_000), t);
+        // A third member, lying by a day, leaves the median with the two that agree.
+        c.heard(key(3), "KG", Timestamp(t.0 + 86_400_000), t);
         assert_eq!(c.offset(t).map(|o| o.offset_ms), Some(3_600_400));
         // Behind: negative.
         let mut d = ClockBook::default();
-        for n in 1..=3 {
-            d.heard(key(n), Timestamp(t.0 - 120_000), t);
+        for (n, m) in [(1, "BY"), (2, "AM"), (3, "KG")] {
+            d.heard(key(n), m, Timestamp(t.0 - 120_000), t);
         }
         assert_eq!(d.offset(t).map(|o| o.offset_ms), Some(-120_000));
         // A node heard again counts once, with its latest heartbeat.
-        d.heard(key(1), t, t);
+        d.heard(key(1), "BY", Timestamp(t.0 + 1), t);
         assert_eq!(d.offset(t).map(|o| o.nodes), Some(3));
         // Heartbeats older than the window no longer count.
         let later = Timestamp(t.0 + CLOCK_WINDOW_MS + 1);
         assert_eq!(d.offset(later), None);
     }
 
+    /// A member certifying many nodes has one vote; a replayed old heartbeat is not taken for
+    /// its node's clock.
+    #[test]
+    fn many_nodes_of_one_member_and_replays_do_not_move_the_offset() {
+        let mut c = ClockBook::default();
+        let t = Timestamp(1_000_000_000);
+        c.heard(key(1), "BY", t, t);
+        c.heard(key(2), "AM", Timestamp(t.0 + 10), t);
+        for n in 10..60 {
+            c.heard(key(n), "XX", Timestamp(t.0 + 86_400_000), t);
+        }
+        let o = c.offset(t).unwrap();
+        assert_eq!((o.nodes, o.members), (52, 3));
+        assert_eq!(o.offset_ms, 10, "the median of BY, AM and XX's one vote");
+        // BY's heartbeat of an hour ago sent again: ignored.
+        c.heard(key(1), "BY", Timestamp(t.0 - 3_600_000), t);
+        assert_eq!(c.offset(t).unwrap().offset_ms, 10);
+    }
+
     #[test]
     fn a_wrong_clock_is_warned_about_once_in_ten_minutes_and_a_right_one_never() {
         let mut c = ClockBook::default();
         let t = Timestamp(1_000_000_000);
-        c.heard(key(1), Timestamp(t.0 + 30_000), t);
-        c.heard(key(2), Timestamp(t.0 + 40_000), t);
+        c.heard(key(1), "BY", Timestamp(t.0 + 30_000), t);
+        c.heard(key(2), "AM", Timestamp(t.0 + 40_000), t);
         assert_eq!(c.warning_due(t), None, "35 s is within a minute");
-        c.heard(key(1), Timestamp(t.0 + 600_000), t);
-        c.heard(key(2), Timestamp(t.0 + 600_000), t);
+        c.heard(key(1), "BY", Timestamp(t.0 + 600_000), t);
+        c.heard(key(2), "AM", Timestamp(t.0 + 600_000), t);
         assert!(c.warning_due(t).is_some_and(|o| o.is_off()));
         assert_eq!(c.warning_due(Timestamp(t.0 + 60_000)), None);
         let t2 = Timestamp(t.0 + WARN_EVERY_MS);
-        c.heard(key(1), Timestamp(t2.0 + 600_000), t2);
-        c.heard(key(2), Timestamp(t2.0 + 600_000), t2);
+        c.heard(key(1), "BY", Timestamp(t2.0 + 600_000), t2);
+        c.heard(key(2), "AM", Timestamp(t2.0 + 600_000), t2);
         assert!(c.warning_due(t2).is_some());
     }
 
+    /// When the book is full, the member holding the most nodes gives up its longest silent one.
     #[test]
-    fn the_book_keeps_the_most_recently_heard_nodes() {
+    fn the_book_makes_room_from_the_member_holding_the_most() {
         let mut c = ClockBook::default();
+        let honest = key(1);
+        c.heard(honest, "BY", Timestamp(1), Timestamp(1));
         for n in 0..(CLOCK_NODES + 10) {
-            let mut seed = [0u8; 32];
+            let mut seed = [7u8; 32];
             seed[..8].copy_from_slice(&(n as u64).to_le_bytes());
             let k = accord_core::SecretKey::from_seed(seed).public_key();
             let at = Timestamp(1_000_000 + n as u64);
-            c.heard(k, at, at);
+            c.heard(k, "XX", at, at);
         }
         assert_eq!(c.heard.len(), CLOCK_NODES);
-        assert!(c.heard.values().all(|(_, at)| at.0 >= 1_000_010));
+        assert!(
+            c.heard.contains_key(&honest),
+            "the other member's node was pushed out"
+        );
     }
 }

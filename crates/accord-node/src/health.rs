@@ -586,20 +586,28 @@ impl NodeHandle {
             .unwrap_or_else(|e| e.into_inner())
             .warning_due(t);
         if let Some(o) = due {
-            let (secs, how) = (
-                o.offset_ms.unsigned_abs() / 1000,
-                if o.offset_ms > 0 {
-                    "behind"
-                } else {
-                    "ahead of"
-                },
-            );
+            let secs = o.offset_ms.unsigned_abs() / 1000;
+            let skew = trust.limits().max_future_skew_ms / 1000;
+            // Behind, this node refuses its peers' fresh records and heartbeats ("from the
+            // future"); ahead, its peers refuse its own, and show it down.
+            let (how, then) = if o.offset_ms > 0 {
+                (
+                    "behind",
+                    "it refuses its peers' fresh records and heartbeats and shows their nodes down",
+                )
+            } else {
+                (
+                    "ahead of",
+                    "its peers refuse its fresh records and heartbeats and show it down",
+                )
+            };
             warn!(
                 offset_ms = o.offset_ms,
                 nodes = o.nodes,
-                "this node's clock is {secs} s {how} its peers' (the median of {} nodes' heartbeats): check its time synchronisation (NTP). Beyond the charter's skew ({} s) it refuses their records and heartbeats, and shows them down",
+                members = o.members,
+                "this node's clock is {secs} s {how} its peers' (from the heartbeats of {} nodes of {} members): check its time synchronisation (NTP); beyond the charter's skew of {skew} s {then}",
                 o.nodes,
-                trust.limits().max_future_skew_ms / 1000
+                o.members
             );
         }
         Ok(())
@@ -657,7 +665,12 @@ impl NodeHandle {
                     .clock
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .heard(hb.heartbeat().node, hb.heartbeat().issued, t);
+                    .heard(
+                        hb.heartbeat().node,
+                        &hb.heartbeat().member,
+                        hb.heartbeat().issued,
+                        t,
+                    );
             }
             check_heartbeat_time(&hb, &trust, t, cfg.ttl_secs.saturating_mul(1000)).map(|()| hb)
         });
