@@ -202,7 +202,22 @@ pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option
                 &format!("line {} column {}", at.line() + 1, at.column()),
             );
         }
-        anyhow!("{name}: front matter: {msg} ({QUOTING_HINT})")
+        // The quoting hint for what the YAML scanner could not read, not for a field's
+        // value or name (those messages say what is wrong already).
+        let data = [
+            "missing field",
+            "unknown field",
+            "duplicate field",
+            "invalid type",
+            "invalid value",
+            "invalid length",
+            "unknown variant",
+        ];
+        if data.iter().any(|d| msg.contains(d)) {
+            anyhow!("{name}: front matter: {msg}")
+        } else {
+            anyhow!("{name}: front matter: {msg} ({QUOTING_HINT})")
+        }
     })?;
     Ok((input, Some(body.to_string())))
 }
@@ -216,15 +231,24 @@ const QUOTING_HINT: &str = "a value holding \": \" or \" #\", or starting with o
 const TEXT_KEYS: [&str; 5] = ["title", "summary", "name", "reason", "body"];
 
 /// The first line (the file's line number, counting the opening `---`) whose text value —
-/// of a [`TEXT_KEYS`] key or a list item — is unquoted and holds ` #`, with the value as
-/// written and what YAML would keep of it. Block scalars (`body: |`) are text as written and
-/// are skipped; a comment on a line of its own or after a code (`date: 2025-01-01 # decree`)
-/// is left alone.
+/// of a [`TEXT_KEYS`] key or an item of `tags:` — is unquoted and holds ` #` (or a tab and
+/// `#`), with the value as written and what YAML would keep of it. Block scalars (`body: |`)
+/// and quoted values are text as written and are skipped; a comment on a line of its own or
+/// after a code or an id (`date: 2025-01-01 # decree`, `- e-government # 3`) is left alone.
 fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
+    // The column of the key whose block scalar the following deeper lines belong to.
     let mut block: Option<usize> = None;
+    // Inside a double-quoted value that runs over several lines.
+    let mut quoted = false;
+    // The key owning the block sequence (`tags:` then `- item` lines), with its column.
+    let mut owner: Option<(usize, String)> = None;
     for (i, line) in yaml.lines().enumerate() {
         let indent = line.len() - line.trim_start().len();
         let content = line.trim();
+        if quoted {
+            quoted = !closes_quote(content);
+            continue;
+        }
         if let Some(b) = block {
             if content.is_empty() || indent > b {
                 continue;
@@ -234,26 +258,63 @@ fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
         if content.is_empty() || content.starts_with('#') {
             continue;
         }
-        let item = content.strip_prefix("- ").map(str::trim_start);
-        let entry = item.unwrap_or(content);
-        let (value, text) = match entry.split_once(": ") {
-            Some((key, v)) => (v.trim(), TEXT_KEYS.contains(&key.trim())),
-            None if entry.ends_with(':') => continue,
-            // A list item of its own (a tag): text.
-            None => (entry, item.is_some()),
+        let item = content
+            .strip_prefix('-')
+            .filter(|r| r.is_empty() || r.starts_with([' ', '\t']));
+        let (entry, column) = match item {
+            Some(rest) => (
+                rest.trim_start(),
+                indent + (content.len() - rest.trim_start().len()),
+            ),
+            None => (content, indent),
+        };
+        if item.is_none() && owner.as_ref().is_some_and(|(c, _)| indent <= *c) {
+            owner = None;
+        }
+        let (value, text) = match entry
+            .split_once(':')
+            .filter(|(k, v)| !k.contains(' ') && (v.is_empty() || v.starts_with([' ', '\t'])))
+        {
+            Some((key, v)) if v.trim().is_empty() => {
+                owner = Some((column, key.to_string()));
+                continue;
+            }
+            Some((key, v)) => (v.trim(), TEXT_KEYS.contains(&key)),
+            // A list item of its own: text under `tags:`, a code or an id elsewhere.
+            None => (
+                entry,
+                item.is_some() && owner.as_ref().is_some_and(|(_, k)| k == "tags"),
+            ),
         };
         if value.starts_with(['|', '>']) {
-            block = Some(indent);
+            block = Some(column);
             continue;
         }
-        if !text || value.starts_with(['"', '\'', '[', '{']) {
+        if let Some(rest) = value.strip_prefix('"') {
+            quoted = !closes_quote(rest);
             continue;
         }
-        if let Some(at) = value.find(" #") {
+        if !text || value.starts_with(['\'', '[', '{']) {
+            continue;
+        }
+        if let Some(at) = value.find(" #").or_else(|| value.find("\t#")) {
             return Some((i + 2, value.to_string(), value[..at].trim_end().to_string()));
         }
     }
     None
+}
+
+/// Whether a double-quoted value's text (after its opening quote) closes on this line.
+fn closes_quote(rest: &str) -> bool {
+    let mut escaped = false;
+    for c in rest.chars() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return true,
+            _ => escaped = false,
+        }
+    }
+    false
 }
 
 /// A file a record attaches: its SHA-256 and where it is read from (to upload it with the
@@ -603,7 +664,18 @@ mod tests {
         assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(4));
         let yaml = "attachments:\n  - path: a.pdf\n    name: Annex #2\n";
         assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(4));
+        let yaml = "tags:\n- law\t#5\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(3));
+        // A sibling key after an item's block scalar is read again.
+        let yaml =
+            "attachments:\n  - name: |\n      Annex\n    path: a #b.pdf\n    name: Plan #2\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(6));
         for fine in [
+            "directions:\n  - e-government  # 3\n  - regulation\n",
+            "references:\n  - 3f2a9b  # the 2023 decree\ntags: [a]\n",
+            "tags:\n  - law\ndirections:\n  - regulation # old code\n",
+            "summary: \"A long summary\n  - with a line # that looks like an item\"\ntitle: Fine\n",
+            "links:\n  - url: https://example.org/page#section\n    title: \"Page\"\n",
             "title: \"Закон #5 о данных\"\n",
             "title: 'Rule #5'\n",
             "# a comment of its own\ntitle: Plain\n",

@@ -332,8 +332,8 @@ fn bad_record_inputs_name_the_field() {
         ),
         // YAML would read " #5 applies" as a comment and sign "Rule".
         (
-            RECORD_MD.replace("tags: [egov]", "tags: [egov]\nsummary: Rule #5 applies"),
-            "line 9: YAML reads \" #\" as the start of a comment, so \"Rule #5 applies\" would be signed as \"Rule\": put the value in double quotes",
+            RECORD_MD.replace("summary: \"Краткое описание\"", "summary: Rule #5 applies"),
+            "line 7: YAML reads \" #\" as the start of a comment, so \"Rule #5 applies\" would be signed as \"Rule\": put the value in double quotes",
         ),
         // A date before 1970 is named as too early, not as misformed.
         (
@@ -347,10 +347,28 @@ fn bad_record_inputs_name_the_field() {
         ),
         // A colon and space in an unquoted title: the parser's words, and what to do.
         (
-            RECORD_MD.replace("tags: [egov]", "tags: [egov]\nsummary: Закон: о данных"),
+            RECORD_MD.replace("summary: \"Краткое описание\"", "summary: Закон: о данных"),
             "goes in double quotes",
         ),
     ];
+    // A wrong field is named without the quoting advice, which is for what YAML cannot read.
+    let missing = RECORD_MD.replace("kind: regulatory-note\n", "");
+    fs::write(d.join("missing.md"), &missing).unwrap();
+    accord(d)
+        .args([
+            "sign",
+            "missing.md",
+            "--key",
+            "dev/KZ/publisher.key",
+            "--charter",
+            "dev/charter.cbor",
+            "--out",
+            "o.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing field `kind`"))
+        .stderr(predicate::str::contains("double quotes").not());
     for (i, (text, expect)) in cases.iter().enumerate() {
         let name = format!("bad{i}.md");
         fs::write(d.join(&name), text).unwrap();
