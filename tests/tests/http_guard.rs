@@ -699,6 +699,105 @@ async fn submissions_are_read_within_a_budget_of_the_bytes_that_arrived() {
     node.shutdown().await;
 }
 
+/// A record of about `size` bytes, signed by member 0's publisher.
+fn record_of(tf: &TestFed, title: &str, size: usize) -> accord_core::SignedObject {
+    let mut body = tf.fed.record_body(0, title, now());
+    body.body = std::collections::BTreeMap::from([("en".to_string(), "word ".repeat(size / 5))]);
+    accord_core::Object::Record(body).sign(&tf.fed.members[0].publisher)
+}
+
+/// A client that sends a submission and goes away while it waits for the store keeps its room
+/// in the submission budget until the submission is stored (the store stage runs on without
+/// it): it gave the room back at once, so clients doing that over and over held submissions in
+/// memory beyond the budget. Played with the store thread held busy and a budget of 64 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitter_gone_while_its_objects_wait_keeps_their_room_in_the_budget() {
+    let tf = TestFed::new(&["KZ"], 71).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            submit_bytes_at_once: 64 << 10,
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let first = record_of(&tf, "first", 40_000);
+    let first_id = first.id();
+    let (first, second) = (
+        first.into_bytes(),
+        record_of(&tf, "second", 40_000).into_bytes(),
+    );
+    let (gate, wait) = std::sync::mpsc::channel::<()>();
+    let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
+    let busy = tokio::spawn({
+        let node = node.clone();
+        async move {
+            node.read(move |_| {
+                let _ = started.send(());
+                wait.recv().is_ok()
+            })
+            .await
+        }
+    });
+    busy_now.await.unwrap();
+    let mut gone = TcpStream::connect(&addr).await.unwrap();
+    gone.write_all(
+        format!(
+            "POST /v1/objects HTTP/1.1\r\nhost: x\r\ncontent-type: application/cbor\r\ncontent-length: {}\r\n\r\n",
+            first.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    gone.write_all(&first).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            node.store_jobs_waiting() == 1
+        })
+        .await,
+        "the first submission never reached the store's queue"
+    );
+    drop(gone);
+    // For as long as the first waits, a second that needs its room is turned away.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            accord_tests::http()
+                .post(format!("http://{addr}/v1/objects"))
+                .header("content-type", "application/cbor")
+                .body(second.clone())
+                .send(),
+        )
+        .await
+        .expect("the second submission was taken in while the first still waited")
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 503);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gate.send(()).unwrap();
+    assert!(busy.await.unwrap().unwrap());
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            node.get(first_id).await.is_ok_and(|v| v.is_some())
+        })
+        .await,
+        "the gone client's record was not stored"
+    );
+    let r = accord_tests::http()
+        .post(format!("http://{addr}/v1/objects"))
+        .header("content-type", "application/cbor")
+        .body(second)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+    node.shutdown().await;
+}
+
 /// Sends the head of a file upload that announces `len` bytes and asks to be told to go on
 /// (`Expect: 100-continue`): the node answers `100 Continue` when it starts reading the body,
 /// which it does only once the upload holds one of its two slots.

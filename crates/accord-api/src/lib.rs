@@ -269,11 +269,8 @@ async fn submit(
         }
     }
     // Room in the budget for what arrives (held until the verdicts are given).
-    let (body, _room) = match tokio::time::timeout(
-        body_timeout,
-        budget.read(body, MAX_SUBMIT_BYTES),
-    )
-    .await
+    let (body, room) = match tokio::time::timeout(body_timeout, budget.read(body, MAX_SUBMIT_BYTES))
+        .await
     {
         Err(_) => {
             return Err(ApiError(
@@ -368,12 +365,11 @@ async fn submit(
             ),
         ));
     }
-    let (outcomes, visible) = if searchable {
-        let (o, v) = node.submit_searchable(items, SEARCHABLE_WAIT).await?;
-        (o, Some(v))
-    } else {
-        (node.submit(items).await?, None)
-    };
+    // The room stays taken until the objects are stored, even if this client goes away first
+    // (the store stage runs on to its end).
+    let (outcomes, visible) = node
+        .submit_holding(items, Box::new(room), searchable.then_some(SEARCHABLE_WAIT))
+        .await?;
     let results: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({ "id": o.id.map(|i| i.to_string()), "status": o.status, "code": o.code, "reason": o.reason }))

@@ -276,9 +276,13 @@ fn backup_files_readable(
         .filter_map(|a| {
             let path = dir.join(a.sha256.to_string());
             // Regular files only: a link, a pipe (whose opening would wait for a writer) or a
-            // device is left alone by the restore anyway.
-            if !std::fs::symlink_metadata(&path).ok()?.is_file() {
-                return None;
+            // device is left alone by the restore anyway; an absent file is fetched from peers,
+            // but one the system will not let this user look at is named.
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if !m.is_file() => return None,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(e) => return Some((a.sha256.to_string(), e)),
             }
             std::fs::File::open(&path)
                 .err()

@@ -579,9 +579,11 @@ pub fn sign(
             size,
             limit,
         })) => bail!(
-            "{}: the record would be refused: it is {} signed, over the charter's {} for one object; move long text into an attached file (`attachments:` in the front matter)",
+            "{}: the record would be refused: it is {} bytes signed ({}), over the charter's {} bytes ({}) for one object; move long text into an attached file (`attachments:` in the front matter)",
             input.display(),
+            size,
             util::size(size as u64),
+            limit,
             util::size(limit as u64)
         ),
         Verdict::Rejected(r) => bail!("{}: the record would be refused: {r}", input.display()),

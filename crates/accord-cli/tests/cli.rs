@@ -343,7 +343,7 @@ fn bad_record_inputs_name_the_field() {
         // A body over the charter's bound for one object: its size, and what to do.
         (
             format!("{RECORD_MD}\n{}", "слово ".repeat(100_000)),
-            "over the charter's 1.00 MiB for one object; move long text into an attached file",
+            "bytes (1.00 MiB) for one object; move long text into an attached file",
         ),
         // A colon and space in an unquoted title: the parser's words, and what to do.
         (

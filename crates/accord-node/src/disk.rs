@@ -138,8 +138,16 @@ impl DiskGuard {
     /// because the store's lock moved with the old directory. One `stat`; logged once.
     pub(crate) fn moved(&self) -> Option<String> {
         let started = self.identity?;
-        if identity_of(&self.dir) == Some(started) {
-            return None;
+        match std::fs::metadata(&self.dir) {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                if (m.dev(), m.ino()) == started {
+                    return None;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Another failure (a permission taken away, an I/O error) says nothing of a move.
+            Err(_) => return None,
         }
         let why = format!(
             "the data directory {} was moved or replaced while the node ran (a restore into its path?): the node still writes into the directory it opened; stop it, put the right directory at that path, and start it",

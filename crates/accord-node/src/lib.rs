@@ -41,7 +41,7 @@ pub use health::{
     MAX_EVIDENCE_PER_SUBJECT, MemberHealth, NodeHealth, PROTOCOL_VERSION,
 };
 pub use node::{
-    Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
+    Hold, Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,
 };
 pub use sync::{PeerSync, SyncProgress};
 pub use worker::{

@@ -89,6 +89,10 @@ pub struct NodeStatus {
     pub clock: Option<crate::ClockOffset>,
 }
 
+/// Something a submission keeps until its objects are stored (an HTTP request's room in the
+/// memory budget).
+pub type Hold = Box<dyn std::any::Any + Send>;
+
 /// A connected peer for display.
 #[derive(Debug, Clone)]
 pub struct PeerView {
@@ -819,6 +823,17 @@ impl NodeHandle {
         items: Vec<Vec<u8>>,
         source: Source,
     ) -> Result<IngestResult, NodeError> {
+        self.ingest_holding(items, source, None).await
+    }
+
+    /// [`Self::ingest`], keeping `hold` (an HTTP submission's room in the memory budget) until
+    /// the store stage is over, whether or not the caller still waits.
+    async fn ingest_holding(
+        &self,
+        items: Vec<Vec<u8>>,
+        source: Source,
+        hold: Option<Hold>,
+    ) -> Result<IngestResult, NodeError> {
         let started = std::time::Instant::now();
         // Trust objects the node needs to start and to admit peers (its preloaded files, a
         // peer's certificate it already holds: a new one is refused before, in
@@ -853,9 +868,12 @@ impl NodeHandle {
         // mark stays before this ingest's records.
         let settle = self.attachments().settle_begin(self.seq());
         let node = self.clone();
-        tokio::spawn(async move { node.store_prepared(items, source, started, settle).await })
-            .await
-            .map_err(|e| NodeError::Store(format!("the ingest task ended: {e}")))?
+        tokio::spawn(async move {
+            let _hold = hold;
+            node.store_prepared(items, source, started, settle).await
+        })
+        .await
+        .map_err(|e| NodeError::Store(format!("the ingest task ended: {e}")))?
     }
 
     /// The store stage of [`Self::ingest`] and everything that follows an accepted object:
@@ -971,7 +989,24 @@ impl NodeHandle {
 
     /// Submits objects from this node's operator or API: ingest, then gossip what is new.
     pub async fn submit(&self, items: Vec<Vec<u8>>) -> Result<Vec<SubmitOutcome>, NodeError> {
-        Ok(self.submit_at(items).await?.0)
+        Ok(self.submit_at(items, None).await?.0)
+    }
+
+    /// [`Self::submit`] (or, with `searchable`, [`Self::submit_searchable`]) keeping `hold`
+    /// until the objects are stored, even if the caller goes away first: an HTTP submission's
+    /// room in the memory budget stays taken while its objects wait for the store (a client
+    /// that sent a batch and left at once gave its room back while the batch still waited).
+    pub async fn submit_holding(
+        &self,
+        items: Vec<Vec<u8>>,
+        hold: Hold,
+        searchable: Option<std::time::Duration>,
+    ) -> Result<(Vec<SubmitOutcome>, Option<bool>), NodeError> {
+        let (out, seq) = self.submit_at(items, Some(hold)).await?;
+        Ok(match searchable {
+            Some(timeout) => (out, Some(self.wait_searchable(seq, timeout).await)),
+            None => (out, None),
+        })
     }
 
     /// [`Self::submit`], then waits (at most `timeout`) until what it stored is searchable:
@@ -982,13 +1017,17 @@ impl NodeHandle {
         items: Vec<Vec<u8>>,
         timeout: std::time::Duration,
     ) -> Result<(Vec<SubmitOutcome>, bool), NodeError> {
-        let (out, seq) = self.submit_at(items).await?;
+        let (out, seq) = self.submit_at(items, None).await?;
         Ok((out, self.wait_searchable(seq, timeout).await))
     }
 
-    async fn submit_at(&self, items: Vec<Vec<u8>>) -> Result<(Vec<SubmitOutcome>, u64), NodeError> {
+    async fn submit_at(
+        &self,
+        items: Vec<Vec<u8>>,
+        hold: Option<Hold>,
+    ) -> Result<(Vec<SubmitOutcome>, u64), NodeError> {
         // Gossiped by `ingest`'s own task, which a caller going away does not cut short.
-        let r = self.ingest(items, Source::Local).await?;
+        let r = self.ingest_holding(items, Source::Local, hold).await?;
         let mut out = Vec::with_capacity(r.outcomes.len());
         for o in &r.outcomes {
             out.push(SubmitOutcome {

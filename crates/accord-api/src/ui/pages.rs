@@ -726,9 +726,14 @@ pub async fn record(
     // page take turns instead of taking every core.
     let source = pick("body");
     let rendered = match RENDERS.acquire().await {
-        Ok(_turn) => tokio::task::spawn_blocking(move || markdown(&source))
-            .await
-            .unwrap_or_default(),
+        // The turn goes with the render: a reader gone meanwhile (its handler dropped) does not
+        // give it back while the render, which cannot be cut short, still runs.
+        Ok(turn) => tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            markdown(&source)
+        })
+        .await
+        .unwrap_or_default(),
         Err(_) => Default::default(),
     };
     let body = html! {
