@@ -135,7 +135,8 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                 if v.is_empty() || v.chars().count() > max {
                     return Err(p(format!("must be 1 to {max} characters")));
                 }
-                q.publishers.push(v.to_string());
+                // As names are indexed and shown: without hidden or reordering characters.
+                q.publishers.push(accord_search::display_line(v));
             }
             "tag" => {
                 let n = v.chars().count();

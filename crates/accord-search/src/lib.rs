@@ -53,7 +53,9 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// whatever its case ("RU" is Russian, as BCP 47 says). 5: tags are indexed whole too
 /// ([`tag_key`]), for the tag filter ([`SearchQuery::tags`]). 6: tags are case folded, and
 /// ligatures and full-width forms read plain ("Straße" is "strasse", "ﬁ" is "fi", "ё" is "е").
-pub const ANALYSIS_VERSION: u32 = 6;
+/// 7: a title's line breaks read as spaces (its words ran together), noncharacters are taken
+/// out of titles, tags and publishers' names, and publishers' names are cleaned as shown.
+pub const ANALYSIS_VERSION: u32 = 7;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
 /// Most hits of one page of record heads ([`SearchQuery::heads_only`]): an export's whole.
