@@ -740,11 +740,11 @@ pub async fn publish(
     if let accord_core::Object::Record(r) = &obj
         && r.supersedes.is_none()
         && !again
-        && let Some((id, created)) = published_already(node, r).await
+        && let Some((id, created)) = published_already(node, r, &key.public_key()).await
     {
         let title = r.title.get(&r.lang).map(String::as_str).unwrap_or_default();
         bail!(
-            "{}: {} already has an active record titled \"{title}\": {id} (published {created}). Publishing would add a second record beside it, for good (a retry of a publish that seemed to fail, or an edited note?). To replace it, add `supersedes: {id}` to the front matter; to publish a second record anyway, add --again",
+            "{}: this publisher of {} already has an active record titled \"{title}\": {id} (published {created}). Publishing would add a second record beside it, for good (a retry of a publish that seemed to fail, or an edited note?). To replace it, add `supersedes: {id}` to the front matter; to publish a second record anyway, add --again",
             input.display(),
             r.member
         );
@@ -759,14 +759,25 @@ pub async fn publish(
     Ok(())
 }
 
-/// An active record of the same member, kind and title (in the record's language) the node
-/// holds: its id and when it was published. `None` when there is none, or the node cannot say
-/// (the publish then goes on as asked).
+/// An active record of the same publisher (the ministry `key` was delegated to; another
+/// ministry of the member may well use the same title, and may not be superseded), kind and
+/// title (in the record's language) the node holds: its id and when it was published. `None`
+/// when there is none, or the node cannot say — the publisher's delegation unknown to it, a
+/// title over the search's 512 characters, the search not finding it among its first 50 hits
+/// — and the publish then goes on as asked.
 async fn published_already(
     node: &str,
     r: &accord_core::object::Record,
+    key: &accord_core::PublicKey,
 ) -> Option<(String, String)> {
     let title = r.title.get(&r.lang)?.trim();
+    let publishers = get_json(node, "/v1/publishers", &[]).await.ok()?;
+    let publisher = publishers["members"][r.member.as_str()]
+        .as_array()?
+        .iter()
+        .find(|p| p["publisher_key"] == key.to_string().as_str())?["name"]
+        .as_str()
+        .map(accord_search::display_line)?;
     let params: Vec<(String, String)> = [
         ("q", title),
         ("member", r.member.as_str()),
@@ -783,7 +794,10 @@ async fn published_already(
         let same = item["titles"][r.lang.as_str()]
             .as_str()
             .is_some_and(|t| t == shown);
-        let same = same && item["member"] == r.member.as_str() && item["status"] == "active";
+        let same = same
+            && item["member"] == r.member.as_str()
+            && item["publisher"] == publisher.as_str()
+            && item["status"] == "active";
         same.then(|| {
             (
                 item["id"].as_str().unwrap_or_default().to_string(),

@@ -680,10 +680,43 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && err.contains("KZ already has an active record titled \"Sandbox rules\": ")
+            && err.contains(
+                "this publisher of KZ already has an active record titled \"Sandbox rules\": "
+            )
             && err.contains("add `supersedes: ")
             && err.contains("add --again"),
         "{err}"
+    );
+    // Another ministry of the same member may use the same title: no refusal, and no advice to
+    // supersede the first ministry's record.
+    run_ok(d, &["key", "new", "--out", "other.key"]);
+    run_ok(
+        d,
+        &[
+            "delegate",
+            "--charter",
+            "dev/charter.cbor",
+            "--member",
+            "KZ",
+            "--root-key",
+            "dev/KZ/root.key",
+            "--publisher",
+            "other.key",
+            "--name",
+            "Ministry of Justice",
+            "--out",
+            "other-delegation.cbor",
+        ],
+    );
+    run_ok(d, &["submit", "other-delegation.cbor", "--node", &api]);
+    std::fs::write(
+        d.join("other.md"),
+        "---\nmember: KZ\nkind: regulatory-note\ndirections: [e-government]\nlang: en\ntitle: \"Sandbox rules\"\n---\nThe justice ministry's own rules.\n",
+    )
+    .unwrap();
+    run_ok(
+        d,
+        &["publish", "other.md", "--key", "other.key", "--node", &api],
     );
     assert!(shown.contains("plan.txt  text/plain"), "{shown}");
     // Signing offline refuses a file that is not there, naming it.
