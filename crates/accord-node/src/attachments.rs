@@ -157,6 +157,8 @@ pub(crate) struct Attachments {
     list_sources: Mutex<HashMap<ObjectId, Peer>>,
     /// Ingests whose accepted records' files are not yet referenced or queued (see [`Settle`]).
     settling: Mutex<Settling>,
+    /// Held while the settled mark is written (the periodic save and the one at shutdown).
+    settle_saving: Mutex<()>,
 }
 
 /// The file in the data directory naming the store sequence number up to which every accepted
@@ -175,6 +177,9 @@ struct Settling {
     saved: Option<u64>,
     /// The last save failed (said once, not every two seconds).
     failing: bool,
+    /// Below the records of an ingest whose references or `.want` files could not be written:
+    /// the mark stays there for this run, so the next start settles them again.
+    floor: Option<u64>,
 }
 
 /// An ingest whose accepted records' files are being referenced or queued: until it is
@@ -185,6 +190,16 @@ struct Settling {
 pub(crate) struct Settle {
     att: Arc<Attachments>,
     token: u64,
+}
+
+impl Settle {
+    /// A reference or `.want` file of this ingest's records could not be written.
+    pub(crate) fn failed(&self) {
+        let mut s = self.att.settling.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(low) = s.in_flight.get(&self.token).copied() {
+            s.floor = Some(s.floor.map_or(low, |f| f.min(low)));
+        }
+    }
 }
 
 impl Drop for Settle {
@@ -366,6 +381,7 @@ impl Attachments {
             meta_lock: Mutex::new(()),
             list_sources: Mutex::new(HashMap::new()),
             settling: Mutex::default(),
+            settle_saving: Mutex::new(()),
         })
     }
 
@@ -387,12 +403,16 @@ impl Attachments {
         let s = self.settling.lock().unwrap_or_else(|e| e.into_inner());
         s.in_flight
             .values()
+            .chain(s.floor.as_ref())
             .min()
             .map_or(seq_before, |low| (*low).min(seq_before))
     }
 
-    /// Saves the settled mark in `data_dir` if it moved. Blocking.
+    /// Saves the settled mark in `data_dir` if it moved, durably (the file and the directory
+    /// synced: after a power cut it is the old mark or the new, never an empty file), one save
+    /// at a time. Blocking.
     pub(crate) fn save_settled(&self, data_dir: &Path, seq_before: u64) -> std::io::Result<()> {
+        let _one = self.settle_saving.lock().unwrap_or_else(|e| e.into_inner());
         let mark = self.settled_mark(seq_before);
         if self
             .settling
@@ -404,8 +424,14 @@ impl Attachments {
             return Ok(());
         }
         let tmp = data_dir.join(format!("{SETTLED_FILE}.tmp"));
-        let written = std::fs::write(&tmp, mark.to_string())
-            .and_then(|()| std::fs::rename(&tmp, data_dir.join(SETTLED_FILE)));
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(mark.to_string().as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, data_dir.join(SETTLED_FILE))?;
+            std::fs::File::open(data_dir)?.sync_all()
+        })();
         let mut s = self.settling.lock().unwrap_or_else(|e| e.into_inner());
         match written {
             Ok(()) => {
@@ -677,15 +703,24 @@ impl NodeHandle {
         }
         let node = self.clone();
         tokio::spawn(async move {
-            let _settle = settle;
             let att = node.attachments().clone();
             let held = tokio::task::spawn_blocking(move || {
+                // Released once the references and `.want` files are written (not after the
+                // texts are read, which may take an extraction's time limit per file); one that
+                // could not be written keeps the mark before these records for the next start.
+                let settle = settle;
+                let failed = |e: &dyn std::fmt::Display| {
+                    warn!(error = %e, "attachment sidecar not written");
+                    if let Some(s) = &settle {
+                        s.failed();
+                    }
+                };
                 let mut held = Vec::new();
                 for (record, list) in records {
                     for a in list {
                         if att.blobs.has(&a.sha256) {
                             if let Err(e) = att.add_ref(record, &a) {
-                                warn!(error = %e, "attachment sidecar not written");
+                                failed(&e);
                             }
                             held.push(a.sha256);
                         } else if att.wants(&a) {
@@ -697,7 +732,7 @@ impl NodeHandle {
                                     // Fetched since it was looked for: held, so referred to.
                                     drop(q);
                                     if let Err(e) = att.add_ref(record, &a) {
-                                        warn!(error = %e, "attachment sidecar not written");
+                                        failed(&e);
                                     }
                                     held.push(a.sha256);
                                     continue;
@@ -713,8 +748,9 @@ impl NodeHandle {
                             };
                             if let Some(w) = saved
                                 && let Ok(b) = serde_json::to_vec(&w)
+                                && let Err(e) = att.blobs.write_sidecar(&a.sha256, ".want", &b)
                             {
-                                let _ = att.blobs.write_sidecar(&a.sha256, ".want", &b);
+                                failed(&e);
                             }
                         }
                     }
@@ -1534,26 +1570,38 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
     })
 }
 
-/// At start (blocking): the records stored after the settled mark saved in `data_dir`, with
-/// the files they name — their files may never have been referenced or queued (the node
+/// At start (blocking): the settled mark saved in `data_dir`, the records stored after it with
+/// the files they name, and whether they could be read — their files may never have been referenced or queued (the node
 /// stopped between a group commit and that step). Without the file (a store an older release
 /// ran, a restore) nothing is settled again, and the mark starts at the store's sequence.
 pub(crate) fn unsettled(
     store: &accord_store::Store,
     data_dir: &Path,
-) -> Vec<(ObjectId, Vec<Attachment>)> {
-    let Some(mark) = std::fs::read_to_string(data_dir.join(SETTLED_FILE))
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-    else {
-        return Vec::new();
+) -> (u64, Vec<(ObjectId, Vec<Attachment>)>, bool) {
+    let mark = match std::fs::read_to_string(data_dir.join(SETTLED_FILE)) {
+        Err(_) => return (store.seq(), Vec::new(), true),
+        Ok(t) => t.trim().parse::<u64>().unwrap_or_else(|_| {
+            warn!(
+                file = SETTLED_FILE,
+                "the settled mark of attachments cannot be read: every record's files are settled again"
+            );
+            0
+        }),
     };
     if mark >= store.seq() {
-        return Vec::new();
+        return (store.seq(), Vec::new(), true);
     }
+    let ids = match store.ids_since(mark) {
+        Ok(ids) => ids,
+        Err(e) => {
+            // The mark stays where it is (the caller's settle is kept for this run).
+            warn!(error = %e, "records after the settled mark of attachments not read");
+            return (mark, Vec::new(), false);
+        }
+    };
     let limits = store.trust().limits().for_stored();
     let mut out = Vec::new();
-    for id in store.ids_since(mark).unwrap_or_default() {
+    for id in ids {
         let Ok(Some(bytes)) = store.get_bytes(&id) else {
             continue;
         };
@@ -1572,7 +1620,7 @@ pub(crate) fn unsettled(
             "settling again the files of records stored after the last saved mark"
         );
     }
-    out
+    (mark, out, true)
 }
 
 /// A backup's copy of a file of `size` bytes, if it is a regular file of exactly that size:
@@ -1672,6 +1720,11 @@ mod tests {
         drop(second);
         att.save_settled(dir.path(), 15).unwrap();
         assert_eq!(saved(), "15");
+        // An ingest whose files could not be written keeps the mark before it for this run.
+        let third = att.settle_begin(20);
+        third.failed();
+        drop(third);
+        assert_eq!(att.settled_mark(30), 20);
     }
 
     /// Files no peer holds (a hostile record naming many, all of low hashes) do not keep the

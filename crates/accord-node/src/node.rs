@@ -433,7 +433,15 @@ impl Node {
         tokio::spawn(handle.clone().read_unread_attachments(index_committed_at));
         // The files of records stored after the last saved settled mark (the node stopped
         // before they were referenced or queued), then the mark from here on.
-        handle.attachments_arrived(unsettled, None);
+        // The mark stays before them until that is written (with nothing to settle, or
+        // their reading failed and the settle is kept for this run, see `unsettled`).
+        let (mark, records, read) = unsettled;
+        let settle = handle.attachments().settle_begin(mark);
+        if !read {
+            std::mem::forget(settle);
+        } else {
+            handle.attachments_arrived(records, Some(settle));
+        }
         handle.save_settled().await;
         let loop_task = tokio::spawn(event_loop(
             handle.clone(),
@@ -586,6 +594,10 @@ impl NodeHandle {
 
     /// Saves the settled mark of attachments if it moved (off the async workers).
     pub(crate) async fn save_settled(&self) {
+        // Not into a directory put at the data directory's path since the node started.
+        if self.inner.disk.moved().is_some() {
+            return;
+        }
         // The sequence number is read before the ingests in flight are: see `settled_mark`.
         let seq = self.seq();
         let (att, dir) = (self.attachments().clone(), self.inner.data_dir.clone());
