@@ -810,11 +810,12 @@ async fn published_already(
 /// The status line of the node's clock against its peers', when they were heard.
 fn clock_line(c: &serde_json::Value) -> Option<String> {
     let offset = c["offset_ms"].as_i64()?;
-    let heard = format!(
-        "{} of {} heard",
-        util::count(c["nodes"].as_u64().unwrap_or(0), "node", "nodes"),
-        util::count(c["members"].as_u64().unwrap_or(0), "member", "members")
-    );
+    let nodes = util::count(c["nodes"].as_u64().unwrap_or(0), "node", "nodes");
+    // A node of an earlier release gives no members.
+    let heard = match c["members"].as_u64() {
+        Some(m) => format!("{nodes} of {} heard", util::count(m, "member", "members")),
+        None => format!("{nodes} heard"),
+    };
     let secs = offset.unsigned_abs() as f64 / 1000.0;
     Some(if c["off"].as_bool() == Some(true) {
         let how = if offset > 0 { "behind" } else { "ahead of" };

@@ -213,7 +213,9 @@ pub fn parse_record_input(name: &str, text: &str) -> Result<(RecordInput, Option
             "invalid length",
             "unknown variant",
         ];
-        if data.iter().any(|d| msg.contains(d)) {
+        // A value YAML read as a list, a map or a tag where text belongs (`title: [Проект]`)
+        // is a quoting matter all the same.
+        if data.iter().any(|d| msg.contains(d)) && !msg.contains("expected a string") {
             anyhow!("{name}: front matter: {msg}")
         } else {
             anyhow!("{name}: front matter: {msg} ({QUOTING_HINT})")
@@ -242,6 +244,8 @@ fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
     let mut quoted = false;
     // The key owning the block sequence (`tags:` then `- item` lines), with its column.
     let mut owner: Option<(usize, String)> = None;
+    // The column of a text key whose plain value goes on (or starts) on deeper lines.
+    let mut text_at: Option<usize> = None;
     for (i, line) in yaml.lines().enumerate() {
         let indent = line.len() - line.trim_start().len();
         let content = line.trim();
@@ -257,6 +261,21 @@ fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
         }
         if content.is_empty() || content.starts_with('#') {
             continue;
+        }
+        match text_at {
+            // A deeper line of a plain text value: text as a whole.
+            Some(c) if indent > c => {
+                if let Some(at) = content.find(" #").or_else(|| content.find("\t#")) {
+                    return Some((
+                        i + 2,
+                        content.to_string(),
+                        content[..at].trim_end().to_string(),
+                    ));
+                }
+                continue;
+            }
+            Some(_) => text_at = None,
+            None => {}
         }
         let item = content
             .strip_prefix('-')
@@ -275,8 +294,12 @@ fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
             .split_once(':')
             .filter(|(k, v)| !k.contains(' ') && (v.is_empty() || v.starts_with([' ', '\t'])))
         {
-            Some((key, v)) if v.trim().is_empty() => {
+            // No value on the line (or only a comment): items or text follow on deeper lines.
+            Some((key, v)) if v.trim().is_empty() || v.trim().starts_with('#') => {
                 owner = Some((column, key.to_string()));
+                if TEXT_KEYS.contains(&key) {
+                    text_at = Some(column);
+                }
                 continue;
             }
             Some((key, v)) => (v.trim(), TEXT_KEYS.contains(&key)),
@@ -299,6 +322,10 @@ fn text_cut_by_a_comment(yaml: &str) -> Option<(usize, String, String)> {
         }
         if let Some(at) = value.find(" #").or_else(|| value.find("\t#")) {
             return Some((i + 2, value.to_string(), value[..at].trim_end().to_string()));
+        }
+        if item.is_none() {
+            // A plain value may go on over the next, deeper lines.
+            text_at = Some(column);
         }
     }
     None
@@ -672,7 +699,15 @@ mod tests {
         let yaml =
             "attachments:\n  - name: |\n      Annex\n    path: a #b.pdf\n    name: Plan #2\n";
         assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(6));
+        // A title or summary on the next line, or going on over several.
+        let yaml = "title:\n  Закон #5 о данных\nkind: law\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(3));
+        let yaml = "summary: A long summary\n  that goes on #5 here\nkind: law\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(3));
+        let yaml = "tags: # topics\n  - law #5\n";
+        assert_eq!(text_cut_by_a_comment(yaml).map(|c| c.0), Some(3));
         for fine in [
+            "summary: A long summary\n  that goes on\nkind: law # a code\n",
             "directions:\n  - e-government  # 3\n  - regulation\n",
             "references:\n  - 3f2a9b  # the 2023 decree\ntags: [a]\n",
             "tags:\n  - law\ndirections:\n  - regulation # old code\n",

@@ -15,9 +15,9 @@ use serde::Serialize;
 pub const CLOCK_WINDOW_MS: u64 = 15 * 60 * 1000;
 /// Nodes whose last heartbeat is kept (the oldest gives way).
 pub const CLOCK_NODES: usize = 256;
-/// Nodes that must have been heard within the window for an offset to be given (one node may
-/// be wrong, or lie).
-pub const CLOCK_MIN_NODES: usize = 2;
+/// Members whose nodes must have been heard within the window for an offset to be given (one
+/// member's nodes may be wrong, or lie).
+pub const CLOCK_MIN_MEMBERS: usize = 2;
 /// An offset from which the node warns: NTP keeps clocks within milliseconds, so a minute is a
 /// clock that is not synchronised; from the charter's `max_future_skew_ms` (10 minutes by
 /// default) on, records and heartbeats are refused.
@@ -86,7 +86,13 @@ impl ClockBook {
         issued: Timestamp,
         now: Timestamp,
     ) {
-        if self.heard.get(&node).is_some_and(|h| h.issued >= issued) {
+        // While the last one heard still counts: a node whose fast clock was put right is
+        // heard again once its last wrong heartbeat has left the window.
+        if self
+            .heard
+            .get(&node)
+            .is_some_and(|h| h.issued >= issued && h.at.0.saturating_add(CLOCK_WINDOW_MS) >= now.0)
+        {
             return;
         }
         if !self.heard.contains_key(&node) && self.heard.len() >= CLOCK_NODES {
@@ -124,7 +130,8 @@ impl ClockBook {
         );
     }
 
-    /// The offset, from at least [`CLOCK_MIN_NODES`] nodes heard within [`CLOCK_WINDOW_MS`].
+    /// The offset, from the nodes of at least [`CLOCK_MIN_MEMBERS`] members heard within
+    /// [`CLOCK_WINDOW_MS`].
     pub(crate) fn offset(&self, now: Timestamp) -> Option<ClockOffset> {
         let mut by_member: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
         let mut nodes = 0;
@@ -139,10 +146,10 @@ impl ClockBook {
                 .push(h.ahead);
             nodes += 1;
         }
-        if nodes < CLOCK_MIN_NODES {
+        let members = by_member.len();
+        if members < CLOCK_MIN_MEMBERS {
             return None;
         }
-        let members = by_member.len();
         let offset_ms = median(by_member.into_values().map(median).collect());
         Some(ClockOffset {
             offset_ms,
@@ -178,7 +185,10 @@ mod tests {
         let mut c = ClockBook::default();
         let t = Timestamp(1_000_000_000);
         c.heard(key(1), "BY", Timestamp(t.0 + 3_600_000), t);
-        assert_eq!(c.offset(t), None, "one node is not enough");
+        c.heard(key(9), "BY", Timestamp(t.0 + 3_600_000), t);
+        assert_eq!(c.offset(t), None, "one member's nodes are not enough");
+        c.heard = BTreeMap::new();
+        c.heard(key(1), "BY", Timestamp(t.0 + 3_600_000), t);
         c.heard(key(2), "AM", Timestamp(t.0 + 3_600_400), t);
         assert_eq!(
             c.offset(t),
@@ -222,6 +232,11 @@ mod tests {
         // BY's heartbeat of an hour ago sent again: ignored.
         c.heard(key(1), "BY", Timestamp(t.0 - 3_600_000), t);
         assert_eq!(c.offset(t).unwrap().offset_ms, 10);
+        // Once BY's last heartbeat has left the window, an earlier time is heard again (its
+        // clock was put right).
+        let later = Timestamp(t.0 + CLOCK_WINDOW_MS + 1);
+        c.heard(key(1), "BY", Timestamp(t.0 - 1), later);
+        assert_eq!(c.heard[&key(1)].at, later);
     }
 
     #[test]
