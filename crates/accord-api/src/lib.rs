@@ -268,7 +268,8 @@ async fn submit(
             ));
         }
     }
-    // Room in the budget for what arrives (held until the verdicts are given).
+    // Room in the budget for what arrives (held until the objects are checked and stored, even
+    // if this client goes away first).
     let (body, room) = match tokio::time::timeout(body_timeout, budget.read(body, MAX_SUBMIT_BYTES))
         .await
     {

@@ -775,13 +775,15 @@ async fn published_already(
     let publisher = publishers["members"][r.member.as_str()]
         .as_array()?
         .iter()
-        .find(|p| p["publisher_key"] == key.to_string().as_str())?["name"]
+        .find(|p| p["publisher_key"] == key.to_string().as_str() && p["status"] == "active")?
+        ["name"]
         .as_str()
         .map(accord_search::display_line)?;
     let params: Vec<(String, String)> = [
         ("q", title),
         ("member", r.member.as_str()),
         ("kind", r.kind.as_str()),
+        ("publisher", publisher.as_str()),
         ("status", "active"),
         ("limit", "50"),
     ]

@@ -866,22 +866,24 @@ impl NodeHandle {
         let limits = *self.inner.shared.trust().limits();
         let objects = self.object_reader()?;
         let inline = matches!(source, Source::Local);
-        let items =
-            worker::prepare(items, limits, &objects, &self.inner.verify_slots, inline).await?;
-        drop(objects);
-        // From the moment the objects go to the store thread, the rest runs to its end on a
-        // task of its own, whether or not the caller still waits: an HTTP client gone during
-        // the group commit drops its handler (hyper drops the future), and with it, before,
-        // everything after the commit — the live stream's event, the files' references and
-        // queueing, the trust re-check of a revocation, the gossip of a submission — while the
-        // objects stayed stored, so their files were never fetched (or an uploaded one was
-        // collected as an orphan a day later) and peers learnt them only by reconciliation.
-        // Until this is dropped (the accepted records' files referenced or queued), the settled
-        // mark stays before this ingest's records.
-        let settle = self.attachments().settle_begin(self.seq());
+        let slots = self.inner.verify_slots.clone();
+        // From here on the work runs to its end on a task of its own, whether or not the caller
+        // still waits: an HTTP client gone during the group commit drops its handler (hyper
+        // drops the future), and with it, before, everything after the commit — the live
+        // stream's event, the files' references and queueing, the trust re-check of a
+        // revocation, the gossip of a submission — while the objects stayed stored, so their
+        // files were never fetched (or an uploaded one was collected as an orphan a day later)
+        // and peers learnt them only by reconciliation. `hold` (an HTTP submission's room in the
+        // memory budget) goes with the objects, through their checks and the store, so a client
+        // gone meanwhile does not give it back while they are still held.
         let node = self.clone();
         tokio::spawn(async move {
             let _hold = hold;
+            let items = worker::prepare(items, limits, &objects, &slots, inline).await?;
+            drop(objects);
+            // Until this is dropped (the accepted records' files referenced or queued), the
+            // settled mark stays before this ingest's records.
+            let settle = node.attachments().settle_begin(node.seq());
             node.store_prepared(items, source, started, settle).await
         })
         .await
