@@ -340,6 +340,11 @@ fn retry_after(resp: &reqwest::Response) -> Option<u64> {
 }
 
 async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
+    post_objects_to(node, "/v1/objects", objects).await
+}
+
+/// [`post_objects`] to `path` (with its query).
+async fn post_objects_to(node: &str, path: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
     // One object is sent as is; several as a CBOR array of envelopes.
     let body = if objects.len() == 1 {
         objects[0].clone()
@@ -350,7 +355,7 @@ async fn post_objects(node: &str, objects: &[Vec<u8>]) -> Result<Vec<Value>> {
         }
         b
     };
-    let url = format!("{}/v1/objects", node.trim_end_matches('/'));
+    let url = format!("{}{path}", node.trim_end_matches('/'));
     // A node busy receiving other submissions says when to come back (503, `Retry-After`):
     // the batch is sent again then, a few times, rather than left half submitted.
     let mut tries = 0;
@@ -752,7 +757,14 @@ pub async fn publish(
     let signed = obj.sign(&key);
     // The files first: the node references them as soon as the record is accepted.
     upload(node, &files).await?;
-    let results = post_objects(node, &[signed.as_bytes().to_vec()]).await?;
+    // Answered once the record is searchable too (half a second at most, as a rule): a publish
+    // run again at once finds it, and is refused as the duplicate it would be.
+    let results = post_objects_to(
+        node,
+        "/v1/objects?wait=searchable",
+        &[signed.as_bytes().to_vec()],
+    )
+    .await?;
     if print_results(&results) > 0 {
         bail!("the node did not accept the record");
     }

@@ -718,6 +718,17 @@ fn attachments_are_published_found_backed_up_restored_and_checked() {
         d,
         &["publish", "other.md", "--key", "other.key", "--node", &api],
     );
+    // Run again at once, it is refused: publish answers once its record is searchable.
+    let out = accord()
+        .current_dir(d)
+        .args(["publish", "other.md", "--key", "other.key", "--node", &api])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("already has an active record titled"),
+        "{err}"
+    );
     assert!(shown.contains("plan.txt  text/plain"), "{shown}");
     // Signing offline refuses a file that is not there, naming it.
     let out = accord()
