@@ -492,6 +492,34 @@ pub mod harness {
     }
 
     /// The value of an unlabelled metric of `node` (0 when it is not exported).
+    /// Holds `node`'s store thread busy, so that jobs (group commits, reads) queue behind it,
+    /// until the returned sender is sent to; returns once the thread holds. The task answers
+    /// `true` when released by a send.
+    pub async fn hold_store_thread(
+        node: &NodeHandle,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<bool, accord_node::NodeError>>,
+    ) {
+        let (gate, wait) = std::sync::mpsc::channel::<()>();
+        let (started, holding) = tokio::sync::oneshot::channel::<()>();
+        let busy = tokio::spawn({
+            let node = node.clone();
+            async move {
+                node.read(move |_| {
+                    let _ = started.send(());
+                    wait.recv().is_ok()
+                })
+                .await
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), holding)
+            .await
+            .expect("the store thread never ran the read")
+            .expect("the read was dropped");
+        (gate, busy)
+    }
+
     pub async fn metric(node: &NodeHandle, name: &str) -> f64 {
         node.metrics_text()
             .await

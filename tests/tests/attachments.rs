@@ -944,22 +944,7 @@ async fn a_submitter_gone_during_the_commit_cuts_short_nothing_after_it() {
     node.put_blob(held.sha256, held_file).await.unwrap();
     let mut live = node.subscribe();
     // The store thread waits on `gate` until the submission is queued behind it.
-    let (gate, wait) = std::sync::mpsc::channel::<()>();
-    let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
-    let busy = tokio::spawn({
-        let node = node.clone();
-        async move {
-            node.read(move |_| {
-                let _ = started.send(());
-                wait.recv().is_ok()
-            })
-            .await
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), busy_now)
-        .await
-        .expect("the store thread never ran the read")
-        .unwrap();
+    let (gate, busy) = accord_tests::harness::hold_store_thread(&node).await;
     let submit = tokio::spawn({
         let node = node.clone();
         let bytes = rec.as_bytes().to_vec();

@@ -728,19 +728,7 @@ async fn a_submitter_gone_while_its_objects_wait_keeps_their_room_in_the_budget(
         first.into_bytes(),
         record_of(&tf, "second", 40_000).into_bytes(),
     );
-    let (gate, wait) = std::sync::mpsc::channel::<()>();
-    let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
-    let busy = tokio::spawn({
-        let node = node.clone();
-        async move {
-            node.read(move |_| {
-                let _ = started.send(());
-                wait.recv().is_ok()
-            })
-            .await
-        }
-    });
-    busy_now.await.unwrap();
+    let (gate, busy) = accord_tests::harness::hold_store_thread(&node).await;
     let mut gone = TcpStream::connect(&addr).await.unwrap();
     gone.write_all(
         format!(
