@@ -352,30 +352,13 @@ fn bad_record_inputs_name_the_field() {
         ),
     ];
     // A wrong field is named without the quoting advice, which is for what YAML cannot read.
-    let missing = RECORD_MD.replace("kind: regulatory-note\n", "");
-    fs::write(d.join("missing.md"), &missing).unwrap();
-    accord(d)
-        .args([
-            "sign",
-            "missing.md",
-            "--key",
-            "dev/KZ/publisher.key",
-            "--charter",
-            "dev/charter.cbor",
-            "--out",
-            "o.cbor",
-        ])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("missing field `kind`"))
-        .stderr(predicate::str::contains("double quotes").not());
-    for (i, (text, expect)) in cases.iter().enumerate() {
-        let name = format!("bad{i}.md");
-        fs::write(d.join(&name), text).unwrap();
+    // Signs `text` as a file of its own; the command must fail.
+    let refused = |name: &str, text: &str| {
+        fs::write(d.join(name), text).unwrap();
         accord(d)
             .args([
                 "sign",
-                &name,
+                name,
                 "--key",
                 "dev/KZ/publisher.key",
                 "--charter",
@@ -385,6 +368,15 @@ fn bad_record_inputs_name_the_field() {
             ])
             .assert()
             .failure()
+    };
+    refused(
+        "missing.md",
+        &RECORD_MD.replace("kind: regulatory-note\n", ""),
+    )
+    .stderr(predicate::str::contains("missing field `kind`"))
+    .stderr(predicate::str::contains("double quotes").not());
+    for (i, (text, expect)) in cases.iter().enumerate() {
+        refused(&format!("bad{i}.md"), text)
             .stderr(predicate::str::contains(*expect))
             .stderr(predicate::str::contains("panicked").not());
     }
