@@ -614,7 +614,7 @@ impl NodeHandle {
     }
 
     /// This node's clock against its peers', from the heartbeats heard within 15 minutes
-    /// (`None` before two nodes were heard).
+    /// (`None` before nodes of two members were heard).
     pub fn clock_offset(&self) -> Option<crate::ClockOffset> {
         self.health()
             .clock

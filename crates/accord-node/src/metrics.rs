@@ -369,12 +369,12 @@ impl Metrics {
         );
         r.register(
             "clock_offset_seconds",
-            "The median of other nodes' clocks minus this node's, from their heartbeats of the last 15 minutes (positive: this node's clock is behind); 0 while accord_clock_offset_nodes is under 2",
+            "Other nodes' clocks minus this node's, from their heartbeats of the last 15 minutes: the median over the members heard of each member's median over its nodes (positive: this node's clock is behind); 0 while accord_clock_offset_nodes is 0",
             m.clock_offset_seconds.clone(),
         );
         r.register(
             "clock_offset_nodes",
-            "The nodes whose heartbeats of the last 15 minutes accord_clock_offset_seconds is the median of (0 or at least 2)",
+            "The nodes whose heartbeats of the last 15 minutes accord_clock_offset_seconds is read from (0 until nodes of two members were heard)",
             m.clock_offset_nodes.clone(),
         );
         // Present from the start at zero, so that rules on their increase see the first one.

@@ -85,7 +85,8 @@ pub struct NodeStatus {
     pub disk: crate::DiskView,
     /// Why the node must restart to apply the charter in force, if it must.
     pub restart_needed: Option<String>,
-    /// This node's clock against its peers' heartbeats (`None` before two nodes were heard).
+    /// This node's clock against its peers' heartbeats (`None` before nodes of two members were
+    /// heard).
     pub clock: Option<crate::ClockOffset>,
 }
 
