@@ -743,6 +743,57 @@ async fn a_file_left_unread_by_a_missing_extractor_is_read_at_the_next_start() {
     a.shutdown().await;
 }
 
+/// A member naming one held file, its text already read, from many records (each listing it
+/// twice) makes the node build two search documents per record: the record's own, and one
+/// more in case the text was written while it was stored. The node used to re-index every
+/// record that ever named the file for each new one, once per listing: n records cost n²
+/// documents on the store thread, and a few hundred such records stalled every ingest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_naming_a_file_already_read_re_index_only_themselves() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 68).unwrap();
+    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    let doc = docx("quokka registry rollout", 0);
+    let da = describe("plan.docx", &doc);
+    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let q = || accord_search::SearchQuery {
+        text: Some("quokka".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let found = |n: usize| {
+        let a = a.clone();
+        async move { a.search(q()).await.is_ok_and(|r| r.total == n) }
+    };
+    let first = record_with(&tf, 0, "A plan", std::slice::from_ref(&da));
+    let out = a.submit(vec![first.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    assert!(wait_until(Duration::from_secs(30), || found(1)).await);
+    let built = || metric(&a, "accord_search_documents_built_total");
+    let before = built().await;
+    const N: usize = 30;
+    for i in 0..N {
+        let rec = record_with(&tf, 0, &format!("Plan {i}"), &[da.clone(), da.clone()]);
+        let out = a.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    // Every record is found by the file's word, and each one's second document is built.
+    assert!(wait_until(Duration::from_secs(60), || found(N + 1)).await);
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            built().await - before >= (2 * N) as f64
+        })
+        .await
+    );
+    let docs = built().await - before;
+    assert!(
+        docs <= (3 * N) as f64,
+        "{docs} documents built for {N} records naming one file (N² would be {})",
+        N * N
+    );
+    a.shutdown().await;
+}
+
 /// A file's text written just before the node stopped, which the search index never
 /// committed (the node killed within the index's commit interval), is indexed at the next
 /// start: the start used to find the text written and the index in step with the store, and

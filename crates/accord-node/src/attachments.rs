@@ -8,7 +8,7 @@
 //! a chunk that does not match the record's chunk list is penalised like an invalid gossip
 //! sender and the chunk is fetched from another peer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -512,7 +512,7 @@ impl Attachments {
             size: a.size,
             ..BlobMeta::default()
         });
-        if meta.records.insert(record.to_string()) {
+        if meta.refer(&record) {
             self.blobs.write_meta(&a.sha256, &meta)?;
         }
         Ok(())
@@ -715,14 +715,16 @@ impl NodeHandle {
                         s.failed();
                     }
                 };
-                let mut held = Vec::new();
+                // Each held file once, with the records just referred to it (a record may
+                // list a file more than once).
+                let mut held: BTreeMap<ObjectId, BTreeSet<ObjectId>> = BTreeMap::new();
                 for (record, list) in records {
                     for a in list {
                         if att.blobs.has(&a.sha256) {
                             if let Err(e) = att.add_ref(record, &a) {
                                 failed(&e);
                             }
-                            held.push(a.sha256);
+                            held.entry(a.sha256).or_default().insert(record);
                         } else if att.wants(&a) {
                             // A file already waiting keeps its first claim; another record's
                             // different claim is added to it, never put in its place.
@@ -734,7 +736,7 @@ impl NodeHandle {
                                     if let Err(e) = att.add_ref(record, &a) {
                                         failed(&e);
                                     }
-                                    held.push(a.sha256);
+                                    held.entry(a.sha256).or_default().insert(record);
                                     continue;
                                 }
                                 match q.waiting.get_mut(&a.sha256) {
@@ -760,8 +762,9 @@ impl NodeHandle {
             .await
             .unwrap_or_default();
             node.attachments().wake.notify_one();
-            for hash in held {
-                node.read_attachment(hash).await;
+            for (hash, records) in held {
+                node.read_attachment(hash, records.into_iter().collect())
+                    .await;
             }
         });
     }
@@ -804,22 +807,27 @@ impl NodeHandle {
             self.reindex(uncommitted).await;
         }
         for hash in unread {
-            self.read_attachment(hash).await;
+            self.read_attachment(hash, Vec::new()).await;
         }
     }
 
     /// Extracts the text of a held blob (once; bounded) and re-indexes the records naming it.
-    pub(crate) async fn read_attachment(&self, hash: ObjectId) {
+    /// A file whose text was read before (or could not be) re-indexes only `fresh`, the
+    /// records just referred to it: their documents were built with the text if it was there
+    /// when they were stored, and this covers one stored while it was being written. Every
+    /// record that names the file was re-indexed when its text was written; doing it again for
+    /// each new record cost a member naming one file from n records n² documents.
+    pub(crate) async fn read_attachment(&self, hash: ObjectId, fresh: Vec<ObjectId>) {
         let att = self.attachments().clone();
         let timeout = Duration::from_secs(att.cfg.extract_timeout_secs);
         let records = tokio::task::spawn_blocking(move || -> Vec<ObjectId> {
             let Some(meta) = att.blobs.meta(&hash) else {
                 return Vec::new();
             };
-            let ids = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
-            if att.blobs.text(&hash).is_some() || meta.extract_error.is_some() {
-                return ids;
+            if att.blobs.has_text(&hash) || meta.extract_error.is_some() {
+                return fresh;
             }
+            let ids = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
             let Ok(bytes) = std::fs::read(att.blobs.path(&hash)) else {
                 return ids;
             };
@@ -1043,7 +1051,7 @@ impl NodeHandle {
             .await;
             self.metrics().attachments_fetched.inc();
             info!(file = %want.attachment.name, size = want.attachment.size, "attachment fetched");
-            self.read_attachment(hash).await;
+            self.read_attachment(hash, Vec::new()).await;
         }
     }
 
@@ -1363,7 +1371,7 @@ impl NodeHandle {
             .await
             .unwrap_or(false);
         if named {
-            self.read_attachment(hash).await;
+            self.read_attachment(hash, Vec::new()).await;
         }
         Ok(())
     }
@@ -1419,6 +1427,10 @@ impl NodeHandle {
                 }
                 continue;
             };
+            if meta.more {
+                // Named by more records than its sidecar lists: kept for good.
+                continue;
+            }
             let ids: Vec<ObjectId> = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
             let live = self
                 .read(move |s| {
@@ -1674,8 +1686,9 @@ pub fn restore_blobs(
                     size: a.size,
                     ..BlobMeta::default()
                 });
-                meta.records.insert(record.to_string());
-                blobs.write_meta(&a.sha256, &meta).map_err(io)?;
+                if meta.refer(record) {
+                    blobs.write_meta(&a.sha256, &meta).map_err(io)?;
+                }
                 if from_backup.is_some() {
                     copied += 1;
                 }

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub(crate) disk_min_free_bytes: Gauge,
     pub(crate) disk_low: Gauge,
     pub(crate) search_docs: Gauge,
+    pub(crate) search_docs_built: Counter,
     pub(crate) commit_seconds: Histogram,
     pub(crate) searchable_lag_seconds: Histogram,
     pub(crate) verifications: Counter,
@@ -104,6 +105,7 @@ impl Metrics {
             disk_min_free_bytes: Gauge::default(),
             disk_low: Gauge::default(),
             search_docs: Gauge::default(),
+            search_docs_built: Counter::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             searchable_lag_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 10)),
             verifications: Counter::default(),
@@ -236,6 +238,11 @@ impl Metrics {
             "search_visibility_lag_seconds",
             "Time from a group commit to the index commit that makes its records searchable",
             m.searchable_lag_seconds.clone(),
+        );
+        r.register(
+            "search_documents_built",
+            "Search documents built and handed to the indexer: one per new record, and one per stored record whose status or files' text changed",
+            m.search_docs_built.clone(),
         );
         r.register(
             "search_cache_segment_hits",

@@ -831,6 +831,9 @@ impl Indexer {
     /// Takes an update the store thread sent, received at `now`.
     fn take(&mut self, update: IndexUpdate, now: Instant) {
         if !update.docs.is_empty() {
+            self.metrics
+                .search_docs_built
+                .inc_by(update.docs.len() as u64);
             let (start, docs) = self.window.get_or_insert((now, 0));
             *docs += update.docs.len();
             let (start, docs) = (*start, *docs);

@@ -25,11 +25,36 @@ pub struct BlobMeta {
     pub name: String,
     pub media_type: String,
     pub size: u64,
-    /// Ids (hex) of the records that name it.
+    /// Ids (hex) of the records that name it: at most [`MAX_REFERENCES`] (see [`Self::refer`]).
     pub records: BTreeSet<String>,
     /// Why text could not be extracted, if it could not.
     #[serde(default)]
     pub extract_error: Option<String>,
+    /// More records name it than `records` lists: it is kept for good (no garbage collection
+    /// can tell that none of them is live).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
+}
+
+/// The records a sidecar lists at most. The sidecar is written again for every record added
+/// to it: without a bound, a member naming one file from many records made every node write
+/// O(n²) bytes (and sync them); past the bound a record only marks the file as named by more.
+pub const MAX_REFERENCES: usize = 1024;
+
+impl BlobMeta {
+    /// Adds `record` to the records that name the blob; whether the sidecar changed (and so
+    /// must be written).
+    pub fn refer(&mut self, record: &ObjectId) -> bool {
+        let id = record.to_string();
+        if self.records.contains(&id) {
+            return false;
+        }
+        if self.records.len() < MAX_REFERENCES {
+            self.records.insert(id)
+        } else {
+            !std::mem::replace(&mut self.more, true)
+        }
+    }
 }
 
 /// Errors of the blob store.
@@ -365,6 +390,27 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use super::*;
     use accord_core::attachment::{check_chunk, chunk_list, describe};
+
+    #[test]
+    fn a_sidecar_lists_at_most_its_bound_of_records_and_marks_the_rest() {
+        let mut meta = BlobMeta::default();
+        let id = |i: usize| ObjectId::from_slice(&Sha256::digest(i.to_be_bytes())).unwrap();
+        for i in 0..MAX_REFERENCES {
+            assert!(meta.refer(&id(i)));
+            assert!(!meta.refer(&id(i)), "a record named twice changes nothing");
+        }
+        assert!(!meta.more);
+        // Past the bound: the sidecar changes once (it is marked), then not again.
+        assert!(meta.refer(&id(MAX_REFERENCES)));
+        assert!(meta.more);
+        assert!(!meta.refer(&id(MAX_REFERENCES + 1)));
+        assert_eq!(meta.records.len(), MAX_REFERENCES);
+        // The mark is kept through the sidecar's JSON, and absent from one without it.
+        let back: BlobMeta = serde_json::from_slice(&serde_json::to_vec(&meta).unwrap()).unwrap();
+        assert!(back.more);
+        let plain = serde_json::to_string(&BlobMeta::default()).unwrap();
+        assert!(!plain.contains("more"), "{plain}");
+    }
 
     /// Writers of one file at once (an upload and its client's retry) each write their own
     /// temporary file: every one succeeds, the file is whole, and no temporary file is left.
