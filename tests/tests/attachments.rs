@@ -390,6 +390,62 @@ async fn a_file_waiting_for_two_records_is_kept_for_the_one_not_retracted() {
     }
 }
 
+/// A member's records may name any number of files no peer holds: at most
+/// `attachments.max_waiting_per_member` of its files wait to be fetched at once (each costs
+/// memory and a `.want` file), and the rest are put off, not forgotten: queued as its queue
+/// drains, so that every file is held in the end. Played with a bound of two and five files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_past_a_members_waiting_bound_are_put_off_and_fetched_later() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 69).unwrap();
+    let docs: Vec<Vec<u8>> = (0..5)
+        .map(|i| docx(&format!("part {i} of the plan"), 100))
+        .collect();
+    let files: Vec<Attachment> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| describe(&format!("part{i}.docx"), d))
+        .collect();
+    let rec = record_with(&tf, 0, "The plan in five parts", &files);
+    let mut cfg = config(&tf, 1, vec![]);
+    cfg.attachments.max_waiting_per_member = 2;
+    let c = Node::spawn(cfg).await.unwrap();
+    let out = c.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            metric(&c, "accord_attachments_put_off_total").await >= 3.0
+        })
+        .await
+    );
+    assert_eq!(metric(&c, "accord_attachments_backlog").await, 2.0);
+    let holder = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
+    for (d, a) in docs.iter().zip(&files) {
+        holder.put_blob(a.sha256, d.clone()).await.unwrap();
+    }
+    holder.shutdown().await;
+    let holder = Node::spawn(config(&tf, 0, vec![dial_addr(&c).await.unwrap()]))
+        .await
+        .unwrap();
+    for a in &files {
+        assert!(
+            wait_until(Duration::from_secs(60), || holds(&c, a)).await,
+            "{} was never fetched",
+            a.name
+        );
+        let named = c
+            .blob(a.sha256)
+            .await
+            .and_then(|v| v.meta)
+            .map(|m| m.records)
+            .unwrap_or_default();
+        assert!(named.contains(&rec.id().to_string()), "{named:?}");
+    }
+    for n in [holder, c] {
+        n.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_chunk_is_refused_and_its_sender_penalised() {
     logs();

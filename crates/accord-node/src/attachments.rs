@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use accord_core::attachment::{CHUNK_SIZE, check_chunk, check_list, chunk_count};
 use accord_core::object::Attachment;
-use accord_core::{Object, ObjectId};
+use accord_core::{MemberCode, Object, ObjectId};
 use accord_net::Peer;
 use accord_store::{BlobMeta, BlobStore, RecordStatus};
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,30 @@ struct Want {
     /// records whose claims were kept cannot leave theirs without it.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     named_by: std::collections::BTreeSet<ObjectId>,
+    /// The member of the first record: its queue the file counts against
+    /// (`attachments.max_waiting_per_member`). Absent in a file an older release wrote, or
+    /// one a restore or a repair queued: counted against no member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member: Option<MemberCode>,
 }
+
+/// A record's id, its member, and the files it names.
+pub(crate) type Named = (ObjectId, MemberCode, Vec<Attachment>);
+
+/// What settling records' files did ([`Attachments::settle_files`]).
+#[derive(Debug, Default)]
+struct Settled {
+    /// Held files, each once, with the records just referred to them (a record may list a
+    /// file more than once).
+    held: BTreeMap<ObjectId, BTreeSet<ObjectId>>,
+    /// A reference or `.want` file could not be written.
+    failed: bool,
+    /// Files put off: their member's queue was full.
+    put_off: u64,
+}
+
+/// Records read at a time when files put off are queued again.
+const PUT_OFF_PAGE: usize = 1024;
 
 /// Records remembered, beyond the claims, as naming a file that waits.
 const MAX_NAMED_BY: usize = 256;
@@ -84,7 +107,13 @@ impl Want {
             attachment,
             others: Vec::new(),
             named_by: std::collections::BTreeSet::new(),
+            member: None,
         }
+    }
+
+    fn of(mut self, member: MemberCode) -> Want {
+        self.member = Some(member);
+        self
     }
 
     /// Adds another record's claim about the same file; whether the want changed.
@@ -193,6 +222,12 @@ pub(crate) struct Settle {
 }
 
 impl Settle {
+    /// The store's sequence number this ingest's records were stored after.
+    fn after(&self) -> u64 {
+        let s = self.att.settling.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight.get(&self.token).copied().unwrap_or(0)
+    }
+
     /// A reference or `.want` file of this ingest's records could not be written.
     pub(crate) fn failed(&self) {
         let mut s = self.att.settling.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,9 +267,57 @@ struct Queue {
     /// When a peer was last admitted: a fetch that fails soon after may have asked it before it
     /// admitted this node, and is tried again after [`RETRY_AFTER`], not after a doubled wait.
     peer_arrived: Option<Instant>,
+    /// Files waiting, per member of the record that queued them ([`Want::member`]).
+    per_member: HashMap<MemberCode, usize>,
+    /// Members whose files were put off (their queue was full), with the store's sequence
+    /// number after which records with such files were stored: queued again from there as
+    /// the member's queue drains ([`NodeHandle::queue_put_off`]).
+    put_off: BTreeMap<MemberCode, u64>,
+    /// A pass queueing put-off files is under way.
+    requeueing: bool,
 }
 
 impl Queue {
+    /// Queues a file to fetch.
+    fn add(&mut self, w: Want) {
+        let member = w.member.clone();
+        if self.waiting.insert(w.attachment.sha256, w).is_none()
+            && let Some(m) = member
+        {
+            *self.per_member.entry(m).or_default() += 1;
+        }
+    }
+
+    /// Takes a file out of the queue (held, or no longer wanted).
+    fn take(&mut self, hash: &ObjectId) -> Option<Want> {
+        let w = self.waiting.remove(hash)?;
+        if let Some(m) = &w.member
+            && let Some(n) = self.per_member.get_mut(m)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_member.remove(m);
+            }
+        }
+        Some(w)
+    }
+
+    /// Files of `member` waiting.
+    fn waiting_of(&self, member: &MemberCode) -> usize {
+        self.per_member.get(member).copied().unwrap_or(0)
+    }
+
+    /// A member whose put-off files may be queued now: its queue drained to half its bound.
+    fn requeue_due(&self, bound: usize) -> Option<(MemberCode, u64)> {
+        if self.requeueing {
+            return None;
+        }
+        self.put_off
+            .iter()
+            .find(|(m, _)| self.waiting_of(m) <= bound / 2)
+            .map(|(m, seq)| (m.clone(), *seq))
+    }
+
     /// The next file to fetch at `now`: not being fetched, its retry time passed, the one that
     /// failed least (then the lowest hash).
     fn next(&self, now: Instant) -> Option<ObjectId> {
@@ -361,7 +444,7 @@ impl Attachments {
                         .ok()
                         .and_then(|b| serde_json::from_slice::<Want>(&b).ok())
                 {
-                    queue.waiting.insert(w.attachment.sha256, w);
+                    queue.add(w);
                 }
             }
         }
@@ -518,6 +601,72 @@ impl Attachments {
         Ok(())
     }
 
+    /// References the held files `records` name and queues the others; each record was
+    /// stored after the sequence number given with it. A file not yet waiting whose member
+    /// has `attachments.max_waiting_per_member` waiting is put off: the member's mark is set
+    /// before its record, and the files of its records from there are queued as its queue
+    /// drains ([`Self::queue_put_off`]). Blocking.
+    fn settle_files(&self, records: impl IntoIterator<Item = (u64, Named)>) -> Settled {
+        let bound = self.cfg.max_waiting_per_member;
+        let mut done = Settled::default();
+        let failed = |done: &mut Settled, e: &dyn std::fmt::Display| {
+            warn!(error = %e, "attachment sidecar not written");
+            done.failed = true;
+        };
+        for (after, (record, member, list)) in records {
+            for a in list {
+                if self.blobs.has(&a.sha256) {
+                    if let Err(e) = self.add_ref(record, &a) {
+                        failed(&mut done, &e);
+                    }
+                    done.held.entry(a.sha256).or_default().insert(record);
+                } else if self.wants(&a) {
+                    // A file already waiting keeps its first claim; another record's
+                    // different claim is added to it, never put in its place.
+                    let saved = {
+                        let mut q = self.queue();
+                        if self.blobs.has(&a.sha256) {
+                            // Fetched since it was looked for: held, so referred to.
+                            drop(q);
+                            if let Err(e) = self.add_ref(record, &a) {
+                                failed(&mut done, &e);
+                            }
+                            done.held.entry(a.sha256).or_default().insert(record);
+                            continue;
+                        }
+                        let full = q.waiting_of(&member) >= bound;
+                        match q.waiting.get_mut(&a.sha256) {
+                            Some(w) => w.add_claim(record, &a).then(|| w.clone()),
+                            None if full => {
+                                done.put_off += 1;
+                                match q.put_off.get_mut(&member) {
+                                    Some(at) => *at = (*at).min(after),
+                                    None => {
+                                        q.put_off.insert(member.clone(), after);
+                                        warn!(member = %member, waiting = bound, "a member's records name more files than may wait to be fetched at once (attachments.max_waiting_per_member); the rest are put off and queued as its queue drains");
+                                    }
+                                }
+                                None
+                            }
+                            None => {
+                                let w = Want::new(record, a.clone()).of(member.clone());
+                                q.add(w.clone());
+                                Some(w)
+                            }
+                        }
+                    };
+                    if let Some(w) = saved
+                        && let Ok(b) = serde_json::to_vec(&w)
+                        && let Err(e) = self.blobs.write_sidecar(&a.sha256, ".want", &b)
+                    {
+                        failed(&mut done, &e);
+                    }
+                }
+            }
+        }
+        done
+    }
+
     async fn throttle(&self, peer: Peer, n: u64) {
         let wait = {
             let mut r = self.rate.lock().unwrap_or_else(|e| e.into_inner());
@@ -639,13 +788,13 @@ impl NodeHandle {
     /// as an orphan after a day: without this, a file uploaded after its record on a node
     /// that fetches nothing (or not that size), or uploaded before it with the node stopped
     /// between the answer and the reference, was deleted, and it may have been the only copy.
-    pub(crate) async fn reference_local(&self, records: Vec<(ObjectId, Vec<Attachment>)>) {
+    pub(crate) async fn reference_local(&self, records: Vec<Named>) {
         if records.is_empty() {
             return;
         }
         let att = self.attachments().clone();
         let _ = tokio::task::spawn_blocking(move || {
-            for (record, list) in records {
+            for (record, _, list) in records {
                 for a in list {
                     if let Err(e) = att.add_ref(record, &a) {
                         warn!(error = %e, "attachment sidecar not written");
@@ -692,12 +841,9 @@ impl NodeHandle {
     }
 
     /// Records just accepted: the files they name are referenced if held, else queued. The
-    /// ingest's `settle` is dropped once that is written.
-    pub(crate) fn attachments_arrived(
-        &self,
-        records: Vec<(ObjectId, Vec<Attachment>)>,
-        settle: Option<Settle>,
-    ) {
+    /// ingest's `settle` is dropped once that is written (stored after `settle`'s sequence
+    /// number, from which files put off are queued again).
+    pub(crate) fn attachments_arrived(&self, records: Vec<Named>, settle: Option<Settle>) {
         if records.is_empty() {
             return;
         }
@@ -707,66 +853,86 @@ impl NodeHandle {
             let held = tokio::task::spawn_blocking(move || {
                 // Released once the references and `.want` files are written (not after the
                 // texts are read, which may take an extraction's time limit per file); one that
-                // could not be written keeps the mark before these records for the next start.
+                // could not be written, or a file put off, keeps the mark before these records
+                // for the next start.
                 let settle = settle;
-                let failed = |e: &dyn std::fmt::Display| {
-                    warn!(error = %e, "attachment sidecar not written");
+                let after = settle.as_ref().map_or(0, Settle::after);
+                let keep_mark = || {
                     if let Some(s) = &settle {
                         s.failed();
                     }
                 };
-                // Each held file once, with the records just referred to it (a record may
-                // list a file more than once).
-                let mut held: BTreeMap<ObjectId, BTreeSet<ObjectId>> = BTreeMap::new();
-                for (record, list) in records {
-                    for a in list {
-                        if att.blobs.has(&a.sha256) {
-                            if let Err(e) = att.add_ref(record, &a) {
-                                failed(&e);
-                            }
-                            held.entry(a.sha256).or_default().insert(record);
-                        } else if att.wants(&a) {
-                            // A file already waiting keeps its first claim; another record's
-                            // different claim is added to it, never put in its place.
-                            let saved = {
-                                let mut q = att.queue();
-                                if att.blobs.has(&a.sha256) {
-                                    // Fetched since it was looked for: held, so referred to.
-                                    drop(q);
-                                    if let Err(e) = att.add_ref(record, &a) {
-                                        failed(&e);
-                                    }
-                                    held.entry(a.sha256).or_default().insert(record);
-                                    continue;
-                                }
-                                match q.waiting.get_mut(&a.sha256) {
-                                    Some(w) => w.add_claim(record, &a).then(|| w.clone()),
-                                    None => {
-                                        let w = Want::new(record, a.clone());
-                                        q.waiting.insert(a.sha256, w.clone());
-                                        Some(w)
-                                    }
-                                }
-                            };
-                            if let Some(w) = saved
-                                && let Ok(b) = serde_json::to_vec(&w)
-                                && let Err(e) = att.blobs.write_sidecar(&a.sha256, ".want", &b)
-                            {
-                                failed(&e);
-                            }
-                        }
-                    }
+                let done = att.settle_files(records.into_iter().map(|n| (after, n)));
+                if done.failed || done.put_off > 0 {
+                    keep_mark();
                 }
-                held
+                done
             })
             .await
             .unwrap_or_default();
+            node.metrics().attachments_put_off.inc_by(held.put_off);
             node.attachments().wake.notify_one();
-            for (hash, records) in held {
-                node.read_attachment(hash, records.into_iter().collect())
-                    .await;
-            }
+            node.read_held(held.held).await;
         });
+    }
+
+    /// Reads the text of held files just referred to by records (see [`Self::read_attachment`]).
+    async fn read_held(&self, held: BTreeMap<ObjectId, BTreeSet<ObjectId>>) {
+        for (hash, records) in held {
+            self.read_attachment(hash, records.into_iter().collect())
+                .await;
+        }
+    }
+
+    /// Queues again the files of `member`'s records stored after `after` that were put off
+    /// (its queue was full), page by page, until its queue is full again (the mark is then
+    /// set anew) or every record is seen.
+    async fn queue_put_off(&self, member: MemberCode, after: u64) {
+        let mut from = after;
+        loop {
+            let page = self.read(move |s| s.seqs_since(from, PUT_OFF_PAGE)).await;
+            let page = match page
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    warn!(error = %e, member = %member, "files put off not queued again; they will be at the next start");
+                    return;
+                }
+            };
+            let Some(&(last, _)) = page.last() else {
+                return;
+            };
+            let Ok(reader) = self.object_reader() else {
+                return;
+            };
+            let limits = self.trust().limits().for_stored();
+            let att = self.attachments().clone();
+            let m = member.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let named = page.into_iter().filter_map(|(seq, id)| {
+                    let bytes = reader.try_get(&id).ok().flatten()?;
+                    let body = accord_core::envelope::body_of(&bytes)?;
+                    match Object::decode_body(body, &limits) {
+                        Ok(Object::Record(r)) if r.member == m && !r.attachments.is_empty() => {
+                            Some((seq - 1, (id, r.member, r.attachments)))
+                        }
+                        _ => None,
+                    }
+                });
+                att.settle_files(named)
+            })
+            .await
+            .unwrap_or_default();
+            self.metrics().attachments_put_off.inc_by(done.put_off);
+            self.attachments().wake.notify_one();
+            self.read_held(done.held).await;
+            if done.put_off > 0 {
+                return;
+            }
+            from = last;
+        }
     }
 
     /// Reads the text of every held file that has neither text nor a recorded failure: run
@@ -957,6 +1123,25 @@ impl NodeHandle {
                     node.attachments().wake.notify_one();
                 });
             }
+            // A member whose files were put off, its queue drained to half: one pass at a
+            // time queues them.
+            let due = {
+                let mut q = att.queue();
+                let due = q.requeue_due(att.cfg.max_waiting_per_member);
+                if let Some((m, _)) = &due {
+                    q.put_off.remove(m);
+                    q.requeueing = true;
+                }
+                due
+            };
+            if let Some((member, after)) = due {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    node.queue_put_off(member, after).await;
+                    node.attachments().queue().requeueing = false;
+                    node.attachments().wake.notify_one();
+                });
+            }
         }
     }
 
@@ -1032,7 +1217,7 @@ impl NodeHandle {
             q.running.remove(&hash);
             if done {
                 q.forget(&hash);
-                q.waiting.remove(&hash)
+                q.take(&hash)
             } else {
                 q.failed(hash, Instant::now());
                 None
@@ -1349,7 +1534,7 @@ impl NodeHandle {
             let w = {
                 let mut q = a2.queue();
                 q.forget(&hash);
-                q.waiting.remove(&hash)
+                q.take(&hash)
             };
             if let Some(w) = &w {
                 for (record, attachment) in w.records() {
@@ -1488,7 +1673,7 @@ impl NodeHandle {
                 let mut q = att.queue();
                 let mut dropped = Vec::new();
                 for h in unwanted {
-                    if !q.running.contains(&h) && q.waiting.remove(&h).is_some() {
+                    if !q.running.contains(&h) && q.take(&h).is_some() {
                         q.forget(&h);
                         dropped.push(h);
                     }
@@ -1520,10 +1705,12 @@ impl NodeHandle {
 /// The attachments of the accepted records among `objects`.
 pub(crate) fn of_records<'a>(
     objects: impl Iterator<Item = &'a accord_core::Verified<Object>>,
-) -> Vec<(ObjectId, Vec<Attachment>)> {
+) -> Vec<Named> {
     objects
         .filter_map(|v| match v.object() {
-            Object::Record(r) if !r.attachments.is_empty() => Some((v.id(), r.attachments.clone())),
+            Object::Record(r) if !r.attachments.is_empty() => {
+                Some((v.id(), r.member.clone(), r.attachments.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -1586,10 +1773,7 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
 /// the files they name, and whether they could be read — their files may never have been referenced or queued (the node
 /// stopped between a group commit and that step). Without the file (a store an older release
 /// ran, a restore) nothing is settled again, and the mark starts at the store's sequence.
-pub(crate) fn unsettled(
-    store: &accord_store::Store,
-    data_dir: &Path,
-) -> (u64, Vec<(ObjectId, Vec<Attachment>)>, bool) {
+pub(crate) fn unsettled(store: &accord_store::Store, data_dir: &Path) -> (u64, Vec<Named>, bool) {
     let mark = match std::fs::read_to_string(data_dir.join(SETTLED_FILE)) {
         Err(_) => return (store.seq(), Vec::new(), true),
         Ok(t) => t.trim().parse::<u64>().unwrap_or_else(|_| {
@@ -1623,7 +1807,7 @@ pub(crate) fn unsettled(
         if let Ok(Object::Record(r)) = Object::decode_body(body, &limits)
             && !r.attachments.is_empty()
         {
-            out.push((id, r.attachments));
+            out.push((id, r.member, r.attachments));
         }
     }
     if !out.is_empty() {
@@ -1712,6 +1896,43 @@ mod tests {
             ObjectId([0; 32]),
             accord_core::attachment::describe("x.txt", b"x"),
         )
+    }
+
+    /// Files count against the queue of their first record's member while they wait, and a
+    /// member whose files were put off is due to have them queued once its queue drains to
+    /// half its bound, one pass at a time.
+    #[test]
+    fn a_members_waiting_files_are_counted_until_taken() {
+        let mut q = Queue::default();
+        let kz: MemberCode = "KZ".parse().unwrap();
+        let am: MemberCode = "AM".parse().unwrap();
+        let file = |i: u8, m: &MemberCode| {
+            let mut w = want().of(m.clone());
+            w.attachment.sha256 = ObjectId([i; 32]);
+            w
+        };
+        for i in 0..4 {
+            q.add(file(i, &kz));
+        }
+        // The same file queued again (a restart's pass) is not counted twice.
+        q.add(file(0, &kz));
+        q.add(file(9, &am));
+        q.add(want());
+        assert_eq!((q.waiting_of(&kz), q.waiting_of(&am)), (4, 1));
+        q.put_off.insert(kz.clone(), 17);
+        assert_eq!(q.requeue_due(4), None, "four of four wait");
+        assert!(q.take(&ObjectId([0; 32])).is_some());
+        assert!(q.take(&ObjectId([0; 32])).is_none());
+        assert_eq!(q.requeue_due(4), None, "three of four wait");
+        q.take(&ObjectId([1; 32]));
+        assert_eq!(q.requeue_due(4), Some((kz.clone(), 17)));
+        q.requeueing = true;
+        assert_eq!(q.requeue_due(4), None, "one pass at a time");
+        q.requeueing = false;
+        q.take(&ObjectId([2; 32]));
+        q.take(&ObjectId([3; 32]));
+        assert!(!q.per_member.contains_key(&kz));
+        assert_eq!(q.waiting.len(), 2);
     }
 
     /// The settled mark stays before every ingest in flight, moves on as they end, and is

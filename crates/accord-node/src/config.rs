@@ -396,6 +396,11 @@ pub struct AttachmentsConfig {
     /// minute; more are answered "rate limited" and the peer asks elsewhere or later.
     #[serde(default = "default_att_serve")]
     pub serve_requests_per_minute: u32,
+    /// Files of one member's records that wait to be fetched at once. A member's records may
+    /// name files no peer holds (a hostile one, any number of them): past this bound its
+    /// further files are put off, not forgotten, and queued as its queue drains.
+    #[serde(default = "default_att_waiting")]
+    pub max_waiting_per_member: usize,
     /// Test-only: serve every chunk with one byte changed (plays a peer serving bad data).
     #[serde(skip)]
     pub corrupt_served: bool,
@@ -425,6 +430,9 @@ fn default_extract_timeout() -> u64 {
 fn default_att_serve() -> u32 {
     1200
 }
+fn default_att_waiting() -> usize {
+    4096
+}
 
 impl Default for AttachmentsConfig {
     fn default() -> Self {
@@ -437,6 +445,7 @@ impl Default for AttachmentsConfig {
             max_bytes_per_sec_per_peer: default_att_rate_per_peer(),
             extract_timeout_secs: default_extract_timeout(),
             serve_requests_per_minute: default_att_serve(),
+            max_waiting_per_member: default_att_waiting(),
             corrupt_served: false,
             extractor: None,
         }
@@ -782,6 +791,12 @@ impl NodeConfig {
                     "must be between 1 and attachments.max_parallel, and at most {} (what a peer answers at once)",
                     accord_net::MAX_ANSWERS_IN_FLIGHT_PER_PEER
                 ),
+            ));
+        }
+        if !(1..=65_536).contains(&self.attachments.max_waiting_per_member) {
+            return Err(field(
+                "attachments.max_waiting_per_member",
+                "must be between 1 and 65536",
             ));
         }
         if self.attachments.serve_requests_per_minute == 0 {

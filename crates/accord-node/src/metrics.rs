@@ -63,6 +63,7 @@ pub struct Metrics {
     pub(crate) attachment_bad_data: Counter,
     pub(crate) attachment_claims_disagree: Counter,
     pub(crate) attachments_backlog: Gauge,
+    pub(crate) attachments_put_off: Counter,
     pub(crate) attachments_deferred_for_disk: Counter,
     pub(crate) clock_offset_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(crate) clock_offset_nodes: Gauge,
@@ -134,6 +135,7 @@ impl Metrics {
             attachment_bad_data: Counter::default(),
             attachment_claims_disagree: Counter::default(),
             attachments_backlog: Gauge::default(),
+            attachments_put_off: Counter::default(),
             clock_offset_seconds: Gauge::default(),
             clock_offset_nodes: Gauge::default(),
         };
@@ -373,6 +375,11 @@ impl Metrics {
             "attachments_backlog",
             "Attachments known and not yet held (queued or being fetched)",
             m.attachments_backlog.clone(),
+        );
+        r.register(
+            "attachments_put_off",
+            "Files not queued for fetching because their member already had attachments.max_waiting_per_member waiting (records naming files no peer holds); each is queued once its member's queue drains to half",
+            m.attachments_put_off.clone(),
         );
         r.register(
             "clock_offset_seconds",

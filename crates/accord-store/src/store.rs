@@ -796,6 +796,23 @@ impl Store {
         Ok(out)
     }
 
+    /// At most `limit` of the objects written after sequence number `seq`, with their
+    /// sequence numbers, in the order they were.
+    pub fn seqs_since(&self, seq: u64, limit: usize) -> Result<Vec<(u64, ObjectId)>, StoreError> {
+        let from = seq.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.trees[BY_SEQ].range(from..).take(limit) {
+            let (k, v) = item?;
+            let n = <[u8; 8]>::try_from(&*k)
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("by_seq key".into()))?;
+            let id =
+                ObjectId::from_slice(&v).ok_or_else(|| StoreError::Corrupt("by_seq".into()))?;
+            out.push((n, id));
+        }
+        Ok(out)
+    }
+
     /// Rebuilds the quarantine index from the `pending` trees.
     fn load_quarantine(&mut self) -> Result<(), StoreError> {
         let mut q = Quarantine::new(self.quarantine.limits);
