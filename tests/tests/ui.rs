@@ -346,7 +346,8 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "nothing wrong counts as a filter"
     );
     // The filters in force are shown, each with a link that removes it alone; without words
-    // the default order says "newest first".
+    // the default order says "recently published first" (by when records were signed, not by
+    // their documents' dates).
     let (_, html, _) = page(&format!("{base}/?member=KZ&in=en&lang=en"), "").await;
     assert!(
         html.contains("class=\"chip\" href=\"/?in=en\"")
@@ -355,7 +356,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
         "{html}"
     );
     assert!(
-        html.contains("<option value=\"\" selected>newest first</option>"),
+        html.contains("<option value=\"\" selected>recently published first</option>"),
         "{html}"
     );
     assert!(!html.contains("best match first"));
@@ -482,18 +483,39 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
     assert!(!html.contains("no letters or digits"));
 
+    // A word only a retracted record holds: nothing found, and the page says that a record
+    // among the retracted and superseded ones matches, with a link that shows it.
+    let (_, html, _) = page(&format!("{base}/?q=withdrawn&lang=en"), "").await;
+    assert!(
+        html.contains("Nothing found.")
+            && html.contains("Matching records among those superseded by newer editions or retracted: 1.")
+            && html.contains(
+                "href=\"/?q=withdrawn&amp;status=superseded&amp;status=retracted&amp;status=signer-revoked\">Show them</a>"
+            ),
+        "{html}"
+    );
+    let (_, html, _) = page(
+        &format!(
+            "{base}/?q=withdrawn&lang=en&status=superseded&status=retracted&status=signer-revoked"
+        ),
+        "",
+    )
+    .await;
+    assert!(listed(&html, gone.id()), "{html}");
+
     // A retracted and a superseded record say so at the top.
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", gone.id()), "").await;
     assert!(
         html.contains("This record was retracted.")
-            && html.contains("Retracted by the ministry that published it")
+            && html.contains("Retracted on ")
+            && html.contains(" by the ministry that published it: “published by mistake”.")
             && html.contains("published by mistake"),
         "{html}"
     );
     let (_, html, _) = page(&format!("{base}/records/{}?lang=ru", gone.id()), "").await;
     assert!(
         html.contains("Эта запись отозвана.")
-            && html.contains("Отозвана опубликовавшим её ведомством")
+            && html.contains(" опубликовавшим её ведомством: «published by mistake».")
     );
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", old.id()), "").await;
     assert!(

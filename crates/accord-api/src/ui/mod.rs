@@ -147,6 +147,7 @@ impl Lang {
             "first" => ("В начало", "First page"),
             "previous" => ("Предыдущая страница", "Previous page"),
             "shown" => ("Записи", "Records"),
+            "shown_one" => ("Запись", "Record"),
             "of" => ("из", "of"),
             "new_records" => ("новых записей", "new records"),
             "live_reconnected" => (
@@ -167,6 +168,11 @@ impl Lang {
             "year" => ("Год", "Year"),
             "publisher" => ("Издатель", "Publisher"),
             "no_results" => ("Ничего не найдено.", "Nothing found."),
+            "hidden_matches" => (
+                "Подходящих записей среди заменённых новыми редакциями и отозванных",
+                "Matching records among those superseded by newer editions or retracted",
+            ),
+            "show_them" => ("Показать их", "Show them"),
             "past_last" => (
                 "На этой странице записей нет: результаты закончились раньше.",
                 "There are no records on this page: the results end before it.",
@@ -197,6 +203,7 @@ impl Lang {
             "superseded_by" => ("Заменена записью", "Superseded by"),
             "supersedes" => ("Заменяет запись", "Supersedes"),
             "retracted_by" => ("Отозвана", "Retracted"),
+            "retracted_on" => ("Отозвана", "Retracted on"),
             "provenance" => ("Происхождение", "Provenance"),
             "signature_valid" => ("Подпись действительна", "Signature valid"),
             "signature_invalid" => ("Подпись НЕ действительна", "Signature NOT valid"),
@@ -287,8 +294,10 @@ impl Lang {
             "compare" => ("Сравнение", "Compare"),
             "sort" => ("Сортировка", "Sort"),
             "relevance" => ("по релевантности", "best match first"),
-            "newest" => ("сначала новые", "newest first"),
-            "oldest" => ("сначала старые", "oldest first"),
+            // By when the record was signed and shared, not by the date of the document it
+            // describes (a reader took "newest" for the latter).
+            "newest" => ("сначала недавно опубликованные", "recently published first"),
+            "oldest" => ("сначала давно опубликованные", "earliest published first"),
             "date_from" => ("Дата с", "From"),
             "date_to" => ("Дата по", "To"),
             "dates" => ("Период", "Period"),
@@ -770,6 +779,20 @@ impl Lang {
         match self {
             Lang::Ru => format!("и ещё {}", self.number(n as u64)),
             Lang::En => format!("and {} more", self.number(n as u64)),
+        }
+    }
+
+    /// A query longer than the search takes, cut.
+    pub fn query_cut(self, max: usize) -> String {
+        match self {
+            Lang::Ru => format!(
+                "Запрос длиннее {} символов: искали по его началу, до последнего целого слова.",
+                self.number(max as u64)
+            ),
+            Lang::En => format!(
+                "The query is longer than {} characters: its beginning was searched, up to the last whole word.",
+                self.number(max as u64)
+            ),
         }
     }
 
@@ -1339,13 +1362,22 @@ td.n a { display:inline-block; min-width:32px; min-height:28px; line-height:28px
    readers) and narrower row labels, so that the figures fit beside them. */
 @media (max-width: 879px) {
   table.heat th[scope=col] .mname, table.compare th[scope=col] .mname { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
-  table.heat th[scope=row], table.compare th[scope=row] { font-weight:normal; font-size:.82rem; min-width:8em; overflow-wrap:normal; word-break:normal; }
+  table.heat th[scope=row], table.compare th[scope=row] { font-weight:normal; font-size:.82rem; min-width:6.5em; overflow-wrap:normal; word-break:normal; hyphens:auto; }
   table.heat td, table.compare td { min-width:40px; }
 }
 .panel { border:1px solid var(--line); border-radius:var(--radius); padding:var(--s2) var(--s4); margin-top:var(--s5); background:var(--soft); }
 dl dt { font-weight:600; margin-top:var(--s2); } dl dd { margin-left:0; overflow-wrap:anywhere; }
 .body { max-width:800px; } .body img { max-width:100%; }
-.chart { margin:0; overflow-x:auto; } .chart svg { min-width:560px; } .legend { display:flex; flex-wrap:wrap; gap:var(--s2); font-size:.9rem; } .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; }
+.chart { margin:0; overflow-x:auto; } .chart svg { min-width:560px; }
+/* What scrolls sideways on a phone (a chart, a wide table) shows a shade at the edge that
+   hides more, since phones hide scrollbars; the shade scrolls away at the end. */
+.chart, .scroll { background:linear-gradient(to right, var(--bg) 30%, transparent) left / 24px 100% no-repeat local, linear-gradient(to left, var(--bg) 30%, transparent) right / 24px 100% no-repeat local, radial-gradient(farthest-side at 0 50%, rgba(0,0,0,.2), transparent) left / 10px 100% no-repeat scroll, radial-gradient(farthest-side at 100% 50%, rgba(0,0,0,.2), transparent) right / 10px 100% no-repeat scroll; }
+/* On a phone, links that change the page (language, pages, exports) are a thumb's size. */
+@media (max-width: 640px) {
+  .langs a, .pager a, .exports a { display:inline-block; padding:10px 4px; min-height:44px; box-sizing:border-box; }
+  .pager a[rel] { margin:0 var(--s2) var(--s1) 0; }
+  button:not(.linkish) { min-height:44px; }
+} .legend { display:flex; flex-wrap:wrap; gap:var(--s2); font-size:.9rem; } .swatch { display:inline-block; width:12px; height:12px; border-radius:2px; }
 .columns { display:grid; grid-template-columns:repeat(auto-fit, minmax(240px, 1fr)); gap:var(--s4); }
 .column { border:1px solid var(--line); border-radius:var(--radius); padding:0 var(--s3); }
 .years a { margin-bottom:var(--s1); }

@@ -49,6 +49,21 @@ struct Asked {
     ignored: Vec<(String, String)>,
     /// Parameters left out beyond those listed in `ignored`.
     ignored_more: usize,
+    /// The query was longer than the search takes: its first words were kept.
+    query_cut: bool,
+}
+
+/// A query longer than the search takes (a shared link's, say; the form stops at it), cut to
+/// its first [`accord_search::MAX_QUERY_CHARS`] characters, at a space where there is one.
+fn cut_query(v: &str) -> Option<String> {
+    let max = accord_search::MAX_QUERY_CHARS;
+    let end = v.char_indices().nth(max)?.0;
+    let head = &v[..end];
+    let cut = match head.rfind(char::is_whitespace) {
+        Some(i) if i > 0 => &head[..i],
+        _ => head,
+    };
+    Some(cut.trim_end().to_string())
 }
 
 /// Parameters left out that the page lists by name; more are counted.
@@ -60,6 +75,7 @@ fn asked(params: &[(String, String)]) -> Asked {
         api: Vec::new(),
         ignored: Vec::new(),
         ignored_more: 0,
+        query_cut: false,
     };
     // A value given twice counts once; a parameter keeps at most its first
     // `MAX_VALUES_PER_PARAM` values (each chip links to the page without it, so the page
@@ -77,6 +93,8 @@ fn asked(params: &[(String, String)]) -> Asked {
         if k == "lang" || v.trim().is_empty() || !seen.insert((k.as_str(), v.trim())) {
             continue;
         }
+        let cut = (k == "q").then(|| cut_query(v)).flatten();
+        let v = cut.as_ref().unwrap_or(v);
         let (ak, av) = api_param(k, v);
         if !RECORD_PARAMS.contains(&ak.as_str()) {
             continue;
@@ -93,6 +111,7 @@ fn asked(params: &[(String, String)]) -> Asked {
             ignore(&mut a, k, v);
             continue;
         }
+        a.query_cut |= cut.is_some();
         a.ui.push((k.clone(), v.clone()));
         a.api.push((ak, av));
     }
@@ -200,6 +219,7 @@ pub async fn search(
         api,
         ignored,
         ignored_more,
+        query_cut,
     } = asked(&params);
     let parsed = parse_query(&api, &RECORD_PARAMS);
     // Where this page starts, and how many a page holds, as the search reads them: for
@@ -317,6 +337,7 @@ pub async fn search(
                 @if ignored_more > 0 { " " (lang.more_params(ignored_more)) }
             }
         }
+        @if query_cut { p.notice role="status" { (lang.query_cut(accord_search::MAX_QUERY_CHARS)) } }
         @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
         // A member code the charter does not name finds nothing: say why.
         @let unknown_members: Vec<String> = ui_params.iter().filter(|(k, v)| k == "member" && !ctx.members.contains_key(v)).map(|(_, v)| v.chars().take(12).collect()).collect();
@@ -409,7 +430,16 @@ pub async fn search(
                             // Nothing asked and nothing held: say so, rather than "not found".
                             div.empty { p { strong { (lang.t("node_empty")) } } p { (lang.t("node_empty_help")) } }
                         } @else {
+                            // Records that match but are shown only on request (superseded,
+                            // retracted, of a revoked signer): a reader on a phone, the filters
+                            // folded, never saw the status filter's counts.
+                            @let hidden: u64 = r.facets.get("status").map_or(0, |m| m.iter().filter(|(k, _)| k.as_str() != "active").map(|(_, n)| *n).sum());
+                            @let status_chosen = ui_params.iter().any(|(k, _)| k == "status");
                             div.empty { p { strong { (lang.t("no_results")) } } p { (lang.t(if active_filters > 0 { "empty_help" } else { "empty_help_words" })) }
+                                @if hidden > 0 && !status_chosen {
+                                    @let with_status: Vec<(String, String)> = without(&["cursor"]).into_iter().chain(ALL_STATUSES[1..].iter().map(|s| ("status".to_string(), s.to_string()))).collect();
+                                    p { (lang.t("hidden_matches")) ": " (lang.number(hidden)) ". " a href=(format!("/?{}", qs(&with_status))) { (lang.t("show_them")) } }
+                                }
                                 @if active_filters > 0 { p { a href=(clear_href) { (lang.t("clear")) } } }
                             }
                         }
@@ -442,7 +472,11 @@ pub async fn search(
                         nav.pager aria-label=(lang.t("pages")) {
                             @if !r.hits.is_empty() {
                                 p.meta {
-                                    (lang.t("shown")) " " (lang.number((offset + 1) as u64)) "–" (lang.number((offset + r.hits.len()) as u64))
+                                    @if r.hits.len() == 1 {
+                                        (lang.t("shown_one")) " " (lang.number((offset + 1) as u64))
+                                    } @else {
+                                        (lang.t("shown")) " " (lang.number((offset + 1) as u64)) "–" (lang.number((offset + r.hits.len()) as u64))
+                                    }
                                     " " (lang.t("of")) " " (lang.number(r.total as u64))
                                 }
                             }
@@ -743,12 +777,12 @@ pub async fn record(
                 div.notice.error role="note" {
                     strong { (lang.t("banner_retracted")) }
                     @for r in &retracted_by {
-                        " " (lang.t("retracted_by")) " "
+                        " " (lang.t("retracted_on")) " " (when(text(r, "created")))
                         // Who: the record's author, or the member's root key (PROTOCOL.md §4.6).
-                        @if text(r, "signer") == text(p, "signer") { (lang.t("retracted_by_author")) " " }
-                        @else if text(r, "signer") == text(p, "member_root_key") { (lang.t("retracted_by_root")) " " }
-                        (when(text(r, "created")))
+                        @if text(r, "signer") == text(p, "signer") { " " (lang.t("retracted_by_author")) }
+                        @else if text(r, "signer") == text(p, "member_root_key") { " " (lang.t("retracted_by_root")) }
                         @if !text(r, "reason").is_empty() { ": " (lang.quote(text(r, "reason"))) }
+                        "."
                     }
                 }
             } @else if status == "signer-revoked" {
@@ -1836,5 +1870,29 @@ mod tests {
         );
         assert_eq!(a.ignored, p(&[("q", "budget")]));
         assert!(parse_query(&a.api, &RECORD_PARAMS).is_ok());
+    }
+
+    /// A query longer than the search takes (a shared link's) is searched by its first words,
+    /// cut at a space, and the page says so; it used to be left out, and the page showed
+    /// every record.
+    #[test]
+    fn a_query_too_long_is_cut_at_a_word_not_dropped() {
+        let long = "цифровые навыки ".repeat(40);
+        let a = asked(&[("q".to_string(), long.clone())]);
+        assert!(a.query_cut && a.ignored.is_empty());
+        let (_, q) = &a.api[0];
+        assert!(
+            q.chars().count() <= accord_search::MAX_QUERY_CHARS,
+            "{}",
+            q.len()
+        );
+        assert!(q.ends_with("навыки") && long.starts_with(q.as_str()), "{q}");
+        assert!(parse_query(&a.api, &RECORD_PARAMS).is_ok_and(|q| q.text.is_some()));
+        // One word longer than the limit: cut where the limit falls.
+        let word = "я".repeat(600);
+        let a = asked(&[("q".to_string(), word)]);
+        assert_eq!(a.api[0].1.chars().count(), accord_search::MAX_QUERY_CHARS);
+        let a = asked(&[("q".to_string(), "портал".to_string())]);
+        assert!(!a.query_cut);
     }
 }
