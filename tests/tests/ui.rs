@@ -733,14 +733,14 @@ async fn a_record_whose_signers_key_was_revoked_says_so() {
     let (_, html, _) = page(&format!("{base}/records/{}?lang=ru", gone.id()), "").await;
     assert!(
         html.contains("Эта запись отозвана.")
-            && html.contains("Отозвана корневым ключом государства-участника")
+            && html.contains(" корневым ключом государства-участника: «signed with a stolen key».")
             && html.contains("Полномочия не покрывают запись")
             && html.contains("ключ подписавшего отозван с"),
         "{html}"
     );
     let (_, html, _) = page(&format!("{base}/records/{}?lang=en", gone.id()), "").await;
     assert!(
-        html.contains("Retracted by the member state's root key")
+        html.contains(" by the member state's root key: “signed with a stolen key”.")
             && html.contains("the signer's key is revoked since"),
         "{html}"
     );

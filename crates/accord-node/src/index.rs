@@ -383,14 +383,18 @@ fn touched_by<'a>(
             _ => {}
         }
     }
-    if !revoked.is_empty() {
-        for (id, member, key) in record_authors(store) {
-            if revoked.contains(&(member, key)) {
-                touched.insert(id);
-                // Its status may have changed what it supersedes.
-                if let Some(prev) = supersedes_of(store, &id) {
-                    touched.insert(prev);
-                }
+    // Each key's own records, from the store's index by signer: the work is that of the
+    // records whose status may change, not of every record the node holds.
+    for (member, key) in revoked {
+        let ids = store.records_signed_by(&member, &key).unwrap_or_else(|e| {
+            warn!(error = %e, member = %member, "records of a revoked or re-delegated key not read; their search status may be stale until the index is rebuilt");
+            Vec::new()
+        });
+        for id in ids {
+            touched.insert(id);
+            // Its status may have changed what it supersedes.
+            if let Some(prev) = supersedes_of(store, &id) {
+                touched.insert(prev);
             }
         }
     }
@@ -403,25 +407,6 @@ fn supersedes_of(store: &Store, id: &ObjectId) -> Option<ObjectId> {
         Object::Record(r) => r.supersedes,
         _ => None,
     }
-}
-
-/// Every stored record with its member and signer, in one pass.
-fn record_authors(
-    store: &Store,
-) -> Vec<(ObjectId, accord_core::MemberCode, accord_core::PublicKey)> {
-    let filter = Filter {
-        types: vec![ObjectType::Record],
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    each_stored(store, &filter, |o| {
-        if let Object::Record(r) = &o.object
-            && let Some((k, _)) = o.signed.signatures().first()
-        {
-            out.push((o.signed.id(), r.member.clone(), *k));
-        }
-    });
-    out
 }
 
 /// The documents a group commit changed: new records, and the records whose derived status

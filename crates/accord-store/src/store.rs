@@ -22,7 +22,7 @@ use crate::log::{Locator, LogReader, ObjectLog};
 use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
 /// The on-disk format version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// Default sled page cache: 4 MiB (sled's own default is 1 GiB). sled holds the indexes and
 /// where each object is (the objects themselves are in the object log). What sled keeps in
 /// memory is three to four times what it counts against this budget (its pages' in-memory
@@ -249,7 +249,12 @@ const META: usize = 9;
 /// the quarantine names it ("peer <id>", "local", "preload", "import"). Each `objects` entry
 /// written since schema 4 ends with when the object was taken and its source's number.
 const SOURCES: usize = 10;
-const TREE_NAMES: [&str; 11] = [
+/// Records by signer (schema 5): member code, the signing key and the record's id → nothing.
+/// A revocation, a delegation given again or a charter amendment that changes the status of a
+/// key's records finds them here; it used to decode every record the node held, on the store
+/// thread, for each such object a member signed.
+const BY_SIGNER: usize = 11;
+const TREE_NAMES: [&str; 12] = [
     "objects",
     "by_time",
     "by_type",
@@ -261,6 +266,7 @@ const TREE_NAMES: [&str; 11] = [
     "by_seq",
     "meta",
     "sources",
+    "by_signer",
 ];
 /// The key in `meta` of the object log's committed end (see [`crate::log`]).
 const LOG_END: &[u8] = b"log_end";
@@ -396,7 +402,7 @@ pub enum Incoming<'a> {
 type Entry = (usize, Vec<u8>, Vec<u8>);
 
 /// Every index entry of an object (the same function serves writing and checking).
-pub(crate) fn index_entries(id: &ObjectId, obj: &Object) -> Vec<Entry> {
+pub(crate) fn index_entries(id: &ObjectId, obj: &Object, signer: Option<&PublicKey>) -> Vec<Entry> {
     let created = obj.created();
     let t = obj.object_type();
     let mut v: Vec<Entry> = vec![
@@ -408,11 +414,27 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object) -> Vec<Entry> {
             if let Some(prev) = &r.supersedes {
                 v.push((SUPERSEDES, pair(prev, id).to_vec(), vec![]));
             }
+            if let Some(key) = signer {
+                v.push((BY_SIGNER, signer_key(&r.member, key, Some(id)), vec![]));
+            }
         }
         Object::Retraction(r) => v.push((RETRACTS, pair(&r.record, id).to_vec(), vec![])),
         _ => {}
     }
     v
+}
+
+/// A key of [`BY_SIGNER`]: the member's code, the signing key, then (when given) the record.
+fn signer_key(member: &MemberCode, key: &PublicKey, id: Option<&ObjectId>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + 1 + 32 + 32);
+    k.extend_from_slice(member.as_str().as_bytes());
+    // A separator: member codes are two letters today, and a longer one cannot run into a key.
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    if let Some(id) = id {
+        k.extend_from_slice(id.as_bytes());
+    }
+    k
 }
 
 fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
@@ -671,12 +693,10 @@ impl Store {
                 "store upgrade: moving the objects' bytes from sled into the object log (once)"
             );
             store.move_objects_into_log()?;
-            meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
             store.db.flush()?;
             tracing::info!(
                 from = found,
-                to = SCHEMA_VERSION,
-                "store upgraded: object bytes moved from sled into the object log"
+                "store upgrade: object bytes moved from sled into the object log"
             );
         }
         if found == 3 {
@@ -684,11 +704,20 @@ impl Store {
             // the object was taken; those before stay as they are. (Development builds between
             // two releases kept receipts in a `received` tree of their own: dropped.)
             store.db.drop_tree("received")?;
+            tracing::info!(
+                "store upgrade: receipt times kept for objects taken from now on (schema 4)"
+            );
+        }
+        if found < 5 {
+            // Schema 4 → 5: records indexed by signer. The schema number is written only once
+            // every upgrade step is done: one interrupted is done again at the next start
+            // (each step is safe to repeat).
+            store.index_by_signer()?;
+        }
+        if found < SCHEMA_VERSION {
             meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
             store.db.flush()?;
-            tracing::info!(
-                "store upgraded to schema 4: receipt times kept for objects taken from now on"
-            );
+            tracing::info!(from = found, to = SCHEMA_VERSION, "store upgraded");
         }
         store.load_sources()?;
         store.load_quarantine()?;
@@ -702,6 +731,62 @@ impl Store {
         let trust = store.trust.clone();
         store.note_roots(&trust);
         Ok(store)
+    }
+
+    /// Schema 4 → 5: indexes every stored record by its signer ([`BY_SIGNER`]).
+    fn index_by_signer(&mut self) -> Result<(), StoreError> {
+        let limits = self.trust.limits().for_stored();
+        let records = self.trees[BY_TYPE].len();
+        tracing::info!(
+            objects = records,
+            "store upgrade: indexing records by signer (once)"
+        );
+        let mut batch = sled::Batch::default();
+        let mut n = 0usize;
+        for item in self.trees[BY_TYPE].scan_prefix([ObjectType::Record.code()]) {
+            let (k, _) = item?;
+            let Some(id) = k
+                .get(k.len().saturating_sub(32)..)
+                .and_then(ObjectId::from_slice)
+            else {
+                continue;
+            };
+            let Ok(Some(bytes)) = self.reader.try_get(&id) else {
+                continue;
+            };
+            let Ok((signed, Object::Record(r))) = accord_core::validate::decode(&bytes, &limits)
+            else {
+                continue;
+            };
+            if let Some((key, _)) = signed.signatures().first() {
+                batch.insert(signer_key(&r.member, key, Some(&id)), vec![]);
+                n += 1;
+                if n.is_multiple_of(4096) {
+                    self.trees[BY_SIGNER].apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+        }
+        self.trees[BY_SIGNER].apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The stored records `member`'s key `key` signed.
+    pub fn records_signed_by(
+        &self,
+        member: &MemberCode,
+        key: &PublicKey,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let prefix = signer_key(member, key, None);
+        let mut out = Vec::new();
+        for item in self.trees[BY_SIGNER].scan_prefix(&prefix) {
+            let (k, _) = item?;
+            out.push(
+                k.get(prefix.len()..)
+                    .and_then(ObjectId::from_slice)
+                    .ok_or_else(|| StoreError::Corrupt("by_signer key".into()))?,
+            );
+        }
+        Ok(out)
     }
 
     /// Schema 2 → 3: moves the objects' bytes from sled's `objects` tree into the object log,
@@ -1761,7 +1846,7 @@ impl Store {
                 value.extend_from_slice(&number.to_be_bytes());
             }
             entries.push((OBJECTS, v.id().as_bytes().to_vec(), value));
-            entries.extend(index_entries(&v.id(), v.object()));
+            entries.extend(index_entries(&v.id(), v.object(), Some(&v.signer())));
         }
         let mut removals: Vec<(usize, Vec<u8>)> = Vec::new();
         for (id, wk) in &batch.pending_del {
@@ -1974,7 +2059,7 @@ impl Store {
 }
 
 /// The trees that hold index entries derived from the objects.
-const INDEX_TREES: [usize; 4] = [BY_TIME, BY_TYPE, SUPERSEDES, RETRACTS];
+const INDEX_TREES: [usize; 5] = [BY_TIME, BY_TYPE, SUPERSEDES, RETRACTS, BY_SIGNER];
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -2052,7 +2137,8 @@ impl Store {
                     .push((id, format!("invalid signature by {k}")));
                 return Ok(());
             }
-            for (tree, key, value) in index_entries(&id, &obj) {
+            let signer = signed.signatures().first().map(|(k, _)| *k);
+            for (tree, key, value) in index_entries(&id, &obj, signer.as_ref()) {
                 match self.trees[tree].get(&key)? {
                     Some(v) if v.as_ref() == value.as_slice() => {}
                     _ => report.missing_entries += 1,
@@ -2215,10 +2301,11 @@ impl Store {
             let Ok(bytes) = self.reader.bytes_of(&id, &entry) else {
                 continue;
             };
-            let Ok((_, obj)) = accord_core::validate::decode(&bytes, &limits) else {
+            let Ok((signed, obj)) = accord_core::validate::decode(&bytes, &limits) else {
                 continue;
             };
-            for (tree, key, value) in index_entries(&id, &obj) {
+            let signer = signed.signatures().first().map(|(k, _)| *k);
+            for (tree, key, value) in index_entries(&id, &obj, signer.as_ref()) {
                 self.trees[tree].insert(key, value)?;
             }
         }
@@ -2243,7 +2330,8 @@ impl Store {
         let Some(stored) = self.get(id)? else {
             return Ok(false);
         };
-        let (tree, key, _) = index_entries(id, &stored.object).remove(0);
+        let signer = stored.signed.signatures().first().map(|(k, _)| *k);
+        let (tree, key, _) = index_entries(id, &stored.object, signer.as_ref()).remove(0);
         self.trees[tree].remove(key)?;
         self.db.flush()?;
         Ok(true)

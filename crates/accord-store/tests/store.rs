@@ -2720,6 +2720,59 @@ fn objects_are_stored_once_in_the_object_log_and_sled_holds_where() {
     }
 }
 
+/// A schema-4 store (no index of records by signer) is opened as schema 5: every record is
+/// indexed by its member and signing key, the check finds the index whole, and a record taken
+/// afterwards is indexed as it is written. The index is what a revocation's re-indexing reads
+/// instead of decoding every record held.
+#[test]
+fn a_schema_4_store_indexes_its_records_by_signer_on_upgrade() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store_with_records(dir.path(), &fed);
+    let member = fed.members[0].code.clone();
+    let key = fed.members[0].publisher.public_key();
+    let signed_by_publisher = |store: &Store| -> BTreeSet<ObjectId> {
+        store
+            .records_signed_by(&member, &key)
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let records: BTreeSet<ObjectId> = {
+        let store = open(dir.path(), &fed);
+        let ids = signed_by_publisher(&store);
+        assert_eq!(ids.len(), 5);
+        ids
+    };
+    {
+        let db = raw_db(dir.path());
+        db.drop_tree("by_signer").unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &4u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let mut store = open(dir.path(), &fed);
+    assert_eq!(signed_by_publisher(&store), records);
+    assert!(records.iter().all(|id| objects.contains_key(id)));
+    // Another member's key, or this key under another member, signed none of them.
+    let other = fed.members[1].code.clone();
+    assert!(store.records_signed_by(&other, &key).unwrap().is_empty());
+    assert!(
+        store
+            .records_signed_by(&member, &fed.members[1].publisher.public_key())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.check().unwrap().is_clean());
+    let rec = fed.record(0, "after the upgrade", Timestamp(BASE + 9 * MINUTE));
+    assert_accepted(&ingest(&mut store, &rec), &rec);
+    assert!(signed_by_publisher(&store).contains(&rec.id()));
+    drop(store);
+    assert_schema_is_current(&raw_db(dir.path()));
+}
+
 /// A schema-3 store is opened as schema 4 with nothing converted: its objects have no receipt,
 /// objects taken afterwards do, and the source numbers survive a restart.
 #[test]
