@@ -249,7 +249,9 @@ const META: usize = 9;
 /// the quarantine names it ("peer <id>", "local", "preload", "import"). Each `objects` entry
 /// written since schema 4 ends with when the object was taken and its source's number.
 const SOURCES: usize = 10;
-/// Records by signer (schema 5): member code, the signing key and the record's id → nothing.
+/// Records by signer (schema 5): member code, the signing key, the record's creation time and
+/// id → nothing (in creation order within a key, so that a group commit's new records touch the
+/// end of their key's range, not a page per record).
 /// A revocation, a delegation given again or a charter amendment that changes the status of a
 /// key's records finds them here; it used to decode every record the node held, on the store
 /// thread, for each such object a member signed.
@@ -415,7 +417,9 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, signer: Option<&PublicK
                 v.push((SUPERSEDES, pair(prev, id).to_vec(), vec![]));
             }
             if let Some(key) = signer {
-                v.push((BY_SIGNER, signer_key(&r.member, key, Some(id)), vec![]));
+                let mut k = signer_key(&r.member, key);
+                k.extend_from_slice(&time_id(created, id));
+                v.push((BY_SIGNER, k, vec![]));
             }
         }
         Object::Retraction(r) => v.push((RETRACTS, pair(&r.record, id).to_vec(), vec![])),
@@ -424,16 +428,14 @@ pub(crate) fn index_entries(id: &ObjectId, obj: &Object, signer: Option<&PublicK
     v
 }
 
-/// A key of [`BY_SIGNER`]: the member's code, the signing key, then (when given) the record.
-fn signer_key(member: &MemberCode, key: &PublicKey, id: Option<&ObjectId>) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + 1 + 32 + 32);
+/// The prefix of a key of [`BY_SIGNER`]: the member's code and the signing key (then come the
+/// record's creation time and id).
+fn signer_key(member: &MemberCode, key: &PublicKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + 1 + 32 + 8 + 32);
     k.extend_from_slice(member.as_str().as_bytes());
     // A separator: member codes are two letters today, and a longer one cannot run into a key.
     k.push(0);
     k.extend_from_slice(key.as_bytes());
-    if let Some(id) = id {
-        k.extend_from_slice(id.as_bytes());
-    }
     k
 }
 
@@ -754,12 +756,15 @@ impl Store {
             let Ok(Some(bytes)) = self.reader.try_get(&id) else {
                 continue;
             };
-            let Ok((signed, Object::Record(r))) = accord_core::validate::decode(&bytes, &limits)
-            else {
+            let Ok((signed, obj)) = accord_core::validate::decode(&bytes, &limits) else {
                 continue;
             };
-            if let Some((key, _)) = signed.signatures().first() {
-                batch.insert(signer_key(&r.member, key, Some(&id)), vec![]);
+            let signer = signed.signatures().first().map(|(k, _)| *k);
+            if let Some((_, key, _)) = index_entries(&id, &obj, signer.as_ref())
+                .into_iter()
+                .find(|(t, _, _)| *t == BY_SIGNER)
+            {
+                batch.insert(key, vec![]);
                 n += 1;
                 if n.is_multiple_of(4096) {
                     self.trees[BY_SIGNER].apply_batch(std::mem::take(&mut batch))?;
@@ -776,12 +781,12 @@ impl Store {
         member: &MemberCode,
         key: &PublicKey,
     ) -> Result<Vec<ObjectId>, StoreError> {
-        let prefix = signer_key(member, key, None);
+        let prefix = signer_key(member, key);
         let mut out = Vec::new();
         for item in self.trees[BY_SIGNER].scan_prefix(&prefix) {
             let (k, _) = item?;
             out.push(
-                k.get(prefix.len()..)
+                k.get(prefix.len() + 8..)
                     .and_then(ObjectId::from_slice)
                     .ok_or_else(|| StoreError::Corrupt("by_signer key".into()))?,
             );
