@@ -483,6 +483,20 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (_, html, _) = page(&format!("{base}/?q=portal&lang=en"), "").await;
     assert!(!html.contains("no letters or digits"));
 
+    // A member's everyday name in Russian finds its records, whose text is English, and the
+    // page says why they are there.
+    let (_, html, _) = page(
+        &format!("{base}/?q=%D0%91%D0%B5%D0%BB%D0%B0%D1%80%D1%83%D1%81%D1%8C&lang=en"),
+        "",
+    )
+    .await;
+    assert!(
+        listed(&html, by.id())
+            && !listed(&html, en.id())
+            && html.contains("Including records of the member state <span class=\"member\""),
+        "{html}"
+    );
+
     // A word only a retracted record holds: nothing found, and the page says that a record
     // among the retracted and superseded ones matches, with a link that shows it.
     let (_, html, _) = page(&format!("{base}/?q=withdrawn&lang=en"), "").await;

@@ -291,7 +291,7 @@ pub async fn query(
 }
 
 /// What the node says about how it read the query: a correction, approximate matching, terms
-/// searched in other languages, directions matched.
+/// searched in other languages, directions and members matched.
 fn reading_lines(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
     let r = &v["reading"];
@@ -336,6 +336,18 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
                 "directions"
             },
             dirs.join(", ")
+        ));
+    }
+    let members = list("members");
+    if !members.is_empty() {
+        out.push(format!(
+            "Including the records of {}: {}",
+            if members.len() == 1 {
+                "the member"
+            } else {
+                "the members"
+            },
+            members.join(", ")
         ));
     }
     out
@@ -703,9 +715,10 @@ mod tests {
     fn the_table_says_how_the_query_was_read() {
         let v = serde_json::json!({
             "did_you_mean": "кибербезопасность",
-            "reading": {"approximate": true, "also": ["cybersecurity"], "directions": ["digital-space-security"]}
+            "reading": {"approximate": true, "also": ["cybersecurity"], "directions": ["digital-space-security"], "members": ["BY"]}
         });
         let lines = reading_lines(&v);
+        assert_eq!(lines[4], "Including the records of the member: BY");
         assert_eq!(lines[0], "Did you mean: кибербезопасность");
         assert!(lines[1].contains("similar spellings"));
         assert_eq!(lines[2], "Also searched: cybersecurity");

@@ -523,7 +523,8 @@ async fn preload(
     Ok(())
 }
 
-/// The query glossary: the built-in one, the operator's files, and the charter's direction names.
+/// The query glossary: the built-in one, the operator's files, and the charter's direction and
+/// member names (as the node started: a member an amendment adds is named after a restart).
 fn load_glossary(
     cfg: &crate::config::SearchConfig,
     trust: &accord_core::TrustView,
@@ -538,6 +539,18 @@ fn load_glossary(
             .map(|d| accord_search::DirectionNames {
                 code: d.code.clone(),
                 names: d.names.clone(),
+            })
+            .collect(),
+    );
+    // Members' names as the charter gives them: "Беларусь" in a query also finds BY's records.
+    g.set_members(
+        trust
+            .charter()
+            .members
+            .iter()
+            .map(|m| accord_search::DirectionNames {
+                code: m.code.to_string(),
+                names: m.name.clone(),
             })
             .collect(),
     );

@@ -30,11 +30,37 @@ pub struct DirectionNames {
     pub names: BTreeMap<String, String>,
 }
 
+/// Everyday names of the CIS states by ISO code, besides the formal ones a charter gives
+/// ("Беларусь" and "Белоруссия" for «Республика Беларусь», "Kyrgyzstan" for "Kyrgyz Republic"):
+/// what analysts type. Language tag and name.
+pub fn member_short_names(code: &str) -> &'static [(&'static str, &'static str)] {
+    match code {
+        "AM" => &[("en", "Armenia"), ("ru", "Армения")],
+        "AZ" => &[("en", "Azerbaijan"), ("ru", "Азербайджан")],
+        "BY" => &[("en", "Belarus"), ("ru", "Беларусь"), ("ru", "Белоруссия")],
+        "KZ" => &[("en", "Kazakhstan"), ("ru", "Казахстан")],
+        "KG" => &[
+            ("en", "Kyrgyzstan"),
+            ("ru", "Кыргызстан"),
+            ("ru", "Киргизия"),
+        ],
+        "MD" => &[("en", "Moldova"), ("ru", "Молдова"), ("ru", "Молдавия")],
+        "RU" => &[("en", "Russia"), ("ru", "Россия")],
+        "TJ" => &[("en", "Tajikistan"), ("ru", "Таджикистан")],
+        "TM" => &[("en", "Turkmenistan"), ("ru", "Туркменистан")],
+        "UZ" => &[("en", "Uzbekistan"), ("ru", "Узбекистан")],
+        _ => &[],
+    }
+}
+
 /// Everything that expands a query across languages.
 #[derive(Debug, Clone, Default)]
 pub struct Glossary {
     pub entries: Vec<Entry>,
     pub directions: Vec<DirectionNames>,
+    /// The federation's members with their names per language (the charter's): a query word
+    /// that names one member (and no other) also finds that member's records.
+    pub members: Vec<DirectionNames>,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +124,24 @@ impl Glossary {
     /// Sets the taxonomy's directions (from the charter).
     pub fn set_directions(&mut self, directions: Vec<DirectionNames>) {
         self.directions = directions;
+    }
+
+    /// Sets the members' names (from the charter): code, and name per language; the everyday
+    /// names of a CIS state ([`member_short_names`]) are added to its own.
+    pub fn set_members(&mut self, members: Vec<DirectionNames>) {
+        let short: Vec<DirectionNames> = members
+            .iter()
+            .flat_map(|m| {
+                member_short_names(&m.code)
+                    .iter()
+                    .map(|(lang, name)| DirectionNames {
+                        code: m.code.clone(),
+                        names: BTreeMap::from([(lang.to_string(), name.to_string())]),
+                    })
+            })
+            .collect();
+        self.members = members;
+        self.members.extend(short);
     }
 }
 

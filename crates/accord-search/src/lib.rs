@@ -542,6 +542,10 @@ pub struct Reading {
     /// Taxonomy directions whose name the query matched (their records are included, ranked
     /// below text matches).
     pub directions: Vec<String>,
+    /// Members a word of the query names: their records are included (ranked below text
+    /// matches), as if the word were in them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
     /// The query found nothing even approximately, so these are the results of its correction
     /// (`did_you_mean`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1544,6 +1548,7 @@ impl Searcher {
             approximate: false,
             also: planner.also(),
             directions: planner.directions(),
+            members: planner.members(),
             showing_for: None,
             no_words: false,
             long_words: false,

@@ -3,7 +3,7 @@
 //! names carry the query into other languages; when exact and stemmed matches are few, similar
 //! spellings and word beginnings are added from the index's own term dictionaries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder};
@@ -43,6 +43,35 @@ const SYNONYM_WEIGHT: f32 = 0.8;
 const TRANSLATION_WEIGHT: f32 = 0.6;
 /// The score of a record found only through a direction whose name the query matched.
 const DIRECTION_SCORE: f32 = 0.3;
+/// The score of a record found only through a member whose name a query word is.
+const MEMBER_SCORE: f32 = 0.3;
+/// Words of states' formal names that name no state by themselves.
+const STATE_WORDS: [&str; 12] = [
+    "республика",
+    "федерация",
+    "государство",
+    "королевство",
+    "объединенные",
+    "республики",
+    "republic",
+    "federation",
+    "state",
+    "states",
+    "kingdom",
+    "united",
+];
+
+/// Whether a query word (folded) names the member whose name holds `name` (folded): one word
+/// in another case or form ("Беларуси", "Белоруссии", "Казахстана", "Belarusian"). They agree
+/// on all but the name's last two letters, and on at least five.
+fn names_member(word: &str, name: &str) -> bool {
+    let common = word
+        .chars()
+        .zip(name.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    common >= 5 && common + 2 >= name.chars().count()
+}
 /// Most terms one word expands to, and most dictionary entries looked at per segment.
 const MAX_EXPANSIONS: usize = 24;
 /// Most completions of the last word searched in an exact (not approximate) reading.
@@ -122,6 +151,10 @@ struct DirectionName {
 pub(crate) struct PreparedGlossary {
     terms: Vec<Term1>,
     directions: Vec<(String, Vec<DirectionName>)>,
+    /// Each word of a member's names (folded) that no other member's names hold and that is
+    /// not a word of any state's name ("republic", "федерация"), with that member's code:
+    /// "беларусь" → BY, "kazakhstan" → KZ.
+    member_words: Vec<(String, String)>,
     /// Every word of the glossary's terms, folded: a vocabulary for corrections besides the
     /// index's own (a typo in an English word whose records are all Russian).
     words: Vec<String>,
@@ -184,6 +217,31 @@ impl PreparedGlossary {
                 (d.code.clone(), names)
             })
             .collect();
+        let mut member_words: BTreeMap<String, String> = BTreeMap::new();
+        let mut shared: BTreeSet<String> = BTreeSet::new();
+        for m in &g.members {
+            for name in m.names.values() {
+                for (_, _, w) in words(name) {
+                    let w = fold_word(&w);
+                    if is_stop_word(&w)
+                        || w.chars().count() < 4
+                        || STATE_WORDS.contains(&w.as_str())
+                    {
+                        continue;
+                    }
+                    match member_words.get(&w) {
+                        Some(code) if *code != m.code => {
+                            shared.insert(w);
+                        }
+                        _ => {
+                            member_words.insert(w, m.code.clone());
+                        }
+                    }
+                }
+            }
+        }
+        member_words.retain(|w, _| !shared.contains(w));
+        let member_words: Vec<(String, String)> = member_words.into_iter().collect();
         let mut words_of: Vec<String> = g
             .entries
             .iter()
@@ -197,6 +255,7 @@ impl PreparedGlossary {
         PreparedGlossary {
             terms,
             directions,
+            member_words,
             words: words_of,
         }
     }
@@ -277,6 +336,8 @@ pub(crate) struct Planner<'a> {
     words: Vec<Word>,
     groups: Vec<Group>,
     directions: Vec<usize>,
+    /// Per word, the member it names, if any ([`PreparedGlossary::member_tokens`]).
+    members: Vec<Option<String>>,
     /// The last word is still being typed (no space after it).
     partial_last: bool,
     lang: Option<&'static str>,
@@ -346,10 +407,12 @@ impl<'a> Planner<'a> {
             lang: query_lang(text),
             groups: Vec::new(),
             directions: Vec::new(),
+            members: Vec::new(),
             words: ws,
         };
         p.match_glossary();
         p.match_directions();
+        p.match_members();
         Some(p)
     }
 
@@ -440,6 +503,39 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The member each content word names, if it names one: one of its tokens, in any
+    /// family, is a token only that member's name holds.
+    fn match_members(&mut self) {
+        self.members = self
+            .words
+            .iter()
+            .map(|w| {
+                if w.stop {
+                    return None;
+                }
+                self.g
+                    .member_words
+                    .iter()
+                    .find(|(name, _)| names_member(&w.folded, name))
+                    .map(|(_, code)| code.clone())
+            })
+            .collect();
+    }
+
+    /// The codes of the members a word of the query names.
+    pub(crate) fn members(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if let Some(m) = m
+                && !self.groups.iter().any(|g| (g.start..g.end).contains(&i))
+                && !out.contains(m)
+            {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
     /// Whether an approximate reading could find more.
     pub(crate) fn can_relax(&self) -> bool {
         self.words
@@ -498,7 +594,25 @@ impl<'a> Planner<'a> {
                 i = g.end;
                 continue;
             }
-            clauses.push((self.occur(i), self.word_query(i, relaxed, &mut highlight)));
+            let word = self.word_query(i, relaxed, &mut highlight);
+            // A word naming a member ("Беларуси") finds its text, or that member's records.
+            let word = match self.members.get(i).and_then(Option::as_ref) {
+                Some(code) => {
+                    let term = Term::from_facet(self.f.facet, &crate::facet("member", code));
+                    Box::new(BooleanQuery::new(vec![
+                        (Occur::Should, word),
+                        (
+                            Occur::Should,
+                            Box::new(ConstScoreQuery::new(
+                                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                                MEMBER_SCORE,
+                            )),
+                        ),
+                    ])) as Box<dyn Query>
+                }
+                None => word,
+            };
+            clauses.push((self.occur(i), word));
             i += 1;
         }
         let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));

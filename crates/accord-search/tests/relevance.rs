@@ -108,6 +108,16 @@ fn glossary() -> Arc<Glossary> {
             })
             .collect(),
     );
+    // The members' names, as a node reads them from its charter.
+    g.set_members(
+        ["AM", "AZ", "BY", "KG", "KZ", "MD", "RU", "TJ", "UZ"]
+            .iter()
+            .map(|c| DirectionNames {
+                code: c.to_string(),
+                names: accord_core::devnet::member_name(c),
+            })
+            .collect(),
+    );
     Arc::new(g)
 }
 

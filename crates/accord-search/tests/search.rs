@@ -1176,3 +1176,105 @@ fn a_tag_filter_matches_whole_tags_whatever_their_case_and_spacing() {
     // The text search still finds words inside tags.
     assert_eq!(with(&[], Some("pilot")), [1]);
 }
+
+/// A member's name in a query ("цифровые навыки Беларуси", "Belarus digital skills") finds that
+/// member's records, whose text rarely names their own country, as well as records whose
+/// text names it; a word every member's formal name holds ("республика") names none.
+#[test]
+fn a_member_named_in_a_query_finds_its_records() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let docs = vec![
+        doc(
+            1,
+            "BY",
+            "skills-programme",
+            &[],
+            "ru",
+            "Цифровые навыки госслужащих",
+            "Программа цифровых навыков.",
+            "active",
+        ),
+        doc(
+            2,
+            "KZ",
+            "skills-programme",
+            &[],
+            "ru",
+            "Цифровые навыки учителей",
+            "Программа цифровых навыков, перенятая у Беларуси.",
+            "active",
+        ),
+        doc(
+            3,
+            "KZ",
+            "skills-programme",
+            &[],
+            "en",
+            "Digital skills for teachers",
+            "A programme of digital skills.",
+            "active",
+        ),
+        doc(
+            4,
+            "BY",
+            "skills-programme",
+            &[],
+            "en",
+            "Digital skills of civil servants",
+            "A programme.",
+            "active",
+        ),
+    ];
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let mut g = accord_search::Glossary::builtin();
+    g.set_members(
+        ["BY", "KZ"]
+            .iter()
+            .map(|c| accord_search::DirectionNames {
+                code: c.to_string(),
+                names: accord_core::devnet::member_name(c),
+            })
+            .collect(),
+    );
+    let searcher = idx.searcher_with(std::sync::Arc::new(g));
+    let found = |text: &str| -> (BTreeSet<ObjectId>, Vec<String>) {
+        let r = searcher
+            .search(&SearchQuery {
+                text: Some(text.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        (
+            r.hits.into_iter().map(|h| h.doc.id).collect(),
+            r.reading.members,
+        )
+    };
+    let id = |i: usize| docs[i].id;
+    // BY's records in either language (the glossary reads "цифровые навыки" as "digital
+    // skills"), and KZ's record whose text names Belarus; not KZ's other one.
+    assert_eq!(
+        found("цифровые навыки Беларуси"),
+        (
+            BTreeSet::from([id(0), id(1), id(3)]),
+            vec!["BY".to_string()]
+        )
+    );
+    assert_eq!(
+        found("Belarus digital skills").0,
+        BTreeSet::from([id(0), id(3)])
+    );
+    let (by, members) = found("Белоруссия");
+    assert!(
+        by.contains(&id(0)) && by.contains(&id(3)) && !by.contains(&id(2)),
+        "{by:?}"
+    );
+    assert_eq!(members, vec!["BY".to_string()]);
+    assert_eq!(
+        found("digital skills Kazakhstan"),
+        (BTreeSet::from([id(1), id(2)]), vec!["KZ".to_string()])
+    );
+    // "Республика" is in both members' names: it names neither.
+    assert_eq!(found("республика навыки"), (BTreeSet::new(), vec![]));
+}

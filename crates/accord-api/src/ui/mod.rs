@@ -287,6 +287,10 @@ impl Lang {
                 "Включены записи направления",
                 "Including records of the direction",
             ),
+            "also_member" => (
+                "Включены записи государства-участника",
+                "Including records of the member state",
+            ),
             "name" => ("Название", "Name"),
             "skip_content" => ("К содержанию", "Skip to content"),
             "skip_results" => ("К результатам", "Skip to results"),

@@ -417,6 +417,7 @@ pub async fn search(
                     @if r.reading.approximate { p.meta { (lang.t("approximate")) } }
                     @if !r.reading.also.is_empty() { p.meta { (lang.t("also_searched")) ": " (r.reading.also.join(", ")) } }
                     @for dcode in &r.reading.directions { p.meta { (lang.t("also_direction")) " " (lang.quote(ctx.name(dcode))) } }
+                    @for mcode in &r.reading.members { p.meta { (lang.t("also_member")) " " (ctx.member(mcode)) } }
                     @if r.hits.is_empty() && r.total > 0 && offset > 0 {
                         // A page past the last (a bookmark, a link from before records were
                         // retracted): there are results, on earlier pages.
