@@ -66,26 +66,52 @@ pub fn fold_word(word: &str) -> String {
 
 /// The characters of [`fold_word`]. Combining marks left after composition (the dot of a
 /// lower-cased Turkish İ) are dropped, as the letters they would accent fold to plain ones. In
-/// a word that mixes Cyrillic and Latin letters, Latin letters that look like Cyrillic ones are
-/// read as those ("EAЭС" typed with Latin E and A is "ЕАЭС").
+/// a word that mixes Cyrillic and Latin letters, the letters of the fewer script that look
+/// like letters of the other are read as those: "EAЭС" typed with Latin E and A is "ЕАЭС", and
+/// "dаta" typed with a Cyrillic а (a keyboard switched, a text pasted from a scan) is "data".
 fn folded_chars(word: &str) -> impl Iterator<Item = char> + '_ {
-    let mixed = is_mixed_script(word);
+    let to = mixed_script_reading(word);
     word.chars()
         .filter(|c| !is_apostrophe(*c) && !unicode_normalization::char::is_combining_mark(*c))
         .map(move |c| {
-            let c = if mixed { cyrillic_look_alike(c) } else { c };
+            let c = match to {
+                Some(Script::Cyrillic) => cyrillic_look_alike(c),
+                Some(Script::Latin) => latin_look_alike(c),
+                None => c,
+            };
             fold_char(c).unwrap_or(c)
         })
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Cyrillic,
+}
+
+/// How a lower-case word that mixes plain Latin and Cyrillic letters is read: in Latin when
+/// its Cyrillic letters are no more than its Latin ones and each looks like a Latin letter
+/// ("dаta", "АI"), else in Cyrillic ("EAЭС", "СMИ"); `None` for a word of one script.
+fn mixed_script_reading(word: &str) -> Option<Script> {
+    let (mut latin, mut cyrillic, mut all_look_latin) = (0usize, 0usize, true);
+    for c in word.chars() {
+        if c.is_ascii_lowercase() {
+            latin += 1;
+        } else if ('\u{0400}'..='\u{04FF}').contains(&c) {
+            cyrillic += 1;
+            all_look_latin &= latin_look_alike(c) != c;
+        }
+    }
+    match (latin, cyrillic) {
+        (0, _) | (_, 0) => None,
+        (l, c) if c <= l && all_look_latin => Some(Script::Latin),
+        _ => Some(Script::Cyrillic),
+    }
+}
+
 /// Whether a lower-case word holds both plain Latin and Cyrillic letters.
 fn is_mixed_script(word: &str) -> bool {
-    let (mut latin, mut cyrillic) = (false, false);
-    for c in word.chars() {
-        latin |= c.is_ascii_lowercase();
-        cyrillic |= ('\u{0400}'..='\u{04FF}').contains(&c);
-    }
-    latin && cyrillic
+    mixed_script_reading(word).is_some()
 }
 
 /// The Cyrillic letter a lower-case Latin letter is mistaken for (in print or on a keyboard
@@ -105,6 +131,27 @@ fn cyrillic_look_alike(c: char) -> char {
         't' => 'т',
         'x' => 'х',
         'y' => 'у',
+        _ => c,
+    }
+}
+
+/// The Latin letter a lower-case Cyrillic letter looks like (the inverse of
+/// [`cyrillic_look_alike`]), or the letter itself.
+fn latin_look_alike(c: char) -> char {
+    match c {
+        'а' => 'a',
+        'в' => 'b',
+        'с' => 'c',
+        'е' => 'e',
+        'н' => 'h',
+        'і' => 'i',
+        'к' => 'k',
+        'м' => 'm',
+        'о' => 'o',
+        'р' => 'p',
+        'т' => 't',
+        'х' => 'x',
+        'у' => 'y',
         _ => c,
     }
 }
@@ -874,7 +921,8 @@ mod tests {
     }
 
     /// Tajik letters fold as the other members' do; a Turkish İ lower-cased leaves no dot; a
-    /// word mixing Latin and Cyrillic letters reads its Latin look-alikes as Cyrillic.
+    /// word mixing Latin and Cyrillic letters reads the look-alikes of its fewer script as
+    /// letters of the other.
     #[test]
     fn tajik_letters_dotted_i_and_look_alikes_fold() {
         assert_eq!(tokens("Ҳукумати электронӣ")[0].1, "хукумати");
@@ -884,6 +932,16 @@ mod tests {
         assert_eq!(tokens("EAЭС")[0], tokens("ЕАЭС")[0]);
         assert_eq!(tokens("ЦOД")[0], tokens("ЦОД")[0]);
         assert_eq!(fold_word("cнг"), "снг");
+        assert_eq!(fold_word("пoдпись"), "подпись");
+        // A word mostly Latin, its Cyrillic letters look-alikes of Latin ones, reads as Latin:
+        // "dаta" with a Cyrillic а, "АI" with a Cyrillic А, "ICТ" with a Cyrillic Т.
+        assert_eq!(tokens("dаta")[0], tokens("data")[0]);
+        assert_eq!(fold_word("signаtures"), "signatures");
+        assert_eq!(tokens("АI")[0], tokens("AI")[0]);
+        assert_eq!(tokens("ICТ")[0], tokens("ICT")[0]);
+        assert_eq!(fold_word("рublic"), "public");
+        // A Cyrillic letter with no Latin look-alike keeps the word read as Cyrillic.
+        assert_eq!(fold_word("dжata"), "dжата");
         // A Latin word keeps its letters.
         assert_eq!(tokens("Copy"), vec![(0, "copy".into())]);
     }

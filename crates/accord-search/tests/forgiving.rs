@@ -841,6 +841,19 @@ fn a_two_letter_abbreviation_finds_only_what_names_it() {
     })]);
     assert_eq!(order(&search(&idx, "ЕАЭС")), vec![25]);
     assert_eq!(order(&search(&idx, "EAЭС")), vec![25]);
+    // Cyrillic look-alikes typed inside an English word (a keyboard switched for one letter)
+    // find it: "dаta" and "signаtures" with a Cyrillic а, "АI" with a Cyrillic А.
+    let idx = index(vec![doc(R {
+        n: 26,
+        lang: "en",
+        title: "Open data and electronic signatures",
+        summary: "",
+        body: "",
+        tags: &[],
+    })]);
+    assert_eq!(order(&search(&idx, "dаta")), vec![26]);
+    assert_eq!(order(&search(&idx, "signаtures")), vec![26]);
+    assert_eq!(order(&search(&idx, "оpen")), vec![26]);
 }
 
 /// The short form of e-government analysts type ("eGov") finds it in either spelling and across
