@@ -281,6 +281,37 @@ fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// The name of a search's export file: `accord-records`, the member, kind and direction codes
+/// the search filters on (at most four, plain ASCII codes only), and the day, e.g.
+/// `accord-records-KZ-e-government-2026-12-07.csv`: a phone saving three exports keeps three
+/// names a reader can tell apart, not "accord-records (3).csv".
+fn export_name(params: &[(String, String)], ext: &str) -> String {
+    let mut name = String::from("accord-records");
+    let codes = params
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "member" | "kind" | "direction"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 40
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .take(4);
+    for c in codes {
+        name.push('-');
+        name.push_str(c);
+    }
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    name.push('-');
+    name.push_str(&accord_core::Timestamp(today).date());
+    name.push('.');
+    name.push_str(ext);
+    name
+}
+
 /// Takes `hl` (the interface language of the page that links a file) out of `params`, as the
 /// `lang` parameter [`crate::ui::Ctx::new`] reads.
 fn interface_lang(params: &mut Vec<(String, String)>) -> Vec<(String, String)> {
@@ -333,7 +364,7 @@ pub(crate) async fn csv(
     {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    file("text/csv; charset=utf-8", "accord-records.csv", out)
+    file("text/csv; charset=utf-8", &export_name(&params, "csv"), out)
 }
 
 /// `GET /export.jsonl?<search>`: one JSON object per line (the items of `/v1/records`).
@@ -356,7 +387,7 @@ pub(crate) async fn jsonl(
         out.extend(item_json(d, None).to_string().into_bytes());
         out.push(b'\n');
     }
-    file("application/jsonl", "accord-records.jsonl", out)
+    file("application/jsonl", &export_name(&params, "jsonl"), out)
 }
 
 /// `GET /export.cbor?<search>`: the signed records themselves, a CBOR sequence (RFC 8742) that
@@ -379,6 +410,7 @@ pub(crate) async fn cbor(
         Ok(d) => d,
         Err(e) => return refused_page(&node, &[], &headers, e).await,
     };
+    let name = export_name(&params, "cbor");
     let records: Vec<accord_core::ObjectId> = docs.into_iter().map(|d| d.id).collect();
     let (ids, reader) = match signed_export(&node, records).await {
         Ok(r) => r,
@@ -404,7 +436,7 @@ pub(crate) async fn cbor(
             (header::CONTENT_TYPE, "application/cbor-seq".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                "attachment; filename=\"accord-records.cbor\"".to_string(),
+                format!("attachment; filename=\"{name}\""),
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
@@ -674,6 +706,44 @@ fn feed_title(params: &[(String, String)], ctx: &crate::ui::Ctx) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    /// An export's file name says what it holds and when; only plain codes go into it.
+    #[test]
+    fn an_exports_name_names_its_filters_and_day() {
+        use super::export_name;
+        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let today = accord_core::Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        )
+        .date();
+        assert_eq!(
+            export_name(
+                &p(&[
+                    ("q", "портал"),
+                    ("member", "KZ"),
+                    ("direction", "e-government")
+                ]),
+                "csv"
+            ),
+            format!("accord-records-KZ-e-government-{today}.csv")
+        );
+        assert_eq!(
+            export_name(&p(&[("member", "KZ,BY"), ("kind", "x\"; evil=1")]), "cbor"),
+            format!("accord-records-KZ-BY-{today}.cbor")
+        );
+        assert_eq!(
+            export_name(&[], "jsonl"),
+            format!("accord-records-{today}.jsonl")
+        );
+    }
+
     /// A feed holds only characters an XML document may: a title with U+FFFF made every feed
     /// listing it unreadable to a strict feed reader.
     #[test]
