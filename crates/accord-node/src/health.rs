@@ -179,6 +179,47 @@ impl Entry {
     }
 }
 
+/// Checkpoints at a new watermark computed for peers' heartbeats: at most
+/// [`NEW_WATERMARKS_BURST`] at once, then one every [`NEW_WATERMARK_EVERY`]. Nodes of one period
+/// and delay share their watermark (one checkpoint, cached, serves them all); a watermark that
+/// is new costs a pass over every object below it. A heartbeat may declare a period of 0 and
+/// then any watermark, and a member may certify thousands of node keys: without a bound, their
+/// heartbeats kept the one checkpoint slot and the judging slots busy, and honest heartbeats
+/// were dropped as busy. A heartbeat past the bound is heard (alive) and left uncompared until
+/// its next.
+#[derive(Debug)]
+pub(crate) struct NewWatermarks {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+/// See [`NewWatermarks`].
+const NEW_WATERMARKS_BURST: f64 = 8.0;
+const NEW_WATERMARK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl NewWatermarks {
+    fn new(now: std::time::Instant) -> NewWatermarks {
+        NewWatermarks {
+            tokens: NEW_WATERMARKS_BURST,
+            at: now,
+        }
+    }
+
+    /// Whether a checkpoint at a new watermark may be computed at `now`.
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64()
+            / NEW_WATERMARK_EVERY.as_secs_f64();
+        self.tokens = (self.tokens + refill).min(NEW_WATERMARKS_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// The health book of a node (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct HealthState {
@@ -188,6 +229,8 @@ pub(crate) struct HealthState {
     /// One checkpoint computed at a time: each hashes every object below its watermark, and
     /// heartbeats with new watermarks could otherwise start any number at once.
     computing: tokio::sync::Semaphore,
+    /// Checkpoints at watermarks this node has not computed lately ([`NewWatermarks`]).
+    new_watermarks: Mutex<NewWatermarks>,
     /// Where evidence bundles are kept across restarts (`<data_dir>/evidence/<number>.cbor`).
     dir: Option<std::path::PathBuf>,
 }
@@ -364,6 +407,7 @@ impl HealthState {
             book: Mutex::new(book),
             clock: Mutex::default(),
             computing: tokio::sync::Semaphore::new(1),
+            new_watermarks: Mutex::new(NewWatermarks::new(std::time::Instant::now())),
             dir: Some(dir),
         })
     }
@@ -753,8 +797,28 @@ impl NodeHandle {
         }
         // Compare with what this node holds at the same watermark. (Every heard heartbeat is
         // compared, whatever its watermark: leaving those off this node's period unjudged let a
-        // node that withholds choose a period no receiver compares.)
-        let own = self.own_checkpoint(watermark).await.ok();
+        // node that withholds choose a period no receiver compares; a watermark not computed
+        // lately waits its turn in [`NewWatermarks`].)
+        let known = self
+            .health()
+            .lock()
+            .own
+            .iter()
+            .any(|(w, _, _)| *w == watermark);
+        let own = if known
+            || self
+                .health()
+                .new_watermarks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(std::time::Instant::now())
+        {
+            self.own_checkpoint(watermark).await.ok()
+        } else {
+            // Heard and forwarded; what was known of its agreement stays until a later one.
+            self.metrics().heartbeats_not_compared.inc();
+            return Ok(true);
+        };
         let claimed = hb.heartbeat().checkpoint;
         let mut agreement = match own {
             None => Agreement::Unknown,
@@ -1140,6 +1204,21 @@ impl NodeHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// New watermarks are computed eight at once, then one every two seconds.
+    #[test]
+    fn checkpoints_at_new_watermarks_are_bounded() {
+        let t0 = std::time::Instant::now();
+        let mut b = NewWatermarks::new(t0);
+        assert!((0..8).all(|_| b.take(t0)));
+        assert!(!b.take(t0));
+        assert!(!b.take(t0 + std::time::Duration::from_secs(1)));
+        assert!(b.take(t0 + std::time::Duration::from_secs(3)));
+        assert!(!b.take(t0 + std::time::Duration::from_secs(3)));
+        // A long quiet spell gives back the burst, no more.
+        let later = t0 + std::time::Duration::from_secs(3600);
+        assert_eq!((0..20).filter(|_| b.take(later)).count(), 8);
+    }
 
     #[test]
     fn a_silent_node_is_down_within_two_periods_and_up_before_one_and_a_half() {

@@ -49,6 +49,7 @@ pub struct Metrics {
     pub(crate) sync_duplicates: Counter,
     pub(crate) heartbeats: Family<Labels, Counter>,
     pub(crate) health_checkpoints: Counter,
+    pub(crate) heartbeats_not_compared: Counter,
     pub(crate) divergence_evidence: Family<Labels, Counter>,
     pub(crate) fed_up: Family<Labels, Gauge>,
     pub(crate) fed_last_seen: Family<Labels, Gauge>,
@@ -120,6 +121,7 @@ impl Metrics {
             sync_duplicates: Counter::default(),
             heartbeats: Family::default(),
             health_checkpoints: Counter::default(),
+            heartbeats_not_compared: Counter::default(),
             divergence_evidence: Family::default(),
             fed_up: Family::default(),
             fed_last_seen: Family::default(),
@@ -300,6 +302,11 @@ impl Metrics {
             "health_checkpoints_computed",
             "This node's own checkpoints computed to compare with heartbeats (each hashes every object below its watermark; one at a time)",
             m.health_checkpoints.clone(),
+        );
+        r.register(
+            "heartbeats_not_compared",
+            "Peers' heartbeats at a watermark this node had not computed lately, heard but not compared because new watermarks were already being computed at their bound (8 at once, then one every 2 s); each is compared at a later heartbeat",
+            m.heartbeats_not_compared.clone(),
         );
         r.register(
             "divergence_evidence",
