@@ -419,6 +419,23 @@ async fn files_past_a_members_waiting_bound_are_put_off_and_fetched_later() {
         .await
     );
     assert_eq!(metric(&c, "accord_attachments_backlog").await, 2.0);
+    // Stopped and started again: the settled mark moved on past the record (a start does not
+    // settle it again), and the files put off are remembered on their own.
+    c.shutdown().await;
+    let data = tf.dir.path().join("BY").join("data");
+    let mark: u64 = std::fs::read_to_string(data.join("attachments-settled"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let put_off: std::collections::BTreeMap<String, u64> =
+        serde_json::from_slice(&std::fs::read(data.join("blobs").join("put-off")).unwrap())
+            .unwrap();
+    assert!(put_off["KZ"] < mark, "{put_off:?}, mark {mark}");
+    let mut cfg = config(&tf, 1, vec![]);
+    cfg.attachments.max_waiting_per_member = 2;
+    let c = Node::spawn(cfg).await.unwrap();
+    assert_eq!(metric(&c, "accord_attachments_backlog").await, 2.0);
     let holder = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
     for (d, a) in docs.iter().zip(&files) {
         holder.put_blob(a.sha256, d.clone()).await.unwrap();
@@ -441,6 +458,14 @@ async fn files_past_a_members_waiting_bound_are_put_off_and_fetched_later() {
             .unwrap_or_default();
         assert!(named.contains(&rec.id().to_string()), "{named:?}");
     }
+    // The last pass saw every record: the member is put off no more.
+    let put_off = data.join("blobs").join("put-off");
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            std::fs::read_to_string(&put_off).is_ok_and(|t| !t.contains("KZ"))
+        })
+        .await
+    );
     for n in [holder, c] {
         n.shutdown().await;
     }

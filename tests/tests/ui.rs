@@ -502,7 +502,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (_, html, _) = page(&format!("{base}/?q=withdrawn&lang=en"), "").await;
     assert!(
         html.contains("Nothing found.")
-            && html.contains("Matching records among those superseded by newer editions or retracted: 1.")
+            && html.contains("Matching records among those superseded by newer editions, retracted, or signed with a revoked key: 1.")
             && html.contains(
                 "href=\"/?q=withdrawn&amp;status=superseded&amp;status=retracted&amp;status=signer-revoked\">Show them</a>"
             ),

@@ -90,6 +90,16 @@ struct Settled {
     put_off: u64,
 }
 
+/// A pass queueing put-off files under way: when it ends, another may start.
+struct Requeueing(Arc<Attachments>);
+
+impl Drop for Requeueing {
+    fn drop(&mut self) {
+        self.0.queue().requeueing = false;
+        self.0.wake.notify_one();
+    }
+}
+
 /// Records read at a time when files put off are queued again.
 const PUT_OFF_PAGE: usize = 1024;
 
@@ -188,11 +198,18 @@ pub(crate) struct Attachments {
     settling: Mutex<Settling>,
     /// Held while the settled mark is written (the periodic save and the one at shutdown).
     settle_saving: Mutex<()>,
+    /// One save of the put-off members at a time ([`PUT_OFF_FILE`]).
+    put_off_saving: Mutex<()>,
 }
 
 /// The file in the data directory naming the store sequence number up to which every accepted
 /// record's files were referenced (held) or queued (`.want`).
 pub(crate) const SETTLED_FILE: &str = "attachments-settled";
+
+/// The members whose files were put off, with the store's sequence number their records are
+/// read again from (`{"KZ": 1234}`), in the blob directory: kept across restarts, so that the
+/// settled mark moves on past records whose files were put off.
+const PUT_OFF_FILE: &str = "put-off";
 
 /// How often the settled mark is saved when it moved: after a crash, the records stored since
 /// it (a few seconds' worth, and those in flight) have their files referenced or queued again.
@@ -451,6 +468,14 @@ impl Attachments {
         if !queue.waiting.is_empty() {
             info!(files = queue.waiting.len(), "resuming attachment downloads");
         }
+        if let Ok(b) = std::fs::read(dir.join(PUT_OFF_FILE)) {
+            match serde_json::from_slice::<BTreeMap<MemberCode, u64>>(&b) {
+                Ok(m) => queue.put_off = m,
+                Err(e) => {
+                    warn!(file = PUT_OFF_FILE, error = %e, "the members whose files were put off cannot be read; their records' files are queued again only when named again")
+                }
+            }
+        }
         Ok(Attachments {
             blobs,
             slots: Arc::new(Semaphore::new(cfg.max_parallel)),
@@ -465,6 +490,7 @@ impl Attachments {
             list_sources: Mutex::new(HashMap::new()),
             settling: Mutex::default(),
             settle_saving: Mutex::new(()),
+            put_off_saving: Mutex::new(()),
         })
     }
 
@@ -586,8 +612,9 @@ impl Attachments {
     }
 
     /// Adds `record` to the sidecar of a held blob (name and media type from the first record
-    /// that names it). Blocking.
-    fn add_ref(&self, record: ObjectId, a: &Attachment) -> std::io::Result<()> {
+    /// that names it); whether the sidecar changed or the file's text is still to be read (the
+    /// record is then indexed again once it is). Blocking.
+    fn add_ref(&self, record: ObjectId, a: &Attachment) -> std::io::Result<bool> {
         let _sidecar = self.meta_lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut meta = self.blobs.meta(&a.sha256).unwrap_or_else(|| BlobMeta {
             name: a.name.clone(),
@@ -597,8 +624,11 @@ impl Attachments {
         });
         if meta.refer(&record) {
             self.blobs.write_meta(&a.sha256, &meta)?;
+            return Ok(true);
         }
-        Ok(())
+        // Referred to already (by `reference_local`, say), but the file's text is still to
+        // be read: the caller reads it.
+        Ok(meta.extract_error.is_none() && !self.blobs.has_text(&a.sha256))
     }
 
     /// References the held files `records` name and queues the others; each record was
@@ -606,9 +636,18 @@ impl Attachments {
     /// has `attachments.max_waiting_per_member` waiting is put off: the member's mark is set
     /// before its record, and the files of its records from there are queued as its queue
     /// drains ([`Self::queue_put_off`]). Blocking.
-    fn settle_files(&self, records: impl IntoIterator<Item = (u64, Named)>) -> Settled {
+    /// `stored_now`: the records were just stored (an ingest, or those a start settles again),
+    /// so each naming a held file is indexed again (its document may have been built just
+    /// before the file's text was written); otherwise (a pass over put-off records) only those
+    /// newly referred to, or whose file's text is still to be read.
+    fn settle_files(
+        &self,
+        records: impl IntoIterator<Item = (u64, Named)>,
+        stored_now: bool,
+    ) -> Settled {
         let bound = self.cfg.max_waiting_per_member;
         let mut done = Settled::default();
+        let mut put_off_moved = false;
         let failed = |done: &mut Settled, e: &dyn std::fmt::Display| {
             warn!(error = %e, "attachment sidecar not written");
             done.failed = true;
@@ -616,10 +655,15 @@ impl Attachments {
         for (after, (record, member, list)) in records {
             for a in list {
                 if self.blobs.has(&a.sha256) {
-                    if let Err(e) = self.add_ref(record, &a) {
-                        failed(&mut done, &e);
+                    // A pass over records stored long ago indexes again only those newly
+                    // referred to (or whose file is still to be read).
+                    match self.add_ref(record, &a) {
+                        Ok(again) if again || stored_now => {
+                            done.held.entry(a.sha256).or_default().insert(record);
+                        }
+                        Ok(_) => {}
+                        Err(e) => failed(&mut done, &e),
                     }
-                    done.held.entry(a.sha256).or_default().insert(record);
                 } else if self.wants(&a) {
                     // A file already waiting keeps its first claim; another record's
                     // different claim is added to it, never put in its place.
@@ -628,10 +672,13 @@ impl Attachments {
                         if self.blobs.has(&a.sha256) {
                             // Fetched since it was looked for: held, so referred to.
                             drop(q);
-                            if let Err(e) = self.add_ref(record, &a) {
-                                failed(&mut done, &e);
+                            match self.add_ref(record, &a) {
+                                Ok(again) if again || stored_now => {
+                                    done.held.entry(a.sha256).or_default().insert(record);
+                                }
+                                Ok(_) => {}
+                                Err(e) => failed(&mut done, &e),
                             }
-                            done.held.entry(a.sha256).or_default().insert(record);
                             continue;
                         }
                         let full = q.waiting_of(&member) >= bound;
@@ -640,9 +687,14 @@ impl Attachments {
                             None if full => {
                                 done.put_off += 1;
                                 match q.put_off.get_mut(&member) {
-                                    Some(at) => *at = (*at).min(after),
+                                    Some(at) if *at <= after => {}
+                                    Some(at) => {
+                                        *at = after;
+                                        put_off_moved = true;
+                                    }
                                     None => {
                                         q.put_off.insert(member.clone(), after);
+                                        put_off_moved = true;
                                         warn!(member = %member, waiting = bound, "a member's records name more files than may wait to be fetched at once (attachments.max_waiting_per_member); the rest are put off and queued as its queue drains");
                                     }
                                 }
@@ -664,7 +716,21 @@ impl Attachments {
                 }
             }
         }
+        if put_off_moved && let Err(e) = self.save_put_off() {
+            warn!(error = %e, "the members whose files were put off not saved; after a restart their files are queued only when named again");
+        }
         done
+    }
+
+    /// Saves the members whose files were put off ([`PUT_OFF_FILE`]), atomically. Blocking.
+    fn save_put_off(&self) -> std::io::Result<()> {
+        let _one = self
+            .put_off_saving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let map = self.queue().put_off.clone();
+        let b = serde_json::to_vec(&map).map_err(std::io::Error::other)?;
+        self.blobs.write_sidecar_file(PUT_OFF_FILE, &b)
     }
 
     async fn throttle(&self, peer: Peer, n: u64) {
@@ -853,8 +919,8 @@ impl NodeHandle {
             let held = tokio::task::spawn_blocking(move || {
                 // Released once the references and `.want` files are written (not after the
                 // texts are read, which may take an extraction's time limit per file); one that
-                // could not be written, or a file put off, keeps the mark before these records
-                // for the next start.
+                // could not be written keeps the mark before these records for the next start.
+                // (Files put off are kept in PUT_OFF_FILE: the mark moves on.)
                 let settle = settle;
                 let after = settle.as_ref().map_or(0, Settle::after);
                 let keep_mark = || {
@@ -862,8 +928,8 @@ impl NodeHandle {
                         s.failed();
                     }
                 };
-                let done = att.settle_files(records.into_iter().map(|n| (after, n)));
-                if done.failed || done.put_off > 0 {
+                let done = att.settle_files(records.into_iter().map(|n| (after, n)), true);
+                if done.failed {
                     keep_mark();
                 }
                 done
@@ -889,6 +955,12 @@ impl NodeHandle {
     /// set anew) or every record is seen.
     async fn queue_put_off(&self, member: MemberCode, after: u64) {
         let mut from = after;
+        // A pass cut short leaves the member put off from where it stopped.
+        let stopped = |from: u64| {
+            let mut q = self.attachments().queue();
+            let at = q.put_off.entry(member.clone()).or_insert(from);
+            *at = (*at).min(from);
+        };
         loop {
             let page = self.read(move |s| s.seqs_since(from, PUT_OFF_PAGE)).await;
             let page = match page
@@ -897,14 +969,21 @@ impl NodeHandle {
             {
                 Ok(page) => page,
                 Err(e) => {
-                    warn!(error = %e, member = %member, "files put off not queued again; they will be at the next start");
+                    warn!(error = %e, member = %member, "files put off not queued again for now");
+                    stopped(from);
                     return;
                 }
             };
             let Some(&(last, _)) = page.last() else {
+                // Every record seen: the member is put off no more (kept so, across restarts).
+                let att = self.attachments().clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || att.save_put_off()).await {
+                    warn!(error = %e, "the members whose files were put off not saved");
+                }
                 return;
             };
             let Ok(reader) = self.object_reader() else {
+                stopped(from);
                 return;
             };
             let limits = self.trust().limits().for_stored();
@@ -921,7 +1000,7 @@ impl NodeHandle {
                         _ => None,
                     }
                 });
-                att.settle_files(named)
+                att.settle_files(named, false)
             })
             .await
             .unwrap_or_default();
@@ -929,6 +1008,11 @@ impl NodeHandle {
             self.attachments().wake.notify_one();
             self.read_held(done.held).await;
             if done.put_off > 0 {
+                // Full again: the member's mark was set anew where it filled.
+                return;
+            }
+            if done.failed {
+                stopped(from);
                 return;
             }
             from = last;
@@ -981,8 +1065,10 @@ impl NodeHandle {
     /// A file whose text was read before (or could not be) re-indexes only `fresh`, the
     /// records just referred to it: their documents were built with the text if it was there
     /// when they were stored, and this covers one stored while it was being written. Every
-    /// record that names the file was re-indexed when its text was written; doing it again for
-    /// each new record cost a member naming one file from n records n² documents.
+    /// record the sidecar lists was re-indexed when its text was written (records past its
+    /// bound, named before the text was, are not: `accord check --repair` rebuilds them);
+    /// doing it again for each new record cost a member naming one file from n records n²
+    /// documents.
     pub(crate) async fn read_attachment(&self, hash: ObjectId, fresh: Vec<ObjectId>) {
         let att = self.attachments().clone();
         let timeout = Duration::from_secs(att.cfg.extract_timeout_secs);
@@ -993,7 +1079,11 @@ impl NodeHandle {
             if att.blobs.has_text(&hash) || meta.extract_error.is_some() {
                 return fresh;
             }
-            let ids = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
+            // Every record the sidecar lists, and those just referred to (past the sidecar's
+            // bound of MAX_REFERENCES, a record is listed nowhere else).
+            let mut ids: Vec<ObjectId> =
+                meta.records.iter().filter_map(|r| r.parse().ok()).collect();
+            ids.extend(fresh.iter().filter(|r| !meta.records.contains(&r.to_string())));
             let Ok(bytes) = std::fs::read(att.blobs.path(&hash)) else {
                 return ids;
             };
@@ -1137,9 +1227,10 @@ impl NodeHandle {
             if let Some((member, after)) = due {
                 let node = self.clone();
                 tokio::spawn(async move {
+                    // Cleared however the pass ends (a panic included), or no member would be
+                    // queued again.
+                    let _pass = Requeueing(node.attachments().clone());
                     node.queue_put_off(member, after).await;
-                    node.attachments().queue().requeueing = false;
-                    node.attachments().wake.notify_one();
                 });
             }
         }
@@ -1612,8 +1703,8 @@ impl NodeHandle {
                 }
                 continue;
             };
-            if meta.more {
-                // Named by more records than its sidecar lists: kept for good.
+            if meta.more && modified.is_some() {
+                // A file named by more records than its sidecar lists: kept for good.
                 continue;
             }
             let ids: Vec<ObjectId> = meta.records.iter().filter_map(|r| r.parse().ok()).collect();

@@ -90,8 +90,9 @@ enum Script {
 }
 
 /// How a lower-case word that mixes plain Latin and Cyrillic letters is read: in Latin when
-/// its Cyrillic letters are no more than its Latin ones and each looks like a Latin letter
-/// ("dаta", "АI"), else in Cyrillic ("EAЭС", "СMИ"); `None` for a word of one script.
+/// its Cyrillic letters are fewer than its Latin ones and each looks like a Latin letter
+/// ("dаta", "ICТ"), else in Cyrillic ("EAЭС", "СMИ", and a tie such as "EС": Russian
+/// abbreviations typed half in Latin are the commoner); `None` for a word of one script.
 fn mixed_script_reading(word: &str) -> Option<Script> {
     let (mut latin, mut cyrillic, mut all_look_latin) = (0usize, 0usize, true);
     for c in word.chars() {
@@ -104,7 +105,7 @@ fn mixed_script_reading(word: &str) -> Option<Script> {
     }
     match (latin, cyrillic) {
         (0, _) | (_, 0) => None,
-        (l, c) if c <= l && all_look_latin => Some(Script::Latin),
+        (l, c) if c < l && all_look_latin => Some(Script::Latin),
         _ => Some(Script::Cyrillic),
     }
 }
@@ -934,11 +935,12 @@ mod tests {
         assert_eq!(fold_word("cнг"), "снг");
         assert_eq!(fold_word("пoдпись"), "подпись");
         // A word mostly Latin, its Cyrillic letters look-alikes of Latin ones, reads as Latin:
-        // "dаta" with a Cyrillic а, "АI" with a Cyrillic А, "ICТ" with a Cyrillic Т.
+        // "dаta" with a Cyrillic а, "ICТ" with a Cyrillic Т; a tie reads as Cyrillic ("EС" is
+        // «ЕС»).
         assert_eq!(tokens("dаta")[0], tokens("data")[0]);
         assert_eq!(fold_word("signаtures"), "signatures");
-        assert_eq!(tokens("АI")[0], tokens("AI")[0]);
         assert_eq!(tokens("ICТ")[0], tokens("ICT")[0]);
+        assert_eq!(fold_word("eс"), "ес");
         assert_eq!(fold_word("рublic"), "public");
         // A Cyrillic letter with no Latin look-alike keeps the word read as Cyrillic.
         assert_eq!(fold_word("dжata"), "dжата");

@@ -55,7 +55,7 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// ligatures and full-width forms read plain ("Straße" is "strasse", "ﬁ" is "fi", "ё" is "е").
 /// 7: a title's line breaks read as spaces (its words ran together), noncharacters are taken
 /// out of titles, tags and publishers' names, and publishers' names are cleaned as shown.
-/// 8: a word mixing scripts whose Cyrillic letters are the fewer and all look like Latin ones
+/// 8: a word mixing scripts whose Cyrillic letters are fewer and all look like Latin ones
 /// reads as Latin ("dаta" with a Cyrillic а is "data").
 pub const ANALYSIS_VERSION: u32 = 8;
 /// Most results per page.

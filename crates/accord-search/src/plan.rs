@@ -45,20 +45,26 @@ const TRANSLATION_WEIGHT: f32 = 0.6;
 const DIRECTION_SCORE: f32 = 0.3;
 /// The score of a record found only through a member whose name a query word is.
 const MEMBER_SCORE: f32 = 0.3;
-/// Words of states' formal names that name no state by themselves.
-const STATE_WORDS: [&str; 12] = [
+/// Words of states' formal names that name no state by themselves, in the federation's
+/// languages (folded); a name word that [`names_member`] reads as one of them, or one of them
+/// as it, is left out too ("Republica", "Республикасы").
+const STATE_WORDS: [&str; 16] = [
     "республика",
     "федерация",
     "государство",
     "королевство",
     "объединенные",
-    "республики",
     "republic",
+    "republica",
+    "respublika",
     "federation",
     "state",
-    "states",
     "kingdom",
     "united",
+    "jumhuriyat",
+    "джумхурият",
+    "чумхурии",
+    "հանրապետություն",
 ];
 
 /// Whether a query word (folded) names the member whose name holds `name` (folded): one word
@@ -217,6 +223,9 @@ impl PreparedGlossary {
                 (d.code.clone(), names)
             })
             .collect();
+        // Words of two members' names that read as one another ("Republica" and "Republic",
+        // in whatever forms) name neither.
+        let alike = |a: &str, b: &str| names_member(a, b) || names_member(b, a);
         let mut member_words: BTreeMap<String, String> = BTreeMap::new();
         let mut shared: BTreeSet<String> = BTreeSet::new();
         for m in &g.members {
@@ -225,18 +234,17 @@ impl PreparedGlossary {
                     let w = fold_word(&w);
                     if is_stop_word(&w)
                         || w.chars().count() < 4
-                        || STATE_WORDS.contains(&w.as_str())
+                        || STATE_WORDS.iter().any(|s| *s == w || alike(s, &w))
                     {
                         continue;
                     }
-                    match member_words.get(&w) {
-                        Some(code) if *code != m.code => {
-                            shared.insert(w);
-                        }
-                        _ => {
-                            member_words.insert(w, m.code.clone());
+                    for (other, code) in &member_words {
+                        if *code != m.code && alike(other, &w) {
+                            shared.insert(other.clone());
+                            shared.insert(w.clone());
                         }
                     }
+                    member_words.entry(w).or_insert_with(|| m.code.clone());
                 }
             }
         }

@@ -1277,4 +1277,33 @@ fn a_member_named_in_a_query_finds_its_records() {
     );
     // "Республика" is in both members' names: it names neither.
     assert_eq!(found("республика навыки"), (BTreeSet::new(), vec![]));
+    // Names in members' own languages: a word of a state's name in any of them names no one
+    // ("Republica", "Respublikasi"), the distinctive word does in any form.
+    let mut g = accord_search::Glossary::builtin();
+    g.set_members(vec![
+        accord_search::DirectionNames {
+            code: "MD".into(),
+            names: BTreeMap::from([("ro".to_string(), "Republica Moldova".to_string())]),
+        },
+        accord_search::DirectionNames {
+            code: "UZ".into(),
+            names: BTreeMap::from([("uz".to_string(), "Oʻzbekiston Respublikasi".to_string())]),
+        },
+    ]);
+    let searcher = idx.searcher_with(std::sync::Arc::new(g));
+    let members = |text: &str| {
+        searcher
+            .search(&SearchQuery {
+                text: Some(text.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .reading
+            .members
+    };
+    assert!(members("republican budget").is_empty());
+    assert!(members("республиканский бюджет").is_empty());
+    assert_eq!(members("Молдове"), vec!["MD".to_string()]);
+    assert_eq!(members("Uzbekistan"), vec!["UZ".to_string()]);
 }

@@ -306,6 +306,11 @@ impl BlobStore {
         self.write_atomic(&self.file(hash, suffix), bytes)
     }
 
+    /// Writes a file of the blob directory's own, `name` (no blob's name), atomically.
+    pub fn write_sidecar_file(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_atomic(&self.dir.join(name), bytes)
+    }
+
     /// The text extracted from a blob, if any.
     pub fn text(&self, hash: &ObjectId) -> Option<String> {
         fs::read_to_string(self.file(hash, ".txt")).ok()

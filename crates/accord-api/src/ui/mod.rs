@@ -169,8 +169,8 @@ impl Lang {
             "publisher" => ("Издатель", "Publisher"),
             "no_results" => ("Ничего не найдено.", "Nothing found."),
             "hidden_matches" => (
-                "Подходящих записей среди заменённых новыми редакциями и отозванных",
-                "Matching records among those superseded by newer editions or retracted",
+                "Подходящих записей среди заменённых новыми редакциями, отозванных и подписанных отозванным ключом",
+                "Matching records among those superseded by newer editions, retracted, or signed with a revoked key",
             ),
             "show_them" => ("Показать их", "Show them"),
             "past_last" => (
