@@ -292,6 +292,9 @@ struct Queue {
     put_off: BTreeMap<MemberCode, u64>,
     /// A pass queueing put-off files is under way.
     requeueing: bool,
+    /// A pass that failed (a store read, a `.want` file not written) is tried again after
+    /// [`RETRY_AFTER`], not at once.
+    requeue_after: Option<Instant>,
 }
 
 impl Queue {
@@ -325,8 +328,8 @@ impl Queue {
     }
 
     /// A member whose put-off files may be queued now: its queue drained to half its bound.
-    fn requeue_due(&self, bound: usize) -> Option<(MemberCode, u64)> {
-        if self.requeueing {
+    fn requeue_due(&self, bound: usize, now: Instant) -> Option<(MemberCode, u64)> {
+        if self.requeueing || self.requeue_after.is_some_and(|t| now < t) {
             return None;
         }
         self.put_off
@@ -711,13 +714,20 @@ impl Attachments {
                         && let Ok(b) = serde_json::to_vec(&w)
                         && let Err(e) = self.blobs.write_sidecar(&a.sha256, ".want", &b)
                     {
+                        // Not kept in the queue either: queued again when read again (the
+                        // settled mark or the member's put-off entry stays before it).
+                        if w.record == record {
+                            self.queue().take(&a.sha256);
+                        }
                         failed(&mut done, &e);
                     }
                 }
             }
         }
         if put_off_moved && let Err(e) = self.save_put_off() {
-            warn!(error = %e, "the members whose files were put off not saved; after a restart their files are queued only when named again");
+            // The settled mark stays before these records (the caller's settle fails).
+            warn!(error = %e, "the members whose files were put off not saved");
+            done.failed = true;
         }
         done
     }
@@ -955,11 +965,25 @@ impl NodeHandle {
     /// set anew) or every record is seen.
     async fn queue_put_off(&self, member: MemberCode, after: u64) {
         let mut from = after;
-        // A pass cut short leaves the member put off from where it stopped.
-        let stopped = |from: u64| {
+        // A pass that failed leaves the member put off from where it got, and is tried again
+        // after a while (a disk refusing writes would otherwise be tried in a loop).
+        let failed = |e: &dyn std::fmt::Display| {
+            warn!(error = %e, member = %member, "files put off not queued again for now");
+            self.attachments().queue().requeue_after = Some(Instant::now() + RETRY_AFTER);
+        };
+        // The member's entry moves on with the pass (saved), unless something else moved it.
+        let moved_on = |from: u64, to: Option<u64>| {
             let mut q = self.attachments().queue();
-            let at = q.put_off.entry(member.clone()).or_insert(from);
-            *at = (*at).min(from);
+            if q.put_off.get(&member) == Some(&from) {
+                match to {
+                    Some(to) => {
+                        q.put_off.insert(member.clone(), to);
+                    }
+                    None => {
+                        q.put_off.remove(&member);
+                    }
+                }
+            }
         };
         loop {
             let page = self.read(move |s| s.seqs_since(from, PUT_OFF_PAGE)).await;
@@ -968,54 +992,56 @@ impl NodeHandle {
                 .and_then(|r| r.map_err(|e| e.to_string()))
             {
                 Ok(page) => page,
-                Err(e) => {
-                    warn!(error = %e, member = %member, "files put off not queued again for now");
-                    stopped(from);
+                Err(e) => return failed(&e),
+            };
+            let last = page.last().map(|(seq, _)| *seq);
+            if last.is_some() {
+                let Ok(reader) = self.object_reader() else {
+                    return failed(&"the object log cannot be read");
+                };
+                let limits = self.trust().limits().for_stored();
+                let att = self.attachments().clone();
+                let m = member.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    let named = page.into_iter().filter_map(|(seq, id)| {
+                        let bytes = reader.try_get(&id).ok().flatten()?;
+                        let body = accord_core::envelope::body_of(&bytes)?;
+                        match Object::decode_body(body, &limits) {
+                            Ok(Object::Record(r)) if r.member == m && !r.attachments.is_empty() => {
+                                Some((seq - 1, (id, r.member, r.attachments)))
+                            }
+                            _ => None,
+                        }
+                    });
+                    att.settle_files(named, false)
+                })
+                .await;
+                let Ok(done) = done else {
+                    return failed(&"the pass's reading task ended early");
+                };
+                self.metrics().attachments_put_off.inc_by(done.put_off);
+                self.attachments().wake.notify_one();
+                self.read_held(done.held).await;
+                if done.put_off > 0 {
+                    // Full again: the member stays put off from this page.
                     return;
                 }
-            };
-            let Some(&(last, _)) = page.last() else {
-                // Every record seen: the member is put off no more (kept so, across restarts).
-                let att = self.attachments().clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || att.save_put_off()).await {
-                    warn!(error = %e, "the members whose files were put off not saved");
+                if done.failed {
+                    return failed(&"a reference or `.want` file not written");
                 }
-                return;
-            };
-            let Ok(reader) = self.object_reader() else {
-                stopped(from);
-                return;
-            };
-            let limits = self.trust().limits().for_stored();
+            }
+            moved_on(from, last);
             let att = self.attachments().clone();
-            let m = member.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                let named = page.into_iter().filter_map(|(seq, id)| {
-                    let bytes = reader.try_get(&id).ok().flatten()?;
-                    let body = accord_core::envelope::body_of(&bytes)?;
-                    match Object::decode_body(body, &limits) {
-                        Ok(Object::Record(r)) if r.member == m && !r.attachments.is_empty() => {
-                            Some((seq - 1, (id, r.member, r.attachments)))
-                        }
-                        _ => None,
-                    }
-                });
-                att.settle_files(named, false)
-            })
-            .await
-            .unwrap_or_default();
-            self.metrics().attachments_put_off.inc_by(done.put_off);
-            self.attachments().wake.notify_one();
-            self.read_held(done.held).await;
-            if done.put_off > 0 {
-                // Full again: the member's mark was set anew where it filled.
-                return;
+            match tokio::task::spawn_blocking(move || att.save_put_off()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return failed(&e),
+                Err(e) => return failed(&e),
             }
-            if done.failed {
-                stopped(from);
-                return;
+            match last {
+                Some(last) => from = last,
+                // Every record seen: the member is put off no more.
+                None => return,
             }
-            from = last;
         }
     }
 
@@ -1217,9 +1243,10 @@ impl NodeHandle {
             // time queues them.
             let due = {
                 let mut q = att.queue();
-                let due = q.requeue_due(att.cfg.max_waiting_per_member);
-                if let Some((m, _)) = &due {
-                    q.put_off.remove(m);
+                let due = q.requeue_due(att.cfg.max_waiting_per_member, Instant::now());
+                if due.is_some() {
+                    // The member stays put off (on disk too) until the pass has seen every
+                    // record: a node stopped during a pass starts it again from where it got.
                     q.requeueing = true;
                 }
                 due
@@ -1703,8 +1730,8 @@ impl NodeHandle {
                 }
                 continue;
             };
-            if meta.more && modified.is_some() {
-                // A file named by more records than its sidecar lists: kept for good.
+            if meta.more {
+                // Named by more records than its sidecar lists (held or not): kept for good.
                 continue;
             }
             let ids: Vec<ObjectId> = meta.records.iter().filter_map(|r| r.parse().ok()).collect();
@@ -1995,6 +2022,7 @@ mod tests {
     #[test]
     fn a_members_waiting_files_are_counted_until_taken() {
         let mut q = Queue::default();
+        let t = Instant::now();
         let kz: MemberCode = "KZ".parse().unwrap();
         let am: MemberCode = "AM".parse().unwrap();
         let file = |i: u8, m: &MemberCode| {
@@ -2011,15 +2039,19 @@ mod tests {
         q.add(want());
         assert_eq!((q.waiting_of(&kz), q.waiting_of(&am)), (4, 1));
         q.put_off.insert(kz.clone(), 17);
-        assert_eq!(q.requeue_due(4), None, "four of four wait");
+        assert_eq!(q.requeue_due(4, t), None, "four of four wait");
         assert!(q.take(&ObjectId([0; 32])).is_some());
         assert!(q.take(&ObjectId([0; 32])).is_none());
-        assert_eq!(q.requeue_due(4), None, "three of four wait");
+        assert_eq!(q.requeue_due(4, t), None, "three of four wait");
         q.take(&ObjectId([1; 32]));
-        assert_eq!(q.requeue_due(4), Some((kz.clone(), 17)));
+        assert_eq!(q.requeue_due(4, t), Some((kz.clone(), 17)));
         q.requeueing = true;
-        assert_eq!(q.requeue_due(4), None, "one pass at a time");
+        assert_eq!(q.requeue_due(4, t), None, "one pass at a time");
         q.requeueing = false;
+        // A pass that failed is tried again after a while, not at once.
+        q.requeue_after = Some(t + RETRY_AFTER);
+        assert_eq!(q.requeue_due(4, t), None);
+        assert!(q.requeue_due(4, t + RETRY_AFTER).is_some());
         q.take(&ObjectId([2; 32]));
         q.take(&ObjectId([3; 32]));
         assert!(!q.per_member.contains_key(&kz));

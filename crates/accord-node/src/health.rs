@@ -179,8 +179,9 @@ impl Entry {
     }
 }
 
-/// Checkpoints at a new watermark computed for peers' heartbeats: at most
-/// [`NEW_WATERMARKS_BURST`] at once, then one every [`NEW_WATERMARK_EVERY`]. Nodes of one period
+/// Checkpoints at a new watermark computed for one member's nodes' heartbeats: at most
+/// [`NEW_WATERMARKS_BURST`] at once, then one every [`NEW_WATERMARK_EVERY`] (a member's own
+/// turn: one member's nodes cannot use up another's). Nodes of one period
 /// and delay share their watermark (one checkpoint, cached, serves them all); a watermark that
 /// is new costs a pass over every object below it. A heartbeat may declare a period of 0 and
 /// then any watermark, and a member may certify thousands of node keys: without a bound, their
@@ -229,8 +230,9 @@ pub(crate) struct HealthState {
     /// One checkpoint computed at a time: each hashes every object below its watermark, and
     /// heartbeats with new watermarks could otherwise start any number at once.
     computing: tokio::sync::Semaphore,
-    /// Checkpoints at watermarks this node has not computed lately ([`NewWatermarks`]).
-    new_watermarks: Mutex<NewWatermarks>,
+    /// Checkpoints at watermarks this node has not computed lately, per member of the node
+    /// heard ([`NewWatermarks`]; as many as the charter has members).
+    new_watermarks: Mutex<HashMap<String, NewWatermarks>>,
     /// Where evidence bundles are kept across restarts (`<data_dir>/evidence/<number>.cbor`).
     dir: Option<std::path::PathBuf>,
 }
@@ -407,7 +409,7 @@ impl HealthState {
             book: Mutex::new(book),
             clock: Mutex::default(),
             computing: tokio::sync::Semaphore::new(1),
-            new_watermarks: Mutex::new(NewWatermarks::new(std::time::Instant::now())),
+            new_watermarks: Mutex::default(),
             dir: Some(dir),
         })
     }
@@ -805,14 +807,16 @@ impl NodeHandle {
             .own
             .iter()
             .any(|(w, _, _)| *w == watermark);
-        let own = if known
-            || self
-                .health()
+        let own = if known || {
+            let now = std::time::Instant::now();
+            self.health()
                 .new_watermarks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .take(std::time::Instant::now())
-        {
+                .entry(hb.heartbeat().member.to_string())
+                .or_insert_with(|| NewWatermarks::new(now))
+                .take(now)
+        } {
             self.own_checkpoint(watermark).await.ok()
         } else {
             // Heard and forwarded; what was known of its agreement stays until a later one.

@@ -305,7 +305,7 @@ impl Metrics {
         );
         r.register(
             "heartbeats_not_compared",
-            "Peers' heartbeats at a watermark this node had not computed lately, heard but not compared because new watermarks were already being computed at their bound (8 at once, then one every 2 s); each is compared at a later heartbeat",
+            "Peers' heartbeats at a watermark this node had not computed lately, heard and forwarded but not compared because their member's nodes had used their turn of new watermarks (8 at once, then one every 2 s per member)",
             m.heartbeats_not_compared.clone(),
         );
         r.register(
