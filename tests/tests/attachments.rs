@@ -72,6 +72,16 @@ async fn score_at(node: &NodeHandle, peer: &str) -> Option<f64> {
         .and_then(|p| p.gossip_score)
 }
 
+/// A node started with `cfg` holding plan.docx, whose only words are "quokka registry rollout",
+/// and its description.
+async fn holding_the_plan(cfg: NodeConfig) -> (NodeHandle, Attachment) {
+    let a = Node::spawn(cfg).await.unwrap();
+    let doc = docx("quokka registry rollout", 0);
+    let da = describe("plan.docx", &doc);
+    a.put_blob(da.sha256, doc).await.unwrap();
+    (a, da)
+}
+
 async fn holds(node: &NodeHandle, a: &Attachment) -> bool {
     node.blob(a.sha256).await.is_some()
 }
@@ -786,10 +796,7 @@ async fn a_file_left_unread_by_a_missing_extractor_is_read_at_the_next_start() {
     let tf = TestFed::new(&["KZ"], 64).unwrap();
     let mut cfg = config(&tf, 0, vec![]);
     cfg.attachments.extractor = Some("/nonexistent/accord".into());
-    let a = Node::spawn(cfg).await.unwrap();
-    let doc = docx("quokka registry rollout", 0);
-    let da = describe("plan.docx", &doc);
-    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let (a, da) = holding_the_plan(cfg).await;
     let rec = record_with(&tf, 0, "A plan", std::slice::from_ref(&da));
     let (out, searchable) = a
         .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
@@ -833,10 +840,7 @@ async fn a_file_left_unread_by_a_missing_extractor_is_read_at_the_next_start() {
 async fn records_naming_a_file_already_read_re_index_only_themselves() {
     logs();
     let tf = TestFed::new(&["KZ"], 68).unwrap();
-    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
-    let doc = docx("quokka registry rollout", 0);
-    let da = describe("plan.docx", &doc);
-    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let (a, da) = holding_the_plan(config(&tf, 0, vec![])).await;
     let q = || accord_search::SearchQuery {
         text: Some("quokka".into()),
         limit: 10,
@@ -884,10 +888,7 @@ async fn records_naming_a_file_already_read_re_index_only_themselves() {
 async fn a_files_text_the_index_never_committed_is_indexed_at_the_next_start() {
     logs();
     let tf = TestFed::new(&["KZ"], 67).unwrap();
-    let a = Node::spawn(config(&tf, 0, vec![])).await.unwrap();
-    let doc = docx("quokka registry rollout", 0);
-    let da = describe("plan.docx", &doc);
-    a.put_blob(da.sha256, doc.clone()).await.unwrap();
+    let (a, da) = holding_the_plan(config(&tf, 0, vec![])).await;
     let rec = record_with(&tf, 0, "A plan", std::slice::from_ref(&da));
     let (out, _) = a
         .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(60))
