@@ -82,6 +82,15 @@ async fn holding_the_plan(cfg: NodeConfig) -> (NodeHandle, Attachment) {
     (a, da)
 }
 
+/// The records `node`'s sidecar of the file `hash` lists (none when it has no sidecar).
+async fn named_by(node: &NodeHandle, hash: ObjectId) -> std::collections::BTreeSet<String> {
+    node.blob(hash)
+        .await
+        .and_then(|v| v.meta)
+        .map(|m| m.records)
+        .unwrap_or_default()
+}
+
 async fn holds(node: &NodeHandle, a: &Attachment) -> bool {
     node.blob(a.sha256).await.is_some()
 }
@@ -460,12 +469,7 @@ async fn files_past_a_members_waiting_bound_are_put_off_and_fetched_later() {
             "{} was never fetched",
             a.name
         );
-        let named = c
-            .blob(a.sha256)
-            .await
-            .and_then(|v| v.meta)
-            .map(|m| m.records)
-            .unwrap_or_default();
+        let named = named_by(&c, a.sha256).await;
         assert!(named.contains(&rec.id().to_string()), "{named:?}");
     }
     // The last pass saw every record: the member is put off no more.
@@ -953,20 +957,17 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
     .await
     .unwrap();
     // Referenced when the submission is answered, not some time later.
-    let named_by = |a: &Attachment| {
-        let node = node.clone();
-        let hash = a.sha256;
-        async move {
-            node.blob(hash)
-                .await
-                .and_then(|v| v.meta)
-                .map(|m| m.records)
-                .unwrap_or_default()
-        }
-    };
-    assert!(named_by(&ea).await.contains(&early_rec.id().to_string()));
+    assert!(
+        named_by(&node, ea.sha256)
+            .await
+            .contains(&early_rec.id().to_string())
+    );
     node.put_blob(la.sha256, late.clone()).await.unwrap();
-    assert!(named_by(&la).await.contains(&late_rec.id().to_string()));
+    assert!(
+        named_by(&node, la.sha256)
+            .await
+            .contains(&late_rec.id().to_string())
+    );
     // Both files are older than the orphans' day of grace: neither is an orphan.
     let blobs = tf.dir.path().join("KZ").join("data").join("blobs");
     let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
@@ -1048,12 +1049,7 @@ async fn submitting_a_stored_record_again_references_its_held_file_again() {
     age(std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600));
     let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
     assert_eq!(out[0].status, "duplicate", "{out:?}");
-    let named = node
-        .blob(a.sha256)
-        .await
-        .and_then(|v| v.meta)
-        .map(|m| m.records)
-        .unwrap_or_default();
+    let named = named_by(&node, a.sha256).await;
     assert!(named.contains(&rec.id().to_string()), "{named:?}");
     assert_eq!(node.collect_attachments().await.unwrap(), 0);
     assert!(holds(&node, &a).await, "the only copy was collected");
@@ -1111,12 +1107,7 @@ async fn a_submitter_gone_during_the_commit_cuts_short_nothing_after_it() {
         reference.exists(),
         want.exists()
     );
-    let named = node
-        .blob(held.sha256)
-        .await
-        .and_then(|v| v.meta)
-        .map(|m| m.records)
-        .unwrap_or_default();
+    let named = named_by(&node, held.sha256).await;
     assert!(named.contains(&rec.id().to_string()), "{named:?}");
     node.shutdown().await;
 }
