@@ -344,7 +344,7 @@ pub(crate) struct Planner<'a> {
     words: Vec<Word>,
     groups: Vec<Group>,
     directions: Vec<usize>,
-    /// Per word, the member it names, if any ([`PreparedGlossary::member_tokens`]).
+    /// Per word, the member it names, if any ([`PreparedGlossary::member_words`]).
     members: Vec<Option<String>>,
     /// The last word is still being typed (no space after it).
     partial_last: bool,
@@ -511,8 +511,8 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The member each content word names, if it names one: one of its tokens, in any
-    /// family, is a token only that member's name holds.
+    /// The member each content word names, if it names one: the word reads as one of the
+    /// words only that member's names hold ([`names_member`]).
     fn match_members(&mut self) {
         self.members = self
             .words
