@@ -1186,6 +1186,14 @@ mod tests {
                 "attachments.extract_timeout_secs",
             ),
             ("fetch = \"some\"", "fetch"),
+            (
+                "max_waiting_per_member = 0",
+                "attachments.max_waiting_per_member",
+            ),
+            (
+                "max_waiting_per_member = 100000",
+                "must be between 1 and 65536",
+            ),
             ("corrupt_served = true", "unknown field `corrupt_served`"),
         ] {
             let e = err(&format!("{BASE}[attachments]\n{section}\n"), &[]);
