@@ -840,6 +840,48 @@ async fn queries_forgive_and_explain_alike_in_the_api_and_the_ui() {
     assert!(html.contains("Did you mean") && html.contains("кибербезопасность"));
     assert!(html.contains("Центр кибербезопасности"));
 
+    // Typed on the other keyboard layout: shown as meant, and the words as typed a link away
+    // (a name the index does not know is not always a mistake); searched as typed, the reading
+    // is only offered.
+    let swapped = "rb,th,tpjgfcyjcnb"; // «кибербезопасности»
+    let (_, v) = get(&base, &format!("/v1/records?q={swapped}")).await;
+    assert_eq!(v["reading"]["showing_for"], "кибербезопасности", "{v}");
+    assert_eq!(v["items"][0]["id"], a_id.as_str(), "{v}");
+    let (_, v) = get(&base, &format!("/v1/records?q={swapped}&as_typed=1")).await;
+    assert_eq!(v["total"], 0, "{v}");
+    assert!(v["reading"]["showing_for"].is_null(), "{v}");
+    assert_eq!(v["did_you_mean"], "кибербезопасности", "{v}");
+    let (s, v) = get(&base, &format!("/v1/records?q={swapped}&as_typed=yes")).await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("as_typed"),
+        "{v}"
+    );
+    let page = |query: String| {
+        let base = base.clone();
+        async move { accord_tests::harness::get_text(&base, &format!("/?lang=en&{query}")).await }
+    };
+    let html = page(format!("q={swapped}")).await;
+    assert!(
+        html.contains("Showing results for the corrected query"),
+        "{html}"
+    );
+    assert!(html.contains("Search instead for"), "{html}");
+    let href = html
+        .split("href=\"")
+        .map(|h| h.split('"').next().unwrap_or(""))
+        .find(|h| h.contains("as_typed=1"))
+        .expect("a link to the words as typed");
+    let html = page(href.trim_start_matches("/?").replace("&amp;", "&")).await;
+    assert!(!html.contains("Showing results for"), "{html}");
+    assert!(html.contains("Did you mean") && html.contains("кибербезопасности"));
+    // A new query from that page is corrected again: the search form does not carry
+    // `as_typed` (the sort and filter forms, for the same words, do).
+    let search_form = html.split("</form>").next().unwrap_or("");
+    assert!(search_form.contains(r#"role="search""#), "{search_form}");
+    assert!(!search_form.contains(r#"name="as_typed""#), "{search_form}");
+    assert!(html.contains(r#"name="as_typed" value="1""#), "{html}");
+
     let (_, v) = get(&base, "/v1/records?q=Оскемен").await;
     assert_eq!(v["items"][0]["id"], a_id.as_str(), "{v}");
 

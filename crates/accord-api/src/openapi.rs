@@ -183,6 +183,10 @@ fn param_doc(name: &str) -> Value {
             "The number of one evidence bundle (see `evidence` in /v1/health/federation).",
             json!({"type": "integer", "minimum": 1}),
         ),
+        "as_typed" => (
+            "1: search the words of q as typed. A query that finds nothing, or less than its correction, is then not replaced by the correction or by its reading on the other keyboard layout (`reading.showing_for`); they are offered in `did_you_mean` instead.",
+            json!({"type": "string", "enum": ["1", "0", "true", "false"]}),
+        ),
         "cursor" => (
             "The next_cursor of the previous page.",
             json!({"type": "string"}),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::{ApiError, bad};
 
 /// The query parameters `/v1/records` understands.
-pub const RECORD_PARAMS: [&str; 15] = [
+pub const RECORD_PARAMS: [&str; 16] = [
     "q",
     "member",
     "kind",
@@ -33,6 +33,7 @@ pub const RECORD_PARAMS: [&str; 15] = [
     "sort",
     "limit",
     "cursor",
+    "as_typed",
 ];
 
 /// The query parameters `/v1/stream` understands: those of `/v1/records` that choose records
@@ -51,7 +52,8 @@ fn is_code(s: &str) -> bool {
 pub const MAX_VALUES_PER_PARAM: usize = 32;
 
 /// The parameters that take one value; the others are lists (OR within the parameter).
-pub(crate) const SINGLE_VALUED: [&str; 8] = [
+pub(crate) const SINGLE_VALUED: [&str; 9] = [
+    "as_typed",
     "q",
     "since",
     "until",
@@ -179,6 +181,13 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                     return Err(p(format!("must be between 1 and {MAX_LIMIT}")));
                 }
                 q.limit = n;
+            }
+            "as_typed" => {
+                q.as_typed = match v {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => return Err(p(format!("{v:?}: expected 1 or 0 (true or false)"))),
+                }
             }
             "cursor" => {
                 q.offset = v
@@ -917,6 +926,7 @@ mod tests {
                 "date_from" | "date_to" => ("2026-01-01", "2026-02-01"),
                 "sort" => ("newest", "oldest"),
                 "limit" => ("10", "20"),
+                "as_typed" => ("1", "0"),
                 _ => ("o0", "o20"),
             };
             let e = parse_query(&params(&[(k, a), (k, b)]), &RECORD_PARAMS).unwrap_err();

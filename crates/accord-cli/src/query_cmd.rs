@@ -76,6 +76,10 @@ pub struct Filters {
     /// The source document's date on or before (YYYY-MM-DD).
     #[arg(long)]
     pub date_to: Option<String>,
+    /// Search the words as typed: a query that finds nothing, or less than its correction, is
+    /// not replaced by the correction (which is only offered).
+    #[arg(long)]
+    pub as_typed: bool,
 }
 
 /// Removes control characters (but line breaks and tabs) from every text a node sent, before
@@ -149,6 +153,9 @@ impl Filters {
         }
         if let Some(d) = &self.date_to {
             p.push(("date_to".into(), d.clone()));
+        }
+        if self.as_typed {
+            p.push(("as_typed".into(), "1".into()));
         }
         p
     }
@@ -296,7 +303,9 @@ fn reading_lines(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
     let r = &v["reading"];
     if let Some(d) = r["showing_for"].as_str() {
-        out.push(format!("Showing results for the corrected query: {d}"));
+        out.push(format!(
+            "Showing results for the corrected query: {d} (add --as-typed to search the words as typed)"
+        ));
     } else if let Some(d) = v["did_you_mean"].as_str() {
         out.push(format!("Did you mean: {d}"));
     }
@@ -723,6 +732,16 @@ mod tests {
         assert!(lines[1].contains("similar spellings"));
         assert_eq!(lines[2], "Also searched: cybersecurity");
         assert_eq!(lines[3], "Including the direction: digital-space-security");
+        let shown = serde_json::json!({
+            "did_you_mean": "кибербезопасность",
+            "reading": {"showing_for": "кибербезопасность", "also": [], "directions": []}
+        });
+        assert_eq!(
+            reading_lines(&shown),
+            vec![
+                "Showing results for the corrected query: кибербезопасность (add --as-typed to search the words as typed)"
+            ]
+        );
         let plain = serde_json::json!({"did_you_mean": null, "reading": {"approximate": false, "also": [], "directions": []}});
         assert!(reading_lines(&plain).is_empty());
         let emoji =

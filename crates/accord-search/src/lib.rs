@@ -502,6 +502,11 @@ pub struct SearchQuery {
     /// Hits carry the record's head only: no body, no attachment text, no snippet (exports and
     /// feeds, which never show them: a page of heads stays small whatever the records hold).
     pub heads_only: bool,
+    /// The words are searched as typed: a query that finds nothing (or less than its
+    /// correction) is not replaced by its correction or its other-layout reading; these are
+    /// offered in [`SearchResult::did_you_mean`] instead ("search instead for" on a page that
+    /// showed a correction).
+    pub as_typed: bool,
 }
 
 /// One result.
@@ -1568,6 +1573,8 @@ impl Searcher {
         // "government"): what that reading finds, said so. Whole words only (the swapped text
         // is searched as finished, no word as a beginning) and three letters at least: a short
         // code missing from the index ("CN") is not read as the beginning of some other word.
+        // Searched as typed: the other-layout reading is only offered.
+        let mut layout_offer = None;
         if first.total == 0
             && let Some(swapped) = swap_layout(raw.trim())
                 .or_else(|| self.swap_unknown_words(&searcher, q, raw.trim()))
@@ -1575,13 +1582,17 @@ impl Searcher {
         {
             let whole = format!("{swapped} ");
             if self.count_of(&searcher, q, &whole)? > 0 {
-                let mut other = self.search(&SearchQuery {
-                    text: Some(whole),
-                    ..q.clone()
-                })?;
-                other.reading.showing_for = Some(swapped.clone());
-                other.did_you_mean = Some(swapped);
-                return Ok(other);
+                if q.as_typed {
+                    layout_offer = Some(swapped);
+                } else {
+                    let mut other = self.search(&SearchQuery {
+                        text: Some(whole),
+                        ..q.clone()
+                    })?;
+                    other.reading.showing_for = Some(swapped.clone());
+                    other.did_you_mean = Some(swapped);
+                    return Ok(other);
+                }
             }
         }
         if first.total >= plan::FEW || !planner.can_relax() {
@@ -1593,6 +1604,7 @@ impl Searcher {
             {
                 first.did_you_mean = Some(fixed);
             }
+            first.did_you_mean = first.did_you_mean.or(layout_offer);
             return Ok(first);
         }
         let relaxed = planner.query(true);
@@ -1626,7 +1638,7 @@ impl Searcher {
             && let corrected_count = self.count_of(&searcher, q, &fixed)?
             && corrected_count > 0
         {
-            if second.total == 0 || corrected_count > second.total {
+            if !q.as_typed && (second.total == 0 || corrected_count > second.total) {
                 // Nothing found as typed, or fewer than the correction finds read strictly
                 // (with its glossary terms and directions, which a misspelt word loses: "…
                 // правителство" found two records, "… правительство" six): show what the
@@ -1641,6 +1653,7 @@ impl Searcher {
             }
             second.did_you_mean = Some(fixed);
         }
+        second.did_you_mean = second.did_you_mean.or(layout_offer);
         Ok(second)
     }
 

@@ -1019,6 +1019,53 @@ fn a_correction_that_finds_more_is_shown_with_what_the_word_brings() {
     );
 }
 
+/// A reader who meant the words as typed ("search instead for" under a corrected query) gets
+/// what they find, the correction only offered: a typo, a query on the other layout, and a typo
+/// whose correction finds more.
+#[test]
+fn a_query_searched_as_typed_is_not_replaced_by_its_correction() {
+    let as_typed = |idx: &SearchIndex, q: &str| {
+        idx.searcher()
+            .search(&SearchQuery {
+                text: Some(q.into()),
+                limit: 20,
+                as_typed: true,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    let idx = corpus();
+    let r = as_typed(&idx, "pensionres");
+    assert_eq!(r.reading.showing_for, None);
+    assert_eq!(r.total, 0, "{:?}", r.reading);
+    assert_eq!(r.did_you_mean.as_deref(), Some("pensioners"));
+
+    let r = titled;
+    let idx = index(vec![
+        r(1, "ru", "Электронное правительство Казахстана"),
+        r(2, "en", "E-government services for citizens"),
+        r(3, "en", "Lessons of e-government portals"),
+        r(4, "en", "E-government in rural areas"),
+    ]);
+    let typo = as_typed(&idx, "электронное правителство");
+    assert_eq!(typo.reading.showing_for, None);
+    // What the typed words find (approximately: the misspelt word's similar spellings), not
+    // the correction's four.
+    assert!(typo.total < 4, "{} {:?}", typo.total, typo.reading);
+    assert_eq!(
+        typo.did_you_mean.as_deref(),
+        Some("электронное правительство")
+    );
+    let swapped = as_typed(&idx, "ghfdbntkmcndj");
+    assert_eq!(swapped.reading.showing_for, None);
+    assert_eq!(swapped.total, 0);
+    assert_eq!(swapped.did_you_mean.as_deref(), Some("правительство"));
+    // As typed or not, a query that finds what it says is read the same.
+    let plain = as_typed(&idx, "правительство");
+    assert_eq!(plain.total, search(&idx, "правительство").total);
+    assert_eq!(plain.did_you_mean, None);
+}
+
 /// A query whose layout was switched in the middle ("правительство ghfdbntkmcndj") finds what
 /// it meant: each word that finds nothing but reads, on the other layout, as a word that does
 /// is read so, and the page says what was searched.

@@ -270,6 +270,7 @@ impl Lang {
                 "Показаны результаты исправленного запроса",
                 "Showing results for the corrected query",
             ),
+            "search_as_typed" => ("Искать как написано:", "Search instead for"),
             "no_words" => (
                 "В запросе нет букв или цифр, по которым можно искать, поэтому он не учтён: показаны все записи, подходящие под фильтры. Запрос:",
                 "The query has no letters or digits to search for, so it was left aside: all records that pass the filters are shown. The query:",

@@ -295,14 +295,14 @@ pub async fn search(
         .collect::<Vec<_>>());
     let active_filters = ui_params
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "sort" | "limit"))
+        .filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "sort" | "limit" | "as_typed"))
         .count();
     // Every "clear" takes the filters away and keeps the words, the order and the page size
     // (the first page: a cursor belongs to the filtered results).
     let clear_href = {
         let keep: Vec<(String, String)> = ui_params
             .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "q" | "sort" | "limit" | "lang"))
+            .filter(|(k, _)| matches!(k.as_str(), "q" | "sort" | "limit" | "lang" | "as_typed"))
             .cloned()
             .collect();
         if keep.is_empty() {
@@ -316,7 +316,7 @@ pub async fn search(
             label for="q" class="visually-hidden" { (lang.t("search")) }
             input #q type="search" name="q" value=(text) placeholder=(lang.t("search_placeholder")) maxlength="512" list="suggestions" autocomplete="off";
             datalist #suggestions {}
-            @for (k, v) in ui_params.iter().filter(|(k, _)| k != "q" && k != "cursor") {
+            @for (k, v) in ui_params.iter().filter(|(k, _)| !matches!(k.as_str(), "q" | "cursor" | "as_typed")) {
                 input type="hidden" name=(k) value=(v);
             }
             button type="submit" { (lang.t("search")) }
@@ -407,9 +407,13 @@ pub async fn search(
                         }
                     }
                     @if let Some(fixed) = &r.reading.showing_for {
-                        p.didyoumean { (lang.t("showing_for")) " " strong { (lang.quote(fixed)) } }
+                        // The words as typed, uncorrected, a tap away: a name or a term the index
+                        // does not know is not always a typo.
+                        @let typed_params = without(&["cursor", "as_typed"]).into_iter().chain([("as_typed".to_string(), "1".to_string())]).collect::<Vec<_>>();
+                        p.didyoumean { (lang.t("showing_for")) " " strong { (lang.quote(fixed)) } ". "
+                            (lang.t("search_as_typed")) " " a href=(format!("/?{}", qs(&typed_params))) { (lang.quote(&text)) } }
                     } @else if let Some(fixed) = &r.did_you_mean {
-                        @let fixed_params = without(&["q", "cursor"]).into_iter().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
+                        @let fixed_params = without(&["q", "cursor", "as_typed"]).into_iter().chain([("q".to_string(), fixed.clone())]).collect::<Vec<_>>();
                         p.didyoumean { (lang.t("did_you_mean")) ": " a href=(format!("/?{}", qs(&fixed_params))) { strong { (fixed) } } "?" }
                     }
                     @if r.reading.no_words { p.notice role="status" { (lang.t("no_words")) " " (lang.quote(&text)) } }
@@ -512,7 +516,7 @@ pub async fn search(
                     @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
                     // Filters the panel has no control for (a shared link's publisher, a tag
                     // chosen on a record's page, the page size) are kept when it is applied.
-                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "tag" | "limit")) {
+                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "tag" | "limit" | "as_typed")) {
                         input type="hidden" name=(k) value=(v);
                     }
                     @if let Some(r) = &result {
