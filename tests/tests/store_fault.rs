@@ -1,6 +1,6 @@
 //! A node whose store refuses a write (a failing disk, or a full one the free-space floor did
 //! not see coming): it acknowledges nothing of the failed write, writes nothing more until it
-//! restarts, keeps serving what it holds, and says it must be restarted — `/readyz` answers 503 with the reason, `/v1/status` has it
+//! restarts (nor answers anything "duplicate"), keeps serving what it holds, and says it must be restarted — `/readyz` answers 503 with the reason, `/v1/status` has it
 //! in `restart_needed`, and `accord_store_write_errors_total` counts the failures — instead of
 //! staying "ready" while it stores nothing. The failure is the kernel's own: this test process's
 //! file-size limit (`RLIMIT_FSIZE`) is cut to one byte, so every write of a file fails with
@@ -105,6 +105,16 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
         "{status}: {text}"
     );
     assert!(!has(&node, ids[2]).await);
+    // Nor is an object answered "duplicate": after a write that failed half-way, what sled holds
+    // in memory may never reach the disk, and a client told "duplicate" would not send it again.
+    // (Three at once: a batch that large has its duplicates found before the store thread.)
+    let again = node.submit(vec![recs[0].clone(); 3]).await;
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("a store write failed")),
+        "{again:?}"
+    );
     assert!(
         wait_until(Duration::from_secs(2), || async {
             readyz(&base).await.0 == 503

@@ -582,9 +582,10 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
     let seq_before = store.seq();
     // After a failed write the store is not written again until the node restarts: a write
     // that failed half-way (the log synced, sled's flush refused) can leave entries pointing past
-    // the log's committed end, where the next write would put other bytes.
+    // the log's committed end, where the next write would put other bytes. Nor is anything
+    // answered "duplicate": the object a failed write left in sled's memory reads as held, but
+    // may never reach the disk, and a client told "duplicate" would not send it again.
     if ctx.metrics.store_write_errors.get() > 0
-        && !ready.is_empty()
         && let Some(fault) = ctx.shared.fault()
     {
         for (_, _, reply) in group {
