@@ -156,9 +156,17 @@ impl accord_search::TextSource for StoredTexts {
     }
 }
 
-/// Every record id of the store (in creation order).
+/// Every record id of the store of `member` (all members if `None`), in creation order.
 fn all_records(store: &Store, member: Option<&accord_core::MemberCode>) -> Vec<ObjectId> {
-    records_by(store, member, None)
+    if member.is_some() {
+        return records_by(store, member, None);
+    }
+    // From the type index alone: a record whose bytes no longer read is listed too (and left
+    // out where it is read, said there), instead of ending the listing of those after it.
+    store.ids_of_type(ObjectType::Record).unwrap_or_else(|e| {
+        warn!(error = %e, "the store's type index could not be read whole; run `accord check`");
+        Vec::new()
+    })
 }
 
 /// The stored records of `member` (all members if `None`) signed by `author` (anyone's if
@@ -183,15 +191,21 @@ fn records_by(
 fn each_stored(store: &Store, filter: &Filter, mut f: impl FnMut(&accord_store::StoredObject)) {
     let mut after = None;
     loop {
-        let Ok(page) = store.query(
+        let page = match store.query(
             filter,
             Page {
                 limit: 1000,
                 after,
                 order: Order::OldestFirst,
             },
-        ) else {
-            break;
+        ) {
+            Ok(page) => page,
+            Err(e) => {
+                // A stored object that no longer reads ends the scan: what follows it is not
+                // seen, and the operator is told how to find and drop the damaged one.
+                warn!(error = %e, "a stored object could not be read; run `accord check --repair`");
+                break;
+            }
         };
         for (o, _) in &page.items {
             f(o);
@@ -282,16 +296,35 @@ pub(crate) fn rebuild_if_needed(
     );
     index.clear()?;
     let ids = all_records(store, None);
+    let mut unreadable: Vec<ObjectId> = Vec::new();
     for chunk in ids.chunks(1000) {
         let docs: Vec<RecordDoc> = chunk
             .iter()
-            .filter_map(|id| record_doc(store, id))
+            .filter_map(|id| {
+                let doc = record_doc(store, id);
+                if doc.is_none() {
+                    unreadable.push(*id);
+                }
+                doc
+            })
             .collect();
         // The index was just cleared: every document is new to it.
         index.apply(docs.iter().map(|d| (d, Presence::New)))?;
     }
     index.commit_at(seq)?;
-    info!(records = ids.len(), "search index rebuilt");
+    if let Some(first) = unreadable.first() {
+        // Damaged bytes (bit rot): the others are indexed all the same; the repair drops the
+        // damaged ones, and reconciliation fetches a good copy from a peer.
+        warn!(
+            count = unreadable.len(),
+            first = %first,
+            "stored records could not be read and are missing from search; run `accord check --repair`"
+        );
+    }
+    info!(
+        records = ids.len() - unreadable.len(),
+        "search index rebuilt"
+    );
     Ok(Catchup::Rebuilt)
 }
 
@@ -515,6 +548,45 @@ mod tests {
         store
             .ingest_batch(&items, Timestamp(T0.0 + 3_600_000))
             .unwrap()
+    }
+
+    /// A record damaged on disk (bit rot in the object log) is left out of a rebuilt index, and
+    /// only it: the records after it are indexed all the same, not cut off with it.
+    #[test]
+    fn a_damaged_record_is_left_out_of_a_rebuild_and_only_it() {
+        let fed = DevFederation::new(&["KZ"], [4; 32], T0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let objs: Vec<Vec<u8>> = std::iter::once(fed.delegation(0).into_bytes())
+            .chain((0..12).map(|n| {
+                fed.record(0, &format!("kept {n}"), Timestamp(T0.0 + n))
+                    .into_bytes()
+            }))
+            .collect();
+        {
+            let mut store =
+                Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+            let (out, _) = ingest(&mut store, &objs);
+            assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
+        }
+        // The second record's first byte (its envelope's header) damaged: its bytes no longer
+        // decode.
+        let log = dir.path().join("objects.log");
+        let mut bytes = std::fs::read(&log).unwrap();
+        let victim = &objs[2];
+        let at = bytes
+            .windows(victim.len())
+            .position(|w| w == victim.as_slice())
+            .unwrap();
+        bytes[at] = 0xff;
+        std::fs::write(&log, &bytes).unwrap();
+        let store =
+            Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).unwrap();
+        let mut index = SearchIndex::open(&dir.path().join("search")).unwrap();
+        assert_eq!(
+            rebuild_if_needed(&store, &mut index, true).unwrap(),
+            Catchup::Rebuilt
+        );
+        assert_eq!(index.num_docs(), 11, "every record but the damaged one");
     }
 
     /// A crash between a group commit and the index commit: at the next start the index takes

@@ -198,7 +198,7 @@ pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
             .map_err(|e| opening_error(&search_dir, "search index", e))?;
     search.without_long_texts();
     index::rebuild_if_needed(&store, &mut search, true)
-        .map_err(|e| NodeError::Store(e.to_string()))?;
+        .map_err(|e| opening_error(&search_dir, "search index", e))?;
     Ok(search.num_docs())
 }
 

@@ -291,8 +291,10 @@ impl Node {
                 })?;
                 // Not on the opener: the store's own threads it may start keep the node's
                 // priority.
+                // A rebuild that fails (no room for the old and new segments at once) names
+                // the index's directory, not the store.
                 crate::index::rebuild_if_needed(&store, &mut search, false)
-                    .map_err(|e| NodeError::Store(e.to_string()))?;
+                    .map_err(|e| crate::opening_error(&dir.join("search"), "search index", e))?;
                 let attachments = crate::attachments::Attachments::open(
                     &dir,
                     att_cfg,

@@ -394,6 +394,20 @@ impl Store {
         Ok(QueryPage { items, next: None })
     }
 
+    /// The ids of every stored object of type `t`, oldest first, read from the type index
+    /// alone: an object whose bytes no longer read (bit rot; `check` names it) is listed like
+    /// any other, and does not end the listing of those after it.
+    pub fn ids_of_type(&self, t: ObjectType) -> Result<Vec<ObjectId>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees[crate::store::BY_TYPE_TREE].scan_prefix([t.code()]) {
+            let (k, _) = item?;
+            let (_, id) =
+                split_suffix(&k).ok_or_else(|| StoreError::Corrupt("index key".into()))?;
+            out.push(id);
+        }
+        Ok(out)
+    }
+
     /// Counts the objects matching `filter` (a full scan of the driving index).
     pub fn count(&self, filter: &Filter) -> Result<u64, StoreError> {
         let mut n = 0u64;
