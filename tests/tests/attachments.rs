@@ -1036,8 +1036,6 @@ async fn submitting_a_stored_record_again_references_its_held_file_again() {
     let blobs = tf.dir.path().join("KZ").join("data").join("blobs");
     let sidecar = blobs.join(format!("{}.json", a.sha256));
     assert!(sidecar.exists());
-    // The reference is lost; the file is older than the orphans' day of grace.
-    std::fs::remove_file(&sidecar).unwrap();
     let age = |when: std::time::SystemTime| {
         std::fs::File::options()
             .write(true)
@@ -1047,6 +1045,16 @@ async fn submitting_a_stored_record_again_references_its_held_file_again() {
             .unwrap();
     };
     age(std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600));
+    // A sidecar damaged on disk lists records that may be live: the file is no orphan.
+    let listed = std::fs::read(&sidecar).unwrap();
+    std::fs::write(&sidecar, &listed[..listed.len() / 2]).unwrap();
+    assert_eq!(node.collect_attachments().await.unwrap(), 0);
+    assert!(
+        holds(&node, &a).await,
+        "a file whose sidecar is damaged was collected"
+    );
+    // The reference is lost; the file is older than the orphans' day of grace.
+    std::fs::remove_file(&sidecar).unwrap();
     let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
     assert_eq!(out[0].status, "duplicate", "{out:?}");
     let named = named_by(&node, a.sha256).await;

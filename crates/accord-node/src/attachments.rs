@@ -456,15 +456,24 @@ impl Attachments {
             message: e.to_string(),
         })?;
         let mut queue = Queue::default();
+        // Files held whose `.want` is still there: fetched, but the process stopped (or a
+        // sidecar write failed) before the records naming them were written beside them.
+        let mut held = Vec::new();
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let p = e.path();
-                if p.extension().is_some_and(|x| x == "want")
-                    && let Some(w) = std::fs::read(&p)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Want>(&b).ok())
+                if p.extension().is_none_or(|x| x != "want") {
+                    continue;
+                }
+                match std::fs::read(&p)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice::<Want>(&b).map_err(|e| e.to_string()))
                 {
-                    queue.add(w);
+                    Ok(w) if blobs.has(&w.attachment.sha256) => held.push(w),
+                    Ok(w) => queue.add(w),
+                    Err(e) => {
+                        warn!(file = %p.display(), error = %e, "a file waiting to be fetched cannot be read; it is fetched again when a record names it again")
+                    }
                 }
             }
         }
@@ -479,7 +488,7 @@ impl Attachments {
                 }
             }
         }
-        Ok(Attachments {
+        let att = Attachments {
             blobs,
             slots: Arc::new(Semaphore::new(cfg.max_parallel)),
             cfg,
@@ -494,7 +503,15 @@ impl Attachments {
             settling: Mutex::default(),
             settle_saving: Mutex::new(()),
             put_off_saving: Mutex::new(()),
-        })
+        };
+        let settled = held.iter().filter(|w| att.settle_held(w)).count();
+        if settled > 0 {
+            info!(
+                files = settled,
+                "files fetched before the last stop are now referred to by their records"
+            );
+        }
+        Ok(att)
     }
 
     /// An ingest about to go to the store, whose sequence number is `seq` now.
@@ -632,6 +649,30 @@ impl Attachments {
         // Referred to already (by `reference_local`, say), but the file's text is still to
         // be read: the caller reads it.
         Ok(meta.extract_error.is_none() && !self.blobs.has_text(&a.sha256))
+    }
+
+    /// A file of `w` now held: every record that named it is referred to in its sidecar, and
+    /// only then is its `.want` removed. A sidecar not written (a full disk, no inodes) keeps
+    /// the `.want`, which the next start settles again ([`Self::open`]): without either, the
+    /// file would be taken for an orphan and deleted, though live records name it. Blocking.
+    fn settle_held(&self, w: &Want) -> bool {
+        let mut failed = None;
+        for (record, attachment) in w.records() {
+            if let Err(e) = self.add_ref(record, attachment) {
+                failed.get_or_insert(e);
+            }
+        }
+        let hash = &w.attachment.sha256;
+        match failed {
+            None => {
+                let _ = std::fs::remove_file(self.want_path(hash));
+                true
+            }
+            Some(e) => {
+                warn!(file = %hash, error = %e, "the records naming a file just held could not be written beside it; kept waiting to be settled at the next start");
+                false
+            }
+        }
     }
 
     /// References the held files `records` name and queues the others; each record was
@@ -1135,7 +1176,10 @@ impl NodeHandle {
             };
             match extracted {
                 Ok(text) => {
-                    let _ = att.blobs.write_text(&hash, &text);
+                    if let Err(e) = att.blobs.write_text(&hash, &text) {
+                        // Read again at the next start (its text is still missing).
+                        warn!(file = %meta.name, sha256 = %hash, error = %e, "attachment text not written; read again at the next start");
+                    }
                 }
                 Err(e) if e.is_transient() => {
                     // Not the file's fault: tried again at the next start.
@@ -1153,7 +1197,9 @@ impl NodeHandle {
                     let _sidecar = att.meta_lock.lock().unwrap_or_else(|e| e.into_inner());
                     let mut now = att.blobs.meta(&hash).unwrap_or(meta);
                     now.extract_error = Some(e.to_string());
-                    let _ = att.blobs.write_meta(&hash, &now);
+                    if let Err(e) = att.blobs.write_meta(&hash, &now) {
+                        warn!(file = %now.name, sha256 = %hash, error = %e, "the outcome of reading an attachment not written; read again at the next start");
+                    }
                 }
             }
             ids
@@ -1344,14 +1390,8 @@ impl NodeHandle {
         if done {
             let a = att.clone();
             let w = finished.unwrap_or_else(|| want.clone());
-            let _ = tokio::task::spawn_blocking(move || {
-                // The file is what its hash says: every record that names it refers to it.
-                for (record, attachment) in w.records() {
-                    let _ = a.add_ref(record, attachment);
-                }
-                let _ = std::fs::remove_file(a.want_path(&w.attachment.sha256));
-            })
-            .await;
+            // The file is what its hash says: every record that names it refers to it.
+            let _ = tokio::task::spawn_blocking(move || a.settle_held(&w)).await;
             self.metrics().attachments_fetched.inc();
             info!(file = %want.attachment.name, size = want.attachment.size, "attachment fetched");
             self.read_attachment(hash, Vec::new()).await;
@@ -1655,10 +1695,7 @@ impl NodeHandle {
                 q.take(&hash)
             };
             if let Some(w) = &w {
-                for (record, attachment) in w.records() {
-                    let _ = a2.add_ref(record, attachment);
-                }
-                let _ = std::fs::remove_file(a2.want_path(&hash));
+                a2.settle_held(w);
             }
             Ok(w)
         })
@@ -1692,11 +1729,19 @@ impl NodeHandle {
                     .list()
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|h| {
+                    .filter_map(|h| {
                         let modified = std::fs::metadata(a2.blobs.path(&h))
                             .and_then(|m| m.modified())
                             .ok();
-                        (h, a2.blobs.meta(&h), modified)
+                        let meta = a2.blobs.meta(&h);
+                        let sidecar = a2.blobs.dir().join(format!("{h}.json"));
+                        if meta.is_none() && sidecar.exists() {
+                            // A sidecar that does not read (damaged on disk) lists records
+                            // that may be live: the file is kept, not taken for an orphan.
+                            warn!(file = %sidecar.display(), "the records naming a held file cannot be read; the file is kept");
+                            return None;
+                        }
+                        Some((h, meta, modified))
                     })
                     .collect();
                 // The references of files never held nor waited for (named by this node's
@@ -2056,6 +2101,33 @@ mod tests {
         q.take(&ObjectId([3; 32]));
         assert!(!q.per_member.contains_key(&kz));
         assert_eq!(q.waiting.len(), 2);
+    }
+
+    /// A file fetched just before the process stopped, before the records naming it were
+    /// written beside it: its `.want` is still there, and the next start writes them, so that
+    /// the collector does not take the file for an orphan.
+    #[test]
+    fn a_file_held_with_its_want_still_there_is_referred_to_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = want();
+        let hash = w.attachment.sha256;
+        {
+            let att = Attachments::open(dir.path(), AttachmentsConfig::default(), 1 << 20).unwrap();
+            att.blobs.put(&hash, b"x").unwrap();
+            std::fs::write(att.want_path(&hash), serde_json::to_vec(&w).unwrap()).unwrap();
+            assert!(att.blobs.meta(&hash).is_none());
+        }
+        let att = Attachments::open(dir.path(), AttachmentsConfig::default(), 1 << 20).unwrap();
+        let meta = att
+            .blobs
+            .meta(&hash)
+            .expect("the sidecar written at the start");
+        assert!(meta.records.contains(&w.record.to_string()), "{meta:?}");
+        assert!(!att.want_path(&hash).exists());
+        assert!(
+            att.queue().waiting.is_empty(),
+            "a file held is not fetched again"
+        );
     }
 
     /// The settled mark stays before every ingest in flight, moves on as they end, and is
