@@ -345,6 +345,7 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
     std::fs::File::create(&unfinished)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot write {}", unfinished.display()))?;
+    util::sync_parent(&unfinished)?;
     let mut store = match Store::open(data_dir, &scan.genesis, StoreOptions::default()) {
         Ok(store) => store,
         Err(e) => {
@@ -381,6 +382,7 @@ pub fn restore(file: &Path, data_dir: &Path, blobs: Option<&Path>) -> Result<()>
     }
     std::fs::remove_file(&unfinished)
         .with_context(|| format!("cannot remove {}", unfinished.display()))?;
+    util::sync_parent(&unfinished)?;
     if report.rejected > 0 {
         bail!(
             "{} of the backup {} refused (see the log with RUST_LOG=info)",

@@ -97,6 +97,18 @@ pub struct AtomicFile {
     file: Option<std::io::BufWriter<fs::File>>,
 }
 
+/// Syncs the directory that holds `path`, so that a file created, renamed or removed there
+/// stays so after a power cut.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync the directory {}", dir.display()))
+}
+
 impl AtomicFile {
     pub fn create(path: &Path, mode: u32) -> Result<AtomicFile> {
         use std::os::unix::fs::OpenOptionsExt;
@@ -155,7 +167,9 @@ impl AtomicFile {
         drop(f);
         fs::rename(&self.tmp, &self.path)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
-        Ok(())
+        // The new name reaches the disk too: after a power cut the file is there, as the
+        // command said it was.
+        sync_parent(&self.path)
     }
 }
 

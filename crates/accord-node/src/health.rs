@@ -427,10 +427,15 @@ impl HealthState {
                 .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
                 .and_then(|()| std::fs::rename(&tmp, &path));
             if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
                 warn!(file = %path.display(), error = %e, "evidence bundle not written");
             }
             for n in dropped {
                 let _ = std::fs::remove_file(dir.join(format!("{n}.cbor")));
+            }
+            // The new name (and the removals) reach the disk: evidence kept survives a power cut.
+            if let Err(e) = std::fs::File::open(&dir).and_then(|d| d.sync_all()) {
+                warn!(dir = %dir.display(), error = %e, "evidence directory not synced");
             }
         });
     }

@@ -72,10 +72,10 @@ pub struct BlobStore {
     dir: PathBuf,
 }
 
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+/// Syncs a directory, so that a file created, renamed or removed in it stays so after a power
+/// cut; an error is the caller's (the write is not durable).
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 impl BlobStore {
@@ -144,7 +144,7 @@ impl BlobStore {
             let _ = fs::remove_file(&tmp);
         }
         written?;
-        sync_dir(&self.dir);
+        sync_dir(&self.dir)?;
         Ok(())
     }
 
@@ -275,7 +275,7 @@ impl BlobStore {
         f.sync_all()?;
         fs::rename(&part, self.path(hash))?;
         // The checked chunk list stays beside the file: what peers ask for first.
-        sync_dir(&self.dir);
+        sync_dir(&self.dir)?;
         Ok(())
     }
 

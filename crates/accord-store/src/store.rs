@@ -2254,7 +2254,7 @@ impl Store {
         {
             let f = std::fs::File::create(&marker)?;
             f.sync_all()?;
-            sync_dir(&self.dir);
+            sync_dir(&self.dir)?;
         }
         // A damaged object is dropped, entry and number: kept, it would make the good copy a
         // peer offers a duplicate for ever. Its bytes stay in the log, counted as given up.
@@ -2317,7 +2317,7 @@ impl Store {
         self.db.flush()?;
         self.load_counts()?;
         std::fs::remove_file(&marker)?;
-        sync_dir(&self.dir);
+        sync_dir(&self.dir)?;
         Ok(report)
     }
 
