@@ -639,6 +639,36 @@ async fn a_publisher_can_wait_until_its_records_are_searchable() {
 /// Every refused or held object comes back with its stable reason code next to the sentence,
 /// and /metrics counts refusals by that code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_over_the_charters_object_limit_is_413_by_that_limit() {
+    // A federation whose charter lowered the object limit to 4 KiB: the HTTP answer is judged by
+    // that limit, not the protocol's default of 1 MiB.
+    let limits = accord_core::Limits {
+        max_object_bytes: 4096,
+        ..Default::default()
+    };
+    let tf = TestFed::with_limits(&["KZ"], 47, limits).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let small = tf.fed.record(0, "small", now());
+    let (status, text) = accord_tests::harness::post_object(&base, small.as_bytes().to_vec()).await;
+    assert!(
+        status == 200 && text.contains("accepted"),
+        "{status}: {text}"
+    );
+    let mut body = tf.fed.record_body(0, "large", now());
+    body.body = BTreeMap::from([("en".to_string(), "word ".repeat(1200))]);
+    let large = Object::Record(body).sign(&tf.fed.members[0].publisher);
+    assert!(large.as_bytes().len() > 4096);
+    let (status, text) = accord_tests::harness::post_object(&base, large.as_bytes().to_vec()).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("limit of 4096 bytes"), "{text}");
+    // A stored object is shown whatever the limits (read as the store reads it).
+    let (status, v) = get(&base, &format!("/v1/objects/{}", small.id())).await;
+    assert_eq!(status, 200, "{v}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_carry_stable_reason_codes_in_results_and_metrics() {
     let tf = TestFed::new(&["KZ"], 45).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();

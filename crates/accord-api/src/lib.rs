@@ -356,7 +356,8 @@ async fn submit(
         Ok(_) | Err(_) => vec![body.to_vec()],
     };
     drop(body);
-    let max = limits.max_bytes();
+    // The federation's limit in force (a charter may raise or lower it), not the default.
+    let max = node.trust().limits().max_bytes();
     if let Some(big) = items.iter().find(|i| i.len() > max) {
         return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -401,10 +402,12 @@ async fn get_object(
     if wants_cbor {
         return Ok(([(header::CONTENT_TYPE, "application/cbor")], v.bytes).into_response());
     }
+    // Read with the protocol's widest bounds, as the store reads what it holds: an object
+    // accepted under limits a later amendment lowered is still shown.
     let signed = accord_core::SignedObject::decode(
         &v.bytes,
         usize::MAX,
-        accord_core::Limits::default().scan(),
+        accord_core::Limits::default().for_stored().scan(),
     )
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let body = body_json(signed.body())

@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One direction or kind: a stable code and its names by language tag.
+///
+/// Read from a charter, keys it does not know are ignored (they stay in the signed bytes), as
+/// in every map of a body (PROTOCOL.md §4); read from an operator's TOML file
+/// ([`Taxonomy::from_toml`]) they are refused, so that a misspelt key is not silently lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TaxonEntry {
     pub code: String,
     pub names: BTreeMap<String, String>,
@@ -16,10 +19,25 @@ pub struct TaxonEntry {
 
 /// Directions and kinds of a federation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Taxonomy {
     pub directions: Vec<TaxonEntry>,
     pub kinds: Vec<TaxonEntry>,
+}
+
+/// [`TaxonEntry`] as an operator's file gives it: every key known.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictEntry {
+    code: String,
+    names: BTreeMap<String, String>,
+}
+
+/// [`Taxonomy`] as an operator's file gives it: every key known.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictTaxonomy {
+    directions: Vec<StrictEntry>,
+    kinds: Vec<StrictEntry>,
 }
 
 /// The default taxonomy text (CIS agreement), as shipped in `configs/taxonomy.toml`.
@@ -28,7 +46,19 @@ pub const DEFAULT_TAXONOMY_TOML: &str = include_str!("../../../configs/taxonomy.
 impl Taxonomy {
     /// Parses a taxonomy from TOML and checks it ([`Taxonomy::check`]).
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let t: Taxonomy = toml::from_str(text).map_err(|e| e.to_string())?;
+        let strict: StrictTaxonomy = toml::from_str(text).map_err(|e| e.to_string())?;
+        let entries = |list: Vec<StrictEntry>| {
+            list.into_iter()
+                .map(|e| TaxonEntry {
+                    code: e.code,
+                    names: e.names,
+                })
+                .collect()
+        };
+        let t = Taxonomy {
+            directions: entries(strict.directions),
+            kinds: entries(strict.kinds),
+        };
         t.check()?;
         Ok(t)
     }
@@ -151,5 +181,16 @@ mod tests {
         fewer.directions.pop();
         assert!(fewer.check_extends(&t).unwrap_err().contains("drops"));
         assert!(t.check_extends(&fewer).is_ok());
+    }
+
+    /// An operator's taxonomy file with a misspelt key is refused by name (a charter's
+    /// taxonomy ignores keys it does not know; a file typed by hand does not).
+    #[test]
+    fn a_taxonomy_file_with_an_unknown_key_is_refused() {
+        let typo = "[[directions]]\ncode = \"e-government\"\nnames = { en = \"E-government\" }\n\n[[kinds]]\ncode = \"case\"\nname = { en = \"Case\" }\n";
+        let e = Taxonomy::from_toml(typo).unwrap_err();
+        assert!(e.contains("unknown field `name`"), "{e}");
+        let fixed = typo.replace("name =", "names =");
+        assert!(Taxonomy::from_toml(&fixed).is_ok());
     }
 }

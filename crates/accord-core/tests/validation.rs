@@ -3088,3 +3088,51 @@ fn a_records_source_date_is_read_leniently() {
         assert_eq!(date_of(&with_date(odd.clone())), None, "{odd:?}");
     }
 }
+
+/// A key the taxonomy of a charter does not know (a later version's description of a
+/// direction, say) is ignored and kept, as in every other map of a body (PROTOCOL.md §4): an
+/// amendment that carries one is accepted, and the unknown key stays in the signed bytes.
+#[test]
+fn an_unknown_key_in_the_taxonomy_is_ignored_and_kept() {
+    use ciborium::Value;
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let next = amendment(&trust);
+    let mut v: Value = ciborium::from_reader(&Object::Charter(next).encode_body()[..]).unwrap();
+    let mut added = 0;
+    if let Value::Map(entries) = &mut v {
+        for (k, x) in entries.iter_mut() {
+            if k.as_text() == Some("taxonomy")
+                && let Value::Map(t) = x
+            {
+                t.push((Value::Text("notes".into()), Value::Text("later".into())));
+                added += 1;
+                for (tk, list) in t.iter_mut() {
+                    if tk.as_text() == Some("directions")
+                        && let Value::Array(dirs) = list
+                        && let Some(Value::Map(first)) = dirs.first_mut()
+                    {
+                        first.push((
+                            Value::Text("description".into()),
+                            Value::Text("Цифровая трансформация".into()),
+                        ));
+                        added += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(added, 2);
+    let mut body = Vec::new();
+    ciborium::into_writer(&v, &mut body).unwrap();
+    let mut signed = SignedObject::unsigned(body);
+    for m in &dev.members {
+        assert!(signed.add_signature(&m.root));
+    }
+    let ok = accepted(validate(signed.as_bytes(), &trust, NOW));
+    assert!(matches!(ok.object(), Object::Charter(c) if c.version == 2));
+    assert!(
+        String::from_utf8_lossy(signed.body()).contains("Цифровая трансформация"),
+        "the unknown key stays in the signed bytes"
+    );
+}
