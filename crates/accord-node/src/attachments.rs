@@ -1906,19 +1906,23 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
         for h in &bad {
             let meta = blobs.meta(h);
             blobs.remove(h).map_err(io)?;
-            if let Some(m) = meta
-                && let Some(record) = m.records.iter().find_map(|r| r.parse().ok())
-            {
-                let want = Want::new(
-                    record,
-                    Attachment {
-                        name: m.name.clone(),
-                        media_type: m.media_type.clone(),
-                        size: m.size,
-                        sha256: *h,
-                        chunks: None,
-                    },
-                );
+            let Some(m) = meta else { continue };
+            let mut records = m.records.iter().filter_map(|r| r.parse::<ObjectId>().ok());
+            if let Some(record) = records.next() {
+                let attachment = Attachment {
+                    name: m.name.clone(),
+                    media_type: m.media_type.clone(),
+                    size: m.size,
+                    sha256: *h,
+                    chunks: None,
+                };
+                // Every record the sidecar listed waits for the file, not the first alone:
+                // retracting that one must not let the file fetched again go while the others
+                // live.
+                let mut want = Want::new(record, attachment.clone());
+                for r in records {
+                    want.add_claim(r, &attachment);
+                }
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
                 blobs.write_sidecar(h, ".want", &b).map_err(io)?;
                 requeued += 1;
@@ -2040,10 +2044,23 @@ pub fn restore_blobs(
                     copied += 1;
                 }
             } else {
-                let want = Want::new(*record, a.clone());
+                // A file several restored records name waits for all of them (the `.want` an
+                // earlier record of this restore wrote is added to, not replaced).
+                let earlier = std::fs::read(dir.join(format!("{}.want", a.sha256)))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Want>(&b).ok());
+                let want = match earlier {
+                    Some(mut w) => {
+                        w.add_claim(*record, a);
+                        w
+                    }
+                    None => {
+                        queued += 1;
+                        Want::new(*record, a.clone())
+                    }
+                };
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
                 blobs.write_sidecar(&a.sha256, ".want", &b).map_err(io)?;
-                queued += 1;
             }
         }
     }
@@ -2101,6 +2118,46 @@ mod tests {
         q.take(&ObjectId([3; 32]));
         assert!(!q.per_member.contains_key(&kz));
         assert_eq!(q.waiting.len(), 2);
+    }
+
+    /// Every record that names a file waits for it after a restore or a repair, not the first
+    /// or the last alone: retracting that one must not let the file go while others live.
+    #[test]
+    fn a_restore_and_a_repair_keep_every_record_that_names_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = accord_core::attachment::describe("shared.txt", b"shared text");
+        let (r1, r2) = (ObjectId([1; 32]), ObjectId([2; 32]));
+        let (copied, queued) = restore_blobs(
+            dir.path(),
+            &[(r1, vec![a.clone()]), (r2, vec![a.clone()])],
+            None,
+        )
+        .unwrap();
+        assert_eq!((copied, queued), (0, 1), "one file to fetch");
+        let blobs = blob_store_at(dir.path());
+        let want: Want = serde_json::from_slice(
+            &std::fs::read(blobs.dir().join(format!("{}.want", a.sha256))).unwrap(),
+        )
+        .unwrap();
+        let named: Vec<ObjectId> = want.records().map(|(r, _)| r).collect();
+        assert!(named.contains(&r1) && named.contains(&r2), "{named:?}");
+
+        // Held, named by both, then damaged on disk: the repair queues it for both.
+        std::fs::remove_file(blobs.dir().join(format!("{}.want", a.sha256))).unwrap();
+        blobs.put(&a.sha256, b"shared text").unwrap();
+        let mut meta = BlobMeta::default();
+        meta.refer(&r1);
+        meta.refer(&r2);
+        blobs.write_meta(&a.sha256, &meta).unwrap();
+        std::fs::write(blobs.path(&a.sha256), b"rotted text").unwrap();
+        let report = check_blobs(dir.path(), true).unwrap();
+        assert_eq!(report.requeued, 1, "{report:?}");
+        let want: Want = serde_json::from_slice(
+            &std::fs::read(blobs.dir().join(format!("{}.want", a.sha256))).unwrap(),
+        )
+        .unwrap();
+        let named: Vec<ObjectId> = want.records().map(|(r, _)| r).collect();
+        assert!(named.contains(&r1) && named.contains(&r2), "{named:?}");
     }
 
     /// A file fetched just before the process stopped, before the records naming it were
