@@ -272,6 +272,10 @@ const TREE_NAMES: [&str; 12] = [
 ];
 /// The key in `meta` of the object log's committed end (see [`crate::log`]).
 const LOG_END: &[u8] = b"log_end";
+/// The schema an upgrade under way started from (`meta`), present until every step is done.
+/// Meanwhile `schema` already says the new version, so that an older release refuses the
+/// half-converted store (`NewerSchema`) instead of reading it as its own.
+const UPGRADING_FROM: &[u8] = b"upgrading_from";
 /// The key in `meta` of the log bytes given up by index repairs: those of damaged objects the
 /// repair dropped (they stay in the log, accounted for, until the log is rewritten).
 use crate::blobs::sync_dir;
@@ -621,6 +625,22 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
+                // An upgrade cut short resumes from where it started (each step is safe to
+                // repeat).
+                let found = match meta.get(UPGRADING_FROM)? {
+                    Some(from) => u32::from_be_bytes(from.as_ref().try_into().map_err(|_| {
+                        StoreError::Corrupt("the schema being upgraded from is not 4 bytes".into())
+                    })?),
+                    None => found,
+                };
+                if found < SCHEMA_VERSION {
+                    // Marked before the first step changes anything: from here on an older
+                    // release sees a newer schema and refuses, rather than misreading entries
+                    // a step has converted.
+                    meta.insert(UPGRADING_FROM, &found.to_be_bytes())?;
+                    meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                    db.flush()?;
+                }
                 if found < 2 {
                     // Schema 1 → 2: drop the store-side filter indexes.
                     for name in DROPPED_IN_SCHEMA_2 {
@@ -711,13 +731,13 @@ impl Store {
             );
         }
         if found < 5 {
-            // Schema 4 → 5: records indexed by signer. The schema number is written only once
-            // every upgrade step is done: one interrupted is done again at the next start
-            // (each step is safe to repeat).
+            // Schema 4 → 5: records indexed by signer. The upgrade is marked done only once
+            // every step is: one interrupted is done again at the next start (each step is
+            // safe to repeat).
             store.index_by_signer()?;
         }
         if found < SCHEMA_VERSION {
-            meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+            meta.remove(UPGRADING_FROM)?;
             store.db.flush()?;
             tracing::info!(from = found, to = SCHEMA_VERSION, "store upgraded");
         }

@@ -523,10 +523,16 @@ fn raw_db(dir: &Path) -> sled::Db {
 
 #[track_caller]
 fn assert_schema_is_current(db: &sled::Db) {
-    let schema = db.open_tree("meta").unwrap().get("schema").unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    let schema = meta.get("schema").unwrap();
     assert_eq!(
         schema.as_deref(),
         Some(SCHEMA_VERSION.to_be_bytes().as_slice())
+    );
+    assert_eq!(
+        meta.get("upgrading_from").unwrap(),
+        None,
+        "the upgrade is done"
     );
 }
 
@@ -2769,6 +2775,33 @@ fn a_schema_4_store_indexes_its_records_by_signer_on_upgrade() {
     let rec = fed.record(0, "after the upgrade", Timestamp(BASE + 9 * MINUTE));
     assert_accepted(&ingest(&mut store, &rec), &rec);
     assert!(signed_by_publisher(&store).contains(&rec.id()));
+    drop(store);
+    assert_schema_is_current(&raw_db(dir.path()));
+}
+
+/// An upgrade cut short (the process killed, the disk full) leaves `schema` at the new version,
+/// so that an older release refuses the half-converted store, and `upgrading_from` at the old
+/// one: the next start does every step again from there.
+#[test]
+fn an_upgrade_cut_short_is_resumed_from_where_it_started() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    store_with_records(dir.path(), &fed);
+    let member = fed.members[0].code.clone();
+    let key = fed.members[0].publisher.public_key();
+    {
+        // What a 4 → 5 upgrade leaves when it stops before indexing by signer.
+        let db = raw_db(dir.path());
+        db.drop_tree("by_signer").unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())
+            .unwrap();
+        meta.insert("upgrading_from", &4u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path(), &fed);
+    assert_eq!(store.records_signed_by(&member, &key).unwrap().len(), 5);
+    assert!(store.check().unwrap().is_clean());
     drop(store);
     assert_schema_is_current(&raw_db(dir.path()));
 }
