@@ -1016,6 +1016,63 @@ async fn a_file_uploaded_after_its_record_is_kept_on_a_node_that_fetches_nothing
     node.shutdown().await;
 }
 
+/// A file's text written, then the node stopped before an index commit held its records with
+/// it (an unrelated commit or a merge may have come in between, so the index's files are newer
+/// than the text): the note written before the text makes the next start index them again, and
+/// the words only the file holds are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_written_before_a_stop_is_indexed_at_the_next_start() {
+    logs();
+    let tf = TestFed::new(&["KZ"], 67).unwrap();
+    let mut cfg = config(&tf, 0, vec![]);
+    cfg.attachments.fetch = accord_node::FetchPolicy::None;
+    let file = docx("the file itself", 100);
+    let a = describe("late.docx", &file);
+    let rec = record_with(&tf, 0, "A record with a file", std::slice::from_ref(&a));
+    let found = |node: NodeHandle, words: &'static str| async move {
+        node.search(accord_search::SearchQuery {
+            text: Some(words.into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .is_ok_and(|r| r.total >= 1)
+    };
+    let node = Node::spawn(cfg.clone()).await.unwrap();
+    let (out, searchable) = node
+        .submit_searchable(vec![rec.as_bytes().to_vec()], Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(out[0].status == "accepted" && searchable, "{out:?}");
+    node.shutdown().await;
+    // What the stopped node left: the file held, its text written and noted, an hour before the
+    // index's last commit.
+    let blobs = accord_store::BlobStore::open(&cfg.data_dir.join("blobs")).unwrap();
+    blobs.put(&a.sha256, &file).unwrap();
+    blobs.mark_reindex(&a.sha256).unwrap();
+    let text = blobs.dir().join(format!("{}.txt", a.sha256));
+    std::fs::write(&text, "quokkas and wombats").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&text)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let node = Node::spawn(cfg).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || found(node.clone(), "wombats")).await,
+        "the file's text was never indexed"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            blobs.reindex_pending().unwrap().is_empty()
+        })
+        .await,
+        "the note stays once the records are indexed"
+    );
+    node.shutdown().await;
+}
+
 /// A record stored whose file lost its reference (the node killed between the store's commit
 /// and the sidecar's write, or the submitting client gone at that moment) is put right the way
 /// an operator would try: submitting the record again (a duplicate now) references the held

@@ -1086,11 +1086,12 @@ impl NodeHandle {
         }
     }
 
-    /// Reads the text of every held file that has neither text nor a recorded failure: run
-    /// once at start, one file after another.
+    /// Reads the text of every held file that has neither text nor a recorded failure, after
+    /// indexing again the records of files whose text no index commit holds yet (the node
+    /// stopped in between): run once at start, one file after another.
     pub(crate) async fn read_unread_attachments(self, index_committed_at: Option<SystemTime>) {
         let att = self.attachments().clone();
-        let (unread, uncommitted) = tokio::task::spawn_blocking(move || {
+        let (unread, uncommitted, marked) = tokio::task::spawn_blocking(move || {
             let held = att.blobs.list().unwrap_or_default();
             let unread: Vec<ObjectId> = held
                 .iter()
@@ -1100,28 +1101,37 @@ impl NodeHandle {
                 })
                 .copied()
                 .collect();
-            // A text written at or after the index's last commit before this start (the node
-            // stopped between the two, within the index's commit interval): its records are
-            // indexed again, or the words only the file holds would never be found.
-            let uncommitted: Vec<ObjectId> = match index_committed_at {
-                Some(at) => held
-                    .iter()
-                    .filter(|h| att.blobs.text_written(h).is_some_and(|t| t >= at))
-                    .filter_map(|h| att.blobs.meta(h))
-                    .flat_map(|m| m.records.into_iter().filter_map(|r| r.parse().ok()))
-                    .collect(),
-                None => Vec::new(),
+            // A text written whose records no index commit holds yet (marked before the text
+            // was written, cleared after the commit): its records are indexed again, or the
+            // words only the file holds would never be found.
+            let marked = att.blobs.reindex_pending().unwrap_or_else(|e| {
+                warn!(error = %e, "the files whose records are to be indexed again cannot be listed");
+                Vec::new()
+            });
+            // A text written at or after the index's last commit before this start, by a
+            // release that did not note it first, is taken as uncommitted too.
+            let newer = |h: &ObjectId| {
+                index_committed_at
+                    .is_some_and(|at| att.blobs.text_written(h).is_some_and(|t| t >= at))
             };
-            (unread, uncommitted)
+            let uncommitted: Vec<ObjectId> = held
+                .iter()
+                .filter(|h| marked.binary_search(h).is_ok() || newer(h))
+                .filter_map(|h| att.blobs.meta(h))
+                .flat_map(|m| m.records.into_iter().filter_map(|r| r.parse().ok()))
+                .collect();
+            (unread, uncommitted, marked)
         })
         .await
         .unwrap_or_default();
-        if !uncommitted.is_empty() {
+        if !uncommitted.is_empty() || !marked.is_empty() {
             info!(
                 records = uncommitted.len(),
                 "indexing again the records of files whose text the search index never committed"
             );
-            self.reindex(uncommitted).await;
+            if self.reindex(uncommitted).await {
+                self.clear_reindex(marked).await;
+            }
         }
         for hash in unread {
             self.read_attachment(hash, Vec::new()).await;
@@ -1139,12 +1149,12 @@ impl NodeHandle {
     pub(crate) async fn read_attachment(&self, hash: ObjectId, fresh: Vec<ObjectId>) {
         let att = self.attachments().clone();
         let timeout = Duration::from_secs(att.cfg.extract_timeout_secs);
-        let records = tokio::task::spawn_blocking(move || -> Vec<ObjectId> {
+        let (records, marked) = tokio::task::spawn_blocking(move || -> (Vec<ObjectId>, bool) {
             let Some(meta) = att.blobs.meta(&hash) else {
-                return Vec::new();
+                return (Vec::new(), false);
             };
             if att.blobs.has_text(&hash) || meta.extract_error.is_some() {
-                return fresh;
+                return (fresh, false);
             }
             // Every record the sidecar lists, and those just referred to (past the sidecar's
             // bound of MAX_REFERENCES, a record is listed nowhere else).
@@ -1152,7 +1162,7 @@ impl NodeHandle {
                 meta.records.iter().filter_map(|r| r.parse().ok()).collect();
             ids.extend(fresh.iter().filter(|r| !meta.records.contains(&r.to_string())));
             let Ok(bytes) = std::fs::read(att.blobs.path(&hash)) else {
-                return ids;
+                return (ids, false);
             };
             let limits = accord_search::extract::ExtractLimits {
                 timeout,
@@ -1174,8 +1184,16 @@ impl NodeHandle {
                     limits,
                 ),
             };
+            let mut marked = false;
             match extracted {
                 Ok(text) => {
+                    // Noted before the text is written, cleared once an index commit holds the
+                    // records with it: a node stopped in between indexes them at its start.
+                    if let Err(e) = att.blobs.mark_reindex(&hash) {
+                        warn!(file = %meta.name, sha256 = %hash, error = %e, "attachment text not written; read again at the next start");
+                        return (ids, false);
+                    }
+                    marked = true;
                     if let Err(e) = att.blobs.write_text(&hash, &text) {
                         // Read again at the next start (its text is still missing).
                         warn!(file = %meta.name, sha256 = %hash, error = %e, "attachment text not written; read again at the next start");
@@ -1202,27 +1220,40 @@ impl NodeHandle {
                     }
                 }
             }
-            ids
+            (ids, marked)
         })
         .await
         .unwrap_or_default();
-        if !records.is_empty() {
-            self.reindex(records).await;
+        // Only the note this reading wrote is cleared: another reading's may wait for a
+        // commit this one does not hold.
+        if !records.is_empty() && self.reindex(records).await && marked {
+            self.clear_reindex(vec![hash]).await;
         }
     }
 
-    /// Indexes `records` again (their files' text changed), once the store thread has queued
-    /// them for the indexer.
-    async fn reindex(&self, records: Vec<ObjectId>) {
+    /// Indexes `records` again (their files' text changed); whether an index commit holds
+    /// them now (not when the index failed or the node stops first).
+    async fn reindex(&self, records: Vec<ObjectId>) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self
-            .store_tx()
+        self.store_tx()
             .send(crate::worker::Job::Reindex(records, tx))
             .await
             .is_ok()
-        {
-            let _ = rx.await;
-        }
+            && rx.await.is_ok()
+    }
+
+    /// The records of these files are indexed with their text: the notes saying they were to
+    /// be go ([`BlobStore::mark_reindex`]).
+    async fn clear_reindex(&self, hashes: Vec<ObjectId>) {
+        let att = self.attachments().clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in hashes {
+                if let Err(e) = att.blobs.clear_reindex(&h) {
+                    warn!(sha256 = %h, error = %e, "a note of records to index again was not removed; they are indexed again at the next start");
+                }
+            }
+        })
+        .await;
     }
 
     /// The fetcher: takes files from the queue while transfer slots are free.

@@ -189,7 +189,8 @@ impl Node {
         accord_store::unfinished_repair(&cfg.data_dir)
             .map_err(|e| NodeError::Store(e.to_string()))?;
         // When the search index last committed, before this start commits anything: a file's
-        // text written since was never committed to it (see `read_unread_attachments`).
+        // text written since, by a release that did not note it first, was never committed to
+        // it (see `read_unread_attachments`).
         let index_committed_at = std::fs::metadata(cfg.data_dir.join("search").join("meta.json"))
             .and_then(|m| m.modified())
             .ok();

@@ -302,7 +302,9 @@ pub(crate) enum Job {
     Snapshot(oneshot::Sender<Arc<Snapshot>>),
     /// Rebuilds the search documents of these records (an attachment's text arrived); the
     /// reply is the sequence number to wait for with `wait_searchable`.
-    Reindex(Vec<accord_core::ObjectId>, oneshot::Sender<u64>),
+    /// Records to index again; the sender is answered once an index commit holds them (and
+    /// dropped unanswered if none can: the index failed or stopped).
+    Reindex(Vec<accord_core::ObjectId>, oneshot::Sender<()>),
     Shutdown,
 }
 
@@ -367,6 +369,8 @@ struct IndexUpdate {
     /// The store's sequence number after the commit.
     seq: u64,
     stored_at: Instant,
+    /// Answered once an index commit holds `docs` (a reindex waits for it).
+    done: Option<oneshot::Sender<()>>,
 }
 
 /// Counts for the periodic summary line.
@@ -484,11 +488,11 @@ pub(crate) fn run(
                     docs,
                     seq,
                     stored_at: Instant::now(),
+                    done: Some(reply),
                 };
                 if !index_tx.send(update) {
                     indexer_gone(&shared);
                 }
-                let _ = reply.send(seq);
             }
             Job::Ingest {
                 items,
@@ -650,6 +654,7 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                     docs: crate::index::docs_for(store, &stored),
                     seq,
                     stored_at,
+                    done: None,
                 };
                 if !ctx.index_tx.send(update) {
                     indexer_gone(ctx.shared);
@@ -744,6 +749,7 @@ fn index_loop(
         last_commit: None,
         window: None,
         failed: None,
+        waiting: Vec::new(),
         shared,
         metrics,
     };
@@ -824,6 +830,8 @@ struct Indexer {
     window: Option<(Instant, usize)>,
     /// Why the index could not be written, once it could not ([`Indexer::fail`]).
     failed: Option<String>,
+    /// Waiters on documents taken and not yet committed: answered by the next commit.
+    waiting: Vec<oneshot::Sender<()>>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 }
@@ -831,6 +839,14 @@ struct Indexer {
 impl Indexer {
     /// Takes an update the store thread sent, received at `now`.
     fn take(&mut self, update: IndexUpdate, now: Instant) {
+        if let Some(done) = update.done {
+            if update.docs.is_empty() {
+                // Nothing to commit for it.
+                let _ = done.send(());
+            } else {
+                self.waiting.push(done);
+            }
+        }
         if !update.docs.is_empty() {
             self.metrics
                 .search_docs_built
@@ -881,6 +897,8 @@ impl Indexer {
         self.flush();
         if self.failed.is_some() {
             // Nothing is committed after a failure: what the writer lost would be skipped.
+            // Its waiters are dropped unanswered (what they wait for is done at the restart).
+            self.waiting.clear();
             self.oldest = None;
             self.window = None;
             self.last_commit = Some(Instant::now());
@@ -888,6 +906,7 @@ impl Indexer {
         }
         if let Err(e) = self.search.commit_at(self.target) {
             self.fail("commit", &e);
+            self.waiting.clear();
             self.oldest = None;
             self.window = None;
             self.last_commit = Some(Instant::now());
@@ -903,6 +922,9 @@ impl Indexer {
         self.metrics.search_docs.set(self.search.num_docs() as i64);
         self.shared.searchable.send_replace(self.target);
         self.committed = self.target;
+        for done in self.waiting.drain(..) {
+            let _ = done.send(());
+        }
         // After the records are searchable: what the unfiltered view needs from the new
         // segments, so that its first run (and a filter's that keeps whole segments) finds it.
         if let Err(e) = self.warm.warm() {
@@ -951,6 +973,7 @@ mod tests {
             last_commit: None,
             window: None,
             failed: None,
+            waiting: Vec::new(),
             shared: Arc::new(Shared::new(&store)),
             metrics: Arc::new(Metrics::new(
                 prometheus_client::registry::Registry::default(),
@@ -985,6 +1008,7 @@ mod tests {
                 docs,
                 seq: ix.target + 1,
                 stored_at: start,
+                done: None,
             };
             ix.take(update, start + apart * i as u32);
         }

@@ -328,6 +328,38 @@ impl BlobStore {
             .ok()
     }
 
+    /// Notes, durably and before its text is written, that the records of a blob are to be
+    /// indexed again with that text: the note stays until an index commit holds them
+    /// ([`Self::clear_reindex`]), so that a node stopped in between does it at its next start.
+    pub fn mark_reindex(&self, hash: &ObjectId) -> std::io::Result<()> {
+        self.write_atomic(&self.file(hash, ".reindex"), b"")
+    }
+
+    /// The blobs whose records are still to be indexed again ([`Self::mark_reindex`]).
+    pub fn reindex_pending(&self) -> std::io::Result<Vec<ObjectId>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir)? {
+            let name = e?.file_name();
+            if let Some(h) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".reindex"))
+                .and_then(|n| n.parse::<ObjectId>().ok())
+            {
+                out.push(h);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// An index commit holds the records of this blob with its text.
+    pub fn clear_reindex(&self, hash: &ObjectId) -> std::io::Result<()> {
+        match fs::remove_file(self.file(hash, ".reindex")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn write_text(&self, hash: &ObjectId, text: &str) -> std::io::Result<()> {
         self.write_atomic(&self.file(hash, ".txt"), text.as_bytes())
     }
@@ -347,7 +379,7 @@ impl BlobStore {
 
     /// Removes a blob and everything beside it.
     pub fn remove(&self, hash: &ObjectId) -> std::io::Result<()> {
-        for suffix in ["", ".json", ".txt", ".part", ".list", ".want"] {
+        for suffix in ["", ".json", ".txt", ".part", ".list", ".want", ".reindex"] {
             match fs::remove_file(self.file(hash, suffix)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
