@@ -416,8 +416,12 @@ pub fn check(config: &Path, repair: bool) -> Result<()> {
         }
     }
     let genesis = util::read(&cfg.charter)?;
-    let mut store = Store::open(&cfg.data_dir, &genesis, cfg.store.options())
-        .map_err(|e| accord_node::opening_error(&cfg.data_dir, "store", e))?;
+    let opened = if repair {
+        Store::open_for_repair(&cfg.data_dir, &genesis, cfg.store.options())
+    } else {
+        Store::open(&cfg.data_dir, &genesis, cfg.store.options())
+    };
+    let mut store = opened.map_err(|e| accord_node::opening_error(&cfg.data_dir, "store", e))?;
     let report = if repair {
         store.repair_indexes()?
     } else {

@@ -129,9 +129,22 @@ pub(crate) struct ObjectLog {
 const SCRATCH_KEEP_BYTES: usize = 4 << 20;
 
 impl ObjectLog {
-    /// Opens (or creates) the log in `dir`, whose committed end sled recorded as
-    /// `committed_end`: bytes past it are an interrupted write and are cut off.
+    /// [`Self::open_with`], refusing a log shorter than its committed end.
+    #[cfg(test)]
     pub fn open(dir: &Path, committed_end: u64) -> Result<ObjectLog, StoreError> {
+        Self::open_with(dir, committed_end, false)
+    }
+
+    /// Opens (or creates) the log in `dir`, whose committed end sled recorded as
+    /// `committed_end`: bytes past it are an interrupted write and are cut off. A log shorter
+    /// than that (its tail lost to a failing disk or a careless copy) is refused, unless
+    /// `truncated_ok`: it is then opened as ending where it ends, the objects past it no longer
+    /// read, and a repair drops them (`Store::open_for_repair`).
+    pub fn open_with(
+        dir: &Path,
+        committed_end: u64,
+        truncated_ok: bool,
+    ) -> Result<ObjectLog, StoreError> {
         let path = dir.join(LOG_FILE);
         let existed = path.exists();
         let file = OpenOptions::new()
@@ -145,10 +158,28 @@ impl ObjectLog {
             File::open(dir)?.sync_all()?;
         }
         let len = file.metadata()?.len();
+        if len < committed_end && truncated_ok {
+            tracing::warn!(
+                bytes = committed_end - len,
+                "object log: shorter than the store wrote; the objects past its end are dropped"
+            );
+            let reader = LogReader {
+                file: Arc::new(File::open(&path)?),
+                path: Arc::new(path),
+            };
+            return Ok(ObjectLog {
+                file,
+                end: len,
+                reader,
+                scratch: Vec::new(),
+            });
+        }
         if len < committed_end {
             return Err(StoreError::Corrupt(format!(
                 "{} is {len} bytes, but the store has written {committed_end}: the file was \
-                 truncated or replaced; restore the data directory from a backup",
+                 truncated or replaced. Restore the data directory from a backup, or run \
+                 `accord check --repair` to drop the objects past its end (peers send them \
+                 again)",
                 path.display()
             )));
         }

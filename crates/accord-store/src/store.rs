@@ -610,6 +610,26 @@ impl Store {
     /// Opens (or creates) the store in `dir` for the federation whose genesis charter is
     /// `genesis`. Refuses a newer schema or another federation's data.
     pub fn open(dir: &Path, genesis: &[u8], opts: StoreOptions) -> Result<Store, StoreError> {
+        Self::open_with(dir, genesis, opts, false)
+    }
+
+    /// [`Self::open`] for [`Self::repair_indexes`]: an object log shorter than the store
+    /// wrote (its tail lost) is opened as it is, and the objects past its end, which no longer
+    /// read, are then dropped by the repair (reconciliation fetches them again from peers).
+    pub fn open_for_repair(
+        dir: &Path,
+        genesis: &[u8],
+        opts: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        Self::open_with(dir, genesis, opts, true)
+    }
+
+    fn open_with(
+        dir: &Path,
+        genesis: &[u8],
+        opts: StoreOptions,
+        truncated_ok: bool,
+    ) -> Result<Store, StoreError> {
         let (trust, genesis_v) = TrustView::from_genesis(genesis).map_err(StoreError::Genesis)?;
         let db = open_db(dir, opts.cache_bytes, opts.compress)?;
         let meta = db.open_tree("meta")?;
@@ -684,7 +704,7 @@ impl Store {
                 })?),
                 None => 0,
             };
-        let log = ObjectLog::open(dir, committed_end)?;
+        let log = ObjectLog::open_with(dir, committed_end, truncated_ok)?;
         let reader = ObjectReader {
             objects: trees[OBJECTS].clone(),
             log: log.reader(),
@@ -2280,11 +2300,16 @@ impl Store {
         // peer offers a duplicate for ever. Its bytes stay in the log, counted as given up.
         // Keys that are no object id (reported as the zero id) go with them. One transaction:
         // a repair cut between the removals and the count would lose or double the count.
+        // Of an object past the end of a log whose tail was lost, only what the log still
+        // holds is given up.
+        let end = self.log.end();
         let mut dropped: Vec<(sled::IVec, u64)> = Vec::new();
         for item in self.trees[OBJECTS].iter() {
             let (k, entry) = item?;
             if ObjectId::from_slice(&k).is_none_or(|id| bad.contains(&id)) {
-                dropped.push((k, Locator::decode(&entry).map_or(0, |l| l.span())));
+                let held = Locator::decode(&entry)
+                    .map_or(0, |l| l.span().min(end.saturating_sub(l.offset)));
+                dropped.push((k, held));
             }
         }
         if !dropped.is_empty() {
@@ -2334,6 +2359,9 @@ impl Store {
                 self.trees[tree].insert(key, value)?;
             }
         }
+        // The log's end as it is (lower than the store wrote when its tail was lost): the
+        // next write goes there.
+        self.trees[META].insert(LOG_END, end.to_be_bytes().as_slice())?;
         self.db.flush()?;
         self.load_counts()?;
         std::fs::remove_file(&marker)?;
