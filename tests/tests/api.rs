@@ -824,6 +824,47 @@ async fn a_client_generated_from_the_openapi_document_talks_to_a_node() {
     node.shutdown().await;
 }
 
+/// A member an amendment adds is named in queries at once, without a restart: "Armenia" finds
+/// the records of AM once the charter says who Armenia is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_added_by_an_amendment_is_named_in_queries_without_a_restart() {
+    let tf = TestFed::new(&["KZ", "BY"], 48).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let read = |node: accord_node::NodeHandle| async move {
+        node.search(accord_search::SearchQuery {
+            text: Some("Armenia".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .reading
+        .members
+    };
+    assert!(read(node.clone()).await.is_empty());
+    let am_root = accord_core::SecretKey::from_seed([48; 32]);
+    let amendment = tf.amendment(
+        |c| {
+            c.members.push(accord_core::object::MemberEntry {
+                code: "AM".parse().unwrap(),
+                name: BTreeMap::from([
+                    ("en".to_string(), "Republic of Armenia".to_string()),
+                    ("ru".to_string(), "Республика Армения".to_string()),
+                ]),
+                root_key: am_root.public_key(),
+            })
+        },
+        Some(&am_root),
+    );
+    let out = node
+        .submit(vec![amendment.as_bytes().to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "accepted", "{out:?}");
+    assert_eq!(read(node.clone()).await, vec!["AM".to_string()]);
+    node.shutdown().await;
+}
+
 /// The same query reads the same way in the API and the UI (the CLI prints the API's answer):
 /// a typo is found and corrected, plain letters find a Kazakh name, an English query finds a
 /// Russian-only record through the glossary, and completions come while typing.

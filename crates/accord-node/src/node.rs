@@ -120,6 +120,12 @@ struct Inner {
     sync: Arc<SyncState>,
     sync_config: SyncConfig,
     searcher: accord_search::Searcher,
+    /// The built-in glossary and the operator's files: with the charter's names, what queries
+    /// are expanded with.
+    glossary_base: accord_search::Glossary,
+    /// The charter version whose names the searcher's glossary holds: a query after an
+    /// amendment (a member or a direction added) brings it up to date first.
+    glossary_charter: Mutex<u64>,
     expects_peers: bool,
     metrics: Arc<crate::metrics::Metrics>,
     /// What the store thread publishes (trust, counts) for readers that must not wait on it.
@@ -307,6 +313,7 @@ impl Node {
             .await
             .map_err(|e| NodeError::Store(e.to_string()))??;
         let trust = store.trust().clone();
+        let trust_version = trust.charter().version;
         let federation = trust.federation();
         if trust
             .charter()
@@ -329,8 +336,9 @@ impl Node {
         own_certificate(&cfg, node_cert.as_deref(), &trust, &key)?;
         let shared = Arc::new(Shared::new(&store));
         let objects = Arc::new(Mutex::new(Some(store.object_reader())));
+        let glossary_base = glossary_files(&cfg.search.glossary)?;
         let searcher = search
-            .searcher_with(Arc::new(load_glossary(&cfg.search, &trust)?))
+            .searcher_with(Arc::new(with_charter_names(&glossary_base, &trust)))
             .with_texts(Arc::new(crate::index::StoredTexts::new(
                 objects.clone(),
                 crate::attachments::blob_store_at(&cfg.data_dir),
@@ -398,6 +406,8 @@ impl Node {
                 sync: Arc::new(SyncState::new(&cfg.sync)),
                 sync_config: cfg.sync.clone(),
                 searcher,
+                glossary_base,
+                glossary_charter: Mutex::new(trust_version),
                 expects_peers: !cfg.network.bootstrap.is_empty(),
                 metrics,
                 shared,
@@ -526,13 +536,13 @@ async fn preload(
     Ok(())
 }
 
-/// The query glossary: the built-in one, the operator's files, and the charter's direction and
-/// member names (as the node started: a member an amendment adds is named after a restart).
-fn load_glossary(
-    cfg: &crate::config::SearchConfig,
+/// The query glossary: the built-in one and the operator's files (`base`), with the direction
+/// and member names of the charter in force.
+fn with_charter_names(
+    base: &accord_search::Glossary,
     trust: &accord_core::TrustView,
-) -> Result<accord_search::Glossary, NodeError> {
-    let mut g = glossary_files(&cfg.glossary)?;
+) -> accord_search::Glossary {
+    let mut g = base.clone();
     g.set_directions(
         trust
             .charter()
@@ -557,7 +567,7 @@ fn load_glossary(
             })
             .collect(),
     );
-    Ok(g)
+    g
 }
 
 /// The built-in glossary with the operator's files added; a bad file is an error naming it.
@@ -672,6 +682,7 @@ impl NodeHandle {
         + 'static,
     ) -> Result<T, NodeError> {
         let searcher = self.inner.searcher.clone();
+        let charter = self.trust();
         // A search waits its turn here, on a task (dropped, and so cancelled, with its
         // request); the slot is held by the blocking work itself, which runs to its end even
         // when its request went away.
@@ -682,7 +693,9 @@ impl NodeHandle {
             .acquire_owned()
             .await
             .map_err(|e| NodeError::Store(e.to_string()))?;
+        let handle = self.clone();
         tokio::task::spawn_blocking(move || {
+            handle.glossary_up_to(&charter);
             let r = f(&searcher);
             drop(slot);
             r
@@ -693,6 +706,28 @@ impl NodeHandle {
             accord_search::SearchError::BadQuery(m) => NodeError::BadQuery(m),
             other => NodeError::Store(other.to_string()),
         })
+    }
+
+    /// Brings the searcher's glossary up to the charter `trust` holds, if an amendment changed
+    /// it since (blocking: it prepares the names as the index analyses them).
+    fn glossary_up_to(&self, trust: &accord_core::TrustView) {
+        let version = trust.charter().version;
+        let mut applied = self
+            .inner
+            .glossary_charter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *applied == version {
+            return;
+        }
+        self.inner
+            .searcher
+            .set_glossary(&with_charter_names(&self.inner.glossary_base, trust));
+        info!(
+            charter = version,
+            "queries now read the member and direction names of the charter in force"
+        );
+        *applied = version;
     }
 
     /// Whether the configuration names peers to connect to (readiness then needs one).

@@ -1236,7 +1236,9 @@ impl SearchIndex {
             index: self.index.clone(),
             reader: self.reader.clone(),
             f: self.f,
-            glossary: Arc::new(plan::PreparedGlossary::new(&self.index, &self.f, &glossary)),
+            glossary: Arc::new(std::sync::RwLock::new(Arc::new(
+                plan::PreparedGlossary::new(&self.index, &self.f, &glossary),
+            ))),
             cache: Arc::new(collect::PageCache::new(collect::CACHE_BYTES)),
             texts: None,
         }
@@ -1416,10 +1418,29 @@ pub struct Searcher {
     index: Index,
     reader: IndexReader,
     f: Fields,
-    glossary: Arc<plan::PreparedGlossary>,
+    /// Shared by every clone, and replaced whole when the charter's names change
+    /// ([`Searcher::set_glossary`]).
+    glossary: Arc<std::sync::RwLock<Arc<plan::PreparedGlossary>>>,
     cache: Arc<collect::PageCache>,
     /// Where hits read the long texts the index does not store.
     texts: Option<Arc<dyn TextSource>>,
+}
+
+impl Searcher {
+    /// Expands queries with `glossary` from now on, in this searcher and every clone of it (a
+    /// charter amendment added a member or a direction, whose names a query may use).
+    pub fn set_glossary(&self, glossary: &Glossary) {
+        let prepared = Arc::new(plan::PreparedGlossary::new(&self.index, &self.f, glossary));
+        *self.glossary.write().unwrap_or_else(|e| e.into_inner()) = prepared;
+    }
+
+    /// The glossary in force.
+    fn glossary(&self) -> Arc<plan::PreparedGlossary> {
+        self.glossary
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for Searcher {
@@ -1541,7 +1562,8 @@ impl Searcher {
                 reading,
             );
         }
-        let planner = plan::Planner::new(&self.index, &self.f, &self.glossary, &searcher, raw);
+        let glossary = self.glossary();
+        let planner = plan::Planner::new(&self.index, &self.f, &glossary, &searcher, raw);
         let Some(planner) = planner else {
             // Text with nothing to search for (an emoji, punctuation) is left aside, and said so.
             let reading = Reading {
@@ -1699,8 +1721,8 @@ impl Searcher {
         q: &SearchQuery,
         text: &str,
     ) -> Result<usize, SearchError> {
-        let Some(planner) =
-            plan::Planner::new(&self.index, &self.f, &self.glossary, searcher, text)
+        let glossary = self.glossary();
+        let Some(planner) = plan::Planner::new(&self.index, &self.f, &glossary, searcher, text)
         else {
             return Ok(0);
         };
@@ -1868,7 +1890,7 @@ impl Searcher {
         }
         let searcher = self.reader.searcher();
         let mut out = plan::complete_words(&searcher, &self.f, prefix, 6);
-        out.extend(self.glossary.directions_matching(prefix, 3));
+        out.extend(self.glossary().directions_matching(prefix, 3));
         // Titles only: no record's text is read or cut into a snippet for a completion.
         let titles = self.search(&SearchQuery {
             text: Some(prefix.to_string()),
