@@ -168,8 +168,8 @@ fn param_doc(name: &str) -> Value {
             json!({"type": "string", "format": "date"}),
         ),
         "sort" => (
-            "Order (default: relevance with q, newest without).",
-            json!({"type": "string", "enum": ["relevance", "newest", "oldest"]}),
+            "Order (default: relevance with q, newest without). newest and oldest go by when the record was signed and shared; document_newest and document_oldest by the source document's date (record field `date`), records without one last.",
+            json!({"type": "string", "enum": ["relevance", "newest", "oldest", "document_newest", "document_oldest"]}),
         ),
         "limit" => (
             "Items per page.",

@@ -172,7 +172,13 @@ pub fn parse_query(params: &[(String, String)], allowed: &[&str]) -> Result<Sear
                     "relevance" => Sort::Relevance,
                     "newest" => Sort::Newest,
                     "oldest" => Sort::Oldest,
-                    _ => return Err(p(format!("{v:?}: expected relevance, newest or oldest"))),
+                    "document_newest" => Sort::DocumentNewest,
+                    "document_oldest" => Sort::DocumentOldest,
+                    _ => {
+                        return Err(p(format!(
+                            "{v:?}: expected relevance, newest, oldest, document_newest or document_oldest"
+                        )));
+                    }
                 })
             }
             "limit" => {

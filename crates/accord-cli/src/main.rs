@@ -159,8 +159,10 @@ enum Command {
         /// At most this many records (1 to 100).
         #[arg(long, default_value_t = 20)]
         limit: usize,
-        /// Order: relevance (the default with words), newest (the default without) or oldest.
-        #[arg(long, value_parser = ["relevance", "newest", "oldest"])]
+        /// Order: relevance (the default with words), newest (the default without) or oldest,
+        /// by when records were shared; document_newest or document_oldest by the source
+        /// document's date, records without one last.
+        #[arg(long, value_parser = ["relevance", "newest", "oldest", "document_newest", "document_oldest"])]
         sort: Option<String>,
         #[command(flatten)]
         node: NodeArg,

@@ -42,6 +42,18 @@ pub(crate) enum Order {
     Relevance,
     Newest,
     Oldest,
+    /// By the source document's date (the record's `date`), latest first; records without one
+    /// after all that have one; newer records first among equals.
+    DocumentNewest,
+    /// By the source document's date, earliest first; records without one last.
+    DocumentOldest,
+}
+
+impl Order {
+    /// Whether the order reads the documents' dates.
+    fn by_document(self) -> bool {
+        matches!(self, Order::DocumentNewest | Order::DocumentOldest)
+    }
 }
 
 /// What decides a document's place on the page: greater is better.
@@ -721,6 +733,8 @@ const VISIT_BLOCK: usize = 64;
 struct Visitor<'a> {
     order: Order,
     created: Option<tantivy::columnar::Column<u64>>,
+    /// The source documents' dates, read for the document orders only.
+    dated: Option<tantivy::columnar::Column<u64>>,
     alive: Option<&'a tantivy::fastfield::AliveBitSet>,
     facets: Option<SegmentFacets>,
     /// The live matching documents, one bit each, when they are counted by facet afterwards
@@ -734,6 +748,7 @@ struct Visitor<'a> {
     /// The scores of `docs` as the page orders them (see [`Order::Relevance`]).
     ranks: Vec<i64>,
     times: Vec<Option<u64>>,
+    dates: Vec<Option<u64>>,
 }
 
 impl Visitor<'_> {
@@ -800,12 +815,22 @@ impl Visitor<'_> {
         if let Some(c) = &self.created {
             c.first_vals(&self.docs, &mut self.times);
         }
+        self.dates.clear();
+        self.dates.resize(n, None);
+        if let Some(d) = &self.dated {
+            d.first_vals(&self.docs, &mut self.dates);
+        }
         for (i, (&doc, c)) in self.docs.iter().zip(&self.times).enumerate() {
             let c = c.unwrap_or(0);
+            // A date is milliseconds since 1970, far below i64::MAX; a record without one
+            // comes after every record that has one, in either document order.
+            let date = self.dates.get(i).copied().flatten();
             let key = match self.order {
                 Order::Relevance => (self.ranks.get(i).copied().unwrap_or_default(), c),
                 Order::Newest => (0, c),
                 Order::Oldest => (0, u64::MAX - c),
+                Order::DocumentNewest => (date.map_or(i64::MIN, |d| d as i64), c),
+                Order::DocumentOldest => (date.map_or(i64::MIN, |d| -(d as i64)), c),
             };
             self.best.offer(key, doc);
         }
@@ -845,6 +870,10 @@ fn visit(
     let mut v = Visitor {
         order,
         created: reader.fast_fields().u64("created").ok(),
+        dated: order
+            .by_document()
+            .then(|| reader.fast_fields().u64("date").ok())
+            .flatten(),
         alive: reader.alive_bitset(),
         facets,
         matched: every
@@ -856,6 +885,7 @@ fn visit(
         scores: Vec::new(),
         ranks: Vec::new(),
         times: Vec::with_capacity(2 * VISIT_BLOCK),
+        dates: Vec::new(),
     };
     if order == Order::Relevance {
         v.scores.reserve(2 * VISIT_BLOCK);
@@ -991,6 +1021,7 @@ mod tests {
             let mut v = Visitor {
                 order: Order::Relevance,
                 created: reader.fast_fields().u64("created").ok(),
+                dated: None,
                 alive: None,
                 facets: None,
                 matched: None,
@@ -1000,6 +1031,7 @@ mod tests {
                 scores: Vec::new(),
                 ranks: Vec::new(),
                 times: Vec::new(),
+                dates: Vec::new(),
             };
             for (d, s) in &docs {
                 v.block(&[*d], Some(&[*s]));

@@ -469,8 +469,14 @@ pub enum Sort {
     /// Best match first (the default when there is query text); newer first among equals.
     #[default]
     Relevance,
+    /// Recently published (signed) first.
     Newest,
+    /// Earliest published first.
     Oldest,
+    /// By the source document's date (`date`), latest first; records without a date last.
+    DocumentNewest,
+    /// By the source document's date, earliest first; records without a date last.
+    DocumentOldest,
 }
 
 /// A search: text and filters. Several values in one list mean OR; lists combine with AND.
@@ -1769,6 +1775,8 @@ impl Searcher {
             Sort::Relevance => collect::Order::Relevance,
             Sort::Newest => collect::Order::Newest,
             Sort::Oldest => collect::Order::Oldest,
+            Sort::DocumentNewest => collect::Order::DocumentNewest,
+            Sort::DocumentOldest => collect::Order::DocumentOldest,
         };
         let collect::Collected {
             addresses,

@@ -1307,3 +1307,77 @@ fn a_member_named_in_a_query_finds_its_records() {
     assert_eq!(members("Молдове"), vec!["MD".to_string()]);
     assert_eq!(members("Uzbekistan"), vec!["UZ".to_string()]);
 }
+
+/// An analyst orders by the source document's date (when a law was adopted, not when its record
+/// was shared): latest or earliest first, records without a date after all that have one,
+/// across segments and with words alike, and the same again from the cache.
+#[test]
+fn records_are_ordered_by_their_documents_date_with_undated_ones_last() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let n = 60u64;
+    let docs: Vec<RecordDoc> = (0..n)
+        .map(|i| {
+            let mut d = doc(
+                i,
+                "KZ",
+                "case",
+                &["d1"],
+                "en",
+                "registry",
+                "a registry of laws",
+                "active",
+            );
+            // Shared in one order, dated in another; every fifth has no date.
+            d.created = Timestamp(1_700_000_000_000 + i * 1_000);
+            if i % 5 != 0 {
+                let day = (i * 37) % 28 + 1;
+                let month = (i * 11) % 12 + 1;
+                d.date = Some(format!("20{:02}-{month:02}-{day:02}", 10 + i % 15));
+            }
+            d
+        })
+        .collect();
+    for chunk in docs.chunks(20) {
+        idx.upsert(chunk).unwrap();
+        idx.commit().unwrap();
+    }
+    let day = |d: &RecordDoc| {
+        d.date
+            .as_deref()
+            .and_then(accord_core::Timestamp::from_date)
+            .map(|t| t.0)
+    };
+    for (sort, text) in [
+        (Sort::DocumentNewest, None),
+        (Sort::DocumentOldest, None),
+        (Sort::DocumentNewest, Some("laws")),
+    ] {
+        let mut dated: Vec<&RecordDoc> = docs.iter().filter(|d| day(d).is_some()).collect();
+        let mut undated: Vec<&RecordDoc> = docs.iter().filter(|d| day(d).is_none()).collect();
+        // Among equal dates (and among the undated) newer records first.
+        dated.sort_by_key(|d| (std::cmp::Reverse(day(d)), std::cmp::Reverse(d.created)));
+        if sort == Sort::DocumentOldest {
+            dated.sort_by_key(|d| (day(d), std::cmp::Reverse(d.created)));
+        }
+        undated.sort_by_key(|d| std::cmp::Reverse(d.created));
+        let want: Vec<ObjectId> = dated.iter().chain(&undated).map(|d| d.id).collect();
+        let searcher = idx.searcher();
+        for round in ["first", "cached"] {
+            let mut got = Vec::new();
+            for offset in [0, 25, 50] {
+                let r = searcher
+                    .search(&SearchQuery {
+                        text: text.map(str::to_string),
+                        sort: Some(sort),
+                        limit: 25,
+                        offset,
+                        ..Default::default()
+                    })
+                    .unwrap();
+                assert_eq!(r.total, n as usize);
+                got.extend(r.hits.iter().map(|h| h.doc.id));
+            }
+            assert_eq!(got, want, "{round} {sort:?} {text:?}");
+        }
+    }
+}

@@ -303,6 +303,10 @@ impl Lang {
             // describes (a reader took "newest" for the latter).
             "newest" => ("сначала недавно опубликованные", "recently published first"),
             "oldest" => ("сначала давно опубликованные", "earliest published first"),
+            // By the date of the document a record describes (when a law was adopted); records
+            // without one last.
+            "document_newest" => ("сначала новые документы", "latest documents first"),
+            "document_oldest" => ("сначала старые документы", "earliest documents first"),
             "date_from" => ("Дата с", "From"),
             "date_to" => ("Дата по", "To"),
             "dates" => ("Период", "Period"),
@@ -1704,6 +1708,8 @@ mod tests {
             "relevance",
             "newest",
             "oldest",
+            "document_newest",
+            "document_oldest",
             "directions",
             "kinds",
         ] {

@@ -358,9 +358,9 @@ pub async fn search(
                             select #sort name="sort" {
                                 // Without words the default order is newest first, and says so.
                                 @let orders: &[(&str, &str)] = if text.trim().is_empty() || r.reading.no_words {
-                                    &[("", "newest"), ("oldest", "oldest")]
+                                    &[("", "newest"), ("oldest", "oldest"), ("document_newest", "document_newest"), ("document_oldest", "document_oldest")]
                                 } else {
-                                    &[("", "relevance"), ("newest", "newest"), ("oldest", "oldest")]
+                                    &[("", "relevance"), ("newest", "newest"), ("oldest", "oldest"), ("document_newest", "document_newest"), ("document_oldest", "document_oldest")]
                                 };
                                 @for (v, key) in orders {
                                     option value=(v) selected[sort == *v] { (lang.t(key)) }
