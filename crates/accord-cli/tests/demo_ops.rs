@@ -1282,7 +1282,7 @@ fn an_amendment_drafted_from_the_node_is_taken_and_the_next_builds_on_it() {
     // What the node runs, for the upgrade notes (docs/OPERATIONS.md, "Upgrading").
     let status = run_ok(d, &["status", "--node", &api]);
     assert!(
-        status.contains("(store schema 5, protocol 1.3)"),
+        status.contains("(store schema 6, protocol 1.3)"),
         "{status}"
     );
     // A value the node refuses is named by the flag that set it.

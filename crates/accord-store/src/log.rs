@@ -158,6 +158,15 @@ impl ObjectLog {
             File::open(dir)?.sync_all()?;
         }
         let len = file.metadata()?.len();
+        if !existed && committed_end > 0 {
+            // Gone, not cut short (a copy that missed it): a repair would drop every object.
+            let _ = std::fs::remove_file(&path);
+            return Err(StoreError::Corrupt(format!(
+                "{} is missing, but the store has written {committed_end} bytes to it: restore \
+                 the data directory from a backup (or copy the file back)",
+                path.display()
+            )));
+        }
         if len < committed_end && truncated_ok {
             tracing::warn!(
                 bytes = committed_end - len,

@@ -21,8 +21,11 @@ use crate::keys::{pair, prefixed, time_id};
 use crate::log::{Locator, LogReader, ObjectLog};
 use crate::quarantine::{Quarantine, QuarantineLimits, Room, UNKNOWN_SOURCE};
 
-/// The on-disk format version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+/// The on-disk format version this build writes and understands. Schema 6 has no new data:
+/// it marks the stores whose upgrades say when they are under way (`UPGRADING_FROM`), so that
+/// a build of schema 5, which does not look for that mark, refuses a store an upgrade left
+/// half done rather than taking it as finished.
+pub const SCHEMA_VERSION: u32 = 6;
 /// Default sled page cache: 4 MiB (sled's own default is 1 GiB). sled holds the indexes and
 /// where each object is (the objects themselves are in the object log). What sled keeps in
 /// memory is three to four times what it counts against this budget (its pages' in-memory
@@ -276,6 +279,10 @@ const LOG_END: &[u8] = b"log_end";
 /// Meanwhile `schema` already says the new version, so that an older release refuses the
 /// half-converted store (`NewerSchema`) instead of reading it as its own.
 const UPGRADING_FROM: &[u8] = b"upgrading_from";
+/// The key in `meta` of the sequence number a repair found before it dropped objects: numbers
+/// are never given again, though the objects that had the last ones are gone (the marks of
+/// derived state, the search index's and the attachments', have passed them).
+const SEQ_FLOOR: &[u8] = b"seq_floor";
 /// The key in `meta` of the log bytes given up by index repairs: those of damaged objects the
 /// repair dropped (they stay in the log, accounted for, until the log is rewritten).
 use crate::blobs::sync_dir;
@@ -647,31 +654,12 @@ impl Store {
                 }
                 // An upgrade cut short resumes from where it started (each step is safe to
                 // repeat).
-                let found = match meta.get(UPGRADING_FROM)? {
+                match meta.get(UPGRADING_FROM)? {
                     Some(from) => u32::from_be_bytes(from.as_ref().try_into().map_err(|_| {
                         StoreError::Corrupt("the schema being upgraded from is not 4 bytes".into())
                     })?),
                     None => found,
-                };
-                if found < SCHEMA_VERSION {
-                    // Marked before the first step changes anything: from here on an older
-                    // release sees a newer schema and refuses, rather than misreading entries
-                    // a step has converted.
-                    meta.insert(UPGRADING_FROM, &found.to_be_bytes())?;
-                    meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
-                    db.flush()?;
                 }
-                if found < 2 {
-                    // Schema 1 → 2: drop the store-side filter indexes.
-                    for name in DROPPED_IN_SCHEMA_2 {
-                        db.drop_tree(name)?;
-                    }
-                    db.flush()?;
-                    tracing::info!(
-                        "store upgrade: dropped the member, kind, direction, author and record-meta indexes"
-                    );
-                }
-                found
             }
             None => {
                 meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
@@ -705,6 +693,25 @@ impl Store {
                 None => 0,
             };
         let log = ObjectLog::open_with(dir, committed_end, truncated_ok)?;
+        // The store is this federation's and its log opens: an upgrade may begin.
+        if found < SCHEMA_VERSION {
+            // Marked before the first step changes anything: from here on an older release
+            // sees a newer schema and refuses, rather than misreading entries a step has
+            // converted.
+            meta.insert(UPGRADING_FROM, &found.to_be_bytes())?;
+            meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
+        }
+        if found < 2 {
+            // Schema 1 → 2: drop the store-side filter indexes.
+            for name in DROPPED_IN_SCHEMA_2 {
+                db.drop_tree(name)?;
+            }
+            db.flush()?;
+            tracing::info!(
+                "store upgrade: dropped the member, kind, direction, author and record-meta indexes"
+            );
+        }
         let reader = ObjectReader {
             objects: trees[OBJECTS].clone(),
             log: log.reader(),
@@ -756,6 +763,7 @@ impl Store {
             // safe to repeat).
             store.index_by_signer()?;
         }
+        // Schema 5 → 6: nothing to convert (see `SCHEMA_VERSION`).
         if found < SCHEMA_VERSION {
             meta.remove(UPGRADING_FROM)?;
             store.db.flush()?;
@@ -886,8 +894,16 @@ impl Store {
     /// Finds the last sequence number; a store written before objects were numbered gets its
     /// objects numbered once, in id order.
     fn load_seq(&mut self) -> Result<(), StoreError> {
+        let floor = match self.trees[META].get(SEQ_FLOOR)? {
+            Some(v) => seq_of(&v)?,
+            None => 0,
+        };
         if let Some((k, _)) = self.trees[BY_SEQ].last()? {
-            self.seq = seq_of(&k)?;
+            self.seq = seq_of(&k)?.max(floor);
+            return Ok(());
+        }
+        if floor > 0 {
+            self.seq = floor;
             return Ok(());
         }
         let mut seq = 0u64;
@@ -2300,20 +2316,17 @@ impl Store {
         // peer offers a duplicate for ever. Its bytes stay in the log, counted as given up.
         // Keys that are no object id (reported as the zero id) go with them. One transaction:
         // a repair cut between the removals and the count would lose or double the count.
-        // Of an object past the end of a log whose tail was lost, only what the log still
-        // holds is given up.
+        // The log's end as it is: lower than the store wrote when its tail was lost.
         let end = self.log.end();
-        let mut dropped: Vec<(sled::IVec, u64)> = Vec::new();
+        let mut dropped: Vec<sled::IVec> = Vec::new();
         for item in self.trees[OBJECTS].iter() {
-            let (k, entry) = item?;
+            let (k, _) = item?;
             if ObjectId::from_slice(&k).is_none_or(|id| bad.contains(&id)) {
-                let held = Locator::decode(&entry)
-                    .map_or(0, |l| l.span().min(end.saturating_sub(l.offset)));
-                dropped.push((k, held));
+                dropped.push(k);
             }
         }
         if !dropped.is_empty() {
-            let dropped_ids: BTreeSet<Vec<u8>> = dropped.iter().map(|(k, _)| k.to_vec()).collect();
+            let dropped_ids: BTreeSet<Vec<u8>> = dropped.iter().map(|k| k.to_vec()).collect();
             let mut numbers = Vec::new();
             for item in self.trees[BY_SEQ].iter() {
                 let (k, v) = item?;
@@ -2321,18 +2334,17 @@ impl Store {
                     numbers.push(k);
                 }
             }
-            let abandoned =
-                self.abandoned_log_bytes()? + dropped.iter().map(|(_, span)| span).sum::<u64>();
+            let floor = self.seq;
             let (objects, by_seq, meta) =
                 (&self.trees[OBJECTS], &self.trees[BY_SEQ], &self.trees[META]);
             (objects, by_seq, meta).transaction(|(objects, by_seq, meta)| {
-                for (k, _) in &dropped {
+                for k in &dropped {
                     objects.remove(k)?;
                 }
                 for k in &numbers {
                     by_seq.remove(k)?;
                 }
-                meta.insert(LOG_ABANDONED, abandoned.to_be_bytes().as_slice())?;
+                meta.insert(SEQ_FLOOR, floor.to_be_bytes().as_slice())?;
                 Ok::<(), ConflictableTransactionError<StoreError>>(())
             })?;
         }
@@ -2359,6 +2371,16 @@ impl Store {
                 self.trees[tree].insert(key, value)?;
             }
         }
+        // Every byte of the log is a kept object's or given up: given up is what the kept
+        // ones do not take (derived, not added to: a lost tail may have held bytes an earlier
+        // repair gave up, and a repair cut short and run again counts nothing twice).
+        let mut kept = 0u64;
+        for item in self.trees[OBJECTS].iter() {
+            let (_, entry) = item?;
+            kept += Locator::decode(&entry).map_or(0, |l| l.span());
+        }
+        let abandoned = end.saturating_sub(kept);
+        self.trees[META].insert(LOG_ABANDONED, abandoned.to_be_bytes().as_slice())?;
         // The log's end as it is (lower than the store wrote when its tail was lost): the
         // next write goes there.
         self.trees[META].insert(LOG_END, end.to_be_bytes().as_slice())?;

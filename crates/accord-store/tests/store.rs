@@ -499,6 +499,16 @@ fn open_refuses_another_federations_directory() {
     assert_ne!(fed.federation(), other.federation());
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), &fed));
+    // A store of an older schema: refused for another federation's charter, it is not marked
+    // as being upgraded (its own release still opens it).
+    {
+        let db = raw_db(dir.path());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &(SCHEMA_VERSION - 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
     match Store::open(
         dir.path(),
         other.genesis.as_bytes(),
@@ -509,6 +519,15 @@ fn open_refuses_another_federations_directory() {
             assert_eq!(expected, other.federation());
         }
         other => panic!("expected OtherFederation, got {other:?}"),
+    }
+    {
+        let db = raw_db(dir.path());
+        let meta = db.open_tree("meta").unwrap();
+        assert_eq!(
+            meta.get("schema").unwrap().as_deref(),
+            Some((SCHEMA_VERSION - 1).to_be_bytes().as_slice())
+        );
+        assert_eq!(meta.get("upgrading_from").unwrap(), None);
     }
     // The refusal changed nothing: the right charter still opens it.
     let store = open(dir.path(), &fed);
@@ -3011,6 +3030,15 @@ fn a_truncated_object_log_is_repaired_by_dropping_what_it_lost() {
     let objects = store_with_records(dir.path(), &fed);
     let path = log_path(dir.path());
     let full = std::fs::read(&path).unwrap();
+    let seq_before = open(dir.path(), &fed).seq();
+    // A log that is gone is no tail lost: the repair refuses it rather than drop every object.
+    std::fs::remove_file(&path).unwrap();
+    let gone = Store::open_for_repair(dir.path(), fed.genesis.as_bytes(), StoreOptions::default());
+    assert!(
+        matches!(&gone, Err(StoreError::Corrupt(why)) if why.contains("missing")),
+        "{gone:?}"
+    );
+    assert!(!path.exists());
     std::fs::write(&path, &full[..full.len() - 10]).unwrap();
     assert!(Store::open(dir.path(), fed.genesis.as_bytes(), StoreOptions::default()).is_err());
     let mut store =
@@ -3021,6 +3049,8 @@ fn a_truncated_object_log_is_repaired_by_dropping_what_it_lost() {
     let lost = report.bad_objects[0].0;
     drop(store);
     let mut store = open(dir.path(), &fed);
+    // The numbers the lost object had are not given again (derived marks have passed them).
+    assert_eq!(store.seq(), seq_before);
     let after = store.check().unwrap();
     assert!(after.is_clean(), "{after:?}");
     assert_eq!(after.objects, objects.len() as u64 - 1);
@@ -3037,6 +3067,32 @@ fn a_truncated_object_log_is_repaired_by_dropping_what_it_lost() {
     let reopened = open(dir.path(), &fed);
     assert!(reopened.check().unwrap().is_clean());
     assert_eq!(reopened.get_bytes(&lost).unwrap().unwrap(), bytes);
+    assert_eq!(reopened.seq(), seq_before + 1);
+    drop(reopened);
+
+    // Bytes an earlier repair gave up, at the log's end, lost in their turn: the count of
+    // bytes given up follows, and the store is clean again.
+    let full = std::fs::read(&path).unwrap();
+    let mut damaged = full.clone();
+    let at = full
+        .windows(bytes.len())
+        .rposition(|w| w == bytes.as_slice())
+        .unwrap();
+    damaged[at] = 0xff;
+    std::fs::write(&path, &damaged).unwrap();
+    let mut store = open(dir.path(), &fed);
+    assert_eq!(store.repair_indexes().unwrap().bad_objects.len(), 1);
+    assert!(store.check().unwrap().is_clean());
+    drop(store);
+    std::fs::write(&path, &damaged[..damaged.len() - 10]).unwrap();
+    let mut store =
+        Store::open_for_repair(dir.path(), fed.genesis.as_bytes(), StoreOptions::default())
+            .unwrap();
+    assert!(store.repair_indexes().unwrap().bad_objects.is_empty());
+    drop(store);
+    let store = open(dir.path(), &fed);
+    let after = store.check().unwrap();
+    assert!(after.is_clean(), "{after:?}");
 }
 
 /// A delegation damaged in the log (bit rot in its CBOR) no longer keeps the store from
