@@ -73,6 +73,10 @@ struct Want {
     /// one a restore or a repair queued: counted against no member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     member: Option<MemberCode>,
+    /// Named by more records than `named_by` keeps: once held, the file is kept for good (its
+    /// sidecar says so too), as a file whose sidecar is full is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    more: bool,
 }
 
 /// A record's id, its member, and the files it names.
@@ -118,6 +122,7 @@ impl Want {
             others: Vec::new(),
             named_by: std::collections::BTreeSet::new(),
             member: None,
+            more: false,
         }
     }
 
@@ -136,7 +141,10 @@ impl Want {
             || self.others.iter().any(|(_, b)| same(b))
             || self.others.len() >= MAX_OTHER_CLAIMS
         {
-            return self.named_by.len() < MAX_NAMED_BY && self.named_by.insert(record);
+            if self.named_by.len() < MAX_NAMED_BY {
+                return self.named_by.insert(record);
+            }
+            return !std::mem::replace(&mut self.more, true);
         }
         self.others.push((record, a.clone()));
         true
@@ -441,6 +449,10 @@ enum Transfer {
     /// The peer served data that does not match the list it served (or the file's hash): a
     /// lie only the peer can have told. Penalise it, ask another.
     Bad(String),
+    /// This node's own disk failed (writing a chunk, reading the file back, putting it in
+    /// place): no peer is blamed, and no other is asked now; the file waits and is fetched
+    /// again later.
+    Local(String),
 }
 
 impl Attachments {
@@ -660,6 +672,15 @@ impl Attachments {
         for (record, attachment) in w.records() {
             if let Err(e) = self.add_ref(record, attachment) {
                 failed.get_or_insert(e);
+            }
+        }
+        if w.more && failed.is_none() {
+            let _sidecar = self.meta_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(mut meta) = self.blobs.meta(&w.attachment.sha256)
+                && !std::mem::replace(&mut meta.more, true)
+                && let Err(e) = self.blobs.write_meta(&w.attachment.sha256, &meta)
+            {
+                failed = Some(e);
             }
         }
         let hash = &w.attachment.sha256;
@@ -1226,7 +1247,8 @@ impl NodeHandle {
         .unwrap_or_default();
         // Only the note this reading wrote is cleared: another reading's may wait for a
         // commit this one does not hold.
-        if !records.is_empty() && self.reindex(records).await && marked {
+        let indexed = records.is_empty() || self.reindex(records).await;
+        if marked && indexed {
             self.clear_reindex(vec![hash]).await;
         }
     }
@@ -1402,6 +1424,11 @@ impl NodeHandle {
                         .network()
                         .penalize(peer, format!("attachment {}: {why}", want.attachment.name))
                         .await;
+                }
+                Transfer::Local(why) => {
+                    self.metrics().attachment_local_write_errors.inc();
+                    warn!(file = %want.attachment.name, %why, "an attachment could not be written on this node's disk; fetched again later");
+                    break;
                 }
             }
         }
@@ -1597,8 +1624,10 @@ impl NodeHandle {
             let att2 = att.clone();
             let written =
                 tokio::task::spawn_blocking(move || att2.blobs.append_chunk(&hash, &chunk)).await;
-            if !matches!(written, Ok(Ok(()))) {
-                return Transfer::Elsewhere("could not write the chunk".into());
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Transfer::Local(format!("writing a chunk: {e}")),
+                Err(e) => return Transfer::Elsewhere(e.to_string()),
             }
             self.metrics().attachment_chunks.inc();
             // Only where what it sent is kept for the next: a claim that commits to its chunk
@@ -1615,7 +1644,10 @@ impl NodeHandle {
         let att2 = att.clone();
         match tokio::task::spawn_blocking(move || att2.blobs.finish(&hash)).await {
             Ok(Ok(())) => Transfer::Done,
-            Ok(Err(e)) => Transfer::Bad(e.to_string()),
+            // The file is not what its hash says: only the peer can have sent that.
+            Ok(Err(e @ accord_store::BlobError::Mismatch { .. })) => Transfer::Bad(e.to_string()),
+            // Reading the file back or putting it in place failed here.
+            Ok(Err(e)) => Transfer::Local(e.to_string()),
             Err(e) => Transfer::Elsewhere(e.to_string()),
         }
     }
@@ -1770,6 +1802,11 @@ impl NodeHandle {
                             // A sidecar that does not read (damaged on disk) lists records
                             // that may be live: the file is kept, not taken for an orphan.
                             warn!(file = %sidecar.display(), "the records naming a held file cannot be read; the file is kept");
+                            return None;
+                        }
+                        if meta.is_none() && a2.want_path(&h).exists() {
+                            // Fetched, its records not yet written beside it (`settle_held`
+                            // failed, or the node stopped first): settled at the next start.
                             return None;
                         }
                         Some((h, meta, modified))
@@ -1954,6 +1991,8 @@ pub fn check_blobs(data_dir: &Path, repair: bool) -> Result<BlobCheck, NodeError
                 for r in records {
                     want.add_claim(r, &attachment);
                 }
+                // Named by more than the sidecar listed: kept for good once fetched again.
+                want.more |= m.more;
                 let b = serde_json::to_vec(&want).map_err(|e| io(std::io::Error::other(e)))?;
                 blobs.write_sidecar(h, ".want", &b).map_err(io)?;
                 requeued += 1;
@@ -2082,7 +2121,9 @@ pub fn restore_blobs(
                     .and_then(|b| serde_json::from_slice::<Want>(&b).ok());
                 let want = match earlier {
                     Some(mut w) => {
-                        w.add_claim(*record, a);
+                        if !w.add_claim(*record, a) {
+                            continue; // nothing to write again
+                        }
                         w
                     }
                     None => {
@@ -2179,6 +2220,8 @@ mod tests {
         let mut meta = BlobMeta::default();
         meta.refer(&r1);
         meta.refer(&r2);
+        // Named by more records than the sidecar lists, too.
+        meta.more = true;
         blobs.write_meta(&a.sha256, &meta).unwrap();
         std::fs::write(blobs.path(&a.sha256), b"rotted text").unwrap();
         let report = check_blobs(dir.path(), true).unwrap();
@@ -2189,6 +2232,14 @@ mod tests {
         .unwrap();
         let named: Vec<ObjectId> = want.records().map(|(r, _)| r).collect();
         assert!(named.contains(&r1) && named.contains(&r2), "{named:?}");
+        assert!(want.more);
+        // Fetched again: its sidecar lists both and says it is named by more (kept for good).
+        let att = Attachments::open(dir.path(), AttachmentsConfig::default(), 1 << 20).unwrap();
+        att.blobs.put(&a.sha256, b"shared text").unwrap();
+        assert!(att.settle_held(&want));
+        let meta = att.blobs.meta(&a.sha256).unwrap();
+        assert!(meta.more && meta.records.len() == 2, "{meta:?}");
+        assert!(!att.want_path(&a.sha256).exists());
     }
 
     /// A file fetched just before the process stopped, before the records naming it were

@@ -62,6 +62,7 @@ pub struct Metrics {
     pub(crate) attachments_fetched: Counter,
     pub(crate) attachment_chunks: Counter,
     pub(crate) attachment_bad_data: Counter,
+    pub(crate) attachment_local_write_errors: Counter,
     pub(crate) attachment_claims_disagree: Counter,
     pub(crate) attachments_backlog: Gauge,
     pub(crate) attachments_put_off: Counter,
@@ -135,6 +136,7 @@ impl Metrics {
             attachment_chunks: Counter::default(),
             attachments_deferred_for_disk: Counter::default(),
             attachment_bad_data: Counter::default(),
+            attachment_local_write_errors: Counter::default(),
             attachment_claims_disagree: Counter::default(),
             attachments_backlog: Gauge::default(),
             attachments_put_off: Counter::default(),
@@ -367,6 +369,11 @@ impl Metrics {
             "attachment_bad_data",
             "Attachment chunks from a peer that did not match the chunk list it served, or files that did not match their SHA-256 (the peer is penalised)",
             m.attachment_bad_data.clone(),
+        );
+        r.register(
+            "attachment_local_write_errors",
+            "Fetched attachment data this node could not write or read back on its own disk (a full or failing disk; no peer is blamed; the file is fetched again later)",
+            m.attachment_local_write_errors.clone(),
         );
         r.register(
             "attachment_claims_disagree",
