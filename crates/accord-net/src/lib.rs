@@ -390,6 +390,7 @@ pub struct NetworkHandle {
     missed: std::sync::Arc<MissedGossip>,
     unsent: std::sync::Arc<UnsentGossip>,
     busy: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    events_dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Gossip messages the swarm task could not hand to the node because the node's event queue
@@ -519,6 +520,13 @@ impl NetworkHandle {
     /// ([`MAX_ANSWERS_IN_FLIGHT_PER_PEER`] and the totals beside it).
     pub fn requests_refused_busy(&self) -> u64 {
         self.busy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Control events (admissions, requests, heartbeats) the swarm task could not hand to the
+    /// node since the start, its queue being full.
+    pub fn control_events_dropped(&self) -> u64 {
+        self.events_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn send(&self, c: Command) -> Result<(), NetError> {

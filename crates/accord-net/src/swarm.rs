@@ -160,6 +160,10 @@ pub struct Network {
     answering: AnswersInFlight<(bool, InboundRequestId)>,
     /// Requests refused because too many answers were in flight, shared with the handles.
     busy: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Control events not handed over (the node's queue full), shared with the handles.
+    events_dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// When a dropped control event was last logged: at most one line a minute.
+    events_warned: std::cell::Cell<Option<Instant>>,
 }
 
 /// The requests being answered, from their arrival until their answer is written or has
@@ -371,12 +375,14 @@ impl Network {
         let missed = std::sync::Arc::new(crate::MissedGossip::default());
         let unsent = std::sync::Arc::new(crate::UnsentGossip::default());
         let busy = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let events_dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let handle = NetworkHandle {
             tx: cmd_tx,
             local_peer_id: *swarm.local_peer_id(),
             missed: missed.clone(),
             unsent: unsent.clone(),
             busy: busy.clone(),
+            events_dropped: events_dropped.clone(),
         };
         let net = Network {
             swarm,
@@ -406,6 +412,8 @@ impl Network {
             next_inbound: 0,
             answering: AnswersInFlight::new(),
             busy,
+            events_dropped,
+            events_warned: std::cell::Cell::new(None),
         };
         Ok((net, handle, ev_rx))
     }
@@ -456,11 +464,22 @@ impl Network {
         match self.events.try_send(ev) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(ev)) => {
-                // The kind only: an event's payload would fill the log.
-                warn!(
-                    event = ev.kind(),
-                    "node is not keeping up with network events; event dropped"
-                );
+                // Counted (`accord_network_events_dropped_total`); logged with the kind only
+                // (an event's payload would fill the log), at most once a minute.
+                let dropped = self.events_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let now = Instant::now();
+                if self
+                    .events_warned
+                    .get()
+                    .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+                {
+                    self.events_warned.set(Some(now));
+                    warn!(
+                        event = ev.kind(),
+                        dropped,
+                        "node is not keeping up with network events; event dropped (at most one such line a minute)"
+                    );
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -751,7 +770,9 @@ impl Network {
         );
         if validation == Validation::Reject {
             let score = gs.peer_score(&source);
-            info!(peer = %source, ?score, "peer sent an invalid object");
+            // Per message: counted by the node (`accord_gossip_messages_total`), logged when the
+            // peer is cut.
+            debug!(peer = %source, ?score, "peer sent an invalid object");
             if let Some(s) = score.filter(|s| *s < -80.0) {
                 self.cut_for_conduct(source, "invalid-objects", s);
             }

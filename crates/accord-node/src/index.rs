@@ -127,7 +127,9 @@ impl accord_search::TextSource for StoredTexts {
         let bytes = match reader.try_get(id) {
             Ok(b) => b?,
             Err(e) => {
-                warn!(record = %id, error = %e, "cannot read a search hit's record");
+                if damaged_hit_warning_due() {
+                    warn!(record = %id, error = %e, "cannot read a search hit's record; run `accord check --repair` (at most one such line a minute)");
+                }
                 return None;
             }
         };
@@ -137,14 +139,18 @@ impl accord_search::TextSource for StoredTexts {
         // The body alone: the envelope was checked when the record was accepted, and its
         // signers' keys (a point decompression each) are not needed here.
         let Some(body) = accord_core::envelope::body_of(&bytes) else {
-            warn!(record = %id, "a search hit's stored record is not an envelope");
+            if damaged_hit_warning_due() {
+                warn!(record = %id, "a search hit's stored record is not an envelope; run `accord check --repair` (at most one such line a minute)");
+            }
             return None;
         };
         let r = match Object::decode_body(body, &limits) {
             Ok(Object::Record(r)) => r,
             Ok(_) => return None,
             Err(e) => {
-                warn!(record = %id, error = %e, "a search hit's stored record does not decode");
+                if damaged_hit_warning_due() {
+                    warn!(record = %id, error = %e, "a search hit's stored record does not decode; run `accord check --repair` (at most one such line a minute)");
+                }
                 return None;
             }
         };
@@ -154,6 +160,21 @@ impl accord_search::TextSource for StoredTexts {
             attachments,
         })
     }
+}
+
+/// Whether a damaged record met by a search may be logged now: a record damaged on disk is met
+/// by every query that finds it, and is named at most once a minute.
+fn damaged_hit_warning_due() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Every record id of the store of `member` (all members if `None`), in creation order.

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub(crate) disk_free_bytes: Gauge,
     pub(crate) disk_min_free_bytes: Gauge,
     pub(crate) disk_low: Gauge,
+    pub(crate) restart_needed: Family<Labels, Gauge>,
     pub(crate) search_docs: Gauge,
     pub(crate) search_docs_built: Counter,
     pub(crate) commit_seconds: Histogram,
@@ -63,6 +64,7 @@ pub struct Metrics {
     pub(crate) attachment_chunks: Counter,
     pub(crate) attachment_bad_data: Counter,
     pub(crate) attachment_local_write_errors: Counter,
+    pub(crate) network_events_dropped: Counter,
     pub(crate) attachment_claims_disagree: Counter,
     pub(crate) attachments_backlog: Gauge,
     pub(crate) attachments_put_off: Counter,
@@ -107,6 +109,7 @@ impl Metrics {
             disk_free_bytes: Gauge::default(),
             disk_min_free_bytes: Gauge::default(),
             disk_low: Gauge::default(),
+            restart_needed: Family::default(),
             search_docs: Gauge::default(),
             search_docs_built: Counter::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
@@ -137,6 +140,7 @@ impl Metrics {
             attachments_deferred_for_disk: Counter::default(),
             attachment_bad_data: Counter::default(),
             attachment_local_write_errors: Counter::default(),
+            network_events_dropped: Counter::default(),
             attachment_claims_disagree: Counter::default(),
             attachments_backlog: Gauge::default(),
             attachments_put_off: Counter::default(),
@@ -229,6 +233,11 @@ impl Metrics {
             "disk_low",
             "1 while the free space is below the floor and the node takes no new objects",
             m.disk_low.clone(),
+        );
+        r.register(
+            "restart_needed",
+            "1 while the node must be restarted, by reason: store (a store write failed; it takes nothing new), search (the search index could not be written; search shows nothing new), data-dir-moved (the data directory was moved or replaced under it), transport-limit (an amendment raised max_object_bytes above what its network carries)",
+            m.restart_needed.clone(),
         );
         r.register(
             "search_documents",
@@ -371,6 +380,11 @@ impl Metrics {
             m.attachment_bad_data.clone(),
         );
         r.register(
+            "network_events_dropped",
+            "Control events of the network (admissions, requests, heartbeats) the node did not take because its queue was full (gossip has accord_gossip_events_not_handed_over_total)",
+            m.network_events_dropped.clone(),
+        );
+        r.register(
             "attachment_local_write_errors",
             "Fetched attachment data this node could not write or read back on its own disk (a full or failing disk; no peer is blamed; the file is fetched again later)",
             m.attachment_local_write_errors.clone(),
@@ -406,7 +420,18 @@ impl Metrics {
             m.clock_offset_nodes.clone(),
         );
         // Present from the start at zero, so that rules on their increase see the first one.
-        for result in ["accepted", "bad-signature"] {
+        for result in [
+            "accepted",
+            "too-large",
+            "malformed",
+            "wrong-federation",
+            "bad-signature",
+            "not-certified",
+            "wrong-member",
+            "from-the-future",
+            "stale",
+            "bad-watermark",
+        ] {
             let _ = m.heartbeats.get_or_create(&labels(&[("result", result)]));
         }
         for reason in [

@@ -791,10 +791,26 @@ impl NodeHandle {
         m.disk_min_free_bytes
             .set(disk.min_free_bytes.min(i64::MAX as u64) as i64);
         m.disk_low.set(i64::from(disk.low));
+        let (store_fault, search_fault) = shared.faulted();
+        let transport = self.trust().limits().max_bytes() > self.inner.transport_max_object_bytes;
+        for (reason, on) in [
+            ("store", store_fault),
+            ("search", search_fault),
+            ("data-dir-moved", self.inner.disk.moved().is_some()),
+            ("transport-limit", transport),
+        ] {
+            m.restart_needed
+                .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+                .set(i64::from(on));
+        }
         crate::metrics::Metrics::catch_up(&m.verifications, accord_core::keys::verifications());
         crate::metrics::Metrics::catch_up(&m.gossip_missed, self.inner.net.missed_gossip().count());
         crate::metrics::Metrics::catch_up(&m.gossip_unsent, self.inner.net.unsent_gossip().count());
         crate::metrics::Metrics::catch_up(&m.requests_busy, self.inner.net.requests_refused_busy());
+        crate::metrics::Metrics::catch_up(
+            &m.network_events_dropped,
+            self.inner.net.control_events_dropped(),
+        );
         let cache = self.inner.searcher.cache_stats();
         crate::metrics::Metrics::catch_up(&m.search_cache_hits, cache.hits);
         crate::metrics::Metrics::catch_up(&m.search_cache_visits, cache.visits);
@@ -1318,7 +1334,9 @@ async fn judge_gossip(
             // Only an object bad for what it is blames its forwarder; one refused for what this
             // node holds or its clock (a revocation the forwarder had not yet) is dropped.
             Some(IngestOutcome::Rejected(_, reason)) if reason.is_intrinsic() => {
-                warn!(peer = %source, reason = reason.code(), "invalid object received by gossip");
+                // Per object: counted (`accord_gossip_messages_total{verdict="reject"}`), and
+                // the peer is cut, with a line, once its score falls.
+                debug!(peer = %source, reason = reason.code(), "invalid object received by gossip");
                 Validation::Reject
             }
             Some(IngestOutcome::Rejected(_, reason)) => {

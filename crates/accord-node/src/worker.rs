@@ -135,6 +135,12 @@ impl Shared {
         f.store.clone().or_else(|| f.search.clone())
     }
 
+    /// Whether the store, and whether the search index, failed a write (the node must restart).
+    pub(crate) fn faulted(&self) -> (bool, bool) {
+        let f = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        (f.store.is_some(), f.search.is_some())
+    }
+
     /// Notes `why` as the store's fault unless an earlier one is noted (the first cause is the
     /// one to read).
     fn set_fault(&self, why: String) {
