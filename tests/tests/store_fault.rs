@@ -70,6 +70,11 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
     assert_eq!(status, 200, "{text}");
     assert_eq!(readyz(&base).await.0, 200);
     assert_eq!(metric(&node, "accord_store_write_errors_total").await, 0.0);
+    assert!(
+        node.metrics_text()
+            .await
+            .contains(r#"accord_restart_needed{reason="store"} 0"#)
+    );
 
     // Only the write of this record meets the limit; it is lifted before anything is said.
     let refused = FileWritesRefused::new();
@@ -93,6 +98,14 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
         "{s}"
     );
     assert!(metric(&node, "accord_store_write_errors_total").await >= 1.0);
+    assert_eq!(
+        metric(&node, r#"accord_restart_needed{reason="store"}"#).await,
+        1.0
+    );
+    assert_eq!(
+        metric(&node, r#"accord_restart_needed{reason="search"}"#).await,
+        0.0
+    );
     // What was stored before is still served; what failed was not acknowledged nor kept.
     assert!(has(&node, ids[0]).await);
     assert!(!has(&node, ids[1]).await);
