@@ -1020,8 +1020,12 @@ async fn the_alerting_rules_name_metrics_the_node_exports() {
                     continue;
                 }
                 named += 1;
-                // Counters are exported as `<name>_total` under `# TYPE <name>`.
-                let base = word.strip_suffix("_total").unwrap_or(word);
+                // Counters are exported as `<name>_total` under `# TYPE <name>`, histograms as
+                // `<name>_bucket`, `_count` and `_sum`.
+                let base = ["_total", "_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s))
+                    .unwrap_or(word);
                 assert!(
                     exported.contains(&base),
                     "{name} names {word}, which the node does not export: {exported:?}"

@@ -571,7 +571,7 @@ impl Attachments {
             f.write_all(mark.to_string().as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, data_dir.join(SETTLED_FILE))?;
-            std::fs::File::open(data_dir)?.sync_all()
+            accord_store::sync_dir(data_dir)
         })();
         let mut s = self.settling.lock().unwrap_or_else(|e| e.into_inner());
         match written {
@@ -1804,9 +1804,10 @@ impl NodeHandle {
                             warn!(file = %sidecar.display(), "the records naming a held file cannot be read; the file is kept");
                             return None;
                         }
-                        if meta.is_none() && a2.want_path(&h).exists() {
-                            // Fetched, its records not yet written beside it (`settle_held`
-                            // failed, or the node stopped first): settled at the next start.
+                        if a2.want_path(&h).exists() {
+                            // Fetched, its records not yet all written beside it (`settle_held`
+                            // failed part-way, or the node stopped first): settled at the next
+                            // start, whatever its sidecar lists meanwhile.
                             return None;
                         }
                         Some((h, meta, modified))
@@ -1884,6 +1885,8 @@ impl NodeHandle {
             q.waiting
                 .iter()
                 .filter(|(h, _)| !q.running.contains(*h))
+                // Named by more records than it lists: waited for while any may live.
+                .filter(|(_, w)| !w.more)
                 .map(|(h, w)| (*h, w.records().map(|(r, _)| r).collect()))
                 .collect()
         };

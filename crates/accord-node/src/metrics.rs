@@ -35,6 +35,9 @@ pub struct Metrics {
     pub(crate) disk_min_free_bytes: Gauge,
     pub(crate) disk_low: Gauge,
     pub(crate) restart_needed: Family<Labels, Gauge>,
+    pub(crate) peers_admitted: Gauge,
+    pub(crate) peers_expected: Gauge,
+    pub(crate) search_behind: Gauge,
     pub(crate) search_docs: Gauge,
     pub(crate) search_docs_built: Counter,
     pub(crate) commit_seconds: Histogram,
@@ -110,6 +113,9 @@ impl Metrics {
             disk_min_free_bytes: Gauge::default(),
             disk_low: Gauge::default(),
             restart_needed: Family::default(),
+            peers_admitted: Gauge::default(),
+            peers_expected: Gauge::default(),
+            search_behind: Gauge::default(),
             search_docs: Gauge::default(),
             search_docs_built: Counter::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
@@ -195,7 +201,7 @@ impl Metrics {
         );
         r.register(
             "peers_cut",
-            "Peers cut for what they sent, by reason (invalid-objects, bad-data; came-back: cut again on returning within the backoff)",
+            "Peers cut for what they sent, by reason (invalid-objects, bad-data, bad-reconciliation; came-back: cut again on returning within the backoff)",
             m.peers_cut.clone(),
         );
         r.register(
@@ -233,6 +239,21 @@ impl Metrics {
             "disk_low",
             "1 while the free space is below the floor and the node takes no new objects",
             m.disk_low.clone(),
+        );
+        r.register(
+            "peers_admitted",
+            "Connected peers admitted as nodes of a member (0 when the node is cut off from the federation)",
+            m.peers_admitted.clone(),
+        );
+        r.register(
+            "peers_expected",
+            "1 when network.bootstrap names peers to connect to (the node is then expected to have some)",
+            m.peers_expected.clone(),
+        );
+        r.register(
+            "search_behind_objects",
+            "Objects stored and not yet reflected in the search index (about 0 when idle; growing while no index commit comes means the indexer has stalled)",
+            m.search_behind.clone(),
         );
         r.register(
             "restart_needed",

@@ -717,7 +717,9 @@ impl NodeHandle {
             .glossary_charter
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if *applied == version {
+        // Never back: a query that read the charter before an amendment may run after one that
+        // read it after.
+        if *applied >= version {
             return;
         }
         self.inner
@@ -761,6 +763,12 @@ impl NodeHandle {
         let m = self.inner.metrics.clone();
         if let Ok(peers) = self.inner.net.peers().await {
             m.peers.clear();
+            m.peers_admitted.set(
+                peers
+                    .iter()
+                    .filter(|p| p.admitted && p.member.is_some())
+                    .count() as i64,
+            );
             for p in peers {
                 let member = p.member.unwrap_or_else(|| "unknown".into());
                 m.peers
@@ -791,6 +799,10 @@ impl NodeHandle {
         m.disk_min_free_bytes
             .set(disk.min_free_bytes.min(i64::MAX as u64) as i64);
         m.disk_low.set(i64::from(disk.low));
+        m.peers_expected.set(i64::from(self.inner.expects_peers));
+        let searchable = *self.inner.shared.searchable().borrow();
+        m.search_behind
+            .set(shared.seq().saturating_sub(searchable).min(i64::MAX as u64) as i64);
         let (store_fault, search_fault) = shared.faulted();
         let transport = self.trust().limits().max_bytes() > self.inner.transport_max_object_bytes;
         for (reason, on) in [
@@ -1257,7 +1269,8 @@ impl NodeHandle {
         self.inner.shared.trust()
     }
 
-    /// The store's sequence number: the number of objects written so far.
+    /// The store's sequence number: that of the last object written (every object written so
+    /// far, unless a repair dropped damaged ones: their numbers are not given again).
     pub fn seq(&self) -> u64 {
         self.inner.shared.seq()
     }

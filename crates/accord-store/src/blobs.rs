@@ -75,7 +75,7 @@ pub struct BlobStore {
 /// Syncs a directory, so that a file created, renamed or removed in it stays so after a power
 /// cut; an error is the caller's (the write is not durable). A filesystem that cannot sync a
 /// directory at all (some network filesystems answer EINVAL or ENOTSUP) is taken as it is.
-pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     match fs::File::open(dir)?.sync_all() {
         Err(e)
             if matches!(

@@ -22,7 +22,7 @@ mod quarantine;
 mod query;
 mod store;
 
-pub use blobs::{BlobError, BlobMeta, BlobStore};
+pub use blobs::{BlobError, BlobMeta, BlobStore, sync_dir};
 pub use declined::DECLINED_KEPT;
 pub use error::StoreError;
 pub use quarantine::QuarantineLimits;

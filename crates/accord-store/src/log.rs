@@ -155,7 +155,7 @@ impl ObjectLog {
             .open(&path)?;
         if !existed {
             // Make the new file's name durable before anything refers to it.
-            File::open(dir)?.sync_all()?;
+            crate::blobs::sync_dir(dir)?;
         }
         let len = file.metadata()?.len();
         if !existed && committed_end > 0 {

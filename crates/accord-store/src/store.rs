@@ -283,9 +283,10 @@ const UPGRADING_FROM: &[u8] = b"upgrading_from";
 /// are never given again, though the objects that had the last ones are gone (the marks of
 /// derived state, the search index's and the attachments', have passed them).
 const SEQ_FLOOR: &[u8] = b"seq_floor";
-/// The key in `meta` of the log bytes given up by index repairs: those of damaged objects the
-/// repair dropped (they stay in the log, accounted for, until the log is rewritten).
 use crate::blobs::sync_dir;
+/// The key in `meta` of the log bytes given up by index repairs: every byte of the log no kept
+/// object takes (those of damaged objects a repair dropped stay in the log, accounted for,
+/// until the log is rewritten); a repair derives it afresh.
 const LOG_ABANDONED: &[u8] = b"log_abandoned";
 /// The file an index repair keeps in the data directory until it has finished: one cut short
 /// (killed, a power cut, a disk full) leaves indexes half rebuilt, which the node must not run
