@@ -98,6 +98,24 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
         answer.1
     );
     assert!(!has(&b, refused.id()).await, "nothing refused was stored");
+    // Still ready to serve (analysts read on), not to take new objects: what routes
+    // publishers' submissions asks `/readyz?writes=1`.
+    let ready = |q: &'static str| {
+        let base = base.clone();
+        async move {
+            let r = accord_tests::http_get(format!("{base}/readyz{q}"))
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(ready("").await.0, 200);
+    let (status, text) = ready("?writes=1").await;
+    assert!(
+        status == 503 && text.contains("min_free_mb"),
+        "{status}: {text}"
+    );
+    assert_eq!(ready("?writes=yes").await.0, 400);
     assert!(
         ingest_count(
             &b,
@@ -216,6 +234,7 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
     );
     let metrics = b.metrics_text().await;
     assert!(metrics.contains("accord_disk_low 0"), "{metrics}");
+    assert_eq!(ready("?writes=1").await.0, 200);
     let page = get_text(&base, "/?lang=en").await;
     assert!(
         !page.contains("takes no new records"),

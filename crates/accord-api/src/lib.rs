@@ -437,9 +437,36 @@ async fn metrics(State(node): State<NodeHandle>) -> Response {
 
 /// Ready: the store answers and takes writes, and at least one peer is admitted when peers
 /// are expected.
-async fn readyz(State(node): State<NodeHandle>) -> Response {
+async fn readyz(
+    State(node): State<NodeHandle>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    // `?writes=1`: ready to take new objects too (for what routes publishers' submissions):
+    // not while the disk is below its floor, nor while a restart is needed for any reason.
+    let mut writes = false;
+    for (k, v) in &params {
+        match (k.as_str(), v.as_str()) {
+            ("writes", "1" | "true") => writes = true,
+            ("writes", "0" | "false") => writes = false,
+            ("writes", other) => {
+                return bad(format!("parameter writes: {other:?}: expected 1 or 0"))
+                    .into_response();
+            }
+            (other, _) => {
+                return bad(format!("unknown parameter {other:?} (known: writes)")).into_response();
+            }
+        }
+    }
     if let Some(fault) = node.fault() {
         return (StatusCode::SERVICE_UNAVAILABLE, fault).into_response();
+    }
+    if writes {
+        if let Some(why) = node.restart_needed() {
+            return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        }
+        if let Err(e) = node.disk_check() {
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+        }
     }
     match node.status().await {
         Ok(s) if s.peers_admitted > 0 || !node.expects_peers() => {

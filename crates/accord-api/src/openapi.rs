@@ -14,8 +14,8 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/readyz",
-        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise.",
-        &[],
+        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise. With writes=1, also 503 while the disk is below its free-space floor (submissions get 507) or a restart is needed for any reason: readiness to take new objects, for what routes publishers' submissions.",
+        &["writes"],
     ),
     (
         "get",
@@ -185,6 +185,10 @@ fn param_doc(name: &str) -> Value {
         ),
         "as_typed" => (
             "1: search the words of q as typed. A query that finds nothing, or less than its correction, is then not replaced by the correction or by its reading on the other keyboard layout (`reading.showing_for`); they are offered in `did_you_mean` instead.",
+            json!({"type": "string", "enum": ["1", "0", "true", "false"]}),
+        ),
+        "writes" => (
+            "1: ready to take new objects too (not while the disk is below its floor or a restart is needed).",
             json!({"type": "string", "enum": ["1", "0", "true", "false"]}),
         ),
         "cursor" => (
