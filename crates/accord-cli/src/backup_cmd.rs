@@ -289,11 +289,26 @@ fn backup_files_readable(
                 .map(|e| (a.sha256.to_string(), e))
         })
         .collect();
-    if let Some((hash, e)) = unreadable.first() {
+    if !unreadable.is_empty() {
+        // Up to five named, with why: enough to see whether it is one file or an ownership
+        // of them all.
+        const NAMED: usize = 5;
+        let named: Vec<String> = unreadable
+            .iter()
+            .take(NAMED)
+            .map(|(hash, e)| format!("{hash}: {e}"))
+            .collect();
+        let more = unreadable.len().saturating_sub(NAMED);
         bail!(
-            "--blobs {}: {} of the backup cannot be read ({hash}: {e}): run the restore as a user that can read them, or give the node's user their ownership; nothing was restored",
+            "--blobs {}: {} of the backup cannot be read ({}{}): run the restore as a user that can read them, or give the node's user their ownership; nothing was restored",
             dir.display(),
             util::count(unreadable.len() as u64, "file", "files"),
+            named.join("; "),
+            if more > 0 {
+                format!("; {more} more")
+            } else {
+                String::new()
+            },
         );
     }
     Ok(())
