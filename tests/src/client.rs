@@ -51,7 +51,7 @@ impl Client {
         r.text().await.map_err(transport)
     }
 
-    /// `GET /readyz`: Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise. With writes=1, also 503 while the disk is below its free-space floor (submissions get 507) or a restart is needed for any reason: readiness to take new objects, for what routes publishers' submissions.
+    /// `GET /readyz`: Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise. With writes=1, also 503 while the disk is below its free-space floor (submissions get 507): readiness to take new objects, for what routes publishers' submissions.
     pub async fn get_readyz(&self, query: &[(&str, &str)]) -> Result<String, Error> {
         let req = self.http.get(format!("{}/readyz", self.base));
         let req = req.query(query);

@@ -14,7 +14,7 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/readyz",
-        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise. With writes=1, also 503 while the disk is below its free-space floor (submissions get 507) or a restart is needed for any reason: readiness to take new objects, for what routes publishers' submissions.",
+        "Readiness: 200 once the store is open and (unless the node expects no peers) a peer is admitted, unless a store write failed or the search indexer stopped since the node started (then until a restart); 503 with the reason otherwise. With writes=1, also 503 while the disk is below its free-space floor (submissions get 507): readiness to take new objects, for what routes publishers' submissions.",
         &["writes"],
     ),
     (
@@ -188,7 +188,7 @@ fn param_doc(name: &str) -> Value {
             json!({"type": "string", "enum": ["1", "0", "true", "false"]}),
         ),
         "writes" => (
-            "1: ready to take new objects too (not while the disk is below its floor or a restart is needed).",
+            "1: ready to take new objects too (not while the disk is below its floor).",
             json!({"type": "string", "enum": ["1", "0", "true", "false"]}),
         ),
         "cursor" => (

@@ -761,14 +761,14 @@ impl NodeHandle {
     /// The Prometheus text exposition of the node's metrics (gauges refreshed now).
     pub async fn metrics_text(&self) -> String {
         let m = self.inner.metrics.clone();
-        if let Ok(peers) = self.inner.net.peers().await {
-            m.peers.clear();
-            m.peers_admitted.set(
-                peers
-                    .iter()
-                    .filter(|p| p.admitted && p.member.is_some())
-                    .count() as i64,
-            );
+        let peers = self.inner.net.peers().await;
+        // A network task that stopped answering has no peers to show: none, not the last ones.
+        m.peers.clear();
+        m.peers_admitted.set(0);
+        if let Ok(peers) = peers {
+            // Admitted as `/readyz` and `/v1/status` count them.
+            m.peers_admitted
+                .set(peers.iter().filter(|p| p.admitted).count() as i64);
             for p in peers {
                 let member = p.member.unwrap_or_else(|| "unknown".into());
                 m.peers
