@@ -104,19 +104,10 @@ pub fn sync_parent(path: &Path) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    match fs::File::open(dir).and_then(|d| d.sync_all()) {
-        // A filesystem that cannot sync a directory at all (EINVAL, ENOTSUP on some network
-        // filesystems) is taken as it is.
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
-            ) =>
-        {
-            Ok(())
-        }
-        other => other.with_context(|| format!("cannot sync the directory {}", dir.display())),
-    }
+    // As the store syncs its own (a filesystem that cannot sync a directory at all is taken as
+    // it is).
+    accord_store::sync_dir(dir)
+        .with_context(|| format!("cannot sync the directory {}", dir.display()))
 }
 
 impl AtomicFile {

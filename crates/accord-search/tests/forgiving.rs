@@ -997,18 +997,23 @@ fn a_word_only_a_summary_holds_is_marked_in_the_snippet() {
     );
 }
 
+/// One Russian record on e-government and three English ones.
+fn e_government_titles() -> SearchIndex {
+    let r = titled;
+    index(vec![
+        r(1, "ru", "Электронное правительство Казахстана"),
+        r(2, "en", "E-government services for citizens"),
+        r(3, "en", "Lessons of e-government portals"),
+        r(4, "en", "E-government in rural areas"),
+    ])
+}
+
 /// A misspelt word loses what the word brings besides itself (its glossary terms in other
 /// languages, its direction): when the correction, read strictly, finds more than the
 /// approximate reading of the typo, its results are shown, and said so.
 #[test]
 fn a_correction_that_finds_more_is_shown_with_what_the_word_brings() {
-    let r = titled;
-    let idx = index(vec![
-        r(1, "ru", "Электронное правительство Казахстана"),
-        r(2, "en", "E-government services for citizens"),
-        r(3, "en", "Lessons of e-government portals"),
-        r(4, "en", "E-government in rural areas"),
-    ]);
+    let idx = e_government_titles();
     let right = search(&idx, "электронное правительство");
     assert_eq!(right.total, 4, "{:?}", right.reading);
     let typo = search(&idx, "электронное правителство");
@@ -1040,13 +1045,7 @@ fn a_query_searched_as_typed_is_not_replaced_by_its_correction() {
     assert_eq!(r.total, 0, "{:?}", r.reading);
     assert_eq!(r.did_you_mean.as_deref(), Some("pensioners"));
 
-    let r = titled;
-    let idx = index(vec![
-        r(1, "ru", "Электронное правительство Казахстана"),
-        r(2, "en", "E-government services for citizens"),
-        r(3, "en", "Lessons of e-government portals"),
-        r(4, "en", "E-government in rural areas"),
-    ]);
+    let idx = e_government_titles();
     let typo = as_typed(&idx, "электронное правителство");
     assert_eq!(typo.reading.showing_for, None);
     // What the typed words find (approximately: the misspelt word's similar spellings), not
