@@ -455,6 +455,11 @@ impl Metrics {
         ] {
             let _ = m.heartbeats.get_or_create(&labels(&[("result", result)]));
         }
+        for result in ["ok", "error"] {
+            let _ = m
+                .sync_sessions
+                .get_or_create(&labels(&[("result", result)]));
+        }
         for reason in [
             "invalid-objects",
             "bad-data",
