@@ -167,46 +167,41 @@ impl ObjectLog {
                 path.display()
             )));
         }
-        if len < committed_end && truncated_ok {
+        // The end the log is opened at: the committed one, or, for a repair, where a log whose
+        // tail was lost ends.
+        let end = if len < committed_end {
+            if !truncated_ok {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is {len} bytes, but the store has written {committed_end}: the file was \
+                     truncated or replaced. Restore the data directory from a backup, or run \
+                     `accord check --repair` to drop the objects past its end (peers send them \
+                     again)",
+                    path.display()
+                )));
+            }
             tracing::warn!(
                 bytes = committed_end - len,
                 "object log: shorter than the store wrote; the objects past its end are dropped"
             );
-            let reader = LogReader {
-                file: Arc::new(File::open(&path)?),
-                path: Arc::new(path),
-            };
-            return Ok(ObjectLog {
-                file,
-                end: len,
-                reader,
-                scratch: Vec::new(),
-            });
-        }
-        if len < committed_end {
-            return Err(StoreError::Corrupt(format!(
-                "{} is {len} bytes, but the store has written {committed_end}: the file was \
-                 truncated or replaced. Restore the data directory from a backup, or run \
-                 `accord check --repair` to drop the objects past its end (peers send them \
-                 again)",
-                path.display()
-            )));
-        }
-        if len > committed_end {
-            file.set_len(committed_end)?;
-            file.sync_all()?;
-            tracing::info!(
-                bytes = len - committed_end,
-                "object log: cut off the tail of a write that was interrupted before it was committed"
-            );
-        }
+            len
+        } else {
+            if len > committed_end {
+                file.set_len(committed_end)?;
+                file.sync_all()?;
+                tracing::info!(
+                    bytes = len - committed_end,
+                    "object log: cut off the tail of a write that was interrupted before it was committed"
+                );
+            }
+            committed_end
+        };
         let reader = LogReader {
             file: Arc::new(File::open(&path)?),
             path: Arc::new(path),
         };
         Ok(ObjectLog {
             file,
-            end: committed_end,
+            end,
             reader,
             scratch: Vec::new(),
         })
