@@ -135,3 +135,67 @@ async fn a_store_that_refuses_a_write_makes_the_node_unready_and_says_restart() 
         .await
     );
 }
+
+/// A read of the store that panics (a bug in one request's handler) ends that request only: the
+/// store thread goes on storing, and the node stays ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_panics_leaves_the_store_thread_going_on() {
+    let tf = TestFed::new(&["KZ"], 74).expect("federation");
+    let node = Node::spawn(tf.config(0, Vec::new(), AdmissionMode::Members))
+        .await
+        .expect("node");
+    let base = serve(&node).await;
+    let recs = records(&tf, "read-panic", now(), 2);
+    let (status, text) = post(&base, recs[0].clone()).await;
+    assert_eq!(status, 200, "{text}");
+    let read = node
+        .read(|_| -> u64 { panic!("a read of the store panics (the test's own)") })
+        .await;
+    assert!(read.is_err(), "{read:?}");
+    // Before, the store thread ended with the panic: every later write was "the node is
+    // shutting down", while `/readyz` still said ready.
+    let (status, text) = post(&base, recs[1].clone()).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(readyz(&base).await.0, 200);
+    assert!(node.fault().is_none(), "{:?}", node.fault());
+}
+
+/// A part of the node that ends while the node is not stopping (here the network, as a panic
+/// in it would end it) leaves a node that looks alive and cannot gossip nor reconcile: it is
+/// not ready and says which part ended and that it must be restarted. It still stores what
+/// its API is given (a restarted node reconciles it to its peers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_of_the_node_that_ended_makes_it_unready_and_says_restart() {
+    let tf = TestFed::new(&["KZ"], 75).expect("federation");
+    let node = Node::spawn(tf.config(0, Vec::new(), AdmissionMode::Members))
+        .await
+        .expect("node");
+    let base = serve(&node).await;
+    assert_eq!(readyz(&base).await.0, 200);
+    assert_eq!(
+        metric(&node, r#"accord_restart_needed{reason="part-stopped"}"#).await,
+        0.0
+    );
+    node.network().shutdown().await;
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            readyz(&base).await.0 == 503
+        })
+        .await,
+        "the node stayed ready with its network ended"
+    );
+    let (_, text) = readyz(&base).await;
+    assert!(
+        text.contains("ended unexpectedly") && text.contains("restart the node"),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&node, r#"accord_restart_needed{reason="part-stopped"}"#).await,
+        1.0
+    );
+    let (status, text) = post(&base, records(&tf, "after", now(), 1)[0].clone()).await;
+    assert_eq!(status, 200, "{text}");
+    // A stop asked for is not a fault.
+    node.shutdown().await;
+    assert!(node.fault().is_none(), "{:?}", node.fault());
+}

@@ -11,7 +11,7 @@ use accord_net::{
 use accord_store::{IngestOutcome, RecordStatus, Store};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{AdmissionMode, NodeConfig, SyncConfig};
 use crate::sync::SyncState;
@@ -115,7 +115,8 @@ struct Inner {
     member: String,
     federation: ObjectId,
     shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The node's long-running tasks, by the name an operator reads when one stopped.
+    tasks: Mutex<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     store_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     sync: Arc<SyncState>,
     sync_config: SyncConfig,
@@ -464,9 +465,9 @@ impl Node {
             cfg.network.admission,
         ));
         if let Ok(mut t) = handle.inner.tasks.lock() {
-            t.push(net_task);
-            t.push(loop_task);
-            t.push(fetcher);
+            t.push(("network", net_task));
+            t.push(("event loop", loop_task));
+            t.push(("attachment fetcher", fetcher));
         }
         info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, allocator = %crate::allocator::allocator_env_in_effect(), "node started");
         Ok(handle)
@@ -809,6 +810,7 @@ impl NodeHandle {
             ("store", store_fault),
             ("search", search_fault),
             ("data-dir-moved", self.inner.disk.moved().is_some()),
+            ("part-stopped", self.stopped_part().is_some()),
             ("transport-limit", transport),
         ] {
             m.restart_needed
@@ -988,8 +990,8 @@ impl NodeHandle {
                 reply,
             })
             .await
-            .map_err(|_| NodeError::Stopped)?;
-        let r = rx.await.map_err(|_| NodeError::Stopped)??;
+            .map_err(|_| self.store_gone())?;
+        let r = rx.await.map_err(|_| self.store_gone())??;
         let took = started.elapsed();
         for o in &r.outcomes {
             self.inner.metrics.ingested(
@@ -1153,8 +1155,18 @@ impl NodeHandle {
             .store
             .send(job)
             .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)
+            .map_err(|_| self.store_gone())?;
+        rx.await.map_err(|_| self.store_gone())
+    }
+
+    /// Why a job of the store thread went unanswered: the node stopping, or the thread ended
+    /// by a panic while it was not (then the client reads that the node must be restarted,
+    /// not that it is shutting down).
+    fn store_gone(&self) -> NodeError {
+        match self.stopped_part() {
+            Some(why) => NodeError::Store(why),
+            None => NodeError::Stopped,
+        }
     }
 
     /// A stored object with its derived status.
@@ -1220,7 +1232,36 @@ impl NodeHandle {
         self.inner
             .shared
             .fault()
+            .or_else(|| self.stopped_part())
             .or_else(|| self.inner.disk.moved())
+    }
+
+    /// A part of the node that ended while the node was not stopping: the store thread, the
+    /// network, the event loop or the attachment fetcher, ended by a panic (whose message is in
+    /// the log). The node then looks alive but cannot store, gossip or reconcile, so it is not
+    /// ready and asks for a restart.
+    fn stopped_part(&self) -> Option<String> {
+        if *self.inner.shutdown.borrow() {
+            return None;
+        }
+        let store_ended = self
+            .inner
+            .store_thread
+            .lock()
+            .map(|t| t.as_ref().is_some_and(|t| t.is_finished()))
+            .unwrap_or(false);
+        let name = if store_ended {
+            Some("store thread")
+        } else {
+            self.inner.tasks.lock().ok().and_then(|t| {
+                t.iter()
+                    .find(|(_, h)| h.is_finished())
+                    .map(|(name, _)| *name)
+            })
+        }?;
+        Some(format!(
+            "the node's {name} ended unexpectedly (its error is in the log): restart the node"
+        ))
     }
 
     /// Why the node must restart: a [`Self::fault`], or, to apply the charter in force, an amendment raised
@@ -1303,7 +1344,7 @@ impl NodeHandle {
             .lock()
             .map(|mut t| t.drain(..).collect())
             .unwrap_or_default();
-        for t in tasks {
+        for (_, t) in tasks {
             let _ = t.await;
         }
         if let Ok(mut o) = self.inner.objects.lock() {
@@ -1551,7 +1592,16 @@ async fn event_loop(
                 work.spawn(recheck_admitted(node.clone()));
                 continue;
             }
-            Some(_) = work.join_next(), if !work.is_empty() => continue,
+            Some(done) = work.join_next(), if !work.is_empty() => {
+                // A piece of work that panicked is named in the log (its panic message is
+                // printed before); the loop goes on with the rest.
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    error!(error = %e, "a task of the event loop panicked; the loop goes on");
+                }
+                continue;
+            }
             ev = control.recv() => match ev {
                 Some(ev) => ev,
                 None => break,

@@ -80,6 +80,21 @@ pub(crate) struct Listed {
     pub items: Vec<(Timestamp, ObjectId)>,
 }
 
+/// A peer's place among the running sessions, given up when dropped (see
+/// [`NodeHandle::sync_with`]).
+struct RunningSession<'a> {
+    state: &'a SyncState,
+    peer: Peer,
+}
+
+impl Drop for RunningSession<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.state.running.lock() {
+            running.remove(&self.peer);
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct SyncState {
     stats: Mutex<HashMap<String, PeerSync>>,
@@ -469,6 +484,12 @@ impl NodeHandle {
                 return Ok(PeerSync::default());
             }
         }
+        // The peer is taken off the running sessions however this ends: a session that panics
+        // or is cancelled must not leave every later session with it answered at once, unrun.
+        let _running = RunningSession {
+            state: self.sync_state(),
+            peer,
+        };
         loop {
             let stats = self.one_session(peer).await;
             let rerun = self
@@ -478,9 +499,6 @@ impl NodeHandle {
                 .map(|mut a| a.remove(&peer))
                 .unwrap_or(false);
             if !rerun {
-                if let Ok(mut running) = self.sync_state().running.lock() {
-                    running.remove(&peer);
-                }
                 return stats;
             }
         }

@@ -477,7 +477,14 @@ pub(crate) fn run(
         };
         match job {
             Job::Shutdown => break,
-            Job::Read(f) => f(&store),
+            // A read cannot change the store, so one that panics (its caller then sees the
+            // node as stopped for that request) leaves the thread going on with the rest.
+            Job::Read(f) => {
+                let read = std::panic::AssertUnwindSafe(|| f(&store));
+                if std::panic::catch_unwind(read).is_err() {
+                    error!("a read of the store panicked; the store thread goes on");
+                }
+            }
             Job::Snapshot(reply) => {
                 let _ = reply.send(index.snapshot());
             }
