@@ -180,6 +180,14 @@ async fn a_pdf_and_a_docx_travel_between_three_nodes_and_the_pdf_is_searchable()
     let h = r.headers().clone();
     assert_eq!(h["content-type"], "application/pdf");
     assert_eq!(h["x-content-type-options"], "nosniff");
+    // The file's own sandbox, not the pages' policy; kept by the reader's browser alone.
+    assert_eq!(h["content-security-policy"], "sandbox; default-src 'none'");
+    assert!(
+        h["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private, ")
+    );
     assert!(
         h["content-disposition"]
             .to_str()

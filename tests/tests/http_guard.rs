@@ -924,3 +924,162 @@ async fn stalled_uploads_are_answered_and_free_their_slots() {
     assert_eq!(body["size"], file.len(), "{body}");
     node.shutdown().await;
 }
+
+/// `GET http://{addr}{path}` with `headers`: the status and the answer's headers.
+async fn get_with(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap) {
+    let mut req = accord_tests::http().get(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.headers().clone())
+}
+
+/// What a browser sends along (Chromium's and Firefox's user agents begin so).
+const BROWSER: (&str, &str) = ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0");
+
+/// A hostile page whose own name its DNS points at the machine of a node bound to loopback
+/// (DNS rebinding) reads nothing: a browser's request for a name not in `api.hosts` is 421,
+/// while addresses, `localhost`, the names listed and clients that are not browsers (the CLI,
+/// Prometheus) are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browsers_request_for_a_name_the_node_was_not_given_is_refused() {
+    let tf = TestFed::new(&["KZ"], 52).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            hosts: vec!["accord.mfa.example.gov".into()],
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let port = addr.rsplit_once(':').unwrap().1.to_string();
+    let evil = format!("rebind.evil.example:{port}");
+    for path in ["/v1/export", "/v1/status", "/metrics", "/"] {
+        let (status, _) = get_with(&addr, path, &[BROWSER, ("host", &evil)]).await;
+        assert_eq!(status, 421, "{path} answered a rebound page");
+        let (status, _) = get_with(
+            &addr,
+            path,
+            &[("host", &evil), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+        assert_eq!(status, 421, "{path} answered a rebound fetch");
+    }
+    let (status, h) = get_with(
+        &addr,
+        "/",
+        &[BROWSER, ("host", &evil), ("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(status, 421);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "ACCORD.mfa.example.gov".to_string(),
+        format!("accord.mfa.example.gov.:{port}"),
+    ] {
+        let (status, _) = get_with(&addr, "/v1/status", &[BROWSER, ("host", &host)]).await;
+        assert_eq!(status, 200, "a browser's request for {host}");
+    }
+    // A client that is no browser may use whatever name its operator gave it.
+    let (status, _) = get_with(&addr, "/v1/status", &[("host", &evil)]).await;
+    assert_eq!(status, 200);
+}
+
+/// Another site's page may link to the node, but not frame it, load its files as images or
+/// scripts, or read it with a fetch (which could hold both export slots, or tell what the node
+/// holds by what loads); a portal in `api.cors_origins` still may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_sites_page_may_link_to_the_node_but_not_embed_it() {
+    let tf = TestFed::new(&["KZ"], 53).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(
+        &node,
+        HttpOptions {
+            cors_origins: vec!["https://portal.example.gov".into()],
+            ..HttpOptions::default()
+        },
+    )
+    .await;
+    let cross = ("sec-fetch-site", "cross-site");
+    for (mode, dest) in [
+        ("navigate", "iframe"),
+        ("no-cors", "image"),
+        ("no-cors", "script"),
+        ("cors", "empty"),
+    ] {
+        let (status, _) = get_with(
+            &addr,
+            "/v1/export",
+            &[
+                BROWSER,
+                cross,
+                ("sec-fetch-mode", mode),
+                ("sec-fetch-dest", dest),
+            ],
+        )
+        .await;
+        assert_eq!(status, 403, "another site's {dest} was answered");
+    }
+    let navigate = [
+        BROWSER,
+        cross,
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+    ];
+    assert_eq!(get_with(&addr, "/", &navigate).await.0, 200);
+    let (status, _) = get_with(
+        &addr,
+        "/v1/status",
+        &[
+            BROWSER,
+            cross,
+            ("sec-fetch-mode", "cors"),
+            ("sec-fetch-dest", "empty"),
+            ("origin", "https://portal.example.gov"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "the configured portal was refused");
+}
+
+/// Every answer asks the browser for its protections: pages a policy that runs only the node's
+/// own script and may not be framed; no sniffing, no referrer to other sites, nothing kept by
+/// a shared cache. A handler's own stricter header (an attachment's sandbox) is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_the_browsers_protections() {
+    let tf = TestFed::new(&["KZ"], 54).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let addr = serve_with(&node, HttpOptions::default()).await;
+    let (status, h) = get_with(&addr, "/", &[BROWSER]).await;
+    assert_eq!(status, 200);
+    let csp = h["content-security-policy"].to_str().unwrap();
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    for path in ["/", "/v1/status", "/static/app.js"] {
+        let (_, h) = get_with(&addr, path, &[]).await;
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(h["cross-origin-resource-policy"], "same-origin", "{path}");
+    }
+    let (_, h) = get_with(&addr, "/v1/status", &[]).await;
+    assert_eq!(h["cache-control"], "private, no-cache");
+    // The script keeps its own caching, and takes no page policy.
+    let (_, h) = get_with(&addr, "/static/app.js", &[]).await;
+    assert!(h.get("content-security-policy").is_none());
+}

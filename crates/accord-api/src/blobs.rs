@@ -221,7 +221,7 @@ pub(crate) async fn get_blob(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
     );
     if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
         h.insert(header::ETAG, v);

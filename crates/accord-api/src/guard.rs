@@ -1,8 +1,13 @@
-//! What every request passes through before and after its handler: `OPTIONS` answered, CORS
-//! only for configured origins, cross-origin writes refused, and every error answered as JSON
-//! `{"error": …}` that says what went wrong.
+//! What every request passes through before and after its handler: a browser's request for a
+//! host name the node was not given refused (DNS rebinding), another site's embedding or
+//! script reading refused, `OPTIONS` answered, CORS only for configured origins, cross-origin
+//! writes refused, the browser's protections asked for on every answer (a content security
+//! policy on pages, no framing, no sniffing, no referrer outside the node, not kept by shared
+//! caches), and every error answered as JSON `{"error": …}` that says what went wrong.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -16,28 +21,175 @@ const ALLOW: &str = "GET, HEAD, POST, PUT, OPTIONS";
 /// Most bytes of a handler's plain-text error read back to wrap it in JSON.
 const MAX_ERROR_TEXT: usize = 64 * 1024;
 
-/// The origins allowed to call the API from a browser.
-#[derive(Debug, Clone, Default)]
-pub struct Origins(pub Arc<Vec<String>>);
+/// The policy of the web pages: no script, frame, plugin or form of another origin, styles
+/// of the node's sheet and its own attributes (a member's colour), images of the node only.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-impl Origins {
+/// What a request is checked against: the origins allowed to call the API from a browser
+/// (`api.cors_origins`), and the host names a browser may reach the node by (`api.hosts`).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    origins: Arc<Vec<String>>,
+    hosts: Arc<Vec<String>>,
+}
+
+impl Policy {
+    pub fn new(origins: &[String], hosts: &[String]) -> Policy {
+        Policy {
+            origins: Arc::new(origins.to_vec()),
+            hosts: Arc::new(hosts.iter().map(|h| h.to_ascii_lowercase()).collect()),
+        }
+    }
+
     fn allows(&self, origin: &str) -> bool {
-        self.0.iter().any(|o| o.eq_ignore_ascii_case(origin))
+        self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Whether a browser may reach the node by `authority` (a `Host` header: a name or an
+    /// address, with or without a port). IP addresses and `localhost` always (no name of the
+    /// attacker's resolves to them through a page), names only when configured.
+    fn host_allowed(&self, authority: &str) -> bool {
+        if authority.starts_with('[') {
+            return true;
+        }
+        let name = match authority.rsplit_once(':') {
+            Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => authority,
+        };
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        name.parse::<Ipv4Addr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.hosts.contains(&name)
+    }
+}
+
+/// Whether a request comes from a web browser: only a browser runs another site's script
+/// against the node (the CLI, Prometheus and curl send none of these).
+fn from_browser(headers: &header::HeaderMap) -> bool {
+    headers.contains_key("sec-fetch-site")
+        || headers.contains_key(header::ORIGIN)
+        || headers
+            .get(header::USER_AGENT)
+            .and_then(|u| u.to_str().ok())
+            .is_some_and(|u| u.starts_with("Mozilla/"))
+}
+
+/// The last minute (since the epoch) a refused host name was logged: at most one line a minute.
+static HOST_WARNED: AtomicU64 = AtomicU64::new(0);
+
+/// A browser's request for a host name the node was not given: 421, said on a page to a
+/// browser that opened it, and in the log for the operator (whose proxy may pass a name
+/// `api.hosts` lacks).
+fn misdirected(host: &str, wants_html: bool) -> Response {
+    let minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 60);
+    if HOST_WARNED.swap(minute, Ordering::Relaxed) != minute {
+        tracing::warn!(
+            host = %host.chars().take(255).collect::<String>(),
+            "a browser's request for a host name not in api.hosts was refused (421); add the name if the node is reached by it"
+        );
+    }
+    let message = format!(
+        "this node does not answer browsers for the host name {host:?}: its operator lists the names it is reached by in api.hosts (localhost and IP addresses are always answered)"
+    );
+    if wants_html {
+        let page = maud::html! {
+            (maud::DOCTYPE)
+            html {
+                head { meta charset="utf-8"; title { "Accord: 421" } }
+                body {
+                    p { (message) }
+                    p lang="ru" {
+                        "Этот узел не отвечает браузерам по имени «" (host) "». Его администратор перечисляет имена, по которым к узлу обращаются, в api.hosts (localhost и IP-адреса отвечают всегда)."
+                    }
+                }
+            }
+        };
+        let mut r = (StatusCode::MISDIRECTED_REQUEST, page.into_string()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return r;
+    }
+    ApiError(StatusCode::MISDIRECTED_REQUEST, message).into_response()
+}
+
+/// Whether another site's page may have this request answered: a link followed to the node
+/// (a top-level navigation) or a page of an origin in `api.cors_origins`, never a frame, an
+/// image, a script or a fetch of another site (which could hold export slots, or tell what
+/// the node holds by what loads).
+fn cross_site_refused(headers: &header::HeaderMap, origin_allowed: bool) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    get("sec-fetch-site") == Some("cross-site")
+        && !origin_allowed
+        && !(get("sec-fetch-mode") == Some("navigate") && get("sec-fetch-dest") == Some("document"))
+}
+
+/// The browser's protections, on every answer that does not set its own.
+fn protect(resp: &mut Response) {
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/html"));
+    let h = resp.headers_mut();
+    let mut set = |name: header::HeaderName, value: &'static str| {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    // Links out of the node (a record's sources) do not tell the site which node read them.
+    set(header::REFERRER_POLICY, "same-origin");
+    set(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
+    // What the node answers is not kept by a proxy or shared cache; a browser asks again.
+    set(header::CACHE_CONTROL, "private, no-cache");
+    if html {
+        set(header::CONTENT_SECURITY_POLICY, PAGE_POLICY);
     }
 }
 
 /// The middleware: see the module documentation.
-pub async fn guard(State(origins): State<Origins>, req: Request, next: Next) -> Response {
+pub async fn guard(State(policy): State<Policy>, req: Request, next: Next) -> Response {
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_string);
-    let allowed = origin.as_deref().filter(|o| origins.allows(o));
+    let allowed = origin.as_deref().filter(|o| policy.allows(o));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
 
-    let mut resp = if method == Method::OPTIONS {
+    let mut resp = if let Some(h) = host.as_deref()
+        && from_browser(req.headers())
+        && !policy.host_allowed(h)
+    {
+        let wants_html = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        misdirected(h, wants_html)
+    } else if cross_site_refused(req.headers(), allowed.is_some()) {
+        ApiError(
+            StatusCode::FORBIDDEN,
+            "another site's page may link to this node but not embed or read it (api.cors_origins lists the origins that may call the API)".to_string(),
+        )
+        .into_response()
+    } else if method == Method::OPTIONS {
         let mut r = StatusCode::NO_CONTENT.into_response();
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(ALLOW));
@@ -79,6 +231,7 @@ pub async fn guard(State(origins): State<Origins>, req: Request, next: Next) -> 
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.append(header::VARY, HeaderValue::from_static("origin"));
     }
+    protect(&mut resp);
     resp
 }
 

@@ -79,7 +79,7 @@ pub(crate) struct BodyTimeout(pub(crate) std::time::Duration);
 
 /// The router, for [`serve`].
 pub fn router_with(node: NodeHandle, opts: &HttpOptions) -> Router {
-    let origins = guard::Origins(std::sync::Arc::new(opts.cors_origins.clone()));
+    let origins = guard::Policy::new(&opts.cors_origins, &opts.hosts);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

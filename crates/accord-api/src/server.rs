@@ -32,6 +32,9 @@ pub struct HttpOptions {
     pub body_timeout: Duration,
     /// Origins whose web pages may call the API (none by default).
     pub cors_origins: Vec<String>,
+    /// Host names browsers may reach the node by, beyond `localhost` and IP addresses (see
+    /// `api.hosts`).
+    pub hosts: Vec<String>,
     /// How long a streamed export's client may read nothing before the export ends and its
     /// slot goes to another (see `EXPORTS_AT_ONCE`).
     pub export_idle_timeout: Duration,
@@ -58,6 +61,7 @@ impl Default for HttpOptions {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
+            hosts: Vec::new(),
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
             send_timeout: SEND_TIMEOUT,
             submit_bytes_at_once: SUBMIT_BYTES_AT_ONCE,
@@ -72,6 +76,7 @@ impl From<&accord_node::config::ApiConfig> for HttpOptions {
             header_timeout: Duration::from_secs(c.header_timeout_secs),
             body_timeout: Duration::from_secs(c.body_timeout_secs),
             cors_origins: c.cors_origins.clone(),
+            hosts: c.hosts.clone(),
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
             send_timeout: SEND_TIMEOUT,
             submit_bytes_at_once: SUBMIT_BYTES_AT_ONCE,

@@ -152,6 +152,14 @@ pub struct ApiConfig {
     /// Empty (the default): no cross-origin access at all.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Host names a browser reaches this node's pages by (`accord.mfa.example.gov`: the name a
+    /// reverse proxy passes on in `Host`). A browser's request for any other name is refused
+    /// (421): a hostile web page whose own name it points at this machine (DNS rebinding)
+    /// could read the node otherwise. `localhost` and IP addresses are always answered, and
+    /// clients that are not browsers (the CLI, Prometheus, curl) are answered whatever name
+    /// they use.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 fn default_api() -> SocketAddr {
@@ -175,6 +183,7 @@ impl Default for ApiConfig {
             header_timeout_secs: default_header_timeout_secs(),
             body_timeout_secs: default_body_timeout_secs(),
             cors_origins: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 }
@@ -577,6 +586,25 @@ fn default_index_nice() -> u8 {
 /// Whether `o` is written as a browser sends it in `Origin`: `http` or `https`, a host, a port
 /// only when it is not the scheme's own, nothing after. Anything else would never equal a
 /// browser's origin, and cross-origin calls would stay refused without a word.
+/// A host name of `api.hosts`: letters, digits, hyphens and dots, without scheme, port or path.
+fn check_host_name(h: &str) -> Result<(), String> {
+    if h.is_empty() {
+        return Err("it is empty".into());
+    }
+    if h.contains("://") {
+        return Err("write the name alone, without a scheme".into());
+    }
+    if let Some(c) = h
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.')))
+    {
+        return Err(format!(
+            "{c:?} has no place in a host name (write it without port or path; a name in another alphabet in its xn-- form)"
+        ));
+    }
+    Ok(())
+}
+
 fn check_origin(o: &str) -> Result<(), String> {
     let (rest, default_port) = if let Some(r) = o.strip_prefix("https://") {
         (r, "443")
@@ -642,6 +670,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ACCORD_NODE_KEY", "node_key"),
     ("ACCORD_NODE_CERT", "node_cert"),
     ("ACCORD_API_LISTEN", "api.listen"),
+    ("ACCORD_API_HOSTS", "api.hosts"),
     ("ACCORD_NETWORK_LISTEN", "network.listen"),
     ("ACCORD_NETWORK_BOOTSTRAP", "network.bootstrap"),
     ("ACCORD_NETWORK_ADMISSION", "network.admission"),
@@ -838,6 +867,14 @@ impl NodeConfig {
                 ));
             }
         }
+        for h in &self.api.hosts {
+            if let Err(why) = check_host_name(h) {
+                return Err(field(
+                    "api.hosts",
+                    format!("{h:?} is not a host name like \"accord.mfa.example.gov\": {why}"),
+                ));
+            }
+        }
         within(
             "network.gossip_queue_messages",
             self.network.gossip_queue_messages,
@@ -942,7 +979,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             continue;
         };
         let v = match *path {
-            "network.listen" | "network.bootstrap" => toml::Value::Array(
+            "network.listen" | "network.bootstrap" | "api.hosts" => toml::Value::Array(
                 value
                     .split(',')
                     .map(str::trim)
@@ -1231,6 +1268,29 @@ mod tests {
             ("https://", "host is missing"),
         ] {
             let e = check_origin(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn api_hosts_are_names_alone() {
+        for ok in [
+            "accord.mfa.example.gov",
+            "localhost",
+            "node-1",
+            "xn--80ak6aa92e.example",
+        ] {
+            assert_eq!(check_host_name(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("https://accord.example.gov", "without a scheme"),
+            ("accord.example.gov:443", "':'"),
+            ("accord.example.gov/ui", "'/'"),
+            ("*.example.gov", "'*'"),
+            ("ачкорд.рф", "xn--"),
+            ("", "empty"),
+        ] {
+            let e = check_host_name(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
     }

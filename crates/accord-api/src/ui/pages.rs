@@ -628,14 +628,18 @@ pub async fn record(
 ) -> Response {
     let ctx = Ctx::new(&node, &params, &headers).await;
     let lang = ctx.lang;
-    let detail = match crate::records::resolve_id(&node, &id).await {
-        Ok(oid) => node
+    let resolved = crate::records::resolve_id(&node, &id).await.ok();
+    // The page, its links and its verify command name the record by its whole id, never by
+    // what the path held (a prefix, or an id with spaces or line breaks around it).
+    let id = resolved.map_or(id, |oid| oid.to_string());
+    let detail = match resolved {
+        Some(oid) => node
             .read(move |s| record_detail(s, &oid))
             .await
             .ok()
             .and_then(|r| r.ok())
             .flatten(),
-        Err(_) => None,
+        None => None,
     };
     let mut detail = detail;
     if let Some(v) = &mut detail {
@@ -1011,6 +1015,7 @@ pub async fn download(State(node): State<NodeHandle>, Path(id): Path<String>) ->
         Ok(oid) => oid,
         Err(e) => return e.into_response(),
     };
+    let id = oid.to_string();
     match node.get(oid).await {
         Ok(Some(v)) => (
             [
