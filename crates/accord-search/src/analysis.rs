@@ -42,7 +42,8 @@ fn fold_char(c: char) -> Option<char> {
         'ç' | 'ć' | 'č' | 'ĉ' => 'c',
         'ď' | 'đ' => 'd',
         'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' | 'ə' => 'e',
-        'ğ' | 'ĝ' | 'ģ' => 'g',
+        // ǵ: Kazakh Latin of 2018 and Karakalpak, for the ғ that ğ writes elsewhere.
+        'ğ' | 'ĝ' | 'ģ' | 'ǵ' => 'g',
         'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' | 'į' => 'i',
         'ķ' => 'k',
         'ł' | 'ľ' | 'ĺ' | 'ļ' => 'l',
@@ -69,17 +70,23 @@ pub fn fold_word(word: &str) -> String {
 /// a word that mixes Cyrillic and Latin letters, the letters of the fewer script that look
 /// like letters of the other are read as those: "EAЭС" typed with Latin E and A is "ЕАЭС", and
 /// "dаta" typed with a Cyrillic а (a keyboard switched, a text pasted from a scan) is "data".
+/// The Armenian ligature և is the two letters it joins, ե and ւ: the spelling reform wrote
+/// «Երևան» with it and texts before and outside it write «Երեւան», one word to a reader.
 fn folded_chars(word: &str) -> impl Iterator<Item = char> + '_ {
     let to = mixed_script_reading(word);
     word.chars()
         .filter(|c| !is_apostrophe(*c) && !unicode_normalization::char::is_combining_mark(*c))
-        .map(move |c| {
+        .flat_map(move |c| {
             let c = match to {
                 Some(Script::Cyrillic) => cyrillic_look_alike(c),
                 Some(Script::Latin) => latin_look_alike(c),
                 None => c,
             };
-            fold_char(c).unwrap_or(c)
+            let (first, second) = match c {
+                '\u{0587}' => ('ե', Some('ւ')),
+                _ => (fold_char(c).unwrap_or(c), None),
+            };
+            std::iter::once(first).chain(second)
         })
 }
 
@@ -89,14 +96,17 @@ enum Script {
     Cyrillic,
 }
 
-/// How a lower-case word that mixes plain Latin and Cyrillic letters is read: in Latin when
-/// its Cyrillic letters are fewer than its Latin ones and each looks like a Latin letter
-/// ("dаta", "ICТ"), else in Cyrillic ("EAЭС", "СMИ", and a tie such as "EС": Russian
-/// abbreviations typed half in Latin are the commoner); `None` for a word of one script.
+/// How a lower-case word that mixes Latin and Cyrillic letters is read: in Latin when its
+/// Cyrillic letters are fewer than its Latin ones and each looks like a Latin letter ("dаta",
+/// "ICТ", "Azәrbaycan" with a Cyrillic ә), else in Cyrillic ("EAЭС", "СMИ", «мəселе» with a
+/// Latin ə, and a tie such as "EС": Russian abbreviations typed half in Latin are the
+/// commoner); `None` for a word of one script. Latin letters with diacritics count as Latin:
+/// the Azerbaijani ə and the Kazakh ә are one letter to the eye, and a word typed with the
+/// other one is mixed.
 fn mixed_script_reading(word: &str) -> Option<Script> {
     let (mut latin, mut cyrillic, mut all_look_latin) = (0usize, 0usize, true);
     for c in word.chars() {
-        if c.is_ascii_lowercase() {
+        if is_latin_letter(c) {
             latin += 1;
         } else if ('\u{0400}'..='\u{04FF}').contains(&c) {
             cyrillic += 1;
@@ -110,7 +120,14 @@ fn mixed_script_reading(word: &str) -> Option<Script> {
     }
 }
 
-/// Whether a lower-case word holds both plain Latin and Cyrillic letters.
+/// Whether `c` (lower case) is a Latin letter: plain, or with diacritics (Latin-1, Latin
+/// Extended-A and -B, the IPA block that holds ə, Latin Extended Additional).
+fn is_latin_letter(c: char) -> bool {
+    c.is_ascii_lowercase()
+        || (matches!(c, '\u{00C0}'..='\u{02AF}' | '\u{1E00}'..='\u{1EFF}') && c.is_alphabetic())
+}
+
+/// Whether a lower-case word holds both Latin and Cyrillic letters.
 fn is_mixed_script(word: &str) -> bool {
     mixed_script_reading(word).is_some()
 }
@@ -132,6 +149,8 @@ fn cyrillic_look_alike(c: char) -> char {
         't' => 'т',
         'x' => 'х',
         'y' => 'у',
+        // Azerbaijani ə and Kazakh ә.
+        'ə' => 'ә',
         _ => c,
     }
 }
@@ -153,6 +172,7 @@ fn latin_look_alike(c: char) -> char {
         'т' => 't',
         'х' => 'x',
         'у' => 'y',
+        'ә' => 'ə',
         _ => c,
     }
 }
@@ -185,14 +205,23 @@ fn is_word_char(c: char) -> bool {
     }
 }
 
-/// Invisible characters that keep a word whole and are dropped from it: the soft hyphen of
-/// text hyphenated for print (and extracted from PDFs), the zero-width joiners, the word joiner
-/// and a byte-order mark left inside a text.
+/// Characters that keep a word whole and are dropped from it: the soft hyphen of text
+/// hyphenated for print (and extracted from PDFs), the zero-width joiners, the word joiner and
+/// a byte-order mark left inside a text — and, visible but read the same way, the Armenian
+/// emphasis, exclamation and question marks (՛ ՜ ՞), written over the stressed vowel inside
+/// the word they mark: «Ինչպե՞ս» is the word «Ինչպես».
 #[inline]
 fn is_invisible_joiner(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{200C}'
+            | '\u{200D}'
+            | '\u{2060}'
+            | '\u{FEFF}'
+            | '\u{055B}'
+            | '\u{055C}'
+            | '\u{055E}'
     )
 }
 
@@ -819,9 +848,75 @@ impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
     }
 }
 
-/// Words a query may contain that need not appear in a match (Russian and English function
-/// words): "digital literacy for pensioners" finds a text without "for".
+/// Words a query may contain that need not appear in a match (function words of Russian,
+/// English and the members' languages): "digital literacy for pensioners" finds a text without
+/// "for", «цифрлық сауаттылық және зейнеткерлер» one without «және».
 pub fn is_stop_word(folded: &str) -> bool {
+    // Folded as a query word is (ә → а, ү → у, і → и, ə → e, ü → u, ç → c, ı → i …), so
+    // each is written as folding makes it. A word that is also a Russian or English content
+    // word, or another member language's content word once folded, is left out: Tajik «дар»
+    // (Russian "gift"), Belarusian «ад» ("hell"), «да», «па», Tajik «аз», Kyrgyz «жана» (the
+    // Kazakh «жаңа», "new"), Belarusian «з» (the «з» of Russian «з/п»), Romanian «și» ("SI"),
+    // «care» ("care").
+    const MEMBERS: &[&str] = &[
+        // Kazakh: және, мен/бен/пен, үшін, туралы, бойынша, немесе.
+        "жане",
+        "мен",
+        "бен",
+        "пен",
+        "ушин",
+        "туралы",
+        "бойынша",
+        "немесе",
+        // Kyrgyz: менен, үчүн, боюнча.
+        "менен",
+        "учун",
+        "боюнча",
+        // Uzbek, Latin and Cyrillic (учун is the Kyrgyz one): va, uchun, bilan, haqida, yoki,
+        // билан, ҳақида.
+        "va",
+        "uchun",
+        "bilan",
+        "haqida",
+        "yoki",
+        "билан",
+        "хакида",
+        // Azerbaijani: və, üçün, ilə, haqqında.
+        "ve",
+        "ucun",
+        "ile",
+        "haqqinda",
+        // Turkmen: we, üçin, bilen.
+        "we",
+        "ucin",
+        "bilen",
+        // Tajik: ва, барои, бо.
+        "ва",
+        "барои",
+        "бо",
+        // Belarusian (і is и, у and на are Russian's): ці, аб, або, пра.
+        "ци",
+        "аб",
+        "або",
+        "пра",
+        // Armenian: և (folded to եւ; capitals write ԵՎ), ու, կամ, համար, մասին.
+        "եւ",
+        "եվ",
+        "ու",
+        "կամ",
+        "համար",
+        "մասին",
+        // Romanian: pentru, sau, privind.
+        "pentru",
+        "sau",
+        "privind",
+    ];
+    is_russian_or_english_stop_word(folded) || MEMBERS.contains(&folded)
+}
+
+/// [`is_stop_word`] for the two languages Accord stems, whose stemmers can cut a mistyped
+/// word down to one of these (see `plan::collapsed`).
+pub(crate) fn is_russian_or_english_stop_word(folded: &str) -> bool {
     const STOP: &[&str] = &[
         // English
         "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
@@ -946,6 +1041,131 @@ mod tests {
         assert_eq!(fold_word("dжata"), "dжата");
         // A Latin word keeps its letters.
         assert_eq!(tokens("Copy"), vec![(0, "copy".into())]);
+    }
+
+    /// The Azerbaijani ə and the Kazakh ә look alike: typed in a word of the other script, each
+    /// reads as that script's letter, so "Azәrbaycan" with a Cyrillic ә is "Azərbaycan" and
+    /// «мəселе» with a Latin ə is «мәселе». Latin letters with diacritics count as Latin.
+    #[test]
+    fn latin_and_cyrillic_schwa_are_look_alikes() {
+        assert_eq!(fold_word("azərbaycan"), "azerbaycan");
+        assert_eq!(fold_word("azәrbaycan"), "azerbaycan");
+        assert_eq!(tokens("Azәrbaycan")[0], tokens("Azərbaycan")[0]);
+        assert_eq!(fold_word("мәселе"), "маселе");
+        assert_eq!(fold_word("мəселе"), "маселе");
+        assert_eq!(tokens("Мəселе")[0], tokens("Мәселе")[0]);
+        // Three Latin letters, two of them with diacritics, and a Cyrillic і: Latin.
+        assert_eq!(fold_word("üçіn"), "ucin");
+        // Words of one script fold as before.
+        assert_eq!(fold_word("әлем"), "алем");
+        assert_eq!(fold_word("şəhər"), "seher");
+    }
+
+    /// Kazakh Latin of 2018 and Karakalpak write ǵ where others write ğ: both fold to g,
+    /// composed or not.
+    #[test]
+    fn g_with_acute_folds_as_g_with_breve() {
+        assert_eq!(fold_word("ǵarezsizlik"), "garezsizlik");
+        assert_eq!(tokens("Ǵarezsizlik")[0].1, "garezsizlik");
+        assert_eq!(tokens("G\u{0301}arezsizlik")[0].1, "garezsizlik");
+        assert_eq!(fold_word("ğ"), fold_word("ǵ"));
+    }
+
+    /// The Armenian ligature և is the two letters it joins, so «Երևան» and «Երեւան» meet (the
+    /// form as written kept beside); the emphasis, exclamation and question marks written
+    /// inside a word keep it whole and are dropped, as a soft hyphen is.
+    #[test]
+    fn armenian_ligature_and_marks_inside_a_word_read_as_the_plain_word() {
+        assert_eq!(
+            tokens("Երևան"),
+            vec![(0, "երեւան".into()), (0, "երևան".into())]
+        );
+        assert_eq!(tokens("Երեւան"), vec![(0, "երեւան".into())]);
+        assert_eq!(fold_word("և"), "եւ");
+        for marked in ["Ինչպե՞ս", "Ինչպե՛ս", "Ինչպե՜ս"] {
+            assert_eq!(tokens(marked), vec![(0, "ինչպես".into())], "{marked}");
+            assert_eq!(
+                words(marked),
+                vec![(0, marked.len(), "ինչպես".to_string())],
+                "{marked}"
+            );
+        }
+        // A mark outside a word starts none.
+        assert_eq!(tokens("՞ ինչ"), vec![(0, "ինչ".into())]);
+    }
+
+    /// Function words of the members' languages need not be found, as Russian and English ones
+    /// need not, in whatever letters they are typed; words that are content words of Russian,
+    /// English or, folded, another member's language are not among them.
+    #[test]
+    fn members_function_words_are_stop_words_and_content_words_are_not() {
+        for w in [
+            "және",
+            "мен",
+            "бен",
+            "пен",
+            "үшін",
+            "туралы",
+            "бойынша",
+            "немесе",
+            "менен",
+            "үчүн",
+            "боюнча",
+            "va",
+            "uchun",
+            "bilan",
+            "haqida",
+            "yoki",
+            "билан",
+            "ҳақида",
+            "və",
+            "ve",
+            "üçün",
+            "ilə",
+            "haqqında",
+            "we",
+            "üçin",
+            "bilen",
+            "ва",
+            "барои",
+            "бо",
+            "ці",
+            "аб",
+            "або",
+            "пра",
+            "և",
+            "եւ",
+            "ԵՎ",
+            "ու",
+            "կամ",
+            "համար",
+            "մասին",
+            "pentru",
+            "sau",
+            "privind",
+        ] {
+            assert!(is_stop_word(&fold_word(&lowercase(w))), "{w}");
+        }
+        for w in [
+            "дар",
+            "ад",
+            "да",
+            "аз",
+            "па",
+            "жаңа",
+            "жана",
+            "з",
+            "si",
+            "care",
+            "digital",
+            "цифровой",
+        ] {
+            assert!(!is_stop_word(&fold_word(&lowercase(w))), "{w}");
+        }
+        // A mistyped word's stem collapses to the stemmed languages' function words only: the
+        // Russian stem of «боями» is «бо», no Tajik preposition.
+        assert!(is_russian_or_english_stop_word("об"));
+        assert!(!is_russian_or_english_stop_word("бо"));
     }
 
     /// Text decomposed (NFD, as PDFs and some keyboards write it) or hyphenated for print reads

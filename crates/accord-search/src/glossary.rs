@@ -32,23 +32,60 @@ pub struct DirectionNames {
 
 /// Everyday names of the CIS states by ISO code, besides the formal ones a charter gives
 /// ("Беларусь" and "Белоруссия" for «Республика Беларусь», "Kyrgyzstan" for "Kyrgyz Republic"):
-/// what analysts type. Language tag and name.
+/// what analysts type, in Russian, English and the state's own languages (a charter may give
+/// only the first two, and «Қазақстан», "Oʻzbekiston" or "Azərbaycan" fold to no form of
+/// them). Language tag and name; a name is folded as a query word is when it is read, so it
+/// is written as the state writes it.
 pub fn member_short_names(code: &str) -> &'static [(&'static str, &'static str)] {
     match code {
-        "AM" => &[("en", "Armenia"), ("ru", "Армения")],
-        "AZ" => &[("en", "Azerbaijan"), ("ru", "Азербайджан")],
-        "BY" => &[("en", "Belarus"), ("ru", "Беларусь"), ("ru", "Белоруссия")],
-        "KZ" => &[("en", "Kazakhstan"), ("ru", "Казахстан")],
+        "AM" => &[("en", "Armenia"), ("ru", "Армения"), ("hy", "Հայաստան")],
+        "AZ" => &[
+            ("en", "Azerbaijan"),
+            ("ru", "Азербайджан"),
+            ("az", "Azərbaycan"),
+        ],
+        "BY" => &[
+            ("en", "Belarus"),
+            ("ru", "Беларусь"),
+            ("ru", "Белоруссия"),
+            ("be", "Беларусь"),
+        ],
+        "KZ" => &[
+            ("en", "Kazakhstan"),
+            ("ru", "Казахстан"),
+            ("kk", "Қазақстан"),
+            ("kk", "Qazaqstan"),
+        ],
         "KG" => &[
             ("en", "Kyrgyzstan"),
             ("ru", "Кыргызстан"),
             ("ru", "Киргизия"),
+            ("ky", "Кыргызстан"),
+            ("ky", "Кыргыз Республикасы"),
         ],
-        "MD" => &[("en", "Moldova"), ("ru", "Молдова"), ("ru", "Молдавия")],
+        "MD" => &[
+            ("en", "Moldova"),
+            ("ru", "Молдова"),
+            ("ru", "Молдавия"),
+            ("ro", "Moldova"),
+        ],
         "RU" => &[("en", "Russia"), ("ru", "Россия")],
-        "TJ" => &[("en", "Tajikistan"), ("ru", "Таджикистан")],
-        "TM" => &[("en", "Turkmenistan"), ("ru", "Туркменистан")],
-        "UZ" => &[("en", "Uzbekistan"), ("ru", "Узбекистан")],
+        "TJ" => &[
+            ("en", "Tajikistan"),
+            ("ru", "Таджикистан"),
+            ("tg", "Тоҷикистон"),
+        ],
+        "TM" => &[
+            ("en", "Turkmenistan"),
+            ("ru", "Туркменистан"),
+            ("tk", "Türkmenistan"),
+        ],
+        "UZ" => &[
+            ("en", "Uzbekistan"),
+            ("ru", "Узбекистан"),
+            ("uz", "Oʻzbekiston"),
+            ("uz", "Ўзбекистон"),
+        ],
         _ => &[],
     }
 }
@@ -180,5 +217,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 to 6 words"), "{e}");
+    }
+
+    /// A member's own name for its state, as its people type it, names that member and no
+    /// other, read as a query word is read against the words of each member's names
+    /// (`plan::names_member`): «Қазақстан» folds to «казакстан», one letter from
+    /// «казахстан», and "Oʻzbekiston" or "Azərbaycan" to no form of the English names.
+    #[test]
+    fn members_own_names_for_their_state_name_them() {
+        use crate::analysis::{fold_word, words};
+        const CODES: [&str; 10] = ["AM", "AZ", "BY", "KG", "KZ", "MD", "RU", "TJ", "TM", "UZ"];
+        let named = |typed: &str| -> Vec<&'static str> {
+            let query: Vec<String> = words(typed)
+                .into_iter()
+                .map(|(_, _, w)| fold_word(&w))
+                .collect();
+            CODES
+                .into_iter()
+                .filter(|code| {
+                    member_short_names(code)
+                        .iter()
+                        .flat_map(|(_, name)| words(name))
+                        .any(|(_, _, n)| {
+                            let n = fold_word(&n);
+                            query.iter().any(|q| crate::plan::names_member(q, &n))
+                        })
+                })
+                .collect()
+        };
+        for (typed, code) in [
+            ("Қазақстан", "KZ"),
+            ("Қазақстанда", "KZ"),
+            ("Qazaqstan", "KZ"),
+            ("Oʻzbekiston", "UZ"),
+            ("O'zbekiston", "UZ"),
+            ("Ўзбекистон", "UZ"),
+            ("Тоҷикистон", "TJ"),
+            ("Azərbaycan", "AZ"),
+            ("Հայաստան", "AM"),
+            ("Հայաստանի", "AM"),
+            ("Кыргызстан", "KG"),
+            ("Кыргыз", "KG"),
+            ("Беларусь", "BY"),
+            ("Беларусі", "BY"),
+            ("Türkmenistan", "TM"),
+            ("Moldova", "MD"),
+        ] {
+            assert_eq!(named(typed), [code], "{typed}");
+        }
     }
 }

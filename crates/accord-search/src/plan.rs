@@ -47,9 +47,11 @@ const DIRECTION_SCORE: f32 = 0.3;
 const MEMBER_SCORE: f32 = 0.3;
 /// Words of states' formal names that name no state by themselves, in the federation's
 /// languages (folded); a name word that [`names_member`] reads as one of them, or one of them
-/// as it, is left out too ("Republica", "Республикасы").
-const STATE_WORDS: [&str; 16] = [
+/// as it, is left out too ("Republica", "Республикасы"). The Belarusian «Рэспубліка» is listed:
+/// it parts from «республика» at its second letter.
+const STATE_WORDS: [&str; 17] = [
     "республика",
+    "рэспублика",
     "федерация",
     "государство",
     "королевство",
@@ -70,7 +72,7 @@ const STATE_WORDS: [&str; 16] = [
 /// Whether a query word (folded) names the member whose name holds `name` (folded): one word
 /// in another case or form ("Беларуси", "Белоруссии", "Казахстана", "Belarusian"). They agree
 /// on all but the name's last two letters, and on at least five.
-fn names_member(word: &str, name: &str) -> bool {
+pub(crate) fn names_member(word: &str, name: &str) -> bool {
     let common = word
         .chars()
         .zip(name.chars())
@@ -1042,12 +1044,14 @@ fn expand(searcher: &tantivy::Searcher, fields: &[Field], how: Expand<'_>) -> Ve
 /// Whether `stem` is what the stemmer left of a word of `word_chars` letters cut to a function
 /// word, three letters or more shorter: a typo read as an ending ("обьём" → "об"), which
 /// matches the preposition rather than the word typed. A real word's short stem ("going" →
-/// "go", "ушами" → "уш") is its stem, searched as such.
+/// "go", "ушами" → "уш") is its stem, searched as such. Only Russian and English function
+/// words: the stemmers are theirs, and the Russian stem of «боями» is «бо», a real stem that
+/// is also the Tajik «бо» ("with").
 fn collapsed(stem: &str, word_chars: usize) -> bool {
     let stem_chars = stem.chars().count();
     stem_chars < MIN_BEGINNING_CHARS
         && word_chars >= stem_chars + 3
-        && crate::analysis::is_stop_word(stem)
+        && crate::analysis::is_russian_or_english_stop_word(stem)
 }
 
 /// Terms that are `word` less its last one or two letters (at least three remain): the stem a

@@ -261,6 +261,79 @@ fn members_letters_fold_and_the_exact_form_ranks_first() {
     for q in ["O'zbekiston", "Ozbekiston", "O‘zbekiston"] {
         assert_eq!(order(&search(&idx, q)), vec![6], "{q}");
     }
+    // Armenian with and without the ligature և and a question mark over a vowel; a Latin ə
+    // and a Cyrillic ә, each typed in a word of the other script; ǵ typed as g. Found as typed,
+    // not as similar spellings.
+    let spelt = index(vec![
+        same(1, "Երևան"),
+        same(2, "Ինչպե՞ս"),
+        same(3, "Azərbaycan"),
+        same(4, "Мәселе"),
+        same(5, "Ǵárezsizlik"),
+    ]);
+    for (q, n) in [
+        ("Երեւան ", 1),
+        ("Ինչպես ", 2),
+        ("Azәrbaycan ", 3),
+        ("мəселе ", 4),
+        ("garezsizlik ", 5),
+    ] {
+        let r = search(&spelt, q);
+        assert_eq!(order(&r), vec![n], "{q}");
+        assert!(!r.reading.approximate, "{q}");
+    }
+}
+
+/// Function words of the members' languages need not be found, as Russian and English ones
+/// need not: «цифрлық сауаттылық және зейнеткерлер» finds a text without «және»; a query of
+/// them only looks for them, as one of «и» does.
+#[test]
+fn function_words_of_the_members_languages_need_not_be_found() {
+    let rec = |n, lang, title, body| {
+        doc(R {
+            n,
+            lang,
+            title,
+            summary: "",
+            body,
+            tags: &[],
+        })
+    };
+    let idx = index(vec![
+        rec(
+            1,
+            "kk",
+            "Зейнеткерлердің цифрлық сауаттылығы",
+            "Зейнеткерлер цифрлық сауаттылық курстарынан өтті.",
+        ),
+        rec(2, "kk", "Ауыл және қала", "Ауыл және қала тұрғындары."),
+        rec(
+            3,
+            "uz",
+            "Pensionerlar uchun raqamli savodxonlik",
+            "Raqamli savodxonlik kurslari.",
+        ),
+    ]);
+    assert_eq!(
+        order(&search(&idx, "цифрлық сауаттылық және зейнеткерлер ")),
+        vec![1]
+    );
+    assert_eq!(
+        order(&search(&idx, "raqamli savodxonlik va pensionerlar ")),
+        vec![3]
+    );
+    assert_eq!(order(&search(&idx, "және ")), vec![2]);
+    // The live stream reads them the same way.
+    let one = rec(
+        1,
+        "kk",
+        "Зейнеткерлердің цифрлық сауаттылығы",
+        "Зейнеткерлер цифрлық сауаттылық курстарынан өтті.",
+    );
+    assert!(accord_search::doc_matches_text(
+        &one,
+        "цифрлық сауаттылық және зейнеткерлер"
+    ));
 }
 
 #[test]

@@ -1308,6 +1308,77 @@ fn a_member_named_in_a_query_finds_its_records() {
     assert_eq!(members("Uzbekistan"), vec!["UZ".to_string()]);
 }
 
+/// A member's own name for its state («Қазақстан», "Oʻzbekiston", "Azərbaycan", «Հայաստան»),
+/// which folds to no form of the Russian and English names a charter gives, names that member
+/// as «Казахстан» does and finds its records; the Belarusian «Рэспубліка», like «республика»,
+/// names no one.
+#[test]
+fn a_members_own_name_for_its_state_names_it() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let docs = vec![doc(
+        1,
+        "KZ",
+        "skills-programme",
+        &[],
+        "kk",
+        "Цифрлық сауаттылық",
+        "Бағдарлама.",
+        "active",
+    )];
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let mut names: Vec<accord_search::DirectionNames> =
+        ["AM", "AZ", "BY", "KG", "KZ", "MD", "RU", "TJ", "TM", "UZ"]
+            .iter()
+            .map(|c| accord_search::DirectionNames {
+                code: c.to_string(),
+                names: accord_core::devnet::member_name(c),
+            })
+            .collect();
+    // A charter that gives Belarus's name in Belarusian too.
+    for m in names.iter_mut().filter(|m| m.code == "BY") {
+        m.names
+            .insert("be".to_string(), "Рэспубліка Беларусь".to_string());
+    }
+    let mut g = accord_search::Glossary::builtin();
+    g.set_members(names);
+    let searcher = idx.searcher_with(std::sync::Arc::new(g));
+    let found = |text: &str| {
+        let r = searcher
+            .search(&SearchQuery {
+                text: Some(text.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        (
+            r.hits.into_iter().map(|h| h.doc.id).collect::<Vec<_>>(),
+            r.reading.members,
+        )
+    };
+    for (typed, code) in [
+        ("Қазақстан", "KZ"),
+        ("Qazaqstan", "KZ"),
+        ("Oʻzbekiston", "UZ"),
+        ("O'zbekiston", "UZ"),
+        ("Ўзбекистон", "UZ"),
+        ("Тоҷикистон", "TJ"),
+        ("Azərbaycan", "AZ"),
+        ("Հայաստան", "AM"),
+        ("Кыргыз Республикасы", "KG"),
+        ("Кыргызстан", "KG"),
+        ("Рэспубліка Беларусь", "BY"),
+        ("Беларусі", "BY"),
+        ("Türkmenistan", "TM"),
+    ] {
+        assert_eq!(found(typed).1, vec![code.to_string()], "{typed}");
+    }
+    // The member's records are found, though their text does not name it.
+    assert_eq!(found("Қазақстан").0, vec![docs[0].id]);
+    assert_eq!(found("Qazaqstan").0, vec![docs[0].id]);
+    assert_eq!(found("Рэспубліка").1, Vec::<String>::new());
+}
+
 /// An analyst orders by the source document's date (when a law was adopted, not when its record
 /// was shared): latest or earliest first, records without a date after all that have one,
 /// across segments and with words alike, and the same again from the cache.
