@@ -1046,3 +1046,55 @@ async fn a_tag_opens_the_records_with_that_tag_not_a_search_for_its_words() {
     assert!(csv.contains("\"E-Government; pilot\""), "{csv}");
     node.shutdown().await;
 }
+
+/// A hostile member's text cannot reorder or disguise what a record's page shows: a summary,
+/// a body and a link title with a right-to-left override lose it, and a link whose title
+/// reads as one address shows where it really goes. The page names the record by its whole
+/// id whatever the path held around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
+    let tf = TestFed::new(&["KZ", "BY"], 52).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let mut body = tf.fed.record_body(0, "Реестр услуг", now());
+    body.lang = "ru".into();
+    body.title = BTreeMap::from([("ru".to_string(), "Реестр услуг".to_string())]);
+    body.summary = BTreeMap::from([(
+        "ru".to_string(),
+        "Итоги \u{202E}вохинрап\u{202C} за год".to_string(),
+    )]);
+    body.body = BTreeMap::from([(
+        "ru".to_string(),
+        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`".to_string(),
+    )]);
+    body.links = vec![Link {
+        url: "https://egov.kz@evil.example:8443/login".into(),
+        title: Some("https://egov.kz/\u{202E}".into()),
+    }];
+    let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
+    let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
+    assert_eq!(out[0].status, "accepted", "{:?}", out[0]);
+    let id = rec.id().to_string();
+    let (s, html, _) = page(&format!("{base}/records/%20{id}%0A?lang=ru"), "").await;
+    assert_eq!(s, 200);
+    for c in ['\u{202E}', '\u{202C}', '\u{2066}'] {
+        assert!(!html.contains(c), "U+{:04X} reached the page", c as u32);
+    }
+    assert!(
+        html.contains("Итоги вохинрап за год"),
+        "the summary is shown"
+    );
+    assert!(
+        html.contains("(evil.example)"),
+        "the link's real host is shown"
+    );
+    assert!(
+        html.contains(&format!("accord verify {id}.cbor")),
+        "the verify command names the whole id"
+    );
+    assert!(!html.contains(&format!("{id}\n")) && !html.contains(&format!(" {id}.cbor\"")));
+    // A prefix of the id opens the same page, which names the whole id too.
+    let (s, html, _) = page(&format!("{base}/records/{}?lang=ru", &id[..12]), "").await;
+    assert_eq!(s, 200);
+    assert!(html.contains(&format!("accord verify {id}.cbor")));
+}

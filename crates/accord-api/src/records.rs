@@ -811,32 +811,31 @@ pub async fn federation(State(node): State<NodeHandle>) -> Result<axum::Json<Val
 }
 
 pub(crate) async fn federation_value(node: &NodeHandle) -> Result<Value, ApiError> {
-    let v = node
-        .read(|s| {
-            let t = s.trust();
-            let c = t.charter();
-            let entries = |list: &Vec<accord_core::taxonomy::TaxonEntry>| {
-                list.iter().map(|e| json!({"code": e.code, "names": e.names})).collect::<Vec<_>>()
-            };
-            json!({
-                "federation": t.federation().to_string(),
-                "charter_id": t.charter_id().to_string(),
-                "name": c.name,
-                "version": c.version,
-                "created": c.created.to_string(),
-                "threshold": c.threshold,
-                "members": c.members.iter().map(|m| json!({"code": m.code.to_string(), "name": m.name, "root_key": m.root_key.to_string()})).collect::<Vec<_>>(),
-                "taxonomy": {"directions": entries(&c.taxonomy.directions), "kinds": entries(&c.taxonomy.kinds)},
-                "limits": {
-                    "max_object_bytes": c.limits.max_object_bytes,
-                    "max_depth": c.limits.max_depth,
-                    "max_list_len": c.limits.max_list_len,
-                    "max_future_skew_ms": c.limits.max_future_skew_ms,
-                },
-            })
-        })
-        .await?;
-    Ok(v)
+    // The trust view the store thread published with its last commit: every page reads it,
+    // and it must not queue behind a catch-up's group commits on that thread.
+    let t = node.trust();
+    let c = t.charter();
+    let entries = |list: &Vec<accord_core::taxonomy::TaxonEntry>| {
+        list.iter()
+            .map(|e| json!({"code": e.code, "names": e.names}))
+            .collect::<Vec<_>>()
+    };
+    Ok(json!({
+        "federation": t.federation().to_string(),
+        "charter_id": t.charter_id().to_string(),
+        "name": c.name,
+        "version": c.version,
+        "created": c.created.to_string(),
+        "threshold": c.threshold,
+        "members": c.members.iter().map(|m| json!({"code": m.code.to_string(), "name": m.name, "root_key": m.root_key.to_string()})).collect::<Vec<_>>(),
+        "taxonomy": {"directions": entries(&c.taxonomy.directions), "kinds": entries(&c.taxonomy.kinds)},
+        "limits": {
+            "max_object_bytes": c.limits.max_object_bytes,
+            "max_depth": c.limits.max_depth,
+            "max_list_len": c.limits.max_list_len,
+            "max_future_skew_ms": c.limits.max_future_skew_ms,
+        },
+    }))
 }
 
 pub async fn publishers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiError> {

@@ -321,6 +321,13 @@ pub fn display_line(t: &str) -> String {
     cut_chars(&shown(t, true), DOC_TITLE_CHARS)
 }
 
+/// Text of several lines as pages show it (a summary, a paragraph of a body, a retraction's
+/// reason): its line breaks kept, without control, bidirectional-override or noncharacter
+/// characters, so a signed text cannot reorder what a page shows around it.
+pub fn display_text(t: &str) -> String {
+    shown(t, false)
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

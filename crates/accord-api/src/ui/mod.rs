@@ -118,13 +118,29 @@ impl Lang {
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|a| a.to_str().ok())
             .unwrap_or("");
-        for part in accept.split(',') {
-            let tag = part.split(';').next().unwrap_or("").trim().to_lowercase();
-            if tag.starts_with("ru") || tag.starts_with("be") || tag.starts_with("kk") {
-                return (Lang::Ru, false);
-            }
-            if tag.starts_with("en") {
-                return (Lang::En, false);
+        // The reader's languages by their weight (`q`, 1 when not given; 0 is "not this one"),
+        // in the order sent among equals. Russian serves the members' languages the interface
+        // lacks: it is the Commonwealth's working language.
+        let mut wanted: Vec<(String, f32)> = accept
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.split(';');
+                let tag = it.next()?.trim().to_ascii_lowercase();
+                let q = it
+                    .find_map(|p| p.trim().strip_prefix("q=").map(str::to_string))
+                    .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+                (!tag.is_empty() && q > 0.0).then_some((tag, q))
+            })
+            .collect();
+        wanted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (tag, _) in wanted {
+            let primary = tag.split(['-', '_']).next().unwrap_or("");
+            match primary {
+                "ru" | "be" | "kk" | "ky" | "tg" | "uz" | "hy" | "az" | "tk" => {
+                    return (Lang::Ru, false);
+                }
+                "en" => return (Lang::En, false),
+                _ => {}
             }
         }
         (Lang::En, false)
@@ -957,12 +973,15 @@ impl Ctx {
         let f = crate::records::federation_value(node)
             .await
             .unwrap_or_default();
+        // Names as the charter signs them, shown without what would reorder the text around
+        // them (a member's name ending in a right-to-left override).
         let pick = |v: &serde_json::Value, fallback: &str| {
-            v[lang.code()]
-                .as_str()
-                .or_else(|| v["en"].as_str())
-                .unwrap_or(fallback)
-                .to_string()
+            accord_search::display_line(
+                v[lang.code()]
+                    .as_str()
+                    .or_else(|| v["en"].as_str())
+                    .unwrap_or(fallback),
+            )
         };
         let mut names = BTreeMap::new();
         for list in ["directions", "kinds"] {
@@ -986,7 +1005,7 @@ impl Ctx {
             set_lang,
             names,
             members,
-            fed_name: f["name"].as_str().unwrap_or("Accord").to_string(),
+            fed_name: accord_search::display_line(f["name"].as_str().unwrap_or("Accord")),
             this_member: status
                 .as_ref()
                 .map(|s| s.member.clone())
@@ -1210,7 +1229,12 @@ pub(crate) fn markdown(src: &str) -> Markup {
             }
         })
         .map(|ev| match ev {
-            Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+            // Raw HTML is text; no text keeps a character that reorders what follows it.
+            Event::Html(h) | Event::InlineHtml(h) => {
+                Event::Text(accord_search::display_text(&h).into())
+            }
+            Event::Text(t) => Event::Text(accord_search::display_text(&t).into()),
+            Event::Code(t) => Event::Code(accord_search::display_text(&t).into()),
             Event::Start(Tag::Link {
                 link_type,
                 dest_url,
@@ -1324,6 +1348,9 @@ details.more > summary::-webkit-details-marker { display:none; }
 details.more[open] > summary { display:none; }
 .member { display:inline-flex; align-items:baseline; gap:4px; border:1px solid hsl(var(--h) 45% 40%); background:hsl(var(--h) 70% 94%); color:var(--fg); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; white-space:nowrap; }
 .member abbr { font-weight:700; text-decoration:none; letter-spacing:.02em; }
+/* Signed text keeps its direction inside its own box: an Arabic-script name or a stray mark
+   cannot reorder the badges and dates beside it. */
+.member, .badge, .snippet, .body p, .mname { unicode-bidi:isolate; }
 .snippet { margin:var(--s1) 0 0; } .snippet b { background:var(--mark); font-weight:600; }
 .didyoumean { font-size:1.05rem; }
 .chips { display:flex; flex-wrap:wrap; gap:6px; list-style:none; padding:0; margin:var(--s2) 0; align-items:center; }
@@ -1561,6 +1588,37 @@ impl crate::exports::CsvNames for Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interface_language_follows_the_readers_weights_and_serves_members_in_russian() {
+        let lang = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_LANGUAGE, accept.parse().unwrap());
+            Lang::detect(&[], &h).0
+        };
+        // The members' languages the interface lacks read Russian, the Commonwealth's own.
+        for accept in [
+            "ky-KG",
+            "tg",
+            "uz-Latn-UZ",
+            "hy-AM,en;q=0.5",
+            "az",
+            "tk-TM",
+            "kk",
+            "be",
+        ] {
+            assert_eq!(lang(accept), Lang::Ru, "{accept}");
+        }
+        // By weight, not by place; a language refused with q=0 is never taken.
+        assert_eq!(lang("ru;q=0.3, en;q=0.9"), Lang::En);
+        assert_eq!(lang("en;q=0, ru"), Lang::Ru);
+        assert_eq!(lang("de-DE, en-GB;q=0.8, ru;q=0.7"), Lang::En);
+        // Neither, nor anything readable: English.
+        assert_eq!(lang("de, fr;q=0.5"), Lang::En);
+        assert_eq!(lang("ru;q=abc"), Lang::En);
+        // "eng" or "rus" are no tags of those languages' two-letter codes.
+        assert_eq!(lang("rus"), Lang::En);
+    }
 
     #[test]
     fn a_time_ago_reads_in_its_largest_unit_with_the_right_word() {

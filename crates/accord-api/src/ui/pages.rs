@@ -616,6 +616,19 @@ async fn record_named(node: &NodeHandle, query: &str) -> Option<String> {
     Some(oid.to_string())
 }
 
+/// The host an http(s) link goes to, as a reader should judge it: after any user part
+/// (`https://egov.kz@evil.example/` goes to *evil.example*), without port or path.
+fn link_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !host.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    accord_search::display_line(&host.to_ascii_lowercase())
+}
+
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
@@ -715,9 +728,11 @@ pub async fn record(
             && let accord_core::Object::Record(r) = sv.object
         {
             let (t, in_lang) = match r.title.get(lang.code()) {
-                Some(t) => (t.clone(), lang.code().to_string()),
+                Some(t) => (accord_search::display_line(t), lang.code().to_string()),
                 None => (
-                    r.title.get(&r.lang).cloned().unwrap_or_default(),
+                    accord_search::display_line(
+                        r.title.get(&r.lang).map(String::as_str).unwrap_or_default(),
+                    ),
                     r.lang.clone(),
                 ),
             };
@@ -790,7 +805,7 @@ pub async fn record(
                         // Who: the record's author, or the member's root key (PROTOCOL.md §4.6).
                         @if text(r, "signer") == text(p, "signer") { " " (lang.t("retracted_by_author")) }
                         @else if text(r, "signer") == text(p, "member_root_key") { " " (lang.t("retracted_by_root")) }
-                        @if !text(r, "reason").is_empty() { ": " (lang.quote(text(r, "reason"))) }
+                        @if !text(r, "reason").is_empty() { ": " (lang.quote(&accord_search::display_line(text(r, "reason")))) }
                         "."
                     }
                 }
@@ -826,7 +841,7 @@ pub async fn record(
                 }
             }
             @let summary = pick("summary");
-            @if !summary.is_empty() { p lang=(shown) { em { (summary) } } }
+            @if !summary.is_empty() { p lang=(shown) { em { (accord_search::display_text(&summary)) } } }
             div.body lang=(shown) { (rendered) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
                 p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str).take(accord_search::DOC_TAGS).map(accord_search::clean_tag).filter(|t| !t.trim().is_empty()) { a.badge href=(format!("/?{}", qs(&[("tag".to_string(), t.clone())]))) { (t) } " " } }
@@ -836,7 +851,9 @@ pub async fn record(
                 ul { @for l in links {
                     @let url = text(l, "url");
                     @let safe = url.starts_with("https://") || url.starts_with("http://");
-                    li { @if safe { a href=(url) rel="noopener noreferrer nofollow" { (l["title"].as_str().unwrap_or(url)) } } @else { (url) } }
+                    // The title as signed, and where the link goes: a title that reads as
+                    // another address cannot pass for it.
+                    li { @if safe { a href=(url) rel="noopener noreferrer nofollow" { (accord_search::display_line(l["title"].as_str().unwrap_or(url))) } " " span.meta { "(" (link_host(url)) ")" } } @else { (accord_search::display_line(url)) } }
                 } }
             }
             @if let Some(att) = v["attachments"].as_array().filter(|a| !a.is_empty()) {
@@ -872,7 +889,7 @@ pub async fn record(
                         li { (lang.t("superseded_by")) ": " (edition(s)) }
                     }
                     @for r in &retracted_by {
-                        li { (lang.t("retracted_by")) " " (when(text(r, "created"))) ": " (text(r, "reason")) }
+                        li { (lang.t("retracted_by")) " " (when(text(r, "created"))) ": " (accord_search::display_line(text(r, "reason"))) }
                     }
                 }
             }
@@ -1807,7 +1824,7 @@ pub async fn health(
                                     (lang.time(t, true))
                                     @if let Some(s) = n.seconds_since { br; span.meta { (lang.ago(s)) } }
                                 } }
-                                td data-label=(lang.t("version")) { @if let Some(sw) = &n.software { (sw) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
+                                td data-label=(lang.t("version")) { @if let Some(sw) = &n.software { (accord_search::display_line(sw)) } @if let Some(p) = &n.protocol { br; span.meta { (lang.t("protocol")) " " (p) } } }
                                 td data-label=(lang.t("charter")) { @if let Some(v) = n.charter_version {
                                     "v" (v)
                                     @if n.charter_matches == Some(false) { " " span.state.bad { (lang.t("charter_mismatch")) } }
