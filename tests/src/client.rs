@@ -59,9 +59,10 @@ impl Client {
         r.text().await.map_err(transport)
     }
 
-    /// `GET /v1/blobs/{id}`: An attachment file this node holds, by its SHA-256: always a download (Content-Disposition: attachment with the record's file name, X-Content-Type-Options: nosniff, a sandboxing Content-Security-Policy, a media type from a list of document types, else application/octet-stream). One byte range per request (`Range: bytes=a-b`, 206; 416 when outside the file). 404 when not held.
-    pub async fn get_v1_blobs_id(&self, id: &str) -> Result<Vec<u8>, Error> {
+    /// `GET /v1/blobs/{id}`: An attachment file this node holds, by its SHA-256: always a download (Content-Disposition: attachment with the record's file name, X-Content-Type-Options: nosniff, a sandboxing Content-Security-Policy, a media type from a list of document types, else application/octet-stream). One byte range per request (`Range: bytes=a-b`, 206; 416 when outside the file). 404 when not held. With `record`, named as that record names it (a record page's link does so; otherwise the name of the first record this node stored that names the file).
+    pub async fn get_v1_blobs_id(&self, id: &str, query: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
         let req = self.http.get(format!("{}/v1/blobs/{}", self.base, id));
+        let req = req.query(query);
         let req = req.header("accept", "application/octet-stream");
         let r = check(req.send().await.map_err(transport)?).await?;
         r.bytes().await.map(|b| b.to_vec()).map_err(transport)

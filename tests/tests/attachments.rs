@@ -1341,3 +1341,53 @@ async fn files_only_retracted_records_name_are_no_longer_waited_for() {
     assert_eq!(backlog().await, 1.0);
     c.shutdown().await;
 }
+
+/// A hostile member that names a file first (a document others will attach) cannot name it
+/// for every member's readers: a record's page downloads the file under the name that record
+/// gives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_downloads_under_the_name_its_record_gives_it() {
+    let tf = TestFed::new(&["KZ", "BY"], 69).unwrap();
+    let (a, plan) = holding_the_plan(config(&tf, 0, vec![])).await;
+    let mut hostile = plan.clone();
+    hostile.name = "do-not-open.docx".into();
+    let first = record_with(&tf, 1, "Named first", &[hostile]);
+    let second = record_with(&tf, 0, "The plan", std::slice::from_ref(&plan));
+    for r in [&first, &second] {
+        let out = a.submit(vec![r.as_bytes().to_vec()]).await.unwrap();
+        assert_eq!(out[0].status, "accepted", "{out:?}");
+    }
+    let base = serve(&a).await;
+    let (_, detail) =
+        accord_tests::harness::get_json(&base, &format!("/v1/records/{}", second.id())).await;
+    let url = detail["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.contains(&format!("record={}", second.id())), "{url}");
+    let disposition = |url: String| {
+        let url = format!("{base}{url}");
+        async move {
+            let r = accord_tests::http_get(url).await.unwrap();
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .get("content-disposition")
+                    .map(|h| h.to_str().unwrap().to_string())
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let (status, d) = disposition(url).await;
+    assert_eq!(status, 200);
+    assert!(d.contains("filename=\"plan.docx\""), "{d}");
+    let (status, d) = disposition(format!("/v1/blobs/{}?record={}", plan.sha256, first.id())).await;
+    assert_eq!(status, 200);
+    assert!(d.contains("do-not-open.docx"), "{d}");
+    // A record that names no such file is no name for it.
+    let other = record_with(&tf, 0, "No files", &[]);
+    a.submit(vec![other.as_bytes().to_vec()]).await.unwrap();
+    let (status, _) = disposition(format!("/v1/blobs/{}?record={}", plan.sha256, other.id())).await;
+    assert_eq!(status, 400);
+    a.shutdown().await;
+}

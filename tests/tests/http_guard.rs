@@ -1083,3 +1083,46 @@ async fn answers_carry_the_browsers_protections() {
     let (_, h) = get_with(&addr, "/static/app.js", &[]).await;
     assert!(h.get("content-security-policy").is_none());
 }
+
+/// A stop of the server ends its open live streams cleanly (each browser's EventSource comes
+/// back to the restarted node) instead of holding the stop for its whole grace and then cutting
+/// them off mid-response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_ends_its_live_streams_cleanly() {
+    let tf = TestFed::new(&["KZ"], 55).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(accord_api::serve(
+        node.clone(),
+        listener,
+        HttpOptions::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut resp = accord_tests::http()
+        .get(format!("http://{addr}/v1/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    stop.send(()).unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match resp.chunk().await {
+                Ok(Some(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await
+    .expect("the stream never ended");
+    assert!(end.is_ok(), "the stream was cut off, not ended: {end:?}");
+    tokio::time::timeout(Duration::from_secs(60), server)
+        .await
+        .expect("the server never stopped")
+        .unwrap()
+        .unwrap();
+}

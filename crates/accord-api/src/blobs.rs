@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use accord_core::ObjectId;
 use accord_node::NodeHandle;
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -136,27 +136,61 @@ fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
+/// The name and media type record `id` gives file `hash`: 404 when no such record is stored,
+/// 400 when it names no such file.
+async fn name_in_record(
+    node: &NodeHandle,
+    id: &str,
+    hash: ObjectId,
+) -> Result<(String, String), ApiError> {
+    let oid = crate::records::resolve_id(node, id).await?;
+    let Some(stored) = node.get(oid).await? else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("record={oid}: no such record is stored on this node"),
+        ));
+    };
+    let accord_core::Object::Record(r) = stored.object else {
+        return Err(bad(format!("record={oid}: that object is not a record")));
+    };
+    r.attachments
+        .iter()
+        .find(|a| a.sha256 == hash)
+        .map(|a| (a.name.clone(), a.media_type.clone()))
+        .ok_or_else(|| bad(format!("record={oid} names no attachment {hash}")))
+}
+
 pub(crate) async fn get_blob(
     State(node): State<NodeHandle>,
     Path(hash): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let hash = hash_of(&hash)?;
+    // Named as the record it is downloaded from names it: one member's record naming a file
+    // first (a law's PDF others attach later) must not name it for every member's readers.
+    let named_by = match params.iter().find(|(k, _)| k == "record") {
+        Some((_, id)) => Some(name_in_record(&node, id, hash).await?),
+        None => None,
+    };
     let Some(view) = node.blob(hash).await else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("attachment {hash} is not held by this node"),
         ));
     };
-    let (name, media) = view.meta.as_ref().map_or_else(
-        || {
+    let (name, media) = named_by
+        .or_else(|| {
+            view.meta
+                .as_ref()
+                .map(|m| (m.name.clone(), m.media_type.clone()))
+        })
+        .unwrap_or_else(|| {
             (
                 format!("{hash}.bin"),
                 "application/octet-stream".to_string(),
             )
-        },
-        |m| (m.name.clone(), m.media_type.clone()),
-    );
+        });
     let size = view.size;
     let (status, start, end) = match range(&headers, size) {
         Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),

@@ -188,9 +188,10 @@ pub fn write_named_csv(
                     a.iter()
                         .map(|f| {
                             format!(
-                                "{} {base}/v1/blobs/{}",
+                                "{} {base}/v1/blobs/{}?record={}",
                                 list_item(f["name"].as_str().unwrap_or("")),
-                                f["sha256"].as_str().unwrap_or("")
+                                f["sha256"].as_str().unwrap_or(""),
+                                text("id")
                             )
                         })
                         .collect::<Vec<_>>()
@@ -803,7 +804,7 @@ mod tests {
             "{row}"
         );
         assert!(
-            row.contains(r#","""a;b.pdf"" http://n/v1/blobs/00","#),
+            row.contains(r#","""a;b.pdf"" http://n/v1/blobs/00?record=ab","#),
             "{row}"
         );
         assert_eq!(super::list_item("plain"), "plain");

@@ -74,8 +74,8 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/v1/blobs/{id}",
-        "An attachment file this node holds, by its SHA-256: always a download (Content-Disposition: attachment with the record's file name, X-Content-Type-Options: nosniff, a sandboxing Content-Security-Policy, a media type from a list of document types, else application/octet-stream). One byte range per request (`Range: bytes=a-b`, 206; 416 when outside the file). 404 when not held.",
-        &[],
+        "An attachment file this node holds, by its SHA-256: always a download (Content-Disposition: attachment with the record's file name, X-Content-Type-Options: nosniff, a sandboxing Content-Security-Policy, a media type from a list of document types, else application/octet-stream). One byte range per request (`Range: bytes=a-b`, 206; 416 when outside the file). 404 when not held. With `record`, named as that record names it (a record page's link does so; otherwise the name of the first record this node stored that names the file).",
+        &["record"],
     ),
     (
         "put",
@@ -131,6 +131,10 @@ fn param_doc(name: &str) -> Value {
         "q" => (
             "Full-text query, read as words (docs/SEARCH.md): Russian and English morphology, other languages by exact words; letters of the members' alphabets fold to plain ones; the last word also matches as a beginning; glossary terms and direction names also search the other language; when exact matches are few, similar spellings too (`reading` says so, `did_you_mean` offers a correction). At most 512 characters.",
             json!({"type": "string", "maxLength": 512}),
+        ),
+        "record" => (
+            "Id (or prefix of at least 8) of a stored record that names this file: the download takes that record's file name and media type (400 when the record names no such file, 404 when it is not stored).",
+            json!({"type": "string", "pattern": "^[0-9a-fA-F]{8,64}$"}),
         ),
         "member" => (
             "Member code (ISO 3166-1 alpha-2).",

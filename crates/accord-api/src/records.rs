@@ -305,6 +305,7 @@ pub async fn detail(
 /// and whether its text is in search (`text`: `searchable`, `pending`, or `unreadable` with the
 /// reason in `text_error`).
 pub(crate) async fn with_availability(node: &NodeHandle, v: &mut Value) {
+    let record = v["id"].as_str().unwrap_or_default().to_string();
     let Some(list) = v["attachments"].as_array_mut() else {
         return;
     };
@@ -318,7 +319,9 @@ pub(crate) async fn with_availability(node: &NodeHandle, v: &mut Value) {
         let av = node.availability(hash).await;
         a["availability"] = json!(av.as_str());
         if av == accord_node::Availability::Held {
-            a["url"] = json!(format!("/v1/blobs/{hash}"));
+            // Downloaded under the name this record gives it (another record may name the
+            // same file otherwise).
+            a["url"] = json!(format!("/v1/blobs/{hash}?record={record}"));
             if let Some(t) = node.attachment_text(hash).await {
                 a["text"] = json!(t.as_str());
                 if let accord_node::AttachmentText::Unreadable(e) = t {
@@ -747,6 +750,7 @@ fn stream_matches(
 pub(crate) async fn stream(
     State(node): State<NodeHandle>,
     axum::Extension(feed): axum::Extension<StreamFeed>,
+    stopping: Option<axum::Extension<crate::server::ServerStopping>>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -803,6 +807,14 @@ pub(crate) async fn stream(
             }
         },
     );
+    // Ended when the server stops: a client's EventSource comes back to the restarted node.
+    let stopped = async move {
+        match stopping {
+            Some(axum::Extension(s)) => s.stopped().await,
+            None => std::future::pending().await,
+        }
+    };
+    let s = futures::StreamExt::take_until(s, stopped);
     Ok(Sse::new(s).keep_alive(KeepAlive::default()).into_response())
 }
 

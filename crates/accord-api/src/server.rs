@@ -122,6 +122,19 @@ impl Throttle {
     }
 }
 
+/// Turns `true` when the server stops taking connections: see [`serve_router`].
+#[derive(Debug, Clone)]
+pub(crate) struct ServerStopping(pub(crate) watch::Receiver<bool>);
+
+impl ServerStopping {
+    /// Completes once the server stops (never, when it was dropped unstopped).
+    pub(crate) async fn stopped(mut self) {
+        if self.0.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish (for at
 /// most [`SHUTDOWN_GRACE`]).
 pub async fn serve_router(
@@ -132,6 +145,9 @@ pub async fn serve_router(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(opts.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Responses that never end by themselves (live streams) end when the server stops, so
+    // that a stop does not wait out its grace for every open browser tab.
+    let app = app.layer(axum::Extension(ServerStopping(stop_rx.clone())));
     let mut conns = JoinSet::new();
     let mut refused = Throttle::new();
     let mut accept_errors = Throttle::new();

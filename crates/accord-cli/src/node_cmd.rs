@@ -83,13 +83,36 @@ pub async fn run(config: &Path) -> Result<()> {
         let _ = stop_rx.await;
     }));
     wait_for_signal().await;
-    eprintln!("stopping…");
+    eprintln!("stopping… (a second Ctrl-C stops at once)");
     let _ = stop_tx.send(());
-    let _ = api.await;
-    node.shutdown().await;
+    let stopping = async {
+        let _ = api.await;
+        node.shutdown().await;
+    };
+    // Stopping at once loses nothing acknowledged (each acknowledgement followed its flush);
+    // the search index catches up from its last commit at the next start.
+    tokio::select! {
+        () = stopping => {}
+        () = wait_for_signal() => {
+            eprintln!("stopped at once, on a second signal: the next start indexes what the search index had not committed");
+            std::process::exit(130);
+        }
+        () = tokio::time::sleep(STOP_DEADLINE) => {
+            eprintln!(
+                "not stopped within {} s (a merge of the search index, a disk that does not answer): stopped at once; the next start indexes what was not committed",
+                STOP_DEADLINE.as_secs()
+            );
+            std::process::exit(1);
+        }
+    }
     eprintln!("stopped");
     Ok(())
 }
+
+/// How long a stop may take before the process ends anyway: within systemd's
+/// `TimeoutStopSec=60s` (deploy/accord.service) and the compose file's `stop_grace_period`,
+/// so the node ends itself, saying why, before it is killed.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(50);
 
 /// This program, which extracts attachments' text as `accord extract-text` in a child process.
 pub fn own_program() -> Result<std::path::PathBuf> {

@@ -597,6 +597,54 @@ fn restart_keeps_every_object() {
     }
 }
 
+/// A stop that waits (here for a request whose body never comes, which the API lets finish for
+/// its grace) ends at once on a second signal, saying so, and the next start has everything.
+#[test]
+fn a_second_signal_ends_a_waiting_stop_at_once() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let base = free_base_port();
+    let fed = devnet(t.path(), "KZ", base);
+    let config = fed.join("KZ/node.toml");
+    let http = Http::new();
+    let mut node = Node::start(&config, base + 1, &t.path().join("run1.log"));
+    node.wait_up(&http);
+    // A submission whose body never arrives: the stop waits for it.
+    let mut held = std::net::TcpStream::connect(("127.0.0.1", base + 1)).unwrap();
+    held.write_all(
+        b"POST /v1/objects HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/cbor\r\ncontent-length: 1000\r\n\r\n",
+    )
+    .unwrap();
+    sigterm(node.proc.pid());
+    let end = Instant::now() + DEADLINE;
+    while !node.log().contains("stopping") {
+        assert!(
+            Instant::now() < end,
+            "no `stopping` in the log:\n{}",
+            node.log()
+        );
+        std::thread::sleep(POLL);
+    }
+    assert!(
+        node.proc.exited().is_none(),
+        "the stop did not wait:\n{}",
+        node.log()
+    );
+    sigterm(node.proc.pid());
+    let st = node
+        .proc
+        .wait_deadline(DEADLINE)
+        .expect("no exit after the second signal");
+    assert_eq!(st.code(), Some(130), "{}", node.log());
+    assert!(node.log().contains("stopped at once"), "{}", node.log());
+    drop(held);
+    drop(node);
+    let mut node = Node::start(&config, base + 1, &t.path().join("run2.log"));
+    node.wait_up(&http);
+    let (st, log) = node.stop();
+    assert!(st.success(), "{log}");
+}
+
 #[test]
 fn sigterm_during_ingest_loses_no_acknowledged_object() {
     const RECORDS: usize = 300;

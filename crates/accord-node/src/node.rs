@@ -1726,6 +1726,9 @@ async fn event_loop(
             _ => {}
         }
     }
+    // The validations, sessions and answers under way are cut short: nothing acknowledged
+    // depends on them (an ingest's store stage runs on a task of its own, and gossip not yet
+    // judged is neither stored nor acknowledged; peers and reconciliation carry it again).
     work.shutdown().await;
 }
 
