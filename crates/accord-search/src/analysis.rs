@@ -929,6 +929,104 @@ pub(crate) fn is_russian_or_english_stop_word(folded: &str) -> bool {
     STOP.contains(&folded)
 }
 
+/// The least letters of a query word whose other forms are searched in the fields of the
+/// languages Accord does not stem ([`inflection_base`]), and the least its base keeps once
+/// its endings are cut. Four would keep more bases («жүйе» of «жүйелер»), but a base of four
+/// letters begins too many other words of an agglutinative language: «қала» (city) begins
+/// «қалай» (how) and «қалау» (wish), «ауыл» (village) «ауылшаруашылығы» (agriculture), Uzbek
+/// "bosh" (head) "boshqa" (other) and "boshqarma" (administration).
+pub(crate) const MIN_INFLECTED_CHARS: usize = 5;
+
+/// Endings of two letters or more cut from a query word of the members' Turkic languages
+/// (Kazakh, Kyrgyz, Uzbek, Azerbaijani, Turkmen) before the forms of its base are searched
+/// ([`inflection_base`]): plural, genitive, dative, locative, ablative and accusative, and the
+/// third person's possessive. Written folded, as [`fold_word`] makes them (і → и, ң → н,
+/// ғ → г, қ → к, ө → о, ү → у; ı → i, ü → u, ə → e, ň → n), so that one ending serves several
+/// spellings: the Kazakh «нің» and the Kyrgyz «нин» are both "нин", the Azerbaijani "nın" and
+/// "nin" both "nin". A short list on purpose: query words are
+/// mostly in the nominative, the plural or a genitive-possessive pair («мемлекеттік
+/// қызметтер», «білім беру бағдарламасы»), and the forms a record writes are reached from the
+/// base as beginnings, whatever their endings. Not listed: the instrumental «мен/бен/пен»,
+/// which is also a separate word (as Uzbek "bilan" is), and endings of one letter
+/// ([`TURKIC_VOWEL_ENDINGS`]).
+const TURKIC_ENDINGS: &[&str] = &[
+    // Kazakh and Kyrgyz, Cyrillic. Plural (Kyrgyz лор/лөр, дор/дөр, тор/төр too).
+    "лар", "лер", "дар", "дер", "тар", "тер", "лор", "дор", "тор",
+    // Genitive: ның/нің, дың/дің, тың/тің (Kyrgyz нун/нүн, дун/дүн, тун/түн).
+    "нын", "нин", "дын", "дин", "тын", "тин", "нун", "дун", "тун",
+    // Dative: ға/ге, қа/ке, на/не after a possessive (Kyrgyz го/гө, ко/кө).
+    "га", "ге", "ка", "ке", "на", "не", "го", "ко",
+    // Locative: да/де, та/те, нда/нде after a possessive (Kyrgyz до/дө, то/тө).
+    "да", "де", "та", "те", "нда", "нде", "до", "то",
+    // Ablative: дан/ден, тан/тен, нан/нен (Kyrgyz дон/дөн, тон/төн, нон/нөн).
+    "дан", "ден", "тан", "тен", "нан", "нен", "дон", "тон", "нон",
+    // Accusative: ды/ді, ты/ті, ны/ні, and ын/ін after a possessive («қызметін»). Not the
+    // Kyrgyz ду/ту/ну, nor the possessive су: Kazakh verbal nouns end so («көрсету», "to
+    // show", would lose its stem's last letter).
+    "ды", "ди", "ты", "ти", "ны", "ни", "ын", "ин",
+    // Third person's possessive after a vowel: сы/сі.
+    "сы", "си", // Uzbek, Azerbaijani and Turkmen, Latin. Plural: lar, lər, ler.
+    "lar", "ler",
+    // Genitive: Uzbek ning; Azerbaijani nın/nin/nun/nün, ın/in/un/ün; Turkmen nyň/niň, yň/iň.
+    "ning", "nin", "nun", "nyn", "in", "un", "yn",
+    // Dative: Uzbek ga/ka/qa; Azerbaijani ya/yə; Turkmen ga/ge, na/ne after a possessive.
+    "ga", "ge", "ka", "qa", "ya", "ye", "na", "ne",
+    // Locative: da/də, ta/tə; Turkmen nda/nde after a possessive.
+    "da", "de", "ta", "te", "nda", "nde",
+    // Ablative: dan/dən, tan/tən; Turkmen ndan/nden after a possessive.
+    "dan", "den", "tan", "ten", "ndan", "nden",
+    // Accusative: Uzbek ni; Azerbaijani nı/ni, nu/nü; Turkmen ny/ni.
+    "ni", "nu", "ny",
+    // Third person's possessive after a vowel: Uzbek si; Azerbaijani sı/si, su/sü; Turkmen sy/si.
+    "si", "su", "sy",
+];
+
+/// Endings of one letter: the third person's possessive after a consonant (Kazakh ы/і, Uzbek
+/// and Azerbaijani i/ı, Turkmen y/i). Cut only with an ending of [`TURKIC_ENDINGS`] before or
+/// after it («қызметтері» → «қызметтер» → «қызмет», «мектептерінде» → «мектептері» →
+/// «мектептер»):
+/// alone, a final vowel ends too many words that are no possessive (Russian «информации»,
+/// Uzbek "tizimi" and "hokimi" alike).
+const TURKIC_VOWEL_ENDINGS: &[char] = &['ы', 'и', 'i', 'y'];
+
+/// `word` less its longest ending of [`TURKIC_ENDINGS`] that leaves [`MIN_INFLECTED_CHARS`]
+/// letters, if one does.
+fn cut_ending(word: &str) -> Option<&str> {
+    TURKIC_ENDINGS
+        .iter()
+        .filter_map(|e| word.strip_suffix(*e))
+        .filter(|rest| rest.chars().count() >= MIN_INFLECTED_CHARS)
+        .min_by_key(|rest| rest.len())
+}
+
+/// `word` less a final vowel of [`TURKIC_VOWEL_ENDINGS`], if [`MIN_INFLECTED_CHARS`] letters
+/// remain.
+fn cut_vowel(word: &str) -> Option<&str> {
+    let rest = word.strip_suffix(|c: char| TURKIC_VOWEL_ENDINGS.contains(&c))?;
+    (rest.chars().count() >= MIN_INFLECTED_CHARS).then_some(rest)
+}
+
+/// The base whose forms a query word (folded, as [`fold_word`] makes it) is also searched by
+/// in the fields of the languages Accord does not stem (light inflection, at query time):
+/// the word less at most two endings of the members' Turkic languages, longest first
+/// («қызметтерді» → «қызметтер» → «қызмет», «бағдарламалар» → «бағдарлама»,
+/// "xizmatlari" → "xizmatlar" → "xizmat"), or the word itself when none is cut (an Armenian
+/// or Belarusian word, a Kazakh «мемлекеттік»). `None` for a function word, a word of fewer
+/// than [`MIN_INFLECTED_CHARS`] letters, and a word with a digit (numbers match as written).
+pub(crate) fn inflection_base(folded: &str) -> Option<String> {
+    if folded.chars().count() < MIN_INFLECTED_CHARS
+        || !folded.chars().all(char::is_alphabetic)
+        || is_stop_word(folded)
+    {
+        return None;
+    }
+    let base = match cut_ending(folded) {
+        Some(rest) => cut_ending(rest).or_else(|| cut_vowel(rest)).unwrap_or(rest),
+        None => cut_vowel(folded).and_then(cut_ending).unwrap_or(folded),
+    };
+    Some(base.to_string())
+}
+
 /// Markdown as plain text: the words a reader sees, without markup, one line per block.
 pub fn markdown_to_plain(md: &str) -> String {
     use pulldown_cmark::{Event, Parser, TagEnd};

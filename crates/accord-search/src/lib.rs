@@ -1,7 +1,8 @@
 //! `accord-search` owns the full-text index of records: a tantivy index derived from the store
 //! (it can always be rebuilt from it). Text goes to a field per analyser: Russian (`ru`, Snowball
 //! Russian stemmer), English (`en`, Snowball English stemmer) and every other language tag
-//! (lower-cased words, no stemming, so `kk`, `hy`, `be`, `uz`… match exact words). Facets: member,
+//! (lower-cased words, no stemming, so `kk`, `hy`, `be`, `uz`… match exact words, and a query
+//! word the forms of its base: `analysis::inflection_base`). Facets: member,
 //! kind, direction, language, status, publisher, year; `created` is a fast field for ranges and
 //! sorting. Each record's document is stored for its hits; a node keeps the long texts (body,
 //! attachments' text) out of it and gives searchers a [`TextSource`] that reads them from its
@@ -1025,14 +1026,26 @@ pub struct QueryWords {
     needed: Vec<usize>,
     /// The last word, matched also as a beginning while it is being typed.
     partial: Option<usize>,
+    /// Per word, the base whose forms it also matches among the words of the languages Accord
+    /// does not stem (`analysis::inflection_base`), as the search reads it.
+    bases: Vec<Option<String>>,
 }
 
 impl QueryWords {
     pub fn of(text: &str) -> QueryWords {
-        let per_family = Family::ALL
+        let per_family: Vec<Vec<Vec<String>>> = Family::ALL
             .iter()
             .map(|f| plan::analyze_with(&mut analyzer(*f), text))
             .collect();
+        let bases: Vec<Option<String>> = per_family
+            .get(Family::Any as usize)
+            .map(|words| {
+                words
+                    .iter()
+                    .map(|t| t.first().and_then(|t| analysis::inflection_base(t)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let surfaces = analysis::words(text);
         let content: Vec<usize> = (0..surfaces.len())
             .filter(|i| !analysis::is_stop_word(&analysis::fold_word(&surfaces[*i].2)))
@@ -1057,6 +1070,7 @@ impl QueryWords {
             per_family,
             needed,
             partial,
+            bases,
         }
     }
 
@@ -1074,7 +1088,19 @@ impl QueryWords {
                     have.get(at)
                         .is_some_and(|h| h == t || (last && h.starts_with(t.as_str())))
                 })
-            })
+            }) || self.inflected(i, d)
+        })
+    }
+
+    /// Whether a form of word `i`'s base is a word of the record in a language Accord does not
+    /// stem (the base itself, or the first word it begins), as the search finds one.
+    fn inflected(&self, i: usize, d: &DocWords) -> bool {
+        let Some(base) = self.bases.get(i).and_then(Option::as_deref) else {
+            return false;
+        };
+        d.per_family.get(Family::Any as usize).is_some_and(|have| {
+            let at = have.partition_point(|h| h.as_str() < base);
+            have.get(at).is_some_and(|h| h.starts_with(base))
         })
     }
 }

@@ -84,6 +84,13 @@ pub(crate) fn names_member(word: &str, name: &str) -> bool {
 const MAX_EXPANSIONS: usize = 24;
 /// Most completions of the last word searched in an exact (not approximate) reading.
 const MAX_TYPING_EXPANSIONS: usize = 8;
+/// Most forms of a word's base ([`crate::analysis::inflection_base`]) searched in the fields
+/// of the languages Accord does not stem, the most frequent first. [`expand`] gives no more
+/// than [`MAX_EXPANSIONS`]; this bounds the forms whatever that becomes, so that a word whose
+/// base begins many others (a Russian word, which is looked for in those fields too, cut to
+/// «компью» from «компьютеры», or to «казахс» from «Казахстан») adds a bounded number of
+/// terms.
+const MAX_INFLECTIONS: usize = 24;
 const MAX_SCAN: usize = 4096;
 /// A word matching more direction names than this is not specific enough to stand for one.
 const MAX_DIRECTIONS: usize = 2;
@@ -777,11 +784,33 @@ impl<'a> Planner<'a> {
                 let analysed = analyze(self.index, fam, c);
                 expanded.extend(analysed.into_iter().flatten().take(1));
             }
+            // The languages Accord does not stem (Kazakh, Kyrgyz, Uzbek, Azerbaijani, Turkmen,
+            // Armenian …) match other forms of the word too, in every reading, approximate or
+            // not: its base, with the endings of the members' Turkic languages cut, and the
+            // words it begins («қызметтер» finds «қызмет», «қызметтерді», «қызметін»). They
+            // weigh as beginnings, below the word as typed, which ranks first; the word is
+            // still required, through one of its forms. A Russian or English word is looked
+            // for in these fields too, and may begin many of their words: MAX_INFLECTIONS
+            // bounds what it adds.
+            let mut inflected: BTreeSet<String> = BTreeSet::new();
+            if fam == Family::Any
+                && let Some(base) = crate::analysis::inflection_base(folded)
+            {
+                let mut forms = expand(self.searcher, &fields, Expand::Prefix(&base));
+                forms.truncate(MAX_INFLECTIONS);
+                inflected.extend(forms);
+                // The base as a word of its own («қызмет»), which `expand` leaves out.
+                if base != *folded {
+                    inflected.insert(base);
+                }
+            }
+            expanded.extend(inflected.iter().cloned());
             for t in &expanded {
                 if tokens.contains(t) {
                     continue;
                 }
-                let weight = if prefix && t.starts_with(folded.as_str()) {
+                let begins = prefix && t.starts_with(folded.as_str());
+                let weight = if begins || inflected.contains(t) {
                     PREFIX_WEIGHT
                 } else {
                     FUZZY_WEIGHT
@@ -870,12 +899,34 @@ impl<'a> Planner<'a> {
             })
         };
         let own = stems(folded);
+        // Nor is another form of a word of the languages Accord does not stem, one with the
+        // same base («xidmətləri» for «xidmətlər»): the search looks for it already (§3). A
+        // word of Russian or English text is a correction still, whatever its base: «телемедицна»
+        // and «телемедицина» both cut to «телемедиц», and only the second is Russian.
+        let own_base = crate::analysis::inflection_base(folded);
+        let in_stemmed_text = |w: &String| {
+            [Family::Ru, Family::En].iter().any(|fam| {
+                analyze(self.index, *fam, w)
+                    .first()
+                    .and_then(|t| t.first())
+                    .is_some_and(|stem| {
+                        [self.f.head(*fam), self.f.text(*fam)].iter().any(|field| {
+                            self.searcher
+                                .doc_freq(&Term::from_field_text(*field, stem))
+                                .is_ok_and(|n| n > 0)
+                        })
+                    })
+            })
+        };
         let other = |w: &String| {
             fold_word(w) != folded
                 && stems(w)
                     .iter()
                     .zip(&own)
                     .all(|(a, b)| a.is_none() || a != b)
+                && (own_base.is_none()
+                    || crate::analysis::inflection_base(&fold_word(w)) != own_base
+                    || in_stemmed_text(w))
         };
         let russian = is_russian(folded);
         let in_russian_text = |w: &String| {

@@ -1185,3 +1185,129 @@ fn a_real_word_with_a_short_stem_is_searched_by_it() {
     assert_eq!(order(&r), vec![1], "{:?}", r.reading);
     assert_eq!(r.did_you_mean, None);
 }
+
+/// Kazakh text about public services, most records with the query's own form «қызметтер».
+fn kazakh_services() -> SearchIndex {
+    let r = titled;
+    index(vec![
+        r(1, "kk", "Мемлекеттік қызметтер көрсету"),
+        r(2, "kk", "Электрондық қызметтер тізімі"),
+        r(3, "kk", "Ауылдағы қызметтер сапасы"),
+        // Other forms of the word, in newer records (which would come first on a tie).
+        r(4, "kk", "Мемлекеттік қызметтерді көрсету"),
+        r(5, "kk", "Мемлекеттік қызметін көрсету"),
+        // Records of other words.
+        r(6, "kk", "Цифрлық сауаттылық курстары"),
+        r(7, "kk", "Ауыл мектептеріндегі интернет"),
+        r(8, "kk", "Денсаулық сақтау жүйесі"),
+        r(9, "kk", "Ашық деректер порталы"),
+        r(10, "kk", "Электрондық үкімет"),
+    ])
+}
+
+/// The languages Accord does not stem (Kazakh here) match other forms of a word: «қызметтер»
+/// finds «қызметтерді» and «қызметін», ranked after the records with the form typed, although
+/// three of those are found, so no approximate reading would have added them; and the words
+/// of a longer query are all still required.
+#[test]
+fn a_kazakh_word_finds_its_other_forms_the_form_typed_first() {
+    let idx = kazakh_services();
+    let r = search(&idx, "қызметтер ");
+    let found = order(&r);
+    assert_eq!(found.len(), 5, "{found:?}");
+    let (mut typed, mut other) = (found[..3].to_vec(), found[3..].to_vec());
+    typed.sort_unstable();
+    other.sort_unstable();
+    assert_eq!((typed, other), (vec![1, 2, 3], vec![4, 5]), "{found:?}");
+    assert!(!r.reading.approximate);
+
+    let r = search(&idx, "мемлекеттік қызметтер көрсету ");
+    let found = order(&r);
+    assert_eq!(found.first(), Some(&1), "{found:?}");
+    let mut all = found.clone();
+    all.sort_unstable();
+    assert_eq!(all, vec![1, 4, 5]);
+    assert!(!r.reading.approximate, "{:?}", r.reading);
+
+    // The live stream reads the query the same way.
+    assert!(accord_search::doc_matches_text(
+        &titled(4, "kk", "Мемлекеттік қызметтерді көрсету"),
+        "мемлекеттік қызметтер көрсету "
+    ));
+    assert!(!accord_search::doc_matches_text(
+        &titled(6, "kk", "Цифрлық сауаттылық курстары"),
+        "қызметтер "
+    ));
+}
+
+/// A word in the plural finds the possessive of its singular («бағдарламалар» →
+/// «бағдарламасы»), and the form found is marked in the snippet.
+#[test]
+fn a_kazakh_plural_finds_the_possessive_and_marks_it() {
+    let r = titled;
+    let idx = index(vec![
+        r(1, "kk", "Цифрлық білім беру бағдарламасы"),
+        r(2, "kk", "Ауыл шаруашылығы"),
+        r(3, "kk", "Ашық деректер порталы"),
+    ]);
+    let found = search(&idx, "бағдарламалар ");
+    assert_eq!(order(&found), vec![1], "{:?}", found.reading);
+
+    let idx = index(vec![doc(R {
+        n: 1,
+        lang: "kk",
+        title: "Халыққа арналған портал",
+        summary: "Мемлекеттік қызметін көрсету тәртібі.",
+        body: "",
+        tags: &[],
+    })]);
+    let r = search(&idx, "қызметтер ");
+    assert_eq!(r.total, 1, "{:?}", r.reading);
+    assert!(
+        r.hits[0].snippet.contains("<b>қызметін</b>"),
+        "{}",
+        r.hits[0].snippet
+    );
+}
+
+/// Uzbek and Azerbaijani (Latin) words find their other forms too ("xizmatlar" finds
+/// "xizmatlari" and "xizmati", "xidmətlər" finds "xidmətləri" and "xidmətin"), and another
+/// form of the word is not offered as its correction.
+#[test]
+fn uzbek_and_azerbaijani_words_find_their_other_forms() {
+    let r = titled;
+    let idx = index(vec![
+        r(1, "uz", "Davlat xizmatlari portali"),
+        r(2, "uz", "Elektron davlat xizmati"),
+        r(3, "az", "Dövlət xidmətləri portalı"),
+        r(4, "az", "Elektron xidmətin keyfiyyəti"),
+    ]);
+    for (q, want) in [("xizmatlar ", vec![1, 2]), ("xidmətlər ", vec![3, 4])] {
+        let r = search(&idx, q);
+        let mut found = order(&r);
+        found.sort_unstable();
+        assert_eq!(found, want, "{q}");
+        assert_eq!(r.did_you_mean, None, "{q}");
+    }
+}
+
+/// Russian is stemmed, not read with the members' endings: «компьютеры» (stem «компьютер»)
+/// finds the records of its stem only, not «компьютеризация» or «компьютерные», which the
+/// beginning «компью» its Turkic reading would make of it begins.
+#[test]
+fn russian_records_gain_no_matches_from_the_members_endings() {
+    let r = titled;
+    let idx = index(vec![
+        r(1, "ru", "Компьютеры в школах"),
+        r(2, "ru", "Новые компьютеры для библиотек"),
+        r(3, "ru", "Компьютеры и планшеты"),
+        r(4, "ru", "Компьютеризация больниц"),
+        r(5, "ru", "Компьютерные классы"),
+    ]);
+    let r = search(&idx, "компьютеры ");
+    let mut found = order(&r);
+    found.sort_unstable();
+    assert_eq!(found, vec![1, 2, 3], "{:?}", r.reading);
+    assert_eq!(r.total, 3);
+    assert!(!r.reading.approximate);
+}
