@@ -4,7 +4,8 @@
 // any page wider than the window. Then, at phone width: the filter panel opens, a CSV export
 // downloads with its byte-order mark, the Atom feed link answers with a feed, a direction
 // chosen from the search box's completions becomes the direction filter, and the live notice
-// says a lost connection is back rather than counting nothing.
+// says a lost connection is back rather than counting nothing. Last, every page under its own
+// Content-Security-Policy: nothing of the node's refused.
 //
 // Usage: node check.mjs <base-url> '<JSON array of paths>'
 // Run by crates/accord-cli/tests/browser.rs; install with `npm ci --prefix tests/browser`.
@@ -121,6 +122,33 @@ for (const [width, height] of [[1366, 900], [360, 780]]) {
       failures.push({ check: 'the live notice after a lost connection', notices });
     await live.close();
   }
+  await context.close();
+}
+// The pages under their own Content-Security-Policy (the checks above inject axe-core, which it
+// refuses, so they bypass it): the browser refuses nothing of the node's own, the search box's
+// completions (a fetch) and the live stream (an EventSource) included.
+{
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  const refused = [];
+  page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) refused.push(m.text()); });
+  let policies = 0;
+  for (const path of paths) {
+    const r = await page.goto(`${base}${path}`, { waitUntil: 'load' });
+    if (r && r.headers()['content-security-policy']) policies += 1;
+  }
+  await page.goto(`${base}/?lang=en`, { waitUntil: 'load' });
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/v1/suggest'), { timeout: 15000 }),
+    page.locator('#q').pressSequentially('divid', { delay: 20 }),
+  ]);
+  const streaming = await page.evaluate(() => new Promise((ok) => {
+    const s = new EventSource('/v1/stream');
+    s.addEventListener('open', () => { s.close(); ok(true); });
+    s.addEventListener('error', () => { s.close(); ok(false); });
+  }));
+  if (refused.length || policies !== paths.length || !streaming)
+    failures.push({ check: 'the pages run under their own Content-Security-Policy', refused, policies, pages: paths.length, streaming });
   await context.close();
 }
 await browser.close();

@@ -271,7 +271,7 @@ async fn idle_slow_and_promising_clients_cannot_exhaust_the_api() {
 
     // A Content-Length that promises more than is sent: 408 once the body timeout passes.
     let mut s = TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"POST /v1/objects HTTP/1.1\r\nhost: x\r\ncontent-type: application/cbor\r\ncontent-length: 1000\r\n\r\nabc")
+    s.write_all(b"POST /v1/objects HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/cbor\r\ncontent-length: 1000\r\n\r\nabc")
         .await
         .unwrap();
     let answer = read_until_closed(&mut s, Duration::from_secs(30))
@@ -298,7 +298,7 @@ async fn idle_slow_and_promising_clients_cannot_exhaust_the_api() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let mut s = TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
             .await
             .unwrap();
         let answer = read_until_closed(&mut s, Duration::from_secs(5))
@@ -454,7 +454,7 @@ async fn stall_both_exports(addr: &str) -> Vec<TcpStream> {
     let mut stalled = Vec::new();
     for path in ["/v1/export", "/export.cbor?member=KZ"] {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
             .await
             .unwrap();
         let mut first = [0u8; 64];
@@ -564,7 +564,7 @@ fn clients_that_never_read_hold_no_thread_of_the_node() {
             } else {
                 format!("/v1/blobs/{}", a.sha256)
             };
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
                 .await
                 .unwrap();
             // The answer has begun (its status line and the first bytes), then nothing more
@@ -658,7 +658,7 @@ async fn submissions_are_read_within_a_budget_of_the_bytes_that_arrived() {
     .await;
     let head = |len: usize| {
         format!(
-            "POST /v1/objects HTTP/1.1\r\nhost: x\r\ncontent-type: application/cbor\r\ncontent-length: {len}\r\nexpect: 100-continue\r\n\r\n"
+            "POST /v1/objects HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/cbor\r\ncontent-length: {len}\r\nexpect: 100-continue\r\n\r\n"
         )
     };
     // The first announces 900 KB, is asked for its body, sends 3 bytes and stalls.
@@ -732,7 +732,7 @@ async fn a_submitter_gone_while_its_objects_wait_keeps_their_room_in_the_budget(
     let mut gone = TcpStream::connect(&addr).await.unwrap();
     gone.write_all(
         format!(
-            "POST /v1/objects HTTP/1.1\r\nhost: x\r\ncontent-type: application/cbor\r\ncontent-length: {}\r\n\r\n",
+            "POST /v1/objects HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/cbor\r\ncontent-length: {}\r\n\r\n",
             first.len()
         )
         .as_bytes(),
@@ -794,7 +794,7 @@ async fn upload_head(addr: &str, len: usize) -> TcpStream {
     let hash = "ab".repeat(32);
     s.write_all(
         format!(
-            "PUT /v1/blobs/{hash} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {len}\r\nexpect: 100-continue\r\n\r\n"
+            "PUT /v1/blobs/{hash} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\ncontent-length: {len}\r\nexpect: 100-continue\r\n\r\n"
         )
         .as_bytes(),
     )
@@ -943,33 +943,33 @@ async fn get_with(
 const BROWSER: (&str, &str) = ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0");
 
 /// A hostile page whose own name its DNS points at the machine of a node bound to loopback
-/// (DNS rebinding) reads nothing: a browser's request for a name not in `api.hosts` is 421,
-/// while addresses, `localhost`, the names listed and clients that are not browsers (the CLI,
-/// Prometheus) are answered.
+/// (DNS rebinding) reads nothing: a request for a name not in `api.hosts` is 421, whatever it
+/// says of itself (a page served over plain HTTP gets no `Sec-Fetch-*` headers, and a script
+/// may set its `User-Agent`), while addresses, `localhost`, the names listed, the CLI (a `Sec-`
+/// header no script may set) and the probes (`/healthz`, `/readyz`, `/metrics`) are answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browsers_request_for_a_name_the_node_was_not_given_is_refused() {
+async fn a_request_for_a_name_the_node_was_not_given_is_refused() {
     let tf = TestFed::new(&["KZ"], 52).unwrap();
     let node = tf.spawn(0, vec![]).await.unwrap();
     let addr = serve_with(
         &node,
         HttpOptions {
-            hosts: vec!["accord.mfa.example.gov".into()],
+            hosts: vec!["accord.mfa.example.gov.".into()],
             ..HttpOptions::default()
         },
     )
     .await;
     let port = addr.rsplit_once(':').unwrap().1.to_string();
     let evil = format!("rebind.evil.example:{port}");
-    for path in ["/v1/export", "/v1/status", "/metrics", "/"] {
-        let (status, _) = get_with(&addr, path, &[BROWSER, ("host", &evil)]).await;
-        assert_eq!(status, 421, "{path} answered a rebound page");
-        let (status, _) = get_with(
-            &addr,
-            path,
-            &[("host", &evil), ("sec-fetch-site", "same-origin")],
-        )
-        .await;
-        assert_eq!(status, 421, "{path} answered a rebound fetch");
+    for path in ["/v1/export", "/v1/status", "/v1/records?q=x", "/"] {
+        for headers in [
+            vec![BROWSER, ("host", evil.as_str())],
+            vec![("host", evil.as_str()), ("user-agent", "x")],
+            vec![("host", evil.as_str())],
+        ] {
+            let (status, _) = get_with(&addr, path, &headers).await;
+            assert_eq!(status, 421, "{path} answered a rebound page: {headers:?}");
+        }
     }
     let (status, h) = get_with(
         &addr,
@@ -989,9 +989,18 @@ async fn a_browsers_request_for_a_name_the_node_was_not_given_is_refused() {
         let (status, _) = get_with(&addr, "/v1/status", &[BROWSER, ("host", &host)]).await;
         assert_eq!(status, 200, "a browser's request for {host}");
     }
-    // A client that is no browser may use whatever name its operator gave it.
-    let (status, _) = get_with(&addr, "/v1/status", &[("host", &evil)]).await;
+    // The CLI, by whatever name its operator gave it; probes by any name.
+    let (status, _) = get_with(
+        &addr,
+        "/v1/status",
+        &[("host", &evil), (accord_api::CLIENT_HEADER, "cli")],
+    )
+    .await;
     assert_eq!(status, 200);
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        let (status, _) = get_with(&addr, probe, &[("host", &evil)]).await;
+        assert_eq!(status, 200, "{probe}");
+    }
 }
 
 /// Another site's page may link to the node, but not frame it, load its files as images or
@@ -1079,7 +1088,7 @@ async fn answers_carry_the_browsers_protections() {
     }
     let (_, h) = get_with(&addr, "/v1/status", &[]).await;
     assert_eq!(h["cache-control"], "private, no-cache");
-    // The script keeps its own caching, and takes no page policy.
+    // The script is no page: it takes no page policy.
     let (_, h) = get_with(&addr, "/static/app.js", &[]).await;
     assert!(h.get("content-security-policy").is_none());
 }

@@ -1065,12 +1065,22 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
     )]);
     body.body = BTreeMap::from([(
         "ru".to_string(),
-        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`".to_string(),
+        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`, [https://egov.kz/](https://evil.example/x) и <https://auto.example/>".to_string(),
     )]);
-    body.links = vec![Link {
-        url: "https://egov.kz@evil.example:8443/login".into(),
-        title: Some("https://egov.kz/\u{202E}".into()),
-    }];
+    body.links = vec![
+        Link {
+            url: "https://egov.kz@evil.example:8443/login".into(),
+            title: Some("https://egov.kz/\u{202E}".into()),
+        },
+        Link {
+            url: "https://evil.example\\@egov.kz/".into(),
+            title: Some("egov.kz".into()),
+        },
+        Link {
+            url: "https://\u{0435}gov.kz/".into(),
+            title: Some("egov.kz".into()),
+        },
+    ];
     let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
     let out = node.submit(vec![rec.as_bytes().to_vec()]).await.unwrap();
     assert_eq!(out[0].status, "accepted", "{:?}", out[0]);
@@ -1084,10 +1094,11 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
         html.contains("Итоги вохинрап за год"),
         "the summary is shown"
     );
-    assert!(
-        html.contains("(evil.example)"),
-        "the link's real host is shown"
-    );
+    // Where each link goes: after a user part or a backslash, a look-alike letter as
+    // punycode, a link of the body too (not an address written as its own text).
+    assert_eq!(html.matches("(evil.example)").count(), 3, "{html}");
+    assert!(html.contains("(xn--gov-"), "{html}");
+    assert!(!html.contains("(egov.kz)") && !html.contains("(auto.example)"));
     assert!(
         html.contains(&format!("accord verify {id}.cbor")),
         "the verify command names the whole id"

@@ -37,7 +37,12 @@ impl Policy {
     pub fn new(origins: &[String], hosts: &[String]) -> Policy {
         Policy {
             origins: Arc::new(origins.to_vec()),
-            hosts: Arc::new(hosts.iter().map(|h| h.to_ascii_lowercase()).collect()),
+            hosts: Arc::new(
+                hosts
+                    .iter()
+                    .map(|h| h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase())
+                    .collect(),
+            ),
         }
     }
 
@@ -64,15 +69,15 @@ impl Policy {
     }
 }
 
-/// Whether a request comes from a web browser: only a browser runs another site's script
-/// against the node (the CLI, Prometheus and curl send none of these).
-fn from_browser(headers: &header::HeaderMap) -> bool {
-    headers.contains_key("sec-fetch-site")
-        || headers.contains_key(header::ORIGIN)
-        || headers
-            .get(header::USER_AGENT)
-            .and_then(|u| u.to_str().ok())
-            .is_some_and(|u| u.starts_with("Mozilla/"))
+/// Whether the Host of a request needs checking: every request's but the CLI's (which sends
+/// [`crate::CLIENT_HEADER`], a `Sec-` header no page's script may set) and the probes'
+/// (`/healthz`, `/readyz`, `/metrics`, which load balancers and Prometheus reach by whatever
+/// name they were given, and which tell a page little). Browsers cannot be told apart by what
+/// they send: a page served over plain HTTP gets no `Sec-Fetch-*` headers, and a script may
+/// set its own `User-Agent`.
+fn host_checked(headers: &header::HeaderMap, path: &str) -> bool {
+    !headers.contains_key(crate::CLIENT_HEADER)
+        && !matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
 /// The last minute (since the epoch) a refused host name was logged: at most one line a minute.
@@ -88,11 +93,11 @@ fn misdirected(host: &str, wants_html: bool) -> Response {
     if HOST_WARNED.swap(minute, Ordering::Relaxed) != minute {
         tracing::warn!(
             host = %host.chars().take(255).collect::<String>(),
-            "a browser's request for a host name not in api.hosts was refused (421); add the name if the node is reached by it"
+            "a request for a host name not in api.hosts was refused (421); add the name if the node is reached by it"
         );
     }
     let message = format!(
-        "this node does not answer browsers for the host name {host:?}: its operator lists the names it is reached by in api.hosts (localhost and IP addresses are always answered)"
+        "this node does not answer for the host name {host:?}: its operator lists the names it is reached by in api.hosts (localhost and IP addresses are always answered, and the accord command-line tool by any name)"
     );
     if wants_html {
         let page = maud::html! {
@@ -102,7 +107,7 @@ fn misdirected(host: &str, wants_html: bool) -> Response {
                 body {
                     p { (message) }
                     p lang="ru" {
-                        "Этот узел не отвечает браузерам по имени «" (host) "». Его администратор перечисляет имена, по которым к узлу обращаются, в api.hosts (localhost и IP-адреса отвечают всегда)."
+                        "Этот узел не отвечает по имени «" (host) "». Его администратор перечисляет имена, по которым к узлу обращаются, в api.hosts (по localhost и IP-адресам узел отвечает всегда)."
                     }
                 }
             }
@@ -174,7 +179,7 @@ pub async fn guard(State(policy): State<Policy>, req: Request, next: Next) -> Re
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
 
     let mut resp = if let Some(h) = host.as_deref()
-        && from_browser(req.headers())
+        && host_checked(req.headers(), &path)
         && !policy.host_allowed(h)
     {
         let wants_html = req

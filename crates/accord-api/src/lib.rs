@@ -36,6 +36,11 @@ use tokio::net::TcpListener;
 
 /// Largest submission body (one object or an array of them).
 pub const MAX_SUBMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The header the `accord` command-line tool sends with every request (`Sec-Accord-Client`):
+/// no web page's script may set a header named `Sec-…`, so a request carrying it is no page's,
+/// and is answered by any host name (see `api.hosts`).
+pub const CLIENT_HEADER: &str = "sec-accord-client";
 /// Largest upload of an attachment file the router reads (the charter's per-file limit is
 /// checked too, and is usually lower).
 pub const MAX_BLOB_UPLOAD_BYTES: usize = 1 << 30;

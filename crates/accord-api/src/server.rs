@@ -32,7 +32,7 @@ pub struct HttpOptions {
     pub body_timeout: Duration,
     /// Origins whose web pages may call the API (none by default).
     pub cors_origins: Vec<String>,
-    /// Host names browsers may reach the node by, beyond `localhost` and IP addresses (see
+    /// Host names the node may be reached by, beyond `localhost` and IP addresses (see
     /// `api.hosts`).
     pub hosts: Vec<String>,
     /// How long a streamed export's client may read nothing before the export ends and its

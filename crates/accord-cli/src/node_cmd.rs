@@ -54,6 +54,7 @@ pub fn reindex(config: &Path) -> Result<()> {
 
 /// `accord run --config FILE`: runs the node until SIGINT or SIGTERM.
 pub async fn run(config: &Path) -> Result<()> {
+    let mut signals = StopSignals::new();
     let mut cfg = NodeConfig::load(config, &env_pairs())?;
     cfg.attachments.extractor = Some(own_program()?);
     raise_open_file_limit();
@@ -82,7 +83,7 @@ pub async fn run(config: &Path) -> Result<()> {
     let api = tokio::spawn(accord_api::serve(node.clone(), listener, http, async {
         let _ = stop_rx.await;
     }));
-    wait_for_signal().await;
+    signals.next().await;
     eprintln!("stopping… (a second Ctrl-C stops at once)");
     let _ = stop_tx.send(());
     let stopping = async {
@@ -93,7 +94,7 @@ pub async fn run(config: &Path) -> Result<()> {
     // the search index catches up from its last commit at the next start.
     tokio::select! {
         () = stopping => {}
-        () = wait_for_signal() => {
+        () = signals.next() => {
             eprintln!("stopped at once, on a second signal: the next start indexes what the search index had not committed");
             std::process::exit(130);
         }
@@ -127,6 +128,42 @@ pub fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+}
+
+/// SIGINT and SIGTERM, listened for from the start: a second signal sent while the first is
+/// being handled is kept for the next wait, not lost between two listeners.
+struct StopSignals {
+    #[cfg(unix)]
+    both: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                both: signal(SignalKind::interrupt())
+                    .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                    .ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.both {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        wait_for_signal().await;
     }
 }
 
@@ -190,7 +227,15 @@ pub(crate) fn client_with_timeout(timeout: Option<std::time::Duration>) -> Resul
     let _ = rustls::crypto::ring::default_provider().install_default();
     let extra = extra_roots()?;
     let builder = |system_store: bool| {
+        // Says it is no web page's script (no script may set a `Sec-` header), so the node
+        // answers it by whatever name `--node` gives, as it does browsers only for `api.hosts`.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            accord_api::CLIENT_HEADER,
+            reqwest::header::HeaderValue::from_static("cli"),
+        );
         let mut b = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(std::time::Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
                 let to = attempt.url().to_string();

@@ -152,12 +152,11 @@ pub struct ApiConfig {
     /// Empty (the default): no cross-origin access at all.
     #[serde(default)]
     pub cors_origins: Vec<String>,
-    /// Host names a browser reaches this node's pages by (`accord.mfa.example.gov`: the name a
-    /// reverse proxy passes on in `Host`). A browser's request for any other name is refused
-    /// (421): a hostile web page whose own name it points at this machine (DNS rebinding)
-    /// could read the node otherwise. `localhost` and IP addresses are always answered, and
-    /// clients that are not browsers (the CLI, Prometheus, curl) are answered whatever name
-    /// they use.
+    /// Host names this node is reached by (`accord.mfa.example.gov`: the name a reverse proxy
+    /// passes on in `Host`). A request for any other name is refused (421): a hostile web page
+    /// whose own name it points at this machine (DNS rebinding) could read the node otherwise.
+    /// `localhost` and IP addresses are always answered, and so are the `accord` tool by any
+    /// name and `/healthz`, `/readyz` and `/metrics`.
     #[serde(default)]
     pub hosts: Vec<String>,
 }

@@ -1159,14 +1159,20 @@ impl NodeHandle {
         rx.await.map_err(|_| self.store_gone())
     }
 
-    /// Why a job of the store thread went unanswered: the node stopping, or the thread ended
-    /// by a panic while it was not (then the client reads that the node must be restarted,
-    /// not that it is shutting down).
+    /// Why a job of the store thread went unanswered: the node stopping; the thread ended by a
+    /// panic while it was not (then the client reads that the node must be restarted, not that
+    /// it is shutting down); or, the thread going on, a read of the store that panicked.
     fn store_gone(&self) -> NodeError {
-        match self.stopped_part() {
-            Some(why) => NodeError::Store(why),
-            None => NodeError::Stopped,
+        if let Some(why) = self.stopped_part() {
+            return NodeError::Store(why);
         }
+        if *self.inner.shutdown.borrow() {
+            return NodeError::Stopped;
+        }
+        NodeError::Store(
+            "the store could not answer this request (a read that failed; its panic is in the log)"
+                .into(),
+        )
     }
 
     /// A stored object with its derived status.

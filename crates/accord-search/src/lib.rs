@@ -322,11 +322,19 @@ pub fn display_line(t: &str) -> String {
     cut_chars(&shown(t, true), DOC_TITLE_CHARS)
 }
 
-/// Text of several lines as pages show it (a summary, a paragraph of a body, a retraction's
-/// reason): its line breaks kept, without control, bidirectional-override or noncharacter
-/// characters, so a signed text cannot reorder what a page shows around it.
+/// Text of several lines as pages show it (a summary, a paragraph of a body): its line
+/// breaks kept, without control, bidirectional-control or noncharacter characters, so a signed
+/// text cannot reorder what a page shows around it. Unlike [`display_line`], the zero-width
+/// joiner and non-joiner stay: running text needs them (emoji sequences, the scripts that
+/// join letters).
 pub fn display_text(t: &str) -> String {
-    shown(t, false)
+    t.chars()
+        .filter(|c| {
+            !(matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FDD0}'..='\u{FDEF}')
+                || (*c as u32) & 0xFFFE == 0xFFFE
+                || (c.is_control() && !matches!(c, '\n' | '\t')))
+        })
+        .collect()
 }
 
 fn is_zero(n: &u64) -> bool {

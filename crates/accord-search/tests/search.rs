@@ -1452,3 +1452,14 @@ fn records_are_ordered_by_their_documents_date_with_undated_ones_last() {
         }
     }
 }
+
+/// Running text (a summary, a body) keeps its lines and the joiners its scripts and emoji
+/// need, and loses what would reorder the page around it.
+#[test]
+fn running_text_shows_its_lines_and_joiners_without_direction_controls() {
+    let text = "Итоги\n\u{202E}вохинрап\u{202C} \u{2067}x\u{2069}\u{200F} 👩\u{200D}💻 می\u{200C}خواهم\u{FFFF}\u{7}";
+    assert_eq!(
+        accord_search::display_text(text),
+        "Итоги\nвохинрап x 👩\u{200D}💻 می\u{200C}خواهم"
+    );
+}

@@ -119,8 +119,9 @@ impl Lang {
             .and_then(|a| a.to_str().ok())
             .unwrap_or("");
         // The reader's languages by their weight (`q`, 1 when not given; 0 is "not this one"),
-        // in the order sent among equals. Russian serves the members' languages the interface
-        // lacks: it is the Commonwealth's working language.
+        // in the order sent among equals: the first of Russian and English listed. A reader who
+        // lists neither but a member's language the interface lacks gets Russian, the
+        // Commonwealth's working language.
         let mut wanted: Vec<(String, f32)> = accept
             .split(',')
             .filter_map(|part| {
@@ -133,17 +134,21 @@ impl Lang {
             })
             .collect();
         wanted.sort_by(|a, b| b.1.total_cmp(&a.1));
-        for (tag, _) in wanted {
-            let primary = tag.split(['-', '_']).next().unwrap_or("");
-            match primary {
-                "ru" | "be" | "kk" | "ky" | "tg" | "uz" | "hy" | "az" | "tk" => {
-                    return (Lang::Ru, false);
-                }
+        let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or("").to_string();
+        for (tag, _) in &wanted {
+            match primary(tag).as_str() {
+                "ru" => return (Lang::Ru, false),
                 "en" => return (Lang::En, false),
                 _ => {}
             }
         }
-        (Lang::En, false)
+        let member = wanted.iter().any(|(tag, _)| {
+            matches!(
+                primary(tag).as_str(),
+                "be" | "kk" | "ky" | "tg" | "uz" | "hy" | "az" | "tk"
+            )
+        });
+        (if member { Lang::Ru } else { Lang::En }, false)
     }
 
     /// A message in this language.
@@ -1171,12 +1176,26 @@ impl Ctx {
 /// The node's icon: two linked nodes in the accent colour (inline SVG, also `/favicon.svg`).
 pub(crate) const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="24" height="24" aria-hidden="true"><rect width="32" height="32" rx="7" fill="#0b4fa8"/><circle cx="10" cy="16" r="5" fill="#fff"/><circle cx="22" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/></svg>"##;
 
+/// The host a link goes to, as a reader should judge it, parsed as a browser parses the link
+/// (`https://egov.kz@evil.example/` and `https://evil.example\@egov.kz/` go to
+/// *evil.example*; a name in another alphabet, or with a letter of one that looks Latin, shows
+/// as its punycode `xn--…`), without port or path; the link itself when it does not parse.
+pub(crate) fn link_host(link: &str) -> String {
+    let host = url::Url::parse(link.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| link.to_string());
+    accord_search::display_line(&host)
+}
+
 /// How deeply quotes, lists and emphasis nest on a record's page; deeper ones show their text
 /// without their tags.
 const MARKDOWN_DEPTH: usize = 16;
 
 /// Renders record Markdown safely: raw HTML is shown as text, links other than http(s) and
-/// mailto lose their target, images become plain links (nothing is loaded from elsewhere).
+/// mailto lose their target, images become plain links (nothing is loaded from elsewhere), and
+/// an http(s) link is followed by the host it goes to, in brackets (its text may read as
+/// another address).
 pub(crate) fn markdown(src: &str) -> Markup {
     use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
     let safe = |url: &str| {
@@ -1184,6 +1203,8 @@ pub(crate) fn markdown(src: &str) -> Markup {
         u.starts_with("http://") || u.starts_with("https://") || u.starts_with("mailto:")
     };
     let mut in_image = false;
+    // The hosts of the links open, innermost last (`None`: a link whose host is not said).
+    let mut hosts: Vec<Option<String>> = Vec::new();
     // Containers nested deeper than `MARKDOWN_DEPTH` lose their tags, not their text: a body of
     // a mebibyte of `>` made 28 MB of nested quotes for a reader's browser.
     let mut nested: Vec<bool> = Vec::new();
@@ -1228,55 +1249,76 @@ pub(crate) fn markdown(src: &str) -> Markup {
                 _ => true,
             }
         })
-        .map(|ev| match ev {
-            // Raw HTML is text; no text keeps a character that reorders what follows it.
-            Event::Html(h) | Event::InlineHtml(h) => {
-                Event::Text(accord_search::display_text(&h).into())
-            }
-            Event::Text(t) => Event::Text(accord_search::display_text(&t).into()),
-            Event::Code(t) => Event::Code(accord_search::display_text(&t).into()),
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                let dest_url = if safe(&dest_url) {
-                    dest_url
-                } else {
-                    "#".into()
-                };
+        .flat_map(move |ev| {
+            // The host an http(s) link goes to, said after it (not for an address written as
+            // its own text, `<https://…>`).
+            let host_of = |link_type: &pulldown_cmark::LinkType, url: &str| {
+                let web = url.trim().to_ascii_lowercase();
+                (!matches!(link_type, pulldown_cmark::LinkType::Autolink)
+                    && (web.starts_with("http://") || web.starts_with("https://")))
+                .then(|| link_host(url))
+            };
+            let mut after = None;
+            let ev = match ev {
+                // Raw HTML is text; no text keeps a character that reorders what follows it.
+                Event::Html(h) | Event::InlineHtml(h) => {
+                    Event::Text(accord_search::display_text(&h).into())
+                }
+                Event::Text(t) => Event::Text(accord_search::display_text(&t).into()),
+                Event::Code(t) => Event::Code(accord_search::display_text(&t).into()),
                 Event::Start(Tag::Link {
                     link_type,
                     dest_url,
                     title,
                     id,
-                })
-            }
-            Event::Start(Tag::Image {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                in_image = true;
-                let dest_url = if safe(&dest_url) {
-                    dest_url
-                } else {
-                    "#".into()
-                };
-                Event::Start(Tag::Link {
+                }) => {
+                    let dest_url = if safe(&dest_url) {
+                        hosts.push(host_of(&link_type, &dest_url));
+                        dest_url
+                    } else {
+                        hosts.push(None);
+                        "#".into()
+                    };
+                    Event::Start(Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    })
+                }
+                Event::Start(Tag::Image {
                     link_type,
                     dest_url,
                     title,
                     id,
-                })
-            }
-            Event::End(TagEnd::Image) if in_image => {
-                in_image = false;
-                Event::End(TagEnd::Link)
-            }
-            other => other,
+                }) => {
+                    in_image = true;
+                    let dest_url = if safe(&dest_url) {
+                        hosts.push(host_of(&link_type, &dest_url));
+                        dest_url
+                    } else {
+                        hosts.push(None);
+                        "#".into()
+                    };
+                    Event::Start(Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    })
+                }
+                Event::End(TagEnd::Image) if in_image => {
+                    in_image = false;
+                    after = hosts.pop().flatten();
+                    Event::End(TagEnd::Link)
+                }
+                Event::End(TagEnd::Link) => {
+                    after = hosts.pop().flatten();
+                    Event::End(TagEnd::Link)
+                }
+                other => other,
+            };
+            std::iter::once(ev).chain(after.map(|h| Event::Text(format!(" ({h})").into())))
         });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, events);
@@ -1601,7 +1643,7 @@ mod tests {
             "ky-KG",
             "tg",
             "uz-Latn-UZ",
-            "hy-AM,en;q=0.5",
+            "hy-AM,de;q=0.5",
             "az",
             "tk-TM",
             "kk",
@@ -1609,6 +1651,9 @@ mod tests {
         ] {
             assert_eq!(lang(accept), Lang::Ru, "{accept}");
         }
+        // Unless the reader lists English (or Russian) too, at whatever weight.
+        assert_eq!(lang("hy-AM,en;q=0.5"), Lang::En);
+        assert_eq!(lang("kk-KZ,en;q=0.2,ru;q=0.1"), Lang::En);
         // By weight, not by place; a language refused with q=0 is never taken.
         assert_eq!(lang("ru;q=0.3, en;q=0.9"), Lang::En);
         assert_eq!(lang("en;q=0, ru"), Lang::Ru);

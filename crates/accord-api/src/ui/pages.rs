@@ -616,17 +616,9 @@ async fn record_named(node: &NodeHandle, query: &str) -> Option<String> {
     Some(oid.to_string())
 }
 
-/// The host an http(s) link goes to, as a reader should judge it: after any user part
-/// (`https://egov.kz@evil.example/` goes to *evil.example*), without port or path.
+/// The host a link goes to, as a reader should judge it: see [`crate::ui::link_host`].
 fn link_host(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if !host.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    accord_search::display_line(&host.to_ascii_lowercase())
+    crate::ui::link_host(url)
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
