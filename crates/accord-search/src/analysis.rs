@@ -71,9 +71,12 @@ pub fn fold_word(word: &str) -> String {
 /// like letters of the other are read as those: "EAЭС" typed with Latin E and A is "ЕАЭС", and
 /// "dаta" typed with a Cyrillic а (a keyboard switched, a text pasted from a scan) is "data".
 /// The Armenian ligature և is the two letters it joins, ե and ւ: the spelling reform wrote
-/// «Երևան» with it and texts before and outside it write «Երեւան», one word to a reader.
+/// «Երևան» with it and texts before and outside it write «Երեւան», one word to a reader. So is
+/// ե followed by վ, the ligature's capitals (ԵՎ lower-cases to եվ) and its spelling on a
+/// keyboard without it («Երեվան»).
 fn folded_chars(word: &str) -> impl Iterator<Item = char> + '_ {
     let to = mixed_script_reading(word);
+    let mut prev = '\0';
     word.chars()
         .filter(|c| !is_apostrophe(*c) && !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(move |c| {
@@ -84,8 +87,10 @@ fn folded_chars(word: &str) -> impl Iterator<Item = char> + '_ {
             };
             let (first, second) = match c {
                 '\u{0587}' => ('ե', Some('ւ')),
+                'վ' if prev == 'ե' => ('ւ', None),
                 _ => (fold_char(c).unwrap_or(c), None),
             };
+            prev = second.unwrap_or(first);
             std::iter::once(first).chain(second)
         })
 }
@@ -1180,6 +1185,9 @@ mod tests {
         );
         assert_eq!(tokens("Երեւան"), vec![(0, "երեւան".into())]);
         assert_eq!(fold_word("և"), "եւ");
+        // The ligature's capitals, and its spelling with վ, meet it too.
+        assert_eq!(fold_word("երեվան"), fold_word("երևան"));
+        assert_eq!(tokens("ԵՐԵՎԱՆ")[0], tokens("Երևան")[0]);
         for marked in ["Ինչպե՞ս", "Ինչպե՛ս", "Ինչպե՜ս"] {
             assert_eq!(tokens(marked), vec![(0, "ինչպես".into())], "{marked}");
             assert_eq!(

@@ -58,7 +58,7 @@ pub const MAX_TERM_BYTES: usize = 64;
 /// out of titles, tags and publishers' names, and publishers' names are cleaned as shown.
 /// 8: a word mixing scripts whose Cyrillic letters are fewer and all look like Latin ones
 /// reads as Latin ("dаta" with a Cyrillic а is "data").
-/// 9: the Armenian ligature և folds to the two letters ե and ւ, and the Armenian emphasis,
+/// 9: the Armenian ligature և (and ե followed by վ) folds to the two letters ե and ւ, and the Armenian emphasis,
 /// exclamation and question marks keep a word whole and are dropped («Ինչպե՞ս» is one word);
 /// ǵ folds to g; in a word mixing scripts, Latin letters with diacritics count as Latin, and the
 /// Latin ə and the Cyrillic ә are look-alikes ("Azәrbaycan" with a Cyrillic ә is "azerbaycan").
