@@ -961,8 +961,12 @@ async fn a_request_for_a_name_the_node_was_not_given_is_refused() {
     .await;
     let port = addr.rsplit_once(':').unwrap().1.to_string();
     let evil = format!("rebind.evil.example:{port}");
+    let under_localhost = format!("x.localhost:{port}");
+    let not_v6 = format!("[evil.example]:{port}");
     for path in ["/v1/export", "/v1/status", "/v1/records?q=x", "/"] {
         for headers in [
+            vec![BROWSER, ("host", under_localhost.as_str())],
+            vec![BROWSER, ("host", not_v6.as_str())],
             vec![BROWSER, ("host", evil.as_str())],
             vec![("host", evil.as_str()), ("user-agent", "x")],
             vec![("host", evil.as_str())],
@@ -983,6 +987,7 @@ async fn a_request_for_a_name_the_node_was_not_given_is_refused() {
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
+        format!("[fe80::1%25eth0]:{port}"),
         "ACCORD.mfa.example.gov".to_string(),
         format!("accord.mfa.example.gov.:{port}"),
     ] {

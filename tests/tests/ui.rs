@@ -1065,7 +1065,7 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
     )]);
     body.body = BTreeMap::from([(
         "ru".to_string(),
-        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`, [https://egov.kz/](https://evil.example/x) и <https://auto.example/>".to_string(),
+        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`, [https://egov.kz/](https://evil.example/x) и <https://auto.example/>, <https://egov.kz@evil.example/> и ![схема ![b](https://b.example/)](https://evil.example/i)".to_string(),
     )]);
     body.links = vec![
         Link {
@@ -1095,8 +1095,10 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
         "the summary is shown"
     );
     // Where each link goes: after a user part or a backslash, a look-alike letter as
-    // punycode, a link of the body too (not an address written as its own text).
-    assert_eq!(html.matches("(evil.example)").count(), 3, "{html}");
+    // punycode, a link of the body too (not an address written as its own text, unless it
+    // holds a user part), an image's link inside another's.
+    assert_eq!(html.matches("(evil.example)").count(), 5, "{html}");
+    assert!(html.contains("(b.example)"), "{html}");
     assert!(html.contains("(xn--gov-"), "{html}");
     assert!(!html.contains("(egov.kz)") && !html.contains("(auto.example)"));
     assert!(

@@ -333,9 +333,12 @@ async fn the_analysts_tools_work_from_the_ui() {
         "the page's feed link carries its language"
     );
 
-    // Behind a TLS proxy, links in files use https and the name the client used.
+    // Behind a TLS proxy, links in files use https and the name the client used. (The node
+    // answers a name only from `api.hosts`, or to a client that is no page's script, as this
+    // one says it is: see http_guard.rs.)
     let proxied = accord_tests::http()
         .get(format!("{base}/feeds/records.atom?q=portal"))
+        .header(accord_api::CLIENT_HEADER, "test")
         .header("host", "accord.example.gov")
         .header("x-forwarded-proto", "https")
         .send()
@@ -350,6 +353,7 @@ async fn the_analysts_tools_work_from_the_ui() {
     );
     let hostile = accord_tests::http()
         .get(format!("{base}/feeds/records.atom"))
+        .header(accord_api::CLIENT_HEADER, "test")
         .header("host", "evil\"><x")
         .send()
         .await

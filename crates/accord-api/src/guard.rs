@@ -1,5 +1,5 @@
-//! What every request passes through before and after its handler: a browser's request for a
-//! host name the node was not given refused (DNS rebinding), another site's embedding or
+//! What every request passes through before and after its handler: a request for a host name
+//! the node was not given refused (DNS rebinding; the CLI and the probes aside), another site's embedding or
 //! script reading refused, `OPTIONS` answered, CORS only for configured origins, cross-origin
 //! writes refused, the browser's protections asked for on every answer (a content security
 //! policy on pages, no framing, no sniffing, no referrer outside the node, not kept by shared
@@ -54,18 +54,20 @@ impl Policy {
     /// address, with or without a port). IP addresses and `localhost` always (no name of the
     /// attacker's resolves to them through a page), names only when configured.
     fn host_allowed(&self, authority: &str) -> bool {
-        if authority.starts_with('[') {
-            return true;
+        if let Some(rest) = authority.strip_prefix('[') {
+            // An IPv6 address, its zone aside; never a name.
+            let address = rest.split(']').next().unwrap_or("");
+            let address = address.split('%').next().unwrap_or("");
+            return address.parse::<std::net::Ipv6Addr>().is_ok();
         }
         let name = match authority.rsplit_once(':') {
             Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
             _ => authority,
         };
         let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-        name.parse::<Ipv4Addr>().is_ok()
-            || name == "localhost"
-            || name.ends_with(".localhost")
-            || self.hosts.contains(&name)
+        // Not the names under `localhost.`: some browsers and resolvers ask the network's DNS
+        // for them, which a hostile network answers.
+        name.parse::<Ipv4Addr>().is_ok() || name == "localhost" || self.hosts.contains(&name)
     }
 }
 
@@ -83,9 +85,9 @@ fn host_checked(headers: &header::HeaderMap, path: &str) -> bool {
 /// The last minute (since the epoch) a refused host name was logged: at most one line a minute.
 static HOST_WARNED: AtomicU64 = AtomicU64::new(0);
 
-/// A browser's request for a host name the node was not given: 421, said on a page to a
-/// browser that opened it, and in the log for the operator (whose proxy may pass a name
-/// `api.hosts` lacks).
+/// A request for a host name the node was not given: 421, said on a page to a browser that
+/// opened it, and in the log for the operator (whose proxy may pass a name `api.hosts`
+/// lacks).
 fn misdirected(host: &str, wants_html: bool) -> Response {
     let minute = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -171,11 +173,11 @@ pub async fn guard(State(policy): State<Policy>, req: Request, next: Next) -> Re
     let allowed = origin.as_deref().filter(|o| policy.allows(o));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // A Host that is no text is no name of the node's either: refused, not let through.
     let host = req
         .headers()
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
 
     let mut resp = if let Some(h) = host.as_deref()

@@ -342,15 +342,20 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
         MEMBERS[0]
     );
     println!("Ctrl-C stops the demo.");
-    crate::node_cmd::wait_for_signal().await;
-    eprintln!("stopping…");
+    let mut signals = crate::node_cmd::StopSignals::new();
+    signals.next().await;
+    eprintln!("stopping… (a second Ctrl-C stops at once)");
     let _ = stop_tx.send(true);
-    for s in servers {
-        let _ = s.await;
-    }
-    for n in &nodes {
-        n.shutdown().await;
-    }
+    signals
+        .stop_within(async {
+            for s in servers {
+                let _ = s.await;
+            }
+            for n in &nodes {
+                n.shutdown().await;
+            }
+        })
+        .await;
     eprintln!("stopped");
     Ok(())
 }

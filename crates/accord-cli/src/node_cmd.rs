@@ -68,7 +68,15 @@ pub async fn run(config: &Path) -> Result<()> {
     // container image) overrides node.toml, and a node started on the wrong, empty directory
     // fetches the whole federation again without another word.
     let data_dir = cfg.data_dir.clone();
-    let node = Node::spawn(cfg).await?;
+    // A start may take minutes (a search index rebuilt after an upgrade): a signal meanwhile
+    // ends it, as it would end a process that had not yet listened for signals.
+    let node = tokio::select! {
+        node = Node::spawn(cfg) => node?,
+        () = signals.next() => {
+            eprintln!("stopped while starting: the next start begins again what this one was doing");
+            std::process::exit(130);
+        }
+    };
     eprintln!(
         "accord node {} (member {}) running; data in {}; API on http://{}; Ctrl-C to stop",
         node.peer_id(),
@@ -86,26 +94,12 @@ pub async fn run(config: &Path) -> Result<()> {
     signals.next().await;
     eprintln!("stopping… (a second Ctrl-C stops at once)");
     let _ = stop_tx.send(());
-    let stopping = async {
-        let _ = api.await;
-        node.shutdown().await;
-    };
-    // Stopping at once loses nothing acknowledged (each acknowledgement followed its flush);
-    // the search index catches up from its last commit at the next start.
-    tokio::select! {
-        () = stopping => {}
-        () = signals.next() => {
-            eprintln!("stopped at once, on a second signal: the next start indexes what the search index had not committed");
-            std::process::exit(130);
-        }
-        () = tokio::time::sleep(STOP_DEADLINE) => {
-            eprintln!(
-                "not stopped within {} s (a merge of the search index, a disk that does not answer): stopped at once; the next start indexes what was not committed",
-                STOP_DEADLINE.as_secs()
-            );
-            std::process::exit(1);
-        }
-    }
+    signals
+        .stop_within(async {
+            let _ = api.await;
+            node.shutdown().await;
+        })
+        .await;
     eprintln!("stopped");
     Ok(())
 }
@@ -133,59 +127,86 @@ pub fn raise_open_file_limit() {
 
 /// SIGINT and SIGTERM, listened for from the start: a second signal sent while the first is
 /// being handled is kept for the next wait, not lost between two listeners.
-struct StopSignals {
+pub(crate) struct StopSignals {
     #[cfg(unix)]
-    both: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
 }
 
 impl StopSignals {
-    fn new() -> StopSignals {
+    pub(crate) fn new() -> StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for {name}: it will not stop the node");
+                    None
+                }
+            };
             StopSignals {
-                both: signal(SignalKind::interrupt())
-                    .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
-                    .ok(),
+                int: listen(SignalKind::interrupt(), "SIGINT"),
+                term: listen(SignalKind::terminate(), "SIGTERM"),
             }
         }
         #[cfg(not(unix))]
         StopSignals {}
     }
 
-    /// The next SIGINT or SIGTERM.
-    async fn next(&mut self) {
+    /// The next SIGINT or SIGTERM (never, for one that could not be listened for).
+    pub(crate) async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some((int, term)) = &mut self.both {
+        {
+            let StopSignals { int, term } = self;
             tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+                () = recv_or_never(int) => {}
+                () = recv_or_never(term) => {}
             }
-            return;
         }
+        #[cfg(not(unix))]
         wait_for_signal().await;
+    }
+
+    /// Runs `stopping` (a stop begun on a first signal) to its end, unless a second signal comes
+    /// or [`STOP_DEADLINE`] passes: then the process ends at once, saying so. Nothing
+    /// acknowledged is lost that way (each acknowledgement followed its flush); the search
+    /// index catches up from its last commit at the next start.
+    pub(crate) async fn stop_within(&mut self, stopping: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            () = stopping => {}
+            () = self.next() => {
+                eprintln!("stopped at once, on a second signal: the next start indexes what the search index had not committed");
+                std::process::exit(130);
+            }
+            () = tokio::time::sleep(STOP_DEADLINE) => {
+                eprintln!(
+                    "not stopped within {} s (a merge of the search index, a disk that does not answer): stopped at once; the next start indexes what was not committed",
+                    STOP_DEADLINE.as_secs()
+                );
+                std::process::exit(1);
+            }
+        }
     }
 }
 
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// The next signal of `s`; never, when it could not be listened for.
+#[cfg(unix)]
+async fn recv_or_never(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
         }
+        None => std::future::pending::<()>().await,
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Ctrl-C, where there are no Unix signals to listen for.
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

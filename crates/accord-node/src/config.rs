@@ -582,9 +582,6 @@ fn default_index_nice() -> u8 {
     10
 }
 
-/// Whether `o` is written as a browser sends it in `Origin`: `http` or `https`, a host, a port
-/// only when it is not the scheme's own, nothing after. Anything else would never equal a
-/// browser's origin, and cross-origin calls would stay refused without a word.
 /// A host name of `api.hosts`: letters, digits, hyphens and dots, without scheme, port or path.
 fn check_host_name(h: &str) -> Result<(), String> {
     if h.is_empty() {
@@ -604,6 +601,9 @@ fn check_host_name(h: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `o` is written as a browser sends it in `Origin`: `http` or `https`, a host, a port
+/// only when it is not the scheme's own, nothing after. Anything else would never equal a
+/// browser's origin, and cross-origin calls would stay refused without a word.
 fn check_origin(o: &str) -> Result<(), String> {
     let (rest, default_port) = if let Some(r) = o.strip_prefix("https://") {
         (r, "443")

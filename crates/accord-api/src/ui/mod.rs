@@ -1202,7 +1202,6 @@ pub(crate) fn markdown(src: &str) -> Markup {
         let u = url.trim().to_ascii_lowercase();
         u.starts_with("http://") || u.starts_with("https://") || u.starts_with("mailto:")
     };
-    let mut in_image = false;
     // The hosts of the links open, innermost last (`None`: a link whose host is not said).
     let mut hosts: Vec<Option<String>> = Vec::new();
     // Containers nested deeper than `MARKDOWN_DEPTH` lose their tags, not their text: a body of
@@ -1252,11 +1251,15 @@ pub(crate) fn markdown(src: &str) -> Markup {
         .flat_map(move |ev| {
             // The host an http(s) link goes to, said after it (not for an address written as
             // its own text, `<https://…>`).
+            // An address written as its own text is said too when it holds a user part, which
+            // reads as the host (`<https://egov.kz@evil.example/>`).
             let host_of = |link_type: &pulldown_cmark::LinkType, url: &str| {
                 let web = url.trim().to_ascii_lowercase();
-                (!matches!(link_type, pulldown_cmark::LinkType::Autolink)
-                    && (web.starts_with("http://") || web.starts_with("https://")))
-                .then(|| link_host(url))
+                let own_text = matches!(link_type, pulldown_cmark::LinkType::Autolink)
+                    && url::Url::parse(url.trim())
+                        .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+                (!own_text && (web.starts_with("http://") || web.starts_with("https://")))
+                    .then(|| link_host(url))
             };
             let mut after = None;
             let ev = match ev {
@@ -1292,7 +1295,6 @@ pub(crate) fn markdown(src: &str) -> Markup {
                     title,
                     id,
                 }) => {
-                    in_image = true;
                     let dest_url = if safe(&dest_url) {
                         hosts.push(host_of(&link_type, &dest_url));
                         dest_url
@@ -1307,8 +1309,8 @@ pub(crate) fn markdown(src: &str) -> Markup {
                         id,
                     })
                 }
-                Event::End(TagEnd::Image) if in_image => {
-                    in_image = false;
+                // Every image started a link (an image inside an image's text too).
+                Event::End(TagEnd::Image) => {
                     after = hosts.pop().flatten();
                     Event::End(TagEnd::Link)
                 }
