@@ -1269,32 +1269,21 @@ pub(crate) fn markdown(src: &str) -> Markup {
                 }
                 Event::Text(t) => Event::Text(accord_search::display_text(&t).into()),
                 Event::Code(t) => Event::Code(accord_search::display_text(&t).into()),
-                Event::Start(Tag::Link {
-                    link_type,
-                    dest_url,
-                    title,
-                    id,
-                }) => {
-                    let dest_url = if safe(&dest_url) {
-                        hosts.push(host_of(&link_type, &dest_url));
-                        dest_url
-                    } else {
-                        hosts.push(None);
-                        "#".into()
-                    };
-                    Event::Start(Tag::Link {
+                // An image is a link to it: nothing is loaded from elsewhere.
+                Event::Start(
+                    Tag::Link {
                         link_type,
                         dest_url,
                         title,
                         id,
-                    })
-                }
-                Event::Start(Tag::Image {
-                    link_type,
-                    dest_url,
-                    title,
-                    id,
-                }) => {
+                    }
+                    | Tag::Image {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    },
+                ) => {
                     let dest_url = if safe(&dest_url) {
                         hosts.push(host_of(&link_type, &dest_url));
                         dest_url
