@@ -1065,7 +1065,7 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
     )]);
     body.body = BTreeMap::from([(
         "ru".to_string(),
-        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`, [https://egov.kz/](https://evil.example/x) и <https://auto.example/>, <https://egov.kz@evil.example/> и ![схема ![b](https://b.example/)](https://evil.example/i)".to_string(),
+        "Текст \u{202E}тсекст\u{2066} и `код\u{202E}`, [https://egov.kz/](https://evil.example/x) и <https://auto.example/>, <https://egov.kz@evil.example/>, <https://evil.example\\@egov.kz/>, <https://\u{0435}gov.kz/> и ![схема ![b](https://b.example/)](https://evil.example/i)".to_string(),
     )]);
     body.links = vec![
         Link {
@@ -1098,8 +1098,13 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
     // punycode, a link of the body too (not an address written as its own text, unless it
     // holds a user part), an image's link inside another's.
     assert_eq!(html.matches("(evil.example)").count(), 5, "{html}");
+    // The address with a backslash links where a browser reads it, its text's first host.
+    assert!(
+        html.contains("href=\"https://evil.example/@egov.kz/\""),
+        "{html}"
+    );
+    assert_eq!(html.matches("(xn--gov-").count(), 2, "{html}");
     assert!(html.contains("(b.example)"), "{html}");
-    assert!(html.contains("(xn--gov-"), "{html}");
     assert!(!html.contains("(egov.kz)") && !html.contains("(auto.example)"));
     assert!(
         html.contains(&format!("accord verify {id}.cbor")),

@@ -346,7 +346,7 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
     signals.next().await;
     eprintln!("stopping… (a second Ctrl-C stops at once)");
     let _ = stop_tx.send(true);
-    signals
+    let forced = signals
         .stop_within(async {
             for s in servers {
                 let _ = s.await;
@@ -356,6 +356,13 @@ pub async fn demo(data: Option<PathBuf>, port: u16) -> Result<()> {
             }
         })
         .await;
+    if let Some(code) = forced {
+        // The temporary directory goes as promised: ending at once skips its removal.
+        if _tmp_kept.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        std::process::exit(code);
+    }
     eprintln!("stopped");
     Ok(())
 }

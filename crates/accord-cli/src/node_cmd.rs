@@ -94,12 +94,15 @@ pub async fn run(config: &Path) -> Result<()> {
     signals.next().await;
     eprintln!("stopping… (a second Ctrl-C stops at once)");
     let _ = stop_tx.send(());
-    signals
+    let forced = signals
         .stop_within(async {
             let _ = api.await;
             node.shutdown().await;
         })
         .await;
+    if let Some(code) = forced {
+        std::process::exit(code);
+    }
     eprintln!("stopped");
     Ok(())
 }
@@ -170,22 +173,26 @@ impl StopSignals {
     }
 
     /// Runs `stopping` (a stop begun on a first signal) to its end, unless a second signal comes
-    /// or [`STOP_DEADLINE`] passes: then the process ends at once, saying so. Nothing
+    /// or [`STOP_DEADLINE`] passes: then it says so and gives the exit code the process is to
+    /// end with at once (130, or 1), once the caller has cleaned up what it must. Nothing
     /// acknowledged is lost that way (each acknowledgement followed its flush); the search
     /// index catches up from its last commit at the next start.
-    pub(crate) async fn stop_within(&mut self, stopping: impl std::future::Future<Output = ()>) {
+    pub(crate) async fn stop_within(
+        &mut self,
+        stopping: impl std::future::Future<Output = ()>,
+    ) -> Option<i32> {
         tokio::select! {
-            () = stopping => {}
+            () = stopping => None,
             () = self.next() => {
                 eprintln!("stopped at once, on a second signal: the next start indexes what the search index had not committed");
-                std::process::exit(130);
+                Some(130)
             }
             () = tokio::time::sleep(STOP_DEADLINE) => {
                 eprintln!(
                     "not stopped within {} s (a merge of the search index, a disk that does not answer): stopped at once; the next start indexes what was not committed",
                     STOP_DEADLINE.as_secs()
                 );
-                std::process::exit(1);
+                Some(1)
             }
         }
     }

@@ -1251,13 +1251,20 @@ pub(crate) fn markdown(src: &str) -> Markup {
         .flat_map(move |ev| {
             // The host an http(s) link goes to, said after it (not for an address written as
             // its own text, `<https://…>`).
-            // An address written as its own text is said too when it holds a user part, which
-            // reads as the host (`<https://egov.kz@evil.example/>`).
+            // An address written as its own text is said too unless its host reads as what it
+            // is: not with a user part (`<https://egov.kz@evil.example/>`), a backslash, or a
+            // letter of another alphabet (whose punycode differs from what is written).
             let host_of = |link_type: &pulldown_cmark::LinkType, url: &str| {
                 let web = url.trim().to_ascii_lowercase();
+                let written = web
+                    .split_once("://")
+                    .map_or("", |(_, rest)| rest)
+                    .split(['/', '?', '#', '\\', ':'])
+                    .next()
+                    .unwrap_or("");
                 let own_text = matches!(link_type, pulldown_cmark::LinkType::Autolink)
                     && url::Url::parse(url.trim())
-                        .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+                        .is_ok_and(|u| u.host_str().is_some_and(|h| h == written));
                 (!own_text && (web.starts_with("http://") || web.starts_with("https://")))
                     .then(|| link_host(url))
             };
@@ -1285,8 +1292,17 @@ pub(crate) fn markdown(src: &str) -> Markup {
                     },
                 ) => {
                     let dest_url = if safe(&dest_url) {
+                        // Judged as written (a look-alike letter is no host as written)...
                         hosts.push(host_of(&link_type, &dest_url));
-                        dest_url
+                        // ...and linked as a browser reads it, written out so: the page links
+                        // where its host note says (the renderer would otherwise write a
+                        // backslash as %5C, which a browser reads otherwise than it).
+                        match url::Url::parse(dest_url.trim()) {
+                            Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                                pulldown_cmark::CowStr::from(u.as_str().to_string())
+                            }
+                            _ => dest_url,
+                        }
                     } else {
                         hosts.push(None);
                         "#".into()
