@@ -1037,6 +1037,16 @@ async fn a_data_directory_moved_under_a_running_node_makes_it_unready() {
     let aside = cfg.data_dir.with_extension("old");
     std::fs::rename(&cfg.data_dir, &aside).expect("move aside");
     std::fs::create_dir_all(&cfg.data_dir).expect("a new directory at the path");
+    // The disk's watching thread sees it at its next reading (within a second); until then
+    // the fault may be the index's, which the move broke too.
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            node.fault().is_some_and(|f| f.contains("was moved"))
+        })
+        .await,
+        "not told: {:?}",
+        node.fault()
+    );
     let fault = node.fault().expect("not told");
     assert!(
         fault.contains("was moved or replaced while the node ran")

@@ -429,9 +429,15 @@ impl Node {
                 transport_max_object_bytes,
             }),
         };
-        // Read once at start, so that a disk already below its floor is in the log at once.
-        let _ = handle.inner.disk.check();
         let net_task = tokio::spawn(network.run());
+        // Read once at start (a disk already below its floor is in the log at once), then by a
+        // thread of its own.
+        if let Err(e) = handle.inner.disk.watch() {
+            handle.shutdown().await;
+            return Err(NodeError::Store(format!(
+                "starting the thread that watches the disk: {e}"
+            )));
+        }
         // Preloaded trust objects (delegations, certificates) before peers are handled.
         if let Err(e) = preload(&handle, &net, &cfg.preload, &trust).await {
             handle.shutdown().await;
@@ -1235,11 +1241,13 @@ impl NodeHandle {
     /// A failure the node cannot go on from until it restarts (a store write refused, the
     /// search indexer gone): the node is then not ready (`/readyz` answers 503 with it).
     pub fn fault(&self) -> Option<String> {
+        // A moved data directory first: the store's and the index's writes fail after it, and
+        // the move is what the operator must undo.
         self.inner
-            .shared
-            .fault()
+            .disk
+            .moved()
+            .or_else(|| self.inner.shared.fault())
             .or_else(|| self.stopped_part())
-            .or_else(|| self.inner.disk.moved())
     }
 
     /// A part of the node that ended while the node was not stopping: the store thread, the

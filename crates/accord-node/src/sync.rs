@@ -587,8 +587,12 @@ impl NodeHandle {
             .sync_snapshot()
             .await
             .map_err(|e| other(&st, e.to_string()))?;
-        let (mut session, mut msg) =
-            Initiator::start(snap).map_err(|e| other(&st, e.to_string()))?;
+        // The initiator's fingerprints are computed over ranges of the whole snapshot (a
+        // million ids at the first round): off the async workers, as the responder's are.
+        let (mut session, mut msg) = tokio::task::spawn_blocking(move || Initiator::start(snap))
+            .await
+            .map_err(|e| other(&st, e.to_string()))?
+            .map_err(|e| other(&st, e.to_string()))?;
         let scan = Limits::default().scan();
         let (_have, need) = loop {
             let raw = self
@@ -613,7 +617,14 @@ impl NodeHandle {
                 }
                 Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
             };
-            match session.on_message(&answer) {
+            let (back, outcome) = tokio::task::spawn_blocking(move || {
+                let outcome = session.on_message(&answer);
+                (session, outcome)
+            })
+            .await
+            .map_err(|e| other(&st, e.to_string()))?;
+            session = back;
+            match outcome {
                 Ok(Outcome::Send(next)) => msg = next,
                 Ok(Outcome::Done { have, need }) => break (have, need),
                 Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
@@ -685,24 +696,32 @@ impl NodeHandle {
                     Err(e) => return Err((st.clone(), SyncErrorKind::Peer(e))),
                 };
                 // Only what was asked for is taken (and it still goes through validation); an
-                // answer holding anything else is refused whole, and the peer cut off.
-                let mut got = Vec::new();
-                for o in objects {
-                    let id = SignedObject::decode_draft(&o, usize::MAX, scan)
-                        .ok()
-                        .map(|s| s.id());
-                    match id {
-                        Some(id) if outstanding.remove(&id) => got.push(o),
-                        _ => {
-                            return Err((
-                                st.clone(),
-                                SyncErrorKind::Peer(SyncError::Malformed(
-                                    "sent an object that was not asked for".into(),
-                                )),
-                            ));
+                // answer holding anything else is refused whole, and the peer cut off. Each
+                // object is decoded for its id: off the async workers.
+                let (back, got) = tokio::task::spawn_blocking(move || {
+                    let mut got = Vec::new();
+                    for o in objects {
+                        let id = SignedObject::decode_draft(&o, usize::MAX, scan)
+                            .ok()
+                            .map(|s| s.id());
+                        match id {
+                            Some(id) if outstanding.remove(&id) => got.push(o),
+                            _ => return (outstanding, None),
                         }
                     }
-                }
+                    (outstanding, Some(got))
+                })
+                .await
+                .map_err(|e| other(&st, e.to_string()))?;
+                outstanding = back;
+                let Some(got) = got else {
+                    return Err((
+                        st.clone(),
+                        SyncErrorKind::Peer(SyncError::Malformed(
+                            "sent an object that was not asked for".into(),
+                        )),
+                    ));
+                };
                 if got.is_empty() {
                     // The peer no longer has them (or will not say): stop asking.
                     break;
