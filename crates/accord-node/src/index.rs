@@ -4,7 +4,7 @@
 //! from scratch only when it is missing, unreadable or inconsistent. The index stores no
 //! record's body: its hits read it from the store ([`StoredTexts`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use accord_core::{Object, ObjectId, ObjectType, RevocationTarget};
@@ -288,7 +288,7 @@ pub(crate) fn rebuild_if_needed(
                     .iter()
                     .filter_map(|id| store.get(id).ok().flatten().map(|s| (*id, s.object)))
                     .collect();
-                let touched = touched_by(store, objects.iter().map(|(id, o)| (*id, o)));
+                let touched = touched_by(store, None, objects.iter().map(|(id, o)| (*id, o)));
                 let docs: Vec<RecordDoc> = touched
                     .iter()
                     .filter_map(|id| record_doc(store, id))
@@ -355,14 +355,24 @@ pub(crate) fn rebuild_if_needed(
 /// or that a delegation covers again. A key that never had a delegation of the revocation's
 /// member signed none of its records: its revocation (anyone may revoke their own key, and a
 /// throwaway key's self-revocation costs nothing to make) touches no record at all.
+///
+/// `before` is the trust view before these objects (a group commit's; `None` when catching up
+/// at start). With it, only the records a change can reach are read: a revocation moves a
+/// key's status from its new effective time to the earlier one's (a member revoking a key
+/// again, each time a millisecond earlier, costs the records of that millisecond, not all of
+/// the key's); a delegation reaches its own window, and only of a key that lost another; an
+/// amendment only the keys whose root it replaced or brought back.
 fn touched_by<'a>(
     store: &Store,
+    before: Option<&accord_core::TrustView>,
     objects: impl Iterator<Item = (ObjectId, &'a Object)>,
 ) -> BTreeSet<ObjectId> {
+    use accord_core::{MemberCode, PublicKey, Timestamp};
     let mut touched: BTreeSet<ObjectId> = BTreeSet::new();
-    // The (member, key) pairs whose records a revocation of this commit may change, read in
-    // one pass over the records at the end, however many revocations name them.
-    let mut revoked: BTreeSet<(accord_core::MemberCode, accord_core::PublicKey)> = BTreeSet::new();
+    // The (member, key) pairs whose records this commit may change, each with the windows of
+    // creation times reached (from, until), read at the end, however many objects name them.
+    let mut revoked: BTreeMap<(MemberCode, PublicKey), Vec<Window>> = BTreeMap::new();
+    let whole = (Timestamp(0), None);
     for (id, obj) in objects {
         match obj {
             Object::Record(r) => {
@@ -380,79 +390,144 @@ fn touched_by<'a>(
             }
             Object::Revocation(r) => {
                 let trust = store.trust();
-                // A revocation whose target was already revoked from an earlier time changes
-                // nothing: a member repeating its revocations costs no scan.
-                let keys: Vec<accord_core::PublicKey> = match r.target() {
-                    Some(RevocationTarget::Key(key)) => (trust
-                        .delegations_of(&key)
-                        .iter()
-                        .any(|d| d.delegation.member == r.member)
-                        && trust
-                            .key_revoked_since(&r.member, &key)
-                            .is_none_or(|t| t >= r.effective))
-                    .then_some(key)
-                    .into_iter()
-                    .collect(),
-                    Some(RevocationTarget::Delegation(id)) => trust
-                        .delegations()
-                        .filter(|d| d.id == id && d.delegation.member == r.member)
-                        .filter(|_| {
-                            trust
-                                .object_revoked_since(&id, &r.member)
-                                .is_none_or(|t| t >= r.effective)
-                        })
-                        .map(|d| d.delegation.publisher)
-                        .collect(),
-                    _ => Vec::new(),
+                // From its effective time up to the earlier revocation's, if one was in force
+                // before: a revocation whose target was already revoked from an earlier time
+                // changes nothing, and a member repeating its revocations costs no scan.
+                let window = |earlier: Option<Timestamp>| {
+                    earlier
+                        .is_none_or(|t| t > r.effective)
+                        .then_some((r.effective, earlier))
                 };
-                revoked.extend(keys.into_iter().map(|k| (r.member.clone(), k)));
+                match r.target() {
+                    Some(RevocationTarget::Key(key)) => {
+                        let delegated = trust
+                            .delegations_of(&key)
+                            .iter()
+                            .any(|d| d.delegation.member == r.member);
+                        let earlier = match before {
+                            Some(b) => b.key_revoked_since(&r.member, &key),
+                            // Without the view before, the revocation in force is taken as
+                            // the first: its whole window from its effective time.
+                            None => trust
+                                .key_revoked_since(&r.member, &key)
+                                .filter(|t| *t < r.effective),
+                        };
+                        if let (true, Some(w)) = (delegated, window(earlier)) {
+                            revoked.entry((r.member.clone(), key)).or_default().push(w);
+                        }
+                    }
+                    Some(RevocationTarget::Delegation(target)) => {
+                        let earlier = match before {
+                            Some(b) => b.object_revoked_since(&target, &r.member),
+                            None => trust
+                                .object_revoked_since(&target, &r.member)
+                                .filter(|t| *t < r.effective),
+                        };
+                        if let Some(w) = window(earlier) {
+                            for d in trust
+                                .delegations()
+                                .filter(|d| d.id == target && d.delegation.member == r.member)
+                            {
+                                revoked
+                                    .entry((r.member.clone(), d.delegation.publisher))
+                                    .or_default()
+                                    .push(w);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
             }
             // A charter amendment that replaced a member's root key makes the records of the
             // publishers the old key delegated read "signer revoked" (and one that brings a key
-            // back, "active" again); the index shows what the record page shows.
+            // back, "active" again); the index shows what the record page shows. Only the keys
+            // whose root changed: an amendment that keeps the roots (a new taxonomy term)
+            // reaches no record.
             Object::Charter(_) => {
                 let trust = store.trust();
-                revoked.extend(
-                    trust
-                        .delegations()
-                        .filter(|d| trust.root_key(&d.delegation.member) != Some(d.signer))
-                        .map(|d| (d.delegation.member.clone(), d.delegation.publisher)),
-                );
+                for d in trust.delegations() {
+                    let member = &d.delegation.member;
+                    let rooted = trust.root_key(member) == Some(d.signer);
+                    let changed = match before {
+                        Some(b) => (b.root_key(member) == Some(d.signer)) != rooted,
+                        None => !rooted,
+                    };
+                    if changed {
+                        revoked
+                            .entry((member.clone(), d.delegation.publisher))
+                            .or_default()
+                            .push(whole);
+                    }
+                }
             }
             // A key delegated again (by a new root key, say) may cover records that read
-            // "signer revoked" until now. A key's first delegation covers no stored record:
-            // its records waited for it, and come now as new ones.
+            // "signer revoked" until now: those of its window, and only if another delegation
+            // of the key was revoked or its root replaced (otherwise no record of the key reads
+            // "signer revoked"). A key's first delegation covers no stored record: its records
+            // waited for it, and come now as new ones.
             Object::Delegation(d) => {
-                let trust = store.trust();
-                if trust
+                let trust = before.unwrap_or(store.trust());
+                let lost_one = trust
                     .delegations_of(&d.publisher)
                     .iter()
-                    .filter(|e| e.delegation.member == d.member)
-                    .count()
-                    > 1
-                {
-                    revoked.insert((d.member.clone(), d.publisher));
+                    .filter(|e| e.delegation.member == d.member && e.id != id)
+                    .any(|e| {
+                        trust.root_key(&d.member) != Some(e.signer)
+                            || trust.object_revoked_since(&e.id, &d.member).is_some()
+                    });
+                if lost_one {
+                    let until = d.not_after.map(|t| Timestamp(t.0.saturating_add(1)));
+                    revoked
+                        .entry((d.member.clone(), d.publisher))
+                        .or_default()
+                        .push((d.not_before, until));
                 }
             }
             _ => {}
         }
     }
-    // Each key's own records, from the store's index by signer: the work is that of the
-    // records whose status may change, not of every record the node holds.
-    for (member, key) in revoked {
-        let ids = store.records_signed_by(&member, &key).unwrap_or_else(|e| {
-            warn!(error = %e, member = %member, "records of a revoked or re-delegated key not read; their search status may be stale until the index is rebuilt");
-            Vec::new()
-        });
-        for id in ids {
-            touched.insert(id);
-            // Its status may have changed what it supersedes.
-            if let Some(prev) = supersedes_of(store, &id) {
-                touched.insert(prev);
+    // Each key's own records in the windows reached, from the store's index by signer: the
+    // work is that of the records whose status may change, not of every record the node holds.
+    for ((member, key), windows) in revoked {
+        for (from, until) in merged_windows(windows) {
+            let ids = store
+                .records_signed_between(&member, &key, from, until)
+                .unwrap_or_else(|e| {
+                    warn!(error = %e, member = %member, "records of a revoked or re-delegated key not read; their search status may be stale until the index is rebuilt");
+                    Vec::new()
+                });
+            for id in ids {
+                touched.insert(id);
+                // Its status may have changed what it supersedes.
+                if let Some(prev) = supersedes_of(store, &id) {
+                    touched.insert(prev);
+                }
             }
         }
     }
     touched
+}
+
+/// A window of creation times `[from, until)` (`None`: no end).
+type Window = (accord_core::Timestamp, Option<accord_core::Timestamp>);
+
+/// Windows of creation times, overlapping or adjacent ones
+/// joined, in order: each record is read once.
+fn merged_windows(mut windows: Vec<Window>) -> Vec<Window> {
+    windows.sort_by_key(|(from, _)| *from);
+    let mut out: Vec<Window> = Vec::new();
+    for (from, until) in windows {
+        match out.last_mut() {
+            Some((_, last_until)) if last_until.is_none_or(|u| from <= u) => {
+                *last_until = match (*last_until, until) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            _ => out.push((from, until)),
+        }
+    }
+    out
 }
 
 /// The record `id` supersedes, if it is a stored record that supersedes one.
@@ -468,9 +543,14 @@ fn supersedes_of(store: &Store, id: &ObjectId) -> Option<ObjectId> {
 /// store thread (they read the store); the indexer thread applies them.
 pub(crate) fn docs_for(
     store: &Store,
+    before: &accord_core::TrustView,
     accepted: &[std::sync::Arc<accord_core::Verified<Object>>],
 ) -> Vec<(RecordDoc, Presence)> {
-    let touched = touched_by(store, accepted.iter().map(|v| (v.id(), v.object())));
+    let touched = touched_by(
+        store,
+        Some(before),
+        accepted.iter().map(|v| (v.id(), v.object())),
+    );
     // Records stored by this commit are at hand, decoded: their documents are built from
     // them; only older records whose status changed are read back from the store.
     let at_hand: std::collections::BTreeMap<ObjectId, &accord_core::Verified<Object>> =
@@ -530,11 +610,12 @@ fn doc_of(store: &Store, v: &accord_core::Verified<Object>) -> Option<RecordDoc>
 #[cfg(test)]
 fn update(
     store: &Store,
+    before: &accord_core::TrustView,
     index: &mut SearchIndex,
     outcomes: &[IngestOutcome],
     released: &[std::sync::Arc<accord_core::Verified<Object>>],
 ) {
-    let docs = docs_for(store, &accepted_of(outcomes, released));
+    let docs = docs_for(store, before, &accepted_of(outcomes, released));
     if let Err(e) = index
         .apply(docs.iter().map(|(d, p)| (d, *p)))
         .and_then(|_| index.commit_at(store.seq()))
@@ -638,8 +719,9 @@ mod tests {
                 rebuild_if_needed(&store, &mut index, false).unwrap(),
                 Catchup::InStep
             );
+            let before = store.trust_shared();
             let (out, rel) = ingest(&mut store, &first);
-            update(&store, &mut index, &out, &rel);
+            update(&store, &before, &mut index, &out, &rel);
             assert_eq!(index.mark(), Some(store.seq()));
             // The next group is stored, and the process dies before the index commits it.
             let retraction = Object::Retraction(Retraction {
@@ -730,8 +812,9 @@ mod tests {
                     .into_bytes()
             }))
             .collect();
+        let before = store.trust_shared();
         let (out, rel) = ingest(&mut store, &first);
-        update(&store, &mut index, &out, &rel);
+        update(&store, &before, &mut index, &out, &rel);
         let all = |index: &SearchIndex| {
             let q = SearchQuery {
                 statuses: vec!["active".into(), "signer-revoked".into()],
@@ -756,9 +839,10 @@ mod tests {
         for k in [&fed.members[0].root, &fed.members[1].root, &new_root] {
             assert!(amendment.add_signature(k));
         }
+        let before = store.trust_shared();
         let (out, rel) = ingest(&mut store, &[amendment.into_bytes()]);
         assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
-        update(&store, &mut index, &out, &rel);
+        update(&store, &before, &mut index, &out, &rel);
         assert_eq!(
             all(&index).get("signer-revoked"),
             Some(&3),
@@ -774,15 +858,19 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             };
+        let before = store.trust_shared();
         let (out, rel) = ingest(&mut store, &[again.into_bytes()]);
         assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
-        update(&store, &mut index, &out, &rel);
+        update(&store, &before, &mut index, &out, &rel);
         assert_eq!(all(&index).get("active"), Some(&3), "{:?}", all(&index));
     }
 
-    /// A revocation re-indexes the records its key signed, and nothing for a key that never had
-    /// a delegation of the member: a throwaway key's self-revocation (valid from anyone) must
-    /// not make the node rebuild a member's whole share.
+    /// A revocation re-indexes the records its key signed from its effective time (those before
+    /// it keep their status), and nothing for a key that never had a delegation of the member:
+    /// a throwaway key's self-revocation (valid from anyone) must not make the node rebuild a
+    /// member's whole share. A hostile member revoking its key again, each time a millisecond
+    /// earlier, or delegating a live key again and again, costs the records that change, not
+    /// all of the key's at every object.
     #[test]
     fn a_revocation_touches_only_the_records_of_the_key_it_revokes() {
         use accord_core::object::TargetType;
@@ -811,7 +899,7 @@ mod tests {
             Object::Revocation(Revocation {
                 object_type: ObjectType::Revocation,
                 federation: fed.federation(),
-                created: Timestamp(T0.0 + from),
+                created: Timestamp(T0.0 + 100 + from),
                 member: fed.members[0].code.clone(),
                 target_type: TargetType::Key,
                 target: ObjectId(*key.as_bytes()),
@@ -820,26 +908,53 @@ mod tests {
             })
             .sign(by)
         };
-        let revocation = |key, by| revocation_from(key, by, 100);
+        // Indexed again by one commit of `objects`: the titles of the documents.
+        let reindexed = |store: &mut Store, objects: &[Vec<u8>]| -> Vec<String> {
+            let before = store.trust_shared();
+            let (out, rel) = ingest(store, objects);
+            assert!(out.iter().all(|o| o.status() == "accepted"), "{out:?}");
+            let mut titles: Vec<String> = docs_for(store, &before, &accepted_of(&out, &rel))
+                .into_iter()
+                .map(|(d, _)| d.title.values().cloned().collect())
+                .collect();
+            titles.sort();
+            titles
+        };
+        let kz = |from: u64, to: u64| -> Vec<String> {
+            let mut v: Vec<String> = (from..to).map(|n| format!("kz {n}")).collect();
+            v.sort();
+            v
+        };
         let throwaway = SecretKey::from_seed([9; 32]);
-        let own = revocation(throwaway.public_key(), &throwaway);
-        let (out, rel) = ingest(&mut store, &[own.as_bytes().to_vec()]);
-        assert_eq!(out[0].status(), "accepted", "{out:?}");
-        assert!(docs_for(&store, &accepted_of(&out, &rel)).is_empty());
-        let publisher = revocation(fed.members[0].publisher.public_key(), &fed.members[0].root);
-        let (out, rel) = ingest(&mut store, &[publisher.as_bytes().to_vec()]);
-        assert_eq!(out[0].status(), "accepted", "{out:?}");
-        let docs = docs_for(&store, &accepted_of(&out, &rel));
-        assert_eq!(docs.len(), 30);
+        let own = revocation_from(throwaway.public_key(), &throwaway, 10);
+        assert!(reindexed(&mut store, &[own.into_bytes()]).is_empty());
+        let publisher = fed.members[0].publisher.public_key();
+        let root = &fed.members[0].root;
+        // Revoked from the 20th record: the ten from it on change, the twenty before do not.
+        let first = revocation_from(publisher, root, 20);
+        assert_eq!(reindexed(&mut store, &[first.into_bytes()]), kz(20, 30));
         // The same key revoked again from a later time changes nothing, and is not a scan.
-        let later = revocation_from(
-            fed.members[0].publisher.public_key(),
-            &fed.members[0].root,
-            200,
-        );
-        let (out, rel) = ingest(&mut store, &[later.as_bytes().to_vec()]);
-        assert_eq!(out[0].status(), "accepted", "{out:?}");
-        assert!(docs_for(&store, &accepted_of(&out, &rel)).is_empty());
+        let later = revocation_from(publisher, root, 25);
+        assert!(reindexed(&mut store, &[later.into_bytes()]).is_empty());
+        // A millisecond earlier: that millisecond's record only.
+        let earlier = revocation_from(publisher, root, 19);
+        assert_eq!(reindexed(&mut store, &[earlier.into_bytes()]), kz(19, 20));
+        // Two in one commit: from the earliest up to the revocation in force before.
+        let two = [
+            revocation_from(publisher, root, 17).into_bytes(),
+            revocation_from(publisher, root, 15).into_bytes(),
+        ];
+        assert_eq!(reindexed(&mut store, &two), kz(15, 19));
+        // The key delegated again while its delegation stands: no record of it changes.
+        let again =
+            match Object::decode_body(fed.delegation(1).body(), &accord_core::Limits::default()) {
+                Ok(Object::Delegation(mut d)) => {
+                    d.created = Timestamp(T0.0 + 300);
+                    Object::Delegation(d).sign(&fed.members[1].root)
+                }
+                other => panic!("{other:?}"),
+            };
+        assert!(reindexed(&mut store, &[again.into_bytes()]).is_empty());
     }
 
     /// A record that names one held file a thousand times carries its text once, and a record

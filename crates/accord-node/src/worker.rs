@@ -610,6 +610,9 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
         }
         return;
     }
+    // The trust view before this commit (shared, no copy): what the index compares the
+    // commit's trust objects with, to re-index only the records they reach.
+    let trust_before = store.trust_shared();
     let result = if ready.is_empty() {
         Ok((Vec::new(), Vec::new()))
     } else {
@@ -664,7 +667,7 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
             }
             if let Some((stored, stored_at)) = stored {
                 let update = IndexUpdate {
-                    docs: crate::index::docs_for(store, &stored),
+                    docs: crate::index::docs_for(store, &trust_before, &stored),
                     seq,
                     stored_at,
                     done: None,

@@ -830,9 +830,38 @@ impl Store {
         member: &MemberCode,
         key: &PublicKey,
     ) -> Result<Vec<ObjectId>, StoreError> {
+        self.records_signed_between(member, key, Timestamp(0), None)
+    }
+
+    /// The stored records `member`'s key `key` signed with a creation time from `from` and
+    /// before `until` (no end: `None`). The index sorts a key's records by creation time, so
+    /// the work is that of the records in the window.
+    pub fn records_signed_between(
+        &self,
+        member: &MemberCode,
+        key: &PublicKey,
+        from: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        if until.is_some_and(|t| t <= from) {
+            return Ok(Vec::new());
+        }
         let prefix = signer_key(member, key);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&from.0.to_be_bytes());
+        let end = match until {
+            Some(t) => {
+                let mut end = prefix.clone();
+                end.extend_from_slice(&t.0.to_be_bytes());
+                std::ops::Bound::Excluded(end)
+            }
+            None => std::ops::Bound::Unbounded,
+        };
         let mut out = Vec::new();
-        for item in self.trees[BY_SIGNER].scan_prefix(&prefix) {
+        for item in self.trees[BY_SIGNER]
+            .range((std::ops::Bound::Included(start), end))
+            .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+        {
             let (k, _) = item?;
             out.push(
                 k.get(prefix.len() + 8..)
