@@ -73,12 +73,23 @@ fn make_room_for_penalty(penalties: &mut HashMap<PeerId, (f64, Instant)>, now: I
 /// At most one warning per refused peer in this time.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
+/// What a refusal is told: whether to warn now, the refusals of this peer and of other new
+/// peers passed over since the last warning, and the peer's backoff.
+struct Refusal {
+    warn: bool,
+    quiet: u64,
+    others: u64,
+    backoff: Duration,
+}
+
 /// A peer that was refused: when it may try again, and when it was last warned about.
 struct Refused {
     until: Instant,
     backoff: Duration,
     warned: Instant,
     quiet: u64,
+    /// Warned about at least once (see [`Network::first_refusals`]).
+    ever_warned: bool,
     /// Cut for what it sent (invalid objects, bad data), not for its certificate: admission
     /// does not forget it, so the backoff keeps doubling if it does so again.
     conduct: bool,
@@ -146,6 +157,10 @@ pub struct Network {
     node_cert: Vec<u8>,
     peers: HashMap<PeerId, PeerState>,
     refused: HashMap<PeerId, Refused>,
+    /// The last warning about a peer refused for the first time, and how many such peers were
+    /// refused quietly since: a stranger that connects with a fresh peer id each time is a new
+    /// peer each time, and would otherwise be one warning per connection.
+    first_refusals: (Option<Instant>, u64),
     /// Peers whose connections were reset: dialled again when the last one has closed.
     redial: HashMap<PeerId, Vec<Multiaddr>>,
     bootstrap: Vec<Bootstrap>,
@@ -402,6 +417,7 @@ impl Network {
             node_cert: cfg.node_cert.unwrap_or_default(),
             peers: HashMap::new(),
             refused: HashMap::new(),
+            first_refusals: (None, 0),
             redial: HashMap::new(),
             bootstrap,
             outbound_sync: HashMap::new(),
@@ -732,12 +748,17 @@ impl Network {
             .get(&peer)
             .is_some_and(|r| r.conduct && r.until > now);
         if !already {
-            let (warn_now, quiet, backoff) = self.note_refusal(peer);
+            let Refusal {
+                warn: warn_now,
+                quiet,
+                others,
+                backoff,
+            } = self.note_refusal(peer);
             if let Some(r) = self.refused.get_mut(&peer) {
                 r.conduct = true;
             }
             if warn_now {
-                warn!(%peer, %reason, score, cut_quietly_since_last_warning = quiet, retry_after_secs = backoff.as_secs(), "peer cut for what it sent: disconnecting");
+                warn!(%peer, %reason, score, cut_quietly_since_last_warning = quiet, other_new_peers_refused_quietly = others, retry_after_secs = backoff.as_secs(), "peer cut for what it sent: disconnecting");
             } else {
                 debug!(%peer, %reason, score, "peer cut again for what it sent: disconnecting");
             }
@@ -818,17 +839,46 @@ impl Network {
 
     /// Records a refusal: the peer is cut at once if it returns within its backoff, and is
     /// warned about at most once a minute. `true` when a warning is due.
-    fn note_refusal(&mut self, peer: PeerId) -> (bool, u64, Duration) {
+    fn note_refusal(&mut self, peer: PeerId) -> Refusal {
         let now = Instant::now();
         let r = self.refused_entry(peer, now);
         r.backoff = (r.backoff * 2).clamp(REFUSED_MIN, REFUSED_MAX);
         r.until = now + r.backoff;
-        if now.duration_since(r.warned) >= WARN_EVERY {
-            r.warned = now;
-            (true, std::mem::take(&mut r.quiet), r.backoff)
-        } else {
+        let backoff = r.backoff;
+        let due = now.duration_since(r.warned) >= WARN_EVERY;
+        let first = !r.ever_warned;
+        let quiet = |quiet| Refusal {
+            warn: false,
+            quiet,
+            others: 0,
+            backoff,
+        };
+        if !due {
             r.quiet += 1;
-            (false, 0, r.backoff)
+            return quiet(0);
+        }
+        // A peer never warned about: at most one such warning a minute, whatever the number
+        // of peer ids; it counts those it passed over.
+        let mut others = 0;
+        if first {
+            let (last, passed) = &mut self.first_refusals;
+            if last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+                *passed += 1;
+                return quiet(0);
+            }
+            *last = Some(now);
+            others = std::mem::take(passed);
+        }
+        let Some(r) = self.refused.get_mut(&peer) else {
+            return quiet(0);
+        };
+        r.warned = now;
+        r.ever_warned = true;
+        Refusal {
+            warn: true,
+            quiet: std::mem::take(&mut r.quiet),
+            others,
+            backoff,
         }
     }
 
@@ -859,6 +909,7 @@ impl Network {
             backoff: REFUSED_MIN / 2,
             warned: now - WARN_EVERY,
             quiet: 0,
+            ever_warned: false,
             conduct: false,
         })
     }
@@ -866,9 +917,14 @@ impl Network {
     fn refuse(&mut self, peer: PeerId, reason: String) {
         match self.admission {
             Admission::Members => {
-                let (warn_now, quiet, backoff) = self.note_refusal(peer);
+                let Refusal {
+                    warn: warn_now,
+                    quiet,
+                    others,
+                    backoff,
+                } = self.note_refusal(peer);
                 if warn_now {
-                    warn!(%peer, %reason, refused_quietly_since_last_warning = quiet, retry_after_secs = backoff.as_secs(), "peer refused: disconnecting");
+                    warn!(%peer, %reason, refused_quietly_since_last_warning = quiet, other_new_peers_refused_quietly = others, retry_after_secs = backoff.as_secs(), "peer refused: disconnecting");
                 } else {
                     debug!(%peer, %reason, "peer refused again: disconnecting");
                 }
@@ -1061,7 +1117,9 @@ impl Network {
                 }
                 let cert = self.node_cert.clone();
                 self.swarm.behaviour_mut().cert.send_request(&peer_id, cert);
-                info!(peer = %peer_id, %addr, "peer connected");
+                // Anyone who can reach the port connects: the log says "peer admitted" for the
+                // peers that are members (and refusals, a minute at a time).
+                debug!(peer = %peer_id, %addr, "peer connected");
                 self.emit(NetworkEvent::PeerConnected {
                     peer: peer_id,
                     addr,
@@ -1082,7 +1140,7 @@ impl Network {
                 cause,
                 ..
             } => {
-                self.peers.remove(&peer_id);
+                let admitted = self.peers.remove(&peer_id).is_some_and(|s| s.admitted);
                 // Otherwise gossipsub would keep redialling it.
                 self.swarm
                     .behaviour_mut()
@@ -1094,7 +1152,12 @@ impl Network {
                         b.next_attempt = now + b.backoff;
                     }
                 }
-                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                let cause = cause.map(|c| c.to_string());
+                if admitted {
+                    info!(peer = %peer_id, ?cause, "peer disconnected");
+                } else {
+                    debug!(peer = %peer_id, ?cause, "peer disconnected before it was admitted");
+                }
                 self.emit(NetworkEvent::PeerDisconnected { peer: peer_id });
                 // A reset connection is dialled again at once (a bootstrap peer by the
                 // bootstrap schedule above; a peer that dialled us and whose listen addresses
