@@ -101,7 +101,7 @@ impl Client {
         r.bytes().await.map(|b| b.to_vec()).map_err(transport)
     }
 
-    /// `GET /v1/health/federation`: The whole federation as this node sees it from the nodes' signed heartbeats (docs/PROTOCOL.md §11): every member's certified nodes with status (self, up, down, never-seen), last heartbeat, software and protocol version, charter version, checkpoint, agreement with this node's set, lag, divergence flags; and the evidence bundles kept.
+    /// `GET /v1/health/federation`: The whole federation as this node sees it from the nodes' signed heartbeats (docs/PROTOCOL.md §11): every member's certified nodes with status (self, up, down, never-seen; nodes never heard from listed up to 16 per member, never_seen_more counting the rest), last heartbeat, software and protocol version, charter version, checkpoint, agreement with this node's set, lag, divergence flags; and the evidence bundles kept.
     pub async fn get_v1_health_federation(&self) -> Result<GetV1HealthFederationResponse, Error> {
         let req = self.http.get(format!("{}/v1/health/federation", self.base));
         let r = check(req.send().await.map_err(transport)?).await?;

@@ -1199,3 +1199,99 @@ async fn a_node_whose_clock_is_an_hour_slow_names_its_offset() {
     assert_eq!(metric(&a, "accord_clock_offset_nodes").await, 2.0);
     a.shutdown().await;
 }
+
+/// A node whose clock ran ahead and is then corrected (stepped back) stays up for its peers:
+/// its next heartbeats are dated just after its last one, not before it, until the clock has
+/// caught up. Its peers take only a heartbeat later than the last they heard, so before, it
+/// read "down" on every peer for as long as its clock had been ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_is_stepped_back_stays_up_for_its_peers() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 52).unwrap();
+    let ahead = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(60_000));
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = HealthConfig {
+        test_clock_offset_ms: Some(ahead.clone()),
+        ..fast_health()
+    };
+    let kz = Node::spawn(cfg).await.unwrap();
+    let mut cfg = tf.config(
+        1,
+        vec![dial_addr(&kz).await.unwrap()],
+        accord_node::AdmissionMode::Members,
+    );
+    cfg.health = fast_health();
+    let by = Node::spawn(cfg).await.unwrap();
+    assert!(wait_until(Duration::from_secs(20), || admitted(&by, 1)).await);
+    // BY hears KZ's heartbeats, dated a minute ahead.
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            view_of(&by, "KZ").is_some_and(|n| n.status == "up")
+        })
+        .await,
+        "BY does not see KZ up: {:?}",
+        view_of(&by, "KZ")
+    );
+    // The clock is corrected.
+    ahead.store(0, std::sync::atomic::Ordering::SeqCst);
+    let corrected = now();
+    // Heard again well after the correction (a heartbeat dated before it could still be on its
+    // way for a period): KZ's heartbeats after the step are taken.
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            view_of(&by, "KZ")
+                .and_then(|n| n.last_seen)
+                .is_some_and(|t| t.0 > corrected.0 + 3_000)
+        })
+        .await,
+        "KZ's heartbeats after its clock was stepped back are not heard: {:?}",
+        view_of(&by, "KZ")
+    );
+    assert_eq!(view_of(&by, "KZ").map(|n| n.status), Some("up"));
+    by.shutdown().await;
+    kz.shutdown().await;
+}
+
+/// A member that certifies node keys by the thousand (they need no machine) does not make
+/// every other node list them all in its health view, nor export a series for each: the nodes
+/// never heard from are listed up to a bound per member, and counted beyond it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_certifying_many_silent_nodes_is_listed_within_a_bound() {
+    logs();
+    let tf = TestFed::new(&["KZ", "BY"], 53).unwrap();
+    let mut cfg = tf.config(0, vec![], accord_node::AdmissionMode::Members);
+    cfg.health = fast_health();
+    let kz = Node::spawn(cfg).await.unwrap();
+    let extra = accord_node::MAX_NEVER_SEEN_LISTED + 5;
+    let certs: Vec<Vec<u8>> = (0..extra)
+        .map(|i| {
+            let key = SecretKey::from_seed([120 + i as u8; 32]);
+            tf.extra_node_cert(1, &key, &format!("silent {i}"))
+                .as_bytes()
+                .to_vec()
+        })
+        .collect();
+    let out = kz.submit(certs).await.unwrap();
+    assert!(out.iter().all(|o| o.status == "accepted"), "{out:?}");
+    let by = kz
+        .federation_health()
+        .members
+        .into_iter()
+        .find(|m| m.code == "BY")
+        .unwrap();
+    // BY's own node is never seen too: one more than the extra ones.
+    assert_eq!(by.nodes.len(), accord_node::MAX_NEVER_SEEN_LISTED);
+    assert!(by.nodes.iter().all(|n| n.status == "never-seen"));
+    assert_eq!(
+        by.never_seen_more as usize,
+        extra + 1 - accord_node::MAX_NEVER_SEEN_LISTED
+    );
+    let series = kz
+        .metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("accord_federation_node_up{") && l.contains("member=\"BY\""))
+        .count();
+    assert_eq!(series, accord_node::MAX_NEVER_SEEN_LISTED);
+    kz.shutdown().await;
+}

@@ -62,7 +62,7 @@ pub const ROUTES: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/v1/health/federation",
-        "The whole federation as this node sees it from the nodes' signed heartbeats (docs/PROTOCOL.md §11): every member's certified nodes with status (self, up, down, never-seen), last heartbeat, software and protocol version, charter version, checkpoint, agreement with this node's set, lag, divergence flags; and the evidence bundles kept.",
+        "The whole federation as this node sees it from the nodes' signed heartbeats (docs/PROTOCOL.md §11): every member's certified nodes with status (self, up, down, never-seen; nodes never heard from listed up to 16 per member, never_seen_more counting the rest), last heartbeat, software and protocol version, charter version, checkpoint, agreement with this node's set, lag, divergence flags; and the evidence bundles kept.",
         &[],
     ),
     (

@@ -481,6 +481,11 @@ pub struct HealthConfig {
     /// connection can stay open while it no longer carries gossip. 0 turns this off.
     #[serde(default = "default_silent_peer_secs")]
     pub silent_peer_secs: u64,
+    /// Test-only: milliseconds added to the wall clock when this node dates its heartbeats (a
+    /// clock that runs ahead, then is corrected). Set only in code: no configuration file can
+    /// name it.
+    #[serde(skip)]
+    pub test_clock_offset_ms: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
 }
 
 fn default_heartbeat_secs() -> u64 {
@@ -503,6 +508,7 @@ impl Default for HealthConfig {
             watermark_delay_secs: default_watermark_delay_secs(),
             ttl_secs: default_health_ttl_secs(),
             silent_peer_secs: default_silent_peer_secs(),
+            test_clock_offset_ms: None,
         }
     }
 }

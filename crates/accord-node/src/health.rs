@@ -276,7 +276,15 @@ pub struct MemberHealth {
     pub code: String,
     pub name: BTreeMap<String, String>,
     pub nodes: Vec<NodeHealth>,
+    /// Certified nodes never heard from beyond the first [`MAX_NEVER_SEEN_LISTED`] listed: a
+    /// member may certify any number of node keys, and each would otherwise be a row of the
+    /// health page and a series of every scrape.
+    pub never_seen_more: u64,
 }
+
+/// Certified nodes never heard from listed per member ([`MemberHealth::never_seen_more`]
+/// counts the rest); the nodes heard from are bounded by the health book.
+pub const MAX_NEVER_SEEN_LISTED: usize = 16;
 
 /// An evidence bundle, summarised.
 #[derive(Debug, Clone, Serialize)]
@@ -570,7 +578,14 @@ impl NodeHandle {
         let cfg = self.health_config().clone();
         let key = self.node_key();
         let trust = self.trust();
-        let t = now();
+        let t = match &cfg.test_clock_offset_ms {
+            Some(off) => Timestamp(
+                now()
+                    .0
+                    .saturating_add_signed(off.load(std::sync::atomic::Ordering::SeqCst)),
+            ),
+            None => now(),
+        };
         if trust
             .node_member_as(&key.public_key(), self.member(), t)
             .is_none()
@@ -594,11 +609,25 @@ impl NodeHandle {
             .collect();
         reconciled.sort_by_key(|r| std::cmp::Reverse(r.at));
         reconciled.truncate(accord_core::health::MAX_RECONCILED);
+        // Never before this node's last heartbeat: after its clock was stepped back (a clock
+        // that ran fast, corrected), its peers take only a later one, and would show it down
+        // until the clock has caught up with its last heartbeat. Until then each is a
+        // millisecond after the last (heard as alive, not judged: see `heard`).
+        let last_issued = self
+            .health()
+            .lock()
+            .nodes
+            .get(&key.public_key())
+            .map(|e| e.latest.heartbeat().issued);
+        let issued = match last_issued {
+            Some(last) if last >= t => Timestamp(last.0.saturating_add(1)),
+            _ => t,
+        };
         let hb = Heartbeat {
             federation: self.federation(),
             member: self.member().to_string(),
             node: key.public_key(),
-            issued: t,
+            issued,
             period_secs: cfg.heartbeat_secs,
             software: software(),
             protocol: PROTOCOL_VERSION.to_string(),
@@ -1109,26 +1138,37 @@ impl NodeHandle {
         let ttl = cfg.ttl_secs.saturating_mul(1000);
         let own_key = self.node_key().public_key();
         let own_charter = trust.charter_history().len() as u64;
+        // The valid certificates by member, in one pass over them, before the book is locked.
+        let mut certified: BTreeMap<&str, Vec<(PublicKey, Option<String>)>> = BTreeMap::new();
+        for n in trust.node_certs() {
+            if trust
+                .node_member_as(&n.cert.node_key, n.cert.member.as_str(), t)
+                .is_some()
+            {
+                certified
+                    .entry(n.cert.member.as_str())
+                    .or_default()
+                    .push((n.cert.node_key, n.cert.label.clone()));
+            }
+        }
         let mut book = self.health().lock();
         book.nodes
             .retain(|k, e| *k == own_key || e.received.0.saturating_add(ttl) >= t.0);
         let mut members = Vec::new();
         for m in &trust.charter().members {
             let mut nodes = Vec::new();
-            let mut keys: Vec<(PublicKey, Option<String>)> = trust
-                .node_certs()
-                .filter(|n| {
-                    n.cert.member == m.code
-                        && trust
-                            .node_member_as(&n.cert.node_key, m.code.as_str(), t)
-                            .is_some()
-                })
-                .map(|n| (n.cert.node_key, n.cert.label.clone()))
-                .collect();
+            let mut keys = certified.remove(m.code.as_str()).unwrap_or_default();
             keys.sort_by_key(|a| a.0);
             keys.dedup_by(|a, b| a.0 == b.0);
+            let mut never_seen = 0usize;
             for (key, label) in keys {
                 let e = book.nodes.get(&key);
+                if e.is_none() && key != own_key {
+                    never_seen += 1;
+                    if never_seen > MAX_NEVER_SEEN_LISTED {
+                        continue;
+                    }
+                }
                 let hb = e.map(|e| e.latest.heartbeat());
                 let status = match e {
                     _ if key == own_key => "self",
@@ -1168,6 +1208,7 @@ impl NodeHandle {
                 code: m.code.to_string(),
                 name: m.name.clone(),
                 nodes,
+                never_seen_more: never_seen.saturating_sub(MAX_NEVER_SEEN_LISTED) as u64,
             });
         }
         let evidence = book

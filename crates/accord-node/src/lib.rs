@@ -38,7 +38,7 @@ pub use config::{
 pub use disk::{DiskLow, DiskView, NoRoom, available_bytes};
 pub use health::{
     Agreement, EvidenceItem, EvidenceSummary, FederationHealth, MAX_EVIDENCE,
-    MAX_EVIDENCE_PER_SUBJECT, MemberHealth, NodeHealth, PROTOCOL_VERSION,
+    MAX_EVIDENCE_PER_SUBJECT, MAX_NEVER_SEEN_LISTED, MemberHealth, NodeHealth, PROTOCOL_VERSION,
 };
 pub use node::{
     Hold, Node, NodeHandle, NodeStatus, PeerView, SUBSCRIBER_CAPACITY, StoredView, SubmitOutcome,

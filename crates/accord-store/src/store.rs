@@ -1498,7 +1498,10 @@ impl Store {
         let mut refused = Vec::new();
         let mut signer_refused = Vec::new();
         let mut trust = self.trust.clone();
-        if now.0 >= self.last_expiry.saturating_add(EXPIRY_INTERVAL_MS) {
+        // A clock stepped back (it ran ahead, then was corrected) starts the interval again
+        // rather than leaving the waiting objects unexpired until it catches up.
+        if now.0 >= self.last_expiry.saturating_add(EXPIRY_INTERVAL_MS) || now.0 < self.last_expiry
+        {
             self.last_expiry = now.0;
             let expired = self.quarantine.expired(now.0);
             if !expired.is_empty() {

@@ -1464,6 +1464,38 @@ fn quarantine_entries_expire_across_a_restart() {
     assert!(!store.contains(&old.id()).unwrap());
 }
 
+/// A clock that ran ahead and was corrected (stepped back) does not stop the expiry: objects
+/// that arrive after the correction expire after the time-to-live, not once the clock has
+/// caught up with the time it had shown (a month here).
+#[test]
+fn quarantine_entries_expire_after_the_clock_is_stepped_back() {
+    let fed = fed();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        pending_ttl_ms: 60 * MINUTE,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(dir.path(), fed.genesis.as_bytes(), opts).unwrap();
+    // Something stored while the clock read a month ahead.
+    let month_ahead = Timestamp(NOW.0 + 30 * 24 * 60 * MINUTE);
+    let (out, _) = store
+        .ingest_batch(&[fed.delegation(0).as_bytes()], month_ahead)
+        .unwrap();
+    assert_eq!(out[0].status(), "accepted", "{out:?}");
+    // The clock is corrected; an object waits for its delegation from then on.
+    let waits = fed.record(2, "waits too long", Timestamp(BASE + MINUTE));
+    let items: Vec<(&[u8], &str)> = vec![(waits.as_bytes(), "peer a")];
+    store.ingest_from(&items, NOW).unwrap();
+    assert_eq!(store.pending_len(), 1);
+    // Past its time-to-live, the next commit expires it.
+    let later = fed.record(0, "a later record", Timestamp(BASE + 3 * MINUTE));
+    let items: Vec<(&[u8], &str)> = vec![(later.as_bytes(), "peer a")];
+    store
+        .ingest_from(&items, Timestamp(NOW.0 + 61 * MINUTE))
+        .unwrap();
+    assert_eq!(store.pending_len(), 0, "expired after the time-to-live");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. retraction before its record
 
