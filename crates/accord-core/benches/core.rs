@@ -131,5 +131,64 @@ fn judge(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, signatures, envelope, judge);
+/// What a group commit holding one trust object pays for the trust view: a copy of the view
+/// (the readers share the one in force) and the object folded into it, with a member that has
+/// issued `n` delegations (delegating a key costs a member nothing but a signature).
+fn trust_copy(c: &mut Criterion) {
+    use accord_core::object::{Delegation, ObjectType};
+    let fed = DevFederation::new(&["KZ", "BY"], [8; 32], Timestamp(1_700_000_000_000)).unwrap();
+    let (genesis, _) = accord_core::TrustView::from_genesis(fed.genesis.as_bytes()).unwrap();
+    let delegation = |i: u64| {
+        let key = accord_core::SecretKey::from_seed({
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&i.to_le_bytes());
+            seed[31] = 1;
+            seed
+        });
+        Object::Delegation(Delegation {
+            object_type: ObjectType::Delegation,
+            federation: fed.federation(),
+            created: fed.created,
+            member: fed.members[0].code.clone(),
+            publisher: key.public_key(),
+            name: format!("publisher number {i} of a member that delegates without end"),
+            kinds: None,
+            directions: None,
+            not_before: fed.created,
+            not_after: None,
+        })
+        .sign(&fed.members[0].root)
+    };
+    let verified = |trust: &accord_core::TrustView, i: u64| match validate(
+        delegation(i).as_bytes(),
+        trust,
+        Timestamp::MAX,
+    ) {
+        accord_core::Verdict::Accepted(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let mut g = c.benchmark_group("trust_copy");
+    g.sample_size(20);
+    let mut trust = genesis;
+    let mut held = 0u64;
+    for n in [1_000u64, 20_000, 100_000] {
+        while held < n {
+            let v = verified(&trust, held);
+            trust.apply(&v);
+            held += 1;
+        }
+        let next = verified(&trust, u64::MAX - n);
+        let shared = std::sync::Arc::new(trust.clone());
+        g.bench_with_input(BenchmarkId::new("copy_and_apply", n), &n, |b, _| {
+            b.iter(|| {
+                let mut view = shared.clone();
+                std::sync::Arc::make_mut(&mut view).apply(&next);
+                view
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, signatures, envelope, judge, trust_copy);
 criterion_main!(benches);
