@@ -856,45 +856,48 @@ pub async fn publishers(State(node): State<NodeHandle>) -> Result<axum::Json<Val
 
 pub(crate) async fn publishers_value(node: &NodeHandle) -> Result<Value, ApiError> {
     let now = accord_node::now();
-    let v = node
-        .read(move |s| {
-            let t = s.trust();
-            let mut by_member: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for d in t.delegations() {
-                let del = &d.delegation;
-                let status = if t.root_key(&del.member) != Some(d.signer) {
-                    "root-replaced"
-                } else if t
-                    .object_revoked_since(&d.id, &del.member)
+    // From the published trust view, beside the store thread (a catch-up's group commits
+    // would hold the page up), and off the async workers: it walks every delegation.
+    let trust = node.trust();
+    let v = tokio::task::spawn_blocking(move || {
+        let t = &*trust;
+        let mut by_member: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for d in t.delegations() {
+            let del = &d.delegation;
+            let status = if t.root_key(&del.member) != Some(d.signer) {
+                "root-replaced"
+            } else if t
+                .object_revoked_since(&d.id, &del.member)
+                .is_some_and(|x| x <= now)
+                || t.key_revoked_since(&del.member, &del.publisher)
                     .is_some_and(|x| x <= now)
-                    || t.key_revoked_since(&del.member, &del.publisher)
-                        .is_some_and(|x| x <= now)
-                {
-                    "revoked"
-                } else if del.not_after.is_some_and(|na| na < now) {
-                    "expired"
-                } else if del.not_before > now {
-                    "not-yet-valid"
-                } else {
-                    "active"
-                };
-                by_member
-                    .entry(del.member.to_string())
-                    .or_default()
-                    .push(json!({
-                        "delegation": d.id.to_string(),
-                        "name": del.name,
-                        "publisher_key": del.publisher.to_string(),
-                        "kinds": del.kinds,
-                        "directions": del.directions,
-                        "not_before": del.not_before.to_string(),
-                        "not_after": del.not_after.map(|x| x.to_string()),
-                        "status": status,
-                    }));
-            }
-            json!({ "members": by_member })
-        })
-        .await?;
+            {
+                "revoked"
+            } else if del.not_after.is_some_and(|na| na < now) {
+                "expired"
+            } else if del.not_before > now {
+                "not-yet-valid"
+            } else {
+                "active"
+            };
+            by_member
+                .entry(del.member.to_string())
+                .or_default()
+                .push(json!({
+                    "delegation": d.id.to_string(),
+                    "name": del.name,
+                    "publisher_key": del.publisher.to_string(),
+                    "kinds": del.kinds,
+                    "directions": del.directions,
+                    "not_before": del.not_before.to_string(),
+                    "not_after": del.not_after.map(|x| x.to_string()),
+                    "status": status,
+                }));
+        }
+        json!({ "members": by_member })
+    })
+    .await
+    .map_err(|e| ApiError::from(accord_node::NodeError::Store(e.to_string())))?;
     Ok(v)
 }
 
