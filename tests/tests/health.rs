@@ -1293,5 +1293,20 @@ async fn a_member_certifying_many_silent_nodes_is_listed_within_a_bound() {
         .filter(|l| l.starts_with("accord_federation_node_up{") && l.contains("member=\"BY\""))
         .count();
     assert_eq!(series, accord_node::MAX_NEVER_SEEN_LISTED);
+    // The health page lists as many, and says how many more there are.
+    let base = serve(&kz).await;
+    let page = get_text(&base, "/health?lang=en").await;
+    assert_eq!(
+        page.matches("never seen</span>").count(),
+        accord_node::MAX_NEVER_SEEN_LISTED,
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "More certified nodes never seen, not listed here: {}",
+            extra + 1 - accord_node::MAX_NEVER_SEEN_LISTED
+        )),
+        "{page}"
+    );
     kz.shutdown().await;
 }

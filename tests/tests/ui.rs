@@ -108,7 +108,8 @@ async fn pages_show_their_content_and_hostile_records_are_inert() {
         html.contains("href=\"https://example.org/ok\""),
         "ordinary links stay"
     );
-    assert!(html.contains("<h2>Опыт</h2>"), "Markdown is rendered");
+    // A body's `##` sits under the page's own headings: the record's title is the `<h1>`.
+    assert!(html.contains("<h3>Опыт</h3>"), "Markdown is rendered");
     assert!(
         html.contains("(original)"),
         "the original language is marked"
@@ -392,7 +393,7 @@ async fn filters_parameters_and_record_states_read_as_an_analyst_expects() {
     let (_, html, _) = page(&format!("{base}/?member=BY&lang=en"), "").await;
     assert!(!html.contains("No member state has these codes"));
     assert!(
-        html.contains("<details class=\"more\"><summary class=\"badge\">+ 2 more directions</summary><span class=\"badge\">Access to ICT"),
+        html.contains("<details class=\"more\"><summary class=\"badge\">+ 2 more directions</summary> <span class=\"badge\">Access to ICT"),
         "{html}"
     );
 
@@ -1115,4 +1116,235 @@ async fn a_records_text_cannot_reorder_the_page_nor_disguise_a_link() {
     let (s, html, _) = page(&format!("{base}/records/{}?lang=ru", &id[..12]), "").await;
     assert_eq!(s, 200);
     assert!(html.contains(&format!("accord verify {id}.cbor")));
+}
+
+/// What an accessibility audit (WCAG 2.1 AA) found, as pages now serve it: badges are words
+/// apart, the languages' badges say what they are; the live notice's status line is on the
+/// page, empty, from the start, with a button that stops it; the filters come before the
+/// results in the page, as they are shown; a body's headings sit under the page's title; a
+/// link of a body always has a name and goes somewhere; a text shown in another language than
+/// the one asked for, and a snippet whose script does not tell its language, say which;
+/// "Copied" has a status line; the tables laid out as cards say their roles; the dates' fields
+/// point to the error they cause; a page of results after the first says which in its title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_right_to_assistive_technology() {
+    let tf = TestFed::new(&["KZ", "BY"], 66).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    // A Russian original with an English title, and its summary and body in Russian only.
+    let mut body = tf.fed.record_body(0, "unused", now());
+    body.lang = "ru".into();
+    body.title = BTreeMap::from([
+        ("ru".to_string(), "Цифровые навыки".to_string()),
+        ("en".to_string(), "Digital skills".to_string()),
+    ]);
+    body.summary = BTreeMap::from([("ru".to_string(), "Кратко о навыках".to_string())]);
+    body.body = BTreeMap::from([(
+        "ru".to_string(),
+        "# Итоги\n\nСм. [](https://example.org/files/report.pdf) и [плохая](javascript:alert(1)) и [](javascript:alert(2)).".to_string(),
+    )]);
+    let rec = Object::Record(body).sign(&tf.fed.members[0].publisher);
+    // Records whose script does not tell their language: Kazakh (Cyrillic, as Russian is) and
+    // Armenian (neither Cyrillic nor Latin).
+    let other = |n: u64, lang: &str, title: &str, text: &str| {
+        let mut b = tf
+            .fed
+            .record_body(0, "unused", accord_core::Timestamp(now().0 + n));
+        b.lang = lang.into();
+        b.title = BTreeMap::from([(lang.to_string(), title.to_string())]);
+        b.summary = BTreeMap::from([(lang.to_string(), text.to_string())]);
+        b.body = BTreeMap::from([(lang.to_string(), text.to_string())]);
+        Object::Record(b).sign(&tf.fed.members[0].publisher)
+    };
+    let kk = other(
+        1,
+        "kk",
+        "Цифрлық дағдылар",
+        "Мемлекеттік қызметшілердің цифрлық дағдылары.",
+    );
+    let hy = other(
+        2,
+        "hy",
+        "Թվային հմտություններ",
+        "Պետական ծառայողների թվային հմտությունները։",
+    );
+    let (out, searchable) = node
+        .submit_searchable(
+            [&rec, &kk, &hy]
+                .iter()
+                .map(|r| r.as_bytes().to_vec())
+                .collect(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.iter().all(|o| o.status == "accepted") && searchable,
+        "{out:?}"
+    );
+
+    let (s, html, _) = page(&format!("{base}/?lang=en"), "").await;
+    assert_eq!(s, 200);
+    // Badges apart by a space ("KZ … Regulatory note", not "…Regulatory note" run together),
+    // and the languages named as such.
+    assert!(
+        html.contains("</span> <span class=\"badge\">")
+            && !html.contains("</span><span class=\"badge\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<span class=\"visually-hidden\">Available in:</span> <span class=\"badge\">"
+        ),
+        "{html}"
+    );
+    // The live notice: an empty status line from the start (not a region shown with its
+    // text), what is shown beside it not read twice, a refresh link whose glyph is not read, a
+    // button that stops it.
+    assert!(
+        html.contains("<div id=\"live\" data-query=")
+            && html.contains(
+                "<span class=\"visually-hidden\" id=\"live-text\" role=\"status\"></span><span class=\"live-shown\" aria-hidden=\"true\"></span>"
+            )
+            && html.contains("<span aria-hidden=\"true\">↻</span> refresh")
+            && html.contains(
+                "<button class=\"linkish\" id=\"live-stop\" type=\"button\">Stop live updates</button>"
+            ),
+        "{html}"
+    );
+    let (_, css, _) = page(&format!("{base}/static/style.css"), "").await;
+    assert!(!css.contains("#live { display:none; }"), "{css}");
+    let (_, html_ru, _) = page(&format!("{base}/?lang=ru"), "").await;
+    assert!(html_ru.contains("Остановить обновления"), "{html_ru}");
+    // The filters come before the results in the page, as they are shown (the CSS no longer
+    // moves them up), and the skip link still leads to the results.
+    let filters = html.find("id=\"filters\"").expect("the filter box");
+    let results = html.find("id=\"results\"").expect("the results");
+    assert!(filters < results, "the filters come after the results");
+    assert!(html.contains("href=\"#results\""));
+    assert!(!css.contains("order:-1"), "{css}");
+    // Links that look like badges are underlined; an open "more" keeps its summary (focus
+    // stays on it); the menu wraps rather than scrolls out of sight.
+    assert!(
+        css.contains("a.badge { color:var(--accent); text-decoration:underline; }")
+            && !css.contains("details.more[open] > summary { display:none")
+            && !css.contains("scrollbar-width:none")
+            && !css.contains("text-overflow:ellipsis"),
+        "{css}"
+    );
+    // A snippet says its language where the script does not tell it.
+    assert!(html.contains("<p class=\"snippet\" lang=\"hy\">"), "{html}");
+    assert!(html.contains("<p class=\"snippet\" lang=\"ru\">"), "{html}");
+    assert!(
+        html_ru.contains("<p class=\"snippet\" lang=\"kk\">"),
+        "{html_ru}"
+    );
+    assert!(
+        !html_ru.contains("<p class=\"snippet\" lang=\"ru\">"),
+        "the page's own language is not said again: {html_ru}"
+    );
+
+    // The record's page in English: the title in English, the summary and body, which it
+    // lacks in English, in Russian and marked so.
+    let (s, html, _) = page(&format!("{base}/records/{}?lang=en", rec.id()), "").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<h1 lang=\"en\">Digital skills</h1>")
+            && html.contains("<p lang=\"ru\"><em>Кратко о навыках</em></p>")
+            && html.contains("<div class=\"body\" lang=\"ru\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("</span> <span class=\"badge\">")
+            && !html.contains("</span><span class=\"badge\">"),
+        "{html}"
+    );
+    let body = html
+        .split("<div class=\"body\"")
+        .nth(1)
+        .and_then(|b| b.split("</div>").next())
+        .expect("the body");
+    // `#` under the page's `<h1>` is an `<h2>`.
+    assert!(
+        body.contains("<h2>Итоги</h2>") && !body.contains("<h1"),
+        "{body}"
+    );
+    // A link without text is named by its file; a link that goes nowhere safe is its text.
+    assert!(
+        body.contains("href=\"https://example.org/files/report.pdf\">report.pdf</a> (example.org)"),
+        "{body}"
+    );
+    assert!(!body.contains("\"></a>"), "a link without a name: {body}");
+    assert!(
+        !html.contains("href=\"#\"")
+            && !html.contains("javascript")
+            && body.contains(" и плохая и "),
+        "{body}"
+    );
+    // "Copied" is said in a status line on the page from the start.
+    assert!(
+        html.contains("data-status=\"verify-copied\"")
+            && html.contains(
+                "<span class=\"visually-hidden\" id=\"verify-copied\" role=\"status\"></span>"
+            ),
+        "{html}"
+    );
+
+    // A table laid out as cards on a phone names every cell's column (its first too), and the
+    // script says its table roles, which some browsers drop with the table's display.
+    let (_, html, _) = page(&format!("{base}/federation?lang=en"), "").await;
+    let table = html
+        .split("<table class=\"stack\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the members' table");
+    assert!(
+        table.contains("<td data-label=\"Member state\">"),
+        "{table}"
+    );
+    for td in table.split("<td").skip(1) {
+        let tag = td.split('>').next().unwrap_or("");
+        assert!(
+            tag.contains("data-label=\""),
+            "a cell without its column: <td{tag}>"
+        );
+    }
+    let (_, js, _) = page(&format!("{base}/static/app.js"), "").await;
+    assert!(
+        js.contains("querySelectorAll('table.stack')")
+            && [
+                "'table'",
+                "'rowgroup'",
+                "'row'",
+                "'columnheader'",
+                "'rowheader'",
+                "'cell'"
+            ]
+            .iter()
+            .all(|r| js.contains(r)),
+        "{js}"
+    );
+
+    // Dates that end before they start: their fields point to the notice that says so.
+    let (_, html, _) = page(
+        &format!("{base}/?from=2026-12-31&to=2026-01-01&lang=en"),
+        "",
+    )
+    .await;
+    assert!(
+        html.contains("<p class=\"notice\" id=\"dates-error\" role=\"status\">")
+            && html.contains(
+                "name=\"from\" value=\"2026-12-31\" aria-invalid=\"true\" aria-describedby=\"dates-error\""
+            )
+            && html.matches("aria-invalid=\"true\"").count() == 2,
+        "{html}"
+    );
+    // A page after the first says which, in its title; its arrows are not read.
+    let (_, html, _) = page(&format!("{base}/?limit=1&cursor=o1&lang=en"), "").await;
+    assert!(
+        html.contains("<title>Search, page 2 · ")
+            && html.contains("<span aria-hidden=\"true\">←</span> Previous page"),
+        "{html}"
+    );
+    node.shutdown().await;
 }

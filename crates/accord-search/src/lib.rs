@@ -544,6 +544,11 @@ pub struct Hit {
     /// An HTML fragment of plain text (Markdown rendered away, escaped) with matched words in
     /// `<b>`: the best passage of the summary or body, or the summary when nothing matched.
     pub snippet: String,
+    /// The language of the summary or body the snippet was cut from (a record's language tag),
+    /// for pages to mark it so; `None` for a passage of an attached file, whose language is
+    /// not known, and for no snippet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snippet_lang: Option<String>,
 }
 
 /// A page of results.
@@ -1856,6 +1861,7 @@ impl Searcher {
                 hits.push(Hit {
                     doc: rd,
                     snippet: String::new(),
+                    snippet_lang: None,
                 });
                 continue;
             }
@@ -1865,7 +1871,7 @@ impl Searcher {
             }
             let lang = plan.and_then(|p| p.lang).or(q.reader_lang.as_deref());
             let mut plain = PlainTexts::new(&rd);
-            let snippet = snippets
+            let (snippet, snippet_lang) = snippets
                 .as_ref()
                 .and_then(|g| best_passage(g, &mut plain, lang))
                 .unwrap_or_else(|| summary_snippet(&mut plain, lang));
@@ -1875,7 +1881,11 @@ impl Searcher {
             // written (four searches at once, half a gigabyte).
             rd.body = BTreeMap::new();
             rd.attachments = Vec::new();
-            hits.push(Hit { doc: rd, snippet });
+            hits.push(Hit {
+                doc: rd,
+                snippet,
+                snippet_lang,
+            });
         }
         Ok(SearchResult {
             total,
@@ -2068,19 +2078,21 @@ fn head_of(s: &str, n: usize) -> &str {
     &s[..end]
 }
 
-/// The best passage with a matched word, in the query's language first.
+/// The best passage with a matched word, in the query's language first, and the language of
+/// the text it is cut from (`None` for a file's, whose language is only guessed by its script).
 fn best_passage<'a>(
     generators: &BTreeMap<Family, SnippetGenerator>,
     plain: &mut PlainTexts<'a>,
     lang: Option<&'a str>,
-) -> Option<String> {
+) -> Option<(String, Option<String>)> {
     let d = plain.doc;
     snippet_langs(d, lang)
         .into_iter()
         .find_map(|l| {
             let g = generators.get(&Family::of(l))?;
             let s = g.snippet(head_of(plain.of(l), SNIPPET_SOURCE_BYTES));
-            (!s.highlighted().is_empty()).then(|| s.to_html().replace('\n', " "))
+            (!s.highlighted().is_empty())
+                .then(|| (s.to_html().replace('\n', " "), Some(l.to_string())))
         })
         .or_else(|| {
             // Only inside a file: the snippet names it.
@@ -2088,11 +2100,12 @@ fn best_passage<'a>(
                 let g = generators.get(&Family::of(a.lang(&d.lang)))?;
                 let s = g.snippet(head_of(&a.text, SNIPPET_SOURCE_BYTES));
                 (!s.highlighted().is_empty()).then(|| {
-                    format!(
+                    let passage = format!(
                         "📎 {}: {}",
                         escape_html(&a.name),
                         s.to_html().replace('\n', " ")
-                    )
+                    );
+                    (passage, None)
                 })
             })
         })
@@ -2105,15 +2118,28 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The summary (else the beginning of the body) as plain text, escaped, when nothing matched.
-fn summary_snippet<'a>(plain: &mut PlainTexts<'a>, lang: Option<&'a str>) -> String {
+/// The summary (else the beginning of the body) as plain text, escaped, when nothing matched,
+/// and the language it is in (`None` when there is no text).
+fn summary_snippet<'a>(
+    plain: &mut PlainTexts<'a>,
+    lang: Option<&'a str>,
+) -> (String, Option<String>) {
     let d = plain.doc;
     let langs = snippet_langs(d, lang);
-    let text = langs
+    let (text, text_lang) = langs
         .iter()
-        .find_map(|l| d.summary.get(*l).map(|s| analysis::markdown_to_plain(s)))
-        .or_else(|| langs.first().map(|l| plain.of(l).to_string()))
+        .find_map(|l| {
+            d.summary
+                .get(*l)
+                .map(|s| (analysis::markdown_to_plain(s), Some(l.to_string())))
+        })
+        .or_else(|| {
+            langs
+                .first()
+                .map(|l| (plain.of(l).to_string(), Some(l.to_string())))
+        })
         .unwrap_or_default();
+    let text_lang = text_lang.filter(|_| !text.trim().is_empty());
     let mut cut: String = text.chars().take(SNIPPET_CHARS).collect();
     if cut.len() < text.len() {
         if let Some(space) = cut.rfind(char::is_whitespace) {
@@ -2121,9 +2147,11 @@ fn summary_snippet<'a>(plain: &mut PlainTexts<'a>, lang: Option<&'a str>) -> Str
         }
         cut.push('…');
     }
-    cut.replace('\n', " ")
+    let html = cut
+        .replace('\n', " ")
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
+        .replace('"', "&quot;");
+    (html, text_lang)
 }

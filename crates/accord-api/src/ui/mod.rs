@@ -1,6 +1,7 @@
 //! The analyst web UI: server-rendered HTML (maud templates, escaped by construction), in Russian
 //! and English, with a few lines of progressive JavaScript (live "N new" notice, completions,
-//! copy and print buttons; filters apply with a visible button). Nothing is loaded from outside
+//! copy and print buttons, the roles of tables laid out as cards; filters apply with a visible
+//! button). Nothing is loaded from outside
 //! the node. Pages: search, record, overview, compare, federation, network; exports and Atom
 //! feeds of a search are in `crate::exports`.
 
@@ -170,12 +171,12 @@ impl Lang {
             "shown" => ("Записи", "Records"),
             "shown_one" => ("Запись", "Record"),
             "of" => ("из", "of"),
-            "new_records" => ("новых записей", "new records"),
             "live_reconnected" => (
                 "Связь с узлом восстановлена: возможно, появились новые записи",
                 "The connection to the node is back: there may be new records",
             ),
             "refresh" => ("обновить", "refresh"),
+            "live_stop" => ("Остановить обновления", "Stop live updates"),
             "new_record_forms" => (
                 "новая запись|новые записи|новых записей",
                 "new record|new records|new records",
@@ -343,6 +344,8 @@ impl Lang {
                 "Поиск не выполнен (подробности на английском)",
                 "The search could not be made",
             ),
+            // The heading of a search that failed (the reason follows it, in English).
+            "search_failed_title" => ("Поиск не выполнен", "The search could not be made"),
             "shared_to" => ("Опубликовано по", "Shared until"),
             "filters" => ("Фильтры", "Filters"),
             "export" => ("Выгрузить результаты", "Export the results"),
@@ -352,6 +355,7 @@ impl Lang {
             "follow" => ("Подписаться (Atom)", "Follow (Atom feed)"),
             "print" => ("Печать", "Print"),
             "copy" => ("Копировать", "Copy"),
+            "copied" => ("Скопировано", "Copied"),
             "peer" => ("Узел", "Peer"),
             "connected_since" => ("Подключён", "Connected"),
             "rounds" => ("сверок", "rounds"),
@@ -391,6 +395,8 @@ impl Lang {
                 "Left out: values that are not valid, or a second value where a parameter takes one",
             ),
             "pages" => ("Страницы результатов", "Result pages"),
+            // In the title of a page of results after the first: "… — Search, page 2".
+            "page_n" => ("страница", "page"),
             "no_page" => ("Такой страницы нет", "There is no such page"),
             "unknown_members" => (
                 "Нет государств с такими кодами",
@@ -522,6 +528,10 @@ impl Lang {
             "up" => ("на связи", "up"),
             "down" => ("не отвечает", "down"),
             "never_seen" => ("сигналов не было", "never seen"),
+            "never_seen_more" => (
+                "Ещё сертифицированных узлов без сигналов, не показанных здесь:",
+                "More certified nodes never seen, not listed here:",
+            ),
             "protocol" => ("протокол", "protocol"),
             "charter_mismatch" => ("другая версия устава", "charter differs"),
             "before" => ("до", "before"),
@@ -1192,18 +1202,79 @@ pub(crate) fn link_host(link: &str) -> String {
 /// without their tags.
 const MARKDOWN_DEPTH: usize = 16;
 
+/// A link of a record's body (or an image, which becomes one) while its text is rendered.
+struct OpenLink {
+    /// The host said after it (`None`: not said).
+    host: Option<String>,
+    /// What it is called when its text is empty: see [`link_name`].
+    fallback: String,
+    /// Whether its text so far holds something to read.
+    named: bool,
+    /// Whether it is rendered as a link: one that goes nowhere safe is its text alone.
+    linked: bool,
+}
+
+/// What a link without text of its own is called, so that a screen reader has a name to
+/// announce: the file its address ends in (`report.pdf`), else its host as a reader should
+/// judge it ([`link_host`]); an e-mail link's address.
+fn link_name(url: &str) -> String {
+    let url = url.trim();
+    let name = match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "mailto" => percent_decoded(u.path()),
+        Ok(u) => u
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .map(percent_decoded)
+            .unwrap_or_default(),
+        // An e-mail autolink's address, written without its `mailto:`.
+        Err(_) => url.to_string(),
+    };
+    let name = accord_search::display_line(&name);
+    if name.is_empty() {
+        link_host(url)
+    } else {
+        name
+    }
+}
+
+/// `s` with its `%XX` escapes read as the bytes they stand for (a file name as its reader
+/// wrote it: `отчёт 2025.pdf`, not `%D0%BE%D1%82…`); bytes that make no UTF-8 are shown as �.
+fn percent_decoded(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let escaped = tail
+            .get(..2)
+            .filter(|h| b == b'%' && h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(x) => {
+                out.push(x);
+                rest = tail.get(2..).unwrap_or_default();
+            }
+            None => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Renders record Markdown safely: raw HTML is shown as text, links other than http(s) and
-/// mailto lose their target, images become plain links (nothing is loaded from elsewhere), and
-/// an http(s) link is followed by the host it goes to, in brackets (its text may read as
-/// another address).
+/// mailto are their text alone, images become plain links (nothing is loaded from elsewhere),
+/// a link without text is named by its file or host, an http(s) link is followed by the host
+/// it goes to, in brackets (its text may read as another address), and headings start at
+/// `<h2>`, under the page's title.
 pub(crate) fn markdown(src: &str) -> Markup {
-    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    use pulldown_cmark::{Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
     let safe = |url: &str| {
         let u = url.trim().to_ascii_lowercase();
         u.starts_with("http://") || u.starts_with("https://") || u.starts_with("mailto:")
     };
-    // The hosts of the links open, innermost last (`None`: a link whose host is not said).
-    let mut hosts: Vec<Option<String>> = Vec::new();
+    // The links open, innermost last.
+    let mut links: Vec<OpenLink> = Vec::new();
     // Containers nested deeper than `MARKDOWN_DEPTH` lose their tags, not their text: a body of
     // a mebibyte of `>` made 28 MB of nested quotes for a reader's browser.
     let mut nested: Vec<bool> = Vec::new();
@@ -1268,14 +1339,56 @@ pub(crate) fn markdown(src: &str) -> Markup {
                 (!own_text && (web.starts_with("http://") || web.starts_with("https://")))
                     .then(|| link_host(url))
             };
+            // Text that gives the innermost open link something to be announced by.
+            let names = |links: &mut Vec<OpenLink>, t: &str| {
+                if let Some(l) = links.last_mut() {
+                    l.named |= t.chars().any(|c| !c.is_whitespace());
+                }
+            };
+            // A record's `#` heading sits under the page's own `<h1>` (the record's title):
+            // every level goes one down, `######` staying the last there is.
+            let below = |level: HeadingLevel| match level {
+                HeadingLevel::H1 => HeadingLevel::H2,
+                HeadingLevel::H2 => HeadingLevel::H3,
+                HeadingLevel::H3 => HeadingLevel::H4,
+                HeadingLevel::H4 => HeadingLevel::H5,
+                HeadingLevel::H5 | HeadingLevel::H6 => HeadingLevel::H6,
+            };
+            // Up to three events for one: a name for a link without text, the event itself
+            // (none for the tags of a link that goes nowhere), the host after a link.
+            let mut name = None;
             let mut after = None;
             let ev = match ev {
                 // Raw HTML is text; no text keeps a character that reorders what follows it.
                 Event::Html(h) | Event::InlineHtml(h) => {
-                    Event::Text(accord_search::display_text(&h).into())
+                    let t = accord_search::display_text(&h);
+                    names(&mut links, t.as_str());
+                    Some(Event::Text(t.into()))
                 }
-                Event::Text(t) => Event::Text(accord_search::display_text(&t).into()),
-                Event::Code(t) => Event::Code(accord_search::display_text(&t).into()),
+                Event::Text(t) => {
+                    let t = accord_search::display_text(&t);
+                    names(&mut links, t.as_str());
+                    Some(Event::Text(t.into()))
+                }
+                Event::Code(t) => {
+                    let t = accord_search::display_text(&t);
+                    names(&mut links, t.as_str());
+                    Some(Event::Code(t.into()))
+                }
+                Event::Start(Tag::Heading {
+                    level,
+                    id,
+                    classes,
+                    attrs,
+                }) => Some(Event::Start(Tag::Heading {
+                    level: below(level),
+                    id,
+                    classes,
+                    attrs,
+                })),
+                Event::End(TagEnd::Heading(level)) => {
+                    Some(Event::End(TagEnd::Heading(below(level))))
+                }
                 // An image is a link to it: nothing is loaded from elsewhere.
                 Event::Start(
                     Tag::Link {
@@ -1291,41 +1404,68 @@ pub(crate) fn markdown(src: &str) -> Markup {
                         id,
                     },
                 ) => {
-                    let dest_url = if safe(&dest_url) {
-                        // Judged as written (a look-alike letter is no host as written)...
-                        hosts.push(host_of(&link_type, &dest_url));
+                    // An address in angle brackets (`<someone@example.org>`) is an e-mail
+                    // link, whose target the renderer writes as `mailto:` itself.
+                    if matches!(link_type, LinkType::Email) || safe(&dest_url) {
+                        links.push(OpenLink {
+                            // Judged as written (a look-alike letter is no host as written)...
+                            host: host_of(&link_type, &dest_url),
+                            fallback: link_name(&dest_url),
+                            named: false,
+                            linked: true,
+                        });
                         // ...and linked as a browser reads it, written out so: the page links
                         // where its host note says (the renderer would otherwise write a
                         // backslash as %5C, which a browser reads otherwise than it).
-                        match url::Url::parse(dest_url.trim()) {
+                        let dest_url = match url::Url::parse(dest_url.trim()) {
                             Ok(u) if matches!(u.scheme(), "http" | "https") => {
                                 pulldown_cmark::CowStr::from(u.as_str().to_string())
                             }
                             _ => dest_url,
-                        }
+                        };
+                        Some(Event::Start(Tag::Link {
+                            link_type,
+                            dest_url,
+                            title,
+                            id,
+                        }))
                     } else {
-                        hosts.push(None);
-                        "#".into()
-                    };
-                    Event::Start(Tag::Link {
-                        link_type,
-                        dest_url,
-                        title,
-                        id,
-                    })
+                        // A link that may go nowhere safe (`javascript:`, a path of another
+                        // site) is its text alone: a link to "#" read as a link and did nothing.
+                        links.push(OpenLink {
+                            host: None,
+                            fallback: String::new(),
+                            named: false,
+                            linked: false,
+                        });
+                        None
+                    }
                 }
                 // Every image started a link (an image inside an image's text too).
-                Event::End(TagEnd::Image) => {
-                    after = hosts.pop().flatten();
-                    Event::End(TagEnd::Link)
-                }
-                Event::End(TagEnd::Link) => {
-                    after = hosts.pop().flatten();
-                    Event::End(TagEnd::Link)
-                }
-                other => other,
+                Event::End(TagEnd::Image | TagEnd::Link) => match links.pop() {
+                    Some(l) => {
+                        // A link with no text to read (`[](…)`, an image without a description)
+                        // is named by the file it goes to, or its host: a screen reader otherwise
+                        // announces a link and no name.
+                        let unnamed = l.linked && !l.named && !l.fallback.is_empty();
+                        if unnamed {
+                            name = Some(Event::Text(l.fallback.clone().into()));
+                        }
+                        if let Some(outer) = links.last_mut() {
+                            outer.named |= l.named || unnamed;
+                        }
+                        // The host note says nothing more after a link named by that host.
+                        after = l.host.filter(|h| !(unnamed && *h == l.fallback));
+                        l.linked.then_some(Event::End(TagEnd::Link))
+                    }
+                    // Never: every end has its start.
+                    None => None,
+                },
+                other => Some(other),
             };
-            std::iter::once(ev).chain(after.map(|h| Event::Text(format!(" ({h})").into())))
+            name.into_iter()
+                .chain(ev)
+                .chain(after.map(|h| Event::Text(format!(" ({h})").into())))
         });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, events);
@@ -1357,6 +1497,9 @@ h2 { font-size:1.2rem; margin:var(--s5) 0 var(--s2); } h3 { font-size:1.05rem; m
 a { color:var(--accent); text-underline-offset:2px; }
 :focus-visible { outline:3px solid var(--focus); outline-offset:2px; }
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
+/* What a script hides stays hidden whatever display its class gives it. */
+[hidden] { display:none !important; }
+::placeholder { color:var(--muted); opacity:1; }
 .skip { position:absolute; left:-9999px; } .skip:focus { left:var(--s2); top:var(--s2); z-index:10; background:var(--bg); padding:var(--s2); border:2px solid var(--accent); }
 header.top { display:flex; flex-wrap:wrap; gap:var(--s2) var(--s4); align-items:center; padding:var(--s2) var(--s4); border-bottom:1px solid var(--line); background:var(--soft); }
 .brandline { display:flex; flex-wrap:wrap; align-items:center; gap:var(--s2); min-width:0; }
@@ -1374,7 +1517,7 @@ button { padding:8px 14px; border:1px solid var(--accent); background:var(--acce
 button.linkish { background:none; border:none; color:var(--accent); padding:0; text-decoration:underline; }
 select, input[type=date] { padding:6px; border:1px solid var(--muted); border-radius:var(--radius); background:var(--bg); color:var(--fg); max-width:100%; }
 .layout { display:grid; grid-template-columns:1fr; gap:var(--s4); margin-top:var(--s3); }
-.results { min-width:0; } .filterbox { min-width:0; order:-1; }
+.results { min-width:0; } .filterbox { min-width:0; }
 .filterbox > summary { cursor:pointer; font-weight:600; padding:var(--s2) var(--s3); border:1px solid var(--line); border-radius:var(--radius); background:var(--soft); }
 @media (min-width: 880px) {
   .layout { grid-template-columns:280px 1fr; }
@@ -1389,13 +1532,15 @@ fieldset label.inline { display:inline-block; margin-right:var(--s3); }
 .count-line { font-size:1rem; font-weight:400; margin:var(--s2) 0; }
 .result { border-bottom:1px solid var(--line); padding:var(--s3) 0; } .result h2 { font-size:1.1rem; margin:0 0 var(--s1); }
 .meta { color:var(--muted); font-size:.9rem; }
-.badge { display:inline-block; border:1px solid var(--line); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; background:var(--soft); color:var(--fg); text-decoration:none; }
-a.badge { color:var(--accent); }
+/* Badges are apart by the space between them in the HTML (read and copied as words apart),
+   not by a margin too. A badge that is a link, or opens, is underlined as links are: its
+   colour alone did not tell it from a plain one. */
+.badge { display:inline-block; border:1px solid var(--line); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 0 2px; background:var(--soft); color:var(--fg); text-decoration:none; }
+a.badge { color:var(--accent); text-decoration:underline; }
 details.more { display:inline; }
-details.more > summary { display:inline-block; cursor:pointer; list-style:none; color:var(--accent); }
+details.more > summary { display:inline-block; cursor:pointer; list-style:none; color:var(--accent); text-decoration:underline; }
 details.more > summary::-webkit-details-marker { display:none; }
-details.more[open] > summary { display:none; }
-.member { display:inline-flex; align-items:baseline; gap:4px; border:1px solid hsl(var(--h) 45% 40%); background:hsl(var(--h) 70% 94%); color:var(--fg); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 4px 2px 0; white-space:nowrap; }
+.member { display:inline-flex; align-items:baseline; gap:4px; border:1px solid hsl(var(--h) 45% 40%); background:hsl(var(--h) 70% 94%); color:var(--fg); border-radius:10px; padding:0 7px; font-size:.82rem; margin:0 0 2px; white-space:nowrap; }
 .member abbr { font-weight:700; text-decoration:none; letter-spacing:.02em; }
 /* Signed text keeps its direction inside its own box: an Arabic-script name or a stray mark
    cannot reorder the badges and dates beside it. */
@@ -1406,7 +1551,9 @@ details.more[open] > summary { display:none; }
 .chip { display:inline-block; min-height:32px; line-height:30px; padding:0 10px; border:1px solid var(--line); border-radius:16px; background:var(--soft); color:var(--fg); text-decoration:none; }
 .chip:hover, .chip:focus { border-color:var(--accent, #0b4fa8); }
 .empty { border:1px dashed var(--line); border-radius:var(--radius); padding:var(--s4); background:var(--soft); }
-#live { display:none; }
+/* The live notice (#live) is on the page from the start, its status line empty and without
+   a box (a region that appears with its text is not announced); the script gives it the
+   notice's box once it says something. */
 .notice { display:block; background:var(--accent-soft); border:1px solid var(--accent); padding:var(--s2); border-radius:var(--radius); margin:var(--s2) 0; }
 .state { font-weight:600; } .state.ok { color:var(--ok); } .state.bad { color:var(--bad); } .state.muted { color:var(--muted); font-weight:400; }
 .notice.error { display:block; border-color:var(--bad); color:var(--bad); background:#fff; }
@@ -1420,18 +1567,17 @@ pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; }
 .copyable { display:flex; gap:var(--s2); align-items:flex-start; } .copyable pre { flex:1; min-width:0; margin:0; }
 .scroll { overflow-x:auto; max-width:100%; }
 table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
-/* On a phone the header takes two lines, not four: the name and the languages on the first
-   (the federation's name shortened to fit), the menu on the second, scrolled sideways when
-   it is wider than the screen (the link cut at the edge shows there is more). */
+/* On a phone the header is the name and the languages on the first line (the federation's
+   name wrapping under "Accord" when it is long: cut short, it could not be read whole), the
+   menu below, its links wrapping onto more lines on a narrow screen or zoomed page rather
+   than hidden past an edge. */
 @media (max-width: 640px) {
   header.top { display:grid; grid-template-columns:minmax(0,1fr) auto; gap:var(--s1) var(--s2); padding:var(--s2) var(--s3); }
   .brandline { flex-wrap:nowrap; }
-  .fed { overflow:hidden; text-overflow:ellipsis; white-space:nowrap; min-width:0; }
+  .fed { white-space:normal; min-width:0; }
   .langs { grid-column:2; grid-row:1; margin-left:0; white-space:nowrap; }
-  header nav { grid-column:1 / -1; grid-row:2; flex-wrap:nowrap; overflow-x:auto; white-space:nowrap; scrollbar-width:none; }
-  header nav::-webkit-scrollbar { display:none; }
+  header nav { grid-column:1 / -1; grid-row:2; flex-wrap:wrap; }
   header nav a { padding:var(--s2) 0; }
-  header nav a:focus-visible { outline-offset:-3px; }
 }
 /* On a phone a table of nodes is a card per row, each value under its column's name. */
 @media (max-width: 640px) {
@@ -1439,7 +1585,9 @@ table { border-collapse:collapse; margin:var(--s2) 0; } th, td { border:1px soli
   table.stack thead { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
   table.stack tr { border:1px solid var(--line); border-radius:8px; padding:var(--s1) var(--s2); margin-bottom:var(--s2); }
   table.stack td { border:0; padding:2px 0; } table.stack td:empty { display:none; }
-  table.stack td[data-label]::before { content:attr(data-label); display:block; color:var(--muted); font-size:.8rem; }
+  /* The column's name shown above each value; not read again (the cell's column header
+     says it), where a browser takes the alternative text after "/". */
+  table.stack td[data-label]::before { content:attr(data-label); content:attr(data-label) / ""; display:block; color:var(--muted); font-size:.8rem; }
 }
 td.n { text-align:right; font-variant-numeric:tabular-nums; } .zero { color:var(--muted); }
 td.n a { display:inline-block; min-width:32px; min-height:28px; line-height:28px; text-align:right; }
@@ -1476,19 +1624,24 @@ dl dt { font-weight:600; margin-top:var(--s2); } dl dd { margin-left:0; overflow
 
 const SCRIPT: &str = r#"
 (function () {
-  // Filters open beside the results on wide screens; on phones they stay folded below them.
+  // Filters open beside the results on wide screens; on phones they stay folded above them.
   var box = document.getElementById('filters');
   if (box && window.matchMedia && window.matchMedia('(min-width: 880px)').matches) { box.open = true; }
-  // Copy buttons (the verify command).
+  // Copy buttons (the verify command). "Copied" is said in a status line that is on the page
+  // from the start (`data-status`): a region made live as it changes is not announced.
   document.querySelectorAll('button[data-copy]').forEach(function (b) {
     var label = b.textContent;
+    var status = document.getElementById(b.dataset.status || '');
     b.addEventListener('click', function () {
       var el = document.getElementById(b.dataset.copy);
       if (!el) { return; }
       var done = function () {
-        b.setAttribute('aria-live', 'polite');
         b.textContent = '✓ ' + label;
-        setTimeout(function () { b.textContent = label; }, 2000);
+        if (status) { status.textContent = b.dataset.copied || ''; }
+        setTimeout(function () {
+          b.textContent = label;
+          if (status) { status.textContent = ''; }
+        }, 2000);
       };
       // The clipboard API needs HTTPS (or localhost); on a node served over plain HTTP the
       // text is selected and copied the older way, and stays selected if even that fails.
@@ -1510,25 +1663,33 @@ const SCRIPT: &str = r#"
   document.querySelectorAll('button[data-print]').forEach(function (b) {
     b.addEventListener('click', function () { window.print(); });
   });
-  // Completions while typing, from /v1/suggest (the search works without them).
+  // A table laid out as a card per row on a phone (table.stack, its parts display:block)
+  // loses its table roles in some browsers, and a screen reader reads a run of text: the
+  // roles are said outright.
+  document.querySelectorAll('table.stack').forEach(function (t) {
+    t.setAttribute('role', 'table');
+    t.querySelectorAll('thead, tbody, tfoot').forEach(function (g) { g.setAttribute('role', 'rowgroup'); });
+    t.querySelectorAll('tr').forEach(function (r) { r.setAttribute('role', 'row'); });
+    t.querySelectorAll('th').forEach(function (h) {
+      h.setAttribute('role', h.getAttribute('scope') === 'row' ? 'rowheader' : 'columnheader');
+    });
+    t.querySelectorAll('td').forEach(function (c) { c.setAttribute('role', 'cell'); });
+  });
+  // Completions while typing, from /v1/suggest (the search works without them). Choosing one
+  // only fills the field, as typing would, and the reader submits: a page that went elsewhere
+  // at the choice took a keyboard reader moving through the list where they had not asked to
+  // go. Submitted as chosen, a direction becomes the filter, with the other filters kept (a
+  // direction already chosen is replaced), and a title opens its record.
   var q = document.getElementById('q');
   var list = document.getElementById('suggestions');
   if (q && list && window.fetch) {
-    var timer = null, asked = '', picks = Object.create(null);
+    var timer = null, asked = '', picks = Object.create(null), chosen = null;
     q.addEventListener('input', function (e) {
-      // A completion chosen from the list (not typed): a direction becomes the filter, with
-      // the other filters kept (a direction already chosen is replaced); a title opens its record.
+      // A completion chosen from the list (not typed), while the field holds it.
       var pick = picks[q.value];
-      if (pick && (!e.inputType || e.inputType === 'insertReplacementText')) {
-        if (pick.id) { window.location.href = '/records/' + encodeURIComponent(pick.id); return; }
-        q.form.querySelectorAll('input[type=hidden][name=direction]').forEach(function (x) { x.remove(); });
-        var f = document.createElement('input');
-        f.type = 'hidden'; f.name = 'direction'; f.value = pick.code;
-        q.form.appendChild(f);
-        q.value = '';
-        q.form.submit();
-        return;
-      }
+      chosen = pick && (!e.inputType || e.inputType === 'insertReplacementText')
+        ? { text: q.value, pick: pick } : null;
+      if (chosen) { clearTimeout(timer); return; }
       clearTimeout(timer);
       timer = setTimeout(function () {
         var text = q.value;
@@ -1554,12 +1715,33 @@ const SCRIPT: &str = r#"
         }).catch(function () {});
       }, 150);
     });
+    if (q.form) {
+      q.form.addEventListener('submit', function (e) {
+        if (!chosen || q.value !== chosen.text) { return; }
+        var pick = chosen.pick;
+        e.preventDefault();
+        if (pick.id) { window.location.href = '/records/' + encodeURIComponent(pick.id); return; }
+        q.form.querySelectorAll('input[type=hidden][name=direction]').forEach(function (x) { x.remove(); });
+        var f = document.createElement('input');
+        f.type = 'hidden'; f.name = 'direction'; f.value = pick.code;
+        q.form.appendChild(f);
+        q.value = '';
+        // Sent from here, with the filter in it (a form sent so fires no second submit event).
+        q.form.submit();
+      });
+    }
   }
-  // A live notice of new matching records.
+  // A live notice of new matching records. What it shows changes at once. Its status line,
+  // for screen readers, is on the page from the start, empty, so that its first words are
+  // announced; it changes at most every 15 seconds (a screen reader said every record as it
+  // came), with the count as it is then; a button stops it.
   var notice = document.getElementById('live');
-  if (notice && window.EventSource) {
+  var line = notice && notice.querySelector('[role=status]');
+  var shown = notice && notice.querySelector('.live-shown');
+  if (notice && line && window.EventSource) {
     var n = 0;
     var src = new EventSource('/v1/stream' + (notice.dataset.query || ''));
+    var actions = notice.querySelector('.live-actions');
     // The word's form for n: Russian one / few / many, English one / other.
     var forms = (notice.dataset.forms || '').split('|');
     var ru = document.documentElement.lang === 'ru';
@@ -1572,22 +1754,48 @@ const SCRIPT: &str = r#"
     };
     // After a lost connection or records the node could not keep for this page, the count
     // is a lower bound: "3+" (refreshing shows them all).
-    var more = false, dropped = false;
+    var more = false, dropped = false, stopped = false;
+    var words = function () {
+      // Back after a lost connection (a phone that slept) with nothing counted: there may be
+      // new records, or none.
+      if (more && n === 0) { return notice.dataset.reconnected || ''; }
+      return (more ? n + '+' : String(n)) + (forms.length === 3 ? ' ' + form(more ? 5 : n) : '');
+    };
+    // When the status line last changed (never yet: the first words are said at once), and
+    // the change waiting for its turn.
+    var said = null, waiting = null, every = 15000;
+    var say = function () {
+      waiting = null;
+      if (stopped) { return; }
+      said = Date.now();
+      line.textContent = words();
+    };
     var show = function () {
-      notice.querySelector('.n').textContent = more ? (n > 0 ? n + '+' : '') : n;
-      if (more && n === 0) {
-        // Back after a lost connection (a phone that slept) with nothing counted: there may
-        // be new records, or none.
-        notice.querySelector('.w').textContent = notice.dataset.reconnected || '';
-      } else if (forms.length === 3) {
-        notice.querySelector('.w').textContent = form(more ? 5 : n);
-      }
-      notice.style.display = 'block';
+      if (stopped) { return; }
+      if (shown) { shown.textContent = words(); }
+      notice.classList.add('notice');
+      if (actions) { actions.hidden = false; }
+      if (waiting) { return; }
+      var wait = said === null ? 0 : said + every - Date.now();
+      if (wait <= 0) { say(); } else { waiting = setTimeout(say, wait); }
     };
     src.addEventListener('record', function () { n += 1; show(); });
     src.addEventListener('lagged', function () { more = true; show(); });
     src.addEventListener('error', function () { dropped = true; });
     src.addEventListener('open', function () { if (dropped) { more = true; show(); } });
+    var stop = document.getElementById('live-stop');
+    if (stop) {
+      stop.addEventListener('click', function () {
+        stopped = true;
+        src.close();
+        clearTimeout(waiting);
+        notice.hidden = true;
+        // The button goes with the notice: the keyboard's place moves to the results'
+        // heading, not to the top of the page.
+        var h = document.getElementById('results-h');
+        if (h) { h.setAttribute('tabindex', '-1'); h.focus(); }
+      });
+    }
   }
 })();
 "#;
@@ -1697,6 +1905,48 @@ mod tests {
         assert!(
             !html.contains("<table>") && !html.contains("<div"),
             "{html}"
+        );
+    }
+
+    /// A body's headings sit under the page's own `<h1>` (the record's title): `#` is an
+    /// `<h2>`, and `######` stays the last there is.
+    #[test]
+    fn body_headings_start_under_the_pages_title() {
+        assert_eq!(markdown("# Итоги").into_string(), "<h2>Итоги</h2>\n");
+        assert_eq!(markdown("### Опыт").into_string(), "<h4>Опыт</h4>\n");
+        assert_eq!(markdown("###### a\n").into_string(), "<h6>a</h6>\n");
+    }
+
+    /// Every link of a body has a name to be announced by and goes somewhere: one without text
+    /// is named by its file or its host (the host not said twice), one that goes nowhere safe
+    /// is its text alone (a link to "#" did nothing), an e-mail address in brackets links.
+    #[test]
+    fn every_link_has_a_name_and_goes_somewhere() {
+        let html = markdown(
+            "[](https://example.org/files/%D0%BE%D1%82%D1%87%D1%91%D1%82.pdf) ![](https://example.org/) [x](javascript:alert(1)) [](javascript:alert(2)) [y](/relative) <a@b.example>",
+        )
+        .into_string();
+        assert!(
+            html.contains(">отчёт.pdf</a> (example.org)")
+                && html.contains("<a href=\"https://example.org/\">example.org</a> x ")
+                && html.contains(" y ")
+                && html.contains("<a href=\"mailto:a@b.example\">a@b.example</a>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("(example.org)").count(), 1, "{html}");
+        assert!(
+            !html.contains("\"></a>")
+                && !html.contains("href=\"#\"")
+                && !html.contains("javascript"),
+            "{html}"
+        );
+        // An image without a description inside a link's text names that link too.
+        let html = markdown("[![](https://example.org/a.png)](https://example.org/)").into_string();
+        assert!(html.contains(">a.png</a>"), "{html}");
+        assert_eq!(link_name("https://example.org/a%2"), "a%2");
+        assert_eq!(
+            link_name("mailto:someone@example.org?subject=x"),
+            "someone@example.org"
         );
     }
 

@@ -255,7 +255,8 @@ pub async fn search(
         let day = |k: &str| get(k).parse::<Timestamp>().ok();
         matches!((day(a), day(b)), (Some(x), Some(y)) if x.0 > y.0)
     };
-    let dates_reversed = after("from", "to") || after("date_from", "date_to");
+    let (shared_reversed, doc_reversed) = (after("from", "to"), after("date_from", "date_to"));
+    let dates_reversed = shared_reversed || doc_reversed;
     let checked = |k: &str, v: &str| ui_params.iter().any(|(a, b)| a == k && b == v);
     let live_query: Vec<(String, String)> = api
         .iter()
@@ -324,8 +325,17 @@ pub async fn search(
         a.skip href="#results" { (lang.t("skip_results")) }
         // Refreshing shows the first page, where new records appear (newest first).
         @let first_page: Vec<(String, String)> = ui_params.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-        div #live .notice role="status" data-query=(format!("?{}", qs(&live_query))) data-forms=(lang.t("new_record_forms")) data-reconnected=(lang.t("live_reconnected")) {
-            span.n { "0" } " " span.w { (lang.t("new_records")) } " — " a href=(format!("/?{}", qs(&first_page))) { "↻ " (lang.t("refresh")) }
+        // The status line is on the page, empty, from the start: a screen reader announces a
+        // change of its text, not a region that appears with it. It is said at most every 15
+        // seconds; what is shown changes at once (and is not said twice). The refresh link and
+        // the button that stops the updates show with the first words (app.js).
+        div #live data-query=(format!("?{}", qs(&live_query))) data-forms=(lang.t("new_record_forms")) data-reconnected=(lang.t("live_reconnected")) {
+            span #live-text .visually-hidden role="status" {}
+            span.live-shown aria-hidden="true" {}
+            span.live-actions hidden {
+                " — " a href=(format!("/?{}", qs(&first_page))) { span aria-hidden="true" { "↻" } " " (lang.t("refresh")) }
+                " · " button.linkish #live-stop type="button" { (lang.t("live_stop")) }
+            }
         }
         @if !ignored.is_empty() {
             p.notice role="status" {
@@ -338,18 +348,100 @@ pub async fn search(
             }
         }
         @if query_cut { p.notice role="status" { (lang.query_cut(accord_search::MAX_QUERY_CHARS)) } }
-        @if dates_reversed { p.notice role="status" { (lang.t("dates_reversed")) } }
+        // The dates' fields point to this notice while they are the reason for it.
+        @if dates_reversed { p.notice #dates-error role="status" { (lang.t("dates_reversed")) } }
         // A member code the charter does not name finds nothing: say why.
         @let unknown_members: Vec<String> = ui_params.iter().filter(|(k, v)| k == "member" && !ctx.members.contains_key(v)).map(|(_, v)| v.chars().take(12).collect()).collect();
         @if !unknown_members.is_empty() {
             p.notice role="status" { (lang.t("unknown_members")) ": " (unknown_members.join(", ")) }
         }
-        @if let Some(e) = &error { p.notice.error role="alert" { (lang.t("search_failed")) ": " span lang="en" { (e) } } }
         div.layout {
+            // The filters first, as they are shown (above the results on a phone, beside them on a
+            // wide screen): Tab goes through the page in the order it reads.
+            details.filterbox #filters {
+                summary { (lang.t("filters")) @if active_filters > 0 { " (" (active_filters) ")" } }
+                form.filters action="/" method="get" {
+                    @if !text.is_empty() { input type="hidden" name="q" value=(text); }
+                    @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
+                    // Filters the panel has no control for (a shared link's publisher, a tag
+                    // chosen on a record's page, the page size) are kept when it is applied.
+                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "tag" | "limit" | "as_typed")) {
+                        input type="hidden" name=(k) value=(v);
+                    }
+                    @if let Some(r) = &result {
+                        @for facet in ["member", "direction", "kind", "lang", "status"] {
+                            @let name = facet_param(facet);
+                            // A value chosen that no record now has keeps its box, ticked, at 0.
+                            @let counts = {
+                                let mut c = r.facets.get(facet).cloned().unwrap_or_default();
+                                for (_, v) in ui_params.iter().filter(|(k, _)| k == name) {
+                                    c.entry(v.clone()).or_insert(0);
+                                }
+                                c
+                            };
+                            @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == name) {
+                                fieldset {
+                                    // A record counts under every language it is written in.
+                                    legend { (lang.t(if facet == "lang" { "available_in" } else { facet })) }
+                                    @for (value, n) in facet_order(facet, &counts, &ctx) {
+                                        label {
+                                            input type="checkbox" name=(name) value=(value) checked[checked(name, value)];
+                                            " "
+                                            @match facet {
+                                                "member" => (ctx.member(value)),
+                                                "lang" => (ctx.language_text(value)),
+                                                "status" => (lang.status(value)),
+                                                _ => (ctx.name(value)),
+                                            }
+                                            " " span.count { "(" (lang.number(*n)) ")" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        fieldset {
+                            legend { (lang.t("dates")) }
+                            @let years = r.facets.get("year").cloned().unwrap_or_default();
+                            @if !years.is_empty() {
+                                p.years {
+                                    span.meta { (lang.t("shared_period")) ": " }
+                                    @for (y, n) in &years {
+                                        @let yp = without(&["from", "to", "since", "until", "cursor"]).into_iter().chain([("from".to_string(), format!("{y}-01-01")), ("to".to_string(), format!("{y}-12-31"))]).collect::<Vec<_>>();
+                                        a.badge href=(format!("/?{}", qs(&yp))) { (y) " (" (lang.number(*n)) ")" } " "
+                                    }
+                                }
+                            }
+                            fieldset {
+                                legend.meta { (lang.t("shared_period")) }
+                                // A shared link's `since`/`until` show here as the days they
+                                // fall on, so that applying the panel keeps the period.
+                                @let day_of = |k: &str, back: u64| get(k).parse::<Timestamp>().ok().map(|t| Timestamp(t.0.saturating_sub(back)).date()).unwrap_or_default();
+                                @let from = if get("from").is_empty() { day_of("since", 0) } else { get("from") };
+                                @let to = if get("to").is_empty() { day_of("until", 1) } else { get("to") };
+                                label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(from) aria-invalid=[shared_reversed.then_some("true")] aria-describedby=[shared_reversed.then_some("dates-error")];
+                                label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(to) aria-invalid=[shared_reversed.then_some("true")] aria-describedby=[shared_reversed.then_some("dates-error")];
+                            }
+                            fieldset {
+                                legend.meta { (lang.t("doc_period")) }
+                                label for="date_from" { (lang.t("date_from")) } input #date_from type="date" name="date_from" value=(get("date_from")) aria-invalid=[doc_reversed.then_some("true")] aria-describedby=[doc_reversed.then_some("dates-error")];
+                                label for="date_to" { (lang.t("date_to")) } input #date_to type="date" name="date_to" value=(get("date_to")) aria-invalid=[doc_reversed.then_some("true")] aria-describedby=[doc_reversed.then_some("dates-error")];
+                            }
+                        }
+                    }
+                    div.actions {
+                        button type="submit" { (lang.t("apply")) }
+                        " " a href=(clear_href) { (lang.t("clear")) }
+                    }
+                }
+            }
             section #results .results aria-labelledby="results-h" {
+                @if result.is_none() {
+                    (results_heading(lang, None))
+                }
+                @if let Some(e) = &error { p.notice.error role="alert" { (lang.t("search_failed")) ": " span lang="en" { (e) } } }
                 @if let Some(r) = &result {
                     div.resultbar {
-                        h1 #results-h .count-line { (lang.t("results")) ": " strong { (lang.number(r.total as u64)) } }
+                        (results_heading(lang, Some(r.total)))
                         form.sortform action="/" method="get" {
                             @for (k, v) in ui_params.iter().filter(|(k, _)| k != "sort" && k != "cursor") {
                                 input type="hidden" name=(k) value=(v);
@@ -454,23 +546,27 @@ pub async fn search(
                         article.result {
                             @let (title, title_lang) = d.title_and_lang_in(lang.code());
                             h2 lang=[(title_lang != lang.code()).then_some(title_lang)] { a href=(format!("/records/{}", d.id)) { (title) } }
+                            // Badges apart by a space, so that they are read and copied as
+                            // words apart ("Belarus Platform", not "BelarusPlatform").
                             div.meta {
-                                (ctx.member(&d.member)) span.badge { (ctx.name(&d.kind)) }
+                                (ctx.member(&d.member)) " " span.badge { (ctx.name(&d.kind)) }
                                 // A few directions, then how many more (a record can name all eleven).
-                                @for x in d.directions.iter().take(MAX_DIRECTION_BADGES) { span.badge { (ctx.name(x)) } }
+                                @for x in d.directions.iter().take(MAX_DIRECTION_BADGES) { " " span.badge { (ctx.name(x)) } }
                                 @if d.directions.len() > MAX_DIRECTION_BADGES {
                                     @let rest: Vec<String> = d.directions[MAX_DIRECTION_BADGES..].iter().map(|x| ctx.name(x).to_string()).collect();
                                     // Opened by a tap or the keyboard: a title shows on hover only.
-                                    details.more { summary.badge { (lang.more_directions(rest.len())) }
-                                        @for name in &rest { span.badge { (name) } }
+                                    " " details.more { summary.badge { (lang.more_directions(rest.len())) }
+                                        @for name in &rest { " " span.badge { (name) } }
                                     }
                                 }
                                 @if let Some(t) = d.date.as_deref().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(d.date.as_deref().unwrap_or("")) { (lang.date(t)) } " ·" }
-                                " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " · "
-                                @for l in &d.languages { span.badge { (ctx.language_text(l)) } }
-                                @if d.status != "active" { span.badge.status { (lang.status(&d.status)) } }
+                                " " (lang.t("shared")) " " time datetime=(d.created.to_string()) { (lang.date(d.created)) } " ·"
+                                // The languages' badges say what they are to a screen reader too.
+                                @if !d.languages.is_empty() { " " span.visually-hidden { (lang.t("available_in")) ":" } }
+                                @for l in &d.languages { " " span.badge { (ctx.language_text(l)) } }
+                                @if d.status != "active" { " " span.badge.status { (lang.status(&d.status)) } }
                             }
-                            p.snippet lang=[snippet_lang(d, &h.snippet, lang.code())] { (maud::PreEscaped(&h.snippet)) }
+                            p.snippet lang=[snippet_lang(h, lang.code())] { (maud::PreEscaped(&h.snippet)) }
                         }
                     }
                     @if previous.is_some() || next.is_some() {
@@ -487,10 +583,10 @@ pub async fn search(
                             }
                             @if let Some(p) = &previous {
                                 @if offset > page_size { a href=(format!("/?{}", qs(&without(&["cursor"])))) { (lang.t("first")) } " · " }
-                                a rel="prev" href=(p) { "← " (lang.t("previous")) }
+                                a rel="prev" href=(p) { span aria-hidden="true" { "←" } " " (lang.t("previous")) }
                             }
                             @if previous.is_some() && next.is_some() { " · " }
-                            @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " →" } }
+                            @if let Some(n) = &next { a rel="next" href=(n) { (lang.t("next")) " " span aria-hidden="true" { "→" } } }
                             @if r.cut { " " span.meta { (lang.t("paging_cut")) } }
                         }
                     }
@@ -509,91 +605,35 @@ pub async fn search(
                     }
                 }
             }
-            details.filterbox #filters {
-                summary { (lang.t("filters")) @if active_filters > 0 { " (" (active_filters) ")" } }
-                form.filters action="/" method="get" {
-                    @if !text.is_empty() { input type="hidden" name="q" value=(text); }
-                    @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
-                    // Filters the panel has no control for (a shared link's publisher, a tag
-                    // chosen on a record's page, the page size) are kept when it is applied.
-                    @for (k, v) in ui_params.iter().filter(|(k, _)| matches!(k.as_str(), "publisher" | "tag" | "limit" | "as_typed")) {
-                        input type="hidden" name=(k) value=(v);
-                    }
-                    @if let Some(r) = &result {
-                        @for facet in ["member", "direction", "kind", "lang", "status"] {
-                            @let name = facet_param(facet);
-                            // A value chosen that no record now has keeps its box, ticked, at 0.
-                            @let counts = {
-                                let mut c = r.facets.get(facet).cloned().unwrap_or_default();
-                                for (_, v) in ui_params.iter().filter(|(k, _)| k == name) {
-                                    c.entry(v.clone()).or_insert(0);
-                                }
-                                c
-                            };
-                            @if !counts.is_empty() || ui_params.iter().any(|(k, _)| k == name) {
-                                fieldset {
-                                    // A record counts under every language it is written in.
-                                    legend { (lang.t(if facet == "lang" { "available_in" } else { facet })) }
-                                    @for (value, n) in facet_order(facet, &counts, &ctx) {
-                                        label {
-                                            input type="checkbox" name=(name) value=(value) checked[checked(name, value)];
-                                            " "
-                                            @match facet {
-                                                "member" => (ctx.member(value)),
-                                                "lang" => (ctx.language_text(value)),
-                                                "status" => (lang.status(value)),
-                                                _ => (ctx.name(value)),
-                                            }
-                                            " " span.count { "(" (lang.number(*n)) ")" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        fieldset {
-                            legend { (lang.t("dates")) }
-                            @let years = r.facets.get("year").cloned().unwrap_or_default();
-                            @if !years.is_empty() {
-                                p.years {
-                                    span.meta { (lang.t("shared_period")) ": " }
-                                    @for (y, n) in &years {
-                                        @let yp = without(&["from", "to", "since", "until", "cursor"]).into_iter().chain([("from".to_string(), format!("{y}-01-01")), ("to".to_string(), format!("{y}-12-31"))]).collect::<Vec<_>>();
-                                        a.badge href=(format!("/?{}", qs(&yp))) { (y) " (" (lang.number(*n)) ")" } " "
-                                    }
-                                }
-                            }
-                            fieldset {
-                                legend.meta { (lang.t("shared_period")) }
-                                // A shared link's `since`/`until` show here as the days they
-                                // fall on, so that applying the panel keeps the period.
-                                @let day_of = |k: &str, back: u64| get(k).parse::<Timestamp>().ok().map(|t| Timestamp(t.0.saturating_sub(back)).date()).unwrap_or_default();
-                                @let from = if get("from").is_empty() { day_of("since", 0) } else { get("from") };
-                                @let to = if get("to").is_empty() { day_of("until", 1) } else { get("to") };
-                                label for="from" { (lang.t("date_from")) } input #from type="date" name="from" value=(from);
-                                label for="to" { (lang.t("date_to")) } input #to type="date" name="to" value=(to);
-                            }
-                            fieldset {
-                                legend.meta { (lang.t("doc_period")) }
-                                label for="date_from" { (lang.t("date_from")) } input #date_from type="date" name="date_from" value=(get("date_from"));
-                                label for="date_to" { (lang.t("date_to")) } input #date_to type="date" name="date_to" value=(get("date_to"));
-                            }
-                        }
-                    }
-                    div.actions {
-                        button type="submit" { (lang.t("apply")) }
-                        " " a href=(clear_href) { (lang.t("clear")) }
-                    }
-                }
-            }
         }
     };
     let pq = format!("/?{}", qs(&ui_params));
-    let title = if text.is_empty() {
+    let mut title = if text.is_empty() {
         lang.t("search").to_string()
     } else {
         format!("{text} — {}", lang.t("search"))
     };
+    // A page of results after the first says which in its title, the first thing a screen
+    // reader reads of a page (and what a tab or a bookmark shows).
+    if offset > 0 {
+        let page = offset / page_size.max(1) + 1;
+        title = format!("{title}, {} {}", lang.t("page_n"), lang.number(page as u64));
+    }
     ctx.page(&title, "search", &pq, body)
+}
+
+/// The heading the results section is named by (`aria-labelledby="results-h"`): how many
+/// records were found, or that the search failed. A page whose search failed had no heading
+/// at all, and its section a name that pointed at nothing.
+fn results_heading(lang: super::Lang, total: Option<usize>) -> Markup {
+    html! {
+        h1 #results-h .count-line {
+            @match total {
+                Some(n) => { (lang.t("results")) ": " strong { (lang.number(n as u64)) } }
+                None => { (lang.t("search_failed_title")) }
+            }
+        }
+    }
 }
 
 /// The record an id pasted as the query names (its 64 hex digits, or a prefix of at least
@@ -677,15 +717,20 @@ pub async fn record(
                 original.clone()
             }
         });
-    let pick = |field: &str| {
-        v[field][&shown]
-            .as_str()
-            .or_else(|| v[field][&original].as_str())
-            .unwrap_or("")
-            .to_string()
+    // A text in the language shown, else in the original, and the language it is in: a text
+    // that fell back to the original is marked as in the original, for a screen reader's voice.
+    let pick = |field: &str| -> (String, String) {
+        match v[field][&shown].as_str() {
+            Some(t) => (t.to_string(), shown.clone()),
+            None => (
+                v[field][&original].as_str().unwrap_or("").to_string(),
+                original.clone(),
+            ),
+        }
     };
     // Bounded and without hidden characters, as every list shows it.
-    let title = accord_search::display_line(&pick("title"));
+    let (title, title_lang) = pick("title");
+    let title = accord_search::display_line(&title);
     let p = &v["provenance"];
     let d = &p["delegation"];
     let created: Timestamp = text(&v, "created").parse().unwrap_or_default();
@@ -774,7 +819,7 @@ pub async fn record(
     // it is nested quotes): it is rendered on the blocking pool, not on a worker that serves
     // every other request, and at most `RENDERS_AT_ONCE` at a time, so that readers of such a
     // page take turns instead of taking every core.
-    let source = pick("body");
+    let (source, body_lang) = pick("body");
     let rendered = match RENDERS.acquire().await {
         // The turn goes with the render: a reader gone meanwhile (its handler dropped) does not
         // give it back while the render, which cannot be cut short, still runs.
@@ -788,7 +833,7 @@ pub async fn record(
     };
     let body = html! {
         article {
-            h1 lang=(shown) { (title) }
+            h1 lang=(title_lang) { (title) }
             @if status == "retracted" {
                 div.notice.error role="note" {
                     strong { (lang.t("banner_retracted")) }
@@ -817,8 +862,9 @@ pub async fn record(
                 }
             }
             p.meta {
-                (ctx.member(text(&v, "member"))) span.badge { (ctx.name(text(&v, "kind"))) }
-                @for x in v["directions"].as_array().into_iter().flatten() { span.badge { (ctx.name(x.as_str().unwrap_or(""))) } }
+                // Badges apart by a space: read and copied as words apart.
+                (ctx.member(text(&v, "member"))) " " span.badge { (ctx.name(text(&v, "kind"))) }
+                @for x in v["directions"].as_array().into_iter().flatten() { " " span.badge { (ctx.name(x.as_str().unwrap_or(""))) } }
                 @if let Some(t) = v["date"].as_str().and_then(Timestamp::from_date) { " " (lang.t("doc_date")) " " time datetime=(text(&v, "date")) { (lang.date(t)) } " ·" }
                 @if let Some((d, shown_d)) = day("effective_from") { " " (lang.t("effective_from")) " " time datetime=(d) { (shown_d) } " ·" }
                 @if let Some((d, shown_d)) = day("effective_until") { " " (lang.t("effective_until")) " " time datetime=(d) { (shown_d) } " ·" }
@@ -832,9 +878,9 @@ pub async fn record(
                     " "
                 }
             }
-            @let summary = pick("summary");
-            @if !summary.is_empty() { p lang=(shown) { em { (accord_search::display_text(&summary)) } } }
-            div.body lang=(shown) { (rendered) }
+            @let (summary, summary_lang) = pick("summary");
+            @if !summary.is_empty() { p lang=(summary_lang) { em { (accord_search::display_text(&summary)) } } }
+            div.body lang=(body_lang) { (rendered) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
                 p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str).take(accord_search::DOC_TAGS).map(accord_search::clean_tag).filter(|t| !t.trim().is_empty()) { a.badge href=(format!("/?{}", qs(&[("tag".to_string(), t.clone())]))) { (t) } " " } }
             }
@@ -966,7 +1012,10 @@ pub async fn record(
                 p { (lang.t("verify")) ":" }
                 div.copyable {
                     pre.wrap tabindex="0" { code #verify-cmd { "accord verify " (id) ".cbor --charter charter.cbor --with proof.cbor" } }
-                    button type="button" data-copy="verify-cmd" { (lang.t("copy")) }
+                    button type="button" data-copy="verify-cmd" data-status="verify-copied" data-copied=(lang.t("copied")) { (lang.t("copy")) }
+                    // Where "Copied" is said (app.js): on the page from the start, so that a
+                    // screen reader announces the change.
+                    span #verify-copied .visually-hidden role="status" {}
                 }
             }
         }
@@ -1211,34 +1260,12 @@ fn periods(months: &[String]) -> (bool, Vec<String>) {
 /// Directions shown on a result; more are counted.
 const MAX_DIRECTION_BADGES: usize = 3;
 
-/// The language of a result's snippet, when it is not the page's: the record's language (its
-/// original first) written in the snippet's script, Cyrillic or Latin. `None` when the snippet
-/// is in the page's language or its language cannot be told.
-fn snippet_lang(d: &accord_search::RecordDoc, snippet: &str, page: &str) -> Option<String> {
-    let (mut cyrillic, mut latin, mut in_tag) = (0usize, 0usize, false);
-    for c in snippet.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            _ if in_tag => {}
-            c if ('\u{0400}'..='\u{04FF}').contains(&c) => cyrillic += 1,
-            c if c.is_ascii_alphabetic() => latin += 1,
-            _ => {}
-        }
-    }
-    let cyrillic_lang = |l: &str| matches!(l, "ru" | "be" | "kk" | "ky" | "tg" | "uk" | "mn");
-    let wanted = match (cyrillic, latin) {
-        (0, 0) => return None,
-        (c, l) if c >= l => true,
-        _ => false,
-    };
-    if cyrillic_lang(page) == wanted {
-        return None;
-    }
-    std::iter::once(&d.lang)
-        .chain(d.languages.iter())
-        .find(|l| cyrillic_lang(l) == wanted)
-        .cloned()
+/// The language of a result's snippet, when it is not the page's: the language of the text
+/// the search cut it from. `None` when that is the page's language or is not known (a
+/// passage of an attached file): no `lang` rather than a wrong one (a guess by the script
+/// called Kazakh or Belarusian Russian, and Armenian nothing at all).
+fn snippet_lang<'a>(h: &'a accord_search::Hit, page: &str) -> Option<&'a str> {
+    h.snippet_lang.as_deref().filter(|l| *l != page)
 }
 
 /// A grouped bar chart of records per period and member, with labelled axes; it reads the same
@@ -1344,8 +1371,11 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>, order: &[S
                     }
                 }
             }
+            // The keys apart by a space (the flex gap draws the room between them), so that
+            // they are read and copied as words apart.
             figcaption.legend {
-                @for (member, _) in &counts {
+                @for (i, (member, _)) in counts.iter().enumerate() {
+                    @if i > 0 { " " }
                     span.key { span.swatch style=(format!("background:hsl({} 55% 42%)", member_hue(member))) {} " " (ctx.member(member)) }
                 }
             }
@@ -1372,9 +1402,35 @@ fn chart(ctx: &Ctx, series: &BTreeMap<String, BTreeMap<String, u64>>, order: &[S
     }
 }
 
-/// A heat-map cell: the accent colour at `alpha` over white, with whichever text colour (white
-/// or the body colour) contrasts more with it (WCAG relative luminance).
+/// How strongly a heat-map cell of `n` records is coloured, the largest count being `max`:
+/// none for none, then from a pale 0.15 up to the full accent colour.
+fn heat_alpha(n: u64, max: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        0.15 + 0.85 * n as f64 / max.max(1) as f64
+    }
+}
+
+/// Accent strengths at which neither text colour reaches 4.5:1 against the cell (the blue
+/// over white is then too dark for the body colour and too light for white, between about
+/// 0.68 and 0.77): a cell that would fall between these takes the nearer of them.
+const HEAT_GAP: (f64, f64) = (0.66, 0.78);
+
+/// A heat-map cell: the accent colour at `alpha` over white (kept out of [`HEAT_GAP`]), with
+/// whichever text colour (white or the body colour) contrasts more with it (WCAG relative
+/// luminance).
 fn heat_style(alpha: f64) -> String {
+    let (low, high) = HEAT_GAP;
+    let alpha = if alpha > low && alpha < high {
+        if alpha - low <= high - alpha {
+            low
+        } else {
+            high
+        }
+    } else {
+        alpha
+    };
     let mix = |c: f64| 255.0 * (1.0 - alpha) + c * alpha;
     let (r, g, b) = (mix(11.0), mix(79.0), mix(168.0));
     let lin = |c: f64| {
@@ -1487,8 +1543,7 @@ pub async fn overview(
                             th scope="row" { (ctx.name(d)) }
                             @for m in &members {
                                 @let n = matrix.get(m).and_then(|r| r.get(d)).copied().unwrap_or(0);
-                                @let alpha = if n == 0 { 0.0 } else { 0.15 + 0.85 * n as f64 / max as f64 };
-                                td.n style=(heat_style(alpha)) {
+                                td.n style=(heat_style(heat_alpha(n, max))) {
                                     @if n == 0 { span.zero { "0" } } @else {
                                         a href=(format!("/?member={m}&direction={d}")) style="color:inherit" { (lang.number(n)) }
                                     }
@@ -1633,7 +1688,7 @@ pub async fn compare(
                             @let total = r.as_ref().map_or(0, |r| r.total);
                             @if total > r.as_ref().map_or(0, |r| r.hits.len()) {
                                 @let all: Vec<(String, String)> = [("member".to_string(), m.clone())].into_iter().chain(dirs.iter().map(|d| ("direction".to_string(), d.clone()))).collect();
-                                p { a href=(format!("/?{}", qs(&all))) { (lang.all_records(total as u64)) " →" } }
+                                p { a href=(format!("/?{}", qs(&all))) { (lang.all_records(total as u64)) " " span aria-hidden="true" { "→" } } }
                             }
                         }
                     }
@@ -1667,10 +1722,12 @@ pub async fn federation(
         p.meta { (lang.t("federation")) " " code.id { (text(&f, "federation")) } " · " (lang.t("charter")) " v" (f["version"]) " · " (lang.t("threshold")) ": " (f["threshold"]) }
         h2 { (lang.t("members")) }
         div.scroll tabindex="0" role="region" aria-label=(lang.t("members")) {
+            // A card per row on a phone, every value under its column's name; app.js says the
+            // table's roles outright (see there).
             table.stack {
                 thead { tr { th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("root_key")) } } }
                 tbody { @for m in f["members"].as_array().into_iter().flatten() {
-                    tr { td { (ctx.member(text(m, "code"))) } td data-label=(lang.t("root_key")) { code.id { (text(m, "root_key")) } } }
+                    tr { td data-label=(lang.t("member")) { (ctx.member(text(m, "code"))) } td data-label=(lang.t("root_key")) { code.id { (text(m, "root_key")) } } }
                 } }
             }
         }
@@ -1730,13 +1787,14 @@ pub async fn network(
             }
         } @else {
         div.scroll tabindex="0" role="region" aria-label=(lang.t("peers")) {
+            // A card per row on a phone: see the federation page's table.
             table.stack {
                 thead { tr { th scope="col" { (lang.t("peer")) } th scope="col" { (lang.t("member")) } th scope="col" { (lang.t("status")) } th scope="col" { (lang.t("connected_since")) } th scope="col" { (lang.t("last_sync")) } } }
                 tbody { @for p in &peers {
                     @let s = sync.get(&p.peer_id);
                     tr {
-                        td { code.id.short title=(p.peer_id) { (p.peer_id.get(..12).unwrap_or(&p.peer_id)) "…" (p.peer_id.get(p.peer_id.len().saturating_sub(6)..).unwrap_or("")) } }
-                        td { @if let Some(m) = &p.member { (ctx.member(m)) } }
+                        td data-label=(lang.t("peer")) { code.id.short title=(p.peer_id) { (p.peer_id.get(..12).unwrap_or(&p.peer_id)) "…" (p.peer_id.get(p.peer_id.len().saturating_sub(6)..).unwrap_or("")) } }
+                        td data-label=(lang.t("member")) { @if let Some(m) = &p.member { (ctx.member(m)) } }
                         td data-label=(lang.t("status")) { (if p.admitted { lang.t("admitted") } else { lang.t("not_admitted") }) }
                         td data-label=(lang.t("connected_since")) { (lang.time(p.connected_since, false)) }
                         td data-label=(lang.t("last_sync")) { @if let Some(s) = s {
@@ -1786,6 +1844,7 @@ pub async fn health(
                 p.meta { (lang.t("no_nodes")) }
             } @else {
                 div.scroll tabindex="0" role="region" aria-label=(m.code) {
+                    // A card per row on a phone: see the federation page's table.
                     table.stack {
                         thead { tr {
                             th scope="col" { (lang.t("node")) }
@@ -1797,7 +1856,7 @@ pub async fn health(
                         } }
                         tbody { @for n in &m.nodes {
                             tr {
-                                td {
+                                td data-label=(lang.t("node")) {
                                     @if let Some(l) = &n.label { (accord_search::display_line(l)) br; }
                                     code.id title=(n.peer_id) { (n.peer_id.get(..12).unwrap_or(&n.peer_id)) "…" }
                                 }
@@ -1840,6 +1899,9 @@ pub async fn health(
                     }
                 }
             }
+            @if m.never_seen_more > 0 {
+                p.meta { (lang.t("never_seen_more")) " " (lang.number(m.never_seen_more)) }
+            }
         }
         h2 { (lang.t("evidence")) }
         @if view.evidence.is_empty() {
@@ -1866,6 +1928,78 @@ pub async fn health(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// WCAG 2.1 relative luminance of an sRGB colour given as 0–255 channels.
+    fn luminance(rgb: [f64; 3]) -> f64 {
+        let lin = |c: f64| {
+            let c = c / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
+    }
+
+    /// The contrast of a heat-map cell's text with its background, as the page writes them
+    /// (the background's rounded channels, the text colour chosen).
+    fn heat_contrast(style: &str) -> f64 {
+        let rgb: Vec<f64> = style
+            .split_once("rgb(")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(inside, _)| {
+                inside
+                    .split(',')
+                    .filter_map(|c| c.trim().parse::<f64>().ok())
+                    .collect::<Vec<f64>>()
+            })
+            .unwrap_or_default();
+        assert_eq!(rgb.len(), 3, "{style}");
+        let fg = match style.rsplit_once("color: ") {
+            Some((_, "#fff")) => [255.0, 255.0, 255.0],
+            Some((_, "#1b1f24")) => [27.0, 31.0, 36.0],
+            _ => panic!("no text colour in {style}"),
+        };
+        let (a, b) = (luminance([rgb[0], rgb[1], rgb[2]]), luminance(fg));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
+    /// Every heat-map cell's text meets 4.5:1 against its background, whatever the counts:
+    /// between about 0.68 and 0.77 of the accent colour neither white nor the body colour did.
+    #[test]
+    fn every_heat_map_cell_reads_at_four_and_a_half_to_one() {
+        for max in 1..=120u64 {
+            for n in 0..=max {
+                let style = heat_style(heat_alpha(n, max));
+                let ratio = heat_contrast(&style);
+                assert!(ratio >= 4.5, "{n}/{max}: {style} is {ratio:.2}:1");
+            }
+        }
+        // Every strength, counts or not.
+        for i in 0..=1000 {
+            let style = heat_style(f64::from(i) / 1000.0);
+            let ratio = heat_contrast(&style);
+            assert!(ratio >= 4.5, "{i}‰: {style} is {ratio:.2}:1");
+        }
+    }
+
+    /// A search that failed still has its page's `<h1>`, the one its results section is named
+    /// by (`aria-labelledby="results-h"`); it had none, and the name pointed at nothing.
+    #[test]
+    fn a_failed_search_has_its_heading() {
+        let failed = results_heading(crate::ui::Lang::En, None).into_string();
+        assert_eq!(
+            failed,
+            "<h1 class=\"count-line\" id=\"results-h\">The search could not be made</h1>"
+        );
+        let found = results_heading(crate::ui::Lang::Ru, Some(1234)).into_string();
+        assert!(
+            found.starts_with("<h1 class=\"count-line\" id=\"results-h\">")
+                && found.contains("Найдено записей"),
+            "{found}"
+        );
+    }
 
     /// The page keeps the first value of a parameter that takes one (the one its form shows)
     /// and lists the others as left out, rather than showing one query and searching another.
