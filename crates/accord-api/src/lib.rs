@@ -53,14 +53,23 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+        let busy = self.0 == StatusCode::SERVICE_UNAVAILABLE;
+        let mut r = (self.0, axum::Json(json!({ "error": self.1 }))).into_response();
+        // Unavailable for now (busy, stopping): when to come back.
+        if busy {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        r
     }
 }
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
-            NodeError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            NodeError::Stopped | NodeError::Busy(_) => {
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             NodeError::DiskLow(_) | NodeError::NoRoom(_) => {
                 ApiError(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
             }
@@ -812,6 +821,26 @@ async fn peers(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, ApiE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node too busy to search now, or stopping, says so with 503 and when to come back.
+    #[test]
+    fn a_busy_node_says_when_to_come_back() {
+        for e in [
+            NodeError::Busy("the node is busy".into()),
+            NodeError::Stopped,
+        ] {
+            let r = ApiError::from(e).into_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                r.headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+                Some("5")
+            );
+        }
+        let r = ApiError(StatusCode::BAD_REQUEST, "no".into()).into_response();
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
+    }
 
     /// A body that sent 900 KiB and waits holds room for them; a second body whose bytes do not
     /// fit beside it is refused at once (not left waiting with what it holds), and fits once

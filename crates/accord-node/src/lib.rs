@@ -136,6 +136,9 @@ pub enum NodeError {
     NoRoom(NoRoom),
     #[error("{0}")]
     BadQuery(String),
+    /// Too much at once: the request waited its turn too long (try again shortly).
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// The file `accord restore` keeps in a data directory until it has finished: a restore cut

@@ -61,6 +61,27 @@ pub struct StoredView {
 /// queues here rather than there.
 pub const SEARCHES_AT_ONCE: usize = 4;
 
+/// How long a search or completion waits for one of the [`SEARCHES_AT_ONCE`] slots before it
+/// is answered that the node is busy: a client is told to come back, rather than left waiting
+/// without an end behind searches that take long (the first run of a word in every record of
+/// a million), each waiting one holding its connection.
+pub const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// One of the search slots, or [`NodeError::Busy`] after `wait`.
+async fn search_slot(
+    slots: Arc<Semaphore>,
+    wait: std::time::Duration,
+) -> Result<tokio::sync::OwnedSemaphorePermit, NodeError> {
+    match tokio::time::timeout(wait, slots.acquire_owned()).await {
+        Ok(Ok(slot)) => Ok(slot),
+        Ok(Err(e)) => Err(NodeError::Store(e.to_string())),
+        Err(_) => Err(NodeError::Busy(format!(
+            "the node is busy: {SEARCHES_AT_ONCE} searches are running and this one waited {} s for its turn; try again shortly",
+            wait.as_secs()
+        ))),
+    }
+}
+
 /// Heartbeats judged at once. A heartbeat beyond them is let go unjudged (not forwarded, no
 /// penalty, counted as `busy`): honest nodes beat once a period, so only a flood meets the
 /// bound, and a flood never holds more tasks and memory than this.
@@ -693,13 +714,7 @@ impl NodeHandle {
         // A search waits its turn here, on a task (dropped, and so cancelled, with its
         // request); the slot is held by the blocking work itself, which runs to its end even
         // when its request went away.
-        let slot = self
-            .inner
-            .search_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| NodeError::Store(e.to_string()))?;
+        let slot = search_slot(self.inner.search_slots.clone(), SEARCH_WAIT).await?;
         let handle = self.clone();
         tokio::task::spawn_blocking(move || {
             handle.glossary_up_to(&charter);
@@ -2027,6 +2042,23 @@ async fn check_certificate(node: NodeHandle, peer: Peer, cert: Vec<u8>, admissio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A search that finds every slot taken waits its turn, for a while only: then it is told
+    /// the node is busy (a 503 with `Retry-After` over HTTP), and a slot given back is taken.
+    #[tokio::test]
+    async fn a_search_waits_for_a_slot_for_a_while_then_hears_the_node_is_busy() {
+        let slots = Arc::new(Semaphore::new(SEARCHES_AT_ONCE));
+        let held: Vec<_> = (0..SEARCHES_AT_ONCE)
+            .map(|_| slots.clone().try_acquire_owned().expect("a free slot"))
+            .collect();
+        let wait = std::time::Duration::from_millis(50);
+        match search_slot(slots.clone(), wait).await {
+            Err(NodeError::Busy(why)) => assert!(why.contains("the node is busy"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        drop(held);
+        assert!(search_slot(slots, wait).await.is_ok());
+    }
 
     #[test]
     fn reconciliation_sessions_wait_for_gossip_to_be_quiet() {
