@@ -1842,7 +1842,7 @@ impl Searcher {
             &|reader| !has_text && self.f.keeps_whole(q, reader),
         )?;
         let more = addresses.len() > limit;
-        let snippets = plan.map(|p| self.snippet_generators(searcher, p));
+        let mut snippets = plan.map(|p| self.snippet_generators(searcher, p));
         let mut hits = Vec::new();
         for addr in addresses.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -1872,7 +1872,7 @@ impl Searcher {
             let lang = plan.and_then(|p| p.lang).or(q.reader_lang.as_deref());
             let mut plain = PlainTexts::new(&rd);
             let (snippet, snippet_lang) = snippets
-                .as_ref()
+                .as_mut()
                 .and_then(|g| best_passage(g, &mut plain, lang))
                 .unwrap_or_else(|| summary_snippet(&mut plain, lang));
             drop(plain);
@@ -2081,7 +2081,7 @@ fn head_of(s: &str, n: usize) -> &str {
 /// The best passage with a matched word, in the query's language first, and the language of
 /// the text it is cut from (`None` for a file's, whose language is only guessed by its script).
 fn best_passage<'a>(
-    generators: &BTreeMap<Family, SnippetGenerator>,
+    generators: &mut BTreeMap<Family, SnippetGenerator>,
     plain: &mut PlainTexts<'a>,
     lang: Option<&'a str>,
 ) -> Option<(String, Option<String>)> {
@@ -2089,16 +2089,16 @@ fn best_passage<'a>(
     snippet_langs(d, lang)
         .into_iter()
         .find_map(|l| {
-            let g = generators.get(&Family::of(l))?;
-            let s = g.snippet(head_of(plain.of(l), SNIPPET_SOURCE_BYTES));
+            let g = generators.get_mut(&Family::of(l))?;
+            let s = snippet_of(g, head_of(plain.of(l), SNIPPET_SOURCE_BYTES));
             (!s.highlighted().is_empty())
                 .then(|| (s.to_html().replace('\n', " "), Some(l.to_string())))
         })
         .or_else(|| {
             // Only inside a file: the snippet names it.
             d.attachments.iter().find_map(|a| {
-                let g = generators.get(&Family::of(a.lang(&d.lang)))?;
-                let s = g.snippet(head_of(&a.text, SNIPPET_SOURCE_BYTES));
+                let g = generators.get_mut(&Family::of(a.lang(&d.lang)))?;
+                let s = snippet_of(g, head_of(&a.text, SNIPPET_SOURCE_BYTES));
                 (!s.highlighted().is_empty()).then(|| {
                     let passage = format!(
                         "📎 {}: {}",
@@ -2109,6 +2109,19 @@ fn best_passage<'a>(
                 })
             })
         })
+}
+
+/// The passage of `text` the generator picks, about [`SNIPPET_CHARS`] characters long in any
+/// script: the generator counts bytes (Cyrillic and Armenian letters take two, Georgian three),
+/// so its budget is the characters' worth of bytes at the beginning of the text.
+fn snippet_of(g: &mut SnippetGenerator, text: &str) -> tantivy::snippet::Snippet {
+    const SAMPLE_CHARS: usize = 1024;
+    let (chars, bytes) = text
+        .char_indices()
+        .take(SAMPLE_CHARS)
+        .fold((0usize, 0usize), |(n, _), (i, c)| (n + 1, i + c.len_utf8()));
+    g.set_max_num_chars(SNIPPET_CHARS.saturating_mul(bytes.max(1)) / chars.max(1));
+    g.snippet(text)
 }
 
 fn escape_html(s: &str) -> String {

@@ -1463,3 +1463,62 @@ fn running_text_shows_its_lines_and_joiners_without_direction_controls() {
         "Итоги\nвохинрап x 👩\u{200D}💻 می\u{200C}خواهم"
     );
 }
+
+/// A snippet is about as many characters long in Russian or Armenian as in English: the
+/// generator counts bytes, and a Cyrillic or Armenian letter takes two of them (a Russian
+/// passage was half as long as an English one).
+#[test]
+fn a_snippet_is_as_long_in_any_script() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let words = |w: &str| {
+        (0..120)
+            .map(|i| format!("{w}{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let texts = [
+        (1u64, "en", "keyword", words("word")),
+        (2, "ru", "ключевое", words("слово")),
+        (3, "hy", "բանալի", words("բառ")),
+    ];
+    let docs: Vec<_> = texts
+        .iter()
+        .map(|(n, lang, key, filler)| {
+            doc(
+                *n,
+                "KZ",
+                "other",
+                &["regulation"],
+                lang,
+                "Title",
+                &format!("{filler} {key} {filler}"),
+                "active",
+            )
+        })
+        .collect();
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let mut lengths = Vec::new();
+    for (_, _, key, _) in &texts {
+        let r = idx
+            .searcher()
+            .search(&SearchQuery {
+                text: Some((*key).into()),
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.total, 1, "{key}");
+        let snippet = &r.hits[0].snippet;
+        assert!(snippet.contains("<b>"), "{snippet}");
+        let plain = snippet.replace("<b>", "").replace("</b>", "");
+        lengths.push(plain.chars().count());
+    }
+    // Each within a fifth of the English one (words end where they end).
+    for n in &lengths[1..] {
+        assert!(
+            n * 5 >= lengths[0] * 4 && n * 4 <= lengths[0] * 5,
+            "snippet lengths in characters, en / ru / hy: {lengths:?}"
+        );
+    }
+}
