@@ -715,7 +715,13 @@ fn stream_matches(
     if !q.directions.is_empty() && !d.directions.iter().any(|x| q.directions.contains(x)) {
         return false;
     }
-    if !q.langs.is_empty() && !d.languages.iter().any(|x| q.langs.contains(x)) {
+    if !q.langs.is_empty()
+        && !d.languages.iter().any(|x| {
+            q.langs
+                .iter()
+                .any(|f| accord_search::lang_filter_matches(f, x))
+        })
+    {
         return false;
     }
     if !q.tags.is_empty() {

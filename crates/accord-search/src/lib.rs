@@ -738,6 +738,51 @@ impl Fields {
         .collect()
     }
 
+    /// `q` with each language filter that is a bare language (`uz`) also naming the tags of that
+    /// language the index holds with a script or region (`uz-Latn`, `uz-Cyrl`), as
+    /// [`lang_filter_matches`] reads them; `None` when it changes nothing. A member's language
+    /// is written in two scripts, and an analyst asking for Uzbek means both.
+    pub(crate) fn with_lang_subtags(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SearchQuery,
+    ) -> Option<SearchQuery> {
+        let mut more: Vec<String> = Vec::new();
+        for bare in q.langs.iter().filter(|l| !l.contains('-')) {
+            let prefix = facet("lang", &format!("{bare}-"));
+            let prefix = prefix.encoded_str().as_bytes();
+            for reader in searcher.segment_readers() {
+                let Ok(inverted) = reader.inverted_index(self.facet) else {
+                    continue;
+                };
+                let Ok(mut terms) = inverted.terms().range().ge(prefix).into_stream() else {
+                    continue;
+                };
+                while terms.advance() && more.len() < MAX_LANG_SUBTAGS {
+                    let key = terms.key();
+                    if !key.starts_with(prefix) {
+                        break;
+                    }
+                    let Ok(f) = Facet::from_encoded(key.to_vec()) else {
+                        continue;
+                    };
+                    if let Some(tag) = f.to_path().get(1).map(|t| t.to_string())
+                        && !q.langs.contains(&tag)
+                        && !more.contains(&tag)
+                    {
+                        more.push(tag);
+                    }
+                }
+            }
+        }
+        if more.is_empty() {
+            return None;
+        }
+        let mut e = q.clone();
+        e.langs.extend(more);
+        Some(e)
+    }
+
     /// Whether the filters of `q` (and nothing else: no text, no dates) keep every document of
     /// a segment: each filter has a term that every document of the segment holds (deleted
     /// ones too, so every live one).
@@ -1145,6 +1190,20 @@ impl std::fmt::Debug for SearchIndex {
 
 fn facet(kind: &str, value: &str) -> Facet {
     Facet::from_path([kind, value])
+}
+
+/// Tags of one language a bare language filter also takes, at most ([`Fields::with_lang_subtags`]).
+const MAX_LANG_SUBTAGS: usize = 32;
+
+/// Whether a record's language tag `tag` passes the language filter `filter`: the same tag, or
+/// for a bare language (`uz`) any tag of it with a script or region (`uz-Latn`). As the search
+/// reads the filter, for the live stream to read it alike.
+pub fn lang_filter_matches(filter: &str, tag: &str) -> bool {
+    tag == filter
+        || (!filter.contains('-')
+            && tag
+                .strip_prefix(filter)
+                .is_some_and(|rest| rest.starts_with('-')))
 }
 
 /// A tag as the tag filter matches it: as pages show it (no control or invisible characters),
@@ -1596,6 +1655,14 @@ impl Searcher {
             )));
         }
         let searcher = self.reader.searcher();
+        let expanded;
+        let q = match self.f.with_lang_subtags(&searcher, q) {
+            Some(e) => {
+                expanded = e;
+                &expanded
+            }
+            None => q,
+        };
         // A word's folded form is always indexed when it is short enough (the form as written
         // beside it only when it differs): a word is too long when that one is.
         if analysis::words(raw)

@@ -1522,3 +1522,75 @@ fn a_snippet_is_as_long_in_any_script() {
         );
     }
 }
+
+/// An analyst asking for Uzbek means both of its scripts: a bare language filter also takes the
+/// tags of that language with a script or region (`uz-Latn`, `uz-Cyrl`), and not another
+/// language that begins alike; a tagged filter stays exact.
+#[test]
+fn a_bare_language_filter_takes_its_scripts() {
+    let mut idx = SearchIndex::in_memory().unwrap();
+    let docs = [
+        (1u64, "uz-Latn", "Raqamli xizmatlar"),
+        (2, "uz-Cyrl", "Рақамли хизматлар"),
+        (3, "uz", "Raqamli ko'nikmalar"),
+        (4, "ru", "Цифровые услуги"),
+        (5, "uzb", "Not a tag of Uzbek"),
+    ]
+    .map(|(n, lang, title)| {
+        doc(
+            n,
+            "UZ",
+            "other",
+            &["regulation"],
+            lang,
+            title,
+            title,
+            "active",
+        )
+    });
+    idx.upsert(&docs).unwrap();
+    idx.commit().unwrap();
+    let found = |langs: &[&str]| {
+        let r = idx
+            .searcher()
+            .search(&SearchQuery {
+                langs: langs.iter().map(|l| l.to_string()).collect(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let mut titles: Vec<String> = r
+            .hits
+            .iter()
+            .flat_map(|h| h.doc.title.values().cloned())
+            .collect();
+        titles.sort();
+        titles
+    };
+    assert_eq!(
+        found(&["uz"]),
+        [
+            "Raqamli ko'nikmalar",
+            "Raqamli xizmatlar",
+            "Рақамли хизматлар"
+        ]
+    );
+    assert_eq!(found(&["uz-Latn"]), ["Raqamli xizmatlar"]);
+    assert_eq!(
+        found(&["uz-Cyrl", "ru"]),
+        ["Рақамли хизматлар", "Цифровые услуги"]
+    );
+    for (filter, tag, takes) in [
+        ("uz", "uz-Latn", true),
+        ("uz", "uz", true),
+        ("uz", "uzb", false),
+        ("uz-Latn", "uz", false),
+        ("uz-Latn", "uz-Cyrl", false),
+    ] {
+        assert_eq!(
+            accord_search::lang_filter_matches(filter, tag),
+            takes,
+            "{filter} {tag}"
+        );
+    }
+}
