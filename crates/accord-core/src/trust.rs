@@ -142,6 +142,14 @@ impl TrustView {
         self.nodes.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The accepted delegation `id`, if it is one.
+    pub fn delegation(&self, id: &ObjectId) -> Option<&DelegationEntry> {
+        match self.by_id.get(id)? {
+            (true, key) => self.delegations_of(key).iter().find(|d| d.id == *id),
+            (false, _) => None,
+        }
+    }
+
     /// The kind (`"delegation"` or `"node certificate"`) and member of an accepted trust
     /// object, if `id` is one.
     pub fn trust_object(&self, id: &ObjectId) -> Option<(&'static str, &MemberCode)> {

@@ -751,14 +751,14 @@ impl Network {
             let Refusal {
                 warn: warn_now,
                 quiet,
-                others,
                 backoff,
-            } = self.note_refusal(peer);
+                ..
+            } = self.note_refusal(peer, false);
             if let Some(r) = self.refused.get_mut(&peer) {
                 r.conduct = true;
             }
             if warn_now {
-                warn!(%peer, %reason, score, cut_quietly_since_last_warning = quiet, other_new_peers_refused_quietly = others, retry_after_secs = backoff.as_secs(), "peer cut for what it sent: disconnecting");
+                warn!(%peer, %reason, score, cut_quietly_since_last_warning = quiet, retry_after_secs = backoff.as_secs(), "peer cut for what it sent: disconnecting");
             } else {
                 debug!(%peer, %reason, score, "peer cut again for what it sent: disconnecting");
             }
@@ -839,7 +839,9 @@ impl Network {
 
     /// Records a refusal: the peer is cut at once if it returns within its backoff, and is
     /// warned about at most once a minute. `true` when a warning is due.
-    fn note_refusal(&mut self, peer: PeerId) -> Refusal {
+    /// `admission`: a refusal at admission (a stranger), which shares the minute's one warning
+    /// about new peers; a cut for conduct (a member's node) is warned about on its own.
+    fn note_refusal(&mut self, peer: PeerId, admission: bool) -> Refusal {
         let now = Instant::now();
         let r = self.refused_entry(peer, now);
         r.backoff = (r.backoff * 2).clamp(REFUSED_MIN, REFUSED_MAX);
@@ -860,10 +862,13 @@ impl Network {
         // A peer never warned about: at most one such warning a minute, whatever the number
         // of peer ids; it counts those it passed over.
         let mut others = 0;
-        if first {
+        if first && admission {
             let (last, passed) = &mut self.first_refusals;
             if last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
                 *passed += 1;
+                if let Some(r) = self.refused.get_mut(&peer) {
+                    r.quiet += 1;
+                }
                 return quiet(0);
             }
             *last = Some(now);
@@ -922,9 +927,9 @@ impl Network {
                     quiet,
                     others,
                     backoff,
-                } = self.note_refusal(peer);
+                } = self.note_refusal(peer, true);
                 if warn_now {
-                    warn!(%peer, %reason, refused_quietly_since_last_warning = quiet, other_new_peers_refused_quietly = others, retry_after_secs = backoff.as_secs(), "peer refused: disconnecting");
+                    warn!(%peer, %reason, refused_quietly_since_last_warning = quiet, refusals_of_new_peers_quietly = others, retry_after_secs = backoff.as_secs(), "peer refused: disconnecting");
                 } else {
                     debug!(%peer, %reason, "peer refused again: disconnecting");
                 }
@@ -1118,8 +1123,13 @@ impl Network {
                 let cert = self.node_cert.clone();
                 self.swarm.behaviour_mut().cert.send_request(&peer_id, cert);
                 // Anyone who can reach the port connects: the log says "peer admitted" for the
-                // peers that are members (and refusals, a minute at a time).
-                debug!(peer = %peer_id, %addr, "peer connected");
+                // peers that are members (and refusals, a minute at a time); open admission
+                // takes every peer that connects.
+                if members {
+                    debug!(peer = %peer_id, %addr, "peer connected");
+                } else {
+                    info!(peer = %peer_id, %addr, "peer connected");
+                }
                 self.emit(NetworkEvent::PeerConnected {
                     peer: peer_id,
                     addr,
@@ -1140,7 +1150,9 @@ impl Network {
                 cause,
                 ..
             } => {
-                let admitted = self.peers.remove(&peer_id).is_some_and(|s| s.admitted);
+                // Open admission takes every peer (none is marked admitted).
+                let admitted = self.peers.remove(&peer_id).is_some_and(|s| s.admitted)
+                    || matches!(self.admission, Admission::Open);
                 // Otherwise gossipsub would keep redialling it.
                 self.swarm
                     .behaviour_mut()

@@ -90,6 +90,9 @@ struct Reading {
     low: bool,
     /// Bytes of the files under way (their reservations).
     reserved: u64,
+    /// Bytes of files that ended since the reading began: written, perhaps not yet in the
+    /// reading; counted as used until a reading that began after they ended.
+    settling: u64,
     /// Why the node must restart, when its data directory was moved (see [`DiskGuard::moved`]).
     moved: Option<String>,
 }
@@ -172,9 +175,18 @@ impl DiskGuard {
     /// Reads the filesystem (free space, and whether the data directory was moved) and
     /// updates what the checks answer. The probe runs without the lock held.
     pub(crate) fn refresh(&self) {
+        // Files that ended before this reading begins are in it.
+        let settled = self
+            .reading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .settling;
         let read = (self.probe)(&self.dir);
         let moved = self.moved_now();
         let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        if read.is_ok() {
+            r.settling = r.settling.saturating_sub(settled);
+        }
         if r.moved.is_none()
             && let Some(why) = &moved
         {
@@ -286,7 +298,7 @@ impl DiskGuard {
 
     fn room(&self, r: &Reading, bytes: u64) -> Result<(), Refused> {
         if let (Some(free), true) = (r.free, self.min_free > 0) {
-            let left = free.saturating_sub(r.reserved);
+            let left = free.saturating_sub(r.reserved).saturating_sub(r.settling);
             if left < self.min_free.saturating_add(bytes) {
                 return Err(Refused::NoRoom(NoRoom {
                     needed_bytes: bytes,
@@ -301,6 +313,8 @@ impl DiskGuard {
     fn release(&self, bytes: u64) {
         let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
         r.reserved = r.reserved.saturating_sub(bytes);
+        // Used until the disk is read again: the reading of the last second may not hold it.
+        r.settling = r.settling.saturating_add(bytes);
         drop(r);
         // What was written now shows in the filesystem's figure: read it again now. Full means
         // a reading is already asked for; disconnected, that no thread watches (tests).
@@ -445,8 +459,9 @@ mod tests {
         assert!(!g.view().low);
         drop(first);
         drop(second);
-        // Given back: the room is free again at once, before the disk is read again.
-        assert!(g.would_fit(8 * MB).is_ok());
+        // Given back, the files' bytes still count as used until the disk is read again (the
+        // reading of before may not hold them): the next file does not pass the floor for them.
+        assert!(g.would_fit(MB).is_err());
         free.store(511 * MB, Ordering::SeqCst);
         g.refresh();
         assert_eq!(

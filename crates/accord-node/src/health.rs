@@ -45,6 +45,39 @@ const OWN_CHECKPOINTS: usize = 4;
 /// The least time between two heartbeats of one node that are both heard (see
 /// `judge_heartbeat`).
 const MIN_HEARTBEAT_GAP_MS: u64 = 1_000;
+
+/// The time this node dates its next heartbeat, at `now` by its clock, its last one dated
+/// `last`. Never before the last: after its clock was stepped back (a clock that ran ahead,
+/// corrected), its peers take only a later one, and would show it down until the clock had
+/// caught up. Until then each is half a period after the last (the least gap at which a peer
+/// with the same period judges it and passes it on to the others), so that the lead shrinks
+/// by half a period each period; with a period too short for that (under two seconds), a
+/// millisecond after it (heard as alive by the peers it reaches directly, not passed on). A
+/// last one ahead by more than the charter's skew was refused by every peer anyway: the clock
+/// is taken as it is.
+fn next_issued(
+    now: Timestamp,
+    last: Option<Timestamp>,
+    period_secs: u64,
+    skew_ms: u64,
+) -> Timestamp {
+    let Some(last) = last.filter(|l| *l >= now && l.0 - now.0 <= skew_ms) else {
+        return now;
+    };
+    let half = period_secs.saturating_mul(500);
+    let step = if half >= MIN_HEARTBEAT_GAP_MS && half < period_secs.saturating_mul(1000) {
+        half
+    } else {
+        1
+    };
+    // Not past the skew either (a peer would refuse it as from the future).
+    Timestamp(
+        last.0
+            .saturating_add(step)
+            .min(now.0.saturating_add(skew_ms))
+            .max(last.0.saturating_add(1)),
+    )
+}
 /// A peer is silent once not heard for this many of its periods (and `silent_peer_secs`).
 const SILENT_PERIODS: u64 = 3;
 /// The longest wait before a silent peer is reset again, in milliseconds (an hour).
@@ -609,20 +642,18 @@ impl NodeHandle {
             .collect();
         reconciled.sort_by_key(|r| std::cmp::Reverse(r.at));
         reconciled.truncate(accord_core::health::MAX_RECONCILED);
-        // Never before this node's last heartbeat: after its clock was stepped back (a clock
-        // that ran fast, corrected), its peers take only a later one, and would show it down
-        // until the clock has caught up with its last heartbeat. Until then each is a
-        // millisecond after the last (heard as alive, not judged: see `heard`).
         let last_issued = self
             .health()
             .lock()
             .nodes
             .get(&key.public_key())
             .map(|e| e.latest.heartbeat().issued);
-        let issued = match last_issued {
-            Some(last) if last >= t => Timestamp(last.0.saturating_add(1)),
-            _ => t,
-        };
+        let issued = next_issued(
+            t,
+            last_issued,
+            cfg.heartbeat_secs,
+            trust.limits().max_future_skew_ms,
+        );
         let hb = Heartbeat {
             federation: self.federation(),
             member: self.member().to_string(),
@@ -1256,6 +1287,46 @@ mod tests {
     use super::*;
 
     /// New watermarks are computed eight at once, then one every two seconds.
+    /// A node's heartbeats after its clock was stepped back: dated half a period after the
+    /// last while the clock catches up (judged and passed on by peers), a millisecond after with
+    /// a period too short for that, and by the clock when the last was beyond the skew (every
+    /// peer refused it) or is not ahead at all.
+    #[test]
+    fn heartbeats_after_a_clock_step_back_keep_their_order_and_catch_up() {
+        let skew = 600_000;
+        let now = Timestamp(10_000_000);
+        let ahead = |ms: u64| Some(Timestamp(now.0 + ms));
+        assert_eq!(next_issued(now, None, 60, skew), now);
+        assert_eq!(next_issued(now, Some(Timestamp(now.0 - 1)), 60, skew), now);
+        assert_eq!(
+            next_issued(now, ahead(120_000), 60, skew),
+            Timestamp(now.0 + 150_000)
+        );
+        assert_eq!(
+            next_issued(now, ahead(0), 60, skew),
+            Timestamp(now.0 + 30_000)
+        );
+        assert_eq!(
+            next_issued(now, ahead(120_000), 1, skew),
+            Timestamp(now.0 + 120_001)
+        );
+        assert_eq!(
+            next_issued(now, ahead(599_000), 60, skew),
+            Timestamp(now.0 + skew)
+        );
+        assert_eq!(next_issued(now, ahead(skew + 1), 60, skew), now);
+        // The lead closes: each period the clock gains a period, the date half of one.
+        let (mut t, mut last, mut beats) = (now, ahead(300_000), 0);
+        while last.is_some_and(|l| l > t) {
+            let next = next_issued(t, last, 60, skew);
+            assert!(last.is_some_and(|l| next > l));
+            last = Some(next);
+            t = Timestamp(t.0 + 60_000);
+            beats += 1;
+        }
+        assert_eq!(beats, 10, "a five-minute lead closes in ten minutes");
+    }
+
     #[test]
     fn checkpoints_at_new_watermarks_are_bounded() {
         let t0 = std::time::Instant::now();

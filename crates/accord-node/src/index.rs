@@ -423,16 +423,15 @@ fn touched_by<'a>(
                                 .object_revoked_since(&target, &r.member)
                                 .filter(|t| *t < r.effective),
                         };
-                        if let Some(w) = window(earlier) {
-                            for d in trust
-                                .delegations()
-                                .filter(|d| d.id == target && d.delegation.member == r.member)
-                            {
-                                revoked
-                                    .entry((r.member.clone(), d.delegation.publisher))
-                                    .or_default()
-                                    .push(w);
-                            }
+                        if let Some(w) = window(earlier)
+                            && let Some(d) = trust
+                                .delegation(&target)
+                                .filter(|d| d.delegation.member == r.member)
+                        {
+                            revoked
+                                .entry((r.member.clone(), d.delegation.publisher))
+                                .or_default()
+                                .push(w);
                         }
                     }
                     _ => {}
@@ -450,7 +449,9 @@ fn touched_by<'a>(
                     let rooted = trust.root_key(member) == Some(d.signer);
                     let changed = match before {
                         Some(b) => (b.root_key(member) == Some(d.signer)) != rooted,
-                        None => !rooted,
+                        // Catching up at start, the view before is not known: an amendment may
+                        // have replaced a root or brought one back, so every key (rare).
+                        None => true,
                     };
                     if changed {
                         revoked
@@ -955,6 +956,38 @@ mod tests {
                 other => panic!("{other:?}"),
             };
         assert!(reindexed(&mut store, &[again.into_bytes()]).is_empty());
+        // BY's first delegation revoked from its third record: those from it on change.
+        let by = |from: u64, to: u64| -> Vec<String> {
+            let mut v: Vec<String> = (from..to).map(|n| format!("by {n}")).collect();
+            v.sort();
+            v
+        };
+        let revoke_delegation = Object::Revocation(Revocation {
+            object_type: ObjectType::Revocation,
+            federation: fed.federation(),
+            created: Timestamp(T0.0 + 500),
+            member: fed.members[1].code.clone(),
+            target_type: TargetType::Delegation,
+            target: fed.delegation(1).id(),
+            effective: Timestamp(T0.0 + 2),
+            reason: None,
+        })
+        .sign(&fed.members[1].root);
+        assert_eq!(
+            reindexed(&mut store, &[revoke_delegation.into_bytes()]),
+            by(2, 5)
+        );
+        // The key delegated again now that a delegation of it was revoked: its window's
+        // records may read "active" again.
+        let renewed =
+            match Object::decode_body(fed.delegation(1).body(), &accord_core::Limits::default()) {
+                Ok(Object::Delegation(mut d)) => {
+                    d.created = Timestamp(T0.0 + 600);
+                    Object::Delegation(d).sign(&fed.members[1].root)
+                }
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(reindexed(&mut store, &[renewed.into_bytes()]), by(0, 5));
     }
 
     /// A record that names one held file a thousand times carries its text once, and a record

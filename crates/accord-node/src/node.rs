@@ -1572,8 +1572,6 @@ async fn event_loop(
                         debug!(error = %e, "heartbeat not sent");
                     }
                     node.reset_silent_peers().await;
-                    // Logged once, even when nothing polls `/readyz`.
-                    let _ = node.inner.disk.moved();
                 });
                 continue;
             }

@@ -1830,10 +1830,12 @@ pub async fn health(
         .filter(|n| matches!(n.status, "up" | "self"))
         .count();
     let flagged = all.iter().filter(|n| n.divergent || n.equivocated).count();
+    // Of every certified node, those not listed (never seen) too.
+    let certified = all.len() as u64 + view.members.iter().map(|m| m.never_seen_more).sum::<u64>();
     let body = html! {
         h1 { (lang.t("health")) }
         p.meta {
-            (lang.t("nodes_up")) ": " strong { (up) " / " (all.len()) }
+            (lang.t("nodes_up")) ": " strong { (up) " / " (certified) }
             " · " (lang.t("divergent_nodes")) ": " strong { (flagged) }
             " · " (lang.t("heartbeat_every")) " " (view.heartbeat_secs) " " (lang.t("seconds"))
         }
