@@ -1845,7 +1845,7 @@ pub async fn health(
             @if m.nodes.is_empty() {
                 p.meta { (lang.t("no_nodes")) }
             } @else {
-                div.scroll tabindex="0" role="region" aria-label=(m.code) {
+                div.scroll tabindex="0" role="region" aria-label=(ctx.member_text(&m.code)) {
                     // A card per row on a phone: see the federation page's table.
                     table.stack {
                         thead { tr {
