@@ -184,9 +184,9 @@ impl DiskGuard {
         let read = (self.probe)(&self.dir);
         let moved = self.moved_now();
         let mut r = self.reading.lock().unwrap_or_else(|e| e.into_inner());
-        if read.is_ok() {
-            r.settling = r.settling.saturating_sub(settled);
-        }
+        // Also when the filesystem could not say: files would otherwise stay counted for as
+        // long as it cannot, against a reading that no longer changes.
+        r.settling = r.settling.saturating_sub(settled);
         if r.moved.is_none()
             && let Some(why) = &moved
         {
