@@ -10,6 +10,24 @@ use accord_core::Object;
 use accord_core::object::Link;
 use accord_tests::harness::{TestFed, now, serve};
 
+/// Submits `objects` and waits until they are searchable; each must be accepted.
+async fn accepted_and_searchable(
+    node: &accord_node::NodeHandle,
+    objects: &[&accord_core::SignedObject],
+) {
+    let (out, searchable) = node
+        .submit_searchable(
+            objects.iter().map(|o| o.as_bytes().to_vec()).collect(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.iter().all(|o| o.status == "accepted") && searchable,
+        "{out:?}"
+    );
+}
+
 async fn page(url: &str, accept_language: &str) -> (u16, String, Option<String>) {
     let r = accord_tests::http()
         .get(url)
@@ -953,20 +971,7 @@ async fn a_tag_opens_the_records_with_that_tag_not_a_search_for_its_words() {
     let tagged = record(1, "Proactive services", &["E-Government", "pilot"]);
     let other_tag = record(2, "Service catalogue", &["government"]);
     let untagged = record(3, "Regional portals", &["e\u{200B}gov\u{202E}"]);
-    let (out, searchable) = node
-        .submit_searchable(
-            [&tagged, &other_tag, &untagged]
-                .iter()
-                .map(|r| r.as_bytes().to_vec())
-                .collect(),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert!(
-        out.iter().all(|o| o.status == "accepted") && searchable,
-        "{out:?}"
-    );
+    accepted_and_searchable(&node, &[&tagged, &other_tag, &untagged]).await;
     let client = accord_tests::http();
     let ids = |v: &serde_json::Value| -> Vec<String> {
         v["items"]
@@ -1168,20 +1173,7 @@ async fn pages_read_right_to_assistive_technology() {
         "Թվային հմտություններ",
         "Պետական ծառայողների թվային հմտությունները։",
     );
-    let (out, searchable) = node
-        .submit_searchable(
-            [&rec, &kk, &hy]
-                .iter()
-                .map(|r| r.as_bytes().to_vec())
-                .collect(),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert!(
-        out.iter().all(|o| o.status == "accepted") && searchable,
-        "{out:?}"
-    );
+    accepted_and_searchable(&node, &[&rec, &kk, &hy]).await;
 
     let (s, html, _) = page(&format!("{base}/?lang=en"), "").await;
     assert_eq!(s, 200);

@@ -1433,16 +1433,8 @@ fn heat_style(alpha: f64) -> String {
     };
     let mix = |c: f64| 255.0 * (1.0 - alpha) + c * alpha;
     let (r, g, b) = (mix(11.0), mix(79.0), mix(168.0));
-    let lin = |c: f64| {
-        let c = c / 255.0;
-        if c <= 0.039_28 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let lum = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
-    let dark = 0.2126 * lin(27.0) + 0.7152 * lin(31.0) + 0.0722 * lin(36.0);
+    let lum = luminance([r, g, b]);
+    let dark = luminance([27.0, 31.0, 36.0]);
     let white_contrast = 1.05 / (lum + 0.05);
     let dark_contrast = (lum + 0.05) / (dark + 0.05);
     let fg = if white_contrast > dark_contrast {
@@ -1451,6 +1443,19 @@ fn heat_style(alpha: f64) -> String {
         "#1b1f24"
     };
     format!("background: rgb({r:.0},{g:.0},{b:.0}); color: {fg}")
+}
+
+/// WCAG 2.1 relative luminance of an sRGB colour given as 0–255 channels.
+fn luminance(rgb: [f64; 3]) -> f64 {
+    let lin = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
 }
 
 /// Counts per member: direction facet and month facet of each member's records.
@@ -1930,19 +1935,6 @@ pub async fn health(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// WCAG 2.1 relative luminance of an sRGB colour given as 0–255 channels.
-    fn luminance(rgb: [f64; 3]) -> f64 {
-        let lin = |c: f64| {
-            let c = c / 255.0;
-            if c <= 0.039_28 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
-    }
 
     /// The contrast of a heat-map cell's text with its background, as the page writes them
     /// (the background's rounded channels, the text colour chosen).
