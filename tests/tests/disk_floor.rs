@@ -106,15 +106,22 @@ async fn below_its_disk_floor_a_node_takes_nothing_new_loses_nothing_and_resumes
             let r = accord_tests::http_get(format!("{base}/readyz{q}"))
                 .await
                 .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap_or_default())
+            let retry = r.headers().contains_key("retry-after");
+            (
+                r.status().as_u16(),
+                r.text().await.unwrap_or_default(),
+                retry,
+            )
         }
     };
     assert_eq!(ready("").await.0, 200);
-    let (status, text) = ready("?writes=1").await;
+    let (status, text, retry) = ready("?writes=1").await;
     assert!(
         status == 503 && text.contains("min_free_mb"),
         "{status}: {text}"
     );
+    // A full disk is not over in a few seconds: no `Retry-After` says it is.
+    assert!(!retry, "Retry-After on a full disk's 503");
     assert_eq!(ready("?writes=yes").await.0, 400);
     assert!(
         ingest_count(

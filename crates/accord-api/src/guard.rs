@@ -288,6 +288,11 @@ async fn json_errors(resp: Response, method: &Method, path: &str) -> Response {
         (_, false) => text,
     };
     let mut out = ApiError(status, message).into_response();
+    // A 503 says when to come back only where its handler said so: `/readyz`'s "restart the
+    // node" or "the disk is full" are not over in five seconds.
+    if !parts.headers.contains_key(header::RETRY_AFTER) {
+        out.headers_mut().remove(header::RETRY_AFTER);
+    }
     for (k, v) in parts.headers.iter() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
             out.headers_mut().insert(k.clone(), v.clone());

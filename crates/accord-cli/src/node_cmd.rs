@@ -410,16 +410,32 @@ pub(crate) async fn json_answer(resp: reqwest::Response, what: &str) -> Result<V
 /// GET a JSON answer from the node's API.
 pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
     let url = format!("{}{path}", node.trim_end_matches('/'));
-    let resp = client()?
-        .get(&url)
-        .query(params)
-        .send()
-        .await
-        .map_err(unreachable(node))?;
+    // A node busy with other searches says when to come back (503, `Retry-After`): asked
+    // again then, a few times, so that an export paging through the records does not stop
+    // half way.
+    let mut tries = 0;
+    let resp = loop {
+        let resp = client()?
+            .get(&url)
+            .query(params)
+            .send()
+            .await
+            .map_err(unreachable(node))?;
+        match retry_after(&resp) {
+            Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
+                tries += 1;
+                eprintln!(
+                    "the node is busy: asking again in {secs} s ({tries} of {SUBMIT_RETRIES})"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            }
+            _ => break resp,
+        }
+    };
     json_answer(resp, &url).await
 }
 
-/// Times a submission the node is too busy to read is sent again.
+/// Times a submission (or a question) the node is too busy to read is sent again.
 const SUBMIT_RETRIES: u32 = 5;
 
 /// A 503's `Retry-After` in seconds (at most a minute), if it gives one.

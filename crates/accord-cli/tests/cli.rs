@@ -1746,19 +1746,20 @@ fn https_reaches_a_node_behind_a_tls_proxy_whose_authority_is_trusted() {
         .stderr(predicate::str::contains("missing.pem: cannot read it"));
 }
 
-/// A node too busy receiving other submissions answers 503 with `Retry-After`: `accord submit`
-/// sends the batch again when told, instead of leaving it half submitted, and says so.
-#[test]
-fn submit_sends_again_when_the_node_says_it_is_busy() {
+/// A stand-in for a node that is busy at the first request (503 with `Retry-After: 1`) and
+/// answers `ok_body` (JSON) after: its address, and how many requests it took.
+fn busy_once_node(
+    ok_body: String,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path();
-    devnet(d);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let posts = std::sync::Arc::new(AtomicUsize::new(0));
-    let seen = posts.clone();
+    let requests = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -1771,24 +1772,35 @@ fn submit_sends_again_when_the_node_says_it_is_busy() {
             let mut body = vec![0u8; len];
             let _ = stream.read_exact(&mut body);
             let answer = if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                let body = r#"{"error":"other submissions fill the bytes this node receives at once (64 MiB): try again shortly"}"#;
+                let body = r#"{"error":"the node is busy: try again shortly"}"#;
                 format!(
                     "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 )
             } else {
-                let body = format!(
-                    r#"{{"results":[{{"id":"{}","status":"accepted","code":null,"reason":null}}]}}"#,
-                    "ab".repeat(32)
-                );
                 format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{ok_body}",
+                    ok_body.len()
                 )
             };
             let _ = stream.write_all(answer.as_bytes());
         }
     });
+    (addr, requests)
+}
+
+/// A node too busy receiving other submissions answers 503 with `Retry-After`: `accord submit`
+/// sends the batch again when told, instead of leaving it half submitted, and says so.
+#[test]
+fn submit_sends_again_when_the_node_says_it_is_busy() {
+    use std::sync::atomic::Ordering;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    let (addr, posts) = busy_once_node(format!(
+        r#"{{"results":[{{"id":"{}","status":"accepted","code":null,"reason":null}}]}}"#,
+        "ab".repeat(32)
+    ));
     let out = accord(d)
         .args([
             "submit",
@@ -1808,4 +1820,28 @@ fn submit_sends_again_when_the_node_says_it_is_busy() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("accepted"));
     assert_eq!(posts.load(Ordering::SeqCst), 2);
+}
+
+/// A node busy with other searches answers 503 with `Retry-After`: `accord query` asks again
+/// when told (an export paging through the records would otherwise stop half way).
+#[test]
+fn query_asks_again_when_the_node_says_it_is_busy() {
+    use std::sync::atomic::Ordering;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (addr, asked) = busy_once_node(
+        r#"{"items":[],"next_cursor":null,"cut":false,"total":0,"facets":{},"did_you_mean":null,"reading":{}}"#
+            .to_string(),
+    );
+    let out = accord(d)
+        .args(["query", "digital", "--node", &format!("http://{addr}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the node is busy: asking again in 1 s (1 of 5)"),
+        "{stderr}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
 }

@@ -847,7 +847,7 @@ impl Network {
         r.backoff = (r.backoff * 2).clamp(REFUSED_MIN, REFUSED_MAX);
         r.until = now + r.backoff;
         let backoff = r.backoff;
-        let due = now.duration_since(r.warned) >= WARN_EVERY;
+        let due = !r.ever_warned || now.duration_since(r.warned) >= WARN_EVERY;
         let first = !r.ever_warned;
         let quiet = |quiet| Refusal {
             warn: false,
@@ -912,7 +912,9 @@ impl Network {
         self.refused.entry(peer).or_insert(Refused {
             until: now,
             backoff: REFUSED_MIN / 2,
-            warned: now - WARN_EVERY,
+            // Not warned yet (`ever_warned`): an instant a minute back could come before the
+            // monotonic clock's start on a machine up for less than a minute.
+            warned: now,
             quiet: 0,
             ever_warned: false,
             conduct: false,

@@ -52,16 +52,21 @@ const MIN_HEARTBEAT_GAP_MS: u64 = 1_000;
 /// caught up. Until then each is half a period after the last (the least gap at which a peer
 /// with the same period judges it and passes it on to the others), so that the lead shrinks
 /// by half a period each period; with a period too short for that (under two seconds), a
-/// millisecond after it (heard as alive by the peers it reaches directly, not passed on). A
-/// last one ahead by more than the charter's skew was refused by every peer anyway: the clock
-/// is taken as it is.
+/// millisecond after it (heard as alive by the peers it reaches directly, not passed on).
+/// Never later than a second within the charter's skew ahead of the clock (a peer would
+/// refuse it as from the future): a last one as far ahead as that or further is left behind,
+/// and the heartbeat dated by the clock (peers that took that last one drop this one, and show
+/// the node down until the clock has caught up with it).
 fn next_issued(
     now: Timestamp,
     last: Option<Timestamp>,
     period_secs: u64,
     skew_ms: u64,
 ) -> Timestamp {
-    let Some(last) = last.filter(|l| *l >= now && l.0 - now.0 <= skew_ms) else {
+    let cap = now
+        .0
+        .saturating_add(skew_ms.saturating_sub(MIN_HEARTBEAT_GAP_MS));
+    let Some(last) = last.filter(|l| *l >= now && l.0 < cap) else {
         return now;
     };
     let half = period_secs.saturating_mul(500);
@@ -70,14 +75,9 @@ fn next_issued(
     } else {
         1
     };
-    // Not past the skew either (a peer would refuse it as from the future).
-    Timestamp(
-        last.0
-            .saturating_add(step)
-            .min(now.0.saturating_add(skew_ms))
-            .max(last.0.saturating_add(1)),
-    )
+    Timestamp(last.0.saturating_add(step).min(cap))
 }
+
 /// A peer is silent once not heard for this many of its periods (and `silent_peer_secs`).
 const SILENT_PERIODS: u64 = 3;
 /// The longest wait before a silent peer is reset again, in milliseconds (an hour).
@@ -153,6 +153,10 @@ struct Book {
     /// Silent peers whose connections were reset (by peer id): when the next reset may come,
     /// and the wait after that one.
     resets: BTreeMap<String, (Timestamp, u64)>,
+    /// The date of this node's last heartbeat, taken when it was chosen: two heartbeats being
+    /// made at once (a checkpoint that took longer than a period) never share one, which every
+    /// peer would read as equivocation.
+    own_issued: Option<Timestamp>,
 }
 
 impl Book {
@@ -642,18 +646,23 @@ impl NodeHandle {
             .collect();
         reconciled.sort_by_key(|r| std::cmp::Reverse(r.at));
         reconciled.truncate(accord_core::health::MAX_RECONCILED);
-        let last_issued = self
-            .health()
-            .lock()
-            .nodes
-            .get(&key.public_key())
-            .map(|e| e.latest.heartbeat().issued);
-        let issued = next_issued(
-            t,
-            last_issued,
-            cfg.heartbeat_secs,
-            trust.limits().max_future_skew_ms,
-        );
+        // Chosen and noted under one lock: see `Book::own_issued`.
+        let issued = {
+            let mut book = self.health().lock();
+            let last = book.own_issued.or_else(|| {
+                book.nodes
+                    .get(&key.public_key())
+                    .map(|e| e.latest.heartbeat().issued)
+            });
+            let issued = next_issued(
+                t,
+                last,
+                cfg.heartbeat_secs,
+                trust.limits().max_future_skew_ms,
+            );
+            book.own_issued = Some(issued);
+            issued
+        };
         let hb = Heartbeat {
             federation: self.federation(),
             member: self.member().to_string(),
@@ -1286,11 +1295,10 @@ impl NodeHandle {
 mod tests {
     use super::*;
 
-    /// New watermarks are computed eight at once, then one every two seconds.
     /// A node's heartbeats after its clock was stepped back: dated half a period after the
     /// last while the clock catches up (judged and passed on by peers), a millisecond after with
-    /// a period too short for that, and by the clock when the last was beyond the skew (every
-    /// peer refused it) or is not ahead at all.
+    /// a period too short for that, and by the clock when the last was as far ahead as the skew
+    /// allows or further, or is not ahead at all.
     #[test]
     fn heartbeats_after_a_clock_step_back_keep_their_order_and_catch_up() {
         let skew = 600_000;
@@ -1310,10 +1318,12 @@ mod tests {
             next_issued(now, ahead(120_000), 1, skew),
             Timestamp(now.0 + 120_001)
         );
+        // A second within the skew at most; a last one at or past that is left behind.
         assert_eq!(
-            next_issued(now, ahead(599_000), 60, skew),
-            Timestamp(now.0 + skew)
+            next_issued(now, ahead(590_000), 60, skew),
+            Timestamp(now.0 + skew - 1_000)
         );
+        assert_eq!(next_issued(now, ahead(skew - 1_000), 60, skew), now);
         assert_eq!(next_issued(now, ahead(skew + 1), 60, skew), now);
         // The lead closes: each period the clock gains a period, the date half of one.
         let (mut t, mut last, mut beats) = (now, ahead(300_000), 0);
@@ -1327,6 +1337,7 @@ mod tests {
         assert_eq!(beats, 10, "a five-minute lead closes in ten minutes");
     }
 
+    /// New watermarks are computed eight at once, then one every two seconds.
     #[test]
     fn checkpoints_at_new_watermarks_are_bounded() {
         let t0 = std::time::Instant::now();

@@ -749,6 +749,7 @@ impl Fields {
     ) -> Option<SearchQuery> {
         let mut more: Vec<String> = Vec::new();
         for bare in q.langs.iter().filter(|l| !l.contains('-')) {
+            let mut taken = 0;
             let prefix = facet("lang", &format!("{bare}-"));
             let prefix = prefix.encoded_str().as_bytes();
             for reader in searcher.segment_readers() {
@@ -758,7 +759,7 @@ impl Fields {
                 let Ok(mut terms) = inverted.terms().range().ge(prefix).into_stream() else {
                     continue;
                 };
-                while terms.advance() && more.len() < MAX_LANG_SUBTAGS {
+                while terms.advance() && taken < MAX_LANG_SUBTAGS {
                     let key = terms.key();
                     if !key.starts_with(prefix) {
                         break;
@@ -771,6 +772,7 @@ impl Fields {
                         && !more.contains(&tag)
                     {
                         more.push(tag);
+                        taken += 1;
                     }
                 }
             }
@@ -1192,8 +1194,11 @@ fn facet(kind: &str, value: &str) -> Facet {
     Facet::from_path([kind, value])
 }
 
-/// Tags of one language a bare language filter also takes, at most ([`Fields::with_lang_subtags`]).
-const MAX_LANG_SUBTAGS: usize = 32;
+/// Tags of one language a bare language filter also takes, at most ([`Fields::with_lang_subtags`]):
+/// far more than a language has scripts and regions, so that made-up tags a member signs
+/// (`uz-0`, which sorts before `uz-Cyrl`) cannot crowd the real ones out; each is one more term
+/// of the filter.
+const MAX_LANG_SUBTAGS: usize = 1024;
 
 /// Whether a record's language tag `tag` passes the language filter `filter`: the same tag, or
 /// for a bare language (`uz`) any tag of it with a script or region (`uz-Latn`). As the search
