@@ -944,6 +944,24 @@ async fn versions_in_two_scripts_of_one_language_are_told_apart() {
         html.contains("Uzbek, uz-Latn") && html.contains("Uzbek, uz-Cyrl"),
         "{html}"
     );
+    // The language chosen bare finds both scripts, and its filter shows them ticked, greyed
+    // (they go with the bare box, which alone is sent again).
+    let (_, html, _) = page(&format!("{base}/?in=uz&lang=en"), "en").await;
+    assert!(html.contains("Raqamli hukumat"), "{html}");
+    for tag in ["uz-Latn", "uz-Cyrl"] {
+        assert!(
+            html.contains(&format!("name=\"in\" value=\"{tag}\" checked disabled")),
+            "{tag}: {html}"
+        );
+    }
+    assert!(html.contains("name=\"in\" value=\"uz\" checked>"), "{html}");
+    // Chosen by its script, the other script's box stays free.
+    let (_, html, _) = page(&format!("{base}/?in=uz-Latn&lang=en"), "en").await;
+    assert!(
+        html.contains("name=\"in\" value=\"uz-Latn\" checked>")
+            && html.contains("name=\"in\" value=\"uz-Cyrl\">"),
+        "{html}"
+    );
     node.shutdown().await;
 }
 

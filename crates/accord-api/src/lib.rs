@@ -55,13 +55,24 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let busy = self.0 == StatusCode::SERVICE_UNAVAILABLE;
         let mut r = (self.0, axum::Json(json!({ "error": self.1 }))).into_response();
-        // Unavailable for now (busy, stopping): when to come back.
         if busy {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            come_back_later(&mut r);
         }
         r
     }
+}
+
+/// Seconds a client told that the node is unavailable for now (busy, stopping) waits before
+/// it asks again (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// `r` as the answer of a node unavailable for now: 503, and when to come back.
+pub(crate) fn come_back_later(r: &mut Response) {
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(RETRY_AFTER_SECS),
+    );
 }
 
 impl From<NodeError> for ApiError {
@@ -303,7 +314,7 @@ async fn submit(
             ));
         }
         Ok(Err(BodyError::Full)) => {
-            let mut r = ApiError(
+            let r = ApiError(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
                     "other submissions fill the bytes this node receives at once ({}): try again shortly",
@@ -315,8 +326,6 @@ async fn submit(
                 ),
             )
             .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
             return Ok(r);
         }
         Ok(Err(BodyError::Failed(e))) => {

@@ -410,33 +410,44 @@ pub(crate) async fn json_answer(resp: reqwest::Response, what: &str) -> Result<V
 /// GET a JSON answer from the node's API.
 pub(crate) async fn get_json(node: &str, path: &str, params: &[(String, String)]) -> Result<Value> {
     let url = format!("{}{path}", node.trim_end_matches('/'));
-    // A node busy with other searches says when to come back (503, `Retry-After`): asked
-    // again then, a few times, so that an export paging through the records does not stop
-    // half way.
-    let mut tries = 0;
-    let resp = loop {
-        let resp = client()?
+    // Asked again while the node is busy with other searches, so that an export paging
+    // through the records does not stop half way.
+    let resp = with_retries("the node is busy: asking again".into(), || async {
+        client()?
             .get(&url)
             .query(params)
             .send()
             .await
-            .map_err(unreachable(node))?;
-        match retry_after(&resp) {
-            Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
-                tries += 1;
-                eprintln!(
-                    "the node is busy: asking again in {secs} s ({tries} of {SUBMIT_RETRIES})"
-                );
-                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-            }
-            _ => break resp,
-        }
-    };
+            .map_err(unreachable(node))
+    })
+    .await?;
     json_answer(resp, &url).await
 }
 
 /// Times a submission (or a question) the node is too busy to read is sent again.
 const SUBMIT_RETRIES: u32 = 5;
+
+/// The answer to `send`, sent again while the node answers 503 with `Retry-After` (a node busy
+/// with other work says when to come back): after the wait it names, at most
+/// [`SUBMIT_RETRIES`] times, saying so on stderr (`busy`, then the wait).
+async fn with_retries<F, Fut>(busy: String, send: F) -> Result<reqwest::Response>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::Response>>,
+{
+    let mut tries = 0;
+    loop {
+        let resp = send().await?;
+        match retry_after(&resp) {
+            Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
+                tries += 1;
+                eprintln!("{busy} in {secs} s ({tries} of {SUBMIT_RETRIES})");
+                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            }
+            _ => return Ok(resp),
+        }
+    }
+}
 
 /// A 503's `Retry-After` in seconds (at most a minute), if it gives one.
 fn retry_after(resp: &reqwest::Response) -> Option<u64> {
@@ -468,29 +479,19 @@ async fn post_objects_to(node: &str, path: &str, objects: &[Vec<u8>]) -> Result<
         b
     };
     let url = format!("{}{path}", node.trim_end_matches('/'));
-    // A node busy receiving other submissions says when to come back (503, `Retry-After`):
-    // the batch is sent again then, a few times, rather than left half submitted.
-    let mut tries = 0;
-    let resp = loop {
-        let resp = client()?
+    // Sent again while the node is busy receiving other submissions, rather than left half
+    // submitted.
+    let busy = "the node is busy receiving other submissions: sending again";
+    let resp = with_retries(busy.into(), || async {
+        client()?
             .post(&url)
             .header("content-type", "application/cbor")
             .body(body.clone())
             .send()
             .await
-            .map_err(unreachable(node))?;
-        let wait = retry_after(&resp);
-        match wait {
-            Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
-                tries += 1;
-                eprintln!(
-                    "the node is busy receiving other submissions: sending again in {secs} s ({tries} of {SUBMIT_RETRIES})"
-                );
-                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-            }
-            _ => break resp,
-        }
-    };
+            .map_err(unreachable(node))
+    })
+    .await?;
     let v = json_answer(resp, "the node refused the submission").await?;
     Ok(v["results"].as_array().cloned().unwrap_or_default())
 }
@@ -572,11 +573,13 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
         // The node may first wait for an upload slot, as long as it takes an upload.
         let limit = upload_time(size) + std::time::Duration::from_secs(UPLOAD_SECS);
         let url = format!("{}/v1/blobs/{hash}", node.trim_end_matches('/'));
-        // A node with others waiting for its upload slots says when to come back (503,
-        // `Retry-After`): the file is sent again then, a few times.
-        let mut tries = 0;
-        let resp = loop {
-            let resp = client()?
+        // Sent again while others wait for the node's upload slots.
+        let busy = format!(
+            "{}: the node is busy receiving other files: sending again",
+            path.display()
+        );
+        let resp = with_retries(busy, || async {
+            client()?
                 .put(&url)
                 .timeout(limit)
                 .header("content-type", "application/octet-stream")
@@ -594,19 +597,9 @@ async fn upload(node: &str, files: &[objects_cmd::AttachedFile]) -> Result<()> {
                 } else {
                     unreachable(node)(e)
                 }
-            })?;
-            match retry_after(&resp) {
-                Some(secs) if resp.status().as_u16() == 503 && tries < SUBMIT_RETRIES => {
-                    tries += 1;
-                    eprintln!(
-                        "{}: the node is busy receiving other files: sending again in {secs} s ({tries} of {SUBMIT_RETRIES})",
-                        path.display()
-                    );
-                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                }
-                _ => break resp,
-            }
-        };
+            })
+        })
+        .await?;
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();

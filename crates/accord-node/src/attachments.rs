@@ -190,6 +190,9 @@ pub(crate) struct Attachments {
     wake: Notify,
     slots: Arc<Semaphore>,
     peer_slots: Mutex<HashMap<Peer, Arc<Semaphore>>>,
+    /// Peers that left while a transfer held their slot: the slot and the rate bucket go when
+    /// the last such transfer ends ([`Attachments::transfer_ended`]), unless they came back.
+    gone: Mutex<HashSet<Peer>>,
     rate: Mutex<Buckets>,
     max_file: u64,
     /// Requests each peer may make of this node per minute.
@@ -507,6 +510,7 @@ impl Attachments {
             queue: Mutex::new(queue),
             wake: Notify::new(),
             peer_slots: Mutex::new(HashMap::new()),
+            gone: Mutex::new(HashSet::new()),
             rate: Mutex::new(Buckets::default()),
             max_file,
             served: crate::sync::RequestBudget::default(),
@@ -616,7 +620,11 @@ impl Attachments {
 
     /// A peer was admitted: it may hold what no peer had, so every file is asked for again
     /// (those that failed least first: the failures are kept).
-    pub(crate) fn peer_arrived(&self) {
+    pub(crate) fn peer_arrived(&self, peer: &Peer) {
+        self.gone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(peer);
         let mut q = self.queue();
         q.retry_at.clear();
         q.peer_arrived = Some(Instant::now());
@@ -827,12 +835,40 @@ impl Attachments {
     pub(crate) fn peer_left(&self, peer: &Peer) {
         self.served.expire();
         {
+            let mut gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
             let mut slots = self.peer_slots.lock().unwrap_or_else(|e| e.into_inner());
-            // Only this map holds an idle slot.
-            if slots.get(peer).is_some_and(|s| Arc::strong_count(s) == 1) {
-                slots.remove(peer);
+            // Only this map holds an idle slot; a busy one goes when its transfers end.
+            match slots.get(peer) {
+                Some(s) if Arc::strong_count(s) > 1 => {
+                    gone.insert(*peer);
+                }
+                _ => {
+                    slots.remove(peer);
+                }
             }
         }
+        self.rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .peers
+            .remove(peer);
+    }
+
+    /// A transfer from `peer` ended (its slot let go): a peer that left meanwhile loses its
+    /// slot and rate bucket once no other transfer holds the slot, so that a transfer cut by
+    /// a disconnection leaves nothing behind.
+    fn transfer_ended(&self, peer: &Peer) {
+        let mut gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
+        if !gone.contains(peer) {
+            return;
+        }
+        let mut slots = self.peer_slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.get(peer).is_some_and(|s| Arc::strong_count(s) > 1) {
+            return; // another transfer holds it, and comes here when it ends
+        }
+        slots.remove(peer);
+        gone.remove(peer);
+        drop((slots, gone));
         self.rate
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -1403,10 +1439,12 @@ impl NodeHandle {
                 }
             };
             tried.insert(peer);
-            let _permit = permit;
             // A slow peer is left for another only when there is another to try.
             let others = peers.iter().any(|p| !tried.contains(p));
-            match self.fetch_from(peer, &want, false, others).await {
+            let outcome = self.fetch_from(peer, &want, false, others).await;
+            drop(permit);
+            att.transfer_ended(&peer);
+            match outcome {
                 Transfer::Done => {
                     done = true;
                     break;
@@ -2243,6 +2281,54 @@ mod tests {
         let meta = att.blobs.meta(&a.sha256).unwrap();
         assert!(meta.more && meta.records.len() == 2, "{meta:?}");
         assert!(!att.want_path(&a.sha256).exists());
+    }
+
+    /// A peer that disconnects while files are fetched from it leaves no slot and no rate
+    /// bucket behind once the transfers end (peer ids are as many as a member mints
+    /// certificates); one that came back keeps them.
+    #[tokio::test]
+    async fn a_peer_gone_mid_transfer_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let att = Attachments::open(dir.path(), AttachmentsConfig::default(), 1 << 20).unwrap();
+        let held = |att: &Attachments, p: &Peer| {
+            (
+                att.peer_slots.lock().unwrap().contains_key(p),
+                att.rate.lock().unwrap().peers.contains_key(p),
+            )
+        };
+        let peer = Peer::random();
+        // Two transfers from it; it leaves; they go on reading chunks.
+        let (slot1, slot2) = (att.peer_slot(peer), att.peer_slot(peer));
+        let (a, b) = (
+            slot1.clone().try_acquire_owned().unwrap(),
+            slot2.clone().try_acquire_owned().unwrap(),
+        );
+        att.throttle(peer, 1).await;
+        att.peer_left(&peer);
+        att.throttle(peer, 1).await;
+        assert_eq!(held(&att, &peer), (true, true));
+        // The first ends: the second still holds the slot.
+        drop((a, slot1));
+        att.transfer_ended(&peer);
+        assert_eq!(held(&att, &peer), (true, true));
+        drop((b, slot2));
+        att.transfer_ended(&peer);
+        assert_eq!(held(&att, &peer), (false, false));
+        assert!(att.gone.lock().unwrap().is_empty());
+
+        // Gone and back before its transfer ends: it keeps them.
+        let back = Peer::random();
+        let slot = att.peer_slot(back);
+        let permit = slot.clone().try_acquire_owned().unwrap();
+        att.peer_left(&back);
+        att.peer_arrived(&back);
+        att.throttle(back, 1).await;
+        drop((permit, slot));
+        att.transfer_ended(&back);
+        assert_eq!(held(&att, &back), (true, true));
+        // An idle slot goes at once.
+        att.peer_left(&back);
+        assert_eq!(held(&att, &back), (false, false));
     }
 
     /// A file fetched just before the process stopped, before the records naming it were

@@ -1729,7 +1729,7 @@ async fn event_loop(
             }
             NetworkEvent::PeerAdmitted { peer } => {
                 node.inner.sync.arrived(&peer);
-                node.attachments().peer_arrived();
+                node.attachments().peer_arrived(&peer);
                 let node = node.clone();
                 work.spawn(async move {
                     let _ = node.sync_with(peer).await;

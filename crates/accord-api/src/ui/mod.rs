@@ -344,6 +344,10 @@ impl Lang {
                 "Поиск не выполнен (подробности на английском)",
                 "The search could not be made",
             ),
+            "search_busy" => (
+                "Узел занят другими поисками: повторите через несколько секунд.",
+                "The node is busy with other searches: try again in a few seconds.",
+            ),
             // The heading of a search that failed (the reason follows it, in English).
             "search_failed_title" => ("Поиск не выполнен", "The search could not be made"),
             "shared_to" => ("Опубликовано по", "Shared until"),

@@ -229,6 +229,9 @@ pub async fn search(
         .map_or((0, accord_search::DEFAULT_LIMIT), |q| {
             (q.offset, q.limit.max(1))
         });
+    // A node busy with other searches answers 503 and when to come back, and says so in the
+    // reader's language (not as a failure with 200).
+    let mut busy = false;
     let (result, error) = match parsed {
         Ok(mut q) => {
             q.reader_lang = Some(lang.code().to_string());
@@ -237,7 +240,10 @@ pub async fn search(
                     widen_facets(&node, &q, &mut r).await;
                     (Some(r), None)
                 }
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => {
+                    busy = matches!(e, accord_node::NodeError::Busy(_));
+                    (None, Some(e.to_string()))
+                }
             }
         }
         Err(e) => (None, Some(e.1)),
@@ -384,8 +390,12 @@ pub async fn search(
                                     // A record counts under every language it is written in.
                                     legend { (lang.t(if facet == "lang" { "available_in" } else { facet })) }
                                     @for (value, n) in facet_order(facet, &counts, &ctx) {
+                                        // A script or region of a language chosen bare (`in=uz`
+                                        // finds `uz-Latn`) is ticked, and greyed: it goes with
+                                        // that language's box.
+                                        @let covered = facet == "lang" && !checked(name, value) && ui_params.iter().any(|(k, v)| k == name && accord_search::lang_filter_matches(v, value));
                                         label {
-                                            input type="checkbox" name=(name) value=(value) checked[checked(name, value)];
+                                            input type="checkbox" name=(name) value=(value) checked[checked(name, value) || covered] disabled[covered];
                                             " "
                                             @match facet {
                                                 "member" => (ctx.member(value)),
@@ -438,7 +448,7 @@ pub async fn search(
                 @if result.is_none() {
                     (results_heading(lang, None))
                 }
-                @if let Some(e) = &error { p.notice.error role="alert" { (lang.t("search_failed")) ": " span lang="en" { (e) } } }
+                (failure_notice(lang, busy, error.as_deref()))
                 @if let Some(r) = &result {
                     div.resultbar {
                         (results_heading(lang, Some(r.total)))
@@ -619,7 +629,23 @@ pub async fn search(
         let page = offset / page_size.max(1) + 1;
         title = format!("{title}, {} {}", lang.t("page_n"), lang.number(page as u64));
     }
-    ctx.page(&title, "search", &pq, body)
+    let mut page = ctx.page(&title, "search", &pq, body);
+    if busy {
+        crate::come_back_later(&mut page);
+    }
+    page
+}
+
+/// What a search page says of its failed search: a busy node in the reader's language, any
+/// other failure with the node's reason (in English).
+fn failure_notice(lang: super::Lang, busy: bool, error: Option<&str>) -> Markup {
+    html! {
+        @if busy {
+            p.notice.error role="alert" { (lang.t("search_busy")) }
+        } @else if let Some(e) = error {
+            p.notice.error role="alert" { (lang.t("search_failed")) ": " span lang="en" { (e) } }
+        }
+    }
 }
 
 /// The heading the results section is named by (`aria-labelledby="results-h"`): how many
@@ -1935,6 +1961,34 @@ pub async fn health(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node busy with other searches tells the reader, in their language, to try again (not
+    /// "the search could not be made" and the node's English reason), and its page is a 503
+    /// that says when to come back.
+    #[test]
+    fn a_busy_node_asks_the_reader_to_try_again() {
+        let reason = "the node is busy: 4 searches are running";
+        let ru = failure_notice(super::super::Lang::Ru, true, Some(reason)).into_string();
+        assert!(ru.contains("Узел занят другими поисками"), "{ru}");
+        assert!(!ru.contains(reason) && !ru.contains("lang=\"en\""), "{ru}");
+        let en = failure_notice(super::super::Lang::En, true, Some(reason)).into_string();
+        assert!(en.contains("try again in a few seconds"), "{en}");
+        // Another failure keeps its reason.
+        let other =
+            failure_notice(super::super::Lang::En, false, Some("the index is gone")).into_string();
+        assert!(
+            other.contains("The search could not be made") && other.contains("the index is gone")
+        );
+        let mut page = "<html></html>".into_response();
+        crate::come_back_later(&mut page);
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            page.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+    }
 
     /// The contrast of a heat-map cell's text with its background, as the page writes them
     /// (the background's rounded channels, the text colour chosen).
