@@ -282,6 +282,25 @@ async fn idle_slow_and_promising_clients_cannot_exhaust_the_api() {
     assert!(text.contains("api.body_timeout_secs"), "{text}");
     drop(s);
 
+    // A request head larger than the node reads (hyper's default was about 400 KiB a
+    // connection, 200 MB over the connection cap): refused with 431, the connection closed.
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    let mut head = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n".to_vec();
+    // Three times the bound, in 60 headers (within the count hyper takes).
+    while head.len() <= 3 * accord_api::MAX_HEAD_BYTES {
+        head.extend_from_slice(
+            format!("x-filler-{}: {}\r\n", head.len(), "y".repeat(4096)).as_bytes(),
+        );
+    }
+    head.extend_from_slice(b"\r\n");
+    let _ = s.write_all(&head).await;
+    let answer = read_until_closed(&mut s, Duration::from_secs(30))
+        .await
+        .expect("answered");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    drop(s);
+
     // Eight clients hold the connections: four idle, four in the middle of their headers.
     let mut held = Vec::new();
     for i in 0..8 {

@@ -20,7 +20,7 @@ mod server;
 pub(crate) mod ui;
 
 pub use records::RECORD_PARAMS;
-pub use server::{HttpOptions, serve_router};
+pub use server::{HttpOptions, MAX_HEAD_BYTES, serve_router};
 
 use accord_core::cbor;
 use accord_core::object::body_json;

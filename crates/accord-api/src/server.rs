@@ -85,6 +85,12 @@ impl From<&accord_node::config::ApiConfig> for HttpOptions {
 }
 
 /// How long open connections may take to finish after shutdown starts.
+/// Bytes of a request's head (its line and headers) a connection reads: an address as long as
+/// the `http` crate takes (64 KiB) and ordinary headers. Hyper's default buffer, about 400 KiB
+/// a connection, was 200 MB over the connection cap for heads no client needs; a larger head
+/// is answered 431.
+pub const MAX_HEAD_BYTES: usize = 80 * 1024;
+
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long a refused client gets to take its 503.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -188,6 +194,7 @@ pub async fn serve_router(
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
                 .keep_alive(true);
             let service = TowerToHyperService::new(app);
             let conn = http

@@ -698,6 +698,18 @@ impl NodeHandle {
         self.on_searcher(move |s| s.search(&q)).await
     }
 
+    /// Several searches one after another in one of the search slots (off the async workers):
+    /// one page's side searches (the filter counts without each filter) hold one slot, not one
+    /// each, so that one page cannot take every slot. Each search's own outcome, in order.
+    pub async fn search_each(
+        &self,
+        qs: Vec<accord_search::SearchQuery>,
+    ) -> Result<Vec<Result<accord_search::SearchResult, accord_search::SearchError>>, NodeError>
+    {
+        self.on_searcher(move |s| Ok(qs.iter().map(|q| s.search(q)).collect()))
+            .await
+    }
+
     /// Completions of a query being typed (off the async workers).
     pub async fn suggest(&self, text: String) -> Result<Vec<accord_search::Completion>, NodeError> {
         self.on_searcher(move |s| s.suggest(&text)).await

@@ -47,21 +47,32 @@ pub(crate) fn routes() -> Router<NodeHandle> {
 
 /// A query string from parameters, percent-encoded.
 pub(crate) fn qs(params: &[(String, String)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // One buffer for the whole query (a page writes it into dozens of links).
+    let mut out = String::with_capacity(params.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    let enc = |out: &mut String, s: &str| {
+        for b in s.bytes() {
+            match b {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
+                    out.push(b as char)
                 }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
+                _ => {
+                    out.push('%');
+                    out.push(HEX[usize::from(b >> 4)] as char);
+                    out.push(HEX[usize::from(b & 15)] as char);
+                }
+            }
+        }
     };
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        enc(&mut out, k);
+        out.push('=');
+        enc(&mut out, v);
+    }
+    out
 }
 
 async fn favicon() -> Response {
@@ -395,8 +406,8 @@ impl Lang {
             "health" => ("Состояние федерации", "Federation health"),
             "att_held" => ("есть на этом узле", "on this node"),
             "ignored_params" => (
-                "Не учтены параметры с неверным значением или со вторым значением там, где оно одно",
-                "Left out: values that are not valid, or a second value where a parameter takes one",
+                "Не учтены параметры с неверным значением, со вторым значением там, где оно одно, или сверх того, что берёт страница",
+                "Left out: values that are not valid, a second value where a parameter takes one, or more than a page takes",
             ),
             "pages" => ("Страницы результатов", "Result pages"),
             // In the title of a page of results after the first: "… — Search, page 2".

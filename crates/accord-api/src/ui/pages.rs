@@ -69,6 +69,17 @@ fn cut_query(v: &str) -> Option<String> {
 /// Parameters left out that the page lists by name; more are counted.
 const IGNORED_LISTED: usize = 8;
 
+/// Filter values a search page takes in all (beyond the query, its order and its place): each
+/// chip links to the page without it, and the links to other pages carry them all, so the page
+/// grows with the square of their number. A link of thirty-two values of each of six filters
+/// made a page of about 13 MB.
+pub const MAX_PAGE_FILTERS: usize = 48;
+
+/// Bytes of filter parameters (names and values, as given) a search page takes in all, for the
+/// same reason: a few long values (tags) would otherwise stand for many. The query is bounded
+/// on its own ([`accord_search::MAX_QUERY_CHARS`]).
+pub const MAX_PAGE_PARAM_BYTES: usize = 4 * 1024;
+
 fn asked(params: &[(String, String)]) -> Asked {
     let mut a = Asked {
         ui: Vec::new(),
@@ -82,6 +93,7 @@ fn asked(params: &[(String, String)]) -> Asked {
     // grows with the square of their number).
     let mut seen: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
     let mut per_param: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut filters, mut bytes) = (0usize, 0usize);
     let ignore = |a: &mut Asked, k: &str, v: &str| {
         if a.ignored.len() < IGNORED_LISTED {
             a.ignored.push((k.to_string(), v.to_string()));
@@ -104,12 +116,19 @@ fn asked(params: &[(String, String)]) -> Asked {
         // A parameter of one value keeps its first (the one the form shows).
         let again = crate::records::SINGLE_VALUED.contains(&ak.as_str())
             && a.api.iter().any(|(x, _)| *x == ak);
+        let filter = !matches!(k.as_str(), "q" | "sort" | "cursor" | "limit" | "as_typed");
         if again
             || *n > crate::records::MAX_VALUES_PER_PARAM
+            || (filter && filters == MAX_PAGE_FILTERS)
+            || (filter && bytes + k.len() + v.len() > MAX_PAGE_PARAM_BYTES)
             || parse_query(&[(ak.clone(), av.clone())], &RECORD_PARAMS).is_err()
         {
             ignore(&mut a, k, v);
             continue;
+        }
+        if filter {
+            filters += 1;
+            bytes += k.len() + v.len();
         }
         a.query_cut |= cut.is_some();
         a.ui.push((k.clone(), v.clone()));
@@ -165,14 +184,24 @@ async fn widen_facets(node: &NodeHandle, q: &SearchQuery, r: &mut accord_search:
             true
         }),
     ];
-    let searches = widen.into_iter().filter_map(|(facet, widen)| {
-        let mut wq = q.clone();
-        wq.limit = 1;
-        wq.offset = 0;
-        widen(&mut wq).then_some(async move { (facet, node.search(wq).await) })
-    });
-    // Side by side: the page waits for the slowest, not for their sum.
-    for (facet, w) in futures::future::join_all(searches).await {
+    let (facets, searches): (Vec<&str>, Vec<SearchQuery>) = widen
+        .into_iter()
+        .filter_map(|(facet, widen)| {
+            let mut wq = q.clone();
+            wq.limit = 1;
+            wq.offset = 0;
+            widen(&mut wq).then_some((facet, wq))
+        })
+        .unzip();
+    if searches.is_empty() {
+        return;
+    }
+    // In one search slot, one after another: a page's five side searches side by side took
+    // more than the node's four slots, and a few pages kept every other reader waiting.
+    let Ok(answers) = node.search_each(searches).await else {
+        return;
+    };
+    for (facet, w) in facets.into_iter().zip(answers) {
         if let Ok(w) = w
             && let Some(counts) = w.facets.get(facet)
         {
