@@ -418,17 +418,9 @@ pub fn check(config: &Path, repair: bool) -> Result<()> {
         // indexes as damage.
         accord_store::unfinished_repair(&cfg.data_dir)?;
         // A check only reads: it does not upgrade a store of an older release (which that
-        // release could then no longer open) — what an operator trying a new binary's check
-        // before switching to it would otherwise do.
-        if let Some(found) = Store::schema_in(&cfg.data_dir)?
-            && found < accord_store::SCHEMA_VERSION
-        {
-            bail!(
-                "{}: the store is of schema {found}, written by an older release; this release would upgrade it to schema {} for good (the older release could no longer open it). Check it with the release that runs it, or run this release's node (or `accord check --repair`) to upgrade it",
-                cfg.data_dir.display(),
-                accord_store::SCHEMA_VERSION
-            );
-        }
+        // release could then no longer open). A repair rewrites the indexes anyway, and
+        // upgrades the store on the way.
+        accord_node::refuse_older_store(&cfg.data_dir, "check")?;
     }
     let genesis = util::read(&cfg.charter)?;
     let opened = if repair {

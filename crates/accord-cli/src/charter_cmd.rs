@@ -1,6 +1,6 @@
 //! `accord charter new|amend|sign|show`: founding a federation and changing its rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use accord_core::{
@@ -160,6 +160,17 @@ pub fn amend(
 ) -> Result<()> {
     refuse_to_replace(out, force, "a draft or a signed charter")?;
     let (signed, cur) = decode_charter(current, from)?;
+    // The draft is written from the charter as this build reads it: a field a newer release
+    // added to the charter would be left out of the next version, and the federation would
+    // lose a rule it adopted without anyone asking for it.
+    let unknown = unknown_fields(&signed, &cur).map_err(|e| anyhow!("{from}: {e}"))?;
+    if !unknown.is_empty() {
+        bail!(
+            "{from} has fields this build of accord ({}) does not know: {}. An amendment drafted here would leave them out of the next version and drop what they say; a newer release of accord must amend this charter",
+            env!("CARGO_PKG_VERSION"),
+            unknown.join(", ")
+        );
+    }
     let mut next = cur.clone();
     next.version = cur.version + 1;
     next.previous = Some(signed.id());
@@ -280,6 +291,79 @@ fn decode_charter(bytes: &[u8], from: &str) -> Result<(SignedObject, Charter)> {
     }
 }
 
+/// The fields of `signed`'s body that this build does not know, by path (`extra`,
+/// `limits.rules2`, `members[].x` for a field in the members' entries), given `charter`, the
+/// body as this build decoded it. Serde ignores a key it does not know and
+/// [`Object::encode_body`] writes only the known ones, so anything drafted from `charter`
+/// would silently lose them.
+///
+/// When the body is exactly what this build would write there is nothing to find. Otherwise
+/// the body's keys are compared with those of its re-encoding, walked as generic CBOR (shown
+/// as JSON). A field this build knows but leaves out at its default (`federation`,
+/// `previous`, the 1.2 and 1.3 limits) may still be written out in a body; it is not
+/// unknown, and dropping it changes nothing, so the keys of a second re-encoding with every
+/// such field set are counted as known too. Only the outermost unknown key of a branch is
+/// named (`extra`, not also `extra.a`).
+fn unknown_fields(signed: &SignedObject, charter: &Charter) -> Result<Vec<String>> {
+    let written = Object::Charter(charter.clone()).encode_body();
+    if written == signed.body() {
+        return Ok(Vec::new());
+    }
+    let mut full = charter.clone();
+    full.federation = Some(signed.id());
+    full.previous = Some(signed.id());
+    // A value other than the default is always written (any other value would do).
+    full.limits.max_attachment_bytes = full.limits.max_attachment_bytes.wrapping_add(1);
+    full.limits.max_record_attachment_bytes =
+        full.limits.max_record_attachment_bytes.wrapping_add(1);
+    full.limits.rules = full.limits.rules.wrapping_add(1);
+    let json = |body: &[u8]| {
+        accord_core::object::body_json(body).map_err(|e| anyhow!("the charter's body: {e}"))
+    };
+    let mut known = BTreeSet::new();
+    key_paths(&json(&written)?, "", &mut known);
+    key_paths(&json(&Object::Charter(full).encode_body())?, "", &mut known);
+    let mut given = BTreeSet::new();
+    key_paths(&json(signed.body())?, "", &mut given);
+    let unknown: Vec<&String> = given.difference(&known).collect();
+    Ok(unknown
+        .iter()
+        .filter(|p| {
+            !unknown.iter().any(|a| {
+                p.len() > a.len()
+                    && p.starts_with(a.as_str())
+                    && matches!(p.as_bytes()[a.len()], b'.' | b'[')
+            })
+        })
+        .map(|p| p.to_string())
+        .collect())
+}
+
+/// Adds to `out` the path of every map key in `v`, below `prefix`: `a.b` for the key `b` of
+/// the map under `a`, `a[].b` for the key `b` of a map in the list `a`.
+fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                key_paths(x, &path, out);
+                out.insert(path);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let path = format!("{prefix}[]");
+            for x in items {
+                key_paths(x, &path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn load_draft(file: &Path) -> Result<(SignedObject, Charter)> {
     let bytes = util::read(file)?;
     decode_charter(&bytes, &file.display().to_string())
@@ -294,6 +378,17 @@ pub fn sign(file: &Path, key: &Path) -> Result<()> {
     };
     if !signed.add_signature(&key) {
         bail!("{} has already signed {}", member.code, file.display());
+    }
+    // The signature covers the whole body, the fields this build cannot show included.
+    let unknown =
+        unknown_fields(&signed, &charter).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: {} has fields this build of accord ({}) does not know and cannot show: {}; the signature covers them too (a newer release of accord shows them)",
+            file.display(),
+            env!("CARGO_PKG_VERSION"),
+            unknown.join(", ")
+        );
     }
     util::write_file(file, signed.as_bytes(), 0o644)?;
     println!("signed {} as {}", file.display(), member.code);
@@ -374,6 +469,13 @@ pub fn show(file: &Path) -> Result<()> {
             ""
         }
     );
+    let unknown = unknown_fields(&signed, &c).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    if !unknown.is_empty() {
+        println!(
+            "fields this build does not know: {} (a newer release of accord shows them, and must amend this charter)",
+            unknown.join(", ")
+        );
+    }
     println!("members and signatures:");
     let complete = print_signatures(&signed, &c);
     // The status is also the exit status, so that scripts can wait for a complete charter.
@@ -439,5 +541,78 @@ mod tests {
         assert!(split_warning(&charter(3, 4)).is_none());
         assert!(split_warning(&charter(2, 3)).is_none());
         assert!(split_warning(&charter(1, 1)).is_none());
+    }
+
+    /// CBOR text of fewer than 24 bytes.
+    fn text(s: &str) -> Vec<u8> {
+        assert!(s.len() < 24);
+        let mut out = vec![0x60 + s.len() as u8];
+        out.extend_from_slice(s.as_bytes());
+        out
+    }
+
+    /// `body` (a charter's, whose last field is `limits`, a map of fewer than 23 entries) with
+    /// `top` added to the body's map and `inner` to `limits`, each a key and its CBOR value.
+    fn extended(body: &[u8], inner: &[(&str, &[u8])], top: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = body.to_vec();
+        assert!((0xa0..0xb7).contains(&out[0]), "a short map");
+        out[0] += top.len() as u8;
+        let key = text("limits");
+        let at = out
+            .windows(key.len())
+            .rposition(|w| w == key.as_slice())
+            .expect("a limits key")
+            + key.len();
+        assert!((0xa0..0xb7).contains(&out[at]), "limits is a short map");
+        out[at] += inner.len() as u8;
+        // `limits` ends the body: what follows it is first its own entries, then the body's.
+        for (k, v) in inner.iter().chain(top) {
+            out.extend(text(k));
+            out.extend_from_slice(v);
+        }
+        out
+    }
+
+    /// A charter with fields of a newer release names them, in the body and in `limits`; one
+    /// that writes out a field this build knows at its default (`rules: 2`), or that this build
+    /// wrote itself, has none.
+    #[test]
+    fn fields_this_build_does_not_know_are_named_and_known_defaults_are_not() {
+        let root = accord_core::SecretKey::from_seed([7; 32]);
+        let charter = Charter {
+            object_type: ObjectType::Charter,
+            federation: None,
+            created: Timestamp(0),
+            name: "F".into(),
+            version: 1,
+            previous: None,
+            members: vec![MemberEntry {
+                code: "KZ".to_string().try_into().expect("code"),
+                name: BTreeMap::from([("en".to_string(), "Kazakhstan".to_string())]),
+                root_key: root.public_key(),
+            }],
+            threshold: 1,
+            taxonomy: Taxonomy::cis_default(),
+            limits: Limits::default(),
+        };
+        let body = Object::Charter(charter.clone()).encode_body();
+        let unknown = |body: Vec<u8>| {
+            let signed = SignedObject::sign(body, &root);
+            let (_, decoded) = decode_charter(signed.as_bytes(), "test").expect("decodes");
+            assert_eq!(decoded, charter, "the known fields read the same");
+            unknown_fields(&signed, &decoded).expect("a CBOR body")
+        };
+        assert!(unknown(body.clone()).is_empty());
+        let default_rules: &[u8] = &[accord_core::object::DEFAULT_RULES as u8];
+        assert!(unknown(extended(&body, &[("rules", default_rules)], &[])).is_empty());
+        let seven: &[u8] = &[0x07];
+        let x = text("x");
+        let map: &[u8] = &[0xa1, 0x61, b'a', 0x01];
+        let newer = extended(
+            &body,
+            &[("rules", default_rules), ("rules2", seven)],
+            &[("extra", x.as_slice()), ("more", map)],
+        );
+        assert_eq!(unknown(newer), ["extra", "limits.rules2", "more"]);
     }
 }

@@ -1133,6 +1133,104 @@ fn an_amendment_is_drafted_signed_by_the_threshold_and_the_new_key_and_verified(
         ));
 }
 
+/// CBOR text of fewer than 24 bytes.
+fn cbor_text(s: &str) -> Vec<u8> {
+    assert!(s.len() < 24);
+    let mut out = vec![0x60 + s.len() as u8];
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+/// A charter written by a newer release: the devnet's genesis body with a field `extra` added
+/// to the body and `rules2` to its `limits`, edited as bytes (the body is a short map whose
+/// last field is `limits`, itself a short map: what follows `limits`'s entries is first more
+/// of its own, then more of the body's).
+fn charter_body_of_a_newer_release(body: &[u8]) -> Vec<u8> {
+    let mut out = body.to_vec();
+    assert!((0xa0..0xb7).contains(&out[0]), "the body is a short map");
+    out[0] += 1;
+    let key = cbor_text("limits");
+    let at = out
+        .windows(key.len())
+        .rposition(|w| w == key.as_slice())
+        .expect("a limits key")
+        + key.len();
+    assert!((0xa0..0xb7).contains(&out[at]), "limits is a short map");
+    out[at] += 1;
+    out.extend(cbor_text("rules2"));
+    out.push(0x07);
+    out.extend(cbor_text("extra"));
+    out.extend(cbor_text("kept by newer releases"));
+    out
+}
+
+/// A charter with fields this build does not know (a newer release wrote it) is shown with
+/// them named, and its signers are warned that they sign what they cannot see; an amendment
+/// drafted from it, which would leave them out of the next version, is refused, naming them
+/// and saying a newer release must amend it. Nothing is written.
+#[test]
+fn a_charter_with_fields_of_a_newer_release_is_not_amended_by_this_one() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    devnet(d);
+    let body = body_bytes(&fs::read(d.join("dev/charter.cbor")).unwrap());
+    let draft = accord_core::SignedObject::unsigned(charter_body_of_a_newer_release(&body));
+    fs::write(d.join("newer.cbor"), draft.as_bytes()).unwrap();
+    for m in ["KZ", "BY", "AM"] {
+        accord(d)
+            .args(["charter", "sign", "newer.cbor", "--key"])
+            .arg(format!("dev/{m}/root.key"))
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(
+                "does not know and cannot show: extra, limits.rules2",
+            ));
+    }
+    accord(d)
+        .args(["charter", "show", "newer.cbor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "fields this build does not know: extra, limits.rules2",
+        ))
+        .stdout(predicate::str::contains(
+            "complete and valid genesis charter",
+        ));
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "newer.cbor",
+            "--threshold",
+            "3",
+        ])
+        .args(["--out", "next.cbor", "--node", "http://127.0.0.1:9"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "newer.cbor has fields this build of accord",
+        ))
+        .stderr(predicate::str::contains("extra, limits.rules2"))
+        .stderr(predicate::str::contains(
+            "a newer release of accord must amend this charter",
+        ));
+    assert!(!d.join("next.cbor").exists());
+    // The devnet's own charter, which this build wrote, is amended as ever.
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--threshold",
+            "3",
+        ])
+        .args(["--out", "next.cbor", "--node", "http://127.0.0.1:9"])
+        .assert()
+        .success();
+}
+
 /// `accord charter amend --from FROM CHANGE… --out OUT` (drafted offline: the node it would ask
 /// is not there), then `accord charter sign OUT` with each of `keys`.
 fn amend_signed(d: &Path, from: &str, change: &[&str], out: &str, keys: &[&str]) {

@@ -599,6 +599,61 @@ fn backup_restore_and_check_keep_the_same_objects() {
     set_schema(accord_store::SCHEMA_VERSION);
 }
 
+/// `accord reindex` on a store an older release wrote refuses, as `accord check` does: it
+/// would upgrade the store for good, and the old binary (kept to roll back to) could no longer
+/// open it. The refusal says to start the node with the new release first, or to keep the old
+/// binary, and leaves the store's schema as it was; at this release's schema it rebuilds.
+#[test]
+fn reindex_refuses_a_store_of_an_older_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    run_ok(d, &["devnet", "--members", "KZ", "--out", "dev"]);
+    let data = d.join("dev/KZ/data");
+    let genesis = std::fs::read(d.join("dev/charter.cbor")).unwrap();
+    drop(
+        accord_store::Store::open(&data, &genesis, accord_store::StoreOptions::default()).unwrap(),
+    );
+    let set_schema = |n: u32| {
+        let db = accord_store::open_db(&data, 1 << 20, false).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &n.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    };
+    let schema = || {
+        let db = accord_store::open_db(&data, 1 << 20, false).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .get("schema")
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    };
+    let older = accord_store::SCHEMA_VERSION - 1;
+    set_schema(older);
+    let out = accord()
+        .current_dir(d)
+        .args(["reindex", "--config", "dev/KZ/node.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains(&format!("the store is of schema {older}"))
+            && err.contains("written by an older release")
+            && err.contains("for good")
+            && err.contains("Start the node with this release first, which upgrades it")
+            && err.contains("keep the old binary"),
+        "{err}"
+    );
+    assert_eq!(schema(), older.to_be_bytes());
+    set_schema(accord_store::SCHEMA_VERSION);
+    let said = run_ok(d, &["reindex", "--config", "dev/KZ/node.toml"]);
+    assert!(said.contains("search index rebuilt"), "{said}");
+    assert_eq!(schema(), accord_store::SCHEMA_VERSION.to_be_bytes());
+}
+
 /// A ministry publishes a record with two files (one by `--attach`, one by a front-matter
 /// `path`); the analyst sees them and finds a word inside one; the operator backs them up,
 /// restores them, and `accord check` finds a damaged one and repairs it.

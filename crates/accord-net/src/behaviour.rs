@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::codec::BytesCodec;
 use crate::{MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE, MAX_SYNC_REQUEST, NetConfig, NetError};
 
-/// The gossipsub topic of a federation: `accord/<federation id>/objects/1`.
+/// The gossipsub topic of a federation: `accord/<federation id>/objects/2`. Version 2 carries
+/// anonymous (unsigned) messages; the first release's `objects/1` carried signed ones, and the
+/// two do not mix on one topic (docs/PROTOCOL.md §9.1).
 pub fn gossip_topic(federation: &ObjectId) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("accord/{federation}/objects/2"))
 }

@@ -702,6 +702,16 @@ impl NodeConfig {
             .collect();
         let mut cfg: NodeConfig = value.try_into().map_err(|e: toml::de::Error| {
             let mut message = e.to_string().trim_end().to_string();
+            // The sections refuse fields they do not know (a typo is named, not ignored); a
+            // node.toml written for a newer release — or left in place after rolling back to
+            // an older binary — is refused the same way, and the operator should be told that
+            // the field may be right, only too new for this binary.
+            if message.contains("unknown field `") {
+                message.push_str(&format!(
+                    "; this is accord {}; a field this release does not know may belong to a newer one",
+                    env!("CARGO_PKG_VERSION")
+                ));
+            }
             if !overridden.is_empty() {
                 message.push_str(&format!(
                     " (with the environment overrides {} applied)",
@@ -1069,6 +1079,40 @@ mod tests {
         assert_eq!(cfg.network.gossip_queue_mb, 2);
         assert_eq!(cfg.search.index_options().writer_heap_bytes, 15 << 20);
         assert_eq!(cfg.store.min_free_mb, 0);
+    }
+
+    /// A field this release does not know is named, with this release's version and the hint
+    /// that it may belong to a newer one (a node.toml prepared for an upgrade, or kept after a
+    /// rollback); other errors carry no such hint.
+    #[test]
+    fn an_unknown_field_may_belong_to_a_newer_release() {
+        let Ok(d) = tempfile::tempdir() else { return };
+        let err = |text: &str| {
+            NodeConfig::load(&write(d.path(), text), &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let hint = "a field this release does not know may belong to a newer one";
+        let version = format!("this is accord {}", env!("CARGO_PKG_VERSION"));
+        // A field of a later release in a section, and one at the top.
+        for (text, unknown) in [
+            (
+                format!("{BASE}[api]\ntls_cert = \"cert.pem\"\n"),
+                "tls_cert",
+            ),
+            (format!("{BASE}colour = 1\n"), "colour"),
+        ] {
+            let e = err(&text);
+            assert!(
+                e.contains(&format!("unknown field `{unknown}`"))
+                    && e.contains(&version)
+                    && e.contains(hint),
+                "{e}"
+            );
+        }
+        let e = err(&format!("{BASE}[api]\nlisten = \"nowhere\"\n"));
+        assert!(e.contains("listen") && !e.contains(hint), "{e}");
     }
 
     #[test]

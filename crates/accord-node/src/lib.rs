@@ -185,10 +185,36 @@ pub fn opening_error(dir: &std::path::Path, what: &str, e: impl std::fmt::Displa
     }
 }
 
+/// Refuses the store in `dir` when an older release wrote it, for `command` (`check`,
+/// `reindex`): a command run on a stopped node's data directory, which should only read the
+/// store or rebuild what derives from it. Opening the store with [`accord_store::Store::open`]
+/// upgrades its schema for good, and the older release could then no longer open it — what an
+/// operator trying the new binary's command before switching to it, or keeping the old binary
+/// to roll back to, would otherwise do. The node upgrades the store when it starts: that is
+/// the step meant to, taken when the operator switches releases. Reading the schema opens
+/// `dir` as a store: the commands first make sure there is one there.
+pub fn refuse_older_store(dir: &std::path::Path, command: &str) -> Result<(), NodeError> {
+    let found = accord_store::Store::schema_in(dir).map_err(|e| opening_error(dir, "store", e))?;
+    if let Some(found) = found
+        && found < accord_store::SCHEMA_VERSION
+    {
+        return Err(NodeError::Store(format!(
+            "{}: the store is of schema {found}, written by an older release; `accord {command}` of this release ({}) would upgrade it to schema {} for good (the older release could no longer open it). Start the node with this release first, which upgrades it, then run `accord {command}` again; or keep the old binary and run its `accord {command}`",
+            dir.display(),
+            env!("CARGO_PKG_VERSION"),
+            accord_store::SCHEMA_VERSION
+        )));
+    }
+    Ok(())
+}
+
 /// Rebuilds the search index of a stopped node from its store; returns the number of records.
+/// A store of an older release is refused ([`refuse_older_store`]): rebuilding the index is
+/// no reason to upgrade it.
 pub fn reindex(cfg: &NodeConfig) -> Result<u64, NodeError> {
     unfinished_restore(&cfg.data_dir)?;
     accord_store::unfinished_repair(&cfg.data_dir).map_err(|e| NodeError::Store(e.to_string()))?;
+    refuse_older_store(&cfg.data_dir, "reindex")?;
     let genesis = std::fs::read(&cfg.charter).map_err(|e| NodeError::File {
         path: cfg.charter.display().to_string(),
         message: e.to_string(),
