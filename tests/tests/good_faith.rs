@@ -69,3 +69,118 @@ async fn a_forwarder_of_objects_refused_by_anothers_trust_view_is_not_blamed() {
     );
     b.shutdown().await;
 }
+
+/// A body of a type this release does not know (as a newer release would make), from member
+/// `m` of `tf`, signed by `key`.
+fn newer_object(tf: &TestFed, key: &SecretKey, created: u64, n: u64) -> Vec<u8> {
+    use ciborium::Value;
+    let body = Value::Map(vec![
+        (Value::Text("type".into()), Value::Text("survey".into())),
+        (
+            Value::Text("federation".into()),
+            Value::Text(tf.fed.genesis.id().to_string()),
+        ),
+        (Value::Text("member".into()), Value::Text("KZ".into())),
+        (
+            Value::Text("created".into()),
+            Value::Integer(created.into()),
+        ),
+        (
+            Value::Text("question".into()),
+            Value::Text(format!("survey {n}")),
+        ),
+    ]);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&body, &mut bytes).unwrap();
+    accord_core::SignedObject::sign(bytes, key).into_bytes()
+}
+
+/// A newer release adds an object type. A node of this release refuses such objects, but a
+/// peer that forwards them, signed by a member's key, is not blamed (it was cut after a few,
+/// and honest nodes of a federation upgrading one at a time cut each other); a refusal is
+/// remembered so that reconciliation does not fetch them again. The same type signed by a key
+/// the federation does not know is malformed, and its sender is blamed as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarder_of_objects_of_a_newer_release_is_not_blamed() {
+    let tf = TestFed::new(&["KZ", "BY"], 56).unwrap();
+    let b = tf.spawn(1, vec![]).await.unwrap();
+    let t = now().0;
+    // Submitted directly: refused with the code of an unknown type, and a reason that says why.
+    let one = newer_object(&tf, &tf.fed.members[0].publisher, t - 20_000, 0);
+    let one_id = accord_core::ObjectId::of_body(
+        accord_core::SignedObject::decode(&one, usize::MAX, accord_core::Limits::default().scan())
+            .unwrap()
+            .body(),
+    );
+    let out = b.submit(vec![one]).await.unwrap();
+    assert_eq!(out[0].status, "rejected", "{out:?}");
+    assert_eq!(out[0].code, Some("unknown-type"), "{out:?}");
+    assert!(
+        out[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("a newer release"),
+        "{out:?}"
+    );
+    // Remembered as refused for what its body is: reconciliation does not fetch it again,
+    // and a peer holding it is not read as withholding it.
+    let remembered = b
+        .read(move |s| s.received_not_held(&[one_id]))
+        .await
+        .unwrap();
+    assert_eq!(remembered, vec![(Timestamp(t - 20_000), one_id)]);
+    let b_addr = dial_addr(&b).await.unwrap();
+    let f_key = SecretKey::from_seed([57; 32]);
+    let cert = tf.extra_node_cert(0, &f_key, "forwarder");
+    let (f, _events) = raw_peer(&f_key, &tf, Some(cert.as_bytes().to_vec()), vec![b_addr]).await;
+    assert!(wait_until(Duration::from_secs(30), || admitted(&b, 1)).await);
+    assert!(wait_until(Duration::from_secs(30), || gossips_to(&f, &b)).await);
+    let ignored = "accord_gossip_messages_total{direction=\"in\",verdict=\"ignore\"}";
+    let rejected = "accord_gossip_messages_total{direction=\"in\",verdict=\"reject\"}";
+    let mut i = 0u64;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let batch: Vec<Vec<u8>> = (0..10)
+                .map(|_| {
+                    i += 1;
+                    newer_object(&tf, &tf.fed.members[0].publisher, t - 10_000 + i, i)
+                })
+                .collect();
+            let (f, b) = (f.clone(), b.clone());
+            async move {
+                for m in batch {
+                    let _ = f.publish(m).await;
+                }
+                metric(&b, ignored).await >= 40.0
+            }
+        })
+        .await,
+        "B did not judge the forwarded objects: {} ignored, {} rejected",
+        metric(&b, ignored).await,
+        metric(&b, rejected).await
+    );
+    assert_eq!(metric(&b, rejected).await, 0.0);
+    let f_id = f.local_peer_id().to_string();
+    let peers = b.peers().await.unwrap();
+    assert!(
+        peers.iter().any(|p| p.peer_id == f_id && p.admitted),
+        "the forwarder was cut: {peers:?}"
+    );
+    // Signed by a stranger's key: malformed, and blamed.
+    let stranger = SecretKey::from_seed([58; 32]);
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            i += 1;
+            let m = newer_object(&tf, &stranger, t - 5_000 + i, i);
+            let (f, b) = (f.clone(), b.clone());
+            async move {
+                let _ = f.publish(m).await;
+                metric(&b, rejected).await >= 1.0
+            }
+        })
+        .await,
+        "an unknown type signed by a stranger was not rejected"
+    );
+    b.shutdown().await;
+}

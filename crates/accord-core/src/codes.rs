@@ -203,6 +203,7 @@ impl Rejection {
             Rejection::CharterPreviousMismatch { .. } => "charter-previous-mismatch",
             Rejection::ThresholdNotMet { .. } => "threshold-not-met",
             Rejection::NewKeyUnsigned { .. } => "new-key-unsigned",
+            Rejection::NewerType { .. } => "unknown-type",
         }
     }
 }

@@ -137,6 +137,15 @@ impl TrustView {
         self.nodes.values().flatten()
     }
 
+    /// Whether `key` is one the federation knows: a member's root key in the charter in force,
+    /// or a key some accepted delegation or node certificate names (revoked or not: an
+    /// object of a newer type it signed is still its member's, not a stranger's).
+    pub fn knows_key(&self, key: &PublicKey) -> bool {
+        self.charter.member_by_root(key).is_some()
+            || self.delegations.contains_key(key)
+            || self.nodes.contains_key(key)
+    }
+
     /// The node certificates naming `key` (valid or not).
     pub fn node_certs_of(&self, key: &PublicKey) -> &[NodeEntry] {
         self.nodes.get(key).map(Vec::as_slice).unwrap_or(&[])

@@ -211,6 +211,69 @@ pub enum Rejection {
     },
     #[error("charter amendment introduces root key {key} for {member} without its signature")]
     NewKeyUnsigned { member: MemberCode, key: PublicKey },
+    /// An object of a type this release does not know, every signature valid and one by a key
+    /// the federation knows (see [`newer_type`]): a newer release made it, and a peer that
+    /// forwards it is not to blame. Code `unknown-type`, as the malformed case.
+    #[error(
+        "an object of type {object_type:?}, which this release of accord does not know, signed by {signer}: a newer release made it; upgrade this node to read it"
+    )]
+    NewerType {
+        object_type: String,
+        signer: PublicKey,
+        /// The body's `created`, where it has one (0 otherwise): what the memory of refused
+        /// objects orders by.
+        created: u64,
+    },
+}
+
+/// An object whose body names a type this release does not know (`object_type`): every
+/// signature is checked (one `verify_strict` each, as for any object), and if they all hold it
+/// is [`Rejection::NewerType`], which blames nobody, for [`judge_newer_type`] to confirm
+/// against the trust view. A bad signature is [`Rejection::BadSignature`], as for any type.
+/// Stateless: the precheck's.
+pub fn newer_type(signed: &SignedObject, object_type: String, limits: &Limits) -> Rejection {
+    let Some((signer, _)) = signed.signatures().first() else {
+        return DecodeError::UnknownType(object_type).into();
+    };
+    if let Some(k) = signed.bad_signers().first() {
+        return Rejection::BadSignature(*k);
+    }
+    // `created`, read from the body as a map of any type (its decoding passed the scan limits).
+    let created = ciborium::de::from_reader_with_recursion_limit::<ciborium::Value, _>(
+        signed.body(),
+        limits.scan().max_depth + 2,
+    )
+    .ok()
+    .and_then(|v| match v {
+        ciborium::Value::Map(entries) => entries
+            .into_iter()
+            .find(|(k, _)| k.as_text() == Some("created"))
+            .and_then(|(_, v)| v.as_integer())
+            .and_then(|i| u64::try_from(i).ok()),
+        _ => None,
+    })
+    .unwrap_or(0);
+    Rejection::NewerType {
+        object_type,
+        signer: *signer,
+        created,
+    }
+}
+
+/// A [`Rejection::NewerType`] stays one only when its (first) signer is a key the federation
+/// knows (a member's root key, a delegated publisher, a certified node: see
+/// [`TrustView::knows_key`]); otherwise it is malformed (`unknown-type`) and blames its sender,
+/// as before: only a member's key can make an object every node lets pass unblamed. Any other
+/// rejection is returned as it is.
+pub fn judge_newer_type(r: Rejection, trust: &TrustView) -> Rejection {
+    match r {
+        Rejection::NewerType {
+            object_type,
+            signer,
+            ..
+        } if !trust.knows_key(&signer) => DecodeError::UnknownType(object_type).into(),
+        other => other,
+    }
 }
 
 /// The outcome of validation. It lives only until the caller matches on it, so the size
@@ -290,7 +353,13 @@ fn check(
     now: Timestamp,
 ) -> Checked {
     let limits = *trust.limits();
-    let (obj, keys) = Object::decode_body_and_keys(signed.body(), &limits)?;
+    let (obj, keys) = match Object::decode_body_and_keys(signed.body(), &limits) {
+        Ok(x) => x,
+        Err(DecodeError::UnknownType(t)) => {
+            return Err(judge_newer_type(newer_type(&signed, t, &limits), trust));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let checked = Checks {
         signatures: false,
         unique_keys: keys.as_ref().err(),
@@ -366,7 +435,11 @@ impl Prechecked {
 /// number of signatures it must have, and every signature verifies. Costs one `verify_strict`
 /// per signature; everything else is left to [`Prechecked::judge`].
 pub fn precheck(signed: SignedObject, limits: &Limits) -> Result<Prechecked, Rejection> {
-    let (object, keys) = Object::decode_body_and_keys(signed.body(), limits)?;
+    let (object, keys) = match Object::decode_body_and_keys(signed.body(), limits) {
+        Ok(x) => x,
+        Err(DecodeError::UnknownType(t)) => return Err(newer_type(&signed, t, limits)),
+        Err(e) => return Err(e.into()),
+    };
     check_signatures(&signed, object.object_type())?;
     Ok(Prechecked {
         signed,

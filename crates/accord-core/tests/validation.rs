@@ -3136,3 +3136,66 @@ fn an_unknown_key_in_the_taxonomy_is_ignored_and_kept() {
         "the unknown key stays in the signed bytes"
     );
 }
+
+/// A body of a type this release does not know, as a newer release would make.
+fn newer_type_body(created: u64) -> Vec<u8> {
+    use ciborium::Value;
+    let body = Value::Map(vec![
+        (Value::Text("type".into()), Value::Text("survey".into())),
+        (Value::Text("member".into()), Value::Text("KZ".into())),
+        (
+            Value::Text("created".into()),
+            Value::Integer(created.into()),
+        ),
+    ]);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&body, &mut bytes).unwrap();
+    bytes
+}
+
+/// An object of a type this release does not know is refused either way; signed by a key the
+/// federation knows (a root key, a delegated publisher, a certified node), every signature
+/// valid, it is a newer release's and blames nobody (`is_intrinsic` is false); by a stranger's
+/// key it is malformed, as before; a bad signature is one, whatever the type. The precheck
+/// (stateless) says "newer" for any valid signature, and the judgement against the trust view
+/// makes the stranger's malformed.
+#[test]
+fn an_object_of_a_newer_type_blames_nobody_only_when_a_known_key_signed_it() {
+    let dev = dev();
+    let trust = full_trust(&dev);
+    let limits = *trust.limits();
+    let body = newer_type_body(NOW.0 - MIN);
+    for signer in [&dev.members[KZ].root, &dev.members[KZ].publisher] {
+        let so = SignedObject::sign(body.clone(), signer);
+        let r = rejected(validate(so.as_bytes(), &trust, NOW));
+        assert!(
+            matches!(&r, Rejection::NewerType { object_type, created, .. } if object_type == "survey" && *created == NOW.0 - MIN),
+            "{r:?}"
+        );
+        assert!(!r.is_intrinsic() && r.code() == "unknown-type");
+    }
+    let stranger = SignedObject::sign(body.clone(), &key(99));
+    let r = rejected(validate(stranger.as_bytes(), &trust, NOW));
+    assert_eq!(
+        r,
+        Rejection::Decode(DecodeError::UnknownType("survey".into()))
+    );
+    assert!(r.is_intrinsic() && r.code() == "unknown-type");
+    // The precheck cannot tell the stranger apart; the judgement does.
+    let pre = accord_core::precheck(stranger.clone(), &limits)
+        .err()
+        .unwrap();
+    assert!(matches!(pre, Rejection::NewerType { .. }), "{pre:?}");
+    assert_eq!(accord_core::judge_newer_type(pre, &trust), r);
+    let known = SignedObject::sign(body.clone(), &dev.members[KZ].publisher);
+    let pre = accord_core::precheck(known, &limits).err().unwrap();
+    assert!(matches!(
+        accord_core::judge_newer_type(pre, &trust),
+        Rejection::NewerType { .. }
+    ));
+    // A signature that does not verify is one, known key or not.
+    let mut bytes = SignedObject::sign(body, &dev.members[KZ].publisher).into_bytes();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    assert_rejected!(validate(&bytes, &trust, NOW), Rejection::BadSignature(_));
+}

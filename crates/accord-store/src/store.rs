@@ -1294,6 +1294,18 @@ impl Store {
         Ok(StoredObject { signed, object })
     }
 
+    /// An object refused before it reached the store (by the precheck, as
+    /// [`Rejection::NewerType`] is), remembered as the store remembers its own refusals
+    /// (see [`crate::declined`]): reconciliation does not fetch it again from every peer, and a
+    /// peer that holds it is not read as withholding it. Other refusals are left alone.
+    pub fn note_refused(&mut self, id: ObjectId, r: &Rejection) {
+        if let Rejection::NewerType { created, .. } = r
+            && *created > 0
+        {
+            self.declined.insert(id, *created);
+        }
+    }
+
     /// Of `ids`, those this store received and does not hold for what their bodies say, so
     /// that any copy of the same id would fare alike (see [`crate::declined`]): refused and
     /// remembered, or waiting in the quarantine for a record or trust object the body names
@@ -1646,9 +1658,10 @@ impl Store {
                     let remembered = Declined::remembers(&r);
                     let historic = !remembered && self.could_be_history(&r);
                     if remembered || historic {
-                        let created = match &back {
-                            Some(p) => p.object().created().0,
-                            None => claimed(bytes, &limits).1,
+                        let created = match (&r, &back) {
+                            (Rejection::NewerType { created, .. }, _) => *created,
+                            (_, Some(p)) => p.object().created().0,
+                            (_, None) => claimed(bytes, &limits).1,
                         };
                         // 0: the body did not decode under these limits (no time to order by).
                         if created > 0 && remembered {
