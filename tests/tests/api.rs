@@ -1155,3 +1155,46 @@ async fn live_streams_match_each_subscribers_words_and_are_bounded() {
     );
     node.shutdown().await;
 }
+
+/// A charter that adopts refusal rules newer than this release implements (a newer release
+/// wrote it) is taken, and the node says it must be upgraded: in `/v1/status`, in the metric the
+/// alert reads, and still ready (it serves what it holds meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charter_with_rules_newer_than_this_release_asks_for_an_upgrade() {
+    let limits = accord_core::Limits {
+        rules: accord_core::object::MAX_RULES + 1,
+        ..accord_core::Limits::default()
+    };
+    let tf = TestFed::with_limits(&["KZ", "BY"], 61, limits).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    let base = serve(&node).await;
+    let (s, v) = get(&base, "/v1/status").await;
+    assert_eq!(s, 200);
+    let why = v["restart_needed"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("upgrade it")
+            && why.contains(&format!("up to {}", accord_core::object::MAX_RULES)),
+        "{v}"
+    );
+    let metrics = accord_tests::http_get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("accord_restart_needed{reason=\"upgrade\"} 1"),
+        "{metrics}"
+    );
+    let r = accord_tests::http_get(format!("{base}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    node.shutdown().await;
+
+    // The rules this release implements ask for nothing.
+    let tf = TestFed::new(&["KZ", "BY"], 62).unwrap();
+    let node = tf.spawn(0, vec![]).await.unwrap();
+    assert!(node.upgrade_needed().is_none());
+    node.shutdown().await;
+}

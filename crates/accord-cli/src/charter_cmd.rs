@@ -225,6 +225,22 @@ pub fn amend(
         next.threshold = t;
     }
     if let Some(r) = changes.rules {
+        // Rules this release does not implement would be adopted by a charter its own node
+        // could not apply; rules older than the charter's would re-admit what the federation
+        // chose to refuse.
+        if r > accord_core::object::MAX_RULES {
+            bail!(
+                "--rules {r}: this release of accord ({}) implements the refusal rules up to {}; a newer release must adopt rules {r}",
+                env!("CARGO_PKG_VERSION"),
+                accord_core::object::MAX_RULES
+            );
+        }
+        if r < cur.limits.rules {
+            bail!(
+                "--rules {r}: the charter already adopts rules {}; rules are never taken back (objects refused under them would be accepted again by some nodes and not others)",
+                cur.limits.rules
+            );
+        }
         next.limits.rules = r;
     }
     if let Some(n) = &changes.name {

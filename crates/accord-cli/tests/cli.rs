@@ -1103,6 +1103,38 @@ fn an_amendment_is_drafted_signed_by_the_threshold_and_the_new_key_and_verified(
         .success()
         .stdout(predicate::str::contains("version:     2"))
         .stdout(predicate::str::contains("protocol 1.3 refusals"));
+    // Rules this release does not implement are not adopted by it, nor are rules taken back.
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "dev/charter.cbor",
+            "--rules",
+            "4",
+            "--out",
+            "r4.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "implements the refusal rules up to 3",
+        ));
+    accord(d)
+        .args([
+            "charter",
+            "amend",
+            "--from",
+            "amendment.cbor",
+            "--rules",
+            "2",
+            "--out",
+            "r2.cbor",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("rules are never taken back"));
+    assert!(!d.join("r4.cbor").exists() && !d.join("r2.cbor").exists());
     accord(d)
         .args([
             "charter",

@@ -170,6 +170,10 @@ pub struct Limits {
 pub const DEFAULT_RULES: u64 = 2;
 /// [`Limits::rules`] from which the 1.3 refusals apply.
 pub const RULES_1_3: u64 = 3;
+/// The newest [`Limits::rules`] this release implements. A charter that adopts newer rules is
+/// valid (a newer release wrote it), but this release judges objects by its own newest rules
+/// only, and may store what upgraded nodes refuse: the node says it must be upgraded.
+pub const MAX_RULES: u64 = RULES_1_3;
 
 fn default_rules() -> u64 {
     DEFAULT_RULES

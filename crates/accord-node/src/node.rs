@@ -845,6 +845,7 @@ impl NodeHandle {
             ("data-dir-moved", self.inner.disk.moved().is_some()),
             ("part-stopped", self.stopped_part().is_some()),
             ("transport-limit", transport),
+            ("upgrade", self.upgrade_needed().is_some()),
         ] {
             m.restart_needed
                 .get_or_create(&vec![("reason".to_string(), reason.to_string())])
@@ -1312,11 +1313,28 @@ impl NodeHandle {
         if let Some(fault) = self.fault() {
             return Some(fault);
         }
+        if let Some(why) = self.upgrade_needed() {
+            return Some(why);
+        }
         let allowed = self.trust().limits().max_bytes();
         let carried = self.inner.transport_max_object_bytes;
         (allowed > carried).then(|| {
             format!(
                 "the charter in force allows objects of up to {allowed} bytes (max_object_bytes), but this node's gossip carries at most {carried} until it restarts"
+            )
+        })
+    }
+
+    /// Why this release must be replaced by a newer one: the charter in force adopts refusal
+    /// rules (`limits.rules`) newer than it implements ([`accord_core::object::MAX_RULES`]),
+    /// so it may store and serve objects that upgraded nodes refuse.
+    pub fn upgrade_needed(&self) -> Option<String> {
+        let rules = self.trust().charter().limits.rules;
+        (rules > accord_core::object::MAX_RULES).then(|| {
+            format!(
+                "the charter in force adopts the refusal rules {rules} (limits.rules), and this release of accord ({}) implements them up to {}: upgrade it, then restart the node (until then it may hold objects that upgraded nodes refuse)",
+                env!("CARGO_PKG_VERSION"),
+                accord_core::object::MAX_RULES
             )
         })
     }
