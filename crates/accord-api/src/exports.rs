@@ -267,7 +267,7 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("{}://{host}", if https { "https" } else { "http" })
 }
 
-fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
+fn file(media: &str, name: &str, body: impl Into<axum::body::Body>) -> Response {
     (
         [
             (header::CONTENT_TYPE, media.to_string()),
@@ -277,9 +277,32 @@ fn file(media: &str, name: &str, body: Vec<u8>) -> Response {
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
-        body,
+        body.into(),
     )
         .into_response()
+}
+
+/// [`file`] for an export built whole (CSV, JSON lines: up to [`MAX_EXPORT`] rows, megabytes),
+/// sent in pieces that each touch `lease`: the export's slot is held until the client has taken
+/// the last piece, or given back when it reads nothing for the slot's idle time, which ends the
+/// response. A body handed to the server whole outlived its slot, so clients that read nothing
+/// could hold as many built exports as connections.
+fn leased_file(media: &str, name: &str, body: Vec<u8>, lease: crate::Lease) -> Response {
+    let stream = futures::stream::unfold(
+        (axum::body::Bytes::from(body), Some(lease)),
+        |(mut rest, lease)| async move {
+            let lease = lease?;
+            if rest.is_empty() {
+                return None;
+            }
+            if let Err(e) = lease.touch() {
+                return Some((Err(e), (rest, None)));
+            }
+            let piece = rest.split_to(rest.len().min(crate::EXPORT_CHUNK_BYTES));
+            Some((Ok::<_, std::io::Error>(piece), (rest, Some(lease))))
+        },
+    );
+    file(media, name, axum::body::Body::from_stream(stream))
 }
 
 /// The name of a search's export file: `accord-records`, the member, kind and direction codes
@@ -341,7 +364,7 @@ pub(crate) async fn csv(
     // `hl`: the page's language, for the headings and names (`lang` is the records' language
     // filter, as in the API); without it, the reader's cookie or browser language.
     let hl = interface_lang(&mut params);
-    let _slot = match ui_slot(&node, &hl, &headers, &slots).await {
+    let slot = match ui_slot(&node, &hl, &headers, &slots).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -365,7 +388,12 @@ pub(crate) async fn csv(
     {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    file("text/csv; charset=utf-8", &export_name(&params, "csv"), out)
+    leased_file(
+        "text/csv; charset=utf-8",
+        &export_name(&params, "csv"),
+        out,
+        crate::Lease::new(slot, slots.1),
+    )
 }
 
 /// `GET /export.jsonl?<search>`: one JSON object per line (the items of `/v1/records`).
@@ -375,7 +403,7 @@ pub(crate) async fn jsonl(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let _slot = match ui_slot(&node, &[], &headers, &slots).await {
+    let slot = match ui_slot(&node, &[], &headers, &slots).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -388,7 +416,12 @@ pub(crate) async fn jsonl(
         out.extend(item_json(d, None).to_string().into_bytes());
         out.push(b'\n');
     }
-    file("application/jsonl", &export_name(&params, "jsonl"), out)
+    leased_file(
+        "application/jsonl",
+        &export_name(&params, "jsonl"),
+        out,
+        crate::Lease::new(slot, slots.1),
+    )
 }
 
 /// `GET /export.cbor?<search>`: the signed records themselves, a CBOR sequence (RFC 8742) that
@@ -707,6 +740,47 @@ fn feed_title(params: &[(String, String)], ctx: &crate::ui::Ctx) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    /// A CSV or JSON-lines export holds its slot until the client has taken its last piece
+    /// (the file handed over whole kept none, and clients reading nothing held as many built
+    /// files as connections); a client that reads nothing for the idle time loses it, and the
+    /// response ends in an error.
+    #[tokio::test]
+    async fn a_built_export_holds_its_slot_until_it_is_read() {
+        use futures::StreamExt;
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let body = vec![b'x'; 3 * crate::EXPORT_CHUNK_BYTES + 5];
+        let lease = crate::Lease::new(
+            slots.clone().try_acquire_owned().unwrap(),
+            std::time::Duration::from_secs(60),
+        );
+        let r = super::leased_file("text/csv", "a.csv", body, lease);
+        let mut stream = r.into_body().into_data_stream();
+        let mut got = 0;
+        for _ in 0..3 {
+            got += stream.next().await.unwrap().unwrap().len();
+            assert_eq!(slots.available_permits(), 0, "held while pieces remain");
+        }
+        got += stream.next().await.unwrap().unwrap().len();
+        assert_eq!(got, 3 * crate::EXPORT_CHUNK_BYTES + 5);
+        assert!(stream.next().await.is_none());
+        assert_eq!(slots.available_permits(), 1, "given back at the end");
+
+        // Nothing read for the idle time: the slot goes back, and the next piece is an error.
+        let lease = crate::Lease::new(
+            slots.clone().try_acquire_owned().unwrap(),
+            std::time::Duration::from_millis(100),
+        );
+        let r = super::leased_file("text/csv", "a.csv", vec![b'y'; 10], lease);
+        let mut stream = r.into_body().into_data_stream();
+        let freed = slots.clone().acquire_owned();
+        let permit = tokio::time::timeout(std::time::Duration::from_secs(30), freed)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stream.next().await.unwrap().is_err());
+        drop(permit);
+    }
+
     /// An export's file name says what it holds and when; only plain codes go into it.
     #[test]
     fn an_exports_name_names_its_filters_and_day() {
