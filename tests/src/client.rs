@@ -305,6 +305,7 @@ pub struct GetV1StatusResponse {
     pub listen: serde_json::Value,
     pub disk: serde_json::Value,
     pub restart_needed: Option<String>,
+    pub upgrade_needed: Option<String>,
     pub clock: Option<serde_json::Value>,
 }
 

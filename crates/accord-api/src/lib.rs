@@ -705,6 +705,7 @@ async fn status(State(node): State<NodeHandle>) -> Result<axum::Json<Value>, Api
             "low": s.disk.low,
         },
         "restart_needed": s.restart_needed,
+        "upgrade_needed": s.upgrade_needed,
         "clock": s.clock.map(|c| json!({
             "offset_ms": c.offset_ms,
             "nodes": c.nodes,

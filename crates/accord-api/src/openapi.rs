@@ -280,6 +280,7 @@ pub fn success(method: &str, path: &str) -> (&'static str, Value) {
             ("listen", "array"),
             ("disk", "object"),
             ("restart_needed", "string?"),
+            ("upgrade_needed", "string?"),
             ("clock", "object?"),
         ])),
         ("get", "/v1/peers") | ("get", "/v1/sync") => json_of(object(&[("peers", "array")])),
@@ -405,6 +406,7 @@ fn example(method: &str, path: &str) -> Option<Value> {
             "listen": ["/ip4/10.0.0.5/tcp/4001"],
             "disk": {"free_bytes": 52_613_349_376_u64, "min_free_bytes": 536_870_912, "low": false},
             "restart_needed": null,
+            "upgrade_needed": null,
             "clock": {"offset_ms": -42, "nodes": 5, "members": 3, "off": false}
         }),
         ("get", "/v1/peers") => json!({"peers": [{

@@ -84,13 +84,13 @@ impl From<&accord_node::config::ApiConfig> for HttpOptions {
     }
 }
 
-/// How long open connections may take to finish after shutdown starts.
 /// Bytes of a request's head (its line and headers) a connection reads: an address as long as
 /// the `http` crate takes (64 KiB) and ordinary headers. Hyper's default buffer, about 400 KiB
 /// a connection, was 200 MB over the connection cap for heads no client needs; a larger head
 /// is answered 431.
 pub const MAX_HEAD_BYTES: usize = 80 * 1024;
 
+/// How long open connections may take to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long a refused client gets to take its 503.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -978,6 +978,9 @@ pub async fn status(node: &str) -> Result<()> {
     if let Some(why) = s["restart_needed"].as_str() {
         println!("RESTART     {why}");
     }
+    if let Some(why) = s["upgrade_needed"].as_str() {
+        println!("UPGRADE     {why}");
+    }
     if let Some(line) = clock_line(&s["clock"]) {
         println!("clock       {line}");
     }

@@ -138,10 +138,14 @@ fn trust_copy(c: &mut Criterion) {
     use accord_core::object::{Delegation, ObjectType};
     let fed = DevFederation::new(&["KZ", "BY"], [8; 32], Timestamp(1_700_000_000_000)).unwrap();
     let (genesis, _) = accord_core::TrustView::from_genesis(fed.genesis.as_bytes()).unwrap();
-    let delegation = |i: u64| {
+    // `one_key`: every delegation names the same publisher key (their names differ), as a
+    // member issuing delegation after delegation of one key would.
+    let delegation = |i: u64, one_key: bool| {
         let key = accord_core::SecretKey::from_seed({
             let mut seed = [0u8; 32];
-            seed[..8].copy_from_slice(&i.to_le_bytes());
+            if !one_key {
+                seed[..8].copy_from_slice(&i.to_le_bytes());
+            }
             seed[31] = 1;
             seed
         });
@@ -159,8 +163,8 @@ fn trust_copy(c: &mut Criterion) {
         })
         .sign(&fed.members[0].root)
     };
-    let verified = |trust: &accord_core::TrustView, i: u64| match validate(
-        delegation(i).as_bytes(),
+    let verified = |trust: &accord_core::TrustView, i: u64, one_key: bool| match validate(
+        delegation(i, one_key).as_bytes(),
         trust,
         Timestamp::MAX,
     ) {
@@ -169,23 +173,28 @@ fn trust_copy(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("trust_copy");
     g.sample_size(20);
-    let mut trust = genesis;
-    let mut held = 0u64;
-    for n in [1_000u64, 20_000, 100_000] {
-        while held < n {
-            let v = verified(&trust, held);
-            trust.apply(&v);
-            held += 1;
+    for (name, one_key, sizes) in [
+        ("copy_and_apply", false, &[1_000u64, 20_000, 100_000][..]),
+        ("copy_and_apply_one_key", true, &[1_000u64, 10_000][..]),
+    ] {
+        let mut trust = genesis.clone();
+        let mut held = 0u64;
+        for &n in sizes {
+            while held < n {
+                let v = verified(&trust, held, one_key);
+                trust.apply(&v);
+                held += 1;
+            }
+            let next = verified(&trust, u64::MAX - n, one_key);
+            let shared = std::sync::Arc::new(trust.clone());
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                b.iter(|| {
+                    let mut view = shared.clone();
+                    std::sync::Arc::make_mut(&mut view).apply(&next);
+                    view
+                })
+            });
         }
-        let next = verified(&trust, u64::MAX - n);
-        let shared = std::sync::Arc::new(trust.clone());
-        g.bench_with_input(BenchmarkId::new("copy_and_apply", n), &n, |b, _| {
-            b.iter(|| {
-                let mut view = shared.clone();
-                std::sync::Arc::make_mut(&mut view).apply(&next);
-                view
-            })
-        });
     }
     g.finish();
 }

@@ -37,6 +37,6 @@ pub use taxonomy::Taxonomy;
 pub use time::Timestamp;
 pub use trust::TrustView;
 pub use validate::{
-    KnownRecords, Missing, NoRecords, Prechecked, Rejection, Verdict, Verified, judge_newer_type,
-    newer_type, precheck, validate, validate_envelope, validate_with,
+    KnownRecords, Missing, NoRecords, Prechecked, Rejection, Verdict, Verified, newer_type,
+    precheck, validate, validate_envelope, validate_with,
 };

@@ -11,7 +11,7 @@
 //! certificate, names included: a member that issued a hundred thousand delegations (they cost
 //! it a signature each) made every trust object of every member cost every node 43 ms.
 
-use imbl::OrdMap;
+use imbl::{OrdMap, Vector};
 
 use crate::id::ObjectId;
 use crate::keys::PublicKey;
@@ -42,8 +42,10 @@ pub struct TrustView {
     charter: Charter,
     /// Charter ids by version (index 0 is version 1, the genesis).
     charters: Vec<ObjectId>,
-    delegations: OrdMap<PublicKey, Vec<DelegationEntry>>,
-    nodes: OrdMap<PublicKey, Vec<NodeEntry>>,
+    /// Persistent lists too: a member issuing thousands of delegations of one key copied that
+    /// key's whole list at each new one (quadratic in their number).
+    delegations: OrdMap<PublicKey, Vector<DelegationEntry>>,
+    nodes: OrdMap<PublicKey, Vector<NodeEntry>>,
     /// The key each delegation (`true`) or node certificate (`false`) names, by object id.
     by_id: OrdMap<ObjectId, (bool, PublicKey)>,
     /// Revoked delegations and node certificates: id → (member that revoked, the earliest
@@ -129,26 +131,40 @@ impl TrustView {
         self.delegations.values().flatten()
     }
 
-    pub fn delegations_of(&self, key: &PublicKey) -> &[DelegationEntry] {
-        self.delegations.get(key).map(Vec::as_slice).unwrap_or(&[])
+    pub fn delegations_of(&self, key: &PublicKey) -> &Vector<DelegationEntry> {
+        static NONE: std::sync::LazyLock<Vector<DelegationEntry>> =
+            std::sync::LazyLock::new(Vector::new);
+        self.delegations.get(key).unwrap_or(&NONE)
     }
 
     pub fn node_certs(&self) -> impl Iterator<Item = &NodeEntry> {
         self.nodes.values().flatten()
     }
 
-    /// Whether `key` is one the federation knows: a member's root key in the charter in force,
-    /// or a key some accepted delegation or node certificate names (revoked or not: an
-    /// object of a newer type it signed is still its member's, not a stranger's).
-    pub fn knows_key(&self, key: &PublicKey) -> bool {
+    /// Whether `key` speaks for a member now: its root key in the charter in force, or a key
+    /// that a delegation or node certificate signed by a current member's root key in force
+    /// names, unrevoked. (An object of a newer type such a key signed is remembered as refused;
+    /// a revoked or stranger's key's is only dropped.)
+    pub fn has_standing(&self, key: &PublicKey) -> bool {
+        let current = |member: &MemberCode, id: &ObjectId, signer: &PublicKey| {
+            self.root_key(member) == Some(*signer)
+                && self.revoked_at(id, member, key, Timestamp::MAX).is_none()
+        };
         self.charter.member_by_root(key).is_some()
-            || self.delegations.contains_key(key)
-            || self.nodes.contains_key(key)
+            || self
+                .delegations_of(key)
+                .iter()
+                .any(|d| current(&d.delegation.member, &d.id, &d.signer))
+            || self
+                .node_certs_of(key)
+                .iter()
+                .any(|n| current(&n.cert.member, &n.id, &n.signer))
     }
 
     /// The node certificates naming `key` (valid or not).
-    pub fn node_certs_of(&self, key: &PublicKey) -> &[NodeEntry] {
-        self.nodes.get(key).map(Vec::as_slice).unwrap_or(&[])
+    pub fn node_certs_of(&self, key: &PublicKey) -> &Vector<NodeEntry> {
+        static NONE: std::sync::LazyLock<Vector<NodeEntry>> = std::sync::LazyLock::new(Vector::new);
+        self.nodes.get(key).unwrap_or(&NONE)
     }
 
     /// The accepted delegation `id`, if it is one.
@@ -399,9 +415,9 @@ impl TrustView {
                 }
             }
             Object::Delegation(d) => {
-                let list = self.delegations.entry(d.publisher).or_default();
-                if !list.iter().any(|e| e.id == v.id()) {
-                    list.push(DelegationEntry {
+                if !self.by_id.contains_key(&v.id()) {
+                    let list = self.delegations.entry(d.publisher).or_default();
+                    list.push_back(DelegationEntry {
                         id: v.id(),
                         delegation: d.clone(),
                         signer,
@@ -410,9 +426,9 @@ impl TrustView {
                 }
             }
             Object::Node(n) => {
-                let list = self.nodes.entry(n.node_key).or_default();
-                if !list.iter().any(|e| e.id == v.id()) {
-                    list.push(NodeEntry {
+                if !self.by_id.contains_key(&v.id()) {
+                    let list = self.nodes.entry(n.node_key).or_default();
+                    list.push_back(NodeEntry {
                         id: v.id(),
                         cert: n.clone(),
                         signer,

@@ -211,9 +211,11 @@ pub enum Rejection {
     },
     #[error("charter amendment introduces root key {key} for {member} without its signature")]
     NewKeyUnsigned { member: MemberCode, key: PublicKey },
-    /// An object of a type this release does not know, every signature valid and one by a key
-    /// the federation knows (see [`newer_type`]): a newer release made it, and a peer that
-    /// forwards it is not to blame. Code `unknown-type`, as the malformed case.
+    /// An object of a type this release does not know, every signature valid (see
+    /// [`newer_type`]): a newer release may have made it, and a peer that forwards it is not to
+    /// blame, as for a record whose signer's delegation has not arrived. Code `unknown-type`, as
+    /// the malformed case. Remembered as refused only when its signer has standing
+    /// ([`TrustView::has_standing`]), so that a stranger's key cannot fill that memory.
     #[error(
         "an object of type {object_type:?}, which this release of accord does not know, signed by {signer}: a newer release made it; upgrade this node to read it"
     )]
@@ -228,9 +230,8 @@ pub enum Rejection {
 
 /// An object whose body names a type this release does not know (`object_type`): every
 /// signature is checked (one `verify_strict` each, as for any object), and if they all hold it
-/// is [`Rejection::NewerType`], which blames nobody, for [`judge_newer_type`] to confirm
-/// against the trust view. A bad signature is [`Rejection::BadSignature`], as for any type.
-/// Stateless: the precheck's.
+/// is [`Rejection::NewerType`], which blames nobody. A bad signature is
+/// [`Rejection::BadSignature`], as for any type. Stateless: the precheck's.
 pub fn newer_type(signed: &SignedObject, object_type: String, limits: &Limits) -> Rejection {
     let Some((signer, _)) = signed.signatures().first() else {
         return DecodeError::UnknownType(object_type).into();
@@ -257,22 +258,6 @@ pub fn newer_type(signed: &SignedObject, object_type: String, limits: &Limits) -
         object_type,
         signer: *signer,
         created,
-    }
-}
-
-/// A [`Rejection::NewerType`] stays one only when its (first) signer is a key the federation
-/// knows (a member's root key, a delegated publisher, a certified node: see
-/// [`TrustView::knows_key`]); otherwise it is malformed (`unknown-type`) and blames its sender,
-/// as before: only a member's key can make an object every node lets pass unblamed. Any other
-/// rejection is returned as it is.
-pub fn judge_newer_type(r: Rejection, trust: &TrustView) -> Rejection {
-    match r {
-        Rejection::NewerType {
-            object_type,
-            signer,
-            ..
-        } if !trust.knows_key(&signer) => DecodeError::UnknownType(object_type).into(),
-        other => other,
     }
 }
 
@@ -355,9 +340,7 @@ fn check(
     let limits = *trust.limits();
     let (obj, keys) = match Object::decode_body_and_keys(signed.body(), &limits) {
         Ok(x) => x,
-        Err(DecodeError::UnknownType(t)) => {
-            return Err(judge_newer_type(newer_type(&signed, t, &limits), trust));
-        }
+        Err(DecodeError::UnknownType(t)) => return Err(newer_type(&signed, t, &limits)),
         Err(e) => return Err(e.into()),
     };
     let checked = Checks {

@@ -3153,14 +3153,13 @@ fn newer_type_body(created: u64) -> Vec<u8> {
     bytes
 }
 
-/// An object of a type this release does not know is refused either way; signed by a key the
-/// federation knows (a root key, a delegated publisher, a certified node), every signature
-/// valid, it is a newer release's and blames nobody (`is_intrinsic` is false); by a stranger's
-/// key it is malformed, as before; a bad signature is one, whatever the type. The precheck
-/// (stateless) says "newer" for any valid signature, and the judgement against the trust view
-/// makes the stranger's malformed.
+/// An object of a type this release does not know, every signature valid, is a newer
+/// release's and blames nobody (`is_intrinsic` is false), whoever signed it (as a record whose
+/// signer's delegation has not arrived blames nobody); only a key with standing (a current
+/// root key, an unrevoked delegated publisher or certified node) makes it one to remember. A
+/// bad signature is one, whatever the type.
 #[test]
-fn an_object_of_a_newer_type_blames_nobody_only_when_a_known_key_signed_it() {
+fn an_object_of_a_newer_type_blames_nobody_and_only_a_key_with_standing_is_remembered() {
     let dev = dev();
     let trust = full_trust(&dev);
     let limits = *trust.limits();
@@ -3176,23 +3175,29 @@ fn an_object_of_a_newer_type_blames_nobody_only_when_a_known_key_signed_it() {
     }
     let stranger = SignedObject::sign(body.clone(), &key(99));
     let r = rejected(validate(stranger.as_bytes(), &trust, NOW));
-    assert_eq!(
-        r,
-        Rejection::Decode(DecodeError::UnknownType("survey".into()))
-    );
-    assert!(r.is_intrinsic() && r.code() == "unknown-type");
-    // The precheck cannot tell the stranger apart; the judgement does.
-    let pre = accord_core::precheck(stranger.clone(), &limits)
-        .err()
-        .unwrap();
-    assert!(matches!(pre, Rejection::NewerType { .. }), "{pre:?}");
-    assert_eq!(accord_core::judge_newer_type(pre, &trust), r);
-    let known = SignedObject::sign(body.clone(), &dev.members[KZ].publisher);
-    let pre = accord_core::precheck(known, &limits).err().unwrap();
-    assert!(matches!(
-        accord_core::judge_newer_type(pre, &trust),
-        Rejection::NewerType { .. }
-    ));
+    assert!(matches!(&r, Rejection::NewerType { signer, .. } if *signer == key(99).public_key()));
+    assert!(!r.is_intrinsic());
+    // The precheck says the same.
+    let pre = accord_core::precheck(stranger, &limits).err().unwrap();
+    assert_eq!(pre, r);
+    // Standing: current root keys, delegated publishers; not strangers, and not a publisher
+    // before its delegation.
+    assert!(trust.has_standing(&dev.members[KZ].root.public_key()));
+    assert!(trust.has_standing(&dev.members[KZ].publisher.public_key()));
+    assert!(!trust.has_standing(&key(99).public_key()));
+    assert!(!genesis_trust(&dev).has_standing(&dev.members[KZ].publisher.public_key()));
+    let publisher = dev.members[KZ].publisher.public_key();
+    let mut revoked = trust.clone();
+    let rev = Object::Revocation(revocation_body(
+        &dev,
+        KZ,
+        TargetType::Key,
+        key_target(&publisher),
+        at(HOUR),
+    ))
+    .sign(&dev.members[KZ].root);
+    accept_apply(&mut revoked, &rev, NOW);
+    assert!(!revoked.has_standing(&publisher), "a revoked key has none");
     // A signature that does not verify is one, known key or not.
     let mut bytes = SignedObject::sign(body, &dev.members[KZ].publisher).into_bytes();
     let n = bytes.len();

@@ -190,9 +190,10 @@ pub(crate) struct Attachments {
     wake: Notify,
     slots: Arc<Semaphore>,
     peer_slots: Mutex<HashMap<Peer, Arc<Semaphore>>>,
-    /// Peers that left while a transfer held their slot: the slot and the rate bucket go when
-    /// the last such transfer ends ([`Attachments::transfer_ended`]), unless they came back.
-    gone: Mutex<HashSet<Peer>>,
+    /// Peers admitted and not yet disconnected: a slot or rate bucket of any other peer goes
+    /// when its last transfer ends ([`Attachments::transfer_ended`]), so that the maps hold
+    /// connected peers only (and the peers of transfers still running).
+    connected: Mutex<HashSet<Peer>>,
     rate: Mutex<Buckets>,
     max_file: u64,
     /// Requests each peer may make of this node per minute.
@@ -510,7 +511,7 @@ impl Attachments {
             queue: Mutex::new(queue),
             wake: Notify::new(),
             peer_slots: Mutex::new(HashMap::new()),
-            gone: Mutex::new(HashSet::new()),
+            connected: Mutex::new(HashSet::new()),
             rate: Mutex::new(Buckets::default()),
             max_file,
             served: crate::sync::RequestBudget::default(),
@@ -621,10 +622,10 @@ impl Attachments {
     /// A peer was admitted: it may hold what no peer had, so every file is asked for again
     /// (those that failed least first: the failures are kept).
     pub(crate) fn peer_arrived(&self, peer: &Peer) {
-        self.gone
+        self.connected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(peer);
+            .insert(*peer);
         let mut q = self.queue();
         q.retry_at.clear();
         q.peer_arrived = Some(Instant::now());
@@ -834,41 +835,30 @@ impl Attachments {
     /// only (peer ids are as many as a member mints certificates).
     pub(crate) fn peer_left(&self, peer: &Peer) {
         self.served.expire();
-        {
-            let mut gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
-            let mut slots = self.peer_slots.lock().unwrap_or_else(|e| e.into_inner());
-            // Only this map holds an idle slot; a busy one goes when its transfers end.
-            match slots.get(peer) {
-                Some(s) if Arc::strong_count(s) > 1 => {
-                    gone.insert(*peer);
-                }
-                _ => {
-                    slots.remove(peer);
-                }
-            }
-        }
-        self.rate
+        self.connected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .peers
             .remove(peer);
+        self.transfer_ended(peer);
     }
 
-    /// A transfer from `peer` ended (its slot let go): a peer that left meanwhile loses its
-    /// slot and rate bucket once no other transfer holds the slot, so that a transfer cut by
-    /// a disconnection leaves nothing behind.
+    /// A transfer from `peer` ended, or was not begun (its slot let go, or never taken): a peer
+    /// not connected loses its slot and rate bucket once no transfer holds the slot, so that a
+    /// transfer cut by a disconnection, or one begun from a list of peers taken before the peer
+    /// left, leaves nothing behind. Called on every way out of a transfer, and by
+    /// [`Attachments::peer_left`].
     fn transfer_ended(&self, peer: &Peer) {
-        let mut gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
-        if !gone.contains(peer) {
+        let connected = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        if connected.contains(peer) {
             return;
         }
         let mut slots = self.peer_slots.lock().unwrap_or_else(|e| e.into_inner());
+        // Only this map holds an idle slot; a busy one goes when its last transfer ends here.
         if slots.get(peer).is_some_and(|s| Arc::strong_count(s) > 1) {
-            return; // another transfer holds it, and comes here when it ends
+            return;
         }
         slots.remove(peer);
-        gone.remove(peer);
-        drop((slots, gone));
+        drop((slots, connected));
         self.rate
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -1428,15 +1418,18 @@ impl NodeHandle {
             }
             let slot = att.peer_slot(peer);
             let permit = if wait {
-                match tokio::time::timeout(PEER_SLOT_WAIT, slot.acquire_owned()).await {
-                    Ok(Ok(p)) => p,
-                    _ => continue,
-                }
+                tokio::time::timeout(PEER_SLOT_WAIT, slot.acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
             } else {
-                match slot.try_acquire_owned() {
-                    Ok(p) => p,
-                    Err(_) => continue,
-                }
+                slot.try_acquire_owned().ok()
+            };
+            let Some(permit) = permit else {
+                // The slot's handle is gone with the failed acquisition: a peer that left
+                // meanwhile loses it here, if no one else holds it.
+                att.transfer_ended(&peer);
+                continue;
             };
             tried.insert(peer);
             // A slow peer is left for another only when there is another to try.
@@ -2297,6 +2290,7 @@ mod tests {
             )
         };
         let peer = Peer::random();
+        att.peer_arrived(&peer);
         // Two transfers from it; it leaves; they go on reading chunks.
         let (slot1, slot2) = (att.peer_slot(peer), att.peer_slot(peer));
         let (a, b) = (
@@ -2314,10 +2308,25 @@ mod tests {
         drop((b, slot2));
         att.transfer_ended(&peer);
         assert_eq!(held(&att, &peer), (false, false));
-        assert!(att.gone.lock().unwrap().is_empty());
+        assert!(att.connected.lock().unwrap().is_empty());
+
+        // A transfer begun from a list of peers taken before the peer left (or whose wait for
+        // the slot timed out) leaves nothing either.
+        let late = Peer::random();
+        let slot = att.peer_slot(late);
+        drop(slot);
+        att.transfer_ended(&late);
+        assert_eq!(held(&att, &late), (false, false));
+        // A connected peer's idle slot stays for its next transfer.
+        let here = Peer::random();
+        att.peer_arrived(&here);
+        drop(att.peer_slot(here));
+        att.transfer_ended(&here);
+        assert!(held(&att, &here).0);
 
         // Gone and back before its transfer ends: it keeps them.
         let back = Peer::random();
+        att.peer_arrived(&back);
         let slot = att.peer_slot(back);
         let permit = slot.clone().try_acquire_owned().unwrap();
         att.peer_left(&back);

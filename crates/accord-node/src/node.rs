@@ -106,6 +106,8 @@ pub struct NodeStatus {
     pub disk: crate::DiskView,
     /// Why the node must restart to apply the charter in force, if it must.
     pub restart_needed: Option<String>,
+    /// Why this release must be replaced by a newer one, if it must ([`NodeHandle::upgrade_needed`]).
+    pub upgrade_needed: Option<String>,
     /// This node's clock against its peers' heartbeats (`None` before nodes of two members were
     /// heard).
     pub clock: Option<crate::ClockOffset>,
@@ -497,6 +499,9 @@ impl Node {
             t.push(("attachment fetcher", fetcher));
         }
         info!(member = %cfg.member, peer = %net.local_peer_id(), federation = %federation, allocator = %crate::allocator::allocator_env_in_effect(), "node started");
+        if let Some(why) = handle.upgrade_needed() {
+            warn!("upgrade this node: {why}");
+        }
         Ok(handle)
     }
 }
@@ -1077,6 +1082,9 @@ impl NodeHandle {
             if let Some(why) = self.restart_needed() {
                 warn!("restart the node: {why}");
             }
+            if let Some(why) = self.upgrade_needed() {
+                warn!("upgrade this node: {why}");
+            }
         }
         if matches!(source, Source::Local) {
             self.gossip_submitted(&r).await;
@@ -1262,6 +1270,7 @@ impl NodeHandle {
             listen,
             disk: self.inner.disk.view(),
             restart_needed: self.restart_needed(),
+            upgrade_needed: self.upgrade_needed(),
             clock: self.clock_offset(),
         })
     }
@@ -1313,9 +1322,6 @@ impl NodeHandle {
         if let Some(fault) = self.fault() {
             return Some(fault);
         }
-        if let Some(why) = self.upgrade_needed() {
-            return Some(why);
-        }
         let allowed = self.trust().limits().max_bytes();
         let carried = self.inner.transport_max_object_bytes;
         (allowed > carried).then(|| {
@@ -1327,7 +1333,9 @@ impl NodeHandle {
 
     /// Why this release must be replaced by a newer one: the charter in force adopts refusal
     /// rules (`limits.rules`) newer than it implements ([`accord_core::object::MAX_RULES`]),
-    /// so it may store and serve objects that upgraded nodes refuse.
+    /// so it may store and serve objects that upgraded nodes refuse. Not a reason to restart
+    /// (the same release would say it again), nor one to be unready: the node serves what it
+    /// holds meanwhile.
     pub fn upgrade_needed(&self) -> Option<String> {
         let rules = self.trust().charter().limits.rules;
         (rules > accord_core::object::MAX_RULES).then(|| {

@@ -576,18 +576,16 @@ struct GroupContext<'a> {
 static NEWER_TYPE_WARNED: AtomicU64 = AtomicU64::new(0);
 
 /// An object of a type this release does not know, its signatures valid (the precheck's
-/// [`Rejection::NewerType`]): judged against the trust view (a stranger's key makes it
-/// malformed, and its sender is blamed), else remembered as refused, and the operator told,
-/// at most once a minute, that a newer release is in use in the federation.
+/// [`Rejection::NewerType`]): remembered as refused when its signer has standing, and then the
+/// operator is told, at most once a minute, that a newer release is in use in the federation.
 fn newer_type(store: &mut Store, id: accord_core::ObjectId, r: Rejection) -> Rejection {
-    let r = accord_core::judge_newer_type(r, store.trust());
     if let Rejection::NewerType {
         object_type,
         signer,
         ..
     } = &r
+        && store.note_refused(id, &r)
     {
-        store.note_refused(id, &r);
         let minute = now().0 / 60_000;
         if NEWER_TYPE_WARNED.swap(minute, Ordering::Relaxed) != minute {
             warn!(object = %id, %object_type, %signer, "an object of a type this release does not know, signed by a key of the federation: a newer release of accord is in use; upgrade this node to hold such objects (until then they are refused without blaming the peers that send them)");

@@ -69,9 +69,6 @@ impl Declined {
                 | Rejection::RetractionOtherMember { .. }
                 | Rejection::RevocationOtherMember { .. }
                 | Rejection::RevocationTargetKind { .. }
-                // A type this release does not know, signed by a key the federation knows:
-                // every copy of the body is one (a copy by a stranger's key is malformed).
-                | Rejection::NewerType { .. }
         )
     }
 

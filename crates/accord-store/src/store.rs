@@ -1296,13 +1296,20 @@ impl Store {
 
     /// An object refused before it reached the store (by the precheck, as
     /// [`Rejection::NewerType`] is), remembered as the store remembers its own refusals
-    /// (see [`crate::declined`]): reconciliation does not fetch it again from every peer, and a
-    /// peer that holds it is not read as withholding it. Other refusals are left alone.
-    pub fn note_refused(&mut self, id: ObjectId, r: &Rejection) {
-        if let Rejection::NewerType { created, .. } = r
-            && *created > 0
-        {
-            self.declined.insert(id, *created);
+    /// (see [`crate::declined`]) when its signer has standing in the trust view
+    /// ([`accord_core::TrustView::has_standing`]: a stranger's or a revoked key could otherwise
+    /// fill that memory and push real refusals out): reconciliation does not fetch it again
+    /// from every peer, and a peer that holds it is not read as withholding it. Whether it was
+    /// remembered; other refusals are left alone.
+    pub fn note_refused(&mut self, id: ObjectId, r: &Rejection) -> bool {
+        match r {
+            Rejection::NewerType {
+                created, signer, ..
+            } if *created > 0 && self.trust.has_standing(signer) => {
+                self.declined.insert(id, *created);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1655,7 +1662,10 @@ impl Store {
                     outcomes.push(IngestOutcome::Pending(id, m));
                 }
                 Verdict::Rejected(r) => {
-                    let remembered = Declined::remembers(&r);
+                    // A type this release does not know, signed by a key with standing: every
+                    // copy of the body is one (see `Store::note_refused`).
+                    let remembered = Declined::remembers(&r)
+                        || matches!(&r, Rejection::NewerType { signer, .. } if trust.has_standing(signer));
                     let historic = !remembered && self.could_be_history(&r);
                     if remembered || historic {
                         let created = match (&r, &back) {
