@@ -1179,15 +1179,9 @@ async fn a_charter_with_rules_newer_than_this_release_asks_for_an_upgrade() {
             && why.contains(&format!("up to {}", accord_core::object::MAX_RULES)),
         "{v}"
     );
-    let metrics = accord_tests::http_get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("accord_restart_needed{reason=\"upgrade\"} 1"),
-        "{metrics}"
+    assert_eq!(
+        accord_tests::harness::metric(&node, "accord_restart_needed{reason=\"upgrade\"}").await,
+        1.0
     );
     let r = accord_tests::http_get(format!("{base}/readyz"))
         .await

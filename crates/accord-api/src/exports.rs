@@ -267,7 +267,7 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("{}://{host}", if https { "https" } else { "http" })
 }
 
-fn file(media: &str, name: &str, body: impl Into<axum::body::Body>) -> Response {
+pub(crate) fn file(media: &str, name: &str, body: impl Into<axum::body::Body>) -> Response {
     (
         [
             (header::CONTENT_TYPE, media.to_string()),
@@ -287,7 +287,10 @@ fn file(media: &str, name: &str, body: impl Into<axum::body::Body>) -> Response 
 /// the last piece, or given back when it reads nothing for the slot's idle time, which ends the
 /// response. A body handed to the server whole outlived its slot, so clients that read nothing
 /// could hold as many built exports as connections.
-fn leased_file(media: &str, name: &str, body: Vec<u8>, lease: crate::Lease) -> Response {
+pub(crate) fn leased_file(media: &str, name: &str, body: Vec<u8>, lease: crate::Lease) -> Response {
+    // Its length is known: a browser shows the download's progress, and a response cut short
+    // (the lease given back) is seen to be.
+    let len = body.len();
     let stream = futures::stream::unfold(
         (axum::body::Bytes::from(body), Some(lease)),
         |(mut rest, lease)| async move {
@@ -302,7 +305,10 @@ fn leased_file(media: &str, name: &str, body: Vec<u8>, lease: crate::Lease) -> R
             Some((Ok::<_, std::io::Error>(piece), (rest, Some(lease))))
         },
     );
-    file(media, name, axum::body::Body::from_stream(stream))
+    let mut r = file(media, name, axum::body::Body::from_stream(stream));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+    r
 }
 
 /// The name of a search's export file: `accord-records`, the member, kind and direction codes
@@ -754,6 +760,10 @@ mod tests {
             std::time::Duration::from_secs(60),
         );
         let r = super::leased_file("text/csv", "a.csv", body, lease);
+        assert_eq!(
+            r.headers()[axum::http::header::CONTENT_LENGTH],
+            (3 * crate::EXPORT_CHUNK_BYTES + 5).to_string()
+        );
         let mut stream = r.into_body().into_data_stream();
         let mut got = 0;
         for _ in 0..3 {

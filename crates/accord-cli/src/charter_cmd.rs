@@ -395,6 +395,15 @@ pub fn sign(file: &Path, key: &Path) -> Result<()> {
     if !signed.add_signature(&key) {
         bail!("{} has already signed {}", member.code, file.display());
     }
+    if charter.limits.rules > accord_core::object::MAX_RULES {
+        eprintln!(
+            "warning: {} adopts the refusal rules {}, and this release of accord ({}) implements them up to {}: its own node would have to be upgraded once it is in force",
+            file.display(),
+            charter.limits.rules,
+            env!("CARGO_PKG_VERSION"),
+            accord_core::object::MAX_RULES
+        );
+    }
     // The signature covers the whole body, the fields this build cannot show included.
     let unknown =
         unknown_fields(&signed, &charter).map_err(|e| anyhow!("{}: {e}", file.display()))?;

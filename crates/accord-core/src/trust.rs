@@ -141,20 +141,22 @@ impl TrustView {
         self.nodes.values().flatten()
     }
 
-    /// Whether `key` speaks for a member now: its root key in the charter in force, or a key
-    /// that a delegation or node certificate signed by a current member's root key in force
-    /// names, unrevoked. (An object of a newer type such a key signed is remembered as refused;
-    /// a revoked or stranger's key's is only dropped.)
-    pub fn has_standing(&self, key: &PublicKey) -> bool {
+    /// Whether `key` speaks for a member at `now`: its root key in the charter in force, or a
+    /// key that a delegation (within its window) or a node certificate signed by a current
+    /// member's root key in force names, unrevoked. (An object of a newer type such a key
+    /// signed is remembered as refused by id; a revoked or stranger's key's only for the
+    /// source that gave it.)
+    pub fn has_standing(&self, key: &PublicKey, now: Timestamp) -> bool {
         let current = |member: &MemberCode, id: &ObjectId, signer: &PublicKey| {
             self.root_key(member) == Some(*signer)
                 && self.revoked_at(id, member, key, Timestamp::MAX).is_none()
         };
         self.charter.member_by_root(key).is_some()
-            || self
-                .delegations_of(key)
-                .iter()
-                .any(|d| current(&d.delegation.member, &d.id, &d.signer))
+            || self.delegations_of(key).iter().any(|d| {
+                d.delegation.not_before <= now
+                    && d.delegation.not_after.is_none_or(|end| now <= end)
+                    && current(&d.delegation.member, &d.id, &d.signer)
+            })
             || self
                 .node_certs_of(key)
                 .iter()

@@ -228,16 +228,17 @@ pub enum Rejection {
     },
 }
 
-/// An object whose body names a type this release does not know (`object_type`): every
-/// signature is checked (one `verify_strict` each, as for any object), and if they all hold it
-/// is [`Rejection::NewerType`], which blames nobody. A bad signature is
-/// [`Rejection::BadSignature`], as for any type. Stateless: the precheck's.
+/// An object whose body names a type this release does not know (`object_type`): its first
+/// signature is checked (one `verify_strict`, as for a record, however many signatures the
+/// envelope carries: this release does not know how many the type takes), and if it holds it
+/// is [`Rejection::NewerType`], which blames nobody. A bad one is [`Rejection::BadSignature`],
+/// as for any type. Stateless: the precheck's.
 pub fn newer_type(signed: &SignedObject, object_type: String, limits: &Limits) -> Rejection {
-    let Some((signer, _)) = signed.signatures().first() else {
+    let Some((signer, sig)) = signed.signatures().first() else {
         return DecodeError::UnknownType(object_type).into();
     };
-    if let Some(k) = signed.bad_signers().first() {
-        return Rejection::BadSignature(*k);
+    if !signer.verify_strict(&crate::envelope::signing_input(signed.body()), sig) {
+        return Rejection::BadSignature(*signer);
     }
     // `created`, read from the body as a map of any type (its decoding passed the scan limits).
     let created = ciborium::de::from_reader_with_recursion_limit::<ciborium::Value, _>(

@@ -3182,10 +3182,15 @@ fn an_object_of_a_newer_type_blames_nobody_and_only_a_key_with_standing_is_remem
     assert_eq!(pre, r);
     // Standing: current root keys, delegated publishers; not strangers, and not a publisher
     // before its delegation.
-    assert!(trust.has_standing(&dev.members[KZ].root.public_key()));
-    assert!(trust.has_standing(&dev.members[KZ].publisher.public_key()));
-    assert!(!trust.has_standing(&key(99).public_key()));
-    assert!(!genesis_trust(&dev).has_standing(&dev.members[KZ].publisher.public_key()));
+    assert!(trust.has_standing(&dev.members[KZ].root.public_key(), NOW));
+    assert!(trust.has_standing(&dev.members[KZ].publisher.public_key(), NOW));
+    assert!(!trust.has_standing(&key(99).public_key(), NOW));
+    assert!(!genesis_trust(&dev).has_standing(&dev.members[KZ].publisher.public_key(), NOW));
+    // Before its delegation's window opens, a publisher has none.
+    assert!(!trust.has_standing(
+        &dev.members[KZ].publisher.public_key(),
+        Timestamp(dev.created.0 - 1)
+    ));
     let publisher = dev.members[KZ].publisher.public_key();
     let mut revoked = trust.clone();
     let rev = Object::Revocation(revocation_body(
@@ -3197,7 +3202,10 @@ fn an_object_of_a_newer_type_blames_nobody_and_only_a_key_with_standing_is_remem
     ))
     .sign(&dev.members[KZ].root);
     accept_apply(&mut revoked, &rev, NOW);
-    assert!(!revoked.has_standing(&publisher), "a revoked key has none");
+    assert!(
+        !revoked.has_standing(&publisher, NOW),
+        "a revoked key has none"
+    );
     // A signature that does not verify is one, known key or not.
     let mut bytes = SignedObject::sign(body, &dev.members[KZ].publisher).into_bytes();
     let n = bytes.len();

@@ -858,12 +858,14 @@ impl Attachments {
             return;
         }
         slots.remove(peer);
-        drop((slots, connected));
+        // Under the same locks: a peer admitted again meanwhile keeps the bucket its next
+        // transfer fills.
         self.rate
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .peers
             .remove(peer);
+        drop((slots, connected));
     }
 
     fn peer_slot(&self, peer: Peer) -> Arc<Semaphore> {

@@ -257,7 +257,7 @@ impl Metrics {
         );
         r.register(
             "restart_needed",
-            "1 while the node must be restarted, by reason: store (a store write failed; it takes nothing new), search (the search index could not be written; search shows nothing new), data-dir-moved (the data directory was moved or replaced under it), part-stopped (the store thread, the network, the event loop or the attachment fetcher ended by a panic), transport-limit (an amendment raised max_object_bytes above what its network carries), upgrade (the charter in force adopts refusal rules newer than this release implements)",
+            "1 while the node must be restarted, by reason: store (a store write failed; it takes nothing new), search (the search index could not be written; search shows nothing new), data-dir-moved (the data directory was moved or replaced under it), part-stopped (the store thread, the network, the event loop or the attachment fetcher ended by a panic), transport-limit (an amendment raised max_object_bytes above what its network carries), upgrade (the charter in force adopts refusal rules newer than this release implements: not a restart but an upgrade, and the node stays ready)",
             m.restart_needed.clone(),
         );
         r.register(

@@ -575,23 +575,23 @@ struct GroupContext<'a> {
 /// minute at most).
 static NEWER_TYPE_WARNED: AtomicU64 = AtomicU64::new(0);
 
-/// An object of a type this release does not know, its signatures valid (the precheck's
-/// [`Rejection::NewerType`]): remembered as refused when its signer has standing, and then the
-/// operator is told, at most once a minute, that a newer release is in use in the federation.
-fn newer_type(store: &mut Store, id: accord_core::ObjectId, r: Rejection) -> Rejection {
+/// An object of a type this release does not know, its signature valid (the precheck's
+/// [`Rejection::NewerType`]), from `source`: remembered as refused ([`Store::note_refused`]);
+/// when its signer has standing, the operator is told, at most once a minute, that a newer
+/// release is in use in the federation.
+fn newer_type(store: &mut Store, id: accord_core::ObjectId, r: &Rejection, source: &str) {
     if let Rejection::NewerType {
         object_type,
         signer,
         ..
-    } = &r
-        && store.note_refused(id, &r)
+    } = r
+        && store.note_refused(id, r, source, now())
     {
         let minute = now().0 / 60_000;
         if NEWER_TYPE_WARNED.swap(minute, Ordering::Relaxed) != minute {
             warn!(object = %id, %object_type, %signer, "an object of a type this release does not know, signed by a key of the federation: a newer release of accord is in use; upgrade this node to hold such objects (until then they are refused without blaming the peers that send them)");
         }
     }
-    r
 }
 
 fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>, group: Group) {
@@ -615,7 +615,10 @@ fn ingest_group(store: &mut Store, index: &mut SyncIndex, ctx: GroupContext<'_>,
                     Prepared::Done(IngestOutcome::Rejected(
                         Some(id),
                         r @ Rejection::NewerType { .. },
-                    )) => Some(IngestOutcome::Rejected(Some(id), newer_type(store, id, r))),
+                    )) => {
+                        newer_type(store, id, &r, qs);
+                        Some(IngestOutcome::Rejected(Some(id), r))
+                    }
                     Prepared::Done(o) => Some(o),
                 })
                 .collect();

@@ -1295,21 +1295,37 @@ impl Store {
     }
 
     /// An object refused before it reached the store (by the precheck, as
-    /// [`Rejection::NewerType`] is), remembered as the store remembers its own refusals
-    /// (see [`crate::declined`]) when its signer has standing in the trust view
-    /// ([`accord_core::TrustView::has_standing`]: a stranger's or a revoked key could otherwise
-    /// fill that memory and push real refusals out): reconciliation does not fetch it again
-    /// from every peer, and a peer that holds it is not read as withholding it. Whether it was
-    /// remembered; other refusals are left alone.
-    pub fn note_refused(&mut self, id: ObjectId, r: &Rejection) -> bool {
-        match r {
-            Rejection::NewerType {
-                created, signer, ..
-            } if *created > 0 && self.trust.has_standing(signer) => {
-                self.declined.insert(id, *created);
-                true
-            }
-            _ => false,
+    /// [`Rejection::NewerType`] is), remembered as the store remembers its own refusals (see
+    /// [`crate::declined`]): by id when its signer has standing in the trust view at `now`
+    /// ([`accord_core::TrustView::has_standing`]), so that reconciliation does not fetch it
+    /// again from any peer and a peer that holds it is not read as withholding it; otherwise
+    /// (a stranger's or a revoked key, which could fill the memory by id and push real
+    /// refusals out) for `source` alone, as refusals for the signer are, forgotten when a
+    /// delegation or a charter version is accepted: that source is not asked for it again
+    /// at every session. Whether it was remembered by id; other refusals are left alone.
+    pub fn note_refused(
+        &mut self,
+        id: ObjectId,
+        r: &Rejection,
+        source: &str,
+        now: Timestamp,
+    ) -> bool {
+        let Rejection::NewerType {
+            created, signer, ..
+        } = r
+        else {
+            return false;
+        };
+        if *created == 0 {
+            return false;
+        }
+        if self.trust.has_standing(signer, now) {
+            self.declined.insert(id, *created);
+            true
+        } else {
+            self.signer_declined
+                .insert(Declined::of_source(&id, source), *created);
+            false
         }
     }
 
@@ -1665,8 +1681,11 @@ impl Store {
                     // A type this release does not know, signed by a key with standing: every
                     // copy of the body is one (see `Store::note_refused`).
                     let remembered = Declined::remembers(&r)
-                        || matches!(&r, Rejection::NewerType { signer, .. } if trust.has_standing(signer));
-                    let historic = !remembered && self.could_be_history(&r);
+                        || matches!(&r, Rejection::NewerType { signer, .. } if trust.has_standing(signer, now));
+                    // One of a key without standing: remembered for the source that gave it,
+                    // as refusals for the signer are (see `Store::note_refused`).
+                    let historic = !remembered
+                        && (self.could_be_history(&r) || matches!(r, Rejection::NewerType { .. }));
                     if remembered || historic {
                         let created = match (&r, &back) {
                             (Rejection::NewerType { created, .. }, _) => *created,

@@ -1173,9 +1173,10 @@ pub async fn proof(
         }
         Err(e) => return crate::ApiError::from(e).into_response(),
     };
-    // One of the export slots when the revocations are to be read (they may be many); a
-    // record whose signer nothing touches costs a few reads.
-    let _slot = if plan.revocations.is_empty() {
+    // One of the export slots when the revocations are to be read (they may be many), held
+    // until the client has taken the file; a record whose signer nothing touches costs a few
+    // reads.
+    let slot = if plan.revocations.is_empty() {
         None
     } else {
         match crate::exports::ui_slot(&node, &[], &headers, &slots).await {
@@ -1184,18 +1185,15 @@ pub async fn proof(
         }
     };
     match tokio::task::spawn_blocking(move || plan.bytes()).await {
-        Ok(Ok(bytes)) => (
-            [
-                (header::CONTENT_TYPE, "application/cbor-seq".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"proof.cbor\"".to_string(),
-                ),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(Ok(bytes)) => match slot {
+            Some(slot) => crate::exports::leased_file(
+                "application/cbor-seq",
+                "proof.cbor",
+                bytes,
+                crate::Lease::new(slot, slots.1),
+            ),
+            None => crate::exports::file("application/cbor-seq", "proof.cbor", bytes),
+        },
         Ok(Err(e)) => {
             crate::ApiError::from(accord_node::NodeError::Store(e.to_string())).into_response()
         }
