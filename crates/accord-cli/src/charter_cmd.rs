@@ -540,25 +540,33 @@ pub fn show(file: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_threshold_of_half_or_less_is_warned_about() {
-        let charter = |threshold: u64, n: u8| Charter {
+    /// A first charter of `members`, `threshold` of them to amend it.
+    fn genesis_of(members: Vec<MemberEntry>, threshold: u64) -> Charter {
+        Charter {
             object_type: ObjectType::Charter,
             federation: None,
             created: Timestamp(0),
             name: "F".into(),
             version: 1,
             previous: None,
-            members: (0..n)
+            members,
+            threshold,
+            taxonomy: Taxonomy::cis_default(),
+            limits: Limits::default(),
+        }
+    }
+
+    #[test]
+    fn a_threshold_of_half_or_less_is_warned_about() {
+        let charter = |threshold: u64, n: u8| {
+            let members = (0..n)
                 .map(|i| MemberEntry {
                     code: format!("A{}", (b'A' + i) as char).try_into().expect("code"),
                     name: BTreeMap::new(),
                     root_key: accord_core::SecretKey::from_seed([i; 32]).public_key(),
                 })
-                .collect(),
-            threshold,
-            taxonomy: Taxonomy::cis_default(),
-            limits: Limits::default(),
+                .collect();
+            genesis_of(members, threshold)
         };
         let w = split_warning(&charter(2, 4)).expect("warned");
         assert!(w.contains("2 of 4") && w.contains("above half (3)"), "{w}");
@@ -604,22 +612,14 @@ mod tests {
     #[test]
     fn fields_this_build_does_not_know_are_named_and_known_defaults_are_not() {
         let root = accord_core::SecretKey::from_seed([7; 32]);
-        let charter = Charter {
-            object_type: ObjectType::Charter,
-            federation: None,
-            created: Timestamp(0),
-            name: "F".into(),
-            version: 1,
-            previous: None,
-            members: vec![MemberEntry {
+        let charter = genesis_of(
+            vec![MemberEntry {
                 code: "KZ".to_string().try_into().expect("code"),
                 name: BTreeMap::from([("en".to_string(), "Kazakhstan".to_string())]),
                 root_key: root.public_key(),
             }],
-            threshold: 1,
-            taxonomy: Taxonomy::cis_default(),
-            limits: Limits::default(),
-        };
+            1,
+        );
         let body = Object::Charter(charter.clone()).encode_body();
         let unknown = |body: Vec<u8>| {
             let signed = SignedObject::sign(body, &root);
