@@ -211,11 +211,12 @@ pub enum Rejection {
     },
     #[error("charter amendment introduces root key {key} for {member} without its signature")]
     NewKeyUnsigned { member: MemberCode, key: PublicKey },
-    /// An object of a type this release does not know, every signature valid (see
+    /// An object of a type this release does not know, its first signature valid (see
     /// [`newer_type`]): a newer release may have made it, and a peer that forwards it is not to
     /// blame, as for a record whose signer's delegation has not arrived. Code `unknown-type`, as
-    /// the malformed case. Remembered as refused only when its signer has standing
-    /// ([`TrustView::has_standing`]), so that a stranger's key cannot fill that memory.
+    /// the malformed case. Remembered as refused by id only when its signer has standing
+    /// ([`TrustView::has_standing`]); otherwise for the peer that gave it, apart (the store's
+    /// memories of refusals).
     #[error(
         "an object of type {object_type:?}, which this release of accord does not know, signed by {signer}: a newer release made it; upgrade this node to read it"
     )]

@@ -23,6 +23,12 @@
 //! delegation (a window, a scope) as well as with the charter, so every delegation or charter
 //! version accepted forgets them.
 //!
+//! Objects of a type this release does not know (`Rejection::NewerType`) are refused whatever
+//! the trust view: one whose signer has standing is remembered by id; one signed by a key
+//! anyone can make (a stranger's, a revoked one) is remembered for the peer that gave it, in a
+//! memory of its own ([`NEWER_DECLINED_KEPT`]), so that such keys cannot push the refusals
+//! above out.
+//!
 //! A refusal stays right only while what it was judged against stays. What the refusals by id
 //! depend on (the members, the taxonomy, the limits; a named target's member, which never
 //! changes) changes only with the charter: every accepted charter version forgets them all (the
@@ -37,6 +43,12 @@ use accord_core::{ObjectId, Rejection};
 /// 6 MiB at most, and a flood of refused objects only evicts (a forgotten refusal is fetched
 /// and judged again, as before this memory existed).
 pub const DECLINED_KEPT: usize = 65_536;
+
+/// Objects of a type this release does not know, signed by keys without standing, remembered
+/// for the peers that gave them (`Store::note_refused`), at most: a memory of their own, as any
+/// key can sign them; a flood of them only evicts its own kind (each then fetched again from
+/// its peer, and checked with one signature verification).
+pub const NEWER_DECLINED_KEPT: usize = 16_384;
 
 /// See the module documentation.
 #[derive(Debug)]

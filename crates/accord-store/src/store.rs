@@ -15,7 +15,7 @@ use accord_core::{
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
-use crate::declined::{DECLINED_KEPT, Declined};
+use crate::declined::{DECLINED_KEPT, Declined, NEWER_DECLINED_KEPT};
 use crate::error::StoreError;
 use crate::keys::{pair, prefixed, time_id};
 use crate::log::{Locator, LogReader, ObjectLog};
@@ -376,6 +376,10 @@ pub struct Store {
     /// a publisher only such a key delegated, remembered for the source that gave them (see
     /// [`Store::received_from_peer_not_held`]).
     signer_declined: Declined,
+    /// Objects of a type this release does not know, signed by a key without standing,
+    /// remembered for the peer that gave them ([`Store::note_refused`]): apart from the other
+    /// memories, so that keys anyone can make fill only this one.
+    newer_declined: Declined,
     /// The numbers of the sources in the `sources` tree, and their names by number.
     source_numbers: HashMap<String, u32>,
     source_names: HashMap<u32, String>,
@@ -727,6 +731,7 @@ impl Store {
             quarantine: Quarantine::new(opts.quarantine()),
             declined: Declined::new(DECLINED_KEPT),
             signer_declined: Declined::new(DECLINED_KEPT),
+            newer_declined: Declined::new(NEWER_DECLINED_KEPT),
             source_numbers: HashMap::new(),
             source_names: HashMap::new(),
             next_source: 0,
@@ -1294,15 +1299,15 @@ impl Store {
         Ok(StoredObject { signed, object })
     }
 
-    /// An object refused before it reached the store (by the precheck, as
-    /// [`Rejection::NewerType`] is), remembered as the store remembers its own refusals (see
+    /// An object of a type this release does not know ([`Rejection::NewerType`], refused by
+    /// the precheck or by the store), remembered as the store remembers its own refusals (see
     /// [`crate::declined`]): by id when its signer has standing in the trust view at `now`
     /// ([`accord_core::TrustView::has_standing`]), so that reconciliation does not fetch it
     /// again from any peer and a peer that holds it is not read as withholding it; otherwise
-    /// (a stranger's or a revoked key, which could fill the memory by id and push real
-    /// refusals out) for `source` alone, as refusals for the signer are, forgotten when a
-    /// delegation or a charter version is accepted: that source is not asked for it again
-    /// at every session. Whether it was remembered by id; other refusals are left alone.
+    /// (a stranger's or a revoked key, which anyone can make, and which could fill the other
+    /// memories and push real refusals out) in a memory of its own ([`NEWER_DECLINED_KEPT`]),
+    /// for the peer that gave it alone: that peer is not asked for it again at every session.
+    /// Whether it was remembered by id; other refusals are left alone.
     pub fn note_refused(
         &mut self,
         id: ObjectId,
@@ -1323,8 +1328,11 @@ impl Store {
             self.declined.insert(id, *created);
             true
         } else {
-            self.signer_declined
-                .insert(Declined::of_source(&id, source), *created);
+            // Only what reconciliation asks about: a peer's copies.
+            if source.starts_with("peer ") {
+                self.newer_declined
+                    .insert(Declined::of_source(&id, source), *created);
+            }
             false
         }
     }
@@ -1365,7 +1373,7 @@ impl Store {
         source: &str,
     ) -> Vec<(Timestamp, ObjectId)> {
         let mut found = self.received_not_held(ids);
-        if self.signer_declined.is_empty() {
+        if self.signer_declined.is_empty() && self.newer_declined.is_empty() {
             return found;
         }
         let named: HashSet<ObjectId> = found.iter().map(|(_, id)| *id).collect();
@@ -1373,8 +1381,10 @@ impl Store {
             ids.iter()
                 .filter(|id| !named.contains(id))
                 .filter_map(|id| {
+                    let key = Declined::of_source(id, source);
                     self.signer_declined
-                        .get(&Declined::of_source(id, source))
+                        .get(&key)
+                        .or_else(|| self.newer_declined.get(&key))
                         .filter(|c| *c > 0)
                         .map(|c| (Timestamp(c), *id))
                 }),
@@ -1684,8 +1694,10 @@ impl Store {
                         || matches!(&r, Rejection::NewerType { signer, .. } if trust.has_standing(signer, now));
                     // One of a key without standing: remembered for the source that gave it,
                     // as refusals for the signer are (see `Store::note_refused`).
-                    let historic = !remembered
-                        && (self.could_be_history(&r) || matches!(r, Rejection::NewerType { .. }));
+                    let historic = !remembered && self.could_be_history(&r);
+                    if !remembered && matches!(r, Rejection::NewerType { .. }) {
+                        self.note_refused(id, &r, source, now);
+                    }
                     if remembered || historic {
                         let created = match (&r, &back) {
                             (Rejection::NewerType { created, .. }, _) => *created,
