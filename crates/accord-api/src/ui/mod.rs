@@ -355,6 +355,10 @@ impl Lang {
                 "Поиск не выполнен (подробности на английском)",
                 "The search could not be made",
             ),
+            "body_plain" => (
+                "Узел занят отображением других записей: текст показан без оформления.",
+                "The node is busy showing other records: the text is shown without its layout.",
+            ),
             "search_busy" => (
                 "Узел занят другими поисками: повторите через несколько секунд.",
                 "The node is busy with other searches: try again in a few seconds.",
@@ -1576,6 +1580,8 @@ details.more > summary::-webkit-details-marker { display:none; }
 .pager { margin:var(--s3) 0; }
 code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:.88em; }
 code.id { overflow-wrap:anywhere; word-break:break-all; } code.id.short { white-space:nowrap; word-break:normal; }
+/* A body shown as its plain text (the node busy rendering others): wrapped, in the body's font. */
+pre.plain { white-space:pre-wrap; overflow-wrap:anywhere; font:inherit; margin:0; }
 code { background:var(--soft); border-radius:4px; padding:1px 4px; }
 pre { background:var(--soft); border-radius:var(--radius); padding:var(--s2); overflow-x:auto; }
 pre.wrap { white-space:pre-wrap; overflow-wrap:anywhere; }

@@ -21,6 +21,30 @@ type Params = Query<Vec<(String, String)>>;
 /// Record bodies rendered at once (on the blocking pool).
 const RENDERS_AT_ONCE: usize = 2;
 static RENDERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RENDERS_AT_ONCE);
+/// How long a record page waits for one of the [`RENDERS_AT_ONCE`] turns before it shows the
+/// body as its plain text instead (the readers of heavy pages otherwise held every other
+/// reader's page, each holding a connection, without an end).
+const RENDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A record body's Markdown rendered in its turn, or, when no turn came within `wait`, its
+/// plain text (escaped, its lines kept) and `true`.
+async fn render_body(source: String, wait: std::time::Duration) -> (Markup, bool) {
+    match tokio::time::timeout(wait, RENDERS.acquire()).await {
+        // The turn goes with the render: a reader gone meanwhile (its handler dropped) does not
+        // give it back while the render, which cannot be cut short, still runs.
+        Ok(Ok(turn)) => (
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                markdown(&source)
+            })
+            .await
+            .unwrap_or_default(),
+            false,
+        ),
+        Ok(Err(_)) => (Markup::default(), false),
+        Err(_) => (html! { pre.plain { (source) } }, true),
+    }
+}
 
 /// One parameter of the search page as the API's: the date range (`from`, `to` inclusive, as
 /// date inputs send them) as `since`/`until`, and the records' language (`in`; the page's
@@ -875,17 +899,7 @@ pub async fn record(
     // every other request, and at most `RENDERS_AT_ONCE` at a time, so that readers of such a
     // page take turns instead of taking every core.
     let (source, body_lang) = pick("body");
-    let rendered = match RENDERS.acquire().await {
-        // The turn goes with the render: a reader gone meanwhile (its handler dropped) does not
-        // give it back while the render, which cannot be cut short, still runs.
-        Ok(turn) => tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            markdown(&source)
-        })
-        .await
-        .unwrap_or_default(),
-        Err(_) => Default::default(),
-    };
+    let (rendered, plain) = render_body(source, RENDER_WAIT).await;
     let body = html! {
         article {
             h1 lang=(title_lang) { (title) }
@@ -935,6 +949,7 @@ pub async fn record(
             }
             @let (summary, summary_lang) = pick("summary");
             @if !summary.is_empty() { p lang=(summary_lang) { em { (accord_search::display_text(&summary)) } } }
+            @if plain { p.notice role="status" { (lang.t("body_plain")) } }
             div.body lang=(body_lang) { (rendered) }
             @if let Some(tags) = v["tags"].as_array().filter(|t| !t.is_empty()) {
                 p { strong { (lang.t("tags")) ": " } @for t in tags.iter().filter_map(Value::as_str).take(accord_search::DOC_TAGS).map(accord_search::clean_tag).filter(|t| !t.trim().is_empty()) { a.badge href=(format!("/?{}", qs(&[("tag".to_string(), t.clone())]))) { (t) } " " } }
@@ -1988,6 +2003,26 @@ pub async fn health(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record page that finds both render turns taken for the wait shows the body as its
+    /// plain text (escaped) at once, not after every other reader's render; a turn free is
+    /// rendered.
+    #[tokio::test]
+    async fn a_body_waits_for_its_render_turn_a_while_then_is_shown_plain() {
+        let source = "# Title\n\n<script>x</script>\n\n*text*".to_string();
+        let held = RENDERS.acquire_many(RENDERS_AT_ONCE as u32).await.unwrap();
+        let (m, plain) = render_body(source.clone(), std::time::Duration::from_millis(50)).await;
+        let html = m.into_string();
+        assert!(plain && html.starts_with("<pre class=\"plain\">"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;") && html.contains("# Title"),
+            "{html}"
+        );
+        drop(held);
+        let (m, plain) = render_body(source, std::time::Duration::from_secs(30)).await;
+        let html = m.into_string();
+        assert!(!plain && html.contains("<em>text</em>"), "{html}");
+    }
 
     /// A node busy with other searches tells the reader, in their language, to try again (not
     /// "the search could not be made" and the node's English reason), and its page is a 503
