@@ -1082,7 +1082,10 @@ impl NodeHandle {
             if let Some(why) = self.restart_needed() {
                 warn!("restart the node: {why}");
             }
-            if let Some(why) = self.upgrade_needed() {
+            // Said when a charter version comes (and at start), not at every revocation.
+            if accepted().any(|v| v.object().object_type() == ObjectType::Charter)
+                && let Some(why) = self.upgrade_needed()
+            {
                 warn!("upgrade this node: {why}");
             }
         }
